@@ -1,0 +1,47 @@
+// Package errkind names the kinds of error that cutover's domain code returns,
+// without any transport. Domain code wraps a kind with context:
+//
+//	fmt.Errorf("deployment %q: %w", id, errkind.NotFound)
+//
+// and callers test with errors.Is. pkg/rpcerr maps kinds to gRPC codes.
+package errkind
+
+import "errors"
+
+// The kinds. Each is a sentinel; wrap it with %w.
+var (
+	// NotFound: the named thing does not exist.
+	NotFound = errors.New("not found")
+	// AlreadyExists: a thing with that name exists.
+	AlreadyExists = errors.New("already exists")
+	// InvalidArgument: the request is malformed, whatever the state.
+	InvalidArgument = errors.New("invalid argument")
+	// FailedPrecondition: the request is valid but the state does not allow it.
+	FailedPrecondition = errors.New("failed precondition")
+	// Aborted: a concurrent change got in the way; retry.
+	Aborted = errors.New("aborted")
+	// Unavailable: a dependency (agent, database) cannot be reached now.
+	Unavailable = errors.New("unavailable")
+	// DeadlineExceeded: a time limit ran out.
+	DeadlineExceeded = errors.New("deadline exceeded")
+	// PermissionDenied: the caller may not do this.
+	PermissionDenied = errors.New("permission denied")
+	// DataLoss: stored or received data is corrupt.
+	DataLoss = errors.New("data loss")
+)
+
+// Kinded is an error whose message is shown as is and whose kind is Kind.
+// It is what clients get back from pkg/rpcerr.
+type Kinded struct {
+	Msg  string
+	Kind error
+}
+
+// Error returns the message.
+func (e *Kinded) Error() string { return e.Msg }
+
+// Unwrap returns the kind, so errors.Is(err, errkind.NotFound) works.
+func (e *Kinded) Unwrap() error { return e.Kind }
+
+// New returns an error with message msg and kind kind.
+func New(kind error, msg string) error { return &Kinded{Msg: msg, Kind: kind} }
