@@ -1,0 +1,143 @@
+// Package store is the only code that opens the agent's bbolt file,
+// DATA_DIR/agent.db. It holds the chunks the agent has fetched, the releases
+// it has staged (with their manifests) and the activation journal.
+//
+// Bucket tree (values are JSON unless said otherwise):
+//
+//	meta
+//	  schema_version        → uint64, big-endian
+//	chunks
+//	  <chunk id, 32 bytes>  → raw chunk data (uncompressed)
+//	releases
+//	  <app> "/" <release id> → Release
+//	journal
+//	  <deployment id>       → Activation
+//
+// Every Update commits with an fsync before it returns, so whatever a caller
+// reports after Update returned is durable.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// FileName is the store's file name inside the data dir.
+const FileName = "agent.db"
+
+// SchemaVersion is the version this code writes. Older files are migrated on open.
+const SchemaVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketChunks   = []byte("chunks")
+	bucketReleases = []byte("releases")
+	bucketJournal  = []byte("journal")
+	keySchema      = []byte("schema_version")
+)
+
+// migrations[i] brings a file from schema version i to i+1.
+var migrations = []func(tx *bolt.Tx) error{
+	// 0 → 1: create the buckets.
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketChunks, bucketReleases, bucketJournal} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// Store is the agent's bbolt file.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open opens (creating if needed) DATA_DIR/agent.db and migrates it to
+// SchemaVersion. It fails with a readable error if another process holds it.
+func Open(dataDir string) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dataDir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("data dir %s is in use by another process (another cutover-agent?); stop it or choose another --data-dir: %w", dataDir, errkind.FailedPrecondition)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		var v uint64
+		if b := meta.Get(keySchema); len(b) == 8 {
+			v = binary.BigEndian.Uint64(b)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%s has schema version %d, newer than this agent's %d; run a newer cutover-agent: %w", s.path, v, SchemaVersion, errkind.FailedPrecondition)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate %s from schema %d: %w", s.path, v, err)
+			}
+		}
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], v)
+		return meta.Put(keySchema, b[:])
+	})
+}
+
+// SchemaVersion returns the schema version stored in the file.
+func (s *Store) SchemaVersion() (uint64, error) {
+	var v uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get(keySchema); len(b) == 8 {
+			v = binary.BigEndian.Uint64(b)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Update runs fn in a read-write transaction, committed and fsynced when fn
+// returns nil.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Tx is a transaction with typed accessors. Byte slices it returns are copies
+// and stay valid after the transaction.
+type Tx struct {
+	tx *bolt.Tx
+}
