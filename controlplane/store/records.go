@@ -1,0 +1,153 @@
+package store
+
+import "time"
+
+// DeploymentState is where a deployment is in its life. The values are the
+// suffixes of the public DeploymentState enum.
+type DeploymentState string
+
+// The deployment states.
+const (
+	Planned    DeploymentState = "PLANNED"
+	Preparing  DeploymentState = "PREPARING"
+	Prepared   DeploymentState = "PREPARED"
+	Activating DeploymentState = "ACTIVATING"
+	Deployed   DeploymentState = "DEPLOYED"
+	Failed     DeploymentState = "FAILED"
+	Aborted    DeploymentState = "ABORTED"
+	Expired    DeploymentState = "EXPIRED"
+	RolledBack DeploymentState = "ROLLED_BACK"
+)
+
+// AgentState is where one front-end is in a deployment.
+type AgentState string
+
+// The per-agent states of a deployment.
+const (
+	AgentPending    AgentState = "PENDING"
+	AgentStaging    AgentState = "STAGING"
+	AgentStaged     AgentState = "STAGED"
+	AgentActivating AgentState = "ACTIVATING"
+	AgentActive     AgentState = "ACTIVE"
+	AgentFailed     AgentState = "FAILED"
+	AgentRolledBack AgentState = "ROLLED_BACK"
+)
+
+// Environment is a named deployment target and its settings.
+type Environment struct {
+	Name             string                     `json:"name"`
+	TwoStage         bool                       `json:"two_stage,omitempty"`
+	Database         Database                   `json:"database"`
+	Windows          []string                   `json:"windows,omitempty"`
+	PreparedTTL      time.Duration              `json:"prepared_ttl,omitempty"`
+	RequireApproval  bool                       `json:"require_approval,omitempty"`
+	KeepReleases     int32                      `json:"keep_releases,omitempty"`
+	DeployedVersions map[string]DeployedVersion `json:"deployed_versions,omitempty"`
+	CreateTime       time.Time                  `json:"create_time"`
+	UpdateTime       time.Time                  `json:"update_time"`
+}
+
+// Database says how the controller reaches an environment's database.
+type Database struct {
+	Driver           string        `json:"driver,omitempty"`
+	DSN              string        `json:"dsn,omitempty"`
+	StatementTimeout time.Duration `json:"statement_timeout,omitempty"`
+	LockTimeout      time.Duration `json:"lock_timeout,omitempty"`
+}
+
+// DeployedVersion is what runs in an environment for one application.
+type DeployedVersion struct {
+	VersionLabel string    `json:"version_label"`
+	ReleaseID    string    `json:"release_id"`
+	DeploymentID string    `json:"deployment_id"`
+	DeployTime   time.Time `json:"deploy_time"`
+}
+
+// Application is a registered source directory.
+type Application struct {
+	Name       string    `json:"name"`
+	SourceDir  string    `json:"source_dir"`
+	CreateTime time.Time `json:"create_time"`
+	UpdateTime time.Time `json:"update_time"`
+}
+
+// Release is the metadata of one build's output. Its manifest bytes are
+// stored beside it.
+type Release struct {
+	ID          string    `json:"id"`
+	Application string    `json:"application"`
+	SizeBytes   int64     `json:"size_bytes"`
+	FileCount   int64     `json:"file_count"`
+	ChunkCount  int64     `json:"chunk_count"`
+	CreateTime  time.Time `json:"create_time"`
+}
+
+// Deployment brings one environment to given versions of applications.
+type Deployment struct {
+	ID               string                  `json:"id"`
+	Environment      string                  `json:"environment"`
+	Applications     []DeploymentApplication `json:"applications"`
+	State            DeploymentState         `json:"state"`
+	Error            string                  `json:"error,omitempty"`
+	SingleStage      bool                    `json:"single_stage,omitempty"`
+	RollingBack      bool                    `json:"rolling_back,omitempty"`
+	CreateTime       time.Time               `json:"create_time"`
+	PrepareTime      time.Time               `json:"prepare_time"`
+	PreparedTime     time.Time               `json:"prepared_time"`
+	ActivateTime     time.Time               `json:"activate_time"`
+	FinishTime       time.Time               `json:"finish_time"`
+	ExpireTime       time.Time               `json:"expire_time"`
+	Agents           []DeploymentAgent       `json:"agents,omitempty"`
+	ActivationSpread time.Duration           `json:"activation_spread,omitempty"`
+	BuildDuration    time.Duration           `json:"build_duration,omitempty"`
+	TransferDuration time.Duration           `json:"transfer_duration,omitempty"`
+	SQLDuration      time.Duration           `json:"sql_duration,omitempty"`
+	SwapDuration     time.Duration           `json:"swap_duration,omitempty"`
+	History          []Transition            `json:"history,omitempty"`
+}
+
+// DeploymentApplication is one application of a deployment.
+type DeploymentApplication struct {
+	Name              string `json:"name"`
+	VersionLabel      string `json:"version_label,omitempty"`
+	ReleaseID         string `json:"release_id,omitempty"`
+	PreviousReleaseID string `json:"previous_release_id,omitempty"`
+}
+
+// DeploymentAgent is one front-end's progress in a deployment. Command is
+// the id of the command sent to it that has not been answered yet (empty
+// when none): the controller resends it after a restart or a reconnect.
+type DeploymentAgent struct {
+	Name             string     `json:"name"`
+	State            AgentState `json:"state"`
+	ReleaseBytes     int64      `json:"release_bytes,omitempty"`
+	TransferredBytes int64      `json:"transferred_bytes,omitempty"`
+	Error            string     `json:"error,omitempty"`
+	SwapTime         time.Time  `json:"swap_time"`
+	SwappedBack      bool       `json:"swapped_back,omitempty"`
+	Command          string     `json:"command,omitempty"`
+}
+
+// Transition is one entry of a deployment's history.
+type Transition struct {
+	State   DeploymentState `json:"state"`
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Message string          `json:"message,omitempty"`
+}
+
+// Agent is a front-end as the controller last heard of it.
+type Agent struct {
+	Name         string             `json:"name"`
+	Environment  string             `json:"environment"`
+	Labels       map[string]string  `json:"labels,omitempty"`
+	Applications []AgentApplication `json:"applications,omitempty"`
+	LastSeen     time.Time          `json:"last_seen"`
+}
+
+// AgentApplication is one application on one front-end.
+type AgentApplication struct {
+	Name             string   `json:"name"`
+	RunningReleaseID string   `json:"running_release_id,omitempty"`
+	StagedReleaseIDs []string `json:"staged_release_ids,omitempty"`
+}

@@ -1,0 +1,135 @@
+// Package store is the only code that opens the controller's bbolt file,
+// DATA_DIR/controller.db. It holds environments, applications, releases
+// (manifests and chunks), deployments with their history, and agents.
+//
+// Bucket tree (values are JSON unless said otherwise):
+//
+//	meta/
+//	  schema_version           uint64, big-endian
+//	  migrations/              migration name → RFC 3339 time it ran
+//	environments/              name → Environment
+//	applications/              name → Application
+//	releases/                  release id → Release
+//	manifests/                 release id → canonical manifest bytes
+//	app_releases/
+//	  <application>/           release id → create time, unix ns, big-endian
+//	chunks/                    chunk id (32 bytes) → chunk data (raw)
+//	deployments/               n, uint64 big-endian (id "d-<n>") → Deployment;
+//	                           the bucket sequence gives n
+//	agents/                    agent name → Agent
+//
+// Every change goes through Update, which commits (and fsyncs) before it
+// returns: what a caller acknowledges is durable. Accessors take a *Tx and
+// copy the bytes they return.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "controller.db"
+
+// Bucket names, declared once.
+var (
+	bucketMeta         = []byte("meta")
+	bucketMigrations   = []byte("migrations")
+	bucketEnvironments = []byte("environments")
+	bucketApplications = []byte("applications")
+	bucketReleases     = []byte("releases")
+	bucketManifests    = []byte("manifests")
+	bucketAppReleases  = []byte("app_releases")
+	bucketChunks       = []byte("chunks")
+	bucketDeployments  = []byte("deployments")
+	bucketAgents       = []byte("agents")
+
+	keySchemaVersion = []byte("schema_version")
+)
+
+// Store is the controller's database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Tx is a transaction on the store; accessors hang off it.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+// Open opens (creating if needed) DATA_DIR/controller.db and brings its
+// schema up to date. If another process holds the file it fails after one
+// second with an error saying so.
+func Open(dataDir string) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dataDir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("data dir %s is in use by another process (%s is locked); stop the other controller or use another --data-dir: %w",
+			dataDir, path, errkind.FailedPrecondition)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(time.Now()); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Update runs fn in a read-write transaction and commits it, durably, if fn
+// returns nil. If fn fails nothing changes.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// SchemaVersion returns the schema version recorded in the file.
+func (tx *Tx) SchemaVersion() uint64 {
+	meta := tx.tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	v := meta.Get(keySchemaVersion)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// AppliedMigrations returns the names of the migrations that ran on this file.
+func (tx *Tx) AppliedMigrations() []string {
+	var names []string
+	b := tx.tx.Bucket(bucketMeta).Bucket(bucketMigrations)
+	_ = b.ForEach(func(k, _ []byte) error {
+		names = append(names, string(k))
+		return nil
+	})
+	return names
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}

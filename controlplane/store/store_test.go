@@ -1,0 +1,218 @@
+package store
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := open(t, dir)
+	chunk := manifest.Chunk{ID: manifest.HashChunk([]byte("hello")), Data: []byte("hello")}
+	if err := s.PutChunks([]manifest.Chunk{chunk, chunk}); err != nil {
+		t.Fatal(err)
+	}
+	var id1, id2 string
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutEnvironment(&Environment{Name: "production", TwoStage: true, PreparedTTL: time.Hour, CreateTime: now}); err != nil {
+			return err
+		}
+		if err := tx.PutApplication(&Application{Name: "hello", SourceDir: "/src/hello", CreateTime: now}); err != nil {
+			return err
+		}
+		if err := tx.PutRelease(&Release{ID: "r1", Application: "hello", CreateTime: now}, []byte("m1")); err != nil {
+			return err
+		}
+		if err := tx.PutRelease(&Release{ID: "r2", Application: "hello", CreateTime: now.Add(time.Minute)}, []byte("m2")); err != nil {
+			return err
+		}
+		var err error
+		if id1, err = tx.NextDeploymentID(); err != nil {
+			return err
+		}
+		if id2, err = tx.NextDeploymentID(); err != nil {
+			return err
+		}
+		for _, id := range []string{id1, id2} {
+			d := &Deployment{ID: id, Environment: "production", State: Prepared,
+				History: []Transition{{State: Prepared, Time: now, Actor: "alice"}}}
+			if err := tx.PutDeployment(d); err != nil {
+				return err
+			}
+		}
+		return tx.PutAgent(&Agent{Name: "fe1", Environment: "production", LastSeen: now,
+			Applications: []AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 != "d-1" || id2 != "d-2" {
+		t.Fatalf("ids = %s, %s; want d-1, d-2", id1, id2)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, dir)
+	defer s.Close()
+	err = s.View(func(tx *Tx) error {
+		if v := tx.SchemaVersion(); v != SchemaVersion {
+			t.Errorf("schema version = %d, want %d", v, SchemaVersion)
+		}
+		e, err := tx.Environment("production")
+		if err != nil {
+			return err
+		}
+		if !e.TwoStage || e.PreparedTTL != time.Hour || !e.CreateTime.Equal(now) {
+			t.Errorf("environment = %+v", e)
+		}
+		rs, err := tx.ReleasesOf("hello")
+		if err != nil {
+			return err
+		}
+		if len(rs) != 2 || rs[0].ID != "r2" || rs[1].ID != "r1" {
+			t.Errorf("releases newest first = %+v", rs)
+		}
+		m, err := tx.Manifest("r1")
+		if err != nil || string(m) != "m1" {
+			t.Errorf("manifest = %q, %v", m, err)
+		}
+		ds, err := tx.Deployments("production")
+		if err != nil {
+			return err
+		}
+		if len(ds) != 2 || ds[0].ID != "d-2" || ds[1].History[0].Actor != "alice" {
+			t.Errorf("deployments = %+v", ds)
+		}
+		if ds, _ := tx.Deployments("staging"); len(ds) != 0 {
+			t.Errorf("deployments of staging = %d, want 0", len(ds))
+		}
+		data, err := tx.Chunk(chunk.ID)
+		if err != nil || string(data) != "hello" {
+			t.Errorf("chunk = %q, %v", data, err)
+		}
+		a, err := tx.Agent("fe1")
+		if err != nil {
+			return err
+		}
+		if a.Applications[0].StagedReleaseIDs[0] != "r2" {
+			t.Errorf("agent = %+v", a)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sequence survives the reopen.
+	_ = s.Update(func(tx *Tx) error {
+		id, err := tx.NextDeploymentID()
+		if id != "d-3" || err != nil {
+			t.Errorf("next id after reopen = %s, %v; want d-3", id, err)
+		}
+		return nil
+	})
+}
+
+func TestNotFound(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	_ = s.View(func(tx *Tx) error {
+		for name, get := range map[string]func() error{
+			"environment": func() error { _, err := tx.Environment("nope"); return err },
+			"application": func() error { _, err := tx.Application("nope"); return err },
+			"release":     func() error { _, err := tx.Release("nope"); return err },
+			"manifest":    func() error { _, err := tx.Manifest("nope"); return err },
+			"deployment":  func() error { _, err := tx.Deployment("d-9"); return err },
+			"bad id":      func() error { _, err := tx.Deployment("d-09"); return err },
+			"agent":       func() error { _, err := tx.Agent("nope"); return err },
+			"chunk":       func() error { _, err := tx.Chunk(manifest.ChunkID{}); return err },
+		} {
+			if err := get(); !errors.Is(err, errkind.NotFound) {
+				t.Errorf("%s: err = %v, want NotFound", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func TestFailedUpdateChangesNothing(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	boom := errors.New("boom")
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutEnvironment(&Environment{Name: "production"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	_ = s.View(func(tx *Tx) error {
+		if _, err := tx.Environment("production"); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("environment written by a failed update: %v", err)
+		}
+		return nil
+	})
+}
+
+func TestSecondOpenSaysInUse(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") || !errors.Is(err, errkind.FailedPrecondition) {
+		t.Fatalf("second open: err = %v", err)
+	}
+}
+
+func TestMigrationsRunOnceInOrder(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	var ran []string
+	extra := append(append([]migration(nil), migrations...),
+		migration{name: "0002_test", apply: func(tx *bolt.Tx) error {
+			ran = append(ran, "0002")
+			_, err := tx.CreateBucket([]byte("test"))
+			return err
+		}})
+	for range 2 { // the second run must not apply 0002 again
+		if err := runMigrations(s.db, extra, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ran) != 1 {
+		t.Fatalf("0002 ran %d times, want 1", len(ran))
+	}
+	_ = s.View(func(tx *Tx) error {
+		if v := tx.SchemaVersion(); v != 2 {
+			t.Errorf("schema version = %d, want 2", v)
+		}
+		if got := strings.Join(tx.AppliedMigrations(), ","); got != "0001_create_buckets,0002_test" {
+			t.Errorf("applied = %s", got)
+		}
+		return nil
+	})
+	// A file newer than the code is refused.
+	if err := runMigrations(s.db, migrations, time.Now()); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("older code on newer file: err = %v", err)
+	}
+	s.Close()
+}
