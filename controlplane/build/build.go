@@ -1,0 +1,187 @@
+// Package build turns an application's source directory into a release: it
+// copies the source to a scratch directory, runs the app spec's build command
+// there with a time limit, and chunks the build output into a manifest and
+// content-addressed chunks (pkg/manifest).
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// DefaultTimeout bounds a build whose spec and Config set none.
+const DefaultTimeout = 10 * time.Minute
+
+// Config configures a Builder.
+type Config struct {
+	// ScratchDir holds the scratch copies; each build gets its own subdirectory.
+	ScratchDir string
+	// Timeout bounds a build when the app spec sets no build.timeout.
+	Timeout time.Duration
+	// Log receives one line per build.
+	Log *slog.Logger
+	// Sink stores the release's chunks.
+	Sink manifest.ChunkSink
+}
+
+// Builder builds releases.
+type Builder struct {
+	cfg Config
+}
+
+// New returns a Builder.
+func New(cfg Config) *Builder {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Builder{cfg: cfg}
+}
+
+// Result is a finished build.
+type Result struct {
+	// ReleaseID is the content address of the release.
+	ReleaseID string
+	// Manifest describes the release.
+	Manifest *manifest.Manifest
+	// ManifestBytes is the canonical encoding; its SHA-256 is ReleaseID.
+	ManifestBytes []byte
+	// Spec is the app spec read from the source.
+	Spec *appspec.Spec
+	// OutputDir holds the build output until Cleanup.
+	OutputDir string
+	// Log holds the last lines of the build's output.
+	Log string
+	// Duration is how long the build took, copy and chunking included.
+	Duration time.Duration
+
+	scratch string
+}
+
+// Cleanup removes the scratch directory.
+func (r *Result) Cleanup() error { return os.RemoveAll(r.scratch) }
+
+// Build builds application app from sourceDir. Errors: errkind.NotFound or
+// InvalidArgument for a missing or bad app spec, or an app spec whose name is
+// not app; InvalidArgument for a build output that holds a path or symlink
+// leading outside it; FailedPrecondition when the build command fails or
+// times out (the message ends with the last lines of its output). On error
+// nothing is kept but chunks already handed to the sink.
+func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, err error) {
+	start := time.Now()
+	if err := os.MkdirAll(b.cfg.ScratchDir, 0o700); err != nil {
+		return nil, fmt.Errorf("build %s: create scratch dir: %w", app, err)
+	}
+	scratch, err := os.MkdirTemp(b.cfg.ScratchDir, app+"-")
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(scratch)
+		}
+	}()
+	src := filepath.Join(scratch, "src")
+	if err := copyTree(sourceDir, src); err != nil {
+		return nil, fmt.Errorf("build %s: copy %s to a scratch directory: %w", app, sourceDir, err)
+	}
+	spec, err := appspec.Load(src)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
+	if spec.Name != app {
+		return nil, fmt.Errorf("build %s: %s names the application %q: %w", app, appspec.FileName, spec.Name, errkind.InvalidArgument)
+	}
+	log := &tail{max: 40}
+	if spec.Build.Command != "" {
+		if err := b.run(ctx, src, spec, log); err != nil {
+			return nil, err
+		}
+	}
+	out, err := outputDir(src, spec.OutputDir())
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
+	m, err := manifest.Build(ctx, out, app, *spec, b.cfg.Sink)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
+	enc := m.Encode()
+	r := &Result{
+		ReleaseID:     manifest.ReleaseID(enc),
+		Manifest:      m,
+		ManifestBytes: enc,
+		Spec:          spec,
+		OutputDir:     out,
+		Log:           log.String(),
+		Duration:      time.Since(start),
+		scratch:       scratch,
+	}
+	b.cfg.Log.Info("built release", "application", app, "release", r.ReleaseID, "bytes", m.Size(), "files", len(m.Files), "duration", r.Duration)
+	return r, nil
+}
+
+func (b *Builder) run(ctx context.Context, dir string, spec *appspec.Spec, log *tail) error {
+	timeout := spec.Build.Timeout
+	if timeout == 0 {
+		timeout = b.cfg.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", spec.Build.Command)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("build %s: %q did not finish within %v; nothing was sent to the agents; make the build faster or raise build.timeout. Last output:\n%s: %w",
+			spec.Name, spec.Build.Command, timeout, log.String(), errkind.FailedPrecondition)
+	case ctx.Err() != nil:
+		return fmt.Errorf("build %s: %w", spec.Name, ctx.Err())
+	default:
+		return fmt.Errorf("build %s: %q failed (%v); nothing was sent to the agents; fix the build and prepare again. Last output:\n%s: %w",
+			spec.Name, spec.Build.Command, err, log.String(), errkind.FailedPrecondition)
+	}
+}
+
+// outputDir resolves build.output inside src, refusing one that leads outside.
+func outputDir(src, rel string) (string, error) {
+	out, err := filepath.EvalSymlinks(filepath.Join(src, filepath.FromSlash(rel)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("build.output %q does not exist after the build: %w", rel, errkind.FailedPrecondition)
+	}
+	if err != nil {
+		return "", err
+	}
+	realSrc, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return "", err
+	}
+	if out != realSrc && !strings.HasPrefix(out, realSrc+string(filepath.Separator)) {
+		return "", fmt.Errorf("build.output %q leads outside the source directory: %w", rel, errkind.InvalidArgument)
+	}
+	if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("build.output %q is not a directory: %w", rel, errkind.FailedPrecondition)
+	}
+	return out, nil
+}
