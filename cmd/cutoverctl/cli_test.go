@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// fakeAdmin is an AdminService that records what it was sent and answers
+// from canned values.
+type fakeAdmin struct {
+	cutoverv1.UnimplementedAdminServiceServer
+
+	mu      sync.Mutex
+	actors  []string
+	updates []*cutoverv1.UpdateEnvironmentRequest
+	creates []*cutoverv1.CreateDeploymentRequest
+	// events are what WatchDeployment streams, per deployment id.
+	events map[string][]cutoverv1.DeploymentState
+}
+
+func (f *fakeAdmin) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actors = append(f.actors, md.Get(actorHeader)...)
+}
+
+func (f *fakeAdmin) GetEnvironment(ctx context.Context, req *cutoverv1.GetEnvironmentRequest) (*cutoverv1.Environment, error) {
+	f.record(ctx)
+	if req.GetName() != "prod" {
+		return nil, status.Errorf(codes.NotFound, "environment %q does not exist; create it with cutoverctl env create", req.GetName())
+	}
+	return &cutoverv1.Environment{Name: "prod", TwoStage: true}, nil
+}
+
+func (f *fakeAdmin) UpdateEnvironment(ctx context.Context, req *cutoverv1.UpdateEnvironmentRequest) (*cutoverv1.Environment, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	f.updates = append(f.updates, req)
+	f.mu.Unlock()
+	return req.GetEnvironment(), nil
+}
+
+func (f *fakeAdmin) CreateDeployment(ctx context.Context, req *cutoverv1.CreateDeploymentRequest) (*cutoverv1.Deployment, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	f.creates = append(f.creates, req)
+	f.mu.Unlock()
+	d := &cutoverv1.Deployment{Id: "d-1", Environment: req.GetEnvironment(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED}
+	for _, a := range req.GetApplications() {
+		d.Applications = append(d.Applications, &cutoverv1.DeploymentApplication{Name: a.GetName(), VersionLabel: a.GetVersionLabel()})
+	}
+	return d, nil
+}
+
+func (f *fakeAdmin) PrepareDeployment(ctx context.Context, req *cutoverv1.PrepareDeploymentRequest) (*cutoverv1.Deployment, error) {
+	f.record(ctx)
+	return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING}, nil
+}
+
+func (f *fakeAdmin) ContinueDeployment(ctx context.Context, req *cutoverv1.ContinueDeploymentRequest) (*cutoverv1.Deployment, error) {
+	f.record(ctx)
+	if req.GetId() == "d-planned" {
+		return nil, status.Error(codes.FailedPrecondition, "deployment d-planned is PLANNED; prepare it first")
+	}
+	return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING}, nil
+}
+
+func (f *fakeAdmin) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream grpc.ServerStreamingServer[cutoverv1.DeploymentEvent]) error {
+	f.record(stream.Context())
+	f.mu.Lock()
+	states := f.events[req.GetId()]
+	f.mu.Unlock()
+	for _, s := range states {
+		d := &cutoverv1.Deployment{Id: req.GetId(), State: s}
+		if s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK {
+			d.Error = "agent fe-2: health check failed"
+		}
+		if err := stream.Send(&cutoverv1.DeploymentEvent{Deployment: d}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startFake serves f on a loopback port and returns its address.
+func startFake(t *testing.T, f *fakeAdmin) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	cutoverv1.RegisterAdminServiceServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+// runCtl runs cutoverctl in-process against addr.
+func runCtl(t *testing.T, addr string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"--controller", addr}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCLIAgainstFakeController(t *testing.T) {
+	const (
+		preparing   = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING
+		prepared    = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED
+		activating  = cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING
+		rolledBack  = cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK
+		deployedSta = cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED
+	)
+	f := &fakeAdmin{events: map[string][]cutoverv1.DeploymentState{
+		"d-ok":   {preparing, prepared},
+		"d-bad":  {activating, rolledBack},
+		"d-good": {activating, deployedSta},
+	}}
+	addr := startFake(t, f)
+
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantOut    string
+		wantErrOut string
+	}{
+		{"get", []string{"env", "get", "prod"}, 0, "TWO-STAGE         yes", ""},
+		{"not found", []string{"env", "get", "nope"}, 1, "", `error: NotFound: environment "nope" does not exist`},
+		{"precondition", []string{"deploy", "continue", "d-planned"}, 1, "", "error: FailedPrecondition: deployment d-planned is PLANNED; prepare it first"},
+		{"update without flags", []string{"env", "update", "prod"}, 1, "", "nothing to update"},
+		{"bad output", []string{"-o", "yaml", "env", "get", "prod"}, 1, "", `-o "yaml"`},
+		{"missing env flag", []string{"deploy", "create", "--app", "hello=v1"}, 1, "", `"env" not set`},
+		{"prepare wait ok", []string{"deploy", "prepare", "d-ok", "--wait"}, 0, "PREPARED", "PREPARING"},
+		{"continue wait rolled back", []string{"deploy", "continue", "d-bad", "--wait"}, 1, "ROLLED_BACK", "error: deployment d-bad ended ROLLED_BACK: agent fe-2: health check failed"},
+		{"continue wait ok", []string{"deploy", "continue", "d-good", "--wait"}, 0, "DEPLOYED", ""},
+		{"watch", []string{"deploy", "watch", "d-good"}, 1, "", "Unimplemented"}, // GetDeployment is not faked
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCtl(t, addr, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			if !strings.Contains(out, tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, out)
+			}
+			if !strings.Contains(errOut, tt.wantErrOut) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErrOut, errOut)
+			}
+		})
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.actors) == 0 || !strings.Contains(f.actors[0], "@") {
+		t.Errorf("actor metadata = %q, want user@host", f.actors)
+	}
+}
+
+func TestCLIRequests(t *testing.T) {
+	f := &fakeAdmin{}
+	addr := startFake(t, f)
+
+	if code, _, errOut := runCtl(t, addr, "env", "update", "prod", "--two-stage=false", "--window", "Sat 03:00-05:00 UTC"); code != 0 {
+		t.Fatalf("env update: exit %d: %s", code, errOut)
+	}
+	code, out, errOut := runCtl(t, addr, "-o", "json", "deploy", "create", "--env", "prod", "--app", "hello=v2", "--app", "web=7")
+	if code != 0 {
+		t.Fatalf("deploy create: exit %d: %s", code, errOut)
+	}
+	var d cutoverv1.Deployment
+	if err := protojson.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("deploy create -o json printed %q: %v", out, err)
+	}
+	if d.GetId() != "d-1" || len(d.GetApplications()) != 2 || !strings.Contains(out, `"version_label"`) {
+		t.Errorf("deploy create -o json = %s", out)
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	wantUpdate := &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "prod", Windows: []string{"Sat 03:00-05:00 UTC"}},
+	}
+	if len(f.updates) != 1 || !proto.Equal(f.updates[0].GetEnvironment(), wantUpdate.GetEnvironment()) {
+		t.Fatalf("UpdateEnvironment got %v, want %v", f.updates, wantUpdate)
+	}
+	if got := f.updates[0].GetUpdateMask().GetPaths(); strings.Join(got, ",") != "two_stage,windows" {
+		t.Errorf("update_mask = %v, want [two_stage windows]", got)
+	}
+	wantCreate := &cutoverv1.CreateDeploymentRequest{Environment: "prod", Applications: []*cutoverv1.ApplicationVersion{
+		{Name: "hello", VersionLabel: "v2"}, {Name: "web", VersionLabel: "7"},
+	}}
+	if len(f.creates) != 1 || !proto.Equal(f.creates[0], wantCreate) {
+		t.Errorf("CreateDeployment got %v, want %v", f.creates, wantCreate)
+	}
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+func newDeployCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "deploy",
+		Aliases: []string{"deployment", "deployments"},
+		Short:   "Plan, prepare, continue, start, abort and follow deployments",
+		Long: `A deployment brings one environment to given versions of applications.
+
+  deploy create    plans it (PLANNED)
+  deploy prepare   stage 1: build, stage on every agent; nothing running changes (PREPARED)
+  deploy continue  stage 2: swap every agent to the staged releases (DEPLOYED)
+  deploy start     both stages back to back (the only way when the environment is single stage)`,
+	}
+	cmd.AddCommand(
+		newDeployCreateCmd(c),
+		newDeployStepCmd(c, stepPrepare),
+		newDeployStepCmd(c, stepContinue),
+		newDeployStepCmd(c, stepStart),
+		newDeployAbortCmd(c),
+		newDeployGetCmd(c),
+		newDeployListCmd(c),
+		newDeployPlanCmd(c),
+		newDeployWatchCmd(c),
+	)
+	return cmd
+}
+
+func newDeployCreateCmd(c *cli) *cobra.Command {
+	var env string
+	var apps []string
+	cmd := &cobra.Command{
+		Use:   "create --env ENV --app NAME=LABEL [--app NAME=LABEL ...]",
+		Short: "Plan a deployment of applications to an environment",
+		Long: `Plan a deployment (PLANNED). Each --app names a registered application and a
+label for the version its source directory holds now (a tag, a git sha).
+Nothing is built until the deployment is prepared or started.`,
+		Example: `  cutoverctl deploy create --env production --app hello=v2
+  cutoverctl deploy create --env production --app billing=2024.06.1 --app hello=v2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			versions, err := parseAppVersions(apps)
+			if err != nil {
+				return err
+			}
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Deployment, error) {
+				return api.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: env, Applications: versions})
+			}, formatDeployment)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "target environment (required)")
+	cmd.Flags().StringArrayVar(&apps, "app", nil, "NAME=LABEL: an application and its version label (repeatable, at least one)")
+	_ = cmd.MarkFlagRequired("env")
+	return cmd
+}
+
+// step is one of the deployment commands that start work in the controller
+// and may be followed with --wait.
+type step struct {
+	use, short, long, example string
+	call                      func(context.Context, cutoverv1.AdminServiceClient, string) (*cutoverv1.Deployment, error)
+	// done reports whether --wait stops at state.
+	done func(cutoverv1.DeploymentState) bool
+	// success is the state --wait expects to end in.
+	success cutoverv1.DeploymentState
+}
+
+var (
+	stepPrepare = step{
+		use:   "prepare ID",
+		short: "Stage 1: build and stage the releases on every agent, without touching what runs",
+		long: `Start stage 1 of a PLANNED deployment of a two-stage environment: the
+controller builds each application and every connected agent of the
+environment fetches and materializes the releases. Nothing running changes.
+The deployment is PREPARING at once and PREPARED when every agent has staged.
+With --wait, follows it and fails unless it ends PREPARED.`,
+		example: `  cutoverctl deploy prepare d-7 --wait`,
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
+			return api.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id})
+		},
+		done: func(s cutoverv1.DeploymentState) bool {
+			return s != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED && s != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING
+		},
+		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
+	}
+	stepContinue = step{
+		use:   "continue ID",
+		short: "Stage 2: swap every agent to the staged releases and restart",
+		long: `Start stage 2 of a PREPARED deployment: every agent swaps its current release
+to the staged one, restarts the application and checks its health. If any
+agent fails after swapping, every agent goes back (ROLLED_BACK).
+With --wait, follows it and fails unless it ends DEPLOYED.`,
+		example: `  cutoverctl deploy continue d-7 --wait`,
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
+			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id})
+		},
+		done:    isFinal,
+		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+	}
+	stepStart = step{
+		use:   "start ID",
+		short: "Run both stages back to back (single stage)",
+		long: `Run a PLANNED deployment's two stages back to back: build, stage on every
+agent, then swap and restart. This is how single-stage environments deploy.
+With --wait, follows it and fails unless it ends DEPLOYED.`,
+		example: `  cutoverctl deploy start d-7 --wait`,
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
+			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id})
+		},
+		done:    isFinal,
+		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+	}
+)
+
+func newDeployStepCmd(c *cli, s step) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:     s.use,
+		Short:   s.short,
+		Long:    s.long,
+		Example: s.example,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.callCtx(cmd.Context())
+			got, err := s.call(ctx, api, args[0])
+			cancel()
+			if err != nil {
+				return err
+			}
+			if !wait {
+				return c.print(got, func(w io.Writer) { formatDeployment(w, got) })
+			}
+			fctx, fcancel := c.followCtx(cmd.Context())
+			defer fcancel()
+			final, err := c.follow(fctx, got, s.done, c.stderr)
+			if err != nil {
+				return err
+			}
+			if perr := c.print(final, func(w io.Writer) { formatDeployment(w, final) }); perr != nil {
+				return perr
+			}
+			if final.GetState() != s.success {
+				return endedError(final)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the deployment until this step ends; fail unless it succeeded")
+	return cmd
+}
+
+// endedError says that deployment d ended in a state other than hoped for.
+func endedError(d *cutoverv1.Deployment) error {
+	msg := fmt.Sprintf("deployment %s ended %s", d.GetId(), stateName(d.GetState()))
+	if d.GetError() != "" {
+		msg += ": " + d.GetError()
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func newDeployAbortCmd(c *cli) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "abort ID",
+		Short: "Abort a deployment that has not started stage 2",
+		Long: `Abort a deployment that is PLANNED, PREPARING or PREPARED (ABORTED). Staged
+releases are dropped; nothing running changes.`,
+		Example: `  cutoverctl deploy abort d-7 --reason "wrong build"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Deployment, error) {
+				return api.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: args[0], Reason: reason})
+			}, formatDeployment)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded in the deployment's history")
+	return cmd
+}
+
+func newDeployGetCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one deployment: state, applications, agents, timings, history",
+		Example: `  cutoverctl deploy get d-7
+  cutoverctl deploy get d-7 -o json | jq -r .state`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Deployment, error) {
+				return api.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: args[0]})
+			}, formatDeployment)
+		},
+	}
+}
+
+func newDeployListCmd(c *cli) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List deployments, newest first",
+		Example: `  cutoverctl deploy list --env production`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.ListDeploymentsResponse, error) {
+				return api.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{Environment: env})
+			}, formatDeployments)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "only the deployments of this environment")
+	return cmd
+}
+
+func newDeployPlanCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "plan ID",
+		Short:   "Show the SQL script that continue will run",
+		Example: `  cutoverctl deploy plan d-7 > d-7.sql`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.DeploymentPlan, error) {
+				return api.GetDeploymentPlan(ctx, &cutoverv1.GetDeploymentPlanRequest{Id: args[0]})
+			}, formatPlan)
+		},
+	}
+}
+
+func newDeployWatchCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch ID",
+		Short: "Follow a deployment until it reaches a final state",
+		Long: `Follow a deployment and print one line per change: its state, and per agent
+its state and the bytes it received of those it must hold. Ends when the
+deployment is DEPLOYED, FAILED, ABORTED, EXPIRED or ROLLED_BACK. With -o json,
+prints each event as one line of JSON.`,
+		Example: `  cutoverctl deploy watch d-7`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.callCtx(cmd.Context())
+			got, err := api.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: args[0]})
+			cancel()
+			if err != nil {
+				return err
+			}
+			fctx, fcancel := c.followCtx(cmd.Context())
+			defer fcancel()
+			_, err = c.follow(fctx, got, isFinal, c.stdout)
+			return err
+		},
+	}
+}

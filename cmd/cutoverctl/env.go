@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+func newEnvCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "env",
+		Aliases: []string{"environment", "environments"},
+		Short:   "Create, change and show environments",
+	}
+	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c))
+	return cmd
+}
+
+// addEnvFlags declares the environment settings on cmd.
+func addEnvFlags(cmd *cobra.Command, f *envFlags) {
+	fs := cmd.Flags()
+	fs.BoolVar(&f.twoStage, "two-stage", false, "deploy in two stages (prepare, then continue); off: start only")
+	fs.DurationVar(&f.preparedTTL, "prepared-ttl", 0, "how long a PREPARED deployment stays valid (controller default 96h)")
+	fs.BoolVar(&f.requireApproval, "require-approval", false, "continue and start wait for an approval")
+	fs.StringArrayVar(&f.windows, "window", nil, `deployment window, e.g. "Mon-Fri 02:00-04:00 Europe/Lisbon" (repeatable; "" for none)`)
+	fs.Int32Var(&f.keepReleases, "keep-releases", 0, "releases per application that agents keep (controller default 3)")
+}
+
+func newEnvCreateCmd(c *cli) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an environment",
+		Long: `Create an environment. NAME is a DNS label (lowercase letters, digits, '-').
+Agents join it with cutover-agent --environment NAME. Settings not given take
+the controller's defaults (single stage, prepared TTL 96h, no windows).`,
+		Example: `  cutoverctl env create production --two-stage --window "Mon-Fri 02:00-04:00 Europe/Lisbon"
+  cutoverctl env create staging`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, _ := f.environment(args[0], cmd.Flags().Changed)
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Environment, error) {
+				return api.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: env})
+			}, formatEnvironment)
+		},
+	}
+	addEnvFlags(cmd, &f)
+	return cmd
+}
+
+func newEnvUpdateCmd(c *cli) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change an environment's settings",
+		Long: `Change an environment's settings. Only the flags given are changed (they
+form the request's update_mask); the others keep their values.`,
+		Example: `  cutoverctl env update production --two-stage=true
+  cutoverctl env update production --window "Mon-Fri 02:00-04:00 Europe/Lisbon" --window "Sat 03:00-05:00 UTC"
+  cutoverctl env update production --window ""   # no windows: stage 2 may run any time`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, paths := f.environment(args[0], cmd.Flags().Changed)
+			if len(paths) == 0 {
+				return fmt.Errorf("nothing to update: give at least one of %s", envFlagNames())
+			}
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Environment, error) {
+				return api.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
+					Environment: env,
+					UpdateMask:  &fieldmaskpb.FieldMask{Paths: paths},
+				})
+			}, formatEnvironment)
+		},
+	}
+	addEnvFlags(cmd, &f)
+	return cmd
+}
+
+func newEnvGetCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "get NAME",
+		Short:   "Show one environment: settings, windows, deployed versions",
+		Example: `  cutoverctl env get production`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Environment, error) {
+				return api.GetEnvironment(ctx, &cutoverv1.GetEnvironmentRequest{Name: args[0]})
+			}, formatEnvironment)
+		},
+	}
+}
+
+func newEnvListCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List every environment",
+		Example: `  cutoverctl env list
+  cutoverctl env list -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.ListEnvironmentsResponse, error) {
+				return api.ListEnvironments(ctx, &cutoverv1.ListEnvironmentsRequest{})
+			}, formatEnvironments)
+		},
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// parseAppVersions turns --app NAME=LABEL values into ApplicationVersions,
+// refusing empty parts and an application named twice.
+func parseAppVersions(values []string) ([]*cutoverv1.ApplicationVersion, error) {
+	if len(values) == 0 {
+		return nil, fmt.Errorf("no application given: add --app NAME=LABEL (e.g. --app hello=v2)")
+	}
+	seen := map[string]bool{}
+	out := make([]*cutoverv1.ApplicationVersion, 0, len(values))
+	for _, v := range values {
+		name, label, ok := strings.Cut(v, "=")
+		name, label = strings.TrimSpace(name), strings.TrimSpace(label)
+		if !ok || name == "" || label == "" {
+			return nil, fmt.Errorf("--app %q: want NAME=LABEL, e.g. --app hello=v2", v)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("--app %q: application %q is given twice; give each application once", v, name)
+		}
+		seen[name] = true
+		out = append(out, &cutoverv1.ApplicationVersion{Name: name, VersionLabel: label})
+	}
+	return out, nil
+}
+
+// envFlags are the environment settings that env create and env update take.
+type envFlags struct {
+	twoStage        bool
+	preparedTTL     time.Duration
+	requireApproval bool
+	windows         []string
+	keepReleases    int32
+}
+
+// envField ties a command-line flag to the Environment field it sets.
+type envField struct {
+	flag string
+	path string
+	set  func(e *cutoverv1.Environment, f *envFlags)
+}
+
+// envFields lists, in update_mask order, every settable environment field.
+var envFields = []envField{
+	{"two-stage", "two_stage", func(e *cutoverv1.Environment, f *envFlags) { e.TwoStage = f.twoStage }},
+	{"prepared-ttl", "prepared_ttl", func(e *cutoverv1.Environment, f *envFlags) { e.PreparedTtl = durationpb.New(f.preparedTTL) }},
+	{"require-approval", "require_approval", func(e *cutoverv1.Environment, f *envFlags) { e.RequireApproval = f.requireApproval }},
+	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
+	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
+}
+
+// environment builds the Environment named name from the flags that were
+// given (changed reports whether a flag was given), and returns the
+// update_mask paths of the fields it set.
+func (f *envFlags) environment(name string, changed func(flag string) bool) (*cutoverv1.Environment, []string) {
+	env := &cutoverv1.Environment{Name: name}
+	var paths []string
+	for _, field := range envFields {
+		if changed(field.flag) {
+			field.set(env, f)
+			paths = append(paths, field.path)
+		}
+	}
+	return env, paths
+}
+
+// nonEmpty drops empty strings, so that --window "" clears the windows.
+func nonEmpty(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// envFlagNames lists the settable flags, for messages.
+func envFlagNames() string {
+	names := make([]string, len(envFields))
+	for i, f := range envFields {
+		names[i] = "--" + f.flag
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// follow watches deployment d until done(state) holds and returns it as it
+// then is. It prints every change on out (one JSON event per line for
+// deploy watch -o json, plain lines otherwise). When the controller goes
+// away (restart) it re-attaches until ctx ends.
+func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cutoverv1.DeploymentState) bool, out io.Writer) (*cutoverv1.Deployment, error) {
+	api, err := c.api()
+	if err != nil {
+		return nil, err
+	}
+	jsonEvents := c.output == "json" && out == c.stdout
+	p := &progress{}
+	show := func(ev *cutoverv1.DeploymentEvent) error {
+		if jsonEvents {
+			return writeJSON(out, ev, false)
+		}
+		for _, l := range p.lines(ev, time.Now()) {
+			if _, err := fmt.Fprintln(out, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !jsonEvents {
+		_ = show(&cutoverv1.DeploymentEvent{Deployment: d, Time: timestamppb.Now()})
+	}
+	if done(d.GetState()) {
+		return d, nil
+	}
+	const maxBackoff = 2 * time.Second
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.watchOnce(ctx, api, d.GetId(), func(ev *cutoverv1.DeploymentEvent) (bool, error) {
+			backoff = 100 * time.Millisecond
+			d = ev.GetDeployment()
+			return done(d.GetState()), show(ev)
+		})
+		if err == nil {
+			return d, nil
+		}
+		if ctx.Err() != nil {
+			return d, fmt.Errorf("stopped following deployment %s, last seen %s: %w", d.GetId(), stateName(d.GetState()), ctx.Err())
+		}
+		if !retryable(err) {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			continue
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// errStreamEnded says that the controller closed a watch before a final state.
+var errStreamEnded = errors.New("watch ended early")
+
+// watchOnce runs one WatchDeployment stream, calling handle for each event
+// until handle reports done (nil) or the stream fails.
+func (c *cli) watchOnce(ctx context.Context, api cutoverv1.AdminServiceClient, id string, handle func(*cutoverv1.DeploymentEvent) (bool, error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := api.WatchDeployment(ctx, &cutoverv1.WatchDeploymentRequest{Id: id})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return errStreamEnded
+		}
+		if err != nil {
+			return err
+		}
+		finished, err := handle(ev)
+		if err != nil || finished {
+			return err
+		}
+	}
+}
+
+// retryable reports whether a watch error is worth re-attaching after: the
+// controller restarted or closed the stream early.
+func retryable(err error) bool {
+	if errors.Is(err, errStreamEnded) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// isFinal reports whether s is a state a deployment never leaves.
+func isFinal(s cutoverv1.DeploymentState) bool {
+	switch s {
+	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
+		return true
+	}
+	return false
+}
+
+// progress turns a sequence of deployment events into plain lines, one per
+// change of the deployment's state or of an agent's state or byte counts.
+type progress struct {
+	state  cutoverv1.DeploymentState
+	errMsg string
+	agents map[string]string
+}
+
+// lines returns the lines that ev adds to what was shown before. now stands
+// in for an event without a time.
+func (p *progress) lines(ev *cutoverv1.DeploymentEvent, now time.Time) []string {
+	d := ev.GetDeployment()
+	if d == nil {
+		return nil
+	}
+	at := now
+	if ev.GetTime() != nil {
+		at = ev.GetTime().AsTime()
+	}
+	prefix := at.Local().Format("15:04:05.000") + "  " + d.GetId() + "  "
+	var out []string
+	if d.GetState() != p.state || d.GetError() != p.errMsg {
+		line := prefix + stateName(d.GetState())
+		switch {
+		case d.GetError() != "":
+			line += ": " + d.GetError()
+		case ev.GetMessage() != "":
+			line += ": " + ev.GetMessage()
+		}
+		out = append(out, line)
+		p.state, p.errMsg = d.GetState(), d.GetError()
+	}
+	if p.agents == nil {
+		p.agents = map[string]string{}
+	}
+	for _, a := range d.GetAgents() {
+		text := fmt.Sprintf("agent %s %s %s of %s", a.GetName(), agentStateName(a.GetState()),
+			formatBytes(a.GetTransferredBytes()), formatBytes(a.GetReleaseBytes()))
+		if a.GetError() != "" {
+			text += ": " + a.GetError()
+		}
+		if p.agents[a.GetName()] != text {
+			p.agents[a.GetName()] = text
+			out = append(out, prefix+text)
+		}
+	}
+	return out
+}

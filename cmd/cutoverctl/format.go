@@ -1,0 +1,302 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// shortIDLen is how many hex digits of a release id tables show.
+const shortIDLen = 12
+
+// newTable returns a tabwriter for aligned columns; call Flush when done.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// row writes tab-separated cells and a newline.
+func row(w io.Writer, cells ...string) {
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}
+
+// field writes "KEY  value" when value is not empty.
+func field(w io.Writer, key, value string) {
+	if value != "" {
+		row(w, key, value)
+	}
+}
+
+// stateName is a deployment state without its enum prefix ("PREPARED").
+func stateName(s cutoverv1.DeploymentState) string {
+	return strings.TrimPrefix(s.String(), "DEPLOYMENT_STATE_")
+}
+
+// agentStateName is an agent's deployment state without its enum prefix.
+func agentStateName(s cutoverv1.AgentDeploymentState) string {
+	return strings.TrimPrefix(s.String(), "AGENT_DEPLOYMENT_STATE_")
+}
+
+// shortID shortens a release id for tables.
+func shortID(id string) string {
+	if len(id) > shortIDLen {
+		return id[:shortIDLen]
+	}
+	return id
+}
+
+// formatBytes renders n in B, KiB, MiB or GiB.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f := float64(n)
+	for _, u := range []string{"KiB", "MiB", "GiB"} {
+		f /= unit
+		if f < unit || u == "GiB" {
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+	}
+	return "" // unreachable
+}
+
+// formatTime renders a timestamp in local time, or "" when unset.
+func formatTime(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().Local().Format("2006-01-02 15:04:05")
+}
+
+// formatDuration renders a duration rounded to the millisecond, or "" when unset.
+func formatDuration(d *durationpb.Duration) string {
+	if d == nil {
+		return ""
+	}
+	return d.AsDuration().Round(time.Millisecond).String()
+}
+
+// yesNo renders a bool for tables.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// orDash renders "" as "-" so that table cells never look missing.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
+	t := newTable(w)
+	row(t, "NAME", e.GetName())
+	row(t, "TWO-STAGE", yesNo(e.GetTwoStage()))
+	field(t, "PREPARED-TTL", formatDuration(e.GetPreparedTtl()))
+	row(t, "REQUIRE-APPROVAL", yesNo(e.GetRequireApproval()))
+	row(t, "WINDOWS", orDash(strings.Join(e.GetWindows(), "; ")))
+	if len(e.GetWindows()) > 0 {
+		row(t, "WINDOW-OPEN", yesNo(e.GetWindowOpen()))
+		field(t, "NEXT-WINDOW", formatTime(e.GetNextWindowOpen()))
+	}
+	if db := e.GetDatabase(); db.GetDriver() != "" {
+		row(t, "DATABASE", db.GetDriver()+" "+db.GetDsn())
+	}
+	if e.GetKeepReleases() != 0 {
+		row(t, "KEEP-RELEASES", fmt.Sprint(e.GetKeepReleases()))
+	}
+	field(t, "CREATED", formatTime(e.GetCreateTime()))
+	field(t, "UPDATED", formatTime(e.GetUpdateTime()))
+	_ = t.Flush()
+	if len(e.GetDeployedVersions()) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		row(t, "APPLICATION", "VERSION", "RELEASE", "DEPLOYMENT", "DEPLOYED")
+		for _, name := range sortedKeys(e.GetDeployedVersions()) {
+			v := e.GetDeployedVersions()[name]
+			row(t, name, v.GetVersionLabel(), shortID(v.GetReleaseId()), v.GetDeploymentId(), formatTime(v.GetDeployTime()))
+		}
+		_ = t.Flush()
+	}
+}
+
+func formatEnvironments(w io.Writer, resp *cutoverv1.ListEnvironmentsResponse) {
+	t := newTable(w)
+	row(t, "NAME", "TWO-STAGE", "PREPARED-TTL", "APPROVAL", "WINDOWS", "DEPLOYED")
+	for _, e := range resp.GetEnvironments() {
+		var deployed []string
+		for _, name := range sortedKeys(e.GetDeployedVersions()) {
+			deployed = append(deployed, name+"="+e.GetDeployedVersions()[name].GetVersionLabel())
+		}
+		row(t, e.GetName(), yesNo(e.GetTwoStage()), orDash(formatDuration(e.GetPreparedTtl())),
+			yesNo(e.GetRequireApproval()), orDash(strings.Join(e.GetWindows(), "; ")), orDash(strings.Join(deployed, " ")))
+	}
+	_ = t.Flush()
+}
+
+func formatApplication(w io.Writer, a *cutoverv1.Application) {
+	t := newTable(w)
+	row(t, "NAME", a.GetName())
+	row(t, "SOURCE", a.GetSourceDir())
+	field(t, "REGISTERED", formatTime(a.GetCreateTime()))
+	field(t, "UPDATED", formatTime(a.GetUpdateTime()))
+	_ = t.Flush()
+	if len(a.GetReleases()) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		row(t, "RELEASE", "SIZE", "FILES", "CHUNKS", "BUILT")
+		for _, r := range a.GetReleases() {
+			row(t, r.GetId(), formatBytes(r.GetSizeBytes()), fmt.Sprint(r.GetFileCount()), fmt.Sprint(r.GetChunkCount()), formatTime(r.GetCreateTime()))
+		}
+		_ = t.Flush()
+	}
+}
+
+func formatApplications(w io.Writer, resp *cutoverv1.ListApplicationsResponse) {
+	t := newTable(w)
+	row(t, "NAME", "SOURCE", "LATEST-RELEASE", "REGISTERED")
+	for _, a := range resp.GetApplications() {
+		latest := "-"
+		if len(a.GetReleases()) > 0 {
+			latest = shortID(a.GetReleases()[0].GetId())
+		}
+		row(t, a.GetName(), a.GetSourceDir(), latest, formatTime(a.GetCreateTime()))
+	}
+	_ = t.Flush()
+}
+
+// appVersions renders a deployment's applications as "hello=v2 billing=7".
+func appVersions(d *cutoverv1.Deployment) string {
+	parts := make([]string, 0, len(d.GetApplications()))
+	for _, a := range d.GetApplications() {
+		parts = append(parts, a.GetName()+"="+a.GetVersionLabel())
+	}
+	return strings.Join(parts, " ")
+}
+
+func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
+	t := newTable(w)
+	row(t, "ID", d.GetId())
+	row(t, "ENVIRONMENT", d.GetEnvironment())
+	mode := "two stages"
+	if d.GetSingleStage() {
+		mode = "single stage"
+	}
+	row(t, "STATE", stateName(d.GetState())+" ("+mode+")")
+	field(t, "ERROR", d.GetError())
+	field(t, "CREATED", formatTime(d.GetCreateTime()))
+	field(t, "PREPARE-STARTED", formatTime(d.GetPrepareTime()))
+	field(t, "PREPARED", formatTime(d.GetPreparedTime()))
+	field(t, "EXPIRES", formatTime(d.GetExpireTime()))
+	field(t, "ACTIVATE-STARTED", formatTime(d.GetActivateTime()))
+	field(t, "FINISHED", formatTime(d.GetFinishTime()))
+	field(t, "BUILD", formatDuration(d.GetBuildDuration()))
+	field(t, "TRANSFER", formatDuration(d.GetTransferDuration()))
+	field(t, "SQL", formatDuration(d.GetSqlDuration()))
+	field(t, "SWAP", formatDuration(d.GetSwapDuration()))
+	field(t, "ACTIVATION-SPREAD", formatDuration(d.GetActivationSpread()))
+	_ = t.Flush()
+
+	fmt.Fprintln(w)
+	t = newTable(w)
+	row(t, "APPLICATION", "VERSION", "RELEASE", "PREVIOUS")
+	for _, a := range d.GetApplications() {
+		row(t, a.GetName(), a.GetVersionLabel(), orDash(shortID(a.GetReleaseId())), orDash(shortID(a.GetPreviousReleaseId())))
+	}
+	_ = t.Flush()
+
+	if len(d.GetAgents()) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		row(t, "AGENT", "STATE", "TRANSFERRED", "RELEASE-SIZE", "SWAPPED", "ERROR")
+		for _, a := range d.GetAgents() {
+			swapped := "-"
+			if a.GetSwapTime() != nil {
+				swapped = a.GetSwapTime().AsTime().Local().Format("15:04:05.000")
+			}
+			row(t, a.GetName(), agentStateName(a.GetState()), formatBytes(a.GetTransferredBytes()),
+				formatBytes(a.GetReleaseBytes()), swapped, orDash(a.GetError()))
+		}
+		_ = t.Flush()
+	}
+
+	if len(d.GetHistory()) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		row(t, "TIME", "STATE", "ACTOR", "MESSAGE")
+		for _, h := range d.GetHistory() {
+			row(t, formatTime(h.GetTime()), stateName(h.GetState()), orDash(h.GetActor()), orDash(h.GetMessage()))
+		}
+		_ = t.Flush()
+	}
+}
+
+func formatDeployments(w io.Writer, resp *cutoverv1.ListDeploymentsResponse) {
+	t := newTable(w)
+	row(t, "ID", "ENVIRONMENT", "STATE", "APPLICATIONS", "CREATED", "FINISHED")
+	for _, d := range resp.GetDeployments() {
+		row(t, d.GetId(), d.GetEnvironment(), stateName(d.GetState()), appVersions(d),
+			formatTime(d.GetCreateTime()), orDash(formatTime(d.GetFinishTime())))
+	}
+	_ = t.Flush()
+}
+
+func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
+	if len(p.GetPendingMigrations()) == 0 && strings.TrimSpace(p.GetScript()) == "" {
+		fmt.Fprintf(w, "-- deployment %s runs no SQL\n", p.GetDeploymentId())
+		return
+	}
+	for _, m := range p.GetPendingMigrations() {
+		fmt.Fprintf(w, "-- %s %04d %s sha256:%s\n", m.GetApplication(), m.GetVersion(), m.GetName(), shortID(m.GetChecksum()))
+	}
+	fmt.Fprint(w, p.GetScript())
+	if !strings.HasSuffix(p.GetScript(), "\n") {
+		fmt.Fprintln(w)
+	}
+}
+
+func formatAgents(w io.Writer, resp *cutoverv1.ListAgentsResponse) {
+	t := newTable(w)
+	row(t, "NAME", "ENVIRONMENT", "CONNECTED", "APPLICATION", "RUNNING", "STAGED", "LAST-SEEN")
+	for _, a := range resp.GetAgents() {
+		apps := a.GetApplications()
+		if len(apps) == 0 {
+			apps = []*cutoverv1.AgentApplication{{}}
+		}
+		for i, app := range apps {
+			name, env, connected, seen := a.GetName(), a.GetEnvironment(), yesNo(a.GetConnected()), formatTime(a.GetLastSeenTime())
+			if i > 0 {
+				name, env, connected, seen = "", "", "", ""
+			}
+			staged := make([]string, 0, len(app.GetStagedReleaseIds()))
+			for _, id := range app.GetStagedReleaseIds() {
+				staged = append(staged, shortID(id))
+			}
+			row(t, name, env, connected, orDash(app.GetName()), orDash(shortID(app.GetRunningReleaseId())),
+				orDash(strings.Join(staged, ",")), orDash(seen))
+		}
+	}
+	_ = t.Flush()
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+func TestFormatBytes(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{1024, "1.0 KiB"},
+		{1536, "1.5 KiB"},
+		{5 << 20, "5.0 MiB"},
+		{3 << 30, "3.0 GiB"},
+		{5000 << 30, "5000.0 GiB"},
+	}
+	for _, tt := range tests {
+		if got := formatBytes(tt.in); got != tt.want {
+			t.Errorf("formatBytes(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	if got := stateName(cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK); got != "ROLLED_BACK" {
+		t.Errorf("stateName = %q", got)
+	}
+	if got := agentStateName(cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED); got != "STAGED" {
+		t.Errorf("agentStateName = %q", got)
+	}
+	if got := shortID("0123456789abcdef"); got != "0123456789ab" {
+		t.Errorf("shortID = %q", got)
+	}
+	if got := shortID("abc"); got != "abc" {
+		t.Errorf("shortID(short) = %q", got)
+	}
+}
+
+func sampleDeployment() *cutoverv1.Deployment {
+	return &cutoverv1.Deployment{
+		Id:          "d-3",
+		Environment: "production",
+		State:       cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK,
+		Error:       "agent fe-2: health check failed",
+		Applications: []*cutoverv1.DeploymentApplication{
+			{Name: "hello", VersionLabel: "v3", ReleaseId: "aaaaaaaaaaaaaaaaaaaa", PreviousReleaseId: "bbbbbbbbbbbbbbbbbbbb"},
+		},
+		Agents: []*cutoverv1.DeploymentAgent{
+			{Name: "fe-1", State: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK, ReleaseBytes: 2048, TransferredBytes: 1024},
+			{Name: "fe-2", State: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED, Error: "health check failed"},
+		},
+		ActivationSpread: durationpb.New(12345 * time.Microsecond),
+		CreateTime:       timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
+	}
+}
+
+func TestFormatDeployment(t *testing.T) {
+	var b bytes.Buffer
+	formatDeployment(&b, sampleDeployment())
+	out := b.String()
+	for _, want := range []string{
+		"ID                 d-3\n",
+		"ROLLED_BACK (two stages)",
+		"ERROR              agent fe-2: health check failed",
+		"ACTIVATION-SPREAD  12ms",
+		"hello        v3       aaaaaaaaaaaa  bbbbbbbbbbbb",
+		"fe-1   ROLLED_BACK  1.0 KiB      2.0 KiB",
+		"fe-2   FAILED       0 B          0 B           -        health check failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("formatDeployment output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "FINISHED") {
+		t.Errorf("formatDeployment shows an unset time:\n%s", out)
+	}
+}
+
+func TestFormatAgents(t *testing.T) {
+	var b bytes.Buffer
+	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: []*cutoverv1.Agent{
+		{Name: "fe-1", Environment: "demo", Connected: true, Applications: []*cutoverv1.AgentApplication{
+			{Name: "hello", RunningReleaseId: "1111111111111111", StagedReleaseIds: []string{"2222222222222222", "3333333333333333"}},
+		}},
+		{Name: "fe-2", Environment: "demo"},
+	}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want header and 2 rows, got:\n%s", b.String())
+	}
+	for _, want := range []string{"fe-1", "yes", "hello", "111111111111", "222222222222,333333333333"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row %q lacks %q", lines[1], want)
+		}
+	}
+	if f := strings.Fields(lines[2]); len(f) < 3 || f[0] != "fe-2" || f[2] != "no" {
+		t.Errorf("row for disconnected agent = %q", lines[2])
+	}
+}
+
+func TestProgressLines(t *testing.T) {
+	at := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	ev := func(state cutoverv1.DeploymentState, msg string, agents ...*cutoverv1.DeploymentAgent) *cutoverv1.DeploymentEvent {
+		return &cutoverv1.DeploymentEvent{Deployment: &cutoverv1.Deployment{Id: "d-1", State: state, Agents: agents}, Message: msg, Time: at}
+	}
+	agent := func(name string, s cutoverv1.AgentDeploymentState, got, want int64) *cutoverv1.DeploymentAgent {
+		return &cutoverv1.DeploymentAgent{Name: name, State: s, TransferredBytes: got, ReleaseBytes: want}
+	}
+	const (
+		preparing = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING
+		prepared  = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED
+		staging   = cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGING
+		staged    = cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED
+	)
+	steps := []struct {
+		ev   *cutoverv1.DeploymentEvent
+		want []string
+	}{
+		{ev(preparing, "building hello"), []string{"d-1  PREPARING: building hello"}},
+		{ev(preparing, "again"), nil},
+		{ev(preparing, "", agent("fe-1", staging, 0, 2048)), []string{"d-1  agent fe-1 STAGING 0 B of 2.0 KiB"}},
+		{ev(preparing, "", agent("fe-1", staging, 1024, 2048)), []string{"d-1  agent fe-1 STAGING 1.0 KiB of 2.0 KiB"}},
+		{ev(prepared, "", agent("fe-1", staged, 2048, 2048)), []string{"d-1  PREPARED", "d-1  agent fe-1 STAGED 2.0 KiB of 2.0 KiB"}},
+	}
+	var p progress
+	for i, s := range steps {
+		got := p.lines(s.ev, time.Time{})
+		if len(got) != len(s.want) {
+			t.Fatalf("step %d: lines %q, want %q", i, got, s.want)
+		}
+		for j := range got {
+			if !strings.HasSuffix(got[j], "  "+s.want[j]) {
+				t.Errorf("step %d: line %q, want suffix %q", i, got[j], s.want[j])
+			}
+		}
+	}
+}
+
+func TestFormatPlanEmpty(t *testing.T) {
+	var b bytes.Buffer
+	formatPlan(&b, &cutoverv1.DeploymentPlan{DeploymentId: "d-1"})
+	if got := b.String(); got != "-- deployment d-1 runs no SQL\n" {
+		t.Errorf("formatPlan = %q", got)
+	}
+}
