@@ -1,0 +1,85 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/grpc"
+
+	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Source fetches manifests and chunks from the controller's AgentService; it
+// is the stage.Source of a running agent.
+type Source struct {
+	client cutoverv1.AgentServiceClient
+	zstd   *zstd.Decoder
+}
+
+var _ stage.Source = (*Source)(nil)
+
+// NewSource returns a Source over conn.
+func NewSource(conn grpc.ClientConnInterface) *Source {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(4*manifest.MaxChunkSize))
+	if err != nil {
+		panic(fmt.Sprintf("session: zstd decoder: %v", err)) // only fails on bad options
+	}
+	return &Source{client: cutoverv1.NewAgentServiceClient(conn), zstd: dec}
+}
+
+// GetManifest returns a release's manifest bytes.
+func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, error) {
+	resp, err := s.client.GetManifest(ctx, &cutoverv1.GetManifestRequest{ReleaseId: releaseID})
+	if err != nil {
+		return nil, rpcerr.FromStatus(err)
+	}
+	return resp.GetManifest(), nil
+}
+
+// FetchChunks streams the chunks ids and hands each batch to fn, decompressed.
+// A chunk that does not decompress is handed on with nil data, so that its
+// hash check fails and it is fetched again.
+func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]stage.Received) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids))}
+	for i := range ids {
+		req.Ids[i] = ids[i][:]
+	}
+	stream, err := s.client.FetchChunks(ctx, req)
+	if err != nil {
+		return rpcerr.FromStatus(err)
+	}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return rpcerr.FromStatus(err)
+		}
+		batch := make([]stage.Received, 0, len(resp.GetChunks()))
+		for _, c := range resp.GetChunks() {
+			if len(c.GetId()) != len(manifest.ChunkID{}) {
+				return fmt.Errorf("controller sent a chunk id of %d bytes: %w", len(c.GetId()), errkind.DataLoss)
+			}
+			r := stage.Received{ID: manifest.ChunkID(c.GetId()), Data: c.GetData(), WireBytes: int64(len(c.GetData()))}
+			if c.GetCompressed() {
+				if r.Data, err = s.zstd.DecodeAll(c.GetData(), nil); err != nil {
+					r.Data = nil
+				}
+			}
+			batch = append(batch, r)
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+	}
+}

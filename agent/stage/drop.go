@@ -1,0 +1,85 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// Drop deletes staged releases (their directories and records) and then the
+// chunks no release references any more. It refuses (errkind.FailedPrecondition)
+// to drop a release that `current` points to or that keep reports as needed.
+func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release) bool) error {
+	for _, r := range releases {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		running, err := layout.Current(s.cfg.Root, r.Application)
+		if err != nil {
+			return err
+		}
+		if running == r.ID || (keep != nil && keep(r)) {
+			return fmt.Errorf("release %s of %q is running or needed for a rollback; it was not dropped: %w", r.ID, r.Application, errkind.FailedPrecondition)
+		}
+		if err := s.dropOne(r); err != nil {
+			return err
+		}
+	}
+	if err := s.collectChunks(); err != nil {
+		return err
+	}
+	return s.updateStagedBytes()
+}
+
+func (s *Stager) dropOne(r Release) error {
+	defer s.lock(r)()
+	dir := s.releaseDir(r)
+	if _, err := os.Lstat(dir); err == nil {
+		if err := removeAside(layout.ReleasesDir(s.cfg.Root, r.Application), dir); err != nil {
+			return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
+		}
+	}
+	err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.DeleteRelease(r.Application, r.ID) })
+	if err != nil {
+		return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
+	}
+	s.cfg.Log.Info("release dropped", "application", r.Application, "release", r.ID)
+	return nil
+}
+
+// collectChunks deletes the chunks that no recorded release references.
+func (s *Stager) collectChunks() error {
+	return s.cfg.Store.Update(func(tx *store.Tx) error {
+		rs, err := tx.Releases()
+		if err != nil {
+			return err
+		}
+		used := map[manifest.ChunkID]bool{}
+		for _, r := range rs {
+			m, err := manifest.Decode(r.Manifest)
+			if err != nil {
+				return fmt.Errorf("release %s of %q: %w; no chunk was deleted", r.ID, r.Application, err)
+			}
+			for _, id := range m.ChunkIDs() {
+				used[id] = true
+			}
+		}
+		ids, err := tx.ChunkIDs()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if !used[id] {
+				if err := tx.DeleteChunk(id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

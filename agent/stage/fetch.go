@@ -1,0 +1,128 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// missing returns the ids of m that the store lacks.
+func (s *Stager) missing(m *manifest.Manifest) ([]manifest.ChunkID, error) {
+	var out []manifest.ChunkID
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		for _, id := range m.ChunkIDs() {
+			if !tx.HasChunk(id) {
+				out = append(out, id)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// fetch brings every chunk of m that the store lacks, verifying and committing
+// them in batches. A chunk that is refused (bad hash) or not sent is asked for
+// again; after MaxChunkFailures failures the fetch fails.
+func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+	want, err := s.missing(m)
+	if err != nil {
+		return err
+	}
+	failures := map[manifest.ChunkID]int{}
+	for len(want) > 0 {
+		var still []manifest.ChunkID
+		for start := 0; start < len(want); start += s.cfg.FetchIDs {
+			batch := want[start:min(start+s.cfg.FetchIDs, len(want))]
+			left, err := s.fetchBatch(ctx, batch, p, progress)
+			if err != nil {
+				return fmt.Errorf("fetch chunks of release %s of %q: %w (nothing was materialized; the chunks committed so far are kept and a retry fetches only the rest)", r.ID, r.Application, err)
+			}
+			still = append(still, left...)
+		}
+		var failed []string
+		for _, id := range still {
+			if failures[id]++; failures[id] >= MaxChunkFailures {
+				failed = append(failed, id.String())
+			}
+		}
+		if len(failed) > 0 {
+			sort.Strings(failed)
+			return fmt.Errorf("release %s of %q: chunk(s) %s failed verification or were not sent %d times; nothing was materialized and the running release is untouched; check the controller's store, then stage again: %w",
+				r.ID, r.Application, strings.Join(failed, ", "), MaxChunkFailures, errkind.DataLoss)
+		}
+		want = still
+	}
+	return nil
+}
+
+// fetchBatch asks for ids, commits the good chunks, and returns the ids that
+// did not arrive intact.
+func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Progress, progress func(Progress)) ([]manifest.ChunkID, error) {
+	pending := make(map[manifest.ChunkID]bool, len(ids))
+	for _, id := range ids {
+		pending[id] = true
+	}
+	var good []Received
+	var goodBytes int
+	commit := func() error {
+		if len(good) == 0 {
+			return nil
+		}
+		err := s.cfg.Store.Update(func(tx *store.Tx) error {
+			for _, c := range good {
+				if err := tx.PutChunk(c.ID, c.Data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("commit %d chunks: %w", len(good), err)
+		}
+		s.metrics.chunksFetched.Add(float64(len(good)))
+		good, goodBytes = good[:0], 0
+		progress(*p)
+		return nil
+	}
+	err := s.cfg.Source.FetchChunks(ctx, ids, func(batch []Received) error {
+		for _, c := range batch {
+			p.TransferredBytes += c.WireBytes
+			s.metrics.wireBytes.Add(float64(c.WireBytes))
+			if !pending[c.ID] {
+				continue // not asked for, or already received in this batch
+			}
+			if manifest.HashChunk(c.Data) != c.ID {
+				s.metrics.chunkBadHashes.Inc()
+				s.cfg.Log.Warn("chunk refused: its SHA-256 does not match its id; it will be fetched again", "chunk", c.ID.String())
+				continue
+			}
+			delete(pending, c.ID)
+			good = append(good, c)
+			if goodBytes += len(c.Data); goodBytes >= s.cfg.CommitBytes {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if cerr := commit(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	var left []manifest.ChunkID
+	for _, id := range ids {
+		if pending[id] {
+			left = append(left, id)
+			delete(pending, id) // duplicate ids in ids: report once
+		}
+	}
+	return left, nil
+}

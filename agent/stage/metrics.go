@@ -1,0 +1,39 @@
+package stage
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	stagedBytes    prometheus.Gauge
+	chunksFetched  prometheus.Counter
+	wireBytes      prometheus.Counter
+	chunkBadHashes prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		stagedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cutover_agent_staged_bytes",
+			Help: "Total size of the releases staged on this agent.",
+		}),
+		chunksFetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_chunks_fetched_total",
+			Help: "Chunks received from the controller and committed.",
+		}),
+		wireBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_fetched_wire_bytes_total",
+			Help: "Bytes of chunk data received over the wire.",
+		}),
+		chunkBadHashes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_chunk_verify_failures_total",
+			Help: "Chunks refused because their SHA-256 did not match their id.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.stagedBytes, m.chunksFetched, m.wireBytes, m.chunkBadHashes} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

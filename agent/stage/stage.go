@@ -1,0 +1,295 @@
+// Package stage brings releases onto the agent without touching what runs:
+// it fetches a release's manifest and checks it against the release id,
+// fetches only the chunks the agent lacks, verifies every chunk's SHA-256,
+// commits them to the agent's store in batches, then materializes
+// ROOT/<app>/releases/<id>/ in a temp dir beside it (modes kept, symlinks
+// recreated, everything fsynced), verifies it against the manifest, renames
+// it into place and records the release as staged.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// Received is one chunk as it came over the wire.
+type Received struct {
+	// ID is the id the sender claims.
+	ID manifest.ChunkID
+	// Data is the uncompressed content.
+	Data []byte
+	// WireBytes is how many bytes it took on the wire.
+	WireBytes int64
+}
+
+// Source is where releases come from (the controller).
+type Source interface {
+	// GetManifest returns a release's canonical manifest bytes
+	// (errkind.NotFound if the source does not know it).
+	GetManifest(ctx context.Context, releaseID string) ([]byte, error)
+	// FetchChunks asks for ids and calls fn with each batch received, in
+	// order; fn may keep the data. fn's error ends the fetch and is returned.
+	FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]Received) error) error
+}
+
+// Release names one application's release.
+type Release struct {
+	Application string
+	ID          string
+}
+
+// Progress is what a stage command reports.
+type Progress struct {
+	// ReleaseBytes is the size of the releases to hold.
+	ReleaseBytes int64
+	// TransferredBytes is what was received over the wire for this command.
+	TransferredBytes int64
+}
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultFetchIDs    = 1024
+	DefaultCommitBytes = 8 << 20
+	// MaxChunkFailures is how often a chunk may fail verification before the
+	// stage command fails.
+	MaxChunkFailures = 3
+)
+
+// Config configures a Stager.
+type Config struct {
+	// Store is the agent's store.
+	Store *store.Store
+	// Root is the agent's --root.
+	Root string
+	// Source is where manifests and chunks come from.
+	Source Source
+	// Log receives staging events.
+	Log *slog.Logger
+	// Registerer receives the stage metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// Clock returns the time; nil: time.Now.
+	Clock func() time.Time
+	// FetchIDs is how many chunk ids one FetchChunks asks for.
+	FetchIDs int
+	// CommitBytes is how much chunk data one store transaction commits.
+	CommitBytes int
+}
+
+// Stager stages releases. Its methods are safe for concurrent use; work on
+// the same release is serialized.
+type Stager struct {
+	cfg     Config
+	metrics *metrics
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// New returns a Stager.
+func New(cfg Config) (*Stager, error) {
+	if cfg.Store == nil || cfg.Root == "" || cfg.Source == nil {
+		return nil, errors.New("stage: Store, Root and Source are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.FetchIDs <= 0 {
+		cfg.FetchIDs = DefaultFetchIDs
+	}
+	if cfg.CommitBytes <= 0 {
+		cfg.CommitBytes = DefaultCommitBytes
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stager{cfg: cfg, metrics: m, locks: map[string]*sync.Mutex{}}
+	if err := s.updateStagedBytes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// lock serializes work on one release.
+func (s *Stager) lock(r Release) func() {
+	s.mu.Lock()
+	l, ok := s.locks[r.Application+"/"+r.ID]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[r.Application+"/"+r.ID] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Stage fetches, verifies and materializes releases, calling progress as the
+// bytes come in (after they are durable). A release already staged costs
+// nothing. On error, the chunks already committed are kept (a retry fetches
+// only the rest) and nothing is materialized for the release that failed.
+func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Progress)) (Progress, error) {
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	var p Progress
+	manifests := make([]*manifest.Manifest, len(releases))
+	for i, r := range releases {
+		m, err := s.manifest(ctx, r)
+		if err != nil {
+			return p, err
+		}
+		manifests[i] = m
+		p.ReleaseBytes += m.Size()
+	}
+	progress(p)
+	for i, r := range releases {
+		if err := s.stageOne(ctx, r, manifests[i], &p, progress); err != nil {
+			return p, err
+		}
+	}
+	return p, s.updateStagedBytes()
+}
+
+// manifest returns r's manifest, from the store or else from the source, and
+// records it (state staging) so that its chunks count as referenced.
+func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, error) {
+	var rec *store.Release
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Release(r.Application, r.ID)
+		return err
+	})
+	if err != nil && !errors.Is(err, errkind.NotFound) {
+		return nil, err
+	}
+	var b []byte
+	if rec != nil {
+		b = rec.Manifest
+	} else if b, err = s.cfg.Source.GetManifest(ctx, r.ID); err != nil {
+		return nil, fmt.Errorf("get manifest of release %s of %q: %w", r.ID, r.Application, err)
+	}
+	if got := manifest.ReleaseID(b); got != r.ID {
+		return nil, fmt.Errorf("manifest of release %s of %q hashes to %s: refused, nothing was staged; the controller's copy may be corrupt: %w", r.ID, r.Application, got, errkind.DataLoss)
+	}
+	m, err := manifest.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("release %s of %q: %w", r.ID, r.Application, err)
+	}
+	if m.Application != r.Application {
+		return nil, fmt.Errorf("release %s belongs to %q, not %q: nothing was staged: %w", r.ID, m.Application, r.Application, errkind.InvalidArgument)
+	}
+	if err := checkManifest(m); err != nil {
+		return nil, fmt.Errorf("release %s of %q: refused, nothing was staged: %w", r.ID, r.Application, err)
+	}
+	if rec == nil {
+		err = s.cfg.Store.Update(func(tx *store.Tx) error {
+			if _, err := tx.Release(r.Application, r.ID); err == nil {
+				return nil // recorded meanwhile
+			}
+			return tx.PutRelease(&store.Release{Application: r.Application, ID: r.ID, Manifest: b,
+				State: store.ReleaseStaging, Size: m.Size(), UpdateTime: s.cfg.Clock()})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record release %s of %q: %w", r.ID, r.Application, err)
+		}
+	}
+	return m, nil
+}
+
+func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+	defer s.lock(r)()
+	log := s.cfg.Log.With("application", r.Application, "release", r.ID)
+	staged, err := s.isStaged(r)
+	if err != nil || staged {
+		return err
+	}
+	start := s.cfg.Clock()
+	if err := s.fetch(ctx, r, m, p, progress); err != nil {
+		return err
+	}
+	if err := s.materialize(r, m); err != nil {
+		return err
+	}
+	err = s.cfg.Store.Update(func(tx *store.Tx) error {
+		rec, err := tx.Release(r.Application, r.ID)
+		if err != nil {
+			return err
+		}
+		rec.State, rec.UpdateTime = store.ReleaseStaged, s.cfg.Clock()
+		return tx.PutRelease(rec)
+	})
+	if err != nil {
+		return fmt.Errorf("record release %s of %q as staged: %w", r.ID, r.Application, err)
+	}
+	log.Info("release staged", "bytes", m.Size(), "files", len(m.Files), "took", s.cfg.Clock().Sub(start))
+	return nil
+}
+
+// isStaged reports whether r is recorded as staged and its directory is in
+// place and matches the manifest.
+func (s *Stager) isStaged(r Release) (bool, error) {
+	var rec *store.Release
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Release(r.Application, r.ID)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if rec.State != store.ReleaseStaged {
+		return false, nil
+	}
+	m, err := manifest.Decode(rec.Manifest)
+	if err != nil {
+		return false, err
+	}
+	if err := Verify(s.releaseDir(r), m); err != nil {
+		s.cfg.Log.Warn("staged release no longer matches its manifest; staging it again", "application", r.Application, "release", r.ID, "error", err)
+		return false, nil
+	}
+	return true, nil
+}
+
+// Staged returns the staged releases per application.
+func (s *Stager) Staged() (map[string][]string, error) {
+	out := map[string][]string{}
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		rs, err := tx.Releases()
+		for _, r := range rs {
+			if r.State == store.ReleaseStaged {
+				out[r.Application] = append(out[r.Application], r.ID)
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+func (s *Stager) updateStagedBytes() error {
+	var n int64
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		rs, err := tx.Releases()
+		for _, r := range rs {
+			if r.State == store.ReleaseStaged {
+				n += r.Size
+			}
+		}
+		return err
+	})
+	s.metrics.stagedBytes.Set(float64(n))
+	return err
+}

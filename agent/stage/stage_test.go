@@ -1,0 +1,358 @@
+package stage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+type env struct {
+	fake  *fakeController
+	store *store.Store
+	root  string
+	st    *stage.Stager
+}
+
+func newEnv(t *testing.T, tune func(*stage.Config)) *env {
+	t.Helper()
+	e := &env{fake: newFake(), root: t.TempDir()}
+	var err error
+	if e.store, err = store.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.store.Close() })
+	cfg := stage.Config{Store: e.store, Root: e.root, Source: e.fake.serve(t)}
+	if tune != nil {
+		tune(&cfg)
+	}
+	if e.st, err = stage.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// progressLog records reports, safe for concurrent use.
+type progressLog struct {
+	mu   sync.Mutex
+	seen []stage.Progress
+}
+
+func (p *progressLog) add(x stage.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, x)
+}
+
+var sampleFiles = map[string]string{
+	"bin/run.sh":      "#!/bin/sh\necho hi\n",
+	"data/big.bin":    bigContent(1, 600<<10),
+	"data/empty":      "",
+	"data/text.txt":   strings.Repeat("hello, world\n", 40000),
+	"VERSION":         "v1\n",
+	"link-to-version": "->VERSION",
+	"bin/up":          "->../data",
+}
+
+func (e *env) stage(t *testing.T, id string, log *progressLog) (stage.Progress, error) {
+	t.Helper()
+	var fn func(stage.Progress)
+	if log != nil {
+		fn = log.add
+	}
+	return e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: id}}, fn)
+}
+
+// sameTree compares two directories: entries, modes, contents, link targets.
+func sameTree(t *testing.T, want, got string) {
+	t.Helper()
+	seen := 0
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		g := filepath.Join(got, rel)
+		wi, _ := os.Lstat(p)
+		gi, err := os.Lstat(g)
+		if err != nil {
+			t.Errorf("%s missing: %v", rel, err)
+			return nil
+		}
+		seen++
+		if wi.Mode().Type() != gi.Mode().Type() || (wi.Mode().Type() != fs.ModeSymlink && wi.Mode().Perm() != gi.Mode().Perm()) {
+			t.Errorf("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
+		}
+		switch wi.Mode().Type() {
+		case fs.ModeSymlink:
+			wl, _ := os.Readlink(p)
+			gl, _ := os.Readlink(g)
+			if wl != gl {
+				t.Errorf("%s -> %q, want %q", rel, gl, wl)
+			}
+		case 0:
+			wb, _ := os.ReadFile(p)
+			gb, _ := os.ReadFile(g)
+			if !bytes.Equal(wb, gb) {
+				t.Errorf("%s: content differs", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	_ = filepath.WalkDir(got, func(string, fs.DirEntry, error) error { n++; return nil })
+	if n != seen {
+		t.Errorf("%s has %d entries, want %d", got, n, seen)
+	}
+}
+
+func TestStageMaterializesByteForByte(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "zstd"}[compress], func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.fake.compress = compress
+			id, src, m := e.fake.release(t, sampleFiles)
+			var log progressLog
+			p, err := e.stage(t, id, &log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameTree(t, src, layout.ReleaseDir(e.root, "hello", id))
+			if p.ReleaseBytes != m.Size() {
+				t.Errorf("ReleaseBytes = %d, want %d", p.ReleaseBytes, m.Size())
+			}
+			var raw int64
+			for _, cid := range m.ChunkIDs() {
+				raw += int64(len(e.fake.chunks[cid]))
+			}
+			if !compress && p.TransferredBytes != raw {
+				t.Errorf("TransferredBytes = %d, want %d", p.TransferredBytes, raw)
+			}
+			if compress && (p.TransferredBytes <= 0 || p.TransferredBytes >= raw) {
+				t.Errorf("TransferredBytes = %d, want compressed size below %d", p.TransferredBytes, raw)
+			}
+			if len(log.seen) < 2 || log.seen[len(log.seen)-1] != p {
+				t.Errorf("progress reports = %+v, want several ending with %+v", log.seen, p)
+			}
+			staged, err := e.st.Staged()
+			if err != nil || len(staged["hello"]) != 1 || staged["hello"][0] != id {
+				t.Errorf("Staged = %v, %v", staged, err)
+			}
+			entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello"))
+			if len(entries) != 1 {
+				t.Errorf("releases dir holds %d entries, want only the release (no temp dirs)", len(entries))
+			}
+			if _, err := os.Lstat(layout.CurrentPath(e.root, "hello")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("stage created current: %v", err)
+			}
+
+			// Again: nothing moves.
+			before := e.fake.requests(m.ChunkIDs()[0])
+			p, err = e.stage(t, id, nil)
+			if err != nil || p.TransferredBytes != 0 {
+				t.Errorf("second stage = %+v, %v; want 0 bytes", p, err)
+			}
+			if e.fake.requests(m.ChunkIDs()[0]) != before {
+				t.Error("second stage fetched chunks again")
+			}
+		})
+	}
+}
+
+func TestSecondReleaseFetchesOnlyNewChunks(t *testing.T) {
+	e := newEnv(t, nil)
+	id1, _, m1 := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id1, nil); err != nil {
+		t.Fatal(err)
+	}
+	files2 := map[string]string{}
+	for k, v := range sampleFiles {
+		files2[k] = v
+	}
+	files2["VERSION"] = "v2\n"
+	id2, src2, m2 := e.fake.release(t, files2)
+	p, err := e.stage(t, id2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src2, layout.ReleaseDir(e.root, "hello", id2))
+	old := map[manifest.ChunkID]bool{}
+	for _, c := range m1.ChunkIDs() {
+		old[c] = true
+	}
+	var fresh int64
+	for _, c := range m2.ChunkIDs() {
+		if !old[c] {
+			fresh += int64(len(e.fake.chunks[c]))
+		}
+	}
+	if p.TransferredBytes != fresh || fresh == 0 {
+		t.Errorf("TransferredBytes = %d, want only the new chunks' %d", p.TransferredBytes, fresh)
+	}
+}
+
+func TestCorruptedChunkIsRefusedAndFetchedAgain(t *testing.T) {
+	e := newEnv(t, nil)
+	id, src, m := e.fake.release(t, sampleFiles)
+	bad := m.ChunkIDs()[1]
+	e.fake.corrupt[bad] = 2 // bad twice, good the third time
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.requests(bad); n != 3 {
+		t.Errorf("corrupted chunk requested %d times, want 3", n)
+	}
+	if n := e.fake.requests(m.ChunkIDs()[0]); n != 1 {
+		t.Errorf("good chunk requested %d times, want 1", n)
+	}
+	sameTree(t, src, layout.ReleaseDir(e.root, "hello", id))
+}
+
+func TestChunkThatNeverVerifiesFailsTheStage(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _, m := e.fake.release(t, sampleFiles)
+	bad := m.ChunkIDs()[0]
+	e.fake.corrupt[bad] = -1
+	_, err := e.stage(t, id, nil)
+	if !errors.Is(err, errkind.DataLoss) || !strings.Contains(err.Error(), bad.String()) {
+		t.Fatalf("err = %v, want DataLoss naming chunk %s", err, bad)
+	}
+	if n := e.fake.requests(bad); n != stage.MaxChunkFailures {
+		t.Errorf("bad chunk requested %d times, want %d", n, stage.MaxChunkFailures)
+	}
+	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("release dir exists after a failed stage: %v", err)
+	}
+	if staged, _ := e.st.Staged(); len(staged) != 0 {
+		t.Errorf("Staged = %v after a failed stage", staged)
+	}
+}
+
+func TestResumeDoesNotFetchCommittedChunksAgain(t *testing.T) {
+	e := newEnv(t, func(c *stage.Config) { c.FetchIDs = 3; c.CommitBytes = 1 })
+	id, src, m := e.fake.release(t, sampleFiles)
+	ids := m.ChunkIDs()
+	if len(ids) < 6 {
+		t.Fatalf("sample has %d chunks; need at least 6", len(ids))
+	}
+	e.fake.failAfter = 4 // first FetchChunks: 3 chunks; second: 1 chunk, then the failure
+	if _, err := e.stage(t, id, nil); !errors.Is(err, errkind.Unavailable) {
+		t.Fatalf("first stage err = %v, want Unavailable", err)
+	}
+	// The store now holds the first 4 chunks; the retry must not ask for them.
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range ids {
+		want := 1
+		if i == 4 {
+			want = 2 // requested when the failure hit, not sent
+		}
+		if got := e.fake.requests(c); got != want {
+			t.Errorf("chunk %d requested %d times, want %d", i, got, want)
+		}
+	}
+	sameTree(t, src, layout.ReleaseDir(e.root, "hello", id))
+}
+
+func TestManifestNotMatchingItsIDIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _, _ := e.fake.release(t, sampleFiles)
+	other, _, _ := e.fake.release(t, map[string]string{"x": "y"})
+	e.fake.manifests[other] = e.fake.manifests[id] // serve the wrong bytes
+	_, err := e.stage(t, other, nil)
+	if !errors.Is(err, errkind.DataLoss) {
+		t.Fatalf("err = %v, want DataLoss", err)
+	}
+	if _, err := os.Lstat(layout.AppDir(e.root, "hello")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("app dir created for a refused manifest: %v", err)
+	}
+}
+
+func TestHostileManifestIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	m := &manifest.Manifest{Application: "hello", Files: []manifest.File{
+		{Path: "d", Mode: fs.ModeSymlink | 0o777, Link: "."},
+		{Path: "s", Mode: fs.ModeSymlink | 0o777, Link: "d/d/d/../../.."},
+	}}
+	b := m.Encode()
+	id := manifest.ReleaseID(b)
+	e.fake.manifests[id] = b
+	_, err := e.stage(t, id, nil)
+	if !errors.Is(err, errkind.InvalidArgument) {
+		t.Fatalf("err = %v, want InvalidArgument", err)
+	}
+	if _, err := os.Lstat(layout.AppDir(e.root, "hello")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("app dir created for a hostile manifest: %v", err)
+	}
+}
+
+func TestTamperedReleaseIsMaterializedAgain(t *testing.T) {
+	e := newEnv(t, nil)
+	id, src, _ := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := layout.ReleaseDir(e.root, "hello", id)
+	if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte("v9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "extra"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, dir)
+}
+
+func TestDrop(t *testing.T) {
+	e := newEnv(t, nil)
+	id1, _, m1 := e.fake.release(t, sampleFiles)
+	id2, _, _ := e.fake.release(t, map[string]string{"VERSION": "v2\n"})
+	for _, id := range []string{id1, id2} {
+		if _, err := e.stage(t, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(layout.CurrentTarget(id2), layout.CurrentPath(e.root, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id2}}, nil)
+	if !errors.Is(err, errkind.FailedPrecondition) {
+		t.Fatalf("drop of the running release: err = %v, want FailedPrecondition", err)
+	}
+	if err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id1)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dropped release dir still there: %v", err)
+	}
+	if staged, _ := e.st.Staged(); len(staged["hello"]) != 1 || staged["hello"][0] != id2 {
+		t.Errorf("Staged after drop = %v", staged)
+	}
+	_ = e.store.View(func(tx *store.Tx) error {
+		if tx.HasChunk(m1.ChunkIDs()[0]) {
+			t.Error("chunk of the dropped release was kept")
+		}
+		return nil
+	})
+	entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello"))
+	if len(entries) != 1 {
+		t.Errorf("releases dir holds %d entries, want 1", len(entries))
+	}
+}
