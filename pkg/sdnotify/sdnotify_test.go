@@ -1,0 +1,175 @@
+package sdnotify_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/sdnotify"
+)
+
+// listen opens a unixgram socket like systemd's notify socket and points
+// NOTIFY_SOCKET at it.
+func listen(t *testing.T) *net.UnixConn {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sd") // short: socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return conn
+}
+
+// next reads one datagram, failing the test if none comes within 10s.
+func next(t *testing.T, conn *net.UnixConn) string {
+	t.Helper()
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no datagram on the notify socket: %v", err)
+	}
+	return string(buf[:n])
+}
+
+func TestNotify(t *testing.T) {
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"ready", sdnotify.Ready, "READY=1"},
+		{"stopping", sdnotify.Stopping, "STOPPING=1"},
+		{"status", func() error { return sdnotify.Status("serving on 127.0.0.1:7070") }, "STATUS=serving on 127.0.0.1:7070"},
+		{"status on one line", func() error { return sdnotify.Status("a\nREADY=1") }, "STATUS=a READY=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := listen(t)
+			if err := tt.call(); err != nil {
+				t.Fatal(err)
+			}
+			if got := next(t, conn); got != tt.want {
+				t.Errorf("datagram %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNoSocketIsNoOp(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	t.Setenv("WATCHDOG_USEC", "1000")
+	for _, f := range []func() error{sdnotify.Ready, sdnotify.Stopping, func() error { return sdnotify.Status("x") }} {
+		if err := f(); err != nil {
+			t.Errorf("without NOTIFY_SOCKET: %v, want nil", err)
+		}
+	}
+	done := make(chan error, 1)
+	// A context that is never cancelled: Watchdog must return by itself.
+	go func() { done <- sdnotify.Watchdog(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Watchdog without NOTIFY_SOCKET: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watchdog without NOTIFY_SOCKET did not return at once")
+	}
+}
+
+func TestUnreachableSocket(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "absent"))
+	err := sdnotify.Ready()
+	if !errors.Is(err, errkind.Unavailable) {
+		t.Fatalf("Ready to an absent socket = %v, want Unavailable", err)
+	}
+}
+
+func TestWatchdogPings(t *testing.T) {
+	conn := listen(t)
+	t.Setenv("WATCHDOG_USEC", "20000") // 20ms: pings every 10ms
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sdnotify.Watchdog(ctx) }()
+	for i := range 3 {
+		if got := next(t, conn); got != "WATCHDOG=1" {
+			t.Fatalf("ping %d: %q, want WATCHDOG=1", i, got)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Watchdog after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watchdog did not return after its context was cancelled")
+	}
+}
+
+func TestWatchdogOff(t *testing.T) {
+	tests := []struct {
+		name, usec, pid string
+		wantKind        error
+	}{
+		{name: "no WatchdogSec", usec: ""},
+		{name: "another process's watchdog", usec: "20000", pid: strconv.Itoa(os.Getpid() + 1)},
+		{name: "malformed", usec: "soon", wantKind: errkind.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := listen(t)
+			t.Setenv("WATCHDOG_USEC", tt.usec)
+			t.Setenv("WATCHDOG_PID", tt.pid)
+			done := make(chan error, 1)
+			// A context that is never cancelled: Watchdog must return by itself.
+			go func() { done <- sdnotify.Watchdog(context.Background()) }()
+			select {
+			case err := <-done:
+				if tt.wantKind == nil && err != nil {
+					t.Fatalf("Watchdog: %v, want nil", err)
+				}
+				if tt.wantKind != nil && !errors.Is(err, tt.wantKind) {
+					t.Fatalf("Watchdog: %v, want %v", err, tt.wantKind)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Watchdog did not return at once")
+			}
+			// And it sent nothing.
+			if err := conn.SetReadDeadline(time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := conn.Read(make([]byte, 64)); err == nil {
+				t.Fatalf("Watchdog sent %d bytes, want nothing", n)
+			}
+		})
+	}
+}
+
+func TestFilterEnv(t *testing.T) {
+	in := []string{"PATH=/bin", "NOTIFY_SOCKET=/run/x", "WATCHDOG_USEC=1", "WATCHDOG_PID=2", "PORT=8080", "NOTIFY_SOCKETS=keep"}
+	want := []string{"PATH=/bin", "PORT=8080", "NOTIFY_SOCKETS=keep"}
+	if got := sdnotify.FilterEnv(in); !reflect.DeepEqual(got, want) {
+		t.Errorf("FilterEnv = %q, want %q", got, want)
+	}
+	if in[1] != "NOTIFY_SOCKET=/run/x" {
+		t.Error("FilterEnv changed its argument")
+	}
+}
