@@ -48,6 +48,21 @@ func next(t *testing.T, conn *net.UnixConn) string {
 	return string(buf[:n])
 }
 
+// watchdogReturns runs Watchdog with a context that is never cancelled and
+// returns its result, failing the test if it does not return by itself.
+func watchdogReturns(t *testing.T) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- sdnotify.Watchdog(context.Background()) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watchdog did not return at once")
+		return nil
+	}
+}
+
 func TestNotify(t *testing.T) {
 	tests := []struct {
 		name string
@@ -80,16 +95,8 @@ func TestNoSocketIsNoOp(t *testing.T) {
 			t.Errorf("without NOTIFY_SOCKET: %v, want nil", err)
 		}
 	}
-	done := make(chan error, 1)
-	// A context that is never cancelled: Watchdog must return by itself.
-	go func() { done <- sdnotify.Watchdog(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Watchdog without NOTIFY_SOCKET: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Watchdog without NOTIFY_SOCKET did not return at once")
+	if err := watchdogReturns(t); err != nil {
+		t.Errorf("Watchdog without NOTIFY_SOCKET: %v", err)
 	}
 }
 
@@ -138,19 +145,12 @@ func TestWatchdogOff(t *testing.T) {
 			conn := listen(t)
 			t.Setenv("WATCHDOG_USEC", tt.usec)
 			t.Setenv("WATCHDOG_PID", tt.pid)
-			done := make(chan error, 1)
-			// A context that is never cancelled: Watchdog must return by itself.
-			go func() { done <- sdnotify.Watchdog(context.Background()) }()
-			select {
-			case err := <-done:
-				if tt.wantKind == nil && err != nil {
-					t.Fatalf("Watchdog: %v, want nil", err)
-				}
-				if tt.wantKind != nil && !errors.Is(err, tt.wantKind) {
-					t.Fatalf("Watchdog: %v, want %v", err, tt.wantKind)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Watchdog did not return at once")
+			err := watchdogReturns(t)
+			if tt.wantKind == nil && err != nil {
+				t.Fatalf("Watchdog: %v, want nil", err)
+			}
+			if tt.wantKind != nil && !errors.Is(err, tt.wantKind) {
+				t.Fatalf("Watchdog: %v, want %v", err, tt.wantKind)
 			}
 			// And it sent nothing.
 			if err := conn.SetReadDeadline(time.Now()); err != nil {
