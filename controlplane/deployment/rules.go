@@ -1,0 +1,308 @@
+package deployment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// transitions lists, for each state, the states it may move to.
+var transitions = map[store.DeploymentState][]store.DeploymentState{
+	store.Planned:    {store.Preparing, store.Aborted},
+	store.Preparing:  {store.Prepared, store.Failed, store.Aborted},
+	store.Prepared:   {store.Activating, store.Aborted, store.Expired},
+	store.Activating: {store.Deployed, store.Failed, store.RolledBack},
+}
+
+// CanTransition says whether a deployment may move from one state to another.
+func CanTransition(from, to store.DeploymentState) bool {
+	return slices.Contains(transitions[from], to)
+}
+
+// Final says whether s is a final state: nothing moves a deployment out of it.
+func Final(s store.DeploymentState) bool { return len(transitions[s]) == 0 }
+
+// Busy says whether s holds its environment: at most one deployment per
+// environment may be between PREPARING and ACTIVATING, PREPARED included.
+func Busy(s store.DeploymentState) bool {
+	return s == store.Preparing || s == store.Prepared || s == store.Activating
+}
+
+// DefaultPreparedTTL is how long a PREPARED deployment stays valid when its
+// environment does not say.
+const DefaultPreparedTTL = 96 * time.Hour
+
+// transition moves d to state to, recording it in its history and setting
+// the time of the state. It panics on a move the table forbids: callers
+// check first (that is a bug, not an input error).
+func transition(d *store.Deployment, to store.DeploymentState, now time.Time, actor, msg string) {
+	if !CanTransition(d.State, to) {
+		panic(fmt.Sprintf("deployment %s: transition %s → %s is not allowed", d.ID, d.State, to))
+	}
+	d.State = to
+	d.History = append(d.History, store.Transition{State: to, Time: now, Actor: actor, Message: msg})
+	switch to {
+	case store.Preparing:
+		d.PrepareTime = now
+	case store.Prepared:
+		d.PreparedTime = now
+	case store.Activating:
+		d.ActivateTime = now
+	}
+	if Final(to) {
+		d.FinishTime = now
+		if to != store.Deployed {
+			d.Error = msg
+		}
+	}
+}
+
+// checkStartable refuses to move d into PREPARING: it must be PLANNED and no
+// other deployment of its environment may be busy. others are the
+// environment's deployments.
+func checkStartable(d *store.Deployment, others []*store.Deployment, verb string) error {
+	if d.State != store.Planned {
+		return fmt.Errorf("deployment %s is %s, not PLANNED: only a planned deployment can %s; create a new one with `cutoverctl deploy create`; nothing was changed: %w",
+			d.ID, d.State, verb, errkind.FailedPrecondition)
+	}
+	for _, o := range others {
+		if o.ID != d.ID && o.Environment == d.Environment && Busy(o.State) {
+			return fmt.Errorf("deployment %s of environment %s is %s, and only one deployment per environment may be between PREPARING and ACTIVATING: continue it, wait for it to end, or abort it (`cutoverctl deploy abort %s`); deployment %s is unchanged: %w",
+				o.ID, o.Environment, o.State, o.ID, d.ID, errkind.FailedPrecondition)
+		}
+	}
+	return nil
+}
+
+// checkPrepare refuses stage 1 on its own when the environment deploys in a
+// single stage.
+func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.Deployment) error {
+	if !env.TwoStage {
+		return fmt.Errorf("environment %s deploys in a single stage (two_stage is off), so deployment %s cannot be prepared on its own: run it with `cutoverctl deploy start %s`, or turn two-stage on with `cutoverctl env update %s --two-stage`; nothing was changed: %w",
+			env.Name, d.ID, d.ID, env.Name, errkind.FailedPrecondition)
+	}
+	return checkStartable(d, others, "be prepared")
+}
+
+// checkContinue refuses stage 2 unless d is PREPARED.
+func checkContinue(d *store.Deployment) error {
+	if d.State != store.Prepared {
+		return fmt.Errorf("deployment %s is %s, not PREPARED: only a prepared deployment can continue; nothing was changed: %w",
+			d.ID, d.State, errkind.FailedPrecondition)
+	}
+	return nil
+}
+
+// checkAbort refuses to abort once stage 2 started.
+func checkAbort(d *store.Deployment) error {
+	if !CanTransition(d.State, store.Aborted) {
+		return fmt.Errorf("deployment %s is %s: only PLANNED, PREPARING or PREPARED deployments can be aborted; nothing was changed: %w",
+			d.ID, d.State, errkind.FailedPrecondition)
+	}
+	return nil
+}
+
+// checkActivatable says whether stage 2 may start with the given connected
+// agents: every agent of d must be connected and every connected agent must
+// hold every release of d. It returns the names of the agents to activate,
+// or what is in the way, in words.
+func checkActivatable(d *store.Deployment, connected []fleet.AgentView) ([]string, string) {
+	byName := map[string]bool{}
+	for _, v := range connected {
+		byName[v.Name] = true
+	}
+	var problems []string
+	for _, a := range d.Agents {
+		if !byName[a.Name] {
+			problems = append(problems, fmt.Sprintf("agent %s is not connected", a.Name))
+		}
+	}
+	var names []string
+	for _, v := range connected {
+		names = append(names, v.Name)
+		for _, app := range d.Applications {
+			if !v.Holds(app.Name, app.ReleaseID) {
+				problems = append(problems, fmt.Sprintf("agent %s does not have release %s of %s staged", v.Name, short(app.ReleaseID), app.Name))
+			}
+		}
+	}
+	if len(connected) == 0 {
+		problems = append(problems, fmt.Sprintf("no agent of environment %s is connected", d.Environment))
+	}
+	return names, strings.Join(problems, "; ")
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// commandID is the id of the command of the given kind for one agent in d.
+// It is the same every time, so a resent command is recognised.
+func commandID(d *store.Deployment, kind fleet.CommandKind, agent string) string {
+	return d.ID + "." + string(kind) + "." + agent
+}
+
+// phase is the kind of command d waits for.
+func phase(d *store.Deployment) fleet.CommandKind {
+	switch {
+	case d.State == store.Preparing:
+		return fleet.Stage
+	case d.State == store.Activating && d.RollingBack:
+		return fleet.Rollback
+	case d.State == store.Activating:
+		return fleet.Activate
+	}
+	return ""
+}
+
+// applyReport records r in d's agent entry. It reports whether r was for
+// the command d waits for from that agent; stale reports change nothing.
+func applyReport(d *store.Deployment, r fleet.Report) bool {
+	kind := phase(d)
+	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == r.Agent })
+	if kind == "" || i < 0 || d.Agents[i].Command == "" || d.Agents[i].Command != r.CommandID {
+		return false
+	}
+	a := &d.Agents[i]
+	if r.Outcome.Final() {
+		a.Command = ""
+	}
+	if r.Outcome == fleet.CommandFailed {
+		a.Error = r.Error
+		if a.Error == "" {
+			a.Error = "the agent reported a failure without a reason"
+		}
+	}
+	switch kind {
+	case fleet.Stage:
+		a.ReleaseBytes, a.TransferredBytes = r.ReleaseBytes, r.TransferredBytes
+		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+	case fleet.Activate:
+		if !r.SwapTime.IsZero() {
+			a.SwapTime = r.SwapTime
+		}
+		switch {
+		case r.Outcome == fleet.Done:
+			a.State = store.AgentActive
+		case r.Outcome == fleet.CommandFailed && r.SwappedBack:
+			a.State, a.SwappedBack = store.AgentRolledBack, true
+		case r.Outcome == fleet.CommandFailed:
+			a.State = store.AgentFailed
+		}
+	case fleet.Rollback:
+		switch r.Outcome {
+		case fleet.Done:
+			a.State, a.SwappedBack = store.AgentRolledBack, true
+		case fleet.CommandFailed:
+			a.State, a.Error = store.AgentFailed, rollbackFailed+a.Error
+		}
+	}
+	return true
+}
+
+// step is what the controller does next for a deployment.
+type step struct {
+	// to is the state to move to; empty: stay.
+	to store.DeploymentState
+	// reason goes into the history (and error, for a failure).
+	reason string
+	// rollback lists the agents to send rollback to (stage 2 failed after swaps).
+	rollback []string
+}
+
+// next decides what follows the answers recorded in d. It is pure.
+func next(d *store.Deployment) step {
+	pending := slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" })
+	failures := agentErrors(d)
+	switch phase(d) {
+	case fleet.Stage:
+		switch {
+		case failures != "": // nothing runs yet: stop at once
+			return step{to: store.Failed, reason: "stage 1 failed: " + failures + "; nothing runs differently on any front-end"}
+		case pending:
+			return step{}
+		}
+		return step{to: store.Prepared, reason: "every agent has the releases staged"}
+	case fleet.Activate:
+		switch {
+		case pending: // wait for every answer, so that we know who swapped
+			return step{}
+		case failures == "":
+			return step{to: store.Deployed, reason: "every agent runs the new releases"}
+		}
+		var back []string
+		swapped := false
+		for _, a := range d.Agents {
+			swapped = swapped || !a.SwapTime.IsZero() || a.State == store.AgentActive
+			if a.State == store.AgentActive || (a.State == store.AgentFailed && !a.SwapTime.IsZero()) {
+				back = append(back, a.Name)
+			}
+		}
+		switch {
+		case len(back) > 0:
+			return step{rollback: back, reason: "activation failed: " + failures}
+		case swapped:
+			return step{to: store.RolledBack, reason: "activation failed: " + failures + "; the agents that swapped went back to the previous release"}
+		}
+		return step{to: store.Failed, reason: "activation failed before any swap: " + failures + "; every front-end runs what it ran before"}
+	case fleet.Rollback:
+		if pending {
+			return step{}
+		}
+		for _, a := range d.Agents {
+			if a.State == store.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
+				return step{to: store.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them"}
+			}
+		}
+		return step{to: store.RolledBack, reason: d.Error + "; every agent that swapped went back to the previous release"}
+	}
+	return step{}
+}
+
+const rollbackFailed = "rollback failed: "
+
+// agentErrors joins the errors of the agents that failed, or "".
+func agentErrors(d *store.Deployment) string {
+	var out []string
+	for _, a := range d.Agents {
+		if a.Error != "" && (a.State == store.AgentFailed || a.State == store.AgentRolledBack) {
+			out = append(out, fmt.Sprintf("agent %s: %s", a.Name, a.Error))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// finishDeployed fills the figures of a deployment that just became
+// DEPLOYED and records what the environment now runs.
+func finishDeployed(d *store.Deployment, env *store.Environment, now time.Time) {
+	var first, last time.Time
+	for _, a := range d.Agents {
+		if a.SwapTime.IsZero() {
+			continue
+		}
+		if first.IsZero() || a.SwapTime.Before(first) {
+			first = a.SwapTime
+		}
+		if a.SwapTime.After(last) {
+			last = a.SwapTime
+		}
+	}
+	d.ActivationSpread = last.Sub(first)
+	d.SwapDuration = now.Sub(d.ActivateTime) - d.SQLDuration
+	if env.DeployedVersions == nil {
+		env.DeployedVersions = map[string]store.DeployedVersion{}
+	}
+	for _, app := range d.Applications {
+		env.DeployedVersions[app.Name] = store.DeployedVersion{
+			VersionLabel: app.VersionLabel, ReleaseID: app.ReleaseID, DeploymentID: d.ID, DeployTime: now}
+	}
+	env.UpdateTime = now
+}

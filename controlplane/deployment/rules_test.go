@@ -1,0 +1,242 @@
+package deployment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+var t0 = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+
+func TestCanTransition(t *testing.T) {
+	all := []store.DeploymentState{store.Planned, store.Preparing, store.Prepared, store.Activating,
+		store.Deployed, store.Failed, store.Aborted, store.Expired, store.RolledBack}
+	allowed := map[[2]store.DeploymentState]bool{
+		{store.Planned, store.Preparing}:     true,
+		{store.Planned, store.Aborted}:       true,
+		{store.Preparing, store.Prepared}:    true,
+		{store.Preparing, store.Failed}:      true,
+		{store.Preparing, store.Aborted}:     true,
+		{store.Prepared, store.Activating}:   true,
+		{store.Prepared, store.Aborted}:      true,
+		{store.Prepared, store.Expired}:      true,
+		{store.Activating, store.Deployed}:   true,
+		{store.Activating, store.Failed}:     true,
+		{store.Activating, store.RolledBack}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			if got := CanTransition(from, to); got != allowed[[2]store.DeploymentState{from, to}] {
+				t.Errorf("CanTransition(%s, %s) = %v", from, to, got)
+			}
+		}
+	}
+	for _, s := range all {
+		wantFinal := s == store.Deployed || s == store.Failed || s == store.Aborted || s == store.Expired || s == store.RolledBack
+		if Final(s) != wantFinal {
+			t.Errorf("Final(%s) = %v", s, Final(s))
+		}
+		wantBusy := s == store.Preparing || s == store.Prepared || s == store.Activating
+		if Busy(s) != wantBusy {
+			t.Errorf("Busy(%s) = %v", s, Busy(s))
+		}
+	}
+}
+
+func TestChecks(t *testing.T) {
+	planned := &store.Deployment{ID: "d-2", Environment: "prod", State: store.Planned}
+	prepared := &store.Deployment{ID: "d-1", Environment: "prod", State: store.Prepared}
+	otherEnv := &store.Deployment{ID: "d-3", Environment: "test", State: store.Activating}
+	twoStage := &store.Environment{Name: "prod", TwoStage: true}
+	oneStage := &store.Environment{Name: "prod"}
+	tests := []struct {
+		name string
+		err  error
+		want string // "" means no error
+	}{
+		{"prepare ok", checkPrepare(planned, twoStage, []*store.Deployment{planned, otherEnv}), ""},
+		{"prepare single-stage env", checkPrepare(planned, oneStage, nil), "cutoverctl env update prod --two-stage"},
+		{"prepare with one in the way", checkPrepare(planned, twoStage, []*store.Deployment{prepared, planned}), "deployment d-1 of environment prod is PREPARED"},
+		{"prepare twice", checkPrepare(prepared, twoStage, nil), "is PREPARED, not PLANNED"},
+		{"start ok on single-stage", checkStartable(planned, nil, "start"), ""},
+		{"continue planned", checkContinue(planned), "is PLANNED, not PREPARED"},
+		{"continue prepared", checkContinue(prepared), ""},
+		{"abort prepared", checkAbort(prepared), ""},
+		{"abort activating", checkAbort(otherEnv), "is ACTIVATING"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.want == "" {
+				if tt.err != nil {
+					t.Fatalf("err = %v, want nil", tt.err)
+				}
+				return
+			}
+			if !errors.Is(tt.err, errkind.FailedPrecondition) || !strings.Contains(tt.err.Error(), tt.want) {
+				t.Fatalf("err = %v, want FailedPrecondition containing %q", tt.err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckActivatable(t *testing.T) {
+	d := &store.Deployment{ID: "d-1", Environment: "prod",
+		Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}},
+		Agents:       []store.DeploymentAgent{{Name: "fe1"}, {Name: "fe2"}}}
+	holds := func(name string, ids ...string) fleet.AgentView {
+		return fleet.AgentView{Agent: store.Agent{Name: name, Applications: []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: ids}}}, Connected: true}
+	}
+	tests := []struct {
+		name      string
+		connected []fleet.AgentView
+		want      string
+		names     int
+	}{
+		{"all staged", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r0", "r2")}, "", 2},
+		{"one gone", []fleet.AgentView{holds("fe1", "r2")}, "agent fe2 is not connected", 0},
+		{"one lacks it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, "agent fe2 does not have release r2 of hello staged", 0},
+		{"a newcomer lacks it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r2"), holds("fe3")}, "agent fe3 does not have", 0},
+		{"none", nil, "no agent of environment prod is connected", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			names, problems := checkActivatable(d, tt.connected)
+			if tt.want == "" && (problems != "" || len(names) != tt.names) {
+				t.Fatalf("names %v, problems %q", names, problems)
+			}
+			if !strings.Contains(problems, tt.want) {
+				t.Fatalf("problems = %q, want %q", problems, tt.want)
+			}
+		})
+	}
+}
+
+// dep builds a deployment in state st with agents in the given states; an
+// agent whose command is "x" has a command out.
+func dep(st store.DeploymentState, rollingBack bool, agents ...store.DeploymentAgent) *store.Deployment {
+	return &store.Deployment{ID: "d-1", Environment: "prod", State: st, RollingBack: rollingBack, Agents: agents, Error: "activation failed: x"}
+}
+
+func ag(name string, st store.AgentState, cmd string, swapped bool) store.DeploymentAgent {
+	a := store.DeploymentAgent{Name: name, State: st, Command: cmd}
+	if swapped {
+		a.SwapTime = t0
+	}
+	if st == store.AgentFailed || st == store.AgentRolledBack {
+		a.Error = "boom"
+	}
+	return a
+}
+
+func TestNext(t *testing.T) {
+	tests := []struct {
+		name     string
+		d        *store.Deployment
+		to       store.DeploymentState
+		rollback []string
+		reason   string
+	}{
+		{"staging goes on", dep(store.Preparing, false, ag("a", store.AgentStaged, "", false), ag("b", store.AgentStaging, "x", false)), "", nil, ""},
+		{"all staged", dep(store.Preparing, false, ag("a", store.AgentStaged, "", false), ag("b", store.AgentStaged, "", false)), store.Prepared, nil, ""},
+		{"stage failure ends at once", dep(store.Preparing, false, ag("a", store.AgentFailed, "", false), ag("b", store.AgentStaging, "x", false)), store.Failed, nil, "agent a: boom"},
+		{"activation goes on", dep(store.Activating, false, ag("a", store.AgentActive, "", true), ag("b", store.AgentActivating, "x", false)), "", nil, ""},
+		{"activation waits for all before rollback", dep(store.Activating, false, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentActivating, "x", false)), "", nil, ""},
+		{"all active", dep(store.Activating, false, ag("a", store.AgentActive, "", true), ag("b", store.AgentActive, "", true)), store.Deployed, nil, ""},
+		{"one failed after swap, one active", dep(store.Activating, false, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentActive, "", true)), "", []string{"b"}, "agent a: boom"},
+		{"failed after swap without swapping back", dep(store.Activating, false, ag("a", store.AgentFailed, "", true), ag("b", store.AgentFailed, "", false)), "", []string{"a"}, ""},
+		{"failed before any swap", dep(store.Activating, false, ag("a", store.AgentFailed, "", false)), store.Failed, nil, "before any swap"},
+		{"only the failing one swapped, and went back", dep(store.Activating, false, ag("a", store.AgentRolledBack, "", true)), store.RolledBack, nil, "went back"},
+		{"rollback goes on", dep(store.Activating, true, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentActive, "x", true)), "", nil, ""},
+		{"rollback done", dep(store.Activating, true, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentRolledBack, "", true)), store.RolledBack, nil, "activation failed: x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := next(tt.d)
+			if st.to != tt.to || strings.Join(st.rollback, ",") != strings.Join(tt.rollback, ",") || !strings.Contains(st.reason, tt.reason) {
+				t.Fatalf("next = %+v, want to %q rollback %v reason ~%q", st, tt.to, tt.rollback, tt.reason)
+			}
+		})
+	}
+}
+
+func TestApplyReport(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       *store.Deployment
+		r       fleet.Report
+		applied bool
+		want    store.DeploymentAgent
+	}{
+		{"stage progress", dep(store.Preparing, false, ag("a", store.AgentPending, "c1", false)),
+			fleet.Report{Agent: "a", CommandID: "c1", Outcome: fleet.Progress, ReleaseBytes: 10, TransferredBytes: 4}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentStaging, Command: "c1", ReleaseBytes: 10, TransferredBytes: 4}},
+		{"stage done", dep(store.Preparing, false, ag("a", store.AgentStaging, "c1", false)),
+			fleet.Report{Agent: "a", CommandID: "c1", Outcome: fleet.Done, ReleaseBytes: 10, TransferredBytes: 10}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentStaged, ReleaseBytes: 10, TransferredBytes: 10}},
+		{"stale command", dep(store.Preparing, false, ag("a", store.AgentStaging, "c1", false)),
+			fleet.Report{Agent: "a", CommandID: "old", Outcome: fleet.Done}, false,
+			store.DeploymentAgent{Name: "a", State: store.AgentStaging, Command: "c1"}},
+		{"unknown agent", dep(store.Preparing, false, ag("a", store.AgentStaging, "c1", false)),
+			fleet.Report{Agent: "zz", CommandID: "c1", Outcome: fleet.Done}, false,
+			store.DeploymentAgent{Name: "a", State: store.AgentStaging, Command: "c1"}},
+		{"activate failed, swapped back", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
+			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.CommandFailed, Error: "unhealthy", SwapTime: t0, SwappedBack: true}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentRolledBack, Error: "unhealthy", SwapTime: t0, SwappedBack: true}},
+		{"activate failed without a reason", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
+			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.CommandFailed}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "the agent reported a failure without a reason"}},
+		{"rollback failed", dep(store.Activating, true, ag("a", store.AgentActive, "c3", true)),
+			fleet.Report{Agent: "a", CommandID: "c3", Outcome: fleet.CommandFailed, Error: "disk"}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "rollback failed: disk", SwapTime: t0}},
+		{"report on a final deployment", dep(store.Deployed, false, ag("a", store.AgentActive, "c2", true)),
+			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.Done}, false,
+			store.DeploymentAgent{Name: "a", State: store.AgentActive, Command: "c2", SwapTime: t0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := applyReport(tt.d, tt.r); got != tt.applied {
+				t.Fatalf("applied = %v", got)
+			}
+			if got := tt.d.Agents[0]; got != tt.want {
+				t.Fatalf("agent = %+v\nwant    %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTransitionRecordsHistory(t *testing.T) {
+	d := &store.Deployment{ID: "d-1", State: store.Planned}
+	transition(d, store.Preparing, t0, "alice", "go")
+	transition(d, store.Failed, t0.Add(time.Minute), ControllerActor, "build broke")
+	if len(d.History) != 2 || d.History[0].Actor != "alice" || d.History[1].State != store.Failed {
+		t.Fatalf("history = %+v", d.History)
+	}
+	if d.Error != "build broke" || !d.FinishTime.Equal(t0.Add(time.Minute)) || !d.PrepareTime.Equal(t0) {
+		t.Fatalf("deployment = %+v", d)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("FAILED → PREPARING did not panic")
+		}
+	}()
+	transition(d, store.Preparing, t0, "alice", "again")
+}
+
+func TestFinishDeployed(t *testing.T) {
+	d := &store.Deployment{ID: "d-7", ActivateTime: t0,
+		Applications: []store.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r2"}},
+		Agents: []store.DeploymentAgent{{Name: "a", SwapTime: t0.Add(2 * time.Second)}, {Name: "b", SwapTime: t0.Add(time.Second)}, {Name: "c", SwapTime: t0.Add(1500 * time.Millisecond)}}}
+	env := &store.Environment{Name: "prod"}
+	finishDeployed(d, env, t0.Add(3*time.Second))
+	if d.ActivationSpread != time.Second || d.SwapDuration != 3*time.Second {
+		t.Fatalf("spread %v swap %v", d.ActivationSpread, d.SwapDuration)
+	}
+	if v := env.DeployedVersions["hello"]; v.ReleaseID != "r2" || v.VersionLabel != "v2" || v.DeploymentID != "d-7" {
+		t.Fatalf("deployed versions = %+v", env.DeployedVersions)
+	}
+}

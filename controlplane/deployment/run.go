@@ -1,0 +1,299 @@
+package deployment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// Run resumes the deployments that were PREPARING or ACTIVATING, then routes
+// the agents' reports until ctx ends; it waits for the builds it started
+// before it returns.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.wg.Wait()
+	if err := s.resume(ctx); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-s.fleet.Reports():
+			if err := s.handleReport(r); err != nil {
+				s.log.Error("handle agent report", "agent", r.Agent, "deployment", r.DeploymentID, "err", err)
+			}
+		}
+	}
+}
+
+func (s *Service) resume(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runCtx = ctx
+	var ds []*store.Deployment
+	if err := s.store.View(func(tx *store.Tx) error {
+		var err error
+		ds, err = tx.Deployments("")
+		return err
+	}); err != nil {
+		return fmt.Errorf("resume deployments: %w", err)
+	}
+	for _, d := range ds {
+		if d.State != store.Preparing && d.State != store.Activating {
+			continue
+		}
+		s.log.Info("resuming deployment", "deployment", d.ID, "environment", d.Environment, "state", d.State)
+		if d.State == store.Preparing && !built(d) {
+			s.spawnBuild(d.ID)
+			continue
+		}
+		s.send(pendingCommands(d))
+	}
+	return nil
+}
+
+func built(d *store.Deployment) bool {
+	for _, a := range d.Applications {
+		if a.ReleaseID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// spawnBuild starts the builds of a PREPARING deployment, if Run is running
+// (otherwise Run's resume starts them). Call with s.mu held.
+func (s *Service) spawnBuild(id string) {
+	if s.runCtx == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.runCtx)
+	s.cancels[id] = cancel
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.cancels, id)
+			s.mu.Unlock()
+			cancel()
+		}()
+		if err := s.buildAndStage(ctx, id); err != nil && ctx.Err() == nil {
+			s.log.Error("stage 1", "deployment", id, "err", err)
+		}
+	})
+}
+
+// buildAndStage builds every application of deployment id, stores the
+// releases and sends the stage commands. A failed build fails the
+// deployment; nothing is sent to agents.
+func (s *Service) buildAndStage(ctx context.Context, id string) error {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	start := s.clock()
+	ids := map[string]string{}
+	for _, app := range d.Applications {
+		var a *store.Application
+		if err := s.store.View(func(tx *store.Tx) error {
+			a, err = tx.Application(app.Name)
+			return err
+		}); err != nil {
+			return s.failStage1(id, fmt.Sprintf("application %s: %v", app.Name, err))
+		}
+		s.log.Info("building", "deployment", id, "application", app.Name, "source_dir", a.SourceDir)
+		res, err := s.builder.Build(ctx, app.Name, a.SourceDir)
+		if ctx.Err() != nil {
+			return ctx.Err() // aborted or stopping; a restart builds again
+		}
+		if err != nil {
+			return s.failStage1(id, fmt.Sprintf("build of application %s failed; nothing was sent to the agents: %s", app.Name, kindless(err)))
+		}
+		m := res.Manifest
+		var files int64
+		for _, f := range m.Files {
+			if f.IsRegular() {
+				files++
+			}
+		}
+		rel := &store.Release{ID: res.ReleaseID, Application: app.Name, SizeBytes: m.Size(), FileCount: files,
+			ChunkCount: int64(len(m.ChunkIDs())), CreateTime: s.clock()}
+		err = s.store.Update(func(tx *store.Tx) error { return tx.PutRelease(rel, res.ManifestBytes) })
+		if cerr := res.Cleanup(); cerr != nil {
+			s.log.Warn("remove build scratch dir", "application", app.Name, "err", cerr)
+		}
+		if err != nil {
+			return fmt.Errorf("store release of %s: %w", app.Name, err)
+		}
+		ids[app.Name] = res.ReleaseID
+		s.log.Info("built", "deployment", id, "application", app.Name, "release", res.ReleaseID, "bytes", m.Size(), "duration", res.Duration)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []outgoing
+	err = s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if d.State != store.Preparing {
+			return nil // aborted meanwhile
+		}
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return err
+		}
+		for i := range d.Applications {
+			a := &d.Applications[i]
+			a.ReleaseID = ids[a.Name]
+			a.PreviousReleaseID = env.DeployedVersions[a.Name].ReleaseID
+		}
+		d.BuildDuration = s.clock().Sub(start)
+		for i := range d.Agents {
+			a := &d.Agents[i]
+			a.Command = commandID(d, fleet.Stage, a.Name)
+			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Stage, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
+		}
+		return tx.PutDeployment(d)
+	})
+	if err != nil || d.State != store.Preparing {
+		return err
+	}
+	s.send(out)
+	s.watchers.publish(d)
+	return nil
+}
+
+// kindless returns err's message without the trailing error kind that
+// wrapping adds (": failed precondition"), for messages shown in a record.
+func kindless(err error) string {
+	msg := err.Error()
+	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == nil {
+			msg = strings.TrimSuffix(msg, ": "+e.Error())
+		}
+	}
+	return msg
+}
+
+// failStage1 ends a PREPARING deployment as FAILED with reason.
+func (s *Service) failStage1(id, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *store.Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if d.State != store.Preparing {
+			return nil
+		}
+		for i := range d.Agents {
+			d.Agents[i].Command = ""
+		}
+		transition(d, store.Failed, s.clock(), ControllerActor, reason)
+		return tx.PutDeployment(d)
+	})
+	if err == nil && d.State == store.Failed {
+		s.finished(d)
+	}
+	return err
+}
+
+// handleReport records an agent's report in its deployment and takes the
+// step that follows.
+func (s *Service) handleReport(r fleet.Report) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *store.Deployment
+	var out []outgoing
+	changed := false
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(r.DeploymentID); err != nil {
+			return err
+		}
+		if !applyReport(d, r) {
+			return nil
+		}
+		changed = true
+		if out, err = s.take(tx, d, next(d)); err != nil {
+			return err
+		}
+		return tx.PutDeployment(d)
+	})
+	if err != nil || !changed {
+		return err
+	}
+	s.send(out)
+	if Final(d.State) {
+		s.finished(d)
+	} else {
+		s.watchers.publish(d)
+	}
+	return nil
+}
+
+// take applies st to d inside tx and returns the commands to send.
+func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, error) {
+	now := s.clock()
+	if len(st.rollback) > 0 {
+		d.RollingBack, d.Error = true, st.reason
+		var out []outgoing
+		for i := range d.Agents {
+			a := &d.Agents[i]
+			for _, n := range st.rollback {
+				if a.Name == n {
+					a.Command = commandID(d, fleet.Rollback, n)
+					out = append(out, outgoing{agent: n, cmd: fleet.Command{Kind: fleet.Rollback, ID: a.Command, DeploymentID: d.ID}})
+				}
+			}
+		}
+		s.log.Warn("activation failed; rolling back", "deployment", d.ID, "agents", st.rollback, "reason", st.reason)
+		return out, nil
+	}
+	switch st.to {
+	case "":
+		return nil, nil
+	case store.Prepared:
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return nil, err
+		}
+		transition(d, store.Prepared, now, ControllerActor, st.reason)
+		ttl := env.PreparedTTL
+		if ttl <= 0 {
+			ttl = DefaultPreparedTTL
+		}
+		d.ExpireTime = now.Add(ttl)
+		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
+		if !d.SingleStage {
+			return nil, nil
+		}
+		names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
+		if problems != "" {
+			for i := range d.Agents {
+				d.Agents[i].Command = ""
+			}
+			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
+			return nil, nil
+		}
+		return s.beginActivation(d, names, ControllerActor), nil
+	case store.Deployed:
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return nil, err
+		}
+		finishDeployed(d, env, now)
+		if err := tx.PutEnvironment(env); err != nil {
+			return nil, err
+		}
+	}
+	transition(d, st.to, now, ControllerActor, st.reason)
+	return nil, nil
+}

@@ -1,0 +1,374 @@
+// Package deployment owns deployments: the state machine and its rules
+// (rules.go, pure functions) and the service that drives deployments through
+// stage 1 (build, then stage on the agents) and stage 2 (activate, or roll
+// back), recording every transition durably before it acts on it.
+//
+// The service's requests (Create, Prepare, Continue, Start, Abort) check and
+// commit the new state and return at once; the work goes on in goroutines
+// owned by Run, which also routes the agents' reports and, after a restart,
+// resumes deployments that were PREPARING or ACTIVATING by resending their
+// commands (they are idempotent).
+package deployment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/controlplane/build"
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// Builder builds an application's source directory into a release.
+// *build.Builder is the real one.
+type Builder interface {
+	Build(ctx context.Context, app, sourceDir string) (*build.Result, error)
+}
+
+// Config holds what the service needs.
+type Config struct {
+	Store      *store.Store
+	Fleet      *fleet.Fleet
+	Builder    Builder
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Clock      func() time.Time
+}
+
+// ControllerActor is the actor of the transitions the controller makes on
+// its own.
+const ControllerActor = "controller"
+
+// AppVersion names an application and the label of the version to deploy.
+type AppVersion struct {
+	Name         string
+	VersionLabel string
+}
+
+// Service runs deployments.
+type Service struct {
+	store   *store.Store
+	fleet   *fleet.Fleet
+	builder Builder
+	log     *slog.Logger
+	clock   func() time.Time
+	metrics *metrics
+
+	// mu serialises every change of a deployment with the commands it sends,
+	// so that agents see commands in the order the states were committed.
+	mu      sync.Mutex
+	runCtx  context.Context // set by Run; nil before
+	wg      sync.WaitGroup  // goroutines started by Run
+	cancels map[string]context.CancelFunc
+
+	watchers watchers
+}
+
+// New returns a service. Nothing runs until Run.
+func New(cfg Config) (*Service, error) {
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
+		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.watchers.subs = map[string]map[chan *store.Deployment]struct{}{}
+	return s, nil
+}
+
+// Create plans a deployment of apps to env (PLANNED). Errors:
+// InvalidArgument for a bad name, no application or one named twice;
+// NotFound for an unknown environment or application.
+func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersion) (*store.Deployment, error) {
+	if err := appspec.ValidName(env); err != nil {
+		return nil, fmt.Errorf("environment: %w", err)
+	}
+	if len(apps) == 0 {
+		return nil, fmt.Errorf("a deployment needs at least one application (name=version): %w", errkind.InvalidArgument)
+	}
+	seen := map[string]bool{}
+	for _, a := range apps {
+		if err := appspec.ValidName(a.Name); err != nil {
+			return nil, fmt.Errorf("application: %w", err)
+		}
+		if seen[a.Name] {
+			return nil, fmt.Errorf("application %s is named twice; name each application once: %w", a.Name, errkind.InvalidArgument)
+		}
+		seen[a.Name] = true
+	}
+	var d *store.Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		if _, err := tx.Environment(env); err != nil {
+			return err
+		}
+		for _, a := range apps {
+			if _, err := tx.Application(a.Name); err != nil {
+				return err
+			}
+		}
+		id, err := tx.NextDeploymentID()
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		d = &store.Deployment{ID: id, Environment: env, State: store.Planned, CreateTime: now,
+			History: []store.Transition{{State: store.Planned, Time: now, Actor: actor, Message: "created"}}}
+		for _, a := range apps {
+			d.Applications = append(d.Applications, store.DeploymentApplication{Name: a.Name, VersionLabel: a.VersionLabel})
+		}
+		return tx.PutDeployment(d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("deployment planned", "deployment", d.ID, "environment", env, "actor", actor)
+	return d, nil
+}
+
+// Get returns a deployment. NotFound if unknown.
+func (s *Service) Get(ctx context.Context, id string) (*store.Deployment, error) {
+	var d *store.Deployment
+	err := s.store.View(func(tx *store.Tx) error {
+		var err error
+		d, err = tx.Deployment(id)
+		return err
+	})
+	return d, err
+}
+
+// List returns the deployments of env (all if empty), newest first.
+// NotFound for an unknown environment.
+func (s *Service) List(ctx context.Context, env string) ([]*store.Deployment, error) {
+	var ds []*store.Deployment
+	err := s.store.View(func(tx *store.Tx) error {
+		if env != "" {
+			if _, err := tx.Environment(env); err != nil {
+				return err
+			}
+		}
+		var err error
+		ds, err = tx.Deployments(env)
+		return err
+	})
+	return ds, err
+}
+
+// Prepare starts stage 1 of a PLANNED deployment of a two-stage environment.
+// Errors: NotFound; FailedPrecondition if the environment is single-stage,
+// the deployment is not PLANNED, another deployment of the environment is
+// busy or no agent of the environment is connected.
+func (s *Service) Prepare(ctx context.Context, actor, id string) (*store.Deployment, error) {
+	return s.begin(actor, id, false)
+}
+
+// Start runs both stages back to back. Same errors as Prepare, except that
+// the environment may be single-stage.
+func (s *Service) Start(ctx context.Context, actor, id string) (*store.Deployment, error) {
+	return s.begin(actor, id, true)
+}
+
+func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *store.Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return err
+		}
+		others, err := tx.Deployments(d.Environment)
+		if err != nil {
+			return err
+		}
+		if single {
+			err = checkStartable(d, others, "start")
+		} else {
+			err = checkPrepare(d, env, others)
+		}
+		if err != nil {
+			return err
+		}
+		connected := s.fleet.Connected(d.Environment)
+		if len(connected) == 0 {
+			return fmt.Errorf("no agent of environment %s is connected: start cutover-agent --environment %s on its front-ends, then retry; deployment %s is unchanged: %w",
+				d.Environment, d.Environment, d.ID, errkind.FailedPrecondition)
+		}
+		for _, a := range connected {
+			d.Agents = append(d.Agents, store.DeploymentAgent{Name: a.Name, State: store.AgentPending})
+		}
+		d.SingleStage = single
+		msg := "stage 1: build, then stage on the agents"
+		if single {
+			msg = "single stage: prepare, then continue at once"
+		}
+		transition(d, store.Preparing, s.clock(), actor, msg)
+		return tx.PutDeployment(d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("deployment preparing", "deployment", d.ID, "environment", d.Environment, "actor", actor, "agents", len(d.Agents))
+	s.spawnBuild(d.ID)
+	s.watchers.publish(d)
+	return d, nil
+}
+
+// Continue starts stage 2 of a PREPARED deployment. Errors: NotFound;
+// FailedPrecondition if it is not PREPARED, or an agent is not connected or
+// lacks a release.
+func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deployment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *store.Deployment
+	var out []outgoing
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if err := checkContinue(d); err != nil {
+			return err
+		}
+		names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
+		if problems != "" {
+			return fmt.Errorf("deployment %s cannot continue: %s; reconnect the agents (or abort it and prepare a new deployment); it stays PREPARED: %w",
+				d.ID, problems, errkind.FailedPrecondition)
+		}
+		out = s.beginActivation(d, names, actor)
+		return tx.PutDeployment(d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("deployment activating", "deployment", d.ID, "environment", d.Environment, "actor", actor)
+	s.send(out)
+	s.watchers.publish(d)
+	return d, nil
+}
+
+// Abort ends a PLANNED, PREPARING or PREPARED deployment (ABORTED) and has
+// the agents drop what they staged for it. Errors: NotFound;
+// FailedPrecondition once stage 2 started or the deployment ended.
+func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *store.Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if err := checkAbort(d); err != nil {
+			return err
+		}
+		msg := "aborted by " + actor
+		if reason != "" {
+			msg += ": " + reason
+		}
+		for i := range d.Agents {
+			d.Agents[i].Command = ""
+		}
+		transition(d, store.Aborted, s.clock(), actor, msg)
+		return tx.PutDeployment(d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cancel := s.cancels[id]; cancel != nil {
+		cancel()
+	}
+	s.finished(d)
+	return d, nil
+}
+
+// beginActivation moves d to ACTIVATING with the given agents and returns
+// the activate commands to send.
+func (s *Service) beginActivation(d *store.Deployment, names []string, actor string) []outgoing {
+	transition(d, store.Activating, s.clock(), actor, "stage 2: swap every agent to the staged releases")
+	old := d.Agents
+	d.Agents = nil
+	var out []outgoing
+	for _, n := range names {
+		a := store.DeploymentAgent{Name: n}
+		for _, o := range old {
+			if o.Name == n {
+				a.ReleaseBytes, a.TransferredBytes = o.ReleaseBytes, o.TransferredBytes
+			}
+		}
+		a.State, a.Command = store.AgentActivating, commandID(d, fleet.Activate, n)
+		d.Agents = append(d.Agents, a)
+		out = append(out, outgoing{agent: n, cmd: fleet.Command{Kind: fleet.Activate, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
+	}
+	return out
+}
+
+// outgoing is a command for one agent, sent once its state is committed.
+type outgoing struct {
+	agent string
+	cmd   fleet.Command
+}
+
+func (s *Service) send(out []outgoing) {
+	for _, o := range out {
+		s.fleet.Send(o.agent, o.cmd)
+	}
+}
+
+func releases(d *store.Deployment) []fleet.ReleaseRef {
+	var out []fleet.ReleaseRef
+	for _, a := range d.Applications {
+		if a.ReleaseID != "" {
+			out = append(out, fleet.ReleaseRef{Application: a.Name, ReleaseID: a.ReleaseID})
+		}
+	}
+	return out
+}
+
+// pendingCommands rebuilds the commands d waits for (for a resend).
+func pendingCommands(d *store.Deployment) []outgoing {
+	kind := phase(d)
+	var out []outgoing
+	for _, a := range d.Agents {
+		if a.Command == "" {
+			continue
+		}
+		c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID}
+		if kind != fleet.Rollback {
+			c.Releases = releases(d)
+		}
+		out = append(out, outgoing{agent: a.Name, cmd: c})
+	}
+	return out
+}
+
+// finished does what follows a final state: forget the commands still out,
+// have the agents drop staged releases if stage 2 never ran, count it, tell
+// watchers. Call with s.mu held.
+func (s *Service) finished(d *store.Deployment) {
+	s.fleet.Forget(d.ID)
+	if d.ActivateTime.IsZero() && len(releases(d)) > 0 {
+		for _, a := range d.Agents {
+			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Drop, ID: commandID(d, fleet.Drop, a.Name), DeploymentID: d.ID, Releases: releases(d)})
+		}
+	}
+	s.metrics.finished.WithLabelValues(d.Environment, string(d.State)).Inc()
+	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)
+	s.watchers.publish(d)
+}

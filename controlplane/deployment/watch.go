@@ -1,0 +1,66 @@
+package deployment
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// watchers holds the channels of WatchDeployment callers, per deployment.
+type watchers struct {
+	mu   sync.Mutex
+	subs map[string]map[chan *store.Deployment]struct{}
+}
+
+// publish hands d to every watcher of it. A watcher that has not taken the
+// previous value gets the newer one instead: watchers see the latest state,
+// not necessarily every step.
+func (w *watchers) publish(d *store.Deployment) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.subs[d.ID] {
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- d
+	}
+}
+
+// Watch returns a channel that receives deployment id as it is now, then
+// after each change, until ctx ends. NotFound if unknown. The values must
+// not be modified.
+func (s *Service) Watch(ctx context.Context, id string) (<-chan *store.Deployment, error) {
+	ch := make(chan *store.Deployment, 1)
+	s.watchers.mu.Lock()
+	if s.watchers.subs[id] == nil {
+		s.watchers.subs[id] = map[chan *store.Deployment]struct{}{}
+	}
+	s.watchers.subs[id][ch] = struct{}{}
+	s.watchers.mu.Unlock()
+	unsubscribe := func() {
+		s.watchers.mu.Lock()
+		delete(s.watchers.subs[id], ch)
+		if len(s.watchers.subs[id]) == 0 {
+			delete(s.watchers.subs, id)
+		}
+		s.watchers.mu.Unlock()
+	}
+	// Read after subscribing, so no change falls between the two. Under
+	// s.mu, so that no publish of an older state can follow it.
+	s.mu.Lock()
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		s.mu.Unlock()
+		unsubscribe()
+		return nil, err
+	}
+	ch <- d // empty: every publish happens under s.mu
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		unsubscribe()
+	}()
+	return ch, nil
+}

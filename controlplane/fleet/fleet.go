@@ -1,0 +1,272 @@
+// Package fleet keeps the controller's view of its agents: which are
+// connected (one session per agent name), what each runs and holds, the
+// commands sent to each and not yet answered, and the reports that come back.
+//
+// A command is recorded as outstanding when sent and forgotten when its
+// agent reports DONE or FAILED; an agent that (re)connects gets its
+// outstanding commands again, in the order they were sent. Reports go to one
+// channel, Reports(), that the deployment service reads.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// Config holds what a Fleet needs.
+type Config struct {
+	Store      *store.Store
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Clock      func() time.Time
+}
+
+// Fleet is the set of agents.
+type Fleet struct {
+	store   *store.Store
+	log     *slog.Logger
+	clock   func() time.Time
+	metrics *metrics
+	reports chan Report
+
+	mu          sync.Mutex
+	sessions    map[string]*Session
+	outstanding map[string][]Command // agent name → commands not answered yet, in send order
+}
+
+// New returns an empty fleet.
+func New(cfg Config) (*Fleet, error) {
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{
+		store:       cfg.Store,
+		log:         log,
+		clock:       clock,
+		metrics:     m,
+		reports:     make(chan Report, 256),
+		sessions:    map[string]*Session{},
+		outstanding: map[string][]Command{},
+	}, nil
+}
+
+// Connect opens the session of the agent that said hello: it records the
+// agent (durably), replaces any earlier session of the same name, and queues
+// the agent's outstanding commands on the new session. Errors:
+// InvalidArgument for a name or environment that is not a DNS label.
+func (f *Fleet) Connect(h Hello) (*Session, error) {
+	if err := appspec.ValidName(h.Name); err != nil {
+		return nil, fmt.Errorf("agent name: %w", err)
+	}
+	if err := appspec.ValidName(h.Environment); err != nil {
+		return nil, fmt.Errorf("agent %s: environment: %w", h.Name, err)
+	}
+	rec := store.Agent{Name: h.Name, Environment: h.Environment, Labels: h.Labels,
+		Applications: h.Applications, LastSeen: f.clock()}
+	if err := f.store.Update(func(tx *store.Tx) error { return tx.PutAgent(&rec) }); err != nil {
+		return nil, fmt.Errorf("record agent %s: %w", h.Name, err)
+	}
+	s := newSession(rec)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old := f.sessions[h.Name]; old != nil {
+		old.close()
+		f.metrics.connected.WithLabelValues(old.agent.Environment).Dec()
+		f.log.Info("agent session replaced by a new one", "agent", h.Name)
+	}
+	f.sessions[h.Name] = s
+	f.metrics.connected.WithLabelValues(h.Environment).Inc()
+	for _, c := range f.outstanding[h.Name] {
+		s.push(c)
+	}
+	f.log.Info("agent connected", "agent", h.Name, "environment", h.Environment,
+		"outstanding_commands", len(f.outstanding[h.Name]))
+	return s, nil
+}
+
+// Disconnect closes s. It does nothing if s was already replaced.
+func (f *Fleet) Disconnect(s *Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.close()
+	if f.sessions[s.agent.Name] == s {
+		delete(f.sessions, s.agent.Name)
+		f.metrics.connected.WithLabelValues(s.agent.Environment).Dec()
+		f.log.Info("agent disconnected", "agent", s.agent.Name, "environment", s.agent.Environment)
+	}
+}
+
+// Status records what the agent of s now runs and holds.
+func (f *Fleet) Status(s *Session, apps []store.AgentApplication) error {
+	f.mu.Lock()
+	s.agent.Applications = apps
+	s.agent.LastSeen = f.clock()
+	rec := s.agent
+	f.mu.Unlock()
+	return f.store.Update(func(tx *store.Tx) error { return tx.PutAgent(&rec) })
+}
+
+// Report passes an agent's report on to Reports(). A final report forgets
+// the command; a stage or activate DONE also updates the agent's view (the
+// release is staged, or running) until its next status says more.
+func (f *Fleet) Report(ctx context.Context, s *Session, r Report) error {
+	r.Agent = s.agent.Name
+	if r.Outcome.Final() {
+		f.mu.Lock()
+		cmds := f.outstanding[r.Agent]
+		if i := slices.IndexFunc(cmds, func(c Command) bool { return c.ID == r.CommandID }); i >= 0 {
+			if r.Outcome == Done {
+				s.agent.Applications = applyDone(s.agent.Applications, cmds[i])
+			}
+			f.outstanding[r.Agent] = slices.Delete(cmds, i, i+1)
+		}
+		s.agent.LastSeen = f.clock()
+		f.mu.Unlock()
+	}
+	select {
+	case f.reports <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// applyDone returns apps updated with what a DONE of c says.
+func applyDone(apps []store.AgentApplication, c Command) []store.AgentApplication {
+	apps = slices.Clone(apps)
+	for _, r := range c.Releases {
+		i := slices.IndexFunc(apps, func(a store.AgentApplication) bool { return a.Name == r.Application })
+		if i < 0 {
+			apps = append(apps, store.AgentApplication{Name: r.Application})
+			i = len(apps) - 1
+		}
+		a := &apps[i]
+		switch c.Kind {
+		case Stage:
+			if !slices.Contains(a.StagedReleaseIDs, r.ReleaseID) {
+				a.StagedReleaseIDs = append(slices.Clone(a.StagedReleaseIDs), r.ReleaseID)
+			}
+		case Activate:
+			a.RunningReleaseID = r.ReleaseID
+		}
+	}
+	return apps
+}
+
+// Reports is where agents' reports arrive, in the order each agent sent them.
+func (f *Fleet) Reports() <-chan Report { return f.reports }
+
+// Send records cmd as outstanding for agent and queues it on the agent's
+// session if it is connected; otherwise it goes out when the agent connects.
+// Sending a command whose id is already outstanding queues it again (a
+// resend) without recording it twice.
+func (f *Fleet) Send(agent string, cmd Command) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.ContainsFunc(f.outstanding[agent], func(c Command) bool { return c.ID == cmd.ID }) {
+		f.outstanding[agent] = append(f.outstanding[agent], cmd)
+	}
+	if s := f.sessions[agent]; s != nil {
+		s.push(cmd)
+	}
+}
+
+// Forget drops the outstanding commands of a deployment, for every agent:
+// used when the deployment ends and no longer waits for answers.
+func (f *Fleet) Forget(deploymentID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, cmds := range f.outstanding {
+		f.outstanding[name] = slices.DeleteFunc(cmds, func(c Command) bool { return c.DeploymentID == deploymentID })
+	}
+}
+
+// Agents returns the agents of env (all if env is empty), sorted by
+// environment and name, with their connection state.
+func (f *Fleet) Agents(env string) ([]AgentView, error) {
+	var recs []*store.Agent
+	if err := f.store.View(func(tx *store.Tx) error {
+		var err error
+		recs, err = tx.Agents()
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []AgentView
+	for _, r := range recs {
+		v := AgentView{Agent: *r}
+		if s := f.sessions[r.Name]; s != nil {
+			v.Agent, v.Connected = s.agent, true
+		}
+		if env == "" || v.Environment == env {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b AgentView) int {
+		if a.Environment != b.Environment {
+			return compare(a.Environment, b.Environment)
+		}
+		return compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+// Connected returns the connected agents of env, sorted by name.
+func (f *Fleet) Connected(env string) []AgentView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []AgentView
+	for _, s := range f.sessions {
+		if s.agent.Environment == env {
+			out = append(out, AgentView{Agent: s.agent, Connected: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b AgentView) int { return compare(a.Name, b.Name) })
+	return out
+}
+
+// Close closes every session, so that their streams end.
+func (f *Fleet) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, s := range f.sessions {
+		s.close()
+		f.metrics.connected.WithLabelValues(s.agent.Environment).Dec()
+		delete(f.sessions, name)
+	}
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// errClosed is returned by Next once the session is closed.
+var errClosed = fmt.Errorf("agent session closed (replaced by a newer session of the same agent, or the controller is stopping): %w", errkind.Unavailable)

@@ -1,0 +1,98 @@
+package fleet
+
+import (
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// CommandKind says what a command asks an agent to do.
+type CommandKind string
+
+// The command kinds of the agent protocol (docs/architecture.md).
+const (
+	Stage    CommandKind = "stage"
+	Activate CommandKind = "activate"
+	Rollback CommandKind = "rollback"
+	Drop     CommandKind = "drop"
+)
+
+// ReleaseRef names one application's release.
+type ReleaseRef struct {
+	Application string
+	ReleaseID   string
+}
+
+// Command is what the controller asks of one agent. Commands are idempotent:
+// the fleet resends the ones not yet answered when the agent reconnects.
+type Command struct {
+	Kind         CommandKind
+	ID           string
+	DeploymentID string
+	// Releases for stage, activate and drop.
+	Releases []ReleaseRef
+	// Applications for rollback; empty means all of the deployment's.
+	Applications []string
+}
+
+// Outcome is the state of a command on an agent.
+type Outcome int
+
+// The outcomes an agent reports.
+const (
+	Progress Outcome = iota + 1
+	Done
+	CommandFailed
+)
+
+// Final says whether the outcome ends the command.
+func (o Outcome) Final() bool { return o == Done || o == CommandFailed }
+
+// Report is an agent's progress or result for one command.
+type Report struct {
+	// Agent is the name of the agent that sent it.
+	Agent            string
+	CommandID        string
+	DeploymentID     string
+	Outcome          Outcome
+	Error            string
+	ReleaseBytes     int64
+	TransferredBytes int64
+	// SwapTime is when `current` was swapped (activate); zero if it was not.
+	SwapTime    time.Time
+	SwappedBack bool
+}
+
+// Hello is what an agent says first on its session.
+type Hello struct {
+	Name         string
+	Environment  string
+	Labels       map[string]string
+	Applications []store.AgentApplication
+}
+
+// AgentView is an agent as the fleet knows it: its last record and whether
+// its session is open.
+type AgentView struct {
+	store.Agent
+	Connected bool
+}
+
+// Holds says whether the agent reported release id of app as staged or
+// running.
+func (a *AgentView) Holds(app, id string) bool {
+	for _, x := range a.Applications {
+		if x.Name != app {
+			continue
+		}
+		if x.RunningReleaseID == id {
+			return true
+		}
+		for _, s := range x.StagedReleaseIDs {
+			if s == id {
+				return true
+			}
+		}
+	}
+	return false
+}
