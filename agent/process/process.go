@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
 // Defaults used when a Config or Spec field is zero.
@@ -201,7 +202,7 @@ type running struct {
 }
 
 func (p *proc) env() []string {
-	env := os.Environ()
+	env := sdnotify.FilterEnv(os.Environ())
 	for k, v := range p.sup.cfg.Env {
 		env = append(env, k+"="+v)
 	}

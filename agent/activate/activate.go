@@ -1,0 +1,449 @@
+// Package activate is stage 2 on the agent: it journals an activation in the
+// agent's store first, then per application swaps ROOT/<app>/current to the
+// staged release (a symlink renamed over `current`), restarts the app and
+// waits for its health check. Any failure swaps every app it swapped back
+// and restarts the previous releases. Rollback undoes a deployment's
+// activation from the journal; Recover finishes, at agent start, an
+// activation that a crash interrupted, by swapping back.
+package activate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/process"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// Processes runs the apps; *process.Supervisor is one.
+type Processes interface {
+	// Restart stops the app if it runs, then starts spec.
+	Restart(ctx context.Context, spec process.Spec) error
+	// Stop stops the app; not running is fine.
+	Stop(ctx context.Context, app string) error
+	// Info says what runs for app.
+	Info(app string) (process.Info, bool)
+}
+
+// Release names one application's release.
+type Release struct {
+	Application string
+	ID          string
+}
+
+// Result is what an activation reports besides its error.
+type Result struct {
+	// SwapTime is when the first `current` was swapped; zero if none was.
+	SwapTime time.Time
+	// SwappedBack says the activation failed after a swap and went back.
+	SwappedBack bool
+}
+
+// Config configures an Activator.
+type Config struct {
+	// Store is the agent's store (staged releases, journal).
+	Store *store.Store
+	// Root is the agent's --root.
+	Root string
+	// Processes runs the apps.
+	Processes Processes
+	// Env holds the --env values; they expand ${VAR} in run.health.
+	Env map[string]string
+	// Log receives activation events.
+	Log *slog.Logger
+	// Registerer receives the activation metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// Clock returns the time; nil: time.Now.
+	Clock func() time.Time
+	// HTTPClient runs health checks; nil: a plain client.
+	HTTPClient *http.Client
+	// HealthInterval is the pause between health probes (default 100ms).
+	HealthInterval time.Duration
+}
+
+// Activator activates, rolls back and recovers. Activations and rollbacks
+// run one at a time.
+type Activator struct {
+	cfg     Config
+	metrics *metrics
+	mu      sync.Mutex
+}
+
+// New returns an Activator.
+func New(cfg Config) (*Activator, error) {
+	if cfg.Store == nil || cfg.Root == "" || cfg.Processes == nil {
+		return nil, errors.New("activate: Store, Root and Processes are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = 100 * time.Millisecond
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Activator{cfg: cfg, metrics: m}, nil
+}
+
+// app is what the activator knows of one staged release.
+type app struct {
+	spec   process.Spec
+	health string
+	wait   time.Duration
+}
+
+// staged returns how to run release id of application name; an error
+// (errkind.FailedPrecondition) if it is not staged.
+func (a *Activator) staged(name, id string) (*app, error) {
+	var rec *store.Release
+	err := a.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Release(name, id)
+		return err
+	})
+	if err == nil && rec.State != store.ReleaseStaged {
+		err = fmt.Errorf("release %s of %q is still being staged: %w", id, name, errkind.FailedPrecondition)
+	}
+	if errors.Is(err, errkind.NotFound) {
+		err = fmt.Errorf("release %s of %q is not staged on this agent; stage it first: %w", id, name, errkind.FailedPrecondition)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir := layout.ReleaseDir(a.cfg.Root, name, id)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("release %s of %q is recorded as staged but %s is gone (%v); stage it again: %w", id, name, dir, err, errkind.FailedPrecondition)
+	}
+	m, err := manifest.Decode(rec.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("release %s of %q: %w", id, name, err)
+	}
+	return &app{
+		spec: process.Spec{Application: name, Release: id, Dir: dir,
+			Command: m.Spec.Run.Command, StopGrace: m.Spec.StopGrace()},
+		health: m.Spec.Expand(a.cfg.Env, m.Spec.Run.Health),
+		wait:   m.Spec.HealthTimeout(),
+	}, nil
+}
+
+func (a *Activator) journal(e *store.Activation) error {
+	e.UpdateTime = a.cfg.Clock()
+	if err := a.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutActivation(e) }); err != nil {
+		return fmt.Errorf("journal activation of %q: %w", e.Deployment, err)
+	}
+	return nil
+}
+
+func (a *Activator) entry(deployment string) (*store.Activation, error) {
+	var e *store.Activation
+	err := a.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		e, err = tx.Activation(deployment)
+		return err
+	})
+	if errors.Is(err, errkind.NotFound) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// Activate swaps to releases and restarts their apps. Activating a
+// deployment again reports what the first activation did.
+func (a *Activator) Activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	log := a.cfg.Log.With("deployment", deployment)
+	e, err := a.entry(deployment)
+	if err != nil {
+		return Result{}, err
+	}
+	if e != nil {
+		return a.again(e)
+	}
+	apps := make([]*app, len(releases))
+	e = &store.Activation{Deployment: deployment, State: store.ActivationRunning}
+	for i, r := range releases {
+		if apps[i], err = a.staged(r.Application, r.ID); err != nil {
+			return Result{}, fmt.Errorf("%w; nothing was changed", err)
+		}
+		prev, err := layout.Current(a.cfg.Root, r.Application)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w; nothing was changed", err)
+		}
+		e.Apps = append(e.Apps, store.AppActivation{Application: r.Application, Previous: prev, Target: r.ID})
+	}
+	if err := a.journal(e); err != nil {
+		return Result{}, fmt.Errorf("%w; nothing was changed", err)
+	}
+	start := a.cfg.Clock()
+	for i := range e.Apps {
+		if err := a.activateApp(ctx, log, e, i, apps[i]); err != nil {
+			res := a.fail(log, e, err)
+			a.metrics.observe(false, a.cfg.Clock().Sub(start))
+			return res, err
+		}
+	}
+	e.State = store.ActivationActive
+	if err := a.journal(e); err != nil {
+		res := a.fail(log, e, err)
+		a.metrics.observe(false, a.cfg.Clock().Sub(start))
+		return res, err
+	}
+	a.metrics.observe(true, a.cfg.Clock().Sub(start))
+	log.Info("activation done", "apps", len(e.Apps), "took", a.cfg.Clock().Sub(start))
+	return Result{SwapTime: e.SwapTime}, nil
+}
+
+// again answers an activation that was already journaled.
+func (a *Activator) again(e *store.Activation) (Result, error) {
+	res := Result{SwapTime: e.SwapTime, SwappedBack: e.SwappedBack}
+	switch e.State {
+	case store.ActivationActive:
+		return res, nil
+	case store.ActivationRolledBack:
+		return res, fmt.Errorf("deployment %q was activated, then rolled back on this agent; start a new deployment: %w", e.Deployment, errkind.FailedPrecondition)
+	default:
+		return res, errkind.New(errkind.Aborted, e.Error)
+	}
+}
+
+// activateApp swaps app i of e and restarts it, journaling before the swap.
+func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.Activation, i int, ap *app) error {
+	aa := &e.Apps[i]
+	log = log.With("application", aa.Application, "release", aa.Target)
+	if aa.Previous != aa.Target {
+		aa.Swapped = true
+		if err := a.journal(e); err != nil {
+			aa.Swapped = false
+			return err
+		}
+		if err := Swap(a.cfg.Root, aa.Application, aa.Target); err != nil {
+			return err
+		}
+		if e.SwapTime.IsZero() {
+			e.SwapTime = a.cfg.Clock()
+		}
+		log.Info("current swapped", "previous", aa.Previous)
+	} else if info, ok := a.cfg.Processes.Info(aa.Application); ok && info.Release == aa.Target {
+		return nil // already runs it: no restart
+	}
+	if err := a.cfg.Processes.Restart(ctx, ap.spec); err != nil {
+		return fmt.Errorf("restart %q on release %s: %w", aa.Application, aa.Target, err)
+	}
+	if ap.health == "" {
+		return nil
+	}
+	if err := waitHealthy(ctx, a.cfg.HTTPClient, ap.health, ap.wait, a.cfg.HealthInterval); err != nil {
+		return fmt.Errorf("%q on release %s: %w", aa.Application, aa.Target, err)
+	}
+	log.Info("app healthy", "health", ap.health)
+	return nil
+}
+
+// fail swaps back every app e swapped, in reverse order, restarts their
+// previous releases, and journals the failure.
+func (a *Activator) fail(log *slog.Logger, e *store.Activation, cause error) Result {
+	ctx := context.WithoutCancel(context.Background())
+	var problems []error
+	for i := len(e.Apps) - 1; i >= 0; i-- {
+		aa := &e.Apps[i]
+		if !aa.Swapped {
+			continue
+		}
+		if err := a.goBack(ctx, aa); err != nil {
+			problems = append(problems, err)
+		}
+		e.SwappedBack = true
+	}
+	e.State = store.ActivationFailed
+	e.Error = cause.Error()
+	if e.SwappedBack {
+		e.Error += "; every app that was swapped went back to its previous release"
+	} else {
+		e.Error += "; nothing was swapped"
+	}
+	if len(problems) > 0 {
+		e.Error += fmt.Sprintf(" (with problems: %v)", errors.Join(problems...))
+	}
+	if err := a.journal(e); err != nil {
+		log.Error("journal the failed activation", "error", err)
+	}
+	log.Warn("activation failed", "error", e.Error, "swapped_back", e.SwappedBack)
+	return Result{SwapTime: e.SwapTime, SwappedBack: e.SwappedBack}
+}
+
+// goBack points aa's app at its previous release (or removes `current` if it
+// had none) and restarts (or stops) it. It does nothing if `current` no
+// longer points at aa's target (another activation moved it).
+func (a *Activator) goBack(ctx context.Context, aa *store.AppActivation) error {
+	log := a.cfg.Log.With("application", aa.Application, "release", aa.Previous)
+	cur, err := layout.Current(a.cfg.Root, aa.Application)
+	if err != nil {
+		return err
+	}
+	if cur != aa.Target {
+		log.Warn("not swapping back: current points elsewhere now", "current", cur, "target", aa.Target)
+		return nil
+	}
+	var prev *app
+	if aa.Previous != "" {
+		if prev, err = a.staged(aa.Application, aa.Previous); err != nil {
+			return fmt.Errorf("cannot go back to release %s of %q: %w", aa.Previous, aa.Application, err)
+		}
+	}
+	if err := pointTo(a.cfg.Root, aa.Application, aa.Previous); err != nil {
+		return fmt.Errorf("swap %q back: %w", aa.Application, err)
+	}
+	aa.Swapped = false
+	if prev == nil {
+		log.Info("current removed: the app had no previous release")
+		return a.cfg.Processes.Stop(ctx, aa.Application)
+	}
+	log.Info("current swapped back")
+	return a.cfg.Processes.Restart(ctx, prev.spec)
+}
+
+// Rollback undoes deployment's activation for apps (all of its apps when
+// empty): each swapped app goes back to its previous release. A deployment
+// never activated here, or already undone, is fine.
+func (a *Activator) Rollback(ctx context.Context, deployment string, apps []string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, err := a.entry(deployment)
+	if err != nil || e == nil {
+		return err
+	}
+	log := a.cfg.Log.With("deployment", deployment)
+	var problems []error
+	for i := len(e.Apps) - 1; i >= 0; i-- {
+		aa := &e.Apps[i]
+		if !aa.Swapped || (len(apps) > 0 && !slices.Contains(apps, aa.Application)) {
+			continue
+		}
+		if err := a.goBack(ctx, aa); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	still := slices.ContainsFunc(e.Apps, func(aa store.AppActivation) bool { return aa.Swapped })
+	if !still && e.State == store.ActivationActive {
+		e.State = store.ActivationRolledBack
+	}
+	if err := a.journal(e); err != nil {
+		return err
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fmt.Errorf("roll back %q: %w", deployment, err)
+	}
+	log.Info("rolled back", "apps", len(e.Apps))
+	return nil
+}
+
+// Recover finishes the activations a crash interrupted: each app swapped
+// to its target goes back to its previous release (on disk only; StartAll
+// starts the apps), and the activation is journaled as failed.
+func (a *Activator) Recover() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var entries []*store.Activation
+	err := a.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		entries, err = tx.Activations()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.State != store.ActivationRunning {
+			continue
+		}
+		for i := len(e.Apps) - 1; i >= 0; i-- {
+			aa := &e.Apps[i]
+			if !aa.Swapped {
+				continue
+			}
+			if cur, err := layout.Current(a.cfg.Root, aa.Application); err == nil && cur == aa.Target {
+				if err := pointTo(a.cfg.Root, aa.Application, aa.Previous); err != nil {
+					return fmt.Errorf("recover activation of %q: %w", e.Deployment, err)
+				}
+			}
+			aa.Swapped = false
+			e.SwappedBack = true
+		}
+		e.State = store.ActivationFailed
+		e.Error = "the agent stopped during the activation; every app that was swapped went back to its previous release"
+		if err := a.journal(e); err != nil {
+			return err
+		}
+		a.cfg.Log.Warn("interrupted activation swapped back", "deployment", e.Deployment)
+	}
+	return nil
+}
+
+// StartAll starts every app whose `current` exists, on the release it points to.
+func (a *Activator) StartAll(ctx context.Context) error {
+	apps, err := layout.Apps(a.cfg.Root)
+	if err != nil {
+		return err
+	}
+	for _, name := range apps {
+		id, err := layout.Current(a.cfg.Root, name)
+		if err != nil {
+			a.cfg.Log.Error("app not started", "application", name, "error", err)
+			continue
+		}
+		if id == "" {
+			continue
+		}
+		ap, err := a.staged(name, id)
+		if err != nil {
+			a.cfg.Log.Error("app not started", "application", name, "release", id, "error", err)
+			continue
+		}
+		if err := a.cfg.Processes.Restart(ctx, ap.spec); err != nil {
+			a.cfg.Log.Error("app not started", "application", name, "release", id, "error", err)
+		}
+	}
+	return nil
+}
+
+// Needed reports whether a release must be kept for a rollback: it is the
+// previous or target release of an activation that is still active.
+func (a *Activator) Needed(name, id string) bool {
+	var needed bool
+	_ = a.cfg.Store.View(func(tx *store.Tx) error {
+		es, err := tx.Activations()
+		for _, e := range es {
+			if e.State != store.ActivationActive && e.State != store.ActivationRunning {
+				continue
+			}
+			for _, aa := range e.Apps {
+				if aa.Application == name && (aa.Previous == id || aa.Target == id) {
+					needed = true
+				}
+			}
+		}
+		return err
+	})
+	return needed
+}

@@ -1,0 +1,51 @@
+package activate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// waitHealthy polls url with HTTP GET until it answers 2xx or timeout passes.
+func waitHealthy(ctx context.Context, client *http.Client, url string, timeout, interval time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		last = probe(ctx, client, url)
+		if last == "" {
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("health check %s did not answer 2xx within %v (last: %s): %w", url, timeout, last, errkind.DeadlineExceeded)
+		case <-t.C:
+		}
+	}
+}
+
+// probe returns "" if url answers 2xx, else what went wrong.
+func probe(ctx context.Context, client *http.Client, url string) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.Status
+	}
+	return ""
+}
