@@ -20,14 +20,14 @@ func TestBadInput(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
-	copyApp(t, filepath.Join("..", "examples", "hello"), src, "v1")
+	copyApp(t, src, "v1")
 
-	if _, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: "single"},
 	}); err != nil {
 		t.Fatalf("CreateEnvironment: %v", err)
 	}
-	if _, err := c.admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
+	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
 		Application: &cutoverv1.Application{SourceDir: src},
 	}); err != nil {
 		t.Fatalf("RegisterApplication: %v", err)
@@ -41,59 +41,59 @@ func TestBadInput(t *testing.T) {
 		words []string
 	}{
 		{"unknown environment", func() error {
-			_, err := c.admin.GetEnvironment(ctx, &cutoverv1.GetEnvironmentRequest{Name: "nope"})
+			_, err := c.Admin.GetEnvironment(ctx, &cutoverv1.GetEnvironmentRequest{Name: "nope"})
 			return err
 		}, codes.NotFound, []string{"nope"}},
 		{"unknown application", func() error {
-			_, err := c.admin.GetApplication(ctx, &cutoverv1.GetApplicationRequest{Name: "nope"})
+			_, err := c.Admin.GetApplication(ctx, &cutoverv1.GetApplicationRequest{Name: "nope"})
 			return err
 		}, codes.NotFound, []string{"nope"}},
 		{"unknown deployment", func() error {
-			_, err := c.admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: "d-999"})
+			_, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: "d-999"})
 			return err
 		}, codes.NotFound, []string{"d-999"}},
 		{"prepare unknown deployment", func() error {
-			_, err := c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: "d-999"})
+			_, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: "d-999"})
 			return err
 		}, codes.NotFound, []string{"d-999"}},
 		{"deployment to unknown environment", func() error {
-			_, err := c.admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
+			_, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
 				Environment: "nope", Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v1"}},
 			})
 			return err
 		}, codes.NotFound, []string{"nope"}},
 		{"deployment of unknown application", func() error {
-			_, err := c.admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
+			_, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
 				Environment: "single", Applications: []*cutoverv1.ApplicationVersion{{Name: "nope", VersionLabel: "v1"}},
 			})
 			return err
 		}, codes.NotFound, []string{"nope"}},
 		{"environment name not a DNS label", func() error {
-			_, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+			_, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 				Environment: &cutoverv1.Environment{Name: "Bad_Name"},
 			})
 			return err
 		}, codes.InvalidArgument, []string{"Bad_Name"}},
 		{"empty environment name", func() error {
-			_, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{}})
+			_, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{}})
 			return err
 		}, codes.InvalidArgument, nil},
 		{"environment exists", func() error {
-			_, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+			_, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 				Environment: &cutoverv1.Environment{Name: "single", TwoStage: true},
 			})
 			return err
 		}, codes.AlreadyExists, []string{"single"}},
 		{"continue a PLANNED deployment", func() error {
-			_, err := c.admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d})
+			_, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d})
 			return err
 		}, codes.FailedPrecondition, []string{d, "PLANNED"}},
 		{"prepare in a single-stage environment", func() error {
-			_, err := c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d})
+			_, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d})
 			return err
 		}, codes.FailedPrecondition, []string{"two"}},
 		{"start with no agent connected", func() error {
-			_, err := c.admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d})
+			_, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d})
 			return err
 		}, codes.FailedPrecondition, []string{"single"}},
 	}
@@ -104,15 +104,15 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// Nothing changed.
-	got, err := c.admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d})
+	got, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d})
 	if err != nil || got.GetState() != planned {
 		t.Errorf("deployment %s after the refusals: %s (%v), want PLANNED", d, got.GetState(), err)
 	}
-	envs, err := c.admin.ListEnvironments(ctx, &cutoverv1.ListEnvironmentsRequest{})
+	envs, err := c.Admin.ListEnvironments(ctx, &cutoverv1.ListEnvironmentsRequest{})
 	if err != nil || len(envs.GetEnvironments()) != 1 || envs.GetEnvironments()[0].GetTwoStage() {
 		t.Errorf("environments after the refusals: %v (%v), want only single, single stage", envs.GetEnvironments(), err)
 	}
-	list, err := c.admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
+	list, err := c.Admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
 	if err != nil || len(list.GetDeployments()) != 1 {
 		t.Errorf("deployments after the refusals: %v (%v), want only %s", list.GetDeployments(), err, d)
 	}
@@ -134,7 +134,7 @@ func TestCutoverctl(t *testing.T) {
 	}
 
 	// The address may come from CUTOVER_CONTROLLER.
-	code, out, errOut = runCtl(t, []string{"-o", "json", "env", "get", "smoke"}, []string{"CUTOVER_CONTROLLER=" + c.addr})
+	code, out, errOut = runCtl(t, []string{"-o", "json", "env", "get", "smoke"}, []string{"CUTOVER_CONTROLLER=" + c.Addr})
 	if code != 0 {
 		t.Fatalf("env get -o json: exit %d\n%s", code, errOut)
 	}
@@ -197,30 +197,30 @@ func TestHostileBuildRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: "prod", TwoStage: true},
 	}); err != nil {
 		t.Fatalf("CreateEnvironment: %v", err)
 	}
 	c.startAgents("prod", "fe-1")
-	if _, err := c.admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
+	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
 		Application: &cutoverv1.Application{SourceDir: src},
 	}); err != nil {
 		t.Fatalf("RegisterApplication: %v", err)
 	}
 	d := c.createDeployment("prod", "evil", "v1")
-	if _, err := c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
 		t.Fatalf("PrepareDeployment: %v", err)
 	}
 	got := c.waitDeployment(d, failed)
 	if !strings.Contains(got.GetError(), "leak") {
 		t.Errorf("FAILED deployment's error %q does not name the symlink leak", got.GetError())
 	}
-	entries, _ := os.ReadDir(filepath.Join(c.agents[0].root, "evil", "releases"))
+	entries, _ := os.ReadDir(filepath.Join(c.Agents[0].Root, "evil", "releases"))
 	if len(entries) != 0 {
 		t.Errorf("agent staged %d entries for a refused build", len(entries))
 	}
-	agents, err := c.admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "prod"})
+	agents, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,15 +37,15 @@ func TestTwoStageDeployment(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
-	copyApp(t, filepath.Join("..", "examples", "hello"), src, "v1")
+	copyApp(t, src, "v1")
 
-	if _, err := c.admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: "demo", TwoStage: true},
 	}); err != nil {
 		t.Fatalf("CreateEnvironment: %v", err)
 	}
 	c.startAgents("demo", "fe-1", "fe-2", "fe-3")
-	app, err := c.admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
+	app, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
 		Application: &cutoverv1.Application{SourceDir: src},
 	})
 	if err != nil {
@@ -57,7 +57,7 @@ func TestTwoStageDeployment(t *testing.T) {
 
 	// v1, single stage.
 	d1 := c.createDeployment("demo", "hello", "v1")
-	if _, err := c.admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
+	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
 		t.Fatalf("StartDeployment(%s): %v", d1, err)
 	}
 	v1 := releaseOf(t, c.waitDeployment(d1, deployed))
@@ -70,7 +70,7 @@ func TestTwoStageDeployment(t *testing.T) {
 	// v2, stage 1: nothing running changes.
 	writeVersion(t, src, "v2")
 	d2 := c.createDeployment("demo", "hello", "v2")
-	if _, err := c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {
 		t.Fatalf("PrepareDeployment(%s): %v", d2, err)
 	}
 	dep2 := c.waitDeployment(d2, prepared)
@@ -83,8 +83,8 @@ func TestTwoStageDeployment(t *testing.T) {
 			t.Errorf("PREPARED deployment: agent %s is %s, want STAGED", a.GetName(), a.GetState())
 		}
 	}
-	if len(dep2.GetAgents()) != len(c.agents) {
-		t.Errorf("PREPARED deployment lists %d agents, want %d", len(dep2.GetAgents()), len(c.agents))
+	if len(dep2.GetAgents()) != len(c.Agents) {
+		t.Errorf("PREPARED deployment lists %d agents, want %d", len(dep2.GetAgents()), len(c.Agents))
 	}
 	c.checkCurrent("hello", v1)
 	c.checkAnswers("v1")
@@ -94,7 +94,7 @@ func TestTwoStageDeployment(t *testing.T) {
 	// While d2 is PREPARED, the environment takes no other deployment, and
 	// continue refuses a deployment that is not PREPARED.
 	c.checkSecondDeploymentRefused(d2)
-	_, err = c.admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d1})
+	_, err = c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d1})
 	wantStatus(t, "ContinueDeployment of a DEPLOYED deployment", err, codes.FailedPrecondition, "DEPLOYED")
 	if t.Failed() {
 		t.FailNow()
@@ -105,7 +105,7 @@ func TestTwoStageDeployment(t *testing.T) {
 	c.waitAgentsConnected("demo")
 
 	// v2, stage 2.
-	if _, err := c.admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
+	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
 		t.Fatalf("ContinueDeployment(%s): %v", d2, err)
 	}
 	dep2 = c.waitDeployment(d2, deployed)
@@ -125,11 +125,11 @@ func TestTwoStageDeployment(t *testing.T) {
 	// v3 fails its health check after the swap: every agent goes back to v2.
 	writeVersion(t, src, "v3-unhealthy")
 	d3 := c.createDeployment("demo", "hello", "v3-unhealthy")
-	if _, err := c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d3}); err != nil {
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d3}); err != nil {
 		t.Fatalf("PrepareDeployment(%s): %v", d3, err)
 	}
 	c.waitDeployment(d3, prepared)
-	if _, err := c.admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d3}); err != nil {
+	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d3}); err != nil {
 		t.Fatalf("ContinueDeployment(%s): %v", d3, err)
 	}
 	dep3 := c.waitDeployment(d3, rolledBack)
@@ -143,7 +143,7 @@ func TestTwoStageDeployment(t *testing.T) {
 // createDeployment plans a deployment of one app version and returns its id.
 func (c *cluster) createDeployment(env, app, label string) string {
 	c.t.Helper()
-	d, err := c.admin.CreateDeployment(context.Background(), &cutoverv1.CreateDeploymentRequest{
+	d, err := c.Admin.CreateDeployment(context.Background(), &cutoverv1.CreateDeploymentRequest{
 		Environment:  env,
 		Applications: []*cutoverv1.ApplicationVersion{{Name: app, VersionLabel: label}},
 	})
@@ -170,8 +170,8 @@ func releaseOf(t *testing.T, d *cutoverv1.Deployment) string {
 // and checks that the built binary is there and executable.
 func (c *cluster) checkMaterialized(src, app, releaseID string) {
 	c.t.Helper()
-	for _, a := range c.agents {
-		dir := filepath.Join(a.root, app, "releases", releaseID)
+	for _, a := range c.Agents {
+		dir := filepath.Join(a.Root, app, "releases", releaseID)
 		for _, name := range releaseFiles {
 			want, err := os.ReadFile(filepath.Join(src, name))
 			if err != nil {
@@ -179,23 +179,23 @@ func (c *cluster) checkMaterialized(src, app, releaseID string) {
 			}
 			got, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
-				c.t.Errorf("agent %s: %v", a.name, err)
+				c.t.Errorf("agent %s: %v", a.Name, err)
 				continue
 			}
 			if string(got) != string(want) {
-				c.t.Errorf("agent %s: %s differs from the source (%d bytes, want %d)", a.name, filepath.Join(dir, name), len(got), len(want))
+				c.t.Errorf("agent %s: %s differs from the source (%d bytes, want %d)", a.Name, filepath.Join(dir, name), len(got), len(want))
 			}
 			srcInfo, _ := os.Stat(filepath.Join(src, name))
 			gotInfo, _ := os.Stat(filepath.Join(dir, name))
 			if srcInfo.Mode().Perm() != gotInfo.Mode().Perm() {
-				c.t.Errorf("agent %s: %s has mode %s, want %s", a.name, name, gotInfo.Mode().Perm(), srcInfo.Mode().Perm())
+				c.t.Errorf("agent %s: %s has mode %s, want %s", a.Name, name, gotInfo.Mode().Perm(), srcInfo.Mode().Perm())
 			}
 		}
 		info, err := os.Stat(filepath.Join(dir, "bin", "hello"))
 		if err != nil {
-			c.t.Errorf("agent %s: built binary: %v", a.name, err)
+			c.t.Errorf("agent %s: built binary: %v", a.Name, err)
 		} else if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 || info.Size() == 0 {
-			c.t.Errorf("agent %s: bin/hello is %s, %d bytes; want an executable file", a.name, info.Mode(), info.Size())
+			c.t.Errorf("agent %s: bin/hello is %s, %d bytes; want an executable file", a.Name, info.Mode(), info.Size())
 		}
 	}
 }
@@ -204,13 +204,13 @@ func (c *cluster) checkMaterialized(src, app, releaseID string) {
 // running and staged holding staged.
 func (c *cluster) waitStaged(env, app, running, staged string) {
 	c.t.Helper()
-	waitFor(c.t, deployDeadline, "ListAgents shows the staged release", func() error {
-		resp, err := c.admin.ListAgents(context.Background(), &cutoverv1.ListAgentsRequest{Environment: env})
+	c.waitFor(deployDeadline, "ListAgents shows the staged release", func() error {
+		resp, err := c.Admin.ListAgents(context.Background(), &cutoverv1.ListAgentsRequest{Environment: env})
 		if err != nil {
 			return err
 		}
-		if len(resp.GetAgents()) != len(c.agents) {
-			return fmt.Errorf("%d agents listed, want %d", len(resp.GetAgents()), len(c.agents))
+		if len(resp.GetAgents()) != len(c.Agents) {
+			return fmt.Errorf("%d agents listed, want %d", len(resp.GetAgents()), len(c.Agents))
 		}
 		for _, a := range resp.GetAgents() {
 			var found bool
@@ -238,7 +238,7 @@ func (c *cluster) waitStaged(env, app, running, staged string) {
 func (c *cluster) checkSecondDeploymentRefused(inFlight string) {
 	c.t.Helper()
 	ctx := context.Background()
-	d, err := c.admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
+	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{
 		Environment:  "demo",
 		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "other"}},
 	})
@@ -247,15 +247,15 @@ func (c *cluster) checkSecondDeploymentRefused(inFlight string) {
 		wantStatus(c.t, "CreateDeployment while "+inFlight+" is PREPARED", err, codes.FailedPrecondition, inFlight)
 		return
 	}
-	_, err = c.admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d.GetId()})
+	_, err = c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d.GetId()})
 	wantStatus(c.t, "PrepareDeployment while "+inFlight+" is PREPARED", err, codes.FailedPrecondition, inFlight)
-	_, err = c.admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d.GetId()})
+	_, err = c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d.GetId()})
 	wantStatus(c.t, "StartDeployment while "+inFlight+" is PREPARED", err, codes.FailedPrecondition, inFlight)
-	got, err := c.admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d.GetId()})
+	got, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d.GetId()})
 	if err != nil || got.GetState() != planned {
 		c.t.Errorf("refused deployment %s: state %s (%v), want PLANNED unchanged", d.GetId(), got.GetState(), err)
 	}
-	if _, err := c.admin.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: d.GetId(), Reason: "e2e: refused"}); err != nil {
+	if _, err := c.Admin.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: d.GetId(), Reason: "e2e: refused"}); err != nil {
 		c.t.Errorf("AbortDeployment(%s) of a PLANNED deployment: %v", d.GetId(), err)
 	}
 }
@@ -266,23 +266,23 @@ func (c *cluster) checkSecondDeploymentRefused(inFlight string) {
 func (c *cluster) checkSurvivesRestart(id string) {
 	c.t.Helper()
 	ctx := context.Background()
-	before, err := c.admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
+	before, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	listBefore, err := c.admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
+	listBefore, err := c.Admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.restartController()
-	after, err := c.admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
+	after, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
 	if err != nil {
 		c.t.Fatalf("GetDeployment(%s) after restart: %v", id, err)
 	}
 	if !proto.Equal(before, after) {
 		c.t.Errorf("deployment %s changed across a controller restart:\nbefore:\n%s\nafter:\n%s", id, asJSON(before), asJSON(after))
 	}
-	listAfter, err := c.admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
+	listAfter, err := c.Admin.ListDeployments(ctx, &cutoverv1.ListDeploymentsRequest{})
 	if err != nil {
 		c.t.Fatalf("ListDeployments after restart: %v", err)
 	}

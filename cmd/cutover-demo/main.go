@@ -1,0 +1,318 @@
+// Command cutover-demo shows a two-stage deployment on one machine, with
+// nothing but Go: it starts a controller and three agents in a temporary
+// directory on free loopback ports, deploys examples/hello v1, prepares v2
+// (all three front-ends still answer v1), continues (all answer v2), and
+// stops everything. Every step runs the real cutoverctl and prints its
+// command line, so the demo also teaches the commands.
+//
+//	make demo   # = go build -o bin/ ./cmd/... && go run ./cmd/cutover-demo -bin bin
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cutover-dev/cutover/e2e/localcluster"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory with cutover-controller, cutover-agent and cutoverctl")
+	example := flag.String("app", filepath.Join("examples", "hello"), "source directory of the example application")
+	keep := flag.Bool("keep", false, "keep the temporary directory (data, roots, logs) instead of removing it")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d := &demo{out: os.Stdout, keep: *keep}
+	if err := d.run(ctx, *binDir, *example); err != nil {
+		fmt.Fprintf(os.Stdout, "\nThe demo failed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// demo is one run: where it is and what it started.
+type demo struct {
+	out     io.Writer
+	keep    bool
+	binDir  string
+	dir     string
+	src     string
+	cluster *localcluster.Cluster
+	step    int
+}
+
+// say prints a numbered step in plain words.
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
+	if d.binDir, err = filepath.Abs(binDir); err != nil {
+		return err
+	}
+	for _, b := range []string{"cutover-controller", "cutover-agent", "cutoverctl"} {
+		if _, err := os.Stat(filepath.Join(d.binDir, b)); err != nil {
+			return fmt.Errorf("%s is missing in %s: build first with make build (%w)", b, d.binDir, err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "cutover-demo-")
+	if err != nil {
+		return err
+	}
+	if d.dir, err = filepath.EvalSymlinks(tmp); err != nil {
+		return err
+	}
+	defer d.cleanup(&err)
+
+	d.src = filepath.Join(d.dir, "src", "hello")
+	d.say("Copying %s to %s, with VERSION v1.", example, d.src)
+	if err := localcluster.CopyApp(example, d.src, "v1"); err != nil {
+		return err
+	}
+
+	d.say("Starting a controller (state in %s).", filepath.Join(d.dir, "controller"))
+	d.cluster, err = localcluster.Start(ctx, localcluster.Config{BinDir: d.binDir, Dir: d.dir})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   It listens on %s. cutoverctl finds it through:\n   $ export CUTOVER_CONTROLLER=%s\n", d.cluster.Addr, d.cluster.Addr)
+
+	d.say("Creating the environment demo, which deploys in two stages.")
+	if _, err := d.ctl(ctx, "env", "create", "demo", "--two-stage"); err != nil {
+		return err
+	}
+
+	d.say("Starting three agents (front-ends fe-1, fe-2, fe-3) in the environment demo.")
+	if err := d.cluster.StartAgents(ctx, "demo", "fe-1", "fe-2", "fe-3"); err != nil {
+		return err
+	}
+	for _, a := range d.cluster.Agents {
+		fmt.Fprintf(d.out, "   %s: root %s, its hello will listen on 127.0.0.1:%d\n", a.Name, a.Root, a.Port)
+	}
+
+	d.say("Registering the application's source directory.")
+	if _, err := d.ctl(ctx, "app", "register", d.src); err != nil {
+		return err
+	}
+
+	d.say("Deploying hello v1 in one go (deploy start runs both stages back to back).")
+	id1, err := d.create(ctx, "hello=v1")
+	if err != nil {
+		return err
+	}
+	if _, err := d.ctl(ctx, "deploy", "start", id1, "--wait"); err != nil {
+		return err
+	}
+	if err := d.ask("v1"); err != nil {
+		return err
+	}
+
+	d.say("A new version: writing v2 into %s.", filepath.Join(d.src, "VERSION"))
+	if err := localcluster.WriteVersion(d.src, "v2"); err != nil {
+		return err
+	}
+	id2, err := d.create(ctx, "hello=v2")
+	if err != nil {
+		return err
+	}
+
+	d.say("Stage 1: prepare. The controller builds v2 and every agent stages it; nothing running changes.")
+	if _, err := d.ctl(ctx, "deploy", "prepare", id2, "--wait"); err != nil {
+		return err
+	}
+	d.say("Each agent runs v1 and has v2 staged:")
+	if _, err := d.ctl(ctx, "agents", "list", "--env", "demo"); err != nil {
+		return err
+	}
+	if err := d.ask("v1"); err != nil {
+		return err
+	}
+
+	d.say("Stage 2: continue. Every agent swaps to v2 and restarts hello.")
+	if _, err := d.ctl(ctx, "deploy", "continue", id2, "--wait"); err != nil {
+		return err
+	}
+	if err := d.ask("v2"); err != nil {
+		return err
+	}
+
+	d.say("How long stage 2 took:")
+	if err := d.timings(ctx, id2); err != nil {
+		return err
+	}
+	d.say("Stopping every process the demo started.")
+	return nil
+}
+
+// ctl runs the real cutoverctl with args, printing its command line and its
+// output indented, and returns its standard output.
+func (d *demo) ctl(ctx context.Context, args ...string) (string, error) {
+	return d.runCtl(ctx, true, args...)
+}
+
+// runCtl runs cutoverctl; echo says whether to print its output.
+func (d *demo) runCtl(ctx context.Context, echo bool, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "   $ cutoverctl %s\n", quoteArgs(args))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(d.binDir, "cutoverctl"), args...)
+	cmd.Env = append(os.Environ(), "CUTOVER_CONTROLLER="+d.cluster.Addr)
+	var stdout, stderr bytes.Buffer
+	shown := &indenter{w: d.out, prefix: "     "}
+	if echo {
+		cmd.Stdout = io.MultiWriter(&stdout, shown)
+	} else {
+		cmd.Stdout = &stdout
+	}
+	cmd.Stderr = io.MultiWriter(&stderr, shown)
+	err := cmd.Run()
+	shown.flush()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("cutoverctl %s: %w: %s", quoteArgs(args), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// create plans a deployment of app (NAME=LABEL) to demo and returns its id.
+func (d *demo) create(ctx context.Context, app string) (string, error) {
+	out, err := d.ctl(ctx, "deploy", "create", "--env", "demo", "--app", app)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "ID" {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("no deployment id in the output of deploy create:\n%s", out)
+}
+
+// ask asks each front-end's hello over HTTP for its version and fails
+// unless every one answers want (within a few seconds).
+func (d *demo) ask(want string) error {
+	fmt.Fprintf(d.out, "   Asking each front-end's hello over HTTP:\n")
+	for _, a := range d.cluster.Agents {
+		var got string
+		err := localcluster.Poll(context.Background(), 10*time.Second, func() error {
+			var err error
+			got, err = localcluster.Answer(a.Port)
+			if err == nil && got != want {
+				err = fmt.Errorf("answers %q", got)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s on 127.0.0.1:%d should answer %s: %w", a.Name, a.Port, want, err)
+		}
+		fmt.Fprintf(d.out, "     %s (127.0.0.1:%d) answers %s\n", a.Name, a.Port, got)
+	}
+	return nil
+}
+
+// timings prints stage 2's duration and the activation spread of id.
+func (d *demo) timings(ctx context.Context, id string) error {
+	out, err := d.runCtl(ctx, false, "-o", "json", "deploy", "get", id)
+	if err != nil {
+		return err
+	}
+	var dep cutoverv1.Deployment
+	if err := protojson.Unmarshal([]byte(out), &dep); err != nil {
+		return fmt.Errorf("read deploy get -o json: %w", err)
+	}
+	if dep.GetActivateTime() == nil || dep.GetFinishTime() == nil {
+		return fmt.Errorf("deployment %s has no activate_time or finish_time", id)
+	}
+	stage2 := dep.GetFinishTime().AsTime().Sub(dep.GetActivateTime().AsTime())
+	fmt.Fprintf(d.out, "   Stage 2 (activate_time to finish_time) took %s.\n", stage2.Round(time.Millisecond))
+	if s := dep.GetActivationSpread(); s != nil {
+		fmt.Fprintf(d.out, "   The first and the last front-end swapped %s apart (activation_spread).\n", s.AsDuration().Round(time.Microsecond))
+	}
+	return nil
+}
+
+// cleanup stops every process, removes the temporary directory (unless
+// -keep), and on failure shows the end of each log first.
+func (d *demo) cleanup(errp *error) {
+	if d.cluster != nil {
+		if *errp != nil {
+			for _, p := range d.cluster.Procs() {
+				fmt.Fprintf(d.out, "\n--- the end of %s's log (%s):\n%s\n", p.Name, p.Log, p.Tail(15))
+			}
+		}
+		d.cluster.Close()
+	}
+	if d.keep {
+		fmt.Fprintf(d.out, "   Kept %s (data, roots, logs).\n", d.dir)
+		return
+	}
+	if err := os.RemoveAll(d.dir); err != nil && *errp == nil {
+		*errp = fmt.Errorf("remove %s: %w", d.dir, err)
+		return
+	}
+	if *errp == nil {
+		fmt.Fprintf(d.out, "   Done: every process stopped, %s removed.\n", d.dir)
+	}
+}
+
+// quoteArgs renders args as a shell would need them.
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// indenter writes whole lines to w, each after prefix. It is safe for the
+// concurrent writes of a command's stdout and stderr.
+type indenter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+// Write buffers p and writes every complete line.
+func (in *indenter) Write(p []byte) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.buf = append(in.buf, p...)
+	for {
+		i := bytes.IndexByte(in.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if _, err := fmt.Fprintf(in.w, "%s%s\n", in.prefix, in.buf[:i]); err != nil {
+			return 0, err
+		}
+		in.buf = in.buf[i+1:]
+	}
+}
+
+// flush writes what is left of a last line without newline.
+func (in *indenter) flush() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.buf) > 0 {
+		fmt.Fprintf(in.w, "%s%s\n", in.prefix, in.buf)
+		in.buf = nil
+	}
+}

@@ -1,0 +1,279 @@
+// Package localcluster starts a cutover controller and agents from built
+// binaries, in one directory, on loopback ports: what the end-to-end tests
+// and cutover-demo run against. It also holds the small helpers both need
+// (free ports, polling with a deadline, asking an app over HTTP, copying an
+// application's source).
+//
+// Layout under Config.Dir:
+//
+//	controller/          the controller's --data-dir
+//	controller.log       its output
+//	<agent>/data/        an agent's --data-dir
+//	<agent>/root/        its --root (ROOT/<app>/current, releases/)
+//	<agent>.log          its output
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Timing of the waits.
+const (
+	// PollEvery is how often Poll checks its condition.
+	PollEvery = 50 * time.Millisecond
+	// StartTimeout bounds the wait for a process to serve or connect.
+	StartTimeout = 30 * time.Second
+	// rpcTimeout bounds each request without a deadline of its own.
+	rpcTimeout = 10 * time.Second
+)
+
+// Config says where the binaries are and where the cluster lives.
+type Config struct {
+	// BinDir holds cutover-controller and cutover-agent.
+	BinDir string
+	// Dir is an existing, empty directory for data, roots and logs. The
+	// cluster never removes it.
+	Dir string
+	// ControllerArgs are extra flags for the controller (e.g. --log-level debug).
+	ControllerArgs []string
+}
+
+// Agent is one started cutover-agent.
+type Agent struct {
+	// Name is its --name.
+	Name string
+	// Root is its --root: ROOT/<app>/current and ROOT/<app>/releases/.
+	Root string
+	// DataDir is its --data-dir.
+	DataDir string
+	// Port is the PORT given to its apps with --env PORT=.
+	Port int
+	// Proc is the process.
+	Proc *Proc
+}
+
+// Cluster is a controller, its agents and a client of its AdminService.
+type Cluster struct {
+	// Addr is the controller's gRPC address.
+	Addr string
+	// Controller is the controller process (replaced by RestartController).
+	Controller *Proc
+	// Agents in the order they were started.
+	Agents []*Agent
+	// Admin is an AdminService client; requests without a deadline get 10 s.
+	Admin cutoverv1.AdminServiceClient
+
+	cfg    Config
+	conn   *grpc.ClientConn
+	health healthpb.HealthClient
+}
+
+// Start starts a controller on a free loopback port and waits until its
+// gRPC health check answers SERVING. Close it when done, even on error.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg}
+	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(boundedCall))
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", c.Addr, err)
+	}
+	c.conn = conn
+	c.Admin = cutoverv1.NewAdminServiceClient(conn)
+	c.health = healthpb.NewHealthClient(conn)
+	return c, c.startController(ctx)
+}
+
+// boundedCall gives every request without a deadline one of rpcTimeout.
+func boundedCall(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// startController starts the controller on c.Addr and waits until it serves.
+func (c *Cluster) startController(ctx context.Context) error {
+	metrics, err := FreePort()
+	if err != nil {
+		return err
+	}
+	args := append([]string{
+		"--data-dir", filepath.Join(c.cfg.Dir, "controller"),
+		"--listen", c.Addr,
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
+	}, c.cfg.ControllerArgs...)
+	p, err := startProc(c.cfg.Dir, "controller", filepath.Join(c.cfg.BinDir, "cutover-controller"), args...)
+	if err != nil {
+		return err
+	}
+	c.Controller = p
+	return Poll(ctx, StartTimeout, func() error {
+		if err := p.checkAlive(); err != nil {
+			return Permanent(err)
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		resp, err := c.health.Check(hctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return fmt.Errorf("controller on %s: %w", c.Addr, err)
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("controller on %s: health %s", c.Addr, resp.GetStatus())
+		}
+		return nil
+	})
+}
+
+// RestartController kills the controller with SIGKILL and starts it again
+// on the same data dir and address.
+func (c *Cluster) RestartController(ctx context.Context) error {
+	c.Controller.Kill()
+	return c.startController(ctx)
+}
+
+// StartAgents starts one agent per name in environment env, each with its
+// own data dir, root and free PORT, and waits until the controller lists
+// every agent of the cluster connected.
+func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) error {
+	for _, name := range names {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		metrics, err := FreePort()
+		if err != nil {
+			return err
+		}
+		a := &Agent{
+			Name:    name,
+			Root:    filepath.Join(c.cfg.Dir, name, "root"),
+			DataDir: filepath.Join(c.cfg.Dir, name, "data"),
+			Port:    port,
+		}
+		a.Proc, err = startProc(c.cfg.Dir, name, filepath.Join(c.cfg.BinDir, "cutover-agent"),
+			"--controller", c.Addr,
+			"--environment", env,
+			"--name", name,
+			"--data-dir", a.DataDir,
+			"--root", a.Root,
+			"--env", fmt.Sprintf("PORT=%d", port),
+			"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
+		)
+		if err != nil {
+			return err
+		}
+		c.Agents = append(c.Agents, a)
+	}
+	return c.WaitAgentsConnected(ctx, env)
+}
+
+// WaitAgentsConnected waits until ListAgents shows every agent of the
+// cluster connected to environment env.
+func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
+	return Poll(ctx, StartTimeout, func() error {
+		for _, a := range c.Agents {
+			if err := a.Proc.checkAlive(); err != nil {
+				return Permanent(err)
+			}
+		}
+		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
+		if err != nil {
+			return fmt.Errorf("ListAgents: %w", err)
+		}
+		connected := map[string]bool{}
+		for _, a := range resp.GetAgents() {
+			connected[a.GetName()] = a.GetConnected()
+		}
+		for _, a := range c.Agents {
+			if !connected[a.Name] {
+				return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
+			}
+		}
+		return nil
+	})
+}
+
+// Procs returns every process of the cluster, agents first.
+func (c *Cluster) Procs() []*Proc {
+	var ps []*Proc
+	for _, a := range c.Agents {
+		ps = append(ps, a.Proc)
+	}
+	if c.Controller != nil {
+		ps = append(ps, c.Controller)
+	}
+	return ps
+}
+
+// Close stops the agents (so that they stop their apps), then the
+// controller, kills any app process left under Dir, and closes the client.
+func (c *Cluster) Close() {
+	for _, p := range c.Procs() {
+		p.Stop()
+	}
+	killStrays(c.cfg.Dir)
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// permanent marks an error that Poll must not retry.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent wraps err so that Poll stops at once and returns it.
+func Permanent(err error) error { return permanent{err} }
+
+// Poll calls cond every PollEvery until it returns nil, returns an error
+// made with Permanent, ctx ends, or timeout passes; it then returns cond's
+// last error.
+func Poll(ctx context.Context, timeout time.Duration, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(PollEvery)
+	defer tick.Stop()
+	for {
+		err := cond()
+		var p permanent
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &p):
+			return p.err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not within %s: %w", timeout, err)
+		case <-tick.C:
+		}
+	}
+}
