@@ -1,0 +1,312 @@
+// Package adminapi serves AdminService, the operators' API. Handlers
+// validate the request's shape, call the catalog, the deployment service or
+// the fleet, and convert (convert.go); the rules live in those packages.
+// Errors are domain errors; the server's rpcerr interceptor turns them into
+// statuses.
+package adminapi
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/controlplane/catalog"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+const (
+	defaultPreparedTTL  = deployment.DefaultPreparedTTL
+	defaultKeepReleases = 3
+)
+
+// ActorKey is the gRPC metadata key that names who asks; without it the
+// actor is "operator".
+const ActorKey = "x-cutover-actor"
+
+// Config holds what the server needs.
+type Config struct {
+	Catalog     *catalog.Catalog
+	Deployments *deployment.Service
+	Fleet       *fleet.Fleet
+	Clock       func() time.Time
+}
+
+// Server implements cutoverv1.AdminServiceServer.
+type Server struct {
+	cutoverv1.UnsafeAdminServiceServer
+	cat   *catalog.Catalog
+	deps  *deployment.Service
+	fleet *fleet.Fleet
+	clock func() time.Time
+}
+
+var _ cutoverv1.AdminServiceServer = (*Server)(nil)
+
+// New returns a server.
+func New(cfg Config) *Server {
+	s := &Server{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, clock: cfg.Clock}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	return s
+}
+
+// actor returns who asks, from the request's metadata.
+func actor(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(ActorKey); len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return "operator"
+}
+
+func required(field, value string) error {
+	if value == "" {
+		return fmt.Errorf("%s is required: %w", field, errkind.InvalidArgument)
+	}
+	return nil
+}
+
+// CreateEnvironment creates an environment.
+func (s *Server) CreateEnvironment(ctx context.Context, req *cutoverv1.CreateEnvironmentRequest) (*cutoverv1.Environment, error) {
+	if req.GetEnvironment() == nil {
+		return nil, required("environment", "")
+	}
+	e, err := s.cat.CreateEnvironment(ctx, environmentFromProto(req.GetEnvironment()))
+	if err != nil {
+		return nil, err
+	}
+	return environmentToProto(e), nil
+}
+
+// UpdateEnvironment changes the fields named in update_mask.
+func (s *Server) UpdateEnvironment(ctx context.Context, req *cutoverv1.UpdateEnvironmentRequest) (*cutoverv1.Environment, error) {
+	if req.GetEnvironment() == nil {
+		return nil, required("environment", "")
+	}
+	e, err := s.cat.UpdateEnvironment(ctx, environmentFromProto(req.GetEnvironment()), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	return environmentToProto(e), nil
+}
+
+// GetEnvironment returns one environment.
+func (s *Server) GetEnvironment(ctx context.Context, req *cutoverv1.GetEnvironmentRequest) (*cutoverv1.Environment, error) {
+	e, err := s.cat.Environment(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return environmentToProto(e), nil
+}
+
+// ListEnvironments returns every environment.
+func (s *Server) ListEnvironments(ctx context.Context, req *cutoverv1.ListEnvironmentsRequest) (*cutoverv1.ListEnvironmentsResponse, error) {
+	es, err := s.cat.Environments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &cutoverv1.ListEnvironmentsResponse{}
+	for _, e := range es {
+		out.Environments = append(out.Environments, environmentToProto(e))
+	}
+	return out, nil
+}
+
+// RegisterApplication registers (or re-registers) a source directory.
+func (s *Server) RegisterApplication(ctx context.Context, req *cutoverv1.RegisterApplicationRequest) (*cutoverv1.Application, error) {
+	a := req.GetApplication()
+	if err := required("application.source_dir", a.GetSourceDir()); err != nil {
+		return nil, err
+	}
+	if a.GetName() != "" {
+		if err := appspec.ValidName(a.GetName()); err != nil {
+			return nil, fmt.Errorf("application name: %w", err)
+		}
+	}
+	v, err := s.cat.RegisterApplication(ctx, a.GetName(), a.GetSourceDir())
+	if err != nil {
+		return nil, err
+	}
+	return applicationToProto(v), nil
+}
+
+// GetApplication returns one application.
+func (s *Server) GetApplication(ctx context.Context, req *cutoverv1.GetApplicationRequest) (*cutoverv1.Application, error) {
+	v, err := s.cat.Application(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return applicationToProto(v), nil
+}
+
+// ListApplications returns every application.
+func (s *Server) ListApplications(ctx context.Context, req *cutoverv1.ListApplicationsRequest) (*cutoverv1.ListApplicationsResponse, error) {
+	vs, err := s.cat.Applications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &cutoverv1.ListApplicationsResponse{}
+	for _, v := range vs {
+		out.Applications = append(out.Applications, applicationToProto(v))
+	}
+	return out, nil
+}
+
+// CreateDeployment plans a deployment.
+func (s *Server) CreateDeployment(ctx context.Context, req *cutoverv1.CreateDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("environment", req.GetEnvironment()); err != nil {
+		return nil, err
+	}
+	var apps []deployment.AppVersion
+	for _, a := range req.GetApplications() {
+		apps = append(apps, deployment.AppVersion{Name: a.GetName(), VersionLabel: a.GetVersionLabel()})
+	}
+	d, err := s.deps.Create(ctx, actor(ctx), req.GetEnvironment(), apps)
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// PrepareDeployment starts stage 1.
+func (s *Server) PrepareDeployment(ctx context.Context, req *cutoverv1.PrepareDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Prepare(ctx, actor(ctx), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// ContinueDeployment starts stage 2.
+func (s *Server) ContinueDeployment(ctx context.Context, req *cutoverv1.ContinueDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Continue(ctx, actor(ctx), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// StartDeployment runs both stages back to back.
+func (s *Server) StartDeployment(ctx context.Context, req *cutoverv1.StartDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Start(ctx, actor(ctx), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// AbortDeployment aborts a deployment that has not started stage 2.
+func (s *Server) AbortDeployment(ctx context.Context, req *cutoverv1.AbortDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Abort(ctx, actor(ctx), req.GetId(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// GetDeployment returns one deployment.
+func (s *Server) GetDeployment(ctx context.Context, req *cutoverv1.GetDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// ListDeployments returns deployments, newest first.
+func (s *Server) ListDeployments(ctx context.Context, req *cutoverv1.ListDeploymentsRequest) (*cutoverv1.ListDeploymentsResponse, error) {
+	ds, err := s.deps.List(ctx, req.GetEnvironment())
+	if err != nil {
+		return nil, err
+	}
+	out := &cutoverv1.ListDeploymentsResponse{}
+	for _, d := range ds {
+		out.Deployments = append(out.Deployments, deploymentToProto(d))
+	}
+	return out, nil
+}
+
+// GetDeploymentPlan returns the generated SQL script. Until SQL plans
+// exist, the script is empty.
+func (s *Server) GetDeploymentPlan(ctx context.Context, req *cutoverv1.GetDeploymentPlanRequest) (*cutoverv1.DeploymentPlan, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &cutoverv1.DeploymentPlan{DeploymentId: d.ID}, nil
+}
+
+// WatchDeployment streams the deployment at every change until a final
+// state.
+func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream cutoverv1.AdminService_WatchDeploymentServer) error {
+	if err := required("id", req.GetId()); err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	ch, err := s.deps.Watch(ctx, req.GetId())
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case d := <-ch:
+			ev := &cutoverv1.DeploymentEvent{Deployment: deploymentToProto(d), Time: timestamppb.New(s.clock())}
+			if n := len(d.History); n > 0 {
+				ev.Message = fmt.Sprintf("%s: %s", d.History[n-1].State, d.History[n-1].Message)
+			}
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+			if deployment.Final(d.State) {
+				return nil
+			}
+		}
+	}
+}
+
+// ListAgents returns the known front-ends.
+func (s *Server) ListAgents(ctx context.Context, req *cutoverv1.ListAgentsRequest) (*cutoverv1.ListAgentsResponse, error) {
+	if env := req.GetEnvironment(); env != "" {
+		if _, err := s.cat.Environment(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	as, err := s.fleet.Agents(req.GetEnvironment())
+	if err != nil {
+		return nil, err
+	}
+	out := &cutoverv1.ListAgentsResponse{}
+	for _, a := range as {
+		out.Agents = append(out.Agents, agentToProto(a))
+	}
+	return out, nil
+}

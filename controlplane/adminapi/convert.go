@@ -1,0 +1,178 @@
+package adminapi
+
+import (
+	"net/url"
+	"regexp"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/controlplane/catalog"
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// ts converts a time; the zero time becomes unset.
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// dur converts a duration; zero becomes unset.
+func dur(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+var deploymentStates = map[store.DeploymentState]cutoverv1.DeploymentState{
+	store.Planned:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED,
+	store.Preparing:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING,
+	store.Prepared:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
+	store.Activating: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING,
+	store.Deployed:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+	store.Failed:     cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
+	store.Aborted:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
+	store.Expired:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
+	store.RolledBack: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK,
+}
+
+var agentStates = map[store.AgentState]cutoverv1.AgentDeploymentState{
+	store.AgentPending:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_PENDING,
+	store.AgentStaging:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGING,
+	store.AgentStaged:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED,
+	store.AgentActivating: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVATING,
+	store.AgentActive:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE,
+	store.AgentFailed:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED,
+	store.AgentRolledBack: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK,
+}
+
+func environmentToProto(e *store.Environment) *cutoverv1.Environment {
+	out := &cutoverv1.Environment{
+		Name:     e.Name,
+		TwoStage: e.TwoStage,
+		Database: &cutoverv1.Database{
+			Driver:           e.Database.Driver,
+			Dsn:              redactDSN(e.Database.DSN),
+			StatementTimeout: dur(e.Database.StatementTimeout),
+			LockTimeout:      dur(e.Database.LockTimeout),
+		},
+		Windows:         e.Windows,
+		PreparedTtl:     durationpb.New(e.PreparedTTL),
+		RequireApproval: e.RequireApproval,
+		CreateTime:      ts(e.CreateTime),
+		UpdateTime:      ts(e.UpdateTime),
+		KeepReleases:    e.KeepReleases,
+		WindowOpen:      len(e.Windows) == 0,
+	}
+	if e.PreparedTTL == 0 {
+		out.PreparedTtl = durationpb.New(defaultPreparedTTL)
+	}
+	if e.KeepReleases == 0 {
+		out.KeepReleases = defaultKeepReleases
+	}
+	if len(e.DeployedVersions) > 0 {
+		out.DeployedVersions = map[string]*cutoverv1.DeployedVersion{}
+		for app, v := range e.DeployedVersions {
+			out.DeployedVersions[app] = &cutoverv1.DeployedVersion{VersionLabel: v.VersionLabel, ReleaseId: v.ReleaseID,
+				DeploymentId: v.DeploymentID, DeployTime: ts(v.DeployTime)}
+		}
+	}
+	return out
+}
+
+// environmentFromProto takes the fields an operator sets.
+func environmentFromProto(e *cutoverv1.Environment) store.Environment {
+	db := e.GetDatabase()
+	return store.Environment{
+		Name:     e.GetName(),
+		TwoStage: e.GetTwoStage(),
+		Database: store.Database{
+			Driver:           db.GetDriver(),
+			DSN:              db.GetDsn(),
+			StatementTimeout: db.GetStatementTimeout().AsDuration(),
+			LockTimeout:      db.GetLockTimeout().AsDuration(),
+		},
+		Windows:         e.GetWindows(),
+		PreparedTTL:     e.GetPreparedTtl().AsDuration(),
+		RequireApproval: e.GetRequireApproval(),
+		KeepReleases:    e.GetKeepReleases(),
+	}
+}
+
+var passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+
+// redactDSN hides the password of a connection string, URL or key=value.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return passwordParam.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+func applicationToProto(a *catalog.ApplicationView) *cutoverv1.Application {
+	out := &cutoverv1.Application{Name: a.Name, SourceDir: a.SourceDir, CreateTime: ts(a.CreateTime), UpdateTime: ts(a.UpdateTime)}
+	for _, r := range a.Releases {
+		out.Releases = append(out.Releases, &cutoverv1.Release{Id: r.ID, Application: r.Application, SizeBytes: r.SizeBytes,
+			FileCount: r.FileCount, ChunkCount: r.ChunkCount, CreateTime: ts(r.CreateTime)})
+	}
+	return out
+}
+
+func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
+	out := &cutoverv1.Deployment{
+		Id:               d.ID,
+		Environment:      d.Environment,
+		State:            deploymentStates[d.State],
+		Error:            d.Error,
+		CreateTime:       ts(d.CreateTime),
+		PrepareTime:      ts(d.PrepareTime),
+		PreparedTime:     ts(d.PreparedTime),
+		ActivateTime:     ts(d.ActivateTime),
+		FinishTime:       ts(d.FinishTime),
+		ExpireTime:       ts(d.ExpireTime),
+		ActivationSpread: dur(d.ActivationSpread),
+		BuildDuration:    dur(d.BuildDuration),
+		TransferDuration: dur(d.TransferDuration),
+		SqlDuration:      dur(d.SQLDuration),
+		SwapDuration:     dur(d.SwapDuration),
+		SingleStage:      d.SingleStage,
+	}
+	if d.State == store.Deployed {
+		// Measured, so always set once deployed, even when zero.
+		out.ActivationSpread = durationpb.New(d.ActivationSpread)
+		out.SqlDuration = durationpb.New(d.SQLDuration)
+		out.SwapDuration = durationpb.New(d.SwapDuration)
+	}
+	for _, a := range d.Applications {
+		out.Applications = append(out.Applications, &cutoverv1.DeploymentApplication{Name: a.Name, VersionLabel: a.VersionLabel,
+			ReleaseId: a.ReleaseID, PreviousReleaseId: a.PreviousReleaseID})
+	}
+	for _, a := range d.Agents {
+		out.Agents = append(out.Agents, &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
+			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime)})
+	}
+	for _, h := range d.History {
+		out.History = append(out.History, &cutoverv1.DeploymentTransition{State: deploymentStates[h.State], Time: ts(h.Time),
+			Actor: h.Actor, Message: h.Message})
+	}
+	return out
+}
+
+func agentToProto(a fleet.AgentView) *cutoverv1.Agent {
+	out := &cutoverv1.Agent{Name: a.Name, Environment: a.Environment, Connected: a.Connected,
+		LastSeenTime: ts(a.LastSeen), Labels: a.Labels}
+	for _, app := range a.Applications {
+		out.Applications = append(out.Applications, &cutoverv1.AgentApplication{Name: app.Name,
+			RunningReleaseId: app.RunningReleaseID, StagedReleaseIds: app.StagedReleaseIDs})
+	}
+	return out
+}

@@ -1,0 +1,263 @@
+// Package catalog owns environments and applications: their validation,
+// creation, updates and lookups. Deployments live in package deployment.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// Config holds what the catalog needs.
+type Config struct {
+	Store *store.Store
+	Clock func() time.Time
+}
+
+// Catalog manages environments and applications.
+type Catalog struct {
+	store *store.Store
+	clock func() time.Time
+}
+
+// New returns a catalog.
+func New(cfg Config) *Catalog {
+	c := &Catalog{store: cfg.Store, clock: cfg.Clock}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	return c
+}
+
+// Environment fields that UpdateEnvironment can change, as update_mask paths.
+var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases"}
+
+func validateEnvironment(e *store.Environment) error {
+	if err := appspec.ValidName(e.Name); err != nil {
+		return fmt.Errorf("environment name: %w", err)
+	}
+	if e.PreparedTTL < 0 {
+		return fmt.Errorf("environment %s: prepared_ttl %v is negative: %w", e.Name, e.PreparedTTL, errkind.InvalidArgument)
+	}
+	if e.KeepReleases < 0 {
+		return fmt.Errorf("environment %s: keep_releases %d is negative: %w", e.Name, e.KeepReleases, errkind.InvalidArgument)
+	}
+	switch e.Database.Driver {
+	case "", "sqlite", "postgres":
+	default:
+		return fmt.Errorf("environment %s: database driver %q is not supported: use sqlite or postgres: %w", e.Name, e.Database.Driver, errkind.InvalidArgument)
+	}
+	return nil
+}
+
+// CreateEnvironment creates e. Errors: InvalidArgument; AlreadyExists.
+func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment) (*store.Environment, error) {
+	if err := validateEnvironment(&e); err != nil {
+		return nil, err
+	}
+	now := c.clock()
+	e.CreateTime, e.UpdateTime, e.DeployedVersions = now, now, nil
+	err := c.store.Update(func(tx *store.Tx) error {
+		if _, err := tx.Environment(e.Name); err == nil {
+			return fmt.Errorf("environment %s already exists; change it with `cutoverctl env update %s`: %w", e.Name, e.Name, errkind.AlreadyExists)
+		} else if !errors.Is(err, errkind.NotFound) {
+			return err
+		}
+		return tx.PutEnvironment(&e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// UpdateEnvironment sets the fields of the environment named e.Name that
+// paths name (update_mask paths; empty means all updatable fields) to their
+// values in e. Errors: InvalidArgument (also for an unknown path); NotFound.
+func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, paths []string) (*store.Environment, error) {
+	if err := appspec.ValidName(e.Name); err != nil {
+		return nil, fmt.Errorf("environment name: %w", err)
+	}
+	if len(paths) == 0 {
+		paths = updatable
+	}
+	for _, p := range paths {
+		top, _, _ := strings.Cut(p, ".")
+		if !slices.Contains(updatable, top) || (top != "database" && p != top) {
+			return nil, fmt.Errorf("update_mask path %q cannot be updated; updatable: %s: %w", p, strings.Join(updatable, ", "), errkind.InvalidArgument)
+		}
+	}
+	var cur *store.Environment
+	err := c.store.Update(func(tx *store.Tx) error {
+		var err error
+		if cur, err = tx.Environment(e.Name); err != nil {
+			return err
+		}
+		for _, p := range paths {
+			switch p {
+			case "two_stage":
+				cur.TwoStage = e.TwoStage
+			case "database":
+				cur.Database = e.Database
+			case "database.driver":
+				cur.Database.Driver = e.Database.Driver
+			case "database.dsn":
+				cur.Database.DSN = e.Database.DSN
+			case "database.statement_timeout":
+				cur.Database.StatementTimeout = e.Database.StatementTimeout
+			case "database.lock_timeout":
+				cur.Database.LockTimeout = e.Database.LockTimeout
+			case "windows":
+				cur.Windows = e.Windows
+			case "prepared_ttl":
+				cur.PreparedTTL = e.PreparedTTL
+			case "require_approval":
+				cur.RequireApproval = e.RequireApproval
+			case "keep_releases":
+				cur.KeepReleases = e.KeepReleases
+			default:
+				return fmt.Errorf("update_mask path %q cannot be updated: %w", p, errkind.InvalidArgument)
+			}
+		}
+		if err := validateEnvironment(cur); err != nil {
+			return err
+		}
+		cur.UpdateTime = c.clock()
+		return tx.PutEnvironment(cur)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
+// Environment returns one environment. Errors: InvalidArgument; NotFound.
+func (c *Catalog) Environment(ctx context.Context, name string) (*store.Environment, error) {
+	if err := appspec.ValidName(name); err != nil {
+		return nil, fmt.Errorf("environment name: %w", err)
+	}
+	var e *store.Environment
+	err := c.store.View(func(tx *store.Tx) error {
+		var err error
+		e, err = tx.Environment(name)
+		return err
+	})
+	return e, err
+}
+
+// Environments returns every environment, sorted by name.
+func (c *Catalog) Environments(ctx context.Context) ([]*store.Environment, error) {
+	var es []*store.Environment
+	err := c.store.View(func(tx *store.Tx) error {
+		var err error
+		es, err = tx.Environments()
+		return err
+	})
+	return es, err
+}
+
+// ApplicationView is an application with its most recent releases.
+type ApplicationView struct {
+	store.Application
+	Releases []*store.Release // newest first
+}
+
+// maxReleasesShown bounds ApplicationView.Releases.
+const maxReleasesShown = 10
+
+// RegisterApplication registers the application whose cutover.yaml is at
+// the root of sourceDir (an absolute path), or updates its source directory
+// if it is registered already. name, if set, must match the app spec.
+// Errors: InvalidArgument (relative path, bad or mismatched spec); NotFound
+// (no cutover.yaml).
+func (c *Catalog) RegisterApplication(ctx context.Context, name, sourceDir string) (*ApplicationView, error) {
+	if sourceDir == "" {
+		return nil, fmt.Errorf("source_dir is required: the directory that holds the application's %s: %w", appspec.FileName, errkind.InvalidArgument)
+	}
+	if !filepath.IsAbs(sourceDir) {
+		return nil, fmt.Errorf("source_dir %q is relative: give the absolute path of the directory on the controller's machine: %w", sourceDir, errkind.InvalidArgument)
+	}
+	sourceDir = filepath.Clean(sourceDir)
+	spec, err := appspec.Load(sourceDir)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" && name != spec.Name {
+		return nil, fmt.Errorf("%s names the application %q, not %q: %w", filepath.Join(sourceDir, appspec.FileName), spec.Name, name, errkind.InvalidArgument)
+	}
+	var a *store.Application
+	err = c.store.Update(func(tx *store.Tx) error {
+		now := c.clock()
+		var err error
+		a, err = tx.Application(spec.Name)
+		switch {
+		case errors.Is(err, errkind.NotFound):
+			a = &store.Application{Name: spec.Name, CreateTime: now}
+		case err != nil:
+			return err
+		}
+		a.SourceDir, a.UpdateTime = sourceDir, now
+		return tx.PutApplication(a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Application(ctx, a.Name)
+}
+
+// Application returns one application with its recent releases. Errors:
+// InvalidArgument; NotFound.
+func (c *Catalog) Application(ctx context.Context, name string) (*ApplicationView, error) {
+	if err := appspec.ValidName(name); err != nil {
+		return nil, fmt.Errorf("application name: %w", err)
+	}
+	var v *ApplicationView
+	err := c.store.View(func(tx *store.Tx) error {
+		a, err := tx.Application(name)
+		if err != nil {
+			return err
+		}
+		v, err = view(tx, a)
+		return err
+	})
+	return v, err
+}
+
+// Applications returns every application, sorted by name.
+func (c *Catalog) Applications(ctx context.Context) ([]*ApplicationView, error) {
+	var out []*ApplicationView
+	err := c.store.View(func(tx *store.Tx) error {
+		as, err := tx.Applications()
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			v, err := view(tx, a)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func view(tx *store.Tx, a *store.Application) (*ApplicationView, error) {
+	rs, err := tx.ReleasesOf(a.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) > maxReleasesShown {
+		rs = rs[:maxReleasesShown]
+	}
+	return &ApplicationView{Application: *a, Releases: rs}, nil
+}

@@ -1,0 +1,219 @@
+// Package controlplane wires the controller together: it opens the store,
+// builds the fleet, the catalog, the deployment service and the two gRPC
+// services, serves them (and /metrics), and runs the long-running parts
+// together until the context ends. It holds no business rules.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/cutover-dev/cutover/controlplane/adminapi"
+	"github.com/cutover-dev/cutover/controlplane/agentapi"
+	"github.com/cutover-dev/cutover/controlplane/build"
+	"github.com/cutover-dev/cutover/controlplane/catalog"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// Config is the controller's configuration.
+type Config struct {
+	// DataDir holds controller.db and the build scratch directory. Required.
+	DataDir string
+	// Listen is the gRPC address (AdminService and AgentService).
+	Listen string
+	// MetricsListen, if set, serves /metrics over HTTP.
+	MetricsListen string
+	Log           *slog.Logger
+	// Registerer receives the metrics; nil means a new registry with the Go
+	// and process collectors. /metrics serves it if it is also a Gatherer.
+	Registerer prometheus.Registerer
+	Clock      func() time.Time
+	// BuildTimeout bounds a build whose app spec sets no timeout.
+	BuildTimeout time.Duration
+	// StopTimeout bounds the graceful stop before a hard stop; default 10s.
+	StopTimeout time.Duration
+}
+
+// DefaultListen is the default gRPC address.
+const DefaultListen = "127.0.0.1:7070"
+
+// Controller is a running controller.
+type Controller struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *store.Store
+	fleet      *fleet.Fleet
+	deps       *deployment.Service
+	grpc       *grpc.Server
+	health     *health.Server
+	lis        net.Listener
+	metrics    *http.Server
+	metricsLis net.Listener
+	stopping   context.Context
+	stop       context.CancelFunc
+}
+
+// New opens the store and binds the listeners; nothing is served until Run.
+func New(cfg Config) (_ *Controller, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("the data directory is required (--data-dir)")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+	}
+	c := &Controller{cfg: cfg, log: cfg.Log}
+	c.stopping, c.stop = context.WithCancel(context.Background())
+
+	if c.store, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	scratch := filepath.Join(cfg.DataDir, "scratch")
+	if err := os.RemoveAll(scratch); err != nil { // leftovers of builds cut short
+		return nil, fmt.Errorf("clean build scratch dir: %w", err)
+	}
+	if c.fleet, err = fleet.New(fleet.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock}); err != nil {
+		return nil, err
+	}
+	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store})
+	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+	if err != nil {
+		return nil, err
+	}
+	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock}),
+		Deployments: c.deps, Fleet: c.fleet, Clock: cfg.Clock})
+	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Log: cfg.Log})
+	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, admin, agents)
+
+	if c.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+	}
+	if cfg.MetricsListen != "" {
+		g, ok := cfg.Registerer.(prometheus.Gatherer)
+		if !ok {
+			return nil, errors.New("metrics: the registerer is not a gatherer, so /metrics cannot serve it")
+		}
+		if c.metricsLis, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("listen on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return c, nil
+}
+
+// Addr is the gRPC address the controller listens on.
+func (c *Controller) Addr() net.Addr { return c.lis.Addr() }
+
+// MetricsAddr is the /metrics address, or nil if metrics are not served.
+func (c *Controller) MetricsAddr() net.Addr {
+	if c.metricsLis == nil {
+		return nil
+	}
+	return c.metricsLis.Addr()
+}
+
+// Run serves until ctx ends, then stops gracefully (hard after
+// StopTimeout) and closes the store. The first part to fail stops the rest.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.deps.Run(gctx) })
+	g.Go(func() error {
+		c.log.Info("cutover-controller listening on "+c.lis.Addr().String(), "data_dir", c.cfg.DataDir)
+		return c.grpc.Serve(c.lis)
+	})
+	if c.metrics != nil {
+		g.Go(func() error {
+			c.log.Info("metrics on http://" + c.metricsLis.Addr().String() + "/metrics")
+			if err := c.metrics.Serve(c.metricsLis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		c.shutdown()
+		return nil
+	})
+	return g.Wait()
+}
+
+// shutdown ends the sessions and streams, then stops the gRPC server
+// gracefully, and hard if that takes longer than StopTimeout.
+func (c *Controller) shutdown() {
+	c.log.Info("cutover-controller stopping")
+	c.health.Shutdown()
+	c.stop()
+	c.fleet.Close()
+	done := make(chan struct{})
+	go func() {
+		c.grpc.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(c.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.log.Warn("graceful stop timed out; stopping hard", "timeout", c.cfg.StopTimeout)
+		c.grpc.Stop()
+	}
+	if c.metrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.metrics.Shutdown(ctx)
+	}
+}
+
+func (c *Controller) close() {
+	c.stop()
+	if c.lis != nil {
+		_ = c.lis.Close()
+	}
+	if c.metricsLis != nil {
+		_ = c.metricsLis.Close()
+	}
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			c.log.Error("close store", "err", err)
+		}
+	}
+}

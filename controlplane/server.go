@@ -1,0 +1,112 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// newGRPCServer is the one place that builds the gRPC server: interceptors
+// (recover, logging, error kinds → codes, streams that end with the
+// controller), health (SERVING), reflection and both services.
+func newGRPCServer(log *slog.Logger, stopping context.Context, admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), rpcerr.UnaryServerInterceptor(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), endWith(stopping), rpcerr.StreamServerInterceptor(log)),
+	)
+	cutoverv1.RegisterAdminServiceServer(srv, admin)
+	cutoverv1.RegisterAgentServiceServer(srv, agents)
+	hs := health.NewServer()
+	for _, name := range []string{"", cutoverv1.AdminService_ServiceDesc.ServiceName, cutoverv1.AgentService_ServiceDesc.ServiceName} {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return srv, hs
+}
+
+func panicError(log *slog.Logger, method string, p any) error {
+	log.Error("panic in handler", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "internal error; the controller's log has the details")
+}
+
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				resp, err = nil, panicError(log, info.FullMethod, p)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = panicError(log, info.FullMethod, p)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func logCall(log *slog.Logger, method string, start time.Time, err error) {
+	code := status.Code(err)
+	level := slog.LevelDebug
+	if code != codes.OK {
+		level = slog.LevelInfo
+	}
+	log.Log(context.Background(), level, "rpc", "method", method, "code", code.String(), "duration", time.Since(start), "err", err)
+}
+
+func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		logCall(log, info.FullMethod, start, err)
+		return resp, err
+	}
+}
+
+func logStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		err := handler(srv, ss)
+		logCall(log, info.FullMethod, start, err)
+		return err
+	}
+}
+
+// endWith gives streams a context that also ends when stopping does, so
+// that long-lived streams (agent sessions, watches) end when the controller
+// stops instead of holding up the graceful stop.
+func endWith(stopping context.Context) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		stop := context.AfterFunc(stopping, cancel)
+		defer stop()
+		return handler(srv, &stream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type stream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stream) Context() context.Context { return s.ctx }
