@@ -1,0 +1,233 @@
+// Package agent wires cutover-agent together: the store, the process
+// supervisor, staging, activation, the session with the controller and the
+// /metrics endpoint. It holds no rules of its own.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/process"
+	"github.com/cutover-dev/cutover/agent/session"
+	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/sdnotify"
+)
+
+// DefaultController is the controller address when Config.Controller is empty.
+const DefaultController = "127.0.0.1:7070"
+
+// Config is the agent's configuration (the flags of cutover-agent).
+type Config struct {
+	// Controller is the controller's gRPC address.
+	Controller string
+	// Environment is the environment the agent serves (required).
+	Environment string
+	// Name is the agent's name; empty: the host name (up to its first dot).
+	Name string
+	// DataDir holds agent.db and logs/ (required).
+	DataDir string
+	// Root holds ROOT/<app>/releases/ and ROOT/<app>/current (required).
+	Root string
+	// Env is given to every app process, and expands ${VAR} in health URLs.
+	Env map[string]string
+	// Labels go into the hello.
+	Labels map[string]string
+	// MetricsListen is the address of /metrics; empty: off.
+	MetricsListen string
+	// Log receives the agent's log; nil: discarded.
+	Log *slog.Logger
+	// Registerer receives the metrics; nil: a new registry with the Go and
+	// process collectors, served on /metrics.
+	Registerer prometheus.Registerer
+	// Clock returns the time; nil: time.Now.
+	Clock func() time.Time
+}
+
+// Agent is a configured cutover-agent.
+type Agent struct {
+	cfg       Config
+	gatherer  prometheus.Gatherer
+	store     *store.Store
+	conn      *grpc.ClientConn
+	procs     *process.Supervisor
+	activator *activate.Activator
+	session   *session.Session
+}
+
+// New checks cfg, opens the store and builds the agent's parts. Errors are
+// errkind.InvalidArgument for a bad Config; the store's for a data dir in use.
+func New(cfg Config) (*Agent, error) {
+	if err := fillDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg}
+	if reg, ok := cfg.Registerer.(prometheus.Gatherer); ok {
+		a.gatherer = reg
+	}
+	if cfg.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		a.cfg.Registerer, a.gatherer = reg, reg
+	}
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("create --root %s: %w", cfg.Root, err)
+	}
+	var err error
+	if a.store, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := a.build(); err != nil {
+		_ = a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) build() error {
+	cfg := a.cfg
+	var err error
+	if a.conn, err = session.Dial(cfg.Controller); err != nil {
+		return fmt.Errorf("--controller: %w: %w", err, errkind.InvalidArgument)
+	}
+	a.procs = process.New(process.Config{Log: cfg.Log, Env: cfg.Env, LogDir: filepath.Join(cfg.DataDir, "logs")})
+	a.activator, err = activate.New(activate.Config{Store: a.store, Root: cfg.Root, Processes: a.procs,
+		Env: cfg.Env, Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+	if err != nil {
+		return err
+	}
+	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn),
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+	if err != nil {
+		return err
+	}
+	a.session, err = session.New(session.Config{Conn: a.conn, Name: cfg.Name, Environment: cfg.Environment,
+		Labels: cfg.Labels, Log: cfg.Log,
+		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root}})
+	return err
+}
+
+func fillDefaults(cfg *Config) error {
+	if cfg.Controller == "" {
+		cfg.Controller = DefaultController
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("no --name given and the host name is unknown (%v); give --name: %w", err, errkind.InvalidArgument)
+		}
+		cfg.Name, _, _ = strings.Cut(strings.ToLower(host), ".")
+	}
+	var problems []error
+	if cfg.Environment == "" {
+		problems = append(problems, errors.New("--environment is required"))
+	} else if err := appspec.ValidName(cfg.Environment); err != nil {
+		problems = append(problems, fmt.Errorf("--environment: %w", err))
+	}
+	if err := appspec.ValidName(cfg.Name); err != nil {
+		problems = append(problems, fmt.Errorf("--name: %w", err))
+	}
+	if cfg.DataDir == "" {
+		problems = append(problems, errors.New("--data-dir is required"))
+	}
+	if cfg.Root == "" {
+		problems = append(problems, errors.New("--root is required"))
+	}
+	if len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), errkind.InvalidArgument)
+	}
+	cfg.Log = cfg.Log.With("agent", cfg.Name, "environment", cfg.Environment)
+	return nil
+}
+
+// Run recovers an activation a crash interrupted, starts the apps whose
+// `current` exists, keeps the session with the controller and serves
+// /metrics, until ctx ends. It then waits for running commands, stops the
+// apps and closes the store.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	defer func() {
+		_ = sdnotify.Stopping()
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		if serr := a.procs.StopAll(stopCtx); serr != nil {
+			a.cfg.Log.Error("stop apps", "error", serr)
+		}
+		err = errors.Join(err, a.close())
+		a.cfg.Log.Info("agent stopped")
+	}()
+	if err := a.activator.Recover(); err != nil {
+		return err
+	}
+	if err := a.activator.StartAll(ctx); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if a.cfg.MetricsListen != "" {
+		lis, err := net.Listen("tcp", a.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %s: %w", a.cfg.MetricsListen, err)
+		}
+		g.Go(func() error { return a.serveMetrics(gctx, lis) })
+	}
+	g.Go(func() error { return a.session.Run(gctx) })
+	g.Go(func() error { return sdnotify.Watchdog(gctx) })
+	a.cfg.Log.Info("agent started", "controller", a.cfg.Controller, "root", a.cfg.Root, "data_dir", a.cfg.DataDir)
+	_ = sdnotify.Ready()
+	return g.Wait()
+}
+
+func (a *Agent) serveMetrics(ctx context.Context, lis net.Listener) error {
+	mux := http.NewServeMux()
+	if a.gatherer != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve /metrics: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) close() error {
+	var errs []error
+	if a.conn != nil {
+		errs = append(errs, a.conn.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,230 @@
+// Package session is the agent's connection to the controller: it dials
+// AgentService.Connect, says hello (name, environment, labels, status),
+// receives commands and runs each in its own goroutine through a Handler,
+// sends their reports and the agent's status, and reconnects with
+// exponential backoff (100 ms … 5 s) whenever the session ends. It also
+// provides Source, the gRPC side of staging (GetManifest, FetchChunks).
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Handler runs commands and tells the agent's status.
+type Handler interface {
+	// Handle runs cmd, calling progress for PROGRESS reports, and returns
+	// the final (DONE or FAILED) report once what it reports is durable.
+	Handle(ctx context.Context, cmd Command, progress func(Report)) Report
+	// Status returns what the agent runs and holds.
+	Status() ([]AppStatus, error)
+}
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	// progressEvery is the least time between two PROGRESS reports of a command.
+	progressEvery = 200 * time.Millisecond
+)
+
+// Config configures a Session.
+type Config struct {
+	// Conn is the connection to the controller (see Dial).
+	Conn grpc.ClientConnInterface
+	// Name, Environment and Labels go into the hello.
+	Name        string
+	Environment string
+	Labels      map[string]string
+	// Handler runs the commands.
+	Handler Handler
+	// Log receives session events.
+	Log *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait between reconnections.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Session keeps the agent connected and runs the controller's commands.
+type Session struct {
+	cfg    Config
+	client cutoverv1.AgentServiceClient
+
+	sendMu sync.Mutex // serializes stream.Send
+
+	mu       sync.Mutex
+	stream   cutoverv1.AgentService_ConnectClient // nil while disconnected
+	inflight map[string]bool                      // command ids being run
+	sessions int                                  // sessions opened so far
+	wg       sync.WaitGroup
+}
+
+// Dial returns a client connection to the controller at addr (plaintext
+// gRPC). It does not wait for the controller to be up.
+func Dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("controller address %q: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// New returns a Session; Run connects it.
+func New(cfg Config) (*Session, error) {
+	if cfg.Conn == nil || cfg.Handler == nil || cfg.Name == "" || cfg.Environment == "" {
+		return nil, errors.New("session: Conn, Handler, Name and Environment are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	return &Session{cfg: cfg, client: cutoverv1.NewAgentServiceClient(cfg.Conn), inflight: map[string]bool{}}, nil
+}
+
+// Run keeps a session open until ctx ends, then waits for the commands it
+// started to finish, and returns nil.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.wg.Wait()
+	backoff := s.cfg.MinBackoff
+	for {
+		start := time.Now()
+		received, err := s.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if received || time.Since(start) > s.cfg.MaxBackoff {
+			backoff = s.cfg.MinBackoff
+		}
+		s.cfg.Log.Warn("no session with the controller; reconnecting", "error", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// session runs one session; received says whether any command arrived.
+func (s *Session) session(ctx context.Context) (received bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.client.Connect(sctx)
+	if err != nil {
+		return false, err
+	}
+	apps, err := s.cfg.Handler.Status()
+	if err != nil {
+		return false, fmt.Errorf("read own status: %w", err)
+	}
+	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps)}
+	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.stream = stream
+	s.sessions++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.stream == stream {
+			s.stream = nil
+		}
+		s.mu.Unlock()
+	}()
+	s.cfg.Log.Info("connected to the controller")
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return received, err
+		}
+		received = true
+		cmd, ok := commandFromProto(msg)
+		if !ok {
+			s.cfg.Log.Warn("unknown command from the controller ignored; is the agent older than the controller?")
+			continue
+		}
+		s.start(ctx, cmd)
+	}
+}
+
+// Connected reports whether a session is open, and how many were opened.
+func (s *Session) Connected() (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream != nil, s.sessions
+}
+
+// start runs cmd in its own goroutine, unless the same command already runs
+// (a resend after a reconnection): that one will report on the new session.
+func (s *Session) start(ctx context.Context, cmd Command) {
+	s.mu.Lock()
+	if s.inflight[cmd.ID] {
+		s.mu.Unlock()
+		s.cfg.Log.Debug("command already running", "command", cmd.ID, "deployment", cmd.Deployment)
+		return
+	}
+	s.inflight[cmd.ID] = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, cmd.ID)
+			s.mu.Unlock()
+		}()
+		log := s.cfg.Log.With("deployment", cmd.Deployment, "command", cmd.ID, "kind", string(cmd.Kind))
+		log.Info("command received")
+		var last time.Time
+		final := s.cfg.Handler.Handle(ctx, cmd, func(r Report) {
+			if now := time.Now(); now.Sub(last) >= progressEvery {
+				last = now
+				s.send(reportToProto(r))
+			}
+		})
+		if apps, err := s.cfg.Handler.Status(); err == nil {
+			s.send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Status{Status: statusToProto(apps)}})
+		} else {
+			log.Error("read own status", "error", err)
+		}
+		if !s.send(reportToProto(final)) {
+			log.Warn("result not sent: no session; the controller resends the command when the agent reconnects")
+		}
+		if final.Outcome == Failed {
+			log.Warn("command failed", "error", final.Error)
+		} else {
+			log.Info("command done")
+		}
+	})
+}
+
+// send sends msg on the current session; false if there is none or it failed.
+func (s *Session) send(msg *cutoverv1.ConnectRequest) bool {
+	s.mu.Lock()
+	stream := s.stream
+	s.mu.Unlock()
+	if stream == nil {
+		return false
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if err := stream.Send(msg); err != nil {
+		s.cfg.Log.Debug("send to the controller failed", "error", err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,61 @@
+package session
+
+import "time"
+
+// Kind says what a command asks.
+type Kind string
+
+// The command kinds (docs/architecture.md).
+const (
+	KindStage    Kind = "stage"
+	KindActivate Kind = "activate"
+	KindRollback Kind = "rollback"
+	KindDrop     Kind = "drop"
+)
+
+// Release names one application's release.
+type Release struct {
+	Application string
+	ID          string
+}
+
+// Command is a command from the controller.
+type Command struct {
+	Kind       Kind
+	ID         string
+	Deployment string
+	// Releases for stage, activate and drop.
+	Releases []Release
+	// Applications for rollback; empty means all of the deployment's.
+	Applications []string
+}
+
+// Outcome is where a command is.
+type Outcome int
+
+// The outcomes.
+const (
+	Progress Outcome = iota + 1
+	Done
+	Failed
+)
+
+// Report is progress or the result of a command.
+type Report struct {
+	CommandID        string
+	Deployment       string
+	Outcome          Outcome
+	Error            string
+	ReleaseBytes     int64
+	TransferredBytes int64
+	// SwapTime is when `current` was swapped (activate); zero if it was not.
+	SwapTime    time.Time
+	SwappedBack bool
+}
+
+// AppStatus is what the agent runs and holds of one application.
+type AppStatus struct {
+	Name    string
+	Running string
+	Staged  []string
+}

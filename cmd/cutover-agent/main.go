@@ -1,0 +1,104 @@
+// Command cutover-agent runs on each front-end: it connects to the
+// controller, stages releases under --root, swaps and supervises the apps.
+// It only reads flags (or a --config file with the same keys) into an
+// agent.Config and runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/cutover-dev/cutover/agent"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/flagfile"
+	"github.com/cutover-dev/cutover/pkg/logging"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run returns the exit status: 0, 1 for a failure, 2 for bad flags.
+func run(args []string, stderr io.Writer) int {
+	cfg, logLevel, logFormat, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "cutover-agent:", err)
+		return 2
+	}
+	if cfg.Log, err = logging.New(stderr, logFormat, logLevel); err != nil {
+		fmt.Fprintln(stderr, "cutover-agent:", err)
+		return 2
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "cutover-agent:", err)
+		if errors.Is(err, errkind.InvalidArgument) {
+			return 2
+		}
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "cutover-agent:", err)
+		return 1
+	}
+	return 0
+}
+
+func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, logFormat string, err error) {
+	fs := flag.NewFlagSet("cutover-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env, labels := keyValues{}, keyValues{}
+	fs.StringVar(&cfg.Controller, "controller", agent.DefaultController, "controller's gRPC address")
+	fs.StringVar(&cfg.Environment, "environment", "", "environment this front-end serves (required)")
+	fs.StringVar(&cfg.Name, "name", "", "agent name, a DNS label (default: the host name)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for agent.db and the apps' logs (required)")
+	fs.StringVar(&cfg.Root, "root", "", "directory of ROOT/<app>/releases/ and ROOT/<app>/current (required)")
+	fs.Var(env, "env", "KEY=VALUE given to every app (repeatable)")
+	fs.Var(labels, "label", "KEY=VALUE label of this agent (repeatable)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
+	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
+	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
+	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")
+	if err := flagfile.Parse(fs, args); err != nil {
+		return cfg, "", "", err
+	}
+	if fs.NArg() > 0 {
+		return cfg, "", "", fmt.Errorf("unexpected arguments %q; see -h", fs.Args())
+	}
+	cfg.Env, cfg.Labels = env, labels
+	return cfg, logLevel, logFormat, nil
+}
+
+// keyValues is a repeatable KEY=VALUE flag.
+type keyValues map[string]string
+
+func (kv keyValues) String() string {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k+"="+kv[k])
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (kv keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+		return fmt.Errorf("%q is not KEY=VALUE", s)
+	}
+	kv[k] = v
+	return nil
+}
