@@ -20,12 +20,18 @@ func (w *watchers) publish(d *store.Deployment) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ch := range w.subs[d.ID] {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- d
+		offer(ch, d)
 	}
+}
+
+// offer puts d in ch (capacity 1) in place of any value not taken yet. Call
+// with w.mu held, so that offers do not interleave.
+func offer(ch chan *store.Deployment, d *store.Deployment) {
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- d
 }
 
 // Watch returns a channel that receives deployment id as it is now, then
@@ -56,7 +62,9 @@ func (s *Service) Watch(ctx context.Context, id string) (<-chan *store.Deploymen
 		unsubscribe()
 		return nil, err
 	}
-	ch <- d // empty: every publish happens under s.mu
+	s.watchers.mu.Lock()
+	offer(ch, d) // under s.mu: no older state can be published after it
+	s.watchers.mu.Unlock()
 	s.mu.Unlock()
 	go func() {
 		<-ctx.Done()

@@ -1,0 +1,428 @@
+package controlplane
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// testController is a real controller on 127.0.0.1:0 with a client.
+type testController struct {
+	addr   string
+	admin  cutoverv1.AdminServiceClient
+	conn   *grpc.ClientConn
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startController(t *testing.T, dataDir string) *testController {
+	t.Helper()
+	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tc := &testController{addr: c.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { tc.done <- c.Run(ctx) }()
+	tc.conn, err = grpc.NewClient(tc.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.admin = cutoverv1.NewAdminServiceClient(tc.conn)
+	t.Cleanup(func() { tc.stop(t) })
+	return tc
+}
+
+// stop stops the controller and waits for Run to return (store closed).
+func (tc *testController) stop(t *testing.T) {
+	if tc.cancel == nil {
+		return
+	}
+	tc.cancel()
+	tc.cancel = nil
+	tc.conn.Close()
+	select {
+	case err := <-tc.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("controller did not stop within 10s")
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return metadata.AppendToOutgoingContext(c, "x-cutover-actor", "alice")
+}
+
+// writeApp writes an application source directory and returns it.
+func writeApp(t *testing.T, name, buildCmd string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := "name: " + name + "\nbuild:\n  command: " + buildCmd + "\n  output: .\nrun:\n  command: ./run.sh\n"
+	for file, body := range map[string]string{"cutover.yaml": spec, "VERSION": "v2\n", "run.sh": "#!/bin/sh\nexec sleep 1000\n"} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// setup creates an environment and an application, and returns a planned deployment.
+func setup(t *testing.T, tc *testController, env string, twoStage bool, app, buildCmd string) *cutoverv1.Deployment {
+	t.Helper()
+	c := ctx(t)
+	if _, err := tc.admin.CreateEnvironment(c, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: env, TwoStage: twoStage}}); err != nil && status.Code(err) != codes.AlreadyExists {
+		t.Fatal(err)
+	}
+	if _, err := tc.admin.RegisterApplication(c, &cutoverv1.RegisterApplicationRequest{Application: &cutoverv1.Application{SourceDir: writeApp(t, app, buildCmd)}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tc.admin.CreateDeployment(c, &cutoverv1.CreateDeploymentRequest{Environment: env,
+		Applications: []*cutoverv1.ApplicationVersion{{Name: app, VersionLabel: "v2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// waitFor polls until cond holds for the deployment, or fails after 20s.
+func waitFor(t *testing.T, tc *testController, id string, what string, cond func(*cutoverv1.Deployment) bool) *cutoverv1.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: id})
+		if err == nil && cond(d) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s: %s did not happen within 20s; last: %v (err %v)", id, what, d, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func inState(s cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
+	return func(d *cutoverv1.Deployment) bool { return d.State == s }
+}
+
+// waitAgents waits until n agents of env are connected.
+func waitAgents(t *testing.T, tc *testController, env string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := tc.admin.ListAgents(ctx(t), &cutoverv1.ListAgentsRequest{Environment: env})
+		connected := 0
+		for _, a := range resp.GetAgents() {
+			if a.Connected {
+				connected++
+			}
+		}
+		if err == nil && connected == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d agents of %s connected after 20s, want %d (err %v)", connected, env, n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTwoStageDeployment(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d := setup(t, tc, "production", true, "hello", "echo built > BUILT")
+	startFakeAgent(t, tc.addr, "fe1", "production", false)
+	startFakeAgent(t, tc.addr, "fe2", "production", false)
+	waitAgents(t, tc, "production", 2)
+
+	got, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
+		t.Fatalf("prepare returned %v, want PREPARING", got.State)
+	}
+	d = waitFor(t, tc, d.Id, "PREPARED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
+	if d.Applications[0].ReleaseId == "" || len(d.Agents) != 2 || d.ExpireTime == nil {
+		t.Fatalf("prepared deployment = %v", d)
+	}
+	if want := d.PreparedTime.AsTime().Add(96 * time.Hour); !d.ExpireTime.AsTime().Equal(want) {
+		t.Errorf("expire_time = %v, want prepared_time + 96h = %v", d.ExpireTime.AsTime(), want)
+	}
+	for _, a := range d.Agents {
+		if a.State != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED || a.ReleaseBytes == 0 || a.TransferredBytes != a.ReleaseBytes {
+			t.Errorf("agent after prepare = %v", a)
+		}
+	}
+	if d.History[1].Actor != "alice" {
+		t.Errorf("prepare actor = %q, want alice (from x-cutover-actor)", d.History[1].Actor)
+	}
+
+	got, err = tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING {
+		t.Fatalf("continue returned %v, want ACTIVATING", got.State)
+	}
+	d = waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if d.ActivationSpread == nil || d.SwapDuration == nil || d.FinishTime == nil {
+		t.Errorf("deployed deployment lacks figures: %v", d)
+	}
+	env, err := tc.admin.GetEnvironment(ctx(t), &cutoverv1.GetEnvironmentRequest{Name: "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := env.DeployedVersions["hello"]; v.GetReleaseId() != d.Applications[0].ReleaseId || v.GetVersionLabel() != "v2" {
+		t.Errorf("deployed_versions = %v", env.DeployedVersions)
+	}
+	app, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: "hello"})
+	if err != nil || len(app.Releases) != 1 || app.Releases[0].Id != d.Applications[0].ReleaseId {
+		t.Errorf("application = %v, %v", app, err)
+	}
+}
+
+func TestActivationFailureRollsBack(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d := setup(t, tc, "production", false, "hello", "true")
+	good := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	startFakeAgent(t, tc.addr, "fe2", "production", true)
+	waitAgents(t, tc, "production", 2)
+
+	got, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.SingleStage || got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
+		t.Fatalf("start returned %v", got)
+	}
+	d = waitFor(t, tc, d.Id, "ROLLED_BACK", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK))
+	if !strings.Contains(d.Error, "agent fe2: health check failed") {
+		t.Errorf("error = %q", d.Error)
+	}
+	if got := strings.Join(good.received(), ","); got != "stage,activate,rollback" {
+		t.Errorf("the good agent received %s, want stage,activate,rollback", got)
+	}
+	var states []string
+	for _, h := range d.History {
+		states = append(states, strings.TrimPrefix(h.State.String(), "DEPLOYMENT_STATE_"))
+	}
+	if got := strings.Join(states, ","); got != "PLANNED,PREPARING,PREPARED,ACTIVATING,ROLLED_BACK" {
+		t.Errorf("history = %s", got)
+	}
+}
+
+func TestFailingBuildSendsNothing(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d := setup(t, tc, "production", true, "hello", "echo compiler says no; exit 3")
+	a := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor(t, tc, d.Id, "FAILED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED))
+	if !strings.Contains(d.Error, "compiler says no") {
+		t.Errorf("error = %q, want the build's output", d.Error)
+	}
+	if got := a.received(); len(got) != 0 {
+		t.Errorf("the agent received %v after a failed build", got)
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	single := setup(t, tc, "single", false, "hello", "true")
+	first := setup(t, tc, "production", true, "hello", "true")
+	second, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
+		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: first.Id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tc, first.Id, "PREPARED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
+
+	c := ctx(t)
+	tests := []struct {
+		name string
+		call func() error
+		code codes.Code
+		msg  string
+	}{
+		{"prepare on a single-stage env", func() error {
+			_, err := tc.admin.PrepareDeployment(c, &cutoverv1.PrepareDeploymentRequest{Id: single.Id})
+			return err
+		}, codes.FailedPrecondition, "cutoverctl env update single --two-stage"},
+		{"start with no agent connected", func() error {
+			_, err := tc.admin.StartDeployment(c, &cutoverv1.StartDeploymentRequest{Id: single.Id})
+			return err
+		}, codes.FailedPrecondition, "no agent of environment single is connected"},
+		{"continue a planned deployment", func() error {
+			_, err := tc.admin.ContinueDeployment(c, &cutoverv1.ContinueDeploymentRequest{Id: second.Id})
+			return err
+		}, codes.FailedPrecondition, "is PLANNED"},
+		{"a second deployment while one is prepared", func() error {
+			_, err := tc.admin.PrepareDeployment(c, &cutoverv1.PrepareDeploymentRequest{Id: second.Id})
+			return err
+		}, codes.FailedPrecondition, "deployment " + first.Id + " of environment production is PREPARED"},
+		{"prepare twice", func() error {
+			_, err := tc.admin.PrepareDeployment(c, &cutoverv1.PrepareDeploymentRequest{Id: first.Id})
+			return err
+		}, codes.FailedPrecondition, "is PREPARED, not PLANNED"},
+		{"unknown deployment", func() error {
+			_, err := tc.admin.GetDeployment(c, &cutoverv1.GetDeploymentRequest{Id: "d-999"})
+			return err
+		}, codes.NotFound, "d-999"},
+		{"unknown environment", func() error {
+			_, err := tc.admin.CreateDeployment(c, &cutoverv1.CreateDeploymentRequest{Environment: "nowhere", Applications: []*cutoverv1.ApplicationVersion{{Name: "hello"}}})
+			return err
+		}, codes.NotFound, "nowhere"},
+		{"unknown application", func() error {
+			_, err := tc.admin.CreateDeployment(c, &cutoverv1.CreateDeploymentRequest{Environment: "production", Applications: []*cutoverv1.ApplicationVersion{{Name: "nope"}}})
+			return err
+		}, codes.NotFound, "nope"},
+		{"bad environment name", func() error {
+			_, err := tc.admin.CreateEnvironment(c, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "Prod_1"}})
+			return err
+		}, codes.InvalidArgument, "Prod_1"},
+		{"bad application name", func() error {
+			_, err := tc.admin.GetApplication(c, &cutoverv1.GetApplicationRequest{Name: "-x"})
+			return err
+		}, codes.InvalidArgument, "-x"},
+		{"existing environment", func() error {
+			_, err := tc.admin.CreateEnvironment(c, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "production"}})
+			return err
+		}, codes.AlreadyExists, "production"},
+		{"unknown update_mask path", func() error {
+			_, err := tc.admin.UpdateEnvironment(c, &cutoverv1.UpdateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "production"},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}})
+			return err
+		}, codes.InvalidArgument, "name"},
+		{"relative source dir", func() error {
+			_, err := tc.admin.RegisterApplication(c, &cutoverv1.RegisterApplicationRequest{Application: &cutoverv1.Application{SourceDir: "examples/hello"}})
+			return err
+		}, codes.InvalidArgument, "relative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if status.Code(err) != tt.code || !strings.Contains(status.Convert(err).Message(), tt.msg) {
+				t.Fatalf("err = %v, want %v containing %q", err, tt.code, tt.msg)
+			}
+		})
+	}
+	// Nothing changed.
+	for id, want := range map[string]cutoverv1.DeploymentState{
+		single.Id: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED,
+		first.Id:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
+		second.Id: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED,
+	} {
+		d, err := tc.admin.GetDeployment(c, &cutoverv1.GetDeploymentRequest{Id: id})
+		if err != nil || d.State != want || len(d.History) != map[bool]int{true: 3, false: 1}[want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED] {
+			t.Errorf("deployment %s after refused requests: %v, %v", id, d, err)
+		}
+	}
+	// Two-stage can be turned on, and then single can be prepared... once an agent is there.
+	env, err := tc.admin.UpdateEnvironment(c, &cutoverv1.UpdateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "single", TwoStage: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"two_stage"}}})
+	if err != nil || !env.TwoStage {
+		t.Fatalf("update two_stage: %v, %v", env, err)
+	}
+	// Abort the prepared one: the agent is told to drop what it staged.
+	d, err := tc.admin.AbortDeployment(c, &cutoverv1.AbortDeploymentRequest{Id: first.Id, Reason: "changed my mind"})
+	if err != nil || d.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED || !strings.Contains(d.Error, "changed my mind") {
+		t.Fatalf("abort: %v, %v", d, err)
+	}
+	if _, err := tc.admin.AbortDeployment(c, &cutoverv1.AbortDeploymentRequest{Id: first.Id}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("abort twice: %v", err)
+	}
+}
+
+func TestRestartKeepsPreparedDeployment(t *testing.T) {
+	dir := t.TempDir()
+	tc := startController(t, dir)
+	d := setup(t, tc, "production", true, "hello", "true")
+	agent := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	before := waitFor(t, tc, d.Id, "PREPARED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
+	tc.stop(t)
+
+	tc = startController(t, dir)
+	agent.setAddr(tc.addr)
+	after, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: d.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED || len(after.History) != len(before.History) ||
+		after.Applications[0].ReleaseId != before.Applications[0].ReleaseId || !after.ExpireTime.AsTime().Equal(before.ExpireTime.AsTime()) {
+		t.Fatalf("after restart:\n%v\nbefore:\n%v", after, before)
+	}
+	// The agent comes back and the deployment can continue.
+	waitAgents(t, tc, "production", 1)
+	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+}
+
+func TestWatchFollowsToTheEnd(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d := setup(t, tc, "production", false, "hello", "true")
+	startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	stream, err := tc.admin.WatchDeployment(ctx(t), &cutoverv1.WatchDeploymentRequest{Id: d.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	var last *cutoverv1.Deployment
+	events := 0
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, events = ev.Deployment, events+1
+	}
+	if last.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || events < 2 {
+		t.Fatalf("watch ended after %d events with %v", events, last)
+	}
+}
+
+func TestHealthAndReflection(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	resp, err := healthpb.NewHealthClient(tc.conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v, %v", resp, err)
+	}
+}

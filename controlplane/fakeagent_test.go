@@ -1,0 +1,239 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/pkg/manifest"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// fakeAgent is a small agent for tests: a real AgentService client that
+// says hello, really fetches and verifies the releases it is told to stage,
+// and answers every command. It redials when its session ends, so it comes
+// back after a controller restart.
+type fakeAgent struct {
+	name, env string
+	// failActivate makes activate fail after a swap, and swap back.
+	failActivate bool
+
+	mu       sync.Mutex
+	addr     string
+	running  map[string]string   // app → release
+	staged   map[string][]string // app → releases
+	commands []string            // kinds received, in order
+	sessions int
+}
+
+func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
+	t.Helper()
+	a := &fakeAgent{name: name, env: env, failActivate: failActivate, addr: addr,
+		running: map[string]string{}, staged: map[string][]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			a.mu.Lock()
+			addr := a.addr
+			a.mu.Unlock()
+			if err := a.session(ctx, addr); err != nil && ctx.Err() == nil {
+				t.Logf("fake agent %s: session ended: %v", name, err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond): // redial backoff
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a
+}
+
+// setAddr points the agent at a restarted controller.
+func (a *fakeAgent) setAddr(addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.addr = addr
+}
+
+func (a *fakeAgent) received() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.commands)
+}
+
+func (a *fakeAgent) status() *cutoverv1.AgentStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := &cutoverv1.AgentStatus{}
+	apps := map[string]bool{}
+	for app := range a.running {
+		apps[app] = true
+	}
+	for app := range a.staged {
+		apps[app] = true
+	}
+	for app := range apps {
+		st.Applications = append(st.Applications, &cutoverv1.AgentApplication{Name: app,
+			RunningReleaseId: a.running[app], StagedReleaseIds: slices.Clone(a.staged[app])})
+	}
+	return st
+}
+
+func (a *fakeAgent) session(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := cutoverv1.NewAgentServiceClient(conn)
+	stream, err := client.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	hello := &cutoverv1.AgentHello{Name: a.name, Environment: a.env, Status: a.status()}
+	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.sessions++
+	a.mu.Unlock()
+	report := func(r *cutoverv1.CommandReport) error {
+		return stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Report{Report: r}})
+	}
+	sendStatus := func() error {
+		return stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Status{Status: a.status()}})
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		switch c := msg.Command.(type) {
+		case *cutoverv1.ConnectResponse_Stage:
+			a.record("stage")
+			r := &cutoverv1.CommandReport{CommandId: c.Stage.CommandId, DeploymentId: c.Stage.DeploymentId}
+			var size, got int64
+			for _, ref := range c.Stage.Releases {
+				n, err := fetchRelease(ctx, client, ref.ReleaseId)
+				if err != nil {
+					r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, err.Error()
+					break
+				}
+				size, got = size+n, got+n
+				if err := report(&cutoverv1.CommandReport{CommandId: r.CommandId, DeploymentId: r.DeploymentId,
+					Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, ReleaseBytes: size, TransferredBytes: got}); err != nil {
+					return err
+				}
+				a.mu.Lock()
+				if !slices.Contains(a.staged[ref.Application], ref.ReleaseId) {
+					a.staged[ref.Application] = append(a.staged[ref.Application], ref.ReleaseId)
+				}
+				a.mu.Unlock()
+			}
+			if r.Outcome == 0 {
+				r.Outcome, r.ReleaseBytes, r.TransferredBytes = cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE, size, got
+			}
+			if err := sendStatus(); err != nil {
+				return err
+			}
+			if err := report(r); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Activate:
+			a.record("activate")
+			r := &cutoverv1.CommandReport{CommandId: c.Activate.CommandId, DeploymentId: c.Activate.DeploymentId,
+				SwapTime: timestamppb.Now(), Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			if a.failActivate {
+				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "health check failed: connection refused", true
+			} else {
+				a.mu.Lock()
+				for _, ref := range c.Activate.Releases {
+					a.running[ref.Application] = ref.ReleaseId
+				}
+				a.mu.Unlock()
+			}
+			if err := sendStatus(); err != nil {
+				return err
+			}
+			if err := report(r); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Rollback:
+			a.record("rollback")
+			if err := report(&cutoverv1.CommandReport{CommandId: c.Rollback.CommandId, DeploymentId: c.Rollback.DeploymentId,
+				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Drop:
+			a.record("drop")
+			if err := report(&cutoverv1.CommandReport{CommandId: c.Drop.CommandId, DeploymentId: c.Drop.DeploymentId,
+				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (a *fakeAgent) record(kind string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.commands = append(a.commands, kind)
+}
+
+// fetchRelease gets a release's manifest and chunks and verifies them; it
+// returns the release's size.
+func fetchRelease(ctx context.Context, client cutoverv1.AgentServiceClient, id string) (int64, error) {
+	mr, err := client.GetManifest(ctx, &cutoverv1.GetManifestRequest{ReleaseId: id})
+	if err != nil {
+		return 0, err
+	}
+	if got := manifest.ReleaseID(mr.Manifest); got != id {
+		return 0, fmt.Errorf("manifest of %s hashes to %s", id, got)
+	}
+	m, err := manifest.Decode(mr.Manifest)
+	if err != nil {
+		return 0, err
+	}
+	req := &cutoverv1.FetchChunksRequest{}
+	for _, c := range m.ChunkIDs() {
+		req.Ids = append(req.Ids, c[:])
+	}
+	stream, err := client.FetchChunks(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range resp.Chunks {
+			if h := manifest.HashChunk(c.Data); string(h[:]) != string(c.Id) {
+				return 0, fmt.Errorf("chunk %x does not match its hash", c.Id)
+			}
+			n++
+		}
+	}
+	if n != len(req.Ids) {
+		return 0, fmt.Errorf("got %d chunks, want %d", n, len(req.Ids))
+	}
+	return m.Size(), nil
+}
