@@ -3,7 +3,6 @@ package sdnotify_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,39 +12,15 @@ import (
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
+	"github.com/cutover-dev/cutover/pkg/sdnotify/sdnotifytest"
 )
 
-// listen opens a unixgram socket like systemd's notify socket and points
-// NOTIFY_SOCKET at it.
-func listen(t *testing.T) *net.UnixConn {
+// listen opens a notify socket and points NOTIFY_SOCKET at it.
+func listen(t *testing.T) *sdnotifytest.Socket {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sd") // short: socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return conn
-}
-
-// next reads one datagram, failing the test if none comes within 10s.
-func next(t *testing.T, conn *net.UnixConn) string {
-	t.Helper()
-	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no datagram on the notify socket: %v", err)
-	}
-	return string(buf[:n])
+	s := sdnotifytest.Listen(t)
+	t.Setenv("NOTIFY_SOCKET", s.Path)
+	return s
 }
 
 // watchdogReturns runs Watchdog with a context that is never cancelled and
@@ -80,7 +55,7 @@ func TestNotify(t *testing.T) {
 			if err := tt.call(); err != nil {
 				t.Fatal(err)
 			}
-			if got := next(t, conn); got != tt.want {
+			if got := conn.Next(t, 10*time.Second); got != tt.want {
 				t.Errorf("datagram %q, want %q", got, tt.want)
 			}
 		})
@@ -116,7 +91,7 @@ func TestWatchdogPings(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sdnotify.Watchdog(ctx) }()
 	for i := range 3 {
-		if got := next(t, conn); got != "WATCHDOG=1" {
+		if got := conn.Next(t, 10*time.Second); got != "WATCHDOG=1" {
 			t.Fatalf("ping %d: %q, want WATCHDOG=1", i, got)
 		}
 	}
@@ -153,11 +128,8 @@ func TestWatchdogOff(t *testing.T) {
 				t.Fatalf("Watchdog: %v, want %v", err, tt.wantKind)
 			}
 			// And it sent nothing.
-			if err := conn.SetReadDeadline(time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := conn.Read(make([]byte, 64)); err == nil {
-				t.Fatalf("Watchdog sent %d bytes, want nothing", n)
+			if !conn.Quiet(10 * time.Millisecond) {
+				t.Fatal("Watchdog sent a message, want nothing")
 			}
 		})
 	}
