@@ -230,7 +230,7 @@ func TestTransitionRecordsHistory(t *testing.T) {
 func TestFinishDeployed(t *testing.T) {
 	d := &store.Deployment{ID: "d-7", ActivateTime: t0,
 		Applications: []store.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r2"}},
-		Agents: []store.DeploymentAgent{{Name: "a", SwapTime: t0.Add(2 * time.Second)}, {Name: "b", SwapTime: t0.Add(time.Second)}, {Name: "c", SwapTime: t0.Add(1500 * time.Millisecond)}}}
+		Agents:       []store.DeploymentAgent{{Name: "a", SwapTime: t0.Add(2 * time.Second)}, {Name: "b", SwapTime: t0.Add(time.Second)}, {Name: "c", SwapTime: t0.Add(1500 * time.Millisecond)}}}
 	env := &store.Environment{Name: "prod"}
 	finishDeployed(d, env, t0.Add(3*time.Second))
 	if d.ActivationSpread != time.Second || d.SwapDuration != 3*time.Second {

@@ -135,13 +135,9 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	err = s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
+	d, err = s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		if d.State != store.Preparing {
-			return nil // aborted meanwhile
+			return errUnchanged // aborted meanwhile
 		}
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -158,9 +154,9 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 			a.Command = commandID(d, fleet.Stage, a.Name)
 			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Stage, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
 		}
-		return tx.PutDeployment(d)
+		return nil
 	})
-	if err != nil || d.State != store.Preparing {
+	if err != nil || d == nil {
 		return err
 	}
 	s.send(out)
@@ -184,22 +180,17 @@ func kindless(err error) string {
 func (s *Service) failStage1(id, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d *store.Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		if d.State != store.Preparing {
-			return nil
+			return errUnchanged
 		}
 		for i := range d.Agents {
 			d.Agents[i].Command = ""
 		}
 		transition(d, store.Failed, s.clock(), ControllerActor, reason)
-		return tx.PutDeployment(d)
+		return nil
 	})
-	if err == nil && d.State == store.Failed {
+	if d != nil {
 		s.finished(d)
 	}
 	return err
@@ -210,24 +201,16 @@ func (s *Service) failStage1(id, reason string) error {
 func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d *store.Deployment
 	var out []outgoing
-	changed := false
-	err := s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(r.DeploymentID); err != nil {
-			return err
-		}
+	d, err := s.update(r.DeploymentID, func(tx *store.Tx, d *store.Deployment) error {
 		if !applyReport(d, r) {
-			return nil
+			return errUnchanged
 		}
-		changed = true
-		if out, err = s.take(tx, d, next(d)); err != nil {
-			return err
-		}
-		return tx.PutDeployment(d)
+		var err error
+		out, err = s.take(tx, d, next(d))
+		return err
 	})
-	if err != nil || !changed {
+	if err != nil || d == nil {
 		return err
 	}
 	s.send(out)

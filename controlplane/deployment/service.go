@@ -12,6 +12,7 @@ package deployment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -183,12 +184,7 @@ func (s *Service) Start(ctx context.Context, actor, id string) (*store.Deploymen
 func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d *store.Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
@@ -219,7 +215,7 @@ func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error
 			msg = "single stage: prepare, then continue at once"
 		}
 		transition(d, store.Preparing, s.clock(), actor, msg)
-		return tx.PutDeployment(d)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -236,13 +232,8 @@ func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error
 func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d *store.Deployment
 	var out []outgoing
-	err := s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		if err := checkContinue(d); err != nil {
 			return err
 		}
@@ -252,7 +243,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deploy
 				d.ID, problems, errkind.FailedPrecondition)
 		}
 		out = s.beginActivation(d, names, actor)
-		return tx.PutDeployment(d)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -269,12 +260,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deploy
 func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d *store.Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		if err := checkAbort(d); err != nil {
 			return err
 		}
@@ -286,7 +272,7 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 			d.Agents[i].Command = ""
 		}
 		transition(d, store.Aborted, s.clock(), actor, msg)
-		return tx.PutDeployment(d)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -295,6 +281,33 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 		cancel()
 	}
 	s.finished(d)
+	return d, nil
+}
+
+// errUnchanged, returned by an update's fn, commits nothing and is no error.
+var errUnchanged = errors.New("unchanged")
+
+// update loads deployment id in a write transaction, lets fn change it and
+// stores it, durably, before it returns. If fn returns errUnchanged nothing
+// is written and d is nil. Call with s.mu held.
+func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) error) (*store.Deployment, error) {
+	var d *store.Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if err := fn(tx, d); err != nil {
+			return err
+		}
+		return tx.PutDeployment(d)
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
