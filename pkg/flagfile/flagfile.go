@@ -34,8 +34,8 @@ import (
 const ConfigFlag = "config"
 
 // Load reads the YAML file at path and sets, through fs.Set, every flag the
-// file names that was not set on the command line (as fs.Visit reports it),
-// so call it after fs.Parse. If any key is unknown (the error suggests the
+// file names that was not set on the command line (as fs.Visit reports it:
+// after fs.Parse, or fs.Set, before Load), so call it after fs.Parse. If any key is unknown (the error suggests the
 // closest flag name) or any value is refused by its flag, Load returns every
 // such problem at once, each naming the file, the line and the key, as an
 // errkind.InvalidArgument error; flags the file set before the first problem
