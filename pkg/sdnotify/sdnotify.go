@@ -34,7 +34,11 @@ func Stopping() error { return notify(daemon.SdNotifyStopping) }
 // Status sets the one-line status that `systemctl status` shows. Line breaks
 // in s become spaces.
 func Status(s string) error {
-	return notify("STATUS=" + strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+	return notify("STATUS=" + oneLine(s))
+}
+
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 }
 
 // Watchdog sends WATCHDOG=1 at once and then every half of the unit's
@@ -44,7 +48,15 @@ func Status(s string) error {
 // errkind.InvalidArgument error if WATCHDOG_USEC is malformed, and an
 // errkind.Unavailable error if a ping cannot be sent: systemd would kill the
 // daemon soon anyway, so the daemon should stop cleanly instead.
-func Watchdog(ctx context.Context) error {
+func Watchdog(ctx context.Context) error { return WatchdogCheck(ctx, nil) }
+
+// WatchdogCheck is Watchdog with a health check: before each ping it calls
+// check (if not nil), and pings only if check returns nil. When check fails
+// it sets the status line to the error instead, so that `systemctl status`
+// shows why; if check keeps failing for WatchdogSec, systemd kills and
+// restarts the daemon. check should be quick and bounded, for example a read
+// transaction on the daemon's store.
+func WatchdogCheck(ctx context.Context, check func(context.Context) error) error {
 	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return nil
 	}
@@ -60,7 +72,16 @@ func Watchdog(ctx context.Context) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if err := notify(daemon.SdNotifyWatchdog); err != nil {
+		msg := daemon.SdNotifyWatchdog
+		if check != nil {
+			if err := check(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				msg = "STATUS=unhealthy, not pinging the watchdog: " + oneLine(err.Error())
+			}
+		}
+		if err := notify(msg); err != nil {
 			return err
 		}
 		select {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,27 +84,59 @@ func TestUnreachableSocket(t *testing.T) {
 	}
 }
 
+// startWatchdog runs WatchdogCheck(ctx, check) in a goroutine; the function
+// it returns cancels ctx and fails the test unless WatchdogCheck then returns
+// nil.
+func startWatchdog(t *testing.T, check func(context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sdnotify.WatchdogCheck(ctx, check) }()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("WatchdogCheck after cancel: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("WatchdogCheck did not return after its context was cancelled")
+		}
+	}
+}
+
 func TestWatchdogPings(t *testing.T) {
 	conn := listen(t)
 	t.Setenv("WATCHDOG_USEC", "20000") // 20ms: pings every 10ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sdnotify.Watchdog(ctx) }()
+	stop := startWatchdog(t, nil)
 	for i := range 3 {
 		if got := conn.Next(t, 10*time.Second); got != "WATCHDOG=1" {
 			t.Fatalf("ping %d: %q, want WATCHDOG=1", i, got)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Watchdog after cancel: %v", err)
+	stop()
+}
+
+func TestWatchdogCheck(t *testing.T) {
+	conn := listen(t)
+	t.Setenv("WATCHDOG_USEC", "20000")
+	t.Setenv("WATCHDOG_PID", "")
+	var healthy atomic.Bool
+	check := func(context.Context) error {
+		if healthy.Load() {
+			return nil
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Watchdog did not return after its context was cancelled")
+		return errors.New("store does not answer\nin time")
 	}
+	stop := startWatchdog(t, check)
+	if got := conn.Next(t, 10*time.Second); got != "STATUS=unhealthy, not pinging the watchdog: store does not answer in time" {
+		t.Fatalf("while unhealthy: %q, want the error as status and no ping", got)
+	}
+	healthy.Store(true)
+	conn.WaitFor(t, "WATCHDOG=1", 10*time.Second)
+	stop()
 }
 
 func TestWatchdogOff(t *testing.T) {
