@@ -1,0 +1,121 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/stage"
+)
+
+type fakeStager struct {
+	err     error
+	dropped []stage.Release
+	kept    []bool
+}
+
+func (f *fakeStager) Stage(_ context.Context, rs []stage.Release, progress func(stage.Progress)) (stage.Progress, error) {
+	progress(stage.Progress{ReleaseBytes: 9, TransferredBytes: 3})
+	return stage.Progress{ReleaseBytes: 9, TransferredBytes: 9}, f.err
+}
+
+func (f *fakeStager) Drop(_ context.Context, rs []stage.Release, keep func(stage.Release) bool) error {
+	for _, r := range rs {
+		f.dropped = append(f.dropped, r)
+		f.kept = append(f.kept, keep(r))
+	}
+	return nil
+}
+
+func (f *fakeStager) Staged() (map[string][]string, error) {
+	return map[string][]string{"hello": {"r2", "r1"}, "other": {"x"}}, nil
+}
+
+type fakeActivator struct {
+	res activate.Result
+	err error
+}
+
+func (f *fakeActivator) Activate(context.Context, string, []activate.Release) (activate.Result, error) {
+	return f.res, f.err
+}
+func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
+func (f *fakeActivator) Needed(app, id string) bool                      { return id == "r1" }
+
+func TestRunnerHandle(t *testing.T) {
+	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rels := []Release{{Application: "hello", ID: "r1"}}
+	tests := []struct {
+		name string
+		r    Runner
+		cmd  Command
+		want Report
+	}{
+		{"stage done", Runner{Stager: &fakeStager{}}, Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels},
+			Report{CommandID: "c", Deployment: "d", Outcome: Done, ReleaseBytes: 9, TransferredBytes: 9}},
+		{"stage failed", Runner{Stager: &fakeStager{err: errors.New("bad chunk")}}, Command{Kind: KindStage, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Failed, Error: "bad chunk", ReleaseBytes: 9, TransferredBytes: 9}},
+		{"activate done", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when}}}, Command{Kind: KindActivate, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Done, SwapTime: when}},
+		{"activate swapped back", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when, SwappedBack: true}, err: errors.New("unhealthy")}},
+			Command{Kind: KindActivate, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Failed, Error: "unhealthy", SwapTime: when, SwappedBack: true}},
+		{"rollback", Runner{Activator: &fakeActivator{}}, Command{Kind: KindRollback, ID: "c"}, Report{CommandID: "c", Outcome: Done}},
+		{"unknown", Runner{}, Command{Kind: "explode", ID: "c"}, Report{CommandID: "c", Outcome: Failed, Error: `unknown command kind "explode"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var progress []Report
+			got := tt.r.Handle(context.Background(), tt.cmd, func(r Report) { progress = append(progress, r) })
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if tt.cmd.Kind == KindStage && (len(progress) != 1 || progress[0].Outcome != Progress || progress[0].TransferredBytes != 3) {
+				t.Errorf("progress = %+v", progress)
+			}
+		})
+	}
+}
+
+func TestRunnerDropKeepsWhatRollbackNeeds(t *testing.T) {
+	st := &fakeStager{}
+	r := Runner{Stager: st, Activator: &fakeActivator{}}
+	r.Handle(context.Background(), Command{Kind: KindDrop, Releases: []Release{{"hello", "r1"}, {"hello", "r0"}}}, func(Report) {})
+	if !reflect.DeepEqual(st.kept, []bool{true, false}) {
+		t.Errorf("keep = %v, want [true false]", st.kept)
+	}
+}
+
+func TestRunnerStatus(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(layout.ReleaseDir(root, "hello", "r1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(layout.CurrentTarget("r1"), layout.CurrentPath(root, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(layout.AppDir(root, "broken"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layout.CurrentPath(root, "broken"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := Runner{Stager: &fakeStager{}, Root: root}
+	got, err := r.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []AppStatus{
+		{Name: "broken"},
+		{Name: "hello", Running: "r1", Staged: []string{"r1", "r2"}},
+		{Name: "other", Staged: []string{"x"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Status = %+v, want %+v", got, want)
+	}
+}

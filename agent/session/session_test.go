@@ -1,0 +1,239 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// fakeController is an AgentService whose Connect hands each session to the test.
+type fakeController struct {
+	cutoverv1.UnimplementedAgentServiceServer
+	sessions chan *fakeSession
+}
+
+type fakeSession struct {
+	hello  *cutoverv1.AgentHello
+	stream grpc.BidiStreamingServer[cutoverv1.ConnectRequest, cutoverv1.ConnectResponse]
+	msgs   chan *cutoverv1.ConnectRequest
+	end    chan error
+}
+
+func (f *fakeController) Connect(stream grpc.BidiStreamingServer[cutoverv1.ConnectRequest, cutoverv1.ConnectResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	s := &fakeSession{hello: first.GetHello(), stream: stream, msgs: make(chan *cutoverv1.ConnectRequest, 100), end: make(chan error, 1)}
+	f.sessions <- s
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			s.msgs <- m
+		}
+	}()
+	select {
+	case err := <-s.end:
+		return err
+	case <-stream.Context().Done():
+		return nil
+	}
+}
+
+func serve(t *testing.T, f *fakeController, addr string) (*grpc.Server, string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	cutoverv1.RegisterAgentServiceServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return srv, lis.Addr().String()
+}
+
+// fakeHandler answers commands with a scripted result.
+type fakeHandler struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	release chan struct{} // if set, Handle waits for it
+}
+
+func (h *fakeHandler) Handle(_ context.Context, cmd Command, progress func(Report)) Report {
+	h.mu.Lock()
+	h.calls[cmd.ID]++
+	h.mu.Unlock()
+	if h.release != nil {
+		<-h.release
+	}
+	progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress, ReleaseBytes: 10, TransferredBytes: 4})
+	r := Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Done, ReleaseBytes: 10, TransferredBytes: 10}
+	if cmd.Kind == KindActivate {
+		r.Outcome, r.Error, r.SwappedBack = Failed, "health check failed", true
+		r.SwapTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return r
+}
+
+func (h *fakeHandler) Status() ([]AppStatus, error) {
+	return []AppStatus{{Name: "hello", Running: "r1", Staged: []string{"r1", "r2"}}}, nil
+}
+
+func (h *fakeHandler) count(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[id]
+}
+
+func startAgent(t *testing.T, addr string, h Handler) *Session {
+	t.Helper()
+	conn, err := Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	s, err := New(Config{Conn: conn, Name: "fe-1", Environment: "prod", Labels: map[string]string{"role": "web"},
+		Handler: h, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+func next[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+		panic("unreachable")
+	}
+}
+
+// finalReport reads messages until a DONE or FAILED report, checking that a
+// status came before it.
+func finalReport(t *testing.T, s *fakeSession) *cutoverv1.CommandReport {
+	t.Helper()
+	sawStatus := false
+	for {
+		m := next(t, s.msgs)
+		if m.GetStatus() != nil {
+			sawStatus = true
+		}
+		if r := m.GetReport(); r != nil && r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS {
+			if !sawStatus {
+				t.Error("final report came before a status update")
+			}
+			return r
+		}
+	}
+}
+
+func TestHelloCommandsReports(t *testing.T) {
+	f := &fakeController{sessions: make(chan *fakeSession, 4)}
+	_, addr := serve(t, f, "127.0.0.1:0")
+	startAgent(t, addr, &fakeHandler{calls: map[string]int{}})
+	s := next(t, f.sessions)
+	if h := s.hello; h.GetName() != "fe-1" || h.GetEnvironment() != "prod" || h.GetLabels()["role"] != "web" ||
+		len(h.GetStatus().GetApplications()) != 1 || h.GetStatus().GetApplications()[0].GetRunningReleaseId() != "r1" {
+		t.Fatalf("hello = %v", h)
+	}
+	err := s.stream.Send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
+		CommandId: "c1", DeploymentId: "d-1", Releases: []*cutoverv1.ReleaseRef{{Application: "hello", ReleaseId: "r2"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := finalReport(t, s)
+	if r.GetCommandId() != "c1" || r.GetDeploymentId() != "d-1" || r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE ||
+		r.GetTransferredBytes() != 10 || r.GetSwapTime() != nil {
+		t.Errorf("stage report = %v", r)
+	}
+	err = s.stream.Send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Activate{Activate: &cutoverv1.ActivateCommand{
+		CommandId: "c2", DeploymentId: "d-1", Releases: []*cutoverv1.ReleaseRef{{Application: "hello", ReleaseId: "r2"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = finalReport(t, s)
+	if r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED || !r.GetSwappedBack() ||
+		r.GetError() != "health check failed" || r.GetSwapTime().AsTime().Year() != 2026 {
+		t.Errorf("activate report = %v", r)
+	}
+}
+
+func TestReconnectsAfterControllerRestart(t *testing.T) {
+	f := &fakeController{sessions: make(chan *fakeSession, 4)}
+	srv, addr := serve(t, f, "127.0.0.1:0")
+	s := startAgent(t, addr, &fakeHandler{calls: map[string]int{}})
+	first := next(t, f.sessions)
+	first.end <- errors.New("controller closes the session")
+	next(t, f.sessions) // the agent came back on the same server
+
+	srv.Stop() // the controller goes away…
+	_, _ = serve(t, f, addr)
+	second := next(t, f.sessions) // …and comes back on the same address
+	if second.hello.GetName() != "fe-1" {
+		t.Errorf("hello after restart = %v", second.hello)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ok, n := s.Connected(); ok && n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session not reported connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestResentCommandRunsOnce(t *testing.T) {
+	f := &fakeController{sessions: make(chan *fakeSession, 4)}
+	_, addr := serve(t, f, "127.0.0.1:0")
+	h := &fakeHandler{calls: map[string]int{}, release: make(chan struct{})}
+	startAgent(t, addr, h)
+	s := next(t, f.sessions)
+	cmd := &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c1", DeploymentId: "d-1"}}}
+	for range 2 {
+		if err := s.stream.Send(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A third, distinct command proves the agent read past the duplicate.
+	other := &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{CommandId: "c2", DeploymentId: "d-1"}}}
+	if err := s.stream.Send(other); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.count("c2") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("c2 never ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(h.release)
+	finalReport(t, s)
+	if n := h.count("c1"); n != 1 {
+		t.Errorf("c1 ran %d times, want 1", n)
+	}
+}
