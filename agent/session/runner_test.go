@@ -45,7 +45,7 @@ func (f *fakeActivator) Activate(context.Context, string, []activate.Release) (a
 	return f.res, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
-func (f *fakeActivator) Needed(app, id string) bool                      { return id == "r1" }
+func (f *fakeActivator) Needed(app, id string) bool                       { return id == "r1" }
 
 func TestRunnerHandle(t *testing.T) {
 	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
