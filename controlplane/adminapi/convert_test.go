@@ -1,0 +1,121 @@
+package adminapi
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+var t0 = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+
+func TestRedactDSN(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"/var/lib/app.db", "/var/lib/app.db"},
+		{"postgres://app:s3cret@db:5432/app?sslmode=disable", "postgres://app:xxxxx@db:5432/app?sslmode=disable"},
+		{"postgres://app@db/app", "postgres://app@db/app"},
+		{"host=db user=app password=s3cret dbname=app", "host=db user=app password=xxxxx dbname=app"},
+		{"host=db password = 'two words' dbname=app", "host=db password = xxxxx dbname=app"},
+	}
+	for _, tt := range tests {
+		if got := redactDSN(tt.in); got != tt.want {
+			t.Errorf("redactDSN(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestEnvironmentToProto(t *testing.T) {
+	tests := []struct {
+		name string
+		in   store.Environment
+		want *cutoverv1.Environment
+	}{
+		{"defaults filled", store.Environment{Name: "prod", CreateTime: t0, UpdateTime: t0},
+			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour),
+				KeepReleases: 3, WindowOpen: true, CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0)}},
+		{"everything set", store.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5,
+			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"},
+			Database:         store.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
+			DeployedVersions: map[string]store.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
+			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5,
+				Windows:  []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"},
+				Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
+				DeployedVersions: map[string]*cutoverv1.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseId: "r2",
+					DeploymentId: "d-1", DeployTime: timestamppb.New(t0)}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := environmentToProto(&tt.in); !proto.Equal(got, tt.want) {
+				t.Fatalf("got  %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentFromProto(t *testing.T) {
+	in := &cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), RequireApproval: true,
+		Windows: []string{"w"}, KeepReleases: 2, CreateTime: timestamppb.New(t0),
+		Database: &cutoverv1.Database{Driver: "sqlite", Dsn: "/x.db", StatementTimeout: durationpb.New(time.Minute)}}
+	got := environmentFromProto(in)
+	if got.Name != "prod" || !got.TwoStage || got.PreparedTTL != time.Hour || !got.RequireApproval || got.KeepReleases != 2 ||
+		got.Windows[0] != "w" || got.Database.DSN != "/x.db" || got.Database.StatementTimeout != time.Minute || !got.CreateTime.IsZero() {
+		t.Fatalf("got %+v (output-only fields must be ignored)", got)
+	}
+	if got := environmentFromProto(&cutoverv1.Environment{Name: "x"}); got.PreparedTTL != 0 || got.Database != (store.Database{}) {
+		t.Fatalf("unset fields: %+v", got)
+	}
+}
+
+func TestDeploymentToProto(t *testing.T) {
+	d := &store.Deployment{ID: "d-1", Environment: "prod", State: store.Deployed, CreateTime: t0, ActivateTime: t0.Add(time.Minute),
+		FinishTime: t0.Add(2 * time.Minute), SwapDuration: time.Second,
+		Applications: []store.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r2", PreviousReleaseID: "r1"}},
+		Agents:       []store.DeploymentAgent{{Name: "fe1", State: store.AgentActive, ReleaseBytes: 10, TransferredBytes: 4, SwapTime: t0, Command: "internal"}},
+		History:      []store.Transition{{State: store.Planned, Time: t0, Actor: "alice", Message: "created"}}}
+	want := &cutoverv1.Deployment{Id: "d-1", Environment: "prod", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+		CreateTime: timestamppb.New(t0), ActivateTime: timestamppb.New(t0.Add(time.Minute)), FinishTime: timestamppb.New(t0.Add(2 * time.Minute)),
+		SwapDuration: durationpb.New(time.Second), ActivationSpread: durationpb.New(0), SqlDuration: durationpb.New(0),
+		Applications: []*cutoverv1.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseId: "r2", PreviousReleaseId: "r1"}},
+		Agents: []*cutoverv1.DeploymentAgent{{Name: "fe1", State: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE,
+			ReleaseBytes: 10, TransferredBytes: 4, SwapTime: timestamppb.New(t0)}},
+		History: []*cutoverv1.DeploymentTransition{{State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED, Time: timestamppb.New(t0), Actor: "alice", Message: "created"}}}
+	if got := deploymentToProto(d); !proto.Equal(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	planned := deploymentToProto(&store.Deployment{ID: "d-2", State: store.Planned})
+	if planned.PrepareTime != nil || planned.ActivationSpread != nil || planned.SqlDuration != nil {
+		t.Fatalf("unset times and durations must stay unset: %v", planned)
+	}
+}
+
+func TestStateMapsAreComplete(t *testing.T) {
+	for _, s := range []store.DeploymentState{store.Planned, store.Preparing, store.Prepared, store.Activating,
+		store.Deployed, store.Failed, store.Aborted, store.Expired, store.RolledBack} {
+		if deploymentStates[s] == cutoverv1.DeploymentState_DEPLOYMENT_STATE_UNSPECIFIED || "DEPLOYMENT_STATE_"+string(s) != deploymentStates[s].String() {
+			t.Errorf("state %s maps to %v", s, deploymentStates[s])
+		}
+	}
+	for _, s := range []store.AgentState{store.AgentPending, store.AgentStaging, store.AgentStaged, store.AgentActivating,
+		store.AgentActive, store.AgentFailed, store.AgentRolledBack} {
+		if "AGENT_DEPLOYMENT_STATE_"+string(s) != agentStates[s].String() {
+			t.Errorf("agent state %s maps to %v", s, agentStates[s])
+		}
+	}
+}
+
+func TestAgentToProto(t *testing.T) {
+	v := fleet.AgentView{Connected: true, Agent: store.Agent{Name: "fe1", Environment: "prod", LastSeen: t0, Labels: map[string]string{"rack": "a"},
+		Applications: []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}}}
+	want := &cutoverv1.Agent{Name: "fe1", Environment: "prod", Connected: true, LastSeenTime: timestamppb.New(t0), Labels: map[string]string{"rack": "a"},
+		Applications: []*cutoverv1.AgentApplication{{Name: "hello", RunningReleaseId: "r1", StagedReleaseIds: []string{"r2"}}}}
+	if got := agentToProto(v); !proto.Equal(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}

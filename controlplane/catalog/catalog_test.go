@@ -1,0 +1,116 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+func newCatalog(t *testing.T) *Catalog {
+	t.Helper()
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return New(Config{Store: s, Clock: func() time.Time { now = now.Add(time.Second); return now }})
+}
+
+func TestEnvironments(t *testing.T) {
+	c := newCatalog(t)
+	ctx := context.Background()
+	if _, err := c.CreateEnvironment(ctx, store.Environment{Name: "production", PreparedTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		err   error
+		kind  error
+		check func() bool
+	}{
+		{"create again", func() error {
+			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "production"})
+			return err
+		}(), errkind.AlreadyExists, nil},
+		{"bad name", func() error { _, err := c.CreateEnvironment(ctx, store.Environment{Name: "a_b"}); return err }(), errkind.InvalidArgument, nil},
+		{"bad driver", func() error {
+			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{Driver: "oracle"}})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"unknown", func() error { _, err := c.Environment(ctx, "staging"); return err }(), errkind.NotFound, nil},
+		{"update unknown path", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production"}, []string{"create_time"})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"update negative ttl", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", PreparedTTL: -time.Hour}, []string{"prepared_ttl"})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"update two_stage only", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", TwoStage: true}, []string{"two_stage"})
+			return err
+		}(), nil, func() bool {
+			e, _ := c.Environment(ctx, "production")
+			return e.TwoStage && e.PreparedTTL == time.Hour && e.UpdateTime.After(e.CreateTime)
+		}},
+		{"update database.dsn", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{DSN: "/db"}}, []string{"database.dsn"})
+			return err
+		}(), nil, func() bool { e, _ := c.Environment(ctx, "production"); return e.Database.DSN == "/db" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.kind == nil && tt.err != nil || tt.kind != nil && !errors.Is(tt.err, tt.kind) {
+				t.Fatalf("err = %v, want %v", tt.err, tt.kind)
+			}
+			if tt.check != nil && !tt.check() {
+				t.Fatal("check failed")
+			}
+		})
+	}
+	// A refused update changed nothing.
+	e, _ := c.Environment(ctx, "production")
+	if e.PreparedTTL != time.Hour {
+		t.Fatalf("prepared_ttl = %v after a refused update", e.PreparedTTL)
+	}
+}
+
+func TestRegisterApplication(t *testing.T) {
+	c := newCatalog(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte("name: hello\nrun:\n  command: ./hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.RegisterApplication(ctx, "", dir)
+	if err != nil || a.Name != "hello" || a.SourceDir != dir {
+		t.Fatalf("register: %+v, %v", a, err)
+	}
+	again, err := c.RegisterApplication(ctx, "hello", dir+"/")
+	if err != nil || !again.CreateTime.Equal(a.CreateTime) || !again.UpdateTime.After(a.UpdateTime) {
+		t.Fatalf("register again: %+v, %v", again, err)
+	}
+	for name, tt := range map[string]struct {
+		name, dir string
+		kind      error
+	}{
+		"relative":      {"", "examples/hello", errkind.InvalidArgument},
+		"empty":         {"", "", errkind.InvalidArgument},
+		"name mismatch": {"web", dir, errkind.InvalidArgument},
+		"no spec":       {"", t.TempDir(), errkind.NotFound},
+	} {
+		if _, err := c.RegisterApplication(ctx, tt.name, tt.dir); !errors.Is(err, tt.kind) {
+			t.Errorf("%s: err = %v, want %v", name, err, tt.kind)
+		}
+	}
+	if as, err := c.Applications(ctx); err != nil || len(as) != 1 {
+		t.Fatalf("applications = %v, %v", as, err)
+	}
+}
