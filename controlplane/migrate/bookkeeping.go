@@ -68,6 +68,11 @@ func readApplied(ctx context.Context, db DB) ([]Applied, error) {
 	}
 	defer pool.Close()
 	defer conn.Close()
+	if db.Driver == DriverSQLite {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(db).Milliseconds())); err != nil {
+			return nil, fmt.Errorf("database %s: setting busy_timeout: %s: %w", db, redactIn(err.Error(), db.DSN), errkind.Unavailable)
+		}
+	}
 	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.Driver == DriverPostgres})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: starting a read-only transaction: %s: %w", db, redactIn(err.Error(), db.DSN), errkind.Unavailable)

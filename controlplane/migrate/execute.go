@@ -82,6 +82,7 @@ func Execute(ctx context.Context, db DB, plan *Plan) (*Result, error) {
 	if plan.Empty() {
 		return res, nil
 	}
+	defer func() { res.Duration = time.Since(start) }()
 	if err := db.Validate(); err != nil {
 		return res, err
 	}
@@ -113,16 +114,13 @@ func Execute(ctx context.Context, db DB, plan *Plan) (*Result, error) {
 		return res, err
 	}
 	for gi := range plan.Groups {
-		err := runGroup(ctx, db, conn, plan, gi)
-		if err != nil {
-			res.Duration = time.Since(start)
+		if err := runGroup(ctx, db, conn, plan, gi); err != nil {
 			return res, err
 		}
 		for _, s := range plan.Groups[gi].Steps {
 			res.Applied = append(res.Applied, s.Pending)
 		}
 	}
-	res.Duration = time.Since(start)
 	return res, nil
 }
 
@@ -170,17 +168,14 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan) error {
 			stmts = append(stmts, fmt.Sprintf("SET lock_timeout = %d", db.LockTimeout.Milliseconds()))
 		}
 	} else {
-		busy := db.LockTimeout
-		if busy == 0 {
-			busy = defaultSQLiteBusy
-		}
-		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()))
+		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(db).Milliseconds()))
 	}
 	stmts = append(stmts, createTableSQL(db.Driver))
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("preparing the database %s (%s): %s; no migration was run: %w",
-				db, strings.Fields(s)[0]+" "+strings.Fields(s)[1], redactIn(err.Error(), db.DSN), errkind.Unavailable)
+			kind, note := classify(ctx, db, err)
+			return fmt.Errorf("preparing the database %s (%s): %s%s; no migration was run: %w",
+				db, strings.Join(strings.Fields(s)[:2], " "), redactIn(err.Error(), db.DSN), note, kind)
 		}
 	}
 	rows, err := readRows(ctx, conn, db.Driver)
@@ -205,8 +200,9 @@ func runGroup(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, gi int) er
 		return runStep(ctx, db, conn, s, outcome)
 	}
 	if _, err := conn.ExecContext(ctx, beginSQL(db.Driver)); err != nil {
-		return fmt.Errorf("starting the transaction of group %d of %d: %s; nothing of it ran; %s: %w",
-			gi+1, len(plan.Groups), redactIn(err.Error(), db.DSN), kept, errkind.Unavailable)
+		kind, note := classify(ctx, db, err)
+		return fmt.Errorf("starting the transaction of group %d of %d: %s%s; nothing of it ran; %s: %w",
+			gi+1, len(plan.Groups), redactIn(err.Error(), db.DSN), note, kept, kind)
 	}
 	names := make([]string, len(g.Steps))
 	for i, s := range g.Steps {
@@ -276,14 +272,17 @@ func execStatement(ctx context.Context, db DB, conn *sql.Conn, query string) err
 
 // statementError makes the *StatementError for err, raised by st of s.
 func statementError(ctx context.Context, db DB, s Step, st statement, outcome string, err error) error {
+	kind, note := classify(ctx, db, err)
+	if kind == errkind.Unavailable {
+		kind = errkind.FailedPrecondition // the database refused the statement
+	}
 	e := &StatementError{
 		Application: s.Application, Version: s.Version, File: s.Name,
 		Statement: st.Index, Line: st.Line, Outcome: outcome,
-		Message: redactIn(err.Error(), db.DSN), kind: errkind.FailedPrecondition, cause: err,
+		Message: redactIn(err.Error(), db.DSN), kind: kind, cause: err,
 	}
 	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr):
+	if errors.As(err, &pgErr) {
 		if pgErr.Position > 0 && st.Index > 0 {
 			runes := []rune(st.SQL)
 			if p := int(pgErr.Position); p <= len(runes) {
@@ -296,19 +295,37 @@ func statementError(ctx context.Context, db DB, s Step, st statement, outcome st
 		if pgErr.Hint != "" {
 			e.Message += "; hint: " + pgErr.Hint
 		}
-		switch pgErr.Code {
-		case "57014": // query_canceled: statement_timeout
-			e.kind = errkind.DeadlineExceeded
-			e.Message += fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
-		case "55P03": // lock_not_available: lock_timeout
-			e.kind = errkind.DeadlineExceeded
-			e.Message += fmt.Sprintf(" (lock_timeout is %s)", db.LockTimeout)
-		}
-	case ctx.Err() != nil:
-		e.kind = waitKind(ctx)
-	case db.Driver == DriverSQLite && db.StatementTimeout > 0 && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "interrupted")):
-		e.kind = errkind.DeadlineExceeded
-		e.Message += fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
 	}
+	e.Message += note
 	return e
+}
+
+// classify returns the error kind for a database error, and a note naming
+// the timeout that ran out, if one did: errkind.DeadlineExceeded for a
+// statement or lock timeout (or ctx's deadline), errkind.Unavailable
+// otherwise.
+func classify(ctx context.Context, db DB, err error) (kind error, note string) {
+	var pgErr *pgconn.PgError
+	var coded interface{ Code() int }
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil: // query_canceled
+		return errkind.DeadlineExceeded, fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
+	case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
+		return errkind.DeadlineExceeded, fmt.Sprintf(" (lock_timeout is %s)", db.LockTimeout)
+	case ctx.Err() != nil:
+		return waitKind(ctx), ""
+	case db.Driver == DriverSQLite && errors.As(err, &coded) && (coded.Code()&0xff == 5 || coded.Code()&0xff == 6): // SQLITE_BUSY, SQLITE_LOCKED
+		return errkind.DeadlineExceeded, fmt.Sprintf(" (another connection holds the database; lock_timeout is %s)", sqliteBusy(db))
+	case db.Driver == DriverSQLite && db.StatementTimeout > 0 && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "interrupted")):
+		return errkind.DeadlineExceeded, fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
+	}
+	return errkind.Unavailable, ""
+}
+
+// sqliteBusy is SQLite's busy timeout for db.
+func sqliteBusy(db DB) time.Duration {
+	if db.LockTimeout > 0 {
+		return db.LockTimeout
+	}
+	return defaultSQLiteBusy
 }

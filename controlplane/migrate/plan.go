@@ -253,18 +253,19 @@ func beginSQL(driver string) string {
 // render writes p's groups as the script Execute runs.
 func render(p *Plan) string {
 	var b strings.Builder
-	lock := fmt.Sprintf("pg_advisory_lock(%d)", pgLockKey)
-	timeouts := "statement_timeout and lock_timeout"
+	lock := fmt.Sprintf("SELECT pg_advisory_lock(%d)", pgLockKey)
+	timeouts := "sets statement_timeout and lock_timeout from the environment,"
 	if p.Driver == DriverSQLite {
-		lock = "an exclusive lock on the file <database>" + lockFileSuffix
-		timeouts = "busy_timeout (lock_timeout) and a per-statement statement_timeout"
+		lock = "an flock on <database>" + lockFileSuffix
+		timeouts = "sets busy_timeout to lock_timeout (statement_timeout bounds each statement),"
 	}
-	fmt.Fprintf(&b, "-- cutover migration script for deployment %s (%s)\n", p.DeploymentID, p.Driver)
+	fmt.Fprintf(&b, "-- cutover migration script for deployment %s (%s): %d migration(s) in %d group(s).\n",
+		p.DeploymentID, p.Driver, len(p.Pending), len(p.Groups))
 	fmt.Fprintf(&b, "-- Made from the bookkeeping rows with digest %s.\n", p.Basis)
 	fmt.Fprintf(&b, "-- Before group 1, cutover takes the migration lock (%s),\n", lock)
-	fmt.Fprintf(&b, "-- applies the environment's %s, creates %s\n", timeouts, table)
-	b.WriteString("-- if it is missing and checks that its rows still have that digest; if not, nothing below runs.\n")
-	fmt.Fprintf(&b, "-- %d migration(s) in %d group(s).\n", len(p.Pending), len(p.Groups))
+	fmt.Fprintf(&b, "-- %s\n", timeouts)
+	fmt.Fprintf(&b, "-- creates %s if it is missing, and checks that its rows\n", table)
+	b.WriteString("-- still have that digest; if they do not, nothing below runs.\n")
 	for gi, g := range p.Groups {
 		b.WriteString("\n")
 		if g.NoTransaction {
