@@ -29,35 +29,46 @@
 //
 // # Plans
 //
-// Generate(ctx, db, deploymentID, []AppFiles) returns a *Plan: the pending
-// migrations (per application in version order, applications in the order
-// given), Groups (consecutive transactional files share one transaction; a
-// no-transaction file is a group of its own, after the transactional ones
-// before it, its bookkeeping row written right after it), the Script (the
-// groups rendered as text: header comment per file, BEGIN/COMMIT, the
-// bookkeeping INSERTs), and Basis (a digest of all bookkeeping rows read).
-// A Plan is plain data and round-trips through encoding/json; Execute
-// refuses a plan whose Script is not its Groups. Drift (an applied
-// migration whose checksum differs from the release's file, one the release
-// no longer has, a new file numbered below an applied one) is
-// errkind.FailedPrecondition naming application, version, files and
-// checksums.
+// Generate(ctx, db, deploymentID, []AppFiles) returns a *Plan. Pass every
+// application of the deployment, with empty Files when it has none: an
+// applied migration of a listed application that its files lack is drift.
+// The plan holds the pending migrations (per application in version order,
+// applications in the order given), Groups (consecutive transactional files
+// share one transaction; a no-transaction file is a group of its own, after
+// the transactional ones before it, its bookkeeping row written right after
+// it), the Script (the groups rendered as text: a header, a comment per
+// file, BEGIN/COMMIT, the bookkeeping INSERTs), Basis (a digest of every
+// bookkeeping row read, all applications') and Applied (those rows). A Plan
+// is plain data and round-trips through encoding/json; Execute refuses
+// (errkind.InvalidArgument) a plan whose Script is not its Groups or whose
+// Driver is not the database's. Drift (an applied migration whose checksum
+// differs from the release's file, one the release no longer has, a new file
+// numbered below an applied one) is errkind.FailedPrecondition naming
+// application, version, files and checksums. Generate also refuses
+// (InvalidArgument) a transactional file that holds BEGIN/COMMIT/ROLLBACK,
+// or one whose statements cannot be split.
 //
 // # Execution
 //
 // Execute(ctx, db, plan) returns at once, without connecting, when the plan
-// has nothing pending. Otherwise it takes the migration lock (PostgreSQL:
-// pg_advisory_lock(27995165641041266) on the one connection it uses
-// throughout; SQLite: an flock on "<file>.cutover-lock", then BEGIN
-// IMMEDIATE with a busy timeout), applies the timeouts (PostgreSQL: SET
+// has nothing pending. Otherwise it takes the migration lock, waiting as
+// long as ctx allows (PostgreSQL: pg_advisory_lock(27995165641041266) on the
+// one connection it uses throughout; SQLite: an flock on
+// "<file>.cutover-lock"), applies the timeouts (PostgreSQL: SET
 // statement_timeout / lock_timeout; SQLite: busy_timeout = LockTimeout, or
 // 10s, and StatementTimeout as a per-statement deadline), creates the
 // bookkeeping table if missing, compares the rows with plan.Basis
 // (different: errkind.FailedPrecondition "the database changed since
-// prepare: …; … prepare again", nothing run), then runs the groups. A
-// failing statement rolls back its group and returns a *StatementError
-// (file, statement index, line, the database's message, what stayed
-// applied); timeouts are errkind.DeadlineExceeded.
+// prepare: …; nothing was run: prepare again"), then runs the groups, each
+// transactional one in one transaction (SQLite: BEGIN IMMEDIATE) with its
+// bookkeeping rows. A failing statement rolls back its group and returns a
+// *StatementError (application, file, statement index, line, the database's
+// message, what stayed applied); its kind is errkind.DeadlineExceeded when a
+// statement or lock timeout ran out, errkind.FailedPrecondition otherwise.
+// Groups committed before the failure stay applied and are listed in the
+// Result, which is never nil. Waiting for the migration lock past ctx is
+// DeadlineExceeded; an unreachable database is Unavailable; in both cases
+// nothing changed.
 //
 // Files are split into statements at ';' outside quotes, comments ("--",
 // "/* */", nested on PostgreSQL), PostgreSQL dollar-quoted strings and
