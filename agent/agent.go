@@ -28,6 +28,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
@@ -69,6 +70,7 @@ type Agent struct {
 	conn      *grpc.ClientConn
 	procs     *process.Supervisor
 	activator *activate.Activator
+	stager    *stage.Stager
 	session   *session.Session
 }
 
@@ -118,6 +120,7 @@ func (a *Agent) build() error {
 	if err != nil {
 		return err
 	}
+	a.stager = stager
 	a.session, err = session.New(session.Config{Conn: a.conn, Name: cfg.Name, Environment: cfg.Environment,
 		Labels: cfg.Labels, Log: cfg.Log,
 		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root}})
@@ -163,7 +166,7 @@ func fillDefaults(cfg *Config) error {
 		}
 		return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), errkind.InvalidArgument)
 	}
-	cfg.Log = cfg.Log.With("agent", cfg.Name, "environment", cfg.Environment)
+	cfg.Log = cfg.Log.With(logging.KeyAgent, cfg.Name, logging.KeyEnvironment, cfg.Environment)
 	return nil
 }
 
@@ -183,6 +186,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.cfg.Log.Info("agent stopped")
 	}()
 	if err := a.activator.Recover(); err != nil {
+		return err
+	}
+	if err := a.stager.Clean(); err != nil {
 		return err
 	}
 	if err := a.activator.StartAll(ctx); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -172,7 +173,7 @@ func (a *Activator) entry(deployment string) (*store.Activation, error) {
 func (a *Activator) Activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	log := a.cfg.Log.With("deployment", deployment)
+	log := a.cfg.Log.With(logging.KeyDeployment, deployment)
 	e, err := a.entry(deployment)
 	if err != nil {
 		return Result{}, err
@@ -230,7 +231,7 @@ func (a *Activator) again(e *store.Activation) (Result, error) {
 // activateApp swaps app i of e and restarts it, journaling before the swap.
 func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.Activation, i int, ap *app) error {
 	aa := &e.Apps[i]
-	log = log.With("application", aa.Application, "release", aa.Target)
+	log = log.With(logging.KeyApplication, aa.Application, logging.KeyRelease, aa.Target)
 	if aa.Previous != aa.Target {
 		aa.Swapped = true
 		if err := a.journal(e); err != nil {
@@ -296,7 +297,7 @@ func (a *Activator) fail(log *slog.Logger, e *store.Activation, cause error) Res
 // had none) and restarts (or stops) it. It does nothing if `current` no
 // longer points at aa's target (another activation moved it).
 func (a *Activator) goBack(ctx context.Context, aa *store.AppActivation) error {
-	log := a.cfg.Log.With("application", aa.Application, "release", aa.Previous)
+	log := a.cfg.Log.With(logging.KeyApplication, aa.Application, logging.KeyRelease, aa.Previous)
 	cur, err := layout.Current(a.cfg.Root, aa.Application)
 	if err != nil {
 		return err
@@ -333,7 +334,7 @@ func (a *Activator) Rollback(ctx context.Context, deployment string, apps []stri
 	if err != nil || e == nil {
 		return err
 	}
-	log := a.cfg.Log.With("deployment", deployment)
+	log := a.cfg.Log.With(logging.KeyDeployment, deployment)
 	var problems []error
 	for i := len(e.Apps) - 1; i >= 0; i-- {
 		aa := &e.Apps[i]
@@ -395,7 +396,7 @@ func (a *Activator) Recover() error {
 		if err := a.journal(e); err != nil {
 			return err
 		}
-		a.cfg.Log.Warn("interrupted activation swapped back", "deployment", e.Deployment)
+		a.cfg.Log.Warn("interrupted activation swapped back", logging.KeyDeployment, e.Deployment)
 	}
 	return nil
 }
@@ -409,7 +410,7 @@ func (a *Activator) StartAll(ctx context.Context) error {
 	for _, name := range apps {
 		id, err := layout.Current(a.cfg.Root, name)
 		if err != nil {
-			a.cfg.Log.Error("app not started", "application", name, "error", err)
+			a.cfg.Log.Error("app not started", logging.KeyApplication, name, "error", err)
 			continue
 		}
 		if id == "" {
@@ -417,19 +418,21 @@ func (a *Activator) StartAll(ctx context.Context) error {
 		}
 		ap, err := a.staged(name, id)
 		if err != nil {
-			a.cfg.Log.Error("app not started", "application", name, "release", id, "error", err)
+			a.cfg.Log.Error("app not started", logging.KeyApplication, name, logging.KeyRelease, id, "error", err)
 			continue
 		}
 		if err := a.cfg.Processes.Restart(ctx, ap.spec); err != nil {
-			a.cfg.Log.Error("app not started", "application", name, "release", id, "error", err)
+			a.cfg.Log.Error("app not started", logging.KeyApplication, name, logging.KeyRelease, id, "error", err)
 		}
 	}
 	return nil
 }
 
 // Needed reports whether a release must be kept for a rollback: it is the
-// previous or target release of an activation that is still active.
+// previous or target release of an app in an activation that is still in
+// force (active or running, and `current` still points at its target).
 func (a *Activator) Needed(name, id string) bool {
+	cur, _ := layout.Current(a.cfg.Root, name)
 	var needed bool
 	_ = a.cfg.Store.View(func(tx *store.Tx) error {
 		es, err := tx.Activations()
@@ -438,7 +441,7 @@ func (a *Activator) Needed(name, id string) bool {
 				continue
 			}
 			for _, aa := range e.Apps {
-				if aa.Application == name && (aa.Previous == id || aa.Target == id) {
+				if aa.Application == name && aa.Target == cur && (aa.Previous == id || aa.Target == id) {
 					needed = true
 				}
 			}

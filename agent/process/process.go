@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
@@ -68,9 +69,10 @@ type Info struct {
 
 // Supervisor runs at most one process per application.
 type Supervisor struct {
-	cfg   Config
-	mu    sync.Mutex
-	procs map[string]*proc
+	cfg      Config
+	mu       sync.Mutex
+	procs    map[string]*proc
+	stopping map[string]*proc // asked to stop, not gone yet
 }
 
 // New returns a Supervisor that runs nothing yet.
@@ -84,7 +86,7 @@ func New(cfg Config) *Supervisor {
 	if cfg.MaxRestartBackoff < cfg.RestartBackoff {
 		cfg.MaxRestartBackoff = max(DefaultMaxRestartBackoff, cfg.RestartBackoff)
 	}
-	return &Supervisor{cfg: cfg, procs: map[string]*proc{}}
+	return &Supervisor{cfg: cfg, procs: map[string]*proc{}, stopping: map[string]*proc{}}
 }
 
 // Start starts spec's process. It fails (errkind.FailedPrecondition) if the
@@ -98,8 +100,11 @@ func (s *Supervisor) Start(spec Spec) error {
 	if _, ok := s.procs[spec.Application]; ok {
 		return fmt.Errorf("application %q already runs; stop it first: %w", spec.Application, errkind.FailedPrecondition)
 	}
+	if _, ok := s.stopping[spec.Application]; ok {
+		return fmt.Errorf("application %q is still stopping; stop it first: %w", spec.Application, errkind.FailedPrecondition)
+	}
 	p := &proc{sup: s, spec: spec, stop: make(chan struct{}), done: make(chan struct{}),
-		log: s.cfg.Log.With("application", spec.Application, "release", spec.Release)}
+		log: s.cfg.Log.With(logging.KeyApplication, spec.Application, logging.KeyRelease, spec.Release)}
 	r, err := p.spawn()
 	if err != nil {
 		return err
@@ -111,20 +116,27 @@ func (s *Supervisor) Start(spec Spec) error {
 
 // Stop stops the application's process (SIGTERM to its group, SIGKILL after
 // the grace period) and waits until it is gone. Not running is fine. If ctx
-// ends first, the stop goes on in the background and Stop returns ctx's error.
+// ends first, the stop goes on in the background (StopAll and a later Stop
+// or Start of the same app wait for it) and Stop returns ctx's error.
 func (s *Supervisor) Stop(ctx context.Context, app string) error {
 	s.mu.Lock()
-	p, ok := s.procs[app]
-	if ok {
+	if p, ok := s.procs[app]; ok {
 		delete(s.procs, app)
+		s.stopping[app] = p
 		close(p.stop)
 	}
+	p, ok := s.stopping[app]
 	s.mu.Unlock()
 	if !ok {
 		return nil
 	}
 	select {
 	case <-p.done:
+		s.mu.Lock()
+		if s.stopping[app] == p {
+			delete(s.stopping, app)
+		}
+		s.mu.Unlock()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("stop %q: %w", app, ctx.Err())
@@ -139,20 +151,27 @@ func (s *Supervisor) Restart(ctx context.Context, spec Spec) error {
 	return s.Start(spec)
 }
 
-// StopAll stops every process, in parallel, and waits for them.
+// StopAll stops every process, in parallel, and waits for them, including
+// those whose stop an earlier Stop left running in the background.
 func (s *Supervisor) StopAll(ctx context.Context) error {
+	s.mu.Lock()
+	apps := make([]string, 0, len(s.procs)+len(s.stopping))
+	for app := range s.procs {
+		apps = append(apps, app)
+	}
+	for app := range s.stopping {
+		if _, ok := s.procs[app]; !ok {
+			apps = append(apps, app)
+		}
+	}
+	s.mu.Unlock()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(s.Applications()))
-	for _, app := range s.Applications() {
-		wg.Go(func() { errs <- s.Stop(ctx, app) })
+	errs := make([]error, len(apps))
+	for i, app := range apps {
+		wg.Go(func() { errs[i] = s.Stop(ctx, app) })
 	}
 	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return errors.Join(errs...)
 }
 
 // Applications returns the supervised applications, sorted.

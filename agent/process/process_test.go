@@ -155,16 +155,27 @@ func TestStartInMissingDirFails(t *testing.T) {
 func TestStopHonoursContext(t *testing.T) {
 	dir := t.TempDir()
 	s := New(Config{})
-	if err := s.Start(Spec{Application: "slow", Dir: dir, StopGrace: 2 * time.Second, Command: `trap "" TERM; sleep 100`}); err != nil {
+	if err := s.Start(Spec{Application: "slow", Dir: dir, StopGrace: time.Second, Command: `trap "" TERM; touch ready; sleep 100`}); err != nil {
 		t.Fatal(err)
 	}
-	p := s.procs["slow"]
-	t.Cleanup(func() { <-p.done }) // the stop goes on: SIGKILL after the grace period
+	waitFor(t, "trap set", func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := s.Stop(ctx, "slow"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Stop with a cancelled ctx = %v, want context.Canceled", err)
 	}
+	// The stop goes on in the background: a new start must wait for it…
+	if err := s.Start(Spec{Application: "slow", Dir: dir, Command: "exec sleep 100"}); err == nil {
+		t.Error("Start while the old process is still stopping succeeded")
+	}
+	// …and StopAll waits for it to be gone.
+	if err := s.StopAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(Spec{Application: "slow", Dir: dir, Command: "exec sleep 100"}); err != nil {
+		t.Errorf("Start after StopAll: %v", err)
+	}
+	_ = s.StopAll(context.Background())
 }
 
 func TestRestartReplaces(t *testing.T) {

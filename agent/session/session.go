@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cutover-dev/cutover/pkg/logging"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -176,7 +177,7 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 	s.mu.Lock()
 	if s.inflight[cmd.ID] {
 		s.mu.Unlock()
-		s.cfg.Log.Debug("command already running", "command", cmd.ID, "deployment", cmd.Deployment)
+		s.cfg.Log.Debug("command already running", "command", cmd.ID, logging.KeyDeployment, cmd.Deployment)
 		return
 	}
 	s.inflight[cmd.ID] = true
@@ -187,7 +188,7 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 			delete(s.inflight, cmd.ID)
 			s.mu.Unlock()
 		}()
-		log := s.cfg.Log.With("deployment", cmd.Deployment, "command", cmd.ID, "kind", string(cmd.Kind))
+		log := s.cfg.Log.With(logging.KeyDeployment, cmd.Deployment, "command", cmd.ID, "kind", string(cmd.Kind))
 		log.Info("command received")
 		var last time.Time
 		final := s.cfg.Handler.Handle(ctx, cmd, func(r Report) {

@@ -7,13 +7,13 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
-	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 // Drop deletes staged releases (their directories and records) and then the
-// chunks no release references any more. It refuses (errkind.FailedPrecondition)
-// to drop a release that `current` points to or that keep reports as needed.
+// chunks no release references any more. It keeps, and skips with a log
+// line, a release that `current` points to or that keep reports as needed.
 func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release) bool) error {
 	for _, r := range releases {
 		if err := ctx.Err(); err != nil {
@@ -24,7 +24,8 @@ func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release
 			return err
 		}
 		if running == r.ID || (keep != nil && keep(r)) {
-			return fmt.Errorf("release %s of %q is running or needed for a rollback; it was not dropped: %w", r.ID, r.Application, errkind.FailedPrecondition)
+			s.cfg.Log.Warn("release not dropped: it runs or a rollback may need it", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
+			continue
 		}
 		if err := s.dropOne(r); err != nil {
 			return err
@@ -48,7 +49,7 @@ func (s *Stager) dropOne(r Release) error {
 	if err != nil {
 		return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
 	}
-	s.cfg.Log.Info("release dropped", "application", r.Application, "release", r.ID)
+	s.cfg.Log.Info("release dropped", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	return nil
 }
 

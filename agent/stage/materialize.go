@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -38,8 +39,12 @@ func (s *Stager) materialize(r Release, m *manifest.Manifest) error {
 		return fmt.Errorf("create %s: %w", releases, err)
 	}
 	if _, err := os.Lstat(final); err == nil {
-		if Verify(final, m) == nil {
+		err := Verify(final, m)
+		if err == nil {
 			return nil
+		}
+		if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
+			return fmt.Errorf("release %s of %q runs, and %s differs from its manifest (%v); it was left as it is: %w", r.ID, r.Application, final, err, errkind.FailedPrecondition)
 		}
 		if err := removeAside(releases, final); err != nil {
 			return err
@@ -260,6 +265,31 @@ func verifyContent(name string, f *manifest.File) error {
 			return fmt.Errorf("chunk %d (bytes %d-%d) does not match its id %s", i, off, off+c.Size, c.ID)
 		}
 		off += c.Size
+	}
+	return nil
+}
+
+// Clean removes the temporary directories that an interrupted staging or
+// drop left beside the releases. Call it before any staging starts.
+func (s *Stager) Clean() error {
+	apps, err := layout.Apps(s.cfg.Root)
+	if err != nil {
+		return err
+	}
+	for _, app := range apps {
+		dir := layout.ReleasesDir(s.cfg.Root, app)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue // no releases dir
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), stagingPrefix) || strings.HasPrefix(e.Name(), trashPrefix) {
+				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+					return fmt.Errorf("remove leftover %s: %w", filepath.Join(dir, e.Name()), err)
+				}
+				s.cfg.Log.Info("removed a leftover of an interrupted staging", logging.KeyApplication, app, "dir", e.Name())
+			}
+		}
 	}
 	return nil
 }

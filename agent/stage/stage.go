@@ -17,8 +17,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -211,7 +213,7 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 
 func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
 	defer s.lock(r)()
-	log := s.cfg.Log.With("application", r.Application, "release", r.ID)
+	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	staged, err := s.isStaged(r)
 	if err != nil || staged {
 		return err
@@ -253,12 +255,15 @@ func (s *Stager) isStaged(r Release) (bool, error) {
 	if rec.State != store.ReleaseStaged {
 		return false, nil
 	}
+	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
+		return true, nil // it runs: never re-checked nor rewritten under the app's feet
+	}
 	m, err := manifest.Decode(rec.Manifest)
 	if err != nil {
 		return false, err
 	}
 	if err := Verify(s.releaseDir(r), m); err != nil {
-		s.cfg.Log.Warn("staged release no longer matches its manifest; staging it again", "application", r.Application, "release", r.ID, "error", err)
+		s.cfg.Log.Warn("staged release no longer matches its manifest; staging it again", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID, "error", err)
 		return false, nil
 	}
 	return true, nil

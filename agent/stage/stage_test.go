@@ -332,9 +332,18 @@ func TestDrop(t *testing.T) {
 	if err := os.Symlink(layout.CurrentTarget(id2), layout.CurrentPath(e.root, "hello")); err != nil {
 		t.Fatal(err)
 	}
-	err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id2}}, nil)
-	if !errors.Is(err, errkind.FailedPrecondition) {
-		t.Fatalf("drop of the running release: err = %v, want FailedPrecondition", err)
+	if err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id2}}, nil); err != nil {
+		t.Fatalf("drop of the running release: %v", err)
+	}
+	if _, err := os.Stat(layout.ReleaseDir(e.root, "hello", id2)); err != nil {
+		t.Fatalf("the running release was dropped: %v", err)
+	}
+	kept := func(stage.Release) bool { return true }
+	if err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id1}}, kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layout.ReleaseDir(e.root, "hello", id1)); err != nil {
+		t.Fatalf("a release that keep wants was dropped: %v", err)
 	}
 	if err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id1}}, nil); err != nil {
 		t.Fatal(err)
@@ -354,5 +363,48 @@ func TestDrop(t *testing.T) {
 	entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello"))
 	if len(entries) != 1 {
 		t.Errorf("releases dir holds %d entries, want 1", len(entries))
+	}
+}
+
+func TestRunningReleaseIsNeverRewritten(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _, _ := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := layout.ReleaseDir(e.root, "hello", id)
+	if err := os.Symlink(layout.CurrentTarget(id), layout.CurrentPath(e.root, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	appFile := filepath.Join(dir, "written-by-the-app.log")
+	if err := os.WriteFile(appFile, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatalf("stage of the running release: %v", err)
+	}
+	if _, err := os.Stat(appFile); err != nil {
+		t.Errorf("the running release was rewritten: %v", err)
+	}
+}
+
+func TestCleanRemovesLeftovers(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _, _ := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	releases := layout.ReleasesDir(e.root, "hello")
+	for _, name := range []string{".staging-abc-123", ".trash-456"} {
+		if err := os.MkdirAll(filepath.Join(releases, name, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.Clean(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(releases)
+	if len(entries) != 1 || entries[0].Name() != id {
+		t.Errorf("releases dir after Clean = %v, want only %s", entries, id)
 	}
 }
