@@ -3,8 +3,10 @@ package controlplane
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -424,5 +426,82 @@ func TestHealthAndReflection(t *testing.T) {
 	resp, err := healthpb.NewHealthClient(tc.conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v, %v", resp, err)
+	}
+}
+
+// waitReceived waits until the agent received a command described as want.
+func waitReceived(t *testing.T, a *fakeAgent, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(a.received(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s did not receive %s within 20s; got %v", a.name, want, a.received())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRestartResumesPreparingAndActivating(t *testing.T) {
+	dir := t.TempDir()
+	tc := startController(t, dir)
+	d := setup(t, tc, "production", true, "hello", "true")
+	agent := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	agent.leaveUnanswered("stage", 1)
+	agent.leaveUnanswered("activate", 1)
+	waitAgents(t, tc, "production", 1)
+
+	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	waitReceived(t, agent, "stage(unanswered)")
+	tc.stop(t)
+	tc = startController(t, dir)
+	agent.setAddr(tc.addr)
+	waitFor(t, tc, d.Id, "PREPARED after a restart", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
+
+	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatal(err)
+	}
+	waitReceived(t, agent, "activate(unanswered)")
+	tc.stop(t)
+	tc = startController(t, dir)
+	agent.setAddr(tc.addr)
+	d = waitFor(t, tc, d.Id, "DEPLOYED after a restart", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if got := strings.Join(agent.received(), ","); got != "stage(unanswered),stage,activate(unanswered),activate" {
+		t.Errorf("agent received %s", got)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	c, err := New(Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	startFakeAgent(t, c.Addr().String(), "fe1", "production", false)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body := ""
+		resp, err := http.Get("http://" + c.MetricsAddr().String() + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		if strings.Contains(body, `cutover_fleet_agents_connected{environment="production"} 1`) && strings.Contains(body, "go_goroutines") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics after 20s (err %v):\n%s", err, body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -27,6 +27,7 @@ type fakeAgent struct {
 	failActivate bool
 
 	mu       sync.Mutex
+	ignore   map[string]int // command kind → how many to receive and leave unanswered
 	addr     string
 	running  map[string]string   // app → release
 	staged   map[string][]string // app → releases
@@ -37,7 +38,7 @@ type fakeAgent struct {
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
 	t.Helper()
 	a := &fakeAgent{name: name, env: env, failActivate: failActivate, addr: addr,
-		running: map[string]string{}, staged: map[string][]string{}}
+		running: map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -122,6 +123,9 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 		if err != nil {
 			return err
 		}
+		if a.ignored(msg) {
+			continue
+		}
 		switch c := msg.Command.(type) {
 		case *cutoverv1.ConnectResponse_Stage:
 			a.record("stage")
@@ -186,6 +190,29 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		}
 	}
+}
+
+// leaveUnanswered makes the agent receive the next n commands of a kind
+// and not answer them, as if it had crashed before it could.
+func (a *fakeAgent) leaveUnanswered(kind string, n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ignore[kind] = n
+}
+
+func (a *fakeAgent) ignored(msg *cutoverv1.ConnectResponse) bool {
+	kind := map[bool]string{true: "stage", false: ""}[msg.GetStage() != nil]
+	if msg.GetActivate() != nil {
+		kind = "activate"
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ignore[kind] == 0 {
+		return false
+	}
+	a.ignore[kind]--
+	a.commands = append(a.commands, kind+"(unanswered)")
+	return true
 }
 
 func (a *fakeAgent) record(kind string) {

@@ -16,6 +16,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -274,15 +275,14 @@ func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream c
 	if err != nil {
 		return err
 	}
+	var prev *store.Deployment
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case d := <-ch:
-			ev := &cutoverv1.DeploymentEvent{Deployment: deploymentToProto(d), Time: timestamppb.New(s.clock())}
-			if n := len(d.History); n > 0 {
-				ev.Message = fmt.Sprintf("%s: %s", d.History[n-1].State, d.History[n-1].Message)
-			}
+			ev := &cutoverv1.DeploymentEvent{Deployment: deploymentToProto(d), Message: describeChange(prev, d), Time: timestamppb.New(s.clock())}
+			prev = d
 			if err := stream.Send(ev); err != nil {
 				return err
 			}

@@ -1,8 +1,11 @@
 package adminapi
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -175,4 +178,35 @@ func agentToProto(a fleet.AgentView) *cutoverv1.Agent {
 			RunningReleaseId: app.RunningReleaseID, StagedReleaseIds: app.StagedReleaseIDs})
 	}
 	return out
+}
+
+// describeChange says in words what changed from prev to d: the last
+// transition's message when the state changed (or there is no prev), else
+// the agents whose progress moved.
+func describeChange(prev, d *store.Deployment) string {
+	if prev == nil || prev.State != d.State || len(prev.History) != len(d.History) {
+		if n := len(d.History); n > 0 {
+			return d.History[n-1].Message
+		}
+		return string(d.State)
+	}
+	var parts []string
+	for _, a := range d.Agents {
+		i := slices.IndexFunc(prev.Agents, func(p store.DeploymentAgent) bool { return p.Name == a.Name })
+		if i >= 0 && prev.Agents[i].State == a.State && prev.Agents[i].TransferredBytes == a.TransferredBytes {
+			continue
+		}
+		part := fmt.Sprintf("agent %s %s", a.Name, a.State)
+		if a.ReleaseBytes > 0 && a.State == store.AgentStaging {
+			part += fmt.Sprintf(" (%d of %d bytes)", a.TransferredBytes, a.ReleaseBytes)
+		}
+		if a.Error != "" {
+			part += ": " + a.Error
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "no visible change"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -119,3 +119,29 @@ func TestAgentToProto(t *testing.T) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
 }
+
+func TestDescribeChange(t *testing.T) {
+	planned := &store.Deployment{State: store.Planned, History: []store.Transition{{State: store.Planned, Message: "created"}}}
+	preparing := &store.Deployment{State: store.Preparing, History: append(planned.History, store.Transition{State: store.Preparing, Message: "stage 1"}),
+		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentPending}, {Name: "fe2", State: store.AgentPending}}}
+	progress := &store.Deployment{State: store.Preparing, History: preparing.History,
+		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: store.AgentPending}}}
+	failed := &store.Deployment{State: store.Preparing, History: preparing.History,
+		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: store.AgentFailed, Error: "disk full"}}}
+	tests := []struct {
+		name    string
+		prev, d *store.Deployment
+		want    string
+	}{
+		{"first event", nil, planned, "created"},
+		{"state change", planned, preparing, "stage 1"},
+		{"progress", preparing, progress, "agent fe1 STAGING (4 of 10 bytes)"},
+		{"agent failure", progress, failed, "agent fe2 FAILED: disk full"},
+		{"nothing", failed, failed, "no visible change"},
+	}
+	for _, tt := range tests {
+		if got := describeChange(tt.prev, tt.d); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
