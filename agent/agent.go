@@ -109,7 +109,7 @@ func (a *Agent) build() error {
 	if a.conn, err = session.Dial(cfg.Controller); err != nil {
 		return fmt.Errorf("--controller: %w: %w", err, errkind.InvalidArgument)
 	}
-	a.procs = process.New(process.Config{Log: cfg.Log, Env: cfg.Env, LogDir: filepath.Join(cfg.DataDir, "logs")})
+	a.procs = process.New(process.Config{Log: cfg.Log, Env: cfg.Env, LogDir: filepath.Join(cfg.DataDir, "logs"), RunDir: filepath.Join(cfg.DataDir, "run")})
 	a.activator, err = activate.New(activate.Config{Store: a.store, Root: cfg.Root, Processes: a.procs,
 		Env: cfg.Env, Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
 	if err != nil {
@@ -170,7 +170,8 @@ func fillDefaults(cfg *Config) error {
 	return nil
 }
 
-// Run recovers an activation a crash interrupted, starts the apps whose
+// Run recovers an activation a crash interrupted, stops the app processes a
+// crashed agent left running, starts the apps whose
 // `current` exists, keeps the session with the controller and serves
 // /metrics, until ctx ends. It then waits for running commands, stops the
 // apps and closes the store.
@@ -189,6 +190,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := a.stager.Clean(); err != nil {
+		return err
+	}
+	if err := a.procs.StopOrphans(ctx, process.DefaultStopGrace); err != nil {
 		return err
 	}
 	if err := a.activator.StartAll(ctx); err != nil {

@@ -37,6 +37,10 @@ type Config struct {
 	Env map[string]string
 	// LogDir receives <app>.log with each app's stdout and stderr; empty: the agent's stderr.
 	LogDir string
+	// RunDir receives <app>.pid with the process group of each running app,
+	// so that a restarted agent can stop what a crashed one left running
+	// (see StopOrphans); empty: not recorded.
+	RunDir string
 	// RestartBackoff is the first wait before restarting a crashed process.
 	RestartBackoff time.Duration
 	// MaxRestartBackoff caps the wait, which doubles on each crash.
@@ -262,6 +266,7 @@ func (p *proc) spawn() (*running, error) {
 	p.mu.Lock()
 	p.pid = r.pid
 	p.mu.Unlock()
+	p.sup.writePID(p.spec.Application, r.pid)
 	p.log.Info("app started", "pid", r.pid, "dir", p.spec.Dir)
 	return r, nil
 }
@@ -269,6 +274,7 @@ func (p *proc) spawn() (*running, error) {
 // loop watches r, restarts it when it exits on its own, and stops it when asked.
 func (p *proc) loop(r *running) {
 	defer close(p.done)
+	defer p.sup.removePID(p.spec.Application)
 	backoff := p.sup.cfg.RestartBackoff
 	for {
 		if r != nil {
