@@ -4,150 +4,17 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
-
-// testController is a real controller on 127.0.0.1:0 with a client.
-type testController struct {
-	addr   string
-	admin  cutoverv1.AdminServiceClient
-	conn   *grpc.ClientConn
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startController(t *testing.T, dataDir string) *testController {
-	t.Helper()
-	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tc := &testController{addr: c.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { tc.done <- c.Run(ctx) }()
-	tc.conn, err = grpc.NewClient(tc.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc.admin = cutoverv1.NewAdminServiceClient(tc.conn)
-	t.Cleanup(func() { tc.stop(t) })
-	return tc
-}
-
-// stop stops the controller and waits for Run to return (store closed).
-func (tc *testController) stop(t *testing.T) {
-	if tc.cancel == nil {
-		return
-	}
-	tc.cancel()
-	tc.cancel = nil
-	tc.conn.Close()
-	select {
-	case err := <-tc.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("controller did not stop within 10s")
-	}
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return metadata.AppendToOutgoingContext(c, "x-cutover-actor", "alice")
-}
-
-// writeApp writes an application source directory and returns it.
-func writeApp(t *testing.T, name, buildCmd string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	spec := "name: " + name + "\nbuild:\n  command: " + buildCmd + "\n  output: .\nrun:\n  command: ./run.sh\n"
-	for file, body := range map[string]string{"cutover.yaml": spec, "VERSION": "v2\n", "run.sh": "#!/bin/sh\nexec sleep 1000\n"} {
-		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// setup creates an environment and an application, and returns a planned deployment.
-func setup(t *testing.T, tc *testController, env string, twoStage bool, app, buildCmd string) *cutoverv1.Deployment {
-	t.Helper()
-	c := ctx(t)
-	if _, err := tc.admin.CreateEnvironment(c, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: env, TwoStage: twoStage}}); err != nil && status.Code(err) != codes.AlreadyExists {
-		t.Fatal(err)
-	}
-	if _, err := tc.admin.RegisterApplication(c, &cutoverv1.RegisterApplicationRequest{Application: &cutoverv1.Application{SourceDir: writeApp(t, app, buildCmd)}}); err != nil {
-		t.Fatal(err)
-	}
-	d, err := tc.admin.CreateDeployment(c, &cutoverv1.CreateDeploymentRequest{Environment: env,
-		Applications: []*cutoverv1.ApplicationVersion{{Name: app, VersionLabel: "v2"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-// waitFor polls until cond holds for the deployment, or fails after 20s.
-func waitFor(t *testing.T, tc *testController, id string, what string, cond func(*cutoverv1.Deployment) bool) *cutoverv1.Deployment {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		d, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: id})
-		if err == nil && cond(d) {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deployment %s: %s did not happen within 20s; last: %v (err %v)", id, what, d, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-func inState(s cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
-	return func(d *cutoverv1.Deployment) bool { return d.State == s }
-}
-
-// waitAgents waits until n agents of env are connected.
-func waitAgents(t *testing.T, tc *testController, env string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := tc.admin.ListAgents(ctx(t), &cutoverv1.ListAgentsRequest{Environment: env})
-		connected := 0
-		for _, a := range resp.GetAgents() {
-			if a.Connected {
-				connected++
-			}
-		}
-		if err == nil && connected == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d agents of %s connected after 20s, want %d (err %v)", connected, env, n, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestTwoStageDeployment(t *testing.T) {
 	tc := startController(t, t.TempDir())
@@ -426,18 +293,6 @@ func TestHealthAndReflection(t *testing.T) {
 	resp, err := healthpb.NewHealthClient(tc.conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v, %v", resp, err)
-	}
-}
-
-// waitReceived waits until the agent received a command described as want.
-func waitReceived(t *testing.T, a *fakeAgent, want string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !slices.Contains(a.received(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s did not receive %s within 20s; got %v", a.name, want, a.received())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
