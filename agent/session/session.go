@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cutover-dev/cutover/pkg/logging"
@@ -69,9 +70,15 @@ type Session struct {
 }
 
 // Dial returns a client connection to the controller at addr (plaintext
-// gRPC). It does not wait for the controller to be up.
+// gRPC). It does not wait for the controller to be up; the connection itself
+// redials with the same 100 ms … 5 s backoff as the session (gRPC's default
+// would grow to two minutes while a controller restarts).
 func Dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("controller address %q: %w", addr, err)
 	}
