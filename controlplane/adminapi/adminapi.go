@@ -85,7 +85,7 @@ func (s *Server) CreateEnvironment(ctx context.Context, req *cutoverv1.CreateEnv
 	if err != nil {
 		return nil, err
 	}
-	return environmentToProto(e), nil
+	return environmentToProto(e, s.clock()), nil
 }
 
 // UpdateEnvironment changes the fields named in update_mask.
@@ -97,7 +97,7 @@ func (s *Server) UpdateEnvironment(ctx context.Context, req *cutoverv1.UpdateEnv
 	if err != nil {
 		return nil, err
 	}
-	return environmentToProto(e), nil
+	return environmentToProto(e, s.clock()), nil
 }
 
 // GetEnvironment returns one environment.
@@ -106,7 +106,7 @@ func (s *Server) GetEnvironment(ctx context.Context, req *cutoverv1.GetEnvironme
 	if err != nil {
 		return nil, err
 	}
-	return environmentToProto(e), nil
+	return environmentToProto(e, s.clock()), nil
 }
 
 // ListEnvironments returns every environment.
@@ -117,7 +117,7 @@ func (s *Server) ListEnvironments(ctx context.Context, req *cutoverv1.ListEnviro
 	}
 	out := &cutoverv1.ListEnvironmentsResponse{}
 	for _, e := range es {
-		out.Environments = append(out.Environments, environmentToProto(e))
+		out.Environments = append(out.Environments, environmentToProto(e, s.clock()))
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/window"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -55,7 +56,8 @@ var agentStates = map[store.AgentState]cutoverv1.AgentDeploymentState{
 	store.AgentRolledBack: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK,
 }
 
-func environmentToProto(e *store.Environment) *cutoverv1.Environment {
+// environmentToProto converts e; now decides window_open and next_window_open.
+func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environment {
 	out := &cutoverv1.Environment{
 		Name:     e.Name,
 		TwoStage: e.TwoStage,
@@ -71,7 +73,12 @@ func environmentToProto(e *store.Environment) *cutoverv1.Environment {
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    e.KeepReleases,
-		WindowOpen:      len(e.Windows) == 0,
+	}
+	if sched, err := window.ParseAll(e.Windows); err == nil { // stored windows were validated
+		out.WindowOpen, _ = sched.Open(now)
+		if next, ok := sched.Next(now); ok && !out.WindowOpen {
+			out.NextWindowOpen = timestamppb.New(next.Open)
+		}
 	}
 	if e.PreparedTTL == 0 {
 		out.PreparedTtl = durationpb.New(defaultPreparedTTL)

@@ -41,18 +41,18 @@ func TestEnvironmentToProto(t *testing.T) {
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour),
 				KeepReleases: 3, WindowOpen: true, CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0)}},
 		{"everything set", store.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5,
-			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"},
+			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, // t0 is a Sunday 02:00 UTC
 			Database:         store.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
 			DeployedVersions: map[string]store.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
 			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5,
-				Windows:  []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"},
+				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
 				Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
 				DeployedVersions: map[string]*cutoverv1.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseId: "r2",
 					DeploymentId: "d-1", DeployTime: timestamppb.New(t0)}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := environmentToProto(&tt.in); !proto.Equal(got, tt.want) {
+			if got := environmentToProto(&tt.in, t0); !proto.Equal(got, tt.want) {
 				t.Fatalf("got  %v\nwant %v", got, tt.want)
 			}
 		})

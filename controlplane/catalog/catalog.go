@@ -14,6 +14,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/window"
 )
 
 // Config holds what the catalog needs.
@@ -40,6 +41,7 @@ func New(cfg Config) *Catalog {
 // Environment fields that UpdateEnvironment can change, as update_mask paths.
 var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases"}
 
+// validateEnvironment checks e and puts its windows in canonical form.
 func validateEnvironment(e *store.Environment) error {
 	if err := appspec.ValidName(e.Name); err != nil {
 		return fmt.Errorf("environment name: %w", err)
@@ -49,6 +51,14 @@ func validateEnvironment(e *store.Environment) error {
 	}
 	if e.KeepReleases < 0 {
 		return fmt.Errorf("environment %s: keep_releases %d is negative: %w", e.Name, e.KeepReleases, errkind.InvalidArgument)
+	}
+	sched, err := window.ParseAll(e.Windows)
+	if err != nil {
+		return fmt.Errorf("environment %s: %w", e.Name, err)
+	}
+	e.Windows = sched.Strings()
+	if len(e.Windows) == 0 {
+		e.Windows = nil
 	}
 	switch e.Database.Driver {
 	case "", "sqlite", "postgres":

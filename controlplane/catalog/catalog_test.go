@@ -44,6 +44,10 @@ func TestEnvironments(t *testing.T) {
 			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{Driver: "oracle"}})
 			return err
 		}(), errkind.InvalidArgument, nil},
+		{"bad window", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Windows: []string{"Mon-Fri 02:00-04:00 Mars/Olympus"}}, []string{"windows"})
+			return err
+		}(), errkind.InvalidArgument, nil},
 		{"unknown", func() error { _, err := c.Environment(ctx, "staging"); return err }(), errkind.NotFound, nil},
 		{"update unknown path", func() error {
 			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production"}, []string{"create_time"})
