@@ -80,7 +80,8 @@ func readApplied(ctx context.Context, db DB) ([]Applied, error) {
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
 	rows, err := readRows(ctx, tx, db.Driver)
 	if err != nil {
-		return nil, fmt.Errorf("database %s: %s: %w", db, redactIn(err.Error(), db.DSN), errkind.Unavailable)
+		kind, note := classify(ctx, db, err)
+		return nil, fmt.Errorf("database %s: %s%s; nothing was changed: %w", db, redactIn(err.Error(), db.DSN), note, kind)
 	}
 	return rows, nil
 }

@@ -373,3 +373,23 @@ func TestGenerateRefusesBadInput(t *testing.T) {
 		t.Errorf("a no-transaction file may manage its own transaction: %v", err)
 	}
 }
+
+func TestMissingNoTransactionMarkerIsExplained(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		db := be.fresh(t)
+		stmt := "VACUUM;"
+		if be.driver == DriverPostgres {
+			stmt = "CREATE INDEX CONCURRENTLY users_name ON users (name);"
+		}
+		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_index.up.sql", stmt)
+		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Execute(ctxT(t), db, p)
+		if !errors.Is(err, errkind.FailedPrecondition) {
+			t.Fatalf("want FailedPrecondition, got %v", err)
+		}
+		mentions(t, err, "0002_index.up.sql", "statement 1 (line 1)", "start the file with \""+NoTransactionMarker+"\"")
+	})
+}

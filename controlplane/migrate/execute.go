@@ -180,7 +180,8 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan) error {
 	}
 	rows, err := readRows(ctx, conn, db.Driver)
 	if err != nil {
-		return fmt.Errorf("database %s: %s; no migration was run: %w", db, redactIn(err.Error(), db.DSN), errkind.Unavailable)
+		kind, note := classify(ctx, db, err)
+		return fmt.Errorf("database %s: %s%s; no migration was run: %w", db, redactIn(err.Error(), db.DSN), note, kind)
 	}
 	if digest(rows) != plan.Basis {
 		return fmt.Errorf("the database changed since prepare: %s; nothing was run: prepare again: %w",
@@ -218,7 +219,8 @@ func runGroup(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, gi int) er
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		rollback(conn)
-		return fmt.Errorf("committing group %d of %d: %s; %s: %w", gi+1, len(plan.Groups), redactIn(err.Error(), db.DSN), rolledBack, errkind.Unavailable)
+		kind, note := classify(ctx, db, err)
+		return fmt.Errorf("committing group %d of %d: %s%s; %s: %w", gi+1, len(plan.Groups), redactIn(err.Error(), db.DSN), note, rolledBack, kind)
 	}
 	return nil
 }
@@ -273,9 +275,6 @@ func execStatement(ctx context.Context, db DB, conn *sql.Conn, query string) err
 // statementError makes the *StatementError for err, raised by st of s.
 func statementError(ctx context.Context, db DB, s Step, st statement, outcome string, err error) error {
 	kind, note := classify(ctx, db, err)
-	if kind == errkind.Unavailable {
-		kind = errkind.FailedPrecondition // the database refused the statement
-	}
 	e := &StatementError{
 		Application: s.Application, Version: s.Version, File: s.Name,
 		Statement: st.Index, Line: st.Line, Outcome: outcome,
@@ -297,27 +296,35 @@ func statementError(ctx context.Context, db DB, s Step, st statement, outcome st
 		}
 	}
 	e.Message += note
+	if !s.NoTransaction && ((pgErr != nil && pgErr.Code == "25001") || strings.Contains(err.Error(), "within a transaction")) {
+		e.Message += fmt.Sprintf("; this statement cannot run in a transaction: start the file with %q", NoTransactionMarker)
+	}
 	return e
 }
 
 // classify returns the error kind for a database error, and a note naming
 // the timeout that ran out, if one did: errkind.DeadlineExceeded for a
-// statement or lock timeout (or ctx's deadline), errkind.Unavailable
-// otherwise.
+// statement or lock timeout (or ctx's deadline), FailedPrecondition when
+// the database refused the statement, Unavailable when it could not be
+// asked.
 func classify(ctx context.Context, db DB, err error) (kind error, note string) {
 	var pgErr *pgconn.PgError
-	var coded interface{ Code() int }
+	isPG := errors.As(err, &pgErr)
+	var coded interface{ Code() int } // *sqlite.Error
+	isSQLite := db.Driver == DriverSQLite && errors.As(err, &coded)
 	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil: // query_canceled
+	case isPG && pgErr.Code == "57014" && ctx.Err() == nil: // query_canceled
 		return errkind.DeadlineExceeded, fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
-	case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
+	case isPG && pgErr.Code == "55P03": // lock_not_available
 		return errkind.DeadlineExceeded, fmt.Sprintf(" (lock_timeout is %s)", db.LockTimeout)
 	case ctx.Err() != nil:
 		return waitKind(ctx), ""
-	case db.Driver == DriverSQLite && errors.As(err, &coded) && (coded.Code()&0xff == 5 || coded.Code()&0xff == 6): // SQLITE_BUSY, SQLITE_LOCKED
+	case isSQLite && (coded.Code()&0xff == 5 || coded.Code()&0xff == 6): // SQLITE_BUSY, SQLITE_LOCKED
 		return errkind.DeadlineExceeded, fmt.Sprintf(" (another connection holds the database; lock_timeout is %s)", sqliteBusy(db))
 	case db.Driver == DriverSQLite && db.StatementTimeout > 0 && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "interrupted")):
 		return errkind.DeadlineExceeded, fmt.Sprintf(" (statement_timeout is %s)", db.StatementTimeout)
+	case isPG || isSQLite:
+		return errkind.FailedPrecondition, ""
 	}
 	return errkind.Unavailable, ""
 }
