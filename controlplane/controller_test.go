@@ -360,3 +360,12 @@ func TestMetrics(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestSecondControllerOnTheSameDataDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	startController(t, dir)
+	_, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second New on %s: err = %v", dir, err)
+	}
+}
