@@ -179,10 +179,7 @@ func TestDatabaseChangedSinceGenerate(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		db := be.fresh(t)
 		files := threeFiles(t)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		apply(t, db, "dep-other", AppFiles{Application: "hello", Files: files[:1]})
 		before := snapshot(t, db)
 		res, err := Execute(ctxT(t), db, p)
@@ -206,10 +203,7 @@ func TestFailingMigrationRollsBack(t *testing.T) {
 			"0002_users.up.sql", sqlUsers,
 			"0003_bad.up.sql", "CREATE TABLE half (x TEXT);\n\n-- the next one fails\nINSERT INTO no_such_table (x)\n  VALUES ('a;b');\n",
 			"0004_orders.up.sql", sqlOrders)...)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		before := snapshot(t, db)
 		res, err := Execute(ctxT(t), db, p)
 		var se *StatementError
@@ -238,10 +232,7 @@ func TestFailureKeepsEarlierGroups(t *testing.T) {
 			"0001_users.up.sql", sqlUsers,
 			"0002_index.up.sql", NoTransactionMarker+"\nCREATE INDEX users_x ON no_such_table (x);\n",
 			"0003_orders.up.sql", sqlOrders)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		res, err := Execute(ctxT(t), db, p)
 		var se *StatementError
 		if !errors.As(err, &se) || se.File != "0002_index.up.sql" || se.Statement != 1 || se.Line != 2 {
@@ -281,10 +272,7 @@ func TestNoTransactionMigration(t *testing.T) {
 		if !files[2].NoTransaction || files[1].NoTransaction {
 			t.Fatal("the marker was not read")
 		}
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		var shape []string
 		for _, g := range p.Groups {
 			var names []string
@@ -329,10 +317,7 @@ func TestNoTransactionMigration(t *testing.T) {
 func TestExecuteRefusesBadPlans(t *testing.T) {
 	db := freshSQLite(t)
 	files := threeFiles(t)
-	p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := generate(t, db, files)
 	edited := *p
 	edited.Script = strings.Replace(p.Script, "users", "userz", 1)
 	pg := *p
@@ -382,11 +367,8 @@ func TestMissingNoTransactionMarkerIsExplained(t *testing.T) {
 			stmt = "CREATE INDEX CONCURRENTLY users_name ON users (name);"
 		}
 		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_index.up.sql", stmt)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Execute(ctxT(t), db, p)
+		p := generate(t, db, files)
+		_, err := Execute(ctxT(t), db, p)
 		if !errors.Is(err, errkind.FailedPrecondition) {
 			t.Fatalf("want FailedPrecondition, got %v", err)
 		}

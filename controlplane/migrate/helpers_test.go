@@ -236,3 +236,14 @@ func unchanged(t *testing.T, db DB, before, what string) {
 		t.Errorf("%s:\nbefore:\n%s\nafter:\n%s", what, before, after)
 	}
 }
+
+// generate plans files of application "hello" for deployment "dep-1",
+// failing the test on error.
+func generate(t *testing.T, db DB, files []File) *Plan {
+	t.Helper()
+	p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	return p
+}

@@ -20,10 +20,7 @@ func TestConcurrentExecutes(t *testing.T) {
 			slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) SELECT count(*) FROM c;"
 		}
 		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_slow.up.sql", slow+"\n"+sqlEmail)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		start := make(chan struct{})
@@ -62,10 +59,7 @@ func TestConcurrentExecutes(t *testing.T) {
 func TestMigrationLockIsHonoured(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		db := be.fresh(t)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: threeFiles(t)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, threeFiles(t))
 		// Another cutover run holds the lock.
 		var release func()
 		if be.driver == DriverPostgres {
@@ -92,7 +86,7 @@ func TestMigrationLockIsHonoured(t *testing.T) {
 		before := snapshot(t, db)
 		ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 		defer cancel()
-		_, err = Execute(ctx, db, p)
+		_, err := Execute(ctx, db, p)
 		if !errors.Is(err, errkind.DeadlineExceeded) {
 			t.Fatalf("want DeadlineExceeded while the lock is held, got %v", err)
 		}
@@ -114,12 +108,9 @@ func TestStatementTimeout(t *testing.T) {
 			stuck = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c;"
 		}
 		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_stuck.up.sql", "CREATE TABLE t2 (x TEXT);\n"+stuck)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		began := time.Now()
-		_, err = Execute(ctxT(t), db, p)
+		_, err := Execute(ctxT(t), db, p)
 		took := time.Since(began)
 		var se *StatementError
 		if !errors.As(err, &se) || !errors.Is(err, errkind.DeadlineExceeded) {
@@ -157,10 +148,7 @@ func TestLockTimeout(t *testing.T) {
 		defer holder.ExecContext(context.Background(), "ROLLBACK") //nolint:errcheck
 		db.LockTimeout = 200 * time.Millisecond
 		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_email.up.sql", sqlEmail)
-		p, err := Generate(ctxT(t), db, "dep-1", []AppFiles{{Application: "hello", Files: files}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := generate(t, db, files)
 		began := time.Now()
 		_, err = Execute(ctxT(t), db, p)
 		if !errors.Is(err, errkind.DeadlineExceeded) {
