@@ -240,3 +240,11 @@ func TestFinishDeployed(t *testing.T) {
 		t.Fatalf("deployed versions = %+v", env.DeployedVersions)
 	}
 }
+
+func TestLeftOut(t *testing.T) {
+	known := []*store.Agent{{Name: "fe1", Environment: "prod"}, {Name: "fe2", Environment: "prod"}, {Name: "fe3", Environment: "test"}}
+	connected := []fleet.AgentView{{Agent: store.Agent{Name: "fe1", Environment: "prod"}, Connected: true}}
+	if got := strings.Join(leftOut(known, connected, "prod"), ","); got != "fe2" {
+		t.Fatalf("left out = %q, want fe2", got)
+	}
+}

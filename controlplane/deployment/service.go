@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,9 +212,16 @@ func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error
 			d.Agents = append(d.Agents, store.DeploymentAgent{Name: a.Name, State: store.AgentPending})
 		}
 		d.SingleStage = single
-		msg := "stage 1: build, then stage on the agents"
+		msg := fmt.Sprintf("stage 1: build, then stage on %d agents", len(connected))
 		if single {
-			msg = "single stage: prepare, then continue at once"
+			msg = fmt.Sprintf("single stage: prepare on %d agents, then continue at once", len(connected))
+		}
+		known, err := tx.Agents()
+		if err != nil {
+			return err
+		}
+		if left := leftOut(known, connected, d.Environment); len(left) > 0 {
+			msg += fmt.Sprintf(" (left out, not connected: %s)", strings.Join(left, ", "))
 		}
 		transition(d, store.Preparing, s.clock(), actor, msg)
 		return nil
@@ -282,6 +291,18 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 	}
 	s.finished(d)
 	return d, nil
+}
+
+// leftOut returns the names of the agents of env that the controller knows
+// but that are not connected.
+func leftOut(known []*store.Agent, connected []fleet.AgentView, env string) []string {
+	var out []string
+	for _, a := range known {
+		if a.Environment == env && !slices.ContainsFunc(connected, func(c fleet.AgentView) bool { return c.Name == a.Name }) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // errUnchanged, returned by an update's fn, commits nothing and is no error.
