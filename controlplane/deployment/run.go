@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 // Run resumes the deployments that were PREPARING or ACTIVATING, then routes
@@ -23,7 +24,11 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-s.fleet.Reports():
-			if err := s.handleReport(r); err != nil {
+			err := s.handleReport(r)
+			switch {
+			case errors.Is(err, errkind.NotFound):
+				s.log.Warn("agent report for an unknown deployment ignored", "agent", r.Agent, "deployment", r.DeploymentID, "command", r.CommandID)
+			case err != nil:
 				s.log.Error("handle agent report", "agent", r.Agent, "deployment", r.DeploymentID, "err", err)
 			}
 		}
