@@ -11,8 +11,8 @@ import (
 )
 
 // waitHealthy polls url with HTTP GET until it answers 2xx or timeout passes.
-func waitHealthy(ctx context.Context, client *http.Client, url string, timeout, interval time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func waitHealthy(parent context.Context, client *http.Client, url string, timeout, interval time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var last string
 	for {
@@ -24,6 +24,9 @@ func waitHealthy(ctx context.Context, client *http.Client, url string, timeout, 
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if parent.Err() != nil {
+				return fmt.Errorf("health check %s interrupted (the agent is stopping): %w", url, parent.Err())
+			}
 			return fmt.Errorf("health check %s did not answer 2xx within %v (last: %s): %w", url, timeout, last, errkind.DeadlineExceeded)
 		case <-t.C:
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,24 @@ func TestFlagsFillConfig(t *testing.T) {
 	if cfg.Environment != "prod" || cfg.Name != "fe-1" || cfg.Env["PORT"] != "8080" || cfg.Env["DSN"] != "a=b" ||
 		cfg.Labels["role"] != "web" || cfg.Controller != "127.0.0.1:7070" || level != "info" || format != "json" {
 		t.Errorf("cfg = %+v, level %q, format %q", cfg, level, format)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	file := t.TempDir() + "/agent.yaml"
+	yaml := "environment: prod\nenv: [PORT=8080, MODE=a=b]\nlabel: {role: web}\nname: fe-2\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfg, _, _, err := parseFlags([]string{"--config", file, "--name", "fe-1"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Environment != "prod" || cfg.Name != "fe-1" || cfg.Env["PORT"] != "8080" || cfg.Env["MODE"] != "a=b" || cfg.Labels["role"] != "web" {
+		t.Errorf("cfg = %+v", cfg)
+	}
+	if code := run([]string{"--config", file + ".missing"}, &out); code != 2 {
+		t.Errorf("missing config file: exit %d, want 2", code)
 	}
 }
