@@ -107,6 +107,7 @@ func New(cfg Config) (*Session, error) {
 func (s *Session) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	backoff := s.cfg.MinBackoff
+	var lastWarn time.Time
 	for {
 		start := time.Now()
 		received, err := s.session(ctx)
@@ -115,8 +116,14 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		if received || time.Since(start) > s.cfg.MaxBackoff {
 			backoff = s.cfg.MinBackoff
+			lastWarn = time.Time{}
 		}
-		s.cfg.Log.Warn("no session with the controller; reconnecting", "error", err, "in", backoff)
+		if time.Since(lastWarn) >= time.Minute { // not one line per attempt
+			lastWarn = time.Now()
+			s.cfg.Log.Warn("no session with the controller; reconnecting with backoff", "error", err, "in", backoff)
+		} else {
+			s.cfg.Log.Debug("no session with the controller; reconnecting", "error", err, "in", backoff)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
