@@ -10,17 +10,23 @@ import (
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
+// firstProbeInterval is the first pause between health probes; it doubles up
+// to the configured interval, so a quick app is seen healthy quickly.
+const firstProbeInterval = 5 * time.Millisecond
+
 // waitHealthy polls url with HTTP GET until it answers 2xx or timeout passes.
 func waitHealthy(parent context.Context, client *http.Client, url string, timeout, interval time.Duration) error {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var last string
+	pause := min(firstProbeInterval, interval)
 	for {
 		last = probe(ctx, client, url)
 		if last == "" {
 			return nil
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(pause)
+		pause = min(2*pause, interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
