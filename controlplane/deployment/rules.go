@@ -12,10 +12,12 @@ import (
 )
 
 // transitions lists, for each state, the states it may move to.
+// PREPARED → FAILED happens only in a single-stage deployment whose stage 2
+// cannot start (an agent went away between the stages).
 var transitions = map[store.DeploymentState][]store.DeploymentState{
 	store.Planned:    {store.Preparing, store.Aborted},
 	store.Preparing:  {store.Prepared, store.Failed, store.Aborted},
-	store.Prepared:   {store.Activating, store.Aborted, store.Expired},
+	store.Prepared:   {store.Activating, store.Aborted, store.Expired, store.Failed},
 	store.Activating: {store.Deployed, store.Failed, store.RolledBack},
 }
 
@@ -55,6 +57,9 @@ func transition(d *store.Deployment, to store.DeploymentState, now time.Time, ac
 		d.ActivateTime = now
 	}
 	if Final(to) {
+		for i := range d.Agents {
+			d.Agents[i].Command = "" // a final deployment waits for no answer
+		}
 		d.FinishTime = now
 		if to != store.Deployed {
 			d.Error = msg

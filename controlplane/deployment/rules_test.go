@@ -25,6 +25,7 @@ func TestCanTransition(t *testing.T) {
 		{store.Prepared, store.Activating}:   true,
 		{store.Prepared, store.Aborted}:      true,
 		{store.Prepared, store.Expired}:      true,
+		{store.Prepared, store.Failed}:       true,
 		{store.Activating, store.Deployed}:   true,
 		{store.Activating, store.Failed}:     true,
 		{store.Activating, store.RolledBack}: true,
@@ -210,13 +211,13 @@ func TestApplyReport(t *testing.T) {
 }
 
 func TestTransitionRecordsHistory(t *testing.T) {
-	d := &store.Deployment{ID: "d-1", State: store.Planned}
+	d := &store.Deployment{ID: "d-1", State: store.Planned, Agents: []store.DeploymentAgent{{Name: "a", Command: "c"}}}
 	transition(d, store.Preparing, t0, "alice", "go")
 	transition(d, store.Failed, t0.Add(time.Minute), ControllerActor, "build broke")
 	if len(d.History) != 2 || d.History[0].Actor != "alice" || d.History[1].State != store.Failed {
 		t.Fatalf("history = %+v", d.History)
 	}
-	if d.Error != "build broke" || !d.FinishTime.Equal(t0.Add(time.Minute)) || !d.PrepareTime.Equal(t0) {
+	if d.Error != "build broke" || !d.FinishTime.Equal(t0.Add(time.Minute)) || !d.PrepareTime.Equal(t0) || d.Agents[0].Command != "" {
 		t.Fatalf("deployment = %+v", d)
 	}
 	defer func() {

@@ -189,9 +189,6 @@ func (s *Service) failStage1(id, reason string) error {
 		if d.State != store.Preparing {
 			return errUnchanged
 		}
-		for i := range d.Agents {
-			d.Agents[i].Command = ""
-		}
 		transition(d, store.Failed, s.clock(), ControllerActor, reason)
 		return nil
 	})
@@ -265,9 +262,6 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		}
 		names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
 		if problems != "" {
-			for i := range d.Agents {
-				d.Agents[i].Command = ""
-			}
 			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
 			return nil, nil
 		}

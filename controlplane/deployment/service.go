@@ -277,9 +277,6 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 		if reason != "" {
 			msg += ": " + reason
 		}
-		for i := range d.Agents {
-			d.Agents[i].Command = ""
-		}
 		transition(d, store.Aborted, s.clock(), actor, msg)
 		return nil
 	})
