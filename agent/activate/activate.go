@@ -183,6 +183,16 @@ func (a *Activator) Activate(ctx context.Context, deployment string, releases []
 	}
 	apps := make([]*app, len(releases))
 	e = &store.Activation{Deployment: deployment, State: store.ActivationRunning}
+	seen := map[string]bool{}
+	for _, r := range releases {
+		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
+			return Result{}, fmt.Errorf("%w; nothing was changed", err)
+		}
+		if seen[r.Application] {
+			return Result{}, fmt.Errorf("application %q is listed twice; nothing was changed: %w", r.Application, errkind.InvalidArgument)
+		}
+		seen[r.Application] = true
+	}
 	for i, r := range releases {
 		if apps[i], err = a.staged(r.Application, r.ID); err != nil {
 			return Result{}, fmt.Errorf("%w; nothing was changed", err)

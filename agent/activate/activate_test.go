@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,7 +264,7 @@ func TestActivateRefusesUnstagedRelease(t *testing.T) {
 	if _, err := e.act.Activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.act.Activate(ctx, "d-2", []Release{{"a", "0123"}})
+	_, err := e.act.Activate(ctx, "d-2", []Release{{"a", strings.Repeat("ab", 32)}})
 	if !errors.Is(err, errkind.FailedPrecondition) {
 		t.Fatalf("err = %v, want FailedPrecondition", err)
 	}
@@ -272,6 +273,11 @@ func TestActivateRefusesUnstagedRelease(t *testing.T) {
 	}
 	if a, _ := e.act.entry("d-2"); a != nil {
 		t.Errorf("refused activation was journaled: %+v", a)
+	}
+	for _, bad := range [][]Release{{{"../a", r1}}, {{"a", "../../etc"}}, {{"a", r1}, {"a", r1}}} {
+		if _, err := e.act.Activate(ctx, "d-3", bad); !errors.Is(err, errkind.InvalidArgument) {
+			t.Errorf("Activate(%v) = %v, want InvalidArgument", bad, err)
+		}
 	}
 }
 

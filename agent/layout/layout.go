@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -25,6 +26,19 @@ const (
 	ReleasesDirName = "releases"
 	CurrentName     = "current"
 )
+
+// ValidRelease checks that app is a DNS label and id a release id (64
+// lowercase hex digits), so that neither can lead a path outside ROOT.
+// Errors are errkind.InvalidArgument.
+func ValidRelease(app, id string) error {
+	if err := appspec.ValidName(app); err != nil {
+		return fmt.Errorf("application: %w", err)
+	}
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return fmt.Errorf("release id %q of %q is not 64 lowercase hex digits: %w", id, app, errkind.InvalidArgument)
+	}
+	return nil
+}
 
 // AppDir returns ROOT/<app>.
 func AppDir(root, app string) string { return filepath.Join(root, app) }

@@ -16,6 +16,11 @@ import (
 // line, a release that `current` points to or that keep reports as needed.
 func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release) bool) error {
 	for _, r := range releases {
+		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
+			return fmt.Errorf("drop refused: %w", err)
+		}
+	}
+	for _, r := range releases {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

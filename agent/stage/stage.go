@@ -147,6 +147,11 @@ func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Pr
 		progress = func(Progress) {}
 	}
 	var p Progress
+	for _, r := range releases {
+		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
+			return p, fmt.Errorf("stage refused, nothing was staged: %w", err)
+		}
+	}
 	manifests := make([]*manifest.Manifest, len(releases))
 	for i, r := range releases {
 		m, err := s.manifest(ctx, r)

@@ -408,3 +408,22 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 		t.Errorf("releases dir after Clean = %v, want only %s", entries, id)
 	}
 }
+
+func TestHostileNamesAreRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	outside := filepath.Join(e.root, "..", "victim")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []stage.Release{{Application: "..", ID: "victim"}, {Application: "hello", ID: "../../victim"}} {
+		if _, err := e.st.Stage(context.Background(), []stage.Release{r}, nil); !errors.Is(err, errkind.InvalidArgument) {
+			t.Errorf("Stage(%+v) = %v, want InvalidArgument", r, err)
+		}
+		if err := e.st.Drop(context.Background(), []stage.Release{r}, nil); !errors.Is(err, errkind.InvalidArgument) {
+			t.Errorf("Drop(%+v) = %v, want InvalidArgument", r, err)
+		}
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a directory outside the root was touched: %v", err)
+	}
+}
