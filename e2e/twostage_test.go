@@ -55,7 +55,7 @@ func TestTwoStageDeployment(t *testing.T) {
 		t.Fatalf("RegisterApplication named the app %q, want hello (from cutover.yaml)", app.GetName())
 	}
 
-	// v1, single stage.
+	t.Log("v1, single stage")
 	d1 := c.createDeployment("demo", "hello", "v1")
 	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
 		t.Fatalf("StartDeployment(%s): %v", d1, err)
@@ -67,7 +67,7 @@ func TestTwoStageDeployment(t *testing.T) {
 		t.FailNow()
 	}
 
-	// v2, stage 1: nothing running changes.
+	t.Log("v2, stage 1: nothing running changes")
 	writeVersion(t, src, "v2")
 	d2 := c.createDeployment("demo", "hello", "v2")
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {
@@ -100,11 +100,11 @@ func TestTwoStageDeployment(t *testing.T) {
 		t.FailNow()
 	}
 
-	// The controller dies (kill -9) with d2 PREPARED and comes back.
+	t.Log("the controller dies (kill -9) with d2 PREPARED and comes back")
 	c.checkSurvivesRestart(d2)
 	c.waitAgentsConnected("demo")
 
-	// v2, stage 2.
+	t.Log("v2, stage 2")
 	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
 		t.Fatalf("ContinueDeployment(%s): %v", d2, err)
 	}
@@ -118,11 +118,11 @@ func TestTwoStageDeployment(t *testing.T) {
 			dep2.GetFinishTime().AsTime().Sub(dep2.GetActivateTime().AsTime()), dep2.GetActivationSpread().AsDuration())
 	}
 
-	// A DEPLOYED deployment survives a restart too.
+	t.Log("a DEPLOYED deployment survives a restart too")
 	c.checkSurvivesRestart(d2)
 	c.waitAgentsConnected("demo")
 
-	// v3 fails its health check after the swap: every agent goes back to v2.
+	t.Log("v3 fails its health check after the swap: every agent goes back to v2")
 	writeVersion(t, src, "v3-unhealthy")
 	d3 := c.createDeployment("demo", "hello", "v3-unhealthy")
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d3}); err != nil {
@@ -138,6 +138,7 @@ func TestTwoStageDeployment(t *testing.T) {
 	}
 	c.checkCurrent("hello", v2)
 	c.checkAnswers("v2")
+	t.Log("done")
 }
 
 // createDeployment plans a deployment of one app version and returns its id.

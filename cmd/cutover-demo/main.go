@@ -174,16 +174,19 @@ func (d *demo) runCtl(ctx context.Context, echo bool, args ...string) (string, e
 	cmd.Env = append(os.Environ(), "CUTOVER_CONTROLLER="+d.cluster.Addr)
 	var stdout, stderr bytes.Buffer
 	shown := &indenter{w: d.out, prefix: "     "}
+	// With echo, one writer for both keeps progress (stderr) and results
+	// (stdout) in the order cutoverctl wrote them.
+	both := &indenter{w: io.MultiWriter(&stdout, shown)}
 	if echo {
-		cmd.Stdout = io.MultiWriter(&stdout, shown)
+		cmd.Stdout, cmd.Stderr = both, both
 	} else {
-		cmd.Stdout = &stdout
+		cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, shown)
 	}
-	cmd.Stderr = io.MultiWriter(&stderr, shown)
 	err := cmd.Run()
+	both.flush()
 	shown.flush()
 	if err != nil {
-		return stdout.String(), fmt.Errorf("cutoverctl %s: %w: %s", quoteArgs(args), err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), fmt.Errorf("cutoverctl %s: %w", quoteArgs(args), err)
 	}
 	return stdout.String(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -144,11 +145,13 @@ func (p *progress) lines(ev *cutoverv1.DeploymentEvent, now time.Time) []string 
 	var out []string
 	if d.GetState() != p.state || d.GetError() != p.errMsg {
 		line := prefix + stateName(d.GetState())
-		switch {
+		switch msg := ev.GetMessage(); {
 		case d.GetError() != "":
 			line += ": " + d.GetError()
-		case ev.GetMessage() != "":
-			line += ": " + ev.GetMessage()
+		case strings.HasPrefix(msg, stateName(d.GetState())):
+			line = prefix + msg
+		case msg != "":
+			line += ": " + msg
 		}
 		out = append(out, line)
 		p.state, p.errMsg = d.GetState(), d.GetError()

@@ -190,11 +190,11 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 	t := newTable(w)
 	row(t, "ID", d.GetId())
 	row(t, "ENVIRONMENT", d.GetEnvironment())
-	mode := "two stages"
+	state := stateName(d.GetState())
 	if d.GetSingleStage() {
-		mode = "single stage"
+		state += " (single stage)"
 	}
-	row(t, "STATE", stateName(d.GetState())+" ("+mode+")")
+	row(t, "STATE", state)
 	field(t, "ERROR", d.GetError())
 	field(t, "CREATED", formatTime(d.GetCreateTime()))
 	field(t, "PREPARE-STARTED", formatTime(d.GetPrepareTime()))

@@ -71,7 +71,7 @@ func TestFormatDeployment(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"ID                 d-3\n",
-		"ROLLED_BACK (two stages)",
+		"STATE              ROLLED_BACK\n",
 		"ERROR              agent fe-2: health check failed",
 		"ACTIVATION-SPREAD  12ms",
 		"hello        v3       aaaaaaaaaaaa  bbbbbbbbbbbb",

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -225,8 +226,13 @@ func (c *Cluster) Procs() []*Proc {
 // Close stops the agents (so that they stop their apps), then the
 // controller, kills any app process left under Dir, and closes the client.
 func (c *Cluster) Close() {
-	for _, p := range c.Procs() {
-		p.Stop()
+	var wg sync.WaitGroup
+	for _, a := range c.Agents {
+		wg.Go(a.Proc.Stop)
+	}
+	wg.Wait()
+	if c.Controller != nil {
+		c.Controller.Stop()
 	}
 	killStrays(c.cfg.Dir)
 	if c.conn != nil {
