@@ -38,6 +38,9 @@ type fakeController struct {
 	requested map[manifest.ChunkID]int
 	// perBatch is how many chunks go into one response.
 	perBatch int
+	// manifestDown makes GetManifest answer UNAVAILABLE; gets counts the calls.
+	manifestDown bool
+	gets         int
 }
 
 func newFake() *fakeController {
@@ -58,6 +61,10 @@ func (f *fakeController) PutChunks(chunks []manifest.Chunk) error {
 func (f *fakeController) GetManifest(_ context.Context, req *cutoverv1.GetManifestRequest) (*cutoverv1.GetManifestResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.gets++
+	if f.manifestDown {
+		return nil, status.Error(codes.Unavailable, "controller restarting")
+	}
 	b, ok := f.manifests[req.GetReleaseId()]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "release %s not found", req.GetReleaseId())
@@ -110,6 +117,12 @@ func (f *fakeController) FetchChunks(req *cutoverv1.FetchChunksRequest, stream g
 		}
 	}
 	return flush()
+}
+
+func (f *fakeController) manifestCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets
 }
 
 func (f *fakeController) requests(id manifest.ChunkID) int {

@@ -2,9 +2,11 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -13,9 +15,14 @@ import (
 
 // missing returns the ids of m that the store lacks.
 func (s *Stager) missing(m *manifest.Manifest) ([]manifest.ChunkID, error) {
+	return s.lacking(m.ChunkIDs())
+}
+
+// lacking returns the ids the store does not hold.
+func (s *Stager) lacking(ids []manifest.ChunkID) ([]manifest.ChunkID, error) {
 	var out []manifest.ChunkID
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		for _, id := range m.ChunkIDs() {
+		for _, id := range ids {
 			if !tx.HasChunk(id) {
 				out = append(out, id)
 			}
@@ -23,6 +30,36 @@ func (s *Stager) missing(m *manifest.Manifest) ([]manifest.ChunkID, error) {
 		return nil
 	})
 	return out, err
+}
+
+// retry calls fn until it succeeds, fails with an error that is not
+// errkind.Unavailable (the controller is away, restarting), or RetryFor has
+// passed since the first failure; it waits 100 ms, doubling to 2 s, between
+// attempts.
+func (s *Stager) retry(ctx context.Context, fn func() error) error {
+	var deadline time.Time
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !errors.Is(err, errkind.Unavailable) {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(s.cfg.RetryFor)
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		s.cfg.Log.Debug("controller unavailable; retrying", "error", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // fetch brings every chunk of m that the store lacks, verifying and committing
@@ -38,7 +75,15 @@ func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *
 		var still []manifest.ChunkID
 		for start := 0; start < len(want); start += s.cfg.FetchIDs {
 			batch := want[start:min(start+s.cfg.FetchIDs, len(want))]
-			left, err := s.fetchBatch(ctx, batch, p, progress)
+			var left []manifest.ChunkID
+			err := s.retry(ctx, func() error {
+				var err error
+				if batch, err = s.lacking(batch); err != nil || len(batch) == 0 {
+					return err
+				}
+				left, err = s.fetchBatch(ctx, batch, p, progress)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("fetch chunks of release %s of %q: %w (nothing was materialized; the chunks committed so far are kept and a retry fetches only the rest)", r.ID, r.Application, err)
 			}

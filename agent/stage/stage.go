@@ -62,6 +62,7 @@ type Progress struct {
 const (
 	DefaultFetchIDs    = 1024
 	DefaultCommitBytes = 8 << 20
+	DefaultRetryFor    = 30 * time.Second
 	// MaxChunkFailures is how often a chunk may fail verification before the
 	// stage command fails.
 	MaxChunkFailures = 3
@@ -85,6 +86,9 @@ type Config struct {
 	FetchIDs int
 	// CommitBytes is how much chunk data one store transaction commits.
 	CommitBytes int
+	// RetryFor is how long a stage keeps retrying while the controller is
+	// unavailable (default 30s); then the stage fails, keeping what it committed.
+	RetryFor time.Duration
 }
 
 // Stager stages releases. Its methods are safe for concurrent use; work on
@@ -113,6 +117,9 @@ func New(cfg Config) (*Stager, error) {
 	}
 	if cfg.CommitBytes <= 0 {
 		cfg.CommitBytes = DefaultCommitBytes
+	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = DefaultRetryFor
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -185,7 +192,11 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 	var b []byte
 	if rec != nil {
 		b = rec.Manifest
-	} else if b, err = s.cfg.Source.GetManifest(ctx, r.ID); err != nil {
+	} else if err = s.retry(ctx, func() error {
+		var err error
+		b, err = s.cfg.Source.GetManifest(ctx, r.ID)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("get manifest of release %s of %q: %w", r.ID, r.Application, err)
 	}
 	if got := manifest.ReleaseID(b); got != r.ID {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/stage"
@@ -243,7 +244,7 @@ func TestChunkThatNeverVerifiesFailsTheStage(t *testing.T) {
 }
 
 func TestResumeDoesNotFetchCommittedChunksAgain(t *testing.T) {
-	e := newEnv(t, func(c *stage.Config) { c.FetchIDs = 3; c.CommitBytes = 1 })
+	e := newEnv(t, func(c *stage.Config) { c.FetchIDs = 3; c.CommitBytes = 1; c.RetryFor = time.Nanosecond })
 	id, src, m := e.fake.release(t, sampleFiles)
 	ids := m.ChunkIDs()
 	if len(ids) < 6 {
@@ -425,5 +426,36 @@ func TestHostileNamesAreRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(outside); err != nil {
 		t.Errorf("a directory outside the root was touched: %v", err)
+	}
+}
+
+func TestUnavailableControllerIsRetried(t *testing.T) {
+	e := newEnv(t, func(c *stage.Config) { c.FetchIDs = 3; c.CommitBytes = 1 })
+	id, src, m := e.fake.release(t, sampleFiles)
+	e.fake.failAfter = 4 // one failure in the middle: retried within the same stage
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range m.ChunkIDs() {
+		want := 1
+		if i == 4 {
+			want = 2
+		}
+		if got := e.fake.requests(c); got != want {
+			t.Errorf("chunk %d requested %d times, want %d", i, got, want)
+		}
+	}
+	sameTree(t, src, layout.ReleaseDir(e.root, "hello", id))
+}
+
+func TestControllerAwayTooLongFailsTheStage(t *testing.T) {
+	e := newEnv(t, func(c *stage.Config) { c.RetryFor = 300 * time.Millisecond })
+	id, _, _ := e.fake.release(t, sampleFiles)
+	e.fake.manifestDown = true
+	if _, err := e.stage(t, id, nil); !errors.Is(err, errkind.Unavailable) {
+		t.Fatalf("err = %v, want Unavailable", err)
+	}
+	if n := e.fake.manifestCalls(); n < 2 {
+		t.Errorf("GetManifest called %d times, want retries", n)
 	}
 }
