@@ -18,8 +18,10 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// deployDeadline bounds the wait for a deployment to reach a state.
-const deployDeadline = 60 * time.Second
+// deployDeadline bounds the wait for a deployment to reach a state. It is
+// generous because the first build of hello on a cold Go build cache
+// compiles part of the standard library; a warm run needs seconds.
+const deployDeadline = 2 * time.Minute
 
 // cluster is a localcluster.Cluster that fails its test on errors and
 // stops every process when the test ends.
