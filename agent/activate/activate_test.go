@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,14 +121,11 @@ func TestSwapIsAtomic(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	result := make(chan error, 1)
+	var reads atomic.Int64
 	go func() {
-		reads := 0
 		for {
 			select {
 			case <-stop:
-				if reads == 0 {
-					result <- errors.New("reader never ran")
-				}
 				result <- nil
 				return
 			default:
@@ -137,12 +135,23 @@ func TestSwapIsAtomic(t *testing.T) {
 				result <- fmt.Errorf("read through current during the swap: %q, %v", b, err)
 				return
 			}
-			reads++
+			reads.Add(1)
 		}
 	}()
-	for i := range 300 {
+	// Swap until the reader has read many times while swaps went on (an even
+	// number of swaps, so that current ends on r2).
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; i < 300 || reads.Load() < 300 || i%2 == 1; i++ {
 		if err := Swap(root, "app", ids[i%2]); err != nil {
 			t.Fatal(err)
+		}
+		select {
+		case err := <-result:
+			t.Fatal(err) // the reader stopped: it saw current missing or broken
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reader made only %d reads", reads.Load())
 		}
 	}
 	close(stop)
