@@ -66,6 +66,9 @@ func (e *env) release(t *testing.T, app, version, healthPath string) string {
 	if healthPath != "" {
 		spec.Run.Health = "http://127.0.0.1:${PORT}" + healthPath
 	}
+	if healthPath == "/ok" {
+		spec.Run.HealthTimeout = 10 * time.Second // never the reason a healthy release fails
+	}
 	m := &manifest.Manifest{Application: app, Spec: spec, Files: []manifest.File{{Path: "VERSION-" + version, Mode: 0o644}}}
 	b := m.Encode()
 	id := manifest.ReleaseID(b)
