@@ -129,10 +129,19 @@ func TestTwoStageDeployment(t *testing.T) {
 		t.Fatalf("PrepareDeployment(%s): %v", d3, err)
 	}
 	c.waitDeployment(d3, prepared)
-	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d3}); err != nil {
-		t.Fatalf("ContinueDeployment(%s): %v", d3, err)
+	// Through cutoverctl this time: --wait must fail and say why.
+	code, out, errOut := c.ctl("deploy", "continue", d3, "--wait")
+	if code == 0 || !strings.Contains(errOut, "ended ROLLED_BACK") {
+		t.Errorf("cutoverctl deploy continue %s --wait: exit %d, stderr:\n%s\nwant non-zero and 'ended ROLLED_BACK'", d3, code, errOut)
+	}
+	if !strings.Contains(errOut, "ACTIVATING") || !strings.Contains(out, "ROLLED_BACK") {
+		t.Errorf("cutoverctl deploy continue %s --wait: want progress on stderr and the final table on stdout:\n%s\n%s", d3, errOut, out)
 	}
 	dep3 := c.waitDeployment(d3, rolledBack)
+	code, out, errOut = c.ctl("deploy", "watch", d3)
+	if code != 0 || !strings.Contains(out, "ROLLED_BACK") {
+		t.Errorf("cutoverctl deploy watch %s of a finished deployment: exit %d\n%s%s", d3, code, out, errOut)
+	}
 	if dep3.GetError() == "" {
 		t.Errorf("ROLLED_BACK deployment has no error:\n%s", asJSON(dep3))
 	}
