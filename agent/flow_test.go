@@ -192,4 +192,3 @@ func TestStageActivateRollbackThroughTheSession(t *testing.T) {
 		t.Errorf("running after rollback = %+v, %v; want v1", info, ok)
 	}
 }
-
