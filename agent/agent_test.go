@@ -123,7 +123,7 @@ func TestRunStartsAppsServesMetricsAndStopsCleanly(t *testing.T) {
 		body = string(b)
 		return resp.StatusCode == http.StatusOK
 	})
-	for _, name := range []string{"cutover_agent_staged_bytes", "cutover_agent_last_activation_success", "go_goroutines", "process_open_fds"} {
+	for _, name := range []string{"cutover_agent_staged_bytes", "cutover_agent_last_activation_success", "cutover_agent_controller_connected", "go_goroutines", "process_open_fds"} {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
@@ -53,12 +54,15 @@ type Config struct {
 	Log *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnections.
 	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the session metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Session keeps the agent connected and runs the controller's commands.
 type Session struct {
-	cfg    Config
-	client cutoverv1.AgentServiceClient
+	cfg     Config
+	client  cutoverv1.AgentServiceClient
+	metrics *metrics
 
 	sendMu sync.Mutex // serializes stream.Send
 
@@ -99,7 +103,11 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
-	return &Session{cfg: cfg, client: cutoverv1.NewAgentServiceClient(cfg.Conn), inflight: map[string]bool{}}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{cfg: cfg, client: cutoverv1.NewAgentServiceClient(cfg.Conn), metrics: m, inflight: map[string]bool{}}, nil
 }
 
 // Run keeps a session open until ctx ends, then waits for the commands it
@@ -155,12 +163,14 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 	s.stream = stream
 	s.sessions++
 	s.mu.Unlock()
+	s.metrics.connected.Set(1)
 	defer func() {
 		s.mu.Lock()
 		if s.stream == stream {
 			s.stream = nil
 		}
 		s.mu.Unlock()
+		s.metrics.connected.Set(0)
 	}()
 	s.cfg.Log.Info("connected to the controller")
 	for {
@@ -220,8 +230,10 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 			log.Warn("result not sent: no session; the controller resends the command when the agent reconnects")
 		}
 		if final.Outcome == Failed {
+			s.metrics.commands.WithLabelValues(string(cmd.Kind), "failed").Inc()
 			log.Warn("command failed", "error", final.Error)
 		} else {
+			s.metrics.commands.WithLabelValues(string(cmd.Kind), "done").Inc()
 			log.Info("command done")
 		}
 	})
