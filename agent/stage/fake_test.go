@@ -177,8 +177,7 @@ func (f *fakeController) release(t *testing.T, files map[string]string) (id stri
 			t.Fatal(err)
 		}
 	}
-	spec := appspec.Spec{Name: "hello", Run: appspec.Run{Command: "true"}}
-	m, err := manifest.Build(context.Background(), src, "hello", spec, f)
+	m, err := manifest.Build(context.Background(), src, "hello", appspecFor("hello"), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,4 +207,8 @@ func bigContent(seed, n int) string {
 		b[i] = byte(x)
 	}
 	return string(b)
+}
+
+func appspecFor(app string) appspec.Spec {
+	return appspec.Spec{Name: app, Run: appspec.Run{Command: "true"}}
 }

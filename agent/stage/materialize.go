@@ -57,7 +57,7 @@ func (s *Stager) materialize(r Release, m *manifest.Manifest) error {
 	ok := false
 	defer func() {
 		if !ok {
-			_ = os.RemoveAll(tmp)
+			_ = removeTree(tmp)
 		}
 	}()
 	if err := s.write(tmp, m); err != nil {
@@ -88,7 +88,22 @@ func removeAside(parent, dir string) error {
 	if err := layout.SyncDir(parent); err != nil {
 		return err
 	}
-	return os.RemoveAll(trash)
+	return removeTree(trash)
+}
+
+// removeTree removes dir and everything in it, even directories whose
+// release mode has no write permission (0o555): those are made writable first.
+func removeTree(dir string) error {
+	if os.RemoveAll(dir) == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 // write creates m's entries under dir: files with their content from the
@@ -284,7 +299,7 @@ func (s *Stager) Clean() error {
 		}
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), stagingPrefix) || strings.HasPrefix(e.Name(), trashPrefix) {
-				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
 					return fmt.Errorf("remove leftover %s: %w", filepath.Join(dir, e.Name()), err)
 				}
 				s.cfg.Log.Info("removed a leftover of an interrupted staging", logging.KeyApplication, app, "dir", e.Name())

@@ -459,3 +459,30 @@ func TestControllerAwayTooLongFailsTheStage(t *testing.T) {
 		t.Errorf("GetManifest called %d times, want retries", n)
 	}
 }
+
+func TestReadOnlyDirsAreKeptAndCanBeDropped(t *testing.T) {
+	e := newEnv(t, nil)
+	id, src, _ := e.fake.release(t, map[string]string{"ro/file": "x", "VERSION": "v1"})
+	if err := os.Chmod(filepath.Join(src, "ro"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	// Build again with the read-only dir (release() built it writable).
+	m, err := manifest.Build(context.Background(), src, "hello", appspecFor("hello"), e.fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(src, "ro"), 0o755) })
+	b := m.Encode()
+	id = manifest.ReleaseID(b)
+	e.fake.manifests[id] = b
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, layout.ReleaseDir(e.root, "hello", id))
+	if err := e.st.Drop(context.Background(), []stage.Release{{Application: "hello", ID: id}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("release with a read-only dir not dropped: %v", err)
+	}
+}
