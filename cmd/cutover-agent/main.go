@@ -50,6 +50,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }() // a second signal kills at once
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "cutover-agent:", err)
 		return 1
