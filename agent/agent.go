@@ -159,6 +159,17 @@ func fillDefaults(cfg *Config) error {
 	if cfg.Root == "" {
 		problems = append(problems, errors.New("--root is required"))
 	}
+	for _, dir := range []*string{&cfg.DataDir, &cfg.Root} {
+		if *dir == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		*dir = abs // the apps run elsewhere: no path may depend on the agent's cwd
+	}
 	if len(problems) > 0 {
 		msgs := make([]string, len(problems))
 		for i, p := range problems {
