@@ -83,7 +83,8 @@ var (
 controller builds each application and every connected agent of the
 environment fetches and materializes the releases. Nothing running changes.
 The deployment is PREPARING at once and PREPARED when every agent has staged.
-With --wait, follows it and fails unless it ends PREPARED.`,
+With --wait, follows it (progress on stderr), prints a one-line summary
+and fails unless it ends PREPARED.`,
 		example: `  cutoverctl deploy prepare d-7 --wait`,
 		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
 			return api.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id})
@@ -99,7 +100,8 @@ With --wait, follows it and fails unless it ends PREPARED.`,
 		long: `Start stage 2 of a PREPARED deployment: every agent swaps its current release
 to the staged one, restarts the application and checks its health. If any
 agent fails after swapping, every agent goes back (ROLLED_BACK).
-With --wait, follows it and fails unless it ends DEPLOYED.`,
+With --wait, follows it (progress on stderr), prints a one-line summary
+and fails unless it ends DEPLOYED.`,
 		example: `  cutoverctl deploy continue d-7 --wait`,
 		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
 			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id})
@@ -112,7 +114,8 @@ With --wait, follows it and fails unless it ends DEPLOYED.`,
 		short: "Run both stages back to back (single stage)",
 		long: `Run a PLANNED deployment's two stages back to back: build, stage on every
 agent, then swap and restart. This is how single-stage environments deploy.
-With --wait, follows it and fails unless it ends DEPLOYED.`,
+With --wait, follows it (progress on stderr), prints a one-line summary
+and fails unless it ends DEPLOYED.`,
 		example: `  cutoverctl deploy start d-7 --wait`,
 		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
 			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id})
@@ -150,7 +153,7 @@ func newDeployStepCmd(c *cli, s step) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if perr := c.print(final, func(w io.Writer) { formatDeployment(w, final) }); perr != nil {
+			if perr := c.print(final, func(w io.Writer) { fmt.Fprintln(w, summary(final)) }); perr != nil {
 				return perr
 			}
 			if final.GetState() != s.success {

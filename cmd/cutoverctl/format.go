@@ -300,3 +300,36 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// summary says in one line where deployment d ended up, with the timings
+// that matter there and, when PREPARED, the command that continues it.
+func summary(d *cutoverv1.Deployment) string {
+	s := fmt.Sprintf("deployment %s is %s", d.GetId(), stateName(d.GetState()))
+	var facts []string
+	add := func(name string, v *durationpb.Duration) {
+		if v != nil {
+			facts = append(facts, name+" "+formatDuration(v))
+		}
+	}
+	switch d.GetState() {
+	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED:
+		add("build", d.GetBuildDuration())
+		add("transfer", d.GetTransferDuration())
+	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED:
+		if d.GetActivateTime() != nil && d.GetFinishTime() != nil {
+			stage2 := d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
+			facts = append(facts, "stage 2 took "+stage2.Round(time.Millisecond).String())
+		}
+		add("activation spread", d.GetActivationSpread())
+	}
+	if len(facts) > 0 {
+		s += " (" + strings.Join(facts, ", ") + ")"
+	}
+	if d.GetError() != "" {
+		s += ": " + d.GetError()
+	}
+	if d.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED {
+		s += "; continue it with: cutoverctl deploy continue " + d.GetId()
+	}
+	return s
+}

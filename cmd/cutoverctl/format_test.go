@@ -154,3 +154,25 @@ func TestFormatPlanEmpty(t *testing.T) {
 		t.Errorf("formatPlan = %q", got)
 	}
 }
+
+func TestSummary(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		d    *cutoverv1.Deployment
+		want string
+	}{
+		{&cutoverv1.Deployment{Id: "d-2", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
+			BuildDuration: durationpb.New(1500 * time.Millisecond), TransferDuration: durationpb.New(200 * time.Millisecond)},
+			"deployment d-2 is PREPARED (build 1.5s, transfer 200ms); continue it with: cutoverctl deploy continue d-2"},
+		{&cutoverv1.Deployment{Id: "d-2", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+			ActivateTime: timestamppb.New(at), FinishTime: timestamppb.New(at.Add(36 * time.Millisecond)),
+			ActivationSpread: durationpb.New(2 * time.Millisecond)},
+			"deployment d-2 is DEPLOYED (stage 2 took 36ms, activation spread 2ms)"},
+		{sampleDeployment(), "deployment d-3 is ROLLED_BACK: agent fe-2: health check failed"},
+	}
+	for _, tt := range tests {
+		if got := summary(tt.d); got != tt.want {
+			t.Errorf("summary = %q\nwant      %q", got, tt.want)
+		}
+	}
+}
