@@ -160,8 +160,10 @@ func (p *progress) lines(ev *cutoverv1.DeploymentEvent, now time.Time) []string 
 		p.agents = map[string]string{}
 	}
 	for _, a := range d.GetAgents() {
-		text := fmt.Sprintf("agent %s %s %s of %s", a.GetName(), agentStateName(a.GetState()),
-			formatBytes(a.GetTransferredBytes()), formatBytes(a.GetReleaseBytes()))
+		text := fmt.Sprintf("agent %s %s", a.GetName(), agentStateName(a.GetState()))
+		if a.GetReleaseBytes() > 0 || a.GetTransferredBytes() > 0 {
+			text += fmt.Sprintf(" %s of %s", formatBytes(a.GetTransferredBytes()), formatBytes(a.GetReleaseBytes()))
+		}
 		if a.GetError() != "" {
 			text += ": " + a.GetError()
 		}

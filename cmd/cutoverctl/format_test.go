@@ -120,6 +120,7 @@ func TestProgressLines(t *testing.T) {
 	const (
 		preparing = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING
 		prepared  = cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED
+		pending   = cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_PENDING
 		staging   = cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGING
 		staged    = cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED
 	)
@@ -129,6 +130,7 @@ func TestProgressLines(t *testing.T) {
 	}{
 		{ev(preparing, "building hello"), []string{"d-1  PREPARING: building hello"}},
 		{ev(preparing, "again"), nil},
+		{ev(preparing, "", agent("fe-1", pending, 0, 0)), []string{"d-1  agent fe-1 PENDING"}},
 		{ev(preparing, "", agent("fe-1", staging, 0, 2048)), []string{"d-1  agent fe-1 STAGING 0 B of 2.0 KiB"}},
 		{ev(preparing, "", agent("fe-1", staging, 1024, 2048)), []string{"d-1  agent fe-1 STAGING 1.0 KiB of 2.0 KiB"}},
 		{ev(prepared, "", agent("fe-1", staged, 2048, 2048)), []string{"d-1  PREPARED", "d-1  agent fe-1 STAGED 2.0 KiB of 2.0 KiB"}},
