@@ -75,6 +75,9 @@ func Build(ctx context.Context, dir, app string, spec appspec.Spec, sink ChunkSi
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkLinks(); err != nil {
+		return nil, fmt.Errorf("build output: %w", err)
+	}
 	if err := chunkFiles(ctx, dir, m.Files, sink); err != nil {
 		return nil, err
 	}

@@ -128,7 +128,9 @@ func Decode(b []byte) (*Manifest, error) {
 }
 
 // Validate checks that every path is clean and relative, that every symlink
-// resolves inside the release, that sizes add up, and that no path repeats.
+// resolves inside the release (followed through the release's other
+// symlinks), that nothing lives under a symlink, that sizes add up, and that
+// no path repeats.
 // Errors are errkind.InvalidArgument.
 func (m *Manifest) Validate() error {
 	seen := make(map[string]bool, len(m.Files))
@@ -162,7 +164,7 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("manifest: %q has unsupported type %v: %w", f.Path, f.Mode.Type(), errkind.InvalidArgument)
 		}
 	}
-	return nil
+	return m.checkLinks()
 }
 
 // ValidPath checks that p is a clean, relative, slash-separated path that

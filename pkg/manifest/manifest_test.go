@@ -171,11 +171,15 @@ func TestBuildRefusesHostileOutput(t *testing.T) {
 		{"absolute", "/etc/passwd"},
 		{"escapes", "../../outside"},
 		{"escapes from subdir", "sub/../../../x"},
+		{"escapes through another link", "d/d/d/../../.."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeTree(t, dir, map[string]string{"a": "x"})
+			if err := os.Symlink(".", filepath.Join(dir, "d")); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.Symlink(tt.link, filepath.Join(dir, "evil")); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package stage
+package manifest
 
 import (
 	"fmt"
@@ -7,20 +7,16 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 // maxLinkHops bounds symlink chains, as the kernel does.
 const maxLinkHops = 40
 
-// checkManifest re-validates a manifest on the agent, whatever the controller
-// checked: every path is clean and relative, nothing lives under a symlink,
-// and every symlink, followed through the other symlinks of the release the
-// way the kernel will follow them, stays inside the release.
-func checkManifest(m *manifest.Manifest) error {
-	if err := m.Validate(); err != nil {
-		return err
-	}
+// checkLinks checks that nothing lives under a symlink and that every
+// symlink, followed through the other symlinks of the release the way the
+// kernel will follow them, stays inside the release: a lexical check alone
+// would let "d -> ." and "s -> d/d/d/../../.." climb out.
+func (m *Manifest) checkLinks() error {
 	links := map[string]string{}
 	for _, f := range m.Files {
 		if f.Mode.Type() == fs.ModeSymlink {
