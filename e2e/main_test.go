@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// binDir holds the binaries TestMain built; empty when the tests are skipped.
+// binDir holds the binaries TestMain built.
 var binDir string
 
 // binaries are the commands the tests start, by package directory under cmd/.
-var binaries = []string{"cutover-controller", "cutover-agent", "cutoverctl"}
+var binaries = []string{"cutover-controller", "cutover-agent", "cutoverctl", "cutover-demo"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
