@@ -42,6 +42,8 @@ type cli struct {
 
 	conn   *grpc.ClientConn
 	client cutoverv1.AdminServiceClient
+	// cancel ends the whole-command deadline set by --timeout.
+	cancel context.CancelFunc
 }
 
 // run executes cutoverctl with args and returns the process exit status.
@@ -52,6 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if c.cancel != nil {
+		c.cancel()
+	}
 	if c.conn != nil {
 		_ = c.conn.Close()
 	}
@@ -102,6 +107,11 @@ inside the deployment window. "deploy start" runs both stages back to back.`,
 				return fmt.Errorf("-o %q: want table or json", c.output)
 			}
 			c.timeoutSet = cmd.Flags().Changed("timeout")
+			if c.timeoutSet {
+				ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+				cmd.SetContext(ctx)
+				c.cancel = cancel
+			}
 			return nil
 		},
 	}
@@ -157,19 +167,17 @@ func currentActor() string {
 	return name + "@" + host
 }
 
-// callCtx bounds one request: --timeout if given, else defaultCallTimeout.
+// callCtx bounds one request: by --timeout if given (already on ctx, for
+// the whole command), else by defaultCallTimeout.
 func (c *cli) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.timeoutSet {
-		return context.WithTimeout(ctx, c.timeout)
+		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, defaultCallTimeout)
 }
 
-// followCtx bounds a wait on a deployment: --timeout if given, else none.
+// followCtx bounds a wait on a deployment: only by --timeout, if given.
 func (c *cli) followCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.timeoutSet {
-		return context.WithTimeout(ctx, c.timeout)
-	}
 	return context.WithCancel(ctx)
 }
 

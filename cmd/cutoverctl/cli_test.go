@@ -79,8 +79,23 @@ func (f *fakeAdmin) ContinueDeployment(ctx context.Context, req *cutoverv1.Conti
 	return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING}, nil
 }
 
+func (f *fakeAdmin) GetDeployment(ctx context.Context, req *cutoverv1.GetDeploymentRequest) (*cutoverv1.Deployment, error) {
+	f.record(ctx)
+	switch req.GetId() {
+	case "d-final":
+		return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED}, nil
+	case "d-hang":
+		return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING}, nil
+	}
+	return nil, status.Errorf(codes.NotFound, "deployment %s does not exist", req.GetId())
+}
+
 func (f *fakeAdmin) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream grpc.ServerStreamingServer[cutoverv1.DeploymentEvent]) error {
 	f.record(stream.Context())
+	if req.GetId() == "d-hang" {
+		<-stream.Context().Done()
+		return stream.Context().Err()
+	}
 	f.mu.Lock()
 	states := f.events[req.GetId()]
 	f.mu.Unlock()
@@ -149,7 +164,11 @@ func TestCLIAgainstFakeController(t *testing.T) {
 		{"prepare wait ok", []string{"deploy", "prepare", "d-ok", "--wait"}, 0, "PREPARED", "PREPARING"},
 		{"continue wait rolled back", []string{"deploy", "continue", "d-bad", "--wait"}, 1, "ROLLED_BACK", "error: deployment d-bad ended ROLLED_BACK: agent fe-2: health check failed"},
 		{"continue wait ok", []string{"deploy", "continue", "d-good", "--wait"}, 0, "DEPLOYED", ""},
-		{"watch", []string{"deploy", "watch", "d-good"}, 1, "", "Unimplemented"}, // GetDeployment is not faked
+		{"watch unknown", []string{"deploy", "watch", "d-nope"}, 1, "", "error: NotFound: deployment d-nope does not exist"},
+		{"watch final", []string{"deploy", "watch", "d-final"}, 0, "d-final  DEPLOYED", ""},
+		{"watch final json", []string{"-o", "json", "deploy", "watch", "d-final"}, 0, `{"deployment":{"id":"d-final","state":"DEPLOYMENT_STATE_DEPLOYED"}`, ""},
+		{"watch timeout", []string{"--timeout", "300ms", "deploy", "watch", "d-hang"}, 1, "PREPARING", "stopped following deployment d-hang, last seen PREPARING"},
+		{"unimplemented", []string{"deploy", "plan", "d-1"}, 1, "", "error: Unimplemented:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

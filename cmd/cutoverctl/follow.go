@@ -37,8 +37,12 @@ func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cut
 		}
 		return nil
 	}
-	if !jsonEvents {
-		_ = show(&cutoverv1.DeploymentEvent{Deployment: d, Time: timestamppb.Now()})
+	// The current state: shown as a line, or, in JSON, only when there is
+	// nothing to watch (the stream starts with it otherwise).
+	if !jsonEvents || done(d.GetState()) {
+		if err := show(&cutoverv1.DeploymentEvent{Deployment: d, Time: timestamppb.Now()}); err != nil {
+			return d, err
+		}
 	}
 	if done(d.GetState()) {
 		return d, nil
