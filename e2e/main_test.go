@@ -54,4 +54,3 @@ func buildBinaries(dir string) error {
 
 // bin returns the path of a built binary.
 func bin(name string) string { return filepath.Join(binDir, name) }
-
