@@ -219,7 +219,7 @@ func (c *cluster) checkMaterialized(src, app, releaseID string) {
 }
 
 // waitStaged waits until ListAgents shows, on every agent, app running
-// running and (unless staged is "") staged among its staged releases.
+// running and staged among its staged releases ("" for either: any).
 func (c *cluster) waitStaged(env, app, running, staged string) {
 	c.t.Helper()
 	c.waitFor(deployDeadline, "ListAgents shows the staged release", func() error {
@@ -237,7 +237,7 @@ func (c *cluster) waitStaged(env, app, running, staged string) {
 					continue
 				}
 				found = true
-				if ap.GetRunningReleaseId() != running || (staged != "" && !slices.Contains(ap.GetStagedReleaseIds(), staged)) {
+				if (running != "" && ap.GetRunningReleaseId() != running) || (staged != "" && !slices.Contains(ap.GetStagedReleaseIds(), staged)) {
 					return fmt.Errorf("agent %s: running %s staged %v; want running %s, %s staged",
 						a.GetName(), ap.GetRunningReleaseId(), ap.GetStagedReleaseIds(), running, staged)
 				}

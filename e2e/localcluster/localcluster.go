@@ -60,8 +60,10 @@ type Agent struct {
 	DataDir string
 	// Port is the PORT given to its apps with --env PORT=.
 	Port int
-	// Proc is the process.
+	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
+
+	args []string
 }
 
 // Cluster is a controller, its agents and a client of its AdminService.
@@ -167,20 +169,42 @@ func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) 
 			Root:    filepath.Join(c.cfg.Dir, name, "root"),
 			DataDir: filepath.Join(c.cfg.Dir, name, "data"),
 			Port:    port,
+			args: []string{
+				"--controller", c.Addr,
+				"--environment", env,
+				"--name", name,
+				"--data-dir", filepath.Join(c.cfg.Dir, name, "data"),
+				"--root", filepath.Join(c.cfg.Dir, name, "root"),
+				"--env", fmt.Sprintf("PORT=%d", port),
+				"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
+			},
 		}
-		a.Proc, err = startProc(c.cfg.Dir, name, filepath.Join(c.cfg.BinDir, "cutover-agent"),
-			"--controller", c.Addr,
-			"--environment", env,
-			"--name", name,
-			"--data-dir", a.DataDir,
-			"--root", a.Root,
-			"--env", fmt.Sprintf("PORT=%d", port),
-			"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
-		)
-		if err != nil {
+		if err := c.startAgent(a); err != nil {
 			return err
 		}
 		c.Agents = append(c.Agents, a)
+	}
+	return c.WaitAgentsConnected(ctx, env)
+}
+
+// startAgent starts a's process.
+func (c *Cluster) startAgent(a *Agent) error {
+	p, err := startProc(c.cfg.Dir, a.Name, filepath.Join(c.cfg.BinDir, "cutover-agent"), a.args...)
+	if err != nil {
+		return err
+	}
+	a.Proc = p
+	return nil
+}
+
+// RestartAgent kills agent a with SIGKILL, kills the app processes it
+// supervised (as a machine crash would), starts it again with the same
+// flags and waits until every agent is connected to env.
+func (c *Cluster) RestartAgent(ctx context.Context, a *Agent, env string) error {
+	a.Proc.Kill()
+	killStrays(a.Root)
+	if err := c.startAgent(a); err != nil {
+		return err
 	}
 	return c.WaitAgentsConnected(ctx, env)
 }
