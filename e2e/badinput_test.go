@@ -22,16 +22,8 @@ func TestBadInput(t *testing.T) {
 	src := filepath.Join(c.dir, "src")
 	copyApp(t, src, "v1")
 
-	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "single"},
-	}); err != nil {
-		t.Fatalf("CreateEnvironment: %v", err)
-	}
-	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
-		Application: &cutoverv1.Application{SourceDir: src},
-	}); err != nil {
-		t.Fatalf("RegisterApplication: %v", err)
-	}
+	c.createEnv("single", false)
+	c.registerApp(src)
 	d := c.createDeployment("single", "hello", "v1")
 
 	tests := []struct {
@@ -197,17 +189,9 @@ func TestHostileBuildRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "prod", TwoStage: true},
-	}); err != nil {
-		t.Fatalf("CreateEnvironment: %v", err)
-	}
+	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1")
-	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
-		Application: &cutoverv1.Application{SourceDir: src},
-	}); err != nil {
-		t.Fatalf("RegisterApplication: %v", err)
-	}
+	c.registerApp(src)
 	d := c.createDeployment("prod", "evil", "v1")
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
 		t.Fatalf("PrepareDeployment: %v", err)

@@ -99,7 +99,7 @@ func (c *cluster) waitDeployment(id string, want cutoverv1.DeploymentState) *cut
 		if err != nil {
 			return err
 		}
-		if d.GetState() == want || isFinal(d.GetState()) {
+		if d.GetState() == want || localcluster.IsFinal(d.GetState()) {
 			return nil
 		}
 		return fmt.Errorf("still %s", d.GetState())
@@ -110,17 +110,26 @@ func (c *cluster) waitDeployment(id string, want cutoverv1.DeploymentState) *cut
 	return d
 }
 
-// isFinal reports whether a deployment never leaves state s.
-func isFinal(s cutoverv1.DeploymentState) bool {
-	switch s {
-	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
-		return true
+// createEnv creates environment name.
+func (c *cluster) createEnv(name string, twoStage bool) {
+	c.t.Helper()
+	if _, err := c.Admin.CreateEnvironment(context.Background(), &cutoverv1.CreateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: name, TwoStage: twoStage},
+	}); err != nil {
+		c.t.Fatalf("CreateEnvironment(%s): %v", name, err)
 	}
-	return false
+}
+
+// registerApp registers the application source in dir and returns its name.
+func (c *cluster) registerApp(dir string) string {
+	c.t.Helper()
+	app, err := c.Admin.RegisterApplication(context.Background(), &cutoverv1.RegisterApplicationRequest{
+		Application: &cutoverv1.Application{SourceDir: dir},
+	})
+	if err != nil {
+		c.t.Fatalf("RegisterApplication(%s): %v", dir, err)
+	}
+	return app.GetName()
 }
 
 // asJSON renders m for failure messages.

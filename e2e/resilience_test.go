@@ -23,17 +23,9 @@ func TestCrashesAndAbort(t *testing.T) {
 	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
 	copyApp(t, src, "v1")
-	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "prod", TwoStage: true},
-	}); err != nil {
-		t.Fatalf("CreateEnvironment: %v", err)
-	}
+	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1", "fe-2")
-	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
-		Application: &cutoverv1.Application{SourceDir: src},
-	}); err != nil {
-		t.Fatalf("RegisterApplication: %v", err)
-	}
+	c.registerApp(src)
 
 	t.Log("the controller is killed while stage 1 runs, and resumes it")
 	d1 := c.createDeployment("prod", "hello", "v1")

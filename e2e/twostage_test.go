@@ -39,20 +39,10 @@ func TestTwoStageDeployment(t *testing.T) {
 	src := filepath.Join(c.dir, "src")
 	copyApp(t, src, "v1")
 
-	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "demo", TwoStage: true},
-	}); err != nil {
-		t.Fatalf("CreateEnvironment: %v", err)
-	}
+	c.createEnv("demo", true)
 	c.startAgents("demo", "fe-1", "fe-2", "fe-3")
-	app, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
-		Application: &cutoverv1.Application{SourceDir: src},
-	})
-	if err != nil {
-		t.Fatalf("RegisterApplication: %v", err)
-	}
-	if app.GetName() != "hello" {
-		t.Fatalf("RegisterApplication named the app %q, want hello (from cutover.yaml)", app.GetName())
+	if name := c.registerApp(src); name != "hello" {
+		t.Fatalf("RegisterApplication named the app %q, want hello (from cutover.yaml)", name)
 	}
 
 	t.Log("v1, single stage")
@@ -101,7 +91,7 @@ func TestTwoStageDeployment(t *testing.T) {
 	// While d2 is PREPARED, the environment takes no other deployment, and
 	// continue refuses a deployment that is not PREPARED.
 	c.checkSecondDeploymentRefused(d2)
-	_, err = c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d1})
+	_, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d1})
 	wantStatus(t, "ContinueDeployment of a DEPLOYED deployment", err, codes.FailedPrecondition, "DEPLOYED")
 	if t.Failed() {
 		t.FailNow()

@@ -307,3 +307,16 @@ func Poll(ctx context.Context, timeout time.Duration, cond func() error) error {
 		}
 	}
 }
+
+// IsFinal reports whether a deployment never leaves state s.
+func IsFinal(s cutoverv1.DeploymentState) bool {
+	switch s {
+	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
+		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
+		return true
+	}
+	return false
+}
