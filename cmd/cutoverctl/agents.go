@@ -13,6 +13,7 @@ func newAgentsCmd(c *cli) *cobra.Command {
 		Use:     "agents",
 		Aliases: []string{"agent"},
 		Short:   "Show the front-ends' agents",
+		Example: `  cutoverctl agents list --env production`,
 	}
 	var env string
 	list := &cobra.Command{

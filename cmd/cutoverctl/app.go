@@ -15,6 +15,8 @@ func newAppCmd(c *cli) *cobra.Command {
 		Use:     "app",
 		Aliases: []string{"apps", "application", "applications"},
 		Short:   "Register and show applications",
+		Example: `  cutoverctl app register ./examples/hello
+  cutoverctl app get hello`,
 	}
 	cmd.AddCommand(newAppRegisterCmd(c), newAppGetCmd(c), newAppListCmd(c))
 	return cmd

@@ -15,6 +15,9 @@ func newDeployCmd(c *cli) *cobra.Command {
 		Use:     "deploy",
 		Aliases: []string{"deployment", "deployments"},
 		Short:   "Plan, prepare, continue, start, abort and follow deployments",
+		Example: `  cutoverctl deploy create --env production --app hello=v2
+  cutoverctl deploy prepare d-7 --wait
+  cutoverctl deploy continue d-7 --wait`,
 		Long: `A deployment brings one environment to given versions of applications.
 
   deploy create    plans it (PLANNED)

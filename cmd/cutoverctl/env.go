@@ -15,6 +15,9 @@ func newEnvCmd(c *cli) *cobra.Command {
 		Use:     "env",
 		Aliases: []string{"environment", "environments"},
 		Short:   "Create, change and show environments",
+		Example: `  cutoverctl env create production --two-stage
+  cutoverctl env update production --window "Mon-Fri 02:00-04:00 Europe/Lisbon"
+  cutoverctl env list`,
 	}
 	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c))
 	return cmd
