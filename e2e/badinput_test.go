@@ -150,6 +150,20 @@ func TestCutoverctl(t *testing.T) {
 		t.Errorf("env list after update --two-stage=false:\n%s", out)
 	}
 
+	// A relative source directory is sent as an absolute path.
+	code, out, errOut = c.ctl("-o", "json", "app", "register", filepath.Join("..", "examples", "hello"))
+	if code != 0 {
+		t.Fatalf("app register: exit %d\n%s", code, errOut)
+	}
+	var app cutoverv1.Application
+	if err := protojson.Unmarshal([]byte(out), &app); err != nil {
+		t.Fatalf("app register -o json printed %q: %v", out, err)
+	}
+	wantDir, _ := filepath.Abs(filepath.Join("..", "examples", "hello"))
+	if app.GetName() != "hello" || app.GetSourceDir() != wantDir {
+		t.Errorf("app register: name %q source_dir %q, want hello and %s", app.GetName(), app.GetSourceDir(), wantDir)
+	}
+
 	refusals := []struct {
 		args  []string
 		words []string
