@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,35 +189,45 @@ func TestCutoverctl(t *testing.T) {
 	}
 }
 
-// TestHostileBuildRefused registers an application whose build output holds
-// a symlink that leads outside the release: the deployment fails and the
-// agent stages nothing.
+// TestHostileBuildRefused registers applications whose build output holds a
+// symlink that leads outside the release (absolute, relative, through
+// another symlink): each deployment fails naming the link, and the agent
+// stages nothing.
 func TestHostileBuildRefused(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	src := filepath.Join(c.dir, "evil")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	spec := "name: evil\nbuild:\n  command: mkdir -p out && echo hi > out/index.html && ln -s /etc/passwd out/leak\n  output: out\nrun:\n  command: sleep 1000\n"
-	if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1")
-	c.registerApp(src)
-	d := c.createDeployment("prod", "evil", "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
+	builds := []struct {
+		app, link, command string
+	}{
+		{"evil-abs", "leak", "ln -s /etc/passwd out/leak"},
+		{"evil-rel", "up", "mkdir out/sub && ln -s ../../.. out/sub/up"},
+		{"evil-chain", "a", "ln -s b out/a && ln -s ../.. out/b"},
 	}
-	got := c.waitDeployment(d, failed)
-	if !strings.Contains(got.GetError(), "leak") {
-		t.Errorf("FAILED deployment's error %q does not name the symlink leak", got.GetError())
-	}
-	entries, _ := os.ReadDir(filepath.Join(c.Agents[0].Root, "evil", "releases"))
-	if len(entries) != 0 {
-		t.Errorf("agent staged %d entries for a refused build", len(entries))
+	for _, b := range builds {
+		src := filepath.Join(c.dir, b.app)
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		spec := fmt.Sprintf("name: %s\nbuild:\n  command: mkdir -p out && echo hi > out/index.html && %s\n  output: out\nrun:\n  command: sleep 1000\n", b.app, b.command)
+		if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.registerApp(src)
+		d := c.createDeployment("prod", b.app, "v1")
+		if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
+			t.Fatalf("PrepareDeployment(%s): %v", b.app, err)
+		}
+		got := c.waitDeployment(d, failed)
+		if !strings.Contains(got.GetError(), b.link) {
+			t.Errorf("%s: FAILED deployment's error %q does not name the symlink %s", b.app, got.GetError(), b.link)
+		}
+		entries, _ := os.ReadDir(filepath.Join(c.Agents[0].Root, b.app, "releases"))
+		if len(entries) != 0 {
+			t.Errorf("%s: agent staged %d entries for a refused build", b.app, len(entries))
+		}
 	}
 	agents, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "prod"})
 	if err != nil {
@@ -225,7 +236,7 @@ func TestHostileBuildRefused(t *testing.T) {
 	for _, a := range agents.GetAgents() {
 		for _, app := range a.GetApplications() {
 			if len(app.GetStagedReleaseIds()) != 0 || app.GetRunningReleaseId() != "" {
-				t.Errorf("agent %s holds %v after a refused build", a.GetName(), app)
+				t.Errorf("agent %s holds %v after refused builds", a.GetName(), app)
 			}
 		}
 	}
