@@ -2,25 +2,13 @@ package migrate
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
 )
-
-// postgresEnv names the env var holding an admin DSN of a PostgreSQL
-// server whose role may CREATE DATABASE.
-const postgresEnv = "CUTOVER_TEST_POSTGRES_DSN"
 
 // backend is a database kind the engine tests run against.
 type backend struct {
@@ -30,159 +18,45 @@ type backend struct {
 }
 
 // eachBackend runs f once on SQLite and once on PostgreSQL. PostgreSQL is
-// skipped when postgresEnv is unset, unless CI=true, where that fails.
+// skipped when migratetest.PostgresEnv is unset, unless CI=true, where that
+// fails.
 func eachBackend(t *testing.T, f func(t *testing.T, be backend)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		f(t, backend{driver: DriverSQLite, fresh: freshSQLite})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		if os.Getenv(postgresEnv) == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not set; CI must run the PostgreSQL tests", postgresEnv)
-			}
-			t.Skipf("%s is not set", postgresEnv)
-		}
+		migratetest.RequirePostgres(t)
 		f(t, backend{driver: DriverPostgres, fresh: freshPostgres})
 	})
 }
 
 func freshSQLite(t *testing.T) DB {
-	return DB{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "app.db")}
+	return DB{Driver: DriverSQLite, DSN: migratetest.SQLiteDSN(t)}
 }
 
 func freshPostgres(t *testing.T) DB {
 	t.Helper()
-	admin := os.Getenv(postgresEnv)
-	cfg, err := pgx.ParseConfig(admin)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
-	}
-	pool := stdlib.OpenDB(*cfg)
-	defer pool.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "cutover_test_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := pool.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		pool := stdlib.OpenDB(*cfg)
-		defer pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	dsn := admin + " dbname=" + name
-	if u, err := url.Parse(admin); err == nil && u.Scheme != "" {
-		u.Path = "/" + name
-		dsn = u.String()
-	}
-	return DB{Driver: DriverPostgres, DSN: dsn}
+	return DB{Driver: DriverPostgres, DSN: migratetest.FreshPostgres(t)}
 }
 
 // connect opens db for a test's own queries.
 func connect(t *testing.T, db DB) *sql.DB {
 	t.Helper()
-	var pool *sql.DB
-	if db.Driver == DriverPostgres {
-		cfg, err := pgx.ParseConfig(db.DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool = stdlib.OpenDB(*cfg)
-	} else {
-		var err error
-		if pool, err = sql.Open("sqlite", db.DSN); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = pool.Close() })
-	return pool
+	return migratetest.Connect(t, db.Driver, db.DSN)
 }
 
 // snapshot describes db's schema and every row of every table, sorted, so
 // two snapshots are equal exactly when nothing changed.
 func snapshot(t *testing.T, db DB) string {
 	t.Helper()
-	if db.Driver == DriverSQLite {
-		if _, err := os.Stat(db.DSN); err != nil {
-			return "no database file"
-		}
-	}
-	pool := connect(t, db)
-	var b strings.Builder
-	var tables []string
-	if db.Driver == DriverSQLite {
-		b.WriteString(queryText(t, pool, `SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_master`))
-		tables = column(t, pool, `SELECT name FROM sqlite_master WHERE type = 'table'`)
-	} else {
-		b.WriteString(queryText(t, pool, `SELECT table_name, column_name, data_type, is_nullable, COALESCE(column_default, '')
-			FROM information_schema.columns WHERE table_schema = 'public'`))
-		b.WriteString(queryText(t, pool, `SELECT c.relname, c.relkind::text, COALESCE(pg_get_indexdef(c.oid), '')
-			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`))
-		tables = column(t, pool, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
-	}
-	sort.Strings(tables)
-	for _, tb := range tables {
-		fmt.Fprintf(&b, "rows of %s:\n", tb)
-		b.WriteString(queryText(t, pool, `SELECT * FROM "`+tb+`"`))
-	}
-	return b.String()
-}
-
-// queryText returns the rows of q as sorted lines.
-func queryText(t *testing.T, pool *sql.DB, q string) string {
-	t.Helper()
-	rows, err := pool.Query(q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var lines []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, fmt.Sprintf("%v", vals))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n") + "\n"
+	return migratetest.Snapshot(t, db.Driver, db.DSN)
 }
 
 // column returns the first column of q's rows as strings.
 func column(t *testing.T, pool *sql.DB, q string, args ...any) []string {
 	t.Helper()
-	rows, err := pool.Query(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return migratetest.Column(t, pool, q, args...)
 }
 
 // mkFiles makes Files from name, content pairs.
