@@ -116,13 +116,18 @@ func readRows(ctx context.Context, q querier, driver string) ([]Applied, error) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", table, err)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Application != out[j].Application {
-			return out[i].Application < out[j].Application
-		}
-		return out[i].Version < out[j].Version
-	})
+	sortApplied(out)
 	return out, nil
+}
+
+// sortApplied sorts rows by application, then version.
+func sortApplied(rows []Applied) {
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Application != rows[j].Application {
+			return rows[i].Application < rows[j].Application
+		}
+		return rows[i].Version < rows[j].Version
+	})
 }
 
 // digest is the hex SHA-256 of rows (sorted), without applied_at.

@@ -70,6 +70,12 @@
 // DeadlineExceeded; an unreachable database is Unavailable; in both cases
 // nothing changed.
 //
+// Resume(ctx, db, plan) is Execute for a caller that may have run the same
+// plan before and could not record how far it got (a controller that died
+// between the database's commit and its own): groups whose bookkeeping rows,
+// with the plan's deployment id, sit on top of the basis are skipped
+// (Result.Skipped), the rest run.
+//
 // Files are split into statements at ';' outside quotes, comments ("--",
 // "/* */", nested on PostgreSQL), PostgreSQL dollar-quoted strings and
 // E'…' strings, parentheses, and trigger or BEGIN ATOMIC bodies.

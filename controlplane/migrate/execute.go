@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ type Result struct {
 	// Applied are the migrations applied and recorded, in order. After a
 	// failure, those of the groups that committed before it.
 	Applied []Pending `json:"applied"`
+	// Skipped are the migrations Resume found applied and recorded by an
+	// earlier run of the same plan, and did not run again.
+	Skipped []Pending `json:"skipped,omitempty"`
 	// Duration is how long Execute took, lock wait included.
 	Duration time.Duration `json:"duration"`
 }
@@ -77,6 +81,26 @@ func (e *StatementError) Unwrap() []error { return []error{e.kind, e.cause} }
 // changed); a *StatementError when a statement fails: its group is rolled
 // back, earlier groups stay applied and are listed in the Result.
 func Execute(ctx context.Context, db DB, plan *Plan) (*Result, error) {
+	return execute(ctx, db, plan, false)
+}
+
+// Resume is Execute for a plan that an earlier Execute (or Resume) may have
+// run, wholly or in part, before its process died: the caller could not
+// record how far it got. Under the migration lock, when the bookkeeping rows
+// are the plan's basis plus the rows of its first k groups, written with
+// the plan's deployment id, those k groups are not run again (they are
+// listed in Result.Skipped) and the rest run as Execute would run them.
+// Rows that are neither are errkind.FailedPrecondition, as with Execute.
+//
+// Only a caller that knows it may have run this very plan before should
+// call Resume: two plans with the same deployment id (two controllers each
+// numbering their own deployments) cannot be told apart by their rows, and
+// Execute, unlike Resume, refuses the second.
+func Resume(ctx context.Context, db DB, plan *Plan) (*Result, error) {
+	return execute(ctx, db, plan, true)
+}
+
+func execute(ctx context.Context, db DB, plan *Plan, resume bool) (*Result, error) {
 	start := time.Now()
 	res := &Result{}
 	if plan.Empty() {
@@ -110,10 +134,16 @@ func Execute(ctx context.Context, db DB, plan *Plan) (*Result, error) {
 		}
 		defer unlock()
 	}
-	if err := setUp(ctx, db, conn, plan); err != nil {
+	skip, err := setUp(ctx, db, conn, plan, resume)
+	if err != nil {
 		return res, err
 	}
-	for gi := range plan.Groups {
+	for _, g := range plan.Groups[:skip] {
+		for _, s := range g.Steps {
+			res.Skipped = append(res.Skipped, s.Pending)
+		}
+	}
+	for gi := skip; gi < len(plan.Groups); gi++ {
 		if err := runGroup(ctx, db, conn, plan, gi); err != nil {
 			return res, err
 		}
@@ -157,8 +187,9 @@ func checkPlan(db DB, plan *Plan) error {
 }
 
 // setUp applies the timeouts, creates the bookkeeping table and checks the
-// basis.
-func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan) error {
+// basis. With resume, it returns how many leading groups of plan an
+// earlier run of it applied already.
+func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, resume bool) (int, error) {
 	var stmts []string
 	if db.Driver == DriverPostgres {
 		if db.StatementTimeout > 0 {
@@ -174,20 +205,43 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan) error {
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			kind, note := classify(ctx, db, err)
-			return fmt.Errorf("preparing the database %s (%s): %s%s; no migration was run: %w",
+			return 0, fmt.Errorf("preparing the database %s (%s): %s%s; no migration was run: %w",
 				db, strings.Join(strings.Fields(s)[:2], " "), redactIn(err.Error(), db.DSN), note, kind)
 		}
 	}
 	rows, err := readRows(ctx, conn, db.Driver)
 	if err != nil {
 		kind, note := classify(ctx, db, err)
-		return fmt.Errorf("database %s: %s%s; no migration was run: %w", db, redactIn(err.Error(), db.DSN), note, kind)
+		return 0, fmt.Errorf("database %s: %s%s; no migration was run: %w", db, redactIn(err.Error(), db.DSN), note, kind)
 	}
-	if digest(rows) != plan.Basis {
-		return fmt.Errorf("the database changed since prepare: %s; nothing was run: prepare again: %w",
-			describeChange(plan.Applied, rows), errkind.FailedPrecondition)
+	got := digest(rows)
+	if got == plan.Basis {
+		return 0, nil
 	}
-	return nil
+	if resume {
+		for k := len(plan.Groups); k > 0; k-- {
+			if digest(appliedThrough(plan, k)) == got {
+				return k, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("the database changed since prepare: %s; nothing was run: prepare again: %w",
+		describeChange(plan.Applied, rows), errkind.FailedPrecondition)
+}
+
+// appliedThrough returns the bookkeeping rows the database holds once the
+// first k groups of plan ran: its basis rows plus theirs, sorted as
+// readRows sorts them.
+func appliedThrough(plan *Plan, k int) []Applied {
+	rows := slices.Clone(plan.Applied)
+	for _, g := range plan.Groups[:k] {
+		for _, s := range g.Steps {
+			rows = append(rows, Applied{Application: s.Application, Version: s.Version, Name: s.Name,
+				Checksum: s.Checksum, DeploymentID: plan.DeploymentID})
+		}
+	}
+	sortApplied(rows)
+	return rows
 }
 
 // runGroup runs group gi of plan: in one transaction unless it is a
