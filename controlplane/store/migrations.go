@@ -17,6 +17,7 @@ type migration struct {
 
 var migrations = []migration{
 	{name: "0001_create_buckets", apply: createBuckets},
+	{name: "0002_create_sql_plans", apply: createSQLPlans},
 }
 
 // SchemaVersion is the schema version this code writes.

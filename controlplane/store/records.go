@@ -102,8 +102,15 @@ type Deployment struct {
 	BuildDuration    time.Duration           `json:"build_duration,omitempty"`
 	TransferDuration time.Duration           `json:"transfer_duration,omitempty"`
 	SQLDuration      time.Duration           `json:"sql_duration,omitempty"`
-	SwapDuration     time.Duration           `json:"swap_duration,omitempty"`
-	History          []Transition            `json:"history,omitempty"`
+	// SQLPending is how many migrations the deployment's SQL plan applies
+	// (set when prepare stored the plan). 0: stage 2 runs no SQL.
+	SQLPending int `json:"sql_pending,omitempty"`
+	// SQLDone is set, in the same commit as the activate commands, once
+	// stage 2's SQL part succeeded (or there was none): activate is never
+	// sent before it, and a restarted controller never runs the SQL again.
+	SQLDone      bool          `json:"sql_done,omitempty"`
+	SwapDuration time.Duration `json:"swap_duration,omitempty"`
+	History      []Transition  `json:"history,omitempty"`
 }
 
 // DeploymentApplication is one application of a deployment.

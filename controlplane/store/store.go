@@ -17,6 +17,8 @@
 //	deployments/               n, uint64 big-endian (id "d-<n>") → Deployment;
 //	                           the bucket sequence gives n
 //	agents/                    agent name → Agent
+//	sql_plans/                 n, as in deployments/ → the deployment's SQL
+//	                           plan (JSON of a migrate.Plan, opaque here)
 //
 // Every change goes through Update, which commits (and fsyncs) before it
 // returns: what a caller acknowledges is durable. Accessors take a *Tx and
@@ -52,6 +54,7 @@ var (
 	bucketChunks       = []byte("chunks")
 	bucketDeployments  = []byte("deployments")
 	bucketAgents       = []byte("agents")
+	bucketSQLPlans     = []byte("sql_plans")
 
 	keySchemaVersion = []byte("schema_version")
 )

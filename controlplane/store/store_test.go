@@ -188,24 +188,24 @@ func TestMigrationsRunOnceInOrder(t *testing.T) {
 	s := open(t, dir)
 	var ran []string
 	extra := append(append([]migration(nil), migrations...),
-		migration{name: "0002_test", apply: func(tx *bolt.Tx) error {
-			ran = append(ran, "0002")
+		migration{name: "9999_test", apply: func(tx *bolt.Tx) error {
+			ran = append(ran, "9999")
 			_, err := tx.CreateBucket([]byte("test"))
 			return err
 		}})
-	for range 2 { // the second run must not apply 0002 again
+	for range 2 { // the second run must not apply 9999 again
 		if err := runMigrations(s.db, extra, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(ran) != 1 {
-		t.Fatalf("0002 ran %d times, want 1", len(ran))
+		t.Fatalf("9999 ran %d times, want 1", len(ran))
 	}
 	_ = s.View(func(tx *Tx) error {
-		if v := tx.SchemaVersion(); v != 2 {
-			t.Errorf("schema version = %d, want 2", v)
+		if v := tx.SchemaVersion(); v != uint64(len(extra)) {
+			t.Errorf("schema version = %d, want %d", v, len(extra))
 		}
-		if got := strings.Join(tx.AppliedMigrations(), ","); got != "0001_create_buckets,0002_test" {
+		if got := strings.Join(tx.AppliedMigrations(), ","); !strings.HasPrefix(got, "0001_create_buckets,") || !strings.HasSuffix(got, ",9999_test") || len(tx.AppliedMigrations()) != len(extra) {
 			t.Errorf("applied = %s", got)
 		}
 		return nil

@@ -1,0 +1,70 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// TestMigration0002: a file of schema version 1 with a deployment in it
+// gains the sql_plans bucket; the deployment reads as before and has no
+// plan until one is put.
+func TestMigration0002(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.Close()
+	// Rebuild a version-1 file: drop what 0002 made and set the version back.
+	db, err := bolt.Open(dir+"/"+FileName, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketSQLPlans); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Bucket(bucketMigrations).Delete([]byte("0002_create_sql_plans")); err != nil {
+			return err
+		}
+		if err := meta.Put(keySchemaVersion, u64(1)); err != nil {
+			return err
+		}
+		return (&Tx{tx: tx}).PutDeployment(&Deployment{ID: "d-1", Environment: "prod", State: Activating, ActivateTime: time.Unix(1, 0)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = open(t, dir)
+	defer s.Close()
+	err = s.Update(func(tx *Tx) error {
+		if v := tx.SchemaVersion(); v < 2 {
+			t.Errorf("schema version = %d after Open, want at least 2", v)
+		}
+		d, err := tx.Deployment("d-1")
+		if err != nil || d.State != Activating || d.SQLDone || d.SQLPending != 0 {
+			t.Errorf("old deployment = %+v, %v", d, err)
+		}
+		if _, err := tx.SQLPlan("d-1"); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("SQLPlan of an old deployment: err = %v, want NotFound", err)
+		}
+		if err := tx.PutSQLPlan("d-1", []byte(`{"pending":[]}`)); err != nil {
+			return err
+		}
+		got, err := tx.SQLPlan("d-1")
+		if err != nil || string(got) != `{"pending":[]}` {
+			t.Errorf("SQLPlan = %q, %v", got, err)
+		}
+		if err := tx.PutSQLPlan("x-1", nil); !errors.Is(err, errkind.InvalidArgument) {
+			t.Errorf("PutSQLPlan with a bad id: err = %v, want InvalidArgument", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
