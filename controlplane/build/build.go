@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -63,6 +64,9 @@ type Result struct {
 	ManifestBytes []byte
 	// Spec is the app spec read from the source.
 	Spec *appspec.Spec
+	// Migrations are the release's migration files (Spec.Migrations inside
+	// the build output), in version order; none when Spec.Migrations is empty.
+	Migrations []migrate.File
 	// OutputDir holds the build output until Cleanup.
 	OutputDir string
 	// Log holds the last lines of the build's output.
@@ -121,8 +125,13 @@ func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, 
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", app, err)
 	}
+	migrations, err := loadMigrations(out, spec)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
 	enc := m.Encode()
 	r := &Result{
+		Migrations:    migrations,
 		ReleaseID:     manifest.ReleaseID(enc),
 		Manifest:      m,
 		ManifestBytes: enc,
@@ -162,6 +171,31 @@ func (b *Builder) run(ctx context.Context, dir string, spec *appspec.Spec, log *
 		return fmt.Errorf("build %s: %q failed (%v); nothing was sent to the agents; fix the build and prepare again. Last output:\n%s: %w",
 			spec.Name, spec.Build.Command, err, log.String(), errkind.FailedPrecondition)
 	}
+}
+
+// loadMigrations reads the migration files of the release in out: those of
+// the directory spec.Migrations names, relative to the release. A missing
+// directory or two files with one version are errkind.InvalidArgument.
+func loadMigrations(out string, spec *appspec.Spec) ([]migrate.File, error) {
+	if spec.Migrations == "" {
+		return nil, nil
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(out, filepath.FromSlash(spec.Migrations)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("migrations %q: no such directory in the build output (%s names it); create it, or remove migrations from %s: %w",
+			spec.Migrations, appspec.FileName, appspec.FileName, errkind.InvalidArgument)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migrations %q: %w", spec.Migrations, err)
+	}
+	if dir != out && !strings.HasPrefix(dir, out+string(filepath.Separator)) {
+		return nil, fmt.Errorf("migrations %q leads outside the build output: %w", spec.Migrations, errkind.InvalidArgument)
+	}
+	files, err := migrate.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("migrations %q: %w", spec.Migrations, err)
+	}
+	return files, nil
 }
 
 // outputDir resolves build.output inside src, refusing one that leads outside.

@@ -102,6 +102,33 @@ func TestBuild(t *testing.T) {
 			wantMsg:  "leads outside",
 		},
 		{
+			name:  "migrations read from the release",
+			app:   "web",
+			spec:  "name: web\nrun: {command: x}\nmigrations: db/migrations\n",
+			files: map[string]string{"db/migrations/0002_b.up.sql": "SELECT 2;", "db/migrations/0001_a.up.sql": "SELECT 1;", "db/migrations/README": "x"},
+			check: func(t *testing.T, r *Result) {
+				if len(r.Migrations) != 2 || r.Migrations[0].Name != "0001_a.up.sql" || r.Migrations[1].SQL != "SELECT 2;" {
+					t.Errorf("migrations = %+v", r.Migrations)
+				}
+			},
+		},
+		{
+			name:     "duplicate migration versions",
+			app:      "web",
+			spec:     "name: web\nrun: {command: x}\nmigrations: db\n",
+			files:    map[string]string{"db/0001_a.up.sql": "SELECT 1;", "db/01_b.up.sql": "SELECT 1;"},
+			wantKind: errkind.InvalidArgument,
+			wantMsg:  `"0001_a.up.sql" and "01_b.up.sql" have the same version 1`,
+		},
+		{
+			name:     "missing migrations dir",
+			app:      "web",
+			spec:     "name: web\nrun: {command: x}\nmigrations: db\n",
+			files:    map[string]string{},
+			wantKind: errkind.InvalidArgument,
+			wantMsg:  `migrations "db": no such directory in the build output`,
+		},
+		{
 			name:     "name mismatch",
 			app:      "api",
 			spec:     "name: web\nrun: {command: x}\n",
