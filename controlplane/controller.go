@@ -46,6 +46,9 @@ type Config struct {
 	Clock      func() time.Time
 	// BuildTimeout bounds a build whose app spec sets no timeout.
 	BuildTimeout time.Duration
+	// SQLTimeout bounds generating a deployment's SQL script (prepare) and
+	// running it (continue); 0 means deployment.DefaultSQLTimeout.
+	SQLTimeout time.Duration
 	// StopTimeout bounds the graceful stop before a hard stop; default 10s.
 	StopTimeout time.Duration
 }
@@ -111,7 +114,7 @@ func New(cfg Config) (_ *Controller, err error) {
 	}
 	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store})
 	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
-		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout})
 	if err != nil {
 		return nil, err
 	}

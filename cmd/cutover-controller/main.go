@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
 )
 
 func main() {
@@ -29,6 +30,7 @@ func run() error {
 		listen        = flag.String("listen", controlplane.DefaultListen, "gRPC address for AdminService and AgentService")
 		metricsListen = flag.String("metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
 		buildTimeout  = flag.Duration("build-timeout", 10*time.Minute, "time limit of a build whose cutover.yaml sets none")
+		sqlTimeout    = flag.Duration("sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")
 		logLevel      = flag.String("log-level", "info", "debug, info, warn or error")
 		logFormat     = flag.String("log-format", "text", "text or json")
 	)
@@ -51,6 +53,7 @@ func run() error {
 		MetricsListen: *metricsListen,
 		Log:           log,
 		BuildTimeout:  *buildTimeout,
+		SQLTimeout:    *sqlTimeout,
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,10 @@ func addEnvFlags(cmd *cobra.Command, f *envFlags) {
 	fs.BoolVar(&f.requireApproval, "require-approval", false, "continue and start wait for an approval")
 	fs.StringArrayVar(&f.windows, "window", nil, `deployment window, e.g. "Mon-Fri 02:00-04:00 Europe/Lisbon" (repeatable; "" for none)`)
 	fs.Int32Var(&f.keepReleases, "keep-releases", 0, "releases per application that agents keep (controller default 3)")
+	fs.StringVar(&f.dbDriver, "db-driver", "", `the environment's database: "sqlite" or "postgres" ("" with --db-dsn "" for none)`)
+	fs.StringVar(&f.dbDSN, "db-dsn", "", "its connection string: a file path (sqlite) or postgres://USER:PASSWORD@HOST/DB (shown back without the password)")
+	fs.DurationVar(&f.dbStatement, "db-statement-timeout", 0, "time limit of each migration statement (0: the server's default)")
+	fs.DurationVar(&f.dbLock, "db-lock-timeout", 0, "time limit of each wait for a lock held by others (0: the server's default; sqlite 10s)")
 }
 
 func newEnvCreateCmd(c *cli) *cobra.Command {
@@ -41,8 +45,9 @@ func newEnvCreateCmd(c *cli) *cobra.Command {
 		Long: `Create an environment. NAME is a DNS label (lowercase letters, digits, '-').
 Agents join it with cutover-agent --environment NAME. Settings not given take
 the controller's defaults (single stage, prepared TTL 96h, no windows).`,
-		Example: `  cutoverctl env create production --two-stage --window "Mon-Fri 02:00-04:00 Europe/Lisbon"
-  cutoverctl env create staging`,
+		Example: `  cutoverctl env create production --two-stage --window "Mon-Fri 02:00-04:00 Europe/Lisbon" \
+      --db-driver postgres --db-dsn 'postgres://app:secret@db.internal/app' --db-lock-timeout 5s
+  cutoverctl env create staging --db-driver sqlite --db-dsn /var/lib/app/staging.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, _ := f.environment(args[0], cmd.Flags().Changed)
@@ -64,7 +69,8 @@ func newEnvUpdateCmd(c *cli) *cobra.Command {
 form the request's update_mask); the others keep their values.`,
 		Example: `  cutoverctl env update production --two-stage=true
   cutoverctl env update production --window "Mon-Fri 02:00-04:00 Europe/Lisbon" --window "Sat 03:00-05:00 UTC"
-  cutoverctl env update production --window ""   # no windows: stage 2 may run any time`,
+  cutoverctl env update production --window ""   # no windows: stage 2 may run any time
+  cutoverctl env update production --db-dsn 'postgres://app:new-secret@db.internal/app'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, paths := f.environment(args[0], cmd.Flags().Changed)

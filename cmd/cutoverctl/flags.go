@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,18 @@ type envFlags struct {
 	requireApproval bool
 	windows         []string
 	keepReleases    int32
+	dbDriver        string
+	dbDSN           string
+	dbStatement     time.Duration
+	dbLock          time.Duration
+}
+
+// database returns e's database, creating it when unset.
+func database(e *cutoverv1.Environment) *cutoverv1.Database {
+	if e.Database == nil {
+		e.Database = &cutoverv1.Database{}
+	}
+	return e.Database
 }
 
 // envField ties a command-line flag to the Environment field it sets.
@@ -56,19 +69,38 @@ var envFields = []envField{
 	{"require-approval", "require_approval", func(e *cutoverv1.Environment, f *envFlags) { e.RequireApproval = f.requireApproval }},
 	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
 	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
+	{"db-driver", "database.driver", func(e *cutoverv1.Environment, f *envFlags) { database(e).Driver = f.dbDriver }},
+	{"db-dsn", "database.dsn", func(e *cutoverv1.Environment, f *envFlags) { database(e).Dsn = f.dbDSN }},
+	{"db-statement-timeout", "database.statement_timeout", func(e *cutoverv1.Environment, f *envFlags) {
+		database(e).StatementTimeout = durationpb.New(f.dbStatement)
+	}},
+	{"db-lock-timeout", "database.lock_timeout", func(e *cutoverv1.Environment, f *envFlags) { database(e).LockTimeout = durationpb.New(f.dbLock) }},
 }
 
 // environment builds the Environment named name from the flags that were
 // given (changed reports whether a flag was given), and returns the
-// update_mask paths of the fields it set.
+// update_mask paths of the fields it set. --db-driver and --db-dsn together
+// set the whole database (path "database"): its timeouts are those given,
+// 0 when not given, so that --db-driver "" --db-dsn "" removes it.
 func (f *envFlags) environment(name string, changed func(flag string) bool) (*cutoverv1.Environment, []string) {
 	env := &cutoverv1.Environment{Name: name}
+	whole := changed("db-driver") && changed("db-dsn")
 	var paths []string
 	for _, field := range envFields {
+		if whole && strings.HasPrefix(field.path, "database.") {
+			field.set(env, f)
+			if !slices.Contains(paths, "database") {
+				paths = append(paths, "database")
+			}
+			continue
+		}
 		if changed(field.flag) {
 			field.set(env, f)
 			paths = append(paths, field.path)
 		}
+	}
+	if whole && f.dbDriver == "" && f.dbDSN == "" {
+		env.Database = &cutoverv1.Database{}
 	}
 	return env, paths
 }

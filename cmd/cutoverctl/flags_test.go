@@ -53,6 +53,9 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 		requireApproval: true,
 		windows:         []string{"Mon-Fri 02:00-04:00 Europe/Lisbon", ""},
 		keepReleases:    5,
+		dbDriver:        "postgres",
+		dbDSN:           "postgres://app:s3cret@db/app",
+		dbLock:          5 * time.Second,
 	}
 	tests := []struct {
 		name      string
@@ -71,6 +74,16 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 				Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(48 * time.Hour), RequireApproval: true,
 				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, KeepReleases: 5,
 			}},
+		{"dsn only", []string{"db-dsn"}, []string{"database.dsn"}, &cutoverv1.Environment{
+			Name: "prod", Database: &cutoverv1.Database{Dsn: "postgres://app:s3cret@db/app"},
+		}},
+		{"lock timeout only", []string{"db-lock-timeout"}, []string{"database.lock_timeout"}, &cutoverv1.Environment{
+			Name: "prod", Database: &cutoverv1.Database{LockTimeout: durationpb.New(5 * time.Second)},
+		}},
+		{"driver and dsn: the whole database", []string{"two-stage", "db-driver", "db-dsn"}, []string{"two_stage", "database"}, &cutoverv1.Environment{
+			Name: "prod", TwoStage: true, Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://app:s3cret@db/app",
+				StatementTimeout: durationpb.New(0), LockTimeout: durationpb.New(5 * time.Second)},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +95,14 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 				t.Errorf("environment = %v, want %v", env, tt.want)
 			}
 		})
+	}
+}
+
+func TestEnvFlagsRemoveDatabase(t *testing.T) {
+	f := envFlags{}
+	env, paths := f.environment("prod", func(flag string) bool { return flag == "db-driver" || flag == "db-dsn" })
+	if !slices.Equal(paths, []string{"database"}) || !proto.Equal(env.GetDatabase(), &cutoverv1.Database{}) {
+		t.Errorf(`--db-driver "" --db-dsn "": paths %v database %v, want [database] and an empty one`, paths, env.GetDatabase())
 	}
 }
 

@@ -320,6 +320,10 @@ func summary(d *cutoverv1.Deployment) string {
 			stage2 := d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
 			facts = append(facts, "stage 2 took "+stage2.Round(time.Millisecond).String())
 		}
+		if d.GetSqlDuration().AsDuration() > 0 {
+			add("SQL", d.GetSqlDuration())
+		}
+		add("swap", d.GetSwapDuration())
 		add("activation spread", d.GetActivationSpread())
 	}
 	if len(facts) > 0 {

@@ -170,6 +170,11 @@ func TestSummary(t *testing.T) {
 			ActivateTime: timestamppb.New(at), FinishTime: timestamppb.New(at.Add(36 * time.Millisecond)),
 			ActivationSpread: durationpb.New(2 * time.Millisecond)},
 			"deployment d-2 is DEPLOYED (stage 2 took 36ms, activation spread 2ms)"},
+		{&cutoverv1.Deployment{Id: "d-3", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+			ActivateTime: timestamppb.New(at), FinishTime: timestamppb.New(at.Add(60 * time.Millisecond)),
+			SqlDuration: durationpb.New(25 * time.Millisecond), SwapDuration: durationpb.New(35 * time.Millisecond),
+			ActivationSpread: durationpb.New(2 * time.Millisecond)},
+			"deployment d-3 is DEPLOYED (stage 2 took 60ms, SQL 25ms, swap 35ms, activation spread 2ms)"},
 		{sampleDeployment(), "deployment d-3 is ROLLED_BACK: agent fe-2: health check failed"},
 	}
 	for _, tt := range tests {

@@ -251,17 +251,17 @@ func (s *Server) ListDeployments(ctx context.Context, req *cutoverv1.ListDeploym
 	return out, nil
 }
 
-// GetDeploymentPlan returns the generated SQL script. Until SQL plans
-// exist, the script is empty.
+// GetDeploymentPlan returns the SQL script prepare generated and the
+// migrations it applies.
 func (s *Server) GetDeploymentPlan(ctx context.Context, req *cutoverv1.GetDeploymentPlanRequest) (*cutoverv1.DeploymentPlan, error) {
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Get(ctx, req.GetId())
+	p, err := s.deps.SQLPlan(ctx, req.GetId())
 	if err != nil {
 		return nil, err
 	}
-	return &cutoverv1.DeploymentPlan{DeploymentId: d.ID}, nil
+	return planToProto(req.GetId(), p), nil
 }
 
 // WatchDeployment streams the deployment at every change until a final

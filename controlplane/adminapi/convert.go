@@ -2,8 +2,6 @@ package adminapi
 
 import (
 	"fmt"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/window"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -63,7 +62,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		TwoStage: e.TwoStage,
 		Database: &cutoverv1.Database{
 			Driver:           e.Database.Driver,
-			Dsn:              redactDSN(e.Database.DSN),
+			Dsn:              migrate.RedactDSN(e.Database.DSN), // the password never leaves the controller
 			StatementTimeout: dur(e.Database.StatementTimeout),
 			LockTimeout:      dur(e.Database.LockTimeout),
 		},
@@ -113,19 +112,6 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 		RequireApproval: e.GetRequireApproval(),
 		KeepReleases:    e.GetKeepReleases(),
 	}
-}
-
-var passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
-
-// redactDSN hides the password of a connection string, URL or key=value.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
-	}
-	return passwordParam.ReplaceAllString(dsn, "${1}xxxxx")
 }
 
 func applicationToProto(a *catalog.ApplicationView) *cutoverv1.Application {
@@ -216,4 +202,14 @@ func describeChange(prev, d *store.Deployment) string {
 		return "no visible change"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// planToProto converts the SQL plan of a deployment.
+func planToProto(id string, p *migrate.Plan) *cutoverv1.DeploymentPlan {
+	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script}
+	for _, m := range p.Pending {
+		out.PendingMigrations = append(out.PendingMigrations, &cutoverv1.PendingMigration{Application: m.Application,
+			Version: m.Version, Name: m.Name, Checksum: m.Checksum, NoTransaction: m.NoTransaction})
+	}
+	return out
 }

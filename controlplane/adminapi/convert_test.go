@@ -9,13 +9,16 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 var t0 = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 
-func TestRedactDSN(t *testing.T) {
+// TestEnvironmentDSNRedacted: the DSN an environment shows never holds its
+// password, whatever form the DSN takes.
+func TestEnvironmentDSNRedacted(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"/var/lib/app.db", "/var/lib/app.db"},
@@ -25,8 +28,9 @@ func TestRedactDSN(t *testing.T) {
 		{"host=db password = 'two words' dbname=app", "host=db password = xxxxx dbname=app"},
 	}
 	for _, tt := range tests {
-		if got := redactDSN(tt.in); got != tt.want {
-			t.Errorf("redactDSN(%q) = %q, want %q", tt.in, got, tt.want)
+		e := store.Environment{Name: "prod", Database: store.Database{Driver: "postgres", DSN: tt.in}}
+		if got := environmentToProto(&e, t0).GetDatabase().GetDsn(); got != tt.want {
+			t.Errorf("environmentToProto shows dsn %q as %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -143,5 +147,29 @@ func TestDescribeChange(t *testing.T) {
 		if got := describeChange(tt.prev, tt.d); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestPlanToProto(t *testing.T) {
+	tests := []struct {
+		name string
+		in   *migrate.Plan
+		want *cutoverv1.DeploymentPlan
+	}{
+		{"no SQL", &migrate.Plan{DeploymentID: "d-1"}, &cutoverv1.DeploymentPlan{DeploymentId: "d-1"}},
+		{"pending migrations", &migrate.Plan{DeploymentID: "d-2", Script: "BEGIN;\n...", Pending: []migrate.Pending{
+			{Application: "hello", Version: 1, Name: "0001_a.up.sql", Checksum: "ab"},
+			{Application: "hello", Version: 7, Name: "0007_idx.up.sql", Checksum: "cd", NoTransaction: true},
+		}}, &cutoverv1.DeploymentPlan{DeploymentId: "d-2", Script: "BEGIN;\n...", PendingMigrations: []*cutoverv1.PendingMigration{
+			{Application: "hello", Version: 1, Name: "0001_a.up.sql", Checksum: "ab"},
+			{Application: "hello", Version: 7, Name: "0007_idx.up.sql", Checksum: "cd", NoTransaction: true},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := planToProto(tt.in.DeploymentID, tt.in); !proto.Equal(got, tt.want) {
+				t.Errorf("planToProto = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

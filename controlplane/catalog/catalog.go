@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -60,12 +61,34 @@ func validateEnvironment(e *store.Environment) error {
 	if len(e.Windows) == 0 {
 		e.Windows = nil
 	}
-	switch e.Database.Driver {
-	case "", "sqlite", "postgres":
-	default:
-		return fmt.Errorf("environment %s: database driver %q is not supported: use sqlite or postgres: %w", e.Name, e.Database.Driver, errkind.InvalidArgument)
+	return validateDatabase(e.Name, e.Database)
+}
+
+// validateDatabase checks an environment's database: none at all (no
+// driver, no DSN, no timeouts), or one that migrate.DB.Validate accepts.
+// Its errors show the DSN without its password.
+func validateDatabase(env string, db store.Database) error {
+	if db.Driver == "" && db.DSN == "" {
+		if db.StatementTimeout != 0 || db.LockTimeout != 0 {
+			return fmt.Errorf("environment %s: database timeouts are set but there is no database: give --db-driver and --db-dsn too: %w", env, errkind.InvalidArgument)
+		}
+		return nil
+	}
+	err := migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout}.Validate()
+	if err != nil {
+		return fmt.Errorf("environment %s: %w; set both --db-driver (sqlite or postgres) and --db-dsn", env, err)
 	}
 	return nil
+}
+
+// keepDSN returns the DSN to store when an update sets dsn over cur: cur
+// itself when dsn is cur as the API shows it (password redacted), so that
+// a client that sends back what it read does not overwrite the password.
+func keepDSN(dsn, cur string) string {
+	if dsn != cur && dsn == migrate.RedactDSN(cur) {
+		return cur
+	}
+	return dsn
 }
 
 // CreateEnvironment creates e. Errors: InvalidArgument; AlreadyExists.
@@ -116,11 +139,12 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 			case "two_stage":
 				cur.TwoStage = e.TwoStage
 			case "database":
-				cur.Database = e.Database
+				cur.Database.Driver, cur.Database.DSN = e.Database.Driver, keepDSN(e.Database.DSN, cur.Database.DSN)
+				cur.Database.StatementTimeout, cur.Database.LockTimeout = e.Database.StatementTimeout, e.Database.LockTimeout
 			case "database.driver":
 				cur.Database.Driver = e.Database.Driver
 			case "database.dsn":
-				cur.Database.DSN = e.Database.DSN
+				cur.Database.DSN = keepDSN(e.Database.DSN, cur.Database.DSN)
 			case "database.statement_timeout":
 				cur.Database.StatementTimeout = e.Database.StatementTimeout
 			case "database.lock_timeout":

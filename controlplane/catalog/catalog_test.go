@@ -3,8 +3,10 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,10 +66,25 @@ func TestEnvironments(t *testing.T) {
 			e, _ := c.Environment(ctx, "production")
 			return e.TwoStage && e.PreparedTTL == time.Hour && e.UpdateTime.After(e.CreateTime)
 		}},
-		{"update database.dsn", func() error {
+		{"update database.dsn without a driver", func() error {
 			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{DSN: "/db"}}, []string{"database.dsn"})
 			return err
-		}(), nil, func() bool { e, _ := c.Environment(ctx, "production"); return e.Database.DSN == "/db" }},
+		}(), errkind.InvalidArgument, nil},
+		{"timeouts without a database", func() error {
+			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{LockTimeout: time.Second}})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"in-memory sqlite", func() error {
+			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{Driver: "sqlite", DSN: ":memory:"}})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"a refused dsn is not shown with its password", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{Driver: "postgres", DSN: "postgres://app:t0psecret@db:notaport/app"}}, []string{"database"})
+			if err != nil && strings.Contains(err.Error(), "t0psecret") {
+				return fmt.Errorf("the error shows the password: %v", err)
+			}
+			return err
+		}(), errkind.InvalidArgument, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,5 +133,42 @@ func TestRegisterApplication(t *testing.T) {
 	}
 	if as, err := c.Applications(ctx); err != nil || len(as) != 1 {
 		t.Fatalf("applications = %v, %v", as, err)
+	}
+}
+
+// TestEnvironmentDatabase: the database is stored with its password, and a
+// client that sends back the redacted DSN it was shown keeps it.
+func TestEnvironmentDatabase(t *testing.T) {
+	c := newCatalog(t)
+	ctx := context.Background()
+	if _, err := c.CreateEnvironment(ctx, store.Environment{Name: "production"}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name  string
+		set   store.Database
+		paths []string
+		want  store.Database
+	}{
+		{"set the database", store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}, []string{"database"},
+			store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}},
+		{"the redacted dsn sent back keeps the password", store.Database{Driver: "postgres", DSN: "postgres://app:xxxxx@db/app", StatementTimeout: time.Minute}, []string{"database"},
+			store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", StatementTimeout: time.Minute}},
+		{"a new dsn only", store.Database{DSN: "postgres://app:n3w@db2/app"}, []string{"database.dsn"},
+			store.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute}},
+		{"a lock timeout only", store.Database{LockTimeout: 3 * time.Second}, []string{"database.lock_timeout"},
+			store.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute, LockTimeout: 3 * time.Second}},
+		{"sqlite", store.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}, []string{"database"},
+			store.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}},
+		{"no database", store.Database{}, []string{"database"}, store.Database{}},
+	}
+	for _, st := range steps {
+		e, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: st.set}, st.paths)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if e.Database != st.want {
+			t.Fatalf("%s: database = %+v, want %+v", st.name, e.Database, st.want)
+		}
 	}
 }

@@ -162,6 +162,8 @@ func phase(d *store.Deployment) fleet.CommandKind {
 		return fleet.Stage
 	case d.State == store.Activating && d.RollingBack:
 		return fleet.Rollback
+	case needsSQL(d): // the SQL part runs; no command is out
+		return ""
 	case d.State == store.Activating:
 		return fleet.Activate
 	}

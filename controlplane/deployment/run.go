@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -56,6 +57,10 @@ func (s *Service) resume(ctx context.Context) error {
 			s.spawnBuild(d.ID)
 			continue
 		}
+		if needsSQL(d) {
+			s.spawnSQL(d.ID, true)
+			continue
+		}
 		s.send(pendingCommands(d))
 	}
 	return nil
@@ -101,6 +106,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	}
 	start := s.clock()
 	ids := map[string]string{}
+	migrations := map[string][]migrate.File{}
 	for _, app := range d.Applications {
 		var a *store.Application
 		if err := s.store.View(func(tx *store.Tx) error {
@@ -134,7 +140,15 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 			return fmt.Errorf("store release of %s: %w", app.Name, err)
 		}
 		ids[app.Name] = res.ReleaseID
+		migrations[app.Name] = res.Migrations
 		s.log.Info("built", "deployment", id, "application", app.Name, "release", res.ReleaseID, "bytes", m.Size(), "duration", res.Duration)
+	}
+	plan, reason := s.planSQL(ctx, d, migrations)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if plan == nil {
+		return s.failStage1(id, reason)
 	}
 
 	s.mu.Lock()
@@ -143,6 +157,9 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	d, err = s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		if d.State != store.Preparing {
 			return errUnchanged // aborted meanwhile
+		}
+		if err := storeSQLPlan(tx, d, plan); err != nil {
+			return err
 		}
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -216,6 +233,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 		return err
 	}
 	s.send(out)
+	if needsSQL(d) { // a single-stage deployment entered stage 2
+		s.spawnSQL(d.ID, false)
+	}
 	if Final(d.State) {
 		s.finished(d)
 	} else {

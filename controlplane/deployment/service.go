@@ -43,6 +43,9 @@ type Config struct {
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Clock      func() time.Time
+	// SQLTimeout bounds generating the SQL script in stage 1 and running it
+	// in stage 2; 0 means DefaultSQLTimeout.
+	SQLTimeout time.Duration
 }
 
 // ControllerActor is the actor of the transitions the controller makes on
@@ -63,6 +66,8 @@ type Service struct {
 	log     *slog.Logger
 	clock   func() time.Time
 	metrics *metrics
+	// sqlTimeout bounds each Generate and each run of a SQL script.
+	sqlTimeout time.Duration
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -81,7 +86,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
-		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}}
+		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout}
+	if s.sqlTimeout <= 0 {
+		s.sqlTimeout = DefaultSQLTimeout
+	}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -257,8 +265,11 @@ func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deploy
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("deployment activating", "deployment", d.ID, "environment", d.Environment, "actor", actor)
+	s.log.Info("deployment activating", "deployment", d.ID, "environment", d.Environment, "actor", actor, "sql_migrations", d.SQLPending)
 	s.send(out)
+	if needsSQL(d) {
+		s.spawnSQL(d.ID, false)
+	}
 	s.watchers.publish(d)
 	return d, nil
 }
@@ -329,23 +340,42 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 	return d, nil
 }
 
-// beginActivation moves d to ACTIVATING with the given agents and returns
-// the activate commands to send.
+// beginActivation moves d to ACTIVATING with the given agents. When d runs
+// SQL, it returns no command: the caller starts the SQL part (spawnSQL)
+// once this is committed, and that sends activate when the SQL is done.
+// Otherwise it marks the SQL part done and returns the activate commands.
 func (s *Service) beginActivation(d *store.Deployment, names []string, actor string) []outgoing {
-	transition(d, store.Activating, s.clock(), actor, "stage 2: swap every agent to the staged releases")
+	msg := "stage 2: swap every agent to the staged releases"
+	if d.SQLPending > 0 {
+		msg = fmt.Sprintf("stage 2: run the SQL script (%d migration(s)), then swap every agent to the staged releases", d.SQLPending)
+	}
+	transition(d, store.Activating, s.clock(), actor, msg)
 	old := d.Agents
 	d.Agents = nil
-	var out []outgoing
 	for _, n := range names {
-		a := store.DeploymentAgent{Name: n}
+		a := store.DeploymentAgent{Name: n, State: store.AgentStaged}
 		for _, o := range old {
 			if o.Name == n {
 				a.ReleaseBytes, a.TransferredBytes = o.ReleaseBytes, o.TransferredBytes
 			}
 		}
-		a.State, a.Command = store.AgentActivating, commandID(d, fleet.Activate, n)
 		d.Agents = append(d.Agents, a)
-		out = append(out, outgoing{agent: n, cmd: fleet.Command{Kind: fleet.Activate, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
+	}
+	if d.SQLPending > 0 {
+		return nil
+	}
+	d.SQLDone = true
+	return activateCommands(d)
+}
+
+// activateCommands marks every agent of d ACTIVATING and returns the
+// activate commands to send once that is committed.
+func activateCommands(d *store.Deployment) []outgoing {
+	var out []outgoing
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		a.State, a.Command = store.AgentActivating, commandID(d, fleet.Activate, a.Name)
+		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Activate, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
 	}
 	return out
 }

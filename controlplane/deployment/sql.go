@@ -1,0 +1,246 @@
+package deployment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// The SQL of a deployment.
+//
+// Prepare (buildAndStage) reads each release's migration files, generates
+// the plan with migrate.Generate (read-only) and stores it with the
+// release ids, in one commit, before any agent is asked to stage; the
+// number of pending migrations goes into Deployment.SQLPending.
+//
+// Stage 2 with SQLPending > 0 commits ACTIVATING with no command out, then
+// runSQL runs the plan (migrate.Execute, bounded by Config.SQLTimeout) and,
+// in one commit, records SQLDuration and SQLDone together with the activate
+// commands, which it sends only after that commit. A failure ends the
+// deployment FAILED before any agent was sent activate.
+//
+// Crashes: once SQLDone is committed, a restarted controller resends the
+// activate commands and never touches the database again. If it died
+// before that commit, it cannot know from its own store whether the SQL
+// ran (the database may have committed a group just before the crash), so
+// resume runs the plan with migrate.Resume instead of Execute: the
+// bookkeeping rows are written in the same transaction as each group's
+// migrations and carry the deployment id, so the database itself says which
+// groups this plan already applied, and those are not run again.
+
+// DefaultSQLTimeout bounds the SQL part of stage 2 when Config.SQLTimeout
+// is 0.
+const DefaultSQLTimeout = 10 * time.Minute
+
+// databaseOf returns the migrate.DB of env, and false when env has none.
+func databaseOf(env *store.Environment) (migrate.DB, bool) {
+	db := env.Database
+	if db.Driver == "" && db.DSN == "" {
+		return migrate.DB{}, false
+	}
+	return migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout}, true
+}
+
+// needsSQL says whether d is in stage 2 and waits for its SQL part: no
+// activate command has been sent yet.
+func needsSQL(d *store.Deployment) bool {
+	return d.State == store.Activating && !d.RollingBack && !d.SQLDone && d.SQLPending > 0
+}
+
+// planSQL generates the SQL plan of deployment d from the migration files
+// of its releases (migrations, by application; an application without
+// files has none). It returns the plan, or the reason stage 1 fails. It
+// does not write to the database.
+func (s *Service) planSQL(ctx context.Context, d *store.Deployment, migrations map[string][]migrate.File) (*migrate.Plan, string) {
+	var env *store.Environment
+	if err := s.store.View(func(tx *store.Tx) error {
+		var err error
+		env, err = tx.Environment(d.Environment)
+		return err
+	}); err != nil {
+		return nil, fmt.Sprintf("environment %s: %s", d.Environment, kindless(err))
+	}
+	apps := make([]migrate.AppFiles, 0, len(d.Applications))
+	var with []string
+	for _, a := range d.Applications {
+		files := migrations[a.Name]
+		apps = append(apps, migrate.AppFiles{Application: a.Name, Files: files})
+		if len(files) > 0 {
+			with = append(with, fmt.Sprintf("%s (%d)", a.Name, len(files)))
+		}
+	}
+	db, ok := databaseOf(env)
+	if !ok {
+		if len(with) > 0 {
+			return nil, fmt.Sprintf("applications with migrations: %s, but environment %s has no database; set it with `cutoverctl env update %s --db-driver sqlite|postgres --db-dsn DSN`, then create and prepare a new deployment; nothing was sent to the agents",
+				strings.Join(with, ", "), env.Name, env.Name)
+		}
+		return &migrate.Plan{DeploymentID: d.ID}, ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.sqlTimeout)
+	defer cancel()
+	plan, err := migrate.Generate(ctx, db, d.ID, apps)
+	if err != nil {
+		return nil, fmt.Sprintf("generating the SQL script against %s failed: %s; the database was not changed and nothing was sent to the agents", db, kindless(err))
+	}
+	return plan, ""
+}
+
+// storeSQLPlan records plan with d, inside the commit that records d's
+// release ids.
+func storeSQLPlan(tx *store.Tx, d *store.Deployment, plan *migrate.Plan) error {
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
+	}
+	d.SQLPending = len(plan.Pending)
+	return tx.PutSQLPlan(d.ID, raw)
+}
+
+// SQLPlan returns the SQL plan of deployment id: the script continue runs
+// and its pending migrations. Errors: NotFound for an unknown deployment;
+// FailedPrecondition when prepare has not made the plan (yet).
+func (s *Service) SQLPlan(ctx context.Context, id string) (*migrate.Plan, error) {
+	var raw []byte
+	err := s.store.View(func(tx *store.Tx) error {
+		d, err := tx.Deployment(id)
+		if err != nil {
+			return err
+		}
+		raw, err = tx.SQLPlan(id)
+		if errors.Is(err, errkind.NotFound) {
+			return fmt.Errorf("deployment %s is %s and has no SQL plan: prepare makes it once the builds are done (a deployment that failed or was aborted before that has none): %w",
+				id, d.State, errkind.FailedPrecondition)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return decodePlan(id, raw)
+}
+
+func decodePlan(id string, raw []byte) (*migrate.Plan, error) {
+	plan := new(migrate.Plan)
+	if err := json.Unmarshal(raw, plan); err != nil {
+		return nil, fmt.Errorf("the stored SQL plan of deployment %s cannot be read: %v: %w", id, err, errkind.DataLoss)
+	}
+	return plan, nil
+}
+
+// spawnSQL starts the SQL part of stage 2 of deployment id, if Run is
+// running (otherwise Run's resume starts it). resumed says that an earlier
+// controller process may have run it already. Call with s.mu held.
+func (s *Service) spawnSQL(id string, resumed bool) {
+	if s.runCtx == nil {
+		return
+	}
+	ctx := s.runCtx
+	s.wg.Go(func() {
+		if err := s.runSQL(ctx, id, resumed); err != nil && ctx.Err() == nil {
+			s.log.Error("stage 2 SQL", "deployment", id, "err", err)
+		}
+	})
+}
+
+// runSQL runs the stored plan of deployment id against its environment's
+// database, then records the outcome and, on success, sends activate.
+func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
+	var (
+		d    *store.Deployment
+		env  *store.Environment
+		plan *migrate.Plan
+	)
+	err := s.store.View(func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if env, err = tx.Environment(d.Environment); err != nil {
+			return err
+		}
+		raw, err := tx.SQLPlan(id)
+		if err != nil {
+			return err
+		}
+		plan, err = decodePlan(id, raw)
+		return err
+	})
+	if err != nil {
+		return s.sqlDone(id, 0, err)
+	}
+	if !needsSQL(d) {
+		return nil
+	}
+	db, ok := databaseOf(env)
+	if !ok {
+		return s.sqlDone(id, 0, fmt.Errorf("environment %s no longer has a database, and the plan has %d migration(s) to run; set it again with `cutoverctl env update %s --db-driver --db-dsn`",
+			env.Name, len(plan.Pending), env.Name))
+	}
+	run, verb := migrate.Execute, "running"
+	if resumed {
+		run, verb = migrate.Resume, "resuming"
+	}
+	s.log.Info(verb+" the SQL script", "deployment", id, "environment", env.Name, "database", db, "migrations", len(plan.Pending))
+	sqlCtx, cancel := context.WithTimeout(ctx, s.sqlTimeout)
+	defer cancel()
+	start := s.clock()
+	res, err := run(sqlCtx, db, plan)
+	took := s.clock().Sub(start)
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping: the next controller resumes it
+	}
+	if err == nil {
+		s.log.Info("SQL script done", "deployment", id, "environment", env.Name, "applied", len(res.Applied), "skipped", len(res.Skipped), "duration", took)
+	}
+	return s.sqlDone(id, took, err)
+}
+
+// sqlDone records the end of the SQL part of stage 2: on success SQLDone
+// and the activate commands, committed before they are sent; on failure
+// FAILED, no agent having been sent anything.
+func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []outgoing
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+		if !needsSQL(d) {
+			return errUnchanged
+		}
+		d.SQLDuration = took
+		if sqlErr != nil {
+			transition(d, store.Failed, s.clock(), ControllerActor, sqlFailure(sqlErr))
+			return nil
+		}
+		d.SQLDone = true
+		out = activateCommands(d)
+		return nil
+	})
+	if err != nil || d == nil {
+		return err
+	}
+	s.send(out)
+	if Final(d.State) {
+		s.finished(d)
+	} else {
+		s.watchers.publish(d)
+	}
+	return nil
+}
+
+// sqlFailure is the reason recorded when stage 2's SQL part fails.
+func sqlFailure(err error) string {
+	msg := "stage 2 stopped before any swap: the SQL script failed: " + kindless(err) +
+		"; no agent was sent activate, every front-end runs what it ran before"
+	if !strings.Contains(msg, "prepare again") {
+		msg += "; fix the cause, then prepare again (create and prepare a new deployment)"
+	}
+	return msg
+}
