@@ -1,0 +1,378 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+const (
+	sqlCreateVisits = "CREATE TABLE visits (id INTEGER PRIMARY KEY, path TEXT NOT NULL);\n"
+	sqlAddAgent     = "ALTER TABLE visits ADD COLUMN agent TEXT;\n"
+	sqlBroken       = "CREATE TABLE audit (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+	sqlIndex        = "CREATE INDEX visits_path ON visits (path);\n"
+)
+
+// sqlBackend is a database the controller's SQL tests run against.
+type sqlBackend struct {
+	driver string
+	fresh  func(t testing.TB) string // a new, empty database's DSN
+}
+
+// eachDatabase runs f on SQLite and on PostgreSQL (see
+// migratetest.RequirePostgres for when PostgreSQL is skipped).
+func eachDatabase(t *testing.T, f func(t *testing.T, be sqlBackend)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, sqlBackend{migratetest.SQLite, migratetest.SQLiteDSN}) })
+	t.Run("postgres", func(t *testing.T) { f(t, sqlBackend{migratetest.Postgres, migratetest.FreshPostgres}) })
+}
+
+// sqlSetup creates environment env (two-stage) with the database driver,dsn
+// (none when driver is empty), registers application app whose release
+// holds the migration files (name → SQL) in db/, starts one fake agent, and
+// returns a planned deployment.
+func sqlSetup(t *testing.T, tc *testController, driver, dsn string, files map[string]string) (*cutoverv1.Deployment, *fakeAgent) {
+	t.Helper()
+	c := ctx(t)
+	env := &cutoverv1.Environment{Name: "production", TwoStage: true}
+	if driver != "" {
+		env.Database = &cutoverv1.Database{Driver: driver, Dsn: dsn, LockTimeout: durationpb.New(5 * time.Second)}
+	}
+	if _, err := tc.admin.CreateEnvironment(c, &cutoverv1.CreateEnvironmentRequest{Environment: env}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hello")
+	spec := "name: hello\nbuild:\n  command: true\n  output: .\nrun:\n  command: ./run.sh\nmigrations: db\n"
+	all := map[string]string{"cutover.yaml": spec, "run.sh": "#!/bin/sh\nexec sleep 1000\n"}
+	for name, sql := range files {
+		all[filepath.Join("db", name)] = sql
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range all {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tc.admin.RegisterApplication(c, &cutoverv1.RegisterApplicationRequest{Application: &cutoverv1.Application{SourceDir: dir}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tc.admin.CreateDeployment(c, &cutoverv1.CreateDeploymentRequest{Environment: "production",
+		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	return d, a
+}
+
+// prepare runs stage 1 of id and waits for want.
+func prepare(t *testing.T, tc *testController, id string, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
+	t.Helper()
+	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	return waitFor(t, tc, id, want.String(), isFinalOr(want))
+}
+
+// continueTo runs stage 2 of id and waits for a final state, which must be want.
+func continueTo(t *testing.T, tc *testController, id string, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
+	t.Helper()
+	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	d := waitFor(t, tc, id, "a final state", isFinalOr(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if d.State != want {
+		t.Fatalf("deployment %s ended %s, want %s: %s", id, d.State, want, d.Error)
+	}
+	return d
+}
+
+// isFinalOr holds for want and for every final state.
+func isFinalOr(want cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
+	return func(d *cutoverv1.Deployment) bool {
+		switch d.State {
+		case want, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
+			cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
+			return true
+		}
+		return false
+	}
+}
+
+func mustMention(t *testing.T, what, msg string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(msg, p) {
+			t.Errorf("%s lacks %q: %s", what, p, msg)
+		}
+	}
+}
+
+// TestSQLGeneratedInPrepareRunInContinue: prepare shows the script and
+// leaves the database as it was; continue applies it before the swap.
+func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{
+			"0001_visits.up.sql": sqlCreateVisits, "0002_agent.up.sql": sqlAddAgent,
+			"0003_index.up.sql": migrate.NoTransactionMarker + "\n" + sqlIndex,
+		})
+		before := migratetest.Snapshot(t, be.driver, dsn)
+		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
+			t.Errorf("prepare changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		plan, err := tc.admin.GetDeploymentPlan(ctx(t), &cutoverv1.GetDeploymentPlanRequest{Id: d.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range plan.PendingMigrations {
+			names = append(names, m.Name)
+		}
+		if !slices.Equal(names, []string{"0001_visits.up.sql", "0002_agent.up.sql", "0003_index.up.sql"}) || !plan.PendingMigrations[2].NoTransaction {
+			t.Errorf("pending migrations = %v", plan.PendingMigrations)
+		}
+		mustMention(t, "the script", plan.Script, "CREATE TABLE visits", "ALTER TABLE visits", "CREATE INDEX visits_path", "COMMIT;", "INSERT INTO cutover_schema_migrations")
+
+		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+		if dep.SqlDuration.AsDuration() <= 0 || dep.SwapDuration == nil {
+			t.Errorf("sql_duration %v, swap_duration %v: want both measured", dep.SqlDuration, dep.SwapDuration)
+		}
+		if got := migratetest.Tables(t, be.driver, dsn); !slices.Equal(got, []string{"cutover_schema_migrations", "visits"}) {
+			t.Errorf("tables after continue = %v", got)
+		}
+		if got := strings.Join(agent.received(), ","); got != "stage,activate" {
+			t.Errorf("the agent received %s, want stage,activate", got)
+		}
+		// The next deployment has nothing to run, and says so.
+		d2, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
+			Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		plan, err = tc.admin.GetDeploymentPlan(ctx(t), &cutoverv1.GetDeploymentPlanRequest{Id: d2.Id})
+		if err != nil || plan.Script != "" || len(plan.PendingMigrations) != 0 {
+			t.Errorf("plan of a deployment with nothing to migrate = %v, %v", plan, err)
+		}
+		continueTo(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	})
+}
+
+// TestSQLFailureSwapsNothing: a failing migration in the middle of three
+// leaves the schema as it was, and no agent is sent activate.
+func TestSQLFailureSwapsNothing(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{
+			"0001_visits.up.sql": sqlCreateVisits, "0002_broken.up.sql": sqlBroken, "0003_agent.up.sql": sqlAddAgent,
+		})
+		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		before := migratetest.Snapshot(t, be.driver, dsn)
+		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+		mustMention(t, "the error", dep.Error, "0002_broken.up.sql", "statement 2 (line 2)", "no_such_table", "rolled back",
+			"no agent was sent activate", "prepare again")
+		if got := strings.Join(agent.received(), ","); got != "stage" {
+			t.Errorf("the agent received %s, want only stage", got)
+		}
+		// The failed run created the bookkeeping table; nothing else may differ.
+		after := migratetest.Snapshot(t, be.driver, dsn)
+		if strings.Contains(after, "visits") || strings.Contains(after, "audit") {
+			t.Errorf("the failed migration left schema behind (before: %s):\n%s", before, after)
+		}
+		if dep.SqlDuration == nil {
+			t.Error("sql_duration is not recorded after a failed SQL run")
+		}
+	})
+}
+
+// TestSQLDatabaseChangedSincePrepare: continue refuses to run a plan made
+// from rows that changed, and swaps nothing.
+func TestSQLDatabaseChangedSincePrepare(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits})
+		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		// Someone else migrates the database meanwhile.
+		db := migrate.DB{Driver: be.driver, DSN: dsn}
+		other := []migrate.AppFiles{{Application: "billing", Files: mustFiles(t, "0001_invoices.up.sql", "CREATE TABLE invoices (id INTEGER);")}}
+		p, err := migrate.Generate(ctx(t), db, "manual-1", other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := migrate.Execute(ctx(t), db, p); err != nil {
+			t.Fatal(err)
+		}
+		before := migratetest.Snapshot(t, be.driver, dsn)
+		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+		mustMention(t, "the error", dep.Error, "the database changed since prepare", "billing", "manual-1", "prepare again")
+		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
+			t.Errorf("a refused plan changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if got := strings.Join(agent.received(), ","); got != "stage" {
+			t.Errorf("the agent received %s, want only stage", got)
+		}
+	})
+}
+
+// TestSQLDriftFailsPrepare: an applied migration that the release changed
+// fails stage 1 before anything is staged.
+func TestSQLDriftFailsPrepare(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		db := migrate.DB{Driver: be.driver, DSN: dsn}
+		applied := []migrate.AppFiles{{Application: "hello", Files: mustFiles(t, "0001_visits.up.sql", "CREATE TABLE visits (id INTEGER);")}}
+		p, err := migrate.Generate(ctx(t), db, "d-old", applied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := migrate.Execute(ctx(t), db, p); err != nil {
+			t.Fatal(err)
+		}
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits})
+		before := migratetest.Snapshot(t, be.driver, dsn)
+		dep := prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+		mustMention(t, "the error", dep.Error, "migration 1 changed after it was applied", "nothing was sent to the agents")
+		if got := agent.received(); len(got) != 0 {
+			t.Errorf("the agent received %v", got)
+		}
+		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
+			t.Errorf("a failed prepare changed the database")
+		}
+		_, err = tc.admin.GetDeploymentPlan(ctx(t), &cutoverv1.GetDeploymentPlanRequest{Id: d.Id})
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("GetDeploymentPlan of a deployment that failed before its plan: %v, want FailedPrecondition", err)
+		}
+	})
+}
+
+// TestSQLNeedsADatabase: migrations in an environment without a database
+// fail stage 1 and say how to set one; the DSN is never shown back.
+func TestSQLNeedsADatabase(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d, agent := sqlSetup(t, tc, "", "", map[string]string{"0001_visits.up.sql": sqlCreateVisits})
+	dep := prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+	mustMention(t, "the error", dep.Error, "hello (1)", "has no database", "--db-driver", "--db-dsn")
+	if got := agent.received(); len(got) != 0 {
+		t.Errorf("the agent received %v", got)
+	}
+	env, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://app:s3cret@127.0.0.1:1/app"}},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.GetDatabase().GetDsn(); got != "postgres://app:xxxxx@127.0.0.1:1/app" {
+		t.Errorf("UpdateEnvironment shows the dsn as %q", got)
+	}
+	_, err = tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Driver: "mysql", Dsn: "x"}},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database.driver"}},
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("an unknown driver: %v, want InvalidArgument", err)
+	}
+	// An unreachable database fails the next prepare, without the password.
+	d2, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
+		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep = prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+	mustMention(t, "the error", dep.Error, "generating the SQL script", "xxxxx")
+	if strings.Contains(dep.Error, "s3cret") {
+		t.Errorf("the error shows the password: %s", dep.Error)
+	}
+}
+
+// TestSQLNotRunTwiceAfterACrash: the controller died after the database
+// committed the script but before it recorded that; the restarted
+// controller does not run it again, and swaps.
+func TestSQLNotRunTwiceAfterACrash(t *testing.T) {
+	dataDir := t.TempDir()
+	tc := startController(t, dataDir)
+	dsn := migratetest.SQLiteDSN(t)
+	d, agent := sqlSetup(t, tc, migratetest.SQLite, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits, "0002_agent.up.sql": sqlAddAgent})
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+	tc.stop(t)
+
+	// What the dead controller left: ACTIVATING, SQL not recorded, and the
+	// database migrated by its run.
+	s, err := store.Open(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx *store.Tx) error {
+		dep, err := tx.Deployment(d.Id)
+		if err != nil {
+			return err
+		}
+		if dep.SQLPending != 2 {
+			t.Errorf("SQLPending = %d, want 2", dep.SQLPending)
+		}
+		dep.State, dep.ActivateTime = store.Activating, time.Now()
+		dep.History = append(dep.History, store.Transition{State: store.Activating, Time: dep.ActivateTime, Actor: "test"})
+		raw, err := tx.SQLPlan(d.Id)
+		if err != nil {
+			return err
+		}
+		var plan migrate.Plan
+		if err := json.Unmarshal(raw, &plan); err != nil {
+			return err
+		}
+		if _, err := migrate.Execute(context.Background(), migrate.DB{Driver: migratetest.SQLite, DSN: dsn}, &plan); err != nil {
+			return err
+		}
+		return tx.PutDeployment(dep)
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tc = startController(t, dataDir)
+	agent.setAddr(tc.addr)
+	dep := waitFor(t, tc, d.Id, "a final state", isFinalOr(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if dep.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
+		t.Fatalf("resumed deployment ended %s: %s", dep.State, dep.Error)
+	}
+	pool := migratetest.Connect(t, migratetest.SQLite, dsn)
+	if got := migratetest.Column(t, pool, "SELECT CAST(version AS TEXT) || ' ' || deployment_id FROM cutover_schema_migrations ORDER BY version"); !slices.Equal(got, []string{"1 " + d.Id, "2 " + d.Id}) {
+		t.Errorf("bookkeeping rows = %q", got)
+	}
+	if got := strings.Join(agent.received(), ","); got != "stage,activate" {
+		t.Errorf("the agent received %s, want stage,activate", got)
+	}
+}
+
+func mustFiles(t *testing.T, name, sql string) []migrate.File {
+	t.Helper()
+	f, err := migrate.ParseFile(name, []byte(sql))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []migrate.File{f}
+}
