@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -60,7 +61,21 @@ func ToStatus(log *slog.Logger, err error) error {
 		}
 		return status.Error(codes.Internal, "internal error; the controller's log has the details")
 	}
-	return status.Error(code, err.Error())
+	return status.Error(code, message(err))
+}
+
+// message is err's text without the trailing ": <kind>" that wrapping with
+// %w leaves: the code already says it.
+func message(err error) string {
+	msg := err.Error()
+	for _, row := range table {
+		if errors.Is(err, row.kind) {
+			if trimmed, ok := strings.CutSuffix(msg, ": "+row.kind.Error()); ok && trimmed != "" {
+				return trimmed
+			}
+		}
+	}
+	return msg
 }
 
 // FromStatus converts a gRPC status error back into an error of the matching

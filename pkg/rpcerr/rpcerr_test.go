@@ -18,8 +18,8 @@ func TestRoundTrip(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{"not found", fmt.Errorf("deployment %q: %w", "d-1", errkind.NotFound), codes.NotFound, `deployment "d-1": not found`},
-		{"precondition", fmt.Errorf("wrong state: %w", errkind.FailedPrecondition), codes.FailedPrecondition, "wrong state: failed precondition"},
+		{"not found", fmt.Errorf("deployment %q: %w", "d-1", errkind.NotFound), codes.NotFound, `deployment "d-1"`},
+		{"precondition", fmt.Errorf("wrong state: %w", errkind.FailedPrecondition), codes.FailedPrecondition, "wrong state"},
 		{"invalid", errkind.New(errkind.InvalidArgument, "bad name"), codes.InvalidArgument, "bad name"},
 		{"unknown is internal", errors.New("disk on fire"), codes.Internal, "internal error; the controller's log has the details"},
 	}
