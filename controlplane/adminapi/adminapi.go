@@ -195,7 +195,7 @@ func (s *Server) ContinueDeployment(ctx context.Context, req *cutoverv1.Continue
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Continue(ctx, actor(ctx), req.GetId())
+	d, err := s.deps.Continue(ctx, actor(ctx), req.GetId(), continueOptions(req))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (s *Server) StartDeployment(ctx context.Context, req *cutoverv1.StartDeploy
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Start(ctx, actor(ctx), req.GetId())
+	d, err := s.deps.Start(ctx, actor(ctx), req.GetId(), startOptions(req))
 	if err != nil {
 		return nil, err
 	}
@@ -264,8 +264,8 @@ func (s *Server) GetDeploymentPlan(ctx context.Context, req *cutoverv1.GetDeploy
 	return planToProto(req.GetId(), p), nil
 }
 
-// WatchDeployment streams the deployment at every change until a final
-// state.
+// WatchDeployment streams the deployment at every change until it is
+// settled: in a final state, with no rollback running.
 func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream cutoverv1.AdminService_WatchDeploymentServer) error {
 	if err := required("id", req.GetId()); err != nil {
 		return err
@@ -286,7 +286,7 @@ func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream c
 			if err := stream.Send(ev); err != nil {
 				return err
 			}
-			if deployment.Final(d.State) {
+			if deployment.Settled(d) {
 				return nil
 			}
 		}
@@ -309,4 +309,56 @@ func (s *Server) ListAgents(ctx context.Context, req *cutoverv1.ListAgentsReques
 		out.Agents = append(out.Agents, agentToProto(a))
 	}
 	return out, nil
+}
+
+// ApproveDeployment records the caller's approval of a deployment.
+func (s *Server) ApproveDeployment(ctx context.Context, req *cutoverv1.ApproveDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Approve(ctx, actor(ctx), req.GetId(), req.GetComment())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// ExtendDeployment moves a PREPARED deployment's expiry later.
+func (s *Server) ExtendDeployment(ctx context.Context, req *cutoverv1.ExtendDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	if req.GetBy() == nil {
+		return nil, required("by", "")
+	}
+	d, err := s.deps.Extend(ctx, actor(ctx), req.GetId(), req.GetBy().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// CancelScheduledContinue cancels a continue scheduled at a window.
+func (s *Server) CancelScheduledContinue(ctx context.Context, req *cutoverv1.CancelScheduledContinueRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.CancelSchedule(ctx, actor(ctx), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
+}
+
+// RollbackDeployment brings the agents of a DEPLOYED deployment back to the
+// releases that ran before it. The database is not rolled back.
+func (s *Server) RollbackDeployment(ctx context.Context, req *cutoverv1.RollbackDeploymentRequest) (*cutoverv1.Deployment, error) {
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Rollback(ctx, actor(ctx), req.GetId(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return deploymentToProto(d), nil
 }

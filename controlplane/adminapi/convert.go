@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/catalog"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -74,9 +75,14 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		KeepReleases:    e.KeepReleases,
 	}
 	if sched, err := window.ParseAll(e.Windows); err == nil { // stored windows were validated
-		out.WindowOpen, _ = sched.Open(now)
+		var closes time.Time
+		out.WindowOpen, closes = sched.Open(now)
+		if len(sched) > 0 && out.WindowOpen {
+			out.WindowClose = ts(closes)
+		}
 		if next, ok := sched.Next(now); ok && !out.WindowOpen {
 			out.NextWindowOpen = timestamppb.New(next.Open)
+			out.NextWindow = next.Describe()
 		}
 	}
 	if e.PreparedTTL == 0 {
@@ -114,6 +120,16 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 	}
 }
 
+// continueOptions takes the choices of a continue request.
+func continueOptions(req *cutoverv1.ContinueDeploymentRequest) deployment.ContinueOptions {
+	return deployment.ContinueOptions{Force: req.GetForce(), ForceReason: req.GetForceReason(), AtWindow: req.GetAtWindow()}
+}
+
+// startOptions takes the choices of a start request.
+func startOptions(req *cutoverv1.StartDeploymentRequest) deployment.ContinueOptions {
+	return deployment.ContinueOptions{Force: req.GetForce(), ForceReason: req.GetForceReason()}
+}
+
 func applicationToProto(a *catalog.ApplicationView) *cutoverv1.Application {
 	out := &cutoverv1.Application{Name: a.Name, SourceDir: a.SourceDir, CreateTime: ts(a.CreateTime), UpdateTime: ts(a.UpdateTime)}
 	for _, r := range a.Releases {
@@ -141,6 +157,13 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 		SqlDuration:      dur(d.SQLDuration),
 		SwapDuration:     dur(d.SwapDuration),
 		SingleStage:      d.SingleStage,
+		ScheduledTime:    ts(d.ScheduledTime),
+	}
+	if d.State == store.Prepared {
+		out.PredictedStage2Duration = dur(d.PredictedStage2)
+	}
+	if a := d.Approval; a != nil {
+		out.Approval = &cutoverv1.Approval{Actor: a.Actor, Time: ts(a.Time), Comment: a.Comment}
 	}
 	if d.State == store.Deployed {
 		// Measured, so always set once deployed, even when zero.

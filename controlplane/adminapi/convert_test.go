@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -50,9 +51,13 @@ func TestEnvironmentToProto(t *testing.T) {
 			DeployedVersions: map[string]store.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
 			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5,
 				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
-				Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
+				NextWindow: `Mon 2026-03-02 02:00 WET (2026-03-02 02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`,
+				Database:   &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
 				DeployedVersions: map[string]*cutoverv1.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseId: "r2",
 					DeploymentId: "d-1", DeployTime: timestamppb.New(t0)}}}},
+		{"window open now", store.Environment{Name: "prod", Windows: []string{"Sun 01:30-03:00 UTC"}},
+			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour), KeepReleases: 3,
+				Windows: []string{"Sun 01:30-03:00 UTC"}, WindowOpen: true, WindowClose: timestamppb.New(t0.Add(time.Hour))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,5 +176,40 @@ func TestPlanToProto(t *testing.T) {
 				t.Errorf("planToProto = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDeploymentToProtoWindowsAndApproval(t *testing.T) {
+	d := &store.Deployment{ID: "d-3", State: store.Prepared, ScheduledTime: t0, PredictedStage2: time.Minute,
+		Approval: &store.Approval{Actor: "bob", Time: t0, Comment: "ok"}}
+	got := deploymentToProto(d)
+	want := &cutoverv1.Deployment{Id: "d-3", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, ScheduledTime: timestamppb.New(t0),
+		PredictedStage2Duration: durationpb.New(time.Minute), Approval: &cutoverv1.Approval{Actor: "bob", Time: timestamppb.New(t0), Comment: "ok"}}
+	if !proto.Equal(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	d.State = store.Deployed // the prediction is shown while it matters: PREPARED
+	if got := deploymentToProto(d); got.PredictedStage2Duration != nil {
+		t.Fatalf("prediction of a deployed deployment: %v", got.PredictedStage2Duration)
+	}
+}
+
+func TestContinueAndStartOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		got  deployment.ContinueOptions
+		want deployment.ContinueOptions
+	}{
+		{"continue plain", continueOptions(&cutoverv1.ContinueDeploymentRequest{Id: "d-1"}), deployment.ContinueOptions{}},
+		{"continue forced", continueOptions(&cutoverv1.ContinueDeploymentRequest{Force: true, ForceReason: "hotfix"}),
+			deployment.ContinueOptions{Force: true, ForceReason: "hotfix"}},
+		{"continue at window", continueOptions(&cutoverv1.ContinueDeploymentRequest{AtWindow: true}), deployment.ContinueOptions{AtWindow: true}},
+		{"start forced", startOptions(&cutoverv1.StartDeploymentRequest{Force: true, ForceReason: "r"}), deployment.ContinueOptions{Force: true, ForceReason: "r"}},
+		{"start plain", startOptions(&cutoverv1.StartDeploymentRequest{}), deployment.ContinueOptions{}},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, tt.got, tt.want)
+		}
 	}
 }

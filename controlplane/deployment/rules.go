@@ -13,21 +13,28 @@ import (
 
 // transitions lists, for each state, the states it may move to.
 // PREPARED → FAILED happens only in a single-stage deployment whose stage 2
-// cannot start (an agent went away between the stages).
+// cannot start (an agent went away between the stages). DEPLOYED →
+// ROLLED_BACK is the rollback command (RollbackDeployment).
 var transitions = map[store.DeploymentState][]store.DeploymentState{
 	store.Planned:    {store.Preparing, store.Aborted},
 	store.Preparing:  {store.Prepared, store.Failed, store.Aborted},
 	store.Prepared:   {store.Activating, store.Aborted, store.Expired, store.Failed},
 	store.Activating: {store.Deployed, store.Failed, store.RolledBack},
+	store.Deployed:   {store.RolledBack},
 }
+
+// finalStates are the states in which a deployment's work is over. Only the
+// rollback command moves a deployment out of one (DEPLOYED → ROLLED_BACK).
+var finalStates = []store.DeploymentState{store.Deployed, store.Failed, store.Aborted, store.Expired, store.RolledBack}
 
 // CanTransition says whether a deployment may move from one state to another.
 func CanTransition(from, to store.DeploymentState) bool {
 	return slices.Contains(transitions[from], to)
 }
 
-// Final says whether s is a final state: nothing moves a deployment out of it.
-func Final(s store.DeploymentState) bool { return len(transitions[s]) == 0 }
+// Final says whether s is a final state: the deployment waits for nothing
+// (a DEPLOYED one may still be rolled back by command).
+func Final(s store.DeploymentState) bool { return slices.Contains(finalStates, s) }
 
 // Busy says whether s holds its environment: at most one deployment per
 // environment may be between PREPARING and ACTIVATING, PREPARED included.
@@ -47,6 +54,7 @@ func transition(d *store.Deployment, to store.DeploymentState, now time.Time, ac
 		panic(fmt.Sprintf("deployment %s: transition %s → %s is not allowed", d.ID, d.State, to))
 	}
 	d.State = to
+	d.ScheduledTime = time.Time{} // a schedule holds only while PREPARED
 	d.History = append(d.History, store.Transition{State: to, Time: now, Actor: actor, Message: msg})
 	switch to {
 	case store.Preparing:
@@ -94,8 +102,12 @@ func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.D
 	return checkStartable(d, others, "be prepared")
 }
 
-// checkContinue refuses stage 2 unless d is PREPARED.
-func checkContinue(d *store.Deployment) error {
+// checkContinue refuses stage 2 unless d is PREPARED and has not expired
+// at now.
+func checkContinue(d *store.Deployment, now time.Time) error {
+	if expired(d, now) {
+		return expiredError(d)
+	}
 	if d.State != store.Prepared {
 		return fmt.Errorf("deployment %s is %s, not PREPARED: only a prepared deployment can continue; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
@@ -160,7 +172,7 @@ func phase(d *store.Deployment) fleet.CommandKind {
 	switch {
 	case d.State == store.Preparing:
 		return fleet.Stage
-	case d.State == store.Activating && d.RollingBack:
+	case (d.State == store.Activating || d.State == store.Deployed) && d.RollingBack:
 		return fleet.Rollback
 	case needsSQL(d): // the SQL part runs; no command is out
 		return ""
@@ -223,6 +235,9 @@ type step struct {
 	reason string
 	// rollback lists the agents to send rollback to (stage 2 failed after swaps).
 	rollback []string
+	// rollbackFailed: a rollback by command failed on some agent; the
+	// deployment stays DEPLOYED with reason as its error.
+	rollbackFailed bool
 }
 
 // next decides what follows the answers recorded in d. It is pure.
@@ -263,6 +278,9 @@ func next(d *store.Deployment) step {
 	case fleet.Rollback:
 		if pending {
 			return step{}
+		}
+		if d.State == store.Deployed {
+			return nextRollbackByCommand(d, failures)
 		}
 		for _, a := range d.Agents {
 			if a.State == store.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
@@ -307,7 +325,10 @@ func finishDeployed(d *store.Deployment, env *store.Environment, now time.Time) 
 	if env.DeployedVersions == nil {
 		env.DeployedVersions = map[string]store.DeployedVersion{}
 	}
-	for _, app := range d.Applications {
+	for i, app := range d.Applications {
+		if prev, ok := env.DeployedVersions[app.Name]; ok {
+			d.Applications[i].Previous = &prev
+		}
 		env.DeployedVersions[app.Name] = store.DeployedVersion{
 			VersionLabel: app.VersionLabel, ReleaseID: app.ReleaseID, DeploymentID: d.ID, DeployTime: now}
 	}

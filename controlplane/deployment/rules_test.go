@@ -29,6 +29,7 @@ func TestCanTransition(t *testing.T) {
 		{store.Activating, store.Deployed}:   true,
 		{store.Activating, store.Failed}:     true,
 		{store.Activating, store.RolledBack}: true,
+		{store.Deployed, store.RolledBack}:   true,
 	}
 	for _, from := range all {
 		for _, to := range all {
@@ -65,8 +66,8 @@ func TestChecks(t *testing.T) {
 		{"prepare with one in the way", checkPrepare(planned, twoStage, []*store.Deployment{prepared, planned}), "deployment d-1 of environment prod is PREPARED"},
 		{"prepare twice", checkPrepare(prepared, twoStage, nil), "is PREPARED, not PLANNED"},
 		{"start ok on single-stage", checkStartable(planned, nil, "start"), ""},
-		{"continue planned", checkContinue(planned), "is PLANNED, not PREPARED"},
-		{"continue prepared", checkContinue(prepared), ""},
+		{"continue planned", checkContinue(planned, t0), "is PLANNED, not PREPARED"},
+		{"continue prepared", checkContinue(prepared, t0), ""},
 		{"abort prepared", checkAbort(prepared), ""},
 		{"abort activating", checkAbort(otherEnv), "is ACTIVATING"},
 	}

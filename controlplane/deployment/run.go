@@ -13,13 +13,15 @@ import (
 )
 
 // Run resumes the deployments that were PREPARING or ACTIVATING, then routes
-// the agents' reports until ctx ends; it waits for the builds it started
-// before it returns.
+// the agents' reports until ctx ends, while a timer task expires and starts
+// PREPARED deployments when their time comes (timed.go); it waits for the
+// goroutines it started before it returns.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	if err := s.resume(ctx); err != nil {
 		return err
 	}
+	s.wg.Go(func() { s.runTimers(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,7 +51,7 @@ func (s *Service) resume(ctx context.Context) error {
 		return fmt.Errorf("resume deployments: %w", err)
 	}
 	for _, d := range ds {
-		if d.State != store.Preparing && d.State != store.Activating {
+		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
 		}
 		s.log.Info("resuming deployment", "deployment", d.ID, "environment", d.Environment, "state", d.State)
@@ -221,12 +223,15 @@ func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
+	ended := false
 	d, err := s.update(r.DeploymentID, func(tx *store.Tx, d *store.Deployment) error {
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
+		before := d.State
 		var err error
 		out, err = s.take(tx, d, next(d))
+		ended = d.State != before && Final(d.State)
 		return err
 	})
 	if err != nil || d == nil {
@@ -236,7 +241,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	if needsSQL(d) { // a single-stage deployment entered stage 2
 		s.spawnSQL(d.ID, false)
 	}
-	if Final(d.State) {
+	if ended {
 		s.finished(d)
 	} else {
 		s.watchers.publish(d)
@@ -247,6 +252,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 // take applies st to d inside tx and returns the commands to send.
 func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, error) {
 	now := s.clock()
+	if d.State == store.Deployed {
+		return nil, s.endRollback(tx, d, st, now)
+	}
 	if len(st.rollback) > 0 {
 		d.RollingBack, d.Error = true, st.reason
 		var out []outgoing
@@ -275,8 +283,14 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		if ttl <= 0 {
 			ttl = DefaultPreparedTTL
 		}
-		d.ExpireTime = now.Add(ttl)
+		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
 		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
+		history, err := tx.Deployments(d.Environment)
+		if err != nil {
+			return nil, err
+		}
+		d.PredictedStage2 = PredictStage2(history)
+		s.poke() // a new expiry to watch
 		if !d.SingleStage {
 			return nil, nil
 		}

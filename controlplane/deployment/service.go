@@ -77,6 +77,7 @@ type Service struct {
 	cancels map[string]context.CancelFunc
 
 	watchers watchers
+	wake     chan struct{} // pokes the timer task (timed.go)
 }
 
 // New returns a service. Nothing runs until Run.
@@ -86,7 +87,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
-		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout}
+		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
+		wake: make(chan struct{}, 1)}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout
 	}
@@ -95,6 +97,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newStateCollector(s)); err != nil {
+			return nil, err
+		}
 	}
 	s.watchers.subs = map[string]map[chan *store.Deployment]struct{}{}
 	return s, nil
@@ -182,16 +189,25 @@ func (s *Service) List(ctx context.Context, env string) ([]*store.Deployment, er
 // the deployment is not PLANNED, another deployment of the environment is
 // busy or no agent of the environment is connected.
 func (s *Service) Prepare(ctx context.Context, actor, id string) (*store.Deployment, error) {
-	return s.begin(actor, id, false)
+	return s.begin(actor, id, false, ContinueOptions{})
 }
 
 // Start runs both stages back to back. Same errors as Prepare, except that
-// the environment may be single-stage.
-func (s *Service) Start(ctx context.Context, actor, id string) (*store.Deployment, error) {
-	return s.begin(actor, id, true)
+// the environment may be single-stage; also InvalidArgument for
+// inconsistent options (a force without reason, at_window) and
+// FailedPrecondition when the deployment needs an approval or no
+// deployment window is open (unless opt.Force).
+func (s *Service) Start(ctx context.Context, actor, id string, opt ContinueOptions) (*store.Deployment, error) {
+	if opt.AtWindow {
+		return nil, fmt.Errorf("at_window applies to continue only: start runs stage 1 first, which may take long; prepare, then continue at the window; nothing was changed: %w", errkind.InvalidArgument)
+	}
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
+	return s.begin(actor, id, true, opt)
 }
 
-func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error) {
+func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*store.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
@@ -210,6 +226,18 @@ func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error
 		}
 		if err != nil {
 			return err
+		}
+		if single {
+			if err := checkApproval(d, env); err != nil {
+				return err
+			}
+			forced, err := checkWindow(d, env, s.clock(), opt, "start")
+			if err != nil {
+				return err
+			}
+			if forced != "" {
+				note(d, s.clock(), actor, forced)
+			}
 		}
 		connected := s.fleet.Connected(d.Environment)
 		if len(connected) == 0 {
@@ -243,24 +271,43 @@ func (s *Service) begin(actor, id string, single bool) (*store.Deployment, error
 	return d, nil
 }
 
-// Continue starts stage 2 of a PREPARED deployment. Errors: NotFound;
-// FailedPrecondition if it is not PREPARED, or an agent is not connected or
-// lacks a release.
-func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deployment, error) {
+// Continue starts stage 2 of a PREPARED deployment, or with opt.AtWindow
+// schedules it for the next window opening. Errors: NotFound;
+// InvalidArgument for inconsistent options; FailedPrecondition if it is
+// not PREPARED, has expired, needs an approval, no deployment window is
+// open (unless opt.Force), or an agent is not connected or lacks a
+// release.
+func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOptions) (*store.Deployment, error) {
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
+	if opt.AtWindow {
+		return s.schedule(actor, id)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
 	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
-		if err := checkContinue(d); err != nil {
+		now := s.clock()
+		if err := checkContinue(d, now); err != nil {
 			return err
 		}
-		names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
-		if problems != "" {
-			return fmt.Errorf("deployment %s cannot continue: %s; reconnect the agents (or abort it and prepare a new deployment); it stays PREPARED: %w",
-				d.ID, problems, errkind.FailedPrecondition)
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return err
 		}
-		out = s.beginActivation(d, names, actor)
-		return nil
+		if err := checkApproval(d, env); err != nil {
+			return err
+		}
+		forced, err := checkWindow(d, env, now, opt, "continue")
+		if err != nil {
+			return err
+		}
+		if forced != "" {
+			note(d, now, actor, forced)
+		}
+		out, err = s.startStage2(d, actor)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -272,6 +319,18 @@ func (s *Service) Continue(ctx context.Context, actor, id string) (*store.Deploy
 	}
 	s.watchers.publish(d)
 	return d, nil
+}
+
+// startStage2 checks that every agent can take stage 2 and begins it,
+// returning the commands to send. FailedPrecondition, d unchanged, if an
+// agent is not connected or lacks a release.
+func (s *Service) startStage2(d *store.Deployment, actor string) ([]outgoing, error) {
+	names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
+	if problems != "" {
+		return nil, fmt.Errorf("deployment %s cannot continue: %s; reconnect the agents (or abort it and prepare a new deployment); it stays PREPARED: %w",
+			d.ID, problems, errkind.FailedPrecondition)
+	}
+	return s.beginActivation(d, names, actor), nil
 }
 
 // Abort ends a PLANNED, PREPARING or PREPARED deployment (ABORTED) and has

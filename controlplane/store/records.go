@@ -111,6 +111,24 @@ type Deployment struct {
 	SQLDone      bool          `json:"sql_done,omitempty"`
 	SwapDuration time.Duration `json:"swap_duration,omitempty"`
 	History      []Transition  `json:"history,omitempty"`
+	// PreparedTTL is the environment's prepared_ttl when the deployment
+	// became PREPARED (ExpireTime was PreparedTime + PreparedTTL then).
+	PreparedTTL time.Duration `json:"prepared_ttl,omitempty"`
+	// ScheduledTime is when the controller starts stage 2 of a PREPARED
+	// deployment (continue at the window); zero when not scheduled.
+	ScheduledTime time.Time `json:"scheduled_time,omitzero"`
+	// PredictedStage2 is how long stage 2 is expected to take, from the
+	// environment's earlier stage 2 runs; set when it becomes PREPARED.
+	PredictedStage2 time.Duration `json:"predicted_stage2,omitempty"`
+	// Approval is set once the deployment is approved.
+	Approval *Approval `json:"approval,omitempty"`
+}
+
+// Approval records who approved a deployment, and when.
+type Approval struct {
+	Actor   string    `json:"actor"`
+	Time    time.Time `json:"time"`
+	Comment string    `json:"comment,omitempty"`
 }
 
 // DeploymentApplication is one application of a deployment.
@@ -119,6 +137,10 @@ type DeploymentApplication struct {
 	VersionLabel      string `json:"version_label,omitempty"`
 	ReleaseID         string `json:"release_id,omitempty"`
 	PreviousReleaseID string `json:"previous_release_id,omitempty"`
+	// Previous is what the environment recorded for the application before
+	// this deployment was DEPLOYED: a rollback restores it. Nil when nothing
+	// ran before (or for deployments recorded before it was kept).
+	Previous *DeployedVersion `json:"previous,omitempty"`
 }
 
 // DeploymentAgent is one front-end's progress in a deployment. Command is
@@ -135,7 +157,9 @@ type DeploymentAgent struct {
 	Command          string     `json:"command,omitempty"`
 }
 
-// Transition is one entry of a deployment's history.
+// Transition is one entry of a deployment's history. An entry whose State
+// is the state the deployment was already in records an event that did not
+// change it (an approval, a schedule, an extension, a forced start).
 type Transition struct {
 	State   DeploymentState `json:"state"`
 	Time    time.Time       `json:"time"`

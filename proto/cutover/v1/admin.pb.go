@@ -9,6 +9,7 @@ package cutoverv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -588,7 +589,16 @@ func (x *PrepareDeploymentRequest) GetId() string {
 type ContinueDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id of the deployment.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// force starts stage 2 even though no deployment window is open; recorded in the history.
+	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// force_reason says why; required with force.
+	ForceReason string `protobuf:"bytes,3,opt,name=force_reason,json=forceReason,proto3" json:"force_reason,omitempty"`
+	// at_window schedules stage 2 for the next opening of a deployment window
+	// (now, if one is open) instead of starting it at once: the deployment stays
+	// PREPARED with scheduled_time set, and the controller starts it then.
+	// Cannot be combined with force.
+	AtWindow      bool `protobuf:"varint,4,opt,name=at_window,json=atWindow,proto3" json:"at_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -630,11 +640,36 @@ func (x *ContinueDeploymentRequest) GetId() string {
 	return ""
 }
 
+func (x *ContinueDeploymentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *ContinueDeploymentRequest) GetForceReason() string {
+	if x != nil {
+		return x.ForceReason
+	}
+	return ""
+}
+
+func (x *ContinueDeploymentRequest) GetAtWindow() bool {
+	if x != nil {
+		return x.AtWindow
+	}
+	return false
+}
+
 // StartDeploymentRequest runs both stages.
 type StartDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id of the deployment.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// force starts even though no deployment window is open; recorded in the history.
+	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// force_reason says why; required with force.
+	ForceReason   string `protobuf:"bytes,3,opt,name=force_reason,json=forceReason,proto3" json:"force_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -672,6 +707,20 @@ func (*StartDeploymentRequest) Descriptor() ([]byte, []int) {
 func (x *StartDeploymentRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *StartDeploymentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *StartDeploymentRequest) GetForceReason() string {
+	if x != nil {
+		return x.ForceReason
 	}
 	return ""
 }
@@ -731,6 +780,217 @@ func (x *AbortDeploymentRequest) GetReason() string {
 	return ""
 }
 
+// ApproveDeploymentRequest approves a deployment.
+type ApproveDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the deployment.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// comment is recorded with the approval.
+	Comment       string `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveDeploymentRequest) Reset() {
+	*x = ApproveDeploymentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveDeploymentRequest) ProtoMessage() {}
+
+func (x *ApproveDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*ApproveDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ApproveDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApproveDeploymentRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+// ExtendDeploymentRequest renews a PREPARED deployment.
+type ExtendDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the deployment.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// by is added to its expire_time; positive.
+	By            *durationpb.Duration `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendDeploymentRequest) Reset() {
+	*x = ExtendDeploymentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendDeploymentRequest) ProtoMessage() {}
+
+func (x *ExtendDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*ExtendDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExtendDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExtendDeploymentRequest) GetBy() *durationpb.Duration {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+// CancelScheduledContinueRequest cancels a scheduled continue.
+type CancelScheduledContinueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the deployment.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelScheduledContinueRequest) Reset() {
+	*x = CancelScheduledContinueRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelScheduledContinueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelScheduledContinueRequest) ProtoMessage() {}
+
+func (x *CancelScheduledContinueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelScheduledContinueRequest.ProtoReflect.Descriptor instead.
+func (*CancelScheduledContinueRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CancelScheduledContinueRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RollbackDeploymentRequest rolls a DEPLOYED deployment back.
+type RollbackDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the deployment.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// reason is recorded in the history.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackDeploymentRequest) Reset() {
+	*x = RollbackDeploymentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackDeploymentRequest) ProtoMessage() {}
+
+func (x *RollbackDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*RollbackDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RollbackDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RollbackDeploymentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // GetDeploymentRequest names a deployment.
 type GetDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -742,7 +1002,7 @@ type GetDeploymentRequest struct {
 
 func (x *GetDeploymentRequest) Reset() {
 	*x = GetDeploymentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[15]
+	mi := &file_cutover_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1014,7 @@ func (x *GetDeploymentRequest) String() string {
 func (*GetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[15]
+	mi := &file_cutover_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1027,7 @@ func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeploymentRequest) GetId() string {
@@ -788,7 +1048,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[16]
+	mi := &file_cutover_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +1060,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[16]
+	mi := &file_cutover_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +1073,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDeploymentsRequest) GetEnvironment() string {
@@ -834,7 +1094,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[17]
+	mi := &file_cutover_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1106,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[17]
+	mi := &file_cutover_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1119,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -880,7 +1140,7 @@ type GetDeploymentPlanRequest struct {
 
 func (x *GetDeploymentPlanRequest) Reset() {
 	*x = GetDeploymentPlanRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[18]
+	mi := &file_cutover_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1152,7 @@ func (x *GetDeploymentPlanRequest) String() string {
 func (*GetDeploymentPlanRequest) ProtoMessage() {}
 
 func (x *GetDeploymentPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[18]
+	mi := &file_cutover_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1165,7 @@ func (x *GetDeploymentPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentPlanRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentPlanRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDeploymentPlanRequest) GetId() string {
@@ -926,7 +1186,7 @@ type WatchDeploymentRequest struct {
 
 func (x *WatchDeploymentRequest) Reset() {
 	*x = WatchDeploymentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[19]
+	mi := &file_cutover_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1198,7 @@ func (x *WatchDeploymentRequest) String() string {
 func (*WatchDeploymentRequest) ProtoMessage() {}
 
 func (x *WatchDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[19]
+	mi := &file_cutover_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1211,7 @@ func (x *WatchDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*WatchDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchDeploymentRequest) GetId() string {
@@ -976,7 +1236,7 @@ type DeploymentEvent struct {
 
 func (x *DeploymentEvent) Reset() {
 	*x = DeploymentEvent{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[20]
+	mi := &file_cutover_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1248,7 @@ func (x *DeploymentEvent) String() string {
 func (*DeploymentEvent) ProtoMessage() {}
 
 func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[20]
+	mi := &file_cutover_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1261,7 @@ func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentEvent.ProtoReflect.Descriptor instead.
 func (*DeploymentEvent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeploymentEvent) GetDeployment() *Deployment {
@@ -1036,7 +1296,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[21]
+	mi := &file_cutover_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1308,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[21]
+	mi := &file_cutover_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1321,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAgentsRequest) GetEnvironment() string {
@@ -1082,7 +1342,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	mi := &file_cutover_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1354,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	mi := &file_cutover_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1367,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1122,7 +1382,7 @@ var File_cutover_v1_admin_proto protoreflect.FileDescriptor
 const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/admin.proto\x12\n" +
-	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n" +
+	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n" +
 	"\x18CreateEnvironmentRequest\x129\n" +
 	"\venvironment\x18\x01 \x01(\v2\x17.cutover.v1.EnvironmentR\venvironment\"\x92\x01\n" +
 	"\x18UpdateEnvironmentRequest\x129\n" +
@@ -1148,12 +1408,28 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12B\n" +
 	"\fapplications\x18\x02 \x03(\v2\x1e.cutover.v1.ApplicationVersionR\fapplications\"*\n" +
 	"\x18PrepareDeploymentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"+\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x81\x01\n" +
 	"\x19ContinueDeploymentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"(\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12!\n" +
+	"\fforce_reason\x18\x03 \x01(\tR\vforceReason\x12\x1b\n" +
+	"\tat_window\x18\x04 \x01(\bR\batWindow\"a\n" +
 	"\x16StartDeploymentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12!\n" +
+	"\fforce_reason\x18\x03 \x01(\tR\vforceReason\"@\n" +
 	"\x16AbortDeploymentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"D\n" +
+	"\x18ApproveDeploymentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\"T\n" +
+	"\x17ExtendDeploymentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
+	"\x02by\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x02by\"0\n" +
+	"\x1eCancelScheduledContinueRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"C\n" +
+	"\x19RollbackDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"&\n" +
 	"\x14GetDeploymentRequest\x12\x0e\n" +
@@ -1175,7 +1451,7 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x11ListAgentsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\"?\n" +
 	"\x12ListAgentsResponse\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents2\xa0\v\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents2\xf8\r\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -1194,7 +1470,11 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x11GetDeploymentPlan\x12$.cutover.v1.GetDeploymentPlanRequest\x1a\x1a.cutover.v1.DeploymentPlan\x12T\n" +
 	"\x0fWatchDeployment\x12\".cutover.v1.WatchDeploymentRequest\x1a\x1b.cutover.v1.DeploymentEvent0\x01\x12K\n" +
 	"\n" +
-	"ListAgents\x12\x1d.cutover.v1.ListAgentsRequest\x1a\x1e.cutover.v1.ListAgentsResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"ListAgents\x12\x1d.cutover.v1.ListAgentsRequest\x1a\x1e.cutover.v1.ListAgentsResponse\x12Q\n" +
+	"\x11ApproveDeployment\x12$.cutover.v1.ApproveDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12O\n" +
+	"\x10ExtendDeployment\x12#.cutover.v1.ExtendDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12]\n" +
+	"\x17CancelScheduledContinue\x12*.cutover.v1.CancelScheduledContinueRequest\x1a\x16.cutover.v1.Deployment\x12S\n" +
+	"\x12RollbackDeployment\x12%.cutover.v1.RollbackDeploymentRequest\x1a\x16.cutover.v1.DeploymentB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_admin_proto_rawDescOnce sync.Once
@@ -1208,90 +1488,104 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cutover_v1_admin_proto_rawDescData
 }
 
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_cutover_v1_admin_proto_goTypes = []any{
-	(*CreateEnvironmentRequest)(nil),   // 0: cutover.v1.CreateEnvironmentRequest
-	(*UpdateEnvironmentRequest)(nil),   // 1: cutover.v1.UpdateEnvironmentRequest
-	(*GetEnvironmentRequest)(nil),      // 2: cutover.v1.GetEnvironmentRequest
-	(*ListEnvironmentsRequest)(nil),    // 3: cutover.v1.ListEnvironmentsRequest
-	(*ListEnvironmentsResponse)(nil),   // 4: cutover.v1.ListEnvironmentsResponse
-	(*RegisterApplicationRequest)(nil), // 5: cutover.v1.RegisterApplicationRequest
-	(*GetApplicationRequest)(nil),      // 6: cutover.v1.GetApplicationRequest
-	(*ListApplicationsRequest)(nil),    // 7: cutover.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),   // 8: cutover.v1.ListApplicationsResponse
-	(*ApplicationVersion)(nil),         // 9: cutover.v1.ApplicationVersion
-	(*CreateDeploymentRequest)(nil),    // 10: cutover.v1.CreateDeploymentRequest
-	(*PrepareDeploymentRequest)(nil),   // 11: cutover.v1.PrepareDeploymentRequest
-	(*ContinueDeploymentRequest)(nil),  // 12: cutover.v1.ContinueDeploymentRequest
-	(*StartDeploymentRequest)(nil),     // 13: cutover.v1.StartDeploymentRequest
-	(*AbortDeploymentRequest)(nil),     // 14: cutover.v1.AbortDeploymentRequest
-	(*GetDeploymentRequest)(nil),       // 15: cutover.v1.GetDeploymentRequest
-	(*ListDeploymentsRequest)(nil),     // 16: cutover.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),    // 17: cutover.v1.ListDeploymentsResponse
-	(*GetDeploymentPlanRequest)(nil),   // 18: cutover.v1.GetDeploymentPlanRequest
-	(*WatchDeploymentRequest)(nil),     // 19: cutover.v1.WatchDeploymentRequest
-	(*DeploymentEvent)(nil),            // 20: cutover.v1.DeploymentEvent
-	(*ListAgentsRequest)(nil),          // 21: cutover.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),         // 22: cutover.v1.ListAgentsResponse
-	(*Environment)(nil),                // 23: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),      // 24: google.protobuf.FieldMask
-	(*Application)(nil),                // 25: cutover.v1.Application
-	(*Deployment)(nil),                 // 26: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),      // 27: google.protobuf.Timestamp
-	(*Agent)(nil),                      // 28: cutover.v1.Agent
-	(*DeploymentPlan)(nil),             // 29: cutover.v1.DeploymentPlan
+	(*CreateEnvironmentRequest)(nil),       // 0: cutover.v1.CreateEnvironmentRequest
+	(*UpdateEnvironmentRequest)(nil),       // 1: cutover.v1.UpdateEnvironmentRequest
+	(*GetEnvironmentRequest)(nil),          // 2: cutover.v1.GetEnvironmentRequest
+	(*ListEnvironmentsRequest)(nil),        // 3: cutover.v1.ListEnvironmentsRequest
+	(*ListEnvironmentsResponse)(nil),       // 4: cutover.v1.ListEnvironmentsResponse
+	(*RegisterApplicationRequest)(nil),     // 5: cutover.v1.RegisterApplicationRequest
+	(*GetApplicationRequest)(nil),          // 6: cutover.v1.GetApplicationRequest
+	(*ListApplicationsRequest)(nil),        // 7: cutover.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),       // 8: cutover.v1.ListApplicationsResponse
+	(*ApplicationVersion)(nil),             // 9: cutover.v1.ApplicationVersion
+	(*CreateDeploymentRequest)(nil),        // 10: cutover.v1.CreateDeploymentRequest
+	(*PrepareDeploymentRequest)(nil),       // 11: cutover.v1.PrepareDeploymentRequest
+	(*ContinueDeploymentRequest)(nil),      // 12: cutover.v1.ContinueDeploymentRequest
+	(*StartDeploymentRequest)(nil),         // 13: cutover.v1.StartDeploymentRequest
+	(*AbortDeploymentRequest)(nil),         // 14: cutover.v1.AbortDeploymentRequest
+	(*ApproveDeploymentRequest)(nil),       // 15: cutover.v1.ApproveDeploymentRequest
+	(*ExtendDeploymentRequest)(nil),        // 16: cutover.v1.ExtendDeploymentRequest
+	(*CancelScheduledContinueRequest)(nil), // 17: cutover.v1.CancelScheduledContinueRequest
+	(*RollbackDeploymentRequest)(nil),      // 18: cutover.v1.RollbackDeploymentRequest
+	(*GetDeploymentRequest)(nil),           // 19: cutover.v1.GetDeploymentRequest
+	(*ListDeploymentsRequest)(nil),         // 20: cutover.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),        // 21: cutover.v1.ListDeploymentsResponse
+	(*GetDeploymentPlanRequest)(nil),       // 22: cutover.v1.GetDeploymentPlanRequest
+	(*WatchDeploymentRequest)(nil),         // 23: cutover.v1.WatchDeploymentRequest
+	(*DeploymentEvent)(nil),                // 24: cutover.v1.DeploymentEvent
+	(*ListAgentsRequest)(nil),              // 25: cutover.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),             // 26: cutover.v1.ListAgentsResponse
+	(*Environment)(nil),                    // 27: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 28: google.protobuf.FieldMask
+	(*Application)(nil),                    // 29: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 30: google.protobuf.Duration
+	(*Deployment)(nil),                     // 31: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 33: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 34: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	23, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	23, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	24, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	25, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	25, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	27, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	27, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	28, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	29, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	29, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	9,  // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	26, // 7: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	26, // 8: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	27, // 9: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 10: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
-	0,  // 11: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
-	1,  // 12: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
-	2,  // 13: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
-	3,  // 14: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
-	5,  // 15: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
-	6,  // 16: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
-	7,  // 17: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
-	10, // 18: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
-	11, // 19: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
-	12, // 20: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
-	13, // 21: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
-	14, // 22: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
-	15, // 23: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
-	16, // 24: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	18, // 25: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	19, // 26: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	21, // 27: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	23, // 28: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	23, // 29: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	23, // 30: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	4,  // 31: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	25, // 32: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	25, // 33: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	8,  // 34: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	26, // 35: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	26, // 36: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	26, // 37: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	26, // 38: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	26, // 39: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	26, // 40: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	17, // 41: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	29, // 42: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	20, // 43: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	22, // 44: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	28, // [28:45] is the sub-list for method output_type
-	11, // [11:28] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	30, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	31, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	31, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	32, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	33, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	0,  // 12: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
+	1,  // 13: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
+	2,  // 14: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
+	3,  // 15: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
+	5,  // 16: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
+	6,  // 17: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
+	7,  // 18: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
+	10, // 19: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
+	11, // 20: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
+	12, // 21: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
+	13, // 22: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
+	14, // 23: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
+	19, // 24: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
+	20, // 25: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
+	22, // 26: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	23, // 27: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	25, // 28: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	15, // 29: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	16, // 30: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	17, // 31: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	18, // 32: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	27, // 33: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	27, // 34: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	27, // 35: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	4,  // 36: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	29, // 37: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	29, // 38: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	8,  // 39: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	31, // 40: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	31, // 41: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	31, // 42: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	31, // 43: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	31, // 44: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	31, // 45: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	21, // 46: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	34, // 47: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 48: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	26, // 49: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	31, // 50: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	31, // 51: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	31, // 52: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	31, // 53: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	33, // [33:54] is the sub-list for method output_type
+	12, // [12:33] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_admin_proto_init() }
@@ -1306,7 +1600,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,23 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateEnvironment_FullMethodName   = "/cutover.v1.AdminService/CreateEnvironment"
-	AdminService_UpdateEnvironment_FullMethodName   = "/cutover.v1.AdminService/UpdateEnvironment"
-	AdminService_GetEnvironment_FullMethodName      = "/cutover.v1.AdminService/GetEnvironment"
-	AdminService_ListEnvironments_FullMethodName    = "/cutover.v1.AdminService/ListEnvironments"
-	AdminService_RegisterApplication_FullMethodName = "/cutover.v1.AdminService/RegisterApplication"
-	AdminService_GetApplication_FullMethodName      = "/cutover.v1.AdminService/GetApplication"
-	AdminService_ListApplications_FullMethodName    = "/cutover.v1.AdminService/ListApplications"
-	AdminService_CreateDeployment_FullMethodName    = "/cutover.v1.AdminService/CreateDeployment"
-	AdminService_PrepareDeployment_FullMethodName   = "/cutover.v1.AdminService/PrepareDeployment"
-	AdminService_ContinueDeployment_FullMethodName  = "/cutover.v1.AdminService/ContinueDeployment"
-	AdminService_StartDeployment_FullMethodName     = "/cutover.v1.AdminService/StartDeployment"
-	AdminService_AbortDeployment_FullMethodName     = "/cutover.v1.AdminService/AbortDeployment"
-	AdminService_GetDeployment_FullMethodName       = "/cutover.v1.AdminService/GetDeployment"
-	AdminService_ListDeployments_FullMethodName     = "/cutover.v1.AdminService/ListDeployments"
-	AdminService_GetDeploymentPlan_FullMethodName   = "/cutover.v1.AdminService/GetDeploymentPlan"
-	AdminService_WatchDeployment_FullMethodName     = "/cutover.v1.AdminService/WatchDeployment"
-	AdminService_ListAgents_FullMethodName          = "/cutover.v1.AdminService/ListAgents"
+	AdminService_CreateEnvironment_FullMethodName       = "/cutover.v1.AdminService/CreateEnvironment"
+	AdminService_UpdateEnvironment_FullMethodName       = "/cutover.v1.AdminService/UpdateEnvironment"
+	AdminService_GetEnvironment_FullMethodName          = "/cutover.v1.AdminService/GetEnvironment"
+	AdminService_ListEnvironments_FullMethodName        = "/cutover.v1.AdminService/ListEnvironments"
+	AdminService_RegisterApplication_FullMethodName     = "/cutover.v1.AdminService/RegisterApplication"
+	AdminService_GetApplication_FullMethodName          = "/cutover.v1.AdminService/GetApplication"
+	AdminService_ListApplications_FullMethodName        = "/cutover.v1.AdminService/ListApplications"
+	AdminService_CreateDeployment_FullMethodName        = "/cutover.v1.AdminService/CreateDeployment"
+	AdminService_PrepareDeployment_FullMethodName       = "/cutover.v1.AdminService/PrepareDeployment"
+	AdminService_ContinueDeployment_FullMethodName      = "/cutover.v1.AdminService/ContinueDeployment"
+	AdminService_StartDeployment_FullMethodName         = "/cutover.v1.AdminService/StartDeployment"
+	AdminService_AbortDeployment_FullMethodName         = "/cutover.v1.AdminService/AbortDeployment"
+	AdminService_GetDeployment_FullMethodName           = "/cutover.v1.AdminService/GetDeployment"
+	AdminService_ListDeployments_FullMethodName         = "/cutover.v1.AdminService/ListDeployments"
+	AdminService_GetDeploymentPlan_FullMethodName       = "/cutover.v1.AdminService/GetDeploymentPlan"
+	AdminService_WatchDeployment_FullMethodName         = "/cutover.v1.AdminService/WatchDeployment"
+	AdminService_ListAgents_FullMethodName              = "/cutover.v1.AdminService/ListAgents"
+	AdminService_ApproveDeployment_FullMethodName       = "/cutover.v1.AdminService/ApproveDeployment"
+	AdminService_ExtendDeployment_FullMethodName        = "/cutover.v1.AdminService/ExtendDeployment"
+	AdminService_CancelScheduledContinue_FullMethodName = "/cutover.v1.AdminService/CancelScheduledContinue"
+	AdminService_RollbackDeployment_FullMethodName      = "/cutover.v1.AdminService/RollbackDeployment"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -78,6 +82,21 @@ type AdminServiceClient interface {
 	WatchDeployment(ctx context.Context, in *WatchDeploymentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentEvent], error)
 	// ListAgents returns the known front-ends.
 	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
+	// ApproveDeployment approves a deployment of an environment that sets
+	// require_approval, recording who (x-cutover-actor) and when.
+	// FAILED_PRECONDITION once stage 2 started, it ended, or it is approved already.
+	ApproveDeployment(ctx context.Context, in *ApproveDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error)
+	// ExtendDeployment moves a PREPARED deployment's expire_time later by `by`.
+	// FAILED_PRECONDITION unless PREPARED and not expired.
+	ExtendDeployment(ctx context.Context, in *ExtendDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error)
+	// CancelScheduledContinue cancels a continue scheduled with at_window: the
+	// deployment stays PREPARED, unscheduled. FAILED_PRECONDITION if none is scheduled.
+	CancelScheduledContinue(ctx context.Context, in *CancelScheduledContinueRequest, opts ...grpc.CallOption) (*Deployment, error)
+	// RollbackDeployment brings every agent of a DEPLOYED deployment back to
+	// the releases that ran before it (ROLLED_BACK). The database is NOT
+	// rolled back. FAILED_PRECONDITION unless DEPLOYED and still what the
+	// environment runs.
+	RollbackDeployment(ctx context.Context, in *RollbackDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error)
 }
 
 type adminServiceClient struct {
@@ -267,6 +286,46 @@ func (c *adminServiceClient) ListAgents(ctx context.Context, in *ListAgentsReque
 	return out, nil
 }
 
+func (c *adminServiceClient) ApproveDeployment(ctx context.Context, in *ApproveDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Deployment)
+	err := c.cc.Invoke(ctx, AdminService_ApproveDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ExtendDeployment(ctx context.Context, in *ExtendDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Deployment)
+	err := c.cc.Invoke(ctx, AdminService_ExtendDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) CancelScheduledContinue(ctx context.Context, in *CancelScheduledContinueRequest, opts ...grpc.CallOption) (*Deployment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Deployment)
+	err := c.cc.Invoke(ctx, AdminService_CancelScheduledContinue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RollbackDeployment(ctx context.Context, in *RollbackDeploymentRequest, opts ...grpc.CallOption) (*Deployment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Deployment)
+	err := c.cc.Invoke(ctx, AdminService_RollbackDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -307,6 +366,21 @@ type AdminServiceServer interface {
 	WatchDeployment(*WatchDeploymentRequest, grpc.ServerStreamingServer[DeploymentEvent]) error
 	// ListAgents returns the known front-ends.
 	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
+	// ApproveDeployment approves a deployment of an environment that sets
+	// require_approval, recording who (x-cutover-actor) and when.
+	// FAILED_PRECONDITION once stage 2 started, it ended, or it is approved already.
+	ApproveDeployment(context.Context, *ApproveDeploymentRequest) (*Deployment, error)
+	// ExtendDeployment moves a PREPARED deployment's expire_time later by `by`.
+	// FAILED_PRECONDITION unless PREPARED and not expired.
+	ExtendDeployment(context.Context, *ExtendDeploymentRequest) (*Deployment, error)
+	// CancelScheduledContinue cancels a continue scheduled with at_window: the
+	// deployment stays PREPARED, unscheduled. FAILED_PRECONDITION if none is scheduled.
+	CancelScheduledContinue(context.Context, *CancelScheduledContinueRequest) (*Deployment, error)
+	// RollbackDeployment brings every agent of a DEPLOYED deployment back to
+	// the releases that ran before it (ROLLED_BACK). The database is NOT
+	// rolled back. FAILED_PRECONDITION unless DEPLOYED and still what the
+	// environment runs.
+	RollbackDeployment(context.Context, *RollbackDeploymentRequest) (*Deployment, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -367,6 +441,18 @@ func (UnimplementedAdminServiceServer) WatchDeployment(*WatchDeploymentRequest, 
 }
 func (UnimplementedAdminServiceServer) ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAgents not implemented")
+}
+func (UnimplementedAdminServiceServer) ApproveDeployment(context.Context, *ApproveDeploymentRequest) (*Deployment, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveDeployment not implemented")
+}
+func (UnimplementedAdminServiceServer) ExtendDeployment(context.Context, *ExtendDeploymentRequest) (*Deployment, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExtendDeployment not implemented")
+}
+func (UnimplementedAdminServiceServer) CancelScheduledContinue(context.Context, *CancelScheduledContinueRequest) (*Deployment, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelScheduledContinue not implemented")
+}
+func (UnimplementedAdminServiceServer) RollbackDeployment(context.Context, *RollbackDeploymentRequest) (*Deployment, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackDeployment not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -688,6 +774,78 @@ func _AdminService_ListAgents_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ApproveDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveDeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ApproveDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ApproveDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ApproveDeployment(ctx, req.(*ApproveDeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ExtendDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExtendDeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ExtendDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ExtendDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ExtendDeployment(ctx, req.(*ExtendDeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_CancelScheduledContinue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelScheduledContinueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CancelScheduledContinue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CancelScheduledContinue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CancelScheduledContinue(ctx, req.(*CancelScheduledContinueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RollbackDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackDeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RollbackDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RollbackDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RollbackDeployment(ctx, req.(*RollbackDeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -758,6 +916,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAgents",
 			Handler:    _AdminService_ListAgents_Handler,
+		},
+		{
+			MethodName: "ApproveDeployment",
+			Handler:    _AdminService_ApproveDeployment_Handler,
+		},
+		{
+			MethodName: "ExtendDeployment",
+			Handler:    _AdminService_ExtendDeployment_Handler,
+		},
+		{
+			MethodName: "CancelScheduledContinue",
+			Handler:    _AdminService_CancelScheduledContinue_Handler,
+		},
+		{
+			MethodName: "RollbackDeployment",
+			Handler:    _AdminService_RollbackDeployment_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -206,7 +206,12 @@ type Environment struct {
 	// next_window_open is when the next window opens (unset if open now or no windows). Output only.
 	NextWindowOpen *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_window_open,json=nextWindowOpen,proto3" json:"next_window_open,omitempty"`
 	// keep_releases is how many releases per application agents keep (default 3).
-	KeepReleases  int32 `protobuf:"varint,12,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
+	KeepReleases int32 `protobuf:"varint,12,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
+	// window_close is when the window open now closes (unset if none is open or there are no windows). Output only.
+	WindowClose *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=window_close,json=windowClose,proto3" json:"window_close,omitempty"`
+	// next_window describes the next opening in the window's zone and in UTC,
+	// e.g. `Mon 2026-11-30 02:00 WET (02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`. Output only.
+	NextWindow    string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +328,20 @@ func (x *Environment) GetKeepReleases() int32 {
 		return x.KeepReleases
 	}
 	return 0
+}
+
+func (x *Environment) GetWindowClose() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowClose
+	}
+	return nil
+}
+
+func (x *Environment) GetNextWindow() string {
+	if x != nil {
+		return x.NextWindow
+	}
+	return ""
 }
 
 // Database says how the controller reaches an environment's database.
@@ -921,7 +940,15 @@ type Deployment struct {
 	// swap_duration is how long the swap part of stage 2 took.
 	SwapDuration *durationpb.Duration `protobuf:"bytes,18,opt,name=swap_duration,json=swapDuration,proto3" json:"swap_duration,omitempty"`
 	// single_stage is true when started with StartDeployment.
-	SingleStage   bool `protobuf:"varint,19,opt,name=single_stage,json=singleStage,proto3" json:"single_stage,omitempty"`
+	SingleStage bool `protobuf:"varint,19,opt,name=single_stage,json=singleStage,proto3" json:"single_stage,omitempty"`
+	// scheduled_time is when the controller will start stage 2 of this
+	// PREPARED deployment (continue at_window); unset when not scheduled.
+	ScheduledTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=scheduled_time,json=scheduledTime,proto3" json:"scheduled_time,omitempty"`
+	// predicted_stage2_duration is how long stage 2 is expected to take in this
+	// environment (from earlier stage 2 runs, with a margin); set while PREPARED.
+	PredictedStage2Duration *durationpb.Duration `protobuf:"bytes,21,opt,name=predicted_stage2_duration,json=predictedStage2Duration,proto3" json:"predicted_stage2_duration,omitempty"`
+	// approval is set once the deployment is approved.
+	Approval      *Approval `protobuf:"bytes,22,opt,name=approval,proto3" json:"approval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1089,6 +1116,91 @@ func (x *Deployment) GetSingleStage() bool {
 	return false
 }
 
+func (x *Deployment) GetScheduledTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledTime
+	}
+	return nil
+}
+
+func (x *Deployment) GetPredictedStage2Duration() *durationpb.Duration {
+	if x != nil {
+		return x.PredictedStage2Duration
+	}
+	return nil
+}
+
+func (x *Deployment) GetApproval() *Approval {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
+// Approval records who approved a deployment, and when.
+type Approval struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// actor is who approved (x-cutover-actor).
+	Actor string `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	// time is when.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// comment is the approver's comment.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Approval) Reset() {
+	*x = Approval{}
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Approval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Approval) ProtoMessage() {}
+
+func (x *Approval) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Approval.ProtoReflect.Descriptor instead.
+func (*Approval) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Approval) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Approval) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Approval) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
 // DeploymentPlan is the SQL that continue will run.
 type DeploymentPlan struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1104,7 +1216,7 @@ type DeploymentPlan struct {
 
 func (x *DeploymentPlan) Reset() {
 	*x = DeploymentPlan{}
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1228,7 @@ func (x *DeploymentPlan) String() string {
 func (*DeploymentPlan) ProtoMessage() {}
 
 func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1241,7 @@ func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPlan.ProtoReflect.Descriptor instead.
 func (*DeploymentPlan) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeploymentPlan) GetDeploymentId() string {
@@ -1172,7 +1284,7 @@ type PendingMigration struct {
 
 func (x *PendingMigration) Reset() {
 	*x = PendingMigration{}
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1296,7 @@ func (x *PendingMigration) String() string {
 func (*PendingMigration) ProtoMessage() {}
 
 func (x *PendingMigration) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1309,7 @@ func (x *PendingMigration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMigration.ProtoReflect.Descriptor instead.
 func (*PendingMigration) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PendingMigration) GetApplication() string {
@@ -1256,7 +1368,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1380,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1393,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Agent) GetName() string {
@@ -1341,7 +1453,7 @@ type AgentApplication struct {
 
 func (x *AgentApplication) Reset() {
 	*x = AgentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1465,7 @@ func (x *AgentApplication) String() string {
 func (*AgentApplication) ProtoMessage() {}
 
 func (x *AgentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1478,7 @@ func (x *AgentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentApplication.ProtoReflect.Descriptor instead.
 func (*AgentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AgentApplication) GetName() string {
@@ -1395,7 +1507,7 @@ var File_cutover_v1_types_proto protoreflect.FileDescriptor
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x05\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x06\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -1412,7 +1524,10 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	" \x01(\bR\n" +
 	"windowOpen\x12D\n" +
 	"\x10next_window_open\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0enextWindowOpen\x12#\n" +
-	"\rkeep_releases\x18\f \x01(\x05R\fkeepReleases\x1a`\n" +
+	"\rkeep_releases\x18\f \x01(\x05R\fkeepReleases\x12=\n" +
+	"\fwindow_close\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vwindowClose\x12\x1f\n" +
+	"\vnext_window\x18\x0e \x01(\tR\n" +
+	"nextWindow\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xba\x01\n" +
@@ -1465,7 +1580,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cutover.v1.DeploymentStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xaa\b\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xf6\t\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -1490,7 +1605,14 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x11transfer_duration\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\x10transferDuration\x12<\n" +
 	"\fsql_duration\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\vsqlDuration\x12>\n" +
 	"\rswap_duration\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\fswapDuration\x12!\n" +
-	"\fsingle_stage\x18\x13 \x01(\bR\vsingleStage\"\x9a\x01\n" +
+	"\fsingle_stage\x18\x13 \x01(\bR\vsingleStage\x12A\n" +
+	"\x0escheduled_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\rscheduledTime\x12U\n" +
+	"\x19predicted_stage2_duration\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x17predictedStage2Duration\x120\n" +
+	"\bapproval\x18\x16 \x01(\v2\x14.cutover.v1.ApprovalR\bapproval\"j\n" +
+	"\bApproval\x12\x14\n" +
+	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\x9a\x01\n" +
 	"\x0eDeploymentPlan\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06script\x18\x02 \x01(\tR\x06script\x12K\n" +
@@ -1549,7 +1671,7 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
@@ -1562,58 +1684,64 @@ var file_cutover_v1_types_proto_goTypes = []any{
 	(*DeploymentAgent)(nil),       // 8: cutover.v1.DeploymentAgent
 	(*DeploymentTransition)(nil),  // 9: cutover.v1.DeploymentTransition
 	(*Deployment)(nil),            // 10: cutover.v1.Deployment
-	(*DeploymentPlan)(nil),        // 11: cutover.v1.DeploymentPlan
-	(*PendingMigration)(nil),      // 12: cutover.v1.PendingMigration
-	(*Agent)(nil),                 // 13: cutover.v1.Agent
-	(*AgentApplication)(nil),      // 14: cutover.v1.AgentApplication
-	nil,                           // 15: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 16: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Approval)(nil),              // 11: cutover.v1.Approval
+	(*DeploymentPlan)(nil),        // 12: cutover.v1.DeploymentPlan
+	(*PendingMigration)(nil),      // 13: cutover.v1.PendingMigration
+	(*Agent)(nil),                 // 14: cutover.v1.Agent
+	(*AgentApplication)(nil),      // 15: cutover.v1.AgentApplication
+	nil,                           // 16: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 17: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
 	3,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	17, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	15, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	18, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	18, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	18, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	17, // 6: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	17, // 7: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	18, // 8: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	18, // 9: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	18, // 10: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 11: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	18, // 12: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 13: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	18, // 14: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	0,  // 15: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	18, // 16: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
-	7,  // 17: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
-	0,  // 18: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	18, // 19: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	18, // 20: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	18, // 21: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	18, // 22: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	18, // 23: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	18, // 24: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 25: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	17, // 26: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
-	9,  // 27: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	17, // 28: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	17, // 29: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	17, // 30: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	17, // 31: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	12, // 32: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	14, // 33: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	18, // 34: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	16, // 35: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	4,  // 36: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	18, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	16, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	19, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	19, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	19, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	19, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	18, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	18, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	19, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	19, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	19, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
+	19, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 14: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
+	19, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	0,  // 16: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
+	19, // 17: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	7,  // 18: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
+	0,  // 19: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
+	19, // 20: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	19, // 21: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	19, // 22: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	19, // 23: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	19, // 24: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	19, // 25: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 26: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
+	18, // 27: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	9,  // 28: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
+	18, // 29: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	18, // 30: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	18, // 31: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	18, // 32: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	19, // 33: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	18, // 34: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	11, // 35: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
+	19, // 36: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	13, // 37: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	15, // 38: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	19, // 39: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	17, // 40: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	4,  // 41: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -1627,7 +1755,7 @@ func file_cutover_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

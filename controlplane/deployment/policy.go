@@ -1,0 +1,300 @@
+package deployment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/window"
+)
+
+// This file holds the rules around stage 2's timing and permission:
+// deployment windows, forcing, scheduling at a window, the prediction of
+// stage 2's duration, expiry and approval. They are pure functions of the
+// deployment, its environment and the time.
+
+// ContinueOptions are the choices of a continue (or start) request.
+type ContinueOptions struct {
+	// Force starts stage 2 although no deployment window is open.
+	Force bool
+	// ForceReason says why; required with Force, recorded in the history.
+	ForceReason string
+	// AtWindow schedules stage 2 for the next window opening instead of
+	// starting it now (continue only).
+	AtWindow bool
+}
+
+// validate refuses inconsistent options.
+func (o ContinueOptions) validate() error {
+	switch {
+	case o.Force && strings.TrimSpace(o.ForceReason) == "":
+		return fmt.Errorf("force needs a reason (force_reason, --reason \"...\"): it is recorded in the deployment's history; nothing was changed: %w", errkind.InvalidArgument)
+	case !o.Force && o.ForceReason != "":
+		return fmt.Errorf("force_reason is only meaningful with force; nothing was changed: %w", errkind.InvalidArgument)
+	case o.Force && o.AtWindow:
+		return fmt.Errorf("force and at_window contradict each other: force starts now, at_window waits for a window; choose one; nothing was changed: %w", errkind.InvalidArgument)
+	}
+	return nil
+}
+
+// Prediction of stage 2's duration.
+const (
+	// DefaultStage2Prediction is the predicted stage 2 duration of an
+	// environment with no earlier stage 2 run.
+	DefaultStage2Prediction = 5 * time.Minute
+	// predictionRuns is how many of the latest stage 2 runs count.
+	predictionRuns = 10
+	// predictionMargin is added to the longest run.
+	predictionMargin = 30 * time.Second
+)
+
+// PredictStage2 predicts how long stage 2 takes in an environment from its
+// earlier deployments (any order is fine, newest first is usual): the
+// longest SQL + swap time of the latest predictionRuns that were DEPLOYED
+// (those rolled back later by command count too: their stage 2 succeeded),
+// times 1.5, plus predictionMargin. With no such run,
+// DefaultStage2Prediction.
+func PredictStage2(history []*store.Deployment) time.Duration {
+	var runs []*store.Deployment
+	for _, d := range history {
+		if d.State == store.Deployed || (d.State == store.RolledBack && d.SwapDuration > 0) {
+			runs = append(runs, d)
+		}
+	}
+	if len(runs) == 0 {
+		return DefaultStage2Prediction
+	}
+	// Latest first, by the time stage 2 started.
+	slices.SortStableFunc(runs, func(a, b *store.Deployment) int { return b.ActivateTime.Compare(a.ActivateTime) })
+	if len(runs) > predictionRuns {
+		runs = runs[:predictionRuns]
+	}
+	var longest time.Duration
+	for _, d := range runs {
+		longest = max(longest, d.SQLDuration+d.SwapDuration)
+	}
+	return (longest*3/2 + predictionMargin).Round(time.Second)
+}
+
+// horizon bounds the search for window openings and closings: windows
+// repeat weekly, so a week and a day sees every pattern.
+const horizon = 8 * 24 * time.Hour
+
+// openUntil says whether a window is open at t and until when it stays
+// open without a gap, following windows that open as another closes (for
+// example each day's 00:00-24:00). The zero closing time means it does not
+// close within the horizon (or the schedule is empty: always open).
+func openUntil(sched window.Schedule, t time.Time) (bool, time.Time) {
+	open, closes := sched.Open(t)
+	if !open || closes.IsZero() {
+		return open, closes
+	}
+	for closes.Sub(t) <= horizon {
+		still, later := sched.Open(closes)
+		if !still || !later.After(closes) {
+			return true, closes
+		}
+		closes = later
+	}
+	return true, time.Time{}
+}
+
+// fits says whether a stage 2 of duration d started at t ends before the
+// window open at t closes.
+func fits(sched window.Schedule, t time.Time, d time.Duration) (bool, time.Time) {
+	open, closes := openUntil(sched, t)
+	return open && (closes.IsZero() || !t.Add(d).After(closes)), closes
+}
+
+// firstFit returns the first time after t at which a window opens that is
+// long enough for a stage 2 of duration d, and false when none opens
+// within the horizon.
+func firstFit(sched window.Schedule, t time.Time, d time.Duration) (window.Opening, bool) {
+	for at := t; at.Sub(t) <= horizon; {
+		o, ok := sched.Next(at)
+		if !ok {
+			return window.Opening{}, false
+		}
+		if ok, _ := fits(sched, o.Open, d); ok {
+			return o, true
+		}
+		at = o.Open
+	}
+	return window.Opening{}, false
+}
+
+// utc renders t for messages: RFC 3339 in UTC.
+func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// checkWindow refuses stage 2 (verb: "continue" or "start") when no window
+// of env is open at now, unless opt.Force. It returns what to record in the
+// history when the start is forced. stays is the state the deployment
+// keeps when refused.
+func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt ContinueOptions, verb string) (string, error) {
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil { // validated when stored: a bug, or a hand-edited file
+		return "", fmt.Errorf("environment %s: %w", env.Name, err)
+	}
+	if open, _ := sched.Open(now); open {
+		if opt.Force {
+			return fmt.Sprintf("force requested (%s), though a deployment window was open anyway", opt.ForceReason), nil
+		}
+		return "", nil
+	}
+	if opt.Force {
+		return fmt.Sprintf("forced outside the deployment windows (%s): %s", strings.Join(env.Windows, "; "), opt.ForceReason), nil
+	}
+	next, _ := sched.Next(now) // a closed schedule has windows
+	return "", fmt.Errorf("no deployment window of environment %s is open now (%s); the next opens %s: %s then, or schedule it with `cutoverctl deploy continue %s --at-window`, or override with --force --reason \"...\"; deployment %s stays %s: %w",
+		env.Name, utc(now), next.Describe(), verb, d.ID, d.ID, d.State, errkind.FailedPrecondition)
+}
+
+// checkApproval refuses stage 2 of a deployment that needs an approval it
+// does not have.
+func checkApproval(d *store.Deployment, env *store.Environment) error {
+	if !env.RequireApproval || d.Approval != nil {
+		return nil
+	}
+	return fmt.Errorf("deployment %s needs an approval (environment %s sets require_approval): approve it with `cutoverctl deploy approve %s`, then retry; it stays %s: %w",
+		d.ID, env.Name, d.ID, d.State, errkind.FailedPrecondition)
+}
+
+// checkApprove refuses an approval of a deployment past the point where it
+// matters, or approved already.
+func checkApprove(d *store.Deployment) error {
+	if d.State != store.Planned && d.State != store.Preparing && d.State != store.Prepared {
+		return fmt.Errorf("deployment %s is %s: only a PLANNED, PREPARING or PREPARED deployment can be approved; nothing was changed: %w",
+			d.ID, d.State, errkind.FailedPrecondition)
+	}
+	if a := d.Approval; a != nil {
+		return fmt.Errorf("deployment %s was approved already by %s at %s; nothing was changed: %w",
+			d.ID, a.Actor, utc(a.Time), errkind.FailedPrecondition)
+	}
+	return nil
+}
+
+// expired says whether d is past its expiry at now: EXPIRED, or PREPARED
+// with an expire time that has come.
+func expired(d *store.Deployment, now time.Time) bool {
+	return d.State == store.Expired || (d.State == store.Prepared && !d.ExpireTime.IsZero() && !now.Before(d.ExpireTime))
+}
+
+// expiredError is the error for a continue (or extend) of an expired
+// deployment. Its message is exactly
+// "deployment D expired at T (prepared_ttl 96h); prepare it again".
+func expiredError(d *store.Deployment) error {
+	ttl := d.PreparedTTL
+	if ttl == 0 && !d.PreparedTime.IsZero() {
+		ttl = d.ExpireTime.Sub(d.PreparedTime)
+	}
+	return errkind.New(errkind.FailedPrecondition,
+		fmt.Sprintf("deployment %s expired at %s (prepared_ttl %s); prepare it again", d.ID, utc(d.ExpireTime), FormatTTL(ttl)))
+}
+
+// FormatTTL renders a duration as Go does, without its zero minutes and
+// seconds: 96h, 1h30m, 2s.
+func FormatTTL(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// checkExtend refuses to extend a deployment that is not PREPARED or has
+// expired, or by a non-positive duration.
+func checkExtend(d *store.Deployment, by time.Duration, now time.Time) error {
+	if by <= 0 {
+		return fmt.Errorf("extend by %s: give a positive duration such as 24h; nothing was changed: %w", by, errkind.InvalidArgument)
+	}
+	if expired(d, now) {
+		return expiredError(d)
+	}
+	if d.State != store.Prepared {
+		return fmt.Errorf("deployment %s is %s: only a PREPARED deployment can be extended; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
+	}
+	return nil
+}
+
+// scheduleAt decides when a continue at the window starts stage 2: now if
+// a window is open, else at the next opening. It refuses when the
+// environment has no window or the opening comes after the deployment
+// expires.
+func scheduleAt(d *store.Deployment, env *store.Environment, now time.Time) (time.Time, string, error) {
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("environment %s: %w", env.Name, err)
+	}
+	if len(sched) == 0 {
+		return time.Time{}, "", fmt.Errorf("environment %s has no deployment windows, so there is nothing to wait for: continue without --at-window; deployment %s stays PREPARED: %w",
+			env.Name, d.ID, errkind.FailedPrecondition)
+	}
+	at, what := now, "now: a deployment window is open"
+	if open, _ := sched.Open(now); !open {
+		next, _ := sched.Next(now)
+		at, what = next.Open, next.Describe()
+	}
+	if !d.ExpireTime.IsZero() && !at.Before(d.ExpireTime) {
+		return time.Time{}, "", fmt.Errorf("the next deployment window opens at %s, after deployment %s expires (%s): extend it first (`cutoverctl deploy extend %s --by 24h`); it stays PREPARED, unscheduled: %w",
+			utc(at), d.ID, utc(d.ExpireTime), d.ID, errkind.FailedPrecondition)
+	}
+	return at, what, nil
+}
+
+// scheduledStep is what the controller does with a scheduled deployment
+// whose time has come.
+type scheduledStep struct {
+	// start: begin stage 2 now.
+	start bool
+	// reschedule, when not zero, is the new scheduled time.
+	reschedule time.Time
+	// reason says why it did not start (history).
+	reason string
+}
+
+// decideScheduled decides what happens to PREPARED deployment d, scheduled
+// at or before now. problems is what keeps stage 2 from starting on the
+// agents ("" when nothing does). Without a start or a reschedule the
+// schedule is cancelled, for reason.
+func decideScheduled(d *store.Deployment, env *store.Environment, now time.Time, problems string) scheduledStep {
+	if err := checkApproval(d, env); err != nil {
+		return scheduledStep{reason: fmt.Sprintf("scheduled stage 2 not started: deployment %s needs an approval (environment %s sets require_approval); the schedule is cancelled: approve it, then continue", d.ID, env.Name)}
+	}
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil {
+		return scheduledStep{reason: fmt.Sprintf("scheduled stage 2 not started: environment %s: %v; the schedule is cancelled", env.Name, err)}
+	}
+	pred := d.PredictedStage2
+	ok, closes := fits(sched, now, pred)
+	if ok && problems == "" {
+		return scheduledStep{start: true}
+	}
+	var why string
+	switch {
+	case problems != "":
+		why = "it cannot start: " + problems
+	case closes.IsZero():
+		why = fmt.Sprintf("no deployment window is open at %s", utc(now))
+	default:
+		why = fmt.Sprintf("its predicted duration %s would end at %s, after the window closes at %s", pred, utc(now.Add(pred)), utc(closes))
+	}
+	next, found := firstFit(sched, now, pred)
+	switch {
+	case !found:
+		return scheduledStep{reason: fmt.Sprintf("scheduled stage 2 not started: %s, and no deployment window in the next %s is long enough for it; the schedule is cancelled: continue with --force, or widen the windows", why, FormatTTL(horizon))}
+	case !d.ExpireTime.IsZero() && !next.Open.Before(d.ExpireTime):
+		return scheduledStep{reason: fmt.Sprintf("scheduled stage 2 not started: %s, and the next window long enough (%s) opens after the deployment expires at %s; the schedule is cancelled: extend it and schedule it again", why, utc(next.Open), utc(d.ExpireTime))}
+	}
+	return scheduledStep{reschedule: next.Open, reason: fmt.Sprintf("scheduled stage 2 not started: %s; rescheduled for %s", why, next.Describe())}
+}
+
+// note records an event that does not change d's state in its history.
+func note(d *store.Deployment, now time.Time, actor, msg string) {
+	d.History = append(d.History, store.Transition{State: d.State, Time: now, Actor: actor, Message: msg})
+}

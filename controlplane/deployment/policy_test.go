@@ -1,0 +1,291 @@
+package deployment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/window"
+)
+
+func utcTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestContinueOptionsValidate(t *testing.T) {
+	tests := []struct {
+		opt  ContinueOptions
+		want string
+	}{
+		{ContinueOptions{}, ""},
+		{ContinueOptions{Force: true, ForceReason: "hotfix"}, ""},
+		{ContinueOptions{AtWindow: true}, ""},
+		{ContinueOptions{Force: true}, "force needs a reason"},
+		{ContinueOptions{Force: true, ForceReason: "  "}, "force needs a reason"},
+		{ContinueOptions{ForceReason: "x"}, "only meaningful with force"},
+		{ContinueOptions{Force: true, ForceReason: "x", AtWindow: true}, "choose one"},
+	}
+	for _, tt := range tests {
+		err := tt.opt.validate()
+		if (tt.want == "") != (err == nil) || (err != nil && (!errors.Is(err, errkind.InvalidArgument) || !strings.Contains(err.Error(), tt.want))) {
+			t.Errorf("%+v: err = %v, want %q", tt.opt, err, tt.want)
+		}
+	}
+}
+
+func TestPredictStage2(t *testing.T) {
+	run := func(state store.DeploymentState, start time.Time, sql, swap time.Duration) *store.Deployment {
+		return &store.Deployment{State: state, ActivateTime: start, SQLDuration: sql, SwapDuration: swap}
+	}
+	var many []*store.Deployment
+	many = append(many, run(store.Deployed, t0, 0, time.Hour)) // oldest: out of the last 10
+	for i := 1; i <= 10; i++ {
+		many = append(many, run(store.Deployed, t0.Add(time.Duration(i)*time.Hour), time.Second, 3*time.Second))
+	}
+	tests := []struct {
+		name    string
+		history []*store.Deployment
+		want    time.Duration
+	}{
+		{"no history", nil, DefaultStage2Prediction},
+		{"only failures and prepared", []*store.Deployment{run(store.Failed, t0, 0, time.Hour), run(store.Prepared, t0, 0, 0)}, DefaultStage2Prediction},
+		{"longest of sql+swap, x1.5, + margin", []*store.Deployment{run(store.Deployed, t0, 2*time.Second, 8*time.Second), run(store.Deployed, t0.Add(time.Hour), 0, 4*time.Second)}, 45 * time.Second},
+		{"rolled back by command counts", []*store.Deployment{run(store.RolledBack, t0, 0, 20*time.Second)}, time.Minute},
+		{"only the latest 10", many, 36 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := PredictStage2(tt.history); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestOpenUntilAndFirstFit(t *testing.T) {
+	sched := func(ws ...string) window.Schedule {
+		s, err := window.ParseAll(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	always := sched("Mon-Sun 00:00-24:00 UTC")
+	if open, closes := openUntil(always, t0); !open || !closes.IsZero() {
+		t.Errorf("always open: %v %v", open, closes)
+	}
+	// Sat 22:00-01:00 runs into Sun 00:00-02:00: open without a gap until Sun 02:00.
+	chained := sched("Sat 22:00-01:00 UTC", "Sun 00:00-02:00 UTC")
+	if open, closes := openUntil(chained, utcTime("2026-02-28T23:00:00Z")); !open || !closes.Equal(utcTime("2026-03-01T02:00:00Z")) {
+		t.Errorf("chained: %v %v", open, closes)
+	}
+	if open, _ := openUntil(chained, utcTime("2026-03-01T03:00:00Z")); open {
+		t.Error("chained: open after it closed")
+	}
+	// A 3-minute window is too short for 5 minutes; the next long one is 03:00.
+	short := sched("Mon-Sun 02:00-02:03 UTC", "Mon-Sun 03:00-04:00 UTC")
+	o, ok := firstFit(short, utcTime("2026-03-01T01:00:00Z"), 5*time.Minute)
+	if !ok || !o.Open.Equal(utcTime("2026-03-01T03:00:00Z")) {
+		t.Errorf("firstFit = %v, %v", o.Open, ok)
+	}
+	if _, ok := firstFit(sched("Mon 02:00-02:03 UTC"), t0, 5*time.Minute); ok {
+		t.Error("firstFit found a window long enough where none is")
+	}
+}
+
+func TestCheckWindow(t *testing.T) {
+	d := &store.Deployment{ID: "d-4", State: store.Prepared}
+	lisbon := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
+	midnight := &store.Environment{Name: "prod", Windows: []string{"Sat,Sun 22:00-01:00 UTC"}}
+	force := ContinueOptions{Force: true, ForceReason: "hotfix for INC-7"}
+	tests := []struct {
+		name string
+		env  *store.Environment
+		now  string
+		opt  ContinueOptions
+		err  []string // parts of the refusal; nil: allowed
+		note string   // part of what is recorded
+	}{
+		{"no windows: always", &store.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", ContinueOptions{}, nil, ""},
+		{"inside, winter (WET = UTC)", lisbon, "2026-03-28T02:30:00Z", ContinueOptions{}, nil, ""},
+		{"before, winter", lisbon, "2026-03-28T01:30:00Z", ContinueOptions{}, []string{
+			"no deployment window of environment prod is open now (2026-03-28T01:30:00Z)",
+			`the next opens Sat 2026-03-28 02:00 WET (2026-03-28 02:00 UTC), window "Mon-Sun 02:00-04:00 Europe/Lisbon"`,
+			"cutoverctl deploy continue d-4 --at-window", "--force", "deployment d-4 stays PREPARED"}, ""},
+		// Summer time starts on 2026-03-29 at 01:00 UTC: 02:00 local is 01:00 UTC from then on.
+		{"DST day, before the opening", lisbon, "2026-03-29T00:30:00Z", ContinueOptions{}, []string{
+			"the next opens Sun 2026-03-29 02:00 WEST (2026-03-29 01:00 UTC)"}, ""},
+		{"after DST: 01:30 UTC is 02:30 WEST, inside", lisbon, "2026-03-30T01:30:00Z", ContinueOptions{}, nil, ""},
+		{"after DST: 03:30 UTC is 04:30 WEST, outside", lisbon, "2026-03-30T03:30:00Z", ContinueOptions{}, []string{
+			"the next opens Tue 2026-03-31 02:00 WEST (2026-03-31 01:00 UTC)"}, ""},
+		{"across midnight, Sunday 00:30 (Saturday's window)", midnight, "2026-03-01T00:30:00Z", ContinueOptions{}, nil, ""},
+		{"across midnight, Monday 00:30 (Sunday's window)", midnight, "2026-03-02T00:30:00Z", ContinueOptions{}, nil, ""},
+		{"across midnight, Monday 01:30: closed", midnight, "2026-03-02T01:30:00Z", ContinueOptions{}, []string{
+			"the next opens Sat 2026-03-07 22:00 UTC (2026-03-07 22:00 UTC)"}, ""},
+		{"forced outside", midnight, "2026-03-02T01:30:00Z", force, nil, "forced outside the deployment windows (Sat,Sun 22:00-01:00 UTC): hotfix for INC-7"},
+		{"forced inside", midnight, "2026-03-02T00:30:00Z", force, nil, "though a deployment window was open anyway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forced, err := checkWindow(d, tt.env, utcTime(tt.now), tt.opt, "continue")
+			if tt.err == nil {
+				if err != nil || !strings.Contains(forced, tt.note) || (tt.note == "") != (forced == "") {
+					t.Fatalf("err = %v, note %q, want nil and %q", err, forced, tt.note)
+				}
+				return
+			}
+			if !errors.Is(err, errkind.FailedPrecondition) {
+				t.Fatalf("err = %v, want FailedPrecondition", err)
+			}
+			for _, part := range tt.err {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("err = %v\nlacks %q", err, part)
+				}
+			}
+		})
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	d := &store.Deployment{ID: "d-9", State: store.Prepared, PreparedTime: t0, ExpireTime: t0.Add(96 * time.Hour), PreparedTTL: 96 * time.Hour}
+	if expired(d, t0.Add(96*time.Hour-time.Nanosecond)) || !expired(d, t0.Add(96*time.Hour)) {
+		t.Error("expired() is wrong around the expire time")
+	}
+	err := expiredError(d)
+	if want := "deployment d-9 expired at 2026-03-05T02:00:00Z (prepared_ttl 96h); prepare it again"; err.Error() != want || !errors.Is(err, errkind.FailedPrecondition) {
+		t.Errorf("expiredError = %q, want %q", err, want)
+	}
+	if err := checkContinue(d, t0.Add(100*time.Hour)); err == nil || err.Error() != expiredError(d).Error() {
+		t.Errorf("checkContinue after expiry = %v", err)
+	}
+	old := &store.Deployment{ID: "d-1", State: store.Expired, PreparedTime: t0, ExpireTime: t0.Add(2 * time.Second)}
+	if err := checkContinue(old, t0); err == nil || err.Error() != "deployment d-1 expired at 2026-03-01T02:00:02Z (prepared_ttl 2s); prepare it again" {
+		t.Errorf("checkContinue(EXPIRED) = %v", err)
+	}
+	for in, want := range map[time.Duration]string{96 * time.Hour: "96h", 90 * time.Minute: "1h30m", 2 * time.Second: "2s", time.Hour + time.Second: "1h0m1s", 5 * time.Minute: "5m"} {
+		if got := FormatTTL(in); got != want {
+			t.Errorf("FormatTTL(%v) = %q, want %q", in, got, want)
+		}
+	}
+	tests := []struct {
+		name string
+		d    *store.Deployment
+		by   time.Duration
+		now  time.Time
+		want string
+	}{
+		{"ok", d, 24 * time.Hour, t0, ""},
+		{"not positive", d, 0, t0, "positive duration"},
+		{"expired", d, time.Hour, t0.Add(97 * time.Hour), "expired at"},
+		{"planned", &store.Deployment{ID: "d-2", State: store.Planned}, time.Hour, t0, "only a PREPARED deployment can be extended"},
+	}
+	for _, tt := range tests {
+		err := checkExtend(tt.d, tt.by, tt.now)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestApprovalChecks(t *testing.T) {
+	env := &store.Environment{Name: "prod", RequireApproval: true}
+	d := &store.Deployment{ID: "d-5", State: store.Prepared}
+	if err := checkApproval(d, env); !errors.Is(err, errkind.FailedPrecondition) || !strings.Contains(err.Error(), "cutoverctl deploy approve d-5") {
+		t.Errorf("unapproved: %v", err)
+	}
+	if err := checkApproval(d, &store.Environment{Name: "prod"}); err != nil {
+		t.Errorf("environment without require_approval: %v", err)
+	}
+	if err := checkApprove(d); err != nil {
+		t.Errorf("approve a prepared one: %v", err)
+	}
+	d.Approval = &store.Approval{Actor: "bob", Time: t0}
+	if err := checkApproval(d, env); err != nil {
+		t.Errorf("approved: %v", err)
+	}
+	if err := checkApprove(d); err == nil || !strings.Contains(err.Error(), "approved already by bob") {
+		t.Errorf("approve twice: %v", err)
+	}
+	if err := checkApprove(&store.Deployment{ID: "d-6", State: store.Deployed}); err == nil || !strings.Contains(err.Error(), "is DEPLOYED") {
+		t.Errorf("approve a deployed one: %v", err)
+	}
+}
+
+func TestScheduleAt(t *testing.T) {
+	d := &store.Deployment{ID: "d-7", State: store.Prepared, ExpireTime: utcTime("2026-03-05T00:00:00Z")}
+	env := &store.Environment{Name: "prod", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}}
+	tests := []struct {
+		name string
+		env  *store.Environment
+		now  string
+		at   string
+		err  string
+	}{
+		{"next opening (Sunday → Monday)", env, "2026-03-01T12:00:00Z", "2026-03-02T02:00:00Z", ""},
+		{"open now", env, "2026-03-02T03:00:00Z", "2026-03-02T03:00:00Z", ""},
+		{"no windows", &store.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", "", "has no deployment windows"},
+		{"opens after the expiry", env, "2026-03-04T12:00:00Z", "", "after deployment d-7 expires (2026-03-05T00:00:00Z): extend it first"},
+	}
+	for _, tt := range tests {
+		at, _, err := scheduleAt(d, tt.env, utcTime(tt.now))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err = %v, want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !at.Equal(utcTime(tt.at)) {
+			t.Errorf("%s: %v, %v; want %s", tt.name, at, err, tt.at)
+		}
+	}
+}
+
+func TestDecideScheduled(t *testing.T) {
+	env := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-02:03 UTC", "Mon-Sun 03:00-04:00 UTC"}}
+	d := func(pred time.Duration) *store.Deployment {
+		return &store.Deployment{ID: "d-8", State: store.Prepared, PredictedStage2: pred, ExpireTime: utcTime("2026-03-10T00:00:00Z")}
+	}
+	tests := []struct {
+		name       string
+		d          *store.Deployment
+		env        *store.Environment
+		now        string
+		problems   string
+		start      bool
+		reschedule string
+		reason     []string
+	}{
+		{"fits", d(time.Minute), env, "2026-03-01T02:00:00Z", "", true, "", nil},
+		{"too short: next long window", d(5 * time.Minute), env, "2026-03-01T02:00:00Z", "", false, "2026-03-01T03:00:00Z",
+			[]string{"predicted duration 5m0s would end at 2026-03-01T02:05:00Z, after the window closes at 2026-03-01T02:03:00Z", "rescheduled for Sun 2026-03-01 03:00 UTC"}},
+		{"window missed (controller was down)", d(time.Minute), env, "2026-03-01T05:00:00Z", "", false, "2026-03-02T02:00:00Z",
+			[]string{"no deployment window is open at 2026-03-01T05:00:00Z"}},
+		{"agents not ready", d(time.Minute), env, "2026-03-01T03:00:00Z", "agent fe2 is not connected", false, "2026-03-02T02:00:00Z",
+			[]string{"it cannot start: agent fe2 is not connected"}},
+		{"no window long enough", d(2 * time.Hour), env, "2026-03-01T03:00:00Z", "", false, "",
+			[]string{"no deployment window in the next 192h is long enough", "the schedule is cancelled"}},
+		{"needs approval", d(time.Minute), &store.Environment{Name: "prod", RequireApproval: true}, "2026-03-01T03:00:00Z", "", false, "",
+			[]string{"needs an approval", "the schedule is cancelled"}},
+		{"windows removed: any time", d(time.Minute), &store.Environment{Name: "prod"}, "2026-03-01T05:00:00Z", "", true, "", nil},
+		{"next fitting window after the expiry", &store.Deployment{ID: "d-8", PredictedStage2: 5 * time.Minute, ExpireTime: utcTime("2026-03-01T02:30:00Z")},
+			env, "2026-03-01T02:00:00Z", "", false, "", []string{"opens after the deployment expires at 2026-03-01T02:30:00Z"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := decideScheduled(tt.d, tt.env, utcTime(tt.now), tt.problems)
+			if st.start != tt.start || (tt.reschedule == "") != st.reschedule.IsZero() || (tt.reschedule != "" && !st.reschedule.Equal(utcTime(tt.reschedule))) {
+				t.Fatalf("step = %+v", st)
+			}
+			for _, part := range tt.reason {
+				if !strings.Contains(st.reason, part) {
+					t.Errorf("reason %q lacks %q", st.reason, part)
+				}
+			}
+		})
+	}
+}

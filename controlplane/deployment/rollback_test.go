@@ -1,0 +1,86 @@
+package deployment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+func TestCheckRollback(t *testing.T) {
+	deployed := func(id string, prev string) *store.Deployment {
+		return &store.Deployment{ID: id, Environment: "prod", State: store.Deployed,
+			Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: prev}}}
+	}
+	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
+	rolling := deployed("d-2", "r1")
+	rolling.RollingBack = true
+	tests := []struct {
+		name   string
+		d      *store.Deployment
+		others []*store.Deployment
+		want   string
+	}{
+		{"ok", deployed("d-2", "r1"), []*store.Deployment{{ID: "d-3", State: store.Prepared}}, ""},
+		{"not deployed", &store.Deployment{ID: "d-2", State: store.Failed}, nil, "only a DEPLOYED deployment can be rolled back"},
+		{"already rolling back", rolling, nil, "is being rolled back already"},
+		{"another is activating", deployed("d-2", "r1"), []*store.Deployment{{ID: "d-3", State: store.Activating}}, "deployment d-3 of environment prod is ACTIVATING"},
+		{"not what runs now", deployed("d-1", "r0"), nil, "now runs release r2 from deployment d-2, not from d-1"},
+		{"nothing before", deployed("d-2", ""), nil, "ran no release in environment prod before deployment d-2"},
+	}
+	for _, tt := range tests {
+		err := checkRollback(tt.d, env, tt.others)
+		if (tt.want == "") != (err == nil) || (err != nil && (!errors.Is(err, errkind.FailedPrecondition) || !strings.Contains(err.Error(), tt.want))) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestRollbackByCommandSteps(t *testing.T) {
+	d := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
+	d.Error = ""
+	if !applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done}) {
+		t.Fatal("a rollback report on a DEPLOYED deployment being rolled back was not applied")
+	}
+	if st := next(d); st.to != "" || st.rollbackFailed {
+		t.Fatalf("next with one answer out = %+v", st)
+	}
+	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.Done})
+	if st := next(d); st.to != store.RolledBack || !strings.Contains(st.reason, "the database is NOT rolled back") {
+		t.Fatalf("next when all went back = %+v", st)
+	}
+	failed := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true))
+	failed.Error = ""
+	applyReport(failed, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.CommandFailed, Error: "disk full"})
+	if st := next(failed); !st.rollbackFailed || !strings.Contains(st.reason, "agent a: rollback failed: disk full") || !strings.Contains(st.reason, "cutoverctl deploy rollback d-1") {
+		t.Fatalf("next when one failed = %+v", st)
+	}
+}
+
+func TestRestoreDeployed(t *testing.T) {
+	prev := store.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
+	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{
+		{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1", Previous: &prev},
+		{Name: "old", ReleaseID: "o2", PreviousReleaseID: "o1"},
+		{Name: "new", ReleaseID: "n1"}}}
+	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{
+		"hello": {ReleaseID: "r2", DeploymentID: "d-2"}, "old": {ReleaseID: "o2", DeploymentID: "d-2"}, "new": {ReleaseID: "n1", DeploymentID: "d-2"}}}
+	restoreDeployed(d, env, t0.Add(time.Hour))
+	if env.DeployedVersions["hello"] != prev || env.DeployedVersions["old"].ReleaseID != "o1" || len(env.DeployedVersions) != 2 || !env.UpdateTime.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("deployed versions after restore = %+v", env.DeployedVersions)
+	}
+}
+
+func TestFinishDeployedKeepsWhatRanBefore(t *testing.T) {
+	prev := store.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
+	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}, {Name: "new", ReleaseID: "n1"}}}
+	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{"hello": prev}}
+	finishDeployed(d, env, t0.Add(time.Hour))
+	if d.Applications[0].Previous == nil || *d.Applications[0].Previous != prev || d.Applications[1].Previous != nil {
+		t.Fatalf("previous = %+v", d.Applications)
+	}
+}
