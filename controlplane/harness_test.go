@@ -2,9 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 // testController is a real controller on 127.0.0.1:0 with a client.
 type testController struct {
 	addr   string
+	ctl    *Controller
 	admin  cutoverv1.AdminServiceClient
 	conn   *grpc.ClientConn
 	cancel context.CancelFunc
@@ -28,12 +32,19 @@ type testController struct {
 
 func startController(t *testing.T, dataDir string) *testController {
 	t.Helper()
-	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second})
+	return startControllerWithClock(t, dataDir, nil)
+}
+
+// startControllerWithClock starts a controller whose clock is clock (nil:
+// the real one).
+func startControllerWithClock(t *testing.T, dataDir string, clock func() time.Time) *testController {
+	t.Helper()
+	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tc := &testController{addr: c.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	tc := &testController{addr: c.Addr().String(), ctl: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { tc.done <- c.Run(ctx) }()
 	tc.conn, err = grpc.NewClient(tc.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -154,4 +165,47 @@ func waitReceived(t *testing.T, a *fakeAgent, want string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// fakeClock is a clock that moves only when a test moves it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+// Now is the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// tick moves the fake clock to t and runs the controller's timers at once.
+func (tc *testController) tick(clock *fakeClock, t time.Time) {
+	clock.Set(t)
+	tc.ctl.deps.Tick()
+}
+
+// scrape returns the controller's /metrics page.
+func (tc *testController) scrape(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + tc.ctl.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

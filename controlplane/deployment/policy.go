@@ -247,6 +247,10 @@ func scheduleAt(d *store.Deployment, env *store.Environment, now time.Time) (tim
 	return at, what, nil
 }
 
+// retryScheduled is how soon a scheduled stage 2 that could not start on
+// the agents is tried again, within the same window.
+const retryScheduled = 30 * time.Second
+
 // scheduledStep is what the controller does with a scheduled deployment
 // whose time has come.
 type scheduledStep struct {
@@ -284,6 +288,15 @@ func decideScheduled(d *store.Deployment, env *store.Environment, now time.Time,
 	default:
 		why = fmt.Sprintf("its predicted duration %s would end at %s, after the window closes at %s", pred, utc(now.Add(pred)), utc(closes))
 	}
+	if problems != "" {
+		// The agents may come back (as after a controller restart): retry
+		// while the window still has room for stage 2.
+		if retry := now.Add(retryScheduled); retry.Before(d.ExpireTime) || d.ExpireTime.IsZero() {
+			if ok, _ := fits(sched, retry, pred); ok {
+				return scheduledStep{reschedule: retry, reason: fmt.Sprintf("scheduled stage 2 not started: %s; retrying every %s while the window has room for it", why, retryScheduled)}
+			}
+		}
+	}
 	next, found := firstFit(sched, now, pred)
 	switch {
 	case !found:
@@ -297,4 +310,16 @@ func decideScheduled(d *store.Deployment, env *store.Environment, now time.Time,
 // note records an event that does not change d's state in its history.
 func note(d *store.Deployment, now time.Time, actor, msg string) {
 	d.History = append(d.History, store.Transition{State: d.State, Time: now, Actor: actor, Message: msg})
+}
+
+// noteOnce records an event like note, unless the last entry says the same
+// (a retry that failed for the same reason): then only its time moves.
+func noteOnce(d *store.Deployment, now time.Time, actor, msg string) {
+	if n := len(d.History); n > 0 {
+		if last := &d.History[n-1]; last.State == d.State && last.Actor == actor && last.Message == msg {
+			last.Time = now
+			return
+		}
+	}
+	note(d, now, actor, msg)
 }

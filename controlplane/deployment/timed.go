@@ -145,7 +145,7 @@ func (s *Service) fire(id string, now time.Time) error {
 			st = decideScheduled(d, env, now, kindless(err))
 		}
 		d.ScheduledTime = st.reschedule
-		note(d, now, ControllerActor, st.reason)
+		noteOnce(d, now, ControllerActor, st.reason)
 		return nil
 	})
 	if err != nil || d == nil {
