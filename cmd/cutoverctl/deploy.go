@@ -23,7 +23,10 @@ func newDeployCmd(c *cli) *cobra.Command {
   deploy create    plans it (PLANNED)
   deploy prepare   stage 1: build, stage on every agent; nothing running changes (PREPARED)
   deploy continue  stage 2: swap every agent to the staged releases (DEPLOYED)
-  deploy start     both stages back to back (the only way when the environment is single stage)`,
+  deploy start     both stages back to back (the only way when the environment is single stage)
+  deploy approve   approve it, when the environment requires an approval
+  deploy extend    keep a PREPARED deployment longer before it expires
+  deploy rollback  bring every agent back to what ran before a DEPLOYED deployment`,
 	}
 	cmd.AddCommand(
 		newDeployCreateCmd(c),
@@ -31,6 +34,9 @@ func newDeployCmd(c *cli) *cobra.Command {
 		newDeployStepCmd(c, stepContinue),
 		newDeployStepCmd(c, stepStart),
 		newDeployAbortCmd(c),
+		newDeployApproveCmd(c),
+		newDeployExtendCmd(c),
+		newDeployRollbackCmd(c),
 		newDeployGetCmd(c),
 		newDeployListCmd(c),
 		newDeployPlanCmd(c),
@@ -67,11 +73,21 @@ Nothing is built until the deployment is prepared or started.`,
 	return cmd
 }
 
+// stepFlags are the options of a step command beyond --wait.
+type stepFlags struct {
+	force    bool
+	reason   string
+	atWindow bool
+	cancel   bool
+}
+
 // step is one of the deployment commands that start work in the controller
 // and may be followed with --wait.
 type step struct {
 	use, short, long, example string
-	call                      func(context.Context, cutoverv1.AdminServiceClient, string) (*cutoverv1.Deployment, error)
+	call                      func(context.Context, cutoverv1.AdminServiceClient, string, stepFlags) (*cutoverv1.Deployment, error)
+	// force: the step takes --force and --reason; schedule: --at-window and --cancel.
+	force, schedule bool
 	// done reports whether --wait stops at state.
 	done func(cutoverv1.DeploymentState) bool
 	// success is the state --wait expects to end in.
@@ -89,7 +105,7 @@ The deployment is PREPARING at once and PREPARED when every agent has staged.
 With --wait, follows it (progress on stderr), prints a one-line summary
 and fails unless it ends PREPARED.`,
 		example: `  cutoverctl deploy prepare d-7 --wait`,
-		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string, _ stepFlags) (*cutoverv1.Deployment, error) {
 			return api.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id})
 		},
 		done: func(s cutoverv1.DeploymentState) bool {
@@ -103,12 +119,33 @@ and fails unless it ends PREPARED.`,
 		long: `Start stage 2 of a PREPARED deployment: every agent swaps its current release
 to the staged one, restarts the application and checks its health. If any
 agent fails after swapping, every agent goes back (ROLLED_BACK).
+
+Stage 2 runs only inside one of the environment's deployment windows, and
+only once approved when the environment requires an approval. Outside every
+window the controller refuses and says when the next one opens; --force
+--reason "..." overrides (recorded in the history).
+
+--at-window schedules stage 2 for the next window opening instead (now, if
+one is open): the deployment stays PREPARED with its scheduled time, and the
+controller starts it then, unless stage 2 (predicted from the environment's
+earlier runs) would not end before the window closes: then it reschedules it
+to the next window long enough, and says why in the history. --cancel
+cancels a scheduled continue (the deployment stays PREPARED).
+
 With --wait, follows it (progress on stderr), prints a one-line summary
 and fails unless it ends DEPLOYED.`,
-		example: `  cutoverctl deploy continue d-7 --wait`,
-		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
-			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id})
+		example: `  cutoverctl deploy continue d-7 --wait
+  cutoverctl deploy continue d-7 --at-window
+  cutoverctl deploy continue d-7 --cancel
+  cutoverctl deploy continue d-7 --force --reason "hotfix for INC-1234"`,
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string, f stepFlags) (*cutoverv1.Deployment, error) {
+			if f.cancel {
+				return api.CancelScheduledContinue(ctx, &cutoverv1.CancelScheduledContinueRequest{Id: id})
+			}
+			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason, AtWindow: f.atWindow})
 		},
+		force:    true,
+		schedule: true,
 		done:    isFinal,
 		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}
@@ -117,12 +154,17 @@ and fails unless it ends DEPLOYED.`,
 		short: "Run both stages back to back (single stage)",
 		long: `Run a PLANNED deployment's two stages back to back: build, stage on every
 agent, then swap and restart. This is how single-stage environments deploy.
+Like continue, it is refused outside the environment's deployment windows
+(unless --force --reason "...") and without an approval when the environment
+requires one.
 With --wait, follows it (progress on stderr), prints a one-line summary
 and fails unless it ends DEPLOYED.`,
-		example: `  cutoverctl deploy start d-7 --wait`,
-		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string) (*cutoverv1.Deployment, error) {
-			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id})
+		example: `  cutoverctl deploy start d-7 --wait
+  cutoverctl deploy start d-7 --force --reason "security fix" --wait`,
+		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string, f stepFlags) (*cutoverv1.Deployment, error) {
+			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason})
 		},
+		force: true,
 		done:    isFinal,
 		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}
@@ -130,6 +172,7 @@ and fails unless it ends DEPLOYED.`,
 
 func newDeployStepCmd(c *cli, s step) *cobra.Command {
 	var wait bool
+	var f stepFlags
 	cmd := &cobra.Command{
 		Use:     s.use,
 		Short:   s.short,
@@ -137,12 +180,18 @@ func newDeployStepCmd(c *cli, s step) *cobra.Command {
 		Example: s.example,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.cancel && (f.force || f.atWindow || wait) {
+				return fmt.Errorf("--cancel cancels a scheduled continue; it takes no --force, --at-window or --wait")
+			}
+			if f.force && f.reason == "" {
+				return fmt.Errorf("--force needs --reason \"...\": it is recorded in the deployment's history")
+			}
 			api, err := c.api()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := c.callCtx(cmd.Context())
-			got, err := s.call(ctx, api, args[0])
+			got, err := s.call(ctx, api, args[0], f)
 			cancel()
 			if err != nil {
 				return err
@@ -166,6 +215,14 @@ func newDeployStepCmd(c *cli, s step) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the deployment until this step ends; fail unless it succeeded")
+	if s.force {
+		cmd.Flags().BoolVar(&f.force, "force", false, "run even though no deployment window is open (needs --reason)")
+		cmd.Flags().StringVar(&f.reason, "reason", "", "why --force; recorded in the deployment's history")
+	}
+	if s.schedule {
+		cmd.Flags().BoolVar(&f.atWindow, "at-window", false, "schedule stage 2 for the next window opening instead of now")
+		cmd.Flags().BoolVar(&f.cancel, "cancel", false, "cancel a continue scheduled with --at-window")
+	}
 	return cmd
 }
 

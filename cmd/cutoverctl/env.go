@@ -19,7 +19,7 @@ func newEnvCmd(c *cli) *cobra.Command {
   cutoverctl env update production --window "Mon-Fri 02:00-04:00 Europe/Lisbon"
   cutoverctl env list`,
 	}
-	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c))
+	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c), newEnvRollbackCmd(c))
 	return cmd
 }
 
@@ -92,7 +92,7 @@ form the request's update_mask); the others keep their values.`,
 func newEnvGetCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:     "get NAME",
-		Short:   "Show one environment: settings, windows, deployed versions",
+		Short:   "Show one environment: settings, windows (open now? next opening), deployed versions",
 		Example: `  cutoverctl env get production`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

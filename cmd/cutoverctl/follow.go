@@ -20,6 +20,11 @@ import (
 // deploy watch -o json, plain lines otherwise). When the controller goes
 // away (restart) it re-attaches until ctx ends.
 func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cutoverv1.DeploymentState) bool, out io.Writer) (*cutoverv1.Deployment, error) {
+	return c.followUntil(ctx, d, func(d *cutoverv1.Deployment) bool { return done(d.GetState()) }, out)
+}
+
+// followUntil is follow with a condition on the whole deployment.
+func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done func(*cutoverv1.Deployment) bool, out io.Writer) (*cutoverv1.Deployment, error) {
 	api, err := c.api()
 	if err != nil {
 		return nil, err
@@ -44,7 +49,7 @@ func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cut
 			return d, err
 		}
 	}
-	if done(d.GetState()) {
+	if done(d) {
 		return d, nil
 	}
 	const maxBackoff = 2 * time.Second
@@ -53,7 +58,7 @@ func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cut
 		err := c.watchOnce(ctx, api, d.GetId(), func(ev *cutoverv1.DeploymentEvent) (bool, error) {
 			backoff = 100 * time.Millisecond
 			d = ev.GetDeployment()
-			return done(d.GetState()), show(ev)
+			return done(d), show(ev)
 		})
 		if err == nil {
 			return d, nil

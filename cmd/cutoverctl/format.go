@@ -76,6 +76,14 @@ func formatTime(t *timestamppb.Timestamp) string {
 	return t.AsTime().Local().Format("2006-01-02 15:04:05")
 }
 
+// formatUTC renders a timestamp in UTC with its zone, or "" when unset.
+func formatUTC(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().UTC().Format("2006-01-02 15:04:05 MST")
+}
+
 // formatDuration renders a duration rounded to the millisecond, or "" when unset.
 func formatDuration(d *durationpb.Duration) string {
 	if d == nil {
@@ -108,8 +116,16 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	row(t, "REQUIRE-APPROVAL", yesNo(e.GetRequireApproval()))
 	row(t, "WINDOWS", orDash(strings.Join(e.GetWindows(), "; ")))
 	if len(e.GetWindows()) > 0 {
-		row(t, "WINDOW-OPEN", yesNo(e.GetWindowOpen()))
-		field(t, "NEXT-WINDOW", formatTime(e.GetNextWindowOpen()))
+		open := yesNo(e.GetWindowOpen())
+		if e.GetWindowClose() != nil {
+			open += ", until " + formatUTC(e.GetWindowClose())
+		}
+		row(t, "WINDOW-OPEN", open)
+		next := e.GetNextWindow()
+		if next == "" {
+			next = formatUTC(e.GetNextWindowOpen())
+		}
+		field(t, "NEXT-WINDOW", next)
 	}
 	if db := e.GetDatabase(); db.GetDriver() != "" {
 		row(t, "DATABASE", db.GetDriver()+" "+db.GetDsn())
@@ -199,7 +215,18 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 	field(t, "CREATED", formatTime(d.GetCreateTime()))
 	field(t, "PREPARE-STARTED", formatTime(d.GetPrepareTime()))
 	field(t, "PREPARED", formatTime(d.GetPreparedTime()))
-	field(t, "EXPIRES", formatTime(d.GetExpireTime()))
+	if d.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED || d.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED {
+		field(t, "EXPIRES", formatTime(d.GetExpireTime()))
+	}
+	field(t, "SCHEDULED", formatTime(d.GetScheduledTime()))
+	field(t, "PREDICTED-STAGE2", formatDuration(d.GetPredictedStage2Duration()))
+	if a := d.GetApproval(); a != nil {
+		approved := a.GetActor() + " at " + formatTime(a.GetTime())
+		if a.GetComment() != "" {
+			approved += ": " + a.GetComment()
+		}
+		row(t, "APPROVED", approved)
+	}
 	field(t, "ACTIVATE-STARTED", formatTime(d.GetActivateTime()))
 	field(t, "FINISHED", formatTime(d.GetFinishTime()))
 	field(t, "BUILD", formatDuration(d.GetBuildDuration()))
@@ -333,7 +360,14 @@ func summary(d *cutoverv1.Deployment) string {
 		s += ": " + d.GetError()
 	}
 	if d.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED {
-		s += "; continue it with: cutoverctl deploy continue " + d.GetId()
+		if d.GetExpireTime() != nil {
+			s += "; expires " + formatTime(d.GetExpireTime())
+		}
+		if d.GetScheduledTime() != nil {
+			s += "; stage 2 scheduled for " + formatTime(d.GetScheduledTime())
+		} else {
+			s += "; continue it with: cutoverctl deploy continue " + d.GetId()
+		}
 	}
 	return s
 }

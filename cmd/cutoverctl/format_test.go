@@ -176,10 +176,31 @@ func TestSummary(t *testing.T) {
 			ActivationSpread: durationpb.New(2 * time.Millisecond)},
 			"deployment d-3 is DEPLOYED (stage 2 took 60ms, SQL 25ms, swap 35ms, activation spread 2ms)"},
 		{sampleDeployment(), "deployment d-3 is ROLLED_BACK: agent fe-2: health check failed"},
+		{&cutoverv1.Deployment{Id: "d-4", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, ExpireTime: timestamppb.New(at),
+			ScheduledTime: timestamppb.New(at)},
+			"deployment d-4 is PREPARED; expires " + formatTime(timestamppb.New(at)) + "; stage 2 scheduled for " + formatTime(timestamppb.New(at))},
 	}
 	for _, tt := range tests {
 		if got := summary(tt.d); got != tt.want {
 			t.Errorf("summary = %q\nwant      %q", got, tt.want)
+		}
+	}
+}
+
+func TestFormatWindowsAndApproval(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b bytes.Buffer
+	formatEnvironment(&b, &cutoverv1.Environment{Name: "prod", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}, WindowOpen: true, WindowClose: timestamppb.New(at)})
+	formatEnvironment(&b, &cutoverv1.Environment{Name: "prod", Windows: []string{"Mon-Fri 02:00-04:00 UTC"},
+		NextWindowOpen: timestamppb.New(at), NextWindow: "Mon 2026-01-05 02:00 UTC (2026-01-05 02:00 UTC), window x"})
+	formatDeployment(&b, &cutoverv1.Deployment{Id: "d-1", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, ExpireTime: timestamppb.New(at),
+		ScheduledTime: timestamppb.New(at), PredictedStage2Duration: durationpb.New(90 * time.Second),
+		Approval: &cutoverv1.Approval{Actor: "bob@ops", Time: timestamppb.New(at), Comment: "CAB-1"}})
+	for _, want := range []string{"WINDOW-OPEN       yes, until 2026-01-02 03:04:05 UTC", "WINDOW-OPEN       no",
+		"NEXT-WINDOW       Mon 2026-01-05 02:00 UTC (2026-01-05 02:00 UTC), window x", "EXPIRES", "SCHEDULED", "PREDICTED-STAGE2  1m30s",
+		"APPROVED          bob@ops at " + formatTime(timestamppb.New(at)) + ": CAB-1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
 	}
 }
