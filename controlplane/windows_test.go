@@ -49,15 +49,6 @@ func setWindows(t *testing.T, tc *testController, env string, windows ...string)
 	}
 }
 
-// prepare prepares deployment id and waits until it is PREPARED.
-func prepare(t *testing.T, tc *testController, id string) *cutoverv1.Deployment {
-	t.Helper()
-	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatal(err)
-	}
-	return waitFor(t, tc, id, "PREPARED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
-}
-
 // wantRefused checks that err is FAILED_PRECONDITION with every part.
 func wantRefused(t *testing.T, err error, parts ...string) {
 	t.Helper()
@@ -85,7 +76,7 @@ func TestWindowsAcrossDSTAndMidnight(t *testing.T) {
 	d := setup(t, tc, "production", true, "hello", "true")
 	startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
-	prepare(t, tc, d.Id)
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 
 	env, err := tc.admin.GetEnvironment(ctx(t), &cutoverv1.GetEnvironmentRequest{Name: "production"})
 	if err != nil || env.WindowOpen || !env.NextWindowOpen.AsTime().Equal(at("2026-03-28T02:00:00Z")) || !strings.Contains(env.NextWindow, "Sat 2026-03-28 02:00 WET") {
@@ -117,7 +108,7 @@ func TestWindowsAcrossDSTAndMidnight(t *testing.T) {
 	// A window that crosses midnight: Sunday's runs into Monday 01:00.
 	setWindows(t, tc, "production", "Sat,Sun 22:00-01:00 UTC")
 	inside := setup(t, tc, "production", true, "hello", "true")
-	prepare(t, tc, inside.Id)
+	prepare(t, tc, inside.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	clock.Set(at("2026-04-06T00:30:00Z")) // Monday 00:30
 	if _, err := tc.admin.ContinueDeployment(ctx(t), continueReq(inside.Id)); err != nil {
 		t.Fatalf("continue on Monday 00:30, inside Sunday's window: %v", err)
@@ -125,7 +116,7 @@ func TestWindowsAcrossDSTAndMidnight(t *testing.T) {
 	waitFor(t, tc, inside.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
 
 	forced := setup(t, tc, "production", true, "hello", "true")
-	prepare(t, tc, forced.Id)
+	prepare(t, tc, forced.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	clock.Set(at("2026-04-06T01:30:00Z")) // Monday 01:30: closed
 	_, err = tc.admin.ContinueDeployment(ctx(t), continueReq(forced.Id))
 	wantRefused(t, err, "the next opens Sat 2026-04-11 22:00 UTC (2026-04-11 22:00 UTC)")
@@ -173,7 +164,7 @@ func TestContinueAtWindowAcrossARestart(t *testing.T) {
 	d := setup(t, tc, "production", true, "hello", "true")
 	agent := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
-	d = prepare(t, tc, d.Id)
+	d = prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	if d.PredictedStage2Duration.AsDuration() != 5*time.Minute {
 		t.Fatalf("predicted stage 2 = %v, want the default 5m", d.PredictedStage2Duration)
 	}
@@ -238,7 +229,7 @@ func TestExpiryExtendAndRestart(t *testing.T) {
 	d := setup(t, tc, "production", true, "hello", "true")
 	agent := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
-	d = prepare(t, tc, d.Id)
+	d = prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	if !d.ExpireTime.AsTime().Equal(t0.Add(time.Hour)) {
 		t.Fatalf("expire_time = %v, want prepared + 1h", d.ExpireTime.AsTime())
 	}
@@ -270,7 +261,7 @@ func TestExpiryExtendAndRestart(t *testing.T) {
 
 	// One that expires while the controller is down is EXPIRED when it comes back.
 	d2 := setup(t, tc, "production", true, "hello", "true")
-	prepare(t, tc, d2.Id)
+	prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	tc.stop(t)
 	clock.Set(t0.Add(3 * time.Hour))
 	tc = startControllerWithClock(t, dir, clock.Now)
@@ -286,7 +277,7 @@ func TestApprovalRequired(t *testing.T) {
 	d := setup(t, tc, "production", true, "hello", "true")
 	startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
-	prepare(t, tc, d.Id)
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	_, err := tc.admin.ContinueDeployment(ctx(t), continueReq(d.Id))
 	wantRefused(t, err, "needs an approval", "cutoverctl deploy approve "+d.Id)
 

@@ -146,8 +146,8 @@ and fails unless it ends DEPLOYED.`,
 		},
 		force:    true,
 		schedule: true,
-		done:    isFinal,
-		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+		done:     isFinal,
+		success:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}
 	stepStart = step{
 		use:   "start ID",
@@ -164,7 +164,7 @@ and fails unless it ends DEPLOYED.`,
 		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string, f stepFlags) (*cutoverv1.Deployment, error) {
 			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason})
 		},
-		force: true,
+		force:   true,
 		done:    isFinal,
 		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}

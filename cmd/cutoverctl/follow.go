@@ -44,7 +44,7 @@ func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done fun
 	}
 	// The current state: shown as a line, or, in JSON, only when there is
 	// nothing to watch (the stream starts with it otherwise).
-	if !jsonEvents || done(d.GetState()) {
+	if !jsonEvents || done(d) {
 		if err := show(&cutoverv1.DeploymentEvent{Deployment: d, Time: timestamppb.Now()}); err != nil {
 			return d, err
 		}

@@ -76,12 +76,12 @@ func TestLifecycleCommands(t *testing.T) {
 	addr := lis.Addr().String()
 
 	tests := []struct {
-		name    string
-		args    []string
-		code    int
-		req     proto.Message // nil: no request may be sent
-		stderr  string
-		stdout  string
+		name   string
+		args   []string
+		code   int
+		req    proto.Message // nil: no request may be sent
+		stderr string
+		stdout string
 	}{
 		{"continue forced", []string{"deploy", "continue", "d-1", "--force", "--reason", "hotfix"}, 0,
 			&cutoverv1.ContinueDeploymentRequest{Id: "d-1", Force: true, ForceReason: "hotfix"}, "", ""},
