@@ -151,6 +151,23 @@ func TestCutoverctl(t *testing.T) {
 		t.Errorf("env list after update --two-stage=false:\n%s", out)
 	}
 
+	// The database's DSN is stored, and never shown back with its password.
+	code, out, errOut = c.ctl("env", "update", "smoke", "--db-driver", "postgres", "--db-dsn", "postgres://app:s3cret@db.internal/app", "--db-lock-timeout", "5s")
+	if code != 0 || strings.Contains(out+errOut, "s3cret") || !strings.Contains(out, "postgres://app:xxxxx@db.internal/app") {
+		t.Errorf("env update --db-*: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = c.ctl("env", "get", "smoke")
+	if code != 0 || strings.Contains(out, "s3cret") || !strings.Contains(out, "DATABASE") || !strings.Contains(out, "postgres postgres://app:xxxxx@db.internal/app") {
+		t.Errorf("env get after --db-*: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = c.ctl("env", "update", "smoke", "--db-driver", "oracle")
+	if code == 0 || !strings.Contains(errOut, "InvalidArgument") || !strings.Contains(errOut, "oracle") {
+		t.Errorf("env update --db-driver oracle: exit %d\n%s", code, errOut)
+	}
+	if log := c.Controller.Tail(1000); strings.Contains(log, "s3cret") {
+		t.Errorf("the controller's log shows the password:\n%s", log)
+	}
+
 	// A relative source directory is sent as an absolute path.
 	code, out, errOut = c.ctl("-o", "json", "app", "register", filepath.Join("..", "examples", "hello"))
 	if code != 0 {

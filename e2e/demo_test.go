@@ -11,7 +11,9 @@ import (
 
 // TestDemo runs cutover-demo as make demo does, so that the demo keeps
 // working: it must exit 0 having seen v1 everywhere, v1 still after
-// prepare, and v2 everywhere after continue.
+// prepare with the SQL script shown and the table visits not created yet,
+// and v2 everywhere after continue, with the table created and the SQL
+// and swap timings printed.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*deployDeadline)
@@ -31,7 +33,12 @@ func TestDemo(t *testing.T) {
 		{" answers v2\n", 3},
 		{"$ cutoverctl deploy prepare d-2 --wait\n", 1},
 		{"$ cutoverctl deploy continue d-2 --wait\n", 1},
+		{"$ cutoverctl deploy plan d-2\n", 1},
+		{"CREATE TABLE visits (", 1},
+		{" has no table visits yet (its tables: none)", 1},
+		{" now has the table visits (its tables: cutover_schema_migrations, visits)", 1},
 		{"Stage 2 (activate_time to finish_time) took ", 1},
+		{" (sql_duration), swap ", 1},
 		{"Done: every process stopped", 1},
 	} {
 		if got := strings.Count(text, want.text); got != want.count {

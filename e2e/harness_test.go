@@ -110,11 +110,19 @@ func (c *cluster) waitDeployment(id string, want cutoverv1.DeploymentState) *cut
 	return d
 }
 
-// createEnv creates environment name.
+// createEnv creates environment name with a SQLite database in the
+// cluster's directory (NAME.db): examples/hello has a migration, which
+// needs one.
 func (c *cluster) createEnv(name string, twoStage bool) {
 	c.t.Helper()
+	c.createEnvWithDB(name, twoStage, &cutoverv1.Database{Driver: "sqlite", Dsn: filepath.Join(c.dir, name+".db")})
+}
+
+// createEnvWithDB creates environment name with the database db.
+func (c *cluster) createEnvWithDB(name string, twoStage bool, db *cutoverv1.Database) {
+	c.t.Helper()
 	if _, err := c.Admin.CreateEnvironment(context.Background(), &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: name, TwoStage: twoStage},
+		Environment: &cutoverv1.Environment{Name: name, TwoStage: twoStage, Database: db},
 	}); err != nil {
 		c.t.Fatalf("CreateEnvironment(%s): %v", name, err)
 	}

@@ -1,8 +1,10 @@
 // Command cutover-demo shows a two-stage deployment on one machine, with
 // nothing but Go: it starts a controller and three agents in a temporary
-// directory on free loopback ports, deploys examples/hello v1, prepares v2
-// (all three front-ends still answer v1), continues (all answer v2), and
-// stops everything. Every step runs the real cutoverctl and prints its
+// directory on free loopback ports, with a SQLite database, deploys
+// examples/hello v1 (without its migration), prepares v2, which adds the
+// migration (all three front-ends still answer v1, the script is shown and
+// the table does not exist yet), continues (the table exists, all answer
+// v2), and stops everything. Every step runs the real cutoverctl and prints its
 // command line, so the demo also teaches the commands.
 //
 //	make demo   # = go build -o bin/ ./cmd/... && go run ./cmd/cutover-demo -bin bin
@@ -11,6 +13,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,12 +22,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, to look at the demo database
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -51,6 +57,7 @@ type demo struct {
 	binDir  string
 	dir     string
 	src     string
+	db      string // the environment's SQLite database
 	cluster *localcluster.Cluster
 	step    int
 }
@@ -80,8 +87,16 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	defer d.cleanup(&err)
 
 	d.src = filepath.Join(d.dir, "src", "hello")
-	d.say("Copying %s to %s, with VERSION v1.", example, d.src)
+	d.db = filepath.Join(d.dir, "demo.db")
+	d.say("Copying %s to %s, with VERSION v1 and without %s:\n   v1 predates the table visits; v2 brings the migration that creates it.", example, d.src, visitsMigration)
 	if err := localcluster.CopyApp(example, d.src, "v1"); err != nil {
+		return err
+	}
+	migration, err := os.ReadFile(filepath.Join(d.src, visitsMigration))
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(d.src, visitsMigration)); err != nil {
 		return err
 	}
 
@@ -92,8 +107,8 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	}
 	fmt.Fprintf(d.out, "   It listens on %s. cutoverctl finds it through:\n   $ export CUTOVER_CONTROLLER=%s\n", d.cluster.Addr, d.cluster.Addr)
 
-	d.say("Creating the environment demo, which deploys in two stages.")
-	if _, err := d.ctl(ctx, "env", "create", "demo", "--two-stage"); err != nil {
+	d.say("Creating the environment demo, which deploys in two stages, with a SQLite database.")
+	if _, err := d.ctl(ctx, "env", "create", "demo", "--two-stage", "--db-driver", "sqlite", "--db-dsn", d.db); err != nil {
 		return err
 	}
 
@@ -122,8 +137,11 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("A new version: writing v2 into %s.", filepath.Join(d.src, "VERSION"))
+	d.say("A new version: writing v2 into %s, and adding %s.", filepath.Join(d.src, "VERSION"), visitsMigration)
 	if err := localcluster.WriteVersion(d.src, "v2"); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.src, visitsMigration), migration, 0o644); err != nil {
 		return err
 	}
 	id2, err := d.create(ctx, "hello=v2")
@@ -131,8 +149,15 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Stage 1: prepare. The controller builds v2 and every agent stages it; nothing running changes.")
+	d.say("Stage 1: prepare. The controller builds v2, generates its SQL script, and every agent stages it;\n   nothing running changes, and nothing is written to the database.")
 	if _, err := d.ctl(ctx, "deploy", "prepare", id2, "--wait"); err != nil {
+		return err
+	}
+	d.say("The SQL script that continue will run:")
+	if _, err := d.ctl(ctx, "deploy", "plan", id2); err != nil {
+		return err
+	}
+	if err := d.showVisits(false); err != nil {
 		return err
 	}
 	d.say("Each agent runs v1 and has v2 staged:")
@@ -143,8 +168,11 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Stage 2: continue. Every agent swaps to v2 and restarts hello.")
+	d.say("Stage 2: continue. The controller runs the SQL script, then every agent swaps to v2 and restarts hello.")
 	if _, err := d.ctl(ctx, "deploy", "continue", id2, "--wait"); err != nil {
+		return err
+	}
+	if err := d.showVisits(true); err != nil {
 		return err
 	}
 	if err := d.ask("v2"); err != nil {
@@ -241,11 +269,65 @@ func (d *demo) timings(ctx context.Context, id string) error {
 		return fmt.Errorf("deployment %s has no activate_time or finish_time", id)
 	}
 	stage2 := dep.GetFinishTime().AsTime().Sub(dep.GetActivateTime().AsTime())
-	fmt.Fprintf(d.out, "   Stage 2 (activate_time to finish_time) took %s.\n", stage2.Round(time.Millisecond))
+	fmt.Fprintf(d.out, "   Stage 2 (activate_time to finish_time) took %s: SQL %s (sql_duration), swap %s (swap_duration).\n",
+		stage2.Round(time.Millisecond), dep.GetSqlDuration().AsDuration().Round(time.Microsecond), dep.GetSwapDuration().AsDuration().Round(time.Microsecond))
 	if s := dep.GetActivationSpread(); s != nil {
 		fmt.Fprintf(d.out, "   The first and the last front-end swapped %s apart (activation_spread).\n", s.AsDuration().Round(time.Microsecond))
 	}
 	return nil
+}
+
+// visitsMigration is examples/hello's migration, which v2 brings.
+var visitsMigration = filepath.Join("db", "migrations", "0001_create_visits.up.sql")
+
+// showVisits says whether the demo database has the table visits, and
+// fails unless that is want.
+func (d *demo) showVisits(want bool) error {
+	tables, err := sqliteTables(d.db)
+	if err != nil {
+		return err
+	}
+	has := slices.Contains(tables, "visits")
+	shown := strings.Join(tables, ", ")
+	if shown == "" {
+		shown = "none"
+	}
+	if has {
+		fmt.Fprintf(d.out, "   The database %s now has the table visits (its tables: %s).\n", d.db, shown)
+	} else {
+		fmt.Fprintf(d.out, "   The database %s has no table visits yet (its tables: %s): prepare wrote nothing to it.\n", d.db, shown)
+	}
+	if has != want {
+		return fmt.Errorf("the table visits should exist: %v, but it does: %v", want, has)
+	}
+	return nil
+}
+
+// sqliteTables lists the tables of the SQLite database at path, opened
+// read-only; none when the file does not exist.
+func sqliteTables(path string) ([]string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("read the tables of %s: %w", path, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }
 
 // cleanup stops every process, removes the temporary directory (unless
