@@ -92,6 +92,17 @@ func (c *cluster) waitFor(deadline time.Duration, what string, cond func() error
 // final state, and fails the test unless it is in want.
 func (c *cluster) waitDeployment(id string, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
 	c.t.Helper()
+	d := c.waitSettled(id, want)
+	if d.GetState() != want {
+		c.t.Fatalf("deployment %s ended %s, want %s:\n%s", id, d.GetState(), want, asJSON(d))
+	}
+	return d
+}
+
+// waitSettled polls GetDeployment until the deployment is in want or in a
+// final state, and returns it.
+func (c *cluster) waitSettled(id string, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
+	c.t.Helper()
 	var d *cutoverv1.Deployment
 	c.waitFor(deployDeadline, fmt.Sprintf("deployment %s %s", id, want), func() error {
 		var err error
@@ -104,9 +115,6 @@ func (c *cluster) waitDeployment(id string, want cutoverv1.DeploymentState) *cut
 		}
 		return fmt.Errorf("still %s", d.GetState())
 	})
-	if d.GetState() != want {
-		c.t.Fatalf("deployment %s ended %s, want %s:\n%s", id, d.GetState(), want, asJSON(d))
-	}
 	return d
 }
 
