@@ -76,13 +76,15 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 	}
 	if sched, err := window.ParseAll(e.Windows); err == nil { // stored windows were validated
 		var closes time.Time
-		out.WindowOpen, closes = sched.Open(now)
+		out.WindowOpen, closes = sched.OpenUntil(now)
 		if len(sched) > 0 && out.WindowOpen {
 			out.WindowClose = ts(closes)
 		}
-		if next, ok := sched.Next(now); ok && !out.WindowOpen {
-			out.NextWindowOpen = timestamppb.New(next.Open)
+		if next, ok := sched.Next(now); ok {
 			out.NextWindow = next.Describe()
+			if !out.WindowOpen {
+				out.NextWindowOpen = timestamppb.New(next.Open)
+			}
 		}
 	}
 	if e.PreparedTTL == 0 {

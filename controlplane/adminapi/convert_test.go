@@ -57,7 +57,12 @@ func TestEnvironmentToProto(t *testing.T) {
 					DeploymentId: "d-1", DeployTime: timestamppb.New(t0)}}}},
 		{"window open now", store.Environment{Name: "prod", Windows: []string{"Sun 01:30-03:00 UTC"}},
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour), KeepReleases: 3,
-				Windows: []string{"Sun 01:30-03:00 UTC"}, WindowOpen: true, WindowClose: timestamppb.New(t0.Add(time.Hour))}},
+				Windows: []string{"Sun 01:30-03:00 UTC"}, WindowOpen: true, WindowClose: timestamppb.New(t0.Add(time.Hour)),
+				NextWindow: `Sun 2026-03-08 01:30 UTC (2026-03-08 01:30 UTC), window "Sun 01:30-03:00 UTC"`}},
+		{"always open", store.Environment{Name: "prod", Windows: []string{"Mon-Sun 00:00-24:00 UTC"}},
+			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour), KeepReleases: 3,
+				Windows: []string{"Mon-Sun 00:00-24:00 UTC"}, WindowOpen: true,
+				NextWindow: `Mon 2026-03-02 00:00 UTC (2026-03-02 00:00 UTC), window "Mon-Sun 00:00-24:00 UTC"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

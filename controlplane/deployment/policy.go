@@ -83,29 +83,10 @@ func PredictStage2(history []*store.Deployment) time.Duration {
 // repeat weekly, so a week and a day sees every pattern.
 const horizon = 8 * 24 * time.Hour
 
-// openUntil says whether a window is open at t and until when it stays
-// open without a gap, following windows that open as another closes (for
-// example each day's 00:00-24:00). The zero closing time means it does not
-// close within the horizon (or the schedule is empty: always open).
-func openUntil(sched window.Schedule, t time.Time) (bool, time.Time) {
-	open, closes := sched.Open(t)
-	if !open || closes.IsZero() {
-		return open, closes
-	}
-	for closes.Sub(t) <= horizon {
-		still, later := sched.Open(closes)
-		if !still || !later.After(closes) {
-			return true, closes
-		}
-		closes = later
-	}
-	return true, time.Time{}
-}
-
 // fits says whether a stage 2 of duration d started at t ends before the
 // window open at t closes.
 func fits(sched window.Schedule, t time.Time, d time.Duration) (bool, time.Time) {
-	open, closes := openUntil(sched, t)
+	open, closes := sched.OpenUntil(t)
 	return open && (closes.IsZero() || !t.Add(d).After(closes)), closes
 }
 

@@ -67,25 +67,13 @@ func TestPredictStage2(t *testing.T) {
 	}
 }
 
-func TestOpenUntilAndFirstFit(t *testing.T) {
+func TestFirstFit(t *testing.T) {
 	sched := func(ws ...string) window.Schedule {
 		s, err := window.ParseAll(ws)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	}
-	always := sched("Mon-Sun 00:00-24:00 UTC")
-	if open, closes := openUntil(always, t0); !open || !closes.IsZero() {
-		t.Errorf("always open: %v %v", open, closes)
-	}
-	// Sat 22:00-01:00 runs into Sun 00:00-02:00: open without a gap until Sun 02:00.
-	chained := sched("Sat 22:00-01:00 UTC", "Sun 00:00-02:00 UTC")
-	if open, closes := openUntil(chained, utcTime("2026-02-28T23:00:00Z")); !open || !closes.Equal(utcTime("2026-03-01T02:00:00Z")) {
-		t.Errorf("chained: %v %v", open, closes)
-	}
-	if open, _ := openUntil(chained, utcTime("2026-03-01T03:00:00Z")); open {
-		t.Error("chained: open after it closed")
 	}
 	// A 3-minute window is too short for 5 minutes; the next long one is 03:00.
 	short := sched("Mon-Sun 02:00-02:03 UTC", "Mon-Sun 03:00-04:00 UTC")

@@ -183,6 +183,30 @@ func (s Schedule) Open(t time.Time) (open bool, closes time.Time) {
 	return open, closes
 }
 
+// horizon bounds OpenUntil's search: windows repeat weekly, so a week and
+// a day sees every pattern.
+const horizon = 8 * 24 * time.Hour
+
+// OpenUntil reports whether a window is open at t and until when it stays
+// open without a gap, following windows that open as another closes (for
+// example each day's 00:00-24:00, or a window that runs into the next). The
+// zero closing time means it does not close within eight days (or the
+// schedule is empty: always open).
+func (s Schedule) OpenUntil(t time.Time) (bool, time.Time) {
+	open, closes := s.Open(t)
+	if !open || closes.IsZero() {
+		return open, closes
+	}
+	for closes.Sub(t) <= horizon {
+		still, later := s.Open(closes)
+		if !still || !later.After(closes) {
+			return true, closes
+		}
+		closes = later
+	}
+	return true, time.Time{}
+}
+
 // Opening is one future opening of a window.
 type Opening struct {
 	// Open and Close bound the occurrence.

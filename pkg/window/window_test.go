@@ -145,3 +145,37 @@ func TestDescribe(t *testing.T) {
 		t.Fatalf("Describe = %q", got)
 	}
 }
+
+func TestOpenUntil(t *testing.T) {
+	sched := func(ws ...string) Schedule {
+		s, err := ParseAll(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if open, closes := sched("Mon-Sun 00:00-24:00 UTC").OpenUntil(at("2026-03-01T02:00:00Z")); !open || !closes.IsZero() {
+		t.Errorf("always open: %v %v", open, closes)
+	}
+	// Sat 22:00-01:00 runs into Sun 00:00-02:00: open without a gap until Sun 02:00.
+	chained := sched("Sat 22:00-01:00 UTC", "Sun 00:00-02:00 UTC")
+	if open, closes := chained.OpenUntil(at("2026-02-28T23:00:00Z")); !open || !closes.Equal(at("2026-03-01T02:00:00Z")) {
+		t.Errorf("chained: %v %v", open, closes)
+	}
+	if open, _ := chained.OpenUntil(at("2026-03-01T03:00:00Z")); open {
+		t.Error("chained: open after it closed")
+	}
+	if open, closes := sched("Mon-Fri 02:00-04:00 UTC").OpenUntil(at("2026-03-02T03:00:00Z")); !open || !closes.Equal(at("2026-03-02T04:00:00Z")) {
+		t.Errorf("one window: %v %v", open, closes)
+	}
+	if open, closes := (Schedule{}).OpenUntil(at("2026-03-02T03:00:00Z")); !open || !closes.IsZero() {
+		t.Errorf("empty: %v %v", open, closes)
+	}
+}

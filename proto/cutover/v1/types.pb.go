@@ -207,9 +207,12 @@ type Environment struct {
 	NextWindowOpen *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_window_open,json=nextWindowOpen,proto3" json:"next_window_open,omitempty"`
 	// keep_releases is how many releases per application agents keep (default 3).
 	KeepReleases int32 `protobuf:"varint,12,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
-	// window_close is when the window open now closes (unset if none is open or there are no windows). Output only.
+	// window_close is when the window open now closes, following windows that
+	// open as another closes (unset if none is open, there are no windows, or
+	// it does not close within eight days). Output only.
 	WindowClose *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=window_close,json=windowClose,proto3" json:"window_close,omitempty"`
-	// next_window describes the next opening in the window's zone and in UTC,
+	// next_window describes the next opening after now (also while a window is
+	// open) in the window's zone and in UTC,
 	// e.g. `Mon 2026-11-30 02:00 WET (02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`. Output only.
 	NextWindow    string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
