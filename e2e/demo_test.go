@@ -10,10 +10,11 @@ import (
 )
 
 // TestDemo runs cutover-demo as make demo does, so that the demo keeps
-// working: it must exit 0 having seen v1 everywhere, v1 still after
-// prepare with the SQL script shown and the table visits not created yet,
-// and v2 everywhere after continue, with the table created and the SQL
-// and swap timings printed.
+// working: it must exit 0 having seen the window open, v1 everywhere, v1
+// still after prepare with the SQL script and the expiry shown and the
+// table visits not created yet, v2 everywhere after continue, with the
+// table created and the SQL and swap timings printed, and v1 again after
+// the rollback.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*deployDeadline)
@@ -29,14 +30,20 @@ func TestDemo(t *testing.T) {
 		text  string
 		count int
 	}{
-		{" answers v1\n", 6},
+		{" answers v1\n", 9},
+		{"WINDOW-OPEN       yes, until ", 1},
+		{"NEXT-WINDOW       ", 1},
+		{"is PREPARED and expires at ", 1},
+		{"$ cutoverctl deploy rollback d-2 --wait\n", 1},
+		{"note: the database is NOT rolled back", 1},
+		{"The first and the last front-end swapped ", 1},
 		{" answers v2\n", 3},
 		{"$ cutoverctl deploy prepare d-2 --wait\n", 1},
 		{"$ cutoverctl deploy continue d-2 --wait\n", 1},
 		{"$ cutoverctl deploy plan d-2\n", 1},
 		{"CREATE TABLE visits (", 1},
 		{" has no table visits yet (its tables: none)", 1},
-		{" now has the table visits (its tables: cutover_schema_migrations, visits)", 1},
+		{" now has the table visits (its tables: cutover_schema_migrations, visits)", 2}, // after continue, and after the rollback
 		{"Stage 2 (activate_time to finish_time) took ", 1},
 		{" (sql_duration), swap ", 1},
 		{"Done: every process stopped", 1},

@@ -1,10 +1,12 @@
 // Command cutover-demo shows a two-stage deployment on one machine, with
 // nothing but Go: it starts a controller and three agents in a temporary
-// directory on free loopback ports, with a SQLite database, deploys
-// examples/hello v1 (without its migration), prepares v2, which adds the
-// migration (all three front-ends still answer v1, the script is shown and
-// the table does not exist yet), continues (the table exists, all answer
-// v2), and stops everything. Every step runs the real cutoverctl and prints its
+// directory on free loopback ports, with a SQLite database and a
+// deployment window open now (env get shows it), deploys examples/hello v1
+// (without its migration), prepares v2, which adds the migration (all three
+// front-ends still answer v1, the script and the expiry are shown and the
+// table does not exist yet), continues (the table exists, all answer v2,
+// the swap spread is shown), rolls v2 back (all answer v1 again; the
+// database is not rolled back), and stops everything. Every step runs the real cutoverctl and prints its
 // command line, so the demo also teaches the commands.
 //
 //	make demo   # = go build -o bin/ ./cmd/... && go run ./cmd/cutover-demo -bin bin
@@ -107,8 +109,13 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	}
 	fmt.Fprintf(d.out, "   It listens on %s. cutoverctl finds it through:\n   $ export CUTOVER_CONTROLLER=%s\n", d.cluster.Addr, d.cluster.Addr)
 
-	d.say("Creating the environment demo, which deploys in two stages, with a SQLite database.")
-	if _, err := d.ctl(ctx, "env", "create", "demo", "--two-stage", "--db-driver", "sqlite", "--db-dsn", d.db); err != nil {
+	window := demoWindow(time.Now())
+	d.say("Creating the environment demo, which deploys in two stages, with a SQLite database, and runs stage 2 only inside the deployment window %q (open now).", window)
+	if _, err := d.runCtl(ctx, false, "env", "create", "demo", "--two-stage", "--db-driver", "sqlite", "--db-dsn", d.db, "--window", window); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   Whether the window is open now, and when the next one opens:\n")
+	if _, err := d.ctl(ctx, "env", "get", "demo"); err != nil {
 		return err
 	}
 
@@ -153,6 +160,10 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if _, err := d.ctl(ctx, "deploy", "prepare", id2, "--wait"); err != nil {
 		return err
 	}
+	d.say("The prepared deployment waits for continue until it expires (prepared_ttl, 96h by default; deploy extend renews it):")
+	if err := d.expiry(ctx, id2); err != nil {
+		return err
+	}
 	d.say("The SQL script that continue will run:")
 	if _, err := d.ctl(ctx, "deploy", "plan", id2); err != nil {
 		return err
@@ -181,6 +192,16 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 
 	d.say("How long stage 2 took:")
 	if err := d.timings(ctx, id2); err != nil {
+		return err
+	}
+	d.say("v2 turns out wrong: roll it back. Every agent swaps back to v1; the database is not rolled back.")
+	if _, err := d.ctl(ctx, "deploy", "rollback", id2, "--wait"); err != nil {
+		return err
+	}
+	if err := d.ask("v1"); err != nil {
+		return err
+	}
+	if err := d.showVisits(true); err != nil {
 		return err
 	}
 	d.say("Stopping every process the demo started.")
@@ -328,6 +349,31 @@ func sqliteTables(path string) ([]string, error) {
 		out = append(out, name)
 	}
 	return out, rows.Err()
+}
+
+// demoWindow is a deployment window open at now: every day from the start
+// of now's hour (UTC) to two hours later (across midnight when late).
+func demoWindow(now time.Time) string {
+	h := now.UTC().Hour()
+	return fmt.Sprintf("Mon-Sun %02d:00-%02d:00 UTC", h, (h+2)%24)
+}
+
+// expiry prints when prepared deployment id expires.
+func (d *demo) expiry(ctx context.Context, id string) error {
+	out, err := d.runCtl(ctx, false, "-o", "json", "deploy", "get", id)
+	if err != nil {
+		return err
+	}
+	var dep cutoverv1.Deployment
+	if err := protojson.Unmarshal([]byte(out), &dep); err != nil {
+		return fmt.Errorf("read deploy get -o json: %w", err)
+	}
+	if dep.GetExpireTime() == nil {
+		return fmt.Errorf("prepared deployment %s has no expire_time", id)
+	}
+	fmt.Fprintf(d.out, "   %s is %s and expires at %s (expire_time); continue it before, or run: cutoverctl deploy extend %s --by 24h\n",
+		id, strings.TrimPrefix(dep.GetState().String(), "DEPLOYMENT_STATE_"), dep.GetExpireTime().AsTime().UTC().Format(time.RFC3339), id)
+	return nil
 }
 
 // cleanup stops every process, removes the temporary directory (unless

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/pkg/window"
 )
 
 func TestQuoteArgs(t *testing.T) {
@@ -36,5 +39,22 @@ func TestIndenter(t *testing.T) {
 	in.flush()
 	if got := b.String(); got != "> one\n> two\n> three\n" {
 		t.Errorf("after flush: %q", got)
+	}
+}
+
+func TestDemoWindowIsOpenNow(t *testing.T) {
+	for _, now := range []time.Time{
+		time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC),
+		time.Date(2026, 11, 26, 23, 59, 0, 0, time.UTC), // across midnight
+		time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
+	} {
+		w := demoWindow(now)
+		s, err := window.ParseAll([]string{w})
+		if err != nil {
+			t.Fatalf("%s: %v", w, err)
+		}
+		if open, _ := s.Open(now); !open {
+			t.Errorf("window %q is not open at %s", w, now)
+		}
 	}
 }
