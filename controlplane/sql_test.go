@@ -383,3 +383,30 @@ func mustFiles(t *testing.T, name, sql string) []migrate.File {
 	}
 	return []migrate.File{f}
 }
+
+// TestSQLBoundedByTheWindow: the SQL part of stage 2 may not outlast the
+// deployment window open now; a migration still running when it closes is
+// cancelled, and the deployment fails before any swap, saying why.
+func TestSQLBoundedByTheWindow(t *testing.T) {
+	dsn := migratetest.FreshPostgres(t)
+	clock := newFakeClock(at("2026-03-02T03:59:57Z")) // Monday, 3s before the window closes
+	tc := startControllerWithClock(t, t.TempDir(), clock.Now)
+	d, agent := sqlSetup(t, tc, migratetest.Postgres, dsn, map[string]string{"0001_slow.up.sql": "SELECT pg_sleep(60);\n"})
+	if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "production", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"windows"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+	start := time.Now()
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the SQL part ran %s, past the window's end (3s away)", took)
+	}
+	t.Logf("error: %s", dep.Error)
+	mustMention(t, "the error", dep.Error, "0001_slow.up.sql", "may take 3s: the deployment window closes at 04:00:00 UTC", "no agent was sent activate")
+	if got := strings.Join(agent.received(), ","); got != "stage" {
+		t.Errorf("the agent received %s, want only stage", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/window"
 )
 
 // The SQL of a deployment.
@@ -21,7 +22,8 @@ import (
 // number of pending migrations goes into Deployment.SQLPending.
 //
 // Stage 2 with SQLPending > 0 commits ACTIVATING with no command out, then
-// runSQL runs the plan (migrate.Execute, bounded by Config.SQLTimeout) and,
+// runSQL runs the plan (migrate.Execute, bounded by Config.SQLTimeout and by
+// the end of the deployment window open now) and,
 // in one commit, records SQLDuration and SQLDone together with the activate
 // commands, which it sends only after that commit. A failure ends the
 // deployment FAILED before any agent was sent activate.
@@ -188,8 +190,9 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	if resumed {
 		run, verb = migrate.Resume, "resuming"
 	}
-	s.log.Info(verb+" the SQL script", "deployment", id, "environment", env.Name, "database", db, "migrations", len(plan.Pending))
-	sqlCtx, cancel := context.WithTimeout(ctx, s.sqlTimeout)
+	budget, bound := s.sqlBudget(env)
+	s.log.Info(verb+" the SQL script", "deployment", id, "environment", env.Name, "database", db, "migrations", len(plan.Pending), "budget", budget)
+	sqlCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	start := s.clock()
 	res, err := run(sqlCtx, db, plan)
@@ -200,7 +203,26 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	if err == nil {
 		s.log.Info("SQL script done", "deployment", id, "environment", env.Name, "applied", len(res.Applied), "skipped", len(res.Skipped), "duration", took)
 	}
+	if errors.Is(err, errkind.DeadlineExceeded) && sqlCtx.Err() != nil {
+		err = fmt.Errorf("%w (the SQL part of stage 2 may take %s: %s)", err, budget.Round(time.Second), bound)
+	}
 	return s.sqlDone(id, took, err)
+}
+
+// sqlBudget is how long the SQL part of stage 2 may take in env, and why:
+// Config.SQLTimeout, cut to what is left of the deployment window open now
+// (a stage 2 forced outside the windows gets the whole SQLTimeout).
+func (s *Service) sqlBudget(env *store.Environment) (time.Duration, string) {
+	budget, bound := s.sqlTimeout, "the controller's --sql-timeout"
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil || len(sched) == 0 {
+		return budget, bound
+	}
+	now := s.clock()
+	if open, closes := sched.Open(now); open && closes.After(now) && closes.Sub(now) < budget {
+		budget, bound = closes.Sub(now), fmt.Sprintf("the deployment window closes at %s", closes.Format("15:04:05 MST"))
+	}
+	return budget, bound
 }
 
 // sqlDone records the end of the SQL part of stage 2: on success SQLDone
