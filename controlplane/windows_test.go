@@ -320,3 +320,21 @@ func gauge(t *testing.T, page, series string) float64 {
 	t.Fatalf("no %s in /metrics", series)
 	return 0
 }
+
+func TestContinueAtWindowWhileOpenStartsByItself(t *testing.T) {
+	// The real clock and the controller's own timer task: no Tick from the test.
+	tc := startController(t, t.TempDir())
+	createEnv(t, tc, "production", 96*time.Hour, false, "Mon-Sun 00:00-24:00 UTC")
+	d := setup(t, tc, "production", true, "hello", "true")
+	startFakeAgent(t, tc.addr, "fe1", "production", false)
+	waitAgents(t, tc, "production", 1)
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+	got, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id, AtWindow: true})
+	if err != nil || !strings.Contains(lastEvent(got), "stage 2 scheduled for now: a deployment window is open") {
+		t.Fatalf("continue at the window while one is open: %v, %v", got, err)
+	}
+	got = waitFor(t, tc, d.Id, "DEPLOYED by the timer task", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if got.ScheduledTime != nil {
+		t.Errorf("scheduled_time kept after the start: %v", got.ScheduledTime)
+	}
+}
