@@ -29,6 +29,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/transfer"
 )
 
 // Config is the controller's configuration.
@@ -120,7 +121,11 @@ func New(cfg Config) (_ *Controller, err error) {
 	}
 	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock}),
 		Deployments: c.deps, Fleet: c.fleet, Clock: cfg.Clock})
-	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Log: cfg.Log})
+	sender, err := transfer.New(transfer.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer})
+	if err != nil {
+		return nil, err
+	}
+	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Log: cfg.Log})
 	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, admin, agents)
 
 	if c.lis, err = net.Listen("tcp", cfg.Listen); err != nil {

@@ -14,15 +14,19 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // newGRPCServer is the one place that builds the gRPC server: interceptors
 // (recover, logging, error kinds → codes, streams that end with the
-// controller), health (SERVING), reflection and both services.
+// controller), health (SERVING), reflection and both services. Its codec is
+// chunkwire.Codec: the proto codec for every message, except that chunk
+// batches go out without being copied.
 func newGRPCServer(log *slog.Logger, stopping context.Context, admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(
+		grpc.ForceServerCodecV2(chunkwire.Codec{}),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), rpcerr.UnaryServerInterceptor(log)),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), endWith(stopping), rpcerr.StreamServerInterceptor(log)),
 	)

@@ -12,35 +12,39 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/transfer"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// BatchBytes is about how many chunk bytes one FetchChunks message carries
-// (below gRPC's 4 MiB default message limit).
-const BatchBytes = 1 << 20
-
 // Config holds what the server needs.
 type Config struct {
 	Store *store.Store
 	Fleet *fleet.Fleet
-	Log   *slog.Logger
+	// Transfer serves the chunks (batches of about 1 MiB, below gRPC's
+	// 4 MiB default message limit) and counts the bytes.
+	Transfer *transfer.Sender
+	Log      *slog.Logger
 }
 
-// Server implements cutoverv1.AgentServiceServer.
+// Server implements cutoverv1.AgentServiceServer. Serve it with
+// grpc.ForceServerCodecV2(chunkwire.Codec{}) so that chunks go out without
+// a copy; with the stock codec FetchChunks fails.
 type Server struct {
 	cutoverv1.UnsafeAgentServiceServer
-	store *store.Store
-	fleet *fleet.Fleet
-	log   *slog.Logger
+	store    *store.Store
+	fleet    *fleet.Fleet
+	transfer *transfer.Sender
+	log      *slog.Logger
 }
 
 var _ cutoverv1.AgentServiceServer = (*Server)(nil)
 
 // New returns a server.
 func New(cfg Config) *Server {
-	return &Server{store: cfg.Store, fleet: cfg.Fleet, log: cfg.Log}
+	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, log: cfg.Log}
 }
 
 // Connect runs an agent's session: hello first, then commands out and
@@ -99,6 +103,9 @@ func (s *Server) receive(ctx context.Context, stream cutoverv1.AgentService_Conn
 				return err
 			}
 		case *cutoverv1.ConnectRequest_Report:
+			if m.Report.GetOutcome() == cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE {
+				s.transfer.Saved(sess.Environment(), m.Report.GetReusedBytes())
+			}
 			if err := s.fleet.Report(ctx, sess, reportFromProto(m.Report)); err != nil {
 				return err
 			}
@@ -123,8 +130,9 @@ func (s *Server) GetManifest(ctx context.Context, req *cutoverv1.GetManifestRequ
 }
 
 // FetchChunks streams the requested chunks in order, in messages of about
-// BatchBytes. INVALID_ARGUMENT for an id that is not 32 bytes, NOT_FOUND for
-// an unknown chunk.
+// 1 MiB, encoded without copying the chunk data (chunkwire.Frame).
+// INVALID_ARGUMENT for an id that is not 32 bytes, NOT_FOUND for an unknown
+// chunk.
 func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.AgentService_FetchChunksServer) error {
 	ids := make([]manifest.ChunkID, len(req.GetIds()))
 	for i, raw := range req.GetIds() {
@@ -133,31 +141,11 @@ func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 		}
 		copy(ids[i][:], raw)
 	}
-	for len(ids) > 0 {
-		resp := &cutoverv1.FetchChunksResponse{}
-		size := 0
-		// One short read transaction per batch; none is held while sending.
-		err := s.store.View(func(tx *store.Tx) error {
-			for len(ids) > 0 && (size == 0 || size < BatchBytes) {
-				data, err := tx.Chunk(ids[0])
-				if err != nil {
-					return err
-				}
-				if size > 0 && size+len(data) > BatchBytes {
-					return nil
-				}
-				resp.Chunks = append(resp.Chunks, &cutoverv1.Chunk{Id: ids[0][:], Data: data})
-				size += len(data)
-				ids = ids[1:]
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(resp); err != nil {
-			return err
-		}
+	env := req.GetEnvironment()
+	if appspec.ValidName(env) != nil {
+		env = "" // an old or odd agent: counted without an environment
 	}
-	return nil
+	return s.transfer.Send(stream.Context(), env, ids, func(batch []transfer.Chunk) error {
+		return stream.SendMsg(frameOf(batch))
+	})
 }

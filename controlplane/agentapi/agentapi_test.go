@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/transfer"
+	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -33,8 +36,13 @@ func serve(t *testing.T) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fle
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv := grpc.NewServer(grpc.UnaryInterceptor(rpcerr.UnaryServerInterceptor(log)), grpc.StreamInterceptor(rpcerr.StreamServerInterceptor(log)))
-	cutoverv1.RegisterAgentServiceServer(srv, New(Config{Store: st, Fleet: f, Log: log}))
+	sender, err := transfer.New(transfer.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(chunkwire.Codec{}),
+		grpc.UnaryInterceptor(rpcerr.UnaryServerInterceptor(log)), grpc.StreamInterceptor(rpcerr.StreamServerInterceptor(log)))
+	cutoverv1.RegisterAgentServiceServer(srv, New(Config{Store: st, Fleet: f, Transfer: sender, Log: log}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +70,12 @@ func testCtx(t *testing.T) context.Context {
 func TestFetchChunksBatches(t *testing.T) {
 	client, st, _ := serve(t)
 	var chunks []manifest.Chunk
-	for i := range 5 {
-		data := bytes.Repeat([]byte{byte(i)}, 400<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5 {
+		data := make([]byte, 400<<10) // random: not compressed
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
 		chunks = append(chunks, manifest.Chunk{ID: manifest.HashChunk(data), Data: data})
 	}
 	if err := st.PutChunks(chunks); err != nil {

@@ -3,6 +3,8 @@ package agentapi
 import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/transfer"
+	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -76,4 +78,13 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
 	}
 	panic("agentapi: unknown command kind " + string(c.Kind)) // the fleet only makes the four kinds
+}
+
+// frameOf encodes a batch of chunks for the wire, without copying their data.
+func frameOf(batch []transfer.Chunk) *chunkwire.Frame {
+	cs := make([]chunkwire.Chunk, len(batch))
+	for i, c := range batch {
+		cs[i] = chunkwire.Chunk{ID: c.ID, Data: c.Data, Compressed: c.Compressed}
+	}
+	return chunkwire.NewFrame(cs)
 }

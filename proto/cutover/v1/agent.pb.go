@@ -320,7 +320,10 @@ type CommandReport struct {
 	// swap_time is when `current` was swapped (activate), unset if it was not.
 	SwapTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
 	// swapped_back is true if the agent swapped and then went back (activate).
-	SwappedBack   bool `protobuf:"varint,8,opt,name=swapped_back,json=swappedBack,proto3" json:"swapped_back,omitempty"`
+	SwappedBack bool `protobuf:"varint,8,opt,name=swapped_back,json=swappedBack,proto3" json:"swapped_back,omitempty"`
+	// reused_bytes is the part of release_bytes the agent already held and so
+	// did not fetch (stage; set on DONE).
+	ReusedBytes   int64 `protobuf:"varint,9,opt,name=reused_bytes,json=reusedBytes,proto3" json:"reused_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +412,13 @@ func (x *CommandReport) GetSwappedBack() bool {
 		return x.SwappedBack
 	}
 	return false
+}
+
+func (x *CommandReport) GetReusedBytes() int64 {
+	if x != nil {
+		return x.ReusedBytes
+	}
+	return 0
 }
 
 // ConnectResponse is a message from the controller.
@@ -941,7 +951,11 @@ func (x *GetManifestResponse) GetManifest() []byte {
 type FetchChunksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ids are the SHA-256 of the wanted chunks (32 bytes each).
-	Ids           [][]byte `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	Ids [][]byte `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// environment is the asking agent's environment (for the controller's accounting).
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// agent is the asking agent's name (for the controller's log).
+	Agent         string `protobuf:"bytes,3,opt,name=agent,proto3" json:"agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -981,6 +995,20 @@ func (x *FetchChunksRequest) GetIds() [][]byte {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *FetchChunksRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *FetchChunksRequest) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
 }
 
 // FetchChunksResponse is one batch of chunks.
@@ -1114,7 +1142,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\vAgentStatus\x12@\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xcd\x02\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xf0\x02\n" +
 	"\rCommandReport\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1124,7 +1152,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\rrelease_bytes\x18\x05 \x01(\x03R\freleaseBytes\x12+\n" +
 	"\x11transferred_bytes\x18\x06 \x01(\x03R\x10transferredBytes\x127\n" +
 	"\tswap_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x12!\n" +
-	"\fswapped_back\x18\b \x01(\bR\vswappedBack\"\xf3\x01\n" +
+	"\fswapped_back\x18\b \x01(\bR\vswappedBack\x12!\n" +
+	"\freused_bytes\x18\t \x01(\x03R\vreusedBytes\"\xf3\x01\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\bactivate\x18\x02 \x01(\v2\x1b.cutover.v1.ActivateCommandH\x00R\bactivate\x129\n" +
@@ -1160,9 +1189,11 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\"1\n" +
 	"\x13GetManifestResponse\x12\x1a\n" +
-	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"&\n" +
+	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"^\n" +
 	"\x12FetchChunksRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\fR\x03ids\"@\n" +
+	"\x03ids\x18\x01 \x03(\fR\x03ids\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x14\n" +
+	"\x05agent\x18\x03 \x01(\tR\x05agent\"@\n" +
 	"\x13FetchChunksResponse\x12)\n" +
 	"\x06chunks\x18\x01 \x03(\v2\x11.cutover.v1.ChunkR\x06chunks\"K\n" +
 	"\x05Chunk\x12\x0e\n" +

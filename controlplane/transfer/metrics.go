@@ -1,0 +1,34 @@
+package transfer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	sent       *prometheus.CounterVec
+	saved      *prometheus.CounterVec
+	storeReads prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_transfer_bytes_total",
+			Help: "Release bytes sent to agents (on the wire, after compression), by environment.",
+		}, []string{"environment"}),
+		saved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_transfer_saved_bytes_total",
+			Help: "Release bytes not sent because the agent already had them, by environment.",
+		}, []string{"environment"}),
+		storeReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_transfer_chunk_store_reads_total",
+			Help: "Chunks read from the store to send them (a chunk sent to many agents at once is read once).",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.sent, m.saved, m.storeReads} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

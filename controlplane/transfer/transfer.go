@@ -1,0 +1,261 @@
+// Package transfer serves release chunks to agents. It reads each chunk from
+// the controller's store once for all the agents that ask for it at about
+// the same time (a cache of recently sent chunks, bounded in bytes), so that
+// staging to N agents at once costs one store read per chunk, not N; it
+// compresses a chunk with zstd once, and only when that pays; and it counts
+// the bytes sent to agents and the bytes they did not need, per environment.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// Defaults used when a Config field is zero.
+const (
+	// DefaultCacheBytes bounds the chunk cache: enough for every agent of a
+	// fleet that stages at once to find what the first one read.
+	DefaultCacheBytes = 128 << 20
+	// DefaultBatchBytes is about how much chunk data one batch carries.
+	DefaultBatchBytes = 1 << 20
+)
+
+// Compression "pays" when the compressed chunk is at most payRatio of the
+// original. A sample of sampleBytes is tried first, so that incompressible
+// chunks (already compressed assets, random data) cost little.
+const (
+	payRatio    = 0.9
+	sampleBytes = 4 << 10
+)
+
+// Config configures a Sender.
+type Config struct {
+	// Store holds the chunks.
+	Store *store.Store
+	// Log receives transfer events; nil: discarded.
+	Log *slog.Logger
+	// Registerer receives the transfer metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// CacheBytes bounds the cache of chunks read from the store.
+	CacheBytes int64
+	// BatchBytes is about how much (wire) data one batch carries.
+	BatchBytes int
+}
+
+// Chunk is a chunk ready to send. Data is shared between senders: nobody may
+// modify it.
+type Chunk struct {
+	ID manifest.ChunkID
+	// Data is the content, zstd-compressed if Compressed.
+	Data       []byte
+	Compressed bool
+}
+
+// Sender hands out chunks in batches.
+type Sender struct {
+	cfg     Config
+	metrics *metrics
+	enc     *zstd.Encoder
+
+	mu    sync.Mutex
+	cache map[manifest.ChunkID]*entry
+	order []manifest.ChunkID // insertion order, for eviction
+	bytes int64
+}
+
+// entry is a cached chunk; ready is closed once data (or err) is set.
+type entry struct {
+	ready chan struct{}
+	chunk Chunk
+	err   error
+}
+
+// New returns a Sender.
+func New(cfg Config) (*Sender, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("transfer: Store is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		return nil, fmt.Errorf("transfer: zstd encoder: %w", err)
+	}
+	return &Sender{cfg: cfg, metrics: m, enc: enc, cache: map[manifest.ChunkID]*entry{}}, nil
+}
+
+// Send hands the chunks ids, in order, to send in batches of about
+// BatchBytes, and counts what it sent for environment env. Errors:
+// errkind.NotFound for an unknown chunk, send's and ctx's.
+func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, send func([]Chunk) error) error {
+	// Look up a window of ids at a time: the misses of a window are read in
+	// one store transaction.
+	const window = 64
+	var batch []Chunk
+	size := 0
+	for start := 0; start < len(ids); start += window {
+		chunks, err := s.get(ctx, ids[start:min(start+window, len(ids))])
+		if err != nil {
+			return err
+		}
+		for _, c := range chunks {
+			if size > 0 && size+len(c.Data) > s.cfg.BatchBytes {
+				if err := s.flush(env, batch, size, send); err != nil {
+					return err
+				}
+				batch, size = nil, 0
+			}
+			batch = append(batch, c)
+			size += len(c.Data)
+		}
+	}
+	if len(batch) > 0 {
+		return s.flush(env, batch, size, send)
+	}
+	return nil
+}
+
+func (s *Sender) flush(env string, batch []Chunk, size int, send func([]Chunk) error) error {
+	if err := send(batch); err != nil {
+		return err
+	}
+	s.metrics.sent.WithLabelValues(env).Add(float64(size))
+	return nil
+}
+
+// Saved counts n release bytes that an agent of env did not need to fetch.
+func (s *Sender) Saved(env string, n int64) {
+	if n > 0 {
+		s.metrics.saved.WithLabelValues(env).Add(float64(n))
+	}
+}
+
+// get returns the chunks ids, from the cache or else from the store (one
+// transaction for all the misses).
+func (s *Sender) get(ctx context.Context, ids []manifest.ChunkID) ([]Chunk, error) {
+	entries := make([]*entry, len(ids))
+	var mine []*entry
+	var mineIDs []manifest.ChunkID
+	s.mu.Lock()
+	for i, id := range ids {
+		e, ok := s.cache[id]
+		if !ok {
+			e = &entry{ready: make(chan struct{})}
+			s.cache[id] = e
+			s.order = append(s.order, id)
+			mine, mineIDs = append(mine, e), append(mineIDs, id)
+		}
+		entries[i] = e
+	}
+	s.mu.Unlock()
+	if len(mine) > 0 {
+		s.load(mineIDs, mine)
+	}
+	out := make([]Chunk, len(ids))
+	for i, e := range entries {
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err != nil {
+			return nil, e.err
+		}
+		out[i] = e.chunk
+	}
+	return out, nil
+}
+
+// load reads ids from the store into their entries, compressing what pays,
+// then evicts old entries beyond CacheBytes. A failed read is not cached.
+func (s *Sender) load(ids []manifest.ChunkID, entries []*entry) {
+	raw := make([][]byte, len(ids))
+	errs := make([]error, len(ids))
+	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+		for i, id := range ids {
+			raw[i], errs[i] = tx.Chunk(id)
+		}
+		return nil
+	}); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	s.metrics.storeReads.Add(float64(len(ids)))
+	var added int64
+	for i, e := range entries {
+		if errs[i] != nil {
+			e.err = errs[i]
+		} else {
+			e.chunk = s.prepare(ids[i], raw[i])
+			added += int64(len(e.chunk.Data))
+		}
+	}
+	s.mu.Lock()
+	for i, e := range entries {
+		if e.err != nil {
+			delete(s.cache, ids[i])
+		}
+		close(e.ready)
+	}
+	s.bytes += added
+	s.evict()
+	s.mu.Unlock()
+}
+
+// evict drops the oldest loaded entries while the cache holds more than
+// CacheBytes. Call with s.mu held.
+func (s *Sender) evict() {
+	for s.bytes > s.cfg.CacheBytes && len(s.order) > 0 {
+		id := s.order[0]
+		e, ok := s.cache[id]
+		if ok {
+			select {
+			case <-e.ready:
+			default:
+				return // still loading: evict later
+			}
+			delete(s.cache, id)
+			s.bytes -= int64(len(e.chunk.Data))
+		}
+		s.order = s.order[1:]
+	}
+	if cap(s.order) > 4*len(s.order)+1024 {
+		s.order = append([]manifest.ChunkID(nil), s.order...)
+	}
+}
+
+// prepare compresses data when that pays.
+func (s *Sender) prepare(id manifest.ChunkID, data []byte) Chunk {
+	c := Chunk{ID: id, Data: data}
+	if len(data) < 2*sampleBytes {
+		return c
+	}
+	if sample := s.enc.EncodeAll(data[:sampleBytes], nil); float64(len(sample)) > payRatio*sampleBytes {
+		return c
+	}
+	if z := s.enc.EncodeAll(data, nil); float64(len(z)) <= payRatio*float64(len(data)) {
+		c.Data, c.Compressed = z, true
+	}
+	return c
+}

@@ -1,0 +1,186 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+func randomData(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// setup stores n random chunks of size bytes and returns a Sender over them.
+func setup(t *testing.T, n, size int, cfg Config) (*Sender, []manifest.Chunk, *prometheus.Registry) {
+	t.Helper()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rng := rand.New(rand.NewPCG(1, 2))
+	var chunks []manifest.Chunk
+	for range n {
+		d := randomData(rng, size)
+		chunks = append(chunks, manifest.Chunk{ID: manifest.HashChunk(d), Data: d})
+	}
+	if err := st.PutChunks(chunks); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	cfg.Store, cfg.Registerer = st, reg
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, chunks, reg
+}
+
+func ids(chunks []manifest.Chunk) []manifest.ChunkID {
+	out := make([]manifest.ChunkID, len(chunks))
+	for i, c := range chunks {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func TestSendBatchesInOrderAndCounts(t *testing.T) {
+	s, chunks, reg := setup(t, 10, 300<<10, Config{})
+	var got []Chunk
+	var batches []int
+	err := s.Send(context.Background(), "prod", ids(chunks), func(b []Chunk) error {
+		batches = append(batches, len(b))
+		got = append(got, b...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 300 KiB chunks, at most 1 MiB per batch: 3 per batch.
+	if want := []int{3, 3, 3, 1}; len(batches) != len(want) || batches[0] != 3 || batches[3] != 1 {
+		t.Errorf("batches = %v, want %v", batches, want)
+	}
+	for i, c := range got {
+		if c.ID != chunks[i].ID || c.Compressed || !bytes.Equal(c.Data, chunks[i].Data) {
+			t.Errorf("chunk %d differs", i)
+		}
+	}
+	if v := value(s.metrics.sent.WithLabelValues("prod")); v != 10*300<<10 {
+		t.Errorf("cutover_transfer_bytes_total = %v", v)
+	}
+	s.Saved("prod", 42)
+	s.Saved("prod", 0)
+	if v := value(s.metrics.saved.WithLabelValues("prod")); v != 42 {
+		t.Errorf("cutover_transfer_saved_bytes_total = %v", v)
+	}
+	_ = reg
+}
+
+func TestConcurrentSendersReadTheStoreOnce(t *testing.T) {
+	s, chunks, _ := setup(t, 40, 64<<10, Config{})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return nil }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if v := value(s.metrics.storeReads); v != 40 {
+		t.Errorf("store reads = %v for 10 agents × 40 chunks, want 40", v)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	s, chunks, _ := setup(t, 20, 64<<10, Config{CacheBytes: 256 << 10})
+	for range 2 {
+		if err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	held := s.bytes
+	s.mu.Unlock()
+	if held > 256<<10 {
+		t.Errorf("cache holds %d bytes, bound 256 KiB", held)
+	}
+	// The cache keeps the 4 newest chunks (256 KiB): the second pass reads 16 again.
+	if v := value(s.metrics.storeReads); v != 36 {
+		t.Errorf("store reads = %v, want 20 + 16", v)
+	}
+}
+
+func TestCompressesOnlyWhenItPays(t *testing.T) {
+	s, _, _ := setup(t, 0, 0, Config{})
+	dec, _ := zstd.NewReader(nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	text := bytes.Repeat([]byte("the same line of a log file, again and again\n"), 2000)
+	tests := []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"text", text, true},
+		{"random", randomData(rng, 64<<10), false},
+		{"small", []byte("tiny"), false},
+		{"random tail", append(bytes.Repeat([]byte{0}, 8<<10), randomData(rng, 200<<10)...), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := s.prepare(manifest.HashChunk(tt.data), tt.data)
+			if c.Compressed != tt.want {
+				t.Fatalf("compressed = %v, want %v", c.Compressed, tt.want)
+			}
+			got := c.Data
+			if c.Compressed {
+				var err error
+				if got, err = dec.DecodeAll(c.Data, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, tt.data) {
+				t.Error("data differs")
+			}
+		})
+	}
+}
+
+func TestUnknownChunkIsNotFound(t *testing.T) {
+	s, chunks, _ := setup(t, 2, 1024, Config{})
+	err := s.Send(context.Background(), "prod", []manifest.ChunkID{chunks[0].ID, {9}}, func([]Chunk) error { return nil })
+	if !errors.Is(err, errkind.NotFound) {
+		t.Fatalf("Send = %v, want NotFound", err)
+	}
+	// Not cached: a later request reads it again.
+	s.mu.Lock()
+	_, cached := s.cache[manifest.ChunkID{9}]
+	s.mu.Unlock()
+	if cached {
+		t.Error("a failed read stays in the cache")
+	}
+}
+
+// value reads a counter.
+func value(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
