@@ -2,9 +2,13 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -14,32 +18,85 @@ const ChunkIDSize = 32
 
 // HasChunk reports whether the chunk is stored.
 func (t *Tx) HasChunk(id [ChunkIDSize]byte) bool {
-	return t.tx.Bucket(bucketChunks).Get(id[:]) != nil
+	return t.tx.Bucket(bucketChunkIDs).Get(id[:]) != nil
+}
+
+// chunkData returns the stored data of a chunk (a slice of the memory map,
+// valid during the transaction), or nil.
+func (t *Tx) chunkData(id [ChunkIDSize]byte) []byte {
+	seq := t.tx.Bucket(bucketChunkIDs).Get(id[:])
+	if seq == nil {
+		return nil
+	}
+	return t.tx.Bucket(bucketChunkDat).Get(seq)
 }
 
 // Chunk returns a copy of the chunk's data; errkind.NotFound if absent.
 func (t *Tx) Chunk(id [ChunkIDSize]byte) ([]byte, error) {
-	v := t.tx.Bucket(bucketChunks).Get(id[:])
+	v := t.chunkData(id)
 	if v == nil {
 		return nil, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
 	}
 	return bytes.Clone(v), nil
 }
 
-// PutChunk stores a chunk. The caller has verified that id is data's hash.
+// WriteChunk writes the chunk's data to w straight from the file's memory
+// map (no copy on the heap), then tells the kernel that the process no
+// longer needs those pages, so that writing a whole release out does not
+// leave it all in the agent's resident memory. errkind.NotFound if absent.
+func (t *Tx) WriteChunk(id [ChunkIDSize]byte, w io.Writer) (int, error) {
+	v := t.chunkData(id)
+	if v == nil {
+		return 0, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
+	}
+	n, err := w.Write(v)
+	dropPages(v)
+	return n, err
+}
+
+// PutChunk stores a chunk (a chunk already stored is left as it is). The
+// caller has verified that id is data's hash.
 func (t *Tx) PutChunk(id [ChunkIDSize]byte, data []byte) error {
-	return t.tx.Bucket(bucketChunks).Put(bytes.Clone(id[:]), data)
+	ids, dat := t.tx.Bucket(bucketChunkIDs), t.tx.Bucket(bucketChunkDat)
+	if ids.Get(id[:]) != nil {
+		return nil
+	}
+	dat.FillPercent = 1 // appended at the end: fill the pages
+	return putChunk(ids, dat, id[:], data)
+}
+
+// putChunk appends data under the next sequence number of dat and indexes
+// it under id in ids.
+func putChunk(ids, dat *bolt.Bucket, id, data []byte) error {
+	n, err := dat.NextSequence()
+	if err != nil {
+		return err
+	}
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], n)
+	if err := dat.Put(seq[:], data); err != nil {
+		return err
+	}
+	return ids.Put(bytes.Clone(id), seq[:])
 }
 
 // DeleteChunk removes a chunk (absent is fine).
 func (t *Tx) DeleteChunk(id [ChunkIDSize]byte) error {
-	return t.tx.Bucket(bucketChunks).Delete(id[:])
+	ids := t.tx.Bucket(bucketChunkIDs)
+	seq := ids.Get(id[:])
+	if seq == nil {
+		return nil
+	}
+	if err := t.tx.Bucket(bucketChunkDat).Delete(seq); err != nil {
+		return err
+	}
+	return ids.Delete(id[:])
 }
 
 // ChunkIDs returns the ids of every stored chunk.
 func (t *Tx) ChunkIDs() ([][ChunkIDSize]byte, error) {
 	var ids [][ChunkIDSize]byte
-	err := t.tx.Bucket(bucketChunks).ForEach(func(k, _ []byte) error {
+	err := t.tx.Bucket(bucketChunkIDs).ForEach(func(k, _ []byte) error {
 		if len(k) == ChunkIDSize {
 			ids = append(ids, [ChunkIDSize]byte(k))
 		}

@@ -6,15 +6,29 @@
 //
 //	meta
 //	  schema_version        → uint64, big-endian
-//	chunks
-//	  <chunk id, 32 bytes>  → raw chunk data (uncompressed)
+//	chunk_ids
+//	  <chunk id, 32 bytes>  → sequence number, uint64 big-endian
+//	chunk_data
+//	  <sequence number>     → raw chunk data (uncompressed)
 //	releases
 //	  <app> "/" <release id> → Release
 //	journal
 //	  <deployment id>       → Activation
 //
+// Chunk data is keyed by a sequence number, not by its (random) hash, so
+// that new chunks are appended at the end of chunk_data: with hash keys every
+// insert rewrote a leaf page together with the large values of its
+// neighbours, writing each chunk two or three times.
+//
 // Every Update commits with an fsync before it returns, so whatever a caller
 // reports after Update returned is durable.
+//
+// The file is opened with the map freelist and NoFreelistSync: a commit
+// writes and fsyncs the data pages and the meta page, but not the list of
+// free pages, which bbolt rebuilds by scanning the file when it opens a file
+// that was not closed cleanly. Durability is unchanged (a commit is on disk
+// when Update returns, and a crash loses no committed data); what it saves
+// is writing the freelist, which grows with the file, on every commit.
 package store
 
 import (
@@ -35,11 +49,13 @@ import (
 const FileName = "agent.db"
 
 // SchemaVersion is the version this code writes. Older files are migrated on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
-	bucketChunks   = []byte("chunks")
+	bucketChunks   = []byte("chunks") // schema 1 only
+	bucketChunkIDs = []byte("chunk_ids")
+	bucketChunkDat = []byte("chunk_data")
 	bucketReleases = []byte("releases")
 	bucketJournal  = []byte("journal")
 	keySchema      = []byte("schema_version")
@@ -56,6 +72,27 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// 1 → 2: chunks keyed by id become chunk_ids (id → sequence) and
+	// chunk_data (sequence → data).
+	func(tx *bolt.Tx) error {
+		ids, err := tx.CreateBucketIfNotExists(bucketChunkIDs)
+		if err != nil {
+			return err
+		}
+		data, err := tx.CreateBucketIfNotExists(bucketChunkDat)
+		if err != nil {
+			return err
+		}
+		old := tx.Bucket(bucketChunks)
+		if old == nil {
+			return nil
+		}
+		data.FillPercent = 1
+		if err := old.ForEach(func(k, v []byte) error { return putChunk(ids, data, k, v) }); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketChunks)
+	},
 }
 
 // Store is the agent's bbolt file.
@@ -71,7 +108,11 @@ func Open(dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
 	}
 	path := filepath.Join(dataDir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("data dir %s is in use by another process (another cutover-agent?); stop it or choose another --data-dir: %w", dataDir, errkind.FailedPrecondition)
 	}
