@@ -115,7 +115,7 @@ func (a *Agent) build() error {
 	if err != nil {
 		return err
 	}
-	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn),
+	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn, cfg.Environment, cfg.Name),
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
 	if err != nil {
 		return err

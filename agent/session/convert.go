@@ -43,7 +43,7 @@ var outcomes = map[Outcome]cutoverv1.CommandOutcome{
 func reportToProto(r Report) *cutoverv1.ConnectRequest {
 	p := &cutoverv1.CommandReport{
 		CommandId: r.CommandID, DeploymentId: r.Deployment, Outcome: outcomes[r.Outcome], Error: r.Error,
-		ReleaseBytes: r.ReleaseBytes, TransferredBytes: r.TransferredBytes, SwappedBack: r.SwappedBack,
+		ReleaseBytes: r.ReleaseBytes, TransferredBytes: r.TransferredBytes, ReusedBytes: r.ReusedBytes, SwappedBack: r.SwappedBack,
 	}
 	if !r.SwapTime.IsZero() {
 		p.SwapTime = timestamppb.New(r.SwapTime)

@@ -48,7 +48,7 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 			progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
 				ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes})
 		})
-		rep.ReleaseBytes, rep.TransferredBytes = p.ReleaseBytes, p.TransferredBytes
+		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
 	case KindActivate:
 		rels := make([]activate.Release, len(cmd.Releases))
 		for i, x := range cmd.Releases {

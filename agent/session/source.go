@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cutover-dev/cutover/agent/stage"
-	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -19,19 +19,22 @@ import (
 // Source fetches manifests and chunks from the controller's AgentService; it
 // is the stage.Source of a running agent.
 type Source struct {
-	client cutoverv1.AgentServiceClient
-	zstd   *zstd.Decoder
+	client      cutoverv1.AgentServiceClient
+	zstd        *zstd.Decoder
+	environment string
+	agent       string
 }
 
 var _ stage.Source = (*Source)(nil)
 
-// NewSource returns a Source over conn.
-func NewSource(conn grpc.ClientConnInterface) *Source {
+// NewSource returns a Source over conn for the agent named agent of
+// environment (both told to the controller for its accounting).
+func NewSource(conn grpc.ClientConnInterface, environment, agent string) *Source {
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(4*manifest.MaxChunkSize))
 	if err != nil {
 		panic(fmt.Sprintf("session: zstd decoder: %v", err)) // only fails on bad options
 	}
-	return &Source{client: cutoverv1.NewAgentServiceClient(conn), zstd: dec}
+	return &Source{client: cutoverv1.NewAgentServiceClient(conn), zstd: dec, environment: environment, agent: agent}
 }
 
 // GetManifest returns a release's manifest bytes.
@@ -43,36 +46,36 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 	return resp.GetManifest(), nil
 }
 
-// FetchChunks streams the chunks ids and hands each batch to fn, decompressed.
-// A chunk that does not decompress is handed on with nil data, so that its
-// hash check fails and it is fetched again.
+// FetchChunks streams the chunks ids and hands each batch to fn,
+// decompressed. The chunks are decoded with chunkwire (one copy of the
+// received bytes, which the batch's data then aliases). A chunk that does not
+// decompress is handed on with nil data, so that its hash check fails and it
+// is fetched again.
 func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]stage.Received) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids))}
+	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: s.environment, Agent: s.agent}
 	for i := range ids {
 		req.Ids[i] = ids[i][:]
 	}
-	stream, err := s.client.FetchChunks(ctx, req)
+	stream, err := s.client.FetchChunks(ctx, req, grpc.ForceCodecV2(chunkwire.Codec{}))
 	if err != nil {
 		return rpcerr.FromStatus(err)
 	}
 	for {
-		resp, err := stream.Recv()
+		var resp chunkwire.Decoded
+		err := stream.RecvMsg(&resp)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return rpcerr.FromStatus(err)
 		}
-		batch := make([]stage.Received, 0, len(resp.GetChunks()))
-		for _, c := range resp.GetChunks() {
-			if len(c.GetId()) != len(manifest.ChunkID{}) {
-				return fmt.Errorf("controller sent a chunk id of %d bytes: %w", len(c.GetId()), errkind.DataLoss)
-			}
-			r := stage.Received{ID: manifest.ChunkID(c.GetId()), Data: c.GetData(), WireBytes: int64(len(c.GetData()))}
-			if c.GetCompressed() {
-				if r.Data, err = s.zstd.DecodeAll(c.GetData(), nil); err != nil {
+		batch := make([]stage.Received, 0, len(resp.Chunks))
+		for _, c := range resp.Chunks {
+			r := stage.Received{ID: manifest.ChunkID(c.ID), Data: c.Data, WireBytes: int64(len(c.Data))}
+			if c.Compressed {
+				if r.Data, err = s.zstd.DecodeAll(c.Data, nil); err != nil {
 					r.Data = nil
 				}
 			}

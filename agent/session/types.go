@@ -48,6 +48,8 @@ type Report struct {
 	Error            string
 	ReleaseBytes     int64
 	TransferredBytes int64
+	// ReusedBytes is the part of ReleaseBytes the agent already held (stage, DONE).
+	ReusedBytes int64
 	// SwapTime is when `current` was swapped (activate); zero if it was not.
 	SwapTime    time.Time
 	SwappedBack bool

@@ -147,7 +147,7 @@ func (f *fakeController) serve(t *testing.T) *session.Source {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return session.NewSource(conn)
+	return session.NewSource(conn, "test", "agent-1")
 }
 
 // release builds a release of app "hello" from files (path → content; a

@@ -18,6 +18,21 @@ func (s *Stager) missing(m *manifest.Manifest) ([]manifest.ChunkID, error) {
 	return s.lacking(m.ChunkIDs())
 }
 
+// chunkBytes returns the total size of the chunks ids of m.
+func chunkBytes(m *manifest.Manifest, ids []manifest.ChunkID) int64 {
+	size := make(map[manifest.ChunkID]int64)
+	for i := range m.Files {
+		for _, c := range m.Files[i].Chunks {
+			size[c.ID] = c.Size
+		}
+	}
+	var n int64
+	for _, id := range ids {
+		n += size[id]
+	}
+	return n
+}
+
 // lacking returns the ids the store does not hold.
 func (s *Stager) lacking(ids []manifest.ChunkID) ([]manifest.ChunkID, error) {
 	var out []manifest.ChunkID
@@ -70,6 +85,7 @@ func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *
 	if err != nil {
 		return err
 	}
+	p.ReusedBytes += m.Size() - chunkBytes(m, want)
 	failures := map[manifest.ChunkID]int{}
 	for len(want) > 0 {
 		var still []manifest.ChunkID
@@ -105,62 +121,81 @@ func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *
 	return nil
 }
 
-// fetchBatch asks for ids, commits the good chunks, and returns the ids that
-// did not arrive intact.
+// fetchBatch asks for ids, verifies and commits the chunks as they come,
+// and returns the ids that did not arrive intact. Receiving, verifying and
+// committing run at the same time, each in its own goroutine, with at most
+// a few messages and two commit batches in memory. When the stream breaks,
+// what was received before the break is still verified and committed.
 func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Progress, progress func(Progress)) ([]manifest.ChunkID, error) {
 	pending := make(map[manifest.ChunkID]bool, len(ids))
 	for _, id := range ids {
 		pending[id] = true
 	}
-	var good []Received
-	var goodBytes int
-	commit := func() error {
-		if len(good) == 0 {
-			return nil
-		}
-		err := s.cfg.Store.Update(func(tx *store.Tx) error {
-			for _, c := range good {
-				if err := tx.PutChunk(c.ID, c.Data); err != nil {
-					return err
-				}
+	type batch struct {
+		chunks []Received
+		wire   int64
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	received := make(chan []Received, 4)
+	verified := make(chan batch, 1)
+	var recvErr error
+	go func() {
+		defer close(received)
+		recvErr = s.cfg.Source.FetchChunks(rctx, ids, func(b []Received) error {
+			select {
+			case received <- b:
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
 			}
-			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("commit %d chunks: %w", len(good), err)
-		}
-		s.metrics.chunksFetched.Add(float64(len(good)))
-		good, goodBytes = good[:0], 0
-		progress(*p)
-		return nil
-	}
-	err := s.cfg.Source.FetchChunks(ctx, ids, func(batch []Received) error {
-		for _, c := range batch {
-			p.TransferredBytes += c.WireBytes
-			s.metrics.wireBytes.Add(float64(c.WireBytes))
-			if !pending[c.ID] {
-				continue // not asked for, or already received in this batch
-			}
-			if manifest.HashChunk(c.Data) != c.ID {
-				s.metrics.chunkBadHashes.Inc()
-				s.cfg.Log.Warn("chunk refused: its SHA-256 does not match its id; it will be fetched again", "chunk", c.ID.String())
-				continue
-			}
-			delete(pending, c.ID)
-			good = append(good, c)
-			if goodBytes += len(c.Data); goodBytes >= s.cfg.CommitBytes {
-				if err := commit(); err != nil {
-					return err
+	}()
+	go func() {
+		defer close(verified)
+		var cur batch
+		curBytes := 0
+		for b := range received {
+			for _, c := range b {
+				cur.wire += c.WireBytes
+				if !pending[c.ID] {
+					continue // not asked for, or already received in this batch
+				}
+				if manifest.HashChunk(c.Data) != c.ID {
+					s.metrics.chunkBadHashes.Inc()
+					s.cfg.Log.Warn("chunk refused: its SHA-256 does not match its id; it will be fetched again", "chunk", c.ID.String())
+					continue
+				}
+				delete(pending, c.ID)
+				cur.chunks = append(cur.chunks, c)
+				if curBytes += len(c.Data); curBytes >= s.cfg.CommitBytes {
+					verified <- cur
+					cur, curBytes = batch{}, 0
 				}
 			}
 		}
-		return nil
-	})
-	if cerr := commit(); err == nil {
-		err = cerr
+		if cur.wire > 0 {
+			verified <- cur
+		}
+	}()
+	var commitErr error
+	for b := range verified { // drained to the end, so that the goroutines above end
+		if commitErr != nil {
+			continue
+		}
+		if commitErr = s.commit(b.chunks); commitErr != nil {
+			cancel()
+			continue
+		}
+		p.TransferredBytes += b.wire
+		s.metrics.wireBytes.Add(float64(b.wire))
+		progress(*p)
 	}
-	if err != nil {
-		return nil, err
+	if commitErr != nil {
+		return nil, commitErr
+	}
+	if recvErr != nil {
+		return nil, recvErr
 	}
 	var left []manifest.ChunkID
 	for _, id := range ids {
@@ -170,4 +205,27 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Prog
 		}
 	}
 	return left, nil
+}
+
+// commit stores verified chunks in one durable transaction.
+func (s *Stager) commit(chunks []Received) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		for _, c := range chunks {
+			if err := tx.PutChunk(c.ID, c.Data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d chunks: %w", len(chunks), err)
+	}
+	s.metrics.chunksFetched.Add(float64(len(chunks)))
+	for _, c := range chunks {
+		s.metrics.fetchedBytes.Add(float64(len(c.Data)))
+	}
+	return nil
 }

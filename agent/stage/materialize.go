@@ -164,17 +164,12 @@ func (s *Stager) writeFile(name string, f *manifest.File) error {
 	}
 	defer out.Close()
 	for _, c := range f.Chunks {
-		var data []byte
 		err := s.cfg.Store.View(func(tx *store.Tx) error {
-			var err error
-			data, err = tx.Chunk(c.ID)
+			_, err := tx.WriteChunk(c.ID, out)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
-		}
-		if _, err := out.Write(data); err != nil {
-			return err
 		}
 	}
 	if err := out.Chmod(f.Mode.Perm()); err != nil {

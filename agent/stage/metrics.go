@@ -7,6 +7,8 @@ type metrics struct {
 	chunksFetched  prometheus.Counter
 	wireBytes      prometheus.Counter
 	chunkBadHashes prometheus.Counter
+	fetchedBytes   prometheus.Counter
+	fetchSeconds   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,9 +29,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cutover_agent_chunk_verify_failures_total",
 			Help: "Chunks refused because their SHA-256 did not match their id.",
 		}),
+		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_fetched_bytes_total",
+			Help: "Bytes of chunk data (uncompressed) received, verified and committed.",
+		}),
+		fetchSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_fetch_seconds_total",
+			Help: "Time spent fetching, verifying and committing chunks (materializing not included).",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.stagedBytes, m.chunksFetched, m.wireBytes, m.chunkBadHashes} {
+		for _, c := range []prometheus.Collector{m.stagedBytes, m.chunksFetched, m.wireBytes, m.chunkBadHashes, m.fetchedBytes, m.fetchSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

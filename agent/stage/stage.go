@@ -56,11 +56,14 @@ type Progress struct {
 	ReleaseBytes int64
 	// TransferredBytes is what was received over the wire for this command.
 	TransferredBytes int64
+	// ReusedBytes is the part of ReleaseBytes the agent already held, and so
+	// did not fetch.
+	ReusedBytes int64
 }
 
 // Defaults used when a Config field is zero.
 const (
-	DefaultFetchIDs    = 1024
+	DefaultFetchIDs    = 4096
 	DefaultCommitBytes = 8 << 20
 	DefaultRetryFor    = 30 * time.Second
 	// MaxChunkFailures is how often a chunk may fail verification before the
@@ -229,10 +232,15 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	staged, err := s.isStaged(r)
 	if err != nil || staged {
+		if staged {
+			p.ReusedBytes += m.Size()
+		}
 		return err
 	}
 	start := s.cfg.Clock()
-	if err := s.fetch(ctx, r, m, p, progress); err != nil {
+	err = s.fetch(ctx, r, m, p, progress)
+	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
+	if err != nil {
 		return err
 	}
 	if err := s.materialize(r, m); err != nil {
