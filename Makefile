@@ -25,8 +25,11 @@ lint: ## buf lint, go vet, gofmt
 test: ## run every test, with the race detector (e2e included)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-bench: ## run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+BENCH_SIZE ?= 1GiB
+BENCH_AGENTS ?= 10
+
+bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
+	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
 
 demo: build ## deploy examples/hello to three local agents in two stages
 	$(GO) run ./cmd/cutover-demo -bin $(BIN)

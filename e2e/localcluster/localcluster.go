@@ -54,12 +54,16 @@ type Config struct {
 type Agent struct {
 	// Name is its --name.
 	Name string
+	// Environment is its --environment.
+	Environment string
 	// Root is its --root: ROOT/<app>/current and ROOT/<app>/releases/.
 	Root string
 	// DataDir is its --data-dir.
 	DataDir string
 	// Port is the PORT given to its apps with --env PORT=.
 	Port int
+	// MetricsAddr is its --metrics-listen address (host:port).
+	MetricsAddr string
 	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
 
@@ -72,6 +76,8 @@ type Cluster struct {
 	Addr string
 	// Controller is the controller process (replaced by RestartController).
 	Controller *Proc
+	// ControllerMetricsAddr is the controller's --metrics-listen address.
+	ControllerMetricsAddr string
 	// Agents in the order they were started.
 	Agents []*Agent
 	// Admin is an AdminService client; requests without a deadline get 10 s.
@@ -113,14 +119,17 @@ func boundedCall(ctx context.Context, method string, req, reply any, cc *grpc.Cl
 
 // startController starts the controller on c.Addr and waits until it serves.
 func (c *Cluster) startController(ctx context.Context) error {
-	metrics, err := FreePort()
-	if err != nil {
-		return err
+	if c.ControllerMetricsAddr == "" {
+		metrics, err := FreePort()
+		if err != nil {
+			return err
+		}
+		c.ControllerMetricsAddr = fmt.Sprintf("127.0.0.1:%d", metrics)
 	}
 	args := append([]string{
 		"--data-dir", filepath.Join(c.cfg.Dir, "controller"),
 		"--listen", c.Addr,
-		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
+		"--metrics-listen", c.ControllerMetricsAddr,
 	}, c.cfg.ControllerArgs...)
 	p, err := startProc(c.cfg.Dir, "controller", filepath.Join(c.cfg.BinDir, "cutover-controller"), args...)
 	if err != nil {
@@ -165,10 +174,12 @@ func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) 
 			return err
 		}
 		a := &Agent{
-			Name:    name,
-			Root:    filepath.Join(c.cfg.Dir, name, "root"),
-			DataDir: filepath.Join(c.cfg.Dir, name, "data"),
-			Port:    port,
+			Name:        name,
+			Environment: env,
+			Root:        filepath.Join(c.cfg.Dir, name, "root"),
+			DataDir:     filepath.Join(c.cfg.Dir, name, "data"),
+			Port:        port,
+			MetricsAddr: fmt.Sprintf("127.0.0.1:%d", metrics),
 			args: []string{
 				"--controller", c.Addr,
 				"--environment", env,
@@ -210,7 +221,7 @@ func (c *Cluster) RestartAgent(ctx context.Context, a *Agent, env string) error 
 }
 
 // WaitAgentsConnected waits until ListAgents shows every agent of the
-// cluster connected to environment env.
+// cluster that serves environment env connected.
 func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
 	return Poll(ctx, StartTimeout, func() error {
 		for _, a := range c.Agents {
@@ -227,7 +238,7 @@ func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
 			connected[a.GetName()] = a.GetConnected()
 		}
 		for _, a := range c.Agents {
-			if !connected[a.Name] {
+			if a.Environment == env && !connected[a.Name] {
 				return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
 			}
 		}

@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// copyBuf is the buffer size of the raw TCP baseline, on both ends.
+const copyBuf = 1 << 20
+
+// rawTCP sends the bytes of files over a loopback TCP connection to a
+// receiver in this process that reads and discards them, and returns the
+// goodput in bytes per second. Files are read with read(2) (no sendfile),
+// as an agent's chunks are read from a store.
+func rawTCP(files []string) (float64, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer lis.Close()
+	type result struct {
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		conn, err := lis.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, copyBuf)
+		var n int64
+		for {
+			k, err := conn.Read(buf)
+			n += int64(k)
+			if errors.Is(err, io.EOF) {
+				got <- result{n: n}
+				return
+			}
+			if err != nil {
+				got <- result{n: n, err: err}
+				return
+			}
+		}
+	}()
+	conn, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	buf := make([]byte, copyBuf)
+	var sent int64
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			conn.Close()
+			return 0, err
+		}
+		for {
+			k, err := f.Read(buf)
+			if k > 0 {
+				if _, werr := conn.Write(buf[:k]); werr != nil {
+					f.Close()
+					conn.Close()
+					return 0, werr
+				}
+				sent += int64(k)
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				f.Close()
+				conn.Close()
+				return 0, err
+			}
+		}
+		f.Close()
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	r := <-got
+	took := time.Since(start)
+	conn.Close()
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.n != sent {
+		return 0, fmt.Errorf("raw TCP: sent %d bytes, received %d", sent, r.n)
+	}
+	return float64(sent) / took.Seconds(), nil
+}
+
+// storeOnlyBatch is how many chunks one transaction of the store-only
+// baseline commits (the "≥64 chunks per transaction").
+const storeOnlyBatch = 128
+
+// storeOnly chunks files as a build does, then writes the chunks into a
+// fresh agent store in dataDir, storeOnlyBatch per transaction, and returns
+// the write rate in bytes per second (chunking and hashing not counted).
+func storeOnly(dataDir string, files []string) (float64, error) {
+	s, err := store.Open(dataDir)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var (
+		written int64
+		took    time.Duration
+		batch   []manifest.Chunk
+	)
+	flush := func() error {
+		start := time.Now()
+		err := s.Update(func(tx *store.Tx) error {
+			for _, c := range batch {
+				if err := tx.PutChunk(c.ID, c.Data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		took += time.Since(start)
+		for _, c := range batch {
+			written += int64(len(c.Data))
+		}
+		batch = batch[:0]
+		return err
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return 0, err
+		}
+		c := manifest.NewChunker(f)
+		for {
+			data, err := c.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return 0, err
+			}
+			batch = append(batch, manifest.Chunk{ID: manifest.HashChunk(data), Data: append([]byte(nil), data...)})
+			if len(batch) == storeOnlyBatch {
+				if err := flush(); err != nil {
+					f.Close()
+					return 0, err
+				}
+			}
+		}
+		f.Close()
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return float64(written) / took.Seconds(), nil
+}

@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Result holds what one run measured.
+type Result struct {
+	// Size is the generated data's size; Agents the many-agents count.
+	Size   int64
+	Agents int
+	// RawTCP is the loopback TCP goodput, bytes/s.
+	RawTCP float64
+	// StoreOnly is the agent store's batched write rate alone, bytes/s.
+	StoreOnly float64
+	// Solo is stage 1 of v1 to one agent (transfer_duration); SoloBytes its release size.
+	Solo      time.Duration
+	SoloBytes int64
+	// Ingest is the agent's rate of chunk bytes committed while fetching, bytes/s.
+	Ingest float64
+	// PeakRSS is the solo agent's VmHWM after staging, bytes.
+	PeakRSS int64
+	// ChangedSent and ChangedSize: bytes sent for v2 (1% changed) and its size.
+	ChangedSent, ChangedSize int64
+	// UnchangedSent and UnchangedSize: the same for v2 deployed again.
+	UnchangedSent, UnchangedSize int64
+	// ResumeMissing is what the killed agent still lacked; ResumeSent what
+	// the controller sent after the kill.
+	ResumeMissing, ResumeSent int64
+	// Many is stage 1 to Agents agents at once; ManySent the bytes sent.
+	Many     time.Duration
+	ManySent int64
+}
+
+// Figure is one row of the table.
+type Figure struct {
+	Name     string
+	Measured string
+	Ratio    float64
+	Target   string
+	OK       bool
+}
+
+// Figures returns the table's rows, the figures in its order.
+func (r *Result) Figures() []Figure {
+	goodput := float64(r.SoloBytes) / r.Solo.Seconds()
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	f := []Figure{
+		{Name: "stage 1 goodput to one agent ÷ raw TCP loopback",
+			Measured: fmt.Sprintf("%s/s ÷ %s/s", formatBytes(int64(goodput)), formatBytes(int64(r.RawTCP))),
+			Ratio:    ratio(goodput, r.RawTCP), Target: "≥ 0.35 (aim 0.6)"},
+		{Name: "agent ingest ÷ store-only batched writes",
+			Measured: fmt.Sprintf("%s/s ÷ %s/s", formatBytes(int64(r.Ingest)), formatBytes(int64(r.StoreOnly))),
+			Ratio:    ratio(r.Ingest, r.StoreOnly), Target: "≥ 0.8"},
+		{Name: "bytes sent for v2 (1% changed, 10 places) ÷ release size",
+			Measured: fmt.Sprintf("%s ÷ %s", formatBytes(r.ChangedSent), formatBytes(r.ChangedSize)),
+			Ratio:    ratio(float64(r.ChangedSent), float64(r.ChangedSize)), Target: "≤ 0.03"},
+		{Name: "bytes sent for an unchanged redeploy ÷ release size",
+			Measured: fmt.Sprintf("%s ÷ %s", formatBytes(r.UnchangedSent), formatBytes(r.UnchangedSize)),
+			Ratio:    ratio(float64(r.UnchangedSent), float64(r.UnchangedSize)), Target: "≤ 0.002"},
+		{Name: "bytes sent after kill -9 at 50% and restart ÷ bytes missing",
+			Measured: fmt.Sprintf("%s ÷ %s", formatBytes(r.ResumeSent), formatBytes(r.ResumeMissing)),
+			Ratio:    ratio(float64(r.ResumeSent), float64(r.ResumeMissing)), Target: "≤ 1.05"},
+		{Name: fmt.Sprintf("staging to %d agents at once ÷ (%d × one agent)", r.Agents, r.Agents),
+			Measured: fmt.Sprintf("%s ÷ (%d × %s)", r.Many.Round(10*time.Millisecond), r.Agents, r.Solo.Round(10*time.Millisecond)),
+			Ratio:    ratio(r.Many.Seconds(), float64(r.Agents)*r.Solo.Seconds()), Target: "≤ 1.25"},
+		{Name: fmt.Sprintf("agent peak RSS while staging %s", formatBytes(r.SoloBytes)),
+			Measured: formatBytes(r.PeakRSS),
+			Ratio:    ratio(float64(r.PeakRSS), 128<<20), Target: "≤ 128 MiB"},
+	}
+	f[0].OK = f[0].Ratio >= 0.35
+	f[1].OK = f[1].Ratio >= 0.8
+	f[2].OK = f[2].Ratio <= 0.03
+	f[3].OK = f[3].Ratio <= 0.002
+	f[4].OK = f[4].Ratio <= 1.05 && r.ResumeMissing > 0
+	f[5].OK = f[5].Ratio <= 1.25
+	f[6].OK = f[6].Ratio <= 1
+	return f
+}
+
+// Table renders the figures as a Markdown table.
+func (r *Result) Table() string {
+	var b strings.Builder
+	b.WriteString("| figure | measured | ratio | target | met |\n| --- | --- | --- | --- | --- |\n")
+	for _, f := range r.Figures() {
+		met := "yes"
+		if !f.OK {
+			met = "NO"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %s | %s |\n", f.Name, f.Measured, f.Ratio, f.Target, met)
+	}
+	return b.String()
+}
+
+// OK reports whether every figure meets its target.
+func (r *Result) OK() bool {
+	for _, f := range r.Figures() {
+		if !f.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// formatBytes renders n in binary units.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// ParseSize reads a size such as "1GiB", "256MiB", "64M" or "1048576".
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number with an optional unit (KiB, MiB, GiB)", s)
+	}
+	return n * mult, nil
+}
