@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,5 +167,83 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	_ = s.Close()
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open err = %v, want newer-schema error", err)
+	}
+}
+
+func TestMigrateSchema1ChunksKeyedByID(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[32]byte]string{}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		if err := meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 1}); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketChunks, bucketReleases, bucketJournal} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		for _, v := range []string{"a", "b", "c"} {
+			id := sha256.Sum256([]byte(v))
+			want[id] = v
+			if err := tx.Bucket(bucketChunks).Put(id[:], []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	s := openT(t, dir)
+	defer s.Close()
+	if v, _ := s.SchemaVersion(); v != SchemaVersion {
+		t.Fatalf("schema version = %d, want %d", v, SchemaVersion)
+	}
+	_ = s.View(func(tx *Tx) error {
+		for id, v := range want {
+			if got, err := tx.Chunk(id); err != nil || string(got) != v {
+				t.Errorf("chunk %q after migration: %q, %v", v, got, err)
+			}
+		}
+		if ids, _ := tx.ChunkIDs(); len(ids) != len(want) {
+			t.Errorf("%d chunk ids after migration, want %d", len(ids), len(want))
+		}
+		if tx.tx.Bucket(bucketChunks) != nil {
+			t.Error("the schema 1 chunks bucket is still there")
+		}
+		return nil
+	})
+}
+
+func TestWriteChunkWritesTheStoredData(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB: whole pages to drop
+	id := sha256.Sum256(data)
+	if err := s.Update(func(tx *Tx) error { return tx.PutChunk(id, data) }); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read maps the dropped pages again
+		var out bytes.Buffer
+		err := s.View(func(tx *Tx) error {
+			_, err := tx.WriteChunk(id, &out)
+			return err
+		})
+		if err != nil || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("WriteChunk: %d bytes, %v", out.Len(), err)
+		}
+	}
+	err := s.View(func(tx *Tx) error {
+		_, err := tx.WriteChunk([32]byte{7}, io.Discard)
+		return err
+	})
+	if !errors.Is(err, errkind.NotFound) {
+		t.Errorf("WriteChunk(unknown) = %v, want NotFound", err)
 	}
 }
