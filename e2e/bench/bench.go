@@ -67,7 +67,7 @@ func (r *run) say(format string, args ...any) {
 func (r *run) run(ctx context.Context) (err error) {
 	r.src = filepath.Join(r.cfg.Dir, "src")
 	r.say("generating %s of seeded random data in %s", formatBytes(r.cfg.Size), r.src)
-	if err := generate(r.src, r.cfg.Size, r.cfg.Seed); err != nil {
+	if err := Generate(r.src, r.cfg.Size, r.cfg.Seed); err != nil {
 		return fmt.Errorf("generate data: %w", err)
 	}
 	files, err := dataFiles(r.src)
@@ -216,7 +216,7 @@ func (r *run) resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.res.ResumeMissing, err = missingBytes(a.DataDir, release); err != nil {
+	if r.res.ResumeMissing, err = MissingBytes(a.DataDir, release); err != nil {
 		return err
 	}
 	if err := r.c.RestartAgent(ctx, a, "resume"); err != nil {
@@ -230,9 +230,9 @@ func (r *run) resume(ctx context.Context) error {
 	return err
 }
 
-// missingBytes opens the (stopped) agent's store and sums the sizes of the
-// chunks of release it does not hold.
-func missingBytes(dataDir, release string) (int64, error) {
+// MissingBytes opens the store of a stopped agent and sums the sizes of the
+// distinct chunks of release (of AppName) that it does not hold.
+func MissingBytes(dataDir, release string) (int64, error) {
 	s, err := store.Open(dataDir)
 	if err != nil {
 		return 0, err
@@ -240,7 +240,7 @@ func missingBytes(dataDir, release string) (int64, error) {
 	defer s.Close()
 	var missing int64
 	err = s.View(func(tx *store.Tx) error {
-		rec, err := tx.Release(appName, release)
+		rec, err := tx.Release(AppName, release)
 		if err != nil {
 			return err
 		}
@@ -284,7 +284,7 @@ func (r *run) many(ctx context.Context) error {
 // create creates a deployment of the benchmark app to env.
 func (r *run) create(ctx context.Context, env, label string) (string, error) {
 	d, err := r.c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: env,
-		Applications: []*cutoverv1.ApplicationVersion{{Name: appName, VersionLabel: label}}})
+		Applications: []*cutoverv1.ApplicationVersion{{Name: AppName, VersionLabel: label}}})
 	if err != nil {
 		return "", fmt.Errorf("create deployment to %s: %w", env, err)
 	}
@@ -333,7 +333,7 @@ func (r *run) wait(ctx context.Context, id string, want cutoverv1.DeploymentStat
 
 // transferred returns the controller's count of bytes sent to env's agents.
 func (r *run) transferred(env string) (int64, error) {
-	v, err := metric(r.c.ControllerMetricsAddr, "cutover_transfer_bytes_total", map[string]string{"environment": env})
+	v, err := Metric(r.c.ControllerMetricsAddr, "cutover_transfer_bytes_total", map[string]string{"environment": env})
 	return int64(v), err
 }
 
@@ -342,10 +342,10 @@ type ingestCount struct{ bytes, seconds float64 }
 // ingest returns an agent's counts of chunk bytes committed and of the
 // seconds spent fetching them.
 func (r *run) ingest(a *localcluster.Agent) (ingestCount, error) {
-	b, err := metric(a.MetricsAddr, "cutover_agent_fetched_bytes_total", nil)
+	b, err := Metric(a.MetricsAddr, "cutover_agent_fetched_bytes_total", nil)
 	if err != nil {
 		return ingestCount{}, err
 	}
-	s, err := metric(a.MetricsAddr, "cutover_agent_fetch_seconds_total", nil)
+	s, err := Metric(a.MetricsAddr, "cutover_agent_fetch_seconds_total", nil)
 	return ingestCount{bytes: b, seconds: s}, err
 }

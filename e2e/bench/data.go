@@ -10,8 +10,8 @@ import (
 	"sort"
 )
 
-// appName is the benchmark application's name.
-const appName = "bigapp"
+// AppName is the benchmark application's name.
+const AppName = "bigapp"
 
 // appSpec is its cutover.yaml: the source is the release as is, and the
 // "app" only sleeps, so that activating it costs nothing.
@@ -24,9 +24,10 @@ run:
 // maxFileSize bounds one generated file: a release of many files, some big.
 const maxFileSize = 64 << 20
 
-// generate writes about size bytes of seeded random files, and the app
-// spec, into dir. The same seed and size give the same bytes.
-func generate(dir string, size int64, seed uint64) error {
+// Generate writes the source of application AppName into dir: about size
+// bytes of seeded random files and its app spec (no build; the "app" only
+// sleeps). The same seed and size give the same bytes.
+func Generate(dir string, size int64, seed uint64) error {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return err
 	}

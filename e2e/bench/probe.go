@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// metric returns the sum of the samples of counter or gauge name whose
+// Metric returns the sum of the samples of counter or gauge name whose
 // labels include labels, scraped from http://addr/metrics; 0 if none.
-func metric(addr, name string, labels map[string]string) (float64, error) {
+func Metric(addr, name string, labels map[string]string) (float64, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + addr + "/metrics")
 	if err != nil {

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/e2e/localcluster"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// TestResumeAfterAgentKilled kills the agent with SIGKILL in the middle of
+// stage 1, starts it again, and checks that the controller then sent only
+// what the agent's store still lacked (the chunks committed before the kill
+// are not sent again, and are counted as saved), and that the materialized
+// release is byte for byte the source.
+func TestResumeAfterAgentKilled(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	if err := bench.Generate(src, 96<<20, 7); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("resume", true)
+	c.startAgents("resume", "fe-1")
+	a := c.Agents[0]
+	c.registerApp(src)
+	id := c.createDeployment("resume", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+
+	// Kill the agent once it holds between a quarter and three quarters.
+	var release string
+	var size int64
+	c.waitFor(deployDeadline, "agent half way through stage 1", func() error {
+		d, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		if d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
+			return localcluster.Permanent(errors.New("deployment left PREPARING before the agent was killed: " + d.GetState().String()))
+		}
+		ag := d.GetAgents()[0]
+		if ag.GetReleaseBytes() == 0 || ag.GetTransferredBytes() < ag.GetReleaseBytes()/4 {
+			return errors.New("not a quarter yet")
+		}
+		if ag.GetTransferredBytes() > ag.GetReleaseBytes()*3/4 {
+			return localcluster.Permanent(errors.New("the transfer went past three quarters between two polls; the test cannot kill it in the middle"))
+		}
+		release, size = d.GetApplications()[0].GetReleaseId(), ag.GetReleaseBytes()
+		return nil
+	})
+	a.Proc.Kill()
+	sentBefore := c.metric("cutover_transfer_bytes_total", "resume")
+	missing, err := bench.MissingBytes(a.DataDir, release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing <= 0 || missing >= size {
+		t.Fatalf("after the kill the agent lacks %d of %d bytes: not in the middle", missing, size)
+	}
+	t.Logf("killed with %d of %d bytes still missing", missing, size)
+
+	if err := c.RestartAgent(ctx, a, "resume"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDeployment(id, prepared)
+	resent := c.metric("cutover_transfer_bytes_total", "resume") - sentBefore
+	if resent < missing || float64(resent) > 1.05*float64(missing)+float64(1<<20) {
+		t.Errorf("after the restart the controller sent %d bytes; %d were missing (want at least that and at most 5%% + 1 MiB more)", resent, missing)
+	}
+	if saved := c.metric("cutover_transfer_saved_bytes_total", "resume"); saved != size-missing {
+		t.Errorf("cutover_transfer_saved_bytes_total = %d, want the %d bytes the agent held", saved, size-missing)
+	}
+	sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+}
+
+// metric returns the controller's counter name{environment=env}.
+func (c *cluster) metric(name, env string) int64 {
+	c.t.Helper()
+	v, err := bench.Metric(c.ControllerMetricsAddr, name, map[string]string{"environment": env})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return int64(v)
+}
+
+// sameFiles fails the test unless every regular file under src is in dir
+// with the same bytes and mode, and dir holds no other file.
+func sameFiles(t *testing.T, src, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(src, p)
+		want, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		got, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			return nil
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the source", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			got++
+		}
+		return nil
+	})
+	if got != n {
+		t.Errorf("%s holds %d files, the source %d", dir, got, n)
+	}
+}
