@@ -134,9 +134,10 @@ func isFinal(s cutoverv1.DeploymentState) bool {
 // progress turns a sequence of deployment events into plain lines, one per
 // change of the deployment's state or of an agent's state or byte counts.
 type progress struct {
-	state  cutoverv1.DeploymentState
-	errMsg string
-	agents map[string]string
+	state   cutoverv1.DeploymentState
+	errMsg  string
+	history int // history entries seen
+	agents  map[string]string
 }
 
 // lines returns the lines that ev adds to what was shown before. now stands
@@ -164,7 +165,13 @@ func (p *progress) lines(ev *cutoverv1.DeploymentEvent, now time.Time) []string 
 		}
 		out = append(out, line)
 		p.state, p.errMsg = d.GetState(), d.GetError()
+	} else if h := d.GetHistory(); len(h) > p.history && p.history > 0 {
+		// An event that kept the state: a schedule, an approval, an extension.
+		for _, e := range h[p.history:] {
+			out = append(out, prefix+stateName(d.GetState())+": "+e.GetMessage())
+		}
 	}
+	p.history = max(p.history, len(d.GetHistory()))
 	if p.agents == nil {
 		p.agents = map[string]string{}
 	}

@@ -204,3 +204,22 @@ func TestFormatWindowsAndApproval(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressShowsEventsThatKeepTheState(t *testing.T) {
+	at := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	prepared := cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED
+	entry := func(msg string) *cutoverv1.DeploymentTransition {
+		return &cutoverv1.DeploymentTransition{State: prepared, Message: msg}
+	}
+	ev := func(h ...*cutoverv1.DeploymentTransition) *cutoverv1.DeploymentEvent {
+		return &cutoverv1.DeploymentEvent{Deployment: &cutoverv1.Deployment{Id: "d-1", State: prepared, History: h}, Time: at}
+	}
+	var p progress
+	if got := p.lines(ev(entry("every agent has the releases staged")), time.Time{}); len(got) != 1 || !strings.HasSuffix(got[0], "d-1  PREPARED") {
+		t.Fatalf("first event: %q", got)
+	}
+	got := p.lines(ev(entry("every agent has the releases staged"), entry("approved by bob"), entry("stage 2 scheduled for now")), time.Time{})
+	if len(got) != 2 || !strings.HasSuffix(got[0], "d-1  PREPARED: approved by bob") || !strings.HasSuffix(got[1], "d-1  PREPARED: stage 2 scheduled for now") {
+		t.Fatalf("events that keep the state: %q", got)
+	}
+}
