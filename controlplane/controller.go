@@ -30,6 +30,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
+	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
 // Config is the controller's configuration.
@@ -159,9 +160,13 @@ func (c *Controller) MetricsAddr() net.Addr {
 
 // Run serves until ctx ends, then stops gracefully (hard after
 // StopTimeout) and closes the store. The first part to fail stops the rest.
+// Under systemd (NOTIFY_SOCKET set) it sends READY=1 once it serves,
+// WATCHDOG=1 while the unit sets WatchdogSec=, and STOPPING=1 when it begins
+// to stop.
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.close()
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	g.Go(func() error { return c.deps.Run(gctx) })
 	g.Go(func() error {
 		c.log.Info("cutover-controller listening on "+c.lis.Addr().String(), "data_dir", c.cfg.DataDir)
@@ -186,6 +191,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.shutdown()
 		return nil
 	})
+	// The listeners were bound in New: connections made from now on are
+	// served as soon as Serve runs.
+	if err := sdnotify.Ready(); err != nil {
+		c.log.Warn("tell systemd READY=1", "err", err)
+	}
 	return g.Wait()
 }
 
@@ -193,6 +203,9 @@ func (c *Controller) Run(ctx context.Context) error {
 // gracefully, and hard if that takes longer than StopTimeout.
 func (c *Controller) shutdown() {
 	c.log.Info("cutover-controller stopping")
+	if err := sdnotify.Stopping(); err != nil {
+		c.log.Warn("tell systemd STOPPING=1", "err", err)
+	}
 	c.health.Shutdown()
 	c.stop()
 	c.fleet.Close()

@@ -1,13 +1,15 @@
 // Command cutover-controller is cutover's control plane: it serves
 // AdminService and AgentService over gRPC and keeps its state in bbolt under
-// --data-dir. It only reads flags into a controlplane.Config and runs it.
+// --data-dir. It only reads flags (or a --config file with the same keys)
+// into a controlplane.Config and runs it.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,63 +17,62 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/pkg/flagfile"
+	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-controller:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-func run() error {
-	var (
-		dataDir       = flag.String("data-dir", "", "directory for controller.db and build scratch space (required)")
-		listen        = flag.String("listen", controlplane.DefaultListen, "gRPC address for AdminService and AgentService")
-		metricsListen = flag.String("metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
-		buildTimeout  = flag.Duration("build-timeout", 10*time.Minute, "time limit of a build whose cutover.yaml sets none")
-		sqlTimeout    = flag.Duration("sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")
-		logLevel      = flag.String("log-level", "info", "debug, info, warn or error")
-		logFormat     = flag.String("log-format", "text", "text or json")
-	)
-	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q; see -h", flag.Args())
+// run returns the exit status: 0, 1 for a failure, 2 for bad flags.
+func run(args []string, stderr io.Writer) int {
+	cfg, logLevel, logFormat, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
-	if *dataDir == "" {
-		return fmt.Errorf("--data-dir is required")
-	}
-	log, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, "cutover-controller:", err)
+		return 2
+	}
+	if cfg.Log, err = logging.New(stderr, logFormat, logLevel); err != nil {
+		fmt.Fprintln(stderr, "cutover-controller:", err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	c, err := controlplane.New(controlplane.Config{
-		DataDir:       *dataDir,
-		Listen:        *listen,
-		MetricsListen: *metricsListen,
-		Log:           log,
-		BuildTimeout:  *buildTimeout,
-		SQLTimeout:    *sqlTimeout,
-	})
+	go func() { <-ctx.Done(); stop() }() // a second signal kills at once
+	c, err := controlplane.New(cfg)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, "cutover-controller:", err)
+		return 1
 	}
-	return c.Run(ctx)
+	if err := c.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "cutover-controller:", err)
+		return 1
+	}
+	return 0
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLevel, logFormat string, err error) {
+	fs := flag.NewFlagSet("cutover-controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for controller.db and build scratch space (required)")
+	fs.StringVar(&cfg.Listen, "listen", controlplane.DefaultListen, "gRPC address for AdminService and AgentService")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
+	fs.DurationVar(&cfg.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of a build whose cutover.yaml sets none")
+	fs.DurationVar(&cfg.SQLTimeout, "sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")
+	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
+	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
+	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")
+	if err := flagfile.Parse(fs, args); err != nil {
+		return cfg, "", "", err
 	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	if fs.NArg() > 0 {
+		return cfg, "", "", fmt.Errorf("unexpected arguments %q; see -h", fs.Args())
 	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	if cfg.DataDir == "" {
+		return cfg, "", "", errors.New("--data-dir is required")
+	}
+	return cfg, logLevel, logFormat, nil
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"help", []string{"-h"}, 0, "-data-dir string"},
+		{"typo", []string{"--data-dri", "x"}, 2, "flag provided but not defined: -data-dri"},
+		{"missing data dir", nil, 2, "--data-dir is required"},
+		{"bad log level", []string{"--data-dir", t.TempDir(), "--log-level", "loud"}, 2, "loud"},
+		{"bad log format", []string{"--data-dir", t.TempDir(), "--log-format", "xml"}, 2, "xml"},
+		{"stray argument", []string{"--data-dir", t.TempDir(), "extra"}, 2, "unexpected arguments"},
+		{"listen taken", []string{"--data-dir", t.TempDir(), "--listen", "256.0.0.1:1"}, 1, "--listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tt.args, &out); code != tt.code {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tt.code, out.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	file := t.TempDir() + "/controller.yaml"
+	yaml := "data-dir: /var/lib/x\nlisten: 0.0.0.0:7070\nbuild-timeout: 5m\nlog-format: json\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfg, level, format, err := parseFlags([]string{"--config", file, "--listen", "127.0.0.1:9"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/x" || cfg.Listen != "127.0.0.1:9" || cfg.BuildTimeout != 5*time.Minute || format != "json" || level != "info" {
+		t.Errorf("cfg = %+v, level %q, format %q", cfg, level, format)
+	}
+	if err := os.WriteFile(file, []byte("data-dir: x\nlisten-addr: y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"--config", file}, &out); code != 2 || !strings.Contains(out.String(), "listen-addr") {
+		t.Errorf("unknown key: exit %d, want 2; output:\n%s", code, out.String())
+	}
+}
