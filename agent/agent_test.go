@@ -123,10 +123,14 @@ func TestRunStartsAppsServesMetricsAndStopsCleanly(t *testing.T) {
 		body = string(b)
 		return resp.StatusCode == http.StatusOK
 	})
-	for _, name := range []string{"cutover_agent_staged_bytes", "cutover_agent_last_activation_success", "cutover_agent_controller_connected", "go_goroutines", "process_open_fds"} {
+	for _, name := range []string{"cutover_agent_staged_bytes", "cutover_agent_controller_connected", "go_goroutines", "process_open_fds",
+		`cutover_agent_running_release_info{application="hello",release="` + id + `"} 1`} {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+	if strings.Contains(body, "cutover_agent_last_activation_success") {
+		t.Errorf("/metrics has cutover_agent_last_activation_success before any activation:\n%s", body)
 	}
 	cancel()
 	if err := <-done; err != nil {

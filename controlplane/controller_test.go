@@ -22,6 +22,12 @@ func TestTwoStageDeployment(t *testing.T) {
 	startFakeAgent(t, tc.addr, "fe1", "production", false)
 	startFakeAgent(t, tc.addr, "fe2", "production", false)
 	waitAgents(t, tc, "production", 2)
+	m := tc.scrape(t)
+	for _, st := range []string{"deployed", "failed", "aborted", "expired", "rolled_back"} {
+		if v := gauge(t, m, `cutover_deployments_total{environment="production",state="`+st+`"}`); v != 0 {
+			t.Errorf("before any deployment, %s = %v, want 0", st, v)
+		}
+	}
 
 	got, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id})
 	if err != nil {
@@ -56,6 +62,24 @@ func TestTwoStageDeployment(t *testing.T) {
 	d = waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
 	if d.ActivationSpread == nil || d.SwapDuration == nil || d.FinishTime == nil {
 		t.Errorf("deployed deployment lacks figures: %v", d)
+	}
+	m = tc.scrape(t)
+	for series, want := range map[string]float64{
+		`cutover_deployments_total{environment="production",state="deployed"}`:                1,
+		`cutover_deployments_total{environment="production",state="failed"}`:                  0,
+		`cutover_stage_duration_seconds_count{environment="production",stage="build"}`:        1,
+		`cutover_stage_duration_seconds_count{environment="production",stage="transfer"}`:     1,
+		`cutover_stage_duration_seconds_count{environment="production",stage="swap"}`:         1,
+		`cutover_build_duration_seconds_count{application="hello"}`:                           1,
+		`cutover_deployments_prepared{environment="production"}`:                              0,
+		`cutover_deployment_prepared_next_expiry_timestamp_seconds{environment="production"}`: 0,
+	} {
+		if got := gauge(t, m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if strings.Contains(m, `stage="sql"`) {
+		t.Errorf("a stage 2 without SQL observed a sql duration:\n%s", grep(m, `stage="sql"`))
 	}
 	env, err := tc.admin.GetEnvironment(ctx(t), &cutoverv1.GetEnvironmentRequest{Name: "production"})
 	if err != nil {
@@ -97,6 +121,9 @@ func TestActivationFailureRollsBack(t *testing.T) {
 	}
 	if got := strings.Join(states, ","); got != "PLANNED,PREPARING,PREPARED,ACTIVATING,ROLLED_BACK" {
 		t.Errorf("history = %s", got)
+	}
+	if v := gauge(t, tc.scrape(t), `cutover_deployments_total{environment="production",state="rolled_back"}`); v != 1 {
+		t.Errorf("rolled_back = %v, want 1", v)
 	}
 }
 
@@ -351,7 +378,7 @@ func TestMetrics(t *testing.T) {
 			resp.Body.Close()
 			body = string(b)
 		}
-		if strings.Contains(body, `cutover_fleet_agents_connected{environment="production"} 1`) && strings.Contains(body, "go_goroutines") {
+		if strings.Contains(body, `cutover_agents_connected{environment="production"} 1`) && strings.Contains(body, "go_goroutines") {
 			return
 		}
 		if time.Now().After(deadline) {

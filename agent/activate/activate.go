@@ -99,7 +99,7 @@ func New(cfg Config) (*Activator, error) {
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 100 * time.Millisecond
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -207,20 +207,24 @@ func (a *Activator) Activate(ctx context.Context, deployment string, releases []
 		return Result{}, fmt.Errorf("%w; nothing was changed", err)
 	}
 	start := a.cfg.Clock()
+	names := make([]string, len(e.Apps))
+	for i, aa := range e.Apps {
+		names[i] = aa.Application
+	}
 	for i := range e.Apps {
 		if err := a.activateApp(ctx, log, e, i, apps[i]); err != nil {
 			res := a.fail(log, e, err)
-			a.metrics.observe(false, a.cfg.Clock().Sub(start))
+			a.metrics.observe(names, false, a.cfg.Clock().Sub(start))
 			return res, err
 		}
 	}
 	e.State = store.ActivationActive
 	if err := a.journal(e); err != nil {
 		res := a.fail(log, e, err)
-		a.metrics.observe(false, a.cfg.Clock().Sub(start))
+		a.metrics.observe(names, false, a.cfg.Clock().Sub(start))
 		return res, err
 	}
-	a.metrics.observe(true, a.cfg.Clock().Sub(start))
+	a.metrics.observe(names, true, a.cfg.Clock().Sub(start))
 	log.Info("activation done", "apps", len(e.Apps), "took", a.cfg.Clock().Sub(start))
 	return Result{SwapTime: e.SwapTime}, nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +26,7 @@ import (
 )
 
 type env struct {
+	reg   *prometheus.Registry
 	root  string
 	store *store.Store
 	sup   *process.Supervisor
@@ -41,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	}))
 	t.Cleanup(health.Close)
 	u, _ := url.Parse(health.URL)
-	e := &env{root: t.TempDir(), sup: process.New(process.Config{})}
+	e := &env{reg: prometheus.NewRegistry(), root: t.TempDir(), sup: process.New(process.Config{})}
 	var err error
 	if e.store, err = store.Open(t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -51,7 +54,7 @@ func newEnv(t *testing.T) *env {
 		_ = e.store.Close()
 	})
 	e.act, err = New(Config{Store: e.store, Root: e.root, Processes: e.sup,
-		Env: map[string]string{"PORT": u.Port()}, HealthInterval: 10 * time.Millisecond})
+		Env: map[string]string{"PORT": u.Port()}, HealthInterval: 10 * time.Millisecond, Registerer: e.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,4 +373,73 @@ func TestRecoverSwapsBackInterruptedActivation(t *testing.T) {
 	if !errors.Is(err, errkind.Aborted) {
 		t.Errorf("Activate after recovery = %v, want the recorded failure", err)
 	}
+}
+
+// TestMetrics checks the per-application metrics through a success and a
+// failure: one running_release_info series per application (the previous
+// release's gone at the swap and back at the swap back), and the last
+// activation's result of each application in it.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	check := func(step string, want ...string) {
+		t.Helper()
+		got := gather(t, e.reg, "cutover_agent_last_activation_success", "cutover_agent_running_release_info")
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: metrics\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	check("before any activation")
+	a1, b1 := e.release(t, "a", "v1", "/ok"), e.release(t, "b", "v1", "")
+	if _, err := e.act.Activate(ctx, "d-1", []Release{{"a", a1}, {"b", b1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after d-1",
+		`cutover_agent_last_activation_success{application="a"} 1`,
+		`cutover_agent_last_activation_success{application="b"} 1`,
+		`cutover_agent_running_release_info{application="a",release="`+a1+`"} 1`,
+		`cutover_agent_running_release_info{application="b",release="`+b1+`"} 1`)
+	a2 := e.release(t, "a", "v2", "/broken")
+	if _, err := e.act.Activate(ctx, "d-2", []Release{{"a", a2}}); err == nil {
+		t.Fatal("d-2 activated a release whose health check fails")
+	}
+	check("after the failed d-2",
+		`cutover_agent_last_activation_success{application="a"} 0`,
+		`cutover_agent_last_activation_success{application="b"} 1`,
+		`cutover_agent_running_release_info{application="a",release="`+a1+`"} 1`,
+		`cutover_agent_running_release_info{application="b",release="`+b1+`"} 1`)
+	a3 := e.release(t, "a", "v3", "/ok")
+	if _, err := e.act.Activate(ctx, "d-3", []Release{{"a", a3}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after d-3",
+		`cutover_agent_last_activation_success{application="a"} 1`,
+		`cutover_agent_last_activation_success{application="b"} 1`,
+		`cutover_agent_running_release_info{application="a",release="`+a3+`"} 1`,
+		`cutover_agent_running_release_info{application="b",release="`+b1+`"} 1`)
+}
+
+// gather returns the gauges of reg with the given names as sorted
+// `name{label="value",...} value` lines.
+func gather(t *testing.T, reg *prometheus.Registry, names ...string) []string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if !slices.Contains(names, mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			out = append(out, fmt.Sprintf("%s{%s} %g", mf.GetName(), strings.Join(labels, ","), m.GetGauge().GetValue()))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,28 +10,78 @@ import (
 	"github.com/cutover-dev/cutover/pkg/window"
 )
 
+// DurationBuckets are the buckets (seconds) of the duration histograms: a
+// swap takes well under a second, a build or a transfer minutes.
+var DurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// The values of the stage label of cutover_stage_duration_seconds.
+const (
+	stageBuild    = "build"
+	stageTransfer = "transfer"
+	stageSQL      = "sql"
+	stageSwap     = "swap"
+)
+
 type metrics struct {
+	// finished is collected by stateCollector, which first creates every
+	// {environment, state} series of the known environments at 0.
 	finished *prometheus.CounterVec
+	stages   *prometheus.HistogramVec
+	builds   *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cutover_deployments_finished_total",
-			Help: "Deployments that reached a final state, by environment and state.",
+			Name: "cutover_deployments_total",
+			Help: "Deployments that reached a final state (deployed, failed, aborted, expired, rolled_back), by environment and state.",
 		}, []string{"environment", "state"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cutover_stage_duration_seconds",
+			Help:    "How long each step of a deployment took: build and transfer (stage 1), sql and swap (stage 2).",
+			Buckets: DurationBuckets,
+		}, []string{"environment", "stage"}),
+		builds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cutover_build_duration_seconds",
+			Help:    "How long one successful build of an application took, copy and chunking included.",
+			Buckets: DurationBuckets,
+		}, []string{"application"}),
 	}
 	if reg != nil {
-		if err := reg.Register(m.finished); err != nil {
-			return nil, err
+		for _, c := range []prometheus.Collector{m.stages, m.builds} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return m, nil
 }
 
+// stateLabel is the value of the state label for a final state: "deployed",
+// "rolled_back", …
+func stateLabel(s store.DeploymentState) string { return strings.ToLower(string(s)) }
+
+// stageDurations are a deployment's step durations, by stage label.
+func stageDurations(d *store.Deployment) map[string]time.Duration {
+	return map[string]time.Duration{stageBuild: d.BuildDuration, stageTransfer: d.TransferDuration,
+		stageSQL: d.SQLDuration, stageSwap: d.SwapDuration}
+}
+
+// observeStages observes each step duration that a committed change of a
+// deployment set (zero before, positive after), once.
+func (m *metrics) observeStages(before map[string]time.Duration, after *store.Deployment) {
+	for stage, took := range stageDurations(after) {
+		if before[stage] == 0 && took > 0 {
+			m.stages.WithLabelValues(after.Environment, stage).Observe(took.Seconds())
+		}
+	}
+}
+
 // stateCollector computes, at each scrape, gauges from the stored
 // environments and deployments and the clock, so that they can never
-// disagree with the store.
+// disagree with the store. It also collects cutover_deployments_total, after
+// creating its series at 0 for every known environment, so that increase()
+// sees an environment's first failure.
 type stateCollector struct {
 	s                                       *Service
 	windowOpen, prepared, nextExpiry, sched *prometheus.Desc
@@ -44,21 +95,23 @@ func newStateCollector(s *Service) *stateCollector {
 		prepared: prometheus.NewDesc("cutover_deployments_prepared",
 			"PREPARED deployments of the environment (waiting for continue).", env, nil),
 		nextExpiry: prometheus.NewDesc("cutover_deployment_prepared_next_expiry_timestamp_seconds",
-			"When the environment's next PREPARED deployment expires (Unix time); absent when none is PREPARED.", env, nil),
+			"When the environment's next PREPARED deployment expires (Unix time); 0 when none is PREPARED.", env, nil),
 		sched: prometheus.NewDesc("cutover_deployments_scheduled",
-			"PREPARED deployments of the environment whose stage 2 is scheduled for a window (continue --at-window).", env, nil),
+			"Deployments able to run in the environment's window: PREPARED, not expired, approved where approval is required.", env, nil),
 	}
 }
 
-// Describe sends the descriptions of the gauges.
+// Describe sends the descriptions of the gauges and of cutover_deployments_total.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.windowOpen, c.prepared, c.nextExpiry, c.sched} {
 		ch <- d
 	}
+	c.s.metrics.finished.Describe(ch)
 }
 
-// Collect reads the store and sends the gauges.
+// Collect reads the store and sends the gauges and cutover_deployments_total.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	defer c.s.metrics.finished.Collect(ch)
 	var envs []*store.Environment
 	var deps []*store.Deployment
 	if err := c.s.store.View(func(tx *store.Tx) error {
@@ -74,28 +127,33 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := c.s.clock()
 	for _, e := range envs {
+		for _, st := range finalStates {
+			c.s.metrics.finished.WithLabelValues(e.Name, stateLabel(st))
+		}
 		if sched, err := window.ParseAll(e.Windows); err == nil && len(sched) > 0 {
 			open, _ := sched.Open(now)
 			ch <- prometheus.MustNewConstMetric(c.windowOpen, prometheus.GaugeValue, map[bool]float64{true: 1}[open], e.Name)
 		}
-		var prepared, scheduled float64
+		var prepared, runnable float64
 		var next time.Time
 		for _, d := range deps {
 			if d.Environment != e.Name || d.State != store.Prepared {
 				continue
 			}
 			prepared++
-			if !d.ScheduledTime.IsZero() {
-				scheduled++
+			if now.Before(d.ExpireTime) && checkApproval(d, e) == nil {
+				runnable++
 			}
 			if next.IsZero() || d.ExpireTime.Before(next) {
 				next = d.ExpireTime
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.prepared, prometheus.GaugeValue, prepared, e.Name)
-		ch <- prometheus.MustNewConstMetric(c.sched, prometheus.GaugeValue, scheduled, e.Name)
+		ch <- prometheus.MustNewConstMetric(c.sched, prometheus.GaugeValue, runnable, e.Name)
+		expiry := 0.0
 		if !next.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.nextExpiry, prometheus.GaugeValue, float64(next.UnixNano())/1e9, e.Name)
+			expiry = float64(next.UnixNano()) / 1e9
 		}
+		ch <- prometheus.MustNewConstMetric(c.nextExpiry, prometheus.GaugeValue, expiry, e.Name)
 	}
 }

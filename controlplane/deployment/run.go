@@ -141,6 +141,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("store release of %s: %w", app.Name, err)
 		}
+		s.metrics.builds.WithLabelValues(app.Name).Observe(res.Duration.Seconds())
 		ids[app.Name] = res.ReleaseID
 		migrations[app.Name] = res.Migrations
 		s.log.Info("built", "deployment", id, "application", app.Name, "release", res.ReleaseID, "bytes", m.Size(), "duration", res.Duration)

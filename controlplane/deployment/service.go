@@ -380,11 +380,13 @@ var errUnchanged = errors.New("unchanged")
 // is written and d is nil. Call with s.mu held.
 func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) error) (*store.Deployment, error) {
 	var d *store.Deployment
+	var before map[string]time.Duration
 	err := s.store.Update(func(tx *store.Tx) error {
 		var err error
 		if d, err = tx.Deployment(id); err != nil {
 			return err
 		}
+		before = stageDurations(d)
 		if err := fn(tx, d); err != nil {
 			return err
 		}
@@ -396,6 +398,7 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.observeStages(before, d)
 	return d, nil
 }
 
@@ -488,7 +491,7 @@ func (s *Service) finished(d *store.Deployment) {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Drop, ID: commandID(d, fleet.Drop, a.Name), DeploymentID: d.ID, Releases: releases(d)})
 		}
 	}
-	s.metrics.finished.WithLabelValues(d.Environment, string(d.State)).Inc()
+	s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)
 	s.watchers.publish(d)
 }

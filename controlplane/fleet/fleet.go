@@ -36,7 +36,6 @@ type Fleet struct {
 	store   *store.Store
 	log     *slog.Logger
 	clock   func() time.Time
-	metrics *metrics
 	reports chan Report
 
 	mu          sync.Mutex
@@ -46,10 +45,6 @@ type Fleet struct {
 
 // New returns an empty fleet.
 func New(cfg Config) (*Fleet, error) {
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	clock := cfg.Clock
 	if clock == nil {
 		clock = time.Now
@@ -58,15 +53,18 @@ func New(cfg Config) (*Fleet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{
+	f := &Fleet{
 		store:       cfg.Store,
 		log:         log,
 		clock:       clock,
-		metrics:     m,
 		reports:     make(chan Report, 256),
 		sessions:    map[string]*Session{},
 		outstanding: map[string][]Command{},
-	}, nil
+	}
+	if err := registerMetrics(f, cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // Connect opens the session of the agent that said hello: it records the
@@ -91,11 +89,9 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	defer f.mu.Unlock()
 	if old := f.sessions[h.Name]; old != nil {
 		old.close()
-		f.metrics.connected.WithLabelValues(old.agent.Environment).Dec()
 		f.log.Info("agent session replaced by a new one", "agent", h.Name)
 	}
 	f.sessions[h.Name] = s
-	f.metrics.connected.WithLabelValues(h.Environment).Inc()
 	for _, c := range f.outstanding[h.Name] {
 		s.push(c)
 	}
@@ -111,7 +107,6 @@ func (f *Fleet) Disconnect(s *Session) {
 	s.close()
 	if f.sessions[s.agent.Name] == s {
 		delete(f.sessions, s.agent.Name)
-		f.metrics.connected.WithLabelValues(s.agent.Environment).Dec()
 		f.log.Info("agent disconnected", "agent", s.agent.Name, "environment", s.agent.Environment)
 	}
 }
@@ -253,7 +248,6 @@ func (f *Fleet) Close() {
 	defer f.mu.Unlock()
 	for name, s := range f.sessions {
 		s.close()
-		f.metrics.connected.WithLabelValues(s.agent.Environment).Dec()
 		delete(f.sessions, name)
 	}
 }

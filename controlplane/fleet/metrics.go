@@ -1,22 +1,51 @@
 package fleet
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-type metrics struct {
-	connected *prometheus.GaugeVec
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// connectedCollector computes cutover_agents_connected at each scrape from
+// the open sessions, with a 0 for every known environment that has none, so
+// that an environment whose agents all stay away after a controller restart
+// still has its series.
+type connectedCollector struct {
+	f    *Fleet
+	desc *prometheus.Desc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cutover_fleet_agents_connected",
-			Help: "Agents with an open session, by environment.",
-		}, []string{"environment"}),
+func registerMetrics(f *Fleet, reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
 	}
-	if reg != nil {
-		if err := reg.Register(m.connected); err != nil {
-			return nil, err
-		}
+	return reg.Register(&connectedCollector{f: f, desc: prometheus.NewDesc("cutover_agents_connected",
+		"Agents with an open session, by environment.", []string{"environment"}, nil)})
+}
+
+// Describe sends the metric's description.
+func (c *connectedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect counts the sessions by environment.
+func (c *connectedCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]float64{}
+	var envs []*store.Environment
+	if err := c.f.store.View(func(tx *store.Tx) error {
+		var err error
+		envs, err = tx.Environments()
+		return err
+	}); err != nil {
+		c.f.log.Error("metrics: read the environments", "err", err)
 	}
-	return m, nil
+	for _, e := range envs {
+		counts[e.Name] = 0
+	}
+	c.f.mu.Lock()
+	for _, s := range c.f.sessions {
+		counts[s.agent.Environment]++
+	}
+	c.f.mu.Unlock()
+	for env, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, env)
+	}
 }
