@@ -63,8 +63,14 @@ func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done fun
 		if err == nil {
 			return d, nil
 		}
-		if ctx.Err() != nil {
-			return d, fmt.Errorf("stopped following deployment %s, last seen %s: %w", d.GetId(), stateName(d.GetState()), ctx.Err())
+		// gRPC's own timer for ctx's deadline may fire before ctx's: its
+		// DeadlineExceeded is that same deadline.
+		if ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded {
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return d, fmt.Errorf("stopped following deployment %s, last seen %s: %w", d.GetId(), stateName(d.GetState()), cause)
 		}
 		if !retryable(err) {
 			return d, err
