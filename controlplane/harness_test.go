@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,4 +209,21 @@ func (tc *testController) scrape(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// scrapeUntil scrapes the controller's /metrics until the page holds line,
+// and returns that page; it fails the test after 10 s.
+func (tc *testController) scrapeUntil(t *testing.T, line string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := tc.scrape(t)
+		if strings.Contains(m, "\n"+line+"\n") {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %s after 10s:\n%s", line, m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
