@@ -210,8 +210,9 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 }
 
 // sqlBudget is how long the SQL part of stage 2 may take in env, and why:
-// Config.SQLTimeout, cut to what is left of the deployment window open now
-// (a stage 2 forced outside the windows gets the whole SQLTimeout).
+// Config.SQLTimeout, cut to what is left of the deployment window open now,
+// windows that follow one another without a gap counting as one (a stage 2
+// forced outside the windows gets the whole SQLTimeout).
 func (s *Service) sqlBudget(env *store.Environment) (time.Duration, string) {
 	budget, bound := s.sqlTimeout, "the controller's --sql-timeout"
 	sched, err := window.ParseAll(env.Windows)
@@ -219,7 +220,7 @@ func (s *Service) sqlBudget(env *store.Environment) (time.Duration, string) {
 		return budget, bound
 	}
 	now := s.clock()
-	if open, closes := sched.Open(now); open && closes.After(now) && closes.Sub(now) < budget {
+	if open, closes := sched.OpenUntil(now); open && closes.After(now) && closes.Sub(now) < budget {
 		budget, bound = closes.Sub(now), fmt.Sprintf("the deployment window closes at %s", closes.Format("15:04:05 MST"))
 	}
 	return budget, bound
