@@ -15,6 +15,7 @@ type Stager interface {
 	Stage(ctx context.Context, releases []stage.Release, progress func(stage.Progress)) (stage.Progress, error)
 	Drop(ctx context.Context, releases []stage.Release, keep func(stage.Release) bool) error
 	Staged() (map[string][]string, error)
+	Reverify(ctx context.Context, releases []stage.Release) (stage.Progress, error)
 }
 
 // Activator is what the Runner needs of *activate.Activator.
@@ -50,6 +51,13 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		})
 		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
 	case KindActivate:
+		// Readiness re-check: the staged files may have been damaged since
+		// stage 1; repair them (fetching only what the store lacks) before
+		// anything is swapped.
+		if _, err = r.Stager.Reverify(ctx, toStage(cmd.Releases)); err != nil {
+			err = fmt.Errorf("re-verify the staged releases before the swap (nothing was swapped): %w", err)
+			break
+		}
 		rels := make([]activate.Release, len(cmd.Releases))
 		for i, x := range cmd.Releases {
 			rels[i] = activate.Release{Application: x.Application, ID: x.ID}

@@ -32,6 +32,10 @@ func (f *fakeStager) Drop(_ context.Context, rs []stage.Release, keep func(stage
 	return nil
 }
 
+func (f *fakeStager) Reverify(context.Context, []stage.Release) (stage.Progress, error) {
+	return stage.Progress{}, nil
+}
+
 func (f *fakeStager) Staged() (map[string][]string, error) {
 	return map[string][]string{"hello": {"r2", "r1"}, "other": {"x"}}, nil
 }

@@ -486,3 +486,94 @@ func TestReadOnlyDirsAreKeptAndCanBeDropped(t *testing.T) {
 		t.Errorf("release with a read-only dir not dropped: %v", err)
 	}
 }
+
+func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
+	files := map[string]string{
+		"data/a.bin": bigContent(11, 500<<10),
+		"data/b.bin": bigContent(12, 500<<10),
+		"VERSION":    "v1\n",
+	}
+	tests := []struct {
+		name      string
+		damage    func(t *testing.T, dir string)
+		dropChunk bool // also delete the damaged file's chunks from the store
+		wantFetch bool
+	}{
+		{"content changed, chunks in the store", func(t *testing.T, dir string) {
+			f, err := os.OpenFile(filepath.Join(dir, "data/a.bin"), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte("garbage"), 300<<10); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false},
+		{"file removed, chunks gone too", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "data/a.bin")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true},
+		{"truncated and an extra file", func(t *testing.T, dir string) {
+			if err := os.Truncate(filepath.Join(dir, "data/a.bin"), 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "extra"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			id, src, m := e.fake.release(t, files)
+			if _, err := e.stage(t, id, nil); err != nil {
+				t.Fatal(err)
+			}
+			dir := layout.ReleaseDir(e.root, "hello", id)
+			tt.damage(t, dir)
+			var damaged []manifest.ChunkID
+			for _, f := range m.Files {
+				if f.Path == "data/a.bin" {
+					for _, c := range f.Chunks {
+						damaged = append(damaged, c.ID)
+					}
+				}
+			}
+			if tt.dropChunk {
+				err := e.store.Update(func(tx *store.Tx) error {
+					for _, id := range damaged {
+						if err := tx.DeleteChunk(id); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := e.st.Reverify(context.Background(), []stage.Release{{Application: "hello", ID: id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameTree(t, src, dir)
+			if (p.TransferredBytes > 0) != tt.wantFetch {
+				t.Errorf("fetched %d bytes; want some: %v", p.TransferredBytes, tt.wantFetch)
+			}
+			isDamaged := map[manifest.ChunkID]bool{}
+			for _, id := range damaged {
+				isDamaged[id] = true
+			}
+			for _, c := range m.ChunkIDs() {
+				want := 1
+				if tt.dropChunk && isDamaged[c] {
+					want = 2
+				}
+				if got := e.fake.requests(c); got != want {
+					t.Errorf("chunk %s requested %d times, want %d", c, got, want)
+				}
+			}
+		})
+	}
+}
