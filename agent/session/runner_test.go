@@ -14,9 +14,10 @@ import (
 )
 
 type fakeStager struct {
-	err     error
-	dropped []stage.Release
-	kept    []bool
+	err         error
+	reverifyErr error
+	dropped     []stage.Release
+	kept        []bool
 }
 
 func (f *fakeStager) Stage(_ context.Context, rs []stage.Release, progress func(stage.Progress)) (stage.Progress, error) {
@@ -33,7 +34,7 @@ func (f *fakeStager) Drop(_ context.Context, rs []stage.Release, keep func(stage
 }
 
 func (f *fakeStager) Reverify(context.Context, []stage.Release) (stage.Progress, error) {
-	return stage.Progress{}, nil
+	return stage.Progress{}, f.reverifyErr
 }
 
 func (f *fakeStager) Staged() (map[string][]string, error) {
@@ -64,9 +65,12 @@ func TestRunnerHandle(t *testing.T) {
 			Report{CommandID: "c", Deployment: "d", Outcome: Done, ReleaseBytes: 9, TransferredBytes: 9}},
 		{"stage failed", Runner{Stager: &fakeStager{err: errors.New("bad chunk")}}, Command{Kind: KindStage, ID: "c", Releases: rels},
 			Report{CommandID: "c", Outcome: Failed, Error: "bad chunk", ReleaseBytes: 9, TransferredBytes: 9}},
-		{"activate done", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when}}}, Command{Kind: KindActivate, ID: "c", Releases: rels},
+		{"activate done", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{res: activate.Result{SwapTime: when}}}, Command{Kind: KindActivate, ID: "c", Releases: rels},
 			Report{CommandID: "c", Outcome: Done, SwapTime: when}},
-		{"activate swapped back", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when, SwappedBack: true}, err: errors.New("unhealthy")}},
+		{"activate refused by the re-verify", Runner{Stager: &fakeStager{reverifyErr: errors.New("controller away")}, Activator: &fakeActivator{res: activate.Result{SwapTime: when}}},
+			Command{Kind: KindActivate, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Failed, Error: "re-verify the staged releases before the swap (nothing was swapped): controller away"}},
+		{"activate swapped back", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{res: activate.Result{SwapTime: when, SwappedBack: true}, err: errors.New("unhealthy")}},
 			Command{Kind: KindActivate, ID: "c", Releases: rels},
 			Report{CommandID: "c", Outcome: Failed, Error: "unhealthy", SwapTime: when, SwappedBack: true}},
 		{"rollback", Runner{Activator: &fakeActivator{}}, Command{Kind: KindRollback, ID: "c"}, Report{CommandID: "c", Outcome: Done}},
