@@ -147,7 +147,7 @@ func TestStartOutsideWindowIsRefused(t *testing.T) {
 	startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
 	_, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id})
-	wantRefused(t, err, "the next opens Tue 2026-03-03 02:00 UTC", "stays PLANNED")
+	wantRefused(t, err, "the next opens Tue 2026-03-03 02:00 UTC", "start then, or override with --force", "stays PLANNED")
 	got, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id, Force: true, ForceReason: "security fix"})
 	if err != nil || !strings.Contains(got.History[1].Message, "forced outside the deployment windows (Mon-Fri 02:00-04:00 UTC): security fix") {
 		t.Fatalf("forced start: %v, %v", got, err)

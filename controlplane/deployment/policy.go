@@ -129,8 +129,16 @@ func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt
 		return fmt.Sprintf("forced outside the deployment windows (%s): %s", strings.Join(env.Windows, "; "), opt.ForceReason), nil
 	}
 	next, _ := sched.Next(now) // a closed schedule has windows
-	return "", fmt.Errorf("no deployment window of environment %s is open now (%s); the next opens %s: %s then, or schedule it with `cutoverctl deploy continue %s --at-window`, or override with --force --reason \"...\"; deployment %s stays %s: %w",
-		env.Name, utc(now), next.Describe(), verb, d.ID, d.ID, d.State, errkind.FailedPrecondition)
+	options := []string{verb + " then"}
+	switch {
+	case d.State == store.Prepared:
+		options = append(options, fmt.Sprintf("schedule it with `cutoverctl deploy continue %s --at-window`", d.ID))
+	case env.TwoStage:
+		options = append(options, fmt.Sprintf("prepare it now and schedule stage 2 with `cutoverctl deploy continue %s --at-window`", d.ID))
+	}
+	options = append(options, `override with --force --reason "..."`)
+	return "", fmt.Errorf("no deployment window of environment %s is open now (%s); the next opens %s: %s; deployment %s stays %s: %w",
+		env.Name, utc(now), next.Describe(), strings.Join(options, ", or "), d.ID, d.State, errkind.FailedPrecondition)
 }
 
 // checkApproval refuses stage 2 of a deployment that needs an approval it

@@ -279,3 +279,25 @@ func TestDecideScheduled(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckWindowSuggestions(t *testing.T) {
+	now := utcTime("2026-03-02T12:00:00Z")
+	windows := []string{"Mon-Fri 02:00-04:00 UTC"}
+	tests := []struct {
+		name  string
+		state store.DeploymentState
+		two   bool
+		want  string
+	}{
+		{"continue", store.Prepared, true, "continue then, or schedule it with `cutoverctl deploy continue d-1 --at-window`, or override with --force"},
+		{"start, two-stage", store.Planned, true, "start then, or prepare it now and schedule stage 2 with `cutoverctl deploy continue d-1 --at-window`, or override"},
+		{"start, single stage", store.Planned, false, "start then, or override with --force --reason \"...\"; deployment d-1 stays PLANNED"},
+	}
+	for _, tt := range tests {
+		verb := map[bool]string{true: "continue", false: "start"}[tt.state == store.Prepared]
+		_, err := checkWindow(&store.Deployment{ID: "d-1", State: tt.state}, &store.Environment{Name: "prod", TwoStage: tt.two, Windows: windows}, now, ContinueOptions{}, verb)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v\nwant %q", tt.name, err, tt.want)
+		}
+	}
+}
