@@ -174,7 +174,7 @@ func TestContinueAtWindowAcrossARestart(t *testing.T) {
 		!strings.Contains(lastEvent(got), "stage 2 scheduled for Sun 2026-03-01 02:00 UTC") {
 		t.Fatalf("continue at the window: %v, %v", got, err)
 	}
-	if m := tc.scrape(t); !strings.Contains(m, `cutover_deployments_scheduled{environment="production"} 1`) ||
+	if m := tc.scrape(t); !strings.Contains(m, `cutover_deployments_continue_scheduled{environment="production"} 1`) ||
 		!strings.Contains(m, `cutover_deployment_window_open{environment="production"} 0`) {
 		t.Errorf("metrics lack the scheduled deployment or the closed window:\n%s", grep(m, "cutover_deployment"))
 	}
@@ -182,6 +182,9 @@ func TestContinueAtWindowAcrossARestart(t *testing.T) {
 	got, err = tc.admin.CancelScheduledContinue(ctx(t), &cutoverv1.CancelScheduledContinueRequest{Id: d.Id})
 	if err != nil || got.ScheduledTime != nil || got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED {
 		t.Fatalf("cancel: %v, %v", got, err)
+	}
+	if m := tc.scrape(t); !strings.Contains(m, `cutover_deployments_continue_scheduled{environment="production"} 0`) {
+		t.Errorf("metrics after the cancel:\n%s", grep(m, "cutover_deployments"))
 	}
 	_, err = tc.admin.CancelScheduledContinue(ctx(t), &cutoverv1.CancelScheduledContinueRequest{Id: d.Id})
 	wantRefused(t, err, "has no scheduled continue")

@@ -83,8 +83,8 @@ func (m *metrics) observeStages(before map[string]time.Duration, after *store.De
 // creating its series at 0 for every known environment, so that increase()
 // sees an environment's first failure.
 type stateCollector struct {
-	s                                       *Service
-	windowOpen, prepared, nextExpiry, sched *prometheus.Desc
+	s                                                 *Service
+	windowOpen, prepared, nextExpiry, sched, atWindow *prometheus.Desc
 }
 
 func newStateCollector(s *Service) *stateCollector {
@@ -98,12 +98,14 @@ func newStateCollector(s *Service) *stateCollector {
 			"When the environment's next PREPARED deployment expires (Unix time); 0 when none is PREPARED.", env, nil),
 		sched: prometheus.NewDesc("cutover_deployments_scheduled",
 			"Deployments able to run in the environment's window: PREPARED, not expired, approved where approval is required.", env, nil),
+		atWindow: prometheus.NewDesc("cutover_deployments_continue_scheduled",
+			"PREPARED deployments of the environment whose stage 2 the controller will start at a window (continue --at-window).", env, nil),
 	}
 }
 
 // Describe sends the descriptions of the gauges and of cutover_deployments_total.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.windowOpen, c.prepared, c.nextExpiry, c.sched} {
+	for _, d := range []*prometheus.Desc{c.windowOpen, c.prepared, c.nextExpiry, c.sched, c.atWindow} {
 		ch <- d
 	}
 	c.s.metrics.finished.Describe(ch)
@@ -134,13 +136,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			open, _ := sched.Open(now)
 			ch <- prometheus.MustNewConstMetric(c.windowOpen, prometheus.GaugeValue, map[bool]float64{true: 1}[open], e.Name)
 		}
-		var prepared, runnable float64
+		var prepared, runnable, atWindow float64
 		var next time.Time
 		for _, d := range deps {
 			if d.Environment != e.Name || d.State != store.Prepared {
 				continue
 			}
 			prepared++
+			if !d.ScheduledTime.IsZero() {
+				atWindow++
+			}
 			if now.Before(d.ExpireTime) && checkApproval(d, e) == nil {
 				runnable++
 			}
@@ -150,6 +155,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.prepared, prometheus.GaugeValue, prepared, e.Name)
 		ch <- prometheus.MustNewConstMetric(c.sched, prometheus.GaugeValue, runnable, e.Name)
+		ch <- prometheus.MustNewConstMetric(c.atWindow, prometheus.GaugeValue, atWindow, e.Name)
 		expiry := 0.0
 		if !next.IsZero() {
 			expiry = float64(next.UnixNano()) / 1e9
