@@ -14,11 +14,13 @@ import (
 // task that does them when they fall due.
 
 // Bounds of the timer task's sleep: at most maxTimerWait, so that a change
-// of the wall clock is noticed; at least minTimerWait, so that a due time
-// that cannot be handled does not spin.
+// of the wall clock is noticed; at least minTimerWait; and retryTimerWait
+// when something due could not be handled (a store error), so that it is
+// retried without spinning.
 const (
-	maxTimerWait = time.Minute
-	minTimerWait = 50 * time.Millisecond
+	maxTimerWait   = time.Minute
+	minTimerWait   = 50 * time.Millisecond
+	retryTimerWait = 5 * time.Second
 )
 
 // poke wakes the timer task, to look again at what falls due when.
@@ -35,6 +37,9 @@ func (s *Service) runTimers(ctx context.Context) {
 		wait := maxTimerWait
 		if next := s.Tick(); !next.IsZero() {
 			wait = min(max(next.Sub(s.clock()), minTimerWait), maxTimerWait)
+			if !next.After(s.clock()) { // still due: it failed
+				wait = retryTimerWait
+			}
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -62,7 +67,7 @@ func (s *Service) Tick() time.Time {
 	prepared, err := s.prepared()
 	if err != nil {
 		s.log.Error("timers: read deployments", "err", err)
-		return now.Add(maxTimerWait)
+		return now
 	}
 	for _, d := range prepared {
 		switch {
@@ -76,7 +81,7 @@ func (s *Service) Tick() time.Time {
 		}
 	}
 	if prepared, err = s.prepared(); err != nil {
-		return now.Add(maxTimerWait)
+		return now
 	}
 	var next time.Time
 	for _, d := range prepared {
