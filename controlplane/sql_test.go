@@ -410,3 +410,33 @@ func TestSQLBoundedByTheWindow(t *testing.T) {
 		t.Errorf("the agent received %s, want only stage", got)
 	}
 }
+
+// TestSQLSingleStage: start runs the SQL part of its stage 2 too, before
+// the swap.
+func TestSQLSingleStage(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits})
+		if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id}); err != nil {
+			t.Fatal(err)
+		}
+		dep := waitFor(t, tc, d.Id, "a final state", isFinalOr(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+		if dep.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || dep.SqlDuration.AsDuration() <= 0 {
+			t.Fatalf("started deployment ended %s with sql_duration %v: %s", dep.State, dep.SqlDuration, dep.Error)
+		}
+		if got := migratetest.Tables(t, be.driver, dsn); !slices.Contains(got, "visits") {
+			t.Errorf("tables = %v, want visits among them", got)
+		}
+		if got := strings.Join(agent.received(), ","); got != "stage,activate" {
+			t.Errorf("the agent received %s, want stage,activate", got)
+		}
+		var activating string
+		for _, h := range dep.History {
+			if h.State == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING {
+				activating = h.Message
+			}
+		}
+		mustMention(t, "the ACTIVATING transition", activating, "run the SQL script (1 migration(s)), then swap")
+	})
+}
