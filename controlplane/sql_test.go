@@ -181,6 +181,15 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 		if err != nil || plan.Script != "" || len(plan.PendingMigrations) != 0 {
 			t.Errorf("plan of a deployment with nothing to migrate = %v, %v", plan, err)
 		}
+		// With nothing to run, stage 2 does not connect: an unreachable
+		// database does not stop it.
+		unreachable := map[string]string{migratetest.SQLite: "/nonexistent/dir/app.db", migratetest.Postgres: "postgres://app:pw@127.0.0.1:1/app"}[be.driver]
+		if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+			Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: unreachable}},
+			UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
 		continueTo(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 	})
 }
