@@ -94,6 +94,7 @@ func TestRollbackCommandAndExpiry(t *testing.T) {
 		}
 	}
 	dep3 = c.waitDeployment(d3, expired) // the controller's timer, in real time
+	t.Logf("EXPIRED %s after expire_time", dep3.GetFinishTime().AsTime().Sub(dep3.GetExpireTime().AsTime()))
 	want := fmt.Sprintf("deployment %s expired at %s (prepared_ttl 2s); prepare it again", d3, dep3.GetExpireTime().AsTime().UTC().Format(time.RFC3339))
 	_, err = c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d3})
 	if status.Code(err) != codes.FailedPrecondition || status.Convert(err).Message() != want {
