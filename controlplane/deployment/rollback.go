@@ -3,6 +3,8 @@ package deployment
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -40,6 +42,10 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 		}
 		if err := checkRollback(d, env, others); err != nil {
 			return err
+		}
+		if missing := notConnected(d, s.fleet.Connected(d.Environment)); len(missing) > 0 {
+			return fmt.Errorf("agents %s of deployment %s are not connected, and every agent that runs it must go back: reconnect them, then retry; nothing was changed: %w",
+				strings.Join(missing, ", "), d.ID, errkind.FailedPrecondition)
 		}
 		msg := fmt.Sprintf("rollback requested by %s: every agent goes back to the releases that ran before; %s", actor, DatabaseNotRolledBack)
 		if reason != "" {
@@ -93,6 +99,17 @@ func checkRollback(d *store.Deployment, env *store.Environment, others []*store.
 		}
 	}
 	return nil
+}
+
+// notConnected returns the names of d's agents that are not connected.
+func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
+	var out []string
+	for _, a := range d.Agents {
+		if !slices.ContainsFunc(connected, func(v fleet.AgentView) bool { return v.Name == a.Name }) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // nextRollbackByCommand decides what follows the agents' answers to the

@@ -84,3 +84,11 @@ func TestFinishDeployedKeepsWhatRanBefore(t *testing.T) {
 		t.Fatalf("previous = %+v", d.Applications)
 	}
 }
+
+func TestNotConnected(t *testing.T) {
+	d := &store.Deployment{Agents: []store.DeploymentAgent{{Name: "fe1"}, {Name: "fe2"}, {Name: "fe3"}}}
+	connected := []fleet.AgentView{{Agent: store.Agent{Name: "fe2"}, Connected: true}, {Agent: store.Agent{Name: "fe9"}, Connected: true}}
+	if got := strings.Join(notConnected(d, connected), ","); got != "fe1,fe3" {
+		t.Fatalf("not connected = %q, want fe1,fe3", got)
+	}
+}
