@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,8 @@ type cli struct {
 	timeoutSet bool
 
 	stdout, stderr io.Writer
+	// isTerminal says whether a writer is a terminal, for progress bars.
+	isTerminal func(io.Writer) bool
 
 	conn   *grpc.ClientConn
 	client cutoverv1.AdminServiceClient
@@ -48,7 +51,7 @@ type cli struct {
 
 // run executes cutoverctl with args and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr}
+	c := &cli{stdout: stdout, stderr: stderr, isTerminal: isTerminal}
 	root := newRootCmd(c)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -103,8 +106,8 @@ inside the deployment window. "deploy start" runs both stages back to back.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if c.output != "table" && c.output != "json" {
-				return fmt.Errorf("-o %q: want table or json", c.output)
+			if !slices.Contains(outputFormats, c.output) {
+				return fmt.Errorf("-o %q: want table, json or yaml", c.output)
 			}
 			c.timeoutSet = cmd.Flags().Changed("timeout")
 			if c.timeoutSet {
@@ -117,7 +120,7 @@ inside the deployment window. "deploy start" runs both stages back to back.`,
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&c.controller, "controller", controller, "controller gRPC address (env CUTOVER_CONTROLLER)")
-	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json (protojson of the response)")
+	f.StringVarP(&c.output, "output", "o", "table", "output format: table, json (the response's JSON, proto field names) or yaml (the same as YAML)")
 	f.DurationVar(&c.timeout, "timeout", 0, "time limit for the whole command (default 30s per request; no limit while following a deployment)")
 	root.AddCommand(newEnvCmd(c), newAppCmd(c), newDeployCmd(c), newAgentsCmd(c))
 	return root
@@ -181,10 +184,14 @@ func (c *cli) followCtx(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithCancel(ctx)
 }
 
-// print writes msg as protojson with -o json, otherwise calls table.
+// print writes msg as protojson with -o json, as YAML with -o yaml,
+// otherwise calls table.
 func (c *cli) print(msg proto.Message, table func(w io.Writer)) error {
-	if c.output == "json" {
+	switch c.output {
+	case "json":
 		return writeJSON(c.stdout, msg, true)
+	case "yaml":
+		return writeYAML(c.stdout, msg)
 	}
 	table(c.stdout)
 	return nil

@@ -102,7 +102,8 @@ var (
 controller builds each application and every connected agent of the
 environment fetches and materializes the releases. Nothing running changes.
 The deployment is PREPARING at once and PREPARED when every agent has staged.
-With --wait, follows it (progress on stderr), prints a one-line summary
+With --wait, follows it (each step and a progress bar per agent on stderr
+when it is a terminal, plain lines otherwise), prints a one-line summary
 and fails unless it ends PREPARED.`,
 		example: `  cutoverctl deploy prepare d-7 --wait`,
 		call: func(ctx context.Context, api cutoverv1.AdminServiceClient, id string, _ stepFlags) (*cutoverv1.Deployment, error) {
@@ -132,7 +133,8 @@ earlier runs) would not end before the window closes: then it reschedules it
 to the next window long enough, and says why in the history. --cancel
 cancels a scheduled continue (the deployment stays PREPARED).
 
-With --wait, follows it (progress on stderr), prints a one-line summary
+With --wait, follows it (each step and a progress bar per agent on stderr
+when it is a terminal, plain lines otherwise), prints a one-line summary
 and fails unless it ends DEPLOYED.`,
 		example: `  cutoverctl deploy continue d-7 --wait
   cutoverctl deploy continue d-7 --at-window
@@ -157,7 +159,8 @@ agent, then swap and restart. This is how single-stage environments deploy.
 Like continue, it is refused outside the environment's deployment windows
 (unless --force --reason "...") and without an approval when the environment
 requires one.
-With --wait, follows it (progress on stderr), prints a one-line summary
+With --wait, follows it (each step and a progress bar per agent on stderr
+when it is a terminal, plain lines otherwise), prints a one-line summary
 and fails unless it ends DEPLOYED.`,
 		example: `  cutoverctl deploy start d-7 --wait
   cutoverctl deploy start d-7 --force --reason "security fix" --wait`,
@@ -305,11 +308,15 @@ func newDeployWatchCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch ID",
 		Short: "Follow a deployment until it reaches a final state",
-		Long: `Follow a deployment and print one line per change: its state, and per agent
-its state and the bytes it received of those it must hold. Ends when the
-deployment is DEPLOYED, FAILED, ABORTED, EXPIRED or ROLLED_BACK. With -o json,
-prints each event as one line of JSON.`,
-		Example: `  cutoverctl deploy watch d-7`,
+		Long: `Follow a deployment until it is DEPLOYED, FAILED, ABORTED, EXPIRED or
+ROLLED_BACK, showing each step as it happens and, per agent, its state and
+the bytes it received of those it must hold. On a terminal, each agent has a
+progress bar with its transfer rate, redrawn in place; otherwise (a pipe, a
+log) one plain line per change. With -o json, prints each event as one line
+of JSON; with -o yaml, as one YAML document.`,
+		Example: `  cutoverctl deploy watch d-7
+  cutoverctl deploy watch d-7 | tee d-7.log        # plain lines
+  cutoverctl deploy watch d-7 -o json | jq -c '.deployment.state'`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.api()

@@ -17,7 +17,9 @@ import (
 
 // follow watches deployment d until done(state) holds and returns it as it
 // then is. It prints every change on out (one JSON event per line for
-// deploy watch -o json, plain lines otherwise). When the controller goes
+// deploy watch -o json, one YAML document per event with -o yaml; on a
+// terminal, the steps as lines and a progress bar per agent; plain lines
+// otherwise). When the controller goes
 // away (restart) it re-attaches until ctx ends.
 func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cutoverv1.DeploymentState) bool, out io.Writer) (*cutoverv1.Deployment, error) {
 	return c.followUntil(ctx, d, func(d *cutoverv1.Deployment) bool { return done(d.GetState()) }, out)
@@ -29,13 +31,25 @@ func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done fun
 	if err != nil {
 		return nil, err
 	}
-	jsonEvents := c.output == "json" && out == c.stdout
+	jsonEvents := c.output != "table" && out == c.stdout // json or yaml
 	p := &progress{}
+	var live *liveView
+	if !jsonEvents && c.isTerminal(out) {
+		live, p.skipAgents = &liveView{w: out}, true
+	}
 	show := func(ev *cutoverv1.DeploymentEvent) error {
 		if jsonEvents {
-			return writeJSON(out, ev, false)
+			return c.writeEvent(out, ev)
 		}
-		for _, l := range p.lines(ev, time.Now()) {
+		now := time.Now()
+		if live != nil {
+			at := now
+			if ev.GetTime() != nil {
+				at = ev.GetTime().AsTime()
+			}
+			return live.show(p.lines(ev, now), ev.GetDeployment(), at)
+		}
+		for _, l := range p.lines(ev, now) {
 			if _, err := fmt.Fprintln(out, l); err != nil {
 				return err
 			}
@@ -144,6 +158,8 @@ type progress struct {
 	errMsg  string
 	history int // history entries seen
 	agents  map[string]string
+	// skipAgents leaves out the agents' lines (a liveView draws them as bars).
+	skipAgents bool
 }
 
 // lines returns the lines that ev adds to what was shown before. now stands
@@ -182,6 +198,9 @@ func (p *progress) lines(ev *cutoverv1.DeploymentEvent, now time.Time) []string 
 		p.agents = map[string]string{}
 	}
 	for _, a := range d.GetAgents() {
+		if p.skipAgents {
+			break
+		}
 		text := fmt.Sprintf("agent %s %s", a.GetName(), agentStateName(a.GetState()))
 		if a.GetReleaseBytes() > 0 || a.GetTransferredBytes() > 0 {
 			text += fmt.Sprintf(" %s of %s", formatBytes(a.GetTransferredBytes()), formatBytes(a.GetReleaseBytes()))
