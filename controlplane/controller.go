@@ -53,7 +53,17 @@ type Config struct {
 	SQLTimeout time.Duration
 	// StopTimeout bounds the graceful stop before a hard stop; default 10s.
 	StopTimeout time.Duration
+	// KeepReleases is how many releases per application the store keeps
+	// beyond those an environment runs or a deployment needs; default
+	// DefaultKeepReleases.
+	KeepReleases int
+	// CollectEvery is how often releases and chunks that nothing needs any
+	// more are deleted (and once at start); default 5 minutes.
+	CollectEvery time.Duration
 }
+
+// DefaultKeepReleases is the default of Config.KeepReleases.
+const DefaultKeepReleases = 3
 
 // DefaultListen is the default gRPC address.
 const DefaultListen = "127.0.0.1:7070"
@@ -90,6 +100,12 @@ func New(cfg Config) (_ *Controller, err error) {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.KeepReleases <= 0 {
+		cfg.KeepReleases = DefaultKeepReleases
+	}
+	if cfg.CollectEvery <= 0 {
+		cfg.CollectEvery = 5 * time.Minute
 	}
 	if cfg.Registerer == nil {
 		reg := prometheus.NewRegistry()
@@ -168,6 +184,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	g.Go(func() error { return c.deps.Run(gctx) })
+	g.Go(func() error { c.collect(gctx); return nil })
 	g.Go(func() error {
 		c.log.Info("cutover-controller listening on "+c.lis.Addr().String(), "data_dir", c.cfg.DataDir)
 		// A stop that comes before Serve starts (a test that ends at once)
@@ -197,6 +214,27 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Warn("tell systemd READY=1", "err", err)
 	}
 	return g.Wait()
+}
+
+// collect deletes the releases and chunks that nothing needs any more, at
+// start and then every CollectEvery, until ctx ends.
+func (c *Controller) collect(ctx context.Context) {
+	t := time.NewTicker(c.cfg.CollectEvery)
+	defer t.Stop()
+	for {
+		got, err := c.store.CollectGarbage(c.cfg.KeepReleases)
+		switch {
+		case err != nil:
+			c.log.Error("delete unneeded releases and chunks; nothing was deleted, the next round retries", "err", err)
+		case got.Releases > 0 || got.Chunks > 0:
+			c.log.Info("deleted unneeded releases and chunks", "releases", got.Releases, "chunks", got.Chunks, "bytes", got.ChunkBytes)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // shutdown ends the sessions and streams, then stops the gRPC server

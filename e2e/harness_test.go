@@ -31,15 +31,16 @@ type cluster struct {
 	dir string
 }
 
-// newCluster starts a controller in a fresh temporary directory.
-func newCluster(t *testing.T) *cluster {
+// newCluster starts a controller in a fresh temporary directory, with
+// extra flags if given.
+func newCluster(t *testing.T, controllerArgs ...string) *cluster {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	lc, err := localcluster.Start(context.Background(), localcluster.Config{
-		BinDir: binDir, Dir: dir, ControllerArgs: []string{"--log-level", "debug"},
+		BinDir: binDir, Dir: dir, ControllerArgs: append([]string{"--log-level", "debug"}, controllerArgs...),
 	})
 	c := &cluster{Cluster: lc, t: t, dir: dir}
 	t.Cleanup(func() {

@@ -7,10 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	agentstore "github.com/cutover-dev/cutover/agent/store"
+	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/e2e/bench"
 	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/manifest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -131,3 +136,97 @@ func sameFiles(t *testing.T, src, dir string) {
 		t.Errorf("%s holds %d files, the source %d", dir, got, n)
 	}
 }
+
+// TestAbortCollectsChunksOnBothSides prepares a release, aborts the
+// deployment, and checks that the agent dropped the release and its chunks
+// and that the controller deleted them too (nothing else needs them).
+func TestAbortCollectsChunksOnBothSides(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "--collect-every", "100ms")
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	if err := bench.Generate(src, 2<<20, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("gc", true)
+	c.startAgents("gc", "fe-1")
+	a := c.Agents[0]
+	c.registerApp(src)
+	id := c.createDeployment("gc", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	release := releaseOf(t, c.waitDeployment(id, prepared))
+	if _, err := c.Admin.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("AbortDeployment: %v", err)
+	}
+	c.waitFor(deployDeadline, "the agent drops the release", func() error {
+		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "gc"})
+		if err != nil {
+			return err
+		}
+		for _, ag := range resp.GetAgents() {
+			for _, app := range ag.GetApplications() {
+				if len(app.GetStagedReleaseIds()) > 0 {
+					return errors.New("still staged: " + strings.Join(app.GetStagedReleaseIds(), ", "))
+				}
+			}
+		}
+		return nil
+	})
+	c.waitFor(deployDeadline, "the controller deletes the release", func() error {
+		if !strings.Contains(c.Controller.Tail(400), "deleted unneeded releases and chunks") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	a.Proc.Stop()
+	c.Controller.Stop()
+
+	spec, err := appspec.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Build(ctx, src, bench.AppName, *spec, discard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := m.ChunkIDs()
+	as, err := agentstore.Open(a.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	_ = as.View(func(tx *agentstore.Tx) error {
+		for _, id := range ids {
+			if tx.HasChunk(id) {
+				t.Errorf("agent still holds chunk %s", id)
+			}
+		}
+		if _, err := tx.Release(bench.AppName, release); err == nil {
+			t.Error("agent still records the release")
+		}
+		return nil
+	})
+	cs, err := ctlstore.Open(filepath.Join(c.dir, "controller"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	_ = cs.View(func(tx *ctlstore.Tx) error {
+		for _, id := range ids {
+			if tx.HasChunk(id) {
+				t.Errorf("controller still holds chunk %s", id)
+			}
+		}
+		if _, err := tx.Manifest(release); err == nil {
+			t.Error("controller still holds the release's manifest")
+		}
+		return nil
+	})
+}
+
+// discard is a manifest.ChunkSink that keeps nothing.
+type discard struct{}
+
+func (discard) PutChunks([]manifest.Chunk) error { return nil }

@@ -62,6 +62,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
 	fs.DurationVar(&cfg.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of a build whose cutover.yaml sets none")
 	fs.DurationVar(&cfg.SQLTimeout, "sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")
+	fs.IntVar(&cfg.KeepReleases, "keep-releases", controlplane.DefaultKeepReleases, "releases kept per application beyond those an environment runs or a deployment needs; older ones and their chunks are deleted")
+	fs.DurationVar(&cfg.CollectEvery, "collect-every", 5*time.Minute, "how often releases and chunks that nothing needs any more are deleted (and once at start)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
 	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")
