@@ -99,15 +99,38 @@ var migrations = []func(tx *bolt.Tx) error{
 type Store struct {
 	db   *bolt.DB
 	path string
+	// Compacted is how many bytes Open's compaction saved (0: none ran).
+	Compacted int64
 }
 
 // Open opens (creating if needed) DATA_DIR/agent.db and migrates it to
-// SchemaVersion. It fails with a readable error if another process holds it.
+// SchemaVersion. If more than half of the file, and at least CompactMinFree
+// bytes, are free pages (chunks deleted since), it first compacts the file
+// (see Compact). It fails with a readable error if another process holds it.
 func Open(dataDir string) (*Store, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
 	}
 	path := filepath.Join(dataDir, FileName)
+	db, err := openDB(path, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if s.worthCompacting() {
+		if err := s.compact(); err != nil {
+			_ = s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func openDB(path, dataDir string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        time.Second,
 		FreelistType:   bolt.FreelistMapType,
@@ -119,12 +142,66 @@ func Open(dataDir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
-	if err := s.migrate(); err != nil {
-		_ = db.Close()
-		return nil, err
+	return db, nil
+}
+
+// CompactMinFree is the least free space that makes Open compact the file.
+const CompactMinFree = 64 << 20
+
+// worthCompacting reports whether free pages are more than half of the file
+// and at least CompactMinFree bytes.
+func (s *Store) worthCompacting() bool {
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return false
 	}
-	return s, nil
+	free := int64(s.db.Stats().FreePageN) * int64(s.db.Info().PageSize)
+	return free >= CompactMinFree && free*2 > info.Size()
+}
+
+// compact copies the live data into DATA_DIR/agent.db.compact, fsyncs it,
+// renames it over agent.db and reopens it. A crash before the rename leaves
+// the old file as it was (the leftover copy is replaced next time); after
+// it, the new one.
+func (s *Store) compact() error {
+	tmpPath := s.path + ".compact"
+	_ = os.Remove(tmpPath)
+	before, _ := os.Stat(s.path)
+	tmp, err := bolt.Open(tmpPath, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", s.path, err)
+	}
+	if err := bolt.Compact(tmp, s.db, 64<<20); err != nil {
+		_ = tmp.Close()
+		_ = os.Remove(tmpPath)
+		return fmt.Errorf("compact %s (left as it was): %w", s.path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmpPath, s.path); err != nil {
+		return fmt.Errorf("compact %s: %w", s.path, err)
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	db, err := openDB(s.path, filepath.Dir(s.path))
+	if err != nil {
+		return err
+	}
+	s.db = db
+	if after, err := os.Stat(s.path); err == nil && before != nil {
+		s.Compacted = before.Size() - after.Size()
+	}
+	return nil
 }
 
 func (s *Store) migrate() error {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,5 +246,61 @@ func TestWriteChunkWritesTheStoredData(t *testing.T) {
 	})
 	if !errors.Is(err, errkind.NotFound) {
 		t.Errorf("WriteChunk(unknown) = %v, want NotFound", err)
+	}
+}
+
+func TestOpenCompactsAFileMostlyFree(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	keep := []byte("kept")
+	keepID := sha256.Sum256(keep)
+	var ids [][32]byte
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutChunk(keepID, keep); err != nil {
+			return err
+		}
+		for i := range (CompactMinFree + 1<<20) / (256 << 10) {
+			data := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 128<<10)
+			id := sha256.Sum256(data)
+			ids = append(ids, id)
+			if err := tx.PutChunk(id, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		for _, id := range ids {
+			if err := tx.DeleteChunk(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(filepath.Join(dir, FileName))
+	_ = s.Close()
+
+	s = openT(t, dir)
+	defer s.Close()
+	after, _ := os.Stat(filepath.Join(dir, FileName))
+	if s.Compacted <= 0 || after.Size() >= before.Size()/2 {
+		t.Fatalf("file %d bytes before, %d after (Compacted %d): not compacted", before.Size(), after.Size(), s.Compacted)
+	}
+	_ = s.View(func(tx *Tx) error {
+		if got, err := tx.Chunk(keepID); err != nil || string(got) != "kept" {
+			t.Errorf("kept chunk after compaction: %q, %v", got, err)
+		}
+		return nil
+	})
+	if err := s.Update(func(tx *Tx) error { return tx.PutChunk([32]byte{5}, []byte("x")) }); err != nil {
+		t.Errorf("write after compaction: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName+".compact")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the compaction's copy is left behind: %v", err)
 	}
 }
