@@ -16,6 +16,7 @@ type Stager interface {
 	Drop(ctx context.Context, releases []stage.Release, keep func(stage.Release) bool) error
 	Staged() (map[string][]string, error)
 	Reverify(ctx context.Context, releases []stage.Release) (stage.Progress, error)
+	Prune(ctx context.Context, keep int, needed func(stage.Release) bool) error
 }
 
 // Activator is what the Runner needs of *activate.Activator.
@@ -65,6 +66,13 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		var res activate.Result
 		res, err = r.Activator.Activate(ctx, cmd.Deployment, rels)
 		rep.SwapTime, rep.SwappedBack = res.SwapTime, res.SwappedBack
+		if err == nil {
+			// Old releases go once a new one runs; a failure to drop them is
+			// logged by the Stager and does not fail the activation.
+			_ = r.Stager.Prune(ctx, stage.DefaultKeepReleases, func(x stage.Release) bool {
+				return r.Activator.Needed(x.Application, x.ID)
+			})
+		}
 	case KindRollback:
 		err = r.Activator.Rollback(ctx, cmd.Deployment, cmd.Applications)
 	case KindDrop:

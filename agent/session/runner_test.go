@@ -16,6 +16,7 @@ import (
 type fakeStager struct {
 	err         error
 	reverifyErr error
+	pruned      int
 	dropped     []stage.Release
 	kept        []bool
 }
@@ -30,6 +31,11 @@ func (f *fakeStager) Drop(_ context.Context, rs []stage.Release, keep func(stage
 		f.dropped = append(f.dropped, r)
 		f.kept = append(f.kept, keep(r))
 	}
+	return nil
+}
+
+func (f *fakeStager) Prune(context.Context, int, func(stage.Release) bool) error {
+	f.pruned++
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
@@ -88,4 +89,45 @@ func (s *Stager) collectChunks() error {
 		}
 		return nil
 	})
+}
+
+// DefaultKeepReleases is how many staged releases per application Prune
+// keeps besides the running one and those keep reports as needed.
+const DefaultKeepReleases = 3
+
+// Prune drops, per application, the staged releases beyond the keep most
+// recently staged, never the running one nor one that needed reports as
+// needed (a rollback's target), then deletes the chunks no release
+// references any more.
+func (s *Stager) Prune(ctx context.Context, keep int, needed func(Release) bool) error {
+	var recs []*store.Release
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		var err error
+		recs, err = tx.Releases()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	byApp := map[string][]*store.Release{}
+	for _, r := range recs {
+		if r.State == store.ReleaseStaged {
+			byApp[r.Application] = append(byApp[r.Application], r)
+		}
+	}
+	var drop []Release
+	for _, rs := range byApp {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].UpdateTime.After(rs[j].UpdateTime) })
+		for _, r := range rs[min(keep, len(rs)):] {
+			drop = append(drop, Release{Application: r.Application, ID: r.ID})
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	if err := s.Drop(ctx, drop, needed); err != nil {
+		s.cfg.Log.Warn("old staged releases could not all be dropped; the next activation tries again", "error", err)
+		return err
+	}
+	return nil
 }

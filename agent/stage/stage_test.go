@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -576,4 +578,39 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPruneKeepsTheNewestTheRunningAndTheNeeded(t *testing.T) {
+	e := newEnv(t, nil)
+	var ids []string
+	var ms []*manifest.Manifest
+	for i := range 5 {
+		id, _, m := e.fake.release(t, map[string]string{"VERSION": fmt.Sprintf("v%d\n", i)})
+		if _, err := e.stage(t, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids, ms = append(ids, id), append(ms, m)
+	}
+	if err := os.Symlink(layout.CurrentTarget(ids[0]), layout.CurrentPath(e.root, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	needed := func(r stage.Release) bool { return r.ID == ids[1] }
+	if err := e.st.Prune(context.Background(), 2, needed); err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, false, true, true} // running, needed, dropped, newest two
+	staged, _ := e.st.Staged()
+	for i, id := range ids {
+		has := slices.Contains(staged["hello"], id)
+		_, err := os.Stat(layout.ReleaseDir(e.root, "hello", id))
+		if has != want[i] || (err == nil) != want[i] {
+			t.Errorf("v%d: staged %v, dir %v; want kept %v", i, has, err == nil, want[i])
+		}
+	}
+	_ = e.store.View(func(tx *store.Tx) error {
+		if tx.HasChunk(ms[2].Files[0].Chunks[0].ID) {
+			t.Error("the dropped release's chunk was kept")
+		}
+		return nil
+	})
 }
