@@ -203,7 +203,8 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 // and agent, continue deployments against one PostgreSQL database at the
 // same moment. The migration lock lets one run; the other waits, then
 // finds the database changed since its prepare and fails cleanly: its
-// agent never swaps, and every migration is applied once.
+// agent never swaps, and every migration is applied once, although both
+// deployments have the same id.
 func TestSQLTwoControllersRace(t *testing.T) {
 	t.Parallel()
 	db := sqlDatabase{migratetest.Postgres, migratetest.FreshPostgres(t)}
@@ -217,9 +218,8 @@ func TestSQLTwoControllersRace(t *testing.T) {
 		c.createEnvWithDB("race", true, db.proto())
 		c.startAgents("race", "fe-1")
 		app := c.registerApp(src)
-		if i == 1 { // so that the two deployment ids differ in the bookkeeping rows
-			c.createDeployment("race", app, "unused")
-		}
+		// Both controllers number their deployments alike: both are d-1,
+		// and the bookkeeping rows alone cannot tell them apart.
 		ids[i] = c.createDeployment("race", app, "v1")
 		c.prepareAndWait(ids[i])
 	}
@@ -233,6 +233,9 @@ func TestSQLTwoControllersRace(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if ids[0] != ids[1] {
+		t.Fatalf("the deployment ids differ (%s, %s); this test is about equal ones", ids[0], ids[1])
+	}
 	winner := -1
 	for i, c := range clusters {
 		d := c.waitSettled(ids[i], deployed)
@@ -246,7 +249,8 @@ func TestSQLTwoControllersRace(t *testing.T) {
 				d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime()).Round(time.Millisecond),
 				d.GetSqlDuration().AsDuration().Round(time.Millisecond), d.GetSwapDuration().AsDuration().Round(time.Millisecond))
 		case failed:
-			t.Logf("controller %d's %s failed cleanly: %s", i, ids[i], d.GetError())
+			t.Logf("controller %d's %s failed cleanly after %s of SQL (most of it waiting for the lock): %s", i, ids[i],
+				d.GetSqlDuration().AsDuration().Round(time.Millisecond), d.GetError())
 			mentionsAll(t, "the loser's error", d.GetError(), "the database changed since prepare", "prepare again")
 			checkNoSwap(t, d)
 			if _, err := os.Lstat(filepath.Join(c.Agents[0].Root, "hello", "current")); !os.IsNotExist(err) {
