@@ -83,7 +83,8 @@ func (c *cluster) pollState(path, id string, busy, want cutoverv1.DeploymentStat
 // grpcurl" section does), after checking that list, describe and the health
 // check work; it scrapes the controller's and the agent's /metrics before,
 // between the stages and after, checks that the counters and histograms
-// moved, and runs `promtool check metrics` on every page.
+// moved, and runs `promtool check metrics` on every page. Every log line of
+// the controller and the agent about the deployment names its environment.
 func TestGrpcurlTwoStageAndMetrics(t *testing.T) {
 	t.Parallel()
 	grpcurl := tool(t, "grpcurl")
@@ -210,6 +211,27 @@ func TestGrpcurlTwoStageAndMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("controller:\n%s\nagent:\n%s", after.grep("cutover_"), agentAfter.grep("cutover_"))
+	}
+
+	// Every log line about a deployment names its environment too.
+	for _, p := range c.Procs() {
+		b, err := os.ReadFile(p.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, " deployment="+id) {
+				continue
+			}
+			n++
+			if !strings.Contains(line, " environment=production") {
+				t.Errorf("%s logged a line about %s without its environment:\n%s", p.Name, id, line)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s logged nothing about %s", p.Name, id)
+		}
 	}
 }
 

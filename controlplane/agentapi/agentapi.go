@@ -87,7 +87,7 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 		if err := stream.Send(commandToProto(cmd)); err != nil {
 			return err
 		}
-		s.log.Debug("command sent", "agent", sess.Name(), "deployment", cmd.DeploymentID, "command", cmd.ID, "kind", cmd.Kind)
+		s.log.Debug("command sent", "agent", sess.Name(), "environment", sess.Environment(), "deployment", cmd.DeploymentID, "command", cmd.ID, "kind", cmd.Kind)
 	}
 }
 

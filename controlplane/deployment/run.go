@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
 // Run resumes the deployments that were PREPARING or ACTIVATING, then routes
@@ -32,7 +34,7 @@ func (s *Service) Run(ctx context.Context) error {
 			case errors.Is(err, errkind.NotFound):
 				s.log.Warn("agent report for an unknown deployment ignored", "agent", r.Agent, "deployment", r.DeploymentID, "command", r.CommandID)
 			case err != nil:
-				s.log.Error("handle agent report", "agent", r.Agent, "deployment", r.DeploymentID, "err", err)
+				s.logFor(r.DeploymentID).Error("handle agent report", "agent", r.Agent, "err", err)
 			}
 		}
 	}
@@ -93,7 +95,7 @@ func (s *Service) spawnBuild(id string) {
 			cancel()
 		}()
 		if err := s.buildAndStage(ctx, id); err != nil && ctx.Err() == nil {
-			s.log.Error("stage 1", "deployment", id, "err", err)
+			s.logFor(id).Error("stage 1", "err", err)
 		}
 	})
 }
@@ -106,6 +108,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	log := s.log.With(logging.KeyDeployment, id, logging.KeyEnvironment, d.Environment)
 	start := s.clock()
 	ids := map[string]string{}
 	migrations := map[string][]migrate.File{}
@@ -117,7 +120,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 		}); err != nil {
 			return s.failStage1(id, fmt.Sprintf("application %s: %v", app.Name, err))
 		}
-		s.log.Info("building", "deployment", id, "application", app.Name, "source_dir", a.SourceDir)
+		log.Info("building", "application", app.Name, "source_dir", a.SourceDir)
 		res, err := s.builder.Build(ctx, app.Name, a.SourceDir)
 		if ctx.Err() != nil {
 			return ctx.Err() // aborted or stopping; a restart builds again
@@ -136,7 +139,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 			ChunkCount: int64(len(m.ChunkIDs())), CreateTime: s.clock()}
 		err = s.store.Update(func(tx *store.Tx) error { return tx.PutRelease(rel, res.ManifestBytes) })
 		if cerr := res.Cleanup(); cerr != nil {
-			s.log.Warn("remove build scratch dir", "application", app.Name, "err", cerr)
+			log.Warn("remove build scratch dir", "application", app.Name, "err", cerr)
 		}
 		if err != nil {
 			return fmt.Errorf("store release of %s: %w", app.Name, err)
@@ -144,7 +147,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 		s.metrics.builds.WithLabelValues(app.Name).Observe(res.Duration.Seconds())
 		ids[app.Name] = res.ReleaseID
 		migrations[app.Name] = res.Migrations
-		s.log.Info("built", "deployment", id, "application", app.Name, "release", res.ReleaseID, "bytes", m.Size(), "duration", res.Duration)
+		log.Info("built", "application", app.Name, "release", res.ReleaseID, "bytes", m.Size(), "duration", res.Duration)
 	}
 	plan, reason := s.planSQL(ctx, d, migrations)
 	if ctx.Err() != nil {
@@ -268,7 +271,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 				}
 			}
 		}
-		s.log.Warn("activation failed; rolling back", "deployment", d.ID, "agents", st.rollback, "reason", st.reason)
+		s.log.Warn("activation failed; rolling back", "deployment", d.ID, "environment", d.Environment, "agents", st.rollback, "reason", st.reason)
 		return out, nil
 	}
 	switch st.to {
@@ -313,4 +316,23 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 	}
 	transition(d, st.to, now, ControllerActor, st.reason)
 	return nil, nil
+}
+
+// logFor returns the service's logger with deployment id and its
+// environment (read from the store; left out if the deployment cannot be
+// read), for lines about a deployment where only its id is at hand.
+func (s *Service) logFor(id string) *slog.Logger {
+	log := s.log.With(logging.KeyDeployment, id)
+	var env string
+	_ = s.store.View(func(tx *store.Tx) error {
+		d, err := tx.Deployment(id)
+		if err == nil {
+			env = d.Environment
+		}
+		return nil
+	})
+	if env != "" {
+		log = log.With(logging.KeyEnvironment, env)
+	}
+	return log
 }

@@ -147,7 +147,7 @@ func (s *Service) spawnSQL(id string, resumed bool) {
 	ctx := s.runCtx
 	s.wg.Go(func() {
 		if err := s.runSQL(ctx, id, resumed); err != nil && ctx.Err() == nil {
-			s.log.Error("stage 2 SQL", "deployment", id, "err", err)
+			s.logFor(id).Error("stage 2 SQL", "err", err)
 		}
 	})
 }
