@@ -155,6 +155,7 @@ func TestGrpcurlTwoStageAndMetrics(t *testing.T) {
 		{"cutover_build_duration_seconds_count", []string{"hello"}, func(v float64) bool { return v == 1 }},
 		{"cutover_build_duration_seconds_sum", []string{"hello"}, func(v float64) bool { return v > 0 }},
 		{"cutover_transfer_bytes_total", []string{"production"}, func(v float64) bool { return v > 0 }},
+		{"cutover_transfer_saved_bytes_total", []string{"production"}, func(v float64) bool { return v == 0 }}, // nothing staged before
 	} {
 		if v := mid.value(t, check.name, check.labels...); !check.want(v) {
 			t.Errorf("after prepare %s%q = %v", check.name, check.labels, v)

@@ -96,13 +96,17 @@ func newRootCmd(c *cli) *cobra.Command {
 A deployment brings an environment to given versions of applications, in two
 stages: "deploy prepare" builds and stages the releases on every front-end
 without touching what runs; "deploy continue" swaps every front-end to them
-inside the deployment window. "deploy start" runs both stages back to back.`,
+inside the deployment window. "deploy start" runs both stages back to back.
+
+Output is a table; -o json or -o yaml print the API's answer for scripts.
+Shell completion: see "cutoverctl completion bash --help" (or zsh, fish).`,
 		Example: `  export CUTOVER_CONTROLLER=127.0.0.1:7070
   cutoverctl env create production --two-stage
   cutoverctl app register ./examples/hello
   cutoverctl deploy create --env production --app hello=v2
   cutoverctl deploy prepare d-1 --wait
-  cutoverctl deploy continue d-1 --wait`,
+  cutoverctl deploy continue d-1 --wait
+  source <(cutoverctl completion bash)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -144,9 +144,12 @@ func (s *Sender) flush(env string, batch []Chunk, size int, send func([]Chunk) e
 }
 
 // Saved counts n release bytes that an agent of env did not need to fetch.
+// n = 0 still creates env's series (at 0), so that it exists once the
+// environment has staged anything.
 func (s *Sender) Saved(env string, n int64) {
+	c := s.metrics.saved.WithLabelValues(env)
 	if n > 0 {
-		s.metrics.saved.WithLabelValues(env).Add(float64(n))
+		c.Add(float64(n))
 	}
 }
 
