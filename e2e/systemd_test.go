@@ -17,7 +17,8 @@ import (
 // TestDaemonsUnderSystemd starts each real daemon as systemd would with
 // Type=notify and WatchdogSec=: with the example config file of deploy/config
 // (so the test also proves that the daemon's flags accept every key of it),
-// only the paths and addresses overridden by flags, NOTIFY_SOCKET pointing
+// only the paths and addresses overridden by flags (metrics off: no port
+// that another test's FreePort may have handed out), NOTIFY_SOCKET pointing
 // at a socket the test listens on and WATCHDOG_USEC set. It waits for
 // READY=1 and WATCHDOG=1, sends SIGTERM, and waits for STOPPING=1 and a
 // clean exit.
@@ -29,7 +30,7 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 	}{
 		{"cutover-controller", func(dir string) []string {
 			return []string{"--config", filepath.Join("..", "deploy", "config", "controller.yaml"),
-				"--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}
+				"--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--metrics-listen", ""}
 		}},
 		{"cutover-agent", func(dir string) []string {
 			// No controller answers there: the agent serves (and is ready)
@@ -40,7 +41,7 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 			}
 			return []string{"--config", filepath.Join("..", "deploy", "config", "agent.yaml"),
 				"--controller", fmt.Sprintf("127.0.0.1:%d", port), "--name", "fe-notify",
-				"--data-dir", filepath.Join(dir, "data"), "--root", filepath.Join(dir, "root"), "--metrics-listen", "127.0.0.1:0"}
+				"--data-dir", filepath.Join(dir, "data"), "--root", filepath.Join(dir, "root"), "--metrics-listen", ""}
 		}},
 	}
 	for _, tt := range tests {
