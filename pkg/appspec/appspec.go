@@ -12,6 +12,15 @@
 //	  stop_grace: 10s                    # optional: SIGTERM, then SIGKILL after this
 //	  health_timeout: 30s                # optional
 //	migrations: db/migrations            # optional: NNNN_name.up.sql files
+//	hooks:                               # optional, run by the agents (hooks.go)
+//	  before_activate:
+//	    - {command: bin/console scheduler:suspend, timeout: 5m, on: once, labels: {role: scheduler}}
+//	  validate: [{command: bin/smoke-test}]
+//	  after_activate: [{command: bin/console scheduler:resume, on: once, labels: {role: scheduler}}]
+//	package:                             # optional, run by the controller (hooks.go)
+//	  command: make apk
+//	  when_changed: [mobile/**]
+//	  output: out/app.apk
 package appspec
 
 import (
@@ -50,6 +59,11 @@ type Spec struct {
 	Run Run `yaml:"run" json:"run"`
 	// Migrations is a directory, relative to the release, of NNNN_name.up.sql files.
 	Migrations string `yaml:"migrations,omitempty" json:"migrations,omitempty"`
+	// Hooks are run by the agents around an activation (hooks.go).
+	Hooks Hooks `yaml:"hooks,omitempty" json:"hooks,omitzero"`
+	// Package is the optional package step run by the controller after an
+	// activation (hooks.go).
+	Package *Package `yaml:"package,omitempty" json:"package,omitempty"`
 }
 
 // Build is the build step, run by the controller in a scratch copy of the source.
@@ -124,7 +138,7 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("app spec %q: %s must not be negative: %w", s.Name, field, errkind.InvalidArgument)
 		}
 	}
-	return nil
+	return s.validateExtras()
 }
 
 // OutputDir returns build.output, "." when empty.
