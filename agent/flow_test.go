@@ -165,7 +165,14 @@ func TestStageActivateRollbackThroughTheSession(t *testing.T) {
 		if apps := st.GetApplications(); len(apps) != 1 || !slices.Contains(apps[0].GetStagedReleaseIds(), id) {
 			t.Errorf("status after stage = %v", st)
 		}
-		send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Activate{Activate: &cutoverv1.ActivateCommand{CommandId: d + "-a", DeploymentId: d, Releases: refs(id)}}})
+		send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: d + "-arm", DeploymentId: d, Releases: refs(id), VerifyOnly: true}}})
+		if r, _ := c.result(t, d+"-arm"); r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE {
+			t.Fatalf("arm report = %v", r)
+		}
+		if next, err := os.Readlink(layout.NextPath(root, "hello")); err != nil || next != layout.CurrentTarget(id) {
+			t.Fatalf("current.next after arm = %q, %v", next, err)
+		}
+		send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: d + "-a", DeploymentId: d, Releases: refs(id)}}})
 		r, st = c.result(t, d+"-a")
 		if r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE || r.GetSwapTime() == nil {
 			t.Fatalf("activate report = %v", r)

@@ -1,8 +1,11 @@
-// Package activate is stage 2 on the agent: it journals an activation in the
-// agent's store first, then per application swaps ROOT/<app>/current to the
-// staged release (a symlink renamed over `current`), restarts the app and
-// waits for its health check. Any failure swaps every app it swapped back
-// and restarts the previous releases. Rollback undoes a deployment's
+// Package activate is stage 2 on the agent, in two steps so that agents
+// swap together: Arm (arm.go) checks that the releases are staged, makes
+// the symlink ROOT/<app>/current.next -> releases/<id> beside `current` and
+// journals the armed activation, changing nothing that runs; Commit renames
+// `current.next` over `current` per application, restarts the app, waits
+// for its health check and runs the validate hooks. Any failure swaps every
+// app it swapped back and restarts the previous releases. Disarm forgets an
+// armed activation; RunHooks runs before_activate and after_activate hooks. Rollback undoes a deployment's
 // activation from the journal; Recover finishes, at agent start, an
 // activation that a crash interrupted, by swapping back.
 package activate
@@ -20,9 +23,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -72,6 +77,13 @@ type Config struct {
 	HTTPClient *http.Client
 	// HealthInterval is the pause between health probes (default 100ms).
 	HealthInterval time.Duration
+	// Hooks runs hooks; nil: a hook.Runner with Env, Log and Clock.
+	Hooks HookRunner
+}
+
+// HookRunner runs one hook; *hook.Runner is the real one.
+type HookRunner interface {
+	Run(ctx context.Context, dir, release string, ref appspec.HookRef, h appspec.Hook) hook.Result
 }
 
 // Activator activates, rolls back and recovers. Activations and rollbacks
@@ -99,6 +111,9 @@ func New(cfg Config) (*Activator, error) {
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 100 * time.Millisecond
 	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = hook.New(hook.Config{Env: cfg.Env, Log: cfg.Log, Clock: cfg.Clock})
+	}
 	m, err := newMetrics(cfg.Registerer, cfg.Root)
 	if err != nil {
 		return nil, err
@@ -108,9 +123,10 @@ func New(cfg Config) (*Activator, error) {
 
 // app is what the activator knows of one staged release.
 type app struct {
-	spec   process.Spec
-	health string
-	wait   time.Duration
+	spec    process.Spec
+	appSpec appspec.Spec
+	health  string
+	wait    time.Duration
 }
 
 // staged returns how to run release id of application name; an error
@@ -142,8 +158,9 @@ func (a *Activator) staged(name, id string) (*app, error) {
 	return &app{
 		spec: process.Spec{Application: name, Release: id, Dir: dir,
 			Command: m.Spec.Run.Command, StopGrace: m.Spec.StopGrace()},
-		health: m.Spec.Expand(a.cfg.Env, m.Spec.Run.Health),
-		wait:   m.Spec.HealthTimeout(),
+		appSpec: m.Spec,
+		health:  m.Spec.Expand(a.cfg.Env, m.Spec.Run.Health),
+		wait:    m.Spec.HealthTimeout(),
 	}, nil
 }
 
@@ -166,67 +183,6 @@ func (a *Activator) entry(deployment string) (*store.Activation, error) {
 		return nil, nil
 	}
 	return e, err
-}
-
-// Activate swaps to releases and restarts their apps. Activating a
-// deployment again reports what the first activation did.
-func (a *Activator) Activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	log := a.cfg.Log.With(logging.KeyDeployment, deployment)
-	e, err := a.entry(deployment)
-	if err != nil {
-		return Result{}, err
-	}
-	if e != nil {
-		return a.again(e)
-	}
-	apps := make([]*app, len(releases))
-	e = &store.Activation{Deployment: deployment, State: store.ActivationRunning}
-	seen := map[string]bool{}
-	for _, r := range releases {
-		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
-			return Result{}, fmt.Errorf("%w; nothing was changed", err)
-		}
-		if seen[r.Application] {
-			return Result{}, fmt.Errorf("application %q is listed twice; nothing was changed: %w", r.Application, errkind.InvalidArgument)
-		}
-		seen[r.Application] = true
-	}
-	for i, r := range releases {
-		if apps[i], err = a.staged(r.Application, r.ID); err != nil {
-			return Result{}, fmt.Errorf("%w; nothing was changed", err)
-		}
-		prev, err := layout.Current(a.cfg.Root, r.Application)
-		if err != nil {
-			return Result{}, fmt.Errorf("%w; nothing was changed", err)
-		}
-		e.Apps = append(e.Apps, store.AppActivation{Application: r.Application, Previous: prev, Target: r.ID})
-	}
-	if err := a.journal(e); err != nil {
-		return Result{}, fmt.Errorf("%w; nothing was changed", err)
-	}
-	start := a.cfg.Clock()
-	names := make([]string, len(e.Apps))
-	for i, aa := range e.Apps {
-		names[i] = aa.Application
-	}
-	for i := range e.Apps {
-		if err := a.activateApp(ctx, log, e, i, apps[i]); err != nil {
-			res := a.fail(log, e, err)
-			a.metrics.observe(names, false, a.cfg.Clock().Sub(start))
-			return res, err
-		}
-	}
-	e.State = store.ActivationActive
-	if err := a.journal(e); err != nil {
-		res := a.fail(log, e, err)
-		a.metrics.observe(names, false, a.cfg.Clock().Sub(start))
-		return res, err
-	}
-	a.metrics.observe(names, true, a.cfg.Clock().Sub(start))
-	log.Info("activation done", "apps", len(e.Apps), "took", a.cfg.Clock().Sub(start))
-	return Result{SwapTime: e.SwapTime}, nil
 }
 
 // again answers an activation that was already journaled.
@@ -252,7 +208,7 @@ func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.
 			aa.Swapped = false
 			return err
 		}
-		if err := Swap(a.cfg.Root, aa.Application, aa.Target); err != nil {
+		if err := commitLink(a.cfg.Root, aa.Application, aa.Target); err != nil {
 			return err
 		}
 		if e.SwapTime.IsZero() {
@@ -444,18 +400,20 @@ func (a *Activator) StartAll(ctx context.Context) error {
 
 // Needed reports whether a release must be kept for a rollback: it is the
 // previous or target release of an app in an activation that is still in
-// force (active or running, and `current` still points at its target).
+// force (active or running, and `current` still points at its target), or
+// of an armed activation.
 func (a *Activator) Needed(name, id string) bool {
 	cur, _ := layout.Current(a.cfg.Root, name)
 	var needed bool
 	_ = a.cfg.Store.View(func(tx *store.Tx) error {
 		es, err := tx.Activations()
 		for _, e := range es {
-			if e.State != store.ActivationActive && e.State != store.ActivationRunning {
+			if e.State != store.ActivationActive && e.State != store.ActivationRunning && e.State != store.ActivationArmed {
 				continue
 			}
 			for _, aa := range e.Apps {
-				if aa.Application == name && aa.Target == cur && (aa.Previous == id || aa.Target == id) {
+				inForce := aa.Target == cur || (e.State == store.ActivationArmed && aa.Previous == cur)
+				if aa.Application == name && inForce && (aa.Previous == id || aa.Target == id) {
 					needed = true
 				}
 			}

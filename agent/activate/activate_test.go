@@ -193,10 +193,10 @@ func TestActivateSwapsRestartsAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	r1 := e.release(t, "hello", "v1", "/ok")
 	r2 := e.release(t, "hello", "v2", "/ok")
-	if _, err := e.act.Activate(ctx, "d-1", []Release{{"hello", r1}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"hello", r1}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.act.Activate(ctx, "d-2", []Release{{"hello", r2}})
+	res, err := e.act.activate(ctx, "d-2", []Release{{"hello", r2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestActivateSwapsRestartsAndIsIdempotent(t *testing.T) {
 		t.Errorf("journal = %+v", j)
 	}
 	pid := func() int { i, _ := e.sup.Info("hello"); return i.PID }()
-	again, err := e.act.Activate(ctx, "d-2", []Release{{"hello", r2}})
+	again, err := e.act.activate(ctx, "d-2", []Release{{"hello", r2}})
 	if err != nil || !again.SwapTime.Equal(res.SwapTime) {
 		t.Errorf("second Activate = %+v, %v; want the first's swap time", again, err)
 	}
@@ -228,12 +228,12 @@ func TestHealthFailureSwapsBack(t *testing.T) {
 	ctx := context.Background()
 	good := e.release(t, "a", "v1", "/ok")
 	goodB := e.release(t, "b", "v1", "")
-	if _, err := e.act.Activate(ctx, "d-1", []Release{{"a", good}, {"b", goodB}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", good}, {"b", goodB}}); err != nil {
 		t.Fatal(err)
 	}
 	newA := e.release(t, "a", "v2", "/ok")
 	badB := e.release(t, "b", "v2", "/broken")
-	res, err := e.act.Activate(ctx, "d-2", []Release{{"a", newA}, {"b", badB}})
+	res, err := e.act.activate(ctx, "d-2", []Release{{"a", newA}, {"b", badB}})
 	if !errors.Is(err, errkind.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded from the health check", err)
 	}
@@ -251,7 +251,7 @@ func TestHealthFailureSwapsBack(t *testing.T) {
 	if j := e.journal(t, "d-2"); j.State != store.ActivationFailed || !j.SwappedBack {
 		t.Errorf("journal = %+v", j)
 	}
-	res2, err := e.act.Activate(ctx, "d-2", []Release{{"a", newA}, {"b", badB}})
+	res2, err := e.act.activate(ctx, "d-2", []Release{{"a", newA}, {"b", badB}})
 	if err == nil || !res2.SwappedBack {
 		t.Errorf("Activate again = %+v, %v; want the same failure", res2, err)
 	}
@@ -260,7 +260,7 @@ func TestHealthFailureSwapsBack(t *testing.T) {
 func TestFailureOfFirstAppWithoutPreviousRemovesCurrent(t *testing.T) {
 	e := newEnv(t)
 	bad := e.release(t, "a", "v1", "/broken")
-	res, err := e.act.Activate(context.Background(), "d-1", []Release{{"a", bad}})
+	res, err := e.act.activate(context.Background(), "d-1", []Release{{"a", bad}})
 	if err == nil || !res.SwappedBack {
 		t.Fatalf("Activate = %+v, %v", res, err)
 	}
@@ -276,10 +276,10 @@ func TestActivateRefusesUnstagedRelease(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	r1 := e.release(t, "a", "v1", "")
-	if _, err := e.act.Activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.act.Activate(ctx, "d-2", []Release{{"a", strings.Repeat("ab", 32)}})
+	_, err := e.act.activate(ctx, "d-2", []Release{{"a", strings.Repeat("ab", 32)}})
 	if !errors.Is(err, errkind.FailedPrecondition) {
 		t.Fatalf("err = %v, want FailedPrecondition", err)
 	}
@@ -290,7 +290,7 @@ func TestActivateRefusesUnstagedRelease(t *testing.T) {
 		t.Errorf("refused activation was journaled: %+v", a)
 	}
 	for _, bad := range [][]Release{{{"../a", r1}}, {{"a", "../../etc"}}, {{"a", r1}, {"a", r1}}} {
-		if _, err := e.act.Activate(ctx, "d-3", bad); !errors.Is(err, errkind.InvalidArgument) {
+		if _, err := e.act.activate(ctx, "d-3", bad); !errors.Is(err, errkind.InvalidArgument) {
 			t.Errorf("Activate(%v) = %v, want InvalidArgument", bad, err)
 		}
 	}
@@ -302,11 +302,11 @@ func TestRollback(t *testing.T) {
 	r1 := e.release(t, "a", "v1", "/ok")
 	r2 := e.release(t, "a", "v2", "/ok")
 	for d, r := range map[string]string{"d-1": r1} {
-		if _, err := e.act.Activate(ctx, d, []Release{{"a", r}}); err != nil {
+		if _, err := e.act.activate(ctx, d, []Release{{"a", r}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.act.Activate(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-2", []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
 	if e.act.Needed("a", r1) != true {
@@ -369,7 +369,7 @@ func TestRecoverSwapsBackInterruptedActivation(t *testing.T) {
 	if got := e.running("a"); got != r1 {
 		t.Errorf("StartAll runs %q, want %s", got, r1)
 	}
-	_, err = e.act.Activate(context.Background(), "d-3", []Release{{"a", r2}})
+	_, err = e.act.activate(context.Background(), "d-3", []Release{{"a", r2}})
 	if !errors.Is(err, errkind.Aborted) {
 		t.Errorf("Activate after recovery = %v, want the recorded failure", err)
 	}
@@ -391,7 +391,7 @@ func TestMetrics(t *testing.T) {
 	}
 	check("before any activation")
 	a1, b1 := e.release(t, "a", "v1", "/ok"), e.release(t, "b", "v1", "")
-	if _, err := e.act.Activate(ctx, "d-1", []Release{{"a", a1}, {"b", b1}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", a1}, {"b", b1}}); err != nil {
 		t.Fatal(err)
 	}
 	check("after d-1",
@@ -400,7 +400,7 @@ func TestMetrics(t *testing.T) {
 		`cutover_agent_running_release_info{application="a",release="`+a1+`"} 1`,
 		`cutover_agent_running_release_info{application="b",release="`+b1+`"} 1`)
 	a2 := e.release(t, "a", "v2", "/broken")
-	if _, err := e.act.Activate(ctx, "d-2", []Release{{"a", a2}}); err == nil {
+	if _, err := e.act.activate(ctx, "d-2", []Release{{"a", a2}}); err == nil {
 		t.Fatal("d-2 activated a release whose health check fails")
 	}
 	check("after the failed d-2",
@@ -409,7 +409,7 @@ func TestMetrics(t *testing.T) {
 		`cutover_agent_running_release_info{application="a",release="`+a1+`"} 1`,
 		`cutover_agent_running_release_info{application="b",release="`+b1+`"} 1`)
 	a3 := e.release(t, "a", "v3", "/ok")
-	if _, err := e.act.Activate(ctx, "d-3", []Release{{"a", a3}}); err != nil {
+	if _, err := e.act.activate(ctx, "d-3", []Release{{"a", a3}}); err != nil {
 		t.Fatal(err)
 	}
 	check("after d-3",
@@ -442,4 +442,10 @@ func gather(t *testing.T, reg *prometheus.Registry, names ...string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// activate is Commit without hooks, as the tests of a single-step activation use it.
+func (a *Activator) activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
+	res, _, err := a.Commit(ctx, deployment, releases, nil)
+	return res, err
 }

@@ -128,3 +128,10 @@ func MkdirAllSynced(dir string, perm fs.FileMode) error {
 	}
 	return SyncDir(parent)
 }
+
+// NextName is the symlink that arm prepares beside `current`; commit
+// renames it over `current`.
+const NextName = CurrentName + ".next"
+
+// NextPath returns ROOT/<app>/current.next.
+func NextPath(root, app string) string { return filepath.Join(root, app, NextName) }

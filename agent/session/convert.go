@@ -1,10 +1,31 @@
 package session
 
 import (
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/pkg/appspec"
 
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
+
+var hookKinds = map[appspec.HookKind]cutoverv1.HookKind{
+	appspec.BeforeActivate: cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE,
+	appspec.Validate:       cutoverv1.HookKind_HOOK_KIND_VALIDATE,
+	appspec.AfterActivate:  cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE,
+}
+
+func hookRefsFromProto(refs []*cutoverv1.HookRef) []appspec.HookRef {
+	var out []appspec.HookRef
+	for _, r := range refs {
+		for k, v := range hookKinds {
+			if v == r.GetKind() {
+				out = append(out, appspec.HookRef{Application: r.GetApplication(), Kind: k, Index: int(r.GetIndex())})
+			}
+		}
+	}
+	return out
+}
 
 func releasesFromProto(refs []*cutoverv1.ReleaseRef) []Release {
 	out := make([]Release, len(refs))
@@ -21,9 +42,17 @@ func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	case *cutoverv1.ConnectResponse_Stage:
 		return Command{Kind: KindStage, ID: x.Stage.GetCommandId(), Deployment: x.Stage.GetDeploymentId(),
 			Releases: releasesFromProto(x.Stage.GetReleases())}, true
-	case *cutoverv1.ConnectResponse_Activate:
-		return Command{Kind: KindActivate, ID: x.Activate.GetCommandId(), Deployment: x.Activate.GetDeploymentId(),
-			Releases: releasesFromProto(x.Activate.GetReleases())}, true
+	case *cutoverv1.ConnectResponse_Arm:
+		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
+			Releases: releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly()}, true
+	case *cutoverv1.ConnectResponse_Commit:
+		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
+			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate())}, true
+	case *cutoverv1.ConnectResponse_Disarm:
+		return Command{Kind: KindDisarm, ID: x.Disarm.GetCommandId(), Deployment: x.Disarm.GetDeploymentId()}, true
+	case *cutoverv1.ConnectResponse_Hooks:
+		return Command{Kind: KindHooks, ID: x.Hooks.GetCommandId(), Deployment: x.Hooks.GetDeploymentId(),
+			Releases: releasesFromProto(x.Hooks.GetReleases()), Hooks: hookRefsFromProto(x.Hooks.GetHooks())}, true
 	case *cutoverv1.ConnectResponse_Rollback:
 		return Command{Kind: KindRollback, ID: x.Rollback.GetCommandId(), Deployment: x.Rollback.GetDeploymentId(),
 			Applications: x.Rollback.GetApplications()}, true
@@ -47,6 +76,11 @@ func reportToProto(r Report) *cutoverv1.ConnectRequest {
 	}
 	if !r.SwapTime.IsZero() {
 		p.SwapTime = timestamppb.New(r.SwapTime)
+	}
+	for _, h := range r.Hooks {
+		p.Hooks = append(p.Hooks, &cutoverv1.HookResult{Application: h.Ref.Application, Kind: hookKinds[h.Ref.Kind],
+			Index: int32(h.Ref.Index), Command: h.Command, ExitCode: int32(h.ExitCode),
+			Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})
 	}
 	return &cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Report{Report: p}}
 }

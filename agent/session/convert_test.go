@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -19,8 +20,16 @@ func TestCommandFromProto(t *testing.T) {
 	}{
 		{"stage", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},
 			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels}, true},
-		{"activate", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Activate{Activate: &cutoverv1.ActivateCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},
-			Command{Kind: KindActivate, ID: "c", Deployment: "d", Releases: rels}, true},
+		{"arm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs, VerifyOnly: true}}},
+			Command{Kind: KindArm, ID: "c", Deployment: "d", Releases: rels, VerifyOnly: true}, true},
+		{"commit", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
+			Validate: []*cutoverv1.HookRef{{Application: "a", Kind: cutoverv1.HookKind_HOOK_KIND_VALIDATE, Index: 1}}}}},
+			Command{Kind: KindCommit, ID: "c", Deployment: "d", Releases: rels, Hooks: []appspec.HookRef{{Application: "a", Kind: appspec.Validate, Index: 1}}}, true},
+		{"disarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{CommandId: "c", DeploymentId: "d"}}},
+			Command{Kind: KindDisarm, ID: "c", Deployment: "d"}, true},
+		{"hooks", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
+			Hooks: []*cutoverv1.HookRef{{Application: "a", Kind: cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE}}}}},
+			Command{Kind: KindHooks, ID: "c", Deployment: "d", Releases: rels, Hooks: []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate}}}, true},
 		{"rollback", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Rollback{Rollback: &cutoverv1.RollbackCommand{CommandId: "c", DeploymentId: "d", Applications: []string{"a"}}}},
 			Command{Kind: KindRollback, ID: "c", Deployment: "d", Applications: []string{"a"}}, true},
 		{"drop", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},

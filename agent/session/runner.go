@@ -3,11 +3,14 @@ package session
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 )
 
 // Stager is what the Runner needs of *stage.Stager.
@@ -17,19 +20,24 @@ type Stager interface {
 	Staged() (map[string][]string, error)
 	Reverify(ctx context.Context, releases []stage.Release) (stage.Progress, error)
 	Prune(ctx context.Context, keep int, needed func(stage.Release) bool) error
+	Check(releases []stage.Release) error
 }
 
 // Activator is what the Runner needs of *activate.Activator.
 type Activator interface {
-	Activate(ctx context.Context, deployment string, releases []activate.Release) (activate.Result, error)
+	Arm(ctx context.Context, deployment string, releases []activate.Release) error
+	Commit(ctx context.Context, deployment string, releases []activate.Release, validate []appspec.HookRef) (activate.Result, []hook.Result, error)
+	Disarm(ctx context.Context, deployment string) error
+	RunHooks(ctx context.Context, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
 	Rollback(ctx context.Context, deployment string, apps []string) error
 	Needed(app, id string) bool
 }
 
 // Runner is the agent's Handler: stage and drop go to the Stager (which
 // serializes work per release, so stages run concurrently with everything
-// else), activate and rollback to the Activator (which runs them one at a
-// time).
+// else); arm goes to the Stager (stage or verify every file) then to the
+// Activator; commit, disarm, hooks and rollback go to the Activator (which
+// runs arms, commits and rollbacks one at a time).
 type Runner struct {
 	Stager    Stager
 	Activator Activator
@@ -51,20 +59,23 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 				ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes})
 		})
 		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
-	case KindActivate:
-		// Readiness re-check: the staged files may have been damaged since
-		// stage 1; repair them (fetching only what the store lacks) before
-		// anything is swapped.
-		if _, err = r.Stager.Reverify(ctx, toStage(cmd.Releases)); err != nil {
-			err = fmt.Errorf("re-verify the staged releases before the swap (nothing was swapped): %w", err)
+	case KindArm:
+		// Readiness re-check: a release staged here is re-verified, every
+		// file hashed against the manifest, and repaired if damaged
+		// (fetching only what the store lacks); one not staged (a
+		// front-end that joined after prepare) is staged. With VerifyOnly,
+		// either is a failure instead. Nothing running changes.
+		var p stage.Progress
+		p, err = r.readiness(ctx, cmd, progress)
+		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
+		if err != nil {
+			err = fmt.Errorf("readiness re-check before the swap (nothing was swapped): %w", err)
 			break
 		}
-		rels := make([]activate.Release, len(cmd.Releases))
-		for i, x := range cmd.Releases {
-			rels[i] = activate.Release{Application: x.Application, ID: x.ID}
-		}
+		err = r.Activator.Arm(ctx, cmd.Deployment, toActivate(cmd.Releases))
+	case KindCommit:
 		var res activate.Result
-		res, err = r.Activator.Activate(ctx, cmd.Deployment, rels)
+		res, rep.Hooks, err = r.Activator.Commit(ctx, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks)
 		rep.SwapTime, rep.SwappedBack = res.SwapTime, res.SwappedBack
 		if err == nil {
 			// Old releases go once a new one runs; a failure to drop them is
@@ -73,6 +84,10 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 				return r.Activator.Needed(x.Application, x.ID)
 			})
 		}
+	case KindDisarm:
+		err = r.Activator.Disarm(ctx, cmd.Deployment)
+	case KindHooks:
+		rep.Hooks, err = r.Activator.RunHooks(ctx, toActivate(cmd.Releases), cmd.Hooks)
 	case KindRollback:
 		err = r.Activator.Rollback(ctx, cmd.Deployment, cmd.Applications)
 	case KindDrop:
@@ -86,6 +101,45 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		rep.Outcome, rep.Error = Failed, err.Error()
 	}
 	return rep
+}
+
+// readiness re-verifies the staged releases of an arm command and stages
+// the ones not staged (only checks both with VerifyOnly).
+func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Report)) (stage.Progress, error) {
+	rels := toStage(cmd.Releases)
+	if cmd.VerifyOnly {
+		return stage.Progress{}, r.Stager.Check(rels)
+	}
+	staged, err := r.Stager.Staged()
+	if err != nil {
+		return stage.Progress{}, err
+	}
+	var have, lack []stage.Release
+	for _, x := range rels {
+		if slices.Contains(staged[x.Application], x.ID) {
+			have = append(have, x)
+		} else {
+			lack = append(lack, x)
+		}
+	}
+	p, err := r.Stager.Reverify(ctx, have)
+	if err != nil || len(lack) == 0 {
+		return p, err
+	}
+	q, err := r.Stager.Stage(ctx, lack, func(q stage.Progress) {
+		progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
+			ReleaseBytes: q.ReleaseBytes, TransferredBytes: p.TransferredBytes + q.TransferredBytes})
+	})
+	q.TransferredBytes += p.TransferredBytes
+	return q, err
+}
+
+func toActivate(rs []Release) []activate.Release {
+	out := make([]activate.Release, len(rs))
+	for i, x := range rs {
+		out[i] = activate.Release{Application: x.Application, ID: x.ID}
+	}
+	return out
 }
 
 func toStage(rs []Release) []stage.Release {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 )
 
 type fakeStager struct {
@@ -43,17 +45,30 @@ func (f *fakeStager) Reverify(context.Context, []stage.Release) (stage.Progress,
 	return stage.Progress{}, f.reverifyErr
 }
 
+func (f *fakeStager) Check(rs []stage.Release) error { return f.err }
+
 func (f *fakeStager) Staged() (map[string][]string, error) {
 	return map[string][]string{"hello": {"r2", "r1"}, "other": {"x"}}, nil
 }
 
 type fakeActivator struct {
-	res activate.Result
-	err error
+	res    activate.Result
+	hooks  []hook.Result
+	err    error
+	armErr error
+	armed  bool
 }
 
-func (f *fakeActivator) Activate(context.Context, string, []activate.Release) (activate.Result, error) {
-	return f.res, f.err
+func (f *fakeActivator) Arm(context.Context, string, []activate.Release) error {
+	f.armed = f.armErr == nil
+	return f.armErr
+}
+func (f *fakeActivator) Commit(context.Context, string, []activate.Release, []appspec.HookRef) (activate.Result, []hook.Result, error) {
+	return f.res, f.hooks, f.err
+}
+func (f *fakeActivator) Disarm(context.Context, string) error { return f.err }
+func (f *fakeActivator) RunHooks(context.Context, []activate.Release, []appspec.HookRef) ([]hook.Result, error) {
+	return f.hooks, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
 func (f *fakeActivator) Needed(app, id string) bool                       { return id == "r1" }
@@ -71,14 +86,26 @@ func TestRunnerHandle(t *testing.T) {
 			Report{CommandID: "c", Deployment: "d", Outcome: Done, ReleaseBytes: 9, TransferredBytes: 9}},
 		{"stage failed", Runner{Stager: &fakeStager{err: errors.New("bad chunk")}}, Command{Kind: KindStage, ID: "c", Releases: rels},
 			Report{CommandID: "c", Outcome: Failed, Error: "bad chunk", ReleaseBytes: 9, TransferredBytes: 9}},
-		{"activate done", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{res: activate.Result{SwapTime: when}}}, Command{Kind: KindActivate, ID: "c", Releases: rels},
-			Report{CommandID: "c", Outcome: Done, SwapTime: when}},
-		{"activate refused by the re-verify", Runner{Stager: &fakeStager{reverifyErr: errors.New("controller away")}, Activator: &fakeActivator{res: activate.Result{SwapTime: when}}},
-			Command{Kind: KindActivate, ID: "c", Releases: rels},
-			Report{CommandID: "c", Outcome: Failed, Error: "re-verify the staged releases before the swap (nothing was swapped): controller away"}},
-		{"activate swapped back", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{res: activate.Result{SwapTime: when, SwappedBack: true}, err: errors.New("unhealthy")}},
-			Command{Kind: KindActivate, ID: "c", Releases: rels},
+		{"arm re-verifies a staged release", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{}}, Command{Kind: KindArm, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Done}},
+		{"arm stages a release not staged", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{}}, Command{Kind: KindArm, ID: "c", Releases: []Release{{Application: "hello", ID: "r9"}}},
+			Report{CommandID: "c", Outcome: Done, ReleaseBytes: 9, TransferredBytes: 9}},
+		{"arm refused by the re-verify", Runner{Stager: &fakeStager{reverifyErr: errors.New("controller away")}, Activator: &fakeActivator{}}, Command{Kind: KindArm, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Failed, Error: "readiness re-check before the swap (nothing was swapped): controller away"}},
+		{"arm verify only", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{}}, Command{Kind: KindArm, ID: "c", Releases: rels, VerifyOnly: true},
+			Report{CommandID: "c", Outcome: Done}},
+		{"arm, damaged and verify only", Runner{Stager: &fakeStager{err: errors.New("damaged")}, Activator: &fakeActivator{}}, Command{Kind: KindArm, ID: "c", Releases: rels, VerifyOnly: true},
+			Report{CommandID: "c", Outcome: Failed, Error: "readiness re-check before the swap (nothing was swapped): damaged"}},
+		{"arm failed", Runner{Stager: &fakeStager{}, Activator: &fakeActivator{armErr: errors.New("no link")}}, Command{Kind: KindArm, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Failed, Error: "no link"}},
+		{"commit done", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when}, hooks: []hook.Result{{Command: "v"}}}}, Command{Kind: KindCommit, ID: "c", Releases: rels},
+			Report{CommandID: "c", Outcome: Done, SwapTime: when, Hooks: []hook.Result{{Command: "v"}}}},
+		{"commit swapped back", Runner{Activator: &fakeActivator{res: activate.Result{SwapTime: when, SwappedBack: true}, err: errors.New("unhealthy")}},
+			Command{Kind: KindCommit, ID: "c", Releases: rels},
 			Report{CommandID: "c", Outcome: Failed, Error: "unhealthy", SwapTime: when, SwappedBack: true}},
+		{"disarm", Runner{Activator: &fakeActivator{}}, Command{Kind: KindDisarm, ID: "c"}, Report{CommandID: "c", Outcome: Done}},
+		{"hooks failed", Runner{Activator: &fakeActivator{hooks: []hook.Result{{Command: "x", Error: "exit 1"}}, err: errors.New("exit 1")}}, Command{Kind: KindHooks, ID: "c"},
+			Report{CommandID: "c", Outcome: Failed, Error: "exit 1", Hooks: []hook.Result{{Command: "x", Error: "exit 1"}}}},
 		{"rollback", Runner{Activator: &fakeActivator{}}, Command{Kind: KindRollback, ID: "c"}, Report{CommandID: "c", Outcome: Done}},
 		{"unknown", Runner{}, Command{Kind: "explode", ID: "c"}, Report{CommandID: "c", Outcome: Failed, Error: `unknown command kind "explode"`}},
 	}

@@ -79,7 +79,7 @@ func (h *fakeHandler) Handle(_ context.Context, cmd Command, progress func(Repor
 	}
 	progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress, ReleaseBytes: 10, TransferredBytes: 4})
 	r := Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Done, ReleaseBytes: 10, TransferredBytes: 10}
-	if cmd.Kind == KindActivate {
+	if cmd.Kind == KindCommit {
 		r.Outcome, r.Error, r.SwappedBack = Failed, "health check failed", true
 		r.SwapTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
@@ -169,7 +169,7 @@ func TestHelloCommandsReports(t *testing.T) {
 		r.GetTransferredBytes() != 10 || r.GetSwapTime() != nil {
 		t.Errorf("stage report = %v", r)
 	}
-	err = s.stream.Send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Activate{Activate: &cutoverv1.ActivateCommand{
+	err = s.stream.Send(&cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
 		CommandId: "c2", DeploymentId: "d-1", Releases: []*cutoverv1.ReleaseRef{{Application: "hello", ReleaseId: "r2"}}}}})
 	if err != nil {
 		t.Fatal(err)

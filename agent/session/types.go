@@ -1,6 +1,11 @@
 package session
 
-import "time"
+import (
+	"time"
+
+	"github.com/cutover-dev/cutover/agent/hook"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+)
 
 // Kind says what a command asks.
 type Kind string
@@ -8,7 +13,10 @@ type Kind string
 // The command kinds (docs/architecture.md).
 const (
 	KindStage    Kind = "stage"
-	KindActivate Kind = "activate"
+	KindArm      Kind = "arm"
+	KindCommit   Kind = "commit"
+	KindDisarm   Kind = "disarm"
+	KindHooks    Kind = "hooks"
 	KindRollback Kind = "rollback"
 	KindDrop     Kind = "drop"
 )
@@ -24,10 +32,14 @@ type Command struct {
 	Kind       Kind
 	ID         string
 	Deployment string
-	// Releases for stage, activate and drop.
+	// Releases for stage, arm, commit, hooks and drop.
 	Releases []Release
 	// Applications for rollback; empty means all of the deployment's.
 	Applications []string
+	// VerifyOnly (arm) fails instead of staging a release not staged intact.
+	VerifyOnly bool
+	// Hooks to run (hooks; commit: the validate hooks).
+	Hooks []appspec.HookRef
 }
 
 // Outcome is where a command is.
@@ -50,9 +62,11 @@ type Report struct {
 	TransferredBytes int64
 	// ReusedBytes is the part of ReleaseBytes the agent already held (stage, DONE).
 	ReusedBytes int64
-	// SwapTime is when `current` was swapped (activate); zero if it was not.
+	// SwapTime is when `current` was swapped (commit); zero if it was not.
 	SwapTime    time.Time
 	SwappedBack bool
+	// Hooks are the hooks the command ran (hooks, commit), in order.
+	Hooks []hook.Result
 }
 
 // AppStatus is what the agent runs and holds of one application.

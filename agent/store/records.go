@@ -180,6 +180,11 @@ type ActivationState string
 
 // The activation states.
 const (
+	// ActivationArmed: releases verified, `current.next` prepared beside
+	// `current`; nothing running changed. Commit or disarm follows.
+	ActivationArmed ActivationState = "armed"
+	// ActivationDisarmed: was armed, then disarmed; nothing was swapped.
+	ActivationDisarmed ActivationState = "disarmed"
 	// ActivationRunning: journaled; swaps may have happened.
 	ActivationRunning ActivationState = "activating"
 	// ActivationActive: every app swapped and healthy.

@@ -193,3 +193,20 @@ func (s *Spec) validateExtras() error {
 	}
 	return nil
 }
+
+// HookRef names one hook of an application's spec: the controller picks
+// hooks by reference, the agent reads them from the verified manifest.
+type HookRef struct {
+	Application string
+	Kind        HookKind
+	Index       int
+}
+
+// Resolve returns the hook ref names in s; false if there is none.
+func (s *Spec) Resolve(ref HookRef) (Hook, bool) {
+	hs := s.Hooks.Of(ref.Kind)
+	if ref.Index < 0 || ref.Index >= len(hs) {
+		return Hook{}, false
+	}
+	return hs[ref.Index], true
+}

@@ -598,9 +598,14 @@ type ContinueDeploymentRequest struct {
 	// (now, if one is open) instead of starting it at once: the deployment stays
 	// PREPARED with scheduled_time set, and the controller starts it then.
 	// Cannot be combined with force.
-	AtWindow      bool `protobuf:"varint,4,opt,name=at_window,json=atWindow,proto3" json:"at_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AtWindow bool `protobuf:"varint,4,opt,name=at_window,json=atWindow,proto3" json:"at_window,omitempty"`
+	// require_prepared refuses (FAILED_PRECONDITION, naming them) to continue
+	// when a connected front-end does not hold the releases staged, instead
+	// of staging them first; at arm, a damaged staged release fails stage 2
+	// instead of being staged again.
+	RequirePrepared bool `protobuf:"varint,10,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ContinueDeploymentRequest) Reset() {
@@ -657,6 +662,13 @@ func (x *ContinueDeploymentRequest) GetForceReason() string {
 func (x *ContinueDeploymentRequest) GetAtWindow() bool {
 	if x != nil {
 		return x.AtWindow
+	}
+	return false
+}
+
+func (x *ContinueDeploymentRequest) GetRequirePrepared() bool {
+	if x != nil {
+		return x.RequirePrepared
 	}
 	return false
 }
@@ -1408,12 +1420,14 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12B\n" +
 	"\fapplications\x18\x02 \x03(\v2\x1e.cutover.v1.ApplicationVersionR\fapplications\"*\n" +
 	"\x18PrepareDeploymentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x81\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xac\x01\n" +
 	"\x19ContinueDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12!\n" +
 	"\fforce_reason\x18\x03 \x01(\tR\vforceReason\x12\x1b\n" +
-	"\tat_window\x18\x04 \x01(\bR\batWindow\"a\n" +
+	"\tat_window\x18\x04 \x01(\bR\batWindow\x12)\n" +
+	"\x10require_prepared\x18\n" +
+	" \x01(\bR\x0frequirePrepared\"a\n" +
 	"\x16StartDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12!\n" +

@@ -319,11 +319,14 @@ type CommandReport struct {
 	TransferredBytes int64 `protobuf:"varint,6,opt,name=transferred_bytes,json=transferredBytes,proto3" json:"transferred_bytes,omitempty"`
 	// swap_time is when `current` was swapped (activate), unset if it was not.
 	SwapTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
-	// swapped_back is true if the agent swapped and then went back (activate).
+	// swapped_back is true if the agent swapped and then went back (commit).
 	SwappedBack bool `protobuf:"varint,8,opt,name=swapped_back,json=swappedBack,proto3" json:"swapped_back,omitempty"`
 	// reused_bytes is the part of release_bytes the agent already held and so
 	// did not fetch (stage; set on DONE).
-	ReusedBytes   int64 `protobuf:"varint,9,opt,name=reused_bytes,json=reusedBytes,proto3" json:"reused_bytes,omitempty"`
+	ReusedBytes int64 `protobuf:"varint,9,opt,name=reused_bytes,json=reusedBytes,proto3" json:"reused_bytes,omitempty"`
+	// hooks are the results of the hooks the command ran (hooks, commit), in
+	// the order they ran; set on DONE and FAILED.
+	Hooks         []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +424,13 @@ func (x *CommandReport) GetReusedBytes() int64 {
 	return 0
 }
 
+func (x *CommandReport) GetHooks() []*HookResult {
+	if x != nil {
+		return x.Hooks
+	}
+	return nil
+}
+
 // ConnectResponse is a message from the controller.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -429,9 +439,12 @@ type ConnectResponse struct {
 	// Types that are valid to be assigned to Command:
 	//
 	//	*ConnectResponse_Stage
-	//	*ConnectResponse_Activate
 	//	*ConnectResponse_Rollback
 	//	*ConnectResponse_Drop
+	//	*ConnectResponse_Arm
+	//	*ConnectResponse_Commit
+	//	*ConnectResponse_Disarm
+	//	*ConnectResponse_Hooks
 	Command       isConnectResponse_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -483,15 +496,6 @@ func (x *ConnectResponse) GetStage() *StageCommand {
 	return nil
 }
 
-func (x *ConnectResponse) GetActivate() *ActivateCommand {
-	if x != nil {
-		if x, ok := x.Command.(*ConnectResponse_Activate); ok {
-			return x.Activate
-		}
-	}
-	return nil
-}
-
 func (x *ConnectResponse) GetRollback() *RollbackCommand {
 	if x != nil {
 		if x, ok := x.Command.(*ConnectResponse_Rollback); ok {
@@ -510,6 +514,42 @@ func (x *ConnectResponse) GetDrop() *DropCommand {
 	return nil
 }
 
+func (x *ConnectResponse) GetArm() *ArmCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_Arm); ok {
+			return x.Arm
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetCommit() *CommitCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_Commit); ok {
+			return x.Commit
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetDisarm() *DisarmCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_Disarm); ok {
+			return x.Disarm
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetHooks() *HooksCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_Hooks); ok {
+			return x.Hooks
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Command interface {
 	isConnectResponse_Command()
 }
@@ -517,11 +557,6 @@ type isConnectResponse_Command interface {
 type ConnectResponse_Stage struct {
 	// stage fetches and materializes releases.
 	Stage *StageCommand `protobuf:"bytes,1,opt,name=stage,proto3,oneof"`
-}
-
-type ConnectResponse_Activate struct {
-	// activate swaps to staged releases and restarts the apps.
-	Activate *ActivateCommand `protobuf:"bytes,2,opt,name=activate,proto3,oneof"`
 }
 
 type ConnectResponse_Rollback struct {
@@ -534,13 +569,39 @@ type ConnectResponse_Drop struct {
 	Drop *DropCommand `protobuf:"bytes,4,opt,name=drop,proto3,oneof"`
 }
 
-func (*ConnectResponse_Stage) isConnectResponse_Command() {}
+type ConnectResponse_Arm struct {
+	// arm verifies staged releases and prepares the swap (stage 2, first step).
+	Arm *ArmCommand `protobuf:"bytes,5,opt,name=arm,proto3,oneof"`
+}
 
-func (*ConnectResponse_Activate) isConnectResponse_Command() {}
+type ConnectResponse_Commit struct {
+	// commit swaps to the armed releases and restarts the apps.
+	Commit *CommitCommand `protobuf:"bytes,6,opt,name=commit,proto3,oneof"`
+}
+
+type ConnectResponse_Disarm struct {
+	// disarm removes what arm prepared; nothing running changes.
+	Disarm *DisarmCommand `protobuf:"bytes,7,opt,name=disarm,proto3,oneof"`
+}
+
+type ConnectResponse_Hooks struct {
+	// hooks runs before_activate or after_activate hooks.
+	Hooks *HooksCommand `protobuf:"bytes,8,opt,name=hooks,proto3,oneof"`
+}
+
+func (*ConnectResponse_Stage) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Rollback) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Drop) isConnectResponse_Command() {}
+
+func (*ConnectResponse_Arm) isConnectResponse_Command() {}
+
+func (*ConnectResponse_Commit) isConnectResponse_Command() {}
+
+func (*ConnectResponse_Disarm) isConnectResponse_Command() {}
+
+func (*ConnectResponse_Hooks) isConnectResponse_Command() {}
 
 // ReleaseRef names one application's release.
 type ReleaseRef struct {
@@ -662,33 +723,41 @@ func (x *StageCommand) GetReleases() []*ReleaseRef {
 	return nil
 }
 
-// ActivateCommand asks the agent to swap to staged releases.
-type ActivateCommand struct {
+// ArmCommand asks the agent to get ready to swap, changing nothing that
+// runs: each release is staged if it is not (unless verify_only), every file
+// of its directory is checked against the manifest (a damaged one is
+// staged again), the symlink `current.next` -> releases/<id> is made
+// beside `current`, and the armed activation is journaled. Reports carry
+// release_bytes and transferred_bytes like stage.
+type ArmCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// command_id identifies the command in reports.
 	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// deployment_id is the deployment it belongs to.
 	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	// releases to activate; each must be staged.
-	Releases      []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// releases to arm.
+	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// verify_only fails, instead of staging, a release that is not staged
+	// intact (continue with require_prepared).
+	VerifyOnly    bool `protobuf:"varint,4,opt,name=verify_only,json=verifyOnly,proto3" json:"verify_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ActivateCommand) Reset() {
-	*x = ActivateCommand{}
+func (x *ArmCommand) Reset() {
+	*x = ArmCommand{}
 	mi := &file_cutover_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ActivateCommand) String() string {
+func (x *ArmCommand) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ActivateCommand) ProtoMessage() {}
+func (*ArmCommand) ProtoMessage() {}
 
-func (x *ActivateCommand) ProtoReflect() protoreflect.Message {
+func (x *ArmCommand) ProtoReflect() protoreflect.Message {
 	mi := &file_cutover_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -700,30 +769,308 @@ func (x *ActivateCommand) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ActivateCommand.ProtoReflect.Descriptor instead.
-func (*ActivateCommand) Descriptor() ([]byte, []int) {
+// Deprecated: Use ArmCommand.ProtoReflect.Descriptor instead.
+func (*ArmCommand) Descriptor() ([]byte, []int) {
 	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *ActivateCommand) GetCommandId() string {
+func (x *ArmCommand) GetCommandId() string {
 	if x != nil {
 		return x.CommandId
 	}
 	return ""
 }
 
-func (x *ActivateCommand) GetDeploymentId() string {
+func (x *ArmCommand) GetDeploymentId() string {
 	if x != nil {
 		return x.DeploymentId
 	}
 	return ""
 }
 
-func (x *ActivateCommand) GetReleases() []*ReleaseRef {
+func (x *ArmCommand) GetReleases() []*ReleaseRef {
 	if x != nil {
 		return x.Releases
 	}
 	return nil
+}
+
+func (x *ArmCommand) GetVerifyOnly() bool {
+	if x != nil {
+		return x.VerifyOnly
+	}
+	return false
+}
+
+// CommitCommand asks the agent to swap to the releases it armed: rename
+// `current.next` over `current`, fsync, restart, wait for health, run the
+// validate hooks. Any failure swaps back and reports FAILED with
+// swapped_back. A deployment not armed is armed first (verify_only).
+type CommitCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command_id identifies the command in reports.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// deployment_id is the deployment it belongs to.
+	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// releases to swap to.
+	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// validate are the validate hooks this agent runs after the health check.
+	Validate      []*HookRef `protobuf:"bytes,4,rep,name=validate,proto3" json:"validate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitCommand) Reset() {
+	*x = CommitCommand{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitCommand) ProtoMessage() {}
+
+func (x *CommitCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitCommand.ProtoReflect.Descriptor instead.
+func (*CommitCommand) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CommitCommand) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *CommitCommand) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *CommitCommand) GetReleases() []*ReleaseRef {
+	if x != nil {
+		return x.Releases
+	}
+	return nil
+}
+
+func (x *CommitCommand) GetValidate() []*HookRef {
+	if x != nil {
+		return x.Validate
+	}
+	return nil
+}
+
+// DisarmCommand asks the agent to forget an armed activation: it removes
+// `current.next`; nothing running changes. Idempotent.
+type DisarmCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command_id identifies the command in reports.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// deployment_id is the deployment whose armed activation to forget.
+	DeploymentId  string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisarmCommand) Reset() {
+	*x = DisarmCommand{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisarmCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisarmCommand) ProtoMessage() {}
+
+func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisarmCommand.ProtoReflect.Descriptor instead.
+func (*DisarmCommand) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DisarmCommand) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *DisarmCommand) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+// HooksCommand asks the agent to run hooks of the deployment's releases
+// (before_activate or after_activate), one after the other; the first that
+// fails ends the command FAILED (the ones after it do not run).
+type HooksCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command_id identifies the command in reports.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// deployment_id is the deployment it belongs to.
+	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// releases of the deployment (the hooks are read from their manifests).
+	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// hooks to run, in order.
+	Hooks         []*HookRef `protobuf:"bytes,4,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HooksCommand) Reset() {
+	*x = HooksCommand{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HooksCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HooksCommand) ProtoMessage() {}
+
+func (x *HooksCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HooksCommand.ProtoReflect.Descriptor instead.
+func (*HooksCommand) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HooksCommand) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *HooksCommand) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *HooksCommand) GetReleases() []*ReleaseRef {
+	if x != nil {
+		return x.Releases
+	}
+	return nil
+}
+
+func (x *HooksCommand) GetHooks() []*HookRef {
+	if x != nil {
+		return x.Hooks
+	}
+	return nil
+}
+
+// HookRef names one hook of a release's app spec.
+type HookRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// application whose spec holds the hook.
+	Application string `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// kind of hook.
+	Kind HookKind `protobuf:"varint,2,opt,name=kind,proto3,enum=cutover.v1.HookKind" json:"kind,omitempty"`
+	// index in the spec's list of that kind.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookRef) Reset() {
+	*x = HookRef{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookRef) ProtoMessage() {}
+
+func (x *HookRef) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
+func (*HookRef) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HookRef) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *HookRef) GetKind() HookKind {
+	if x != nil {
+		return x.Kind
+	}
+	return HookKind_HOOK_KIND_UNSPECIFIED
+}
+
+func (x *HookRef) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 // RollbackCommand asks the agent to undo a deployment's activation, going
@@ -742,7 +1089,7 @@ type RollbackCommand struct {
 
 func (x *RollbackCommand) Reset() {
 	*x = RollbackCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1101,7 @@ func (x *RollbackCommand) String() string {
 func (*RollbackCommand) ProtoMessage() {}
 
 func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1114,7 @@ func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackCommand.ProtoReflect.Descriptor instead.
 func (*RollbackCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RollbackCommand) GetCommandId() string {
@@ -806,7 +1153,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +1165,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +1178,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -866,7 +1213,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1225,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1238,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -912,7 +1259,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1271,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1284,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -962,7 +1309,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1321,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1334,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -1022,7 +1369,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1381,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1394,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -1072,7 +1419,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1431,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1444,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -1142,7 +1489,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\vAgentStatus\x12@\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xf0\x02\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\x9e\x03\n" +
 	"\rCommandReport\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1153,13 +1500,18 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x11transferred_bytes\x18\x06 \x01(\x03R\x10transferredBytes\x127\n" +
 	"\tswap_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x12!\n" +
 	"\fswapped_back\x18\b \x01(\bR\vswappedBack\x12!\n" +
-	"\freused_bytes\x18\t \x01(\x03R\vreusedBytes\"\xf3\x01\n" +
+	"\freused_bytes\x18\t \x01(\x03R\vreusedBytes\x12,\n" +
+	"\x05hooks\x18\n" +
+	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\"\x90\x03\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
-	"\bactivate\x18\x02 \x01(\v2\x1b.cutover.v1.ActivateCommandH\x00R\bactivate\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +
-	"\x04drop\x18\x04 \x01(\v2\x17.cutover.v1.DropCommandH\x00R\x04dropB\t\n" +
-	"\acommand\"M\n" +
+	"\x04drop\x18\x04 \x01(\v2\x17.cutover.v1.DropCommandH\x00R\x04drop\x12*\n" +
+	"\x03arm\x18\x05 \x01(\v2\x16.cutover.v1.ArmCommandH\x00R\x03arm\x123\n" +
+	"\x06commit\x18\x06 \x01(\v2\x19.cutover.v1.CommitCommandH\x00R\x06commit\x123\n" +
+	"\x06disarm\x18\a \x01(\v2\x19.cutover.v1.DisarmCommandH\x00R\x06disarm\x120\n" +
+	"\x05hooks\x18\b \x01(\v2\x18.cutover.v1.HooksCommandH\x00R\x05hooksB\t\n" +
+	"\acommandJ\x04\b\x02\x10\x03R\bactivate\"M\n" +
 	"\n" +
 	"ReleaseRef\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x1d\n" +
@@ -1169,12 +1521,35 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
-	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\"\x89\x01\n" +
-	"\x0fActivateCommand\x12\x1d\n" +
+	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\"\xa5\x01\n" +
+	"\n" +
+	"ArmCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
-	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\"y\n" +
+	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1f\n" +
+	"\vverify_only\x18\x04 \x01(\bR\n" +
+	"verifyOnly\"\xb8\x01\n" +
+	"\rCommitCommand\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
+	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12/\n" +
+	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\"S\n" +
+	"\rDisarmCommand\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\"\xb1\x01\n" +
+	"\fHooksCommand\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
+	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12)\n" +
+	"\x05hooks\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\x05hooks\"k\n" +
+	"\aHookRef\x12 \n" +
+	"\vapplication\x18\x01 \x01(\tR\vapplication\x12(\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x14.cutover.v1.HookKindR\x04kind\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05index\"y\n" +
 	"\x0fRollbackCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1225,7 +1600,7 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cutover_v1_agent_proto_goTypes = []any{
 	(CommandOutcome)(0),           // 0: cutover.v1.CommandOutcome
 	(*ConnectRequest)(nil),        // 1: cutover.v1.ConnectRequest
@@ -1235,46 +1610,61 @@ var file_cutover_v1_agent_proto_goTypes = []any{
 	(*ConnectResponse)(nil),       // 5: cutover.v1.ConnectResponse
 	(*ReleaseRef)(nil),            // 6: cutover.v1.ReleaseRef
 	(*StageCommand)(nil),          // 7: cutover.v1.StageCommand
-	(*ActivateCommand)(nil),       // 8: cutover.v1.ActivateCommand
-	(*RollbackCommand)(nil),       // 9: cutover.v1.RollbackCommand
-	(*DropCommand)(nil),           // 10: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),    // 11: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),   // 12: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),    // 13: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),   // 14: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                 // 15: cutover.v1.Chunk
-	nil,                           // 16: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),      // 17: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*ArmCommand)(nil),            // 8: cutover.v1.ArmCommand
+	(*CommitCommand)(nil),         // 9: cutover.v1.CommitCommand
+	(*DisarmCommand)(nil),         // 10: cutover.v1.DisarmCommand
+	(*HooksCommand)(nil),          // 11: cutover.v1.HooksCommand
+	(*HookRef)(nil),               // 12: cutover.v1.HookRef
+	(*RollbackCommand)(nil),       // 13: cutover.v1.RollbackCommand
+	(*DropCommand)(nil),           // 14: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),    // 15: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),   // 16: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),    // 17: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),   // 18: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                 // 19: cutover.v1.Chunk
+	nil,                           // 20: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),      // 21: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*HookResult)(nil),            // 23: cutover.v1.HookResult
+	(HookKind)(0),                 // 24: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
 	3,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
 	4,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	16, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	20, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
 	3,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	17, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	21, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	18, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
-	8,  // 9: cutover.v1.ConnectResponse.activate:type_name -> cutover.v1.ActivateCommand
-	9,  // 10: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	10, // 11: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
-	6,  // 12: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	6,  // 13: cutover.v1.ActivateCommand.releases:type_name -> cutover.v1.ReleaseRef
-	6,  // 14: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	15, // 15: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	1,  // 16: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	11, // 17: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	13, // 18: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	5,  // 19: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	12, // 20: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	14, // 21: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	22, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	23, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	7,  // 9: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
+	13, // 10: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
+	14, // 11: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	8,  // 12: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
+	9,  // 13: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
+	10, // 14: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
+	11, // 15: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
+	6,  // 16: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
+	6,  // 17: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	6,  // 18: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	12, // 19: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	6,  // 20: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	12, // 21: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	24, // 22: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	6,  // 23: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	19, // 24: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	1,  // 25: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	15, // 26: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	17, // 27: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	5,  // 28: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	16, // 29: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	18, // 30: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	28, // [28:31] is the sub-list for method output_type
+	25, // [25:28] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
@@ -1290,9 +1680,12 @@ func file_cutover_v1_agent_proto_init() {
 	}
 	file_cutover_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
 		(*ConnectResponse_Stage)(nil),
-		(*ConnectResponse_Activate)(nil),
 		(*ConnectResponse_Rollback)(nil),
 		(*ConnectResponse_Drop)(nil),
+		(*ConnectResponse_Arm)(nil),
+		(*ConnectResponse_Commit)(nil),
+		(*ConnectResponse_Disarm)(nil),
+		(*ConnectResponse_Hooks)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1300,7 +1693,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -177,6 +177,63 @@ func (AgentDeploymentState) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_v1_types_proto_rawDescGZIP(), []int{1}
 }
 
+// HookKind says when in stage 2 a hook runs (cutover.yaml `hooks`).
+type HookKind int32
+
+const (
+	// HOOK_KIND_UNSPECIFIED is not used.
+	HookKind_HOOK_KIND_UNSPECIFIED HookKind = 0
+	// HOOK_KIND_BEFORE_ACTIVATE: before the SQL and the swap.
+	HookKind_HOOK_KIND_BEFORE_ACTIVATE HookKind = 1
+	// HOOK_KIND_VALIDATE: after the swap and the health check; failing rolls back.
+	HookKind_HOOK_KIND_VALIDATE HookKind = 2
+	// HOOK_KIND_AFTER_ACTIVATE: last; also after a failure where before_activate ran.
+	HookKind_HOOK_KIND_AFTER_ACTIVATE HookKind = 3
+)
+
+// Enum value maps for HookKind.
+var (
+	HookKind_name = map[int32]string{
+		0: "HOOK_KIND_UNSPECIFIED",
+		1: "HOOK_KIND_BEFORE_ACTIVATE",
+		2: "HOOK_KIND_VALIDATE",
+		3: "HOOK_KIND_AFTER_ACTIVATE",
+	}
+	HookKind_value = map[string]int32{
+		"HOOK_KIND_UNSPECIFIED":     0,
+		"HOOK_KIND_BEFORE_ACTIVATE": 1,
+		"HOOK_KIND_VALIDATE":        2,
+		"HOOK_KIND_AFTER_ACTIVATE":  3,
+	}
+)
+
+func (x HookKind) Enum() *HookKind {
+	p := new(HookKind)
+	*p = x
+	return p
+}
+
+func (x HookKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HookKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_v1_types_proto_enumTypes[2].Descriptor()
+}
+
+func (HookKind) Type() protoreflect.EnumType {
+	return &file_cutover_v1_types_proto_enumTypes[2]
+}
+
+func (x HookKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HookKind.Descriptor instead.
+func (HookKind) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{2}
+}
+
 // Environment is a named deployment target: its front-ends (the agents that
 // registered with its name), its database and its settings.
 type Environment struct {
@@ -753,7 +810,9 @@ type DeploymentAgent struct {
 	// error says why it failed.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// swap_time is when it swapped `current`.
-	SwapTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
+	SwapTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
+	// hooks are the results of the hooks it ran in this deployment, in order.
+	Hooks         []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +889,123 @@ func (x *DeploymentAgent) GetSwapTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeploymentAgent) GetHooks() []*HookResult {
+	if x != nil {
+		return x.Hooks
+	}
+	return nil
+}
+
+// HookResult is how one hook ran on one agent.
+type HookResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// application whose spec holds the hook.
+	Application string `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// kind of hook.
+	Kind HookKind `protobuf:"varint,2,opt,name=kind,proto3,enum=cutover.v1.HookKind" json:"kind,omitempty"`
+	// index in the spec's list of that kind.
+	Index int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	// command that ran.
+	Command string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
+	// exit_code is the command's exit status; -1 if it did not exit by itself
+	// (killed at its timeout, or could not start).
+	ExitCode int32 `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// duration is how long it ran.
+	Duration *durationpb.Duration `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	// output is the tail of its combined stdout and stderr (at most 16 KiB).
+	Output string `protobuf:"bytes,7,opt,name=output,proto3" json:"output,omitempty"`
+	// error says why it failed (non-zero exit, timeout, start failure); empty on success.
+	Error         string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookResult) Reset() {
+	*x = HookResult{}
+	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookResult) ProtoMessage() {}
+
+func (x *HookResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
+func (*HookResult) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HookResult) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *HookResult) GetKind() HookKind {
+	if x != nil {
+		return x.Kind
+	}
+	return HookKind_HOOK_KIND_UNSPECIFIED
+}
+
+func (x *HookResult) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *HookResult) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *HookResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *HookResult) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *HookResult) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *HookResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // DeploymentTransition is one entry of a deployment's history.
 type DeploymentTransition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -847,7 +1023,7 @@ type DeploymentTransition struct {
 
 func (x *DeploymentTransition) Reset() {
 	*x = DeploymentTransition{}
-	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	mi := &file_cutover_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1035,7 @@ func (x *DeploymentTransition) String() string {
 func (*DeploymentTransition) ProtoMessage() {}
 
 func (x *DeploymentTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	mi := &file_cutover_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1048,7 @@ func (x *DeploymentTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentTransition.ProtoReflect.Descriptor instead.
 func (*DeploymentTransition) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeploymentTransition) GetState() DeploymentState {
@@ -951,14 +1127,24 @@ type Deployment struct {
 	// environment (from earlier stage 2 runs, with a margin); set while PREPARED.
 	PredictedStage2Duration *durationpb.Duration `protobuf:"bytes,21,opt,name=predicted_stage2_duration,json=predictedStage2Duration,proto3" json:"predicted_stage2_duration,omitempty"`
 	// approval is set once the deployment is approved.
-	Approval      *Approval `protobuf:"bytes,22,opt,name=approval,proto3" json:"approval,omitempty"`
+	Approval *Approval `protobuf:"bytes,22,opt,name=approval,proto3" json:"approval,omitempty"`
+	// arm_duration is how long the agents took to arm in stage 2 (verify every
+	// file of the staged releases, stage first where they were missing or damaged).
+	ArmDuration *durationpb.Duration `protobuf:"bytes,30,opt,name=arm_duration,json=armDuration,proto3" json:"arm_duration,omitempty"`
+	// hooks_duration is how long stage 2's before_activate and after_activate hooks took.
+	HooksDuration *durationpb.Duration `protobuf:"bytes,31,opt,name=hooks_duration,json=hooksDuration,proto3" json:"hooks_duration,omitempty"`
+	// require_prepared is set when continue refused to stage on front-ends
+	// that did not hold the releases intact.
+	RequirePrepared bool `protobuf:"varint,32,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
+	// package is the package step's outcome, when the app spec has one.
+	Package       *DeploymentPackage `protobuf:"bytes,33,opt,name=package,proto3" json:"package,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_cutover_v1_types_proto_msgTypes[8]
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1156,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[8]
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1169,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Deployment) GetId() string {
@@ -1140,6 +1326,135 @@ func (x *Deployment) GetApproval() *Approval {
 	return nil
 }
 
+func (x *Deployment) GetArmDuration() *durationpb.Duration {
+	if x != nil {
+		return x.ArmDuration
+	}
+	return nil
+}
+
+func (x *Deployment) GetHooksDuration() *durationpb.Duration {
+	if x != nil {
+		return x.HooksDuration
+	}
+	return nil
+}
+
+func (x *Deployment) GetRequirePrepared() bool {
+	if x != nil {
+		return x.RequirePrepared
+	}
+	return false
+}
+
+func (x *Deployment) GetPackage() *DeploymentPackage {
+	if x != nil {
+		return x.Package
+	}
+	return nil
+}
+
+// DeploymentPackage is the outcome of the package step (cutover.yaml
+// `package`) after a successful activation.
+type DeploymentPackage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// application whose spec holds the package step.
+	Application string `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// ran is false when no file matching when_changed differed from the previous release.
+	Ran bool `protobuf:"varint,2,opt,name=ran,proto3" json:"ran,omitempty"`
+	// changed lists the paths that matched when_changed and differed (up to 20).
+	Changed []string `protobuf:"bytes,3,rep,name=changed,proto3" json:"changed,omitempty"`
+	// size_bytes is the produced file's size; 0 when none was produced.
+	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// duration is how long the command ran.
+	Duration *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
+	// output is the tail of the command's combined stdout and stderr.
+	Output string `protobuf:"bytes,6,opt,name=output,proto3" json:"output,omitempty"`
+	// error says why the package step failed; the deployment stays DEPLOYED.
+	Error         string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentPackage) Reset() {
+	*x = DeploymentPackage{}
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentPackage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentPackage) ProtoMessage() {}
+
+func (x *DeploymentPackage) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentPackage.ProtoReflect.Descriptor instead.
+func (*DeploymentPackage) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeploymentPackage) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *DeploymentPackage) GetRan() bool {
+	if x != nil {
+		return x.Ran
+	}
+	return false
+}
+
+func (x *DeploymentPackage) GetChanged() []string {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
+func (x *DeploymentPackage) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *DeploymentPackage) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *DeploymentPackage) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *DeploymentPackage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Approval records who approved a deployment, and when.
 type Approval struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1155,7 +1470,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1482,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1495,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Approval) GetActor() string {
@@ -1219,7 +1534,7 @@ type DeploymentPlan struct {
 
 func (x *DeploymentPlan) Reset() {
 	*x = DeploymentPlan{}
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1546,7 @@ func (x *DeploymentPlan) String() string {
 func (*DeploymentPlan) ProtoMessage() {}
 
 func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1559,7 @@ func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPlan.ProtoReflect.Descriptor instead.
 func (*DeploymentPlan) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeploymentPlan) GetDeploymentId() string {
@@ -1287,7 +1602,7 @@ type PendingMigration struct {
 
 func (x *PendingMigration) Reset() {
 	*x = PendingMigration{}
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1614,7 @@ func (x *PendingMigration) String() string {
 func (*PendingMigration) ProtoMessage() {}
 
 func (x *PendingMigration) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1627,7 @@ func (x *PendingMigration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMigration.ProtoReflect.Descriptor instead.
 func (*PendingMigration) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PendingMigration) GetApplication() string {
@@ -1371,7 +1686,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1698,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1711,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Agent) GetName() string {
@@ -1456,7 +1771,7 @@ type AgentApplication struct {
 
 func (x *AgentApplication) Reset() {
 	*x = AgentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1783,7 @@ func (x *AgentApplication) String() string {
 func (*AgentApplication) ProtoMessage() {}
 
 func (x *AgentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1796,7 @@ func (x *AgentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentApplication.ProtoReflect.Descriptor instead.
 func (*AgentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AgentApplication) GetName() string {
@@ -1571,19 +1886,31 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x03 \x01(\tR\treleaseId\x12.\n" +
-	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\xfe\x01\n" +
+	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\xac\x02\n" +
 	"\x0fDeploymentAgent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .cutover.v1.AgentDeploymentStateR\x05state\x12#\n" +
 	"\rrelease_bytes\x18\x03 \x01(\x03R\freleaseBytes\x12+\n" +
 	"\x11transferred_bytes\x18\x04 \x01(\x03R\x10transferredBytes\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x127\n" +
-	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\"\xa9\x01\n" +
+	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x12,\n" +
+	"\x05hooks\x18\n" +
+	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\"\x8a\x02\n" +
+	"\n" +
+	"HookResult\x12 \n" +
+	"\vapplication\x18\x01 \x01(\tR\vapplication\x12(\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x14.cutover.v1.HookKindR\x04kind\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05index\x12\x18\n" +
+	"\acommand\x18\x04 \x01(\tR\acommand\x12\x1b\n" +
+	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x125\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
+	"\x06output\x18\a \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"\xa9\x01\n" +
 	"\x14DeploymentTransition\x121\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cutover.v1.DeploymentStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xf6\t\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xda\v\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -1611,7 +1938,20 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\fsingle_stage\x18\x13 \x01(\bR\vsingleStage\x12A\n" +
 	"\x0escheduled_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\rscheduledTime\x12U\n" +
 	"\x19predicted_stage2_duration\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x17predictedStage2Duration\x120\n" +
-	"\bapproval\x18\x16 \x01(\v2\x14.cutover.v1.ApprovalR\bapproval\"j\n" +
+	"\bapproval\x18\x16 \x01(\v2\x14.cutover.v1.ApprovalR\bapproval\x12<\n" +
+	"\farm_duration\x18\x1e \x01(\v2\x19.google.protobuf.DurationR\varmDuration\x12@\n" +
+	"\x0ehooks_duration\x18\x1f \x01(\v2\x19.google.protobuf.DurationR\rhooksDuration\x12)\n" +
+	"\x10require_prepared\x18  \x01(\bR\x0frequirePrepared\x127\n" +
+	"\apackage\x18! \x01(\v2\x1d.cutover.v1.DeploymentPackageR\apackage\"\xe5\x01\n" +
+	"\x11DeploymentPackage\x12 \n" +
+	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x10\n" +
+	"\x03ran\x18\x02 \x01(\bR\x03ran\x12\x18\n" +
+	"\achanged\x18\x03 \x03(\tR\achanged\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x03R\tsizeBytes\x125\n" +
+	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
+	"\x06output\x18\x06 \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"j\n" +
 	"\bApproval\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -1659,7 +1999,12 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"!AGENT_DEPLOYMENT_STATE_ACTIVATING\x10\x04\x12!\n" +
 	"\x1dAGENT_DEPLOYMENT_STATE_ACTIVE\x10\x05\x12!\n" +
 	"\x1dAGENT_DEPLOYMENT_STATE_FAILED\x10\x06\x12&\n" +
-	"\"AGENT_DEPLOYMENT_STATE_ROLLED_BACK\x10\aB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"\"AGENT_DEPLOYMENT_STATE_ROLLED_BACK\x10\a*z\n" +
+	"\bHookKind\x12\x19\n" +
+	"\x15HOOK_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19HOOK_KIND_BEFORE_ACTIVATE\x10\x01\x12\x16\n" +
+	"\x12HOOK_KIND_VALIDATE\x10\x02\x12\x1c\n" +
+	"\x18HOOK_KIND_AFTER_ACTIVATE\x10\x03B;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_types_proto_rawDescOnce sync.Once
@@ -1673,78 +2018,88 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 	return file_cutover_v1_types_proto_rawDescData
 }
 
-var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
-	(*Environment)(nil),           // 2: cutover.v1.Environment
-	(*Database)(nil),              // 3: cutover.v1.Database
-	(*DeployedVersion)(nil),       // 4: cutover.v1.DeployedVersion
-	(*Application)(nil),           // 5: cutover.v1.Application
-	(*Release)(nil),               // 6: cutover.v1.Release
-	(*DeploymentApplication)(nil), // 7: cutover.v1.DeploymentApplication
-	(*DeploymentAgent)(nil),       // 8: cutover.v1.DeploymentAgent
-	(*DeploymentTransition)(nil),  // 9: cutover.v1.DeploymentTransition
-	(*Deployment)(nil),            // 10: cutover.v1.Deployment
-	(*Approval)(nil),              // 11: cutover.v1.Approval
-	(*DeploymentPlan)(nil),        // 12: cutover.v1.DeploymentPlan
-	(*PendingMigration)(nil),      // 13: cutover.v1.PendingMigration
-	(*Agent)(nil),                 // 14: cutover.v1.Agent
-	(*AgentApplication)(nil),      // 15: cutover.v1.AgentApplication
-	nil,                           // 16: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 17: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(HookKind)(0),                 // 2: cutover.v1.HookKind
+	(*Environment)(nil),           // 3: cutover.v1.Environment
+	(*Database)(nil),              // 4: cutover.v1.Database
+	(*DeployedVersion)(nil),       // 5: cutover.v1.DeployedVersion
+	(*Application)(nil),           // 6: cutover.v1.Application
+	(*Release)(nil),               // 7: cutover.v1.Release
+	(*DeploymentApplication)(nil), // 8: cutover.v1.DeploymentApplication
+	(*DeploymentAgent)(nil),       // 9: cutover.v1.DeploymentAgent
+	(*HookResult)(nil),            // 10: cutover.v1.HookResult
+	(*DeploymentTransition)(nil),  // 11: cutover.v1.DeploymentTransition
+	(*Deployment)(nil),            // 12: cutover.v1.Deployment
+	(*DeploymentPackage)(nil),     // 13: cutover.v1.DeploymentPackage
+	(*Approval)(nil),              // 14: cutover.v1.Approval
+	(*DeploymentPlan)(nil),        // 15: cutover.v1.DeploymentPlan
+	(*PendingMigration)(nil),      // 16: cutover.v1.PendingMigration
+	(*Agent)(nil),                 // 17: cutover.v1.Agent
+	(*AgentApplication)(nil),      // 18: cutover.v1.AgentApplication
+	nil,                           // 19: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 20: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
-	3,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	18, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	16, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	19, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	19, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	19, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	19, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
-	18, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	18, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	19, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	19, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	19, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	19, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
+	21, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	19, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	22, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	22, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	22, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	22, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	21, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	21, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	22, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	22, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	22, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
+	22, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 14: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	19, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	0,  // 16: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	19, // 17: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
-	7,  // 18: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
-	0,  // 19: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	19, // 20: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	19, // 21: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	19, // 22: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	19, // 23: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	19, // 24: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	19, // 25: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 26: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	18, // 27: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
-	9,  // 28: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	18, // 29: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	18, // 30: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	18, // 31: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	18, // 32: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	19, // 33: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	18, // 34: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
-	11, // 35: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	19, // 36: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	13, // 37: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	15, // 38: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	19, // 39: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	17, // 40: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	4,  // 41: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	22, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	10, // 16: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
+	2,  // 17: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
+	21, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	0,  // 19: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
+	22, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	8,  // 21: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
+	0,  // 22: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
+	22, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	22, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	22, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	22, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	22, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	22, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 29: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
+	21, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	11, // 31: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
+	21, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	21, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	21, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	21, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	22, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	21, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	14, // 38: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
+	21, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	21, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	13, // 41: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
+	21, // 42: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	22, // 43: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	16, // 44: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	18, // 45: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	22, // 46: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	20, // 47: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	5,  // 48: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -1757,8 +2112,8 @@ func file_cutover_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
