@@ -113,8 +113,8 @@ func TestActivationFailureRollsBack(t *testing.T) {
 	if !strings.Contains(d.Error, "agent fe2: health check failed") {
 		t.Errorf("error = %q", d.Error)
 	}
-	if got := strings.Join(good.received(), ","); got != "stage,activate,rollback" {
-		t.Errorf("the good agent received %s, want stage,activate,rollback", got)
+	if got := strings.Join(good.received(), ","); got != "stage,arm,commit,rollback" {
+		t.Errorf("the good agent received %s, want stage,arm,commit,rollback", got)
 	}
 	var states []string
 	for _, h := range d.History {
@@ -328,7 +328,7 @@ func TestRestartResumesPreparingAndActivating(t *testing.T) {
 	d := setup(t, tc, "production", true, "hello", "true")
 	agent := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	agent.leaveUnanswered("stage", 1)
-	agent.leaveUnanswered("activate", 1)
+	agent.leaveUnanswered("commit", 1)
 	waitAgents(t, tc, "production", 1)
 
 	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: d.Id}); err != nil {
@@ -343,12 +343,12 @@ func TestRestartResumesPreparingAndActivating(t *testing.T) {
 	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id}); err != nil {
 		t.Fatal(err)
 	}
-	waitReceived(t, agent, "activate(unanswered)")
+	waitReceived(t, agent, "commit(unanswered)")
 	tc.stop(t)
 	tc = startController(t, dir)
 	agent.setAddr(tc.addr)
 	d = waitFor(t, tc, d.Id, "DEPLOYED after a restart", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
-	if got := strings.Join(agent.received(), ","); got != "stage(unanswered),stage,activate(unanswered),activate" {
+	if got := strings.Join(agent.received(), ","); got != "stage(unanswered),stage,arm,commit(unanswered),commit" {
 		t.Errorf("agent received %s", got)
 	}
 }

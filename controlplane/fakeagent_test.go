@@ -23,8 +23,7 @@ import (
 // back after a controller restart.
 type fakeAgent struct {
 	name, env string
-	// failActivate makes activate fail after a swap, and swap back.
-	failActivate bool
+	fakeOpts
 
 	mu       sync.Mutex
 	ignore   map[string]int // command kind → how many to receive and leave unanswered
@@ -35,9 +34,27 @@ type fakeAgent struct {
 	sessions int
 }
 
+// fakeOpts says how a fake agent misbehaves.
+type fakeOpts struct {
+	// failActivate makes commit fail after a swap, and swap back.
+	failActivate bool
+	// failArm makes arm fail (as if a staged file were damaged).
+	failArm bool
+	// failHooks makes the hooks of these kinds fail ("before_activate",
+	// "validate" (commit fails, swapped back), "after_activate").
+	failHooks map[string]bool
+	// labels are the agent's --label values.
+	labels map[string]string
+}
+
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
 	t.Helper()
-	a := &fakeAgent{name: name, env: env, failActivate: failActivate, addr: addr,
+	return startFakeAgentWith(t, addr, name, env, fakeOpts{failActivate: failActivate})
+}
+
+func startFakeAgentWith(t *testing.T, addr, name, env string, opts fakeOpts) *fakeAgent {
+	t.Helper()
+	a := &fakeAgent{name: name, env: env, fakeOpts: opts, addr: addr,
 		running: map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -105,7 +122,7 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	hello := &cutoverv1.AgentHello{Name: a.name, Environment: a.env, Status: a.status()}
+	hello := &cutoverv1.AgentHello{Name: a.name, Environment: a.env, Status: a.status(), Labels: a.labels}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return err
 	}
@@ -157,21 +174,73 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			if err := report(r); err != nil {
 				return err
 			}
-		case *cutoverv1.ConnectResponse_Activate:
-			a.record("activate")
-			r := &cutoverv1.CommandReport{CommandId: c.Activate.CommandId, DeploymentId: c.Activate.DeploymentId,
-				SwapTime: timestamppb.Now(), Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
-			if a.failActivate {
-				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "health check failed: connection refused", true
-			} else {
+		case *cutoverv1.ConnectResponse_Arm:
+			a.record("arm")
+			r := &cutoverv1.CommandReport{CommandId: c.Arm.CommandId, DeploymentId: c.Arm.DeploymentId, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			for _, ref := range c.Arm.Releases {
 				a.mu.Lock()
-				for _, ref := range c.Activate.Releases {
+				has := slices.Contains(a.staged[ref.Application], ref.ReleaseId) || a.running[ref.Application] == ref.ReleaseId
+				a.mu.Unlock()
+				if has {
+					continue
+				}
+				if c.Arm.VerifyOnly {
+					r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "release "+ref.ReleaseId+" is not staged on this agent"
+					break
+				}
+				n, err := fetchRelease(ctx, client, ref.ReleaseId)
+				if err != nil {
+					r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, err.Error()
+					break
+				}
+				r.ReleaseBytes, r.TransferredBytes = r.ReleaseBytes+n, r.TransferredBytes+n
+				a.mu.Lock()
+				a.staged[ref.Application] = append(a.staged[ref.Application], ref.ReleaseId)
+				a.mu.Unlock()
+			}
+			if a.failArm {
+				r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "staged release no longer matches its manifest: \"bin/app\" has 3 bytes, the manifest says 5"
+			}
+			if err := sendStatus(); err != nil {
+				return err
+			}
+			if err := report(r); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Commit:
+			a.record("commit")
+			r := &cutoverv1.CommandReport{CommandId: c.Commit.CommandId, DeploymentId: c.Commit.DeploymentId,
+				SwapTime: timestamppb.Now(), Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			r.Hooks = a.runHooks(c.Commit.Validate)
+			switch {
+			case a.failActivate:
+				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "health check failed: connection refused", true
+			case failedHook(r.Hooks) != "":
+				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, failedHook(r.Hooks), true
+			default:
+				a.mu.Lock()
+				for _, ref := range c.Commit.Releases {
 					a.running[ref.Application] = ref.ReleaseId
 				}
 				a.mu.Unlock()
 			}
 			if err := sendStatus(); err != nil {
 				return err
+			}
+			if err := report(r); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Disarm:
+			a.record("disarm")
+			if err := report(&cutoverv1.CommandReport{CommandId: c.Disarm.CommandId, DeploymentId: c.Disarm.DeploymentId,
+				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}); err != nil {
+				return err
+			}
+		case *cutoverv1.ConnectResponse_Hooks:
+			r := &cutoverv1.CommandReport{CommandId: c.Hooks.CommandId, DeploymentId: c.Hooks.DeploymentId, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			r.Hooks = a.runHooks(c.Hooks.Hooks)
+			if e := failedHook(r.Hooks); e != "" {
+				r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, e
 			}
 			if err := report(r); err != nil {
 				return err
@@ -202,8 +271,8 @@ func (a *fakeAgent) leaveUnanswered(kind string, n int) {
 
 func (a *fakeAgent) ignored(msg *cutoverv1.ConnectResponse) bool {
 	kind := map[bool]string{true: "stage", false: ""}[msg.GetStage() != nil]
-	if msg.GetActivate() != nil {
-		kind = "activate"
+	if msg.GetCommit() != nil {
+		kind = "commit"
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -213,6 +282,41 @@ func (a *fakeAgent) ignored(msg *cutoverv1.ConnectResponse) bool {
 	a.ignore[kind]--
 	a.commands = append(a.commands, kind+"(unanswered)")
 	return true
+}
+
+// hookNames are the names of cutover.yaml's hook kinds.
+var hookNames = map[cutoverv1.HookKind]string{
+	cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE: "before_activate",
+	cutoverv1.HookKind_HOOK_KIND_VALIDATE:        "validate",
+	cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE:  "after_activate",
+}
+
+// runHooks records "<kind>:<app>#<index>" for each hook and fails the
+// first of a kind in failHooks (the ones after it do not run).
+func (a *fakeAgent) runHooks(refs []*cutoverv1.HookRef) []*cutoverv1.HookResult {
+	var out []*cutoverv1.HookResult
+	for _, ref := range refs {
+		name := fmt.Sprintf("%s:%s#%d", hookNames[ref.Kind], ref.Application, ref.Index)
+		a.record(name)
+		res := &cutoverv1.HookResult{Application: ref.Application, Kind: ref.Kind, Index: ref.Index, Command: name, Output: "ran " + name}
+		if a.failHooks[hookNames[ref.Kind]] {
+			res.ExitCode, res.Error = 1, name+" exited with status 1"
+		}
+		out = append(out, res)
+		if res.Error != "" {
+			break
+		}
+	}
+	return out
+}
+
+func failedHook(rs []*cutoverv1.HookResult) string {
+	for _, r := range rs {
+		if r.Error != "" {
+			return r.Error
+		}
+	}
+	return ""
 }
 
 func (a *fakeAgent) record(kind string) {

@@ -167,8 +167,8 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 		if snap := migratetest.Snapshot(t, be.driver, dsn); !strings.Contains(snap, "visits_path") {
 			t.Errorf("the no-transaction migration's index is missing:\n%s", snap)
 		}
-		if got := strings.Join(agent.received(), ","); got != "stage,activate" {
-			t.Errorf("the agent received %s, want stage,activate", got)
+		if got := strings.Join(agent.received(), ","); got != "stage,arm,commit" {
+			t.Errorf("the agent received %s, want stage,arm,commit", got)
 		}
 		// The next deployment has nothing to run, and says so.
 		d2, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
@@ -207,9 +207,10 @@ func TestSQLFailureSwapsNothing(t *testing.T) {
 		before := migratetest.Snapshot(t, be.driver, dsn)
 		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
 		mustMention(t, "the error", dep.Error, "0002_broken.up.sql", "statement 2 (line 2)", "no_such_table", "rolled back",
-			"no agent was sent activate", "prepare again")
-		if got := strings.Join(agent.received(), ","); got != "stage" {
-			t.Errorf("the agent received %s, want only stage", got)
+			"no agent was sent commit", "prepare again")
+		waitReceived(t, agent, "disarm")
+		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
+			t.Errorf("the agent received %s, want stage,arm,disarm", got)
 		}
 		// The failed run created the bookkeeping table; nothing else may differ.
 		after := migratetest.Snapshot(t, be.driver, dsn)
@@ -246,8 +247,9 @@ func TestSQLDatabaseChangedSincePrepare(t *testing.T) {
 		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
 			t.Errorf("a refused plan changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
-		if got := strings.Join(agent.received(), ","); got != "stage" {
-			t.Errorf("the agent received %s, want only stage", got)
+		waitReceived(t, agent, "disarm")
+		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
+			t.Errorf("the agent received %s, want stage,arm,disarm", got)
 		}
 	})
 }
@@ -379,8 +381,8 @@ func TestSQLNotRunTwiceAfterACrash(t *testing.T) {
 	if got := migratetest.Column(t, pool, "SELECT CAST(version AS TEXT) || ' ' || deployment_id FROM cutover_schema_migrations ORDER BY version"); !slices.Equal(got, []string{"1 " + d.Id, "2 " + d.Id}) {
 		t.Errorf("bookkeeping rows = %q", got)
 	}
-	if got := strings.Join(agent.received(), ","); got != "stage,activate" {
-		t.Errorf("the agent received %s, want stage,activate", got)
+	if got := strings.Join(agent.received(), ","); got != "stage,commit" { // a record from before the arm step: commit arms too
+		t.Errorf("the agent received %s, want stage,commit", got)
 	}
 }
 

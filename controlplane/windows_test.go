@@ -201,7 +201,7 @@ func TestContinueAtWindowAcrossARestart(t *testing.T) {
 		"its predicted duration 5m0s would end at 2026-03-01T02:05:00Z, after the window closes at 2026-03-01T02:03:00Z; rescheduled for Sun 2026-03-01 03:00 UTC") {
 		t.Fatalf("after 02:00: %v", got)
 	}
-	if slices.Contains(agent.received(), "activate") {
+	if slices.Contains(agent.received(), "commit") {
 		t.Fatal("the agent was told to activate in a window too short")
 	}
 

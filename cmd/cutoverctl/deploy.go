@@ -79,6 +79,8 @@ type stepFlags struct {
 	reason   string
 	atWindow bool
 	cancel   bool
+	// requirePrepared refuses to stage on front-ends lacking the releases.
+	requirePrepared bool
 }
 
 // step is one of the deployment commands that start work in the controller
@@ -117,9 +119,16 @@ and fails unless it ends PREPARED.`,
 	stepContinue = step{
 		use:   "continue ID",
 		short: "Stage 2: swap every agent to the staged releases and restart",
-		long: `Start stage 2 of a PREPARED deployment: every agent swaps its current release
-to the staged one, restarts the application and checks its health. If any
-agent fails after swapping, every agent goes back (ROLLED_BACK).
+		long: `Start stage 2 of a PREPARED deployment, in steps: every agent arms (verifies
+every file of the staged releases against the manifest and prepares the
+swap; a front-end that joined after prepare, or lost its staged files, is
+staged first, unless --require-prepared, which refuses instead), the
+before_activate hooks run, then the SQL script, then, only once every agent
+has armed, every agent swaps together, restarts the application, checks its
+health and runs the validate hooks; the after_activate hooks run last (and
+also after a failure, where before_activate ran). If any agent fails after
+swapping, every agent goes back (ROLLED_BACK); a failure before the swap
+changes nothing (FAILED).
 
 Stage 2 runs only inside one of the environment's deployment windows, and
 only once approved when the environment requires an approval. Outside every
@@ -144,7 +153,8 @@ and fails unless it ends DEPLOYED.`,
 			if f.cancel {
 				return api.CancelScheduledContinue(ctx, &cutoverv1.CancelScheduledContinueRequest{Id: id})
 			}
-			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason, AtWindow: f.atWindow})
+			return api.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason, AtWindow: f.atWindow,
+				RequirePrepared: f.requirePrepared})
 		},
 		force:    true,
 		schedule: true,
@@ -225,6 +235,8 @@ func newDeployStepCmd(c *cli, s step) *cobra.Command {
 	if s.schedule {
 		cmd.Flags().BoolVar(&f.atWindow, "at-window", false, "schedule stage 2 for the next window opening instead of now")
 		cmd.Flags().BoolVar(&f.cancel, "cancel", false, "cancel a continue scheduled with --at-window")
+		cmd.Flags().BoolVar(&f.requirePrepared, "require-prepared", false,
+			"refuse, naming them, when a front-end lacks the staged releases (joined after prepare, or lost them) instead of staging them first")
 	}
 	return cmd
 }

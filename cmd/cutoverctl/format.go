@@ -231,6 +231,8 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 	field(t, "FINISHED", formatTime(d.GetFinishTime()))
 	field(t, "BUILD", formatDuration(d.GetBuildDuration()))
 	field(t, "TRANSFER", formatDuration(d.GetTransferDuration()))
+	field(t, "ARM", formatDuration(d.GetArmDuration()))
+	field(t, "HOOKS", formatDuration(d.GetHooksDuration()))
 	field(t, "SQL", formatDuration(d.GetSqlDuration()))
 	field(t, "SWAP", formatDuration(d.GetSwapDuration()))
 	field(t, "ACTIVATION-SPREAD", formatDuration(d.GetActivationSpread()))
@@ -259,6 +261,9 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 		_ = t.Flush()
 	}
 
+	formatHooks(w, d)
+	formatPackage(w, d.GetId(), d.GetPackage())
+
 	if len(d.GetHistory()) > 0 {
 		fmt.Fprintln(w)
 		t = newTable(w)
@@ -268,6 +273,59 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 		}
 		_ = t.Flush()
 	}
+}
+
+// formatHooks prints, per agent, the hooks it ran: exit status, duration
+// and the tail of the output (its last lines).
+func formatHooks(w io.Writer, d *cutoverv1.Deployment) {
+	var any bool
+	for _, a := range d.GetAgents() {
+		any = any || len(a.GetHooks()) > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintln(w)
+	t := newTable(w)
+	row(t, "AGENT", "HOOK", "APPLICATION", "COMMAND", "EXIT", "TOOK", "OUTPUT (TAIL)")
+	for _, a := range d.GetAgents() {
+		for _, h := range a.GetHooks() {
+			row(t, a.GetName(), hookKindName(h.GetKind()), h.GetApplication(), h.GetCommand(), fmt.Sprint(h.GetExitCode()),
+				formatDuration(h.GetDuration()), orDash(lastLines(h.GetOutput(), 3)))
+		}
+	}
+	_ = t.Flush()
+}
+
+func formatPackage(w io.Writer, id string, p *cutoverv1.DeploymentPackage) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintln(w)
+	t := newTable(w)
+	switch {
+	case p.GetError() != "":
+		row(t, "PACKAGE", p.GetApplication()+": failed: "+p.GetError())
+	case !p.GetRan():
+		row(t, "PACKAGE", p.GetApplication()+": not run, no file matching when_changed differs from the previous release")
+	default:
+		row(t, "PACKAGE", fmt.Sprintf("%s: %s in %s (changed: %s); download with cutoverctl deploy package %s -o FILE",
+			p.GetApplication(), formatBytes(p.GetSizeBytes()), formatDuration(p.GetDuration()), strings.Join(p.GetChanged(), ", "), id))
+	}
+	_ = t.Flush()
+}
+
+func hookKindName(k cutoverv1.HookKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "HOOK_KIND_"))
+}
+
+// lastLines returns the last n lines of s, joined with " | ".
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }
 
 func formatDeployments(w io.Writer, resp *cutoverv1.ListDeploymentsResponse) {

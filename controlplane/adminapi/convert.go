@@ -54,6 +54,7 @@ var agentStates = map[store.AgentState]cutoverv1.AgentDeploymentState{
 	store.AgentActive:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE,
 	store.AgentFailed:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED,
 	store.AgentRolledBack: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK,
+	store.AgentArmed:      cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ARMED,
 }
 
 // environmentToProto converts e; now decides window_open and next_window_open.
@@ -122,9 +123,17 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 	}
 }
 
+// hookKinds maps cutover.yaml's hook kinds to the API's.
+var hookKinds = map[string]cutoverv1.HookKind{
+	"before_activate": cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE,
+	"validate":        cutoverv1.HookKind_HOOK_KIND_VALIDATE,
+	"after_activate":  cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE,
+}
+
 // continueOptions takes the choices of a continue request.
 func continueOptions(req *cutoverv1.ContinueDeploymentRequest) deployment.ContinueOptions {
-	return deployment.ContinueOptions{Force: req.GetForce(), ForceReason: req.GetForceReason(), AtWindow: req.GetAtWindow()}
+	return deployment.ContinueOptions{Force: req.GetForce(), ForceReason: req.GetForceReason(), AtWindow: req.GetAtWindow(),
+		RequirePrepared: req.GetRequirePrepared()}
 }
 
 // startOptions takes the choices of a start request.
@@ -160,6 +169,13 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 		SwapDuration:     dur(d.SwapDuration),
 		SingleStage:      d.SingleStage,
 		ScheduledTime:    ts(d.ScheduledTime),
+		ArmDuration:      dur(d.ArmDuration),
+		HooksDuration:    dur(d.HooksDuration),
+		RequirePrepared:  d.RequirePrepared,
+	}
+	if p := d.Package; p != nil {
+		out.Package = &cutoverv1.DeploymentPackage{Application: p.Application, Ran: p.Ran, Changed: p.Changed,
+			SizeBytes: p.SizeBytes, Duration: dur(p.Duration), Output: p.Output, Error: p.Error}
 	}
 	if d.State == store.Prepared {
 		out.PredictedStage2Duration = dur(d.PredictedStage2)
@@ -178,8 +194,13 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 			ReleaseId: a.ReleaseID, PreviousReleaseId: a.PreviousReleaseID})
 	}
 	for _, a := range d.Agents {
-		out.Agents = append(out.Agents, &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
-			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime)})
+		pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
+			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime)}
+		for _, h := range a.Hooks {
+			pa.Hooks = append(pa.Hooks, &cutoverv1.HookResult{Application: h.Application, Kind: hookKinds[h.Kind], Index: int32(h.Index),
+				Command: h.Command, ExitCode: int32(h.ExitCode), Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})
+		}
+		out.Agents = append(out.Agents, pa)
 	}
 	for _, h := range d.History {
 		out.History = append(out.History, &cutoverv1.DeploymentTransition{State: deploymentStates[h.State], Time: ts(h.Time),

@@ -117,7 +117,7 @@ func TestStateMapsAreComplete(t *testing.T) {
 		}
 	}
 	for _, s := range []store.AgentState{store.AgentPending, store.AgentStaging, store.AgentStaged, store.AgentActivating,
-		store.AgentActive, store.AgentFailed, store.AgentRolledBack} {
+		store.AgentActive, store.AgentFailed, store.AgentRolledBack, store.AgentArmed} {
 		if "AGENT_DEPLOYMENT_STATE_"+string(s) != agentStates[s].String() {
 			t.Errorf("agent state %s maps to %v", s, agentStates[s])
 		}
@@ -199,6 +199,23 @@ func TestDeploymentToProtoWindowsAndApproval(t *testing.T) {
 	}
 }
 
+func TestDeploymentToProtoHooksAndPackage(t *testing.T) {
+	d := &store.Deployment{ID: "d-4", State: store.Deployed, ArmDuration: time.Second, HooksDuration: 2 * time.Second, RequirePrepared: true,
+		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentArmed, Hooks: []store.HookResult{
+			{HookRef: store.HookRef{Application: "shop", Kind: "before_activate", Index: 1}, Command: "suspend", ExitCode: 3, Duration: time.Second, Output: "busy", Error: "exited with status 3"}}}},
+		Package: &store.PackageResult{Application: "shop", Ran: true, Changed: []string{"mobile/a.js"}, SizeBytes: 9, Duration: time.Second}}
+	got := deploymentToProto(d)
+	want := &cutoverv1.Deployment{Id: "d-4", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+		ArmDuration: durationpb.New(time.Second), HooksDuration: durationpb.New(2 * time.Second), RequirePrepared: true,
+		ActivationSpread: durationpb.New(0), SqlDuration: durationpb.New(0), SwapDuration: durationpb.New(0),
+		Agents: []*cutoverv1.DeploymentAgent{{Name: "fe1", State: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ARMED, Hooks: []*cutoverv1.HookResult{
+			{Application: "shop", Kind: cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE, Index: 1, Command: "suspend", ExitCode: 3, Duration: durationpb.New(time.Second), Output: "busy", Error: "exited with status 3"}}}},
+		Package: &cutoverv1.DeploymentPackage{Application: "shop", Ran: true, Changed: []string{"mobile/a.js"}, SizeBytes: 9, Duration: durationpb.New(time.Second)}}
+	if !proto.Equal(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}
+
 func TestContinueAndStartOptions(t *testing.T) {
 	tests := []struct {
 		name string
@@ -209,6 +226,7 @@ func TestContinueAndStartOptions(t *testing.T) {
 		{"continue forced", continueOptions(&cutoverv1.ContinueDeploymentRequest{Force: true, ForceReason: "hotfix"}),
 			deployment.ContinueOptions{Force: true, ForceReason: "hotfix"}},
 		{"continue at window", continueOptions(&cutoverv1.ContinueDeploymentRequest{AtWindow: true}), deployment.ContinueOptions{AtWindow: true}},
+		{"continue require prepared", continueOptions(&cutoverv1.ContinueDeploymentRequest{RequirePrepared: true}), deployment.ContinueOptions{RequirePrepared: true}},
 		{"start forced", startOptions(&cutoverv1.StartDeploymentRequest{Force: true, ForceReason: "r"}), deployment.ContinueOptions{Force: true, ForceReason: "r"}},
 		{"start plain", startOptions(&cutoverv1.StartDeploymentRequest{}), deployment.ContinueOptions{}},
 	}

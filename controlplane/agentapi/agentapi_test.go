@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -165,26 +167,30 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		t.Fatal(err)
 	}
-	f.Send("fe1", fleet.Command{Kind: fleet.Activate, ID: "d-1.activate.fe1", DeploymentID: "d-1",
+	f.Send("fe1", fleet.Command{Kind: fleet.Commit, ID: "d-1.commit.fe1", DeploymentID: "d-1",
 		Releases: []fleet.ReleaseRef{{Application: "hello", ReleaseID: "r2"}}})
 	msg, err := stream.Recv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	act := msg.GetActivate()
-	if act.GetCommandId() != "d-1.activate.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" {
+	act := msg.GetCommit()
+	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" {
 		t.Fatalf("command = %v", msg)
 	}
 	swap := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	rep := &cutoverv1.CommandReport{CommandId: act.CommandId, DeploymentId: "d-1", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED,
-		Error: "unhealthy", SwappedBack: true, SwapTime: timestamppb.New(swap)}
+		Error: "unhealthy", SwappedBack: true, SwapTime: timestamppb.New(swap),
+		Hooks: []*cutoverv1.HookResult{{Application: "hello", Kind: cutoverv1.HookKind_HOOK_KIND_VALIDATE, Index: 1, Command: "smoke",
+			ExitCode: 2, Duration: durationpb.New(time.Second), Output: "bad", Error: "exited with status 2"}}}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Report{Report: rep}}); err != nil {
 		t.Fatal(err)
 	}
 	r := <-f.Reports()
 	want := fleet.Report{Agent: "fe1", CommandID: act.CommandId, DeploymentID: "d-1", Outcome: fleet.CommandFailed,
-		Error: "unhealthy", SwapTime: swap, SwappedBack: true}
-	if r != want {
+		Error: "unhealthy", SwapTime: swap, SwappedBack: true,
+		Hooks: []store.HookResult{{HookRef: store.HookRef{Application: "hello", Kind: "validate", Index: 1}, Command: "smoke",
+			ExitCode: 2, Duration: time.Second, Output: "bad", Error: "exited with status 2"}}}
+	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("report = %+v\nwant     %+v", r, want)
 	}
 	if v := f.Connected("prod"); len(v) != 1 || v[0].Applications[0].RunningReleaseID != "r1" {

@@ -48,8 +48,33 @@ func reportFromProto(r *cutoverv1.CommandReport) fleet.Report {
 	if r.GetSwapTime() != nil {
 		out.SwapTime = r.GetSwapTime().AsTime()
 	}
+	for _, h := range r.GetHooks() {
+		out.Hooks = append(out.Hooks, store.HookResult{
+			HookRef: store.HookRef{Application: h.GetApplication(), Kind: hookKindNames[h.GetKind()], Index: int(h.GetIndex())},
+			Command: h.GetCommand(), ExitCode: int(h.GetExitCode()), Duration: h.GetDuration().AsDuration(),
+			Output: h.GetOutput(), Error: h.GetError()})
+	}
 	if out.Outcome == 0 { // unspecified: not a result
 		out.Outcome = fleet.Progress
+	}
+	return out
+}
+
+// hookKindNames maps the proto hook kinds to the names of cutover.yaml.
+var hookKindNames = map[cutoverv1.HookKind]string{
+	cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE: "before_activate",
+	cutoverv1.HookKind_HOOK_KIND_VALIDATE:        "validate",
+	cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE:  "after_activate",
+}
+
+func hookRefsToProto(refs []store.HookRef) []*cutoverv1.HookRef {
+	var out []*cutoverv1.HookRef
+	for _, r := range refs {
+		for k, name := range hookKindNames {
+			if name == r.Kind {
+				out = append(out, &cutoverv1.HookRef{Application: r.Application, Kind: k, Index: int32(r.Index)})
+			}
+		}
 	}
 	return out
 }
@@ -67,9 +92,18 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 	case fleet.Stage:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
-	case fleet.Activate:
-		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Activate{Activate: &cutoverv1.ActivateCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
+	case fleet.Arm:
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly}}}
+	case fleet.Commit:
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks)}}}
+	case fleet.Disarm:
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{
+			CommandId: c.ID, DeploymentId: c.DeploymentID}}}
+	case fleet.Hooks:
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Hooks: hookRefsToProto(c.Hooks)}}}
 	case fleet.Rollback:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Rollback{Rollback: &cutoverv1.RollbackCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Applications: c.Applications}}}
@@ -77,7 +111,7 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
 	}
-	panic("agentapi: unknown command kind " + string(c.Kind)) // the fleet only makes the four kinds
+	panic("agentapi: unknown command kind " + string(c.Kind)) // the fleet only makes the kinds above
 }
 
 // frameOf encodes a batch of chunks for the wire, without copying their data.

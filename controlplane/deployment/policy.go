@@ -25,6 +25,10 @@ type ContinueOptions struct {
 	// AtWindow schedules stage 2 for the next window opening instead of
 	// starting it now (continue only).
 	AtWindow bool
+	// RequirePrepared refuses to continue when a connected agent does not
+	// hold the releases (instead of staging them first), and fails stage 2
+	// when a staged release was damaged (instead of staging it again).
+	RequirePrepared bool
 }
 
 // validate refuses inconsistent options.
@@ -74,7 +78,7 @@ func PredictStage2(history []*store.Deployment) time.Duration {
 	}
 	var longest time.Duration
 	for _, d := range runs {
-		longest = max(longest, d.SQLDuration+d.SwapDuration)
+		longest = max(longest, d.ArmDuration+d.HooksDuration+d.SQLDuration+d.SwapDuration)
 	}
 	return (longest*3/2 + predictionMargin).Round(time.Second)
 }

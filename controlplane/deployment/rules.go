@@ -125,10 +125,11 @@ func checkAbort(d *store.Deployment) error {
 }
 
 // checkActivatable says whether stage 2 may start with the given connected
-// agents: every agent of d must be connected and every connected agent must
-// hold every release of d. It returns the names of the agents to activate,
-// or what is in the way, in words.
-func checkActivatable(d *store.Deployment, connected []fleet.AgentView) ([]string, string) {
+// agents: every agent that staged d must be connected, at least one must
+// be, and with requirePrepared every connected agent must hold every
+// release of d (otherwise arm stages them there first). It returns what is
+// in the way, in words ("" when nothing is).
+func checkActivatable(d *store.Deployment, connected []fleet.AgentView, requirePrepared bool) string {
 	byName := map[string]bool{}
 	for _, v := range connected {
 		byName[v.Name] = true
@@ -139,19 +140,23 @@ func checkActivatable(d *store.Deployment, connected []fleet.AgentView) ([]strin
 			problems = append(problems, fmt.Sprintf("agent %s is not connected", a.Name))
 		}
 	}
-	var names []string
-	for _, v := range connected {
-		names = append(names, v.Name)
-		for _, app := range d.Applications {
-			if !v.Holds(app.Name, app.ReleaseID) {
-				problems = append(problems, fmt.Sprintf("agent %s does not have release %s of %s staged", v.Name, short(app.ReleaseID), app.Name))
+	if requirePrepared {
+		var lacking []string
+		for _, v := range connected {
+			for _, app := range d.Applications {
+				if !v.Holds(app.Name, app.ReleaseID) {
+					lacking = append(lacking, fmt.Sprintf("%s (release %s of %s)", v.Name, short(app.ReleaseID), app.Name))
+				}
 			}
+		}
+		if len(lacking) > 0 {
+			problems = append(problems, "require_prepared is set and these front-ends do not have the releases staged: "+strings.Join(lacking, ", "))
 		}
 	}
 	if len(connected) == 0 {
 		problems = append(problems, fmt.Sprintf("no agent of environment %s is connected", d.Environment))
 	}
-	return names, strings.Join(problems, "; ")
+	return strings.Join(problems, "; ")
 }
 
 func short(id string) string {
@@ -177,7 +182,8 @@ func phase(d *store.Deployment) fleet.CommandKind {
 	case needsSQL(d): // the SQL part runs; no command is out
 		return ""
 	case d.State == store.Activating:
-		return fleet.Activate
+		kind, _ := stepKind(d.Step)
+		return kind
 	}
 	return ""
 }
@@ -199,12 +205,23 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		if a.Error == "" {
 			a.Error = "the agent reported a failure without a reason"
 		}
+		a.StepError = a.Error
+	}
+	if r.Outcome.Final() {
+		a.Hooks = append(a.Hooks, r.Hooks...)
 	}
 	switch kind {
 	case fleet.Stage:
 		a.ReleaseBytes, a.TransferredBytes = r.ReleaseBytes, r.TransferredBytes
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
-	case fleet.Activate:
+	case fleet.Arm:
+		if r.ReleaseBytes > 0 {
+			a.ReleaseBytes = r.ReleaseBytes
+		}
+		a.TransferredBytes += r.TransferredBytes - a.ArmTransferredBytes
+		a.ArmTransferredBytes = r.TransferredBytes
+		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentArmed, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+	case fleet.Commit:
 		if !r.SwapTime.IsZero() {
 			a.SwapTime = r.SwapTime
 		}
@@ -238,6 +255,8 @@ type step struct {
 	// rollbackFailed: a rollback by command failed on some agent; the
 	// deployment stays DEPLOYED with reason as its error.
 	rollbackFailed bool
+	// advance: the current step of stage 2 succeeded; go on to the next.
+	advance bool
 }
 
 // next decides what follows the answers recorded in d. It is pure.
@@ -253,7 +272,25 @@ func next(d *store.Deployment) step {
 			return step{}
 		}
 		return step{to: store.Prepared, reason: "every agent has the releases staged"}
-	case fleet.Activate:
+	case fleet.Arm:
+		switch {
+		case pending: // wait for every answer: nobody commits unless all armed
+			return step{}
+		case stepErrors(d) != "":
+			return step{to: store.Failed, reason: "stage 2 stopped at the readiness check (arm): " + stepErrors(d) + "; nothing was swapped and the database was not changed, every front-end runs what it ran before"}
+		}
+		return step{advance: true}
+	case fleet.Hooks:
+		switch {
+		case pending:
+			return step{}
+		case d.Step == store.StepAfter:
+			return step{to: d.Ending, reason: afterReason(d, stepErrors(d))}
+		case stepErrors(d) != "":
+			return step{to: store.Failed, reason: "stage 2 stopped before the SQL: a before_activate hook failed: " + stepErrors(d) + "; nothing was swapped and the database was not changed"}
+		}
+		return step{advance: true}
+	case fleet.Commit:
 		switch {
 		case pending: // wait for every answer, so that we know who swapped
 			return step{}
@@ -321,7 +358,6 @@ func finishDeployed(d *store.Deployment, env *store.Environment, now time.Time) 
 		}
 	}
 	d.ActivationSpread = last.Sub(first)
-	d.SwapDuration = now.Sub(d.ActivateTime) - d.SQLDuration
 	if env.DeployedVersions == nil {
 		env.DeployedVersions = map[string]store.DeployedVersion{}
 	}

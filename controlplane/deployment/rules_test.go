@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,20 +97,22 @@ func TestCheckActivatable(t *testing.T) {
 	tests := []struct {
 		name      string
 		connected []fleet.AgentView
+		required  bool
 		want      string
-		names     int
 	}{
-		{"all staged", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r0", "r2")}, "", 2},
-		{"one gone", []fleet.AgentView{holds("fe1", "r2")}, "agent fe2 is not connected", 0},
-		{"one lacks it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, "agent fe2 does not have release r2 of hello staged", 0},
-		{"a newcomer lacks it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r2"), holds("fe3")}, "agent fe3 does not have", 0},
-		{"none", nil, "no agent of environment prod is connected", 0},
+		{"all staged", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r0", "r2")}, true, ""},
+		{"one gone", []fleet.AgentView{holds("fe1", "r2")}, false, "agent fe2 is not connected"},
+		{"one lacks it: arm stages it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, false, ""},
+		{"a newcomer lacks it: arm stages it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r2"), holds("fe3")}, false, ""},
+		{"one lacks it, require_prepared", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, true, "do not have the releases staged: fe2 (release r2 of hello)"},
+		{"a newcomer lacks it, require_prepared", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r2"), holds("fe3")}, true, "staged: fe3 (release r2 of hello)"},
+		{"none", nil, false, "no agent of environment prod is connected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			names, problems := checkActivatable(d, tt.connected)
-			if tt.want == "" && (problems != "" || len(names) != tt.names) {
-				t.Fatalf("names %v, problems %q", names, problems)
+			problems := checkActivatable(d, tt.connected, tt.required)
+			if tt.want == "" && problems != "" {
+				t.Fatalf("problems %q", problems)
 			}
 			if !strings.Contains(problems, tt.want) {
 				t.Fatalf("problems = %q, want %q", problems, tt.want)
@@ -135,6 +138,18 @@ func ag(name string, st store.AgentState, cmd string, swapped bool) store.Deploy
 	return a
 }
 
+// inStep builds an ACTIVATING deployment in stage 2 step st, ending in ending.
+func inStep(st store.Stage2Step, ending store.DeploymentState, agents ...store.DeploymentAgent) *store.Deployment {
+	d := dep(store.Activating, false, agents...)
+	d.Step, d.Ending = st, ending
+	return d
+}
+
+// stepAg is an agent with a command out (cmd "x") or done, failed in the current step if stepErr is set.
+func stepAg(name, cmd, stepErr string) store.DeploymentAgent {
+	return store.DeploymentAgent{Name: name, State: store.AgentArmed, Command: cmd, StepError: stepErr}
+}
+
 func TestNext(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -155,10 +170,23 @@ func TestNext(t *testing.T) {
 		{"only the failing one swapped, and went back", dep(store.Activating, false, ag("a", store.AgentRolledBack, "", true)), store.RolledBack, nil, "went back"},
 		{"rollback goes on", dep(store.Activating, true, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentActive, "x", true)), "", nil, ""},
 		{"rollback done", dep(store.Activating, true, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentRolledBack, "", true)), store.RolledBack, nil, "activation failed: x"},
+		{"arm waits for every agent", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "x", "")), "", nil, ""},
+		{"arm waits for every agent, even after a failure", inStep(store.StepArm, "", stepAg("a", "", "damaged"), stepAg("b", "x", "")), "", nil, ""},
+		{"all armed", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "", "")), "", nil, "advance"},
+		{"one arm failed: nobody commits", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "", "damaged")), store.Failed, nil, "readiness check (arm): agent b: damaged; nothing was swapped"},
+		{"before_activate done", inStep(store.StepBefore, "", stepAg("a", "", "")), "", nil, "advance"},
+		{"before_activate failed", inStep(store.StepBefore, "", stepAg("a", "", "exit 1")), store.Failed, nil, "before_activate hook failed: agent a: exit 1; nothing was swapped"},
+		{"after_activate after success", inStep(store.StepAfter, store.Deployed, stepAg("a", "", "")), store.Deployed, nil, "every agent runs the new releases"},
+		{"after_activate failed after success", inStep(store.StepAfter, store.Deployed, stepAg("a", "", "exit 2")), store.Deployed, nil, "after_activate hooks failed: agent a: exit 2"},
+		{"after_activate after a failure", inStep(store.StepAfter, store.Failed, stepAg("a", "", "")), store.Failed, nil, "activation failed: x; after_activate hooks ran"},
+		{"after_activate goes on", inStep(store.StepAfter, store.Failed, stepAg("a", "x", "")), "", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := next(tt.d)
+			if st.advance {
+				st.reason = "advance"
+			}
 			if st.to != tt.to || strings.Join(st.rollback, ",") != strings.Join(tt.rollback, ",") || !strings.Contains(st.reason, tt.reason) {
 				t.Fatalf("next = %+v, want to %q rollback %v reason ~%q", st, tt.to, tt.rollback, tt.reason)
 			}
@@ -188,13 +216,25 @@ func TestApplyReport(t *testing.T) {
 			store.DeploymentAgent{Name: "a", State: store.AgentStaging, Command: "c1"}},
 		{"activate failed, swapped back", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
 			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.CommandFailed, Error: "unhealthy", SwapTime: t0, SwappedBack: true}, true,
-			store.DeploymentAgent{Name: "a", State: store.AgentRolledBack, Error: "unhealthy", SwapTime: t0, SwappedBack: true}},
-		{"activate failed without a reason", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
+			store.DeploymentAgent{Name: "a", State: store.AgentRolledBack, Error: "unhealthy", StepError: "unhealthy", SwapTime: t0, SwappedBack: true}},
+		{"commit failed without a reason", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
 			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.CommandFailed}, true,
-			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "the agent reported a failure without a reason"}},
+			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "the agent reported a failure without a reason", StepError: "the agent reported a failure without a reason"}},
+		{"commit done with validate hooks", dep(store.Activating, false, ag("a", store.AgentActivating, "c2", false)),
+			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.Done, SwapTime: t0, Hooks: []store.HookResult{{Command: "smoke"}}}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentActive, SwapTime: t0, Hooks: []store.HookResult{{Command: "smoke"}}}},
 		{"rollback failed", dep(store.Activating, true, ag("a", store.AgentActive, "c3", true)),
 			fleet.Report{Agent: "a", CommandID: "c3", Outcome: fleet.CommandFailed, Error: "disk"}, true,
-			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "rollback failed: disk", SwapTime: t0}},
+			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "rollback failed: disk", StepError: "disk", SwapTime: t0}},
+		{"arm stages first: progress adds to stage 1's bytes", armAg(store.DeploymentAgent{Name: "a", State: store.AgentStaged, Command: "c4", ReleaseBytes: 10, TransferredBytes: 10, ArmTransferredBytes: 2}),
+			fleet.Report{Agent: "a", CommandID: "c4", Outcome: fleet.Progress, ReleaseBytes: 10, TransferredBytes: 5}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentStaging, Command: "c4", ReleaseBytes: 10, TransferredBytes: 13, ArmTransferredBytes: 5}},
+		{"armed", armAg(store.DeploymentAgent{Name: "a", State: store.AgentStaged, Command: "c4"}),
+			fleet.Report{Agent: "a", CommandID: "c4", Outcome: fleet.Done}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentArmed}},
+		{"arm failed", armAg(store.DeploymentAgent{Name: "a", State: store.AgentStaged, Command: "c4"}),
+			fleet.Report{Agent: "a", CommandID: "c4", Outcome: fleet.CommandFailed, Error: "hash mismatch"}, true,
+			store.DeploymentAgent{Name: "a", State: store.AgentFailed, Error: "hash mismatch", StepError: "hash mismatch"}},
 		{"report on a final deployment", dep(store.Deployed, false, ag("a", store.AgentActive, "c2", true)),
 			fleet.Report{Agent: "a", CommandID: "c2", Outcome: fleet.Done}, false,
 			store.DeploymentAgent{Name: "a", State: store.AgentActive, Command: "c2", SwapTime: t0}},
@@ -204,11 +244,17 @@ func TestApplyReport(t *testing.T) {
 			if got := applyReport(tt.d, tt.r); got != tt.applied {
 				t.Fatalf("applied = %v", got)
 			}
-			if got := tt.d.Agents[0]; got != tt.want {
+			if got := tt.d.Agents[0]; !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("agent = %+v\nwant    %+v", got, tt.want)
 			}
 		})
 	}
+}
+
+func armAg(a store.DeploymentAgent) *store.Deployment {
+	d := dep(store.Activating, false, a)
+	d.Step = store.StepArm
+	return d
 }
 
 func TestTransitionRecordsHistory(t *testing.T) {
@@ -235,8 +281,8 @@ func TestFinishDeployed(t *testing.T) {
 		Agents:       []store.DeploymentAgent{{Name: "a", SwapTime: t0.Add(2 * time.Second)}, {Name: "b", SwapTime: t0.Add(time.Second)}, {Name: "c", SwapTime: t0.Add(1500 * time.Millisecond)}}}
 	env := &store.Environment{Name: "prod"}
 	finishDeployed(d, env, t0.Add(3*time.Second))
-	if d.ActivationSpread != time.Second || d.SwapDuration != 3*time.Second {
-		t.Fatalf("spread %v swap %v", d.ActivationSpread, d.SwapDuration)
+	if d.ActivationSpread != time.Second {
+		t.Fatalf("spread %v", d.ActivationSpread)
 	}
 	if v := env.DeployedVersions["hello"]; v.ReleaseID != "r2" || v.VersionLabel != "v2" || v.DeploymentID != "d-7" {
 		t.Fatalf("deployed versions = %+v", env.DeployedVersions)

@@ -274,6 +274,15 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		s.log.Warn("activation failed; rolling back", "deployment", d.ID, "environment", d.Environment, "agents", st.rollback, "reason", st.reason)
 		return out, nil
 	}
+	if d.State == store.Activating {
+		switch {
+		case st.advance:
+			return s.advance(tx, d)
+		case st.to != "":
+			return s.endStage2(tx, d, st.to, st.reason)
+		}
+		return nil, nil
+	}
 	switch st.to {
 	case "":
 		return nil, nil
@@ -298,21 +307,12 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		if !d.SingleStage {
 			return nil, nil
 		}
-		names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
-		if problems != "" {
+		connected := s.fleet.Connected(d.Environment)
+		if problems := checkActivatable(d, connected, false); problems != "" {
 			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
 			return nil, nil
 		}
-		return s.beginActivation(d, names, ControllerActor), nil
-	case store.Deployed:
-		env, err := tx.Environment(d.Environment)
-		if err != nil {
-			return nil, err
-		}
-		finishDeployed(d, env, now)
-		if err := tx.PutEnvironment(env); err != nil {
-			return nil, err
-		}
+		return s.beginActivation(tx, d, connected, ControllerActor)
 	}
 	transition(d, st.to, now, ControllerActor, st.reason)
 	return nil, nil

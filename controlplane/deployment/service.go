@@ -282,7 +282,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		return nil, err
 	}
 	if opt.AtWindow {
-		return s.schedule(actor, id)
+		return s.schedule(actor, id, opt.RequirePrepared)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -306,7 +306,8 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		if forced != "" {
 			note(d, now, actor, forced)
 		}
-		out, err = s.startStage2(d, actor)
+		d.RequirePrepared = opt.RequirePrepared
+		out, err = s.startStage2(tx, d, actor)
 		return err
 	})
 	if err != nil {
@@ -323,14 +324,19 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 
 // startStage2 checks that every agent can take stage 2 and begins it,
 // returning the commands to send. FailedPrecondition, d unchanged, if an
-// agent is not connected or lacks a release.
-func (s *Service) startStage2(d *store.Deployment, actor string) ([]outgoing, error) {
-	names, problems := checkActivatable(d, s.fleet.Connected(d.Environment))
-	if problems != "" {
-		return nil, fmt.Errorf("deployment %s cannot continue: %s; reconnect the agents (or abort it and prepare a new deployment); it stays PREPARED: %w",
-			d.ID, problems, errkind.FailedPrecondition)
+// agent that staged is not connected, or (d.RequirePrepared) a connected
+// agent lacks a release.
+func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) ([]outgoing, error) {
+	connected := s.fleet.Connected(d.Environment)
+	if problems := checkActivatable(d, connected, d.RequirePrepared); problems != "" {
+		hint := "reconnect the agents (or abort it and prepare a new deployment)"
+		if d.RequirePrepared {
+			hint = "continue without require_prepared to stage on them first, or stop those agents"
+		}
+		return nil, fmt.Errorf("deployment %s cannot continue: %s; %s; it stays PREPARED: %w",
+			d.ID, problems, hint, errkind.FailedPrecondition)
 	}
-	return s.beginActivation(d, names, actor), nil
+	return s.beginActivation(tx, d, connected, actor)
 }
 
 // Abort ends a PLANNED, PREPARING or PREPARED deployment (ABORTED) and has
@@ -402,46 +408,6 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 	return d, nil
 }
 
-// beginActivation moves d to ACTIVATING with the given agents. When d runs
-// SQL, it returns no command: the caller starts the SQL part (spawnSQL)
-// once this is committed, and that sends activate when the SQL is done.
-// Otherwise it marks the SQL part done and returns the activate commands.
-func (s *Service) beginActivation(d *store.Deployment, names []string, actor string) []outgoing {
-	msg := "stage 2: swap every agent to the staged releases"
-	if d.SQLPending > 0 {
-		msg = fmt.Sprintf("stage 2: run the SQL script (%d migration(s)), then swap every agent to the staged releases", d.SQLPending)
-	}
-	transition(d, store.Activating, s.clock(), actor, msg)
-	old := d.Agents
-	d.Agents = nil
-	for _, n := range names {
-		a := store.DeploymentAgent{Name: n, State: store.AgentStaged}
-		for _, o := range old {
-			if o.Name == n {
-				a.ReleaseBytes, a.TransferredBytes = o.ReleaseBytes, o.TransferredBytes
-			}
-		}
-		d.Agents = append(d.Agents, a)
-	}
-	if d.SQLPending > 0 {
-		return nil
-	}
-	d.SQLDone = true
-	return activateCommands(d)
-}
-
-// activateCommands marks every agent of d ACTIVATING and returns the
-// activate commands to send once that is committed.
-func activateCommands(d *store.Deployment) []outgoing {
-	var out []outgoing
-	for i := range d.Agents {
-		a := &d.Agents[i]
-		a.State, a.Command = store.AgentActivating, commandID(d, fleet.Activate, a.Name)
-		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Activate, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
-	}
-	return out
-}
-
 // outgoing is a command for one agent, sent once its state is committed.
 type outgoing struct {
 	agent string
@@ -464,28 +430,16 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 	return out
 }
 
-// pendingCommands rebuilds the commands d waits for (for a resend).
-func pendingCommands(d *store.Deployment) []outgoing {
-	kind := phase(d)
-	var out []outgoing
-	for _, a := range d.Agents {
-		if a.Command == "" {
-			continue
-		}
-		c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID}
-		if kind != fleet.Rollback {
-			c.Releases = releases(d)
-		}
-		out = append(out, outgoing{agent: a.Name, cmd: c})
-	}
-	return out
-}
-
 // finished does what follows a final state: forget the commands still out,
 // have the agents drop staged releases if stage 2 never ran, count it, tell
 // watchers. Call with s.mu held.
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
+	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
+		for _, a := range d.Agents {
+			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID})
+		}
+	}
 	if d.ActivateTime.IsZero() && len(releases(d)) > 0 {
 		for _, a := range d.Agents {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Drop, ID: commandID(d, fleet.Drop, a.Name), DeploymentID: d.ID, Releases: releases(d)})

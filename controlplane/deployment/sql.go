@@ -21,15 +21,17 @@ import (
 // release ids, in one commit, before any agent is asked to stage; the
 // number of pending migrations goes into Deployment.SQLPending.
 //
-// Stage 2 with SQLPending > 0 commits ACTIVATING with no command out, then
+// Stage 2 with SQLPending > 0 reaches the sql step (stage2.go) after the
+// agents armed and the before_activate hooks ran, with no command out; then
 // runSQL runs the plan (migrate.Execute, bounded by Config.SQLTimeout and by
 // the end of the deployment window open now) and,
-// in one commit, records SQLDuration and SQLDone together with the activate
+// in one commit, records SQLDuration and SQLDone together with the commit
 // commands, which it sends only after that commit. A failure ends the
-// deployment FAILED before any agent was sent activate.
+// deployment FAILED (after its after_activate hooks where before_activate
+// ran) before any agent was sent commit.
 //
 // Crashes: once SQLDone is committed, a restarted controller resends the
-// activate commands and never touches the database again. If it died
+// commit commands and never touches the database again. If it died
 // before that commit, it cannot know from its own store whether the SQL
 // ran (the database may have committed a group just before the crash), so
 // resume runs the plan with migrate.Resume instead of Execute: the
@@ -52,8 +54,13 @@ func databaseOf(env *store.Environment) (migrate.DB, bool) {
 
 // needsSQL says whether d is in stage 2 and waits for its SQL part: no
 // activate command has been sent yet.
+// A record from before the stage 2 steps (Step empty) waits for its SQL
+// part when SQLDone is not set.
 func needsSQL(d *store.Deployment) bool {
-	return d.State == store.Activating && !d.RollingBack && !d.SQLDone && d.SQLPending > 0
+	if d.State != store.Activating || d.RollingBack {
+		return false
+	}
+	return d.Step == store.StepSQL || (d.Step == "" && !d.SQLDone && d.SQLPending > 0)
 }
 
 // planSQL generates the SQL plan of deployment d from the migration files
@@ -238,13 +245,14 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
 			return errUnchanged
 		}
 		d.SQLDuration = took
+		var err error
 		if sqlErr != nil {
-			transition(d, store.Failed, s.clock(), ControllerActor, sqlFailure(sqlErr))
-			return nil
+			out, err = s.endStage2(tx, d, store.Failed, sqlFailure(sqlErr))
+			return err
 		}
 		d.SQLDone = true
-		out = activateCommands(d)
-		return nil
+		out, err = s.advance(tx, d)
+		return err
 	})
 	if err != nil || d == nil {
 		return err
@@ -261,7 +269,7 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
 // sqlFailure is the reason recorded when stage 2's SQL part fails.
 func sqlFailure(err error) string {
 	msg := "stage 2 stopped before any swap: the SQL script failed: " + kindless(err) +
-		"; no agent was sent activate, every front-end runs what it ran before"
+		"; no agent was sent commit, every front-end runs what it ran before"
 	if !strings.Contains(msg, "prepare again") {
 		msg += "; fix the cause, then prepare again (create and prepare a new deployment)"
 	}

@@ -143,7 +143,7 @@ func (s *Service) fire(id string, now time.Time) error {
 		if st.start {
 			n := len(d.History)
 			note(d, now, ControllerActor, fmt.Sprintf("scheduled stage 2 starts (predicted duration %s fits in the open window)", d.PredictedStage2))
-			if out, err = s.startStage2(d, ControllerActor); err == nil {
+			if out, err = s.startStage2(tx, d, ControllerActor); err == nil {
 				return nil
 			}
 			d.History = d.History[:n]
@@ -167,7 +167,7 @@ func (s *Service) fire(id string, now time.Time) error {
 
 // schedule records that stage 2 of a PREPARED deployment starts at the next
 // window opening (now, if one is open).
-func (s *Service) schedule(actor, id string) (*store.Deployment, error) {
+func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
@@ -193,7 +193,7 @@ func (s *Service) schedule(actor, id string) (*store.Deployment, error) {
 			}
 			d.PredictedStage2 = PredictStage2(history)
 		}
-		d.ScheduledTime = at
+		d.ScheduledTime, d.RequirePrepared = at, requirePrepared
 		note(d, now, actor, fmt.Sprintf("stage 2 scheduled for %s; predicted duration %s", what, d.PredictedStage2))
 		return nil
 	})

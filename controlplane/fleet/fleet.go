@@ -157,11 +157,11 @@ func applyDone(apps []store.AgentApplication, c Command) []store.AgentApplicatio
 		}
 		a := &apps[i]
 		switch c.Kind {
-		case Stage:
+		case Stage, Arm: // arm stages what was missing
 			if !slices.Contains(a.StagedReleaseIDs, r.ReleaseID) {
 				a.StagedReleaseIDs = append(slices.Clone(a.StagedReleaseIDs), r.ReleaseID)
 			}
-		case Activate:
+		case Commit:
 			a.RunningReleaseID = r.ReleaseID
 		}
 	}

@@ -164,7 +164,7 @@ func TestApplyDone(t *testing.T) {
 	if !v.Holds("hello", "r2") || !v.Holds("web", "w1") || v.Holds("web", "r2") {
 		t.Fatalf("after stage: %+v", staged)
 	}
-	active := applyDone(staged, Command{Kind: Activate, Releases: []ReleaseRef{{"hello", "r2"}}})
+	active := applyDone(staged, Command{Kind: Commit, Releases: []ReleaseRef{{"hello", "r2"}}})
 	if active[0].RunningReleaseID != "r2" {
 		t.Fatalf("after activate: %+v", active)
 	}

@@ -12,7 +12,10 @@ type CommandKind string
 // The command kinds of the agent protocol (docs/architecture.md).
 const (
 	Stage    CommandKind = "stage"
-	Activate CommandKind = "activate"
+	Arm      CommandKind = "arm"
+	Commit   CommandKind = "commit"
+	Disarm   CommandKind = "disarm"
+	Hooks    CommandKind = "hooks"
 	Rollback CommandKind = "rollback"
 	Drop     CommandKind = "drop"
 )
@@ -29,10 +32,14 @@ type Command struct {
 	Kind         CommandKind
 	ID           string
 	DeploymentID string
-	// Releases for stage, activate and drop.
+	// Releases for stage, arm, commit, hooks and drop.
 	Releases []ReleaseRef
 	// Applications for rollback; empty means all of the deployment's.
 	Applications []string
+	// VerifyOnly (arm): fail instead of staging a release not staged intact.
+	VerifyOnly bool
+	// Hooks to run (hooks; commit: the validate hooks).
+	Hooks []store.HookRef
 }
 
 // Outcome is the state of a command on an agent.
@@ -58,9 +65,11 @@ type Report struct {
 	Error            string
 	ReleaseBytes     int64
 	TransferredBytes int64
-	// SwapTime is when `current` was swapped (activate); zero if it was not.
+	// SwapTime is when `current` was swapped (commit); zero if it was not.
 	SwapTime    time.Time
 	SwappedBack bool
+	// Hooks are the hooks the command ran (hooks, commit).
+	Hooks []store.HookResult
 }
 
 // Hello is what an agent says first on its session.

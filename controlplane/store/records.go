@@ -31,6 +31,8 @@ const (
 	AgentActive     AgentState = "ACTIVE"
 	AgentFailed     AgentState = "FAILED"
 	AgentRolledBack AgentState = "ROLLED_BACK"
+	// AgentArmed: stage 2's arm step is done: releases verified, swap prepared.
+	AgentArmed AgentState = "ARMED"
 )
 
 // Environment is a named deployment target and its settings.
@@ -122,6 +124,66 @@ type Deployment struct {
 	PredictedStage2 time.Duration `json:"predicted_stage2,omitempty"`
 	// Approval is set once the deployment is approved.
 	Approval *Approval `json:"approval,omitempty"`
+	// Step is where an ACTIVATING deployment is in stage 2 (empty before
+	// stage 2, and for records older than the arm/commit steps: commit).
+	Step Stage2Step `json:"step,omitempty"`
+	// StepTime is when Step began.
+	StepTime time.Time `json:"step_time,omitzero"`
+	// Ending is the final state a failed stage 2 moves to once its
+	// after_activate hooks ran (Error holds the reason); empty otherwise.
+	Ending DeploymentState `json:"ending,omitempty"`
+	// Committed is set, with the commit commands, once any agent may swap.
+	Committed bool `json:"committed,omitempty"`
+	// RequirePrepared: continue refused to stage on agents lacking the releases.
+	RequirePrepared bool `json:"require_prepared,omitempty"`
+	// ArmDuration is how long stage 2's arm step took.
+	ArmDuration time.Duration `json:"arm_duration,omitempty"`
+	// HooksDuration is how long the before_activate and after_activate steps took.
+	HooksDuration time.Duration `json:"hooks_duration,omitempty"`
+	// Package is the package step's outcome; nil when it did not run.
+	Package *PackageResult `json:"package,omitempty"`
+}
+
+// Stage2Step is a step of stage 2, in order: arm, before_activate, sql,
+// commit, after_activate.
+type Stage2Step string
+
+// The steps of stage 2.
+const (
+	StepArm    Stage2Step = "arm"
+	StepBefore Stage2Step = "before_activate"
+	StepSQL    Stage2Step = "sql"
+	StepCommit Stage2Step = "commit"
+	StepAfter  Stage2Step = "after_activate"
+)
+
+// HookRef names a hook of an application's spec: Kind is
+// "before_activate", "validate" or "after_activate".
+type HookRef struct {
+	Application string `json:"application"`
+	Kind        string `json:"kind"`
+	Index       int    `json:"index"`
+}
+
+// HookResult is how one hook ran on one agent.
+type HookResult struct {
+	HookRef
+	Command  string        `json:"command"`
+	ExitCode int           `json:"exit_code"`
+	Duration time.Duration `json:"duration"`
+	Output   string        `json:"output,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// PackageResult is the outcome of the package step.
+type PackageResult struct {
+	Application string        `json:"application"`
+	Ran         bool          `json:"ran"`
+	Changed     []string      `json:"changed,omitempty"`
+	SizeBytes   int64         `json:"size_bytes,omitempty"`
+	Duration    time.Duration `json:"duration,omitempty"`
+	Output      string        `json:"output,omitempty"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // Approval records who approved a deployment, and when.
@@ -155,6 +217,18 @@ type DeploymentAgent struct {
 	SwapTime         time.Time  `json:"swap_time"`
 	SwappedBack      bool       `json:"swapped_back,omitempty"`
 	Command          string     `json:"command,omitempty"`
+	// Hooks planned for this agent in stage 2, all kinds, in run order.
+	Plan []HookRef `json:"plan,omitempty"`
+	// Hooks are the results of the hooks it ran, in order.
+	Hooks []HookResult `json:"hooks,omitempty"`
+	// BeforeRan: it was sent before_activate hooks (so after_activate runs
+	// there even when stage 2 fails).
+	BeforeRan bool `json:"before_ran,omitempty"`
+	// ArmTransferredBytes is what it received for the arm command (part of
+	// TransferredBytes).
+	ArmTransferredBytes int64 `json:"arm_transferred_bytes,omitempty"`
+	// StepError is its error in the current step of stage 2.
+	StepError string `json:"step_error,omitempty"`
 }
 
 // Transition is one entry of a deployment's history. An entry whose State

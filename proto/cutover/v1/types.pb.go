@@ -124,6 +124,9 @@ const (
 	AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED AgentDeploymentState = 6
 	// AGENT_DEPLOYMENT_STATE_ROLLED_BACK: swapped, then went back to the previous release.
 	AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK AgentDeploymentState = 7
+	// AGENT_DEPLOYMENT_STATE_ARMED: stage 2's arm step is done (releases
+	// verified, `current.next` prepared); waits for commit.
+	AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ARMED AgentDeploymentState = 8
 )
 
 // Enum value maps for AgentDeploymentState.
@@ -137,6 +140,7 @@ var (
 		5: "AGENT_DEPLOYMENT_STATE_ACTIVE",
 		6: "AGENT_DEPLOYMENT_STATE_FAILED",
 		7: "AGENT_DEPLOYMENT_STATE_ROLLED_BACK",
+		8: "AGENT_DEPLOYMENT_STATE_ARMED",
 	}
 	AgentDeploymentState_value = map[string]int32{
 		"AGENT_DEPLOYMENT_STATE_UNSPECIFIED": 0,
@@ -147,6 +151,7 @@ var (
 		"AGENT_DEPLOYMENT_STATE_ACTIVE":      5,
 		"AGENT_DEPLOYMENT_STATE_FAILED":      6,
 		"AGENT_DEPLOYMENT_STATE_ROLLED_BACK": 7,
+		"AGENT_DEPLOYMENT_STATE_ARMED":       8,
 	}
 )
 
@@ -1990,7 +1995,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x17DEPLOYMENT_STATE_FAILED\x10\x06\x12\x1c\n" +
 	"\x18DEPLOYMENT_STATE_ABORTED\x10\a\x12\x1c\n" +
 	"\x18DEPLOYMENT_STATE_EXPIRED\x10\b\x12 \n" +
-	"\x1cDEPLOYMENT_STATE_ROLLED_BACK\x10\t*\xbe\x02\n" +
+	"\x1cDEPLOYMENT_STATE_ROLLED_BACK\x10\t*\xe0\x02\n" +
 	"\x14AgentDeploymentState\x12&\n" +
 	"\"AGENT_DEPLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eAGENT_DEPLOYMENT_STATE_PENDING\x10\x01\x12\"\n" +
@@ -1999,7 +2004,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"!AGENT_DEPLOYMENT_STATE_ACTIVATING\x10\x04\x12!\n" +
 	"\x1dAGENT_DEPLOYMENT_STATE_ACTIVE\x10\x05\x12!\n" +
 	"\x1dAGENT_DEPLOYMENT_STATE_FAILED\x10\x06\x12&\n" +
-	"\"AGENT_DEPLOYMENT_STATE_ROLLED_BACK\x10\a*z\n" +
+	"\"AGENT_DEPLOYMENT_STATE_ROLLED_BACK\x10\a\x12 \n" +
+	"\x1cAGENT_DEPLOYMENT_STATE_ARMED\x10\b*z\n" +
 	"\bHookKind\x12\x19\n" +
 	"\x15HOOK_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19HOOK_KIND_BEFORE_ACTIVATE\x10\x01\x12\x16\n" +

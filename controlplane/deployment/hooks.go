@@ -1,0 +1,107 @@
+package deployment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// The hooks of a deployment (cutover.yaml `hooks`, read from the manifests
+// of its releases) are planned once, when stage 2 begins: planHooks says
+// which agent runs which hook, and the plan is kept with each agent of the
+// deployment so that a resent command asks for the same hooks.
+
+// appHooks is one application's hooks.
+type appHooks struct {
+	app   string
+	hooks appspec.Hooks
+}
+
+// agentLabels is one agent's name and --label values.
+type agentLabels struct {
+	name   string
+	labels map[string]string
+}
+
+// planHooks returns, per agent name, the hooks it runs, in run order
+// (before_activate, validate, after_activate; within a kind, applications
+// in deployment order, then each application's list order). A hook runs
+// on every agent whose labels include the hook's labels (on: each), or
+// only on the first of them by name (on: once). A hook that matches no
+// agent runs nowhere. It is pure.
+func planHooks(apps []appHooks, agents []agentLabels) map[string][]store.HookRef {
+	sorted := slices.Clone(agents)
+	slices.SortFunc(sorted, func(a, b agentLabels) int { return strings.Compare(a.name, b.name) })
+	plan := map[string][]store.HookRef{}
+	for _, kind := range appspec.HookKinds {
+		for _, app := range apps {
+			for i, h := range app.hooks.Of(kind) {
+				for _, a := range sorted {
+					if !h.Matches(a.labels) {
+						continue
+					}
+					plan[a.name] = append(plan[a.name], store.HookRef{Application: app.app, Kind: string(kind), Index: i})
+					if h.Once() {
+						break
+					}
+				}
+			}
+		}
+	}
+	return plan
+}
+
+// refsOf returns the hooks of kind that a runs, from its plan.
+func refsOf(a *store.DeploymentAgent, kind appspec.HookKind) []store.HookRef {
+	var out []store.HookRef
+	for _, r := range a.Plan {
+		if r.Kind == string(kind) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// deploymentHooks reads the hooks of d's releases from their manifests.
+func deploymentHooks(tx *store.Tx, d *store.Deployment) ([]appHooks, error) {
+	var out []appHooks
+	for _, app := range d.Applications {
+		b, err := tx.Manifest(app.ReleaseID)
+		if err != nil {
+			return nil, fmt.Errorf("release %s of %s: %w", short(app.ReleaseID), app.Name, err)
+		}
+		m, err := manifest.Decode(b)
+		if err != nil {
+			return nil, fmt.Errorf("release %s of %s: %w", short(app.ReleaseID), app.Name, err)
+		}
+		if !m.Spec.Hooks.Empty() {
+			out = append(out, appHooks{app: app.Name, hooks: m.Spec.Hooks})
+		}
+	}
+	return out, nil
+}
+
+// labelsOf returns the names and labels of the agents in views.
+func labelsOf(views []fleet.AgentView) []agentLabels {
+	out := make([]agentLabels, len(views))
+	for i, v := range views {
+		out[i] = agentLabels{name: v.Name, labels: v.Labels}
+	}
+	return out
+}
+
+// hookErrors joins the errors of the hooks in rs, or "".
+func hookErrors(rs []store.HookResult) string {
+	var out []string
+	for _, r := range rs {
+		if r.Error != "" {
+			out = append(out, r.Error)
+		}
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,263 @@
+package deployment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+)
+
+// Stage 2 runs in steps (store.Stage2Step), each committed with the
+// commands it sends before they are sent:
+//
+//  1. arm: every connected agent stages the releases if it lacks them (a
+//     front-end that joined after prepare) or verifies every file against
+//     the manifest (re-staging a damaged one), and prepares `current.next`.
+//     Nothing running changes. Any failure ends stage 2 FAILED.
+//  2. before_activate: the agents the hook plan names run those hooks. A
+//     failure ends stage 2 FAILED before the SQL.
+//  3. sql: the controller runs the SQL script (sql.go), if there is one.
+//  4. commit: only now, and to every agent at once, commit: swap, restart,
+//     health, validate hooks. A failure rolls back the agents that swapped.
+//  5. after_activate: the agents the plan names run those hooks, after a
+//     success, and also after a failure on the agents where before_activate
+//     ran, so that what before_activate suspended is resumed.
+//
+// A stage 2 that ends before any commit has every agent disarmed
+// (finished); nothing was swapped.
+
+// beginActivation moves d to ACTIVATING with the connected agents, plans
+// its hooks and returns the arm commands.
+func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
+	hooks, err := deploymentHooks(tx, d)
+	if err != nil {
+		return nil, err
+	}
+	plan := planHooks(hooks, labelsOf(connected))
+	var late []string
+	old := d.Agents
+	d.Agents = nil
+	for _, v := range connected {
+		a := store.DeploymentAgent{Name: v.Name, State: store.AgentStaged, Plan: plan[v.Name]}
+		if i := slices.IndexFunc(old, func(o store.DeploymentAgent) bool { return o.Name == v.Name }); i >= 0 {
+			a.ReleaseBytes, a.TransferredBytes = old[i].ReleaseBytes, old[i].TransferredBytes
+		} else {
+			a.State = store.AgentPending
+		}
+		if !holdsAll(d, v) {
+			late = append(late, v.Name)
+		}
+		d.Agents = append(d.Agents, a)
+	}
+	msg := fmt.Sprintf("stage 2: arm %d agents (verify every file of the staged releases), then", len(d.Agents))
+	if n := countKind(plan, appspec.BeforeActivate); n > 0 {
+		msg += fmt.Sprintf(" before_activate hooks (%d),", n)
+	}
+	if d.SQLPending > 0 {
+		msg += fmt.Sprintf(" the SQL script (%d migration(s)),", d.SQLPending)
+	}
+	msg += " then commit the swap on every agent together"
+	if len(late) > 0 {
+		msg += fmt.Sprintf("; staged first on %s (they do not hold the releases: joined after prepare, or lost them)", strings.Join(late, ", "))
+	}
+	transition(d, store.Activating, s.clock(), actor, msg)
+	return s.enterStep(d, store.StepArm), nil
+}
+
+// holdsAll says whether v reported every release of d as staged or running.
+func holdsAll(d *store.Deployment, v fleet.AgentView) bool {
+	for _, app := range d.Applications {
+		if !v.Holds(app.Name, app.ReleaseID) {
+			return false
+		}
+	}
+	return true
+}
+
+func countKind(plan map[string][]store.HookRef, kind appspec.HookKind) int {
+	n := 0
+	for _, refs := range plan {
+		for _, r := range refs {
+			if r.Kind == string(kind) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// stepKind is the command kind of a step, and the hook kind its commands
+// carry (before_activate, after_activate; validate with commit).
+func stepKind(st store.Stage2Step) (fleet.CommandKind, appspec.HookKind) {
+	switch st {
+	case store.StepArm:
+		return fleet.Arm, ""
+	case store.StepBefore:
+		return fleet.Hooks, appspec.BeforeActivate
+	case store.StepAfter:
+		return fleet.Hooks, appspec.AfterActivate
+	case store.StepSQL:
+		return "", ""
+	}
+	return fleet.Commit, appspec.Validate
+}
+
+// commandFor builds the command of d's current step for agent a.
+func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
+	kind, hk := stepKind(d.Step)
+	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}
+	switch kind {
+	case fleet.Arm:
+		c.VerifyOnly = d.RequirePrepared
+	case fleet.Hooks, fleet.Commit:
+		c.Hooks = refsOf(a, hk)
+	}
+	return c
+}
+
+// stepCommandID is the id of the command of d's current step for agent:
+// the hook steps are told apart by their name.
+func stepCommandID(d *store.Deployment, agent string) string {
+	kind, _ := stepKind(d.Step)
+	if kind == fleet.Hooks {
+		kind = fleet.CommandKind(d.Step)
+	}
+	return commandID(d, kind, agent)
+}
+
+// enterStep moves d to step st and returns its commands: for arm and
+// commit, to every agent; for the hook steps, to the agents with hooks of
+// that kind (after_activate after a failure: only where before_activate
+// ran). The SQL step sends nothing (the caller starts it).
+func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing {
+	d.Step, d.StepTime = st, s.clock()
+	var out []outgoing
+	_, hk := stepKind(st)
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		a.StepError = ""
+		switch st {
+		case store.StepSQL:
+			continue
+		case store.StepBefore, store.StepAfter:
+			if len(refsOf(a, hk)) == 0 || (st == store.StepAfter && d.Ending != store.Deployed && !a.BeforeRan) {
+				continue
+			}
+			a.BeforeRan = a.BeforeRan || st == store.StepBefore
+		case store.StepCommit:
+			a.State = store.AgentActivating
+		}
+		a.Command = stepCommandID(d, a.Name)
+		out = append(out, outgoing{agent: a.Name, cmd: commandFor(d, a)})
+	}
+	return out
+}
+
+// stepAnswered says that every command of the current step was answered.
+func stepAnswered(d *store.Deployment) bool {
+	return !slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" })
+}
+
+// advance moves d past a step that succeeded, skipping the steps with
+// nothing to do, and returns the commands to send (none for the SQL step:
+// the caller starts it when needsSQL(d)).
+func (s *Service) advance(tx *store.Tx, d *store.Deployment) ([]outgoing, error) {
+	now := s.clock()
+	took := now.Sub(d.StepTime)
+	switch d.Step {
+	case store.StepArm:
+		d.ArmDuration = took
+		if out := s.enterStep(d, store.StepBefore); len(out) > 0 {
+			return out, nil
+		}
+	case store.StepBefore:
+		d.HooksDuration += took
+	}
+	if d.SQLPending > 0 && !d.SQLDone {
+		s.enterStep(d, store.StepSQL)
+		return nil, nil
+	}
+	d.SQLDone, d.Committed = true, true
+	return s.enterStep(d, store.StepCommit), nil
+}
+
+// endStage2 ends stage 2 with state to: first the after_activate step if
+// it has agents to run on (after a failure, only where before_activate
+// ran), then the final transition.
+func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.DeploymentState, reason string) ([]outgoing, error) {
+	now := s.clock()
+	if d.Step == store.StepCommit && to == store.Deployed {
+		d.SwapDuration = now.Sub(d.StepTime)
+	}
+	if d.Step != store.StepAfter {
+		d.Ending = to
+		if to != store.Deployed {
+			d.Error = reason
+		}
+		if out := s.enterStep(d, store.StepAfter); len(out) > 0 {
+			return out, nil
+		}
+	} else {
+		d.HooksDuration += now.Sub(d.StepTime)
+	}
+	if to == store.Deployed {
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return nil, err
+		}
+		finishDeployed(d, env, now)
+		if err := tx.PutEnvironment(env); err != nil {
+			return nil, err
+		}
+	}
+	transition(d, to, now, ControllerActor, reason)
+	return nil, nil
+}
+
+// afterReason is the reason of the final transition once the
+// after_activate hooks of d were answered.
+func afterReason(d *store.Deployment, failures string) string {
+	reason := "every agent runs the new releases"
+	if d.Ending != store.Deployed {
+		reason = d.Error + "; after_activate hooks ran on the agents where before_activate ran"
+	}
+	if failures != "" {
+		reason += "; but after_activate hooks failed: " + failures + "; check those front-ends"
+	}
+	return reason
+}
+
+// stepErrors joins the errors of the agents that failed the current step, or "".
+func stepErrors(d *store.Deployment) string {
+	var out []string
+	for _, a := range d.Agents {
+		if a.StepError != "" {
+			out = append(out, fmt.Sprintf("agent %s: %s", a.Name, a.StepError))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// pendingCommands rebuilds the commands d waits for (for a resend).
+func pendingCommands(d *store.Deployment) []outgoing {
+	kind := phase(d)
+	var out []outgoing
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		if a.Command == "" {
+			continue
+		}
+		c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID}
+		switch {
+		case kind == fleet.Stage:
+			c.Releases = releases(d)
+		case d.State == store.Activating && kind != fleet.Rollback:
+			c = commandFor(d, a)
+		}
+		out = append(out, outgoing{agent: a.Name, cmd: c})
+	}
+	return out
+}
