@@ -195,7 +195,7 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 }
 
 // TestSQLFailureSwapsNothing: a failing migration in the middle of three
-// leaves the schema as it was, and no agent is sent activate.
+// leaves the schema as it was, and no agent is sent commit.
 func TestSQLFailureSwapsNothing(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, be sqlBackend) {
 		tc := startController(t, t.TempDir())
@@ -416,9 +416,10 @@ func TestSQLBoundedByTheWindow(t *testing.T) {
 		t.Errorf("the SQL part ran %s, past the window's end (3s away)", took)
 	}
 	t.Logf("error: %s", dep.Error)
-	mustMention(t, "the error", dep.Error, "0001_slow.up.sql", "may take 3s: the deployment window closes at 04:00:00 UTC", "no agent was sent activate")
-	if got := strings.Join(agent.received(), ","); got != "stage" {
-		t.Errorf("the agent received %s, want only stage", got)
+	mustMention(t, "the error", dep.Error, "0001_slow.up.sql", "may take 3s: the deployment window closes at 04:00:00 UTC", "no agent was sent commit")
+	waitReceived(t, agent, "disarm")
+	if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
+		t.Errorf("the agent received %s, want stage,arm,disarm", got)
 	}
 }
 

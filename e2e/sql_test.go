@@ -151,7 +151,7 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 	before = db.snapshot(t)
 	dep2 := c.continueAndWait(d2, failed)
 	mentionsAll(t, "the error", dep2.GetError(), "0003_backfill.up.sql", "statement 2 (line 2)", "no_such_table",
-		"rolled back", "no agent was sent activate", "prepare again")
+		"rolled back", "no agent was sent commit", "prepare again")
 	if after := db.snapshot(t); after != before {
 		t.Errorf("the failed script changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 	}

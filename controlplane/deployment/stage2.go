@@ -213,6 +213,13 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 			return nil, err
 		}
 	}
+	if !d.Committed { // disarmed by finished: the agents hold the releases staged, as before
+		for i := range d.Agents {
+			if d.Agents[i].State == store.AgentArmed {
+				d.Agents[i].State = store.AgentStaged
+			}
+		}
+	}
 	transition(d, to, now, ControllerActor, reason)
 	return nil, nil
 }
