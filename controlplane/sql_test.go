@@ -440,8 +440,8 @@ func TestSQLSingleStage(t *testing.T) {
 		if got := migratetest.Tables(t, be.driver, dsn); !slices.Contains(got, "visits") {
 			t.Errorf("tables = %v, want visits among them", got)
 		}
-		if got := strings.Join(agent.received(), ","); got != "stage,activate" {
-			t.Errorf("the agent received %s, want stage,activate", got)
+		if got := strings.Join(agent.received(), ","); got != "stage,arm,commit" {
+			t.Errorf("the agent received %s, want stage,arm,commit", got)
 		}
 		var activating string
 		for _, h := range dep.History {
@@ -449,6 +449,6 @@ func TestSQLSingleStage(t *testing.T) {
 				activating = h.Message
 			}
 		}
-		mustMention(t, "the ACTIVATING transition", activating, "run the SQL script (1 migration(s)), then swap")
+		mustMention(t, "the ACTIVATING transition", activating, "the SQL script (1 migration(s)), then commit the swap")
 	})
 }
