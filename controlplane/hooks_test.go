@@ -1,0 +1,208 @@
+package controlplane
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// The hooks of these tests: suspend and resume the scheduler on one
+// scheduler front-end, smoke-test every front-end.
+const schedulerHooks = `hooks:
+  before_activate: [{command: console scheduler:suspend, on: once, labels: {role: scheduler}}]
+  validate: [{command: smoke-test}]
+  after_activate: [{command: console scheduler:resume, on: once, labels: {role: scheduler}}]
+`
+
+var scheduler = map[string]string{"role": "scheduler"}
+
+// setupHooks is setup with extra lines in the app's cutover.yaml; it
+// prepares the deployment with the given agents connected.
+func setupHooks(t *testing.T, tc *testController, extra string, agents ...*fakeAgent) *cutoverv1.Deployment {
+	t.Helper()
+	d := setup(t, tc, "production", true, "hello", "echo built > BUILT")
+	app, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(app.SourceDir, "cutover.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitAgents(t, tc, "production", len(agents))
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+	return d
+}
+
+func received(a *fakeAgent) string { return strings.Join(a.received(), ",") }
+
+// TestHooksOnceEachAndLabels: the once hooks run on the first scheduler
+// front-end by name, the each hook on every front-end, in stage 2's
+// order, and deploy get shows each agent's hook results.
+func TestHooksOnceEachAndLabels(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{labels: scheduler})
+	fe3 := startFakeAgentWith(t, tc.addr, "fe3", "production", fakeOpts{labels: scheduler})
+	d := setupHooks(t, tc, schedulerHooks, fe1, fe2, fe3)
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+
+	for a, want := range map[*fakeAgent]string{
+		fe1: "stage,arm,commit,validate:hello#0",
+		fe2: "stage,arm,before_activate:hello#0,commit,validate:hello#0,after_activate:hello#0",
+		fe3: "stage,arm,commit,validate:hello#0",
+	} {
+		if got := received(a); got != want {
+			t.Errorf("%s received %s, want %s", a.name, got, want)
+		}
+	}
+	for _, a := range dep.Agents {
+		var kinds []string
+		for _, h := range a.Hooks {
+			kinds = append(kinds, h.Kind.String())
+			if h.Output == "" || h.Error != "" || h.Duration == nil {
+				t.Errorf("agent %s hook %v: want output, no error, a duration", a.Name, h)
+			}
+		}
+		want := map[string]int{"fe1": 1, "fe2": 3, "fe3": 1}[a.Name]
+		if len(a.Hooks) != want {
+			t.Errorf("agent %s has hook results %v, want %d", a.Name, kinds, want)
+		}
+	}
+	if dep.ArmDuration == nil || dep.HooksDuration == nil || dep.ActivationSpread == nil {
+		t.Errorf("deployed without arm/hooks durations or spread: arm %v hooks %v spread %v", dep.ArmDuration, dep.HooksDuration, dep.ActivationSpread)
+	}
+}
+
+// TestBeforeActivateFailureResumes: a before_activate hook fails on one
+// scheduler front-end: stage 2 stops before the SQL, nobody is sent
+// commit, every agent is disarmed, and the after_activate hooks run where
+// before_activate ran (both scheduler front-ends), so no scheduler stays
+// suspended.
+func TestBeforeActivateFailureResumes(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{labels: scheduler, failHooks: map[string]bool{"before_activate": true}})
+	fe3 := startFakeAgentWith(t, tc.addr, "fe3", "production", fakeOpts{labels: scheduler})
+	d := setupHooks(t, tc, `hooks:
+  before_activate: [{command: suspend, labels: {role: scheduler}}]
+  after_activate: [{command: resume, labels: {role: scheduler}}]
+`, fe1, fe2, fe3)
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+	mustMention(t, "the error", dep.Error, "before_activate hook failed", "agent fe2", "nothing was swapped", "after_activate hooks ran")
+	for _, a := range []*fakeAgent{fe1, fe2, fe3} {
+		waitReceived(t, a, "disarm")
+	}
+	for a, want := range map[*fakeAgent]string{
+		fe1: "stage,arm,disarm",
+		fe2: "stage,arm,before_activate:hello#0,after_activate:hello#0,disarm",
+		fe3: "stage,arm,before_activate:hello#0,after_activate:hello#0,disarm",
+	} {
+		if got := received(a); got != want {
+			t.Errorf("%s received %s, want %s", a.name, got, want)
+		}
+	}
+	for _, a := range dep.Agents {
+		if a.SwapTime != nil {
+			t.Errorf("agent %s swapped", a.Name)
+		}
+		if a.Name == "fe2" && (len(a.Hooks) != 2 || a.Hooks[0].ExitCode != 1 || a.Hooks[0].Error == "") {
+			t.Errorf("fe2's hook results = %v, want the failed before_activate then after_activate", a.Hooks)
+		}
+	}
+}
+
+// TestValidateFailureRollsBack: a validate hook fails on one front-end
+// after its swap: it swaps back, every other agent is rolled back, the
+// deployment is ROLLED_BACK, and the after_activate hook still runs where
+// before_activate ran.
+func TestValidateFailureRollsBack(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{labels: scheduler, failHooks: map[string]bool{"validate": true}})
+	d := setupHooks(t, tc, schedulerHooks, fe1, fe2)
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK)
+	mustMention(t, "the error", dep.Error, "agent fe2", "validate:hello#0 exited with status 1")
+	if got := received(fe1); got != "stage,arm,commit,validate:hello#0,rollback" {
+		t.Errorf("fe1 received %s, want stage,arm,commit,validate:hello#0,rollback", got)
+	}
+	if got := received(fe2); got != "stage,arm,before_activate:hello#0,commit,validate:hello#0,after_activate:hello#0" {
+		t.Errorf("fe2 received %s", got)
+	}
+}
+
+// TestArmFailureSwapsNobody: one agent fails its readiness check (a staged
+// file damaged and, here, not repairable): nobody is sent commit, every
+// agent is disarmed, the deployment is FAILED naming the agent.
+func TestArmFailureSwapsNobody(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{failArm: true})
+	fe3 := startFakeAgent(t, tc.addr, "fe3", "production", false)
+	d := setupHooks(t, tc, schedulerHooks, fe1, fe2, fe3)
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
+	mustMention(t, "the error", dep.Error, "readiness check (arm): agent fe2", "no longer matches its manifest", "nothing was swapped")
+	for _, a := range []*fakeAgent{fe1, fe2, fe3} {
+		waitReceived(t, a, "disarm")
+		if slices.Contains(a.received(), "commit") {
+			t.Errorf("%s was sent commit: %s", a.name, received(a))
+		}
+	}
+	for _, a := range dep.Agents {
+		if a.SwapTime != nil {
+			t.Errorf("agent %s swapped", a.Name)
+		}
+	}
+}
+
+// TestLateJoinerIsStagedFirst: a front-end that connects after prepare is
+// staged by its arm, and the bytes it fetched are counted; with
+// require_prepared the continue is refused naming it.
+func TestLateJoinerIsStagedFirst(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	d := setupHooks(t, tc, "", fe1)
+	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
+	waitAgents(t, tc, "production", 2)
+
+	_, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id, RequirePrepared: true})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "require_prepared") || !strings.Contains(err.Error(), "fe2 (release") {
+		t.Fatalf("continue with require_prepared = %v, want FailedPrecondition naming fe2", err)
+	}
+	if got, _ := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: d.Id}); got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED {
+		t.Fatalf("after the refusal the deployment is %s, want PREPARED", got.State)
+	}
+
+	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	if got := received(fe2); got != "arm,commit" {
+		t.Errorf("fe2 received %s, want arm,commit (its arm stages)", got)
+	}
+	var activating string
+	for _, h := range dep.History {
+		if h.State == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING {
+			activating = h.Message
+		}
+	}
+	mustMention(t, "the ACTIVATING transition", activating, "staged first on fe2")
+	for _, a := range dep.Agents {
+		if a.Name == "fe2" && (a.TransferredBytes == 0 || a.TransferredBytes != a.ReleaseBytes) {
+			t.Errorf("fe2 transferred %d of %d bytes, want all of it counted", a.TransferredBytes, a.ReleaseBytes)
+		}
+	}
+	if dep.ArmDuration == nil {
+		t.Error("arm_duration not set")
+	}
+}
