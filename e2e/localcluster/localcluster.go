@@ -164,6 +164,11 @@ func (c *Cluster) RestartController(ctx context.Context) error {
 // own data dir, root and free PORT, and waits until the controller lists
 // every agent of the cluster connected.
 func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) error {
+	return c.StartLabeledAgents(ctx, env, nil, names...)
+}
+
+// StartLabeledAgents is StartAgents with --label KEY=VALUE for each of labels.
+func (c *Cluster) StartLabeledAgents(ctx context.Context, env string, labels map[string]string, names ...string) error {
 	for _, name := range names {
 		port, err := FreePort()
 		if err != nil {
@@ -189,6 +194,9 @@ func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) 
 				"--env", fmt.Sprintf("PORT=%d", port),
 				"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
 			},
+		}
+		for k, v := range labels {
+			a.args = append(a.args, "--label", k+"="+v)
 		}
 		if err := c.startAgent(a); err != nil {
 			return err
