@@ -614,3 +614,18 @@ func TestPruneKeepsTheNewestTheRunningAndTheNeeded(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCorruptChunkInTheStoreIsNotMaterialized(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _, m := e.fake.release(t, sampleFiles)
+	bad := m.ChunkIDs()[0]
+	if err := e.store.Update(func(tx *store.Tx) error { return tx.PutChunk(bad, []byte("not what the id says")) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stage(t, id, nil); !errors.Is(err, errkind.DataLoss) {
+		t.Fatalf("stage = %v, want DataLoss", err)
+	}
+	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a release with a corrupt chunk was put in place: %v", err)
+	}
+}
