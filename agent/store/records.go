@@ -50,7 +50,9 @@ func (t *Tx) WriteChunk(id [ChunkIDSize]byte, w io.Writer) (int, error) {
 		return 0, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
 	}
 	n, err := w.Write(v)
-	dropPages(v)
+	if !t.tx.Writable() { // a writable transaction's values may be on the heap
+		dropPages(v)
+	}
 	return n, err
 }
 
