@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -60,7 +61,16 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Clock returns the time; nil: time.Now.
 	Clock func() time.Time
+	// MemoryLimit is the Go runtime's soft memory limit that Run sets, in
+	// bytes (0: DefaultMemoryLimit; negative: none). The GOMEMLIMIT
+	// environment variable, when set, wins.
+	MemoryLimit int64
 }
+
+// DefaultMemoryLimit keeps the agent's heap small while it receives a
+// release: the garbage collector runs harder instead of letting the heap
+// grow to twice what is live. Staging holds about 40 MiB at most.
+const DefaultMemoryLimit = 64 << 20
 
 // Agent is a configured cutover-agent.
 type Agent struct {
@@ -197,6 +207,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, a.close())
 		a.cfg.Log.Info("agent stopped")
 	}()
+	if lim := a.cfg.MemoryLimit; lim >= 0 && os.Getenv("GOMEMLIMIT") == "" {
+		if lim == 0 {
+			lim = DefaultMemoryLimit
+		}
+		debug.SetMemoryLimit(lim)
+	}
 	if err := a.activator.Recover(); err != nil {
 		return err
 	}

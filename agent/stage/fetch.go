@@ -137,7 +137,7 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Prog
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	received := make(chan []Received, 4)
+	received := make(chan []Received, 2)
 	verified := make(chan batch, 1)
 	var recvErr error
 	go func() {

@@ -1,29 +1,26 @@
 package store
 
 import (
-	"os"
 	"syscall"
 	"unsafe"
 )
 
-var pageSize = uintptr(os.Getpagesize())
-
-// dropPages advises the kernel that the pages holding b, a slice of bbolt's
-// read-only shared memory map, are not needed by this process any more
-// (MADV_DONTNEED), the partial pages at either end included. b must come
-// from the map: a value of a read-only transaction at least a page long
-// (bbolt copies to the heap only the values of small inline buckets, less
-// than a quarter page; on heap memory MADV_DONTNEED would zero it). For a shared
-// file mapping this only unmaps them: the data stays in the page cache and
-// in the file, and a later read of any byte of those pages (b's neighbours
-// too) maps it again with the same content. bbolt maps whole pages, so the
-// rounded range stays inside its mapping.
-func dropPages(b []byte) {
-	if uintptr(len(b)) < pageSize {
+// dropMap advises the kernel that the process no longer needs any page of
+// bbolt's read-only shared memory map (MADV_DONTNEED over [data,
+// data+size)), anchor being a value read from that map. For a shared file
+// mapping this only unmaps the pages: the data stays in the page cache and
+// in the file, and a later read maps it again with the same content. It
+// does nothing unless anchor lies inside the map (bbolt copies the values of
+// small inline buckets to the heap, where MADV_DONTNEED would zero memory).
+// Call it inside a read-only transaction, which keeps the map in place.
+func dropMap(anchor []byte, data uintptr, size int) {
+	if len(anchor) == 0 || size <= 0 {
 		return
 	}
-	p := unsafe.Pointer(unsafe.SliceData(b))
-	off := uintptr(p) % pageSize
-	n := (off + uintptr(len(b)) + pageSize - 1) &^ (pageSize - 1)
-	_ = syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, -int(off))), n), syscall.MADV_DONTNEED)
+	p := unsafe.Pointer(unsafe.SliceData(anchor))
+	off := uintptr(p) - data
+	if uintptr(p) < data || off+uintptr(len(anchor)) > uintptr(size) {
+		return
+	}
+	_ = syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, -int(off))), size), syscall.MADV_DONTNEED)
 }

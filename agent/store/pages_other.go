@@ -2,6 +2,6 @@
 
 package store
 
-// dropPages does nothing where MADV_DONTNEED is not known to be harmless on
-// a shared file mapping.
-func dropPages([]byte) {}
+// dropMap does nothing where MADV_DONTNEED is not known to be harmless on a
+// shared file mapping.
+func dropMap([]byte, uintptr, int) {}

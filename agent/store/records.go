@@ -41,20 +41,25 @@ func (t *Tx) Chunk(id [ChunkIDSize]byte) ([]byte, error) {
 }
 
 // WriteChunk writes the chunk's data to w straight from the file's memory
-// map (no copy on the heap), then tells the kernel that the process no
-// longer needs those pages, so that writing a whole release out does not
-// leave it all in the agent's resident memory. errkind.NotFound if absent.
+// map (no copy on the heap). Every dropEvery bytes so written, it tells the
+// kernel that the process no longer needs the pages of the map it has read
+// (the page cache keeps them), so that writing a whole release out does not
+// leave it in the agent's resident memory. errkind.NotFound if absent.
 func (t *Tx) WriteChunk(id [ChunkIDSize]byte, w io.Writer) (int, error) {
 	v := t.chunkData(id)
 	if v == nil {
 		return 0, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
 	}
 	n, err := w.Write(v)
-	if !t.tx.Writable() { // a writable transaction's values may be on the heap
-		dropPages(v)
+	if !t.tx.Writable() && t.read.Add(int64(len(v))) >= dropEvery { // a writable transaction's values may be on the heap
+		t.read.Store(0)
+		dropMap(v, t.tx.DB().Info().Data, int(t.tx.Size()))
 	}
 	return n, err
 }
+
+// dropEvery is how many bytes WriteChunk writes between two drops of the map.
+const dropEvery = 8 << 20
 
 // PutChunk stores a chunk (a chunk already stored is left as it is). The
 // caller has verified that id is data's hash.

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -101,6 +102,7 @@ type Store struct {
 	path string
 	// Compacted is how many bytes Open's compaction saved (0: none ran).
 	Compacted int64
+	read      atomic.Int64
 }
 
 // Open opens (creating if needed) DATA_DIR/agent.db and migrates it to
@@ -245,17 +247,20 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, read: &s.read}) })
 }
 
 // Update runs fn in a read-write transaction, committed and fsynced when fn
 // returns nil.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, read: &s.read}) })
 }
 
 // Tx is a transaction with typed accessors. Byte slices it returns are copies
 // and stay valid after the transaction.
 type Tx struct {
 	tx *bolt.Tx
+	// read counts the bytes WriteChunk wrote from the map since it last
+	// dropped it; shared by the store's transactions.
+	read *atomic.Int64
 }
