@@ -72,7 +72,7 @@ func (s *Stager) reverifyOne(ctx context.Context, r Release, p *Progress) error 
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	damaged := damagedFiles(dir, m)
 	sub := &manifest.Manifest{Application: m.Application, Spec: m.Spec, Files: damaged}
-	if err := s.fetch(ctx, r, sub, p, func(Progress) {}); err != nil {
+	if err := s.fetch(ctx, r, sub, p, func(Progress) {}, nil); err != nil {
 		return err
 	}
 	for i := range damaged {
@@ -85,11 +85,11 @@ func (s *Stager) reverifyOne(ctx context.Context, r Release, p *Progress) error 
 	if Verify(dir, m) == nil {
 		return nil
 	}
-	if err := s.fetch(ctx, r, m, p, func(Progress) {}); err != nil {
+	if err := s.fetch(ctx, r, m, p, func(Progress) {}, nil); err != nil {
 		return err
 	}
 	log.Warn("staged release differs from its manifest; materializing it again")
-	return s.materialize(r, m)
+	return s.materialize(r, m, nil)
 }
 
 // damagedFiles returns the regular files of m that are missing from dir or
@@ -119,7 +119,7 @@ func (s *Stager) rewrite(dir string, f *manifest.File) error {
 	}
 	tmp := filepath.Join(parent, repairPrefix+path.Base(f.Path))
 	_ = os.Remove(tmp)
-	if err := s.writeFile(tmp, f); err != nil {
+	if err := s.writeFile(tmp, f, nil); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}

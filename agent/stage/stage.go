@@ -238,12 +238,13 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
-	err = s.fetch(ctx, r, m, p, progress)
+	fresh := verifiedSet{}
+	err = s.fetch(ctx, r, m, p, progress, fresh)
 	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
 	if err != nil {
 		return err
 	}
-	if err := s.materialize(r, m); err != nil {
+	if err := s.materialize(r, m, fresh); err != nil {
 		return err
 	}
 	err = s.cfg.Store.Update(func(tx *store.Tx) error {
