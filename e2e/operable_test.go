@@ -60,12 +60,22 @@ func (c *cluster) call(path, method, body string, resp proto.Message) {
 	}
 }
 
+// grpcurlEvery is the least time between two GetDeployment polls by grpcurl.
+const grpcurlEvery = 500 * time.Millisecond
+
 // pollState calls GetDeployment with grpcurl until deployment id leaves
 // the state busy, and fails the test unless it is then in want.
 func (c *cluster) pollState(path, id string, busy, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
 	c.t.Helper()
 	d := &cutoverv1.Deployment{}
+	var last time.Time
 	c.waitFor(deployDeadline, fmt.Sprintf("deployment %s to leave %s", id, busy), func() error {
+		// One grpcurl (a process and a reflection round) per grpcurlEvery,
+		// not per poll: the machine runs other tests meanwhile.
+		if time.Since(last) < grpcurlEvery {
+			return fmt.Errorf("still %s", d.GetState())
+		}
+		last = time.Now()
 		c.call(path, "GetDeployment", `{"id": "`+id+`"}`, d)
 		if d.GetState() == busy {
 			return fmt.Errorf("still %s", busy)

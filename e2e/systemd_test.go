@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/sdnotify/sdnotifytest"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // TestDaemonsUnderSystemd starts each real daemon as systemd would with
@@ -84,5 +85,47 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 				t.Fatalf("%s did not exit within 30s of SIGTERM", tt.daemon)
 			}
 		})
+	}
+}
+
+// TestSIGTERMDuringPrepare stops the controller with SIGTERM (as systemctl
+// stop does) while a deployment is PREPARING: it exits 0, and the
+// controller started again on the same data dir resumes the deployment to
+// PREPARED; nothing is lost or left half-done.
+func TestSIGTERMDuringPrepare(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	src := filepath.Join(c.dir, "src")
+	copyApp(t, src, "v1")
+	c.createEnv("stop", true)
+	c.startAgents("stop", "fe-term")
+	app := c.registerApp(src)
+	id := c.createDeployment("stop", app, "v1")
+	d, err := c.Admin.PrepareDeployment(t.Context(), &cutoverv1.PrepareDeploymentRequest{Id: id})
+	if err != nil || d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
+		t.Fatalf("PrepareDeployment: %v, %v", d.GetState(), err)
+	}
+	// SIGTERM to the controller alone, as systemd's KillMode=mixed sends it:
+	// the controller itself must end the builds it runs.
+	if err := syscall.Kill(c.Controller.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(30*time.Second, "the controller to exit after SIGTERM", func() error {
+		if ended, _ := c.Controller.Exited(); !ended {
+			return fmt.Errorf("still running")
+		}
+		return nil
+	})
+	if _, err := c.Controller.Exited(); err != nil {
+		t.Fatalf("controller after SIGTERM: %v; want exit 0", err)
+	}
+	if log := c.Controller.Tail(5); !strings.Contains(log, "cutover-controller stopping") {
+		t.Errorf("the controller's log does not say it stopped:\n%s", log)
+	}
+	c.restartController()
+	c.waitAgentsConnected("stop")
+	d = c.waitDeployment(id, prepared)
+	if a := d.GetAgents(); len(a) != 1 || a[0].GetState() != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED {
+		t.Errorf("agents after the resumed prepare: %v", a)
 	}
 }
