@@ -329,7 +329,7 @@ of JSON; with -o yaml, as one YAML document.`,
 		Example: `  cutoverctl deploy watch d-7
   cutoverctl deploy watch d-7 | tee d-7.log        # plain lines
   cutoverctl deploy watch d-7 -o json | jq -c '.deployment.state'`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.api()
 			if err != nil {
