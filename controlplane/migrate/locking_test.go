@@ -109,18 +109,17 @@ func TestStatementTimeout(t *testing.T) {
 		}
 		files := mkFiles(t, "0001_users.up.sql", sqlUsers, "0002_stuck.up.sql", "CREATE TABLE t2 (x TEXT);\n"+stuck)
 		p := generate(t, db, files)
-		began := time.Now()
+		// Unbounded, the stuck statement would succeed (pg_sleep(5)) or run
+		// for minutes (the SQLite count): failing with DeadlineExceeded is
+		// the proof that statement_timeout cut it. No wall-clock bound, which
+		// a loaded CI machine could break.
 		_, err := Execute(ctxT(t), db, p)
-		took := time.Since(began)
 		var se *StatementError
 		if !errors.As(err, &se) || !errors.Is(err, errkind.DeadlineExceeded) {
 			t.Fatalf("want a *StatementError of kind DeadlineExceeded, got %v", err)
 		}
 		if se.File != "0002_stuck.up.sql" || se.Statement != 2 || !strings.Contains(err.Error(), "statement_timeout is 200ms") {
 			t.Errorf("error = %v", err)
-		}
-		if took > 3*time.Second {
-			t.Errorf("the stuck statement took %v to fail", took)
 		}
 		if got := snapshot(t, db); strings.Contains(got, "rows of users") || strings.Contains(got, "rows of t2") {
 			t.Errorf("the rolled-back group left tables:\n%s", got)
