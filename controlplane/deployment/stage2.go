@@ -52,14 +52,15 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 		}
 		d.Agents = append(d.Agents, a)
 	}
-	msg := fmt.Sprintf("stage 2: arm %d agents (verify every file of the staged releases), then", len(d.Agents))
+	steps := []string{fmt.Sprintf("arm %d agents (verify every file of the staged releases)", len(d.Agents))}
 	if n := countKind(plan, appspec.BeforeActivate); n > 0 {
-		msg += fmt.Sprintf(" before_activate hooks (%d),", n)
+		steps = append(steps, fmt.Sprintf("before_activate hooks (%d)", n))
 	}
 	if d.SQLPending > 0 {
-		msg += fmt.Sprintf(" the SQL script (%d migration(s)),", d.SQLPending)
+		steps = append(steps, fmt.Sprintf("the SQL script (%d migration(s))", d.SQLPending))
 	}
-	msg += " then commit the swap on every agent together"
+	steps = append(steps, "commit the swap on every agent together")
+	msg := "stage 2: " + strings.Join(steps, ", then ")
 	if len(late) > 0 {
 		msg += fmt.Sprintf("; staged first on %s (they do not hold the releases: joined after prepare, or lost them)", strings.Join(late, ", "))
 	}
