@@ -88,7 +88,19 @@ func TestSendBatchesInOrderAndCounts(t *testing.T) {
 	if v := value(s.metrics.saved.WithLabelValues("prod")); v != 42 {
 		t.Errorf("cutover_transfer_saved_bytes_total = %v", v)
 	}
-	_ = reg
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := map[string]bool{}
+	for _, f := range fams {
+		registered[f.GetName()] = true
+	}
+	for _, name := range []string{"cutover_transfer_bytes_total", "cutover_transfer_saved_bytes_total", "cutover_transfer_chunk_store_reads_total"} {
+		if !registered[name] {
+			t.Errorf("%s is not registered", name)
+		}
+	}
 }
 
 func TestConcurrentSendersReadTheStoreOnce(t *testing.T) {
