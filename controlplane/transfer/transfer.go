@@ -66,10 +66,11 @@ type Sender struct {
 	metrics *metrics
 	enc     *zstd.Encoder
 
-	mu    sync.Mutex
-	cache map[manifest.ChunkID]*entry
-	order []manifest.ChunkID // insertion order, for eviction
-	bytes int64
+	mu     sync.Mutex
+	cache  map[manifest.ChunkID]*entry
+	order  []manifest.ChunkID // insertion order, for eviction
+	bytes  int64
+	active int // Sends running; the cache is emptied when none is
 }
 
 // entry is a cached chunk; ready is closed once data (or err) is set.
@@ -108,6 +109,10 @@ func New(cfg Config) (*Sender, error) {
 // BatchBytes, and counts what it sent for environment env. Errors:
 // errkind.NotFound for an unknown chunk, send's and ctx's.
 func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, send func([]Chunk) error) error {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+	defer s.done()
 	// Look up a window of ids at a time: the misses of a window are read in
 	// one store transaction.
 	const window = 64
@@ -133,6 +138,24 @@ func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, s
 		return s.flush(env, batch, size, send)
 	}
 	return nil
+}
+
+// done ends a Send; the last one running empties the cache, so that the
+// controller holds no chunk data between transfers.
+func (s *Sender) done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active--; s.active > 0 {
+		return
+	}
+	for id, e := range s.cache {
+		select {
+		case <-e.ready:
+			delete(s.cache, id)
+		default: // still loading for a Send that was cancelled: left to load
+		}
+	}
+	s.order, s.bytes = nil, 0
 }
 
 func (s *Sender) flush(env string, batch []Chunk, size int, send func([]Chunk) error) error {

@@ -105,36 +105,54 @@ func TestSendBatchesInOrderAndCounts(t *testing.T) {
 
 func TestConcurrentSendersReadTheStoreOnce(t *testing.T) {
 	s, chunks, _ := setup(t, 40, 64<<10, Config{})
+	const agents = 10
+	var started sync.WaitGroup
+	started.Add(agents)
 	var wg sync.WaitGroup
-	for range 10 {
+	for range agents {
 		wg.Go(func() {
-			if err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return nil }); err != nil {
+			first := true
+			err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error {
+				if first { // every Send runs before any ends: they share the cache
+					first = false
+					started.Done()
+					started.Wait()
+				}
+				return nil
+			})
+			if err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	if v := value(s.metrics.storeReads); v != 40 {
-		t.Errorf("store reads = %v for 10 agents × 40 chunks, want 40", v)
+		t.Errorf("store reads = %v for %d agents × 40 chunks, want 40", v, agents)
 	}
 }
 
-func TestCacheIsBounded(t *testing.T) {
-	s, chunks, _ := setup(t, 20, 64<<10, Config{CacheBytes: 256 << 10})
-	for range 2 {
-		if err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return nil }); err != nil {
-			t.Fatal(err)
+func TestCacheIsBoundedAndEmptiedAfterwards(t *testing.T) {
+	const limit = 64 << 10
+	s, chunks, _ := setup(t, 70, 4<<10, Config{CacheBytes: limit})
+	twice := append(ids(chunks), ids(chunks)...)
+	err := s.Send(context.Background(), "prod", twice, func([]Chunk) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.bytes > limit {
+			t.Errorf("cache holds %d bytes, bound %d", s.bytes, limit)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := value(s.metrics.storeReads); v <= 70 {
+		t.Errorf("store reads = %v: a 64 KiB cache cannot keep 70 chunks of 4 KiB for the second pass", v)
 	}
 	s.mu.Lock()
-	held := s.bytes
-	s.mu.Unlock()
-	if held > 256<<10 {
-		t.Errorf("cache holds %d bytes, bound 256 KiB", held)
-	}
-	// The cache keeps the 4 newest chunks (256 KiB): the second pass reads 16 again.
-	if v := value(s.metrics.storeReads); v != 36 {
-		t.Errorf("store reads = %v, want 20 + 16", v)
+	defer s.mu.Unlock()
+	if s.bytes != 0 || len(s.cache) != 0 {
+		t.Errorf("after the last Send the cache holds %d chunks, %d bytes", len(s.cache), s.bytes)
 	}
 }
 
