@@ -132,7 +132,8 @@ func New(cfg Config) (_ *Controller, err error) {
 	}
 	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store})
 	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
-		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout})
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
+		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages")})
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ Shell completion: see "cutoverctl completion bash --help" (or zsh, fish).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(outputFormats, c.output) {
+			if !slices.Contains(outputFormats, c.output) && cmd.Annotations[outputIsFile] == "" {
 				return fmt.Errorf("-o %q: want table, json or yaml", c.output)
 			}
 			c.timeoutSet = cmd.Flags().Changed("timeout")

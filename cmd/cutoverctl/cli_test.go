@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +79,19 @@ func (f *fakeAdmin) ContinueDeployment(ctx context.Context, req *cutoverv1.Conti
 		return nil, status.Error(codes.FailedPrecondition, "deployment d-planned is PLANNED; prepare it first")
 	}
 	return &cutoverv1.Deployment{Id: req.GetId(), State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING}, nil
+}
+
+func (f *fakeAdmin) GetDeploymentPackage(req *cutoverv1.GetDeploymentPackageRequest, stream grpc.ServerStreamingServer[cutoverv1.DeploymentPackageChunk]) error {
+	switch req.GetId() {
+	case "d-pkg":
+		if err := stream.Send(&cutoverv1.DeploymentPackageChunk{Name: "app.apk", SizeBytes: 6, Data: []byte("abc")}); err != nil {
+			return err
+		}
+		return stream.Send(&cutoverv1.DeploymentPackageChunk{Data: []byte("def")})
+	case "d-short":
+		return stream.Send(&cutoverv1.DeploymentPackageChunk{Name: "app.apk", SizeBytes: 6, Data: []byte("abc")})
+	}
+	return status.Error(codes.FailedPrecondition, "deployment "+req.GetId()+" has no package")
 }
 
 func (f *fakeAdmin) GetDeployment(ctx context.Context, req *cutoverv1.GetDeploymentRequest) (*cutoverv1.Deployment, error) {
@@ -171,6 +186,9 @@ func TestCLIAgainstFakeController(t *testing.T) {
 		{"watch final json", []string{"-o", "json", "deploy", "watch", "d-final"}, 0, `"DEPLOYMENT_STATE_DEPLOYED"`, ""}, // protojson spacing is unstable on purpose
 		{"watch timeout", []string{"--timeout", "300ms", "deploy", "watch", "d-hang"}, 1, "PREPARING", "stopped following deployment d-hang, last seen PREPARING"},
 		{"unimplemented", []string{"deploy", "plan", "d-1"}, 1, "", "error: Unimplemented:"},
+		{"package to stdout", []string{"deploy", "package", "d-pkg", "-o", "-"}, 0, "abcdef", ""},
+		{"package needs -o", []string{"deploy", "package", "d-pkg"}, 1, "", "-o FILE is required"},
+		{"no package", []string{"deploy", "package", "d-none", "-o", "-"}, 1, "", "error: FailedPrecondition: deployment d-none has no package"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +203,21 @@ func TestCLIAgainstFakeController(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tt.wantErrOut, errOut)
 			}
 		})
+	}
+
+	file := filepath.Join(t.TempDir(), "app.apk")
+	if code, _, errOut := runCtl(t, addr, "deploy", "package", "d-pkg", "-o", file); code != 0 || !strings.Contains(errOut, "written to "+file) {
+		t.Errorf("deploy package -o FILE: exit %d, stderr %s", code, errOut)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "abcdef" {
+		t.Errorf("%s = %q, %v; want abcdef", file, b, err)
+	}
+	short := filepath.Join(t.TempDir(), "short.apk")
+	if code, _, errOut := runCtl(t, addr, "deploy", "package", "d-short", "-o", short); code != 1 || !strings.Contains(errOut, "received 3 bytes of the 6-byte package") {
+		t.Errorf("a cut stream: exit %d, stderr %s", code, errOut)
+	}
+	if _, err := os.Stat(short); err == nil {
+		t.Errorf("a cut stream left %s", short)
 	}
 
 	f.mu.Lock()

@@ -40,6 +40,7 @@ func newDeployCmd(c *cli) *cobra.Command {
 		newDeployGetCmd(c),
 		newDeployListCmd(c),
 		newDeployPlanCmd(c),
+		newDeployPackageCmd(c),
 		newDeployWatchCmd(c),
 	)
 	return cmd

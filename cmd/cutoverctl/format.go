@@ -306,6 +306,8 @@ func formatPackage(w io.Writer, id string, p *cutoverv1.DeploymentPackage) {
 	switch {
 	case p.GetError() != "":
 		row(t, "PACKAGE", p.GetApplication()+": failed: "+p.GetError())
+	case !p.GetRan() && len(p.GetChanged()) > 0:
+		row(t, "PACKAGE", p.GetApplication()+": running (changed: "+strings.Join(p.GetChanged(), ", ")+")")
 	case !p.GetRan():
 		row(t, "PACKAGE", p.GetApplication()+": not run, no file matching when_changed differs from the previous release")
 	default:

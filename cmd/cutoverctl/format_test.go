@@ -87,6 +87,27 @@ func TestFormatDeployment(t *testing.T) {
 	}
 }
 
+func TestFormatHooksAndPackage(t *testing.T) {
+	d := &cutoverv1.Deployment{Id: "d-4", ArmDuration: durationpb.New(40 * time.Millisecond), HooksDuration: durationpb.New(2 * time.Second),
+		Agents: []*cutoverv1.DeploymentAgent{{Name: "fe-2", Hooks: []*cutoverv1.HookResult{
+			{Application: "shop", Kind: cutoverv1.HookKind_HOOK_KIND_BEFORE_ACTIVATE, Command: "suspend", ExitCode: 4, Duration: durationpb.New(time.Second), Output: "a\nb\nc\ncannot suspend\n"},
+			{Application: "shop", Kind: cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE, Command: "resume", Duration: durationpb.New(time.Second)}}}},
+		Package: &cutoverv1.DeploymentPackage{Application: "shop", Ran: true, Changed: []string{"mobile/app.js"}, SizeBytes: 2048, Duration: durationpb.New(time.Second)}}
+	var b bytes.Buffer
+	formatDeployment(&b, d)
+	out := b.String()
+	for _, want := range []string{
+		"ARM          40ms\n", "HOOKS        2s\n",
+		"fe-2   before_activate  shop         suspend  4     1s    b | c | cannot suspend",
+		"fe-2   after_activate   shop         resume   0     1s    -",
+		"PACKAGE  shop: 2.0 KiB in 1s (changed: mobile/app.js); download with cutoverctl deploy package d-4 -o FILE",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("formatDeployment output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestFormatAgents(t *testing.T) {
 	var b bytes.Buffer
 	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: []*cutoverv1.Agent{

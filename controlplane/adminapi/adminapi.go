@@ -7,7 +7,10 @@ package adminapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -262,6 +265,47 @@ func (s *Server) GetDeploymentPlan(ctx context.Context, req *cutoverv1.GetDeploy
 		return nil, err
 	}
 	return planToProto(req.GetId(), p), nil
+}
+
+// packageChunk is the most GetDeploymentPackage puts in one message.
+const packageChunk = 1 << 20
+
+// GetDeploymentPackage streams the file the package step of a deployment
+// produced, in chunks.
+func (s *Server) GetDeploymentPackage(req *cutoverv1.GetDeploymentPackageRequest, stream cutoverv1.AdminService_GetDeploymentPackageServer) error {
+	if err := required("id", req.GetId()); err != nil {
+		return err
+	}
+	p, err := s.deps.Package(stream.Context(), req.GetId())
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return fmt.Errorf("open the package of %s: %v: %w", req.GetId(), err, errkind.DataLoss)
+	}
+	defer f.Close()
+	buf := make([]byte, packageChunk)
+	first := &cutoverv1.DeploymentPackageChunk{Name: p.Name, SizeBytes: p.SizeBytes}
+	for {
+		n, err := io.ReadFull(f, buf)
+		if n > 0 || first != nil {
+			msg := first
+			if msg == nil {
+				msg = &cutoverv1.DeploymentPackageChunk{}
+			}
+			msg.Data, first = buf[:n], nil
+			if serr := stream.Send(msg); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the package of %s: %w", req.GetId(), err)
+		}
+	}
 }
 
 // WatchDeployment streams the deployment at every change until it is

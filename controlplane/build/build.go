@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -150,19 +151,11 @@ func (b *Builder) run(ctx context.Context, dir string, spec *appspec.Spec, log *
 	if timeout == 0 {
 		timeout = b.cfg.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", spec.Build.Command)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := shell(ctx, dir, spec.Build.Command, timeout, log)
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("build %s: %q did not finish within %v; nothing was sent to the agents; make the build faster or raise build.timeout. Last output:\n%s: %w",
 			spec.Name, spec.Build.Command, timeout, log.String(), errkind.FailedPrecondition)
 	case ctx.Err() != nil:
@@ -171,6 +164,25 @@ func (b *Builder) run(ctx context.Context, dir string, spec *appspec.Spec, log *
 		return fmt.Errorf("build %s: %q failed (%v); nothing was sent to the agents; fix the build and prepare again. Last output:\n%s: %w",
 			spec.Name, spec.Build.Command, err, log.String(), errkind.FailedPrecondition)
 	}
+}
+
+// shell runs command with `sh -c` in dir, its output to out, in its own
+// process group killed whole after timeout (the error then wraps
+// context.DeadlineExceeded).
+func shell(ctx context.Context, dir, command string, timeout time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	}
+	return err
 }
 
 // loadMigrations reads the migration files of the release in out: those of

@@ -53,6 +53,10 @@ func (s *Service) resume(ctx context.Context) error {
 		return fmt.Errorf("resume deployments: %w", err)
 	}
 	for _, d := range ds {
+		if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
+			s.log.Info("running the package step again", "deployment", d.ID, "environment", d.Environment)
+			s.spawnPackage(d.ID)
+		}
 		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
 		}

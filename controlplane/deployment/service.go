@@ -46,6 +46,10 @@ type Config struct {
 	// SQLTimeout bounds generating the SQL script in stage 1 and running it
 	// in stage 2; 0 means DefaultSQLTimeout.
 	SQLTimeout time.Duration
+	// Packager runs the package step (package.go); nil: it fails, saying so.
+	Packager Packager
+	// PackageDir keeps the files the package step produces, per deployment.
+	PackageDir string
 }
 
 // ControllerActor is the actor of the transitions the controller makes on
@@ -68,6 +72,8 @@ type Service struct {
 	metrics *metrics
 	// sqlTimeout bounds each Generate and each run of a SQL script.
 	sqlTimeout time.Duration
+	packager   Packager
+	packageDir string
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -88,6 +94,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
+		packager: cfg.Packager, packageDir: cfg.PackageDir,
 		wake: make(chan struct{}, 1)}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout
@@ -444,6 +451,9 @@ func (s *Service) finished(d *store.Deployment) {
 		for _, a := range d.Agents {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Drop, ID: commandID(d, fleet.Drop, a.Name), DeploymentID: d.ID, Releases: releases(d)})
 		}
+	}
+	if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
+		s.spawnPackage(d.ID)
 	}
 	s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)

@@ -213,6 +213,9 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 		if err := tx.PutEnvironment(env); err != nil {
 			return nil, err
 		}
+		if err := planPackage(tx, d); err != nil {
+			return nil, err
+		}
 	}
 	if !d.Committed { // disarmed by finished: the agents hold the releases staged, as before
 		for i := range d.Agents {

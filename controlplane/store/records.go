@@ -184,6 +184,11 @@ type PackageResult struct {
 	Duration    time.Duration `json:"duration,omitempty"`
 	Output      string        `json:"output,omitempty"`
 	Error       string        `json:"error,omitempty"`
+	// Pending: the step is to run (or runs); the deployment is DEPLOYED.
+	Pending bool `json:"pending,omitempty"`
+	// File is the produced file's name (base of package.output), kept in
+	// the controller's package directory under the deployment id.
+	File string `json:"file,omitempty"`
 }
 
 // Approval records who approved a deployment, and when.

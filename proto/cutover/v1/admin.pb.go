@@ -1141,6 +1141,116 @@ func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
 	return nil
 }
 
+// GetDeploymentPackageRequest names a deployment.
+type GetDeploymentPackageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the deployment.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeploymentPackageRequest) Reset() {
+	*x = GetDeploymentPackageRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeploymentPackageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeploymentPackageRequest) ProtoMessage() {}
+
+func (x *GetDeploymentPackageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeploymentPackageRequest.ProtoReflect.Descriptor instead.
+func (*GetDeploymentPackageRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetDeploymentPackageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DeploymentPackageChunk is a piece of a deployment's package file.
+type DeploymentPackageChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the file's name (set in the first chunk).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// size_bytes is the whole file's size (set in the first chunk).
+	SizeBytes int64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// data is the next piece of the file.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentPackageChunk) Reset() {
+	*x = DeploymentPackageChunk{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentPackageChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentPackageChunk) ProtoMessage() {}
+
+func (x *DeploymentPackageChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentPackageChunk.ProtoReflect.Descriptor instead.
+func (*DeploymentPackageChunk) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeploymentPackageChunk) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeploymentPackageChunk) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *DeploymentPackageChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // GetDeploymentPlanRequest names a deployment.
 type GetDeploymentPlanRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1152,7 +1262,7 @@ type GetDeploymentPlanRequest struct {
 
 func (x *GetDeploymentPlanRequest) Reset() {
 	*x = GetDeploymentPlanRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	mi := &file_cutover_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1274,7 @@ func (x *GetDeploymentPlanRequest) String() string {
 func (*GetDeploymentPlanRequest) ProtoMessage() {}
 
 func (x *GetDeploymentPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[22]
+	mi := &file_cutover_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1287,7 @@ func (x *GetDeploymentPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentPlanRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentPlanRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDeploymentPlanRequest) GetId() string {
@@ -1198,7 +1308,7 @@ type WatchDeploymentRequest struct {
 
 func (x *WatchDeploymentRequest) Reset() {
 	*x = WatchDeploymentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[23]
+	mi := &file_cutover_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1320,7 @@ func (x *WatchDeploymentRequest) String() string {
 func (*WatchDeploymentRequest) ProtoMessage() {}
 
 func (x *WatchDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[23]
+	mi := &file_cutover_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1333,7 @@ func (x *WatchDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*WatchDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchDeploymentRequest) GetId() string {
@@ -1248,7 +1358,7 @@ type DeploymentEvent struct {
 
 func (x *DeploymentEvent) Reset() {
 	*x = DeploymentEvent{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[24]
+	mi := &file_cutover_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1370,7 @@ func (x *DeploymentEvent) String() string {
 func (*DeploymentEvent) ProtoMessage() {}
 
 func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[24]
+	mi := &file_cutover_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1383,7 @@ func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentEvent.ProtoReflect.Descriptor instead.
 func (*DeploymentEvent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeploymentEvent) GetDeployment() *Deployment {
@@ -1308,7 +1418,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[25]
+	mi := &file_cutover_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1430,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[25]
+	mi := &file_cutover_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1443,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAgentsRequest) GetEnvironment() string {
@@ -1354,7 +1464,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[26]
+	mi := &file_cutover_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1476,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[26]
+	mi := &file_cutover_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1489,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1451,7 +1561,14 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x16ListDeploymentsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\"S\n" +
 	"\x17ListDeploymentsResponse\x128\n" +
-	"\vdeployments\x18\x01 \x03(\v2\x16.cutover.v1.DeploymentR\vdeployments\"*\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x16.cutover.v1.DeploymentR\vdeployments\"-\n" +
+	"\x1bGetDeploymentPackageRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"_\n" +
+	"\x16DeploymentPackageChunk\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"*\n" +
 	"\x18GetDeploymentPlanRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"(\n" +
 	"\x16WatchDeploymentRequest\x12\x0e\n" +
@@ -1465,7 +1582,7 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x11ListAgentsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\"?\n" +
 	"\x12ListAgentsResponse\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents2\xf8\r\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents2\xdf\x0e\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -1481,7 +1598,8 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x0fAbortDeployment\x12\".cutover.v1.AbortDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12I\n" +
 	"\rGetDeployment\x12 .cutover.v1.GetDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12Z\n" +
 	"\x0fListDeployments\x12\".cutover.v1.ListDeploymentsRequest\x1a#.cutover.v1.ListDeploymentsResponse\x12U\n" +
-	"\x11GetDeploymentPlan\x12$.cutover.v1.GetDeploymentPlanRequest\x1a\x1a.cutover.v1.DeploymentPlan\x12T\n" +
+	"\x11GetDeploymentPlan\x12$.cutover.v1.GetDeploymentPlanRequest\x1a\x1a.cutover.v1.DeploymentPlan\x12e\n" +
+	"\x14GetDeploymentPackage\x12'.cutover.v1.GetDeploymentPackageRequest\x1a\".cutover.v1.DeploymentPackageChunk0\x01\x12T\n" +
 	"\x0fWatchDeployment\x12\".cutover.v1.WatchDeploymentRequest\x1a\x1b.cutover.v1.DeploymentEvent0\x01\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.cutover.v1.ListAgentsRequest\x1a\x1e.cutover.v1.ListAgentsResponse\x12Q\n" +
@@ -1502,7 +1620,7 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cutover_v1_admin_proto_rawDescData
 }
 
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_cutover_v1_admin_proto_goTypes = []any{
 	(*CreateEnvironmentRequest)(nil),       // 0: cutover.v1.CreateEnvironmentRequest
 	(*UpdateEnvironmentRequest)(nil),       // 1: cutover.v1.UpdateEnvironmentRequest
@@ -1526,33 +1644,35 @@ var file_cutover_v1_admin_proto_goTypes = []any{
 	(*GetDeploymentRequest)(nil),           // 19: cutover.v1.GetDeploymentRequest
 	(*ListDeploymentsRequest)(nil),         // 20: cutover.v1.ListDeploymentsRequest
 	(*ListDeploymentsResponse)(nil),        // 21: cutover.v1.ListDeploymentsResponse
-	(*GetDeploymentPlanRequest)(nil),       // 22: cutover.v1.GetDeploymentPlanRequest
-	(*WatchDeploymentRequest)(nil),         // 23: cutover.v1.WatchDeploymentRequest
-	(*DeploymentEvent)(nil),                // 24: cutover.v1.DeploymentEvent
-	(*ListAgentsRequest)(nil),              // 25: cutover.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),             // 26: cutover.v1.ListAgentsResponse
-	(*Environment)(nil),                    // 27: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 28: google.protobuf.FieldMask
-	(*Application)(nil),                    // 29: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 30: google.protobuf.Duration
-	(*Deployment)(nil),                     // 31: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 33: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 34: cutover.v1.DeploymentPlan
+	(*GetDeploymentPackageRequest)(nil),    // 22: cutover.v1.GetDeploymentPackageRequest
+	(*DeploymentPackageChunk)(nil),         // 23: cutover.v1.DeploymentPackageChunk
+	(*GetDeploymentPlanRequest)(nil),       // 24: cutover.v1.GetDeploymentPlanRequest
+	(*WatchDeploymentRequest)(nil),         // 25: cutover.v1.WatchDeploymentRequest
+	(*DeploymentEvent)(nil),                // 26: cutover.v1.DeploymentEvent
+	(*ListAgentsRequest)(nil),              // 27: cutover.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),             // 28: cutover.v1.ListAgentsResponse
+	(*Environment)(nil),                    // 29: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 30: google.protobuf.FieldMask
+	(*Application)(nil),                    // 31: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 32: google.protobuf.Duration
+	(*Deployment)(nil),                     // 33: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 35: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 36: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	27, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	27, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	28, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	29, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	29, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	29, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	29, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	30, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	31, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	31, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	9,  // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	30, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	31, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	31, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	32, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	33, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	32, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	33, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	33, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	34, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	35, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
 	0,  // 12: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
 	1,  // 13: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
 	2,  // 14: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
@@ -1567,36 +1687,38 @@ var file_cutover_v1_admin_proto_depIdxs = []int32{
 	14, // 23: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
 	19, // 24: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
 	20, // 25: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	22, // 26: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	23, // 27: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	25, // 28: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	15, // 29: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
-	16, // 30: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
-	17, // 31: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
-	18, // 32: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
-	27, // 33: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	27, // 34: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	27, // 35: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	4,  // 36: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	29, // 37: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	29, // 38: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	8,  // 39: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	31, // 40: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	31, // 41: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	31, // 42: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	31, // 43: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	31, // 44: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	31, // 45: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	21, // 46: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	34, // 47: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	24, // 48: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	26, // 49: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	31, // 50: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	31, // 51: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	31, // 52: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	31, // 53: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	33, // [33:54] is the sub-list for method output_type
-	12, // [12:33] is the sub-list for method input_type
+	24, // 26: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	22, // 27: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
+	25, // 28: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	27, // 29: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	15, // 30: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	16, // 31: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	17, // 32: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	18, // 33: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	29, // 34: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	29, // 35: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	29, // 36: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	4,  // 37: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	31, // 38: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	31, // 39: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	8,  // 40: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	33, // 41: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	33, // 42: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	33, // 43: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	33, // 44: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	33, // 45: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	33, // 46: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	21, // 47: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	36, // 48: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	23, // 49: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	26, // 50: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	28, // 51: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	33, // 52: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	33, // 53: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	33, // 54: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	33, // 55: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	34, // [34:56] is the sub-list for method output_type
+	12, // [12:34] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1614,7 +1736,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	AdminService_GetDeployment_FullMethodName           = "/cutover.v1.AdminService/GetDeployment"
 	AdminService_ListDeployments_FullMethodName         = "/cutover.v1.AdminService/ListDeployments"
 	AdminService_GetDeploymentPlan_FullMethodName       = "/cutover.v1.AdminService/GetDeploymentPlan"
+	AdminService_GetDeploymentPackage_FullMethodName    = "/cutover.v1.AdminService/GetDeploymentPackage"
 	AdminService_WatchDeployment_FullMethodName         = "/cutover.v1.AdminService/WatchDeployment"
 	AdminService_ListAgents_FullMethodName              = "/cutover.v1.AdminService/ListAgents"
 	AdminService_ApproveDeployment_FullMethodName       = "/cutover.v1.AdminService/ApproveDeployment"
@@ -78,6 +79,11 @@ type AdminServiceClient interface {
 	ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error)
 	// GetDeploymentPlan returns the generated SQL script.
 	GetDeploymentPlan(ctx context.Context, in *GetDeploymentPlanRequest, opts ...grpc.CallOption) (*DeploymentPlan, error)
+	// GetDeploymentPackage streams the file that the package step (cutover.yaml
+	// `package:`) of a DEPLOYED deployment produced, in chunks of at most 1 MiB.
+	// NOT_FOUND: unknown deployment; FAILED_PRECONDITION: it has none (no
+	// package step, no matching file changed, still running, or it failed).
+	GetDeploymentPackage(ctx context.Context, in *GetDeploymentPackageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentPackageChunk], error)
 	// WatchDeployment streams the deployment at every change until a final state.
 	WatchDeployment(ctx context.Context, in *WatchDeploymentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentEvent], error)
 	// ListAgents returns the known front-ends.
@@ -257,9 +263,28 @@ func (c *adminServiceClient) GetDeploymentPlan(ctx context.Context, in *GetDeplo
 	return out, nil
 }
 
+func (c *adminServiceClient) GetDeploymentPackage(ctx context.Context, in *GetDeploymentPackageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentPackageChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_GetDeploymentPackage_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetDeploymentPackageRequest, DeploymentPackageChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_GetDeploymentPackageClient = grpc.ServerStreamingClient[DeploymentPackageChunk]
+
 func (c *adminServiceClient) WatchDeployment(ctx context.Context, in *WatchDeploymentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_WatchDeployment_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[1], AdminService_WatchDeployment_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +387,11 @@ type AdminServiceServer interface {
 	ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error)
 	// GetDeploymentPlan returns the generated SQL script.
 	GetDeploymentPlan(context.Context, *GetDeploymentPlanRequest) (*DeploymentPlan, error)
+	// GetDeploymentPackage streams the file that the package step (cutover.yaml
+	// `package:`) of a DEPLOYED deployment produced, in chunks of at most 1 MiB.
+	// NOT_FOUND: unknown deployment; FAILED_PRECONDITION: it has none (no
+	// package step, no matching file changed, still running, or it failed).
+	GetDeploymentPackage(*GetDeploymentPackageRequest, grpc.ServerStreamingServer[DeploymentPackageChunk]) error
 	// WatchDeployment streams the deployment at every change until a final state.
 	WatchDeployment(*WatchDeploymentRequest, grpc.ServerStreamingServer[DeploymentEvent]) error
 	// ListAgents returns the known front-ends.
@@ -435,6 +465,9 @@ func (UnimplementedAdminServiceServer) ListDeployments(context.Context, *ListDep
 }
 func (UnimplementedAdminServiceServer) GetDeploymentPlan(context.Context, *GetDeploymentPlanRequest) (*DeploymentPlan, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeploymentPlan not implemented")
+}
+func (UnimplementedAdminServiceServer) GetDeploymentPackage(*GetDeploymentPackageRequest, grpc.ServerStreamingServer[DeploymentPackageChunk]) error {
+	return status.Error(codes.Unimplemented, "method GetDeploymentPackage not implemented")
 }
 func (UnimplementedAdminServiceServer) WatchDeployment(*WatchDeploymentRequest, grpc.ServerStreamingServer[DeploymentEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchDeployment not implemented")
@@ -745,6 +778,17 @@ func _AdminService_GetDeploymentPlan_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetDeploymentPackage_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetDeploymentPackageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServiceServer).GetDeploymentPackage(m, &grpc.GenericServerStream[GetDeploymentPackageRequest, DeploymentPackageChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_GetDeploymentPackageServer = grpc.ServerStreamingServer[DeploymentPackageChunk]
+
 func _AdminService_WatchDeployment_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchDeploymentRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -935,6 +979,11 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetDeploymentPackage",
+			Handler:       _AdminService_GetDeploymentPackage_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "WatchDeployment",
 			Handler:       _AdminService_WatchDeployment_Handler,
