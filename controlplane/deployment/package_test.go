@@ -11,7 +11,9 @@ import (
 
 func TestChangedPaths(t *testing.T) {
 	c := func(b byte) []manifest.ChunkRef { return []manifest.ChunkRef{{ID: manifest.ChunkID{b}, Size: 1}} }
-	file := func(p string, b byte) manifest.File { return manifest.File{Path: p, Mode: 0o644, Size: 1, Chunks: c(b)} }
+	file := func(p string, b byte) manifest.File {
+		return manifest.File{Path: p, Mode: 0o644, Size: 1, Chunks: c(b)}
+	}
 	dir := manifest.File{Path: "mobile", Mode: fs.ModeDir | 0o755}
 	prev := &manifest.Manifest{Files: []manifest.File{dir, file("mobile/app.js", 1), file("mobile/old.js", 2), file("main.go", 3)}}
 	pkg := &appspec.Package{Command: "x", WhenChanged: []string{"mobile/**"}, Output: "a.apk"}
