@@ -65,7 +65,13 @@ func newEnv(t *testing.T) *env {
 // ("" for none) and returns its id.
 func (e *env) release(t *testing.T, app, version, healthPath string) string {
 	t.Helper()
-	spec := appspec.Spec{Name: app, Run: appspec.Run{Command: "exec sleep 100", StopGrace: 2 * time.Second, HealthTimeout: 300 * time.Millisecond}}
+	return e.releaseWithHooks(t, app, version, healthPath, appspec.Hooks{})
+}
+
+// releaseWithHooks is release with hooks in its spec.
+func (e *env) releaseWithHooks(t *testing.T, app, version, healthPath string, hooks appspec.Hooks) string {
+	t.Helper()
+	spec := appspec.Spec{Hooks: hooks, Name: app, Run: appspec.Run{Command: "exec sleep 100", StopGrace: 2 * time.Second, HealthTimeout: 300 * time.Millisecond}}
 	if healthPath != "" {
 		spec.Run.Health = "http://127.0.0.1:${PORT}" + healthPath
 	}

@@ -44,6 +44,10 @@ func (a *Activator) arm(deployment string, releases []Release) (*store.Activatio
 		case store.ActivationFailed, store.ActivationRolledBack:
 			_, err := a.again(e)
 			return nil, err
+		case store.ActivationArmed:
+			if armedFor(e, releases) {
+				return e, nil // armed already: commit renames the links it made (or swaps as Swap does)
+			}
 		}
 	}
 	e = &store.Activation{Deployment: deployment, State: store.ActivationArmed}
@@ -203,6 +207,19 @@ func (a *Activator) runHooks(ctx context.Context, releases []Release, refs []app
 		}
 	}
 	return out, nil
+}
+
+// armedFor says whether e armed exactly releases.
+func armedFor(e *store.Activation, releases []Release) bool {
+	if len(e.Apps) != len(releases) {
+		return false
+	}
+	for i, r := range releases {
+		if e.Apps[i].Application != r.Application || e.Apps[i].Target != r.ID {
+			return false
+		}
+	}
+	return true
 }
 
 func releasesOf(e *store.Activation) []Release {
