@@ -177,7 +177,10 @@ func TestHooksResumeAndSwapSpread(t *testing.T) {
 
 // TestSwapSpread measures the activation spread of a stage 2 on N agents
 // (CUTOVER_E2E_SPREAD_AGENTS, e.g. 3 or 10; skipped when unset): a
-// measurement, not a check of a bound.
+// measurement, not a check of a bound. CUTOVER_E2E_RACE=0 measures
+// binaries built without the race detector:
+//
+//	CUTOVER_E2E_RACE=0 CUTOVER_E2E_SPREAD_AGENTS=10 go test ./e2e -run 'TestSwapSpread$' -count=1 -v
 func TestSwapSpread(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("CUTOVER_E2E_SPREAD_AGENTS"))
 	if n <= 0 {
@@ -204,5 +207,9 @@ func TestSwapSpread(t *testing.T) {
 			dep.GetArmDuration().AsDuration(), dep.GetSwapDuration().AsDuration())
 	}
 	c.checkAnswers("v3")
-	t.Logf("swap spread with %d agents (binaries built with -race): %s", n, strings.Join(spreads, ", "))
+	race := "with -race"
+	if os.Getenv("CUTOVER_E2E_RACE") == "0" {
+		race = "without -race"
+	}
+	t.Logf("swap spread with %d agents (binaries built %s): %s", n, race, strings.Join(spreads, ", "))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -38,9 +39,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinaries builds every command of binaries into dir with -race.
+// buildBinaries builds every command of binaries into dir with -race
+// (without, when CUTOVER_E2E_RACE=0: for measurements such as TestSwapSpread).
 func buildBinaries(dir string) error {
 	args := []string{"build", "-race", "-o", dir + string(filepath.Separator)}
+	if os.Getenv("CUTOVER_E2E_RACE") == "0" {
+		args = slices.Delete(args, 1, 2)
+	}
 	for _, b := range binaries {
 		args = append(args, "github.com/cutover-dev/cutover/cmd/"+b)
 	}

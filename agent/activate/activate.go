@@ -203,10 +203,12 @@ func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.
 	aa := &e.Apps[i]
 	log = log.With(logging.KeyApplication, aa.Application, logging.KeyRelease, aa.Target)
 	if aa.Previous != aa.Target {
-		aa.Swapped = true
-		if err := a.journal(e); err != nil {
-			aa.Swapped = false
-			return err
+		if !aa.Swapped { // Commit journals every app's intent at once, before the first swap
+			aa.Swapped = true
+			if err := a.journal(e); err != nil {
+				aa.Swapped = false
+				return err
+			}
 		}
 		if err := commitLink(a.cfg.Root, aa.Application, aa.Target); err != nil {
 			return err
@@ -239,6 +241,10 @@ func (a *Activator) fail(log *slog.Logger, e *store.Activation, cause error) Res
 	for i := len(e.Apps) - 1; i >= 0; i-- {
 		aa := &e.Apps[i]
 		if !aa.Swapped {
+			continue
+		}
+		if cur, err := layout.Current(a.cfg.Root, aa.Application); err == nil && cur != aa.Target {
+			aa.Swapped = false // journaled as about to swap, but the failure came first
 			continue
 		}
 		if err := a.goBack(ctx, aa); err != nil {
@@ -345,7 +351,10 @@ func (a *Activator) Recover() error {
 		return err
 	}
 	for _, e := range entries {
-		if e.State != store.ActivationRunning {
+		if e.State == store.ActivationArmed && !commitStarted(a.cfg.Root, e) {
+			continue // still armed: the controller may commit or disarm it
+		}
+		if e.State != store.ActivationRunning && e.State != store.ActivationArmed {
 			continue
 		}
 		for i := len(e.Apps) - 1; i >= 0; i-- {
@@ -357,9 +366,9 @@ func (a *Activator) Recover() error {
 				if err := pointTo(a.cfg.Root, aa.Application, aa.Previous); err != nil {
 					return fmt.Errorf("recover activation of %q: %w", e.Deployment, err)
 				}
+				e.SwappedBack = true
 			}
 			aa.Swapped = false
-			e.SwappedBack = true
 		}
 		e.State = store.ActivationFailed
 		e.Error = "the agent stopped during the activation; every app that was swapped went back to its previous release"
@@ -369,6 +378,17 @@ func (a *Activator) Recover() error {
 		a.cfg.Log.Warn("interrupted activation swapped back", logging.KeyDeployment, e.Deployment)
 	}
 	return nil
+}
+
+// commitStarted says whether an armed activation's commit swapped an app
+// (the commit journals nothing before its first swap: arm did).
+func commitStarted(root string, e *store.Activation) bool {
+	for _, aa := range e.Apps {
+		if cur, err := layout.Current(root, aa.Application); err == nil && aa.Swapped && cur == aa.Target {
+			return true
+		}
+	}
+	return false
 }
 
 // StartAll starts every app whose `current` exists, on the release it points to.

@@ -69,7 +69,10 @@ func (a *Activator) arm(deployment string, releases []Release) (*store.Activatio
 		if err != nil {
 			return nil, fmt.Errorf("%w; nothing was changed", err)
 		}
-		e.Apps = append(e.Apps, store.AppActivation{Application: r.Application, Previous: prev, Target: r.ID})
+		// Swapped, in an armed entry, says the commit may swap the app: the
+		// commit then journals nothing before its swaps (Recover checks
+		// `current`).
+		e.Apps = append(e.Apps, store.AppActivation{Application: r.Application, Previous: prev, Target: r.ID, Swapped: prev != r.ID})
 	}
 	for _, aa := range e.Apps {
 		if err := armLink(a.cfg.Root, aa.Application, aa.Target); err != nil {
@@ -131,10 +134,11 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 			return Result{}, nil, fmt.Errorf("%w; nothing was changed", err)
 		}
 	}
+	// The armed entry already says which apps the commit may swap, so
+	// nothing is written to the store before the swaps: the agents' swaps
+	// are not spread by their fsyncs. A crash from here on is found by
+	// Recover (an armed entry whose `current` points at a target).
 	e.State = store.ActivationRunning
-	if err := a.journal(e); err != nil {
-		return Result{}, nil, fmt.Errorf("%w; nothing was changed", err)
-	}
 	start := a.cfg.Clock()
 	names := make([]string, len(e.Apps))
 	for i, aa := range e.Apps {

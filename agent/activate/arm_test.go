@@ -139,3 +139,38 @@ func TestRunHooksDirectory(t *testing.T) {
 		t.Error("a hook the spec does not have ran")
 	}
 }
+
+// TestRecoverInterruptedCommit: the commit journals nothing before its
+// swaps, so an agent that stopped after a swap finds an armed entry whose
+// `current` points at its target: Recover swaps it back; an armed entry
+// not yet swapped stays armed.
+func TestRecoverInterruptedCommit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r1 := e.release(t, "a", "v1", "/ok")
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.release(t, "a", "v2", "/ok")
+	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.act.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if e.state(t, "d-2") != store.ActivationArmed || e.current(t, "a") != r1 || e.next(t, "a") != r2 {
+		t.Fatalf("armed, not swapped, after Recover: state %s current %s next %s", e.state(t, "d-2"), e.current(t, "a"), e.next(t, "a"))
+	}
+	if err := commitLink(e.root, "a", r2); err != nil { // the commit's swap, then the agent stops
+		t.Fatal(err)
+	}
+	if err := e.act.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if e.state(t, "d-2") != store.ActivationFailed || e.current(t, "a") != r1 {
+		t.Fatalf("after Recover: state %s current %s; want failed, back on r1", e.state(t, "d-2"), e.current(t, "a"))
+	}
+	if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil); err == nil {
+		t.Error("a commit resent after the recovery succeeded; want the recorded failure")
+	}
+}
