@@ -175,7 +175,7 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 				return err
 			}
 		case *cutoverv1.ConnectResponse_Arm:
-			a.record("arm")
+			a.record(map[bool]string{false: "arm", true: "arm(verify only)"}[c.Arm.VerifyOnly])
 			r := &cutoverv1.CommandReport{CommandId: c.Arm.CommandId, DeploymentId: c.Arm.DeploymentId, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
 			for _, ref := range c.Arm.Releases {
 				a.mu.Lock()

@@ -206,3 +206,22 @@ func TestLateJoinerIsStagedFirst(t *testing.T) {
 		t.Error("arm_duration not set")
 	}
 }
+
+// TestRequirePreparedVerifiesOnly: with require_prepared and every agent
+// holding the releases, the arm commands only verify (they never stage),
+// and the deployment records the choice.
+func TestRequirePreparedVerifiesOnly(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	d := setupHooks(t, tc, "", fe1)
+	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id, RequirePrepared: true}); err != nil {
+		t.Fatal(err)
+	}
+	dep := waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	if got := received(fe1); got != "stage,arm(verify only),commit" {
+		t.Errorf("fe1 received %s, want stage,arm(verify only),commit", got)
+	}
+	if !dep.RequirePrepared {
+		t.Error("require_prepared not recorded")
+	}
+}
