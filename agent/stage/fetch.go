@@ -77,15 +77,11 @@ func (s *Stager) retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-// verifiedSet holds the ids of the chunks verified and committed by this
-// stage: materializing need not hash them a second time.
-type verifiedSet map[manifest.ChunkID]bool
-
 // fetch brings every chunk of m that the store lacks, verifying and committing
-// them in batches, and adds the ids it committed to fresh (if not nil). A
+// them in batches, and tells arr (if not nil) what it committed. A
 // chunk that is refused (bad hash) or not sent is asked for again; after
 // MaxChunkFailures failures the fetch fails.
-func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress), fresh verifiedSet) error {
+func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress), arr *arrivals) error {
 	want, err := s.missing(m)
 	if err != nil {
 		return err
@@ -102,7 +98,7 @@ func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *
 				if batch, err = s.lacking(batch); err != nil || len(batch) == 0 {
 					return err
 				}
-				left, err = s.fetchBatch(ctx, batch, p, progress, fresh)
+				left, err = s.fetchBatch(ctx, batch, p, progress, arr)
 				return err
 			})
 			if err != nil {
@@ -131,7 +127,7 @@ func (s *Stager) fetch(ctx context.Context, r Release, m *manifest.Manifest, p *
 // committing run at the same time, each in its own goroutine, with at most
 // a few messages and two commit batches in memory. When the stream breaks,
 // what was received before the break is still verified and committed.
-func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Progress, progress func(Progress), fresh verifiedSet) ([]manifest.ChunkID, error) {
+func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Progress, progress func(Progress), arr *arrivals) ([]manifest.ChunkID, error) {
 	pending := make(map[manifest.ChunkID]bool, len(ids))
 	for _, id := range ids {
 		pending[id] = true
@@ -192,11 +188,7 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, p *Prog
 			cancel()
 			continue
 		}
-		if fresh != nil {
-			for _, c := range b.chunks {
-				fresh[c.ID] = true
-			}
-		}
+		arr.committed(b.chunks)
 		p.TransferredBytes += b.wire
 		s.metrics.wireBytes.Add(float64(b.wire))
 		progress(*p)

@@ -32,9 +32,10 @@ func (s *Stager) releaseDir(r Release) string {
 // materialize writes m into a temp dir beside ROOT/<app>/releases/<id>,
 // verifies it and renames it into place. A directory already in place that
 // does not match the manifest is moved aside and removed first.
-// Chunks in fresh were verified by this stage a moment ago and are written
-// as they are; every other chunk is hashed again on its way to disk.
-func (s *Stager) materialize(r Release, m *manifest.Manifest, fresh verifiedSet) error {
+// With arr, it writes each chunk once the fetch running beside it has
+// committed it; chunks that fetch verified a moment ago are written as they
+// are, every other chunk is hashed again on its way to disk.
+func (s *Stager) materialize(r Release, m *manifest.Manifest, arr *arrivals) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
@@ -62,7 +63,7 @@ func (s *Stager) materialize(r Release, m *manifest.Manifest, fresh verifiedSet)
 			_ = removeTree(tmp)
 		}
 	}()
-	if err := s.write(tmp, m, fresh); err != nil {
+	if err := s.write(tmp, m, arr); err != nil {
 		return fmt.Errorf("materialize release %s of %q in %s: %w (nothing was put in place)", r.ID, r.Application, tmp, err)
 	}
 	// Contents were hashed as they were written (writeFile): check the rest.
@@ -112,7 +113,7 @@ func removeTree(dir string) error {
 // write creates m's entries under dir: files with their content from the
 // store, each fsynced; symlinks; directories, fsynced once their entries are
 // written; then sets the directories' modes.
-func (s *Stager) write(dir string, m *manifest.Manifest, fresh verifiedSet) error {
+func (s *Stager) write(dir string, m *manifest.Manifest, arr *arrivals) error {
 	dirs := map[string]fs.FileMode{".": 0o755}
 	for _, f := range m.Files {
 		for p := path.Dir(f.Path); p != "."; p = path.Dir(p) {
@@ -139,7 +140,7 @@ func (s *Stager) write(dir string, m *manifest.Manifest, fresh verifiedSet) erro
 		name := filepath.Join(dir, filepath.FromSlash(f.Path))
 		switch f.Mode.Type() {
 		case 0:
-			if err := s.writeFile(name, f, fresh); err != nil {
+			if err := s.writeFile(name, f, arr); err != nil {
 				return err
 			}
 		case fs.ModeSymlink:
@@ -160,16 +161,20 @@ func (s *Stager) write(dir string, m *manifest.Manifest, fresh verifiedSet) erro
 	return nil
 }
 
-func (s *Stager) writeFile(name string, f *manifest.File, fresh verifiedSet) error {
+func (s *Stager) writeFile(name string, f *manifest.File, arr *arrivals) error {
 	out, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
 	for _, c := range f.Chunks {
-		err := s.cfg.Store.View(func(tx *store.Tx) error {
+		fresh, err := arr.wait(c.ID)
+		if err != nil {
+			return err
+		}
+		err = s.cfg.Store.View(func(tx *store.Tx) error {
 			var w io.Writer = checked{w: out, id: c.ID}
-			if fresh[c.ID] {
+			if fresh {
 				w = out
 			}
 			_, err := tx.WriteChunk(c.ID, w)

@@ -238,13 +238,7 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
-	fresh := verifiedSet{}
-	err = s.fetch(ctx, r, m, p, progress, fresh)
-	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
-	if err != nil {
-		return err
-	}
-	if err := s.materialize(r, m, fresh); err != nil {
+	if err := s.fetchAndMaterialize(ctx, r, m, p, progress); err != nil {
 		return err
 	}
 	err = s.cfg.Store.Update(func(tx *store.Tx) error {
@@ -260,6 +254,36 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 	}
 	log.Info("release staged", "bytes", m.Size(), "files", len(m.Files), "took", s.cfg.Clock().Sub(start))
 	return nil
+}
+
+// fetchAndMaterialize fetches what the store lacks of m and, at the same
+// time, materializes the release: each file is written as soon as its
+// chunks are committed. Either failing stops the other.
+func (s *Stager) fetchAndMaterialize(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+	missing, err := s.missing(m)
+	if err != nil {
+		return err
+	}
+	arr := newArrivals(missing)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	materialized := make(chan error, 1)
+	go func() {
+		err := s.materialize(r, m, arr)
+		if err != nil {
+			cancel() // no use fetching the rest
+		}
+		materialized <- err
+	}()
+	start := s.cfg.Clock()
+	err = s.fetch(fctx, r, m, p, progress, arr)
+	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
+	arr.end(err)
+	merr := <-materialized
+	if err != nil && (merr == nil || ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
+		return err
+	}
+	return merr
 }
 
 // isStaged reports whether r is recorded as staged and its directory is in

@@ -240,6 +240,10 @@ func TestChunkThatNeverVerifiesFailsTheStage(t *testing.T) {
 	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("release dir exists after a failed stage: %v", err)
 	}
+	// The files written while the chunks arrived are gone with their temp dir.
+	if entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello")); len(entries) != 0 {
+		t.Errorf("the releases dir holds %d entries after a failed stage (%s...)", len(entries), entries[0].Name())
+	}
 	if staged, _ := e.st.Staged(); len(staged) != 0 {
 		t.Errorf("Staged = %v after a failed stage", staged)
 	}
