@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -280,10 +279,7 @@ func (s *Server) GetDeploymentPackage(req *cutoverv1.GetDeploymentPackageRequest
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(p.Path)
-	if err != nil {
-		return fmt.Errorf("open the package of %s: %v: %w", req.GetId(), err, errkind.DataLoss)
-	}
+	f := p.Content
 	defer f.Close()
 	buf := make([]byte, packageChunk)
 	first := &cutoverv1.DeploymentPackageChunk{Name: p.Name, SizeBytes: p.SizeBytes}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -187,18 +188,20 @@ func (s *Service) packagePath(id, file string) string {
 	return filepath.Join(s.packageDir, id, file)
 }
 
-// PackageFile is the file the package step of a deployment produced.
+// PackageFile is the file the package step of a deployment produced, open
+// for reading. The caller closes Content.
 type PackageFile struct {
-	// Path is where the controller keeps it.
-	Path string
 	// Name is its file name.
-	Name      string
+	Name string
+	// SizeBytes is its size.
 	SizeBytes int64
 	// Time is when it was produced.
 	Time time.Time
+	// Content reads the file.
+	Content io.ReadCloser
 }
 
-// Package returns the file the package step of deployment id produced.
+// Package opens the file the package step of deployment id produced.
 // Errors: NotFound for an unknown deployment; FailedPrecondition when it
 // has no package (no package step, nothing changed, still running, or it
 // failed).
@@ -219,9 +222,15 @@ func (s *Service) Package(ctx context.Context, id string) (*PackageFile, error) 
 		return nil, fmt.Errorf("the package step of deployment %s failed: %s: %w", id, p.Error, errkind.FailedPrecondition)
 	}
 	path := s.packagePath(id, p.File)
-	info, err := os.Stat(path)
+	f, err := os.Open(path)
+	var info os.FileInfo
+	if err == nil {
+		if info, err = f.Stat(); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the package of deployment %s is recorded but %s cannot be read (%v); it was removed from the controller's data directory: %w", id, path, err, errkind.DataLoss)
 	}
-	return &PackageFile{Path: path, Name: p.File, SizeBytes: info.Size(), Time: info.ModTime()}, nil
+	return &PackageFile{Name: p.File, SizeBytes: info.Size(), Time: info.ModTime(), Content: f}, nil
 }
