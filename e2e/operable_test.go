@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -158,7 +159,9 @@ func TestGrpcurlTwoStageAndMetrics(t *testing.T) {
 		{"cutover_deployments_scheduled", []string{"production"}, func(v float64) bool { return v == 1 }},
 		{"cutover_deployment_prepared_next_expiry_timestamp_seconds", []string{"production"},
 			func(v float64) bool {
-				return v == float64(d.GetExpireTime().GetSeconds())+float64(d.GetExpireTime().GetNanos())/1e9
+				// The same instant, to the precision a float64 Unix time keeps (µs).
+				want := float64(d.GetExpireTime().GetSeconds()) + float64(d.GetExpireTime().GetNanos())/1e9
+				return math.Abs(v-want) < 1e-3
 			}},
 		{"cutover_stage_duration_seconds_count", []string{"production", "build"}, func(v float64) bool { return v == 1 }},
 		{"cutover_stage_duration_seconds_count", []string{"production", "transfer"}, func(v float64) bool { return v == 1 }},
