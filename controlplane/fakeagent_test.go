@@ -45,6 +45,9 @@ type fakeOpts struct {
 	failHooks map[string]bool
 	// labels are the agent's --label values.
 	labels map[string]string
+	// onStage runs when a stage command arrives, before the agent answers
+	// it (a test advances its fake clock there: stage 1 "takes long").
+	onStage func()
 }
 
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
@@ -146,6 +149,9 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 		switch c := msg.Command.(type) {
 		case *cutoverv1.ConnectResponse_Stage:
 			a.record("stage")
+			if a.onStage != nil {
+				a.onStage()
+			}
 			r := &cutoverv1.CommandReport{CommandId: c.Stage.CommandId, DeploymentId: c.Stage.DeploymentId}
 			var size, got int64
 			for _, ref := range c.Stage.Releases {

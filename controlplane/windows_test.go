@@ -155,6 +155,48 @@ func TestStartOutsideWindowIsRefused(t *testing.T) {
 	waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
 }
 
+// A single-stage start inside the window whose stage 1 outlasts it does
+// not swap: the window is checked again when stage 1 ends, unless the start
+// was forced.
+func TestStartWhoseStage1OutlastsTheWindow(t *testing.T) {
+	clock := newFakeClock(at("2026-03-03T02:59:00Z")) // Tuesday, one minute before the window closes
+	tc := startControllerWithClock(t, t.TempDir(), clock.Now)
+	if _, err := tc.admin.CreateEnvironment(ctx(t), &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{
+		Name: "production", Windows: []string{"Mon-Fri 02:00-03:00 UTC"}}}); err != nil {
+		t.Fatal(err)
+	}
+	d := setup(t, tc, "production", false, "hello", "true")
+	agent := startFakeAgentWith(t, tc.addr, "fe1", "production", fakeOpts{onStage: func() {
+		clock.Set(clock.Now().Add(30 * time.Minute)) // the transfer takes half an hour: 03:29, closed
+	}})
+	waitAgents(t, tc, "production", 1)
+	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id}); err != nil {
+		t.Fatalf("start inside the window: %v", err)
+	}
+	got := waitFor(t, tc, d.Id, "FAILED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED))
+	for _, want := range []string{
+		"stage 1 finished at 2026-03-03T03:29:00Z, after the deployment windows of environment production (Mon-Fri 02:00-03:00 UTC) had closed",
+		"nothing was swapped and the database was not changed",
+		"start it in the next window, which opens Wed 2026-03-04 02:00 UTC (2026-03-04 02:00 UTC)",
+		"--two-stage", "--at-window",
+	} {
+		if !strings.Contains(got.Error, want) {
+			t.Errorf("error %q\nlacks %q", got.Error, want)
+		}
+	}
+	if r := agent.received(); slices.Contains(r, "arm") || slices.Contains(r, "commit") {
+		t.Errorf("the agent received %v: stage 2 began after the window closed", r)
+	}
+
+	// Forced, the same start swaps although stage 1 ends outside the window.
+	forced := setup(t, tc, "production", false, "hello", "true")
+	clock.Set(at("2026-03-04T02:59:00Z"))
+	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: forced.Id, Force: true, ForceReason: "hotfix"}); err != nil {
+		t.Fatalf("forced start: %v", err)
+	}
+	waitFor(t, tc, forced.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+}
+
 func TestContinueAtWindowAcrossARestart(t *testing.T) {
 	dir := t.TempDir()
 	clock := newFakeClock(at("2026-03-01T01:00:00Z"))

@@ -119,11 +119,11 @@ func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // history when the start is forced. stays is the state the deployment
 // keeps when refused.
 func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt ContinueOptions, verb string) (string, error) {
-	sched, err := window.ParseAll(env.Windows)
-	if err != nil { // validated when stored: a bug, or a hand-edited file
-		return "", fmt.Errorf("environment %s: %w", env.Name, err)
+	next, closed, err := windowClosed(env, now)
+	if err != nil {
+		return "", err
 	}
-	if open, _ := sched.Open(now); open {
+	if !closed {
 		if opt.Force {
 			return fmt.Sprintf("force requested (%s), though a deployment window was open anyway", opt.ForceReason), nil
 		}
@@ -132,7 +132,6 @@ func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt
 	if opt.Force {
 		return fmt.Sprintf("forced outside the deployment windows (%s): %s", strings.Join(env.Windows, "; "), opt.ForceReason), nil
 	}
-	next, _ := sched.Next(now) // a closed schedule has windows
 	options := []string{verb + " then"}
 	switch {
 	case d.State == store.Prepared:
@@ -143,6 +142,36 @@ func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt
 	options = append(options, `override with --force --reason "..."`)
 	return "", fmt.Errorf("no deployment window of environment %s is open now (%s); the next opens %s: %s; deployment %s stays %s: %w",
 		env.Name, utc(now), next.Describe(), strings.Join(options, ", or "), d.ID, d.State, errkind.FailedPrecondition)
+}
+
+// windowClosed says whether env has windows and none is open at now, and
+// if so, the next opening. An environment without windows is never closed.
+func windowClosed(env *store.Environment, now time.Time) (window.Opening, bool, error) {
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil { // validated when stored: a bug, or a hand-edited file
+		return window.Opening{}, false, fmt.Errorf("environment %s: %w", env.Name, err)
+	}
+	if open, _ := sched.Open(now); open {
+		return window.Opening{}, false, nil
+	}
+	next, _ := sched.Next(now) // a closed schedule has windows
+	return next, true, nil
+}
+
+// checkWindowAfterStage1 is the window rule again for a single-stage
+// deployment whose stage 1 just ended: a long build or transfer may have
+// outlasted the window Start was checked against. Unless the start was
+// forced, it returns why stage 2 must not begin ("" when it may).
+func checkWindowAfterStage1(d *store.Deployment, env *store.Environment, now time.Time) (string, error) {
+	if d.StartForced {
+		return "", nil
+	}
+	next, closed, err := windowClosed(env, now)
+	if err != nil || !closed {
+		return "", err
+	}
+	return fmt.Sprintf("stage 1 finished at %s, after the deployment windows of environment %s (%s) had closed; nothing was swapped and the database was not changed, every front-end runs what it ran before: create the deployment again and start it in the next window, which opens %s, or make the environment two-stage (`cutoverctl env update %s --two-stage`), prepare a new deployment and run `cutoverctl deploy continue NEW_ID --at-window`",
+		utc(now), env.Name, strings.Join(env.Windows, "; "), next.Describe(), env.Name), nil
 }
 
 // checkApproval refuses stage 2 of a deployment that needs an approval it

@@ -311,6 +311,15 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		if !d.SingleStage {
 			return nil, nil
 		}
+		closed, err := checkWindowAfterStage1(d, env, now)
+		if err != nil {
+			return nil, err
+		}
+		if closed != "" {
+			transition(d, store.Failed, now, ControllerActor, closed)
+			s.log.Warn("stage 1 outlasted the deployment window; not swapping", "deployment", d.ID, "environment", d.Environment)
+			return nil, nil
+		}
 		connected := s.fleet.Connected(d.Environment)
 		if problems := checkActivatable(d, connected, false); problems != "" {
 			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")

@@ -245,6 +245,7 @@ func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*st
 			if forced != "" {
 				note(d, s.clock(), actor, forced)
 			}
+			d.StartForced = opt.Force
 		}
 		connected := s.fleet.Connected(d.Environment)
 		if len(connected) == 0 {

@@ -136,6 +136,9 @@ type Deployment struct {
 	Committed bool `json:"committed,omitempty"`
 	// RequirePrepared: continue refused to stage on agents lacking the releases.
 	RequirePrepared bool `json:"require_prepared,omitempty"`
+	// StartForced: a single-stage start was forced (with a reason) past the
+	// deployment windows, which are then not checked again before stage 2.
+	StartForced bool `json:"start_forced,omitempty"`
 	// ArmDuration is how long stage 2's arm step took.
 	ArmDuration time.Duration `json:"arm_duration,omitempty"`
 	// HooksDuration is how long the before_activate and after_activate steps took.
