@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type fakeAgent struct {
 	running  map[string]string   // app → release
 	staged   map[string][]string // app → releases
 	commands []string            // kinds received, in order
+	seqs     []int64             // fakeSeq of each of commands: orders them across agents
+	armFails bool                // setFailArm: arm fails from now on
 	sessions int
 }
 
@@ -204,7 +207,10 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 				a.staged[ref.Application] = append(a.staged[ref.Application], ref.ReleaseId)
 				a.mu.Unlock()
 			}
-			if a.failArm {
+			a.mu.Lock()
+			armFails := a.failArm || a.armFails
+			a.mu.Unlock()
+			if armFails {
 				r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "staged release no longer matches its manifest: \"bin/app\" has 3 bytes, the manifest says 5"
 			}
 			if err := sendStatus(); err != nil {
@@ -287,6 +293,7 @@ func (a *fakeAgent) ignored(msg *cutoverv1.ConnectResponse) bool {
 	}
 	a.ignore[kind]--
 	a.commands = append(a.commands, kind+"(unanswered)")
+	a.seqs = append(a.seqs, fakeSeq.Add(1))
 	return true
 }
 
@@ -325,10 +332,41 @@ func failedHook(rs []*cutoverv1.HookResult) string {
 	return ""
 }
 
+// fakeSeq numbers the commands every fake agent receives, in the order
+// they are received, so that tests can order them across agents.
+var fakeSeq atomic.Int64
+
 func (a *fakeAgent) record(kind string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.commands = append(a.commands, kind)
+	a.seqs = append(a.seqs, fakeSeq.Add(1))
+}
+
+// lastSeq is the fakeSeq of the last command of kind received, or 0.
+func (a *fakeAgent) lastSeq(kind string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.commands) - 1; i >= 0; i-- {
+		if a.commands[i] == kind {
+			return a.seqs[i]
+		}
+	}
+	return 0
+}
+
+// setFailArm makes arm fail (fails) or succeed from now on.
+func (a *fakeAgent) setFailArm(fails bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.armFails = fails
+}
+
+// runningRelease is the release the agent runs of app.
+func (a *fakeAgent) runningRelease(app string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running[app]
 }
 
 // fetchRelease gets a release's manifest and chunks and verifies them; it

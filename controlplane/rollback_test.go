@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -46,7 +47,28 @@ func TestRollbackCommand(t *testing.T) {
 	_, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d1.Id})
 	wantRefused(t, err, "now runs release", "from deployment "+d2.Id+", not from "+d1.Id)
 
-	got, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id, Reason: "checkout broken"})
+	// An arm failure on one agent: every agent is disarmed, nobody swaps,
+	// and d2 stays DEPLOYED with the error.
+	fe2.setFailArm(true)
+	if _, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, tc, d2.Id, "the rollback stopped at arm", func(d *cutoverv1.Deployment) bool { return strings.Contains(d.Error, "rollback stopped at arm") })
+	if got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || !strings.Contains(got.Error, "agent fe2:") || !strings.Contains(got.Error, "nothing was swapped") {
+		t.Fatalf("after an arm failure: state %v, error %q", got.State, got.Error)
+	}
+	for _, a := range []*fakeAgent{fe1, fe2} {
+		waitCond(t, a.name+" disarmed", func() bool { return a.lastSeq("disarm") > a.lastSeq("arm(verify only)") })
+		if r := a.runningRelease("hello"); r != d2.Applications[0].ReleaseId {
+			t.Errorf("agent %s runs %s after a failed rollback arm, want %s (nothing swapped)", a.name, r, d2.Applications[0].ReleaseId)
+		}
+		if a.lastSeq("commit") > a.lastSeq("arm(verify only)") {
+			t.Errorf("agent %s received a commit after a failed rollback arm: %v", a.name, a.received())
+		}
+	}
+
+	fe2.setFailArm(false)
+	got, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id, Reason: "checkout broken"})
 	if err != nil || got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || !strings.Contains(lastEvent(got), "the database is NOT rolled back") ||
 		!strings.Contains(lastEvent(got), "checkout broken") {
 		t.Fatalf("rollback: %v, %v", got, err)
@@ -57,10 +79,27 @@ func TestRollbackCommand(t *testing.T) {
 			t.Errorf("agent after the rollback: %v", a)
 		}
 	}
+	// Arm, then commit, the same way as a swap: every agent armed the
+	// release that ran before before any agent was told to commit.
+	var lastArm, firstCommit int64
 	for _, a := range []*fakeAgent{fe1, fe2} {
-		if !slices.Contains(a.received(), "rollback") {
-			t.Errorf("agent %s received %v, no rollback", a.name, a.received())
+		arm, commit := a.lastSeq("arm(verify only)"), a.lastSeq("commit")
+		if arm == 0 || commit < arm {
+			t.Fatalf("agent %s received %v: no rollback arm then commit", a.name, a.received())
 		}
+		lastArm = max(lastArm, arm)
+		if firstCommit == 0 || commit < firstCommit {
+			firstCommit = commit
+		}
+		if r := a.runningRelease("hello"); r != d1.Applications[0].ReleaseId {
+			t.Errorf("agent %s runs %s after the rollback, want %s", a.name, r, d1.Applications[0].ReleaseId)
+		}
+		if slices.Contains(a.received(), "rollback") {
+			t.Errorf("agent %s received the per-agent rollback command: %v", a.name, a.received())
+		}
+	}
+	if lastArm > firstCommit {
+		t.Errorf("a commit (#%d) was sent before every agent had armed (last arm #%d)", firstCommit, lastArm)
 	}
 	env, err := tc.admin.GetEnvironment(ctx(t), &cutoverv1.GetEnvironmentRequest{Name: "production"})
 	if v := env.GetDeployedVersions()["hello"]; err != nil || v.GetReleaseId() != d1.Applications[0].ReleaseId || v.GetVersionLabel() != "v2" || v.GetDeploymentId() != d1.Id {
@@ -71,4 +110,16 @@ func TestRollbackCommand(t *testing.T) {
 	wantRefused(t, err, "ran no release in environment production before deployment "+d1.Id)
 	_, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id})
 	wantRefused(t, err, "is ROLLED_BACK: only a DEPLOYED deployment can be rolled back")
+}
+
+// waitCond waits until cond holds, for up to 20 seconds.
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of the wait, not synchronisation
+	}
 }

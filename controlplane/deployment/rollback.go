@@ -13,17 +13,22 @@ import (
 )
 
 // This file holds the rollback command: a DEPLOYED deployment is undone on
-// every agent (each swaps `current` back to the release that ran before,
-// from its activation journal) and ends ROLLED_BACK; the environment's
-// deployed versions go back with it. The database is not rolled back.
+// every agent, atomically, the same way as stage 2 swaps: every agent arms
+// the releases that ran before (`current.next`, under the deployment's
+// RollbackKey in its journal), and only once all have armed does every
+// agent commit (swap back and restart). An arm failure disarms them all:
+// nothing was swapped. It ends ROLLED_BACK; the environment's deployed
+// versions go back with it. The database is not rolled back.
 
 // DatabaseNotRolledBack is said wherever a rollback is reported.
 const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that stage 2 ran stays applied"
 
 // Rollback starts the rollback of a DEPLOYED deployment: every agent that
-// activated it is told to go back to its previous releases. The deployment
-// stays DEPLOYED until they all have, then becomes ROLLED_BACK; if one
-// fails it stays DEPLOYED with the error, and the rollback can be retried.
+// activated it arms the releases that ran before; once all have, all
+// commit. The deployment stays DEPLOYED until they all have swapped back,
+// then becomes ROLLED_BACK; if one fails to arm, all are disarmed and it
+// stays DEPLOYED with the error (nothing swapped), and the rollback can be
+// retried.
 // Errors: NotFound; FailedPrecondition when it is not DEPLOYED, is being
 // rolled back, is not what the environment runs now, had nothing before
 // it, or another deployment of the environment is ACTIVATING.
@@ -47,17 +52,17 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 			return fmt.Errorf("agents %s of deployment %s are not connected, and every agent that runs it must go back: reconnect them, then retry; nothing was changed: %w",
 				strings.Join(missing, ", "), d.ID, errkind.FailedPrecondition)
 		}
-		msg := fmt.Sprintf("rollback requested by %s: every agent goes back to the releases that ran before; %s", actor, DatabaseNotRolledBack)
+		msg := fmt.Sprintf("rollback requested by %s: every agent arms the releases that ran before, then all swap back together; %s", actor, DatabaseNotRolledBack)
 		if reason != "" {
 			msg += "; reason: " + reason
 		}
 		note(d, s.clock(), actor, msg)
 		d.RollingBack, d.Error = true, ""
+		d.RollbackKey = fmt.Sprintf("%s%s%d", d.ID, rollbackKeySep, len(d.History))
 		for i := range d.Agents {
-			a := &d.Agents[i]
-			a.Error, a.Command = "", commandID(d, fleet.Rollback, a.Name)
-			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Rollback, ID: a.Command, DeploymentID: d.ID}})
+			d.Agents[i].Error, d.Agents[i].RollbackSwapTime = "", time.Time{}
 		}
+		out = s.enterRollbackStep(d, store.StepArm)
 		return nil
 	})
 	if err != nil {
@@ -112,33 +117,107 @@ func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
 	return out
 }
 
-// nextRollbackByCommand decides what follows the agents' answers to the
-// rollback command, once all have answered.
-func nextRollbackByCommand(d *store.Deployment, failures string) step {
-	if failures != "" {
-		return step{rollbackFailed: true, reason: fmt.Sprintf("rollback failed: %s; those front-ends may still run the releases of %s, the others went back; retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
-	}
-	return step{to: store.RolledBack, reason: fmt.Sprintf("rolled back by command: every agent runs the releases that ran before %s again; %s", d.ID, DatabaseNotRolledBack)}
+// rollbackKeySep separates a deployment's id from the rest of its
+// RollbackKey; deployment ids ("d-<n>") never hold it.
+const rollbackKeySep = "~rollback."
+
+// deploymentOf returns the id of the deployment that the agents' key (a
+// deployment id or a RollbackKey) belongs to.
+func deploymentOf(key string) string {
+	id, _, _ := strings.Cut(key, rollbackKeySep)
+	return id
 }
 
-// endRollback applies st to a DEPLOYED deployment being rolled back.
-func (s *Service) endRollback(tx *store.Tx, d *store.Deployment, st step, now time.Time) error {
+// enterRollbackStep moves the rollback of d to step st (arm or commit) and
+// returns its command to every agent.
+func (s *Service) enterRollbackStep(d *store.Deployment, st store.Stage2Step) []outgoing {
+	d.Step, d.StepTime = st, s.clock()
+	out := make([]outgoing, 0, len(d.Agents))
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		a.StepError = ""
+		kind, _ := stepKind(st)
+		a.Command = d.RollbackKey + "." + string(kind) + "." + a.Name
+		out = append(out, outgoing{agent: a.Name, cmd: rollbackCommand(d, a)})
+	}
+	return out
+}
+
+// rollbackCommand builds the command of the rollback's current step for
+// agent a: the releases that ran before d, under d's RollbackKey; the arm
+// only checks them (an agent never deletes a rollback target), the commit
+// runs no validate hooks.
+func rollbackCommand(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
+	kind, _ := stepKind(d.Step)
+	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.RollbackKey}
+	for _, app := range d.Applications {
+		c.Releases = append(c.Releases, fleet.ReleaseRef{Application: app.Name, ReleaseID: app.PreviousReleaseID})
+	}
+	c.VerifyOnly = kind == fleet.Arm
+	return c
+}
+
+// applyRollbackReport records the answer r to the rollback's arm or commit.
+func applyRollbackReport(a *store.DeploymentAgent, kind fleet.CommandKind, r fleet.Report) {
 	switch {
+	case r.Outcome == fleet.CommandFailed:
+		a.State = store.AgentFailed
+	case r.Outcome == fleet.Done && kind == fleet.Arm:
+		a.State = store.AgentArmed
+	case r.Outcome == fleet.Done:
+		a.State, a.SwappedBack, a.RollbackSwapTime = store.AgentRolledBack, true, r.SwapTime
+	}
+}
+
+// nextRollbackByCommand decides what follows the agents' answers to the
+// current step of the rollback command, once all have answered.
+func nextRollbackByCommand(d *store.Deployment) step {
+	failures := stepErrors(d)
+	switch {
+	case d.Step == store.StepArm && failures != "":
+		return step{rollbackFailed: true, disarm: true, reason: fmt.Sprintf("rollback stopped at arm: %s; every agent was disarmed and nothing was swapped: every front-end still runs the releases of %s; fix those front-ends, then retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
+	case d.Step == store.StepArm:
+		return step{advance: true}
+	case failures != "":
+		return step{rollbackFailed: true, reason: fmt.Sprintf("rollback failed at commit: %s; those front-ends still run the releases of %s, the others went back; retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
+	}
+	return step{to: store.RolledBack, reason: fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, DatabaseNotRolledBack)}
+}
+
+func rollbackSwapTime(a store.DeploymentAgent) time.Time { return a.RollbackSwapTime }
+
+// endRollback applies st to a DEPLOYED deployment being rolled back and
+// returns the commands to send.
+func (s *Service) endRollback(tx *store.Tx, d *store.Deployment, st step, now time.Time) ([]outgoing, error) {
+	switch {
+	case st.advance:
+		return s.enterRollbackStep(d, store.StepCommit), nil
 	case st.rollbackFailed:
 		d.RollingBack, d.Error = false, st.reason
 		note(d, now, ControllerActor, st.reason)
+		if !st.disarm {
+			return nil, nil
+		}
+		var out []outgoing
+		for i := range d.Agents {
+			a := &d.Agents[i]
+			a.State = store.AgentActive // it runs d's releases, as before
+			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: d.RollbackKey + "." + string(fleet.Disarm) + "." + a.Name, DeploymentID: d.RollbackKey}})
+		}
+		return out, nil
 	case st.to == store.RolledBack:
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		restoreDeployed(d, env, now)
 		if err := tx.PutEnvironment(env); err != nil {
-			return err
+			return nil, err
 		}
+		d.RollbackSpread = spread(d, rollbackSwapTime)
 		transition(d, store.RolledBack, now, ControllerActor, st.reason)
 	}
-	return nil
+	return nil, nil
 }
 
 // restoreDeployed puts back what env recorded for d's applications before d.

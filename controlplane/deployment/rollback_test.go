@@ -41,23 +41,56 @@ func TestCheckRollback(t *testing.T) {
 }
 
 func TestRollbackByCommandSteps(t *testing.T) {
-	d := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
-	d.Error = ""
-	if !applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done}) {
-		t.Fatal("a rollback report on a DEPLOYED deployment being rolled back was not applied")
+	rolling := func(st store.Stage2Step, agents ...store.DeploymentAgent) *store.Deployment {
+		d := dep(store.Deployed, true, agents...)
+		d.Error, d.Step = "", st
+		return d
 	}
-	if st := next(d); st.to != "" || st.rollbackFailed {
-		t.Fatalf("next with one answer out = %+v", st)
+	// arm: wait for every answer, then commit; nobody commits before.
+	d := rolling(store.StepArm, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
+	if !applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done}) || d.Agents[0].State != store.AgentArmed {
+		t.Fatalf("a rollback arm report was not applied: %+v", d.Agents[0])
+	}
+	if st := next(d); st.advance || st.to != "" || st.rollbackFailed {
+		t.Fatalf("next with one arm out = %+v", st)
 	}
 	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.Done})
-	if st := next(d); st.to != store.RolledBack || !strings.Contains(st.reason, "the database is NOT rolled back") {
+	if st := next(d); !st.advance {
+		t.Fatalf("next when all armed = %+v, want advance to commit", st)
+	}
+	// arm failure on one agent: stop, disarm all, nothing swapped.
+	d = rolling(store.StepArm, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
+	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done})
+	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.CommandFailed, Error: "damaged"})
+	if st := next(d); !st.rollbackFailed || !st.disarm || !strings.Contains(st.reason, "agent b: damaged") || !strings.Contains(st.reason, "nothing was swapped") {
+		t.Fatalf("next when one arm failed = %+v", st)
+	}
+	// commit: wait for every answer, then ROLLED_BACK.
+	d = rolling(store.StepCommit, ag("a", store.AgentArmed, "c", true), ag("b", store.AgentArmed, "c", true))
+	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done, SwapTime: t0})
+	if st := next(d); st.to != "" || st.rollbackFailed {
+		t.Fatalf("next with one commit out = %+v", st)
+	}
+	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.Done, SwapTime: t0.Add(time.Millisecond)})
+	if st := next(d); st.to != store.RolledBack || !strings.Contains(st.reason, "the database is NOT rolled back") || !strings.Contains(st.reason, "spread 1ms") {
 		t.Fatalf("next when all went back = %+v", st)
 	}
-	failed := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true))
-	failed.Error = ""
-	applyReport(failed, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.CommandFailed, Error: "disk full"})
-	if st := next(failed); !st.rollbackFailed || !strings.Contains(st.reason, "agent a: rollback failed: disk full") || !strings.Contains(st.reason, "cutoverctl deploy rollback d-1") {
-		t.Fatalf("next when one failed = %+v", st)
+	if d.Agents[1].State != store.AgentRolledBack || !d.Agents[1].SwappedBack {
+		t.Fatalf("agent after its rollback commit: %+v", d.Agents[1])
+	}
+	// commit failure: stays DEPLOYED with the error, retry said.
+	d = rolling(store.StepCommit, ag("a", store.AgentArmed, "c", true))
+	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.CommandFailed, Error: "disk full"})
+	if st := next(d); !st.rollbackFailed || st.disarm || !strings.Contains(st.reason, "agent a: disk full") || !strings.Contains(st.reason, "cutoverctl deploy rollback d-1") {
+		t.Fatalf("next when one commit failed = %+v", st)
+	}
+}
+
+func TestDeploymentOf(t *testing.T) {
+	for key, want := range map[string]string{"d-7": "d-7", "d-7~rollback.12": "d-7", "": ""} {
+		if got := deploymentOf(key); got != want {
+			t.Errorf("deploymentOf(%q) = %q, want %q", key, got, want)
+		}
 	}
 }
 

@@ -177,7 +177,10 @@ func phase(d *store.Deployment) fleet.CommandKind {
 	switch {
 	case d.State == store.Preparing:
 		return fleet.Stage
-	case (d.State == store.Activating || d.State == store.Deployed) && d.RollingBack:
+	case d.State == store.Deployed && d.RollingBack: // the rollback command: arm, then commit
+		kind, _ := stepKind(d.Step)
+		return kind
+	case d.State == store.Activating && d.RollingBack:
 		return fleet.Rollback
 	case needsSQL(d): // the SQL part runs; no command is out
 		return ""
@@ -214,25 +217,21 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 	case fleet.Stage:
 		a.ReleaseBytes, a.TransferredBytes = r.ReleaseBytes, r.TransferredBytes
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
-	case fleet.Arm:
+	case fleet.Arm, fleet.Commit:
+		if d.State == store.Deployed {
+			applyRollbackReport(a, kind, r)
+			break
+		}
+		if kind == fleet.Commit {
+			applyCommitReport(a, r)
+			break
+		}
 		if r.ReleaseBytes > 0 {
 			a.ReleaseBytes = r.ReleaseBytes
 		}
 		a.TransferredBytes += r.TransferredBytes - a.ArmTransferredBytes
 		a.ArmTransferredBytes = r.TransferredBytes
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentArmed, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
-	case fleet.Commit:
-		if !r.SwapTime.IsZero() {
-			a.SwapTime = r.SwapTime
-		}
-		switch {
-		case r.Outcome == fleet.Done:
-			a.State = store.AgentActive
-		case r.Outcome == fleet.CommandFailed && r.SwappedBack:
-			a.State, a.SwappedBack = store.AgentRolledBack, true
-		case r.Outcome == fleet.CommandFailed:
-			a.State = store.AgentFailed
-		}
 	case fleet.Rollback:
 		switch r.Outcome {
 		case fleet.Done:
@@ -242,6 +241,21 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		}
 	}
 	return true
+}
+
+// applyCommitReport records the answer r to a stage 2 commit.
+func applyCommitReport(a *store.DeploymentAgent, r fleet.Report) {
+	if !r.SwapTime.IsZero() {
+		a.SwapTime = r.SwapTime
+	}
+	switch {
+	case r.Outcome == fleet.Done:
+		a.State = store.AgentActive
+	case r.Outcome == fleet.CommandFailed && r.SwappedBack:
+		a.State, a.SwappedBack = store.AgentRolledBack, true
+	case r.Outcome == fleet.CommandFailed:
+		a.State = store.AgentFailed
+	}
 }
 
 // step is what the controller does next for a deployment.
@@ -255,6 +269,9 @@ type step struct {
 	// rollbackFailed: a rollback by command failed on some agent; the
 	// deployment stays DEPLOYED with reason as its error.
 	rollbackFailed bool
+	// disarm: with rollbackFailed, the rollback stopped at arm; every agent
+	// is disarmed.
+	disarm bool
 	// advance: the current step of stage 2 succeeded; go on to the next.
 	advance bool
 }
@@ -263,6 +280,12 @@ type step struct {
 func next(d *store.Deployment) step {
 	pending := slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" })
 	failures := agentErrors(d)
+	if d.State == store.Deployed {
+		if !d.RollingBack || pending {
+			return step{}
+		}
+		return nextRollbackByCommand(d)
+	}
 	switch phase(d) {
 	case fleet.Stage:
 		switch {
@@ -316,9 +339,6 @@ func next(d *store.Deployment) step {
 		if pending {
 			return step{}
 		}
-		if d.State == store.Deployed {
-			return nextRollbackByCommand(d, failures)
-		}
 		for _, a := range d.Agents {
 			if a.State == store.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
 				return step{to: store.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them"}
@@ -342,22 +362,29 @@ func agentErrors(d *store.Deployment) string {
 	return strings.Join(out, "; ")
 }
 
+// spread is the time between the first and the last of d's agents' times
+// (zero ones left out).
+func spread(d *store.Deployment, at func(store.DeploymentAgent) time.Time) time.Duration {
+	var first, last time.Time
+	for _, a := range d.Agents {
+		t := at(a)
+		if t.IsZero() {
+			continue
+		}
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last.Sub(first)
+}
+
 // finishDeployed fills the figures of a deployment that just became
 // DEPLOYED and records what the environment now runs.
 func finishDeployed(d *store.Deployment, env *store.Environment, now time.Time) {
-	var first, last time.Time
-	for _, a := range d.Agents {
-		if a.SwapTime.IsZero() {
-			continue
-		}
-		if first.IsZero() || a.SwapTime.Before(first) {
-			first = a.SwapTime
-		}
-		if a.SwapTime.After(last) {
-			last = a.SwapTime
-		}
-	}
-	d.ActivationSpread = last.Sub(first)
+	d.ActivationSpread = spread(d, func(a store.DeploymentAgent) time.Time { return a.SwapTime })
 	if env.DeployedVersions == nil {
 		env.DeployedVersions = map[string]store.DeployedVersion{}
 	}

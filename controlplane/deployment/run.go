@@ -232,7 +232,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	defer s.mu.Unlock()
 	var out []outgoing
 	ended := false
-	d, err := s.update(r.DeploymentID, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(deploymentOf(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
@@ -261,7 +261,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, error) {
 	now := s.clock()
 	if d.State == store.Deployed {
-		return nil, s.endRollback(tx, d, st, now)
+		return s.endRollback(tx, d, st, now)
 	}
 	if len(st.rollback) > 0 {
 		d.RollingBack, d.Error = true, st.reason

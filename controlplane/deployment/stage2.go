@@ -267,6 +267,8 @@ func pendingCommands(d *store.Deployment) []outgoing {
 			c.Releases = releases(d)
 		case d.State == store.Activating && kind != fleet.Rollback:
 			c = commandFor(d, a)
+		case d.State == store.Deployed:
+			c = rollbackCommand(d, a)
 		}
 		out = append(out, outgoing{agent: a.Name, cmd: c})
 	}

@@ -86,24 +86,31 @@ type Release struct {
 
 // Deployment brings one environment to given versions of applications.
 type Deployment struct {
-	ID               string                  `json:"id"`
-	Environment      string                  `json:"environment"`
-	Applications     []DeploymentApplication `json:"applications"`
-	State            DeploymentState         `json:"state"`
-	Error            string                  `json:"error,omitempty"`
-	SingleStage      bool                    `json:"single_stage,omitempty"`
-	RollingBack      bool                    `json:"rolling_back,omitempty"`
-	CreateTime       time.Time               `json:"create_time"`
-	PrepareTime      time.Time               `json:"prepare_time"`
-	PreparedTime     time.Time               `json:"prepared_time"`
-	ActivateTime     time.Time               `json:"activate_time"`
-	FinishTime       time.Time               `json:"finish_time"`
-	ExpireTime       time.Time               `json:"expire_time"`
-	Agents           []DeploymentAgent       `json:"agents,omitempty"`
-	ActivationSpread time.Duration           `json:"activation_spread,omitempty"`
-	BuildDuration    time.Duration           `json:"build_duration,omitempty"`
-	TransferDuration time.Duration           `json:"transfer_duration,omitempty"`
-	SQLDuration      time.Duration           `json:"sql_duration,omitempty"`
+	ID           string                  `json:"id"`
+	Environment  string                  `json:"environment"`
+	Applications []DeploymentApplication `json:"applications"`
+	State        DeploymentState         `json:"state"`
+	Error        string                  `json:"error,omitempty"`
+	SingleStage  bool                    `json:"single_stage,omitempty"`
+	RollingBack  bool                    `json:"rolling_back,omitempty"`
+	// RollbackKey names, on the agents, the activation of the running
+	// rollback by command ("<id>~rollback.<n>"): its arm and commit are
+	// journaled under it, apart from the deployment's own activation.
+	RollbackKey string `json:"rollback_key,omitempty"`
+	// RollbackSpread is the time between the first and the last agent's
+	// swap back by the rollback command.
+	RollbackSpread   time.Duration     `json:"rollback_spread,omitempty"`
+	CreateTime       time.Time         `json:"create_time"`
+	PrepareTime      time.Time         `json:"prepare_time"`
+	PreparedTime     time.Time         `json:"prepared_time"`
+	ActivateTime     time.Time         `json:"activate_time"`
+	FinishTime       time.Time         `json:"finish_time"`
+	ExpireTime       time.Time         `json:"expire_time"`
+	Agents           []DeploymentAgent `json:"agents,omitempty"`
+	ActivationSpread time.Duration     `json:"activation_spread,omitempty"`
+	BuildDuration    time.Duration     `json:"build_duration,omitempty"`
+	TransferDuration time.Duration     `json:"transfer_duration,omitempty"`
+	SQLDuration      time.Duration     `json:"sql_duration,omitempty"`
 	// SQLPending is how many migrations the deployment's SQL plan applies
 	// (set when prepare stored the plan). 0: stage 2 runs no SQL.
 	SQLPending int `json:"sql_pending,omitempty"`
@@ -237,6 +244,8 @@ type DeploymentAgent struct {
 	ArmTransferredBytes int64 `json:"arm_transferred_bytes,omitempty"`
 	// StepError is its error in the current step of stage 2.
 	StepError string `json:"step_error,omitempty"`
+	// RollbackSwapTime is when it swapped back by the rollback command.
+	RollbackSwapTime time.Time `json:"rollback_swap_time,omitzero"`
 }
 
 // Transition is one entry of a deployment's history. An entry whose State
