@@ -47,7 +47,8 @@ func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 			Releases: releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly()}, true
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
-			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate())}, true
+			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate()),
+			KeepReleases: int(x.Commit.GetKeepReleases())}, true
 	case *cutoverv1.ConnectResponse_Disarm:
 		return Command{Kind: KindDisarm, ID: x.Disarm.GetCommandId(), Deployment: x.Disarm.GetDeploymentId()}, true
 	case *cutoverv1.ConnectResponse_Hooks:

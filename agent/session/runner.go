@@ -80,7 +80,11 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		if err == nil {
 			// Old releases go once a new one runs; a failure to drop them is
 			// logged by the Stager and does not fail the activation.
-			_ = r.Stager.Prune(ctx, stage.DefaultKeepReleases, func(x stage.Release) bool {
+			keep := cmd.KeepReleases
+			if keep <= 0 {
+				keep = stage.DefaultKeepReleases
+			}
+			_ = r.Stager.Prune(ctx, keep, func(x stage.Release) bool {
 				return r.Activator.Needed(x.Application, x.ID)
 			})
 		}

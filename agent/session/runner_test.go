@@ -19,6 +19,7 @@ type fakeStager struct {
 	err         error
 	reverifyErr error
 	pruned      int
+	pruneKeep   int
 	dropped     []stage.Release
 	kept        []bool
 }
@@ -36,8 +37,9 @@ func (f *fakeStager) Drop(_ context.Context, rs []stage.Release, keep func(stage
 	return nil
 }
 
-func (f *fakeStager) Prune(context.Context, int, func(stage.Release) bool) error {
+func (f *fakeStager) Prune(_ context.Context, keep int, _ func(stage.Release) bool) error {
 	f.pruned++
+	f.pruneKeep = keep
 	return nil
 }
 
@@ -158,5 +160,34 @@ func TestRunnerStatus(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Status = %+v, want %+v", got, want)
+	}
+}
+
+// TestCommitPrunesWithTheEnvironmentsKeep checks that a successful commit
+// prunes old releases keeping the count the controller sent (the
+// environment's keep_releases), or the default when it sent none, and that
+// a failed commit prunes nothing.
+func TestCommitPrunesWithTheEnvironmentsKeep(t *testing.T) {
+	rels := []Release{{Application: "hello", ID: "r2"}}
+	tests := []struct {
+		name       string
+		keep       int
+		err        error
+		wantPruned int
+		wantKeep   int
+	}{
+		{"environment setting", 5, nil, 1, 5},
+		{"default", 0, nil, 1, stage.DefaultKeepReleases},
+		{"failed commit keeps everything", 5, errors.New("unhealthy"), 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &fakeStager{}
+			r := Runner{Stager: st, Activator: &fakeActivator{err: tt.err}}
+			r.Handle(context.Background(), Command{Kind: KindCommit, ID: "c", Releases: rels, KeepReleases: tt.keep}, func(Report) {})
+			if st.pruned != tt.wantPruned || st.pruneKeep != tt.wantKeep {
+				t.Fatalf("pruned %d times keeping %d, want %d keeping %d", st.pruned, st.pruneKeep, tt.wantPruned, tt.wantKeep)
+			}
+		})
 	}
 }

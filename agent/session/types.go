@@ -40,6 +40,9 @@ type Command struct {
 	VerifyOnly bool
 	// Hooks to run (hooks; commit: the validate hooks).
 	Hooks []appspec.HookRef
+	// KeepReleases (commit): staged releases per application to keep
+	// after the swap; 0 means stage.DefaultKeepReleases.
+	KeepReleases int
 }
 
 // Outcome is where a command is.

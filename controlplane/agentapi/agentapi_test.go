@@ -168,13 +168,13 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Send("fe1", fleet.Command{Kind: fleet.Commit, ID: "d-1.commit.fe1", DeploymentID: "d-1",
-		Releases: []fleet.ReleaseRef{{Application: "hello", ReleaseID: "r2"}}})
+		Releases: []fleet.ReleaseRef{{Application: "hello", ReleaseID: "r2"}}, KeepReleases: 5})
 	msg, err := stream.Recv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	act := msg.GetCommit()
-	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" {
+	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" || act.GetKeepReleases() != 5 {
 		t.Fatalf("command = %v", msg)
 	}
 	swap := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)

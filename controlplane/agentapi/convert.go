@@ -97,7 +97,8 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly}}}
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks)}}}
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),
+			KeepReleases: c.KeepReleases}}}
 	case fleet.Disarm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID}}}

@@ -45,3 +45,21 @@ func TestPlanHooks(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandForCarriesKeepReleases checks that the commit command (and
+// only it) carries the environment's keep_releases taken when stage 2 began.
+func TestCommandForCarriesKeepReleases(t *testing.T) {
+	for _, tt := range []struct {
+		step store.Stage2Step
+		want int32
+	}{
+		{store.StepArm, 0},
+		{store.StepCommit, 5},
+	} {
+		d := &store.Deployment{ID: "d-1", Step: tt.step, KeepReleases: 5}
+		a := &store.DeploymentAgent{Name: "fe1", Command: "d-1.x.fe1"}
+		if got := commandFor(d, a).KeepReleases; got != tt.want {
+			t.Errorf("step %s: KeepReleases = %d, want %d", tt.step, got, tt.want)
+		}
+	}
+}

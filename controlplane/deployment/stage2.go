@@ -30,12 +30,18 @@ import (
 // (finished); nothing was swapped.
 
 // beginActivation moves d to ACTIVATING with the connected agents, plans
-// its hooks and returns the arm commands.
+// its hooks, takes the environment's keep_releases for the commits, and
+// returns the arm commands.
 func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
 	hooks, err := deploymentHooks(tx, d)
 	if err != nil {
 		return nil, err
 	}
+	env, err := tx.Environment(d.Environment)
+	if err != nil {
+		return nil, err
+	}
+	d.KeepReleases = env.KeepReleases
 	plan := planHooks(hooks, labelsOf(connected))
 	var late []string
 	old := d.Agents
@@ -115,6 +121,9 @@ func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
 		c.VerifyOnly = d.RequirePrepared
 	case fleet.Hooks, fleet.Commit:
 		c.Hooks = refsOf(a, hk)
+	}
+	if kind == fleet.Commit {
+		c.KeepReleases = d.KeepReleases
 	}
 	return c
 }

@@ -40,6 +40,9 @@ type Command struct {
 	VerifyOnly bool
 	// Hooks to run (hooks; commit: the validate hooks).
 	Hooks []store.HookRef
+	// KeepReleases (commit): staged releases per application the agent
+	// keeps after the swap; 0 means the agent's default.
+	KeepReleases int32
 }
 
 // Outcome is the state of a command on an agent.

@@ -143,6 +143,9 @@ type Deployment struct {
 	Committed bool `json:"committed,omitempty"`
 	// RequirePrepared: continue refused to stage on agents lacking the releases.
 	RequirePrepared bool `json:"require_prepared,omitempty"`
+	// KeepReleases is the environment's keep_releases when stage 2 began,
+	// sent to the agents with commit (0: their default).
+	KeepReleases int32 `json:"keep_releases,omitempty"`
 	// StartForced: a single-stage start was forced (with a reason) past the
 	// deployment windows, which are then not checked again before stage 2.
 	StartForced bool `json:"start_forced,omitempty"`

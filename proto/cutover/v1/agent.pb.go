@@ -815,7 +815,12 @@ type CommitCommand struct {
 	// releases to swap to.
 	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
 	// validate are the validate hooks this agent runs after the health check.
-	Validate      []*HookRef `protobuf:"bytes,4,rep,name=validate,proto3" json:"validate,omitempty"`
+	Validate []*HookRef `protobuf:"bytes,4,rep,name=validate,proto3" json:"validate,omitempty"`
+	// keep_releases is how many staged releases per application the agent
+	// keeps once the swap succeeded (the environment's keep_releases); 0
+	// means the agent's default (3). The running release and a rollback's
+	// target are always kept.
+	KeepReleases  int32 `protobuf:"varint,5,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +881,13 @@ func (x *CommitCommand) GetValidate() []*HookRef {
 		return x.Validate
 	}
 	return nil
+}
+
+func (x *CommitCommand) GetKeepReleases() int32 {
+	if x != nil {
+		return x.KeepReleases
+	}
+	return 0
 }
 
 // DisarmCommand asks the agent to forget an armed activation: it removes
@@ -1529,13 +1541,14 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1f\n" +
 	"\vverify_only\x18\x04 \x01(\bR\n" +
-	"verifyOnly\"\xb8\x01\n" +
+	"verifyOnly\"\xdd\x01\n" +
 	"\rCommitCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12/\n" +
-	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\"S\n" +
+	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\x12#\n" +
+	"\rkeep_releases\x18\x05 \x01(\x05R\fkeepReleases\"S\n" +
 	"\rDisarmCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
