@@ -24,11 +24,6 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-const (
-	defaultPreparedTTL  = deployment.DefaultPreparedTTL
-	defaultKeepReleases = 3
-)
-
 // ActorKey is the gRPC metadata key that names who asks; without it the
 // actor is "operator".
 const ActorKey = "x-cutover-actor"

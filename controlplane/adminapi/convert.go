@@ -69,11 +69,11 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 			LockTimeout:      dur(e.Database.LockTimeout),
 		},
 		Windows:         e.Windows,
-		PreparedTtl:     durationpb.New(e.PreparedTTL),
+		PreparedTtl:     durationpb.New(deployment.PreparedTTL(e)),
 		RequireApproval: e.RequireApproval,
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
-		KeepReleases:    e.KeepReleases,
+		KeepReleases:    deployment.KeepReleases(e),
 	}
 	if sched, err := window.ParseAll(e.Windows); err == nil { // stored windows were validated
 		var closes time.Time
@@ -87,12 +87,6 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 				out.NextWindowOpen = timestamppb.New(next.Open)
 			}
 		}
-	}
-	if e.PreparedTTL == 0 {
-		out.PreparedTtl = durationpb.New(defaultPreparedTTL)
-	}
-	if e.KeepReleases == 0 {
-		out.KeepReleases = defaultKeepReleases
 	}
 	if len(e.DeployedVersions) > 0 {
 		out.DeployedVersions = map[string]*cutoverv1.DeployedVersion{}

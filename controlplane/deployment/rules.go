@@ -46,6 +46,26 @@ func Busy(s store.DeploymentState) bool {
 // environment does not say.
 const DefaultPreparedTTL = 96 * time.Hour
 
+// DefaultKeepReleases is how many staged releases per application agents
+// keep when the environment sets no keep_releases.
+const DefaultKeepReleases = 3
+
+// PreparedTTL returns env's prepared_ttl, or the default when unset.
+func PreparedTTL(env *store.Environment) time.Duration {
+	if env.PreparedTTL <= 0 {
+		return DefaultPreparedTTL
+	}
+	return env.PreparedTTL
+}
+
+// KeepReleases returns env's keep_releases, or the default when unset.
+func KeepReleases(env *store.Environment) int32 {
+	if env.KeepReleases <= 0 {
+		return DefaultKeepReleases
+	}
+	return env.KeepReleases
+}
+
 // transition moves d to state to, recording it in its history and setting
 // the time of the state. It panics on a move the table forbids: callers
 // check first (that is a bug, not an input error).

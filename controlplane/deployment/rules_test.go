@@ -296,3 +296,22 @@ func TestLeftOut(t *testing.T) {
 		t.Fatalf("left out = %q, want fe2", got)
 	}
 }
+
+func TestEnvironmentDefaults(t *testing.T) {
+	tests := []struct {
+		env      store.Environment
+		wantTTL  time.Duration
+		wantKeep int32
+	}{
+		{store.Environment{}, DefaultPreparedTTL, DefaultKeepReleases},
+		{store.Environment{PreparedTTL: 2 * time.Hour, KeepReleases: 7}, 2 * time.Hour, 7},
+	}
+	for _, tt := range tests {
+		if got := PreparedTTL(&tt.env); got != tt.wantTTL {
+			t.Errorf("PreparedTTL(%+v) = %v, want %v", tt.env, got, tt.wantTTL)
+		}
+		if got := KeepReleases(&tt.env); got != tt.wantKeep {
+			t.Errorf("KeepReleases(%+v) = %d, want %d", tt.env, got, tt.wantKeep)
+		}
+	}
+}

@@ -296,10 +296,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			return nil, err
 		}
 		transition(d, store.Prepared, now, ControllerActor, st.reason)
-		ttl := env.PreparedTTL
-		if ttl <= 0 {
-			ttl = DefaultPreparedTTL
-		}
+		ttl := PreparedTTL(env)
 		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
 		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
 		history, err := tx.Deployments(d.Environment)

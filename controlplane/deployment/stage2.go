@@ -41,7 +41,7 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 	if err != nil {
 		return nil, err
 	}
-	d.KeepReleases = env.KeepReleases
+	d.KeepReleases = KeepReleases(env)
 	plan := planHooks(hooks, labelsOf(connected))
 	var late []string
 	old := d.Agents
