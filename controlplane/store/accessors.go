@@ -12,7 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
@@ -157,29 +156,6 @@ func (tx *Tx) ReleasesOf(app string) ([]*Release, error) {
 	})
 	slices.SortStableFunc(out, func(a, b *Release) int { return b.CreateTime.Compare(a.CreateTime) })
 	return out, err
-}
-
-// HasChunk says whether the chunk is stored.
-func (tx *Tx) HasChunk(id manifest.ChunkID) bool {
-	return tx.tx.Bucket(bucketChunks).Get(id[:]) != nil
-}
-
-// Chunk returns a copy of a chunk's data; NotFound if unknown.
-func (tx *Tx) Chunk(id manifest.ChunkID) ([]byte, error) {
-	b := tx.tx.Bucket(bucketChunks).Get(id[:])
-	if b == nil {
-		return nil, fmt.Errorf("chunk %s does not exist: %w", id, errkind.NotFound)
-	}
-	return bytes.Clone(b), nil
-}
-
-// PutChunk stores a chunk unless it is already there.
-func (tx *Tx) PutChunk(id manifest.ChunkID, data []byte) error {
-	b := tx.tx.Bucket(bucketChunks)
-	if b.Get(id[:]) != nil {
-		return nil
-	}
-	return b.Put(id[:], data)
 }
 
 // NextDeploymentID reserves and returns a new deployment id, "d-<n>".

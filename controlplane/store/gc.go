@@ -125,23 +125,6 @@ func (tx *Tx) collectChunks(c *Collected) error {
 	if err != nil {
 		return err
 	}
-	b := tx.tx.Bucket(bucketChunks)
-	var drop [][]byte
-	err = b.ForEach(func(k, v []byte) error {
-		if len(k) == len(manifest.ChunkID{}) && !used[manifest.ChunkID(k)] {
-			drop = append(drop, append([]byte(nil), k...))
-			c.ChunkBytes += int64(len(v))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range drop {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	c.Chunks = len(drop)
-	return nil
+	c.Chunks, c.ChunkBytes, err = tx.deleteChunks(func(id manifest.ChunkID) bool { return !used[id] })
+	return err
 }

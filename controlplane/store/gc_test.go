@@ -112,9 +112,12 @@ func TestCollectGarbage(t *testing.T) {
 				if !tx.HasChunk(manifest.HashChunk([]byte("shared by every release"))) {
 					t.Error("the shared chunk was deleted")
 				}
+				if ids, data := countKeys(tx, bucketChunkIDs), countKeys(tx, bucketChunkData); ids != data || ids != 5-dropped+1 {
+					t.Errorf("chunk_ids has %d keys, chunk_data %d; want %d each", ids, data, 5-dropped+1)
+				}
 				return nil
 			})
-			if got.Releases != dropped || got.Chunks != dropped {
+			if got.Releases != dropped || got.Chunks != dropped || got.ChunkBytes != int64(dropped*len("content of r0")) {
 				t.Errorf("collected %+v, want %d releases and chunks", got, dropped)
 			}
 		})

@@ -13,11 +13,16 @@ import (
 type migration struct {
 	name  string
 	apply func(tx *bolt.Tx) error
+	// prepare, if set, runs before apply, in transactions of its own (for
+	// work too big for one). It must leave the file valid for the schema
+	// before this migration, and be safe to run again after a crash.
+	prepare func(db *bolt.DB) error
 }
 
 var migrations = []migration{
 	{name: "0001_create_buckets", apply: createBuckets},
 	{name: "0002_create_sql_plans", apply: createSQLPlans},
+	{name: "0003_chunks_by_sequence", apply: chunksBySequence, prepare: copyChunksBySequence},
 }
 
 // SchemaVersion is the schema version this code writes.
@@ -43,6 +48,18 @@ func (s *Store) migrate(now time.Time) error {
 
 func runMigrations(db *bolt.DB, ms []migration, now time.Time) error {
 	for {
+		var v uint64
+		if err := db.View(func(tx *bolt.Tx) error {
+			v = (&Tx{tx: tx}).SchemaVersion()
+			return nil
+		}); err != nil {
+			return err
+		}
+		if v < uint64(len(ms)) && ms[v].prepare != nil {
+			if err := ms[v].prepare(db); err != nil {
+				return fmt.Errorf("migration %s: %w", ms[v].name, err)
+			}
+		}
 		done := false
 		err := db.Update(func(tx *bolt.Tx) error {
 			meta, err := tx.CreateBucketIfNotExists(bucketMeta)

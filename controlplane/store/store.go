@@ -13,12 +13,25 @@
 //	manifests/                 release id → canonical manifest bytes
 //	app_releases/
 //	  <application>/           release id → create time, unix ns, big-endian
-//	chunks/                    chunk id (32 bytes) → chunk data (raw)
+//	chunk_ids/                 chunk id (32 bytes) → sequence number, uint64
+//	                           big-endian
+//	chunk_data/                sequence number → chunk data (raw); the
+//	                           bucket sequence gives the next number
 //	deployments/               n, uint64 big-endian (id "d-<n>") → Deployment;
 //	                           the bucket sequence gives n
 //	agents/                    agent name → Agent
 //	sql_plans/                 n, as in deployments/ → the deployment's SQL
 //	                           plan (JSON of a migrate.Plan, opaque here)
+//
+// Chunk data is keyed by a sequence number, not by its random id, so that a
+// build appends its new chunks at the end of chunk_data instead of rewriting
+// leaves full of other chunks (schema 3; before, chunks/ mapped id → data).
+//
+// The file is opened with the map freelist and NoFreelistSync: a commit
+// writes and fsyncs its data pages and the meta page but not the list of
+// free pages, which grows with the file (chunks of collected releases) and
+// was written whole on every commit; bbolt rebuilds it by scanning the file
+// when it opens one. A commit is as durable as before.
 //
 // Every change goes through Update, which commits (and fsyncs) before it
 // returns: what a caller acknowledges is durable. Accessors take a *Tx and
@@ -51,7 +64,9 @@ var (
 	bucketReleases     = []byte("releases")
 	bucketManifests    = []byte("manifests")
 	bucketAppReleases  = []byte("app_releases")
-	bucketChunks       = []byte("chunks")
+	bucketChunks       = []byte("chunks") // schema 1–2 only
+	bucketChunkIDs     = []byte("chunk_ids")
+	bucketChunkData    = []byte("chunk_data")
 	bucketDeployments  = []byte("deployments")
 	bucketAgents       = []byte("agents")
 	bucketSQLPlans     = []byte("sql_plans")
@@ -77,7 +92,11 @@ func Open(dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
 	}
 	path := filepath.Join(dataDir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("data dir %s is in use by another process (%s is locked); stop the other controller or use another --data-dir: %w",
 			dataDir, path, errkind.FailedPrecondition)
