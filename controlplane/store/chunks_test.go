@@ -62,7 +62,7 @@ func benchmarkPutChunks(b *testing.B, collectFirst bool) {
 			b.Fatal(err)
 		}
 		if collectFirst {
-			putInBatches(b, s, benchChunks(total/(64<<10)+1)[1:]) // other ids
+			putInBatches(b, s, chunks) // then deleted: the pages are freed
 			if err := s.Update(func(tx *Tx) error {
 				_, _, err := tx.deleteChunks(func(manifest.ChunkID) bool { return true })
 				return err
