@@ -2,7 +2,8 @@
 // the controller's store once for all the agents that ask for it at about
 // the same time (a cache of recently sent chunks, bounded in bytes), so that
 // staging to N agents at once costs one store read per chunk, not N; it
-// compresses a chunk with zstd once, and only when that pays; and it counts
+// compresses a chunk with zstd once, and only when that pays; it reads the
+// next chunks of a transfer while the current ones are sent; and it counts
 // the bytes sent to agents and the bytes they did not need, per environment.
 package transfer
 
@@ -108,22 +109,30 @@ func New(cfg Config) (*Sender, error) {
 // Send hands the chunks ids, in order, to send in batches of about
 // BatchBytes, and counts what it sent for environment env. Errors:
 // errkind.NotFound for an unknown chunk, send's and ctx's.
+//
+// The chunks are looked up a window of ids at a time (the misses of a
+// window are read in one store transaction), by a goroutine that reads
+// ahead of send: while one window's batches are sent, the next is read and
+// compressed, and at most readAhead windows wait ready beyond the one being
+// sent.
 func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, send func([]Chunk) error) error {
 	s.mu.Lock()
 	s.active++
 	s.mu.Unlock()
 	defer s.done()
-	// Look up a window of ids at a time: the misses of a window are read in
-	// one store transaction.
-	const window = 64
+	ctx, cancel := context.WithCancel(ctx)
+	windows := make(chan window, readAhead-1)
+	var reader sync.WaitGroup
+	reader.Go(func() { s.readWindows(ctx, ids, windows) })
+	defer reader.Wait() // before done: the reader adds to the cache
+	defer cancel()
 	var batch []Chunk
 	size := 0
-	for start := 0; start < len(ids); start += window {
-		chunks, err := s.get(ctx, ids[start:min(start+window, len(ids))])
-		if err != nil {
-			return err
+	for w := range windows {
+		if w.err != nil {
+			return w.err
 		}
-		for _, c := range chunks {
+		for _, c := range w.chunks {
 			if size > 0 && size+len(c.Data) > s.cfg.BatchBytes {
 				if err := s.flush(env, batch, size, send); err != nil {
 					return err
@@ -134,10 +143,43 @@ func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, s
 			size += len(c.Data)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err // the reader stopped early
+	}
 	if len(batch) > 0 {
 		return s.flush(env, batch, size, send)
 	}
 	return nil
+}
+
+// Send's read-ahead: windowIDs ids are looked up together, and a Send's
+// reader is at most readAhead windows ahead of the one being sent.
+const (
+	windowIDs = 64
+	readAhead = 2
+)
+
+// window is the chunks of one window of ids, or the error that ended them.
+type window struct {
+	chunks []Chunk
+	err    error
+}
+
+// readWindows gets ids a window at a time and hands each to out, in order;
+// it stops after an error or when ctx ends, and closes out.
+func (s *Sender) readWindows(ctx context.Context, ids []manifest.ChunkID, out chan<- window) {
+	defer close(out)
+	for start := 0; start < len(ids) && ctx.Err() == nil; start += windowIDs {
+		chunks, err := s.get(ctx, ids[start:min(start+windowIDs, len(ids))])
+		select {
+		case out <- window{chunks: chunks, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // done ends a Send; the last one running empties the cache, so that the

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +29,7 @@ func randomData(rng *rand.Rand, n int) []byte {
 }
 
 // setup stores n random chunks of size bytes and returns a Sender over them.
-func setup(t *testing.T, n, size int, cfg Config) (*Sender, []manifest.Chunk, *prometheus.Registry) {
+func setup(t testing.TB, n, size int, cfg Config) (*Sender, []manifest.Chunk, *prometheus.Registry) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -153,6 +156,75 @@ func TestCacheIsBoundedAndEmptiedAfterwards(t *testing.T) {
 	defer s.mu.Unlock()
 	if s.bytes != 0 || len(s.cache) != 0 {
 		t.Errorf("after the last Send the cache holds %d chunks, %d bytes", len(s.cache), s.bytes)
+	}
+}
+
+func TestSendReadsAheadWhileSending(t *testing.T) {
+	// One chunk per batch; 5 windows of ids.
+	s, chunks, _ := setup(t, 5*windowIDs, 1024, Config{BatchBytes: 1024})
+	const ahead = (1 + readAhead) * windowIDs // the window being sent and those ready
+	n := 0
+	err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error {
+		n++
+		if n == 1 {
+			// The first batch is not done before the next windows are read.
+			deadline := time.Now().Add(10 * time.Second)
+			for value(s.metrics.storeReads) < ahead {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("while the first window is sent, %v chunks were read, want %d: no read-ahead", value(s.metrics.storeReads), ahead)
+				}
+				runtime.Gosched()
+			}
+		}
+		if n <= windowIDs {
+			if v := value(s.metrics.storeReads); v > ahead {
+				t.Errorf("batch %d of the first window: %v chunks read, more than %d (read-ahead unbounded)", n, v, ahead)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(chunks) {
+		t.Errorf("%d batches, want %d", n, len(chunks))
+	}
+}
+
+func TestSendStopsReadingWhenSendFails(t *testing.T) {
+	s, chunks, _ := setup(t, 5*windowIDs, 1024, Config{BatchBytes: 1024})
+	boom := errors.New("boom")
+	err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("Send = %v, want boom", err)
+	}
+	// Send waited for its reader, which stopped within the read-ahead, and
+	// being the last Send it emptied the cache.
+	if v := value(s.metrics.storeReads); v > (2+readAhead)*windowIDs {
+		t.Errorf("%v chunks read after the first batch failed", v)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cache) != 0 || s.bytes != 0 {
+		t.Errorf("after Send the cache holds %d chunks, %d bytes", len(s.cache), s.bytes)
+	}
+}
+
+func TestSendCancelled(t *testing.T) {
+	s, chunks, _ := setup(t, 3*windowIDs, 1024, Config{BatchBytes: 1024})
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	err := s.Send(ctx, "prod", ids(chunks), func([]Chunk) error {
+		if batches++; batches == 1 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send = %v after %d batches, want context.Canceled", err, batches)
+	}
+	if batches > 2*windowIDs {
+		t.Errorf("%d batches sent after the cancel", batches-1)
 	}
 }
 
