@@ -130,19 +130,19 @@ func New(cfg Config) (_ *Controller, err error) {
 	if c.fleet, err = fleet.New(fleet.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock}); err != nil {
 		return nil, err
 	}
+	sender, err := transfer.New(transfer.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer})
+	if err != nil {
+		return nil, err
+	}
 	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store})
 	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
-		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages")})
+		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved})
 	if err != nil {
 		return nil, err
 	}
 	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock}),
 		Deployments: c.deps, Fleet: c.fleet, Clock: cfg.Clock})
-	sender, err := transfer.New(transfer.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer})
-	if err != nil {
-		return nil, err
-	}
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Log: cfg.Log})
 	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, admin, agents)
 

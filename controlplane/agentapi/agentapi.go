@@ -103,9 +103,6 @@ func (s *Server) receive(ctx context.Context, stream cutoverv1.AgentService_Conn
 				return err
 			}
 		case *cutoverv1.ConnectRequest_Report:
-			if m.Report.GetOutcome() == cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE {
-				s.transfer.Saved(sess.Environment(), m.Report.GetReusedBytes())
-			}
 			if err := s.fleet.Report(ctx, sess, reportFromProto(m.Report)); err != nil {
 				return err
 			}

@@ -237,6 +237,7 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 	case fleet.Stage:
 		a.ReleaseBytes, a.TransferredBytes = r.ReleaseBytes, r.TransferredBytes
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Arm, fleet.Commit:
 		if d.State == store.Deployed {
 			applyRollbackReport(a, kind, r)
@@ -252,6 +253,7 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		a.TransferredBytes += r.TransferredBytes - a.ArmTransferredBytes
 		a.ArmTransferredBytes = r.TransferredBytes
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentArmed, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Rollback:
 		switch r.Outcome {
 		case fleet.Done:
@@ -261,6 +263,17 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		}
 	}
 	return true
+}
+
+// savedCounted says whether agent's reused bytes have been counted as saved
+// in d: on its first DONE to stage, or to arm (one that joined after
+// prepare stages there). Each agent's are counted once per deployment,
+// however often it answers DONE (after a controller restart the commands
+// not yet answered are sent again, and an agent that had finished answers
+// DONE at once, reusing everything).
+func savedCounted(d *store.Deployment, agent string) bool {
+	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == agent })
+	return i >= 0 && d.Agents[i].SavedCounted
 }
 
 // applyCommitReport records the answer r to a stage 2 commit.

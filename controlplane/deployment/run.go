@@ -231,11 +231,13 @@ func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	ended := false
+	ended, saved := false, false
 	d, err := s.update(deploymentOf(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
+		counted := savedCounted(d, r.Agent)
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
+		saved = !counted && savedCounted(d, r.Agent)
 		before := d.State
 		var err error
 		out, err = s.take(tx, d, next(d))
@@ -244,6 +246,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	})
 	if err != nil || d == nil {
 		return err
+	}
+	if saved {
+		s.saved(d.Environment, r.ReusedBytes)
 	}
 	s.send(out)
 	if needsSQL(d) { // a single-stage deployment entered stage 2

@@ -50,6 +50,10 @@ type Config struct {
 	Packager Packager
 	// PackageDir keeps the files the package step produces, per deployment.
 	PackageDir string
+	// Saved counts n release bytes that an agent of environment did not
+	// fetch (transfer.Sender.Saved), once per agent and deployment; nil:
+	// not counted.
+	Saved func(environment string, n int64)
 }
 
 // ControllerActor is the actor of the transitions the controller makes on
@@ -74,6 +78,7 @@ type Service struct {
 	sqlTimeout time.Duration
 	packager   Packager
 	packageDir string
+	saved      func(environment string, n int64)
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -94,7 +99,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
-		packager: cfg.Packager, packageDir: cfg.PackageDir,
+		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved,
 		wake: make(chan struct{}, 1)}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout
@@ -104,6 +109,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.saved == nil {
+		s.saved = func(string, int64) {}
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newStateCollector(s)); err != nil {

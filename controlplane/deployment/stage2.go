@@ -49,7 +49,7 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 	for _, v := range connected {
 		a := store.DeploymentAgent{Name: v.Name, State: store.AgentStaged, Plan: plan[v.Name]}
 		if i := slices.IndexFunc(old, func(o store.DeploymentAgent) bool { return o.Name == v.Name }); i >= 0 {
-			a.ReleaseBytes, a.TransferredBytes = old[i].ReleaseBytes, old[i].TransferredBytes
+			a.ReleaseBytes, a.TransferredBytes, a.SavedCounted = old[i].ReleaseBytes, old[i].TransferredBytes, old[i].SavedCounted
 		} else {
 			a.State = store.AgentPending
 		}

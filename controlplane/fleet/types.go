@@ -68,6 +68,9 @@ type Report struct {
 	Error            string
 	ReleaseBytes     int64
 	TransferredBytes int64
+	// ReusedBytes is the part of ReleaseBytes the agent already held (stage
+	// and arm, on DONE).
+	ReusedBytes int64
 	// SwapTime is when `current` was swapped (commit); zero if it was not.
 	SwapTime    time.Time
 	SwappedBack bool

@@ -249,6 +249,11 @@ type DeploymentAgent struct {
 	StepError string `json:"step_error,omitempty"`
 	// RollbackSwapTime is when it swapped back by the rollback command.
 	RollbackSwapTime time.Time `json:"rollback_swap_time,omitzero"`
+	// SavedCounted: the bytes it reused (its first DONE to stage or arm)
+	// were counted in cutover_transfer_saved_bytes_total; a later DONE of
+	// this deployment (a command resent after a controller restart) is not
+	// counted again.
+	SavedCounted bool `json:"saved_counted,omitempty"`
 }
 
 // Transition is one entry of a deployment's history. An entry whose State
