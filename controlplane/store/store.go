@@ -31,7 +31,8 @@
 // writes and fsyncs its data pages and the meta page but not the list of
 // free pages, which grows with the file (chunks of collected releases) and
 // was written whole on every commit; bbolt rebuilds it by scanning the file
-// when it opens one. A commit is as durable as before.
+// when it opens one (measured: 0.7 s instead of 0.16 s to open a 1 GiB file
+// with half of it free, page cache warm). A commit is as durable as before.
 //
 // Every change goes through Update, which commits (and fsyncs) before it
 // returns: what a caller acknowledges is durable. Accessors take a *Tx and
