@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/cutover-dev/cutover/agent/stage"
 	agentstore "github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -111,7 +112,7 @@ func TestRollbackCommandAndExpiry(t *testing.T) {
 	c.checkCurrent("hello", v1)
 	c.checkAnswers("v1")
 
-	// The chunks only v3 had are gone from the agent's store; the running
+	// The chunks only v3 had are gone from the agent; the running
 	// release's are all there. The store is read with the agent stopped.
 	unique, kept := chunksOnlyIn(t, c.Addr, v3, v1, v2), chunksOnlyIn(t, c.Addr, v1)
 	if len(unique) == 0 {
@@ -124,20 +125,19 @@ func TestRollbackCommandAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.View(func(tx *agentstore.Tx) error {
-		for _, id := range unique {
-			if tx.HasChunk(id) {
-				t.Errorf("agent %s still holds chunk %x of the expired release", a.Name, id[:6])
-			}
-		}
-		for _, id := range kept {
-			if !tx.HasChunk(id) {
-				t.Errorf("agent %s lost chunk %x of the running release", a.Name, id[:6])
-			}
-		}
-		return nil
-	}); err != nil {
+	held, err := stage.Held(st)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, id := range unique {
+		if held[id] {
+			t.Errorf("agent %s still holds chunk %x of the expired release", a.Name, id[:6])
+		}
+	}
+	for _, id := range kept {
+		if !held[id] {
+			t.Errorf("agent %s lost chunk %x of the running release", a.Name, id[:6])
+		}
 	}
 }
 

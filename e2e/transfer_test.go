@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/agent/stage"
 	agentstore "github.com/cutover-dev/cutover/agent/store"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/e2e/bench"
@@ -197,12 +198,19 @@ func TestAbortCollectsChunksOnBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer as.Close()
-	_ = as.View(func(tx *agentstore.Tx) error {
-		for _, id := range ids {
-			if tx.HasChunk(id) {
-				t.Errorf("agent still holds chunk %s", id)
-			}
+	held, err := stage.Held(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if held[id] {
+			t.Errorf("agent still holds chunk %s", id)
 		}
+	}
+	if entries, err := os.ReadDir(filepath.Join(a.Root, bench.AppName, "releases")); err == nil && len(entries) > 0 {
+		t.Errorf("the agent's releases dir still holds %v", entries)
+	}
+	_ = as.View(func(tx *agentstore.Tx) error {
 		if _, err := tx.Release(bench.AppName, release); err == nil {
 			t.Error("agent still records the release")
 		}

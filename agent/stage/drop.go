@@ -9,12 +9,12 @@ import (
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/logging"
-	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
-// Drop deletes staged releases (their directories and records) and then the
-// chunks no release references any more. It keeps, and skips with a log
-// line, a release that `current` points to or that keep reports as needed.
+// Drop deletes releases, staged or being staged: their directories (with
+// them the chunks only they held) and their records. It keeps, and skips
+// with a log line, a release that `current` points to or that keep reports
+// as needed.
 func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release) bool) error {
 	for _, r := range releases {
 		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
@@ -37,58 +37,29 @@ func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release
 			return err
 		}
 	}
-	if err := s.collectChunks(); err != nil {
-		return err
-	}
 	return s.updateStagedBytes()
 }
 
 func (s *Stager) dropOne(r Release) error {
 	defer s.lock(r)()
-	dir := s.releaseDir(r)
-	if _, err := os.Lstat(dir); err == nil {
-		if err := removeAside(layout.ReleasesDir(s.cfg.Root, r.Application), dir); err != nil {
-			return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
+	for _, dir := range []string{s.releaseDir(r), s.stagingDir(r)} {
+		if _, err := os.Lstat(dir); err == nil {
+			if err := removeAside(layout.ReleasesDir(s.cfg.Root, r.Application), dir); err != nil {
+				return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
+			}
 		}
 	}
-	err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.DeleteRelease(r.Application, r.ID) })
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		if err := tx.DeleteProgress(r.Application, r.ID); err != nil {
+			return err
+		}
+		return tx.DeleteRelease(r.Application, r.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)
 	}
 	s.cfg.Log.Info("release dropped", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	return nil
-}
-
-// collectChunks deletes the chunks that no recorded release references.
-func (s *Stager) collectChunks() error {
-	return s.cfg.Store.Update(func(tx *store.Tx) error {
-		rs, err := tx.Releases()
-		if err != nil {
-			return err
-		}
-		used := map[manifest.ChunkID]bool{}
-		for _, r := range rs {
-			m, err := manifest.Decode(r.Manifest)
-			if err != nil {
-				return fmt.Errorf("release %s of %q: %w; no chunk was deleted", r.ID, r.Application, err)
-			}
-			for _, id := range m.ChunkIDs() {
-				used[id] = true
-			}
-		}
-		ids, err := tx.ChunkIDs()
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if !used[id] {
-				if err := tx.DeleteChunk(id); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // DefaultKeepReleases is how many staged releases per application Prune
@@ -97,8 +68,7 @@ const DefaultKeepReleases = 3
 
 // Prune drops, per application, the staged releases beyond the keep most
 // recently staged, never the running one nor one that needed reports as
-// needed (a rollback's target), then deletes the chunks no release
-// references any more.
+// needed (a rollback's target).
 func (s *Stager) Prune(ctx context.Context, keep int, needed func(Release) bool) error {
 	var recs []*store.Release
 	err := s.cfg.Store.View(func(tx *store.Tx) error {

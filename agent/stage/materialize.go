@@ -2,6 +2,7 @@ package stage
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,52 +30,253 @@ func (s *Stager) releaseDir(r Release) string {
 	return layout.ReleaseDir(s.cfg.Root, r.Application, r.ID)
 }
 
-// materialize writes m into a temp dir beside ROOT/<app>/releases/<id>,
-// verifies it and renames it into place. A directory already in place that
-// does not match the manifest is moved aside and removed first.
-// With arr, it writes each chunk once the fetch running beside it has
-// committed it; chunks that fetch verified a moment ago are written as they
-// are, every other chunk is hashed again on its way to disk.
-func (s *Stager) materialize(r Release, m *manifest.Manifest, arr *arrivals) error {
+// build puts release r in place under ROOT/<app>/releases/<id>: it fills
+// the staging directory beside it (creating it, or resuming what an
+// interrupted build left there), from the chunks this agent already holds
+// and then from the source, sets modes and symlinks, checks the tree, and
+// renames it into place. A directory already in place that matches m is
+// kept; one that does not is replaced (it still serves as a source of
+// chunks), unless it runs.
+func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", releases, err)
 	}
-	if _, err := os.Lstat(final); err == nil {
+	_, err := os.Lstat(final)
+	inPlace := err == nil
+	if inPlace {
 		err := Verify(final, m)
 		if err == nil {
+			p.ReusedBytes += m.Size()
 			return nil
 		}
 		if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
 			return fmt.Errorf("release %s of %q runs, and %s differs from its manifest (%v); it was left as it is: %w", r.ID, r.Application, final, err, errkind.FailedPrecondition)
 		}
+	}
+	x, err := s.localIndex()
+	if err != nil {
+		return err
+	}
+	dir := s.stagingDir(r)
+	done, err := s.openStaging(r, m, dir)
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
+	}
+	if err := s.fillStaging(ctx, r, m, dir, done, x, p, progress); err != nil {
+		return err
+	}
+	if err := finalize(dir, m); err != nil {
+		return fmt.Errorf("release %s of %q in %s: %w (nothing was put in place)", r.ID, r.Application, dir, err)
+	}
+	if inPlace {
 		if err := removeAside(releases, final); err != nil {
 			return err
 		}
 	}
-	tmp, err := os.MkdirTemp(releases, stagingPrefix+r.ID+"-")
-	if err != nil {
-		return fmt.Errorf("materialize release %s of %q: %w", r.ID, r.Application, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = removeTree(tmp)
-		}
-	}()
-	if err := s.write(tmp, m, arr); err != nil {
-		return fmt.Errorf("materialize release %s of %q in %s: %w (nothing was put in place)", r.ID, r.Application, tmp, err)
-	}
-	// Contents were hashed as they were written (writeFile): check the rest.
-	if err := verifyTree(tmp, m, false); err != nil {
-		return fmt.Errorf("materialized release %s of %q does not match its manifest: %w (nothing was put in place)", r.ID, r.Application, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := os.Rename(dir, final); err != nil {
 		return fmt.Errorf("put release %s of %q in place: %w", r.ID, r.Application, err)
 	}
-	ok = true
 	return layout.SyncDir(releases)
+}
+
+// fillStaging writes every chunk position of m that done lacks into the
+// files under dir: first what x says this agent holds, then what the source
+// sends. Each batch is fsynced, then recorded in done (in the store), then
+// reported.
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, x index, p *Progress, progress func(Progress)) error {
+	var targets []target
+	first := map[int]int{} // target → position of its first chunk
+	pos := 0
+	for i := range m.Files {
+		if f := &m.Files[i]; f.IsRegular() {
+			first[len(targets)] = pos
+			targets = append(targets, target{path: filepath.Join(dir, filepath.FromSlash(f.Path)), file: f})
+			pos += len(f.Chunks)
+		}
+	}
+	want := func(t, c int) (int, bool) { return first[t] + c, !done.has(first[t] + c) }
+	record := func(positions []int) error {
+		for _, i := range positions {
+			done.set(i)
+		}
+		return s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
+	}
+	onCommit := func(b batch) {
+		p.TransferredBytes += b.wire
+		s.metrics.wireBytes.Add(float64(b.wire))
+		s.metrics.fetchedBytes.Add(float64(b.fetched))
+		s.metrics.chunksFetched.Add(float64(b.chunks))
+		progress(*p)
+	}
+	f := newFill(targets, want, s.cfg.CommitBytes, record, onCommit)
+	err := f.copyLocal(x)
+	if err == nil {
+		_, lacking := f.missing()
+		p.ReusedBytes += m.Size() - lacking
+		start := s.cfg.Clock()
+		err = s.fetchInto(ctx, r, f)
+		s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
+	}
+	if ferr := f.finish(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
+	return nil
+}
+
+// openStaging returns what is already written in r's staging directory
+// dir, per its record in the store, if dir still has every file of m at its
+// size; otherwise it creates dir afresh (files sized, directories fsynced)
+// and records that nothing is written yet.
+func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string) (bitmap, error) {
+	n := len(positions(m))
+	var bits bitmap
+	var ok bool
+	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+		bits, ok = tx.Progress(r.Application, r.ID)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if ok && len(bits) == len(newBitmap(n)) && skeletonIntact(dir, m) {
+		return bits, nil
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		if err := removeTree(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := createSkeleton(dir, m); err != nil {
+		_ = removeTree(dir)
+		return nil, err
+	}
+	bits = newBitmap(n)
+	err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, bits) })
+	return bits, err
+}
+
+// skeletonIntact reports whether every regular file of m is in dir with its size.
+func skeletonIntact(dir string, m *manifest.Manifest) bool {
+	for _, f := range m.Files {
+		if !f.IsRegular() {
+			continue
+		}
+		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil || !info.Mode().IsRegular() || info.Size() != f.Size {
+			return false
+		}
+	}
+	return true
+}
+
+// dirModes returns the directories of m (explicit and implicit, "." first),
+// parents before children, and their modes.
+func dirModes(m *manifest.Manifest) ([]string, map[string]fs.FileMode) {
+	dirs := map[string]fs.FileMode{".": 0o755}
+	for _, f := range m.Files {
+		for p := path.Dir(f.Path); p != "."; p = path.Dir(p) {
+			if _, ok := dirs[p]; !ok {
+				dirs[p] = 0o755 // implicit parent; a manifest entry overrides it
+			}
+		}
+		if f.Mode.IsDir() {
+			dirs[f.Path] = f.Mode.Perm()
+		}
+	}
+	order := make([]string, 0, len(dirs))
+	for p := range dirs {
+		order = append(order, p)
+	}
+	sort.Strings(order) // "." first, parents before children
+	return order, dirs
+}
+
+// createSkeleton creates dir with m's directories (writable until finalize)
+// and regular files: empty ones complete (mode set, fsynced), the others
+// sized to be filled. The directories are fsynced.
+func createSkeleton(dir string, m *manifest.Manifest) error {
+	order, _ := dirModes(m)
+	for _, p := range order {
+		if err := os.Mkdir(filepath.Join(dir, filepath.FromSlash(p)), 0o700); err != nil {
+			return err
+		}
+	}
+	for i := range m.Files {
+		if f := &m.Files[i]; f.IsRegular() {
+			if err := createTarget(filepath.Join(dir, filepath.FromSlash(f.Path)), f); err != nil {
+				return err
+			}
+		}
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		if err := layout.SyncDir(filepath.Join(dir, filepath.FromSlash(order[i]))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createTarget creates the file name for f: an empty f is created complete
+// (its mode set and fsynced), any other is sized to f.Size, to be filled.
+func createTarget(name string, f *manifest.File) error {
+	out, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if f.Size > 0 {
+		err = out.Truncate(f.Size)
+	} else if err = out.Chmod(f.Mode.Perm()); err == nil {
+		err = out.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	return out.Close()
+}
+
+// finalize completes a filled staging directory: symlinks, then the
+// directories' modes, each directory fsynced, then a check of the whole
+// tree against m (the files' contents were verified chunk by chunk as they
+// were written). It can run again after an interruption.
+func finalize(dir string, m *manifest.Manifest) error {
+	order, modes := dirModes(m)
+	for _, p := range order { // writable again if an earlier finalize was interrupted
+		if err := os.Chmod(filepath.Join(dir, filepath.FromSlash(p)), 0o700); err != nil {
+			return err
+		}
+	}
+	for i := range m.Files {
+		f := &m.Files[i]
+		name := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if f.Mode.Type() != fs.ModeSymlink {
+			continue
+		}
+		if link, err := os.Readlink(name); err == nil && link == f.Link {
+			continue
+		}
+		_ = os.Remove(name)
+		if err := os.Symlink(f.Link, name); err != nil {
+			return err
+		}
+	}
+	for i := len(order) - 1; i >= 0; i-- { // children first
+		p := filepath.Join(dir, filepath.FromSlash(order[i]))
+		if err := os.Chmod(p, modes[order[i]]); err != nil {
+			return err
+		}
+		if err := layout.SyncDir(p); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
+	}
+	if err := verifyTree(dir, m, false); err != nil {
+		return fmt.Errorf("does not match its manifest: %w", err)
+	}
+	return nil
 }
 
 // removeAside renames dir to a trash name beside it, then removes it, so that
@@ -108,103 +310,6 @@ func removeTree(dir string) error {
 		return nil
 	})
 	return os.RemoveAll(dir)
-}
-
-// write creates m's entries under dir: files with their content from the
-// store, each fsynced; symlinks; directories, fsynced once their entries are
-// written; then sets the directories' modes.
-func (s *Stager) write(dir string, m *manifest.Manifest, arr *arrivals) error {
-	dirs := map[string]fs.FileMode{".": 0o755}
-	for _, f := range m.Files {
-		for p := path.Dir(f.Path); p != "."; p = path.Dir(p) {
-			if _, ok := dirs[p]; !ok {
-				dirs[p] = 0o755 // implicit parent; a manifest entry overrides it
-			}
-		}
-		if f.Mode.IsDir() {
-			dirs[f.Path] = f.Mode.Perm()
-		}
-	}
-	order := make([]string, 0, len(dirs))
-	for p := range dirs {
-		order = append(order, p)
-	}
-	sort.Strings(order) // parents first
-	for _, p := range order[1:] {
-		if err := os.Mkdir(filepath.Join(dir, filepath.FromSlash(p)), 0o700); err != nil {
-			return err
-		}
-	}
-	for i := range m.Files {
-		f := &m.Files[i]
-		name := filepath.Join(dir, filepath.FromSlash(f.Path))
-		switch f.Mode.Type() {
-		case 0:
-			if err := s.writeFile(name, f, arr); err != nil {
-				return err
-			}
-		case fs.ModeSymlink:
-			if err := os.Symlink(f.Link, name); err != nil {
-				return err
-			}
-		}
-	}
-	for i := len(order) - 1; i >= 0; i-- { // children first
-		p := filepath.Join(dir, filepath.FromSlash(order[i]))
-		if err := os.Chmod(p, dirs[order[i]]); err != nil {
-			return err
-		}
-		if err := layout.SyncDir(p); err != nil && !errors.Is(err, fs.ErrPermission) {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Stager) writeFile(name string, f *manifest.File, arr *arrivals) error {
-	out, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	for _, c := range f.Chunks {
-		fresh, err := arr.wait(c.ID)
-		if err != nil {
-			return err
-		}
-		err = s.cfg.Store.View(func(tx *store.Tx) error {
-			var w io.Writer = checked{w: out, id: c.ID}
-			if fresh {
-				w = out
-			}
-			_, err := tx.WriteChunk(c.ID, w)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Path, err)
-		}
-	}
-	if err := out.Chmod(f.Mode.Perm()); err != nil {
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", name, err)
-	}
-	return out.Close()
-}
-
-// checked writes one whole chunk to w only if it hashes to id: what the
-// store hands out is checked on its way to disk.
-type checked struct {
-	w  io.Writer
-	id manifest.ChunkID
-}
-
-func (c checked) Write(p []byte) (int, error) {
-	if manifest.HashChunk(p) != c.id {
-		return 0, fmt.Errorf("chunk %s in the agent's store does not match its id; drop the release and stage it again: %w", c.id, errkind.DataLoss)
-	}
-	return c.w.Write(p)
 }
 
 // Verify checks that dir holds exactly m: the same entries with the same
@@ -310,11 +415,25 @@ func verifyContent(name string, f *manifest.File) error {
 	return nil
 }
 
-// Clean removes the temporary directories that an interrupted staging or
-// drop left beside the releases. Call it before any staging starts.
+// Clean removes the temporary directories that an interrupted drop left
+// beside the releases, and the staging directories of releases that are
+// not being staged any more (an interrupted staging's directory is kept:
+// staging it again resumes there). Call it before any staging starts.
 func (s *Stager) Clean() error {
 	apps, err := layout.Apps(s.cfg.Root)
 	if err != nil {
+		return err
+	}
+	resumable := map[string]bool{}
+	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+		recs, err := tx.Releases()
+		for _, r := range recs {
+			if _, ok := tx.Progress(r.Application, r.ID); ok && r.State == store.ReleaseStaging {
+				resumable[s.stagingDir(Release{Application: r.Application, ID: r.ID})] = true
+			}
+		}
+		return err
+	}); err != nil {
 		return err
 	}
 	for _, app := range apps {
@@ -324,8 +443,9 @@ func (s *Stager) Clean() error {
 			continue // no releases dir
 		}
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), stagingPrefix) || strings.HasPrefix(e.Name(), trashPrefix) {
-				if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+			p := filepath.Join(dir, e.Name())
+			if (strings.HasPrefix(e.Name(), stagingPrefix) && !resumable[p]) || strings.HasPrefix(e.Name(), trashPrefix) {
+				if err := removeTree(p); err != nil {
 					return fmt.Errorf("remove leftover %s: %w", filepath.Join(dir, e.Name()), err)
 				}
 				s.cfg.Log.Info("removed a leftover of an interrupted staging", logging.KeyApplication, app, "dir", e.Name())

@@ -21,14 +21,15 @@ const repairPrefix = ".repair-"
 
 // Reverify checks staged releases against their manifests just before they
 // are activated, and repairs what differs. A regular file that is missing or
-// whose size, mode or content is wrong is written again from the store,
-// after fetching only the chunks of that file that the store lacks. Any
-// other difference (an entry the manifest does not list, a symlink or a
-// directory changed, a directory that cannot be written) makes the release
-// be materialized again, still fetching only the chunks the store lacks. A
-// release that runs now, or that is not staged (the activation refuses it),
-// is not touched. It returns what it fetched. Errors: fetch and store errors,
-// as Stage's.
+// whose size, mode or content is wrong is written again beside it, from the
+// chunks this agent holds intact (those of the damaged file that still
+// verify among them) and, for the rest only, from the controller; then it
+// is renamed over the damaged one. Any other difference (an entry the
+// manifest does not list, a symlink or a directory changed, a directory
+// that cannot be written) makes the release be built again, still fetching
+// only what the agent does not hold. A release that runs now, or that is
+// not staged (the activation refuses it), is not touched. It returns what
+// it fetched. Errors: fetch and store errors, as Stage's.
 func (s *Stager) Reverify(ctx context.Context, releases []Release) (Progress, error) {
 	var p Progress
 	for _, r := range releases {
@@ -70,26 +71,65 @@ func (s *Stager) reverifyOne(ctx context.Context, r Release, p *Progress) error 
 		return nil
 	}
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
-	damaged := damagedFiles(dir, m)
-	sub := &manifest.Manifest{Application: m.Application, Spec: m.Spec, Files: damaged}
-	if err := s.fetch(ctx, r, sub, p, func(Progress) {}, nil); err != nil {
-		return err
-	}
-	for i := range damaged {
-		if err := s.rewrite(dir, &damaged[i]); err != nil {
-			log.Warn("cannot repair a damaged file in place; materializing the release again", "file", damaged[i].Path, "error", err)
-			break
-		}
-		log.Warn("staged file was damaged; written again from the store", "file", damaged[i].Path)
-	}
-	if Verify(dir, m) == nil {
+	if err := s.repair(ctx, r, dir, damagedFiles(dir, m), p); err != nil {
+		log.Warn("cannot repair the damaged files in place; building the release again", "error", err)
+	} else if Verify(dir, m) == nil {
 		return nil
 	}
-	if err := s.fetch(ctx, r, m, p, func(Progress) {}, nil); err != nil {
+	log.Warn("staged release differs from its manifest; building it again")
+	if err := s.build(ctx, r, m, p, func(Progress) {}); err != nil {
 		return err
 	}
-	log.Warn("staged release differs from its manifest; materializing it again")
-	return s.materialize(r, m, nil)
+	return s.markStaged(r)
+}
+
+// repair writes each damaged file of release r again into a temporary file
+// beside it, fsynced, and renames it over the damaged one.
+func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []manifest.File, p *Progress) error {
+	if len(damaged) == 0 {
+		return nil
+	}
+	x, err := s.localIndex()
+	if err != nil {
+		return err
+	}
+	targets := make([]target, len(damaged))
+	for i := range damaged {
+		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
+		if info, err := os.Lstat(filepath.Dir(name)); err != nil || !info.IsDir() {
+			return fmt.Errorf("directory of %s: %w", damaged[i].Path, fs.ErrNotExist)
+		}
+		tmp := filepath.Join(filepath.Dir(name), repairPrefix+path.Base(damaged[i].Path))
+		_ = os.Remove(tmp)
+		if err := createTarget(tmp, &damaged[i]); err != nil {
+			return err
+		}
+		defer os.Remove(tmp) // gone once renamed
+		targets[i] = target{path: tmp, file: &damaged[i]}
+	}
+	onCommit := func(b batch) { p.TransferredBytes += b.wire }
+	f := newFill(targets, func(int, int) (int, bool) { return -1, true }, s.cfg.CommitBytes, nil, onCommit)
+	err = f.copyLocal(x)
+	if err == nil {
+		err = s.fetchInto(ctx, r, f)
+	}
+	if ferr := f.finish(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	for i, t := range targets {
+		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
+		if err := os.Rename(t.path, name); err != nil {
+			return err
+		}
+		if err := layout.SyncDir(filepath.Dir(name)); err != nil {
+			return err
+		}
+		s.cfg.Log.Warn("staged file was damaged; written again", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID, "file", damaged[i].Path)
+	}
+	return nil
 }
 
 // damagedFiles returns the regular files of m that are missing from dir or
@@ -107,25 +147,4 @@ func damagedFiles(dir string, m *manifest.Manifest) []manifest.File {
 		}
 	}
 	return out
-}
-
-// rewrite writes f again from the store into a temporary file beside it,
-// fsynced, then renames it over the damaged one and fsyncs the directory.
-func (s *Stager) rewrite(dir string, f *manifest.File) error {
-	name := filepath.Join(dir, filepath.FromSlash(f.Path))
-	parent := filepath.Dir(name)
-	if info, err := os.Lstat(parent); err != nil || !info.IsDir() {
-		return fmt.Errorf("directory of %s: %w", f.Path, fs.ErrNotExist)
-	}
-	tmp := filepath.Join(parent, repairPrefix+path.Base(f.Path))
-	_ = os.Remove(tmp)
-	if err := s.writeFile(tmp, f, nil); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return layout.SyncDir(parent)
 }

@@ -1,10 +1,16 @@
 // Package stage brings releases onto the agent without touching what runs:
 // it fetches a release's manifest and checks it against the release id,
-// fetches only the chunks the agent lacks, verifies every chunk's SHA-256,
-// commits them to the agent's store in batches, then materializes
-// ROOT/<app>/releases/<id>/ in a temp dir beside it (modes kept, symlinks
-// recreated, everything fsynced), verifies it against the manifest, renames
-// it into place and records the release as staged.
+// then fills the release's files in a staging directory beside
+// ROOT/<app>/releases/<id>/: each chunk is written straight to its places
+// in the files, copied from a release this agent already holds or else
+// fetched from the controller, and verified against its SHA-256 before it
+// is written. Files are fsynced and the written positions recorded in the
+// agent's store in batches, so that an interrupted staging resumes where it
+// was. Then modes and symlinks are set, the tree is checked against the
+// manifest, renamed into place, and the release recorded as staged.
+//
+// The releases' files are the only copy of the chunks on the agent: every
+// byte is written durably once.
 package stage
 
 import (
@@ -64,7 +70,7 @@ type Progress struct {
 // Defaults used when a Config field is zero.
 const (
 	DefaultFetchIDs    = 4096
-	DefaultCommitBytes = 8 << 20
+	DefaultCommitBytes = 16 << 20
 	DefaultRetryFor    = 30 * time.Second
 	// MaxChunkFailures is how often a chunk may fail verification before the
 	// stage command fails.
@@ -87,7 +93,8 @@ type Config struct {
 	Clock func() time.Time
 	// FetchIDs is how many chunk ids one FetchChunks asks for.
 	FetchIDs int
-	// CommitBytes is how much chunk data one store transaction commits.
+	// CommitBytes is how much chunk data is written between two commits
+	// (fsync of the files, then a store transaction recording them).
 	CommitBytes int
 	// RetryFor is how long a stage keeps retrying while the controller is
 	// unavailable (default 30s); then the stage fails, keeping what it committed.
@@ -148,10 +155,10 @@ func (s *Stager) lock(r Release) func() {
 	return l.Unlock
 }
 
-// Stage fetches, verifies and materializes releases, calling progress as the
-// bytes come in (after they are durable). A release already staged costs
-// nothing. On error, the chunks already committed are kept (a retry fetches
-// only the rest) and nothing is materialized for the release that failed.
+// Stage fetches, verifies and puts releases in place, calling progress as
+// the bytes come in (after they are durable). A release already staged
+// costs nothing. On error, what was written is kept (a retry fetches only
+// the rest) and nothing is put in place for the release that failed.
 func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Progress)) (Progress, error) {
 	if progress == nil {
 		progress = func(Progress) {}
@@ -238,52 +245,33 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
-	if err := s.fetchAndMaterialize(ctx, r, m, p, progress); err != nil {
+	if err := s.build(ctx, r, m, p, progress); err != nil {
 		return err
 	}
-	err = s.cfg.Store.Update(func(tx *store.Tx) error {
-		rec, err := tx.Release(r.Application, r.ID)
-		if err != nil {
-			return err
-		}
-		rec.State, rec.UpdateTime = store.ReleaseStaged, s.cfg.Clock()
-		return tx.PutRelease(rec)
-	})
-	if err != nil {
-		return fmt.Errorf("record release %s of %q as staged: %w", r.ID, r.Application, err)
+	if err := s.markStaged(r); err != nil {
+		return err
 	}
 	log.Info("release staged", "bytes", m.Size(), "files", len(m.Files), "took", s.cfg.Clock().Sub(start))
 	return nil
 }
 
-// fetchAndMaterialize fetches what the store lacks of m and, at the same
-// time, materializes the release: each file is written as soon as its
-// chunks are committed. Either failing stops the other.
-func (s *Stager) fetchAndMaterialize(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
-	missing, err := s.missing(m)
-	if err != nil {
-		return err
-	}
-	arr := newArrivals(missing)
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	materialized := make(chan error, 1)
-	go func() {
-		err := s.materialize(r, m, arr)
+// markStaged records r as staged, and forgets its staging progress.
+func (s *Stager) markStaged(r Release) error {
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		rec, err := tx.Release(r.Application, r.ID)
 		if err != nil {
-			cancel() // no use fetching the rest
+			return err
 		}
-		materialized <- err
-	}()
-	start := s.cfg.Clock()
-	err = s.fetch(fctx, r, m, p, progress, arr)
-	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
-	arr.end(err)
-	merr := <-materialized
-	if err != nil && (merr == nil || ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
-		return err
+		rec.State, rec.UpdateTime = store.ReleaseStaged, s.cfg.Clock()
+		if err := tx.PutRelease(rec); err != nil {
+			return err
+		}
+		return tx.DeleteProgress(r.Application, r.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("record release %s of %q as staged: %w", r.ID, r.Application, err)
 	}
-	return merr
+	return nil
 }
 
 // isStaged reports whether r is recorded as staged and its directory is in

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -240,12 +241,26 @@ func TestChunkThatNeverVerifiesFailsTheStage(t *testing.T) {
 	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("release dir exists after a failed stage: %v", err)
 	}
-	// The files written while the chunks arrived are gone with their temp dir.
-	if entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello")); len(entries) != 0 {
-		t.Errorf("the releases dir holds %d entries after a failed stage (%s...)", len(entries), entries[0].Name())
+	// What was written stays in the staging dir, for the next attempt.
+	if entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello")); len(entries) != 1 || entries[0].Name() != ".staging-"+id {
+		t.Errorf("the releases dir holds %v after a failed stage, want only the staging dir", entries)
 	}
 	if staged, _ := e.st.Staged(); len(staged) != 0 {
 		t.Errorf("Staged = %v after a failed stage", staged)
+	}
+	// Once the controller serves it intact, staging again fetches only it.
+	e.fake.corrupt[bad] = 0
+	if _, err := e.stage(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range m.ChunkIDs() {
+		want := 1
+		if c == bad {
+			want = stage.MaxChunkFailures + 1
+		}
+		if got := e.fake.requests(c); got != want {
+			t.Errorf("chunk %s requested %d times, want %d", c, got, want)
+		}
 	}
 }
 
@@ -260,7 +275,7 @@ func TestResumeDoesNotFetchCommittedChunksAgain(t *testing.T) {
 	if _, err := e.stage(t, id, nil); !errors.Is(err, errkind.Unavailable) {
 		t.Fatalf("first stage err = %v, want Unavailable", err)
 	}
-	// The store now holds the first 4 chunks; the retry must not ask for them.
+	// The first 4 chunks are written and recorded; the retry must not ask for them.
 	if _, err := e.stage(t, id, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -361,12 +376,13 @@ func TestDrop(t *testing.T) {
 	if staged, _ := e.st.Staged(); len(staged["hello"]) != 1 || staged["hello"][0] != id2 {
 		t.Errorf("Staged after drop = %v", staged)
 	}
-	_ = e.store.View(func(tx *store.Tx) error {
-		if tx.HasChunk(m1.ChunkIDs()[0]) {
-			t.Error("chunk of the dropped release was kept")
-		}
-		return nil
-	})
+	held, err := stage.Held(e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held[m1.ChunkIDs()[0]] {
+		t.Error("chunk of the dropped release is still held")
+	}
 	entries, _ := os.ReadDir(layout.ReleasesDir(e.root, "hello"))
 	if len(entries) != 1 {
 		t.Errorf("releases dir holds %d entries, want 1", len(entries))
@@ -396,13 +412,19 @@ func TestRunningReleaseIsNeverRewritten(t *testing.T) {
 }
 
 func TestCleanRemovesLeftovers(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *stage.Config) { c.RetryFor = time.Nanosecond })
 	id, _, _ := e.fake.release(t, sampleFiles)
 	if _, err := e.stage(t, id, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An interrupted staging: its dir is kept, to resume in.
+	other, _, _ := e.fake.release(t, map[string]string{"VERSION": "v2\n"})
+	e.fake.failAfter = 1
+	if _, err := e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: other}}, nil); err == nil {
+		t.Fatal("the interrupted staging succeeded")
+	}
 	releases := layout.ReleasesDir(e.root, "hello")
-	for _, name := range []string{".staging-abc-123", ".trash-456"} {
+	for _, name := range []string{".staging-abc-123", ".staging-" + id, ".trash-456"} {
 		if err := os.MkdirAll(filepath.Join(releases, name, "sub"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -410,9 +432,15 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 	if err := e.st.Clean(); err != nil {
 		t.Fatal(err)
 	}
+	var names []string
 	entries, _ := os.ReadDir(releases)
-	if len(entries) != 1 || entries[0].Name() != id {
-		t.Errorf("releases dir after Clean = %v, want only %s", entries, id)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{".staging-" + other, id}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("releases dir after Clean = %v, want %v", names, want)
 	}
 }
 
@@ -499,27 +527,32 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 		"data/b.bin": bigContent(12, 500<<10),
 		"VERSION":    "v1\n",
 	}
+	const garbageAt = 300 << 10
 	tests := []struct {
-		name      string
-		damage    func(t *testing.T, dir string)
-		dropChunk bool // also delete the damaged file's chunks from the store
-		wantFetch bool
+		name   string
+		damage func(t *testing.T, dir string)
+		// lost reports whether the chunk of a.bin at off, of size bytes, is lost.
+		lost func(off, size int64) bool
 	}{
-		{"content changed, chunks in the store", func(t *testing.T, dir string) {
-			f, err := os.OpenFile(filepath.Join(dir, "data/a.bin"), os.O_WRONLY, 0)
+		{"content changed", func(t *testing.T, dir string) {
+			name := filepath.Join(dir, "data/a.bin")
+			if err := os.Chmod(name, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(name, os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, err := f.WriteAt([]byte("garbage"), 300<<10); err != nil {
+			if _, err := f.WriteAt([]byte("garbage"), garbageAt); err != nil {
 				t.Fatal(err)
 			}
-		}, false, false},
-		{"file removed, chunks gone too", func(t *testing.T, dir string) {
+		}, func(off, size int64) bool { return off < garbageAt+7 && garbageAt < off+size }},
+		{"file removed", func(t *testing.T, dir string) {
 			if err := os.Remove(filepath.Join(dir, "data/a.bin")); err != nil {
 				t.Fatal(err)
 			}
-		}, true, true},
+		}, func(int64, int64) bool { return true }},
 		{"truncated and an extra file", func(t *testing.T, dir string) {
 			if err := os.Truncate(filepath.Join(dir, "data/a.bin"), 10); err != nil {
 				t.Fatal(err)
@@ -527,7 +560,7 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "extra"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, true, true},
+		}, func(int64, int64) bool { return true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,25 +571,14 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 			}
 			dir := layout.ReleaseDir(e.root, "hello", id)
 			tt.damage(t, dir)
-			var damaged []manifest.ChunkID
+			lost := map[manifest.ChunkID]bool{}
 			for _, f := range m.Files {
-				if f.Path == "data/a.bin" {
-					for _, c := range f.Chunks {
-						damaged = append(damaged, c.ID)
+				var off int64
+				for _, c := range f.Chunks {
+					if f.Path == "data/a.bin" && tt.lost(off, c.Size) {
+						lost[c.ID] = true
 					}
-				}
-			}
-			if tt.dropChunk {
-				err := e.store.Update(func(tx *store.Tx) error {
-					for _, id := range damaged {
-						if err := tx.DeleteChunk(id); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
+					off += c.Size
 				}
 			}
 			p, err := e.st.Reverify(context.Background(), []stage.Release{{Application: "hello", ID: id}})
@@ -564,16 +586,12 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameTree(t, src, dir)
-			if (p.TransferredBytes > 0) != tt.wantFetch {
-				t.Errorf("fetched %d bytes; want some: %v", p.TransferredBytes, tt.wantFetch)
-			}
-			isDamaged := map[manifest.ChunkID]bool{}
-			for _, id := range damaged {
-				isDamaged[id] = true
+			if p.TransferredBytes <= 0 {
+				t.Errorf("fetched %d bytes; want the lost chunks", p.TransferredBytes)
 			}
 			for _, c := range m.ChunkIDs() {
 				want := 1
-				if tt.dropChunk && isDamaged[c] {
+				if lost[c] {
 					want = 2
 				}
 				if got := e.fake.requests(c); got != want {
@@ -611,25 +629,53 @@ func TestPruneKeepsTheNewestTheRunningAndTheNeeded(t *testing.T) {
 			t.Errorf("v%d: staged %v, dir %v; want kept %v", i, has, err == nil, want[i])
 		}
 	}
-	_ = e.store.View(func(tx *store.Tx) error {
-		if tx.HasChunk(ms[2].Files[0].Chunks[0].ID) {
-			t.Error("the dropped release's chunk was kept")
-		}
-		return nil
-	})
-}
-
-func TestCorruptChunkInTheStoreIsNotMaterialized(t *testing.T) {
-	e := newEnv(t, nil)
-	id, _, m := e.fake.release(t, sampleFiles)
-	bad := m.ChunkIDs()[0]
-	if err := e.store.Update(func(tx *store.Tx) error { return tx.PutChunk(bad, []byte("not what the id says")) }); err != nil {
+	held, err := stage.Held(e.store)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.stage(t, id, nil); !errors.Is(err, errkind.DataLoss) {
-		t.Fatalf("stage = %v, want DataLoss", err)
+	if held[ms[2].Files[0].Chunks[0].ID] {
+		t.Error("the dropped release's chunk is still held")
 	}
-	if _, err := os.Lstat(layout.ReleaseDir(e.root, "hello", id)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a release with a corrupt chunk was put in place: %v", err)
+}
+
+func TestDamagedLocalChunkIsFetchedNotCopied(t *testing.T) {
+	e := newEnv(t, nil)
+	id1, _, m1 := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Damage v1's copy of a chunk that v2 shares.
+	var big *manifest.File
+	for i := range m1.Files {
+		if m1.Files[i].Path == "data/big.bin" {
+			big = &m1.Files[i]
+		}
+	}
+	bad := big.Chunks[0].ID
+	name := filepath.Join(layout.ReleaseDir(e.root, "hello", id1), "data", "big.bin")
+	if err := os.Chmod(name, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("garbage"), 10); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	files2 := maps.Clone(sampleFiles)
+	files2["VERSION"] = "v2\n"
+	id2, src2, _ := e.fake.release(t, files2)
+	if _, err := e.stage(t, id2, nil); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src2, layout.ReleaseDir(e.root, "hello", id2))
+	if n := e.fake.requests(bad); n != 2 {
+		t.Errorf("the damaged chunk was requested %d times, want 2 (v1, then v2 instead of the damaged copy)", n)
+	}
+	if n := e.fake.requests(big.Chunks[1].ID); n != 1 {
+		t.Errorf("an intact shared chunk was requested %d times, want 1", n)
 	}
 }

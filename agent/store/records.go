@@ -2,114 +2,32 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
-// ChunkIDSize is the length of a chunk id (SHA-256).
-const ChunkIDSize = 32
-
-// HasChunk reports whether the chunk is stored.
-func (t *Tx) HasChunk(id [ChunkIDSize]byte) bool {
-	return t.tx.Bucket(bucketChunkIDs).Get(id[:]) != nil
-}
-
-// chunkData returns the stored data of a chunk (a slice of the memory map,
-// valid during the transaction), or nil.
-func (t *Tx) chunkData(id [ChunkIDSize]byte) []byte {
-	seq := t.tx.Bucket(bucketChunkIDs).Get(id[:])
-	if seq == nil {
-		return nil
-	}
-	return t.tx.Bucket(bucketChunkDat).Get(seq)
-}
-
-// Chunk returns a copy of the chunk's data; errkind.NotFound if absent.
-func (t *Tx) Chunk(id [ChunkIDSize]byte) ([]byte, error) {
-	v := t.chunkData(id)
+// Progress returns the staging progress bitmap of a release (bit i, i.e.
+// byte i/8, bit i%8, set: chunk position i is written and durable), and
+// whether there is one. The slice is a copy.
+func (t *Tx) Progress(app, id string) ([]byte, bool) {
+	v := t.tx.Bucket(bucketProgress).Get(releaseKey(app, id))
 	if v == nil {
-		return nil, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
+		return nil, false
 	}
-	return bytes.Clone(v), nil
+	return bytes.Clone(v), true
 }
 
-// WriteChunk writes the chunk's data to w straight from the file's memory
-// map (no copy on the heap). Every dropEvery bytes so written, it tells the
-// kernel that the process no longer needs the pages of the map it has read
-// (the page cache keeps them), so that writing a whole release out does not
-// leave it in the agent's resident memory. errkind.NotFound if absent.
-func (t *Tx) WriteChunk(id [ChunkIDSize]byte, w io.Writer) (int, error) {
-	v := t.chunkData(id)
-	if v == nil {
-		return 0, fmt.Errorf("chunk %x is not stored: %w", id, errkind.NotFound)
-	}
-	n, err := w.Write(v)
-	if !t.tx.Writable() && t.read.Add(int64(len(v))) >= dropEvery { // a writable transaction's values may be on the heap
-		t.read.Store(0)
-		dropMap(v, t.tx.DB().Info().Data, int(t.tx.Size()))
-	}
-	return n, err
+// PutProgress records a release's staging progress bitmap.
+func (t *Tx) PutProgress(app, id string, bits []byte) error {
+	return t.tx.Bucket(bucketProgress).Put(releaseKey(app, id), bytes.Clone(bits))
 }
 
-// dropEvery is how many bytes WriteChunk writes between two drops of the map.
-const dropEvery = 8 << 20
-
-// PutChunk stores a chunk (a chunk already stored is left as it is). The
-// caller has verified that id is data's hash.
-func (t *Tx) PutChunk(id [ChunkIDSize]byte, data []byte) error {
-	ids, dat := t.tx.Bucket(bucketChunkIDs), t.tx.Bucket(bucketChunkDat)
-	if ids.Get(id[:]) != nil {
-		return nil
-	}
-	dat.FillPercent = 1 // appended at the end: fill the pages
-	return putChunk(ids, dat, id[:], data)
-}
-
-// putChunk appends data under the next sequence number of dat and indexes
-// it under id in ids.
-func putChunk(ids, dat *bolt.Bucket, id, data []byte) error {
-	n, err := dat.NextSequence()
-	if err != nil {
-		return err
-	}
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], n)
-	if err := dat.Put(seq[:], data); err != nil {
-		return err
-	}
-	return ids.Put(bytes.Clone(id), seq[:])
-}
-
-// DeleteChunk removes a chunk (absent is fine).
-func (t *Tx) DeleteChunk(id [ChunkIDSize]byte) error {
-	ids := t.tx.Bucket(bucketChunkIDs)
-	seq := ids.Get(id[:])
-	if seq == nil {
-		return nil
-	}
-	if err := t.tx.Bucket(bucketChunkDat).Delete(seq); err != nil {
-		return err
-	}
-	return ids.Delete(id[:])
-}
-
-// ChunkIDs returns the ids of every stored chunk.
-func (t *Tx) ChunkIDs() ([][ChunkIDSize]byte, error) {
-	var ids [][ChunkIDSize]byte
-	err := t.tx.Bucket(bucketChunkIDs).ForEach(func(k, _ []byte) error {
-		if len(k) == ChunkIDSize {
-			ids = append(ids, [ChunkIDSize]byte(k))
-		}
-		return nil
-	})
-	return ids, err
+// DeleteProgress removes a release's progress bitmap (absent is fine).
+func (t *Tx) DeleteProgress(app, id string) error {
+	return t.tx.Bucket(bucketProgress).Delete(releaseKey(app, id))
 }
 
 // ReleaseState is where a release is on this agent.
@@ -117,7 +35,8 @@ type ReleaseState string
 
 // The release states.
 const (
-	// ReleaseStaging: the manifest is known, chunks are being fetched.
+	// ReleaseStaging: the manifest is known, its files are being filled
+	// (see Progress).
 	ReleaseStaging ReleaseState = "staging"
 	// ReleaseStaged: materialized under ROOT/<app>/releases/<id>/ and verified.
 	ReleaseStaged ReleaseState = "staged"

@@ -1,24 +1,24 @@
 // Package store is the only code that opens the agent's bbolt file,
-// DATA_DIR/agent.db. It holds the chunks the agent has fetched, the releases
-// it has staged (with their manifests) and the activation journal.
+// DATA_DIR/agent.db. It holds the releases the agent stages or has staged
+// (with their manifests), how far the staging of each is (which chunk
+// positions of its files are written and durable), and the activation
+// journal.
+//
+// Chunk data is not in this file: the agent writes each chunk straight into
+// the release's files (agent/stage), so that every byte is written durably
+// once. A release's files are the chunks' only copy.
 //
 // Bucket tree (values are JSON unless said otherwise):
 //
 //	meta
-//	  schema_version        → uint64, big-endian
-//	chunk_ids
-//	  <chunk id, 32 bytes>  → sequence number, uint64 big-endian
-//	chunk_data
-//	  <sequence number>     → raw chunk data (uncompressed)
+//	  schema_version         → uint64, big-endian
 //	releases
 //	  <app> "/" <release id> → Release
+//	progress
+//	  <app> "/" <release id> → bitmap: bit i set = chunk position i of the
+//	                           release is written and fsynced (Progress)
 //	journal
-//	  <deployment id>       → Activation
-//
-// Chunk data is keyed by a sequence number, not by its (random) hash, so
-// that new chunks are appended at the end of chunk_data: with hash keys every
-// insert rewrote a leaf page together with the large values of its
-// neighbours, writing each chunk two or three times.
+//	  <deployment id>        → Activation
 //
 // Every Update commits with an fsync before it returns, so whatever a caller
 // reports after Update returned is durable.
@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,14 +49,15 @@ import (
 const FileName = "agent.db"
 
 // SchemaVersion is the version this code writes. Older files are migrated on open.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta     = []byte("meta")
-	bucketChunks   = []byte("chunks") // schema 1 only
-	bucketChunkIDs = []byte("chunk_ids")
-	bucketChunkDat = []byte("chunk_data")
+	bucketChunks   = []byte("chunks")     // schema 1 only
+	bucketChunkIDs = []byte("chunk_ids")  // schema 2 only
+	bucketChunkDat = []byte("chunk_data") // schema 2 only
 	bucketReleases = []byte("releases")
+	bucketProgress = []byte("progress")
 	bucketJournal  = []byte("journal")
 	keySchema      = []byte("schema_version")
 )
@@ -73,27 +73,29 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
-	// 1 → 2: chunks keyed by id become chunk_ids (id → sequence) and
-	// chunk_data (sequence → data).
+	// 1 → 2: chunks keyed by id were split into chunk_ids and chunk_data.
+	// Schema 3 drops both, so this step only drops the old bucket.
+	func(tx *bolt.Tx) error { return deleteIfExists(tx, bucketChunks) },
+	// 2 → 3: chunk data leaves the store (it lives in the releases' files).
+	// Staged releases are kept: their directories hold every chunk. A
+	// release that was staging starts over (its temporary directory had
+	// another name and is removed by stage.Clean).
 	func(tx *bolt.Tx) error {
-		ids, err := tx.CreateBucketIfNotExists(bucketChunkIDs)
-		if err != nil {
-			return err
+		for _, b := range [][]byte{bucketChunkIDs, bucketChunkDat} {
+			if err := deleteIfExists(tx, b); err != nil {
+				return err
+			}
 		}
-		data, err := tx.CreateBucketIfNotExists(bucketChunkDat)
-		if err != nil {
-			return err
-		}
-		old := tx.Bucket(bucketChunks)
-		if old == nil {
-			return nil
-		}
-		data.FillPercent = 1
-		if err := old.ForEach(func(k, v []byte) error { return putChunk(ids, data, k, v) }); err != nil {
-			return err
-		}
-		return tx.DeleteBucket(bucketChunks)
+		_, err := tx.CreateBucketIfNotExists(bucketProgress)
+		return err
 	},
+}
+
+func deleteIfExists(tx *bolt.Tx, name []byte) error {
+	if tx.Bucket(name) == nil {
+		return nil
+	}
+	return tx.DeleteBucket(name)
 }
 
 // Store is the agent's bbolt file.
@@ -102,7 +104,6 @@ type Store struct {
 	path string
 	// Compacted is how many bytes Open's compaction saved (0: none ran).
 	Compacted int64
-	read      atomic.Int64
 }
 
 // Open opens (creating if needed) DATA_DIR/agent.db and migrates it to
@@ -157,7 +158,8 @@ func (s *Store) worthCompacting() bool {
 	if err != nil {
 		return false
 	}
-	free := int64(s.db.Stats().FreePageN) * int64(s.db.Info().PageSize)
+	st := s.db.Stats() // pages freed by the migration just committed are still pending
+	free := int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize)
 	return free >= CompactMinFree && free*2 > info.Size()
 }
 
@@ -247,20 +249,17 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, read: &s.read}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // Update runs fn in a read-write transaction, committed and fsynced when fn
 // returns nil.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, read: &s.read}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // Tx is a transaction with typed accessors. Byte slices it returns are copies
 // and stay valid after the transaction.
 type Tx struct {
 	tx *bolt.Tx
-	// read counts the bytes WriteChunk wrote from the map since it last
-	// dropped it; shared by the store's transactions.
-	read *atomic.Int64
 }

@@ -3,8 +3,9 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +29,10 @@ func openT(t *testing.T, dir string) *Store {
 func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
-	data := []byte("hello chunk")
-	id := sha256.Sum256(data)
+	bits := []byte{0b101, 0xff}
 	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.PutChunk(id, data); err != nil {
+		if err := tx.PutProgress("hello", "r2", bits); err != nil {
 			return err
 		}
 		if err := tx.PutRelease(&Release{Application: "hello", ID: "r1", Manifest: []byte("m"), State: ReleaseStaged, Size: 11, UpdateTime: when}); err != nil {
@@ -53,19 +53,11 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatalf("schema version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	err = s.View(func(tx *Tx) error {
-		got, err := tx.Chunk(id)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("Chunk = %q, %v", got, err)
+		if got, ok := tx.Progress("hello", "r2"); !ok || !bytes.Equal(got, bits) {
+			t.Errorf("Progress = %08b, %v; want %08b", got, ok, bits)
 		}
-		if !tx.HasChunk(id) {
-			t.Error("HasChunk = false")
-		}
-		if tx.HasChunk([32]byte{1}) {
-			t.Error("HasChunk(unknown) = true")
-		}
-		ids, _ := tx.ChunkIDs()
-		if len(ids) != 1 || ids[0] != id {
-			t.Errorf("ChunkIDs = %x", ids)
+		if _, ok := tx.Progress("hello", "r1"); ok {
+			t.Error("Progress of a release without one: found")
 		}
 		r, err := tx.Release("hello", "r1")
 		if err != nil || r.State != ReleaseStaged || string(r.Manifest) != "m" || !r.UpdateTime.Equal(when) {
@@ -87,7 +79,6 @@ func TestNotFound(t *testing.T) {
 	defer s.Close()
 	_ = s.View(func(tx *Tx) error {
 		for name, err := range map[string]error{
-			"chunk":      func() error { _, err := tx.Chunk([32]byte{}); return err }(),
 			"release":    func() error { _, err := tx.Release("a", "b"); return err }(),
 			"activation": func() error { _, err := tx.Activation("d-9"); return err }(),
 		} {
@@ -107,14 +98,14 @@ func TestDeleteAndList(t *testing.T) {
 			if err := tx.PutRelease(&Release{Application: "app", ID: k, State: ReleaseStaging}); err != nil {
 				return err
 			}
-			if err := tx.PutChunk(sha256.Sum256([]byte(k)), []byte(k)); err != nil {
+			if err := tx.PutProgress("app", k, []byte{1}); err != nil {
 				return err
 			}
 		}
 		if err := tx.DeleteRelease("app", "b"); err != nil {
 			return err
 		}
-		return tx.DeleteChunk(sha256.Sum256([]byte("b")))
+		return tx.DeleteProgress("app", "b")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,9 +115,11 @@ func TestDeleteAndList(t *testing.T) {
 		if err != nil || len(rs) != 1 || rs[0].ID != "a" {
 			t.Errorf("Releases = %+v, %v", rs, err)
 		}
-		ids, _ := tx.ChunkIDs()
-		if len(ids) != 1 {
-			t.Errorf("ChunkIDs = %d ids, want 1", len(ids))
+		if _, ok := tx.Progress("app", "b"); ok {
+			t.Error("deleted progress is still there")
+		}
+		if _, ok := tx.Progress("app", "a"); !ok {
+			t.Error("progress of a is gone")
 		}
 		return nil
 	})
@@ -154,7 +147,7 @@ func TestMigrateFromEmptyFile(t *testing.T) {
 	if v, _ := s.SchemaVersion(); v != SchemaVersion {
 		t.Fatalf("schema version = %d", v)
 	}
-	if err := s.Update(func(tx *Tx) error { return tx.PutChunk([32]byte{}, []byte("x")) }); err != nil {
+	if err := s.Update(func(tx *Tx) error { return tx.PutProgress("a", "b", []byte{1}) }); err != nil {
 		t.Fatalf("put after migration: %v", err)
 	}
 }
@@ -171,27 +164,37 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	}
 }
 
-func TestMigrateSchema1ChunksKeyedByID(t *testing.T) {
-	dir := t.TempDir()
+// oldFile writes a store file of schema version (1 or 2) holding a staged
+// release and n chunks of size bytes each in that schema's chunk buckets.
+func oldFile(t *testing.T, dir string, version byte, n, size int) {
+	t.Helper()
 	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[[32]byte]string{}
+	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, _ := tx.CreateBucket(bucketMeta)
-		if err := meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 1}); err != nil {
+		if err := meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, version}); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketChunks, bucketReleases, bucketJournal} {
+		chunkBuckets := [][]byte{bucketChunks}
+		if version == 2 {
+			chunkBuckets = [][]byte{bucketChunkIDs, bucketChunkDat}
+		}
+		for _, b := range append(chunkBuckets, bucketReleases, bucketJournal) {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
 		}
-		for _, v := range []string{"a", "b", "c"} {
-			id := sha256.Sum256([]byte(v))
-			want[id] = v
-			if err := tx.Bucket(bucketChunks).Put(id[:], []byte(v)); err != nil {
+		rec, _ := json.Marshal(&Release{Application: "hello", ID: "r1", State: ReleaseStaged, Size: 3})
+		if err := tx.Bucket(bucketReleases).Put(releaseKey("hello", "r1"), rec); err != nil {
+			return err
+		}
+		for i := range n {
+			data := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, size/2)
+			id := sha256.Sum256(data)
+			if err := tx.Bucket(chunkBuckets[len(chunkBuckets)-1]).Put(id[:], data); err != nil {
 				return err
 			}
 		}
@@ -200,104 +203,54 @@ func TestMigrateSchema1ChunksKeyedByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
-	s := openT(t, dir)
-	defer s.Close()
-	if v, _ := s.SchemaVersion(); v != SchemaVersion {
-		t.Fatalf("schema version = %d, want %d", v, SchemaVersion)
-	}
-	_ = s.View(func(tx *Tx) error {
-		for id, v := range want {
-			if got, err := tx.Chunk(id); err != nil || string(got) != v {
-				t.Errorf("chunk %q after migration: %q, %v", v, got, err)
-			}
-		}
-		if ids, _ := tx.ChunkIDs(); len(ids) != len(want) {
-			t.Errorf("%d chunk ids after migration, want %d", len(ids), len(want))
-		}
-		if tx.tx.Bucket(bucketChunks) != nil {
-			t.Error("the schema 1 chunks bucket is still there")
-		}
-		return nil
-	})
 }
 
-func TestWriteChunkWritesTheStoredData(t *testing.T) {
-	s := openT(t, t.TempDir())
-	defer s.Close()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB: whole pages to drop
-	id := sha256.Sum256(data)
-	if err := s.Update(func(tx *Tx) error { return tx.PutChunk(id, data) }); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // the second read maps the dropped pages again
-		var out bytes.Buffer
-		err := s.View(func(tx *Tx) error {
-			_, err := tx.WriteChunk(id, &out)
-			return err
+func TestMigrationDropsChunkDataKeepsReleases(t *testing.T) {
+	for _, version := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("from schema %d", version), func(t *testing.T) {
+			dir := t.TempDir()
+			oldFile(t, dir, version, 3, 64)
+			s := openT(t, dir)
+			defer s.Close()
+			if v, _ := s.SchemaVersion(); v != SchemaVersion {
+				t.Fatalf("schema version = %d, want %d", v, SchemaVersion)
+			}
+			_ = s.View(func(tx *Tx) error {
+				for _, b := range [][]byte{bucketChunks, bucketChunkIDs, bucketChunkDat} {
+					if tx.tx.Bucket(b) != nil {
+						t.Errorf("bucket %s is still there", b)
+					}
+				}
+				if r, err := tx.Release("hello", "r1"); err != nil || r.State != ReleaseStaged {
+					t.Errorf("staged release after migration: %+v, %v", r, err)
+				}
+				return nil
+			})
+			if err := s.Update(func(tx *Tx) error { return tx.PutProgress("hello", "r2", []byte{1}) }); err != nil {
+				t.Errorf("progress after migration: %v", err)
+			}
 		})
-		if err != nil || !bytes.Equal(out.Bytes(), data) {
-			t.Fatalf("WriteChunk: %d bytes, %v", out.Len(), err)
-		}
-	}
-	err := s.View(func(tx *Tx) error {
-		_, err := tx.WriteChunk([32]byte{7}, io.Discard)
-		return err
-	})
-	if !errors.Is(err, errkind.NotFound) {
-		t.Errorf("WriteChunk(unknown) = %v, want NotFound", err)
 	}
 }
 
 func TestOpenCompactsAFileMostlyFree(t *testing.T) {
 	dir := t.TempDir()
-	s := openT(t, dir)
-	keep := []byte("kept")
-	keepID := sha256.Sum256(keep)
-	var ids [][32]byte
-	err := s.Update(func(tx *Tx) error {
-		if err := tx.PutChunk(keepID, keep); err != nil {
-			return err
-		}
-		for i := range (CompactMinFree + 1<<20) / (256 << 10) {
-			data := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 128<<10)
-			id := sha256.Sum256(data)
-			ids = append(ids, id)
-			if err := tx.PutChunk(id, data); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(func(tx *Tx) error {
-		for _, id := range ids {
-			if err := tx.DeleteChunk(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	oldFile(t, dir, 2, (CompactMinFree+1<<20)/(256<<10), 256<<10) // chunk data the migration drops
 	before, _ := os.Stat(filepath.Join(dir, FileName))
-	_ = s.Close()
 
-	s = openT(t, dir)
+	s := openT(t, dir)
 	defer s.Close()
 	after, _ := os.Stat(filepath.Join(dir, FileName))
 	if s.Compacted <= 0 || after.Size() >= before.Size()/2 {
 		t.Fatalf("file %d bytes before, %d after (Compacted %d): not compacted", before.Size(), after.Size(), s.Compacted)
 	}
 	_ = s.View(func(tx *Tx) error {
-		if got, err := tx.Chunk(keepID); err != nil || string(got) != "kept" {
-			t.Errorf("kept chunk after compaction: %q, %v", got, err)
+		if r, err := tx.Release("hello", "r1"); err != nil || r.Size != 3 {
+			t.Errorf("release after compaction: %+v, %v", r, err)
 		}
 		return nil
 	})
-	if err := s.Update(func(tx *Tx) error { return tx.PutChunk([32]byte{5}, []byte("x")) }); err != nil {
+	if err := s.Update(func(tx *Tx) error { return tx.PutProgress("hello", "r2", []byte{1}) }); err != nil {
 		t.Errorf("write after compaction: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileName+".compact")); !errors.Is(err, os.ErrNotExist) {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -78,7 +79,7 @@ func (r *run) run(ctx context.Context) (err error) {
 	if r.res.RawTCP, err = rawTCP(files); err != nil {
 		return fmt.Errorf("raw TCP baseline: %w", err)
 	}
-	r.say("baseline: the agent's store alone, %d chunks per transaction", storeOnlyBatch)
+	r.say("baseline: bbolt alone, %d chunks per transaction", storeOnlyBatch)
 	if r.res.StoreOnly, err = storeOnly(filepath.Join(r.cfg.Dir, "store-only"), files); err != nil {
 		return fmt.Errorf("store baseline: %w", err)
 	}
@@ -231,13 +232,19 @@ func (r *run) resume(ctx context.Context) error {
 }
 
 // MissingBytes opens the store of a stopped agent and sums the sizes of the
-// distinct chunks of release (of AppName) that it does not hold.
+// distinct chunks of release (of AppName) that it does not hold
+// (stage.Held: its staged releases and the chunks of those it is staging
+// that are written and recorded).
 func MissingBytes(dataDir, release string) (int64, error) {
 	s, err := store.Open(dataDir)
 	if err != nil {
 		return 0, err
 	}
 	defer s.Close()
+	held, err := stage.Held(s)
+	if err != nil {
+		return 0, err
+	}
 	var missing int64
 	err = s.View(func(tx *store.Tx) error {
 		rec, err := tx.Release(AppName, release)
@@ -251,7 +258,7 @@ func MissingBytes(dataDir, release string) (int64, error) {
 		seen := map[manifest.ChunkID]bool{}
 		for _, f := range m.Files {
 			for _, c := range f.Chunks {
-				if !seen[c.ID] && !tx.HasChunk(c.ID) {
+				if !seen[c.ID] && !held[c.ID] {
 					missing += c.Size
 				}
 				seen[c.ID] = true

@@ -1,0 +1,287 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// A fill writes chunks into target files at their offsets: chunks found on
+// this agent's disk first (copyLocal), then those fetched from the
+// controller (fetchInto). Every chunk is verified against its id before it
+// is written. Writes go to the page cache; a committer goroutine makes each
+// batch durable (fsync of the files written, then record) and only then
+// reports it, while the next batch is being written.
+
+// target is a file a fill writes.
+type target struct {
+	path string
+	file *manifest.File
+}
+
+// slot is one place a chunk is written to.
+type slot struct {
+	target int
+	off    int64
+	pos    int // the chunk position recorded once durable; -1: none
+}
+
+// batch is what one commit makes durable.
+type batch struct {
+	sync      []*os.File // files written since the last commit
+	close     []*os.File // files complete: closed after their sync
+	positions []int      // positions written
+	bytes     int64      // chunk bytes written (each distinct chunk once)
+	fetched   int64      // part of bytes that came over the wire
+	chunks    int        // chunks fetched
+	wire      int64      // bytes received over the wire
+}
+
+// fill is the state of one fill. write, copyLocal and the fetch run on one
+// goroutine; the committer on another.
+type fill struct {
+	targets []target
+	slots   map[manifest.ChunkID][]slot
+	order   []manifest.ChunkID // the distinct chunks to write, in target order
+	size    map[manifest.ChunkID]int64
+	left    []int // slots left per target
+	open    map[int]*os.File
+
+	commitBytes int
+	cur         batch
+	inCur       map[*os.File]bool
+	batches     chan batch
+	done        chan struct{}
+
+	mu  sync.Mutex
+	err error // the committer's first error
+}
+
+// newFill prepares writing the chunks of targets that want reports as not
+// written yet (want(target, chunk index) returns the position to record,
+// and whether to write it). record makes written positions known (after
+// their data is durable), onCommit reports a durable batch; both run on the
+// committer goroutine and may be nil.
+func newFill(targets []target, want func(t, chunk int) (int, bool), commitBytes int, record func([]int) error, onCommit func(batch)) *fill {
+	f := &fill{targets: targets, slots: map[manifest.ChunkID][]slot{}, size: map[manifest.ChunkID]int64{},
+		left: make([]int, len(targets)), open: map[int]*os.File{}, commitBytes: commitBytes,
+		inCur: map[*os.File]bool{}, batches: make(chan batch, 1), done: make(chan struct{})}
+	for ti, t := range targets {
+		var off int64
+		for ci, c := range t.file.Chunks {
+			if pos, ok := want(ti, ci); ok {
+				if _, seen := f.slots[c.ID]; !seen {
+					f.order = append(f.order, c.ID)
+					f.size[c.ID] = c.Size
+				}
+				f.slots[c.ID] = append(f.slots[c.ID], slot{target: ti, off: off, pos: pos})
+				f.left[ti]++
+			}
+			off += c.Size
+		}
+	}
+	go f.commit(record, onCommit)
+	return f
+}
+
+// needs reports whether chunk id is still to be written.
+func (f *fill) needs(id manifest.ChunkID) bool { return len(f.slots[id]) > 0 }
+
+// needed returns, in a new slice, the ids that are still to be written.
+func (f *fill) needed(ids []manifest.ChunkID) []manifest.ChunkID {
+	var out []manifest.ChunkID
+	for _, id := range ids {
+		if f.needs(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// missing returns the chunks still to be written, in target order, and their
+// total size.
+func (f *fill) missing() ([]manifest.ChunkID, int64) {
+	var ids []manifest.ChunkID
+	var n int64
+	for _, id := range f.order {
+		if f.needs(id) {
+			ids = append(ids, id)
+			n += f.size[id]
+		}
+	}
+	return ids, n
+}
+
+// failed returns the committer's error, if any.
+func (f *fill) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// received counts n bytes received over the wire.
+func (f *fill) received(n int64) { f.cur.wire += n }
+
+// write writes chunk id's verified data to each of its slots; fetched says
+// it came over the wire.
+func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
+	if err := f.failed(); err != nil {
+		return err
+	}
+	for _, sl := range f.slots[id] {
+		out, err := f.file(sl.target)
+		if err != nil {
+			return err
+		}
+		if _, err := out.WriteAt(data, sl.off); err != nil {
+			return fmt.Errorf("write %s: %w", f.targets[sl.target].path, err)
+		}
+		if !f.inCur[out] {
+			f.inCur[out] = true
+			f.cur.sync = append(f.cur.sync, out)
+		}
+		if sl.pos >= 0 {
+			f.cur.positions = append(f.cur.positions, sl.pos)
+		}
+		if f.left[sl.target]--; f.left[sl.target] == 0 {
+			// Complete: its mode is set now so that the sync below makes
+			// it durable with the data; then it is closed.
+			if err := out.Chmod(f.targets[sl.target].file.Mode.Perm()); err != nil {
+				return err
+			}
+			f.cur.close = append(f.cur.close, out)
+			delete(f.open, sl.target)
+		}
+	}
+	delete(f.slots, id)
+	n := int64(len(data))
+	f.cur.bytes += n
+	if fetched {
+		f.cur.fetched += n
+		f.cur.chunks++
+	}
+	if f.cur.bytes >= int64(f.commitBytes) {
+		f.flush()
+	}
+	return nil
+}
+
+// file returns target t opened for writing.
+func (f *fill) file(t int) (*os.File, error) {
+	if out, ok := f.open[t]; ok {
+		return out, nil
+	}
+	name := f.targets[t].path
+	_ = os.Chmod(name, 0o600) // a crash may have left it with its final, read-only mode
+	out, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f.open[t] = out
+	return out, nil
+}
+
+// flush hands the current batch to the committer (waiting while it is busy
+// with the one before).
+func (f *fill) flush() {
+	if f.cur.bytes == 0 && f.cur.wire == 0 && len(f.cur.close) == 0 {
+		return
+	}
+	f.batches <- f.cur
+	f.cur, f.inCur = batch{}, map[*os.File]bool{}
+}
+
+// commit runs on its own goroutine: for each batch, fsync its files, close
+// the complete ones, record its positions, report it. After an error it
+// only closes files.
+func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
+	defer close(f.done)
+	for b := range f.batches {
+		err := f.failed()
+		for _, out := range b.sync {
+			if err == nil {
+				if e := out.Sync(); e != nil {
+					err = fmt.Errorf("fsync %s: %w", out.Name(), e)
+				}
+			}
+		}
+		for _, out := range b.close {
+			if e := out.Close(); e != nil && err == nil {
+				err = e
+			}
+		}
+		if err == nil && record != nil && len(b.positions) > 0 {
+			err = record(b.positions)
+		}
+		if err == nil && onCommit != nil {
+			onCommit(b)
+		}
+		if err != nil {
+			f.mu.Lock()
+			if f.err == nil {
+				f.err = err
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+// finish commits what is left, waits for the committer and closes every
+// file. It returns the committer's error.
+func (f *fill) finish() error {
+	f.flush()
+	close(f.batches)
+	<-f.done
+	for t, out := range f.open {
+		_ = out.Close()
+		delete(f.open, t)
+	}
+	return f.failed()
+}
+
+// copyLocal writes the chunks that x says this agent holds, each read from
+// the first of its locations whose content still hashes to its id. A chunk
+// found nowhere intact is left for the fetch.
+func (f *fill) copyLocal(x index) error {
+	buf := make([]byte, manifest.MaxChunkSize)
+	sources := map[string]*os.File{}
+	defer func() {
+		for _, in := range sources {
+			_ = in.Close()
+		}
+	}()
+	for _, id := range f.order {
+		if !f.needs(id) {
+			continue
+		}
+		data := buf[:f.size[id]]
+		for _, l := range x[id] {
+			in, ok := sources[l.path]
+			if !ok {
+				if len(sources) >= 64 {
+					for p, in := range sources {
+						_ = in.Close()
+						delete(sources, p)
+					}
+				}
+				var err error
+				if in, err = os.Open(l.path); err != nil {
+					continue
+				}
+				sources[l.path] = in
+			}
+			if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) || manifest.HashChunk(data) != id {
+				continue // changed or gone since it was recorded
+			}
+			if err := f.write(id, data, false); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
+}
