@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
@@ -103,7 +104,10 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		}
 		return s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
 	}
+	var mu sync.Mutex // p: the committer reports while copyLocal runs
 	onCommit := func(b batch) {
+		mu.Lock()
+		defer mu.Unlock()
 		p.TransferredBytes += b.wire
 		s.metrics.wireBytes.Add(float64(b.wire))
 		s.metrics.fetchedBytes.Add(float64(b.fetched))
@@ -112,16 +116,18 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	}
 	f := newFill(targets, want, s.cfg.CommitBytes, record, onCommit)
 	err := f.copyLocal(x)
+	start := s.cfg.Clock()
 	if err == nil {
 		_, lacking := f.missing()
+		mu.Lock()
 		p.ReusedBytes += m.Size() - lacking
-		start := s.cfg.Clock()
+		mu.Unlock()
 		err = s.fetchInto(ctx, r, f)
-		s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds())
 	}
 	if ferr := f.finish(); err == nil {
 		err = ferr
 	}
+	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds()) // up to the last commit
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}

@@ -31,11 +31,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cutover_agent_fetched_bytes_total",
-			Help: "Bytes of chunk data (uncompressed) received, verified and committed.",
+			Help: "Bytes of chunk data (uncompressed) received, verified, written to the release's files and committed.",
 		}),
 		fetchSeconds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cutover_agent_fetch_seconds_total",
-			Help: "Time spent fetching, verifying and committing chunks (materializing not included).",
+			Help: "Time spent fetching chunks, from the first request to the last commit (verifying, writing, fsync and recording included; chunks copied from releases the agent holds are not).",
 		}),
 	}
 	if reg != nil {
