@@ -73,6 +73,16 @@ type Session struct {
 	wg       sync.WaitGroup
 }
 
+// Flow control of the connection to the controller. gRPC's default window
+// (64 KiB, grown by its bandwidth estimate) keeps a stream of chunk
+// batches waiting for window updates on a fast link; a fixed 8 MiB window
+// lets the controller send ahead while the agent writes. It bounds what may
+// sit unread in the agent's memory.
+const (
+	windowSize     = 8 << 20
+	readBufferSize = 256 << 10
+)
+
 // Dial returns a client connection to the controller at addr (plaintext
 // gRPC). It does not wait for the controller to be up; the connection itself
 // redials with the same 100 ms … 5 s backoff as the session (gRPC's default
@@ -82,7 +92,9 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
 			MinConnectTimeout: 5 * time.Second,
-		}))
+		}),
+		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
+		grpc.WithReadBufferSize(readBufferSize))
 	if err != nil {
 		return nil, fmt.Errorf("controller address %q: %w", addr, err)
 	}

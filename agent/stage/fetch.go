@@ -78,20 +78,36 @@ func (s *Stager) fetchInto(ctx context.Context, r Release, f *fill) error {
 	return nil
 }
 
-// fetchBatch asks for ids, and verifies and writes the chunks as they come
-// (f commits them in batches on its own goroutine), while another goroutine
-// receives the next messages. When the stream breaks, what was received
-// before the break is still written.
+// fetchBatch asks for ids, and verifies and writes the chunks as they
+// come: one goroutine receives and verifies (SHA-256) each message, this
+// one writes the chunks that verified, and f commits them in batches on a
+// third, so that hashing, writing and fsync use the machine at the same
+// time. When the stream breaks, what was received before the break is
+// still written.
 func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, f *fill) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	received := make(chan []Received, 2)
+	type message struct {
+		good []Received // verified
+		wire int64      // bytes on the wire, good or not
+	}
+	received := make(chan message, 2)
 	var recvErr error
 	go func() {
 		defer close(received)
 		recvErr = s.cfg.Source.FetchChunks(rctx, ids, func(b []Received) error {
+			msg := message{good: b[:0]}
+			for _, c := range b {
+				msg.wire += c.WireBytes
+				if manifest.HashChunk(c.Data) != c.ID {
+					s.metrics.chunkBadHashes.Inc()
+					s.cfg.Log.Warn("chunk refused: its SHA-256 does not match its id; it will be fetched again", "chunk", c.ID.String())
+					continue
+				}
+				msg.good = append(msg.good, c)
+			}
 			select {
-			case received <- b:
+			case received <- msg:
 				return nil
 			case <-rctx.Done():
 				return rctx.Err()
@@ -99,22 +115,18 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, f *fill
 		})
 	}()
 	var writeErr error
-	for b := range received { // drained to the end, so that the goroutine above ends
-		for _, c := range b {
-			if writeErr != nil {
-				break
-			}
-			f.received(c.WireBytes)
+	for msg := range received { // drained to the end, so that the goroutine above ends
+		if writeErr != nil {
+			continue
+		}
+		f.received(msg.wire)
+		for _, c := range msg.good {
 			if !f.needs(c.ID) {
 				continue // not asked for, or already written
 			}
-			if manifest.HashChunk(c.Data) != c.ID {
-				s.metrics.chunkBadHashes.Inc()
-				s.cfg.Log.Warn("chunk refused: its SHA-256 does not match its id; it will be fetched again", "chunk", c.ID.String())
-				continue
-			}
 			if writeErr = f.write(c.ID, c.Data, true); writeErr != nil {
 				cancel()
+				break
 			}
 		}
 	}

@@ -115,10 +115,12 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		progress(*p)
 	}
 	f := newFill(targets, want, s.cfg.CommitBytes, record, onCommit)
+	_, before := f.missing()
+	began := s.cfg.Clock()
 	err := f.copyLocal(x)
 	start := s.cfg.Clock()
+	_, lacking := f.missing()
 	if err == nil {
-		_, lacking := f.missing()
 		mu.Lock()
 		p.ReusedBytes += m.Size() - lacking
 		mu.Unlock()
@@ -127,10 +129,13 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	if ferr := f.finish(); err == nil {
 		err = ferr
 	}
-	s.metrics.fetchSeconds.Add(s.cfg.Clock().Sub(start).Seconds()) // up to the last commit
+	end := s.cfg.Clock()
+	s.metrics.fetchSeconds.Add(end.Sub(start).Seconds()) // up to the last commit
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}
+	s.cfg.Log.Info("release files filled", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID,
+		"copied_bytes", before-lacking, "copy_took", start.Sub(began), "fetched_bytes", lacking, "fetch_took", end.Sub(start))
 	return nil
 }
 

@@ -48,8 +48,9 @@ type Release struct {
 	Application string `json:"application"`
 	// ID is the release id (hex SHA-256 of Manifest).
 	ID string `json:"id"`
-	// Manifest is the canonical manifest bytes.
-	Manifest []byte `json:"manifest"`
+	// Manifest is the canonical manifest bytes (kept as they are in their
+	// own bucket, not in the JSON record).
+	Manifest []byte `json:"-"`
 	// State is staging or staged.
 	State ReleaseState `json:"state"`
 	// Size is the total size of its regular files.
@@ -66,10 +67,16 @@ func (t *Tx) Release(app, id string) (*Release, error) {
 	if v == nil {
 		return nil, fmt.Errorf("release %s of %q is not on this agent: %w", id, app, errkind.NotFound)
 	}
+	return t.release(releaseKey(app, id), v)
+}
+
+// release decodes the record v stored under key, with its manifest.
+func (t *Tx) release(key, v []byte) (*Release, error) {
 	var r Release
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("release %s of %q: stored record is corrupt: %v: %w", id, app, err, errkind.DataLoss)
+		return nil, fmt.Errorf("release %s: stored record is corrupt: %v: %w", key, err, errkind.DataLoss)
 	}
+	r.Manifest = bytes.Clone(t.tx.Bucket(bucketManifest).Get(key))
 	return &r, nil
 }
 
@@ -79,11 +86,18 @@ func (t *Tx) PutRelease(r *Release) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketReleases).Put(releaseKey(r.Application, r.ID), b)
+	key := releaseKey(r.Application, r.ID)
+	if err := t.tx.Bucket(bucketManifest).Put(key, bytes.Clone(r.Manifest)); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketReleases).Put(key, b)
 }
 
 // DeleteRelease removes a release record (absent is fine).
 func (t *Tx) DeleteRelease(app, id string) error {
+	if err := t.tx.Bucket(bucketManifest).Delete(releaseKey(app, id)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketReleases).Delete(releaseKey(app, id))
 }
 
@@ -91,12 +105,9 @@ func (t *Tx) DeleteRelease(app, id string) error {
 func (t *Tx) Releases() ([]*Release, error) {
 	var out []*Release
 	err := t.tx.Bucket(bucketReleases).ForEach(func(k, v []byte) error {
-		var r Release
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("release %s: stored record is corrupt: %v: %w", k, err, errkind.DataLoss)
-		}
-		out = append(out, &r)
-		return nil
+		r, err := t.release(k, v)
+		out = append(out, r)
+		return err
 	})
 	return out, err
 }

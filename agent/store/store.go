@@ -13,7 +13,9 @@
 //	meta
 //	  schema_version         → uint64, big-endian
 //	releases
-//	  <app> "/" <release id> → Release
+//	  <app> "/" <release id> → Release (without its manifest)
+//	manifests
+//	  <app> "/" <release id> → the release's canonical manifest bytes
 //	progress
 //	  <app> "/" <release id> → bitmap: bit i set = chunk position i of the
 //	                           release is written and fsynced (Progress)
@@ -32,7 +34,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -58,6 +62,7 @@ var (
 	bucketChunkDat = []byte("chunk_data") // schema 2 only
 	bucketReleases = []byte("releases")
 	bucketProgress = []byte("progress")
+	bucketManifest = []byte("manifests")
 	bucketJournal  = []byte("journal")
 	keySchema      = []byte("schema_version")
 )
@@ -79,15 +84,52 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 2 → 3: chunk data leaves the store (it lives in the releases' files).
 	// Staged releases are kept: their directories hold every chunk. A
 	// release that was staging starts over (its temporary directory had
-	// another name and is removed by stage.Clean).
+	// another name and is removed by stage.Clean). Manifests move out of
+	// the JSON records (where they were base64) into their own bucket.
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketChunkIDs, bucketChunkDat} {
 			if err := deleteIfExists(tx, b); err != nil {
 				return err
 			}
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketProgress)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketProgress); err != nil {
+			return err
+		}
+		manifests, err := tx.CreateBucketIfNotExists(bucketManifest)
+		if err != nil {
+			return err
+		}
+		releases := tx.Bucket(bucketReleases)
+		type v2Release struct {
+			Manifest []byte `json:"manifest"`
+		}
+		rewrite := map[string][]byte{}
+		err = releases.ForEach(func(k, v []byte) error {
+			var old v2Release
+			var rec map[string]json.RawMessage
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("release %s: %w", k, err)
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("release %s: %w", k, err)
+			}
+			delete(rec, "manifest")
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			rewrite[string(k)] = b
+			return manifests.Put(bytes.Clone(k), old.Manifest)
+		})
+		if err != nil {
+			return err
+		}
+		for k, v := range rewrite {
+			if err := releases.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 

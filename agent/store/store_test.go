@@ -187,7 +187,7 @@ func oldFile(t *testing.T, dir string, version byte, n, size int) {
 				return err
 			}
 		}
-		rec, _ := json.Marshal(&Release{Application: "hello", ID: "r1", State: ReleaseStaged, Size: 3})
+		rec, _ := json.Marshal(map[string]any{"application": "hello", "id": "r1", "state": "staged", "size": 3, "manifest": []byte("manifest bytes")})
 		if err := tx.Bucket(bucketReleases).Put(releaseKey("hello", "r1"), rec); err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func TestMigrationDropsChunkDataKeepsReleases(t *testing.T) {
 						t.Errorf("bucket %s is still there", b)
 					}
 				}
-				if r, err := tx.Release("hello", "r1"); err != nil || r.State != ReleaseStaged {
+				if r, err := tx.Release("hello", "r1"); err != nil || r.State != ReleaseStaged || r.Size != 3 || string(r.Manifest) != "manifest bytes" {
 					t.Errorf("staged release after migration: %+v, %v", r, err)
 				}
 				return nil
