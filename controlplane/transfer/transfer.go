@@ -134,6 +134,9 @@ func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, s
 		}
 		for _, c := range w.chunks {
 			if size > 0 && size+len(c.Data) > s.cfg.BatchBytes {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				if err := s.flush(env, batch, size, send); err != nil {
 					return err
 				}
