@@ -240,7 +240,7 @@ func createTarget(name string, f *manifest.File) error {
 	}
 	defer out.Close()
 	if f.Size > 0 {
-		err = out.Truncate(f.Size)
+		err = reserve(out, f.Size)
 	} else if err = out.Chmod(f.Mode.Perm()); err == nil {
 		err = out.Sync()
 	}

@@ -70,7 +70,7 @@ type Progress struct {
 // Defaults used when a Config field is zero.
 const (
 	DefaultFetchIDs    = 4096
-	DefaultCommitBytes = 16 << 20
+	DefaultCommitBytes = 32 << 20
 	DefaultRetryFor    = 30 * time.Second
 	// MaxChunkFailures is how often a chunk may fail verification before the
 	// stage command fails.

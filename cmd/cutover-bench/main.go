@@ -53,6 +53,7 @@ func run(binDir, sizeFlag string, agents int, seed uint64, dir string) int {
 		return 1
 	}
 	fmt.Println(res.Table())
+	fmt.Print(res.Context())
 	if !res.OK() {
 		return 1
 	}

@@ -102,6 +102,62 @@ func rawTCP(files []string) (float64, error) {
 	return float64(sent) / took.Seconds(), nil
 }
 
+// diskSyncEvery is how often the disk baseline fsyncs, as the agent
+// commits (stage.DefaultCommitBytes).
+const diskSyncEvery = 32 << 20
+
+// diskWrite copies files into dir, fsyncing each file every diskSyncEvery
+// bytes and at its end, and returns the rate in bytes per second: how fast
+// this disk makes the release's bytes durable, the floor under stage 1's
+// time whatever the network and the code do.
+func diskWrite(dir string, files []string) (float64, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, copyBuf)
+	var written int64
+	start := time.Now()
+	for i, name := range files {
+		in, err := os.Open(name)
+		if err != nil {
+			return 0, err
+		}
+		out, err := os.Create(filepath.Join(dir, fmt.Sprint(i)))
+		if err != nil {
+			in.Close()
+			return 0, err
+		}
+		unsynced := 0
+		for err == nil {
+			var k int
+			k, err = in.Read(buf)
+			if k > 0 {
+				if _, werr := out.Write(buf[:k]); werr != nil {
+					err = werr
+					break
+				}
+				written += int64(k)
+				if unsynced += k; unsynced >= diskSyncEvery {
+					err, unsynced = out.Sync(), 0
+				}
+			}
+		}
+		in.Close()
+		if !errors.Is(err, io.EOF) {
+			out.Close()
+			return 0, err
+		}
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return 0, err
+		}
+		if err := out.Close(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(written) / time.Since(start).Seconds(), nil
+}
+
 // storeOnlyBatch is how many chunks one transaction of the store-only
 // baseline commits (the "≥64 chunks per transaction").
 const storeOnlyBatch = 128

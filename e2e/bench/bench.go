@@ -79,6 +79,11 @@ func (r *run) run(ctx context.Context) (err error) {
 	if r.res.RawTCP, err = rawTCP(files); err != nil {
 		return fmt.Errorf("raw TCP baseline: %w", err)
 	}
+	r.say("baseline: durable disk write of the same bytes (fsync every %d MiB)", diskSyncEvery>>20)
+	if r.res.Disk, err = diskWrite(filepath.Join(r.cfg.Dir, "disk-only"), files); err != nil {
+		return fmt.Errorf("disk baseline: %w", err)
+	}
+	_ = os.RemoveAll(filepath.Join(r.cfg.Dir, "disk-only"))
 	r.say("baseline: bbolt alone, %d chunks per transaction", storeOnlyBatch)
 	if r.res.StoreOnly, err = storeOnly(filepath.Join(r.cfg.Dir, "store-only"), files); err != nil {
 		return fmt.Errorf("store baseline: %w", err)

@@ -13,8 +13,11 @@ type Result struct {
 	Agents int
 	// RawTCP is the loopback TCP goodput, bytes/s.
 	RawTCP float64
-	// StoreOnly is the agent store's batched write rate alone, bytes/s.
+	// StoreOnly is bbolt's batched write rate of the chunks alone, bytes/s.
 	StoreOnly float64
+	// Disk is the rate at which this disk writes the same bytes durably
+	// (plain files, fsync every 32 MiB), bytes/s.
+	Disk float64
 	// Solo is stage 1 of v1 to one agent (transfer_duration); SoloBytes its release size.
 	Solo      time.Duration
 	SoloBytes int64
@@ -97,6 +100,18 @@ func (r *Result) Table() string {
 		fmt.Fprintf(&b, "| %s | %s | %.3f | %s | %s |\n", f.Name, f.Measured, f.Ratio, f.Target, met)
 	}
 	return b.String()
+}
+
+// Context relates stage 1's goodput to this machine's disk, measured in
+// the same run: no release can be staged durably faster than the disk
+// writes its bytes.
+func (r *Result) Context() string {
+	if r.Disk == 0 || r.Solo <= 0 {
+		return ""
+	}
+	goodput := float64(r.SoloBytes) / r.Solo.Seconds()
+	return fmt.Sprintf("durable disk write of the same bytes: %s/s; stage 1 goodput ÷ that = %.2f; the goodput target (0.35 × raw TCP = %s/s) is %.1f × this disk's rate\n",
+		formatBytes(int64(r.Disk)), goodput/r.Disk, formatBytes(int64(0.35*r.RawTCP)), 0.35*r.RawTCP/r.Disk)
 }
 
 // OK reports whether every figure meets its target.
