@@ -14,7 +14,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
-	"github.com/cutover-dev/cutover/pkg/window"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -75,19 +74,8 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
 	}
-	if sched, err := window.ParseAll(e.Windows); err == nil { // stored windows were validated
-		var closes time.Time
-		out.WindowOpen, closes = sched.OpenUntil(now)
-		if len(sched) > 0 && out.WindowOpen {
-			out.WindowClose = ts(closes)
-		}
-		if next, ok := sched.Next(now); ok {
-			out.NextWindow = next.Describe()
-			if !out.WindowOpen {
-				out.NextWindowOpen = timestamppb.New(next.Open)
-			}
-		}
-	}
+	w := deployment.Windows(e, now)
+	out.WindowOpen, out.WindowClose, out.NextWindow, out.NextWindowOpen = w.Open, ts(w.Closes), w.Next, ts(w.NextOpen)
 	if len(e.DeployedVersions) > 0 {
 		out.DeployedVersions = map[string]*cutoverv1.DeployedVersion{}
 		for app, v := range e.DeployedVersions {

@@ -144,6 +144,43 @@ func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt
 		env.Name, utc(now), next.Describe(), strings.Join(options, ", or "), d.ID, d.State, errkind.FailedPrecondition)
 }
 
+// WindowStatus is where an environment's deployment windows stand at a
+// given time.
+type WindowStatus struct {
+	// Open says a window is open now (always true without windows).
+	Open bool
+	// Closes is when the open window closes; zero without windows, or
+	// when none is open.
+	Closes time.Time
+	// Next describes the next opening, in the window's zone and in UTC;
+	// empty without windows.
+	Next string
+	// NextOpen is the next opening when no window is open; zero otherwise.
+	NextOpen time.Time
+}
+
+// Windows returns the state of env's deployment windows at now. Stored
+// windows were validated; windows that no longer parse count as none.
+func Windows(env *store.Environment, now time.Time) WindowStatus {
+	sched, err := window.ParseAll(env.Windows)
+	if err != nil {
+		return WindowStatus{Open: true}
+	}
+	var w WindowStatus
+	var closes time.Time
+	w.Open, closes = sched.OpenUntil(now)
+	if len(sched) > 0 && w.Open {
+		w.Closes = closes
+	}
+	if next, ok := sched.Next(now); ok {
+		w.Next = next.Describe()
+		if !w.Open {
+			w.NextOpen = next.Open
+		}
+	}
+	return w
+}
+
 // windowClosed says whether env has windows and none is open at now, and
 // if so, the next opening. An environment without windows is never closed.
 func windowClosed(env *store.Environment, now time.Time) (window.Opening, bool, error) {

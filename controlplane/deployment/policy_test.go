@@ -301,3 +301,36 @@ func TestCheckWindowSuggestions(t *testing.T) {
 		}
 	}
 }
+
+func TestWindows(t *testing.T) {
+	lisbon := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
+	tests := []struct {
+		name     string
+		env      *store.Environment
+		now      string
+		open     bool
+		closes   string // RFC 3339; "" = zero
+		next     string // part of Next; "" = empty
+		nextOpen string // RFC 3339; "" = zero
+	}{
+		{"no windows: open, nothing else", &store.Environment{Name: "dev"}, "2026-03-01T12:00:00Z", true, "", "", ""},
+		{"inside: open until the close", lisbon, "2026-03-28T02:30:00Z", true, "2026-03-28T04:00:00Z", "Sun 2026-03-29 02:00 WEST", ""},
+		{"before: closed, next opening", lisbon, "2026-03-28T01:30:00Z", false, "", "Sat 2026-03-28 02:00 WET", "2026-03-28T02:00:00Z"},
+		{"unparsable stored windows count as none", &store.Environment{Name: "x", Windows: []string{"nonsense"}}, "2026-03-01T12:00:00Z", true, "", "", ""},
+	}
+	at := func(s string) time.Time {
+		if s == "" {
+			return time.Time{}
+		}
+		return utcTime(s)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := Windows(tt.env, utcTime(tt.now))
+			if w.Open != tt.open || !w.Closes.Equal(at(tt.closes)) || !w.NextOpen.Equal(at(tt.nextOpen)) ||
+				(tt.next == "") != (w.Next == "") || !strings.Contains(w.Next, tt.next) {
+				t.Errorf("Windows = %+v\nwant open %v, closes %q, next %q, next open %q", w, tt.open, tt.closes, tt.next, tt.nextOpen)
+			}
+		})
+	}
+}
