@@ -67,6 +67,8 @@ func TestRollbackCommand(t *testing.T) {
 		}
 	}
 
+	tc.scrapeUntil(t, `cutover_deployment_rollbacks_total{environment="production",result="failed"} 1`)
+
 	fe2.setFailArm(false)
 	got, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id, Reason: "checkout broken"})
 	if err != nil || got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || !strings.Contains(lastEvent(got), "the database is NOT rolled back") ||
@@ -100,6 +102,19 @@ func TestRollbackCommand(t *testing.T) {
 	}
 	if lastArm > firstCommit {
 		t.Errorf("a commit (#%d) was sent before every agent had armed (last arm #%d)", firstCommit, lastArm)
+	}
+	// Each deployment is counted once in cutover_deployments_total, by how
+	// its run ended (deployed); the rollback by command has its own counter.
+	m := tc.scrapeUntil(t, `cutover_deployment_rollbacks_total{environment="production",result="rolled_back"} 1`)
+	for series, want := range map[string]float64{
+		`cutover_deployments_total{environment="production",state="deployed"}`:              2,
+		`cutover_deployments_total{environment="production",state="rolled_back"}`:           0,
+		`cutover_deployment_rollbacks_total{environment="production",result="failed"}`:      1,
+		`cutover_deployment_rollbacks_total{environment="production",result="rolled_back"}`: 1,
+	} {
+		if got := gauge(t, m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 	env, err := tc.admin.GetEnvironment(ctx(t), &cutoverv1.GetEnvironmentRequest{Name: "production"})
 	if v := env.GetDeployedVersions()["hello"]; err != nil || v.GetReleaseId() != d1.Applications[0].ReleaseId || v.GetVersionLabel() != "v2" || v.GetDeploymentId() != d1.Id {

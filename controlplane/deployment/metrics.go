@@ -14,6 +14,12 @@ import (
 // swap takes well under a second, a build or a transfer minutes.
 var DurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 
+// The values of the result label of cutover_deployment_rollbacks_total.
+const (
+	resultRolledBack = "rolled_back"
+	resultFailed     = "failed"
+)
+
 // The values of the stage label of cutover_stage_duration_seconds.
 const (
 	stageBuild    = "build"
@@ -26,16 +32,23 @@ type metrics struct {
 	// finished is collected by stateCollector, which first creates every
 	// {environment, state} series of the known environments at 0.
 	finished *prometheus.CounterVec
-	stages   *prometheus.HistogramVec
-	builds   *prometheus.HistogramVec
+	// rollbacks counts the ends of rollbacks by command; collected like
+	// finished.
+	rollbacks *prometheus.CounterVec
+	stages    *prometheus.HistogramVec
+	builds    *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_deployments_total",
-			Help: "Deployments that reached a final state (deployed, failed, aborted, expired, rolled_back), by environment and state.",
+			Help: "Deployments that ended, each counted once, by environment and the state its run ended in (deployed, failed, aborted, expired, rolled_back: stage 2 swapped back by itself); a later rollback by command is counted in cutover_deployment_rollbacks_total, not here.",
 		}, []string{"environment", "state"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_deployment_rollbacks_total",
+			Help: "Rollbacks by command (cutoverctl deploy rollback) of DEPLOYED deployments that ended, by environment and result: rolled_back (every agent went back) or failed (the deployment stays DEPLOYED with the error).",
+		}, []string{"environment", "result"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cutover_stage_duration_seconds",
 			Help:    "How long each step of a deployment took: build and transfer (stage 1), sql and swap (stage 2).",
@@ -79,9 +92,10 @@ func (m *metrics) observeStages(before map[string]time.Duration, after *store.De
 
 // stateCollector computes, at each scrape, gauges from the stored
 // environments and deployments and the clock, so that they can never
-// disagree with the store. It also collects cutover_deployments_total, after
-// creating its series at 0 for every known environment, so that increase()
-// sees an environment's first failure.
+// disagree with the store. It also collects cutover_deployments_total and
+// cutover_deployment_rollbacks_total, after creating their series at 0 for
+// every known environment, so that increase() sees an environment's first
+// failure.
 type stateCollector struct {
 	s                                                 *Service
 	windowOpen, prepared, nextExpiry, sched, atWindow *prometheus.Desc
@@ -103,16 +117,19 @@ func newStateCollector(s *Service) *stateCollector {
 	}
 }
 
-// Describe sends the descriptions of the gauges and of cutover_deployments_total.
+// Describe sends the descriptions of the gauges and of the two counters.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.windowOpen, c.prepared, c.nextExpiry, c.sched, c.atWindow} {
 		ch <- d
 	}
 	c.s.metrics.finished.Describe(ch)
+	c.s.metrics.rollbacks.Describe(ch)
 }
 
-// Collect reads the store and sends the gauges and cutover_deployments_total.
+// Collect reads the store and sends the gauges, cutover_deployments_total
+// and cutover_deployment_rollbacks_total.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	defer c.s.metrics.rollbacks.Collect(ch)
 	defer c.s.metrics.finished.Collect(ch)
 	var envs []*store.Environment
 	var deps []*store.Deployment
@@ -131,6 +148,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range envs {
 		for _, st := range finalStates {
 			c.s.metrics.finished.WithLabelValues(e.Name, stateLabel(st))
+		}
+		for _, r := range []string{resultRolledBack, resultFailed} {
+			c.s.metrics.rollbacks.WithLabelValues(e.Name, r)
 		}
 		if sched, err := window.ParseAll(e.Windows); err == nil && len(sched) > 0 {
 			open, _ := sched.Open(now)

@@ -231,17 +231,18 @@ func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	ended, saved := false, false
+	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(deploymentOf(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
 		counted := savedCounted(d, r.Agent)
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
 		saved = !counted && savedCounted(d, r.Agent)
-		before := d.State
+		before, byCommand := d.State, d.State == store.Deployed && d.RollingBack
 		var err error
 		out, err = s.take(tx, d, next(d))
 		ended = d.State != before && Final(d.State)
+		rollbackFailed = byCommand && d.State == store.Deployed && !d.RollingBack
 		return err
 	})
 	if err != nil || d == nil {
@@ -249,6 +250,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	}
 	if saved {
 		s.saved(d.Environment, r.ReusedBytes)
+	}
+	if rollbackFailed {
+		s.metrics.rollbacks.WithLabelValues(d.Environment, resultFailed).Inc()
 	}
 	s.send(out)
 	if needsSQL(d) { // a single-stage deployment entered stage 2

@@ -447,8 +447,9 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 }
 
 // finished does what follows a final state: forget the commands still out,
-// have the agents drop staged releases if stage 2 never ran, count it, tell
-// watchers. Call with s.mu held.
+// have the agents drop staged releases if stage 2 never ran, count it (in
+// cutover_deployments_total once per deployment; the end of a rollback by
+// command in cutover_deployment_rollbacks_total), tell watchers. Call with s.mu held.
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
 	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
@@ -464,7 +465,12 @@ func (s *Service) finished(d *store.Deployment) {
 	if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
 		s.spawnPackage(d.ID)
 	}
-	s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
+	if d.State == store.RolledBack && d.RollbackKey != "" {
+		// Rolled back by command: its run was counted as deployed already.
+		s.metrics.rollbacks.WithLabelValues(d.Environment, resultRolledBack).Inc()
+	} else {
+		s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
+	}
 	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)
 	s.watchers.publish(d)
 }
