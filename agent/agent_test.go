@@ -19,6 +19,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
+	"github.com/cutover-dev/cutover/pkg/poll"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -60,12 +61,8 @@ func freeAddr(t *testing.T) string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := poll.True(context.Background(), 10*time.Second, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -117,17 +119,18 @@ func setup(t *testing.T, tc *testController, env string, twoStage bool, app, bui
 // waitFor polls until cond holds for the deployment, or fails after 20s.
 func waitFor(t *testing.T, tc *testController, id string, what string, cond func(*cutoverv1.Deployment) bool) *cutoverv1.Deployment {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		d, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: id})
-		if err == nil && cond(d) {
-			return d
+	var d *cutoverv1.Deployment
+	err := poll.Until(context.Background(), 20*time.Second, func() error {
+		var err error
+		if d, err = tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: id}); err == nil && !cond(d) {
+			err = fmt.Errorf("%s did not happen; last: %v", what, d)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deployment %s: %s did not happen within 20s; last: %v (err %v)", id, what, d, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+		return err
+	})
+	if err != nil {
+		t.Fatalf("deployment %s: %v", id, err)
 	}
+	return d
 }
 
 func inState(s cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
@@ -137,8 +140,7 @@ func inState(s cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
 // waitAgents waits until n agents of env are connected.
 func waitAgents(t *testing.T, tc *testController, env string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err := poll.Until(context.Background(), 20*time.Second, func() error {
 		resp, err := tc.admin.ListAgents(ctx(t), &cutoverv1.ListAgentsRequest{Environment: env})
 		connected := 0
 		for _, a := range resp.GetAgents() {
@@ -146,25 +148,22 @@ func waitAgents(t *testing.T, tc *testController, env string, n int) {
 				connected++
 			}
 		}
-		if err == nil && connected == n {
-			return
+		if err == nil && connected != n {
+			err = fmt.Errorf("%d agents of %s connected, want %d", connected, env, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d agents of %s connected after 20s, want %d (err %v)", connected, env, n, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
 // waitReceived waits until the agent received a command described as want.
 func waitReceived(t *testing.T, a *fakeAgent, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !slices.Contains(a.received(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s did not receive %s within 20s; got %v", a.name, want, a.received())
-		}
-		time.Sleep(10 * time.Millisecond)
+	err := poll.True(context.Background(), 20*time.Second, "agent "+a.name+" receives "+want, func() bool { return slices.Contains(a.received(), want) })
+	if err != nil {
+		t.Fatalf("%v; got %v", err, a.received())
 	}
 }
 

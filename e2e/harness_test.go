@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -84,7 +85,7 @@ func (c *cluster) restartController() {
 // waitFor polls cond until it returns nil, failing the test after deadline.
 func (c *cluster) waitFor(deadline time.Duration, what string, cond func() error) {
 	c.t.Helper()
-	if err := localcluster.Poll(context.Background(), deadline, cond); err != nil {
+	if err := poll.Until(context.Background(), deadline, cond); err != nil {
 		c.t.Fatalf("%s: %v", what, err)
 	}
 }

@@ -14,9 +14,9 @@ import (
 	agentstore "github.com/cutover-dev/cutover/agent/store"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/e2e/bench"
-	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/manifest"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -51,14 +51,14 @@ func TestResumeAfterAgentKilled(t *testing.T) {
 			return err
 		}
 		if d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
-			return localcluster.Permanent(errors.New("deployment left PREPARING before the agent was killed: " + d.GetState().String()))
+			return poll.Permanent(errors.New("deployment left PREPARING before the agent was killed: " + d.GetState().String()))
 		}
 		ag := d.GetAgents()[0]
 		if ag.GetReleaseBytes() == 0 || ag.GetTransferredBytes() < ag.GetReleaseBytes()/4 {
 			return errors.New("not a quarter yet")
 		}
 		if ag.GetTransferredBytes() > ag.GetReleaseBytes()*3/4 {
-			return localcluster.Permanent(errors.New("the transfer went past three quarters between two polls; the test cannot kill it in the middle"))
+			return poll.Permanent(errors.New("the transfer went past three quarters between two polls; the test cannot kill it in the middle"))
 		}
 		release, size = d.GetApplications()[0].GetReleaseId(), ag.GetReleaseBytes()
 		return nil

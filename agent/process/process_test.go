@@ -10,17 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/poll"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := poll.True(context.Background(), 10*time.Second, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, to look at the demo database
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -260,7 +261,7 @@ func (d *demo) ask(want string) error {
 	fmt.Fprintf(d.out, "   Asking each front-end's hello over HTTP:\n")
 	for _, a := range d.cluster.Agents {
 		var got string
-		err := localcluster.Poll(context.Background(), 10*time.Second, func() error {
+		err := poll.Until(context.Background(), 10*time.Second, func() error {
 			var err error
 			got, err = localcluster.Answer(a.Port)
 			if err == nil && got != want {

@@ -20,6 +20,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/manifest"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -199,13 +200,13 @@ func (r *run) resume(ctx context.Context) error {
 		return fmt.Errorf("prepare %s: %w", id, err)
 	}
 	var release string
-	err = localcluster.Poll(ctx, deployDeadline, func() error {
+	err = poll.Until(ctx, deployDeadline, func() error {
 		d, err := r.c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
 		if err != nil {
 			return err
 		}
 		if d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
-			return localcluster.Permanent(fmt.Errorf("deployment %s is %s before the agent got half of it", id, d.GetState()))
+			return poll.Permanent(fmt.Errorf("deployment %s is %s before the agent got half of it", id, d.GetState()))
 		}
 		ag := d.GetAgents()
 		if len(ag) != 1 || ag[0].GetReleaseBytes() == 0 || ag[0].GetTransferredBytes() < ag[0].GetReleaseBytes()/2 {
@@ -326,7 +327,7 @@ func (r *run) deploy(ctx context.Context, env, label string, prepareOnly bool) (
 // wait polls deployment id until it is in want; any other final state fails.
 func (r *run) wait(ctx context.Context, id string, want cutoverv1.DeploymentState) (*cutoverv1.Deployment, error) {
 	var d *cutoverv1.Deployment
-	err := localcluster.Poll(ctx, deployDeadline, func() error {
+	err := poll.Until(ctx, deployDeadline, func() error {
 		var err error
 		if d, err = r.c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
 			return err
@@ -338,7 +339,7 @@ func (r *run) wait(ctx context.Context, id string, want cutoverv1.DeploymentStat
 			cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED:
 			return fmt.Errorf("deployment %s is still %s", id, d.GetState())
 		}
-		return localcluster.Permanent(fmt.Errorf("deployment %s ended %s: %s", id, d.GetState(), d.GetError()))
+		return poll.Permanent(fmt.Errorf("deployment %s ended %s: %s", id, d.GetState(), d.GetError()))
 	})
 	return d, err
 }

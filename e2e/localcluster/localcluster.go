@@ -15,7 +15,6 @@ package localcluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -26,13 +25,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // Timing of the waits.
 const (
-	// PollEvery is how often Poll checks its condition.
-	PollEvery = 50 * time.Millisecond
 	// StartTimeout bounds the wait for a process to serve or connect.
 	StartTimeout = 30 * time.Second
 	// rpcTimeout bounds each request without a deadline of its own.
@@ -136,9 +134,9 @@ func (c *Cluster) startController(ctx context.Context) error {
 		return err
 	}
 	c.Controller = p
-	return Poll(ctx, StartTimeout, func() error {
+	return poll.Until(ctx, StartTimeout, func() error {
 		if err := p.checkAlive(); err != nil {
-			return Permanent(err)
+			return poll.Permanent(err)
 		}
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -231,10 +229,10 @@ func (c *Cluster) RestartAgent(ctx context.Context, a *Agent, env string) error 
 // WaitAgentsConnected waits until ListAgents shows every agent of the
 // cluster that serves environment env connected.
 func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
-	return Poll(ctx, StartTimeout, func() error {
+	return poll.Until(ctx, StartTimeout, func() error {
 		for _, a := range c.Agents {
 			if err := a.Proc.checkAlive(); err != nil {
-				return Permanent(err)
+				return poll.Permanent(err)
 			}
 		}
 		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
@@ -291,40 +289,6 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// permanent marks an error that Poll must not retry.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// Permanent wraps err so that Poll stops at once and returns it.
-func Permanent(err error) error { return permanent{err} }
-
-// Poll calls cond every PollEvery until it returns nil, returns an error
-// made with Permanent, ctx ends, or timeout passes; it then returns cond's
-// last error.
-func Poll(ctx context.Context, timeout time.Duration, cond func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(PollEvery)
-	defer tick.Stop()
-	for {
-		err := cond()
-		var p permanent
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &p):
-			return p.err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not within %s: %w", timeout, err)
-		case <-tick.C:
-		}
-	}
 }
 
 // IsFinal reports whether a deployment never leaves state s.
