@@ -56,16 +56,12 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 			return fmt.Errorf("release %s of %q runs, and %s differs from its manifest (%v); it was left as it is: %w", r.ID, r.Application, final, err, errkind.FailedPrecondition)
 		}
 	}
-	x, err := s.localIndex()
-	if err != nil {
-		return err
-	}
 	dir := s.stagingDir(r)
 	done, err := s.openStaging(r, m, dir)
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, x, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {
@@ -86,7 +82,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 // files under dir: first what x says this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
 // reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, x index, p *Progress, progress func(Progress)) error {
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, p *Progress, progress func(Progress)) error {
 	var targets []target
 	first := map[int]int{} // target → position of its first chunk
 	pos := 0
@@ -117,7 +113,10 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	f := newFill(targets, want, s.cfg.CommitBytes, record, onCommit)
 	_, before := f.missing()
 	began := s.cfg.Clock()
-	err := f.copyLocal(x)
+	x, err := s.localIndex(f.needs)
+	if err == nil {
+		err = f.copyLocal(x)
+	}
 	start := s.cfg.Clock()
 	_, lacking := f.missing()
 	if err == nil {

@@ -63,10 +63,12 @@ func (x index) add(id manifest.ChunkID, l location) {
 	}
 }
 
-// localIndex returns where this agent holds chunks: every file of every
-// staged release, and the positions already written of every release being
-// staged.
-func (s *Stager) localIndex() (index, error) {
+// localIndex returns where this agent holds the chunks that want reports
+// as wanted (nil: all): in the files of its staged releases, and at the
+// positions already written of the releases being staged. Filtering keeps
+// the index as small as what is being staged, however many releases the
+// agent keeps.
+func (s *Stager) localIndex(want func(manifest.ChunkID) bool) (index, error) {
 	x := index{}
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		recs, err := tx.Releases()
@@ -88,7 +90,7 @@ func (s *Stager) localIndex() (index, error) {
 				dir, done = s.stagingDir(r), bits
 			}
 			for i, p := range positions(m) {
-				if done == nil || done.has(i) {
+				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
 					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off})
 				}
 			}
@@ -104,7 +106,7 @@ func (s *Stager) localIndex() (index, error) {
 // benchmark use it on a stopped agent's store.
 func Held(st *store.Store) (map[manifest.ChunkID]bool, error) {
 	s := &Stager{cfg: Config{Store: st, Root: os.DevNull}}
-	x, err := s.localIndex()
+	x, err := s.localIndex(nil)
 	held := make(map[manifest.ChunkID]bool, len(x))
 	for id := range x {
 		held[id] = true

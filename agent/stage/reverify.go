@@ -89,10 +89,6 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	if len(damaged) == 0 {
 		return nil
 	}
-	x, err := s.localIndex()
-	if err != nil {
-		return err
-	}
 	targets := make([]target, len(damaged))
 	for i := range damaged {
 		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
@@ -109,7 +105,10 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	}
 	onCommit := func(b batch) { p.TransferredBytes += b.wire }
 	f := newFill(targets, func(int, int) (int, bool) { return -1, true }, s.cfg.CommitBytes, nil, onCommit)
-	err = f.copyLocal(x)
+	x, err := s.localIndex(f.needs)
+	if err == nil {
+		err = f.copyLocal(x)
+	}
 	if err == nil {
 		err = s.fetchInto(ctx, r, f)
 	}
