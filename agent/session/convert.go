@@ -74,6 +74,7 @@ func reportToProto(r Report) *cutoverv1.ConnectRequest {
 	p := &cutoverv1.CommandReport{
 		CommandId: r.CommandID, DeploymentId: r.Deployment, Outcome: outcomes[r.Outcome], Error: r.Error,
 		ReleaseBytes: r.ReleaseBytes, TransferredBytes: r.TransferredBytes, ReusedBytes: r.ReusedBytes, SwappedBack: r.SwappedBack,
+		RunId: r.Run,
 	}
 	if !r.SwapTime.IsZero() {
 		p.SwapTime = timestamppb.New(r.SwapTime)

@@ -53,8 +53,8 @@ func TestReportToProto(t *testing.T) {
 		in   Report
 		want *cutoverv1.CommandReport
 	}{
-		{"progress", Report{CommandID: "c", Deployment: "d", Outcome: Progress, ReleaseBytes: 5, TransferredBytes: 2},
-			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, ReleaseBytes: 5, TransferredBytes: 2}},
+		{"progress", Report{CommandID: "c", Deployment: "d", Outcome: Progress, ReleaseBytes: 5, TransferredBytes: 2, Run: "r1"},
+			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, ReleaseBytes: 5, TransferredBytes: 2, RunId: "r1"}},
 		{"failed after swap", Report{CommandID: "c", Outcome: Failed, Error: "boom", SwapTime: when, SwappedBack: true},
 			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, Error: "boom", SwappedBack: true}},
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -209,6 +210,8 @@ func (s *Session) Connected() (bool, int) {
 
 // start runs cmd in its own goroutine, unless the same command already runs
 // (a resend after a reconnection): that one will report on the new session.
+// Each run's reports carry a run id of their own, so the controller can add
+// up what successive runs of one command transferred (each counts from 0).
 func (s *Session) start(ctx context.Context, cmd Command) {
 	s.mu.Lock()
 	if s.inflight[cmd.ID] {
@@ -218,6 +221,7 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 	}
 	s.inflight[cmd.ID] = true
 	s.mu.Unlock()
+	run := fmt.Sprintf("%016x", rand.Uint64())
 	s.wg.Go(func() {
 		defer func() {
 			s.mu.Lock()
@@ -230,9 +234,11 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 		final := s.cfg.Handler.Handle(ctx, cmd, func(r Report) {
 			if now := time.Now(); now.Sub(last) >= progressEvery {
 				last = now
+				r.Run = run
 				s.send(reportToProto(r))
 			}
 		})
+		final.Run = run
 		if apps, err := s.cfg.Handler.Status(); err == nil {
 			s.send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Status{Status: statusToProto(apps)}})
 		} else {

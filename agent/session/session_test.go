@@ -237,3 +237,37 @@ func TestResentCommandRunsOnce(t *testing.T) {
 		t.Errorf("c1 ran %d times, want 1", n)
 	}
 }
+
+// TestRunIDPerRun checks that the reports of one run of a command share a
+// run id, and that running the command again (a resend after the first run
+// ended) gives the new run's reports another one: the controller adds up
+// what the runs transferred, each counting from 0.
+func TestRunIDPerRun(t *testing.T) {
+	f := &fakeController{sessions: make(chan *fakeSession, 4)}
+	_, addr := serve(t, f, "127.0.0.1:0")
+	startAgent(t, addr, &fakeHandler{calls: map[string]int{}})
+	s := next(t, f.sessions)
+	cmd := &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c1", DeploymentId: "d-1"}}}
+	var runs []string
+	for range 2 {
+		if err := s.stream.Send(cmd); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for done := false; !done; {
+			r := next(t, s.msgs).GetReport()
+			if r == nil {
+				continue
+			}
+			ids = append(ids, r.GetRunId())
+			done = r.GetOutcome() != cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS
+		}
+		if len(ids) != 2 || ids[0] == "" || ids[0] != ids[1] {
+			t.Fatalf("run ids of the progress and final reports of one run = %q, want two equal non-empty ids", ids)
+		}
+		runs = append(runs, ids[0])
+	}
+	if runs[0] == runs[1] {
+		t.Errorf("the second run of c1 reused run id %q", runs[0])
+	}
+}

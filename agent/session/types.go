@@ -57,12 +57,17 @@ const (
 
 // Report is progress or the result of a command.
 type Report struct {
-	CommandID        string
-	Deployment       string
-	Outcome          Outcome
-	Error            string
-	ReleaseBytes     int64
+	CommandID    string
+	Deployment   string
+	Outcome      Outcome
+	Error        string
+	ReleaseBytes int64
+	// TransferredBytes is what this run of the command received over the
+	// wire so far (stage, arm).
 	TransferredBytes int64
+	// Run identifies this run of the command; the Session sets it (a new
+	// one each time it starts the command).
+	Run string
 	// ReusedBytes is the part of ReleaseBytes the agent already held (stage, DONE).
 	ReusedBytes int64
 	// SwapTime is when `current` was swapped (commit); zero if it was not.

@@ -315,7 +315,9 @@ type CommandReport struct {
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	// release_bytes is the size of what the agent must hold (stage).
 	ReleaseBytes int64 `protobuf:"varint,5,opt,name=release_bytes,json=releaseBytes,proto3" json:"release_bytes,omitempty"`
-	// transferred_bytes is what the agent received over the wire so far (stage).
+	// transferred_bytes is what the agent received over the wire so far in
+	// this run of the command (stage, arm): it counts from 0 in each run (see
+	// run_id) and never decreases within one.
 	TransferredBytes int64 `protobuf:"varint,6,opt,name=transferred_bytes,json=transferredBytes,proto3" json:"transferred_bytes,omitempty"`
 	// swap_time is when `current` was swapped (activate), unset if it was not.
 	SwapTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
@@ -326,7 +328,15 @@ type CommandReport struct {
 	ReusedBytes int64 `protobuf:"varint,9,opt,name=reused_bytes,json=reusedBytes,proto3" json:"reused_bytes,omitempty"`
 	// hooks are the results of the hooks the command ran (hooks, commit), in
 	// the order they ran; set on DONE and FAILED.
-	Hooks         []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	Hooks []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	// run_id identifies one run of the command on the agent: every report of
+	// a run carries the same run_id, and it changes each time the agent starts
+	// the command again (the agent restarted, or the command was resent after
+	// the previous run ended). A resend that arrives while the command runs
+	// does not start a new run. The controller adds up transferred_bytes over
+	// the runs. Empty from agents older than this field: the controller then
+	// takes transferred_bytes as the command's total.
+	RunId         string `protobuf:"bytes,11,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -429,6 +439,13 @@ func (x *CommandReport) GetHooks() []*HookResult {
 		return x.Hooks
 	}
 	return nil
+}
+
+func (x *CommandReport) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
 }
 
 // ConnectResponse is a message from the controller.
@@ -1501,7 +1518,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\vAgentStatus\x12@\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\x9e\x03\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xb5\x03\n" +
 	"\rCommandReport\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1514,7 +1531,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\fswapped_back\x18\b \x01(\bR\vswappedBack\x12!\n" +
 	"\freused_bytes\x18\t \x01(\x03R\vreusedBytes\x12,\n" +
 	"\x05hooks\x18\n" +
-	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\"\x90\x03\n" +
+	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x15\n" +
+	"\x06run_id\x18\v \x01(\tR\x05runId\"\x90\x03\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +

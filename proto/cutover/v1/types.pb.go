@@ -810,7 +810,10 @@ type DeploymentAgent struct {
 	State AgentDeploymentState `protobuf:"varint,2,opt,name=state,proto3,enum=cutover.v1.AgentDeploymentState" json:"state,omitempty"`
 	// release_bytes is the size of what it must hold.
 	ReleaseBytes int64 `protobuf:"varint,3,opt,name=release_bytes,json=releaseBytes,proto3" json:"release_bytes,omitempty"`
-	// transferred_bytes is what it received over the wire for this deployment.
+	// transferred_bytes is what it received over the wire for this deployment:
+	// the sum over every run of its stage and arm commands (a run interrupted
+	// by a restart of the agent or the controller, or a cut connection, keeps
+	// what it reported), updated while they run.
 	TransferredBytes int64 `protobuf:"varint,4,opt,name=transferred_bytes,json=transferredBytes,proto3" json:"transferred_bytes,omitempty"`
 	// error says why it failed.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
