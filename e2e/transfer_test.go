@@ -23,8 +23,10 @@ import (
 // TestResumeAfterAgentKilled kills the agent with SIGKILL in the middle of
 // stage 1, starts it again, and checks that the controller then sent only
 // what the agent's store still lacked (the chunks committed before the kill
-// are not sent again, and are counted as saved), and that the materialized
-// release is byte for byte the source.
+// are not sent again, and are counted as saved), that the deployment's
+// transferred_bytes counts both runs of the stage command (the restarted
+// agent counts from 0), and that the materialized release is byte for byte
+// the source.
 func TestResumeAfterAgentKilled(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -65,6 +67,7 @@ func TestResumeAfterAgentKilled(t *testing.T) {
 	})
 	a.Proc.Kill()
 	sentBefore := c.metric("cutover_transfer_bytes_total", "resume")
+	reportedBefore := c.agentTransferred(id)
 	missing, err := bench.MissingBytes(a.DataDir, release)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +88,31 @@ func TestResumeAfterAgentKilled(t *testing.T) {
 	if saved := c.metric("cutover_transfer_saved_bytes_total", "resume"); saved != size-missing {
 		t.Errorf("cutover_transfer_saved_bytes_total = %d, want the %d bytes the agent held", saved, size-missing)
 	}
+	// What the agent received is what it reported before the kill plus what
+	// the restarted one received (its counter starts at 0), and never more
+	// than the controller sent: the bytes in flight at the kill, and those
+	// received but not yet committed, were sent and never counted received.
+	received, err := bench.Metric(a.MetricsAddr, "cutover_agent_fetched_wire_bytes_total", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, transferred := c.metric("cutover_transfer_bytes_total", "resume"), c.agentTransferred(id)
+	t.Logf("transferred_bytes %d: %d reported before the kill + %d received after the restart; the controller sent %d", transferred, reportedBefore, int64(received), total)
+	if transferred < reportedBefore+int64(received) || transferred > total {
+		t.Errorf("transferred_bytes = %d, want at least the %d reported before the kill + the %d received after the restart, and at most the %d the controller sent",
+			transferred, reportedBefore, int64(received), total)
+	}
 	sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+}
+
+// agentTransferred returns the transferred_bytes of deployment id's first agent.
+func (c *cluster) agentTransferred(id string) int64 {
+	c.t.Helper()
+	d, err := c.Admin.GetDeployment(context.Background(), &cutoverv1.GetDeploymentRequest{Id: id})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return d.GetAgents()[0].GetTransferredBytes()
 }
 
 // metric returns the controller's counter name{environment=env}.

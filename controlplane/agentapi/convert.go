@@ -43,6 +43,7 @@ func reportFromProto(r *cutoverv1.CommandReport) fleet.Report {
 		Error:            r.GetError(),
 		ReleaseBytes:     r.GetReleaseBytes(),
 		TransferredBytes: r.GetTransferredBytes(),
+		Run:              r.GetRunId(),
 		ReusedBytes:      r.GetReusedBytes(),
 		SwappedBack:      r.GetSwappedBack(),
 	}

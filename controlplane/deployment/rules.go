@@ -235,7 +235,12 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 	}
 	switch kind {
 	case fleet.Stage:
-		a.ReleaseBytes, a.TransferredBytes = r.ReleaseBytes, r.TransferredBytes
+		a.ReleaseBytes = r.ReleaseBytes
+		if r.Run == "" { // an agent without run ids: its count is the command's total
+			a.TransferredBytes = r.TransferredBytes
+		} else {
+			addRunBytes(a, r)
+		}
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
 		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Arm, fleet.Commit:
@@ -250,8 +255,12 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		if r.ReleaseBytes > 0 {
 			a.ReleaseBytes = r.ReleaseBytes
 		}
-		a.TransferredBytes += r.TransferredBytes - a.ArmTransferredBytes
-		a.ArmTransferredBytes = r.TransferredBytes
+		if r.Run == "" { // an agent without run ids: its count is the command's total
+			a.TransferredBytes += r.TransferredBytes - a.ArmTransferredBytes
+			a.ArmTransferredBytes = r.TransferredBytes
+		} else {
+			addRunBytes(a, r)
+		}
 		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentArmed, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
 		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Rollback:
@@ -263,6 +272,32 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		}
 	}
 	return true
+}
+
+// maxRuns bounds DeploymentAgent.Runs: an agent's command is run again
+// only when the agent or the controller restarts or the connection is cut.
+const maxRuns = 32
+
+// addRunBytes adds to a.TransferredBytes what r's run of a stage or arm
+// command received since the last report of that run that was applied.
+// Each run counts from 0, so a command run again (the agent restarted, or
+// the command was resent after its run ended) adds to what the earlier
+// runs received instead of replacing it; a resend that the agent joined to
+// the run still going on continues that run's count. A run's reports only
+// grow: an older one that arrives late changes nothing.
+func addRunBytes(a *store.DeploymentAgent, r fleet.Report) {
+	i := slices.IndexFunc(a.Runs, func(x store.TransferRun) bool { return x.Run == r.Run })
+	if i < 0 {
+		if len(a.Runs) >= maxRuns { // the oldest run's bytes stay counted
+			a.Runs = slices.Delete(a.Runs, 0, len(a.Runs)-maxRuns+1)
+		}
+		a.Runs = append(a.Runs, store.TransferRun{Run: r.Run})
+		i = len(a.Runs) - 1
+	}
+	if n := r.TransferredBytes - a.Runs[i].Bytes; n > 0 {
+		a.TransferredBytes += n
+		a.Runs[i].Bytes = r.TransferredBytes
+	}
 }
 
 // savedCounted says whether agent's reused bytes have been counted as saved

@@ -61,13 +61,18 @@ func (o Outcome) Final() bool { return o == Done || o == CommandFailed }
 // Report is an agent's progress or result for one command.
 type Report struct {
 	// Agent is the name of the agent that sent it.
-	Agent            string
-	CommandID        string
-	DeploymentID     string
-	Outcome          Outcome
-	Error            string
-	ReleaseBytes     int64
+	Agent        string
+	CommandID    string
+	DeploymentID string
+	Outcome      Outcome
+	Error        string
+	ReleaseBytes int64
+	// TransferredBytes is what this run of the command received over the
+	// wire so far (stage, arm); it counts from 0 in each run.
 	TransferredBytes int64
+	// Run identifies the run of the command on the agent: it changes when
+	// the agent starts the command again. Empty from older agents.
+	Run string
 	// ReusedBytes is the part of ReleaseBytes the agent already held (stage
 	// and arm, on DONE).
 	ReusedBytes int64

@@ -243,8 +243,14 @@ type DeploymentAgent struct {
 	// there even when stage 2 fails).
 	BeforeRan bool `json:"before_ran,omitempty"`
 	// ArmTransferredBytes is what it received for the arm command (part of
-	// TransferredBytes).
+	// TransferredBytes), from an agent that reports no run ids.
 	ArmTransferredBytes int64 `json:"arm_transferred_bytes,omitempty"`
+	// Runs are the runs of its stage and arm commands that reported a run
+	// id, with what each received: TransferredBytes is their sum (plus,
+	// before the agent reported run ids, what it reported without one).
+	// Only the latest runs are kept (controlplane/deployment bounds them);
+	// a forgotten run's bytes stay in TransferredBytes.
+	Runs []TransferRun `json:"runs,omitempty"`
 	// StepError is its error in the current step of stage 2.
 	StepError string `json:"step_error,omitempty"`
 	// RollbackSwapTime is when it swapped back by the rollback command.
@@ -254,6 +260,13 @@ type DeploymentAgent struct {
 	// this deployment (a command resent after a controller restart) is not
 	// counted again.
 	SavedCounted bool `json:"saved_counted,omitempty"`
+}
+
+// TransferRun is what one run of an agent's stage or arm command received
+// over the wire (the run's largest transferred_bytes so far).
+type TransferRun struct {
+	Run   string `json:"run"`
+	Bytes int64  `json:"bytes"`
 }
 
 // Transition is one entry of a deployment's history. An entry whose State
