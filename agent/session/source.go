@@ -47,11 +47,12 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 }
 
 // FetchChunks streams the chunks ids and hands each batch to fn,
-// decompressed. The chunks are decoded with chunkwire (one copy of the
-// received bytes, which the batch's data then aliases). A chunk that does not
-// decompress is handed on with nil data, so that its hash check fails and it
-// is fetched again.
-func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]stage.Received) error) error {
+// decompressed, with the function that releases its buffer. The chunks are
+// decoded with chunkwire (one copy of the received bytes into a pooled
+// buffer, which the batch's data then aliases). A chunk that does not
+// decompress is handed on with nil data, so that its hash check fails and
+// it is fetched again.
+func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: s.environment, Agent: s.agent}
@@ -81,7 +82,7 @@ func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn fun
 			}
 			batch = append(batch, r)
 		}
-		if err := fn(batch); err != nil {
+		if err := fn(batch, resp.Free); err != nil {
 			return err
 		}
 	}

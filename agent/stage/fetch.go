@@ -88,15 +88,16 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, f *fill
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type message struct {
-		good []Received // verified
-		wire int64      // bytes on the wire, good or not
+		good    []Received // verified
+		wire    int64      // bytes on the wire, good or not
+		release func()     // of the received batch's memory
 	}
 	received := make(chan message, 2)
 	var recvErr error
 	go func() {
 		defer close(received)
-		recvErr = s.cfg.Source.FetchChunks(rctx, ids, func(b []Received) error {
-			msg := message{good: b[:0]}
+		recvErr = s.cfg.Source.FetchChunks(rctx, ids, func(b []Received, release func()) error {
+			msg := message{good: b[:0], release: release}
 			for _, c := range b {
 				msg.wire += c.WireBytes
 				if manifest.HashChunk(c.Data) != c.ID {
@@ -110,28 +111,38 @@ func (s *Stager) fetchBatch(ctx context.Context, ids []manifest.ChunkID, f *fill
 			case received <- msg:
 				return nil
 			case <-rctx.Done():
+				release()
 				return rctx.Err()
 			}
 		})
 	}()
 	var writeErr error
 	for msg := range received { // drained to the end, so that the goroutine above ends
-		if writeErr != nil {
-			continue
-		}
-		f.received(msg.wire)
-		for _, c := range msg.good {
-			if !f.needs(c.ID) {
-				continue // not asked for, or already written
-			}
-			if writeErr = f.write(c.ID, c.Data, true); writeErr != nil {
+		if writeErr == nil {
+			writeErr = s.writeMessage(f, msg.good, msg.wire)
+			if writeErr != nil {
 				cancel()
-				break
 			}
 		}
+		msg.release() // written (to the page cache): the buffer can be reused
 	}
 	if writeErr != nil {
 		return writeErr
 	}
 	return recvErr
+}
+
+// writeMessage writes the verified chunks of one received message that f
+// still needs, and counts its wire bytes.
+func (s *Stager) writeMessage(f *fill, good []Received, wire int64) error {
+	f.received(wire)
+	for _, c := range good {
+		if !f.needs(c.ID) {
+			continue // not asked for, or already written
+		}
+		if err := f.write(c.ID, c.Data, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -46,8 +46,10 @@ type Source interface {
 	// (errkind.NotFound if the source does not know it).
 	GetManifest(ctx context.Context, releaseID string) ([]byte, error)
 	// FetchChunks asks for ids and calls fn with each batch received, in
-	// order; fn may keep the data. fn's error ends the fetch and is returned.
-	FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]Received) error) error
+	// order, and a function that releases the batch's memory: fn may keep
+	// the data until it calls it, and calls it exactly once, even when it
+	// fails. fn's error ends the fetch and is returned.
+	FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func(batch []Received, release func()) error) error
 }
 
 // Release names one application's release.

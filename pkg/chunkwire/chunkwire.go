@@ -15,6 +15,7 @@ package chunkwire
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec Codec delegates to
@@ -83,12 +84,45 @@ func NewFrame(chunks []Chunk) *Frame {
 func (f *Frame) Size() int { return f.size }
 
 // Decoded receives a FetchChunksResponse: pass it to RecvMsg on a call made
-// with grpc.ForceCodecV2(Codec{}). Its chunks alias one buffer owned by it.
+// with grpc.ForceCodecV2(Codec{}). Its chunks alias one buffer owned by it,
+// taken from a pool: call Free once the chunks' data is no longer used.
 type Decoded struct {
 	Chunks []Chunk
 	// WireBytes is the size of the encoded response.
 	WireBytes int
+	buf       mem.Buffer
 }
+
+// Free gives the buffer the chunks alias back to the pool; their data must
+// not be used after. Free on a Decoded without a buffer does nothing.
+func (d *Decoded) Free() {
+	if d.buf != nil {
+		d.buf.Free()
+		d.buf = nil
+	}
+}
+
+// recvBuffers holds the buffers responses are received into, so that a
+// stream of responses does not allocate (and clear) a new one for each. A
+// received buffer is overwritten whole, so it is handed out as it is.
+var recvBuffers mem.BufferPool = &bufferPool{}
+
+// minRecvBuffer is the least capacity of a pooled buffer: a batch of about
+// 1 MiB and its framing.
+const minRecvBuffer = 1<<20 + 64<<10
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, max(n, minRecvBuffer))
+	return &b
+}
+
+func (p *bufferPool) Put(b *[]byte) { p.pool.Put(b) }
 
 // Decode parses the wire bytes of a FetchChunksResponse into d; the chunks
 // alias b.
@@ -183,11 +217,13 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	return protoCodec().Marshal(v)
 }
 
-// Unmarshal decodes into a Decoded (one copy of the received bytes, which
-// its chunks then alias), or into a proto message.
+// Unmarshal decodes into a Decoded (one copy of the received bytes into a
+// pooled buffer, which its chunks then alias), or into a proto message.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if d, ok := v.(*Decoded); ok {
-		return d.Decode(data.Materialize())
+		d.Free()
+		d.buf = data.MaterializeToBuffer(recvBuffers)
+		return d.Decode(d.buf.ReadOnlyData())
 	}
 	return protoCodec().Unmarshal(data, v)
 }
