@@ -5,9 +5,12 @@
 // `current.next` over `current` per application, restarts the app, waits
 // for its health check and runs the validate hooks. Any failure swaps every
 // app it swapped back and restarts the previous releases. Disarm forgets an
-// armed activation; RunHooks runs before_activate and after_activate hooks. Rollback undoes a deployment's
-// activation from the journal; Recover finishes, at agent start, an
-// activation that a crash interrupted, by swapping back.
+// armed activation; RunHooks runs before_activate and after_activate hooks.
+// Rollback undoes a deployment's activation from the journal (stage 2's
+// swap-back); a rollback by command is an arm and a commit of its own
+// (journalkey.Rollback), whose commit journals the activation it undoes
+// as rolled back. Recover finishes, at agent start, an activation that a
+// crash interrupted, by swapping back.
 package activate
 
 import (
@@ -29,6 +32,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -164,12 +168,48 @@ func (a *Activator) staged(name, id string) (*app, error) {
 	}, nil
 }
 
-func (a *Activator) journal(e *store.Activation) error {
-	e.UpdateTime = a.cfg.Clock()
-	if err := a.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutActivation(e) }); err != nil {
+// journal writes e, and the entries also, in one transaction.
+func (a *Activator) journal(e *store.Activation, also ...*store.Activation) error {
+	now := a.cfg.Clock()
+	err := a.cfg.Store.Update(func(tx *store.Tx) error {
+		for _, x := range append([]*store.Activation{e}, also...) {
+			x.UpdateTime = now
+			if err := tx.PutActivation(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("journal activation of %q: %w", e.Deployment, err)
 	}
 	return nil
+}
+
+// undone returns, when e is a rollback by command, the entry of the
+// activation it undoes, moved to rolled back, for the caller to journal
+// with e; nothing when there is none or it is not active.
+func (a *Activator) undone(e *store.Activation) []*store.Activation {
+	id, ok := journalkey.RollsBack(e.Deployment)
+	if !ok {
+		return nil
+	}
+	d, err := a.entry(id)
+	if err != nil || d == nil || d.State != store.ActivationActive {
+		if err != nil {
+			a.cfg.Log.Warn("read the journal entry a rollback undoes", logging.KeyDeployment, id, "error", err)
+		}
+		return nil
+	}
+	for i := range d.Apps {
+		undone := slices.ContainsFunc(e.Apps, func(x store.AppActivation) bool { return x.Application == d.Apps[i].Application })
+		if d.Apps[i].Swapped && !undone {
+			return nil // an app of d still runs d's release: d is still in force
+		}
+		d.Apps[i].Swapped = false
+	}
+	d.State = store.ActivationRolledBack
+	return []*store.Activation{d}
 }
 
 func (a *Activator) entry(deployment string) (*store.Activation, error) {
@@ -337,7 +377,11 @@ func (a *Activator) Rollback(ctx context.Context, deployment string, apps []stri
 
 // Recover finishes the activations a crash interrupted: each app swapped
 // to its target goes back to its previous release (on disk only; StartAll
-// starts the apps), and the activation is journaled as failed.
+// starts the apps), and the activation is journaled as failed. An
+// interrupted rollback by command is one of them: its apps go back to the
+// releases of the deployment it was undoing, whose entry stays active. An
+// active entry whose committed rollback left it active (journaled by an
+// older agent) is journaled rolled back.
 func (a *Activator) Recover() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -351,6 +395,16 @@ func (a *Activator) Recover() error {
 		return err
 	}
 	for _, e := range entries {
+		if e.State == store.ActivationActive {
+			// A rollback by command that committed journaled what it undid in
+			// the same transaction; an agent before that left it active.
+			if also := a.undone(e); len(also) > 0 {
+				if err := a.journal(also[0]); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if e.State == store.ActivationArmed && !commitStarted(a.cfg.Root, e) {
 			continue // still armed: the controller may commit or disarm it
 		}

@@ -111,7 +111,9 @@ func (a *Activator) Disarm(ctx context.Context, deployment string) error {
 // was not armed), restarts the apps, waits for their health checks, then
 // runs the validate hooks. Any failure, a validate hook's included, swaps
 // every app it swapped back. Committing again reports what the first
-// commit did.
+// commit did. The commit of a rollback by command (deployment is a
+// journalkey.Rollback key) journals, in the same transaction as its own
+// success, the activation it undoes as rolled back.
 func (a *Activator) Commit(ctx context.Context, deployment string, releases []Release, validate []appspec.HookRef) (Result, []hook.Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -162,7 +164,7 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 		return res, hooks, err
 	}
 	e.State = store.ActivationActive
-	if err := a.journal(e); err != nil {
+	if err := a.journal(e, a.undone(e)...); err != nil {
 		res, err := failed(err)
 		return res, hooks, err
 	}

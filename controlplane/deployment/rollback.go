@@ -10,6 +10,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // This file holds the rollback command: a DEPLOYED deployment is undone on
@@ -58,7 +59,7 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 		}
 		note(d, s.clock(), actor, msg)
 		d.RollingBack, d.Error = true, ""
-		d.RollbackKey = fmt.Sprintf("%s%s%d", d.ID, rollbackKeySep, len(d.History))
+		d.RollbackKey = journalkey.Rollback(d.ID, len(d.History))
 		for i := range d.Agents {
 			d.Agents[i].Error, d.Agents[i].RollbackSwapTime = "", time.Time{}
 		}
@@ -115,17 +116,6 @@ func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
 		}
 	}
 	return out
-}
-
-// rollbackKeySep separates a deployment's id from the rest of its
-// RollbackKey; deployment ids ("d-<n>") never hold it.
-const rollbackKeySep = "~rollback."
-
-// deploymentOf returns the id of the deployment that the agents' key (a
-// deployment id or a RollbackKey) belongs to.
-func deploymentOf(key string) string {
-	id, _, _ := strings.Cut(key, rollbackKeySep)
-	return id
 }
 
 // enterRollbackStep moves the rollback of d to step st (arm or commit) and

@@ -86,14 +86,6 @@ func TestRollbackByCommandSteps(t *testing.T) {
 	}
 }
 
-func TestDeploymentOf(t *testing.T) {
-	for key, want := range map[string]string{"d-7": "d-7", "d-7~rollback.12": "d-7", "": ""} {
-		if got := deploymentOf(key); got != want {
-			t.Errorf("deploymentOf(%q) = %q, want %q", key, got, want)
-		}
-	}
-}
-
 func TestRestoreDeployed(t *testing.T) {
 	prev := store.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
 	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{

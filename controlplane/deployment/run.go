@@ -11,6 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
@@ -232,7 +233,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	defer s.mu.Unlock()
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
-	d, err := s.update(deploymentOf(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
 		counted := savedCounted(d, r.Agent)
 		if !applyReport(d, r) {
 			return errUnchanged
