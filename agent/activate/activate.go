@@ -310,8 +310,9 @@ func (a *Activator) fail(log *slog.Logger, e *store.Activation, cause error) Res
 }
 
 // goBack points aa's app at its previous release (or removes `current` if it
-// had none) and restarts (or stops) it. It does nothing if `current` no
-// longer points at aa's target (another activation moved it).
+// had none) and restarts (or stops) it, then waits for its health check. It
+// does nothing if `current` no longer points at aa's target (another
+// activation moved it).
 func (a *Activator) goBack(ctx context.Context, aa *store.AppActivation) error {
 	log := a.cfg.Log.With(logging.KeyApplication, aa.Application, logging.KeyRelease, aa.Previous)
 	cur, err := layout.Current(a.cfg.Root, aa.Application)
@@ -337,7 +338,17 @@ func (a *Activator) goBack(ctx context.Context, aa *store.AppActivation) error {
 		return a.cfg.Processes.Stop(ctx, aa.Application)
 	}
 	log.Info("current swapped back")
-	return a.cfg.Processes.Restart(ctx, prev.spec)
+	if err := a.cfg.Processes.Restart(ctx, prev.spec); err != nil {
+		return err
+	}
+	if prev.health == "" {
+		return nil
+	}
+	// Swapped back means serving again: the report waits for it.
+	if err := waitHealthy(ctx, a.cfg.HTTPClient, prev.health, prev.wait, a.cfg.HealthInterval); err != nil {
+		return fmt.Errorf("%q back on release %s: %w", aa.Application, aa.Previous, err)
+	}
+	return nil
 }
 
 // Rollback undoes deployment's activation for apps (all of its apps when

@@ -2,7 +2,13 @@ package activate
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
@@ -126,5 +132,50 @@ func TestRecoverInterruptedRollbackByCommand(t *testing.T) {
 	if e.current(t, "a") != r1 || e.state(t, key) != store.ActivationActive || e.state(t, "d-2") != store.ActivationRolledBack {
 		t.Fatalf("after Recover: current %s, rollback %s, d-2 %s; want r1, active, rolled_back",
 			e.current(t, "a"), e.state(t, key), e.state(t, "d-2"))
+	}
+}
+
+// TestSwapBackWaitsForHealth: a failed activation reports only once the
+// previous release, restarted, passes its health check again, and says so
+// when it does not.
+func TestSwapBackWaitsForHealth(t *testing.T) {
+	var v1Up atomic.Bool
+	v1Up.Store(true)
+	var v1Probes atomic.Int32
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1" {
+			v1Probes.Add(1)
+			if v1Up.Load() {
+				return
+			}
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(health.Close)
+	u, _ := url.Parse(health.URL)
+	e := newEnv(t)
+	var err error
+	e.act, err = New(Config{Store: e.store, Root: e.root, Processes: e.sup,
+		Env: map[string]string{"PORT": u.Port()}, HealthInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r1 := e.release(t, "a", "v1", "/v1")
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.release(t, "a", "v2", "/v2") // never healthy
+	before := v1Probes.Load()
+	if _, err := e.act.activate(ctx, "d-2", []Release{{"a", r2}}); err == nil || strings.Contains(err.Error(), "problems") {
+		t.Fatalf("activation of an unhealthy release: %v; want its failure, the swap back clean", err)
+	}
+	if v1Probes.Load() == before {
+		t.Error("the swap back reported without probing the previous release's health")
+	}
+	v1Up.Store(false)
+	_, err = e.act.activate(ctx, "d-3", []Release{{"a", r2}})
+	if j := e.journal(t, "d-3"); err == nil || !strings.Contains(j.Error, "back on release "+r1) {
+		t.Errorf("swap back to an unhealthy previous release: journal error %q; want it named", j.Error)
 	}
 }
