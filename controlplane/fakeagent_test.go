@@ -312,7 +312,10 @@ func (a *fakeAgent) runHooks(refs []*cutoverv1.HookRef) []*cutoverv1.HookResult 
 		name := fmt.Sprintf("%s:%s#%d", hookNames[ref.Kind], ref.Application, ref.Index)
 		a.record(name)
 		res := &cutoverv1.HookResult{Application: ref.Application, Kind: ref.Kind, Index: ref.Index, Command: name, Output: "ran " + name}
-		if a.failHooks[hookNames[ref.Kind]] {
+		a.mu.Lock()
+		fails := a.failHooks[hookNames[ref.Kind]]
+		a.mu.Unlock()
+		if fails {
 			res.ExitCode, res.Error = 1, name+" exited with status 1"
 		}
 		out = append(out, res)
@@ -360,6 +363,17 @@ func (a *fakeAgent) setFailArm(fails bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.armFails = fails
+}
+
+// setFailHooks makes the hooks of kind ("before_activate", …) fail (fails)
+// or succeed from now on.
+func (a *fakeAgent) setFailHooks(kind string, fails bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failHooks == nil {
+		a.failHooks = map[string]bool{}
+	}
+	a.failHooks[kind] = fails
 }
 
 // runningRelease is the release the agent runs of app.

@@ -225,3 +225,97 @@ func TestRequirePreparedVerifiesOnly(t *testing.T) {
 		t.Error("require_prepared not recorded")
 	}
 }
+
+// TestRollbackCommandRunsHooks: a rollback by command runs the hooks of the
+// releases it goes back to, as their activation does: before_activate, the
+// swap with validate, after_activate. A failing before_activate hook stops
+// it with nothing swapped, every agent disarmed, and the resume hook run
+// where the suspend hook ran.
+func TestRollbackCommandRunsHooks(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{labels: scheduler})
+	d1 := setupHooks(t, tc, schedulerHooks, fe1, fe2)
+	d1 = continueTo(t, tc, d1.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	deploy := func(version string) *cutoverv1.Deployment {
+		t.Helper()
+		app, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: "hello"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(app.SourceDir, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
+			Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: version}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		return continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	}
+	since := func(a *fakeAgent, n int) string { return strings.Join(a.received()[n:], ",") }
+
+	d2 := deploy("v3")
+	n1, n2 := len(fe1.received()), len(fe2.received())
+	if _, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, tc, d2.Id, "ROLLED_BACK", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK))
+	for a, want := range map[*fakeAgent]string{
+		fe1: "arm(verify only),commit,validate:hello#0",
+		fe2: "arm(verify only),before_activate:hello#0,commit,validate:hello#0,after_activate:hello#0",
+	} {
+		if got := since(a, map[*fakeAgent]int{fe1: n1, fe2: n2}[a]); got != want {
+			t.Errorf("%s received %s for the rollback, want %s", a.name, got, want)
+		}
+		if r := a.runningRelease("hello"); r != d1.Applications[0].ReleaseId {
+			t.Errorf("%s runs %s after the rollback, want %s", a.name, r, d1.Applications[0].ReleaseId)
+		}
+	}
+	for _, a := range got.Agents {
+		if want := map[string]int{"fe1": 2, "fe2": 6}[a.Name]; len(a.Hooks) != want {
+			t.Errorf("agent %s has %d hook results after stage 2 and the rollback, want %d: %v", a.Name, len(a.Hooks), want, a.Hooks)
+		}
+	}
+	if !strings.Contains(got.History[len(got.History)-2].Message, "their before_activate hooks run (1)") {
+		t.Errorf("the rollback request does not say which hooks run: %q", got.History[len(got.History)-2].Message)
+	}
+
+	d3 := deploy("v4")
+	fe2.setFailHooks("before_activate", true)
+	n1, n2 = len(fe1.received()), len(fe2.received())
+	if _, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d3.Id}); err != nil {
+		t.Fatal(err)
+	}
+	// The error is set once the rollback has ended, after_activate included
+	// (cutoverctl deploy rollback --wait stops at the first error).
+	got = waitFor(t, tc, d3.Id, "the rollback stopped", func(d *cutoverv1.Deployment) bool { return d.Error != "" })
+	mentions := []string{"before_activate hooks", "agent fe2: before_activate:hello#0 exited with status 1", "nothing was swapped", "after_activate hooks ran"}
+	for _, m := range mentions {
+		if !strings.Contains(got.Error, m) {
+			t.Errorf("error %q lacks %q", got.Error, m)
+		}
+	}
+	if got.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
+		t.Errorf("after a failed before_activate hook the deployment is %v, want DEPLOYED", got.State)
+	}
+	waitCond(t, "both agents disarmed", func() bool {
+		return strings.Contains(since(fe1, n1), "disarm") && strings.Contains(since(fe2, n2), "disarm")
+	})
+	for a, want := range map[*fakeAgent][]string{
+		fe1: {"arm(verify only)", "disarm"},
+		fe2: {"arm(verify only)", "before_activate:hello#0", "disarm", "after_activate:hello#0"},
+	} {
+		got := strings.Split(since(a, map[*fakeAgent]int{fe1: n1, fe2: n2}[a]), ",")
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s received %v for the failed rollback, want %v", a.name, got, want)
+		}
+		if r := a.runningRelease("hello"); r != d3.Applications[0].ReleaseId {
+			t.Errorf("%s runs %s after the failed rollback, want %s (nothing swapped)", a.name, r, d3.Applications[0].ReleaseId)
+		}
+	}
+	tc.scrapeUntil(t, `cutover_deployment_rollbacks_total{environment="production",result="failed"} 1`)
+}

@@ -80,7 +80,8 @@ func short(id string) string { return id[:min(12, len(id))] }
 // before_activate hook stops stage 2 with nothing swapped and the resume
 // hook still runs; a staged file damaged after prepare is repaired by the
 // arm step; a failing validate hook rolls back. Every deployed stage 2
-// records its swap spread.
+// records its swap spread. A rollback by command runs the hooks of the
+// release it goes back to.
 func TestHooksResumeAndSwapSpread(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -172,6 +173,20 @@ func TestHooksResumeAndSwapSpread(t *testing.T) {
 	c.checkAnswers("v3")
 	if got := app.lines(); len(got) < 2 || got[len(got)-1] != "resume fe-2/"+short(v3) {
 		t.Errorf("hook log = %v, want the resume hook last, in v3 (the release that runs again)", got)
+	}
+
+	t.Log("v3 rolled back by command: the hooks of v1, the release it goes back to, run as in v1's activation")
+	n := len(app.lines())
+	code, out, errOut := c.ctl("deploy", "rollback", d3, "--wait")
+	if code != 0 {
+		t.Fatalf("cutoverctl deploy rollback %s --wait: exit %d\n%s\n%s", d3, code, out, errOut)
+	}
+	c.checkCurrent("hello", v1)
+	c.checkAnswers("v1")
+	// suspend in v3 (what runs when it runs), resume in v1 (what runs after).
+	want = []string{"suspend fe-2/" + short(v3), "resume fe-2/" + short(v1)}
+	if got := app.lines()[n:]; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("hook log of the rollback = %v, want %v", got, want)
 	}
 }
 

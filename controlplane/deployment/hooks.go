@@ -56,10 +56,15 @@ func planHooks(apps []appHooks, agents []agentLabels) map[string][]store.HookRef
 	return plan
 }
 
-// refsOf returns the hooks of kind that a runs, from its plan.
+// refsOf returns the hooks of kind that a runs in stage 2, from its plan.
 func refsOf(a *store.DeploymentAgent, kind appspec.HookKind) []store.HookRef {
+	return refsIn(a.Plan, kind)
+}
+
+// refsIn returns the hooks of kind in plan.
+func refsIn(plan []store.HookRef, kind appspec.HookKind) []store.HookRef {
 	var out []store.HookRef
-	for _, r := range a.Plan {
+	for _, r := range plan {
 		if r.Kind == string(kind) {
 			out = append(out, r)
 		}
@@ -69,18 +74,23 @@ func refsOf(a *store.DeploymentAgent, kind appspec.HookKind) []store.HookRef {
 
 // deploymentHooks reads the hooks of d's releases from their manifests.
 func deploymentHooks(tx *store.Tx, d *store.Deployment) ([]appHooks, error) {
+	return releaseHooks(tx, releases(d))
+}
+
+// releaseHooks reads the hooks of the releases refs from their manifests.
+func releaseHooks(tx *store.Tx, refs []fleet.ReleaseRef) ([]appHooks, error) {
 	var out []appHooks
-	for _, app := range d.Applications {
-		b, err := tx.Manifest(app.ReleaseID)
+	for _, r := range refs {
+		b, err := tx.Manifest(r.ReleaseID)
 		if err != nil {
-			return nil, fmt.Errorf("release %s of %s: %w", short(app.ReleaseID), app.Name, err)
+			return nil, fmt.Errorf("release %s of %s: %w", short(r.ReleaseID), r.Application, err)
 		}
 		m, err := manifest.Decode(b)
 		if err != nil {
-			return nil, fmt.Errorf("release %s of %s: %w", short(app.ReleaseID), app.Name, err)
+			return nil, fmt.Errorf("release %s of %s: %w", short(r.ReleaseID), r.Application, err)
 		}
 		if !m.Spec.Hooks.Empty() {
-			out = append(out, appHooks{app: app.Name, hooks: m.Spec.Hooks})
+			out = append(out, appHooks{app: r.Application, hooks: m.Spec.Hooks})
 		}
 	}
 	return out, nil

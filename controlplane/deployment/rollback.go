@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,17 +10,23 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // This file holds the rollback command: a DEPLOYED deployment is undone on
-// every agent, atomically, the same way as stage 2 swaps: every agent arms
-// the releases that ran before (`current.next`, under the deployment's
-// RollbackKey in its journal), and only once all have armed does every
-// agent commit (swap back and restart). An arm failure disarms them all:
-// nothing was swapped. It ends ROLLED_BACK; the environment's deployed
-// versions go back with it. The database is not rolled back.
+// every agent, atomically, the same way as stage 2 swaps, and as an
+// activation of the releases it goes back to, hooks included: every agent
+// arms the releases that ran before (`current.next`, under the
+// deployment's RollbackKey in its journal); the before_activate hooks of
+// those releases run where their plan says; only then does every agent
+// commit (swap back, restart, health, their validate hooks); last, their
+// after_activate hooks run (after a failure, only where before_activate
+// ran, so that what it suspended is resumed). A failure before the commit
+// disarms every agent: nothing was swapped. It ends ROLLED_BACK; the
+// environment's deployed versions go back with it. The database is not
+// rolled back.
 
 // DatabaseNotRolledBack is said wherever a rollback is reported.
 const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that stage 2 ran stays applied"
@@ -49,19 +56,29 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 		if err := checkRollback(d, env, others); err != nil {
 			return err
 		}
-		if missing := notConnected(d, s.fleet.Connected(d.Environment)); len(missing) > 0 {
+		connected := s.fleet.Connected(d.Environment)
+		if missing := notConnected(d, connected); len(missing) > 0 {
 			return fmt.Errorf("agents %s of deployment %s are not connected, and every agent that runs it must go back: reconnect them, then retry; nothing was changed: %w",
 				strings.Join(missing, ", "), d.ID, errkind.FailedPrecondition)
 		}
-		msg := fmt.Sprintf("rollback requested by %s: every agent arms the releases that ran before, then all swap back together; %s", actor, DatabaseNotRolledBack)
+		hooks, unknown, err := rollbackHooks(tx, d)
+		if err != nil {
+			return err
+		}
+		plan := planHooks(hooks, labelsOf(agentsOf(d, connected)))
+		msg := fmt.Sprintf("rollback requested by %s: %s; %s", actor, rollbackSteps(plan), DatabaseNotRolledBack)
+		if len(unknown) > 0 {
+			msg += fmt.Sprintf("; WARNING: the controller no longer holds the manifest of %s, so no hook of it runs", strings.Join(unknown, ", "))
+		}
 		if reason != "" {
 			msg += "; reason: " + reason
 		}
 		note(d, s.clock(), actor, msg)
-		d.RollingBack, d.Error = true, ""
+		d.RollingBack, d.Error, d.Ending, d.RollbackError = true, "", "", ""
 		d.RollbackKey = journalkey.Rollback(d.ID, len(d.History))
 		for i := range d.Agents {
-			d.Agents[i].Error, d.Agents[i].RollbackSwapTime = "", time.Time{}
+			a := &d.Agents[i]
+			a.Error, a.RollbackSwapTime, a.BeforeRan, a.RollbackPlan = "", time.Time{}, false, plan[a.Name]
 		}
 		out = s.enterRollbackStep(d, store.StepArm)
 		return nil
@@ -73,6 +90,62 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 	s.send(out)
 	s.watchers.publish(d)
 	return d, nil
+}
+
+// agentsOf returns the views of d's agents among views.
+func agentsOf(d *store.Deployment, views []fleet.AgentView) []fleet.AgentView {
+	var out []fleet.AgentView
+	for _, v := range views {
+		if slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name }) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// rollbackSteps says what a rollback with the hook plan plan does.
+func rollbackSteps(plan map[string][]store.HookRef) string {
+	steps := []string{"every agent arms the releases that ran before"}
+	if n := countKind(plan, appspec.BeforeActivate); n > 0 {
+		steps = append(steps, fmt.Sprintf("their before_activate hooks run (%d)", n))
+	}
+	commit := "all swap back together"
+	if n := countKind(plan, appspec.Validate); n > 0 {
+		commit += fmt.Sprintf(" with their validate hooks (%d)", n)
+	}
+	steps = append(steps, commit)
+	if n := countKind(plan, appspec.AfterActivate); n > 0 {
+		steps = append(steps, fmt.Sprintf("their after_activate hooks run (%d)", n))
+	}
+	return strings.Join(steps, ", then ")
+}
+
+// rollbackHooks reads the hooks of the releases that ran before d. A
+// release whose manifest the controller no longer holds (collected) has
+// none, and is named in unknown: refusing would block an emergency
+// rollback that the agents, which keep a rollback's target, can do.
+func rollbackHooks(tx *store.Tx, d *store.Deployment) (hooks []appHooks, unknown []string, err error) {
+	for _, r := range previousReleases(d) {
+		h, err := releaseHooks(tx, []fleet.ReleaseRef{r})
+		switch {
+		case errors.Is(err, errkind.NotFound):
+			unknown = append(unknown, fmt.Sprintf("release %s of %s", short(r.ReleaseID), r.Application))
+		case err != nil:
+			return nil, nil, fmt.Errorf("read the hooks of the releases that ran before deployment %s: %w", d.ID, err)
+		}
+		hooks = append(hooks, h...)
+	}
+	return hooks, unknown, nil
+}
+
+// previousReleases returns the releases that ran before d, for each of its
+// applications.
+func previousReleases(d *store.Deployment) []fleet.ReleaseRef {
+	out := make([]fleet.ReleaseRef, 0, len(d.Applications))
+	for _, app := range d.Applications {
+		out = append(out, fleet.ReleaseRef{Application: app.Name, ReleaseID: app.PreviousReleaseID})
+	}
+	return out
 }
 
 // Settled says whether d waits for nothing more: it is in a final state
@@ -118,16 +191,25 @@ func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
 	return out
 }
 
-// enterRollbackStep moves the rollback of d to step st (arm or commit) and
-// returns its command to every agent.
+// enterRollbackStep moves the rollback of d to step st (arm,
+// before_activate, commit or after_activate) and returns its commands: arm
+// and commit to every agent, a hook step to the agents whose rollback plan
+// has hooks of its kind (after_activate after a failure: only where
+// before_activate ran).
 func (s *Service) enterRollbackStep(d *store.Deployment, st store.Stage2Step) []outgoing {
 	d.Step, d.StepTime = st, s.clock()
+	_, hk := stepKind(st)
 	out := make([]outgoing, 0, len(d.Agents))
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		a.StepError = ""
-		kind, _ := stepKind(st)
-		a.Command = d.RollbackKey + "." + string(kind) + "." + a.Name
+		if st == store.StepBefore || st == store.StepAfter {
+			if len(refsIn(a.RollbackPlan, hk)) == 0 || (st == store.StepAfter && d.Ending != store.RolledBack && !a.BeforeRan) {
+				continue
+			}
+			a.BeforeRan = a.BeforeRan || st == store.StepBefore
+		}
+		a.Command = d.RollbackKey + "." + string(st) + "." + a.Name
 		out = append(out, outgoing{agent: a.Name, cmd: rollbackCommand(d, a)})
 	}
 	return out
@@ -135,15 +217,21 @@ func (s *Service) enterRollbackStep(d *store.Deployment, st store.Stage2Step) []
 
 // rollbackCommand builds the command of the rollback's current step for
 // agent a: the releases that ran before d, under d's RollbackKey; the arm
-// only checks them (an agent never deletes a rollback target), the commit
-// runs no validate hooks.
+// only checks them (an agent never deletes a rollback target); the hook
+// steps and the commit carry a's hooks of their kind from its rollback
+// plan (the hooks of those releases).
 func rollbackCommand(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
-	kind, _ := stepKind(d.Step)
-	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.RollbackKey}
-	for _, app := range d.Applications {
-		c.Releases = append(c.Releases, fleet.ReleaseRef{Application: app.Name, ReleaseID: app.PreviousReleaseID})
+	kind, hk := stepKind(d.Step)
+	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.RollbackKey, Releases: previousReleases(d)}
+	switch kind {
+	case fleet.Arm:
+		c.VerifyOnly = true
+	case fleet.Hooks, fleet.Commit:
+		c.Hooks = refsIn(a.RollbackPlan, hk)
 	}
-	c.VerifyOnly = kind == fleet.Arm
+	if kind == fleet.Commit {
+		c.KeepReleases = d.KeepReleases
+	}
 	return c
 }
 
@@ -160,42 +248,83 @@ func applyRollbackReport(a *store.DeploymentAgent, kind fleet.CommandKind, r fle
 }
 
 // nextRollbackByCommand decides what follows the agents' answers to the
-// current step of the rollback command, once all have answered.
+// current step of the rollback command, once all have answered. It is
+// pure.
 func nextRollbackByCommand(d *store.Deployment) step {
 	failures := stepErrors(d)
 	switch {
+	case d.Step == store.StepAfter:
+		return afterRollback(d, failures)
 	case d.Step == store.StepArm && failures != "":
 		return step{rollbackFailed: true, disarm: true, reason: fmt.Sprintf("rollback stopped at arm: %s; every agent was disarmed and nothing was swapped: every front-end still runs the releases of %s; fix those front-ends, then retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
-	case d.Step == store.StepArm:
+	case d.Step == store.StepBefore && failures != "":
+		return step{rollbackFailed: true, disarm: true, reason: fmt.Sprintf("rollback stopped at the before_activate hooks of the releases that ran before: %s; every agent was disarmed and nothing was swapped: every front-end still runs the releases of %s; fix the hook's cause, then retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
+	case d.Step != store.StepCommit:
 		return step{advance: true}
 	case failures != "":
 		return step{rollbackFailed: true, reason: fmt.Sprintf("rollback failed at commit: %s; those front-ends still run the releases of %s, the others went back; retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
 	}
-	return step{to: store.RolledBack, reason: fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, DatabaseNotRolledBack)}
+	return step{to: store.RolledBack, reason: rolledBackReason(d)}
+}
+
+// rolledBackReason is the reason of a rollback by command that committed.
+func rolledBackReason(d *store.Deployment) string {
+	return fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, DatabaseNotRolledBack)
+}
+
+// afterRollback ends the rollback of d once its after_activate hooks
+// answered: as decided before them (d.Ending), saying which failed. A
+// failing after_activate hook does not undo the swap back.
+func afterRollback(d *store.Deployment, failures string) step {
+	also := ""
+	if failures != "" {
+		also = "; but after_activate hooks failed: " + failures + "; check those front-ends"
+	}
+	if d.Ending == store.RolledBack {
+		return step{to: store.RolledBack, reason: rolledBackReason(d) + also}
+	}
+	return step{rollbackFailed: true, reason: d.RollbackError + "; after_activate hooks ran on the agents where before_activate ran" + also}
 }
 
 func rollbackSwapTime(a store.DeploymentAgent) time.Time { return a.RollbackSwapTime }
 
 // endRollback applies st to a DEPLOYED deployment being rolled back and
-// returns the commands to send.
+// returns the commands to send. A rollback that ends, failed or not, runs
+// its after_activate step first when that step has agents.
 func (s *Service) endRollback(tx *store.Tx, d *store.Deployment, st step, now time.Time) ([]outgoing, error) {
 	switch {
 	case st.advance:
+		if d.Step == store.StepArm {
+			if out := s.enterRollbackStep(d, store.StepBefore); len(out) > 0 {
+				return out, nil
+			}
+		}
 		return s.enterRollbackStep(d, store.StepCommit), nil
 	case st.rollbackFailed:
-		d.RollingBack, d.Error = false, st.reason
-		note(d, now, ControllerActor, st.reason)
-		if !st.disarm {
-			return nil, nil
-		}
 		var out []outgoing
-		for i := range d.Agents {
-			a := &d.Agents[i]
-			a.State = store.AgentActive // it runs d's releases, as before
-			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: d.RollbackKey + "." + string(fleet.Disarm) + "." + a.Name, DeploymentID: d.RollbackKey}})
+		if st.disarm {
+			for i := range d.Agents {
+				a := &d.Agents[i]
+				a.State = store.AgentActive // it runs d's releases, as before
+				out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: d.RollbackKey + "." + string(fleet.Disarm) + "." + a.Name, DeploymentID: d.RollbackKey}})
+			}
 		}
+		if d.Step != store.StepAfter {
+			d.Ending, d.RollbackError = store.Deployed, st.reason
+			if after := s.enterRollbackStep(d, store.StepAfter); len(after) > 0 {
+				return append(out, after...), nil
+			}
+		}
+		d.RollingBack, d.Error, d.RollbackError = false, st.reason, ""
+		note(d, now, ControllerActor, st.reason)
 		return out, nil
 	case st.to == store.RolledBack:
+		if d.Step != store.StepAfter {
+			d.Ending = store.RolledBack
+			if after := s.enterRollbackStep(d, store.StepAfter); len(after) > 0 {
+				return after, nil
+			}
+		}
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return nil, err

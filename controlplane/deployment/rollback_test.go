@@ -8,7 +8,9 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 func TestCheckRollback(t *testing.T) {
@@ -115,5 +117,86 @@ func TestNotConnected(t *testing.T) {
 	connected := []fleet.AgentView{{Agent: store.Agent{Name: "fe2"}, Connected: true}, {Agent: store.Agent{Name: "fe9"}, Connected: true}}
 	if got := strings.Join(notConnected(d, connected), ","); got != "fe1,fe3" {
 		t.Fatalf("not connected = %q, want fe1,fe3", got)
+	}
+}
+
+// TestRollbackByCommandHookSteps: the before_activate step of a rollback
+// advances to the commit, or stops it with every agent disarmed; the
+// after_activate step ends the rollback as decided before it, saying which
+// hooks failed.
+func TestRollbackByCommandHookSteps(t *testing.T) {
+	rolling := func(st store.Stage2Step, ending store.DeploymentState, errMsg string, outcome fleet.Outcome) step {
+		d := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true))
+		d.Step, d.Ending, d.Error, d.RollbackError = st, ending, "", errMsg
+		r := fleet.Report{Agent: "a", CommandID: "c", Outcome: outcome}
+		if outcome == fleet.CommandFailed {
+			r.Error = "hook exited with status 4"
+		}
+		if !applyReport(d, r) {
+			t.Fatalf("the report to the %s step was not applied", st)
+		}
+		return next(d)
+	}
+	tests := []struct {
+		name    string
+		st      step
+		want    step
+		reasons []string
+	}{
+		{"before_activate done", rolling(store.StepBefore, "", "", fleet.Done), step{advance: true}, nil},
+		{"before_activate failed", rolling(store.StepBefore, "", "", fleet.CommandFailed), step{rollbackFailed: true, disarm: true},
+			[]string{"before_activate hooks", "agent a: hook exited with status 4", "nothing was swapped", "cutoverctl deploy rollback d-1"}},
+		{"after_activate done, rolled back", rolling(store.StepAfter, store.RolledBack, "", fleet.Done), step{to: store.RolledBack},
+			[]string{"rolled back by command", "the database is NOT rolled back"}},
+		{"after_activate failed, rolled back", rolling(store.StepAfter, store.RolledBack, "", fleet.CommandFailed), step{to: store.RolledBack},
+			[]string{"rolled back by command", "but after_activate hooks failed: agent a: hook exited with status 4"}},
+		{"after_activate done, rollback failed", rolling(store.StepAfter, store.Deployed, "rollback failed at commit: x", fleet.Done), step{rollbackFailed: true},
+			[]string{"rollback failed at commit: x", "after_activate hooks ran on the agents where before_activate ran"}},
+	}
+	for _, tt := range tests {
+		got := tt.st
+		if got.advance != tt.want.advance || got.to != tt.want.to || got.rollbackFailed != tt.want.rollbackFailed || got.disarm != tt.want.disarm {
+			t.Errorf("%s: next = %+v, want %+v", tt.name, got, tt.want)
+		}
+		for _, r := range tt.reasons {
+			if !strings.Contains(got.reason, r) {
+				t.Errorf("%s: reason %q lacks %q", tt.name, got.reason, r)
+			}
+		}
+	}
+}
+
+// TestRollbackHooks: the hooks of the releases that ran before come from
+// their manifests; one the controller no longer holds has none and is named.
+func TestRollbackHooks(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := &manifest.Manifest{Application: "hello", Spec: appspec.Spec{Name: "hello",
+		Hooks: appspec.Hooks{AfterActivate: []appspec.Hook{{Command: "resume"}}}}}
+	b := m.Encode()
+	r1 := manifest.ReleaseID(b)
+	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{
+		{Name: "hello", ReleaseID: "r2", PreviousReleaseID: r1}, {Name: "gone", ReleaseID: "g2", PreviousReleaseID: "g1"}}}
+	err = st.Update(func(tx *store.Tx) error {
+		if err := tx.PutRelease(&store.Release{ID: r1, Application: "hello"}, b); err != nil {
+			return err
+		}
+		hooks, unknown, err := rollbackHooks(tx, d)
+		if err != nil {
+			return err
+		}
+		if len(hooks) != 1 || hooks[0].app != "hello" || len(hooks[0].hooks.AfterActivate) != 1 {
+			t.Errorf("hooks = %+v, want hello's after_activate hook", hooks)
+		}
+		if len(unknown) != 1 || !strings.Contains(unknown[0], "release g1 of gone") {
+			t.Errorf("unknown = %q, want release g1 of gone", unknown)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,6 +97,11 @@ type Deployment struct {
 	// rollback by command ("<id>~rollback.<n>"): its arm and commit are
 	// journaled under it, apart from the deployment's own activation.
 	RollbackKey string `json:"rollback_key,omitempty"`
+	// RollbackError is why the running rollback by command failed, while
+	// its after_activate hooks run; it becomes Error when they have
+	// answered (Error stays empty until the rollback has ended, so that
+	// whoever follows it waits for the end).
+	RollbackError string `json:"rollback_error,omitempty"`
 	// RollbackSpread is the time between the first and the last agent's
 	// swap back by the rollback command.
 	RollbackSpread   time.Duration     `json:"rollback_spread,omitempty"`
@@ -136,8 +141,10 @@ type Deployment struct {
 	Step Stage2Step `json:"step,omitempty"`
 	// StepTime is when Step began.
 	StepTime time.Time `json:"step_time,omitzero"`
-	// Ending is the final state a failed stage 2 moves to once its
-	// after_activate hooks ran (Error holds the reason); empty otherwise.
+	// Ending is the final state a stage 2 moves to once its after_activate
+	// hooks ran (Error holds the reason of a failure); for a rollback by
+	// command, ROLLED_BACK, or DEPLOYED when it failed (RollbackError holds
+	// the reason); empty otherwise.
 	Ending DeploymentState `json:"ending,omitempty"`
 	// Committed is set, with the commit commands, once any agent may swap.
 	Committed bool `json:"committed,omitempty"`
@@ -240,8 +247,12 @@ type DeploymentAgent struct {
 	// Hooks are the results of the hooks it ran, in order.
 	Hooks []HookResult `json:"hooks,omitempty"`
 	// BeforeRan: it was sent before_activate hooks (so after_activate runs
-	// there even when stage 2 fails).
+	// there even when stage 2, or a rollback by command, fails).
 	BeforeRan bool `json:"before_ran,omitempty"`
+	// RollbackPlan holds the hooks it runs in the rollback by command that
+	// runs now (or ran last): the hooks of the releases the rollback goes
+	// back to, planned when it was requested, in run order.
+	RollbackPlan []HookRef `json:"rollback_plan,omitempty"`
 	// ArmTransferredBytes is what it received for the arm command (part of
 	// TransferredBytes), from an agent that reports no run ids.
 	ArmTransferredBytes int64 `json:"arm_transferred_bytes,omitempty"`
