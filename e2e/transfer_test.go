@@ -44,27 +44,7 @@ func TestResumeAfterAgentKilled(t *testing.T) {
 		t.Fatalf("PrepareDeployment: %v", err)
 	}
 
-	// Kill the agent once it holds between a quarter and three quarters.
-	var release string
-	var size int64
-	c.waitFor(deployDeadline, "agent half way through stage 1", func() error {
-		d, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
-		if err != nil {
-			return err
-		}
-		if d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
-			return poll.Permanent(errors.New("deployment left PREPARING before the agent was killed: " + d.GetState().String()))
-		}
-		ag := d.GetAgents()[0]
-		if ag.GetReleaseBytes() == 0 || ag.GetTransferredBytes() < ag.GetReleaseBytes()/4 {
-			return errors.New("not a quarter yet")
-		}
-		if ag.GetTransferredBytes() > ag.GetReleaseBytes()*3/4 {
-			return poll.Permanent(errors.New("the transfer went past three quarters between two polls; the test cannot kill it in the middle"))
-		}
-		release, size = d.GetApplications()[0].GetReleaseId(), ag.GetReleaseBytes()
-		return nil
-	})
+	release, size := c.waitMidTransfer(id)
 	a.Proc.Kill()
 	sentBefore := c.metric("cutover_transfer_bytes_total", "resume")
 	reportedBefore := c.agentTransferred(id)
@@ -101,6 +81,72 @@ func TestResumeAfterAgentKilled(t *testing.T) {
 	if transferred < reportedBefore+int64(received) || transferred > total {
 		t.Errorf("transferred_bytes = %d, want at least the %d reported before the kill + the %d received after the restart, and at most the %d the controller sent",
 			transferred, reportedBefore, int64(received), total)
+	}
+	sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+}
+
+// waitMidTransfer waits until deployment id's first agent has received
+// between a quarter and three quarters of what it must hold, and returns
+// the release it stages and its size.
+func (c *cluster) waitMidTransfer(id string) (release string, size int64) {
+	c.t.Helper()
+	c.waitFor(deployDeadline, "agent half way through stage 1", func() error {
+		d, err := c.Admin.GetDeployment(context.Background(), &cutoverv1.GetDeploymentRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		if d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING {
+			return poll.Permanent(errors.New("deployment left PREPARING before the test could interrupt it: " + d.GetState().String()))
+		}
+		ag := d.GetAgents()[0]
+		if ag.GetReleaseBytes() == 0 || ag.GetTransferredBytes() < ag.GetReleaseBytes()/4 {
+			return errors.New("not a quarter yet")
+		}
+		if ag.GetTransferredBytes() > ag.GetReleaseBytes()*3/4 {
+			return poll.Permanent(errors.New("the transfer went past three quarters between two polls; the test cannot interrupt it in the middle"))
+		}
+		release, size = d.GetApplications()[0].GetReleaseId(), ag.GetReleaseBytes()
+		return nil
+	})
+	return release, size
+}
+
+// TestTransferredBytesAcrossControllerRestart kills the controller in the
+// middle of stage 1 and starts it again. The agent's stage goes on (it
+// retries while the controller is away, and joins the resent command to
+// the run going on, or runs it again if its run ended), and the
+// deployment's transferred_bytes keeps what was reported before the
+// restart and counts nothing twice: at least that, at most what the agent
+// received (its own counter, all of this deployment).
+func TestTransferredBytesAcrossControllerRestart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	if err := bench.Generate(src, 96<<20, 11); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("ctlrestart", true)
+	c.startAgents("ctlrestart", "fe-1")
+	a := c.Agents[0]
+	c.registerApp(src)
+	id := c.createDeployment("ctlrestart", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	release, _ := c.waitMidTransfer(id)
+	c.restartController()
+	reportedBefore := c.agentTransferred(id) // what the controller had recorded
+	c.waitDeployment(id, prepared)
+	received, err := bench.Metric(a.MetricsAddr, "cutover_agent_fetched_wire_bytes_total", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transferred := c.agentTransferred(id)
+	t.Logf("transferred_bytes %d: %d recorded before the restart; the agent received %d", transferred, reportedBefore, int64(received))
+	if transferred < reportedBefore || transferred > int64(received) {
+		t.Errorf("transferred_bytes = %d, want at least the %d recorded before the restart and at most the %d the agent received",
+			transferred, reportedBefore, int64(received))
 	}
 	sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
 }
