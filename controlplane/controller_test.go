@@ -124,6 +124,26 @@ func TestActivationFailureRollsBack(t *testing.T) {
 		t.Errorf("history = %s", got)
 	}
 	tc.scrapeUntil(t, `cutover_deployments_total{environment="production",state="rolled_back"} 1`)
+	watchEnds(t, tc, d.Id)
+}
+
+// watchEnds fails the test unless WatchDeployment of the settled
+// deployment id ends by itself (within 10s).
+func watchEnds(t *testing.T, tc *testController, id string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	stream, err := tc.admin.WatchDeployment(c, &cutoverv1.WatchDeploymentRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := stream.Recv(); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatalf("the watch of settled deployment %s did not end: %v", id, err)
+		}
+	}
 }
 
 func TestFailingBuildSendsNothing(t *testing.T) {

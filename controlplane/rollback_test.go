@@ -120,6 +120,7 @@ func TestRollbackCommand(t *testing.T) {
 	if v := env.GetDeployedVersions()["hello"]; err != nil || v.GetReleaseId() != d1.Applications[0].ReleaseId || v.GetVersionLabel() != "v2" || v.GetDeploymentId() != d1.Id {
 		t.Fatalf("deployed_versions after the rollback: %v, %v", env.GetDeployedVersions(), err)
 	}
+	watchEnds(t, tc, d2.Id)
 	// d-1 runs again, but nothing ran before it.
 	_, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d1.Id})
 	wantRefused(t, err, "ran no release in environment production before deployment "+d1.Id)

@@ -149,8 +149,12 @@ func previousReleases(d *store.Deployment) []fleet.ReleaseRef {
 }
 
 // Settled says whether d waits for nothing more: it is in a final state
-// and no rollback of it runs.
-func Settled(d *store.Deployment) bool { return Final(d.State) && !d.RollingBack }
+// and no rollback of it runs. RollingBack stays set on a deployment that
+// ended ROLLED_BACK (or FAILED after stage 2's swap-back); only a DEPLOYED
+// one can still be rolling back.
+func Settled(d *store.Deployment) bool {
+	return Final(d.State) && !(d.State == store.Deployed && d.RollingBack)
+}
 
 // checkRollback refuses the rollback command unless d is DEPLOYED, is what
 // env runs now for each of its applications, each had a release before it,

@@ -200,3 +200,27 @@ func TestRollbackHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSettled: a watch ends at a final state, except while a DEPLOYED
+// deployment is being rolled back by command; a deployment that ended
+// ROLLED_BACK (RollingBack left set) is settled.
+func TestSettled(t *testing.T) {
+	tests := []struct {
+		state       store.DeploymentState
+		rollingBack bool
+		want        bool
+	}{
+		{store.Activating, false, false},
+		{store.Activating, true, false},
+		{store.Deployed, false, true},
+		{store.Deployed, true, false},
+		{store.RolledBack, true, true},
+		{store.Failed, true, true},
+		{store.Aborted, false, true},
+	}
+	for _, tt := range tests {
+		if got := Settled(&store.Deployment{State: tt.state, RollingBack: tt.rollingBack}); got != tt.want {
+			t.Errorf("Settled(%s, rolling back %v) = %v, want %v", tt.state, tt.rollingBack, got, tt.want)
+		}
+	}
+}
