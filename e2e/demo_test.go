@@ -13,8 +13,9 @@ import (
 // working: it must exit 0 having seen the window open, v1 everywhere, v1
 // still after prepare with the SQL script and the expiry shown and the
 // table visits not created yet, v2 everywhere after continue, with the
-// table created and the SQL and swap timings printed, and v1 again after
-// the rollback.
+// table created, the hooks run around the swap, the package downloaded and
+// the SQL and swap timings printed, and v1 again after the rollback, v1's
+// hooks run around it.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*deployDeadline)
@@ -47,6 +48,17 @@ func TestDemo(t *testing.T) {
 		{"Stage 2 (activate_time to finish_time) took ", 1},
 		{" (sql_duration), swap ", 1},
 		{"Done: every process stopped", 1},
+		// hooks around the swap of continue (before_activate in what runs
+		// then, v1), and around the rollback's (v1's hooks; before_activate in v2)
+		{"  before_activate  ran in the v1 release", 1},
+		{"  validate         ran in the v2 release", 3},
+		{"  after_activate   ran in the v2 release", 1},
+		{"  before_activate  ran in the v2 release", 1},
+		{"  validate         ran in the v1 release", 3},
+		{"  after_activate   ran in the v1 release", 1},
+		// the package step's output, downloaded
+		{"$ cutoverctl deploy package d-2 -o ", 1},
+		{"holds: hello v2, packaged for the mobile app", 1},
 	} {
 		if got := strings.Count(text, want.text); got != want.count {
 			t.Errorf("demo output holds %q %d times, want %d:\n%s", want.text, got, want.count, text)

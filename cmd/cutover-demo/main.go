@@ -5,8 +5,10 @@
 // (without its migration), prepares v2, which adds the migration (all three
 // front-ends still answer v1, the script and the expiry are shown and the
 // table does not exist yet), continues (the table exists, all answer v2,
-// the swap spread is shown), rolls v2 back (all answer v1 again; the
-// database is not rolled back), and stops everything. Every step runs the real cutoverctl and prints its
+// the swap spread is shown, the hooks ran around the swap, the package
+// step produced a file that it downloads), rolls v2 back (all answer v1
+// again, v1's hooks ran; the database is not rolled back), and stops
+// everything. Every step runs the real cutoverctl and prints its
 // command line, so the demo also teaches the commands.
 //
 //	make demo   # = go build -o bin/ ./cmd/... && go run ./cmd/cutover-demo -bin bin
@@ -61,6 +63,7 @@ type demo struct {
 	dir     string
 	src     string
 	db      string // the environment's SQLite database
+	hookLog string // the file the demo's hooks append to
 	cluster *localcluster.Cluster
 	step    int
 }
@@ -100,6 +103,12 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 	if err := os.Remove(filepath.Join(d.src, visitsMigration)); err != nil {
+		return err
+	}
+	d.hookLog = filepath.Join(d.dir, "hooks.log")
+	extra := demoSpec(d.hookLog)
+	fmt.Fprintf(d.out, "   Its cutover.yaml gets hooks, run by the agents around each swap, and a package step, run by the controller\n   after an activation that changed VERSION:\n%s", indent(extra, "     "))
+	if err := appendFile(filepath.Join(d.src, "cutover.yaml"), extra); err != nil {
 		return err
 	}
 
@@ -142,6 +151,10 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 	if err := d.ask("v1"); err != nil {
+		return err
+	}
+	v1Hooks, err := d.hookLines()
+	if err != nil {
 		return err
 	}
 
@@ -190,6 +203,15 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if err := d.ask("v2"); err != nil {
 		return err
 	}
+	d.say("The hooks ran around the swap: before_activate and after_activate once (on fe-1), validate on each front-end:")
+	seen, err := d.showHooks(len(v1Hooks))
+	if err != nil {
+		return err
+	}
+	d.say("The package step ran on the controller (VERSION, in when_changed, differs from v1); download what it produced:")
+	if err := d.showPackage(ctx, id2); err != nil {
+		return err
+	}
 
 	d.say("How long stage 2 took:")
 	if err := d.timings(ctx, id2); err != nil {
@@ -203,6 +225,10 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 	if err := d.showVisits(true); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   Going back is an activation of v1: v1's hooks ran around the swap back:\n")
+	if _, err := d.showHooks(seen); err != nil {
 		return err
 	}
 	d.say("Stopping every process the demo started.")

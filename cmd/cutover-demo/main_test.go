@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
 
@@ -56,5 +60,27 @@ func TestDemoWindowIsOpenNow(t *testing.T) {
 		if open, _ := s.Open(now); !open {
 			t.Errorf("window %q is not open at %s", w, now)
 		}
+	}
+}
+
+// TestDemoSpec: what the demo adds to examples/hello's cutover.yaml is a
+// valid app spec: once hooks around the swap, a validate hook on each
+// agent, and a package step on VERSION.
+func TestDemoSpec(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "..", "examples", "hello", "cutover.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := appspec.Parse(append(base, demoSpec("/tmp/demo/hooks.log")...))
+	if err != nil {
+		t.Fatalf("the demo's cutover.yaml: %v", err)
+	}
+	h := spec.Hooks
+	if len(h.BeforeActivate) != 1 || !h.BeforeActivate[0].Once() || len(h.AfterActivate) != 1 || !h.AfterActivate[0].Once() ||
+		len(h.Validate) != 1 || h.Validate[0].Once() || !strings.Contains(h.Validate[0].Command, ">> /tmp/demo/hooks.log") {
+		t.Errorf("hooks = %+v", h)
+	}
+	if p := spec.Package; p == nil || !p.MatchesChanged("VERSION") || p.MatchesChanged("main.go") || p.Output != "out/hello.pkg" {
+		t.Errorf("package = %+v", p)
 	}
 }
