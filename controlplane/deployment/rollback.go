@@ -32,11 +32,13 @@ import (
 const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that stage 2 ran stays applied"
 
 // Rollback starts the rollback of a DEPLOYED deployment: every agent that
-// activated it arms the releases that ran before; once all have, all
-// commit. The deployment stays DEPLOYED until they all have swapped back,
-// then becomes ROLLED_BACK; if one fails to arm, all are disarmed and it
-// stays DEPLOYED with the error (nothing swapped), and the rollback can be
-// retried.
+// activated it arms the releases that ran before; once all have, the
+// before_activate hooks of those releases run, then all commit (with their
+// validate hooks), then their after_activate hooks run. The deployment
+// stays DEPLOYED until they all have swapped back, then becomes
+// ROLLED_BACK; if one fails to arm or a before_activate hook fails, all
+// are disarmed and it stays DEPLOYED with the error (nothing swapped), and
+// the rollback can be retried.
 // Errors: NotFound; FailedPrecondition when it is not DEPLOYED, is being
 // rolled back, is not what the environment runs now, had nothing before
 // it, or another deployment of the environment is ACTIVATING.
