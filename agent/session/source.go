@@ -46,18 +46,22 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 	return resp.GetManifest(), nil
 }
 
-// FetchChunks streams the chunks ids and hands each batch to fn,
+// FetchChunks streams the chunks ids (telling the controller which of them
+// arrived corrupt before, suspect) and hands each batch to fn,
 // decompressed, with the function that releases its buffer. The chunks are
 // decoded with chunkwire (one copy of the received bytes into a pooled
 // buffer, which the batch's data then aliases). A chunk that does not
 // decompress is handed on with nil data, so that its hash check fails and
 // it is fetched again.
-func (s *Source) FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
+func (s *Source) FetchChunks(ctx context.Context, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: s.environment, Agent: s.agent}
 	for i := range ids {
 		req.Ids[i] = ids[i][:]
+	}
+	for i := range suspect {
+		req.SuspectIds = append(req.SuspectIds, suspect[i][:])
 	}
 	stream, err := s.client.FetchChunks(ctx, req, grpc.ForceCodecV2(chunkwire.Codec{}))
 	if err != nil {

@@ -34,8 +34,10 @@ type fakeController struct {
 	// failAfter > 0: FetchChunks fails once that many chunks were sent in all (once).
 	failAfter int
 	sent      int
-	// requested counts how often each chunk was asked for.
+	// requested counts how often each chunk was asked for; suspected how
+	// often it was named among the suspect ids.
 	requested map[manifest.ChunkID]int
+	suspected map[manifest.ChunkID]int
 	// perBatch is how many chunks go into one response.
 	perBatch int
 	// manifestDown makes GetManifest answer UNAVAILABLE; gets counts the calls.
@@ -45,7 +47,7 @@ type fakeController struct {
 
 func newFake() *fakeController {
 	return &fakeController{manifests: map[string][]byte{}, chunks: map[manifest.ChunkID][]byte{},
-		corrupt: map[manifest.ChunkID]int{}, requested: map[manifest.ChunkID]int{}, perBatch: 2}
+		corrupt: map[manifest.ChunkID]int{}, requested: map[manifest.ChunkID]int{}, suspected: map[manifest.ChunkID]int{}, perBatch: 2}
 }
 
 // PutChunks makes the fake a manifest.ChunkSink.
@@ -83,6 +85,11 @@ func (f *fakeController) FetchChunks(req *cutoverv1.FetchChunksRequest, stream g
 		batch = nil
 		return err
 	}
+	f.mu.Lock()
+	for _, raw := range req.GetSuspectIds() {
+		f.suspected[manifest.ChunkID(raw)]++
+	}
+	f.mu.Unlock()
 	for _, raw := range req.GetIds() {
 		id := manifest.ChunkID(raw)
 		f.mu.Lock()
@@ -123,6 +130,12 @@ func (f *fakeController) manifestCalls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.gets
+}
+
+func (f *fakeController) suspicions(id manifest.ChunkID) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.suspected[id]
 }
 
 func (f *fakeController) requests(id manifest.ChunkID) int {

@@ -48,8 +48,10 @@ type Source interface {
 	// FetchChunks asks for ids and calls fn with each batch received, in
 	// order, and a function that releases the batch's memory: fn may keep
 	// the data until it calls it, and calls it exactly once, even when it
-	// fails. fn's error ends the fetch and is returned.
-	FetchChunks(ctx context.Context, ids []manifest.ChunkID, fn func(batch []Received, release func()) error) error
+	// fails. fn's error ends the fetch and is returned. suspect are ids
+	// among ids that arrived corrupt before: the source checks its copy of
+	// them first (errkind.DataLoss if it is corrupt).
+	FetchChunks(ctx context.Context, ids, suspect []manifest.ChunkID, fn func(batch []Received, release func()) error) error
 }
 
 // Release names one application's release.

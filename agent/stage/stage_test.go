@@ -219,6 +219,12 @@ func TestCorruptedChunkIsRefusedAndFetchedAgain(t *testing.T) {
 	if n := e.fake.requests(bad); n != 3 {
 		t.Errorf("corrupted chunk requested %d times, want 3", n)
 	}
+	if n := e.fake.suspicions(bad); n != 2 {
+		t.Errorf("corrupted chunk named suspect %d times, want 2 (each request after it failed)", n)
+	}
+	if n := e.fake.suspicions(m.ChunkIDs()[0]); n != 0 {
+		t.Errorf("good chunk named suspect %d times", n)
+	}
 	if n := e.fake.requests(m.ChunkIDs()[0]); n != 1 {
 		t.Errorf("good chunk requested %d times, want 1", n)
 	}

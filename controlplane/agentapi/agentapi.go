@@ -126,17 +126,35 @@ func (s *Server) GetManifest(ctx context.Context, req *cutoverv1.GetManifestRequ
 	return &cutoverv1.GetManifestResponse{Manifest: b}, nil
 }
 
-// FetchChunks streams the requested chunks in order, in messages of about
-// 1 MiB, encoded without copying the chunk data (chunkwire.Frame).
-// INVALID_ARGUMENT for an id that is not 32 bytes, NOT_FOUND for an unknown
-// chunk.
-func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.AgentService_FetchChunksServer) error {
-	ids := make([]manifest.ChunkID, len(req.GetIds()))
-	for i, raw := range req.GetIds() {
-		if len(raw) != len(manifest.ChunkID{}) {
-			return fmt.Errorf("chunk id %d is %d bytes, want %d (SHA-256): %w", i, len(raw), len(manifest.ChunkID{}), errkind.InvalidArgument)
+// chunkIDs converts the chunk ids of a request's field; InvalidArgument
+// for one that is not 32 bytes.
+func chunkIDs(field string, raw [][]byte) ([]manifest.ChunkID, error) {
+	ids := make([]manifest.ChunkID, len(raw))
+	for i, b := range raw {
+		if len(b) != len(manifest.ChunkID{}) {
+			return nil, fmt.Errorf("%s[%d] is %d bytes, want %d (SHA-256): %w", field, i, len(b), len(manifest.ChunkID{}), errkind.InvalidArgument)
 		}
-		copy(ids[i][:], raw)
+		copy(ids[i][:], b)
+	}
+	return ids, nil
+}
+
+// FetchChunks streams the requested chunks in order, in messages of about
+// 1 MiB, encoded without copying the chunk data (chunkwire.Frame), after
+// checking the stored copy of the suspect ones (transfer.CheckSuspects).
+// INVALID_ARGUMENT for an id that is not 32 bytes, NOT_FOUND for an unknown
+// chunk, DATA_LOSS for a suspect chunk found corrupt in the store.
+func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.AgentService_FetchChunksServer) error {
+	ids, err := chunkIDs("ids", req.GetIds())
+	if err != nil {
+		return err
+	}
+	suspect, err := chunkIDs("suspect_ids", req.GetSuspectIds())
+	if err != nil {
+		return err
+	}
+	if err := s.transfer.CheckSuspects(suspect); err != nil {
+		return err
 	}
 	env := req.GetEnvironment()
 	if appspec.ValidName(env) != nil {

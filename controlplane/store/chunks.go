@@ -54,6 +54,20 @@ func (tx *Tx) PutChunk(id manifest.ChunkID, data []byte) error {
 	return appendChunk(tx.tx.Bucket(bucketChunkIDs), tx.tx.Bucket(bucketChunkData), id[:], data)
 }
 
+// DeleteChunk deletes a stored chunk (absent is fine), e.g. one found
+// corrupt: a build that has it stores it again.
+func (tx *Tx) DeleteChunk(id manifest.ChunkID) error {
+	ids := tx.tx.Bucket(bucketChunkIDs)
+	seq := ids.Get(id[:])
+	if seq == nil {
+		return nil
+	}
+	if err := tx.tx.Bucket(bucketChunkData).Delete(bytes.Clone(seq)); err != nil {
+		return err
+	}
+	return ids.Delete(id[:])
+}
+
 // appendChunk stores data under the next sequence number of dat and indexes
 // it in ids, unless ids already has the chunk.
 func appendChunk(ids, dat *bolt.Bucket, id, data []byte) error {

@@ -6,6 +6,7 @@ type metrics struct {
 	sent       *prometheus.CounterVec
 	saved      *prometheus.CounterVec
 	storeReads prometheus.Counter
+	corrupt    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -22,9 +23,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cutover_transfer_chunk_store_reads_total",
 			Help: "Chunks read from the store to send them (a chunk sent to many agents at once is read once).",
 		}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_transfer_corrupt_chunks_total",
+			Help: "Chunks found corrupt in the controller's store (checked when an agent received one that did not verify) and deleted.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sent, m.saved, m.storeReads} {
+		for _, c := range []prometheus.Collector{m.sent, m.saved, m.storeReads, m.corrupt} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

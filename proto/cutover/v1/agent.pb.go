@@ -1331,7 +1331,12 @@ type FetchChunksRequest struct {
 	// environment is the asking agent's environment (for the controller's accounting).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
 	// agent is the asking agent's name (for the controller's log).
-	Agent         string `protobuf:"bytes,3,opt,name=agent,proto3" json:"agent,omitempty"`
+	Agent string `protobuf:"bytes,3,opt,name=agent,proto3" json:"agent,omitempty"`
+	// suspect_ids are ids among ids whose chunk reached the agent before with
+	// content that did not hash to its id. The controller checks its stored
+	// copy of each before sending: a corrupt one is deleted (a new build puts
+	// it back) and the call fails with DATA_LOSS naming it.
+	SuspectIds    [][]byte `protobuf:"bytes,4,rep,name=suspect_ids,json=suspectIds,proto3" json:"suspect_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1385,6 +1390,13 @@ func (x *FetchChunksRequest) GetAgent() string {
 		return x.Agent
 	}
 	return ""
+}
+
+func (x *FetchChunksRequest) GetSuspectIds() [][]byte {
+	if x != nil {
+		return x.SuspectIds
+	}
+	return nil
 }
 
 // FetchChunksResponse is one batch of chunks.
@@ -1595,11 +1607,13 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\"1\n" +
 	"\x13GetManifestResponse\x12\x1a\n" +
-	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"^\n" +
+	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\x7f\n" +
 	"\x12FetchChunksRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\fR\x03ids\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x14\n" +
-	"\x05agent\x18\x03 \x01(\tR\x05agent\"@\n" +
+	"\x05agent\x18\x03 \x01(\tR\x05agent\x12\x1f\n" +
+	"\vsuspect_ids\x18\x04 \x03(\fR\n" +
+	"suspectIds\"@\n" +
 	"\x13FetchChunksResponse\x12)\n" +
 	"\x06chunks\x18\x01 \x03(\v2\x11.cutover.v1.ChunkR\x06chunks\"K\n" +
 	"\x05Chunk\x12\x0e\n" +

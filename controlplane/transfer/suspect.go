@@ -1,0 +1,74 @@
+package transfer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/manifest"
+)
+
+// CheckSuspects checks the stored copy of chunks that reached an agent
+// corrupt: a chunk whose content no longer hashes to its id is deleted from
+// the store and from the cache (a new build of a release that has it stores
+// it again), and CheckSuspects fails with errkind.DataLoss naming it. A
+// chunk that is intact was damaged on its way, and is simply sent again.
+// Unknown ids are left to Send.
+func (s *Sender) CheckSuspects(ids []manifest.ChunkID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var corrupt []manifest.ChunkID
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		for _, id := range ids {
+			if data, err := tx.Chunk(id); err == nil && manifest.HashChunk(data) != id {
+				corrupt = append(corrupt, id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(corrupt) == 0 {
+		return err
+	}
+	err = s.cfg.Store.Update(func(tx *store.Tx) error {
+		for _, id := range corrupt {
+			if err := tx.DeleteChunk(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete corrupt chunks: %w", err)
+	}
+	s.forget(corrupt)
+	names := make([]string, len(corrupt))
+	for i, id := range corrupt {
+		names[i] = id.String()
+		s.cfg.Log.Error("chunk in the store is corrupt (its content does not hash to its id); deleted", "chunk", names[i])
+	}
+	sort.Strings(names)
+	s.metrics.corrupt.Add(float64(len(corrupt)))
+	return fmt.Errorf("chunk(s) %s in the controller's store were corrupt and were deleted; prepare the deployment again (its build stores them again): %w",
+		strings.Join(names, ", "), errkind.DataLoss)
+}
+
+// forget drops ids from the cache.
+func (s *Sender) forget(ids []manifest.ChunkID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		e, ok := s.cache[id]
+		if !ok {
+			continue
+		}
+		select {
+		case <-e.ready:
+			delete(s.cache, id)
+			s.bytes -= int64(len(e.chunk.Data))
+		default: // still loading for a Send: it ends with it
+		}
+	}
+}
