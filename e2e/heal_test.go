@@ -69,7 +69,9 @@ func TestCorruptChunkInTheControllersStoreHeals(t *testing.T) {
 	}
 	c.waitDeployment(d1, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED)
 
-	// A fresh agent cannot get the release; the error says which chunk and what to do.
+	// A fresh agent cannot get the release; the error says which chunk and
+	// what to do. (When both agents fetch at once, the second may find the
+	// chunk already deleted: its error says the same.)
 	c.startAgents("heal", "fe-2")
 	d2 := c.createDeployment("heal", bench.AppName, "v1-again")
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {

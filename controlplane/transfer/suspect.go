@@ -20,28 +20,27 @@ func (s *Sender) CheckSuspects(ids []manifest.ChunkID) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	// One read-write transaction: checking and deleting together, so that
+	// two agents naming the same chunk at once delete and count it once.
 	var corrupt []manifest.ChunkID
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		corrupt = corrupt[:0]
 		for _, id := range ids {
-			if data, err := tx.Chunk(id); err == nil && manifest.HashChunk(data) != id {
-				corrupt = append(corrupt, id)
+			if data, err := tx.Chunk(id); err != nil || manifest.HashChunk(data) == id {
+				continue // unknown (Send says so) or intact
 			}
-		}
-		return nil
-	})
-	if err != nil || len(corrupt) == 0 {
-		return err
-	}
-	err = s.cfg.Store.Update(func(tx *store.Tx) error {
-		for _, id := range corrupt {
 			if err := tx.DeleteChunk(id); err != nil {
 				return err
 			}
+			corrupt = append(corrupt, id)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete corrupt chunks: %w", err)
+		return fmt.Errorf("check the chunks an agent received corrupt: %w", err)
+	}
+	if len(corrupt) == 0 {
+		return nil
 	}
 	s.forget(corrupt)
 	names := make([]string, len(corrupt))

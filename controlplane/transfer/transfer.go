@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -264,7 +265,9 @@ func (s *Sender) load(ids []manifest.ChunkID, entries []*entry) {
 	errs := make([]error, len(ids))
 	if err := s.cfg.Store.View(func(tx *store.Tx) error {
 		for i, id := range ids {
-			raw[i], errs[i] = tx.Chunk(id)
+			if raw[i], errs[i] = tx.Chunk(id); errors.Is(errs[i], errkind.NotFound) {
+				errs[i] = fmt.Errorf("chunk %s is not in the controller's store (deleted as corrupt, or collected since the build); prepare the deployment again (its build stores it again): %w", id, errkind.NotFound)
+			}
 		}
 		return nil
 	}); err != nil {
