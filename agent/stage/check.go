@@ -4,9 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cutover-dev/cutover/agent/layout"
-	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 // Check verifies, without fetching or writing anything, that each release
@@ -27,24 +25,12 @@ func (s *Stager) Check(releases []Release) error {
 
 func (s *Stager) checkOne(r Release) error {
 	defer s.lock(r)()
-	var rec *store.Release
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		var err error
-		rec, err = tx.Release(r.Application, r.ID)
-		return err
-	})
-	if err != nil || rec.State != store.ReleaseStaged {
+	d, err := s.inspect(r)
+	if err != nil || !d.Staged {
 		return fmt.Errorf("release %s of %q is not staged on this agent: %w", r.ID, r.Application, errkind.FailedPrecondition)
 	}
-	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
-		return nil
-	}
-	m, err := manifest.Decode(rec.Manifest)
-	if err != nil {
-		return err
-	}
-	if err := Verify(s.releaseDir(r), m); err != nil {
-		return fmt.Errorf("staged release %s of %q no longer matches its manifest: %v: %w", r.ID, r.Application, err, errkind.FailedPrecondition)
+	if d.Damage != nil {
+		return fmt.Errorf("staged release %s of %q no longer matches its manifest: %v: %w", r.ID, r.Application, d.Damage, errkind.FailedPrecondition)
 	}
 	return nil
 }

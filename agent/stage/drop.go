@@ -42,7 +42,7 @@ func (s *Stager) Drop(ctx context.Context, releases []Release, keep func(Release
 
 func (s *Stager) dropOne(r Release) error {
 	defer s.lock(r)()
-	for _, dir := range []string{s.releaseDir(r), s.stagingDir(r)} {
+	for _, dir := range []string{s.releaseDir(r), stagingDir(s.cfg.Root, r)} {
 		if _, err := os.Lstat(dir); err == nil {
 			if err := removeAside(layout.ReleasesDir(s.cfg.Root, r.Application), dir); err != nil {
 				return fmt.Errorf("drop release %s of %q: %w", r.ID, r.Application, err)

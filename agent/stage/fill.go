@@ -21,6 +21,9 @@ import (
 type target struct {
 	path string
 	file *manifest.File
+	// first is the release position of the file's first chunk (see
+	// positions); -1: the fill records no positions for it.
+	first int
 }
 
 // slot is one place a chunk is written to.
@@ -61,19 +64,22 @@ type fill struct {
 	err error // the committer's first error
 }
 
-// newFill prepares writing the chunks of targets that want reports as not
-// written yet (want(target, chunk index) returns the position to record,
-// and whether to write it). record makes written positions known (after
-// their data is durable), onCommit reports a durable batch; both run on the
+// newFill prepares writing the chunks of targets whose position done does
+// not have (nil: none). record makes written positions known (after their
+// data is durable), onCommit reports a durable batch; both run on the
 // committer goroutine and may be nil.
-func newFill(targets []target, want func(t, chunk int) (int, bool), commitBytes int, record func([]int) error, onCommit func(batch)) *fill {
+func newFill(targets []target, done bitmap, commitBytes int, record func([]int) error, onCommit func(batch)) *fill {
 	f := &fill{targets: targets, slots: map[manifest.ChunkID][]slot{}, size: map[manifest.ChunkID]int64{},
 		left: make([]int, len(targets)), open: map[int]*os.File{}, commitBytes: commitBytes,
 		inCur: map[*os.File]bool{}, batches: make(chan batch, 1), done: make(chan struct{})}
 	for ti, t := range targets {
 		var off int64
 		for ci, c := range t.file.Chunks {
-			if pos, ok := want(ti, ci); ok {
+			pos := -1
+			if t.first >= 0 {
+				pos = t.first + ci
+			}
+			if pos < 0 || !done.has(pos) {
 				if _, seen := f.slots[c.ID]; !seen {
 					f.order = append(f.order, c.ID)
 					f.size[c.ID] = c.Size
@@ -105,13 +111,10 @@ func (f *fill) needed(ids []manifest.ChunkID) []manifest.ChunkID {
 // missing returns the chunks still to be written, in target order, and their
 // total size.
 func (f *fill) missing() ([]manifest.ChunkID, int64) {
-	var ids []manifest.ChunkID
+	ids := f.needed(f.order)
 	var n int64
-	for _, id := range f.order {
-		if f.needs(id) {
-			ids = append(ids, id)
-			n += f.size[id]
-		}
+	for _, id := range ids {
+		n += f.size[id]
 	}
 	return ids, n
 }

@@ -48,10 +48,6 @@ func BenchmarkFill(b *testing.B) {
 		if err := createSkeleton(dir, m); err != nil {
 			b.Fatal(err)
 		}
-		var targets []target
-		for i := range m.Files {
-			targets = append(targets, target{path: filepath.Join(dir, m.Files[i].Path), file: &m.Files[i]})
-		}
 		done := newBitmap(len(chunks))
 		record := func(positions []int) error {
 			for _, i := range positions {
@@ -60,8 +56,7 @@ func BenchmarkFill(b *testing.B) {
 			return st.Update(func(tx *store.Tx) error { return tx.PutProgress("bench", "r", done) })
 		}
 		b.StartTimer()
-		pos := 0
-		f := newFill(targets, func(int, int) (int, bool) { pos++; return pos - 1, true }, DefaultCommitBytes, record, nil)
+		f := newFill(targets(dir, m), done, DefaultCommitBytes, record, nil)
 		for _, c := range chunks {
 			if manifest.HashChunk(c.Data) != c.ID {
 				b.Fatal("bad hash")

@@ -54,7 +54,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 			return fmt.Errorf("release %s of %q runs, and %s differs from its manifest (%v); it was left as it is: %w", r.ID, r.Application, final, err, errkind.FailedPrecondition)
 		}
 	}
-	dir := s.stagingDir(r)
+	dir := stagingDir(s.cfg.Root, r)
 	done, err := s.openStaging(r, m, dir)
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
@@ -77,21 +77,10 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 }
 
 // fillStaging writes every chunk position of m that done lacks into the
-// files under dir: first what x says this agent holds, then what the source
+// files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
 // reported.
 func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, p *Progress, progress func(Progress)) error {
-	var targets []target
-	first := map[int]int{} // target → position of its first chunk
-	pos := 0
-	for i := range m.Files {
-		if f := &m.Files[i]; f.IsRegular() {
-			first[len(targets)] = pos
-			targets = append(targets, target{path: filepath.Join(dir, filepath.FromSlash(f.Path)), file: f})
-			pos += len(f.Chunks)
-		}
-	}
-	want := func(t, c int) (int, bool) { return first[t] + c, !done.has(first[t] + c) }
 	record := func(positions []int) error {
 		for _, i := range positions {
 			done.set(i)
@@ -108,10 +97,10 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		s.metrics.chunksFetched.Add(float64(b.chunks))
 		progress(*p)
 	}
-	f := newFill(targets, want, s.cfg.CommitBytes, record, onCommit)
+	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	_, before := f.missing()
 	began := s.cfg.Clock()
-	x, err := s.localIndex(f.needs)
+	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
 	if err == nil {
 		err = f.copyLocal(x)
 	}
@@ -334,7 +323,7 @@ func (s *Stager) Clean() error {
 		recs, err := tx.Releases()
 		for _, r := range recs {
 			if _, ok := tx.Progress(r.Application, r.ID); ok && r.State == store.ReleaseStaging {
-				resumable[s.stagingDir(Release{Application: r.Application, ID: r.ID})] = true
+				resumable[stagingDir(s.cfg.Root, Release{Application: r.Application, ID: r.ID})] = true
 			}
 		}
 		return err

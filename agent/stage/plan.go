@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/cutover-dev/cutover/agent/layout"
@@ -63,14 +62,14 @@ func (x index) add(id manifest.ChunkID, l location) {
 	}
 }
 
-// localIndex returns where this agent holds the chunks that want reports
-// as wanted (nil: all): in the files of its staged releases, and at the
-// positions already written of the releases being staged. Filtering keeps
-// the index as small as what is being staged, however many releases the
-// agent keeps.
-func (s *Stager) localIndex(want func(manifest.ChunkID) bool) (index, error) {
+// localIndex returns where the agent whose store is st and whose --root
+// is root holds the chunks that want reports as wanted (nil: all): in the
+// files of its staged releases, and at the positions already written of
+// the releases being staged. Filtering keeps the index as small as what is
+// being staged, however many releases the agent keeps.
+func localIndex(st *store.Store, root string, want func(manifest.ChunkID) bool) (index, error) {
 	x := index{}
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
+	err := st.View(func(tx *store.Tx) error {
 		recs, err := tx.Releases()
 		if err != nil {
 			return err
@@ -81,13 +80,13 @@ func (s *Stager) localIndex(want func(manifest.ChunkID) bool) (index, error) {
 				continue // never staged; its chunks are nowhere
 			}
 			r := Release{Application: rec.Application, ID: rec.ID}
-			dir, done := s.releaseDir(r), bitmap(nil)
+			dir, done := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil)
 			if rec.State != store.ReleaseStaged {
 				bits, ok := tx.Progress(r.Application, r.ID)
 				if !ok {
 					continue
 				}
-				dir, done = s.stagingDir(r), bits
+				dir, done = stagingDir(root, r), bits
 			}
 			for i, p := range positions(m) {
 				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
@@ -105,8 +104,7 @@ func (s *Stager) localIndex(want func(manifest.ChunkID) bool) (index, error) {
 // is staging. It reads records only (no file is checked); tests and the
 // benchmark use it on a stopped agent's store.
 func Held(st *store.Store) (map[manifest.ChunkID]bool, error) {
-	s := &Stager{cfg: Config{Store: st, Root: os.DevNull}}
-	x, err := s.localIndex(nil)
+	x, err := localIndex(st, "", nil)
 	held := make(map[manifest.ChunkID]bool, len(x))
 	for id := range x {
 		held[id] = true
@@ -115,6 +113,20 @@ func Held(st *store.Store) (map[manifest.ChunkID]bool, error) {
 }
 
 // stagingDir is where release r is filled before it is renamed into place.
-func (s *Stager) stagingDir(r Release) string {
-	return filepath.Join(layout.ReleasesDir(s.cfg.Root, r.Application), stagingPrefix+r.ID)
+func stagingDir(root string, r Release) string {
+	return filepath.Join(layout.ReleasesDir(root, r.Application), stagingPrefix+r.ID)
+}
+
+// targets returns the regular files of m under dir as fill targets, each
+// with the position of its first chunk (positions numbers them alike).
+func targets(dir string, m *manifest.Manifest) []target {
+	var out []target
+	pos := 0
+	for i := range m.Files {
+		if f := &m.Files[i]; f.IsRegular() {
+			out = append(out, target{path: filepath.Join(dir, filepath.FromSlash(f.Path)), file: f, first: pos})
+			pos += len(f.Chunks)
+		}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/cutover-dev/cutover/agent/layout"
-	"github.com/cutover-dev/cutover/agent/store"
-	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -47,29 +44,11 @@ func (s *Stager) Reverify(ctx context.Context, releases []Release) (Progress, er
 
 func (s *Stager) reverifyOne(ctx context.Context, r Release, p *Progress) error {
 	defer s.lock(r)()
-	var rec *store.Release
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		var err error
-		rec, err = tx.Release(r.Application, r.ID)
-		return err
-	})
-	if errors.Is(err, errkind.NotFound) || (err == nil && rec.State != store.ReleaseStaged) {
-		return nil // not staged: the activation says so
+	d, err := s.inspect(r)
+	if err != nil || !d.Staged || d.Damage == nil {
+		return err // not staged (the activation says so), running, or intact
 	}
-	if err != nil {
-		return err
-	}
-	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
-		return nil // it runs: never rewritten under the app's feet
-	}
-	m, err := manifest.Decode(rec.Manifest)
-	if err != nil {
-		return err
-	}
-	dir := s.releaseDir(r)
-	if Verify(dir, m) == nil {
-		return nil
-	}
+	m, dir := d.Manifest, s.releaseDir(r)
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	if err := s.repair(ctx, r, dir, damagedFiles(dir, m), p); err != nil {
 		log.Warn("cannot repair the damaged files in place; building the release again", "error", err)
@@ -89,7 +68,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	if len(damaged) == 0 {
 		return nil
 	}
-	targets := make([]target, len(damaged))
+	tmps := make([]target, len(damaged))
 	for i := range damaged {
 		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
 		if info, err := os.Lstat(filepath.Dir(name)); err != nil || !info.IsDir() {
@@ -101,11 +80,11 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 			return err
 		}
 		defer os.Remove(tmp) // gone once renamed
-		targets[i] = target{path: tmp, file: &damaged[i]}
+		tmps[i] = target{path: tmp, file: &damaged[i], first: -1}
 	}
 	onCommit := func(b batch) { p.TransferredBytes += b.wire }
-	f := newFill(targets, func(int, int) (int, bool) { return -1, true }, s.cfg.CommitBytes, nil, onCommit)
-	x, err := s.localIndex(f.needs)
+	f := newFill(tmps, nil, s.cfg.CommitBytes, nil, onCommit)
+	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
 	if err == nil {
 		err = f.copyLocal(x)
 	}
@@ -118,7 +97,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	if err != nil {
 		return err
 	}
-	for i, t := range targets {
+	for i, t := range tmps {
 		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
 		if err := os.Rename(t.path, name); err != nil {
 			return err

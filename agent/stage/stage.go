@@ -278,33 +278,59 @@ func (s *Stager) markStaged(r Release) error {
 	return nil
 }
 
-// isStaged reports whether r is recorded as staged and its directory is in
-// place and matches the manifest.
-func (s *Stager) isStaged(r Release) (bool, error) {
+// onDisk is what the agent holds of a release.
+type onDisk struct {
+	// Staged says the release is recorded as staged.
+	Staged bool
+	// Running says `current` points to it: it is never checked nor
+	// rewritten under the app's feet.
+	Running bool
+	// Manifest is its manifest, when staged.
+	Manifest *manifest.Manifest
+	// Damage is how its directory differs from Manifest (Verify's error);
+	// nil when intact, running or not staged.
+	Damage error
+}
+
+// inspect reads r's record and, when it is staged and does not run, checks
+// its directory against its manifest (every file hashed). A release
+// without a record is not staged.
+func (s *Stager) inspect(r Release) (onDisk, error) {
 	var rec *store.Release
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		var err error
 		rec, err = tx.Release(r.Application, r.ID)
 		return err
 	})
-	if err != nil {
-		return false, err
+	if errors.Is(err, errkind.NotFound) || (err == nil && rec.State != store.ReleaseStaged) {
+		return onDisk{}, nil
 	}
-	if rec.State != store.ReleaseStaged {
-		return false, nil
+	if err != nil {
+		return onDisk{}, err
+	}
+	d := onDisk{Staged: true}
+	if d.Manifest, err = manifest.Decode(rec.Manifest); err != nil {
+		return onDisk{}, err
 	}
 	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
-		return true, nil // it runs: never re-checked nor rewritten under the app's feet
+		d.Running = true
+		return d, nil
 	}
-	m, err := manifest.Decode(rec.Manifest)
+	d.Damage = Verify(s.releaseDir(r), d.Manifest)
+	return d, nil
+}
+
+// isStaged reports whether r is recorded as staged and its directory is in
+// place and matches the manifest (or runs).
+func (s *Stager) isStaged(r Release) (bool, error) {
+	d, err := s.inspect(r)
 	if err != nil {
 		return false, err
 	}
-	if err := Verify(s.releaseDir(r), m); err != nil {
-		s.cfg.Log.Warn("staged release no longer matches its manifest; staging it again", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID, "error", err)
-		return false, nil
+	if d.Damage != nil {
+		s.cfg.Log.Warn("staged release no longer matches its manifest; staging it again", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID, "error", d.Damage)
 	}
-	return true, nil
+	return d.Staged && d.Damage == nil, nil
 }
 
 // Staged returns the staged releases per application.
