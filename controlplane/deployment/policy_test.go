@@ -148,11 +148,11 @@ func TestExpiry(t *testing.T) {
 	if want := "deployment d-9 expired at 2026-03-05T02:00:00Z (prepared_ttl 96h); prepare it again"; err.Error() != want || !errors.Is(err, errkind.FailedPrecondition) {
 		t.Errorf("expiredError = %q, want %q", err, want)
 	}
-	if err := checkContinue(d, t0.Add(100*time.Hour)); err == nil || err.Error() != expiredError(d).Error() {
+	if err := checkContinue(d, &store.Environment{}, t0.Add(100*time.Hour)); err == nil || err.Error() != expiredError(d).Error() {
 		t.Errorf("checkContinue after expiry = %v", err)
 	}
 	old := &store.Deployment{ID: "d-1", State: store.Expired, PreparedTime: t0, ExpireTime: t0.Add(2 * time.Second)}
-	if err := checkContinue(old, t0); err == nil || err.Error() != "deployment d-1 expired at 2026-03-01T02:00:02Z (prepared_ttl 2s); prepare it again" {
+	if err := checkContinue(old, &store.Environment{}, t0); err == nil || err.Error() != "deployment d-1 expired at 2026-03-01T02:00:02Z (prepared_ttl 2s); prepare it again" {
 		t.Errorf("checkContinue(EXPIRED) = %v", err)
 	}
 	for in, want := range map[time.Duration]string{96 * time.Hour: "96h", 90 * time.Minute: "1h30m", 2 * time.Second: "2s", time.Hour + time.Second: "1h0m1s", 5 * time.Minute: "5m"} {

@@ -122,9 +122,9 @@ func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.D
 	return checkStartable(d, others, "be prepared")
 }
 
-// checkContinue refuses stage 2 unless d is PREPARED and has not expired
-// at now.
-func checkContinue(d *store.Deployment, now time.Time) error {
+// checkContinue refuses stage 2 unless d is PREPARED, has not expired at
+// now, and has the approval env may require.
+func checkContinue(d *store.Deployment, env *store.Environment, now time.Time) error {
 	if expired(d, now) {
 		return expiredError(d)
 	}
@@ -132,7 +132,7 @@ func checkContinue(d *store.Deployment, now time.Time) error {
 		return fmt.Errorf("deployment %s is %s, not PREPARED: only a prepared deployment can continue; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
 	}
-	return nil
+	return checkApproval(d, env)
 }
 
 // checkAbort refuses to abort once stage 2 started.

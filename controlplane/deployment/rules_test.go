@@ -67,8 +67,9 @@ func TestChecks(t *testing.T) {
 		{"prepare with one in the way", checkPrepare(planned, twoStage, []*store.Deployment{prepared, planned}), "deployment d-1 of environment prod is PREPARED"},
 		{"prepare twice", checkPrepare(prepared, twoStage, nil), "is PREPARED, not PLANNED"},
 		{"start ok on single-stage", checkStartable(planned, nil, "start"), ""},
-		{"continue planned", checkContinue(planned, t0), "is PLANNED, not PREPARED"},
-		{"continue prepared", checkContinue(prepared, t0), ""},
+		{"continue planned", checkContinue(planned, &store.Environment{}, t0), "is PLANNED, not PREPARED"},
+		{"continue prepared", checkContinue(prepared, &store.Environment{}, t0), ""},
+		{"continue without the approval required", checkContinue(prepared, &store.Environment{Name: "prod", RequireApproval: true}, t0), "needs an approval"},
 		{"abort prepared", checkAbort(prepared), ""},
 		{"abort activating", checkAbort(otherEnv), "is ACTIVATING"},
 	}

@@ -305,14 +305,11 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 	var out []outgoing
 	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		now := s.clock()
-		if err := checkContinue(d, now); err != nil {
-			return err
-		}
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
 		}
-		if err := checkApproval(d, env); err != nil {
+		if err := checkContinue(d, env, now); err != nil {
 			return err
 		}
 		forced, err := checkWindow(d, env, now, opt, "continue")

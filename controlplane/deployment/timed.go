@@ -172,14 +172,11 @@ func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deplo
 	defer s.mu.Unlock()
 	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
 		now := s.clock()
-		if err := checkContinue(d, now); err != nil {
-			return err
-		}
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
 		}
-		if err := checkApproval(d, env); err != nil {
+		if err := checkContinue(d, env, now); err != nil {
 			return err
 		}
 		at, what, err := scheduleAt(d, env, now)
