@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -388,22 +390,21 @@ func TestMetrics(t *testing.T) {
 		}
 	}()
 	startFakeAgent(t, c.Addr().String(), "fe1", "production", false)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		body := ""
+	body := ""
+	err = poll.Until(context.Background(), 20*time.Second, func() error {
 		resp, err := http.Get("http://" + c.MetricsAddr().String() + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
+		if err != nil {
+			return err
 		}
-		if strings.Contains(body, `cutover_agents_connected{environment="production"} 1`) && strings.Contains(body, "go_goroutines") {
-			return
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if body = string(b); !strings.Contains(body, `cutover_agents_connected{environment="production"} 1`) || !strings.Contains(body, "go_goroutines") {
+			return errors.New("agents_connected 1 and go_goroutines not on /metrics yet")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics after 20s (err %v):\n%s", err, body)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, body)
 	}
 }
 

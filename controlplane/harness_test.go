@@ -214,15 +214,12 @@ func (tc *testController) scrape(t *testing.T) string {
 // and returns that page; it fails the test after 10 s.
 func (tc *testController) scrapeUntil(t *testing.T, line string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := tc.scrape(t)
-		if strings.Contains(m, "\n"+line+"\n") {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics lacks %s after 10s:\n%s", line, m)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var m string
+	if err := poll.True(context.Background(), 10*time.Second, "/metrics holds "+line, func() bool {
+		m = tc.scrape(t)
+		return strings.Contains(m, "\n"+line+"\n")
+	}); err != nil {
+		t.Fatalf("%v:\n%s", err, m)
 	}
+	return m
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -195,15 +196,11 @@ func TestReconnectsAfterControllerRestart(t *testing.T) {
 	if second.hello.GetName() != "fe-1" {
 		t.Errorf("hello after restart = %v", second.hello)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ok, n := s.Connected(); ok && n >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session not reported connected")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := poll.True(context.Background(), 10*time.Second, "session reported connected", func() bool {
+		ok, n := s.Connected()
+		return ok && n >= 3
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -224,12 +221,8 @@ func TestResentCommandRunsOnce(t *testing.T) {
 	if err := s.stream.Send(other); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.count("c2") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("c2 never ran")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := poll.True(context.Background(), 10*time.Second, "c2 runs", func() bool { return h.count("c2") > 0 }); err != nil {
+		t.Fatal(err)
 	}
 	close(h.release)
 	finalReport(t, s)

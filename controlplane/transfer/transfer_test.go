@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
+	"github.com/cutover-dev/cutover/pkg/poll"
 )
 
 func randomData(rng *rand.Rand, n int) []byte {
@@ -168,12 +168,8 @@ func TestSendReadsAheadWhileSending(t *testing.T) {
 		n++
 		if n == 1 {
 			// The first batch is not done before the next windows are read.
-			deadline := time.Now().Add(10 * time.Second)
-			for value(s.metrics.storeReads) < ahead {
-				if time.Now().After(deadline) {
-					return fmt.Errorf("while the first window is sent, %v chunks were read, want %d: no read-ahead", value(s.metrics.storeReads), ahead)
-				}
-				runtime.Gosched()
+			if err := poll.True(context.Background(), 10*time.Second, "the next windows read", func() bool { return value(s.metrics.storeReads) >= ahead }); err != nil {
+				return fmt.Errorf("while the first window is sent, %v chunks were read, want %d: no read-ahead (%w)", value(s.metrics.storeReads), ahead, err)
 			}
 		}
 		if n <= windowIDs {
