@@ -5,19 +5,16 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/cutover-dev/cutover/agent"
-	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/daemon"
 	"github.com/cutover-dev/cutover/pkg/flagfile"
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
@@ -28,34 +25,19 @@ func main() {
 
 // run returns the exit status: 0, 1 for a failure, 2 for bad flags.
 func run(args []string, stderr io.Writer) int {
-	cfg, logLevel, logFormat, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	var cfg agent.Config
+	parse := func() (level, format string, err error) {
+		cfg, level, format, err = parseFlags(args, stderr)
+		return level, format, err
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "cutover-agent:", err)
-		return 2
-	}
-	if cfg.Log, err = logging.New(stderr, logFormat, logLevel); err != nil {
-		fmt.Fprintln(stderr, "cutover-agent:", err)
-		return 2
-	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "cutover-agent:", err)
-		if errors.Is(err, errkind.InvalidArgument) {
-			return 2
+	return daemon.Main("cutover-agent", stderr, parse, func(log *slog.Logger) (daemon.Service, error) {
+		cfg.Log = log
+		a, err := agent.New(cfg)
+		if err != nil {
+			return nil, err
 		}
-		return 1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }() // a second signal kills at once
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "cutover-agent:", err)
-		return 1
-	}
-	return 0
+		return a, nil
+	})
 }
 
 func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, logFormat string, err error) {

@@ -5,18 +5,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/pkg/daemon"
 	"github.com/cutover-dev/cutover/pkg/flagfile"
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
@@ -27,31 +26,19 @@ func main() {
 
 // run returns the exit status: 0, 1 for a failure, 2 for bad flags.
 func run(args []string, stderr io.Writer) int {
-	cfg, logLevel, logFormat, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	var cfg controlplane.Config
+	parse := func() (level, format string, err error) {
+		cfg, level, format, err = parseFlags(args, stderr)
+		return level, format, err
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "cutover-controller:", err)
-		return 2
-	}
-	if cfg.Log, err = logging.New(stderr, logFormat, logLevel); err != nil {
-		fmt.Fprintln(stderr, "cutover-controller:", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }() // a second signal kills at once
-	c, err := controlplane.New(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "cutover-controller:", err)
-		return 1
-	}
-	if err := c.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "cutover-controller:", err)
-		return 1
-	}
-	return 0
+	return daemon.Main("cutover-controller", stderr, parse, func(log *slog.Logger) (daemon.Service, error) {
+		cfg.Log = log
+		c, err := controlplane.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	})
 }
 
 func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLevel, logFormat string, err error) {
