@@ -60,34 +60,17 @@ func rawTCP(files []string) (float64, error) {
 		return 0, err
 	}
 	start := time.Now()
-	buf := make([]byte, copyBuf)
 	var sent int64
 	for _, name := range files {
-		f, err := os.Open(name)
+		err := readFile(name, func(b []byte) error {
+			_, err := conn.Write(b)
+			sent += int64(len(b))
+			return err
+		})
 		if err != nil {
 			conn.Close()
 			return 0, err
 		}
-		for {
-			k, err := f.Read(buf)
-			if k > 0 {
-				if _, werr := conn.Write(buf[:k]); werr != nil {
-					f.Close()
-					conn.Close()
-					return 0, werr
-				}
-				sent += int64(k)
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				conn.Close()
-				return 0, err
-			}
-		}
-		f.Close()
 	}
 	_ = conn.(*net.TCPConn).CloseWrite()
 	r := <-got
@@ -114,48 +97,61 @@ func diskWrite(dir string, files []string) (float64, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, copyBuf)
 	var written int64
 	start := time.Now()
 	for i, name := range files {
-		in, err := os.Open(name)
-		if err != nil {
-			return 0, err
-		}
 		out, err := os.Create(filepath.Join(dir, fmt.Sprint(i)))
 		if err != nil {
-			in.Close()
 			return 0, err
 		}
 		unsynced := 0
-		for err == nil {
-			var k int
-			k, err = in.Read(buf)
-			if k > 0 {
-				if _, werr := out.Write(buf[:k]); werr != nil {
-					err = werr
-					break
-				}
-				written += int64(k)
-				if unsynced += k; unsynced >= diskSyncEvery {
-					err, unsynced = out.Sync(), 0
-				}
+		err = readFile(name, func(b []byte) error {
+			if _, err := out.Write(b); err != nil {
+				return err
 			}
+			written += int64(len(b))
+			if unsynced += len(b); unsynced >= diskSyncEvery {
+				unsynced = 0
+				return out.Sync()
+			}
+			return nil
+		})
+		if err == nil {
+			err = out.Sync()
 		}
-		in.Close()
-		if !errors.Is(err, io.EOF) {
-			out.Close()
-			return 0, err
+		if cerr := out.Close(); err == nil {
+			err = cerr
 		}
-		if err := out.Sync(); err != nil {
-			out.Close()
-			return 0, err
-		}
-		if err := out.Close(); err != nil {
+		if err != nil {
 			return 0, err
 		}
 	}
 	return float64(written) / time.Since(start).Seconds(), nil
+}
+
+// readFile reads the file name copyBuf bytes at a time and hands each block
+// to fn (which must not keep it).
+func readFile(name string, fn func(block []byte) error) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, copyBuf)
+	for {
+		k, err := f.Read(buf)
+		if k > 0 {
+			if err := fn(buf[:k]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // storeOnlyBatch is how many chunks one transaction of the store-only
