@@ -141,7 +141,7 @@ func chunkIDs(field string, raw [][]byte) ([]manifest.ChunkID, error) {
 
 // FetchChunks streams the requested chunks in order, in messages of about
 // 1 MiB, encoded without copying the chunk data (chunkwire.Frame), after
-// checking the stored copy of the suspect ones (transfer.CheckSuspects).
+// the stored copy of the suspect ones checked first (transfer.Sender.Send).
 // INVALID_ARGUMENT for an id that is not 32 bytes, NOT_FOUND for an unknown
 // chunk, DATA_LOSS for a suspect chunk found corrupt in the store.
 func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.AgentService_FetchChunksServer) error {
@@ -153,14 +153,11 @@ func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 	if err != nil {
 		return err
 	}
-	if err := s.transfer.CheckSuspects(suspect); err != nil {
-		return err
-	}
 	env := req.GetEnvironment()
 	if appspec.ValidName(env) != nil {
 		env = "" // an old or odd agent: counted without an environment
 	}
-	return s.transfer.Send(stream.Context(), env, ids, func(batch []transfer.Chunk) error {
+	return s.transfer.Send(stream.Context(), env, ids, suspect, func(batch []transfer.Chunk) error {
 		return stream.SendMsg(frameOf(batch))
 	})
 }

@@ -63,7 +63,7 @@ func later(a, b time.Time) time.Time {
 func benchmarkSend(b *testing.B, s *Sender, all []manifest.ChunkID, send func([]Chunk) error) {
 	b.SetBytes(int64(len(all)) * 64 << 10)
 	for b.Loop() {
-		if err := s.Send(context.Background(), "prod", all, send); err != nil {
+		if err := s.Send(context.Background(), "prod", all, nil, send); err != nil {
 			b.Fatal(err)
 		}
 	}

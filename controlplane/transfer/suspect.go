@@ -10,13 +10,13 @@ import (
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
-// CheckSuspects checks the stored copy of chunks that reached an agent
+// checkSuspects checks the stored copy of chunks that reached an agent
 // corrupt: a chunk whose content no longer hashes to its id is deleted from
 // the store and from the cache (a new build of a release that has it stores
-// it again), and CheckSuspects fails with errkind.DataLoss naming it. A
+// it again), and checkSuspects fails with errkind.DataLoss naming it. A
 // chunk that is intact was damaged on its way, and is simply sent again.
 // Unknown ids are left to Send.
-func (s *Sender) CheckSuspects(ids []manifest.ChunkID) error {
+func (s *Sender) checkSuspects(ids []manifest.ChunkID) error {
 	if len(ids) == 0 {
 		return nil
 	}

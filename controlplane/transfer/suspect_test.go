@@ -11,7 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
-func TestCheckSuspects(t *testing.T) {
+func TestSendChecksSuspects(t *testing.T) {
 	s, chunks, _ := setup(t, 3, 1024, Config{})
 	good := chunks[0].ID
 	bad := manifest.HashChunk([]byte("what the id says"))
@@ -24,7 +24,7 @@ func TestCheckSuspects(t *testing.T) {
 	s.active++
 	s.mu.Unlock()
 	defer s.done()
-	if err := s.Send(context.Background(), "prod", []manifest.ChunkID{bad, good}, func([]Chunk) error { return nil }); err != nil {
+	if err := s.Send(context.Background(), "prod", []manifest.ChunkID{bad, good}, nil, func([]Chunk) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -34,12 +34,19 @@ func TestCheckSuspects(t *testing.T) {
 	if !cached {
 		t.Fatal("the test needs the corrupt chunk in the cache")
 	}
-	if err := s.CheckSuspects([]manifest.ChunkID{good, {7}}); err != nil {
-		t.Fatalf("CheckSuspects(an intact chunk, an unknown one) = %v, want nil", err)
+	if err := s.checkSuspects([]manifest.ChunkID{good, {7}}); err != nil {
+		t.Fatalf("checkSuspects(an intact chunk, an unknown one) = %v, want nil", err)
 	}
-	err := s.CheckSuspects([]manifest.ChunkID{good, bad})
+	sent := 0
+	err := s.Send(context.Background(), "prod", []manifest.ChunkID{good, bad}, []manifest.ChunkID{good, bad}, func(b []Chunk) error {
+		sent += len(b)
+		return nil
+	})
 	if !errors.Is(err, errkind.DataLoss) || !strings.Contains(err.Error(), bad.String()) || strings.Contains(err.Error(), good.String()) {
-		t.Fatalf("CheckSuspects = %v, want DataLoss naming only %s", err, bad)
+		t.Fatalf("Send with suspects = %v, want DataLoss naming only %s", err, bad)
+	}
+	if sent != 0 {
+		t.Errorf("%d chunks were sent before the suspects were checked", sent)
 	}
 	_ = s.cfg.Store.View(func(tx *store.Tx) error {
 		if tx.HasChunk(bad) {
@@ -60,7 +67,7 @@ func TestCheckSuspects(t *testing.T) {
 		t.Error("the corrupt chunk is still in the cache")
 	}
 	// Nothing serves it any more.
-	err = s.Send(context.Background(), "prod", []manifest.ChunkID{bad}, func([]Chunk) error { return nil })
+	err = s.Send(context.Background(), "prod", []manifest.ChunkID{bad}, nil, func([]Chunk) error { return nil })
 	if !errors.Is(err, errkind.NotFound) {
 		t.Errorf("Send of the deleted chunk = %v, want NotFound", err)
 	}

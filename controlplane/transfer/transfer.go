@@ -108,15 +108,20 @@ func New(cfg Config) (*Sender, error) {
 }
 
 // Send hands the chunks ids, in order, to send in batches of about
-// BatchBytes, and counts what it sent for environment env. Errors:
-// errkind.NotFound for an unknown chunk, send's and ctx's.
+// BatchBytes, and counts what it sent for environment env. suspect are ids
+// that reached the agent corrupt before: their stored copy is checked
+// first (checkSuspects). Errors: errkind.NotFound for an unknown chunk,
+// errkind.DataLoss for a suspect found corrupt, send's and ctx's.
 //
 // The chunks are looked up a window of ids at a time (the misses of a
 // window are read in one store transaction), by a goroutine that reads
 // ahead of send: while one window's batches are sent, the next is read and
 // compressed, and at most readAhead windows wait ready beyond the one being
 // sent.
-func (s *Sender) Send(ctx context.Context, env string, ids []manifest.ChunkID, send func([]Chunk) error) error {
+func (s *Sender) Send(ctx context.Context, env string, ids, suspect []manifest.ChunkID, send func([]Chunk) error) error {
+	if err := s.checkSuspects(suspect); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.active++
 	s.mu.Unlock()

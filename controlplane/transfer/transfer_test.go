@@ -66,7 +66,7 @@ func TestSendBatchesInOrderAndCounts(t *testing.T) {
 	s, chunks, reg := setup(t, 10, 300<<10, Config{})
 	var got []Chunk
 	var batches []int
-	err := s.Send(context.Background(), "prod", ids(chunks), func(b []Chunk) error {
+	err := s.Send(context.Background(), "prod", ids(chunks), nil, func(b []Chunk) error {
 		batches = append(batches, len(b))
 		got = append(got, b...)
 		return nil
@@ -115,7 +115,7 @@ func TestConcurrentSendersReadTheStoreOnce(t *testing.T) {
 	for range agents {
 		wg.Go(func() {
 			first := true
-			err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error {
+			err := s.Send(context.Background(), "prod", ids(chunks), nil, func([]Chunk) error {
 				if first { // every Send runs before any ends: they share the cache
 					first = false
 					started.Done()
@@ -138,7 +138,7 @@ func TestCacheIsBoundedAndEmptiedAfterwards(t *testing.T) {
 	const limit = 64 << 10
 	s, chunks, _ := setup(t, 70, 4<<10, Config{CacheBytes: limit})
 	twice := append(ids(chunks), ids(chunks)...)
-	err := s.Send(context.Background(), "prod", twice, func([]Chunk) error {
+	err := s.Send(context.Background(), "prod", twice, nil, func([]Chunk) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.bytes > limit {
@@ -164,7 +164,7 @@ func TestSendReadsAheadWhileSending(t *testing.T) {
 	s, chunks, _ := setup(t, 5*windowIDs, 1024, Config{BatchBytes: 1024})
 	const ahead = (1 + readAhead) * windowIDs // the window being sent and those ready
 	n := 0
-	err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error {
+	err := s.Send(context.Background(), "prod", ids(chunks), nil, func([]Chunk) error {
 		n++
 		if n == 1 {
 			// The first batch is not done before the next windows are read.
@@ -190,7 +190,7 @@ func TestSendReadsAheadWhileSending(t *testing.T) {
 func TestSendStopsReadingWhenSendFails(t *testing.T) {
 	s, chunks, _ := setup(t, 5*windowIDs, 1024, Config{BatchBytes: 1024})
 	boom := errors.New("boom")
-	err := s.Send(context.Background(), "prod", ids(chunks), func([]Chunk) error { return boom })
+	err := s.Send(context.Background(), "prod", ids(chunks), nil, func([]Chunk) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("Send = %v, want boom", err)
 	}
@@ -210,7 +210,7 @@ func TestSendCancelled(t *testing.T) {
 	s, chunks, _ := setup(t, 3*windowIDs, 1024, Config{BatchBytes: 1024})
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	err := s.Send(ctx, "prod", ids(chunks), func([]Chunk) error {
+	err := s.Send(ctx, "prod", ids(chunks), nil, func([]Chunk) error {
 		if batches++; batches == 1 {
 			cancel()
 		}
@@ -261,7 +261,7 @@ func TestCompressesOnlyWhenItPays(t *testing.T) {
 
 func TestUnknownChunkIsNotFound(t *testing.T) {
 	s, chunks, _ := setup(t, 2, 1024, Config{})
-	err := s.Send(context.Background(), "prod", []manifest.ChunkID{chunks[0].ID, {9}}, func([]Chunk) error { return nil })
+	err := s.Send(context.Background(), "prod", []manifest.ChunkID{chunks[0].ID, {9}}, nil, func([]Chunk) error { return nil })
 	if !errors.Is(err, errkind.NotFound) {
 		t.Fatalf("Send = %v, want NotFound", err)
 	}
