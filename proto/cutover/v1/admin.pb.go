@@ -24,6 +24,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Role is what an operator token allows (after LifeTime's permission levels).
+type Role int32
+
+const (
+	// ROLE_UNSPECIFIED is never valid.
+	Role_ROLE_UNSPECIFIED Role = 0
+	// ROLE_VIEWER reads: list, get, watch, plans, audit.
+	Role_ROLE_VIEWER Role = 1
+	// ROLE_DEPLOYER creates, prepares, continues, aborts, extends and rolls back deployments.
+	Role_ROLE_DEPLOYER Role = 2
+	// ROLE_APPROVER approves deployments, never one the same subject created or prepared.
+	Role_ROLE_APPROVER Role = 3
+	// ROLE_ADMIN manages environments, applications, agents and tokens, and may do everything.
+	Role_ROLE_ADMIN Role = 4
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_VIEWER",
+		2: "ROLE_DEPLOYER",
+		3: "ROLE_APPROVER",
+		4: "ROLE_ADMIN",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_VIEWER":      1,
+		"ROLE_DEPLOYER":    2,
+		"ROLE_APPROVER":    3,
+		"ROLE_ADMIN":       4,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_cutover_v1_admin_proto_enumTypes[0]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // CreateEnvironmentRequest creates an environment.
 type CreateEnvironmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1499,6 +1560,851 @@ func (x *ListAgentsResponse) GetAgents() []*Agent {
 	return nil
 }
 
+// CreateTokenRequest issues an operator token.
+type CreateTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject names who holds the token (recorded as the actor of every call).
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// role the token grants.
+	Role Role `protobuf:"varint,2,opt,name=role,proto3,enum=cutover.v1.Role" json:"role,omitempty"`
+	// environment limits the role to one environment; empty means all.
+	Environment string `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	// ttl is the token's lifetime; unset means it does not expire.
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateTokenRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *CreateTokenRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// CreateTokenResponse carries the new token.
+type CreateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token is the secret, shown once: send it as `authorization: Bearer <token>`.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// info describes it.
+	Info          *TokenInfo `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetInfo() *TokenInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// TokenInfo describes an operator token without its secret.
+type TokenInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the token's public part (its prefix).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// subject is who holds it.
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// role it grants.
+	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=cutover.v1.Role" json:"role,omitempty"`
+	// environment it is limited to; empty means all.
+	Environment string `protobuf:"bytes,4,opt,name=environment,proto3" json:"environment,omitempty"`
+	// create_time is when it was issued.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// expire_time is when it stops working; unset: never.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// revoke_time is when it was revoked; unset: not revoked.
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// created_by is the subject that issued it.
+	CreatedBy     string `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenInfo) Reset() {
+	*x = TokenInfo{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenInfo) ProtoMessage() {}
+
+func (x *TokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
+func (*TokenInfo) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TokenInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *TokenInfo) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *TokenInfo) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *TokenInfo) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *TokenInfo) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+// ListTokensRequest lists operator tokens.
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+// ListTokensResponse holds the tokens.
+type ListTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tokens sorted by create_time.
+	Tokens        []*TokenInfo `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListTokensResponse) GetTokens() []*TokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// RevokeTokenRequest revokes an operator token.
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of the token (TokenInfo.id).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// CreateJoinTokenRequest issues an agent join token.
+type CreateJoinTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment the enrolling agent will serve.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// ttl is how long the token may be used; unset: 1 hour.
+	Ttl *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// uses is how many agents may enroll with it; 0 means 1.
+	Uses int32 `protobuf:"varint,3,opt,name=uses,proto3" json:"uses,omitempty"`
+	// name, if set, is the only agent name that may enroll with it.
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenRequest) Reset() {
+	*x = CreateJoinTokenRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenRequest) ProtoMessage() {}
+
+func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CreateJoinTokenRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *CreateJoinTokenRequest) GetUses() int32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+func (x *CreateJoinTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateJoinTokenResponse carries the new join token.
+type CreateJoinTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token is the secret, shown once. It carries the SHA-256 of the CA
+	// certificate's public key, so that an agent given nothing else checks
+	// that it talks to the right controller before it sends the token.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// id is the token's public part.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// expire_time is when it stops working.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// ca_cert_hash is "sha256:<hex>" of the CA certificate's public key.
+	CaCertHash    string `protobuf:"bytes,4,opt,name=ca_cert_hash,json=caCertHash,proto3" json:"ca_cert_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenResponse) Reset() {
+	*x = CreateJoinTokenResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenResponse) ProtoMessage() {}
+
+func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CreateJoinTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *CreateJoinTokenResponse) GetCaCertHash() string {
+	if x != nil {
+		return x.CaCertHash
+	}
+	return ""
+}
+
+// RevokeAgentRequest revokes an agent's certificate.
+type RevokeAgentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment of the agent.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// name of the agent.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentRequest) Reset() {
+	*x = RevokeAgentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentRequest) ProtoMessage() {}
+
+func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RevokeAgentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RevokeAgentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListAuditEventsRequest filters audit entries; every filter is optional.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment keeps the entries about this environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// deployment keeps the entries about this deployment.
+	Deployment string `protobuf:"bytes,2,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	// subject keeps the entries of this subject.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// start_time keeps entries at or after it.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time keeps entries before it.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListAuditEventsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetDeployment() string {
+	if x != nil {
+		return x.Deployment
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ListAuditEventsResponse holds audit entries, oldest first.
+type ListAuditEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// events in the order they were appended.
+	Events        []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// AuditEvent is one entry of the hash-chained audit log. hash is the
+// SHA-256 of prev_hash and the entry's other fields in a fixed encoding
+// (see pkg/auditlog), so that anyone holding the list can verify it.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq numbers entries from 1, without gaps.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// time the entry was appended.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// subject is who acted: a token's subject, "agent:<env>/<name>", or
+	// "controller" for what the controller does by itself.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// roles the subject acted with (e.g. "deployer@production").
+	Roles []string `protobuf:"bytes,4,rep,name=roles,proto3" json:"roles,omitempty"`
+	// method is the gRPC method, or the controller's own action.
+	Method string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	// environment concerned, if any.
+	Environment string `protobuf:"bytes,6,opt,name=environment,proto3" json:"environment,omitempty"`
+	// deployment concerned, if any.
+	Deployment string `protobuf:"bytes,7,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	// summary of the request, without secrets.
+	Summary string `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
+	// code is the result: a gRPC code name ("OK", "PERMISSION_DENIED", …).
+	Code string `protobuf:"bytes,9,opt,name=code,proto3" json:"code,omitempty"`
+	// reason given by the caller or the controller, if any.
+	Reason string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// prev_hash is the hash of the entry before (hex; empty for the first).
+	PrevHash string `protobuf:"bytes,11,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// hash of this entry (hex).
+	Hash          string `protobuf:"bytes,12,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AuditEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDeployment() string {
+	if x != nil {
+		return x.Deployment
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetPrevHash() string {
+	if x != nil {
+		return x.PrevHash
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
 var File_cutover_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cutover_v1_admin_proto_rawDesc = "" +
@@ -1582,7 +2488,83 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x11ListAgentsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\"?\n" +
 	"\x12ListAgentsResponse\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents2\xdf\x0e\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.cutover.v1.AgentR\x06agents\"\xa3\x01\n" +
+	"\x12CreateTokenRequest\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12$\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x10.cutover.v1.RoleR\x04role\x12 \n" +
+	"\venvironment\x18\x03 \x01(\tR\venvironment\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"V\n" +
+	"\x13CreateTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12)\n" +
+	"\x04info\x18\x02 \x01(\v2\x15.cutover.v1.TokenInfoR\x04info\"\xd3\x02\n" +
+	"\tTokenInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12$\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x10.cutover.v1.RoleR\x04role\x12 \n" +
+	"\venvironment\x18\x04 \x01(\tR\venvironment\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\b \x01(\tR\tcreatedBy\"\x13\n" +
+	"\x11ListTokensRequest\"C\n" +
+	"\x12ListTokensResponse\x12-\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x15.cutover.v1.TokenInfoR\x06tokens\"$\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x8f\x01\n" +
+	"\x16CreateJoinTokenRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12+\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x12\n" +
+	"\x04uses\x18\x03 \x01(\x05R\x04uses\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\x9e\x01\n" +
+	"\x17CreateJoinTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12 \n" +
+	"\fca_cert_hash\x18\x04 \x01(\tR\n" +
+	"caCertHash\"J\n" +
+	"\x12RevokeAgentRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xe6\x01\n" +
+	"\x16ListAuditEventsRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1e\n" +
+	"\n" +
+	"deployment\x18\x02 \x01(\tR\n" +
+	"deployment\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"I\n" +
+	"\x17ListAuditEventsResponse\x12.\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.cutover.v1.AuditEventR\x06events\"\xcf\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x14\n" +
+	"\x05roles\x18\x04 \x03(\tR\x05roles\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12 \n" +
+	"\venvironment\x18\x06 \x01(\tR\venvironment\x12\x1e\n" +
+	"\n" +
+	"deployment\x18\a \x01(\tR\n" +
+	"deployment\x12\x18\n" +
+	"\asummary\x18\b \x01(\tR\asummary\x12\x12\n" +
+	"\x04code\x18\t \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x12\x1b\n" +
+	"\tprev_hash\x18\v \x01(\tR\bprevHash\x12\x12\n" +
+	"\x04hash\x18\f \x01(\tR\x04hash*c\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
+	"\rROLE_DEPLOYER\x10\x02\x12\x11\n" +
+	"\rROLE_APPROVER\x10\x03\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x042\xbc\x12\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -1606,7 +2588,14 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x11ApproveDeployment\x12$.cutover.v1.ApproveDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12O\n" +
 	"\x10ExtendDeployment\x12#.cutover.v1.ExtendDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12]\n" +
 	"\x17CancelScheduledContinue\x12*.cutover.v1.CancelScheduledContinueRequest\x1a\x16.cutover.v1.Deployment\x12S\n" +
-	"\x12RollbackDeployment\x12%.cutover.v1.RollbackDeploymentRequest\x1a\x16.cutover.v1.DeploymentB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"\x12RollbackDeployment\x12%.cutover.v1.RollbackDeploymentRequest\x1a\x16.cutover.v1.Deployment\x12N\n" +
+	"\vCreateToken\x12\x1e.cutover.v1.CreateTokenRequest\x1a\x1f.cutover.v1.CreateTokenResponse\x12K\n" +
+	"\n" +
+	"ListTokens\x12\x1d.cutover.v1.ListTokensRequest\x1a\x1e.cutover.v1.ListTokensResponse\x12D\n" +
+	"\vRevokeToken\x12\x1e.cutover.v1.RevokeTokenRequest\x1a\x15.cutover.v1.TokenInfo\x12Z\n" +
+	"\x0fCreateJoinToken\x12\".cutover.v1.CreateJoinTokenRequest\x1a#.cutover.v1.CreateJoinTokenResponse\x12@\n" +
+	"\vRevokeAgent\x12\x1e.cutover.v1.RevokeAgentRequest\x1a\x11.cutover.v1.Agent\x12Z\n" +
+	"\x0fListAuditEvents\x12\".cutover.v1.ListAuditEventsRequest\x1a#.cutover.v1.ListAuditEventsResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_admin_proto_rawDescOnce sync.Once
@@ -1620,108 +2609,148 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cutover_v1_admin_proto_rawDescData
 }
 
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cutover_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cutover_v1_admin_proto_goTypes = []any{
-	(*CreateEnvironmentRequest)(nil),       // 0: cutover.v1.CreateEnvironmentRequest
-	(*UpdateEnvironmentRequest)(nil),       // 1: cutover.v1.UpdateEnvironmentRequest
-	(*GetEnvironmentRequest)(nil),          // 2: cutover.v1.GetEnvironmentRequest
-	(*ListEnvironmentsRequest)(nil),        // 3: cutover.v1.ListEnvironmentsRequest
-	(*ListEnvironmentsResponse)(nil),       // 4: cutover.v1.ListEnvironmentsResponse
-	(*RegisterApplicationRequest)(nil),     // 5: cutover.v1.RegisterApplicationRequest
-	(*GetApplicationRequest)(nil),          // 6: cutover.v1.GetApplicationRequest
-	(*ListApplicationsRequest)(nil),        // 7: cutover.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),       // 8: cutover.v1.ListApplicationsResponse
-	(*ApplicationVersion)(nil),             // 9: cutover.v1.ApplicationVersion
-	(*CreateDeploymentRequest)(nil),        // 10: cutover.v1.CreateDeploymentRequest
-	(*PrepareDeploymentRequest)(nil),       // 11: cutover.v1.PrepareDeploymentRequest
-	(*ContinueDeploymentRequest)(nil),      // 12: cutover.v1.ContinueDeploymentRequest
-	(*StartDeploymentRequest)(nil),         // 13: cutover.v1.StartDeploymentRequest
-	(*AbortDeploymentRequest)(nil),         // 14: cutover.v1.AbortDeploymentRequest
-	(*ApproveDeploymentRequest)(nil),       // 15: cutover.v1.ApproveDeploymentRequest
-	(*ExtendDeploymentRequest)(nil),        // 16: cutover.v1.ExtendDeploymentRequest
-	(*CancelScheduledContinueRequest)(nil), // 17: cutover.v1.CancelScheduledContinueRequest
-	(*RollbackDeploymentRequest)(nil),      // 18: cutover.v1.RollbackDeploymentRequest
-	(*GetDeploymentRequest)(nil),           // 19: cutover.v1.GetDeploymentRequest
-	(*ListDeploymentsRequest)(nil),         // 20: cutover.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),        // 21: cutover.v1.ListDeploymentsResponse
-	(*GetDeploymentPackageRequest)(nil),    // 22: cutover.v1.GetDeploymentPackageRequest
-	(*DeploymentPackageChunk)(nil),         // 23: cutover.v1.DeploymentPackageChunk
-	(*GetDeploymentPlanRequest)(nil),       // 24: cutover.v1.GetDeploymentPlanRequest
-	(*WatchDeploymentRequest)(nil),         // 25: cutover.v1.WatchDeploymentRequest
-	(*DeploymentEvent)(nil),                // 26: cutover.v1.DeploymentEvent
-	(*ListAgentsRequest)(nil),              // 27: cutover.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),             // 28: cutover.v1.ListAgentsResponse
-	(*Environment)(nil),                    // 29: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 30: google.protobuf.FieldMask
-	(*Application)(nil),                    // 31: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 32: google.protobuf.Duration
-	(*Deployment)(nil),                     // 33: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 35: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 36: cutover.v1.DeploymentPlan
+	(Role)(0),                              // 0: cutover.v1.Role
+	(*CreateEnvironmentRequest)(nil),       // 1: cutover.v1.CreateEnvironmentRequest
+	(*UpdateEnvironmentRequest)(nil),       // 2: cutover.v1.UpdateEnvironmentRequest
+	(*GetEnvironmentRequest)(nil),          // 3: cutover.v1.GetEnvironmentRequest
+	(*ListEnvironmentsRequest)(nil),        // 4: cutover.v1.ListEnvironmentsRequest
+	(*ListEnvironmentsResponse)(nil),       // 5: cutover.v1.ListEnvironmentsResponse
+	(*RegisterApplicationRequest)(nil),     // 6: cutover.v1.RegisterApplicationRequest
+	(*GetApplicationRequest)(nil),          // 7: cutover.v1.GetApplicationRequest
+	(*ListApplicationsRequest)(nil),        // 8: cutover.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),       // 9: cutover.v1.ListApplicationsResponse
+	(*ApplicationVersion)(nil),             // 10: cutover.v1.ApplicationVersion
+	(*CreateDeploymentRequest)(nil),        // 11: cutover.v1.CreateDeploymentRequest
+	(*PrepareDeploymentRequest)(nil),       // 12: cutover.v1.PrepareDeploymentRequest
+	(*ContinueDeploymentRequest)(nil),      // 13: cutover.v1.ContinueDeploymentRequest
+	(*StartDeploymentRequest)(nil),         // 14: cutover.v1.StartDeploymentRequest
+	(*AbortDeploymentRequest)(nil),         // 15: cutover.v1.AbortDeploymentRequest
+	(*ApproveDeploymentRequest)(nil),       // 16: cutover.v1.ApproveDeploymentRequest
+	(*ExtendDeploymentRequest)(nil),        // 17: cutover.v1.ExtendDeploymentRequest
+	(*CancelScheduledContinueRequest)(nil), // 18: cutover.v1.CancelScheduledContinueRequest
+	(*RollbackDeploymentRequest)(nil),      // 19: cutover.v1.RollbackDeploymentRequest
+	(*GetDeploymentRequest)(nil),           // 20: cutover.v1.GetDeploymentRequest
+	(*ListDeploymentsRequest)(nil),         // 21: cutover.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),        // 22: cutover.v1.ListDeploymentsResponse
+	(*GetDeploymentPackageRequest)(nil),    // 23: cutover.v1.GetDeploymentPackageRequest
+	(*DeploymentPackageChunk)(nil),         // 24: cutover.v1.DeploymentPackageChunk
+	(*GetDeploymentPlanRequest)(nil),       // 25: cutover.v1.GetDeploymentPlanRequest
+	(*WatchDeploymentRequest)(nil),         // 26: cutover.v1.WatchDeploymentRequest
+	(*DeploymentEvent)(nil),                // 27: cutover.v1.DeploymentEvent
+	(*ListAgentsRequest)(nil),              // 28: cutover.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),             // 29: cutover.v1.ListAgentsResponse
+	(*CreateTokenRequest)(nil),             // 30: cutover.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),            // 31: cutover.v1.CreateTokenResponse
+	(*TokenInfo)(nil),                      // 32: cutover.v1.TokenInfo
+	(*ListTokensRequest)(nil),              // 33: cutover.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),             // 34: cutover.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),             // 35: cutover.v1.RevokeTokenRequest
+	(*CreateJoinTokenRequest)(nil),         // 36: cutover.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),        // 37: cutover.v1.CreateJoinTokenResponse
+	(*RevokeAgentRequest)(nil),             // 38: cutover.v1.RevokeAgentRequest
+	(*ListAuditEventsRequest)(nil),         // 39: cutover.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 40: cutover.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                     // 41: cutover.v1.AuditEvent
+	(*Environment)(nil),                    // 42: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 43: google.protobuf.FieldMask
+	(*Application)(nil),                    // 44: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 45: google.protobuf.Duration
+	(*Deployment)(nil),                     // 46: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 47: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 48: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 49: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	29, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	29, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	30, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	31, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	31, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
-	9,  // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	32, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	33, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	33, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	34, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	35, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
-	0,  // 12: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
-	1,  // 13: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
-	2,  // 14: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
-	3,  // 15: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
-	5,  // 16: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
-	6,  // 17: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
-	7,  // 18: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
-	10, // 19: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
-	11, // 20: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
-	12, // 21: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
-	13, // 22: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
-	14, // 23: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
-	19, // 24: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
-	20, // 25: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	24, // 26: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	22, // 27: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
-	25, // 28: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	27, // 29: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	15, // 30: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
-	16, // 31: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
-	17, // 32: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
-	18, // 33: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
-	29, // 34: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	29, // 35: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	29, // 36: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	4,  // 37: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	31, // 38: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	31, // 39: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	8,  // 40: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	33, // 41: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	33, // 42: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	33, // 43: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	33, // 44: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	33, // 45: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	33, // 46: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	21, // 47: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	36, // 48: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	23, // 49: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
-	26, // 50: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	28, // 51: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	33, // 52: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	33, // 53: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	33, // 54: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	33, // 55: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	34, // [34:56] is the sub-list for method output_type
-	12, // [12:34] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	42, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	42, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	43, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	44, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	44, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	10, // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
+	45, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	46, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	46, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	47, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	48, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	0,  // 12: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
+	45, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	32, // 14: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
+	0,  // 15: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
+	47, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
+	47, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
+	47, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
+	32, // 19: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
+	45, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	47, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	47, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	47, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	41, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
+	47, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	1,  // 26: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
+	2,  // 27: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
+	3,  // 28: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
+	4,  // 29: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
+	6,  // 30: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
+	7,  // 31: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
+	8,  // 32: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
+	11, // 33: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
+	12, // 34: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
+	13, // 35: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
+	14, // 36: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
+	15, // 37: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
+	20, // 38: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
+	21, // 39: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
+	25, // 40: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	23, // 41: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
+	26, // 42: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	28, // 43: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	16, // 44: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	17, // 45: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	18, // 46: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	19, // 47: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	30, // 48: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
+	33, // 49: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
+	35, // 50: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
+	36, // 51: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
+	38, // 52: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
+	39, // 53: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
+	42, // 54: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	42, // 55: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	42, // 56: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	5,  // 57: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	44, // 58: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	44, // 59: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	9,  // 60: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	46, // 61: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	46, // 62: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	46, // 63: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	46, // 64: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	46, // 65: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	46, // 66: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	22, // 67: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	49, // 68: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 69: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	27, // 70: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	29, // 71: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	46, // 72: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	46, // 73: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	46, // 74: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	46, // 75: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	31, // 76: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
+	34, // 77: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
+	32, // 78: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
+	37, // 79: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
+	48, // 80: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
+	40, // 81: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
+	54, // [54:82] is the sub-list for method output_type
+	26, // [26:54] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_admin_proto_init() }
@@ -1735,13 +2764,14 @@ func file_cutover_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   29,
+			NumEnums:      1,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cutover_v1_admin_proto_goTypes,
 		DependencyIndexes: file_cutover_v1_admin_proto_depIdxs,
+		EnumInfos:         file_cutover_v1_admin_proto_enumTypes,
 		MessageInfos:      file_cutover_v1_admin_proto_msgTypes,
 	}.Build()
 	File_cutover_v1_admin_proto = out.File

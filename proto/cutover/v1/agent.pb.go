@@ -79,6 +79,237 @@ func (CommandOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
+// EnrollRequest asks for an agent's first certificate.
+type EnrollRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// join_token from `cutoverctl agent token create`.
+	JoinToken string `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// environment the agent serves; must be the token's.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// name of the agent (DNS label); must be the token's if it names one.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// csr is a PKCS #10 certificate signing request, DER; the key never
+	// leaves the front-end.
+	Csr           []byte `protobuf:"bytes,4,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollRequest) Reset() {
+	*x = EnrollRequest{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollRequest) ProtoMessage() {}
+
+func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
+func (*EnrollRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EnrollRequest) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+// EnrollResponse carries the agent's certificate.
+type EnrollResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificate is the agent's certificate, DER, with the URI SAN
+	// cutover://<environment>/agent/<name>.
+	Certificate []byte `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// ca_certificate is the controller's CA certificate, DER.
+	CaCertificate []byte `protobuf:"bytes,2,opt,name=ca_certificate,json=caCertificate,proto3" json:"ca_certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollResponse) Reset() {
+	*x = EnrollResponse{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollResponse) ProtoMessage() {}
+
+func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
+func (*EnrollResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnrollResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetCaCertificate() []byte {
+	if x != nil {
+		return x.CaCertificate
+	}
+	return nil
+}
+
+// RenewCertificateRequest asks for a new certificate.
+type RenewCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// csr is a PKCS #10 certificate signing request, DER.
+	Csr           []byte `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateRequest) Reset() {
+	*x = RenewCertificateRequest{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateRequest) ProtoMessage() {}
+
+func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RenewCertificateRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+// RenewCertificateResponse carries the new certificate.
+type RenewCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificate is the new certificate, DER.
+	Certificate []byte `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// ca_certificate is the controller's CA certificate, DER.
+	CaCertificate []byte `protobuf:"bytes,2,opt,name=ca_certificate,json=caCertificate,proto3" json:"ca_certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateResponse) Reset() {
+	*x = RenewCertificateResponse{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateResponse) ProtoMessage() {}
+
+func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RenewCertificateResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *RenewCertificateResponse) GetCaCertificate() []byte {
+	if x != nil {
+		return x.CaCertificate
+	}
+	return nil
+}
+
 // ConnectRequest is a message from the agent.
 type ConnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -96,7 +327,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[0]
+	mi := &file_cutover_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +339,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[0]
+	mi := &file_cutover_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +352,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConnectRequest) GetMsg() isConnectRequest_Msg {
@@ -200,7 +431,7 @@ type AgentHello struct {
 
 func (x *AgentHello) Reset() {
 	*x = AgentHello{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[1]
+	mi := &file_cutover_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +443,7 @@ func (x *AgentHello) String() string {
 func (*AgentHello) ProtoMessage() {}
 
 func (x *AgentHello) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[1]
+	mi := &file_cutover_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +456,7 @@ func (x *AgentHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
 func (*AgentHello) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AgentHello) GetName() string {
@@ -267,7 +498,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[2]
+	mi := &file_cutover_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +510,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[2]
+	mi := &file_cutover_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +523,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentStatus) GetApplications() []*AgentApplication {
@@ -343,7 +574,7 @@ type CommandReport struct {
 
 func (x *CommandReport) Reset() {
 	*x = CommandReport{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[3]
+	mi := &file_cutover_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +586,7 @@ func (x *CommandReport) String() string {
 func (*CommandReport) ProtoMessage() {}
 
 func (x *CommandReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[3]
+	mi := &file_cutover_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +599,7 @@ func (x *CommandReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandReport.ProtoReflect.Descriptor instead.
 func (*CommandReport) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CommandReport) GetCommandId() string {
@@ -469,7 +700,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[4]
+	mi := &file_cutover_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +712,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[4]
+	mi := &file_cutover_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +725,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectResponse) GetCommand() isConnectResponse_Command {
@@ -633,7 +864,7 @@ type ReleaseRef struct {
 
 func (x *ReleaseRef) Reset() {
 	*x = ReleaseRef{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[5]
+	mi := &file_cutover_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +876,7 @@ func (x *ReleaseRef) String() string {
 func (*ReleaseRef) ProtoMessage() {}
 
 func (x *ReleaseRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[5]
+	mi := &file_cutover_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +889,7 @@ func (x *ReleaseRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRef.ProtoReflect.Descriptor instead.
 func (*ReleaseRef) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReleaseRef) GetApplication() string {
@@ -691,7 +922,7 @@ type StageCommand struct {
 
 func (x *StageCommand) Reset() {
 	*x = StageCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[6]
+	mi := &file_cutover_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +934,7 @@ func (x *StageCommand) String() string {
 func (*StageCommand) ProtoMessage() {}
 
 func (x *StageCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[6]
+	mi := &file_cutover_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +947,7 @@ func (x *StageCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageCommand.ProtoReflect.Descriptor instead.
 func (*StageCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StageCommand) GetCommandId() string {
@@ -763,7 +994,7 @@ type ArmCommand struct {
 
 func (x *ArmCommand) Reset() {
 	*x = ArmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[7]
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +1006,7 @@ func (x *ArmCommand) String() string {
 func (*ArmCommand) ProtoMessage() {}
 
 func (x *ArmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[7]
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +1019,7 @@ func (x *ArmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmCommand.ProtoReflect.Descriptor instead.
 func (*ArmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ArmCommand) GetCommandId() string {
@@ -844,7 +1075,7 @@ type CommitCommand struct {
 
 func (x *CommitCommand) Reset() {
 	*x = CommitCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1087,7 @@ func (x *CommitCommand) String() string {
 func (*CommitCommand) ProtoMessage() {}
 
 func (x *CommitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[8]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1100,7 @@ func (x *CommitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitCommand.ProtoReflect.Descriptor instead.
 func (*CommitCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommitCommand) GetCommandId() string {
@@ -921,7 +1152,7 @@ type DisarmCommand struct {
 
 func (x *DisarmCommand) Reset() {
 	*x = DisarmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1164,7 @@ func (x *DisarmCommand) String() string {
 func (*DisarmCommand) ProtoMessage() {}
 
 func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[9]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1177,7 @@ func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisarmCommand.ProtoReflect.Descriptor instead.
 func (*DisarmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DisarmCommand) GetCommandId() string {
@@ -982,7 +1213,7 @@ type HooksCommand struct {
 
 func (x *HooksCommand) Reset() {
 	*x = HooksCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1225,7 @@ func (x *HooksCommand) String() string {
 func (*HooksCommand) ProtoMessage() {}
 
 func (x *HooksCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[10]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1238,7 @@ func (x *HooksCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksCommand.ProtoReflect.Descriptor instead.
 func (*HooksCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HooksCommand) GetCommandId() string {
@@ -1053,7 +1284,7 @@ type HookRef struct {
 
 func (x *HookRef) Reset() {
 	*x = HookRef{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1296,7 @@ func (x *HookRef) String() string {
 func (*HookRef) ProtoMessage() {}
 
 func (x *HookRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1309,7 @@ func (x *HookRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
 func (*HookRef) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HookRef) GetApplication() string {
@@ -1118,7 +1349,7 @@ type RollbackCommand struct {
 
 func (x *RollbackCommand) Reset() {
 	*x = RollbackCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1361,7 @@ func (x *RollbackCommand) String() string {
 func (*RollbackCommand) ProtoMessage() {}
 
 func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1374,7 @@ func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackCommand.ProtoReflect.Descriptor instead.
 func (*RollbackCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RollbackCommand) GetCommandId() string {
@@ -1182,7 +1413,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1425,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1438,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -1242,7 +1473,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1485,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1498,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -1288,7 +1519,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1531,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1544,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -1336,14 +1567,17 @@ type FetchChunksRequest struct {
 	// content that did not hash to its id. The controller checks its stored
 	// copy of each before sending: a corrupt one is deleted (a new build puts
 	// it back) and the call fails with DATA_LOSS naming it.
-	SuspectIds    [][]byte `protobuf:"bytes,4,rep,name=suspect_ids,json=suspectIds,proto3" json:"suspect_ids,omitempty"`
+	SuspectIds [][]byte `protobuf:"bytes,4,rep,name=suspect_ids,json=suspectIds,proto3" json:"suspect_ids,omitempty"`
+	// release_id is the release the chunks belong to: an agent may fetch
+	// only chunks of releases of deployments that target its environment.
+	ReleaseId     string `protobuf:"bytes,5,opt,name=release_id,json=releaseId,proto3" json:"release_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1589,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1602,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -1399,6 +1633,13 @@ func (x *FetchChunksRequest) GetSuspectIds() [][]byte {
 	return nil
 }
 
+func (x *FetchChunksRequest) GetReleaseId() string {
+	if x != nil {
+		return x.ReleaseId
+	}
+	return ""
+}
+
 // FetchChunksResponse is one batch of chunks.
 type FetchChunksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1410,7 +1651,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1663,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1676,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -1460,7 +1701,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1713,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1726,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -1514,7 +1755,21 @@ var File_cutover_v1_agent_proto protoreflect.FileDescriptor
 const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/agent.proto\x12\n" +
-	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n" +
+	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n" +
+	"\rEnrollRequest\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\tR\tjoinToken\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x10\n" +
+	"\x03csr\x18\x04 \x01(\fR\x03csr\"Y\n" +
+	"\x0eEnrollResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12%\n" +
+	"\x0eca_certificate\x18\x02 \x01(\fR\rcaCertificate\"+\n" +
+	"\x17RenewCertificateRequest\x12\x10\n" +
+	"\x03csr\x18\x01 \x01(\fR\x03csr\"c\n" +
+	"\x18RenewCertificateResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12%\n" +
+	"\x0eca_certificate\x18\x02 \x01(\fR\rcaCertificate\"\xaf\x01\n" +
 	"\x0eConnectRequest\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.cutover.v1.AgentHelloH\x00R\x05hello\x121\n" +
 	"\x06status\x18\x02 \x01(\v2\x17.cutover.v1.AgentStatusH\x00R\x06status\x123\n" +
@@ -1607,13 +1862,15 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\"1\n" +
 	"\x13GetManifestResponse\x12\x1a\n" +
-	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\x7f\n" +
+	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\x9e\x01\n" +
 	"\x12FetchChunksRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\fR\x03ids\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x14\n" +
 	"\x05agent\x18\x03 \x01(\tR\x05agent\x12\x1f\n" +
 	"\vsuspect_ids\x18\x04 \x03(\fR\n" +
-	"suspectIds\"@\n" +
+	"suspectIds\x12\x1d\n" +
+	"\n" +
+	"release_id\x18\x05 \x01(\tR\treleaseId\"@\n" +
 	"\x13FetchChunksResponse\x12)\n" +
 	"\x06chunks\x18\x01 \x03(\v2\x11.cutover.v1.ChunkR\x06chunks\"K\n" +
 	"\x05Chunk\x12\x0e\n" +
@@ -1626,11 +1883,13 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x1bCOMMAND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18COMMAND_OUTCOME_PROGRESS\x10\x01\x12\x18\n" +
 	"\x14COMMAND_OUTCOME_DONE\x10\x02\x12\x1a\n" +
-	"\x16COMMAND_OUTCOME_FAILED\x10\x032\xf8\x01\n" +
+	"\x16COMMAND_OUTCOME_FAILED\x10\x032\x98\x03\n" +
 	"\fAgentService\x12F\n" +
 	"\aConnect\x12\x1a.cutover.v1.ConnectRequest\x1a\x1b.cutover.v1.ConnectResponse(\x010\x01\x12N\n" +
 	"\vGetManifest\x12\x1e.cutover.v1.GetManifestRequest\x1a\x1f.cutover.v1.GetManifestResponse\x12P\n" +
-	"\vFetchChunks\x12\x1e.cutover.v1.FetchChunksRequest\x1a\x1f.cutover.v1.FetchChunksResponse0\x01B;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"\vFetchChunks\x12\x1e.cutover.v1.FetchChunksRequest\x1a\x1f.cutover.v1.FetchChunksResponse0\x01\x12?\n" +
+	"\x06Enroll\x12\x19.cutover.v1.EnrollRequest\x1a\x1a.cutover.v1.EnrollResponse\x12]\n" +
+	"\x10RenewCertificate\x12#.cutover.v1.RenewCertificateRequest\x1a$.cutover.v1.RenewCertificateResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_agent_proto_rawDescOnce sync.Once
@@ -1645,68 +1904,76 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_cutover_v1_agent_proto_goTypes = []any{
-	(CommandOutcome)(0),           // 0: cutover.v1.CommandOutcome
-	(*ConnectRequest)(nil),        // 1: cutover.v1.ConnectRequest
-	(*AgentHello)(nil),            // 2: cutover.v1.AgentHello
-	(*AgentStatus)(nil),           // 3: cutover.v1.AgentStatus
-	(*CommandReport)(nil),         // 4: cutover.v1.CommandReport
-	(*ConnectResponse)(nil),       // 5: cutover.v1.ConnectResponse
-	(*ReleaseRef)(nil),            // 6: cutover.v1.ReleaseRef
-	(*StageCommand)(nil),          // 7: cutover.v1.StageCommand
-	(*ArmCommand)(nil),            // 8: cutover.v1.ArmCommand
-	(*CommitCommand)(nil),         // 9: cutover.v1.CommitCommand
-	(*DisarmCommand)(nil),         // 10: cutover.v1.DisarmCommand
-	(*HooksCommand)(nil),          // 11: cutover.v1.HooksCommand
-	(*HookRef)(nil),               // 12: cutover.v1.HookRef
-	(*RollbackCommand)(nil),       // 13: cutover.v1.RollbackCommand
-	(*DropCommand)(nil),           // 14: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),    // 15: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),   // 16: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),    // 17: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),   // 18: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                 // 19: cutover.v1.Chunk
-	nil,                           // 20: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),      // 21: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*HookResult)(nil),            // 23: cutover.v1.HookResult
-	(HookKind)(0),                 // 24: cutover.v1.HookKind
+	(CommandOutcome)(0),              // 0: cutover.v1.CommandOutcome
+	(*EnrollRequest)(nil),            // 1: cutover.v1.EnrollRequest
+	(*EnrollResponse)(nil),           // 2: cutover.v1.EnrollResponse
+	(*RenewCertificateRequest)(nil),  // 3: cutover.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 4: cutover.v1.RenewCertificateResponse
+	(*ConnectRequest)(nil),           // 5: cutover.v1.ConnectRequest
+	(*AgentHello)(nil),               // 6: cutover.v1.AgentHello
+	(*AgentStatus)(nil),              // 7: cutover.v1.AgentStatus
+	(*CommandReport)(nil),            // 8: cutover.v1.CommandReport
+	(*ConnectResponse)(nil),          // 9: cutover.v1.ConnectResponse
+	(*ReleaseRef)(nil),               // 10: cutover.v1.ReleaseRef
+	(*StageCommand)(nil),             // 11: cutover.v1.StageCommand
+	(*ArmCommand)(nil),               // 12: cutover.v1.ArmCommand
+	(*CommitCommand)(nil),            // 13: cutover.v1.CommitCommand
+	(*DisarmCommand)(nil),            // 14: cutover.v1.DisarmCommand
+	(*HooksCommand)(nil),             // 15: cutover.v1.HooksCommand
+	(*HookRef)(nil),                  // 16: cutover.v1.HookRef
+	(*RollbackCommand)(nil),          // 17: cutover.v1.RollbackCommand
+	(*DropCommand)(nil),              // 18: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),       // 19: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),      // 20: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),       // 21: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),      // 22: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                    // 23: cutover.v1.Chunk
+	nil,                              // 24: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),         // 25: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*HookResult)(nil),               // 27: cutover.v1.HookResult
+	(HookKind)(0),                    // 28: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
-	2,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
-	3,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
-	4,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	20, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
-	3,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	21, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	6,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
+	7,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
+	8,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
+	24, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	7,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
+	25, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	22, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	23, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
-	7,  // 9: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
-	13, // 10: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	14, // 11: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
-	8,  // 12: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
-	9,  // 13: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
-	10, // 14: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
-	11, // 15: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
-	6,  // 16: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	6,  // 17: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	6,  // 18: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	12, // 19: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	6,  // 20: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	12, // 21: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	24, // 22: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	6,  // 23: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	19, // 24: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	1,  // 25: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	15, // 26: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	17, // 27: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	5,  // 28: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	16, // 29: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	18, // 30: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
+	26, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	27, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	11, // 9: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
+	17, // 10: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
+	18, // 11: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	12, // 12: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
+	13, // 13: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
+	14, // 14: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
+	15, // 15: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
+	10, // 16: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 17: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 18: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	16, // 19: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 20: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	16, // 21: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	28, // 22: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 23: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	23, // 24: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 25: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	19, // 26: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	21, // 27: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 28: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 29: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 30: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	20, // 31: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	22, // 32: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 33: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 34: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	30, // [30:35] is the sub-list for method output_type
+	25, // [25:30] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -1718,12 +1985,12 @@ func file_cutover_v1_agent_proto_init() {
 		return
 	}
 	file_cutover_v1_types_proto_init()
-	file_cutover_v1_agent_proto_msgTypes[0].OneofWrappers = []any{
+	file_cutover_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Status)(nil),
 		(*ConnectRequest_Report)(nil),
 	}
-	file_cutover_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
+	file_cutover_v1_agent_proto_msgTypes[8].OneofWrappers = []any{
 		(*ConnectResponse_Stage)(nil),
 		(*ConnectResponse_Rollback)(nil),
 		(*ConnectResponse_Drop)(nil),
@@ -1738,7 +2005,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AgentService_Connect_FullMethodName     = "/cutover.v1.AgentService/Connect"
-	AgentService_GetManifest_FullMethodName = "/cutover.v1.AgentService/GetManifest"
-	AgentService_FetchChunks_FullMethodName = "/cutover.v1.AgentService/FetchChunks"
+	AgentService_Connect_FullMethodName          = "/cutover.v1.AgentService/Connect"
+	AgentService_GetManifest_FullMethodName      = "/cutover.v1.AgentService/GetManifest"
+	AgentService_FetchChunks_FullMethodName      = "/cutover.v1.AgentService/FetchChunks"
+	AgentService_Enroll_FullMethodName           = "/cutover.v1.AgentService/Enroll"
+	AgentService_RenewCertificate_FullMethodName = "/cutover.v1.AgentService/RenewCertificate"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -38,6 +40,14 @@ type AgentServiceClient interface {
 	GetManifest(ctx context.Context, in *GetManifestRequest, opts ...grpc.CallOption) (*GetManifestResponse, error)
 	// FetchChunks streams the requested chunks, batched.
 	FetchChunks(ctx context.Context, in *FetchChunksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchChunksResponse], error)
+	// Enroll exchanges a join token and a certificate signing request for the
+	// agent's first certificate. The only method an agent calls without a
+	// client certificate. UNAUTHENTICATED for a bad, used up or expired
+	// token; PERMISSION_DENIED for a token of another environment or name.
+	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
+	// RenewCertificate issues a new certificate for the calling agent's
+	// identity (from its client certificate) for a new CSR.
+	RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error)
 }
 
 type agentServiceClient struct {
@@ -90,6 +100,26 @@ func (c *agentServiceClient) FetchChunks(ctx context.Context, in *FetchChunksReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_FetchChunksClient = grpc.ServerStreamingClient[FetchChunksResponse]
 
+func (c *agentServiceClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnrollResponse)
+	err := c.cc.Invoke(ctx, AgentService_Enroll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewCertificateResponse)
+	err := c.cc.Invoke(ctx, AgentService_RenewCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -104,6 +134,14 @@ type AgentServiceServer interface {
 	GetManifest(context.Context, *GetManifestRequest) (*GetManifestResponse, error)
 	// FetchChunks streams the requested chunks, batched.
 	FetchChunks(*FetchChunksRequest, grpc.ServerStreamingServer[FetchChunksResponse]) error
+	// Enroll exchanges a join token and a certificate signing request for the
+	// agent's first certificate. The only method an agent calls without a
+	// client certificate. UNAUTHENTICATED for a bad, used up or expired
+	// token; PERMISSION_DENIED for a token of another environment or name.
+	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
+	// RenewCertificate issues a new certificate for the calling agent's
+	// identity (from its client certificate) for a new CSR.
+	RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -122,6 +160,12 @@ func (UnimplementedAgentServiceServer) GetManifest(context.Context, *GetManifest
 }
 func (UnimplementedAgentServiceServer) FetchChunks(*FetchChunksRequest, grpc.ServerStreamingServer[FetchChunksResponse]) error {
 	return status.Error(codes.Unimplemented, "method FetchChunks not implemented")
+}
+func (UnimplementedAgentServiceServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Enroll not implemented")
+}
+func (UnimplementedAgentServiceServer) RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewCertificate not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -180,6 +224,42 @@ func _AgentService_FetchChunks_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_FetchChunksServer = grpc.ServerStreamingServer[FetchChunksResponse]
 
+func _AgentService_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnrollRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Enroll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Enroll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Enroll(ctx, req.(*EnrollRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_RenewCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).RenewCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_RenewCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).RenewCertificate(ctx, req.(*RenewCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -190,6 +270,14 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetManifest",
 			Handler:    _AgentService_GetManifest_Handler,
+		},
+		{
+			MethodName: "Enroll",
+			Handler:    _AgentService_Enroll_Handler,
+		},
+		{
+			MethodName: "RenewCertificate",
+			Handler:    _AgentService_RenewCertificate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1687,7 +1687,13 @@ type Agent struct {
 	// last_seen_time is when the controller last heard from it.
 	LastSeenTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
 	// labels are the agent's --label values.
-	Labels        map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// identity is the URI of its certificate, cutover://<environment>/agent/<name>.
+	Identity string `protobuf:"bytes,7,opt,name=identity,proto3" json:"identity,omitempty"`
+	// cert_expire_time is when its newest certificate expires.
+	CertExpireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=cert_expire_time,json=certExpireTime,proto3" json:"cert_expire_time,omitempty"`
+	// revoke_time is when its certificate was revoked; unset: not revoked.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1760,6 +1766,27 @@ func (x *Agent) GetLastSeenTime() *timestamppb.Timestamp {
 func (x *Agent) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *Agent) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *Agent) GetCertExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CertExpireTime
+	}
+	return nil
+}
+
+func (x *Agent) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
 	}
 	return nil
 }
@@ -1973,14 +2000,18 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
 	"\bchecksum\x18\x04 \x01(\tR\bchecksum\x12%\n" +
-	"\x0eno_transaction\x18\x05 \x01(\bR\rnoTransaction\"\xd1\x02\n" +
+	"\x0eno_transaction\x18\x05 \x01(\bR\rnoTransaction\"\xf0\x03\n" +
 	"\x05Agent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1c\n" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12@\n" +
 	"\fapplications\x18\x04 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\x12@\n" +
 	"\x0elast_seen_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x125\n" +
-	"\x06labels\x18\x06 \x03(\v2\x1d.cutover.v1.Agent.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x06 \x03(\v2\x1d.cutover.v1.Agent.LabelsEntryR\x06labels\x12\x1a\n" +
+	"\bidentity\x18\a \x01(\tR\bidentity\x12D\n" +
+	"\x10cert_expire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0ecertExpireTime\x12;\n" +
+	"\vrevoke_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
@@ -2103,12 +2134,14 @@ var file_cutover_v1_types_proto_depIdxs = []int32{
 	18, // 45: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
 	22, // 46: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
 	20, // 47: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	5,  // 48: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	22, // 48: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	22, // 49: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	5,  // 50: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
