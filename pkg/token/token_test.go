@@ -40,7 +40,7 @@ func TestParseRefuses(t *testing.T) {
 		{"short secret", "cutover." + good.ID + ".abc", false},
 		{"extra part", good.Operator() + ".x", false},
 		{"bad ca hash", "cutoverjoin_" + good.ID + "." + good.Secret + "_zz", true},
-		{"bad secret alphabet", "cutover." + good.ID + "_" + strings.Repeat("!", 43), false},
+		{"bad secret alphabet", "cutover." + good.ID + "." + strings.Repeat("!", 43), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
