@@ -23,6 +23,7 @@ var migrations = []migration{
 	{name: "0001_create_buckets", apply: createBuckets},
 	{name: "0002_create_sql_plans", apply: createSQLPlans},
 	{name: "0003_chunks_by_sequence", apply: chunksBySequence, prepare: copyChunksBySequence},
+	{name: "0004_create_trust_buckets", apply: createTrustBuckets},
 }
 
 // SchemaVersion is the schema version this code writes.
@@ -33,6 +34,15 @@ func createBuckets(tx *bolt.Tx) error {
 		bucketEnvironments, bucketApplications, bucketReleases, bucketManifests,
 		bucketAppReleases, bucketChunks, bucketDeployments, bucketAgents,
 	} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func createTrustBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketTokens, bucketJoinTokens, bucketEnrollments} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

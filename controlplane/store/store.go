@@ -22,6 +22,10 @@
 //	agents/                    agent name → Agent
 //	sql_plans/                 n, as in deployments/ → the deployment's SQL
 //	                           plan (JSON of a migrate.Plan, opaque here)
+//	tokens/                    token id → OperatorToken (secret hashed)
+//	join_tokens/               token id → JoinToken (secret hashed)
+//	enrollments/               agent name → Enrollment (issued certificates,
+//	                           revocation)
 //
 // Chunk data is keyed by a sequence number, not by its random id, so that a
 // build appends its new chunks at the end of chunk_data instead of rewriting
@@ -71,6 +75,9 @@ var (
 	bucketDeployments  = []byte("deployments")
 	bucketAgents       = []byte("agents")
 	bucketSQLPlans     = []byte("sql_plans")
+	bucketTokens       = []byte("tokens")
+	bucketJoinTokens   = []byte("join_tokens")
+	bucketEnrollments  = []byte("enrollments")
 
 	keySchemaVersion = []byte("schema_version")
 )

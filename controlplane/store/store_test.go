@@ -216,3 +216,39 @@ func TestMigrationsRunOnceInOrder(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestTrustRecords(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutOperatorToken(&OperatorToken{ID: "a1", Hash: "h", Subject: "alice", Role: "viewer", CreateTime: now}); err != nil {
+			return err
+		}
+		if err := tx.PutJoinToken(&JoinToken{ID: "j1", Hash: "h", Environment: "production", Uses: 1, ExpireTime: now}); err != nil {
+			return err
+		}
+		return tx.PutEnrollment(&Enrollment{Name: "fe-1", Environment: "production", Certs: []IssuedCert{{Serial: "01", NotAfter: now}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(func(tx *Tx) error {
+		if tok, err := tx.OperatorToken("a1"); err != nil || tok.Subject != "alice" || !tok.CreateTime.Equal(now) {
+			t.Errorf("OperatorToken = %+v, %v", tok, err)
+		}
+		if _, err := tx.OperatorToken("nope"); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("unknown token: %v", err)
+		}
+		if j, err := tx.JoinToken("j1"); err != nil || j.Environment != "production" {
+			t.Errorf("JoinToken = %+v, %v", j, err)
+		}
+		if e, err := tx.Enrollment("fe-1"); err != nil || len(e.Certs) != 1 {
+			t.Errorf("Enrollment = %+v, %v", e, err)
+		}
+		if _, err := tx.Enrollment("fe-2"); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("unknown enrollment: %v", err)
+		}
+		return nil
+	})
+}
