@@ -1,0 +1,238 @@
+package auth
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/token"
+)
+
+// CreateJoinToken issues a token that lets uses agents (1 if 0) enroll in
+// env, only under name if it is set, until ttl (DefaultJoinTokenTTL if 0)
+// has passed. The environment need not exist yet. It returns the token
+// (which carries the CA's hash) and its record.
+func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl time.Duration, uses int) (string, *store.JoinToken, error) {
+	if err := appspec.ValidName(env); err != nil {
+		return "", nil, fmt.Errorf("environment: %w", err)
+	}
+	if name != "" {
+		if err := appspec.ValidName(name); err != nil {
+			return "", nil, fmt.Errorf("name: %w", err)
+		}
+	}
+	if ttl < 0 || uses < 0 {
+		return "", nil, fmt.Errorf("ttl and uses must not be negative: %w", errkind.InvalidArgument)
+	}
+	if ttl == 0 {
+		ttl = DefaultJoinTokenTTL
+	}
+	if uses == 0 {
+		uses = 1
+	}
+	tok := token.New()
+	tok.CAHash = s.cfg.Signer.CAHash()
+	now := s.cfg.Clock()
+	rec := &store.JoinToken{ID: tok.ID, Hash: tok.Hash(), Environment: env, Name: name, Uses: uses,
+		CreateTime: now, ExpireTime: now.Add(ttl), CreatedBy: Actor(ctx)}
+	if err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutJoinToken(rec) }); err != nil {
+		return "", nil, err
+	}
+	return tok.Join(), rec, nil
+}
+
+// Enroll checks a join token and issues the first certificate of the
+// agent a for the CSR. The token's use is recorded in the same
+// transaction as the enrollment. Unauthenticated for a malformed, unknown,
+// wrong, used up or expired token; PermissionDenied for a token of another
+// environment or name; FailedPrecondition for a name enrolled already and
+// not revoked; InvalidArgument for a bad name or CSR.
+func (s *Service) Enroll(ctx context.Context, joinToken string, a AgentID, csr []byte) (*x509.Certificate, error) {
+	tok, err := token.ParseJoin(joinToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errkind.Unauthenticated)
+	}
+	if err := validAgent(a); err != nil {
+		return nil, err
+	}
+	var cert *x509.Certificate
+	err = s.cfg.Store.Update(func(tx *store.Tx) error {
+		jt, err := tx.JoinToken(tok.ID)
+		if errors.Is(err, errkind.NotFound) || (err == nil && !tok.Matches(jt.Hash)) {
+			return fmt.Errorf("the join token is not valid (unknown or wrong): %w", errkind.Unauthenticated)
+		}
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Clock()
+		switch {
+		case !now.Before(jt.ExpireTime):
+			return fmt.Errorf("the join token %s expired at %s; create a new one with `cutoverctl agent token create --environment %s`: %w",
+				jt.ID, jt.ExpireTime.UTC().Format(time.RFC3339), jt.Environment, errkind.Unauthenticated)
+		case jt.Used >= jt.Uses:
+			return fmt.Errorf("the join token %s was used already (%d of %d uses); create a new one with `cutoverctl agent token create --environment %s`: %w",
+				jt.ID, jt.Used, jt.Uses, jt.Environment, errkind.Unauthenticated)
+		case jt.Environment != a.Environment:
+			return fmt.Errorf("the join token %s is for environment %s, not %s; nothing was changed: %w", jt.ID, jt.Environment, a.Environment, errkind.PermissionDenied)
+		case jt.Name != "" && jt.Name != a.Name:
+			return fmt.Errorf("the join token %s is for agent %s, not %s; nothing was changed: %w", jt.ID, jt.Name, a.Name, errkind.PermissionDenied)
+		}
+		prev, err := tx.Enrollment(a.Name)
+		if err != nil && !errors.Is(err, errkind.NotFound) {
+			return err
+		}
+		if prev != nil && prev.RevokeTime.IsZero() {
+			return fmt.Errorf("agent %s is enrolled already (in %s, since %s); a name can be enrolled again only after `cutoverctl agent revoke %s`; nothing was changed: %w",
+				a.Name, prev.Environment, prev.EnrollTime.UTC().Format(time.RFC3339), a.Name, errkind.FailedPrecondition)
+		}
+		if cert, err = s.cfg.Signer.SignAgent(csr, a, s.cfg.AgentCertTTL); err != nil {
+			return err
+		}
+		jt.Used++
+		if err := tx.PutJoinToken(jt); err != nil {
+			return err
+		}
+		return tx.PutEnrollment(&store.Enrollment{Name: a.Name, Environment: a.Environment, EnrollTime: now,
+			JoinTokenID: jt.ID, Certs: []store.IssuedCert{issued(cert)}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Info("agent enrolled", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
+	return cert, nil
+}
+
+func validAgent(a AgentID) error {
+	if err := appspec.ValidName(a.Environment); err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	if err := appspec.ValidName(a.Name); err != nil {
+		return fmt.Errorf("agent name: %w", err)
+	}
+	return nil
+}
+
+func issued(c *x509.Certificate) store.IssuedCert {
+	return store.IssuedCert{Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter}
+}
+
+// Renew issues a new certificate to the agent a, which proved who it is
+// with its current certificate, for the CSR. Certificates issued before
+// stay valid until they expire (rotation by overlap).
+func (s *Service) Renew(ctx context.Context, a AgentID, csr []byte) (*x509.Certificate, error) {
+	var cert *x509.Certificate
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		e, err := s.enrollment(tx, a)
+		if err != nil {
+			return err
+		}
+		if cert, err = s.cfg.Signer.SignAgent(csr, a, s.cfg.AgentCertTTL); err != nil {
+			return err
+		}
+		now := s.cfg.Clock()
+		e.Certs = slices.DeleteFunc(e.Certs, func(c store.IssuedCert) bool { return !now.Before(c.NotAfter) })
+		e.Certs = append(e.Certs, issued(cert))
+		return tx.PutEnrollment(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Info("agent certificate renewed", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
+	return cert, nil
+}
+
+// enrollment returns a's enrollment if it is current (not revoked, same
+// environment). PermissionDenied otherwise.
+func (s *Service) enrollment(tx *store.Tx, a AgentID) (*store.Enrollment, error) {
+	e, err := tx.Enrollment(a.Name)
+	if errors.Is(err, errkind.NotFound) {
+		return nil, fmt.Errorf("agent %s is not enrolled: %w", a, errkind.PermissionDenied)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !e.RevokeTime.IsZero() {
+		return nil, fmt.Errorf("agent %s's certificate was revoked at %s: enroll it again with a new join token: %w",
+			a, e.RevokeTime.UTC().Format(time.RFC3339), errkind.PermissionDenied)
+	}
+	if e.Environment != a.Environment {
+		return nil, fmt.Errorf("agent %s is enrolled in %s, not %s: %w", a.Name, e.Environment, a.Environment, errkind.PermissionDenied)
+	}
+	return e, nil
+}
+
+// AuthenticateAgent returns the subject of an agent certificate that the
+// TLS layer verified against the CA: its enrollment must be current and
+// the certificate one issued under it. PermissionDenied otherwise (a
+// revoked agent, a certificate of an earlier enrollment).
+func (s *Service) AuthenticateAgent(a AgentID, cert *x509.Certificate) (Subject, error) {
+	serial := cert.SerialNumber.Text(16)
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		e, err := s.enrollment(tx, a)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(e.Certs, func(c store.IssuedCert) bool { return c.Serial == serial }) {
+			return fmt.Errorf("agent %s's certificate (serial %s) is not one issued to its current enrollment: %w", a, serial, errkind.PermissionDenied)
+		}
+		return nil
+	})
+	if err != nil {
+		return Subject{}, err
+	}
+	return AgentSubject(a), nil
+}
+
+// RevokeAgent revokes the agent name's certificates: once durable, its
+// connections are closed (OnRevoke) and its certificates refused; the name
+// may be enrolled again. NotFound if never enrolled; FailedPrecondition if
+// revoked already; InvalidArgument if env is set and is not the agent's.
+func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*store.Enrollment, error) {
+	var e *store.Enrollment
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		var err error
+		if e, err = tx.Enrollment(name); err != nil {
+			return err
+		}
+		if env != "" && e.Environment != env {
+			return fmt.Errorf("agent %s is enrolled in %s, not %s; nothing was changed: %w", name, e.Environment, env, errkind.InvalidArgument)
+		}
+		if !e.RevokeTime.IsZero() {
+			return fmt.Errorf("agent %s was revoked already at %s: %w", name, e.RevokeTime.UTC().Format(time.RFC3339), errkind.FailedPrecondition)
+		}
+		e.RevokeTime = s.cfg.Clock()
+		return tx.PutEnrollment(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := AgentID{Environment: e.Environment, Name: e.Name}
+	reason := fmt.Sprintf("agent %s's certificate was revoked by %s", a, Actor(ctx))
+	s.cfg.Log.Warn("agent revoked", "agent", a.Name, "environment", a.Environment, "by", Actor(ctx))
+	s.mu.Lock()
+	hooks := slices.Clone(s.onRevoke)
+	s.mu.Unlock()
+	for _, fn := range hooks {
+		fn(a, reason)
+	}
+	return e, nil
+}
+
+// Enrollments returns every enrollment by agent name.
+func (s *Service) Enrollments(ctx context.Context) (map[string]*store.Enrollment, error) {
+	out := map[string]*store.Enrollment{}
+	err := s.cfg.Store.View(func(tx *store.Tx) error {
+		all, err := tx.Enrollments()
+		for _, e := range all {
+			out[e.Name] = e
+		}
+		return err
+	})
+	return out, err
+}
