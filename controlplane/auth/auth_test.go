@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/token"
 )
 
@@ -23,7 +24,7 @@ type fakeSigner struct {
 	clock  func() time.Time
 }
 
-func (f *fakeSigner) SignAgent(csr []byte, a AgentID, ttl time.Duration) (*x509.Certificate, error) {
+func (f *fakeSigner) SignAgent(csr []byte, a identity.Agent, ttl time.Duration) (*x509.Certificate, error) {
 	if string(csr) != "csr" {
 		return nil, errkind.New(errkind.InvalidArgument, "bad csr")
 	}
@@ -106,7 +107,7 @@ func TestBootstrapAndAuthenticate(t *testing.T) {
 func TestEnrollment(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	prod := AgentID{Environment: "production", Name: "fe-1"}
+	prod := identity.Agent{Environment: "production", Name: "fe-1"}
 	once, _, err := f.svc.CreateJoinToken(ctx, "production", "", 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func TestEnrollment(t *testing.T) {
 	if _, err := f.svc.AuthenticateAgent(prod, cert); err != nil {
 		t.Fatal(err)
 	}
-	fe2 := AgentID{Environment: "production", Name: "fe-2"}
+	fe2 := identity.Agent{Environment: "production", Name: "fe-2"}
 	if _, err := f.svc.Enroll(ctx, once, fe2, []byte("csr")); !errors.Is(err, errkind.Unauthenticated) || !strings.Contains(err.Error(), "used already") {
 		t.Errorf("token used twice: %v", err)
 	}
@@ -155,12 +156,12 @@ func TestEnrollment(t *testing.T) {
 			t.Errorf("certificate %v refused during the overlap: %v", c.SerialNumber, err)
 		}
 	}
-	if _, err := f.svc.AuthenticateAgent(AgentID{Environment: "staging", Name: "fe-1"}, cert); !errors.Is(err, errkind.PermissionDenied) {
+	if _, err := f.svc.AuthenticateAgent(identity.Agent{Environment: "staging", Name: "fe-1"}, cert); !errors.Is(err, errkind.PermissionDenied) {
 		t.Errorf("another environment: %v", err)
 	}
 
 	var revoked []string
-	f.svc.OnRevoke(func(a AgentID, reason string) { revoked = append(revoked, a.String()+": "+reason) })
+	f.svc.OnRevoke(func(a identity.Agent, reason string) { revoked = append(revoked, a.String()+": "+reason) })
 	if _, err := f.svc.RevokeAgent(ctx, "staging", "fe-1"); !errors.Is(err, errkind.InvalidArgument) {
 		t.Errorf("revoke in the wrong environment: %v", err)
 	}

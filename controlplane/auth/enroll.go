@@ -11,6 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/token"
 )
 
@@ -53,7 +54,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl tim
 // wrong, used up or expired token; PermissionDenied for a token of another
 // environment or name; FailedPrecondition for a name enrolled already and
 // not revoked; InvalidArgument for a bad name or CSR.
-func (s *Service) Enroll(ctx context.Context, joinToken string, a AgentID, csr []byte) (*x509.Certificate, error) {
+func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent, csr []byte) (*x509.Certificate, error) {
 	tok, err := token.ParseJoin(joinToken)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errkind.Unauthenticated)
@@ -108,7 +109,7 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a AgentID, csr [
 	return cert, nil
 }
 
-func validAgent(a AgentID) error {
+func validAgent(a identity.Agent) error {
 	if err := appspec.ValidName(a.Environment); err != nil {
 		return fmt.Errorf("environment: %w", err)
 	}
@@ -125,7 +126,7 @@ func issued(c *x509.Certificate) store.IssuedCert {
 // Renew issues a new certificate to the agent a, which proved who it is
 // with its current certificate, for the CSR. Certificates issued before
 // stay valid until they expire (rotation by overlap).
-func (s *Service) Renew(ctx context.Context, a AgentID, csr []byte) (*x509.Certificate, error) {
+func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x509.Certificate, error) {
 	var cert *x509.Certificate
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
 		e, err := s.enrollment(tx, a)
@@ -149,7 +150,7 @@ func (s *Service) Renew(ctx context.Context, a AgentID, csr []byte) (*x509.Certi
 
 // enrollment returns a's enrollment if it is current (not revoked, same
 // environment). PermissionDenied otherwise.
-func (s *Service) enrollment(tx *store.Tx, a AgentID) (*store.Enrollment, error) {
+func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*store.Enrollment, error) {
 	e, err := tx.Enrollment(a.Name)
 	if errors.Is(err, errkind.NotFound) {
 		return nil, fmt.Errorf("agent %s is not enrolled: %w", a, errkind.PermissionDenied)
@@ -171,7 +172,7 @@ func (s *Service) enrollment(tx *store.Tx, a AgentID) (*store.Enrollment, error)
 // TLS layer verified against the CA: its enrollment must be current and
 // the certificate one issued under it. PermissionDenied otherwise (a
 // revoked agent, a certificate of an earlier enrollment).
-func (s *Service) AuthenticateAgent(a AgentID, cert *x509.Certificate) (Subject, error) {
+func (s *Service) AuthenticateAgent(a identity.Agent, cert *x509.Certificate) (Subject, error) {
 	serial := cert.SerialNumber.Text(16)
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		e, err := s.enrollment(tx, a)
@@ -212,7 +213,7 @@ func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*store.Enr
 	if err != nil {
 		return nil, err
 	}
-	a := AgentID{Environment: e.Environment, Name: e.Name}
+	a := identity.Agent{Environment: e.Environment, Name: e.Name}
 	reason := fmt.Sprintf("agent %s's certificate was revoked by %s", a, Actor(ctx))
 	s.cfg.Log.Warn("agent revoked", "agent", a.Name, "environment", a.Environment, "by", Actor(ctx))
 	s.mu.Lock()

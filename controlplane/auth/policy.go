@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/identity"
 )
 
 // Role is what an operator token allows.
@@ -111,22 +112,11 @@ type Subject struct {
 	// TokenID is the operator token's public id.
 	TokenID string
 	// Agent is set for an agent (from its certificate).
-	Agent *AgentID
+	Agent *identity.Agent
 }
-
-// AgentID is an agent's identity, from its certificate.
-type AgentID struct {
-	Environment, Name string
-}
-
-// URI is the identity's certificate URI, cutover://<environment>/agent/<name>.
-func (a AgentID) URI() string { return "cutover://" + a.Environment + "/agent/" + a.Name }
-
-// String returns "<environment>/<name>".
-func (a AgentID) String() string { return a.Environment + "/" + a.Name }
 
 // AgentSubject returns the subject of an agent.
-func AgentSubject(a AgentID) Subject {
+func AgentSubject(a identity.Agent) Subject {
 	return Subject{Name: "agent:" + a.String(), Agent: &a}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/identity"
 )
 
 func TestAllowed(t *testing.T) {
@@ -13,7 +14,7 @@ func TestAllowed(t *testing.T) {
 	staging := Target{Environment: "staging"}
 	global := Target{Global: true}
 	all := Target{}
-	agent := AgentSubject(AgentID{Environment: "production", Name: "fe-1"})
+	agent := AgentSubject(identity.Agent{Environment: "production", Name: "fe-1"})
 	tests := []struct {
 		name string
 		s    Subject

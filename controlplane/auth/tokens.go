@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/token"
 )
 
@@ -22,7 +23,7 @@ import (
 type Signer interface {
 	// SignAgent issues a certificate for the CSR's key with the identity a.
 	// InvalidArgument for a bad CSR.
-	SignAgent(csr []byte, a AgentID, ttl time.Duration) (*x509.Certificate, error)
+	SignAgent(csr []byte, a identity.Agent, ttl time.Duration) (*x509.Certificate, error)
 	// CAHash is the hex SHA-256 of the CA's public key.
 	CAHash() string
 	// CACertDER is the CA certificate.
@@ -52,7 +53,7 @@ type Service struct {
 	cfg Config
 
 	mu       sync.Mutex
-	onRevoke []func(AgentID, string)
+	onRevoke []func(identity.Agent, string)
 }
 
 // New returns a service.
@@ -71,7 +72,7 @@ func New(cfg Config) *Service {
 
 // OnRevoke registers fn, called with the agent and a readable reason
 // after an agent's revocation is durable.
-func (s *Service) OnRevoke(fn func(AgentID, string)) {
+func (s *Service) OnRevoke(fn func(identity.Agent, string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onRevoke = append(s.onRevoke, fn)
