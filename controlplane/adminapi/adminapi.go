@@ -12,9 +12,9 @@ import (
 	"io"
 	"time"
 
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -24,16 +24,14 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// ActorKey is the gRPC metadata key that names who asks; without it the
-// actor is "operator".
-const ActorKey = "x-cutover-actor"
-
 // Config holds what the server needs.
 type Config struct {
 	Catalog     *catalog.Catalog
 	Deployments *deployment.Service
 	Fleet       *fleet.Fleet
-	Clock       func() time.Time
+	// Auth issues and revokes tokens and agent certificates.
+	Auth  *auth.Service
+	Clock func() time.Time
 }
 
 // Server implements cutoverv1.AdminServiceServer.
@@ -42,6 +40,7 @@ type Server struct {
 	cat   *catalog.Catalog
 	deps  *deployment.Service
 	fleet *fleet.Fleet
+	auth  *auth.Service
 	clock func() time.Time
 }
 
@@ -49,22 +48,16 @@ var _ cutoverv1.AdminServiceServer = (*Server)(nil)
 
 // New returns a server.
 func New(cfg Config) *Server {
-	s := &Server{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, clock: cfg.Clock}
+	s := &Server{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, auth: cfg.Auth, clock: cfg.Clock}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
 	return s
 }
 
-// actor returns who asks, from the request's metadata.
-func actor(ctx context.Context) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(ActorKey); len(v) > 0 && v[0] != "" {
-			return v[0]
-		}
-	}
-	return "operator"
-}
+// actor returns who asks: the subject controlplane/guard authenticated
+// (from a token or a certificate, never from what the caller says).
+func actor(ctx context.Context) string { return auth.Actor(ctx) }
 
 func required(field, value string) error {
 	if value == "" {
@@ -339,11 +332,11 @@ func (s *Server) ListAgents(ctx context.Context, req *cutoverv1.ListAgentsReques
 	if err != nil {
 		return nil, err
 	}
-	out := &cutoverv1.ListAgentsResponse{}
-	for _, a := range as {
-		out.Agents = append(out.Agents, agentToProto(a))
+	enrolled, err := s.auth.Enrollments(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return &cutoverv1.ListAgentsResponse{Agents: agentsToProto(as, enrolled, req.GetEnvironment())}, nil
 }
 
 // ApproveDeployment records the caller's approval of a deployment.

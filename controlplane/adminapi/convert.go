@@ -14,6 +14,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/identity"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -189,6 +190,48 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 			Actor: h.Actor, Message: h.Message})
 	}
 	return out
+}
+
+// agentsToProto lists the agents the fleet knows with their enrollment,
+// then the enrolled agents of env (all if empty) that never connected,
+// sorted by environment and name.
+func agentsToProto(as []fleet.AgentView, enrolled map[string]*store.Enrollment, env string) []*cutoverv1.Agent {
+	var out []*cutoverv1.Agent
+	seen := map[string]bool{}
+	for _, a := range as {
+		p := agentToProto(a)
+		enrollmentToProto(p, enrolled[a.Name])
+		out = append(out, p)
+		seen[a.Name] = true
+	}
+	for name, e := range enrolled {
+		if seen[name] || (env != "" && e.Environment != env) {
+			continue
+		}
+		p := &cutoverv1.Agent{Name: name, Environment: e.Environment}
+		enrollmentToProto(p, e)
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *cutoverv1.Agent) int {
+		if c := strings.Compare(a.Environment, b.Environment); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// enrollmentToProto adds what e says (identity, certificate expiry,
+// revocation) to an agent of the same name and environment.
+func enrollmentToProto(p *cutoverv1.Agent, e *store.Enrollment) {
+	if e == nil || e.Environment != p.Environment {
+		return
+	}
+	p.Identity = identity.Agent{Environment: e.Environment, Name: e.Name}.URI()
+	if n := len(e.Certs); n > 0 {
+		p.CertExpireTime = ts(e.Certs[n-1].NotAfter)
+	}
+	p.RevokeTime = ts(e.RevokeTime)
 }
 
 func agentToProto(a fleet.AgentView) *cutoverv1.Agent {

@@ -2,40 +2,101 @@ package adminapi
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/cutover-dev/cutover/pkg/errkind"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cutover-dev/cutover/controlplane/auth"
+	"github.com/cutover-dev/cutover/controlplane/store"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-var errNotYet = fmt.Errorf("not served yet: %w", errkind.FailedPrecondition)
-
 // CreateToken issues an operator token.
 func (s *Server) CreateToken(ctx context.Context, req *cutoverv1.CreateTokenRequest) (*cutoverv1.CreateTokenResponse, error) {
-	return nil, errNotYet
+	secret, rec, err := s.auth.CreateToken(ctx, req.GetSubject(), roleFromProto(req.GetRole()), req.GetEnvironment(), req.GetTtl().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	return &cutoverv1.CreateTokenResponse{Token: secret, Info: tokenToProto(rec)}, nil
 }
 
-// ListTokens lists operator tokens.
+// ListTokens lists operator tokens, without their secrets.
 func (s *Server) ListTokens(ctx context.Context, req *cutoverv1.ListTokensRequest) (*cutoverv1.ListTokensResponse, error) {
-	return nil, errNotYet
+	recs, err := s.auth.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &cutoverv1.ListTokensResponse{}
+	for _, r := range recs {
+		out.Tokens = append(out.Tokens, tokenToProto(r))
+	}
+	return out, nil
 }
 
 // RevokeToken revokes an operator token.
 func (s *Server) RevokeToken(ctx context.Context, req *cutoverv1.RevokeTokenRequest) (*cutoverv1.TokenInfo, error) {
-	return nil, errNotYet
+	if err := required("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	rec, err := s.auth.RevokeToken(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return tokenToProto(rec), nil
 }
 
 // CreateJoinToken issues an agent join token.
 func (s *Server) CreateJoinToken(ctx context.Context, req *cutoverv1.CreateJoinTokenRequest) (*cutoverv1.CreateJoinTokenResponse, error) {
-	return nil, errNotYet
+	secret, rec, err := s.auth.CreateJoinToken(ctx, req.GetEnvironment(), req.GetName(), req.GetTtl().AsDuration(), int(req.GetUses()))
+	if err != nil {
+		return nil, err
+	}
+	return &cutoverv1.CreateJoinTokenResponse{Token: secret, Id: rec.ID, ExpireTime: timestamppb.New(rec.ExpireTime),
+		CaCertHash: "sha256:" + s.auth.CAHash()}, nil
 }
 
 // RevokeAgent revokes an agent's certificate.
 func (s *Server) RevokeAgent(ctx context.Context, req *cutoverv1.RevokeAgentRequest) (*cutoverv1.Agent, error) {
-	return nil, errNotYet
+	if err := required("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	e, err := s.auth.RevokeAgent(ctx, req.GetEnvironment(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	p := &cutoverv1.Agent{Name: e.Name, Environment: e.Environment}
+	enrollmentToProto(p, e)
+	return p, nil
 }
 
 // ListAuditEvents returns audit entries.
 func (s *Server) ListAuditEvents(ctx context.Context, req *cutoverv1.ListAuditEventsRequest) (*cutoverv1.ListAuditEventsResponse, error) {
-	return nil, errNotYet
+	return s.listAuditEvents(ctx, req)
+}
+
+func roleFromProto(r cutoverv1.Role) auth.Role {
+	switch r {
+	case cutoverv1.Role_ROLE_VIEWER:
+		return auth.Viewer
+	case cutoverv1.Role_ROLE_DEPLOYER:
+		return auth.Deployer
+	case cutoverv1.Role_ROLE_APPROVER:
+		return auth.Approver
+	case cutoverv1.Role_ROLE_ADMIN:
+		return auth.Admin
+	}
+	return 0
+}
+
+func roleToProto(name string) cutoverv1.Role {
+	r, err := auth.ParseRole(name)
+	if err != nil {
+		return cutoverv1.Role_ROLE_UNSPECIFIED
+	}
+	return map[auth.Role]cutoverv1.Role{auth.Viewer: cutoverv1.Role_ROLE_VIEWER, auth.Deployer: cutoverv1.Role_ROLE_DEPLOYER,
+		auth.Approver: cutoverv1.Role_ROLE_APPROVER, auth.Admin: cutoverv1.Role_ROLE_ADMIN}[r]
+}
+
+func tokenToProto(t *store.OperatorToken) *cutoverv1.TokenInfo {
+	return &cutoverv1.TokenInfo{Id: t.ID, Subject: t.Subject, Role: roleToProto(t.Role), Environment: t.Environment,
+		CreateTime: ts(t.CreateTime), ExpireTime: ts(t.ExpireTime), RevokeTime: ts(t.RevokeTime), CreatedBy: t.CreatedBy}
 }

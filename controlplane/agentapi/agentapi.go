@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
@@ -26,7 +27,9 @@ type Config struct {
 	// Transfer serves the chunks (batches of about 1 MiB, below gRPC's
 	// 4 MiB default message limit) and counts the bytes.
 	Transfer *transfer.Sender
-	Log      *slog.Logger
+	// Auth enrolls agents and renews their certificates.
+	Auth *auth.Service
+	Log  *slog.Logger
 }
 
 // Server implements cutoverv1.AgentServiceServer. Serve it with
@@ -37,6 +40,7 @@ type Server struct {
 	store    *store.Store
 	fleet    *fleet.Fleet
 	transfer *transfer.Sender
+	auth     *auth.Service
 	log      *slog.Logger
 }
 
@@ -44,7 +48,7 @@ var _ cutoverv1.AgentServiceServer = (*Server)(nil)
 
 // New returns a server.
 func New(cfg Config) *Server {
-	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, log: cfg.Log}
+	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log}
 }
 
 // Connect runs an agent's session: hello first, then commands out and

@@ -237,3 +237,9 @@ func (s *Service) Enrollments(ctx context.Context) (map[string]*store.Enrollment
 	})
 	return out, err
 }
+
+// CAHash is the hex SHA-256 of the CA's public key, which join tokens carry.
+func (s *Service) CAHash() string { return s.cfg.Signer.CAHash() }
+
+// CACertDER is the CA certificate, which enrolled agents keep.
+func (s *Service) CACertDER() []byte { return s.cfg.Signer.CACertDER() }

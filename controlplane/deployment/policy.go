@@ -222,8 +222,19 @@ func checkApproval(d *store.Deployment, env *store.Environment) error {
 }
 
 // checkApprove refuses an approval of a deployment past the point where it
-// matters, or approved already.
-func checkApprove(d *store.Deployment) error {
+// matters, or approved already, or by a subject who created or prepared
+// it (four eyes: an approver never approves their own change).
+func checkApprove(d *store.Deployment, actor string) error {
+	for _, t := range d.History {
+		if (t.State == store.Planned || t.State == store.Preparing) && t.Actor == actor {
+			what := "created"
+			if t.State == store.Preparing {
+				what = "prepared"
+			}
+			return fmt.Errorf("%s %s deployment %s, so may not approve it: another approver must; nothing was changed: %w",
+				actor, what, d.ID, errkind.PermissionDenied)
+		}
+	}
 	if d.State != store.Planned && d.State != store.Preparing && d.State != store.Prepared {
 		return fmt.Errorf("deployment %s is %s: only a PLANNED, PREPARING or PREPARED deployment can be approved; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)

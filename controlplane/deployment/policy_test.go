@@ -182,24 +182,30 @@ func TestExpiry(t *testing.T) {
 
 func TestApprovalChecks(t *testing.T) {
 	env := &store.Environment{Name: "prod", RequireApproval: true}
-	d := &store.Deployment{ID: "d-5", State: store.Prepared}
+	d := &store.Deployment{ID: "d-5", State: store.Prepared, History: []store.Transition{
+		{State: store.Planned, Actor: "alice"}, {State: store.Preparing, Actor: "carol"}, {State: store.Prepared, Actor: "controller"}}}
+	for _, own := range []string{"alice", "carol"} {
+		if err := checkApprove(d, own); !errors.Is(err, errkind.PermissionDenied) {
+			t.Errorf("%s approves what they created or prepared: %v", own, err)
+		}
+	}
 	if err := checkApproval(d, env); !errors.Is(err, errkind.FailedPrecondition) || !strings.Contains(err.Error(), "cutoverctl deploy approve d-5") {
 		t.Errorf("unapproved: %v", err)
 	}
 	if err := checkApproval(d, &store.Environment{Name: "prod"}); err != nil {
 		t.Errorf("environment without require_approval: %v", err)
 	}
-	if err := checkApprove(d); err != nil {
+	if err := checkApprove(d, "bob"); err != nil {
 		t.Errorf("approve a prepared one: %v", err)
 	}
 	d.Approval = &store.Approval{Actor: "bob", Time: t0}
 	if err := checkApproval(d, env); err != nil {
 		t.Errorf("approved: %v", err)
 	}
-	if err := checkApprove(d); err == nil || !strings.Contains(err.Error(), "approved already by bob") {
+	if err := checkApprove(d, "bob"); err == nil || !strings.Contains(err.Error(), "approved already by bob") {
 		t.Errorf("approve twice: %v", err)
 	}
-	if err := checkApprove(&store.Deployment{ID: "d-6", State: store.Deployed}); err == nil || !strings.Contains(err.Error(), "is DEPLOYED") {
+	if err := checkApprove(&store.Deployment{ID: "d-6", State: store.Deployed}, "bob"); err == nil || !strings.Contains(err.Error(), "is DEPLOYED") {
 		t.Errorf("approve a deployed one: %v", err)
 	}
 }

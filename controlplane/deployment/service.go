@@ -78,6 +78,7 @@ type Service struct {
 	sqlTimeout time.Duration
 	packager   Packager
 	packageDir string
+	chunks     chunkSets
 	saved      func(environment string, n int64)
 
 	// mu serialises every change of a deployment with the commands it sends,

@@ -232,10 +232,10 @@ func (s *Service) Extend(ctx context.Context, actor, id string, by time.Duration
 
 // Approve records actor's approval of a deployment. Errors: NotFound;
 // FailedPrecondition once stage 2 started, it ended, or it is approved
-// already.
+// already; PermissionDenied if actor created or prepared it.
 func (s *Service) Approve(ctx context.Context, actor, id, comment string) (*store.Deployment, error) {
 	return s.event(actor, id, func(d *store.Deployment, now time.Time) (string, error) {
-		if err := checkApprove(d); err != nil {
+		if err := checkApprove(d, actor); err != nil {
 			return "", err
 		}
 		d.Approval = &store.Approval{Actor: actor, Time: now, Comment: comment}

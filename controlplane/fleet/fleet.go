@@ -264,3 +264,22 @@ func compare(a, b string) int {
 
 // errClosed is returned by Next once the session is closed.
 var errClosed = fmt.Errorf("agent session closed (replaced by a newer session of the same agent, or the controller is stopping): %w", errkind.Unavailable)
+
+// Revoke cuts agent off: its session is closed, and each command it had
+// not answered fails with reason (so that the deployment waiting for it
+// fails, naming it, instead of waiting for a reconnect that will be
+// refused). Commands sent to it later wait as for any absent agent.
+func (f *Fleet) Revoke(agent, reason string) {
+	f.mu.Lock()
+	if s := f.sessions[agent]; s != nil {
+		s.close()
+		delete(f.sessions, agent)
+	}
+	cmds := f.outstanding[agent]
+	delete(f.outstanding, agent)
+	f.mu.Unlock()
+	f.log.Warn("agent revoked; its outstanding commands fail", "agent", agent, "commands", len(cmds))
+	for _, c := range cmds {
+		f.reports <- Report{Agent: agent, CommandID: c.ID, DeploymentID: c.DeploymentID, Outcome: CommandFailed, Error: reason}
+	}
+}

@@ -169,3 +169,26 @@ func TestApplyDone(t *testing.T) {
 		t.Fatalf("after activate: %+v", active)
 	}
 }
+
+func TestRevokeFailsOutstandingCommands(t *testing.T) {
+	f, _ := newFleet(t)
+	s, err := f.Connect(Hello{Name: "fe1", Environment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := Command{Kind: Stage, ID: "d-1.stage.fe1", DeploymentID: "d-1"}
+	f.Send("fe1", stage)
+	f.Revoke("fe1", "agent prod/fe1's certificate was revoked by alice")
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("the session is still open")
+	}
+	r := <-f.Reports()
+	if r.Agent != "fe1" || r.CommandID != stage.ID || r.Outcome != CommandFailed || r.Error == "" {
+		t.Fatalf("report = %+v", r)
+	}
+	if got := f.Connected("prod"); len(got) != 0 {
+		t.Errorf("still connected: %+v", got)
+	}
+}
