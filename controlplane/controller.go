@@ -20,16 +20,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 
 	"github.com/cutover-dev/cutover/controlplane/adminapi"
 	"github.com/cutover-dev/cutover/controlplane/agentapi"
+	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/guard"
+	"github.com/cutover-dev/cutover/controlplane/pki"
+	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
+	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
@@ -60,7 +66,26 @@ type Config struct {
 	// CollectEvery is how often releases and chunks that nothing needs any
 	// more are deleted (and once at start); default 5 minutes.
 	CollectEvery time.Duration
+	// SourceRoots are the directories application sources may live under;
+	// default DataDir/sources.
+	SourceRoots []string
+	// TLSCACert and TLSCAKey name a CA to use instead of the one the
+	// controller creates in DataDir/tls; both or neither.
+	TLSCACert, TLSCAKey string
+	// TLSSANs are extra host names or addresses of the serving certificate
+	// (the host of Listen, localhost and 127.0.0.1 are always in it).
+	TLSSANs []string
+	// ServingCertTTL is the serving certificate's lifetime (renewed after
+	// two thirds of it); default pki.DefaultServingTTL.
+	ServingCertTTL time.Duration
+	// AgentCertTTL is the lifetime of agents' certificates (they renew
+	// after two thirds of it); default auth.DefaultAgentCertTTL.
+	AgentCertTTL time.Duration
 }
+
+// BootstrapTokenFile is the file in the data directory that holds the
+// first admin token, written on first start.
+const BootstrapTokenFile = "bootstrap.token"
 
 // DefaultKeepReleases is the default of Config.KeepReleases.
 const DefaultKeepReleases = 3
@@ -75,6 +100,7 @@ type Controller struct {
 	store      *store.Store
 	fleet      *fleet.Fleet
 	deps       *deployment.Service
+	pki        *pki.Authority
 	grpc       *grpc.Server
 	health     *health.Server
 	lis        net.Listener
@@ -123,6 +149,23 @@ func New(cfg Config) (_ *Controller, err error) {
 			c.close()
 		}
 	}()
+	if len(cfg.SourceRoots) == 0 {
+		cfg.SourceRoots = []string{filepath.Join(cfg.DataDir, "sources")}
+		if err := os.MkdirAll(cfg.SourceRoots[0], 0o755); err != nil {
+			return nil, fmt.Errorf("create the default source root: %w", err)
+		}
+	}
+	if c.pki, err = pki.Open(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), CACertFile: cfg.TLSCACert, CAKeyFile: cfg.TLSCAKey,
+		Hosts: append(listenHosts(cfg.Listen), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}); err != nil { // certificates live in real time, whatever cfg.Clock says
+		return nil, err
+	}
+	authn := auth.New(auth.Config{Store: c.store, Signer: c.pki, AgentCertTTL: cfg.AgentCertTTL, Clock: cfg.Clock, Log: cfg.Log})
+	bootstrap := filepath.Join(cfg.DataDir, BootstrapTokenFile)
+	if created, err := authn.Bootstrap(bootstrap); err != nil {
+		return nil, err
+	} else if created {
+		cfg.Log.Warn("first start: an admin token was written to "+bootstrap+" (0600); use it to create named tokens (`cutoverctl token create`), then revoke it", "file", bootstrap)
+	}
 	scratch := filepath.Join(cfg.DataDir, "scratch")
 	if err := os.RemoveAll(scratch); err != nil { // leftovers of builds cut short
 		return nil, fmt.Errorf("clean build scratch dir: %w", err)
@@ -134,17 +177,23 @@ func New(cfg Config) (_ *Controller, err error) {
 	if err != nil {
 		return nil, err
 	}
-	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store})
+	roots := sourceroot.Roots(cfg.SourceRoots)
+	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store, SourceRoots: roots})
 	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
 		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved})
 	if err != nil {
 		return nil, err
 	}
-	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock}),
-		Deployments: c.deps, Fleet: c.fleet, Clock: cfg.Clock})
-	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Log: cfg.Log})
-	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, admin, agents)
+	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
+		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
+	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})
+	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(cfg.Log), Log: cfg.Log})
+	authn.OnRevoke(func(a identity.Agent, reason string) {
+		g.Disconnect(a)
+		c.fleet.Revoke(a.Name, reason)
+	})
+	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, credentials.NewTLS(c.pki.ServerTLSConfig()), g, admin, agents)
 
 	if c.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
@@ -162,6 +211,16 @@ func New(cfg Config) (_ *Controller, err error) {
 		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return c, nil
+}
+
+// listenHosts returns the host of a listen address for the serving
+// certificate, unless it is a wildcard.
+func listenHosts(listen string) []string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return []string{host}
 }
 
 // Addr is the gRPC address the controller listens on.
@@ -185,9 +244,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	g.Go(func() error { return c.deps.Run(gctx) })
+	g.Go(func() error { return c.pki.Run(gctx) })
 	g.Go(func() error { c.collect(gctx); return nil })
 	g.Go(func() error {
-		c.log.Info("cutover-controller listening on "+c.lis.Addr().String(), "data_dir", c.cfg.DataDir)
+		c.log.Info("cutover-controller listening on "+c.lis.Addr().String()+" (TLS; CA certificate "+filepath.Join(c.cfg.DataDir, "tls", "ca.crt")+")", "data_dir", c.cfg.DataDir)
 		// A stop that comes before Serve starts (a test that ends at once)
 		// makes Serve return ErrServerStopped: that is a stop, not a failure.
 		if err := c.grpc.Serve(c.lis); !errors.Is(err, grpc.ErrServerStopped) {

@@ -51,7 +51,7 @@ func TestTwoStageDeployment(t *testing.T) {
 		}
 	}
 	if d.History[1].Actor != "alice" {
-		t.Errorf("prepare actor = %q, want alice (from x-cutover-actor)", d.History[1].Actor)
+		t.Errorf("prepare actor = %q, want alice (the subject of the token)", d.History[1].Actor)
 	}
 
 	got, err = tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id})
@@ -338,7 +338,9 @@ func TestWatchFollowsToTheEnd(t *testing.T) {
 
 func TestHealthAndReflection(t *testing.T) {
 	tc := startController(t, t.TempDir())
-	resp, err := healthpb.NewHealthClient(tc.conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
+	conn := dialAs(t, tc.addr, tc.dataDir, "") // no token: health is open
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v, %v", resp, err)
 	}
@@ -376,22 +378,11 @@ func TestRestartResumesPreparingAndActivating(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	c, err := New(Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	tc := startController(t, t.TempDir())
+	c := tc.ctl
 	startFakeAgent(t, c.Addr().String(), "fe1", "production", false)
 	body := ""
-	err = poll.Until(context.Background(), 20*time.Second, func() error {
+	err := poll.Until(context.Background(), 20*time.Second, func() error {
 		resp, err := http.Get("http://" + c.MetricsAddr().String() + "/metrics")
 		if err != nil {
 			return err

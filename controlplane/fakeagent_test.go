@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"slices"
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -35,6 +36,7 @@ type fakeAgent struct {
 	seqs     []int64             // fakeSeq of each of commands: orders them across agents
 	armFails bool                // setFailArm: arm fails from now on
 	sessions int
+	tls      *tls.Config // its certificate, once enrolled
 }
 
 // fakeOpts says how a fake agent misbehaves.
@@ -118,7 +120,17 @@ func (a *fakeAgent) status() *cutoverv1.AgentStatus {
 }
 
 func (a *fakeAgent) session(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	a.mu.Lock()
+	have := a.tls
+	a.mu.Unlock()
+	conf, err := agentCreds(ctx, addr, a.env, a.name, have)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.tls = conf
+	a.mu.Unlock()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)))
 	if err != nil {
 		return err
 	}
@@ -397,7 +409,7 @@ func fetchRelease(ctx context.Context, client cutoverv1.AgentServiceClient, id s
 	if err != nil {
 		return 0, err
 	}
-	req := &cutoverv1.FetchChunksRequest{}
+	req := &cutoverv1.FetchChunksRequest{ReleaseId: id}
 	for _, c := range m.ChunkIDs() {
 		req.Ids = append(req.Ids, c[:])
 	}

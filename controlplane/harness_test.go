@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,10 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -25,12 +23,13 @@ import (
 
 // testController is a real controller on 127.0.0.1:0 with a client.
 type testController struct {
-	addr   string
-	ctl    *Controller
-	admin  cutoverv1.AdminServiceClient
-	conn   *grpc.ClientConn
-	cancel context.CancelFunc
-	done   chan error
+	addr    string
+	dataDir string
+	ca      *x509.CertPool
+	ctl     *Controller
+	admin   cutoverv1.AdminServiceClient
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func startController(t *testing.T, dataDir string) *testController {
@@ -42,18 +41,16 @@ func startController(t *testing.T, dataDir string) *testController {
 // the real one).
 func startControllerWithClock(t *testing.T, dataDir string, clock func() time.Time) *testController {
 	t.Helper()
-	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Clock: clock})
+	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Clock: clock,
+		SourceRoots: []string{os.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tc := &testController{addr: c.Addr().String(), ctl: c, cancel: cancel, done: make(chan error, 1)}
+	tc := &testController{addr: c.Addr().String(), dataDir: dataDir, ca: caPool(t, dataDir), ctl: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { tc.done <- c.Run(ctx) }()
-	tc.conn, err = grpc.NewClient(tc.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc.admin = cutoverv1.NewAdminServiceClient(tc.conn)
+	controllers.Store(tc.addr, tc)
+	tc.admin = tc.as(t, "alice", cutoverv1.Role_ROLE_ADMIN)
 	t.Cleanup(func() { tc.stop(t) })
 	return tc
 }
@@ -65,7 +62,6 @@ func (tc *testController) stop(t *testing.T) {
 	}
 	tc.cancel()
 	tc.cancel = nil
-	tc.conn.Close()
 	select {
 	case err := <-tc.done:
 		if err != nil {
@@ -79,7 +75,7 @@ func (tc *testController) stop(t *testing.T) {
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	return metadata.AppendToOutgoingContext(c, "x-cutover-actor", "alice")
+	return c
 }
 
 // writeApp writes an application source directory and returns it.

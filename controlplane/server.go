@@ -9,11 +9,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/cutover-dev/cutover/controlplane/guard"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -22,20 +24,23 @@ import (
 // writeBuffer is the size of the gRPC server's write buffer.
 const writeBuffer = 256 << 10
 
-// newGRPCServer is the one place that builds the gRPC server: interceptors
-// (recover, logging, error kinds → codes, streams that end with the
-// controller), health (SERVING), reflection and both services. Its codec is
+// newGRPCServer is the one place that builds the gRPC server: TLS only
+// (creds), interceptors (recover, logging, error kinds → codes, streams
+// that end with the controller, then the guard: authentication,
+// authorization, audit), health (SERVING), reflection and both services. Its codec is
 // chunkwire.Codec: the proto codec for every message, except that chunk
 // batches go out without being copied.
-func newGRPCServer(log *slog.Logger, stopping context.Context, admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
+func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials.TransportCredentials, g *guard.Guard,
+	admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(
+		grpc.Creds(creds),
 		grpc.ForceServerCodecV2(chunkwire.Codec{}),
 		// Chunk batches go out in writes of up to writeBuffer bytes instead
 		// of gRPC's default 32 KiB (a syscall each); the buffer is taken
 		// from a pool while writing, not held per idle connection.
 		grpc.WriteBufferSize(writeBuffer), grpc.SharedWriteBuffer(true),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), rpcerr.UnaryServerInterceptor(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), endWith(stopping), rpcerr.StreamServerInterceptor(log)),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), rpcerr.UnaryServerInterceptor(log), g.Unary()),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), endWith(stopping), rpcerr.StreamServerInterceptor(log), g.Stream()),
 	)
 	cutoverv1.RegisterAdminServiceServer(srv, admin)
 	cutoverv1.RegisterAgentServiceServer(srv, agents)
@@ -121,3 +126,13 @@ type stream struct {
 }
 
 func (s *stream) Context() context.Context { return s.ctx }
+
+// auditTo stands in for the audit log until it lands: it logs what the
+// guard records.
+func auditTo(log *slog.Logger) func(context.Context, guard.Record) error {
+	return func(_ context.Context, r guard.Record) error {
+		log.Info("audit", "subject", r.Subject.Name, "method", r.Method, "environment", r.Environment,
+			"deployment", r.Deployment, "code", r.Code.String(), "summary", r.Summary, "reason", r.Reason)
+		return nil
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -326,13 +325,13 @@ func TestApprovalRequired(t *testing.T) {
 	_, err := tc.admin.ContinueDeployment(ctx(t), continueReq(d.Id))
 	wantRefused(t, err, "needs an approval", "cutoverctl deploy approve "+d.Id)
 
-	bob := metadata.AppendToOutgoingContext(context.Background(), "x-cutover-actor", "bob")
-	got, err := tc.admin.ApproveDeployment(bob, &cutoverv1.ApproveDeploymentRequest{Id: d.Id, Comment: "CAB-12 ok"})
+	bobClient, bob := tc.as(t, "bob", cutoverv1.Role_ROLE_APPROVER), context.Background()
+	got, err := bobClient.ApproveDeployment(bob, &cutoverv1.ApproveDeploymentRequest{Id: d.Id, Comment: "CAB-12 ok"})
 	if err != nil || got.Approval.GetActor() != "bob" || got.Approval.GetComment() != "CAB-12 ok" || got.Approval.GetTime() == nil ||
 		lastEvent(got) != "approved by bob: CAB-12 ok" {
 		t.Fatalf("approve: %v, %v", got, err)
 	}
-	_, err = tc.admin.ApproveDeployment(bob, &cutoverv1.ApproveDeploymentRequest{Id: d.Id})
+	_, err = bobClient.ApproveDeployment(bob, &cutoverv1.ApproveDeploymentRequest{Id: d.Id})
 	wantRefused(t, err, "approved already by bob")
 	if _, err := tc.admin.ContinueDeployment(ctx(t), continueReq(d.Id)); err != nil {
 		t.Fatalf("continue once approved: %v", err)

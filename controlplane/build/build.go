@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -37,6 +38,9 @@ type Config struct {
 	Log *slog.Logger
 	// Sink stores the release's chunks.
 	Sink manifest.ChunkSink
+	// SourceRoots, when set, are checked again before each build (a source
+	// directory may have been replaced by a link since it was registered).
+	SourceRoots sourceroot.Roots
 }
 
 // Builder builds releases.
@@ -89,6 +93,11 @@ func (r *Result) Cleanup() error { return os.RemoveAll(r.scratch) }
 // nothing is kept but chunks already handed to the sink.
 func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, err error) {
 	start := time.Now()
+	if b.cfg.SourceRoots != nil {
+		if sourceDir, err = b.cfg.SourceRoots.Check(sourceDir); err != nil {
+			return nil, fmt.Errorf("build %s: %w", app, err)
+		}
+	}
 	if err := os.MkdirAll(b.cfg.ScratchDir, 0o700); err != nil {
 		return nil, fmt.Errorf("build %s: create scratch dir: %w", app, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -22,17 +23,21 @@ import (
 type Config struct {
 	Store *store.Store
 	Clock func() time.Time
+	// SourceRoots are where application sources may live; nil: anywhere
+	// (unit tests only: the controller always sets them).
+	SourceRoots sourceroot.Roots
 }
 
 // Catalog manages environments and applications.
 type Catalog struct {
 	store *store.Store
 	clock func() time.Time
+	roots sourceroot.Roots
 }
 
 // New returns a catalog.
 func New(cfg Config) *Catalog {
-	c := &Catalog{store: cfg.Store, clock: cfg.Clock}
+	c := &Catalog{store: cfg.Store, clock: cfg.Clock, roots: cfg.SourceRoots}
 	if c.clock == nil {
 		c.clock = time.Now
 	}
@@ -210,8 +215,8 @@ const maxReleasesShown = 10
 // RegisterApplication registers the application whose cutover.yaml is at
 // the root of sourceDir (an absolute path), or updates its source directory
 // if it is registered already. name, if set, must match the app spec.
-// Errors: InvalidArgument (relative path, bad or mismatched spec); NotFound
-// (no cutover.yaml).
+// Errors: InvalidArgument (relative path, outside the source roots, bad or
+// mismatched spec); NotFound (no cutover.yaml).
 func (c *Catalog) RegisterApplication(ctx context.Context, name, sourceDir string) (*ApplicationView, error) {
 	if sourceDir == "" {
 		return nil, fmt.Errorf("source_dir is required: the directory that holds the application's %s: %w", appspec.FileName, errkind.InvalidArgument)
@@ -220,6 +225,11 @@ func (c *Catalog) RegisterApplication(ctx context.Context, name, sourceDir strin
 		return nil, fmt.Errorf("source_dir %q is relative: give the absolute path of the directory on the controller's machine: %w", sourceDir, errkind.InvalidArgument)
 	}
 	sourceDir = filepath.Clean(sourceDir)
+	if c.roots != nil {
+		if _, err := c.roots.Check(sourceDir); err != nil {
+			return nil, err
+		}
+	}
 	spec, err := appspec.Load(sourceDir)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ import (
 type Resolver interface {
 	// DeploymentEnvironment returns the environment of a deployment.
 	// NotFound if unknown.
-	DeploymentEnvironment(id string) (string, error)
+	Environment(deploymentID string) (string, error)
 	// ReleaseChunks returns the chunks of a release that a deployment of
 	// env brings. PermissionDenied if no deployment of env has it.
 	ReleaseChunks(env, releaseID string) (map[manifest.ChunkID]struct{}, error)
@@ -137,7 +137,7 @@ func (g *Guard) authorize(s auth.Subject, method string, r rule, req proto.Messa
 	}
 	env, dep = t.env, t.deployment
 	if dep != "" {
-		if env, err = g.cfg.Resolver.DeploymentEnvironment(dep); err != nil {
+		if env, err = g.cfg.Resolver.Environment(dep); err != nil {
 			return "", dep, err
 		}
 	}

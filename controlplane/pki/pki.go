@@ -153,3 +153,6 @@ func (a *Authority) notAfter(now time.Time, ttl time.Duration) time.Time {
 	}
 	return t
 }
+
+// CACertDER returns the CA certificate, DER.
+func (a *Authority) CACertDER() []byte { return a.caCert.Raw }
