@@ -6,10 +6,11 @@
 //
 // and checks the controller's certificate from the side of a client
 // (agent or cutoverctl): the chain must lead to the controller's CA and
-// the leaf must carry cutover://controller. Host names are not checked
-// (like Nomad's verify_server_hostname): the controller is whoever holds
-// a certificate that its CA issued with the controller URI, whatever
-// address it was dialled at.
+// the leaf must carry cutover://controller. The role is checked instead
+// of the host name (as Nomad's verify_server_hostname checks
+// server.<region>.nomad): the controller is whoever holds a certificate
+// that its CA issued with the controller URI, whatever address it was
+// dialled at.
 //
 // It is shared by the controller, the agent and the CLI; it does no I/O
 // and imports no transport.
