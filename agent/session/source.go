@@ -53,10 +53,10 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 // buffer, which the batch's data then aliases). A chunk that does not
 // decompress is handed on with nil data, so that its hash check fails and
 // it is fetched again.
-func (s *Source) FetchChunks(ctx context.Context, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
+func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: s.environment, Agent: s.agent}
+	req := &cutoverv1.FetchChunksRequest{ReleaseId: releaseID, Ids: make([][]byte, len(ids)), Environment: s.environment, Agent: s.agent}
 	for i := range ids {
 		req.Ids[i] = ids[i][:]
 	}

@@ -62,7 +62,7 @@ func (s *Stager) fetchInto(ctx context.Context, r Release, f *fill) error {
 						suspect = append(suspect, id)
 					}
 				}
-				return s.fetchBatch(ctx, batch, suspect, f)
+				return s.fetchBatch(ctx, r.ID, batch, suspect, f)
 			})
 			if err != nil {
 				return fmt.Errorf("fetch chunks of release %s of %q: %w (nothing was put in place; what was written so far is kept and a retry fetches only the rest)", r.ID, r.Application, err)
@@ -90,7 +90,7 @@ func (s *Stager) fetchInto(ctx context.Context, r Release, f *fill) error {
 // third, so that hashing, writing and fsync use the machine at the same
 // time. When the stream breaks, what was received before the break is
 // still written.
-func (s *Stager) fetchBatch(ctx context.Context, ids, suspect []manifest.ChunkID, f *fill) error {
+func (s *Stager) fetchBatch(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, f *fill) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type message struct {
@@ -102,7 +102,7 @@ func (s *Stager) fetchBatch(ctx context.Context, ids, suspect []manifest.ChunkID
 	var recvErr error
 	go func() {
 		defer close(received)
-		recvErr = s.cfg.Source.FetchChunks(rctx, ids, suspect, func(b []Received, release func()) error {
+		recvErr = s.cfg.Source.FetchChunks(rctx, releaseID, ids, suspect, func(b []Received, release func()) error {
 			msg := message{good: b[:0], release: release}
 			for _, c := range b {
 				msg.wire += c.WireBytes

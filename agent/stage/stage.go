@@ -50,8 +50,10 @@ type Source interface {
 	// the data until it calls it, and calls it exactly once, even when it
 	// fails. fn's error ends the fetch and is returned. suspect are ids
 	// among ids that arrived corrupt before: the source checks its copy of
-	// them first (errkind.DataLoss if it is corrupt).
-	FetchChunks(ctx context.Context, ids, suspect []manifest.ChunkID, fn func(batch []Received, release func()) error) error
+	// them first (errkind.DataLoss if it is corrupt). releaseID names the
+	// release they belong to: the controller sends an agent only chunks of
+	// its environment's releases.
+	FetchChunks(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func(batch []Received, release func()) error) error
 }
 
 // Release names one application's release.
