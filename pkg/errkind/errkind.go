@@ -24,6 +24,9 @@ var (
 	Unavailable = errors.New("unavailable")
 	// DeadlineExceeded: a time limit ran out.
 	DeadlineExceeded = errors.New("deadline exceeded")
+	// Unauthenticated: the caller did not prove who it is (no valid token or
+	// certificate).
+	Unauthenticated = errors.New("unauthenticated")
 	// PermissionDenied: the caller may not do this.
 	PermissionDenied = errors.New("permission denied")
 	// DataLoss: stored or received data is corrupt.

@@ -28,6 +28,7 @@ var table = []struct {
 	{errkind.Aborted, codes.Aborted},
 	{errkind.Unavailable, codes.Unavailable},
 	{errkind.DeadlineExceeded, codes.DeadlineExceeded},
+	{errkind.Unauthenticated, codes.Unauthenticated},
 	{errkind.PermissionDenied, codes.PermissionDenied},
 	{errkind.DataLoss, codes.DataLoss},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

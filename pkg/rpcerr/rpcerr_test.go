@@ -21,6 +21,8 @@ func TestRoundTrip(t *testing.T) {
 		{"not found", fmt.Errorf("deployment %q: %w", "d-1", errkind.NotFound), codes.NotFound, `deployment "d-1"`},
 		{"precondition", fmt.Errorf("wrong state: %w", errkind.FailedPrecondition), codes.FailedPrecondition, "wrong state"},
 		{"invalid", errkind.New(errkind.InvalidArgument, "bad name"), codes.InvalidArgument, "bad name"},
+		{"unauthenticated", fmt.Errorf("no token: %w", errkind.Unauthenticated), codes.Unauthenticated, "no token"},
+		{"denied", fmt.Errorf("viewer may not: %w", errkind.PermissionDenied), codes.PermissionDenied, "viewer may not"},
 		{"unknown is internal", errors.New("disk on fire"), codes.Internal, "internal error; the controller's log has the details"},
 	}
 	for _, tt := range tests {
