@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -23,71 +18,82 @@ import (
 )
 
 const (
-	// defaultController is used when neither --controller nor CUTOVER_CONTROLLER is set.
+	// defaultController is used when neither --controller,
+	// CUTOVER_CONTROLLER nor the config file names one.
 	defaultController = "127.0.0.1:7070"
 	// defaultCallTimeout bounds one request when --timeout is not given.
 	defaultCallTimeout = 30 * time.Second
-	// actorHeader is the gRPC metadata key that tells the controller who asks.
-	actorHeader = "x-cutover-actor"
 )
 
 // cli holds the global flags and the lazily opened connection shared by
 // every subcommand.
 type cli struct {
-	controller string
-	output     string
-	timeout    time.Duration
+	conn    connFlags
+	output  string
+	timeout time.Duration
+	// timeoutSet says whether --timeout was given.
 	timeoutSet bool
 
+	stdin          io.Reader
 	stdout, stderr io.Writer
+	// getenv reads the process's environment (a map in tests).
+	getenv func(string) string
 	// isTerminal says whether a writer is a terminal, for progress bars.
 	isTerminal func(io.Writer) bool
+	// stdinIsTerminal says whether stdin is a terminal (login reads the
+	// token from it when it is not).
+	stdinIsTerminal func() bool
 
-	conn   *grpc.ClientConn
-	client cutoverv1.AdminServiceClient
+	// endpoint is where the connection goes, once api resolved it.
+	endpoint endpoint
+	grpcConn *grpc.ClientConn
+	client   cutoverv1.AdminServiceClient
 	// cancel ends the whole-command deadline set by --timeout.
 	cancel context.CancelFunc
 }
 
 // run executes cutoverctl with args and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, isTerminal: isTerminal}
+	return runWith(ctx, args, &cli{
+		stdin: os.Stdin, stdout: stdout, stderr: stderr,
+		getenv: os.Getenv, isTerminal: isTerminal, stdinIsTerminal: stdinIsTerminal,
+	})
+}
+
+// runWith executes cutoverctl with args and c's streams and environment.
+func runWith(ctx context.Context, args []string, c *cli) int {
+	if c.isTerminal == nil {
+		c.isTerminal = func(io.Writer) bool { return false }
+	}
+	if c.stdinIsTerminal == nil {
+		c.stdinIsTerminal = func() bool { return false }
+	}
+	if c.stdin == nil {
+		c.stdin = strings.NewReader("")
+	}
 	root := newRootCmd(c)
 	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
 	err := root.ExecuteContext(ctx)
 	if c.cancel != nil {
 		c.cancel()
 	}
-	if c.conn != nil {
-		_ = c.conn.Close()
+	if c.grpcConn != nil {
+		_ = c.grpcConn.Close()
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "error: "+describeError(err))
-		if status.Code(err) == codes.Unavailable {
-			fmt.Fprintf(stderr, "hint: is a controller listening on %s? Set --controller or CUTOVER_CONTROLLER.\n", c.controller)
+		fmt.Fprintln(c.stderr, "error: "+describeError(err))
+		if h := hint(err, c.endpoint); h != "" {
+			fmt.Fprintln(c.stderr, "hint: "+h)
 		}
 		return 1
 	}
 	return 0
 }
 
-// describeError renders err as "Code: message" when it carries a gRPC status.
-func describeError(err error) string {
-	var st interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &st) {
-		s := st.GRPCStatus()
-		return fmt.Sprintf("%s: %s", s.Code(), s.Message())
-	}
-	return err.Error()
-}
-
 func newRootCmd(c *cli) *cobra.Command {
-	controller := os.Getenv("CUTOVER_CONTROLLER")
-	if controller == "" {
-		controller = defaultController
-	}
 	root := &cobra.Command{
 		Use:   "cutoverctl",
 		Short: "Drive a cutover controller: environments, applications, deployments, agents",
@@ -98,9 +104,23 @@ stages: "deploy prepare" builds and stages the releases on every front-end
 without touching what runs; "deploy continue" swaps every front-end to them
 inside the deployment window. "deploy start" runs both stages back to back.
 
+The controller is reached over TLS 1.3 only. Its certificate must chain to
+--ca-file (the controller's <data-dir>/tls/ca.crt) or to the system's roots,
+and name the host of --controller. Every request carries an operator token
+(from "cutoverctl token create", or <data-dir>/bootstrap.token for the first
+admin). Each setting is taken from, first to last:
+
+  controller  --controller, CUTOVER_CONTROLLER, the config file, 127.0.0.1:7070
+  CA          --ca-file, CUTOVER_CA_FILE, the config file, the system's roots
+  token       --token-file, CUTOVER_TOKEN, CUTOVER_TOKEN_FILE, the config file
+
+The config file, $CUTOVER_CONFIG or $XDG_CONFIG_HOME/cutover/config.yaml
+(~/.config/cutover/config.yaml), is written by "cutoverctl login"; its token
+and CA file are used only for its own controller.
+
 Output is a table; -o json or -o yaml print the API's answer for scripts.
 Shell completion: see "cutoverctl completion bash --help" (or zsh, fish).`,
-		Example: `  export CUTOVER_CONTROLLER=127.0.0.1:7070
+		Example: `  cutoverctl login --controller ctl.internal:7070 --ca-file ca.crt --token-file admin.token
   cutoverctl env create production --two-stage
   cutoverctl app register ./examples/hello
   cutoverctl deploy create --env production --app hello=v2
@@ -123,10 +143,12 @@ Shell completion: see "cutoverctl completion bash --help" (or zsh, fish).`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&c.controller, "controller", controller, "controller gRPC address (env CUTOVER_CONTROLLER)")
+	f.StringVar(&c.conn.controller, "controller", "", "controller gRPC address HOST:PORT (else env CUTOVER_CONTROLLER, the config file, "+defaultController+")")
+	f.StringVar(&c.conn.caFile, "ca-file", "", "PEM file of the CA that signed the controller's certificate, its <data-dir>/tls/ca.crt (else env CUTOVER_CA_FILE, the config file, the system's roots)")
+	f.StringVar(&c.conn.tokenFile, "token-file", "", "file holding the operator token (else env CUTOVER_TOKEN, env CUTOVER_TOKEN_FILE, the config file)")
 	f.StringVarP(&c.output, "output", "o", "table", "output format: table, json (the response's JSON, proto field names) or yaml (the same as YAML)")
 	f.DurationVar(&c.timeout, "timeout", 0, "time limit for the whole command (default 30s per request; no limit while following a deployment)")
-	root.AddCommand(newEnvCmd(c), newAppCmd(c), newDeployCmd(c), newAgentsCmd(c))
+	root.AddCommand(newEnvCmd(c), newAppCmd(c), newDeployCmd(c), newAgentsCmd(c), newTokenCmd(c), newLoginCmd(c), newLogoutCmd(c))
 	return root
 }
 
@@ -135,43 +157,35 @@ func (c *cli) api() (cutoverv1.AdminServiceClient, error) {
 	if c.client != nil {
 		return c.client, nil
 	}
-	actor := currentActor()
-	addActor := func(ctx context.Context) context.Context {
-		return metadata.AppendToOutgoingContext(ctx, actorHeader, actor)
-	}
-	conn, err := grpc.NewClient(c.controller,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			return invoker(addActor(ctx), method, req, reply, cc, opts...)
-		}),
-		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-			return streamer(addActor(ctx), desc, cc, method, opts...)
-		}),
-	)
+	path := configPath(c.getenv)
+	cfg, err := loadConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("controller address %q: %w", c.controller, err)
+		return nil, err
 	}
-	c.conn = conn
-	c.client = cutoverv1.NewAdminServiceClient(conn)
-	return c.client, nil
+	e, warnings, err := resolveEndpoint(c.conn, c.getenv, cfg, path)
+	for _, w := range warnings {
+		fmt.Fprintln(c.stderr, w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.dial(e)
 }
 
-// currentActor names the operator as user@host for the controller's history.
-func currentActor() string {
-	name := os.Getenv("USER")
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
+// dial connects to e; the connection is closed when the command ends.
+func (c *cli) dial(e endpoint) (cutoverv1.AdminServiceClient, error) {
+	c.endpoint = e
+	opts, err := e.dialOptions()
+	if err != nil {
+		return nil, err
 	}
-	if name == "" {
-		name = "unknown"
+	conn, err := grpc.NewClient(e.controller, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("controller address %q: %w", e.controller, err)
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	return name + "@" + host
+	c.grpcConn = conn
+	c.client = cutoverv1.NewAdminServiceClient(conn)
+	return c.client, nil
 }
 
 // callCtx bounds one request: by --timeout if given (already on ctx, for

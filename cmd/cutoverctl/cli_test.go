@@ -12,11 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cutover-dev/cutover/pkg/token"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -25,10 +27,12 @@ import (
 type fakeAdmin struct {
 	cutoverv1.UnimplementedAdminServiceServer
 
-	mu      sync.Mutex
-	actors  []string
-	updates []*cutoverv1.UpdateEnvironmentRequest
-	creates []*cutoverv1.CreateDeploymentRequest
+	mu sync.Mutex
+	// auths are the authorization headers received, and actors the
+	// x-cutover-actor headers (which cutoverctl no longer sends).
+	auths, actors []string
+	updates       []*cutoverv1.UpdateEnvironmentRequest
+	creates       []*cutoverv1.CreateDeploymentRequest
 	// events are what WatchDeployment streams, per deployment id.
 	events map[string][]cutoverv1.DeploymentState
 }
@@ -37,7 +41,8 @@ func (f *fakeAdmin) record(ctx context.Context) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.actors = append(f.actors, md.Get(actorHeader)...)
+	f.auths = append(f.auths, md.Get("authorization")...)
+	f.actors = append(f.actors, md.Get("x-cutover-actor")...)
 }
 
 func (f *fakeAdmin) GetEnvironment(ctx context.Context, req *cutoverv1.GetEnvironmentRequest) (*cutoverv1.Environment, error) {
@@ -126,25 +131,59 @@ func (f *fakeAdmin) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, strea
 	return nil
 }
 
-// startFake serves f on a loopback port and returns its address.
-func startFake(t *testing.T, f *fakeAdmin) string {
+// testToken is the operator token runCtl gives.
+var testToken = token.New().Operator()
+
+// fakeCAs holds, per fake controller's address, the file of the CA that
+// signed its certificate.
+var fakeCAs sync.Map
+
+// startFake serves f over TLS on a loopback port and returns its address.
+func startFake(t *testing.T, f cutoverv1.AdminServiceServer) string {
 	t.Helper()
+	ca := newTestCA(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(ca.serverTLS(t, "127.0.0.1", "localhost"))))
 	cutoverv1.RegisterAdminServiceServer(srv, f)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
+	fakeCAs.Store(lis.Addr().String(), ca.file)
 	return lis.Addr().String()
 }
 
-// runCtl runs cutoverctl in-process against addr.
+// fakeCAFile returns the file of the CA of the fake controller at addr.
+func fakeCAFile(addr string) string {
+	ca, _ := fakeCAs.Load(addr)
+	file, _ := ca.(string)
+	return file
+}
+
+// testEnv returns a getenv that sees only vars, so that tests never read
+// the caller's CUTOVER_* variables or config file.
+func testEnv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// runCtl runs cutoverctl in-process against addr, trusting its CA and with
+// testToken, from the environment.
 func runCtl(t *testing.T, addr string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runEnv(t, map[string]string{"CUTOVER_CA_FILE": fakeCAFile(addr), "CUTOVER_TOKEN": testToken},
+		append([]string{"--controller", addr}, args...)...)
+}
+
+// runEnv runs cutoverctl in-process with the environment vars only (and
+// a config file in t.TempDir() unless vars names one).
+func runEnv(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	if _, ok := vars["CUTOVER_CONFIG"]; !ok {
+		vars["CUTOVER_CONFIG"] = filepath.Join(t.TempDir(), "config.yaml")
+	}
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), append([]string{"--controller", addr}, args...), &out, &errOut)
+	code = runWith(context.Background(), args, &cli{stdout: &out, stderr: &errOut, getenv: testEnv(vars)})
 	return code, out.String(), errOut.String()
 }
 
@@ -222,8 +261,11 @@ func TestCLIAgainstFakeController(t *testing.T) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.actors) == 0 || !strings.Contains(f.actors[0], "@") {
-		t.Errorf("actor metadata = %q, want user@host", f.actors)
+	if len(f.auths) == 0 || f.auths[0] != "Bearer "+testToken {
+		t.Errorf("authorization metadata = %q, want Bearer and the token", f.auths)
+	}
+	if len(f.actors) != 0 {
+		t.Errorf("x-cutover-actor metadata = %q, want none (the token says who asks)", f.actors)
 	}
 }
 

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -79,7 +78,7 @@ func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done fun
 		}
 		// gRPC's own timer for ctx's deadline may fire before ctx's: its
 		// DeadlineExceeded is that same deadline.
-		if ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded {
+		if ctx.Err() != nil || isKind(err, errkind.DeadlineExceeded) {
 			cause := ctx.Err()
 			if cause == nil {
 				cause = context.DeadlineExceeded
@@ -131,11 +130,7 @@ func retryable(err error) bool {
 	if errors.Is(err, errStreamEnded) {
 		return true
 	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Aborted:
-		return true
-	}
-	return false
+	return isKind(err, errkind.Unavailable) || isKind(err, errkind.Aborted)
 }
 
 // isFinal reports whether s is a state a deployment never leaves.

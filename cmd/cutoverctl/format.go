@@ -354,27 +354,55 @@ func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
 	}
 }
 
+// formatAgents prints one row per agent and application. The REVOKED
+// column is there only when an agent was revoked.
 func formatAgents(w io.Writer, resp *cutoverv1.ListAgentsResponse) {
+	revoked := false
+	for _, a := range resp.GetAgents() {
+		revoked = revoked || a.GetRevokeTime() != nil
+	}
 	t := newTable(w)
-	row(t, "NAME", "ENVIRONMENT", "CONNECTED", "APPLICATION", "RUNNING", "STAGED", "LAST-SEEN")
+	header := []string{"NAME", "ENVIRONMENT", "CONNECTED", "IDENTITY", "CERT-EXPIRES"}
+	if revoked {
+		header = append(header, "REVOKED")
+	}
+	row(t, append(header, "APPLICATION", "RUNNING", "STAGED", "LAST-SEEN")...)
 	for _, a := range resp.GetAgents() {
 		apps := a.GetApplications()
 		if len(apps) == 0 {
 			apps = []*cutoverv1.AgentApplication{{}}
 		}
 		for i, app := range apps {
-			name, env, connected, seen := a.GetName(), a.GetEnvironment(), yesNo(a.GetConnected()), formatTime(a.GetLastSeenTime())
+			cells := []string{a.GetName(), a.GetEnvironment(), yesNo(a.GetConnected()), orDash(a.GetIdentity()), orDash(formatTime(a.GetCertExpireTime()))}
+			if revoked {
+				cells = append(cells, orDash(formatTime(a.GetRevokeTime())))
+			}
+			seen := formatTime(a.GetLastSeenTime())
 			if i > 0 {
-				name, env, connected, seen = "", "", "", ""
+				clear(cells)
+				seen = ""
 			}
 			staged := make([]string, 0, len(app.GetStagedReleaseIds()))
 			for _, id := range app.GetStagedReleaseIds() {
 				staged = append(staged, shortID(id))
 			}
-			row(t, name, env, connected, orDash(app.GetName()), orDash(shortID(app.GetRunningReleaseId())),
-				orDash(strings.Join(staged, ",")), orDash(seen))
+			row(t, append(cells, orDash(app.GetName()), orDash(shortID(app.GetRunningReleaseId())),
+				orDash(strings.Join(staged, ",")), orDash(seen))...)
 		}
 	}
+	_ = t.Flush()
+}
+
+// formatAgent prints one agent, as agent revoke answers it.
+func formatAgent(w io.Writer, a *cutoverv1.Agent) {
+	t := newTable(w)
+	row(t, "NAME", a.GetName())
+	row(t, "ENVIRONMENT", a.GetEnvironment())
+	row(t, "IDENTITY", orDash(a.GetIdentity()))
+	row(t, "CONNECTED", yesNo(a.GetConnected()))
+	row(t, "CERT-EXPIRES", orDash(formatTime(a.GetCertExpireTime())))
+	row(t, "REVOKED", orDash(formatTime(a.GetRevokeTime())))
+	field(t, "LAST-SEEN", formatTime(a.GetLastSeenTime()))
 	_ = t.Flush()
 }
 

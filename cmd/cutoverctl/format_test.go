@@ -109,24 +109,45 @@ func TestFormatHooksAndPackage(t *testing.T) {
 }
 
 func TestFormatAgents(t *testing.T) {
-	var b bytes.Buffer
-	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: []*cutoverv1.Agent{
-		{Name: "fe-1", Environment: "demo", Connected: true, Applications: []*cutoverv1.AgentApplication{
-			{Name: "hello", RunningReleaseId: "1111111111111111", StagedReleaseIds: []string{"2222222222222222", "3333333333333333"}},
-		}},
+	expires := timestamppb.New(time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC))
+	agents := []*cutoverv1.Agent{
+		{Name: "fe-1", Environment: "demo", Connected: true, Identity: "cutover://demo/agent/fe-1", CertExpireTime: expires,
+			Applications: []*cutoverv1.AgentApplication{
+				{Name: "hello", RunningReleaseId: "1111111111111111", StagedReleaseIds: []string{"2222222222222222", "3333333333333333"}},
+				{Name: "web"},
+			}},
 		{Name: "fe-2", Environment: "demo"},
-	}})
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want header and 2 rows, got:\n%s", b.String())
 	}
-	for _, want := range []string{"fe-1", "yes", "hello", "111111111111", "222222222222,333333333333"} {
+	var b bytes.Buffer
+	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: agents})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want header and 3 rows, got:\n%s", b.String())
+	}
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME ENVIRONMENT CONNECTED IDENTITY CERT-EXPIRES APPLICATION RUNNING STAGED LAST-SEEN" {
+		t.Errorf("header = %q (no REVOKED column when no agent is revoked)", lines[0])
+	}
+	for _, want := range []string{"fe-1", "yes", "cutover://demo/agent/fe-1", formatTime(expires), "hello", "111111111111", "222222222222,333333333333"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("row %q lacks %q", lines[1], want)
 		}
 	}
-	if f := strings.Fields(lines[2]); len(f) < 3 || f[0] != "fe-2" || f[2] != "no" {
-		t.Errorf("row for disconnected agent = %q", lines[2])
+	if f := strings.Fields(lines[2]); len(f) != 4 || f[0] != "web" {
+		t.Errorf("second application's row = %q, want only its own cells", lines[2])
+	}
+	if f := strings.Fields(lines[3]); len(f) < 5 || f[0] != "fe-2" || f[2] != "no" || f[3] != "-" || f[4] != "-" {
+		t.Errorf("row for a disconnected agent never enrolled = %q", lines[3])
+	}
+
+	agents[1].RevokeTime = expires
+	b.Reset()
+	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: agents})
+	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
+	if h := strings.Fields(lines[0]); h[5] != "REVOKED" || !strings.Contains(lines[3], formatTime(expires)) {
+		t.Errorf("with a revoked agent:\n%s", b.String())
+	}
+	if f := strings.Fields(lines[1]); f[6] != "-" {
+		t.Errorf("REVOKED of an agent not revoked = %q, want -", f[6])
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -65,15 +64,7 @@ func (f *lifecycleAdmin) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, 
 
 func TestLifecycleCommands(t *testing.T) {
 	f := &lifecycleAdmin{}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	cutoverv1.RegisterAdminServiceServer(srv, f)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	addr := lis.Addr().String()
+	addr := startFake(t, f)
 
 	tests := []struct {
 		name   string

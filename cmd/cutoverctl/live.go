@@ -22,6 +22,11 @@ func isTerminal(w io.Writer) bool {
 	return isatty.IsTerminal(f.Fd())
 }
 
+// stdinIsTerminal reports whether the process's stdin is a terminal.
+func stdinIsTerminal() bool {
+	return isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd())
+}
+
 // Layout of a progress bar line.
 const (
 	barWidth  = 24

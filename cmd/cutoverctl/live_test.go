@@ -154,8 +154,8 @@ func TestRate(t *testing.T) {
 func TestFollowOnATerminal(t *testing.T) {
 	addr := startFake(t, &fakeAdmin{})
 	term := &fakeTerminal{t: t}
-	c := &cli{controller: addr, output: "table", stdout: term, stderr: &bytes.Buffer{},
-		isTerminal: func(w io.Writer) bool { return w == term }}
+	c := &cli{conn: connFlags{controller: addr, caFile: fakeCAFile(addr)}, output: "table", stdout: term, stderr: &bytes.Buffer{},
+		getenv: testEnv(map[string]string{"CUTOVER_TOKEN": testToken}), isTerminal: func(w io.Writer) bool { return w == term }}
 	d := &cutoverv1.Deployment{Id: "d-final", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 		Agents: []*cutoverv1.DeploymentAgent{agentAt("fe-1", cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE, 10, 100, "")}}
 	if _, err := c.follow(t.Context(), d, isFinal, term); err != nil {
