@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,8 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/identity"
 	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/agent/session"
 	"github.com/cutover-dev/cutover/agent/stage"
@@ -31,6 +36,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // DefaultController is the controller address when Config.Controller is empty.
@@ -54,6 +60,12 @@ type Config struct {
 	Labels map[string]string
 	// MetricsListen is the address of /metrics; empty: off.
 	MetricsListen string
+	// JoinTokenFile holds the join token the agent enrolls with when it has
+	// no certificate yet (DataDir/tls); not needed once enrolled.
+	JoinTokenFile string
+	// CAFile, if set, is the controller's CA certificate; without it the
+	// join token's CA hash identifies the controller.
+	CAFile string
 	// Log receives the agent's log; nil: discarded.
 	Log *slog.Logger
 	// Registerer receives the metrics; nil: a new registry with the Go and
@@ -78,6 +90,8 @@ type Agent struct {
 	gatherer  prometheus.Gatherer
 	store     *store.Store
 	conn      *grpc.ClientConn
+	idCfg     identity.Config
+	id        atomic.Pointer[identity.Identity] // nil until enrolled
 	procs     *process.Supervisor
 	activator *activate.Activator
 	stager    *stage.Stager
@@ -102,6 +116,19 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("create --root %s: %w", cfg.Root, err)
 	}
+	a.idCfg = identity.Config{Dir: filepath.Join(cfg.DataDir, "tls"), Environment: cfg.Environment, Name: cfg.Name,
+		JoinTokenFile: cfg.JoinTokenFile, CAFile: cfg.CAFile, Clock: cfg.Clock, Log: cfg.Log}
+	switch id, err := identity.Load(a.idCfg); {
+	case err == nil:
+		a.id.Store(id)
+	case errors.Is(err, identity.ErrNotEnrolled) && cfg.JoinTokenFile == "":
+		return nil, fmt.Errorf("this agent has no certificate yet (%s): give --join-token-file with a token from `cutoverctl agent token create --environment %s`: %w",
+			a.idCfg.Dir, cfg.Environment, errkind.InvalidArgument)
+	case errors.Is(err, identity.ErrNotEnrolled), errors.Is(err, identity.ErrExpired) && cfg.JoinTokenFile != "":
+		// Run enrolls, once the controller answers.
+	default:
+		return nil, err
+	}
 	var err error
 	if a.store, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
@@ -116,7 +143,7 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) build() error {
 	cfg := a.cfg
 	var err error
-	if a.conn, err = session.Dial(cfg.Controller); err != nil {
+	if a.conn, err = session.Dial(cfg.Controller, a.tlsConfig()); err != nil {
 		return fmt.Errorf("--controller: %w: %w", err, errkind.InvalidArgument)
 	}
 	a.procs = process.New(process.Config{Log: cfg.Log, Env: cfg.Env, LogDir: filepath.Join(cfg.DataDir, "logs"), RunDir: filepath.Join(cfg.DataDir, "run")})
@@ -233,11 +260,68 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 		g.Go(func() error { return a.serveMetrics(gctx, lis) })
 	}
+	if err := a.enroll(gctx); err != nil || a.id.Load() == nil { // not enrolled: stopped while waiting
+		return errors.Join(err, g.Wait())
+	}
 	g.Go(func() error { return a.session.Run(gctx) })
+	g.Go(func() error { return a.id.Load().Run(gctx, cutoverv1.NewAgentServiceClient(a.conn)) })
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	a.cfg.Log.Info("agent started", "controller", a.cfg.Controller, "root", a.cfg.Root, "data_dir", a.cfg.DataDir)
 	_ = sdnotify.Ready()
 	return g.Wait()
+}
+
+// tlsConfig is the session's TLS configuration: the agent's current
+// certificate (renewed in place) and the check that the server is the
+// controller, both read from the identity at each handshake.
+func (a *Agent) tlsConfig() *tls.Config {
+	notYet := errors.New("the agent is not enrolled yet")
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // replaced by VerifyConnection: the controller's CA and cutover://controller, not a host name
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if id := a.id.Load(); id != nil {
+				return id.ClientTLSConfig().GetClientCertificate(cri)
+			}
+			return nil, notYet
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if id := a.id.Load(); id != nil {
+				return id.ClientTLSConfig().VerifyConnection(cs)
+			}
+			return notYet
+		},
+	}
+}
+
+// enroll gets the agent's first certificate with its join token unless it
+// has one, retrying while the controller cannot be reached. A refused
+// token ends the agent: it needs a new one.
+func (a *Agent) enroll(ctx context.Context) error {
+	if a.id.Load() != nil {
+		return nil
+	}
+	backoff := session.DefaultMinBackoff
+	for {
+		id, err := identity.LoadOrEnroll(ctx, a.idCfg, a.cfg.Controller)
+		if err == nil {
+			a.id.Store(id)
+			a.cfg.Log.Info("enrolled", "identity", id.Agent().URI(), "not_after", id.NotAfter())
+			return nil
+		}
+		if status.Code(err) != codes.Unavailable {
+			return fmt.Errorf("enroll with %s: %w", a.cfg.Controller, err)
+		}
+		a.cfg.Log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, session.DefaultMaxBackoff)
+	}
 }
 
 func (a *Agent) serveMetrics(ctx context.Context, lis net.Listener) error {

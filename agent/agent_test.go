@@ -94,6 +94,7 @@ func TestRunStartsAppsServesMetricsAndStopsCleanly(t *testing.T) {
 	}
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	metrics := freeAddr(t)
+	enrolled(t, dataDir)
 	a, err := New(Config{Controller: freeAddr(t), Environment: "prod", Name: "fe-1", DataDir: dataDir, Root: root,
 		Env: map[string]string{"PIDFILE": pidFile}, MetricsListen: metrics})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -120,13 +121,14 @@ func TestStageActivateRollbackThroughTheSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	dataDir := t.TempDir()
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(enrolled(t, dataDir))))
 	cutoverv1.RegisterAgentServiceServer(srv, c)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 
 	root := t.TempDir()
-	a, err := New(Config{Controller: lis.Addr().String(), Environment: "prod", Name: "fe-1", DataDir: t.TempDir(), Root: root})
+	a, err := New(Config{Controller: lis.Addr().String(), Environment: "prod", Name: "fe-1", DataDir: dataDir, Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}

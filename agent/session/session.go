@@ -8,6 +8,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/cutover-dev/cutover/pkg/logging"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -84,12 +85,14 @@ const (
 	readBufferSize = 256 << 10
 )
 
-// Dial returns a client connection to the controller at addr (plaintext
-// gRPC). It does not wait for the controller to be up; the connection itself
-// redials with the same 100 ms … 5 s backoff as the session (gRPC's default
-// would grow to two minutes while a controller restarts).
-func Dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+// Dial returns a client connection to the controller at addr over TLS
+// with conf (the agent's certificate and the check of the controller's;
+// agent/identity). It does not wait for the controller to be up; the
+// connection itself redials with the same 100 ms … 5 s backoff as the
+// session (gRPC's default would grow to two minutes while a controller
+// restarts).
+func Dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
 			MinConnectTimeout: 5 * time.Second,

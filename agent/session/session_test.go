@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -99,7 +100,7 @@ func (h *fakeHandler) count(id string) int {
 
 func startAgent(t *testing.T, addr string, h Handler) *Session {
 	t.Helper()
-	conn, err := Dial(addr)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())) // the fake controller of this package's tests
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, lo
 	fs.StringVar(&cfg.Root, "root", "", "directory of ROOT/<app>/releases/ and ROOT/<app>/current (required)")
 	fs.Var(env, "env", "KEY=VALUE given to every app (repeatable)")
 	fs.Var(labels, "label", "KEY=VALUE label of this agent (repeatable)")
+	fs.StringVar(&cfg.JoinTokenFile, "join-token-file", "", "file holding the join token this agent enrolls with (`cutoverctl agent token create`); needed only until it has a certificate (DATA_DIR/tls/agent.pem)")
+	fs.StringVar(&cfg.CAFile, "ca-file", "", "the controller's CA certificate (its DATA_DIR/tls/ca.crt); optional: the join token carries the CA's hash")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)

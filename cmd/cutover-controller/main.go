@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane"
@@ -51,6 +52,13 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.DurationVar(&cfg.SQLTimeout, "sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")
 	fs.IntVar(&cfg.KeepReleases, "keep-releases", controlplane.DefaultKeepReleases, "releases kept per application beyond those an environment runs or a deployment needs; older ones and their chunks are deleted")
 	fs.DurationVar(&cfg.CollectEvery, "collect-every", 5*time.Minute, "how often releases and chunks that nothing needs any more are deleted (and once at start)")
+	sourceRoots, sans := &stringList{}, &stringList{}
+	fs.Var(sourceRoots, "source-root", "directory application sources may live under (repeatable; default DATA_DIR/sources): RegisterApplication refuses any other")
+	fs.StringVar(&cfg.TLSCACert, "tls-ca-cert", "", "CA certificate (PEM) to issue certificates with, instead of the one created in DATA_DIR/tls; with --tls-ca-key")
+	fs.StringVar(&cfg.TLSCAKey, "tls-ca-key", "", "the CA's private key (PEM), with --tls-ca-cert")
+	fs.Var(sans, "tls-san", "extra DNS name or IP address of the serving certificate (repeatable; localhost, 127.0.0.1 and the --listen host are always in it)")
+	fs.DurationVar(&cfg.ServingCertTTL, "tls-cert-ttl", 30*24*time.Hour, "lifetime of the controller's serving certificate, renewed after two thirds of it")
+	fs.DurationVar(&cfg.AgentCertTTL, "agent-cert-ttl", 24*time.Hour, "lifetime of the certificates issued to agents, which renew after two thirds of it")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
 	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")
@@ -63,5 +71,22 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	if cfg.DataDir == "" {
 		return cfg, "", "", errors.New("--data-dir is required")
 	}
+	if (cfg.TLSCACert == "") != (cfg.TLSCAKey == "") {
+		return cfg, "", "", errors.New("--tls-ca-cert and --tls-ca-key go together")
+	}
+	cfg.SourceRoots, cfg.TLSSANs = *sourceRoots, *sans
 	return cfg, logLevel, logFormat, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	if s == "" {
+		return errors.New("empty value")
+	}
+	*l = append(*l, s)
+	return nil
 }
