@@ -41,7 +41,8 @@ func newCluster(t *testing.T, controllerArgs ...string) *cluster {
 		t.Fatal(err)
 	}
 	lc, err := localcluster.Start(context.Background(), localcluster.Config{
-		BinDir: binDir, Dir: dir, ControllerArgs: append([]string{"--log-level", "debug"}, controllerArgs...),
+		// The test's temporary directories (its app sources among them) share one parent: the source root.
+		BinDir: binDir, Dir: dir, ControllerArgs: append([]string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}, controllerArgs...),
 	})
 	c := &cluster{Cluster: lc, t: t, dir: dir}
 	t.Cleanup(func() {
@@ -158,7 +159,7 @@ func asJSON(m proto.Message) string {
 // ctl runs the real cutoverctl against the cluster's controller.
 func (c *cluster) ctl(args ...string) (code int, stdout, stderr string) {
 	c.t.Helper()
-	return runCtl(c.t, append([]string{"--controller", c.Addr}, args...), nil)
+	return runCtl(c.t, append([]string{"--controller", c.Addr}, args...), c.CtlEnv())
 }
 
 // runCtl runs the real cutoverctl with args and extra environment.

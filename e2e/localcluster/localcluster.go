@@ -6,23 +6,28 @@
 //
 // Layout under Config.Dir:
 //
-//	controller/          the controller's --data-dir
+//	controller/          the controller's --data-dir (tls/ca.crt, bootstrap.token)
 //	controller.log       its output
-//	<agent>/data/        an agent's --data-dir
+//	<agent>/join.token   the join token an agent enrolled with
+//	<agent>/data/        an agent's --data-dir (tls/agent.pem once enrolled)
 //	<agent>/root/        its --root (ROOT/<app>/current, releases/)
 //	<agent>.log          its output
 package localcluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -78,8 +83,13 @@ type Cluster struct {
 	ControllerMetricsAddr string
 	// Agents in the order they were started.
 	Agents []*Agent
-	// Admin is an AdminService client; requests without a deadline get 10 s.
+	// Admin is an AdminService client with the bootstrap admin token;
+	// requests without a deadline get 10 s.
 	Admin cutoverv1.AdminServiceClient
+	// CAFile is the controller's CA certificate, DATA_DIR/tls/ca.crt.
+	CAFile string
+	// AdminTokenFile is the bootstrap admin token, DATA_DIR/bootstrap.token.
+	AdminTokenFile string
 
 	cfg    Config
 	conn   *grpc.ClientConn
@@ -93,16 +103,91 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg}
-	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(boundedCall))
+	c := &Cluster{Addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg,
+		CAFile:         filepath.Join(cfg.Dir, "controller", "tls", "ca.crt"),
+		AdminTokenFile: filepath.Join(cfg.Dir, "controller", "bootstrap.token")}
+	return c, c.startController(ctx)
+}
+
+// Dial connects to the controller over TLS (its CA) with token (none if
+// empty); requests without a deadline get 10 s.
+func (c *Cluster) Dial(token string) (*grpc.ClientConn, error) {
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no certificate", c.CAFile)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13})),
+		grpc.WithUnaryInterceptor(boundedCall)}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(Bearer(token)))
+	}
+	conn, err := grpc.NewClient(c.Addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", c.Addr, err)
 	}
-	c.conn = conn
-	c.Admin = cutoverv1.NewAdminServiceClient(conn)
-	c.health = healthpb.NewHealthClient(conn)
-	return c, c.startController(ctx)
+	return conn, nil
+}
+
+// Bearer is a per-RPC credential that sends a token as
+// `authorization: Bearer <token>`, over TLS only.
+type Bearer string
+
+// GetRequestMetadata returns the authorization header.
+func (b Bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is true: a token never goes in plaintext.
+func (Bearer) RequireTransportSecurity() bool { return true }
+
+// AdminToken returns the bootstrap admin token.
+func (c *Cluster) AdminToken() (string, error) {
+	b, err := os.ReadFile(c.AdminTokenFile)
+	return strings.TrimSpace(string(b)), err
+}
+
+// Token creates an operator token for subject with role (viewer, deployer,
+// approver, admin) in env (every environment if empty).
+func (c *Cluster) Token(ctx context.Context, subject string, role cutoverv1.Role, env string) (string, error) {
+	res, err := c.Admin.CreateToken(ctx, &cutoverv1.CreateTokenRequest{Subject: subject, Role: role, Environment: env})
+	if err != nil {
+		return "", fmt.Errorf("create a %s token for %s: %w", role, subject, err)
+	}
+	return res.GetToken(), nil
+}
+
+// ClientAs returns an AdminService client that uses token, and a func
+// that closes its connection.
+func (c *Cluster) ClientAs(token string) (cutoverv1.AdminServiceClient, func(), error) {
+	conn, err := c.Dial(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cutoverv1.NewAdminServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// CtlEnv is the environment cutoverctl needs to act as the bootstrap
+// admin on this cluster: CUTOVER_CONTROLLER, CUTOVER_CA_FILE and
+// CUTOVER_TOKEN_FILE.
+func (c *Cluster) CtlEnv() []string {
+	return []string{"CUTOVER_CONTROLLER=" + c.Addr, "CUTOVER_CA_FILE=" + c.CAFile, "CUTOVER_TOKEN_FILE=" + c.AdminTokenFile}
+}
+
+// WriteJoinToken creates a join token for agent name in env and writes it
+// to path (0600).
+func (c *Cluster) WriteJoinToken(ctx context.Context, env, name, path string) error {
+	res, err := c.Admin.CreateJoinToken(ctx, &cutoverv1.CreateJoinTokenRequest{Environment: env, Name: name})
+	if err != nil {
+		return fmt.Errorf("join token for %s/%s: %w", env, name, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(res.GetToken()+"\n"), 0o600)
 }
 
 // boundedCall gives every request without a deadline one of rpcTimeout.
@@ -138,6 +223,17 @@ func (c *Cluster) startController(ctx context.Context) error {
 		if err := p.checkAlive(); err != nil {
 			return poll.Permanent(err)
 		}
+		if c.conn == nil { // first start: the CA and the admin token appear once it listens
+			token, err := c.AdminToken()
+			if err != nil || token == "" {
+				return fmt.Errorf("controller on %s: no admin token yet: %v", c.Addr, err)
+			}
+			conn, err := c.Dial(token)
+			if err != nil {
+				return err
+			}
+			c.conn, c.Admin, c.health = conn, cutoverv1.NewAdminServiceClient(conn), healthpb.NewHealthClient(conn)
+		}
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		resp, err := c.health.Check(hctx, &healthpb.HealthCheckRequest{})
@@ -166,8 +262,13 @@ func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) 
 }
 
 // StartLabeledAgents is StartAgents with --label KEY=VALUE for each of labels.
+// Each agent enrolls with a join token of its own (DIR/<name>/join.token).
 func (c *Cluster) StartLabeledAgents(ctx context.Context, env string, labels map[string]string, names ...string) error {
 	for _, name := range names {
+		joinToken := filepath.Join(c.cfg.Dir, name, "join.token")
+		if err := c.WriteJoinToken(ctx, env, name, joinToken); err != nil {
+			return err
+		}
 		port, err := FreePort()
 		if err != nil {
 			return err
@@ -191,6 +292,7 @@ func (c *Cluster) StartLabeledAgents(ctx context.Context, env string, labels map
 				"--root", filepath.Join(c.cfg.Dir, name, "root"),
 				"--env", fmt.Sprintf("PORT=%d", port),
 				"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
+				"--join-token-file", joinToken,
 			},
 		}
 		for k, v := range labels {
