@@ -260,11 +260,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 		g.Go(func() error { return a.serveMetrics(gctx, lis) })
 	}
-	if err := a.enroll(gctx); err != nil || a.id.Load() == nil { // not enrolled: stopped while waiting
-		return errors.Join(err, g.Wait())
-	}
-	g.Go(func() error { return a.session.Run(gctx) })
-	g.Go(func() error { return a.id.Load().Run(gctx, cutoverv1.NewAgentServiceClient(a.conn)) })
+	g.Go(func() error {
+		// The apps run and the agent is ready while it waits to enroll.
+		if err := a.enroll(gctx); err != nil || a.id.Load() == nil { // not enrolled: stopped while waiting
+			return err
+		}
+		g.Go(func() error { return a.id.Load().Run(gctx, cutoverv1.NewAgentServiceClient(a.conn)) })
+		return a.session.Run(gctx)
+	})
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	a.cfg.Log.Info("agent started", "controller", a.cfg.Controller, "root", a.cfg.Root, "data_dir", a.cfg.DataDir)
 	_ = sdnotify.Ready()
@@ -307,6 +310,9 @@ func (a *Agent) enroll(ctx context.Context) error {
 		if err == nil {
 			a.id.Store(id)
 			a.cfg.Log.Info("enrolled", "identity", id.Agent().URI(), "not_after", id.NotAfter())
+			return nil
+		}
+		if ctx.Err() != nil {
 			return nil
 		}
 		if status.Code(err) != codes.Unavailable {

@@ -116,7 +116,8 @@ func TestBadInput(t *testing.T) {
 // message.
 func TestCutoverctl(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
+	examples, _ := filepath.Abs(filepath.Join("..", "examples"))
+	c := newCluster(t, "--source-root", examples) // registers ../examples/hello by a relative path
 
 	code, out, errOut := c.ctl("env", "create", "smoke", "--two-stage", "--window", "Mon-Fri 02:00-04:00 Europe/Lisbon")
 	if code != 0 {
@@ -127,7 +128,7 @@ func TestCutoverctl(t *testing.T) {
 	}
 
 	// The address may come from CUTOVER_CONTROLLER.
-	code, out, errOut = runCtl(t, []string{"-o", "json", "env", "get", "smoke"}, []string{"CUTOVER_CONTROLLER=" + c.Addr})
+	code, out, errOut = runCtl(t, []string{"-o", "json", "env", "get", "smoke"}, c.CtlEnv())
 	if code != 0 {
 		t.Fatalf("env get -o json: exit %d\n%s", code, errOut)
 	}

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -114,7 +112,7 @@ func TestRollbackCommandAndExpiry(t *testing.T) {
 
 	// The chunks only v3 had are gone from the agent; the running
 	// release's are all there. The store is read with the agent stopped.
-	unique, kept := chunksOnlyIn(t, c.Addr, v3, v1, v2), chunksOnlyIn(t, c.Addr, v1)
+	unique, kept := chunksOnlyIn(t, c, v3, v1, v2), chunksOnlyIn(t, c, v1)
 	if len(unique) == 0 {
 		t.Fatal("v3 has no chunk of its own: the test cannot tell")
 	}
@@ -142,10 +140,10 @@ func TestRollbackCommandAndExpiry(t *testing.T) {
 }
 
 // chunksOnlyIn returns the chunk ids of release id that none of the other
-// releases has, read from the controller's manifests.
-func chunksOnlyIn(t *testing.T, addr, id string, others ...string) []manifest.ChunkID {
+// releases has, read from the controller's manifests as the first agent.
+func chunksOnlyIn(t *testing.T, c *cluster, id string, others ...string) []manifest.ChunkID {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := c.AgentConn(c.Agents[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/sdnotify/sdnotifytest"
+	"github.com/cutover-dev/cutover/pkg/token"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -40,8 +41,16 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A well-formed join token it cannot use yet: the agent is
+			// ready (its apps run) while it waits to enroll.
+			joinToken := filepath.Join(dir, "join.token")
+			tok := token.New()
+			tok.CAHash = strings.Repeat("0", 64)
+			if err := os.WriteFile(joinToken, []byte(tok.Join()), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			return []string{"--config", filepath.Join("..", "deploy", "config", "agent.yaml"),
-				"--controller", fmt.Sprintf("127.0.0.1:%d", port), "--name", "fe-notify",
+				"--controller", fmt.Sprintf("127.0.0.1:%d", port), "--name", "fe-notify", "--join-token-file", joinToken,
 				"--data-dir", filepath.Join(dir, "data"), "--root", filepath.Join(dir, "root"), "--metrics-listen", ""}
 		}},
 	}

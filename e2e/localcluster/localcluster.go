@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cutover-dev/cutover/agent/identity"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -404,4 +405,14 @@ func IsFinal(s cutoverv1.DeploymentState) bool {
 		return true
 	}
 	return false
+}
+
+// AgentConn connects to the controller as agent a, with the certificate
+// it enrolled with (its DATA_DIR/tls).
+func (c *Cluster) AgentConn(a *Agent) (*grpc.ClientConn, error) {
+	id, err := identity.Load(identity.Config{Dir: filepath.Join(a.DataDir, "tls"), Environment: a.Environment, Name: a.Name})
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(c.Addr, grpc.WithTransportCredentials(credentials.NewTLS(id.ClientTLSConfig())))
 }
