@@ -25,6 +25,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/adminapi"
 	"github.com/cutover-dev/cutover/controlplane/agentapi"
+	"github.com/cutover-dev/cutover/controlplane/audit"
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/catalog"
@@ -185,10 +186,11 @@ func New(cfg Config) (_ *Controller, err error) {
 	if err != nil {
 		return nil, err
 	}
-	admin := adminapi.New(adminapi.Config{Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
+	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
+	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})
-	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(cfg.Log), Log: cfg.Log})
+	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(auditLog), Log: cfg.Log})
 	authn.OnRevoke(func(a identity.Agent, reason string) {
 		g.Disconnect(a)
 		c.fleet.Revoke(a.Name, reason)

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -15,7 +16,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/cutover-dev/cutover/controlplane/audit"
 	"github.com/cutover-dev/cutover/controlplane/guard"
+	"github.com/cutover-dev/cutover/pkg/auditlog"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -127,12 +130,13 @@ type stream struct {
 
 func (s *stream) Context() context.Context { return s.ctx }
 
-// auditTo stands in for the audit log until it lands: it logs what the
-// guard records.
-func auditTo(log *slog.Logger) func(context.Context, guard.Record) error {
-	return func(_ context.Context, r guard.Record) error {
-		log.Info("audit", "subject", r.Subject.Name, "method", r.Method, "environment", r.Environment,
-			"deployment", r.Deployment, "code", r.Code.String(), "summary", r.Summary, "reason", r.Reason)
-		return nil
+// auditTo writes what the guard records into the audit log, with the
+// result as the gRPC code's proto name ("PERMISSION_DENIED").
+func auditTo(l *audit.Log) func(context.Context, guard.Record) error {
+	return func(ctx context.Context, r guard.Record) error {
+		_, err := l.Append(ctx, auditlog.Entry{Subject: r.Subject.Name, Roles: r.Subject.Roles(), Method: r.Method,
+			Environment: r.Environment, Deployment: r.Deployment, Summary: r.Summary,
+			Code: code.Code(r.Code).String(), Reason: r.Reason})
+		return err
 	}
 }

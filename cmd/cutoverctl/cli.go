@@ -149,6 +149,7 @@ Shell completion: see "cutoverctl completion bash --help" (or zsh, fish).`,
 	f.StringVarP(&c.output, "output", "o", "table", "output format: table, json (the response's JSON, proto field names) or yaml (the same as YAML)")
 	f.DurationVar(&c.timeout, "timeout", 0, "time limit for the whole command (default 30s per request; no limit while following a deployment)")
 	root.AddCommand(newEnvCmd(c), newAppCmd(c), newDeployCmd(c), newAgentsCmd(c), newTokenCmd(c), newLoginCmd(c), newLogoutCmd(c))
+	root.AddCommand(newAuditCmd(c))
 	return root
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cutover-dev/cutover/controlplane/audit"
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
@@ -30,7 +31,9 @@ type Config struct {
 	Deployments *deployment.Service
 	Fleet       *fleet.Fleet
 	// Auth issues and revokes tokens and agent certificates.
-	Auth  *auth.Service
+	Auth *auth.Service
+	// Audit is the audit log that ListAuditEvents reads.
+	Audit *audit.Log
 	Clock func() time.Time
 }
 
@@ -41,6 +44,7 @@ type Server struct {
 	deps  *deployment.Service
 	fleet *fleet.Fleet
 	auth  *auth.Service
+	audit *audit.Log
 	clock func() time.Time
 }
 
@@ -48,7 +52,7 @@ var _ cutoverv1.AdminServiceServer = (*Server)(nil)
 
 // New returns a server.
 func New(cfg Config) *Server {
-	s := &Server{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, auth: cfg.Auth, clock: cfg.Clock}
+	s := &Server{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, auth: cfg.Auth, audit: cfg.Audit, clock: cfg.Clock}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

@@ -24,6 +24,7 @@ var migrations = []migration{
 	{name: "0002_create_sql_plans", apply: createSQLPlans},
 	{name: "0003_chunks_by_sequence", apply: chunksBySequence, prepare: copyChunksBySequence},
 	{name: "0004_create_trust_buckets", apply: createTrustBuckets},
+	{name: "0005_create_audit", apply: createAudit},
 }
 
 // SchemaVersion is the schema version this code writes.

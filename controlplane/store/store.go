@@ -26,6 +26,9 @@
 //	join_tokens/               token id → JoinToken (secret hashed)
 //	enrollments/               agent name → Enrollment (issued certificates,
 //	                           revocation)
+//	audit/                     seq, uint64 big-endian (from 1, no gaps) →
+//	                           AuditRecord; append-only, hash-chained
+//	                           (pkg/auditlog)
 //
 // Chunk data is keyed by a sequence number, not by its random id, so that a
 // build appends its new chunks at the end of chunk_data instead of rewriting
@@ -78,6 +81,7 @@ var (
 	bucketTokens       = []byte("tokens")
 	bucketJoinTokens   = []byte("join_tokens")
 	bucketEnrollments  = []byte("enrollments")
+	bucketAudit        = []byte("audit")
 
 	keySchemaVersion = []byte("schema_version")
 )

@@ -1,0 +1,157 @@
+// Package audit keeps the controller's audit log: one entry per action
+// (who, with which roles, what, on which environment and deployment, the
+// result), appended to a hash chain in the controller's store (bucket
+// audit/, see pkg/auditlog for the chain). The path that decides on a
+// request appends its entry before it answers; Append returns only once
+// the entry is committed to disk, and a caller that cannot append must not
+// carry out or acknowledge the action.
+//
+// Summaries and reasons never hold secrets: Append passes them through
+// Redact.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/auditlog"
+)
+
+// Config holds what the log needs.
+type Config struct {
+	Store *store.Store
+	Clock func() time.Time
+	Log   *slog.Logger
+}
+
+// Log is the controller's audit log.
+type Log struct {
+	store *store.Store
+	clock func() time.Time
+	log   *slog.Logger
+}
+
+// New returns the audit log kept in cfg.Store.
+func New(cfg Config) *Log {
+	l := &Log{store: cfg.Store, clock: cfg.Clock, log: cfg.Log}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Append adds e at the end of the log and returns it as stored: numbered
+// (Seq), timed (Time, from the clock), redacted (Summary, Reason), chained
+// (PrevHash) and hashed (Hash); the Seq, Time, PrevHash and Hash that e
+// carries are ignored. Strings that are not valid UTF-8 are stored with
+// U+FFFD in place of the bad bytes. It returns once the entry is
+// committed to disk. It writes the entry even when ctx is done: the action
+// it records may have happened. Its errors are the store's.
+func (l *Log) Append(ctx context.Context, e auditlog.Entry) (auditlog.Entry, error) {
+	e.Subject = valid(e.Subject)
+	e.Roles = append([]string(nil), e.Roles...)
+	for i, r := range e.Roles {
+		e.Roles[i] = valid(r)
+	}
+	e.Method, e.Environment, e.Deployment = valid(e.Method), valid(e.Environment), valid(e.Deployment)
+	e.Summary, e.Reason = Redact(valid(e.Summary)), Redact(valid(e.Reason))
+	e.Code = valid(e.Code)
+	err := l.store.Update(func(tx *store.Tx) error {
+		last, err := tx.LastAudit()
+		if err != nil {
+			return err
+		}
+		e.Seq, e.PrevHash = 1, ""
+		if last != nil {
+			e.Seq, e.PrevHash = last.Seq+1, last.Hash
+		}
+		// The clock is read inside the transaction, so that times follow
+		// the order of the entries (as far as the clock does).
+		e.Time = l.clock()
+		e.Hash = e.ComputeHash()
+		return tx.AppendAudit(toRecord(e))
+	})
+	if err != nil {
+		l.log.ErrorContext(ctx, "audit entry not written", "method", e.Method, "subject", e.Subject, "error", err)
+		return auditlog.Entry{}, fmt.Errorf("write audit entry for %s by %q (the action must not proceed): %w", e.Method, e.Subject, err)
+	}
+	return e, nil
+}
+
+// valid returns s with every invalid UTF-8 sequence replaced by U+FFFD: the
+// API and the store carry only valid UTF-8, and the hash must be of what
+// they carry.
+func valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// Filter selects entries; every field is optional (zero: no condition).
+type Filter struct {
+	Environment, Deployment, Subject string
+	// Start keeps entries at or after it; End keeps entries before it.
+	Start, End time.Time
+}
+
+func (f Filter) match(e auditlog.Entry) bool {
+	return (f.Environment == "" || e.Environment == f.Environment) &&
+		(f.Deployment == "" || e.Deployment == f.Deployment) &&
+		(f.Subject == "" || e.Subject == f.Subject) &&
+		(f.Start.IsZero() || !e.Time.Before(f.Start)) &&
+		(f.End.IsZero() || e.Time.Before(f.End))
+}
+
+// List returns the entries that f selects, oldest first. Its errors are the
+// store's (DataLoss for a record that cannot be decoded).
+func (l *Log) List(ctx context.Context, f Filter) ([]auditlog.Entry, error) {
+	var out []auditlog.Entry
+	err := l.store.View(func(tx *store.Tx) error {
+		return tx.AuditRecords(func(r *store.AuditRecord) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if e := fromRecord(r); f.match(e) {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the audit log: %w", err)
+	}
+	return out, nil
+}
+
+// Verify checks the whole chain as stored; nil if it is intact, else an
+// error wrapping the *auditlog.BrokenError that names the first entry that
+// does not match (kind DataLoss).
+func (l *Log) Verify(ctx context.Context) error {
+	es, err := l.List(ctx, Filter{})
+	if err != nil {
+		return err
+	}
+	if err := auditlog.Verify(es); err != nil {
+		return fmt.Errorf("audit log broken at %w; entries from there on cannot be trusted", err)
+	}
+	return nil
+}
+
+func toRecord(e auditlog.Entry) *store.AuditRecord {
+	return &store.AuditRecord{
+		Seq: e.Seq, Time: e.Time, Subject: e.Subject, Roles: e.Roles, Method: e.Method,
+		Environment: e.Environment, Deployment: e.Deployment, Summary: e.Summary,
+		Code: e.Code, Reason: e.Reason, PrevHash: e.PrevHash, Hash: e.Hash,
+	}
+}
+
+func fromRecord(r *store.AuditRecord) auditlog.Entry {
+	return auditlog.Entry{
+		Seq: r.Seq, Time: r.Time, Subject: r.Subject, Roles: r.Roles, Method: r.Method,
+		Environment: r.Environment, Deployment: r.Deployment, Summary: r.Summary,
+		Code: r.Code, Reason: r.Reason, PrevHash: r.PrevHash, Hash: r.Hash,
+	}
+}
