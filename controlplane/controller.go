@@ -180,13 +180,13 @@ func New(cfg Config) (_ *Controller, err error) {
 	}
 	roots := sourceroot.Roots(cfg.SourceRoots)
 	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store, SourceRoots: roots})
-	c.deps, err = deployment.New(deployment.Config{Store: c.store, Fleet: c.fleet, Builder: builder,
+	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
+	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
 		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved})
 	if err != nil {
 		return nil, err
 	}
-	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
 	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})

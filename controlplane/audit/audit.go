@@ -55,6 +55,22 @@ func New(cfg Config) *Log {
 // committed to disk. It writes the entry even when ctx is done: the action
 // it records may have happened. Its errors are the store's.
 func (l *Log) Append(ctx context.Context, e auditlog.Entry) (auditlog.Entry, error) {
+	err := l.store.Update(func(tx *store.Tx) error {
+		var err error
+		e, err = l.AppendTx(tx, e)
+		return err
+	})
+	if err != nil {
+		l.log.ErrorContext(ctx, "audit entry not written", "method", e.Method, "subject", e.Subject, "error", err)
+		return auditlog.Entry{}, fmt.Errorf("write audit entry for %s by %q (the action must not proceed): %w", e.Method, e.Subject, err)
+	}
+	return e, nil
+}
+
+// AppendTx appends e in tx, the transaction of the change it records, so
+// that the change and its entry commit together or not at all (what the
+// controller does by itself: controlplane/deployment).
+func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 	e.Subject = valid(e.Subject)
 	e.Roles = append([]string(nil), e.Roles...)
 	for i, r := range e.Roles {
@@ -63,26 +79,19 @@ func (l *Log) Append(ctx context.Context, e auditlog.Entry) (auditlog.Entry, err
 	e.Method, e.Environment, e.Deployment = valid(e.Method), valid(e.Environment), valid(e.Deployment)
 	e.Summary, e.Reason = Redact(valid(e.Summary)), Redact(valid(e.Reason))
 	e.Code = valid(e.Code)
-	err := l.store.Update(func(tx *store.Tx) error {
-		last, err := tx.LastAudit()
-		if err != nil {
-			return err
-		}
-		e.Seq, e.PrevHash = 1, ""
-		if last != nil {
-			e.Seq, e.PrevHash = last.Seq+1, last.Hash
-		}
-		// The clock is read inside the transaction, so that times follow
-		// the order of the entries (as far as the clock does).
-		e.Time = l.clock()
-		e.Hash = e.ComputeHash()
-		return tx.AppendAudit(toRecord(e))
-	})
+	last, err := tx.LastAudit()
 	if err != nil {
-		l.log.ErrorContext(ctx, "audit entry not written", "method", e.Method, "subject", e.Subject, "error", err)
-		return auditlog.Entry{}, fmt.Errorf("write audit entry for %s by %q (the action must not proceed): %w", e.Method, e.Subject, err)
+		return e, err
 	}
-	return e, nil
+	e.Seq, e.PrevHash = 1, ""
+	if last != nil {
+		e.Seq, e.PrevHash = last.Seq+1, last.Hash
+	}
+	// The clock is read inside the transaction, so that times follow
+	// the order of the entries (as far as the clock does).
+	e.Time = l.clock()
+	e.Hash = e.ComputeHash()
+	return e, tx.AppendAudit(toRecord(e))
 }
 
 // valid returns s with every invalid UTF-8 sequence replaced by U+FFFD: the

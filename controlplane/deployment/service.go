@@ -26,6 +26,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/auditlog"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -54,6 +55,16 @@ type Config struct {
 	// fetch (transfer.Sender.Saved), once per agent and deployment; nil:
 	// not counted.
 	Saved func(environment string, n int64)
+	// Audit records, in the transaction of the change, each step the
+	// controller takes by itself (expiry, scheduled stage 2, automatic
+	// rollback, failures it decides); nil: not recorded.
+	Audit Auditor
+}
+
+// Auditor appends an audit entry in the transaction of the change it
+// records (*audit.Log).
+type Auditor interface {
+	AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error)
 }
 
 // ControllerActor is the actor of the transitions the controller makes on
@@ -79,6 +90,7 @@ type Service struct {
 	packager   Packager
 	packageDir string
 	chunks     chunkSets
+	audit      Auditor
 	saved      func(environment string, n int64)
 
 	// mu serialises every change of a deployment with the commands it sends,
@@ -100,7 +112,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
-		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved,
+		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit,
 		wake: make(chan struct{}, 1)}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout
@@ -407,7 +419,11 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 			return err
 		}
 		before = stageDurations(d)
+		steps := len(d.History)
 		if err := fn(tx, d); err != nil {
+			return err
+		}
+		if err := s.auditOwnSteps(tx, d, d.History[min(steps, len(d.History)):]); err != nil {
 			return err
 		}
 		return tx.PutDeployment(d)
@@ -420,6 +436,24 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 	}
 	s.metrics.observeStages(before, d)
 	return d, nil
+}
+
+// auditOwnSteps appends an audit entry for each step in steps that the
+// controller took by itself; the caller's steps are audited by the guard.
+func (s *Service) auditOwnSteps(tx *store.Tx, d *store.Deployment, steps []store.Transition) error {
+	if s.audit == nil {
+		return nil
+	}
+	for _, t := range steps {
+		if t.Actor != ControllerActor {
+			continue
+		}
+		if _, err := s.audit.AppendTx(tx, auditlog.Entry{Subject: ControllerActor, Method: "controller/deployment " + string(t.State),
+			Environment: d.Environment, Deployment: d.ID, Summary: t.Message, Code: "OK"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outgoing is a command for one agent, sent once its state is committed.
