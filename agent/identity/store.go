@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -25,12 +26,12 @@ func store(dir string, cert *x509.Certificate, key *ecdsa.PrivateKey, caPEM []by
 		return fmt.Errorf("encode the agent's key: %w", err)
 	}
 	if caPEM != nil {
-		if err := writeFileAtomic(filepath.Join(dir, CACertName), caPEM, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, CACertName), caPEM, 0o644); err != nil {
 			return fmt.Errorf("write the controller's CA: %w", err)
 		}
 	}
 	data := append(pemBlock("CERTIFICATE", cert.Raw), pemBlock("EC PRIVATE KEY", keyDER)...)
-	if err := writeFileAtomic(filepath.Join(dir, CertKeyName), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, CertKeyName), data, 0o600); err != nil {
 		return fmt.Errorf("write the agent's certificate and key: %w", err)
 	}
 	return nil
@@ -104,42 +105,4 @@ func parseCAs(data []byte) (*x509.CertPool, []string, error) {
 		return nil, nil, errors.New("no PEM CERTIFICATE block")
 	}
 	return pool, hashes, nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, written with mode, synced and renamed over path, then the
-// directory synced. A reader sees the old content or the new, never part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -5,9 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -88,7 +87,7 @@ func (s *Service) Bootstrap(path string) (created bool, err error) {
 		if err != nil || len(all) > 0 {
 			return err
 		}
-		if err := writeSecret(path, tok.Operator()+"\n"); err != nil {
+		if err := atomicfile.Write(path, []byte(tok.Operator()+"\n"), 0o600); err != nil {
 			return err
 		}
 		created = true
@@ -96,34 +95,6 @@ func (s *Service) Bootstrap(path string) (created bool, err error) {
 			Role: Admin.String(), CreateTime: s.cfg.Clock(), CreatedBy: Controller.Name})
 	})
 	return created, err
-}
-
-// writeSecret writes data to path, 0600, durably.
-func writeSecret(path, data string) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteString(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // CreateToken issues an operator token for subject with role, limited to

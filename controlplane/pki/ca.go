@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"io/fs"
 	"math/big"
 	"os"
@@ -44,7 +45,7 @@ func loadCA(cfg Config) (*x509.Certificate, crypto.Signer, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := writeFileAtomic(certPath, encodePEM("CERTIFICATE", cert.Raw), 0o644); err != nil {
+		if err := atomicfile.Write(certPath, encodePEM("CERTIFICATE", cert.Raw), 0o644); err != nil {
 			return nil, nil, fmt.Errorf("pki: copy the CA certificate: %w", err)
 		}
 		cfg.Log.Info("using the operator's CA", "cert", cfg.CACertFile, "key", cfg.CAKeyFile, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
@@ -67,10 +68,10 @@ func loadCA(cfg Config) (*x509.Certificate, crypto.Signer, error) {
 			return nil, nil, fmt.Errorf("pki: encode the CA key: %w", err)
 		}
 		// The key first: ca.crt present means both are.
-		if err := writeFileAtomic(keyPath, encodePEM("PRIVATE KEY", keyDER), 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, encodePEM("PRIVATE KEY", keyDER), 0o600); err != nil {
 			return nil, nil, fmt.Errorf("pki: write the CA key: %w", err)
 		}
-		if err := writeFileAtomic(certPath, encodePEM("CERTIFICATE", cert.Raw), 0o644); err != nil {
+		if err := atomicfile.Write(certPath, encodePEM("CERTIFICATE", cert.Raw), 0o644); err != nil {
 			return nil, nil, fmt.Errorf("pki: write the CA certificate: %w", err)
 		}
 		cfg.Log.Info("created a new CA", "cert", certPath, "not_after", cert.NotAfter)
@@ -205,42 +206,4 @@ func newSerial() *big.Int {
 			return n
 		}
 	}
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, written with mode, synced and renamed over path, then the
-// directory synced. A reader sees the old content or the new, never part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
