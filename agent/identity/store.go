@@ -7,10 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"os"
 	"path/filepath"
 
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	ident "github.com/cutover-dev/cutover/pkg/identity"
 )
 

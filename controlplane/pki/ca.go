@@ -12,12 +12,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 )
 
 // File names in Config.Dir.
