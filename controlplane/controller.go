@@ -150,6 +150,15 @@ func New(cfg Config) (_ *Controller, err error) {
 			c.close()
 		}
 	}()
+	// Paths are made absolute: source directories are compared with them.
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	for i, root := range cfg.SourceRoots {
+		if cfg.SourceRoots[i], err = filepath.Abs(root); err != nil {
+			return nil, fmt.Errorf("--source-root: %w", err)
+		}
+	}
 	if len(cfg.SourceRoots) == 0 {
 		cfg.SourceRoots = []string{filepath.Join(cfg.DataDir, "sources")}
 		if err := os.MkdirAll(cfg.SourceRoots[0], 0o755); err != nil {
