@@ -31,8 +31,11 @@ BENCH_AGENTS ?= 10
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
 	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
 
-demo: build ## deploy examples/hello to three local agents in two stages
-	$(GO) run ./cmd/cutover-demo -bin $(BIN)
+demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
+	@echo "make demo: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"
+	@echo "gRPC and SQLite: a few minutes, silently; later builds take seconds)"
+	$(GO) build -o $(BIN)/ ./cmd/...
+	$(BIN)/cutover-demo -bin $(BIN)
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,11 @@ import (
 // table visits not created yet, v2 everywhere after continue, with the
 // table created, the hooks run around the swap, the package downloaded and
 // the SQL and swap timings printed, and v1 again after the rollback, v1's
-// hooks run around it.
+// hooks run around it. On the trust side: the CA and the bootstrap token
+// shown, a call without a token refused, the deployer's and viewer's tokens
+// created and shown by id only, a join token per agent and the agents'
+// identities, the viewer's continue refused with PERMISSION_DENIED, and the
+// audit trail shown (or said to be unavailable in this build).
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*deployDeadline)
@@ -59,9 +64,41 @@ func TestDemo(t *testing.T) {
 		// the package step's output, downloaded
 		{"$ cutoverctl deploy package d-2 -o ", 1},
 		{"holds: hello v2, packaged for the mobile app", 1},
+		// trust
+		{"/controller/tls/ca.crt\n", 1},
+		{"600  ", 2}, // ca.key, bootstrap.token: 0600 (ca.crt is 0644)
+		{"/data/tls/agent.pem (mode 600)", 3},
+		{"/controller/bootstrap.token\n", 2}, // its mode, and the export
+		{"$ env -u CUTOVER_TOKEN_FILE cutoverctl env list\n", 1},
+		{"error: Unauthenticated: ", 1},
+		{"$ cutoverctl token create --subject demo-deployer --role deployer --environment demo ", 1},
+		{"$ cutoverctl token create --subject demo-viewer --role viewer ", 1},
+		{"$ cutoverctl agent token create --environment demo --name fe-", 3},
+		{"cutoverjoin.", 3},
+		{"cutover://demo/agent/fe-", 6}, // agents list, once enrolled and once v2 is staged
+		{"--join-token-file ", 1},
+		{"$ export CUTOVER_TOKEN_FILE=", 1},
+		{"viewer.token cutoverctl deploy continue d-2\n", 1},
+		{"error: PermissionDenied: demo-viewer has role viewer", 1},
+		{"     DEPLOYMENT_STATE_PREPARED\n", 1},
+		{"PLANNED  demo-deployer  created", 2},
+		{"$ cutoverctl token revoke ", 1},
 	} {
 		if got := strings.Count(text, want.text); got != want.count {
 			t.Errorf("demo output holds %q %d times, want %d:\n%s", want.text, got, want.count, text)
+		}
+	}
+	// No secret on screen: tokens appear by their id only.
+	for _, secret := range regexp.MustCompile(`cutover(join)?\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}`).FindAllString(text, -1) {
+		t.Errorf("the demo printed a whole token: %s", secret)
+	}
+	// The audit trail, or, while cutoverctl has no audit command, one line
+	// that says so.
+	if !strings.Contains(text, "audit log: not available in this build\n") {
+		for _, want := range []string{"cutoverctl audit list --deployment d-2\n", "cutoverctl audit verify\n", "PERMISSION_DENIED"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("demo output has neither the audit trail (%q) nor %q:\n%s", want, "audit log: not available in this build", text)
+			}
 		}
 	}
 }

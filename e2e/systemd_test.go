@@ -12,14 +12,14 @@ import (
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/sdnotify/sdnotifytest"
-	"github.com/cutover-dev/cutover/pkg/token"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // TestDaemonsUnderSystemd starts each real daemon as systemd would with
 // Type=notify and WatchdogSec=: with the example config file of deploy/config
 // (so the test also proves that the daemon's flags accept every key of it),
-// only the paths and addresses overridden by flags (metrics off: no port
+// only the paths, addresses and the agent's join token (from a controller
+// started for it) overridden by flags (metrics off: no port
 // that another test's FreePort may have handed out), NOTIFY_SOCKET pointing
 // at a socket the test listens on and WATCHDOG_USEC set. It waits for
 // READY=1 and WATCHDOG=1, sends SIGTERM, and waits for STOPPING=1 and a
@@ -28,29 +28,22 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		daemon string
-		args   func(dir string) []string
+		args   func(t *testing.T, dir string) []string
 	}{
-		{"cutover-controller", func(dir string) []string {
+		{"cutover-controller", func(_ *testing.T, dir string) []string {
 			return []string{"--config", filepath.Join("..", "deploy", "config", "controller.yaml"),
 				"--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--metrics-listen", ""}
 		}},
-		{"cutover-agent", func(dir string) []string {
-			// No controller answers there: the agent serves (and is ready)
-			// without one, and keeps trying to connect.
-			port, err := localcluster.FreePort()
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A well-formed join token it cannot use yet: the agent is
-			// ready (its apps run) while it waits to enroll.
+		{"cutover-agent", func(t *testing.T, dir string) []string {
+			// The agent enrolls with a controller started for the test,
+			// with a join token in place of the example config's.
+			c := newCluster(t)
 			joinToken := filepath.Join(dir, "join.token")
-			tok := token.New()
-			tok.CAHash = strings.Repeat("0", 64)
-			if err := os.WriteFile(joinToken, []byte(tok.Join()), 0o600); err != nil {
+			if err := c.WriteJoinToken(t.Context(), "production", "fe-notify", joinToken); err != nil {
 				t.Fatal(err)
 			}
 			return []string{"--config", filepath.Join("..", "deploy", "config", "agent.yaml"),
-				"--controller", fmt.Sprintf("127.0.0.1:%d", port), "--name", "fe-notify", "--join-token-file", joinToken,
+				"--controller", c.Addr, "--name", "fe-notify", "--join-token-file", joinToken,
 				"--data-dir", filepath.Join(dir, "data"), "--root", filepath.Join(dir, "root"), "--metrics-listen", ""}
 		}},
 	}
@@ -60,7 +53,7 @@ func TestDaemonsUnderSystemd(t *testing.T) {
 			dir := t.TempDir()
 			sock := sdnotifytest.Listen(t)
 			var out strings.Builder
-			cmd := exec.Command(bin(tt.daemon), tt.args(dir)...)
+			cmd := exec.Command(bin(tt.daemon), tt.args(t, dir)...)
 			cmd.Env = append(os.Environ(), sock.Env(), "WATCHDOG_USEC=200000")
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {

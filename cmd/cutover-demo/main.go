@@ -1,17 +1,26 @@
 // Command cutover-demo shows a two-stage deployment on one machine, with
-// nothing but Go: it starts a controller and three agents in a temporary
-// directory on free loopback ports, with a SQLite database and a
-// deployment window open now (env get shows it), deploys examples/hello v1
-// (without its migration), prepares v2, which adds the migration (all three
+// nothing but Go, and the trust that guards it: it starts a controller in
+// a temporary directory on free loopback ports (TLS only; the demo shows
+// the CA and the bootstrap admin token it created, a call without a token
+// refused, and creates a deployer's and a viewer's token with cutoverctl
+// token create), three agents enrolled with a join token each (cutoverctl
+// agent token create; agents list shows their identities and certificate
+// expiry), a SQLite database and a deployment window open now (env get
+// shows it). Acting as the deployer, it deploys examples/hello v1 (without
+// its migration), prepares v2, which adds the migration (all three
 // front-ends still answer v1, the script and the expiry are shown and the
-// table does not exist yet), continues (the table exists, all answer v2,
-// the swap spread is shown, the hooks ran around the swap, the package
-// step produced a file that it downloads), rolls v2 back (all answer v1
-// again, v1's hooks ran; the database is not rolled back), and stops
-// everything. Every step runs the real cutoverctl and prints its
-// command line, so the demo also teaches the commands.
+// table does not exist yet), shows the viewer refused continue with
+// PERMISSION_DENIED and the deployment unchanged, continues (the table
+// exists, all answer v2, the swap spread is shown, the hooks ran around
+// the swap, the package step produced a file that it downloads), rolls v2
+// back (all answer v1 again, v1's hooks ran; the database is not rolled
+// back), shows the deployment's audit trail and verifies the audit chain
+// (or says "audit log: not available in this build" when cutoverctl has no
+// audit command), and stops everything. The source lives under the
+// controller's --source-root. Every step runs the real cutoverctl and
+// prints its command line, so the demo also teaches the commands.
 //
-//	make demo   # = go build -o bin/ ./cmd/... && go run ./cmd/cutover-demo -bin bin
+//	make demo   # = go build -o bin/ ./cmd/... && bin/cutover-demo -bin bin
 package main
 
 import (
@@ -66,6 +75,10 @@ type demo struct {
 	hookLog string // the file the demo's hooks append to
 	cluster *localcluster.Cluster
 	step    int
+	// token is the token file cutoverctl uses (CUTOVER_TOKEN_FILE): the
+	// bootstrap admin's, then the deployer's.
+	token                      string
+	deployerToken, viewerToken string
 }
 
 // say prints a numbered step in plain words.
@@ -92,9 +105,11 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	}
 	defer d.cleanup(&err)
 
-	d.src = filepath.Join(d.dir, "src", "hello")
+	sourceRoot := filepath.Join(d.dir, "sources")
+	d.src = filepath.Join(sourceRoot, "hello")
 	d.db = filepath.Join(d.dir, "demo.db")
-	d.say("Copying %s to %s, with VERSION v1 and without %s:\n   v1 predates the table visits; v2 brings the migration that creates it.", example, d.src, visitsMigration)
+	d.say("Copying %s to %s, with VERSION v1 and without %s:\n   v1 predates the table visits; v2 brings the migration that creates it.\n"+
+		"   The controller builds only sources under its --source-root directories: %s will be one.", example, d.src, visitsMigration, sourceRoot)
 	if err := localcluster.CopyApp(example, d.src, "v1"); err != nil {
 		return err
 	}
@@ -112,12 +127,27 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Starting a controller (state in %s).", filepath.Join(d.dir, "controller"))
-	d.cluster, err = localcluster.Start(ctx, localcluster.Config{BinDir: d.binDir, Dir: d.dir})
+	d.say("Starting a controller (state in %s):\n   $ cutover-controller --data-dir %s --listen 127.0.0.1:PORT --source-root %s",
+		filepath.Join(d.dir, "controller"), filepath.Join(d.dir, "controller"), sourceRoot)
+	d.cluster, err = localcluster.Start(ctx, localcluster.Config{BinDir: d.binDir, Dir: d.dir, ControllerArgs: []string{"--source-root", sourceRoot}})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "   It listens on %s. cutoverctl finds it through:\n   $ export CUTOVER_CONTROLLER=%s\n", d.cluster.Addr, d.cluster.Addr)
+	fmt.Fprintf(d.out, "   It listens on %s.\n", d.cluster.Addr)
+	if err := d.showControllerTrust(); err != nil {
+		return err
+	}
+
+	d.say("Without a token, the controller answers nothing but its health service and server reflection:")
+	if err := d.showAnonymousRefused(ctx); err != nil {
+		return err
+	}
+
+	d.say("With the bootstrap admin token, creating the named tokens the demo acts with: demo-deployer, a deployer\n" +
+		"   on the environment demo, and demo-viewer, who may only read. token create prints the token alone:")
+	if err := d.createOperatorTokens(ctx); err != nil {
+		return err
+	}
 
 	window := demoWindow(time.Now())
 	d.say("Creating the environment demo, which deploys in two stages, with a SQLite database, and runs stage 2 only inside the deployment window %q (open now).", window)
@@ -129,20 +159,20 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Starting three agents (front-ends fe-1, fe-2, fe-3) in the environment demo.")
-	if err := d.cluster.StartAgents(ctx, "demo", "fe-1", "fe-2", "fe-3"); err != nil {
+	d.say("Enrolling three agents (front-ends fe-1, fe-2, fe-3) in the environment demo. Each gets a join token of its\n" +
+		"   own, for its name only, once, within 10 minutes:")
+	if err := d.enrollAgents(ctx, "fe-1", "fe-2", "fe-3"); err != nil {
 		return err
 	}
-	for _, a := range d.cluster.Agents {
-		fmt.Fprintf(d.out, "   %s: root %s, its hello will listen on 127.0.0.1:%d\n", a.Name, a.Root, a.Port)
-	}
 
-	d.say("Registering the application's source directory.")
+	d.say("Registering the application's source directory (under the --source-root; any other is refused).")
 	if _, err := d.ctl(ctx, "app", "register", d.src); err != nil {
 		return err
 	}
+	d.actAsDeployer()
 
-	d.say("Deploying hello v1 in one go (deploy start runs both stages back to back).")
+	d.say("Deploying hello v1 in one go (deploy start runs both stages back to back). On a fresh machine, the\n" +
+		"   controller's first go build of hello also compiles Go's standard library: it may take a minute.")
 	id1, err := d.create(ctx, "hello=v1")
 	if err != nil {
 		return err
@@ -193,6 +223,11 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
+	d.say("demo-viewer may read, not deploy: its continue of %s is refused, before anything happens.", id2)
+	if err := d.showViewerRefused(ctx, id2, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED); err != nil {
+		return err
+	}
+
 	d.say("Stage 2: continue. The controller runs the SQL script, then every agent swaps to v2 and restarts hello.")
 	if _, err := d.ctl(ctx, "deploy", "continue", id2, "--wait"); err != nil {
 		return err
@@ -231,6 +266,14 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if _, err := d.showHooks(seen); err != nil {
 		return err
 	}
+	d.say("The audit trail of %s: who did what to it, the viewer's refusal included, each entry chained to the one\n"+
+		"   before by its hash; audit verify checks the whole chain:", id2)
+	if err := d.showAudit(ctx, id2); err != nil {
+		return err
+	}
+	if err := d.showBootstrapRevoke(); err != nil {
+		return err
+	}
 	d.say("Stopping every process the demo started.")
 	return nil
 }
@@ -241,22 +284,84 @@ func (d *demo) ctl(ctx context.Context, args ...string) (string, error) {
 	return d.runCtl(ctx, true, args...)
 }
 
-// runCtl runs cutoverctl; echo says whether to print its output.
+// runCtl runs cutoverctl with the current token; echo says whether to
+// print its standard output (its standard error is always printed).
 func (d *demo) runCtl(ctx context.Context, echo bool, args ...string) (string, error) {
-	fmt.Fprintf(d.out, "   $ cutoverctl %s\n", quoteArgs(args))
+	return d.runCtlAs(ctx, d.token, echo, args...)
+}
+
+// runCtlAs is runCtl with the token in tokenFile (noToken: none).
+func (d *demo) runCtlAs(ctx context.Context, tokenFile string, echo bool, args ...string) (string, error) {
+	show := showStderr
+	if echo {
+		show = showBoth
+	}
+	return d.exec(ctx, ctlRun{token: tokenFile, show: show}, args...)
+}
+
+// runCtlShown runs cutoverctl args with the token in tokenFile, printing
+// line as its command line and only its standard error.
+func (d *demo) runCtlShown(ctx context.Context, tokenFile, line string, args ...string) (string, error) {
+	return d.exec(ctx, ctlRun{token: tokenFile, line: line, show: showStderr}, args...)
+}
+
+// runCtlCaptured runs cutoverctl args with the token in tokenFile,
+// printing its command line, and returns its standard output and error
+// together, without printing them.
+func (d *demo) runCtlCaptured(ctx context.Context, tokenFile string, args ...string) (string, error) {
+	return d.exec(ctx, ctlRun{token: tokenFile, show: showNone}, args...)
+}
+
+// What exec prints of cutoverctl's output.
+const (
+	showStderr = iota // standard error only; exec returns standard output
+	showBoth          // both, in the order written; exec returns standard output
+	showNone          // nothing; exec returns both, in the order written
+)
+
+// ctlRun says how exec runs cutoverctl.
+type ctlRun struct {
+	// token is the token file (noToken: none). When it is not the
+	// current one (d.token), the command line shows it.
+	token string
+	// line is the command line shown after "cutoverctl "; default: the
+	// quoted arguments.
+	line string
+	show int
+}
+
+// exec runs the real cutoverctl with args as r says, printing its command
+// line first. cutoverctl sees only the demo's controller, CA and token:
+// the CUTOVER_* variables and the config file of the user are left out.
+func (d *demo) exec(ctx context.Context, r ctlRun, args ...string) (string, error) {
+	line := r.line
+	if line == "" {
+		line = quoteArgs(args)
+	}
+	prefix := ""
+	if r.token != d.token {
+		prefix = "CUTOVER_TOKEN_FILE=" + r.token + " "
+		if r.token == noToken {
+			prefix = "env -u CUTOVER_TOKEN_FILE "
+		}
+	}
+	fmt.Fprintf(d.out, "   $ %scutoverctl %s\n", prefix, line)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(d.binDir, "cutoverctl"), args...)
-	cmd.Env = append(os.Environ(), "CUTOVER_CONTROLLER="+d.cluster.Addr)
-	var stdout, stderr bytes.Buffer
+	cmd.Env = d.ctlEnv(r.token)
+	var stdout bytes.Buffer
 	shown := &indenter{w: d.out, prefix: "     "}
-	// With echo, one writer for both keeps progress (stderr) and results
-	// (stdout) in the order cutoverctl wrote them.
+	// One writer for both keeps progress (stderr) and results (stdout) in
+	// the order cutoverctl wrote them.
 	both := &indenter{w: io.MultiWriter(&stdout, shown)}
-	if echo {
+	switch r.show {
+	case showBoth:
 		cmd.Stdout, cmd.Stderr = both, both
-	} else {
-		cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, shown)
+	case showNone:
+		cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	default:
+		cmd.Stdout, cmd.Stderr = &stdout, shown
 	}
 	err := cmd.Run()
 	both.flush()
@@ -265,6 +370,27 @@ func (d *demo) runCtl(ctx context.Context, echo bool, args ...string) (string, e
 		return stdout.String(), fmt.Errorf("cutoverctl %s: %w", quoteArgs(args), err)
 	}
 	return stdout.String(), nil
+}
+
+// ctlEnv is cutoverctl's environment: the demo's own, without the
+// user's CUTOVER_* variables, with the demo controller's address and CA,
+// the token in tokenFile (none for "" or noToken), and a config file
+// that does not exist (so that the user's is not read).
+func (d *demo) ctlEnv(tokenFile string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CUTOVER_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "CUTOVER_CONFIG="+filepath.Join(d.dir, "no-cutoverctl-config.yaml"))
+	if d.cluster != nil {
+		env = append(env, "CUTOVER_CONTROLLER="+d.cluster.Addr, "CUTOVER_CA_FILE="+d.cluster.CAFile)
+	}
+	if tokenFile != "" && tokenFile != noToken {
+		env = append(env, "CUTOVER_TOKEN_FILE="+tokenFile)
+	}
+	return env
 }
 
 // create plans a deployment of app (NAME=LABEL) to demo and returns its id.

@@ -84,3 +84,26 @@ func TestDemoSpec(t *testing.T) {
 		t.Errorf("package = %+v", p)
 	}
 }
+
+// TestCtlEnv: cutoverctl run by the demo sees the demo's token and none
+// of the user's CUTOVER_* settings, which would win over it or send the
+// user's token elsewhere.
+func TestCtlEnv(t *testing.T) {
+	t.Setenv("CUTOVER_TOKEN", "cutover.users-own")
+	t.Setenv("CUTOVER_CA_FILE", "/home/user/ca.crt")
+	d := &demo{dir: "/tmp/demo"}
+	env := strings.Join(d.ctlEnv("/tmp/demo/deployer.token"), "\n") + "\n"
+	for _, bad := range []string{"CUTOVER_TOKEN=", "CUTOVER_CA_FILE=/home/user"} {
+		if strings.Contains(env, bad) {
+			t.Errorf("cutoverctl's environment holds %s", bad)
+		}
+	}
+	for _, want := range []string{"CUTOVER_TOKEN_FILE=/tmp/demo/deployer.token\n", "CUTOVER_CONFIG=/tmp/demo/"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("cutoverctl's environment lacks %s", want)
+		}
+	}
+	if env := strings.Join(d.ctlEnv(noToken), "\n"); strings.Contains(env, "CUTOVER_TOKEN") {
+		t.Errorf("without a token, cutoverctl's environment still holds one: %s", env)
+	}
+}

@@ -263,12 +263,34 @@ func (c *Cluster) StartAgents(ctx context.Context, env string, names ...string) 
 }
 
 // StartLabeledAgents is StartAgents with --label KEY=VALUE for each of labels.
-// Each agent enrolls with a join token of its own (DIR/<name>/join.token).
+// Each agent enrolls with a join token of its own (JoinTokenFile(name)).
 func (c *Cluster) StartLabeledAgents(ctx context.Context, env string, labels map[string]string, names ...string) error {
+	return c.startAgents(ctx, env, labels, true, names)
+}
+
+// JoinTokenFile is where agent name's join token is: DIR/<name>/join.token.
+func (c *Cluster) JoinTokenFile(name string) string {
+	return filepath.Join(c.cfg.Dir, name, "join.token")
+}
+
+// StartAgentsWithJoinTokens is StartAgents for join tokens the caller
+// created (as an operator would, with cutoverctl agent token create): each
+// agent enrolls with the token already in JoinTokenFile(name).
+func (c *Cluster) StartAgentsWithJoinTokens(ctx context.Context, env string, names ...string) error {
+	return c.startAgents(ctx, env, nil, false, names)
+}
+
+// startAgents starts the named agents, with a new join token each when
+// newTokens, and waits until every agent of env is connected.
+func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string]string, newTokens bool, names []string) error {
 	for _, name := range names {
-		joinToken := filepath.Join(c.cfg.Dir, name, "join.token")
-		if err := c.WriteJoinToken(ctx, env, name, joinToken); err != nil {
-			return err
+		joinToken := c.JoinTokenFile(name)
+		if newTokens {
+			if err := c.WriteJoinToken(ctx, env, name, joinToken); err != nil {
+				return err
+			}
+		} else if _, err := os.Stat(joinToken); err != nil {
+			return fmt.Errorf("agent %s has no join token: %w", name, err)
 		}
 		port, err := FreePort()
 		if err != nil {
