@@ -91,7 +91,10 @@ func (r *run) run(ctx context.Context) (err error) {
 	}
 	_ = os.RemoveAll(filepath.Join(r.cfg.Dir, "store-only"))
 
-	r.c, err = localcluster.Start(ctx, localcluster.Config{BinDir: r.cfg.BinDir, Dir: r.cfg.Dir})
+	// The generated source lives outside the controller's data dir: it is
+	// the controller's source root.
+	r.c, err = localcluster.Start(ctx, localcluster.Config{BinDir: r.cfg.BinDir, Dir: r.cfg.Dir,
+		ControllerArgs: []string{"--source-root", r.src}})
 	defer func() {
 		if r.c != nil {
 			r.c.Close()
