@@ -316,6 +316,7 @@ func (r *run) continueMany(ctx context.Context, id string) error {
 	r.res.ContinueWall = time.Since(start)
 	r.res.Stage2 = d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
 	r.res.Spread = d.GetActivationSpread().AsDuration()
+	r.res.Arm, r.res.Swap = d.GetArmDuration().AsDuration(), d.GetSwapDuration().AsDuration()
 	return nil
 }
 

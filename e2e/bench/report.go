@@ -38,8 +38,9 @@ type Result struct {
 	// Stage2 is stage 2 (continue) of that deployment on the controller's
 	// clock (activate_time to finish_time); ContinueWall the same seen by the
 	// caller (ContinueDeployment until DEPLOYED is polled); Spread its
-	// activation_spread.
-	Stage2, ContinueWall, Spread time.Duration
+	// activation_spread; Arm and Swap its arm_duration (the agents verify
+	// the staged files) and swap_duration.
+	Stage2, ContinueWall, Spread, Arm, Swap time.Duration
 }
 
 // Figure is one row of the table.
@@ -94,8 +95,9 @@ func (r *Result) Figures() []Figure {
 	f[6].OK = f[6].Ratio <= 1
 	if r.Stage2 > 0 {
 		f = append(f, Figure{Name: fmt.Sprintf("stage 2 (continue) on %d agents: controller (activate → finish), caller (call → DEPLOYED seen)", r.Agents),
-			Measured: fmt.Sprintf("%s, %s; activation spread %s", r.Stage2.Round(time.Millisecond), r.ContinueWall.Round(time.Millisecond), r.Spread.Round(time.Millisecond)),
-			OK:       true, Info: true})
+			Measured: fmt.Sprintf("%s, %s (arm %s, swap %s, activation spread %s)", r.Stage2.Round(time.Millisecond), r.ContinueWall.Round(time.Millisecond),
+				r.Arm.Round(time.Millisecond), r.Swap.Round(time.Millisecond), r.Spread.Round(time.Millisecond)),
+			OK: true, Info: true})
 	}
 	return f
 }
