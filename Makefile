@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short bench demo clean
+.PHONY: help build generate check-generate lint test test-short fuzz fuzz-short bench demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,6 +24,25 @@ lint: ## buf lint, go vet, gofmt
 
 test: ## run every test, with the race detector (e2e included)
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Every native fuzz target (func FuzzXxx in a _test.go file) is found anew
+# on each run, so targets that land later are fuzzed without an edit here.
+# `go test -fuzz` takes one target of one package per run: hence the loop.
+# A failing input is written to the package's testdata/fuzz/FuzzXxx/;
+# commit it with the fix, and it runs with `make test` from then on.
+FUZZTIME ?= 60s
+FUZZ_TARGETS = $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do \
+	sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f" | sed "s|^|./$$(dirname "$${f\#./}") |"; done)
+
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 60s)
+	@targets="$(FUZZ_TARGETS)"; test -n "$$targets" || { echo "no fuzz targets found"; exit 1; }; \
+	echo "$$targets" | { failed=; while read -r pkg target; do \
+		echo "=== fuzz $$pkg $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || failed="$$failed $$pkg:$$target"; \
+	done; test -z "$$failed" || { echo "=== fuzzing failed:$$failed (inputs in each package's testdata/fuzz/)"; exit 1; }; }
+
+fuzz-short: ## run every Go fuzz target for 5s each (CI)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 BENCH_SIZE ?= 1GiB
 BENCH_AGENTS ?= 10

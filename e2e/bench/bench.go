@@ -91,7 +91,10 @@ func (r *run) run(ctx context.Context) (err error) {
 	}
 	_ = os.RemoveAll(filepath.Join(r.cfg.Dir, "store-only"))
 
-	r.c, err = localcluster.Start(ctx, localcluster.Config{BinDir: r.cfg.BinDir, Dir: r.cfg.Dir})
+	// The generated source lives outside the controller's data dir: it is
+	// the controller's source root.
+	r.c, err = localcluster.Start(ctx, localcluster.Config{BinDir: r.cfg.BinDir, Dir: r.cfg.Dir,
+		ControllerArgs: []string{"--source-root", r.src}})
 	defer func() {
 		if r.c != nil {
 			r.c.Close()
@@ -290,8 +293,31 @@ func (r *run) many(ctx context.Context) error {
 		return err
 	}
 	r.res.Many = d.GetTransferDuration().AsDuration()
-	r.res.ManySent, err = r.transferred("many")
-	return err
+	if r.res.ManySent, err = r.transferred("many"); err != nil {
+		return err
+	}
+	return r.continueMany(ctx, d.GetId())
+}
+
+// continueMany runs stage 2 of the deployment prepared on the many agents
+// and times it: on the controller (activate_time to finish_time) and as the
+// operator sees it (from the ContinueDeployment call until GetDeployment
+// shows DEPLOYED, polled every poll.Every).
+func (r *run) continueMany(ctx context.Context, id string) error {
+	r.say("stage 2 (continue) on %d agents", r.cfg.Agents)
+	start := time.Now()
+	if _, err := r.c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
+		return fmt.Errorf("continue %s: %w", id, err)
+	}
+	d, err := r.wait(ctx, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	if err != nil {
+		return err
+	}
+	r.res.ContinueWall = time.Since(start)
+	r.res.Stage2 = d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
+	r.res.Spread = d.GetActivationSpread().AsDuration()
+	r.res.Arm, r.res.Swap = d.GetArmDuration().AsDuration(), d.GetSwapDuration().AsDuration()
+	return nil
 }
 
 // create creates a deployment of the benchmark app to env.
