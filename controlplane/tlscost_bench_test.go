@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cutover-dev/cutover/controlplane/agentapi"
+	"github.com/cutover-dev/cutover/controlplane/audit"
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/guard"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
@@ -209,7 +210,7 @@ func newTLSCostFixture(b *testing.B, size int64) *tlsCostFixture {
 		b.Fatal(err)
 	}
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: c.log})
-	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(c.log), Log: c.log})
+	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(audit.New(audit.Config{Store: c.store, Log: c.log})), Log: c.log})
 	serve := func(creds credentials.TransportCredentials) string {
 		srv, _ := newGRPCServer(c.log, ctx, creds, g, cutoverv1.UnimplementedAdminServiceServer{}, agents)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
