@@ -65,7 +65,7 @@ func (f *fakeController) Enroll(_ context.Context, req *cutoverv1.EnrollRequest)
 	if err != nil || tok.ID != f.token.ID || !tok.Matches(f.token.Hash()) {
 		return nil, status.Error(codes.Unauthenticated, "bad join token")
 	}
-	cert, err := f.auth.SignAgent(req.GetCsr(), ident.Agent{Environment: req.GetEnvironment(), Name: req.GetName()}, 24*time.Hour)
+	cert, err := f.auth.SignAgent(req.GetCsr(), ident.Agent{Environment: req.GetEnvironment(), Name: req.GetName()}, "e1", 24*time.Hour)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -85,7 +85,7 @@ func (f *fakeController) RenewCertificate(ctx context.Context, req *cutoverv1.Re
 	f.mu.Lock()
 	f.renewed = append(f.renewed, id)
 	f.mu.Unlock()
-	cert, err := f.auth.SignAgent(req.GetCsr(), id, 24*time.Hour)
+	cert, err := f.auth.SignAgent(req.GetCsr(), id, "e1", 24*time.Hour)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

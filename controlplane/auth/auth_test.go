@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"math/big"
 	"os"
@@ -24,12 +25,12 @@ type fakeSigner struct {
 	clock  func() time.Time
 }
 
-func (f *fakeSigner) SignAgent(csr []byte, a identity.Agent, ttl time.Duration) (*x509.Certificate, error) {
+func (f *fakeSigner) SignAgent(csr []byte, a identity.Agent, enrollment string, ttl time.Duration) (*x509.Certificate, error) {
 	if string(csr) != "csr" {
 		return nil, errkind.New(errkind.InvalidArgument, "bad csr")
 	}
 	f.serial++
-	return &x509.Certificate{SerialNumber: big.NewInt(f.serial), NotAfter: f.clock().Add(ttl)}, nil
+	return &x509.Certificate{SerialNumber: big.NewInt(f.serial), NotAfter: f.clock().Add(ttl), Subject: pkix.Name{SerialNumber: enrollment}}, nil
 }
 func (f *fakeSigner) CAHash() string    { return strings.Repeat("ab", 32) }
 func (f *fakeSigner) CACertDER() []byte { return []byte("ca") }

@@ -92,14 +92,15 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 			return fmt.Errorf("agent %s is enrolled already (in %s, since %s); a name can be enrolled again only after `cutoverctl agent revoke %s`; nothing was changed: %w",
 				a.Name, prev.Environment, prev.EnrollTime.UTC().Format(time.RFC3339), a.Name, errkind.FailedPrecondition)
 		}
-		if cert, err = s.cfg.Signer.SignAgent(csr, a, s.cfg.AgentCertTTL); err != nil {
+		enrollment := token.New().ID
+		if cert, err = s.cfg.Signer.SignAgent(csr, a, enrollment, s.cfg.AgentCertTTL); err != nil {
 			return err
 		}
 		jt.Used++
 		if err := tx.PutJoinToken(jt); err != nil {
 			return err
 		}
-		return tx.PutEnrollment(&store.Enrollment{Name: a.Name, Environment: a.Environment, EnrollTime: now,
+		return tx.PutEnrollment(&store.Enrollment{ID: enrollment, Name: a.Name, Environment: a.Environment, EnrollTime: now,
 			JoinTokenID: jt.ID, Certs: []store.IssuedCert{issued(cert)}})
 	})
 	if err != nil {
@@ -133,7 +134,7 @@ func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x50
 		if err != nil {
 			return err
 		}
-		if cert, err = s.cfg.Signer.SignAgent(csr, a, s.cfg.AgentCertTTL); err != nil {
+		if cert, err = s.cfg.Signer.SignAgent(csr, a, e.ID, s.cfg.AgentCertTTL); err != nil {
 			return err
 		}
 		now := s.cfg.Clock()
@@ -169,18 +170,19 @@ func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*store.Enrollment,
 }
 
 // AuthenticateAgent returns the subject of an agent certificate that the
-// TLS layer verified against the CA: its enrollment must be current and
-// the certificate one issued under it. PermissionDenied otherwise (a
-// revoked agent, a certificate of an earlier enrollment).
+// TLS layer verified against the CA when the connection was made: its
+// enrollment must be current (not revoked) and the certificate one issued
+// under it. A connection made with a certificate that has expired since
+// stays honoured, as TLS itself does; revocation ends it. PermissionDenied
+// otherwise (a revoked agent, a certificate of an earlier enrollment).
 func (s *Service) AuthenticateAgent(a identity.Agent, cert *x509.Certificate) (Subject, error) {
-	serial := cert.SerialNumber.Text(16)
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		e, err := s.enrollment(tx, a)
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(e.Certs, func(c store.IssuedCert) bool { return c.Serial == serial }) {
-			return fmt.Errorf("agent %s's certificate (serial %s) is not one issued to its current enrollment: %w", a, serial, errkind.PermissionDenied)
+		if cert.Subject.SerialNumber != e.ID {
+			return fmt.Errorf("agent %s's certificate (serial %s) was issued to an earlier enrollment of that name: %w", a, cert.SerialNumber.Text(16), errkind.PermissionDenied)
 		}
 		return nil
 	})

@@ -20,9 +20,10 @@ import (
 
 // Signer issues agent certificates (controlplane/pki).
 type Signer interface {
-	// SignAgent issues a certificate for the CSR's key with the identity a.
+	// SignAgent issues a certificate for the CSR's key with the identity a,
+	// naming the enrollment it belongs to (Subject.SerialNumber).
 	// InvalidArgument for a bad CSR.
-	SignAgent(csr []byte, a identity.Agent, ttl time.Duration) (*x509.Certificate, error)
+	SignAgent(csr []byte, a identity.Agent, enrollment string, ttl time.Duration) (*x509.Certificate, error)
 	// CAHash is the hex SHA-256 of the CA's public key.
 	CAHash() string
 	// CACertDER is the CA certificate.

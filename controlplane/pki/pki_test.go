@@ -149,7 +149,7 @@ func TestOpenOperatorCA(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(cfg.Dir, CAKeyName)); err == nil {
 				t.Error("the operator's key was copied to ca.key")
 			}
-			if _, err := a.SignAgent(newCSR(t, nil), testAgent, time.Hour); err != nil {
+			if _, err := a.SignAgent(newCSR(t, nil), testAgent, "e1", time.Hour); err != nil {
 				t.Errorf("SignAgent: %v", err)
 			}
 		})

@@ -23,12 +23,15 @@ const minRSABits = 2048
 // (less Backdate) for ttl, and never past the CA's own expiry. The CSR
 // must be signed by its key (proof of possession); the names it asks for
 // are ignored: the certificate holds only id's URI SAN
-// (identity.Agent.URI), with common name "<environment>/<name>", for
-// client authentication only.
+// (identity.Agent.URI), with common name "<environment>/<name>" and the
+// enrollment it belongs to as the subject's serial number, for client
+// authentication only. It is backdated by Backdate, or a tenth of ttl if
+// that is less, so that a short-lived certificate is renewed (at two
+// thirds of its validity) before it expires.
 //
 // Errors: errkind.InvalidArgument for a malformed or badly signed CSR, a
 // weak or unsupported key, an invalid id or a ttl that is not positive.
-func (a *Authority) SignAgent(csrDER []byte, id identity.Agent, ttl time.Duration) (*x509.Certificate, error) {
+func (a *Authority) SignAgent(csrDER []byte, id identity.Agent, enrollment string, ttl time.Duration) (*x509.Certificate, error) {
 	if err := id.Validate(); err != nil {
 		return nil, fmt.Errorf("agent identity: %v: %w", err, errkind.InvalidArgument)
 	}
@@ -46,8 +49,8 @@ func (a *Authority) SignAgent(csrDER []byte, id identity.Agent, ttl time.Duratio
 	now := a.cfg.Clock()
 	tmpl := &x509.Certificate{
 		SerialNumber:          newSerial(),
-		Subject:               pkix.Name{CommonName: id.String()},
-		NotBefore:             now.Add(-Backdate),
+		Subject:               pkix.Name{CommonName: id.String(), SerialNumber: enrollment},
+		NotBefore:             now.Add(-min(Backdate, ttl/10)),
 		NotAfter:              a.notAfter(now, ttl),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

@@ -22,7 +22,7 @@ func signedAgent(t testing.TB, a *Authority) (*x509.Certificate, *ecdsa.PrivateK
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := a.SignAgent(newCSR(t, key), testAgent, 24*time.Hour)
+	c, err := a.SignAgent(newCSR(t, key), testAgent, "e1", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestSignAgent(t *testing.T) {
 	if c2.SerialNumber.Cmp(c.SerialNumber) == 0 {
 		t.Error("two certificates with one serial")
 	}
-	long, err := a.SignAgent(newCSR(t, nil), testAgent, 100*365*24*time.Hour)
+	long, err := a.SignAgent(newCSR(t, nil), testAgent, "e1", 100*365*24*time.Hour)
 	if err != nil || !long.NotAfter.Equal(a.CACert().NotAfter) {
 		t.Errorf("a lifetime past the CA's: NotAfter %v, %v; want the CA's %v", long.NotAfter, err, a.CACert().NotAfter)
 	}
@@ -93,7 +93,7 @@ func TestSignAgentRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := a.SignAgent(tt.csr, tt.id, tt.ttl)
+			_, err := a.SignAgent(tt.csr, tt.id, "e1", tt.ttl)
 			if tt.ok {
 				if err != nil {
 					t.Fatal(err)
@@ -111,7 +111,7 @@ func FuzzSignAgentCSR(f *testing.F) {
 	a, _ := openTest(f, nil)
 	f.Add(newCSR(f, nil))
 	f.Fuzz(func(t *testing.T, csr []byte) {
-		c, err := a.SignAgent(csr, testAgent, time.Hour)
+		c, err := a.SignAgent(csr, testAgent, "e1", time.Hour)
 		if err != nil {
 			if !errors.Is(err, errkind.InvalidArgument) {
 				t.Fatalf("err = %v, want InvalidArgument", err)

@@ -38,12 +38,16 @@ type JoinToken struct {
 // identity that have not expired, and whether it was revoked. Agent names
 // are unique across environments, as in agents/.
 type Enrollment struct {
+	// ID names this enrollment; every certificate issued under it carries
+	// it (Subject.SerialNumber), so that certificates of an earlier
+	// enrollment of the same name are refused.
+	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	Environment string    `json:"environment"`
 	EnrollTime  time.Time `json:"enroll_time"`
 	JoinTokenID string    `json:"join_token_id,omitempty"`
 	// Certs are the certificates issued under this enrollment that had not
-	// expired when the last was issued, oldest first.
+	// expired when the last was issued, oldest first (for listing).
 	Certs      []IssuedCert `json:"certs,omitempty"`
 	RevokeTime time.Time    `json:"revoke_time,omitzero"`
 }
