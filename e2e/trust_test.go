@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -448,5 +449,55 @@ func TestTrustAgentFetchesOnlyItsEnvironment(t *testing.T) {
 	c.checkAudited("FetchChunks", "PERMISSION_DENIED", "agent:staging/fe-x")
 	if n, err := fetch(prodAgent, "production", "fe-y"); err != nil || n != len(ids) {
 		t.Errorf("FetchChunks by a production agent: %d chunks, %v; want %d", n, err, len(ids))
+	}
+}
+
+// TestTrustGrpcurl checks the grpcurl flow of the README on a TLS
+// controller: `grpcurl -cacert CA ADDR list` and describe work without a
+// token, a call without a token fails with Unauthenticated, the same call
+// with `-H "authorization: Bearer $TOKEN"` answers, and neither plaintext
+// nor TLS without the controller's CA gets anything.
+func TestTrustGrpcurl(t *testing.T) {
+	t.Parallel()
+	grpcurl := tool(t, "grpcurl")
+	c := newCluster(t)
+	c.createEnv("staging", false)
+	token, err := c.AdminToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := c.grpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "list")...)
+	for _, svc := range []string{"cutover.v1.AdminService", "cutover.v1.AgentService", "grpc.health.v1.Health"} {
+		if !strings.Contains(list, svc+"\n") {
+			t.Errorf("grpcurl -cacert list lacks %s:\n%s", svc, list)
+		}
+	}
+	if desc := c.grpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "describe", "cutover.v1.AdminService.ListEnvironments")...); !strings.Contains(desc, "rpc ListEnvironments") {
+		t.Errorf("grpcurl describe: %s", desc)
+	}
+	method := "cutover.v1.AdminService/ListEnvironments"
+	out, errOut, err := runGrpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, method)...)
+	if err == nil || !strings.Contains(out+errOut, "Unauthenticated") {
+		t.Errorf("ListEnvironments without a token: %v, want Unauthenticated:\n%s%s", err, out, errOut)
+	}
+	out, errOut, err = runGrpcurl(grpcurl, append(c.grpcurlTLS("cutover.0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), c.Addr, method)...)
+	if err == nil || !strings.Contains(out+errOut, "Unauthenticated") {
+		t.Errorf("ListEnvironments with a made-up token: %v, want Unauthenticated:\n%s%s", err, out, errOut)
+	}
+	resp := &cutoverv1.ListEnvironmentsResponse{}
+	out = c.grpcurl(grpcurl, append(c.grpcurlTLS(token), c.Addr, method)...)
+	if err := protojson.Unmarshal([]byte(out), resp); err != nil || len(resp.GetEnvironments()) != 1 || resp.GetEnvironments()[0].GetName() != "staging" {
+		t.Errorf("ListEnvironments with the admin token: %v:\n%s", err, out)
+	}
+	for _, args := range [][]string{
+		{"-plaintext", "-H", "authorization: Bearer " + token, c.Addr, method},
+		{"-H", "authorization: Bearer " + token, c.Addr, method}, // the system's roots, not the controller's CA
+		{"-plaintext", c.Addr, "list"},
+	} {
+		if out, errOut, err := runGrpcurl(grpcurl, args...); err == nil {
+			t.Errorf("grpcurl %s succeeded:\n%s", strings.Join(args, " "), out)
+		} else {
+			t.Logf("grpcurl %s: %v %s", args[0], err, strings.TrimSpace(errOut))
+		}
 	}
 }
