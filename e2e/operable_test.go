@@ -36,26 +36,49 @@ func tool(t *testing.T, name string) string {
 	return path
 }
 
-// grpcurl runs the real grpcurl against the controller with args and
-// returns its standard output; it fails the test if grpcurl fails.
-func (c *cluster) grpcurl(path string, args ...string) string {
-	c.t.Helper()
+// runGrpcurl runs the real grpcurl with args and returns its standard
+// output and error.
+func runGrpcurl(path string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		c.t.Fatalf("grpcurl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
-	}
-	return out.String()
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
 }
 
-// call invokes an AdminService method with grpcurl and the JSON request
-// body, and decodes the JSON answer into resp.
+// grpcurl runs the real grpcurl against the controller with args and
+// returns its standard output; it fails the test if grpcurl fails.
+func (c *cluster) grpcurl(path string, args ...string) string {
+	c.t.Helper()
+	out, errOut, err := runGrpcurl(path, args...)
+	if err != nil {
+		c.t.Fatalf("grpcurl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// grpcurlTLS returns grpcurl's flags to trust the controller's CA and, if
+// token is set, to send it as `authorization: Bearer`.
+func (c *cluster) grpcurlTLS(token string) []string {
+	args := []string{"-cacert", c.CAFile}
+	if token != "" {
+		args = append(args, "-H", "authorization: Bearer "+token)
+	}
+	return args
+}
+
+// call invokes an AdminService method with grpcurl over TLS with the
+// bootstrap admin token and the JSON request body, and decodes the JSON
+// answer into resp.
 func (c *cluster) call(path, method, body string, resp proto.Message) {
 	c.t.Helper()
-	out := c.grpcurl(path, "-plaintext", "-d", body, c.Addr, "cutover.v1.AdminService/"+method)
+	token, err := c.AdminToken()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := c.grpcurl(path, append(c.grpcurlTLS(token), "-d", body, c.Addr, "cutover.v1.AdminService/"+method)...)
 	if err := protojson.Unmarshal([]byte(out), resp); err != nil {
 		c.t.Fatalf("%s answered what is not a %T (%v):\n%s", method, resp, err, out)
 	}
@@ -90,9 +113,11 @@ func (c *cluster) pollState(path, id string, busy, want cutoverv1.DeploymentStat
 }
 
 // TestGrpcurlTwoStageAndMetrics drives a whole two-stage deployment with
-// the real grpcurl and JSON alone (as the README's "Driving cutover with
-// grpcurl" section does), after checking that list, describe and the health
-// check work; it scrapes the controller's and the agent's /metrics before,
+// the real grpcurl and JSON alone, over TLS with the controller's CA and
+// the bootstrap admin token as `authorization: Bearer` (as the README's
+// "Driving cutover with grpcurl" section does), after checking that list,
+// describe and the health check work without a token and a call without
+// one is refused; it scrapes the controller's and the agent's /metrics before,
 // between the stages and after, checks that the counters and histograms
 // moved, and runs `promtool check metrics` on every page. Every log line of
 // the controller and the agent about the deployment names its environment.
@@ -104,20 +129,25 @@ func TestGrpcurlTwoStageAndMetrics(t *testing.T) {
 	src := filepath.Join(c.dir, "src")
 	copyApp(t, src, "v1")
 
-	list := c.grpcurl(grpcurl, "-plaintext", c.Addr, "list")
+	// list, describe and the health check need the CA, not a token.
+	list := c.grpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "list")...)
 	for _, svc := range []string{"cutover.v1.AdminService", "cutover.v1.AgentService", "grpc.health.v1.Health"} {
 		if !strings.Contains(list, svc+"\n") {
 			t.Errorf("grpcurl list lacks %s:\n%s", svc, list)
 		}
 	}
-	desc := c.grpcurl(grpcurl, "-plaintext", c.Addr, "describe", "cutover.v1.AdminService")
+	if out, errOut, err := runGrpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "cutover.v1.AdminService/ListEnvironments")...); err == nil ||
+		!strings.Contains(out+errOut, "Unauthenticated") {
+		t.Errorf("grpcurl ListEnvironments without a token: %v, want Unauthenticated:\n%s%s", err, out, errOut)
+	}
+	desc := c.grpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "describe", "cutover.v1.AdminService")...)
 	for _, rpc := range []string{"CreateEnvironment", "RegisterApplication", "CreateDeployment", "PrepareDeployment",
 		"ContinueDeployment", "GetDeployment", "WatchDeployment", "ListAgents"} {
 		if !strings.Contains(desc, "rpc "+rpc+" ") {
 			t.Errorf("grpcurl describe lacks %s:\n%s", rpc, desc)
 		}
 	}
-	if got := c.grpcurl(grpcurl, "-plaintext", c.Addr, "grpc.health.v1.Health/Check"); !strings.Contains(got, `"status": "SERVING"`) {
+	if got := c.grpcurl(grpcurl, append(c.grpcurlTLS(""), c.Addr, "grpc.health.v1.Health/Check")...); !strings.Contains(got, `"status": "SERVING"`) {
 		t.Errorf("health check answered %s", got)
 	}
 
