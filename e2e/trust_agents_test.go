@@ -385,15 +385,10 @@ func TestTrustRenewalDuringPrepare(t *testing.T) {
 // agent, which renews over an authenticated connection, is cut off for
 // good.
 //
-// It fails today, so it runs only with CUTOVER_E2E_KNOWN_BUGS=1: the
-// controller backdates NotBefore by pki.Backdate (1 min), and the agent
-// renews at 2/3 of NotAfter-NotBefore (agent/identity/renew.go RenewAt),
-// which for a lifetime under 30 s is already past at issue; Run then
-// waits minRetry (10 s) and renews just after the certificate expired.
+// It failed while the controller backdated NotBefore by a whole minute
+// whatever the lifetime: the agent renews at 2/3 of NotAfter-NotBefore,
+// which for a lifetime under 30 s was already past at issue.
 func TestTrustRenewsBeforeExpiry(t *testing.T) {
-	if os.Getenv("CUTOVER_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: short agent certificates are renewed after they expire (set CUTOVER_E2E_KNOWN_BUGS=1 to run)")
-	}
 	t.Parallel()
 	c := newCluster(t, "--agent-cert-ttl", "10s")
 	c.createEnv("production", false)
@@ -433,20 +428,11 @@ func TestTrustRenewsBeforeExpiry(t *testing.T) {
 // its RPCs go over the connection it opened with its first certificate,
 // which must still be honoured.
 //
-// It fails today, so it runs only with CUTOVER_E2E_KNOWN_BUGS=1: the
-// guard authenticates each call by the certificate of the connection's
-// handshake (controlplane/guard/guard.go authenticate), and
-// auth.Service.AuthenticateAgent (controlplane/auth/enroll.go:182)
-// accepts only serials still in the enrollment, from which Renew
-// (enroll.go:140) deletes expired ones: once the handshake certificate has
-// expired and a renewal has pruned it, GetManifest on that connection is
-// PERMISSION_DENIED ("... is not one issued to its current enrollment"),
-// and so is the agent's next RenewCertificate, and the prepare fails. With the default 24 h lifetime this happens to
-// every agent connected for more than about 32 h.
+// It failed while the controller accepted only the serials still listed
+// in the enrollment, from which renewals pruned the expired ones: a
+// connection opened with the first certificate was refused once it was
+// pruned. Certificates now name their enrollment instead.
 func TestTrustAgentConnectionOutlivesItsFirstCertificate(t *testing.T) {
-	if os.Getenv("CUTOVER_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: calls on a connection opened with a pruned certificate are refused (set CUTOVER_E2E_KNOWN_BUGS=1 to run)")
-	}
 	t.Parallel()
 	c := newCluster(t, "--agent-cert-ttl", "10s")
 	src := filepath.Join(c.dir, "src")
