@@ -204,7 +204,11 @@ func New(cfg Config) (_ *Controller, err error) {
 		g.Disconnect(a)
 		c.fleet.Revoke(a.Name, reason)
 	})
-	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, credentials.NewTLS(c.pki.ServerTLSConfig()), g, admin, agents)
+	rpcm, err := newRPCMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, credentials.NewTLS(c.pki.ServerTLSConfig()), g, rpcm, admin, agents)
 
 	if c.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)

@@ -389,7 +389,7 @@ func TestMetrics(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if body = string(b); !strings.Contains(body, `cutover_agents_connected{environment="production"} 1`) || !strings.Contains(body, "go_goroutines") {
+		if body = string(b); !strings.Contains(body, `cutover_agents_connected{environment="production"} 1`) || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `cutover_rpc_requests_total{code="OK",method="/cutover.v1.AdminService/CreateToken"}`) {
 			return errors.New("agents_connected 1 and go_goroutines not on /metrics yet")
 		}
 		return nil

@@ -28,12 +28,12 @@ import (
 const writeBuffer = 256 << 10
 
 // newGRPCServer is the one place that builds the gRPC server: TLS only
-// (creds), interceptors (recover, logging, error kinds → codes, streams
+// (creds), interceptors (recover, logging, metrics, error kinds → codes, streams
 // that end with the controller, then the guard: authentication,
 // authorization, audit), health (SERVING), reflection and both services. Its codec is
 // chunkwire.Codec: the proto codec for every message, except that chunk
 // batches go out without being copied.
-func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials.TransportCredentials, g *guard.Guard,
+func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials.TransportCredentials, g *guard.Guard, m *rpcMetrics,
 	admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(
 		grpc.Creds(creds),
@@ -42,8 +42,8 @@ func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials
 		// of gRPC's default 32 KiB (a syscall each); the buffer is taken
 		// from a pool while writing, not held per idle connection.
 		grpc.WriteBufferSize(writeBuffer), grpc.SharedWriteBuffer(true),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), rpcerr.UnaryServerInterceptor(log), g.Unary()),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), endWith(stopping), rpcerr.StreamServerInterceptor(log), g.Stream()),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), m.unary(), rpcerr.UnaryServerInterceptor(log), g.Unary()),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), m.stream(), endWith(stopping), rpcerr.StreamServerInterceptor(log), g.Stream()),
 	)
 	cutoverv1.RegisterAdminServiceServer(srv, admin)
 	cutoverv1.RegisterAgentServiceServer(srv, agents)

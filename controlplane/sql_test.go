@@ -107,12 +107,7 @@ func continueTo(t *testing.T, tc *testController, id string, want cutoverv1.Depl
 // isFinalOr holds for want and for every final state.
 func isFinalOr(want cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
 	return func(d *cutoverv1.Deployment) bool {
-		switch d.State {
-		case want, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
-			cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
-			return true
-		}
-		return false
+		return d.State == want || d.State.Final()
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -212,7 +213,11 @@ func newTLSCostFixture(b *testing.B, size int64) *tlsCostFixture {
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: c.log})
 	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(audit.New(audit.Config{Store: c.store, Log: c.log})), Log: c.log})
 	serve := func(creds credentials.TransportCredentials) string {
-		srv, _ := newGRPCServer(c.log, ctx, creds, g, cutoverv1.UnimplementedAdminServiceServer{}, agents)
+		m, err := newRPCMetrics(prometheus.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv, _ := newGRPCServer(c.log, ctx, creds, g, m, cutoverv1.UnimplementedAdminServiceServer{}, agents)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)

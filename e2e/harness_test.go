@@ -113,7 +113,7 @@ func (c *cluster) waitSettled(id string, want cutoverv1.DeploymentState) *cutove
 		if err != nil {
 			return err
 		}
-		if d.GetState() == want || localcluster.IsFinal(d.GetState()) {
+		if d.GetState() == want || d.GetState().Final() {
 			return nil
 		}
 		return fmt.Errorf("still %s", d.GetState())

@@ -159,7 +159,7 @@ and fails unless it ends DEPLOYED.`,
 		},
 		force:    true,
 		schedule: true,
-		done:     isFinal,
+		done:     cutoverv1.DeploymentState.Final,
 		success:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}
 	stepStart = step{
@@ -179,7 +179,7 @@ and fails unless it ends DEPLOYED.`,
 			return api.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: id, Force: f.force, ForceReason: f.reason})
 		},
 		force:   true,
-		done:    isFinal,
+		done:    cutoverv1.DeploymentState.Final,
 		success: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 	}
 )
@@ -344,7 +344,7 @@ of JSON; with -o yaml, as one YAML document.`,
 			}
 			fctx, fcancel := c.followCtx(cmd.Context())
 			defer fcancel()
-			_, err = c.follow(fctx, got, isFinal, c.stdout)
+			_, err = c.follow(fctx, got, cutoverv1.DeploymentState.Final, c.stdout)
 			return err
 		},
 	}

@@ -133,18 +133,6 @@ func retryable(err error) bool {
 	return isKind(err, errkind.Unavailable) || isKind(err, errkind.Aborted)
 }
 
-// isFinal reports whether s is a state a deployment never leaves.
-func isFinal(s cutoverv1.DeploymentState) bool {
-	switch s {
-	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
-		return true
-	}
-	return false
-}
 
 // progress turns a sequence of deployment events into plain lines, one per
 // change of the deployment's state or of an agent's state or byte counts.

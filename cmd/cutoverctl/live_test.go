@@ -158,7 +158,7 @@ func TestFollowOnATerminal(t *testing.T) {
 		getenv: testEnv(map[string]string{"CUTOVER_TOKEN": testToken}), isTerminal: func(w io.Writer) bool { return w == term }}
 	d := &cutoverv1.Deployment{Id: "d-final", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 		Agents: []*cutoverv1.DeploymentAgent{agentAt("fe-1", cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE, 10, 100, "")}}
-	if _, err := c.follow(t.Context(), d, isFinal, term); err != nil {
+	if _, err := c.follow(t.Context(), d, cutoverv1.DeploymentState.Final, term); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(term.screen(), "\n")

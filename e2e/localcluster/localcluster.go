@@ -416,18 +416,6 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// IsFinal reports whether a deployment never leaves state s.
-func IsFinal(s cutoverv1.DeploymentState) bool {
-	switch s {
-	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
-		cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK:
-		return true
-	}
-	return false
-}
 
 // AgentConn connects to the controller as agent a, with the certificate
 // it enrolled with (its DATA_DIR/tls).
