@@ -109,7 +109,7 @@ func Enroll(ctx context.Context, cfg Config, addr string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Log.Info("enrolled with the controller", "agent", want.String(), "environment", want.Environment,
+	cfg.Log.Info("enrolled with the controller", "identity", want.URI(),
 		"token_id", tok.ID, "not_after", cert.NotAfter, "dir", cfg.Dir)
 	return newIdentity(cfg, want, tc, roots), nil
 }

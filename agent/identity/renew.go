@@ -61,7 +61,7 @@ func (i *Identity) Renew(ctx context.Context, client cutoverv1.AgentServiceClien
 		return err
 	}
 	i.cert.Store(tc)
-	i.cfg.Log.Info("renewed the agent's certificate", "agent", i.agent.String(), "serial", cert.SerialNumber.Text(16),
+	i.cfg.Log.Info("renewed the agent's certificate", "identity", i.agent.URI(), "serial", cert.SerialNumber.Text(16),
 		"not_after", cert.NotAfter, "renew_at", i.RenewAt())
 	return nil
 }
