@@ -133,10 +133,12 @@ func (b *browser) login(token string) {
 		chromedp.WaitVisible(chromedp.CSS("#who")))
 }
 
-// click presses the button sel and waits for the next page's main.
+// click presses the button sel and waits until the page it leads to has
+// loaded: the old page is marked first, so that it is not taken for the new.
 func (b *browser) click(sel string) {
 	b.t.Helper()
-	b.run("click "+sel, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitReady(chromedp.CSS("main")))
+	b.run("click "+sel, chromedp.Evaluate[chromedp.Void](`window.cutoverTestOldPage = true; undefined`), chromedp.Click(chromedp.CSS(sel)))
+	b.waitJS(30*time.Second, "the page after "+sel, `window.cutoverTestOldPage === undefined && document.readyState === 'complete'`)
 }
 
 // waitJS polls js (a boolean expression) until it is true.
@@ -197,7 +199,7 @@ func (b *browser) shot(name string) error {
 		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height), chromedp.Sleep(200*time.Millisecond)); err != nil {
 			return err
 		}
-		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(90))
+		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
 		if err != nil {
 			return err
 		}
@@ -348,6 +350,14 @@ func TestConsole(t *testing.T) {
 	}
 	dep.click("#prepare")
 	dep.waitJS(10*time.Second, "PREPARING with three bars", `document.querySelectorAll('#agents progress').length === 3`)
+	// Stage 1 has begun: the builds, then the transfers.
+	if png, err := get(dep, 10*time.Second, chromedp.CaptureScreenshot()); err != nil {
+		t.Errorf("screenshot during staging: %v", err)
+	} else if err := os.WriteFile(filepath.Join(shots, "1-deployment-staging.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("screenshot %s", filepath.Join(shots, "1-deployment-staging.png"))
+	}
 	var seen []string
 	err = poll.Until(ctx, deployDeadline, func() error {
 		st, err := get(dep, 5*time.Second, chromedp.Evaluate[struct {
@@ -360,9 +370,10 @@ func TestConsole(t *testing.T) {
 		}
 		if o := fmt.Sprint(st.State, st.Values); len(seen) == 0 || seen[len(seen)-1] != o {
 			seen = append(seen, o)
-			if len(seen) == 2 || (len(st.Values) == 3 && slices.ContainsFunc(st.Values, func(v float64) bool { return v > 0 && v < 100 })) {
-				if err := dep.shot("1-deployment-staging"); err != nil { // the first change, or bars caught part way
-					t.Logf("screenshot during staging: %v", err)
+			if st.State == "PREPARING" && slices.ContainsFunc(st.Values, func(v float64) bool { return v > 0 && v < 100 }) {
+				// A bar caught part way: worth a look too (best effort, it moves on).
+				if png, err := get(dep, 5*time.Second, chromedp.CaptureScreenshot()); err == nil {
+					_ = os.WriteFile(filepath.Join(shots, "1-deployment-staging-partway.png"), png, 0o644)
 				}
 			}
 		}
