@@ -199,6 +199,13 @@ func (b *browser) shot(name string) error {
 		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height), chromedp.Sleep(200*time.Millisecond)); err != nil {
 			return err
 		}
+		// Readable at this width: the page does not scroll sideways (wide
+		// tables scroll inside their own region).
+		if sw, err := get(b, 5*time.Second, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); err != nil {
+			return err
+		} else if sw > w.width {
+			b.t.Errorf("%s at %d px: the page is %d px wide", name, w.width, sw)
+		}
 		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
 		if err != nil {
 			return err
