@@ -206,6 +206,17 @@ func (b *browser) shot(name string) error {
 		} else if sw > w.width {
 			b.t.Errorf("%s at %d px: the page is %d px wide", name, w.width, sw)
 		}
+		// The accessible basics: every visible control has a name (a
+		// label, text, or aria-label).
+		unnamed, err := get(b, 5*time.Second, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
+			'input:not([type=hidden]), select, textarea, button, a[href]')).filter(e =>
+			!(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map(e => e.outerHTML)`))
+		if err != nil {
+			return err
+		}
+		for _, e := range unnamed {
+			b.t.Errorf("%s: a control without a label or text: %s", name, e)
+		}
 		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
 		if err != nil {
 			return err
