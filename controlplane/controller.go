@@ -6,6 +6,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/catalog"
+	"github.com/cutover-dev/cutover/controlplane/console"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/guard"
@@ -48,6 +50,9 @@ type Config struct {
 	Listen string
 	// MetricsListen, if set, serves /metrics over HTTP.
 	MetricsListen string
+	// ConsoleListen, if set, serves the web console (controlplane/console)
+	// over HTTPS with the controller's serving certificate.
+	ConsoleListen string
 	Log           *slog.Logger
 	// Registerer receives the metrics; nil means a new registry with the Go
 	// and process collectors. /metrics serves it if it is also a Gatherer.
@@ -107,6 +112,9 @@ type Controller struct {
 	lis        net.Listener
 	metrics    *http.Server
 	metricsLis net.Listener
+	console    *console.Console
+	consoleSrv *http.Server
+	consoleLis net.Listener
 	stopping   context.Context
 	stop       context.CancelFunc
 }
@@ -166,7 +174,7 @@ func New(cfg Config) (_ *Controller, err error) {
 		}
 	}
 	if c.pki, err = pki.Open(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), CACertFile: cfg.TLSCACert, CAKeyFile: cfg.TLSCAKey,
-		Hosts: append(listenHosts(cfg.Listen), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}); err != nil { // certificates live in real time, whatever cfg.Clock says
+		Hosts: append(append(listenHosts(cfg.Listen), listenHosts(cfg.ConsoleListen)...), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}); err != nil { // certificates live in real time, whatever cfg.Clock says
 		return nil, err
 	}
 	authn := auth.New(auth.Config{Store: c.store, Signer: c.pki, AgentCertTTL: cfg.AgentCertTTL, Clock: cfg.Clock, Log: cfg.Log})
@@ -196,7 +204,8 @@ func New(cfg Config) (_ *Controller, err error) {
 	if err != nil {
 		return nil, err
 	}
-	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
+	cat := catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots})
+	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: cat,
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})
 	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(auditLog), Log: cfg.Log})
@@ -225,6 +234,20 @@ func New(cfg Config) (_ *Controller, err error) {
 		mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
+	if cfg.ConsoleListen != "" {
+		if c.consoleLis, err = net.Listen("tcp", cfg.ConsoleListen); err != nil {
+			return nil, fmt.Errorf("listen on %s (--console-listen): %w", cfg.ConsoleListen, err)
+		}
+		c.console = console.New(console.Config{Catalog: cat, Deployments: c.deps, Fleet: c.fleet, Auth: authn,
+			Audit: auditLog, Log: cfg.Log, Clock: cfg.Clock})
+		// The console asks for no client certificate: people log in with
+		// their operator token.
+		tlsCfg := c.pki.ServerTLSConfig()
+		tlsCfg.ClientAuth, tlsCfg.ClientCAs, tlsCfg.NextProtos = tls.NoClientCert, nil, []string{"h2", "http/1.1"}
+		// No WriteTimeout: the deployment page's event stream stays open.
+		c.consoleSrv = &http.Server{Handler: c.console, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
+	}
 	return c, nil
 }
 
@@ -236,6 +259,14 @@ func listenHosts(listen string) []string {
 		return nil
 	}
 	return []string{host}
+}
+
+// ConsoleAddr is the web console's address, or nil if it is not served.
+func (c *Controller) ConsoleAddr() net.Addr {
+	if c.consoleLis == nil {
+		return nil
+	}
+	return c.consoleLis.Addr()
 }
 
 // Addr is the gRPC address the controller listens on.
@@ -275,6 +306,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Info("metrics on http://" + c.metricsLis.Addr().String() + "/metrics")
 			if err := c.metrics.Serve(c.metricsLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+	}
+	if c.consoleSrv != nil {
+		g.Go(func() error {
+			c.log.Info("web console on https://" + c.consoleLis.Addr().String() + "/")
+			if err := c.consoleSrv.ServeTLS(c.consoleLis, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("console server: %w", err)
 			}
 			return nil
 		})
@@ -341,6 +381,15 @@ func (c *Controller) shutdown() {
 		defer cancel()
 		_ = c.metrics.Shutdown(ctx)
 	}
+	if c.consoleSrv != nil {
+		c.console.Stop() // ends the event streams, which never go idle
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StopTimeout)
+		defer cancel()
+		if err := c.consoleSrv.Shutdown(ctx); err != nil {
+			c.log.Warn("graceful stop of the console timed out; stopping hard", "err", err)
+			_ = c.consoleSrv.Close()
+		}
+	}
 }
 
 func (c *Controller) close() {
@@ -350,6 +399,9 @@ func (c *Controller) close() {
 	}
 	if c.metricsLis != nil {
 		_ = c.metricsLis.Close()
+	}
+	if c.consoleLis != nil {
+		_ = c.consoleLis.Close()
 	}
 	if c.store != nil {
 		if err := c.store.Close(); err != nil {

@@ -41,8 +41,17 @@ func startController(t *testing.T, dataDir string) *testController {
 // the real one).
 func startControllerWithClock(t *testing.T, dataDir string, clock func() time.Time) *testController {
 	t.Helper()
-	c, err := New(Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Clock: clock,
-		SourceRoots: []string{os.TempDir()}})
+	return startControllerWith(t, dataDir, func(cfg *Config) { cfg.Clock = clock })
+}
+
+// startControllerWith starts a controller with the test's configuration
+// changed by mod.
+func startControllerWith(t *testing.T, dataDir string, mod func(*Config)) *testController {
+	t.Helper()
+	cfg := Config{DataDir: dataDir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", StopTimeout: 5 * time.Second,
+		SourceRoots: []string{os.TempDir()}}
+	mod(&cfg)
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

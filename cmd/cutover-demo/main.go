@@ -18,7 +18,11 @@
 // (or says "audit log: not available in this build" when cutoverctl has no
 // audit command), and stops everything. The source lives under the
 // controller's --source-root. Every step runs the real cutoverctl and
-// prints its command line, so the demo also teaches the commands.
+// prints its command line, so the demo also teaches the commands. The
+// controller serves its web console too (--console-listen): the demo prints
+// its URL and the file that holds demo-deployer's token to log in with (no
+// token on screen); with -hold it keeps everything running at the end
+// until Ctrl-C.
 //
 //	make demo   # = go build -o bin/ ./cmd/... && bin/cutover-demo -bin bin
 package main
@@ -53,11 +57,12 @@ func main() {
 	binDir := flag.String("bin", "bin", "directory with cutover-controller, cutover-agent and cutoverctl")
 	example := flag.String("app", filepath.Join("examples", "hello"), "source directory of the example application")
 	keep := flag.Bool("keep", false, "keep the temporary directory (data, roots, logs) instead of removing it")
+	hold := flag.Bool("hold", false, "at the end, keep the controller, the agents and the web console running until Ctrl-C")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{out: os.Stdout, keep: *keep}
+	d := &demo{out: os.Stdout, keep: *keep, hold: *hold}
 	if err := d.run(ctx, *binDir, *example); err != nil {
 		fmt.Fprintf(os.Stdout, "\nThe demo failed: %v\n", err)
 		os.Exit(1)
@@ -68,6 +73,7 @@ func main() {
 type demo struct {
 	out     io.Writer
 	keep    bool
+	hold    bool
 	binDir  string
 	dir     string
 	src     string
@@ -79,6 +85,8 @@ type demo struct {
 	// bootstrap admin's, then the deployer's.
 	token                      string
 	deployerToken, viewerToken string
+	// consoleURL is the web console's address (--console-listen).
+	consoleURL string
 }
 
 // say prints a numbered step in plain words.
@@ -129,11 +137,18 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 
 	d.say("Starting a controller (state in %s):\n   $ cutover-controller --data-dir %s --listen 127.0.0.1:PORT --source-root %s",
 		filepath.Join(d.dir, "controller"), filepath.Join(d.dir, "controller"), sourceRoot)
-	d.cluster, err = localcluster.Start(ctx, localcluster.Config{BinDir: d.binDir, Dir: d.dir, ControllerArgs: []string{"--source-root", sourceRoot}})
+	consolePort, err := localcluster.FreePort()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "   It listens on %s.\n", d.cluster.Addr)
+	consoleAddr := fmt.Sprintf("127.0.0.1:%d", consolePort)
+	d.consoleURL = "https://" + consoleAddr + "/"
+	d.cluster, err = localcluster.Start(ctx, localcluster.Config{BinDir: d.binDir, Dir: d.dir,
+		ControllerArgs: []string{"--source-root", sourceRoot, "--console-listen", consoleAddr}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   It listens on %s, and serves its web console on %s (--console-listen %s).\n", d.cluster.Addr, d.consoleURL, consoleAddr)
 	if err := d.showControllerTrust(); err != nil {
 		return err
 	}
@@ -148,6 +163,7 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if err := d.createOperatorTokens(ctx); err != nil {
 		return err
 	}
+	d.showConsole()
 
 	window := demoWindow(time.Now())
 	d.say("Creating the environment demo, which deploys in two stages, with a SQLite database, and runs stage 2 only inside the deployment window %q (open now).", window)
@@ -274,8 +290,25 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if err := d.showBootstrapRevoke(); err != nil {
 		return err
 	}
+	if d.hold {
+		d.say("The demo holds: everything keeps running until you press Ctrl-C.")
+		d.showConsole()
+		<-ctx.Done()
+	}
 	d.say("Stopping every process the demo started.")
 	return nil
+}
+
+// showConsole says where the web console is and how to log in, without
+// printing a token: the demo shows no secret.
+func (d *demo) showConsole() {
+	fmt.Fprintf(d.out, "   The web console: %s\n"+
+		"   It is served with the controller's certificate, issued by its own CA (%s): a browser that does not\n"+
+		"   trust that CA warns first. Log in with an operator token, for example demo-deployer's:\n"+
+		"   $ cat %s\n", d.consoleURL, d.cluster.CAFile, d.deployerToken)
+	if !d.hold {
+		fmt.Fprintf(d.out, "   (The demo stops everything at its end; run it with -hold to keep the console up: bin/cutover-demo -bin bin -hold.)\n")
+	}
 }
 
 // ctl runs the real cutoverctl with args, printing its command line and its

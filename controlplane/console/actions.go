@@ -1,0 +1,109 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cutover-dev/cutover/controlplane/auth"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// --- login ---
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *request) error {
+	c.render(w, nil, http.StatusOK, "login", map[string]any{"Next": localPath(r.URL.Query().Get("next"))})
+	return nil
+}
+
+// localPath returns p if it is a path on this site, else "/": a login
+// never sends the browser elsewhere.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(p); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return p
+}
+
+// login checks an operator token and opens a session. Every attempt is
+// audited; the token itself never is.
+func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := localPath(r.PostFormValue("next"))
+	s, err := c.auth.Authenticate(token)
+	if err != nil {
+		c.record(r, "Login", auth.Subject{Name: "anonymous"}, target{}, err)
+		c.render(w, nil, http.StatusUnauthorized, "login", map[string]any{"Next": next,
+			"Error": "That token is not valid (unknown, wrong, revoked or expired). Ask an admin for one: cutoverctl token create."})
+		return nil
+	}
+	if s.Agent != nil || s.Role == 0 {
+		c.record(r, "Login", s, target{}, fmt.Errorf("not an operator token: %w", errkind.PermissionDenied))
+		c.render(w, nil, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Only operator tokens open the console."})
+		return nil
+	}
+	if err := c.record(r, "Login", s, target{env: s.Environment}, nil); err != nil {
+		return fmt.Errorf("the login could not be recorded in the audit log: %w", errkind.Unavailable)
+	}
+	se := c.sessions.open(token, s)
+	http.SetCookie(w, se.cookie())
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+// logout ends the session.
+func (c *Console) logout(r *http.Request, rq *request) (string, error) {
+	c.sessions.end(rq.session.id)
+	return "/login", nil
+}
+
+// --- deployments ---
+
+func depPath(id string) string { return "/deployments/" + url.PathEscape(id) }
+
+// create plans a deployment of one application.
+func (c *Console) create(r *http.Request, rq *request) (string, error) {
+	env := strings.TrimSpace(r.PostFormValue("environment"))
+	app := strings.TrimSpace(r.PostFormValue("application"))
+	if env == "" || app == "" {
+		return "", fmt.Errorf("choose an environment and an application; nothing was created: %w", errkind.InvalidArgument)
+	}
+	d, err := c.deps.Create(r.Context(), rq.subject.Name, env,
+		[]deployment.AppVersion{{Name: app, VersionLabel: strings.TrimSpace(r.PostFormValue("version"))}})
+	if err != nil {
+		return "", err
+	}
+	rq.target.deployment = d.ID
+	return depPath(d.ID), nil
+}
+
+func (c *Console) prepare(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Prepare(r.Context(), rq.subject.Name, rq.target.deployment)
+	return depPath(rq.target.deployment), err
+}
+
+func (c *Console) start(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Start(r.Context(), rq.subject.Name, rq.target.deployment, deployment.ContinueOptions{})
+	return depPath(rq.target.deployment), err
+}
+
+func (c *Console) continue_(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Continue(r.Context(), rq.subject.Name, rq.target.deployment, deployment.ContinueOptions{})
+	return depPath(rq.target.deployment), err
+}
+
+func (c *Console) abort(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Abort(r.Context(), rq.subject.Name, rq.target.deployment, strings.TrimSpace(r.PostFormValue("reason")))
+	return depPath(rq.target.deployment), err
+}
+
+func (c *Console) approve(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Approve(r.Context(), rq.subject.Name, rq.target.deployment, strings.TrimSpace(r.PostFormValue("comment")))
+	return depPath(rq.target.deployment), err
+}

@@ -1,0 +1,151 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/auth"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// Every POST but the login is CSRF-checked, every route but the login's
+// has an action, and the routes' actions are those of the AdminService
+// methods that do the same (controlplane/guard/rules.go).
+func TestRoutes(t *testing.T) {
+	want := map[string]auth.Action{
+		"ListEnvironments": auth.Read, "ListDeployments": auth.Read, "GetDeployment": auth.Read, "WatchDeployment": auth.Read,
+		"ListAgents": auth.Read, "ListAuditEvents": auth.Read,
+		"CreateDeployment": auth.Deploy, "PrepareDeployment": auth.Deploy, "StartDeployment": auth.Deploy,
+		"ContinueDeployment": auth.Deploy, "AbortDeployment": auth.Deploy, "ApproveDeployment": auth.Approve,
+	}
+	for _, rt := range routes {
+		post := strings.HasPrefix(rt.pattern, "POST ")
+		switch {
+		case rt.name == "Login" || rt.name == "LoginPage":
+			if rt.action != 0 {
+				t.Errorf("%s: the login is open", rt.name)
+			}
+		case rt.action == 0:
+			t.Errorf("%s has no action", rt.name)
+		case post && !rt.mutating && !rt.csrf:
+			t.Errorf("%s is a POST without a CSRF check", rt.name)
+		case !post && (rt.mutating || rt.csrf):
+			t.Errorf("%s changes state on a GET", rt.name)
+		case (rt.page == nil) == (rt.act == nil):
+			t.Errorf("%s needs one of page and act", rt.name)
+		case rt.target == nil:
+			t.Errorf("%s has no target", rt.name)
+		}
+		if a, ok := want[rt.name]; ok && a != rt.action {
+			t.Errorf("%s checks %s, want %s (as the guard does)", rt.name, rt.action, a)
+		}
+	}
+	_ = actionsByName() // panics on a duplicate name
+}
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/deployments/d-1": "/deployments/d-1", "": "/", "https://evil.example/": "/", "//evil.example/x": "/",
+		"/\\evil.example": "/", "javascript:alert(1)": "/", "/audit?environment=demo": "/audit?environment=demo",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		850 * time.Millisecond: "850ms", 12340 * time.Millisecond: "12.3s", 250 * time.Second: "4m10s",
+		95*time.Hour + 59*time.Minute + 10*time.Second: "95h59m", 100 * time.Hour: "4d 4h", -2 * time.Second: "-2s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 20 << 20: "20.0 MiB"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	for _, tt := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{nil, http.StatusInternalServerError, "OK"},
+		{fmt.Errorf("x: %w", errkind.PermissionDenied), http.StatusForbidden, "PERMISSION_DENIED"},
+		{fmt.Errorf("x: %w", errkind.FailedPrecondition), http.StatusConflict, "FAILED_PRECONDITION"},
+		{fmt.Errorf("x: %w", errkind.NotFound), http.StatusNotFound, "NOT_FOUND"},
+		{fmt.Errorf("plain"), http.StatusInternalServerError, "INTERNAL"},
+	} {
+		if tt.err != nil && statusOf(tt.err) != tt.status {
+			t.Errorf("statusOf(%v) = %d, want %d", tt.err, statusOf(tt.err), tt.status)
+		}
+		if codeName(tt.err) != tt.code {
+			t.Errorf("codeName(%v) = %s, want %s", tt.err, codeName(tt.err), tt.code)
+		}
+	}
+}
+
+// The pages parse, the login page renders, and every answer carries the
+// security headers; pages need a session.
+func TestLoginPageAndHeaders(t *testing.T) {
+	c := New(Config{})
+	for _, tt := range []struct {
+		path, wantLocation string
+		want               int
+	}{
+		{"/login?next=" + url.QueryEscape("//evil.example"), "", http.StatusOK},
+		{"/deployments", "/login?next=%2Fdeployments", http.StatusSeeOther},
+		{"/static/console.js", "", http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://console.test"+tt.path, nil))
+		if rec.Code != tt.want || rec.Header().Get("Location") != tt.wantLocation {
+			t.Errorf("GET %s: %d to %q, want %d to %q", tt.path, rec.Code, rec.Header().Get("Location"), tt.want, tt.wantLocation)
+		}
+		if got := rec.Header().Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+			t.Errorf("GET %s: CSP %q", tt.path, got)
+		}
+		if tt.path[1:6] == "login" {
+			body := rec.Body.String()
+			if !strings.Contains(body, `<label for="token">`) || strings.Contains(body, "evil.example") || strings.Contains(body, "<script>") {
+				t.Errorf("login page:\n%s", body)
+			}
+		}
+	}
+}
+
+// A session lasts its TTL, and its CSRF token is checked exactly.
+func TestSessions(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ss := newSessions(time.Hour, func() time.Time { return now })
+	se := ss.open("tok", auth.Subject{Name: "dora", Role: auth.Deployer})
+	if ss.get(se.id) != se {
+		t.Fatal("a new session is not found")
+	}
+	ck := se.cookie()
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Expires.IsZero() || strings.Contains(ck.Value, "tok") {
+		t.Errorf("cookie %+v", ck)
+	}
+	for form, want := range map[string]bool{"csrf=" + se.csrf: true, "": false, "csrf=" + se.csrf + "x": false, "csrf=": false} {
+		r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if got := se.checkCSRF(r); got != want {
+			t.Errorf("checkCSRF(%q) = %v, want %v", form, got, want)
+		}
+	}
+	now = now.Add(time.Hour)
+	if ss.get(se.id) != nil {
+		t.Error("an expired session is still found")
+	}
+}

@@ -1,0 +1,561 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// chromium returns the path of a Chromium to drive. Without one the test
+// is skipped, except under CI (CI set), where it fails: .ci/run installs
+// Debian's chromium.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI is set but no chromium is installed: .ci/run installs it (apt-get install -y chromium)")
+	}
+	t.Skip("no chromium installed (apt-get install -y chromium); CI runs this test")
+	return ""
+}
+
+// screenshotDir is where the console tests write their screenshots:
+// $CUTOVER_SCREENSHOTS, or a new directory under the system's temporary
+// directory that is kept after the test, for a person to look at.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CUTOVER_SCREENSHOTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "cutover-console-screenshots-"); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// browser is one headless Chromium (its own profile, so its own cookies)
+// on the console at base.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+	name  string
+}
+
+// newBrowser starts a headless Chromium. It trusts any certificate: the
+// console serves the test controller's own CA, which this throwaway
+// profile does not know; only this test browser is told to ignore it.
+func newBrowser(t *testing.T, name, base, shots string) *browser {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	if os.Geteuid() == 0 { // CI runs as root, where Chromium's sandbox cannot start
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first run starts the browser: without a deadline, which would
+	// stop the whole browser when it passes.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromium(t), err)
+	}
+	b := &browser{t: t, ctx: ctx, base: base, shots: shots, name: name}
+	b.run("viewport", chromedp.EmulateViewport(1280, 900))
+	return b
+}
+
+// run runs steps with a deadline, failing the test on an error.
+func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := b.try(30*time.Second, steps...); err != nil {
+		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
+	}
+}
+
+// try runs steps with a deadline and returns their error.
+func (b *browser) try(d time.Duration, steps ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	return chromedp.Do(ctx, steps...)
+}
+
+// get runs one action that returns a value, with a deadline.
+func get[T any](b *browser, d time.Duration, a chromedp.Action[T]) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	return chromedp.Run(ctx, a)
+}
+
+// open navigates to path and waits until the page's main is there.
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("main")))
+}
+
+// login logs in with token on the login page.
+func (b *browser) login(token string) {
+	b.t.Helper()
+	b.open("/login")
+	b.run("log in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#who")))
+}
+
+// click presses the button sel and waits until the page it leads to has
+// loaded: the old page is marked first, so that it is not taken for the new.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.run("click "+sel, chromedp.Evaluate[chromedp.Void](`window.cutoverTestOldPage = true; undefined`), chromedp.Click(chromedp.CSS(sel)))
+	b.waitJS(30*time.Second, "the page after "+sel, `window.cutoverTestOldPage === undefined && document.readyState === 'complete'`)
+}
+
+// waitJS polls js (a boolean expression) until it is true.
+func (b *browser) waitJS(deadline time.Duration, what, js string) {
+	b.t.Helper()
+	err := poll.Until(context.Background(), deadline, func() error {
+		ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](js))
+		if err != nil {
+			return err // a page that reloads meanwhile: try again
+		}
+		if !ok {
+			return fmt.Errorf("not yet: %s", js)
+		}
+		return nil
+	})
+	if err != nil {
+		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
+	}
+}
+
+// exists says whether the page has an element matching sel.
+func (b *browser) exists(sel string) bool {
+	b.t.Helper()
+	ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+	if err != nil {
+		b.t.Fatalf("%s browser: query %s: %v", b.name, sel, err)
+	}
+	return ok
+}
+
+// text returns the text of the first element matching sel, its spaces
+// folded.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := get(b, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf("document.querySelector(%q)?.innerText ?? ''", sel)))
+	if err != nil {
+		b.t.Fatalf("%s browser: text of %s: %v", b.name, sel, err)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// screenshot writes the whole page as NAME.png at 1280 px wide, and as
+// NAME-390.png at a phone's 390 px.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	if err := b.shot(name); err != nil {
+		b.t.Fatalf("%s browser: screenshot %s: %v", b.name, name, err)
+	}
+}
+
+// shot is screenshot, returning its error.
+func (b *browser) shot(name string) error {
+	defer func() { _ = b.try(5*time.Second, chromedp.EmulateViewport(1280, 900)) }()
+	for _, w := range []struct {
+		suffix        string
+		width, height int64
+	}{{"", 1280, 900}, {"-390", 390, 844}} {
+		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height), chromedp.Sleep(200*time.Millisecond)); err != nil {
+			return err
+		}
+		// Readable at this width: the page does not scroll sideways (wide
+		// tables scroll inside their own region).
+		if sw, err := get(b, 5*time.Second, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); err != nil {
+			return err
+		} else if sw > w.width {
+			b.t.Errorf("%s at %d px: the page is %d px wide", name, w.width, sw)
+		}
+		// The accessible basics: every visible control has a name (a
+		// label, text, or aria-label).
+		unnamed, err := get(b, 5*time.Second, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
+			'input:not([type=hidden]), select, textarea, button, a[href]')).filter(e =>
+			!(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map(e => e.outerHTML)`))
+		if err != nil {
+			return err
+		}
+		for _, e := range unnamed {
+			b.t.Errorf("%s: a control without a label or text: %s", name, e)
+		}
+		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(b.shots, name+w.suffix+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			return err
+		}
+		b.t.Logf("screenshot %s", path)
+	}
+	return nil
+}
+
+// session returns the browser's session cookie and the page's CSRF token
+// (the logout form's), for hand-made requests. It checks the cookie's
+// attributes on the way.
+func (b *browser) session() (cookie, csrf string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
+	if err != nil {
+		b.t.Fatalf("%s browser: cookies: %v", b.name, err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "__Host-cutover-session" {
+			if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteStrict || c.Session {
+				b.t.Errorf("session cookie: HttpOnly %v, Secure %v, SameSite %s, session-only %v; want HttpOnly, Secure, Strict, expiring",
+					c.HTTPOnly, c.Secure, c.SameSite, c.Session)
+			}
+			cookie = c.Value
+		}
+	}
+	if cookie == "" {
+		b.t.Fatalf("%s browser: no session cookie among %d cookies", b.name, len(res.Cookies))
+	}
+	if csrf, err = get(b, 5*time.Second, chromedp.Value(chromedp.CSS(`form[action="/logout"] input[name="csrf"]`))); err != nil {
+		b.t.Fatalf("%s browser: csrf: %v", b.name, err)
+	}
+	return cookie, csrf
+}
+
+// consolePost posts form to the console with a session cookie, as a
+// hand-made request (no browser), trusting the cluster's CA. It returns
+// the status and the body.
+func consolePost(t *testing.T, c *cluster, base, path, cookie string, form url.Values) (int, string) {
+	t.Helper()
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 10 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "__Host-cutover-session", Value: cookie})
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// closedWindow returns a deployment window that opens in about six hours
+// and lasts one, every day: closed now, whatever the time.
+func closedWindow(now time.Time) string {
+	start := now.UTC().Add(6 * time.Hour).Truncate(time.Hour)
+	return fmt.Sprintf("Mon-Sun %02d:00-%02d:00 UTC", start.Hour(), (start.Hour()+1)%24)
+}
+
+// TestConsole drives the web console in a real headless Chromium against
+// the real binaries and three agents: a deployer plans v2 with the form,
+// presses Prepare, watches three progress bars end at 100 % (pushed by
+// server-sent events) and the expiry of the PREPARED deployment, presses
+// Continue and sees DEPLOYED with the activation spread, and the front-ends
+// answer v2. A viewer sees no Continue button, and the viewer's hand-made
+// POST is refused 403 and changes nothing; so is a POST without the CSRF
+// token. Outside a window, Continue is disabled and says when the next
+// window opens; Abort, Approve, Logout and Start are pressed too.
+// Screenshots go to screenshotDir.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	chromium(t) // skip (or fail under CI) before starting anything
+	port, err := localcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	base := "https://" + consoleAddr
+	c := newCluster(t, "--console-listen", consoleAddr)
+	ctx := context.Background()
+	shots := screenshotDir(t)
+	src := filepath.Join(c.dir, "src")
+	copyApp(t, src, "v1")
+	c.createEnv("demo", true)
+	c.startAgents("demo", "fe-1", "fe-2", "fe-3")
+	app := c.registerApp(src)
+
+	t.Log("v1 runs, deployed through the API")
+	d1 := c.createDeployment("demo", app, "v1")
+	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDeployment(d1, deployed)
+	c.checkAnswers("v1")
+
+	deployerToken, err := c.Token(ctx, "dora", cutoverv1.Role_ROLE_DEPLOYER, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerToken, err := c.Token(ctx, "vic", cutoverv1.Role_ROLE_VIEWER, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	approverToken, err := c.Token(ctx, "abe", cutoverv1.Role_ROLE_APPROVER, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Log("the deployer plans v2 with the form and presses Prepare")
+	// A release of some megabytes, so that staging takes a moment to watch.
+	writeVersion(t, src, "v2")
+	blob := make([]byte, 24<<20)
+	_, _ = rand.Read(blob)
+	if err := os.WriteFile(filepath.Join(src, "blob.bin"), blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dep := newBrowser(t, "deployer", base, shots)
+	dep.login(deployerToken)
+	dep.open("/deployments")
+	dep.run("fill the form", chromedp.SetValue(chromedp.CSS("#new-env"), "demo"), chromedp.SetValue(chromedp.CSS("#new-app"), app),
+		chromedp.SendKeys(chromedp.CSS("#new-version"), "v2"))
+	dep.click("#create")
+	dep.waitJS(10*time.Second, "the new deployment's page", `document.querySelector('#state')?.dataset.state === 'PLANNED'`)
+	d2, err := get(dep, 5*time.Second, chromedp.Evaluate[string](`document.getElementById('deployment').dataset.id`))
+	if err != nil || !strings.HasPrefix(d2, "d-") {
+		t.Fatalf("deployment id on the page: %q (%v)", d2, err)
+	}
+	if dep.exists("#continue") || !dep.exists("#prepare") {
+		t.Errorf("PLANNED deployment: want Prepare and no Continue")
+	}
+	dep.click("#prepare")
+	dep.waitJS(10*time.Second, "PREPARING with three bars", `document.querySelectorAll('#agents progress').length === 3`)
+	// Stage 1 has begun: the builds, then the transfers.
+	if png, err := get(dep, 10*time.Second, chromedp.CaptureScreenshot()); err != nil {
+		t.Errorf("screenshot during staging: %v", err)
+	} else if err := os.WriteFile(filepath.Join(shots, "1-deployment-staging.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("screenshot %s", filepath.Join(shots, "1-deployment-staging.png"))
+	}
+	var seen []string
+	err = poll.Until(ctx, deployDeadline, func() error {
+		st, err := get(dep, 5*time.Second, chromedp.Evaluate[struct {
+			State  string
+			Values []float64
+		}](`({State: document.getElementById('state').dataset.state,
+			Values: Array.from(document.querySelectorAll('#agents progress')).map(p => p.value)})`))
+		if err != nil {
+			return err
+		}
+		if o := fmt.Sprint(st.State, st.Values); len(seen) == 0 || seen[len(seen)-1] != o {
+			seen = append(seen, o)
+			if st.State == "PREPARING" && slices.ContainsFunc(st.Values, func(v float64) bool { return v > 0 && v < 100 }) {
+				// A bar caught part way: worth a look too (best effort, it moves on).
+				if png, err := get(dep, 5*time.Second, chromedp.CaptureScreenshot()); err == nil {
+					_ = os.WriteFile(filepath.Join(shots, "1-deployment-staging-partway.png"), png, 0o644)
+				}
+			}
+		}
+		if st.State == "FAILED" {
+			return poll.Permanent(fmt.Errorf("stage 1 failed"))
+		}
+		if st.State != "PREPARED" || len(st.Values) != 3 || slices.ContainsFunc(st.Values, func(v float64) bool { return v != 100 }) {
+			return fmt.Errorf("bars %v, state %s", st.Values, st.State)
+		}
+		return nil
+	})
+	t.Logf("what the page showed (state, bars): %s", strings.Join(seen, " → "))
+	if err != nil {
+		t.Fatalf("three bars at 100 %% and PREPARED: %v\n%s", err, asJSON(c.waitSettled(d2, prepared)))
+	}
+	if !strings.Contains(dep.text("#expiry"), "expires in") {
+		t.Errorf("PREPARED page: expiry %q, want a countdown", dep.text("#expiry"))
+	}
+	if !strings.Contains(dep.text("#agents"), "100 %") {
+		t.Errorf("bars' labels: %q, want 100 %%", dep.text("#agents"))
+	}
+	dep.screenshot("2-deployment-prepared")
+	c.checkAnswers("v1")
+
+	t.Log("the deployer presses Continue")
+	dep.click("#continue")
+	dep.waitJS(deployDeadline, "DEPLOYED", `document.querySelector('#state')?.dataset.state === 'DEPLOYED' && !document.getElementById('spread').hidden`)
+	if s := dep.text("#spread"); !strings.Contains(s, "Activation spread") {
+		t.Errorf("spread: %q", s)
+	}
+	dep.screenshot("3-deployment-deployed")
+	c.checkAnswers("v2")
+	c.waitDeployment(d2, deployed)
+
+	t.Log("v3 prepared through the API; a viewer sees no Continue, and is refused 403")
+	writeVersion(t, src, "v3")
+	d3 := c.createDeployment("demo", app, "v3")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d3}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDeployment(d3, prepared)
+	view := newBrowser(t, "viewer", base, shots)
+	view.login(viewerToken)
+	view.open("/deployments/" + d3)
+	if view.text("#state") != "PREPARED" {
+		t.Errorf("viewer: state %q, want PREPARED", view.text("#state"))
+	}
+	for _, sel := range []string{"#continue", "#prepare", "#abort", "#approve", "#create"} {
+		if view.exists(sel) {
+			t.Errorf("viewer sees %s", sel)
+		}
+	}
+	viewerCookie, viewerCSRF := view.session()
+	code, body := consolePost(t, c, base, "/deployments/"+d3+"/continue", viewerCookie, url.Values{"csrf": {viewerCSRF}})
+	if code != http.StatusForbidden || !strings.Contains(body, "viewer") {
+		t.Errorf("viewer's POST continue: %d, want 403 saying the role; body:\n%s", code, body)
+	}
+	dep3 := c.waitDeployment(d3, prepared)
+	if n := len(dep3.GetHistory()); dep3.GetActivateTime() != nil || dep3.GetHistory()[n-1].GetState() != prepared {
+		t.Errorf("the viewer's refused continue changed d3:\n%s", asJSON(dep3))
+	}
+	events, err := c.Admin.ListAuditEvents(ctx, &cutoverv1.ListAuditEventsRequest{Deployment: d3, Subject: "vic"})
+	if err != nil || !slices.ContainsFunc(events.GetEvents(), func(e *cutoverv1.AuditEvent) bool {
+		return e.GetMethod() == "console/ContinueDeployment" && e.GetCode() == "PERMISSION_DENIED"
+	}) {
+		t.Errorf("audit of the viewer's refused continue: %v (%v)", events.GetEvents(), err)
+	}
+
+	t.Log("POSTs without the CSRF token, or with a wrong one, are refused")
+	depCookie, depCSRF := dep.session()
+	for _, form := range []url.Values{{}, {"csrf": {"x" + depCSRF}}} {
+		code, body := consolePost(t, c, base, "/deployments/"+d3+"/abort", depCookie, form)
+		if code != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+			t.Errorf("POST abort with form %v: %d, want 403 about CSRF; body:\n%s", form, code, body)
+		}
+	}
+	code, _ = consolePost(t, c, base, "/deployments/"+d3+"/abort", "", url.Values{"csrf": {depCSRF}})
+	if code != http.StatusUnauthorized {
+		t.Errorf("POST abort without a session: %d, want 401", code)
+	}
+	c.waitDeployment(d3, prepared)
+
+	t.Log("outside a window, Continue is disabled and says when the next opens")
+	win := closedWindow(time.Now())
+	if _, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "demo", Windows: []string{win}},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"windows"}}}); err != nil {
+		t.Fatal(err)
+	}
+	dep.open("/deployments/" + d3)
+	if disabled, err := get(dep, 5*time.Second, chromedp.Evaluate[bool](`document.getElementById('continue').disabled`)); err != nil || !disabled {
+		t.Errorf("Continue outside the window: disabled %v (%v), want disabled", disabled, err)
+	}
+	if why := dep.text("#continue-why"); !strings.Contains(why, "next window opens in") || !strings.Contains(why, win) {
+		t.Errorf("why Continue is disabled: %q, want when the next window (%s) opens", why, win)
+	}
+	dep.screenshot("4-deployment-outside-window")
+	dep.open("/environments")
+	if s := dep.text(`[data-environment="demo"] .windows`); !strings.Contains(s, "Closed") || !strings.Contains(s, "next opening in") {
+		t.Errorf("environments page, windows: %q", s)
+	}
+	dep.screenshot("5-environments")
+
+	t.Log("the deployer aborts v3 with the button")
+	dep.open("/deployments/" + d3)
+	dep.run("reason", chromedp.SendKeys(chromedp.CSS("#abort-reason"), "wrong build"))
+	dep.click("#abort")
+	dep.waitJS(10*time.Second, "ABORTED", `document.querySelector('#state')?.dataset.state === 'ABORTED'`)
+	c.waitDeployment(d3, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED)
+
+	t.Log("the viewer logs out; an approver approves v3' (required now), then the deployer starts it in one stage")
+	if _, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "demo", RequireApproval: true},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"require_approval", "windows"}}}); err != nil {
+		t.Fatal(err)
+	}
+	depClient := c.as("dora", cutoverv1.Role_ROLE_DEPLOYER, "demo")
+	d4, err := depClient.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: "demo",
+		Applications: []*cutoverv1.ApplicationVersion{{Name: app, VersionLabel: "v3"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view.click(`form[action="/logout"] button`)
+	view.waitJS(5*time.Second, "the login page", `document.getElementById('token') !== null`)
+	code, _ = consolePost(t, c, base, "/deployments/"+d4.GetId()+"/abort", viewerCookie, url.Values{"csrf": {viewerCSRF}})
+	if code != http.StatusUnauthorized {
+		t.Errorf("POST with the cookie of a session that logged out: %d, want 401", code)
+	}
+	dep.open("/deployments/" + d4.GetId())
+	if dep.exists("#approve") {
+		t.Errorf("the deployer who created %s sees Approve", d4.GetId())
+	}
+	view.login(approverToken)
+	view.open("/deployments/" + d4.GetId())
+	view.run("comment", chromedp.SendKeys(chromedp.CSS("#approve-comment"), "looks right"))
+	view.click("#approve")
+	if s := view.text("#approval"); !strings.Contains(s, "Approved by abe") || !strings.Contains(s, "looks right") {
+		t.Errorf("after Approve: %q", s)
+	}
+	if _, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "demo", TwoStage: false},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"two_stage"}}}); err != nil {
+		t.Fatal(err)
+	}
+	dep.open("/deployments/" + d4.GetId())
+	dep.click("#start")
+	dep.waitJS(deployDeadline, "DEPLOYED in one stage", `document.querySelector('#state')?.dataset.state === 'DEPLOYED'`)
+	c.checkAnswers("v3")
+
+	t.Log("the audit page shows the console's actions and a verified chain")
+	dep.open("/audit?deployment=" + d2)
+	if s := dep.text("#chain"); !strings.Contains(s, "verifies") {
+		t.Errorf("audit chain status: %q", s)
+	}
+	for _, m := range []string{"console/CreateDeployment", "console/PrepareDeployment", "console/ContinueDeployment"} {
+		if !strings.Contains(dep.text("table.audit"), m) {
+			t.Errorf("audit page of %s lacks %s", d2, m)
+		}
+	}
+	dep.open("/frontends")
+	for _, a := range c.Agents {
+		if !strings.Contains(dep.text("table.list"), a.Name) {
+			t.Errorf("front-ends page lacks %s", a.Name)
+		}
+	}
+	dep.screenshot("6-frontends")
+}
