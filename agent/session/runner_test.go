@@ -69,7 +69,7 @@ func (f *fakeActivator) Commit(context.Context, string, []activate.Release, []ap
 	return f.res, f.hooks, f.err
 }
 func (f *fakeActivator) Disarm(context.Context, string) error { return f.err }
-func (f *fakeActivator) RunHooks(context.Context, []activate.Release, []appspec.HookRef) ([]hook.Result, error) {
+func (f *fakeActivator) RunHooks(context.Context, string, string, []activate.Release, []appspec.HookRef) ([]hook.Result, error) {
 	return f.hooks, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
