@@ -426,7 +426,6 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-
 // AgentConn connects to the controller as agent a, with the certificate
 // it enrolled with (its DATA_DIR/tls).
 func (c *Cluster) AgentConn(a *Agent) (*grpc.ClientConn, error) {
