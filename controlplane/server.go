@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -27,8 +28,29 @@ import (
 // writeBuffer is the size of the gRPC server's write buffer.
 const writeBuffer = 256 << 10
 
+// Keepalive (issue 14): an agent that stops answering (SIGSTOP, a hung
+// host, a cut without a reset) must be seen within seconds, not after the
+// kernel's TCP timeouts (minutes to hours), since a stage 2 waits for its
+// answers. The server pings a connection from which it has read nothing
+// for keepaliveTime and closes it when the ack has not come
+// keepaliveTimeout later: an agent that stopped is disconnected within
+// about 10 s (its session ends, it shows disconnected, and what waited for
+// it can move on). A connection that carries data is not pinged (the
+// agent's window updates count as reads during a transfer), so a busy slow
+// link is not taken for a dead one; an idle one costs a ping frame every
+// 5 s. Agents ping the controller every 10 s (agent/session.Dial: grpc-go's
+// least client interval); keepaliveMinTime permits that with a margin (a
+// client that pings more often is told to go away, too_many_pings), also
+// without an open stream (an agent between sessions).
+const (
+	keepaliveTime    = 5 * time.Second
+	keepaliveTimeout = 5 * time.Second
+	keepaliveMinTime = 5 * time.Second
+)
+
 // newGRPCServer is the one place that builds the gRPC server: TLS only
-// (creds), interceptors (recover, logging, metrics, error kinds → codes, streams
+// (creds), keepalive (an agent that stops answering is cut within ~10 s),
+// interceptors (recover, logging, metrics, error kinds → codes, streams
 // that end with the controller, then the guard: authentication,
 // authorization, audit), health (SERVING), reflection and both services. Its codec is
 // chunkwire.Codec: the proto codec for every message, except that chunk
@@ -42,6 +64,8 @@ func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials
 		// of gRPC's default 32 KiB (a syscall each); the buffer is taken
 		// from a pool while writing, not held per idle connection.
 		grpc.WriteBufferSize(writeBuffer), grpc.SharedWriteBuffer(true),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), m.unary(), rpcerr.UnaryServerInterceptor(log), g.Unary()),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), m.stream(), endWith(stopping), rpcerr.StreamServerInterceptor(log), g.Stream()),
 	)

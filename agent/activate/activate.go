@@ -5,7 +5,8 @@
 // `current.next` over `current` per application, restarts the app, waits
 // for its health check and runs the validate hooks. Any failure swaps every
 // app it swapped back and restarts the previous releases. Disarm forgets an
-// armed activation; RunHooks runs before_activate and after_activate hooks.
+// armed activation; RunHooks runs before_activate and after_activate hooks,
+// journaled so that none runs twice (hookjournal.go).
 // Rollback undoes a deployment's activation from the journal (stage 2's
 // swap-back); a rollback by command is an arm and a commit of its own
 // (journalkey.Rollback), whose commit journals the activation it undoes
@@ -96,6 +97,8 @@ type Activator struct {
 	cfg     Config
 	metrics *metrics
 	mu      sync.Mutex
+	// hookLocks runs one hooks command of a given id at a time.
+	hookLocks keyedLock
 }
 
 // New returns an Activator.

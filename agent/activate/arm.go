@@ -123,8 +123,10 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 		return Result{}, nil, err
 	}
 	if e != nil && e.State != store.ActivationArmed && e.State != store.ActivationDisarmed {
+		// Committed already (the validate hooks ran or were interrupted):
+		// the first commit's outcome, and its hooks from the hook journal.
 		res, err := a.again(e)
-		return res, nil, err
+		return res, a.journaledHooks(store.ValidateKey(deployment)), err
 	}
 	if e, err = a.arm(deployment, releases); err != nil {
 		return Result{}, nil, err
@@ -158,7 +160,7 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 			return res, nil, err
 		}
 	}
-	hooks, err := a.runHooks(ctx, releasesOf(e), validate)
+	hooks, err := a.runHooks(ctx, store.ValidateKey(deployment), deployment, releasesOf(e), validate)
 	if err != nil {
 		res, err := failed(err)
 		return res, hooks, err
@@ -174,17 +176,45 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 	return Result{SwapTime: e.SwapTime}, hooks, nil
 }
 
-// RunHooks runs hooks of releases one after the other, and stops at the
-// first that fails (its error says which, and how). Each runs in the
-// directory `current` of its application points to, or in its release's
-// directory when the application runs nothing yet.
-func (a *Activator) RunHooks(ctx context.Context, releases []Release, hooks []appspec.HookRef) ([]hook.Result, error) {
-	return a.runHooks(ctx, releases, hooks)
+// RunHooks runs hooks of releases for the hooks command command (its id)
+// of deployment, one after the other, and stops at the first that fails
+// (its error says which, and how). Each runs in the directory `current` of
+// its application points to, or in its release's directory when the
+// application runs nothing yet. Each run is journaled (hookjournal.go):
+// the same command again answers from the journal instead of running a
+// hook again, and a hook that an agent crash interrupted is reported
+// failed, never run again.
+func (a *Activator) RunHooks(ctx context.Context, command, deployment string, releases []Release, hooks []appspec.HookRef) ([]hook.Result, error) {
+	if command == "" {
+		return nil, fmt.Errorf("hooks command of %q without an id; no hook ran: %w", deployment, errkind.InvalidArgument)
+	}
+	unlock, err := a.hookLocks.lock(ctx, command)
+	if err != nil {
+		return nil, fmt.Errorf("hooks command %s: %w; no hook ran", command, err)
+	}
+	defer unlock()
+	return a.runHooks(ctx, command, deployment, releases, hooks)
 }
 
-func (a *Activator) runHooks(ctx context.Context, releases []Release, refs []appspec.HookRef) ([]hook.Result, error) {
+// runHooks runs refs, journaled under key (see RunHooks).
+func (a *Activator) runHooks(ctx context.Context, key, deployment string, releases []Release, refs []appspec.HookRef) ([]hook.Result, error) {
+	prior, err := a.hookRuns(key)
+	if err != nil {
+		return nil, fmt.Errorf("read the hook journal of %s; no hook ran: %w", key, err)
+	}
 	var out []hook.Result
-	for _, ref := range refs {
+	for pos, ref := range refs {
+		if r, ok := prior[pos]; ok {
+			res, err := a.replay(r, ref)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, res)
+			if res.Failed() {
+				return out, errors.New(res.Error)
+			}
+			continue
+		}
 		id := ""
 		for _, r := range releases {
 			if r.Application == ref.Application {
@@ -206,7 +236,10 @@ func (a *Activator) runHooks(ctx context.Context, releases []Release, refs []app
 		if cur, err := layout.Current(a.cfg.Root, ref.Application); err == nil && cur != "" {
 			dir = layout.ReleaseDir(a.cfg.Root, ref.Application, cur)
 		}
-		res := a.cfg.Hooks.Run(ctx, dir, id, ref, h)
+		res, err := a.runJournaled(ctx, key, deployment, pos, len(prior) == 0 && pos == 0, dir, id, ref, h)
+		if err != nil {
+			return out, err
+		}
 		out = append(out, res)
 		if res.Failed() {
 			return out, errors.New(res.Error)

@@ -118,7 +118,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	hooks := appspec.Hooks{BeforeActivate: []appspec.Hook{{Command: "pwd >> " + out}, {Command: "exit 7"}, {Command: "echo never >> " + out}}}
 	r1 := e.releaseWithHooks(t, "a", "v1", "/ok", hooks)
 	refs := []appspec.HookRef{{Application: "a", Kind: appspec.BeforeActivate, Index: 0}}
-	if _, err := e.act.RunHooks(ctx, []Release{{"a", r1}}, refs); err != nil {
+	if _, err := e.act.RunHooks(ctx, "d-0.before_activate.fe", "d-0", []Release{{"a", r1}}, refs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
@@ -126,7 +126,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	}
 	r2 := e.releaseWithHooks(t, "a", "v2", "/ok", hooks)
 	all := append(refs, appspec.HookRef{Application: "a", Kind: appspec.BeforeActivate, Index: 1}, appspec.HookRef{Application: "a", Kind: appspec.BeforeActivate, Index: 2})
-	res, err := e.act.RunHooks(ctx, []Release{{"a", r2}}, all)
+	res, err := e.act.RunHooks(ctx, "d-2.before_activate.fe", "d-2", []Release{{"a", r2}}, all)
 	if err == nil || len(res) != 2 || res[1].ExitCode != 7 {
 		t.Fatalf("RunHooks = %+v, %v; want the second hook's failure, the third not run", res, err)
 	}
@@ -135,7 +135,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("hooks ran in\n%s\nwant\n%s", b, want)
 	}
-	if _, err := e.act.RunHooks(ctx, []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate, Index: 0}}); err == nil {
+	if _, err := e.act.RunHooks(ctx, "d-2.after_activate.fe", "d-2", []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate, Index: 0}}); err == nil {
 		t.Error("a hook the spec does not have ran")
 	}
 }

@@ -28,7 +28,7 @@ type Activator interface {
 	Arm(ctx context.Context, deployment string, releases []activate.Release) error
 	Commit(ctx context.Context, deployment string, releases []activate.Release, validate []appspec.HookRef) (activate.Result, []hook.Result, error)
 	Disarm(ctx context.Context, deployment string) error
-	RunHooks(ctx context.Context, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
+	RunHooks(ctx context.Context, command, deployment string, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
 	Rollback(ctx context.Context, deployment string, apps []string) error
 	Needed(app, id string) bool
 }
@@ -91,7 +91,8 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 	case KindDisarm:
 		err = r.Activator.Disarm(ctx, cmd.Deployment)
 	case KindHooks:
-		rep.Hooks, err = r.Activator.RunHooks(ctx, toActivate(cmd.Releases), cmd.Hooks)
+		// Journaled under cmd.ID: a resend answers from the journal.
+		rep.Hooks, err = r.Activator.RunHooks(ctx, cmd.ID, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks)
 	case KindRollback:
 		err = r.Activator.Rollback(ctx, cmd.Deployment, cmd.Applications)
 	case KindDrop:

@@ -59,6 +59,8 @@ type fakeActivator struct {
 	err    error
 	armErr error
 	armed  bool
+	// hooksKey is the command id and deployment RunHooks was given.
+	hooksKey [2]string
 }
 
 func (f *fakeActivator) Arm(context.Context, string, []activate.Release) error {
@@ -69,11 +71,23 @@ func (f *fakeActivator) Commit(context.Context, string, []activate.Release, []ap
 	return f.res, f.hooks, f.err
 }
 func (f *fakeActivator) Disarm(context.Context, string) error { return f.err }
-func (f *fakeActivator) RunHooks(context.Context, []activate.Release, []appspec.HookRef) ([]hook.Result, error) {
+func (f *fakeActivator) RunHooks(_ context.Context, command, deployment string, _ []activate.Release, _ []appspec.HookRef) ([]hook.Result, error) {
+	f.hooksKey = [2]string{command, deployment}
 	return f.hooks, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
 func (f *fakeActivator) Needed(app, id string) bool                       { return id == "r1" }
+
+// TestRunnerJournalsHooksUnderTheCommandID: a hooks command's hooks are
+// journaled under its id (what a resend carries again), with its deployment.
+func TestRunnerJournalsHooksUnderTheCommandID(t *testing.T) {
+	act := &fakeActivator{}
+	r := Runner{Activator: act}
+	r.Handle(context.Background(), Command{Kind: KindHooks, ID: "d-1.before_activate.fe-1", Deployment: "d-1"}, func(Report) {})
+	if act.hooksKey != [2]string{"d-1.before_activate.fe-1", "d-1"} {
+		t.Errorf("RunHooks got command and deployment %q", act.hooksKey)
+	}
+}
 
 func TestRunnerHandle(t *testing.T) {
 	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

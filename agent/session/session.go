@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/cutover-dev/cutover/pkg/logging"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -85,18 +86,36 @@ const (
 	readBufferSize = 256 << 10
 )
 
+// Keepalive (issue 14): a controller that stops answering (stopped, a hung
+// host, a cut without a reset) is seen within about 15 s, and the session
+// redials, instead of waiting on a dead TCP connection for the kernel's
+// timeouts. The agent pings when it has read nothing for KeepaliveTime,
+// also between sessions (PermitWithoutStream), and closes the connection
+// when the ack has not come KeepaliveTimeout later. 10 s is the shortest
+// interval grpc-go lets a client ping at (gRFC A8; it raises less to it).
+// A connection that carries data is not pinged. The controller permits
+// pings every 5 s or more (controlplane/server.go), and itself pings an
+// agent idle for 5 s, so it sees an agent that stopped within about 10 s.
+const (
+	KeepaliveTime    = 10 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
+
 // Dial returns a client connection to the controller at addr over TLS
 // with conf (the agent's certificate and the check of the controller's;
 // agent/identity). It does not wait for the controller to be up; the
 // connection itself redials with the same 100 ms … 5 s backoff as the
 // session (gRPC's default would grow to two minutes while a controller
-// restarts).
+// restarts). It pings the controller when the connection is idle
+// (KeepaliveTime), so that a controller that stopped answering is left
+// within about 15 s.
 func Dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
 		grpc.WithReadBufferSize(readBufferSize))
 	if err != nil {

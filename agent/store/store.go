@@ -2,7 +2,7 @@
 // DATA_DIR/agent.db. It holds the releases the agent stages or has staged
 // (with their manifests), how far the staging of each is (which chunk
 // positions of its files are written and durable), and the activation
-// journal.
+// journal, and the hook journal (which hooks each command ran, and how).
 //
 // Chunk data is not in this file: the agent writes each chunk straight into
 // the release's files (agent/stage), so that every byte is written durably
@@ -21,6 +21,11 @@
 //	                           release is written and fsynced (Progress)
 //	journal
 //	  <deployment id>        → Activation
+//	hook_runs
+//	  <key> 0x00 <position>  → HookRun: one hook of a hooks command (key: the
+//	                           command id) or of a commit's validate hooks
+//	                           (key: ValidateKey); position is the hook's
+//	                           place in the command's list, uint32 big-endian
 //
 // Every Update commits with an fsync before it returns, so whatever a caller
 // reports after Update returned is durable.
@@ -53,7 +58,7 @@ import (
 const FileName = "agent.db"
 
 // SchemaVersion is the version this code writes. Older files are migrated on open.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	bucketMeta     = []byte("meta")
@@ -64,6 +69,7 @@ var (
 	bucketProgress = []byte("progress")
 	bucketManifest = []byte("manifests")
 	bucketJournal  = []byte("journal")
+	bucketHookRuns = []byte("hook_runs")
 	keySchema      = []byte("schema_version")
 )
 
@@ -130,6 +136,13 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	// 3 → 4: the hook journal. Hooks run by an older agent were not
+	// journaled: a hooks command resent after the upgrade runs them (as
+	// the older agent would have).
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketHookRuns)
+		return err
 	},
 }
 

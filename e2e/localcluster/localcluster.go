@@ -255,6 +255,16 @@ func (c *Cluster) RestartController(ctx context.Context) error {
 	return c.startController(ctx)
 }
 
+// StartController starts the controller again, on the same data dir and
+// address, after c.Controller.Kill() (for a test that acts while it is
+// down), and waits until it serves.
+func (c *Cluster) StartController(ctx context.Context) error {
+	if ended, _ := c.Controller.Exited(); !ended {
+		return fmt.Errorf("controller (pid %d) still runs; kill it first", c.Controller.Pid())
+	}
+	return c.startController(ctx)
+}
+
 // StartAgents starts one agent per name in environment env, each with its
 // own data dir, root and free PORT, and waits until the controller lists
 // every agent of the cluster connected.
