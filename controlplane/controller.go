@@ -32,6 +32,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/guard"
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/pki"
 	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -192,11 +193,13 @@ func New(cfg Config) (_ *Controller, err error) {
 	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
 	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
-		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved})
+		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved,
+		ShadowDir: filepath.Join(scratch, "shadow")})
 	if err != nil {
 		return nil, err
 	}
-	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots}),
+	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots,
+		CheckDatabase: migrate.CheckAccess}),
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})
 	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(auditLog), Log: cfg.Log})
