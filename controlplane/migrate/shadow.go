@@ -40,6 +40,10 @@ type Shadow struct {
 	// that are not in the deployment, the files of their earlier releases.
 	// A file is used only when its checksum is the applied one.
 	Files map[string][]File
+
+	// created, when set (tests), is told the name of each scratch
+	// database Check creates.
+	created func(name string)
 }
 
 // ShadowCheck is what Check found: it is kept in the plan.
@@ -313,6 +317,9 @@ func postgresShadow(ctx context.Context, db DB, plan *Plan, sh Shadow) (DB, stri
 		}
 		kind, note := classify(ctx, admin, err)
 		return DB{}, "", nil, fmt.Errorf("creating the shadow database %s on %s: %s%s: %w", name, admin, redactIn(err.Error(), admin.DSN), note, kind)
+	}
+	if sh.created != nil {
+		sh.created(name)
 	}
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -20,8 +20,11 @@ func shadowFor(t *testing.T, apps ...AppFiles) Shadow {
 	for _, a := range apps {
 		files[a.Application] = a.Files
 	}
-	return Shadow{Dir: t.TempDir(), Files: files}
+	return Shadow{Dir: t.TempDir(), Files: files, created: func(name string) { createdShadows = append(createdShadows, name) }}
 }
+
+// createdShadows are the scratch databases the tests' Checks created.
+var createdShadows []string
 
 // TestCheckFindsWhatWouldFail: a syntax error, a missing column and a table
 // created again each fail Check with the file, the statement and its line;
@@ -79,9 +82,13 @@ func TestCheckFindsWhatWouldFail(t *testing.T) {
 // server.
 func noShadowDatabases(t *testing.T, db DB) {
 	t.Helper()
-	left := column(t, connect(t, db), `SELECT datname FROM pg_database WHERE datname LIKE '`+ShadowPrefix+`%'`)
-	if len(left) != 0 {
-		t.Errorf("scratch databases left: %v", left)
+	if len(createdShadows) == 0 {
+		t.Error("no scratch database was created")
+	}
+	for _, name := range createdShadows {
+		if left := column(t, connect(t, db), `SELECT datname FROM pg_database WHERE datname = $1`, name); len(left) != 0 {
+			t.Errorf("scratch database left: %v", left)
+		}
 	}
 }
 
