@@ -51,9 +51,9 @@ func checkSQLiteAccess(ctx context.Context, db DB) error {
 	st, err := os.Stat(dir)
 	switch {
 	case err != nil:
-		return fmt.Errorf("database %s: its directory %s: %v; create it, or give another path: %w", db, dir, err, errkind.FailedPrecondition)
+		return fmt.Errorf("database %s: its directory %s: %v; nothing was saved: create it, give another path, or pass --no-check (skip_database_check): %w", db, dir, err, errkind.FailedPrecondition)
 	case !st.IsDir():
-		return fmt.Errorf("database %s: %s is not a directory: %w", db, dir, errkind.FailedPrecondition)
+		return fmt.Errorf("database %s: %s is not a directory; nothing was saved: give another path, or pass --no-check (skip_database_check): %w", db, dir, errkind.FailedPrecondition)
 	case syscall.Access(dir, 2 /* W_OK */) != nil:
 		missing = append(missing, fmt.Sprintf("write access to the directory %s (the database, its journal and %s live there)", dir, "<file>"+lockFileSuffix))
 	}

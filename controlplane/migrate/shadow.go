@@ -290,10 +290,7 @@ func replaySQLiteSchema(ctx context.Context, shadow DB, objects []sqliteObject, 
 // db.DSN) and replays in it, in the order they were applied, the
 // migrations plan.Applied lists, from sh.Files.
 func postgresShadow(ctx context.Context, db DB, plan *Plan, sh Shadow) (DB, string, func(), error) {
-	replay, err := replayList(plan.Applied, sh.Files)
-	if err != nil {
-		return DB{}, "", nil, err
-	}
+	replay, missing := replayList(plan.Applied, sh.Files)
 	admin := DB{Driver: DriverPostgres, DSN: sh.DSN, StatementTimeout: db.StatementTimeout}
 	if admin.DSN == "" {
 		admin.DSN = db.DSN
@@ -347,6 +344,9 @@ func postgresShadow(ctx context.Context, db DB, plan *Plan, sh Shadow) (DB, stri
 		host = fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
 	}
 	what := fmt.Sprintf("postgres: scratch database %s on %s, from the %d migration(s) the environment has applied, no rows", name, host, len(replay))
+	if len(missing) > 0 {
+		what += fmt.Sprintf("; not replayed, their files being in no release the controller keeps: %s (what they created is missing from the shadow)", strings.Join(missing, ", "))
+	}
 	return shadow, what, cleanup, nil
 }
 
@@ -360,8 +360,9 @@ func withDatabase(dsn, name string) string {
 }
 
 // replayList returns the files of the applied migrations, in the order
-// they were applied (then by deployment, application and version).
-func replayList(applied []Applied, files map[string][]File) ([]Step, error) {
+// they were applied (then by deployment, application and version), and
+// the applied migrations whose files are not in files.
+func replayList(applied []Applied, files map[string][]File) ([]Step, []string) {
 	rows := make([]Applied, len(applied))
 	copy(rows, applied)
 	sort.SliceStable(rows, func(i, j int) bool {
@@ -393,11 +394,7 @@ func replayList(applied []Applied, files map[string][]File) ([]Step, error) {
 		}
 		out = append(out, Step{Pending: Pending{Application: a.Application, Version: a.Version, Name: a.Name, Checksum: a.Checksum, NoTransaction: found.NoTransaction}, SQL: found.SQL})
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("prepare checks the SQL script on a scratch database built from the migrations the environment's database has applied, and cannot find the files of %s in the releases the controller keeps; nothing was changed: deploy the application(s) again (their releases carry the files), or keep the files in the releases: %w",
-			strings.Join(missing, ", "), errkind.FailedPrecondition)
-	}
-	return out, nil
+	return out, missing
 }
 
 // replayApplied runs steps on shadow, each transactional file in a
