@@ -34,6 +34,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/guard"
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/pki"
 	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -200,11 +201,12 @@ func New(cfg Config) (_ *Controller, err error) {
 	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
 	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
-		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved})
+		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved,
+		ShadowDir: filepath.Join(scratch, "shadow")})
 	if err != nil {
 		return nil, err
 	}
-	cat := catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots})
+	cat := catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots, CheckDatabase: migrate.CheckAccess})
 	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: cat,
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})

@@ -180,8 +180,9 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 		// database does not stop it.
 		unreachable := map[string]string{migratetest.SQLite: "/nonexistent/dir/app.db", migratetest.Postgres: "postgres://app:pw@127.0.0.1:1/app"}[be.driver]
 		if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
-			Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: unreachable}},
-			UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
+			Environment:       &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: unreachable}},
+			UpdateMask:        &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
+			SkipDatabaseCheck: true,
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -189,28 +190,38 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 	})
 }
 
-// TestSQLFailureSwapsNothing: a failing migration in the middle of three
-// leaves the schema as it was, and no agent is sent commit.
+// TestSQLFailureSwapsNothing: a migration in the middle of three that
+// fails only on the rows of the environment's database (which prepare's
+// schema-only shadow cannot show, and the plan marks) leaves the schema as
+// it was, and no agent is sent commit.
 func TestSQLFailureSwapsNothing(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, be sqlBackend) {
 		tc := startController(t, t.TempDir())
 		dsn := be.fresh(t)
+		visits := sqlCreateVisits + "INSERT INTO visits (id, path) VALUES (1, '/'), (2, '/');\n"
+		preApply(t, be.driver, dsn, "0001_visits.up.sql", visits)
+		broken := "CREATE TABLE audit (id INTEGER);\nCREATE UNIQUE INDEX visits_path_unique ON visits (path);\n"
 		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{
-			"0001_visits.up.sql": sqlCreateVisits, "0002_broken.up.sql": sqlBroken, "0003_agent.up.sql": sqlAddAgent,
+			"0001_visits.up.sql": visits, "0002_broken.up.sql": broken, "0003_agent.up.sql": sqlAddAgent,
 		})
 		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		plan, err := tc.admin.GetDeploymentPlan(ctx(t), &cutoverv1.GetDeploymentPlanRequest{Id: d.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := plan.GetUnproven(); len(u) != 1 || u[0].GetKind() != "CREATE UNIQUE INDEX" || u[0].GetFile() != "0002_broken.up.sql" {
+			t.Errorf("unproven statements: %v", u)
+		}
 		before := migratetest.Snapshot(t, be.driver, dsn)
 		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
-		mustMention(t, "the error", dep.Error, "0002_broken.up.sql", "statement 2 (line 2)", "no_such_table", "rolled back",
+		mustMention(t, "the error", dep.Error, "0002_broken.up.sql", "statement 2 (line 2)", "visits", "rolled back",
 			"no agent was sent commit", "prepare again")
 		waitReceived(t, agent, "disarm")
 		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
 			t.Errorf("the agent received %s, want stage,arm,disarm", got)
 		}
-		// The failed run created the bookkeeping table; nothing else may differ.
-		after := migratetest.Snapshot(t, be.driver, dsn)
-		if strings.Contains(after, "visits") || strings.Contains(after, "audit") {
-			t.Errorf("the failed migration left schema behind (before: %s):\n%s", before, after)
+		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
+			t.Errorf("the failed migration left changes behind:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 		if dep.SqlDuration == nil {
 			t.Error("sql_duration is not recorded after a failed SQL run")
@@ -292,8 +303,9 @@ func TestSQLNeedsADatabase(t *testing.T) {
 		t.Errorf("the agent received %v", got)
 	}
 	env, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://app:s3cret@127.0.0.1:1/app"}},
-		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database"}},
+		Environment:       &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://app:s3cret@127.0.0.1:1/app"}},
+		UpdateMask:        &fieldmaskpb.FieldMask{Paths: []string{"database"}},
+		SkipDatabaseCheck: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +409,12 @@ func TestSQLBoundedByTheWindow(t *testing.T) {
 	dsn := migratetest.FreshPostgres(t)
 	clock := newFakeClock(at("2026-03-02T03:59:57Z")) // Monday, 3s before the window closes
 	tc := startControllerWithClock(t, t.TempDir(), clock.Now)
-	d, agent := sqlSetup(t, tc, migratetest.Postgres, dsn, map[string]string{"0001_slow.up.sql": "SELECT pg_sleep(60);\n"})
+	// Slow on the rows of the environment's database only: the shadow
+	// prepare checks it on has none.
+	preApply(t, migratetest.Postgres, dsn, "0001_visits.up.sql", sqlCreateVisits+"INSERT INTO visits (id, path) VALUES (1, '/');\n")
+	d, agent := sqlSetup(t, tc, migratetest.Postgres, dsn, map[string]string{
+		"0001_visits.up.sql": sqlCreateVisits + "INSERT INTO visits (id, path) VALUES (1, '/');\n",
+		"0002_slow.up.sql":   "SELECT pg_sleep(60) FROM visits;\n"})
 	if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: "production", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}},
 		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"windows"}},
@@ -411,7 +428,7 @@ func TestSQLBoundedByTheWindow(t *testing.T) {
 		t.Errorf("the SQL part ran %s, past the window's end (3s away)", took)
 	}
 	t.Logf("error: %s", dep.Error)
-	mustMention(t, "the error", dep.Error, "0001_slow.up.sql", "may take 3s: the deployment window closes at 04:00:00 UTC", "no agent was sent commit")
+	mustMention(t, "the error", dep.Error, "0002_slow.up.sql", "may take 3s: the deployment window closes at 04:00:00 UTC", "no agent was sent commit")
 	waitReceived(t, agent, "disarm")
 	if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
 		t.Errorf("the agent received %s, want stage,arm,disarm", got)
@@ -446,4 +463,18 @@ func TestSQLSingleStage(t *testing.T) {
 		}
 		mustMention(t, "the ACTIVATING transition", activating, "the SQL script (1 migration(s)), then commit the swap")
 	})
+}
+
+// preApply applies the migration name of application hello to the
+// database, as an earlier deployment would have.
+func preApply(t *testing.T, driver, dsn, name, sql string) {
+	t.Helper()
+	db := migrate.DB{Driver: driver, DSN: dsn}
+	p, err := migrate.Generate(ctx(t), db, "earlier", []migrate.AppFiles{{Application: "hello", Files: mustFiles(t, name, sql)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Execute(ctx(t), db, p); err != nil {
+		t.Fatal(err)
+	}
 }

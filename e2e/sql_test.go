@@ -141,16 +141,41 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 		t.FailNow()
 	}
 
-	t.Log("v2: the middle one of three migrations fails: the schema stays as it was, no agent swaps")
+	t.Log("v2: the middle one of three migrations fails on the schema: prepare finds it on a shadow, before the window")
 	writeVersion(t, src, "v2")
 	addMigration(t, src, "0002_create_pages.up.sql", "CREATE TABLE pages (id INTEGER PRIMARY KEY, path TEXT NOT NULL);\n")
 	addMigration(t, src, "0003_backfill.up.sql", "INSERT INTO pages (id, path) VALUES (1, '/');\nINSERT INTO no_such_table (id) VALUES (1);\n")
 	addMigration(t, src, "0004_add_title.up.sql", "ALTER TABLE pages ADD COLUMN title TEXT;\n")
-	d2 := c.createDeployment("sql", app, "v2")
-	c.prepareAndWait(d2)
 	before = db.snapshot(t)
-	dep2 := c.continueAndWait(d2, failed)
-	mentionsAll(t, "the error", dep2.GetError(), "0003_backfill.up.sql", "statement 2 (line 2)", "no_such_table",
+	d2 := c.createDeployment("sql", app, "v2")
+	if _, err := c.Admin.PrepareDeployment(context.Background(), &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {
+		t.Fatal(err)
+	}
+	dep2 := c.waitDeployment(d2, failed)
+	mentionsAll(t, "the error", dep2.GetError(), "shadow database", "0003_backfill.up.sql", "statement 2 (line 2)", "no_such_table",
+		"was not changed", "nothing was sent to the agents")
+	if dep2.GetActivateTime() != nil {
+		t.Errorf("the window was entered: activate_time %v", dep2.GetActivateTime())
+	}
+	if after := db.snapshot(t); after != before {
+		t.Errorf("prepare changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	t.Log("v2b: the middle one fails on the rows only: the plan marks it unproven; continue fails, the schema stays as it was, no agent swaps")
+	writeVersion(t, src, "v2b")
+	insertDuplicateVisits(t, db)
+	addMigration(t, src, "0003_backfill.up.sql", "INSERT INTO pages (id, path) VALUES (1, '/');\nCREATE UNIQUE INDEX visits_path ON visits (path);\n")
+	d2 = c.createDeployment("sql", app, "v2b")
+	c.prepareAndWait(d2)
+	code, out, errOut = c.ctl("deploy", "plan", d2)
+	if code != 0 {
+		t.Fatalf("deploy plan: exit %d\n%s", code, errOut)
+	}
+	mentionsAll(t, "deploy plan", out, "checked at prepare on a shadow database", "group 1 (transaction: 0002_create_pages.up.sql, 0003_backfill.up.sql, 0004_add_title.up.sql)",
+		"NOT PROVEN", "0003_backfill.up.sql statement 2 (line 2) CREATE UNIQUE INDEX")
+	before = db.snapshot(t)
+	dep2 = c.continueAndWait(d2, failed)
+	mentionsAll(t, "the error", dep2.GetError(), "0003_backfill.up.sql", "statement 2 (line 2)", "visits",
 		"rolled back", "no agent was sent commit", "prepare again")
 	if after := db.snapshot(t); after != before {
 		t.Errorf("the failed script changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -197,6 +222,15 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 		t.Errorf("tables after v3 = %v", got)
 	}
 	c.checkAnswers("v3")
+}
+
+// insertDuplicateVisits adds two visits of the same path to db.
+func insertDuplicateVisits(t *testing.T, db sqlDatabase) {
+	t.Helper()
+	pool := migratetest.Connect(t, db.driver, db.dsn)
+	if _, err := pool.Exec(`INSERT INTO visits (id, path, visited_at) VALUES (101, '/dup', 'x'), (102, '/dup', 'x')`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSQLTwoControllersRace: two controllers, each with its own data dir

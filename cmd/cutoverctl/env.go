@@ -35,6 +35,8 @@ func addEnvFlags(cmd *cobra.Command, f *envFlags) {
 	fs.StringVar(&f.dbDSN, "db-dsn", "", "its connection string: a file path (sqlite) or postgres://USER:PASSWORD@HOST/DB (shown back without the password)")
 	fs.DurationVar(&f.dbStatement, "db-statement-timeout", 0, "time limit of each migration statement (0: the server's default)")
 	fs.DurationVar(&f.dbLock, "db-lock-timeout", 0, "time limit of each wait for a lock held by others (0: the server's default; sqlite 10s)")
+	fs.StringVar(&f.dbShadowDSN, "db-shadow-dsn", "", "postgres: a role that may CREATE DATABASE, on the server where prepare creates its scratch database to check the SQL script (default: the --db-dsn role and server)")
+	fs.BoolVar(&f.noCheck, "no-check", false, "save the database without checking that the controller can connect to it with the rights it needs")
 }
 
 func newEnvCreateCmd(c *cli) *cobra.Command {
@@ -44,7 +46,11 @@ func newEnvCreateCmd(c *cli) *cobra.Command {
 		Short: "Create an environment",
 		Long: `Create an environment. NAME is a DNS label (lowercase letters, digits, '-').
 Agents join it with cutover-agent --environment NAME. Settings not given take
-the controller's defaults (single stage, prepared TTL 96h, no windows).`,
+the controller's defaults (single stage, prepared TTL 96h, no windows).
+With a database, the controller first checks that it can connect and has the
+rights it needs (PostgreSQL: CONNECT, CREATE on the schema, CREATEDB for the
+shadow database prepare checks the SQL on, unless --db-shadow-dsn; SQLite: a
+writable directory) and says what is missing; --no-check skips that.`,
 		Example: `  cutoverctl env create production --two-stage --window "Mon-Fri 02:00-04:00 Europe/Lisbon" \
       --db-driver postgres --db-dsn 'postgres://app:secret@db.internal/app' --db-lock-timeout 5s
   cutoverctl env create staging --db-driver sqlite --db-dsn /var/lib/app/staging.db`,
@@ -52,7 +58,7 @@ the controller's defaults (single stage, prepared TTL 96h, no windows).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, _ := f.environment(args[0], cmd.Flags().Changed)
 			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Environment, error) {
-				return api.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: env})
+				return api.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: env, SkipDatabaseCheck: f.noCheck})
 			}, formatEnvironment)
 		},
 	}
@@ -79,8 +85,9 @@ form the request's update_mask); the others keep their values.`,
 			}
 			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Environment, error) {
 				return api.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
-					Environment: env,
-					UpdateMask:  &fieldmaskpb.FieldMask{Paths: paths},
+					Environment:       env,
+					UpdateMask:        &fieldmaskpb.FieldMask{Paths: paths},
+					SkipDatabaseCheck: f.noCheck,
 				})
 			}, formatEnvironment)
 		},

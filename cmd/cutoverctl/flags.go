@@ -45,6 +45,8 @@ type envFlags struct {
 	dbDSN           string
 	dbStatement     time.Duration
 	dbLock          time.Duration
+	dbShadowDSN     string
+	noCheck         bool
 }
 
 // database returns e's database, creating it when unset.
@@ -75,6 +77,7 @@ var envFields = []envField{
 		database(e).StatementTimeout = durationpb.New(f.dbStatement)
 	}},
 	{"db-lock-timeout", "database.lock_timeout", func(e *cutoverv1.Environment, f *envFlags) { database(e).LockTimeout = durationpb.New(f.dbLock) }},
+	{"db-shadow-dsn", "database.shadow_dsn", func(e *cutoverv1.Environment, f *envFlags) { database(e).ShadowDsn = f.dbShadowDSN }},
 }
 
 // environment builds the Environment named name from the flags that were

@@ -92,6 +92,16 @@ func formatDuration(d *durationpb.Duration) string {
 	return d.AsDuration().Round(time.Millisecond).String()
 }
 
+// shortDuration renders a duration that may be below a millisecond: to the
+// 10 µs below 10 ms, to the millisecond above; "0s" when unset.
+func shortDuration(d *durationpb.Duration) string {
+	v := d.AsDuration()
+	if v < 10*time.Millisecond {
+		return v.Round(10 * time.Microsecond).String()
+	}
+	return v.Round(time.Millisecond).String()
+}
+
 // yesNo renders a bool for tables.
 func yesNo(b bool) string {
 	if b {
@@ -129,6 +139,9 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	}
 	if db := e.GetDatabase(); db.GetDriver() != "" {
 		row(t, "DATABASE", db.GetDriver()+" "+db.GetDsn())
+		if db.GetShadowDsn() != "" {
+			row(t, "SHADOW-DSN", db.GetShadowDsn())
+		}
 	}
 	if e.GetKeepReleases() != 0 {
 		row(t, "KEEP-RELEASES", fmt.Sprint(e.GetKeepReleases()))
@@ -347,6 +360,26 @@ func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
 	}
 	for _, m := range p.GetPendingMigrations() {
 		fmt.Fprintf(w, "-- %s %04d %s sha256:%s\n", m.GetApplication(), m.GetVersion(), m.GetName(), shortID(m.GetChecksum()))
+	}
+	if p.GetShadow() != "" {
+		fmt.Fprintf(w, "-- checked at prepare on a shadow database: %s (built in %s); the script took %s there:\n",
+			p.GetShadow(), shortDuration(p.GetShadowSetupDuration()), shortDuration(p.GetShadowDuration()))
+		for i, g := range p.GetGroups() {
+			kind := "transaction"
+			if g.GetNoTransaction() {
+				kind = "no transaction"
+			}
+			fmt.Fprintf(w, "--   group %d (%s: %s): %s\n", i+1, kind, strings.Join(g.GetMigrations(), ", "), shortDuration(g.GetShadowDuration()))
+		}
+		fmt.Fprintln(w, "--   (times on a shadow without rows: statements that scan or change rows take longer on the environment's database)")
+	} else if len(p.GetPendingMigrations()) > 0 {
+		fmt.Fprintln(w, "-- not checked on a shadow database")
+	}
+	if u := p.GetUnproven(); len(u) > 0 {
+		fmt.Fprintf(w, "-- NOT PROVEN on a schema-only shadow: %d statement(s) whose outcome depends on the rows:\n", len(u))
+		for _, s := range u {
+			fmt.Fprintf(w, "--   %s %s statement %d (line %d) %s: %s\n--     %s\n", s.GetApplication(), s.GetFile(), s.GetStatement(), s.GetLine(), s.GetKind(), s.GetReason(), s.GetSql())
+		}
 	}
 	fmt.Fprint(w, p.GetScript())
 	if !strings.HasSuffix(p.GetScript(), "\n") {

@@ -75,7 +75,7 @@ func (s *Server) CreateEnvironment(ctx context.Context, req *cutoverv1.CreateEnv
 	if req.GetEnvironment() == nil {
 		return nil, required("environment", "")
 	}
-	e, err := s.cat.CreateEnvironment(ctx, environmentFromProto(req.GetEnvironment()))
+	e, err := s.cat.CreateEnvironment(ctx, environmentFromProto(req.GetEnvironment()), catalog.EnvOptions{SkipDatabaseCheck: req.GetSkipDatabaseCheck()})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,8 @@ func (s *Server) UpdateEnvironment(ctx context.Context, req *cutoverv1.UpdateEnv
 	if req.GetEnvironment() == nil {
 		return nil, required("environment", "")
 	}
-	e, err := s.cat.UpdateEnvironment(ctx, environmentFromProto(req.GetEnvironment()), req.GetUpdateMask().GetPaths())
+	e, err := s.cat.UpdateEnvironment(ctx, environmentFromProto(req.GetEnvironment()), req.GetUpdateMask().GetPaths(),
+		catalog.EnvOptions{SkipDatabaseCheck: req.GetSkipDatabaseCheck()})
 	if err != nil {
 		return nil, err
 	}

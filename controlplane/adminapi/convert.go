@@ -67,6 +67,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 			Dsn:              migrate.RedactDSN(e.Database.DSN), // the password never leaves the controller
 			StatementTimeout: dur(e.Database.StatementTimeout),
 			LockTimeout:      dur(e.Database.LockTimeout),
+			ShadowDsn:        migrate.RedactDSN(e.Database.ShadowDSN),
 		},
 		Windows:         e.Windows,
 		PreparedTtl:     durationpb.New(deployment.PreparedTTL(e)),
@@ -98,6 +99,7 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 			DSN:              db.GetDsn(),
 			StatementTimeout: db.GetStatementTimeout().AsDuration(),
 			LockTimeout:      db.GetLockTimeout().AsDuration(),
+			ShadowDSN:        db.GetShadowDsn(),
 		},
 		Windows:         e.GetWindows(),
 		PreparedTTL:     e.GetPreparedTtl().AsDuration(),
@@ -281,6 +283,20 @@ func planToProto(id string, p *migrate.Plan) *cutoverv1.DeploymentPlan {
 	for _, m := range p.Pending {
 		out.PendingMigrations = append(out.PendingMigrations, &cutoverv1.PendingMigration{Application: m.Application,
 			Version: m.Version, Name: m.Name, Checksum: m.Checksum, NoTransaction: m.NoTransaction})
+	}
+	for _, g := range p.Groups {
+		pg := &cutoverv1.SqlGroup{NoTransaction: g.NoTransaction, ShadowDuration: dur(g.ShadowDuration)}
+		for _, st := range g.Steps {
+			pg.Migrations = append(pg.Migrations, st.Name)
+		}
+		out.Groups = append(out.Groups, pg)
+	}
+	if sh := p.Shadow; sh != nil {
+		out.Shadow, out.ShadowSetupDuration, out.ShadowDuration = sh.Database, durationpb.New(sh.Setup), durationpb.New(sh.Duration)
+	}
+	for _, u := range p.Unproven {
+		out.Unproven = append(out.Unproven, &cutoverv1.UnprovenStatement{Application: u.Application, File: u.File,
+			Statement: int32(u.Statement), Line: int32(u.Line), Kind: u.Kind, Reason: u.Reason, Sql: u.SQL})
 	}
 	return out
 }

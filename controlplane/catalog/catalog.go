@@ -26,18 +26,29 @@ type Config struct {
 	// SourceRoots are where application sources may live; nil: anywhere
 	// (unit tests only: the controller always sets them).
 	SourceRoots sourceroot.Roots
+	// CheckDatabase checks that an environment's database can be reached
+	// with the rights cutover needs (migrate.CheckAccess), before an
+	// environment with it is saved; nil: not checked.
+	CheckDatabase func(ctx context.Context, db migrate.DB, shadowDSN string) error
+}
+
+// EnvOptions change how CreateEnvironment and UpdateEnvironment work.
+type EnvOptions struct {
+	// SkipDatabaseCheck saves the database without Config.CheckDatabase.
+	SkipDatabaseCheck bool
 }
 
 // Catalog manages environments and applications.
 type Catalog struct {
-	store *store.Store
-	clock func() time.Time
-	roots sourceroot.Roots
+	store   *store.Store
+	clock   func() time.Time
+	roots   sourceroot.Roots
+	checkDB func(ctx context.Context, db migrate.DB, shadowDSN string) error
 }
 
 // New returns a catalog.
 func New(cfg Config) *Catalog {
-	c := &Catalog{store: cfg.Store, clock: cfg.Clock, roots: cfg.SourceRoots}
+	c := &Catalog{store: cfg.Store, clock: cfg.Clock, roots: cfg.SourceRoots, checkDB: cfg.CheckDatabase}
 	if c.clock == nil {
 		c.clock = time.Now
 	}
@@ -83,8 +94,49 @@ func validateDatabase(env string, db store.Database) error {
 	if err != nil {
 		return fmt.Errorf("environment %s: %w; set both --db-driver (sqlite or postgres) and --db-dsn", env, err)
 	}
+	if db.ShadowDSN != "" {
+		if db.Driver != migrate.DriverPostgres {
+			return fmt.Errorf("environment %s: shadow_dsn is for PostgreSQL databases only (SQLite's shadow is a scratch file): %w", env, errkind.InvalidArgument)
+		}
+		if err := (migrate.DB{Driver: db.Driver, DSN: db.ShadowDSN}).Validate(); err != nil {
+			return fmt.Errorf("environment %s: shadow_dsn: %w", env, err)
+		}
+	}
 	return nil
 }
+
+// checkDatabase runs Config.CheckDatabase on e's database, unless there is
+// none or opts skip it.
+func (c *Catalog) checkDatabase(ctx context.Context, e *store.Environment, opts []EnvOptions) error {
+	for _, o := range opts {
+		if o.SkipDatabaseCheck {
+			return nil
+		}
+	}
+	db := e.Database
+	if c.checkDB == nil || (db.Driver == "" && db.DSN == "") {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, databaseCheckTimeout)
+	defer cancel()
+	err := c.checkDB(ctx, migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout}, db.ShadowDSN)
+	if errors.Is(err, errkind.Unavailable) || errors.Is(err, errkind.DeadlineExceeded) {
+		// The controller is up; what is missing is the database: the
+		// environment cannot be saved until it can be reached.
+		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), ": "+errkind.Unavailable.Error()), ": "+errkind.DeadlineExceeded.Error())
+		msg = strings.TrimSuffix(msg, "; nothing was changed")
+		return fmt.Errorf("environment %s: checking its database: %s; nothing was saved: fix the dsn or the database, or pass --no-check (skip_database_check): %w",
+			e.Name, msg, errkind.FailedPrecondition)
+	}
+	if err != nil {
+		return fmt.Errorf("environment %s: checking its database: %w", e.Name, err)
+	}
+	return nil
+}
+
+// databaseCheckTimeout bounds the database check of CreateEnvironment and
+// UpdateEnvironment.
+const databaseCheckTimeout = 15 * time.Second
 
 // keepDSN returns the DSN to store when an update sets dsn over cur: cur
 // itself when dsn is cur as the API shows it (password redacted), so that
@@ -96,9 +148,15 @@ func keepDSN(dsn, cur string) string {
 	return dsn
 }
 
-// CreateEnvironment creates e. Errors: InvalidArgument; AlreadyExists.
-func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment) (*store.Environment, error) {
+// CreateEnvironment creates e. Unless opts skip it, a database is checked
+// first (Config.CheckDatabase). Errors: InvalidArgument; AlreadyExists;
+// from the check, Unavailable (cannot connect) or FailedPrecondition
+// (rights missing).
+func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment, opts ...EnvOptions) (*store.Environment, error) {
 	if err := validateEnvironment(&e); err != nil {
+		return nil, err
+	}
+	if err := c.checkDatabase(ctx, &e, opts); err != nil {
 		return nil, err
 	}
 	now := c.clock()
@@ -119,8 +177,11 @@ func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment) (*
 
 // UpdateEnvironment sets the fields of the environment named e.Name that
 // paths name (update_mask paths; empty means all updatable fields) to their
-// values in e. Errors: InvalidArgument (also for an unknown path); NotFound.
-func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, paths []string) (*store.Environment, error) {
+// values in e. When paths change the database, the result is checked first
+// (Config.CheckDatabase) unless opts skip it. Errors: InvalidArgument (also
+// for an unknown path); NotFound; from the check, Unavailable or
+// FailedPrecondition.
+func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, paths []string, opts ...EnvOptions) (*store.Environment, error) {
 	if err := appspec.ValidName(e.Name); err != nil {
 		return nil, fmt.Errorf("environment name: %w", err)
 	}
@@ -133,38 +194,35 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 			return nil, fmt.Errorf("update_mask path %q cannot be updated; updatable: %s: %w", p, strings.Join(updatable, ", "), errkind.InvalidArgument)
 		}
 	}
+	if slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, "database") }) {
+		// Check the database the update leads to, outside the write
+		// transaction (connecting may take seconds).
+		var next *store.Environment
+		err := c.store.View(func(tx *store.Tx) error {
+			var err error
+			if next, err = tx.Environment(e.Name); err != nil {
+				return err
+			}
+			if err := applyPaths(next, &e, paths); err != nil {
+				return err
+			}
+			return validateEnvironment(next)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.checkDatabase(ctx, next, opts); err != nil {
+			return nil, err
+		}
+	}
 	var cur *store.Environment
 	err := c.store.Update(func(tx *store.Tx) error {
 		var err error
 		if cur, err = tx.Environment(e.Name); err != nil {
 			return err
 		}
-		for _, p := range paths {
-			switch p {
-			case "two_stage":
-				cur.TwoStage = e.TwoStage
-			case "database":
-				cur.Database.Driver, cur.Database.DSN = e.Database.Driver, keepDSN(e.Database.DSN, cur.Database.DSN)
-				cur.Database.StatementTimeout, cur.Database.LockTimeout = e.Database.StatementTimeout, e.Database.LockTimeout
-			case "database.driver":
-				cur.Database.Driver = e.Database.Driver
-			case "database.dsn":
-				cur.Database.DSN = keepDSN(e.Database.DSN, cur.Database.DSN)
-			case "database.statement_timeout":
-				cur.Database.StatementTimeout = e.Database.StatementTimeout
-			case "database.lock_timeout":
-				cur.Database.LockTimeout = e.Database.LockTimeout
-			case "windows":
-				cur.Windows = e.Windows
-			case "prepared_ttl":
-				cur.PreparedTTL = e.PreparedTTL
-			case "require_approval":
-				cur.RequireApproval = e.RequireApproval
-			case "keep_releases":
-				cur.KeepReleases = e.KeepReleases
-			default:
-				return fmt.Errorf("update_mask path %q cannot be updated: %w", p, errkind.InvalidArgument)
-			}
+		if err := applyPaths(cur, &e, paths); err != nil {
+			return err
 		}
 		if err := validateEnvironment(cur); err != nil {
 			return err
@@ -176,6 +234,41 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 		return nil, err
 	}
 	return cur, nil
+}
+
+// applyPaths sets the fields of cur that paths name to their values in e.
+func applyPaths(cur, e *store.Environment, paths []string) error {
+	for _, p := range paths {
+		switch p {
+		case "two_stage":
+			cur.TwoStage = e.TwoStage
+		case "database":
+			cur.Database.Driver, cur.Database.DSN = e.Database.Driver, keepDSN(e.Database.DSN, cur.Database.DSN)
+			cur.Database.StatementTimeout, cur.Database.LockTimeout = e.Database.StatementTimeout, e.Database.LockTimeout
+			cur.Database.ShadowDSN = keepDSN(e.Database.ShadowDSN, cur.Database.ShadowDSN)
+		case "database.driver":
+			cur.Database.Driver = e.Database.Driver
+		case "database.dsn":
+			cur.Database.DSN = keepDSN(e.Database.DSN, cur.Database.DSN)
+		case "database.statement_timeout":
+			cur.Database.StatementTimeout = e.Database.StatementTimeout
+		case "database.lock_timeout":
+			cur.Database.LockTimeout = e.Database.LockTimeout
+		case "database.shadow_dsn":
+			cur.Database.ShadowDSN = keepDSN(e.Database.ShadowDSN, cur.Database.ShadowDSN)
+		case "windows":
+			cur.Windows = e.Windows
+		case "prepared_ttl":
+			cur.PreparedTTL = e.PreparedTTL
+		case "require_approval":
+			cur.RequireApproval = e.RequireApproval
+		case "keep_releases":
+			cur.KeepReleases = e.KeepReleases
+		default:
+			return fmt.Errorf("update_mask path %q cannot be updated: %w", p, errkind.InvalidArgument)
+		}
+	}
+	return nil
 }
 
 // Environment returns one environment. Errors: InvalidArgument; NotFound.

@@ -55,6 +55,9 @@ type Config struct {
 	// fetch (transfer.Sender.Saved), once per agent and deployment; nil:
 	// not counted.
 	Saved func(environment string, n int64)
+	// ShadowDir is where prepare makes the SQLite shadow databases it checks
+	// SQL scripts on (shadow.go); "" means os.TempDir().
+	ShadowDir string
 	// Audit records, in the transaction of the change, each step the
 	// controller takes by itself (expiry, scheduled stage 2, automatic
 	// rollback, failures it decides); nil: not recorded.
@@ -92,6 +95,7 @@ type Service struct {
 	chunks     chunkSets
 	audit      Auditor
 	saved      func(environment string, n int64)
+	shadowDir  string
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -112,7 +116,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
-		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit,
+		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
 		wake: make(chan struct{}, 1)}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout

@@ -99,6 +99,9 @@ func (s *Service) planSQL(ctx context.Context, d *store.Deployment, migrations m
 	if err != nil {
 		return nil, fmt.Sprintf("generating the SQL script against %s failed: %s; the database was not changed and nothing was sent to the agents", db, kindless(err))
 	}
+	if reason := s.checkSQL(ctx, env, db, plan, migrations); reason != "" { // shadow.go
+		return nil, reason
+	}
 	return plan, ""
 }
 

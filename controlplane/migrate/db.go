@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,21 +118,54 @@ func RedactDSN(dsn string) string {
 	return out
 }
 
-// redactIn replaces dsn, and the password it holds, inside msg.
+// redactIn replaces dsn, and the password it holds, inside msg. The user
+// and database names stay readable even when the password is one of them
+// (or part of one): only the occurrences of the password outside those
+// names are hidden.
 func redactIn(msg, dsn string) string {
 	msg = strings.ReplaceAll(msg, dsn, RedactDSN(dsn))
-	if pw := dsnPassword(dsn); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, redacted)
+	pw, names := dsnSecrets(dsn)
+	if pw == "" {
+		return msg
 	}
-	return msg
+	// Mark the bytes of msg that belong to a user or database name.
+	keep := make([]bool, len(msg))
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		for i := 0; ; {
+			k := strings.Index(msg[i:], n)
+			if k < 0 {
+				break
+			}
+			for j := i + k; j < i+k+len(n); j++ {
+				keep[j] = true
+			}
+			i += k + len(n)
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if strings.HasPrefix(msg[i:], pw) && !slices.Contains(keep[i:i+len(pw)], true) {
+			b.WriteString(redacted)
+			i += len(pw)
+			continue
+		}
+		b.WriteByte(msg[i])
+		i++
+	}
+	return b.String()
 }
 
-// dsnPassword returns the password a postgres DSN holds, or "".
-func dsnPassword(dsn string) string {
-	if cfg, err := pgx.ParseConfig(dsn); err == nil && len(cfg.Password) >= 3 {
-		return cfg.Password
+// dsnSecrets returns the password a postgres DSN holds ("" when none, or
+// when shorter than 3 bytes), and its user and database names.
+func dsnSecrets(dsn string) (string, []string) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil || len(cfg.Password) < 3 {
+		return "", nil
 	}
-	return ""
+	return cfg.Password, []string{cfg.User, cfg.Database}
 }
 
 // sqliteParts splits a SQLite DSN into its file path and URI parameters.

@@ -43,6 +43,8 @@ type StatementError struct {
 	// Line is the line of File where the statement starts (the error's
 	// line when the database reports a position).
 	Line int
+	// SQL is the start of the statement, on one line.
+	SQL string
 	// Message is the database's message.
 	Message string
 	// Outcome says what was rolled back and what stays applied.
@@ -58,6 +60,8 @@ func (e *StatementError) Error() string {
 	where := fmt.Sprintf("statement %d (line %d)", e.Statement, e.Line)
 	if e.Statement == 0 {
 		where = "its bookkeeping row"
+	} else if e.SQL != "" {
+		where = fmt.Sprintf("statement %d (line %d) `%s`", e.Statement, e.Line, e.SQL)
 	}
 	return fmt.Sprintf("application %q migration %s: %s failed: %s; %s", e.Application, e.File, where, e.Message, e.Outcome)
 }
@@ -331,7 +335,7 @@ func statementError(ctx context.Context, db DB, s Step, st statement, outcome st
 	kind, note := classify(ctx, db, err)
 	e := &StatementError{
 		Application: s.Application, Version: s.Version, File: s.Name,
-		Statement: st.Index, Line: st.Line, Outcome: outcome,
+		Statement: st.Index, Line: st.Line, Outcome: outcome, SQL: excerpt(st.SQL, 120),
 		Message: redactIn(err.Error(), db.DSN), kind: kind, cause: err,
 	}
 	var pgErr *pgconn.PgError

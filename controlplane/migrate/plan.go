@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -42,6 +43,9 @@ type Step struct {
 type Group struct {
 	NoTransaction bool   `json:"no_transaction,omitempty"`
 	Steps         []Step `json:"steps"`
+	// ShadowDuration is how long the group took on the shadow database at
+	// prepare (Check); 0 before Check.
+	ShadowDuration time.Duration `json:"shadow_duration,omitempty"`
 }
 
 // Applied is one row of cutover_schema_migrations.
@@ -73,6 +77,12 @@ type Plan struct {
 	Basis string `json:"basis"`
 	// Applied are those rows, kept to say what changed.
 	Applied []Applied `json:"applied"`
+	// Unproven are the statements whose outcome depends on the rows, which
+	// a check on a schema-only shadow database cannot prove (Generate
+	// lists them).
+	Unproven []Unproven `json:"unproven,omitempty"`
+	// Shadow is what Check found; nil before Check.
+	Shadow *ShadowCheck `json:"shadow,omitempty"`
 }
 
 // Empty reports whether the plan applies nothing.
@@ -134,6 +144,7 @@ func Generate(ctx context.Context, db DB, deploymentID string, apps []AppFiles) 
 	}
 	if !p.Empty() {
 		p.Script = render(p)
+		p.Unproven = unproven(p)
 	}
 	return p, nil
 }

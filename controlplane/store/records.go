@@ -55,6 +55,11 @@ type Database struct {
 	DSN              string        `json:"dsn,omitempty"`
 	StatementTimeout time.Duration `json:"statement_timeout,omitempty"`
 	LockTimeout      time.Duration `json:"lock_timeout,omitempty"`
+	// ShadowDSN (PostgreSQL) names a server and a role that may CREATE
+	// DATABASE, where prepare creates its scratch databases to check the
+	// SQL script on; "" means the server and role of DSN. It may hold a
+	// password.
+	ShadowDSN string `json:"shadow_dsn,omitempty"`
 }
 
 // DeployedVersion is what runs in an environment for one application.

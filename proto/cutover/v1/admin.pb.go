@@ -89,9 +89,12 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 type CreateEnvironmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// environment to create; name is required.
-	Environment   *Environment `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Environment *Environment `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// skip_database_check creates it without checking that the controller
+	// can connect to its database with the rights it needs.
+	SkipDatabaseCheck bool `protobuf:"varint,2,opt,name=skip_database_check,json=skipDatabaseCheck,proto3" json:"skip_database_check,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CreateEnvironmentRequest) Reset() {
@@ -131,15 +134,25 @@ func (x *CreateEnvironmentRequest) GetEnvironment() *Environment {
 	return nil
 }
 
+func (x *CreateEnvironmentRequest) GetSkipDatabaseCheck() bool {
+	if x != nil {
+		return x.SkipDatabaseCheck
+	}
+	return false
+}
+
 // UpdateEnvironmentRequest updates an environment.
 type UpdateEnvironmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// environment holds the name and the new values.
 	Environment *Environment `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
 	// update_mask names the fields to change (e.g. "two_stage").
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// skip_database_check changes the database without checking that the
+	// controller can connect to it with the rights it needs.
+	SkipDatabaseCheck bool `protobuf:"varint,3,opt,name=skip_database_check,json=skipDatabaseCheck,proto3" json:"skip_database_check,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *UpdateEnvironmentRequest) Reset() {
@@ -184,6 +197,13 @@ func (x *UpdateEnvironmentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 		return x.UpdateMask
 	}
 	return nil
+}
+
+func (x *UpdateEnvironmentRequest) GetSkipDatabaseCheck() bool {
+	if x != nil {
+		return x.SkipDatabaseCheck
+	}
+	return false
 }
 
 // GetEnvironmentRequest names an environment.
@@ -2410,13 +2430,15 @@ var File_cutover_v1_admin_proto protoreflect.FileDescriptor
 const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/admin.proto\x12\n" +
-	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n" +
+	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n" +
 	"\x18CreateEnvironmentRequest\x129\n" +
-	"\venvironment\x18\x01 \x01(\v2\x17.cutover.v1.EnvironmentR\venvironment\"\x92\x01\n" +
+	"\venvironment\x18\x01 \x01(\v2\x17.cutover.v1.EnvironmentR\venvironment\x12.\n" +
+	"\x13skip_database_check\x18\x02 \x01(\bR\x11skipDatabaseCheck\"\xc2\x01\n" +
 	"\x18UpdateEnvironmentRequest\x129\n" +
 	"\venvironment\x18\x01 \x01(\v2\x17.cutover.v1.EnvironmentR\venvironment\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"+\n" +
+	"updateMask\x12.\n" +
+	"\x13skip_database_check\x18\x03 \x01(\bR\x11skipDatabaseCheck\"+\n" +
 	"\x15GetEnvironmentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
 	"\x17ListEnvironmentsRequest\"W\n" +

@@ -419,7 +419,13 @@ type Database struct {
 	// statement_timeout bounds each statement (PostgreSQL).
 	StatementTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=statement_timeout,json=statementTimeout,proto3" json:"statement_timeout,omitempty"`
 	// lock_timeout bounds waits on locks (PostgreSQL).
-	LockTimeout   *durationpb.Duration `protobuf:"bytes,4,opt,name=lock_timeout,json=lockTimeout,proto3" json:"lock_timeout,omitempty"`
+	LockTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=lock_timeout,json=lockTimeout,proto3" json:"lock_timeout,omitempty"`
+	// shadow_dsn (PostgreSQL, optional) names a server and a role that may
+	// CREATE DATABASE: prepare creates its scratch database there
+	// (cutover_shadow_<random>, dropped after) to check the SQL script;
+	// unset: the server and role of dsn. Passwords are redacted when read
+	// back.
+	ShadowDsn     string `protobuf:"bytes,5,opt,name=shadow_dsn,json=shadowDsn,proto3" json:"shadow_dsn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +486,13 @@ func (x *Database) GetLockTimeout() *durationpb.Duration {
 		return x.LockTimeout
 	}
 	return nil
+}
+
+func (x *Database) GetShadowDsn() string {
+	if x != nil {
+		return x.ShadowDsn
+	}
+	return ""
 }
 
 // DeployedVersion records what runs in an environment for one application.
@@ -1536,8 +1549,21 @@ type DeploymentPlan struct {
 	Script string `protobuf:"bytes,2,opt,name=script,proto3" json:"script,omitempty"`
 	// pending_migrations are the migrations the script applies, in order.
 	PendingMigrations []*PendingMigration `protobuf:"bytes,3,rep,name=pending_migrations,json=pendingMigrations,proto3" json:"pending_migrations,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// groups are the script's transactions (or lone no-transaction files),
+	// in order, with the time each took on the shadow database at prepare.
+	Groups []*SqlGroup `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	// shadow says what the shadow database was (unset before prepare
+	// checked the script, or for a plan that runs no SQL).
+	Shadow string `protobuf:"bytes,5,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	// shadow_setup_duration is how long building the shadow database took.
+	ShadowSetupDuration *durationpb.Duration `protobuf:"bytes,6,opt,name=shadow_setup_duration,json=shadowSetupDuration,proto3" json:"shadow_setup_duration,omitempty"`
+	// shadow_duration is how long the whole script took on the shadow.
+	ShadowDuration *durationpb.Duration `protobuf:"bytes,7,opt,name=shadow_duration,json=shadowDuration,proto3" json:"shadow_duration,omitempty"`
+	// unproven are the statements whose outcome depends on the rows, which a
+	// check on a schema-only shadow database cannot prove.
+	Unproven      []*UnprovenStatement `protobuf:"bytes,8,rep,name=unproven,proto3" json:"unproven,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeploymentPlan) Reset() {
@@ -1591,6 +1617,207 @@ func (x *DeploymentPlan) GetPendingMigrations() []*PendingMigration {
 	return nil
 }
 
+func (x *DeploymentPlan) GetGroups() []*SqlGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *DeploymentPlan) GetShadow() string {
+	if x != nil {
+		return x.Shadow
+	}
+	return ""
+}
+
+func (x *DeploymentPlan) GetShadowSetupDuration() *durationpb.Duration {
+	if x != nil {
+		return x.ShadowSetupDuration
+	}
+	return nil
+}
+
+func (x *DeploymentPlan) GetShadowDuration() *durationpb.Duration {
+	if x != nil {
+		return x.ShadowDuration
+	}
+	return nil
+}
+
+func (x *DeploymentPlan) GetUnproven() []*UnprovenStatement {
+	if x != nil {
+		return x.Unproven
+	}
+	return nil
+}
+
+// SqlGroup is one transaction of a plan, or one no-transaction migration.
+type SqlGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// migrations are the file names it runs, in order.
+	Migrations []string `protobuf:"bytes,1,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	// no_transaction is set for a lone no-transaction file.
+	NoTransaction bool `protobuf:"varint,2,opt,name=no_transaction,json=noTransaction,proto3" json:"no_transaction,omitempty"`
+	// shadow_duration is how long it took on the shadow database at prepare.
+	ShadowDuration *durationpb.Duration `protobuf:"bytes,3,opt,name=shadow_duration,json=shadowDuration,proto3" json:"shadow_duration,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SqlGroup) Reset() {
+	*x = SqlGroup{}
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SqlGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SqlGroup) ProtoMessage() {}
+
+func (x *SqlGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SqlGroup.ProtoReflect.Descriptor instead.
+func (*SqlGroup) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SqlGroup) GetMigrations() []string {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+func (x *SqlGroup) GetNoTransaction() bool {
+	if x != nil {
+		return x.NoTransaction
+	}
+	return false
+}
+
+func (x *SqlGroup) GetShadowDuration() *durationpb.Duration {
+	if x != nil {
+		return x.ShadowDuration
+	}
+	return nil
+}
+
+// UnprovenStatement is a statement whose outcome depends on the rows of the
+// environment's database: prepare's shadow (schema, no rows) could not
+// prove it.
+type UnprovenStatement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// application owns the migration.
+	Application string `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// file is the migration's file name.
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// statement is its 1-based index in the file.
+	Statement int32 `protobuf:"varint,3,opt,name=statement,proto3" json:"statement,omitempty"`
+	// line is the line of the file where it starts.
+	Line int32 `protobuf:"varint,4,opt,name=line,proto3" json:"line,omitempty"`
+	// kind says what makes it depend on rows, e.g. "CREATE UNIQUE INDEX".
+	Kind string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// reason says how the rows can change its outcome.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// sql is the start of the statement.
+	Sql           string `protobuf:"bytes,7,opt,name=sql,proto3" json:"sql,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnprovenStatement) Reset() {
+	*x = UnprovenStatement{}
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnprovenStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnprovenStatement) ProtoMessage() {}
+
+func (x *UnprovenStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnprovenStatement.ProtoReflect.Descriptor instead.
+func (*UnprovenStatement) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UnprovenStatement) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *UnprovenStatement) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *UnprovenStatement) GetStatement() int32 {
+	if x != nil {
+		return x.Statement
+	}
+	return 0
+}
+
+func (x *UnprovenStatement) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *UnprovenStatement) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *UnprovenStatement) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *UnprovenStatement) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
 // PendingMigration is one migration that the plan applies.
 type PendingMigration struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1610,7 +1837,7 @@ type PendingMigration struct {
 
 func (x *PendingMigration) Reset() {
 	*x = PendingMigration{}
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1849,7 @@ func (x *PendingMigration) String() string {
 func (*PendingMigration) ProtoMessage() {}
 
 func (x *PendingMigration) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1862,7 @@ func (x *PendingMigration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMigration.ProtoReflect.Descriptor instead.
 func (*PendingMigration) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PendingMigration) GetApplication() string {
@@ -1700,7 +1927,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1939,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1952,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Agent) GetName() string {
@@ -1806,7 +2033,7 @@ type AgentApplication struct {
 
 func (x *AgentApplication) Reset() {
 	*x = AgentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2045,7 @@ func (x *AgentApplication) String() string {
 func (*AgentApplication) ProtoMessage() {}
 
 func (x *AgentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2058,7 @@ func (x *AgentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentApplication.ProtoReflect.Descriptor instead.
 func (*AgentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AgentApplication) GetName() string {
@@ -1883,12 +2110,14 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"nextWindow\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
-	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xba\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xd9\x01\n" +
 	"\bDatabase\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x10\n" +
 	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12F\n" +
 	"\x11statement_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x10statementTimeout\x12<\n" +
-	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\"\xb7\x01\n" +
+	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\x12\x1d\n" +
+	"\n" +
+	"shadow_dsn\x18\x05 \x01(\tR\tshadowDsn\"\xb7\x01\n" +
 	"\x0fDeployedVersion\x12#\n" +
 	"\rversion_label\x18\x01 \x01(\tR\fversionLabel\x12\x1d\n" +
 	"\n" +
@@ -1990,11 +2219,30 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\bApproval\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"\x9a\x01\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\xae\x03\n" +
 	"\x0eDeploymentPlan\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06script\x18\x02 \x01(\tR\x06script\x12K\n" +
-	"\x12pending_migrations\x18\x03 \x03(\v2\x1c.cutover.v1.PendingMigrationR\x11pendingMigrations\"\xa5\x01\n" +
+	"\x12pending_migrations\x18\x03 \x03(\v2\x1c.cutover.v1.PendingMigrationR\x11pendingMigrations\x12,\n" +
+	"\x06groups\x18\x04 \x03(\v2\x14.cutover.v1.SqlGroupR\x06groups\x12\x16\n" +
+	"\x06shadow\x18\x05 \x01(\tR\x06shadow\x12M\n" +
+	"\x15shadow_setup_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13shadowSetupDuration\x12B\n" +
+	"\x0fshadow_duration\x18\a \x01(\v2\x19.google.protobuf.DurationR\x0eshadowDuration\x129\n" +
+	"\bunproven\x18\b \x03(\v2\x1d.cutover.v1.UnprovenStatementR\bunproven\"\x95\x01\n" +
+	"\bSqlGroup\x12\x1e\n" +
+	"\n" +
+	"migrations\x18\x01 \x03(\tR\n" +
+	"migrations\x12%\n" +
+	"\x0eno_transaction\x18\x02 \x01(\bR\rnoTransaction\x12B\n" +
+	"\x0fshadow_duration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eshadowDuration\"\xb9\x01\n" +
+	"\x11UnprovenStatement\x12 \n" +
+	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1c\n" +
+	"\tstatement\x18\x03 \x01(\x05R\tstatement\x12\x12\n" +
+	"\x04line\x18\x04 \x01(\x05R\x04line\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03sql\x18\a \x01(\tR\x03sql\"\xa5\x01\n" +
 	"\x10PendingMigration\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x12\n" +
@@ -2059,7 +2307,7 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
@@ -2077,71 +2325,78 @@ var file_cutover_v1_types_proto_goTypes = []any{
 	(*DeploymentPackage)(nil),     // 13: cutover.v1.DeploymentPackage
 	(*Approval)(nil),              // 14: cutover.v1.Approval
 	(*DeploymentPlan)(nil),        // 15: cutover.v1.DeploymentPlan
-	(*PendingMigration)(nil),      // 16: cutover.v1.PendingMigration
-	(*Agent)(nil),                 // 17: cutover.v1.Agent
-	(*AgentApplication)(nil),      // 18: cutover.v1.AgentApplication
-	nil,                           // 19: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 20: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*SqlGroup)(nil),              // 16: cutover.v1.SqlGroup
+	(*UnprovenStatement)(nil),     // 17: cutover.v1.UnprovenStatement
+	(*PendingMigration)(nil),      // 18: cutover.v1.PendingMigration
+	(*Agent)(nil),                 // 19: cutover.v1.Agent
+	(*AgentApplication)(nil),      // 20: cutover.v1.AgentApplication
+	nil,                           // 21: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 22: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
 	4,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	21, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	19, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	22, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	22, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	22, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	22, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
-	21, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	21, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	22, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	22, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	22, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	23, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	21, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	24, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	24, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	24, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	24, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	23, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	23, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	24, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	24, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	24, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
 	7,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	22, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	24, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 14: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	22, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	24, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
 	10, // 16: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
 	2,  // 17: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
-	21, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	23, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
 	0,  // 19: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	22, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	24, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
 	8,  // 21: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
 	0,  // 22: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	22, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	22, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	22, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	22, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	22, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	22, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	24, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	24, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	24, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	24, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	24, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	24, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
 	9,  // 29: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	21, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	23, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
 	11, // 31: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	21, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	21, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	21, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	21, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	22, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	21, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	23, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	23, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	23, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	23, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	24, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	23, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
 	14, // 38: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	21, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
-	21, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	23, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	23, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
 	13, // 41: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
-	21, // 42: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
-	22, // 43: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	16, // 44: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	18, // 45: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	22, // 46: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	20, // 47: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	22, // 48: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
-	22, // 49: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
-	5,  // 50: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	23, // 42: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	24, // 43: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	18, // 44: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	16, // 45: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
+	23, // 46: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
+	23, // 47: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
+	17, // 48: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
+	23, // 49: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
+	20, // 50: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	24, // 51: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	22, // 52: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	24, // 53: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	24, // 54: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	5,  // 55: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -2155,7 +2410,7 @@ func file_cutover_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
