@@ -30,9 +30,9 @@ func TestLimits(t *testing.T) {
 	}
 	base := "name: a\nrun: {command: x}\n"
 	tests := []struct {
-		name      string
+		name       string
 		ok, tooBig string
-		words     []string
+		words      []string
 	}{
 		{"run.command", "name: a\nrun: {command: " + strings.Repeat("x", MaxCommandBytes) + "}\n",
 			"name: a\nrun: {command: " + strings.Repeat("x", MaxCommandBytes+1) + "}\n", []string{"run.command", "16385 bytes"}},
