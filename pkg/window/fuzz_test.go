@@ -17,7 +17,7 @@ func FuzzParse(f *testing.F) {
 		"Mon-Fri 02:00-04:00 Europe/Lisbon",
 		"Sat,Sun 22:00-01:00 UTC",
 		"Mon,Wed-Fri 00:00-24:00 America/New_York",
-		"Sun 02:30-03:00 Europe/Lisbon",  // a spring-forward gap
+		"Sun 02:30-03:00 Europe/Lisbon",   // a spring-forward gap
 		"Sun 01:30-01:45 America/Chicago", // a fall-back repeat
 		"Fri-Mon 23:59-00:01 Pacific/Chatham",
 		"mon-MON 00:00-24:00 Asia/Kathmandu",
