@@ -59,6 +59,7 @@ func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials
 	admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(
 		grpc.Creds(creds),
+		grpc.MaxRecvMsgSize(4<<20), // the largest request (gRPC's default, named in docs/limits.md); more is RESOURCE_EXHAUSTED
 		grpc.ForceServerCodecV2(chunkwire.Codec{}),
 		// Chunk batches go out in writes of up to writeBuffer bytes instead
 		// of gRPC's default 32 KiB (a syscall each); the buffer is taken

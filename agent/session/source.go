@@ -39,7 +39,7 @@ func NewSource(conn grpc.ClientConnInterface, environment, agent string) *Source
 
 // GetManifest returns a release's manifest bytes.
 func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, error) {
-	resp, err := s.client.GetManifest(ctx, &cutoverv1.GetManifestRequest{ReleaseId: releaseID})
+	resp, err := s.client.GetManifest(ctx, &cutoverv1.GetManifestRequest{ReleaseId: releaseID}, grpc.MaxCallRecvMsgSize(manifest.MaxEncodedBytes+64<<10)) // a manifest may be larger than gRPC's default 4 MiB
 	if err != nil {
 		return nil, rpcerr.FromStatus(err)
 	}

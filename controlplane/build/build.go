@@ -41,6 +41,10 @@ type Config struct {
 	// SourceRoots, when set, are checked again before each build (a source
 	// directory may have been replaced by a link since it was registered).
 	SourceRoots sourceroot.Roots
+	// MaxFiles and MaxBytes bound the release a build makes (zero: the
+	// limits of pkg/manifest, which they may only lower).
+	MaxFiles int
+	MaxBytes int64
 }
 
 // Builder builds releases.
@@ -55,6 +59,12 @@ func New(cfg Config) *Builder {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxFiles <= 0 || cfg.MaxFiles > manifest.MaxFiles {
+		cfg.MaxFiles = manifest.MaxFiles
+	}
+	if cfg.MaxBytes <= 0 || cfg.MaxBytes > manifest.MaxReleaseBytes {
+		cfg.MaxBytes = manifest.MaxReleaseBytes
 	}
 	return &Builder{cfg: cfg}
 }
@@ -89,8 +99,11 @@ func (r *Result) Cleanup() error { return os.RemoveAll(r.scratch) }
 // InvalidArgument for a missing or bad app spec, or an app spec whose name is
 // not app; InvalidArgument for a build output that holds a path or symlink
 // leading outside it; FailedPrecondition when the build command fails or
-// times out (the message ends with the last lines of its output). On error
-// nothing is kept but chunks already handed to the sink.
+// times out (the message ends with the last lines of its output);
+// ResourceExhausted for a build output with more files or bytes than the
+// limits (checked before any chunk is made), or whose manifest is too large.
+// On error the scratch directory is removed and nothing is kept but chunks
+// already handed to the sink.
 func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, err error) {
 	start := time.Now()
 	if b.cfg.SourceRoots != nil {
@@ -131,6 +144,9 @@ func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, 
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", app, err)
 	}
+	if err := b.checkLimits(out, spec); err != nil {
+		return nil, fmt.Errorf("build %s: %w", app, err)
+	}
 	m, err := manifest.Build(ctx, out, app, *spec, b.cfg.Sink)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", app, err)
@@ -140,6 +156,10 @@ func (b *Builder) Build(ctx context.Context, app, sourceDir string) (_ *Result, 
 		return nil, fmt.Errorf("build %s: %w", app, err)
 	}
 	enc := m.Encode()
+	if len(enc) > manifest.MaxEncodedBytes {
+		return nil, fmt.Errorf("build %s: the release's manifest is %d bytes, more than the %d allowed (see docs/limits.md): %d files, many or long paths; nothing was sent to the agents: leave what the release does not need out of build.output %q: %w",
+			app, len(enc), manifest.MaxEncodedBytes, len(m.Files), spec.OutputDir(), errkind.ResourceExhausted)
+	}
 	r := &Result{
 		Migrations:    migrations,
 		ReleaseID:     manifest.ReleaseID(enc),
@@ -191,6 +211,34 @@ func shell(ctx context.Context, dir, command string, timeout time.Duration, out 
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
+	return err
+}
+
+// checkLimits walks the build output in out, before anything is chunked,
+// and refuses with errkind.ResourceExhausted one that holds more entries or
+// bytes than the builder allows. It stops at the first excess.
+func (b *Builder) checkLimits(out string, spec *appspec.Spec) error {
+	files, bytes := 0, int64(0)
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == out {
+			return err
+		}
+		if files++; files > b.cfg.MaxFiles {
+			return fmt.Errorf("the build output %q holds more than %d files, directories and symlinks, the most a release may hold (see docs/limits.md); nothing was stored or sent to the agents: leave what the release does not need (caches, sources, tests) out of build.output: %w",
+				spec.OutputDir(), b.cfg.MaxFiles, errkind.ResourceExhausted)
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if bytes += info.Size(); bytes > b.cfg.MaxBytes {
+				return fmt.Errorf("the build output %q holds more than %d bytes, the most a release may hold (see docs/limits.md); nothing was stored or sent to the agents: leave what the release does not need (caches, sources, tests) out of build.output: %w",
+					spec.OutputDir(), b.cfg.MaxBytes, errkind.ResourceExhausted)
+			}
+		}
+		return nil
+	})
 	return err
 }
 

@@ -89,12 +89,19 @@ type Run struct {
 }
 
 // Load reads and validates DIR/cutover.yaml. Errors are errkind.InvalidArgument
-// (or NotFound when the file is missing).
+// (or NotFound when the file is missing). A file larger than MaxFileBytes is
+// refused without being read whole.
 func Load(dir string) (*Spec, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	name := filepath.Join(dir, FileName)
+	f, err := os.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s has no %s: every application needs one at the root of its source directory: %w", dir, FileName, errkind.NotFound)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read app spec: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read app spec: %w", err)
 	}
@@ -106,8 +113,13 @@ func Load(dir string) (*Spec, error) {
 }
 
 // Parse decodes and validates a cutover.yaml. Unknown keys are refused, so a
-// typo does not go unnoticed. Errors are errkind.InvalidArgument.
+// typo does not go unnoticed, and so is a file larger than MaxFileBytes.
+// Errors are errkind.InvalidArgument.
 func Parse(b []byte) (*Spec, error) {
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes (see docs/limits.md): keep long scripts in files of the application and name them in the commands: %w",
+			FileName, MaxFileBytes, errkind.InvalidArgument)
+	}
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -120,8 +132,12 @@ func Parse(b []byte) (*Spec, error) {
 	return &s, nil
 }
 
-// Validate checks the spec. Errors are errkind.InvalidArgument.
+// Validate checks the spec: its fields, and their sizes against the limits
+// (limits.go). Errors are errkind.InvalidArgument.
 func (s *Spec) Validate() error {
+	if err := s.checkLimits(); err != nil {
+		return err
+	}
 	if err := ValidName(s.Name); err != nil {
 		return fmt.Errorf("app spec name: %w", err)
 	}

@@ -129,7 +129,7 @@ func (p *bufferPool) Put(b *[]byte) { p.pool.Put(b) }
 func (d *Decoded) Decode(b []byte) error {
 	d.Chunks, d.WireBytes = d.Chunks[:0], len(b)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("FetchChunksResponse: %w", protowire.ParseError(n))
 		}
@@ -159,7 +159,7 @@ func decodeChunk(b []byte) (Chunk, error) {
 	var c Chunk
 	idSeen := false
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return c, fmt.Errorf("Chunk: %w", protowire.ParseError(n))
 		}
@@ -199,6 +199,17 @@ func decodeChunk(b []byte) (Chunk, error) {
 		return c, errors.New("chunk without an id")
 	}
 	return c, nil
+}
+
+// consumeTag is protowire.ConsumeTag that also refuses field numbers above
+// protowire.MaxValidNumber, as protobuf's decoder does (ConsumeTag lets
+// them through): what Decode accepts, any protobuf decoder accepts.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -2 // protowire's code for an invalid field number, as ParseError reads it
+	}
+	return num, typ, n
 }
 
 // Codec is the gRPC codec that sends Frames and receives Decodeds as they

@@ -31,6 +31,10 @@ var (
 	PermissionDenied = errors.New("permission denied")
 	// DataLoss: stored or received data is corrupt.
 	DataLoss = errors.New("data loss")
+	// ResourceExhausted: the request is well formed but what it makes (a
+	// release, for example) is larger than a documented limit allows
+	// (docs/limits.md).
+	ResourceExhausted = errors.New("resource exhausted")
 )
 
 // Kinded is an error whose message is shown as is and whose kind is Kind.

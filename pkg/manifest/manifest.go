@@ -20,6 +20,20 @@ import (
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
+// The limits of a release (docs/limits.md), enforced by the controller's
+// build before anything is stored: larger releases are refused with
+// errkind.ResourceExhausted.
+const (
+	// MaxFiles bounds the entries of a release: regular files, directories
+	// and symlinks.
+	MaxFiles = 100_000
+	// MaxReleaseBytes bounds the total size of a release's regular files.
+	MaxReleaseBytes int64 = 8 << 30
+	// MaxEncodedBytes bounds a manifest's canonical encoding, which an agent
+	// receives in one message (GetManifest).
+	MaxEncodedBytes = 32 << 20
+)
+
 // ChunkID is the SHA-256 of a chunk's content.
 type ChunkID [32]byte
 

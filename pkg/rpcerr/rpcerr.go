@@ -31,6 +31,7 @@ var table = []struct {
 	{errkind.Unauthenticated, codes.Unauthenticated},
 	{errkind.PermissionDenied, codes.PermissionDenied},
 	{errkind.DataLoss, codes.DataLoss},
+	{errkind.ResourceExhausted, codes.ResourceExhausted},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

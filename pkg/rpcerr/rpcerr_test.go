@@ -23,6 +23,7 @@ func TestRoundTrip(t *testing.T) {
 		{"invalid", errkind.New(errkind.InvalidArgument, "bad name"), codes.InvalidArgument, "bad name"},
 		{"unauthenticated", fmt.Errorf("no token: %w", errkind.Unauthenticated), codes.Unauthenticated, "no token"},
 		{"denied", fmt.Errorf("viewer may not: %w", errkind.PermissionDenied), codes.PermissionDenied, "viewer may not"},
+		{"too large", fmt.Errorf("release of 200001 files: %w", errkind.ResourceExhausted), codes.ResourceExhausted, "release of 200001 files"},
 		{"unknown is internal", errors.New("disk on fire"), codes.Internal, "internal error; the controller's log has the details"},
 	}
 	for _, tt := range tests {

@@ -32,7 +32,7 @@ var dayNames = map[string]time.Weekday{
 type Window struct {
 	days  [7]bool
 	start int // minutes after local midnight
-	end   int // minutes after local midnight, 1..1440; end <= start crosses midnight
+	end   int // minutes after local midnight, 0..1440; end <= start crosses midnight
 	loc   *time.Location
 	text  string
 }
