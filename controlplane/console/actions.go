@@ -39,14 +39,25 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := localPath(r.PostFormValue("next"))
+	addr := clientAddr(r)
+	if blocked, wait := c.logins.blocked(addr); blocked {
+		secs := int(wait.Seconds()) + 1
+		c.record(r, "Login", auth.Subject{Name: "anonymous"}, target{}, errTooManyLogins)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, nil, http.StatusTooManyRequests, "login", map[string]any{"Next": next,
+			"Error": fmt.Sprintf("Too many failed logins from your address (%d in %s). Try again in %d seconds.", loginFailures, loginWindow, secs)})
+		return nil
+	}
 	s, err := c.auth.Authenticate(token)
 	if err != nil {
+		c.logins.failed(addr)
 		c.record(r, "Login", auth.Subject{Name: "anonymous"}, target{}, err)
 		c.render(w, nil, http.StatusUnauthorized, "login", map[string]any{"Next": next,
 			"Error": "That token is not valid (unknown, wrong, revoked or expired). Ask an admin for one: cutoverctl token create."})
 		return nil
 	}
 	if s.Agent != nil || s.Role == 0 {
+		c.logins.failed(addr)
 		c.record(r, "Login", s, target{}, fmt.Errorf("not an operator token: %w", errkind.PermissionDenied))
 		c.render(w, nil, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Only operator tokens open the console."})
 		return nil

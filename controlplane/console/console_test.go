@@ -211,3 +211,48 @@ func TestButtons(t *testing.T) {
 		}
 	}
 }
+
+// Failed logins are limited per address: the 11th within a minute is
+// refused until the oldest failure is a minute old; other addresses are
+// not affected, and the memory of addresses stays bounded.
+func TestLoginLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLoginLimiter(func() time.Time { return now })
+	for i := range loginFailures {
+		if b, _ := l.blocked("10.0.0.1"); b {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.failed("10.0.0.1")
+		now = now.Add(time.Second)
+	}
+	b, wait := l.blocked("10.0.0.1")
+	if !b || wait != loginWindow-loginFailures*time.Second {
+		t.Errorf("after %d failures in %ds: blocked %v for %s, want blocked for %s", loginFailures, loginFailures, b, wait, loginWindow-loginFailures*time.Second)
+	}
+	if b, _ := l.blocked("10.0.0.2"); b {
+		t.Error("another address is blocked")
+	}
+	now = now.Add(wait)
+	if b, _ := l.blocked("10.0.0.1"); b {
+		t.Error("still blocked once the oldest failure is a minute old")
+	}
+	l.failed("10.0.0.1") // the 11th within the minute that ends now: blocked again
+	if b, _ := l.blocked("10.0.0.1"); !b {
+		t.Error("not blocked again after one more failure within the window")
+	}
+	now = now.Add(loginWindow)
+	if b, _ := l.blocked("10.0.0.1"); b || len(l.failures) != 0 {
+		t.Errorf("a minute without failures: blocked %v, %d addresses remembered", b, len(l.failures))
+	}
+	for i := range loginClients + 5 {
+		l.failed(fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	if len(l.failures) > loginClients {
+		t.Errorf("%d addresses remembered, want at most %d", len(l.failures), loginClients)
+	}
+	for addr, want := range map[string]string{"192.0.2.1:5555": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe"} {
+		if got := clientAddr(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("clientAddr(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
