@@ -12,9 +12,9 @@
 //
 // Operators log in with their operator token (POST /login, field token);
 // an address with 10 failed logins within a minute is refused 429 until
-// the oldest is a minute old (loginlimit.go). The token stays on the server, in a session held in memory: the browser
-// gets a random session id in an HttpOnly, Secure, SameSite=Strict cookie
-// that expires. Each request re-authenticates the session's token, so a
+// the oldest is a minute old (loginlimit.go). The token stays on the
+// server, in a session held in memory: the browser gets a random session
+// id in an HttpOnly, Secure, SameSite=Strict cookie that expires. Each request re-authenticates the session's token, so a
 // revoked or expired token ends its sessions at once. Every state-changing
 // form carries the session's CSRF token, checked in constant time. Pages
 // are served with a Content-Security-Policy that allows no inline script or
