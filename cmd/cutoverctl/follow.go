@@ -133,7 +133,6 @@ func retryable(err error) bool {
 	return isKind(err, errkind.Unavailable) || isKind(err, errkind.Aborted)
 }
 
-
 // progress turns a sequence of deployment events into plain lines, one per
 // change of the deployment's state or of an agent's state or byte counts.
 type progress struct {
