@@ -100,3 +100,41 @@ func TestConsoleOff(t *testing.T) {
 		t.Errorf("ConsoleAddr = %v without ConsoleListen", tc.ctl.ConsoleAddr())
 	}
 }
+
+// TestConsoleLoginRateLimit: after 10 failed logins from one address
+// within a minute, the next login from it is refused 429 with Retry-After,
+// even with a valid token, and the refusal is audited.
+func TestConsoleLoginRateLimit(t *testing.T) {
+	tc := startControllerWith(t, t.TempDir(), func(cfg *Config) { cfg.ConsoleListen = "127.0.0.1:0" })
+	base := "https://" + tc.ctl.ConsoleAddr().String()
+	res, err := tc.admin.CreateToken(ctx(t), &cutoverv1.CreateTokenRequest{Subject: "vic", Role: cutoverv1.Role_ROLE_VIEWER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := consoleClient(t, tc)
+	login := func(token string) *http.Response {
+		t.Helper()
+		resp, err := client.PostForm(base+"/login", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 10 {
+		if resp := login("wrong-" + strings.Repeat("x", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: %s, want 401", i+1, resp.Status)
+		}
+	}
+	resp := login(res.GetToken())
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("login after 10 failures: %s, Retry-After %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	events, err := tc.admin.ListAuditEvents(ctx(t), &cutoverv1.ListAuditEventsRequest{Subject: "anonymous"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(events.GetEvents()); n != 11 || events.GetEvents()[n-1].GetCode() != "RESOURCE_EXHAUSTED" || events.GetEvents()[n-1].GetMethod() != "console/Login" {
+		t.Errorf("audit of the logins: %v, want 10 refusals then RESOURCE_EXHAUSTED", events.GetEvents())
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -36,14 +39,25 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := localPath(r.PostFormValue("next"))
+	addr := clientAddr(r)
+	if blocked, wait := c.logins.blocked(addr); blocked {
+		secs := int(wait.Seconds()) + 1
+		c.record(r, "Login", auth.Subject{Name: "anonymous"}, target{}, errTooManyLogins)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, nil, http.StatusTooManyRequests, "login", map[string]any{"Next": next,
+			"Error": fmt.Sprintf("Too many failed logins from your address (%d in %s). Try again in %d seconds.", loginFailures, loginWindow, secs)})
+		return nil
+	}
 	s, err := c.auth.Authenticate(token)
 	if err != nil {
+		c.logins.failed(addr)
 		c.record(r, "Login", auth.Subject{Name: "anonymous"}, target{}, err)
 		c.render(w, nil, http.StatusUnauthorized, "login", map[string]any{"Next": next,
 			"Error": "That token is not valid (unknown, wrong, revoked or expired). Ask an admin for one: cutoverctl token create."})
 		return nil
 	}
 	if s.Agent != nil || s.Role == 0 {
+		c.logins.failed(addr)
 		c.record(r, "Login", s, target{}, fmt.Errorf("not an operator token: %w", errkind.PermissionDenied))
 		c.render(w, nil, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Only operator tokens open the console."})
 		return nil
@@ -93,9 +107,65 @@ func (c *Console) start(r *http.Request, rq *request) (string, error) {
 	return depPath(rq.target.deployment), err
 }
 
+// continue_ starts stage 2, or with the form's at_window schedules it
+// at the next window opening, or with force (and its required reason)
+// starts it outside the windows: the choices of ContinueDeployment.
 func (c *Console) continue_(r *http.Request, rq *request) (string, error) {
-	_, err := c.deps.Continue(r.Context(), rq.subject.Name, rq.target.deployment, deployment.ContinueOptions{})
+	_, err := c.deps.Continue(r.Context(), rq.subject.Name, rq.target.deployment, continueOptions(r))
 	return depPath(rq.target.deployment), err
+}
+
+// continueOptions reads the choices of a continue form, as
+// adminapi.continueOptions reads them from a request: force with
+// force_reason (the form's reason), or at_window.
+func continueOptions(r *http.Request) deployment.ContinueOptions {
+	o := deployment.ContinueOptions{Force: checked(r, "force"), AtWindow: checked(r, "at_window")}
+	if o.Force {
+		o.ForceReason = strings.TrimSpace(r.PostFormValue("reason"))
+	}
+	return o
+}
+
+// checked says whether a form's checkbox or hidden flag name is set.
+func checked(r *http.Request, name string) bool {
+	switch r.PostFormValue(name) {
+	case "on", "true", "1":
+		return true
+	}
+	return false
+}
+
+func (c *Console) cancelSchedule(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.CancelSchedule(r.Context(), rq.subject.Name, rq.target.deployment)
+	return depPath(rq.target.deployment), err
+}
+
+// extend moves a PREPARED deployment's expiry later by the form's by (a
+// Go duration: 24h, 90m).
+func (c *Console) extend(r *http.Request, rq *request) (string, error) {
+	by, err := time.ParseDuration(strings.TrimSpace(r.PostFormValue("by")))
+	if err != nil {
+		return depPath(rq.target.deployment), fmt.Errorf("extend by %q: give a duration such as 24h; nothing was changed: %w", r.PostFormValue("by"), errkind.InvalidArgument)
+	}
+	_, err = c.deps.Extend(r.Context(), rq.subject.Name, rq.target.deployment, by)
+	return depPath(rq.target.deployment), err
+}
+
+func (c *Console) rollback(r *http.Request, rq *request) (string, error) {
+	_, err := c.deps.Rollback(r.Context(), rq.subject.Name, rq.target.deployment, strings.TrimSpace(r.PostFormValue("reason")))
+	return depPath(rq.target.deployment), err
+}
+
+// --- environments ---
+
+// setTwoStage turns an environment's two stages on or off (LifeTime's
+// "Execute deployments in two stages"): the form's two_stage checkbox,
+// absent when unticked.
+func (c *Console) setTwoStage(r *http.Request, rq *request) (string, error) {
+	on := checked(r, "two_stage")
+	r.PostForm.Set("two_stage", strconv.FormatBool(on)) // the audit summary says false too, not nothing
+	_, err := c.cat.UpdateEnvironment(r.Context(), store.Environment{Name: rq.target.env, TwoStage: on}, []string{"two_stage"})
+	return "/environments#env-" + url.PathEscape(rq.target.env), err
 }
 
 func (c *Console) abort(r *http.Request, rq *request) (string, error) {

@@ -10,10 +10,11 @@
 // subject before the answer goes out, as controlplane/guard does for the
 // gRPC API.
 //
-// Operators log in with their operator token (POST /login, field token).
-// The token stays on the server, in a session held in memory: the browser
-// gets a random session id in an HttpOnly, Secure, SameSite=Strict cookie
-// that expires. Each request re-authenticates the session's token, so a
+// Operators log in with their operator token (POST /login, field token);
+// an address with 10 failed logins within a minute is refused 429 until
+// the oldest is a minute old (loginlimit.go). The token stays on the
+// server, in a session held in memory: the browser gets a random session
+// id in an HttpOnly, Secure, SameSite=Strict cookie that expires. Each request re-authenticates the session's token, so a
 // revoked or expired token ends its sessions at once. Every state-changing
 // form carries the session's CSRF token, checked in constant time. Pages
 // are served with a Content-Security-Policy that allows no inline script or
@@ -70,6 +71,7 @@ type Console struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	sessions *sessions
+	logins   *loginLimiter
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	// actions is each route's action by its name (routes.go).
@@ -92,7 +94,7 @@ func New(cfg Config) *Console {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	c := &Console{cat: cfg.Catalog, deps: cfg.Deployments, fleet: cfg.Fleet, auth: cfg.Auth, audit: cfg.Audit,
-		log: cfg.Log, clock: cfg.Clock, sessions: newSessions(cfg.SessionTTL, cfg.Clock),
+		log: cfg.Log, clock: cfg.Clock, sessions: newSessions(cfg.SessionTTL, cfg.Clock), logins: newLoginLimiter(cfg.Clock),
 		pages: mustParsePages(), stopping: make(chan struct{}), actions: actionsByName()}
 	c.mux = http.NewServeMux()
 	static, err := fs.Sub(staticFS, "static")

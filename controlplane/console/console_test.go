@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -22,6 +24,8 @@ func TestRoutes(t *testing.T) {
 		"ListAgents": auth.Read, "ListAuditEvents": auth.Read,
 		"CreateDeployment": auth.Deploy, "PrepareDeployment": auth.Deploy, "StartDeployment": auth.Deploy,
 		"ContinueDeployment": auth.Deploy, "AbortDeployment": auth.Deploy, "ApproveDeployment": auth.Approve,
+		"CancelScheduledContinue": auth.Deploy, "ExtendDeployment": auth.Deploy, "RollbackDeployment": auth.Deploy,
+		"UpdateEnvironment": auth.Administer,
 	}
 	for _, rt := range routes {
 		post := strings.HasPrefix(rt.pattern, "POST ")
@@ -147,5 +151,108 @@ func TestSessions(t *testing.T) {
 	now = now.Add(time.Hour)
 	if ss.get(se.id) != nil {
 		t.Error("an expired session is still found")
+	}
+}
+
+// A continue form's choices are those of ContinueDeployment: force with
+// its reason, or at_window; the reason counts only with force.
+func TestContinueOptions(t *testing.T) {
+	for form, want := range map[string]deployment.ContinueOptions{
+		"":                                   {},
+		"at_window=on":                       {AtWindow: true},
+		"force=on&reason=+db+is+down+":       {Force: true, ForceReason: "db is down"},
+		"force=on":                           {Force: true},
+		"reason=abort+reason&at_window=true": {AtWindow: true},
+		"force=off":                          {},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/deployments/d-1/continue", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if got := continueOptions(r); got != want {
+			t.Errorf("continueOptions(%q) = %+v, want %+v", form, got, want)
+		}
+	}
+}
+
+// The buttons a deployment's page shows: those of its state that the
+// subject's role allows.
+func TestButtons(t *testing.T) {
+	c := &Console{actions: actionsByName()}
+	now := time.Date(2030, 1, 7, 12, 0, 0, 0, time.UTC) // a Monday
+	deployer := auth.Subject{Name: "dora", Role: auth.Deployer, Environment: "demo"}
+	viewer := auth.Subject{Name: "vic", Role: auth.Viewer}
+	open := &store.Environment{Name: "demo", TwoStage: true}
+	closed := &store.Environment{Name: "demo", TwoStage: true, Windows: []string{"Mon-Sun 02:00-03:00 UTC"}}
+	prepared := &store.Deployment{ID: "d-1", Environment: "demo", State: store.Prepared, ExpireTime: now.Add(96 * time.Hour)}
+	scheduled := *prepared
+	scheduled.ScheduledTime = now.Add(14 * time.Hour)
+	deployed := &store.Deployment{ID: "d-2", Environment: "demo", State: store.Deployed,
+		Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1"}}}
+	running := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
+	replaced := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r3", DeploymentID: "d-3"}}}
+	for _, tt := range []struct {
+		name string
+		s    auth.Subject
+		d    *store.Deployment
+		env  *store.Environment
+		want buttons
+	}{
+		{"prepared, window open", deployer, prepared, open, buttons{Continue: true, Extend: true, Abort: true}},
+		{"prepared, window closed", deployer, prepared, closed, buttons{Continue: true, Force: true, Schedule: true, Extend: true, Abort: true}},
+		{"scheduled", deployer, &scheduled, closed, buttons{Continue: true, Force: true, CancelSchedule: true, Extend: true, Abort: true}},
+		{"viewer", viewer, &scheduled, closed, buttons{}},
+		{"deployed", deployer, deployed, running, buttons{Rollback: true}},
+		{"deployed, replaced since", deployer, deployed, replaced, buttons{}},
+		{"deployed, viewer", viewer, deployed, running, buttons{}},
+	} {
+		got := c.buttonsFor(tt.s, tt.d, tt.env, now)
+		got.ContinueBlocked = ""
+		if got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Failed logins are limited per address: the 11th within a minute is
+// refused until the oldest failure is a minute old; other addresses are
+// not affected, and the memory of addresses stays bounded.
+func TestLoginLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLoginLimiter(func() time.Time { return now })
+	for i := range loginFailures {
+		if b, _ := l.blocked("10.0.0.1"); b {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.failed("10.0.0.1")
+		now = now.Add(time.Second)
+	}
+	b, wait := l.blocked("10.0.0.1")
+	if !b || wait != loginWindow-loginFailures*time.Second {
+		t.Errorf("after %d failures in %ds: blocked %v for %s, want blocked for %s", loginFailures, loginFailures, b, wait, loginWindow-loginFailures*time.Second)
+	}
+	if b, _ := l.blocked("10.0.0.2"); b {
+		t.Error("another address is blocked")
+	}
+	now = now.Add(wait)
+	if b, _ := l.blocked("10.0.0.1"); b {
+		t.Error("still blocked once the oldest failure is a minute old")
+	}
+	l.failed("10.0.0.1") // the 11th within the minute that ends now: blocked again
+	if b, _ := l.blocked("10.0.0.1"); !b {
+		t.Error("not blocked again after one more failure within the window")
+	}
+	now = now.Add(loginWindow)
+	if b, _ := l.blocked("10.0.0.1"); b || len(l.failures) != 0 {
+		t.Errorf("a minute without failures: blocked %v, %d addresses remembered", b, len(l.failures))
+	}
+	for i := range loginClients + 5 {
+		l.failed(fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	if len(l.failures) > loginClients {
+		t.Errorf("%d addresses remembered, want at most %d", len(l.failures), loginClients)
+	}
+	for addr, want := range map[string]string{"192.0.2.1:5555": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe"} {
+		if got := clientAddr(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("clientAddr(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -162,6 +162,7 @@ var kinds = []struct {
 	{errkind.Unavailable, http.StatusServiceUnavailable, "UNAVAILABLE"},
 	{errkind.DeadlineExceeded, http.StatusGatewayTimeout, "DEADLINE_EXCEEDED"},
 	{errkind.DataLoss, http.StatusInternalServerError, "DATA_LOSS"},
+	{errTooManyLogins, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
 }
 
 // statusOf returns the HTTP status of an error.

@@ -42,6 +42,8 @@ type envView struct {
 	Connected    int
 	HasWindows   bool
 	KeepReleases int32
+	// CanEdit: the subject may change the environment (admin).
+	CanEdit bool
 }
 
 type deployedView struct {
@@ -62,7 +64,7 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, rq *r
 		}
 		v := envView{Env: e, DSN: migrate.RedactDSN(e.Database.DSN), Windows: deployment.Windows(e, now),
 			PreparedTTL: deployment.FormatTTL(deployment.PreparedTTL(e)), HasWindows: len(e.Windows) > 0,
-			KeepReleases: deployment.KeepReleases(e)}
+			KeepReleases: deployment.KeepReleases(e), CanEdit: c.may(rq.subject, "UpdateEnvironment", e.Name)}
 		if !v.Windows.Closes.IsZero() {
 			v.ClosesIn = formatDuration(v.Windows.Closes.Sub(now))
 		}
@@ -174,7 +176,21 @@ type buttons struct {
 	Prepare, Start, Continue, Abort, Approve bool
 	// ContinueBlocked says why Continue is disabled ("" when it is not).
 	ContinueBlocked string
+	// Force: Continue outside the windows, with a reason.
+	Force bool
+	// Schedule: continue at the next window opening; CancelSchedule
+	// undoes it.
+	Schedule, CancelSchedule bool
+	Extend, Rollback         bool
 }
+
+// Any says whether any button is shown.
+func (b buttons) Any() bool {
+	return b.Prepare || b.Start || b.Continue || b.Abort || b.Approve || b.Force || b.Schedule || b.CancelSchedule || b.Extend || b.Rollback
+}
+
+// extendChoices are the durations the Extend button offers.
+var extendChoices = []string{"1h", "6h", "24h", "48h", "96h"}
 
 type deploymentView struct {
 	D         *store.Deployment
@@ -193,6 +209,8 @@ type deploymentView struct {
 	Settled   bool
 	Spread    string
 	Now       time.Time
+	// ExtendBy are the durations the Extend button offers.
+	ExtendBy []string
 }
 
 func percent(done, total int64) int {
@@ -243,7 +261,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 	}
 	now := c.clock()
 	v := deploymentView{D: d, Env: env, Creator: creator(d), Versions: versions(d), Age: formatDuration(now.Sub(d.CreateTime)),
-		Settled: deployment.Settled(d), Now: now}
+		Settled: deployment.Settled(d), Now: now, ExtendBy: extendChoices}
 	if d.State == store.Prepared && !d.ExpireTime.IsZero() {
 		v.ExpiresIn = formatDuration(d.ExpireTime.Sub(now))
 	}
@@ -287,12 +305,22 @@ func (c *Console) buttonsFor(s auth.Subject, d *store.Deployment, env *store.Env
 		b.Start = !env.TwoStage && deploy("StartDeployment")
 	case store.Prepared:
 		b.Continue = deploy("ContinueDeployment")
-		if w := deployment.Windows(env, now); !w.Open {
+		unapproved := env.RequireApproval && d.Approval == nil
+		w := deployment.Windows(env, now)
+		if !w.Open {
 			b.ContinueBlocked = fmt.Sprintf("No deployment window of %s is open now. The next window opens in %s: %s.",
 				env.Name, formatDuration(w.NextOpen.Sub(now)), w.Next)
-		} else if env.RequireApproval && d.Approval == nil {
+			// Force overrides the window, never the approval.
+			b.Force = b.Continue && !unapproved
+		} else if unapproved {
 			b.ContinueBlocked = "This environment requires an approval before stage 2; an approver must approve it first."
 		}
+		scheduled := !d.ScheduledTime.IsZero()
+		b.Schedule = b.Continue && !scheduled && !w.Open && !unapproved
+		b.CancelSchedule = scheduled && deploy("CancelScheduledContinue")
+		b.Extend = deploy("ExtendDeployment")
+	case store.Deployed:
+		b.Rollback = deploy("RollbackDeployment") && deployment.CanRollback(d, env) == nil
 	}
 	b.Abort = deployment.CanTransition(d.State, store.Aborted) && deploy("AbortDeployment")
 	if env.RequireApproval && d.Approval == nil && c.may(s, "ApproveDeployment", d.Environment) &&

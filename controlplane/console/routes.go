@@ -57,6 +57,10 @@ var routes = []route{
 	{pattern: "POST /deployments/{id}/continue", name: "ContinueDeployment", action: auth.Deploy, mutating: true, target: byID, act: (*Console).continue_},
 	{pattern: "POST /deployments/{id}/abort", name: "AbortDeployment", action: auth.Deploy, mutating: true, target: byID, act: (*Console).abort},
 	{pattern: "POST /deployments/{id}/approve", name: "ApproveDeployment", action: auth.Approve, mutating: true, target: byID, act: (*Console).approve},
+	{pattern: "POST /deployments/{id}/cancel-schedule", name: "CancelScheduledContinue", action: auth.Deploy, mutating: true, target: byID, act: (*Console).cancelSchedule},
+	{pattern: "POST /deployments/{id}/extend", name: "ExtendDeployment", action: auth.Deploy, mutating: true, target: byID, act: (*Console).extend},
+	{pattern: "POST /deployments/{id}/rollback", name: "RollbackDeployment", action: auth.Deploy, mutating: true, target: byID, act: (*Console).rollback},
+	{pattern: "POST /environments/{name}/two-stage", name: "UpdateEnvironment", action: auth.Administer, mutating: true, target: envFromPath, act: (*Console).setTwoStage},
 	{pattern: "GET /frontends", name: "ListAgents", action: auth.Read, target: envFromQuery, page: (*Console).frontendsPage},
 	{pattern: "GET /audit", name: "ListAuditEvents", action: auth.Read, target: envFromQuery, page: (*Console).auditPage},
 }
@@ -97,6 +101,11 @@ func envFromQuery(_ *Console, r *http.Request, s auth.Subject) (target, error) {
 		env = s.Environment
 	}
 	return target{env: env}, nil
+}
+
+// envFromPath: the environment named in the path.
+func envFromPath(_ *Console, r *http.Request, _ auth.Subject) (target, error) {
+	return target{env: r.PathValue("name")}, nil
 }
 
 // envFromForm: the environment the form names.

@@ -158,6 +158,15 @@ func Settled(d *store.Deployment) bool {
 	return Final(d.State) && !(d.State == store.Deployed && d.RollingBack)
 }
 
+// CanRollback says whether d can be rolled back as env stands (it is
+// DEPLOYED, not rolling back, what env runs now, and each application ran
+// a release before it): nil, or the FailedPrecondition Rollback would
+// return. Pages ask it before they show a Roll back button; Rollback
+// checks again, with the other deployments of env.
+func CanRollback(d *store.Deployment, env *store.Environment) error {
+	return checkRollback(d, env, nil)
+}
+
 // checkRollback refuses the rollback command unless d is DEPLOYED, is what
 // env runs now for each of its applications, each had a release before it,
 // and no other deployment of env is ACTIVATING.
