@@ -480,8 +480,10 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 
 // finished does what follows a final state: forget the commands still out,
 // have the agents drop staged releases if stage 2 never ran, count it (in
-// cutover_deployments_total once per deployment; the end of a rollback by
-// command in cutover_deployment_rollbacks_total), tell watchers. Call with s.mu held.
+// cutover_deployments_total once per final state it reaches: a deployment
+// rolled back by command counts as deployed, then as rolled_back; the end
+// of a rollback by command also in cutover_deployment_rollbacks_total),
+// tell watchers. Call with s.mu held.
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
 	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
@@ -498,11 +500,11 @@ func (s *Service) finished(d *store.Deployment) {
 		s.spawnPackage(d.ID)
 	}
 	if d.State == store.RolledBack && d.RollbackKey != "" {
-		// Rolled back by command: its run was counted as deployed already.
+		// Rolled back by command: its run was counted as deployed when it
+		// ended; it now counts as rolled back too.
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultRolledBack).Inc()
-	} else {
-		s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	}
+	s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)
 	s.watchers.publish(d)
 }
