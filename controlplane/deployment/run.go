@@ -259,6 +259,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	if needsSQL(d) { // a single-stage deployment entered stage 2
 		s.spawnSQL(d.ID, false)
 	}
+	if d.State == store.Prepared {
+		s.poke() // PREPARED (again): its expiry to watch
+	}
 	if ended {
 		s.finished(d)
 	} else {
@@ -328,7 +331,11 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			return nil, nil
 		}
 		connected := s.fleet.Connected(d.Environment)
-		if problems := checkActivatable(d, connected, false); problems != "" {
+		known, err := knownAgents(tx)
+		if err != nil {
+			return nil, err
+		}
+		if problems := checkActivatable(d, connected, known, false); problems != "" {
 			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
 			return nil, nil
 		}

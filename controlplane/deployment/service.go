@@ -354,7 +354,11 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 // agent lacks a release.
 func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) ([]outgoing, error) {
 	connected := s.fleet.Connected(d.Environment)
-	if problems := checkActivatable(d, connected, d.RequirePrepared); problems != "" {
+	known, err := knownAgents(tx)
+	if err != nil {
+		return nil, err
+	}
+	if problems := checkActivatable(d, connected, known, d.RequirePrepared); problems != "" {
 		hint := "reconnect the agents (or abort it and prepare a new deployment)"
 		if d.RequirePrepared {
 			hint = "continue without require_prepared to stage on them first, or stop those agents"
@@ -390,6 +394,20 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 	}
 	s.finished(d)
 	return d, nil
+}
+
+// knownAgents returns the names of the agents the controller knows (not
+// removed), connected or not.
+func knownAgents(tx *store.Tx) (map[string]bool, error) {
+	all, err := tx.Agents()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for _, a := range all {
+		out[a.Name] = true
+	}
+	return out, nil
 }
 
 // leftOut returns the names of the agents of env that the controller knows
