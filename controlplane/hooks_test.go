@@ -178,15 +178,17 @@ func TestArmFailureSwapsNobody(t *testing.T) {
 	continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 }
 
-// TestLateJoinerIsStagedFirst: a front-end that connects after prepare is
-// staged by its arm, and the bytes it fetched are counted; with
-// require_prepared the continue is refused naming it.
+// TestLateJoinerIsStagedFirst: a front-end that connects after prepare,
+// and does not finish its staging in the background, is staged by its
+// arm, and the bytes it fetched are counted; with require_prepared the
+// continue is refused naming it.
 func TestLateJoinerIsStagedFirst(t *testing.T) {
 	tc := startController(t, t.TempDir())
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	d := setupHooks(t, tc, "", fe1)
-	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{unansweredStages: 1})
 	waitAgents(t, tc, "production", 2)
+	waitReceived(t, fe2, "stage(unanswered)")
 
 	_, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id, RequirePrepared: true})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "require_prepared") || !strings.Contains(err.Error(), "fe2 (release") {
@@ -197,8 +199,8 @@ func TestLateJoinerIsStagedFirst(t *testing.T) {
 	}
 
 	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
-	if got := received(fe2); got != "arm,commit" {
-		t.Errorf("fe2 received %s, want arm,commit (its arm stages)", got)
+	if got := received(fe2); got != "stage(unanswered),arm,commit" {
+		t.Errorf("fe2 received %s, want stage(unanswered),arm,commit (its arm stages)", got)
 	}
 	var activating string
 	for _, h := range dep.History {

@@ -114,6 +114,7 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	row(t, "TWO-STAGE", yesNo(e.GetTwoStage()))
 	field(t, "PREPARED-TTL", formatDuration(e.GetPreparedTtl()))
 	row(t, "REQUIRE-APPROVAL", yesNo(e.GetRequireApproval()))
+	row(t, "REQUIRE-PREPARED", yesNo(e.GetRequirePrepared()))
 	row(t, "WINDOWS", orDash(strings.Join(e.GetWindows(), "; ")))
 	if len(e.GetWindows()) > 0 {
 		open := yesNo(e.GetWindowOpen())

@@ -71,6 +71,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		Windows:         e.Windows,
 		PreparedTtl:     durationpb.New(deployment.PreparedTTL(e)),
 		RequireApproval: e.RequireApproval,
+		RequirePrepared: e.RequirePrepared,
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
@@ -102,6 +103,7 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 		Windows:         e.GetWindows(),
 		PreparedTTL:     e.GetPreparedTtl().AsDuration(),
 		RequireApproval: e.GetRequireApproval(),
+		RequirePrepared: e.GetRequirePrepared(),
 		KeepReleases:    e.GetKeepReleases(),
 	}
 }

@@ -247,7 +247,7 @@ func commandID(d *store.Deployment, kind fleet.CommandKind, agent string) string
 // phase is the kind of command d waits for.
 func phase(d *store.Deployment) fleet.CommandKind {
 	switch {
-	case d.State == store.Preparing:
+	case d.State == store.Preparing, d.State == store.Prepared: // PREPARED: a late front-end staged in the background
 		return fleet.Stage
 	case d.State == store.Deployed && d.RollingBack: // the rollback command: arm, then commit
 		kind, _ := stepKind(d.Step)
@@ -405,6 +405,9 @@ func next(d *store.Deployment) step {
 			return step{}
 		}
 		return nextRollbackByCommand(d)
+	}
+	if d.State == store.Prepared { // a staging in the background changes no state
+		return step{}
 	}
 	switch phase(d) {
 	case fleet.Stage:

@@ -366,3 +366,71 @@ func TestEnvironmentDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestPreparedSummary(t *testing.T) {
+	known := func(names ...string) []*store.Agent {
+		var out []*store.Agent
+		for _, n := range names {
+			out = append(out, &store.Agent{Name: n, Environment: "prod", LastSeen: t0})
+		}
+		return out
+	}
+	staged := func(n string) store.DeploymentAgent { return store.DeploymentAgent{Name: n, State: store.AgentStaged} }
+	tests := []struct {
+		name   string
+		agents []store.DeploymentAgent
+		env    []*store.Agent
+		want   string
+	}{
+		{"all", []store.DeploymentAgent{staged("fe1"), staged("fe2")}, known("fe1", "fe2"), "PREPARED on 2 of 2 front-ends: every one has the releases staged"},
+		{"one offline", []store.DeploymentAgent{staged("fe1"), staged("fe2")}, known("fe1", "fe2", "fe3"),
+			"PREPARED on 2 of 3 front-ends; fe3 not connected since 2026-03-01T02:00:00Z (a front-end that connects while PREPARED is staged at once, in the background)"},
+		{"one staging, one failed", []store.DeploymentAgent{staged("fe1"), {Name: "fe2", State: store.AgentStaging}, {Name: "fe3", State: store.AgentFailed, Error: "disk full"}}, known("fe1", "fe2", "fe3"),
+			"PREPARED on 1 of 3 front-ends; fe2 staging in the background; fe3 failed: disk full"},
+		{"a removed one is not counted", []store.DeploymentAgent{staged("fe1")}, known("fe1"), "PREPARED on 1 of 1 front-ends: every"},
+	}
+	for _, tt := range tests {
+		d := &store.Deployment{ID: "d-1", Environment: "prod", Agents: tt.agents}
+		if got := preparedSummary(d, tt.env); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLateStage(t *testing.T) {
+	view := func(name string, staged ...string) fleet.AgentView {
+		return fleet.AgentView{Agent: store.Agent{Name: name, Applications: []store.AgentApplication{{Name: "hello", StagedReleaseIDs: staged}}}, Connected: true}
+	}
+	mk := func(agents ...store.DeploymentAgent) *store.Deployment {
+		return &store.Deployment{ID: "d-1", State: store.Prepared, Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}}, Agents: agents}
+	}
+	tests := []struct {
+		name          string
+		d             *store.Deployment
+		v             fleet.AgentView
+		wantCmd       string
+		wantNote      string
+		wantAgents    int
+		wantLastState store.AgentState
+	}{
+		{"newcomer lacking the release", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe2"), "d-1.stage.fe2", "staging them there now, in the background", 2, store.AgentPending},
+		{"newcomer holding it", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe2", "r2"), "", "holds the releases already", 2, store.AgentStaged},
+		{"back, staged before", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe1", "r2"), "", "", 1, store.AgentStaged},
+		{"back while its staging runs: resent", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaging, Command: "d-1.stage.fe1"}), view("fe1"), "d-1.stage.fe1", "", 1, store.AgentStaging},
+		{"back after its staging failed", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentFailed, Error: "x"}), view("fe1"), "d-1.stage.fe1", "staging them there now", 1, store.AgentPending},
+	}
+	for _, tt := range tests {
+		cmd, msg := lateStage(tt.d, tt.v)
+		id := ""
+		if cmd != nil {
+			id = cmd.ID
+			if cmd.Kind != fleet.Stage || len(cmd.Releases) != 1 {
+				t.Errorf("%s: command %+v", tt.name, cmd)
+			}
+		}
+		last := tt.d.Agents[len(tt.d.Agents)-1]
+		if id != tt.wantCmd || !strings.Contains(msg, tt.wantNote) || (tt.wantNote == "") != (msg == "") || len(tt.d.Agents) != tt.wantAgents || last.State != tt.wantLastState {
+			t.Errorf("%s: command %q note %q agents %+v", tt.name, id, msg, tt.d.Agents)
+		}
+	}
+}

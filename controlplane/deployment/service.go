@@ -332,7 +332,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		if forced != "" {
 			note(d, now, actor, forced)
 		}
-		d.RequirePrepared = opt.RequirePrepared
+		d.RequirePrepared = opt.RequirePrepared || env.RequirePrepared
 		out, err = s.startStage2(tx, d, actor)
 		return err
 	})
@@ -359,9 +359,9 @@ func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) (
 		return nil, err
 	}
 	if problems := checkActivatable(d, connected, known, d.RequirePrepared); problems != "" {
-		hint := "reconnect the agents (or abort it and prepare a new deployment)"
+		hint := "reconnect the agents, or remove those gone for good (`cutoverctl agent remove NAME`), or abort it and prepare a new deployment"
 		if d.RequirePrepared {
-			hint = "continue without require_prepared to stage on them first, or stop those agents"
+			hint = "wait for the front-ends that connected late to be staged in the background, or continue without require_prepared (and with the environment's require_prepared off) to stage on them inside the window, or stop those agents"
 		}
 		return nil, fmt.Errorf("deployment %s cannot continue: %s; %s; it stays PREPARED: %w",
 			d.ID, problems, hint, errkind.FailedPrecondition)

@@ -190,7 +190,7 @@ func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deplo
 			}
 			d.PredictedStage2 = PredictStage2(history)
 		}
-		d.ScheduledTime, d.RequirePrepared = at, requirePrepared
+		d.ScheduledTime, d.RequirePrepared = at, requirePrepared || env.RequirePrepared
 		note(d, now, actor, fmt.Sprintf("stage 2 scheduled for %s; predicted duration %s", what, d.PredictedStage2))
 		return nil
 	})

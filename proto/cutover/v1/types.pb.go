@@ -276,9 +276,14 @@ type Environment struct {
 	// next_window describes the next opening after now (also while a window is
 	// open) in the window's zone and in UTC,
 	// e.g. `Mon 2026-11-30 02:00 WET (02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`. Output only.
-	NextWindow    string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NextWindow string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
+	// require_prepared makes every continue of the environment refuse
+	// (FAILED_PRECONDITION, naming them, nothing changed) to stage releases on
+	// front-ends that lack them, as ContinueDeploymentRequest.require_prepared
+	// does: nothing is transferred inside the window.
+	RequirePrepared bool `protobuf:"varint,20,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Environment) Reset() {
@@ -407,6 +412,13 @@ func (x *Environment) GetNextWindow() string {
 		return x.NextWindow
 	}
 	return ""
+}
+
+func (x *Environment) GetRequirePrepared() bool {
+	if x != nil {
+		return x.RequirePrepared
+	}
+	return false
 }
 
 // Database says how the controller reaches an environment's database.
@@ -1860,7 +1872,7 @@ var File_cutover_v1_types_proto protoreflect.FileDescriptor
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x06\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x06\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -1880,7 +1892,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rkeep_releases\x18\f \x01(\x05R\fkeepReleases\x12=\n" +
 	"\fwindow_close\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vwindowClose\x12\x1f\n" +
 	"\vnext_window\x18\x0e \x01(\tR\n" +
-	"nextWindow\x1a`\n" +
+	"nextWindow\x12)\n" +
+	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xba\x01\n" +
