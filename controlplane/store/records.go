@@ -37,15 +37,15 @@ const (
 
 // Environment is a named deployment target and its settings.
 type Environment struct {
-	Name             string                     `json:"name"`
-	TwoStage         bool                       `json:"two_stage,omitempty"`
-	Database         Database                   `json:"database"`
-	Windows          []string                   `json:"windows,omitempty"`
-	PreparedTTL      time.Duration              `json:"prepared_ttl,omitempty"`
-	RequireApproval  bool                       `json:"require_approval,omitempty"`
+	Name            string        `json:"name"`
+	TwoStage        bool          `json:"two_stage,omitempty"`
+	Database        Database      `json:"database"`
+	Windows         []string      `json:"windows,omitempty"`
+	PreparedTTL     time.Duration `json:"prepared_ttl,omitempty"`
+	RequireApproval bool          `json:"require_approval,omitempty"`
 	// RequirePrepared: every continue refuses to stage on front-ends that
 	// lack the releases (as continue --require-prepared).
-	RequirePrepared bool `json:"require_prepared,omitempty"`
+	RequirePrepared  bool                       `json:"require_prepared,omitempty"`
 	KeepReleases     int32                      `json:"keep_releases,omitempty"`
 	DeployedVersions map[string]DeployedVersion `json:"deployed_versions,omitempty"`
 	CreateTime       time.Time                  `json:"create_time"`
