@@ -221,6 +221,13 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 	}
 	field(t, "SCHEDULED", formatTime(d.GetScheduledTime()))
 	field(t, "PREDICTED-STAGE2", formatDuration(d.GetPredictedStage2Duration()))
+	if p := d.GetStage2Prediction(); p != nil {
+		var parts []string
+		for _, part := range p.GetParts() {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", part.GetName(), formatDuration(part.GetDuration()), part.GetBasis()))
+		}
+		row(t, "PREDICTION", formatDuration(p.GetTotal())+" = "+strings.Join(parts, " + "))
+	}
 	if a := d.GetApproval(); a != nil {
 		approved := a.GetActor() + " at " + formatTime(a.GetTime())
 		if a.GetComment() != "" {

@@ -242,9 +242,11 @@ func (s *Service) handleReport(r fleet.Report) error {
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
 		counted := savedCounted(d, r.Agent)
+		kind := phase(d)
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
+		recordStepTime(d, r, kind, s.clock())
 		saved = !counted && savedCounted(d, r.Agent)
 		if d.State == store.Prepared && r.Outcome.Final() { // a staging in the background ended
 			agents, err := envAgents(tx, d.Environment)
@@ -253,6 +255,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 			}
 			if msg := lateReport(d, r.Agent, agents); msg != "" {
 				note(d, s.clock(), ControllerActor, msg)
+			}
+			if err := s.predictFor(tx, d); err != nil { // fewer bytes missing
+				return err
 			}
 		}
 		before, byCommand := d.State, d.State == store.Deployed && d.RollingBack
@@ -332,11 +337,9 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		ttl := PreparedTTL(env)
 		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
 		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
-		history, err := tx.Deployments(d.Environment)
-		if err != nil {
+		if err := s.predictFor(tx, d); err != nil {
 			return nil, err
 		}
-		d.PredictedStage2 = PredictStage2(history)
 		s.poke() // a new expiry to watch
 		if !d.SingleStage {
 			// Front-ends that connected during stage 1 are staged now, in the background.

@@ -366,6 +366,9 @@ func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) (
 		return nil, fmt.Errorf("deployment %s cannot continue: %s; %s; it stays PREPARED: %w",
 			d.ID, problems, hint, errkind.FailedPrecondition)
 	}
+	if err := s.predictFor(tx, d); err != nil { // the one to compare stage 2 with
+		return nil, err
+	}
 	return s.beginActivation(tx, d, connected, actor)
 }
 
