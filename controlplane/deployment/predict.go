@@ -14,16 +14,20 @@ import (
 //   - transfer: the bytes still missing on the front-ends that will take
 //     part (the arm stages them), at the rate the environment's earlier
 //     stagings ran (defaultTransferRate without any);
-//   - arm: per front-end, the longest of its arm times in the latest
+//   - arm: per front-end, the mean of its arm times in the latest
 //     predictionRuns earlier stage 2 runs of an application of this
 //     deployment in the environment; the step takes the slowest front-end;
-//     one with no arm of its own takes the longest of the others';
-//   - hooks: the longest before_activate + after_activate time of those runs;
+//     one with no arm of its own takes the mean of those runs' whole step;
+//   - hooks: the mean before_activate + after_activate time of those runs;
 //   - sql: with migrations pending, their number times the time per
 //     migration those runs took (sqlPerMigration without any);
 //   - swap: per front-end, as arm, its commit times (swap, restart,
 //     health, validate hooks);
-//   - margin: a quarter of the sum, plus predictionFloor.
+//   - margin: a tenth of the sum, plus predictionFloor.
+//
+// Means, not maxima, and a small margin: a prediction is meant to hold
+// (predicted ÷ actual near 1), and the window check (fits) adds nothing
+// of its own; the slowest front-end and every step are already counted.
 //
 // With no earlier run of these applications in the environment (nothing
 // measured), the prediction is DefaultStage2Prediction.
@@ -35,7 +39,7 @@ const (
 	// predictionRuns is how many of the latest stage 2 runs count.
 	predictionRuns = 3
 	// predictionFloor is added to the margin: the controller's own steps.
-	predictionFloor = 250 * time.Millisecond
+	predictionFloor = 5 * time.Millisecond
 	// sqlPerMigration is the time per pending migration when no earlier
 	// run of the environment measured one.
 	sqlPerMigration = time.Second
@@ -105,9 +109,9 @@ func predict(in predictInput) *store.Prediction {
 	add(partArm, arm, armBasis)
 	var hooks time.Duration
 	for _, h := range runs {
-		hooks = max(hooks, h.HooksDuration)
+		hooks += h.HooksDuration
 	}
-	add(partHooks, hooks, fmt.Sprintf("the longest before_activate and after_activate steps of the last %d runs", len(runs)))
+	add(partHooks, hooks/time.Duration(len(runs)), fmt.Sprintf("the mean before_activate and after_activate steps of the last %d runs", len(runs)))
 	if d.SQLPending > 0 {
 		per, basis := sqlPerMigration, "no earlier SQL run in the environment: 1s per migration"
 		for _, h := range in.history {
@@ -125,7 +129,7 @@ func predict(in predictInput) *store.Prediction {
 	for _, part := range p.Parts {
 		sum += part.Duration
 	}
-	add(partMargin, sum/4+predictionFloor, "a quarter of the rest, plus the controller's own steps")
+	add(partMargin, sum/10+predictionFloor, "a tenth of the rest, plus the controller's own steps")
 	for _, part := range p.Parts {
 		p.Total += part.Duration
 	}
@@ -133,41 +137,39 @@ func predict(in predictInput) *store.Prediction {
 }
 
 // perAgent returns the longest, over the front-ends that will take part,
-// of each one's longest step time (of) in runs, and says whose; a
-// front-end without a time of its own takes the longest of the runs'
-// whole step (whole).
+// of each one's mean step time (of) in runs, and says whose; a front-end
+// without a time of its own takes the mean of the runs' whole step
+// (whole).
 func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.DeploymentAgent) time.Duration, whole func(*store.Deployment) time.Duration) (time.Duration, string) {
+	var wholeSum time.Duration
+	for _, h := range runs {
+		wholeSum += whole(h)
+	}
+	wholeMean := wholeSum / time.Duration(max(len(runs), 1))
 	var worst time.Duration
 	var basis string
-	var wholeMax time.Duration
-	var wholeID string
-	for _, h := range runs {
-		if w := whole(h); w > wholeMax {
-			wholeMax, wholeID = w, h.ID
-		}
-	}
 	for _, name := range slices.Sorted(mapKeys(agents)) {
-		var own time.Duration
-		var from string
+		var sum time.Duration
+		n := 0
 		for _, h := range runs {
 			for _, a := range h.Agents {
-				if a.Name == name && of(a) > own {
-					own, from = of(a), h.ID
+				if a.Name == name && of(a) > 0 {
+					sum, n = sum+of(a), n+1
 				}
 			}
 		}
-		b := fmt.Sprintf("%s's in %s", name, from)
-		if own == 0 {
-			own, b = wholeMax, fmt.Sprintf("%s has none of its own: the whole step in %s", name, wholeID)
+		own, b := wholeMean, fmt.Sprintf("%s has none of its own: the mean whole step", name)
+		if n > 0 {
+			own, b = sum/time.Duration(n), fmt.Sprintf("%s's mean over %d run(s)", name, n)
 		}
-		if own > worst {
+		if own > worst || basis == "" {
 			worst, basis = own, b
 		}
 	}
-	if basis == "" {
+	if worst == 0 {
 		return 0, ""
 	}
-	return worst, fmt.Sprintf("the slowest front-end: %s (longest of the last %d runs)", basis, len(runs))
+	return worst, fmt.Sprintf("the slowest front-end: %s (of the last %d runs)", basis, len(runs))
 }
 
 func mapKeys(m map[string]int64) func(func(string) bool) {

@@ -38,11 +38,11 @@ func TestPredict(t *testing.T) {
 	}{
 		{"nothing measured", 0, map[string]int64{"fe1": 0}, "default=5m0s", DefaultStage2Prediction},
 		{"each front-end by its own times", 0, map[string]int64{"fe1": 0, "fe2": 0},
-			// arm: fe2 300ms; hooks 400ms; swap: fe1 2s; margin (2.7s)/4+250ms
-			"arm=300ms hooks=400ms swap=2s margin=925ms", ms(3625)},
+			// arm: fe2 mean(300,200); hooks mean(0,400); swap: fe1 mean(1000,2000) = fe2's mean(1500,1000)… fe1 1.5s, fe2 1.25s; margin 2.15s/10+5ms
+			"arm=250ms hooks=200ms swap=1.5s margin=200ms", ms(2150)},
 		{"a newcomer takes the whole step, and its bytes", 2, map[string]int64{"fe1": 0, "fe3": 10 << 20},
-			// transfer 10 MiB at 10 MiB/s; arm: fe3 ← whole step 300ms; sql 2×300ms; swap fe1 2s
-			"transfer=1s arm=300ms hooks=400ms sql=600ms swap=2s margin=1.325s", ms(5625)},
+			// transfer 10 MiB at 10 MiB/s; arm: fe3 ← mean whole step (300+200)/2; sql 2×300ms; swap: fe3 ← mean whole (1500+2000)/2
+			"transfer=1s arm=250ms hooks=200ms sql=600ms swap=1.75s margin=385ms", ms(4185)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
