@@ -149,15 +149,18 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 	d2 := c.createDeployment("sql", app, "v2")
 	c.prepareAndWait(d2)
 	before = db.snapshot(t)
-	dep2 := c.continueAndWait(d2, failed)
-	mentionsAll(t, "the error", dep2.GetError(), "0003_backfill.up.sql", "statement 2 (line 2)", "no_such_table",
-		"rolled back", "no agent was sent commit", "prepare again")
+	dep2, failure := c.continueBack(d2)
+	mentionsAll(t, "the failure", failure, "0003_backfill.up.sql", "statement 2 (line 2)", "no_such_table",
+		"rolled back", "no agent was sent commit", "the database is as it was")
 	if after := db.snapshot(t); after != before {
 		t.Errorf("the failed script changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	checkNoSwap(t, dep2)
 	c.checkCurrent(app, v1)
 	c.checkAnswers("v1")
+	if _, err := c.Admin.AbortDeployment(context.Background(), &cutoverv1.AbortDeploymentRequest{Id: d2}); err != nil { // it holds the environment
+		t.Fatalf("abort %s: %v", d2, err)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
