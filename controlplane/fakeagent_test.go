@@ -37,6 +37,7 @@ type fakeAgent struct {
 	armFails bool                // setFailArm: arm fails from now on
 	sessions int
 	tls      *tls.Config // its certificate, once enrolled
+	halt     func()      // stops the running agent (start sets it)
 }
 
 // fakeOpts says how a fake agent misbehaves.
@@ -53,6 +54,9 @@ type fakeOpts struct {
 	// onStage runs when a stage command arrives, before the agent answers
 	// it (a test advances its fake clock there: stage 1 "takes long").
 	onStage func()
+	// unansweredStages: the first so many stage commands are received and
+	// left unanswered (as leaveUnanswered, from the start).
+	unansweredStages int
 }
 
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
@@ -63,7 +67,15 @@ func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fa
 func startFakeAgentWith(t *testing.T, addr, name, env string, opts fakeOpts) *fakeAgent {
 	t.Helper()
 	a := &fakeAgent{name: name, env: env, fakeOpts: opts, addr: addr,
-		running: map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{}}
+		running: map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{"stage": opts.unansweredStages}}
+	a.start(t)
+	t.Cleanup(a.stop)
+	return a
+}
+
+// start runs the agent (again, after stop: same certificate, same
+// releases held) until stop.
+func (a *fakeAgent) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -73,7 +85,7 @@ func startFakeAgentWith(t *testing.T, addr, name, env string, opts fakeOpts) *fa
 			addr := a.addr
 			a.mu.Unlock()
 			if err := a.session(ctx, addr); err != nil && ctx.Err() == nil {
-				t.Logf("fake agent %s: session ended: %v", name, err)
+				t.Logf("fake agent %s: session ended: %v", a.name, err)
 			}
 			select {
 			case <-ctx.Done():
@@ -81,11 +93,23 @@ func startFakeAgentWith(t *testing.T, addr, name, env string, opts fakeOpts) *fa
 			}
 		}
 	}()
-	t.Cleanup(func() {
+	a.mu.Lock()
+	a.halt = func() {
 		cancel()
 		<-done
-	})
-	return a
+	}
+	a.mu.Unlock()
+}
+
+// stop ends the agent's session and keeps it from dialing again, until start.
+func (a *fakeAgent) stop() {
+	a.mu.Lock()
+	halt := a.halt
+	a.halt = nil
+	a.mu.Unlock()
+	if halt != nil {
+		halt()
+	}
 }
 
 // setAddr points the agent at a restarted controller.

@@ -91,7 +91,8 @@ func TestHooksOnceEachAndLabels(t *testing.T) {
 // scheduler front-end: stage 2 stops before the SQL, nobody is sent
 // commit, every agent is disarmed, and the after_activate hooks run where
 // before_activate ran (both scheduler front-ends), so no scheduler stays
-// suspended.
+// suspended. Nothing changed: the deployment is PREPARED again, and once
+// the hook passes, continue again deploys it.
 func TestBeforeActivateFailureResumes(t *testing.T) {
 	tc := startController(t, t.TempDir())
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
@@ -101,8 +102,8 @@ func TestBeforeActivateFailureResumes(t *testing.T) {
   before_activate: [{command: suspend, labels: {role: scheduler}}]
   after_activate: [{command: resume, labels: {role: scheduler}}]
 `, fe1, fe2, fe3)
-	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
-	mustMention(t, "the error", dep.Error, "before_activate hook failed", "agent fe2", "nothing was swapped", "after_activate hooks ran")
+	dep := continueBack(t, tc, d.Id)
+	mustMention(t, "the failure", lastEvent(dep), "before_activate hook failed", "agent fe2", "nothing was swapped", "after_activate hooks ran")
 	for _, a := range []*fakeAgent{fe1, fe2, fe3} {
 		waitReceived(t, a, "disarm")
 	}
@@ -122,6 +123,11 @@ func TestBeforeActivateFailureResumes(t *testing.T) {
 		if a.Name == "fe2" && (len(a.Hooks) != 2 || a.Hooks[0].ExitCode != 1 || a.Hooks[0].Error == "") {
 			t.Errorf("fe2's hook results = %v, want the failed before_activate then after_activate", a.Hooks)
 		}
+	}
+	fe2.setFailHooks("before_activate", false)
+	continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	if got := received(fe2); !strings.HasSuffix(got, "disarm,arm,before_activate:hello#0,commit,after_activate:hello#0") {
+		t.Errorf("fe2 received %s, want a second stage 2 after the disarm", got)
 	}
 }
 
@@ -146,15 +152,17 @@ func TestValidateFailureRollsBack(t *testing.T) {
 
 // TestArmFailureSwapsNobody: one agent fails its readiness check (a staged
 // file damaged and, here, not repairable): nobody is sent commit, every
-// agent is disarmed, the deployment is FAILED naming the agent.
+// agent is disarmed, the deployment is PREPARED again, the failure naming
+// the agent in its history; repaired, continue again deploys it.
 func TestArmFailureSwapsNobody(t *testing.T) {
 	tc := startController(t, t.TempDir())
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
-	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{failArm: true})
+	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
+	fe2.setFailArm(true)
 	fe3 := startFakeAgent(t, tc.addr, "fe3", "production", false)
 	d := setupHooks(t, tc, schedulerHooks, fe1, fe2, fe3)
-	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
-	mustMention(t, "the error", dep.Error, "readiness check (arm): agent fe2", "no longer matches its manifest", "nothing was swapped")
+	dep := continueBack(t, tc, d.Id)
+	mustMention(t, "the failure", lastEvent(dep), "readiness check (arm): agent fe2", "no longer matches its manifest", "nothing was swapped")
 	for _, a := range []*fakeAgent{fe1, fe2, fe3} {
 		waitReceived(t, a, "disarm")
 		if slices.Contains(a.received(), "commit") {
@@ -166,17 +174,21 @@ func TestArmFailureSwapsNobody(t *testing.T) {
 			t.Errorf("agent %s swapped", a.Name)
 		}
 	}
+	fe2.setFailArm(false)
+	continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 }
 
-// TestLateJoinerIsStagedFirst: a front-end that connects after prepare is
-// staged by its arm, and the bytes it fetched are counted; with
-// require_prepared the continue is refused naming it.
+// TestLateJoinerIsStagedFirst: a front-end that connects after prepare,
+// and does not finish its staging in the background, is staged by its
+// arm, and the bytes it fetched are counted; with require_prepared the
+// continue is refused naming it.
 func TestLateJoinerIsStagedFirst(t *testing.T) {
 	tc := startController(t, t.TempDir())
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	d := setupHooks(t, tc, "", fe1)
-	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
+	fe2 := startFakeAgentWith(t, tc.addr, "fe2", "production", fakeOpts{unansweredStages: 1})
 	waitAgents(t, tc, "production", 2)
+	waitReceived(t, fe2, "stage(unanswered)")
 
 	_, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id, RequirePrepared: true})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "require_prepared") || !strings.Contains(err.Error(), "fe2 (release") {
@@ -187,8 +199,8 @@ func TestLateJoinerIsStagedFirst(t *testing.T) {
 	}
 
 	dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
-	if got := received(fe2); got != "arm,commit" {
-		t.Errorf("fe2 received %s, want arm,commit (its arm stages)", got)
+	if got := received(fe2); got != "stage(unanswered),arm,commit" {
+		t.Errorf("fe2 received %s, want stage(unanswered),arm,commit (its arm stages)", got)
 	}
 	var activating string
 	for _, h := range dep.History {

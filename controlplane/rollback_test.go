@@ -105,12 +105,14 @@ func TestRollbackCommand(t *testing.T) {
 	if lastArm > firstCommit {
 		t.Errorf("a commit (#%d) was sent before every agent had armed (last arm #%d)", firstCommit, lastArm)
 	}
-	// Each deployment is counted once in cutover_deployments_total, by how
-	// its run ended (deployed); the rollback by command has its own counter.
+	// Each deployment counts in cutover_deployments_total under each final
+	// state it reached: d1 deployed, then rolled back by command; d2
+	// deployed (its rollback failed). The rollback by command also has its
+	// own counter.
 	m := tc.scrapeUntil(t, `cutover_deployment_rollbacks_total{environment="production",result="rolled_back"} 1`)
 	for series, want := range map[string]float64{
 		`cutover_deployments_total{environment="production",state="deployed"}`:              2,
-		`cutover_deployments_total{environment="production",state="rolled_back"}`:           0,
+		`cutover_deployments_total{environment="production",state="rolled_back"}`:           1,
 		`cutover_deployment_rollbacks_total{environment="production",result="failed"}`:      1,
 		`cutover_deployment_rollbacks_total{environment="production",result="rolled_back"}`: 1,
 	} {

@@ -104,6 +104,31 @@ func continueTo(t *testing.T, tc *testController, id string, want cutoverv1.Depl
 	return d
 }
 
+// continueBack continues deployment id and waits for the stage 2 to fail
+// and leave it PREPARED again (failed before anything changed); it returns
+// the deployment, whose last history entry is the failure.
+func continueBack(t *testing.T, tc *testController, id string) *cutoverv1.Deployment {
+	t.Helper()
+	before, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	d := waitFor(t, tc, id, "PREPARED again, or a final state", func(d *cutoverv1.Deployment) bool {
+		return isFinalOr(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)(d) ||
+			(d.State == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED && len(d.History) > len(before.History)+1)
+	})
+	if d.State != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED || d.Error != "" || d.ActivateTime != nil ||
+		!d.PreparedTime.AsTime().Equal(before.PreparedTime.AsTime()) || !d.ExpireTime.AsTime().Equal(before.ExpireTime.AsTime()) {
+		t.Fatalf("deployment %s after a stage 2 that failed before anything changed: %s (error %q, activate_time %v), want PREPARED as before: %s",
+			id, d.State, d.Error, d.ActivateTime, lastEvent(d))
+	}
+	mustMention(t, "the last event", lastEvent(d), "PREPARED again", "continue again")
+	return d
+}
+
 // isFinalOr holds for want and for every final state.
 func isFinalOr(want cutoverv1.DeploymentState) func(*cutoverv1.Deployment) bool {
 	return func(d *cutoverv1.Deployment) bool {
@@ -193,7 +218,8 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 // TestSQLFailureSwapsNothing: a migration in the middle of three that
 // fails only on the rows of the environment's database (which prepare's
 // schema-only shadow cannot show, and the plan marks) leaves the schema as
-// it was, and no agent is sent commit.
+// it was, and no agent is sent commit; the deployment is PREPARED again
+// (nothing committed).
 func TestSQLFailureSwapsNothing(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, be sqlBackend) {
 		tc := startController(t, t.TempDir())
@@ -213,9 +239,9 @@ func TestSQLFailureSwapsNothing(t *testing.T) {
 			t.Errorf("unproven statements: %v", u)
 		}
 		before := migratetest.Snapshot(t, be.driver, dsn)
-		dep := continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED)
-		mustMention(t, "the error", dep.Error, "0002_broken.up.sql", "statement 2 (line 2)", "visits", "rolled back",
-			"no agent was sent commit", "prepare again")
+		dep := continueBack(t, tc, d.Id)
+		mustMention(t, "the failure", lastEvent(dep), "0002_broken.up.sql", "statement 2 (line 2)", "visits", "rolled back",
+			"no agent was sent commit", "the database is as it was")
 		waitReceived(t, agent, "disarm")
 		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm" { // arm and disarm change nothing that runs
 			t.Errorf("the agent received %s, want stage,arm,disarm", got)
@@ -223,8 +249,38 @@ func TestSQLFailureSwapsNothing(t *testing.T) {
 		if after := migratetest.Snapshot(t, be.driver, dsn); after != before {
 			t.Errorf("the failed migration left changes behind:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
-		if dep.SqlDuration == nil {
-			t.Error("sql_duration is not recorded after a failed SQL run")
+	})
+}
+
+// TestSQLUnreachableStaysPrepared: continue with the database unreachable
+// changes nothing and leaves the deployment PREPARED; with the database
+// back, continue again deploys it.
+func TestSQLUnreachableStaysPrepared(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, be sqlBackend) {
+		tc := startController(t, t.TempDir())
+		dsn := be.fresh(t)
+		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits})
+		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+		setDSN := func(dsn string) {
+			t.Helper()
+			if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+				Environment: &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: dsn}},
+				UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setDSN(map[string]string{migratetest.SQLite: "/nonexistent/dir/app.db", migratetest.Postgres: "postgres://app:pw@127.0.0.1:1/app"}[be.driver])
+		dep := continueBack(t, tc, d.Id)
+		mustMention(t, "the failure", lastEvent(dep), "the SQL script failed", "the database is as it was")
+		waitReceived(t, agent, "disarm")
+		setDSN(dsn)
+		continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm,arm,commit" {
+			t.Errorf("the agent received %s, want stage,arm,disarm,arm,commit", got)
+		}
+		if got := migratetest.Tables(t, be.driver, dsn); !slices.Equal(got, []string{"cutover_schema_migrations", "visits"}) {
+			t.Errorf("tables after the second continue = %v", got)
 		}
 	})
 }

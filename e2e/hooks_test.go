@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // hooksApp is examples/hello whose cutover.yaml gets hooks.
@@ -120,12 +122,12 @@ func TestHooksResumeAndSwapSpread(t *testing.T) {
 		t.FailNow()
 	}
 
-	t.Log("v2: before_activate fails after suspending: FAILED, nothing swapped, the scheduler resumed")
+	t.Log("v2: before_activate fails after suspending: PREPARED again, nothing swapped, the scheduler resumed")
 	app.set("v2", app.record("suspend")+"; echo cannot suspend >&2; exit 4", "test -s VERSION", app.record("resume"))
 	d2 := c.createDeployment("hooks", "hello", "v2")
 	c.prepareAndWait(d2)
-	dep2 := c.continueAndWait(d2, failed)
-	mentionsAll(t, "the error", dep2.GetError(), "before_activate hook", "exited with status 4", "nothing was swapped", "after_activate hooks ran")
+	dep2, failure := c.continueBack(d2)
+	mentionsAll(t, "the failure", failure, "before_activate hook", "exited with status 4", "nothing was swapped", "after_activate hooks ran")
 	want = append(want, "suspend fe-2/"+short(v1), "resume fe-2/"+short(v1)) // in the release that runs: v1
 	if got := app.lines(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("hook log = %v, want %v", got, want)
@@ -144,6 +146,9 @@ func TestHooksResumeAndSwapSpread(t *testing.T) {
 	code, out, _ := c.ctl("deploy", "get", d2)
 	if code != 0 || !strings.Contains(out, "before_activate") || !strings.Contains(out, "cannot suspend") || !strings.Contains(out, "after_activate") {
 		t.Errorf("deploy get %s (exit %d) does not show the hooks, their exit status and output:\n%s", d2, code, out)
+	}
+	if _, err := c.Admin.AbortDeployment(context.Background(), &cutoverv1.AbortDeploymentRequest{Id: d2}); err != nil { // it holds the environment
+		t.Fatalf("abort %s: %v", d2, err)
 	}
 	if t.Failed() {
 		t.FailNow()

@@ -174,15 +174,18 @@ func testSQLMigrations(t *testing.T, db sqlDatabase) {
 	mentionsAll(t, "deploy plan", out, "checked at prepare on a shadow database", "group 1 (transaction: 0002_create_pages.up.sql, 0003_backfill.up.sql, 0004_add_title.up.sql)",
 		"NOT PROVEN", "0003_backfill.up.sql statement 2 (line 2) CREATE UNIQUE INDEX")
 	before = db.snapshot(t)
-	dep2 = c.continueAndWait(d2, failed)
-	mentionsAll(t, "the error", dep2.GetError(), "0003_backfill.up.sql", "statement 2 (line 2)", "visits",
-		"rolled back", "no agent was sent commit", "prepare again")
+	dep2, failure := c.continueBack(d2)
+	mentionsAll(t, "the failure", failure, "0003_backfill.up.sql", "statement 2 (line 2)", "visits",
+		"rolled back", "no agent was sent commit", "the database is as it was")
 	if after := db.snapshot(t); after != before {
 		t.Errorf("the failed script changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	checkNoSwap(t, dep2)
 	c.checkCurrent(app, v1)
 	c.checkAnswers("v1")
+	if _, err := c.Admin.AbortDeployment(context.Background(), &cutoverv1.AbortDeploymentRequest{Id: d2}); err != nil { // it holds the environment
+		t.Fatalf("abort %s: %v", d2, err)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

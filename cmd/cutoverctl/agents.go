@@ -16,10 +16,11 @@ func newAgentsCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "agents",
 		Aliases: []string{"agent"},
-		Short:   "Show the front-ends' agents, enroll new ones, revoke them",
+		Short:   "Show the front-ends' agents, enroll new ones, revoke them, forget the ones gone for good",
 		Example: `  cutoverctl agents list --env production
   (umask 077; cutoverctl agent token create --environment production --uses 3 > join.token)
-  cutoverctl agent revoke fe-2 --environment production`,
+  cutoverctl agent revoke fe-2 --environment production
+  cutoverctl agent remove fe-3 --environment production`,
 	}
 	var env string
 	list := &cobra.Command{
@@ -36,7 +37,7 @@ func newAgentsCmd(c *cli) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&env, "env", "", "only the agents of this environment")
-	cmd.AddCommand(list, newAgentTokenCmd(c), newAgentRevokeCmd(c))
+	cmd.AddCommand(list, newAgentTokenCmd(c), newAgentRevokeCmd(c), newAgentRemoveCmd(c))
 	return cmd
 }
 
@@ -107,5 +108,29 @@ enrolled again, with a new join token.`,
 	cmd.Flags().StringVar(&env, "environment", "", "the agent's environment (required)")
 	cmd.Flags().SetNormalizeFunc(envAlias)
 	_ = cmd.MarkFlagRequired("environment")
+	return cmd
+}
+
+func newAgentRemoveCmd(c *cli) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:     "remove NAME [--environment E]",
+		Aliases: []string{"rm"},
+		Short:   "Forget an agent that is not connected (a front-end gone for good)",
+		Long: `Forget agent NAME, which must not be connected: it leaves agent list and
+the readiness checks of continue, and its enrollment is deleted, so that to
+come back it must enroll again with a join token. A connected agent is
+refused (FailedPrecondition): stop it first, or revoke it. An admin limited
+to one environment must name it with --environment.`,
+		Example: `  cutoverctl agent remove fe-3 --environment production`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Agent, error) {
+				return api.RemoveAgent(ctx, &cutoverv1.RemoveAgentRequest{Environment: env, Name: args[0]})
+			}, formatAgent)
+		},
+	}
+	cmd.Flags().StringVar(&env, "environment", "", "the agent's environment")
+	cmd.Flags().SetNormalizeFunc(envAlias)
 	return cmd
 }

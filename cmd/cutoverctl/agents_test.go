@@ -47,6 +47,14 @@ func (f *agentAdmin) RevokeAgent(_ context.Context, req *cutoverv1.RevokeAgentRe
 		CertExpireTime: created, RevokeTime: created}, nil
 }
 
+func (f *agentAdmin) RemoveAgent(_ context.Context, req *cutoverv1.RemoveAgentRequest) (*cutoverv1.Agent, error) {
+	f.got(req)
+	if req.GetName() == "fe-1" {
+		return nil, status.Errorf(codes.FailedPrecondition, "agent fe-1 of environment production is connected")
+	}
+	return &cutoverv1.Agent{Name: req.GetName(), Environment: "production", LastSeenTime: created}, nil
+}
+
 func TestAgentTrustCommands(t *testing.T) {
 	f := &agentAdmin{}
 	addr := startFake(t, f)
@@ -71,6 +79,11 @@ func TestAgentTrustCommands(t *testing.T) {
 			"IDENTITY      cutover://production/agent/fe-2\nCONNECTED     no\nCERT-EXPIRES  " + formatTime(created) + "\nREVOKED       " + formatTime(created), false, "",
 			&cutoverv1.RevokeAgentRequest{Environment: "production", Name: "fe-2"}},
 		{"revoke needs an environment", []string{"agent", "revoke", "fe-2"}, 1, "", false, `"environment" not set`, nil},
+		{"remove", []string{"agent", "remove", "fe-3", "--environment", "production"}, 0, "CONNECTED     no", false, "",
+			&cutoverv1.RemoveAgentRequest{Environment: "production", Name: "fe-3"}},
+		{"remove without environment", []string{"agents", "rm", "fe-3"}, 0, "CONNECTED     no", false, "",
+			&cutoverv1.RemoveAgentRequest{Name: "fe-3"}},
+		{"remove connected", []string{"agent", "remove", "fe-1", "--env", "production"}, 1, "", false, "error: FailedPrecondition: agent fe-1 of environment production is connected", nil},
 		{"revoke unknown", []string{"agent", "revoke", "fe-7", "--env", "production"}, 1, "", false, "error: NotFound: agent fe-7 of production was never enrolled", nil},
 	}
 	for _, tt := range tests {

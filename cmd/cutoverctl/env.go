@@ -29,6 +29,7 @@ func addEnvFlags(cmd *cobra.Command, f *envFlags) {
 	fs.BoolVar(&f.twoStage, "two-stage", false, "deploy in two stages (prepare, then continue); off: start only")
 	fs.DurationVar(&f.preparedTTL, "prepared-ttl", 0, "how long a PREPARED deployment stays valid (controller default 96h)")
 	fs.BoolVar(&f.requireApproval, "require-approval", false, "continue and start wait for an approval")
+	fs.BoolVar(&f.requirePrepared, "require-prepared", false, "continue refuses to stage releases on front-ends that lack them (nothing transferred inside the window)")
 	fs.StringArrayVar(&f.windows, "window", nil, `deployment window, e.g. "Mon-Fri 02:00-04:00 Europe/Lisbon" (repeatable; "" for none)`)
 	fs.Int32Var(&f.keepReleases, "keep-releases", 0, "releases per application that agents keep (controller default 3)")
 	fs.StringVar(&f.dbDriver, "db-driver", "", `the environment's database: "sqlite" or "postgres" ("" with --db-dsn "" for none)`)

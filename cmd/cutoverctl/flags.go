@@ -39,6 +39,7 @@ type envFlags struct {
 	twoStage        bool
 	preparedTTL     time.Duration
 	requireApproval bool
+	requirePrepared bool
 	windows         []string
 	keepReleases    int32
 	dbDriver        string
@@ -69,6 +70,7 @@ var envFields = []envField{
 	{"two-stage", "two_stage", func(e *cutoverv1.Environment, f *envFlags) { e.TwoStage = f.twoStage }},
 	{"prepared-ttl", "prepared_ttl", func(e *cutoverv1.Environment, f *envFlags) { e.PreparedTtl = durationpb.New(f.preparedTTL) }},
 	{"require-approval", "require_approval", func(e *cutoverv1.Environment, f *envFlags) { e.RequireApproval = f.requireApproval }},
+	{"require-prepared", "require_prepared", func(e *cutoverv1.Environment, f *envFlags) { e.RequirePrepared = f.requirePrepared }},
 	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
 	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
 	{"db-driver", "database.driver", func(e *cutoverv1.Environment, f *envFlags) { database(e).Driver = f.dbDriver }},

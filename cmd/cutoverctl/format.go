@@ -124,6 +124,7 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	row(t, "TWO-STAGE", yesNo(e.GetTwoStage()))
 	field(t, "PREPARED-TTL", formatDuration(e.GetPreparedTtl()))
 	row(t, "REQUIRE-APPROVAL", yesNo(e.GetRequireApproval()))
+	row(t, "REQUIRE-PREPARED", yesNo(e.GetRequirePrepared()))
 	row(t, "WINDOWS", orDash(strings.Join(e.GetWindows(), "; ")))
 	if len(e.GetWindows()) > 0 {
 		open := yesNo(e.GetWindowOpen())
@@ -233,6 +234,13 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 	}
 	field(t, "SCHEDULED", formatTime(d.GetScheduledTime()))
 	field(t, "PREDICTED-STAGE2", formatDuration(d.GetPredictedStage2Duration()))
+	if p := d.GetStage2Prediction(); p != nil {
+		var parts []string
+		for _, part := range p.GetParts() {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", part.GetName(), formatDuration(part.GetDuration()), part.GetBasis()))
+		}
+		row(t, "PREDICTION", formatDuration(p.GetTotal())+" = "+strings.Join(parts, " + "))
+	}
 	if a := d.GetApproval(); a != nil {
 		approved := a.GetActor() + " at " + formatTime(a.GetTime())
 		if a.GetComment() != "" {

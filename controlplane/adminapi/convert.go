@@ -72,6 +72,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		Windows:         e.Windows,
 		PreparedTtl:     durationpb.New(deployment.PreparedTTL(e)),
 		RequireApproval: e.RequireApproval,
+		RequirePrepared: e.RequirePrepared,
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
@@ -104,6 +105,7 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 		Windows:         e.GetWindows(),
 		PreparedTTL:     e.GetPreparedTtl().AsDuration(),
 		RequireApproval: e.GetRequireApproval(),
+		RequirePrepared: e.GetRequirePrepared(),
 		KeepReleases:    e.GetKeepReleases(),
 	}
 }
@@ -164,6 +166,13 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 	}
 	if d.State == store.Prepared {
 		out.PredictedStage2Duration = dur(d.PredictedStage2)
+	}
+	if p := d.Prediction; p != nil {
+		out.Stage2Prediction = &cutoverv1.Stage2Prediction{Total: durationpb.New(p.Total), Time: ts(p.Time)}
+		for _, part := range p.Parts {
+			out.Stage2Prediction.Parts = append(out.Stage2Prediction.Parts, &cutoverv1.Stage2PredictionPart{
+				Name: part.Name, Duration: durationpb.New(part.Duration), Basis: part.Basis})
+		}
 	}
 	if a := d.Approval; a != nil {
 		out.Approval = &cutoverv1.Approval{Actor: a.Actor, Time: ts(a.Time), Comment: a.Comment}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
+	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -66,6 +67,18 @@ func (s *Server) RevokeAgent(ctx context.Context, req *cutoverv1.RevokeAgentRequ
 	p := &cutoverv1.Agent{Name: e.Name, Environment: e.Environment}
 	enrollmentToProto(p, e)
 	return p, nil
+}
+
+// RemoveAgent forgets an agent that is not connected.
+func (s *Server) RemoveAgent(ctx context.Context, req *cutoverv1.RemoveAgentRequest) (*cutoverv1.Agent, error) {
+	if err := required("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	a, err := s.fleet.Remove(req.GetEnvironment(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return agentToProto(fleet.AgentView{Agent: *a}), nil
 }
 
 // ListAuditEvents returns audit entries.

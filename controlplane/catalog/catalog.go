@@ -56,7 +56,7 @@ func New(cfg Config) *Catalog {
 }
 
 // Environment fields that UpdateEnvironment can change, as update_mask paths.
-var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases"}
+var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared"}
 
 // validateEnvironment checks e and puts its windows in canonical form.
 func validateEnvironment(e *store.Environment) error {
@@ -262,6 +262,8 @@ func applyPaths(cur, e *store.Environment, paths []string) error {
 			cur.PreparedTTL = e.PreparedTTL
 		case "require_approval":
 			cur.RequireApproval = e.RequireApproval
+		case "require_prepared":
+			cur.RequirePrepared = e.RequirePrepared
 		case "keep_releases":
 			cur.KeepReleases = e.KeepReleases
 		default:

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_deployments_total",
-			Help: "Deployments that ended, each counted once, by environment and the state its run ended in (deployed, failed, aborted, expired, rolled_back: stage 2 swapped back by itself); a later rollback by command is counted in cutover_deployment_rollbacks_total, not here.",
+			Help: "Deployments that reached a final state, by environment and that state (deployed, failed, aborted, expired, rolled_back: stage 2 swapped back by itself, or a DEPLOYED deployment rolled back by command, which was counted as deployed before and, its rollback also counted in cutover_deployment_rollbacks_total).",
 		}, []string{"environment", "state"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_deployment_rollbacks_total",

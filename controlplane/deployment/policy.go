@@ -2,7 +2,6 @@ package deployment
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,45 +41,6 @@ func (o ContinueOptions) validate() error {
 		return fmt.Errorf("force and at_window contradict each other: force starts now, at_window waits for a window; choose one; nothing was changed: %w", errkind.InvalidArgument)
 	}
 	return nil
-}
-
-// Prediction of stage 2's duration.
-const (
-	// DefaultStage2Prediction is the predicted stage 2 duration of an
-	// environment with no earlier stage 2 run.
-	DefaultStage2Prediction = 5 * time.Minute
-	// predictionRuns is how many of the latest stage 2 runs count.
-	predictionRuns = 10
-	// predictionMargin is added to the longest run.
-	predictionMargin = 30 * time.Second
-)
-
-// PredictStage2 predicts how long stage 2 takes in an environment from its
-// earlier deployments (any order is fine, newest first is usual): the
-// longest SQL + swap time of the latest predictionRuns that were DEPLOYED
-// (those rolled back later by command count too: their stage 2 succeeded),
-// times 1.5, plus predictionMargin. With no such run,
-// DefaultStage2Prediction.
-func PredictStage2(history []*store.Deployment) time.Duration {
-	var runs []*store.Deployment
-	for _, d := range history {
-		if d.State == store.Deployed || (d.State == store.RolledBack && d.SwapDuration > 0) {
-			runs = append(runs, d)
-		}
-	}
-	if len(runs) == 0 {
-		return DefaultStage2Prediction
-	}
-	// Latest first, by the time stage 2 started.
-	slices.SortStableFunc(runs, func(a, b *store.Deployment) int { return b.ActivateTime.Compare(a.ActivateTime) })
-	if len(runs) > predictionRuns {
-		runs = runs[:predictionRuns]
-	}
-	var longest time.Duration
-	for _, d := range runs {
-		longest = max(longest, d.ArmDuration+d.HooksDuration+d.SQLDuration+d.SwapDuration)
-	}
-	return (longest*3/2 + predictionMargin).Round(time.Second)
 }
 
 // horizon bounds the search for window openings and closings: windows

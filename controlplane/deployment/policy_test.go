@@ -40,33 +40,6 @@ func TestContinueOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestPredictStage2(t *testing.T) {
-	run := func(state store.DeploymentState, start time.Time, sql, swap time.Duration) *store.Deployment {
-		return &store.Deployment{State: state, ActivateTime: start, SQLDuration: sql, SwapDuration: swap}
-	}
-	var many []*store.Deployment
-	many = append(many, run(store.Deployed, t0, 0, time.Hour)) // oldest: out of the last 10
-	for i := 1; i <= 10; i++ {
-		many = append(many, run(store.Deployed, t0.Add(time.Duration(i)*time.Hour), time.Second, 3*time.Second))
-	}
-	tests := []struct {
-		name    string
-		history []*store.Deployment
-		want    time.Duration
-	}{
-		{"no history", nil, DefaultStage2Prediction},
-		{"only failures and prepared", []*store.Deployment{run(store.Failed, t0, 0, time.Hour), run(store.Prepared, t0, 0, 0)}, DefaultStage2Prediction},
-		{"longest of sql+swap, x1.5, + margin", []*store.Deployment{run(store.Deployed, t0, 2*time.Second, 8*time.Second), run(store.Deployed, t0.Add(time.Hour), 0, 4*time.Second)}, 45 * time.Second},
-		{"rolled back by command counts", []*store.Deployment{run(store.RolledBack, t0, 0, 20*time.Second)}, time.Minute},
-		{"only the latest 10", many, 36 * time.Second},
-	}
-	for _, tt := range tests {
-		if got := PredictStage2(tt.history); got != tt.want {
-			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestFirstFit(t *testing.T) {
 	sched := func(ws ...string) window.Schedule {
 		s, err := window.ParseAll(ws)

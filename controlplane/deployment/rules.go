@@ -15,13 +15,64 @@ import (
 // PREPARED → FAILED happens only in a single-stage deployment whose stage 2
 // cannot start (an agent went away between the stages). DEPLOYED →
 // ROLLED_BACK is the rollback command (RollbackDeployment).
+//
+// ACTIVATING → PREPARED is a stage 2 that failed while nothing had changed
+// yet, so that continue can simply be called again (AfterFailure says
+// which failures those are; the failure is in the history).
 var transitions = map[store.DeploymentState][]store.DeploymentState{
 	store.Planned:    {store.Preparing, store.Aborted},
 	store.Preparing:  {store.Prepared, store.Failed, store.Aborted},
 	store.Prepared:   {store.Activating, store.Aborted, store.Expired, store.Failed},
-	store.Activating: {store.Deployed, store.Failed, store.RolledBack},
+	store.Activating: {store.Deployed, store.Failed, store.RolledBack, store.Prepared},
 	store.Deployed:   {store.RolledBack},
 }
+
+// Failures of stage 2, and the state each leaves a deployment in. A failure
+// before any agent was sent commit and before any SQL committed leaves
+// every front-end and the database as they were: the deployment is PREPARED
+// again (the failure in its history) and continue can be called again.
+// From the first commit sent or the first SQL group committed on, a failure
+// ends it: FAILED, or ROLLED_BACK once an agent swapped.
+//
+//	failure                                               state after
+//	an agent not connected, require_prepared unmet        PREPARED (continue refused, nothing begun)
+//	arm failed on an agent (a damaged release, …)         PREPARED
+//	a before_activate hook failed                         PREPARED
+//	the SQL failed, the database unchanged: unreachable,
+//	  its lock not had, a statement refused inside a
+//	  transaction before any group committed              PREPARED
+//	the SQL failed otherwise: after a group committed,
+//	  inside a no-transaction migration, the database
+//	  changed since prepare (prepare again)               FAILED
+//	commit failed before any swap                         FAILED
+//	commit failed after a swap                            ROLLED_BACK (FAILED if a rollback failed)
+type Failure string
+
+// The stage 2 failures of the table above.
+const (
+	FailNotReady      Failure = "not ready"
+	FailArm           Failure = "arm"
+	FailBeforeHook    Failure = "before_activate"
+	FailSQLUnchanged  Failure = "sql, database unchanged"
+	FailSQLChanged    Failure = "sql, database changed"
+	FailCommit        Failure = "commit, no swap"
+	FailCommitSwapped Failure = "commit, swapped"
+)
+
+// AfterFailure is the state a stage 2 failure leaves a deployment in
+// (the table above).
+func AfterFailure(f Failure) store.DeploymentState {
+	switch f {
+	case FailNotReady, FailArm, FailBeforeHook, FailSQLUnchanged:
+		return store.Prepared
+	case FailCommitSwapped:
+		return store.RolledBack
+	}
+	return store.Failed
+}
+
+// againHint ends the reason of a stage 2 that went back to PREPARED.
+const againHint = "; the deployment is PREPARED again: fix the cause, then continue again"
 
 // finalStates are the states in which a deployment's work is over. Only the
 // rollback command moves a deployment out of one (DEPLOYED → ROLLED_BACK).
@@ -145,18 +196,19 @@ func checkAbort(d *store.Deployment) error {
 }
 
 // checkActivatable says whether stage 2 may start with the given connected
-// agents: every agent that staged d must be connected, at least one must
-// be, and with requirePrepared every connected agent must hold every
-// release of d (otherwise arm stages them there first). It returns what is
-// in the way, in words ("" when nothing is).
-func checkActivatable(d *store.Deployment, connected []fleet.AgentView, requirePrepared bool) string {
+// agents: every agent that staged d must be connected (unless it was
+// removed: known holds the names of the agents the controller still
+// knows), at least one must be, and with requirePrepared every connected
+// agent must hold every release of d (otherwise arm stages them there
+// first). It returns what is in the way, in words ("" when nothing is).
+func checkActivatable(d *store.Deployment, connected []fleet.AgentView, known map[string]bool, requirePrepared bool) string {
 	byName := map[string]bool{}
 	for _, v := range connected {
 		byName[v.Name] = true
 	}
 	var problems []string
 	for _, a := range d.Agents {
-		if !byName[a.Name] {
+		if !byName[a.Name] && known[a.Name] {
 			problems = append(problems, fmt.Sprintf("agent %s is not connected", a.Name))
 		}
 	}
@@ -195,7 +247,7 @@ func commandID(d *store.Deployment, kind fleet.CommandKind, agent string) string
 // phase is the kind of command d waits for.
 func phase(d *store.Deployment) fleet.CommandKind {
 	switch {
-	case d.State == store.Preparing:
+	case d.State == store.Preparing, d.State == store.Prepared: // PREPARED: a late front-end staged in the background
 		return fleet.Stage
 	case d.State == store.Deployed && d.RollingBack: // the rollback command: arm, then commit
 		kind, _ := stepKind(d.Step)
@@ -354,6 +406,9 @@ func next(d *store.Deployment) step {
 		}
 		return nextRollbackByCommand(d)
 	}
+	if d.State == store.Prepared { // a staging in the background changes no state
+		return step{}
+	}
 	switch phase(d) {
 	case fleet.Stage:
 		switch {
@@ -368,7 +423,7 @@ func next(d *store.Deployment) step {
 		case pending: // wait for every answer: nobody commits unless all armed
 			return step{}
 		case stepErrors(d) != "":
-			return step{to: store.Failed, reason: "stage 2 stopped at the readiness check (arm): " + stepErrors(d) + "; nothing was swapped and the database was not changed, every front-end runs what it ran before"}
+			return step{to: AfterFailure(FailArm), reason: "stage 2 stopped at the readiness check (arm): " + stepErrors(d) + "; nothing was swapped and the database was not changed, every front-end runs what it ran before" + againHint}
 		}
 		return step{advance: true}
 	case fleet.Hooks:
@@ -378,7 +433,7 @@ func next(d *store.Deployment) step {
 		case d.Step == store.StepAfter:
 			return step{to: d.Ending, reason: afterReason(d, stepErrors(d))}
 		case stepErrors(d) != "":
-			return step{to: store.Failed, reason: "stage 2 stopped before the SQL: a before_activate hook failed: " + stepErrors(d) + "; nothing was swapped and the database was not changed"}
+			return step{to: AfterFailure(FailBeforeHook), reason: "stage 2 stopped before the SQL: a before_activate hook failed: " + stepErrors(d) + "; nothing was swapped and the database was not changed" + againHint}
 		}
 		return step{advance: true}
 	case fleet.Commit:

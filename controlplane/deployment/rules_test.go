@@ -30,6 +30,7 @@ func TestCanTransition(t *testing.T) {
 		{store.Activating, store.Deployed}:   true,
 		{store.Activating, store.Failed}:     true,
 		{store.Activating, store.RolledBack}: true,
+		{store.Activating, store.Prepared}:   true, // a stage 2 that failed before anything changed
 		{store.Deployed, store.RolledBack}:   true,
 	}
 	for _, from := range all {
@@ -103,6 +104,7 @@ func TestCheckActivatable(t *testing.T) {
 	}{
 		{"all staged", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r0", "r2")}, true, ""},
 		{"one gone", []fleet.AgentView{holds("fe1", "r2")}, false, "agent fe2 is not connected"},
+		{"one removed", []fleet.AgentView{holds("fe1", "r2")}, true, ""},
 		{"one lacks it: arm stages it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, false, ""},
 		{"a newcomer lacks it: arm stages it", []fleet.AgentView{holds("fe1", "r2"), holds("fe2", "r2"), holds("fe3")}, false, ""},
 		{"one lacks it, require_prepared", []fleet.AgentView{holds("fe1", "r2"), holds("fe2")}, true, "do not have the releases staged: fe2 (release r2 of hello)"},
@@ -111,7 +113,8 @@ func TestCheckActivatable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			problems := checkActivatable(d, tt.connected, tt.required)
+			known := map[string]bool{"fe1": true, "fe2": tt.name != "one removed", "fe3": true}
+			problems := checkActivatable(d, tt.connected, known, tt.required)
 			if tt.want == "" && problems != "" {
 				t.Fatalf("problems %q", problems)
 			}
@@ -174,9 +177,10 @@ func TestNext(t *testing.T) {
 		{"arm waits for every agent", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "x", "")), "", nil, ""},
 		{"arm waits for every agent, even after a failure", inStep(store.StepArm, "", stepAg("a", "", "damaged"), stepAg("b", "x", "")), "", nil, ""},
 		{"all armed", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "", "")), "", nil, "advance"},
-		{"one arm failed: nobody commits", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "", "damaged")), store.Failed, nil, "readiness check (arm): agent b: damaged; nothing was swapped"},
+		{"one arm failed: nobody commits", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "", "damaged")), store.Prepared, nil, "readiness check (arm): agent b: damaged; nothing was swapped"},
 		{"before_activate done", inStep(store.StepBefore, "", stepAg("a", "", "")), "", nil, "advance"},
-		{"before_activate failed", inStep(store.StepBefore, "", stepAg("a", "", "exit 1")), store.Failed, nil, "before_activate hook failed: agent a: exit 1; nothing was swapped"},
+		{"before_activate failed", inStep(store.StepBefore, "", stepAg("a", "", "exit 1")), store.Prepared, nil, "before_activate hook failed: agent a: exit 1; nothing was swapped"},
+		{"after_activate after a failure that changed nothing", inStep(store.StepAfter, store.Prepared, stepAg("a", "", "")), store.Prepared, nil, "after_activate hooks ran"},
 		{"after_activate after success", inStep(store.StepAfter, store.Deployed, stepAg("a", "", "")), store.Deployed, nil, "every agent runs the new releases"},
 		{"after_activate failed after success", inStep(store.StepAfter, store.Deployed, stepAg("a", "", "exit 2")), store.Deployed, nil, "after_activate hooks failed: agent a: exit 2"},
 		{"after_activate after a failure", inStep(store.StepAfter, store.Failed, stepAg("a", "", "")), store.Failed, nil, "activation failed: x; after_activate hooks ran"},
@@ -192,6 +196,49 @@ func TestNext(t *testing.T) {
 				t.Fatalf("next = %+v, want to %q rollback %v reason ~%q", st, tt.to, tt.rollback, tt.reason)
 			}
 		})
+	}
+}
+
+func TestAfterFailure(t *testing.T) {
+	tests := []struct {
+		f    Failure
+		want store.DeploymentState
+	}{
+		{FailNotReady, store.Prepared},
+		{FailArm, store.Prepared},
+		{FailBeforeHook, store.Prepared},
+		{FailSQLUnchanged, store.Prepared},
+		{FailSQLChanged, store.Failed},
+		{FailCommit, store.Failed},
+		{FailCommitSwapped, store.RolledBack},
+	}
+	for _, tt := range tests {
+		if got := AfterFailure(tt.f); got != tt.want {
+			t.Errorf("AfterFailure(%s) = %s, want %s", tt.f, got, tt.want)
+		}
+		if got := AfterFailure(tt.f); got == store.Prepared && !CanTransition(store.Activating, got) {
+			t.Errorf("%s: ACTIVATING → %s is not in the transitions table", tt.f, got)
+		}
+	}
+}
+
+func TestBackToPrepared(t *testing.T) {
+	d := inStep(store.StepAfter, store.Prepared, stepAg("a", "", ""), store.DeploymentAgent{Name: "b", State: store.AgentFailed, Error: "damaged", StepError: "damaged", BeforeRan: true})
+	d.PreparedTime, d.ExpireTime, d.ActivateTime, d.StepTime = t0, t0.Add(96*time.Hour), t0.Add(time.Hour), t0.Add(time.Hour)
+	d.ArmDuration, d.SQLDuration, d.Error = time.Second, time.Second, "arm failed"
+	out := backToPrepared(d, t0.Add(2*time.Hour), "arm failed; PREPARED again")
+	if d.State != store.Prepared || !d.PreparedTime.Equal(t0) || !d.ExpireTime.Equal(t0.Add(96*time.Hour)) || !d.ActivateTime.IsZero() ||
+		d.Step != "" || d.Ending != "" || d.Error != "" || d.ArmDuration != 0 || d.SQLDuration != 0 || !d.FinishTime.IsZero() {
+		t.Fatalf("after backToPrepared: %+v", d)
+	}
+	if last := d.History[len(d.History)-1]; last.State != store.Prepared || last.Message != "arm failed; PREPARED again" {
+		t.Errorf("history: %+v", last)
+	}
+	if len(out) != 2 || out[0].cmd.Kind != fleet.Disarm || out[1].agent != "b" {
+		t.Errorf("commands: %+v", out)
+	}
+	if b := d.Agents[1]; b.StepError != "" || b.BeforeRan || b.Error != "damaged" {
+		t.Errorf("agent b: %+v", b)
 	}
 }
 
@@ -316,6 +363,74 @@ func TestEnvironmentDefaults(t *testing.T) {
 		}
 		if got := KeepReleases(&tt.env); got != tt.wantKeep {
 			t.Errorf("KeepReleases(%+v) = %d, want %d", tt.env, got, tt.wantKeep)
+		}
+	}
+}
+
+func TestPreparedSummary(t *testing.T) {
+	known := func(names ...string) []*store.Agent {
+		var out []*store.Agent
+		for _, n := range names {
+			out = append(out, &store.Agent{Name: n, Environment: "prod", LastSeen: t0})
+		}
+		return out
+	}
+	staged := func(n string) store.DeploymentAgent { return store.DeploymentAgent{Name: n, State: store.AgentStaged} }
+	tests := []struct {
+		name   string
+		agents []store.DeploymentAgent
+		env    []*store.Agent
+		want   string
+	}{
+		{"all", []store.DeploymentAgent{staged("fe1"), staged("fe2")}, known("fe1", "fe2"), "PREPARED on 2 of 2 front-ends: every one has the releases staged"},
+		{"one offline", []store.DeploymentAgent{staged("fe1"), staged("fe2")}, known("fe1", "fe2", "fe3"),
+			"PREPARED on 2 of 3 front-ends; fe3 not connected since 2026-03-01T02:00:00Z (a front-end that connects while PREPARED is staged at once, in the background)"},
+		{"one staging, one failed", []store.DeploymentAgent{staged("fe1"), {Name: "fe2", State: store.AgentStaging}, {Name: "fe3", State: store.AgentFailed, Error: "disk full"}}, known("fe1", "fe2", "fe3"),
+			"PREPARED on 1 of 3 front-ends; fe2 staging in the background; fe3 failed: disk full"},
+		{"a removed one is not counted", []store.DeploymentAgent{staged("fe1")}, known("fe1"), "PREPARED on 1 of 1 front-ends: every"},
+	}
+	for _, tt := range tests {
+		d := &store.Deployment{ID: "d-1", Environment: "prod", Agents: tt.agents}
+		if got := preparedSummary(d, tt.env); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLateStage(t *testing.T) {
+	view := func(name string, staged ...string) fleet.AgentView {
+		return fleet.AgentView{Agent: store.Agent{Name: name, Applications: []store.AgentApplication{{Name: "hello", StagedReleaseIDs: staged}}}, Connected: true}
+	}
+	mk := func(agents ...store.DeploymentAgent) *store.Deployment {
+		return &store.Deployment{ID: "d-1", State: store.Prepared, Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}}, Agents: agents}
+	}
+	tests := []struct {
+		name          string
+		d             *store.Deployment
+		v             fleet.AgentView
+		wantCmd       string
+		wantNote      string
+		wantAgents    int
+		wantLastState store.AgentState
+	}{
+		{"newcomer lacking the release", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe2"), "d-1.stage.fe2", "staging them there now, in the background", 2, store.AgentPending},
+		{"newcomer holding it", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe2", "r2"), "", "holds the releases already", 2, store.AgentStaged},
+		{"back, staged before", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaged}), view("fe1", "r2"), "", "", 1, store.AgentStaged},
+		{"back while its staging runs: resent", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentStaging, Command: "d-1.stage.fe1"}), view("fe1"), "d-1.stage.fe1", "", 1, store.AgentStaging},
+		{"back after its staging failed", mk(store.DeploymentAgent{Name: "fe1", State: store.AgentFailed, Error: "x"}), view("fe1"), "d-1.stage.fe1", "staging them there now", 1, store.AgentPending},
+	}
+	for _, tt := range tests {
+		cmd, msg := lateStage(tt.d, tt.v)
+		id := ""
+		if cmd != nil {
+			id = cmd.ID
+			if cmd.Kind != fleet.Stage || len(cmd.Releases) != 1 {
+				t.Errorf("%s: command %+v", tt.name, cmd)
+			}
+		}
+		last := tt.d.Agents[len(tt.d.Agents)-1]
+		if id != tt.wantCmd || !strings.Contains(msg, tt.wantNote) || (tt.wantNote == "") != (msg == "") || len(tt.d.Agents) != tt.wantAgents || last.State != tt.wantLastState {
+			t.Errorf("%s: command %q note %q agents %+v", tt.name, id, msg, tt.d.Agents)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -29,6 +30,8 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.fleet.Joins():
+			s.stageJoined(s.fleet.Joined())
 		case r := <-s.fleet.Reports():
 			err := s.handleReport(r)
 			switch {
@@ -57,6 +60,10 @@ func (s *Service) resume(ctx context.Context) error {
 		if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
 			s.log.Info("running the package step again", "deployment", d.ID, "environment", d.Environment)
 			s.spawnPackage(d.ID)
+		}
+		if d.State == store.Prepared { // stagings in the background not answered yet
+			s.send(pendingCommands(d))
+			continue
 		}
 		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
@@ -235,10 +242,24 @@ func (s *Service) handleReport(r fleet.Report) error {
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
 		counted := savedCounted(d, r.Agent)
+		kind := phase(d)
 		if !applyReport(d, r) {
 			return errUnchanged
 		}
+		recordStepTime(d, r, kind, s.clock())
 		saved = !counted && savedCounted(d, r.Agent)
+		if d.State == store.Prepared && r.Outcome.Final() { // a staging in the background ended
+			agents, err := envAgents(tx, d.Environment)
+			if err != nil {
+				return err
+			}
+			if msg := lateReport(d, r.Agent, agents); msg != "" {
+				note(d, s.clock(), ControllerActor, msg)
+			}
+			if err := s.predictFor(tx, d); err != nil { // fewer bytes missing
+				return err
+			}
+		}
 		before, byCommand := d.State, d.State == store.Deployed && d.RollingBack
 		var err error
 		out, err = s.take(tx, d, next(d))
@@ -258,6 +279,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	s.send(out)
 	if needsSQL(d) { // a single-stage deployment entered stage 2
 		s.spawnSQL(d.ID, false)
+	}
+	if d.State == store.Prepared {
+		s.poke() // PREPARED (again): its expiry to watch
 	}
 	if ended {
 		s.finished(d)
@@ -305,18 +329,33 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		if err != nil {
 			return nil, err
 		}
-		transition(d, store.Prepared, now, ControllerActor, st.reason)
-		ttl := PreparedTTL(env)
-		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
-		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
-		history, err := tx.Deployments(d.Environment)
+		agents, err := envAgents(tx, d.Environment)
 		if err != nil {
 			return nil, err
 		}
-		d.PredictedStage2 = PredictStage2(history)
+		transition(d, store.Prepared, now, ControllerActor, preparedSummary(d, agents))
+		ttl := PreparedTTL(env)
+		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
+		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
+		if err := s.predictFor(tx, d); err != nil {
+			return nil, err
+		}
 		s.poke() // a new expiry to watch
 		if !d.SingleStage {
-			return nil, nil
+			// Front-ends that connected during stage 1 are staged now, in the background.
+			var out []outgoing
+			for _, v := range s.fleet.Connected(d.Environment) {
+				if slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name }) {
+					continue
+				}
+				if cmd, msg := lateStage(d, v); msg != "" {
+					note(d, now, ControllerActor, msg)
+					if cmd != nil {
+						out = append(out, outgoing{agent: v.Name, cmd: *cmd})
+					}
+				}
+			}
+			return out, nil
 		}
 		closed, err := checkWindowAfterStage1(d, env, now)
 		if err != nil {
@@ -328,7 +367,11 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			return nil, nil
 		}
 		connected := s.fleet.Connected(d.Environment)
-		if problems := checkActivatable(d, connected, false); problems != "" {
+		known, err := knownAgents(tx)
+		if err != nil {
+			return nil, err
+		}
+		if problems := checkActivatable(d, connected, known, false); problems != "" {
 			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
 			return nil, nil
 		}

@@ -336,7 +336,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		if forced != "" {
 			note(d, now, actor, forced)
 		}
-		d.RequirePrepared = opt.RequirePrepared
+		d.RequirePrepared = opt.RequirePrepared || env.RequirePrepared
 		out, err = s.startStage2(tx, d, actor)
 		return err
 	})
@@ -358,13 +358,20 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 // agent lacks a release.
 func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) ([]outgoing, error) {
 	connected := s.fleet.Connected(d.Environment)
-	if problems := checkActivatable(d, connected, d.RequirePrepared); problems != "" {
-		hint := "reconnect the agents (or abort it and prepare a new deployment)"
+	known, err := knownAgents(tx)
+	if err != nil {
+		return nil, err
+	}
+	if problems := checkActivatable(d, connected, known, d.RequirePrepared); problems != "" {
+		hint := "reconnect the agents, or remove those gone for good (`cutoverctl agent remove NAME`), or abort it and prepare a new deployment"
 		if d.RequirePrepared {
-			hint = "continue without require_prepared to stage on them first, or stop those agents"
+			hint = "wait for the front-ends that connected late to be staged in the background, or continue without require_prepared (and with the environment's require_prepared off) to stage on them inside the window, or stop those agents"
 		}
 		return nil, fmt.Errorf("deployment %s cannot continue: %s; %s; it stays PREPARED: %w",
 			d.ID, problems, hint, errkind.FailedPrecondition)
+	}
+	if err := s.predictFor(tx, d); err != nil { // the one to compare stage 2 with
+		return nil, err
 	}
 	return s.beginActivation(tx, d, connected, actor)
 }
@@ -394,6 +401,20 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 	}
 	s.finished(d)
 	return d, nil
+}
+
+// knownAgents returns the names of the agents the controller knows (not
+// removed), connected or not.
+func knownAgents(tx *store.Tx) (map[string]bool, error) {
+	all, err := tx.Agents()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for _, a := range all {
+		out[a.Name] = true
+	}
+	return out, nil
 }
 
 // leftOut returns the names of the agents of env that the controller knows
@@ -484,8 +505,10 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 
 // finished does what follows a final state: forget the commands still out,
 // have the agents drop staged releases if stage 2 never ran, count it (in
-// cutover_deployments_total once per deployment; the end of a rollback by
-// command in cutover_deployment_rollbacks_total), tell watchers. Call with s.mu held.
+// cutover_deployments_total once per final state it reaches: a deployment
+// rolled back by command counts as deployed, then as rolled_back; the end
+// of a rollback by command also in cutover_deployment_rollbacks_total),
+// tell watchers. Call with s.mu held.
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
 	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
@@ -502,11 +525,11 @@ func (s *Service) finished(d *store.Deployment) {
 		s.spawnPackage(d.ID)
 	}
 	if d.State == store.RolledBack && d.RollbackKey != "" {
-		// Rolled back by command: its run was counted as deployed already.
+		// Rolled back by command: its run was counted as deployed when it
+		// ended; it now counts as rolled back too.
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultRolledBack).Inc()
-	} else {
-		s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	}
+	s.metrics.finished.WithLabelValues(d.Environment, stateLabel(d.State)).Inc()
 	s.log.Info("deployment ended", "deployment", d.ID, "environment", d.Environment, "state", d.State, "error", d.Error)
 	s.watchers.publish(d)
 }

@@ -186,7 +186,7 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 		return err
 	})
 	if err != nil {
-		return s.sqlDone(id, 0, err)
+		return s.sqlDone(id, 0, err, true)
 	}
 	if !needsSQL(d) {
 		return nil
@@ -194,7 +194,7 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	db, ok := databaseOf(env)
 	if !ok {
 		return s.sqlDone(id, 0, fmt.Errorf("environment %s no longer has a database, and the plan has %d migration(s) to run; set it again with `cutoverctl env update %s --db-driver --db-dsn`",
-			env.Name, len(plan.Pending), env.Name))
+			env.Name, len(plan.Pending), env.Name), true)
 	}
 	run, verb := migrate.Execute, "running"
 	if resumed {
@@ -216,7 +216,29 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	if errors.Is(err, errkind.DeadlineExceeded) && sqlCtx.Err() != nil {
 		err = fmt.Errorf("%w (the SQL part of stage 2 may take %s: %s)", err, budget.Round(time.Second), bound)
 	}
-	return s.sqlDone(id, took, err)
+	return s.sqlDone(id, took, err, err != nil && sqlUnchanged(plan, res, err))
+}
+
+// sqlUnchanged says that a run of plan that failed with err left the
+// database as it was, so that it may simply run again: no group committed
+// (none applied, none found applied by an earlier run), and err is a
+// statement refused inside a transaction (rolled back), or the database or
+// its lock could not be had. Drift ("prepare again"), a bad plan and a
+// failure inside a no-transaction migration (its earlier statements stay
+// applied) are not.
+func sqlUnchanged(plan *migrate.Plan, res *migrate.Result, err error) bool {
+	if res != nil && (len(res.Applied) > 0 || len(res.Skipped) > 0) {
+		return false
+	}
+	if se, ok := errors.AsType[*migrate.StatementError](err); ok {
+		for _, p := range plan.Pending {
+			if p.Application == se.Application && p.Version == se.Version {
+				return !p.NoTransaction
+			}
+		}
+		return false
+	}
+	return errors.Is(err, errkind.Unavailable) || errors.Is(err, errkind.DeadlineExceeded)
 }
 
 // sqlBudget is how long the SQL part of stage 2 may take in env, and why:
@@ -237,9 +259,10 @@ func (s *Service) sqlBudget(env *store.Environment) (time.Duration, string) {
 }
 
 // sqlDone records the end of the SQL part of stage 2: on success SQLDone
-// and the activate commands, committed before they are sent; on failure
-// FAILED, no agent having been sent anything.
-func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
+// and the activate commands, committed before they are sent; on failure,
+// no agent having been sent commit, PREPARED again if unchanged (the
+// database is as it was: sqlUnchanged), FAILED otherwise.
+func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
@@ -250,7 +273,11 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
 		d.SQLDuration = took
 		var err error
 		if sqlErr != nil {
-			out, err = s.endStage2(tx, d, store.Failed, sqlFailure(sqlErr))
+			f := FailSQLUnchanged
+			if !unchanged {
+				f = FailSQLChanged
+			}
+			out, err = s.endStage2(tx, d, AfterFailure(f), sqlFailure(sqlErr, unchanged))
 			return err
 		}
 		d.SQLDone = true
@@ -261,6 +288,9 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
 		return err
 	}
 	s.send(out)
+	if d.State == store.Prepared {
+		s.poke() // PREPARED again: its expiry to watch
+	}
 	if Final(d.State) {
 		s.finished(d)
 	} else {
@@ -269,11 +299,15 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error) error {
 	return nil
 }
 
-// sqlFailure is the reason recorded when stage 2's SQL part fails.
-func sqlFailure(err error) string {
+// sqlFailure is the reason recorded when stage 2's SQL part fails;
+// unchanged says that the database is as it was (sqlUnchanged).
+func sqlFailure(err error, unchanged bool) string {
 	msg := "stage 2 stopped before any swap: the SQL script failed: " + kindless(err) +
 		"; no agent was sent commit, every front-end runs what it ran before"
-	if !strings.Contains(msg, "prepare again") {
+	switch {
+	case unchanged:
+		msg += "; no part of the script committed, the database is as it was" + againHint
+	case !strings.Contains(msg, "prepare again"):
 		msg += "; fix the cause, then prepare again (create and prepare a new deployment)"
 	}
 	return msg

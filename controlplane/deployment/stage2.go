@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -16,10 +17,12 @@ import (
 //  1. arm: every connected agent stages the releases if it lacks them (a
 //     front-end that joined after prepare) or verifies every file against
 //     the manifest (re-staging a damaged one), and prepares `current.next`.
-//     Nothing running changes. Any failure ends stage 2 FAILED.
+//     Nothing running changes. Any failure ends stage 2: the deployment is
+//     PREPARED again (rules.go, Failure), continue may be called again.
 //  2. before_activate: the agents the hook plan names run those hooks. A
-//     failure ends stage 2 FAILED before the SQL.
-//  3. sql: the controller runs the SQL script (sql.go), if there is one.
+//     failure ends stage 2 before the SQL: PREPARED again.
+//  3. sql: the controller runs the SQL script (sql.go), if there is one. A
+//     failure before any group committed: PREPARED again; after: FAILED.
 //  4. commit: only now, and to every agent at once, commit: swap, restart,
 //     health, validate hooks. A failure rolls back the agents that swapped.
 //  5. after_activate: the agents the plan names run those hooks, after a
@@ -226,15 +229,42 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 			return nil, err
 		}
 	}
-	if !d.Committed { // disarmed by finished: the agents hold the releases staged, as before
+	if !d.Committed { // disarmed by finished (or below): the agents hold the releases staged, as before
 		for i := range d.Agents {
 			if d.Agents[i].State == store.AgentArmed {
 				d.Agents[i].State = store.AgentStaged
 			}
 		}
 	}
+	if to == store.Prepared {
+		return backToPrepared(d, now, reason), nil
+	}
 	transition(d, to, now, ControllerActor, reason)
 	return nil, nil
+}
+
+// backToPrepared ends a stage 2 that failed before anything changed (no
+// commit sent, no SQL committed): d is PREPARED again, as it was before
+// continue (its expiry and its prepared time unchanged), with the failure
+// in its history, and every agent is disarmed. It returns the disarm
+// commands.
+func backToPrepared(d *store.Deployment, now time.Time, reason string) []outgoing {
+	prepared := d.PreparedTime
+	transition(d, store.Prepared, now, ControllerActor, reason)
+	d.PreparedTime = prepared
+	d.Error, d.Ending, d.Step, d.StepTime = "", "", "", time.Time{}
+	d.ActivateTime, d.SQLDone, d.Committed = time.Time{}, false, false
+	d.ArmDuration, d.HooksDuration, d.SQLDuration, d.SwapDuration = 0, 0, 0, 0
+	var out []outgoing
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		a.Command, a.StepError, a.BeforeRan = "", "", false
+		if a.State == store.AgentStaged {
+			a.Error = ""
+		}
+		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID}})
+	}
+	return out
 }
 
 // afterReason is the reason of the final transition once the

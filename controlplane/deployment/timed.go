@@ -183,14 +183,10 @@ func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deplo
 		if err != nil {
 			return err
 		}
-		if d.PredictedStage2 == 0 { // prepared before predictions were kept
-			history, err := tx.Deployments(d.Environment)
-			if err != nil {
-				return err
-			}
-			d.PredictedStage2 = PredictStage2(history)
+		if err := s.predictFor(tx, d); err != nil { // with the front-ends connected now
+			return err
 		}
-		d.ScheduledTime, d.RequirePrepared = at, requirePrepared
+		d.ScheduledTime, d.RequirePrepared = at, requirePrepared || env.RequirePrepared
 		note(d, now, actor, fmt.Sprintf("stage 2 scheduled for %s; predicted duration %s", what, d.PredictedStage2))
 		return nil
 	})

@@ -10,6 +10,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -41,6 +42,8 @@ type Fleet struct {
 	mu          sync.Mutex
 	sessions    map[string]*Session
 	outstanding map[string][]Command // agent name → commands not answered yet, in send order
+	joined      map[string]struct{}  // agents connected since the last Joined
+	joinWake    chan struct{}        // poked (cap 1) when joined grows
 }
 
 // New returns an empty fleet.
@@ -60,6 +63,8 @@ func New(cfg Config) (*Fleet, error) {
 		reports:     make(chan Report, 256),
 		sessions:    map[string]*Session{},
 		outstanding: map[string][]Command{},
+		joined:      map[string]struct{}{},
+		joinWake:    make(chan struct{}, 1),
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
 		return nil, err
@@ -80,13 +85,13 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	}
 	rec := store.Agent{Name: h.Name, Environment: h.Environment, Labels: h.Labels,
 		Applications: h.Applications, LastSeen: f.clock()}
+	f.mu.Lock() // held across the record, so that Remove sees either no record or a session
+	defer f.mu.Unlock()
 	if err := f.store.Update(func(tx *store.Tx) error { return tx.PutAgent(&rec) }); err != nil {
 		return nil, fmt.Errorf("record agent %s: %w", h.Name, err)
 	}
 	s := newSession(rec)
 
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if old := f.sessions[h.Name]; old != nil {
 		old.close()
 		f.log.Info("agent session replaced by a new one", "agent", h.Name)
@@ -97,7 +102,80 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	}
 	f.log.Info("agent connected", "agent", h.Name, "environment", h.Environment,
 		"outstanding_commands", len(f.outstanding[h.Name]))
+	f.joined[h.Name] = struct{}{}
+	select {
+	case f.joinWake <- struct{}{}:
+	default:
+	}
 	return s, nil
+}
+
+// Joins is poked after agents connect; Joined then says which.
+func (f *Fleet) Joins() <-chan struct{} { return f.joinWake }
+
+// Joined returns the names of the agents that connected since the last
+// call (each once), and forgets them.
+func (f *Fleet) Joined() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.joined))
+	for n := range f.joined {
+		out = append(out, n)
+	}
+	clear(f.joined)
+	slices.Sort(out)
+	return out
+}
+
+// Remove forgets agent name of env, which must not be connected: its
+// record and its enrollment are deleted (it must enroll again to come
+// back) and the commands still waiting for it are dropped. It returns the
+// record as it was (only its name and environment if it was enrolled but
+// never connected). Errors: NotFound if neither exists; InvalidArgument if
+// it belongs to another environment; FailedPrecondition while connected.
+// Nothing changes on error.
+func (f *Fleet) Remove(env, name string) (*store.Agent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.sessions[name]; s != nil {
+		return nil, fmt.Errorf("agent %s of environment %s is connected: only an agent that is not connected can be removed; stop cutover-agent on that front-end first (or revoke it: `cutoverctl agent revoke %s --environment %s`); nothing was changed: %w",
+			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
+	}
+	var out *store.Agent
+	err := f.store.Update(func(tx *store.Tx) error {
+		rec, err := tx.Agent(name)
+		if err != nil && !errors.Is(err, errkind.NotFound) {
+			return err
+		}
+		enr, eerr := tx.Enrollment(name)
+		if eerr != nil && !errors.Is(eerr, errkind.NotFound) {
+			return eerr
+		}
+		switch {
+		case rec == nil && enr == nil:
+			return fmt.Errorf("agent %q is unknown (never connected nor enrolled); nothing was changed: %w", name, errkind.NotFound)
+		case rec != nil:
+			out = rec
+		default:
+			out = &store.Agent{Name: enr.Name, Environment: enr.Environment}
+		}
+		if env != "" && out.Environment != env {
+			return fmt.Errorf("agent %s belongs to environment %s, not %s; nothing was changed: %w", name, out.Environment, env, errkind.InvalidArgument)
+		}
+		if err := tx.DeleteAgent(name); err != nil {
+			return err
+		}
+		if enr != nil && enr.Environment == out.Environment {
+			return tx.DeleteEnrollment(name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	delete(f.outstanding, name)
+	f.log.Info("agent removed", "agent", name, "environment", out.Environment)
+	return out, nil
 }
 
 // Disconnect closes s. It does nothing if s was already replaced.

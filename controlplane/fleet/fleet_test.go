@@ -192,3 +192,85 @@ func TestRevokeFailsOutstandingCommands(t *testing.T) {
 		t.Errorf("still connected: %+v", got)
 	}
 }
+
+func TestRemove(t *testing.T) {
+	f, st := newFleet(t)
+	s1, err := f.Connect(Hello{Name: "fe1", Environment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Connect(Hello{Name: "fe2", Environment: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(tx *store.Tx) error {
+		return tx.PutEnrollment(&store.Enrollment{Name: "fe3", Environment: "prod"}) // enrolled, never connected
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.Disconnect(s1)
+	f.Send("fe1", Command{Kind: Drop, ID: "d-1.drop.fe1", DeploymentID: "d-1"})
+
+	tests := []struct {
+		name, env, agent string
+		want             error // kind; nil: removed
+	}{
+		{"connected", "prod", "fe2", errkind.FailedPrecondition},
+		{"unknown", "prod", "fe9", errkind.NotFound},
+		{"other environment", "staging", "fe1", errkind.InvalidArgument},
+		{"gone", "prod", "fe1", nil},
+		{"gone again", "prod", "fe1", errkind.NotFound},
+		{"enrolled only, any environment", "", "fe3", nil},
+	}
+	for _, tt := range tests {
+		a, err := f.Remove(tt.env, tt.agent)
+		if tt.want != nil {
+			if !errors.Is(err, tt.want) {
+				t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+			}
+			continue
+		}
+		if err != nil || a.Name != tt.agent || a.Environment != "prod" {
+			t.Errorf("%s: %+v, %v", tt.name, a, err)
+		}
+	}
+	views, err := f.Agents("prod")
+	if err != nil || len(views) != 1 || views[0].Name != "fe2" {
+		t.Fatalf("agents after the removals: %+v, %v", views, err)
+	}
+	if err := st.View(func(tx *store.Tx) error {
+		_, err := tx.Enrollment("fe3")
+		return err
+	}); !errors.Is(err, errkind.NotFound) {
+		t.Errorf("fe3's enrollment after remove: %v", err)
+	}
+	// fe1's outstanding command was dropped: a new fe1 gets nothing.
+	s, err := f.Connect(Hello{Name: "fe1", Environment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c, err := s.Next(ctx); err == nil {
+		t.Errorf("a removed agent that came back got %+v", c)
+	}
+}
+
+func TestJoined(t *testing.T) {
+	f, _ := newFleet(t)
+	for _, n := range []string{"fe2", "fe1", "fe2"} {
+		if _, err := f.Connect(Hello{Name: n, Environment: "prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-f.Joins():
+	default:
+		t.Fatal("Joins not poked")
+	}
+	if got := f.Joined(); len(got) != 2 || got[0] != "fe1" || got[1] != "fe2" {
+		t.Fatalf("Joined = %v", got)
+	}
+	if got := f.Joined(); len(got) != 0 {
+		t.Fatalf("Joined again = %v", got)
+	}
+}

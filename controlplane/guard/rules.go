@@ -97,6 +97,9 @@ var rules = map[string]rule{
 	admin + "RevokeAgent": {action: auth.Administer, mutating: true, target: func(m proto.Message) target {
 		return envOf(m.(*cutoverv1.RevokeAgentRequest).GetEnvironment())
 	}},
+	admin + "RemoveAgent": {action: auth.Administer, mutating: true, target: func(m proto.Message) target {
+		return envOf(m.(*cutoverv1.RemoveAgentRequest).GetEnvironment())
+	}},
 
 	agent + "Connect":          {action: auth.Session},
 	agent + "GetManifest":      {action: auth.Session},

@@ -243,6 +243,11 @@ func (tx *Tx) PutAgent(a *Agent) error {
 	return putJSON(tx.tx.Bucket(bucketAgents), []byte(a.Name), a)
 }
 
+// DeleteAgent forgets an agent's record (absent is fine).
+func (tx *Tx) DeleteAgent(name string) error {
+	return tx.tx.Bucket(bucketAgents).Delete([]byte(name))
+}
+
 // Agents returns every agent, sorted by name.
 func (tx *Tx) Agents() ([]*Agent, error) {
 	return listJSON[Agent](tx.tx.Bucket(bucketAgents))

@@ -37,12 +37,15 @@ const (
 
 // Environment is a named deployment target and its settings.
 type Environment struct {
-	Name             string                     `json:"name"`
-	TwoStage         bool                       `json:"two_stage,omitempty"`
-	Database         Database                   `json:"database"`
-	Windows          []string                   `json:"windows,omitempty"`
-	PreparedTTL      time.Duration              `json:"prepared_ttl,omitempty"`
-	RequireApproval  bool                       `json:"require_approval,omitempty"`
+	Name            string        `json:"name"`
+	TwoStage        bool          `json:"two_stage,omitempty"`
+	Database        Database      `json:"database"`
+	Windows         []string      `json:"windows,omitempty"`
+	PreparedTTL     time.Duration `json:"prepared_ttl,omitempty"`
+	RequireApproval bool          `json:"require_approval,omitempty"`
+	// RequirePrepared: every continue refuses to stage on front-ends that
+	// lack the releases (as continue --require-prepared).
+	RequirePrepared  bool                       `json:"require_prepared,omitempty"`
 	KeepReleases     int32                      `json:"keep_releases,omitempty"`
 	DeployedVersions map[string]DeployedVersion `json:"deployed_versions,omitempty"`
 	CreateTime       time.Time                  `json:"create_time"`
@@ -139,6 +142,9 @@ type Deployment struct {
 	// PredictedStage2 is how long stage 2 is expected to take, from the
 	// environment's earlier stage 2 runs; set when it becomes PREPARED.
 	PredictedStage2 time.Duration `json:"predicted_stage2,omitempty"`
+	// Prediction is the latest prediction of stage 2, with its parts
+	// (PredictedStage2 is its total); kept once stage 2 started.
+	Prediction *Prediction `json:"prediction,omitempty"`
 	// Approval is set once the deployment is approved.
 	Approval *Approval `json:"approval,omitempty"`
 	// Step is where an ACTIVATING deployment is in stage 2 (empty before
@@ -167,6 +173,20 @@ type Deployment struct {
 	HooksDuration time.Duration `json:"hooks_duration,omitempty"`
 	// Package is the package step's outcome; nil when it did not run.
 	Package *PackageResult `json:"package,omitempty"`
+}
+
+// Prediction is how long stage 2 is expected to take, part by part.
+type Prediction struct {
+	Total time.Duration    `json:"total"`
+	Parts []PredictionPart `json:"parts,omitempty"`
+	Time  time.Time        `json:"time"`
+}
+
+// PredictionPart is one part of a Prediction.
+type PredictionPart struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
+	Basis    string        `json:"basis,omitempty"`
 }
 
 // Stage2Step is a step of stage 2, in order: arm, before_activate, sql,
@@ -267,6 +287,10 @@ type DeploymentAgent struct {
 	// Only the latest runs are kept (controlplane/deployment bounds them);
 	// a forgotten run's bytes stay in TransferredBytes.
 	Runs []TransferRun `json:"runs,omitempty"`
+	// ArmDuration is how long its arm took in stage 2 (from the step's
+	// start to its answer); CommitDuration the same for its commit.
+	ArmDuration    time.Duration `json:"arm_duration,omitempty"`
+	CommitDuration time.Duration `json:"commit_duration,omitempty"`
 	// StepError is its error in the current step of stage 2.
 	StepError string `json:"step_error,omitempty"`
 	// RollbackSwapTime is when it swapped back by the rollback command.

@@ -117,6 +117,12 @@ func (tx *Tx) PutEnrollment(e *Enrollment) error {
 	return putJSON(tx.tx.Bucket(bucketEnrollments), []byte(e.Name), e)
 }
 
+// DeleteEnrollment forgets an agent's enrollment (absent is fine): its
+// certificates are refused from then on and the name may enroll again.
+func (tx *Tx) DeleteEnrollment(name string) error {
+	return tx.tx.Bucket(bucketEnrollments).Delete([]byte(name))
+}
+
 // Enrollments returns every enrollment, by name.
 func (tx *Tx) Enrollments() ([]*Enrollment, error) {
 	return listJSON[Enrollment](tx.tx.Bucket(bucketEnrollments))

@@ -349,6 +349,26 @@ func (c *Cluster) startAgent(a *Agent) error {
 	return nil
 }
 
+// StartAgent starts agent a again, with the same flags, after its process
+// was stopped (a.Proc.Stop), and waits until it is connected to env.
+func (c *Cluster) StartAgent(ctx context.Context, a *Agent, env string) error {
+	if err := c.startAgent(a); err != nil {
+		return err
+	}
+	return poll.Until(ctx, StartTimeout, func() error {
+		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
+		if err != nil {
+			return fmt.Errorf("ListAgents: %w", err)
+		}
+		for _, x := range resp.GetAgents() {
+			if x.GetName() == a.Name && x.GetConnected() {
+				return nil
+			}
+		}
+		return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
+	})
+}
+
 // RestartAgent kills agent a with SIGKILL, kills the app processes it
 // supervised (as a machine crash would), starts it again with the same
 // flags and waits until every agent is connected to env.

@@ -2149,6 +2149,62 @@ func (x *RevokeAgentRequest) GetName() string {
 	return ""
 }
 
+// RemoveAgentRequest forgets an agent that is not connected.
+type RemoveAgentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment of the agent: the admin rule checks it (an admin limited
+	// to one environment must name it; empty: any, for an admin of all).
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// name of the agent.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAgentRequest) Reset() {
+	*x = RemoveAgentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAgentRequest) ProtoMessage() {}
+
+func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAgentRequest.ProtoReflect.Descriptor instead.
+func (*RemoveAgentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RemoveAgentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RemoveAgentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // ListAuditEventsRequest filters audit entries; every filter is optional.
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2168,7 +2224,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2236,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2249,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListAuditEventsRequest) GetEnvironment() string {
@@ -2242,7 +2298,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2310,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2323,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2313,7 +2369,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	mi := &file_cutover_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2381,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	mi := &file_cutover_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2394,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AuditEvent) GetSeq() uint64 {
@@ -2551,6 +2607,9 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"caCertHash\"J\n" +
 	"\x12RevokeAgentRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"J\n" +
+	"\x12RemoveAgentRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\xe6\x01\n" +
 	"\x16ListAuditEventsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1e\n" +
@@ -2586,7 +2645,7 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\rROLE_DEPLOYER\x10\x02\x12\x11\n" +
 	"\rROLE_APPROVER\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xbc\x12\n" +
+	"ROLE_ADMIN\x10\x042\xfe\x12\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -2616,7 +2675,8 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"ListTokens\x12\x1d.cutover.v1.ListTokensRequest\x1a\x1e.cutover.v1.ListTokensResponse\x12D\n" +
 	"\vRevokeToken\x12\x1e.cutover.v1.RevokeTokenRequest\x1a\x15.cutover.v1.TokenInfo\x12Z\n" +
 	"\x0fCreateJoinToken\x12\".cutover.v1.CreateJoinTokenRequest\x1a#.cutover.v1.CreateJoinTokenResponse\x12@\n" +
-	"\vRevokeAgent\x12\x1e.cutover.v1.RevokeAgentRequest\x1a\x11.cutover.v1.Agent\x12Z\n" +
+	"\vRevokeAgent\x12\x1e.cutover.v1.RevokeAgentRequest\x1a\x11.cutover.v1.Agent\x12@\n" +
+	"\vRemoveAgent\x12\x1e.cutover.v1.RemoveAgentRequest\x1a\x11.cutover.v1.Agent\x12Z\n" +
 	"\x0fListAuditEvents\x12\".cutover.v1.ListAuditEventsRequest\x1a#.cutover.v1.ListAuditEventsResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
@@ -2632,7 +2692,7 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_cutover_v1_admin_proto_goTypes = []any{
 	(Role)(0),                              // 0: cutover.v1.Role
 	(*CreateEnvironmentRequest)(nil),       // 1: cutover.v1.CreateEnvironmentRequest
@@ -2673,45 +2733,46 @@ var file_cutover_v1_admin_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),         // 36: cutover.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil),        // 37: cutover.v1.CreateJoinTokenResponse
 	(*RevokeAgentRequest)(nil),             // 38: cutover.v1.RevokeAgentRequest
-	(*ListAuditEventsRequest)(nil),         // 39: cutover.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 40: cutover.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                     // 41: cutover.v1.AuditEvent
-	(*Environment)(nil),                    // 42: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 43: google.protobuf.FieldMask
-	(*Application)(nil),                    // 44: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 45: google.protobuf.Duration
-	(*Deployment)(nil),                     // 46: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 47: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 48: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 49: cutover.v1.DeploymentPlan
+	(*RemoveAgentRequest)(nil),             // 39: cutover.v1.RemoveAgentRequest
+	(*ListAuditEventsRequest)(nil),         // 40: cutover.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 41: cutover.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                     // 42: cutover.v1.AuditEvent
+	(*Environment)(nil),                    // 43: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 44: google.protobuf.FieldMask
+	(*Application)(nil),                    // 45: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 46: google.protobuf.Duration
+	(*Deployment)(nil),                     // 47: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 48: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 49: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 50: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	42, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	42, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	43, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	44, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	44, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	43, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	43, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	44, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	45, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	45, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	10, // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	45, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	46, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	46, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	47, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	48, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	46, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	47, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	47, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	48, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	49, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
 	0,  // 12: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
-	45, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	46, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
 	32, // 14: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
 	0,  // 15: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
-	47, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
-	47, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
-	47, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
+	48, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
+	48, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
 	32, // 19: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
-	45, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	47, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	47, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	47, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	41, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
-	47, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	46, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	48, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	48, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	42, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
+	48, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	1,  // 26: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
 	2,  // 27: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
 	3,  // 28: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
@@ -2739,37 +2800,39 @@ var file_cutover_v1_admin_proto_depIdxs = []int32{
 	35, // 50: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
 	36, // 51: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
 	38, // 52: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
-	39, // 53: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
-	42, // 54: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	42, // 55: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	42, // 56: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	5,  // 57: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	44, // 58: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	44, // 59: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	9,  // 60: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	46, // 61: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	46, // 62: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	46, // 63: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	46, // 64: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	46, // 65: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	46, // 66: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	22, // 67: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	49, // 68: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	24, // 69: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
-	27, // 70: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	29, // 71: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	46, // 72: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	46, // 73: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	46, // 74: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	46, // 75: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	31, // 76: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
-	34, // 77: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
-	32, // 78: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
-	37, // 79: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
-	48, // 80: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
-	40, // 81: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
-	54, // [54:82] is the sub-list for method output_type
-	26, // [26:54] is the sub-list for method input_type
+	39, // 53: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
+	40, // 54: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
+	43, // 55: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	43, // 56: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	43, // 57: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	5,  // 58: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	45, // 59: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	45, // 60: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	9,  // 61: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	47, // 62: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	47, // 63: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	47, // 64: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	47, // 65: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	47, // 66: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	47, // 67: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	22, // 68: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	50, // 69: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 70: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	27, // 71: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	29, // 72: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	47, // 73: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	47, // 74: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	47, // 75: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	47, // 76: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	31, // 77: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
+	34, // 78: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
+	32, // 79: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
+	37, // 80: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
+	49, // 81: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
+	49, // 82: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
+	41, // 83: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
+	55, // [55:84] is the sub-list for method output_type
+	26, // [26:55] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -2787,7 +2850,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,7 @@ const (
 	AdminService_RevokeToken_FullMethodName             = "/cutover.v1.AdminService/RevokeToken"
 	AdminService_CreateJoinToken_FullMethodName         = "/cutover.v1.AdminService/CreateJoinToken"
 	AdminService_RevokeAgent_FullMethodName             = "/cutover.v1.AdminService/RevokeAgent"
+	AdminService_RemoveAgent_FullMethodName             = "/cutover.v1.AdminService/RemoveAgent"
 	AdminService_ListAuditEvents_FullMethodName         = "/cutover.v1.AdminService/ListAuditEvents"
 )
 
@@ -123,6 +124,14 @@ type AdminServiceClient interface {
 	// at once, its certificate is refused from then on, and the name may be
 	// enrolled again (admin). NOT_FOUND if never enrolled.
 	RevokeAgent(ctx context.Context, in *RevokeAgentRequest, opts ...grpc.CallOption) (*Agent, error)
+	// RemoveAgent forgets an agent that is not connected (a front-end gone
+	// for good): its record and its enrollment are deleted, so it leaves
+	// ListAgents and the readiness checks of continue; to come back it must
+	// enroll again with a join token (admin for the environment). Returns the
+	// agent as it was. NOT_FOUND if unknown; FAILED_PRECONDITION, nothing
+	// changed, while it is connected; INVALID_ARGUMENT if environment is set
+	// and is not the agent's.
+	RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Agent, error)
 	// ListAuditEvents returns audit entries, oldest first, with their hash
 	// chain (viewer; a subject limited to environments must name one).
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
@@ -424,6 +433,16 @@ func (c *adminServiceClient) RevokeAgent(ctx context.Context, in *RevokeAgentReq
 	return out, nil
 }
 
+func (c *adminServiceClient) RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Agent, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Agent)
+	err := c.cc.Invoke(ctx, AdminService_RemoveAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -508,6 +527,14 @@ type AdminServiceServer interface {
 	// at once, its certificate is refused from then on, and the name may be
 	// enrolled again (admin). NOT_FOUND if never enrolled.
 	RevokeAgent(context.Context, *RevokeAgentRequest) (*Agent, error)
+	// RemoveAgent forgets an agent that is not connected (a front-end gone
+	// for good): its record and its enrollment are deleted, so it leaves
+	// ListAgents and the readiness checks of continue; to come back it must
+	// enroll again with a join token (admin for the environment). Returns the
+	// agent as it was. NOT_FOUND if unknown; FAILED_PRECONDITION, nothing
+	// changed, while it is connected; INVALID_ARGUMENT if environment is set
+	// and is not the agent's.
+	RemoveAgent(context.Context, *RemoveAgentRequest) (*Agent, error)
 	// ListAuditEvents returns audit entries, oldest first, with their hash
 	// chain (viewer; a subject limited to environments must name one).
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
@@ -601,6 +628,9 @@ func (UnimplementedAdminServiceServer) CreateJoinToken(context.Context, *CreateJ
 }
 func (UnimplementedAdminServiceServer) RevokeAgent(context.Context, *RevokeAgentRequest) (*Agent, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeAgent not implemented")
+}
+func (UnimplementedAdminServiceServer) RemoveAgent(context.Context, *RemoveAgentRequest) (*Agent, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveAgent not implemented")
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -1098,6 +1128,24 @@ func _AdminService_RevokeAgent_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RemoveAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RemoveAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RemoveAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RemoveAgent(ctx, req.(*RemoveAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -1222,6 +1270,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeAgent",
 			Handler:    _AdminService_RevokeAgent_Handler,
+		},
+		{
+			MethodName: "RemoveAgent",
+			Handler:    _AdminService_RemoveAgent_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

@@ -276,9 +276,14 @@ type Environment struct {
 	// next_window describes the next opening after now (also while a window is
 	// open) in the window's zone and in UTC,
 	// e.g. `Mon 2026-11-30 02:00 WET (02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`. Output only.
-	NextWindow    string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NextWindow string `protobuf:"bytes,14,opt,name=next_window,json=nextWindow,proto3" json:"next_window,omitempty"`
+	// require_prepared makes every continue of the environment refuse
+	// (FAILED_PRECONDITION, naming them, nothing changed) to stage releases on
+	// front-ends that lack them, as ContinueDeploymentRequest.require_prepared
+	// does: nothing is transferred inside the window.
+	RequirePrepared bool `protobuf:"varint,20,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Environment) Reset() {
@@ -407,6 +412,13 @@ func (x *Environment) GetNextWindow() string {
 		return x.NextWindow
 	}
 	return ""
+}
+
+func (x *Environment) GetRequirePrepared() bool {
+	if x != nil {
+		return x.RequirePrepared
+	}
+	return false
 }
 
 // Database says how the controller reaches an environment's database.
@@ -1144,8 +1156,8 @@ type Deployment struct {
 	// scheduled_time is when the controller will start stage 2 of this
 	// PREPARED deployment (continue at_window); unset when not scheduled.
 	ScheduledTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=scheduled_time,json=scheduledTime,proto3" json:"scheduled_time,omitempty"`
-	// predicted_stage2_duration is how long stage 2 is expected to take in this
-	// environment (from earlier stage 2 runs, with a margin); set while PREPARED.
+	// predicted_stage2_duration is how long stage 2 is expected to take
+	// (stage2_prediction.total); set while PREPARED.
 	PredictedStage2Duration *durationpb.Duration `protobuf:"bytes,21,opt,name=predicted_stage2_duration,json=predictedStage2Duration,proto3" json:"predicted_stage2_duration,omitempty"`
 	// approval is set once the deployment is approved.
 	Approval *Approval `protobuf:"bytes,22,opt,name=approval,proto3" json:"approval,omitempty"`
@@ -1158,9 +1170,14 @@ type Deployment struct {
 	// that did not hold the releases intact.
 	RequirePrepared bool `protobuf:"varint,32,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
 	// package is the package step's outcome, when the app spec has one.
-	Package       *DeploymentPackage `protobuf:"bytes,33,opt,name=package,proto3" json:"package,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Package *DeploymentPackage `protobuf:"bytes,33,opt,name=package,proto3" json:"package,omitempty"`
+	// stage2_prediction is how long stage 2 is expected to take, part by
+	// part: made at prepare, made again when a front-end is staged in the
+	// background, and last when stage 2 starts (kept after it, to compare
+	// with activate_time..finish_time).
+	Stage2Prediction *Stage2Prediction `protobuf:"bytes,40,opt,name=stage2_prediction,json=stage2Prediction,proto3" json:"stage2_prediction,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -1371,6 +1388,13 @@ func (x *Deployment) GetRequirePrepared() bool {
 func (x *Deployment) GetPackage() *DeploymentPackage {
 	if x != nil {
 		return x.Package
+	}
+	return nil
+}
+
+func (x *Deployment) GetStage2Prediction() *Stage2Prediction {
+	if x != nil {
+		return x.Stage2Prediction
 	}
 	return nil
 }
@@ -2082,12 +2106,142 @@ func (x *AgentApplication) GetStagedReleaseIds() []string {
 	return nil
 }
 
+// Stage2Prediction is how long stage 2 of a deployment is expected to take,
+// from what it will do.
+type Stage2Prediction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// total is the sum of the parts.
+	Total *durationpb.Duration `protobuf:"bytes,1,opt,name=total,proto3" json:"total,omitempty"`
+	// parts, in the order stage 2 runs them (transfer, arm, hooks, sql, swap,
+	// margin; default when nothing was measured before).
+	Parts []*Stage2PredictionPart `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
+	// time is when the prediction was made.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stage2Prediction) Reset() {
+	*x = Stage2Prediction{}
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stage2Prediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stage2Prediction) ProtoMessage() {}
+
+func (x *Stage2Prediction) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stage2Prediction.ProtoReflect.Descriptor instead.
+func (*Stage2Prediction) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Stage2Prediction) GetTotal() *durationpb.Duration {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *Stage2Prediction) GetParts() []*Stage2PredictionPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+func (x *Stage2Prediction) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// Stage2PredictionPart is one part of a Stage2Prediction.
+type Stage2PredictionPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name of the part: transfer, arm, hooks, sql, swap, margin or default.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// duration predicted for it.
+	Duration *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// basis says what it comes from (e.g. "fe-2's arm in d-7, the longest of the last 3 runs").
+	Basis         string `protobuf:"bytes,3,opt,name=basis,proto3" json:"basis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stage2PredictionPart) Reset() {
+	*x = Stage2PredictionPart{}
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stage2PredictionPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stage2PredictionPart) ProtoMessage() {}
+
+func (x *Stage2PredictionPart) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stage2PredictionPart.ProtoReflect.Descriptor instead.
+func (*Stage2PredictionPart) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Stage2PredictionPart) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Stage2PredictionPart) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *Stage2PredictionPart) GetBasis() string {
+	if x != nil {
+		return x.Basis
+	}
+	return ""
+}
+
 var File_cutover_v1_types_proto protoreflect.FileDescriptor
 
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x06\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x06\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -2107,7 +2261,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rkeep_releases\x18\f \x01(\x05R\fkeepReleases\x12=\n" +
 	"\fwindow_close\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vwindowClose\x12\x1f\n" +
 	"\vnext_window\x18\x0e \x01(\tR\n" +
-	"nextWindow\x1a`\n" +
+	"nextWindow\x12)\n" +
+	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xd9\x01\n" +
@@ -2174,7 +2329,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cutover.v1.DeploymentStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xda\v\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xa5\f\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -2206,7 +2361,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\farm_duration\x18\x1e \x01(\v2\x19.google.protobuf.DurationR\varmDuration\x12@\n" +
 	"\x0ehooks_duration\x18\x1f \x01(\v2\x19.google.protobuf.DurationR\rhooksDuration\x12)\n" +
 	"\x10require_prepared\x18  \x01(\bR\x0frequirePrepared\x127\n" +
-	"\apackage\x18! \x01(\v2\x1d.cutover.v1.DeploymentPackageR\apackage\"\xe5\x01\n" +
+	"\apackage\x18! \x01(\v2\x1d.cutover.v1.DeploymentPackageR\apackage\x12I\n" +
+	"\x11stage2_prediction\x18( \x01(\v2\x1c.cutover.v1.Stage2PredictionR\x10stage2Prediction\"\xe5\x01\n" +
 	"\x11DeploymentPackage\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x10\n" +
 	"\x03ran\x18\x02 \x01(\bR\x03ran\x12\x18\n" +
@@ -2266,7 +2422,15 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x10AgentApplication\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x12running_release_id\x18\x02 \x01(\tR\x10runningReleaseId\x12,\n" +
-	"\x12staged_release_ids\x18\x03 \x03(\tR\x10stagedReleaseIds*\xcb\x02\n" +
+	"\x12staged_release_ids\x18\x03 \x03(\tR\x10stagedReleaseIds\"\xab\x01\n" +
+	"\x10Stage2Prediction\x12/\n" +
+	"\x05total\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x05total\x126\n" +
+	"\x05parts\x18\x02 \x03(\v2 .cutover.v1.Stage2PredictionPartR\x05parts\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"w\n" +
+	"\x14Stage2PredictionPart\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
+	"\x05basis\x18\x03 \x01(\tR\x05basis*\xcb\x02\n" +
 	"\x0fDeploymentState\x12 \n" +
 	"\x1cDEPLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DEPLOYMENT_STATE_PLANNED\x10\x01\x12\x1e\n" +
@@ -2307,7 +2471,7 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
@@ -2330,73 +2494,80 @@ var file_cutover_v1_types_proto_goTypes = []any{
 	(*PendingMigration)(nil),      // 18: cutover.v1.PendingMigration
 	(*Agent)(nil),                 // 19: cutover.v1.Agent
 	(*AgentApplication)(nil),      // 20: cutover.v1.AgentApplication
-	nil,                           // 21: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 22: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Stage2Prediction)(nil),      // 21: cutover.v1.Stage2Prediction
+	(*Stage2PredictionPart)(nil),  // 22: cutover.v1.Stage2PredictionPart
+	nil,                           // 23: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 24: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
 	4,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	23, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	21, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	24, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	24, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	24, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	24, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
-	23, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	23, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	24, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	24, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	24, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	25, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	23, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	26, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	26, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	26, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	26, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	25, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	25, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	26, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	26, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	26, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
 	7,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	24, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	26, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 14: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	24, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	26, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
 	10, // 16: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
 	2,  // 17: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
-	23, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	25, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
 	0,  // 19: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	24, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	26, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
 	8,  // 21: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
 	0,  // 22: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	24, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	24, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	24, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	24, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	24, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	24, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	26, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	26, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	26, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	26, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	26, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	26, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
 	9,  // 29: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	23, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	25, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
 	11, // 31: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	23, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	23, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	23, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	23, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	24, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	23, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	25, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	25, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	25, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	25, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	26, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	25, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
 	14, // 38: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	23, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
-	23, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	25, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	25, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
 	13, // 41: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
-	23, // 42: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
-	24, // 43: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	18, // 44: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	16, // 45: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
-	23, // 46: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
-	23, // 47: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
-	17, // 48: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
-	23, // 49: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
-	20, // 50: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	24, // 51: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	22, // 52: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	24, // 53: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
-	24, // 54: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
-	5,  // 55: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	21, // 42: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
+	25, // 43: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	26, // 44: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	18, // 45: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	16, // 46: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
+	25, // 47: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
+	25, // 48: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
+	17, // 49: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
+	25, // 50: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
+	20, // 51: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	26, // 52: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	24, // 53: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	26, // 54: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	26, // 55: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	25, // 56: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
+	22, // 57: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
+	26, // 58: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
+	25, // 59: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
+	5,  // 60: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -2410,7 +2581,7 @@ func file_cutover_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
