@@ -481,6 +481,15 @@ func (d *demo) timings(ctx context.Context, id string) error {
 	if s := dep.GetActivationSpread(); s != nil {
 		fmt.Fprintf(d.out, "   The first and the last front-end swapped %s apart (activation_spread).\n", s.AsDuration().Round(time.Microsecond))
 	}
+	if p := dep.GetStage2Prediction(); p.GetTotal() != nil && stage2 > 0 {
+		var parts []string
+		for _, part := range p.GetParts() {
+			parts = append(parts, part.GetName()+" "+part.GetDuration().AsDuration().Round(time.Millisecond).String())
+		}
+		predicted := p.GetTotal().AsDuration()
+		fmt.Fprintf(d.out, "   Predicted before the window: %s (%s); predicted ÷ actual = %.2f.\n",
+			predicted.Round(time.Millisecond), strings.Join(parts, ", "), predicted.Seconds()/stage2.Seconds())
+	}
 	return nil
 }
 
