@@ -68,7 +68,10 @@ type predictInput struct {
 	agents map[string]int64
 	// history are the environment's deployments (any order).
 	history []*store.Deployment
-	now     time.Time
+	// shadowSQL is how long this deployment's script took on the shadow
+	// database at prepare (no rows: a floor); 0 if it was not checked.
+	shadowSQL time.Duration
+	now       time.Time
 }
 
 // predict makes the prediction of stage 2 of in.d. It is pure.
@@ -120,7 +123,11 @@ func predict(in predictInput) *store.Prediction {
 				break // history is newest first
 			}
 		}
-		add(partSQL, per*time.Duration(d.SQLPending), fmt.Sprintf("%d migration(s); %s", d.SQLPending, basis))
+		sql := per * time.Duration(d.SQLPending)
+		if in.shadowSQL > 0 && (basis == "no earlier SQL run in the environment: 1s per migration" || in.shadowSQL > sql) {
+			sql, basis = in.shadowSQL, fmt.Sprintf("measured on the shadow database at prepare (%s, without rows: a floor)", in.shadowSQL.Round(time.Millisecond))
+		}
+		add(partSQL, sql, fmt.Sprintf("%d migration(s); %s", d.SQLPending, basis))
 	}
 	swap, swapBasis := perAgent(runs, in.agents, func(a store.DeploymentAgent) time.Duration { return a.CommitDuration },
 		func(h *store.Deployment) time.Duration { return h.SwapDuration })
@@ -249,7 +256,13 @@ func (s *Service) predictFor(tx *store.Tx, d *store.Deployment) error {
 			agents[v.Name] = size
 		}
 	}
-	d.Prediction = predict(predictInput{d: d, agents: agents, history: history, now: s.clock()})
+	var shadow time.Duration
+	if raw, err := tx.SQLPlan(d.ID); err == nil {
+		if plan, err := decodePlan(d.ID, raw); err == nil && plan.Shadow != nil {
+			shadow = plan.Shadow.Duration
+		}
+	}
+	d.Prediction = predict(predictInput{d: d, agents: agents, history: history, shadowSQL: shadow, now: s.clock()})
 	d.PredictedStage2 = d.Prediction.Total
 	return nil
 }

@@ -32,15 +32,18 @@ func TestPredict(t *testing.T) {
 	tests := []struct {
 		name   string
 		sql    int
+		shadow time.Duration
 		agents map[string]int64
 		parts  string // name=duration, in order
 		total  time.Duration
 	}{
-		{"nothing measured", 0, map[string]int64{"fe1": 0}, "default=5m0s", DefaultStage2Prediction},
-		{"each front-end by its own times", 0, map[string]int64{"fe1": 0, "fe2": 0},
+		{"nothing measured", 0, 0, map[string]int64{"fe1": 0}, "default=5m0s", DefaultStage2Prediction},
+		{"each front-end by its own times", 0, 0, map[string]int64{"fe1": 0, "fe2": 0},
 			// arm: fe2 mean(300,200); hooks mean(0,400); swap: fe1 mean(1000,2000) = fe2's mean(1500,1000)… fe1 1.5s, fe2 1.25s; margin 2.15s/10+5ms
 			"arm=250ms hooks=200ms swap=1.5s margin=200ms", ms(2150)},
-		{"a newcomer takes the whole step, and its bytes", 2, map[string]int64{"fe1": 0, "fe3": 10 << 20},
+		{"the shadow's time when longer than the last run's", 2, ms(900), map[string]int64{"fe1": 0, "fe2": 0},
+			"arm=250ms hooks=200ms sql=900ms swap=1.5s margin=290ms", ms(3140)},
+		{"a newcomer takes the whole step, and its bytes", 2, ms(100), map[string]int64{"fe1": 0, "fe3": 10 << 20},
 			// transfer 10 MiB at 10 MiB/s; arm: fe3 ← mean whole step (300+200)/2; sql 2×300ms; swap: fe3 ← mean whole (1500+2000)/2
 			"transfer=1s arm=250ms hooks=200ms sql=600ms swap=1.75s margin=385ms", ms(4185)},
 	}
@@ -51,7 +54,7 @@ func TestPredict(t *testing.T) {
 			if tt.name == "nothing measured" {
 				h = []*store.Deployment{other, failed}
 			}
-			p := predict(predictInput{d: d, agents: tt.agents, history: h, now: t0})
+			p := predict(predictInput{d: d, agents: tt.agents, history: h, shadowSQL: tt.shadow, now: t0})
 			var got []string
 			var sum time.Duration
 			for _, part := range p.Parts {
