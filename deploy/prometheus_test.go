@@ -20,7 +20,7 @@ func TestPromtool(t *testing.T) {
 		args    []string
 		wantOut string
 	}{
-		{"check rules", []string{"check", "rules", "cutover-rules.yml"}, "SUCCESS: 8 rules found"},
+		{"check rules", []string{"check", "rules", "cutover-rules.yml"}, "SUCCESS: 9 rules found"},
 		{"check config", []string{"check", "config", "prometheus.yml"}, "1 rule files found"},
 		{"test rules", []string{"test", "rules", "cutover-rules.test.yml"}, "SUCCESS"},
 	}

@@ -19,7 +19,7 @@ func newEnvCmd(c *cli) *cobra.Command {
   cutoverctl env update production --window "Mon-Fri 02:00-04:00 Europe/Lisbon"
   cutoverctl env list`,
 	}
-	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c), newEnvRollbackCmd(c))
+	cmd.AddCommand(newEnvCreateCmd(c), newEnvUpdateCmd(c), newEnvGetCmd(c), newEnvListCmd(c), newEnvRollbackCmd(c), newEnvReconcileCmd(c))
 	return cmd
 }
 

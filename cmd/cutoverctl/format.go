@@ -407,7 +407,7 @@ func formatAgents(w io.Writer, resp *cutoverv1.ListAgentsResponse) {
 	if revoked {
 		header = append(header, "REVOKED")
 	}
-	row(t, append(header, "APPLICATION", "RUNNING", "STAGED", "LAST-SEEN")...)
+	row(t, append(header, "APPLICATION", "RUNNING", "STAGED", "LAST-SEEN", "DRIFT")...)
 	for _, a := range resp.GetAgents() {
 		apps := a.GetApplications()
 		if len(apps) == 0 {
@@ -418,20 +418,29 @@ func formatAgents(w io.Writer, resp *cutoverv1.ListAgentsResponse) {
 			if revoked {
 				cells = append(cells, orDash(formatTime(a.GetRevokeTime())))
 			}
-			seen := formatTime(a.GetLastSeenTime())
+			seen, drift := formatTime(a.GetLastSeenTime()), formatDrift(a)
 			if i > 0 {
 				clear(cells)
-				seen = ""
+				seen, drift = "", ""
 			}
 			staged := make([]string, 0, len(app.GetStagedReleaseIds()))
 			for _, id := range app.GetStagedReleaseIds() {
 				staged = append(staged, shortID(id))
 			}
 			row(t, append(cells, orDash(app.GetName()), orDash(shortID(app.GetRunningReleaseId())),
-				orDash(strings.Join(staged, ",")), orDash(seen))...)
+				orDash(strings.Join(staged, ",")), orDash(seen), drift)...)
 		}
 	}
 	_ = t.Flush()
+}
+
+// formatDrift says whether a drifts from what its environment records,
+// and how: "no", or "yes (hello: runs 1a2b…, recorded 3c4d…)".
+func formatDrift(a *cutoverv1.Agent) string {
+	if !a.GetDrifted() {
+		return "no"
+	}
+	return "yes (" + a.GetDrift() + ")"
 }
 
 // formatAgent prints one agent, as agent revoke answers it.

@@ -124,7 +124,7 @@ func TestFormatAgents(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("want header and 3 rows, got:\n%s", b.String())
 	}
-	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME ENVIRONMENT CONNECTED IDENTITY CERT-EXPIRES APPLICATION RUNNING STAGED LAST-SEEN" {
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME ENVIRONMENT CONNECTED IDENTITY CERT-EXPIRES APPLICATION RUNNING STAGED LAST-SEEN DRIFT" {
 		t.Errorf("header = %q (no REVOKED column when no agent is revoked)", lines[0])
 	}
 	for _, want := range []string{"fe-1", "yes", "cutover://demo/agent/fe-1", formatTime(expires), "hello", "111111111111", "222222222222,333333333333"} {
@@ -137,6 +137,20 @@ func TestFormatAgents(t *testing.T) {
 	}
 	if f := strings.Fields(lines[3]); len(f) < 5 || f[0] != "fe-2" || f[2] != "no" || f[3] != "-" || f[4] != "-" {
 		t.Errorf("row for a disconnected agent never enrolled = %q", lines[3])
+	}
+
+	if !strings.HasSuffix(strings.TrimSpace(lines[1]), " no") {
+		t.Errorf("DRIFT of an agent not drifted = %q, want no", lines[1])
+	}
+	agents[0].Drifted, agents[0].Drift = true, "hello: runs 111111111111, recorded 222222222222"
+	b.Reset()
+	formatAgents(&b, &cutoverv1.ListAgentsResponse{Agents: agents})
+	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
+	if !strings.HasSuffix(strings.TrimSpace(lines[1]), " yes (hello: runs 111111111111, recorded 222222222222)") {
+		t.Errorf("DRIFT of a drifted agent: %q", lines[1])
+	}
+	if f := strings.Fields(lines[2]); len(f) != 4 || f[0] != "web" {
+		t.Errorf("second application's row of a drifted agent = %q, want only its own cells", lines[2])
 	}
 
 	agents[1].RevokeTime = expires

@@ -341,7 +341,13 @@ func (s *Server) ListAgents(ctx context.Context, req *cutoverv1.ListAgentsReques
 	if err != nil {
 		return nil, err
 	}
-	return &cutoverv1.ListAgentsResponse{Agents: agentsToProto(as, enrolled, req.GetEnvironment())}, nil
+	drifts, err := s.deps.Drifts(req.GetEnvironment())
+	if err != nil {
+		return nil, err
+	}
+	agents := agentsToProto(as, enrolled, req.GetEnvironment())
+	driftToProto(agents, drifts)
+	return &cutoverv1.ListAgentsResponse{Agents: agents}, nil
 }
 
 // ApproveDeployment records the caller's approval of a deployment.

@@ -255,6 +255,20 @@ func agentToProto(a fleet.AgentView) *cutoverv1.Agent {
 	return out
 }
 
+// driftToProto sets drifted and drift on the agents that ds says drift.
+func driftToProto(agents []*cutoverv1.Agent, ds []deployment.AgentDrift) {
+	for _, d := range ds {
+		if !d.Drifted() {
+			continue
+		}
+		for _, a := range agents {
+			if a.GetName() == d.Agent && a.GetEnvironment() == d.Environment {
+				a.Drifted, a.Drift = true, d.Reason()
+			}
+		}
+	}
+}
+
 // describeChange says in words what changed from prev to d: the last
 // transition's message when the state changed (or there is no prev), else
 // the agents whose progress moved.

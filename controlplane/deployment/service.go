@@ -134,6 +134,9 @@ func New(cfg Config) (*Service, error) {
 		if err := cfg.Registerer.Register(newStateCollector(s)); err != nil {
 			return nil, err
 		}
+		if err := cfg.Registerer.Register(newDriftCollector(s)); err != nil {
+			return nil, err
+		}
 	}
 	s.watchers.subs = map[string]map[chan *store.Deployment]struct{}{}
 	return s, nil

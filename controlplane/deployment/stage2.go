@@ -201,6 +201,7 @@ func (s *Service) advance(tx *store.Tx, d *store.Deployment) ([]outgoing, error)
 // it has agents to run on (after a failure, only where before_activate
 // ran), then the final transition.
 func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.DeploymentState, reason string) ([]outgoing, error) {
+	to, reason = reconcileEnd(d, to, reason)
 	now := s.clock()
 	if d.Step == store.StepCommit && to == store.Deployed {
 		d.SwapDuration = now.Sub(d.StepTime)
@@ -216,7 +217,7 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 	} else {
 		d.HooksDuration += now.Sub(d.StepTime)
 	}
-	if to == store.Deployed {
+	if to == store.Deployed && !d.Reconcile { // a reconcile brought back what env records
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return nil, err

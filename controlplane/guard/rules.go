@@ -81,6 +81,9 @@ var rules = map[string]rule{
 	admin + "ListAgents": {action: auth.Read, target: func(m proto.Message) target {
 		return envOf(m.(*cutoverv1.ListAgentsRequest).GetEnvironment())
 	}},
+	admin + "ReconcileEnvironment": {action: auth.Deploy, mutating: true, target: func(m proto.Message) target {
+		return envOf(m.(*cutoverv1.ReconcileEnvironmentRequest).GetEnvironment())
+	}},
 	admin + "ListAuditEvents": {action: auth.Read, target: func(m proto.Message) target {
 		r := m.(*cutoverv1.ListAuditEventsRequest)
 		if r.GetEnvironment() == "" && r.GetDeployment() != "" {

@@ -173,6 +173,11 @@ type Deployment struct {
 	HooksDuration time.Duration `json:"hooks_duration,omitempty"`
 	// Package is the package step's outcome; nil when it did not run.
 	Package *PackageResult `json:"package,omitempty"`
+	// Reconcile marks a reconcile deployment (cutoverctl env reconcile):
+	// stage 2 only, on the drifted front-ends, of the releases the
+	// environment records; it leaves those records as they are, and a
+	// failure before any swap ends it FAILED (never PREPARED again).
+	Reconcile bool `json:"reconcile,omitempty"`
 }
 
 // Prediction is how long stage 2 is expected to take, part by part.

@@ -2481,6 +2481,128 @@ func (x *AuditEvent) GetHash() string {
 	return ""
 }
 
+// ReconcileEnvironmentRequest names the environment to reconcile.
+type ReconcileEnvironmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment to reconcile.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// reason is recorded in the reconcile deployment's history.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileEnvironmentRequest) Reset() {
+	*x = ReconcileEnvironmentRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileEnvironmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileEnvironmentRequest) ProtoMessage() {}
+
+func (x *ReconcileEnvironmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileEnvironmentRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileEnvironmentRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReconcileEnvironmentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ReconcileEnvironmentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReconcileEnvironmentResponse says what reconcile started.
+type ReconcileEnvironmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment is the reconcile deployment (ACTIVATING), brought only to
+	// the drifted front-ends; follow it with WatchDeployment. Unset when
+	// nothing drifted.
+	Deployment *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	// agents are the drifted front-ends it brings back, sorted.
+	Agents []string `protobuf:"bytes,2,rep,name=agents,proto3" json:"agents,omitempty"`
+	// not_connected are the drifted front-ends left out because they are not
+	// connected, sorted; reconcile again once they are.
+	NotConnected  []string `protobuf:"bytes,3,rep,name=not_connected,json=notConnected,proto3" json:"not_connected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileEnvironmentResponse) Reset() {
+	*x = ReconcileEnvironmentResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileEnvironmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileEnvironmentResponse) ProtoMessage() {}
+
+func (x *ReconcileEnvironmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileEnvironmentResponse.ProtoReflect.Descriptor instead.
+func (*ReconcileEnvironmentResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ReconcileEnvironmentResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+func (x *ReconcileEnvironmentResponse) GetAgents() []string {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
+func (x *ReconcileEnvironmentResponse) GetNotConnected() []string {
+	if x != nil {
+		return x.NotConnected
+	}
+	return nil
+}
+
 var File_cutover_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cutover_v1_admin_proto_rawDesc = "" +
@@ -2638,14 +2760,23 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x06reason\x18\n" +
 	" \x01(\tR\x06reason\x12\x1b\n" +
 	"\tprev_hash\x18\v \x01(\tR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\f \x01(\tR\x04hash*c\n" +
+	"\x04hash\x18\f \x01(\tR\x04hash\"W\n" +
+	"\x1bReconcileEnvironmentRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x93\x01\n" +
+	"\x1cReconcileEnvironmentResponse\x126\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x16.cutover.v1.DeploymentR\n" +
+	"deployment\x12\x16\n" +
+	"\x06agents\x18\x02 \x03(\tR\x06agents\x12#\n" +
+	"\rnot_connected\x18\x03 \x03(\tR\fnotConnected*c\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
 	"\rROLE_DEPLOYER\x10\x02\x12\x11\n" +
 	"\rROLE_APPROVER\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xfe\x12\n" +
+	"ROLE_ADMIN\x10\x042\xe9\x13\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -2677,7 +2808,8 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x0fCreateJoinToken\x12\".cutover.v1.CreateJoinTokenRequest\x1a#.cutover.v1.CreateJoinTokenResponse\x12@\n" +
 	"\vRevokeAgent\x12\x1e.cutover.v1.RevokeAgentRequest\x1a\x11.cutover.v1.Agent\x12@\n" +
 	"\vRemoveAgent\x12\x1e.cutover.v1.RemoveAgentRequest\x1a\x11.cutover.v1.Agent\x12Z\n" +
-	"\x0fListAuditEvents\x12\".cutover.v1.ListAuditEventsRequest\x1a#.cutover.v1.ListAuditEventsResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"\x0fListAuditEvents\x12\".cutover.v1.ListAuditEventsRequest\x1a#.cutover.v1.ListAuditEventsResponse\x12i\n" +
+	"\x14ReconcileEnvironment\x12'.cutover.v1.ReconcileEnvironmentRequest\x1a(.cutover.v1.ReconcileEnvironmentResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_admin_proto_rawDescOnce sync.Once
@@ -2692,7 +2824,7 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_cutover_v1_admin_proto_goTypes = []any{
 	(Role)(0),                              // 0: cutover.v1.Role
 	(*CreateEnvironmentRequest)(nil),       // 1: cutover.v1.CreateEnvironmentRequest
@@ -2737,105 +2869,110 @@ var file_cutover_v1_admin_proto_goTypes = []any{
 	(*ListAuditEventsRequest)(nil),         // 40: cutover.v1.ListAuditEventsRequest
 	(*ListAuditEventsResponse)(nil),        // 41: cutover.v1.ListAuditEventsResponse
 	(*AuditEvent)(nil),                     // 42: cutover.v1.AuditEvent
-	(*Environment)(nil),                    // 43: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 44: google.protobuf.FieldMask
-	(*Application)(nil),                    // 45: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 46: google.protobuf.Duration
-	(*Deployment)(nil),                     // 47: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 48: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 49: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 50: cutover.v1.DeploymentPlan
+	(*ReconcileEnvironmentRequest)(nil),    // 43: cutover.v1.ReconcileEnvironmentRequest
+	(*ReconcileEnvironmentResponse)(nil),   // 44: cutover.v1.ReconcileEnvironmentResponse
+	(*Environment)(nil),                    // 45: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 46: google.protobuf.FieldMask
+	(*Application)(nil),                    // 47: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 48: google.protobuf.Duration
+	(*Deployment)(nil),                     // 49: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 50: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 51: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 52: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	43, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	43, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	44, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	43, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	45, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	45, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	45, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	45, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	46, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	47, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	47, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	10, // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	46, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	47, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	47, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	48, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	49, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	48, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	49, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	49, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	50, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	51, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
 	0,  // 12: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
-	46, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	48, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
 	32, // 14: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
 	0,  // 15: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
-	48, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
-	48, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
-	48, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
+	50, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
+	50, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
+	50, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
 	32, // 19: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
-	46, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	48, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	48, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	48, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	48, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	50, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	50, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	50, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	42, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
-	48, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	1,  // 26: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
-	2,  // 27: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
-	3,  // 28: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
-	4,  // 29: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
-	6,  // 30: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
-	7,  // 31: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
-	8,  // 32: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
-	11, // 33: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
-	12, // 34: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
-	13, // 35: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
-	14, // 36: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
-	15, // 37: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
-	20, // 38: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
-	21, // 39: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	25, // 40: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	23, // 41: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
-	26, // 42: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	28, // 43: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	16, // 44: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
-	17, // 45: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
-	18, // 46: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
-	19, // 47: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
-	30, // 48: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
-	33, // 49: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
-	35, // 50: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
-	36, // 51: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
-	38, // 52: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
-	39, // 53: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
-	40, // 54: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
-	43, // 55: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	43, // 56: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	43, // 57: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	5,  // 58: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	45, // 59: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	45, // 60: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	9,  // 61: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	47, // 62: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	47, // 63: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	47, // 64: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	47, // 65: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	47, // 66: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	47, // 67: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	22, // 68: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	50, // 69: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	24, // 70: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
-	27, // 71: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	29, // 72: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	47, // 73: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	47, // 74: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	47, // 75: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	47, // 76: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	31, // 77: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
-	34, // 78: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
-	32, // 79: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
-	37, // 80: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
-	49, // 81: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
-	49, // 82: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
-	41, // 83: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
-	55, // [55:84] is the sub-list for method output_type
-	26, // [26:55] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	50, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	49, // 26: cutover.v1.ReconcileEnvironmentResponse.deployment:type_name -> cutover.v1.Deployment
+	1,  // 27: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
+	2,  // 28: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
+	3,  // 29: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
+	4,  // 30: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
+	6,  // 31: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
+	7,  // 32: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
+	8,  // 33: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
+	11, // 34: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
+	12, // 35: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
+	13, // 36: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
+	14, // 37: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
+	15, // 38: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
+	20, // 39: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
+	21, // 40: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
+	25, // 41: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	23, // 42: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
+	26, // 43: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	28, // 44: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	16, // 45: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	17, // 46: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	18, // 47: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	19, // 48: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	30, // 49: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
+	33, // 50: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
+	35, // 51: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
+	36, // 52: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
+	38, // 53: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
+	39, // 54: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
+	40, // 55: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
+	43, // 56: cutover.v1.AdminService.ReconcileEnvironment:input_type -> cutover.v1.ReconcileEnvironmentRequest
+	45, // 57: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	45, // 58: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	45, // 59: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	5,  // 60: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	47, // 61: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	47, // 62: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	9,  // 63: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	49, // 64: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	49, // 65: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	49, // 66: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	49, // 67: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	49, // 68: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	49, // 69: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	22, // 70: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	52, // 71: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 72: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	27, // 73: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	29, // 74: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	49, // 75: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	49, // 76: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	49, // 77: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	49, // 78: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	31, // 79: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
+	34, // 80: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
+	32, // 81: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
+	37, // 82: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
+	51, // 83: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
+	51, // 84: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
+	41, // 85: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
+	44, // 86: cutover.v1.AdminService.ReconcileEnvironment:output_type -> cutover.v1.ReconcileEnvironmentResponse
+	57, // [57:87] is the sub-list for method output_type
+	27, // [27:57] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_admin_proto_init() }
@@ -2850,7 +2987,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

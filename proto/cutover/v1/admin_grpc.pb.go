@@ -48,6 +48,7 @@ const (
 	AdminService_RevokeAgent_FullMethodName             = "/cutover.v1.AdminService/RevokeAgent"
 	AdminService_RemoveAgent_FullMethodName             = "/cutover.v1.AdminService/RemoveAgent"
 	AdminService_ListAuditEvents_FullMethodName         = "/cutover.v1.AdminService/ListAuditEvents"
+	AdminService_ReconcileEnvironment_FullMethodName    = "/cutover.v1.AdminService/ReconcileEnvironment"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -135,6 +136,15 @@ type AdminServiceClient interface {
 	// ListAuditEvents returns audit entries, oldest first, with their hash
 	// chain (viewer; a subject limited to environments must name one).
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// ReconcileEnvironment brings the drifted front-ends of an environment
+	// (Agent.drifted) back to the releases the environment records
+	// (Environment.deployed_versions): a reconcile deployment, activated on
+	// those front-ends only, stages what they lack, then swaps (deployer for
+	// the environment). With nothing drifted it returns no deployment.
+	// FAILED_PRECONDITION, nothing changed, while a deployment of the
+	// environment is busy (PREPARING to ACTIVATING) or rolling back, or when
+	// no drifted front-end is connected.
+	ReconcileEnvironment(ctx context.Context, in *ReconcileEnvironmentRequest, opts ...grpc.CallOption) (*ReconcileEnvironmentResponse, error)
 }
 
 type adminServiceClient struct {
@@ -453,6 +463,16 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 	return out, nil
 }
 
+func (c *adminServiceClient) ReconcileEnvironment(ctx context.Context, in *ReconcileEnvironmentRequest, opts ...grpc.CallOption) (*ReconcileEnvironmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileEnvironmentResponse)
+	err := c.cc.Invoke(ctx, AdminService_ReconcileEnvironment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -538,6 +558,15 @@ type AdminServiceServer interface {
 	// ListAuditEvents returns audit entries, oldest first, with their hash
 	// chain (viewer; a subject limited to environments must name one).
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// ReconcileEnvironment brings the drifted front-ends of an environment
+	// (Agent.drifted) back to the releases the environment records
+	// (Environment.deployed_versions): a reconcile deployment, activated on
+	// those front-ends only, stages what they lack, then swaps (deployer for
+	// the environment). With nothing drifted it returns no deployment.
+	// FAILED_PRECONDITION, nothing changed, while a deployment of the
+	// environment is busy (PREPARING to ACTIVATING) or rolling back, or when
+	// no drifted front-end is connected.
+	ReconcileEnvironment(context.Context, *ReconcileEnvironmentRequest) (*ReconcileEnvironmentResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -634,6 +663,9 @@ func (UnimplementedAdminServiceServer) RemoveAgent(context.Context, *RemoveAgent
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAdminServiceServer) ReconcileEnvironment(context.Context, *ReconcileEnvironmentRequest) (*ReconcileEnvironmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReconcileEnvironment not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1164,6 +1196,24 @@ func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ReconcileEnvironment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileEnvironmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ReconcileEnvironment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ReconcileEnvironment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ReconcileEnvironment(ctx, req.(*ReconcileEnvironmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1278,6 +1328,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _AdminService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "ReconcileEnvironment",
+			Handler:    _AdminService_ReconcileEnvironment_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

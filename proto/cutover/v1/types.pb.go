@@ -1944,7 +1944,15 @@ type Agent struct {
 	// cert_expire_time is when its newest certificate expires.
 	CertExpireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=cert_expire_time,json=certExpireTime,proto3" json:"cert_expire_time,omitempty"`
 	// revoke_time is when its certificate was revoked; unset: not revoked.
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// drifted is true when, for an application its environment records
+	// (Environment.deployed_versions), the release it reports running is
+	// not the recorded one; never set while a deployment of its
+	// environment is ACTIVATING or being rolled back.
+	Drifted bool `protobuf:"varint,10,opt,name=drifted,proto3" json:"drifted,omitempty"`
+	// drift says how, when drifted: "hello: runs r-abc, recorded r-def",
+	// one clause per application, joined by "; ".
+	Drift         string `protobuf:"bytes,11,opt,name=drift,proto3" json:"drift,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2040,6 +2048,20 @@ func (x *Agent) GetRevokeTime() *timestamppb.Timestamp {
 		return x.RevokeTime
 	}
 	return nil
+}
+
+func (x *Agent) GetDrifted() bool {
+	if x != nil {
+		return x.Drifted
+	}
+	return false
+}
+
+func (x *Agent) GetDrift() string {
+	if x != nil {
+		return x.Drift
+	}
+	return ""
 }
 
 // AgentApplication is one application on one front-end.
@@ -2404,7 +2426,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
 	"\bchecksum\x18\x04 \x01(\tR\bchecksum\x12%\n" +
-	"\x0eno_transaction\x18\x05 \x01(\bR\rnoTransaction\"\xf0\x03\n" +
+	"\x0eno_transaction\x18\x05 \x01(\bR\rnoTransaction\"\xa0\x04\n" +
 	"\x05Agent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1c\n" +
@@ -2415,7 +2437,10 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\bidentity\x18\a \x01(\tR\bidentity\x12D\n" +
 	"\x10cert_expire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0ecertExpireTime\x12;\n" +
 	"\vrevoke_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\x1a9\n" +
+	"revokeTime\x12\x18\n" +
+	"\adrifted\x18\n" +
+	" \x01(\bR\adrifted\x12\x14\n" +
+	"\x05drift\x18\v \x01(\tR\x05drift\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
