@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cutover-dev/cutover/pkg/logging"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -59,7 +60,14 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the session metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// StatusEvery is how often the agent looks at what it runs and holds
+	// and reports it when it changed (a `current` changed by hand is seen
+	// as drift within this time); default DefaultStatusEvery.
+	StatusEvery time.Duration
 }
+
+// DefaultStatusEvery is the default of Config.StatusEvery.
+const DefaultStatusEvery = 30 * time.Second
 
 // Session keeps the agent connected and runs the controller's commands.
 type Session struct {
@@ -135,6 +143,9 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = DefaultMinBackoff
 	}
+	if cfg.StatusEvery <= 0 {
+		cfg.StatusEvery = DefaultStatusEvery
+	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
@@ -208,6 +219,7 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 		s.metrics.connected.Set(0)
 	}()
 	s.cfg.Log.Info("connected to the controller")
+	go s.reportStatus(sctx, statusToProto(apps))
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -220,6 +232,29 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 			continue
 		}
 		s.start(ctx, cmd)
+	}
+}
+
+// reportStatus sends the agent's status every StatusEvery when it differs
+// from the last one seen (sent), until ctx (the session) ends.
+func (s *Session) reportStatus(ctx context.Context, last *cutoverv1.AgentStatus) {
+	t := time.NewTicker(s.cfg.StatusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		apps, err := s.cfg.Handler.Status()
+		if err != nil {
+			s.cfg.Log.Warn("read own status", "error", err)
+			continue
+		}
+		if st := statusToProto(apps); !proto.Equal(st, last) {
+			last = st
+			s.send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Status{Status: st}})
+		}
 	}
 }
 

@@ -265,3 +265,54 @@ func TestRunIDPerRun(t *testing.T) {
 		t.Errorf("the second run of c1 reused run id %q", runs[0])
 	}
 }
+
+// statusHandler reports what its running field says.
+type statusHandler struct {
+	fakeHandler
+	mu      sync.Mutex
+	running string
+}
+
+func (h *statusHandler) Status() ([]AppStatus, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return []AppStatus{{Name: "hello", Running: h.running}}, nil
+}
+
+// A change of what the agent runs that no command made (a `current`
+// changed by hand) reaches the controller within StatusEvery.
+func TestStatusReportedWhenItChanges(t *testing.T) {
+	f := &fakeController{sessions: make(chan *fakeSession, 4)}
+	_, addr := serve(t, f, "127.0.0.1:0")
+	h := &statusHandler{fakeHandler: fakeHandler{calls: map[string]int{}}, running: "r1"}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	s, err := New(Config{Conn: conn, Name: "fe-1", Environment: "prod", Handler: h, StatusEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	sess := next(t, f.sessions)
+	if got := sess.hello.GetStatus().GetApplications()[0].GetRunningReleaseId(); got != "r1" {
+		t.Fatalf("hello says %s runs, want r1", got)
+	}
+	h.mu.Lock()
+	h.running = "r0"
+	h.mu.Unlock()
+	m := next(t, sess.msgs)
+	if got := m.GetStatus().GetApplications()[0].GetRunningReleaseId(); got != "r0" {
+		t.Fatalf("status says %s runs, want r0 (message %v)", got, m)
+	}
+	select {
+	case m := <-sess.msgs:
+		t.Errorf("a status that did not change was sent again: %v", m)
+	case <-time.After(50 * time.Millisecond): // five periods: nothing new to say
+	}
+}
