@@ -225,3 +225,42 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 	}
 	return d, nil
 }
+
+// StepName is the name of the step of stage 2 d is in ("swap-back" for
+// the rollback that follows a failed commit); "" outside stage 2.
+func StepName(d *store.Deployment) string {
+	switch {
+	case d.State != store.Activating:
+		return ""
+	case d.RollingBack && d.Step == store.StepCommit:
+		return "swap-back"
+	case d.Step == "" && needsSQL(d):
+		return string(store.StepSQL)
+	case d.Step == "":
+		return string(store.StepCommit)
+	}
+	return string(d.Step)
+}
+
+// StageDeadlines returns the stage 2 deadlines of deployment id: its own
+// once stage 2 began, its environment's before. Errors: NotFound.
+func (s *Service) StageDeadlines(ctx context.Context, id string) (store.Stage2Deadlines, error) {
+	var dl store.Stage2Deadlines
+	err := s.store.View(func(tx *store.Tx) error {
+		d, err := tx.Deployment(id)
+		if err != nil {
+			return err
+		}
+		if d.Deadlines != (store.Stage2Deadlines{}) {
+			dl = withDefaults(d.Deadlines)
+			return nil
+		}
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return err
+		}
+		dl = Deadlines(env)
+		return nil
+	})
+	return dl, err
+}
