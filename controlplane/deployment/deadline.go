@@ -197,11 +197,9 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 			step = "swap-back"
 		}
 		names := passDeadline(d, w)
-		msg := fmt.Sprintf("stage 2 step %s ended without waiting: ", step)
-		if len(names) == 0 {
-			msg += "every agent had answered"
-		} else {
-			msg += fmt.Sprintf("no answer %s from %s", w, strings.Join(names, ", "))
+		msg := fmt.Sprintf("stage 2 step %s ended: every agent had answered", step)
+		if len(names) > 0 {
+			msg = fmt.Sprintf("stage 2 step %s ended without waiting for %s: no answer %s", step, strings.Join(names, ", "), w)
 		}
 		note(d, s.clock(), actor, msg)
 		before := d.State
