@@ -319,8 +319,11 @@ func (a *fakeAgent) leaveUnanswered(kind string, n int) {
 
 func (a *fakeAgent) ignored(msg *cutoverv1.ConnectResponse) bool {
 	kind := map[bool]string{true: "stage", false: ""}[msg.GetStage() != nil]
-	if msg.GetCommit() != nil {
+	switch {
+	case msg.GetCommit() != nil:
 		kind = "commit"
+	case msg.GetArm() != nil:
+		kind = "arm"
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

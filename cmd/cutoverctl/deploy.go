@@ -253,20 +253,31 @@ func endedError(d *cutoverv1.Deployment) error {
 
 func newDeployAbortCmd(c *cli) *cobra.Command {
 	var reason string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "abort ID",
-		Short: "Abort a deployment that has not started stage 2",
+		Short: "Abort a deployment that has not started stage 2, or end a stuck stage 2 (--force)",
 		Long: `Abort a deployment that is PLANNED, PREPARING or PREPARED (ABORTED). Staged
-releases are dropped; nothing running changes.`,
-		Example: `  cutoverctl deploy abort d-7 --reason "wrong build"`,
-		Args:    cobra.ExactArgs(1),
+releases are dropped; nothing running changes.
+
+With --force (and a --reason), also end a deployment stuck in stage 2
+(ACTIVATING), as if the deadline of the step it is in had passed now: the
+agents that have not answered are named; before any swap it is PREPARED
+again, every agent disarmed (abort it again to end it); after swaps every
+agent that can be reached rolls back, and it ends ROLLED_BACK or FAILED.
+A front-end that had not answered commit is rolled back when it comes back.
+Refused while the SQL script runs (--sql-timeout bounds it).`,
+		Example: `  cutoverctl deploy abort d-7 --reason "wrong build"
+  cutoverctl deploy abort d-8 --force --reason "fe-3 hangs in its health check"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return unary(c, cmd, func(ctx context.Context, api cutoverv1.AdminServiceClient) (*cutoverv1.Deployment, error) {
-				return api.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: args[0], Reason: reason})
+				return api.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: args[0], Reason: reason, Force: force})
 			}, formatDeployment)
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded in the deployment's history")
+	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded in the deployment's history (required with --force)")
+	cmd.Flags().BoolVar(&force, "force", false, "also end a stuck stage 2 (ACTIVATING) without waiting for the agents that do not answer")
 	return cmd
 }
 

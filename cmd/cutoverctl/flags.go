@@ -42,12 +42,23 @@ type envFlags struct {
 	requirePrepared bool
 	windows         []string
 	keepReleases    int32
+	armDeadline     time.Duration
+	hooksDeadline   time.Duration
+	commitDeadline  time.Duration
 	dbDriver        string
 	dbDSN           string
 	dbStatement     time.Duration
 	dbLock          time.Duration
 	dbShadowDSN     string
 	noCheck         bool
+}
+
+// deadlines returns e's stage 2 deadlines, creating them when unset.
+func deadlines(e *cutoverv1.Environment) *cutoverv1.Stage2Deadlines {
+	if e.Stage2Deadlines == nil {
+		e.Stage2Deadlines = &cutoverv1.Stage2Deadlines{}
+	}
+	return e.Stage2Deadlines
 }
 
 // database returns e's database, creating it when unset.
@@ -73,6 +84,11 @@ var envFields = []envField{
 	{"require-prepared", "require_prepared", func(e *cutoverv1.Environment, f *envFlags) { e.RequirePrepared = f.requirePrepared }},
 	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
 	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
+	{"arm-deadline", "stage2_deadlines.arm", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Arm = durationpb.New(f.armDeadline) }},
+	{"hooks-deadline", "stage2_deadlines.hooks", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Hooks = durationpb.New(f.hooksDeadline) }},
+	{"commit-deadline", "stage2_deadlines.commit", func(e *cutoverv1.Environment, f *envFlags) {
+		deadlines(e).Commit = durationpb.New(f.commitDeadline)
+	}},
 	{"db-driver", "database.driver", func(e *cutoverv1.Environment, f *envFlags) { database(e).Driver = f.dbDriver }},
 	{"db-dsn", "database.dsn", func(e *cutoverv1.Environment, f *envFlags) { database(e).Dsn = f.dbDSN }},
 	{"db-statement-timeout", "database.statement_timeout", func(e *cutoverv1.Environment, f *envFlags) {

@@ -147,6 +147,7 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	if e.GetKeepReleases() != 0 {
 		row(t, "KEEP-RELEASES", fmt.Sprint(e.GetKeepReleases()))
 	}
+	field(t, "STAGE2-DEADLINES", formatDeadlines(e.GetStage2Deadlines()))
 	field(t, "CREATED", formatTime(e.GetCreateTime()))
 	field(t, "UPDATED", formatTime(e.GetUpdateTime()))
 	_ = t.Flush()
@@ -249,6 +250,14 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 		row(t, "APPROVED", approved)
 	}
 	field(t, "ACTIVATE-STARTED", formatTime(d.GetActivateTime()))
+	field(t, "STAGE2-DEADLINES", formatDeadlines(d.GetStage2Deadlines()))
+	if d.GetStep() != "" {
+		step := d.GetStep()
+		if d.GetStepDeadline() != nil {
+			step += ", ends by " + formatTime(d.GetStepDeadline())
+		}
+		row(t, "STEP", step)
+	}
 	field(t, "FINISHED", formatTime(d.GetFinishTime()))
 	field(t, "BUILD", formatDuration(d.GetBuildDuration()))
 	field(t, "TRANSFER", formatDuration(d.GetTransferDuration()))
@@ -276,7 +285,11 @@ func formatDeployment(w io.Writer, d *cutoverv1.Deployment) {
 			if a.GetSwapTime() != nil {
 				swapped = a.GetSwapTime().AsTime().Local().Format("15:04:05.000")
 			}
-			row(t, a.GetName(), agentStateName(a.GetState()), formatBytes(a.GetTransferredBytes()),
+			state := agentStateName(a.GetState())
+			if a.GetUnanswered() != "" {
+				state += " (unanswered " + a.GetUnanswered() + ")"
+			}
+			row(t, a.GetName(), state, formatBytes(a.GetTransferredBytes()),
 				formatBytes(a.GetReleaseBytes()), swapped, orDash(a.GetError()))
 		}
 		_ = t.Flush()
@@ -361,7 +374,19 @@ func formatDeployments(w io.Writer, resp *cutoverv1.ListDeploymentsResponse) {
 	_ = t.Flush()
 }
 
+// formatDeadlines says stage 2 deadlines: "arm 10m0s, hooks 10m0s,
+// commit 2m0s"; "" when unset.
+func formatDeadlines(dl *cutoverv1.Stage2Deadlines) string {
+	if dl == nil {
+		return ""
+	}
+	return fmt.Sprintf("arm %s, hooks %s, commit %s", formatDuration(dl.GetArm()), formatDuration(dl.GetHooks()), formatDuration(dl.GetCommit()))
+}
+
 func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
+	if dl := formatDeadlines(p.GetStage2Deadlines()); dl != "" {
+		fmt.Fprintf(w, "-- stage 2 deadlines: %s\n", dl)
+	}
 	if len(p.GetPendingMigrations()) == 0 && strings.TrimSpace(p.GetScript()) == "" {
 		fmt.Fprintf(w, "-- deployment %s runs no SQL\n", p.GetDeploymentId())
 		return

@@ -209,12 +209,17 @@ func (s *Server) StartDeployment(ctx context.Context, req *cutoverv1.StartDeploy
 	return deploymentToProto(d), nil
 }
 
-// AbortDeployment aborts a deployment that has not started stage 2.
+// AbortDeployment aborts a deployment that has not started stage 2, or
+// with force ends a stuck stage 2.
 func (s *Server) AbortDeployment(ctx context.Context, req *cutoverv1.AbortDeploymentRequest) (*cutoverv1.Deployment, error) {
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Abort(ctx, actor(ctx), req.GetId(), req.GetReason())
+	abort := s.deps.Abort
+	if req.GetForce() {
+		abort = s.deps.ForceAbort
+	}
+	d, err := abort(ctx, actor(ctx), req.GetId(), req.GetReason())
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +261,11 @@ func (s *Server) GetDeploymentPlan(ctx context.Context, req *cutoverv1.GetDeploy
 	if err != nil {
 		return nil, err
 	}
-	return planToProto(req.GetId(), p), nil
+	dl, err := s.deps.StageDeadlines(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return planToProto(req.GetId(), p, dl), nil
 }
 
 // packageChunk is the most GetDeploymentPackage puts in one message.

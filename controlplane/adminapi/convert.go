@@ -76,6 +76,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
+		Stage2Deadlines: deadlinesToProto(deployment.Deadlines(e)),
 	}
 	w := deployment.Windows(e, now)
 	out.WindowOpen, out.WindowClose, out.NextWindow, out.NextWindowOpen = w.Open, ts(w.Closes), w.Next, ts(w.NextOpen)
@@ -107,7 +108,21 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 		RequireApproval: e.GetRequireApproval(),
 		RequirePrepared: e.GetRequirePrepared(),
 		KeepReleases:    e.GetKeepReleases(),
+		Deadlines:       deadlinesFromProto(e.GetStage2Deadlines()),
 	}
+}
+
+// deadlinesToProto converts stage 2 deadlines; nil when all are unset.
+func deadlinesToProto(dl store.Stage2Deadlines) *cutoverv1.Stage2Deadlines {
+	if dl == (store.Stage2Deadlines{}) {
+		return nil
+	}
+	return &cutoverv1.Stage2Deadlines{Arm: dur(dl.Arm), Hooks: dur(dl.Hooks), Commit: dur(dl.Commit)}
+}
+
+// deadlinesFromProto takes the stage 2 deadlines an operator sets.
+func deadlinesFromProto(dl *cutoverv1.Stage2Deadlines) store.Stage2Deadlines {
+	return store.Stage2Deadlines{Arm: dl.GetArm().AsDuration(), Hooks: dl.GetHooks().AsDuration(), Commit: dl.GetCommit().AsDuration()}
 }
 
 // hookKinds maps cutover.yaml's hook kinds to the API's.
@@ -159,6 +174,10 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 		ArmDuration:      dur(d.ArmDuration),
 		HooksDuration:    dur(d.HooksDuration),
 		RequirePrepared:  d.RequirePrepared,
+		Stage2Deadlines:  deadlinesToProto(d.Deadlines),
+	}
+	if d.State == store.Activating {
+		out.Step, out.StepDeadline = deployment.StepName(d), ts(deployment.StepDeadline(d))
 	}
 	if p := d.Package; p != nil {
 		out.Package = &cutoverv1.DeploymentPackage{Application: p.Application, Ran: p.Ran, Changed: p.Changed,
@@ -189,7 +208,8 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 	}
 	for _, a := range d.Agents {
 		pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
-			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime)}
+			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime),
+			Unanswered: a.Unanswered}
 		for _, h := range a.Hooks {
 			pa.Hooks = append(pa.Hooks, &cutoverv1.HookResult{Application: h.Application, Kind: hookKinds[h.Kind], Index: int32(h.Index),
 				Command: h.Command, ExitCode: int32(h.ExitCode), Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})
@@ -301,8 +321,8 @@ func describeChange(prev, d *store.Deployment) string {
 }
 
 // planToProto converts the SQL plan of a deployment.
-func planToProto(id string, p *migrate.Plan) *cutoverv1.DeploymentPlan {
-	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script}
+func planToProto(id string, p *migrate.Plan, dl store.Stage2Deadlines) *cutoverv1.DeploymentPlan {
+	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script, Stage2Deadlines: deadlinesToProto(dl)}
 	for _, m := range p.Pending {
 		out.PendingMigrations = append(out.PendingMigrations, &cutoverv1.PendingMigration{Application: m.Application,
 			Version: m.Version, Name: m.Name, Checksum: m.Checksum, NoTransaction: m.NoTransaction})

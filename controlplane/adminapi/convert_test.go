@@ -46,11 +46,13 @@ func TestEnvironmentToProto(t *testing.T) {
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour),
 				KeepReleases: 3, WindowOpen: true, CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0)}},
 		{"everything set", store.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5,
+			Deadlines:        store.Stage2Deadlines{Commit: 30 * time.Second},
 			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, // t0 is a Sunday 02:00 UTC
 			Database:         store.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
 			DeployedVersions: map[string]store.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
 			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5,
-				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
+				Stage2Deadlines: &cutoverv1.Stage2Deadlines{Arm: durationpb.New(10 * time.Minute), Hooks: durationpb.New(10 * time.Minute), Commit: durationpb.New(30 * time.Second)},
+				Windows:         []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
 				NextWindow: `Mon 2026-03-02 02:00 WET (2026-03-02 02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`,
 				Database:   &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
 				DeployedVersions: map[string]*cutoverv1.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseId: "r2",
@@ -64,8 +66,12 @@ func TestEnvironmentToProto(t *testing.T) {
 				Windows: []string{"Mon-Sun 00:00-24:00 UTC"}, WindowOpen: true,
 				NextWindow: `Mon 2026-03-02 00:00 UTC (2026-03-02 00:00 UTC), window "Mon-Sun 00:00-24:00 UTC"`}},
 	}
+	defaults := &cutoverv1.Stage2Deadlines{Arm: durationpb.New(10 * time.Minute), Hooks: durationpb.New(10 * time.Minute), Commit: durationpb.New(2 * time.Minute)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.want.Stage2Deadlines == nil {
+				tt.want.Stage2Deadlines = defaults
+			}
 			if got := environmentToProto(&tt.in, t0); !proto.Equal(got, tt.want) {
 				t.Fatalf("got  %v\nwant %v", got, tt.want)
 			}
@@ -177,10 +183,31 @@ func TestPlanToProto(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := planToProto(tt.in.DeploymentID, tt.in); !proto.Equal(got, tt.want) {
+			if got := planToProto(tt.in.DeploymentID, tt.in, store.Stage2Deadlines{}); !proto.Equal(got, tt.want) {
 				t.Errorf("planToProto = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDeadlinesToProto(t *testing.T) {
+	if got := deadlinesToProto(store.Stage2Deadlines{}); got != nil {
+		t.Errorf("unset deadlines = %v, want nil", got)
+	}
+	dl := store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Second}
+	if got := deadlinesFromProto(deadlinesToProto(dl)); got != dl {
+		t.Errorf("round trip = %+v, want %+v", got, dl)
+	}
+	d := &store.Deployment{ID: "d-4", State: store.Activating, Step: store.StepCommit, StepTime: t0, Deadlines: dl,
+		Agents: []store.DeploymentAgent{{Name: "fe-1", State: store.AgentFailed, Unanswered: "commit"}}}
+	got := deploymentToProto(d)
+	if got.GetStep() != "commit" || !got.GetStepDeadline().AsTime().Equal(t0.Add(3*time.Second)) ||
+		got.GetStage2Deadlines().GetCommit().AsDuration() != 3*time.Second || got.GetAgents()[0].GetUnanswered() != "commit" {
+		t.Errorf("deploymentToProto = %v", got)
+	}
+	d.RollingBack = true
+	if got := deploymentToProto(d); got.GetStep() != "swap-back" {
+		t.Errorf("step while swapping back = %q", got.GetStep())
 	}
 }
 

@@ -56,7 +56,7 @@ func New(cfg Config) *Catalog {
 }
 
 // Environment fields that UpdateEnvironment can change, as update_mask paths.
-var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared"}
+var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines"}
 
 // validateEnvironment checks e and puts its windows in canonical form.
 func validateEnvironment(e *store.Environment) error {
@@ -68,6 +68,14 @@ func validateEnvironment(e *store.Environment) error {
 	}
 	if e.KeepReleases < 0 {
 		return fmt.Errorf("environment %s: keep_releases %d is negative: %w", e.Name, e.KeepReleases, errkind.InvalidArgument)
+	}
+	for _, dl := range []struct {
+		name string
+		d    time.Duration
+	}{{"arm", e.Deadlines.Arm}, {"hooks", e.Deadlines.Hooks}, {"commit", e.Deadlines.Commit}} {
+		if dl.d < 0 {
+			return fmt.Errorf("environment %s: stage2_deadlines.%s %v is negative (0 means the default): %w", e.Name, dl.name, dl.d, errkind.InvalidArgument)
+		}
 	}
 	sched, err := window.ParseAll(e.Windows)
 	if err != nil {
@@ -190,7 +198,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 	}
 	for _, p := range paths {
 		top, _, _ := strings.Cut(p, ".")
-		if !slices.Contains(updatable, top) || (top != "database" && p != top) {
+		if !slices.Contains(updatable, top) || (top != "database" && top != "stage2_deadlines" && p != top) {
 			return nil, fmt.Errorf("update_mask path %q cannot be updated; updatable: %s: %w", p, strings.Join(updatable, ", "), errkind.InvalidArgument)
 		}
 	}
@@ -266,6 +274,14 @@ func applyPaths(cur, e *store.Environment, paths []string) error {
 			cur.RequirePrepared = e.RequirePrepared
 		case "keep_releases":
 			cur.KeepReleases = e.KeepReleases
+		case "stage2_deadlines":
+			cur.Deadlines = e.Deadlines
+		case "stage2_deadlines.arm":
+			cur.Deadlines.Arm = e.Deadlines.Arm
+		case "stage2_deadlines.hooks":
+			cur.Deadlines.Hooks = e.Deadlines.Hooks
+		case "stage2_deadlines.commit":
+			cur.Deadlines.Commit = e.Deadlines.Commit
 		default:
 			return fmt.Errorf("update_mask path %q cannot be updated: %w", p, errkind.InvalidArgument)
 		}

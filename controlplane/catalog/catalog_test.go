@@ -66,6 +66,21 @@ func TestEnvironments(t *testing.T) {
 			e, _ := c.Environment(ctx, "production")
 			return e.TwoStage && e.PreparedTTL == time.Hour && e.UpdateTime.After(e.CreateTime)
 		}},
+		{"update a negative deadline", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Commit: -time.Second}}, []string{"stage2_deadlines.commit"})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"update one deadline, then all", func() error {
+			e, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Commit: 5 * time.Second, Arm: time.Hour}}, []string{"stage2_deadlines.commit"})
+			if err != nil || e.Deadlines != (store.Stage2Deadlines{Commit: 5 * time.Second}) {
+				return fmt.Errorf("one deadline: %+v, %v", e, err)
+			}
+			e, err = c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}}, []string{"stage2_deadlines"})
+			if err != nil || e.Deadlines != (store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}) {
+				return fmt.Errorf("all deadlines: %+v, %v", e, err)
+			}
+			return nil
+		}(), nil, nil},
 		{"update database.dsn without a driver", func() error {
 			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{DSN: "/db"}}, []string{"database.dsn"})
 			return err

@@ -455,7 +455,9 @@ func next(d *store.Deployment) step {
 		case len(back) > 0:
 			return step{rollback: back, reason: "activation failed: " + failures}
 		case swapped:
-			return step{to: store.RolledBack, reason: "activation failed: " + failures + "; the agents that swapped went back to the previous release"}
+			return step{to: store.RolledBack, reason: "activation failed: " + failures + "; the agents that swapped went back to the previous release" + unanswered(d)}
+		case unanswered(d) != "":
+			return step{to: store.Failed, reason: "activation did not complete: " + failures + "; no agent that answered had swapped" + unanswered(d)}
 		}
 		return step{to: store.Failed, reason: "activation failed before any swap: " + failures + "; every front-end runs what it ran before"}
 	case fleet.Rollback:
@@ -464,10 +466,10 @@ func next(d *store.Deployment) step {
 		}
 		for _, a := range d.Agents {
 			if a.State == store.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
-				return step{to: store.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them"}
+				return step{to: store.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them" + unanswered(d)}
 			}
 		}
-		return step{to: store.RolledBack, reason: d.Error + "; every agent that swapped went back to the previous release"}
+		return step{to: store.RolledBack, reason: d.Error + "; every agent that swapped went back to the previous release" + unanswered(d)}
 	}
 	return step{}
 }

@@ -65,6 +65,9 @@ func (s *Service) resume(ctx context.Context) error {
 			s.send(pendingCommands(d))
 			continue
 		}
+		if Final(d.State) { // front-ends that left commit unanswered: brought to the outcome when they come back
+			s.send(reconcileCommands(d))
+		}
 		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
 		}
@@ -241,6 +244,11 @@ func (s *Service) handleReport(r fleet.Report) error {
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
+		if msg := applyReconcileReport(d, r); msg != "" { // a front-end that came back
+			note(d, s.clock(), ControllerActor, msg)
+			s.log.Info("front-end reconciled", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
+			return nil
+		}
 		counted := savedCounted(d, r.Agent)
 		kind := phase(d)
 		if !applyReport(d, r) {
@@ -299,6 +307,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 	}
 	if len(st.rollback) > 0 {
 		d.RollingBack, d.Error = true, st.reason
+		d.StepTime = now // the swap-back has a commit deadline of its own
 		var out []outgoing
 		for i := range d.Agents {
 			a := &d.Agents[i]

@@ -514,6 +514,9 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 // tell watchers. Call with s.mu held.
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
+	// Front-ends that left commit unanswered: the fleet keeps these until
+	// they answer, so they get them when they come back (reconcile.go).
+	s.send(reconcileCommands(d))
 	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
 		for _, a := range d.Agents {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID})

@@ -45,6 +45,7 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 		return nil, err
 	}
 	d.KeepReleases = KeepReleases(env)
+	d.Deadlines = Deadlines(env)
 	plan := planHooks(hooks, labelsOf(connected))
 	var late []string
 	old := d.Agents
@@ -69,7 +70,7 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 		steps = append(steps, fmt.Sprintf("the SQL script (%d migration(s))", d.SQLPending))
 	}
 	steps = append(steps, "commit the swap on every agent together")
-	msg := "stage 2: " + strings.Join(steps, ", then ")
+	msg := "stage 2: " + strings.Join(steps, ", then ") + "; each step ends by its deadline (" + FormatDeadlines(d.Deadlines) + ")"
 	if len(late) > 0 {
 		msg += fmt.Sprintf("; staged first on %s (they do not hold the releases: joined after prepare, or lost them)", strings.Join(late, ", "))
 	}
@@ -147,6 +148,7 @@ func stepCommandID(d *store.Deployment, agent string) string {
 // ran). The SQL step sends nothing (the caller starts it).
 func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing {
 	d.Step, d.StepTime = st, s.clock()
+	s.poke() // a new step deadline to watch
 	var out []outgoing
 	_, hk := stepKind(st)
 	for i := range d.Agents {

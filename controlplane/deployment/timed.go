@@ -3,6 +3,7 @@ package deployment
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -55,22 +56,28 @@ func (s *Service) runTimers(ctx context.Context) {
 
 // Tick does the time-based work due at the clock's time: PREPARED
 // deployments whose expire time has come become EXPIRED (their agents drop
-// what they staged), and those scheduled at or before it start stage 2, or
-// are rescheduled. It returns the earliest time something else falls due
-// (zero: nothing). Run calls it from a timer (and first at startup, so a
-// deployment that expired while the controller was down is EXPIRED when it
-// comes back); tests with a fake clock call it after moving the clock.
+// what they staged), those scheduled at or before it start stage 2, or
+// are rescheduled, and ACTIVATING ones whose step deadline passed move on
+// without the agents that did not answer (deadline.go). It returns the
+// earliest time something else falls due (zero: nothing). Run calls it
+// from a timer (and first at startup, so a deployment that expired while
+// the controller was down is EXPIRED when it comes back); tests with a
+// fake clock call it after moving the clock.
 func (s *Service) Tick() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
-	prepared, err := s.prepared()
+	timed, err := s.timed()
 	if err != nil {
 		s.log.Error("timers: read deployments", "err", err)
 		return now
 	}
-	for _, d := range prepared {
+	for _, d := range timed {
 		switch {
+		case d.State == store.Activating:
+			if dl := StepDeadline(d); !dl.IsZero() && !now.Before(dl) {
+				err = s.overdue(d.ID, now)
+			}
 		case expired(d, now):
 			err = s.expire(d.ID, now)
 		case !d.ScheduledTime.IsZero() && !now.Before(d.ScheduledTime):
@@ -80,12 +87,16 @@ func (s *Service) Tick() time.Time {
 			s.log.Error("timers", "deployment", d.ID, "environment", d.Environment, "err", err)
 		}
 	}
-	if prepared, err = s.prepared(); err != nil {
+	if timed, err = s.timed(); err != nil {
 		return now
 	}
 	var next time.Time
-	for _, d := range prepared {
-		for _, t := range []time.Time{d.ExpireTime, d.ScheduledTime} {
+	for _, d := range timed {
+		due := []time.Time{d.ExpireTime, d.ScheduledTime}
+		if d.State == store.Activating {
+			due = []time.Time{StepDeadline(d)}
+		}
+		for _, t := range due {
 			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
 			}
@@ -96,11 +107,18 @@ func (s *Service) Tick() time.Time {
 
 // prepared returns the PREPARED deployments.
 func (s *Service) prepared() ([]*store.Deployment, error) {
+	ds, err := s.timed()
+	return slices.DeleteFunc(ds, func(d *store.Deployment) bool { return d.State != store.Prepared }), err
+}
+
+// timed returns the deployments with something that falls due: the
+// PREPARED (expiry, a schedule) and the ACTIVATING (a step deadline).
+func (s *Service) timed() ([]*store.Deployment, error) {
 	var out []*store.Deployment
 	err := s.store.View(func(tx *store.Tx) error {
 		ds, err := tx.Deployments("")
 		for _, d := range ds {
-			if d.State == store.Prepared {
+			if d.State == store.Prepared || d.State == store.Activating {
 				out = append(out, d)
 			}
 		}

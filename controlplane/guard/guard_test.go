@@ -73,4 +73,12 @@ func TestSummaryHoldsNoSecrets(t *testing.T) {
 	if r := reasonOf(&cutoverv1.AbortDeploymentRequest{Reason: "wrong build"}); r != "wrong build" {
 		t.Errorf("reason = %q", r)
 	}
+	// A forced abort (it ends a stuck stage 2) is audited as such, with its reason.
+	forced := &cutoverv1.AbortDeploymentRequest{Id: "d-1", Reason: "fe-3 hangs", Force: true}
+	if got := summarize(forced); !strings.Contains(strings.ReplaceAll(got, " ", ""), `"force":true`) {
+		t.Errorf("summary %s lacks force", got)
+	}
+	if r := reasonOf(forced); r != "fe-3 hangs" {
+		t.Errorf("reason = %q", r)
+	}
 }

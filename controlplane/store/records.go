@@ -45,8 +45,11 @@ type Environment struct {
 	RequireApproval bool          `json:"require_approval,omitempty"`
 	// RequirePrepared: every continue refuses to stage on front-ends that
 	// lack the releases (as continue --require-prepared).
-	RequirePrepared  bool                       `json:"require_prepared,omitempty"`
-	KeepReleases     int32                      `json:"keep_releases,omitempty"`
+	RequirePrepared bool  `json:"require_prepared,omitempty"`
+	KeepReleases    int32 `json:"keep_releases,omitempty"`
+	// Deadlines bound each step of stage 2 (zero fields: the defaults of
+	// controlplane/deployment).
+	Deadlines        Stage2Deadlines            `json:"deadlines,omitzero"`
 	DeployedVersions map[string]DeployedVersion `json:"deployed_versions,omitempty"`
 	CreateTime       time.Time                  `json:"create_time"`
 	UpdateTime       time.Time                  `json:"update_time"`
@@ -178,6 +181,19 @@ type Deployment struct {
 	// environment records; it leaves those records as they are, and a
 	// failure before any swap ends it FAILED (never PREPARED again).
 	Reconcile bool `json:"reconcile,omitempty"`
+	// Deadlines are the environment's stage 2 deadlines when stage 2
+	// began, defaults filled in (zero in records older than them: the
+	// defaults apply).
+	Deadlines Stage2Deadlines `json:"deadlines,omitzero"`
+}
+
+// Stage2Deadlines bound the steps of stage 2: Arm the arm step, Hooks each
+// of the before_activate and after_activate steps, Commit the commit step
+// and the swap-back that follows a failed commit. Zero: the default.
+type Stage2Deadlines struct {
+	Arm    time.Duration `json:"arm,omitempty"`
+	Hooks  time.Duration `json:"hooks,omitempty"`
+	Commit time.Duration `json:"commit,omitempty"`
 }
 
 // Prediction is how long stage 2 is expected to take, part by part.
@@ -305,6 +321,12 @@ type DeploymentAgent struct {
 	// this deployment (a command resent after a controller restart) is not
 	// counted again.
 	SavedCounted bool `json:"saved_counted,omitempty"`
+	// Unanswered is the kind of the stage 2 command it had not answered
+	// when the step's deadline passed (or an operator ended stage 2 with
+	// abort --force): it was unreachable or stuck, and what it did is not
+	// known. With commit or rollback, it is brought to the deployment's
+	// outcome when it answers (deployment/reconcile.go); cleared then.
+	Unanswered string `json:"unanswered,omitempty"`
 }
 
 // TransferRun is what one run of an agent's stage or arm command received

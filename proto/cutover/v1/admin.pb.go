@@ -824,7 +824,13 @@ type AbortDeploymentRequest struct {
 	// id of the deployment.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// reason is recorded in the history.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// force also ends a deployment stuck in stage 2 (ACTIVATING), as if the
+	// deadline of its step had passed now: the agents that have not answered
+	// are named; before any swap it is PREPARED again (abort again to end
+	// it), after swaps the others roll back (ROLLED_BACK or FAILED). Needs a
+	// reason. Refused while the SQL script runs.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,6 +877,13 @@ func (x *AbortDeploymentRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *AbortDeploymentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 // ApproveDeploymentRequest approves a deployment.
@@ -2647,10 +2660,11 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x16StartDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12!\n" +
-	"\fforce_reason\x18\x03 \x01(\tR\vforceReason\"@\n" +
+	"\fforce_reason\x18\x03 \x01(\tR\vforceReason\"V\n" +
 	"\x16AbortDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"D\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"D\n" +
 	"\x18ApproveDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\acomment\x18\x02 \x01(\tR\acomment\"T\n" +

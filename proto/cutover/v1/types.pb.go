@@ -282,6 +282,15 @@ type Environment struct {
 	// front-ends that lack them, as ContinueDeploymentRequest.require_prepared
 	// does: nothing is transferred inside the window.
 	RequirePrepared bool `protobuf:"varint,20,opt,name=require_prepared,json=requirePrepared,proto3" json:"require_prepared,omitempty"`
+	// stage2_deadlines bound each step of stage 2 (unset fields: the
+	// defaults, arm 10m, hooks 10m, commit 2m; read back with the defaults
+	// filled in). When a step's deadline passes, stage 2 moves on without
+	// the agents that did not answer: before any swap it ends PREPARED
+	// again (every agent disarmed); after swaps every agent that can be
+	// reached rolls back and the deployment ends ROLLED_BACK or FAILED,
+	// naming the others. Update paths: stage2_deadlines,
+	// stage2_deadlines.arm, stage2_deadlines.hooks, stage2_deadlines.commit.
+	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,30,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -421,6 +430,79 @@ func (x *Environment) GetRequirePrepared() bool {
 	return false
 }
 
+func (x *Environment) GetStage2Deadlines() *Stage2Deadlines {
+	if x != nil {
+		return x.Stage2Deadlines
+	}
+	return nil
+}
+
+// Stage2Deadlines bound the steps of stage 2 that wait for the agents.
+// The SQL step is bounded by the controller's --sql-timeout instead.
+type Stage2Deadlines struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// arm bounds the arm step (verify, stage what is missing, prepare the swap).
+	Arm *durationpb.Duration `protobuf:"bytes,1,opt,name=arm,proto3" json:"arm,omitempty"`
+	// hooks bounds each of the before_activate and after_activate steps.
+	Hooks *durationpb.Duration `protobuf:"bytes,2,opt,name=hooks,proto3" json:"hooks,omitempty"`
+	// commit bounds the commit step (swap, restart, health, validate hooks),
+	// and again the swap-back that follows a failed commit.
+	Commit        *durationpb.Duration `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stage2Deadlines) Reset() {
+	*x = Stage2Deadlines{}
+	mi := &file_cutover_v1_types_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stage2Deadlines) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stage2Deadlines) ProtoMessage() {}
+
+func (x *Stage2Deadlines) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stage2Deadlines.ProtoReflect.Descriptor instead.
+func (*Stage2Deadlines) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Stage2Deadlines) GetArm() *durationpb.Duration {
+	if x != nil {
+		return x.Arm
+	}
+	return nil
+}
+
+func (x *Stage2Deadlines) GetHooks() *durationpb.Duration {
+	if x != nil {
+		return x.Hooks
+	}
+	return nil
+}
+
+func (x *Stage2Deadlines) GetCommit() *durationpb.Duration {
+	if x != nil {
+		return x.Commit
+	}
+	return nil
+}
+
 // Database says how the controller reaches an environment's database.
 type Database struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -444,7 +526,7 @@ type Database struct {
 
 func (x *Database) Reset() {
 	*x = Database{}
-	mi := &file_cutover_v1_types_proto_msgTypes[1]
+	mi := &file_cutover_v1_types_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +538,7 @@ func (x *Database) String() string {
 func (*Database) ProtoMessage() {}
 
 func (x *Database) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[1]
+	mi := &file_cutover_v1_types_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +551,7 @@ func (x *Database) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Database.ProtoReflect.Descriptor instead.
 func (*Database) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{1}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Database) GetDriver() string {
@@ -524,7 +606,7 @@ type DeployedVersion struct {
 
 func (x *DeployedVersion) Reset() {
 	*x = DeployedVersion{}
-	mi := &file_cutover_v1_types_proto_msgTypes[2]
+	mi := &file_cutover_v1_types_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +618,7 @@ func (x *DeployedVersion) String() string {
 func (*DeployedVersion) ProtoMessage() {}
 
 func (x *DeployedVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[2]
+	mi := &file_cutover_v1_types_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +631,7 @@ func (x *DeployedVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployedVersion.ProtoReflect.Descriptor instead.
 func (*DeployedVersion) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DeployedVersion) GetVersionLabel() string {
@@ -599,7 +681,7 @@ type Application struct {
 
 func (x *Application) Reset() {
 	*x = Application{}
-	mi := &file_cutover_v1_types_proto_msgTypes[3]
+	mi := &file_cutover_v1_types_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +693,7 @@ func (x *Application) String() string {
 func (*Application) ProtoMessage() {}
 
 func (x *Application) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[3]
+	mi := &file_cutover_v1_types_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +706,7 @@ func (x *Application) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Application.ProtoReflect.Descriptor instead.
 func (*Application) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{3}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Application) GetName() string {
@@ -683,7 +765,7 @@ type Release struct {
 
 func (x *Release) Reset() {
 	*x = Release{}
-	mi := &file_cutover_v1_types_proto_msgTypes[4]
+	mi := &file_cutover_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +777,7 @@ func (x *Release) String() string {
 func (*Release) ProtoMessage() {}
 
 func (x *Release) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[4]
+	mi := &file_cutover_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +790,7 @@ func (x *Release) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Release.ProtoReflect.Descriptor instead.
 func (*Release) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Release) GetId() string {
@@ -770,7 +852,7 @@ type DeploymentApplication struct {
 
 func (x *DeploymentApplication) Reset() {
 	*x = DeploymentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[5]
+	mi := &file_cutover_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +864,7 @@ func (x *DeploymentApplication) String() string {
 func (*DeploymentApplication) ProtoMessage() {}
 
 func (x *DeploymentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[5]
+	mi := &file_cutover_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +877,7 @@ func (x *DeploymentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentApplication.ProtoReflect.Descriptor instead.
 func (*DeploymentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeploymentApplication) GetName() string {
@@ -845,14 +927,20 @@ type DeploymentAgent struct {
 	// swap_time is when it swapped `current`.
 	SwapTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
 	// hooks are the results of the hooks it ran in this deployment, in order.
-	Hooks         []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	Hooks []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	// unanswered is the kind of the stage 2 command ("arm", "hooks",
+	// "commit", "rollback") it had not answered when its step's deadline
+	// passed or an operator ended stage 2 (abort --force): unreachable or
+	// stuck. One that left commit or rollback unanswered is brought to the
+	// deployment's outcome when it comes back; empty again then.
+	Unanswered    string `protobuf:"bytes,20,opt,name=unanswered,proto3" json:"unanswered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeploymentAgent) Reset() {
 	*x = DeploymentAgent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[6]
+	mi := &file_cutover_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +952,7 @@ func (x *DeploymentAgent) String() string {
 func (*DeploymentAgent) ProtoMessage() {}
 
 func (x *DeploymentAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[6]
+	mi := &file_cutover_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +965,7 @@ func (x *DeploymentAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentAgent.ProtoReflect.Descriptor instead.
 func (*DeploymentAgent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeploymentAgent) GetName() string {
@@ -929,6 +1017,13 @@ func (x *DeploymentAgent) GetHooks() []*HookResult {
 	return nil
 }
 
+func (x *DeploymentAgent) GetUnanswered() string {
+	if x != nil {
+		return x.Unanswered
+	}
+	return ""
+}
+
 // HookResult is how one hook ran on one agent.
 type HookResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -955,7 +1050,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	mi := &file_cutover_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1062,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[7]
+	mi := &file_cutover_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1075,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HookResult) GetApplication() string {
@@ -1056,7 +1151,7 @@ type DeploymentTransition struct {
 
 func (x *DeploymentTransition) Reset() {
 	*x = DeploymentTransition{}
-	mi := &file_cutover_v1_types_proto_msgTypes[8]
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1163,7 @@ func (x *DeploymentTransition) String() string {
 func (*DeploymentTransition) ProtoMessage() {}
 
 func (x *DeploymentTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[8]
+	mi := &file_cutover_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1176,7 @@ func (x *DeploymentTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentTransition.ProtoReflect.Descriptor instead.
 func (*DeploymentTransition) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeploymentTransition) GetState() DeploymentState {
@@ -1176,13 +1271,22 @@ type Deployment struct {
 	// background, and last when stage 2 starts (kept after it, to compare
 	// with activate_time..finish_time).
 	Stage2Prediction *Stage2Prediction `protobuf:"bytes,40,opt,name=stage2_prediction,json=stage2Prediction,proto3" json:"stage2_prediction,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// stage2_deadlines are the environment's when stage 2 began; unset
+	// before (GetDeploymentPlan shows the environment's then).
+	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,50,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
+	// step is the step of stage 2 an ACTIVATING deployment is in: arm,
+	// before_activate, sql, commit, swap-back or after_activate.
+	Step string `protobuf:"bytes,51,opt,name=step,proto3" json:"step,omitempty"`
+	// step_deadline is when that step ends at the latest (unset outside
+	// stage 2 and in the sql step, which --sql-timeout bounds).
+	StepDeadline  *timestamppb.Timestamp `protobuf:"bytes,52,opt,name=step_deadline,json=stepDeadline,proto3" json:"step_deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1298,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[9]
+	mi := &file_cutover_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1311,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Deployment) GetId() string {
@@ -1399,6 +1503,27 @@ func (x *Deployment) GetStage2Prediction() *Stage2Prediction {
 	return nil
 }
 
+func (x *Deployment) GetStage2Deadlines() *Stage2Deadlines {
+	if x != nil {
+		return x.Stage2Deadlines
+	}
+	return nil
+}
+
+func (x *Deployment) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Deployment) GetStepDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StepDeadline
+	}
+	return nil
+}
+
 // DeploymentPackage is the outcome of the package step (cutover.yaml
 // `package`) after a successful activation.
 type DeploymentPackage struct {
@@ -1423,7 +1548,7 @@ type DeploymentPackage struct {
 
 func (x *DeploymentPackage) Reset() {
 	*x = DeploymentPackage{}
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1560,7 @@ func (x *DeploymentPackage) String() string {
 func (*DeploymentPackage) ProtoMessage() {}
 
 func (x *DeploymentPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[10]
+	mi := &file_cutover_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1573,7 @@ func (x *DeploymentPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPackage.ProtoReflect.Descriptor instead.
 func (*DeploymentPackage) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeploymentPackage) GetApplication() string {
@@ -1515,7 +1640,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1652,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[11]
+	mi := &file_cutover_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1665,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Approval) GetActor() string {
@@ -1585,14 +1710,17 @@ type DeploymentPlan struct {
 	ShadowDuration *durationpb.Duration `protobuf:"bytes,7,opt,name=shadow_duration,json=shadowDuration,proto3" json:"shadow_duration,omitempty"`
 	// unproven are the statements whose outcome depends on the rows, which a
 	// check on a schema-only shadow database cannot prove.
-	Unproven      []*UnprovenStatement `protobuf:"bytes,8,rep,name=unproven,proto3" json:"unproven,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Unproven []*UnprovenStatement `protobuf:"bytes,8,rep,name=unproven,proto3" json:"unproven,omitempty"`
+	// stage2_deadlines bound the steps of stage 2: the deployment's once it
+	// began, the environment's before.
+	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,20,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DeploymentPlan) Reset() {
 	*x = DeploymentPlan{}
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1732,7 @@ func (x *DeploymentPlan) String() string {
 func (*DeploymentPlan) ProtoMessage() {}
 
 func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[12]
+	mi := &file_cutover_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1745,7 @@ func (x *DeploymentPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPlan.ProtoReflect.Descriptor instead.
 func (*DeploymentPlan) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeploymentPlan) GetDeploymentId() string {
@@ -1676,6 +1804,13 @@ func (x *DeploymentPlan) GetUnproven() []*UnprovenStatement {
 	return nil
 }
 
+func (x *DeploymentPlan) GetStage2Deadlines() *Stage2Deadlines {
+	if x != nil {
+		return x.Stage2Deadlines
+	}
+	return nil
+}
+
 // SqlGroup is one transaction of a plan, or one no-transaction migration.
 type SqlGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1691,7 +1826,7 @@ type SqlGroup struct {
 
 func (x *SqlGroup) Reset() {
 	*x = SqlGroup{}
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1838,7 @@ func (x *SqlGroup) String() string {
 func (*SqlGroup) ProtoMessage() {}
 
 func (x *SqlGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[13]
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1851,7 @@ func (x *SqlGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqlGroup.ProtoReflect.Descriptor instead.
 func (*SqlGroup) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SqlGroup) GetMigrations() []string {
@@ -1765,7 +1900,7 @@ type UnprovenStatement struct {
 
 func (x *UnprovenStatement) Reset() {
 	*x = UnprovenStatement{}
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1912,7 @@ func (x *UnprovenStatement) String() string {
 func (*UnprovenStatement) ProtoMessage() {}
 
 func (x *UnprovenStatement) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1925,7 @@ func (x *UnprovenStatement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovenStatement.ProtoReflect.Descriptor instead.
 func (*UnprovenStatement) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnprovenStatement) GetApplication() string {
@@ -1861,7 +1996,7 @@ type PendingMigration struct {
 
 func (x *PendingMigration) Reset() {
 	*x = PendingMigration{}
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2008,7 @@ func (x *PendingMigration) String() string {
 func (*PendingMigration) ProtoMessage() {}
 
 func (x *PendingMigration) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2021,7 @@ func (x *PendingMigration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMigration.ProtoReflect.Descriptor instead.
 func (*PendingMigration) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PendingMigration) GetApplication() string {
@@ -1959,7 +2094,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[16]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2106,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[16]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2119,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Agent) GetName() string {
@@ -2079,7 +2214,7 @@ type AgentApplication struct {
 
 func (x *AgentApplication) Reset() {
 	*x = AgentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[17]
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2226,7 @@ func (x *AgentApplication) String() string {
 func (*AgentApplication) ProtoMessage() {}
 
 func (x *AgentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[17]
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2239,7 @@ func (x *AgentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentApplication.ProtoReflect.Descriptor instead.
 func (*AgentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AgentApplication) GetName() string {
@@ -2145,7 +2280,7 @@ type Stage2Prediction struct {
 
 func (x *Stage2Prediction) Reset() {
 	*x = Stage2Prediction{}
-	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2292,7 @@ func (x *Stage2Prediction) String() string {
 func (*Stage2Prediction) ProtoMessage() {}
 
 func (x *Stage2Prediction) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2305,7 @@ func (x *Stage2Prediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage2Prediction.ProtoReflect.Descriptor instead.
 func (*Stage2Prediction) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Stage2Prediction) GetTotal() *durationpb.Duration {
@@ -2209,7 +2344,7 @@ type Stage2PredictionPart struct {
 
 func (x *Stage2PredictionPart) Reset() {
 	*x = Stage2PredictionPart{}
-	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	mi := &file_cutover_v1_types_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2356,7 @@ func (x *Stage2PredictionPart) String() string {
 func (*Stage2PredictionPart) ProtoMessage() {}
 
 func (x *Stage2PredictionPart) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	mi := &file_cutover_v1_types_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2369,7 @@ func (x *Stage2PredictionPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage2PredictionPart.ProtoReflect.Descriptor instead.
 func (*Stage2PredictionPart) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Stage2PredictionPart) GetName() string {
@@ -2263,7 +2398,7 @@ var File_cutover_v1_types_proto protoreflect.FileDescriptor
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x06\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\a\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -2284,10 +2419,15 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\fwindow_close\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vwindowClose\x12\x1f\n" +
 	"\vnext_window\x18\x0e \x01(\tR\n" +
 	"nextWindow\x12)\n" +
-	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x1a`\n" +
+	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x12F\n" +
+	"\x10stage2_deadlines\x18\x1e \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
-	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xd9\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x0fStage2Deadlines\x12+\n" +
+	"\x03arm\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03arm\x12/\n" +
+	"\x05hooks\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05hooks\x121\n" +
+	"\x06commit\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06commit\"\xd9\x01\n" +
 	"\bDatabase\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x10\n" +
 	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12F\n" +
@@ -2327,7 +2467,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x03 \x01(\tR\treleaseId\x12.\n" +
-	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\xac\x02\n" +
+	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\xcc\x02\n" +
 	"\x0fDeploymentAgent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .cutover.v1.AgentDeploymentStateR\x05state\x12#\n" +
@@ -2336,7 +2476,10 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x127\n" +
 	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x12,\n" +
 	"\x05hooks\x18\n" +
-	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\"\x8a\x02\n" +
+	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x1e\n" +
+	"\n" +
+	"unanswered\x18\x14 \x01(\tR\n" +
+	"unanswered\"\x8a\x02\n" +
 	"\n" +
 	"HookResult\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12(\n" +
@@ -2351,7 +2494,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cutover.v1.DeploymentStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xa5\f\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xc2\r\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -2384,7 +2527,10 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x0ehooks_duration\x18\x1f \x01(\v2\x19.google.protobuf.DurationR\rhooksDuration\x12)\n" +
 	"\x10require_prepared\x18  \x01(\bR\x0frequirePrepared\x127\n" +
 	"\apackage\x18! \x01(\v2\x1d.cutover.v1.DeploymentPackageR\apackage\x12I\n" +
-	"\x11stage2_prediction\x18( \x01(\v2\x1c.cutover.v1.Stage2PredictionR\x10stage2Prediction\"\xe5\x01\n" +
+	"\x11stage2_prediction\x18( \x01(\v2\x1c.cutover.v1.Stage2PredictionR\x10stage2Prediction\x12F\n" +
+	"\x10stage2_deadlines\x182 \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x12\x12\n" +
+	"\x04step\x183 \x01(\tR\x04step\x12?\n" +
+	"\rstep_deadline\x184 \x01(\v2\x1a.google.protobuf.TimestampR\fstepDeadline\"\xe5\x01\n" +
 	"\x11DeploymentPackage\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x10\n" +
 	"\x03ran\x18\x02 \x01(\bR\x03ran\x12\x18\n" +
@@ -2397,7 +2543,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\bApproval\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"\xae\x03\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\xf6\x03\n" +
 	"\x0eDeploymentPlan\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06script\x18\x02 \x01(\tR\x06script\x12K\n" +
@@ -2406,7 +2552,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x06shadow\x18\x05 \x01(\tR\x06shadow\x12M\n" +
 	"\x15shadow_setup_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13shadowSetupDuration\x12B\n" +
 	"\x0fshadow_duration\x18\a \x01(\v2\x19.google.protobuf.DurationR\x0eshadowDuration\x129\n" +
-	"\bunproven\x18\b \x03(\v2\x1d.cutover.v1.UnprovenStatementR\bunproven\"\x95\x01\n" +
+	"\bunproven\x18\b \x03(\v2\x1d.cutover.v1.UnprovenStatementR\bunproven\x12F\n" +
+	"\x10stage2_deadlines\x18\x14 \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\"\x95\x01\n" +
 	"\bSqlGroup\x12\x1e\n" +
 	"\n" +
 	"migrations\x18\x01 \x03(\tR\n" +
@@ -2496,103 +2643,111 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
 	(HookKind)(0),                 // 2: cutover.v1.HookKind
 	(*Environment)(nil),           // 3: cutover.v1.Environment
-	(*Database)(nil),              // 4: cutover.v1.Database
-	(*DeployedVersion)(nil),       // 5: cutover.v1.DeployedVersion
-	(*Application)(nil),           // 6: cutover.v1.Application
-	(*Release)(nil),               // 7: cutover.v1.Release
-	(*DeploymentApplication)(nil), // 8: cutover.v1.DeploymentApplication
-	(*DeploymentAgent)(nil),       // 9: cutover.v1.DeploymentAgent
-	(*HookResult)(nil),            // 10: cutover.v1.HookResult
-	(*DeploymentTransition)(nil),  // 11: cutover.v1.DeploymentTransition
-	(*Deployment)(nil),            // 12: cutover.v1.Deployment
-	(*DeploymentPackage)(nil),     // 13: cutover.v1.DeploymentPackage
-	(*Approval)(nil),              // 14: cutover.v1.Approval
-	(*DeploymentPlan)(nil),        // 15: cutover.v1.DeploymentPlan
-	(*SqlGroup)(nil),              // 16: cutover.v1.SqlGroup
-	(*UnprovenStatement)(nil),     // 17: cutover.v1.UnprovenStatement
-	(*PendingMigration)(nil),      // 18: cutover.v1.PendingMigration
-	(*Agent)(nil),                 // 19: cutover.v1.Agent
-	(*AgentApplication)(nil),      // 20: cutover.v1.AgentApplication
-	(*Stage2Prediction)(nil),      // 21: cutover.v1.Stage2Prediction
-	(*Stage2PredictionPart)(nil),  // 22: cutover.v1.Stage2PredictionPart
-	nil,                           // 23: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 24: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*Stage2Deadlines)(nil),       // 4: cutover.v1.Stage2Deadlines
+	(*Database)(nil),              // 5: cutover.v1.Database
+	(*DeployedVersion)(nil),       // 6: cutover.v1.DeployedVersion
+	(*Application)(nil),           // 7: cutover.v1.Application
+	(*Release)(nil),               // 8: cutover.v1.Release
+	(*DeploymentApplication)(nil), // 9: cutover.v1.DeploymentApplication
+	(*DeploymentAgent)(nil),       // 10: cutover.v1.DeploymentAgent
+	(*HookResult)(nil),            // 11: cutover.v1.HookResult
+	(*DeploymentTransition)(nil),  // 12: cutover.v1.DeploymentTransition
+	(*Deployment)(nil),            // 13: cutover.v1.Deployment
+	(*DeploymentPackage)(nil),     // 14: cutover.v1.DeploymentPackage
+	(*Approval)(nil),              // 15: cutover.v1.Approval
+	(*DeploymentPlan)(nil),        // 16: cutover.v1.DeploymentPlan
+	(*SqlGroup)(nil),              // 17: cutover.v1.SqlGroup
+	(*UnprovenStatement)(nil),     // 18: cutover.v1.UnprovenStatement
+	(*PendingMigration)(nil),      // 19: cutover.v1.PendingMigration
+	(*Agent)(nil),                 // 20: cutover.v1.Agent
+	(*AgentApplication)(nil),      // 21: cutover.v1.AgentApplication
+	(*Stage2Prediction)(nil),      // 22: cutover.v1.Stage2Prediction
+	(*Stage2PredictionPart)(nil),  // 23: cutover.v1.Stage2PredictionPart
+	nil,                           // 24: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 25: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
-	4,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	25, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	23, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	26, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	26, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	26, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	26, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
-	25, // 7: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	25, // 8: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	26, // 9: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	26, // 10: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	26, // 11: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 12: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	26, // 13: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 14: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	26, // 15: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	10, // 16: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
-	2,  // 17: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
-	25, // 18: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
-	0,  // 19: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	26, // 20: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
-	8,  // 21: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
-	0,  // 22: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	26, // 23: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	26, // 24: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	26, // 25: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	26, // 26: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	26, // 27: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	26, // 28: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
-	9,  // 29: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	25, // 30: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
-	11, // 31: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	25, // 32: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	25, // 33: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	25, // 34: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	25, // 35: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	26, // 36: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	25, // 37: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
-	14, // 38: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	25, // 39: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
-	25, // 40: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
-	13, // 41: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
-	21, // 42: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
-	25, // 43: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
-	26, // 44: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	18, // 45: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	16, // 46: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
-	25, // 47: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
-	25, // 48: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
-	17, // 49: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
-	25, // 50: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
-	20, // 51: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	26, // 52: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	24, // 53: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	26, // 54: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
-	26, // 55: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
-	25, // 56: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
-	22, // 57: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
-	26, // 58: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
-	25, // 59: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
-	5,  // 60: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	5,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
+	26, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	24, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	27, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	27, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	27, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	27, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	4,  // 7: cutover.v1.Environment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
+	26, // 8: cutover.v1.Stage2Deadlines.arm:type_name -> google.protobuf.Duration
+	26, // 9: cutover.v1.Stage2Deadlines.hooks:type_name -> google.protobuf.Duration
+	26, // 10: cutover.v1.Stage2Deadlines.commit:type_name -> google.protobuf.Duration
+	26, // 11: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	26, // 12: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	27, // 13: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	27, // 14: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	27, // 15: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 16: cutover.v1.Application.releases:type_name -> cutover.v1.Release
+	27, // 17: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 18: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
+	27, // 19: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	11, // 20: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
+	2,  // 21: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
+	26, // 22: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	0,  // 23: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
+	27, // 24: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	9,  // 25: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
+	0,  // 26: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
+	27, // 27: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	27, // 28: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	27, // 29: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	27, // 30: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	27, // 31: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	27, // 32: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 33: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
+	26, // 34: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	12, // 35: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
+	26, // 36: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	26, // 37: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	26, // 38: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	26, // 39: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	27, // 40: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	26, // 41: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	15, // 42: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
+	26, // 43: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	26, // 44: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	14, // 45: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
+	22, // 46: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
+	4,  // 47: cutover.v1.Deployment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
+	27, // 48: cutover.v1.Deployment.step_deadline:type_name -> google.protobuf.Timestamp
+	26, // 49: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	27, // 50: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	19, // 51: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	17, // 52: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
+	26, // 53: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
+	26, // 54: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
+	18, // 55: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
+	4,  // 56: cutover.v1.DeploymentPlan.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
+	26, // 57: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
+	21, // 58: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	27, // 59: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	25, // 60: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	27, // 61: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 62: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	26, // 63: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
+	23, // 64: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
+	27, // 65: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
+	26, // 66: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
+	6,  // 67: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -2606,7 +2761,7 @@ func file_cutover_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

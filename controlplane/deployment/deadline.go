@@ -1,0 +1,264 @@
+package deployment
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/errkind"
+)
+
+// Stage 2 always ends (issue 14). Each step that waits for the agents has
+// a deadline, an environment setting taken when stage 2 begins
+// (Deployment.Deadlines): arm, the hook steps (before_activate,
+// after_activate), and commit (also the swap-back that follows a failed
+// commit). The SQL step has none of its own: it is bounded by the
+// controller's --sql-timeout and the window (sql.go).
+//
+// When a step's deadline passes (the timer task, timed.go), or an operator
+// ends stage 2 with `deploy abort --force` (ForceAbort), every agent that
+// has not answered the step's command fails it, marked Unanswered with the
+// command's kind (passDeadline), and the rules decide what follows exactly
+// as if those agents had answered FAILED (next, rules.go):
+//
+//	step not answered        what follows
+//	arm                      PREPARED again; every agent disarmed
+//	before_activate          PREPARED again (after_activate first where before_activate ran)
+//	commit                   the agents that answered and swapped roll back: ROLLED_BACK,
+//	                         FAILED if a rollback fails or none that answered had swapped;
+//	                         the unanswered ones are named
+//	swap-back (rollback)     FAILED, naming them
+//	after_activate           the ending decided before (DEPLOYED, PREPARED, …), naming them
+//
+// The commands the unanswered agents were sent are forgotten (never
+// resent when they reconnect). An agent that left commit or rollback
+// unanswered is brought to the outcome when it comes back (reconcile.go).
+
+// Default stage 2 deadlines, used when the environment sets none.
+const (
+	DefaultArmDeadline    = 10 * time.Minute
+	DefaultHooksDeadline  = 10 * time.Minute
+	DefaultCommitDeadline = 2 * time.Minute
+)
+
+// Deadlines returns env's stage 2 deadlines with the defaults filled in.
+func Deadlines(env *store.Environment) store.Stage2Deadlines {
+	return withDefaults(env.Deadlines)
+}
+
+func withDefaults(dl store.Stage2Deadlines) store.Stage2Deadlines {
+	if dl.Arm <= 0 {
+		dl.Arm = DefaultArmDeadline
+	}
+	if dl.Hooks <= 0 {
+		dl.Hooks = DefaultHooksDeadline
+	}
+	if dl.Commit <= 0 {
+		dl.Commit = DefaultCommitDeadline
+	}
+	return dl
+}
+
+// FormatDeadlines says dl in words: "arm 10m, hooks 10m, commit 2m".
+func FormatDeadlines(dl store.Stage2Deadlines) string {
+	dl = withDefaults(dl)
+	return fmt.Sprintf("arm %s, hooks %s, commit %s", FormatTTL(dl.Arm), FormatTTL(dl.Hooks), FormatTTL(dl.Commit))
+}
+
+// stepLimit is how long the step d is in may take, and its name; 0 when
+// no deadline applies (not in stage 2, or its SQL step).
+func stepLimit(d *store.Deployment) (time.Duration, string) {
+	if d.State != store.Activating || d.StepTime.IsZero() || needsSQL(d) {
+		return 0, ""
+	}
+	dl := withDefaults(d.Deadlines)
+	switch {
+	case d.Step == store.StepArm:
+		return dl.Arm, "arm"
+	case d.Step == store.StepBefore, d.Step == store.StepAfter:
+		return dl.Hooks, "hooks"
+	case d.RollingBack:
+		return dl.Commit, "commit (swap-back)"
+	case d.Step == store.StepCommit:
+		return dl.Commit, "commit"
+	}
+	return 0, ""
+}
+
+// StepDeadline is when the step of stage 2 that d is in must have ended;
+// zero when none applies (not ACTIVATING, or in its SQL step).
+func StepDeadline(d *store.Deployment) time.Time {
+	limit, _ := stepLimit(d)
+	if limit == 0 {
+		return time.Time{}
+	}
+	return d.StepTime.Add(limit)
+}
+
+// passDeadline fails, in d, every agent that has not answered the command
+// of the current step, saying why (which deadline passed, or who ended
+// stage 2), and marks it Unanswered with the command's kind. It returns
+// their names. It is pure; next(d) then decides what follows.
+func passDeadline(d *store.Deployment, why string) []string {
+	kind := phase(d)
+	var names []string
+	for i := range d.Agents {
+		a := &d.Agents[i]
+		if a.Command == "" {
+			continue
+		}
+		names = append(names, a.Name)
+		msg := fmt.Sprintf("no answer to %s %s: unreachable or stuck, what it did is not known", kind, why)
+		if kind == fleet.Rollback {
+			msg = rollbackFailed + msg
+		}
+		a.Command, a.Unanswered = "", string(kind)
+		a.State, a.Error, a.StepError = store.AgentFailed, msg, msg
+	}
+	return names
+}
+
+// unanswered names d's agents that left commit or rollback unanswered,
+// with what follows for them, or "".
+func unanswered(d *store.Deployment) string {
+	var names []string
+	for _, a := range d.Agents {
+		if a.Unanswered == string(fleet.Commit) || a.Unanswered == string(fleet.Rollback) {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; unreachable: %s (may run the new releases until it comes back, when it is rolled back)", strings.Join(names, ", "))
+}
+
+// overdue ends the step of an ACTIVATING deployment whose deadline passed
+// at now. Call with s.mu held.
+func (s *Service) overdue(id string, now time.Time) error {
+	_, err := s.endStep(id, ControllerActor, func(d *store.Deployment) (string, error) {
+		limit, name := stepLimit(d)
+		if limit == 0 || now.Before(d.StepTime.Add(limit)) {
+			return "", errUnchanged
+		}
+		return fmt.Sprintf("within the %s deadline (%s)", name, FormatTTL(limit)), nil
+	})
+	return err
+}
+
+// ForceAbort ends a stuck stage 2 (ACTIVATING) as if the deadline of the
+// step it is in had passed now (deadline.go): the agents that have not
+// answered are named, the others disarmed or rolled back. A deployment not
+// in stage 2 is aborted as by Abort. reason is required. Errors: NotFound;
+// InvalidArgument without a reason; FailedPrecondition while the SQL
+// script runs (it is bounded by --sql-timeout) or once the deployment
+// ended.
+func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, fmt.Errorf("abort --force needs a reason (--reason): it ends stage 2 without waiting for the agents; nothing was changed: %w", errkind.InvalidArgument)
+	}
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.State != store.Activating {
+		return s.Abort(ctx, actor, id, reason)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.endStep(id, actor, func(d *store.Deployment) (string, error) {
+		switch {
+		case d.State != store.Activating:
+			return "", fmt.Errorf("deployment %s is %s now, no longer in stage 2; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
+		case needsSQL(d):
+			return "", fmt.Errorf("deployment %s is running its SQL script, which ends by itself (bounded by the controller's --sql-timeout and the window); retry once it moved on; nothing was changed: %w", d.ID, errkind.FailedPrecondition)
+		}
+		return fmt.Sprintf("when %s ended stage 2 (abort --force: %s)", actor, reason), nil
+	})
+}
+
+// endStep ends the current step of deployment id without waiting for the
+// agents that have not answered: why returns how to say it (or
+// errUnchanged). The unanswered commands are forgotten, so that they are
+// never resent. Call with s.mu held.
+func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (string, error)) (*store.Deployment, error) {
+	var out []outgoing
+	ended := false
+	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+		w, err := why(d)
+		if err != nil {
+			return err
+		}
+		step := d.Step
+		if d.RollingBack && step == store.StepCommit {
+			step = "swap-back"
+		}
+		names := passDeadline(d, w)
+		msg := fmt.Sprintf("stage 2 step %s ended: every agent had answered", step)
+		if len(names) > 0 {
+			msg = fmt.Sprintf("stage 2 step %s ended without waiting for %s: no answer %s", step, strings.Join(names, ", "), w)
+		}
+		note(d, s.clock(), actor, msg)
+		before := d.State
+		out, err = s.take(tx, d, next(d))
+		ended = d.State != before && Final(d.State)
+		return err
+	})
+	if err != nil || d == nil {
+		return d, err
+	}
+	s.log.Warn("stage 2 step ended without waiting for every agent", "deployment", d.ID, "environment", d.Environment, "actor", actor, "state", d.State, "step", d.Step)
+	s.fleet.Forget(d.ID) // the unanswered commands are never resent
+	s.send(out)
+	if d.State == store.Prepared {
+		s.poke() // PREPARED again: its expiry to watch
+	}
+	if ended {
+		s.finished(d) // also sends what reconciles the unanswered agents
+	} else {
+		s.watchers.publish(d)
+	}
+	return d, nil
+}
+
+// StepName is the name of the step of stage 2 d is in ("swap-back" for
+// the rollback that follows a failed commit); "" outside stage 2.
+func StepName(d *store.Deployment) string {
+	switch {
+	case d.State != store.Activating:
+		return ""
+	case d.RollingBack && d.Step == store.StepCommit:
+		return "swap-back"
+	case d.Step == "" && needsSQL(d):
+		return string(store.StepSQL)
+	case d.Step == "":
+		return string(store.StepCommit)
+	}
+	return string(d.Step)
+}
+
+// StageDeadlines returns the stage 2 deadlines of deployment id: its own
+// once stage 2 began, its environment's before. Errors: NotFound.
+func (s *Service) StageDeadlines(ctx context.Context, id string) (store.Stage2Deadlines, error) {
+	var dl store.Stage2Deadlines
+	err := s.store.View(func(tx *store.Tx) error {
+		d, err := tx.Deployment(id)
+		if err != nil {
+			return err
+		}
+		if d.Deadlines != (store.Stage2Deadlines{}) {
+			dl = withDefaults(d.Deadlines)
+			return nil
+		}
+		env, err := tx.Environment(d.Environment)
+		if err != nil {
+			return err
+		}
+		dl = Deadlines(env)
+		return nil
+	})
+	return dl, err
+}

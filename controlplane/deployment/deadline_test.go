@@ -1,0 +1,202 @@
+package deployment
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+func TestStepDeadline(t *testing.T) {
+	custom := store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Second}
+	at := func(st store.Stage2Step, rollingBack bool, dl store.Stage2Deadlines) *store.Deployment {
+		d := inStep(st, "")
+		d.StepTime, d.RollingBack, d.Deadlines = t0, rollingBack, dl
+		return d
+	}
+	sql := at(store.StepSQL, false, custom)
+	sql.SQLPending = 1
+	tests := []struct {
+		name string
+		d    *store.Deployment
+		want time.Duration // 0: no deadline
+	}{
+		{"arm, default", at(store.StepArm, false, store.Stage2Deadlines{}), DefaultArmDeadline},
+		{"arm", at(store.StepArm, false, custom), time.Minute},
+		{"before_activate", at(store.StepBefore, false, custom), 2 * time.Minute},
+		{"after_activate", at(store.StepAfter, false, custom), 2 * time.Minute},
+		{"after_activate after a swap-back", at(store.StepAfter, true, custom), 2 * time.Minute},
+		{"commit, default", at(store.StepCommit, false, store.Stage2Deadlines{}), DefaultCommitDeadline},
+		{"commit", at(store.StepCommit, false, custom), 3 * time.Second},
+		{"swap-back after a failed commit", at(store.StepCommit, true, custom), 3 * time.Second},
+		{"sql: bounded by --sql-timeout instead", sql, 0},
+		{"not in stage 2", &store.Deployment{State: store.Prepared, Step: store.StepArm, StepTime: t0}, 0},
+		{"stage 2 not begun", &store.Deployment{State: store.Activating}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := StepDeadline(tt.d)
+			if tt.want == 0 {
+				if !got.IsZero() {
+					t.Fatalf("StepDeadline = %v, want none", got)
+				}
+				return
+			}
+			if want := t0.Add(tt.want); !got.Equal(want) {
+				t.Fatalf("StepDeadline = %v, want %v", got, want)
+			}
+		})
+	}
+	if got := Deadlines(&store.Environment{Deadlines: store.Stage2Deadlines{Commit: time.Second}}); got != (store.Stage2Deadlines{Arm: DefaultArmDeadline, Hooks: DefaultHooksDeadline, Commit: time.Second}) {
+		t.Errorf("Deadlines = %+v", got)
+	}
+}
+
+// TestDeadlineRules is the table of deadline.go: what follows a step whose
+// deadline passed with some agents not answered.
+func TestDeadlineRules(t *testing.T) {
+	committed := func(name string) store.DeploymentAgent { return ag(name, store.AgentActive, "", true) }
+	waiting := func(name string) store.DeploymentAgent { return ag(name, store.AgentActivating, "x", false) }
+	tests := []struct {
+		name       string
+		d          *store.Deployment
+		to         store.DeploymentState
+		rollback   []string
+		unanswered []string
+		reason     []string
+	}{
+		{"arm: PREPARED again", inStep(store.StepArm, "", stepAg("a", "", ""), stepAg("b", "x", "")),
+			store.Prepared, nil, []string{"b"}, []string{"readiness check (arm): agent b: no answer to arm within the deadline", "nothing was swapped", "PREPARED again"}},
+		{"before_activate: PREPARED again", inStep(store.StepBefore, "", stepAg("a", "x", "")),
+			store.Prepared, nil, []string{"a"}, []string{"before_activate hook failed: agent a: no answer to hooks"}},
+		{"after_activate after success: DEPLOYED, naming it", inStep(store.StepAfter, store.Deployed, stepAg("a", "", ""), stepAg("b", "x", "")),
+			store.Deployed, nil, []string{"b"}, []string{"after_activate hooks failed: agent b: no answer to hooks"}},
+		{"after_activate after a failure: the failure", inStep(store.StepAfter, store.Failed, stepAg("a", "x", "")),
+			store.Failed, nil, []string{"a"}, []string{"activation failed: x; after_activate hooks ran"}},
+		{"commit: the others swapped: roll them back", inStep(store.StepCommit, "", committed("a"), waiting("b"), committed("c")),
+			"", []string{"a", "c"}, []string{"b"}, []string{"activation failed: agent b: no answer to commit within the deadline"}},
+		{"commit: one swapped and went back by itself", inStep(store.StepCommit, "", ag("a", store.AgentRolledBack, "", true), waiting("b")),
+			store.RolledBack, nil, []string{"b"}, []string{"went back to the previous release; unreachable: b (may run the new releases until it comes back, when it is rolled back)"}},
+		{"commit: nobody answered", inStep(store.StepCommit, "", waiting("a"), waiting("b")),
+			store.Failed, nil, []string{"a", "b"}, []string{"activation did not complete", "no agent that answered had swapped; unreachable: a, b"}},
+		{"commit: all had answered", inStep(store.StepCommit, "", committed("a")),
+			store.Deployed, nil, nil, nil},
+		{"swap-back: FAILED, naming it", func() *store.Deployment {
+			d := dep(store.Activating, true, ag("a", store.AgentRolledBack, "", true), ag("b", store.AgentActive, "x", true))
+			d.Step = store.StepCommit
+			return d
+		}(), store.Failed, nil, []string{"b"}, []string{"agent b: rollback failed: no answer to rollback", "may still run the new release"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := passDeadline(tt.d, "within the deadline")
+			if strings.Join(got, ",") != strings.Join(tt.unanswered, ",") {
+				t.Fatalf("passDeadline = %v, want %v", got, tt.unanswered)
+			}
+			for _, a := range tt.d.Agents {
+				if a.Command != "" {
+					t.Fatalf("agent %s still waited for: %q", a.Name, a.Command)
+				}
+			}
+			st := next(tt.d)
+			if st.advance {
+				t.Fatalf("next = %+v: a deadline never advances", st)
+			}
+			if st.to != tt.to || strings.Join(st.rollback, ",") != strings.Join(tt.rollback, ",") {
+				t.Fatalf("next = %+v, want to %q rollback %v", st, tt.to, tt.rollback)
+			}
+			for _, r := range tt.reason {
+				if !strings.Contains(st.reason, r) {
+					t.Errorf("reason %q lacks %q", st.reason, r)
+				}
+			}
+		})
+	}
+}
+
+func TestPassDeadlineMarksUnanswered(t *testing.T) {
+	d := inStep(store.StepCommit, "", ag("a", store.AgentActive, "", true), ag("b", store.AgentActivating, "x", false))
+	passDeadline(d, "within the commit deadline (2m)")
+	a, b := d.Agents[0], d.Agents[1]
+	if a.Unanswered != "" || a.State != store.AgentActive {
+		t.Errorf("answered agent changed: %+v", a)
+	}
+	if b.Unanswered != string(fleet.Commit) || b.State != store.AgentFailed || !strings.Contains(b.Error, "no answer to commit within the commit deadline (2m)") {
+		t.Errorf("unanswered agent: %+v", b)
+	}
+}
+
+func TestReconcileCommand(t *testing.T) {
+	left := func(kind fleet.CommandKind) *store.DeploymentAgent {
+		return &store.DeploymentAgent{Name: "b", Unanswered: string(kind)}
+	}
+	ended := func(st store.DeploymentState) *store.Deployment {
+		d := dep(st, false)
+		d.Applications = []store.DeploymentApplication{{Name: "app", ReleaseID: "r2", PreviousReleaseID: "r1"}}
+		return d
+	}
+	tests := []struct {
+		name string
+		d    *store.Deployment
+		a    *store.DeploymentAgent
+		want fleet.CommandKind // "": none
+	}{
+		{"ROLLED_BACK, commit unanswered", ended(store.RolledBack), left(fleet.Commit), fleet.Rollback},
+		{"FAILED, commit unanswered", ended(store.Failed), left(fleet.Commit), fleet.Rollback},
+		{"FAILED, swap-back unanswered", ended(store.Failed), left(fleet.Rollback), fleet.Rollback},
+		{"DEPLOYED, commit unanswered", ended(store.Deployed), left(fleet.Commit), fleet.Commit},
+		{"still ACTIVATING: at its end", ended(store.Activating), left(fleet.Commit), ""},
+		{"arm unanswered: the disarm is enough", ended(store.Failed), left(fleet.Arm), ""},
+		{"hooks unanswered", ended(store.RolledBack), left(fleet.Hooks), ""},
+		{"answered", ended(store.RolledBack), left(""), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := reconcileCommand(tt.d, tt.a)
+			switch {
+			case tt.want == "" && c != nil:
+				t.Fatalf("reconcileCommand = %+v, want none", c)
+			case tt.want == "":
+			case c == nil || c.Kind != tt.want || c.ID != commandID(tt.d, tt.want, "b") || c.DeploymentID != tt.d.ID:
+				t.Fatalf("reconcileCommand = %+v, want %s", c, tt.want)
+			case c.Kind == fleet.Commit && (len(c.Releases) != 1 || c.Releases[0].ReleaseID != "r2"):
+				t.Fatalf("commit releases = %+v", c.Releases)
+			}
+		})
+	}
+}
+
+func TestApplyReconcileReport(t *testing.T) {
+	mk := func() *store.Deployment {
+		d := dep(store.RolledBack, true, ag("a", store.AgentRolledBack, "", true), store.DeploymentAgent{Name: "b", State: store.AgentFailed, Unanswered: "commit", Error: "no answer"})
+		return d
+	}
+	back := commandID(mk(), fleet.Rollback, "b")
+	tests := []struct {
+		name      string
+		r         fleet.Report
+		msg       string // "": not a reconcile answer
+		state     store.AgentState
+		remaining string
+	}{
+		{"rolled back", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Done}, "came back and was rolled back", store.AgentRolledBack, ""},
+		{"rollback failed", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.CommandFailed, Error: "disk full"}, "FAILED: disk full; check it", store.AgentFailed, ""},
+		{"progress", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Progress}, "", store.AgentFailed, "commit"},
+		{"the late commit answer", fleet.Report{Agent: "b", CommandID: commandID(mk(), fleet.Commit, "b"), Outcome: fleet.Done}, "", store.AgentFailed, "commit"},
+		{"another agent", fleet.Report{Agent: "a", CommandID: commandID(mk(), fleet.Rollback, "a"), Outcome: fleet.Done}, "", store.AgentFailed, "commit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := mk()
+			msg := applyReconcileReport(d, tt.r)
+			if (tt.msg == "") != (msg == "") || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("msg = %q, want ~%q", msg, tt.msg)
+			}
+			if b := d.Agents[1]; b.State != tt.state || b.Unanswered != tt.remaining {
+				t.Fatalf("agent b = %+v", b)
+			}
+		})
+	}
+}
