@@ -52,11 +52,31 @@ func ParseKinds(s string) ([]Kind, error) {
 	return out, nil
 }
 
-// Fault is one entry of a schedule.
+// Phase is a point of a deployment a fault is anchored to.
+type Phase string
+
+// The phases a fault may follow.
+const (
+	// Stage1 begins when prepare (or start) is acknowledged.
+	Stage1 Phase = "stage1"
+	// Stage2 begins when continue is acknowledged (or, for a single stage
+	// start, when the deployment is first seen ACTIVATING).
+	Stage2 Phase = "stage2"
+	// Rollback begins when the rollback is acknowledged.
+	Rollback Phase = "rollback"
+)
+
+// Fault is one entry of a schedule. Faults happen one after the other, in
+// order: each waits for its phase to begin, and for the previous fault to
+// be over, then for Delay.
 type Fault struct {
-	// After is the pause before the fault, counted from the end of the
-	// previous one (or from the start of the first deployment).
-	After time.Duration
+	// Step is the index of the deployment whose phase it follows.
+	Step int
+	// Phase is the point of that deployment it follows.
+	Phase Phase
+	// Delay is the pause after the phase began (or after the previous
+	// fault, if that ended later).
+	Delay time.Duration
 	// Kind is what happens.
 	Kind Kind
 	// Agent is the index of the agent it hits (agent kinds).
@@ -69,7 +89,7 @@ type Fault struct {
 }
 
 func (f Fault) String() string {
-	s := fmt.Sprintf("+%s %s", f.After.Round(time.Millisecond), f.Kind)
+	s := fmt.Sprintf("deployment %d %s +%s: %s", f.Step+1, f.Phase, f.Delay.Round(time.Millisecond), f.Kind)
 	switch f.Kind {
 	case KillAgent, StopAgent, DiskFull:
 		s += fmt.Sprintf(" fe-%d", f.Agent+1)
@@ -134,10 +154,20 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 	}
 	nf := 2 + rng.IntN(max(1, maxFaults-1))
 	for range nf {
-		f := Fault{
-			After: time.Duration(300+rng.IntN(4000)) * time.Millisecond,
-			Kind:  kinds[rng.IntN(len(kinds))],
-			Agent: rng.IntN(agents),
+		f := Fault{Step: rng.IntN(n), Kind: kinds[rng.IntN(len(kinds))], Agent: rng.IntN(agents)}
+		phases := []Phase{Stage1, Stage2}
+		switch st := p.Steps[f.Step]; {
+		case st.PrepareOnly:
+			phases = phases[:1]
+		case st.Rollback:
+			phases = append(phases, Rollback)
+		}
+		f.Phase = phases[rng.IntN(len(phases))]
+		switch f.Phase {
+		case Stage1: // build and transfer: seconds
+			f.Delay = time.Duration(rng.IntN(3000)) * time.Millisecond
+		default: // arm, hooks (a second), SQL, swap
+			f.Delay = time.Duration(rng.IntN(1500)) * time.Millisecond
 		}
 		switch f.Kind {
 		case KillController, KillAgent:
@@ -154,6 +184,14 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 		}
 		p.Faults = append(p.Faults, f)
 	}
+	// In the order of the deployments and their phases.
+	order := map[Phase]int{Stage1: 0, Stage2: 1, Rollback: 2}
+	slices.SortStableFunc(p.Faults, func(a, b Fault) int {
+		if a.Step != b.Step {
+			return a.Step - b.Step
+		}
+		return order[a.Phase] - order[b.Phase]
+	})
 	return p
 }
 

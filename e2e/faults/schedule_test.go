@@ -20,9 +20,15 @@ func TestNewPlanIsReplayable(t *testing.T) {
 		if len(p.Steps) < 1 || len(p.Steps) > 3 || len(p.Faults) < 2 || len(p.Faults) > 6 {
 			t.Fatalf("seed %d: %d steps, %d faults:\n%s", seed, len(p.Steps), len(p.Faults), p)
 		}
-		for _, f := range p.Faults {
-			if f.Kind != CutNetwork && f.Kind != KillAgent || f.Agent < 0 || f.Agent > 2 {
+		for i, f := range p.Faults {
+			if f.Kind != CutNetwork && f.Kind != KillAgent || f.Agent < 0 || f.Agent > 2 || f.Step >= len(p.Steps) {
 				t.Fatalf("seed %d drew %s", seed, f)
+			}
+			if f.Phase != Stage1 && p.Steps[f.Step].PrepareOnly || f.Phase == Rollback && !p.Steps[f.Step].Rollback {
+				t.Fatalf("seed %d: %s follows a phase its deployment does not have:\n%s", seed, f, p)
+			}
+			if i > 0 && f.Step < p.Faults[i-1].Step {
+				t.Fatalf("seed %d: faults out of order:\n%s", seed, p)
 			}
 		}
 	}
