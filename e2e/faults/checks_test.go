@@ -280,7 +280,8 @@ func (r *run) checkMigrations(ctx context.Context) {
 }
 
 // checkHooks: each front-end ran the before_activate hook at most once per
-// release.
+// release it activated (a line of the log is the hook, the release and the
+// directory it ran in, which is on one agent).
 func (r *run) checkHooks() {
 	b, err := os.ReadFile(r.hookLog)
 	if err != nil {

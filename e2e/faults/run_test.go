@@ -289,7 +289,9 @@ func (r *run) close() {
 }
 
 // writeSource sets the app source for deployment k (1-based) of version:
-// VERSION, a before_activate hook that logs each run, and migration k+1,
+// VERSION, a before_activate hook that logs each run (the release it
+// activates, and its working directory: the running release's, on the
+// agent), and migration k+1,
 // which records its own run in the table fault_runs.
 func (r *run) writeSource(k int, version string) error {
 	if err := localcluster.WriteVersion(r.src, version); err != nil {
@@ -305,7 +307,7 @@ run:
   health_timeout: 15s
 migrations: db/migrations
 hooks:
-  before_activate: [{command: 'echo "before_activate $(pwd)" >> %s; sleep 1', timeout: 1m}]
+  before_activate: [{command: 'echo "before_activate $CUTOVER_RELEASE_ID $(pwd)" >> %s; sleep 1', timeout: 1m}]
 `, r.hookLog)
 	if err := os.WriteFile(filepath.Join(r.src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
 		return err
