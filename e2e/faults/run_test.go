@@ -196,9 +196,9 @@ func (r *run) do() {
 	}
 	tally.Unlock()
 	if len(r.violations) > 0 {
-		t.Errorf("seed %d: %d invariant violations:\n- %s\n%s\nfaults injected: %d of %d\nevents:\n%s\nreplay: go test ./e2e/faults -run 'TestFaults/seed=%d$' -args -seed %d -runs 1 -kinds %s",
+		t.Errorf("seed %d: %d invariant violations:\n- %s\n%s\nfaults injected: %d of %d\nevents:\n%s\nreplay: go test ./e2e/faults -run 'TestFaults/seed=%d$' -args -seed %d -runs 1 -kinds %s -deployments %d -faults %d",
 			r.plan.Seed, len(r.violations), strings.Join(r.violations, "\n- "), r.plan, len(r.injected), len(r.plan.Faults),
-			strings.Join(r.events, "\n"), r.plan.Seed, r.plan.Seed, *kindsFlag)
+			strings.Join(r.events, "\n"), r.plan.Seed, r.plan.Seed, *kindsFlag, *stepsFlag, *faultsFlag)
 		return
 	}
 	t.Logf("seed %d: no violation in %s; %d faults injected; events:\n%s", r.plan.Seed, time.Since(r.start).Round(time.Second), len(r.injected), strings.Join(r.events, "\n"))
