@@ -126,7 +126,13 @@ type dep struct {
 	seen     []cutoverv1.DeploymentState
 	last     *cutoverv1.Deployment
 	rollback bool // RollbackDeployment acknowledged
-	stuck    bool // not final (nor PREPARED when prepare-only) within finalBound
+	// rollbackErr is the deployment's error when the rollback was asked:
+	// another one while DEPLOYED says that the rollback stopped.
+	rollbackErr string
+	// rollbackRetries counts the rollbacks asked again: each runs the
+	// hooks of the release that ran before again (a new command).
+	rollbackRetries int
+	stuck           bool // not final (nor PREPARED when prepare-only) within finalBound
 }
 
 func newRun(t *testing.T, plan Plan, disk bool) *run {
@@ -382,6 +388,21 @@ func (r *run) stage(ctx context.Context, d *dep) bool {
 		return false
 	}
 	if d.step.Rollback && d.last.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
+		return r.rollback(ctx, d)
+	}
+	return true
+}
+
+// rollbackAttempts is how many times the run asks for a rollback that
+// stops (a hook interrupted by a fault, say) before it gives up.
+const rollbackAttempts = 3
+
+// rollback rolls d back, and asks again, as its error says, when the
+// rollback stops with the deployment still DEPLOYED; false when it did not
+// settle.
+func (r *run) rollback(ctx context.Context, d *dep) bool {
+	for attempt := 1; ; attempt++ {
+		d.rollbackErr = d.last.GetError()
 		err := r.act(ctx, d, "RollbackDeployment", func(ctx context.Context) (*cutoverv1.Deployment, error) {
 			return r.c.Admin.RollbackDeployment(ctx, &cutoverv1.RollbackDeploymentRequest{Id: d.id, Reason: "fault suite"})
 		})
@@ -391,13 +412,19 @@ func (r *run) stage(ctx context.Context, d *dep) bool {
 			return true
 		}
 		d.rollback = true
-		for d.last.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
-			if !r.wait(ctx, d, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK) {
-				return false
-			}
+		if !r.wait(ctx, d, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK) {
+			return false
 		}
+		if d.last.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
+			return true
+		}
+		if attempt == rollbackAttempts {
+			r.event("%s: the rollback stopped %d times; the run leaves it DEPLOYED", d.id, attempt)
+			return true
+		}
+		r.event("%s: the rollback stopped (still DEPLOYED); asking again, as its error says", d.id)
+		d.rollbackRetries++
 	}
-	return true
 }
 
 // act sends one state-changing request for d and records the state it
@@ -487,6 +514,11 @@ func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) 
 		}
 		if s == want || s.Final() && !(want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED) {
 			return true
+		}
+		if want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED &&
+			got.GetError() != "" && got.GetError() != d.rollbackErr {
+			r.event("%s: rollback stopped: %s", d.id, got.GetError())
+			return true // the rollback stopped
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
