@@ -578,6 +578,8 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 		}
 		time.Sleep(f.Down)
 		return syscall.Kill(pid, syscall.SIGCONT)
+	case HangAgent:
+		return r.hang(ctx, f, a)
 	case CutNetwork:
 		r.proxy.Cut()
 		time.Sleep(f.Down)
@@ -600,6 +602,43 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 		return err
 	}
 	return fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// hangBound is how long stage 2 may stay ACTIVATING while an agent is
+// stopped (HangAgent): keepalive (~10 s) plus a step's deadline.
+const hangBound = 45 * time.Second
+
+// hang stops agent a for f.Down while stage 2 of deployment f.Step runs,
+// and checks that the deployment leaves ACTIVATING within hangBound
+// although the agent stays stopped.
+func (r *run) hang(ctx context.Context, f Fault, a *localcluster.Agent) error {
+	r.mu.Lock()
+	var d *dep
+	if f.Step < len(r.deps) {
+		d = r.deps[f.Step]
+	}
+	r.mu.Unlock()
+	pid := a.Proc.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT) //nolint:errcheck // best effort; heal sends it again
+	start := time.Now()
+	reported := false
+	for time.Since(start) < f.Down {
+		time.Sleep(time.Second)
+		if d == nil || reported {
+			continue
+		}
+		gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		got, err := r.c.Admin.GetDeployment(gctx, &cutoverv1.GetDeploymentRequest{Id: d.id})
+		cancel()
+		if err == nil && got.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING && time.Since(start) > hangBound {
+			r.violation("deployment %s stayed ACTIVATING for %s while agent %s was stopped (SIGSTOP); stage 2 must end without it (issue 14: stage 2 deadlines)", d.id, hangBound, a.Name)
+			reported = true
+		}
+	}
+	return syscall.Kill(pid, syscall.SIGCONT)
 }
 
 // fill writes zeros to path until its file system is full.

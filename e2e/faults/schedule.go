@@ -28,13 +28,20 @@ const (
 	// SlowNetwork delays every byte between agents and controller by
 	// LatencyMs (± a quarter) for Down.
 	SlowNetwork Kind = "slow-network"
+	// HangAgent is SIGSTOP of an agent during stage 2 for HangDown, longer
+	// than keepalive and than a stage 2 step may take: stage 2 must end
+	// (ROLLED_BACK or FAILED) while the agent stays stopped (issue 14).
+	HangAgent Kind = "hang-agent"
 	// DiskFull fills the file system of an agent's data dir and root (a
 	// tmpfs of its own) for Down. Needs the right to mount a tmpfs.
 	DiskFull Kind = "disk-full"
 )
 
 // AllKinds lists every kind, in a fixed order.
-var AllKinds = []Kind{KillController, KillAgent, StopController, StopAgent, CutNetwork, SlowNetwork, DiskFull}
+var AllKinds = []Kind{KillController, KillAgent, StopController, StopAgent, HangAgent, CutNetwork, SlowNetwork, DiskFull}
+
+// HangDown is how long HangAgent keeps the agent stopped.
+const HangDown = 60 * time.Second
 
 // ParseKinds reads a comma-separated list of kinds; "all" is AllKinds.
 func ParseKinds(s string) ([]Kind, error) {
@@ -91,7 +98,7 @@ type Fault struct {
 func (f Fault) String() string {
 	s := fmt.Sprintf("deployment %d %s +%s: %s", f.Step+1, f.Phase, f.Delay.Round(time.Millisecond), f.Kind)
 	switch f.Kind {
-	case KillAgent, StopAgent, DiskFull:
+	case KillAgent, StopAgent, HangAgent, DiskFull:
 		s += fmt.Sprintf(" fe-%d", f.Agent+1)
 	}
 	s += fmt.Sprintf(" for %s", f.Down.Round(time.Millisecond))
@@ -163,11 +170,19 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 			phases = append(phases, Rollback)
 		}
 		f.Phase = phases[rng.IntN(len(phases))]
+		if f.Kind == HangAgent && p.Steps[f.Step].PrepareOnly {
+			f.Kind = StopAgent // no stage 2 to hang in
+		} else if f.Kind == HangAgent {
+			f.Phase = Stage2
+		}
 		switch f.Phase {
 		case Stage1: // build and transfer: seconds
 			f.Delay = time.Duration(rng.IntN(3000)) * time.Millisecond
 		default: // arm, hooks (a second), SQL, swap
 			f.Delay = time.Duration(rng.IntN(1500)) * time.Millisecond
+		}
+		if f.Kind == HangAgent { // while the before_activate hook runs, or about
+			f.Delay = time.Duration(rng.IntN(800)) * time.Millisecond
 		}
 		switch f.Kind {
 		case KillController, KillAgent:
@@ -181,6 +196,8 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 			f.LatencyMs = 50 + rng.IntN(750)
 		case DiskFull:
 			f.Down = time.Duration(1000+rng.IntN(5000)) * time.Millisecond
+		case HangAgent:
+			f.Down = HangDown
 		}
 		p.Faults = append(p.Faults, f)
 	}
