@@ -26,7 +26,7 @@ test: ## run every test, with the race detector (e2e included)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The randomized fault suite (e2e/faults): `make test` runs it short (its
-# defaults: 2 runs from seed 1, up to 2 deployments and 4 faults each,
+# defaults: 3 runs from seed 1, up to 2 deployments and 4 faults each,
 # every kind but hang-agent, which takes a minute); this runs FAULT_RUNS
 # runs from FAULT_SEED with every fault kind, up to 3 deployments and 6
 # faults each. A failing run prints its seed and fault schedule; replay it

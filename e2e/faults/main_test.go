@@ -13,7 +13,7 @@ import (
 // The flags of a run: go test ./e2e/faults -args -seed N -runs M.
 var (
 	seedFlag = flag.Uint64("seed", 1, "seed of the first run; run i uses seed+i")
-	runsFlag = flag.Int("runs", 2, "how many runs, each with its own cluster and plan")
+	runsFlag = flag.Int("runs", 3, "how many runs, each with its own cluster and plan")
 	// The short default leaves out hang-agent: a stage 2 with an agent
 	// stopped stays ACTIVATING for as long as it is stopped until issue
 	// 14's stage 2 deadlines land (controlplane/deployment), and each
