@@ -35,6 +35,9 @@ const (
 	// callBound bounds the retries of one operator request while the
 	// controller is down or stopped.
 	callBound = 90 * time.Second
+	// refusedBound bounds the retries of a request refused with
+	// FAILED_PRECONDITION (agents not connected again yet, say).
+	refusedBound = 45 * time.Second
 	// tmpfsSize is the size of an agent's own file system (DiskFull).
 	tmpfsSize = "1g"
 )
@@ -381,6 +384,10 @@ func (r *run) stage(ctx context.Context, d *dep) bool {
 			r.reach(d.index-1, Stage2)
 		}
 	}
+	if err != nil && status.Code(errors.Unwrap(err)) == codes.FailedPrecondition && d.last.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED {
+		r.violation("%s stays PREPARED: continue refused for %s after the faults: %v", d.id, refusedBound, err)
+		return false
+	}
 	if err != nil {
 		r.event("%s: %v", d.id, err)
 	}
@@ -454,11 +461,12 @@ func (r *run) act(ctx context.Context, d *dep, method string, f func(context.Con
 }
 
 // call sends a request, retrying while the controller is unreachable, for
-// up to callBound. landed, if set, says after a FAILED_PRECONDITION that
+// up to callBound, and while it refuses with FAILED_PRECONDITION, for up to
+// refusedBound. landed, if set, says after a FAILED_PRECONDITION that
 // follows an unanswered attempt whether that attempt did the work; call
 // then returns nil, nil.
 func (r *run) call(ctx context.Context, what string, landed func(context.Context) bool, f func(context.Context) (*cutoverv1.Deployment, error)) (*cutoverv1.Deployment, error) {
-	deadline := time.Now().Add(callBound)
+	deadline, refusedUntil := time.Now().Add(callBound), time.Now().Add(refusedBound)
 	unanswered := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -475,6 +483,12 @@ func (r *run) call(ctx context.Context, what string, landed func(context.Context
 			if ok {
 				return nil, nil
 			}
+		}
+		if code == codes.FailedPrecondition && time.Now().Before(refusedUntil) && ctx.Err() == nil {
+			// Agents not connected again yet after a fault, say: an operator would retry.
+			r.event("%s: %v; retrying", what, err)
+			time.Sleep(time.Second)
+			continue
 		}
 		if code != codes.Unavailable && code != codes.DeadlineExceeded && code != codes.Canceled || time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, err
