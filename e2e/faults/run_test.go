@@ -461,8 +461,8 @@ func (r *run) act(ctx context.Context, d *dep, method string, f func(context.Con
 }
 
 // call sends a request, retrying while the controller is unreachable, for
-// up to callBound, and while it refuses with FAILED_PRECONDITION, for up to
-// refusedBound. landed, if set, says after a FAILED_PRECONDITION that
+// up to callBound, and while it refuses with FAILED_PRECONDITION because
+// agents are not connected (again, after a fault), for up to refusedBound. landed, if set, says after a FAILED_PRECONDITION that
 // follows an unanswered attempt whether that attempt did the work; call
 // then returns nil, nil.
 func (r *run) call(ctx context.Context, what string, landed func(context.Context) bool, f func(context.Context) (*cutoverv1.Deployment, error)) (*cutoverv1.Deployment, error) {
@@ -484,7 +484,7 @@ func (r *run) call(ctx context.Context, what string, landed func(context.Context
 				return nil, nil
 			}
 		}
-		if code == codes.FailedPrecondition && time.Now().Before(refusedUntil) && ctx.Err() == nil {
+		if code == codes.FailedPrecondition && strings.Contains(err.Error(), "not connected") && time.Now().Before(refusedUntil) && ctx.Err() == nil {
 			// Agents not connected again yet after a fault, say: an operator would retry.
 			r.event("%s: %v; retrying", what, err)
 			time.Sleep(time.Second)

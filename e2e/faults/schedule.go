@@ -154,8 +154,8 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 		s := Step{Version: fmt.Sprintf("v%d", i+1), Single: rng.IntN(4) == 0}
 		if i == n-1 && n > 1 && rng.IntN(4) == 0 {
 			s = Step{Version: s.Version, PrepareOnly: true}
-		} else {
-			s.Rollback = rng.IntN(4) == 0
+		} else if i > 0 { // the first has nothing to go back to
+			s.Rollback = rng.IntN(3) == 0
 		}
 		p.Steps = append(p.Steps, s)
 	}
