@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short fuzz fuzz-short bench demo clean
+.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,6 +24,19 @@ lint: ## buf lint, go vet, gofmt
 
 test: ## run every test, with the race detector (e2e included)
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The randomized fault suite (e2e/faults): `make test` runs it short (its
+# defaults: 3 runs from seed 1, up to 2 deployments and 4 faults each,
+# every kind but hang-agent, which takes a minute); this runs FAULT_RUNS
+# runs from FAULT_SEED with every fault kind, up to 3 deployments and 6
+# faults each. A failing run prints its seed and fault schedule; replay it
+# with FAULT_SEED=N FAULT_RUNS=1.
+FAULT_SEED ?= 1
+FAULT_RUNS ?= 20
+FAULT_KINDS ?= all
+
+test-faults: ## randomized fault suite, long: FAULT_RUNS runs (20) from FAULT_SEED (1), FAULT_KINDS (all)
+	$(GO) test -race -count=1 -timeout 120m -v -run TestFaults ./e2e/faults -args -seed $(FAULT_SEED) -runs $(FAULT_RUNS) -kinds $(FAULT_KINDS) -deployments 3 -faults 6
 
 # Every native fuzz target (func FuzzXxx in a _test.go file) is found anew
 # on each run, so targets that land later are fuzzed without an edit here.

@@ -91,6 +91,10 @@ type Cluster struct {
 	CAFile string
 	// AdminTokenFile is the bootstrap admin token, DATA_DIR/bootstrap.token.
 	AdminTokenFile string
+	// AgentControllerAddr, when set, is the --controller of the agents
+	// started from then on instead of Addr: a proxy in front of the
+	// controller, for instance.
+	AgentControllerAddr string
 
 	cfg    Config
 	conn   *grpc.ClientConn
@@ -310,6 +314,10 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 		if err != nil {
 			return err
 		}
+		controller := c.Addr
+		if c.AgentControllerAddr != "" {
+			controller = c.AgentControllerAddr
+		}
 		a := &Agent{
 			Name:        name,
 			Environment: env,
@@ -318,7 +326,7 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 			Port:        port,
 			MetricsAddr: fmt.Sprintf("127.0.0.1:%d", metrics),
 			args: []string{
-				"--controller", c.Addr,
+				"--controller", controller,
 				"--environment", env,
 				"--name", name,
 				"--data-dir", filepath.Join(c.cfg.Dir, name, "data"),
