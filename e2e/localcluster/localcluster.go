@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -444,14 +445,42 @@ func (c *Cluster) Close() {
 	}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// Ports handed out by FreePort come from [portBase, portBase+portSpan):
+// below Linux's ephemeral range (32768–60999), so that an outgoing
+// connection of any process cannot take one between FreePort and the
+// listen that uses it (what happened with hundreds of agents when the
+// kernel chose them from the ephemeral range), and never the same twice
+// in one process.
+const (
+	portBase = 20000
+	portSpan = 12000
+)
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// FreePort returns a loopback TCP port that was free a moment ago, and
+// that this process has not handed out before.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	start := rand.IntN(portSpan)
+	for i := range portSpan {
+		port := portBase + (start+i)%portSpan
+		if portsUsed[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		portsUsed[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find a free port: none free in 127.0.0.1:%d-%d", portBase, portBase+portSpan-1)
 }
 
 // AgentConn connects to the controller as agent a, with the certificate
