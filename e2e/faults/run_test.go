@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -129,6 +130,8 @@ type dep struct {
 	seen     []cutoverv1.DeploymentState
 	last     *cutoverv1.Deployment
 	rollback bool // RollbackDeployment acknowledged
+	// abortedAgain: it was PREPARED again after stage 2 and aborted.
+	abortedAgain bool
 	// rollbackErr is the deployment's error when the rollback was asked:
 	// another one while DEPLOYED says that the rollback stopped.
 	rollbackErr string
@@ -273,7 +276,11 @@ func (r *run) setup() {
 	t.Cleanup(r.proxy.Close)
 	c.AgentControllerAddr = r.proxy.Addr
 	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{
-		Name: env, TwoStage: true, Database: &cutoverv1.Database{Driver: "sqlite", Dsn: r.db}}}); err != nil {
+		Name: env, TwoStage: true, Database: &cutoverv1.Database{Driver: "sqlite", Dsn: r.db},
+		// Short stage 2 deadlines, so that a stage 2 with an agent hung
+		// ends well within hangBound (issue 14: stage 2 always ends).
+		Stage2Deadlines: &cutoverv1.Stage2Deadlines{Arm: durationpb.New(stage2Deadline), Hooks: durationpb.New(stage2Deadline),
+			Commit: durationpb.New(stage2Deadline)}}}); err != nil {
 		t.Fatalf("CreateEnvironment: %v", err)
 	}
 	if err := c.StartAgents(ctx, env, agentNames...); err != nil {
@@ -529,6 +536,20 @@ func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) 
 		if s == want || s.Final() && !(want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED) {
 			return true
 		}
+		if want != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED &&
+			slices.Contains(d.seen, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING) && !d.abortedAgain {
+			// Stage 2 ended before anything changed (a deadline passed, a
+			// step failed): PREPARED again, as issue 13 wants. The operator
+			// here gives up on it, so that the environment is free.
+			d.abortedAgain = true
+			r.event("%s: PREPARED again after stage 2; aborting it", d.id)
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := r.c.Admin.AbortDeployment(actx, &cutoverv1.AbortDeploymentRequest{Id: d.id, Reason: "fault suite: stage 2 ended before any swap"})
+			cancel()
+			if err != nil {
+				r.event("%s: abort: %v", d.id, err)
+			}
+		}
 		if want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED &&
 			got.GetError() != "" && got.GetError() != d.rollbackErr {
 			r.event("%s: rollback stopped: %s", d.id, got.GetError())
@@ -621,6 +642,9 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 // hangBound is how long stage 2 may stay ACTIVATING while an agent is
 // stopped (HangAgent): keepalive (~10 s) plus a step's deadline.
 const hangBound = 45 * time.Second
+
+// stage2Deadline is each step's deadline in the environment of a run.
+const stage2Deadline = 15 * time.Second
 
 // hang stops agent a for f.Down while stage 2 of deployment f.Step runs,
 // and checks that the deployment leaves ACTIVATING within hangBound
@@ -770,7 +794,7 @@ func rank(s cutoverv1.DeploymentState) int {
 	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED:
 		return 2
 	case cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING:
-		return 3
+		return 2 // a stage 2 that ends before anything changed is PREPARED again
 	}
 	if s.Final() {
 		return 4
