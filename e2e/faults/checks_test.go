@@ -369,7 +369,8 @@ func (r *run) checkBolt() {
 // untouched and the processes' working directory (this package's) is
 // unchanged.
 func (r *run) checkOutside() {
-	allowed := map[string]bool{"controller": true, "controller.log": true, "src": true, "canary": true, "hooks.log": true}
+	allowed := map[string]bool{"controller": true, "controller.log": true, "src": true, "canary": true, "hooks.log": true,
+		"db": true} // the database's directory (its files, the lock file beside it: controlplane/migrate/lock.go)
 	// The database's own files, and the lock file cutover's migrations take beside it (controlplane/migrate/lock.go).
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal", ".cutover-lock"} {
 		allowed[env+".db"+suffix] = true

@@ -225,7 +225,10 @@ func (r *run) setup() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.dir, r.src, r.db, r.hookLog = dir, filepath.Join(dir, "src"), filepath.Join(dir, env+".db"), filepath.Join(dir, "hooks.log")
+	r.dir, r.src, r.db, r.hookLog = dir, filepath.Join(dir, "src"), filepath.Join(dir, "db", env+".db"), filepath.Join(dir, "hooks.log")
+	if err := os.MkdirAll(filepath.Dir(r.db), 0o755); err != nil { // its own directory: DatabaseDown renames it
+		t.Fatal(err)
+	}
 	if err := localcluster.CopyApp(filepath.Join("..", "..", "examples", "hello"), r.src, "v0"); err != nil {
 		t.Fatal(err)
 	}
@@ -323,8 +326,8 @@ run:
   health_timeout: 15s
 migrations: db/migrations
 hooks:
-  before_activate: [{command: 'echo "before_activate $CUTOVER_RELEASE_ID $(pwd)" >> %s; sleep 1', timeout: 1m}]
-`, r.hookLog)
+  before_activate: [{command: 'echo "before_activate $CUTOVER_RELEASE_ID $(pwd)" >> %s; sleep 1; while [ -e %s ]; do sleep 0.2; done', timeout: 1m}]
+`, r.hookLog, r.hangFile())
 	if err := os.WriteFile(filepath.Join(r.src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
 		return err
 	}
@@ -626,6 +629,19 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 		time.Sleep(f.Down)
 		r.proxy.Fast()
 		return nil
+	case HangHook:
+		if err := os.WriteFile(r.hangFile(), nil, 0o644); err != nil {
+			return err
+		}
+		time.Sleep(f.Down)
+		return os.Remove(r.hangFile())
+	case DatabaseDown:
+		dir := filepath.Dir(r.db)
+		if err := os.Rename(dir, dir+".down"); err != nil {
+			return err
+		}
+		time.Sleep(f.Down)
+		return os.Rename(dir+".down", dir)
 	case DiskFull:
 		filler := filepath.Join(r.dir, a.Name, "filler")
 		n, err := fill(filler)
@@ -732,6 +748,10 @@ func (r *run) heal(ctx context.Context) {
 	for _, p := range r.c.Procs() {
 		_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
 	}
+	_ = os.Remove(r.hangFile())
+	if dir := filepath.Dir(r.db); !exists(dir) {
+		_ = os.Rename(dir+".down", dir)
+	}
 	_ = r.proxy.Restore()
 	r.proxy.Fast()
 	r.supervise(ctx)
@@ -831,4 +851,13 @@ func listDir(dir string) ([]string, error) {
 		names = append(names, e.Name())
 	}
 	return names, nil
+}
+
+// hangFile is the file whose presence makes the before_activate hook wait
+// (HangHook).
+func (r *run) hangFile() string { return filepath.Join(r.dir, "hook.hang") }
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -35,10 +35,16 @@ const (
 	// DiskFull fills the file system of an agent's data dir and root (a
 	// tmpfs of its own) for Down. Needs the right to mount a tmpfs.
 	DiskFull Kind = "disk-full"
+	// HangHook makes the before_activate hook block for Down (5–25 s),
+	// longer than the hooks deadline or not.
+	HangHook Kind = "hang-hook"
+	// DatabaseDown takes the environment's database away for Down (its
+	// directory renamed: SQLite cannot open it), then brings it back.
+	DatabaseDown Kind = "database-down"
 )
 
 // AllKinds lists every kind, in a fixed order.
-var AllKinds = []Kind{KillController, KillAgent, StopController, StopAgent, HangAgent, CutNetwork, SlowNetwork, DiskFull}
+var AllKinds = []Kind{KillController, KillAgent, StopController, StopAgent, HangAgent, CutNetwork, SlowNetwork, DiskFull, HangHook, DatabaseDown}
 
 // HangDown is how long HangAgent keeps the agent stopped.
 const HangDown = 60 * time.Second
@@ -172,7 +178,9 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 		f.Phase = phases[rng.IntN(len(phases))]
 		if f.Kind == HangAgent && p.Steps[f.Step].PrepareOnly {
 			f.Kind = StopAgent // no stage 2 to hang in
-		} else if f.Kind == HangAgent {
+		} else if f.Kind == HangHook && p.Steps[f.Step].PrepareOnly {
+			f.Kind = CutNetwork // no hook runs in a prepare only
+		} else if f.Kind == HangAgent || f.Kind == HangHook {
 			f.Phase = Stage2
 		}
 		switch f.Phase {
@@ -198,6 +206,10 @@ func NewPlan(seed uint64, kinds []Kind, agents, maxSteps, maxFaults int) Plan {
 			f.Down = time.Duration(1000+rng.IntN(5000)) * time.Millisecond
 		case HangAgent:
 			f.Down = HangDown
+		case HangHook:
+			f.Down = time.Duration(5000+rng.IntN(20000)) * time.Millisecond
+		case DatabaseDown:
+			f.Down = time.Duration(1000+rng.IntN(6000)) * time.Millisecond
 		}
 		p.Faults = append(p.Faults, f)
 	}
