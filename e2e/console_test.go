@@ -482,20 +482,24 @@ func TestConsole(t *testing.T) {
 		if got := dep.text("#expiry"); !strings.Contains(got, "expires in") {
 			return fmt.Errorf("expiry %q, want a countdown", got)
 		}
+		if got := dep.text("#agents"); !strings.Contains(got, "100 %") {
+			return fmt.Errorf("bars' labels: %q, want 100 %%", got)
+		}
 		return nil
 	})
-	if !strings.Contains(dep.text("#agents"), "100 %") {
-		t.Errorf("bars' labels: %q, want 100 %%", dep.text("#agents"))
-	}
 	dep.screenshot("2-deployment-prepared")
 	c.checkAnswers("v1")
 
 	t.Log("the deployer presses Continue")
 	dep.click("#continue")
 	dep.waitJS(deployDeadline, "DEPLOYED", `document.querySelector('#state')?.dataset.state === 'DEPLOYED' && !document.getElementById('spread').hidden`)
-	if s := dep.text("#spread"); !strings.Contains(s, "Activation spread") {
-		t.Errorf("spread: %q", s)
-	}
+	// The page may reload once more as the last event arrives: look until it settles.
+	c.waitFor(10*time.Second, "the DEPLOYED page's activation spread", func() error {
+		if s := dep.text("#spread"); !strings.Contains(s, "Activation spread") {
+			return fmt.Errorf("spread: %q", s)
+		}
+		return nil
+	})
 	dep.screenshot("3-deployment-deployed")
 	c.checkAnswers("v2")
 	c.waitDeployment(d2, deployed)
