@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
-	"go.etcd.io/bbolt"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	agentstore "github.com/cutover-dev/cutover/agent/store"
@@ -336,29 +334,15 @@ func (r *run) checkLogs() {
 	}
 }
 
-// checkBolt opens each bbolt file read-only, the processes stopped, and
-// runs bbolt's consistency check.
+// checkBolt runs bbolt's consistency check on each bbolt file, the
+// processes stopped, through the package that owns it.
 func (r *run) checkBolt() {
-	files := []string{filepath.Join(r.dir, "controller", ctlstore.FileName)}
-	for _, a := range r.c.Agents {
-		files = append(files, filepath.Join(a.DataDir, agentstore.FileName))
+	if err := ctlstore.Check(filepath.Join(r.dir, "controller")); err != nil {
+		r.violation("controller store: %v", err)
 	}
-	for _, f := range files {
-		db, err := bbolt.Open(f, 0o400, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-		if err != nil {
-			r.violation("bbolt %s: %v", f, err)
-			continue
-		}
-		var problems []string
-		err = db.View(func(tx *bbolt.Tx) error {
-			for e := range tx.Check() {
-				problems = append(problems, e.Error())
-			}
-			return nil
-		})
-		db.Close()
-		if err != nil || len(problems) > 0 {
-			r.violation("bbolt %s fails its check: %v %v", f, err, problems)
+	for _, a := range r.c.Agents {
+		if err := agentstore.Check(a.DataDir); err != nil {
+			r.violation("agent %s store: %v", a.Name, err)
 		}
 	}
 }

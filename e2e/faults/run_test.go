@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -512,16 +513,14 @@ func (r *run) call(ctx context.Context, what string, landed func(context.Context
 // wait polls d until it is final, or in want, within finalBound; it
 // records every state seen. False (and a violation) when the bound passes.
 func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) bool {
-	deadline := time.Now().Add(finalBound)
 	var lastErr error
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	err := poll.Until(ctx, finalBound, func() error {
 		gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		got, err := r.c.Admin.GetDeployment(gctx, &cutoverv1.GetDeploymentRequest{Id: d.id})
 		cancel()
 		if err != nil {
 			lastErr = err
-			time.Sleep(300 * time.Millisecond)
-			continue
+			return err
 		}
 		d.last = got
 		s := got.GetState()
@@ -537,7 +536,7 @@ func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) 
 			}
 		}
 		if s == want || s.Final() && !(want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED) {
-			return true
+			return nil
 		}
 		if want != cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED &&
 			slices.Contains(d.seen, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING) && !d.abortedAgain {
@@ -556,9 +555,12 @@ func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) 
 		if want == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK && s == cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED &&
 			got.GetError() != "" && got.GetError() != d.rollbackErr {
 			r.event("%s: rollback stopped: %s", d.id, got.GetError())
-			return true // the rollback stopped
+			return nil // the rollback stopped
 		}
-		time.Sleep(200 * time.Millisecond)
+		return fmt.Errorf("still %s", short(s))
+	})
+	if err == nil {
+		return true
 	}
 	d.stuck = true
 	r.violation("deployment %s (%s) not final within %s: still %s (last error %v); error %q", d.id, d.step, finalBound, short(d.last.GetState()), lastErr, d.last.GetError())
