@@ -11,6 +11,8 @@ import (
 	"runtime"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cutover-dev/cutover/pkg/atomicfile"
 )
 
 // config is cutoverctl's config file, like a kubeconfig or NOMAD_TOKEN kept
@@ -89,27 +91,10 @@ func saveConfig(path string, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("encode config file: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create the config file's directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".config-*.yaml") // 0600
-	if err != nil {
-		return fmt.Errorf("write config file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write config file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("write config file %s: %w", path, err)
 	}
 	return nil
