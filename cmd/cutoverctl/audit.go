@@ -11,7 +11,6 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -86,12 +85,7 @@ func newAuditListCmd(c *cli) *cobra.Command {
 	f.StringVar(&req.Subject, "subject", "", "only the entries of this subject (a token's subject, agent:<env>/<name>, controller)")
 	f.StringVar(&since, "since", "", "only the entries at or after: a duration back from now (24h, 7d) or a time")
 	f.StringVar(&until, "until", "", "only the entries before: a duration back from now or a time")
-	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		if name == "env" { // as the other commands spell it
-			name = "environment"
-		}
-		return pflag.NormalizedName(name)
-	})
+	f.SetNormalizeFunc(envAlias)
 	return cmd
 }
 
