@@ -213,19 +213,7 @@ func newDeployStepCmd(c *cli, s step) *cobra.Command {
 			if !wait {
 				return c.print(got, func(w io.Writer) { formatDeployment(w, got) })
 			}
-			fctx, fcancel := c.followCtx(cmd.Context())
-			defer fcancel()
-			final, err := c.follow(fctx, got, s.done, c.stderr)
-			if err != nil {
-				return err
-			}
-			if perr := c.print(final, func(w io.Writer) { fmt.Fprintln(w, summary(final)) }); perr != nil {
-				return perr
-			}
-			if final.GetState() != s.success {
-				return endedError(final)
-			}
-			return nil
+			return c.followOutcome(cmd.Context(), got, func(d *cutoverv1.Deployment) bool { return s.done(d.GetState()) }, s.success)
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the deployment until this step ends; fail unless it succeeded")

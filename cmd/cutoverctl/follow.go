@@ -24,6 +24,25 @@ func (c *cli) follow(ctx context.Context, d *cutoverv1.Deployment, done func(cut
 	return c.followUntil(ctx, d, func(d *cutoverv1.Deployment) bool { return done(d.GetState()) }, out)
 }
 
+// followOutcome is --wait: it follows d until done holds, its progress on
+// stderr, prints the summary line (the deployment with -o json or yaml)
+// and fails unless d then is in state success.
+func (c *cli) followOutcome(ctx context.Context, d *cutoverv1.Deployment, done func(*cutoverv1.Deployment) bool, success cutoverv1.DeploymentState) error {
+	fctx, fcancel := c.followCtx(ctx)
+	defer fcancel()
+	final, err := c.followUntil(fctx, d, done, c.stderr)
+	if err != nil {
+		return err
+	}
+	if perr := c.print(final, func(w io.Writer) { fmt.Fprintln(w, summary(final)) }); perr != nil {
+		return perr
+	}
+	if final.GetState() != success {
+		return endedError(final)
+	}
+	return nil
+}
+
 // followUntil is follow with a condition on the whole deployment.
 func (c *cli) followUntil(ctx context.Context, d *cutoverv1.Deployment, done func(*cutoverv1.Deployment) bool, out io.Writer) (*cutoverv1.Deployment, error) {
 	api, err := c.api()

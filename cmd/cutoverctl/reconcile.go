@@ -50,19 +50,8 @@ drifted. With --wait, follows it and fails unless it ends DEPLOYED.`,
 			if !wait {
 				return c.print(res, func(w io.Writer) { formatDeployment(w, d) })
 			}
-			fctx, fcancel := c.followCtx(cmd.Context())
-			defer fcancel()
-			final, err := c.followUntil(fctx, d, func(d *cutoverv1.Deployment) bool { return d.GetState().Final() }, c.stderr)
-			if err != nil {
-				return err
-			}
-			if perr := c.print(final, func(w io.Writer) { fmt.Fprintln(w, summary(final)) }); perr != nil {
-				return perr
-			}
-			if final.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED {
-				return endedError(final)
-			}
-			return nil
+			return c.followOutcome(cmd.Context(), d, func(d *cutoverv1.Deployment) bool { return d.GetState().Final() },
+				cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded in the reconcile deployment's history")
