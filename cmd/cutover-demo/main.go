@@ -14,9 +14,8 @@
 // exists, all answer v2, the swap spread is shown, the hooks ran around
 // the swap, the package step produced a file that it downloads), rolls v2
 // back (all answer v1 again, v1's hooks ran; the database is not rolled
-// back), shows the deployment's audit trail and verifies the audit chain
-// (or says "audit log: not available in this build" when cutoverctl has no
-// audit command), and stops everything. The source lives under the
+// back), shows the deployment's audit trail and verifies the audit chain,
+// and stops everything. The source lives under the
 // controller's --source-root. Every step runs the real cutoverctl and
 // prints its command line, so the demo also teaches the commands. The
 // controller serves its web console too (--console-listen): the demo prints

@@ -164,20 +164,11 @@ func (d *demo) showViewerRefused(ctx context.Context, id string, want cutoverv1.
 	return nil
 }
 
-// auditUnavailable is what the demo prints when cutoverctl has no audit
-// command.
-const auditUnavailable = "audit log: not available in this build"
-
 // showAudit prints the audit trail of deployment id and verifies the
-// chain, as the viewer; with a cutoverctl that has no audit command, it
-// says so and goes on.
+// chain, as the viewer.
 func (d *demo) showAudit(ctx context.Context, id string) error {
 	for _, args := range [][]string{{"audit", "list", "--deployment", id}, {"audit", "verify"}} {
 		out, err := d.runCtlCaptured(ctx, d.viewerToken, args...)
-		if err != nil && strings.Contains(out, `unknown command "audit"`) {
-			fmt.Fprintf(d.out, "   %s\n", auditUnavailable)
-			return nil
-		}
 		fmt.Fprint(d.out, indent(out, "     "))
 		if err != nil {
 			return err
