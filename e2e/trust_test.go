@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -321,21 +322,13 @@ func foreignConn(t *testing.T, c *cluster, cert *tls.Certificate, token string) 
 	t.Helper()
 	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		RootCAs: c.caPool(), MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{*cert}})),
-		grpc.WithPerRPCCredentials(bearer(token)))
+		grpc.WithPerRPCCredentials(localcluster.Bearer(token)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
-
-// bearer sends a token as `authorization: Bearer`.
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-func (bearer) RequireTransportSecurity() bool { return true }
 
 // TestTrustHelloMustMatchCertificate enrolls staging/fe-x through the real
 // Enroll RPC and opens a session whose hello says production: the stream
