@@ -25,6 +25,7 @@ func lastPrepared(d *cutoverv1.Deployment) string {
 	return msg
 }
 
+// deploymentAgent returns the agent name of d, or nil.
 func deploymentAgent(d *cutoverv1.Deployment, name string) *cutoverv1.DeploymentAgent {
 	for _, a := range d.GetAgents() {
 		if a.GetName() == name {

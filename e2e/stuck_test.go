@@ -108,7 +108,7 @@ func TestStuckAgentMidCommit(t *testing.T) {
 		t.Fatalf("deployment %s ended %s, want ROLLED_BACK or FAILED:\n%s", d2, s, asJSON(ended))
 	}
 	mentionsAll(t, "the error", ended.GetError(), "agent fe-2: no answer to commit within the commit deadline (8s)", "unreachable: fe-2")
-	if a := agentNamed(ended, "fe-2"); a.GetUnanswered() != "commit" {
+	if a := deploymentAgent(ended, "fe-2"); a.GetUnanswered() != "commit" {
 		t.Errorf("fe-2 in %s: %v, want unanswered commit", d2, a)
 	}
 	if target, err := os.Readlink(filepath.Join(c.Agents[0].Root, "hello", "current")); err != nil || filepath.Base(target) != v1 {
@@ -143,7 +143,7 @@ func TestStuckAgentMidCommit(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if a := agentNamed(dep, "fe-2"); a.GetUnanswered() != "" || a.GetState() != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK {
+		if a := deploymentAgent(dep, "fe-2"); a.GetUnanswered() != "" || a.GetState() != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK {
 			return fmt.Errorf("fe-2 in %s: %v", d2, a)
 		}
 		return nil
@@ -159,14 +159,4 @@ func TestStuckAgentMidCommit(t *testing.T) {
 	})
 	c.waitAgentsConnected("stuck")
 	c.checkAnswers("v1")
-}
-
-// agentNamed returns the agent name of d, or nil.
-func agentNamed(d *cutoverv1.Deployment, name string) *cutoverv1.DeploymentAgent {
-	for _, a := range d.GetAgents() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
 }
