@@ -132,15 +132,7 @@ func TestEveryFrontEndEveryTime(t *testing.T) {
 
 	t.Log("v2 prepared while fe-3 is offline")
 	fe3.Proc.Stop()
-	c.waitFor(30*time.Second, "fe-3 disconnected", func() error {
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "demo"})
-		for _, a := range resp.GetAgents() {
-			if a.GetName() == "fe-3" && a.GetConnected() {
-				return fmt.Errorf("fe-3 still connected")
-			}
-		}
-		return err
-	})
+	c.waitDisconnected("fe-3")
 	writeVersion(t, src, "v2")
 	d2 := c.createDeployment("demo", "hello", "v2")
 	dep := c.prepareAndWait(d2)

@@ -116,18 +116,7 @@ func TestStuckAgentMidCommit(t *testing.T) {
 	}
 
 	t.Log("the environment is free: a new deployment prepares (on fe-1, once keepalive shows fe-2 gone)")
-	c.waitFor(30*time.Second, "the controller shows fe-2 disconnected", func() error {
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: "stuck"})
-		if err != nil {
-			return err
-		}
-		for _, a := range resp.GetAgents() {
-			if a.GetName() == "fe-2" && a.GetConnected() {
-				return fmt.Errorf("fe-2 still shown connected")
-			}
-		}
-		return nil
-	})
+	c.waitDisconnected("fe-2")
 	d3 := c.createDeployment("stuck", "hello", "v2")
 	c.prepareAndWait(d3)
 	if _, err := c.Admin.AbortDeployment(ctx, &cutoverv1.AbortDeploymentRequest{Id: d3, Reason: "only to show the environment is free"}); err != nil {

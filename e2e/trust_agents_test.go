@@ -128,6 +128,24 @@ func (c *cluster) waitConnected(name string) {
 	})
 }
 
+// waitDisconnected waits until ListAgents no longer shows agent name
+// connected (keepalive notices a stopped agent within about 15 s).
+func (c *cluster) waitDisconnected(name string) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, name+" disconnected", func() error {
+		resp, err := c.Admin.ListAgents(context.Background(), &cutoverv1.ListAgentsRequest{})
+		if err != nil {
+			return err
+		}
+		for _, a := range resp.GetAgents() {
+			if a.GetName() == name && a.GetConnected() {
+				return fmt.Errorf("%s still listed connected", name)
+			}
+		}
+		return nil
+	})
+}
+
 // joinTokenFile creates a join token with req and writes it to a file in
 // the cluster's directory named file.
 func (c *cluster) joinTokenFile(file string, req *cutoverv1.CreateJoinTokenRequest) (string, *cutoverv1.CreateJoinTokenResponse) {
