@@ -14,13 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -29,9 +29,8 @@ import (
 // debug), for agents that are expected to fail or be cut off, which the
 // cluster's own agents are not.
 type rawAgent struct {
-	name, dataDir, log string
-	done               chan struct{}
-	err                error
+	*localcluster.Proc
+	dataDir string
 }
 
 // startRawAgent starts cutover-agent env/name enrolling with the join
@@ -39,39 +38,15 @@ type rawAgent struct {
 func (c *cluster) startRawAgent(env, name, tokenFile string) *rawAgent {
 	c.t.Helper()
 	dir := filepath.Join(c.dir, name)
-	a := &rawAgent{name: name, dataDir: filepath.Join(dir, "data"), log: filepath.Join(c.dir, name+".log"), done: make(chan struct{})}
-	f, err := os.OpenFile(a.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := c.StartProc(name, "cutover-agent", "--controller", c.Addr, "--environment", env, "--name", name,
+		"--data-dir", filepath.Join(dir, "data"), "--root", filepath.Join(dir, "root"), "--join-token-file", tokenFile, "--log-level", "debug")
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(bin("cutover-agent"), "--controller", c.Addr, "--environment", env, "--name", name,
-		"--data-dir", a.dataDir, "--root", filepath.Join(dir, "root"), "--join-token-file", tokenFile, "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		c.t.Fatal(err)
-	}
-	go func() {
-		a.err = cmd.Wait()
-		f.Close()
-		close(a.done)
-	}()
+	a := &rawAgent{Proc: p, dataDir: filepath.Join(dir, "data")}
 	t := c.t
 	t.Cleanup(func() {
-		select {
-		case <-a.done:
-		default:
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			timer := time.NewTimer(10 * time.Second)
-			select {
-			case <-a.done:
-			case <-timer.C:
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-a.done
-			}
-			timer.Stop()
-		}
+		p.Stop()
 		if t.Failed() {
 			t.Logf("--- log of %s:\n%s", name, a.text())
 		}
@@ -81,38 +56,34 @@ func (c *cluster) startRawAgent(env, name, tokenFile string) *rawAgent {
 
 // text returns the agent's log.
 func (a *rawAgent) text() string {
-	b, _ := os.ReadFile(a.log)
+	b, _ := os.ReadFile(a.Log)
 	return string(b)
 }
 
 // running reports whether the process is still running.
 func (a *rawAgent) running() bool {
-	select {
-	case <-a.done:
-		return false
-	default:
-		return true
-	}
+	ended, _ := a.Exited()
+	return !ended
 }
 
 // waitExit waits until the agent exits and fails the test unless it
 // exited with a non-zero status and its log says every one of words.
 func (a *rawAgent) waitExit(c *cluster, words ...string) {
 	c.t.Helper()
-	timer := time.NewTimer(deployDeadline)
-	defer timer.Stop()
-	select {
-	case <-a.done:
-	case <-timer.C:
-		c.t.Fatalf("agent %s still runs after %s; its log:\n%s", a.name, deployDeadline, a.text())
-	}
+	c.waitFor(deployDeadline, "agent "+a.Name+" exits", func() error {
+		if a.running() {
+			return errors.New("it still runs")
+		}
+		return nil
+	})
+	_, err := a.Exited()
 	var exit *exec.ExitError
-	if !errors.As(a.err, &exit) || exit.ExitCode() == 0 {
-		c.t.Errorf("agent %s exited with %v, want a non-zero status", a.name, a.err)
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		c.t.Errorf("agent %s exited with %v, want a non-zero status", a.Name, err)
 	}
 	for _, w := range words {
 		if !strings.Contains(a.text(), w) {
-			c.t.Errorf("the log of agent %s does not say %q:\n%s", a.name, w, a.text())
+			c.t.Errorf("the log of agent %s does not say %q:\n%s", a.Name, w, a.text())
 		}
 	}
 }
@@ -195,9 +166,9 @@ func TestTrustJoinTokens(t *testing.T) {
 	stranger.waitExit(c, "is for environment production, not staging")
 
 	for _, a := range []*rawAgent{second, late, stranger} {
-		c.checkNotConnected(a.name)
+		c.checkNotConnected(a.Name)
 		if _, err := os.Stat(filepath.Join(a.dataDir, "tls", "agent.pem")); err == nil {
-			t.Errorf("refused agent %s holds a certificate", a.name)
+			t.Errorf("refused agent %s holds a certificate", a.Name)
 		}
 	}
 	t.Log("the production token was not used by the refusal")

@@ -358,6 +358,14 @@ func (c *Cluster) startAgent(a *Agent) error {
 	return nil
 }
 
+// StartProc starts binary (a command in Config.BinDir) with args in its
+// own process group, its output appended to DIR/<name>.log, and waits for
+// nothing: for a process a test expects to fail or to be cut off. It is
+// not one of Procs; the caller stops it.
+func (c *Cluster) StartProc(name, binary string, args ...string) (*Proc, error) {
+	return startProc(c.cfg.Dir, name, filepath.Join(c.cfg.BinDir, binary), args...)
+}
+
 // StartAgent starts agent a again, with the same flags, after its process
 // was stopped (a.Proc.Stop), and waits until it is connected to env.
 func (c *Cluster) StartAgent(ctx context.Context, a *Agent, env string) error {
