@@ -151,14 +151,27 @@ func (c *cluster) waitMetric(name string, want float64, labels ...string) {
 // scrapeController fetches the controller's /metrics page.
 func (c *cluster) scrapeController() metricsPage {
 	c.t.Helper()
-	resp, err := http.Get("http://" + c.ControllerMetricsAddr + "/metrics")
+	p, err := fetchMetrics(c.ControllerMetricsAddr)
 	if err != nil {
 		c.t.Fatalf("scrape the controller: %v", err)
 	}
+	return p
+}
+
+// fetchMetrics fetches http://addr/metrics.
+func fetchMetrics(addr string) (metricsPage, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("scrape the controller: %s, %v", resp.Status, err)
+	if err != nil {
+		return "", err
 	}
-	return metricsPage(body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s/metrics: %s", addr, resp.Status)
+	}
+	return metricsPage(body), nil
 }

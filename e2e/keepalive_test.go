@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,22 +108,13 @@ func TestKeepaliveSeesStoppedPeers(t *testing.T) {
 
 // agentConnectedMetric reads cutover_agent_controller_connected from a's /metrics.
 func agentConnectedMetric(a *localcluster.Agent) (float64, error) {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + a.MetricsAddr + "/metrics")
+	p, err := fetchMetrics(a.MetricsAddr)
 	if err != nil {
 		return -1, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return -1, err
+	v, ok := p.find("cutover_agent_controller_connected")
+	if !ok {
+		return -1, fmt.Errorf("no cutover_agent_controller_connected in %s's metrics", a.Name)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "cutover_agent_controller_connected "); ok {
-			var f float64
-			_, err := fmt.Sscan(v, &f)
-			return f, err
-		}
-	}
-	return -1, fmt.Errorf("no cutover_agent_controller_connected in %s's metrics", a.Name)
+	return v, nil
 }
