@@ -139,20 +139,8 @@ func (c *cli) rollback(cmd *cobra.Command, id, reason string, wait bool) error {
 	if !wait {
 		return c.print(got, func(w io.Writer) { formatDeployment(w, got) })
 	}
-	fctx, fcancel := c.followCtx(cmd.Context())
-	defer fcancel()
 	// Until it leaves DEPLOYED, or the rollback failed (it stays DEPLOYED with an error).
-	final, err := c.followUntil(fctx, got, func(d *cutoverv1.Deployment) bool {
+	return c.followOutcome(cmd.Context(), got, func(d *cutoverv1.Deployment) bool {
 		return d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || d.GetError() != ""
-	}, c.stderr)
-	if err != nil {
-		return err
-	}
-	if perr := c.print(final, func(w io.Writer) { fmt.Fprintln(w, summary(final)) }); perr != nil {
-		return perr
-	}
-	if final.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK {
-		return endedError(final)
-	}
-	return nil
+	}, cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK)
 }
