@@ -294,41 +294,37 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 }
 
 // buttonsFor decides which buttons a page shows: those the subject's
-// role allows (the routes' own check) and the deployment's state permits.
-// The server checks both again when a button is pressed.
+// role allows (the routes' own check) and the deployment's state permits
+// (the domain's Can… predicates). The server checks both again when a
+// button is pressed.
 func (c *Console) buttonsFor(s auth.Subject, d *store.Deployment, env *store.Environment, now time.Time) buttons {
 	var b buttons
 	deploy := func(name string) bool { return c.may(s, name, d.Environment) }
-	switch d.State {
-	case store.Planned:
-		b.Prepare = env.TwoStage && deploy("PrepareDeployment")
-		b.Start = !env.TwoStage && deploy("StartDeployment")
-	case store.Prepared:
-		b.Continue = deploy("ContinueDeployment")
-		unapproved := env.RequireApproval && d.Approval == nil
+	b.Prepare = deploy("PrepareDeployment") && deployment.CanPrepare(d, env) == nil
+	// A two-stage environment offers Prepare, a single-stage one Start.
+	b.Start = !env.TwoStage && deploy("StartDeployment") && deployment.CanStart(d) == nil
+	if deploy("ContinueDeployment") && deployment.CanContinue(d, now) == nil {
+		// Continue is shown, disabled with the reason, while a window or
+		// the approval is missing.
+		b.Continue = true
+		unapproved := deployment.NeedsApproval(d, env)
 		w := deployment.Windows(env, now)
 		if !w.Open {
 			b.ContinueBlocked = fmt.Sprintf("No deployment window of %s is open now. The next window opens in %s: %s.",
 				env.Name, formatDuration(w.NextOpen.Sub(now)), w.Next)
 			// Force overrides the window, never the approval.
-			b.Force = b.Continue && !unapproved
+			b.Force = !unapproved
+			b.Schedule = !unapproved && d.ScheduledTime.IsZero()
 		} else if unapproved {
 			b.ContinueBlocked = "This environment requires an approval before stage 2; an approver must approve it first."
 		}
-		scheduled := !d.ScheduledTime.IsZero()
-		b.Schedule = b.Continue && !scheduled && !w.Open && !unapproved
-		b.CancelSchedule = scheduled && deploy("CancelScheduledContinue")
-		b.Extend = deploy("ExtendDeployment")
-	case store.Deployed:
-		b.Rollback = deploy("RollbackDeployment") && deployment.CanRollback(d, env) == nil
 	}
-	b.Abort = deployment.CanTransition(d.State, store.Aborted) && deploy("AbortDeployment")
-	if env.RequireApproval && d.Approval == nil && c.may(s, "ApproveDeployment", d.Environment) &&
-		(d.State == store.Planned || d.State == store.Preparing || d.State == store.Prepared) {
-		b.Approve = !slices.ContainsFunc(d.History, func(t store.Transition) bool {
-			return (t.State == store.Planned || t.State == store.Preparing) && t.Actor == s.Name
-		})
-	}
+	b.CancelSchedule = deploy("CancelScheduledContinue") && deployment.CanCancelSchedule(d) == nil
+	b.Extend = deploy("ExtendDeployment") && deployment.CanExtend(d, now) == nil
+	b.Rollback = deploy("RollbackDeployment") && deployment.CanRollback(d, env) == nil
+	b.Abort = deploy("AbortDeployment") && deployment.CanAbort(d) == nil
+	// Approve is offered where the environment requires it.
+	b.Approve = env.RequireApproval && c.may(s, "ApproveDeployment", d.Environment) && deployment.CanApprove(d, s.Name) == nil
 	return b
 }
 
