@@ -56,9 +56,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 			"Error": "That token is not valid (unknown, wrong, revoked or expired). Ask an admin for one: cutoverctl token create."})
 		return nil
 	}
-	if s.Agent != nil || s.Role == 0 {
+	// The console is for those who may read it (the Home route's check),
+	// never for an agent.
+	if err := auth.Allowed(s, auth.Read, auth.Target{Global: true}); err != nil {
 		c.logins.failed(addr)
-		c.record(r, "Login", s, target{}, fmt.Errorf("not an operator token: %w", errkind.PermissionDenied))
+		c.record(r, "Login", s, target{}, err)
 		c.render(w, nil, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Only operator tokens open the console."})
 		return nil
 	}
