@@ -90,6 +90,8 @@ func TestErrorKinds(t *testing.T) {
 		{fmt.Errorf("x: %w", errkind.FailedPrecondition), http.StatusConflict, "FAILED_PRECONDITION"},
 		{fmt.Errorf("x: %w", errkind.NotFound), http.StatusNotFound, "NOT_FOUND"},
 		{fmt.Errorf("plain"), http.StatusInternalServerError, "INTERNAL"},
+		{errTooManyLogins, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
+		{fmt.Errorf("session ended: %w", errkind.Unauthenticated), http.StatusUnauthorized, "UNAUTHENTICATED"},
 	} {
 		if tt.err != nil && statusOf(tt.err) != tt.status {
 			t.Errorf("statusOf(%v) = %d, want %d", tt.err, statusOf(tt.err), tt.status)
