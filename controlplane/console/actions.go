@@ -68,7 +68,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 		return fmt.Errorf("the login could not be recorded in the audit log: %w", errkind.Unavailable)
 	}
 	se := c.sessions.open(token, s)
-	http.SetCookie(w, se.cookie())
+	http.SetCookie(w, se.cookie(c.clock()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -139,8 +139,8 @@ func TestSessions(t *testing.T) {
 	if ss.get(se.id) != se {
 		t.Fatal("a new session is not found")
 	}
-	ck := se.cookie()
-	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Expires.IsZero() || strings.Contains(ck.Value, "tok") {
+	ck := se.cookie(now)
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || !ck.Expires.Equal(now.Add(time.Hour)) || ck.MaxAge != 3600 || strings.Contains(ck.Value, "tok") {
 		t.Errorf("cookie %+v", ck)
 	}
 	for form, want := range map[string]bool{"csrf=" + se.csrf: true, "": false, "csrf=" + se.csrf + "x": false, "csrf=": false} {
