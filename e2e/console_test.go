@@ -144,8 +144,16 @@ func (b *browser) click(sel string) {
 // waitJS polls js (a boolean expression) until it is true.
 func (b *browser) waitJS(deadline time.Duration, what, js string) {
 	b.t.Helper()
-	err := poll.Until(context.Background(), deadline, func() error {
-		ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](js))
+	if err := b.until(deadline, js); err != nil {
+		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
+	}
+}
+
+// until polls js (a boolean expression, or a promise of one) until it is
+// true, or deadline passes.
+func (b *browser) until(deadline time.Duration, js string) error {
+	return poll.Until(context.Background(), deadline, func() error {
+		ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
 		if err != nil {
 			return err // a page that reloads meanwhile: try again
 		}
@@ -154,9 +162,6 @@ func (b *browser) waitJS(deadline time.Duration, what, js string) {
 		}
 		return nil
 	})
-	if err != nil {
-		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
-	}
 }
 
 // exists says whether the page has an element matching sel.
@@ -196,8 +201,14 @@ func (b *browser) shot(name string) error {
 		suffix        string
 		width, height int64
 	}{{"", 1280, 900}, {"-390", 390, 844}} {
-		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height), chromedp.Sleep(200*time.Millisecond)); err != nil {
+		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height)); err != nil {
 			return err
+		}
+		// The page is laid out at this width: the window has it, and a
+		// frame has been drawn since.
+		if err := b.until(5*time.Second, fmt.Sprintf(`new Promise(done => requestAnimationFrame(() =>
+			requestAnimationFrame(() => done(window.innerWidth === %d))))`, w.width)); err != nil {
+			return fmt.Errorf("viewport %d px: %w", w.width, err)
 		}
 		// Readable at this width: the page does not scroll sideways (wide
 		// tables scroll inside their own region).
