@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -29,28 +27,10 @@ import (
 // deployer not the checkbox, and their hand-made POSTs are refused.
 func TestConsoleButtons(t *testing.T) {
 	t.Parallel()
-	chromium(t)
-	port, err := localcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := "https://" + consoleAddr
-	c := newCluster(t, "--console-listen", consoleAddr)
+	t.Log("v1 runs; v2 is PREPARED; the window is closed")
+	c, base, src, app := newConsoleCluster(t, "fe-1", "fe-2")
 	ctx := context.Background()
 	shots := screenshotDir(t)
-	src := filepath.Join(c.dir, "src")
-	copyApp(t, src, "v1")
-	c.createEnv("demo", true)
-	c.startAgents("demo", "fe-1", "fe-2")
-	app := c.registerApp(src)
-
-	t.Log("v1 runs; v2 is PREPARED; the window is closed")
-	d1 := c.createDeployment("demo", app, "v1")
-	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
-		t.Fatal(err)
-	}
-	c.waitDeployment(d1, deployed)
 	writeVersion(t, src, "v2")
 	d2 := c.createDeployment("demo", app, "v2")
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {

@@ -60,6 +60,33 @@ func closedWindow(now time.Time) string {
 	return fmt.Sprintf("Mon-Sun %02d:00-%02d:00 UTC", start.Hour(), (start.Hour()+1)%24)
 }
 
+// newConsoleCluster starts the binaries with the console on a free port
+// (it skips the test first when there is no Chromium), and environment
+// demo, two-stage, with agents; v1 of the example application runs there,
+// deployed through the API. It returns the cluster, the console's base
+// URL, the application's source directory and its name.
+func newConsoleCluster(t *testing.T, agents ...string) (c *cluster, base, src, app string) {
+	t.Helper()
+	chromium(t) // skip (or fail under CI) before starting anything
+	port, err := localcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	c = newCluster(t, "--console-listen", consoleAddr)
+	src = filepath.Join(c.dir, "src")
+	copyApp(t, src, "v1")
+	c.createEnv("demo", true)
+	c.startAgents("demo", agents...)
+	app = c.registerApp(src)
+	d1 := c.createDeployment("demo", app, "v1")
+	if _, err := c.Admin.StartDeployment(context.Background(), &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDeployment(d1, deployed)
+	return c, "https://" + consoleAddr, src, app
+}
+
 // TestConsole drives the web console in a real headless Chromium against
 // the real binaries and three agents: a deployer plans v2 with the form,
 // presses Prepare, watches three progress bars end at 100 % (pushed by
@@ -72,28 +99,10 @@ func closedWindow(now time.Time) string {
 // Screenshots go to screenshotDir.
 func TestConsole(t *testing.T) {
 	t.Parallel()
-	chromium(t) // skip (or fail under CI) before starting anything
-	port, err := localcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := "https://" + consoleAddr
-	c := newCluster(t, "--console-listen", consoleAddr)
+	t.Log("v1 runs, deployed through the API")
+	c, base, src, app := newConsoleCluster(t, "fe-1", "fe-2", "fe-3")
 	ctx := context.Background()
 	shots := screenshotDir(t)
-	src := filepath.Join(c.dir, "src")
-	copyApp(t, src, "v1")
-	c.createEnv("demo", true)
-	c.startAgents("demo", "fe-1", "fe-2", "fe-3")
-	app := c.registerApp(src)
-
-	t.Log("v1 runs, deployed through the API")
-	d1 := c.createDeployment("demo", app, "v1")
-	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
-		t.Fatal(err)
-	}
-	c.waitDeployment(d1, deployed)
 	c.checkAnswers("v1")
 
 	deployerToken, err := c.Token(ctx, "dora", cutoverv1.Role_ROLE_DEPLOYER, "demo")
