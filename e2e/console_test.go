@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -25,306 +23,6 @@ import (
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
-
-// chromium returns the path of a Chromium to drive. Without one the test
-// is skipped, except under CI (CI set), where it fails: .ci/run installs
-// Debian's chromium.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but no chromium is installed: .ci/run installs it (apt-get install -y chromium)")
-	}
-	t.Skip("no chromium installed (apt-get install -y chromium); CI runs this test")
-	return ""
-}
-
-// screenshotDir is where the console tests write their screenshots:
-// $CUTOVER_SCREENSHOTS, or a new directory under the system's temporary
-// directory that is kept after the test, for a person to look at.
-func screenshotDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("CUTOVER_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "cutover-console-screenshots-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
-	return dir
-}
-
-// browser is one headless Chromium (its own profile, so its own cookies)
-// on the console at base.
-type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	base  string
-	shots string
-	name  string
-}
-
-// newBrowser starts a headless Chromium. It trusts any certificate: the
-// console serves the test controller's own CA, which this throwaway
-// profile does not know; only this test browser is told to ignore it.
-func newBrowser(t *testing.T, name, base, shots string) *browser {
-	t.Helper()
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	if os.Geteuid() == 0 { // CI runs as root, where Chromium's sandbox cannot start
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run starts the browser: without a deadline, which would
-	// stop the whole browser when it passes.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", chromium(t), err)
-	}
-	b := &browser{t: t, ctx: ctx, base: base, shots: shots, name: name}
-	b.run("viewport", chromedp.EmulateViewport(1280, 900))
-	return b
-}
-
-// run runs steps with a deadline, failing the test on an error.
-func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	if err := b.try(30*time.Second, steps...); err != nil {
-		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
-	}
-}
-
-// try runs steps with a deadline and returns their error.
-func (b *browser) try(d time.Duration, steps ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(b.ctx, d)
-	defer cancel()
-	return chromedp.Do(ctx, steps...)
-}
-
-// get runs one action that returns a value, with a deadline.
-func get[T any](b *browser, d time.Duration, a chromedp.Action[T]) (T, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, d)
-	defer cancel()
-	return chromedp.Run(ctx, a)
-}
-
-// open navigates to path and waits until the page's main is there.
-func (b *browser) open(path string) {
-	b.t.Helper()
-	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("main")))
-}
-
-// login logs in with token on the login page.
-func (b *browser) login(token string) {
-	b.t.Helper()
-	b.open("/login")
-	b.run("log in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login")),
-		chromedp.WaitVisible(chromedp.CSS("#who")))
-}
-
-// click presses the button sel and waits until the page it leads to has
-// loaded: the old page is marked first, so that it is not taken for the new.
-func (b *browser) click(sel string) {
-	b.t.Helper()
-	b.run("click "+sel, chromedp.Evaluate[chromedp.Void](`window.cutoverTestOldPage = true; undefined`), chromedp.Click(chromedp.CSS(sel)))
-	b.waitJS(30*time.Second, "the page after "+sel, `window.cutoverTestOldPage === undefined && document.readyState === 'complete'`)
-}
-
-// waitJS polls js (a boolean expression) until it is true.
-func (b *browser) waitJS(deadline time.Duration, what, js string) {
-	b.t.Helper()
-	err := poll.Until(context.Background(), deadline, func() error {
-		ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](js))
-		if err != nil {
-			return err // a page that reloads meanwhile: try again
-		}
-		if !ok {
-			return fmt.Errorf("not yet: %s", js)
-		}
-		return nil
-	})
-	if err != nil {
-		b.t.Fatalf("%s browser: %s: %v", b.name, what, err)
-	}
-}
-
-// exists says whether the page has an element matching sel.
-func (b *browser) exists(sel string) bool {
-	b.t.Helper()
-	ok, err := get(b, 5*time.Second, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
-	if err != nil {
-		b.t.Fatalf("%s browser: query %s: %v", b.name, sel, err)
-	}
-	return ok
-}
-
-// text returns the text of the first element matching sel, its spaces
-// folded.
-func (b *browser) text(sel string) string {
-	b.t.Helper()
-	s, err := get(b, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf("document.querySelector(%q)?.innerText ?? ''", sel)))
-	if err != nil {
-		b.t.Fatalf("%s browser: text of %s: %v", b.name, sel, err)
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// screenshot writes the whole page as NAME.png at 1280 px wide, and as
-// NAME-390.png at a phone's 390 px.
-func (b *browser) screenshot(name string) {
-	b.t.Helper()
-	if err := b.shot(name); err != nil {
-		b.t.Fatalf("%s browser: screenshot %s: %v", b.name, name, err)
-	}
-}
-
-// shot is screenshot, returning its error.
-func (b *browser) shot(name string) error {
-	defer func() { _ = b.try(5*time.Second, chromedp.EmulateViewport(1280, 900)) }()
-	for _, w := range []struct {
-		suffix        string
-		width, height int64
-	}{{"", 1280, 900}, {"-390", 390, 844}} {
-		if err := b.try(10*time.Second, chromedp.EmulateViewport(w.width, w.height), chromedp.Sleep(200*time.Millisecond)); err != nil {
-			return err
-		}
-		// Readable at this width: the page does not scroll sideways (wide
-		// tables scroll inside their own region).
-		if sw, err := get(b, 5*time.Second, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); err != nil {
-			return err
-		} else if sw > w.width {
-			b.t.Errorf("%s at %d px: the page is %d px wide", name, w.width, sw)
-		}
-		// The accessible basics: every visible control has a name (a
-		// label, text, or aria-label).
-		unnamed, err := get(b, 5*time.Second, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
-			'input:not([type=hidden]), select, textarea, button, a[href]')).filter(e =>
-			!(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map(e => e.outerHTML)`))
-		if err != nil {
-			return err
-		}
-		for _, e := range unnamed {
-			b.t.Errorf("%s: a control without a label or text: %s", name, e)
-		}
-		b.axe(name + w.suffix)
-		png, err := get(b, 20*time.Second, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(b.shots, name+w.suffix+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			return err
-		}
-		b.t.Logf("screenshot %s", path)
-	}
-	return nil
-}
-
-// axeSource returns axe-core's axe.min.js, read from $CUTOVER_AXE_JS (the
-// file, or the directory npm installed it into: .ci/run runs
-// `npm install --prefix DIR axe-core@VERSION`). Nothing is fetched at run
-// time. Unset, the accessibility check is skipped, except under CI (CI
-// set), where it fails.
-func axeSource(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CUTOVER_AXE_JS")
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but CUTOVER_AXE_JS is not: .ci/run installs axe-core and sets it")
-		}
-		t.Skip("CUTOVER_AXE_JS is not set (npm install --prefix DIR axe-core; CUTOVER_AXE_JS=DIR/node_modules/axe-core/axe.min.js); CI runs this check")
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		for _, p := range []string{filepath.Join(path, "node_modules", "axe-core", "axe.min.js"), filepath.Join(path, "axe.min.js")} {
-			if _, err := os.Stat(p); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("CUTOVER_AXE_JS: %v", err)
-	}
-	return string(src)
-}
-
-// axeRun runs axe-core over the page with the WCAG 2 A and AA rules and
-// returns the violations of impact serious or critical (missing labels,
-// contrast, …), one line each, with the elements they concern.
-const axeRun = `;(async () => {
-  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}, resultTypes: ['violations']});
-  const line = v => v.id + ' (' + v.impact + '): ' + v.help + ' [' + v.nodes.map(n => n.target.join(' ') +
-    (n.failureSummary ? ': ' + n.failureSummary.replace(/\s+/g, ' ') : '')).join('; ') + ']';
-  const bad = v => v.impact === 'serious' || v.impact === 'critical';
-  return {Version: axe.version, Passed: r.passes.length, Failed: r.violations.filter(bad).map(line),
-    Minor: r.violations.filter(v => !bad(v)).map(line)};
-})()`
-
-// axe checks the page's accessible basics with axe-core, as the subtest
-// a11y/NAME: axe is injected into the page (through DevTools, which the
-// console's Content-Security-Policy does not govern) and run there.
-func (b *browser) axe(name string) {
-	b.t.Helper()
-	b.t.Run("a11y/"+name, func(t *testing.T) {
-		src := axeSource(t)
-		r, err := get(b, 30*time.Second, chromedp.Evaluate[struct {
-			Version       string
-			Passed        int
-			Failed, Minor []string
-		}](src+axeRun, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("axe-core on %s: %v", name, err)
-		}
-		t.Logf("axe-core %s on %s: %d rules pass, %d serious or critical violations, %d minor or moderate", r.Version, name, r.Passed, len(r.Failed), len(r.Minor))
-		for _, v := range r.Failed {
-			t.Errorf("%s: %s", name, v)
-		}
-		for _, v := range r.Minor {
-			t.Logf("%s (not failing the test): %s", name, v)
-		}
-	})
-}
-
-// session returns the browser's session cookie and the page's CSRF token
-// (the logout form's), for hand-made requests. It checks the cookie's
-// attributes on the way.
-func (b *browser) session() (cookie, csrf string) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
-	if err != nil {
-		b.t.Fatalf("%s browser: cookies: %v", b.name, err)
-	}
-	for _, c := range res.Cookies {
-		if c.Name == "__Host-cutover-session" {
-			if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteStrict || c.Session {
-				b.t.Errorf("session cookie: HttpOnly %v, Secure %v, SameSite %s, session-only %v; want HttpOnly, Secure, Strict, expiring",
-					c.HTTPOnly, c.Secure, c.SameSite, c.Session)
-			}
-			cookie = c.Value
-		}
-	}
-	if cookie == "" {
-		b.t.Fatalf("%s browser: no session cookie among %d cookies", b.name, len(res.Cookies))
-	}
-	if csrf, err = get(b, 5*time.Second, chromedp.Value(chromedp.CSS(`form[action="/logout"] input[name="csrf"]`))); err != nil {
-		b.t.Fatalf("%s browser: csrf: %v", b.name, err)
-	}
-	return cookie, csrf
-}
 
 // consolePost posts form to the console with a session cookie, as a
 // hand-made request (no browser), trusting the cluster's CA. It returns
@@ -362,6 +60,33 @@ func closedWindow(now time.Time) string {
 	return fmt.Sprintf("Mon-Sun %02d:00-%02d:00 UTC", start.Hour(), (start.Hour()+1)%24)
 }
 
+// newConsoleCluster starts the binaries with the console on a free port
+// (it skips the test first when there is no Chromium), and environment
+// demo, two-stage, with agents; v1 of the example application runs there,
+// deployed through the API. It returns the cluster, the console's base
+// URL, the application's source directory and its name.
+func newConsoleCluster(t *testing.T, agents ...string) (c *cluster, base, src, app string) {
+	t.Helper()
+	chromium(t) // skip (or fail under CI) before starting anything
+	port, err := localcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	c = newCluster(t, "--console-listen", consoleAddr)
+	src = filepath.Join(c.dir, "src")
+	copyApp(t, src, "v1")
+	c.createEnv("demo", true)
+	c.startAgents("demo", agents...)
+	app = c.registerApp(src)
+	d1 := c.createDeployment("demo", app, "v1")
+	if _, err := c.Admin.StartDeployment(context.Background(), &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDeployment(d1, deployed)
+	return c, "https://" + consoleAddr, src, app
+}
+
 // TestConsole drives the web console in a real headless Chromium against
 // the real binaries and three agents: a deployer plans v2 with the form,
 // presses Prepare, watches three progress bars end at 100 % (pushed by
@@ -374,28 +99,10 @@ func closedWindow(now time.Time) string {
 // Screenshots go to screenshotDir.
 func TestConsole(t *testing.T) {
 	t.Parallel()
-	chromium(t) // skip (or fail under CI) before starting anything
-	port, err := localcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := "https://" + consoleAddr
-	c := newCluster(t, "--console-listen", consoleAddr)
+	t.Log("v1 runs, deployed through the API")
+	c, base, src, app := newConsoleCluster(t, "fe-1", "fe-2", "fe-3")
 	ctx := context.Background()
 	shots := screenshotDir(t)
-	src := filepath.Join(c.dir, "src")
-	copyApp(t, src, "v1")
-	c.createEnv("demo", true)
-	c.startAgents("demo", "fe-1", "fe-2", "fe-3")
-	app := c.registerApp(src)
-
-	t.Log("v1 runs, deployed through the API")
-	d1 := c.createDeployment("demo", app, "v1")
-	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
-		t.Fatal(err)
-	}
-	c.waitDeployment(d1, deployed)
 	c.checkAnswers("v1")
 
 	deployerToken, err := c.Token(ctx, "dora", cutoverv1.Role_ROLE_DEPLOYER, "demo")
@@ -637,218 +344,4 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	dep.screenshot("6-frontends")
-}
-
-// TestConsoleButtons presses, in a real headless Chromium, the buttons
-// LifeTime users know besides Prepare and Continue, and checks each effect
-// through the API: outside a window a deployer extends a PREPARED
-// deployment, schedules it at the next window, cancels the schedule and
-// forces Continue with a reason (recorded in its history and the audit
-// log); then rolls the DEPLOYED deployment back (the front-ends answer the
-// old version again). An admin turns the environment's two stages off and
-// on with the checkbox. A viewer sees none of the deployer's buttons, a
-// deployer not the checkbox, and their hand-made POSTs are refused.
-func TestConsoleButtons(t *testing.T) {
-	t.Parallel()
-	chromium(t)
-	port, err := localcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consoleAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := "https://" + consoleAddr
-	c := newCluster(t, "--console-listen", consoleAddr)
-	ctx := context.Background()
-	shots := screenshotDir(t)
-	src := filepath.Join(c.dir, "src")
-	copyApp(t, src, "v1")
-	c.createEnv("demo", true)
-	c.startAgents("demo", "fe-1", "fe-2")
-	app := c.registerApp(src)
-
-	t.Log("v1 runs; v2 is PREPARED; the window is closed")
-	d1 := c.createDeployment("demo", app, "v1")
-	if _, err := c.Admin.StartDeployment(ctx, &cutoverv1.StartDeploymentRequest{Id: d1}); err != nil {
-		t.Fatal(err)
-	}
-	c.waitDeployment(d1, deployed)
-	writeVersion(t, src, "v2")
-	d2 := c.createDeployment("demo", app, "v2")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d2}); err != nil {
-		t.Fatal(err)
-	}
-	before := c.waitDeployment(d2, prepared)
-	win := closedWindow(time.Now())
-	if _, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: "demo", Windows: []string{win}},
-		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"windows"}}}); err != nil {
-		t.Fatal(err)
-	}
-	token := func(name string, role cutoverv1.Role, env string) string {
-		tok, err := c.Token(ctx, name, role, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	dep := newBrowser(t, "deployer", base, shots)
-	dep.login(token("dora", cutoverv1.Role_ROLE_DEPLOYER, "demo"))
-	view := newBrowser(t, "viewer", base, shots)
-	view.login(token("vic", cutoverv1.Role_ROLE_VIEWER, "demo"))
-	deployerButtons := []string{"#continue", "#force-continue", "#schedule", "#cancel-schedule", "#extend", "#rollback", "#abort"}
-	noneFor := func(b *browser, sels ...string) {
-		t.Helper()
-		for _, sel := range sels {
-			if b.exists(sel) {
-				t.Errorf("%s browser sees %s", b.name, sel)
-			}
-		}
-	}
-
-	dep.open("/deployments/" + d2)
-	for _, sel := range []string{"#force-continue", "#schedule", "#extend"} {
-		if !dep.exists(sel) {
-			t.Errorf("deployer, PREPARED outside the window: no %s", sel)
-		}
-	}
-	if dep.exists("#cancel-schedule") {
-		t.Errorf("deployer: Cancel schedule before anything is scheduled")
-	}
-	view.open("/deployments/" + d2)
-	noneFor(view, deployerButtons...)
-
-	t.Log("Extend by 48h")
-	dep.run("by 48h", chromedp.SetValue(chromedp.CSS("#extend-by"), "48h"))
-	dep.click("#extend")
-	got := c.waitDeployment(d2, prepared)
-	if d := got.GetExpireTime().AsTime().Sub(before.GetExpireTime().AsTime()); d != 48*time.Hour {
-		t.Errorf("after Extend by 48h, the expiry moved by %s", d)
-	}
-
-	t.Log("Schedule at next window, then Cancel schedule")
-	dep.click("#schedule")
-	got = c.waitDeployment(d2, prepared)
-	if got.GetScheduledTime() == nil || got.GetScheduledTime().AsTime().Before(time.Now()) {
-		t.Fatalf("after Schedule: scheduled_time %v, want the next window opening", got.GetScheduledTime())
-	}
-	if !dep.exists("#cancel-schedule") || dep.exists("#schedule") || !strings.Contains(dep.text("#scheduled"), "scheduled") {
-		t.Errorf("scheduled page: Cancel schedule %v, Schedule %v, %q", dep.exists("#cancel-schedule"), dep.exists("#schedule"), dep.text("#scheduled"))
-	}
-	view.open("/deployments/" + d2)
-	noneFor(view, deployerButtons...)
-	dep.screenshot("7-deployment-scheduled")
-	dep.click("#cancel-schedule")
-	if got = c.waitDeployment(d2, prepared); got.GetScheduledTime() != nil {
-		t.Errorf("after Cancel schedule: scheduled_time %v", got.GetScheduledTime())
-	}
-
-	t.Log("Continue now (force) needs a reason")
-	if req, err := get(dep, 5*time.Second, chromedp.Evaluate[bool](`document.getElementById('force-reason').required`)); err != nil || !req {
-		t.Errorf("the force reason is not required in the form (%v)", err)
-	}
-	depCookie, depCSRF := dep.session()
-	code, body := consolePost(t, c, base, "/deployments/"+d2+"/continue", depCookie, url.Values{"csrf": {depCSRF}, "force": {"on"}})
-	if code != http.StatusBadRequest || !strings.Contains(body, "reason") {
-		t.Errorf("force without a reason: %d, want 400 asking for a reason; body:\n%s", code, body)
-	}
-	c.waitDeployment(d2, prepared)
-	dep.run("reason", chromedp.SendKeys(chromedp.CSS("#force-reason"), "hotfix for the checkout outage"))
-	dep.click("#force-continue")
-	got = c.waitDeployment(d2, deployed)
-	c.checkAnswers("v2")
-	if !slices.ContainsFunc(got.GetHistory(), func(h *cutoverv1.DeploymentTransition) bool {
-		return strings.Contains(h.GetMessage(), "forced outside the deployment windows") && strings.Contains(h.GetMessage(), "hotfix for the checkout outage")
-	}) {
-		t.Errorf("history of the forced continue lacks the reason:\n%s", asJSON(got))
-	}
-	events, err := c.Admin.ListAuditEvents(ctx, &cutoverv1.ListAuditEventsRequest{Deployment: d2, Subject: "dora"})
-	if err != nil || !slices.ContainsFunc(events.GetEvents(), func(e *cutoverv1.AuditEvent) bool {
-		return e.GetMethod() == "console/ContinueDeployment" && e.GetCode() == "OK" && e.GetReason() == "hotfix for the checkout outage" &&
-			strings.Contains(e.GetSummary(), `"force":"on"`)
-	}) {
-		t.Errorf("audit of the forced continue (with its reason): %v (%v)", events.GetEvents(), err)
-	}
-	for _, m := range []string{"console/ExtendDeployment", "console/CancelScheduledContinue"} {
-		if !slices.ContainsFunc(events.GetEvents(), func(e *cutoverv1.AuditEvent) bool { return e.GetMethod() == m && e.GetCode() == "OK" }) {
-			t.Errorf("no audit entry %s", m)
-		}
-	}
-
-	t.Log("Roll back (with a reason); the viewer sees no Roll back and is refused")
-	dep.waitJS(deployDeadline, "DEPLOYED on the page", `document.querySelector('#state')?.dataset.state === 'DEPLOYED' && document.getElementById('rollback') !== null`)
-	view.open("/deployments/" + d2)
-	noneFor(view, deployerButtons...)
-	viewerCookie, viewerCSRF := view.session()
-	if code, _ := consolePost(t, c, base, "/deployments/"+d2+"/rollback", viewerCookie, url.Values{"csrf": {viewerCSRF}, "reason": {"x"}}); code != http.StatusForbidden {
-		t.Errorf("viewer's POST rollback: %d, want 403", code)
-	}
-	c.waitDeployment(d2, deployed)
-	dep.screenshot("8-deployment-deployed-rollback")
-	dep.run("reason", chromedp.SendKeys(chromedp.CSS("#rollback-reason"), "v2 breaks the login"))
-	dep.click("#rollback")
-	c.waitFor(deployDeadline, "ROLLED_BACK", func() error { // DEPLOYED is final too: wait for this one
-		d, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d2})
-		if err == nil && d.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK {
-			err = fmt.Errorf("still %s", d.GetState())
-		}
-		return err
-	})
-	c.checkAnswers("v1")
-	dep.waitJS(deployDeadline, "ROLLED_BACK on the page", `document.querySelector('#state')?.dataset.state === 'ROLLED_BACK'`)
-	if dep.exists("#rollback") {
-		t.Errorf("ROLLED_BACK page still offers Roll back")
-	}
-
-	dep.open("/deployments/d-999")
-	if !strings.Contains(dep.text("main"), "d-999") {
-		t.Errorf("the error page of an unknown deployment: %q", dep.text("main"))
-	}
-	dep.screenshot("10-error")
-
-	t.Log("an admin turns two stages off and on; a deployer does not see the checkbox and is refused")
-	adm := newBrowser(t, "admin", base, shots)
-	adm.login(token("ada", cutoverv1.Role_ROLE_ADMIN, ""))
-	adm.open("/environments")
-	if !adm.exists("#two-stage-demo") {
-		t.Fatalf("admin: no two-stage checkbox")
-	}
-	adm.screenshot("9-environments-admin")
-	twoStage := func() bool {
-		t.Helper()
-		e, err := c.Admin.GetEnvironment(ctx, &cutoverv1.GetEnvironmentRequest{Name: "demo"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.GetTwoStage()
-	}
-	adm.run("untick", chromedp.Click(chromedp.CSS("#two-stage-demo")))
-	adm.click("#save-two-stage-demo")
-	if twoStage() {
-		t.Errorf("after unticking two stages and Save: two_stage is still on")
-	}
-	if s := adm.text(`[data-environment="demo"] .two-stage-state`); !strings.HasPrefix(s, "Off") {
-		t.Errorf("environments page after Save: %q, want Off", s)
-	}
-	adm.run("tick", chromedp.Click(chromedp.CSS("#two-stage-demo")))
-	adm.click("#save-two-stage-demo")
-	if !twoStage() {
-		t.Errorf("after ticking two stages and Save: two_stage is off")
-	}
-	for _, b := range []*browser{dep, view} {
-		b.open("/environments")
-		noneFor(b, "#two-stage-demo", "#save-two-stage-demo")
-	}
-	depCookie, depCSRF = dep.session()
-	if code, _ := consolePost(t, c, base, "/environments/demo/two-stage", depCookie, url.Values{"csrf": {depCSRF}}); code != http.StatusForbidden {
-		t.Errorf("deployer's POST two-stage: %d, want 403", code)
-	}
-	if !twoStage() {
-		t.Errorf("the deployer's refused POST turned two stages off")
-	}
-	events, err = c.Admin.ListAuditEvents(ctx, &cutoverv1.ListAuditEventsRequest{Environment: "demo", Subject: "ada"})
-	if err != nil || !slices.ContainsFunc(events.GetEvents(), func(e *cutoverv1.AuditEvent) bool {
-		return e.GetMethod() == "console/UpdateEnvironment" && strings.Contains(e.GetSummary(), `"two_stage":"false"`)
-	}) {
-		t.Errorf("audit of the admin's two-stage off: %v (%v)", events.GetEvents(), err)
-	}
 }

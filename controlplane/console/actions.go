@@ -56,9 +56,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 			"Error": "That token is not valid (unknown, wrong, revoked or expired). Ask an admin for one: cutoverctl token create."})
 		return nil
 	}
-	if s.Agent != nil || s.Role == 0 {
+	// The console is for those who may read it (the Home route's check),
+	// never for an agent.
+	if err := auth.Allowed(s, auth.Read, auth.Target{Global: true}); err != nil {
 		c.logins.failed(addr)
-		c.record(r, "Login", s, target{}, fmt.Errorf("not an operator token: %w", errkind.PermissionDenied))
+		c.record(r, "Login", s, target{}, err)
 		c.render(w, nil, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Only operator tokens open the console."})
 		return nil
 	}
@@ -66,7 +68,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *request) erro
 		return fmt.Errorf("the login could not be recorded in the audit log: %w", errkind.Unavailable)
 	}
 	se := c.sessions.open(token, s)
-	http.SetCookie(w, se.cookie())
+	http.SetCookie(w, se.cookie(c.clock()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -90,6 +90,8 @@ func TestErrorKinds(t *testing.T) {
 		{fmt.Errorf("x: %w", errkind.FailedPrecondition), http.StatusConflict, "FAILED_PRECONDITION"},
 		{fmt.Errorf("x: %w", errkind.NotFound), http.StatusNotFound, "NOT_FOUND"},
 		{fmt.Errorf("plain"), http.StatusInternalServerError, "INTERNAL"},
+		{errTooManyLogins, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
+		{fmt.Errorf("session ended: %w", errkind.Unauthenticated), http.StatusUnauthorized, "UNAUTHENTICATED"},
 	} {
 		if tt.err != nil && statusOf(tt.err) != tt.status {
 			t.Errorf("statusOf(%v) = %d, want %d", tt.err, statusOf(tt.err), tt.status)
@@ -137,8 +139,8 @@ func TestSessions(t *testing.T) {
 	if ss.get(se.id) != se {
 		t.Fatal("a new session is not found")
 	}
-	ck := se.cookie()
-	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Expires.IsZero() || strings.Contains(ck.Value, "tok") {
+	ck := se.cookie(now)
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || !ck.Expires.Equal(now.Add(time.Hour)) || ck.MaxAge != 3600 || strings.Contains(ck.Value, "tok") {
 		t.Errorf("cookie %+v", ck)
 	}
 	for form, want := range map[string]bool{"csrf=" + se.csrf: true, "": false, "csrf=" + se.csrf + "x": false, "csrf=": false} {
@@ -189,6 +191,13 @@ func TestButtons(t *testing.T) {
 		Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1"}}}
 	running := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
 	replaced := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r3", DeploymentID: "d-3"}}}
+	approver := auth.Subject{Name: "abe", Role: auth.Approver}
+	planned := &store.Deployment{ID: "d-4", Environment: "demo", State: store.Planned,
+		History: []store.Transition{{State: store.Planned, Actor: "dora"}}}
+	single := &store.Environment{Name: "demo"}
+	approval := &store.Environment{Name: "demo", TwoStage: true, RequireApproval: true}
+	expired := *prepared
+	expired.ExpireTime = now
 	for _, tt := range []struct {
 		name string
 		s    auth.Subject
@@ -203,6 +212,13 @@ func TestButtons(t *testing.T) {
 		{"deployed", deployer, deployed, running, buttons{Rollback: true}},
 		{"deployed, replaced since", deployer, deployed, replaced, buttons{}},
 		{"deployed, viewer", viewer, deployed, running, buttons{}},
+		{"planned, two stages", deployer, planned, open, buttons{Prepare: true, Abort: true}},
+		{"planned, one stage", deployer, planned, single, buttons{Start: true, Abort: true}},
+		{"planned, approval required, its creator", deployer, planned, approval, buttons{Prepare: true, Abort: true}},
+		{"planned, approval required, an approver", approver, planned, approval, buttons{Approve: true}},
+		{"prepared, unapproved, window closed", deployer, prepared, &store.Environment{Name: "demo", TwoStage: true, RequireApproval: true,
+			Windows: closed.Windows}, buttons{Continue: true, Extend: true, Abort: true}},
+		{"prepared, expired", deployer, &expired, open, buttons{Abort: true}},
 	} {
 		got := c.buttonsFor(tt.s, tt.d, tt.env, now)
 		got.ContinueBlocked = ""

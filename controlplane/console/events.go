@@ -34,13 +34,10 @@ type agentEvent struct {
 }
 
 func eventOf(d *store.Deployment, now time.Time) event {
-	ev := event{ID: d.ID, State: string(d.State), Settled: deployment.Settled(d), Time: now, Agents: []agentEvent{}}
+	ev := event{ID: d.ID, State: string(d.State), Settled: deployment.Settled(d), Time: now, Agents: []agentEvent{}, Spread: spread(d)}
 	for _, a := range d.Agents {
 		ev.Agents = append(ev.Agents, agentEvent{Name: a.Name, State: string(a.State), Bytes: a.ReleaseBytes,
 			Transferred: a.TransferredBytes, Percent: agentPercent(a), Error: a.Error})
-	}
-	if d.State == store.Deployed || d.ActivationSpread > 0 {
-		ev.Spread = formatDuration(d.ActivationSpread)
 	}
 	return ev
 }

@@ -8,9 +8,13 @@ import (
 	"net/url"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/codes"
+
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
 )
 
 // request is what a handler gets once the guard let the request through.
@@ -145,24 +149,22 @@ func summarize(r *http.Request) string {
 	return s
 }
 
-// kinds maps error kinds to the HTTP status and the audit code (the gRPC
-// code's name, as the guard records it).
+// kinds maps error kinds to HTTP statuses.
 var kinds = []struct {
 	kind   error
 	status int
-	code   string
 }{
-	{errkind.Unauthenticated, http.StatusUnauthorized, "UNAUTHENTICATED"},
-	{errkind.PermissionDenied, http.StatusForbidden, "PERMISSION_DENIED"},
-	{errkind.NotFound, http.StatusNotFound, "NOT_FOUND"},
-	{errkind.InvalidArgument, http.StatusBadRequest, "INVALID_ARGUMENT"},
-	{errkind.AlreadyExists, http.StatusConflict, "ALREADY_EXISTS"},
-	{errkind.FailedPrecondition, http.StatusConflict, "FAILED_PRECONDITION"},
-	{errkind.Aborted, http.StatusConflict, "ABORTED"},
-	{errkind.Unavailable, http.StatusServiceUnavailable, "UNAVAILABLE"},
-	{errkind.DeadlineExceeded, http.StatusGatewayTimeout, "DEADLINE_EXCEEDED"},
-	{errkind.DataLoss, http.StatusInternalServerError, "DATA_LOSS"},
-	{errTooManyLogins, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
+	{errkind.Unauthenticated, http.StatusUnauthorized},
+	{errkind.PermissionDenied, http.StatusForbidden},
+	{errkind.NotFound, http.StatusNotFound},
+	{errkind.InvalidArgument, http.StatusBadRequest},
+	{errkind.AlreadyExists, http.StatusConflict},
+	{errkind.FailedPrecondition, http.StatusConflict},
+	{errkind.Aborted, http.StatusConflict},
+	{errkind.Unavailable, http.StatusServiceUnavailable},
+	{errkind.DeadlineExceeded, http.StatusGatewayTimeout},
+	{errkind.DataLoss, http.StatusInternalServerError},
+	{errkind.ResourceExhausted, http.StatusTooManyRequests},
 }
 
 // statusOf returns the HTTP status of an error.
@@ -175,17 +177,18 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// codeName returns the audit code of an error ("OK" for nil).
+// codeName returns the audit code of an error: the name of the gRPC code
+// pkg/rpcerr maps its kind to, as the guard records it ("OK" for nil,
+// "INTERNAL" for an error of no kind).
 func codeName(err error) string {
 	if err == nil {
 		return "OK"
 	}
-	for _, k := range kinds {
-		if errors.Is(err, k.kind) {
-			return k.code
-		}
+	c := rpcerr.Code(err)
+	if c == codes.Unknown {
+		c = codes.Internal
 	}
-	return "INTERNAL"
+	return code.Code(c).String()
 }
 
 // fail answers with the error page. Errors without a kind are logged and

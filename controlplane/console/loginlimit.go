@@ -1,11 +1,13 @@
 package console
 
 import (
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 // Failed logins are limited per client address: after loginFailures
@@ -21,8 +23,8 @@ const (
 )
 
 // errTooManyLogins is the refusal of a login from an address that failed
-// too often; the console's kinds table maps it to 429.
-var errTooManyLogins = errors.New("too many failed logins from this address")
+// too often: 429, RESOURCE_EXHAUSTED in the audit log.
+var errTooManyLogins = fmt.Errorf("too many failed logins from this address: %w", errkind.ResourceExhausted)
 
 // loginLimiter remembers the recent failed logins of each client address.
 type loginLimiter struct {

@@ -31,17 +31,16 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, rq *request) erro
 // --- environments ---
 
 type envView struct {
-	Env          *store.Environment
-	DSN          string
-	Windows      deployment.WindowStatus
-	ClosesIn     string
-	NextIn       string
-	PreparedTTL  string
-	Deployed     []deployedView
-	Agents       []fleet.AgentView
-	Connected    int
-	HasWindows   bool
-	KeepReleases int32
+	Env         *store.Environment
+	DSN         string
+	Windows     deployment.WindowStatus
+	ClosesIn    string
+	NextIn      string
+	PreparedTTL string
+	Deployed    []deployedView
+	Agents      []fleet.AgentView
+	Connected   int
+	HasWindows  bool
 	// CanEdit: the subject may change the environment (admin).
 	CanEdit bool
 }
@@ -63,8 +62,7 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, rq *r
 			continue
 		}
 		v := envView{Env: e, DSN: migrate.RedactDSN(e.Database.DSN), Windows: deployment.Windows(e, now),
-			PreparedTTL: deployment.FormatTTL(deployment.PreparedTTL(e)), HasWindows: len(e.Windows) > 0,
-			KeepReleases: deployment.KeepReleases(e), CanEdit: c.may(rq.subject, "UpdateEnvironment", e.Name)}
+			PreparedTTL: deployment.FormatTTL(deployment.PreparedTTL(e)), HasWindows: len(e.Windows) > 0, CanEdit: c.may(rq.subject, "UpdateEnvironment", e.Name)}
 		if !v.Windows.Closes.IsZero() {
 			v.ClosesIn = formatDuration(v.Windows.Closes.Sub(now))
 		}
@@ -108,6 +106,23 @@ func creator(d *store.Deployment) string {
 	return ""
 }
 
+// expiresIn is how long a PREPARED deployment has until it expires; ""
+// for the others.
+func expiresIn(d *store.Deployment, now time.Time) string {
+	if d.State != store.Prepared || d.ExpireTime.IsZero() {
+		return ""
+	}
+	return formatDuration(d.ExpireTime.Sub(now))
+}
+
+// spread is a deployment's activation spread, once it has one.
+func spread(d *store.Deployment) string {
+	if d.State != store.Deployed && d.ActivationSpread <= 0 {
+		return ""
+	}
+	return formatDuration(d.ActivationSpread)
+}
+
 func versions(d *store.Deployment) string {
 	var parts []string
 	for _, a := range d.Applications {
@@ -127,11 +142,8 @@ func (c *Console) deploymentsPage(w http.ResponseWriter, r *http.Request, rq *re
 		if !readable(rq.subject, d.Environment) {
 			continue
 		}
-		row := listRow{D: d, Creator: creator(d), Age: formatDuration(now.Sub(d.CreateTime)), Versions: versions(d)}
-		if d.State == store.Prepared && !d.ExpireTime.IsZero() {
-			row.ExpiresIn = formatDuration(d.ExpireTime.Sub(now))
-		}
-		rows = append(rows, row)
+		rows = append(rows, listRow{D: d, Creator: creator(d), Age: formatDuration(now.Sub(d.CreateTime)), Versions: versions(d),
+			ExpiresIn: expiresIn(d, now)})
 	}
 	// The form to plan a deployment: the environments the subject may
 	// deploy to, and the applications.
@@ -208,7 +220,6 @@ type deploymentView struct {
 	Buttons   buttons
 	Settled   bool
 	Spread    string
-	Now       time.Time
 	// ExtendBy are the durations the Extend button offers.
 	ExtendBy []string
 }
@@ -227,9 +238,7 @@ func agentPercent(a store.DeploymentAgent) int {
 	switch a.State {
 	case store.AgentPending:
 		return 0
-	case store.AgentStaging:
-		return percent(a.TransferredBytes, a.ReleaseBytes)
-	case store.AgentFailed:
+	case store.AgentStaging, store.AgentFailed:
 		return percent(a.TransferredBytes, a.ReleaseBytes)
 	}
 	return 100
@@ -261,10 +270,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 	}
 	now := c.clock()
 	v := deploymentView{D: d, Env: env, Creator: creator(d), Versions: versions(d), Age: formatDuration(now.Sub(d.CreateTime)),
-		Settled: deployment.Settled(d), Now: now, ExtendBy: extendChoices}
-	if d.State == store.Prepared && !d.ExpireTime.IsZero() {
-		v.ExpiresIn = formatDuration(d.ExpireTime.Sub(now))
-	}
+		Settled: deployment.Settled(d), ExtendBy: extendChoices, ExpiresIn: expiresIn(d, now), Spread: spread(d)}
 	for _, a := range d.Agents {
 		v.Agents = append(v.Agents, agentRow{A: a, Percent: agentPercent(a)})
 	}
@@ -274,9 +280,6 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 		{"Swap", nonzero(d.SwapDuration)}}
 	if !d.ActivateTime.IsZero() {
 		v.Stage2 = append(v.Stage2, step{"Stage 2 in all", span(d.ActivateTime, d.FinishTime)})
-	}
-	if d.State == store.Deployed || d.ActivationSpread > 0 {
-		v.Spread = formatDuration(d.ActivationSpread)
 	}
 	if p, err := c.deps.SQLPlan(ctx, d.ID); err == nil {
 		v.Script, v.Pending = p.Script, p.Pending
@@ -294,41 +297,37 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 }
 
 // buttonsFor decides which buttons a page shows: those the subject's
-// role allows (the routes' own check) and the deployment's state permits.
-// The server checks both again when a button is pressed.
+// role allows (the routes' own check) and the deployment's state permits
+// (the domain's Can… predicates). The server checks both again when a
+// button is pressed.
 func (c *Console) buttonsFor(s auth.Subject, d *store.Deployment, env *store.Environment, now time.Time) buttons {
 	var b buttons
 	deploy := func(name string) bool { return c.may(s, name, d.Environment) }
-	switch d.State {
-	case store.Planned:
-		b.Prepare = env.TwoStage && deploy("PrepareDeployment")
-		b.Start = !env.TwoStage && deploy("StartDeployment")
-	case store.Prepared:
-		b.Continue = deploy("ContinueDeployment")
-		unapproved := env.RequireApproval && d.Approval == nil
+	b.Prepare = deploy("PrepareDeployment") && deployment.CanPrepare(d, env) == nil
+	// A two-stage environment offers Prepare, a single-stage one Start.
+	b.Start = !env.TwoStage && deploy("StartDeployment") && deployment.CanStart(d) == nil
+	if deploy("ContinueDeployment") && deployment.CanContinue(d, now) == nil {
+		// Continue is shown, disabled with the reason, while a window or
+		// the approval is missing.
+		b.Continue = true
+		unapproved := deployment.NeedsApproval(d, env)
 		w := deployment.Windows(env, now)
 		if !w.Open {
 			b.ContinueBlocked = fmt.Sprintf("No deployment window of %s is open now. The next window opens in %s: %s.",
 				env.Name, formatDuration(w.NextOpen.Sub(now)), w.Next)
 			// Force overrides the window, never the approval.
-			b.Force = b.Continue && !unapproved
+			b.Force = !unapproved
+			b.Schedule = !unapproved && d.ScheduledTime.IsZero()
 		} else if unapproved {
 			b.ContinueBlocked = "This environment requires an approval before stage 2; an approver must approve it first."
 		}
-		scheduled := !d.ScheduledTime.IsZero()
-		b.Schedule = b.Continue && !scheduled && !w.Open && !unapproved
-		b.CancelSchedule = scheduled && deploy("CancelScheduledContinue")
-		b.Extend = deploy("ExtendDeployment")
-	case store.Deployed:
-		b.Rollback = deploy("RollbackDeployment") && deployment.CanRollback(d, env) == nil
 	}
-	b.Abort = deployment.CanTransition(d.State, store.Aborted) && deploy("AbortDeployment")
-	if env.RequireApproval && d.Approval == nil && c.may(s, "ApproveDeployment", d.Environment) &&
-		(d.State == store.Planned || d.State == store.Preparing || d.State == store.Prepared) {
-		b.Approve = !slices.ContainsFunc(d.History, func(t store.Transition) bool {
-			return (t.State == store.Planned || t.State == store.Preparing) && t.Actor == s.Name
-		})
-	}
+	b.CancelSchedule = deploy("CancelScheduledContinue") && deployment.CanCancelSchedule(d) == nil
+	b.Extend = deploy("ExtendDeployment") && deployment.CanExtend(d, now) == nil
+	b.Rollback = deploy("RollbackDeployment") && deployment.CanRollback(d, env) == nil
+	b.Abort = deploy("AbortDeployment") && deployment.CanAbort(d) == nil
+	// Approve is offered where the environment requires it.
+	b.Approve = env.RequireApproval && c.may(s, "ApproveDeployment", d.Environment) && deployment.CanApprove(d, s.Name) == nil
 	return b
 }
 

@@ -18,11 +18,9 @@ var pageNames = []string{"login", "error", "environments", "deployments", "deplo
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
 	"bytes":    formatBytes,
-	"dur":      formatDuration,
 	"short":    shortID,
 	"utc":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"lower":    strings.ToLower,
 	"nonzero":  func(t time.Time) bool { return !t.IsZero() },
 	"join":     strings.Join,
 	"stateCSS": func(s any) string { return "state-" + strings.ToLower(strings.ReplaceAll(fmt.Sprint(s), "_", "-")) },

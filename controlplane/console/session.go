@@ -96,11 +96,11 @@ func (ss *sessions) fromRequest(r *http.Request) *session {
 	return ss.get(ck.Value)
 }
 
-// cookie is the session cookie of se: HttpOnly, Secure, SameSite=Strict,
-// expiring with the session.
-func (se *session) cookie() *http.Cookie {
+// cookie is the session cookie of se at now: HttpOnly, Secure,
+// SameSite=Strict, expiring with the session.
+func (se *session) cookie(now time.Time) *http.Cookie {
 	return &http.Cookie{Name: cookieName, Value: se.id, Path: "/", Expires: se.expires,
-		MaxAge: int(time.Until(se.expires).Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}
+		MaxAge: int(se.expires.Sub(now).Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}
 }
 
 // clearCookie removes the session cookie from the browser.

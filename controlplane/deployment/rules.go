@@ -176,6 +176,15 @@ func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.D
 // checkContinue refuses stage 2 unless d is PREPARED, has not expired at
 // now, and has the approval env may require.
 func checkContinue(d *store.Deployment, env *store.Environment, now time.Time) error {
+	if err := checkContinuable(d, now); err != nil {
+		return err
+	}
+	return checkApproval(d, env)
+}
+
+// checkContinuable refuses stage 2 unless d is PREPARED and has not
+// expired at now: checkContinue without the approval.
+func checkContinuable(d *store.Deployment, now time.Time) error {
 	if expired(d, now) {
 		return expiredError(d)
 	}
@@ -183,7 +192,7 @@ func checkContinue(d *store.Deployment, env *store.Environment, now time.Time) e
 		return fmt.Errorf("deployment %s is %s, not PREPARED: only a prepared deployment can continue; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
 	}
-	return checkApproval(d, env)
+	return nil
 }
 
 // checkAbort refuses to abort once stage 2 started.

@@ -222,13 +222,21 @@ func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deplo
 // no continue is scheduled.
 func (s *Service) CancelSchedule(ctx context.Context, actor, id string) (*store.Deployment, error) {
 	return s.event(actor, id, func(d *store.Deployment, now time.Time) (string, error) {
-		if d.State != store.Prepared || d.ScheduledTime.IsZero() {
-			return "", fmt.Errorf("deployment %s (%s) has no scheduled continue; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
+		if err := checkCancelSchedule(d); err != nil {
+			return "", err
 		}
 		msg := fmt.Sprintf("scheduled continue (%s) cancelled by %s; the deployment stays PREPARED", utc(d.ScheduledTime), actor)
 		d.ScheduledTime = time.Time{}
 		return msg, nil
 	})
+}
+
+// checkCancelSchedule refuses to cancel a continue that is not scheduled.
+func checkCancelSchedule(d *store.Deployment) error {
+	if d.State != store.Prepared || d.ScheduledTime.IsZero() {
+		return fmt.Errorf("deployment %s (%s) has no scheduled continue; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
+	}
+	return nil
 }
 
 // Extend moves the expire time of a PREPARED, unexpired deployment later
