@@ -88,7 +88,7 @@ func TestCommitDeadline(t *testing.T) {
 	// fe2 comes back: it is rolled back to the outcome.
 	fe2.start(t)
 	waitReceived(t, fe2, "rollback")
-	got = waitFor(t, tc, d.Id, "fe2 reconciled", func(d *cutoverv1.Deployment) bool { return agentOf(d, "fe2").GetUnanswered() == "" })
+	got = waitFor(t, tc, d.Id, "fe2 brought to the outcome", func(d *cutoverv1.Deployment) bool { return agentOf(d, "fe2").GetUnanswered() == "" })
 	if !strings.Contains(lastEvent(got), "front-end fe2, which had not answered commit, came back and was rolled back") ||
 		got.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK ||
 		agentOf(got, "fe2").GetState() != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK {

@@ -35,7 +35,7 @@ import (
 //
 // The commands the unanswered agents were sent are forgotten (never
 // resent when they reconnect). An agent that left commit or rollback
-// unanswered is brought to the outcome when it comes back (reconcile.go).
+// unanswered is brought to the outcome when it comes back (outcome.go).
 
 // Default stage 2 deadlines, used when the environment sets none.
 const (
@@ -217,7 +217,7 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 		s.poke() // PREPARED again: its expiry to watch
 	}
 	if ended {
-		s.finished(d) // also sends what reconciles the unanswered agents
+		s.finished(d) // also sends what brings the unanswered agents to the outcome
 	} else {
 		s.watchers.publish(d)
 	}

@@ -66,7 +66,7 @@ func (s *Service) resume(ctx context.Context) error {
 			continue
 		}
 		if Final(d.State) { // front-ends that left commit unanswered: brought to the outcome when they come back
-			s.send(reconcileCommands(d))
+			s.send(outcomeCommands(d))
 		}
 		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
@@ -244,9 +244,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
-		if msg := applyReconcileReport(d, r); msg != "" { // a front-end that came back
+		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
-			s.log.Info("front-end reconciled", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
+			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
 			return nil
 		}
 		counted := savedCounted(d, r.Agent)
