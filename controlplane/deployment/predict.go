@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -155,7 +156,7 @@ func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.D
 	wholeMean := wholeSum / time.Duration(max(len(runs), 1))
 	var worst time.Duration
 	var basis string
-	for _, name := range slices.Sorted(mapKeys(agents)) {
+	for _, name := range slices.Sorted(maps.Keys(agents)) {
 		var sum time.Duration
 		n := 0
 		for _, h := range runs {
@@ -177,16 +178,6 @@ func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.D
 		return 0, ""
 	}
 	return worst, fmt.Sprintf("the slowest front-end: %s (of the last %d runs)", basis, len(runs))
-}
-
-func mapKeys(m map[string]int64) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // transferRate is the environment's measured staging rate (bytes/s) over

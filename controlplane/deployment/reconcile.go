@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 			return fmt.Errorf("the drifted front-ends of environment %s (%s) are not connected: start their agents, then reconcile again; nothing was changed: %w",
 				env, strings.Join(res.NotConnected, ", "), errkind.FailedPrecondition)
 		}
-		d, err := newReconcile(tx, e, sortedKeys(apps), s.clock())
+		d, err := newReconcile(tx, e, slices.Sorted(maps.Keys(apps)), s.clock())
 		if err != nil {
 			return err
 		}
@@ -182,15 +183,6 @@ func agentViews(known []*store.Agent, connected []fleet.AgentView) []fleet.Agent
 		}
 		out = append(out, fleet.AgentView{Agent: *a})
 	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
 	return out
 }
 
