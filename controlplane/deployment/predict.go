@@ -67,7 +67,9 @@ type predictInput struct {
 	// agents are the front-ends that will take part (connected), each
 	// with the bytes it still lacks.
 	agents map[string]int64
-	// history are the environment's deployments (any order).
+	// history are the environment's deployments, newest first (as
+	// store.Tx.Deployments returns them): the SQL time per migration and
+	// the transfer rate are taken from the newest runs.
 	history []*store.Deployment
 	// shadowSQL is how long this deployment's script took on the shadow
 	// database at prepare (no rows: a floor); 0 if it was not checked.
@@ -117,15 +119,16 @@ func predict(in predictInput) *store.Prediction {
 	}
 	add(partHooks, hooks/time.Duration(len(runs)), fmt.Sprintf("the mean before_activate and after_activate steps of the last %d runs", len(runs)))
 	if d.SQLPending > 0 {
-		per, basis := sqlPerMigration, "no earlier SQL run in the environment: 1s per migration"
+		per, basis, measured := sqlPerMigration, "no earlier SQL run in the environment: 1s per migration", false
 		for _, h := range in.history {
 			if h.SQLPending > 0 && h.SQLDuration > 0 && h.SQLDone {
-				per, basis = h.SQLDuration/time.Duration(h.SQLPending), fmt.Sprintf("%s per migration, as in %s", (h.SQLDuration/time.Duration(h.SQLPending)).Round(time.Millisecond), h.ID)
+				per, measured = h.SQLDuration/time.Duration(h.SQLPending), true
+				basis = fmt.Sprintf("%s per migration, as in %s", per.Round(time.Millisecond), h.ID)
 				break // history is newest first
 			}
 		}
 		sql := per * time.Duration(d.SQLPending)
-		if in.shadowSQL > 0 && (basis == "no earlier SQL run in the environment: 1s per migration" || in.shadowSQL > sql) {
+		if in.shadowSQL > 0 && (!measured || in.shadowSQL > sql) {
 			sql, basis = in.shadowSQL, fmt.Sprintf("measured on the shadow database at prepare (%s, without rows: a floor)", in.shadowSQL.Round(time.Millisecond))
 		}
 		add(partSQL, sql, fmt.Sprintf("%d migration(s); %s", d.SQLPending, basis))
