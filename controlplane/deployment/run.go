@@ -284,19 +284,28 @@ func (s *Service) handleReport(r fleet.Report) error {
 	if rollbackFailed {
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultFailed).Inc()
 	}
+	s.afterStep(d, out, ended)
+	return nil
+}
+
+// afterStep does what follows a committed step of d (an agent's report
+// taken, the SQL step's end, a step ended at its deadline): send out,
+// start the SQL step if d entered it, watch the expiry of a deployment
+// PREPARED (again), and, if the step ended d, what follows its end
+// (finished); else tell watchers. Call with s.mu held.
+func (s *Service) afterStep(d *store.Deployment, out []outgoing, ended bool) {
 	s.send(out)
-	if needsSQL(d) { // a single-stage deployment entered stage 2
+	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
 	}
 	if d.State == store.Prepared {
-		s.poke() // PREPARED (again): its expiry to watch
+		s.poke()
 	}
 	if ended {
 		s.finished(d)
-	} else {
-		s.watchers.publish(d)
+		return
 	}
-	return nil
+	s.watchers.publish(d)
 }
 
 // take applies st to d inside tx and returns the commands to send.
