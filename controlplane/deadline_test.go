@@ -23,14 +23,6 @@ func setDeadlines(t *testing.T, tc *testController, env string, dl *cutoverv1.St
 	}
 }
 
-func prepared(t *testing.T, tc *testController, id string) *cutoverv1.Deployment {
-	t.Helper()
-	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatal(err)
-	}
-	return waitFor(t, tc, id, "PREPARED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED))
-}
-
 // TestCommitDeadline: an agent that never answers commit (it went away
 // right after receiving it) does not hold stage 2: once the commit
 // deadline passes, the agent that swapped rolls back and the deployment
@@ -44,7 +36,7 @@ func TestCommitDeadline(t *testing.T) {
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
 	waitAgents(t, tc, "production", 2)
-	prepared(t, tc, d.Id)
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 
 	fe2.leaveUnanswered("commit", 1)
 	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id}); err != nil {
@@ -83,12 +75,12 @@ func TestCommitDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prepared(t, tc, d2.Id)
+	prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 
 	// fe2 comes back: it is rolled back to the outcome.
 	fe2.start(t)
 	waitReceived(t, fe2, "rollback")
-	got = waitFor(t, tc, d.Id, "fe2 reconciled", func(d *cutoverv1.Deployment) bool { return agentOf(d, "fe2").GetUnanswered() == "" })
+	got = waitFor(t, tc, d.Id, "fe2 brought to the outcome", func(d *cutoverv1.Deployment) bool { return agentOf(d, "fe2").GetUnanswered() == "" })
 	if !strings.Contains(lastEvent(got), "front-end fe2, which had not answered commit, came back and was rolled back") ||
 		got.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK ||
 		agentOf(got, "fe2").GetState() != cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK {
@@ -105,7 +97,7 @@ func TestForceAbort(t *testing.T) {
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	startFakeAgent(t, tc.addr, "fe2", "production", false)
 	waitAgents(t, tc, "production", 2)
-	prepared(t, tc, d.Id)
+	prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 
 	fe1.leaveUnanswered("arm", 1)
 	if _, err := tc.admin.ContinueDeployment(ctx(t), &cutoverv1.ContinueDeploymentRequest{Id: d.Id}); err != nil {

@@ -3,8 +3,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,27 +22,9 @@ func TestDriftAndReconcile(t *testing.T) {
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
 	waitAgents(t, tc, "production", 2)
-	start := func(id string) *cutoverv1.Deployment {
-		t.Helper()
-		if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: id}); err != nil {
-			t.Fatal(err)
-		}
-		return waitFor(t, tc, id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
-	}
-	d1 = start(d1.Id)
-	app, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(app.SourceDir, "VERSION"), []byte("v3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d2, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
-		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v3"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2 = start(d2.Id)
+	d1 = startDeployed(t, tc, d1.Id)
+	d2 := createVersion(t, tc, "production", "hello", "v3")
+	d2 = startDeployed(t, tc, d2.Id)
 	v1, v3 := d1.Applications[0].ReleaseId, d2.Applications[0].ReleaseId
 
 	if got := driftedAgents(t, tc); len(got) != 0 {
@@ -129,10 +109,7 @@ func TestReconcileArmFailureFails(t *testing.T) {
 	d1 := setup(t, tc, "production", false, "hello", "true")
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	waitAgents(t, tc, "production", 1)
-	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d1.Id}); err != nil {
-		t.Fatal(err)
-	}
-	d1 = waitFor(t, tc, d1.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+	d1 = startDeployed(t, tc, d1.Id)
 	fe1.stop()
 	fe1.mu.Lock()
 	fe1.running["hello"] = ""

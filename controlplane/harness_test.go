@@ -121,6 +121,35 @@ func setup(t *testing.T, tc *testController, env string, twoStage bool, app, bui
 	return d
 }
 
+// startDeployed runs both stages of deployment id (start) and waits for
+// DEPLOYED.
+func startDeployed(t *testing.T, tc *testController, id string) *cutoverv1.Deployment {
+	t.Helper()
+	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	return waitFor(t, tc, id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
+}
+
+// createVersion writes version into app's VERSION file, so that it builds
+// another release, and plans a deployment of it, labelled version, to env.
+func createVersion(t *testing.T, tc *testController, env, app, version string) *cutoverv1.Deployment {
+	t.Helper()
+	a, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a.SourceDir, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: env,
+		Applications: []*cutoverv1.ApplicationVersion{{Name: app, VersionLabel: version}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // waitFor polls until cond holds for the deployment, or fails after 20s.
 func waitFor(t *testing.T, tc *testController, id string, what string, cond func(*cutoverv1.Deployment) bool) *cutoverv1.Deployment {
 	t.Helper()

@@ -2,8 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,34 +17,16 @@ func TestRollbackCommand(t *testing.T) {
 	fe1 := startFakeAgent(t, tc.addr, "fe1", "production", false)
 	fe2 := startFakeAgent(t, tc.addr, "fe2", "production", false)
 	waitAgents(t, tc, "production", 2)
-	start := func(id string) *cutoverv1.Deployment {
-		t.Helper()
-		if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: id}); err != nil {
-			t.Fatal(err)
-		}
-		return waitFor(t, tc, id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
-	}
-	d1 = start(d1.Id)
+	d1 = startDeployed(t, tc, d1.Id)
 
 	// v3: the same application with other content, so another release.
-	app, err := tc.admin.GetApplication(ctx(t), &cutoverv1.GetApplicationRequest{Name: "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(app.SourceDir, "VERSION"), []byte("v3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d2, err := tc.admin.CreateDeployment(ctx(t), &cutoverv1.CreateDeploymentRequest{Environment: "production",
-		Applications: []*cutoverv1.ApplicationVersion{{Name: "hello", VersionLabel: "v3"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2 = start(d2.Id)
+	d2 := createVersion(t, tc, "production", "hello", "v3")
+	d2 = startDeployed(t, tc, d2.Id)
 	if d2.Applications[0].ReleaseId == d1.Applications[0].ReleaseId || d2.Applications[0].PreviousReleaseId != d1.Applications[0].ReleaseId {
 		t.Fatalf("v3 = %v", d2.Applications)
 	}
 
-	_, err = tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d1.Id})
+	_, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d1.Id})
 	wantRefused(t, err, "now runs release", "from deployment "+d2.Id+", not from "+d1.Id)
 
 	// An arm failure on one agent: every agent is disarmed, nobody swaps,

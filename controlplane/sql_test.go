@@ -82,13 +82,18 @@ func sqlSetup(t *testing.T, tc *testController, driver, dsn string, files map[st
 	return d, a
 }
 
-// prepare runs stage 1 of id and waits for want.
+// prepare runs stage 1 of id and waits for want (or a final state, which
+// must be want).
 func prepare(t *testing.T, tc *testController, id string, want cutoverv1.DeploymentState) *cutoverv1.Deployment {
 	t.Helper()
 	if _, err := tc.admin.PrepareDeployment(ctx(t), &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		t.Fatal(err)
 	}
-	return waitFor(t, tc, id, want.String(), isFinalOr(want))
+	d := waitFor(t, tc, id, want.String(), isFinalOr(want))
+	if d.State != want {
+		t.Fatalf("deployment %s prepared to %s, want %s: %s", id, d.State, want, d.Error)
+	}
+	return d
 }
 
 // continueTo runs stage 2 of id and waits for a final state, which must be want.

@@ -35,7 +35,7 @@ import (
 //
 // The commands the unanswered agents were sent are forgotten (never
 // resent when they reconnect). An agent that left commit or rollback
-// unanswered is brought to the outcome when it comes back (reconcile.go).
+// unanswered is brought to the outcome when it comes back (outcome.go).
 
 // Default stage 2 deadlines, used when the environment sets none.
 const (
@@ -211,16 +211,8 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 		return d, err
 	}
 	s.log.Warn("stage 2 step ended without waiting for every agent", "deployment", d.ID, "environment", d.Environment, "actor", actor, "state", d.State, "step", d.Step)
-	s.fleet.Forget(d.ID) // the unanswered commands are never resent
-	s.send(out)
-	if d.State == store.Prepared {
-		s.poke() // PREPARED again: its expiry to watch
-	}
-	if ended {
-		s.finished(d) // also sends what reconciles the unanswered agents
-	} else {
-		s.watchers.publish(d)
-	}
+	s.fleet.Forget(d.ID)       // the unanswered commands are never resent
+	s.afterStep(d, out, ended) // finished also sends what brings the unanswered agents to the outcome
 	return d, nil
 }
 

@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -26,7 +27,7 @@ import (
 // it runs every recorded release. It is pure.
 func Drift(env *store.Environment, apps []store.AgentApplication) []string {
 	var out []string
-	for _, name := range sortedApps(env) {
+	for _, name := range slices.Sorted(maps.Keys(env.DeployedVersions)) {
 		want := env.DeployedVersions[name].ReleaseID
 		if want == "" {
 			continue
@@ -44,16 +45,6 @@ func Drift(env *store.Environment, apps []store.AgentApplication) []string {
 		}
 		out = append(out, fmt.Sprintf("%s: %s, recorded %s", name, runs, short(want)))
 	}
-	return out
-}
-
-// sortedApps returns the applications env records, sorted.
-func sortedApps(env *store.Environment) []string {
-	out := make([]string, 0, len(env.DeployedVersions))
-	for name := range env.DeployedVersions {
-		out = append(out, name)
-	}
-	slices.Sort(out)
 	return out
 }
 

@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -35,13 +36,7 @@ func preparedSummary(d *store.Deployment, envAgents []*store.Agent) string {
 	}
 	staged := 0
 	var others []string
-	for _, n := range slices.Sorted(func(yield func(string) bool) {
-		for n := range names {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == n })
 		switch {
 		case i >= 0 && d.Agents[i].State == store.AgentStaged:

@@ -9,12 +9,15 @@ import (
 )
 
 // A front-end that was unreachable comes back (issue 14): outcome.go.
+// (Not to be confused with reconcile.go, `cutoverctl env reconcile`,
+// which brings drifted front-ends back to the releases their
+// environment records.)
 //
 // An agent that left stage 2's commit, or the swap-back that follows a
 // failed commit, unanswered when the step's deadline passed (deadline.go)
 // may have swapped or not: the controller does not know. When the
 // deployment ends, such an agent is sent the command that brings it to
-// the outcome (reconcileCommand), which the fleet keeps until the agent
+// the outcome (outcomeCommand), which the fleet keeps until the agent
 // answers, so that it gets it when it reconnects (and a restarted
 // controller queues it again: resume). Both commands are harmless where
 // nothing is to be done: the agent's rollback undoes the deployment's
@@ -33,10 +36,10 @@ import (
 // else a front-end runs that differs from its environment's record is
 // drift, reported by the fleet's drift detection.
 
-// reconcileCommand returns the command that brings agent a of d, which
+// outcomeCommand returns the command that brings agent a of d, which
 // left a stage 2 command unanswered, to d's outcome; nil when there is
 // none (yet). It is pure.
-func reconcileCommand(d *store.Deployment, a *store.DeploymentAgent) *fleet.Command {
+func outcomeCommand(d *store.Deployment, a *store.DeploymentAgent) *fleet.Command {
 	if a.Unanswered != string(fleet.Commit) && a.Unanswered != string(fleet.Rollback) {
 		return nil
 	}
@@ -50,28 +53,29 @@ func reconcileCommand(d *store.Deployment, a *store.DeploymentAgent) *fleet.Comm
 	return nil
 }
 
-// reconcileCommands returns the commands that bring d's unanswered agents
+// outcomeCommands returns the commands that bring d's unanswered agents
 // to its outcome.
-func reconcileCommands(d *store.Deployment) []outgoing {
+func outcomeCommands(d *store.Deployment) []outgoing {
 	var out []outgoing
 	for i := range d.Agents {
-		if c := reconcileCommand(d, &d.Agents[i]); c != nil {
+		if c := outcomeCommand(d, &d.Agents[i]); c != nil {
 			out = append(out, outgoing{agent: d.Agents[i].Name, cmd: *c})
 		}
 	}
 	return out
 }
 
-// applyReconcileReport records in d the answer r of an agent to the
-// command that reconciles it, and returns what to note in the history
-// ("" when r is not such an answer). It is pure.
-func applyReconcileReport(d *store.Deployment, r fleet.Report) string {
+// applyOutcomeReport records in d the answer r of an agent to the
+// command that brings it to the outcome (outcomeCommand), and returns
+// what to note in the history ("" when r is not such an answer). It is
+// pure.
+func applyOutcomeReport(d *store.Deployment, r fleet.Report) string {
 	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == r.Agent })
 	if i < 0 || !r.Outcome.Final() {
 		return ""
 	}
 	a := &d.Agents[i]
-	c := reconcileCommand(d, a)
+	c := outcomeCommand(d, a)
 	if c == nil || c.ID != r.CommandID {
 		return ""
 	}

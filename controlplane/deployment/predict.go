@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -66,7 +67,9 @@ type predictInput struct {
 	// agents are the front-ends that will take part (connected), each
 	// with the bytes it still lacks.
 	agents map[string]int64
-	// history are the environment's deployments (any order).
+	// history are the environment's deployments, newest first (as
+	// store.Tx.Deployments returns them): the SQL time per migration and
+	// the transfer rate are taken from the newest runs.
 	history []*store.Deployment
 	// shadowSQL is how long this deployment's script took on the shadow
 	// database at prepare (no rows: a floor); 0 if it was not checked.
@@ -116,15 +119,16 @@ func predict(in predictInput) *store.Prediction {
 	}
 	add(partHooks, hooks/time.Duration(len(runs)), fmt.Sprintf("the mean before_activate and after_activate steps of the last %d runs", len(runs)))
 	if d.SQLPending > 0 {
-		per, basis := sqlPerMigration, "no earlier SQL run in the environment: 1s per migration"
+		per, basis, measured := sqlPerMigration, "no earlier SQL run in the environment: 1s per migration", false
 		for _, h := range in.history {
 			if h.SQLPending > 0 && h.SQLDuration > 0 && h.SQLDone {
-				per, basis = h.SQLDuration/time.Duration(h.SQLPending), fmt.Sprintf("%s per migration, as in %s", (h.SQLDuration/time.Duration(h.SQLPending)).Round(time.Millisecond), h.ID)
+				per, measured = h.SQLDuration/time.Duration(h.SQLPending), true
+				basis = fmt.Sprintf("%s per migration, as in %s", per.Round(time.Millisecond), h.ID)
 				break // history is newest first
 			}
 		}
 		sql := per * time.Duration(d.SQLPending)
-		if in.shadowSQL > 0 && (basis == "no earlier SQL run in the environment: 1s per migration" || in.shadowSQL > sql) {
+		if in.shadowSQL > 0 && (!measured || in.shadowSQL > sql) {
 			sql, basis = in.shadowSQL, fmt.Sprintf("measured on the shadow database at prepare (%s, without rows: a floor)", in.shadowSQL.Round(time.Millisecond))
 		}
 		add(partSQL, sql, fmt.Sprintf("%d migration(s); %s", d.SQLPending, basis))
@@ -155,7 +159,7 @@ func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.D
 	wholeMean := wholeSum / time.Duration(max(len(runs), 1))
 	var worst time.Duration
 	var basis string
-	for _, name := range slices.Sorted(mapKeys(agents)) {
+	for _, name := range slices.Sorted(maps.Keys(agents)) {
 		var sum time.Duration
 		n := 0
 		for _, h := range runs {
@@ -177,16 +181,6 @@ func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.D
 		return 0, ""
 	}
 	return worst, fmt.Sprintf("the slowest front-end: %s (of the last %d runs)", basis, len(runs))
-}
-
-func mapKeys(m map[string]int64) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // transferRate is the environment's measured staging rate (bytes/s) over

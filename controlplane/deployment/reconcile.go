@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -56,8 +57,11 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 	defer s.mu.Unlock()
 	res := &ReconcileResult{}
 	var out []outgoing
-	connected := s.fleet.Connected(env)
-	err := s.store.Update(func(tx *store.Tx) error {
+	views, err := s.fleet.Agents(env)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.Update(func(tx *store.Tx) error {
 		e, err := tx.Environment(env)
 		if err != nil {
 			return err
@@ -69,14 +73,10 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 		if err := checkReconcile(env, deps); err != nil {
 			return err
 		}
-		known, err := envAgents(tx, env)
-		if err != nil {
-			return err
-		}
 		var targets []fleet.AgentView
 		var why []string
 		apps := map[string]bool{}
-		for _, v := range agentViews(known, connected) {
+		for _, v := range views {
 			reasons := Drift(e, v.Applications)
 			switch {
 			case len(reasons) == 0:
@@ -100,7 +100,7 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 			return fmt.Errorf("the drifted front-ends of environment %s (%s) are not connected: start their agents, then reconcile again; nothing was changed: %w",
 				env, strings.Join(res.NotConnected, ", "), errkind.FailedPrecondition)
 		}
-		d, err := newReconcile(tx, e, sortedKeys(apps), s.clock())
+		d, err := newReconcile(tx, e, slices.Sorted(maps.Keys(apps)), s.clock())
 		if err != nil {
 			return err
 		}
@@ -169,29 +169,6 @@ func newReconcile(tx *store.Tx, env *store.Environment, apps []string, now time.
 		d.Applications = append(d.Applications, store.DeploymentApplication{Name: app, VersionLabel: v.VersionLabel, ReleaseID: v.ReleaseID})
 	}
 	return d, nil
-}
-
-// agentViews returns the known agents (records), each with what its open
-// session says if it is among connected.
-func agentViews(known []*store.Agent, connected []fleet.AgentView) []fleet.AgentView {
-	out := make([]fleet.AgentView, 0, len(known))
-	for _, a := range known {
-		if i := slices.IndexFunc(connected, func(c fleet.AgentView) bool { return c.Name == a.Name }); i >= 0 {
-			out = append(out, connected[i])
-			continue
-		}
-		out = append(out, fleet.AgentView{Agent: *a})
-	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // reconcileEnd is the end of stage 2 that d takes instead of to, with its

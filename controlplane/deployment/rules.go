@@ -317,11 +317,11 @@ func next(d *store.Deployment) step {
 		case len(back) > 0:
 			return step{rollback: back, reason: "activation failed: " + failures}
 		case swapped:
-			return step{to: store.RolledBack, reason: "activation failed: " + failures + "; the agents that swapped went back to the previous release" + unanswered(d)}
+			return step{to: AfterFailure(FailCommitSwapped), reason: "activation failed: " + failures + "; the agents that swapped went back to the previous release" + unanswered(d)}
 		case unanswered(d) != "":
-			return step{to: store.Failed, reason: "activation did not complete: " + failures + "; no agent that answered had swapped" + unanswered(d)}
+			return step{to: AfterFailure(FailCommit), reason: "activation did not complete: " + failures + "; no agent that answered had swapped" + unanswered(d)}
 		}
-		return step{to: store.Failed, reason: "activation failed before any swap: " + failures + "; every front-end runs what it ran before"}
+		return step{to: AfterFailure(FailCommit), reason: "activation failed before any swap: " + failures + "; every front-end runs what it ran before"}
 	case fleet.Rollback:
 		if pending {
 			return step{}

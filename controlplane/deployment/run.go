@@ -66,7 +66,7 @@ func (s *Service) resume(ctx context.Context) error {
 			continue
 		}
 		if Final(d.State) { // front-ends that left commit unanswered: brought to the outcome when they come back
-			s.send(reconcileCommands(d))
+			s.send(outcomeCommands(d))
 		}
 		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
 			continue
@@ -244,9 +244,9 @@ func (s *Service) handleReport(r fleet.Report) error {
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
-		if msg := applyReconcileReport(d, r); msg != "" { // a front-end that came back
+		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
-			s.log.Info("front-end reconciled", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
+			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
 			return nil
 		}
 		counted := savedCounted(d, r.Agent)
@@ -284,19 +284,28 @@ func (s *Service) handleReport(r fleet.Report) error {
 	if rollbackFailed {
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultFailed).Inc()
 	}
+	s.afterStep(d, out, ended)
+	return nil
+}
+
+// afterStep does what follows a committed step of d (an agent's report
+// taken, the SQL step's end, a step ended at its deadline): send out,
+// start the SQL step if d entered it, watch the expiry of a deployment
+// PREPARED (again), and, if the step ended d, what follows its end
+// (finished); else tell watchers. Call with s.mu held.
+func (s *Service) afterStep(d *store.Deployment, out []outgoing, ended bool) {
 	s.send(out)
-	if needsSQL(d) { // a single-stage deployment entered stage 2
+	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
 	}
 	if d.State == store.Prepared {
-		s.poke() // PREPARED (again): its expiry to watch
+		s.poke()
 	}
 	if ended {
 		s.finished(d)
-	} else {
-		s.watchers.publish(d)
+		return
 	}
-	return nil
+	s.watchers.publish(d)
 }
 
 // take applies st to d inside tx and returns the commands to send.

@@ -220,8 +220,8 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 func (s *Service) finished(d *store.Deployment) {
 	s.fleet.Forget(d.ID)
 	// Front-ends that left commit unanswered: the fleet keeps these until
-	// they answer, so they get them when they come back (reconcile.go).
-	s.send(reconcileCommands(d))
+	// they answer, so they get them when they come back (outcome.go).
+	s.send(outcomeCommands(d))
 	if d.Step != "" && !d.Committed { // stage 2 ended before any commit: forget what arm prepared
 		for _, a := range d.Agents {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID})

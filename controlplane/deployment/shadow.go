@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 // The SQL check of prepare.
@@ -85,16 +85,7 @@ func (s *Service) addStoredFiles(applied []migrate.Applied, files map[string][]m
 					if !ok || path.Dir(f.Path) != dir || !f.IsRegular() {
 						continue
 					}
-					var b strings.Builder
-					for _, c := range f.Chunks {
-						data, err := tx.Chunk(c.ID)
-						if err != nil {
-							b.Reset()
-							break
-						}
-						b.Write(data)
-					}
-					mf, err := migrate.ParseFile(path.Base(f.Path), []byte(b.String()))
+					mf, err := storedMigration(tx, f)
 					if err != nil || mf.Checksum != sum {
 						continue
 					}
@@ -105,4 +96,18 @@ func (s *Service) addStoredFiles(applied []migrate.Applied, files map[string][]m
 			return nil
 		})
 	}
+}
+
+// storedMigration reads migration file f of a stored release from its
+// chunks.
+func storedMigration(tx *store.Tx, f manifest.File) (migrate.File, error) {
+	var b []byte
+	for _, c := range f.Chunks {
+		data, err := tx.Chunk(c.ID)
+		if err != nil {
+			return migrate.File{}, err
+		}
+		b = append(b, data...)
+	}
+	return migrate.ParseFile(path.Base(f.Path), b)
 }

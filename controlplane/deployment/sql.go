@@ -287,15 +287,7 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged
 	if err != nil || d == nil {
 		return err
 	}
-	s.send(out)
-	if d.State == store.Prepared {
-		s.poke() // PREPARED again: its expiry to watch
-	}
-	if Final(d.State) {
-		s.finished(d)
-	} else {
-		s.watchers.publish(d)
-	}
+	s.afterStep(d, out, Final(d.State))
 	return nil
 }
 

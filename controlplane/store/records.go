@@ -325,7 +325,7 @@ type DeploymentAgent struct {
 	// when the step's deadline passed (or an operator ended stage 2 with
 	// abort --force): it was unreachable or stuck, and what it did is not
 	// known. With commit or rollback, it is brought to the deployment's
-	// outcome when it answers (deployment/reconcile.go); cleared then.
+	// outcome when it answers (deployment/outcome.go); cleared then.
 	Unanswered string `json:"unanswered,omitempty"`
 }
 
