@@ -127,7 +127,7 @@ func TestStuckAgentMidCommit(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(time.Minute, "fe-2 reconciled", func() error {
+	c.waitFor(time.Minute, "fe-2 brought to the outcome", func() error {
 		dep, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d2})
 		if err != nil {
 			return err
