@@ -77,7 +77,7 @@ func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 		e.Roles[i] = valid(r)
 	}
 	e.Method, e.Environment, e.Deployment = valid(e.Method), valid(e.Environment), valid(e.Deployment)
-	e.Summary, e.Reason = Redact(valid(e.Summary)), Redact(valid(e.Reason))
+	e.Summary, e.Reason = boundedText(e.Summary), boundedText(e.Reason)
 	e.Code = valid(e.Code)
 	last, err := tx.LastAudit()
 	if err != nil {
@@ -92,6 +92,32 @@ func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 	e.Time = l.clock()
 	e.Hash = e.ComputeHash()
 	return e, tx.AppendAudit(toRecord(e))
+}
+
+// MaxText bounds an entry's summary and reason: a request or an error may
+// quote megabytes of input. They are cut after redaction, so that a cut
+// never leaves part of a secret the redaction would not recognise.
+const MaxText = 1024
+
+// boundedText is s valid, redacted and cut to MaxText. It is cut a first
+// time at MaxText+redactMargin, before the redaction (which would otherwise
+// scan megabytes inside the store's write transaction): a secret that this
+// first cut splits starts past MaxText, so the second cut drops it whole.
+func boundedText(s string) string {
+	if len(s) > MaxText+redactMargin {
+		s = s[:MaxText+redactMargin]
+	}
+	return bounded(Redact(valid(s)))
+}
+
+// redactMargin is longer than anything Redact recognises.
+const redactMargin = 512
+
+func bounded(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxText], "") + "…"
 }
 
 // valid returns s with every invalid UTF-8 sequence replaced by U+FFFD: the

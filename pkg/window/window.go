@@ -40,6 +40,9 @@ type Window struct {
 // Parse parses a window such as "Mon-Fri 02:00-04:00 Europe/Lisbon". Errors
 // are errkind.InvalidArgument and say what is wrong.
 func Parse(s string) (Window, error) {
+	if len(s) > MaxLen {
+		return Window{}, invalid(s, fmt.Sprintf("longer than %d bytes", MaxLen))
+	}
 	w := Window{text: strings.Join(strings.Fields(s), " ")}
 	fields := strings.Fields(s)
 	if len(fields) != 3 {
@@ -68,7 +71,14 @@ func Parse(s string) (Window, error) {
 	return w, nil
 }
 
+// MaxLen bounds a window's text (the longest sensible one, with a list of
+// days and a long zone name, is under 100 bytes).
+const MaxLen = 256
+
 func invalid(s, why string) error {
+	if len(s) > MaxLen { // quote the start only: errors end up in logs and audit entries
+		s = strings.ToValidUTF8(s[:64], "") + "…"
+	}
 	return fmt.Errorf("deployment window %q: %s: %w", s, why, errkind.InvalidArgument)
 }
 

@@ -179,3 +179,11 @@ func TestOpenUntil(t *testing.T) {
 		t.Errorf("empty: %v %v", open, closes)
 	}
 }
+
+func TestParseRefusesLongText(t *testing.T) {
+	long := "Mon-Fri 02:00-04:00 " + strings.Repeat("x", MaxLen)
+	_, err := Parse(long)
+	if !errors.Is(err, errkind.InvalidArgument) || !strings.Contains(err.Error(), "longer than") || len(err.Error()) > 200 {
+		t.Fatalf("Parse(%d bytes) = %v, want a short InvalidArgument", len(long), err)
+	}
+}
