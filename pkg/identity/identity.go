@@ -55,13 +55,14 @@ func (a Agent) URI() string {
 // names show an agent.
 func (a Agent) String() string { return a.Environment + "/" + a.Name }
 
-// Validate checks that the environment and the name are DNS labels.
+// Validate checks that the environment and the name are DNS labels. Its
+// error wraps both ErrNotAgent and errkind.InvalidArgument.
 func (a Agent) Validate() error {
 	if err := appspec.ValidName(a.Environment); err != nil {
-		return fmt.Errorf("%w: environment: %v", ErrNotAgent, err)
+		return fmt.Errorf("%w: environment: %w", ErrNotAgent, err)
 	}
 	if err := appspec.ValidName(a.Name); err != nil {
-		return fmt.Errorf("%w: name: %v", ErrNotAgent, err)
+		return fmt.Errorf("%w: name: %w", ErrNotAgent, err)
 	}
 	return nil
 }
