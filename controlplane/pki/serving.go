@@ -24,14 +24,9 @@ const (
 )
 
 // RenewAt returns when the current serving certificate is due for
-// renewal: after 2/3 of its lifetime.
+// renewal: after 2/3 of its lifetime (identity.RenewAt).
 func (a *Authority) RenewAt() time.Time {
-	return renewAt(a.serving.Load().Leaf)
-}
-
-func renewAt(c *x509.Certificate) time.Time {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return c.NotBefore.Add(life * 2 / 3)
+	return identity.RenewAt(a.serving.Load().Leaf)
 }
 
 // RenewIfDue issues a new serving certificate if the current one is due
@@ -90,7 +85,7 @@ func (a *Authority) renewLocked() (bool, error) {
 	}
 	a.serving.Store(c)
 	a.cfg.Log.Info("issued the controller's serving certificate", "serial", c.Leaf.SerialNumber.Text(16),
-		"not_after", c.Leaf.NotAfter, "renew_at", renewAt(c.Leaf))
+		"not_after", c.Leaf.NotAfter, "renew_at", identity.RenewAt(c.Leaf))
 	return true, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
@@ -136,4 +137,11 @@ func IsController(cert *x509.Certificate) bool {
 func CAHash(caCert *x509.Certificate) string {
 	sum := sha256.Sum256(caCert.RawSubjectPublicKeyInfo)
 	return hex.EncodeToString(sum[:])
+}
+
+// RenewAt returns when cert is due for renewal: after two thirds of its
+// validity. The controller's serving certificate and the agents'
+// certificates are both renewed then.
+func RenewAt(cert *x509.Certificate) time.Time {
+	return cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3)
 }

@@ -2,10 +2,12 @@ package identity
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAgentURIRoundTrip(t *testing.T) {
@@ -156,4 +158,12 @@ func FuzzParseAgentURI(f *testing.F) {
 			t.Fatalf("ParseAgentURI(%q) accepted an invalid agent: %v", s, err)
 		}
 	})
+}
+
+func TestRenewAt(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &x509.Certificate{NotBefore: start, NotAfter: start.Add(30 * time.Hour)}
+	if got, want := RenewAt(c), start.Add(20*time.Hour); !got.Equal(want) {
+		t.Errorf("RenewAt = %v, want %v (two thirds of 30 h)", got, want)
+	}
 }
