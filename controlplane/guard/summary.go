@@ -11,12 +11,9 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// maxSummary bounds an audit entry's summary of a request.
-const maxSummary = 1024
-
 // summarize describes a request for the audit log, without its secrets:
 // join tokens are reduced to their public id, CSRs to their size, DSNs
-// lose their password.
+// lose their password. The audit log cuts it to its bound.
 func summarize(m proto.Message) string {
 	if m == nil {
 		return ""
@@ -42,11 +39,7 @@ func summarize(m proto.Message) string {
 	if err != nil {
 		return fmt.Sprintf("(%T)", m)
 	}
-	s := string(b)
-	if len(s) > maxSummary {
-		s = s[:maxSummary] + "…"
-	}
-	return s
+	return string(b)
 }
 
 func redactDatabase(e *cutoverv1.Environment) {
