@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -76,9 +77,21 @@ func TestAuditTrailOfATwoStageDeployment(t *testing.T) {
 	if err := auditlog.Verify(entries); err != nil {
 		t.Errorf("the served chain does not verify: %v", err)
 	}
+	// The agent's Enroll carried a join token: its entry keeps only the id.
+	enrolled := false
 	for _, e := range entries {
-		if strings.Contains(e.Summary+e.Reason, "cutover.") && strings.Contains(e.Summary, "token") {
-			t.Errorf("entry %d may hold a token: %s", e.Seq, e.Summary)
+		if strings.HasSuffix(e.Method, "/Enroll") && e.Subject == "agent:production/fe1" && e.Code == "OK" {
+			enrolled = strings.Contains(e.Summary, `"join_token_id"`)
+		}
+		if tokenSecret.MatchString(e.Summary + " " + e.Reason) {
+			t.Errorf("entry %d holds a token's secret: %s %s", e.Seq, e.Summary, e.Reason)
 		}
 	}
+	if !enrolled {
+		t.Error("the audit log has no entry of the agent's enrollment with its join token's id")
+	}
 }
+
+// tokenSecret matches an operator or join token with its secret
+// (pkg/token's formats).
+var tokenSecret = regexp.MustCompile(`cutover(?:join)?\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}`)

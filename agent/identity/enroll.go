@@ -98,19 +98,15 @@ func Enroll(ctx context.Context, cfg Config, addr string) (*Identity, error) {
 	if err != nil {
 		return nil, enrollError(addr, tok.ID, err)
 	}
-	cert, tc, caPEM, err := checkIssued(resp.GetCertificate(), resp.GetCaCertificate(), key, want, tok.CAHash)
+	tc, roots, caPEM, err := checkIssued(resp.GetCertificate(), resp.GetCaCertificate(), key, want, tok.CAHash)
 	if err != nil {
 		return nil, fmt.Errorf("enroll with the controller at %s: the controller's answer: %w; nothing was stored", addr, err)
 	}
-	if err := store(cfg.Dir, cert, key, caPEM); err != nil {
-		return nil, err
-	}
-	roots, _, err := parseCAs(caPEM)
-	if err != nil {
+	if err := store(cfg.Dir, tc.Leaf, key, caPEM); err != nil {
 		return nil, err
 	}
 	cfg.Log.Info("enrolled with the controller", "identity", want.URI(),
-		"token_id", tok.ID, "not_after", cert.NotAfter, "dir", cfg.Dir)
+		"token_id", tok.ID, "not_after", tc.Leaf.NotAfter, "dir", cfg.Dir)
 	return newIdentity(cfg, want, tc, roots), nil
 }
 
@@ -199,8 +195,9 @@ func enrollError(addr, tokenID string, err error) error {
 
 // checkIssued parses and checks a certificate the controller issued for
 // key and want, and its CA certificate, whose hash must be caHash. It
-// returns the certificate, it as a TLS certificate, and the CA as PEM.
-func checkIssued(certDER, caDER []byte, key *ecdsa.PrivateKey, want ident.Agent, caHash string) (*x509.Certificate, *tls.Certificate, []byte, error) {
+// returns the certificate as a TLS certificate, a pool that holds the CA,
+// and the CA as PEM.
+func checkIssued(certDER, caDER []byte, key *ecdsa.PrivateKey, want ident.Agent, caHash string) (*tls.Certificate, *x509.CertPool, []byte, error) {
 	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("the certificate: %w", err)
@@ -221,7 +218,7 @@ func checkIssued(certDER, caDER []byte, key *ecdsa.PrivateKey, want ident.Agent,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return cert, tc, pemBlock("CERTIFICATE", ca.Raw), nil
+	return tc, pool, pemBlock("CERTIFICATE", ca.Raw), nil
 }
 
 // checkCert checks that cert is for key and want, and chains to a CA in

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	ident "github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -20,11 +21,8 @@ const (
 )
 
 // RenewAt returns when the current certificate is due for renewal: after
-// 2/3 of its lifetime.
-func (i *Identity) RenewAt() time.Time {
-	c := i.Certificate()
-	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
-}
+// 2/3 of its lifetime (pkg/identity.RenewAt).
+func (i *Identity) RenewAt() time.Time { return ident.RenewAt(i.Certificate()) }
 
 // Renew makes a new key, has the controller sign it through client (a
 // connection made with ClientTLSConfig, which authenticates the agent),

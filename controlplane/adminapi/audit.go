@@ -13,10 +13,10 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// listAuditEvents serves ListAuditEvents: the entries the request's
-// filters select, oldest first, with their hash chain. Who may read which
-// entries is the authorization interceptor's decision, not this handler's.
-func (s *Server) listAuditEvents(ctx context.Context, req *cutoverv1.ListAuditEventsRequest) (*cutoverv1.ListAuditEventsResponse, error) {
+// ListAuditEvents returns the entries the request's filters select,
+// oldest first, with their hash chain. Who may read which entries is the
+// authorization interceptor's decision, not this handler's.
+func (s *Server) ListAuditEvents(ctx context.Context, req *cutoverv1.ListAuditEventsRequest) (*cutoverv1.ListAuditEventsResponse, error) {
 	if s.audit == nil {
 		return nil, fmt.Errorf("this controller keeps no audit log (adminapi.Config.Audit is not set): %w", errkind.FailedPrecondition)
 	}

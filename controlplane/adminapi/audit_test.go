@@ -90,9 +90,9 @@ func TestListAuditEvents(t *testing.T) {
 		}
 	}
 	s := New(Config{Audit: log})
-	all, err := s.listAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{})
+	all, err := s.ListAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{})
 	if err != nil || len(all.GetEvents()) != 3 {
-		t.Fatalf("listAuditEvents = %v, %v", all, err)
+		t.Fatalf("ListAuditEvents = %v, %v", all, err)
 	}
 	var es []auditlog.Entry
 	for _, ev := range all.GetEvents() {
@@ -103,15 +103,15 @@ func TestListAuditEvents(t *testing.T) {
 	if err := auditlog.Verify(es); err != nil {
 		t.Errorf("the served chain does not verify: %v", err)
 	}
-	prod, err := s.listAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{Environment: "production"})
+	prod, err := s.ListAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{Environment: "production"})
 	if err != nil || len(prod.GetEvents()) != 2 || prod.GetEvents()[1].GetSeq() != 3 {
 		t.Errorf("production events = %v, %v", prod, err)
 	}
-	if _, err := s.listAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{
+	if _, err := s.ListAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{
 		StartTime: timestamppb.New(t0.Add(time.Hour)), EndTime: timestamppb.New(t0)}); !errors.Is(err, errkind.InvalidArgument) {
 		t.Errorf("start after end: err = %v, want InvalidArgument", err)
 	}
-	if _, err := New(Config{}).listAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{}); !errors.Is(err, errkind.FailedPrecondition) {
+	if _, err := New(Config{}).ListAuditEvents(t.Context(), &cutoverv1.ListAuditEventsRequest{}); !errors.Is(err, errkind.FailedPrecondition) {
 		t.Errorf("without a log: err = %v, want FailedPrecondition", err)
 	}
 }

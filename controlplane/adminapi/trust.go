@@ -81,32 +81,29 @@ func (s *Server) RemoveAgent(ctx context.Context, req *cutoverv1.RemoveAgentRequ
 	return agentToProto(fleet.AgentView{Agent: *a}), nil
 }
 
-// ListAuditEvents returns audit entries.
-func (s *Server) ListAuditEvents(ctx context.Context, req *cutoverv1.ListAuditEventsRequest) (*cutoverv1.ListAuditEventsResponse, error) {
-	return s.listAuditEvents(ctx, req)
+// roles maps the API's roles to auth's, both ways.
+var roles = map[cutoverv1.Role]auth.Role{
+	cutoverv1.Role_ROLE_VIEWER:   auth.Viewer,
+	cutoverv1.Role_ROLE_DEPLOYER: auth.Deployer,
+	cutoverv1.Role_ROLE_APPROVER: auth.Approver,
+	cutoverv1.Role_ROLE_ADMIN:    auth.Admin,
 }
 
-func roleFromProto(r cutoverv1.Role) auth.Role {
-	switch r {
-	case cutoverv1.Role_ROLE_VIEWER:
-		return auth.Viewer
-	case cutoverv1.Role_ROLE_DEPLOYER:
-		return auth.Deployer
-	case cutoverv1.Role_ROLE_APPROVER:
-		return auth.Approver
-	case cutoverv1.Role_ROLE_ADMIN:
-		return auth.Admin
-	}
-	return 0
-}
+// roleFromProto returns auth's role, 0 for an unspecified or unknown one
+// (which auth refuses).
+func roleFromProto(r cutoverv1.Role) auth.Role { return roles[r] }
 
+// roleToProto returns the API's role of a stored role name, unspecified
+// for an unknown one.
 func roleToProto(name string) cutoverv1.Role {
-	r, err := auth.ParseRole(name)
-	if err != nil {
-		return cutoverv1.Role_ROLE_UNSPECIFIED
+	if r, err := auth.ParseRole(name); err == nil {
+		for p, a := range roles {
+			if a == r {
+				return p
+			}
+		}
 	}
-	return map[auth.Role]cutoverv1.Role{auth.Viewer: cutoverv1.Role_ROLE_VIEWER, auth.Deployer: cutoverv1.Role_ROLE_DEPLOYER,
-		auth.Approver: cutoverv1.Role_ROLE_APPROVER, auth.Admin: cutoverv1.Role_ROLE_ADMIN}[r]
+	return cutoverv1.Role_ROLE_UNSPECIFIED
 }
 
 func tokenToProto(t *store.OperatorToken) *cutoverv1.TokenInfo {

@@ -7,7 +7,9 @@
 // carry out or acknowledge the action.
 //
 // Summaries and reasons never hold secrets: Append passes them through
-// Redact.
+// Redact. They are cut at maxText bytes, so that a request or an error
+// that echoes a large input cannot make an entry, and so every list of
+// entries, too large to serve.
 package audit
 
 import (
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
@@ -77,7 +80,7 @@ func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 		e.Roles[i] = valid(r)
 	}
 	e.Method, e.Environment, e.Deployment = valid(e.Method), valid(e.Environment), valid(e.Deployment)
-	e.Summary, e.Reason = boundedText(e.Summary), boundedText(e.Reason)
+	e.Summary, e.Reason = text(e.Summary), text(e.Reason)
 	e.Code = valid(e.Code)
 	last, err := tx.LastAudit()
 	if err != nil {
@@ -94,36 +97,37 @@ func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 	return e, tx.AppendAudit(toRecord(e))
 }
 
-// MaxText bounds an entry's summary and reason: a request or an error may
-// quote megabytes of input. They are cut after redaction, so that a cut
-// never leaves part of a secret the redaction would not recognise.
-const MaxText = 1024
-
-// boundedText is s valid, redacted and cut to MaxText. It is cut a first
-// time at MaxText+redactMargin, before the redaction (which would otherwise
-// scan megabytes inside the store's write transaction): a secret that this
-// first cut splits starts past MaxText, so the second cut drops it whole.
-func boundedText(s string) string {
-	if len(s) > MaxText+redactMargin {
-		s = s[:MaxText+redactMargin]
-	}
-	return bounded(Redact(valid(s)))
-}
-
-// redactMargin is longer than anything Redact recognises.
-const redactMargin = 512
-
-func bounded(s string) string {
-	if len(s) <= MaxText {
-		return s
-	}
-	return strings.ToValidUTF8(s[:MaxText], "") + "…"
-}
-
 // valid returns s with every invalid UTF-8 sequence replaced by U+FFFD: the
 // API and the store carry only valid UTF-8, and the hash must be of what
 // they carry.
 func valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// maxText bounds an entry's Summary and Reason, in bytes.
+const maxText = 1024
+
+// text returns a summary or a reason as it is stored: valid UTF-8,
+// redacted, cut at maxText bytes. Only its first 4*maxText bytes are
+// read, so that a huge input costs little; a secret there is redacted
+// before the cut (a password that the cut would split is hidden whole).
+func text(s string) string {
+	if len(s) > 4*maxText {
+		s = s[:4*maxText]
+	}
+	return clip(Redact(valid(s)))
+}
+
+// clip returns s cut to at most maxText bytes, at the start of a
+// character, with "…" after a cut.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // Filter selects entries; every field is optional (zero: no condition).
 type Filter struct {

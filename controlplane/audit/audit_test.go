@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
@@ -256,5 +257,35 @@ func TestAppendFailsWhenTheStoreDoes(t *testing.T) {
 	s.Close()
 	if _, err := l.Append(t.Context(), auditlog.Entry{Subject: "alice", Method: "m"}); err == nil || !strings.Contains(err.Error(), "must not proceed") {
 		t.Errorf("Append on a closed store: err = %v", err)
+	}
+}
+
+// TestAppendClipsLongText: a summary or reason that echoes a large input
+// (a 4 MiB request refused with an error that quotes it) is cut, at a
+// character boundary, so that the entry and the lists that hold it stay
+// small enough to serve.
+func TestAppendClipsLongText(t *testing.T) {
+	l, _ := newLog(t)
+	e, err := l.Append(t.Context(), auditlog.Entry{Subject: "alice", Method: "m", Code: "INVALID_ARGUMENT",
+		Summary: strings.Repeat("x", 4<<20), Reason: strings.Repeat("é", 3000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{"summary": e.Summary, "reason": e.Reason} {
+		if len(s) > maxText+len("…") || !strings.HasSuffix(s, "…") || !utf8.ValidString(s) {
+			t.Errorf("%s of %d bytes (ends %q), want at most %d and a cut marked with …", name, len(s), s[max(0, len(s)-8):], maxText)
+		}
+	}
+	// A password the cut would split is redacted before the cut.
+	split, err := l.Append(t.Context(), auditlog.Entry{Subject: "alice", Method: "m",
+		Reason: strings.Repeat("x", maxText-20) + " dsn postgres://app:hunter2@db/app"})
+	if err != nil || strings.Contains(split.Reason, "hunt") {
+		t.Errorf("reason cut inside a password = %q (%v)", split.Reason[maxText-40:], err)
+	}
+	if short, err := l.Append(t.Context(), auditlog.Entry{Subject: "alice", Method: "m", Reason: "short"}); err != nil || short.Reason != "short" {
+		t.Errorf("a short reason became %q (%v)", short.Reason, err)
+	}
+	if err := l.Verify(t.Context()); err != nil {
+		t.Errorf("Verify = %v", err)
 	}
 }

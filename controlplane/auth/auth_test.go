@@ -119,6 +119,9 @@ func TestEnrollment(t *testing.T) {
 	if _, err := f.svc.Enroll(ctx, once, prod, []byte("bad")); !errors.Is(err, errkind.InvalidArgument) {
 		t.Fatalf("bad csr: %v", err)
 	}
+	if _, err := f.svc.Enroll(ctx, once, identity.Agent{Environment: "production", Name: "FE_1"}, []byte("csr")); !errors.Is(err, errkind.InvalidArgument) {
+		t.Fatalf("bad agent name: %v", err)
+	}
 	cert, err := f.svc.Enroll(ctx, once, prod, []byte("csr"))
 	if err != nil {
 		t.Fatalf("Enroll = %v (a failed enrollment must not use the token up)", err)

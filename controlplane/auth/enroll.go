@@ -59,7 +59,7 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errkind.Unauthenticated)
 	}
-	if err := validAgent(a); err != nil {
+	if err := a.Validate(); err != nil {
 		return nil, err
 	}
 	var cert *x509.Certificate
@@ -108,16 +108,6 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 	}
 	s.cfg.Log.Info("agent enrolled", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
 	return cert, nil
-}
-
-func validAgent(a identity.Agent) error {
-	if err := appspec.ValidName(a.Environment); err != nil {
-		return fmt.Errorf("environment: %w", err)
-	}
-	if err := appspec.ValidName(a.Name); err != nil {
-		return fmt.Errorf("agent name: %w", err)
-	}
-	return nil
 }
 
 func issued(c *x509.Certificate) store.IssuedCert {

@@ -33,8 +33,8 @@ import (
 
 // Resolver answers what the guard must know about the state to decide.
 type Resolver interface {
-	// DeploymentEnvironment returns the environment of a deployment.
-	// NotFound if unknown.
+	// Environment returns the environment of a deployment. NotFound if
+	// unknown.
 	Environment(deploymentID string) (string, error)
 	// ReleaseChunks returns the chunks of a release that a deployment of
 	// env brings. PermissionDenied if no deployment of env has it.
@@ -120,10 +120,9 @@ func (g *Guard) authenticateCert(leaf *x509.Certificate) (auth.Subject, error) {
 	if err != nil {
 		return anonymous, fmt.Errorf("the client certificate names no cutover agent: %w", errkind.Unauthenticated)
 	}
-	id := identity.Agent{Environment: a.Environment, Name: a.Name}
-	s, err := g.cfg.Auth.AuthenticateAgent(id, leaf)
+	s, err := g.cfg.Auth.AuthenticateAgent(a, leaf)
 	if err != nil {
-		return auth.AgentSubject(id), err
+		return auth.AgentSubject(a), err
 	}
 	return s, nil
 }
@@ -190,18 +189,10 @@ func (g *Guard) agentRequest(s auth.Subject, method string, req proto.Message) e
 	return nil
 }
 
-// code is the gRPC code an error will be answered with.
+// code is the gRPC code an error will be answered with: what the rpcerr
+// interceptor makes of it.
 func code(err error) codes.Code {
-	if err == nil {
-		return codes.OK
-	}
-	if st, ok := status.FromError(err); ok {
-		return st.Code()
-	}
-	if c := rpcerr.Code(err); c != codes.Unknown {
-		return c
-	}
-	return codes.Internal
+	return status.Code(rpcerr.ToStatus(nil, err))
 }
 
 // audit appends the entry of a call. If that fails the caller gets an

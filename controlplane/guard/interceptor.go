@@ -151,13 +151,10 @@ func (g *Guard) register(a identity.Agent, cancel context.CancelFunc) func() {
 // Disconnect ends every open stream of agent a (its session, its
 // transfers): called once its revocation is durable, so that it is cut
 // off at once; it is refused when it reconnects.
-func (g *Guard) Disconnect(a identity.Agent) int {
+func (g *Guard) Disconnect(a identity.Agent) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := 0
 	for _, cancel := range g.streams[a.URI()] {
 		cancel()
-		n++
 	}
-	return n
 }

@@ -13,7 +13,7 @@ import (
 
 // summarize describes a request for the audit log, without its secrets:
 // join tokens are reduced to their public id, CSRs to their size, DSNs
-// lose their password.
+// lose their password. The audit log cuts it to its bound.
 func summarize(m proto.Message) string {
 	if m == nil {
 		return ""

@@ -107,7 +107,7 @@ func Open(cfg Config) (*Authority, error) {
 		cfg.Log.Warn("the controller's CA certificate expires soon; agents and clients will fail to connect after it does",
 			"not_after", a.caCert.NotAfter, "file", cfg.Dir)
 	}
-	if _, err := a.renew(); err != nil {
+	if err := a.renew(); err != nil {
 		return nil, err
 	}
 	return a, nil

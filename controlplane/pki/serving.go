@@ -24,14 +24,9 @@ const (
 )
 
 // RenewAt returns when the current serving certificate is due for
-// renewal: after 2/3 of its lifetime.
+// renewal: after 2/3 of its lifetime (identity.RenewAt).
 func (a *Authority) RenewAt() time.Time {
-	return renewAt(a.serving.Load().Leaf)
-}
-
-func renewAt(c *x509.Certificate) time.Time {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return c.NotBefore.Add(life * 2 / 3)
+	return identity.RenewAt(a.serving.Load().Leaf)
 }
 
 // RenewIfDue issues a new serving certificate if the current one is due
@@ -43,7 +38,10 @@ func (a *Authority) RenewIfDue() (bool, error) {
 	if a.cfg.Clock().Before(a.RenewAt()) {
 		return false, nil
 	}
-	return a.renewLocked()
+	if err := a.renewLocked(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Run renews the serving certificate when it is due, until ctx ends; it
@@ -77,21 +75,21 @@ func (a *Authority) Run(ctx context.Context) error {
 }
 
 // renew issues a new serving certificate and swaps it in.
-func (a *Authority) renew() (bool, error) {
+func (a *Authority) renew() error {
 	a.renewMu.Lock()
 	defer a.renewMu.Unlock()
 	return a.renewLocked()
 }
 
-func (a *Authority) renewLocked() (bool, error) {
+func (a *Authority) renewLocked() error {
 	c, err := a.issueServing()
 	if err != nil {
-		return false, err
+		return err
 	}
 	a.serving.Store(c)
 	a.cfg.Log.Info("issued the controller's serving certificate", "serial", c.Leaf.SerialNumber.Text(16),
-		"not_after", c.Leaf.NotAfter, "renew_at", renewAt(c.Leaf))
-	return true, nil
+		"not_after", c.Leaf.NotAfter, "renew_at", identity.RenewAt(c.Leaf))
+	return nil
 }
 
 // issueServing returns a new serving certificate whose chain is the leaf

@@ -33,7 +33,7 @@ const minRSABits = 2048
 // weak or unsupported key, an invalid id or a ttl that is not positive.
 func (a *Authority) SignAgent(csrDER []byte, id identity.Agent, enrollment string, ttl time.Duration) (*x509.Certificate, error) {
 	if err := id.Validate(); err != nil {
-		return nil, fmt.Errorf("agent identity: %v: %w", err, errkind.InvalidArgument)
+		return nil, fmt.Errorf("agent identity: %w", err)
 	}
 	if ttl <= 0 {
 		return nil, fmt.Errorf("certificate lifetime %s is not positive: %w", ttl, errkind.InvalidArgument)

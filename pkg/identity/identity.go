@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
@@ -55,13 +56,14 @@ func (a Agent) URI() string {
 // names show an agent.
 func (a Agent) String() string { return a.Environment + "/" + a.Name }
 
-// Validate checks that the environment and the name are DNS labels.
+// Validate checks that the environment and the name are DNS labels. Its
+// error wraps both ErrNotAgent and errkind.InvalidArgument.
 func (a Agent) Validate() error {
 	if err := appspec.ValidName(a.Environment); err != nil {
-		return fmt.Errorf("%w: environment: %v", ErrNotAgent, err)
+		return fmt.Errorf("%w: environment: %w", ErrNotAgent, err)
 	}
 	if err := appspec.ValidName(a.Name); err != nil {
-		return fmt.Errorf("%w: name: %v", ErrNotAgent, err)
+		return fmt.Errorf("%w: name: %w", ErrNotAgent, err)
 	}
 	return nil
 }
@@ -135,4 +137,11 @@ func IsController(cert *x509.Certificate) bool {
 func CAHash(caCert *x509.Certificate) string {
 	sum := sha256.Sum256(caCert.RawSubjectPublicKeyInfo)
 	return hex.EncodeToString(sum[:])
+}
+
+// RenewAt returns when cert is due for renewal: after two thirds of its
+// validity. The controller's serving certificate and the agents'
+// certificates are both renewed then.
+func RenewAt(cert *x509.Certificate) time.Time {
+	return cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3)
 }

@@ -2,10 +2,14 @@ package identity
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/pkg/identity/identitytest"
 )
 
 func TestAgentURIRoundTrip(t *testing.T) {
@@ -66,7 +70,7 @@ func TestParseAgentURI(t *testing.T) {
 }
 
 func TestAgentFromCert(t *testing.T) {
-	ca := newCA(t, "ca")
+	ca := identitytest.NewCA(t, "ca")
 	tests := []struct {
 		name    string
 		uris    []string
@@ -84,8 +88,8 @@ func TestAgentFromCert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCert(t, ca, certOpts{cn: "x", uris: tt.uris})
-			got, err := AgentFromCert(c.cert)
+			c := identitytest.New(t, ca, identitytest.Options{CN: "x", URIs: tt.uris})
+			got, err := AgentFromCert(c.Cert)
 			if tt.wantErr == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("AgentFromCert = %+v, %v; want %+v", got, err, tt.want)
@@ -103,7 +107,7 @@ func TestAgentFromCert(t *testing.T) {
 }
 
 func TestIsController(t *testing.T) {
-	ca := newCA(t, "ca")
+	ca := identitytest.NewCA(t, "ca")
 	tests := []struct {
 		name string
 		uris []string
@@ -117,8 +121,8 @@ func TestIsController(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCert(t, ca, certOpts{uris: tt.uris})
-			if got := IsController(c.cert); got != tt.want {
+			c := identitytest.New(t, ca, identitytest.Options{URIs: tt.uris})
+			if got := IsController(c.Cert); got != tt.want {
 				t.Errorf("IsController = %v, want %v", got, tt.want)
 			}
 		})
@@ -129,13 +133,13 @@ func TestIsController(t *testing.T) {
 }
 
 func TestCAHash(t *testing.T) {
-	ca := newCA(t, "ca")
-	sum := sha256.Sum256(ca.cert.RawSubjectPublicKeyInfo)
-	got := CAHash(ca.cert)
+	ca := identitytest.NewCA(t, "ca")
+	sum := sha256.Sum256(ca.Cert.RawSubjectPublicKeyInfo)
+	got := CAHash(ca.Cert)
 	if got != hex.EncodeToString(sum[:]) || len(got) != 64 || strings.ToLower(got) != got {
 		t.Errorf("CAHash = %q", got)
 	}
-	if CAHash(newCA(t, "ca").cert) == got {
+	if CAHash(identitytest.NewCA(t, "ca").Cert) == got {
 		t.Error("two CAs with the same hash")
 	}
 }
@@ -156,4 +160,12 @@ func FuzzParseAgentURI(f *testing.F) {
 			t.Fatalf("ParseAgentURI(%q) accepted an invalid agent: %v", s, err)
 		}
 	})
+}
+
+func TestRenewAt(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &x509.Certificate{NotBefore: start, NotAfter: start.Add(30 * time.Hour)}
+	if got, want := RenewAt(c), start.Add(20*time.Hour); !got.Equal(want) {
+		t.Errorf("RenewAt = %v, want %v (two thirds of 30 h)", got, want)
+	}
 }

@@ -7,20 +7,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/identity/identitytest"
 )
 
 func TestVerifyController(t *testing.T) {
-	ca := newCA(t, "cutover CA")
-	other := newCA(t, "other CA")
-	inter := newCert(t, ca, certOpts{cn: "intermediate", ca: true})
+	ca := identitytest.NewCA(t, "cutover CA")
+	other := identitytest.NewCA(t, "other CA")
+	inter := identitytest.New(t, ca, identitytest.Options{CN: "intermediate", CA: true})
 	server := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	leaf := func(parent *testCert, o certOpts) *x509.Certificate {
-		if o.eku == nil {
-			o.eku = server
+	leaf := func(parent *identitytest.Cert, o identitytest.Options) *x509.Certificate {
+		if o.EKU == nil {
+			o.EKU = server
 		}
-		return newCert(t, parent, o).cert
+		return identitytest.New(t, parent, o).Cert
 	}
-	ctrl := certOpts{cn: "controller", uris: []string{ControllerURI}}
+	ctrl := identitytest.Options{CN: "controller", URIs: []string{ControllerURI}}
 	tests := []struct {
 		name    string
 		peer    []*x509.Certificate
@@ -28,16 +30,16 @@ func TestVerifyController(t *testing.T) {
 		wantMsg string // part of the message
 	}{
 		{"controller", []*x509.Certificate{leaf(ca, ctrl)}, nil, ""},
-		{"controller with CA in chain", []*x509.Certificate{leaf(ca, ctrl), ca.cert}, nil, ""},
-		{"through an intermediate", []*x509.Certificate{leaf(inter, ctrl), inter.cert}, nil, ""},
-		{"no controller URI", []*x509.Certificate{leaf(ca, certOpts{uris: []string{"cutover://p/agent/a"}})}, ErrNotController, "no cutover://controller URI"},
-		{"other CA", []*x509.Certificate{leaf(other, ctrl), other.cert}, ErrUnknownAuthority, "is --ca-file the controller's <data-dir>/tls/ca.crt?"},
-		{"expired", []*x509.Certificate{leaf(ca, certOpts{uris: ctrl.uris, notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Hour)})}, nil, "expired"},
-		{"client-only key usage", []*x509.Certificate{leaf(ca, certOpts{uris: ctrl.uris, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})}, nil, "usage"},
+		{"controller with CA in chain", []*x509.Certificate{leaf(ca, ctrl), ca.Cert}, nil, ""},
+		{"through an intermediate", []*x509.Certificate{leaf(inter, ctrl), inter.Cert}, nil, ""},
+		{"no controller URI", []*x509.Certificate{leaf(ca, identitytest.Options{URIs: []string{"cutover://p/agent/a"}})}, ErrNotController, "no cutover://controller URI"},
+		{"other CA", []*x509.Certificate{leaf(other, ctrl), other.Cert}, ErrUnknownAuthority, "is --ca-file the controller's <data-dir>/tls/ca.crt?"},
+		{"expired", []*x509.Certificate{leaf(ca, identitytest.Options{URIs: ctrl.URIs, NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})}, nil, "expired"},
+		{"client-only key usage", []*x509.Certificate{leaf(ca, identitytest.Options{URIs: ctrl.URIs, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})}, nil, "usage"},
 		{"nothing sent", nil, nil, "no certificate"},
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := VerifyController(roots)(tls.ConnectionState{PeerCertificates: tt.peer})
@@ -47,10 +49,10 @@ func TestVerifyController(t *testing.T) {
 }
 
 func TestVerifyPinnedController(t *testing.T) {
-	ca := newCA(t, "cutover CA")
-	other := newCA(t, "other CA")
-	ctrl := certOpts{cn: "controller", uris: []string{ControllerURI}, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	good := newCert(t, ca, ctrl).cert
+	ca := identitytest.NewCA(t, "cutover CA")
+	other := identitytest.NewCA(t, "other CA")
+	ctrl := identitytest.Options{CN: "controller", URIs: []string{ControllerURI}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	good := identitytest.New(t, ca, ctrl).Cert
 	tests := []struct {
 		name    string
 		hash    string
@@ -58,13 +60,13 @@ func TestVerifyPinnedController(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{"leaf and CA", CAHash(ca.cert), []*x509.Certificate{good, ca.cert}, nil, ""},
-		{"upper-case hash", strings.ToUpper(CAHash(ca.cert)), []*x509.Certificate{good, ca.cert}, nil, ""},
-		{"another CA's hash", CAHash(other.cert), []*x509.Certificate{good, ca.cert}, ErrCAHashMismatch, "wrong controller, or a token from another one"},
-		{"CA not sent", CAHash(ca.cert), []*x509.Certificate{good}, ErrCAHashMismatch, ""},
-		{"CA sent but leaf from another", CAHash(ca.cert), []*x509.Certificate{newCert(t, other, ctrl).cert, ca.cert}, ErrUnknownAuthority, ""},
-		{"not a controller", CAHash(ca.cert), []*x509.Certificate{newCert(t, ca, certOpts{eku: ctrl.eku}).cert, ca.cert}, ErrNotController, ""},
-		{"nothing sent", CAHash(ca.cert), nil, ErrCAHashMismatch, ""},
+		{"leaf and CA", CAHash(ca.Cert), []*x509.Certificate{good, ca.Cert}, nil, ""},
+		{"upper-case hash", strings.ToUpper(CAHash(ca.Cert)), []*x509.Certificate{good, ca.Cert}, nil, ""},
+		{"another CA's hash", CAHash(other.Cert), []*x509.Certificate{good, ca.Cert}, ErrCAHashMismatch, "wrong controller, or a token from another one"},
+		{"CA not sent", CAHash(ca.Cert), []*x509.Certificate{good}, ErrCAHashMismatch, ""},
+		{"CA sent but leaf from another", CAHash(ca.Cert), []*x509.Certificate{identitytest.New(t, other, ctrl).Cert, ca.Cert}, ErrUnknownAuthority, ""},
+		{"not a controller", CAHash(ca.Cert), []*x509.Certificate{identitytest.New(t, ca, identitytest.Options{EKU: ctrl.EKU}).Cert, ca.Cert}, ErrNotController, ""},
+		{"nothing sent", CAHash(ca.Cert), nil, ErrCAHashMismatch, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
