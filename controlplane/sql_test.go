@@ -76,14 +76,7 @@ func TestSQLGeneratedInPrepareRunInContinue(t *testing.T) {
 		}
 		// With nothing to run, stage 2 does not connect: an unreachable
 		// database does not stop it.
-		unreachable := map[string]string{migratetest.SQLite: "/nonexistent/dir/app.db", migratetest.Postgres: "postgres://app:pw@127.0.0.1:1/app"}[be.driver]
-		if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
-			Environment:       &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: unreachable}},
-			UpdateMask:        &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
-			SkipDatabaseCheck: true,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		setDSN(t, tc, be.unreachable)
 		continueTo(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 	})
 }
@@ -134,21 +127,11 @@ func TestSQLUnreachableStaysPrepared(t *testing.T) {
 		dsn := be.fresh(t)
 		d, agent := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlCreateVisits})
 		prepare(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
-		setDSN := func(dsn string) {
-			t.Helper()
-			if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
-				Environment:       &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: dsn}},
-				UpdateMask:        &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
-				SkipDatabaseCheck: true, // unreachable on purpose
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		setDSN(map[string]string{migratetest.SQLite: "/nonexistent/dir/app.db", migratetest.Postgres: "postgres://app:pw@127.0.0.1:1/app"}[be.driver])
+		setDSN(t, tc, be.unreachable)
 		dep := continueBack(t, tc, d.Id)
 		mustMention(t, "the failure", lastEvent(dep), "the SQL script failed", "the database is as it was")
 		waitReceived(t, agent, "disarm")
-		setDSN(dsn)
+		setDSN(t, tc, dsn)
 		continueTo(t, tc, d.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 		if got := strings.Join(agent.received(), ","); got != "stage,arm,disarm,arm,commit" {
 			t.Errorf("the agent received %s, want stage,arm,disarm,arm,commit", got)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
@@ -29,13 +30,32 @@ const (
 type sqlBackend struct {
 	driver string
 	fresh  func(t testing.TB) string // a new, empty database's DSN
+	// unreachable is a DSN of this driver that cannot be connected to.
+	unreachable string
 }
 
 // eachDatabase runs f on SQLite and on PostgreSQL (see
 // migratetest.RequirePostgres for when PostgreSQL is skipped).
 func eachDatabase(t *testing.T, f func(t *testing.T, be sqlBackend)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, sqlBackend{migratetest.SQLite, migratetest.SQLiteDSN}) })
-	t.Run("postgres", func(t *testing.T) { f(t, sqlBackend{migratetest.Postgres, migratetest.FreshPostgres}) })
+	t.Run("sqlite", func(t *testing.T) {
+		f(t, sqlBackend{migratetest.SQLite, migratetest.SQLiteDSN, "/nonexistent/dir/app.db"})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		f(t, sqlBackend{migratetest.Postgres, migratetest.FreshPostgres, "postgres://app:pw@127.0.0.1:1/app"})
+	})
+}
+
+// setDSN sets the dsn of sqlSetup's environment, without the database
+// check (the tests set unreachable ones on purpose).
+func setDSN(t *testing.T, tc *testController, dsn string) {
+	t.Helper()
+	if _, err := tc.admin.UpdateEnvironment(ctx(t), &cutoverv1.UpdateEnvironmentRequest{
+		Environment:       &cutoverv1.Environment{Name: "production", Database: &cutoverv1.Database{Dsn: dsn}},
+		UpdateMask:        &fieldmaskpb.FieldMask{Paths: []string{"database.dsn"}},
+		SkipDatabaseCheck: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sqlSetup creates environment env (two-stage) with the database driver,dsn
