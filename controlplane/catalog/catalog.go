@@ -131,8 +131,7 @@ func (c *Catalog) checkDatabase(ctx context.Context, e *store.Environment, opts 
 	if errors.Is(err, errkind.Unavailable) || errors.Is(err, errkind.DeadlineExceeded) {
 		// The controller is up; what is missing is the database: the
 		// environment cannot be saved until it can be reached.
-		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), ": "+errkind.Unavailable.Error()), ": "+errkind.DeadlineExceeded.Error())
-		msg = strings.TrimSuffix(msg, "; nothing was changed")
+		msg := strings.TrimSuffix(errkind.Message(err), "; nothing was changed")
 		return fmt.Errorf("environment %s: checking its database: %s; nothing was saved: fix the dsn or the database, or pass --no-check (skip_database_check): %w",
 			e.Name, msg, errkind.FailedPrecondition)
 	}
