@@ -98,15 +98,22 @@ func (h *fakeHandler) count(id string) int {
 	return h.calls[id]
 }
 
-func startAgent(t *testing.T, addr string, h Handler) *Session {
+// startAgent runs a session of agent fe-1 with h against the fake
+// controller at addr, its configuration changed by mods, until the test
+// ends.
+func startAgent(t *testing.T, addr string, h Handler, mods ...func(*Config)) *Session {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())) // the fake controller of this package's tests
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	s, err := New(Config{Conn: conn, Name: "fe-1", Environment: "prod", Labels: map[string]string{"role": "web"},
-		Handler: h, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	cfg := Config{Conn: conn, Name: "fe-1", Environment: "prod", Labels: map[string]string{"role": "web"},
+		Handler: h, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,19 +292,7 @@ func TestStatusReportedWhenItChanges(t *testing.T) {
 	f := &fakeController{sessions: make(chan *fakeSession, 4)}
 	_, addr := serve(t, f, "127.0.0.1:0")
 	h := &statusHandler{fakeHandler: fakeHandler{calls: map[string]int{}}, running: "r1"}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	s, err := New(Config{Conn: conn, Name: "fe-1", Environment: "prod", Handler: h, StatusEvery: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startAgent(t, addr, h, func(cfg *Config) { cfg.StatusEvery = 10 * time.Millisecond })
 
 	sess := next(t, f.sessions)
 	if got := sess.hello.GetStatus().GetApplications()[0].GetRunningReleaseId(); got != "r1" {

@@ -131,8 +131,7 @@ func (c *Catalog) checkDatabase(ctx context.Context, e *store.Environment, opts 
 	if errors.Is(err, errkind.Unavailable) || errors.Is(err, errkind.DeadlineExceeded) {
 		// The controller is up; what is missing is the database: the
 		// environment cannot be saved until it can be reached.
-		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), ": "+errkind.Unavailable.Error()), ": "+errkind.DeadlineExceeded.Error())
-		msg = strings.TrimSuffix(msg, "; nothing was changed")
+		msg := strings.TrimSuffix(errkind.Message(err), "; nothing was changed")
 		return fmt.Errorf("environment %s: checking its database: %s; nothing was saved: fix the dsn or the database, or pass --no-check (skip_database_check): %w",
 			e.Name, msg, errkind.FailedPrecondition)
 	}
@@ -158,8 +157,8 @@ func keepDSN(dsn, cur string) string {
 
 // CreateEnvironment creates e. Unless opts skip it, a database is checked
 // first (Config.CheckDatabase). Errors: InvalidArgument; AlreadyExists;
-// from the check, Unavailable (cannot connect) or FailedPrecondition
-// (rights missing).
+// from the check, FailedPrecondition (the database cannot be reached, or
+// rights are missing).
 func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment, opts ...EnvOptions) (*store.Environment, error) {
 	if err := validateEnvironment(&e); err != nil {
 		return nil, err
@@ -187,8 +186,7 @@ func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment, op
 // paths name (update_mask paths; empty means all updatable fields) to their
 // values in e. When paths change the database, the result is checked first
 // (Config.CheckDatabase) unless opts skip it. Errors: InvalidArgument (also
-// for an unknown path); NotFound; from the check, Unavailable or
-// FailedPrecondition.
+// for an unknown path); NotFound; from the check, FailedPrecondition.
 func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, paths []string, opts ...EnvOptions) (*store.Environment, error) {
 	if err := appspec.ValidName(e.Name); err != nil {
 		return nil, fmt.Errorf("environment name: %w", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -185,5 +186,42 @@ func TestEnvironmentDatabase(t *testing.T) {
 		if e.Database != st.want {
 			t.Fatalf("%s: database = %+v, want %+v", st.name, e.Database, st.want)
 		}
+	}
+}
+
+// TestEnvironmentDatabaseCheck: a database the check cannot reach is
+// refused with FailedPrecondition (the controller is up; the database is
+// what is missing), saying how to skip the check, and nothing is saved;
+// SkipDatabaseCheck saves it unchecked; an update that leaves the
+// database alone is not checked.
+func TestEnvironmentDatabaseCheck(t *testing.T) {
+	c := newCatalog(t)
+	checked := 0
+	c.checkDB = func(ctx context.Context, db migrate.DB, shadowDSN string) error {
+		checked++
+		return fmt.Errorf("cannot connect to the database %s: refused; nothing was changed: %w", db, errkind.Unavailable)
+	}
+	ctx := context.Background()
+	env := store.Environment{Name: "production", Database: store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app"}}
+	_, err := c.CreateEnvironment(ctx, env)
+	if !errors.Is(err, errkind.FailedPrecondition) || errors.Is(err, errkind.Unavailable) {
+		t.Fatalf("CreateEnvironment with an unreachable database: %v, want FailedPrecondition only", err)
+	}
+	for _, w := range []string{"cannot connect to the database postgres:postgres://app:xxxxx@db/app: refused; nothing was saved", "--no-check"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q does not say %q", err, w)
+		}
+	}
+	if _, err := c.Environment(ctx, "production"); !errors.Is(err, errkind.NotFound) {
+		t.Fatalf("the refused environment was saved: %v", err)
+	}
+	if _, err := c.CreateEnvironment(ctx, env, EnvOptions{SkipDatabaseCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", KeepReleases: 3}, []string{"keep_releases"}); err != nil {
+		t.Fatal(err)
+	}
+	if checked != 1 {
+		t.Errorf("the database was checked %d times, want once", checked)
 	}
 }

@@ -90,7 +90,7 @@ func checkPostgresAccess(ctx context.Context, db DB, shadowDSN string) error {
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-			return fmt.Errorf("%s; the role lacks CONNECT on the database (GRANT CONNECT ON DATABASE …): %w", strings.TrimSuffix(err.Error(), ": "+errkind.Unavailable.Error()), errkind.FailedPrecondition)
+			return fmt.Errorf("%s; the role lacks CONNECT on the database (GRANT CONNECT ON DATABASE …): %w", errkind.Message(err), errkind.FailedPrecondition)
 		}
 		return err
 	}
@@ -141,7 +141,7 @@ func checkPostgresAccess(ctx context.Context, db DB, shadowDSN string) error {
 func checkShadowServer(ctx context.Context, shadow DB) error {
 	pool, conn, err := open(ctx, shadow, shadow.DSN)
 	if err != nil {
-		return fmt.Errorf("shadow_dsn: %s", strings.TrimSuffix(err.Error(), ": "+errkind.Unavailable.Error()))
+		return fmt.Errorf("shadow_dsn: %s", errkind.Message(err))
 	}
 	defer pool.Close()
 	defer conn.Close()

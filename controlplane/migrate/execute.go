@@ -194,19 +194,7 @@ func checkPlan(db DB, plan *Plan) error {
 // basis. With resume, it returns how many leading groups of plan an
 // earlier run of it applied already.
 func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, resume bool) (int, error) {
-	var stmts []string
-	if db.Driver == DriverPostgres {
-		if db.StatementTimeout > 0 {
-			stmts = append(stmts, fmt.Sprintf("SET statement_timeout = %d", db.StatementTimeout.Milliseconds()))
-		}
-		if db.LockTimeout > 0 {
-			stmts = append(stmts, fmt.Sprintf("SET lock_timeout = %d", db.LockTimeout.Milliseconds()))
-		}
-	} else {
-		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(db).Milliseconds()))
-	}
-	stmts = append(stmts, createTableSQL(db.Driver))
-	for _, s := range stmts {
+	for _, s := range setUpSQL(db) {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			kind, note := classify(ctx, db, err)
 			return 0, fmt.Errorf("preparing the database %s (%s): %s%s; no migration was run: %w",
@@ -231,6 +219,23 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, resume bool) 
 	}
 	return 0, fmt.Errorf("the database changed since prepare: %s; nothing was run: prepare again: %w",
 		describeChange(plan.Applied, rows), errkind.FailedPrecondition)
+}
+
+// setUpSQL returns the statements that apply db's timeouts to a
+// connection and create the bookkeeping table if it is missing.
+func setUpSQL(db DB) []string {
+	var stmts []string
+	if db.Driver == DriverPostgres {
+		if db.StatementTimeout > 0 {
+			stmts = append(stmts, fmt.Sprintf("SET statement_timeout = %d", db.StatementTimeout.Milliseconds()))
+		}
+		if db.LockTimeout > 0 {
+			stmts = append(stmts, fmt.Sprintf("SET lock_timeout = %d", db.LockTimeout.Milliseconds()))
+		}
+	} else {
+		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(db).Milliseconds()))
+	}
+	return append(stmts, createTableSQL(db.Driver))
 }
 
 // appliedThrough returns the bookkeeping rows the database holds once the

@@ -192,7 +192,7 @@ func checkInput(driver, deploymentID string, apps []AppFiles) error {
 			for _, s := range stmts {
 				if s.transactionControl() {
 					return bad("application %q: %s: statement %d (line %d) controls the transaction (%s); cutover runs each file in a transaction: remove it, or start the file with %q",
-						app.Application, f.Name, s.Index, s.Line, strings.TrimSpace(s.words[0]+" "+s.words[1]), NoTransactionMarker)
+						app.Application, f.Name, s.Index, s.Line, strings.TrimSpace(s.word(0)+" "+s.word(1)), NoTransactionMarker)
 				}
 			}
 		}

@@ -131,16 +131,7 @@ func runOnShadow(ctx context.Context, shadow DB, plan *Plan) ([]time.Duration, e
 	}
 	defer pool.Close()
 	defer conn.Close()
-	var stmts []string
-	if shadow.Driver == DriverPostgres {
-		if shadow.StatementTimeout > 0 {
-			stmts = append(stmts, fmt.Sprintf("SET statement_timeout = %d", shadow.StatementTimeout.Milliseconds()))
-		}
-	} else {
-		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(shadow).Milliseconds()))
-	}
-	stmts = append(stmts, createTableSQL(shadow.Driver))
-	for _, s := range stmts {
+	for _, s := range setUpSQL(shadow) {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			kind, note := classify(ctx, shadow, err)
 			return nil, fmt.Errorf("preparing the shadow database: %s%s: %w", redactIn(err.Error(), shadow.DSN), note, kind)

@@ -229,8 +229,14 @@ func TestDataDependent(t *testing.T) {
 		{"ALTER TABLE t ADD COLUMN y int NOT NULL DEFAULT 0", ""},
 		{"ALTER TABLE t ALTER COLUMN x TYPE bigint", "ALTER TABLE … ALTER COLUMN … TYPE"},
 		{"-- UPDATE in a comment\nCREATE TABLE u (id int)", ""},
+		{"/* a /* nested */ UPDATE in a comment */ CREATE TABLE u (id int)", ""},
+		{"INSERT INTO t VALUES (E'it\\'s a select')", ""},
 	} {
-		if got, _ := dataDependent(DriverPostgres, tc.sql); got != tc.want {
+		stmts, err := splitStatements(DriverPostgres, tc.sql)
+		if err != nil || len(stmts) != 1 {
+			t.Fatalf("%q splits to %v (%v)", tc.sql, stmts, err)
+		}
+		if got, _ := dataDependent(DriverPostgres, stmts[0].words); got != tc.want {
 			t.Errorf("%q: %q, want %q", tc.sql, got, tc.want)
 		}
 	}

@@ -16,19 +16,28 @@ type statement struct {
 	Line int
 	// Terminated is false for a last statement without a ';'.
 	Terminated bool
-	// words are its first two words, upper-cased.
-	words [2]string
+	// words are its keywords, identifiers and numbers, upper-cased: its
+	// words outside strings, quoted identifiers and comments.
+	words []string
+}
+
+// word returns its i-th word (from 0), or "".
+func (s statement) word(i int) string {
+	if i < len(s.words) {
+		return s.words[i]
+	}
+	return ""
 }
 
 // transactionControl reports whether s begins, ends or aborts a transaction.
 func (s statement) transactionControl() bool {
-	switch s.words[0] {
+	switch s.word(0) {
 	case "BEGIN", "COMMIT", "END", "ABORT":
 		return true
 	case "ROLLBACK":
-		return s.words[1] != "TO"
+		return s.word(1) != "TO"
 	case "START":
-		return s.words[1] == "TRANSACTION"
+		return s.word(1) == "TRANSACTION"
 	}
 	return false
 }
@@ -44,7 +53,6 @@ func splitStatements(driver, sql string) ([]statement, error) {
 		out       []statement
 		cur       statement
 		start     = -1 // offset of the current statement's first token
-		nwords    int
 		trigger   bool // the statement is CREATE … TRIGGER
 		depth     int  // open BEGIN/CASE blocks inside a body
 		parens    int  // open parentheses
@@ -179,12 +187,9 @@ func splitStatements(driver, sql string) ([]statement, error) {
 				j++
 			}
 			w := strings.ToUpper(sql[i:j])
-			if nwords < len(cur.words) {
-				cur.words[nwords] = w
-			}
-			nwords++
+			cur.words = append(cur.words, w)
 			switch {
-			case w == "TRIGGER" && nwords <= 4 && cur.words[0] == "CREATE":
+			case w == "TRIGGER" && len(cur.words) <= 4 && cur.words[0] == "CREATE":
 				trigger = true
 			case w == "BEGIN" && trigger && depth == 0:
 				depth++
@@ -211,7 +216,7 @@ func splitStatements(driver, sql string) ([]statement, error) {
 				cur.Index = len(out) + 1
 				out = append(out, cur)
 			}
-			start, nwords, trigger, prevWord = -1, 0, false, ""
+			start, trigger, prevWord = -1, false, ""
 			i++
 		default:
 			mark()

@@ -37,7 +37,7 @@ func unproven(p *Plan) []Unproven {
 				continue
 			}
 			for _, st := range stmts {
-				kind, reason := dataDependent(p.Driver, st.SQL)
+				kind, reason := dataDependent(p.Driver, st.words)
 				if kind == "" {
 					continue
 				}
@@ -49,10 +49,9 @@ func unproven(p *Plan) []Unproven {
 	return out
 }
 
-// dataDependent returns what makes the statement depend on the rows, and
-// how; "" when it does not.
-func dataDependent(driver, stmt string) (kind, reason string) {
-	w := words(driver, stmt)
+// dataDependent returns what makes the statement of words w (its
+// statement.words) depend on the rows, and how; "" when it does not.
+func dataDependent(driver string, w []string) (kind, reason string) {
 	if len(w) == 0 {
 		return "", ""
 	}
@@ -109,57 +108,6 @@ func indexSeq(w []string, seq ...string) int {
 		}
 	}
 	return -1
-}
-
-// words returns the upper-cased words of stmt outside strings, quoted
-// identifiers and comments.
-func words(driver, stmt string) []string {
-	var out []string
-	n := len(stmt)
-	for i := 0; i < n; {
-		c := stmt[i]
-		switch {
-		case c == '-' && i+1 < n && stmt[i+1] == '-':
-			k := strings.IndexByte(stmt[i:], '\n')
-			if k < 0 {
-				return out
-			}
-			i += k
-		case c == '/' && i+1 < n && stmt[i+1] == '*':
-			k := strings.Index(stmt[i+2:], "*/")
-			if k < 0 {
-				return out
-			}
-			i += k + 4
-		case c == '\'' || c == '"' || c == '`':
-			k := strings.IndexByte(stmt[i+1:], c)
-			if k < 0 {
-				return out
-			}
-			i += k + 2
-		case driver == DriverPostgres && c == '$':
-			tag := dollarTag(stmt[i:])
-			if tag == "" {
-				i++
-				continue
-			}
-			k := strings.Index(stmt[i+len(tag):], tag)
-			if k < 0 {
-				return out
-			}
-			i += len(tag) + k + len(tag)
-		case isWordByte(c):
-			j := i
-			for j < n && isWordByte(stmt[j]) {
-				j++
-			}
-			out = append(out, strings.ToUpper(stmt[i:j]))
-			i = j
-		default:
-			i++
-		}
-	}
-	return out
 }
 
 // excerpt returns s on one line, cut to at most max bytes (at a rune

@@ -119,32 +119,13 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 // bucket, and keeps what it had.
 func TestMigration0005(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir)
-	s.Close()
-	db, err := bolt.Open(dir+"/"+FileName, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketAudit); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Bucket(bucketMigrations).Delete([]byte("0005_create_audit")); err != nil {
-			return err
-		}
-		if err := meta.Put(keySchemaVersion, u64(4)); err != nil {
-			return err
-		}
-		return (&Tx{tx: tx}).PutEnvironment(&Environment{Name: "production"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	oldFile(t, dir, 4, func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error { return (&Tx{tx: tx}).PutEnvironment(&Environment{Name: "production"}) })
+	})
 
-	s = open(t, dir)
+	s := open(t, dir)
 	defer s.Close()
-	err = s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v < 5 {
 			t.Errorf("schema version = %d after Open, want at least 5", v)
 		}

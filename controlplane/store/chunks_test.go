@@ -6,10 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -102,34 +100,25 @@ func TestMigrationKeysChunksBySequence(t *testing.T) {
 
 	// A schema-2 file with chunks keyed by id.
 	dir := t.TempDir()
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := runMigrations(db, migrations[:2], time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	putOld := func(data string) manifest.ChunkID {
-		id := manifest.HashChunk([]byte(data))
-		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketChunks).Put(id[:], []byte(data)) }); err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
 	want := map[manifest.ChunkID]string{}
-	for i := range 5 {
-		d := fmt.Sprint("chunk ", i)
-		want[putOld(d)] = d
-	}
-	// A migration that stopped after copying one chunk, then an older
-	// controller that stored another chunk.
-	if _, err := copyChunkBatch(db, nil, 1); err != nil {
-		t.Fatal(err)
-	}
-	want[putOld("stored by the older controller")] = "stored by the older controller"
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	oldFile(t, dir, 2, func(db *bolt.DB) error {
+		putOld := func(data string) error {
+			id := manifest.HashChunk([]byte(data))
+			want[id] = data
+			return db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketChunks).Put(id[:], []byte(data)) })
+		}
+		for i := range 5 {
+			if err := putOld(fmt.Sprint("chunk ", i)); err != nil {
+				return err
+			}
+		}
+		// A migration that stopped after copying one chunk, then an older
+		// controller that stored another chunk.
+		if _, err := copyChunkBatch(db, nil, 1); err != nil {
+			return err
+		}
+		return putOld("stored by the older controller")
+	})
 
 	s := open(t, dir)
 	defer s.Close()

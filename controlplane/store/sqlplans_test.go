@@ -15,33 +15,15 @@ import (
 // plan until one is put.
 func TestMigration0002(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir)
-	s.Close()
-	// Rebuild a version-1 file: drop what 0002 made and set the version back.
-	db, err := bolt.Open(dir+"/"+FileName, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketSQLPlans); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Bucket(bucketMigrations).Delete([]byte("0002_create_sql_plans")); err != nil {
-			return err
-		}
-		if err := meta.Put(keySchemaVersion, u64(1)); err != nil {
-			return err
-		}
-		return (&Tx{tx: tx}).PutDeployment(&Deployment{ID: "d-1", Environment: "prod", State: Activating, ActivateTime: time.Unix(1, 0)})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	oldFile(t, dir, 1, func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error {
+			return (&Tx{tx: tx}).PutDeployment(&Deployment{ID: "d-1", Environment: "prod", State: Activating, ActivateTime: time.Unix(1, 0)})
+		})
+	})
 
-	s = open(t, dir)
+	s := open(t, dir)
 	defer s.Close()
-	err = s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v < 2 {
 			t.Errorf("schema version = %d after Open, want at least 2", v)
 		}

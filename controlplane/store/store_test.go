@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,28 @@ func open(t *testing.T, dir string) *Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// oldFile writes in dir the file that a controller knowing only the first
+// n migrations would have left, runs seed on it (opened with bbolt: the
+// store would migrate it), and closes it; the next Open migrates it, as
+// the test of a migration needs.
+func oldFile(t *testing.T, dir string, n int, seed func(db *bolt.DB) error) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = runMigrations(db, migrations[:n], time.Now())
+	if err == nil {
+		err = seed(db)
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestReopenKeepsEverything(t *testing.T) {

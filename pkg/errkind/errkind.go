@@ -6,7 +6,10 @@
 // and callers test with errors.Is. pkg/rpcerr maps kinds to gRPC codes.
 package errkind
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // The kinds. Each is a sentinel; wrap it with %w.
 var (
@@ -36,6 +39,25 @@ var (
 	// (docs/limits.md).
 	ResourceExhausted = errors.New("resource exhausted")
 )
+
+// kinds lists the kinds, for Message.
+var kinds = []error{NotFound, AlreadyExists, InvalidArgument, FailedPrecondition, Aborted,
+	Unavailable, DeadlineExceeded, Unauthenticated, PermissionDenied, DataLoss, ResourceExhausted}
+
+// Message returns err's text without the ": <kind>" that wrapping a kind
+// with %w leaves at its end: for a caller that gives err's message another
+// kind, or another ending.
+func Message(err error) string {
+	msg := err.Error()
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			if m, ok := strings.CutSuffix(msg, ": "+k.Error()); ok {
+				return m
+			}
+		}
+	}
+	return msg
+}
 
 // Kinded is an error whose message is shown as is and whose kind is Kind.
 // It is what clients get back from pkg/rpcerr.
