@@ -36,6 +36,8 @@ func FuzzConvertRequests(f *testing.F) {
 	add(0, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "x",
 		PreparedTtl: &durationpb.Duration{Seconds: -1 << 62, Nanos: 2e9}, KeepReleases: -1,
 		Database: &cutoverv1.Database{Dsn: "host=db password = 'two words' dbname=app", LockTimeout: &durationpb.Duration{Seconds: 1 << 62}}}})
+	add(0, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "y",
+		Database: &cutoverv1.Database{Dsn: "host=db password = 's3'cret dbname=app"}}}) // found by fuzzing: text after the quote
 	add(1, &cutoverv1.UpdateEnvironmentRequest{Environment: &cutoverv1.Environment{Name: "prod"}})
 	add(2, &cutoverv1.ListAuditEventsRequest{Environment: "prod", StartTime: timestamppb.New(time.Unix(2e9, 0)), EndTime: timestamppb.New(time.Unix(1e9, 0))})
 	add(2, &cutoverv1.ListAuditEventsRequest{StartTime: &timestamppb.Timestamp{Seconds: 1 << 62}})

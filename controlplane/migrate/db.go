@@ -88,7 +88,7 @@ func (d DB) LogValue() slog.Value {
 const redacted = "xxxxx"
 
 var (
-	kvPasswordRE    = regexp.MustCompile(`(^|\s)(password\s*=\s*)('(?:[^'\\]|\\.|'')*'?|\S*)`)
+	kvPasswordRE    = regexp.MustCompile(`(^|\s)(password\s*=\s*)('(?:[^'\\]|\\.|'')*'?\S*|\S*)`)
 	queryPasswordRE = regexp.MustCompile(`([?&]password=)[^&#]*`)
 )
 

@@ -23,6 +23,7 @@ func TestRedactDSN(t *testing.T) {
 		{"password=s3cret host=h", "password=xxxxx host=h"},
 		{"host=h password = 'it''s s3cret' dbname=d", "host=h password = xxxxx dbname=d"},
 		{`host=h password='a\' b' dbname=d`, "host=h password=xxxxx dbname=d"},
+		{"host=h password='s3'cret dbname=d", "host=h password=xxxxx dbname=d"}, // text after the quote is the password's too
 		{"host=h dbname=d", "host=h dbname=d"},
 		{"host=h mypassword=x", "host=h mypassword=x"},
 		{"/var/lib/app/app.db", "/var/lib/app/app.db"},
