@@ -9,6 +9,7 @@ package cutoverv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -567,7 +568,13 @@ type CommandReport struct {
 	// does not start a new run. The controller adds up transferred_bytes over
 	// the runs. Empty from agents older than this field: the controller then
 	// takes transferred_bytes as the command's total.
-	RunId         string `protobuf:"bytes,11,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	RunId string `protobuf:"bytes,11,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// ready says, on a PROGRESS report of a held commit, that every new
+	// process serves and is healthy: the agent waits for finish.
+	Ready bool `protobuf:"varint,12,opt,name=ready,proto3" json:"ready,omitempty"`
+	// overlap is how long both versions served during the commit (see
+	// DeploymentAgent.overlap); set on DONE.
+	Overlap       *durationpb.Duration `protobuf:"bytes,13,opt,name=overlap,proto3" json:"overlap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +686,20 @@ func (x *CommandReport) GetRunId() string {
 	return ""
 }
 
+func (x *CommandReport) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *CommandReport) GetOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.Overlap
+	}
+	return nil
+}
+
 // ConnectResponse is a message from the controller.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -693,6 +714,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Commit
 	//	*ConnectResponse_Disarm
 	//	*ConnectResponse_Hooks
+	//	*ConnectResponse_Finish
 	Command       isConnectResponse_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -798,6 +820,15 @@ func (x *ConnectResponse) GetHooks() *HooksCommand {
 	return nil
 }
 
+func (x *ConnectResponse) GetFinish() *FinishCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_Finish); ok {
+			return x.Finish
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Command interface {
 	isConnectResponse_Command()
 }
@@ -837,6 +868,11 @@ type ConnectResponse_Hooks struct {
 	Hooks *HooksCommand `protobuf:"bytes,8,opt,name=hooks,proto3,oneof"`
 }
 
+type ConnectResponse_Finish struct {
+	// finish lets a held commit stop the old processes (CommitCommand.hold).
+	Finish *FinishCommand `protobuf:"bytes,9,opt,name=finish,proto3,oneof"`
+}
+
 func (*ConnectResponse_Stage) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Rollback) isConnectResponse_Command() {}
@@ -850,6 +886,8 @@ func (*ConnectResponse_Commit) isConnectResponse_Command() {}
 func (*ConnectResponse_Disarm) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Hooks) isConnectResponse_Command() {}
+
+func (*ConnectResponse_Finish) isConnectResponse_Command() {}
 
 // ReleaseRef names one application's release.
 type ReleaseRef struct {
@@ -915,7 +953,10 @@ type StageCommand struct {
 	// deployment_id is the deployment it belongs to.
 	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
 	// releases to stage.
-	Releases      []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// stage_rate caps the agent's writes, in bytes per second (the
+	// environment's stage_rate); 0: the agent's --stage-rate, or none.
+	StageRate     int64 `protobuf:"varint,4,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -971,6 +1012,13 @@ func (x *StageCommand) GetReleases() []*ReleaseRef {
 	return nil
 }
 
+func (x *StageCommand) GetStageRate() int64 {
+	if x != nil {
+		return x.StageRate
+	}
+	return 0
+}
+
 // ArmCommand asks the agent to get ready to swap, changing nothing that
 // runs: each release is staged if it is not (unless verify_only), every file
 // of its directory is checked against the manifest (a damaged one is
@@ -987,7 +1035,9 @@ type ArmCommand struct {
 	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
 	// verify_only fails, instead of staging, a release that is not staged
 	// intact (continue with require_prepared).
-	VerifyOnly    bool `protobuf:"varint,4,opt,name=verify_only,json=verifyOnly,proto3" json:"verify_only,omitempty"`
+	VerifyOnly bool `protobuf:"varint,4,opt,name=verify_only,json=verifyOnly,proto3" json:"verify_only,omitempty"`
+	// stage_rate caps the writes of what arm stages, as StageCommand's.
+	StageRate     int64 `protobuf:"varint,5,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1050,6 +1100,13 @@ func (x *ArmCommand) GetVerifyOnly() bool {
 	return false
 }
 
+func (x *ArmCommand) GetStageRate() int64 {
+	if x != nil {
+		return x.StageRate
+	}
+	return 0
+}
+
 // CommitCommand asks the agent to swap to the releases it armed: rename
 // `current.next` over `current`, fsync, restart, wait for health, run the
 // validate hooks. Any failure swaps back and reports FAILED with
@@ -1068,7 +1125,16 @@ type CommitCommand struct {
 	// keeps once the swap succeeded (the environment's keep_releases); 0
 	// means the agent's default (3). The running release and a rollback's
 	// target are always kept.
-	KeepReleases  int32 `protobuf:"varint,5,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
+	KeepReleases int32 `protobuf:"varint,5,opt,name=keep_releases,json=keepReleases,proto3" json:"keep_releases,omitempty"`
+	// hold makes the commit of apps with run.listen wait, once every new
+	// process serves on the inherited sockets and is healthy (the old ones
+	// still serving beside them), for a FinishCommand before it tells the
+	// old processes to stop: the agent reports PROGRESS with ready set, then
+	// waits. The controller sends finish when every front-end is ready, so
+	// that the fleet switches together. A commit with no such app never
+	// waits. Without hold the agent stops each old process as soon as its
+	// new one is healthy.
+	Hold          bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1138,6 +1204,71 @@ func (x *CommitCommand) GetKeepReleases() int32 {
 	return 0
 }
 
+func (x *CommitCommand) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+// FinishCommand lets the held commit command_id of deployment_id stop the
+// old processes (CommitCommand.hold). It has no report of its own: the
+// commit's DONE or FAILED follows. Sent for a commit that does not wait,
+// or is over, it changes nothing.
+type FinishCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command_id is the commit command's id.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// deployment_id is the deployment it belongs to.
+	DeploymentId  string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishCommand) Reset() {
+	*x = FinishCommand{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishCommand) ProtoMessage() {}
+
+func (x *FinishCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishCommand.ProtoReflect.Descriptor instead.
+func (*FinishCommand) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FinishCommand) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *FinishCommand) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
 // DisarmCommand asks the agent to forget an armed activation: it removes
 // `current.next`; nothing running changes. Idempotent.
 type DisarmCommand struct {
@@ -1152,7 +1283,7 @@ type DisarmCommand struct {
 
 func (x *DisarmCommand) Reset() {
 	*x = DisarmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1295,7 @@ func (x *DisarmCommand) String() string {
 func (*DisarmCommand) ProtoMessage() {}
 
 func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1308,7 @@ func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisarmCommand.ProtoReflect.Descriptor instead.
 func (*DisarmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DisarmCommand) GetCommandId() string {
@@ -1213,7 +1344,7 @@ type HooksCommand struct {
 
 func (x *HooksCommand) Reset() {
 	*x = HooksCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1356,7 @@ func (x *HooksCommand) String() string {
 func (*HooksCommand) ProtoMessage() {}
 
 func (x *HooksCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1369,7 @@ func (x *HooksCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksCommand.ProtoReflect.Descriptor instead.
 func (*HooksCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HooksCommand) GetCommandId() string {
@@ -1284,7 +1415,7 @@ type HookRef struct {
 
 func (x *HookRef) Reset() {
 	*x = HookRef{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1427,7 @@ func (x *HookRef) String() string {
 func (*HookRef) ProtoMessage() {}
 
 func (x *HookRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1440,7 @@ func (x *HookRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
 func (*HookRef) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HookRef) GetApplication() string {
@@ -1349,7 +1480,7 @@ type RollbackCommand struct {
 
 func (x *RollbackCommand) Reset() {
 	*x = RollbackCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1492,7 @@ func (x *RollbackCommand) String() string {
 func (*RollbackCommand) ProtoMessage() {}
 
 func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1505,7 @@ func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackCommand.ProtoReflect.Descriptor instead.
 func (*RollbackCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackCommand) GetCommandId() string {
@@ -1413,7 +1544,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1556,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1569,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -1473,7 +1604,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1616,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1629,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -1519,7 +1650,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1662,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1675,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -1577,7 +1708,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1720,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1733,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -1651,7 +1782,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1794,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1807,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -1701,7 +1832,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1844,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1857,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -1755,7 +1886,7 @@ var File_cutover_v1_agent_proto protoreflect.FileDescriptor
 const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/agent.proto\x12\n" +
-	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n" +
+	"cutover.v1\x1a\x16cutover/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tR\tjoinToken\x12 \n" +
@@ -1785,7 +1916,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\vAgentStatus\x12@\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xb5\x03\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\x80\x04\n" +
 	"\rCommandReport\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1799,7 +1930,9 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\freused_bytes\x18\t \x01(\x03R\vreusedBytes\x12,\n" +
 	"\x05hooks\x18\n" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x15\n" +
-	"\x06run_id\x18\v \x01(\tR\x05runId\"\x90\x03\n" +
+	"\x06run_id\x18\v \x01(\tR\x05runId\x12\x14\n" +
+	"\x05ready\x18\f \x01(\bR\x05ready\x123\n" +
+	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\xc5\x03\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +
@@ -1807,18 +1940,21 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x03arm\x18\x05 \x01(\v2\x16.cutover.v1.ArmCommandH\x00R\x03arm\x123\n" +
 	"\x06commit\x18\x06 \x01(\v2\x19.cutover.v1.CommitCommandH\x00R\x06commit\x123\n" +
 	"\x06disarm\x18\a \x01(\v2\x19.cutover.v1.DisarmCommandH\x00R\x06disarm\x120\n" +
-	"\x05hooks\x18\b \x01(\v2\x18.cutover.v1.HooksCommandH\x00R\x05hooksB\t\n" +
+	"\x05hooks\x18\b \x01(\v2\x18.cutover.v1.HooksCommandH\x00R\x05hooks\x123\n" +
+	"\x06finish\x18\t \x01(\v2\x19.cutover.v1.FinishCommandH\x00R\x06finishB\t\n" +
 	"\acommandJ\x04\b\x02\x10\x03R\bactivate\"M\n" +
 	"\n" +
 	"ReleaseRef\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x1d\n" +
 	"\n" +
-	"release_id\x18\x02 \x01(\tR\treleaseId\"\x86\x01\n" +
+	"release_id\x18\x02 \x01(\tR\treleaseId\"\xa5\x01\n" +
 	"\fStageCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
-	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\"\xa5\x01\n" +
+	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1d\n" +
+	"\n" +
+	"stage_rate\x18\x04 \x01(\x03R\tstageRate\"\xc4\x01\n" +
 	"\n" +
 	"ArmCommand\x12\x1d\n" +
 	"\n" +
@@ -1826,14 +1962,21 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1f\n" +
 	"\vverify_only\x18\x04 \x01(\bR\n" +
-	"verifyOnly\"\xdd\x01\n" +
+	"verifyOnly\x12\x1d\n" +
+	"\n" +
+	"stage_rate\x18\x05 \x01(\x03R\tstageRate\"\xf1\x01\n" +
 	"\rCommitCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12/\n" +
 	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\x12#\n" +
-	"\rkeep_releases\x18\x05 \x01(\x05R\fkeepReleases\"S\n" +
+	"\rkeep_releases\x18\x05 \x01(\x05R\fkeepReleases\x12\x12\n" +
+	"\x04hold\x18\x06 \x01(\bR\x04hold\"S\n" +
+	"\rFinishCommand\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\"S\n" +
 	"\rDisarmCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -1904,7 +2047,7 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_cutover_v1_agent_proto_goTypes = []any{
 	(CommandOutcome)(0),              // 0: cutover.v1.CommandOutcome
 	(*EnrollRequest)(nil),            // 1: cutover.v1.EnrollRequest
@@ -1920,63 +2063,67 @@ var file_cutover_v1_agent_proto_goTypes = []any{
 	(*StageCommand)(nil),             // 11: cutover.v1.StageCommand
 	(*ArmCommand)(nil),               // 12: cutover.v1.ArmCommand
 	(*CommitCommand)(nil),            // 13: cutover.v1.CommitCommand
-	(*DisarmCommand)(nil),            // 14: cutover.v1.DisarmCommand
-	(*HooksCommand)(nil),             // 15: cutover.v1.HooksCommand
-	(*HookRef)(nil),                  // 16: cutover.v1.HookRef
-	(*RollbackCommand)(nil),          // 17: cutover.v1.RollbackCommand
-	(*DropCommand)(nil),              // 18: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),       // 19: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),      // 20: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),       // 21: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),      // 22: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                    // 23: cutover.v1.Chunk
-	nil,                              // 24: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),         // 25: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
-	(*HookResult)(nil),               // 27: cutover.v1.HookResult
-	(HookKind)(0),                    // 28: cutover.v1.HookKind
+	(*FinishCommand)(nil),            // 14: cutover.v1.FinishCommand
+	(*DisarmCommand)(nil),            // 15: cutover.v1.DisarmCommand
+	(*HooksCommand)(nil),             // 16: cutover.v1.HooksCommand
+	(*HookRef)(nil),                  // 17: cutover.v1.HookRef
+	(*RollbackCommand)(nil),          // 18: cutover.v1.RollbackCommand
+	(*DropCommand)(nil),              // 19: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),       // 20: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),      // 21: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),       // 22: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),      // 23: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                    // 24: cutover.v1.Chunk
+	nil,                              // 25: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),         // 26: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(*HookResult)(nil),               // 28: cutover.v1.HookResult
+	(*durationpb.Duration)(nil),      // 29: google.protobuf.Duration
+	(HookKind)(0),                    // 30: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
 	6,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
 	7,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
 	8,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	24, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	25, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
 	7,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	25, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	26, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	26, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	27, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
-	11, // 9: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
-	17, // 10: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	18, // 11: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
-	12, // 12: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
-	13, // 13: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
-	14, // 14: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
-	15, // 15: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
-	10, // 16: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 17: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 18: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	16, // 19: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	10, // 20: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	16, // 21: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	28, // 22: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	10, // 23: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	23, // 24: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	5,  // 25: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	19, // 26: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	21, // 27: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	1,  // 28: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
-	3,  // 29: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
-	9,  // 30: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	20, // 31: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	22, // 32: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	2,  // 33: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
-	4,  // 34: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	27, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	28, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	29, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
+	11, // 10: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
+	18, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
+	19, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	12, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
+	13, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
+	15, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
+	16, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
+	14, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
+	10, // 18: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 19: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 20: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	17, // 21: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 22: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	17, // 23: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	30, // 24: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 25: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	24, // 26: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 27: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	20, // 28: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	22, // 29: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 30: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 31: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 32: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	21, // 33: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	23, // 34: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 35: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 36: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
@@ -1998,6 +2145,7 @@ func file_cutover_v1_agent_proto_init() {
 		(*ConnectResponse_Commit)(nil),
 		(*ConnectResponse_Disarm)(nil),
 		(*ConnectResponse_Hooks)(nil),
+		(*ConnectResponse_Finish)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2005,7 +2153,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

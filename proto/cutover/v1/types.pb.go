@@ -291,8 +291,14 @@ type Environment struct {
 	// naming the others. Update paths: stage2_deadlines,
 	// stage2_deadlines.arm, stage2_deadlines.hooks, stage2_deadlines.commit.
 	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,30,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// stage_rate caps, in bytes per second, how fast each agent of the
+	// environment writes the releases it stages (prepare, and arm when it
+	// stages what is missing), so that stage 1 stays out of the way of the
+	// apps the front-end serves. 0: the agent's own --stage-rate (none by
+	// default). The smaller of the two applies.
+	StageRate     int64 `protobuf:"varint,31,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Environment) Reset() {
@@ -435,6 +441,13 @@ func (x *Environment) GetStage2Deadlines() *Stage2Deadlines {
 		return x.Stage2Deadlines
 	}
 	return nil
+}
+
+func (x *Environment) GetStageRate() int64 {
+	if x != nil {
+		return x.StageRate
+	}
+	return 0
 }
 
 // Stage2Deadlines bound the steps of stage 2 that wait for the agents.
@@ -924,8 +937,16 @@ type DeploymentAgent struct {
 	TransferredBytes int64 `protobuf:"varint,4,opt,name=transferred_bytes,json=transferredBytes,proto3" json:"transferred_bytes,omitempty"`
 	// error says why it failed.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	// swap_time is when it swapped `current`.
+	// swap_time is when it switched: for an app without run.listen, when it
+	// swapped `current` (the old process is stopped, the new one started);
+	// for an app with run.listen, when the old process was told to stop,
+	// the new one serving on the same sockets and healthy already.
 	SwapTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=swap_time,json=swapTime,proto3" json:"swap_time,omitempty"`
+	// overlap is how long both versions served on this front-end during its
+	// commit (apps with run.listen: from the new process's start on the
+	// inherited sockets to the old one's stop signal; the longest of its
+	// apps). Unset when no app overlapped.
+	Overlap *durationpb.Duration `protobuf:"bytes,11,opt,name=overlap,proto3" json:"overlap,omitempty"`
 	// hooks are the results of the hooks it ran in this deployment, in order.
 	Hooks []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	// unanswered is the kind of the stage 2 command ("arm", "hooks",
@@ -1006,6 +1027,13 @@ func (x *DeploymentAgent) GetError() string {
 func (x *DeploymentAgent) GetSwapTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.SwapTime
+	}
+	return nil
+}
+
+func (x *DeploymentAgent) GetOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.Overlap
 	}
 	return nil
 }
@@ -2398,7 +2426,7 @@ var File_cutover_v1_types_proto protoreflect.FileDescriptor
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\a\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\a\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -2420,7 +2448,9 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\vnext_window\x18\x0e \x01(\tR\n" +
 	"nextWindow\x12)\n" +
 	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x12F\n" +
-	"\x10stage2_deadlines\x18\x1e \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x1a`\n" +
+	"\x10stage2_deadlines\x18\x1e \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x12\x1d\n" +
+	"\n" +
+	"stage_rate\x18\x1f \x01(\x03R\tstageRate\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xa2\x01\n" +
@@ -2467,14 +2497,15 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x03 \x01(\tR\treleaseId\x12.\n" +
-	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\xcc\x02\n" +
+	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\x81\x03\n" +
 	"\x0fDeploymentAgent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .cutover.v1.AgentDeploymentStateR\x05state\x12#\n" +
 	"\rrelease_bytes\x18\x03 \x01(\x03R\freleaseBytes\x12+\n" +
 	"\x11transferred_bytes\x18\x04 \x01(\x03R\x10transferredBytes\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x127\n" +
-	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x12,\n" +
+	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x123\n" +
+	"\aoverlap\x18\v \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12,\n" +
 	"\x05hooks\x18\n" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x1e\n" +
 	"\n" +
@@ -2695,59 +2726,60 @@ var file_cutover_v1_types_proto_depIdxs = []int32{
 	27, // 17: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 18: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
 	27, // 19: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	11, // 20: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
-	2,  // 21: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
-	26, // 22: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
-	0,  // 23: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	27, // 24: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
-	9,  // 25: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
-	0,  // 26: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	27, // 27: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	27, // 28: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	27, // 29: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	27, // 30: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	27, // 31: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 32: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
-	10, // 33: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	26, // 34: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
-	12, // 35: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	26, // 36: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	26, // 37: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	26, // 38: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	26, // 39: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	27, // 40: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	26, // 41: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
-	15, // 42: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	26, // 43: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
-	26, // 44: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
-	14, // 45: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
-	22, // 46: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
-	4,  // 47: cutover.v1.Deployment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
-	27, // 48: cutover.v1.Deployment.step_deadline:type_name -> google.protobuf.Timestamp
-	26, // 49: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
-	27, // 50: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	19, // 51: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	17, // 52: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
-	26, // 53: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
-	26, // 54: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
-	18, // 55: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
-	4,  // 56: cutover.v1.DeploymentPlan.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
-	26, // 57: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
-	21, // 58: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	27, // 59: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	25, // 60: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	27, // 61: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 62: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
-	26, // 63: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
-	23, // 64: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
-	27, // 65: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
-	26, // 66: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
-	6,  // 67: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	26, // 20: cutover.v1.DeploymentAgent.overlap:type_name -> google.protobuf.Duration
+	11, // 21: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
+	2,  // 22: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
+	26, // 23: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	0,  // 24: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
+	27, // 25: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	9,  // 26: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
+	0,  // 27: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
+	27, // 28: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	27, // 29: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	27, // 30: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	27, // 31: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	27, // 32: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	27, // 33: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 34: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
+	26, // 35: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	12, // 36: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
+	26, // 37: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	26, // 38: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	26, // 39: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	26, // 40: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	27, // 41: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	26, // 42: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	15, // 43: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
+	26, // 44: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	26, // 45: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	14, // 46: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
+	22, // 47: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
+	4,  // 48: cutover.v1.Deployment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
+	27, // 49: cutover.v1.Deployment.step_deadline:type_name -> google.protobuf.Timestamp
+	26, // 50: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	27, // 51: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	19, // 52: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	17, // 53: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
+	26, // 54: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
+	26, // 55: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
+	18, // 56: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
+	4,  // 57: cutover.v1.DeploymentPlan.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
+	26, // 58: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
+	21, // 59: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	27, // 60: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	25, // 61: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	27, // 62: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 63: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	26, // 64: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
+	23, // 65: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
+	27, // 66: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
+	26, // 67: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
+	6,  // 68: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
