@@ -11,6 +11,8 @@
 //	  health: http://127.0.0.1:${PORT}/healthz   # optional
 //	  stop_grace: 10s                    # optional: SIGTERM, then SIGKILL after this
 //	  health_timeout: 30s                # optional
+//	  listen: [tcp://0.0.0.0:${PORT}]    # optional: the agent owns the sockets (listen.go)
+//	  stop_signal: SIGTERM               # optional
 //	migrations: db/migrations            # optional: NNNN_name.up.sql files
 //	hooks:                               # optional, run by the agents (hooks.go)
 //	  before_activate:
@@ -86,6 +88,18 @@ type Run struct {
 	StopGrace time.Duration `yaml:"stop_grace,omitempty" json:"stop_grace,omitempty"`
 	// HealthTimeout is how long a start may take to become healthy.
 	HealthTimeout time.Duration `yaml:"health_timeout,omitempty" json:"health_timeout,omitempty"`
+	// Listen names the sockets the agent opens once and hands to every
+	// process of the app by systemd socket activation (LISTEN_FDS,
+	// LISTEN_PID, LISTEN_FDNAMES), "tcp://HOST:PORT" or "unix:///PATH",
+	// ${VAR} expanded from the agent's --env. With it, a new release starts
+	// beside the old one on the same sockets and the old one is told to
+	// stop only once the new one is healthy (listen.go): no request is
+	// refused. Without it, the app is stopped and started again.
+	Listen []string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// StopSignal tells a process to stop (then SIGKILL after StopGrace):
+	// SIGTERM when empty; SIGQUIT, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 or
+	// SIGWINCH for servers whose graceful stop takes another.
+	StopSignal string `yaml:"stop_signal,omitempty" json:"stop_signal,omitempty"`
 }
 
 // Load reads and validates DIR/cutover.yaml. Errors are errkind.InvalidArgument
@@ -153,6 +167,9 @@ func (s *Spec) Validate() error {
 		if d < 0 {
 			return fmt.Errorf("app spec %q: %s must not be negative: %w", s.Name, field, errkind.InvalidArgument)
 		}
+	}
+	if err := s.validateListen(); err != nil {
+		return err
 	}
 	return s.validateExtras()
 }
