@@ -203,6 +203,7 @@ func (f *fill) flush() {
 // only closes files.
 func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 	defer close(f.done)
+	_ = lowerThread() // fsync at low priority; the writer's failure is logged (Stager.lowered)
 	for b := range f.batches {
 		err := f.failed()
 		for _, out := range b.sync {

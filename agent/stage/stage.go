@@ -115,6 +115,8 @@ type Stager struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// lowerFailed logs, once, that staging threads keep their priority.
+	lowerFailed sync.Once
 }
 
 // New returns a Stager.
@@ -185,12 +187,33 @@ func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Pr
 		p.ReleaseBytes += m.Size()
 	}
 	progress(p)
-	for i, r := range releases {
-		if err := s.stageOne(ctx, r, manifests[i], &p, progress); err != nil {
-			return p, err
+	err := s.lowered(func() error {
+		for i, r := range releases {
+			if err := s.stageOne(ctx, r, manifests[i], &p, progress); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return p, err
 	}
 	return p, s.updateStagedBytes()
+}
+
+// lowered runs fn on a goroutine of its own whose OS thread runs at low
+// priority (lowerThread), and waits for it.
+func (s *Stager) lowered(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		if err := lowerThread(); err != nil {
+			s.lowerFailed.Do(func() {
+				s.cfg.Log.Warn("staging runs at normal priority: its threads could not be lowered", "error", err)
+			})
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // manifest returns r's manifest, from the store or else from the source, and
