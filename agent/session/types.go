@@ -43,6 +43,9 @@ type Command struct {
 	// KeepReleases (commit): staged releases per application to keep
 	// after the swap; 0 means stage.DefaultKeepReleases.
 	KeepReleases int
+	// StageRate (stage, arm) caps how fast the agent writes what it
+	// stages, in bytes per second; 0: only the agent's own cap.
+	StageRate int64
 }
 
 // Outcome is where a command is.

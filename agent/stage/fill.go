@@ -55,10 +55,13 @@ type fill struct {
 	open    map[int]*os.File
 
 	commitBytes int
-	cur         batch
-	inCur       map[*os.File]bool
-	batches     chan batch
-	done        chan struct{}
+	// limit, if set, is called with the bytes about to be written, and
+	// waits as long as the rate cap says.
+	limit   func(n int64) error
+	cur     batch
+	inCur   map[*os.File]bool
+	batches chan batch
+	done    chan struct{}
 
 	mu  sync.Mutex
 	err error // the committer's first error
@@ -134,6 +137,11 @@ func (f *fill) received(n int64) { f.cur.wire += n }
 func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
 	if err := f.failed(); err != nil {
 		return err
+	}
+	if f.limit != nil {
+		if err := f.limit(int64(len(data) * len(f.slots[id]))); err != nil {
+			return err
+		}
 	}
 	for _, sl := range f.slots[id] {
 		out, err := f.file(sl.target)

@@ -35,8 +35,8 @@ func (s *Stager) releaseDir(r Release) string {
 // and then from the source, sets modes and symlinks, checks the tree, and
 // renames it into place. A directory already in place that matches m is
 // kept; one that does not is replaced (it still serves as a source of
-// chunks), unless it runs.
-func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+// chunks), unless it runs. lim caps how fast it writes (nil: no cap).
+func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
@@ -59,7 +59,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, lim, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {
@@ -80,7 +80,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 // files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
 // reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, p *Progress, progress func(Progress)) error {
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter, p *Progress, progress func(Progress)) error {
 	record := func(positions []int) error {
 		for _, i := range positions {
 			done.set(i)
@@ -98,6 +98,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		progress(*p)
 	}
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
+	f.limit = func(n int64) error { return lim.wait(ctx, n) }
 	_, before := f.missing()
 	began := s.cfg.Clock()
 	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)

@@ -132,7 +132,7 @@ func TestStagingThreadsRunAtLowPriority(t *testing.T) {
 	src.onFetch = record
 	s := newMemStager(t, src, nil)
 	progress := 0
-	if _, err := s.Stage(context.Background(), []Release{{Application: "hello", ID: id}}, func(Progress) {
+	if _, err := s.Stage(context.Background(), []Release{{Application: "hello", ID: id}}, 0, func(Progress) {
 		if progress++; progress > 1 { // the first report comes from the caller, before staging
 			record()
 		}

@@ -105,6 +105,12 @@ type Config struct {
 	// RetryFor is how long a stage keeps retrying while the controller is
 	// unavailable (default 30s); then the stage fails, keeping what it committed.
 	RetryFor time.Duration
+	// Rate caps how fast each stage writes, in bytes per second (the
+	// agent's --stage-rate); a stage command's own cap lowers it. 0: none.
+	Rate int64
+	// Sleep waits d or until ctx ends (the rate cap waits with it); nil:
+	// a timer. Tests pass one that advances their Clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Stager stages releases. Its methods are safe for concurrent use; work on
@@ -136,6 +142,9 @@ func New(cfg Config) (*Stager, error) {
 	if cfg.CommitBytes <= 0 {
 		cfg.CommitBytes = DefaultCommitBytes
 	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = DefaultRetryFor
 	}
@@ -165,9 +174,11 @@ func (s *Stager) lock(r Release) func() {
 
 // Stage fetches, verifies and puts releases in place, calling progress as
 // the bytes come in (after they are durable). A release already staged
-// costs nothing. On error, what was written is kept (a retry fetches only
-// the rest) and nothing is put in place for the release that failed.
-func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Progress)) (Progress, error) {
+// costs nothing. It writes at most rate bytes per second, or Config.Rate
+// if that is lower (0: no cap). On error, what was written is kept (a
+// retry fetches only the rest) and nothing is put in place for the release
+// that failed.
+func (s *Stager) Stage(ctx context.Context, releases []Release, rate int64, progress func(Progress)) (Progress, error) {
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -187,9 +198,10 @@ func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Pr
 		p.ReleaseBytes += m.Size()
 	}
 	progress(p)
+	lim := newLimiter(effectiveRate(rate, s.cfg.Rate), s.cfg.Clock, s.cfg.Sleep)
 	err := s.lowered(func() error {
 		for i, r := range releases {
-			if err := s.stageOne(ctx, r, manifests[i], &p, progress); err != nil {
+			if err := s.stageOne(ctx, r, manifests[i], lim, &p, progress); err != nil {
 				return err
 			}
 		}
@@ -263,7 +275,7 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 	return m, nil
 }
 
-func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
 	defer s.lock(r)()
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	staged, err := s.isStaged(r)
@@ -274,7 +286,7 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
-	if err := s.build(ctx, r, m, p, progress); err != nil {
+	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
 		return err
 	}
 	if err := s.markStaged(r); err != nil {

@@ -74,7 +74,7 @@ func (e *env) stage(t *testing.T, id string, log *progressLog) (stage.Progress, 
 	if log != nil {
 		fn = log.add
 	}
-	return e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: id}}, fn)
+	return e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: id}}, 0, fn)
 }
 
 // sameTree compares two directories: entries, modes, contents, link targets.
@@ -425,7 +425,7 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 	// An interrupted staging: its dir is kept, to resume in.
 	other, _, _ := e.fake.release(t, map[string]string{"VERSION": "v2\n"})
 	e.fake.failAfter = 1
-	if _, err := e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: other}}, nil); err == nil {
+	if _, err := e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: other}}, 0, nil); err == nil {
 		t.Fatal("the interrupted staging succeeded")
 	}
 	releases := layout.ReleasesDir(e.root, "hello")
@@ -456,7 +456,7 @@ func TestHostileNamesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []stage.Release{{Application: "..", ID: "victim"}, {Application: "hello", ID: "../../victim"}} {
-		if _, err := e.st.Stage(context.Background(), []stage.Release{r}, nil); !errors.Is(err, errkind.InvalidArgument) {
+		if _, err := e.st.Stage(context.Background(), []stage.Release{r}, 0, nil); !errors.Is(err, errkind.InvalidArgument) {
 			t.Errorf("Stage(%+v) = %v, want InvalidArgument", r, err)
 		}
 		if err := e.st.Drop(context.Background(), []stage.Release{r}, nil); !errors.Is(err, errkind.InvalidArgument) {
