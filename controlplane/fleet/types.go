@@ -43,6 +43,9 @@ type Command struct {
 	// KeepReleases (commit): staged releases per application the agent
 	// keeps after the swap; 0 means the agent's default.
 	KeepReleases int32
+	// StageRate (stage, arm): the environment's cap on how fast the agent
+	// writes what it stages, in bytes per second; 0: the agent's own.
+	StageRate int64
 }
 
 // Outcome is the state of a command on an agent.
