@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
@@ -74,56 +73,6 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 		return fmt.Errorf("put release %s of %q in place: %w", r.ID, r.Application, err)
 	}
 	return layout.SyncDir(releases)
-}
-
-// fillStaging writes every chunk position of m that done lacks into the
-// files under dir: first the chunks this agent holds, then what the source
-// sends. Each batch is fsynced, then recorded in done (in the store), then
-// reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter, p *Progress, progress func(Progress)) error {
-	record := func(positions []int) error {
-		for _, i := range positions {
-			done.set(i)
-		}
-		return s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
-	}
-	var mu sync.Mutex // p: the committer reports while copyLocal runs
-	onCommit := func(b batch) {
-		mu.Lock()
-		defer mu.Unlock()
-		p.TransferredBytes += b.wire
-		s.metrics.wireBytes.Add(float64(b.wire))
-		s.metrics.fetchedBytes.Add(float64(b.fetched))
-		s.metrics.chunksFetched.Add(float64(b.chunks))
-		progress(*p)
-	}
-	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
-	f.limit = func(n int64) error { return lim.wait(ctx, n) }
-	_, before := f.missing()
-	began := s.cfg.Clock()
-	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
-	if err == nil {
-		err = f.copyLocal(x)
-	}
-	start := s.cfg.Clock()
-	_, lacking := f.missing()
-	if err == nil {
-		mu.Lock()
-		p.ReusedBytes += m.Size() - lacking
-		mu.Unlock()
-		err = s.fetchInto(ctx, r, f)
-	}
-	if ferr := f.finish(); err == nil {
-		err = ferr
-	}
-	end := s.cfg.Clock()
-	s.metrics.fetchSeconds.Add(end.Sub(start).Seconds()) // up to the last commit
-	if err != nil {
-		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
-	}
-	s.cfg.Log.Info("release files filled", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID,
-		"copied_bytes", before-lacking, "copy_took", start.Sub(began), "fetched_bytes", lacking, "fetch_took", end.Sub(start))
-	return nil
 }
 
 // openStaging returns what is already written in r's staging directory
