@@ -43,6 +43,13 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		s.metrics.chunksFetched.Add(float64(b.chunks))
 		progress(*p)
 	}
+	cloned, err := s.cloneUnchanged(ctx, r, m, dir, done, lim)
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
+	mu.Lock()
+	p.ClonedBytes += cloned
+	mu.Unlock()
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
 	_, before := f.missing()
@@ -52,6 +59,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		err = f.copyLocal(x)
 	}
 	start := s.cfg.Clock()
+	before += cloned
 	_, lacking := f.missing()
 	if err == nil {
 		mu.Lock()
@@ -284,9 +292,9 @@ func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
 			f.cur.positions = append(f.cur.positions, sl.pos)
 		}
 		if f.left[sl.target]--; f.left[sl.target] == 0 {
-			// Complete: its mode is set now so that the sync below makes
+			// Complete: its (read-only) mode is set now so that the sync below makes
 			// it durable with the data; then it is closed.
-			if err := out.Chmod(f.targets[sl.target].file.Mode.Perm()); err != nil {
+			if err := out.Chmod(readOnly(f.targets[sl.target].file.Mode)); err != nil {
 				return err
 			}
 			f.cur.close = append(f.cur.close, out)

@@ -177,7 +177,7 @@ func createTarget(name string, f *manifest.File) error {
 	defer out.Close()
 	if f.Size > 0 {
 		err = reserve(out, f.Size)
-	} else if err = out.Chmod(f.Mode.Perm()); err == nil {
+	} else if err = out.Chmod(readOnly(f.Mode)); err == nil {
 		err = out.Sync()
 	}
 	if err != nil {
@@ -187,7 +187,7 @@ func createTarget(name string, f *manifest.File) error {
 }
 
 // finalize completes a filled staging directory: symlinks, then the
-// directories' modes, each directory fsynced, then a check of the whole
+// directories' (read-only) modes, each directory fsynced, then a check of the whole
 // tree against m (the files' contents were verified chunk by chunk as they
 // were written). It can run again after an interruption.
 func finalize(dir string, m *manifest.Manifest) error {
@@ -213,7 +213,7 @@ func finalize(dir string, m *manifest.Manifest) error {
 	}
 	for i := len(order) - 1; i >= 0; i-- { // children first
 		p := filepath.Join(dir, filepath.FromSlash(order[i]))
-		if err := os.Chmod(p, modes[order[i]]); err != nil {
+		if err := os.Chmod(p, readOnly(modes[order[i]])); err != nil {
 			return err
 		}
 		if err := layout.SyncDir(p); err != nil && !errors.Is(err, fs.ErrPermission) {
@@ -234,6 +234,7 @@ func removeAside(parent, dir string) error {
 		return err
 	}
 	dst := filepath.Join(trash, filepath.Base(dir))
+	_ = os.Chmod(dir, 0o700) // a read-only directory cannot move to another parent
 	if err := os.Rename(dir, dst); err != nil {
 		_ = os.Remove(trash)
 		return fmt.Errorf("move %s aside: %w", dir, err)

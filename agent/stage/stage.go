@@ -10,7 +10,9 @@
 // manifest, renamed into place, and the release recorded as staged.
 //
 // The releases' files are the only copy of the chunks on the agent: every
-// byte is written durably once.
+// byte is written durably once. Staged releases are read-only on disk, and
+// a file identical to one of a staged release is cloned from it whole
+// (clone.go).
 package stage
 
 import (
@@ -71,6 +73,9 @@ type Progress struct {
 	// ReusedBytes is the part of ReleaseBytes the agent already held, and so
 	// did not fetch.
 	ReusedBytes int64
+	// ClonedBytes is the part of ReusedBytes cloned as whole files from
+	// identical files of staged releases (see clone.go), not hashed again.
+	ClonedBytes int64
 }
 
 // Defaults used when a Config field is zero.
