@@ -26,6 +26,11 @@ import (
 // rsyncTo copies src, with `rsync -a --fsync`, to each of targets at once
 // (as the agents stage at once), and returns the wall time.
 func rsyncTo(ctx context.Context, src string, targets []string) (time.Duration, error) {
+	for _, t := range targets {
+		if err := os.MkdirAll(t, 0o755); err != nil { // rsync creates the last level only
+			return 0, err
+		}
+	}
 	start := time.Now()
 	errs := make(chan error, len(targets))
 	for _, t := range targets {

@@ -63,7 +63,7 @@ func TestRsyncFigureParts(t *testing.T) {
 	if err := Generate(src, 3<<20, 1); err != nil {
 		t.Fatal(err)
 	}
-	targets := []string{filepath.Join(dir, "t1"), filepath.Join(dir, "t2")}
+	targets := []string{filepath.Join(dir, "rsync", "t1"), filepath.Join(dir, "rsync", "t2")}
 	if _, err := rsyncTo(context.Background(), src, targets); err != nil {
 		t.Fatal(err)
 	}
