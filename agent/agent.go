@@ -77,6 +77,9 @@ type Config struct {
 	// bytes (0: DefaultMemoryLimit; negative: none). The GOMEMLIMIT
 	// environment variable, when set, wins.
 	MemoryLimit int64
+	// StageRate caps how fast each stage writes, in bytes per second; an
+	// environment's stage_rate lowers it. 0: no cap.
+	StageRate int64
 }
 
 // DefaultMemoryLimit keeps the agent's heap small while it receives a
@@ -153,7 +156,7 @@ func (a *Agent) build() error {
 		return err
 	}
 	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn, cfg.Environment, cfg.Name),
-		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, Rate: cfg.StageRate})
 	if err != nil {
 		return err
 	}
