@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
@@ -58,7 +59,9 @@ type Spec struct {
 	// Command is run with `sh -c`.
 	Command string
 	// StopGrace is how long a stop waits after SIGTERM before SIGKILL.
-	StopGrace time.Duration
+	StopGrace  time.Duration
+	Listen     []appspec.Listener
+	StopSignal syscall.Signal
 }
 
 // Info describes a supervised process.
@@ -68,7 +71,9 @@ type Info struct {
 	// PID is the current process id, 0 while it waits to be restarted.
 	PID int
 	// Restarts counts the restarts after crashes.
-	Restarts int
+	Restarts     int
+	HealthSocket string
+	Adopted      bool
 }
 
 // Supervisor runs at most one process per application.
