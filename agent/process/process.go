@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
@@ -59,9 +58,7 @@ type Spec struct {
 	// Command is run with `sh -c`.
 	Command string
 	// StopGrace is how long a stop waits after SIGTERM before SIGKILL.
-	StopGrace  time.Duration
-	Listen     []appspec.Listener
-	StopSignal syscall.Signal
+	StopGrace time.Duration
 }
 
 // Info describes a supervised process.
@@ -71,9 +68,7 @@ type Info struct {
 	// PID is the current process id, 0 while it waits to be restarted.
 	PID int
 	// Restarts counts the restarts after crashes.
-	Restarts     int
-	HealthSocket string
-	Adopted      bool
+	Restarts int
 }
 
 // Supervisor runs at most one process per application.
