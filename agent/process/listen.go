@@ -226,6 +226,9 @@ func listenScript(command string) string {
 // command that `exec` can prefix.
 func simpleCommand(command string) bool {
 	c := strings.TrimSpace(command)
+	for _, redir := range []string{">&", "<&"} { // 2>&1 is a redirection
+		c = strings.ReplaceAll(c, redir, ">")
+	}
 	if c == "" || strings.ContainsAny(c, ";&|(){}`\n!") {
 		return false
 	}
