@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -73,9 +74,20 @@ func run() error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// Count the connections, to finish those accepted before the stop.
+	var conns sync.WaitGroup
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew: // set before Serve hands the connection on
+			conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			conns.Done()
+		}
+	}
 	served := make(chan error, len(listeners))
+	var serving sync.WaitGroup
 	for _, lis := range listeners {
-		go func() { served <- srv.Serve(lis) }()
+		serving.Go(func() { served <- srv.Serve(lis) })
 		log.Printf("version %s serving on %s", version, lis.Addr())
 	}
 
@@ -84,10 +96,23 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("stop: %w", err)
+	// A stop that drops no request: stop accepting (with run.listen the
+	// sockets stay open in the agent and the new version, whose backlog
+	// the new version answers), answer what the accepted connections
+	// send, then let them close. Not srv.Shutdown alone: it closes
+	// unanswered a connection accepted just before it whose request it
+	// has not read yet.
+	for _, lis := range listeners {
+		_ = lis.Close()
+	}
+	serving.Wait() // every connection accepted is counted
+	srv.SetKeepAlivesEnabled(false)
+	finished := make(chan struct{})
+	go func() { conns.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		_ = srv.Close()
 	}
 	log.Printf("version %s stopped", version)
 	return nil

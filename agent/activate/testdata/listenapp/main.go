@@ -1,7 +1,8 @@
 // Command listenapp is the activate tests' app: it serves HTTP on every
 // socket handed over by socket activation (LISTEN_FDS), answers / with the
 // text of the file VERSION in its working directory and /healthz with 200,
-// or 500 when the file UNHEALTHY is there; SIGTERM stops it gracefully.
+// or 500 when the file UNHEALTHY is there; SIGTERM stops it without
+// dropping a request.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -32,16 +34,35 @@ func main() {
 	}
 	n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
 	srv := &http.Server{Handler: mux}
+	var conns, serving sync.WaitGroup
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			conns.Done()
+		}
+	}
+	var listeners []net.Listener
 	for i := range n {
 		lis, err := net.FileListener(os.NewFile(uintptr(3+i), "fd"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "listenapp:", err)
 			os.Exit(2)
 		}
-		go srv.Serve(lis)
+		listeners = append(listeners, lis)
+		serving.Go(func() { _ = srv.Serve(lis) })
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
-	_ = srv.Shutdown(context.Background())
+	// Stop accepting, answer what was accepted, then let it close (as
+	// examples/hello does; not srv.Shutdown, which may close unanswered a
+	// connection accepted just before it).
+	for _, lis := range listeners {
+		_ = lis.Close()
+	}
+	serving.Wait()
+	srv.SetKeepAlivesEnabled(false)
+	conns.Wait()
 }
