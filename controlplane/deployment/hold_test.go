@@ -22,7 +22,9 @@ func TestFinishes(t *testing.T) {
 	failed := store.DeploymentAgent{Name: "bad", State: store.AgentRolledBack, SwappedBack: true}
 	sent := held("c")
 	sent.FinishSent = true
-	ready := func(agent string) fleet.Report { return fleet.Report{Agent: agent, Outcome: fleet.Progress, Ready: true} }
+	ready := func(agent string) fleet.Report {
+		return fleet.Report{Agent: agent, Outcome: fleet.Progress, Ready: true}
+	}
 
 	cases := []struct {
 		name      string
