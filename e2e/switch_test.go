@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/e2e/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -116,10 +118,12 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	noImpact(t, "agent stopped", phase(t, p, "agent stopped"))
 
 	a.Binary = filepath.Join(c.dir, "agent-next", "cutover-agent")
-	if err := mkdirFor(a.Binary); err != nil {
+	if err := os.MkdirAll(filepath.Dir(a.Binary), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, bin("cutover-agent"), a.Binary)
+	if err := localcluster.CopyFile(bin("cutover-agent"), a.Binary); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.StartAgent(ctx, a, "prod"); err != nil {
 		t.Fatalf("start %s from %s: %v", a.Name, a.Binary, err)
 	}

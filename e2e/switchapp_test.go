@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/e2e/probe"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -42,27 +41,13 @@ type appKind struct {
 func (c *cluster) newListenApp(name, version string, kind appKind) *listenApp {
 	c.t.Helper()
 	src := filepath.Join(c.dir, "src-"+name)
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		c.t.Fatal(err)
-	}
-	command := "exec ./listen"
+	app := localcluster.ListenApp{Name: name, Binary: bin("listen"), Listen: kind.listen}
 	if kind.python {
-		command = "exec python3 app.py"
-		copyFile(c.t, filepath.Join("..", "examples", "listen", "app.py"), filepath.Join(src, "app.py"))
-	} else {
-		copyFile(c.t, bin("listen"), filepath.Join(src, "listen"))
+		app.Binary, app.Python = "", filepath.Join("..", "examples", "listen", "app.py")
 	}
-	run := fmt.Sprintf("run:\n  command: %s\n  stop_grace: 5s\n  health_timeout: 10s\n", command)
-	if kind.listen {
-		run += "  listen: [\"tcp://127.0.0.1:${PORT}\"]\n  health: /healthz\n"
-	} else {
-		run += "  health: \"http://127.0.0.1:${PORT}/healthz\"\n"
-	}
-	spec := fmt.Sprintf("name: %s\nbuild:\n  command: \"true\"\n  output: .\n%s", name, run)
-	if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), []byte(spec), 0o644); err != nil {
+	if err := app.Write(src, version); err != nil {
 		c.t.Fatal(err)
 	}
-	writeVersion(c.t, src, version)
 	if got := c.registerApp(src); got != name {
 		c.t.Fatalf("registered the app as %q, want %q", got, name)
 	}
@@ -74,31 +59,8 @@ func (c *cluster) newListenApp(name, version string, kind appKind) *listenApp {
 func (a *listenApp) setVersion(version string, unhealthy bool) {
 	a.t.Helper()
 	writeVersion(a.t, a.src, version)
-	marker := filepath.Join(a.src, "UNHEALTHY")
-	var err error
-	if unhealthy {
-		err = os.WriteFile(marker, []byte("the health check of this release fails\n"), 0o644)
-	} else if err = os.Remove(marker); errors.Is(err, os.ErrNotExist) {
-		err = nil
-	}
-	if err != nil {
+	if err := localcluster.SetUnhealthy(a.src, unhealthy); err != nil {
 		a.t.Fatal(err)
-	}
-}
-
-// copyFile copies src to dst with src's mode.
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	info, err := os.Stat(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, info.Mode().Perm()); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -231,6 +193,3 @@ func (c *cluster) waitRunning(env, name, app, release string) {
 		return poll.Permanent(fmt.Errorf("agent %s is not listed", name))
 	})
 }
-
-// mkdirFor creates the directory of file.
-func mkdirFor(file string) error { return os.MkdirAll(filepath.Dir(file), 0o755) }
