@@ -126,7 +126,8 @@ func (s *switchSide) setUp(ctx context.Context, c *localcluster.Cluster, cfg Swi
 		return err
 	}
 	s.src = filepath.Join(cfg.Dir, "src-"+s.env)
-	app := localcluster.ListenApp{Name: s.env, Binary: filepath.Join(cfg.BinDir, "listen"), Listen: s.listen}
+	// The app is named after its environment.
+	app := localcluster.ListenApp{Name: s.env, Binary: filepath.Join(cfg.BinDir, "listen"), Listen: s.listen, HealthURL: true}
 	if err := app.Write(s.src, "v1"); err != nil {
 		return err
 	}
@@ -172,10 +173,12 @@ func (s *switchSide) deploy(ctx context.Context, c *localcluster.Cluster, versio
 // PREPARED, continues and waits until DEPLOYED.
 func (s *switchSide) twoStages(ctx context.Context, c *localcluster.Cluster, version string) (*cutoverv1.Deployment, error) {
 	r := &run{c: c}
-	id, err := r.create(ctx, s.env, version)
+	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: s.env,
+		Applications: []*cutoverv1.ApplicationVersion{{Name: s.env, VersionLabel: version}}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create deployment to %s: %w", s.env, err)
 	}
+	id := d.GetId()
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", id, err)
 	}

@@ -85,6 +85,11 @@ type ListenApp struct {
 	// check on /healthz through the private socket; without, the app
 	// listens on PORT itself and is checked on http://127.0.0.1:${PORT}/healthz.
 	Listen bool
+	// HealthURL, with Listen, writes run.health as the URL
+	// http://127.0.0.1:${PORT}/healthz instead of the path /healthz: the
+	// agent asks the private socket for its path all the same, and an
+	// agent that does not hand sockets over yet checks the app's own PORT.
+	HealthURL bool
 }
 
 // Write writes the app's source into dir (created if needed) at version:
@@ -103,11 +108,14 @@ func (a ListenApp) Write(dir, version string) error {
 		return err
 	}
 	run := fmt.Sprintf("run:\n  command: %s\n  stop_grace: 5s\n  health_timeout: 10s\n", command)
+	health := "\"http://127.0.0.1:${PORT}/healthz\""
 	if a.Listen {
-		run += "  listen: [\"tcp://127.0.0.1:${PORT}\"]\n  health: /healthz\n"
-	} else {
-		run += "  health: \"http://127.0.0.1:${PORT}/healthz\"\n"
+		run += "  listen: [\"tcp://127.0.0.1:${PORT}\"]\n"
+		if !a.HealthURL {
+			health = "/healthz"
+		}
 	}
+	run += "  health: " + health + "\n"
 	spec := fmt.Sprintf("name: %s\nbuild:\n  command: \"true\"\n  output: .\n%s", a.Name, run)
 	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(spec), 0o644); err != nil {
 		return err
