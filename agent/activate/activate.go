@@ -60,6 +60,9 @@ type Result struct {
 	SwapTime time.Time
 	// SwappedBack says the activation failed after a swap and went back.
 	SwappedBack bool
+	// Overlap is how long both versions served, the longest of the apps
+	// that overlapped (run.listen); zero if none did.
+	Overlap time.Duration
 }
 
 // Config configures an Activator.
@@ -84,6 +87,9 @@ type Config struct {
 	HealthInterval time.Duration
 	// Hooks runs hooks; nil: a hook.Runner with Env, Log and Clock.
 	Hooks HookRunner
+	// HoldTimeout bounds a held commit's wait for Finish (default
+	// DefaultHoldTimeout).
+	HoldTimeout time.Duration
 }
 
 // HookRunner runs one hook; *hook.Runner is the real one.
@@ -99,6 +105,9 @@ type Activator struct {
 	mu      sync.Mutex
 	// hookLocks runs one hooks command of a given id at a time.
 	hookLocks keyedLock
+
+	heldMu sync.Mutex
+	held   map[string]chan bool // deployment → its commit's Finish (hold.go)
 }
 
 // New returns an Activator.
@@ -117,6 +126,9 @@ func New(cfg Config) (*Activator, error) {
 	}
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 100 * time.Millisecond
+	}
+	if cfg.HoldTimeout <= 0 {
+		cfg.HoldTimeout = DefaultHoldTimeout
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = hook.New(hook.Config{Env: cfg.Env, Log: cfg.Log, Clock: cfg.Clock})

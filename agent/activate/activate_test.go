@@ -452,6 +452,6 @@ func gather(t *testing.T, reg *prometheus.Registry, names ...string) []string {
 
 // activate is Commit without hooks, as the tests of a single-step activation use it.
 func (a *Activator) activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
-	res, _, err := a.Commit(ctx, deployment, releases, nil)
+	res, _, err := a.Commit(ctx, deployment, releases, nil, CommitOptions{})
 	return res, err
 }

@@ -114,7 +114,10 @@ func (a *Activator) Disarm(ctx context.Context, deployment string) error {
 // commit did. The commit of a rollback by command (deployment is a
 // journalkey.Rollback key) journals, in the same transaction as its own
 // success, the activation it undoes as rolled back.
-func (a *Activator) Commit(ctx context.Context, deployment string, releases []Release, validate []appspec.HookRef) (Result, []hook.Result, error) {
+func (a *Activator) Commit(ctx context.Context, deployment string, releases []Release, validate []appspec.HookRef, opt CommitOptions) (Result, []hook.Result, error) {
+	finish, unhold := a.holdSlot(deployment) // before the lock: an abort may come while it waits for it
+	defer unhold()
+	_ = finish
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	log := a.cfg.Log.With(logging.KeyDeployment, deployment)

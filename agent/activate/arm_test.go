@@ -64,7 +64,7 @@ func TestArmDisarmCommit(t *testing.T) {
 	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
-	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil)
+	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{})
 	if err != nil || res.SwapTime.IsZero() || len(hooks) != 0 {
 		t.Fatalf("commit = %+v, %v, %v", res, hooks, err)
 	}
@@ -96,7 +96,7 @@ func TestCommitValidateFailureSwapsBack(t *testing.T) {
 	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
-	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.Validate}})
+	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.Validate}}, CommitOptions{})
 	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || !res.SwappedBack || res.SwapTime.IsZero() {
 		t.Fatalf("commit = %+v, %v; want a failure after the swap, swapped back", res, err)
 	}
@@ -170,7 +170,7 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 	if e.state(t, "d-2") != store.ActivationFailed || e.current(t, "a") != r1 {
 		t.Fatalf("after Recover: state %s current %s; want failed, back on r1", e.state(t, "d-2"), e.current(t, "a"))
 	}
-	if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil); err == nil {
+	if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{}); err == nil {
 		t.Error("a commit resent after the recovery succeeded; want the recorded failure")
 	}
 }

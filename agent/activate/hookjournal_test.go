@@ -229,12 +229,12 @@ func TestCommitResentRunsNoValidateHookAgain(t *testing.T) {
 	ctx := context.Background()
 	r1 := h.releaseWithHooks(t, "a", "v1", "", appspec.Hooks{Validate: []appspec.Hook{h.count("validate", "echo checked")}})
 	rels := []Release{{"a", r1}}
-	_, first, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1))
+	_, first, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1), CommitOptions{})
 	if err != nil || len(first) != 1 {
 		t.Fatalf("Commit = %+v, %v", first, err)
 	}
 	h.restart(t)
-	_, again, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1))
+	_, again, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1), CommitOptions{})
 	if err != nil || len(again) != 1 || again[0].Output != first[0].Output || again[0].Duration != first[0].Duration {
 		t.Errorf("resent Commit = %+v, %v; want DONE with the first run's hooks %+v", again, err, first)
 	}

@@ -63,7 +63,7 @@ func TestRollbackByCommandJournalsWhatItUndid(t *testing.T) {
 			if err := e.act.Arm(ctx, key, []Release{{"a", r1}}); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := e.act.Commit(ctx, key, []Release{{"a", r1}}, refs)
+			_, _, err := e.act.Commit(ctx, key, []Release{{"a", r1}}, refs, CommitOptions{})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("commit of the rollback: %v, want error %v", err, tt.wantErr)
 			}
@@ -81,7 +81,7 @@ func TestRollbackByCommandJournalsWhatItUndid(t *testing.T) {
 				t.Errorf("d-1's journal entry is %s, want active (untouched)", e.state(t, "d-1"))
 			}
 			if tt.d2 == store.ActivationRolledBack {
-				if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil); err == nil || e.current(t, "a") != r1 {
+				if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{}); err == nil || e.current(t, "a") != r1 {
 					t.Errorf("a resent commit of the rolled-back d-2: %v, current %s; want refused, r1 kept", err, e.current(t, "a"))
 				}
 			}

@@ -48,7 +48,9 @@ func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
 			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate()),
-			KeepReleases: int(x.Commit.GetKeepReleases())}, true
+			KeepReleases: int(x.Commit.GetKeepReleases()), Hold: x.Commit.GetHold()}, true
+	case *cutoverv1.ConnectResponse_Finish:
+		return Command{Kind: KindFinish, ID: x.Finish.GetCommandId(), Deployment: x.Finish.GetDeploymentId(), Abort: x.Finish.GetAbort()}, true
 	case *cutoverv1.ConnectResponse_Disarm:
 		return Command{Kind: KindDisarm, ID: x.Disarm.GetCommandId(), Deployment: x.Disarm.GetDeploymentId()}, true
 	case *cutoverv1.ConnectResponse_Hooks:
@@ -74,7 +76,10 @@ func reportToProto(r Report) *cutoverv1.ConnectRequest {
 	p := &cutoverv1.CommandReport{
 		CommandId: r.CommandID, DeploymentId: r.Deployment, Outcome: outcomes[r.Outcome], Error: r.Error,
 		ReleaseBytes: r.ReleaseBytes, TransferredBytes: r.TransferredBytes, ReusedBytes: r.ReusedBytes, SwappedBack: r.SwappedBack,
-		RunId: r.Run,
+		RunId: r.Run, Ready: r.Ready,
+	}
+	if r.Overlap > 0 {
+		p.Overlap = durationpb.New(r.Overlap)
 	}
 	if !r.SwapTime.IsZero() {
 		p.SwapTime = timestamppb.New(r.SwapTime)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestCommandFromProto(t *testing.T) {
@@ -25,6 +26,10 @@ func TestCommandFromProto(t *testing.T) {
 		{"commit", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
 			Validate: []*cutoverv1.HookRef{{Application: "a", Kind: cutoverv1.HookKind_HOOK_KIND_VALIDATE, Index: 1}}, KeepReleases: 5}}},
 			Command{Kind: KindCommit, ID: "c", Deployment: "d", Releases: rels, Hooks: []appspec.HookRef{{Application: "a", Kind: appspec.Validate, Index: 1}}, KeepReleases: 5}, true},
+		{"held commit", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: "c", DeploymentId: "d", Hold: true}}},
+			Command{Kind: KindCommit, ID: "c", Deployment: "d", Releases: []Release{}, Hold: true}, true},
+		{"finish", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Finish{Finish: &cutoverv1.FinishCommand{CommandId: "c", DeploymentId: "d", Abort: true}}},
+			Command{Kind: KindFinish, ID: "c", Deployment: "d", Abort: true}, true},
 		{"disarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{CommandId: "c", DeploymentId: "d"}}},
 			Command{Kind: KindDisarm, ID: "c", Deployment: "d"}, true},
 		{"hooks", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
@@ -55,6 +60,10 @@ func TestReportToProto(t *testing.T) {
 	}{
 		{"progress", Report{CommandID: "c", Deployment: "d", Outcome: Progress, ReleaseBytes: 5, TransferredBytes: 2, Run: "r1"},
 			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, ReleaseBytes: 5, TransferredBytes: 2, RunId: "r1"}},
+		{"ready", Report{CommandID: "c", Outcome: Progress, Ready: true},
+			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, Ready: true}},
+		{"overlap", Report{CommandID: "c", Outcome: Done, Overlap: 3 * time.Millisecond},
+			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE, Overlap: durationpb.New(3 * time.Millisecond)}},
 		{"failed after swap", Report{CommandID: "c", Outcome: Failed, Error: "boom", SwapTime: when, SwappedBack: true},
 			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, Error: "boom", SwappedBack: true}},
 	}

@@ -26,7 +26,8 @@ type Stager interface {
 // Activator is what the Runner needs of *activate.Activator.
 type Activator interface {
 	Arm(ctx context.Context, deployment string, releases []activate.Release) error
-	Commit(ctx context.Context, deployment string, releases []activate.Release, validate []appspec.HookRef) (activate.Result, []hook.Result, error)
+	Commit(ctx context.Context, deployment string, releases []activate.Release, validate []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error)
+	Finish(deployment string, abort bool) bool
 	Disarm(ctx context.Context, deployment string) error
 	RunHooks(ctx context.Context, command, deployment string, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
 	Rollback(ctx context.Context, deployment string, apps []string) error
@@ -75,8 +76,11 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		err = r.Activator.Arm(ctx, cmd.Deployment, toActivate(cmd.Releases))
 	case KindCommit:
 		var res activate.Result
-		res, rep.Hooks, err = r.Activator.Commit(ctx, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks)
-		rep.SwapTime, rep.SwappedBack = res.SwapTime, res.SwappedBack
+		opt := activate.CommitOptions{Hold: cmd.Hold, Ready: func() {
+			progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress, Ready: true})
+		}}
+		res, rep.Hooks, err = r.Activator.Commit(ctx, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks, opt)
+		rep.SwapTime, rep.SwappedBack, rep.Overlap = res.SwapTime, res.SwappedBack, res.Overlap
 		if err == nil {
 			// Old releases go once a new one runs; a failure to drop them is
 			// logged by the Stager and does not fail the activation.
@@ -93,7 +97,13 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 	case KindHooks:
 		// Journaled under cmd.ID: a resend answers from the journal.
 		rep.Hooks, err = r.Activator.RunHooks(ctx, cmd.ID, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks)
+	case KindFinish:
+		r.Activator.Finish(cmd.Deployment, cmd.Abort)
+		return Report{} // no report: the held commit's own follows
 	case KindRollback:
+		// A commit of the deployment that holds (its new processes beside
+		// the old ones) goes back first; the rollback then finds it undone.
+		r.Activator.Finish(cmd.Deployment, true)
 		err = r.Activator.Rollback(ctx, cmd.Deployment, cmd.Applications)
 	case KindDrop:
 		err = r.Stager.Drop(ctx, toStage(cmd.Releases), func(x stage.Release) bool {

@@ -3,8 +3,10 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,14 +63,22 @@ type fakeActivator struct {
 	armed  bool
 	// hooksKey is the command id and deployment RunHooks was given.
 	hooksKey [2]string
+	// commitOpt is what Commit was given; finished lists the Finish calls.
+	commitOpt activate.CommitOptions
+	finished  []string
 }
 
 func (f *fakeActivator) Arm(context.Context, string, []activate.Release) error {
 	f.armed = f.armErr == nil
 	return f.armErr
 }
-func (f *fakeActivator) Commit(context.Context, string, []activate.Release, []appspec.HookRef) (activate.Result, []hook.Result, error) {
+func (f *fakeActivator) Commit(_ context.Context, _ string, _ []activate.Release, _ []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error) {
+	f.commitOpt = opt
 	return f.res, f.hooks, f.err
+}
+func (f *fakeActivator) Finish(deployment string, abort bool) bool {
+	f.finished = append(f.finished, fmt.Sprintf("%s abort=%v", deployment, abort))
+	return true
 }
 func (f *fakeActivator) Disarm(context.Context, string) error { return f.err }
 func (f *fakeActivator) RunHooks(_ context.Context, command, deployment string, _ []activate.Release, _ []appspec.HookRef) ([]hook.Result, error) {
@@ -203,5 +213,32 @@ func TestCommitPrunesWithTheEnvironmentsKeep(t *testing.T) {
 				t.Fatalf("pruned %d times keeping %d, want %d keeping %d", st.pruned, st.pruneKeep, tt.wantPruned, tt.wantKeep)
 			}
 		})
+	}
+}
+
+// A commit passes hold on and reports ready through progress; a finish
+// reaches the activator without a report; a rollback first aborts a held
+// commit of its deployment.
+func TestRunnerHoldFinishAndRollback(t *testing.T) {
+	act := &fakeActivator{res: activate.Result{Overlap: 30 * time.Millisecond}}
+	r := &Runner{Stager: &fakeStager{}, Activator: act}
+	var progress []Report
+	rep := r.Handle(context.Background(), Command{Kind: KindCommit, ID: "c", Deployment: "d-1", Hold: true}, func(p Report) { progress = append(progress, p) })
+	if !act.commitOpt.Hold || act.commitOpt.Ready == nil {
+		t.Fatalf("commit options %+v: want hold and a ready func", act.commitOpt)
+	}
+	act.commitOpt.Ready()
+	if len(progress) != 1 || !progress[0].Ready || progress[0].CommandID != "c" || progress[0].Outcome != Progress {
+		t.Fatalf("ready reported as %+v", progress)
+	}
+	if rep.Overlap != 30*time.Millisecond || rep.Outcome != Done {
+		t.Fatalf("commit report %+v: want DONE with the overlap", rep)
+	}
+	if rep := r.Handle(context.Background(), Command{Kind: KindFinish, ID: "c", Deployment: "d-1"}, nil); rep.CommandID != "" {
+		t.Fatalf("finish reported %+v; want no report", rep)
+	}
+	r.Handle(context.Background(), Command{Kind: KindRollback, ID: "r", Deployment: "d-1"}, nil)
+	if want := []string{"d-1 abort=false", "d-1 abort=true"}; !slices.Equal(act.finished, want) {
+		t.Fatalf("Finish calls %v, want %v", act.finished, want)
 	}
 }

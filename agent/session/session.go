@@ -270,6 +270,10 @@ func (s *Session) Connected() (bool, int) {
 // Each run's reports carry a run id of their own, so the controller can add
 // up what successive runs of one command transferred (each counts from 0).
 func (s *Session) start(ctx context.Context, cmd Command) {
+	if cmd.Kind == KindFinish { // a signal to a running commit: no run, no report
+		s.cfg.Handler.Handle(ctx, cmd, func(Report) {})
+		return
+	}
 	s.mu.Lock()
 	if s.inflight[cmd.ID] {
 		s.mu.Unlock()
@@ -289,7 +293,7 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 		log.Info("command received")
 		var last time.Time
 		final := s.cfg.Handler.Handle(ctx, cmd, func(r Report) {
-			if now := time.Now(); now.Sub(last) >= progressEvery {
+			if now := time.Now(); now.Sub(last) >= progressEvery || r.Ready {
 				last = now
 				r.Run = run
 				s.send(reportToProto(r))

@@ -19,6 +19,9 @@ const (
 	KindHooks    Kind = "hooks"
 	KindRollback Kind = "rollback"
 	KindDrop     Kind = "drop"
+	// KindFinish lets a held commit go on (or back, with Abort); it has
+	// no report of its own.
+	KindFinish Kind = "finish"
 )
 
 // Release names one application's release.
@@ -43,6 +46,12 @@ type Command struct {
 	// KeepReleases (commit): staged releases per application to keep
 	// after the swap; 0 means stage.DefaultKeepReleases.
 	KeepReleases int
+	// Hold (commit): report ready once the new processes of the apps with
+	// run.listen are healthy, and wait for a finish before the old ones
+	// are told to stop.
+	Hold bool
+	// Abort (finish): go back instead.
+	Abort bool
 }
 
 // Outcome is where a command is.
@@ -75,6 +84,11 @@ type Report struct {
 	SwappedBack bool
 	// Hooks are the hooks the command ran (hooks, commit), in order.
 	Hooks []hook.Result
+	// Ready (commit, PROGRESS): the held commit's new processes are
+	// healthy; it waits for a finish. Sent at once, never throttled.
+	Ready bool
+	// Overlap (commit, DONE): how long both versions served.
+	Overlap time.Duration
 }
 
 // AppStatus is what the agent runs and holds of one application.

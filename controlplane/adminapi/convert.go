@@ -210,6 +210,9 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 		pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
 			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime),
 			Unanswered: a.Unanswered}
+		if a.Overlap > 0 {
+			pa.Overlap = durationpb.New(a.Overlap)
+		}
 		for _, h := range a.Hooks {
 			pa.Hooks = append(pa.Hooks, &cutoverv1.HookResult{Application: h.Application, Kind: hookKinds[h.Kind], Index: int32(h.Index),
 				Command: h.Command, ExitCode: int32(h.ExitCode), Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})

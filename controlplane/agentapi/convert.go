@@ -46,6 +46,10 @@ func reportFromProto(r *cutoverv1.CommandReport) fleet.Report {
 		Run:              r.GetRunId(),
 		ReusedBytes:      r.GetReusedBytes(),
 		SwappedBack:      r.GetSwappedBack(),
+		Ready:            r.GetReady(),
+	}
+	if d := r.GetOverlap(); d.IsValid() && d.AsDuration() > 0 { // an agent's nonsense is not shown
+		out.Overlap = d.AsDuration()
 	}
 	if r.GetSwapTime() != nil {
 		out.SwapTime = r.GetSwapTime().AsTime()
@@ -100,7 +104,10 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),
-			KeepReleases: c.KeepReleases}}}
+			KeepReleases: c.KeepReleases, Hold: c.Hold}}}
+	case fleet.Finish:
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Finish{Finish: &cutoverv1.FinishCommand{
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Abort: c.Abort}}}
 	case fleet.Disarm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID}}}

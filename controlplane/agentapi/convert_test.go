@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -29,6 +30,15 @@ func TestReportFromProto(t *testing.T) {
 			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, Error: "boom",
 				SwapTime: timestamppb.New(when), SwappedBack: true},
 			fleet.Report{CommandID: "c", Outcome: fleet.CommandFailed, Error: "boom", SwapTime: when, SwappedBack: true}},
+		{"a held commit ready",
+			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, Ready: true},
+			fleet.Report{CommandID: "c", Outcome: fleet.Progress, Ready: true}},
+		{"overlap on done",
+			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE, Overlap: durationpb.New(40 * time.Millisecond)},
+			fleet.Report{CommandID: "c", Outcome: fleet.Done, Overlap: 40 * time.Millisecond}},
+		{"a negative overlap is dropped",
+			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE, Overlap: durationpb.New(-time.Second)},
+			fleet.Report{CommandID: "c", Outcome: fleet.Done}},
 		{"unspecified outcome is progress",
 			&cutoverv1.CommandReport{CommandId: "c"},
 			fleet.Report{CommandID: "c", Outcome: fleet.Progress}},
@@ -39,5 +49,18 @@ func TestReportFromProto(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCommandToProtoHoldAndFinish(t *testing.T) {
+	c := commandToProto(fleet.Command{Kind: fleet.Commit, ID: "c", DeploymentID: "d-1", Hold: true}).GetCommit()
+	if c == nil || !c.GetHold() {
+		t.Fatalf("commit with hold: %v", c)
+	}
+	for _, abort := range []bool{false, true} {
+		f := commandToProto(fleet.Command{Kind: fleet.Finish, ID: "c", DeploymentID: "d-1", Abort: abort}).GetFinish()
+		if f == nil || f.GetCommandId() != "c" || f.GetDeploymentId() != "d-1" || f.GetAbort() != abort {
+			t.Fatalf("finish (abort %v): %v", abort, f)
+		}
 	}
 }

@@ -148,6 +148,10 @@ func applyCommitReport(a *store.DeploymentAgent, r fleet.Report) {
 	if !r.SwapTime.IsZero() {
 		a.SwapTime = r.SwapTime
 	}
+	a.Ready = a.Ready || (r.Outcome == fleet.Progress && r.Ready)
+	if r.Overlap > 0 {
+		a.Overlap = r.Overlap
+	}
 	switch {
 	case r.Outcome == fleet.Done:
 		a.State = store.AgentActive

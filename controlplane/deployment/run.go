@@ -255,6 +255,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 			return errUnchanged
 		}
 		recordStepTime(d, r, kind, s.clock())
+		held := finishes(d, r)
 		saved = !counted && savedCounted(d, r.Agent)
 		if d.State == store.Prepared && r.Outcome.Final() { // a staging in the background ended
 			agents, err := envAgents(tx, d.Environment)
@@ -271,6 +272,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 		before, byCommand := d.State, d.State == store.Deployed && d.RollingBack
 		var err error
 		out, err = s.take(tx, d, next(d))
+		out = append(held, out...)
 		ended = d.State != before && Final(d.State)
 		rollbackFailed = byCommand && d.State == store.Deployed && !d.RollingBack
 		return err

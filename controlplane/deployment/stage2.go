@@ -128,6 +128,7 @@ func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
 	}
 	if kind == fleet.Commit {
 		c.KeepReleases = d.KeepReleases
+		c.Hold = holds(d)
 	}
 	return c
 }
@@ -164,6 +165,7 @@ func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing
 			a.BeforeRan = a.BeforeRan || st == store.StepBefore
 		case store.StepCommit:
 			a.State = store.AgentActivating
+			a.Ready, a.FinishSent = false, false
 		}
 		a.Command = stepCommandID(d, a.Name)
 		out = append(out, outgoing{agent: a.Name, cmd: commandFor(d, a)})

@@ -256,7 +256,7 @@ func (f *Fleet) Reports() <-chan Report { return f.reports }
 func (f *Fleet) Send(agent string, cmd Command) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !slices.ContainsFunc(f.outstanding[agent], func(c Command) bool { return c.ID == cmd.ID }) {
+	if cmd.Kind != Finish && !slices.ContainsFunc(f.outstanding[agent], func(c Command) bool { return c.ID == cmd.ID }) {
 		f.outstanding[agent] = append(f.outstanding[agent], cmd)
 	}
 	if s := f.sessions[agent]; s != nil {

@@ -18,6 +18,10 @@ const (
 	Hooks    CommandKind = "hooks"
 	Rollback CommandKind = "rollback"
 	Drop     CommandKind = "drop"
+	// Finish lets a held commit go on (or, with Abort, go back); it is
+	// not answered and not resent: the agent repeats its ready report
+	// while it waits, and each is answered with a Finish.
+	Finish CommandKind = "finish"
 )
 
 // ReleaseRef names one application's release.
@@ -43,6 +47,12 @@ type Command struct {
 	// KeepReleases (commit): staged releases per application the agent
 	// keeps after the swap; 0 means the agent's default.
 	KeepReleases int32
+	// Hold (commit): apps with run.listen report ready once their new
+	// processes are healthy, and wait for Finish to stop the old ones.
+	Hold bool
+	// Abort (finish): stop the new processes instead; the commit fails,
+	// swapped back.
+	Abort bool
 }
 
 // Outcome is the state of a command on an agent.
@@ -81,6 +91,11 @@ type Report struct {
 	SwappedBack bool
 	// Hooks are the hooks the command ran (hooks, commit).
 	Hooks []store.HookResult
+	// Ready (commit, PROGRESS): every new process is healthy; the agent
+	// waits for Finish.
+	Ready bool
+	// Overlap (commit, DONE): how long both versions served.
+	Overlap time.Duration
 }
 
 // Hello is what an agent says first on its session.

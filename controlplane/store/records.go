@@ -286,8 +286,16 @@ type DeploymentAgent struct {
 	TransferredBytes int64      `json:"transferred_bytes,omitempty"`
 	Error            string     `json:"error,omitempty"`
 	SwapTime         time.Time  `json:"swap_time"`
-	SwappedBack      bool       `json:"swapped_back,omitempty"`
-	Command          string     `json:"command,omitempty"`
+	// Overlap is how long both versions served on it during its commit
+	// (apps with run.listen); zero when none overlapped.
+	Overlap time.Duration `json:"overlap,omitzero"`
+	// Ready says its held commit reported every new process healthy: it
+	// waits for the finish (stage 2's commit step only).
+	Ready bool `json:"ready,omitempty"`
+	// FinishSent says the finish of its held commit was sent.
+	FinishSent  bool   `json:"finish_sent,omitempty"`
+	SwappedBack bool   `json:"swapped_back,omitempty"`
+	Command     string `json:"command,omitempty"`
 	// Hooks planned for this agent in stage 2, all kinds, in run order.
 	Plan []HookRef `json:"plan,omitempty"`
 	// Hooks are the results of the hooks it ran, in order.

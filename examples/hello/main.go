@@ -1,7 +1,11 @@
 // Command hello is cutover's example application: an HTTP server that
 // answers its version, read at start from the file VERSION in its working
-// directory, on 127.0.0.1:$PORT. /healthz answers 200, or 500 when the
-// version text contains "unhealthy". SIGTERM stops it gracefully.
+// directory. It serves on the sockets the agent hands it by systemd socket
+// activation (LISTEN_FDS, with cutover.yaml run.listen: the new version
+// starts beside the old one and no request is refused), else on
+// 127.0.0.1:$PORT. /healthz answers 200, or 500 when the version text
+// contains "unhealthy". SIGTERM stops it gracefully: it stops accepting and
+// finishes the requests it has.
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,10 +32,6 @@ func main() {
 }
 
 func run() error {
-	port := os.Getenv("PORT")
-	if port == "" {
-		return errors.New("PORT is not set: start me with PORT=8080")
-	}
 	b, err := os.ReadFile("VERSION")
 	if err != nil {
 		return fmt.Errorf("read my version: %w", err)
@@ -54,16 +55,29 @@ func run() error {
 		fmt.Fprintln(w, "ok")
 	})
 
-	lis, err := listen("127.0.0.1:"+port, 5*time.Second)
+	listeners, err := inherited()
 	if err != nil {
 		return err
+	}
+	if len(listeners) == 0 {
+		port := os.Getenv("PORT")
+		if port == "" {
+			return errors.New("PORT is not set and no socket was handed over (LISTEN_FDS): start me with PORT=8080")
+		}
+		lis, err := listen("127.0.0.1:"+port, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, lis)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	log.Printf("version %s listening on %s", version, lis.Addr())
+	served := make(chan error, len(listeners))
+	for _, lis := range listeners {
+		go func() { served <- srv.Serve(lis) }()
+		log.Printf("version %s serving on %s", version, lis.Addr())
+	}
 
 	select {
 	case err := <-served:
@@ -90,4 +104,35 @@ func listen(addr string, patience time.Duration) (net.Listener, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// inherited returns the listening sockets handed over by systemd socket
+// activation: LISTEN_PID is this process and LISTEN_FDS counts the fds
+// from 3 (the last one, named cutover-health in LISTEN_FDNAMES, is the
+// private socket the agent checks this process's health on: served like
+// the others). None when they are not for this process.
+func inherited() ([]net.Listener, error) {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil, nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	var out []net.Listener
+	for i := range n {
+		name := fmt.Sprintf("fd%d", 3+i)
+		if i < len(names) && names[i] != "" {
+			name = names[i]
+		}
+		f := os.NewFile(uintptr(3+i), name)
+		lis, err := net.FileListener(f)
+		_ = f.Close() // FileListener holds its own copy
+		if err != nil {
+			return nil, fmt.Errorf("socket %s handed over: %w", name, err)
+		}
+		out = append(out, lis)
+	}
+	return out, nil
 }

@@ -1212,7 +1212,7 @@ func (x *CommitCommand) GetHold() bool {
 }
 
 // FinishCommand lets the held commit command_id of deployment_id stop the
-// old processes (CommitCommand.hold). It has no report of its own: the
+// old processes (CommitCommand.hold), or with abort go back. It has no report of its own: the
 // commit's DONE or FAILED follows. Sent for a commit that does not wait,
 // or is over, it changes nothing.
 type FinishCommand struct {
@@ -1220,7 +1220,11 @@ type FinishCommand struct {
 	// command_id is the commit command's id.
 	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// deployment_id is the deployment it belongs to.
-	DeploymentId  string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// abort, instead, stops the new processes and leaves the old ones
+	// serving: the commit then fails, swapped back, with nothing refused
+	// (another front-end failed its commit while this one was ready).
+	Abort         bool `protobuf:"varint,3,opt,name=abort,proto3" json:"abort,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1267,6 +1271,13 @@ func (x *FinishCommand) GetDeploymentId() string {
 		return x.DeploymentId
 	}
 	return ""
+}
+
+func (x *FinishCommand) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
 }
 
 // DisarmCommand asks the agent to forget an armed activation: it removes
@@ -1972,11 +1983,12 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12/\n" +
 	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\x12#\n" +
 	"\rkeep_releases\x18\x05 \x01(\x05R\fkeepReleases\x12\x12\n" +
-	"\x04hold\x18\x06 \x01(\bR\x04hold\"S\n" +
+	"\x04hold\x18\x06 \x01(\bR\x04hold\"i\n" +
 	"\rFinishCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
-	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\"S\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x14\n" +
+	"\x05abort\x18\x03 \x01(\bR\x05abort\"S\n" +
 	"\rDisarmCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
