@@ -114,8 +114,9 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	}
 	t.Logf("%s: agent pid %d stopped; the app (pid %d) must go on serving", a.Name, a.Proc.Pid(), pid)
 	a.Proc.Stop()
+	noImpact(t, "agent stopping", phase(t, p, "until the agent exited"))
 	c.waitProbeAnswers(p, "v1") // every front-end answers while fe-1 has no agent
-	noImpact(t, "agent stopped", phase(t, p, "agent stopped"))
+	noImpact(t, "agent down", phase(t, p, "no agent on "+a.Name))
 
 	a.Binary = filepath.Join(c.dir, "agent-next", "cutover-agent")
 	if err := os.MkdirAll(filepath.Dir(a.Binary), 0o755); err != nil {
