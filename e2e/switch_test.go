@@ -94,14 +94,16 @@ func TestSwitchNoImpact(t *testing.T) {
 // TestSwitchAgentReplaced: with the probe on, one front-end's agent is
 // stopped, its binary replaced by a new file and started again from it on
 // the same data dir: the app goes on serving (same process), and a v2
-// rollout and a rollback still work on it, without impact.
+// rollout and a rollback still work on it, without impact. Its run.health
+// is the URL form (http://127.0.0.1:${PORT}/healthz), whose path the agent
+// asks the private socket for.
 func TestSwitchAgentReplaced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := newCluster(t)
 	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1", "fe-2", "fe-3")
-	app := c.newListenApp("web", "v1", appKind{listen: true})
+	app := c.newListenApp("web", "v1", appKind{listen: true, healthURL: true})
 	d1, _ := c.deployVersion("prod", "web", "v1", deployed)
 	v1 := releaseOf(t, d1)
 	p := c.startProbe("v1")
@@ -115,6 +117,9 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	t.Logf("%s: agent pid %d stopped; the app (pid %d) must go on serving", a.Name, a.Proc.Pid(), pid)
 	a.Proc.Stop()
 	noImpact(t, "agent stopping", phase(t, p, "until the agent exited"))
+	if t.Failed() {
+		t.FailNow() // the app went with its agent: what follows would only time out
+	}
 	c.waitProbeAnswers(p, "v1") // every front-end answers while fe-1 has no agent
 	noImpact(t, "agent down", phase(t, p, "no agent on "+a.Name))
 

@@ -34,6 +34,9 @@ type appKind struct {
 	// listen: with run.listen (the agent hands the sockets over); without,
 	// the app listens on its own PORT.
 	listen bool
+	// healthURL: run.health as http://127.0.0.1:${PORT}/healthz rather
+	// than /healthz (localcluster.ListenApp.HealthURL).
+	healthURL bool
 }
 
 // newListenApp writes the source of app name in the cluster's dir/src-NAME
@@ -41,7 +44,7 @@ type appKind struct {
 func (c *cluster) newListenApp(name, version string, kind appKind) *listenApp {
 	c.t.Helper()
 	src := filepath.Join(c.dir, "src-"+name)
-	app := localcluster.ListenApp{Name: name, Binary: bin("listen"), Listen: kind.listen}
+	app := localcluster.ListenApp{Name: name, Binary: bin("listen"), Listen: kind.listen, HealthURL: kind.healthURL}
 	if kind.python {
 		app.Binary, app.Python = "", filepath.Join("..", "examples", "listen", "app.py")
 	}
