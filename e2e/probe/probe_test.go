@@ -80,8 +80,10 @@ func TestProbeCounts(t *testing.T) {
 	t.Log(second.Table())
 
 	a := first.Counts["a"]
-	if a.Refused == 0 || a.Failed != 0 || a.Versions["v1"] == nil || a.Versions["v2"] == nil {
-		t.Errorf("first phase on a: %+v, want refused connections, no failure, v1 and v2", a)
+	// A connection caught in the closing listener's backlog is reset: a
+	// failure, as users would see it; so a may have a few.
+	if a.Refused == 0 || a.Versions["v1"] == nil || a.Versions["v2"] == nil {
+		t.Errorf("first phase on a: %+v, want refused connections, v1 and v2", a)
 	}
 	if a.Requests != a.OK+a.Refused+a.Failed {
 		t.Errorf("first phase on a: %d requests != %d ok + %d refused + %d failed", a.Requests, a.OK, a.Refused, a.Failed)
