@@ -55,12 +55,8 @@ func TestSwitchNoImpact(t *testing.T) {
 	t.Log("v2: stage 1 and stage 2 under the probe")
 	app.setVersion("v2", false)
 	d2, _ := c.deployVersion("prod", "web", "v2", deployed)
-	noImpact(t, "v1 → v2", phase(t, p, "v1 → v2 until DEPLOYED is seen"))
+	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
-	c.waitProbeAnswers(p, "v2")
-	r := phase(t, p, "v2 DEPLOYED")
-	noImpact(t, "v2 DEPLOYED", r)
-	onlyVersion(t, "v2 DEPLOYED", r, "v2")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -70,11 +66,7 @@ func TestSwitchNoImpact(t *testing.T) {
 		t.Fatalf("cutoverctl deploy rollback %s --wait: exit %d\n%s%s", d2.GetId(), code, out, errOut)
 	}
 	c.waitDeployment(d2.GetId(), rolledBack)
-	noImpact(t, "v2 → v1 (rollback)", phase(t, p, "rollback until ROLLED_BACK is seen"))
-	c.waitProbeAnswers(p, "v1")
-	r = phase(t, p, "v1 after the rollback")
-	noImpact(t, "v1 after the rollback", r)
-	onlyVersion(t, "v1 after the rollback", r, "v1")
+	c.afterSwitch(p, "rollback v2 → v1", "v1")
 
 	t.Log("v3, whose health check fails: its processes stop, v1 never stopped serving")
 	app.setVersion("v3", true)
@@ -82,11 +74,7 @@ func TestSwitchNoImpact(t *testing.T) {
 	if d3.GetError() == "" {
 		t.Errorf("deployment %s ended %s without an error", d3.GetId(), d3.GetState())
 	}
-	noImpact(t, "v1 → v3 (unhealthy)", phase(t, p, "v3 until it ended"))
-	c.waitProbeAnswers(p, "v1")
-	r = phase(t, p, "v1 after v3 failed")
-	noImpact(t, "v1 after v3 failed", r)
-	onlyVersion(t, "v1 after v3 failed", r, "v1")
+	c.afterSwitch(p, "v1 → v3 (unhealthy)", "v1")
 	c.checkAnswers("v1")
 	c.checkCurrent("web", v1)
 }
@@ -145,12 +133,8 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	t.Log("v2 and a rollback through the new agent")
 	app.setVersion("v2", false)
 	d2, _ := c.deployVersion("prod", "web", "v2", deployed)
-	noImpact(t, "v1 → v2", phase(t, p, "v1 → v2 until DEPLOYED is seen"))
+	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
-	c.waitProbeAnswers(p, "v2")
-	r := phase(t, p, "v2 DEPLOYED")
-	noImpact(t, "v2 DEPLOYED", r)
-	onlyVersion(t, "v2 DEPLOYED", r, "v2")
 	if got, err := appPID(a.Port); err != nil || got == pid {
 		t.Errorf("%s: v2 answers from pid %d (%v), v1's pid: want a new process", a.Name, got, err)
 	}
@@ -158,11 +142,7 @@ func TestSwitchAgentReplaced(t *testing.T) {
 		t.Fatalf("RollbackDeployment(%s): %v", d2.GetId(), err)
 	}
 	c.waitDeployment(d2.GetId(), rolledBack)
-	noImpact(t, "v2 → v1 (rollback)", phase(t, p, "rollback until ROLLED_BACK is seen"))
-	c.waitProbeAnswers(p, "v1")
-	r = phase(t, p, "v1 after the rollback")
-	noImpact(t, "v1 after the rollback", r)
-	onlyVersion(t, "v1 after the rollback", r, "v1")
+	c.afterSwitch(p, "rollback v2 → v1", "v1")
 	c.checkCurrent("web", v1)
 }
 
@@ -210,10 +190,6 @@ func TestSwitchPython(t *testing.T) {
 	noImpact(t, "v1 running", phase(t, p, "v1 running"))
 	app.setVersion("v2", false)
 	d2, _ := c.deployVersion("prod", "pyweb", "v2", deployed)
-	noImpact(t, "v1 → v2", phase(t, p, "v1 → v2 until DEPLOYED is seen"))
+	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
-	c.waitProbeAnswers(p, "v2")
-	r := phase(t, p, "v2 DEPLOYED")
-	noImpact(t, "v2 DEPLOYED", r)
-	onlyVersion(t, "v2 DEPLOYED", r, "v2")
 }

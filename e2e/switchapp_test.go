@@ -156,6 +156,20 @@ func onlyVersion(t *testing.T, what string, r probe.Report, version string) {
 	}
 }
 
+// afterSwitch ends the probe's phase of a switch that this test has just
+// seen end (what: "v1 → v2"), and fails the test unless it had no impact;
+// then it waits until every front-end answers version, and fails the test
+// unless, since the end was seen, only version answered, without impact.
+func (c *cluster) afterSwitch(p *probe.Probe, what, version string) {
+	c.t.Helper()
+	noImpact(c.t, what, phase(c.t, p, what+", until its end is seen"))
+	c.waitProbeAnswers(p, version)
+	after := version + " after " + what
+	r := phase(c.t, p, after)
+	noImpact(c.t, after, r)
+	onlyVersion(c.t, after, r, version)
+}
+
 // appPID asks the app on port for its process id (/pid).
 func appPID(port int) (int, error) {
 	client := &http.Client{Timeout: 2 * time.Second}
