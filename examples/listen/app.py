@@ -74,6 +74,14 @@ def make_handler(directory, version):
             self.end_headers()
             self.wfile.write(data)
 
+        def setup(self):
+            super().setup()
+            self.server.track(self.connection, True)
+
+        def finish(self):
+            self.server.track(self.connection, False)
+            super().finish()
+
         def log_message(self, *args):
             pass  # a unix socket has no client address to log; be quiet
 
@@ -81,11 +89,56 @@ def make_handler(directory, version):
 
 
 class Server(http.server.ThreadingHTTPServer):
+    """Serves one socket; stop() is Go's http.Server.Shutdown: stop
+    accepting, end the kept-alive connections, finish the requests in
+    flight."""
+
     daemon_threads = False  # server_close waits for the requests in flight
     block_on_close = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock = threading.Lock()
+        self.conns = set()
+        self.stopping = False
+
+    def track(self, conn, add):
+        with self.lock:
+            if add:
+                self.conns.add(conn)
+                if not self.stopping:
+                    return
+            else:
+                self.conns.discard(conn)
+                return
+        end_reading(conn)  # accepted while stopping
+
+    def stop(self):
+        self.shutdown()  # no more accepts
+        with self.lock:
+            self.stopping = True
+            conns = list(self.conns)
+        # A kept-alive connection waits for its next request: end its
+        # reading side, so that its handler sees the end and returns (the
+        # answer being written, if any, still goes out); a client that
+        # had sent a request on it retries on a new connection.
+        for conn in conns:
+            end_reading(conn)
+        self.server_close()  # wait for the handlers
+
+
+def end_reading(conn):
+    try:
+        conn.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
+
 
 def serve(sock, handler):
+    # Non-blocking: another process may take the connection that made the
+    # socket readable (an old and a new release share it); accept() then
+    # fails at once instead of blocking the loop, and shutdown() ends it.
+    sock.setblocking(False)
     srv = Server(sock.getsockname(), handler, bind_and_activate=False)
     srv.socket.close()
     srv.socket = sock
@@ -119,10 +172,11 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     print("app.py: version %s, pid %d: stopping" % (version, os.getpid()), flush=True)
-    for srv in servers:
-        srv.shutdown()      # stop accepting
-    for srv in servers:
-        srv.server_close()  # wait for the requests in flight
+    stoppers = [threading.Thread(target=srv.stop) for srv in servers]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()
     print("app.py: version %s, pid %d: stopped" % (version, os.getpid()), flush=True)
 
 
