@@ -10,7 +10,12 @@
 // waiting for its answer, pausing a few milliseconds, and again: "fresh"
 // clients open a new connection per request (they see a closed port as a
 // refused connection), "keep-alive" clients reuse one (they see a process
-// that goes away under an open connection).
+// that goes away under an open connection). Keep-alive clients are Go's
+// http.Transport, which, as browsers do, sends an idempotent request again
+// on a new connection when a reused one was closed before any byte of the
+// answer came (the race of HTTP/1.1 keep-alive with a server's graceful
+// stop closing its idle connections): a failure here is one that such a
+// retry did not hide.
 //
 // Counts are kept per phase: Cut ends the current phase, returns its
 // report and starts the next one without stopping the clients, so that a
