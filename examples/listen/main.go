@@ -13,8 +13,13 @@
 //	/healthz  200, or 500 while a file UNHEALTHY exists in its working
 //	          directory (so a release whose health check fails is one file away)
 //
-// On SIGTERM or SIGINT it stops accepting and finishes the requests in
-// flight (http.Server.Shutdown) before it exits.
+// On SIGTERM or SIGINT it stops accepting, waits until every connection it
+// accepted has sent its first request, then finishes the requests in flight
+// (http.Server.Shutdown) and exits. The wait matters when another process
+// serves the same sockets: Shutdown alone drops, unanswered, a request it
+// reads after it began on a connection accepted just before (net/http's
+// conn.serve returns when the server is shutting down), which a client that
+// opened that connection for the request sees as EOF.
 package main
 
 import (
@@ -30,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,12 +65,14 @@ func run(addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler(dir, version), ReadHeaderTimeout: 5 * time.Second}
+	fresh := &freshConns{conns: map[net.Conn]bool{}}
+	srv := &http.Server{Handler: handler(dir, version), ReadHeaderTimeout: 5 * time.Second, ConnState: fresh.track}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	served := make(chan error, len(lis))
-	for _, l := range lis {
-		go func() { served <- srv.Serve(l) }()
+	for i, l := range lis {
+		lis[i] = &onceCloseListener{Listener: l}
+		go func() { served <- srv.Serve(lis[i]) }()
 	}
 	log.Printf("version %s, pid %d, serving on %s", version, os.Getpid(), how)
 
@@ -76,6 +84,17 @@ func run(addr string) error {
 	log.Printf("version %s, pid %d: stopping, finishing the requests in flight", version, os.Getpid())
 	shutdown, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	for _, l := range lis {
+		_ = l.Close() // only this process's descriptor: the socket stays open in the others
+	}
+	// Serve returns once its last accepted connection is tracked as fresh.
+	for range lis {
+		select {
+		case <-served:
+		case <-shutdown.Done():
+		}
+	}
+	fresh.wait(shutdown)
 	if err := srv.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -151,4 +170,55 @@ func handler(dir, version string) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// freshConns counts the connections that have not sent their first
+// request yet (http.StateNew).
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+// track is the server's ConnState hook.
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		f.conns[c] = true
+	} else {
+		delete(f.conns, c)
+	}
+}
+
+// wait returns once no connection is fresh, or when ctx ends.
+func (f *freshConns) wait(ctx context.Context) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		n := len(f.conns)
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// onceCloseListener closes its listener once, so that Shutdown does not
+// fail on a listener closed before it.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+// Close closes the listener the first time.
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
