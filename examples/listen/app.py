@@ -78,6 +78,11 @@ def make_handler(directory, version):
             super().setup()
             self.server.track(self.connection, True)
 
+        def handle_one_request(self):
+            super().handle_one_request()
+            if self.server.answered(self.connection):
+                self.close_connection = True  # stopping: no next request
+
         def finish(self):
             self.server.track(self.connection, False)
             super().finish()
@@ -99,30 +104,33 @@ class Server(http.server.ThreadingHTTPServer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.lock = threading.Lock()
-        self.conns = set()
+        self.kept = set()  # connections that were answered once
         self.stopping = False
 
     def track(self, conn, add):
+        if not add:
+            with self.lock:
+                self.kept.discard(conn)
+
+    def answered(self, conn):
+        """Records that conn was answered; True when stopping."""
         with self.lock:
-            if add:
-                self.conns.add(conn)
-                if not self.stopping:
-                    return
-            else:
-                self.conns.discard(conn)
-                return
-        end_reading(conn)  # accepted while stopping
+            if not self.stopping:
+                self.kept.add(conn)
+            return self.stopping
 
     def stop(self):
         self.shutdown()  # no more accepts
         with self.lock:
             self.stopping = True
-            conns = list(self.conns)
+            kept = list(self.kept)
         # A kept-alive connection waits for its next request: end its
-        # reading side, so that its handler sees the end and returns (the
-        # answer being written, if any, still goes out); a client that
-        # had sent a request on it retries on a new connection.
-        for conn in conns:
+        # reading side, so that its handler sees the end and returns (an
+        # answer being written still goes out); a client that had sent a
+        # request on it sends it again on a new connection. A connection
+        # not answered yet keeps its first request: it is answered, then
+        # closed.
+        for conn in kept:
             end_reading(conn)
         self.server_close()  # wait for the handlers
 
