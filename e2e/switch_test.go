@@ -138,10 +138,7 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	if got, err := appPID(a.Port); err != nil || got == pid {
 		t.Errorf("%s: v2 answers from pid %d (%v), v1's pid: want a new process", a.Name, got, err)
 	}
-	if _, err := c.Admin.RollbackDeployment(ctx, &cutoverv1.RollbackDeploymentRequest{Id: d2.GetId(), Reason: "e2e"}); err != nil {
-		t.Fatalf("RollbackDeployment(%s): %v", d2.GetId(), err)
-	}
-	c.waitDeployment(d2.GetId(), rolledBack)
+	c.rollback(d2.GetId())
 	c.afterSwitch(p, "rollback v2 → v1", "v1")
 	c.checkCurrent("web", v1)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,6 +169,31 @@ func (c *cluster) afterSwitch(p *probe.Probe, what, version string) {
 	r := phase(c.t, p, after)
 	noImpact(c.t, after, r)
 	onlyVersion(c.t, after, r, version)
+}
+
+// rollback rolls deployment id back with the RollbackDeployment RPC and
+// waits until it is ROLLED_BACK (it stays DEPLOYED while the agents go
+// back, and with an error if they could not).
+func (c *cluster) rollback(id string) {
+	c.t.Helper()
+	ctx := context.Background()
+	if _, err := c.Admin.RollbackDeployment(ctx, &cutoverv1.RollbackDeploymentRequest{Id: id, Reason: "e2e"}); err != nil {
+		c.t.Fatalf("RollbackDeployment(%s): %v", id, err)
+	}
+	var d *cutoverv1.Deployment
+	c.waitFor(deployDeadline, "rollback of "+id, func() error {
+		var err error
+		if d, err = c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
+			return err
+		}
+		if d.GetState() == deployed && d.GetError() == "" {
+			return errors.New("still DEPLOYED")
+		}
+		return nil
+	})
+	if d.GetState() != rolledBack {
+		c.t.Fatalf("rollback of %s ended %s, want ROLLED_BACK:\n%s", id, d.GetState(), asJSON(d))
+	}
 }
 
 // appPID asks the app on port for its process id (/pid).
