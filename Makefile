@@ -63,9 +63,9 @@ BENCH_AGENTS ?= 10
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
 	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
 
-SWITCH_REPS ?= 5
+SWITCH_REPS ?= 10
 
-bench-switch: ## stage 2 under a continuous probe, with run.listen and without, SWITCH_REPS (5) continues each, 3 front-ends
+bench-switch: ## stage 2 under a continuous probe, with run.listen and without, SWITCH_REPS (10) continues each, 3 front-ends
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/listen
 	$(GO) run ./cmd/cutover-bench -mode switch -bin $(BIN) -reps $(SWITCH_REPS)
 

@@ -7,7 +7,7 @@
 //
 //	make bench                                         # transfer: 1 GiB, 10 agents
 //	go run ./cmd/cutover-bench -bin bin -size 128MiB   # a quick transfer run
-//	make bench-switch                                  # switch: 3 front-ends, 5 continues each
+//	make bench-switch                                  # switch: 3 front-ends, 10 continues each
 package main
 
 import (
@@ -37,7 +37,7 @@ func main() {
 	flag.IntVar(&o.agents, "agents", 10, "transfer: agents that stage at once for the many-agents figure")
 	flag.Uint64Var(&o.seed, "seed", 1, "transfer: seed of the generated data")
 	flag.IntVar(&o.frontEnds, "frontends", 3, "switch: front-ends (agents) of each side")
-	flag.IntVar(&o.reps, "reps", 5, "switch: continues of each side, alternating")
+	flag.IntVar(&o.reps, "reps", 10, "switch: continues of each side, alternating")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 	os.Exit(run(o))

@@ -25,7 +25,7 @@ type SwitchConfig struct {
 	Dir string
 	// FrontEnds is the number of agents of each side (default 3).
 	FrontEnds int
-	// Reps is the number of continues of each side (default 5).
+	// Reps is the number of continues of each side (default 10).
 	Reps int
 	// Log receives a line per step; nil: discarded.
 	Log io.Writer
@@ -71,7 +71,7 @@ func RunSwitch(ctx context.Context, cfg SwitchConfig) (*SwitchResult, error) {
 		cfg.FrontEnds = 3
 	}
 	if cfg.Reps <= 0 {
-		cfg.Reps = 5
+		cfg.Reps = 10
 	}
 	res := &SwitchResult{FrontEnds: cfg.FrontEnds}
 	say := func(format string, args ...any) {
