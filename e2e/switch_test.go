@@ -74,7 +74,10 @@ func TestSwitchNoImpact(t *testing.T) {
 	if d3.GetError() == "" {
 		t.Errorf("deployment %s ended %s without an error", d3.GetId(), d3.GetState())
 	}
-	c.afterSwitch(p, "v1 → v3 (unhealthy)", "v1")
+	// v3's process serves on the shared sockets from its start until its
+	// health check has failed for health_timeout: not asserted, logged.
+	r3 := c.afterSwitch(p, "v1 → v3 (unhealthy)", "v1")
+	t.Logf("v3, unhealthy, answered %d of the %d requests sent during its deployment", r3.Answers("v3"), r3.Requests())
 	c.checkAnswers("v1")
 	c.checkCurrent("web", v1)
 }

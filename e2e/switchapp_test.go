@@ -161,14 +161,17 @@ func onlyVersion(t *testing.T, what string, r probe.Report, version string) {
 // seen end (what: "v1 → v2"), and fails the test unless it had no impact;
 // then it waits until every front-end answers version, and fails the test
 // unless, since the end was seen, only version answered, without impact.
-func (c *cluster) afterSwitch(p *probe.Probe, what, version string) {
+// It returns the report of the switch.
+func (c *cluster) afterSwitch(p *probe.Probe, what, version string) probe.Report {
 	c.t.Helper()
-	noImpact(c.t, what, phase(c.t, p, what+", until its end is seen"))
+	during := phase(c.t, p, what+", until its end is seen")
+	noImpact(c.t, what, during)
 	c.waitProbeAnswers(p, version)
 	after := version + " after " + what
 	r := phase(c.t, p, after)
 	noImpact(c.t, after, r)
 	onlyVersion(c.t, after, r, version)
+	return during
 }
 
 // rollback rolls deployment id back with the RollbackDeployment RPC and
