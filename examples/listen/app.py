@@ -120,7 +120,6 @@ class Server(http.server.ThreadingHTTPServer):
             return self.stopping
 
     def stop(self):
-        self.shutdown()  # no more accepts
         with self.lock:
             self.stopping = True
             kept = list(self.kept)
@@ -129,9 +128,11 @@ class Server(http.server.ThreadingHTTPServer):
         # answer being written still goes out); a client that had sent a
         # request on it sends it again on a new connection. A connection
         # not answered yet keeps its first request: it is answered, then
-        # closed.
+        # closed. This comes first: another process serves the same
+        # sockets, and every answer from here on is one it should give.
         for conn in kept:
             end_reading(conn)
+        self.shutdown()  # no more accepts (within one poll interval)
         self.server_close()  # wait for the handlers
 
 
@@ -169,7 +170,7 @@ def main():
         s.listen(128)
         socks = [("own", s)]
     servers = [serve(s, handler) for _, s in socks]
-    threads = [threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}) for srv in servers]
+    threads = [threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}) for srv in servers]
     for t in threads:
         t.start()
     print("app.py: version %s, pid %d, serving on %s" % (version, os.getpid(),
