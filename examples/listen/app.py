@@ -155,7 +155,16 @@ def serve(sock, handler):
     return srv
 
 
+# STOP_SIGNALS stop the app. They are blocked from the start, in every
+# thread, and taken with sigwait: a Python handler that set an Event would
+# run in the main thread, maybe while that thread holds the Event's lock in
+# Event.wait, and never return (seen under load: the old release went on
+# answering until SIGKILL).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 def main():
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # before any thread starts
     directory = os.getcwd()
     version = read_version(directory)
     handler = make_handler(directory, version)
@@ -176,10 +185,7 @@ def main():
     print("app.py: version %s, pid %d, serving on %s" % (version, os.getpid(),
           ", ".join(name for name, _ in socks)), flush=True)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    signal.sigwait(STOP_SIGNALS)
     print("app.py: version %s, pid %d: stopping" % (version, os.getpid()), flush=True)
     stoppers = [threading.Thread(target=srv.stop) for srv in servers]
     for t in stoppers:
