@@ -46,7 +46,7 @@ func TestSwitchNoImpact(t *testing.T) {
 	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1", "fe-2", "fe-3")
 	app := c.newListenApp("web", "v1", appKind{listen: true})
-	d1, _ := c.deployVersion("prod", "web", "v1", deployed)
+	d1 := c.deployVersion("prod", "web", "v1", deployed)
 	v1 := releaseOf(t, d1)
 	c.checkAnswers("v1")
 	p := c.startProbe("v1")
@@ -54,7 +54,7 @@ func TestSwitchNoImpact(t *testing.T) {
 
 	t.Log("v2: stage 1 and stage 2 under the probe")
 	app.setVersion("v2", false)
-	d2, _ := c.deployVersion("prod", "web", "v2", deployed)
+	d2 := c.deployVersion("prod", "web", "v2", deployed)
 	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
 	if t.Failed() {
@@ -70,7 +70,7 @@ func TestSwitchNoImpact(t *testing.T) {
 
 	t.Log("v3, whose health check fails: its processes stop, v1 never stopped serving")
 	app.setVersion("v3", true)
-	d3, _ := c.deployVersion("prod", "web", "v3", rolledBack, failed)
+	d3 := c.deployVersion("prod", "web", "v3", rolledBack, failed)
 	if d3.GetError() == "" {
 		t.Errorf("deployment %s ended %s without an error", d3.GetId(), d3.GetState())
 	}
@@ -95,7 +95,7 @@ func TestSwitchAgentReplaced(t *testing.T) {
 	c.createEnv("prod", true)
 	c.startAgents("prod", "fe-1", "fe-2", "fe-3")
 	app := c.newListenApp("web", "v1", appKind{listen: true, healthURL: true})
-	d1, _ := c.deployVersion("prod", "web", "v1", deployed)
+	d1 := c.deployVersion("prod", "web", "v1", deployed)
 	v1 := releaseOf(t, d1)
 	p := c.startProbe("v1")
 	noImpact(t, "v1 running", phase(t, p, "v1 running"))
@@ -135,7 +135,7 @@ func TestSwitchAgentReplaced(t *testing.T) {
 
 	t.Log("v2 and a rollback through the new agent")
 	app.setVersion("v2", false)
-	d2, _ := c.deployVersion("prod", "web", "v2", deployed)
+	d2 := c.deployVersion("prod", "web", "v2", deployed)
 	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
 	if got, err := appPID(a.Port); err != nil || got == pid {
@@ -162,7 +162,7 @@ func TestSwitchWithoutListen(t *testing.T) {
 	noImpact(t, "v1 running", phase(t, p, "v1 running"))
 
 	app.setVersion("v2", false)
-	d2, _ := c.deployVersion("prod", "web", "v2", deployed)
+	d2 := c.deployVersion("prod", "web", "v2", deployed)
 	r := phase(t, p, "v1 → v2 without run.listen, until DEPLOYED is seen")
 	for _, name := range r.Targets {
 		n := r.Counts[name]
@@ -189,7 +189,7 @@ func TestSwitchPython(t *testing.T) {
 	p := c.startProbe("v1")
 	noImpact(t, "v1 running", phase(t, p, "v1 running"))
 	app.setVersion("v2", false)
-	d2, _ := c.deployVersion("prod", "pyweb", "v2", deployed)
+	d2 := c.deployVersion("prod", "pyweb", "v2", deployed)
 	c.afterSwitch(p, "v1 → v2", "v2")
 	checkOverlap(t, d2)
 }

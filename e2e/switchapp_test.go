@@ -69,9 +69,8 @@ func (a *listenApp) setVersion(version string, unhealthy bool) {
 }
 
 // deployVersion deploys version of app to env in two stages, prepare then
-// continue, and waits until it ends in want (or in one of alsoOK); it
-// returns the deployment and when this test saw it end.
-func (c *cluster) deployVersion(env, app, version string, want cutoverv1.DeploymentState, alsoOK ...cutoverv1.DeploymentState) (*cutoverv1.Deployment, time.Time) {
+// continue, and waits until it ends in want (or in one of alsoOK).
+func (c *cluster) deployVersion(env, app, version string, want cutoverv1.DeploymentState, alsoOK ...cutoverv1.DeploymentState) *cutoverv1.Deployment {
 	c.t.Helper()
 	ctx := context.Background()
 	id := c.createDeployment(env, app, version)
@@ -83,11 +82,10 @@ func (c *cluster) deployVersion(env, app, version string, want cutoverv1.Deploym
 		c.t.Fatalf("ContinueDeployment(%s): %v", id, err)
 	}
 	d := c.waitSettled(id, want)
-	seen := time.Now()
 	if d.GetState() != want && !slices.Contains(alsoOK, d.GetState()) {
 		c.t.Fatalf("deployment %s of %s ended %s, want %s:\n%s", id, version, d.GetState(), want, asJSON(d))
 	}
-	return d, seen
+	return d
 }
 
 // startProbe starts a probe of every agent's PORT and waits until each has
