@@ -23,9 +23,8 @@ import (
 // Go app, prebuilt by TestMain, or the Python one), with or without
 // run.listen.
 type listenApp struct {
-	t    *testing.T
-	name string
-	src  string
+	t   *testing.T
+	src string
 }
 
 // appKind says which examples/listen app to deploy, and how.
@@ -55,7 +54,7 @@ func (c *cluster) newListenApp(name, version string, kind appKind) *listenApp {
 	if got := c.registerApp(src); got != name {
 		c.t.Fatalf("registered the app as %q, want %q", got, name)
 	}
-	return &listenApp{t: c.t, name: name, src: src}
+	return &listenApp{t: c.t, src: src}
 }
 
 // setVersion sets the next release's VERSION and whether its health check
