@@ -77,6 +77,9 @@ type Config struct {
 	// bytes (0: DefaultMemoryLimit; negative: none). The GOMEMLIMIT
 	// environment variable, when set, wins.
 	MemoryLimit int64
+	// StageRate caps how fast each stage writes, in bytes per second; an
+	// environment's stage_rate lowers it. 0: no cap.
+	StageRate int64
 }
 
 // DefaultMemoryLimit keeps the agent's heap small while it receives a
@@ -153,7 +156,7 @@ func (a *Agent) build() error {
 		return err
 	}
 	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn, cfg.Environment, cfg.Name),
-		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock})
+		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, Rate: cfg.StageRate})
 	if err != nil {
 		return err
 	}
@@ -218,19 +221,16 @@ func fillDefaults(cfg *Config) error {
 	return nil
 }
 
-// Run recovers an activation a crash interrupted, stops the app processes a
-// crashed agent left running, starts the apps whose
-// `current` exists, keeps the session with the controller and serves
-// /metrics, until ctx ends. It then waits for running commands, stops the
-// apps and closes the store.
+// Run recovers an activation a crash interrupted, adopts the app processes
+// the previous agent left running, starts the apps whose `current` exists
+// and that do not run, keeps the session with the controller and serves
+// /metrics, until ctx ends. It then waits for running commands, leaves the
+// apps running (the next agent adopts them: process.Supervisor.Detach) and
+// closes the store.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	defer func() {
 		_ = sdnotify.Stopping()
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		defer cancel()
-		if serr := a.procs.StopAll(stopCtx); serr != nil {
-			a.cfg.Log.Error("stop apps", "error", serr)
-		}
+		a.procs.Detach()
 		err = errors.Join(err, a.close())
 		a.cfg.Log.Info("agent stopped")
 	}()
@@ -246,8 +246,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := a.stager.Clean(); err != nil {
 		return err
 	}
-	if err := a.procs.StopOrphans(ctx, process.DefaultStopGrace); err != nil {
+	adopted, err := a.procs.Adopt(ctx)
+	if err != nil {
 		return err
+	}
+	if len(adopted) > 0 {
+		a.cfg.Log.Info("app processes adopted", "applications", adopted)
 	}
 	if err := a.activator.StartAll(ctx); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -134,8 +135,38 @@ func TestRunStartsAppsServesMetricsAndStopsCleanly(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	// The app outlives the agent; the next agent adopts it, not restarts it.
+	runDir := filepath.Join(dataDir, "run")
+	t.Cleanup(func() { _ = process.KillRecorded(context.Background(), runDir) })
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("app pid %d gone after the agent stopped", pid)
+	}
+	a, err = New(Config{Controller: freeAddr(t), Environment: "prod", Name: "fe-1", DataDir: dataDir, Root: root,
+		Env: map[string]string{"PIDFILE": pidFile}, MetricsListen: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "/metrics of the second agent", func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	if info, ok := a.procs.Info("hello"); !ok || info.PID != pid || !info.Adopted {
+		t.Errorf("second agent runs %+v, %v; want pid %d adopted", info, ok, pid)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := process.KillRecorded(context.Background(), runDir); err != nil {
+		t.Fatal(err)
+	}
 	if syscall.Kill(pid, 0) == nil {
-		t.Errorf("app pid %d still alive after the agent stopped", pid)
+		t.Errorf("app pid %d alive after KillRecorded", pid)
 	}
 	st, err = store.Open(dataDir) // released, not locked
 	if err != nil {

@@ -153,7 +153,6 @@ func TestUnitSettings(t *testing.T) {
 		"RestartSec":              "2s",
 		"User":                    "cutover",
 		"Group":                   "cutover",
-		"KillMode":                "mixed",
 		"NoNewPrivileges":         "yes",
 		"ProtectSystem":           "strict",
 		"PrivateTmp":              "yes",
@@ -171,10 +170,12 @@ func TestUnitSettings(t *testing.T) {
 		want   map[string]string
 	}{
 		{"cutover-controller", map[string]string{
-			"ExecStart":          "/usr/local/bin/cutover-controller --config /etc/cutover/controller.yaml",
-			"StateDirectory":     "cutover-controller",
-			"ProtectHome":        "read-only", // source directories may live under /home
-			"TimeoutStopSec":     "60s",
+			"ExecStart":      "/usr/local/bin/cutover-controller --config /etc/cutover/controller.yaml",
+			"StateDirectory": "cutover-controller",
+			"ProtectHome":    "read-only", // source directories may live under /home
+			"TimeoutStopSec": "60s",
+			// SIGTERM to the controller alone; it cancels its builds' groups.
+			"KillMode":           "mixed",
 			"CacheDirectory":     "cutover-controller",
 			"UMask":              "0027",
 			"StateDirectoryMode": "0750",
@@ -184,8 +185,9 @@ func TestUnitSettings(t *testing.T) {
 			"StateDirectory": "cutover-agent",
 			"ProtectHome":    "yes",
 			"ReadWritePaths": "/srv/cutover",
-			// Longer than the apps' stop grace (agent/process DefaultStopGrace, 10s).
-			"TimeoutStopSec":     "90s",
+			"TimeoutStopSec": "90s",
+			// The apps outlive the agent; the next one adopts them.
+			"KillMode":           "process",
 			"UMask":              "0027",
 			"StateDirectoryMode": "0750",
 		}},

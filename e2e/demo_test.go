@@ -32,6 +32,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("cutover-demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
+	if m := regexp.MustCompile(`During the (continue|rollback): \d+ requests answered \(.*\), (\d+) failed`).FindAllStringSubmatch(text, -1); len(m) != 2 || m[0][2] != "0" || m[1][2] != "0" {
+		t.Errorf("the demo's traffic during the continue and the rollback: %v; want 0 failed in both\n%s", m, text)
+	}
 	for _, want := range []struct {
 		text  string
 		count int
@@ -42,7 +45,9 @@ func TestDemo(t *testing.T) {
 		{"is PREPARED and expires at ", 1},
 		{"$ cutoverctl deploy rollback d-2 --wait\n", 1},
 		{"note: the database is NOT rolled back", 1},
-		{"The first and the last front-end swapped ", 1},
+		{"The first and the last front-end switched ", 1},
+		{" (overlap)\n", 3},
+		{" failed.\n", 2}, // the traffic during the continue and the rollback; none may fail (below)
 		{" answers v2\n", 3},
 		{"$ cutoverctl deploy prepare d-2 --wait\n", 1},
 		{"$ cutoverctl deploy continue d-2 --wait\n", 1},

@@ -46,6 +46,9 @@ type Processes interface {
 	Stop(ctx context.Context, app string) error
 	// Info says what runs for app.
 	Info(app string) (process.Info, bool)
+	// Overlap starts spec's process beside the app's running one, on its
+	// listening sockets (FailedPrecondition: not possible now; restart).
+	Overlap(spec process.Spec) (*process.Handover, error)
 }
 
 // Release names one application's release.
@@ -145,7 +148,10 @@ type app struct {
 	spec    process.Spec
 	appSpec appspec.Spec
 	health  string
-	wait    time.Duration
+	// healthPath is what the private health socket is asked for (apps
+	// with run.listen); "" when there is no health check.
+	healthPath string
+	wait       time.Duration
 }
 
 // staged returns how to run release id of application name; an error
@@ -174,13 +180,22 @@ func (a *Activator) staged(name, id string) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release %s of %q: %w", id, name, err)
 	}
-	return &app{
+	ap := &app{
 		spec: process.Spec{Application: name, Release: id, Dir: dir,
-			Command: m.Spec.Run.Command, StopGrace: m.Spec.StopGrace()},
+			Command: m.Spec.Run.Command, StopGrace: m.Spec.StopGrace(), StopSignal: m.Spec.StopSignal()},
 		appSpec: m.Spec,
 		health:  m.Spec.Expand(a.cfg.Env, m.Spec.Run.Health),
 		wait:    m.Spec.HealthTimeout(),
-	}, nil
+	}
+	if len(m.Spec.Run.Listen) > 0 {
+		if ap.spec.Listen, err = m.Spec.Listeners(a.cfg.Env); err != nil {
+			return nil, fmt.Errorf("release %s of %q: %w (set the variables it names with the agent's --env)", id, name, err)
+		}
+		if ap.healthPath, err = m.Spec.HealthPath(a.cfg.Env); err != nil {
+			return nil, fmt.Errorf("release %s of %q: %w", id, name, err)
+		}
+	}
+	return ap, nil
 }
 
 // journal writes e, and the entries also, in one transaction.
@@ -242,7 +257,7 @@ func (a *Activator) entry(deployment string) (*store.Activation, error) {
 
 // again answers an activation that was already journaled.
 func (a *Activator) again(e *store.Activation) (Result, error) {
-	res := Result{SwapTime: e.SwapTime, SwappedBack: e.SwappedBack}
+	res := Result{SwapTime: e.SwapTime, SwappedBack: e.SwappedBack, Overlap: e.Overlap}
 	switch e.State {
 	case store.ActivationActive:
 		return res, nil
@@ -253,8 +268,10 @@ func (a *Activator) again(e *store.Activation) (Result, error) {
 	}
 }
 
-// activateApp swaps app i of e and restarts it, journaling before the swap.
-func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.Activation, i int, ap *app) error {
+// activateApp swaps app i of e and restarts it, journaling before the swap;
+// an app with run.listen is started beside its old process instead, and
+// returned as a handover for the caller to finish (overlap.go).
+func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.Activation, i int, ap *app) (*handover, error) {
 	aa := &e.Apps[i]
 	log = log.With(logging.KeyApplication, aa.Application, logging.KeyRelease, aa.Target)
 	if aa.Previous != aa.Target {
@@ -262,27 +279,47 @@ func (a *Activator) activateApp(ctx context.Context, log *slog.Logger, e *store.
 			aa.Swapped = true
 			if err := a.journal(e); err != nil {
 				aa.Swapped = false
-				return err
+				return nil, err
 			}
 		}
 		if err := commitLink(a.cfg.Root, aa.Application, aa.Target); err != nil {
-			return err
+			return nil, err
 		}
 		if e.SwapTime.IsZero() {
 			e.SwapTime = a.cfg.Clock()
 		}
 		log.Info("current swapped", "previous", aa.Previous)
 	} else if info, ok := a.cfg.Processes.Info(aa.Application); ok && info.Release == aa.Target {
-		return nil // already runs it: no restart
+		return nil, nil // already runs it: no restart
 	}
+	if ap.overlaps() {
+		h, err := a.startBeside(ctx, log, ap)
+		if !errors.Is(err, errkind.FailedPrecondition) {
+			return h, err
+		}
+		log.Warn("cannot start the new release beside the old one; restarting it instead (a short outage)", "error", err)
+	}
+	return nil, a.restart(ctx, log, ap)
+}
+
+// restart stops the app, starts ap and waits for its health check.
+func (a *Activator) restart(ctx context.Context, log *slog.Logger, ap *app) error {
 	if err := a.cfg.Processes.Restart(ctx, ap.spec); err != nil {
-		return fmt.Errorf("restart %q on release %s: %w", aa.Application, aa.Target, err)
+		return fmt.Errorf("restart %q on release %s: %w", ap.spec.Application, ap.spec.Release, err)
 	}
-	if ap.health == "" {
+	client, url := a.cfg.HTTPClient, ap.health
+	if ap.overlaps() { // through its private socket only
+		info, _ := a.cfg.Processes.Info(ap.spec.Application)
+		client, url = socketClient(info.HealthSocket), "http://"+healthHost+ap.healthPath
+		if info.HealthSocket == "" || ap.healthPath == "" {
+			url = ""
+		}
+	}
+	if url == "" {
 		return nil
 	}
-	if err := waitHealthy(ctx, a.cfg.HTTPClient, ap.health, ap.wait, a.cfg.HealthInterval); err != nil {
-		return fmt.Errorf("%q on release %s: %w", aa.Application, aa.Target, err)
+	if err := waitHealthy(ctx, client, url, ap.wait, a.cfg.HealthInterval); err != nil {
+		return fmt.Errorf("%q on release %s: %w", ap.spec.Application, ap.spec.Release, err)
 	}
 	log.Info("app healthy", "health", ap.health)
 	return nil
@@ -353,14 +390,22 @@ func (a *Activator) goBack(ctx context.Context, aa *store.AppActivation) error {
 		return a.cfg.Processes.Stop(ctx, aa.Application)
 	}
 	log.Info("current swapped back")
-	if err := a.cfg.Processes.Restart(ctx, prev.spec); err != nil {
-		return err
+	if info, ok := a.cfg.Processes.Info(aa.Application); ok && info.Release == aa.Previous {
+		return nil // its new process was stopped before the old one was: the old one never stopped serving
 	}
-	if prev.health == "" {
-		return nil
+	// Swapped back means serving again: the report waits for the health check.
+	if prev.overlaps() {
+		h, err := a.startBeside(ctx, log, prev)
+		if err == nil {
+			h.h.Finish()
+			return nil
+		}
+		if !errors.Is(err, errkind.FailedPrecondition) {
+			return fmt.Errorf("%q back on release %s: %w", aa.Application, aa.Previous, err)
+		}
+		log.Warn("cannot start the previous release beside the new one; restarting it instead (a short outage)", "error", err)
 	}
-	// Swapped back means serving again: the report waits for it.
-	if err := waitHealthy(ctx, a.cfg.HTTPClient, prev.health, prev.wait, a.cfg.HealthInterval); err != nil {
+	if err := a.restart(ctx, log, prev); err != nil {
 		return fmt.Errorf("%q back on release %s: %w", aa.Application, aa.Previous, err)
 	}
 	return nil

@@ -117,7 +117,6 @@ func (a *Activator) Disarm(ctx context.Context, deployment string) error {
 func (a *Activator) Commit(ctx context.Context, deployment string, releases []Release, validate []appspec.HookRef, opt CommitOptions) (Result, []hook.Result, error) {
 	finish, unhold := a.holdSlot(deployment) // before the lock: an abort may come while it waits for it
 	defer unhold()
-	_ = finish
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	log := a.cfg.Log.With(logging.KeyDeployment, deployment)
@@ -157,11 +156,26 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 		a.metrics.observe(names, false, a.cfg.Clock().Sub(start))
 		return res, err
 	}
+	var beside []*handover // new processes serving beside the old ones (overlap.go)
 	for i := range e.Apps {
-		if err := a.activateApp(ctx, log, e, i, apps[i]); err != nil {
-			res, err := failed(err)
+		h, err := a.activateApp(ctx, log, e, i, apps[i])
+		if err == nil && h != nil {
+			beside = append(beside, h)
+		}
+		if err != nil {
+			res, err := failed(errors.Join(err, abortAll(context.WithoutCancel(ctx), beside)))
 			return res, nil, err
 		}
+	}
+	if len(beside) > 0 {
+		if opt.Hold {
+			if err := a.waitFinish(ctx, finish, opt.Ready); err != nil {
+				res, err := failed(errors.Join(err, abortAll(context.WithoutCancel(ctx), beside)))
+				return res, nil, err
+			}
+		}
+		e.SwapTime, e.Overlap = finishAll(beside)
+		log.Info("old processes told to stop", "overlap", e.Overlap)
 	}
 	hooks, err := a.runHooks(ctx, store.ValidateKey(deployment), deployment, releasesOf(e), validate)
 	if err != nil {
@@ -176,7 +190,7 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 	a.removeNext(e) // left by the apps that ran their target already
 	a.metrics.observe(names, true, a.cfg.Clock().Sub(start))
 	log.Info("activation committed", "apps", len(e.Apps), "took", a.cfg.Clock().Sub(start))
-	return Result{SwapTime: e.SwapTime}, hooks, nil
+	return Result{SwapTime: e.SwapTime, Overlap: e.Overlap}, hooks, nil
 }
 
 // RunHooks runs hooks of releases for the hooks command command (its id)

@@ -119,7 +119,9 @@ func commitStarted(root string, e *store.Activation) bool {
 	return false
 }
 
-// StartAll starts every app whose `current` exists, on the release it points to.
+// StartAll starts every app whose `current` exists, on the release it
+// points to, unless it runs that release already in a process adopted from
+// the previous agent.
 func (a *Activator) StartAll(ctx context.Context) error {
 	apps, err := layout.Apps(a.cfg.Root)
 	if err != nil {
@@ -132,6 +134,9 @@ func (a *Activator) StartAll(ctx context.Context) error {
 			continue
 		}
 		if id == "" {
+			continue
+		}
+		if info, ok := a.cfg.Processes.Info(name); ok && info.Adopted && info.Release == id {
 			continue
 		}
 		ap, err := a.staged(name, id)

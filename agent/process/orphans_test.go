@@ -26,7 +26,7 @@ func TestStopOrphans(t *testing.T) {
 	waitFor(t, "orphan ready", func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
 	pid := cmd.Process.Pid
 	write := func(app string, pid int) {
-		if err := os.WriteFile(filepath.Join(runDir, app+pidSuffix), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(runDir, app+legacySuffix), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,21 +47,22 @@ func TestStopOrphans(t *testing.T) {
 	}
 }
 
-func TestPIDFileFollowsTheProcess(t *testing.T) {
+func TestRecordFollowsTheProcess(t *testing.T) {
 	dir, runDir := t.TempDir(), t.TempDir()
 	s := New(Config{RunDir: runDir})
-	if err := s.Start(Spec{Application: "hello", Dir: dir, Command: "exec sleep 100"}); err != nil {
+	if err := s.Start(Spec{Application: "hello", Release: "r1", Dir: dir, Command: "exec sleep 100"}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ := s.Info("hello")
-	b, err := os.ReadFile(filepath.Join(runDir, "hello.pid"))
-	if err != nil || string(b) != strconv.Itoa(info.PID)+"\n" {
-		t.Errorf("pid file = %q, %v; want %d", b, err, info.PID)
+	path := filepath.Join(runDir, "hello.json")
+	rec, err := readRecord(path)
+	if err != nil || rec.PID != info.PID || rec.PGID != info.PID || rec.Release != "r1" || rec.Spec.Command != "exec sleep 100" || rec.liveness() != pidAlive {
+		t.Errorf("record = %+v, %v; want pid %d", rec, err, info.PID)
 	}
 	if err := s.Stop(context.Background(), "hello"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(runDir, "hello.pid")); !os.IsNotExist(err) {
-		t.Errorf("pid file after stop: %v", err)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("record after stop: %v", err)
 	}
 }

@@ -1,7 +1,14 @@
 // Package process supervises the agent's application processes: one per
 // application, started with `sh -c run.command` in the release directory, in
 // its own process group, restarted with backoff when it crashes, stopped with
-// SIGTERM to the group and SIGKILL after a grace period.
+// its stop signal (SIGTERM) to the group and SIGKILL after a grace period.
+//
+// For an app with listening sockets (Spec.Listen), the Supervisor owns the
+// sockets and hands them to each process by socket activation (listen.go),
+// so that a new release can start beside the old one on the same sockets
+// (Overlap, handover.go). The processes outlive the agent: Detach leaves
+// them running with their records in Config.RunDir, and the next agent's
+// Adopt supervises them again (adopt.go).
 package process
 
 import (
@@ -9,14 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
@@ -37,9 +47,10 @@ type Config struct {
 	Env map[string]string
 	// LogDir receives <app>.log with each app's stdout and stderr; empty: the agent's stderr.
 	LogDir string
-	// RunDir receives <app>.pid with the process group of each running app,
-	// so that a restarted agent can stop what a crashed one left running
-	// (see StopOrphans); empty: not recorded.
+	// RunDir receives a record (<app>.json) of each running app process,
+	// so that a restarted agent can adopt it (see Adopt), and the private
+	// health sockets of the apps with Listen; empty: nothing is recorded,
+	// and health sockets are made in os.TempDir().
 	RunDir string
 	// RestartBackoff is the first wait before restarting a crashed process.
 	RestartBackoff time.Duration
@@ -57,8 +68,24 @@ type Spec struct {
 	Dir string
 	// Command is run with `sh -c`.
 	Command string
-	// StopGrace is how long a stop waits after SIGTERM before SIGKILL.
+	// StopGrace is how long a stop waits after the stop signal before SIGKILL.
 	StopGrace time.Duration
+	// Listen are the listening sockets the Supervisor opens for the app,
+	// keeps open across its releases and restarts, and hands to each of its
+	// processes as fds 3… (see listen.go); empty: none.
+	Listen []appspec.Listener
+	// StopSignal is what stops the process (sent to its group); 0: SIGTERM.
+	StopSignal syscall.Signal
+}
+
+func (sp Spec) withDefaults() Spec {
+	if sp.StopGrace <= 0 {
+		sp.StopGrace = DefaultStopGrace
+	}
+	if sp.StopSignal == 0 {
+		sp.StopSignal = syscall.SIGTERM
+	}
+	return sp
 }
 
 // Info describes a supervised process.
@@ -69,14 +96,30 @@ type Info struct {
 	PID int
 	// Restarts counts the restarts after crashes.
 	Restarts int
+	// HealthSocket is the path of the process's private health socket; ""
+	// without Listen (or while it waits to be restarted).
+	HealthSocket string
+	// Adopted says the process was started by an earlier agent and adopted.
+	Adopted bool
+	// Addrs are the bound addresses of the app's listening sockets, in the
+	// order of Spec.Listen (a tcp port 0 resolved).
+	Addrs []string
+	// SocketsLost says why the listening sockets of an adopted app could not
+	// be taken back from it ("" when they were, or without Listen): its next
+	// Overlap fails, and a Restart opens them anew.
+	SocketsLost string
 }
 
-// Supervisor runs at most one process per application.
+// Supervisor runs at most one supervised process per application (and,
+// during an Overlap, the new one beside it).
 type Supervisor struct {
 	cfg      Config
 	mu       sync.Mutex
 	procs    map[string]*proc
-	stopping map[string]*proc // asked to stop, not gone yet
+	stopping map[string][]*proc // asked to stop, maybe not gone yet
+	sockets  map[string]*sockets
+	overlaps map[string]*Handover // not finished nor aborted
+	detached bool
 }
 
 // New returns a Supervisor that runs nothing yet.
@@ -90,66 +133,113 @@ func New(cfg Config) *Supervisor {
 	if cfg.MaxRestartBackoff < cfg.RestartBackoff {
 		cfg.MaxRestartBackoff = max(DefaultMaxRestartBackoff, cfg.RestartBackoff)
 	}
-	return &Supervisor{cfg: cfg, procs: map[string]*proc{}, stopping: map[string]*proc{}}
+	return &Supervisor{cfg: cfg, procs: map[string]*proc{}, stopping: map[string][]*proc{},
+		sockets: map[string]*sockets{}, overlaps: map[string]*Handover{}}
 }
 
-// Start starts spec's process. It fails (errkind.FailedPrecondition) if the
-// application already runs, or if the process cannot be spawned.
+// Start starts spec's process. If the app runs a process adopted from an
+// earlier agent (see Adopt) on spec.Release, Start keeps it and returns
+// nil. It fails (errkind.FailedPrecondition) if the application already
+// runs, is still stopping, or if the process cannot be spawned.
 func (s *Supervisor) Start(spec Spec) error {
-	if spec.StopGrace <= 0 {
-		spec.StopGrace = DefaultStopGrace
-	}
+	spec = spec.withDefaults()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.procs[spec.Application]; ok {
+	if p, ok := s.procs[spec.Application]; ok {
+		if p.adopted && p.spec.Release == spec.Release {
+			return nil
+		}
 		return fmt.Errorf("application %q already runs; stop it first: %w", spec.Application, errkind.FailedPrecondition)
 	}
-	if _, ok := s.stopping[spec.Application]; ok {
+	if len(s.stoppingLocked(spec.Application)) > 0 {
 		return fmt.Errorf("application %q is still stopping; stop it first: %w", spec.Application, errkind.FailedPrecondition)
 	}
-	p := &proc{sup: s, spec: spec, stop: make(chan struct{}), done: make(chan struct{}),
-		log: s.cfg.Log.With(logging.KeyApplication, spec.Application, logging.KeyRelease, spec.Release)}
-	r, err := p.spawn()
+	_, _, err := s.startLocked(spec)
+	return err
+}
+
+// startLocked spawns spec's process and supervises it. Call with s.mu held.
+func (s *Supervisor) startLocked(spec Spec) (*proc, *running, error) {
+	if s.detached {
+		return nil, nil, fmt.Errorf("start %q: the supervisor was detached: %w", spec.Application, errkind.FailedPrecondition)
+	}
+	ss, err := s.socketsFor(spec.Application, spec.Listen)
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	p := s.newProc(spec)
+	r, err := p.spawn(ss, roleMain)
+	if err != nil {
+		return nil, nil, err
 	}
 	s.procs[spec.Application] = p
 	go p.loop(r)
+	return p, r, nil
+}
+
+// Stop stops the application's process (its stop signal to its group,
+// SIGKILL after the grace period), and the new one of an Overlap not
+// finished, waits until they are gone, and closes the app's listening
+// sockets. Not running is fine. If ctx ends first, the stop goes on in
+// the background (StopAll and a later Stop or Start of the same app wait
+// for it), the sockets stay open, and Stop returns ctx's error.
+func (s *Supervisor) Stop(ctx context.Context, app string) error {
+	return s.stop(ctx, app, true)
+}
+
+func (s *Supervisor) stop(ctx context.Context, app string, closeSockets bool) error {
+	s.mu.Lock()
+	if h := s.overlaps[app]; h != nil {
+		s.dropOverlapLocked(h)
+	}
+	if p, ok := s.procs[app]; ok {
+		delete(s.procs, app)
+		s.stopping[app] = append(s.stopping[app], p)
+		close(p.stop)
+	}
+	waiting := slices.Clone(s.stopping[app])
+	s.mu.Unlock()
+	for _, p := range waiting {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return fmt.Errorf("stop %q: %w", app, ctx.Err())
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := len(s.stoppingLocked(app)) == 0 && s.procs[app] == nil && s.overlaps[app] == nil
+	if closeSockets && gone {
+		s.sockets[app].close()
+		delete(s.sockets, app)
+	}
 	return nil
 }
 
-// Stop stops the application's process (SIGTERM to its group, SIGKILL after
-// the grace period) and waits until it is gone. Not running is fine. If ctx
-// ends first, the stop goes on in the background (StopAll and a later Stop
-// or Start of the same app wait for it) and Stop returns ctx's error.
-func (s *Supervisor) Stop(ctx context.Context, app string) error {
-	s.mu.Lock()
-	if p, ok := s.procs[app]; ok {
-		delete(s.procs, app)
-		s.stopping[app] = p
-		close(p.stop)
-	}
-	p, ok := s.stopping[app]
-	s.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	select {
-	case <-p.done:
-		s.mu.Lock()
-		if s.stopping[app] == p {
-			delete(s.stopping, app)
+// stoppingLocked prunes the stopped processes of app and returns those
+// still stopping. Call with s.mu held.
+func (s *Supervisor) stoppingLocked(app string) []*proc {
+	left := slices.DeleteFunc(s.stopping[app], func(p *proc) bool {
+		select {
+		case <-p.done:
+			return true
+		default:
+			return false
 		}
-		s.mu.Unlock()
+	})
+	if len(left) == 0 {
+		delete(s.stopping, app)
 		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop %q: %w", app, ctx.Err())
 	}
+	s.stopping[app] = left
+	return left
 }
 
 // Restart stops the application's process if it runs, then starts spec's.
+// The app's listening sockets stay open in between: connections wait in
+// their backlog.
 func (s *Supervisor) Restart(ctx context.Context, spec Spec) error {
-	if err := s.Stop(ctx, spec.Application); err != nil {
+	if err := s.stop(ctx, spec.Application, false); err != nil {
 		return err
 	}
 	return s.Start(spec)
@@ -159,16 +249,21 @@ func (s *Supervisor) Restart(ctx context.Context, spec Spec) error {
 // those whose stop an earlier Stop left running in the background.
 func (s *Supervisor) StopAll(ctx context.Context) error {
 	s.mu.Lock()
-	apps := make([]string, 0, len(s.procs)+len(s.stopping))
+	set := map[string]bool{}
 	for app := range s.procs {
-		apps = append(apps, app)
+		set[app] = true
 	}
 	for app := range s.stopping {
-		if _, ok := s.procs[app]; !ok {
-			apps = append(apps, app)
-		}
+		set[app] = true
+	}
+	for app := range s.overlaps {
+		set[app] = true
+	}
+	for app := range s.sockets {
+		set[app] = true
 	}
 	s.mu.Unlock()
+	apps := slices.Sorted(maps.Keys(set))
 	var wg sync.WaitGroup
 	errs := make([]error, len(apps))
 	for i, app := range apps {
@@ -182,50 +277,68 @@ func (s *Supervisor) StopAll(ctx context.Context) error {
 func (s *Supervisor) Applications() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	apps := make([]string, 0, len(s.procs))
-	for app := range s.procs {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	return apps
+	return slices.Sorted(maps.Keys(s.procs))
 }
 
 // Info returns what runs for app; ok is false if nothing is supervised.
 func (s *Supervisor) Info(app string) (info Info, ok bool) {
 	s.mu.Lock()
 	p, ok := s.procs[app]
+	var addrs []string
+	var lost string
+	if ss := s.sockets[app]; ss != nil {
+		addrs = slices.Clone(ss.addrs)
+		if ss.lost != nil {
+			lost = ss.lost.Error()
+		}
+	}
 	s.mu.Unlock()
 	if !ok {
 		return Info{}, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Info{Release: p.spec.Release, PID: p.pid, Restarts: p.restarts}, true
+	return Info{Release: p.spec.Release, PID: p.pid, Restarts: p.restarts, HealthSocket: p.health,
+		Adopted: p.adopted, Addrs: addrs, SocketsLost: lost}, true
 }
 
-// proc is one supervised application.
+// proc is one supervised application process (or the new one of an Overlap).
 type proc struct {
-	sup  *Supervisor
-	spec Spec
-	log  *slog.Logger
-	stop chan struct{} // closed to ask the loop to stop
-	done chan struct{} // closed when the loop has stopped the process
+	sup     *Supervisor
+	spec    Spec
+	log     *slog.Logger
+	adopted bool
+	stop    chan struct{} // closed to ask the loop to stop
+	detach  chan struct{} // closed to ask the loop to leave the process running
+	done    chan struct{} // closed when the loop has ended
 
-	mu       sync.Mutex
-	pid      int
-	restarts int
+	mu        sync.Mutex
+	pid       int
+	pgid      int
+	restarts  int
+	health    string
+	signalled int // the pid that Finish already sent the stop signal
 }
 
-// running is one spawned process.
+// running is one spawned (or adopted) process.
 type running struct {
 	pid    int
+	pgid   int
 	exited chan struct{}
 	err    error // set before exited is closed
 	start  time.Time
+	health string // its private health socket, removed when it exits
+}
+
+func (s *Supervisor) newProc(spec Spec) *proc {
+	return &proc{sup: s, spec: spec, stop: make(chan struct{}), detach: make(chan struct{}), done: make(chan struct{}),
+		log: s.cfg.Log.With(logging.KeyApplication, spec.Application, logging.KeyRelease, spec.Release)}
 }
 
 func (p *proc) env() []string {
-	env := sdnotify.FilterEnv(os.Environ())
+	env := slices.DeleteFunc(sdnotify.FilterEnv(os.Environ()), func(kv string) bool {
+		return strings.HasPrefix(kv, "LISTEN_FDS=") || strings.HasPrefix(kv, "LISTEN_PID=") || strings.HasPrefix(kv, "LISTEN_FDNAMES=")
+	})
 	for k, v := range p.sup.cfg.Env {
 		env = append(env, k+"="+v)
 	}
@@ -242,7 +355,9 @@ func (p *proc) output() (*os.File, error) {
 	return os.OpenFile(filepath.Join(p.sup.cfg.LogDir, p.spec.Application+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 }
 
-func (p *proc) spawn() (*running, error) {
+// spawn starts a process of p's spec on sockets ss (nil without Listen)
+// and records it under role. Call with s.mu held.
+func (p *proc) spawn(ss *sockets, role string) (*running, error) {
 	out, err := p.output()
 	if err != nil {
 		return nil, fmt.Errorf("start %q: open its log: %w", p.spec.Application, err)
@@ -255,39 +370,69 @@ func (p *proc) spawn() (*running, error) {
 	cmd.Env = p.env()
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	health := ""
+	if ss != nil {
+		hf, path, err := healthSocket(p.sup.healthDir(), p.spec.Application)
+		if err != nil {
+			return nil, fmt.Errorf("start %q: its health socket: %v: %w", p.spec.Application, err, errkind.FailedPrecondition)
+		}
+		defer hf.Close() // only the child serves on it
+		health = path
+		// exec dups these for the child only: the agent's copies stay close-on-exec.
+		cmd.ExtraFiles = append(slices.Clone(ss.files), hf)
+		cmd.Env = append(cmd.Env, listenEnv(ss)...)
+		cmd.Args[2] = listenScript(p.spec.Command)
+	}
 	if err := cmd.Start(); err != nil {
+		if health != "" {
+			_ = os.Remove(health)
+		}
 		return nil, fmt.Errorf("start %q (release %s) in %s: %v: %w", p.spec.Application, p.spec.Release, p.spec.Dir, err, errkind.FailedPrecondition)
 	}
-	r := &running{pid: cmd.Process.Pid, exited: make(chan struct{}), start: time.Now()}
+	r := &running{pid: cmd.Process.Pid, pgid: cmd.Process.Pid, exited: make(chan struct{}), start: time.Now(), health: health}
 	go func() {
 		r.err = cmd.Wait()
-		close(r.exited)
+		r.exit()
 	}()
 	p.mu.Lock()
-	p.pid = r.pid
+	p.pid, p.pgid, p.health = r.pid, r.pgid, r.health
 	p.mu.Unlock()
-	p.sup.writePID(p.spec.Application, r.pid)
-	p.log.Info("app started", "pid", r.pid, "dir", p.spec.Dir)
+	p.sup.writeRecord(role, p.spec, r, ss)
+	p.log.Info("app started", "pid", r.pid, "dir", p.spec.Dir, "listen", len(p.spec.Listen))
 	return r, nil
 }
 
-// loop watches r, restarts it when it exits on its own, and stops it when asked.
+// exit marks r exited, once r.err is set.
+func (r *running) exit() {
+	if r.health != "" {
+		_ = os.Remove(r.health)
+	}
+	close(r.exited)
+}
+
+// loop watches r, restarts it when it exits on its own, stops it when
+// asked, and leaves it running when detached.
 func (p *proc) loop(r *running) {
 	defer close(p.done)
-	defer p.sup.removePID(p.spec.Application)
+	app := p.spec.Application
 	backoff := p.sup.cfg.RestartBackoff
+	last := r
 	for {
 		if r != nil {
+			last = r
 			select {
 			case <-p.stop:
 				p.terminate(r)
+				p.sup.removeRecord(roleMain, app, r.pid)
+				return
+			case <-p.detach:
 				return
 			case <-r.exited:
 			}
 			p.mu.Lock()
-			p.pid = 0
+			p.pid, p.health = 0, ""
 			p.mu.Unlock()
-			killGroup(r.pid) // leftovers of the group
+			killGroup(r.pgid) // leftovers of the group
 			if time.Since(r.start) > p.sup.cfg.MaxRestartBackoff {
 				backoff = p.sup.cfg.RestartBackoff
 			}
@@ -297,6 +442,12 @@ func (p *proc) loop(r *running) {
 		select {
 		case <-p.stop:
 			t.Stop()
+			if last != nil {
+				p.sup.removeRecord(roleMain, app, last.pid)
+			}
+			return
+		case <-p.detach:
+			t.Stop()
 			return
 		case <-t.C:
 		}
@@ -304,29 +455,69 @@ func (p *proc) loop(r *running) {
 		p.mu.Lock()
 		p.restarts++
 		p.mu.Unlock()
-		var err error
-		if r, err = p.spawn(); err != nil {
-			p.log.Error("app restart failed", "error", err)
-			r = nil
-		}
+		r = p.respawn()
 	}
 }
 
-// terminate sends SIGTERM to r's group, SIGKILL after the grace period, and
-// waits for r to exit.
+// respawn starts p's process again on the app's sockets, unless p was
+// asked to stop or detach meanwhile (Finish decides under s.mu).
+func (p *proc) respawn() *running {
+	s := p.sup
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-p.stop:
+		return nil
+	case <-p.detach:
+		return nil
+	default:
+	}
+	ss, err := s.socketsFor(p.spec.Application, p.spec.Listen)
+	var r *running
+	if err == nil {
+		r, err = p.spawn(ss, roleMain)
+	}
+	if err != nil {
+		p.log.Error("app restart failed", "error", err)
+		return nil
+	}
+	return r
+}
+
+// terminate sends p's stop signal to r's group (unless Finish did),
+// SIGKILL after the grace period, and waits for r to exit.
 func (p *proc) terminate(r *running) {
-	_ = syscall.Kill(-r.pid, syscall.SIGTERM)
+	p.mu.Lock()
+	sent := p.signalled == r.pid
+	p.mu.Unlock()
+	sig := p.spec.StopSignal
+	if sent {
+		sig = 0
+	}
+	p.kill(r, sig)
+}
+
+// kill sends sig (none when 0) to r's group, SIGKILL after the grace
+// period, and waits for r to exit.
+func (p *proc) kill(r *running, sig syscall.Signal) {
+	if sig != 0 {
+		_ = syscall.Kill(-r.pgid, sig)
+	}
 	t := time.NewTimer(p.spec.StopGrace)
 	defer t.Stop()
 	select {
 	case <-r.exited:
 	case <-t.C:
-		p.log.Warn("app ignored SIGTERM; sending SIGKILL", "grace", p.spec.StopGrace)
-		killGroup(r.pid)
+		p.log.Warn("app ignored its stop signal; sending SIGKILL", "grace", p.spec.StopGrace)
+		killGroup(r.pgid)
 		<-r.exited
 	}
-	killGroup(r.pid)
+	killGroup(r.pgid)
 	p.log.Info("app stopped", "pid", r.pid)
 }
 
-func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
+func killGroup(pgid int) {
+	if pgid > 1 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}

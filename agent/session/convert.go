@@ -41,10 +41,10 @@ func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	switch x := m.GetCommand().(type) {
 	case *cutoverv1.ConnectResponse_Stage:
 		return Command{Kind: KindStage, ID: x.Stage.GetCommandId(), Deployment: x.Stage.GetDeploymentId(),
-			Releases: releasesFromProto(x.Stage.GetReleases())}, true
+			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate()}, true
 	case *cutoverv1.ConnectResponse_Arm:
 		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
-			Releases: releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly()}, true
+			Releases: releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate()}, true
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
 			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate()),

@@ -21,6 +21,10 @@ func TestCommandFromProto(t *testing.T) {
 	}{
 		{"stage", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},
 			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels}, true},
+		{"stage capped", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs, StageRate: 50 << 20}}},
+			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels, StageRate: 50 << 20}, true},
+		{"arm capped", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs, StageRate: 1 << 20}}},
+			Command{Kind: KindArm, ID: "c", Deployment: "d", Releases: rels, StageRate: 1 << 20}, true},
 		{"arm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs, VerifyOnly: true}}},
 			Command{Kind: KindArm, ID: "c", Deployment: "d", Releases: rels, VerifyOnly: true}, true},
 		{"commit", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: "c", DeploymentId: "d", Releases: refs,

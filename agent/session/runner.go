@@ -15,7 +15,7 @@ import (
 
 // Stager is what the Runner needs of *stage.Stager.
 type Stager interface {
-	Stage(ctx context.Context, releases []stage.Release, progress func(stage.Progress)) (stage.Progress, error)
+	Stage(ctx context.Context, releases []stage.Release, rate int64, progress func(stage.Progress)) (stage.Progress, error)
 	Drop(ctx context.Context, releases []stage.Release, keep func(stage.Release) bool) error
 	Staged() (map[string][]string, error)
 	Reverify(ctx context.Context, releases []stage.Release) (stage.Progress, error)
@@ -55,7 +55,7 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 	switch cmd.Kind {
 	case KindStage:
 		var p stage.Progress
-		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), func(p stage.Progress) {
+		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), cmd.StageRate, func(p stage.Progress) {
 			progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
 				ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes})
 		})
@@ -141,7 +141,7 @@ func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Repor
 	if err != nil || len(lack) == 0 {
 		return p, err
 	}
-	q, err := r.Stager.Stage(ctx, lack, func(q stage.Progress) {
+	q, err := r.Stager.Stage(ctx, lack, cmd.StageRate, func(q stage.Progress) {
 		progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
 			ReleaseBytes: q.ReleaseBytes, TransferredBytes: p.TransferredBytes + q.TransferredBytes})
 	})

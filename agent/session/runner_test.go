@@ -26,7 +26,7 @@ type fakeStager struct {
 	kept        []bool
 }
 
-func (f *fakeStager) Stage(_ context.Context, rs []stage.Release, progress func(stage.Progress)) (stage.Progress, error) {
+func (f *fakeStager) Stage(_ context.Context, rs []stage.Release, _ int64, progress func(stage.Progress)) (stage.Progress, error) {
 	progress(stage.Progress{ReleaseBytes: 9, TransferredBytes: 3})
 	return stage.Progress{ReleaseBytes: 9, TransferredBytes: 9}, f.err
 }

@@ -52,6 +52,9 @@ type Command struct {
 	Hold bool
 	// Abort (finish): go back instead.
 	Abort bool
+	// StageRate (stage, arm) caps how fast the agent writes what it
+	// stages, in bytes per second; 0: only the agent's own cap.
+	StageRate int64
 }
 
 // Outcome is where a command is.

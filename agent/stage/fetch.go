@@ -102,6 +102,7 @@ func (s *Stager) fetchBatch(ctx context.Context, releaseID string, ids, suspect 
 	var recvErr error
 	go func() {
 		defer close(received)
+		_ = lowerThread() // hashes at low priority; the writer's failure is logged (Stager.lowered)
 		recvErr = s.cfg.Source.FetchChunks(rctx, releaseID, ids, suspect, func(b []Received, release func()) error {
 			msg := message{good: b[:0], release: release}
 			for _, c := range b {

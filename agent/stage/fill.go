@@ -1,12 +1,17 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
+	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -16,6 +21,134 @@ import (
 // is written. Writes go to the page cache; a committer goroutine makes each
 // batch durable (fsync of the files written, then record) and only then
 // reports it, while the next batch is being written.
+
+// fillStaging writes every chunk position of m that done lacks into the
+// files under dir: first the chunks this agent holds, then what the source
+// sends. Each batch is fsynced, then recorded in done (in the store), then
+// reported.
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter, p *Progress, progress func(Progress)) error {
+	record := func(positions []int) error {
+		for _, i := range positions {
+			done.set(i)
+		}
+		return s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
+	}
+	var mu sync.Mutex // p: the committer reports while copyLocal runs
+	onCommit := func(b batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		p.TransferredBytes += b.wire
+		s.metrics.wireBytes.Add(float64(b.wire))
+		s.metrics.fetchedBytes.Add(float64(b.fetched))
+		s.metrics.chunksFetched.Add(float64(b.chunks))
+		progress(*p)
+	}
+	cloned, err := s.cloneUnchanged(ctx, r, m, dir, done, lim)
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
+	mu.Lock()
+	p.ClonedBytes += cloned
+	mu.Unlock()
+	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
+	f.limit = func(n int64) error { return lim.wait(ctx, n) }
+	_, before := f.missing()
+	began := s.cfg.Clock()
+	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
+	if err == nil {
+		err = f.copyLocal(x)
+	}
+	start := s.cfg.Clock()
+	before += cloned
+	_, lacking := f.missing()
+	if err == nil {
+		mu.Lock()
+		p.ReusedBytes += m.Size() - lacking
+		mu.Unlock()
+		err = s.fetchInto(ctx, r, f)
+	}
+	if ferr := f.finish(); err == nil {
+		err = ferr
+	}
+	end := s.cfg.Clock()
+	s.metrics.fetchSeconds.Add(end.Sub(start).Seconds()) // up to the last commit
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
+	s.cfg.Log.Info("release files filled", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID,
+		"copied_bytes", before-lacking, "copy_took", start.Sub(began), "fetched_bytes", lacking, "fetch_took", end.Sub(start))
+	return nil
+}
+
+// location is a place on this agent's disk that held a chunk when it was
+// recorded: a file and the chunk's offset in it. Whoever reads it checks the
+// hash: files can be damaged, replaced or removed since.
+type location struct {
+	path string
+	off  int64
+}
+
+// maxLocations bounds how many places the index keeps per chunk.
+const maxLocations = 3
+
+// index is where the chunks this agent holds are, from its records.
+type index map[manifest.ChunkID][]location
+
+func (x index) add(id manifest.ChunkID, l location) {
+	if len(x[id]) < maxLocations {
+		x[id] = append(x[id], l)
+	}
+}
+
+// localIndex returns where the agent whose store is st and whose --root
+// is root holds the chunks that want reports as wanted (nil: all): in the
+// files of its staged releases, and at the positions already written of
+// the releases being staged. Filtering keeps the index as small as what is
+// being staged, however many releases the agent keeps.
+func localIndex(st *store.Store, root string, want func(manifest.ChunkID) bool) (index, error) {
+	x := index{}
+	err := st.View(func(tx *store.Tx) error {
+		recs, err := tx.Releases()
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			m, err := manifest.Decode(rec.Manifest)
+			if err != nil {
+				continue // never staged; its chunks are nowhere
+			}
+			r := Release{Application: rec.Application, ID: rec.ID}
+			dir, done := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil)
+			if rec.State != store.ReleaseStaged {
+				bits, ok := tx.Progress(r.Application, r.ID)
+				if !ok {
+					continue
+				}
+				dir, done = stagingDir(root, r), bits
+			}
+			for i, p := range positions(m) {
+				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
+					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off})
+				}
+			}
+		}
+		return nil
+	})
+	return x, err
+}
+
+// Held returns the ids of the chunks an agent holds, read from its store:
+// those of its staged releases and those already written of the releases it
+// is staging. It reads records only (no file is checked); tests and the
+// benchmark use it on a stopped agent's store.
+func Held(st *store.Store) (map[manifest.ChunkID]bool, error) {
+	x, err := localIndex(st, "", nil)
+	held := make(map[manifest.ChunkID]bool, len(x))
+	for id := range x {
+		held[id] = true
+	}
+	return held, err
+}
 
 // target is a file a fill writes.
 type target struct {
@@ -55,10 +188,13 @@ type fill struct {
 	open    map[int]*os.File
 
 	commitBytes int
-	cur         batch
-	inCur       map[*os.File]bool
-	batches     chan batch
-	done        chan struct{}
+	// limit, if set, is called with the bytes about to be written, and
+	// waits as long as the rate cap says.
+	limit   func(n int64) error
+	cur     batch
+	inCur   map[*os.File]bool
+	batches chan batch
+	done    chan struct{}
 
 	mu  sync.Mutex
 	err error // the committer's first error
@@ -135,6 +271,11 @@ func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
 	if err := f.failed(); err != nil {
 		return err
 	}
+	if f.limit != nil {
+		if err := f.limit(int64(len(data) * len(f.slots[id]))); err != nil {
+			return err
+		}
+	}
 	for _, sl := range f.slots[id] {
 		out, err := f.file(sl.target)
 		if err != nil {
@@ -151,9 +292,9 @@ func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
 			f.cur.positions = append(f.cur.positions, sl.pos)
 		}
 		if f.left[sl.target]--; f.left[sl.target] == 0 {
-			// Complete: its mode is set now so that the sync below makes
+			// Complete: its (read-only) mode is set now so that the sync below makes
 			// it durable with the data; then it is closed.
-			if err := out.Chmod(f.targets[sl.target].file.Mode.Perm()); err != nil {
+			if err := out.Chmod(readOnly(f.targets[sl.target].file.Mode)); err != nil {
 				return err
 			}
 			f.cur.close = append(f.cur.close, out)
@@ -203,6 +344,7 @@ func (f *fill) flush() {
 // only closes files.
 func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 	defer close(f.done)
+	_ = lowerThread() // fsync at low priority; the writer's failure is logged (Stager.lowered)
 	for b := range f.batches {
 		err := f.failed()
 		for _, out := range b.sync {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/store"
@@ -35,8 +34,8 @@ func (s *Stager) releaseDir(r Release) string {
 // and then from the source, sets modes and symlinks, checks the tree, and
 // renames it into place. A directory already in place that matches m is
 // kept; one that does not is replaced (it still serves as a source of
-// chunks), unless it runs.
-func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+// chunks), unless it runs. lim caps how fast it writes (nil: no cap).
+func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
@@ -59,7 +58,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, lim, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {
@@ -74,55 +73,6 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, p *
 		return fmt.Errorf("put release %s of %q in place: %w", r.ID, r.Application, err)
 	}
 	return layout.SyncDir(releases)
-}
-
-// fillStaging writes every chunk position of m that done lacks into the
-// files under dir: first the chunks this agent holds, then what the source
-// sends. Each batch is fsynced, then recorded in done (in the store), then
-// reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, p *Progress, progress func(Progress)) error {
-	record := func(positions []int) error {
-		for _, i := range positions {
-			done.set(i)
-		}
-		return s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
-	}
-	var mu sync.Mutex // p: the committer reports while copyLocal runs
-	onCommit := func(b batch) {
-		mu.Lock()
-		defer mu.Unlock()
-		p.TransferredBytes += b.wire
-		s.metrics.wireBytes.Add(float64(b.wire))
-		s.metrics.fetchedBytes.Add(float64(b.fetched))
-		s.metrics.chunksFetched.Add(float64(b.chunks))
-		progress(*p)
-	}
-	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
-	_, before := f.missing()
-	began := s.cfg.Clock()
-	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
-	if err == nil {
-		err = f.copyLocal(x)
-	}
-	start := s.cfg.Clock()
-	_, lacking := f.missing()
-	if err == nil {
-		mu.Lock()
-		p.ReusedBytes += m.Size() - lacking
-		mu.Unlock()
-		err = s.fetchInto(ctx, r, f)
-	}
-	if ferr := f.finish(); err == nil {
-		err = ferr
-	}
-	end := s.cfg.Clock()
-	s.metrics.fetchSeconds.Add(end.Sub(start).Seconds()) // up to the last commit
-	if err != nil {
-		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
-	}
-	s.cfg.Log.Info("release files filled", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID,
-		"copied_bytes", before-lacking, "copy_took", start.Sub(began), "fetched_bytes", lacking, "fetch_took", end.Sub(start))
-	return nil
 }
 
 // openStaging returns what is already written in r's staging directory
@@ -227,7 +177,7 @@ func createTarget(name string, f *manifest.File) error {
 	defer out.Close()
 	if f.Size > 0 {
 		err = reserve(out, f.Size)
-	} else if err = out.Chmod(f.Mode.Perm()); err == nil {
+	} else if err = out.Chmod(readOnly(f.Mode)); err == nil {
 		err = out.Sync()
 	}
 	if err != nil {
@@ -237,7 +187,7 @@ func createTarget(name string, f *manifest.File) error {
 }
 
 // finalize completes a filled staging directory: symlinks, then the
-// directories' modes, each directory fsynced, then a check of the whole
+// directories' (read-only) modes, each directory fsynced, then a check of the whole
 // tree against m (the files' contents were verified chunk by chunk as they
 // were written). It can run again after an interruption.
 func finalize(dir string, m *manifest.Manifest) error {
@@ -263,7 +213,7 @@ func finalize(dir string, m *manifest.Manifest) error {
 	}
 	for i := len(order) - 1; i >= 0; i-- { // children first
 		p := filepath.Join(dir, filepath.FromSlash(order[i]))
-		if err := os.Chmod(p, modes[order[i]]); err != nil {
+		if err := os.Chmod(p, readOnly(modes[order[i]])); err != nil {
 			return err
 		}
 		if err := layout.SyncDir(p); err != nil && !errors.Is(err, fs.ErrPermission) {
@@ -284,6 +234,7 @@ func removeAside(parent, dir string) error {
 		return err
 	}
 	dst := filepath.Join(trash, filepath.Base(dir))
+	_ = os.Chmod(dir, 0o700) // a read-only directory cannot move to another parent
 	if err := os.Rename(dir, dst); err != nil {
 		_ = os.Remove(trash)
 		return fmt.Errorf("move %s aside: %w", dir, err)

@@ -9,6 +9,7 @@ type metrics struct {
 	chunkBadHashes prometheus.Counter
 	fetchedBytes   prometheus.Counter
 	fetchSeconds   prometheus.Counter
+	clonedBytes    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,9 +38,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cutover_agent_fetch_seconds_total",
 			Help: "Time spent fetching chunks, from the first request to the last commit (verifying, writing, fsync and recording included; chunks copied from releases the agent holds are not).",
 		}),
+		clonedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_agent_cloned_bytes_total",
+			Help: "Bytes of files staged as clones of identical files of staged releases, by method (reflink, copy_file_range, copy); not hashed again.",
+		}, []string{"method"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.stagedBytes, m.chunksFetched, m.wireBytes, m.chunkBadHashes, m.fetchedBytes, m.fetchSeconds} {
+		for _, c := range []prometheus.Collector{m.stagedBytes, m.chunksFetched, m.wireBytes, m.chunkBadHashes, m.fetchedBytes, m.fetchSeconds, m.clonedBytes} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -56,7 +56,7 @@ func (s *Stager) reverifyOne(ctx context.Context, r Release, p *Progress) error 
 		return nil
 	}
 	log.Warn("staged release differs from its manifest; building it again")
-	if err := s.build(ctx, r, m, p, func(Progress) {}); err != nil {
+	if err := s.build(ctx, r, m, nil, p, func(Progress) {}); err != nil { // arm is on the clock: no cap
 		return err
 	}
 	return s.markStaged(r)
@@ -99,7 +99,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	}
 	for i, t := range tmps {
 		name := filepath.Join(dir, filepath.FromSlash(damaged[i].Path))
-		if err := os.Rename(t.path, name); err != nil {
+		if err := renameInto(t.path, name); err != nil {
 			return err
 		}
 		if err := layout.SyncDir(filepath.Dir(name)); err != nil {
@@ -108,6 +108,24 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 		s.cfg.Log.Warn("staged file was damaged; written again", logging.KeyApplication, r.Application, logging.KeyRelease, r.ID, "file", damaged[i].Path)
 	}
 	return nil
+}
+
+// renameInto renames tmp over name, making name's read-only directory
+// writable for the rename and read-only again after it.
+func renameInto(tmp, name string) error {
+	parent := filepath.Dir(name)
+	info, err := os.Stat(parent)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(parent, info.Mode().Perm()|0o700); err != nil {
+		return err
+	}
+	err = os.Rename(tmp, name)
+	if cerr := os.Chmod(parent, info.Mode().Perm()); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // damagedFiles returns the regular files of m that are missing from dir or
@@ -120,7 +138,7 @@ func damagedFiles(dir string, m *manifest.Manifest) []manifest.File {
 		}
 		name := filepath.Join(dir, filepath.FromSlash(f.Path))
 		info, err := os.Lstat(name)
-		if err != nil || !info.Mode().IsRegular() || info.Size() != f.Size || info.Mode().Perm() != f.Mode.Perm() || verifyContent(name, &f) != nil {
+		if err != nil || !info.Mode().IsRegular() || info.Size() != f.Size || info.Mode().Perm() != readOnly(f.Mode) || verifyContent(name, &f) != nil {
 			out = append(out, f)
 		}
 	}

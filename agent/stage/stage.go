@@ -10,7 +10,9 @@
 // manifest, renamed into place, and the release recorded as staged.
 //
 // The releases' files are the only copy of the chunks on the agent: every
-// byte is written durably once.
+// byte is written durably once. Staged releases are read-only on disk, and
+// a file identical to one of a staged release is cloned from it whole
+// (clone.go).
 package stage
 
 import (
@@ -71,6 +73,9 @@ type Progress struct {
 	// ReusedBytes is the part of ReleaseBytes the agent already held, and so
 	// did not fetch.
 	ReusedBytes int64
+	// ClonedBytes is the part of ReusedBytes cloned as whole files from
+	// identical files of staged releases (see clone.go), not hashed again.
+	ClonedBytes int64
 }
 
 // Defaults used when a Config field is zero.
@@ -105,6 +110,12 @@ type Config struct {
 	// RetryFor is how long a stage keeps retrying while the controller is
 	// unavailable (default 30s); then the stage fails, keeping what it committed.
 	RetryFor time.Duration
+	// Rate caps how fast each stage writes, in bytes per second (the
+	// agent's --stage-rate); a stage command's own cap lowers it. 0: none.
+	Rate int64
+	// Sleep waits d or until ctx ends (the rate cap waits with it); nil:
+	// a timer. Tests pass one that advances their Clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Stager stages releases. Its methods are safe for concurrent use; work on
@@ -115,6 +126,8 @@ type Stager struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// lowerFailed logs, once, that staging threads keep their priority.
+	lowerFailed sync.Once
 }
 
 // New returns a Stager.
@@ -133,6 +146,9 @@ func New(cfg Config) (*Stager, error) {
 	}
 	if cfg.CommitBytes <= 0 {
 		cfg.CommitBytes = DefaultCommitBytes
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = DefaultRetryFor
@@ -163,9 +179,11 @@ func (s *Stager) lock(r Release) func() {
 
 // Stage fetches, verifies and puts releases in place, calling progress as
 // the bytes come in (after they are durable). A release already staged
-// costs nothing. On error, what was written is kept (a retry fetches only
-// the rest) and nothing is put in place for the release that failed.
-func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Progress)) (Progress, error) {
+// costs nothing. It writes at most rate bytes per second, or Config.Rate
+// if that is lower (0: no cap). On error, what was written is kept (a
+// retry fetches only the rest) and nothing is put in place for the release
+// that failed.
+func (s *Stager) Stage(ctx context.Context, releases []Release, rate int64, progress func(Progress)) (Progress, error) {
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -185,12 +203,34 @@ func (s *Stager) Stage(ctx context.Context, releases []Release, progress func(Pr
 		p.ReleaseBytes += m.Size()
 	}
 	progress(p)
-	for i, r := range releases {
-		if err := s.stageOne(ctx, r, manifests[i], &p, progress); err != nil {
-			return p, err
+	lim := newLimiter(effectiveRate(rate, s.cfg.Rate), s.cfg.Clock, s.cfg.Sleep)
+	err := s.lowered(func() error {
+		for i, r := range releases {
+			if err := s.stageOne(ctx, r, manifests[i], lim, &p, progress); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return p, err
 	}
 	return p, s.updateStagedBytes()
+}
+
+// lowered runs fn on a goroutine of its own whose OS thread runs at low
+// priority (lowerThread), and waits for it.
+func (s *Stager) lowered(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		if err := lowerThread(); err != nil {
+			s.lowerFailed.Do(func() {
+				s.cfg.Log.Warn("staging runs at normal priority: its threads could not be lowered", "error", err)
+			})
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // manifest returns r's manifest, from the store or else from the source, and
@@ -240,7 +280,7 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 	return m, nil
 }
 
-func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, p *Progress, progress func(Progress)) error {
+func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
 	defer s.lock(r)()
 	log := s.cfg.Log.With(logging.KeyApplication, r.Application, logging.KeyRelease, r.ID)
 	staged, err := s.isStaged(r)
@@ -251,7 +291,7 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
-	if err := s.build(ctx, r, m, p, progress); err != nil {
+	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
 		return err
 	}
 	if err := s.markStaged(r); err != nil {

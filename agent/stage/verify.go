@@ -16,7 +16,8 @@ import (
 )
 
 // Verify checks that dir holds exactly m: the same entries with the same
-// types and permissions, symlinks with the same targets, and regular files
+// types and permissions (the manifest's without write bits: staged
+// releases are read-only), symlinks with the same targets, and regular files
 // whose content hashes chunk by chunk to the manifest's chunk ids.
 // Errors are errkind.DataLoss.
 func Verify(dir string, m *manifest.Manifest) error { return verifyTree(dir, m, true) }
@@ -76,8 +77,8 @@ func verifyTree(dir string, m *manifest.Manifest, content bool) error {
 				}
 			}
 		}
-		if info.Mode().Perm() != f.Mode.Perm() {
-			return fmt.Errorf("%q has mode %v, the manifest says %v", rel, info.Mode().Perm(), f.Mode.Perm())
+		if info.Mode().Perm() != readOnly(f.Mode) {
+			return fmt.Errorf("%q has mode %v, want %v (the manifest's %v, read-only)", rel, info.Mode().Perm(), readOnly(f.Mode), f.Mode.Perm())
 		}
 		return nil
 	})

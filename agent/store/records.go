@@ -154,6 +154,10 @@ type Activation struct {
 	Apps []AppActivation `json:"apps"`
 	// SwapTime is when the first `current` was swapped; zero if none was.
 	SwapTime time.Time `json:"swap_time,omitzero"`
+	// Overlap is how long old and new processes served side by side (apps
+	// with run.listen; the longest of them); SwapTime is then when the old
+	// ones were told to stop.
+	Overlap time.Duration `json:"overlap,omitzero"`
 	// SwappedBack says a failure swapped the apps back.
 	SwappedBack bool `json:"swapped_back,omitempty"`
 	// Error is why it failed.

@@ -53,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, lo
 	fs.Var(labels, "label", "KEY=VALUE label of this agent (repeatable)")
 	fs.StringVar(&cfg.JoinTokenFile, "join-token-file", "", "file holding the join token this agent enrolls with (`cutoverctl agent token create`); needed only until it has a certificate (DATA_DIR/tls/agent.pem)")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "the controller's CA certificate (its DATA_DIR/tls/ca.crt); optional: the join token carries the CA's hash")
+	fs.Int64Var(&cfg.StageRate, "stage-rate", 0, "cap on how fast each stage writes, in bytes per second (an environment's stage_rate may lower it; 0: none)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)

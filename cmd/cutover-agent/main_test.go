@@ -38,12 +38,12 @@ func TestExitStatus(t *testing.T) {
 func TestFlagsFillConfig(t *testing.T) {
 	var out bytes.Buffer
 	cfg, level, format, err := parseFlags([]string{"--environment", "prod", "--name", "fe-1", "--env", "PORT=8080",
-		"--env", "DSN=a=b", "--label", "role=web", "--log-format", "json"}, &out)
+		"--env", "DSN=a=b", "--label", "role=web", "--log-format", "json", "--stage-rate", "52428800"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Environment != "prod" || cfg.Name != "fe-1" || cfg.Env["PORT"] != "8080" || cfg.Env["DSN"] != "a=b" ||
-		cfg.Labels["role"] != "web" || cfg.Controller != "127.0.0.1:7070" || level != "info" || format != "json" {
+		cfg.Labels["role"] != "web" || cfg.Controller != "127.0.0.1:7070" || level != "info" || format != "json" || cfg.StageRate != 50<<20 {
 		t.Errorf("cfg = %+v, level %q, format %q", cfg, level, format)
 	}
 }

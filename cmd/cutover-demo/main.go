@@ -240,10 +240,15 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Stage 2: continue. The controller runs the SQL script, then every agent swaps to v2 and restarts hello.")
+	d.say("Stage 2: continue. The controller runs the SQL script, then every agent starts v2 beside v1 on the socket it\n" +
+		"   holds for hello (run.listen); once every v2 is healthy, every v1 is told to stop. Meanwhile clients send requests\n" +
+		"   to every front-end every 5 ms:")
+	tr := startTraffic(d.ports())
 	if _, err := d.ctl(ctx, "deploy", "continue", id2, "--wait"); err != nil {
+		tr.end()
 		return err
 	}
+	fmt.Fprintf(d.out, "   During the continue: %s.\n", tr.end())
 	if err := d.showVisits(true); err != nil {
 		return err
 	}
@@ -264,10 +269,13 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	if err := d.timings(ctx, id2); err != nil {
 		return err
 	}
-	d.say("v2 turns out wrong: roll it back. Every agent swaps back to v1; the database is not rolled back.")
+	d.say("v2 turns out wrong: roll it back. Every agent swaps back to v1 (beside v2, as above); the database is not rolled back.")
+	tr = startTraffic(d.ports())
 	if _, err := d.ctl(ctx, "deploy", "rollback", id2, "--wait"); err != nil {
+		tr.end()
 		return err
 	}
+	fmt.Fprintf(d.out, "   During the rollback: %s.\n", tr.end())
 	if err := d.ask("v1"); err != nil {
 		return err
 	}
@@ -321,6 +329,15 @@ func (d *demo) create(ctx context.Context, app string) (string, error) {
 	return "", fmt.Errorf("no deployment id in the output of deploy create:\n%s", out)
 }
 
+// ports are the front-ends' hello ports.
+func (d *demo) ports() []int {
+	var out []int
+	for _, a := range d.cluster.Agents {
+		out = append(out, a.Port)
+	}
+	return out
+}
+
 // ask asks each front-end's hello over HTTP for its version and fails
 // unless every one answers want (within a few seconds).
 func (d *demo) ask(want string) error {
@@ -360,7 +377,12 @@ func (d *demo) timings(ctx context.Context, id string) error {
 	fmt.Fprintf(d.out, "   Stage 2 (activate_time to finish_time) took %s: SQL %s (sql_duration), swap %s (swap_duration).\n",
 		stage2.Round(time.Millisecond), dep.GetSqlDuration().AsDuration().Round(time.Microsecond), dep.GetSwapDuration().AsDuration().Round(time.Microsecond))
 	if s := dep.GetActivationSpread(); s != nil {
-		fmt.Fprintf(d.out, "   The first and the last front-end swapped %s apart (activation_spread).\n", s.AsDuration().Round(time.Microsecond))
+		fmt.Fprintf(d.out, "   The first and the last front-end switched %s apart (activation_spread: when each told v1 to stop).\n", s.AsDuration().Round(time.Microsecond))
+	}
+	for _, a := range dep.GetAgents() {
+		if o := a.GetOverlap(); o != nil {
+			fmt.Fprintf(d.out, "     %s: v1 and v2 served side by side for %s (overlap)\n", a.GetName(), o.AsDuration().Round(time.Millisecond))
+		}
 	}
 	if p := dep.GetStage2Prediction(); p.GetTotal() != nil && stage2 > 0 {
 		var parts []string

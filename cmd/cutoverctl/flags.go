@@ -42,6 +42,7 @@ type envFlags struct {
 	requirePrepared bool
 	windows         []string
 	keepReleases    int32
+	stageRate       int64
 	armDeadline     time.Duration
 	hooksDeadline   time.Duration
 	commitDeadline  time.Duration
@@ -84,6 +85,7 @@ var envFields = []envField{
 	{"require-prepared", "require_prepared", func(e *cutoverv1.Environment, f *envFlags) { e.RequirePrepared = f.requirePrepared }},
 	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
 	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
+	{"stage-rate", "stage_rate", func(e *cutoverv1.Environment, f *envFlags) { e.StageRate = f.stageRate }},
 	{"arm-deadline", "stage2_deadlines.arm", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Arm = durationpb.New(f.armDeadline) }},
 	{"hooks-deadline", "stage2_deadlines.hooks", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Hooks = durationpb.New(f.hooksDeadline) }},
 	{"commit-deadline", "stage2_deadlines.commit", func(e *cutoverv1.Environment, f *envFlags) {

@@ -53,6 +53,7 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 		requireApproval: true,
 		windows:         []string{"Mon-Fri 02:00-04:00 Europe/Lisbon", ""},
 		keepReleases:    5,
+		stageRate:       50 << 20,
 		dbDriver:        "postgres",
 		dbDSN:           "postgres://app:s3cret@db/app",
 		dbLock:          5 * time.Second,
@@ -74,6 +75,7 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 				Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(48 * time.Hour), RequireApproval: true,
 				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, KeepReleases: 5,
 			}},
+		{"stage rate only", []string{"stage-rate"}, []string{"stage_rate"}, &cutoverv1.Environment{Name: "prod", StageRate: 50 << 20}},
 		{"dsn only", []string{"db-dsn"}, []string{"database.dsn"}, &cutoverv1.Environment{
 			Name: "prod", Database: &cutoverv1.Database{Dsn: "postgres://app:s3cret@db/app"},
 		}},

@@ -147,6 +147,9 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	if e.GetKeepReleases() != 0 {
 		row(t, "KEEP-RELEASES", fmt.Sprint(e.GetKeepReleases()))
 	}
+	if e.GetStageRate() != 0 {
+		row(t, "STAGE-RATE", formatBytes(e.GetStageRate())+"/s")
+	}
 	field(t, "STAGE2-DEADLINES", formatDeadlines(e.GetStage2Deadlines()))
 	field(t, "CREATED", formatTime(e.GetCreateTime()))
 	field(t, "UPDATED", formatTime(e.GetUpdateTime()))

@@ -76,6 +76,7 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 		CreateTime:      ts(e.CreateTime),
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
+		StageRate:       e.StageRate,
 		Stage2Deadlines: deadlinesToProto(deployment.Deadlines(e)),
 	}
 	w := deployment.Windows(e, now)
@@ -108,6 +109,7 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 		RequireApproval: e.GetRequireApproval(),
 		RequirePrepared: e.GetRequirePrepared(),
 		KeepReleases:    e.GetKeepReleases(),
+		StageRate:       e.GetStageRate(),
 		Deadlines:       deadlinesFromProto(e.GetStage2Deadlines()),
 	}
 }

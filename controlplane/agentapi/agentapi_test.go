@@ -177,6 +177,19 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" || act.GetKeepReleases() != 5 {
 		t.Fatalf("command = %v", msg)
 	}
+	for _, c := range []fleet.Command{
+		{Kind: fleet.Stage, ID: "d-1.stage.fe1", DeploymentID: "d-1", StageRate: 7 << 20},
+		{Kind: fleet.Arm, ID: "d-1.arm.fe1", DeploymentID: "d-1", StageRate: 9 << 20},
+	} {
+		f.Send("fe1", c)
+		msg, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msg.GetStage().GetStageRate() + msg.GetArm().GetStageRate(); got != c.StageRate {
+			t.Errorf("%s command carries stage_rate %d, want %d: %v", c.Kind, got, c.StageRate, msg)
+		}
+	}
 	swap := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	rep := &cutoverv1.CommandReport{CommandId: act.CommandId, DeploymentId: "d-1", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED,
 		Error: "unhealthy", SwappedBack: true, SwapTime: timestamppb.New(swap),

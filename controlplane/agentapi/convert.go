@@ -97,10 +97,11 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 	switch c.Kind {
 	case fleet.Stage:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), StageRate: c.StageRate}}}
 	case fleet.Arm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly}}}
+			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,
+			StageRate: c.StageRate}}}
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),

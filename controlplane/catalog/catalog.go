@@ -56,7 +56,7 @@ func New(cfg Config) *Catalog {
 }
 
 // Environment fields that UpdateEnvironment can change, as update_mask paths.
-var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines"}
+var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines", "stage_rate"}
 
 // validateEnvironment checks e and puts its windows in canonical form.
 func validateEnvironment(e *store.Environment) error {
@@ -68,6 +68,9 @@ func validateEnvironment(e *store.Environment) error {
 	}
 	if e.KeepReleases < 0 {
 		return fmt.Errorf("environment %s: keep_releases %d is negative: %w", e.Name, e.KeepReleases, errkind.InvalidArgument)
+	}
+	if e.StageRate < 0 {
+		return fmt.Errorf("environment %s: stage_rate %d is negative; give the cap in bytes per second, or 0 for none: %w", e.Name, e.StageRate, errkind.InvalidArgument)
 	}
 	for _, dl := range []struct {
 		name string
@@ -272,6 +275,8 @@ func applyPaths(cur, e *store.Environment, paths []string) error {
 			cur.RequirePrepared = e.RequirePrepared
 		case "keep_releases":
 			cur.KeepReleases = e.KeepReleases
+		case "stage_rate":
+			cur.StageRate = e.StageRate
 		case "stage2_deadlines":
 			cur.Deadlines = e.Deadlines
 		case "stage2_deadlines.arm":

@@ -60,6 +60,21 @@ func TestEnvironments(t *testing.T) {
 			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", PreparedTTL: -time.Hour}, []string{"prepared_ttl"})
 			return err
 		}(), errkind.InvalidArgument, nil},
+		{"update a negative stage_rate", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", StageRate: -1}, []string{"stage_rate"})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"create with a negative stage_rate", func() error {
+			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "y", StageRate: -1})
+			return err
+		}(), errkind.InvalidArgument, nil},
+		{"update stage_rate, kept on reading", func() error {
+			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", StageRate: 50 << 20}, []string{"stage_rate"})
+			return err
+		}(), nil, func() bool {
+			e, _ := c.Environment(ctx, "production")
+			return e.StageRate == 50<<20 && e.PreparedTTL == time.Hour
+		}},
 		{"update two_stage only", func() error {
 			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", TwoStage: true}, []string{"two_stage"})
 			return err

@@ -76,7 +76,8 @@ func envAgents(tx *store.Tx, env string) ([]*store.Agent, error) {
 func lateStage(d *store.Deployment, v fleet.AgentView) (*fleet.Command, string) {
 	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name })
 	if i >= 0 && d.Agents[i].Command != "" { // staging in the background: resend
-		return &fleet.Command{Kind: fleet.Stage, ID: d.Agents[i].Command, DeploymentID: d.ID, Releases: releases(d)}, ""
+		c := stageCommand(d, d.Agents[i].Command)
+		return &c, ""
 	}
 	if holdsAll(d, v) {
 		if i < 0 {
@@ -91,8 +92,14 @@ func lateStage(d *store.Deployment, v fleet.AgentView) (*fleet.Command, string) 
 	}
 	a := &d.Agents[i]
 	a.State, a.Error, a.Command = store.AgentPending, "", commandID(d, fleet.Stage, v.Name)
-	return &fleet.Command{Kind: fleet.Stage, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)},
+	c := stageCommand(d, a.Command)
+	return &c,
 		fmt.Sprintf("front-end %s connected while PREPARED and lacks the releases: staging them there now, in the background", v.Name)
+}
+
+// stageCommand is d's stage command of id, with d's stage_rate.
+func stageCommand(d *store.Deployment, id string) fleet.Command {
+	return fleet.Command{Kind: fleet.Stage, ID: id, DeploymentID: d.ID, Releases: releases(d), StageRate: d.StageRate}
 }
 
 // stageJoined stages, in the background, the PREPARED deployments of the

@@ -192,10 +192,11 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 			a.PreviousReleaseID = env.DeployedVersions[a.Name].ReleaseID
 		}
 		d.BuildDuration = s.clock().Sub(start)
+		d.StageRate = env.StageRate
 		for i := range d.Agents {
 			a := &d.Agents[i]
 			a.Command = commandID(d, fleet.Stage, a.Name)
-			out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Stage, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}})
+			out = append(out, outgoing{agent: a.Name, cmd: stageCommand(d, a.Command)})
 		}
 		return nil
 	})

@@ -45,6 +45,7 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 		return nil, err
 	}
 	d.KeepReleases = KeepReleases(env)
+	d.StageRate = env.StageRate // arm stages what an agent lacks: the cap as it is now
 	d.Deadlines = Deadlines(env)
 	plan := planHooks(hooks, labelsOf(connected))
 	var late []string
@@ -122,7 +123,7 @@ func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
 	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}
 	switch kind {
 	case fleet.Arm:
-		c.VerifyOnly = d.RequirePrepared
+		c.VerifyOnly, c.StageRate = d.RequirePrepared, d.StageRate
 	case fleet.Hooks, fleet.Commit:
 		c.Hooks = refsOf(a, hk)
 	}

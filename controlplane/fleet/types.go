@@ -53,6 +53,9 @@ type Command struct {
 	// Abort (finish): stop the new processes instead; the commit fails,
 	// swapped back.
 	Abort bool
+	// StageRate (stage, arm): the environment's cap on how fast the agent
+	// writes what it stages, in bytes per second; 0: the agent's own.
+	StageRate int64
 }
 
 // Outcome is the state of a command on an agent.

@@ -47,6 +47,10 @@ type Environment struct {
 	// lack the releases (as continue --require-prepared).
 	RequirePrepared bool  `json:"require_prepared,omitempty"`
 	KeepReleases    int32 `json:"keep_releases,omitempty"`
+	// StageRate caps, in bytes per second, how fast each agent writes what
+	// it stages; sent with the stage and arm commands (0: no cap but the
+	// agents' own --stage-rate).
+	StageRate int64 `json:"stage_rate,omitempty"`
 	// Deadlines bound each step of stage 2 (zero fields: the defaults of
 	// controlplane/deployment).
 	Deadlines        Stage2Deadlines            `json:"deadlines,omitzero"`
@@ -167,6 +171,10 @@ type Deployment struct {
 	// KeepReleases is the environment's keep_releases when stage 2 began,
 	// sent to the agents with commit (0: their default).
 	KeepReleases int32 `json:"keep_releases,omitempty"`
+	// StageRate is the environment's stage_rate when the deployment began
+	// (stage 1, or stage 2 without it), sent to the agents with stage and
+	// arm (0: no cap but theirs).
+	StageRate int64 `json:"stage_rate,omitempty"`
 	// StartForced: a single-stage start was forced (with a reason) past the
 	// deployment windows, which are then not checked again before stage 2.
 	StartForced bool `json:"start_forced,omitempty"`

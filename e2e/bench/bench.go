@@ -116,7 +116,7 @@ func (r *run) run(ctx context.Context) (err error) {
 		Application: &cutoverv1.Application{SourceDir: r.src}}); err != nil {
 		return fmt.Errorf("register application: %w", err)
 	}
-	for _, step := range []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many} {
+	for _, step := range []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many, r.rsyncFigures, r.latency} {
 		if err := step(ctx); err != nil {
 			return err
 		}

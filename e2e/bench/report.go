@@ -41,6 +41,17 @@ type Result struct {
 	// activation_spread; Arm and Swap its arm_duration (the agents verify
 	// the staged files) and swap_duration.
 	Stage2, ContinueWall, Spread, Arm, Swap time.Duration
+	// RsyncFirst is `rsync -a --fsync` of the release Many staged to as
+	// many local targets at once (zero: rsync is not installed).
+	RsyncFirst time.Duration
+	// V2Prepare is the prepare, on the same agents, of a v2 with 1% of the
+	// files changed; RsyncV2 is rsync --fsync of it onto the targets, which
+	// hold the version before.
+	V2Prepare, RsyncV2 time.Duration
+	// LatencyWith and LatencyWithout are a served app's latencies under
+	// steady load during prepares of the release to a fresh agent, and for
+	// as long without, in turn.
+	LatencyWith, LatencyWithout LatencyStats
 }
 
 // Figure is one row of the table.
@@ -93,6 +104,25 @@ func (r *Result) Figures() []Figure {
 	f[4].OK = f[4].Ratio <= 1.05 && r.ResumeMissing > 0
 	f[5].OK = f[5].Ratio <= 1.25
 	f[6].OK = f[6].Ratio <= 1
+	if r.RsyncFirst > 0 {
+		a := Figure{Name: fmt.Sprintf("prepare of a first release to %d agents ÷ rsync -a --fsync to %d targets", r.Agents, r.Agents),
+			Measured: fmt.Sprintf("%s ÷ %s", r.Many.Round(10*time.Millisecond), r.RsyncFirst.Round(10*time.Millisecond)),
+			Ratio:    ratio(r.Many.Seconds(), r.RsyncFirst.Seconds()), Target: "≤ 1.3"}
+		a.OK = a.Ratio <= 1.3
+		b := Figure{Name: fmt.Sprintf("prepare of a v2 (1%% of the files changed) to %d agents ÷ rsync --fsync onto v1", r.Agents),
+			Measured: fmt.Sprintf("%s ÷ %s", r.V2Prepare.Round(10*time.Millisecond), r.RsyncV2.Round(10*time.Millisecond)),
+			Ratio:    ratio(r.V2Prepare.Seconds(), r.RsyncV2.Seconds()), Target: "≤ 1.0"}
+		b.OK = b.Ratio <= 1.0
+		f = append(f, a, b)
+	}
+	if r.LatencyWithout.N > 0 {
+		c := Figure{Name: fmt.Sprintf("served app p99 latency during a %s prepare ÷ without", formatBytes(r.Size)),
+			Measured: fmt.Sprintf("%s ÷ %s (p50 %s ÷ %s; %d and %d requests)", r.LatencyWith.P99.Round(10*time.Microsecond), r.LatencyWithout.P99.Round(10*time.Microsecond),
+				r.LatencyWith.P50.Round(10*time.Microsecond), r.LatencyWithout.P50.Round(10*time.Microsecond), r.LatencyWith.N, r.LatencyWithout.N),
+			Ratio: ratio(float64(r.LatencyWith.P99), float64(r.LatencyWithout.P99)), Target: "≤ 1.2"}
+		c.OK = c.Ratio <= 1.2
+		f = append(f, c)
+	}
 	if r.Stage2 > 0 {
 		f = append(f, Figure{Name: fmt.Sprintf("stage 2 (continue) on %d agents: controller (activate → finish), caller (call → DEPLOYED seen)", r.Agents),
 			Measured: fmt.Sprintf("%s, %s (arm %s, swap %s, activation spread %s)", r.Stage2.Round(time.Millisecond), r.ContinueWall.Round(time.Millisecond),

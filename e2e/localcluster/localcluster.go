@@ -32,6 +32,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cutover-dev/cutover/agent/identity"
+	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -407,6 +408,14 @@ func (c *Cluster) RestartAgent(ctx context.Context, a *Agent, env string) error 
 	return c.WaitAgentsConnected(ctx, env)
 }
 
+// KillApps kills the app processes that a's agent, once stopped, left
+// running (recorded in its data dir's run directory).
+func (a *Agent) KillApps() {
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	_ = process.KillRecorded(ctx, filepath.Join(a.DataDir, "run"))
+}
+
 // WaitAgentsConnected waits until ListAgents shows every agent of the
 // cluster that serves environment env connected.
 func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
@@ -445,12 +454,17 @@ func (c *Cluster) Procs() []*Proc {
 	return ps
 }
 
-// Close stops the agents (so that they stop their apps), then the
-// controller, kills any app process left under Dir, and closes the client.
+// Close stops the agents, kills the app processes they leave running (the
+// apps outlive their agent: process.KillRecorded on each agent's run
+// directory), then stops the controller, kills any app process left under
+// Dir, and closes the client.
 func (c *Cluster) Close() {
 	var wg sync.WaitGroup
 	for _, a := range c.Agents {
-		wg.Go(a.Proc.Stop)
+		wg.Go(func() {
+			a.Proc.Stop()
+			a.KillApps()
+		})
 	}
 	wg.Wait()
 	if c.Controller != nil {

@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Issue 12's figures: prepare against rsync --fsync, for a first release
+// and for a v2 with 1% of the files changed, and the p99 latency of an app
+// served during a prepare against without one.
+
+// rsyncTo copies src, with `rsync -a --fsync`, to each of targets at once
+// (as the agents stage at once), and returns the wall time.
+func rsyncTo(ctx context.Context, src string, targets []string) (time.Duration, error) {
+	for _, t := range targets {
+		if err := os.MkdirAll(t, 0o755); err != nil { // rsync creates the last level only
+			return 0, err
+		}
+	}
+	start := time.Now()
+	errs := make(chan error, len(targets))
+	for _, t := range targets {
+		go func() {
+			out, err := exec.CommandContext(ctx, "rsync", "-a", "--fsync", src+"/", t+"/").CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("rsync to %s: %w: %s", t, err, out)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range targets {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return time.Since(start), first
+}
+
+// changeFiles changes 4 KiB in place in fraction of the data files of dir
+// (at least one), spread over the list: the other files stay as they are.
+func changeFiles(dir string, fraction float64, seed uint64) (int, error) {
+	files, err := dataFiles(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := max(1, int(float64(len(files))*fraction+0.5))
+	rng := rand.New(rand.NewChaCha8(seedBytes(seed + 2)))
+	for i := range n {
+		name := files[(i*len(files))/n]
+		info, err := os.Stat(name)
+		if err != nil {
+			return 0, err
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return 0, err
+		}
+		spot := min(4096, len(b))
+		_, _ = randReader{rng}.Read(b[rng.IntN(len(b)-spot+1):][:spot])
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return 0, err
+		}
+		// A later second than before: rsync's quick check compares sizes
+		// and whole-second times, and the size is the same.
+		later := info.ModTime().Add(2 * time.Second)
+		if now := time.Now(); now.After(later) {
+			later = now
+		}
+		later = later.Truncate(time.Second)
+		if err := os.Chtimes(name, later, later); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// rsyncFigures measures (a) and (b): the many-agents prepare of a first
+// release (already run) against rsync of the same tree to as many
+// targets, then a prepare of v2 with 1% of the files changed against rsync
+// of that v2 onto the targets, which hold the previous version.
+func (r *run) rsyncFigures(ctx context.Context) error {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		r.say("rsync is not installed: the rsync figures are left out (apt-get install rsync)")
+		return nil
+	}
+	targets := make([]string, r.cfg.Agents)
+	for i := range targets {
+		targets[i] = filepath.Join(r.cfg.Dir, "rsync", fmt.Sprintf("target-%d", i+1))
+	}
+	defer os.RemoveAll(filepath.Join(r.cfg.Dir, "rsync"))
+	r.say("baseline: rsync -a --fsync of the release to %d targets at once", len(targets))
+	var err error
+	if r.res.RsyncFirst, err = rsyncTo(ctx, r.src, targets); err != nil {
+		return err
+	}
+	n, err := changeFiles(r.src, 0.01, r.cfg.Seed)
+	if err != nil {
+		return fmt.Errorf("change the data: %w", err)
+	}
+	r.say("v3: %d file(s) changed (1%% of the files); prepare to %d agents holding v2", n, r.cfg.Agents)
+	d, err := r.deploy(ctx, "many", "v3-many", true)
+	if err != nil {
+		return err
+	}
+	r.res.V2Prepare = d.GetTransferDuration().AsDuration()
+	r.say("baseline: rsync -a --fsync of v3 onto the targets holding v2")
+	r.res.RsyncV2, err = rsyncTo(ctx, r.src, targets)
+	return err
+}
+
+// Load is a steady HTTP load on a small server: clients keep-alive
+// clients, each sending at a fixed interval, recording each request's
+// latency from when it was due (so a stalled server is not hidden by
+// requests not sent).
+type Load struct {
+	mu   sync.Mutex
+	lat  []sample
+	srv  *http.Server
+	lis  net.Listener
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+type sample struct {
+	at  time.Time
+	lat time.Duration
+}
+
+// StartLoad starts the server (each request hashes 64 KiB, as a small
+// app does some work) and clients sending rate requests per second in all.
+func StartLoad(clients int, rate float64) (*Load, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	work := make([]byte, 64<<10)
+	_, _ = randReader{rand.New(rand.NewPCG(1, 2))}.Read(work)
+	l := &Load{lis: lis, srv: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sum := sha256.Sum256(work)
+		_, _ = io.WriteString(w, hex.EncodeToString(sum[:]))
+	}), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { _ = l.srv.Serve(lis) }()
+	ctx, stop := context.WithCancel(context.Background())
+	l.stop = stop
+	url := "http://" + lis.Addr().String() + "/"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 10 * time.Second}
+	interval := time.Duration(float64(clients) / rate * float64(time.Second))
+	for i := range clients {
+		l.done.Add(1)
+		go func() {
+			defer l.done.Done()
+			due := time.Now().Add(interval * time.Duration(i) / time.Duration(clients))
+			for {
+				if wait := time.Until(due); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return
+					case <-t.C:
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				resp, err := client.Get(url)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				l.mu.Lock()
+				l.lat = append(l.lat, sample{at: due, lat: time.Since(due)})
+				l.mu.Unlock()
+				due = due.Add(interval)
+			}
+		}()
+	}
+	return l, nil
+}
+
+// Between returns the latencies of the requests due in [from, to).
+func (l *Load) Between(from, to time.Time) []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []time.Duration
+	for _, s := range l.lat {
+		if !s.at.Before(from) && s.at.Before(to) {
+			out = append(out, s.lat)
+		}
+	}
+	return out
+}
+
+// Close stops the clients and the server.
+func (l *Load) Close() {
+	l.stop()
+	l.done.Wait()
+	_ = l.srv.Close()
+}
+
+// Percentile returns the p-th percentile (0 < p ≤ 100) of lat, 0 if empty.
+func Percentile(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// Load settings of the latency figure.
+const (
+	loadClients  = 8
+	loadRate     = 400 // requests per second in all
+	latencyPairs = 2
+)
+
+// latency measures (c): the served app's latency while a fresh agent
+// prepares the release, and for as long without a prepare, latencyPairs
+// times in turn.
+func (r *run) latency(ctx context.Context) error {
+	names := make([]string, latencyPairs)
+	for i := range names {
+		names[i] = fmt.Sprintf("latency-%d", i+1)
+		if _, err := r.c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+			Environment: &cutoverv1.Environment{Name: names[i], TwoStage: true}}); err != nil {
+			return fmt.Errorf("create environment %s: %w", names[i], err)
+		}
+		if err := r.c.StartAgents(ctx, names[i], names[i]); err != nil {
+			return err
+		}
+	}
+	load, err := StartLoad(loadClients, loadRate)
+	if err != nil {
+		return err
+	}
+	defer load.Close()
+	var with, without []time.Duration
+	for i, env := range names {
+		r.say("latency pair %d/%d: %d clients at %d req/s, during a prepare of %s to a fresh agent, then as long without", i+1, len(names), loadClients, loadRate, formatBytes(r.cfg.Size))
+		start := time.Now()
+		if _, err := r.deploy(ctx, env, "v3-"+env, true); err != nil {
+			return err
+		}
+		mid := time.Now()
+		t := time.NewTimer(mid.Sub(start))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		with = append(with, load.Between(start, mid)...)
+		without = append(without, load.Between(mid, mid.Add(mid.Sub(start)))...)
+	}
+	r.res.LatencyWith = LatencyStats{P50: Percentile(with, 50), P99: Percentile(with, 99), N: len(with)}
+	r.res.LatencyWithout = LatencyStats{P50: Percentile(without, 50), P99: Percentile(without, 99), N: len(without)}
+	return nil
+}
+
+// LatencyStats summarises latencies.
+type LatencyStats struct {
+	P50, P99 time.Duration
+	N        int
+}
