@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench demo clean
+.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,12 @@ BENCH_AGENTS ?= 10
 
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
 	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
+
+SWITCH_REPS ?= 10
+
+bench-switch: ## stage 2 under a continuous probe, with run.listen and without, SWITCH_REPS (10) continues each, 3 front-ends
+	$(GO) build -o $(BIN)/ ./cmd/... ./examples/listen
+	$(GO) run ./cmd/cutover-bench -mode switch -bin $(BIN) -reps $(SWITCH_REPS)
 
 demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
 	@echo "make demo: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"

@@ -12,8 +12,9 @@ import (
 // binDir holds the binaries TestMain built.
 var binDir string
 
-// binaries are the commands the tests start, by package directory under cmd/.
-var binaries = []string{"cutover-controller", "cutover-agent", "cutoverctl", "cutover-demo"}
+// binaries are the commands the tests start, by package directory under
+// cmd/, and the test apps, by directory in the module (bin("listen")).
+var binaries = []string{"cutover-controller", "cutover-agent", "cutoverctl", "cutover-demo", "examples/listen"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()

@@ -1,9 +1,13 @@
-// Command cutover-bench measures release transfer with the real controller
-// and agents on loopback, on seeded random data, and prints issue 3's table
-// (see e2e/bench). It only reads flags.
+// Command cutover-bench measures cutover with the real controller and
+// agents on loopback (see e2e/bench). It only reads flags. Two modes:
 //
-//	make bench                                     # 1 GiB, 10 agents
-//	go run ./cmd/cutover-bench -bin bin -size 128MiB   # a quick run
+//	-mode transfer: release transfer on seeded random data, issue 3's table
+//	-mode switch:   stage 2 of examples/listen under a continuous probe,
+//	                with run.listen and without, alternating (issue 12's table)
+//
+//	make bench                                         # transfer: 1 GiB, 10 agents
+//	go run ./cmd/cutover-bench -bin bin -size 128MiB   # a quick transfer run
+//	make bench-switch                                  # switch: 3 front-ends, 10 continues each
 package main
 
 import (
@@ -18,43 +22,73 @@ import (
 	"github.com/cutover-dev/cutover/e2e/bench"
 )
 
-func main() {
-	binDir := flag.String("bin", "bin", "directory with cutover-controller and cutover-agent (make build)")
-	size := flag.String("size", "1GiB", "release size (e.g. 1GiB, 128MiB)")
-	agents := flag.Int("agents", 10, "agents that stage at once for the many-agents figure")
-	seed := flag.Uint64("seed", 1, "seed of the generated data")
-	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
-	flag.Parse()
-	os.Exit(run(*binDir, *size, *agents, *seed, *dir))
+// options are the flags.
+type options struct {
+	mode, binDir, size, dir string
+	agents, frontEnds, reps int
+	seed                    uint64
 }
 
-func run(binDir, sizeFlag string, agents int, seed uint64, dir string) int {
-	size, err := bench.ParseSize(sizeFlag)
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "transfer", "what to measure: transfer (issue 3) or switch (issue 12)")
+	flag.StringVar(&o.binDir, "bin", "bin", "directory with cutover-controller and cutover-agent (make build), and listen for -mode switch")
+	flag.StringVar(&o.size, "size", "1GiB", "transfer: release size (e.g. 1GiB, 128MiB)")
+	flag.IntVar(&o.agents, "agents", 10, "transfer: agents that stage at once for the many-agents figure")
+	flag.Uint64Var(&o.seed, "seed", 1, "transfer: seed of the generated data")
+	flag.IntVar(&o.frontEnds, "frontends", 3, "switch: front-ends (agents) of each side")
+	flag.IntVar(&o.reps, "reps", 10, "switch: continues of each side, alternating")
+	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
+	flag.Parse()
+	os.Exit(run(o))
+}
+
+func run(o options) int {
+	var err error
+	if o.binDir, err = filepath.Abs(o.binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "cutover-bench:", err)
+		return 2
+	}
+	if o.mode != "transfer" && o.mode != "switch" {
+		fmt.Fprintf(os.Stderr, "cutover-bench: -mode %q: want transfer or switch\n", o.mode)
+		return 2
+	}
+	size, err := bench.ParseSize(o.size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cutover-bench: -size:", err)
 		return 2
 	}
-	if binDir, err = filepath.Abs(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-bench:", err)
-		return 2
-	}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "cutover-bench-"); err != nil {
+	if o.dir == "" {
+		if o.dir, err = os.MkdirTemp("", "cutover-bench-"); err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
+		defer os.RemoveAll(o.dir)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := bench.Run(ctx, bench.Config{BinDir: binDir, Dir: dir, Size: size, Agents: agents, Seed: seed, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-bench:", err)
-		return 1
+	ok := false
+	if o.mode == "switch" {
+		res, err := bench.RunSwitch(ctx, bench.SwitchConfig{BinDir: o.binDir, Dir: o.dir, FrontEnds: o.frontEnds, Reps: o.reps, Log: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
+			return 1
+		}
+		fmt.Print(res.Samples())
+		fmt.Println()
+		fmt.Println(res.Table())
+		ok = res.OK()
+	} else {
+		res, err := bench.Run(ctx, bench.Config{BinDir: o.binDir, Dir: o.dir, Size: size, Agents: o.agents, Seed: o.seed, Log: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
+			return 1
+		}
+		fmt.Println(res.Table())
+		fmt.Print(res.Context())
+		ok = res.OK()
 	}
-	fmt.Println(res.Table())
-	fmt.Print(res.Context())
-	if !res.OK() {
+	if !ok {
 		return 1
 	}
 	return 0

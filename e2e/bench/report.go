@@ -133,10 +133,13 @@ func (r *Result) Figures() []Figure {
 }
 
 // Table renders the figures as a Markdown table.
-func (r *Result) Table() string {
+func (r *Result) Table() string { return table(r.Figures()) }
+
+// table renders figures as a Markdown table.
+func table(figures []Figure) string {
 	var b strings.Builder
 	b.WriteString("| figure | measured | ratio | target | met |\n| --- | --- | --- | --- | --- |\n")
-	for _, f := range r.Figures() {
+	for _, f := range figures {
 		met := "yes"
 		if !f.OK {
 			met = "NO"
@@ -163,8 +166,11 @@ func (r *Result) Context() string {
 }
 
 // OK reports whether every figure meets its target.
-func (r *Result) OK() bool {
-	for _, f := range r.Figures() {
+func (r *Result) OK() bool { return allOK(r.Figures()) }
+
+// allOK reports whether every one of figures meets its target.
+func allOK(figures []Figure) bool {
+	for _, f := range figures {
 		if !f.OK {
 			return false
 		}

@@ -6,12 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
 // RunTests is the TestMain of a package of tests that start the real
 // binaries: unless -short, it builds the commands names (directories under
-// cmd/) into a temporary directory, with -race (without when
+// cmd/, or, when a name holds a slash, a directory of the module such as
+// examples/listen: a test app) into a temporary directory, with -race (without when
 // CUTOVER_E2E_RACE=0: for measurements), calls setBinDir with it, runs
 // the tests and removes the directory. It returns the exit status.
 func RunTests(m *testing.M, what string, names []string, setBinDir func(string)) int {
@@ -40,6 +42,10 @@ func buildBinaries(dir string, names []string) error {
 		args = slices.Delete(args, 1, 2)
 	}
 	for _, b := range names {
+		if strings.Contains(b, "/") {
+			args = append(args, "github.com/cutover-dev/cutover/"+b)
+			continue
+		}
 		args = append(args, "github.com/cutover-dev/cutover/cmd/"+b)
 	}
 	cmd := exec.Command("go", args...)

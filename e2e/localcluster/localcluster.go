@@ -72,6 +72,10 @@ type Agent struct {
 	MetricsAddr string
 	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
+	// Binary is the agent's executable; empty: BinDir/cutover-agent.
+	// Set it before StartAgent to start the agent from another file (a
+	// new build, installed beside the old one).
+	Binary string
 
 	args []string
 }
@@ -351,7 +355,11 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 
 // startAgent starts a's process.
 func (c *Cluster) startAgent(a *Agent) error {
-	p, err := startProc(c.cfg.Dir, a.Name, filepath.Join(c.cfg.BinDir, "cutover-agent"), a.args...)
+	binary := a.Binary
+	if binary == "" {
+		binary = filepath.Join(c.cfg.BinDir, "cutover-agent")
+	}
+	p, err := startProc(c.cfg.Dir, a.Name, binary, a.args...)
 	if err != nil {
 		return err
 	}
@@ -367,8 +375,9 @@ func (c *Cluster) StartProc(name, binary string, args ...string) (*Proc, error) 
 	return startProc(c.cfg.Dir, name, filepath.Join(c.cfg.BinDir, binary), args...)
 }
 
-// StartAgent starts agent a again, with the same flags, after its process
-// was stopped (a.Proc.Stop), and waits until it is connected to env.
+// StartAgent starts agent a again, with the same flags (from a.Binary when
+// set), after its process was stopped (a.Proc.Stop), and waits until it is
+// connected to env.
 func (c *Cluster) StartAgent(ctx context.Context, a *Agent, env string) error {
 	if err := c.startAgent(a); err != nil {
 		return err
