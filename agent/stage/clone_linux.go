@@ -1,7 +1,9 @@
 package stage
 
 import (
+	"io/fs"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,4 +20,15 @@ func copyRange(out, in *os.File, off, n int64) (int64, error) {
 	roff, woff := off, off
 	w, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, int(n), 0)
 	return int64(w), err
+}
+
+// linkClones says unchanged files may be hard-linked (links counts names).
+const linkClones = true
+
+// links returns how many names info's inode has (1 if unknown).
+func links(info fs.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
 // TestCopyContentInTheKernel copies a file larger than one piece: by
-// reflink or copy_file_range on Linux, never through the agent, with the
-// copied bytes going through the rate cap.
+// copy_file_range on Linux, never through the agent, with the copied bytes
+// going through the rate cap.
 func TestCopyContentInTheKernel(t *testing.T) {
 	dir := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), (copyPiece+12345)/16)
@@ -35,14 +37,52 @@ func TestCopyContentInTheKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if method != "reflink" && method != "copy_file_range" {
-		t.Errorf("copied by %s, want reflink or copy_file_range", method)
+	if method != methodRange {
+		t.Errorf("copied by %s, want %s", method, methodRange)
 	}
-	if method == "copy_file_range" && lim.waited < 3*time.Second {
+	if lim.waited < 3*time.Second {
 		t.Errorf("%d bytes copied at 1 MiB/s waited only %v", len(data), lim.waited)
 	}
 	got, err := os.ReadFile(dst)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("copy differs from its source (%d bytes, %v)", len(got), err)
+	}
+}
+
+// TestNoWriteIntoALinkedFile: a staging file that is a hard link to a
+// staged release's file (a crash between the link and its record) is
+// never opened for writing, and a staging directory holding one whose
+// positions are not done is not resumed.
+func TestNoWriteIntoALinkedFile(t *testing.T) {
+	dir := t.TempDir()
+	staged, staging := filepath.Join(dir, "staged"), filepath.Join(dir, "staging")
+	if err := os.WriteFile(staged, []byte("verified content"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(staging, "f")
+	if err := hardLink(staged, name); err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []int{os.O_WRONLY, os.O_WRONLY | os.O_TRUNC} {
+		if f, err := openOwn(name, flag); err == nil {
+			f.Close()
+			t.Errorf("openOwn(%#x) opened a linked file", flag)
+		}
+	}
+	if info, err := os.Stat(staged); err != nil || info.Mode().Perm() != 0o444 || info.Size() != int64(len("verified content")) {
+		t.Errorf("the staged file changed: %v, %v", info, err)
+	}
+	m := &manifest.Manifest{Files: []manifest.File{{Path: "f", Mode: 0o644, Size: int64(len("verified content")),
+		Chunks: []manifest.ChunkRef{{ID: manifest.HashChunk([]byte("verified content")), Size: int64(len("verified content"))}}}}}
+	if skeletonIntact(staging, m, newBitmap(1)) {
+		t.Error("a staging directory with a linked file not done would be resumed")
+	}
+	done := newBitmap(1)
+	done.set(0)
+	if !skeletonIntact(staging, m, done) {
+		t.Error("a staging directory whose linked file is done would not be resumed")
 	}
 }

@@ -319,9 +319,7 @@ func (f *fill) file(t int) (*os.File, error) {
 	if out, ok := f.open[t]; ok {
 		return out, nil
 	}
-	name := f.targets[t].path
-	_ = os.Chmod(name, 0o600) // a crash may have left it with its final, read-only mode
-	out, err := os.OpenFile(name, os.O_WRONLY, 0)
+	out, err := openOwn(f.targets[t].path, os.O_WRONLY) // never a linked inode
 	if err != nil {
 		return nil, err
 	}

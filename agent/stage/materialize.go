@@ -89,7 +89,7 @@ func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string) (bitma
 	}); err != nil {
 		return nil, err
 	}
-	if ok && len(bits) == len(newBitmap(n)) && skeletonIntact(dir, m) {
+	if ok && len(bits) == len(newBitmap(n)) && skeletonIntact(dir, m, bits) {
 		return bits, nil
 	}
 	if _, err := os.Lstat(dir); err == nil {
@@ -106,14 +106,17 @@ func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string) (bitma
 	return bits, err
 }
 
-// skeletonIntact reports whether every regular file of m is in dir with its size.
-func skeletonIntact(dir string, m *manifest.Manifest) bool {
-	for _, f := range m.Files {
-		if !f.IsRegular() {
-			continue
+// skeletonIntact reports whether every regular file of m is in dir with its
+// size, and none that the fill may still write (a position not in done) is
+// a hard link to a staged release's file (a crash between a link and its
+// record): resuming would write into that release.
+func skeletonIntact(dir string, m *manifest.Manifest, done bitmap) bool {
+	for _, t := range targets(dir, m) {
+		info, err := os.Lstat(t.path)
+		if err != nil || !info.Mode().IsRegular() || info.Size() != t.file.Size {
+			return false
 		}
-		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		if err != nil || !info.Mode().IsRegular() || info.Size() != f.Size {
+		if links(info) > 1 && !allDone(done, t.first, len(t.file.Chunks)) {
 			return false
 		}
 	}

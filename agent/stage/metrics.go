@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		clonedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_agent_cloned_bytes_total",
-			Help: "Bytes of files staged as clones of identical files of staged releases, by method (reflink, copy_file_range, copy); not hashed again.",
+			Help: "Bytes of files staged as clones of identical files of staged releases, by method (reflink, link: a hard link to the same inode, copy_file_range, copy); not hashed again.",
 		}, []string{"method"}),
 	}
 	if reg != nil {

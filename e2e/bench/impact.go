@@ -15,8 +15,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // Issue 12's figures: prepare against rsync --fsync, for a first release
@@ -222,56 +220,6 @@ func Percentile(lat []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s))*p/100+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
-}
-
-// Load settings of the latency figure.
-const (
-	loadClients  = 8
-	loadRate     = 400 // requests per second in all
-	latencyPairs = 2
-)
-
-// latency measures (c): the served app's latency while a fresh agent
-// prepares the release, and for as long without a prepare, latencyPairs
-// times in turn.
-func (r *run) latency(ctx context.Context) error {
-	names := make([]string, latencyPairs)
-	for i := range names {
-		names[i] = fmt.Sprintf("latency-%d", i+1)
-		if _, err := r.c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-			Environment: &cutoverv1.Environment{Name: names[i], TwoStage: true}}); err != nil {
-			return fmt.Errorf("create environment %s: %w", names[i], err)
-		}
-		if err := r.c.StartAgents(ctx, names[i], names[i]); err != nil {
-			return err
-		}
-	}
-	load, err := StartLoad(loadClients, loadRate)
-	if err != nil {
-		return err
-	}
-	defer load.Close()
-	var with, without []time.Duration
-	for i, env := range names {
-		r.say("latency pair %d/%d: %d clients at %d req/s, during a prepare of %s to a fresh agent, then as long without", i+1, len(names), loadClients, loadRate, formatBytes(r.cfg.Size))
-		start := time.Now()
-		if _, err := r.deploy(ctx, env, "v3-"+env, true); err != nil {
-			return err
-		}
-		mid := time.Now()
-		t := time.NewTimer(mid.Sub(start))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		with = append(with, load.Between(start, mid)...)
-		without = append(without, load.Between(mid, mid.Add(mid.Sub(start)))...)
-	}
-	r.res.LatencyWith = LatencyStats{P50: Percentile(with, 50), P99: Percentile(with, 99), N: len(with)}
-	r.res.LatencyWithout = LatencyStats{P50: Percentile(without, 50), P99: Percentile(without, 99), N: len(without)}
-	return nil
 }
 
 // LatencyStats summarises latencies.
