@@ -284,11 +284,12 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 	s.mu.Unlock()
 	run := fmt.Sprintf("%016x", rand.Uint64())
 	s.wg.Go(func() {
-		defer func() {
+		ended := sync.OnceFunc(func() {
 			s.mu.Lock()
 			delete(s.inflight, cmd.ID)
 			s.mu.Unlock()
-		}()
+		})
+		defer ended()
 		log := s.cfg.Log.With(logging.KeyDeployment, cmd.Deployment, "command", cmd.ID, "kind", string(cmd.Kind))
 		log.Info("command received")
 		var last time.Time
@@ -305,6 +306,10 @@ func (s *Session) start(ctx context.Context, cmd Command) {
 		} else {
 			log.Error("read own status", "error", err)
 		}
+		// The run is over before its result goes out: the same command
+		// sent again once the result is seen starts a new run, instead of
+		// being taken for a resend of this one.
+		ended()
 		if !s.send(reportToProto(final)) {
 			log.Warn("result not sent: no session; the controller resends the command when the agent reconnects")
 		}
