@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench demo clean
+.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-fleet demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,14 @@ BENCH_AGENTS ?= 10
 
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
 	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
+
+# FLEET_AGENTS: fleet sizes, comma-separated, each measured with a fresh
+# controller after a baseline of 10 agents; the series stops at the first
+# size that fails. The simulated agents keep their data on /dev/shm.
+FLEET_AGENTS ?= 1000
+
+bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=100,500,1000,2000)
+	$(GO) run ./cmd/cutover-fleetbench -bin $(BIN) -agents $(FLEET_AGENTS)
 
 demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
 	@echo "make demo: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"

@@ -109,7 +109,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		fmt.Fprintf(cfg.Log, "%s  N=%d  %s\n", time.Now().Format("15:04:05"), cfg.Agents, fmt.Sprintf(format, args...))
 	}
 	src := filepath.Join(cfg.Dir, "src")
-	if err := writeApp(src); err != nil {
+	if err := WriteApp(src); err != nil {
 		return p, err
 	}
 	if _, err := fleetsim.RaiseFileLimit(uint64(3*cfg.Agents + 256)); err != nil {
@@ -125,7 +125,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	}
 	pid := c.Controller.Pid()
 	token := filepath.Join(cfg.Dir, "join.token")
-	if err := setup(ctx, c, src, token, cfg.Agents); err != nil {
+	if err := Setup(ctx, c, src, token, cfg.Agents); err != nil {
 		return p, err
 	}
 	if p.BaseRSS, err = RSS(pid); err != nil {
@@ -184,7 +184,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	p.Stage2 = d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
 	p.Spread = d.GetActivationSpread().AsDuration()
 	p.SwapP99 = swapP99(d)
-	if p.PeakRSS, err = procStatus(pid, "VmHWM"); err != nil {
+	if p.PeakRSS, err = PeakRSS(pid); err != nil {
 		return p, err
 	}
 	p.Machine = machine()
@@ -193,8 +193,8 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	return p, nil
 }
 
-// writeApp writes the tiny application's source into dir.
-func writeApp(dir string) error {
+// WriteApp writes the tiny application's source into dir.
+func WriteApp(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -204,9 +204,9 @@ func writeApp(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "payload.txt"), []byte(strings.Repeat("cutover fleet bench\n", 200)), 0o644)
 }
 
-// setup creates the two-stage environment (no database: no SQL), registers
+// Setup creates the two-stage environment (no database: no SQL), registers
 // the application and writes a join token for n agents to token.
-func setup(ctx context.Context, c *localcluster.Cluster, src, token string, n int) error {
+func Setup(ctx context.Context, c *localcluster.Cluster, src, token string, n int) error {
 	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: Environment, TwoStage: true}}); err != nil {
 		return fmt.Errorf("create environment: %w", err)

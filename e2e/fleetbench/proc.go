@@ -72,3 +72,6 @@ func machine() Machine {
 	}
 	return m
 }
+
+// PeakRSS returns the peak resident set size (VmHWM) of process pid, in bytes.
+func PeakRSS(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
