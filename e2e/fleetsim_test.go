@@ -80,20 +80,7 @@ func TestFleetSimTwoStage(t *testing.T) {
 			return poll.Permanent(fmt.Errorf("the simulator stopped: %v", err))
 		default:
 		}
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: fleetbench.Environment})
-		if err != nil {
-			return err
-		}
-		connected := 0
-		for _, a := range resp.GetAgents() {
-			if a.GetConnected() {
-				connected++
-			}
-		}
-		if connected != n {
-			return fmt.Errorf("%d of %d connected", connected, n)
-		}
-		return nil
+		return fleetbench.Connected(ctx, c.Cluster, n)
 	})
 
 	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: fleetbench.Environment,

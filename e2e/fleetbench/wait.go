@@ -67,22 +67,26 @@ func until(ctx context.Context, timeout time.Duration, sim *running, cond func()
 
 // waitListed waits until the controller lists n agents of Environment connected.
 func waitListed(ctx context.Context, c *localcluster.Cluster, n int, timeout time.Duration, sim *running) error {
-	return until(ctx, timeout, sim, func() error {
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: Environment})
-		if err != nil {
-			return err
+	return until(ctx, timeout, sim, func() error { return Connected(ctx, c, n) })
+}
+
+// Connected returns nil when the controller lists n agents of Environment
+// connected, else an error that says how many are.
+func Connected(ctx context.Context, c *localcluster.Cluster, n int) error {
+	resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: Environment})
+	if err != nil {
+		return err
+	}
+	connected := 0
+	for _, a := range resp.GetAgents() {
+		if a.GetConnected() {
+			connected++
 		}
-		connected := 0
-		for _, a := range resp.GetAgents() {
-			if a.GetConnected() {
-				connected++
-			}
-		}
-		if connected < n {
-			return fmt.Errorf("%d of %d agents connected", connected, n)
-		}
-		return nil
-	})
+	}
+	if connected < n {
+		return fmt.Errorf("%d of %d agents connected", connected, n)
+	}
+	return nil
 }
 
 // errFinal is a deployment that ended in another final state than wanted.
