@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch demo clean
+.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,14 @@ SWITCH_REPS ?= 10
 bench-switch: ## stage 2 under a continuous probe, with run.listen and without, SWITCH_REPS (10) continues each, 3 front-ends
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/listen
 	$(GO) run ./cmd/cutover-bench -mode switch -bin $(BIN) -reps $(SWITCH_REPS)
+
+# FLEET_AGENTS: fleet sizes, comma-separated, each measured with a fresh
+# controller after a baseline of 10 agents; the series stops at the first
+# size that fails. The simulated agents keep their data on /dev/shm.
+FLEET_AGENTS ?= 1000
+
+bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=100,500,1000,2000)
+	$(GO) run ./cmd/cutover-fleetbench -bin $(BIN) -agents $(FLEET_AGENTS)
 
 demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
 	@echo "make demo: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"

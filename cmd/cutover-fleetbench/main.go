@@ -1,0 +1,84 @@
+// Command cutover-fleetbench measures the controller with simulated fleets
+// of growing size (see e2e/fleetbench) and prints issue 15's figures F1–F3
+// with the machine's load. It only reads flags.
+//
+//	make bench-fleet                                        # 10 (baseline), then 1,000 agents
+//	go run ./cmd/cutover-fleetbench -bin bin -agents 100,500,1000,2000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cutover-dev/cutover/e2e/fleetbench"
+)
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory with cutover-controller (make build)")
+	agents := flag.String("agents", "1000", "fleet sizes to measure, comma-separated, smallest first (a size that fails ends the series)")
+	baseline := flag.Int("baseline", 10, "fleet size that F3 divides by")
+	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
+	simDir := flag.String("sim-dir", defaultSimDir(), "where the simulated agents keep their data (a tmpfs keeps their fsyncs off the controller's disk)")
+	timeout := flag.Duration("timeout", 10*time.Minute, "bound of each wait (connection, each stage)")
+	flag.Parse()
+	os.Exit(run(*binDir, *agents, *baseline, *dir, *simDir, *timeout))
+}
+
+// defaultSimDir is /dev/shm when it exists, else "" (under -dir).
+func defaultSimDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+func run(binDir, agents string, baseline int, dir, simDir string, timeout time.Duration) int {
+	var sizes []int
+	for f := range strings.SplitSeq(agents, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "cutover-fleetbench: -agents %q: want sizes such as 100,1000\n", agents)
+			return 2
+		}
+		sizes = append(sizes, n)
+	}
+	var err error
+	if binDir, err = filepath.Abs(binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+		return 2
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cutover-fleetbench-"); err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+	}
+	if simDir != "" {
+		if simDir, err = os.MkdirTemp(simDir, "cutover-fleetbench-agents-"); err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+			return 1
+		}
+		defer os.RemoveAll(simDir)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := fleetbench.Series(ctx, fleetbench.Config{BinDir: binDir, Dir: dir, SimDir: simDir, Timeout: timeout, Log: os.Stderr}, baseline, sizes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+		return 1
+	}
+	fmt.Print(res.Table())
+	if len(res.Failed) > 0 {
+		return 1
+	}
+	return 0
+}

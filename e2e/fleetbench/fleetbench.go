@@ -1,0 +1,239 @@
+// Package fleetbench measures the controller with a simulated fleet
+// (fleetsim): a real controller binary (e2e/localcluster) and N simulated
+// agents in this process, over real TLS. For each N it measures the
+// controller's memory per idle connected agent (F1), the spread of stage
+// 2's swaps (F2) and stage 2's wall time (F3, divided by the same at the
+// baseline N), and prints them as a table with the machine's load.
+//
+// Run it with `make bench-fleet` (cmd/cutover-fleetbench holds the flags).
+package fleetbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/fleetsim"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Names of what a run creates.
+const (
+	Environment = "fleet"
+	AppName     = "noop"
+)
+
+// appSpec is the tiny application deployed: nothing to build, a run
+// command the simulator never runs, and a file of a few KiB so that the
+// release transfer is not what is measured.
+const appSpec = `name: noop
+run:
+  command: exec sleep 2147483647
+`
+
+// Config is one run with one fleet size.
+type Config struct {
+	// BinDir holds cutover-controller (built without -race for figures).
+	BinDir string
+	// Dir is an empty directory for the controller, the source and the logs.
+	Dir string
+	// SimDir holds the simulated agents' data (default: Dir/agents). A
+	// tmpfs keeps the agents' fsyncs off the disk the controller uses.
+	SimDir string
+	// Agents is the fleet size.
+	Agents int
+	// Timeout bounds each wait (connection, each stage); default 10 min.
+	Timeout time.Duration
+	// Log receives a line per step; nil: discarded.
+	Log io.Writer
+}
+
+// Point is what one run measured.
+type Point struct {
+	// Agents is the fleet size.
+	Agents int
+	// Connect is the time from the simulator's start until the controller
+	// lists every agent connected.
+	Connect time.Duration
+	// BaseRSS is the controller's RSS with no agent; IdleRSS with every
+	// agent connected and idle; PeakRSS its high-water mark over the run.
+	BaseRSS, IdleRSS, PeakRSS int64
+	// Goroutines is the controller's go_goroutines with every agent idle.
+	Goroutines float64
+	// Prepare is stage 1's time (prepare → PREPARED).
+	Prepare time.Duration
+	// Stage2 is stage 2's wall time (the deployment's activate_time to
+	// finish_time: continue → DEPLOYED).
+	Stage2 time.Duration
+	// Spread is the deployment's activation_spread (first to last swap);
+	// SwapP99 is the 99th percentile of the agents' swap times minus the
+	// first.
+	Spread, SwapP99 time.Duration
+	// CPUConnect, CPUPrepare and CPUStage2 are the controller's CPU
+	// seconds spent while the agents connected, in stage 1, in stage 2.
+	CPUConnect, CPUPrepare, CPUStage2 float64
+	// State is the deployment's final state.
+	State cutoverv1.DeploymentState
+	// Machine is the machine's load at the end of the run.
+	Machine Machine
+}
+
+// RSSPerAgent is F1: (IdleRSS − BaseRSS) ÷ Agents.
+func (p Point) RSSPerAgent() int64 { return (p.IdleRSS - p.BaseRSS) / int64(p.Agents) }
+
+// Measure starts a controller and p.Agents simulated agents, deploys the
+// tiny application in two stages and returns what it measured. It stops
+// everything it started before it returns.
+func Measure(ctx context.Context, cfg Config) (p Point, err error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.SimDir == "" {
+		cfg.SimDir = filepath.Join(cfg.Dir, "agents")
+	}
+	p.Agents = cfg.Agents
+	say := func(format string, args ...any) {
+		fmt.Fprintf(cfg.Log, "%s  N=%d  %s\n", time.Now().Format("15:04:05"), cfg.Agents, fmt.Sprintf(format, args...))
+	}
+	src := filepath.Join(cfg.Dir, "src")
+	if err := WriteApp(src); err != nil {
+		return p, err
+	}
+	if _, err := fleetsim.RaiseFileLimit(uint64(3*cfg.Agents + 256)); err != nil {
+		return p, err
+	}
+	c, err := localcluster.Start(ctx, localcluster.Config{BinDir: cfg.BinDir, Dir: cfg.Dir,
+		ControllerArgs: []string{"--source-root", src, "--log-level", "warn"}})
+	if c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		return p, fmt.Errorf("start controller: %w", err)
+	}
+	pid := c.Controller.Pid()
+	token := filepath.Join(cfg.Dir, "join.token")
+	if err := Setup(ctx, c, src, token, cfg.Agents); err != nil {
+		return p, err
+	}
+	if p.BaseRSS, err = RSS(pid); err != nil {
+		return p, err
+	}
+
+	say("starting %d simulated agents", cfg.Agents)
+	sim, err := fleetsim.New(fleetsim.Config{Controller: c.Addr, Environment: Environment, Agents: cfg.Agents,
+		JoinTokenFile: token, CAFile: c.CAFile, DataDir: cfg.SimDir})
+	if err != nil {
+		return p, err
+	}
+	cpu0, _ := cpuSeconds(pid)
+	start := time.Now()
+	simDone := runSim(ctx, sim)
+	defer func() { err = errors.Join(err, simDone.wait()) }()
+	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
+		return p, err
+	}
+	p.Connect = time.Since(start)
+	cpu1, _ := cpuSeconds(pid)
+	p.CPUConnect = cpu1 - cpu0
+	if p.IdleRSS, err = RSS(pid); err != nil {
+		return p, err
+	}
+	p.Goroutines, _ = bench.Metric(c.ControllerMetricsAddr, "go_goroutines", nil)
+	say("connected in %s; controller RSS %d MiB (%d MiB without agents), %.0f goroutines",
+		p.Connect.Round(time.Millisecond), p.IdleRSS>>20, p.BaseRSS>>20, p.Goroutines)
+
+	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: Environment,
+		Applications: []*cutoverv1.ApplicationVersion{{Name: AppName, VersionLabel: "v1"}}})
+	if err != nil {
+		return p, fmt.Errorf("create deployment: %w", err)
+	}
+	id := d.GetId()
+	say("stage 1 (prepare)")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		return p, fmt.Errorf("prepare %s: %w", id, err)
+	}
+	if d, err = waitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cfg.Timeout, simDone); err != nil {
+		return p, err
+	}
+	p.Prepare = d.GetPreparedTime().AsTime().Sub(d.GetPrepareTime().AsTime())
+	cpu2, _ := cpuSeconds(pid)
+	p.CPUPrepare = cpu2 - cpu1
+	say("prepared in %s; stage 2 (continue)", p.Prepare.Round(time.Millisecond))
+	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
+		return p, fmt.Errorf("continue %s: %w", id, err)
+	}
+	if d, err = waitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cfg.Timeout, simDone); err != nil {
+		return p, err
+	}
+	cpu3, _ := cpuSeconds(pid)
+	p.CPUStage2 = cpu3 - cpu2
+	p.State = d.GetState()
+	p.Stage2 = d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
+	p.Spread = d.GetActivationSpread().AsDuration()
+	p.SwapP99 = swapP99(d)
+	if p.PeakRSS, err = PeakRSS(pid); err != nil {
+		return p, err
+	}
+	p.Machine = machine()
+	say("stage 2 in %s, spread %s, swap p99−first %s, peak RSS %d MiB", p.Stage2.Round(time.Millisecond),
+		p.Spread.Round(time.Millisecond), p.SwapP99.Round(time.Millisecond), p.PeakRSS>>20)
+	return p, nil
+}
+
+// WriteApp writes the tiny application's source into dir.
+func WriteApp(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(appSpec), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "payload.txt"), []byte(strings.Repeat("cutover fleet bench\n", 200)), 0o644)
+}
+
+// Setup creates the two-stage environment (no database: no SQL), registers
+// the application and writes a join token for n agents to token.
+func Setup(ctx context.Context, c *localcluster.Cluster, src, token string, n int) error {
+	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: Environment, TwoStage: true}}); err != nil {
+		return fmt.Errorf("create environment: %w", err)
+	}
+	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
+		Application: &cutoverv1.Application{SourceDir: src}}); err != nil {
+		return fmt.Errorf("register application: %w", err)
+	}
+	res, err := c.Admin.CreateJoinToken(ctx, &cutoverv1.CreateJoinTokenRequest{Environment: Environment,
+		Uses: int32(n), Ttl: durationpb.New(24 * time.Hour)})
+	if err != nil {
+		return fmt.Errorf("join token: %w", err)
+	}
+	return os.WriteFile(token, []byte(res.GetToken()+"\n"), 0o600)
+}
+
+// swapP99 is the 99th percentile of d's agents' swap times minus the first.
+func swapP99(d *cutoverv1.Deployment) time.Duration {
+	var ts []time.Time
+	for _, a := range d.GetAgents() {
+		if a.GetSwapTime() != nil {
+			ts = append(ts, a.GetSwapTime().AsTime())
+		}
+	}
+	if len(ts) == 0 {
+		return 0
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	return ts[(len(ts)-1)*99/100].Sub(ts[0])
+}

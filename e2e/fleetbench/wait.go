@@ -1,0 +1,118 @@
+package fleetbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/fleetsim"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// pollEvery is how often the waits ask the controller. Not pkg/poll's
+// 20 ms: with thousands of agents each answer lists them all, and asking
+// fifty times a second would load the controller being measured. The
+// figures come from the deployment's own timestamps, not from when a
+// poll saw them.
+const pollEvery = 250 * time.Millisecond
+
+// running is a simulator running in the background.
+type running struct {
+	done chan struct{} // closed when Run returned
+	err  error         // Run's error, once done is closed
+	stop context.CancelFunc
+}
+
+// runSim runs sim until stop is called or ctx ends.
+func runSim(ctx context.Context, sim *fleetsim.Sim) *running {
+	ctx, stop := context.WithCancel(ctx)
+	r := &running{done: make(chan struct{}), stop: stop}
+	go func() {
+		r.err = sim.Run(ctx)
+		close(r.done)
+	}()
+	return r
+}
+
+// wait stops the simulator and returns its error.
+func (r *running) wait() error {
+	r.stop()
+	<-r.done
+	return r.err
+}
+
+// until calls cond every pollEvery until it returns nil, the simulator
+// stops, ctx ends or timeout passes.
+func until(ctx context.Context, timeout time.Duration, sim *running, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not within %s: %w", timeout, err)
+		case <-sim.done:
+			return fmt.Errorf("the simulator stopped (%v) while: %w", sim.err, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitListed waits until the controller lists n agents of Environment connected.
+func waitListed(ctx context.Context, c *localcluster.Cluster, n int, timeout time.Duration, sim *running) error {
+	return until(ctx, timeout, sim, func() error { return Connected(ctx, c, n) })
+}
+
+// Connected returns nil when the controller lists n agents of Environment
+// connected, else an error that says how many are.
+func Connected(ctx context.Context, c *localcluster.Cluster, n int) error {
+	resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: Environment})
+	if err != nil {
+		return err
+	}
+	connected := 0
+	for _, a := range resp.GetAgents() {
+		if a.GetConnected() {
+			connected++
+		}
+	}
+	if connected < n {
+		return fmt.Errorf("%d of %d agents connected", connected, n)
+	}
+	return nil
+}
+
+// errFinal is a deployment that ended in another final state than wanted.
+var errFinal = errors.New("deployment ended")
+
+// waitState waits until deployment id is in want, and fails if it ends
+// in another final state.
+func waitState(ctx context.Context, c *localcluster.Cluster, id string, want cutoverv1.DeploymentState, timeout time.Duration, sim *running) (*cutoverv1.Deployment, error) {
+	var d *cutoverv1.Deployment
+	var final error
+	err := until(ctx, timeout, sim, func() error {
+		var err error
+		if d, err = c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
+			return err
+		}
+		switch {
+		case d.GetState() == want:
+			return nil
+		case d.GetState().Final():
+			final = fmt.Errorf("%w %s (want %s): %s", errFinal, d.GetState(), want, d.GetError())
+			return nil
+		}
+		return fmt.Errorf("deployment %s is %s, want %s", id, d.GetState(), want)
+	})
+	if err == nil {
+		err = final
+	}
+	return d, err
+}

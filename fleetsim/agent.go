@@ -1,0 +1,197 @@
+package fleetsim
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/cutover-dev/cutover/agent/activate"
+	"github.com/cutover-dev/cutover/agent/identity"
+	"github.com/cutover-dev/cutover/agent/session"
+	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/pkg/logging"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// Per-connection buffers of a simulated agent. The real agent (session.Dial)
+// reads with a 256 KiB buffer and an 8 MiB window so that a large release
+// streams fast; thousands of those in one process would cost the simulator
+// gigabytes for nothing, since the simulator stages releases of a few KiB.
+// The controller's side of each connection is untouched by this choice.
+const (
+	simReadBuffer  = 32 << 10
+	simWriteBuffer = 32 << 10
+)
+
+// agent is one simulated agent: the real agent's identity, store, stager,
+// activator and session, with a no-op process supervisor.
+type agent struct {
+	name    string
+	log     *slog.Logger
+	idCfg   identity.Config
+	addr    string
+	id      *identity.Identity
+	store   *store.Store
+	conn    *grpc.ClientConn
+	stager  *stage.Stager
+	act     *activate.Activator
+	session *session.Session
+	ready   atomic.Bool // start returned without error: the fields are set
+}
+
+// newAgent describes agent name; start enrolls and opens it.
+func newAgent(cfg *Config, name string) *agent {
+	log := cfg.Log.With(logging.KeyAgent, name, logging.KeyEnvironment, cfg.Environment)
+	dir := filepath.Join(cfg.DataDir, name)
+	return &agent{name: name, log: log, addr: cfg.Controller,
+		idCfg: identity.Config{Dir: filepath.Join(dir, "tls"), Environment: cfg.Environment, Name: name,
+			JoinTokenFile: cfg.JoinTokenFile, CAFile: cfg.CAFile, Log: log}}
+}
+
+// start enrolls the agent (unless its data dir holds an identity), opens
+// its store, builds its parts, recovers what a previous run left (as the
+// real agent does at start) and waits until its connection to the
+// controller is ready: one TLS handshake done, the next agent may start.
+func (a *agent) start(ctx context.Context, cfg *Config) error {
+	if err := a.enroll(ctx); err != nil {
+		return err
+	}
+	dir := filepath.Join(cfg.DataDir, a.name)
+	root := filepath.Join(dir, "root")
+	var err error
+	if a.store, err = store.Open(filepath.Join(dir, "data")); err != nil {
+		return err
+	}
+	if a.conn, err = dial(cfg.Controller, a.id.ClientTLSConfig()); err != nil {
+		return err
+	}
+	if a.act, err = activate.New(activate.Config{Store: a.store, Root: root, Processes: newNoProcesses(), Log: a.log}); err != nil {
+		return err
+	}
+	if a.stager, err = stage.New(stage.Config{Store: a.store, Root: root, Log: a.log,
+		Source: session.NewSource(a.conn, cfg.Environment, a.name)}); err != nil {
+		return err
+	}
+	if a.session, err = session.New(session.Config{Conn: a.conn, Name: a.name, Environment: cfg.Environment,
+		Labels: cfg.Labels, Log: a.log, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
+		return err
+	}
+	if err := a.act.Recover(); err != nil {
+		return err
+	}
+	if err := a.stager.Clean(); err != nil {
+		return err
+	}
+	if err := a.act.StartAll(ctx); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, a.conn); err != nil {
+		return err
+	}
+	a.ready.Store(true)
+	return nil
+}
+
+// run keeps the agent's session (and renews its certificate) until ctx ends.
+func (a *agent) run(ctx context.Context) error {
+	renew := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	go func() { renew <- a.id.Run(rctx, cutoverv1.NewAgentServiceClient(a.conn)) }()
+	err := a.session.Run(ctx)
+	cancel()
+	return errors.Join(err, <-renew)
+}
+
+// connected says whether the agent's session is open.
+func (a *agent) connected() bool {
+	if !a.ready.Load() {
+		return false
+	}
+	ok, _ := a.session.Connected()
+	return ok
+}
+
+// close closes the agent's connection and store.
+func (a *agent) close() error {
+	var errs []error
+	if a.conn != nil {
+		errs = append(errs, a.conn.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// enroll loads the agent's identity, or enrolls with the join token,
+// retrying while the controller is unavailable, as the real agent does.
+func (a *agent) enroll(ctx context.Context) error {
+	backoff := session.DefaultMinBackoff
+	for {
+		id, err := identity.LoadOrEnroll(ctx, a.idCfg, a.addr)
+		if err == nil {
+			a.id = id
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if status.Code(err) != codes.Unavailable {
+			return fmt.Errorf("agent %s: enroll with %s: %w", a.name, a.addr, err)
+		}
+		a.log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, session.DefaultMaxBackoff)
+	}
+}
+
+// dial is session.Dial (same TLS, backoff and keepalive) with the
+// simulator's small buffers and gRPC's default flow-control windows.
+func dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: session.DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: session.DefaultMaxBackoff},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: session.KeepaliveTime, Timeout: session.KeepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithReadBufferSize(simReadBuffer), grpc.WithWriteBufferSize(simWriteBuffer))
+	if err != nil {
+		return nil, fmt.Errorf("controller address %q: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// waitReady connects conn and waits, on its state changes, until it is
+// ready or ctx ends.
+func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
+	conn.Connect()
+	for {
+		s := conn.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			return ctx.Err()
+		}
+	}
+}
