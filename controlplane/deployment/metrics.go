@@ -37,6 +37,11 @@ type metrics struct {
 	rollbacks *prometheus.CounterVec
 	stages    *prometheus.HistogramVec
 	builds    *prometheus.HistogramVec
+	// progressHeld counts the PROGRESS reports held in memory instead of
+	// written at once; progressFlushes the writes that stored held ones
+	// alone (progress.go).
+	progressHeld    prometheus.Counter
+	progressFlushes prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,9 +64,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "How long one successful build of an application took, copy and chunking included.",
 			Buckets: DurationBuckets,
 		}, []string{"application"}),
+		progressHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_deployment_progress_reports_held_total",
+			Help: "PROGRESS reports of stage and arm commands held in memory and stored with the next write of their deployment, instead of one write each.",
+		}),
+		progressFlushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_deployment_progress_writes_total",
+			Help: "Writes of a deployment that stored held PROGRESS reports alone (at most one per deployment every 250 ms by default); held reports are also stored by the deployment's next change.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.stages, m.builds} {
+		for _, c := range []prometheus.Collector{m.stages, m.builds, m.progressHeld, m.progressFlushes} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

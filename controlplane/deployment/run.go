@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
@@ -26,12 +27,17 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.wg.Go(func() { s.runTimers(ctx) })
+	var flush <-chan time.Time // the held progress is due (progress.go); nil: no timer set
 	for {
 		select {
 		case <-ctx.Done():
+			s.FlushProgress()
 			return nil
 		case <-s.fleet.Joins():
 			s.stageJoined(s.fleet.Joined())
+		case <-flush:
+			flush = nil
+			s.FlushProgress()
 		case r := <-s.fleet.Reports():
 			err := s.handleReport(r)
 			switch {
@@ -40,6 +46,9 @@ func (s *Service) Run(ctx context.Context) error {
 			case err != nil:
 				s.logFor(r.DeploymentID).Error("handle agent report", "agent", r.Agent, "err", err)
 			}
+		}
+		if flush == nil && s.progressPending() {
+			flush = time.After(s.progressFlush)
 		}
 	}
 }
@@ -238,10 +247,15 @@ func (s *Service) failStage1(id, reason string) error {
 }
 
 // handleReport records an agent's report in its deployment and takes the
-// step that follows.
+// step that follows. A PROGRESS of stage or arm is only held, to be stored
+// with the deployment's next write (progress.go).
 func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if coalescable(r) { // stored by the next write of the deployment (progress.go)
+		s.holdProgress(r)
+		return nil
+	}
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {

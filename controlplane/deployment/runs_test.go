@@ -85,6 +85,8 @@ func TestTransferredBytesRunsBounded(t *testing.T) {
 // closed and opened again, a new Service) is still counted when the agent
 // runs the resent command again from 0, and a report of the run that was
 // going on (the agent joined the resend to it) is not counted twice.
+// Progress held and not yet stored when the controller stopped is lost,
+// and counted again from the run's next report.
 func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 	dir := t.TempDir()
 	open := func() (*store.Store, *Service) {
@@ -115,12 +117,19 @@ func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report := func(s *Service, run string, n int64, want int64) {
+	// held reports the progress without storing it; report stores it too
+	// (the flush that Run's timer makes).
+	held := func(s *Service, run string, n int64) {
 		t.Helper()
 		if err := s.handleReport(fleet.Report{Agent: "a", DeploymentID: "d-1", CommandID: "d-1.stage.a", Outcome: fleet.Progress,
 			ReleaseBytes: 100, TransferredBytes: n, Run: run}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	report := func(s *Service, run string, n int64, want int64) {
+		t.Helper()
+		held(s, run, n)
+		s.FlushProgress()
 		var got int64
 		if err := st.View(func(tx *store.Tx) error {
 			d, err := tx.Deployment("d-1")
@@ -137,12 +146,13 @@ func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 	}
 	report(s, "r1", 30, 30)
 	report(s, "r1", 40, 40)
+	held(s, "r1", 42) // lost with the controller: not stored yet
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st, s = open()
 	defer st.Close()
-	report(s, "r1", 45, 45) // the run went on while the controller was down
+	report(s, "r1", 45, 45) // the run went on while the controller was down; its count says the 42 again
 	report(s, "r2", 0, 45)  // then the agent ran the resent command again
 	report(s, "r2", 50, 95)
 }

@@ -53,6 +53,10 @@ type Config struct {
 	// ShadowDir is where prepare makes the SQLite shadow databases it checks
 	// SQL scripts on (shadow.go); "" means os.TempDir().
 	ShadowDir string
+	// ProgressFlush is the longest the agents' PROGRESS reports of stage and
+	// arm are held in memory before they are stored and published
+	// (progress.go); 0 means DefaultProgressFlush.
+	ProgressFlush time.Duration
 	// Audit records, in the transaction of the change, each step the
 	// controller takes by itself (expiry, scheduled stage 2, automatic
 	// rollback, failures it decides); nil: not recorded.
@@ -99,6 +103,11 @@ type Service struct {
 	wg      sync.WaitGroup  // goroutines started by Run
 	cancels map[string]context.CancelFunc
 
+	// progress holds the coalesced PROGRESS reports not yet stored, per
+	// deployment (progress.go); guarded by mu.
+	progress      map[string]pendingProgress
+	progressFlush time.Duration
+
 	watchers watchers
 	wake     chan struct{} // pokes the timer task (timed.go)
 }
@@ -112,7 +121,10 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush}
+	if s.progressFlush <= 0 {
+		s.progressFlush = DefaultProgressFlush
+	}
 	if s.sqlTimeout <= 0 {
 		s.sqlTimeout = DefaultSQLTimeout
 	}
@@ -140,12 +152,15 @@ func New(cfg Config) (*Service, error) {
 // errUnchanged, returned by an update's fn, commits nothing and is no error.
 var errUnchanged = errors.New("unchanged")
 
-// update loads deployment id in a write transaction, lets fn change it and
-// stores it, durably, before it returns. If fn returns errUnchanged nothing
-// is written and d is nil. Call with s.mu held.
+// update loads deployment id in a write transaction, applies the agents'
+// progress held for it (progress.go), lets fn change it and stores it,
+// durably, before it returns. If fn returns errUnchanged nothing is written
+// (the progress stays held) and d is nil. A nil fn stores the held
+// progress alone (errUnchanged if it changes nothing). Call with s.mu held.
 func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) error) (*store.Deployment, error) {
 	var d *store.Deployment
 	var before map[string]time.Duration
+	held := s.progress[id]
 	err := s.store.Update(func(tx *store.Tx) error {
 		var err error
 		if d, err = tx.Deployment(id); err != nil {
@@ -153,8 +168,14 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 		}
 		before = stageDurations(d)
 		steps := len(d.History)
-		if err := fn(tx, d); err != nil {
-			return err
+		progressed := held.apply(d)
+		switch {
+		case fn == nil && !progressed:
+			return errUnchanged
+		case fn != nil:
+			if err := fn(tx, d); err != nil {
+				return err
+			}
 		}
 		if err := s.auditOwnSteps(tx, d, d.History[min(steps, len(d.History)):]); err != nil {
 			return err
@@ -167,6 +188,7 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 	if err != nil {
 		return nil, err
 	}
+	delete(s.progress, id) // stored with this change
 	s.metrics.observeStages(before, d)
 	return d, nil
 }
