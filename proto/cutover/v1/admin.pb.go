@@ -2616,6 +2616,182 @@ func (x *ReconcileEnvironmentResponse) GetNotConnected() []string {
 	return nil
 }
 
+// StopApplicationRequest names the application to stop and where.
+type StopApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment of the front-ends; required.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// application to stop; required, a DNS label.
+	Application string `protobuf:"bytes,2,opt,name=application,proto3" json:"application,omitempty"`
+	// agents to stop it on; empty means every connected agent of the
+	// environment. Each must be a connected agent of the environment.
+	Agents []string `protobuf:"bytes,3,rep,name=agents,proto3" json:"agents,omitempty"`
+	// reason is recorded in the audit log; required.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopApplicationRequest) Reset() {
+	*x = StopApplicationRequest{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopApplicationRequest) ProtoMessage() {}
+
+func (x *StopApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopApplicationRequest.ProtoReflect.Descriptor instead.
+func (*StopApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *StopApplicationRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *StopApplicationRequest) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *StopApplicationRequest) GetAgents() []string {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
+func (x *StopApplicationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// StopApplicationResponse says, per agent, whether the application stopped.
+type StopApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results, one per agent, sorted by agent name.
+	Results       []*StopApplicationResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopApplicationResponse) Reset() {
+	*x = StopApplicationResponse{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopApplicationResponse) ProtoMessage() {}
+
+func (x *StopApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopApplicationResponse.ProtoReflect.Descriptor instead.
+func (*StopApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *StopApplicationResponse) GetResults() []*StopApplicationResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// StopApplicationResult is one agent's outcome.
+type StopApplicationResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent name.
+	Agent string `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	// error says why the agent did not stop the application (or did not
+	// answer in time); empty when it stopped it (or it ran nothing).
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopApplicationResult) Reset() {
+	*x = StopApplicationResult{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopApplicationResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopApplicationResult) ProtoMessage() {}
+
+func (x *StopApplicationResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopApplicationResult.ProtoReflect.Descriptor instead.
+func (*StopApplicationResult) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *StopApplicationResult) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *StopApplicationResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_cutover_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cutover_v1_admin_proto_rawDesc = "" +
@@ -2783,14 +2959,24 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"deployment\x18\x01 \x01(\v2\x16.cutover.v1.DeploymentR\n" +
 	"deployment\x12\x16\n" +
 	"\x06agents\x18\x02 \x03(\tR\x06agents\x12#\n" +
-	"\rnot_connected\x18\x03 \x03(\tR\fnotConnected*c\n" +
+	"\rnot_connected\x18\x03 \x03(\tR\fnotConnected\"\x8c\x01\n" +
+	"\x16StopApplicationRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12 \n" +
+	"\vapplication\x18\x02 \x01(\tR\vapplication\x12\x16\n" +
+	"\x06agents\x18\x03 \x03(\tR\x06agents\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"V\n" +
+	"\x17StopApplicationResponse\x12;\n" +
+	"\aresults\x18\x01 \x03(\v2!.cutover.v1.StopApplicationResultR\aresults\"C\n" +
+	"\x15StopApplicationResult\x12\x14\n" +
+	"\x05agent\x18\x01 \x01(\tR\x05agent\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*c\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
 	"\rROLE_DEPLOYER\x10\x02\x12\x11\n" +
 	"\rROLE_APPROVER\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xe9\x13\n" +
+	"ROLE_ADMIN\x10\x042\xc5\x14\n" +
 	"\fAdminService\x12R\n" +
 	"\x11CreateEnvironment\x12$.cutover.v1.CreateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12R\n" +
 	"\x11UpdateEnvironment\x12$.cutover.v1.UpdateEnvironmentRequest\x1a\x17.cutover.v1.Environment\x12L\n" +
@@ -2823,7 +3009,8 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\vRevokeAgent\x12\x1e.cutover.v1.RevokeAgentRequest\x1a\x11.cutover.v1.Agent\x12@\n" +
 	"\vRemoveAgent\x12\x1e.cutover.v1.RemoveAgentRequest\x1a\x11.cutover.v1.Agent\x12Z\n" +
 	"\x0fListAuditEvents\x12\".cutover.v1.ListAuditEventsRequest\x1a#.cutover.v1.ListAuditEventsResponse\x12i\n" +
-	"\x14ReconcileEnvironment\x12'.cutover.v1.ReconcileEnvironmentRequest\x1a(.cutover.v1.ReconcileEnvironmentResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
+	"\x14ReconcileEnvironment\x12'.cutover.v1.ReconcileEnvironmentRequest\x1a(.cutover.v1.ReconcileEnvironmentResponse\x12Z\n" +
+	"\x0fStopApplication\x12\".cutover.v1.StopApplicationRequest\x1a#.cutover.v1.StopApplicationResponseB;Z9github.com/cutover-dev/cutover/proto/cutover/v1;cutoverv1b\x06proto3"
 
 var (
 	file_cutover_v1_admin_proto_rawDescOnce sync.Once
@@ -2838,7 +3025,7 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_cutover_v1_admin_proto_goTypes = []any{
 	(Role)(0),                              // 0: cutover.v1.Role
 	(*CreateEnvironmentRequest)(nil),       // 1: cutover.v1.CreateEnvironmentRequest
@@ -2885,108 +3072,114 @@ var file_cutover_v1_admin_proto_goTypes = []any{
 	(*AuditEvent)(nil),                     // 42: cutover.v1.AuditEvent
 	(*ReconcileEnvironmentRequest)(nil),    // 43: cutover.v1.ReconcileEnvironmentRequest
 	(*ReconcileEnvironmentResponse)(nil),   // 44: cutover.v1.ReconcileEnvironmentResponse
-	(*Environment)(nil),                    // 45: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 46: google.protobuf.FieldMask
-	(*Application)(nil),                    // 47: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 48: google.protobuf.Duration
-	(*Deployment)(nil),                     // 49: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 50: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 51: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 52: cutover.v1.DeploymentPlan
+	(*StopApplicationRequest)(nil),         // 45: cutover.v1.StopApplicationRequest
+	(*StopApplicationResponse)(nil),        // 46: cutover.v1.StopApplicationResponse
+	(*StopApplicationResult)(nil),          // 47: cutover.v1.StopApplicationResult
+	(*Environment)(nil),                    // 48: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 49: google.protobuf.FieldMask
+	(*Application)(nil),                    // 50: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 51: google.protobuf.Duration
+	(*Deployment)(nil),                     // 52: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 53: google.protobuf.Timestamp
+	(*Agent)(nil),                          // 54: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 55: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	45, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	45, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	46, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	47, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	47, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	48, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	48, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	49, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	48, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	50, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	50, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	10, // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	48, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	49, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	49, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	50, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	51, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	51, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	52, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	52, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	53, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	54, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
 	0,  // 12: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
-	48, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	51, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
 	32, // 14: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
 	0,  // 15: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
-	50, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
-	50, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
-	50, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
+	53, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
+	53, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
+	53, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
 	32, // 19: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
-	48, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	50, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	50, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	50, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	51, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	53, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	53, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	42, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
-	50, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	49, // 26: cutover.v1.ReconcileEnvironmentResponse.deployment:type_name -> cutover.v1.Deployment
-	1,  // 27: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
-	2,  // 28: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
-	3,  // 29: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
-	4,  // 30: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
-	6,  // 31: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
-	7,  // 32: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
-	8,  // 33: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
-	11, // 34: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
-	12, // 35: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
-	13, // 36: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
-	14, // 37: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
-	15, // 38: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
-	20, // 39: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
-	21, // 40: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	25, // 41: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	23, // 42: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
-	26, // 43: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	28, // 44: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	16, // 45: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
-	17, // 46: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
-	18, // 47: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
-	19, // 48: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
-	30, // 49: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
-	33, // 50: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
-	35, // 51: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
-	36, // 52: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
-	38, // 53: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
-	39, // 54: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
-	40, // 55: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
-	43, // 56: cutover.v1.AdminService.ReconcileEnvironment:input_type -> cutover.v1.ReconcileEnvironmentRequest
-	45, // 57: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	45, // 58: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	45, // 59: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	5,  // 60: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	47, // 61: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	47, // 62: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	9,  // 63: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	49, // 64: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	49, // 65: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	49, // 66: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	49, // 67: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	49, // 68: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	49, // 69: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	22, // 70: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	52, // 71: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	24, // 72: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
-	27, // 73: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	29, // 74: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	49, // 75: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	49, // 76: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	49, // 77: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	49, // 78: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	31, // 79: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
-	34, // 80: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
-	32, // 81: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
-	37, // 82: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
-	51, // 83: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
-	51, // 84: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
-	41, // 85: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
-	44, // 86: cutover.v1.AdminService.ReconcileEnvironment:output_type -> cutover.v1.ReconcileEnvironmentResponse
-	57, // [57:87] is the sub-list for method output_type
-	27, // [27:57] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	53, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	52, // 26: cutover.v1.ReconcileEnvironmentResponse.deployment:type_name -> cutover.v1.Deployment
+	47, // 27: cutover.v1.StopApplicationResponse.results:type_name -> cutover.v1.StopApplicationResult
+	1,  // 28: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
+	2,  // 29: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
+	3,  // 30: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
+	4,  // 31: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
+	6,  // 32: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
+	7,  // 33: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
+	8,  // 34: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
+	11, // 35: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
+	12, // 36: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
+	13, // 37: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
+	14, // 38: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
+	15, // 39: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
+	20, // 40: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
+	21, // 41: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
+	25, // 42: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	23, // 43: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
+	26, // 44: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	28, // 45: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	16, // 46: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	17, // 47: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	18, // 48: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	19, // 49: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	30, // 50: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
+	33, // 51: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
+	35, // 52: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
+	36, // 53: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
+	38, // 54: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
+	39, // 55: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
+	40, // 56: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
+	43, // 57: cutover.v1.AdminService.ReconcileEnvironment:input_type -> cutover.v1.ReconcileEnvironmentRequest
+	45, // 58: cutover.v1.AdminService.StopApplication:input_type -> cutover.v1.StopApplicationRequest
+	48, // 59: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	48, // 60: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	48, // 61: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	5,  // 62: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	50, // 63: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	50, // 64: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	9,  // 65: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	52, // 66: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	52, // 67: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	52, // 68: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	52, // 69: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	52, // 70: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	52, // 71: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	22, // 72: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	55, // 73: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 74: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	27, // 75: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	29, // 76: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	52, // 77: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	52, // 78: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	52, // 79: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	52, // 80: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	31, // 81: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
+	34, // 82: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
+	32, // 83: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
+	37, // 84: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
+	54, // 85: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
+	54, // 86: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
+	41, // 87: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
+	44, // 88: cutover.v1.AdminService.ReconcileEnvironment:output_type -> cutover.v1.ReconcileEnvironmentResponse
+	46, // 89: cutover.v1.AdminService.StopApplication:output_type -> cutover.v1.StopApplicationResponse
+	59, // [59:90] is the sub-list for method output_type
+	28, // [28:59] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_admin_proto_init() }
@@ -3001,7 +3194,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,7 @@ const (
 	AdminService_RemoveAgent_FullMethodName             = "/cutover.v1.AdminService/RemoveAgent"
 	AdminService_ListAuditEvents_FullMethodName         = "/cutover.v1.AdminService/ListAuditEvents"
 	AdminService_ReconcileEnvironment_FullMethodName    = "/cutover.v1.AdminService/ReconcileEnvironment"
+	AdminService_StopApplication_FullMethodName         = "/cutover.v1.AdminService/StopApplication"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -145,6 +146,16 @@ type AdminServiceClient interface {
 	// environment is busy (PREPARING to ACTIVATING) or rolling back, or when
 	// no drifted front-end is connected.
 	ReconcileEnvironment(ctx context.Context, in *ReconcileEnvironmentRequest, opts ...grpc.CallOption) (*ReconcileEnvironmentResponse, error)
+	// StopApplication stops an application on purpose on front-ends of an
+	// environment (deployer for the environment): each agent removes the
+	// app's `current` link and stops its process, so that a restarted agent
+	// does not start it again. The environment then drifts (the front-ends
+	// run nothing of what it records): ReconcileEnvironment or the next
+	// deployment of the app starts it again. INVALID_ARGUMENT for a missing
+	// field; NOT_FOUND for an unknown environment; FAILED_PRECONDITION, and
+	// nothing sent to any agent, when a named agent is not connected. Each
+	// agent's outcome is in the response.
+	StopApplication(ctx context.Context, in *StopApplicationRequest, opts ...grpc.CallOption) (*StopApplicationResponse, error)
 }
 
 type adminServiceClient struct {
@@ -473,6 +484,16 @@ func (c *adminServiceClient) ReconcileEnvironment(ctx context.Context, in *Recon
 	return out, nil
 }
 
+func (c *adminServiceClient) StopApplication(ctx context.Context, in *StopApplicationRequest, opts ...grpc.CallOption) (*StopApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopApplicationResponse)
+	err := c.cc.Invoke(ctx, AdminService_StopApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -567,6 +588,16 @@ type AdminServiceServer interface {
 	// environment is busy (PREPARING to ACTIVATING) or rolling back, or when
 	// no drifted front-end is connected.
 	ReconcileEnvironment(context.Context, *ReconcileEnvironmentRequest) (*ReconcileEnvironmentResponse, error)
+	// StopApplication stops an application on purpose on front-ends of an
+	// environment (deployer for the environment): each agent removes the
+	// app's `current` link and stops its process, so that a restarted agent
+	// does not start it again. The environment then drifts (the front-ends
+	// run nothing of what it records): ReconcileEnvironment or the next
+	// deployment of the app starts it again. INVALID_ARGUMENT for a missing
+	// field; NOT_FOUND for an unknown environment; FAILED_PRECONDITION, and
+	// nothing sent to any agent, when a named agent is not connected. Each
+	// agent's outcome is in the response.
+	StopApplication(context.Context, *StopApplicationRequest) (*StopApplicationResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -666,6 +697,9 @@ func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAud
 }
 func (UnimplementedAdminServiceServer) ReconcileEnvironment(context.Context, *ReconcileEnvironmentRequest) (*ReconcileEnvironmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReconcileEnvironment not implemented")
+}
+func (UnimplementedAdminServiceServer) StopApplication(context.Context, *StopApplicationRequest) (*StopApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopApplication not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1214,6 +1248,24 @@ func _AdminService_ReconcileEnvironment_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_StopApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).StopApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_StopApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).StopApplication(ctx, req.(*StopApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1332,6 +1384,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReconcileEnvironment",
 			Handler:    _AdminService_ReconcileEnvironment_Handler,
+		},
+		{
+			MethodName: "StopApplication",
+			Handler:    _AdminService_StopApplication_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -715,6 +715,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Disarm
 	//	*ConnectResponse_Hooks
 	//	*ConnectResponse_Finish
+	//	*ConnectResponse_StopApp
 	Command       isConnectResponse_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -829,6 +830,15 @@ func (x *ConnectResponse) GetFinish() *FinishCommand {
 	return nil
 }
 
+func (x *ConnectResponse) GetStopApp() *StopAppCommand {
+	if x != nil {
+		if x, ok := x.Command.(*ConnectResponse_StopApp); ok {
+			return x.StopApp
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Command interface {
 	isConnectResponse_Command()
 }
@@ -873,6 +883,11 @@ type ConnectResponse_Finish struct {
 	Finish *FinishCommand `protobuf:"bytes,9,opt,name=finish,proto3,oneof"`
 }
 
+type ConnectResponse_StopApp struct {
+	// stop_app stops an application on purpose (`cutoverctl app stop`).
+	StopApp *StopAppCommand `protobuf:"bytes,10,opt,name=stop_app,json=stopApp,proto3,oneof"`
+}
+
 func (*ConnectResponse_Stage) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Rollback) isConnectResponse_Command() {}
@@ -888,6 +903,8 @@ func (*ConnectResponse_Disarm) isConnectResponse_Command() {}
 func (*ConnectResponse_Hooks) isConnectResponse_Command() {}
 
 func (*ConnectResponse_Finish) isConnectResponse_Command() {}
+
+func (*ConnectResponse_StopApp) isConnectResponse_Command() {}
 
 // ReleaseRef names one application's release.
 type ReleaseRef struct {
@@ -1540,6 +1557,66 @@ func (x *RollbackCommand) GetApplications() []string {
 	return nil
 }
 
+// StopAppCommand asks the agent to stop an application on purpose: it
+// removes the app's `current` link (so that a restarted agent does not
+// start it again) and stops its process. The agent answers with a
+// CommandReport, DONE or FAILED, whose deployment_id is empty. Stopping an
+// app that runs nothing is DONE. A reconcile or the next deployment of the
+// app starts it again.
+type StopAppCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command_id identifies the command in reports.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// application to stop (a DNS label).
+	Application   string `protobuf:"bytes,2,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopAppCommand) Reset() {
+	*x = StopAppCommand{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopAppCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopAppCommand) ProtoMessage() {}
+
+func (x *StopAppCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopAppCommand.ProtoReflect.Descriptor instead.
+func (*StopAppCommand) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *StopAppCommand) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *StopAppCommand) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
 // DropCommand asks the agent to delete staged releases.
 type DropCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1555,7 +1632,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1644,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1657,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -1615,7 +1692,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1704,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1717,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -1661,7 +1738,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1750,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1763,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -1719,7 +1796,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1808,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1821,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -1793,7 +1870,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1882,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1895,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -1843,7 +1920,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1932,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1945,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -1943,7 +2020,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x15\n" +
 	"\x06run_id\x18\v \x01(\tR\x05runId\x12\x14\n" +
 	"\x05ready\x18\f \x01(\bR\x05ready\x123\n" +
-	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\xc5\x03\n" +
+	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\xfe\x03\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +
@@ -1952,7 +2029,9 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x06commit\x18\x06 \x01(\v2\x19.cutover.v1.CommitCommandH\x00R\x06commit\x123\n" +
 	"\x06disarm\x18\a \x01(\v2\x19.cutover.v1.DisarmCommandH\x00R\x06disarm\x120\n" +
 	"\x05hooks\x18\b \x01(\v2\x18.cutover.v1.HooksCommandH\x00R\x05hooks\x123\n" +
-	"\x06finish\x18\t \x01(\v2\x19.cutover.v1.FinishCommandH\x00R\x06finishB\t\n" +
+	"\x06finish\x18\t \x01(\v2\x19.cutover.v1.FinishCommandH\x00R\x06finish\x127\n" +
+	"\bstop_app\x18\n" +
+	" \x01(\v2\x1a.cutover.v1.StopAppCommandH\x00R\astopAppB\t\n" +
 	"\acommandJ\x04\b\x02\x10\x03R\bactivate\"M\n" +
 	"\n" +
 	"ReleaseRef\x12 \n" +
@@ -2007,7 +2086,11 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\"\n" +
-	"\fapplications\x18\x03 \x03(\tR\fapplications\"\x85\x01\n" +
+	"\fapplications\x18\x03 \x03(\tR\fapplications\"Q\n" +
+	"\x0eStopAppCommand\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12 \n" +
+	"\vapplication\x18\x02 \x01(\tR\vapplication\"\x85\x01\n" +
 	"\vDropCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2059,7 +2142,7 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cutover_v1_agent_proto_goTypes = []any{
 	(CommandOutcome)(0),              // 0: cutover.v1.CommandOutcome
 	(*EnrollRequest)(nil),            // 1: cutover.v1.EnrollRequest
@@ -2080,62 +2163,64 @@ var file_cutover_v1_agent_proto_goTypes = []any{
 	(*HooksCommand)(nil),             // 16: cutover.v1.HooksCommand
 	(*HookRef)(nil),                  // 17: cutover.v1.HookRef
 	(*RollbackCommand)(nil),          // 18: cutover.v1.RollbackCommand
-	(*DropCommand)(nil),              // 19: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),       // 20: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),      // 21: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),       // 22: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),      // 23: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                    // 24: cutover.v1.Chunk
-	nil,                              // 25: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),         // 26: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
-	(*HookResult)(nil),               // 28: cutover.v1.HookResult
-	(*durationpb.Duration)(nil),      // 29: google.protobuf.Duration
-	(HookKind)(0),                    // 30: cutover.v1.HookKind
+	(*StopAppCommand)(nil),           // 19: cutover.v1.StopAppCommand
+	(*DropCommand)(nil),              // 20: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),       // 21: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),      // 22: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),       // 23: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),      // 24: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                    // 25: cutover.v1.Chunk
+	nil,                              // 26: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),         // 27: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
+	(*HookResult)(nil),               // 29: cutover.v1.HookResult
+	(*durationpb.Duration)(nil),      // 30: google.protobuf.Duration
+	(HookKind)(0),                    // 31: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
 	6,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
 	7,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
 	8,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	25, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	26, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
 	7,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	26, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	27, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	27, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	28, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
-	29, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
+	28, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	29, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	30, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
 	11, // 10: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
 	18, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	19, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	20, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
 	12, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
 	13, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
 	15, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
 	16, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
 	14, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
-	10, // 18: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 19: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 20: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	17, // 21: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	10, // 22: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	17, // 23: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	30, // 24: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	10, // 25: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	24, // 26: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	5,  // 27: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	20, // 28: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	22, // 29: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	1,  // 30: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
-	3,  // 31: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
-	9,  // 32: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	21, // 33: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	23, // 34: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	2,  // 35: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
-	4,  // 36: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	19, // 18: cutover.v1.ConnectResponse.stop_app:type_name -> cutover.v1.StopAppCommand
+	10, // 19: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 20: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 21: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	17, // 22: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 23: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	17, // 24: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	31, // 25: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 26: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	25, // 27: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 28: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	21, // 29: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	23, // 30: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 31: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 32: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 33: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	22, // 34: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	24, // 35: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 36: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 37: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	33, // [33:38] is the sub-list for method output_type
+	28, // [28:33] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
@@ -2158,6 +2243,7 @@ func file_cutover_v1_agent_proto_init() {
 		(*ConnectResponse_Disarm)(nil),
 		(*ConnectResponse_Hooks)(nil),
 		(*ConnectResponse_Finish)(nil),
+		(*ConnectResponse_StopApp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2165,7 +2251,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
