@@ -348,3 +348,12 @@ func planToProto(id string, p *migrate.Plan, dl store.Stage2Deadlines) *cutoverv
 	}
 	return out
 }
+
+// stopResultsToProto converts the outcomes of StopApplication.
+func stopResultsToProto(rs []fleet.StopResult) *cutoverv1.StopApplicationResponse {
+	out := &cutoverv1.StopApplicationResponse{}
+	for _, r := range rs {
+		out.Results = append(out.Results, &cutoverv1.StopApplicationResult{Agent: r.Agent, Error: r.Error})
+	}
+	return out
+}

@@ -263,3 +263,14 @@ func TestContinueAndStartOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestStopResultsToProto(t *testing.T) {
+	got := stopResultsToProto([]fleet.StopResult{{Agent: "fe1"}, {Agent: "fe2", Error: "did not answer"}})
+	if len(got.GetResults()) != 2 || got.GetResults()[0].GetAgent() != "fe1" || got.GetResults()[0].GetError() != "" ||
+		got.GetResults()[1].GetAgent() != "fe2" || got.GetResults()[1].GetError() != "did not answer" {
+		t.Errorf("results = %v", got)
+	}
+	if got := stopResultsToProto(nil); len(got.GetResults()) != 0 {
+		t.Errorf("no results = %v", got)
+	}
+}

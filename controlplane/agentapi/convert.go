@@ -121,6 +121,13 @@ func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
 	case fleet.Drop:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{
 			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
+	case fleet.StopApp:
+		var app string
+		if len(c.Applications) > 0 {
+			app = c.Applications[0]
+		}
+		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_StopApp{StopApp: &cutoverv1.StopAppCommand{
+			CommandId: c.ID, Application: app}}}
 	}
 	panic("agentapi: unknown command kind " + string(c.Kind)) // the fleet only makes the kinds above
 }

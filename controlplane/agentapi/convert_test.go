@@ -64,3 +64,10 @@ func TestCommandToProtoHoldAndFinish(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandToProtoStopApp(t *testing.T) {
+	c := commandToProto(fleet.Command{Kind: fleet.StopApp, ID: "stop.hello.fe1.x", Applications: []string{"hello"}}).GetStopApp()
+	if c == nil || c.GetCommandId() != "stop.hello.fe1.x" || c.GetApplication() != "hello" {
+		t.Fatalf("stop_app: %v", c)
+	}
+}

@@ -5,7 +5,8 @@
 // A command is recorded as outstanding when sent and forgotten when its
 // agent reports DONE or FAILED; an agent that (re)connects gets its
 // outstanding commands again, in the order they were sent. Reports go to one
-// channel, Reports(), that the deployment service reads.
+// channel, Reports(), that the deployment service reads, except the reports
+// of a command sent with Call, which go to the caller (call.go).
 package fleet
 
 import (
@@ -41,9 +42,10 @@ type Fleet struct {
 
 	mu          sync.Mutex
 	sessions    map[string]*Session
-	outstanding map[string][]Command // agent name → commands not answered yet, in send order
-	joined      map[string]struct{}  // agents connected since the last Joined
-	joinWake    chan struct{}        // poked (cap 1) when joined grows
+	outstanding map[string][]Command   // agent name → commands not answered yet, in send order
+	joined      map[string]struct{}    // agents connected since the last Joined
+	joinWake    chan struct{}          // poked (cap 1) when joined grows
+	waiters     map[string]chan Report // command id → the Call waiting for its final report (cap 1)
 }
 
 // New returns an empty fleet.
@@ -65,6 +67,7 @@ func New(cfg Config) (*Fleet, error) {
 		outstanding: map[string][]Command{},
 		joined:      map[string]struct{}{},
 		joinWake:    make(chan struct{}, 1),
+		waiters:     map[string]chan Report{},
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
 		return nil, err
@@ -204,8 +207,8 @@ func (f *Fleet) Status(s *Session, apps []store.AgentApplication) error {
 // release is staged, or running) until its next status says more.
 func (f *Fleet) Report(ctx context.Context, s *Session, r Report) error {
 	r.Agent = s.agent.Name
+	f.mu.Lock()
 	if r.Outcome.Final() {
-		f.mu.Lock()
 		cmds := f.outstanding[r.Agent]
 		if i := slices.IndexFunc(cmds, func(c Command) bool { return c.ID == r.CommandID }); i >= 0 {
 			if r.Outcome == Done {
@@ -214,7 +217,15 @@ func (f *Fleet) Report(ctx context.Context, s *Session, r Report) error {
 			f.outstanding[r.Agent] = slices.Delete(cmds, i, i+1)
 		}
 		s.agent.LastSeen = f.clock()
-		f.mu.Unlock()
+	}
+	called := f.deliverLocked(r)
+	f.mu.Unlock()
+	if called {
+		return nil
+	}
+	if r.DeploymentID == "" { // the answer to a Call that has ended: nobody waits for it
+		f.log.Info("agent report of a call that ended ignored", "agent", r.Agent, "command", r.CommandID)
+		return nil
 	}
 	select {
 	case f.reports <- r:
@@ -227,6 +238,14 @@ func (f *Fleet) Report(ctx context.Context, s *Session, r Report) error {
 // applyDone returns apps updated with what a DONE of c says.
 func applyDone(apps []store.AgentApplication, c Command) []store.AgentApplication {
 	apps = slices.Clone(apps)
+	if c.Kind == StopApp { // the app runs nothing now; what it holds stays
+		for i := range apps {
+			if slices.Contains(c.Applications, apps[i].Name) {
+				apps[i].RunningReleaseID = ""
+			}
+		}
+		return apps
+	}
 	for _, r := range c.Releases {
 		i := slices.IndexFunc(apps, func(a store.AgentApplication) bool { return a.Name == r.Application })
 		if i < 0 {
@@ -358,6 +377,12 @@ func (f *Fleet) Revoke(agent, reason string) {
 	f.mu.Unlock()
 	f.log.Warn("agent revoked; its outstanding commands fail", "agent", agent, "commands", len(cmds))
 	for _, c := range cmds {
-		f.reports <- Report{Agent: agent, CommandID: c.ID, DeploymentID: c.DeploymentID, Outcome: CommandFailed, Error: reason}
+		r := Report{Agent: agent, CommandID: c.ID, DeploymentID: c.DeploymentID, Outcome: CommandFailed, Error: reason}
+		f.mu.Lock()
+		called := f.deliverLocked(r)
+		f.mu.Unlock()
+		if !called {
+			f.reports <- r
+		}
 	}
 }

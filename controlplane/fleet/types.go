@@ -18,6 +18,9 @@ const (
 	Hooks    CommandKind = "hooks"
 	Rollback CommandKind = "rollback"
 	Drop     CommandKind = "drop"
+	// StopApp stops an application on purpose (Applications[0]); it
+	// belongs to no deployment and is sent with Call (stop.go).
+	StopApp CommandKind = "stop_app"
 	// Finish lets a held commit go on (or, with Abort, go back); it is
 	// not answered and not resent: the agent repeats its ready report
 	// while it waits, and each is answered with a Finish.
@@ -38,7 +41,8 @@ type Command struct {
 	DeploymentID string
 	// Releases for stage, arm, commit, hooks and drop.
 	Releases []ReleaseRef
-	// Applications for rollback; empty means all of the deployment's.
+	// Applications for rollback (empty means all of the deployment's) and
+	// stop_app (exactly one).
 	Applications []string
 	// VerifyOnly (arm): fail instead of staging a release not staged intact.
 	VerifyOnly bool

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/pkg/token"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -72,6 +73,14 @@ func TestSummaryHoldsNoSecrets(t *testing.T) {
 	}
 	if r := reasonOf(&cutoverv1.AbortDeploymentRequest{Reason: "wrong build"}); r != "wrong build" {
 		t.Errorf("reason = %q", r)
+	}
+	// A stop is audited with its reason, like an abort's.
+	if r := reasonOf(&cutoverv1.StopApplicationRequest{Environment: "prod", Application: "hello", Reason: "INC-7 leak"}); r != "INC-7 leak" {
+		t.Errorf("reason = %q", r)
+	}
+	if r := rules[admin+"StopApplication"]; r.action != auth.Deploy || !r.mutating ||
+		r.target(&cutoverv1.StopApplicationRequest{Environment: "prod"}).env != "prod" {
+		t.Errorf("StopApplication rule = %+v: want deploy on the environment, audited", r)
 	}
 	// A forced abort (it ends a stuck stage 2) is audited as such, with its reason.
 	forced := &cutoverv1.AbortDeploymentRequest{Id: "d-1", Reason: "fe-3 hangs", Force: true}

@@ -84,6 +84,9 @@ var rules = map[string]rule{
 	admin + "ReconcileEnvironment": {action: auth.Deploy, mutating: true, target: func(m proto.Message) target {
 		return envOf(m.(*cutoverv1.ReconcileEnvironmentRequest).GetEnvironment())
 	}},
+	admin + "StopApplication": {action: auth.Deploy, mutating: true, target: func(m proto.Message) target {
+		return envOf(m.(*cutoverv1.StopApplicationRequest).GetEnvironment())
+	}},
 	admin + "ListAuditEvents": {action: auth.Read, target: func(m proto.Message) target {
 		r := m.(*cutoverv1.ListAuditEventsRequest)
 		if r.GetEnvironment() == "" && r.GetDeployment() != "" {
