@@ -62,6 +62,8 @@ func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	case *cutoverv1.ConnectResponse_Drop:
 		return Command{Kind: KindDrop, ID: x.Drop.GetCommandId(), Deployment: x.Drop.GetDeploymentId(),
 			Releases: releasesFromProto(x.Drop.GetReleases())}, true
+	case *cutoverv1.ConnectResponse_StopApp:
+		return Command{Kind: KindStopApp, ID: x.StopApp.GetCommandId(), Applications: []string{x.StopApp.GetApplication()}}, true
 	}
 	return Command{}, false
 }

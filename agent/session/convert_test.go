@@ -39,6 +39,8 @@ func TestCommandFromProto(t *testing.T) {
 		{"hooks", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
 			Hooks: []*cutoverv1.HookRef{{Application: "a", Kind: cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE}}}}},
 			Command{Kind: KindHooks, ID: "c", Deployment: "d", Releases: rels, Hooks: []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate}}}, true},
+		{"stop app", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_StopApp{StopApp: &cutoverv1.StopAppCommand{CommandId: "c", Application: "hello"}}},
+			Command{Kind: KindStopApp, ID: "c", Applications: []string{"hello"}}, true},
 		{"rollback", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Rollback{Rollback: &cutoverv1.RollbackCommand{CommandId: "c", DeploymentId: "d", Applications: []string{"a"}}}},
 			Command{Kind: KindRollback, ID: "c", Deployment: "d", Applications: []string{"a"}}, true},
 		{"drop", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},

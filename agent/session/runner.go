@@ -31,14 +31,15 @@ type Activator interface {
 	Disarm(ctx context.Context, deployment string) error
 	RunHooks(ctx context.Context, command, deployment string, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
 	Rollback(ctx context.Context, deployment string, apps []string) error
+	StopApp(ctx context.Context, app string) error
 	Needed(app, id string) bool
 }
 
 // Runner is the agent's Handler: stage and drop go to the Stager (which
 // serializes work per release, so stages run concurrently with everything
 // else); arm goes to the Stager (stage or verify every file) then to the
-// Activator; commit, disarm, hooks and rollback go to the Activator (which
-// runs arms, commits and rollbacks one at a time).
+// Activator; commit, disarm, hooks, rollback and stop_app go to the
+// Activator (which runs arms, commits, rollbacks and stops one at a time).
 type Runner struct {
 	Stager    Stager
 	Activator Activator
@@ -109,6 +110,12 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		err = r.Stager.Drop(ctx, toStage(cmd.Releases), func(x stage.Release) bool {
 			return r.Activator.Needed(x.Application, x.ID)
 		})
+	case KindStopApp:
+		if len(cmd.Applications) != 1 {
+			err = fmt.Errorf("stop_app names %d applications, want 1", len(cmd.Applications))
+			break
+		}
+		err = r.Activator.StopApp(ctx, cmd.Applications[0])
 	default:
 		err = fmt.Errorf("unknown command kind %q", cmd.Kind)
 	}

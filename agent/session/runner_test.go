@@ -66,6 +66,8 @@ type fakeActivator struct {
 	// commitOpt is what Commit was given; finished lists the Finish calls.
 	commitOpt activate.CommitOptions
 	finished  []string
+	// stopped lists the apps StopApp was given.
+	stopped []string
 }
 
 func (f *fakeActivator) Arm(context.Context, string, []activate.Release) error {
@@ -86,7 +88,11 @@ func (f *fakeActivator) RunHooks(_ context.Context, command, deployment string, 
 	return f.hooks, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
-func (f *fakeActivator) Needed(app, id string) bool                       { return id == "r1" }
+func (f *fakeActivator) StopApp(_ context.Context, app string) error {
+	f.stopped = append(f.stopped, app)
+	return f.err
+}
+func (f *fakeActivator) Needed(app, id string) bool { return id == "r1" }
 
 // TestRunnerJournalsHooksUnderTheCommandID: a hooks command's hooks are
 // journaled under its id (what a resend carries again), with its deployment.
@@ -96,6 +102,16 @@ func TestRunnerJournalsHooksUnderTheCommandID(t *testing.T) {
 	r.Handle(context.Background(), Command{Kind: KindHooks, ID: "d-1.before_activate.fe-1", Deployment: "d-1"}, func(Report) {})
 	if act.hooksKey != [2]string{"d-1.before_activate.fe-1", "d-1"} {
 		t.Errorf("RunHooks got command and deployment %q", act.hooksKey)
+	}
+}
+
+// TestRunnerStopAppGoesToTheActivator: a stop_app command stops its app.
+func TestRunnerStopAppGoesToTheActivator(t *testing.T) {
+	act := &fakeActivator{}
+	r := Runner{Activator: act}
+	r.Handle(context.Background(), Command{Kind: KindStopApp, ID: "stop.hello.fe-1.x", Applications: []string{"hello"}}, func(Report) {})
+	if !reflect.DeepEqual(act.stopped, []string{"hello"}) {
+		t.Errorf("StopApp got %v, want [hello]", act.stopped)
 	}
 }
 
@@ -133,6 +149,11 @@ func TestRunnerHandle(t *testing.T) {
 		{"hooks failed", Runner{Activator: &fakeActivator{hooks: []hook.Result{{Command: "x", Error: "exit 1"}}, err: errors.New("exit 1")}}, Command{Kind: KindHooks, ID: "c"},
 			Report{CommandID: "c", Outcome: Failed, Error: "exit 1", Hooks: []hook.Result{{Command: "x", Error: "exit 1"}}}},
 		{"rollback", Runner{Activator: &fakeActivator{}}, Command{Kind: KindRollback, ID: "c"}, Report{CommandID: "c", Outcome: Done}},
+		{"stop app", Runner{Activator: &fakeActivator{}}, Command{Kind: KindStopApp, ID: "c", Applications: []string{"hello"}}, Report{CommandID: "c", Outcome: Done}},
+		{"stop app failed", Runner{Activator: &fakeActivator{err: errors.New("read-only file system")}}, Command{Kind: KindStopApp, ID: "c", Applications: []string{"hello"}},
+			Report{CommandID: "c", Outcome: Failed, Error: "read-only file system"}},
+		{"stop app without an app", Runner{Activator: &fakeActivator{}}, Command{Kind: KindStopApp, ID: "c"},
+			Report{CommandID: "c", Outcome: Failed, Error: "stop_app names 0 applications, want 1"}},
 		{"unknown", Runner{}, Command{Kind: "explode", ID: "c"}, Report{CommandID: "c", Outcome: Failed, Error: `unknown command kind "explode"`}},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,9 @@ const (
 	KindHooks    Kind = "hooks"
 	KindRollback Kind = "rollback"
 	KindDrop     Kind = "drop"
+	// KindStopApp stops an application on purpose (Applications[0]); it
+	// belongs to no deployment.
+	KindStopApp Kind = "stop_app"
 	// KindFinish lets a held commit go on (or back, with Abort); it has
 	// no report of its own.
 	KindFinish Kind = "finish"
@@ -37,7 +40,8 @@ type Command struct {
 	Deployment string
 	// Releases for stage, arm, commit, hooks and drop.
 	Releases []Release
-	// Applications for rollback; empty means all of the deployment's.
+	// Applications for rollback (empty means all of the deployment's) and
+	// stop_app (exactly one).
 	Applications []string
 	// VerifyOnly (arm) fails instead of staging a release not staged intact.
 	VerifyOnly bool
