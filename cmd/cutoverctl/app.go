@@ -14,11 +14,11 @@ func newAppCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "app",
 		Aliases: []string{"apps", "application", "applications"},
-		Short:   "Register and show applications",
+		Short:   "Register, show and stop applications",
 		Example: `  cutoverctl app register ./examples/hello
   cutoverctl app get hello`,
 	}
-	cmd.AddCommand(newAppRegisterCmd(c), newAppGetCmd(c), newAppListCmd(c))
+	cmd.AddCommand(newAppRegisterCmd(c), newAppGetCmd(c), newAppListCmd(c), newAppStopCmd(c))
 	return cmd
 }
 
