@@ -133,10 +133,20 @@ func (a *Activator) StartAll(ctx context.Context) error {
 			a.cfg.Log.Error("app not started", logging.KeyApplication, name, "error", err)
 			continue
 		}
+		info, running := a.cfg.Processes.Info(name)
 		if id == "" {
+			if running && info.Adopted {
+				// No `current`: the app was stopped on purpose (app stop,
+				// a rollback to nothing) by an agent that died before its
+				// process was gone. A front-end runs what `current` says.
+				a.cfg.Log.Warn("stopping an adopted app that has no current release", logging.KeyApplication, name, "pid", info.PID)
+				if err := a.cfg.Processes.Stop(ctx, name); err != nil {
+					a.cfg.Log.Error("stop the adopted app", logging.KeyApplication, name, "error", err)
+				}
+			}
 			continue
 		}
-		if info, ok := a.cfg.Processes.Info(name); ok && info.Adopted && info.Release == id {
+		if running && info.Adopted && info.Release == id {
 			continue
 		}
 		ap, err := a.staged(name, id)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -48,5 +50,46 @@ func TestStopApp(t *testing.T) {
 	}
 	if err := e.act.StopApp(ctx, "../etc"); !errors.Is(err, errkind.InvalidArgument) {
 		t.Errorf("bad name: err = %v, want InvalidArgument", err)
+	}
+}
+
+// An agent that died between removing `current` and stopping the process
+// (app stop, a rollback to nothing) leaves the app running; the next agent
+// adopts it and StartAll stops it: a front-end runs what `current` says.
+func TestStartAllStopsAnAdoptedAppWithoutCurrent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	runDir := t.TempDir()
+	first := process.New(process.Config{RunDir: runDir})
+	e.act.cfg.Processes = first
+	r1 := e.release(t, "a", "v1", "/ok")
+	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
+		t.Fatal(err)
+	}
+	info, ok := first.Info("a")
+	if !ok || info.PID == 0 {
+		t.Fatal("a does not run")
+	}
+	first.Detach() // the agent dies, the app lives on
+	if err := removeCurrent(e.root, "a"); err != nil {
+		t.Fatal(err)
+	}
+	next := process.New(process.Config{RunDir: runDir})
+	t.Cleanup(func() { _ = next.StopAll(context.Background()) })
+	if _, err := next.Adopt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := next.Info("a"); !ok || !got.Adopted || got.PID != info.PID {
+		t.Fatalf("the next agent did not adopt pid %d: %+v, %v", info.PID, got, ok)
+	}
+	e.act.cfg.Processes = next
+	if err := e.act.StartAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := next.Info("a"); ok {
+		t.Error("StartAll left an adopted app running that has no current release")
+	}
+	if err := syscall.Kill(info.PID, 0); err == nil {
+		t.Errorf("pid %d still alive", info.PID)
 	}
 }
