@@ -106,9 +106,17 @@ func (r *run) run(ctx context.Context) (err error) {
 	for _, env := range []struct {
 		name     string
 		twoStage bool
-	}{{"solo", false}, {"resume", true}, {"many", true}} {
+		rate     int64
+	}{
+		{"solo", false, 0},
+		// The resume figure counts bytes, not time: a stage capped to last
+		// about 4 s leaves time to see it half way (progress is shown every
+		// 250 ms) and to kill the agent there.
+		{"resume", true, max(r.cfg.Size/4, 1<<20)},
+		{"many", true, 0},
+	} {
 		if _, err := r.c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-			Environment: &cutoverv1.Environment{Name: env.name, TwoStage: env.twoStage}}); err != nil {
+			Environment: &cutoverv1.Environment{Name: env.name, TwoStage: env.twoStage, StageRate: env.rate}}); err != nil {
 			return fmt.Errorf("create environment %s: %w", env.name, err)
 		}
 	}
