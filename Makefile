@@ -65,9 +65,12 @@ fuzz-short: ## run every Go fuzz target for FUZZ_SHORT executions each (default 
 
 BENCH_SIZE ?= 1GiB
 BENCH_AGENTS ?= 10
+# BENCH_LATENCY_STAGE_RATE caps the latency figure's prepares (the
+# environment's stage_rate, e.g. 64MiB): what the cap buys the served app.
+BENCH_LATENCY_STAGE_RATE ?= 0
 
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
-	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS)
+	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS) -latency-stage-rate $(BENCH_LATENCY_STAGE_RATE)
 
 SWITCH_REPS ?= 10
 

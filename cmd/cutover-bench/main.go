@@ -25,6 +25,7 @@ import (
 // options are the flags.
 type options struct {
 	mode, binDir, size, dir string
+	latencyRate             string
 	agents, frontEnds, reps int
 	seed                    uint64
 }
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&o.size, "size", "1GiB", "transfer: release size (e.g. 1GiB, 128MiB)")
 	flag.IntVar(&o.agents, "agents", 10, "transfer: agents that stage at once for the many-agents figure")
 	flag.Uint64Var(&o.seed, "seed", 1, "transfer: seed of the generated data")
+	flag.StringVar(&o.latencyRate, "latency-stage-rate", "0", "transfer: the latency figure's prepares capped at this many bytes per second (e.g. 64MiB; 0: none)")
 	flag.IntVar(&o.frontEnds, "frontends", 3, "switch: front-ends (agents) of each side")
 	flag.IntVar(&o.reps, "reps", 10, "switch: continues of each side, alternating")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
@@ -58,6 +60,13 @@ func run(o options) int {
 		fmt.Fprintln(os.Stderr, "cutover-bench: -size:", err)
 		return 2
 	}
+	latencyRate := int64(0)
+	if o.latencyRate != "0" {
+		if latencyRate, err = bench.ParseSize(o.latencyRate); err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-bench: -latency-stage-rate:", err)
+			return 2
+		}
+	}
 	if o.dir == "" {
 		if o.dir, err = os.MkdirTemp("", "cutover-bench-"); err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
@@ -79,7 +88,8 @@ func run(o options) int {
 		fmt.Println(res.Table())
 		ok = res.OK()
 	} else {
-		res, err := bench.Run(ctx, bench.Config{BinDir: o.binDir, Dir: o.dir, Size: size, Agents: o.agents, Seed: o.seed, Log: os.Stderr})
+		res, err := bench.Run(ctx, bench.Config{BinDir: o.binDir, Dir: o.dir, Size: size, Agents: o.agents, Seed: o.seed,
+			LatencyStageRate: latencyRate, Log: os.Stderr})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
 			return 1

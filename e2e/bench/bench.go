@@ -36,6 +36,9 @@ type Config struct {
 	Agents int
 	// Seed seeds the generated data.
 	Seed uint64
+	// LatencyStageRate is the latency figure's environments' stage_rate
+	// (bytes per second; 0: none), to measure what the cap buys.
+	LatencyStageRate int64
 	// Log receives a line per step; nil: discarded.
 	Log io.Writer
 }

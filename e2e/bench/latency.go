@@ -46,7 +46,7 @@ func (r *run) latency(ctx context.Context) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("latency-%d", i+1)
 		if _, err := r.c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-			Environment: &cutoverv1.Environment{Name: names[i], TwoStage: true}}); err != nil {
+			Environment: &cutoverv1.Environment{Name: names[i], TwoStage: true, StageRate: r.cfg.LatencyStageRate}}); err != nil {
 			return fmt.Errorf("create environment %s: %w", names[i], err)
 		}
 	}
@@ -116,6 +116,9 @@ func (r *run) placeController() (frontEnd []int, restore func()) {
 		}
 	}
 	r.res.Placement = fmt.Sprintf("%s (%d CPUs, GOMAXPROCS %d)", place, len(cpus), runtime.GOMAXPROCS(0))
+	if rate := r.cfg.LatencyStageRate; rate > 0 {
+		r.res.Placement += fmt.Sprintf("; the prepares capped by the environment's stage_rate at %s/s", formatBytes(rate))
+	}
 	r.say("latency placement: %s", r.res.Placement)
 	return frontEnd, restore
 }
