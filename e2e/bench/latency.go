@@ -16,6 +16,7 @@ const (
 	loadClients  = 8
 	loadRate     = 400 // requests per second in all
 	latencyPairs = 3
+	loadWarmUp   = 3 * time.Second
 )
 
 // LatencyPair is one pair of the latency figure: the served app's
@@ -57,6 +58,17 @@ func (r *run) latency(ctx context.Context) error {
 		return err
 	}
 	defer load.Close()
+	// Steady load: the app and its clients warm up (connections, heap,
+	// caches) before the first pair, whose "with" side would otherwise
+	// count the app's own start.
+	r.say("latency: %s of load before the first pair (warm-up, not counted)", loadWarmUp)
+	warm := time.NewTimer(loadWarmUp)
+	select {
+	case <-ctx.Done():
+		warm.Stop()
+		return ctx.Err()
+	case <-warm.C:
+	}
 	var with, without []time.Duration
 	for i, env := range names {
 		if err := r.c.StartAgents(ctx, env, env); err != nil {
