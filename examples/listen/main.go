@@ -11,7 +11,9 @@
 //	          release directory), else CUTOVER_RELEASE_ID
 //	/pid      its process id
 //	/healthz  200, or 500 while a file UNHEALTHY exists in its working
-//	          directory (so a release whose health check fails is one file away)
+//	          directory (so a release whose health check fails is one file away),
+//	          or 503 while $TMPDIR/cutover-listen-hold-$PORT exists (so a test
+//	          can keep one front-end's new process from turning healthy)
 //
 // On SIGTERM or SIGINT it stops accepting, waits until every connection it
 // accepted has sent its first request, then finishes the requests in flight
@@ -167,6 +169,10 @@ func handler(dir, version string) http.Handler {
 			http.Error(w, "unhealthy: "+version, http.StatusInternalServerError)
 			return
 		}
+		if _, err := os.Stat(holdFile(os.Getenv("PORT"))); err == nil {
+			http.Error(w, "held by "+holdFile(os.Getenv("PORT")), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
@@ -221,4 +227,10 @@ type onceCloseListener struct {
 func (l *onceCloseListener) Close() error {
 	l.once.Do(func() { l.err = l.Listener.Close() })
 	return l.err
+}
+
+// holdFile is the file whose existence makes /healthz answer 503 for the
+// app given port (PORT).
+func holdFile(port string) string {
+	return filepath.Join(os.TempDir(), "cutover-listen-hold-"+port)
 }

@@ -947,6 +947,10 @@ type DeploymentAgent struct {
 	// inherited sockets to the old one's stop signal; the longest of its
 	// apps). Unset when no app overlapped.
 	Overlap *durationpb.Duration `protobuf:"bytes,11,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	// ready says that, in stage 2's held commit, its new processes serve
+	// beside the old ones and are healthy: it waits for the other
+	// front-ends before the old ones are told to stop.
+	Ready bool `protobuf:"varint,12,opt,name=ready,proto3" json:"ready,omitempty"`
 	// hooks are the results of the hooks it ran in this deployment, in order.
 	Hooks []*HookResult `protobuf:"bytes,10,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	// unanswered is the kind of the stage 2 command ("arm", "hooks",
@@ -1036,6 +1040,13 @@ func (x *DeploymentAgent) GetOverlap() *durationpb.Duration {
 		return x.Overlap
 	}
 	return nil
+}
+
+func (x *DeploymentAgent) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
 }
 
 func (x *DeploymentAgent) GetHooks() []*HookResult {
@@ -2497,7 +2508,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x03 \x01(\tR\treleaseId\x12.\n" +
-	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\x81\x03\n" +
+	"\x13previous_release_id\x18\x04 \x01(\tR\x11previousReleaseId\"\x97\x03\n" +
 	"\x0fDeploymentAgent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .cutover.v1.AgentDeploymentStateR\x05state\x12#\n" +
@@ -2505,7 +2516,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x11transferred_bytes\x18\x04 \x01(\x03R\x10transferredBytes\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x127\n" +
 	"\tswap_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bswapTime\x123\n" +
-	"\aoverlap\x18\v \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12,\n" +
+	"\aoverlap\x18\v \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12\x14\n" +
+	"\x05ready\x18\f \x01(\bR\x05ready\x12,\n" +
 	"\x05hooks\x18\n" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x1e\n" +
 	"\n" +
