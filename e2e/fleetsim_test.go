@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/agent/layout"
-	"github.com/cutover-dev/cutover/e2e/fleetbench"
 	"github.com/cutover-dev/cutover/fleetsim"
+	"github.com/cutover-dev/cutover/internal/fleetbench"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
-	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

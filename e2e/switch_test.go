@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// Issue 12, "no impact, measured": these tests run a probe (e2e/probe)
+// Issue 12, "no impact, measured": these tests run a probe (internal/probe)
 // against three front-ends while the real binaries switch a real HTTP app
 // (examples/listen). With run.listen, the agent holds the sockets and the
 // new release starts beside the old one on them, so no request is refused

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
-	"github.com/cutover-dev/cutover/e2e/probe"
+	"github.com/cutover-dev/cutover/internal/localcluster"
+	"github.com/cutover-dev/cutover/internal/probe"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

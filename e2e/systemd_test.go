@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/sdnotify/sdnotifytest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/stage"
 	agentstore "github.com/cutover-dev/cutover/agent/store"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
-	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/poll"

@@ -19,8 +19,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cutover-dev/cutover/e2e/bench"
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/bench"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

@@ -19,7 +19,7 @@
 // open files (the connection, the bbolt file: RaiseFileLimit) and a bbolt
 // mmap of the file's size (tens of KiB for a few-KiB release).
 //
-// cmd/cutover-fleetsim runs it; e2e/fleetbench measures the controller with it.
+// cmd/cutover-fleetsim runs it; internal/fleetbench measures the controller with it.
 package fleetsim
 
 import (

@@ -1,5 +1,5 @@
 // Command cutover-bench measures cutover with the real controller and
-// agents on loopback (see e2e/bench). It only reads flags. Two modes:
+// agents on loopback (see internal/bench). It only reads flags. Two modes:
 //
 //	-mode transfer: release transfer on seeded random data, issue 3's table
 //	-mode switch:   stage 2 of examples/listen under a continuous probe,
@@ -19,7 +19,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/cutover-dev/cutover/e2e/bench"
+	"github.com/cutover-dev/cutover/internal/bench"
 )
 
 // options are the flags.

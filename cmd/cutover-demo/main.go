@@ -44,7 +44,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, to look at the demo database
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

@@ -1,5 +1,5 @@
 // Command cutover-fleetbench measures the controller with simulated fleets
-// of growing size (see e2e/fleetbench) and prints issue 15's figures F1–F3
+// of growing size (see internal/fleetbench) and prints issue 15's figures F1–F3
 // with the machine's load. It only reads flags.
 //
 //	make bench-fleet                                        # 10 (baseline), then 1,000 agents
@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/fleetbench"
+	"github.com/cutover-dev/cutover/internal/fleetbench"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 
 	agentstore "github.com/cutover-dev/cutover/agent/store"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )

@@ -1,5 +1,5 @@
 // Package faults is cutover's randomized fault suite: each run starts a real
-// controller and three agents (e2e/localcluster), the agents connected
+// controller and three agents (internal/localcluster), the agents connected
 // through a TCP proxy (Shopify's toxiproxy, as a library), and deploys
 // examples/hello with a SQLite database through prepare and continue, and
 // sometimes a rollback, while an injector picks faults at random points from

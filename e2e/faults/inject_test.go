@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 )
 
 // The flags of a run: go test ./e2e/faults -args -seed N -runs M.

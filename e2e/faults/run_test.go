@@ -15,7 +15,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 

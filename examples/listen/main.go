@@ -1,5 +1,5 @@
 // Command listen is the application of the socket hand-over tests and of
-// the switch benchmark (e2e, e2e/bench): an HTTP server that serves on
+// the switch benchmark (e2e, internal/bench): an HTTP server that serves on
 // every socket it inherits by systemd socket activation (LISTEN_FDS, as the
 // agent hands them over for an app with run.listen), or, without
 // LISTEN_FDS, on the address of --listen (default 127.0.0.1:$PORT), as an

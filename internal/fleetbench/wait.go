@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/fleetsim"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 

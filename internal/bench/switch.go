@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cutover-dev/cutover/e2e/localcluster"
-	"github.com/cutover-dev/cutover/e2e/probe"
+	"github.com/cutover-dev/cutover/internal/localcluster"
+	"github.com/cutover-dev/cutover/internal/probe"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 

@@ -1,5 +1,5 @@
 // Package fleetbench measures the controller with a simulated fleet
-// (fleetsim): a real controller binary (e2e/localcluster) and N simulated
+// (fleetsim): a real controller binary (internal/localcluster) and N simulated
 // agents in this process, over real TLS. For each N it measures the
 // controller's memory per idle connected agent (F1), the spread of stage
 // 2's swaps (F2) and stage 2's wall time (F3, divided by the same at the
@@ -21,9 +21,9 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cutover-dev/cutover/e2e/bench"
-	"github.com/cutover-dev/cutover/e2e/localcluster"
 	"github.com/cutover-dev/cutover/fleetsim"
+	"github.com/cutover-dev/cutover/internal/bench"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 

@@ -1,5 +1,5 @@
 // Package bench measures release transfer end to end, with the real
-// controller and agents on loopback (e2e/localcluster), on data it generates
+// controller and agents on loopback (internal/localcluster), on data it generates
 // itself (seeded random files). It prints each figure of issue 3's table
 // with its ratio, and the baselines measured in the same run: raw loopback
 // TCP for the goodput, the agent's store alone for the ingest rate.
@@ -18,7 +18,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/agent/store"
-	"github.com/cutover-dev/cutover/e2e/localcluster"
+	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
