@@ -192,10 +192,16 @@ func (c *cli) dial(e endpoint) (cutoverv1.AdminServiceClient, error) {
 // callCtx bounds one request: by --timeout if given (already on ctx, for
 // the whole command), else by defaultCallTimeout.
 func (c *cli) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return c.callCtxWithin(ctx, defaultCallTimeout)
+}
+
+// callCtxWithin is callCtx for a request that may take longer than
+// defaultCallTimeout: bounded by --timeout if given, else by d.
+func (c *cli) callCtxWithin(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if c.timeoutSet {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeout(ctx, defaultCallTimeout)
+	return context.WithTimeout(ctx, d)
 }
 
 // followCtx bounds a wait on a deployment: only by --timeout, if given.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -45,11 +44,7 @@ Prints one line per agent; exits 1 if any agent did not stop it.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := c.callCtx(cmd.Context())
-			if !c.timeoutSet {
-				cancel()
-				ctx, cancel = context.WithTimeout(cmd.Context(), stopCallTimeout)
-			}
+			ctx, cancel := c.callCtxWithin(cmd.Context(), stopCallTimeout)
 			defer cancel()
 			res, err := api.StopApplication(ctx, &cutoverv1.StopApplicationRequest{
 				Environment: env, Application: args[0], Agents: agents, Reason: reason})
