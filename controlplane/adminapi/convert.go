@@ -211,7 +211,7 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 	for _, a := range d.Agents {
 		pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
 			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime),
-			Unanswered: a.Unanswered, Ready: a.Ready && a.Command != ""}
+			Unanswered: a.Unanswered, Ready: deployment.AwaitsFinish(a)}
 		if a.Overlap > 0 {
 			pa.Overlap = durationpb.New(a.Overlap)
 		}

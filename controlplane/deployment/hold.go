@@ -23,6 +23,13 @@ func holds(d *store.Deployment) bool {
 	return d.State == store.Activating && !d.RollingBack && d.Step == store.StepCommit
 }
 
+// AwaitsFinish says whether agent a of a deployment is ready in a held
+// commit and waits for its finish: a.Ready stays set once the commit is
+// answered (or the deployment ended), when nothing waits any more.
+func AwaitsFinish(a store.DeploymentAgent) bool {
+	return a.Ready && a.Command != ""
+}
+
 // finishes returns the finish commands that d's state calls for after the
 // report r was applied: to every ready front-end not sent one yet once
 // none is left to wait for or one failed, and again to r's agent when it
@@ -41,7 +48,7 @@ func finishes(d *store.Deployment, r fleet.Report) []outgoing {
 	var out []outgoing
 	for i := range d.Agents {
 		a := &d.Agents[i]
-		if a.Command == "" || !a.Ready || (a.FinishSent && !(r.Ready && r.Agent == a.Name)) {
+		if !AwaitsFinish(*a) || (a.FinishSent && !(r.Ready && r.Agent == a.Name)) {
 			continue
 		}
 		a.FinishSent = true

@@ -77,3 +77,19 @@ func TestCommitReportReadyAndOverlap(t *testing.T) {
 		t.Fatalf("after DONE: state %s overlap %v", a.State, a.Overlap)
 	}
 }
+
+func TestAwaitsFinish(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		a    store.DeploymentAgent
+		want bool
+	}{
+		{"ready, commit unanswered", store.DeploymentAgent{Ready: true, Command: "d-1.commit.fe1"}, true},
+		{"ready, commit answered", store.DeploymentAgent{Ready: true}, false},
+		{"not ready", store.DeploymentAgent{Command: "d-1.commit.fe1"}, false},
+	} {
+		if got := AwaitsFinish(tt.a); got != tt.want {
+			t.Errorf("%s: AwaitsFinish = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
