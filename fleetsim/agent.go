@@ -8,13 +8,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/identity"
@@ -152,13 +148,8 @@ func (a *agent) enroll(ctx context.Context) error {
 // dial is session.Dial (same TLS, backoff and keepalive) with the
 // simulator's small buffers and gRPC's default flow-control windows.
 func dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: session.DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: session.DefaultMaxBackoff},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: session.KeepaliveTime, Timeout: session.KeepaliveTimeout, PermitWithoutStream: true}),
-		grpc.WithReadBufferSize(simReadBuffer), grpc.WithWriteBufferSize(simWriteBuffer))
+	opts := append(session.DialOptions(conf), grpc.WithReadBufferSize(simReadBuffer), grpc.WithWriteBufferSize(simWriteBuffer))
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("controller address %q: %w", addr, err)
 	}
