@@ -23,8 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/identity"
@@ -308,30 +306,16 @@ func (a *Agent) enroll(ctx context.Context) error {
 	if a.id.Load() != nil {
 		return nil
 	}
-	backoff := session.DefaultMinBackoff
-	for {
-		id, err := identity.LoadOrEnroll(ctx, a.idCfg, a.cfg.Controller)
-		if err == nil {
-			a.id.Store(id)
-			a.cfg.Log.Info("enrolled", "identity", id.Agent().URI(), "not_after", id.NotAfter())
-			return nil
-		}
+	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.cfg.Controller, session.DefaultMinBackoff, session.DefaultMaxBackoff)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if status.Code(err) != codes.Unavailable {
-			return fmt.Errorf("enroll with %s: %w", a.cfg.Controller, err)
-		}
-		a.cfg.Log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, session.DefaultMaxBackoff)
+		return err
 	}
+	a.id.Store(id)
+	a.cfg.Log.Info("enrolled", "identity", id.Agent().URI(), "not_after", id.NotAfter())
+	return nil
 }
 
 func (a *Agent) serveMetrics(ctx context.Context, lis net.Listener) error {

@@ -8,15 +8,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/identity"
@@ -140,41 +134,22 @@ func (a *agent) close() error {
 // enroll loads the agent's identity, or enrolls with the join token,
 // retrying while the controller is unavailable, as the real agent does.
 func (a *agent) enroll(ctx context.Context) error {
-	backoff := session.DefaultMinBackoff
-	for {
-		id, err := identity.LoadOrEnroll(ctx, a.idCfg, a.addr)
-		if err == nil {
-			a.id = id
-			return nil
-		}
+	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.addr, session.DefaultMinBackoff, session.DefaultMaxBackoff)
+	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return err
 		}
-		if status.Code(err) != codes.Unavailable {
-			return fmt.Errorf("agent %s: enroll with %s: %w", a.name, a.addr, err)
-		}
-		a.log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, session.DefaultMaxBackoff)
+		return fmt.Errorf("agent %s: %w", a.name, err)
 	}
+	a.id = id
+	return nil
 }
 
 // dial is session.Dial (same TLS, backoff and keepalive) with the
 // simulator's small buffers and gRPC's default flow-control windows.
 func dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: session.DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: session.DefaultMaxBackoff},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: session.KeepaliveTime, Timeout: session.KeepaliveTimeout, PermitWithoutStream: true}),
-		grpc.WithReadBufferSize(simReadBuffer), grpc.WithWriteBufferSize(simWriteBuffer))
+	opts := append(session.DialOptions(conf), grpc.WithReadBufferSize(simReadBuffer), grpc.WithWriteBufferSize(simWriteBuffer))
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("controller address %q: %w", addr, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -45,6 +46,37 @@ func LoadOrEnroll(ctx context.Context, cfg Config, addr string) (*Identity, erro
 		return Enroll(ctx, cfg, addr)
 	default:
 		return nil, err
+	}
+}
+
+// LoadOrEnrollRetrying is LoadOrEnroll, retried with a backoff that
+// doubles from minBackoff to maxBackoff while the controller at addr
+// answers Unavailable (it is not up yet, or not reachable). Any other
+// error is returned at once: a refused token needs a new one. When ctx
+// ends first it returns ctx.Err().
+func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addr string, minBackoff, maxBackoff time.Duration) (*Identity, error) {
+	cfg.setDefaults()
+	backoff := minBackoff
+	for {
+		id, err := LoadOrEnroll(ctx, cfg, addr)
+		if err == nil {
+			return id, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if status.Code(err) != codes.Unavailable {
+			return nil, fmt.Errorf("enroll with %s: %w", addr, err)
+		}
+		cfg.Log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

@@ -228,16 +228,9 @@ func (s *Supervisor) Adopt(ctx context.Context) ([]string, error) {
 				return adopted, err
 			}
 		case strings.HasSuffix(name, legacySuffix):
-			app := strings.TrimSuffix(name, legacySuffix)
-			b, _ := os.ReadFile(path)
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err == nil && pid > 1 && runsApp(pid, app) {
-				s.cfg.Log.Warn("stopping an app process left running by an older agent", logging.KeyApplication, app, "pid", pid)
-				if err := stopGroup(ctx, pid, DefaultStopGrace); err != nil {
-					return adopted, fmt.Errorf("stop the orphaned process group %d of %q: %w", pid, app, err)
-				}
+			if err := stopLegacy(ctx, path, DefaultStopGrace, s.cfg.Log); err != nil {
+				return adopted, err
 			}
-			_ = os.Remove(path)
 		}
 	}
 	return adopted, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,29 +17,11 @@ import (
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
-// StopOrphans stops the app processes that a previous agent left running
-// instead of adopting them (see Adopt): for each record in RunDir whose
-// process still runs (the same pid and start time; for an older agent's
-// plain pid file, a process started for the app it names), it sends the
-// stop signal to the group, then SIGKILL after grace, and waits until the
-// group is gone; it removes every record. Call it before starting any app.
-func (s *Supervisor) StopOrphans(ctx context.Context, grace time.Duration) error {
-	return stopRecorded(ctx, s.cfg.RunDir, grace, func(app string, pid int) {
-		s.cfg.Log.Warn("stopping an app process left running by the previous agent", logging.KeyApplication, app, "pid", pid)
-	})
-}
-
 // KillRecorded kills (SIGKILL) the process groups of the app processes
 // recorded in runDir, the RunDir of an agent that has exited and left its
 // apps running, waits until they are gone (or ctx ends), and removes the
 // records. For tests and tools that clean up after an agent.
 func KillRecorded(ctx context.Context, runDir string) error {
-	return stopRecorded(ctx, runDir, 0, nil)
-}
-
-// stopRecorded stops the groups recorded in runDir: sigterm, then SIGKILL
-// after grace (at once when grace is 0).
-func stopRecorded(ctx context.Context, runDir string, grace time.Duration, logf func(app string, pid int)) error {
 	if runDir == "" {
 		return nil
 	}
@@ -51,41 +34,50 @@ func stopRecorded(ctx context.Context, runDir string, grace time.Duration, logf 
 	}
 	for _, e := range entries {
 		path := filepath.Join(runDir, e.Name())
-		var app string
-		var pgid int
-		live := false
 		switch name := e.Name(); {
 		case strings.HasSuffix(name, roleMain): // and roleNext
 			rec, err := readRecord(path)
-			if err != nil {
-				break
-			}
-			app, pgid = rec.Application, rec.PGID
-			switch rec.liveness() {
-			case pidAlive:
-				live = true
-			case pidGone:
-				killGroup(pgid)
-			}
-			if rec.HealthSocket != "" {
-				_ = os.Remove(rec.HealthSocket)
+			if err == nil {
+				switch rec.liveness() {
+				case pidAlive:
+					if err := stopGroup(ctx, rec.PGID, 0); err != nil {
+						return fmt.Errorf("stop the orphaned process group %d of %q: %w", rec.PGID, rec.Application, err)
+					}
+				case pidGone:
+					killGroup(rec.PGID)
+				}
+				if rec.HealthSocket != "" {
+					_ = os.Remove(rec.HealthSocket)
+				}
 			}
 		case strings.HasSuffix(name, legacySuffix):
-			app = strings.TrimSuffix(name, legacySuffix)
-			b, _ := os.ReadFile(path)
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			live, pgid = err == nil && pid > 1 && runsApp(pid, app), pid
-		}
-		if live {
-			if logf != nil {
-				logf(app, pgid)
+			if err := stopLegacy(ctx, path, 0, nil); err != nil {
+				return err
 			}
-			if err := stopGroup(ctx, pgid, grace); err != nil {
-				return fmt.Errorf("stop the orphaned process group %d of %q: %w", pgid, app, err)
-			}
+			continue
 		}
 		_ = os.Remove(path)
 	}
+	return nil
+}
+
+// stopLegacy stops the process an older agent's plain pid file names, if
+// it still runs the app of the file's name: SIGTERM to its group, SIGKILL
+// after grace (at once when grace is 0), logged on log unless it is nil.
+// It removes the file.
+func stopLegacy(ctx context.Context, path string, grace time.Duration, log *slog.Logger) error {
+	app := strings.TrimSuffix(filepath.Base(path), legacySuffix)
+	b, _ := os.ReadFile(path)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err == nil && pid > 1 && runsApp(pid, app) {
+		if log != nil {
+			log.Warn("stopping an app process left running by an older agent", logging.KeyApplication, app, "pid", pid)
+		}
+		if err := stopGroup(ctx, pid, grace); err != nil {
+			return fmt.Errorf("stop the orphaned process group %d of %q: %w", pid, app, err)
+		}
+	}
+	_ = os.Remove(path)
 	return nil
 }
 
@@ -104,8 +96,7 @@ func runsApp(pid int, app string) bool {
 }
 
 // stopGroup sends SIGTERM to group pgid, SIGKILL after grace (at once when
-// grace is 0), and waits
-// until no process of the group is left.
+// grace is 0), and waits until no process of the group is left.
 func stopGroup(ctx context.Context, pgid int, grace time.Duration) error {
 	if grace > 0 {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)

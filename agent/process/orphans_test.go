@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func TestStopOrphans(t *testing.T) {
+func TestStopLegacy(t *testing.T) {
 	dir, runDir := t.TempDir(), t.TempDir()
 	// An app left running by a crashed agent: own group, ignores SIGTERM.
 	cmd := exec.Command("/bin/sh", "-c", `trap "" TERM; touch ready; sleep 100`)
@@ -33,9 +33,10 @@ func TestStopOrphans(t *testing.T) {
 	write("hello", pid)
 	write("other", os.Getpid()) // a live process that is not the app: left alone
 
-	s := New(Config{RunDir: runDir})
-	if err := s.StopOrphans(context.Background(), 100*time.Millisecond); err != nil {
-		t.Fatal(err)
+	for _, app := range []string{"hello", "other"} {
+		if err := stopLegacy(context.Background(), filepath.Join(runDir, app+legacySuffix), 100*time.Millisecond, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	<-waited
 	if syscall.Kill(-pid, 0) == nil {

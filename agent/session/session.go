@@ -118,18 +118,27 @@ const (
 // (KeepaliveTime), so that a controller that stopped answering is left
 // within about 15 s.
 func Dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
+	opts := append(DialOptions(conf),
+		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
+		grpc.WithReadBufferSize(readBufferSize))
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("controller address %q: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// DialOptions are the options of Dial without its flow-control windows
+// and buffer sizes: TLS with conf, the session's redial backoff and the
+// keepalive pings.
+func DialOptions(conf *tls.Config) []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
 			MinConnectTimeout: 5 * time.Second,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
-		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
-		grpc.WithReadBufferSize(readBufferSize))
-	if err != nil {
-		return nil, fmt.Errorf("controller address %q: %w", addr, err)
 	}
-	return conn, nil
 }
 
 // New returns a Session; Run connects it.
