@@ -14,7 +14,7 @@ import (
 func (d *demo) startTraffic() *probe.Probe {
 	var targets []probe.Target
 	for _, a := range d.cluster.Agents {
-		targets = append(targets, probe.Target{Name: a.Name, URL: fmt.Sprintf("http://127.0.0.1:%d/", a.Port)})
+		targets = append(targets, a.ProbeTarget())
 	}
 	return probe.Start(probe.Config{Targets: targets, Fresh: 1, KeepAlive: 1})
 }
