@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,5 +113,7 @@ func refuses(t *testing.T, port int) {
 	if err == nil {
 		conn.Close()
 		t.Errorf("port %d accepts connections, want them refused", port)
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("connect to port %d: %v, want the connection refused", port, err)
 	}
 }

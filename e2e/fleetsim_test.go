@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/fleetsim"
+	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/fleetbench"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -116,7 +117,7 @@ func TestFleetSimTwoStage(t *testing.T) {
 	if len(wrong) > 0 {
 		t.Errorf("%d of %d agents do not run release %s: %v", len(wrong), n, release, errors.Join(wrong[:min(5, len(wrong))]...))
 	}
-	peak, err := fleetbench.PeakRSS(c.Controller.Pid())
+	peak, err := bench.PeakRSS(c.Controller.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}

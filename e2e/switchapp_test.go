@@ -93,7 +93,7 @@ func (c *cluster) startProbe(want string) *probe.Probe {
 	c.t.Helper()
 	var targets []probe.Target
 	for _, a := range c.Agents {
-		targets = append(targets, probe.Target{Name: a.Name, URL: fmt.Sprintf("http://127.0.0.1:%d/", a.Port)})
+		targets = append(targets, a.ProbeTarget())
 	}
 	p := probe.Start(probe.Config{Targets: targets, Fresh: 2, KeepAlive: 2, Every: 4 * time.Millisecond})
 	c.t.Cleanup(func() { p.Stop() })

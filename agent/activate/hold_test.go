@@ -3,6 +3,7 @@ package activate
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,20 +11,25 @@ import (
 )
 
 func TestHeldCommitWaitsForFinish(t *testing.T) {
+	// An abort and the hold timeout both fail with Aborted: wantMsg tells
+	// them apart, and only the timeout case has a short hold timeout, so
+	// that an abort that went unheard fails rather than times out.
 	cases := []struct {
 		name    string
 		tell    func(a *Activator) // before the wait starts (or from ready)
 		early   bool
+		timeout time.Duration
 		wantErr error
+		wantMsg string
 	}{
-		{"finish", func(a *Activator) { a.Finish("d-1", false) }, false, nil},
-		{"abort", func(a *Activator) { a.Finish("d-1", true) }, false, errkind.Aborted},
-		{"abort before the wait is kept", func(a *Activator) { a.Finish("d-1", true) }, true, errkind.Aborted},
-		{"no word: timeout", func(*Activator) {}, false, errkind.Aborted},
+		{"finish", func(a *Activator) { a.Finish("d-1", false) }, false, time.Minute, nil, ""},
+		{"abort", func(a *Activator) { a.Finish("d-1", true) }, false, time.Minute, errkind.Aborted, "aborted the switch"},
+		{"abort before the wait is kept", func(a *Activator) { a.Finish("d-1", true) }, true, time.Minute, errkind.Aborted, "aborted the switch"},
+		{"no word: timeout", func(*Activator) {}, false, 50 * time.Millisecond, errkind.Aborted, "no word from the controller"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &Activator{cfg: Config{HoldTimeout: 50 * time.Millisecond}}
+			a := &Activator{cfg: Config{HoldTimeout: tc.timeout}}
 			ch, unhold := a.holdSlot("d-1")
 			defer unhold()
 			if tc.early {
@@ -39,8 +45,8 @@ func TestHeldCommitWaitsForFinish(t *testing.T) {
 			if readies == 0 {
 				t.Error("ready was never called")
 			}
-			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Fatalf("waitFinish = %v, want %v", err, tc.wantErr)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantMsg)) {
+				t.Fatalf("waitFinish = %v, want %v (%q)", err, tc.wantErr, tc.wantMsg)
 			}
 		})
 	}

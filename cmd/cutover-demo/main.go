@@ -243,12 +243,12 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	d.say("Stage 2: continue. The controller runs the SQL script, then every agent starts v2 beside v1 on the socket it\n" +
 		"   holds for hello (run.listen); once every v2 is healthy, every v1 is told to stop. Meanwhile clients send requests\n" +
 		"   to every front-end every 5 ms:")
-	tr := startTraffic(d.ports())
+	tr := d.startTraffic()
 	if _, err := d.ctl(ctx, "deploy", "continue", id2, "--wait"); err != nil {
-		tr.end()
+		tr.Stop()
 		return err
 	}
-	fmt.Fprintf(d.out, "   During the continue: %s.\n", tr.end())
+	fmt.Fprintf(d.out, "   During the continue: %s.\n", trafficSummary(tr.Stop()))
 	if err := d.showVisits(true); err != nil {
 		return err
 	}
@@ -270,12 +270,12 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 	d.say("v2 turns out wrong: roll it back. Every agent swaps back to v1 (beside v2, as above); the database is not rolled back.")
-	tr = startTraffic(d.ports())
+	tr = d.startTraffic()
 	if _, err := d.ctl(ctx, "deploy", "rollback", id2, "--wait"); err != nil {
-		tr.end()
+		tr.Stop()
 		return err
 	}
-	fmt.Fprintf(d.out, "   During the rollback: %s.\n", tr.end())
+	fmt.Fprintf(d.out, "   During the rollback: %s.\n", trafficSummary(tr.Stop()))
 	if err := d.ask("v1"); err != nil {
 		return err
 	}
@@ -327,15 +327,6 @@ func (d *demo) create(ctx context.Context, app string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no deployment id in the output of deploy create:\n%s", out)
-}
-
-// ports are the front-ends' hello ports.
-func (d *demo) ports() []int {
-	var out []int
-	for _, a := range d.cluster.Agents {
-		out = append(out, a.Port)
-	}
-	return out
 }
 
 // ask asks each front-end's hello over HTTP for its version and fails

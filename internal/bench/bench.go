@@ -159,7 +159,7 @@ func (r *run) solo(ctx context.Context) error {
 	if secs := after.seconds - before.seconds; secs > 0 {
 		r.res.Ingest = (after.bytes - before.bytes) / secs
 	}
-	r.res.PeakRSS, err = peakRSS(a.Proc.Pid())
+	r.res.PeakRSS, err = PeakRSS(a.Proc.Pid())
 	return err
 }
 

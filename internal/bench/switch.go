@@ -142,7 +142,7 @@ func (s *switchSide) setUp(ctx context.Context, c *localcluster.Cluster, cfg Swi
 	var targets []probe.Target
 	for _, a := range c.Agents {
 		if a.Environment == s.env {
-			targets = append(targets, probe.Target{Name: a.Name, URL: fmt.Sprintf("http://127.0.0.1:%d/", a.Port)})
+			targets = append(targets, a.ProbeTarget())
 		}
 	}
 	s.probe = probe.Start(probe.Config{Targets: targets})

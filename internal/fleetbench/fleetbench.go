@@ -128,7 +128,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if err := Setup(ctx, c, src, token, cfg.Agents); err != nil {
 		return p, err
 	}
-	if p.BaseRSS, err = RSS(pid); err != nil {
+	if p.BaseRSS, err = bench.RSS(pid); err != nil {
 		return p, err
 	}
 
@@ -138,7 +138,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if err != nil {
 		return p, err
 	}
-	cpu0, _ := cpuSeconds(pid)
+	cpu0, _ := bench.CPUSeconds(pid)
 	start := time.Now()
 	simDone := runSim(ctx, sim)
 	defer func() { err = errors.Join(err, simDone.wait()) }()
@@ -146,9 +146,9 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		return p, err
 	}
 	p.Connect = time.Since(start)
-	cpu1, _ := cpuSeconds(pid)
+	cpu1, _ := bench.CPUSeconds(pid)
 	p.CPUConnect = cpu1 - cpu0
-	if p.IdleRSS, err = RSS(pid); err != nil {
+	if p.IdleRSS, err = bench.RSS(pid); err != nil {
 		return p, err
 	}
 	p.Goroutines, _ = bench.Metric(c.ControllerMetricsAddr, "go_goroutines", nil)
@@ -169,7 +169,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		return p, err
 	}
 	p.Prepare = d.GetPreparedTime().AsTime().Sub(d.GetPrepareTime().AsTime())
-	cpu2, _ := cpuSeconds(pid)
+	cpu2, _ := bench.CPUSeconds(pid)
 	p.CPUPrepare = cpu2 - cpu1
 	say("prepared in %s; stage 2 (continue)", p.Prepare.Round(time.Millisecond))
 	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
@@ -178,13 +178,13 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if d, err = waitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cfg.Timeout, simDone); err != nil {
 		return p, err
 	}
-	cpu3, _ := cpuSeconds(pid)
+	cpu3, _ := bench.CPUSeconds(pid)
 	p.CPUStage2 = cpu3 - cpu2
 	p.State = d.GetState()
 	p.Stage2 = d.GetFinishTime().AsTime().Sub(d.GetActivateTime().AsTime())
 	p.Spread = d.GetActivationSpread().AsDuration()
 	p.SwapP99 = swapP99(d)
-	if p.PeakRSS, err = PeakRSS(pid); err != nil {
+	if p.PeakRSS, err = bench.PeakRSS(pid); err != nil {
 		return p, err
 	}
 	p.Machine = machine()

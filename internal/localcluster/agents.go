@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/identity"
 	"github.com/cutover-dev/cutover/agent/process"
+	"github.com/cutover-dev/cutover/internal/probe"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -40,6 +41,11 @@ type Agent struct {
 	Binary string
 
 	args []string
+}
+
+// ProbeTarget is a's front-end as internal/probe asks it: GET / on its PORT.
+func (a *Agent) ProbeTarget() probe.Target {
+	return probe.Target{Name: a.Name, URL: fmt.Sprintf("http://127.0.0.1:%d/", a.Port)}
 }
 
 // WriteJoinToken creates a join token for agent name in env and writes it

@@ -38,10 +38,10 @@ import (
 
 // Defaults used when a Config field is zero.
 const (
-	DefaultFresh     = 2
-	DefaultKeepAlive = 2
-	DefaultEvery     = 5 * time.Millisecond
-	DefaultTimeout   = 5 * time.Second
+	defaultFresh     = 2
+	defaultKeepAlive = 2
+	defaultEvery     = 5 * time.Millisecond
+	defaultTimeout   = 5 * time.Second
 )
 
 // maxErrorSamples bounds the error messages kept per front-end and phase.
@@ -92,13 +92,13 @@ type phase struct {
 // Start starts the clients of every target and returns at once.
 func Start(cfg Config) *Probe {
 	if cfg.Fresh == 0 && cfg.KeepAlive == 0 {
-		cfg.Fresh, cfg.KeepAlive = DefaultFresh, DefaultKeepAlive
+		cfg.Fresh, cfg.KeepAlive = defaultFresh, defaultKeepAlive
 	}
 	if cfg.Every <= 0 {
-		cfg.Every = DefaultEvery
+		cfg.Every = defaultEvery
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = defaultTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Probe{cfg: cfg, cancel: cancel}

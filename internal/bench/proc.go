@@ -1,10 +1,9 @@
-package fleetbench
+package bench
 
 import (
 	"bufio"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 )
@@ -30,8 +29,8 @@ func procStatus(pid int, field string) (int64, error) {
 // RSS returns the resident set size of process pid, in bytes.
 func RSS(pid int) (int64, error) { return procStatus(pid, "VmRSS") }
 
-// cpuSeconds returns the CPU time (user + system) process pid has used.
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds returns the CPU time (user + system) process pid has used.
+func CPUSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -54,23 +53,6 @@ func cpuSeconds(pid int) (float64, error) {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return (ut + st) / clockTicks, nil
-}
-
-// Machine describes where the figures were measured.
-type Machine struct {
-	CPUs    int
-	LoadAvg string // /proc/loadavg's 1, 5 and 15 minute averages
-}
-
-// machine reads the machine's CPUs and load now.
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), LoadAvg: "?"}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
-	return m
 }
 
 // PeakRSS returns the peak resident set size (VmHWM) of process pid, in bytes.
