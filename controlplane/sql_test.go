@@ -14,6 +14,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -271,8 +272,8 @@ func TestSQLNotRunTwiceAfterACrash(t *testing.T) {
 		if dep.SQLPending != 2 {
 			t.Errorf("SQLPending = %d, want 2", dep.SQLPending)
 		}
-		dep.State, dep.ActivateTime = store.Activating, time.Now()
-		dep.History = append(dep.History, store.Transition{State: store.Activating, Time: dep.ActivateTime, Actor: "test"})
+		dep.State, dep.ActivateTime = model.Activating, time.Now()
+		dep.History = append(dep.History, model.Transition{State: model.Activating, Time: dep.ActivateTime, Actor: "test"})
 		raw, err := tx.SQLPlan(d.Id)
 		if err != nil {
 			return err

@@ -19,7 +19,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -317,7 +317,7 @@ func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream c
 	if err != nil {
 		return err
 	}
-	var prev *store.Deployment
+	var prev *model.Deployment
 	for {
 		select {
 		case <-ctx.Done():

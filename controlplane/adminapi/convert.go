@@ -13,7 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/identity"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -34,31 +34,31 @@ func dur(d time.Duration) *durationpb.Duration {
 	return durationpb.New(d)
 }
 
-var deploymentStates = map[store.DeploymentState]cutoverv1.DeploymentState{
-	store.Planned:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED,
-	store.Preparing:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING,
-	store.Prepared:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
-	store.Activating: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING,
-	store.Deployed:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
-	store.Failed:     cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
-	store.Aborted:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
-	store.Expired:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
-	store.RolledBack: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK,
+var deploymentStates = map[model.DeploymentState]cutoverv1.DeploymentState{
+	model.Planned:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_PLANNED,
+	model.Preparing:  cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARING,
+	model.Prepared:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED,
+	model.Activating: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING,
+	model.Deployed:   cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
+	model.Failed:     cutoverv1.DeploymentState_DEPLOYMENT_STATE_FAILED,
+	model.Aborted:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_ABORTED,
+	model.Expired:    cutoverv1.DeploymentState_DEPLOYMENT_STATE_EXPIRED,
+	model.RolledBack: cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK,
 }
 
-var agentStates = map[store.AgentState]cutoverv1.AgentDeploymentState{
-	store.AgentPending:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_PENDING,
-	store.AgentStaging:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGING,
-	store.AgentStaged:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED,
-	store.AgentActivating: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVATING,
-	store.AgentActive:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE,
-	store.AgentFailed:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED,
-	store.AgentRolledBack: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK,
-	store.AgentArmed:      cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ARMED,
+var agentStates = map[model.AgentState]cutoverv1.AgentDeploymentState{
+	model.AgentPending:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_PENDING,
+	model.AgentStaging:    cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGING,
+	model.AgentStaged:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED,
+	model.AgentActivating: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVATING,
+	model.AgentActive:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ACTIVE,
+	model.AgentFailed:     cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_FAILED,
+	model.AgentRolledBack: cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ROLLED_BACK,
+	model.AgentArmed:      cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_ARMED,
 }
 
 // environmentToProto converts e; now decides window_open and next_window_open.
-func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environment {
+func environmentToProto(e *model.Environment, now time.Time) *cutoverv1.Environment {
 	out := &cutoverv1.Environment{
 		Name:     e.Name,
 		TwoStage: e.TwoStage,
@@ -92,12 +92,12 @@ func environmentToProto(e *store.Environment, now time.Time) *cutoverv1.Environm
 }
 
 // environmentFromProto takes the fields an operator sets.
-func environmentFromProto(e *cutoverv1.Environment) store.Environment {
+func environmentFromProto(e *cutoverv1.Environment) model.Environment {
 	db := e.GetDatabase()
-	return store.Environment{
+	return model.Environment{
 		Name:     e.GetName(),
 		TwoStage: e.GetTwoStage(),
-		Database: store.Database{
+		Database: model.Database{
 			Driver:           db.GetDriver(),
 			DSN:              db.GetDsn(),
 			StatementTimeout: db.GetStatementTimeout().AsDuration(),
@@ -115,16 +115,16 @@ func environmentFromProto(e *cutoverv1.Environment) store.Environment {
 }
 
 // deadlinesToProto converts stage 2 deadlines; nil when all are unset.
-func deadlinesToProto(dl store.Stage2Deadlines) *cutoverv1.Stage2Deadlines {
-	if dl == (store.Stage2Deadlines{}) {
+func deadlinesToProto(dl model.Stage2Deadlines) *cutoverv1.Stage2Deadlines {
+	if dl == (model.Stage2Deadlines{}) {
 		return nil
 	}
 	return &cutoverv1.Stage2Deadlines{Arm: dur(dl.Arm), Hooks: dur(dl.Hooks), Commit: dur(dl.Commit)}
 }
 
 // deadlinesFromProto takes the stage 2 deadlines an operator sets.
-func deadlinesFromProto(dl *cutoverv1.Stage2Deadlines) store.Stage2Deadlines {
-	return store.Stage2Deadlines{Arm: dl.GetArm().AsDuration(), Hooks: dl.GetHooks().AsDuration(), Commit: dl.GetCommit().AsDuration()}
+func deadlinesFromProto(dl *cutoverv1.Stage2Deadlines) model.Stage2Deadlines {
+	return model.Stage2Deadlines{Arm: dl.GetArm().AsDuration(), Hooks: dl.GetHooks().AsDuration(), Commit: dl.GetCommit().AsDuration()}
 }
 
 // hookKinds maps cutover.yaml's hook kinds to the API's.
@@ -154,7 +154,7 @@ func applicationToProto(a *catalog.ApplicationView) *cutoverv1.Application {
 	return out
 }
 
-func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
+func deploymentToProto(d *model.Deployment) *cutoverv1.Deployment {
 	out := &cutoverv1.Deployment{
 		Id:               d.ID,
 		Environment:      d.Environment,
@@ -178,14 +178,14 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 		RequirePrepared:  d.RequirePrepared,
 		Stage2Deadlines:  deadlinesToProto(d.Deadlines),
 	}
-	if d.State == store.Activating {
+	if d.State == model.Activating {
 		out.Step, out.StepDeadline = deployment.StepName(d), ts(deployment.StepDeadline(d))
 	}
 	if p := d.Package; p != nil {
 		out.Package = &cutoverv1.DeploymentPackage{Application: p.Application, Ran: p.Ran, Changed: p.Changed,
 			SizeBytes: p.SizeBytes, Duration: dur(p.Duration), Output: p.Output, Error: p.Error}
 	}
-	if d.State == store.Prepared {
+	if d.State == model.Prepared {
 		out.PredictedStage2Duration = dur(d.PredictedStage2)
 	}
 	if p := d.Prediction; p != nil {
@@ -198,7 +198,7 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 	if a := d.Approval; a != nil {
 		out.Approval = &cutoverv1.Approval{Actor: a.Actor, Time: ts(a.Time), Comment: a.Comment}
 	}
-	if d.State == store.Deployed {
+	if d.State == model.Deployed {
 		// Measured, so always set once deployed, even when zero.
 		out.ActivationSpread = durationpb.New(d.ActivationSpread)
 		out.SqlDuration = durationpb.New(d.SQLDuration)
@@ -231,7 +231,7 @@ func deploymentToProto(d *store.Deployment) *cutoverv1.Deployment {
 // agentsToProto lists the agents the fleet knows with their enrollment,
 // then the enrolled agents of env (all if empty) that never connected,
 // sorted by environment and name.
-func agentsToProto(as []fleet.AgentView, enrolled map[string]*store.Enrollment, env string) []*cutoverv1.Agent {
+func agentsToProto(as []fleet.AgentView, enrolled map[string]*model.Enrollment, env string) []*cutoverv1.Agent {
 	var out []*cutoverv1.Agent
 	seen := map[string]bool{}
 	for _, a := range as {
@@ -259,7 +259,7 @@ func agentsToProto(as []fleet.AgentView, enrolled map[string]*store.Enrollment, 
 
 // enrollmentToProto adds what e says (identity, certificate expiry,
 // revocation) to an agent of the same name and environment.
-func enrollmentToProto(p *cutoverv1.Agent, e *store.Enrollment) {
+func enrollmentToProto(p *cutoverv1.Agent, e *model.Enrollment) {
 	if e == nil || e.Environment != p.Environment {
 		return
 	}
@@ -297,7 +297,7 @@ func driftToProto(agents []*cutoverv1.Agent, ds []deployment.AgentDrift) {
 // describeChange says in words what changed from prev to d: the last
 // transition's message when the state changed (or there is no prev), else
 // the agents whose progress moved.
-func describeChange(prev, d *store.Deployment) string {
+func describeChange(prev, d *model.Deployment) string {
 	if prev == nil || prev.State != d.State || len(prev.History) != len(d.History) {
 		if n := len(d.History); n > 0 {
 			return d.History[n-1].Message
@@ -306,12 +306,12 @@ func describeChange(prev, d *store.Deployment) string {
 	}
 	var parts []string
 	for _, a := range d.Agents {
-		i := slices.IndexFunc(prev.Agents, func(p store.DeploymentAgent) bool { return p.Name == a.Name })
+		i := slices.IndexFunc(prev.Agents, func(p model.DeploymentAgent) bool { return p.Name == a.Name })
 		if i >= 0 && prev.Agents[i].State == a.State && prev.Agents[i].TransferredBytes == a.TransferredBytes {
 			continue
 		}
 		part := fmt.Sprintf("agent %s %s", a.Name, a.State)
-		if a.ReleaseBytes > 0 && a.State == store.AgentStaging {
+		if a.ReleaseBytes > 0 && a.State == model.AgentStaging {
 			part += fmt.Sprintf(" (%d of %d bytes)", a.TransferredBytes, a.ReleaseBytes)
 		}
 		if a.Error != "" {
@@ -326,7 +326,7 @@ func describeChange(prev, d *store.Deployment) string {
 }
 
 // planToProto converts the SQL plan of a deployment.
-func planToProto(id string, p *migrate.Plan, dl store.Stage2Deadlines) *cutoverv1.DeploymentPlan {
+func planToProto(id string, p *migrate.Plan, dl model.Stage2Deadlines) *cutoverv1.DeploymentPlan {
 	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script, Stage2Deadlines: deadlinesToProto(dl)}
 	for _, m := range p.Pending {
 		out.PendingMigrations = append(out.PendingMigrations, &cutoverv1.PendingMigration{Application: m.Application,

@@ -11,7 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -29,7 +29,7 @@ func TestEnvironmentDSNRedacted(t *testing.T) {
 		{"host=db password = 'two words' dbname=app", "host=db password = xxxxx dbname=app"},
 	}
 	for _, tt := range tests {
-		e := store.Environment{Name: "prod", Database: store.Database{Driver: "postgres", DSN: tt.in}}
+		e := model.Environment{Name: "prod", Database: model.Database{Driver: "postgres", DSN: tt.in}}
 		if got := environmentToProto(&e, t0).GetDatabase().GetDsn(); got != tt.want {
 			t.Errorf("environmentToProto shows dsn %q as %q, want %q", tt.in, got, tt.want)
 		}
@@ -39,17 +39,17 @@ func TestEnvironmentDSNRedacted(t *testing.T) {
 func TestEnvironmentToProto(t *testing.T) {
 	tests := []struct {
 		name string
-		in   store.Environment
+		in   model.Environment
 		want *cutoverv1.Environment
 	}{
-		{"defaults filled", store.Environment{Name: "prod", CreateTime: t0, UpdateTime: t0},
+		{"defaults filled", model.Environment{Name: "prod", CreateTime: t0, UpdateTime: t0},
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour),
 				KeepReleases: 3, WindowOpen: true, CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0)}},
-		{"everything set", store.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5, StageRate: 50 << 20,
-			Deadlines:        store.Stage2Deadlines{Commit: 30 * time.Second},
+		{"everything set", model.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5, StageRate: 50 << 20,
+			Deadlines:        model.Stage2Deadlines{Commit: 30 * time.Second},
 			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, // t0 is a Sunday 02:00 UTC
-			Database:         store.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
-			DeployedVersions: map[string]store.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
+			Database:         model.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
+			DeployedVersions: map[string]model.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
 			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5, StageRate: 50 << 20,
 				Stage2Deadlines: &cutoverv1.Stage2Deadlines{Arm: durationpb.New(10 * time.Minute), Hooks: durationpb.New(10 * time.Minute), Commit: durationpb.New(30 * time.Second)},
 				Windows:         []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
@@ -57,11 +57,11 @@ func TestEnvironmentToProto(t *testing.T) {
 				Database:   &cutoverv1.Database{Driver: "postgres", Dsn: "postgres://u:xxxxx@h/d", LockTimeout: durationpb.New(time.Second)},
 				DeployedVersions: map[string]*cutoverv1.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseId: "r2",
 					DeploymentId: "d-1", DeployTime: timestamppb.New(t0)}}}},
-		{"window open now", store.Environment{Name: "prod", Windows: []string{"Sun 01:30-03:00 UTC"}},
+		{"window open now", model.Environment{Name: "prod", Windows: []string{"Sun 01:30-03:00 UTC"}},
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour), KeepReleases: 3,
 				Windows: []string{"Sun 01:30-03:00 UTC"}, WindowOpen: true, WindowClose: timestamppb.New(t0.Add(time.Hour)),
 				NextWindow: `Sun 2026-03-08 01:30 UTC (2026-03-08 01:30 UTC), window "Sun 01:30-03:00 UTC"`}},
-		{"always open", store.Environment{Name: "prod", Windows: []string{"Mon-Sun 00:00-24:00 UTC"}},
+		{"always open", model.Environment{Name: "prod", Windows: []string{"Mon-Sun 00:00-24:00 UTC"}},
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour), KeepReleases: 3,
 				Windows: []string{"Mon-Sun 00:00-24:00 UTC"}, WindowOpen: true,
 				NextWindow: `Mon 2026-03-02 00:00 UTC (2026-03-02 00:00 UTC), window "Mon-Sun 00:00-24:00 UTC"`}},
@@ -88,17 +88,17 @@ func TestEnvironmentFromProto(t *testing.T) {
 		got.Windows[0] != "w" || got.Database.DSN != "/x.db" || got.Database.StatementTimeout != time.Minute || !got.CreateTime.IsZero() {
 		t.Fatalf("got %+v (output-only fields must be ignored)", got)
 	}
-	if got := environmentFromProto(&cutoverv1.Environment{Name: "x"}); got.PreparedTTL != 0 || got.Database != (store.Database{}) {
+	if got := environmentFromProto(&cutoverv1.Environment{Name: "x"}); got.PreparedTTL != 0 || got.Database != (model.Database{}) {
 		t.Fatalf("unset fields: %+v", got)
 	}
 }
 
 func TestDeploymentToProto(t *testing.T) {
-	d := &store.Deployment{ID: "d-1", Environment: "prod", State: store.Deployed, CreateTime: t0, ActivateTime: t0.Add(time.Minute),
+	d := &model.Deployment{ID: "d-1", Environment: "prod", State: model.Deployed, CreateTime: t0, ActivateTime: t0.Add(time.Minute),
 		FinishTime: t0.Add(2 * time.Minute), SwapDuration: time.Second,
-		Applications: []store.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r2", PreviousReleaseID: "r1"}},
-		Agents:       []store.DeploymentAgent{{Name: "fe1", State: store.AgentActive, ReleaseBytes: 10, TransferredBytes: 4, SwapTime: t0, Command: "internal"}},
-		History:      []store.Transition{{State: store.Planned, Time: t0, Actor: "alice", Message: "created"}}}
+		Applications: []model.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r2", PreviousReleaseID: "r1"}},
+		Agents:       []model.DeploymentAgent{{Name: "fe1", State: model.AgentActive, ReleaseBytes: 10, TransferredBytes: 4, SwapTime: t0, Command: "internal"}},
+		History:      []model.Transition{{State: model.Planned, Time: t0, Actor: "alice", Message: "created"}}}
 	want := &cutoverv1.Deployment{Id: "d-1", Environment: "prod", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 		CreateTime: timestamppb.New(t0), ActivateTime: timestamppb.New(t0.Add(time.Minute)), FinishTime: timestamppb.New(t0.Add(2 * time.Minute)),
 		SwapDuration: durationpb.New(time.Second), ActivationSpread: durationpb.New(0), SqlDuration: durationpb.New(0),
@@ -109,21 +109,21 @@ func TestDeploymentToProto(t *testing.T) {
 	if got := deploymentToProto(d); !proto.Equal(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
-	planned := deploymentToProto(&store.Deployment{ID: "d-2", State: store.Planned})
+	planned := deploymentToProto(&model.Deployment{ID: "d-2", State: model.Planned})
 	if planned.PrepareTime != nil || planned.ActivationSpread != nil || planned.SqlDuration != nil {
 		t.Fatalf("unset times and durations must stay unset: %v", planned)
 	}
 }
 
 func TestStateMapsAreComplete(t *testing.T) {
-	for _, s := range []store.DeploymentState{store.Planned, store.Preparing, store.Prepared, store.Activating,
-		store.Deployed, store.Failed, store.Aborted, store.Expired, store.RolledBack} {
+	for _, s := range []model.DeploymentState{model.Planned, model.Preparing, model.Prepared, model.Activating,
+		model.Deployed, model.Failed, model.Aborted, model.Expired, model.RolledBack} {
 		if deploymentStates[s] == cutoverv1.DeploymentState_DEPLOYMENT_STATE_UNSPECIFIED || "DEPLOYMENT_STATE_"+string(s) != deploymentStates[s].String() {
 			t.Errorf("state %s maps to %v", s, deploymentStates[s])
 		}
 	}
-	for _, s := range []store.AgentState{store.AgentPending, store.AgentStaging, store.AgentStaged, store.AgentActivating,
-		store.AgentActive, store.AgentFailed, store.AgentRolledBack, store.AgentArmed} {
+	for _, s := range []model.AgentState{model.AgentPending, model.AgentStaging, model.AgentStaged, model.AgentActivating,
+		model.AgentActive, model.AgentFailed, model.AgentRolledBack, model.AgentArmed} {
 		if "AGENT_DEPLOYMENT_STATE_"+string(s) != agentStates[s].String() {
 			t.Errorf("agent state %s maps to %v", s, agentStates[s])
 		}
@@ -131,8 +131,8 @@ func TestStateMapsAreComplete(t *testing.T) {
 }
 
 func TestAgentToProto(t *testing.T) {
-	v := fleet.AgentView{Connected: true, Agent: store.Agent{Name: "fe1", Environment: "prod", LastSeen: t0, Labels: map[string]string{"rack": "a"},
-		Applications: []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}}}
+	v := fleet.AgentView{Connected: true, Agent: model.Agent{Name: "fe1", Environment: "prod", LastSeen: t0, Labels: map[string]string{"rack": "a"},
+		Applications: []model.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}}}
 	want := &cutoverv1.Agent{Name: "fe1", Environment: "prod", Connected: true, LastSeenTime: timestamppb.New(t0), Labels: map[string]string{"rack": "a"},
 		Applications: []*cutoverv1.AgentApplication{{Name: "hello", RunningReleaseId: "r1", StagedReleaseIds: []string{"r2"}}}}
 	if got := agentToProto(v); !proto.Equal(got, want) {
@@ -141,16 +141,16 @@ func TestAgentToProto(t *testing.T) {
 }
 
 func TestDescribeChange(t *testing.T) {
-	planned := &store.Deployment{State: store.Planned, History: []store.Transition{{State: store.Planned, Message: "created"}}}
-	preparing := &store.Deployment{State: store.Preparing, History: append(planned.History, store.Transition{State: store.Preparing, Message: "stage 1"}),
-		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentPending}, {Name: "fe2", State: store.AgentPending}}}
-	progress := &store.Deployment{State: store.Preparing, History: preparing.History,
-		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: store.AgentPending}}}
-	failed := &store.Deployment{State: store.Preparing, History: preparing.History,
-		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: store.AgentFailed, Error: "disk full"}}}
+	planned := &model.Deployment{State: model.Planned, History: []model.Transition{{State: model.Planned, Message: "created"}}}
+	preparing := &model.Deployment{State: model.Preparing, History: append(planned.History, model.Transition{State: model.Preparing, Message: "stage 1"}),
+		Agents: []model.DeploymentAgent{{Name: "fe1", State: model.AgentPending}, {Name: "fe2", State: model.AgentPending}}}
+	progress := &model.Deployment{State: model.Preparing, History: preparing.History,
+		Agents: []model.DeploymentAgent{{Name: "fe1", State: model.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: model.AgentPending}}}
+	failed := &model.Deployment{State: model.Preparing, History: preparing.History,
+		Agents: []model.DeploymentAgent{{Name: "fe1", State: model.AgentStaging, ReleaseBytes: 10, TransferredBytes: 4}, {Name: "fe2", State: model.AgentFailed, Error: "disk full"}}}
 	tests := []struct {
 		name    string
-		prev, d *store.Deployment
+		prev, d *model.Deployment
 		want    string
 	}{
 		{"first event", nil, planned, "created"},
@@ -183,7 +183,7 @@ func TestPlanToProto(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := planToProto(tt.in.DeploymentID, tt.in, store.Stage2Deadlines{}); !proto.Equal(got, tt.want) {
+			if got := planToProto(tt.in.DeploymentID, tt.in, model.Stage2Deadlines{}); !proto.Equal(got, tt.want) {
 				t.Errorf("planToProto = %v, want %v", got, tt.want)
 			}
 		})
@@ -191,15 +191,15 @@ func TestPlanToProto(t *testing.T) {
 }
 
 func TestDeadlinesToProto(t *testing.T) {
-	if got := deadlinesToProto(store.Stage2Deadlines{}); got != nil {
+	if got := deadlinesToProto(model.Stage2Deadlines{}); got != nil {
 		t.Errorf("unset deadlines = %v, want nil", got)
 	}
-	dl := store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Second}
+	dl := model.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Second}
 	if got := deadlinesFromProto(deadlinesToProto(dl)); got != dl {
 		t.Errorf("round trip = %+v, want %+v", got, dl)
 	}
-	d := &store.Deployment{ID: "d-4", State: store.Activating, Step: store.StepCommit, StepTime: t0, Deadlines: dl,
-		Agents: []store.DeploymentAgent{{Name: "fe-1", State: store.AgentFailed, Unanswered: "commit"}}}
+	d := &model.Deployment{ID: "d-4", State: model.Activating, Step: model.StepCommit, StepTime: t0, Deadlines: dl,
+		Agents: []model.DeploymentAgent{{Name: "fe-1", State: model.AgentFailed, Unanswered: "commit"}}}
 	got := deploymentToProto(d)
 	if got.GetStep() != "commit" || !got.GetStepDeadline().AsTime().Equal(t0.Add(3*time.Second)) ||
 		got.GetStage2Deadlines().GetCommit().AsDuration() != 3*time.Second || got.GetAgents()[0].GetUnanswered() != "commit" {
@@ -212,25 +212,25 @@ func TestDeadlinesToProto(t *testing.T) {
 }
 
 func TestDeploymentToProtoWindowsAndApproval(t *testing.T) {
-	d := &store.Deployment{ID: "d-3", State: store.Prepared, ScheduledTime: t0, PredictedStage2: time.Minute,
-		Approval: &store.Approval{Actor: "bob", Time: t0, Comment: "ok"}}
+	d := &model.Deployment{ID: "d-3", State: model.Prepared, ScheduledTime: t0, PredictedStage2: time.Minute,
+		Approval: &model.Approval{Actor: "bob", Time: t0, Comment: "ok"}}
 	got := deploymentToProto(d)
 	want := &cutoverv1.Deployment{Id: "d-3", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, ScheduledTime: timestamppb.New(t0),
 		PredictedStage2Duration: durationpb.New(time.Minute), Approval: &cutoverv1.Approval{Actor: "bob", Time: timestamppb.New(t0), Comment: "ok"}}
 	if !proto.Equal(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
-	d.State = store.Deployed // the prediction is shown while it matters: PREPARED
+	d.State = model.Deployed // the prediction is shown while it matters: PREPARED
 	if got := deploymentToProto(d); got.PredictedStage2Duration != nil {
 		t.Fatalf("prediction of a deployed deployment: %v", got.PredictedStage2Duration)
 	}
 }
 
 func TestDeploymentToProtoHooksAndPackage(t *testing.T) {
-	d := &store.Deployment{ID: "d-4", State: store.Deployed, ArmDuration: time.Second, HooksDuration: 2 * time.Second, RequirePrepared: true,
-		Agents: []store.DeploymentAgent{{Name: "fe1", State: store.AgentArmed, Hooks: []store.HookResult{
-			{HookRef: store.HookRef{Application: "shop", Kind: "before_activate", Index: 1}, Command: "suspend", ExitCode: 3, Duration: time.Second, Output: "busy", Error: "exited with status 3"}}}},
-		Package: &store.PackageResult{Application: "shop", Ran: true, Changed: []string{"mobile/a.js"}, SizeBytes: 9, Duration: time.Second}}
+	d := &model.Deployment{ID: "d-4", State: model.Deployed, ArmDuration: time.Second, HooksDuration: 2 * time.Second, RequirePrepared: true,
+		Agents: []model.DeploymentAgent{{Name: "fe1", State: model.AgentArmed, Hooks: []model.HookResult{
+			{HookRef: model.HookRef{Application: "shop", Kind: "before_activate", Index: 1}, Command: "suspend", ExitCode: 3, Duration: time.Second, Output: "busy", Error: "exited with status 3"}}}},
+		Package: &model.PackageResult{Application: "shop", Ran: true, Changed: []string{"mobile/a.js"}, SizeBytes: 9, Duration: time.Second}}
 	got := deploymentToProto(d)
 	want := &cutoverv1.Deployment{Id: "d-4", State: cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED,
 		ArmDuration: durationpb.New(time.Second), HooksDuration: durationpb.New(2 * time.Second), RequirePrepared: true,

@@ -7,7 +7,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -106,7 +106,7 @@ func roleToProto(name string) cutoverv1.Role {
 	return cutoverv1.Role_ROLE_UNSPECIFIED
 }
 
-func tokenToProto(t *store.OperatorToken) *cutoverv1.TokenInfo {
+func tokenToProto(t *model.OperatorToken) *cutoverv1.TokenInfo {
 	return &cutoverv1.TokenInfo{Id: t.ID, Subject: t.Subject, Role: roleToProto(t.Role), Environment: t.Environment,
 		CreateTime: ts(t.CreateTime), ExpireTime: ts(t.ExpireTime), RevokeTime: ts(t.RevokeTime), CreatedBy: t.CreatedBy}
 }

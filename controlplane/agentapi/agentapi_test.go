@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
@@ -201,7 +202,7 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 	r := <-f.Reports()
 	want := fleet.Report{Agent: "fe1", CommandID: act.CommandId, DeploymentID: "d-1", Outcome: fleet.CommandFailed,
 		Error: "unhealthy", SwapTime: swap, SwappedBack: true,
-		Hooks: []store.HookResult{{HookRef: store.HookRef{Application: "hello", Kind: "validate", Index: 1}, Command: "smoke",
+		Hooks: []model.HookResult{{HookRef: model.HookRef{Application: "hello", Kind: "validate", Index: 1}, Command: "smoke",
 			ExitCode: 2, Duration: time.Second, Output: "bad", Error: "exited with status 2"}}}
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("report = %+v\nwant     %+v", r, want)

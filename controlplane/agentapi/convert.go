@@ -2,7 +2,7 @@ package agentapi
 
 import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -17,10 +17,10 @@ func helloFromProto(h *cutoverv1.AgentHello) fleet.Hello {
 	}
 }
 
-func applicationsFromProto(apps []*cutoverv1.AgentApplication) []store.AgentApplication {
-	var out []store.AgentApplication
+func applicationsFromProto(apps []*cutoverv1.AgentApplication) []model.AgentApplication {
+	var out []model.AgentApplication
 	for _, a := range apps {
-		out = append(out, store.AgentApplication{
+		out = append(out, model.AgentApplication{
 			Name:             a.GetName(),
 			RunningReleaseID: a.GetRunningReleaseId(),
 			StagedReleaseIDs: a.GetStagedReleaseIds(),
@@ -55,8 +55,8 @@ func reportFromProto(r *cutoverv1.CommandReport) fleet.Report {
 		out.SwapTime = r.GetSwapTime().AsTime()
 	}
 	for _, h := range r.GetHooks() {
-		out.Hooks = append(out.Hooks, store.HookResult{
-			HookRef: store.HookRef{Application: h.GetApplication(), Kind: hookKindNames[h.GetKind()], Index: int(h.GetIndex())},
+		out.Hooks = append(out.Hooks, model.HookResult{
+			HookRef: model.HookRef{Application: h.GetApplication(), Kind: hookKindNames[h.GetKind()], Index: int(h.GetIndex())},
 			Command: h.GetCommand(), ExitCode: int(h.GetExitCode()), Duration: h.GetDuration().AsDuration(),
 			Output: h.GetOutput(), Error: h.GetError()})
 	}
@@ -73,7 +73,7 @@ var hookKindNames = map[cutoverv1.HookKind]string{
 	cutoverv1.HookKind_HOOK_KIND_AFTER_ACTIVATE:  "after_activate",
 }
 
-func hookRefsToProto(refs []store.HookRef) []*cutoverv1.HookRef {
+func hookRefsToProto(refs []model.HookRef) []*cutoverv1.HookRef {
 	var out []*cutoverv1.HookRef
 	for _, r := range refs {
 		for k, name := range hookKindNames {

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 )
@@ -149,7 +150,7 @@ func (f Filter) match(e auditlog.Entry) bool {
 func (l *Log) List(ctx context.Context, f Filter) ([]auditlog.Entry, error) {
 	var out []auditlog.Entry
 	err := l.store.View(func(tx *store.Tx) error {
-		return tx.AuditRecords(func(r *store.AuditRecord) error {
+		return tx.AuditRecords(func(r *model.AuditRecord) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -179,15 +180,15 @@ func (l *Log) Verify(ctx context.Context) error {
 	return nil
 }
 
-func toRecord(e auditlog.Entry) *store.AuditRecord {
-	return &store.AuditRecord{
+func toRecord(e auditlog.Entry) *model.AuditRecord {
+	return &model.AuditRecord{
 		Seq: e.Seq, Time: e.Time, Subject: e.Subject, Roles: e.Roles, Method: e.Method,
 		Environment: e.Environment, Deployment: e.Deployment, Summary: e.Summary,
 		Code: e.Code, Reason: e.Reason, PrevHash: e.PrevHash, Hash: e.Hash,
 	}
 }
 
-func fromRecord(r *store.AuditRecord) auditlog.Entry {
+func fromRecord(r *model.AuditRecord) auditlog.Entry {
 	return auditlog.Entry{
 		Seq: r.Seq, Time: r.Time, Subject: r.Subject, Roles: r.Roles, Method: r.Method,
 		Environment: r.Environment, Deployment: r.Deployment, Summary: r.Summary,

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -212,7 +213,7 @@ func TestTamperedEntryIsNamed(t *testing.T) {
 	if err := l.Verify(ctx); err != nil {
 		t.Fatalf("Verify before tampering = %v", err)
 	}
-	tamper := func(seq uint64, change func(r *store.AuditRecord)) {
+	tamper := func(seq uint64, change func(r *model.AuditRecord)) {
 		t.Helper()
 		if err := s.Update(func(tx *store.Tx) error {
 			r, err := tx.Audit(seq)
@@ -233,16 +234,16 @@ func TestTamperedEntryIsNamed(t *testing.T) {
 			t.Errorf("Verify = %v; want entry %d named, %q, DataLoss", err, seq, reason)
 		}
 	}
-	tamper(7, func(r *store.AuditRecord) { r.Summary = "nothing happened" })
+	tamper(7, func(r *model.AuditRecord) { r.Summary = "nothing happened" })
 	check(7, "entry 7: its hash does not match its content")
 	// A tamperer who rehashes the entry is caught at the next one.
-	tamper(7, func(r *store.AuditRecord) {
+	tamper(7, func(r *model.AuditRecord) {
 		e := fromRecord(r)
 		r.Hash = e.ComputeHash()
 	})
 	check(8, "entry 8: prev_hash does not match entry 7's hash")
 	// An entry earlier in the log is reported first.
-	tamper(3, func(r *store.AuditRecord) { r.Subject = "mallory" })
+	tamper(3, func(r *model.AuditRecord) { r.Subject = "mallory" })
 	check(3, "entry 3: its hash does not match its content")
 	// The log still takes appends (it does not repair itself).
 	if _, err := l.Append(ctx, auditlog.Entry{Subject: "alice"}); err != nil {

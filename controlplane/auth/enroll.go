@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -19,7 +20,7 @@ import (
 // env, only under name if it is set, until ttl (DefaultJoinTokenTTL if 0)
 // has passed. The environment need not exist yet. It returns the token
 // (which carries the CA's hash) and its record.
-func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl time.Duration, uses int) (string, *store.JoinToken, error) {
+func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl time.Duration, uses int) (string, *model.JoinToken, error) {
 	if err := appspec.ValidName(env); err != nil {
 		return "", nil, fmt.Errorf("environment: %w", err)
 	}
@@ -40,7 +41,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl tim
 	tok := token.New()
 	tok.CAHash = s.cfg.Signer.CAHash()
 	now := s.cfg.Clock()
-	rec := &store.JoinToken{ID: tok.ID, Hash: tok.Hash(), Environment: env, Name: name, Uses: uses,
+	rec := &model.JoinToken{ID: tok.ID, Hash: tok.Hash(), Environment: env, Name: name, Uses: uses,
 		CreateTime: now, ExpireTime: now.Add(ttl), CreatedBy: Actor(ctx)}
 	if err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutJoinToken(rec) }); err != nil {
 		return "", nil, err
@@ -100,8 +101,8 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 		if err := tx.PutJoinToken(jt); err != nil {
 			return err
 		}
-		return tx.PutEnrollment(&store.Enrollment{ID: enrollment, Name: a.Name, Environment: a.Environment, EnrollTime: now,
-			JoinTokenID: jt.ID, Certs: []store.IssuedCert{issued(cert)}})
+		return tx.PutEnrollment(&model.Enrollment{ID: enrollment, Name: a.Name, Environment: a.Environment, EnrollTime: now,
+			JoinTokenID: jt.ID, Certs: []model.IssuedCert{issued(cert)}})
 	})
 	if err != nil {
 		return nil, err
@@ -110,8 +111,8 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 	return cert, nil
 }
 
-func issued(c *x509.Certificate) store.IssuedCert {
-	return store.IssuedCert{Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter}
+func issued(c *x509.Certificate) model.IssuedCert {
+	return model.IssuedCert{Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter}
 }
 
 // Renew issues a new certificate to the agent a, which proved who it is
@@ -128,7 +129,7 @@ func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x50
 			return err
 		}
 		now := s.cfg.Clock()
-		e.Certs = slices.DeleteFunc(e.Certs, func(c store.IssuedCert) bool { return !now.Before(c.NotAfter) })
+		e.Certs = slices.DeleteFunc(e.Certs, func(c model.IssuedCert) bool { return !now.Before(c.NotAfter) })
 		e.Certs = append(e.Certs, issued(cert))
 		return tx.PutEnrollment(e)
 	})
@@ -141,7 +142,7 @@ func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x50
 
 // enrollment returns a's enrollment if it is current (not revoked, same
 // environment). PermissionDenied otherwise.
-func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*store.Enrollment, error) {
+func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*model.Enrollment, error) {
 	e, err := tx.Enrollment(a.Name)
 	if errors.Is(err, errkind.NotFound) {
 		return nil, fmt.Errorf("agent %s is not enrolled: %w", a, errkind.PermissionDenied)
@@ -186,8 +187,8 @@ func (s *Service) AuthenticateAgent(a identity.Agent, cert *x509.Certificate) (S
 // connections are closed (OnRevoke) and its certificates refused; the name
 // may be enrolled again. NotFound if never enrolled; FailedPrecondition if
 // revoked already; InvalidArgument if env is set and is not the agent's.
-func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*store.Enrollment, error) {
-	var e *store.Enrollment
+func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*model.Enrollment, error) {
+	var e *model.Enrollment
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
 		var err error
 		if e, err = tx.Enrollment(name); err != nil {
@@ -218,8 +219,8 @@ func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*store.Enr
 }
 
 // Enrollments returns every enrollment by agent name.
-func (s *Service) Enrollments(ctx context.Context) (map[string]*store.Enrollment, error) {
-	out := map[string]*store.Enrollment{}
+func (s *Service) Enrollments(ctx context.Context) (map[string]*model.Enrollment, error) {
+	out := map[string]*model.Enrollment{}
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		all, err := tx.Enrollments()
 		for _, e := range all {

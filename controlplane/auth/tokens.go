@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/atomicfile"
@@ -92,7 +93,7 @@ func (s *Service) Bootstrap(path string) (created bool, err error) {
 			return err
 		}
 		created = true
-		return tx.PutOperatorToken(&store.OperatorToken{ID: tok.ID, Hash: tok.Hash(), Subject: BootstrapSubject,
+		return tx.PutOperatorToken(&model.OperatorToken{ID: tok.ID, Hash: tok.Hash(), Subject: BootstrapSubject,
 			Role: Admin.String(), CreateTime: s.cfg.Clock(), CreatedBy: Controller.Name})
 	})
 	return created, err
@@ -102,7 +103,7 @@ func (s *Service) Bootstrap(path string) (created bool, err error) {
 // env unless it is empty, expiring after ttl unless it is 0. It returns
 // the secret (shown once) and the record. InvalidArgument for a bad
 // subject, role or environment name.
-func (s *Service) CreateToken(ctx context.Context, subject string, role Role, env string, ttl time.Duration) (string, *store.OperatorToken, error) {
+func (s *Service) CreateToken(ctx context.Context, subject string, role Role, env string, ttl time.Duration) (string, *model.OperatorToken, error) {
 	if err := validSubject(subject); err != nil {
 		return "", nil, err
 	}
@@ -119,7 +120,7 @@ func (s *Service) CreateToken(ctx context.Context, subject string, role Role, en
 	}
 	tok := token.New()
 	now := s.cfg.Clock()
-	rec := &store.OperatorToken{ID: tok.ID, Hash: tok.Hash(), Subject: subject, Role: role.String(),
+	rec := &model.OperatorToken{ID: tok.ID, Hash: tok.Hash(), Subject: subject, Role: role.String(),
 		Environment: env, CreateTime: now, CreatedBy: Actor(ctx)}
 	if ttl > 0 {
 		rec.ExpireTime = now.Add(ttl)
@@ -146,21 +147,21 @@ func validSubject(s string) error {
 }
 
 // Tokens returns every operator token, oldest first.
-func (s *Service) Tokens(ctx context.Context) ([]*store.OperatorToken, error) {
-	var out []*store.OperatorToken
+func (s *Service) Tokens(ctx context.Context) ([]*model.OperatorToken, error) {
+	var out []*model.OperatorToken
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		var err error
 		out, err = tx.OperatorTokens()
 		return err
 	})
-	slices.SortStableFunc(out, func(a, b *store.OperatorToken) int { return a.CreateTime.Compare(b.CreateTime) })
+	slices.SortStableFunc(out, func(a, b *model.OperatorToken) int { return a.CreateTime.Compare(b.CreateTime) })
 	return out, err
 }
 
 // RevokeToken revokes an operator token: calls with it fail from now on.
 // NotFound if unknown; FailedPrecondition if revoked already.
-func (s *Service) RevokeToken(ctx context.Context, id string) (*store.OperatorToken, error) {
-	var rec *store.OperatorToken
+func (s *Service) RevokeToken(ctx context.Context, id string) (*model.OperatorToken, error) {
+	var rec *model.OperatorToken
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
 		var err error
 		if rec, err = tx.OperatorToken(id); err != nil {
@@ -186,7 +187,7 @@ func (s *Service) Authenticate(bearer string) (Subject, error) {
 	if err != nil {
 		return Subject{}, fmt.Errorf("%w: %w", err, errkind.Unauthenticated)
 	}
-	var rec *store.OperatorToken
+	var rec *model.OperatorToken
 	err = s.cfg.Store.View(func(tx *store.Tx) error {
 		var err error
 		rec, err = tx.OperatorToken(tok.ID)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
@@ -59,7 +60,7 @@ func New(cfg Config) *Catalog {
 var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines", "stage_rate"}
 
 // validateEnvironment checks e and puts its windows in canonical form.
-func validateEnvironment(e *store.Environment) error {
+func validateEnvironment(e *model.Environment) error {
 	if err := appspec.ValidName(e.Name); err != nil {
 		return fmt.Errorf("environment name: %w", err)
 	}
@@ -94,7 +95,7 @@ func validateEnvironment(e *store.Environment) error {
 // validateDatabase checks an environment's database: none at all (no
 // driver, no DSN, no timeouts), or one that migrate.DB.Validate accepts.
 // Its errors show the DSN without its password.
-func validateDatabase(env string, db store.Database) error {
+func validateDatabase(env string, db model.Database) error {
 	if db.Driver == "" && db.DSN == "" {
 		if db.StatementTimeout != 0 || db.LockTimeout != 0 {
 			return fmt.Errorf("environment %s: database timeouts are set but there is no database: give --db-driver and --db-dsn too: %w", env, errkind.InvalidArgument)
@@ -118,7 +119,7 @@ func validateDatabase(env string, db store.Database) error {
 
 // checkDatabase runs Config.CheckDatabase on e's database, unless there is
 // none or opts skip it.
-func (c *Catalog) checkDatabase(ctx context.Context, e *store.Environment, opts []EnvOptions) error {
+func (c *Catalog) checkDatabase(ctx context.Context, e *model.Environment, opts []EnvOptions) error {
 	for _, o := range opts {
 		if o.SkipDatabaseCheck {
 			return nil
@@ -162,7 +163,7 @@ func keepDSN(dsn, cur string) string {
 // first (Config.CheckDatabase). Errors: InvalidArgument; AlreadyExists;
 // from the check, FailedPrecondition (the database cannot be reached, or
 // rights are missing).
-func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment, opts ...EnvOptions) (*store.Environment, error) {
+func (c *Catalog) CreateEnvironment(ctx context.Context, e model.Environment, opts ...EnvOptions) (*model.Environment, error) {
 	if err := validateEnvironment(&e); err != nil {
 		return nil, err
 	}
@@ -190,7 +191,7 @@ func (c *Catalog) CreateEnvironment(ctx context.Context, e store.Environment, op
 // values in e. When paths change the database, the result is checked first
 // (Config.CheckDatabase) unless opts skip it. Errors: InvalidArgument (also
 // for an unknown path); NotFound; from the check, FailedPrecondition.
-func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, paths []string, opts ...EnvOptions) (*store.Environment, error) {
+func (c *Catalog) UpdateEnvironment(ctx context.Context, e model.Environment, paths []string, opts ...EnvOptions) (*model.Environment, error) {
 	if err := appspec.ValidName(e.Name); err != nil {
 		return nil, fmt.Errorf("environment name: %w", err)
 	}
@@ -206,7 +207,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 	if slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, "database") }) {
 		// Check the database the update leads to, outside the write
 		// transaction (connecting may take seconds).
-		var next *store.Environment
+		var next *model.Environment
 		err := c.store.View(func(tx *store.Tx) error {
 			var err error
 			if next, err = tx.Environment(e.Name); err != nil {
@@ -224,7 +225,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 			return nil, err
 		}
 	}
-	var cur *store.Environment
+	var cur *model.Environment
 	err := c.store.Update(func(tx *store.Tx) error {
 		var err error
 		if cur, err = tx.Environment(e.Name); err != nil {
@@ -246,7 +247,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e store.Environment, pa
 }
 
 // applyPaths sets the fields of cur that paths name to their values in e.
-func applyPaths(cur, e *store.Environment, paths []string) error {
+func applyPaths(cur, e *model.Environment, paths []string) error {
 	for _, p := range paths {
 		switch p {
 		case "two_stage":
@@ -293,11 +294,11 @@ func applyPaths(cur, e *store.Environment, paths []string) error {
 }
 
 // Environment returns one environment. Errors: InvalidArgument; NotFound.
-func (c *Catalog) Environment(ctx context.Context, name string) (*store.Environment, error) {
+func (c *Catalog) Environment(ctx context.Context, name string) (*model.Environment, error) {
 	if err := appspec.ValidName(name); err != nil {
 		return nil, fmt.Errorf("environment name: %w", err)
 	}
-	var e *store.Environment
+	var e *model.Environment
 	err := c.store.View(func(tx *store.Tx) error {
 		var err error
 		e, err = tx.Environment(name)
@@ -307,8 +308,8 @@ func (c *Catalog) Environment(ctx context.Context, name string) (*store.Environm
 }
 
 // Environments returns every environment, sorted by name.
-func (c *Catalog) Environments(ctx context.Context) ([]*store.Environment, error) {
-	var es []*store.Environment
+func (c *Catalog) Environments(ctx context.Context) ([]*model.Environment, error) {
+	var es []*model.Environment
 	err := c.store.View(func(tx *store.Tx) error {
 		var err error
 		es, err = tx.Environments()
@@ -319,8 +320,8 @@ func (c *Catalog) Environments(ctx context.Context) ([]*store.Environment, error
 
 // ApplicationView is an application with its most recent releases.
 type ApplicationView struct {
-	store.Application
-	Releases []*store.Release // newest first
+	model.Application
+	Releases []*model.Release // newest first
 }
 
 // maxReleasesShown bounds ApplicationView.Releases.
@@ -351,14 +352,14 @@ func (c *Catalog) RegisterApplication(ctx context.Context, name, sourceDir strin
 	if name != "" && name != spec.Name {
 		return nil, fmt.Errorf("%s names the application %q, not %q: %w", filepath.Join(sourceDir, appspec.FileName), spec.Name, name, errkind.InvalidArgument)
 	}
-	var a *store.Application
+	var a *model.Application
 	err = c.store.Update(func(tx *store.Tx) error {
 		now := c.clock()
 		var err error
 		a, err = tx.Application(spec.Name)
 		switch {
 		case errors.Is(err, errkind.NotFound):
-			a = &store.Application{Name: spec.Name, CreateTime: now}
+			a = &model.Application{Name: spec.Name, CreateTime: now}
 		case err != nil:
 			return err
 		}
@@ -409,7 +410,7 @@ func (c *Catalog) Applications(ctx context.Context) ([]*ApplicationView, error) 
 	return out, err
 }
 
-func view(tx *store.Tx, a *store.Application) (*ApplicationView, error) {
+func view(tx *store.Tx, a *model.Application) (*ApplicationView, error) {
 	rs, err := tx.ReleasesOf(a.Name)
 	if err != nil {
 		return nil, err

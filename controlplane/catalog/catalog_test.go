@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -29,7 +30,7 @@ func newCatalog(t *testing.T) *Catalog {
 func TestEnvironments(t *testing.T) {
 	c := newCatalog(t)
 	ctx := context.Background()
-	if _, err := c.CreateEnvironment(ctx, store.Environment{Name: "production", PreparedTTL: time.Hour}); err != nil {
+	if _, err := c.CreateEnvironment(ctx, model.Environment{Name: "production", PreparedTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -39,78 +40,78 @@ func TestEnvironments(t *testing.T) {
 		check func() bool
 	}{
 		{"create again", func() error {
-			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "production"})
+			_, err := c.CreateEnvironment(ctx, model.Environment{Name: "production"})
 			return err
 		}(), errkind.AlreadyExists, nil},
-		{"bad name", func() error { _, err := c.CreateEnvironment(ctx, store.Environment{Name: "a_b"}); return err }(), errkind.InvalidArgument, nil},
+		{"bad name", func() error { _, err := c.CreateEnvironment(ctx, model.Environment{Name: "a_b"}); return err }(), errkind.InvalidArgument, nil},
 		{"bad driver", func() error {
-			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{Driver: "oracle"}})
+			_, err := c.CreateEnvironment(ctx, model.Environment{Name: "x", Database: model.Database{Driver: "oracle"}})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"bad window", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Windows: []string{"Mon-Fri 02:00-04:00 Mars/Olympus"}}, []string{"windows"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Windows: []string{"Mon-Fri 02:00-04:00 Mars/Olympus"}}, []string{"windows"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"unknown", func() error { _, err := c.Environment(ctx, "staging"); return err }(), errkind.NotFound, nil},
 		{"update unknown path", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production"}, []string{"create_time"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production"}, []string{"create_time"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"update negative ttl", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", PreparedTTL: -time.Hour}, []string{"prepared_ttl"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", PreparedTTL: -time.Hour}, []string{"prepared_ttl"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"update a negative stage_rate", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", StageRate: -1}, []string{"stage_rate"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", StageRate: -1}, []string{"stage_rate"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"create with a negative stage_rate", func() error {
-			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "y", StageRate: -1})
+			_, err := c.CreateEnvironment(ctx, model.Environment{Name: "y", StageRate: -1})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"update stage_rate, kept on reading", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", StageRate: 50 << 20}, []string{"stage_rate"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", StageRate: 50 << 20}, []string{"stage_rate"})
 			return err
 		}(), nil, func() bool {
 			e, _ := c.Environment(ctx, "production")
 			return e.StageRate == 50<<20 && e.PreparedTTL == time.Hour
 		}},
 		{"update two_stage only", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", TwoStage: true}, []string{"two_stage"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", TwoStage: true}, []string{"two_stage"})
 			return err
 		}(), nil, func() bool {
 			e, _ := c.Environment(ctx, "production")
 			return e.TwoStage && e.PreparedTTL == time.Hour && e.UpdateTime.After(e.CreateTime)
 		}},
 		{"update a negative deadline", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Commit: -time.Second}}, []string{"stage2_deadlines.commit"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Deadlines: model.Stage2Deadlines{Commit: -time.Second}}, []string{"stage2_deadlines.commit"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"update one deadline, then all", func() error {
-			e, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Commit: 5 * time.Second, Arm: time.Hour}}, []string{"stage2_deadlines.commit"})
-			if err != nil || e.Deadlines != (store.Stage2Deadlines{Commit: 5 * time.Second}) {
+			e, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Deadlines: model.Stage2Deadlines{Commit: 5 * time.Second, Arm: time.Hour}}, []string{"stage2_deadlines.commit"})
+			if err != nil || e.Deadlines != (model.Stage2Deadlines{Commit: 5 * time.Second}) {
 				return fmt.Errorf("one deadline: %+v, %v", e, err)
 			}
-			e, err = c.UpdateEnvironment(ctx, store.Environment{Name: "production", Deadlines: store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}}, []string{"stage2_deadlines"})
-			if err != nil || e.Deadlines != (store.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}) {
+			e, err = c.UpdateEnvironment(ctx, model.Environment{Name: "production", Deadlines: model.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}}, []string{"stage2_deadlines"})
+			if err != nil || e.Deadlines != (model.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute}) {
 				return fmt.Errorf("all deadlines: %+v, %v", e, err)
 			}
 			return nil
 		}(), nil, nil},
 		{"update database.dsn without a driver", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{DSN: "/db"}}, []string{"database.dsn"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Database: model.Database{DSN: "/db"}}, []string{"database.dsn"})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"timeouts without a database", func() error {
-			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{LockTimeout: time.Second}})
+			_, err := c.CreateEnvironment(ctx, model.Environment{Name: "x", Database: model.Database{LockTimeout: time.Second}})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"in-memory sqlite", func() error {
-			_, err := c.CreateEnvironment(ctx, store.Environment{Name: "x", Database: store.Database{Driver: "sqlite", DSN: ":memory:"}})
+			_, err := c.CreateEnvironment(ctx, model.Environment{Name: "x", Database: model.Database{Driver: "sqlite", DSN: ":memory:"}})
 			return err
 		}(), errkind.InvalidArgument, nil},
 		{"a refused dsn is not shown with its password", func() error {
-			_, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: store.Database{Driver: "postgres", DSN: "postgres://app:t0psecret@db:notaport/app"}}, []string{"database"})
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Database: model.Database{Driver: "postgres", DSN: "postgres://app:t0psecret@db:notaport/app"}}, []string{"database"})
 			if err != nil && strings.Contains(err.Error(), "t0psecret") {
 				return fmt.Errorf("the error shows the password: %v", err)
 			}
@@ -172,29 +173,29 @@ func TestRegisterApplication(t *testing.T) {
 func TestEnvironmentDatabase(t *testing.T) {
 	c := newCatalog(t)
 	ctx := context.Background()
-	if _, err := c.CreateEnvironment(ctx, store.Environment{Name: "production"}); err != nil {
+	if _, err := c.CreateEnvironment(ctx, model.Environment{Name: "production"}); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
 		name  string
-		set   store.Database
+		set   model.Database
 		paths []string
-		want  store.Database
+		want  model.Database
 	}{
-		{"set the database", store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}, []string{"database"},
-			store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}},
-		{"the redacted dsn sent back keeps the password", store.Database{Driver: "postgres", DSN: "postgres://app:xxxxx@db/app", StatementTimeout: time.Minute}, []string{"database"},
-			store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", StatementTimeout: time.Minute}},
-		{"a new dsn only", store.Database{DSN: "postgres://app:n3w@db2/app"}, []string{"database.dsn"},
-			store.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute}},
-		{"a lock timeout only", store.Database{LockTimeout: 3 * time.Second}, []string{"database.lock_timeout"},
-			store.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute, LockTimeout: 3 * time.Second}},
-		{"sqlite", store.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}, []string{"database"},
-			store.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}},
-		{"no database", store.Database{}, []string{"database"}, store.Database{}},
+		{"set the database", model.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}, []string{"database"},
+			model.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", LockTimeout: time.Second}},
+		{"the redacted dsn sent back keeps the password", model.Database{Driver: "postgres", DSN: "postgres://app:xxxxx@db/app", StatementTimeout: time.Minute}, []string{"database"},
+			model.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app", StatementTimeout: time.Minute}},
+		{"a new dsn only", model.Database{DSN: "postgres://app:n3w@db2/app"}, []string{"database.dsn"},
+			model.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute}},
+		{"a lock timeout only", model.Database{LockTimeout: 3 * time.Second}, []string{"database.lock_timeout"},
+			model.Database{Driver: "postgres", DSN: "postgres://app:n3w@db2/app", StatementTimeout: time.Minute, LockTimeout: 3 * time.Second}},
+		{"sqlite", model.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}, []string{"database"},
+			model.Database{Driver: "sqlite", DSN: "/var/lib/app.db"}},
+		{"no database", model.Database{}, []string{"database"}, model.Database{}},
 	}
 	for _, st := range steps {
-		e, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", Database: st.set}, st.paths)
+		e, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", Database: st.set}, st.paths)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
@@ -217,7 +218,7 @@ func TestEnvironmentDatabaseCheck(t *testing.T) {
 		return fmt.Errorf("cannot connect to the database %s: refused; nothing was changed: %w", db, errkind.Unavailable)
 	}
 	ctx := context.Background()
-	env := store.Environment{Name: "production", Database: store.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app"}}
+	env := model.Environment{Name: "production", Database: model.Database{Driver: "postgres", DSN: "postgres://app:s3cret@db/app"}}
 	_, err := c.CreateEnvironment(ctx, env)
 	if !errors.Is(err, errkind.FailedPrecondition) || errors.Is(err, errkind.Unavailable) {
 		t.Fatalf("CreateEnvironment with an unreachable database: %v, want FailedPrecondition only", err)
@@ -233,7 +234,7 @@ func TestEnvironmentDatabaseCheck(t *testing.T) {
 	if _, err := c.CreateEnvironment(ctx, env, EnvOptions{SkipDatabaseCheck: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.UpdateEnvironment(ctx, store.Environment{Name: "production", KeepReleases: 3}, []string{"keep_releases"}); err != nil {
+	if _, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", KeepReleases: 3}, []string{"keep_releases"}); err != nil {
 		t.Fatal(err)
 	}
 	if checked != 1 {

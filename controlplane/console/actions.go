@@ -10,7 +10,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -166,7 +166,7 @@ func (c *Console) rollback(r *http.Request, rq *request) (string, error) {
 func (c *Console) setTwoStage(r *http.Request, rq *request) (string, error) {
 	on := checked(r, "two_stage")
 	r.PostForm.Set("two_stage", strconv.FormatBool(on)) // the audit summary says false too, not nothing
-	_, err := c.cat.UpdateEnvironment(r.Context(), store.Environment{Name: rq.target.env, TwoStage: on}, []string{"two_stage"})
+	_, err := c.cat.UpdateEnvironment(r.Context(), model.Environment{Name: rq.target.env, TwoStage: on}, []string{"two_stage"})
 	return "/environments#env-" + url.PathEscape(rq.target.env), err
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -182,27 +182,27 @@ func TestButtons(t *testing.T) {
 	now := time.Date(2030, 1, 7, 12, 0, 0, 0, time.UTC) // a Monday
 	deployer := auth.Subject{Name: "dora", Role: auth.Deployer, Environment: "demo"}
 	viewer := auth.Subject{Name: "vic", Role: auth.Viewer}
-	open := &store.Environment{Name: "demo", TwoStage: true}
-	closed := &store.Environment{Name: "demo", TwoStage: true, Windows: []string{"Mon-Sun 02:00-03:00 UTC"}}
-	prepared := &store.Deployment{ID: "d-1", Environment: "demo", State: store.Prepared, ExpireTime: now.Add(96 * time.Hour)}
+	open := &model.Environment{Name: "demo", TwoStage: true}
+	closed := &model.Environment{Name: "demo", TwoStage: true, Windows: []string{"Mon-Sun 02:00-03:00 UTC"}}
+	prepared := &model.Deployment{ID: "d-1", Environment: "demo", State: model.Prepared, ExpireTime: now.Add(96 * time.Hour)}
 	scheduled := *prepared
 	scheduled.ScheduledTime = now.Add(14 * time.Hour)
-	deployed := &store.Deployment{ID: "d-2", Environment: "demo", State: store.Deployed,
-		Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1"}}}
-	running := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
-	replaced := &store.Environment{Name: "demo", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r3", DeploymentID: "d-3"}}}
+	deployed := &model.Deployment{ID: "d-2", Environment: "demo", State: model.Deployed,
+		Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1"}}}
+	running := &model.Environment{Name: "demo", DeployedVersions: map[string]model.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
+	replaced := &model.Environment{Name: "demo", DeployedVersions: map[string]model.DeployedVersion{"hello": {ReleaseID: "r3", DeploymentID: "d-3"}}}
 	approver := auth.Subject{Name: "abe", Role: auth.Approver}
-	planned := &store.Deployment{ID: "d-4", Environment: "demo", State: store.Planned,
-		History: []store.Transition{{State: store.Planned, Actor: "dora"}}}
-	single := &store.Environment{Name: "demo"}
-	approval := &store.Environment{Name: "demo", TwoStage: true, RequireApproval: true}
+	planned := &model.Deployment{ID: "d-4", Environment: "demo", State: model.Planned,
+		History: []model.Transition{{State: model.Planned, Actor: "dora"}}}
+	single := &model.Environment{Name: "demo"}
+	approval := &model.Environment{Name: "demo", TwoStage: true, RequireApproval: true}
 	expired := *prepared
 	expired.ExpireTime = now
 	for _, tt := range []struct {
 		name string
 		s    auth.Subject
-		d    *store.Deployment
-		env  *store.Environment
+		d    *model.Deployment
+		env  *model.Environment
 		want buttons
 	}{
 		{"prepared, window open", deployer, prepared, open, buttons{Continue: true, Extend: true, Abort: true}},
@@ -216,7 +216,7 @@ func TestButtons(t *testing.T) {
 		{"planned, one stage", deployer, planned, single, buttons{Start: true, Abort: true}},
 		{"planned, approval required, its creator", deployer, planned, approval, buttons{Prepare: true, Abort: true}},
 		{"planned, approval required, an approver", approver, planned, approval, buttons{Approve: true}},
-		{"prepared, unapproved, window closed", deployer, prepared, &store.Environment{Name: "demo", TwoStage: true, RequireApproval: true,
+		{"prepared, unapproved, window closed", deployer, prepared, &model.Environment{Name: "demo", TwoStage: true, RequireApproval: true,
 			Windows: closed.Windows}, buttons{Continue: true, Extend: true, Abort: true}},
 		{"prepared, expired", deployer, &expired, open, buttons{Abort: true}},
 	} {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/deployment"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // keepAlive is how often an idle event stream gets a comment, so that
@@ -33,7 +33,7 @@ type agentEvent struct {
 	Error       string `json:"error,omitempty"`
 }
 
-func eventOf(d *store.Deployment, now time.Time) event {
+func eventOf(d *model.Deployment, now time.Time) event {
 	ev := event{ID: d.ID, State: string(d.State), Settled: deployment.Settled(d), Time: now, Agents: []agentEvent{}, Spread: spread(d)}
 	for _, a := range d.Agents {
 		ev.Agents = append(ev.Agents, agentEvent{Name: a.Name, State: string(a.State), Bytes: a.ReleaseBytes,

@@ -13,7 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -31,7 +31,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, rq *request) erro
 // --- environments ---
 
 type envView struct {
-	Env         *store.Environment
+	Env         *model.Environment
 	DSN         string
 	Windows     deployment.WindowStatus
 	ClosesIn    string
@@ -47,7 +47,7 @@ type envView struct {
 
 type deployedView struct {
 	App string
-	store.DeployedVersion
+	model.DeployedVersion
 }
 
 func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -90,16 +90,16 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, rq *r
 // --- deployments list ---
 
 type listRow struct {
-	D         *store.Deployment
+	D         *model.Deployment
 	Creator   string
 	Age       string
 	ExpiresIn string
 	Versions  string
 }
 
-func creator(d *store.Deployment) string {
+func creator(d *model.Deployment) string {
 	for _, t := range d.History {
-		if t.State == store.Planned {
+		if t.State == model.Planned {
 			return t.Actor
 		}
 	}
@@ -108,22 +108,22 @@ func creator(d *store.Deployment) string {
 
 // expiresIn is how long a PREPARED deployment has until it expires; ""
 // for the others.
-func expiresIn(d *store.Deployment, now time.Time) string {
-	if d.State != store.Prepared || d.ExpireTime.IsZero() {
+func expiresIn(d *model.Deployment, now time.Time) string {
+	if d.State != model.Prepared || d.ExpireTime.IsZero() {
 		return ""
 	}
 	return formatDuration(d.ExpireTime.Sub(now))
 }
 
 // spread is a deployment's activation spread, once it has one.
-func spread(d *store.Deployment) string {
-	if d.State != store.Deployed && d.ActivationSpread <= 0 {
+func spread(d *model.Deployment) string {
+	if d.State != model.Deployed && d.ActivationSpread <= 0 {
 		return ""
 	}
 	return formatDuration(d.ActivationSpread)
 }
 
-func versions(d *store.Deployment) string {
+func versions(d *model.Deployment) string {
 	var parts []string
 	for _, a := range d.Applications {
 		parts = append(parts, strings.TrimSpace(a.Name+" "+a.VersionLabel))
@@ -175,7 +175,7 @@ func (c *Console) deploymentsPage(w http.ResponseWriter, r *http.Request, rq *re
 // --- one deployment ---
 
 type agentRow struct {
-	A       store.DeploymentAgent
+	A       model.DeploymentAgent
 	Percent int
 }
 
@@ -205,8 +205,8 @@ func (b buttons) Any() bool {
 var extendChoices = []string{"1h", "6h", "24h", "48h", "96h"}
 
 type deploymentView struct {
-	D         *store.Deployment
-	Env       *store.Environment
+	D         *model.Deployment
+	Env       *model.Environment
 	Creator   string
 	Versions  string
 	Age       string
@@ -234,11 +234,11 @@ func percent(done, total int64) int {
 
 // agentPercent is how far an agent is in staging: 100 once it holds the
 // release (staged, or further), whatever it had to receive.
-func agentPercent(a store.DeploymentAgent) int {
+func agentPercent(a model.DeploymentAgent) int {
 	switch a.State {
-	case store.AgentPending:
+	case model.AgentPending:
 		return 0
-	case store.AgentStaging, store.AgentFailed:
+	case model.AgentStaging, model.AgentFailed:
 		return percent(a.TransferredBytes, a.ReleaseBytes)
 	}
 	return 100
@@ -300,7 +300,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 // role allows (the routes' own check) and the deployment's state permits
 // (the domain's Can… predicates). The server checks both again when a
 // button is pressed.
-func (c *Console) buttonsFor(s auth.Subject, d *store.Deployment, env *store.Environment, now time.Time) buttons {
+func (c *Console) buttonsFor(s auth.Subject, d *model.Deployment, env *model.Environment, now time.Time) buttons {
 	var b buttons
 	deploy := func(name string) bool { return c.may(s, name, d.Environment) }
 	b.Prepare = deploy("PrepareDeployment") && deployment.CanPrepare(d, env) == nil
@@ -376,7 +376,7 @@ func (c *Console) frontendsPage(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 	for name, e := range enrolled { // enrolled, never connected
 		if !seen[name] && (rq.target.env == "" || e.Environment == rq.target.env) {
-			add(fleet.AgentView{Agent: store.Agent{Name: name, Environment: e.Environment}})
+			add(fleet.AgentView{Agent: model.Agent{Name: name, Environment: e.Environment}})
 		}
 	}
 	slices.SortFunc(rows, func(a, b frontendRow) int {

@@ -3,7 +3,7 @@ package deployment
 import (
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // These say whether a request would be refused for the deployment's state,
@@ -15,47 +15,47 @@ import (
 
 // CanPrepare says whether d can be prepared: it is PLANNED and env deploys
 // in two stages.
-func CanPrepare(d *store.Deployment, env *store.Environment) error {
+func CanPrepare(d *model.Deployment, env *model.Environment) error {
 	return checkPrepare(d, env, nil)
 }
 
 // CanStart says whether d can be started (both stages): it is PLANNED.
 // Start also checks the approval and the deployment windows.
-func CanStart(d *store.Deployment) error {
+func CanStart(d *model.Deployment) error {
 	return checkStartable(d, nil, "start")
 }
 
 // CanContinue says whether stage 2 of d can start at now, approval and
 // deployment windows aside: it is PREPARED and has not expired.
 // NeedsApproval says whether the approval is missing.
-func CanContinue(d *store.Deployment, now time.Time) error {
+func CanContinue(d *model.Deployment, now time.Time) error {
 	return checkContinuable(d, now)
 }
 
 // NeedsApproval says whether env requires an approval before stage 2 of d
 // and d has none.
-func NeedsApproval(d *store.Deployment, env *store.Environment) bool {
+func NeedsApproval(d *model.Deployment, env *model.Environment) bool {
 	return checkApproval(d, env) != nil
 }
 
 // CanApprove says whether actor may approve d: it is PLANNED, PREPARING
 // or PREPARED, not approved yet, and actor neither created nor prepared it.
-func CanApprove(d *store.Deployment, actor string) error {
+func CanApprove(d *model.Deployment, actor string) error {
 	return checkApprove(d, actor)
 }
 
 // CanAbort says whether d can be aborted: stage 2 has not started.
-func CanAbort(d *store.Deployment) error {
+func CanAbort(d *model.Deployment) error {
 	return checkAbort(d)
 }
 
 // CanExtend says whether d's expiry can be moved at now: it is PREPARED
 // and has not expired.
-func CanExtend(d *store.Deployment, now time.Time) error {
+func CanExtend(d *model.Deployment, now time.Time) error {
 	return checkExtend(d, 1, now) // any positive duration: only d's state is asked about
 }
 
 // CanCancelSchedule says whether d has a scheduled continue to cancel.
-func CanCancelSchedule(d *store.Deployment) error {
+func CanCancelSchedule(d *model.Deployment) error {
 	return checkCancelSchedule(d)
 }

@@ -4,22 +4,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // The predicates pages ask before they show a button answer as the
 // requests' own checks do.
 func TestCan(t *testing.T) {
 	now := time.Date(2030, 1, 7, 12, 0, 0, 0, time.UTC)
-	planned := &store.Deployment{ID: "d-1", State: store.Planned,
-		History: []store.Transition{{State: store.Planned, Actor: "dora"}}}
-	prepared := &store.Deployment{ID: "d-2", State: store.Prepared, ExpireTime: now.Add(time.Hour)}
-	expired := &store.Deployment{ID: "d-3", State: store.Prepared, ExpireTime: now}
-	scheduled := &store.Deployment{ID: "d-4", State: store.Prepared, ExpireTime: now.Add(time.Hour), ScheduledTime: now.Add(time.Minute)}
-	approved := &store.Deployment{ID: "d-5", State: store.Prepared, ExpireTime: now.Add(time.Hour), Approval: &store.Approval{Actor: "abe"}}
-	deployed := &store.Deployment{ID: "d-6", State: store.Deployed}
-	two := &store.Environment{Name: "demo", TwoStage: true, RequireApproval: true}
-	one := &store.Environment{Name: "demo"}
+	planned := &model.Deployment{ID: "d-1", State: model.Planned,
+		History: []model.Transition{{State: model.Planned, Actor: "dora"}}}
+	prepared := &model.Deployment{ID: "d-2", State: model.Prepared, ExpireTime: now.Add(time.Hour)}
+	expired := &model.Deployment{ID: "d-3", State: model.Prepared, ExpireTime: now}
+	scheduled := &model.Deployment{ID: "d-4", State: model.Prepared, ExpireTime: now.Add(time.Hour), ScheduledTime: now.Add(time.Minute)}
+	approved := &model.Deployment{ID: "d-5", State: model.Prepared, ExpireTime: now.Add(time.Hour), Approval: &model.Approval{Actor: "abe"}}
+	deployed := &model.Deployment{ID: "d-6", State: model.Deployed}
+	two := &model.Environment{Name: "demo", TwoStage: true, RequireApproval: true}
+	one := &model.Environment{Name: "demo"}
 	for _, tt := range []struct {
 		name string
 		got  bool

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -45,11 +46,11 @@ const (
 )
 
 // Deadlines returns env's stage 2 deadlines with the defaults filled in.
-func Deadlines(env *store.Environment) store.Stage2Deadlines {
+func Deadlines(env *model.Environment) model.Stage2Deadlines {
 	return withDefaults(env.Deadlines)
 }
 
-func withDefaults(dl store.Stage2Deadlines) store.Stage2Deadlines {
+func withDefaults(dl model.Stage2Deadlines) model.Stage2Deadlines {
 	if dl.Arm <= 0 {
 		dl.Arm = DefaultArmDeadline
 	}
@@ -63,26 +64,26 @@ func withDefaults(dl store.Stage2Deadlines) store.Stage2Deadlines {
 }
 
 // FormatDeadlines says dl in words: "arm 10m, hooks 10m, commit 2m".
-func FormatDeadlines(dl store.Stage2Deadlines) string {
+func FormatDeadlines(dl model.Stage2Deadlines) string {
 	dl = withDefaults(dl)
 	return fmt.Sprintf("arm %s, hooks %s, commit %s", FormatTTL(dl.Arm), FormatTTL(dl.Hooks), FormatTTL(dl.Commit))
 }
 
 // stepLimit is how long the step d is in may take, and its name; 0 when
 // no deadline applies (not in stage 2, or its SQL step).
-func stepLimit(d *store.Deployment) (time.Duration, string) {
-	if d.State != store.Activating || d.StepTime.IsZero() || needsSQL(d) {
+func stepLimit(d *model.Deployment) (time.Duration, string) {
+	if d.State != model.Activating || d.StepTime.IsZero() || needsSQL(d) {
 		return 0, ""
 	}
 	dl := withDefaults(d.Deadlines)
 	switch {
-	case d.Step == store.StepArm:
+	case d.Step == model.StepArm:
 		return dl.Arm, "arm"
-	case d.Step == store.StepBefore, d.Step == store.StepAfter:
+	case d.Step == model.StepBefore, d.Step == model.StepAfter:
 		return dl.Hooks, "hooks"
 	case d.RollingBack:
 		return dl.Commit, "commit (swap-back)"
-	case d.Step == store.StepCommit:
+	case d.Step == model.StepCommit:
 		return dl.Commit, "commit"
 	}
 	return 0, ""
@@ -90,7 +91,7 @@ func stepLimit(d *store.Deployment) (time.Duration, string) {
 
 // StepDeadline is when the step of stage 2 that d is in must have ended;
 // zero when none applies (not ACTIVATING, or in its SQL step).
-func StepDeadline(d *store.Deployment) time.Time {
+func StepDeadline(d *model.Deployment) time.Time {
 	limit, _ := stepLimit(d)
 	if limit == 0 {
 		return time.Time{}
@@ -102,7 +103,7 @@ func StepDeadline(d *store.Deployment) time.Time {
 // of the current step, saying why (which deadline passed, or who ended
 // stage 2), and marks it Unanswered with the command's kind. It returns
 // their names. It is pure; next(d) then decides what follows.
-func passDeadline(d *store.Deployment, why string) []string {
+func passDeadline(d *model.Deployment, why string) []string {
 	kind := phase(d)
 	var names []string
 	for i := range d.Agents {
@@ -116,14 +117,14 @@ func passDeadline(d *store.Deployment, why string) []string {
 			msg = rollbackFailed + msg
 		}
 		a.Command, a.Unanswered = "", string(kind)
-		a.State, a.Error, a.StepError = store.AgentFailed, msg, msg
+		a.State, a.Error, a.StepError = model.AgentFailed, msg, msg
 	}
 	return names
 }
 
 // unanswered names d's agents that left commit or rollback unanswered,
 // with what follows for them, or "".
-func unanswered(d *store.Deployment) string {
+func unanswered(d *model.Deployment) string {
 	var names []string
 	for _, a := range d.Agents {
 		if a.Unanswered == string(fleet.Commit) || a.Unanswered == string(fleet.Rollback) {
@@ -139,7 +140,7 @@ func unanswered(d *store.Deployment) string {
 // overdue ends the step of an ACTIVATING deployment whose deadline passed
 // at now. Call with s.mu held.
 func (s *Service) overdue(id string, now time.Time) error {
-	_, err := s.endStep(id, ControllerActor, func(d *store.Deployment) (string, error) {
+	_, err := s.endStep(id, ControllerActor, func(d *model.Deployment) (string, error) {
 		limit, name := stepLimit(d)
 		if limit == 0 || now.Before(d.StepTime.Add(limit)) {
 			return "", errUnchanged
@@ -156,7 +157,7 @@ func (s *Service) overdue(id string, now time.Time) error {
 // InvalidArgument without a reason; FailedPrecondition while the SQL
 // script runs (it is bounded by --sql-timeout) or once the deployment
 // ended.
-func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
+func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*model.Deployment, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, fmt.Errorf("abort --force needs a reason (--reason): it ends stage 2 without waiting for the agents; nothing was changed: %w", errkind.InvalidArgument)
 	}
@@ -164,14 +165,14 @@ func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*st
 	if err != nil {
 		return nil, err
 	}
-	if d.State != store.Activating {
+	if d.State != model.Activating {
 		return s.Abort(ctx, actor, id, reason)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.endStep(id, actor, func(d *store.Deployment) (string, error) {
+	return s.endStep(id, actor, func(d *model.Deployment) (string, error) {
 		switch {
-		case d.State != store.Activating:
+		case d.State != model.Activating:
 			return "", fmt.Errorf("deployment %s is %s now, no longer in stage 2; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
 		case needsSQL(d):
 			return "", fmt.Errorf("deployment %s is running its SQL script, which ends by itself (bounded by the controller's --sql-timeout and the window); retry once it moved on; nothing was changed: %w", d.ID, errkind.FailedPrecondition)
@@ -184,16 +185,16 @@ func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*st
 // agents that have not answered: why returns how to say it (or
 // errUnchanged). The unanswered commands are forgotten, so that they are
 // never resent. Call with s.mu held.
-func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (string, error)) (*store.Deployment, error) {
+func (s *Service) endStep(id, actor string, why func(d *model.Deployment) (string, error)) (*model.Deployment, error) {
 	var out []outgoing
 	ended := false
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		w, err := why(d)
 		if err != nil {
 			return err
 		}
 		step := d.Step
-		if d.RollingBack && step == store.StepCommit {
+		if d.RollingBack && step == model.StepCommit {
 			step = "swap-back"
 		}
 		names := passDeadline(d, w)
@@ -204,7 +205,7 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 		note(d, s.clock(), actor, msg)
 		before := d.State
 		out, err = s.take(tx, d, next(d))
-		ended = d.State != before && Final(d.State)
+		ended = d.State != before && d.State.Final()
 		return err
 	})
 	if err != nil || d == nil {
@@ -218,30 +219,30 @@ func (s *Service) endStep(id, actor string, why func(d *store.Deployment) (strin
 
 // StepName is the name of the step of stage 2 d is in ("swap-back" for
 // the rollback that follows a failed commit); "" outside stage 2.
-func StepName(d *store.Deployment) string {
+func StepName(d *model.Deployment) string {
 	switch {
-	case d.State != store.Activating:
+	case d.State != model.Activating:
 		return ""
-	case d.RollingBack && d.Step == store.StepCommit:
+	case d.RollingBack && d.Step == model.StepCommit:
 		return "swap-back"
 	case d.Step == "" && needsSQL(d):
-		return string(store.StepSQL)
+		return string(model.StepSQL)
 	case d.Step == "":
-		return string(store.StepCommit)
+		return string(model.StepCommit)
 	}
 	return string(d.Step)
 }
 
 // StageDeadlines returns the stage 2 deadlines of deployment id: its own
 // once stage 2 began, its environment's before. Errors: NotFound.
-func (s *Service) StageDeadlines(ctx context.Context, id string) (store.Stage2Deadlines, error) {
-	var dl store.Stage2Deadlines
+func (s *Service) StageDeadlines(ctx context.Context, id string) (model.Stage2Deadlines, error) {
+	var dl model.Stage2Deadlines
 	err := s.store.View(func(tx *store.Tx) error {
 		d, err := tx.Deployment(id)
 		if err != nil {
 			return err
 		}
-		if d.Deadlines != (store.Stage2Deadlines{}) {
+		if d.Deadlines != (model.Stage2Deadlines{}) {
 			dl = withDefaults(d.Deadlines)
 			return nil
 		}

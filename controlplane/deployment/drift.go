@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -25,7 +26,7 @@ import (
 // env records: one clause per recorded application it does not run,
 // sorted by application ("hello: runs r-abc, recorded r-def"); nil when
 // it runs every recorded release. It is pure.
-func Drift(env *store.Environment, apps []store.AgentApplication) []string {
+func Drift(env *model.Environment, apps []model.AgentApplication) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(env.DeployedVersions)) {
 		want := env.DeployedVersions[name].ReleaseID
@@ -33,7 +34,7 @@ func Drift(env *store.Environment, apps []store.AgentApplication) []string {
 			continue
 		}
 		got := ""
-		if i := slices.IndexFunc(apps, func(a store.AgentApplication) bool { return a.Name == name }); i >= 0 {
+		if i := slices.IndexFunc(apps, func(a model.AgentApplication) bool { return a.Name == name }); i >= 0 {
 			got = apps[i].RunningReleaseID
 		}
 		if got == want {
@@ -51,9 +52,9 @@ func Drift(env *store.Environment, apps []store.AgentApplication) []string {
 // driftPaused returns the deployment of env, among deps, during which no
 // front-end of env is said to drift (ACTIVATING, or rolling back by
 // command), or nil.
-func driftPaused(env string, deps []*store.Deployment) *store.Deployment {
+func driftPaused(env string, deps []*model.Deployment) *model.Deployment {
 	for _, d := range deps {
-		if d.Environment == env && (d.State == store.Activating || (d.State == store.Deployed && d.RollingBack)) {
+		if d.Environment == env && (d.State == model.Activating || (d.State == model.Deployed && d.RollingBack)) {
 			return d
 		}
 	}
@@ -84,8 +85,8 @@ func (s *Service) Drifts(env string) ([]AgentDrift, error) {
 	if err != nil {
 		return nil, err
 	}
-	var envs []*store.Environment
-	var deps []*store.Deployment
+	var envs []*model.Environment
+	var deps []*model.Deployment
 	if err := s.store.View(func(tx *store.Tx) error {
 		var err error
 		if envs, err = tx.Environments(); err != nil {
@@ -102,11 +103,11 @@ func (s *Service) Drifts(env string) ([]AgentDrift, error) {
 // drifts is Drifts on what was read: each of views compared with its
 // environment among envs, unless a deployment among deps pauses it. It is
 // pure.
-func drifts(views []fleet.AgentView, envs []*store.Environment, deps []*store.Deployment) []AgentDrift {
+func drifts(views []fleet.AgentView, envs []*model.Environment, deps []*model.Deployment) []AgentDrift {
 	out := make([]AgentDrift, 0, len(views))
 	for _, v := range views {
 		a := AgentDrift{Agent: v.Name, Environment: v.Environment, Connected: v.Connected}
-		i := slices.IndexFunc(envs, func(e *store.Environment) bool { return e.Name == v.Environment })
+		i := slices.IndexFunc(envs, func(e *model.Environment) bool { return e.Name == v.Environment })
 		if i >= 0 && driftPaused(v.Environment, deps) == nil {
 			a.Reasons = Drift(envs[i], v.Applications)
 		}

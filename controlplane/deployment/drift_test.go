@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -17,18 +17,18 @@ const (
 	relWeb = "3333333333333333cccc"
 )
 
-func recorded(apps map[string]string) *store.Environment {
-	e := &store.Environment{Name: "production", DeployedVersions: map[string]store.DeployedVersion{}}
+func recorded(apps map[string]string) *model.Environment {
+	e := &model.Environment{Name: "production", DeployedVersions: map[string]model.DeployedVersion{}}
 	for app, id := range apps {
-		e.DeployedVersions[app] = store.DeployedVersion{ReleaseID: id, DeploymentID: "d-1"}
+		e.DeployedVersions[app] = model.DeployedVersion{ReleaseID: id, DeploymentID: "d-1"}
 	}
 	return e
 }
 
-func running(pairs ...string) []store.AgentApplication {
-	var out []store.AgentApplication
+func running(pairs ...string) []model.AgentApplication {
+	var out []model.AgentApplication
 	for i := 0; i+1 < len(pairs); i += 2 {
-		out = append(out, store.AgentApplication{Name: pairs[i], RunningReleaseID: pairs[i+1], StagedReleaseIDs: []string{relV1, relV2}})
+		out = append(out, model.AgentApplication{Name: pairs[i], RunningReleaseID: pairs[i+1], StagedReleaseIDs: []string{relV1, relV2}})
 	}
 	return out
 }
@@ -37,7 +37,7 @@ func TestDrift(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
-		apps []store.AgentApplication
+		apps []model.AgentApplication
 		want []string
 	}{
 		{"runs what is recorded", map[string]string{"hello": relV2}, running("hello", relV2), nil},
@@ -53,7 +53,7 @@ func TestDrift(t *testing.T) {
 			[]string{"hello: runs 111111111111, recorded 222222222222"}},
 		{"two apps drift, sorted", map[string]string{"web": relWeb, "hello": relV2}, running("web", relV1, "hello", relV1),
 			[]string{"hello: runs 111111111111, recorded 222222222222", "web: runs 111111111111, recorded 333333333333"}},
-		{"staged is not running", map[string]string{"hello": relV2}, []store.AgentApplication{{Name: "hello", RunningReleaseID: relV1, StagedReleaseIDs: []string{relV2}}},
+		{"staged is not running", map[string]string{"hello": relV2}, []model.AgentApplication{{Name: "hello", RunningReleaseID: relV1, StagedReleaseIDs: []string{relV2}}},
 			[]string{"hello: runs 111111111111, recorded 222222222222"}},
 	}
 	for _, tt := range tests {
@@ -66,29 +66,29 @@ func TestDrift(t *testing.T) {
 }
 
 func TestDriftsPausedDuringStage2AndRollback(t *testing.T) {
-	envs := []*store.Environment{recorded(map[string]string{"hello": relV2}), {Name: "staging"}}
+	envs := []*model.Environment{recorded(map[string]string{"hello": relV2}), {Name: "staging"}}
 	views := []fleet.AgentView{
-		{Agent: store.Agent{Name: "fe-1", Environment: "production", Applications: running("hello", relV2)}, Connected: true},
-		{Agent: store.Agent{Name: "fe-2", Environment: "production", Applications: running("hello", relV1)}, Connected: true},
-		{Agent: store.Agent{Name: "fe-3", Environment: "production", Applications: running("hello", relV1)}},
-		{Agent: store.Agent{Name: "st-1", Environment: "staging", Applications: running("hello", relV1)}, Connected: true},
-		{Agent: store.Agent{Name: "lost", Environment: "gone", Applications: running("hello", relV1)}},
+		{Agent: model.Agent{Name: "fe-1", Environment: "production", Applications: running("hello", relV2)}, Connected: true},
+		{Agent: model.Agent{Name: "fe-2", Environment: "production", Applications: running("hello", relV1)}, Connected: true},
+		{Agent: model.Agent{Name: "fe-3", Environment: "production", Applications: running("hello", relV1)}},
+		{Agent: model.Agent{Name: "st-1", Environment: "staging", Applications: running("hello", relV1)}, Connected: true},
+		{Agent: model.Agent{Name: "lost", Environment: "gone", Applications: running("hello", relV1)}},
 	}
-	dep := func(env string, st store.DeploymentState, rollingBack bool) *store.Deployment {
-		return &store.Deployment{ID: "d-9", Environment: env, State: st, RollingBack: rollingBack}
+	dep := func(env string, st model.DeploymentState, rollingBack bool) *model.Deployment {
+		return &model.Deployment{ID: "d-9", Environment: env, State: st, RollingBack: rollingBack}
 	}
 	tests := []struct {
 		name string
-		deps []*store.Deployment
+		deps []*model.Deployment
 		want []string
 	}{
 		{"no deployment", nil, []string{"fe-2", "fe-3"}},
-		{"an earlier one DEPLOYED", []*store.Deployment{dep("production", store.Deployed, false)}, []string{"fe-2", "fe-3"}},
-		{"one ROLLED_BACK by stage 2", []*store.Deployment{dep("production", store.RolledBack, true)}, []string{"fe-2", "fe-3"}},
-		{"one PREPARED (nothing runs differently)", []*store.Deployment{dep("production", store.Prepared, false)}, []string{"fe-2", "fe-3"}},
-		{"one ACTIVATING", []*store.Deployment{dep("production", store.Activating, false)}, nil},
-		{"one rolling back by command", []*store.Deployment{dep("production", store.Deployed, true)}, nil},
-		{"another environment's ACTIVATING", []*store.Deployment{dep("staging", store.Activating, false)}, []string{"fe-2", "fe-3"}},
+		{"an earlier one DEPLOYED", []*model.Deployment{dep("production", model.Deployed, false)}, []string{"fe-2", "fe-3"}},
+		{"one ROLLED_BACK by stage 2", []*model.Deployment{dep("production", model.RolledBack, true)}, []string{"fe-2", "fe-3"}},
+		{"one PREPARED (nothing runs differently)", []*model.Deployment{dep("production", model.Prepared, false)}, []string{"fe-2", "fe-3"}},
+		{"one ACTIVATING", []*model.Deployment{dep("production", model.Activating, false)}, nil},
+		{"one rolling back by command", []*model.Deployment{dep("production", model.Deployed, true)}, nil},
+		{"another environment's ACTIVATING", []*model.Deployment{dep("staging", model.Activating, false)}, []string{"fe-2", "fe-3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,21 +114,21 @@ func TestDriftsPausedDuringStage2AndRollback(t *testing.T) {
 
 func TestCheckReconcile(t *testing.T) {
 	tests := []struct {
-		state       store.DeploymentState
+		state       model.DeploymentState
 		rollingBack bool
 		refused     bool
 	}{
-		{store.Planned, false, false},
-		{store.Preparing, false, true},
-		{store.Prepared, false, true},
-		{store.Activating, false, true},
-		{store.Deployed, false, false},
-		{store.Deployed, true, true},
-		{store.Failed, false, false},
-		{store.RolledBack, true, false},
+		{model.Planned, false, false},
+		{model.Preparing, false, true},
+		{model.Prepared, false, true},
+		{model.Activating, false, true},
+		{model.Deployed, false, false},
+		{model.Deployed, true, true},
+		{model.Failed, false, false},
+		{model.RolledBack, true, false},
 	}
 	for _, tt := range tests {
-		err := checkReconcile("production", []*store.Deployment{{ID: "d-3", Environment: "production", State: tt.state, RollingBack: tt.rollingBack}})
+		err := checkReconcile("production", []*model.Deployment{{ID: "d-3", Environment: "production", State: tt.state, RollingBack: tt.rollingBack}})
 		if got := errors.Is(err, errkind.FailedPrecondition); got != tt.refused {
 			t.Errorf("%s (rolling back %v): refused = %v (%v), want %v", tt.state, tt.rollingBack, got, err, tt.refused)
 		}
@@ -136,21 +136,21 @@ func TestCheckReconcile(t *testing.T) {
 }
 
 func TestReconcileEnd(t *testing.T) {
-	rec := &store.Deployment{ID: "d-4", Environment: "production", Reconcile: true}
-	plain := &store.Deployment{ID: "d-5", Environment: "production"}
+	rec := &model.Deployment{ID: "d-4", Environment: "production", Reconcile: true}
+	plain := &model.Deployment{ID: "d-5", Environment: "production"}
 	armFailed := "stage 2 stopped at the readiness check (arm): agent fe-1: disk full; nothing was swapped" + againHint
 	tests := []struct {
 		name       string
-		d          *store.Deployment
-		to         store.DeploymentState
-		wantTo     store.DeploymentState
+		d          *model.Deployment
+		to         model.DeploymentState
+		wantTo     model.DeploymentState
 		wantReason string
 	}{
-		{"a deployment goes back to PREPARED", plain, store.Prepared, store.Prepared, armFailed},
-		{"a reconcile fails instead", rec, store.Prepared, store.Failed,
+		{"a deployment goes back to PREPARED", plain, model.Prepared, model.Prepared, armFailed},
+		{"a reconcile fails instead", rec, model.Prepared, model.Failed,
 			"stage 2 stopped at the readiness check (arm): agent fe-1: disk full; nothing was swapped; the reconcile ended; fix the cause, then run `cutoverctl env reconcile production` again"},
-		{"a reconcile DEPLOYED", rec, store.Deployed, store.Deployed, armFailed},
-		{"a reconcile ROLLED_BACK", rec, store.RolledBack, store.RolledBack, armFailed},
+		{"a reconcile DEPLOYED", rec, model.Deployed, model.Deployed, armFailed},
+		{"a reconcile ROLLED_BACK", rec, model.RolledBack, model.RolledBack, armFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

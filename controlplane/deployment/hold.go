@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // This file holds the held commit: in stage 2's commit step, a front-end
@@ -19,14 +19,14 @@ import (
 
 // holds says whether the commit of d's current step is held: stage 2's
 // commit (not a rollback's).
-func holds(d *store.Deployment) bool {
-	return d.State == store.Activating && !d.RollingBack && d.Step == store.StepCommit
+func holds(d *model.Deployment) bool {
+	return d.State == model.Activating && !d.RollingBack && d.Step == model.StepCommit
 }
 
 // AwaitsFinish says whether agent a of a deployment is ready in a held
 // commit and waits for its finish: a.Ready stays set once the commit is
 // answered (or the deployment ended), when nothing waits any more.
-func AwaitsFinish(a store.DeploymentAgent) bool {
+func AwaitsFinish(a model.DeploymentAgent) bool {
 	return a.Ready && a.Command != ""
 }
 
@@ -34,14 +34,14 @@ func AwaitsFinish(a store.DeploymentAgent) bool {
 // report r was applied: to every ready front-end not sent one yet once
 // none is left to wait for or one failed, and again to r's agent when it
 // repeats its ready report (it missed the first: a reconnection).
-func finishes(d *store.Deployment, r fleet.Report) []outgoing {
+func finishes(d *model.Deployment, r fleet.Report) []outgoing {
 	if !holds(d) {
 		return nil
 	}
-	failed := slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool {
-		return a.State == store.AgentFailed || a.State == store.AgentRolledBack
+	failed := slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool {
+		return a.State == model.AgentFailed || a.State == model.AgentRolledBack
 	})
-	waiting := slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" && !a.Ready })
+	waiting := slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Command != "" && !a.Ready })
 	if waiting && !failed {
 		return nil
 	}

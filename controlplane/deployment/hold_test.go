@@ -5,21 +5,21 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 func TestFinishes(t *testing.T) {
-	committing := func(agents ...store.DeploymentAgent) *store.Deployment {
-		return &store.Deployment{ID: "d-1", State: store.Activating, Step: store.StepCommit, Agents: agents}
+	committing := func(agents ...model.DeploymentAgent) *model.Deployment {
+		return &model.Deployment{ID: "d-1", State: model.Activating, Step: model.StepCommit, Agents: agents}
 	}
-	held := func(name string) store.DeploymentAgent {
-		return store.DeploymentAgent{Name: name, State: store.AgentActivating, Command: "d-1.commit." + name, Ready: true}
+	held := func(name string) model.DeploymentAgent {
+		return model.DeploymentAgent{Name: name, State: model.AgentActivating, Command: "d-1.commit." + name, Ready: true}
 	}
-	waiting := func(name string) store.DeploymentAgent {
-		return store.DeploymentAgent{Name: name, State: store.AgentActivating, Command: "d-1.commit." + name}
+	waiting := func(name string) model.DeploymentAgent {
+		return model.DeploymentAgent{Name: name, State: model.AgentActivating, Command: "d-1.commit." + name}
 	}
-	done := store.DeploymentAgent{Name: "done", State: store.AgentActive}
-	failed := store.DeploymentAgent{Name: "bad", State: store.AgentRolledBack, SwappedBack: true}
+	done := model.DeploymentAgent{Name: "done", State: model.AgentActive}
+	failed := model.DeploymentAgent{Name: "bad", State: model.AgentRolledBack, SwappedBack: true}
 	sent := held("c")
 	sent.FinishSent = true
 	ready := func(agent string) fleet.Report {
@@ -28,7 +28,7 @@ func TestFinishes(t *testing.T) {
 
 	cases := []struct {
 		name      string
-		d         *store.Deployment
+		d         *model.Deployment
 		r         fleet.Report
 		want      []string // agents sent a finish
 		wantAbort bool
@@ -39,10 +39,10 @@ func TestFinishes(t *testing.T) {
 		{"sent already: not again", committing(held("a"), sent), fleet.Report{Agent: "a", Outcome: fleet.Done}, []string{"a"}, false},
 		{"a repeated ready gets it again", committing(held("a"), sent), ready("c"), []string{"a", "c"}, false},
 		{"one failed: the ready ones abort", committing(held("a"), waiting("b"), failed), fleet.Report{Agent: "bad", Outcome: fleet.CommandFailed}, []string{"a"}, true},
-		{"a rollback's commit is not held", &store.Deployment{ID: "d-1", State: store.Deployed, RollingBack: true, Step: store.StepCommit,
-			Agents: []store.DeploymentAgent{held("a")}}, ready("a"), nil, false},
-		{"not the commit step", &store.Deployment{ID: "d-1", State: store.Activating, Step: store.StepArm,
-			Agents: []store.DeploymentAgent{held("a")}}, ready("a"), nil, false},
+		{"a rollback's commit is not held", &model.Deployment{ID: "d-1", State: model.Deployed, RollingBack: true, Step: model.StepCommit,
+			Agents: []model.DeploymentAgent{held("a")}}, ready("a"), nil, false},
+		{"not the commit step", &model.Deployment{ID: "d-1", State: model.Activating, Step: model.StepArm,
+			Agents: []model.DeploymentAgent{held("a")}}, ready("a"), nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,13 +67,13 @@ func TestFinishes(t *testing.T) {
 }
 
 func TestCommitReportReadyAndOverlap(t *testing.T) {
-	a := &store.DeploymentAgent{State: store.AgentActivating}
+	a := &model.DeploymentAgent{State: model.AgentActivating}
 	applyCommitReport(a, fleet.Report{Outcome: fleet.Progress, Ready: true})
 	if !a.Ready {
 		t.Fatal("a ready progress report did not mark the agent ready")
 	}
 	applyCommitReport(a, fleet.Report{Outcome: fleet.Done, Overlap: 42})
-	if a.State != store.AgentActive || a.Overlap != 42 {
+	if a.State != model.AgentActive || a.Overlap != 42 {
 		t.Fatalf("after DONE: state %s overlap %v", a.State, a.Overlap)
 	}
 }
@@ -81,12 +81,12 @@ func TestCommitReportReadyAndOverlap(t *testing.T) {
 func TestAwaitsFinish(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		a    store.DeploymentAgent
+		a    model.DeploymentAgent
 		want bool
 	}{
-		{"ready, commit unanswered", store.DeploymentAgent{Ready: true, Command: "d-1.commit.fe1"}, true},
-		{"ready, commit answered", store.DeploymentAgent{Ready: true}, false},
-		{"not ready", store.DeploymentAgent{Command: "d-1.commit.fe1"}, false},
+		{"ready, commit unanswered", model.DeploymentAgent{Ready: true, Command: "d-1.commit.fe1"}, true},
+		{"ready, commit answered", model.DeploymentAgent{Ready: true}, false},
+		{"not ready", model.DeploymentAgent{Command: "d-1.commit.fe1"}, false},
 	} {
 		if got := AwaitsFinish(tt.a); got != tt.want {
 			t.Errorf("%s: AwaitsFinish = %v, want %v", tt.name, got, tt.want)

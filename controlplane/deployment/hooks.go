@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -34,10 +35,10 @@ type agentLabels struct {
 // on every agent whose labels include the hook's labels (on: each), or
 // only on the first of them by name (on: once). A hook that matches no
 // agent runs nowhere. It is pure.
-func planHooks(apps []appHooks, agents []agentLabels) map[string][]store.HookRef {
+func planHooks(apps []appHooks, agents []agentLabels) map[string][]model.HookRef {
 	sorted := slices.Clone(agents)
 	slices.SortFunc(sorted, func(a, b agentLabels) int { return strings.Compare(a.name, b.name) })
-	plan := map[string][]store.HookRef{}
+	plan := map[string][]model.HookRef{}
 	for _, kind := range appspec.HookKinds {
 		for _, app := range apps {
 			for i, h := range app.hooks.Of(kind) {
@@ -45,7 +46,7 @@ func planHooks(apps []appHooks, agents []agentLabels) map[string][]store.HookRef
 					if !h.Matches(a.labels) {
 						continue
 					}
-					plan[a.name] = append(plan[a.name], store.HookRef{Application: app.app, Kind: string(kind), Index: i})
+					plan[a.name] = append(plan[a.name], model.HookRef{Application: app.app, Kind: string(kind), Index: i})
 					if h.Once() {
 						break
 					}
@@ -57,13 +58,13 @@ func planHooks(apps []appHooks, agents []agentLabels) map[string][]store.HookRef
 }
 
 // refsOf returns the hooks of kind that a runs in stage 2, from its plan.
-func refsOf(a *store.DeploymentAgent, kind appspec.HookKind) []store.HookRef {
+func refsOf(a *model.DeploymentAgent, kind appspec.HookKind) []model.HookRef {
 	return refsIn(a.Plan, kind)
 }
 
 // refsIn returns the hooks of kind in plan.
-func refsIn(plan []store.HookRef, kind appspec.HookKind) []store.HookRef {
-	var out []store.HookRef
+func refsIn(plan []model.HookRef, kind appspec.HookKind) []model.HookRef {
+	var out []model.HookRef
 	for _, r := range plan {
 		if r.Kind == string(kind) {
 			out = append(out, r)
@@ -73,7 +74,7 @@ func refsIn(plan []store.HookRef, kind appspec.HookKind) []store.HookRef {
 }
 
 // deploymentHooks reads the hooks of d's releases from their manifests.
-func deploymentHooks(tx *store.Tx, d *store.Deployment) ([]appHooks, error) {
+func deploymentHooks(tx *store.Tx, d *model.Deployment) ([]appHooks, error) {
 	return releaseHooks(tx, releases(d))
 }
 
@@ -106,7 +107,7 @@ func labelsOf(views []fleet.AgentView) []agentLabels {
 }
 
 // hookErrors joins the errors of the hooks in rs, or "".
-func hookErrors(rs []store.HookResult) string {
+func hookErrors(rs []model.HookResult) string {
 	var out []string
 	for _, r := range rs {
 		if r.Error != "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -26,7 +27,7 @@ import (
 // preparedSummary says on how many of the environment's front-ends d is
 // staged, and what keeps the others: envAgents are the agents the
 // controller knows in d's environment (removed ones are not).
-func preparedSummary(d *store.Deployment, envAgents []*store.Agent) string {
+func preparedSummary(d *model.Deployment, envAgents []*model.Agent) string {
 	names := map[string]bool{}
 	for _, a := range d.Agents {
 		names[a.Name] = true
@@ -37,16 +38,16 @@ func preparedSummary(d *store.Deployment, envAgents []*store.Agent) string {
 	staged := 0
 	var others []string
 	for _, n := range slices.Sorted(maps.Keys(names)) {
-		i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == n })
+		i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == n })
 		switch {
-		case i >= 0 && d.Agents[i].State == store.AgentStaged:
+		case i >= 0 && d.Agents[i].State == model.AgentStaged:
 			staged++
-		case i >= 0 && d.Agents[i].State == store.AgentFailed:
+		case i >= 0 && d.Agents[i].State == model.AgentFailed:
 			others = append(others, fmt.Sprintf("%s failed: %s", n, d.Agents[i].Error))
 		case i >= 0:
 			others = append(others, n+" staging in the background")
 		default:
-			j := slices.IndexFunc(envAgents, func(a *store.Agent) bool { return a.Name == n })
+			j := slices.IndexFunc(envAgents, func(a *model.Agent) bool { return a.Name == n })
 			since := "it connected"
 			if !envAgents[j].LastSeen.IsZero() {
 				since = utc(envAgents[j].LastSeen)
@@ -62,9 +63,9 @@ func preparedSummary(d *store.Deployment, envAgents []*store.Agent) string {
 }
 
 // envAgents returns the agents of env that the controller knows.
-func envAgents(tx *store.Tx, env string) ([]*store.Agent, error) {
+func envAgents(tx *store.Tx, env string) ([]*model.Agent, error) {
 	all, err := tx.Agents()
-	return slices.DeleteFunc(all, func(a *store.Agent) bool { return a.Environment != env }), err
+	return slices.DeleteFunc(all, func(a *model.Agent) bool { return a.Environment != env }), err
 }
 
 // lateStage decides what a front-end that just connected (v) needs for
@@ -73,32 +74,32 @@ func envAgents(tx *store.Tx, env string) ([]*store.Agent, error) {
 // records the agent in d (joining it, or resetting a failed entry) and
 // returns the command to send, if any, and the note for the history ("" for
 // none).
-func lateStage(d *store.Deployment, v fleet.AgentView) (*fleet.Command, string) {
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name })
+func lateStage(d *model.Deployment, v fleet.AgentView) (*fleet.Command, string) {
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == v.Name })
 	if i >= 0 && d.Agents[i].Command != "" { // staging in the background: resend
 		c := stageCommand(d, d.Agents[i].Command)
 		return &c, ""
 	}
 	if holdsAll(d, v) {
 		if i < 0 {
-			d.Agents = append(d.Agents, store.DeploymentAgent{Name: v.Name, State: store.AgentStaged})
+			d.Agents = append(d.Agents, model.DeploymentAgent{Name: v.Name, State: model.AgentStaged})
 			return nil, fmt.Sprintf("front-end %s connected; it holds the releases already", v.Name)
 		}
 		return nil, ""
 	}
 	if i < 0 {
-		d.Agents = append(d.Agents, store.DeploymentAgent{Name: v.Name})
+		d.Agents = append(d.Agents, model.DeploymentAgent{Name: v.Name})
 		i = len(d.Agents) - 1
 	}
 	a := &d.Agents[i]
-	a.State, a.Error, a.Command = store.AgentPending, "", commandID(d, fleet.Stage, v.Name)
+	a.State, a.Error, a.Command = model.AgentPending, "", commandID(d, fleet.Stage, v.Name)
 	c := stageCommand(d, a.Command)
 	return &c,
 		fmt.Sprintf("front-end %s connected while PREPARED and lacks the releases: staging them there now, in the background", v.Name)
 }
 
 // stageCommand is d's stage command of id, with d's stage_rate.
-func stageCommand(d *store.Deployment, id string) fleet.Command {
+func stageCommand(d *model.Deployment, id string) fleet.Command {
 	return fleet.Command{Kind: fleet.Stage, ID: id, DeploymentID: d.ID, Releases: releases(d), StageRate: d.StageRate}
 }
 
@@ -126,8 +127,8 @@ func (s *Service) stageJoined(names []string) {
 			continue
 		}
 		var out []outgoing
-		d, err := s.update(p.ID, func(tx *store.Tx, d *store.Deployment) error {
-			if d.State != store.Prepared || !built(d) {
+		d, err := s.update(p.ID, func(tx *store.Tx, d *model.Deployment) error {
+			if d.State != model.Prepared || !built(d) {
 				return errUnchanged
 			}
 			out = nil
@@ -162,16 +163,16 @@ func (s *Service) stageJoined(names []string) {
 // lateReport is the note for a final answer of agent to a stage in the
 // background of PREPARED deployment d, once applied; envAgents as for
 // preparedSummary.
-func lateReport(d *store.Deployment, agent string, envAgents []*store.Agent) string {
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == agent })
+func lateReport(d *model.Deployment, agent string, envAgents []*model.Agent) string {
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == agent })
 	if i < 0 {
 		return ""
 	}
 	a := d.Agents[i]
 	switch a.State {
-	case store.AgentStaged:
+	case model.AgentStaged:
 		return fmt.Sprintf("front-end %s staged in the background (%d bytes transferred); %s", agent, a.TransferredBytes, preparedSummary(d, envAgents))
-	case store.AgentFailed:
+	case model.AgentFailed:
 		return fmt.Sprintf("staging on front-end %s failed: %s; continue stages it again inside the window (or, with require_prepared, refuses); %s", agent, a.Error, preparedSummary(d, envAgents))
 	}
 	return ""

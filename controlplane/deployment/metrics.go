@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
@@ -85,17 +86,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // stateLabel is the value of the state label for a final state: "deployed",
 // "rolled_back", …
-func stateLabel(s store.DeploymentState) string { return strings.ToLower(string(s)) }
+func stateLabel(s model.DeploymentState) string { return strings.ToLower(string(s)) }
 
 // stageDurations are a deployment's step durations, by stage label.
-func stageDurations(d *store.Deployment) map[string]time.Duration {
+func stageDurations(d *model.Deployment) map[string]time.Duration {
 	return map[string]time.Duration{stageBuild: d.BuildDuration, stageTransfer: d.TransferDuration,
 		stageSQL: d.SQLDuration, stageSwap: d.SwapDuration}
 }
 
 // observeStages observes each step duration that a committed change of a
 // deployment set (zero before, positive after), once.
-func (m *metrics) observeStages(before map[string]time.Duration, after *store.Deployment) {
+func (m *metrics) observeStages(before map[string]time.Duration, after *model.Deployment) {
 	for stage, took := range stageDurations(after) {
 		if before[stage] == 0 && took > 0 {
 			m.stages.WithLabelValues(after.Environment, stage).Observe(took.Seconds())
@@ -144,8 +145,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.s.metrics.rollbacks.Collect(ch)
 	defer c.s.metrics.finished.Collect(ch)
-	var envs []*store.Environment
-	var deps []*store.Deployment
+	var envs []*model.Environment
+	var deps []*model.Deployment
 	if err := c.s.store.View(func(tx *store.Tx) error {
 		var err error
 		if envs, err = tx.Environments(); err != nil {
@@ -159,7 +160,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := c.s.clock()
 	for _, e := range envs {
-		for _, st := range finalStates {
+		for _, st := range model.FinalStates {
 			c.s.metrics.finished.WithLabelValues(e.Name, stateLabel(st))
 		}
 		for _, r := range []string{resultRolledBack, resultFailed} {
@@ -172,7 +173,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		var prepared, runnable, atWindow float64
 		var next time.Time
 		for _, d := range deps {
-			if d.Environment != e.Name || d.State != store.Prepared {
+			if d.Environment != e.Name || d.State != model.Prepared {
 				continue
 			}
 			prepared++

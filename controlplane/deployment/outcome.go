@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // A front-end that was unreachable comes back (issue 14): outcome.go.
@@ -39,14 +39,14 @@ import (
 // outcomeCommand returns the command that brings agent a of d, which
 // left a stage 2 command unanswered, to d's outcome; nil when there is
 // none (yet). It is pure.
-func outcomeCommand(d *store.Deployment, a *store.DeploymentAgent) *fleet.Command {
+func outcomeCommand(d *model.Deployment, a *model.DeploymentAgent) *fleet.Command {
 	if a.Unanswered != string(fleet.Commit) && a.Unanswered != string(fleet.Rollback) {
 		return nil
 	}
 	switch {
-	case d.State == store.RolledBack, d.State == store.Failed:
+	case d.State == model.RolledBack, d.State == model.Failed:
 		return &fleet.Command{Kind: fleet.Rollback, ID: commandID(d, fleet.Rollback, a.Name), DeploymentID: d.ID}
-	case d.State == store.Deployed && !d.RollingBack && a.Unanswered == string(fleet.Commit):
+	case d.State == model.Deployed && !d.RollingBack && a.Unanswered == string(fleet.Commit):
 		return &fleet.Command{Kind: fleet.Commit, ID: commandID(d, fleet.Commit, a.Name), DeploymentID: d.ID,
 			Releases: releases(d), KeepReleases: d.KeepReleases}
 	}
@@ -55,7 +55,7 @@ func outcomeCommand(d *store.Deployment, a *store.DeploymentAgent) *fleet.Comman
 
 // outcomeCommands returns the commands that bring d's unanswered agents
 // to its outcome.
-func outcomeCommands(d *store.Deployment) []outgoing {
+func outcomeCommands(d *model.Deployment) []outgoing {
 	var out []outgoing
 	for i := range d.Agents {
 		if c := outcomeCommand(d, &d.Agents[i]); c != nil {
@@ -69,8 +69,8 @@ func outcomeCommands(d *store.Deployment) []outgoing {
 // command that brings it to the outcome (outcomeCommand), and returns
 // what to note in the history ("" when r is not such an answer). It is
 // pure.
-func applyOutcomeReport(d *store.Deployment, r fleet.Report) string {
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == r.Agent })
+func applyOutcomeReport(d *model.Deployment, r fleet.Report) string {
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == r.Agent })
 	if i < 0 || !r.Outcome.Final() {
 		return ""
 	}
@@ -82,13 +82,13 @@ func applyOutcomeReport(d *store.Deployment, r fleet.Report) string {
 	left := a.Unanswered
 	a.Unanswered = ""
 	if r.Outcome == fleet.CommandFailed {
-		a.State, a.Error = store.AgentFailed, fmt.Sprintf("came back, but its %s to the outcome failed: %s", c.Kind, r.Error)
+		a.State, a.Error = model.AgentFailed, fmt.Sprintf("came back, but its %s to the outcome failed: %s", c.Kind, r.Error)
 		return fmt.Sprintf("front-end %s, which had not answered %s, came back: its %s to the deployment's outcome FAILED: %s; check it", a.Name, left, c.Kind, r.Error)
 	}
 	if c.Kind == fleet.Rollback {
-		a.State, a.Error = store.AgentRolledBack, ""
+		a.State, a.Error = model.AgentRolledBack, ""
 		return fmt.Sprintf("front-end %s, which had not answered %s, came back and was rolled back: it runs the releases that ran before %s, as the rest of the fleet", a.Name, left, d.ID)
 	}
-	a.State, a.Error = store.AgentActive, ""
+	a.State, a.Error = model.AgentActive, ""
 	return fmt.Sprintf("front-end %s, which had not answered %s, came back and committed: it runs the releases of %s, as the rest of the fleet", a.Name, left, d.ID)
 }

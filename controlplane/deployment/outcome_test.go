@@ -5,32 +5,32 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 func TestOutcomeCommand(t *testing.T) {
-	left := func(kind fleet.CommandKind) *store.DeploymentAgent {
-		return &store.DeploymentAgent{Name: "b", Unanswered: string(kind)}
+	left := func(kind fleet.CommandKind) *model.DeploymentAgent {
+		return &model.DeploymentAgent{Name: "b", Unanswered: string(kind)}
 	}
-	ended := func(st store.DeploymentState) *store.Deployment {
+	ended := func(st model.DeploymentState) *model.Deployment {
 		d := dep(st, false)
-		d.Applications = []store.DeploymentApplication{{Name: "app", ReleaseID: "r2", PreviousReleaseID: "r1"}}
+		d.Applications = []model.DeploymentApplication{{Name: "app", ReleaseID: "r2", PreviousReleaseID: "r1"}}
 		return d
 	}
 	tests := []struct {
 		name string
-		d    *store.Deployment
-		a    *store.DeploymentAgent
+		d    *model.Deployment
+		a    *model.DeploymentAgent
 		want fleet.CommandKind // "": none
 	}{
-		{"ROLLED_BACK, commit unanswered", ended(store.RolledBack), left(fleet.Commit), fleet.Rollback},
-		{"FAILED, commit unanswered", ended(store.Failed), left(fleet.Commit), fleet.Rollback},
-		{"FAILED, swap-back unanswered", ended(store.Failed), left(fleet.Rollback), fleet.Rollback},
-		{"DEPLOYED, commit unanswered", ended(store.Deployed), left(fleet.Commit), fleet.Commit},
-		{"still ACTIVATING: at its end", ended(store.Activating), left(fleet.Commit), ""},
-		{"arm unanswered: the disarm is enough", ended(store.Failed), left(fleet.Arm), ""},
-		{"hooks unanswered", ended(store.RolledBack), left(fleet.Hooks), ""},
-		{"answered", ended(store.RolledBack), left(""), ""},
+		{"ROLLED_BACK, commit unanswered", ended(model.RolledBack), left(fleet.Commit), fleet.Rollback},
+		{"FAILED, commit unanswered", ended(model.Failed), left(fleet.Commit), fleet.Rollback},
+		{"FAILED, swap-back unanswered", ended(model.Failed), left(fleet.Rollback), fleet.Rollback},
+		{"DEPLOYED, commit unanswered", ended(model.Deployed), left(fleet.Commit), fleet.Commit},
+		{"still ACTIVATING: at its end", ended(model.Activating), left(fleet.Commit), ""},
+		{"arm unanswered: the disarm is enough", ended(model.Failed), left(fleet.Arm), ""},
+		{"hooks unanswered", ended(model.RolledBack), left(fleet.Hooks), ""},
+		{"answered", ended(model.RolledBack), left(""), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,8 +49,8 @@ func TestOutcomeCommand(t *testing.T) {
 }
 
 func TestApplyOutcomeReport(t *testing.T) {
-	mk := func() *store.Deployment {
-		d := dep(store.RolledBack, true, ag("a", store.AgentRolledBack, "", true), store.DeploymentAgent{Name: "b", State: store.AgentFailed, Unanswered: "commit", Error: "no answer"})
+	mk := func() *model.Deployment {
+		d := dep(model.RolledBack, true, ag("a", model.AgentRolledBack, "", true), model.DeploymentAgent{Name: "b", State: model.AgentFailed, Unanswered: "commit", Error: "no answer"})
 		return d
 	}
 	back := commandID(mk(), fleet.Rollback, "b")
@@ -58,14 +58,14 @@ func TestApplyOutcomeReport(t *testing.T) {
 		name      string
 		r         fleet.Report
 		msg       string // "": not an answer to the outcome command
-		state     store.AgentState
+		state     model.AgentState
 		remaining string
 	}{
-		{"rolled back", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Done}, "came back and was rolled back", store.AgentRolledBack, ""},
-		{"rollback failed", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.CommandFailed, Error: "disk full"}, "FAILED: disk full; check it", store.AgentFailed, ""},
-		{"progress", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Progress}, "", store.AgentFailed, "commit"},
-		{"the late commit answer", fleet.Report{Agent: "b", CommandID: commandID(mk(), fleet.Commit, "b"), Outcome: fleet.Done}, "", store.AgentFailed, "commit"},
-		{"another agent", fleet.Report{Agent: "a", CommandID: commandID(mk(), fleet.Rollback, "a"), Outcome: fleet.Done}, "", store.AgentFailed, "commit"},
+		{"rolled back", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Done}, "came back and was rolled back", model.AgentRolledBack, ""},
+		{"rollback failed", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.CommandFailed, Error: "disk full"}, "FAILED: disk full; check it", model.AgentFailed, ""},
+		{"progress", fleet.Report{Agent: "b", CommandID: back, Outcome: fleet.Progress}, "", model.AgentFailed, "commit"},
+		{"the late commit answer", fleet.Report{Agent: "b", CommandID: commandID(mk(), fleet.Commit, "b"), Outcome: fleet.Done}, "", model.AgentFailed, "commit"},
+		{"another agent", fleet.Report{Agent: "a", CommandID: commandID(mk(), fleet.Rollback, "a"), Outcome: fleet.Done}, "", model.AgentFailed, "commit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

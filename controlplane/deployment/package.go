@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/build"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -74,7 +75,7 @@ func sameFile(a, b *manifest.File) bool {
 // planPackage decides, inside the commit that makes d DEPLOYED, whether
 // the package step runs: it sets d.Package for the first application whose
 // spec has one (Pending when a matching file changed).
-func planPackage(tx *store.Tx, d *store.Deployment) error {
+func planPackage(tx *store.Tx, d *model.Deployment) error {
 	for _, app := range d.Applications {
 		next, err := releaseManifest(tx, app.ReleaseID)
 		if err != nil {
@@ -92,7 +93,7 @@ func planPackage(tx *store.Tx, d *store.Deployment) error {
 			}
 		}
 		changed := changedPaths(prev, next, next.Spec.Package)
-		d.Package = &store.PackageResult{Application: app.Name, Changed: changed[:min(len(changed), maxChanged)],
+		d.Package = &model.PackageResult{Application: app.Name, Changed: changed[:min(len(changed), maxChanged)],
 			Pending: len(changed) > 0, File: path.Base(next.Spec.Package.Output)}
 		return nil
 	}
@@ -123,7 +124,7 @@ func (s *Service) spawnPackage(id string) {
 
 func (s *Service) runPackage(ctx context.Context, id string) error {
 	var (
-		d *store.Deployment
+		d *model.Deployment
 		m *manifest.Manifest
 	)
 	err := s.store.View(func(tx *store.Tx) error {
@@ -154,7 +155,7 @@ func (s *Service) runPackage(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err = s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err = s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		if d.Package == nil || !d.Package.Pending {
 			return errUnchanged
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
@@ -78,7 +78,7 @@ func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // of env is open at now, unless opt.Force. It returns what to record in the
 // history when the start is forced. stays is the state the deployment
 // keeps when refused.
-func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt ContinueOptions, verb string) (string, error) {
+func checkWindow(d *model.Deployment, env *model.Environment, now time.Time, opt ContinueOptions, verb string) (string, error) {
 	next, closed, err := windowClosed(env, now)
 	if err != nil {
 		return "", err
@@ -94,7 +94,7 @@ func checkWindow(d *store.Deployment, env *store.Environment, now time.Time, opt
 	}
 	options := []string{verb + " then"}
 	switch {
-	case d.State == store.Prepared:
+	case d.State == model.Prepared:
 		options = append(options, fmt.Sprintf("schedule it with `cutoverctl deploy continue %s --at-window`", d.ID))
 	case env.TwoStage:
 		options = append(options, fmt.Sprintf("prepare it now and schedule stage 2 with `cutoverctl deploy continue %s --at-window`", d.ID))
@@ -121,7 +121,7 @@ type WindowStatus struct {
 
 // Windows returns the state of env's deployment windows at now. Stored
 // windows were validated; windows that no longer parse count as none.
-func Windows(env *store.Environment, now time.Time) WindowStatus {
+func Windows(env *model.Environment, now time.Time) WindowStatus {
 	sched, err := window.ParseAll(env.Windows)
 	if err != nil {
 		return WindowStatus{Open: true}
@@ -143,7 +143,7 @@ func Windows(env *store.Environment, now time.Time) WindowStatus {
 
 // windowClosed says whether env has windows and none is open at now, and
 // if so, the next opening. An environment without windows is never closed.
-func windowClosed(env *store.Environment, now time.Time) (window.Opening, bool, error) {
+func windowClosed(env *model.Environment, now time.Time) (window.Opening, bool, error) {
 	sched, err := window.ParseAll(env.Windows)
 	if err != nil { // validated when stored: a bug, or a hand-edited file
 		return window.Opening{}, false, fmt.Errorf("environment %s: %w", env.Name, err)
@@ -159,7 +159,7 @@ func windowClosed(env *store.Environment, now time.Time) (window.Opening, bool, 
 // deployment whose stage 1 just ended: a long build or transfer may have
 // outlasted the window Start was checked against. Unless the start was
 // forced, it returns why stage 2 must not begin ("" when it may).
-func checkWindowAfterStage1(d *store.Deployment, env *store.Environment, now time.Time) (string, error) {
+func checkWindowAfterStage1(d *model.Deployment, env *model.Environment, now time.Time) (string, error) {
 	if d.StartForced {
 		return "", nil
 	}
@@ -173,7 +173,7 @@ func checkWindowAfterStage1(d *store.Deployment, env *store.Environment, now tim
 
 // checkApproval refuses stage 2 of a deployment that needs an approval it
 // does not have.
-func checkApproval(d *store.Deployment, env *store.Environment) error {
+func checkApproval(d *model.Deployment, env *model.Environment) error {
 	if !env.RequireApproval || d.Approval != nil {
 		return nil
 	}
@@ -184,18 +184,18 @@ func checkApproval(d *store.Deployment, env *store.Environment) error {
 // checkApprove refuses an approval of a deployment past the point where it
 // matters, or approved already, or by a subject who created or prepared
 // it (four eyes: an approver never approves their own change).
-func checkApprove(d *store.Deployment, actor string) error {
+func checkApprove(d *model.Deployment, actor string) error {
 	for _, t := range d.History {
-		if (t.State == store.Planned || t.State == store.Preparing) && t.Actor == actor {
+		if (t.State == model.Planned || t.State == model.Preparing) && t.Actor == actor {
 			what := "created"
-			if t.State == store.Preparing {
+			if t.State == model.Preparing {
 				what = "prepared"
 			}
 			return fmt.Errorf("%s %s deployment %s, so may not approve it: another approver must; nothing was changed: %w",
 				actor, what, d.ID, errkind.PermissionDenied)
 		}
 	}
-	if d.State != store.Planned && d.State != store.Preparing && d.State != store.Prepared {
+	if d.State != model.Planned && d.State != model.Preparing && d.State != model.Prepared {
 		return fmt.Errorf("deployment %s is %s: only a PLANNED, PREPARING or PREPARED deployment can be approved; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
 	}
@@ -208,14 +208,14 @@ func checkApprove(d *store.Deployment, actor string) error {
 
 // expired says whether d is past its expiry at now: EXPIRED, or PREPARED
 // with an expire time that has come.
-func expired(d *store.Deployment, now time.Time) bool {
-	return d.State == store.Expired || (d.State == store.Prepared && !d.ExpireTime.IsZero() && !now.Before(d.ExpireTime))
+func expired(d *model.Deployment, now time.Time) bool {
+	return d.State == model.Expired || (d.State == model.Prepared && !d.ExpireTime.IsZero() && !now.Before(d.ExpireTime))
 }
 
 // expiredError is the error for a continue (or extend) of an expired
 // deployment. Its message is exactly
 // "deployment D expired at T (prepared_ttl 96h); prepare it again".
-func expiredError(d *store.Deployment) error {
+func expiredError(d *model.Deployment) error {
 	ttl := d.PreparedTTL
 	if ttl == 0 && !d.PreparedTime.IsZero() {
 		ttl = d.ExpireTime.Sub(d.PreparedTime)
@@ -239,14 +239,14 @@ func FormatTTL(d time.Duration) string {
 
 // checkExtend refuses to extend a deployment that is not PREPARED or has
 // expired, or by a non-positive duration.
-func checkExtend(d *store.Deployment, by time.Duration, now time.Time) error {
+func checkExtend(d *model.Deployment, by time.Duration, now time.Time) error {
 	if by <= 0 {
 		return fmt.Errorf("extend by %s: give a positive duration such as 24h; nothing was changed: %w", by, errkind.InvalidArgument)
 	}
 	if expired(d, now) {
 		return expiredError(d)
 	}
-	if d.State != store.Prepared {
+	if d.State != model.Prepared {
 		return fmt.Errorf("deployment %s is %s: only a PREPARED deployment can be extended; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
 	}
 	return nil
@@ -256,7 +256,7 @@ func checkExtend(d *store.Deployment, by time.Duration, now time.Time) error {
 // a window is open, else at the next opening. It refuses when the
 // environment has no window or the opening comes after the deployment
 // expires.
-func scheduleAt(d *store.Deployment, env *store.Environment, now time.Time) (time.Time, string, error) {
+func scheduleAt(d *model.Deployment, env *model.Environment, now time.Time) (time.Time, string, error) {
 	sched, err := window.ParseAll(env.Windows)
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("environment %s: %w", env.Name, err)
@@ -296,7 +296,7 @@ type scheduledStep struct {
 // at or before now. problems is what keeps stage 2 from starting on the
 // agents ("" when nothing does). Without a start or a reschedule the
 // schedule is cancelled, for reason.
-func decideScheduled(d *store.Deployment, env *store.Environment, now time.Time, problems string) scheduledStep {
+func decideScheduled(d *model.Deployment, env *model.Environment, now time.Time, problems string) scheduledStep {
 	if err := checkApproval(d, env); err != nil {
 		return scheduledStep{reason: fmt.Sprintf("scheduled stage 2 not started: deployment %s needs an approval (environment %s sets require_approval); the schedule is cancelled: approve it, then continue", d.ID, env.Name)}
 	}
@@ -338,13 +338,13 @@ func decideScheduled(d *store.Deployment, env *store.Environment, now time.Time,
 }
 
 // note records an event that does not change d's state in its history.
-func note(d *store.Deployment, now time.Time, actor, msg string) {
-	d.History = append(d.History, store.Transition{State: d.State, Time: now, Actor: actor, Message: msg})
+func note(d *model.Deployment, now time.Time, actor, msg string) {
+	d.History = append(d.History, model.Transition{State: d.State, Time: now, Actor: actor, Message: msg})
 }
 
 // noteOnce records an event like note, unless the last entry says the same
 // (a retry that failed for the same reason): then only its time moves.
-func noteOnce(d *store.Deployment, now time.Time, actor, msg string) {
+func noteOnce(d *model.Deployment, now time.Time, actor, msg string) {
 	if n := len(d.History); n > 0 {
 		if last := &d.History[n-1]; last.State == d.State && last.Actor == actor && last.Message == msg {
 			last.Time = now

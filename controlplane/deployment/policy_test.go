@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
@@ -60,19 +60,19 @@ func TestFirstFit(t *testing.T) {
 }
 
 func TestCheckWindow(t *testing.T) {
-	d := &store.Deployment{ID: "d-4", State: store.Prepared}
-	lisbon := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
-	midnight := &store.Environment{Name: "prod", Windows: []string{"Sat,Sun 22:00-01:00 UTC"}}
+	d := &model.Deployment{ID: "d-4", State: model.Prepared}
+	lisbon := &model.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
+	midnight := &model.Environment{Name: "prod", Windows: []string{"Sat,Sun 22:00-01:00 UTC"}}
 	force := ContinueOptions{Force: true, ForceReason: "hotfix for INC-7"}
 	tests := []struct {
 		name string
-		env  *store.Environment
+		env  *model.Environment
 		now  string
 		opt  ContinueOptions
 		err  []string // parts of the refusal; nil: allowed
 		note string   // part of what is recorded
 	}{
-		{"no windows: always", &store.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", ContinueOptions{}, nil, ""},
+		{"no windows: always", &model.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", ContinueOptions{}, nil, ""},
 		{"inside, winter (WET = UTC)", lisbon, "2026-03-28T02:30:00Z", ContinueOptions{}, nil, ""},
 		{"before, winter", lisbon, "2026-03-28T01:30:00Z", ContinueOptions{}, []string{
 			"no deployment window of environment prod is open now (2026-03-28T01:30:00Z)",
@@ -113,7 +113,7 @@ func TestCheckWindow(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
-	d := &store.Deployment{ID: "d-9", State: store.Prepared, PreparedTime: t0, ExpireTime: t0.Add(96 * time.Hour), PreparedTTL: 96 * time.Hour}
+	d := &model.Deployment{ID: "d-9", State: model.Prepared, PreparedTime: t0, ExpireTime: t0.Add(96 * time.Hour), PreparedTTL: 96 * time.Hour}
 	if expired(d, t0.Add(96*time.Hour-time.Nanosecond)) || !expired(d, t0.Add(96*time.Hour)) {
 		t.Error("expired() is wrong around the expire time")
 	}
@@ -121,11 +121,11 @@ func TestExpiry(t *testing.T) {
 	if want := "deployment d-9 expired at 2026-03-05T02:00:00Z (prepared_ttl 96h); prepare it again"; err.Error() != want || !errors.Is(err, errkind.FailedPrecondition) {
 		t.Errorf("expiredError = %q, want %q", err, want)
 	}
-	if err := checkContinue(d, &store.Environment{}, t0.Add(100*time.Hour)); err == nil || err.Error() != expiredError(d).Error() {
+	if err := checkContinue(d, &model.Environment{}, t0.Add(100*time.Hour)); err == nil || err.Error() != expiredError(d).Error() {
 		t.Errorf("checkContinue after expiry = %v", err)
 	}
-	old := &store.Deployment{ID: "d-1", State: store.Expired, PreparedTime: t0, ExpireTime: t0.Add(2 * time.Second)}
-	if err := checkContinue(old, &store.Environment{}, t0); err == nil || err.Error() != "deployment d-1 expired at 2026-03-01T02:00:02Z (prepared_ttl 2s); prepare it again" {
+	old := &model.Deployment{ID: "d-1", State: model.Expired, PreparedTime: t0, ExpireTime: t0.Add(2 * time.Second)}
+	if err := checkContinue(old, &model.Environment{}, t0); err == nil || err.Error() != "deployment d-1 expired at 2026-03-01T02:00:02Z (prepared_ttl 2s); prepare it again" {
 		t.Errorf("checkContinue(EXPIRED) = %v", err)
 	}
 	for in, want := range map[time.Duration]string{96 * time.Hour: "96h", 90 * time.Minute: "1h30m", 2 * time.Second: "2s", time.Hour + time.Second: "1h0m1s", 5 * time.Minute: "5m"} {
@@ -135,7 +135,7 @@ func TestExpiry(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		d    *store.Deployment
+		d    *model.Deployment
 		by   time.Duration
 		now  time.Time
 		want string
@@ -143,7 +143,7 @@ func TestExpiry(t *testing.T) {
 		{"ok", d, 24 * time.Hour, t0, ""},
 		{"not positive", d, 0, t0, "positive duration"},
 		{"expired", d, time.Hour, t0.Add(97 * time.Hour), "expired at"},
-		{"planned", &store.Deployment{ID: "d-2", State: store.Planned}, time.Hour, t0, "only a PREPARED deployment can be extended"},
+		{"planned", &model.Deployment{ID: "d-2", State: model.Planned}, time.Hour, t0, "only a PREPARED deployment can be extended"},
 	}
 	for _, tt := range tests {
 		err := checkExtend(tt.d, tt.by, tt.now)
@@ -154,9 +154,9 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestApprovalChecks(t *testing.T) {
-	env := &store.Environment{Name: "prod", RequireApproval: true}
-	d := &store.Deployment{ID: "d-5", State: store.Prepared, History: []store.Transition{
-		{State: store.Planned, Actor: "alice"}, {State: store.Preparing, Actor: "carol"}, {State: store.Prepared, Actor: "controller"}}}
+	env := &model.Environment{Name: "prod", RequireApproval: true}
+	d := &model.Deployment{ID: "d-5", State: model.Prepared, History: []model.Transition{
+		{State: model.Planned, Actor: "alice"}, {State: model.Preparing, Actor: "carol"}, {State: model.Prepared, Actor: "controller"}}}
 	for _, own := range []string{"alice", "carol"} {
 		if err := checkApprove(d, own); !errors.Is(err, errkind.PermissionDenied) {
 			t.Errorf("%s approves what they created or prepared: %v", own, err)
@@ -165,37 +165,37 @@ func TestApprovalChecks(t *testing.T) {
 	if err := checkApproval(d, env); !errors.Is(err, errkind.FailedPrecondition) || !strings.Contains(err.Error(), "cutoverctl deploy approve d-5") {
 		t.Errorf("unapproved: %v", err)
 	}
-	if err := checkApproval(d, &store.Environment{Name: "prod"}); err != nil {
+	if err := checkApproval(d, &model.Environment{Name: "prod"}); err != nil {
 		t.Errorf("environment without require_approval: %v", err)
 	}
 	if err := checkApprove(d, "bob"); err != nil {
 		t.Errorf("approve a prepared one: %v", err)
 	}
-	d.Approval = &store.Approval{Actor: "bob", Time: t0}
+	d.Approval = &model.Approval{Actor: "bob", Time: t0}
 	if err := checkApproval(d, env); err != nil {
 		t.Errorf("approved: %v", err)
 	}
 	if err := checkApprove(d, "bob"); err == nil || !strings.Contains(err.Error(), "approved already by bob") {
 		t.Errorf("approve twice: %v", err)
 	}
-	if err := checkApprove(&store.Deployment{ID: "d-6", State: store.Deployed}, "bob"); err == nil || !strings.Contains(err.Error(), "is DEPLOYED") {
+	if err := checkApprove(&model.Deployment{ID: "d-6", State: model.Deployed}, "bob"); err == nil || !strings.Contains(err.Error(), "is DEPLOYED") {
 		t.Errorf("approve a deployed one: %v", err)
 	}
 }
 
 func TestScheduleAt(t *testing.T) {
-	d := &store.Deployment{ID: "d-7", State: store.Prepared, ExpireTime: utcTime("2026-03-05T00:00:00Z")}
-	env := &store.Environment{Name: "prod", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}}
+	d := &model.Deployment{ID: "d-7", State: model.Prepared, ExpireTime: utcTime("2026-03-05T00:00:00Z")}
+	env := &model.Environment{Name: "prod", Windows: []string{"Mon-Fri 02:00-04:00 UTC"}}
 	tests := []struct {
 		name string
-		env  *store.Environment
+		env  *model.Environment
 		now  string
 		at   string
 		err  string
 	}{
 		{"next opening (Sunday → Monday)", env, "2026-03-01T12:00:00Z", "2026-03-02T02:00:00Z", ""},
 		{"open now", env, "2026-03-02T03:00:00Z", "2026-03-02T03:00:00Z", ""},
-		{"no windows", &store.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", "", "has no deployment windows"},
+		{"no windows", &model.Environment{Name: "prod"}, "2026-03-01T12:00:00Z", "", "has no deployment windows"},
 		{"opens after the expiry", env, "2026-03-04T12:00:00Z", "", "after deployment d-7 expires (2026-03-05T00:00:00Z): extend it first"},
 	}
 	for _, tt := range tests {
@@ -213,14 +213,14 @@ func TestScheduleAt(t *testing.T) {
 }
 
 func TestDecideScheduled(t *testing.T) {
-	env := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-02:03 UTC", "Mon-Sun 03:00-04:00 UTC"}}
-	d := func(pred time.Duration) *store.Deployment {
-		return &store.Deployment{ID: "d-8", State: store.Prepared, PredictedStage2: pred, ExpireTime: utcTime("2026-03-10T00:00:00Z")}
+	env := &model.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-02:03 UTC", "Mon-Sun 03:00-04:00 UTC"}}
+	d := func(pred time.Duration) *model.Deployment {
+		return &model.Deployment{ID: "d-8", State: model.Prepared, PredictedStage2: pred, ExpireTime: utcTime("2026-03-10T00:00:00Z")}
 	}
 	tests := []struct {
 		name       string
-		d          *store.Deployment
-		env        *store.Environment
+		d          *model.Deployment
+		env        *model.Environment
 		now        string
 		problems   string
 		start      bool
@@ -238,10 +238,10 @@ func TestDecideScheduled(t *testing.T) {
 			[]string{"it cannot start: agent fe2 is not connected; rescheduled for Mon 2026-03-02 02:00 UTC"}},
 		{"no window long enough", d(2 * time.Hour), env, "2026-03-01T03:00:00Z", "", false, "",
 			[]string{"no deployment window in the next 192h is long enough", "the schedule is cancelled"}},
-		{"needs approval", d(time.Minute), &store.Environment{Name: "prod", RequireApproval: true}, "2026-03-01T03:00:00Z", "", false, "",
+		{"needs approval", d(time.Minute), &model.Environment{Name: "prod", RequireApproval: true}, "2026-03-01T03:00:00Z", "", false, "",
 			[]string{"needs an approval", "the schedule is cancelled"}},
-		{"windows removed: any time", d(time.Minute), &store.Environment{Name: "prod"}, "2026-03-01T05:00:00Z", "", true, "", nil},
-		{"next fitting window after the expiry", &store.Deployment{ID: "d-8", PredictedStage2: 5 * time.Minute, ExpireTime: utcTime("2026-03-01T02:30:00Z")},
+		{"windows removed: any time", d(time.Minute), &model.Environment{Name: "prod"}, "2026-03-01T05:00:00Z", "", true, "", nil},
+		{"next fitting window after the expiry", &model.Deployment{ID: "d-8", PredictedStage2: 5 * time.Minute, ExpireTime: utcTime("2026-03-01T02:30:00Z")},
 			env, "2026-03-01T02:00:00Z", "", false, "", []string{"opens after the deployment expires at 2026-03-01T02:30:00Z"}},
 	}
 	for _, tt := range tests {
@@ -264,17 +264,17 @@ func TestCheckWindowSuggestions(t *testing.T) {
 	windows := []string{"Mon-Fri 02:00-04:00 UTC"}
 	tests := []struct {
 		name  string
-		state store.DeploymentState
+		state model.DeploymentState
 		two   bool
 		want  string
 	}{
-		{"continue", store.Prepared, true, "continue then, or schedule it with `cutoverctl deploy continue d-1 --at-window`, or override with --force"},
-		{"start, two-stage", store.Planned, true, "start then, or prepare it now and schedule stage 2 with `cutoverctl deploy continue d-1 --at-window`, or override"},
-		{"start, single stage", store.Planned, false, "start then, or override with --force --reason \"...\"; deployment d-1 stays PLANNED"},
+		{"continue", model.Prepared, true, "continue then, or schedule it with `cutoverctl deploy continue d-1 --at-window`, or override with --force"},
+		{"start, two-stage", model.Planned, true, "start then, or prepare it now and schedule stage 2 with `cutoverctl deploy continue d-1 --at-window`, or override"},
+		{"start, single stage", model.Planned, false, "start then, or override with --force --reason \"...\"; deployment d-1 stays PLANNED"},
 	}
 	for _, tt := range tests {
-		verb := map[bool]string{true: "continue", false: "start"}[tt.state == store.Prepared]
-		_, err := checkWindow(&store.Deployment{ID: "d-1", State: tt.state}, &store.Environment{Name: "prod", TwoStage: tt.two, Windows: windows}, now, ContinueOptions{}, verb)
+		verb := map[bool]string{true: "continue", false: "start"}[tt.state == model.Prepared]
+		_, err := checkWindow(&model.Deployment{ID: "d-1", State: tt.state}, &model.Environment{Name: "prod", TwoStage: tt.two, Windows: windows}, now, ContinueOptions{}, verb)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v\nwant %q", tt.name, err, tt.want)
 		}
@@ -282,20 +282,20 @@ func TestCheckWindowSuggestions(t *testing.T) {
 }
 
 func TestWindows(t *testing.T) {
-	lisbon := &store.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
+	lisbon := &model.Environment{Name: "prod", Windows: []string{"Mon-Sun 02:00-04:00 Europe/Lisbon"}}
 	tests := []struct {
 		name     string
-		env      *store.Environment
+		env      *model.Environment
 		now      string
 		open     bool
 		closes   string // RFC 3339; "" = zero
 		next     string // part of Next; "" = empty
 		nextOpen string // RFC 3339; "" = zero
 	}{
-		{"no windows: open, nothing else", &store.Environment{Name: "dev"}, "2026-03-01T12:00:00Z", true, "", "", ""},
+		{"no windows: open, nothing else", &model.Environment{Name: "dev"}, "2026-03-01T12:00:00Z", true, "", "", ""},
 		{"inside: open until the close", lisbon, "2026-03-28T02:30:00Z", true, "2026-03-28T04:00:00Z", "Sun 2026-03-29 02:00 WEST", ""},
 		{"before: closed, next opening", lisbon, "2026-03-28T01:30:00Z", false, "", "Sat 2026-03-28 02:00 WET", "2026-03-28T02:00:00Z"},
-		{"unparsable stored windows count as none", &store.Environment{Name: "x", Windows: []string{"nonsense"}}, "2026-03-01T12:00:00Z", true, "", "", ""},
+		{"unparsable stored windows count as none", &model.Environment{Name: "x", Windows: []string{"nonsense"}}, "2026-03-01T12:00:00Z", true, "", "", ""},
 	}
 	at := func(s string) time.Time {
 		if s == "" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -63,14 +64,14 @@ const (
 // predictInput is what a prediction is made from.
 type predictInput struct {
 	// d is the deployment (its applications, SQLPending, agents).
-	d *store.Deployment
+	d *model.Deployment
 	// agents are the front-ends that will take part (connected), each
 	// with the bytes it still lacks.
 	agents map[string]int64
 	// history are the environment's deployments, newest first (as
 	// store.Tx.Deployments returns them): the SQL time per migration and
 	// the transfer rate are taken from the newest runs.
-	history []*store.Deployment
+	history []*model.Deployment
 	// shadowSQL is how long this deployment's script took on the shadow
 	// database at prepare (no rows: a floor); 0 if it was not checked.
 	shadowSQL time.Duration
@@ -78,27 +79,27 @@ type predictInput struct {
 }
 
 // predict makes the prediction of stage 2 of in.d. It is pure.
-func predict(in predictInput) *store.Prediction {
+func predict(in predictInput) *model.Prediction {
 	d := in.d
-	var runs []*store.Deployment
+	var runs []*model.Deployment
 	for _, h := range in.history {
-		if h.ID == d.ID || !(h.State == store.Deployed || (h.State == store.RolledBack && h.SwapDuration > 0)) || !sharesApp(h, d) {
+		if h.ID == d.ID || !(h.State == model.Deployed || (h.State == model.RolledBack && h.SwapDuration > 0)) || !sharesApp(h, d) {
 			continue
 		}
 		runs = append(runs, h)
 	}
-	slices.SortStableFunc(runs, func(a, b *store.Deployment) int { return b.ActivateTime.Compare(a.ActivateTime) })
+	slices.SortStableFunc(runs, func(a, b *model.Deployment) int { return b.ActivateTime.Compare(a.ActivateTime) })
 	runs = runs[:min(len(runs), predictionRuns)]
-	p := &store.Prediction{Time: in.now}
+	p := &model.Prediction{Time: in.now}
 	if len(runs) == 0 {
-		p.Parts = []store.PredictionPart{{Name: partDefault, Duration: DefaultStage2Prediction,
+		p.Parts = []model.PredictionPart{{Name: partDefault, Duration: DefaultStage2Prediction,
 			Basis: fmt.Sprintf("no earlier stage 2 of %s in environment %s to measure by", appNames(d), d.Environment)}}
 		p.Total = DefaultStage2Prediction
 		return p
 	}
 	add := func(name string, dur time.Duration, basis string) {
 		if dur > 0 {
-			p.Parts = append(p.Parts, store.PredictionPart{Name: name, Duration: dur.Round(time.Millisecond), Basis: basis})
+			p.Parts = append(p.Parts, model.PredictionPart{Name: name, Duration: dur.Round(time.Millisecond), Basis: basis})
 		}
 	}
 
@@ -110,8 +111,8 @@ func predict(in predictInput) *store.Prediction {
 		rate, basis := transferRate(in.history)
 		add(partTransfer, time.Duration(float64(missing)/rate*float64(time.Second)), fmt.Sprintf("%d bytes still missing on a front-end, at %s", missing, basis))
 	}
-	arm, armBasis := perAgent(runs, in.agents, func(a store.DeploymentAgent) time.Duration { return a.ArmDuration },
-		func(h *store.Deployment) time.Duration { return h.ArmDuration })
+	arm, armBasis := perAgent(runs, in.agents, func(a model.DeploymentAgent) time.Duration { return a.ArmDuration },
+		func(h *model.Deployment) time.Duration { return h.ArmDuration })
 	add(partArm, arm, armBasis)
 	var hooks time.Duration
 	for _, h := range runs {
@@ -133,8 +134,8 @@ func predict(in predictInput) *store.Prediction {
 		}
 		add(partSQL, sql, fmt.Sprintf("%d migration(s); %s", d.SQLPending, basis))
 	}
-	swap, swapBasis := perAgent(runs, in.agents, func(a store.DeploymentAgent) time.Duration { return a.CommitDuration },
-		func(h *store.Deployment) time.Duration { return h.SwapDuration })
+	swap, swapBasis := perAgent(runs, in.agents, func(a model.DeploymentAgent) time.Duration { return a.CommitDuration },
+		func(h *model.Deployment) time.Duration { return h.SwapDuration })
 	add(partSwap, swap, swapBasis)
 	var sum time.Duration
 	for _, part := range p.Parts {
@@ -151,7 +152,7 @@ func predict(in predictInput) *store.Prediction {
 // of each one's mean step time (of) in runs, and says whose; a front-end
 // without a time of its own takes the mean of the runs' whole step
 // (whole).
-func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.DeploymentAgent) time.Duration, whole func(*store.Deployment) time.Duration) (time.Duration, string) {
+func perAgent(runs []*model.Deployment, agents map[string]int64, of func(model.DeploymentAgent) time.Duration, whole func(*model.Deployment) time.Duration) (time.Duration, string) {
 	var wholeSum time.Duration
 	for _, h := range runs {
 		wholeSum += whole(h)
@@ -185,7 +186,7 @@ func perAgent(runs []*store.Deployment, agents map[string]int64, of func(store.D
 
 // transferRate is the environment's measured staging rate (bytes/s) over
 // its latest stagings, and says so.
-func transferRate(history []*store.Deployment) (float64, string) {
+func transferRate(history []*model.Deployment) (float64, string) {
 	var bytes int64
 	var took time.Duration
 	n := 0
@@ -208,16 +209,16 @@ func transferRate(history []*store.Deployment) (float64, string) {
 	return rate, fmt.Sprintf("%.1f MiB/s, the rate of the last %d stagings", rate/(1<<20), n)
 }
 
-func sharesApp(a, b *store.Deployment) bool {
+func sharesApp(a, b *model.Deployment) bool {
 	for _, x := range a.Applications {
-		if slices.ContainsFunc(b.Applications, func(y store.DeploymentApplication) bool { return y.Name == x.Name }) {
+		if slices.ContainsFunc(b.Applications, func(y model.DeploymentApplication) bool { return y.Name == x.Name }) {
 			return true
 		}
 	}
 	return false
 }
 
-func appNames(d *store.Deployment) string {
+func appNames(d *model.Deployment) string {
 	var names []string
 	for _, a := range d.Applications {
 		names = append(names, a.Name)
@@ -227,7 +228,7 @@ func appNames(d *store.Deployment) string {
 
 // predictFor makes d's prediction now, with the agents of its environment
 // connected now (each with the bytes it lacks), and records it.
-func (s *Service) predictFor(tx *store.Tx, d *store.Deployment) error {
+func (s *Service) predictFor(tx *store.Tx, d *model.Deployment) error {
 	history, err := tx.Deployments(d.Environment)
 	if err != nil {
 		return err
@@ -263,11 +264,11 @@ func (s *Service) predictFor(tx *store.Tx, d *store.Deployment) error {
 
 // recordStepTime records, from a final answer r to an arm or commit of
 // stage 2, how long that agent took since the step began.
-func recordStepTime(d *store.Deployment, r fleet.Report, kind fleet.CommandKind, now time.Time) {
-	if d.State != store.Activating || d.RollingBack || !r.Outcome.Final() || d.StepTime.IsZero() {
+func recordStepTime(d *model.Deployment, r fleet.Report, kind fleet.CommandKind, now time.Time) {
+	if d.State != model.Activating || d.RollingBack || !r.Outcome.Final() || d.StepTime.IsZero() {
 		return
 	}
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == r.Agent })
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == r.Agent })
 	if i < 0 {
 		return
 	}

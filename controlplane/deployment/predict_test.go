@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 func TestPredict(t *testing.T) {
-	hello := []store.DeploymentApplication{{Name: "hello", ReleaseID: "r3"}}
-	run := func(id string, at time.Time, arm, swap map[string]time.Duration, hooks time.Duration) *store.Deployment {
-		d := &store.Deployment{ID: id, Environment: "prod", State: store.Deployed, Applications: hello, ActivateTime: at, HooksDuration: hooks}
+	hello := []model.DeploymentApplication{{Name: "hello", ReleaseID: "r3"}}
+	run := func(id string, at time.Time, arm, swap map[string]time.Duration, hooks time.Duration) *model.Deployment {
+		d := &model.Deployment{ID: id, Environment: "prod", State: model.Deployed, Applications: hello, ActivateTime: at, HooksDuration: hooks}
 		for name, a := range arm {
-			d.Agents = append(d.Agents, store.DeploymentAgent{Name: name, ArmDuration: a, CommitDuration: swap[name]})
+			d.Agents = append(d.Agents, model.DeploymentAgent{Name: name, ArmDuration: a, CommitDuration: swap[name]})
 			d.ArmDuration, d.SwapDuration = max(d.ArmDuration, a), max(d.SwapDuration, swap[name])
 		}
 		return d
@@ -24,10 +24,10 @@ func TestPredict(t *testing.T) {
 	d2.SQLPending, d2.SQLDuration, d2.SQLDone = 2, ms(600), true
 	d2.TransferDuration = 2 * time.Second
 	d2.Agents[0].TransferredBytes = 20 << 20
-	other := &store.Deployment{ID: "d-0", Environment: "prod", State: store.Deployed, Applications: []store.DeploymentApplication{{Name: "billing"}},
-		ActivateTime: t0.Add(2 * time.Hour), ArmDuration: time.Hour, SwapDuration: time.Hour, Agents: []store.DeploymentAgent{{Name: "fe1", ArmDuration: time.Hour, CommitDuration: time.Hour}}}
-	failed := &store.Deployment{ID: "d-9", Environment: "prod", State: store.Failed, Applications: hello, ArmDuration: time.Hour}
-	history := []*store.Deployment{other, failed, d2, d1} // newest first
+	other := &model.Deployment{ID: "d-0", Environment: "prod", State: model.Deployed, Applications: []model.DeploymentApplication{{Name: "billing"}},
+		ActivateTime: t0.Add(2 * time.Hour), ArmDuration: time.Hour, SwapDuration: time.Hour, Agents: []model.DeploymentAgent{{Name: "fe1", ArmDuration: time.Hour, CommitDuration: time.Hour}}}
+	failed := &model.Deployment{ID: "d-9", Environment: "prod", State: model.Failed, Applications: hello, ArmDuration: time.Hour}
+	history := []*model.Deployment{other, failed, d2, d1} // newest first
 
 	tests := []struct {
 		name   string
@@ -49,10 +49,10 @@ func TestPredict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &store.Deployment{ID: "d-10", Environment: "prod", State: store.Prepared, Applications: hello, SQLPending: tt.sql}
+			d := &model.Deployment{ID: "d-10", Environment: "prod", State: model.Prepared, Applications: hello, SQLPending: tt.sql}
 			h := history
 			if tt.name == "nothing measured" {
-				h = []*store.Deployment{other, failed}
+				h = []*model.Deployment{other, failed}
 			}
 			p := predict(predictInput{d: d, agents: tt.agents, history: h, shadowSQL: tt.shadow, now: t0})
 			var got []string

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
@@ -78,7 +78,7 @@ func (p pendingProgress) add(r fleet.Report) {
 
 // apply records p's reports in d, as applyReport would have one by one,
 // and says whether any changed d (stale ones change nothing).
-func (p pendingProgress) apply(d *store.Deployment) bool {
+func (p pendingProgress) apply(d *model.Deployment) bool {
 	changed := false
 	for _, rs := range p {
 		for _, r := range rs {

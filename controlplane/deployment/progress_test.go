@@ -9,12 +9,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // progressService returns a service over a real bbolt file holding d (in
 // environment prod), and a function that reads d back from the store.
-func progressService(t *testing.T, d *store.Deployment) (*Service, func() *store.Deployment) {
+func progressService(t *testing.T, d *model.Deployment) (*Service, func() *model.Deployment) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -30,16 +31,16 @@ func progressService(t *testing.T, d *store.Deployment) (*Service, func() *store
 		t.Fatal(err)
 	}
 	if err := st.Update(func(tx *store.Tx) error {
-		if err := tx.PutEnvironment(&store.Environment{Name: "prod"}); err != nil {
+		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}
 		return tx.PutDeployment(d)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	stored := func() *store.Deployment {
+	stored := func() *model.Deployment {
 		t.Helper()
-		var got *store.Deployment
+		var got *model.Deployment
 		if err := st.View(func(tx *store.Tx) error {
 			var err error
 			got, err = tx.Deployment(d.ID)
@@ -53,11 +54,11 @@ func progressService(t *testing.T, d *store.Deployment) (*Service, func() *store
 }
 
 // staging is a PREPARING deployment whose agents a and b stage.
-func staging() *store.Deployment {
-	return &store.Deployment{ID: "d-1", Environment: "prod", State: store.Preparing,
-		Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}},
-		Agents: []store.DeploymentAgent{{Name: "a", State: store.AgentPending, Command: "d-1.stage.a"},
-			{Name: "b", State: store.AgentPending, Command: "d-1.stage.b"}}}
+func staging() *model.Deployment {
+	return &model.Deployment{ID: "d-1", Environment: "prod", State: model.Preparing,
+		Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}},
+		Agents: []model.DeploymentAgent{{Name: "a", State: model.AgentPending, Command: "d-1.stage.a"},
+			{Name: "b", State: model.AgentPending, Command: "d-1.stage.b"}}}
 }
 
 func progress(agent, run string, n int64) fleet.Report {
@@ -83,7 +84,7 @@ func TestProgressCoalesced(t *testing.T) {
 	}
 	handle(t, s, progress("a", "r2", 5))  // a restarted: a new run counting from 0
 	handle(t, s, progress("a", "r1", 10)) // late, and less than r1 counted: changes nothing
-	if got := stored().Agents[0]; got.TransferredBytes != 0 || got.State != store.AgentPending {
+	if got := stored().Agents[0]; got.TransferredBytes != 0 || got.State != model.AgentPending {
 		t.Fatalf("before the flush: agent a stored with %d bytes, %s; want nothing stored yet", got.TransferredBytes, got.State)
 	}
 	if n := count(t, s.metrics.progressHeld); n != 102 {
@@ -91,7 +92,7 @@ func TestProgressCoalesced(t *testing.T) {
 	}
 	s.FlushProgress()
 	d := stored()
-	if a, b := d.Agents[0], d.Agents[1]; a.TransferredBytes != 98+5 || b.TransferredBytes != 49 || a.State != store.AgentStaging || len(a.Runs) != 2 {
+	if a, b := d.Agents[0], d.Agents[1]; a.TransferredBytes != 98+5 || b.TransferredBytes != 49 || a.State != model.AgentStaging || len(a.Runs) != 2 {
 		t.Fatalf("after the flush: a %d bytes (%s, runs %v), b %d; want 103 (staging, 2 runs) and 49", a.TransferredBytes, a.State, a.Runs, b.TransferredBytes)
 	}
 	s.FlushProgress()
@@ -110,7 +111,7 @@ func TestProgressStoredBeforeFinalReport(t *testing.T) {
 	handle(t, s, fleet.Report{Agent: "a", DeploymentID: "d-1", CommandID: "d-1.stage.a", Outcome: fleet.Done,
 		ReleaseBytes: 100, TransferredBytes: 100, Run: "r1"})
 	d := stored()
-	if a, b := d.Agents[0], d.Agents[1]; a.State != store.AgentStaged || a.TransferredBytes != 100 || b.State != store.AgentStaging || b.TransferredBytes != 30 {
+	if a, b := d.Agents[0], d.Agents[1]; a.State != model.AgentStaged || a.TransferredBytes != 100 || b.State != model.AgentStaging || b.TransferredBytes != 30 {
 		t.Fatalf("after a's DONE: a %s %d bytes, b %s %d bytes; want staged 100, staging 30", a.State, a.TransferredBytes, b.State, b.TransferredBytes)
 	}
 	if s.progressPending() {
@@ -140,8 +141,8 @@ func TestProgressKeptWhenChangeStoresNothing(t *testing.T) {
 // TestReadyProgressNotCoalesced: a commit's PROGRESS with Ready drives the
 // held commit (hold.go): it is stored and acted on at once.
 func TestReadyProgressNotCoalesced(t *testing.T) {
-	d := &store.Deployment{ID: "d-1", Environment: "prod", State: store.Activating, Step: store.StepCommit, StepTime: t0,
-		Agents: []store.DeploymentAgent{{Name: "a", State: store.AgentActivating, Command: "d-1.commit.a"}}}
+	d := &model.Deployment{ID: "d-1", Environment: "prod", State: model.Activating, Step: model.StepCommit, StepTime: t0,
+		Agents: []model.DeploymentAgent{{Name: "a", State: model.AgentActivating, Command: "d-1.commit.a"}}}
 	s, stored := progressService(t, d)
 	handle(t, s, fleet.Report{Agent: "a", DeploymentID: "d-1", CommandID: "d-1.commit.a", Outcome: fleet.Progress, Ready: true})
 	if a := stored().Agents[0]; !a.Ready || !a.FinishSent {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -34,7 +35,7 @@ import (
 type ReconcileResult struct {
 	// Deployment is the reconcile deployment (ACTIVATING); nil when no
 	// front-end drifted.
-	Deployment *store.Deployment
+	Deployment *model.Deployment
 	// Agents are the drifted front-ends it brings back, sorted.
 	Agents []string
 	// NotConnected are the drifted front-ends left out, sorted.
@@ -133,13 +134,13 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 
 // checkReconcile refuses a reconcile of env while one of its deployments
 // (deps) is busy or rolling back: the front-ends are between two records.
-func checkReconcile(env string, deps []*store.Deployment) error {
+func checkReconcile(env string, deps []*model.Deployment) error {
 	for _, d := range deps {
 		switch {
 		case Busy(d.State):
 			return fmt.Errorf("deployment %s of environment %s is %s: reconcile once it has ended (or abort it); nothing was changed: %w",
 				d.ID, env, d.State, errkind.FailedPrecondition)
-		case d.State == store.Deployed && d.RollingBack:
+		case d.State == model.Deployed && d.RollingBack:
 			return fmt.Errorf("deployment %s of environment %s is being rolled back: reconcile once the rollback has ended; nothing was changed: %w",
 				d.ID, env, errkind.FailedPrecondition)
 		}
@@ -151,12 +152,12 @@ func checkReconcile(env string, deps []*store.Deployment) error {
 // records for apps, PREPARED (stage 1 has nothing to do: arm stages what
 // a front-end lacks). FailedPrecondition if the controller no longer
 // holds one of those releases.
-func newReconcile(tx *store.Tx, env *store.Environment, apps []string, now time.Time) (*store.Deployment, error) {
+func newReconcile(tx *store.Tx, env *model.Environment, apps []string, now time.Time) (*model.Deployment, error) {
 	id, err := tx.NextDeploymentID()
 	if err != nil {
 		return nil, err
 	}
-	d := &store.Deployment{ID: id, Environment: env.Name, State: store.Prepared, SingleStage: true, Reconcile: true,
+	d := &model.Deployment{ID: id, Environment: env.Name, State: model.Prepared, SingleStage: true, Reconcile: true,
 		CreateTime: now, PrepareTime: now, PreparedTime: now}
 	for _, app := range apps {
 		v := env.DeployedVersions[app]
@@ -166,7 +167,7 @@ func newReconcile(tx *store.Tx, env *store.Environment, apps []string, now time.
 		} else if err != nil {
 			return nil, err
 		}
-		d.Applications = append(d.Applications, store.DeploymentApplication{Name: app, VersionLabel: v.VersionLabel, ReleaseID: v.ReleaseID})
+		d.Applications = append(d.Applications, model.DeploymentApplication{Name: app, VersionLabel: v.VersionLabel, ReleaseID: v.ReleaseID})
 	}
 	return d, nil
 }
@@ -175,9 +176,9 @@ func newReconcile(tx *store.Tx, env *store.Environment, apps []string, now time.
 // reason: a reconcile deployment that would go back to PREPARED (a
 // failure before any swap) is FAILED; every front-end still runs what it
 // ran.
-func reconcileEnd(d *store.Deployment, to store.DeploymentState, reason string) (store.DeploymentState, string) {
-	if !d.Reconcile || to != store.Prepared {
+func reconcileEnd(d *model.Deployment, to model.DeploymentState, reason string) (model.DeploymentState, string) {
+	if !d.Reconcile || to != model.Prepared {
 		return to, reason
 	}
-	return store.Failed, strings.TrimSuffix(reason, againHint) + "; the reconcile ended; fix the cause, then run `cutoverctl env reconcile " + d.Environment + "` again"
+	return model.Failed, strings.TrimSuffix(reason, againHint) + "; the reconcile ended; fix the cause, then run `cutoverctl env reconcile " + d.Environment + "` again"
 }

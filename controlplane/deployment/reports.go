@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // This file holds the commands a deployment sends and what the agents'
@@ -20,23 +20,23 @@ func short(id string) string {
 
 // commandID is the id of the command of the given kind for one agent in d.
 // It is the same every time, so a resent command is recognised.
-func commandID(d *store.Deployment, kind fleet.CommandKind, agent string) string {
+func commandID(d *model.Deployment, kind fleet.CommandKind, agent string) string {
 	return d.ID + "." + string(kind) + "." + agent
 }
 
 // phase is the kind of command d waits for.
-func phase(d *store.Deployment) fleet.CommandKind {
+func phase(d *model.Deployment) fleet.CommandKind {
 	switch {
-	case d.State == store.Preparing, d.State == store.Prepared: // PREPARED: a late front-end staged in the background
+	case d.State == model.Preparing, d.State == model.Prepared: // PREPARED: a late front-end staged in the background
 		return fleet.Stage
-	case d.State == store.Deployed && d.RollingBack: // the rollback command: arm, then commit
+	case d.State == model.Deployed && d.RollingBack: // the rollback command: arm, then commit
 		kind, _ := stepKind(d.Step)
 		return kind
-	case d.State == store.Activating && d.RollingBack:
+	case d.State == model.Activating && d.RollingBack:
 		return fleet.Rollback
 	case needsSQL(d): // the SQL part runs; no command is out
 		return ""
-	case d.State == store.Activating:
+	case d.State == model.Activating:
 		kind, _ := stepKind(d.Step)
 		return kind
 	}
@@ -45,9 +45,9 @@ func phase(d *store.Deployment) fleet.CommandKind {
 
 // applyReport records r in d's agent entry. It reports whether r was for
 // the command d waits for from that agent; stale reports change nothing.
-func applyReport(d *store.Deployment, r fleet.Report) bool {
+func applyReport(d *model.Deployment, r fleet.Report) bool {
 	kind := phase(d)
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == r.Agent })
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == r.Agent })
 	if kind == "" || i < 0 || d.Agents[i].Command == "" || d.Agents[i].Command != r.CommandID {
 		return false
 	}
@@ -73,10 +73,10 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		} else {
 			addRunBytes(a, r)
 		}
-		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentStaged, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+		a.State = map[fleet.Outcome]model.AgentState{fleet.Progress: model.AgentStaging, fleet.Done: model.AgentStaged, fleet.CommandFailed: model.AgentFailed}[r.Outcome]
 		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Arm, fleet.Commit:
-		if d.State == store.Deployed {
+		if d.State == model.Deployed {
 			applyRollbackReport(a, kind, r)
 			break
 		}
@@ -93,14 +93,14 @@ func applyReport(d *store.Deployment, r fleet.Report) bool {
 		} else {
 			addRunBytes(a, r)
 		}
-		a.State = map[fleet.Outcome]store.AgentState{fleet.Progress: store.AgentStaging, fleet.Done: store.AgentArmed, fleet.CommandFailed: store.AgentFailed}[r.Outcome]
+		a.State = map[fleet.Outcome]model.AgentState{fleet.Progress: model.AgentStaging, fleet.Done: model.AgentArmed, fleet.CommandFailed: model.AgentFailed}[r.Outcome]
 		a.SavedCounted = a.SavedCounted || r.Outcome == fleet.Done
 	case fleet.Rollback:
 		switch r.Outcome {
 		case fleet.Done:
-			a.State, a.SwappedBack = store.AgentRolledBack, true
+			a.State, a.SwappedBack = model.AgentRolledBack, true
 		case fleet.CommandFailed:
-			a.State, a.Error = store.AgentFailed, rollbackFailed+a.Error
+			a.State, a.Error = model.AgentFailed, rollbackFailed+a.Error
 		}
 	}
 	return true
@@ -117,13 +117,13 @@ const maxRuns = 32
 // runs received instead of replacing it; a resend that the agent joined to
 // the run still going on continues that run's count. A run's reports only
 // grow: an older one that arrives late changes nothing.
-func addRunBytes(a *store.DeploymentAgent, r fleet.Report) {
-	i := slices.IndexFunc(a.Runs, func(x store.TransferRun) bool { return x.Run == r.Run })
+func addRunBytes(a *model.DeploymentAgent, r fleet.Report) {
+	i := slices.IndexFunc(a.Runs, func(x model.TransferRun) bool { return x.Run == r.Run })
 	if i < 0 {
 		if len(a.Runs) >= maxRuns { // the oldest run's bytes stay counted
 			a.Runs = slices.Delete(a.Runs, 0, len(a.Runs)-maxRuns+1)
 		}
-		a.Runs = append(a.Runs, store.TransferRun{Run: r.Run})
+		a.Runs = append(a.Runs, model.TransferRun{Run: r.Run})
 		i = len(a.Runs) - 1
 	}
 	if n := r.TransferredBytes - a.Runs[i].Bytes; n > 0 {
@@ -138,13 +138,13 @@ func addRunBytes(a *store.DeploymentAgent, r fleet.Report) {
 // however often it answers DONE (after a controller restart the commands
 // not yet answered are sent again, and an agent that had finished answers
 // DONE at once, reusing everything).
-func savedCounted(d *store.Deployment, agent string) bool {
-	i := slices.IndexFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == agent })
+func savedCounted(d *model.Deployment, agent string) bool {
+	i := slices.IndexFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == agent })
 	return i >= 0 && d.Agents[i].SavedCounted
 }
 
 // applyCommitReport records the answer r to a stage 2 commit.
-func applyCommitReport(a *store.DeploymentAgent, r fleet.Report) {
+func applyCommitReport(a *model.DeploymentAgent, r fleet.Report) {
 	if !r.SwapTime.IsZero() {
 		a.SwapTime = r.SwapTime
 	}
@@ -154,10 +154,10 @@ func applyCommitReport(a *store.DeploymentAgent, r fleet.Report) {
 	}
 	switch {
 	case r.Outcome == fleet.Done:
-		a.State = store.AgentActive
+		a.State = model.AgentActive
 	case r.Outcome == fleet.CommandFailed && r.SwappedBack:
-		a.State, a.SwappedBack = store.AgentRolledBack, true
+		a.State, a.SwappedBack = model.AgentRolledBack, true
 	case r.Outcome == fleet.CommandFailed:
-		a.State = store.AgentFailed
+		a.State = model.AgentFailed
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -15,7 +16,7 @@ import (
 // Create plans a deployment of apps to env (PLANNED). Errors:
 // InvalidArgument for a bad name, no application or one named twice;
 // NotFound for an unknown environment or application.
-func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersion) (*store.Deployment, error) {
+func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersion) (*model.Deployment, error) {
 	if err := appspec.ValidName(env); err != nil {
 		return nil, fmt.Errorf("environment: %w", err)
 	}
@@ -32,7 +33,7 @@ func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersi
 		}
 		seen[a.Name] = true
 	}
-	var d *store.Deployment
+	var d *model.Deployment
 	err := s.store.Update(func(tx *store.Tx) error {
 		if _, err := tx.Environment(env); err != nil {
 			return err
@@ -47,10 +48,10 @@ func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersi
 			return err
 		}
 		now := s.clock()
-		d = &store.Deployment{ID: id, Environment: env, State: store.Planned, CreateTime: now,
-			History: []store.Transition{{State: store.Planned, Time: now, Actor: actor, Message: "created"}}}
+		d = &model.Deployment{ID: id, Environment: env, State: model.Planned, CreateTime: now,
+			History: []model.Transition{{State: model.Planned, Time: now, Actor: actor, Message: "created"}}}
 		for _, a := range apps {
-			d.Applications = append(d.Applications, store.DeploymentApplication{Name: a.Name, VersionLabel: a.VersionLabel})
+			d.Applications = append(d.Applications, model.DeploymentApplication{Name: a.Name, VersionLabel: a.VersionLabel})
 		}
 		return tx.PutDeployment(d)
 	})
@@ -62,8 +63,8 @@ func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersi
 }
 
 // Get returns a deployment. NotFound if unknown.
-func (s *Service) Get(ctx context.Context, id string) (*store.Deployment, error) {
-	var d *store.Deployment
+func (s *Service) Get(ctx context.Context, id string) (*model.Deployment, error) {
+	var d *model.Deployment
 	err := s.store.View(func(tx *store.Tx) error {
 		var err error
 		d, err = tx.Deployment(id)
@@ -74,8 +75,8 @@ func (s *Service) Get(ctx context.Context, id string) (*store.Deployment, error)
 
 // List returns the deployments of env (all if empty), newest first.
 // NotFound for an unknown environment.
-func (s *Service) List(ctx context.Context, env string) ([]*store.Deployment, error) {
-	var ds []*store.Deployment
+func (s *Service) List(ctx context.Context, env string) ([]*model.Deployment, error) {
+	var ds []*model.Deployment
 	err := s.store.View(func(tx *store.Tx) error {
 		if env != "" {
 			if _, err := tx.Environment(env); err != nil {
@@ -93,7 +94,7 @@ func (s *Service) List(ctx context.Context, env string) ([]*store.Deployment, er
 // Errors: NotFound; FailedPrecondition if the environment is single-stage,
 // the deployment is not PLANNED, another deployment of the environment is
 // busy or no agent of the environment is connected.
-func (s *Service) Prepare(ctx context.Context, actor, id string) (*store.Deployment, error) {
+func (s *Service) Prepare(ctx context.Context, actor, id string) (*model.Deployment, error) {
 	return s.begin(actor, id, false, ContinueOptions{})
 }
 
@@ -102,7 +103,7 @@ func (s *Service) Prepare(ctx context.Context, actor, id string) (*store.Deploym
 // inconsistent options (a force without reason, at_window) and
 // FailedPrecondition when the deployment needs an approval or no
 // deployment window is open (unless opt.Force).
-func (s *Service) Start(ctx context.Context, actor, id string, opt ContinueOptions) (*store.Deployment, error) {
+func (s *Service) Start(ctx context.Context, actor, id string, opt ContinueOptions) (*model.Deployment, error) {
 	if opt.AtWindow {
 		return nil, fmt.Errorf("at_window applies to continue only: start runs stage 1 first, which may take long; prepare, then continue at the window; nothing was changed: %w", errkind.InvalidArgument)
 	}
@@ -112,10 +113,10 @@ func (s *Service) Start(ctx context.Context, actor, id string, opt ContinueOptio
 	return s.begin(actor, id, true, opt)
 }
 
-func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*store.Deployment, error) {
+func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
@@ -151,7 +152,7 @@ func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*st
 				d.Environment, d.Environment, d.ID, errkind.FailedPrecondition)
 		}
 		for _, a := range connected {
-			d.Agents = append(d.Agents, store.DeploymentAgent{Name: a.Name, State: store.AgentPending})
+			d.Agents = append(d.Agents, model.DeploymentAgent{Name: a.Name, State: model.AgentPending})
 		}
 		d.SingleStage = single
 		msg := fmt.Sprintf("stage 1: build, then stage on %d agents", len(connected))
@@ -165,7 +166,7 @@ func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*st
 		if left := leftOut(known, connected, d.Environment); len(left) > 0 {
 			msg += fmt.Sprintf(" (left out, not connected: %s)", strings.Join(left, ", "))
 		}
-		transition(d, store.Preparing, s.clock(), actor, msg)
+		transition(d, model.Preparing, s.clock(), actor, msg)
 		return nil
 	})
 	if err != nil {
@@ -183,7 +184,7 @@ func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*st
 // not PREPARED, has expired, needs an approval, no deployment window is
 // open (unless opt.Force), or an agent is not connected or lacks a
 // release.
-func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOptions) (*store.Deployment, error) {
+func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOptions) (*model.Deployment, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		now := s.clock()
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -229,7 +230,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 // returning the commands to send. FailedPrecondition, d unchanged, if an
 // agent that staged is not connected, or (d.RequirePrepared) a connected
 // agent lacks a release.
-func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) ([]outgoing, error) {
+func (s *Service) startStage2(tx *store.Tx, d *model.Deployment, actor string) ([]outgoing, error) {
 	connected := s.fleet.Connected(d.Environment)
 	known, err := knownAgents(tx)
 	if err != nil {
@@ -252,10 +253,10 @@ func (s *Service) startStage2(tx *store.Tx, d *store.Deployment, actor string) (
 // Abort ends a PLANNED, PREPARING or PREPARED deployment (ABORTED) and has
 // the agents drop what they staged for it. Errors: NotFound;
 // FailedPrecondition once stage 2 started or the deployment ended.
-func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
+func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		if err := checkAbort(d); err != nil {
 			return err
 		}
@@ -263,7 +264,7 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*store.D
 		if reason != "" {
 			msg += ": " + reason
 		}
-		transition(d, store.Aborted, s.clock(), actor, msg)
+		transition(d, model.Aborted, s.clock(), actor, msg)
 		return nil
 	})
 	if err != nil {
@@ -292,7 +293,7 @@ func knownAgents(tx *store.Tx) (map[string]bool, error) {
 
 // leftOut returns the names of the agents of env that the controller knows
 // but that are not connected.
-func leftOut(known []*store.Agent, connected []fleet.AgentView, env string) []string {
+func leftOut(known []*model.Agent, connected []fleet.AgentView, env string) []string {
 	var out []string
 	for _, a := range known {
 		if a.Environment == env && !slices.ContainsFunc(connected, func(c fleet.AgentView) bool { return c.Name == a.Name }) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -42,11 +43,11 @@ const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that sta
 // Errors: NotFound; FailedPrecondition when it is not DEPLOYED, is being
 // rolled back, is not what the environment runs now, had nothing before
 // it, or another deployment of the environment is ACTIVATING.
-func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*store.Deployment, error) {
+func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
@@ -82,7 +83,7 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 			a := &d.Agents[i]
 			a.Error, a.RollbackSwapTime, a.BeforeRan, a.RollbackPlan = "", time.Time{}, false, plan[a.Name]
 		}
-		out = s.enterRollbackStep(d, store.StepArm)
+		out = s.enterRollbackStep(d, model.StepArm)
 		return nil
 	})
 	if err != nil {
@@ -95,10 +96,10 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*stor
 }
 
 // agentsOf returns the views of d's agents among views.
-func agentsOf(d *store.Deployment, views []fleet.AgentView) []fleet.AgentView {
+func agentsOf(d *model.Deployment, views []fleet.AgentView) []fleet.AgentView {
 	var out []fleet.AgentView
 	for _, v := range views {
-		if slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name }) {
+		if slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == v.Name }) {
 			out = append(out, v)
 		}
 	}
@@ -106,7 +107,7 @@ func agentsOf(d *store.Deployment, views []fleet.AgentView) []fleet.AgentView {
 }
 
 // rollbackSteps says what a rollback with the hook plan plan does.
-func rollbackSteps(plan map[string][]store.HookRef) string {
+func rollbackSteps(plan map[string][]model.HookRef) string {
 	steps := []string{"every agent arms the releases that ran before"}
 	if n := countKind(plan, appspec.BeforeActivate); n > 0 {
 		steps = append(steps, fmt.Sprintf("their before_activate hooks run (%d)", n))
@@ -126,7 +127,7 @@ func rollbackSteps(plan map[string][]store.HookRef) string {
 // release whose manifest the controller no longer holds (collected) has
 // none, and is named in unknown: refusing would block an emergency
 // rollback that the agents, which keep a rollback's target, can do.
-func rollbackHooks(tx *store.Tx, d *store.Deployment) (hooks []appHooks, unknown []string, err error) {
+func rollbackHooks(tx *store.Tx, d *model.Deployment) (hooks []appHooks, unknown []string, err error) {
 	for _, r := range previousReleases(d) {
 		h, err := releaseHooks(tx, []fleet.ReleaseRef{r})
 		switch {
@@ -142,7 +143,7 @@ func rollbackHooks(tx *store.Tx, d *store.Deployment) (hooks []appHooks, unknown
 
 // previousReleases returns the releases that ran before d, for each of its
 // applications.
-func previousReleases(d *store.Deployment) []fleet.ReleaseRef {
+func previousReleases(d *model.Deployment) []fleet.ReleaseRef {
 	out := make([]fleet.ReleaseRef, 0, len(d.Applications))
 	for _, app := range d.Applications {
 		out = append(out, fleet.ReleaseRef{Application: app.Name, ReleaseID: app.PreviousReleaseID})
@@ -154,8 +155,8 @@ func previousReleases(d *store.Deployment) []fleet.ReleaseRef {
 // and no rollback of it runs. RollingBack stays set on a deployment that
 // ended ROLLED_BACK (or FAILED after stage 2's swap-back); only a DEPLOYED
 // one can still be rolling back.
-func Settled(d *store.Deployment) bool {
-	return Final(d.State) && !(d.State == store.Deployed && d.RollingBack)
+func Settled(d *model.Deployment) bool {
+	return d.State.Final() && !(d.State == model.Deployed && d.RollingBack)
 }
 
 // CanRollback says whether d can be rolled back as env stands (it is
@@ -163,22 +164,22 @@ func Settled(d *store.Deployment) bool {
 // a release before it): nil, or the FailedPrecondition Rollback would
 // return. Pages ask it before they show a Roll back button; Rollback
 // checks again, with the other deployments of env.
-func CanRollback(d *store.Deployment, env *store.Environment) error {
+func CanRollback(d *model.Deployment, env *model.Environment) error {
 	return checkRollback(d, env, nil)
 }
 
 // checkRollback refuses the rollback command unless d is DEPLOYED, is what
 // env runs now for each of its applications, each had a release before it,
 // and no other deployment of env is ACTIVATING.
-func checkRollback(d *store.Deployment, env *store.Environment, others []*store.Deployment) error {
-	if d.State != store.Deployed {
+func checkRollback(d *model.Deployment, env *model.Environment, others []*model.Deployment) error {
+	if d.State != model.Deployed {
 		return fmt.Errorf("deployment %s is %s: only a DEPLOYED deployment can be rolled back; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
 	}
 	if d.RollingBack {
 		return fmt.Errorf("deployment %s is being rolled back already: follow it with `cutoverctl deploy watch %s`: %w", d.ID, d.ID, errkind.FailedPrecondition)
 	}
 	for _, o := range others {
-		if o.ID != d.ID && o.State == store.Activating {
+		if o.ID != d.ID && o.State == model.Activating {
 			return fmt.Errorf("deployment %s of environment %s is ACTIVATING: wait for it to end, then retry; nothing was changed: %w", o.ID, env.Name, errkind.FailedPrecondition)
 		}
 	}
@@ -196,7 +197,7 @@ func checkRollback(d *store.Deployment, env *store.Environment, others []*store.
 }
 
 // notConnected returns the names of d's agents that are not connected.
-func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
+func notConnected(d *model.Deployment, connected []fleet.AgentView) []string {
 	var out []string
 	for _, a := range d.Agents {
 		if !slices.ContainsFunc(connected, func(v fleet.AgentView) bool { return v.Name == a.Name }) {
@@ -211,18 +212,18 @@ func notConnected(d *store.Deployment, connected []fleet.AgentView) []string {
 // and commit to every agent, a hook step to the agents whose rollback plan
 // has hooks of its kind (after_activate after a failure: only where
 // before_activate ran).
-func (s *Service) enterRollbackStep(d *store.Deployment, st store.Stage2Step) []outgoing {
+func (s *Service) enterRollbackStep(d *model.Deployment, st model.Stage2Step) []outgoing {
 	d.Step, d.StepTime = st, s.clock()
 	_, hk := stepKind(st)
 	out := make([]outgoing, 0, len(d.Agents))
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		a.StepError = ""
-		if st == store.StepBefore || st == store.StepAfter {
-			if len(refsIn(a.RollbackPlan, hk)) == 0 || (st == store.StepAfter && d.Ending != store.RolledBack && !a.BeforeRan) {
+		if st == model.StepBefore || st == model.StepAfter {
+			if len(refsIn(a.RollbackPlan, hk)) == 0 || (st == model.StepAfter && d.Ending != model.RolledBack && !a.BeforeRan) {
 				continue
 			}
-			a.BeforeRan = a.BeforeRan || st == store.StepBefore
+			a.BeforeRan = a.BeforeRan || st == model.StepBefore
 		}
 		a.Command = d.RollbackKey + "." + string(st) + "." + a.Name
 		out = append(out, outgoing{agent: a.Name, cmd: rollbackCommand(d, a)})
@@ -235,7 +236,7 @@ func (s *Service) enterRollbackStep(d *store.Deployment, st store.Stage2Step) []
 // only checks them (an agent never deletes a rollback target); the hook
 // steps and the commit carry a's hooks of their kind from its rollback
 // plan (the hooks of those releases).
-func rollbackCommand(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
+func rollbackCommand(d *model.Deployment, a *model.DeploymentAgent) fleet.Command {
 	kind, hk := stepKind(d.Step)
 	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.RollbackKey, Releases: previousReleases(d)}
 	switch kind {
@@ -251,92 +252,92 @@ func rollbackCommand(d *store.Deployment, a *store.DeploymentAgent) fleet.Comman
 }
 
 // applyRollbackReport records the answer r to the rollback's arm or commit.
-func applyRollbackReport(a *store.DeploymentAgent, kind fleet.CommandKind, r fleet.Report) {
+func applyRollbackReport(a *model.DeploymentAgent, kind fleet.CommandKind, r fleet.Report) {
 	switch {
 	case r.Outcome == fleet.CommandFailed:
-		a.State = store.AgentFailed
+		a.State = model.AgentFailed
 	case r.Outcome == fleet.Done && kind == fleet.Arm:
-		a.State = store.AgentArmed
+		a.State = model.AgentArmed
 	case r.Outcome == fleet.Done:
-		a.State, a.SwappedBack, a.RollbackSwapTime = store.AgentRolledBack, true, r.SwapTime
+		a.State, a.SwappedBack, a.RollbackSwapTime = model.AgentRolledBack, true, r.SwapTime
 	}
 }
 
 // nextRollbackByCommand decides what follows the agents' answers to the
 // current step of the rollback command, once all have answered. It is
 // pure.
-func nextRollbackByCommand(d *store.Deployment) step {
+func nextRollbackByCommand(d *model.Deployment) step {
 	failures := stepErrors(d)
 	switch {
-	case d.Step == store.StepAfter:
+	case d.Step == model.StepAfter:
 		return afterRollback(d, failures)
-	case d.Step == store.StepArm && failures != "":
+	case d.Step == model.StepArm && failures != "":
 		return step{rollbackFailed: true, disarm: true, reason: fmt.Sprintf("rollback stopped at arm: %s; every agent was disarmed and nothing was swapped: every front-end still runs the releases of %s; fix those front-ends, then retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
-	case d.Step == store.StepBefore && failures != "":
+	case d.Step == model.StepBefore && failures != "":
 		return step{rollbackFailed: true, disarm: true, reason: fmt.Sprintf("rollback stopped at the before_activate hooks of the releases that ran before: %s; every agent was disarmed and nothing was swapped: every front-end still runs the releases of %s; fix the hook's cause, then retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
-	case d.Step != store.StepCommit:
+	case d.Step != model.StepCommit:
 		return step{advance: true}
 	case failures != "":
 		return step{rollbackFailed: true, reason: fmt.Sprintf("rollback failed at commit: %s; those front-ends still run the releases of %s, the others went back; retry with `cutoverctl deploy rollback %s`", failures, d.ID, d.ID)}
 	}
-	return step{to: store.RolledBack, reason: rolledBackReason(d)}
+	return step{to: model.RolledBack, reason: rolledBackReason(d)}
 }
 
 // rolledBackReason is the reason of a rollback by command that committed.
-func rolledBackReason(d *store.Deployment) string {
+func rolledBackReason(d *model.Deployment) string {
 	return fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, DatabaseNotRolledBack)
 }
 
 // afterRollback ends the rollback of d once its after_activate hooks
 // answered: as decided before them (d.Ending), saying which failed. A
 // failing after_activate hook does not undo the swap back.
-func afterRollback(d *store.Deployment, failures string) step {
+func afterRollback(d *model.Deployment, failures string) step {
 	also := ""
 	if failures != "" {
 		also = "; but after_activate hooks failed: " + failures + "; check those front-ends"
 	}
-	if d.Ending == store.RolledBack {
-		return step{to: store.RolledBack, reason: rolledBackReason(d) + also}
+	if d.Ending == model.RolledBack {
+		return step{to: model.RolledBack, reason: rolledBackReason(d) + also}
 	}
 	return step{rollbackFailed: true, reason: d.RollbackError + "; after_activate hooks ran on the agents where before_activate ran" + also}
 }
 
-func rollbackSwapTime(a store.DeploymentAgent) time.Time { return a.RollbackSwapTime }
+func rollbackSwapTime(a model.DeploymentAgent) time.Time { return a.RollbackSwapTime }
 
 // endRollback applies st to a DEPLOYED deployment being rolled back and
 // returns the commands to send. A rollback that ends, failed or not, runs
 // its after_activate step first when that step has agents.
-func (s *Service) endRollback(tx *store.Tx, d *store.Deployment, st step, now time.Time) ([]outgoing, error) {
+func (s *Service) endRollback(tx *store.Tx, d *model.Deployment, st step, now time.Time) ([]outgoing, error) {
 	switch {
 	case st.advance:
-		if d.Step == store.StepArm {
-			if out := s.enterRollbackStep(d, store.StepBefore); len(out) > 0 {
+		if d.Step == model.StepArm {
+			if out := s.enterRollbackStep(d, model.StepBefore); len(out) > 0 {
 				return out, nil
 			}
 		}
-		return s.enterRollbackStep(d, store.StepCommit), nil
+		return s.enterRollbackStep(d, model.StepCommit), nil
 	case st.rollbackFailed:
 		var out []outgoing
 		if st.disarm {
 			for i := range d.Agents {
 				a := &d.Agents[i]
-				a.State = store.AgentActive // it runs d's releases, as before
+				a.State = model.AgentActive // it runs d's releases, as before
 				out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: d.RollbackKey + "." + string(fleet.Disarm) + "." + a.Name, DeploymentID: d.RollbackKey}})
 			}
 		}
-		if d.Step != store.StepAfter {
-			d.Ending, d.RollbackError = store.Deployed, st.reason
-			if after := s.enterRollbackStep(d, store.StepAfter); len(after) > 0 {
+		if d.Step != model.StepAfter {
+			d.Ending, d.RollbackError = model.Deployed, st.reason
+			if after := s.enterRollbackStep(d, model.StepAfter); len(after) > 0 {
 				return append(out, after...), nil
 			}
 		}
 		d.RollingBack, d.Error, d.RollbackError = false, st.reason, ""
 		note(d, now, ControllerActor, st.reason)
 		return out, nil
-	case st.to == store.RolledBack:
-		if d.Step != store.StepAfter {
-			d.Ending = store.RolledBack
-			if after := s.enterRollbackStep(d, store.StepAfter); len(after) > 0 {
+	case st.to == model.RolledBack:
+		if d.Step != model.StepAfter {
+			d.Ending = model.RolledBack
+			if after := s.enterRollbackStep(d, model.StepAfter); len(after) > 0 {
 				return after, nil
 			}
 		}
@@ -349,19 +350,19 @@ func (s *Service) endRollback(tx *store.Tx, d *store.Deployment, st step, now ti
 			return nil, err
 		}
 		d.RollbackSpread = spread(d, rollbackSwapTime)
-		transition(d, store.RolledBack, now, ControllerActor, st.reason)
+		transition(d, model.RolledBack, now, ControllerActor, st.reason)
 	}
 	return nil, nil
 }
 
 // restoreDeployed puts back what env recorded for d's applications before d.
-func restoreDeployed(d *store.Deployment, env *store.Environment, now time.Time) {
+func restoreDeployed(d *model.Deployment, env *model.Environment, now time.Time) {
 	for _, a := range d.Applications {
 		switch {
 		case a.Previous != nil:
 			env.DeployedVersions[a.Name] = *a.Previous
 		case a.PreviousReleaseID != "": // recorded before Previous was kept
-			env.DeployedVersions[a.Name] = store.DeployedVersion{ReleaseID: a.PreviousReleaseID}
+			env.DeployedVersions[a.Name] = model.DeployedVersion{ReleaseID: a.PreviousReleaseID}
 		default:
 			delete(env.DeployedVersions, a.Name)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -14,23 +15,23 @@ import (
 )
 
 func TestCheckRollback(t *testing.T) {
-	deployed := func(id string, prev string) *store.Deployment {
-		return &store.Deployment{ID: id, Environment: "prod", State: store.Deployed,
-			Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: prev}}}
+	deployed := func(id string, prev string) *model.Deployment {
+		return &model.Deployment{ID: id, Environment: "prod", State: model.Deployed,
+			Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: "r2", PreviousReleaseID: prev}}}
 	}
-	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
+	env := &model.Environment{Name: "prod", DeployedVersions: map[string]model.DeployedVersion{"hello": {ReleaseID: "r2", DeploymentID: "d-2"}}}
 	rolling := deployed("d-2", "r1")
 	rolling.RollingBack = true
 	tests := []struct {
 		name   string
-		d      *store.Deployment
-		others []*store.Deployment
+		d      *model.Deployment
+		others []*model.Deployment
 		want   string
 	}{
-		{"ok", deployed("d-2", "r1"), []*store.Deployment{{ID: "d-3", State: store.Prepared}}, ""},
-		{"not deployed", &store.Deployment{ID: "d-2", State: store.Failed}, nil, "only a DEPLOYED deployment can be rolled back"},
+		{"ok", deployed("d-2", "r1"), []*model.Deployment{{ID: "d-3", State: model.Prepared}}, ""},
+		{"not deployed", &model.Deployment{ID: "d-2", State: model.Failed}, nil, "only a DEPLOYED deployment can be rolled back"},
 		{"already rolling back", rolling, nil, "is being rolled back already"},
-		{"another is activating", deployed("d-2", "r1"), []*store.Deployment{{ID: "d-3", State: store.Activating}}, "deployment d-3 of environment prod is ACTIVATING"},
+		{"another is activating", deployed("d-2", "r1"), []*model.Deployment{{ID: "d-3", State: model.Activating}}, "deployment d-3 of environment prod is ACTIVATING"},
 		{"not what runs now", deployed("d-1", "r0"), nil, "now runs release r2 from deployment d-2, not from d-1"},
 		{"nothing before", deployed("d-2", ""), nil, "ran no release in environment prod before deployment d-2"},
 	}
@@ -43,14 +44,14 @@ func TestCheckRollback(t *testing.T) {
 }
 
 func TestRollbackByCommandSteps(t *testing.T) {
-	rolling := func(st store.Stage2Step, agents ...store.DeploymentAgent) *store.Deployment {
-		d := dep(store.Deployed, true, agents...)
+	rolling := func(st model.Stage2Step, agents ...model.DeploymentAgent) *model.Deployment {
+		d := dep(model.Deployed, true, agents...)
 		d.Error, d.Step = "", st
 		return d
 	}
 	// arm: wait for every answer, then commit; nobody commits before.
-	d := rolling(store.StepArm, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
-	if !applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done}) || d.Agents[0].State != store.AgentArmed {
+	d := rolling(model.StepArm, ag("a", model.AgentActive, "c", true), ag("b", model.AgentActive, "c", true))
+	if !applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done}) || d.Agents[0].State != model.AgentArmed {
 		t.Fatalf("a rollback arm report was not applied: %+v", d.Agents[0])
 	}
 	if st := next(d); st.advance || st.to != "" || st.rollbackFailed {
@@ -61,27 +62,27 @@ func TestRollbackByCommandSteps(t *testing.T) {
 		t.Fatalf("next when all armed = %+v, want advance to commit", st)
 	}
 	// arm failure on one agent: stop, disarm all, nothing swapped.
-	d = rolling(store.StepArm, ag("a", store.AgentActive, "c", true), ag("b", store.AgentActive, "c", true))
+	d = rolling(model.StepArm, ag("a", model.AgentActive, "c", true), ag("b", model.AgentActive, "c", true))
 	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done})
 	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.CommandFailed, Error: "damaged"})
 	if st := next(d); !st.rollbackFailed || !st.disarm || !strings.Contains(st.reason, "agent b: damaged") || !strings.Contains(st.reason, "nothing was swapped") {
 		t.Fatalf("next when one arm failed = %+v", st)
 	}
 	// commit: wait for every answer, then ROLLED_BACK.
-	d = rolling(store.StepCommit, ag("a", store.AgentArmed, "c", true), ag("b", store.AgentArmed, "c", true))
+	d = rolling(model.StepCommit, ag("a", model.AgentArmed, "c", true), ag("b", model.AgentArmed, "c", true))
 	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Done, SwapTime: t0})
 	if st := next(d); st.to != "" || st.rollbackFailed {
 		t.Fatalf("next with one commit out = %+v", st)
 	}
 	applyReport(d, fleet.Report{Agent: "b", CommandID: "c", Outcome: fleet.Done, SwapTime: t0.Add(time.Millisecond)})
-	if st := next(d); st.to != store.RolledBack || !strings.Contains(st.reason, "the database is NOT rolled back") || !strings.Contains(st.reason, "spread 1ms") {
+	if st := next(d); st.to != model.RolledBack || !strings.Contains(st.reason, "the database is NOT rolled back") || !strings.Contains(st.reason, "spread 1ms") {
 		t.Fatalf("next when all went back = %+v", st)
 	}
-	if d.Agents[1].State != store.AgentRolledBack || !d.Agents[1].SwappedBack {
+	if d.Agents[1].State != model.AgentRolledBack || !d.Agents[1].SwappedBack {
 		t.Fatalf("agent after its rollback commit: %+v", d.Agents[1])
 	}
 	// commit failure: stays DEPLOYED with the error, retry said.
-	d = rolling(store.StepCommit, ag("a", store.AgentArmed, "c", true))
+	d = rolling(model.StepCommit, ag("a", model.AgentArmed, "c", true))
 	applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.CommandFailed, Error: "disk full"})
 	if st := next(d); !st.rollbackFailed || st.disarm || !strings.Contains(st.reason, "agent a: disk full") || !strings.Contains(st.reason, "cutoverctl deploy rollback d-1") {
 		t.Fatalf("next when one commit failed = %+v", st)
@@ -89,12 +90,12 @@ func TestRollbackByCommandSteps(t *testing.T) {
 }
 
 func TestRestoreDeployed(t *testing.T) {
-	prev := store.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
-	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{
+	prev := model.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
+	d := &model.Deployment{ID: "d-2", Applications: []model.DeploymentApplication{
 		{Name: "hello", ReleaseID: "r2", PreviousReleaseID: "r1", Previous: &prev},
 		{Name: "old", ReleaseID: "o2", PreviousReleaseID: "o1"},
 		{Name: "new", ReleaseID: "n1"}}}
-	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{
+	env := &model.Environment{Name: "prod", DeployedVersions: map[string]model.DeployedVersion{
 		"hello": {ReleaseID: "r2", DeploymentID: "d-2"}, "old": {ReleaseID: "o2", DeploymentID: "d-2"}, "new": {ReleaseID: "n1", DeploymentID: "d-2"}}}
 	restoreDeployed(d, env, t0.Add(time.Hour))
 	if env.DeployedVersions["hello"] != prev || env.DeployedVersions["old"].ReleaseID != "o1" || len(env.DeployedVersions) != 2 || !env.UpdateTime.Equal(t0.Add(time.Hour)) {
@@ -103,9 +104,9 @@ func TestRestoreDeployed(t *testing.T) {
 }
 
 func TestFinishDeployedKeepsWhatRanBefore(t *testing.T) {
-	prev := store.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
-	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}, {Name: "new", ReleaseID: "n1"}}}
-	env := &store.Environment{Name: "prod", DeployedVersions: map[string]store.DeployedVersion{"hello": prev}}
+	prev := model.DeployedVersion{VersionLabel: "v1", ReleaseID: "r1", DeploymentID: "d-1", DeployTime: t0}
+	d := &model.Deployment{ID: "d-2", Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: "r2"}, {Name: "new", ReleaseID: "n1"}}}
+	env := &model.Environment{Name: "prod", DeployedVersions: map[string]model.DeployedVersion{"hello": prev}}
 	finishDeployed(d, env, t0.Add(time.Hour))
 	if d.Applications[0].Previous == nil || *d.Applications[0].Previous != prev || d.Applications[1].Previous != nil {
 		t.Fatalf("previous = %+v", d.Applications)
@@ -113,8 +114,8 @@ func TestFinishDeployedKeepsWhatRanBefore(t *testing.T) {
 }
 
 func TestNotConnected(t *testing.T) {
-	d := &store.Deployment{Agents: []store.DeploymentAgent{{Name: "fe1"}, {Name: "fe2"}, {Name: "fe3"}}}
-	connected := []fleet.AgentView{{Agent: store.Agent{Name: "fe2"}, Connected: true}, {Agent: store.Agent{Name: "fe9"}, Connected: true}}
+	d := &model.Deployment{Agents: []model.DeploymentAgent{{Name: "fe1"}, {Name: "fe2"}, {Name: "fe3"}}}
+	connected := []fleet.AgentView{{Agent: model.Agent{Name: "fe2"}, Connected: true}, {Agent: model.Agent{Name: "fe9"}, Connected: true}}
 	if got := strings.Join(notConnected(d, connected), ","); got != "fe1,fe3" {
 		t.Fatalf("not connected = %q, want fe1,fe3", got)
 	}
@@ -125,8 +126,8 @@ func TestNotConnected(t *testing.T) {
 // after_activate step ends the rollback as decided before it, saying which
 // hooks failed.
 func TestRollbackByCommandHookSteps(t *testing.T) {
-	rolling := func(st store.Stage2Step, ending store.DeploymentState, errMsg string, outcome fleet.Outcome) step {
-		d := dep(store.Deployed, true, ag("a", store.AgentActive, "c", true))
+	rolling := func(st model.Stage2Step, ending model.DeploymentState, errMsg string, outcome fleet.Outcome) step {
+		d := dep(model.Deployed, true, ag("a", model.AgentActive, "c", true))
 		d.Step, d.Ending, d.Error, d.RollbackError = st, ending, "", errMsg
 		r := fleet.Report{Agent: "a", CommandID: "c", Outcome: outcome}
 		if outcome == fleet.CommandFailed {
@@ -143,14 +144,14 @@ func TestRollbackByCommandHookSteps(t *testing.T) {
 		want    step
 		reasons []string
 	}{
-		{"before_activate done", rolling(store.StepBefore, "", "", fleet.Done), step{advance: true}, nil},
-		{"before_activate failed", rolling(store.StepBefore, "", "", fleet.CommandFailed), step{rollbackFailed: true, disarm: true},
+		{"before_activate done", rolling(model.StepBefore, "", "", fleet.Done), step{advance: true}, nil},
+		{"before_activate failed", rolling(model.StepBefore, "", "", fleet.CommandFailed), step{rollbackFailed: true, disarm: true},
 			[]string{"before_activate hooks", "agent a: hook exited with status 4", "nothing was swapped", "cutoverctl deploy rollback d-1"}},
-		{"after_activate done, rolled back", rolling(store.StepAfter, store.RolledBack, "", fleet.Done), step{to: store.RolledBack},
+		{"after_activate done, rolled back", rolling(model.StepAfter, model.RolledBack, "", fleet.Done), step{to: model.RolledBack},
 			[]string{"rolled back by command", "the database is NOT rolled back"}},
-		{"after_activate failed, rolled back", rolling(store.StepAfter, store.RolledBack, "", fleet.CommandFailed), step{to: store.RolledBack},
+		{"after_activate failed, rolled back", rolling(model.StepAfter, model.RolledBack, "", fleet.CommandFailed), step{to: model.RolledBack},
 			[]string{"rolled back by command", "but after_activate hooks failed: agent a: hook exited with status 4"}},
-		{"after_activate done, rollback failed", rolling(store.StepAfter, store.Deployed, "rollback failed at commit: x", fleet.Done), step{rollbackFailed: true},
+		{"after_activate done, rollback failed", rolling(model.StepAfter, model.Deployed, "rollback failed at commit: x", fleet.Done), step{rollbackFailed: true},
 			[]string{"rollback failed at commit: x", "after_activate hooks ran on the agents where before_activate ran"}},
 	}
 	for _, tt := range tests {
@@ -178,10 +179,10 @@ func TestRollbackHooks(t *testing.T) {
 		Hooks: appspec.Hooks{AfterActivate: []appspec.Hook{{Command: "resume"}}}}}
 	b := m.Encode()
 	r1 := manifest.ReleaseID(b)
-	d := &store.Deployment{ID: "d-2", Applications: []store.DeploymentApplication{
+	d := &model.Deployment{ID: "d-2", Applications: []model.DeploymentApplication{
 		{Name: "hello", ReleaseID: "r2", PreviousReleaseID: r1}, {Name: "gone", ReleaseID: "g2", PreviousReleaseID: "g1"}}}
 	err = st.Update(func(tx *store.Tx) error {
-		if err := tx.PutRelease(&store.Release{ID: r1, Application: "hello"}, b); err != nil {
+		if err := tx.PutRelease(&model.Release{ID: r1, Application: "hello"}, b); err != nil {
 			return err
 		}
 		hooks, unknown, err := rollbackHooks(tx, d)
@@ -206,20 +207,20 @@ func TestRollbackHooks(t *testing.T) {
 // ROLLED_BACK (RollingBack left set) is settled.
 func TestSettled(t *testing.T) {
 	tests := []struct {
-		state       store.DeploymentState
+		state       model.DeploymentState
 		rollingBack bool
 		want        bool
 	}{
-		{store.Activating, false, false},
-		{store.Activating, true, false},
-		{store.Deployed, false, true},
-		{store.Deployed, true, false},
-		{store.RolledBack, true, true},
-		{store.Failed, true, true},
-		{store.Aborted, false, true},
+		{model.Activating, false, false},
+		{model.Activating, true, false},
+		{model.Deployed, false, true},
+		{model.Deployed, true, false},
+		{model.RolledBack, true, true},
+		{model.Failed, true, true},
+		{model.Aborted, false, true},
 	}
 	for _, tt := range tests {
-		if got := Settled(&store.Deployment{State: tt.state, RollingBack: tt.rollingBack}); got != tt.want {
+		if got := Settled(&model.Deployment{State: tt.state, RollingBack: tt.rollingBack}); got != tt.want {
 			t.Errorf("Settled(%s, rolling back %v) = %v, want %v", tt.state, tt.rollingBack, got, tt.want)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -19,12 +19,12 @@ import (
 // ACTIVATING → PREPARED is a stage 2 that failed while nothing had changed
 // yet, so that continue can simply be called again (AfterFailure says
 // which failures those are; the failure is in the history).
-var transitions = map[store.DeploymentState][]store.DeploymentState{
-	store.Planned:    {store.Preparing, store.Aborted},
-	store.Preparing:  {store.Prepared, store.Failed, store.Aborted},
-	store.Prepared:   {store.Activating, store.Aborted, store.Expired, store.Failed},
-	store.Activating: {store.Deployed, store.Failed, store.RolledBack, store.Prepared},
-	store.Deployed:   {store.RolledBack},
+var transitions = map[model.DeploymentState][]model.DeploymentState{
+	model.Planned:    {model.Preparing, model.Aborted},
+	model.Preparing:  {model.Prepared, model.Failed, model.Aborted},
+	model.Prepared:   {model.Activating, model.Aborted, model.Expired, model.Failed},
+	model.Activating: {model.Deployed, model.Failed, model.RolledBack, model.Prepared},
+	model.Deployed:   {model.RolledBack},
 }
 
 // Failures of stage 2, and the state each leaves a deployment in. A failure
@@ -61,36 +61,28 @@ const (
 
 // AfterFailure is the state a stage 2 failure leaves a deployment in
 // (the table above).
-func AfterFailure(f Failure) store.DeploymentState {
+func AfterFailure(f Failure) model.DeploymentState {
 	switch f {
 	case FailNotReady, FailArm, FailBeforeHook, FailSQLUnchanged:
-		return store.Prepared
+		return model.Prepared
 	case FailCommitSwapped:
-		return store.RolledBack
+		return model.RolledBack
 	}
-	return store.Failed
+	return model.Failed
 }
 
 // againHint ends the reason of a stage 2 that went back to PREPARED.
 const againHint = "; the deployment is PREPARED again: fix the cause, then continue again"
 
-// finalStates are the states in which a deployment's work is over. Only the
-// rollback command moves a deployment out of one (DEPLOYED → ROLLED_BACK).
-var finalStates = []store.DeploymentState{store.Deployed, store.Failed, store.Aborted, store.Expired, store.RolledBack}
-
 // CanTransition says whether a deployment may move from one state to another.
-func CanTransition(from, to store.DeploymentState) bool {
+func CanTransition(from, to model.DeploymentState) bool {
 	return slices.Contains(transitions[from], to)
 }
 
-// Final says whether s is a final state: the deployment waits for nothing
-// (a DEPLOYED one may still be rolled back by command).
-func Final(s store.DeploymentState) bool { return slices.Contains(finalStates, s) }
-
 // Busy says whether s holds its environment: at most one deployment per
 // environment may be between PREPARING and ACTIVATING, PREPARED included.
-func Busy(s store.DeploymentState) bool {
-	return s == store.Preparing || s == store.Prepared || s == store.Activating
+func Busy(s model.DeploymentState) bool {
+	return s == model.Preparing || s == model.Prepared || s == model.Activating
 }
 
 // DefaultPreparedTTL is how long a PREPARED deployment stays valid when its
@@ -102,7 +94,7 @@ const DefaultPreparedTTL = 96 * time.Hour
 const DefaultKeepReleases = 3
 
 // PreparedTTL returns env's prepared_ttl, or the default when unset.
-func PreparedTTL(env *store.Environment) time.Duration {
+func PreparedTTL(env *model.Environment) time.Duration {
 	if env.PreparedTTL <= 0 {
 		return DefaultPreparedTTL
 	}
@@ -110,7 +102,7 @@ func PreparedTTL(env *store.Environment) time.Duration {
 }
 
 // KeepReleases returns env's keep_releases, or the default when unset.
-func KeepReleases(env *store.Environment) int32 {
+func KeepReleases(env *model.Environment) int32 {
 	if env.KeepReleases <= 0 {
 		return DefaultKeepReleases
 	}
@@ -120,27 +112,27 @@ func KeepReleases(env *store.Environment) int32 {
 // transition moves d to state to, recording it in its history and setting
 // the time of the state. It panics on a move the table forbids: callers
 // check first (that is a bug, not an input error).
-func transition(d *store.Deployment, to store.DeploymentState, now time.Time, actor, msg string) {
+func transition(d *model.Deployment, to model.DeploymentState, now time.Time, actor, msg string) {
 	if !CanTransition(d.State, to) {
 		panic(fmt.Sprintf("deployment %s: transition %s → %s is not allowed", d.ID, d.State, to))
 	}
 	d.State = to
 	d.ScheduledTime = time.Time{} // a schedule holds only while PREPARED
-	d.History = append(d.History, store.Transition{State: to, Time: now, Actor: actor, Message: msg})
+	d.History = append(d.History, model.Transition{State: to, Time: now, Actor: actor, Message: msg})
 	switch to {
-	case store.Preparing:
+	case model.Preparing:
 		d.PrepareTime = now
-	case store.Prepared:
+	case model.Prepared:
 		d.PreparedTime = now
-	case store.Activating:
+	case model.Activating:
 		d.ActivateTime = now
 	}
-	if Final(to) {
+	if to.Final() {
 		for i := range d.Agents {
 			d.Agents[i].Command = "" // a final deployment waits for no answer
 		}
 		d.FinishTime = now
-		if to != store.Deployed {
+		if to != model.Deployed {
 			d.Error = msg
 		}
 	}
@@ -149,8 +141,8 @@ func transition(d *store.Deployment, to store.DeploymentState, now time.Time, ac
 // checkStartable refuses to move d into PREPARING: it must be PLANNED and no
 // other deployment of its environment may be busy. others are the
 // environment's deployments.
-func checkStartable(d *store.Deployment, others []*store.Deployment, verb string) error {
-	if d.State != store.Planned {
+func checkStartable(d *model.Deployment, others []*model.Deployment, verb string) error {
+	if d.State != model.Planned {
 		return fmt.Errorf("deployment %s is %s, not PLANNED: only a planned deployment can %s; create a new one with `cutoverctl deploy create`; nothing was changed: %w",
 			d.ID, d.State, verb, errkind.FailedPrecondition)
 	}
@@ -165,7 +157,7 @@ func checkStartable(d *store.Deployment, others []*store.Deployment, verb string
 
 // checkPrepare refuses stage 1 on its own when the environment deploys in a
 // single stage.
-func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.Deployment) error {
+func checkPrepare(d *model.Deployment, env *model.Environment, others []*model.Deployment) error {
 	if !env.TwoStage {
 		return fmt.Errorf("environment %s deploys in a single stage (two_stage is off), so deployment %s cannot be prepared on its own: run it with `cutoverctl deploy start %s`, or turn two-stage on with `cutoverctl env update %s --two-stage`; nothing was changed: %w",
 			env.Name, d.ID, d.ID, env.Name, errkind.FailedPrecondition)
@@ -175,7 +167,7 @@ func checkPrepare(d *store.Deployment, env *store.Environment, others []*store.D
 
 // checkContinue refuses stage 2 unless d is PREPARED, has not expired at
 // now, and has the approval env may require.
-func checkContinue(d *store.Deployment, env *store.Environment, now time.Time) error {
+func checkContinue(d *model.Deployment, env *model.Environment, now time.Time) error {
 	if err := checkContinuable(d, now); err != nil {
 		return err
 	}
@@ -184,11 +176,11 @@ func checkContinue(d *store.Deployment, env *store.Environment, now time.Time) e
 
 // checkContinuable refuses stage 2 unless d is PREPARED and has not
 // expired at now: checkContinue without the approval.
-func checkContinuable(d *store.Deployment, now time.Time) error {
+func checkContinuable(d *model.Deployment, now time.Time) error {
 	if expired(d, now) {
 		return expiredError(d)
 	}
-	if d.State != store.Prepared {
+	if d.State != model.Prepared {
 		return fmt.Errorf("deployment %s is %s, not PREPARED: only a prepared deployment can continue; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
 	}
@@ -196,8 +188,8 @@ func checkContinuable(d *store.Deployment, now time.Time) error {
 }
 
 // checkAbort refuses to abort once stage 2 started.
-func checkAbort(d *store.Deployment) error {
-	if !CanTransition(d.State, store.Aborted) {
+func checkAbort(d *model.Deployment) error {
+	if !CanTransition(d.State, model.Aborted) {
 		return fmt.Errorf("deployment %s is %s: only PLANNED, PREPARING or PREPARED deployments can be aborted; nothing was changed: %w",
 			d.ID, d.State, errkind.FailedPrecondition)
 	}
@@ -210,7 +202,7 @@ func checkAbort(d *store.Deployment) error {
 // knows), at least one must be, and with requirePrepared every connected
 // agent must hold every release of d (otherwise arm stages them there
 // first). It returns what is in the way, in words ("" when nothing is).
-func checkActivatable(d *store.Deployment, connected []fleet.AgentView, known map[string]bool, requirePrepared bool) string {
+func checkActivatable(d *model.Deployment, connected []fleet.AgentView, known map[string]bool, requirePrepared bool) string {
 	byName := map[string]bool{}
 	for _, v := range connected {
 		byName[v.Name] = true
@@ -243,7 +235,7 @@ func checkActivatable(d *store.Deployment, connected []fleet.AgentView, known ma
 // step is what the controller does next for a deployment.
 type step struct {
 	// to is the state to move to; empty: stay.
-	to store.DeploymentState
+	to model.DeploymentState
 	// reason goes into the history (and error, for a failure).
 	reason string
 	// rollback lists the agents to send rollback to (stage 2 failed after swaps).
@@ -259,27 +251,27 @@ type step struct {
 }
 
 // next decides what follows the answers recorded in d. It is pure.
-func next(d *store.Deployment) step {
-	pending := slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" })
+func next(d *model.Deployment) step {
+	pending := slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Command != "" })
 	failures := agentErrors(d)
-	if d.State == store.Deployed {
+	if d.State == model.Deployed {
 		if !d.RollingBack || pending {
 			return step{}
 		}
 		return nextRollbackByCommand(d)
 	}
-	if d.State == store.Prepared { // a staging in the background changes no state
+	if d.State == model.Prepared { // a staging in the background changes no state
 		return step{}
 	}
 	switch phase(d) {
 	case fleet.Stage:
 		switch {
 		case failures != "": // nothing runs yet: stop at once
-			return step{to: store.Failed, reason: "stage 1 failed: " + failures + "; nothing runs differently on any front-end"}
+			return step{to: model.Failed, reason: "stage 1 failed: " + failures + "; nothing runs differently on any front-end"}
 		case pending:
 			return step{}
 		}
-		return step{to: store.Prepared, reason: "every agent has the releases staged"}
+		return step{to: model.Prepared, reason: "every agent has the releases staged"}
 	case fleet.Arm:
 		switch {
 		case pending: // wait for every answer: nobody commits unless all armed
@@ -292,7 +284,7 @@ func next(d *store.Deployment) step {
 		switch {
 		case pending:
 			return step{}
-		case d.Step == store.StepAfter:
+		case d.Step == model.StepAfter:
 			return step{to: d.Ending, reason: afterReason(d, stepErrors(d))}
 		case stepErrors(d) != "":
 			return step{to: AfterFailure(FailBeforeHook), reason: "stage 2 stopped before the SQL: a before_activate hook failed: " + stepErrors(d) + "; nothing was swapped and the database was not changed" + againHint}
@@ -303,13 +295,13 @@ func next(d *store.Deployment) step {
 		case pending: // wait for every answer, so that we know who swapped
 			return step{}
 		case failures == "":
-			return step{to: store.Deployed, reason: "every agent runs the new releases"}
+			return step{to: model.Deployed, reason: "every agent runs the new releases"}
 		}
 		var back []string
 		swapped := false
 		for _, a := range d.Agents {
-			swapped = swapped || !a.SwapTime.IsZero() || a.State == store.AgentActive
-			if a.State == store.AgentActive || (a.State == store.AgentFailed && !a.SwapTime.IsZero()) {
+			swapped = swapped || !a.SwapTime.IsZero() || a.State == model.AgentActive
+			if a.State == model.AgentActive || (a.State == model.AgentFailed && !a.SwapTime.IsZero()) {
 				back = append(back, a.Name)
 			}
 		}
@@ -327,11 +319,11 @@ func next(d *store.Deployment) step {
 			return step{}
 		}
 		for _, a := range d.Agents {
-			if a.State == store.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
-				return step{to: store.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them" + unanswered(d)}
+			if a.State == model.AgentFailed && strings.HasPrefix(a.Error, rollbackFailed) {
+				return step{to: model.Failed, reason: d.Error + "; then " + failures + "; those front-ends may still run the new release: check them" + unanswered(d)}
 			}
 		}
-		return step{to: store.RolledBack, reason: d.Error + "; every agent that swapped went back to the previous release" + unanswered(d)}
+		return step{to: model.RolledBack, reason: d.Error + "; every agent that swapped went back to the previous release" + unanswered(d)}
 	}
 	return step{}
 }
@@ -339,10 +331,10 @@ func next(d *store.Deployment) step {
 const rollbackFailed = "rollback failed: "
 
 // agentErrors joins the errors of the agents that failed, or "".
-func agentErrors(d *store.Deployment) string {
+func agentErrors(d *model.Deployment) string {
 	var out []string
 	for _, a := range d.Agents {
-		if a.Error != "" && (a.State == store.AgentFailed || a.State == store.AgentRolledBack) {
+		if a.Error != "" && (a.State == model.AgentFailed || a.State == model.AgentRolledBack) {
 			out = append(out, fmt.Sprintf("agent %s: %s", a.Name, a.Error))
 		}
 	}
@@ -351,7 +343,7 @@ func agentErrors(d *store.Deployment) string {
 
 // spread is the time between the first and the last of d's agents' times
 // (zero ones left out).
-func spread(d *store.Deployment, at func(store.DeploymentAgent) time.Time) time.Duration {
+func spread(d *model.Deployment, at func(model.DeploymentAgent) time.Time) time.Duration {
 	var first, last time.Time
 	for _, a := range d.Agents {
 		t := at(a)
@@ -370,16 +362,16 @@ func spread(d *store.Deployment, at func(store.DeploymentAgent) time.Time) time.
 
 // finishDeployed fills the figures of a deployment that just became
 // DEPLOYED and records what the environment now runs.
-func finishDeployed(d *store.Deployment, env *store.Environment, now time.Time) {
-	d.ActivationSpread = spread(d, func(a store.DeploymentAgent) time.Time { return a.SwapTime })
+func finishDeployed(d *model.Deployment, env *model.Environment, now time.Time) {
+	d.ActivationSpread = spread(d, func(a model.DeploymentAgent) time.Time { return a.SwapTime })
 	if env.DeployedVersions == nil {
-		env.DeployedVersions = map[string]store.DeployedVersion{}
+		env.DeployedVersions = map[string]model.DeployedVersion{}
 	}
 	for i, app := range d.Applications {
 		if prev, ok := env.DeployedVersions[app.Name]; ok {
 			d.Applications[i].Previous = &prev
 		}
-		env.DeployedVersions[app.Name] = store.DeployedVersion{
+		env.DeployedVersions[app.Name] = model.DeployedVersion{
 			VersionLabel: app.VersionLabel, ReleaseID: app.ReleaseID, DeploymentID: d.ID, DeployTime: now}
 	}
 	env.UpdateTime = now

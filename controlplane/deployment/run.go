@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
@@ -57,7 +58,7 @@ func (s *Service) resume(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.runCtx = ctx
-	var ds []*store.Deployment
+	var ds []*model.Deployment
 	if err := s.store.View(func(tx *store.Tx) error {
 		var err error
 		ds, err = tx.Deployments("")
@@ -66,22 +67,22 @@ func (s *Service) resume(ctx context.Context) error {
 		return fmt.Errorf("resume deployments: %w", err)
 	}
 	for _, d := range ds {
-		if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
+		if d.State == model.Deployed && d.Package != nil && d.Package.Pending {
 			s.log.Info("running the package step again", "deployment", d.ID, "environment", d.Environment)
 			s.spawnPackage(d.ID)
 		}
-		if d.State == store.Prepared { // stagings in the background not answered yet
+		if d.State == model.Prepared { // stagings in the background not answered yet
 			s.send(pendingCommands(d))
 			continue
 		}
-		if Final(d.State) { // front-ends that left commit unanswered: brought to the outcome when they come back
+		if d.State.Final() { // front-ends that left commit unanswered: brought to the outcome when they come back
 			s.send(outcomeCommands(d))
 		}
-		if d.State != store.Preparing && d.State != store.Activating && !(d.State == store.Deployed && d.RollingBack) {
+		if d.State != model.Preparing && d.State != model.Activating && !(d.State == model.Deployed && d.RollingBack) {
 			continue
 		}
 		s.log.Info("resuming deployment", "deployment", d.ID, "environment", d.Environment, "state", d.State)
-		if d.State == store.Preparing && !built(d) {
+		if d.State == model.Preparing && !built(d) {
 			s.spawnBuild(d.ID)
 			continue
 		}
@@ -94,7 +95,7 @@ func (s *Service) resume(ctx context.Context) error {
 	return nil
 }
 
-func built(d *store.Deployment) bool {
+func built(d *model.Deployment) bool {
 	for _, a := range d.Applications {
 		if a.ReleaseID == "" {
 			return false
@@ -137,7 +138,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	ids := map[string]string{}
 	migrations := map[string][]migrate.File{}
 	for _, app := range d.Applications {
-		var a *store.Application
+		var a *model.Application
 		if err := s.store.View(func(tx *store.Tx) error {
 			a, err = tx.Application(app.Name)
 			return err
@@ -159,7 +160,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 				files++
 			}
 		}
-		rel := &store.Release{ID: res.ReleaseID, Application: app.Name, SizeBytes: m.Size(), FileCount: files,
+		rel := &model.Release{ID: res.ReleaseID, Application: app.Name, SizeBytes: m.Size(), FileCount: files,
 			ChunkCount: int64(len(m.ChunkIDs())), CreateTime: s.clock()}
 		err = s.store.Update(func(tx *store.Tx) error { return tx.PutRelease(rel, res.ManifestBytes) })
 		if cerr := res.Cleanup(); cerr != nil {
@@ -184,8 +185,8 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err = s.update(id, func(tx *store.Tx, d *store.Deployment) error {
-		if d.State != store.Preparing {
+	d, err = s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+		if d.State != model.Preparing {
 			return errUnchanged // aborted meanwhile
 		}
 		if err := storeSQLPlan(tx, d, plan); err != nil {
@@ -233,11 +234,11 @@ func kindless(err error) string {
 func (s *Service) failStage1(id, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
-		if d.State != store.Preparing {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+		if d.State != model.Preparing {
 			return errUnchanged
 		}
-		transition(d, store.Failed, s.clock(), ControllerActor, reason)
+		transition(d, model.Failed, s.clock(), ControllerActor, reason)
 		return nil
 	})
 	if d != nil {
@@ -258,7 +259,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	}
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
-	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
 			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
@@ -272,7 +273,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 		recordStepTime(d, r, kind, s.clock())
 		held := finishes(d, r)
 		saved = !counted && savedCounted(d, r.Agent)
-		if d.State == store.Prepared && r.Outcome.Final() { // a staging in the background ended
+		if d.State == model.Prepared && r.Outcome.Final() { // a staging in the background ended
 			agents, err := envAgents(tx, d.Environment)
 			if err != nil {
 				return err
@@ -284,12 +285,12 @@ func (s *Service) handleReport(r fleet.Report) error {
 				return err
 			}
 		}
-		before, byCommand := d.State, d.State == store.Deployed && d.RollingBack
+		before, byCommand := d.State, d.State == model.Deployed && d.RollingBack
 		var err error
 		out, err = s.take(tx, d, next(d))
 		out = append(held, out...)
-		ended = d.State != before && Final(d.State)
-		rollbackFailed = byCommand && d.State == store.Deployed && !d.RollingBack
+		ended = d.State != before && d.State.Final()
+		rollbackFailed = byCommand && d.State == model.Deployed && !d.RollingBack
 		return err
 	})
 	if err != nil || d == nil {
@@ -310,12 +311,12 @@ func (s *Service) handleReport(r fleet.Report) error {
 // start the SQL step if d entered it, watch the expiry of a deployment
 // PREPARED (again), and, if the step ended d, what follows its end
 // (finished); else tell watchers. Call with s.mu held.
-func (s *Service) afterStep(d *store.Deployment, out []outgoing, ended bool) {
+func (s *Service) afterStep(d *model.Deployment, out []outgoing, ended bool) {
 	s.send(out)
 	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
 	}
-	if d.State == store.Prepared {
+	if d.State == model.Prepared {
 		s.poke()
 	}
 	if ended {
@@ -326,9 +327,9 @@ func (s *Service) afterStep(d *store.Deployment, out []outgoing, ended bool) {
 }
 
 // take applies st to d inside tx and returns the commands to send.
-func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, error) {
+func (s *Service) take(tx *store.Tx, d *model.Deployment, st step) ([]outgoing, error) {
 	now := s.clock()
-	if d.State == store.Deployed {
+	if d.State == model.Deployed {
 		return s.endRollback(tx, d, st, now)
 	}
 	if len(st.rollback) > 0 {
@@ -347,7 +348,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		s.log.Warn("activation failed; rolling back", "deployment", d.ID, "environment", d.Environment, "agents", st.rollback, "reason", st.reason)
 		return out, nil
 	}
-	if d.State == store.Activating {
+	if d.State == model.Activating {
 		switch {
 		case st.advance:
 			return s.advance(tx, d)
@@ -359,7 +360,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 	switch st.to {
 	case "":
 		return nil, nil
-	case store.Prepared:
+	case model.Prepared:
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return nil, err
@@ -368,7 +369,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 		if err != nil {
 			return nil, err
 		}
-		transition(d, store.Prepared, now, ControllerActor, preparedSummary(d, agents))
+		transition(d, model.Prepared, now, ControllerActor, preparedSummary(d, agents))
 		ttl := PreparedTTL(env)
 		d.ExpireTime, d.PreparedTTL = now.Add(ttl), ttl
 		d.TransferDuration = now.Sub(d.PrepareTime) - d.BuildDuration
@@ -380,7 +381,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			// Front-ends that connected during stage 1 are staged now, in the background.
 			var out []outgoing
 			for _, v := range s.fleet.Connected(d.Environment) {
-				if slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Name == v.Name }) {
+				if slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == v.Name }) {
 					continue
 				}
 				if cmd, msg := lateStage(d, v); msg != "" {
@@ -397,7 +398,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			return nil, err
 		}
 		if closed != "" {
-			transition(d, store.Failed, now, ControllerActor, closed)
+			transition(d, model.Failed, now, ControllerActor, closed)
 			s.log.Warn("stage 1 outlasted the deployment window; not swapping", "deployment", d.ID, "environment", d.Environment)
 			return nil, nil
 		}
@@ -407,7 +408,7 @@ func (s *Service) take(tx *store.Tx, d *store.Deployment, st step) ([]outgoing, 
 			return nil, err
 		}
 		if problems := checkActivatable(d, connected, known, false); problems != "" {
-			transition(d, store.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
+			transition(d, model.Failed, now, ControllerActor, "cannot activate: "+problems+"; every front-end runs what it ran before")
 			return nil, nil
 		}
 		return s.beginActivation(tx, d, connected, ControllerActor)

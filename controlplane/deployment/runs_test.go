@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -19,10 +20,10 @@ func TestTransferredBytesAddsUpRuns(t *testing.T) {
 		bytes   int64
 		outcome fleet.Outcome // 0: PROGRESS
 	}
-	stage := dep(store.Preparing, false, store.DeploymentAgent{Name: "a", State: store.AgentPending, Command: "c"})
+	stage := dep(model.Preparing, false, model.DeploymentAgent{Name: "a", State: model.AgentPending, Command: "c"})
 	tests := []struct {
 		name string
-		d    *store.Deployment // copied for the test
+		d    *model.Deployment // copied for the test
 		reps []rep
 		want []int64 // transferred_bytes after each report
 	}{
@@ -38,16 +39,16 @@ func TestTransferredBytesAddsUpRuns(t *testing.T) {
 		{"an agent without run ids: the last count, as before", stage,
 			[]rep{{"", 4, 0}, {"", 1, 0}, {"", 3, fleet.Done}}, []int64{4, 1, 3}},
 		{"arm adds its runs to stage 1's bytes",
-			armAg(store.DeploymentAgent{Name: "a", State: store.AgentStaged, Command: "c", ReleaseBytes: 20, TransferredBytes: 10}),
+			armAg(model.DeploymentAgent{Name: "a", State: model.AgentStaged, Command: "c", ReleaseBytes: 20, TransferredBytes: 10}),
 			[]rep{{"a1", 3, 0}, {"a1", 4, 0}, {"a2", 2, 0}, {"a2", 6, fleet.Done}}, []int64{13, 14, 16, 20}},
 		{"arm from an agent without run ids, as before",
-			armAg(store.DeploymentAgent{Name: "a", State: store.AgentStaged, Command: "c", ReleaseBytes: 20, TransferredBytes: 10}),
+			armAg(model.DeploymentAgent{Name: "a", State: model.AgentStaged, Command: "c", ReleaseBytes: 20, TransferredBytes: 10}),
 			[]rep{{"", 3, 0}, {"", 5, fleet.Done}}, []int64{13, 15}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := *tt.d
-			d.Agents = append([]store.DeploymentAgent(nil), tt.d.Agents...)
+			d.Agents = append([]model.DeploymentAgent(nil), tt.d.Agents...)
 			for i, r := range tt.reps {
 				outcome := r.outcome
 				if outcome == 0 {
@@ -70,7 +71,7 @@ func TestTransferredBytesAddsUpRuns(t *testing.T) {
 // TestTransferredBytesRunsBounded: a command run again and again keeps only
 // the latest maxRuns runs, and the forgotten ones' bytes stay counted.
 func TestTransferredBytesRunsBounded(t *testing.T) {
-	d := dep(store.Preparing, false, store.DeploymentAgent{Name: "a", State: store.AgentPending, Command: "c"})
+	d := dep(model.Preparing, false, model.DeploymentAgent{Name: "a", State: model.AgentPending, Command: "c"})
 	for i := range maxRuns + 8 {
 		applyReport(d, fleet.Report{Agent: "a", CommandID: "c", Outcome: fleet.Progress, TransferredBytes: 2, Run: fmt.Sprint("r", i)})
 	}
@@ -106,13 +107,13 @@ func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 	}
 	st, s := open()
 	err := st.Update(func(tx *store.Tx) error {
-		if err := tx.PutEnvironment(&store.Environment{Name: "prod"}); err != nil {
+		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}
-		return tx.PutDeployment(&store.Deployment{ID: "d-1", Environment: "prod", State: store.Preparing,
-			Applications: []store.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}},
-			Agents: []store.DeploymentAgent{{Name: "a", State: store.AgentPending, Command: "d-1.stage.a"},
-				{Name: "waits", State: store.AgentPending, Command: "d-1.stage.waits"}}}) // keeps it PREPARING
+		return tx.PutDeployment(&model.Deployment{ID: "d-1", Environment: "prod", State: model.Preparing,
+			Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}},
+			Agents: []model.DeploymentAgent{{Name: "a", State: model.AgentPending, Command: "d-1.stage.a"},
+				{Name: "waits", State: model.AgentPending, Command: "d-1.stage.waits"}}}) // keeps it PREPARING
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -22,20 +23,20 @@ func TestSavedCountedOncePerDeployment(t *testing.T) {
 	}
 	defer st.Close()
 	err = st.Update(func(tx *store.Tx) error {
-		if err := tx.PutEnvironment(&store.Environment{Name: "prod"}); err != nil {
+		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}
-		apps := []store.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}}
+		apps := []model.DeploymentApplication{{Name: "hello", ReleaseID: "r1"}}
 		// "waits" never answers, so neither deployment moves on.
-		if err := tx.PutDeployment(&store.Deployment{ID: "d-1", Environment: "prod", State: store.Preparing, Applications: apps,
-			Agents: []store.DeploymentAgent{{Name: "a", State: store.AgentPending, Command: "d-1.stage.a"}, {Name: "waits", State: store.AgentPending, Command: "d-1.stage.waits"}}}); err != nil {
+		if err := tx.PutDeployment(&model.Deployment{ID: "d-1", Environment: "prod", State: model.Preparing, Applications: apps,
+			Agents: []model.DeploymentAgent{{Name: "a", State: model.AgentPending, Command: "d-1.stage.a"}, {Name: "waits", State: model.AgentPending, Command: "d-1.stage.waits"}}}); err != nil {
 			return err
 		}
-		return tx.PutDeployment(&store.Deployment{ID: "d-2", Environment: "prod", State: store.Activating, Step: store.StepArm, Applications: apps,
-			Agents: []store.DeploymentAgent{
-				{Name: "a", State: store.AgentStaged, Command: "d-2.arm.a", SavedCounted: true}, // staged in stage 1
-				{Name: "late", State: store.AgentPending, Command: "d-2.arm.late"},              // joined after prepare
-				{Name: "waits", State: store.AgentStaged, Command: "d-2.arm.waits", SavedCounted: true}}})
+		return tx.PutDeployment(&model.Deployment{ID: "d-2", Environment: "prod", State: model.Activating, Step: model.StepArm, Applications: apps,
+			Agents: []model.DeploymentAgent{
+				{Name: "a", State: model.AgentStaged, Command: "d-2.arm.a", SavedCounted: true}, // staged in stage 1
+				{Name: "late", State: model.AgentPending, Command: "d-2.arm.late"},              // joined after prepare
+				{Name: "waits", State: model.AgentStaged, Command: "d-2.arm.waits", SavedCounted: true}}})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 )
@@ -145,7 +146,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.watchers.subs = map[string]map[chan *store.Deployment]struct{}{}
+	s.watchers.subs = map[string]map[chan *model.Deployment]struct{}{}
 	return s, nil
 }
 
@@ -157,8 +158,8 @@ var errUnchanged = errors.New("unchanged")
 // durably, before it returns. If fn returns errUnchanged nothing is written
 // (the progress stays held) and d is nil. A nil fn stores the held
 // progress alone (errUnchanged if it changes nothing). Call with s.mu held.
-func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) error) (*store.Deployment, error) {
-	var d *store.Deployment
+func (s *Service) update(id string, fn func(tx *store.Tx, d *model.Deployment) error) (*model.Deployment, error) {
+	var d *model.Deployment
 	var before map[string]time.Duration
 	held := s.progress[id]
 	err := s.store.Update(func(tx *store.Tx) error {
@@ -195,7 +196,7 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *store.Deployment) e
 
 // auditOwnSteps appends an audit entry for each step in steps that the
 // controller took by itself; the caller's steps are audited by the guard.
-func (s *Service) auditOwnSteps(tx *store.Tx, d *store.Deployment, steps []store.Transition) error {
+func (s *Service) auditOwnSteps(tx *store.Tx, d *model.Deployment, steps []model.Transition) error {
 	if s.audit == nil {
 		return nil
 	}
@@ -223,7 +224,7 @@ func (s *Service) send(out []outgoing) {
 	}
 }
 
-func releases(d *store.Deployment) []fleet.ReleaseRef {
+func releases(d *model.Deployment) []fleet.ReleaseRef {
 	var out []fleet.ReleaseRef
 	for _, a := range d.Applications {
 		if a.ReleaseID != "" {
@@ -239,7 +240,7 @@ func releases(d *store.Deployment) []fleet.ReleaseRef {
 // rolled back by command counts as deployed, then as rolled_back; the end
 // of a rollback by command also in cutover_deployment_rollbacks_total),
 // tell watchers. Call with s.mu held.
-func (s *Service) finished(d *store.Deployment) {
+func (s *Service) finished(d *model.Deployment) {
 	s.fleet.Forget(d.ID)
 	// Front-ends that left commit unanswered: the fleet keeps these until
 	// they answer, so they get them when they come back (outcome.go).
@@ -254,10 +255,10 @@ func (s *Service) finished(d *store.Deployment) {
 			s.fleet.Send(a.Name, fleet.Command{Kind: fleet.Drop, ID: commandID(d, fleet.Drop, a.Name), DeploymentID: d.ID, Releases: releases(d)})
 		}
 	}
-	if d.State == store.Deployed && d.Package != nil && d.Package.Pending {
+	if d.State == model.Deployed && d.Package != nil && d.Package.Pending {
 		s.spawnPackage(d.ID)
 	}
-	if d.State == store.RolledBack && d.RollbackKey != "" {
+	if d.State == model.RolledBack && d.RollbackKey != "" {
 		// Rolled back by command: its run was counted as deployed when it
 		// ended; it now counts as rolled back too.
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultRolledBack).Inc()

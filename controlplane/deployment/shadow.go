@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -30,7 +31,7 @@ import (
 
 // checkSQL runs plan on a shadow of db. It returns the reason prepare
 // fails, or "".
-func (s *Service) checkSQL(ctx context.Context, env *store.Environment, db migrate.DB, plan *migrate.Plan, migrations map[string][]migrate.File) string {
+func (s *Service) checkSQL(ctx context.Context, env *model.Environment, db migrate.DB, plan *migrate.Plan, migrations map[string][]migrate.File) string {
 	if plan.Empty() {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/window"
@@ -44,7 +45,7 @@ import (
 const DefaultSQLTimeout = 10 * time.Minute
 
 // databaseOf returns the migrate.DB of env, and false when env has none.
-func databaseOf(env *store.Environment) (migrate.DB, bool) {
+func databaseOf(env *model.Environment) (migrate.DB, bool) {
 	db := env.Database
 	if db.Driver == "" && db.DSN == "" {
 		return migrate.DB{}, false
@@ -56,19 +57,19 @@ func databaseOf(env *store.Environment) (migrate.DB, bool) {
 // activate command has been sent yet.
 // A record from before the stage 2 steps (Step empty) waits for its SQL
 // part when SQLDone is not set.
-func needsSQL(d *store.Deployment) bool {
-	if d.State != store.Activating || d.RollingBack {
+func needsSQL(d *model.Deployment) bool {
+	if d.State != model.Activating || d.RollingBack {
 		return false
 	}
-	return d.Step == store.StepSQL || (d.Step == "" && !d.SQLDone && d.SQLPending > 0)
+	return d.Step == model.StepSQL || (d.Step == "" && !d.SQLDone && d.SQLPending > 0)
 }
 
 // planSQL generates the SQL plan of deployment d from the migration files
 // of its releases (migrations, by application; an application without
 // files has none). It returns the plan, or the reason stage 1 fails. It
 // does not write to the database.
-func (s *Service) planSQL(ctx context.Context, d *store.Deployment, migrations map[string][]migrate.File) (*migrate.Plan, string) {
-	var env *store.Environment
+func (s *Service) planSQL(ctx context.Context, d *model.Deployment, migrations map[string][]migrate.File) (*migrate.Plan, string) {
+	var env *model.Environment
 	if err := s.store.View(func(tx *store.Tx) error {
 		var err error
 		env, err = tx.Environment(d.Environment)
@@ -107,7 +108,7 @@ func (s *Service) planSQL(ctx context.Context, d *store.Deployment, migrations m
 
 // storeSQLPlan records plan with d, inside the commit that records d's
 // release ids.
-func storeSQLPlan(tx *store.Tx, d *store.Deployment, plan *migrate.Plan) error {
+func storeSQLPlan(tx *store.Tx, d *model.Deployment, plan *migrate.Plan) error {
 	raw, err := json.Marshal(plan)
 	if err != nil {
 		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
@@ -166,8 +167,8 @@ func (s *Service) spawnSQL(id string, resumed bool) {
 // database, then records the outcome and, on success, sends activate.
 func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	var (
-		d    *store.Deployment
-		env  *store.Environment
+		d    *model.Deployment
+		env  *model.Environment
 		plan *migrate.Plan
 	)
 	err := s.store.View(func(tx *store.Tx) error {
@@ -245,7 +246,7 @@ func sqlUnchanged(plan *migrate.Plan, res *migrate.Result, err error) bool {
 // Config.SQLTimeout, cut to what is left of the deployment window open now,
 // windows that follow one another without a gap counting as one (a stage 2
 // forced outside the windows gets the whole SQLTimeout).
-func (s *Service) sqlBudget(env *store.Environment) (time.Duration, string) {
+func (s *Service) sqlBudget(env *model.Environment) (time.Duration, string) {
 	budget, bound := s.sqlTimeout, "the controller's --sql-timeout"
 	sched, err := window.ParseAll(env.Windows)
 	if err != nil || len(sched) == 0 {
@@ -266,7 +267,7 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		if !needsSQL(d) {
 			return errUnchanged
 		}
@@ -287,7 +288,7 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged
 	if err != nil || d == nil {
 		return err
 	}
-	s.afterStep(d, out, Final(d.State))
+	s.afterStep(d, out, d.State.Final())
 	return nil
 }
 

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
 
-// Stage 2 runs in steps (store.Stage2Step), each committed with the
+// Stage 2 runs in steps (model.Stage2Step), each committed with the
 // commands it sends before they are sent:
 //
 //  1. arm: every connected agent stages the releases if it lacks them (a
@@ -35,7 +36,7 @@ import (
 // beginActivation moves d to ACTIVATING with the connected agents, plans
 // its hooks, takes the environment's keep_releases for the commits, and
 // returns the arm commands.
-func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
+func (s *Service) beginActivation(tx *store.Tx, d *model.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
 	hooks, err := deploymentHooks(tx, d)
 	if err != nil {
 		return nil, err
@@ -52,11 +53,11 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 	old := d.Agents
 	d.Agents = nil
 	for _, v := range connected {
-		a := store.DeploymentAgent{Name: v.Name, State: store.AgentStaged, Plan: plan[v.Name]}
-		if i := slices.IndexFunc(old, func(o store.DeploymentAgent) bool { return o.Name == v.Name }); i >= 0 {
+		a := model.DeploymentAgent{Name: v.Name, State: model.AgentStaged, Plan: plan[v.Name]}
+		if i := slices.IndexFunc(old, func(o model.DeploymentAgent) bool { return o.Name == v.Name }); i >= 0 {
 			a.ReleaseBytes, a.TransferredBytes, a.SavedCounted = old[i].ReleaseBytes, old[i].TransferredBytes, old[i].SavedCounted
 		} else {
-			a.State = store.AgentPending
+			a.State = model.AgentPending
 		}
 		if !holdsAll(d, v) {
 			late = append(late, v.Name)
@@ -75,12 +76,12 @@ func (s *Service) beginActivation(tx *store.Tx, d *store.Deployment, connected [
 	if len(late) > 0 {
 		msg += fmt.Sprintf("; staged first on %s (they do not hold the releases: joined after prepare, or lost them)", strings.Join(late, ", "))
 	}
-	transition(d, store.Activating, s.clock(), actor, msg)
-	return s.enterStep(d, store.StepArm), nil
+	transition(d, model.Activating, s.clock(), actor, msg)
+	return s.enterStep(d, model.StepArm), nil
 }
 
 // holdsAll says whether v reported every release of d as staged or running.
-func holdsAll(d *store.Deployment, v fleet.AgentView) bool {
+func holdsAll(d *model.Deployment, v fleet.AgentView) bool {
 	for _, app := range d.Applications {
 		if !v.Holds(app.Name, app.ReleaseID) {
 			return false
@@ -89,7 +90,7 @@ func holdsAll(d *store.Deployment, v fleet.AgentView) bool {
 	return true
 }
 
-func countKind(plan map[string][]store.HookRef, kind appspec.HookKind) int {
+func countKind(plan map[string][]model.HookRef, kind appspec.HookKind) int {
 	n := 0
 	for _, refs := range plan {
 		for _, r := range refs {
@@ -103,22 +104,22 @@ func countKind(plan map[string][]store.HookRef, kind appspec.HookKind) int {
 
 // stepKind is the command kind of a step, and the hook kind its commands
 // carry (before_activate, after_activate; validate with commit).
-func stepKind(st store.Stage2Step) (fleet.CommandKind, appspec.HookKind) {
+func stepKind(st model.Stage2Step) (fleet.CommandKind, appspec.HookKind) {
 	switch st {
-	case store.StepArm:
+	case model.StepArm:
 		return fleet.Arm, ""
-	case store.StepBefore:
+	case model.StepBefore:
 		return fleet.Hooks, appspec.BeforeActivate
-	case store.StepAfter:
+	case model.StepAfter:
 		return fleet.Hooks, appspec.AfterActivate
-	case store.StepSQL:
+	case model.StepSQL:
 		return "", ""
 	}
 	return fleet.Commit, appspec.Validate
 }
 
 // commandFor builds the command of d's current step for agent a.
-func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
+func commandFor(d *model.Deployment, a *model.DeploymentAgent) fleet.Command {
 	kind, hk := stepKind(d.Step)
 	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID, Releases: releases(d)}
 	switch kind {
@@ -136,7 +137,7 @@ func commandFor(d *store.Deployment, a *store.DeploymentAgent) fleet.Command {
 
 // stepCommandID is the id of the command of d's current step for agent:
 // the hook steps are told apart by their name.
-func stepCommandID(d *store.Deployment, agent string) string {
+func stepCommandID(d *model.Deployment, agent string) string {
 	kind, _ := stepKind(d.Step)
 	if kind == fleet.Hooks {
 		kind = fleet.CommandKind(d.Step)
@@ -148,7 +149,7 @@ func stepCommandID(d *store.Deployment, agent string) string {
 // commit, to every agent; for the hook steps, to the agents with hooks of
 // that kind (after_activate after a failure: only where before_activate
 // ran). The SQL step sends nothing (the caller starts it).
-func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing {
+func (s *Service) enterStep(d *model.Deployment, st model.Stage2Step) []outgoing {
 	d.Step, d.StepTime = st, s.clock()
 	s.poke() // a new step deadline to watch
 	var out []outgoing
@@ -157,15 +158,15 @@ func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing
 		a := &d.Agents[i]
 		a.StepError = ""
 		switch st {
-		case store.StepSQL:
+		case model.StepSQL:
 			continue
-		case store.StepBefore, store.StepAfter:
-			if len(refsOf(a, hk)) == 0 || (st == store.StepAfter && d.Ending != store.Deployed && !a.BeforeRan) {
+		case model.StepBefore, model.StepAfter:
+			if len(refsOf(a, hk)) == 0 || (st == model.StepAfter && d.Ending != model.Deployed && !a.BeforeRan) {
 				continue
 			}
-			a.BeforeRan = a.BeforeRan || st == store.StepBefore
-		case store.StepCommit:
-			a.State = store.AgentActivating
+			a.BeforeRan = a.BeforeRan || st == model.StepBefore
+		case model.StepCommit:
+			a.State = model.AgentActivating
 			a.Ready, a.FinishSent = false, false
 		}
 		a.Command = stepCommandID(d, a.Name)
@@ -175,54 +176,54 @@ func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing
 }
 
 // stepAnswered says that every command of the current step was answered.
-func stepAnswered(d *store.Deployment) bool {
-	return !slices.ContainsFunc(d.Agents, func(a store.DeploymentAgent) bool { return a.Command != "" })
+func stepAnswered(d *model.Deployment) bool {
+	return !slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Command != "" })
 }
 
 // advance moves d past a step that succeeded, skipping the steps with
 // nothing to do, and returns the commands to send (none for the SQL step:
 // the caller starts it when needsSQL(d)).
-func (s *Service) advance(tx *store.Tx, d *store.Deployment) ([]outgoing, error) {
+func (s *Service) advance(tx *store.Tx, d *model.Deployment) ([]outgoing, error) {
 	now := s.clock()
 	took := now.Sub(d.StepTime)
 	switch d.Step {
-	case store.StepArm:
+	case model.StepArm:
 		d.ArmDuration = took
-		if out := s.enterStep(d, store.StepBefore); len(out) > 0 {
+		if out := s.enterStep(d, model.StepBefore); len(out) > 0 {
 			return out, nil
 		}
-	case store.StepBefore:
+	case model.StepBefore:
 		d.HooksDuration += took
 	}
 	if d.SQLPending > 0 && !d.SQLDone {
-		s.enterStep(d, store.StepSQL)
+		s.enterStep(d, model.StepSQL)
 		return nil, nil
 	}
 	d.SQLDone, d.Committed = true, true
-	return s.enterStep(d, store.StepCommit), nil
+	return s.enterStep(d, model.StepCommit), nil
 }
 
 // endStage2 ends stage 2 with state to: first the after_activate step if
 // it has agents to run on (after a failure, only where before_activate
 // ran), then the final transition.
-func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.DeploymentState, reason string) ([]outgoing, error) {
+func (s *Service) endStage2(tx *store.Tx, d *model.Deployment, to model.DeploymentState, reason string) ([]outgoing, error) {
 	to, reason = reconcileEnd(d, to, reason)
 	now := s.clock()
-	if d.Step == store.StepCommit && to == store.Deployed {
+	if d.Step == model.StepCommit && to == model.Deployed {
 		d.SwapDuration = now.Sub(d.StepTime)
 	}
-	if d.Step != store.StepAfter {
+	if d.Step != model.StepAfter {
 		d.Ending = to
-		if to != store.Deployed {
+		if to != model.Deployed {
 			d.Error = reason
 		}
-		if out := s.enterStep(d, store.StepAfter); len(out) > 0 {
+		if out := s.enterStep(d, model.StepAfter); len(out) > 0 {
 			return out, nil
 		}
 	} else {
 		d.HooksDuration += now.Sub(d.StepTime)
 	}
-	if to == store.Deployed && !d.Reconcile { // a reconcile brought back what env records
+	if to == model.Deployed && !d.Reconcile { // a reconcile brought back what env records
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return nil, err
@@ -237,12 +238,12 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 	}
 	if !d.Committed { // disarmed by finished (or below): the agents hold the releases staged, as before
 		for i := range d.Agents {
-			if d.Agents[i].State == store.AgentArmed {
-				d.Agents[i].State = store.AgentStaged
+			if d.Agents[i].State == model.AgentArmed {
+				d.Agents[i].State = model.AgentStaged
 			}
 		}
 	}
-	if to == store.Prepared {
+	if to == model.Prepared {
 		return backToPrepared(d, now, reason), nil
 	}
 	transition(d, to, now, ControllerActor, reason)
@@ -254,9 +255,9 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 // continue (its expiry and its prepared time unchanged), with the failure
 // in its history, and every agent is disarmed. It returns the disarm
 // commands.
-func backToPrepared(d *store.Deployment, now time.Time, reason string) []outgoing {
+func backToPrepared(d *model.Deployment, now time.Time, reason string) []outgoing {
 	prepared := d.PreparedTime
-	transition(d, store.Prepared, now, ControllerActor, reason)
+	transition(d, model.Prepared, now, ControllerActor, reason)
 	d.PreparedTime = prepared
 	d.Error, d.Ending, d.Step, d.StepTime = "", "", "", time.Time{}
 	d.ActivateTime, d.SQLDone, d.Committed = time.Time{}, false, false
@@ -265,7 +266,7 @@ func backToPrepared(d *store.Deployment, now time.Time, reason string) []outgoin
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		a.Command, a.StepError, a.BeforeRan = "", "", false
-		if a.State == store.AgentStaged {
+		if a.State == model.AgentStaged {
 			a.Error = ""
 		}
 		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID}})
@@ -275,9 +276,9 @@ func backToPrepared(d *store.Deployment, now time.Time, reason string) []outgoin
 
 // afterReason is the reason of the final transition once the
 // after_activate hooks of d were answered.
-func afterReason(d *store.Deployment, failures string) string {
+func afterReason(d *model.Deployment, failures string) string {
 	reason := "every agent runs the new releases"
-	if d.Ending != store.Deployed {
+	if d.Ending != model.Deployed {
 		reason = d.Error + "; after_activate hooks ran on the agents where before_activate ran"
 	}
 	if failures != "" {
@@ -287,7 +288,7 @@ func afterReason(d *store.Deployment, failures string) string {
 }
 
 // stepErrors joins the errors of the agents that failed the current step, or "".
-func stepErrors(d *store.Deployment) string {
+func stepErrors(d *model.Deployment) string {
 	var out []string
 	for _, a := range d.Agents {
 		if a.StepError != "" {
@@ -298,7 +299,7 @@ func stepErrors(d *store.Deployment) string {
 }
 
 // pendingCommands rebuilds the commands d waits for (for a resend).
-func pendingCommands(d *store.Deployment) []outgoing {
+func pendingCommands(d *model.Deployment) []outgoing {
 	kind := phase(d)
 	var out []outgoing
 	for i := range d.Agents {
@@ -310,9 +311,9 @@ func pendingCommands(d *store.Deployment) []outgoing {
 		switch {
 		case kind == fleet.Stage:
 			c.Releases = releases(d)
-		case d.State == store.Activating && kind != fleet.Rollback:
+		case d.State == model.Activating && kind != fleet.Rollback:
 			c = commandFor(d, a)
-		case d.State == store.Deployed:
+		case d.State == model.Deployed:
 			c = rollbackCommand(d, a)
 		}
 		out = append(out, outgoing{agent: a.Name, cmd: c})

@@ -4,23 +4,23 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // TestCommandsCarryStageRate checks that the stage and arm commands (and
 // only they) carry the stage_rate the deployment took from its environment.
 func TestCommandsCarryStageRate(t *testing.T) {
-	d := &store.Deployment{ID: "d-1", StageRate: 50 << 20}
+	d := &model.Deployment{ID: "d-1", StageRate: 50 << 20}
 	if got := stageCommand(d, "d-1.stage.fe1"); got.StageRate != 50<<20 || got.Kind != fleet.Stage || got.ID != "d-1.stage.fe1" {
 		t.Errorf("stage command = %+v, want stage_rate %d", got, 50<<20)
 	}
-	a := &store.DeploymentAgent{Name: "fe1", Command: "d-1.x.fe1"}
+	a := &model.DeploymentAgent{Name: "fe1", Command: "d-1.x.fe1"}
 	for _, tt := range []struct {
-		step store.Stage2Step
+		step model.Stage2Step
 		want int64
 	}{
-		{store.StepArm, 50 << 20},
-		{store.StepCommit, 0},
+		{model.StepArm, 50 << 20},
+		{model.StepCommit, 0},
 	} {
 		d.Step = tt.step
 		if got := commandFor(d, a).StageRate; got != tt.want {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -74,7 +75,7 @@ func (s *Service) Tick() time.Time {
 	}
 	for _, d := range timed {
 		switch {
-		case d.State == store.Activating:
+		case d.State == model.Activating:
 			if dl := StepDeadline(d); !dl.IsZero() && !now.Before(dl) {
 				err = s.overdue(d.ID, now)
 			}
@@ -93,7 +94,7 @@ func (s *Service) Tick() time.Time {
 	var next time.Time
 	for _, d := range timed {
 		due := []time.Time{d.ExpireTime, d.ScheduledTime}
-		if d.State == store.Activating {
+		if d.State == model.Activating {
 			due = []time.Time{StepDeadline(d)}
 		}
 		for _, t := range due {
@@ -106,19 +107,19 @@ func (s *Service) Tick() time.Time {
 }
 
 // prepared returns the PREPARED deployments.
-func (s *Service) prepared() ([]*store.Deployment, error) {
+func (s *Service) prepared() ([]*model.Deployment, error) {
 	ds, err := s.timed()
-	return slices.DeleteFunc(ds, func(d *store.Deployment) bool { return d.State != store.Prepared }), err
+	return slices.DeleteFunc(ds, func(d *model.Deployment) bool { return d.State != model.Prepared }), err
 }
 
 // timed returns the deployments with something that falls due: the
 // PREPARED (expiry, a schedule) and the ACTIVATING (a step deadline).
-func (s *Service) timed() ([]*store.Deployment, error) {
-	var out []*store.Deployment
+func (s *Service) timed() ([]*model.Deployment, error) {
+	var out []*model.Deployment
 	err := s.store.View(func(tx *store.Tx) error {
 		ds, err := tx.Deployments("")
 		for _, d := range ds {
-			if d.State == store.Prepared || d.State == store.Activating {
+			if d.State == model.Prepared || d.State == model.Activating {
 				out = append(out, d)
 			}
 		}
@@ -129,11 +130,11 @@ func (s *Service) timed() ([]*store.Deployment, error) {
 
 // expire ends a PREPARED deployment whose time is up. Call with s.mu held.
 func (s *Service) expire(id string, now time.Time) error {
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
-		if d.State != store.Prepared || !expired(d, now) {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+		if d.State != model.Prepared || !expired(d, now) {
 			return errUnchanged
 		}
-		transition(d, store.Expired, now, ControllerActor,
+		transition(d, model.Expired, now, ControllerActor,
 			fmt.Sprintf("expired at %s: not continued within its prepared_ttl (%s); the agents drop the releases staged for it (never a running one)",
 				utc(d.ExpireTime), FormatTTL(d.PreparedTTL)))
 		return nil
@@ -149,8 +150,8 @@ func (s *Service) expire(id string, now time.Time) error {
 // reschedules it (or cancels the schedule) saying why. Call with s.mu held.
 func (s *Service) fire(id string, now time.Time) error {
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
-		if d.State != store.Prepared || d.ScheduledTime.IsZero() || now.Before(d.ScheduledTime) {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+		if d.State != model.Prepared || d.ScheduledTime.IsZero() || now.Before(d.ScheduledTime) {
 			return errUnchanged
 		}
 		env, err := tx.Environment(d.Environment)
@@ -185,10 +186,10 @@ func (s *Service) fire(id string, now time.Time) error {
 
 // schedule records that stage 2 of a PREPARED deployment starts at the next
 // window opening (now, if one is open).
-func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deployment, error) {
+func (s *Service) schedule(actor, id string, requirePrepared bool) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		now := s.clock()
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -220,8 +221,8 @@ func (s *Service) schedule(actor, id string, requirePrepared bool) (*store.Deplo
 // CancelSchedule cancels the scheduled continue of a PREPARED deployment:
 // it stays PREPARED, unscheduled. Errors: NotFound; FailedPrecondition if
 // no continue is scheduled.
-func (s *Service) CancelSchedule(ctx context.Context, actor, id string) (*store.Deployment, error) {
-	return s.event(actor, id, func(d *store.Deployment, now time.Time) (string, error) {
+func (s *Service) CancelSchedule(ctx context.Context, actor, id string) (*model.Deployment, error) {
+	return s.event(actor, id, func(d *model.Deployment, now time.Time) (string, error) {
 		if err := checkCancelSchedule(d); err != nil {
 			return "", err
 		}
@@ -232,8 +233,8 @@ func (s *Service) CancelSchedule(ctx context.Context, actor, id string) (*store.
 }
 
 // checkCancelSchedule refuses to cancel a continue that is not scheduled.
-func checkCancelSchedule(d *store.Deployment) error {
-	if d.State != store.Prepared || d.ScheduledTime.IsZero() {
+func checkCancelSchedule(d *model.Deployment) error {
+	if d.State != model.Prepared || d.ScheduledTime.IsZero() {
 		return fmt.Errorf("deployment %s (%s) has no scheduled continue; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
 	}
 	return nil
@@ -242,8 +243,8 @@ func checkCancelSchedule(d *store.Deployment) error {
 // Extend moves the expire time of a PREPARED, unexpired deployment later
 // by by. Errors: NotFound; InvalidArgument for a non-positive by;
 // FailedPrecondition if not PREPARED or expired.
-func (s *Service) Extend(ctx context.Context, actor, id string, by time.Duration) (*store.Deployment, error) {
-	return s.event(actor, id, func(d *store.Deployment, now time.Time) (string, error) {
+func (s *Service) Extend(ctx context.Context, actor, id string, by time.Duration) (*model.Deployment, error) {
+	return s.event(actor, id, func(d *model.Deployment, now time.Time) (string, error) {
 		if err := checkExtend(d, by, now); err != nil {
 			return "", err
 		}
@@ -255,12 +256,12 @@ func (s *Service) Extend(ctx context.Context, actor, id string, by time.Duration
 // Approve records actor's approval of a deployment. Errors: NotFound;
 // FailedPrecondition once stage 2 started, it ended, or it is approved
 // already; PermissionDenied if actor created or prepared it.
-func (s *Service) Approve(ctx context.Context, actor, id, comment string) (*store.Deployment, error) {
-	return s.event(actor, id, func(d *store.Deployment, now time.Time) (string, error) {
+func (s *Service) Approve(ctx context.Context, actor, id, comment string) (*model.Deployment, error) {
+	return s.event(actor, id, func(d *model.Deployment, now time.Time) (string, error) {
 		if err := checkApprove(d, actor); err != nil {
 			return "", err
 		}
-		d.Approval = &store.Approval{Actor: actor, Time: now, Comment: comment}
+		d.Approval = &model.Approval{Actor: actor, Time: now, Comment: comment}
 		msg := "approved by " + actor
 		if comment != "" {
 			msg += ": " + comment
@@ -271,10 +272,10 @@ func (s *Service) Approve(ctx context.Context, actor, id, comment string) (*stor
 
 // event applies fn, a change that keeps d's state, and records the message
 // it returns in the history; then the timer task looks again.
-func (s *Service) event(actor, id string, fn func(d *store.Deployment, now time.Time) (string, error)) (*store.Deployment, error) {
+func (s *Service) event(actor, id string, fn func(d *model.Deployment, now time.Time) (string, error)) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *store.Deployment) error {
+	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
 		now := s.clock()
 		msg, err := fn(d, now)
 		if err != nil {

@@ -4,19 +4,19 @@ import (
 	"context"
 	"sync"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // watchers holds the channels of WatchDeployment callers, per deployment.
 type watchers struct {
 	mu   sync.Mutex
-	subs map[string]map[chan *store.Deployment]struct{}
+	subs map[string]map[chan *model.Deployment]struct{}
 }
 
 // publish hands d to every watcher of it. A watcher that has not taken the
 // previous value gets the newer one instead: watchers see the latest state,
 // not necessarily every step.
-func (w *watchers) publish(d *store.Deployment) {
+func (w *watchers) publish(d *model.Deployment) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ch := range w.subs[d.ID] {
@@ -26,7 +26,7 @@ func (w *watchers) publish(d *store.Deployment) {
 
 // offer puts d in ch (capacity 1) in place of any value not taken yet. Call
 // with w.mu held, so that offers do not interleave.
-func offer(ch chan *store.Deployment, d *store.Deployment) {
+func offer(ch chan *model.Deployment, d *model.Deployment) {
 	select {
 	case <-ch:
 	default:
@@ -37,11 +37,11 @@ func offer(ch chan *store.Deployment, d *store.Deployment) {
 // Watch returns a channel that receives deployment id as it is now, then
 // after each change, until ctx ends. NotFound if unknown. The values must
 // not be modified.
-func (s *Service) Watch(ctx context.Context, id string) (<-chan *store.Deployment, error) {
-	ch := make(chan *store.Deployment, 1)
+func (s *Service) Watch(ctx context.Context, id string) (<-chan *model.Deployment, error) {
+	ch := make(chan *model.Deployment, 1)
 	s.watchers.mu.Lock()
 	if s.watchers.subs[id] == nil {
-		s.watchers.subs[id] = map[chan *store.Deployment]struct{}{}
+		s.watchers.subs[id] = map[chan *model.Deployment]struct{}{}
 	}
 	s.watchers.subs[id][ch] = struct{}{}
 	s.watchers.mu.Unlock()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/poll"
 )
@@ -29,7 +29,7 @@ func goCall(ctx context.Context, f *Fleet, agent string, cmd Command) <-chan cal
 
 func TestCallDeliversTheFinalReportToTheCaller(t *testing.T) {
 	f, _ := newFleet(t)
-	s, err := f.Connect(Hello{Name: "fe1", Environment: "prod", Applications: []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1"}}})
+	s, err := f.Connect(Hello{Name: "fe1", Environment: "prod", Applications: []model.AgentApplication{{Name: "hello", RunningReleaseID: "r1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

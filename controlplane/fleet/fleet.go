@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -86,7 +87,7 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	if err := appspec.ValidName(h.Environment); err != nil {
 		return nil, fmt.Errorf("agent %s: environment: %w", h.Name, err)
 	}
-	rec := store.Agent{Name: h.Name, Environment: h.Environment, Labels: h.Labels,
+	rec := model.Agent{Name: h.Name, Environment: h.Environment, Labels: h.Labels,
 		Applications: h.Applications, LastSeen: f.clock()}
 	f.mu.Lock() // held across the record, so that Remove sees either no record or a session
 	defer f.mu.Unlock()
@@ -137,14 +138,14 @@ func (f *Fleet) Joined() []string {
 // never connected). Errors: NotFound if neither exists; InvalidArgument if
 // it belongs to another environment; FailedPrecondition while connected.
 // Nothing changes on error.
-func (f *Fleet) Remove(env, name string) (*store.Agent, error) {
+func (f *Fleet) Remove(env, name string) (*model.Agent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s := f.sessions[name]; s != nil {
 		return nil, fmt.Errorf("agent %s of environment %s is connected: only an agent that is not connected can be removed; stop cutover-agent on that front-end first (or revoke it: `cutoverctl agent revoke %s --environment %s`); nothing was changed: %w",
 			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
 	}
-	var out *store.Agent
+	var out *model.Agent
 	err := f.store.Update(func(tx *store.Tx) error {
 		rec, err := tx.Agent(name)
 		if err != nil && !errors.Is(err, errkind.NotFound) {
@@ -160,7 +161,7 @@ func (f *Fleet) Remove(env, name string) (*store.Agent, error) {
 		case rec != nil:
 			out = rec
 		default:
-			out = &store.Agent{Name: enr.Name, Environment: enr.Environment}
+			out = &model.Agent{Name: enr.Name, Environment: enr.Environment}
 		}
 		if env != "" && out.Environment != env {
 			return fmt.Errorf("agent %s belongs to environment %s, not %s; nothing was changed: %w", name, out.Environment, env, errkind.InvalidArgument)
@@ -193,7 +194,7 @@ func (f *Fleet) Disconnect(s *Session) {
 }
 
 // Status records what the agent of s now runs and holds.
-func (f *Fleet) Status(s *Session, apps []store.AgentApplication) error {
+func (f *Fleet) Status(s *Session, apps []model.AgentApplication) error {
 	f.mu.Lock()
 	s.agent.Applications = apps
 	s.agent.LastSeen = f.clock()
@@ -236,7 +237,7 @@ func (f *Fleet) Report(ctx context.Context, s *Session, r Report) error {
 }
 
 // applyDone returns apps updated with what a DONE of c says.
-func applyDone(apps []store.AgentApplication, c Command) []store.AgentApplication {
+func applyDone(apps []model.AgentApplication, c Command) []model.AgentApplication {
 	apps = slices.Clone(apps)
 	if c.Kind == StopApp { // the app runs nothing now; what it holds stays
 		for i := range apps {
@@ -247,9 +248,9 @@ func applyDone(apps []store.AgentApplication, c Command) []store.AgentApplicatio
 		return apps
 	}
 	for _, r := range c.Releases {
-		i := slices.IndexFunc(apps, func(a store.AgentApplication) bool { return a.Name == r.Application })
+		i := slices.IndexFunc(apps, func(a model.AgentApplication) bool { return a.Name == r.Application })
 		if i < 0 {
-			apps = append(apps, store.AgentApplication{Name: r.Application})
+			apps = append(apps, model.AgentApplication{Name: r.Application})
 			i = len(apps) - 1
 		}
 		a := &apps[i]
@@ -296,7 +297,7 @@ func (f *Fleet) Forget(deploymentID string) {
 // Agents returns the agents of env (all if env is empty), sorted by
 // environment and name, with their connection state.
 func (f *Fleet) Agents(env string) ([]AgentView, error) {
-	var recs []*store.Agent
+	var recs []*model.Agent
 	if err := f.store.View(func(tx *store.Tx) error {
 		var err error
 		recs, err = tx.Agents()

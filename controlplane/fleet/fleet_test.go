@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -126,7 +127,7 @@ func TestAgentsAreRecordedAndListed(t *testing.T) {
 	if _, err := f.Connect(Hello{Name: "fe9", Environment: "staging"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Status(a, []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1"}}); err != nil {
+	if err := f.Status(a, []model.AgentApplication{{Name: "hello", RunningReleaseID: "r1"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.Disconnect(b)
@@ -155,12 +156,12 @@ func TestAgentsAreRecordedAndListed(t *testing.T) {
 }
 
 func TestApplyDone(t *testing.T) {
-	apps := []store.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r1"}}}
+	apps := []model.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r1"}}}
 	staged := applyDone(apps, Command{Kind: Stage, Releases: []ReleaseRef{{"hello", "r2"}, {"web", "w1"}}})
 	if len(apps[0].StagedReleaseIDs) != 1 {
 		t.Fatal("applyDone changed its input")
 	}
-	v := AgentView{Agent: store.Agent{Applications: staged}}
+	v := AgentView{Agent: model.Agent{Applications: staged}}
 	if !v.Holds("hello", "r2") || !v.Holds("web", "w1") || v.Holds("web", "r2") {
 		t.Fatalf("after stage: %+v", staged)
 	}
@@ -203,7 +204,7 @@ func TestRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.Update(func(tx *store.Tx) error {
-		return tx.PutEnrollment(&store.Enrollment{Name: "fe3", Environment: "prod"}) // enrolled, never connected
+		return tx.PutEnrollment(&model.Enrollment{Name: "fe3", Environment: "prod"}) // enrolled, never connected
 	}); err != nil {
 		t.Fatal(err)
 	}

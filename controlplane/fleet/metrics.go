@@ -3,6 +3,7 @@ package fleet
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
@@ -29,7 +30,7 @@ func (c *connectedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc
 // Collect counts the sessions by environment.
 func (c *connectedCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]float64{}
-	var envs []*store.Environment
+	var envs []*model.Environment
 	if err := c.f.store.View(func(tx *store.Tx) error {
 		var err error
 		envs, err = tx.Environments()

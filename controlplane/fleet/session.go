@@ -4,13 +4,13 @@ import (
 	"context"
 	"sync"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // Session is one open connection of an agent. Commands queued on it are
 // returned by Next in order.
 type Session struct {
-	agent store.Agent // guarded by the fleet's mutex
+	agent model.Agent // guarded by the fleet's mutex
 
 	mu     sync.Mutex
 	queue  []Command
@@ -19,7 +19,7 @@ type Session struct {
 	closed bool
 }
 
-func newSession(a store.Agent) *Session {
+func newSession(a model.Agent) *Session {
 	return &Session{agent: a, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 

@@ -3,7 +3,7 @@ package fleet
 import (
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // CommandKind says what a command asks an agent to do.
@@ -47,7 +47,7 @@ type Command struct {
 	// VerifyOnly (arm): fail instead of staging a release not staged intact.
 	VerifyOnly bool
 	// Hooks to run (hooks; commit: the validate hooks).
-	Hooks []store.HookRef
+	Hooks []model.HookRef
 	// KeepReleases (commit): staged releases per application the agent
 	// keeps after the swap; 0 means the agent's default.
 	KeepReleases int32
@@ -97,7 +97,7 @@ type Report struct {
 	SwapTime    time.Time
 	SwappedBack bool
 	// Hooks are the hooks the command ran (hooks, commit).
-	Hooks []store.HookResult
+	Hooks []model.HookResult
 	// Ready (commit, PROGRESS): every new process is healthy; the agent
 	// waits for Finish.
 	Ready bool
@@ -110,13 +110,13 @@ type Hello struct {
 	Name         string
 	Environment  string
 	Labels       map[string]string
-	Applications []store.AgentApplication
+	Applications []model.AgentApplication
 }
 
 // AgentView is an agent as the fleet knows it: its last record and whether
 // its session is open.
 type AgentView struct {
-	store.Agent
+	model.Agent
 	Connected bool
 }
 

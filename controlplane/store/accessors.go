@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -50,8 +51,8 @@ func listJSON[T any](b *bolt.Bucket) ([]*T, error) {
 }
 
 // Environment returns the named environment; NotFound if there is none.
-func (tx *Tx) Environment(name string) (*Environment, error) {
-	e := new(Environment)
+func (tx *Tx) Environment(name string) (*model.Environment, error) {
+	e := new(model.Environment)
 	ok, err := getJSON(tx.tx.Bucket(bucketEnvironments), []byte(name), e)
 	if err != nil {
 		return nil, err
@@ -63,18 +64,18 @@ func (tx *Tx) Environment(name string) (*Environment, error) {
 }
 
 // PutEnvironment creates or replaces an environment.
-func (tx *Tx) PutEnvironment(e *Environment) error {
+func (tx *Tx) PutEnvironment(e *model.Environment) error {
 	return putJSON(tx.tx.Bucket(bucketEnvironments), []byte(e.Name), e)
 }
 
 // Environments returns every environment, sorted by name.
-func (tx *Tx) Environments() ([]*Environment, error) {
-	return listJSON[Environment](tx.tx.Bucket(bucketEnvironments))
+func (tx *Tx) Environments() ([]*model.Environment, error) {
+	return listJSON[model.Environment](tx.tx.Bucket(bucketEnvironments))
 }
 
 // Application returns the named application; NotFound if there is none.
-func (tx *Tx) Application(name string) (*Application, error) {
-	a := new(Application)
+func (tx *Tx) Application(name string) (*model.Application, error) {
+	a := new(model.Application)
 	ok, err := getJSON(tx.tx.Bucket(bucketApplications), []byte(name), a)
 	if err != nil {
 		return nil, err
@@ -86,19 +87,19 @@ func (tx *Tx) Application(name string) (*Application, error) {
 }
 
 // PutApplication creates or replaces an application.
-func (tx *Tx) PutApplication(a *Application) error {
+func (tx *Tx) PutApplication(a *model.Application) error {
 	return putJSON(tx.tx.Bucket(bucketApplications), []byte(a.Name), a)
 }
 
 // Applications returns every application, sorted by name.
-func (tx *Tx) Applications() ([]*Application, error) {
-	return listJSON[Application](tx.tx.Bucket(bucketApplications))
+func (tx *Tx) Applications() ([]*model.Application, error) {
+	return listJSON[model.Application](tx.tx.Bucket(bucketApplications))
 }
 
 // PutRelease stores a release and its canonical manifest bytes, and indexes
 // it under its application. A release that exists already is left as it
 // was (same id, same content): its create time stays the first build's.
-func (tx *Tx) PutRelease(r *Release, manifest []byte) error {
+func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 	rb := tx.tx.Bucket(bucketReleases)
 	if rb.Get([]byte(r.ID)) != nil {
 		return nil
@@ -117,8 +118,8 @@ func (tx *Tx) PutRelease(r *Release, manifest []byte) error {
 }
 
 // Release returns a release's metadata; NotFound if unknown.
-func (tx *Tx) Release(id string) (*Release, error) {
-	r := new(Release)
+func (tx *Tx) Release(id string) (*model.Release, error) {
+	r := new(model.Release)
 	ok, err := getJSON(tx.tx.Bucket(bucketReleases), []byte(id), r)
 	if err != nil {
 		return nil, err
@@ -140,12 +141,12 @@ func (tx *Tx) Manifest(id string) ([]byte, error) {
 }
 
 // ReleasesOf returns the releases of an application, newest first.
-func (tx *Tx) ReleasesOf(app string) ([]*Release, error) {
+func (tx *Tx) ReleasesOf(app string) ([]*model.Release, error) {
 	idx := tx.tx.Bucket(bucketAppReleases).Bucket([]byte(app))
 	if idx == nil {
 		return nil, nil
 	}
-	var out []*Release
+	var out []*model.Release
 	err := idx.ForEach(func(k, _ []byte) error {
 		r, err := tx.Release(string(k))
 		if err != nil {
@@ -154,7 +155,7 @@ func (tx *Tx) ReleasesOf(app string) ([]*Release, error) {
 		out = append(out, r)
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b *Release) int { return b.CreateTime.Compare(a.CreateTime) })
+	slices.SortStableFunc(out, func(a, b *model.Release) int { return b.CreateTime.Compare(a.CreateTime) })
 	return out, err
 }
 
@@ -181,13 +182,13 @@ func deploymentKey(id string) ([]byte, bool) {
 }
 
 // Deployment returns a deployment; NotFound if unknown.
-func (tx *Tx) Deployment(id string) (*Deployment, error) {
+func (tx *Tx) Deployment(id string) (*model.Deployment, error) {
 	notFound := fmt.Errorf("deployment %q does not exist; list them with `cutoverctl deploy list`: %w", id, errkind.NotFound)
 	key, ok := deploymentKey(id)
 	if !ok {
 		return nil, notFound
 	}
-	d := new(Deployment)
+	d := new(model.Deployment)
 	found, err := getJSON(tx.tx.Bucket(bucketDeployments), key, d)
 	if err != nil {
 		return nil, err
@@ -200,7 +201,7 @@ func (tx *Tx) Deployment(id string) (*Deployment, error) {
 
 // PutDeployment creates or replaces a deployment. Its id must come from
 // NextDeploymentID.
-func (tx *Tx) PutDeployment(d *Deployment) error {
+func (tx *Tx) PutDeployment(d *model.Deployment) error {
 	key, ok := deploymentKey(d.ID)
 	if !ok {
 		return fmt.Errorf("deployment id %q is not of the form d-<n>: %w", d.ID, errkind.InvalidArgument)
@@ -210,11 +211,11 @@ func (tx *Tx) PutDeployment(d *Deployment) error {
 
 // Deployments returns the deployments of an environment (all if env is
 // empty), newest first.
-func (tx *Tx) Deployments(env string) ([]*Deployment, error) {
-	var out []*Deployment
+func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
+	var out []*model.Deployment
 	c := tx.tx.Bucket(bucketDeployments).Cursor()
 	for k, raw := c.Last(); k != nil; k, raw = c.Prev() {
-		d := new(Deployment)
+		d := new(model.Deployment)
 		if err := json.Unmarshal(raw, d); err != nil {
 			return nil, fmt.Errorf("decode deployment %d: %w: %v", binary.BigEndian.Uint64(k), errkind.DataLoss, err)
 		}
@@ -226,8 +227,8 @@ func (tx *Tx) Deployments(env string) ([]*Deployment, error) {
 }
 
 // Agent returns an agent; NotFound if the controller never heard of it.
-func (tx *Tx) Agent(name string) (*Agent, error) {
-	a := new(Agent)
+func (tx *Tx) Agent(name string) (*model.Agent, error) {
+	a := new(model.Agent)
 	ok, err := getJSON(tx.tx.Bucket(bucketAgents), []byte(name), a)
 	if err != nil {
 		return nil, err
@@ -239,7 +240,7 @@ func (tx *Tx) Agent(name string) (*Agent, error) {
 }
 
 // PutAgent creates or replaces an agent.
-func (tx *Tx) PutAgent(a *Agent) error {
+func (tx *Tx) PutAgent(a *model.Agent) error {
 	return putJSON(tx.tx.Bucket(bucketAgents), []byte(a.Name), a)
 }
 
@@ -249,6 +250,6 @@ func (tx *Tx) DeleteAgent(name string) error {
 }
 
 // Agents returns every agent, sorted by name.
-func (tx *Tx) Agents() ([]*Agent, error) {
-	return listJSON[Agent](tx.tx.Bucket(bucketAgents))
+func (tx *Tx) Agents() ([]*model.Agent, error) {
+	return listJSON[model.Agent](tx.tx.Bucket(bucketAgents))
 }

@@ -4,29 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
-
-// AuditRecord is one stored entry of the audit log: the fields of an
-// auditlog.Entry, kept as they were hashed.
-type AuditRecord struct {
-	Seq         uint64    `json:"seq"`
-	Time        time.Time `json:"time"`
-	Subject     string    `json:"subject,omitempty"`
-	Roles       []string  `json:"roles,omitempty"`
-	Method      string    `json:"method,omitempty"`
-	Environment string    `json:"environment,omitempty"`
-	Deployment  string    `json:"deployment,omitempty"`
-	Summary     string    `json:"summary,omitempty"`
-	Code        string    `json:"code,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	PrevHash    string    `json:"prev_hash,omitempty"`
-	Hash        string    `json:"hash"`
-}
 
 // createAudit is migration 0005: the bucket of the audit log.
 func createAudit(tx *bolt.Tx) error {
@@ -34,8 +17,8 @@ func createAudit(tx *bolt.Tx) error {
 	return err
 }
 
-func decodeAudit(k, raw []byte) (*AuditRecord, error) {
-	r := new(AuditRecord)
+func decodeAudit(k, raw []byte) (*model.AuditRecord, error) {
+	r := new(model.AuditRecord)
 	if err := json.Unmarshal(raw, r); err != nil {
 		return nil, fmt.Errorf("decode audit entry %d: %w: %v", binary.BigEndian.Uint64(k), errkind.DataLoss, err)
 	}
@@ -44,7 +27,7 @@ func decodeAudit(k, raw []byte) (*AuditRecord, error) {
 
 // LastAudit returns the last entry of the audit log, or nil (and no error)
 // when the log is empty.
-func (tx *Tx) LastAudit() (*AuditRecord, error) {
+func (tx *Tx) LastAudit() (*model.AuditRecord, error) {
 	k, raw := tx.tx.Bucket(bucketAudit).Cursor().Last()
 	if k == nil {
 		return nil, nil
@@ -53,7 +36,7 @@ func (tx *Tx) LastAudit() (*AuditRecord, error) {
 }
 
 // Audit returns entry seq of the audit log; NotFound if there is none.
-func (tx *Tx) Audit(seq uint64) (*AuditRecord, error) {
+func (tx *Tx) Audit(seq uint64) (*model.AuditRecord, error) {
 	raw := tx.tx.Bucket(bucketAudit).Get(u64(seq))
 	if raw == nil {
 		return nil, fmt.Errorf("audit entry %d does not exist: %w", seq, errkind.NotFound)
@@ -63,9 +46,9 @@ func (tx *Tx) Audit(seq uint64) (*AuditRecord, error) {
 
 // AppendAudit adds r at the end of the audit log. r.Seq must be the last
 // entry's Seq + 1 (1 for the first): the caller reads LastAudit, numbers
-// and hashes the entry in the same transaction. Aborted otherwise: the
+// and hashes the entry in the same transaction. model.Aborted otherwise: the
 // log is never overwritten nor left with a gap.
-func (tx *Tx) AppendAudit(r *AuditRecord) error {
+func (tx *Tx) AppendAudit(r *model.AuditRecord) error {
 	b := tx.tx.Bucket(bucketAudit)
 	var next uint64 = 1
 	if k, _ := b.Cursor().Last(); k != nil {
@@ -80,7 +63,7 @@ func (tx *Tx) AppendAudit(r *AuditRecord) error {
 // PutAudit writes r under r.Seq, replacing any entry there. Only for
 // repairs and tests: the audit log is appended with AppendAudit, and a
 // record changed here no longer verifies.
-func (tx *Tx) PutAudit(r *AuditRecord) error {
+func (tx *Tx) PutAudit(r *model.AuditRecord) error {
 	if r.Seq == 0 {
 		return fmt.Errorf("audit entries are numbered from 1: %w", errkind.InvalidArgument)
 	}
@@ -89,7 +72,7 @@ func (tx *Tx) PutAudit(r *AuditRecord) error {
 
 // AuditRecords calls fn with every entry of the audit log, oldest first,
 // and stops at the first error fn returns, returning it.
-func (tx *Tx) AuditRecords(fn func(*AuditRecord) error) error {
+func (tx *Tx) AuditRecords(fn func(*model.AuditRecord) error) error {
 	c := tx.tx.Bucket(bucketAudit).Cursor()
 	for k, raw := c.First(); k != nil; k, raw = c.Next() {
 		r, err := decodeAudit(k, raw)

@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -21,7 +22,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 			t.Errorf("LastAudit of an empty log = %+v, %v; want nil, nil", last, err)
 		}
 		for i := uint64(1); i <= n; i++ {
-			r := &AuditRecord{Seq: i, Time: t0.Add(time.Duration(i)), Subject: "alice", Roles: []string{"admin"},
+			r := &model.AuditRecord{Seq: i, Time: t0.Add(time.Duration(i)), Subject: "alice", Roles: []string{"admin"},
 				Summary: fmt.Sprint("entry ", i), Hash: fmt.Sprint("h", i), PrevHash: fmt.Sprint("h", i-1)}
 			if err := tx.AppendAudit(r); err != nil {
 				return err
@@ -40,7 +41,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 	defer s.Close()
 	err = s.Update(func(tx *Tx) error {
 		var seqs []uint64
-		if err := tx.AuditRecords(func(r *AuditRecord) error {
+		if err := tx.AuditRecords(func(r *model.AuditRecord) error {
 			seqs = append(seqs, r.Seq)
 			if r.Summary != fmt.Sprint("entry ", r.Seq) || !r.Time.Equal(t0.Add(time.Duration(r.Seq))) || r.Roles[0] != "admin" {
 				t.Errorf("record %d = %+v", r.Seq, r)
@@ -63,8 +64,8 @@ func TestAuditAppendListReopen(t *testing.T) {
 		}
 		// Neither a gap nor an overwrite.
 		for _, seq := range []uint64{n, n + 2, 0, 1} {
-			if err := tx.AppendAudit(&AuditRecord{Seq: seq}); !errors.Is(err, errkind.Aborted) {
-				t.Errorf("AppendAudit seq %d after %d: err = %v, want Aborted", seq, n, err)
+			if err := tx.AppendAudit(&model.AuditRecord{Seq: seq}); !errors.Is(err, errkind.Aborted) {
+				t.Errorf("AppendAudit seq %d after %d: err = %v, want model.Aborted", seq, n, err)
 			}
 		}
 		// PutAudit replaces (tamper tests and repairs).
@@ -79,7 +80,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 		if got, err := tx.Audit(7); err != nil || got.Summary != "changed" || got.Hash != "h7" {
 			t.Errorf("Audit(7) after PutAudit = %+v, %v", got, err)
 		}
-		if err := tx.PutAudit(&AuditRecord{}); !errors.Is(err, errkind.InvalidArgument) {
+		if err := tx.PutAudit(&model.AuditRecord{}); !errors.Is(err, errkind.InvalidArgument) {
 			t.Errorf("PutAudit seq 0: err = %v, want InvalidArgument", err)
 		}
 		if _, err := tx.Audit(n + 1); !errors.Is(err, errkind.NotFound) {
@@ -87,7 +88,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 		}
 		// fn's error stops the walk and comes back.
 		stop, calls := errors.New("stop"), 0
-		if err := tx.AuditRecords(func(*AuditRecord) error { calls++; return stop }); err != stop || calls != 1 {
+		if err := tx.AuditRecords(func(*model.AuditRecord) error { calls++; return stop }); err != stop || calls != 1 {
 			t.Errorf("AuditRecords with a failing fn = %v after %d calls", err, calls)
 		}
 		return nil
@@ -108,7 +109,7 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 		if _, err := tx.LastAudit(); !errors.Is(err, errkind.DataLoss) {
 			t.Errorf("LastAudit: err = %v, want DataLoss", err)
 		}
-		if err := tx.AuditRecords(func(*AuditRecord) error { return nil }); !errors.Is(err, errkind.DataLoss) {
+		if err := tx.AuditRecords(func(*model.AuditRecord) error { return nil }); !errors.Is(err, errkind.DataLoss) {
 			t.Errorf("AuditRecords: err = %v, want DataLoss", err)
 		}
 		return nil
@@ -120,7 +121,7 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 func TestMigration0005(t *testing.T) {
 	dir := t.TempDir()
 	oldFile(t, dir, 4, func(db *bolt.DB) error {
-		return db.Update(func(tx *bolt.Tx) error { return (&Tx{tx: tx}).PutEnvironment(&Environment{Name: "production"}) })
+		return db.Update(func(tx *bolt.Tx) error { return (&Tx{tx: tx}).PutEnvironment(&model.Environment{Name: "production"}) })
 	})
 
 	s := open(t, dir)
@@ -135,7 +136,7 @@ func TestMigration0005(t *testing.T) {
 		if last, err := tx.LastAudit(); last != nil || err != nil {
 			t.Errorf("LastAudit = %+v, %v; want an empty log", last, err)
 		}
-		return tx.AppendAudit(&AuditRecord{Seq: 1, Hash: "h1"})
+		return tx.AppendAudit(&model.AuditRecord{Seq: 1, Hash: "h1"})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -33,16 +34,16 @@ func (s *Store) CollectGarbage(keep int) (Collected, error) {
 		}
 		installed := map[string]bool{}
 		for _, d := range ds {
-			if d.State == Deployed {
+			if d.State == model.Deployed {
 				for _, a := range d.Applications {
 					installed[a.ReleaseID] = true
 				}
 			}
-			if final(d.State) {
+			if d.State.Final() {
 				continue
 			}
 			for _, a := range d.Applications {
-				if a.ReleaseID == "" && d.State == Preparing {
+				if a.ReleaseID == "" && d.State == model.Preparing {
 					c.Skipped = true // building
 					return nil
 				}
@@ -87,16 +88,8 @@ func (s *Store) CollectGarbage(keep int) (Collected, error) {
 	return c, err
 }
 
-func final(s DeploymentState) bool {
-	switch s {
-	case Deployed, Failed, Aborted, Expired, RolledBack:
-		return true
-	}
-	return false
-}
-
 // deleteRelease removes a release, its manifest and its index entry.
-func (tx *Tx) deleteRelease(r *Release) error {
+func (tx *Tx) deleteRelease(r *model.Release) error {
 	if err := tx.tx.Bucket(bucketReleases).Delete([]byte(r.ID)); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -26,7 +27,7 @@ func putRelease(t *testing.T, s *Store, name string, n int) (id string, own mani
 	b := m.Encode()
 	id = manifest.ReleaseID(b)
 	err := s.Update(func(tx *Tx) error {
-		return tx.PutRelease(&Release{ID: id, Application: "hello", CreateTime: time.Unix(int64(60*n), 0)}, b)
+		return tx.PutRelease(&model.Release{ID: id, Application: "hello", CreateTime: time.Unix(int64(60*n), 0)}, b)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,15 +41,15 @@ func TestCollectGarbage(t *testing.T) {
 		keep      int
 		running   int // release (index) an environment runs; -1: none
 		deploying int // release a deployment in state deploying names; -1: none
-		state     DeploymentState
+		state     model.DeploymentState
 		want      []bool // kept, per release r0 (oldest) … r4; r1 and r3 were installed
 		skipped   bool
 	}{
 		{"keep the newest installed", 2, -1, -1, "", []bool{false, true, false, true, false}, false},
 		{"running kept", 1, 0, -1, "", []bool{true, false, false, true, false}, false},
-		{"prepared deployment kept", 1, -1, 2, Prepared, []bool{false, false, true, true, false}, false},
-		{"aborted deployment not", 1, -1, 2, Aborted, []bool{false, false, false, true, false}, false},
-		{"build in progress: nothing", 1, -1, -1, Preparing, []bool{true, true, true, true, true}, true},
+		{"prepared deployment kept", 1, -1, 2, model.Prepared, []bool{false, false, true, true, false}, false},
+		{"aborted deployment not", 1, -1, 2, model.Aborted, []bool{false, false, false, true, false}, false},
+		{"build in progress: nothing", 1, -1, -1, model.Preparing, []bool{true, true, true, true, true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,27 +62,27 @@ func TestCollectGarbage(t *testing.T) {
 				ids, own = append(ids, id), append(own, c)
 			}
 			err := s.Update(func(tx *Tx) error {
-				if err := tx.PutApplication(&Application{Name: "hello"}); err != nil {
+				if err := tx.PutApplication(&model.Application{Name: "hello"}); err != nil {
 					return err
 				}
-				env := &Environment{Name: "prod"}
+				env := &model.Environment{Name: "prod"}
 				if tt.running >= 0 {
-					env.DeployedVersions = map[string]DeployedVersion{"hello": {ReleaseID: ids[tt.running]}}
+					env.DeployedVersions = map[string]model.DeployedVersion{"hello": {ReleaseID: ids[tt.running]}}
 				}
 				if err := tx.PutEnvironment(env); err != nil {
 					return err
 				}
 				// r1 and r3 were installed by deployments that ended DEPLOYED.
 				for i, n := range []int{1, 3} {
-					if err := tx.PutDeployment(&Deployment{ID: fmt.Sprint("d-", 10+i), Environment: "prod", State: Deployed,
-						Applications: []DeploymentApplication{{Name: "hello", ReleaseID: ids[n]}}}); err != nil {
+					if err := tx.PutDeployment(&model.Deployment{ID: fmt.Sprint("d-", 10+i), Environment: "prod", State: model.Deployed,
+						Applications: []model.DeploymentApplication{{Name: "hello", ReleaseID: ids[n]}}}); err != nil {
 						return err
 					}
 				}
 				if tt.state == "" {
 					return nil
 				}
-				d := &Deployment{ID: "d-1", Environment: "prod", State: tt.state, Applications: []DeploymentApplication{{Name: "hello"}}}
+				d := &model.Deployment{ID: "d-1", Environment: "prod", State: tt.state, Applications: []model.DeploymentApplication{{Name: "hello"}}}
 				if tt.deploying >= 0 {
 					d.Applications[0].ReleaseID = ids[tt.deploying]
 				}

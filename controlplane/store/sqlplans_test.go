@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -17,7 +18,7 @@ func TestMigration0002(t *testing.T) {
 	dir := t.TempDir()
 	oldFile(t, dir, 1, func(db *bolt.DB) error {
 		return db.Update(func(tx *bolt.Tx) error {
-			return (&Tx{tx: tx}).PutDeployment(&Deployment{ID: "d-1", Environment: "prod", State: Activating, ActivateTime: time.Unix(1, 0)})
+			return (&Tx{tx: tx}).PutDeployment(&model.Deployment{ID: "d-1", Environment: "prod", State: model.Activating, ActivateTime: time.Unix(1, 0)})
 		})
 	})
 
@@ -28,7 +29,7 @@ func TestMigration0002(t *testing.T) {
 			t.Errorf("schema version = %d after Open, want at least 2", v)
 		}
 		d, err := tx.Deployment("d-1")
-		if err != nil || d.State != Activating || d.SQLDone || d.SQLPending != 0 {
+		if err != nil || d.State != model.Activating || d.SQLDone || d.SQLPending != 0 {
 			t.Errorf("old deployment = %+v, %v", d, err)
 		}
 		if _, err := tx.SQLPlan("d-1"); !errors.Is(err, errkind.NotFound) {

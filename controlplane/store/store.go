@@ -1,15 +1,16 @@
 // Package store is the only code that opens the controller's bbolt file,
-// DATA_DIR/controller.db. It holds environments, applications, releases
-// (manifests and chunks), deployments with their history, and agents.
+// DATA_DIR/controller.db. It keeps the records of controlplane/model:
+// environments, applications, releases (manifests and chunks), deployments
+// with their history, agents, tokens, enrollments and the audit log.
 //
 // Bucket tree (values are JSON unless said otherwise):
 //
 //	meta/
 //	  schema_version           uint64, big-endian
 //	  migrations/              migration name → RFC 3339 time it ran
-//	environments/              name → Environment
-//	applications/              name → Application
-//	releases/                  release id → Release
+//	environments/              name → model.Environment
+//	applications/              name → model.Application
+//	releases/                  release id → model.Release
 //	manifests/                 release id → canonical manifest bytes
 //	app_releases/
 //	  <application>/           release id → create time, unix ns, big-endian
@@ -17,17 +18,17 @@
 //	                           big-endian
 //	chunk_data/                sequence number → chunk data (raw); the
 //	                           bucket sequence gives the next number
-//	deployments/               n, uint64 big-endian (id "d-<n>") → Deployment;
+//	deployments/               n, uint64 big-endian (id "d-<n>") → model.Deployment;
 //	                           the bucket sequence gives n
-//	agents/                    agent name → Agent
+//	agents/                    agent name → model.Agent
 //	sql_plans/                 n, as in deployments/ → the deployment's SQL
 //	                           plan (JSON of a migrate.Plan, opaque here)
-//	tokens/                    token id → OperatorToken (secret hashed)
-//	join_tokens/               token id → JoinToken (secret hashed)
-//	enrollments/               agent name → Enrollment (issued certificates,
+//	tokens/                    token id → model.OperatorToken (secret hashed)
+//	join_tokens/               token id → model.JoinToken (secret hashed)
+//	enrollments/               agent name → model.Enrollment (issued certificates,
 //	                           revocation)
 //	audit/                     seq, uint64 big-endian (from 1, no gaps) →
-//	                           AuditRecord; append-only, hash-chained
+//	                           model.AuditRecord; append-only, hash-chained
 //	                           (pkg/auditlog)
 //
 // Chunk data is keyed by a sequence number, not by its random id, so that a

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -54,16 +55,16 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	var id1, id2 string
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.PutEnvironment(&Environment{Name: "production", TwoStage: true, PreparedTTL: time.Hour, CreateTime: now}); err != nil {
+		if err := tx.PutEnvironment(&model.Environment{Name: "production", TwoStage: true, PreparedTTL: time.Hour, CreateTime: now}); err != nil {
 			return err
 		}
-		if err := tx.PutApplication(&Application{Name: "hello", SourceDir: "/src/hello", CreateTime: now}); err != nil {
+		if err := tx.PutApplication(&model.Application{Name: "hello", SourceDir: "/src/hello", CreateTime: now}); err != nil {
 			return err
 		}
-		if err := tx.PutRelease(&Release{ID: "r1", Application: "hello", CreateTime: now}, []byte("m1")); err != nil {
+		if err := tx.PutRelease(&model.Release{ID: "r1", Application: "hello", CreateTime: now}, []byte("m1")); err != nil {
 			return err
 		}
-		if err := tx.PutRelease(&Release{ID: "r2", Application: "hello", CreateTime: now.Add(time.Minute)}, []byte("m2")); err != nil {
+		if err := tx.PutRelease(&model.Release{ID: "r2", Application: "hello", CreateTime: now.Add(time.Minute)}, []byte("m2")); err != nil {
 			return err
 		}
 		var err error
@@ -74,14 +75,14 @@ func TestReopenKeepsEverything(t *testing.T) {
 			return err
 		}
 		for _, id := range []string{id1, id2} {
-			d := &Deployment{ID: id, Environment: "production", State: Prepared,
-				History: []Transition{{State: Prepared, Time: now, Actor: "alice"}}}
+			d := &model.Deployment{ID: id, Environment: "production", State: model.Prepared,
+				History: []model.Transition{{State: model.Prepared, Time: now, Actor: "alice"}}}
 			if err := tx.PutDeployment(d); err != nil {
 				return err
 			}
 		}
-		return tx.PutAgent(&Agent{Name: "fe1", Environment: "production", LastSeen: now,
-			Applications: []AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}})
+		return tx.PutAgent(&model.Agent{Name: "fe1", Environment: "production", LastSeen: now,
+			Applications: []model.AgentApplication{{Name: "hello", RunningReleaseID: "r1", StagedReleaseIDs: []string{"r2"}}}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	defer s.Close()
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.PutEnvironment(&Environment{Name: "production"}); err != nil {
+		if err := tx.PutEnvironment(&model.Environment{Name: "production"}); err != nil {
 			return err
 		}
 		return boom
@@ -245,29 +246,29 @@ func TestTrustRecords(t *testing.T) {
 	defer s.Close()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.PutOperatorToken(&OperatorToken{ID: "a1", Hash: "h", Subject: "alice", Role: "viewer", CreateTime: now}); err != nil {
+		if err := tx.PutOperatorToken(&model.OperatorToken{ID: "a1", Hash: "h", Subject: "alice", Role: "viewer", CreateTime: now}); err != nil {
 			return err
 		}
-		if err := tx.PutJoinToken(&JoinToken{ID: "j1", Hash: "h", Environment: "production", Uses: 1, ExpireTime: now}); err != nil {
+		if err := tx.PutJoinToken(&model.JoinToken{ID: "j1", Hash: "h", Environment: "production", Uses: 1, ExpireTime: now}); err != nil {
 			return err
 		}
-		return tx.PutEnrollment(&Enrollment{Name: "fe-1", Environment: "production", Certs: []IssuedCert{{Serial: "01", NotAfter: now}}})
+		return tx.PutEnrollment(&model.Enrollment{Name: "fe-1", Environment: "production", Certs: []model.IssuedCert{{Serial: "01", NotAfter: now}}})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = s.View(func(tx *Tx) error {
 		if tok, err := tx.OperatorToken("a1"); err != nil || tok.Subject != "alice" || !tok.CreateTime.Equal(now) {
-			t.Errorf("OperatorToken = %+v, %v", tok, err)
+			t.Errorf("model.OperatorToken = %+v, %v", tok, err)
 		}
 		if _, err := tx.OperatorToken("nope"); !errors.Is(err, errkind.NotFound) {
 			t.Errorf("unknown token: %v", err)
 		}
 		if j, err := tx.JoinToken("j1"); err != nil || j.Environment != "production" {
-			t.Errorf("JoinToken = %+v, %v", j, err)
+			t.Errorf("model.JoinToken = %+v, %v", j, err)
 		}
 		if e, err := tx.Enrollment("fe-1"); err != nil || len(e.Certs) != 1 {
-			t.Errorf("Enrollment = %+v, %v", e, err)
+			t.Errorf("model.Enrollment = %+v, %v", e, err)
 		}
 		if _, err := tx.Enrollment("fe-2"); !errors.Is(err, errkind.NotFound) {
 			t.Errorf("unknown enrollment: %v", err)

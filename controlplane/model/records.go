@@ -1,6 +1,9 @@
-package store
+package model
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // DeploymentState is where a deployment is in its life. The values are the
 // suffixes of the public DeploymentState enum.
@@ -18,6 +21,14 @@ const (
 	Expired    DeploymentState = "EXPIRED"
 	RolledBack DeploymentState = "ROLLED_BACK"
 )
+
+// FinalStates are the states in which a deployment's work is over. Only
+// the controller's own rules move a deployment out of one (a DEPLOYED one
+// may still be rolled back by command).
+var FinalStates = []DeploymentState{Deployed, Failed, Aborted, Expired, RolledBack}
+
+// Final says whether s is a final state: the deployment waits for nothing.
+func (s DeploymentState) Final() bool { return slices.Contains(FinalStates, s) }
 
 // AgentState is where one front-end is in a deployment.
 type AgentState string
