@@ -264,7 +264,7 @@ func TestSQLNotRunTwiceAfterACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Update(func(tx *store.Tx) error {
+	err = s.Update(func(tx model.Tx) error {
 		dep, err := tx.Deployment(d.Id)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -42,7 +43,7 @@ func TestCorruptChunkInTheControllersStoreHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bad manifest.ChunkID
-	err = st.Update(func(tx *ctlstore.Tx) error {
+	err = st.Update(func(tx model.Tx) error {
 		b, err := tx.Manifest(release)
 		if err != nil {
 			return err

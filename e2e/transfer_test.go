@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/stage"
 	agentstore "github.com/cutover-dev/cutover/agent/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	ctlstore "github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/pkg/appspec"
@@ -294,7 +295,7 @@ func TestAbortCollectsChunksOnBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	_ = cs.View(func(tx *ctlstore.Tx) error {
+	_ = cs.View(func(tx model.Tx) error {
 		for _, id := range ids {
 			if tx.HasChunk(id) {
 				t.Errorf("controller still holds chunk %s", id)

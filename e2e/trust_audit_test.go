@@ -78,7 +78,7 @@ func TestTrustAuditTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.Update(func(tx *store.Tx) error {
+	err = st.UpdateBolt(func(tx *store.Tx) error {
 		r, err := tx.Audit(tampered)
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -22,7 +22,7 @@ import (
 
 // Config holds what the server needs.
 type Config struct {
-	Store *store.Store
+	Store model.Store
 	Fleet *fleet.Fleet
 	// Transfer serves the chunks (batches of about 1 MiB, below gRPC's
 	// 4 MiB default message limit) and counts the bytes.
@@ -37,7 +37,7 @@ type Config struct {
 // a copy; with the stock codec FetchChunks fails.
 type Server struct {
 	cutoverv1.UnsafeAgentServiceServer
-	store    *store.Store
+	store    model.Store
 	fleet    *fleet.Fleet
 	transfer *transfer.Sender
 	auth     *auth.Service
@@ -119,7 +119,7 @@ func (s *Server) receive(ctx context.Context, stream cutoverv1.AgentService_Conn
 // GetManifest returns a release's manifest bytes. NOT_FOUND if unknown.
 func (s *Server) GetManifest(ctx context.Context, req *cutoverv1.GetManifestRequest) (*cutoverv1.GetManifestResponse, error) {
 	var b []byte
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		var err error
 		b, err = tx.Manifest(req.GetReleaseId())
 		return err

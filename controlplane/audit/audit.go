@@ -21,20 +21,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 )
 
 // Config holds what the log needs.
 type Config struct {
-	Store *store.Store
+	Store model.Store
 	Clock func() time.Time
 	Log   *slog.Logger
 }
 
 // Log is the controller's audit log.
 type Log struct {
-	store *store.Store
+	store model.Store
 	clock func() time.Time
 	log   *slog.Logger
 }
@@ -59,7 +58,7 @@ func New(cfg Config) *Log {
 // committed to disk. It writes the entry even when ctx is done: the action
 // it records may have happened. Its errors are the store's.
 func (l *Log) Append(ctx context.Context, e auditlog.Entry) (auditlog.Entry, error) {
-	err := l.store.Update(func(tx *store.Tx) error {
+	err := l.store.Update(func(tx model.Tx) error {
 		var err error
 		e, err = l.AppendTx(tx, e)
 		return err
@@ -74,7 +73,7 @@ func (l *Log) Append(ctx context.Context, e auditlog.Entry) (auditlog.Entry, err
 // AppendTx appends e in tx, the transaction of the change it records, so
 // that the change and its entry commit together or not at all (what the
 // controller does by itself: controlplane/deployment).
-func (l *Log) AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error) {
+func (l *Log) AppendTx(tx model.Tx, e auditlog.Entry) (auditlog.Entry, error) {
 	e.Subject = valid(e.Subject)
 	e.Roles = append([]string(nil), e.Roles...)
 	for i, r := range e.Roles {
@@ -149,7 +148,7 @@ func (f Filter) match(e auditlog.Entry) bool {
 // store's (DataLoss for a record that cannot be decoded).
 func (l *Log) List(ctx context.Context, f Filter) ([]auditlog.Entry, error) {
 	var out []auditlog.Entry
-	err := l.store.View(func(tx *store.Tx) error {
+	err := l.store.View(func(tx model.Tx) error {
 		return tx.AuditRecords(func(r *model.AuditRecord) error {
 			if err := ctx.Err(); err != nil {
 				return err

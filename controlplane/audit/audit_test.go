@@ -215,7 +215,7 @@ func TestTamperedEntryIsNamed(t *testing.T) {
 	}
 	tamper := func(seq uint64, change func(r *model.AuditRecord)) {
 		t.Helper()
-		if err := s.Update(func(tx *store.Tx) error {
+		if err := s.UpdateBolt(func(tx *store.Tx) error {
 			r, err := tx.Audit(seq)
 			if err != nil {
 				return err

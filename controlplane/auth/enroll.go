@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/identity"
@@ -43,7 +42,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl tim
 	now := s.cfg.Clock()
 	rec := &model.JoinToken{ID: tok.ID, Hash: tok.Hash(), Environment: env, Name: name, Uses: uses,
 		CreateTime: now, ExpireTime: now.Add(ttl), CreatedBy: Actor(ctx)}
-	if err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutJoinToken(rec) }); err != nil {
+	if err := s.cfg.Store.Update(func(tx model.Tx) error { return tx.PutJoinToken(rec) }); err != nil {
 		return "", nil, err
 	}
 	return tok.Join(), rec, nil
@@ -64,7 +63,7 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 		return nil, err
 	}
 	var cert *x509.Certificate
-	err = s.cfg.Store.Update(func(tx *store.Tx) error {
+	err = s.cfg.Store.Update(func(tx model.Tx) error {
 		jt, err := tx.JoinToken(tok.ID)
 		if errors.Is(err, errkind.NotFound) || (err == nil && !tok.Matches(jt.Hash)) {
 			return fmt.Errorf("the join token is not valid (unknown or wrong): %w", errkind.Unauthenticated)
@@ -120,7 +119,7 @@ func issued(c *x509.Certificate) model.IssuedCert {
 // stay valid until they expire (rotation by overlap).
 func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x509.Certificate, error) {
 	var cert *x509.Certificate
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+	err := s.cfg.Store.Update(func(tx model.Tx) error {
 		e, err := s.enrollment(tx, a)
 		if err != nil {
 			return err
@@ -142,7 +141,7 @@ func (s *Service) Renew(ctx context.Context, a identity.Agent, csr []byte) (*x50
 
 // enrollment returns a's enrollment if it is current (not revoked, same
 // environment). PermissionDenied otherwise.
-func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*model.Enrollment, error) {
+func (s *Service) enrollment(tx model.Tx, a identity.Agent) (*model.Enrollment, error) {
 	e, err := tx.Enrollment(a.Name)
 	if errors.Is(err, errkind.NotFound) {
 		return nil, fmt.Errorf("agent %s is not enrolled: %w", a, errkind.PermissionDenied)
@@ -167,7 +166,7 @@ func (s *Service) enrollment(tx *store.Tx, a identity.Agent) (*model.Enrollment,
 // stays honoured, as TLS itself does; revocation ends it. PermissionDenied
 // otherwise (a revoked agent, a certificate of an earlier enrollment).
 func (s *Service) AuthenticateAgent(a identity.Agent, cert *x509.Certificate) (Subject, error) {
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
+	err := s.cfg.Store.View(func(tx model.Tx) error {
 		e, err := s.enrollment(tx, a)
 		if err != nil {
 			return err
@@ -189,7 +188,7 @@ func (s *Service) AuthenticateAgent(a identity.Agent, cert *x509.Certificate) (S
 // revoked already; InvalidArgument if env is set and is not the agent's.
 func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*model.Enrollment, error) {
 	var e *model.Enrollment
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+	err := s.cfg.Store.Update(func(tx model.Tx) error {
 		var err error
 		if e, err = tx.Enrollment(name); err != nil {
 			return err
@@ -221,7 +220,7 @@ func (s *Service) RevokeAgent(ctx context.Context, env, name string) (*model.Enr
 // Enrollments returns every enrollment by agent name.
 func (s *Service) Enrollments(ctx context.Context) (map[string]*model.Enrollment, error) {
 	out := map[string]*model.Enrollment{}
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
+	err := s.cfg.Store.View(func(tx model.Tx) error {
 		all, err := tx.Enrollments()
 		for _, e := range all {
 			out[e.Name] = e

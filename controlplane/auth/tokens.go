@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/atomicfile"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -41,7 +40,7 @@ const (
 
 // Config holds what the service needs.
 type Config struct {
-	Store  *store.Store
+	Store  model.Store
 	Signer Signer
 	// AgentCertTTL is the lifetime of agents' certificates; default 24 h.
 	AgentCertTTL time.Duration
@@ -84,7 +83,7 @@ func (s *Service) OnRevoke(fn func(identity.Agent, string)) {
 // nothing once any token exists.
 func (s *Service) Bootstrap(path string) (created bool, err error) {
 	tok := token.New()
-	err = s.cfg.Store.Update(func(tx *store.Tx) error {
+	err = s.cfg.Store.Update(func(tx model.Tx) error {
 		all, err := tx.OperatorTokens()
 		if err != nil || len(all) > 0 {
 			return err
@@ -125,7 +124,7 @@ func (s *Service) CreateToken(ctx context.Context, subject string, role Role, en
 	if ttl > 0 {
 		rec.ExpireTime = now.Add(ttl)
 	}
-	if err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutOperatorToken(rec) }); err != nil {
+	if err := s.cfg.Store.Update(func(tx model.Tx) error { return tx.PutOperatorToken(rec) }); err != nil {
 		return "", nil, err
 	}
 	return tok.Operator(), rec, nil
@@ -149,7 +148,7 @@ func validSubject(s string) error {
 // Tokens returns every operator token, oldest first.
 func (s *Service) Tokens(ctx context.Context) ([]*model.OperatorToken, error) {
 	var out []*model.OperatorToken
-	err := s.cfg.Store.View(func(tx *store.Tx) error {
+	err := s.cfg.Store.View(func(tx model.Tx) error {
 		var err error
 		out, err = tx.OperatorTokens()
 		return err
@@ -162,7 +161,7 @@ func (s *Service) Tokens(ctx context.Context) ([]*model.OperatorToken, error) {
 // NotFound if unknown; FailedPrecondition if revoked already.
 func (s *Service) RevokeToken(ctx context.Context, id string) (*model.OperatorToken, error) {
 	var rec *model.OperatorToken
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+	err := s.cfg.Store.Update(func(tx model.Tx) error {
 		var err error
 		if rec, err = tx.OperatorToken(id); err != nil {
 			return err
@@ -188,7 +187,7 @@ func (s *Service) Authenticate(bearer string) (Subject, error) {
 		return Subject{}, fmt.Errorf("%w: %w", err, errkind.Unauthenticated)
 	}
 	var rec *model.OperatorToken
-	err = s.cfg.Store.View(func(tx *store.Tx) error {
+	err = s.cfg.Store.View(func(tx model.Tx) error {
 		var err error
 		rec, err = tx.OperatorToken(tok.ID)
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/sourceroot"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/window"
@@ -22,7 +21,7 @@ import (
 
 // Config holds what the catalog needs.
 type Config struct {
-	Store *store.Store
+	Store model.Store
 	Clock func() time.Time
 	// SourceRoots are where application sources may live; nil: anywhere
 	// (unit tests only: the controller always sets them).
@@ -41,7 +40,7 @@ type EnvOptions struct {
 
 // Catalog manages environments and applications.
 type Catalog struct {
-	store   *store.Store
+	store   model.Store
 	clock   func() time.Time
 	roots   sourceroot.Roots
 	checkDB func(ctx context.Context, db migrate.DB, shadowDSN string) error
@@ -172,7 +171,7 @@ func (c *Catalog) CreateEnvironment(ctx context.Context, e model.Environment, op
 	}
 	now := c.clock()
 	e.CreateTime, e.UpdateTime, e.DeployedVersions = now, now, nil
-	err := c.store.Update(func(tx *store.Tx) error {
+	err := c.store.Update(func(tx model.Tx) error {
 		if _, err := tx.Environment(e.Name); err == nil {
 			return fmt.Errorf("environment %s already exists; change it with `cutoverctl env update %s`: %w", e.Name, e.Name, errkind.AlreadyExists)
 		} else if !errors.Is(err, errkind.NotFound) {
@@ -208,7 +207,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e model.Environment, pa
 		// Check the database the update leads to, outside the write
 		// transaction (connecting may take seconds).
 		var next *model.Environment
-		err := c.store.View(func(tx *store.Tx) error {
+		err := c.store.View(func(tx model.Tx) error {
 			var err error
 			if next, err = tx.Environment(e.Name); err != nil {
 				return err
@@ -226,7 +225,7 @@ func (c *Catalog) UpdateEnvironment(ctx context.Context, e model.Environment, pa
 		}
 	}
 	var cur *model.Environment
-	err := c.store.Update(func(tx *store.Tx) error {
+	err := c.store.Update(func(tx model.Tx) error {
 		var err error
 		if cur, err = tx.Environment(e.Name); err != nil {
 			return err
@@ -299,7 +298,7 @@ func (c *Catalog) Environment(ctx context.Context, name string) (*model.Environm
 		return nil, fmt.Errorf("environment name: %w", err)
 	}
 	var e *model.Environment
-	err := c.store.View(func(tx *store.Tx) error {
+	err := c.store.View(func(tx model.Tx) error {
 		var err error
 		e, err = tx.Environment(name)
 		return err
@@ -310,7 +309,7 @@ func (c *Catalog) Environment(ctx context.Context, name string) (*model.Environm
 // Environments returns every environment, sorted by name.
 func (c *Catalog) Environments(ctx context.Context) ([]*model.Environment, error) {
 	var es []*model.Environment
-	err := c.store.View(func(tx *store.Tx) error {
+	err := c.store.View(func(tx model.Tx) error {
 		var err error
 		es, err = tx.Environments()
 		return err
@@ -353,7 +352,7 @@ func (c *Catalog) RegisterApplication(ctx context.Context, name, sourceDir strin
 		return nil, fmt.Errorf("%s names the application %q, not %q: %w", filepath.Join(sourceDir, appspec.FileName), spec.Name, name, errkind.InvalidArgument)
 	}
 	var a *model.Application
-	err = c.store.Update(func(tx *store.Tx) error {
+	err = c.store.Update(func(tx model.Tx) error {
 		now := c.clock()
 		var err error
 		a, err = tx.Application(spec.Name)
@@ -379,7 +378,7 @@ func (c *Catalog) Application(ctx context.Context, name string) (*ApplicationVie
 		return nil, fmt.Errorf("application name: %w", err)
 	}
 	var v *ApplicationView
-	err := c.store.View(func(tx *store.Tx) error {
+	err := c.store.View(func(tx model.Tx) error {
 		a, err := tx.Application(name)
 		if err != nil {
 			return err
@@ -393,7 +392,7 @@ func (c *Catalog) Application(ctx context.Context, name string) (*ApplicationVie
 // Applications returns every application, sorted by name.
 func (c *Catalog) Applications(ctx context.Context) ([]*ApplicationView, error) {
 	var out []*ApplicationView
-	err := c.store.View(func(tx *store.Tx) error {
+	err := c.store.View(func(tx model.Tx) error {
 		as, err := tx.Applications()
 		if err != nil {
 			return err
@@ -410,7 +409,7 @@ func (c *Catalog) Applications(ctx context.Context) ([]*ApplicationView, error) 
 	return out, err
 }
 
-func view(tx *store.Tx, a *model.Application) (*ApplicationView, error) {
+func view(tx model.Tx, a *model.Application) (*ApplicationView, error) {
 	rs, err := tx.ReleasesOf(a.Name)
 	if err != nil {
 		return nil, err

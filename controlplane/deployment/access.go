@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -13,7 +13,7 @@ import (
 // unknown.
 func (s *Service) Environment(id string) (string, error) {
 	var env string
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		d, err := tx.Deployment(id)
 		if err == nil {
 			env = d.Environment
@@ -40,7 +40,7 @@ const maxChunkSets = 16
 // environment deploys.
 func (s *Service) ReleaseChunks(env, id string) (map[manifest.ChunkID]struct{}, error) {
 	var raw []byte
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		ds, err := tx.Deployments(env)
 		if err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -188,7 +187,7 @@ func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*mo
 func (s *Service) endStep(id, actor string, why func(d *model.Deployment) (string, error)) (*model.Deployment, error) {
 	var out []outgoing
 	ended := false
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		w, err := why(d)
 		if err != nil {
 			return err
@@ -237,7 +236,7 @@ func StepName(d *model.Deployment) string {
 // once stage 2 began, its environment's before. Errors: NotFound.
 func (s *Service) StageDeadlines(ctx context.Context, id string) (model.Stage2Deadlines, error) {
 	var dl model.Stage2Deadlines
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		d, err := tx.Deployment(id)
 		if err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // This file holds drift: a front-end drifts when, for an application its
@@ -87,7 +86,7 @@ func (s *Service) Drifts(env string) ([]AgentDrift, error) {
 	}
 	var envs []*model.Environment
 	var deps []*model.Deployment
-	if err := s.store.View(func(tx *store.Tx) error {
+	if err := s.store.View(func(tx model.Tx) error {
 		var err error
 		if envs, err = tx.Environments(); err != nil {
 			return err

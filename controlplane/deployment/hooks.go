@@ -7,7 +7,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -74,12 +73,12 @@ func refsIn(plan []model.HookRef, kind appspec.HookKind) []model.HookRef {
 }
 
 // deploymentHooks reads the hooks of d's releases from their manifests.
-func deploymentHooks(tx *store.Tx, d *model.Deployment) ([]appHooks, error) {
+func deploymentHooks(tx model.Tx, d *model.Deployment) ([]appHooks, error) {
 	return releaseHooks(tx, releases(d))
 }
 
 // releaseHooks reads the hooks of the releases refs from their manifests.
-func releaseHooks(tx *store.Tx, refs []fleet.ReleaseRef) ([]appHooks, error) {
+func releaseHooks(tx model.Tx, refs []fleet.ReleaseRef) ([]appHooks, error) {
 	var out []appHooks
 	for _, r := range refs {
 		b, err := tx.Manifest(r.ReleaseID)

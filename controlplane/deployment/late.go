@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // Front-ends that were not there at prepare.
@@ -63,7 +62,7 @@ func preparedSummary(d *model.Deployment, envAgents []*model.Agent) string {
 }
 
 // envAgents returns the agents of env that the controller knows.
-func envAgents(tx *store.Tx, env string) ([]*model.Agent, error) {
+func envAgents(tx model.Tx, env string) ([]*model.Agent, error) {
 	all, err := tx.Agents()
 	return slices.DeleteFunc(all, func(a *model.Agent) bool { return a.Environment != env }), err
 }
@@ -127,7 +126,7 @@ func (s *Service) stageJoined(names []string) {
 			continue
 		}
 		var out []outgoing
-		d, err := s.update(p.ID, func(tx *store.Tx, d *model.Deployment) error {
+		d, err := s.update(p.ID, func(tx model.Tx, d *model.Deployment) error {
 			if d.State != model.Prepared || !built(d) {
 				return errUnchanged
 			}

@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
 
@@ -147,7 +146,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.s.metrics.finished.Collect(ch)
 	var envs []*model.Environment
 	var deps []*model.Deployment
-	if err := c.s.store.View(func(tx *store.Tx) error {
+	if err := c.s.store.View(func(tx model.Tx) error {
 		var err error
 		if envs, err = tx.Environments(); err != nil {
 			return err

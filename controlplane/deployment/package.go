@@ -13,7 +13,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -75,7 +74,7 @@ func sameFile(a, b *manifest.File) bool {
 // planPackage decides, inside the commit that makes d DEPLOYED, whether
 // the package step runs: it sets d.Package for the first application whose
 // spec has one (Pending when a matching file changed).
-func planPackage(tx *store.Tx, d *model.Deployment) error {
+func planPackage(tx model.Tx, d *model.Deployment) error {
 	for _, app := range d.Applications {
 		next, err := releaseManifest(tx, app.ReleaseID)
 		if err != nil {
@@ -100,7 +99,7 @@ func planPackage(tx *store.Tx, d *model.Deployment) error {
 	return nil
 }
 
-func releaseManifest(tx *store.Tx, id string) (*manifest.Manifest, error) {
+func releaseManifest(tx model.Tx, id string) (*manifest.Manifest, error) {
 	b, err := tx.Manifest(id)
 	if err != nil {
 		return nil, err
@@ -127,7 +126,7 @@ func (s *Service) runPackage(ctx context.Context, id string) error {
 		d *model.Deployment
 		m *manifest.Manifest
 	)
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		var err error
 		if d, err = tx.Deployment(id); err != nil || d.Package == nil || !d.Package.Pending {
 			return err
@@ -155,7 +154,7 @@ func (s *Service) runPackage(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err = s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err = s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.Package == nil || !d.Package.Pending {
 			return errUnchanged
 		}
@@ -177,7 +176,7 @@ func (s *Service) runPackage(ctx context.Context, id string) error {
 // chunk reads one chunk from the store.
 func (s *Service) chunk(id manifest.ChunkID) ([]byte, error) {
 	var b []byte
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		var err error
 		b, err = tx.Chunk(id)
 		return err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // Prediction of stage 2's duration, from what this deployment will do:
@@ -228,7 +227,7 @@ func appNames(d *model.Deployment) string {
 
 // predictFor makes d's prediction now, with the agents of its environment
 // connected now (each with the bytes it lacks), and records it.
-func (s *Service) predictFor(tx *store.Tx, d *model.Deployment) error {
+func (s *Service) predictFor(tx model.Tx, d *model.Deployment) error {
 	history, err := tx.Deployments(d.Environment)
 	if err != nil {
 		return err

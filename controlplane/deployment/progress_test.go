@@ -30,7 +30,7 @@ func progressService(t *testing.T, d *model.Deployment) (*Service, func() *model
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(func(tx *store.Tx) error {
+	if err := st.Update(func(tx model.Tx) error {
 		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func progressService(t *testing.T, d *model.Deployment) (*Service, func() *model
 	stored := func() *model.Deployment {
 		t.Helper()
 		var got *model.Deployment
-		if err := st.View(func(tx *store.Tx) error {
+		if err := st.View(func(tx model.Tx) error {
 			var err error
 			got, err = tx.Deployment(d.ID)
 			return err

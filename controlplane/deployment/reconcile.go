@@ -11,7 +11,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -62,7 +61,7 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.Update(func(tx *store.Tx) error {
+	err = s.store.Update(func(tx model.Tx) error {
 		e, err := tx.Environment(env)
 		if err != nil {
 			return err
@@ -152,7 +151,7 @@ func checkReconcile(env string, deps []*model.Deployment) error {
 // records for apps, PREPARED (stage 1 has nothing to do: arm stages what
 // a front-end lacks). FailedPrecondition if the controller no longer
 // holds one of those releases.
-func newReconcile(tx *store.Tx, env *model.Environment, apps []string, now time.Time) (*model.Deployment, error) {
+func newReconcile(tx model.Tx, env *model.Environment, apps []string, now time.Time) (*model.Deployment, error) {
 	id, err := tx.NextDeploymentID()
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -34,7 +33,7 @@ func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersi
 		seen[a.Name] = true
 	}
 	var d *model.Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Update(func(tx model.Tx) error {
 		if _, err := tx.Environment(env); err != nil {
 			return err
 		}
@@ -65,7 +64,7 @@ func (s *Service) Create(ctx context.Context, actor, env string, apps []AppVersi
 // Get returns a deployment. NotFound if unknown.
 func (s *Service) Get(ctx context.Context, id string) (*model.Deployment, error) {
 	var d *model.Deployment
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		var err error
 		d, err = tx.Deployment(id)
 		return err
@@ -77,7 +76,7 @@ func (s *Service) Get(ctx context.Context, id string) (*model.Deployment, error)
 // NotFound for an unknown environment.
 func (s *Service) List(ctx context.Context, env string) ([]*model.Deployment, error) {
 	var ds []*model.Deployment
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		if env != "" {
 			if _, err := tx.Environment(env); err != nil {
 				return err
@@ -116,7 +115,7 @@ func (s *Service) Start(ctx context.Context, actor, id string, opt ContinueOptio
 func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
@@ -194,7 +193,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		now := s.clock()
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -230,7 +229,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 // returning the commands to send. FailedPrecondition, d unchanged, if an
 // agent that staged is not connected, or (d.RequirePrepared) a connected
 // agent lacks a release.
-func (s *Service) startStage2(tx *store.Tx, d *model.Deployment, actor string) ([]outgoing, error) {
+func (s *Service) startStage2(tx model.Tx, d *model.Deployment, actor string) ([]outgoing, error) {
 	connected := s.fleet.Connected(d.Environment)
 	known, err := knownAgents(tx)
 	if err != nil {
@@ -256,7 +255,7 @@ func (s *Service) startStage2(tx *store.Tx, d *model.Deployment, actor string) (
 func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if err := checkAbort(d); err != nil {
 			return err
 		}
@@ -279,7 +278,7 @@ func (s *Service) Abort(ctx context.Context, actor, id, reason string) (*model.D
 
 // knownAgents returns the names of the agents the controller knows (not
 // removed), connected or not.
-func knownAgents(tx *store.Tx) (map[string]bool, error) {
+func knownAgents(tx model.Tx) (map[string]bool, error) {
 	all, err := tx.Agents()
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
@@ -47,7 +46,7 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*mode
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
@@ -127,7 +126,7 @@ func rollbackSteps(plan map[string][]model.HookRef) string {
 // release whose manifest the controller no longer holds (collected) has
 // none, and is named in unknown: refusing would block an emergency
 // rollback that the agents, which keep a rollback's target, can do.
-func rollbackHooks(tx *store.Tx, d *model.Deployment) (hooks []appHooks, unknown []string, err error) {
+func rollbackHooks(tx model.Tx, d *model.Deployment) (hooks []appHooks, unknown []string, err error) {
 	for _, r := range previousReleases(d) {
 		h, err := releaseHooks(tx, []fleet.ReleaseRef{r})
 		switch {
@@ -307,7 +306,7 @@ func rollbackSwapTime(a model.DeploymentAgent) time.Time { return a.RollbackSwap
 // endRollback applies st to a DEPLOYED deployment being rolled back and
 // returns the commands to send. A rollback that ends, failed or not, runs
 // its after_activate step first when that step has agents.
-func (s *Service) endRollback(tx *store.Tx, d *model.Deployment, st step, now time.Time) ([]outgoing, error) {
+func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now time.Time) ([]outgoing, error) {
 	switch {
 	case st.advance:
 		if d.Step == model.StepArm {

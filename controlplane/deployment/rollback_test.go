@@ -181,7 +181,7 @@ func TestRollbackHooks(t *testing.T) {
 	r1 := manifest.ReleaseID(b)
 	d := &model.Deployment{ID: "d-2", Applications: []model.DeploymentApplication{
 		{Name: "hello", ReleaseID: "r2", PreviousReleaseID: r1}, {Name: "gone", ReleaseID: "g2", PreviousReleaseID: "g1"}}}
-	err = st.Update(func(tx *store.Tx) error {
+	err = st.Update(func(tx model.Tx) error {
 		if err := tx.PutRelease(&model.Release{ID: r1, Application: "hello"}, b); err != nil {
 			return err
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
 	"github.com/cutover-dev/cutover/pkg/logging"
@@ -59,7 +58,7 @@ func (s *Service) resume(ctx context.Context) error {
 	defer s.mu.Unlock()
 	s.runCtx = ctx
 	var ds []*model.Deployment
-	if err := s.store.View(func(tx *store.Tx) error {
+	if err := s.store.View(func(tx model.Tx) error {
 		var err error
 		ds, err = tx.Deployments("")
 		return err
@@ -139,7 +138,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	migrations := map[string][]migrate.File{}
 	for _, app := range d.Applications {
 		var a *model.Application
-		if err := s.store.View(func(tx *store.Tx) error {
+		if err := s.store.View(func(tx model.Tx) error {
 			a, err = tx.Application(app.Name)
 			return err
 		}); err != nil {
@@ -162,7 +161,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 		}
 		rel := &model.Release{ID: res.ReleaseID, Application: app.Name, SizeBytes: m.Size(), FileCount: files,
 			ChunkCount: int64(len(m.ChunkIDs())), CreateTime: s.clock()}
-		err = s.store.Update(func(tx *store.Tx) error { return tx.PutRelease(rel, res.ManifestBytes) })
+		err = s.store.Update(func(tx model.Tx) error { return tx.PutRelease(rel, res.ManifestBytes) })
 		if cerr := res.Cleanup(); cerr != nil {
 			log.Warn("remove build scratch dir", "application", app.Name, "err", cerr)
 		}
@@ -185,7 +184,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err = s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err = s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Preparing {
 			return errUnchanged // aborted meanwhile
 		}
@@ -234,7 +233,7 @@ func kindless(err error) string {
 func (s *Service) failStage1(id, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Preparing {
 			return errUnchanged
 		}
@@ -259,7 +258,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	}
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
-	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx model.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
 			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
@@ -327,7 +326,7 @@ func (s *Service) afterStep(d *model.Deployment, out []outgoing, ended bool) {
 }
 
 // take applies st to d inside tx and returns the commands to send.
-func (s *Service) take(tx *store.Tx, d *model.Deployment, st step) ([]outgoing, error) {
+func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, error) {
 	now := s.clock()
 	if d.State == model.Deployed {
 		return s.endRollback(tx, d, st, now)
@@ -423,7 +422,7 @@ func (s *Service) take(tx *store.Tx, d *model.Deployment, st step) ([]outgoing, 
 func (s *Service) logFor(id string) *slog.Logger {
 	log := s.log.With(logging.KeyDeployment, id)
 	var env string
-	_ = s.store.View(func(tx *store.Tx) error {
+	_ = s.store.View(func(tx model.Tx) error {
 		d, err := tx.Deployment(id)
 		if err == nil {
 			env = d.Environment

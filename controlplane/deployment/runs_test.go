@@ -106,7 +106,7 @@ func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 		return st, s
 	}
 	st, s := open()
-	err := st.Update(func(tx *store.Tx) error {
+	err := st.Update(func(tx model.Tx) error {
 		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func TestTransferredBytesSurviveControllerRestart(t *testing.T) {
 		held(s, run, n)
 		s.FlushProgress()
 		var got int64
-		if err := st.View(func(tx *store.Tx) error {
+		if err := st.View(func(tx model.Tx) error {
 			d, err := tx.Deployment("d-1")
 			if err == nil {
 				got = d.Agents[0].TransferredBytes

@@ -22,7 +22,7 @@ func TestSavedCountedOncePerDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	err = st.Update(func(tx *store.Tx) error {
+	err = st.Update(func(tx model.Tx) error {
 		if err := tx.PutEnvironment(&model.Environment{Name: "prod"}); err != nil {
 			return err
 		}

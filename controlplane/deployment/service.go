@@ -22,7 +22,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/build"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 )
 
@@ -34,7 +33,7 @@ type Builder interface {
 
 // Config holds what the service needs.
 type Config struct {
-	Store      *store.Store
+	Store      model.Store
 	Fleet      *fleet.Fleet
 	Builder    Builder
 	Log        *slog.Logger
@@ -67,7 +66,7 @@ type Config struct {
 // Auditor appends an audit entry in the transaction of the change it
 // records (*audit.Log).
 type Auditor interface {
-	AppendTx(tx *store.Tx, e auditlog.Entry) (auditlog.Entry, error)
+	AppendTx(tx model.Tx, e auditlog.Entry) (auditlog.Entry, error)
 }
 
 // ControllerActor is the actor of the transitions the controller makes on
@@ -82,7 +81,7 @@ type AppVersion struct {
 
 // Service runs deployments.
 type Service struct {
-	store   *store.Store
+	store   model.Store
 	fleet   *fleet.Fleet
 	builder Builder
 	log     *slog.Logger
@@ -158,11 +157,11 @@ var errUnchanged = errors.New("unchanged")
 // durably, before it returns. If fn returns errUnchanged nothing is written
 // (the progress stays held) and d is nil. A nil fn stores the held
 // progress alone (errUnchanged if it changes nothing). Call with s.mu held.
-func (s *Service) update(id string, fn func(tx *store.Tx, d *model.Deployment) error) (*model.Deployment, error) {
+func (s *Service) update(id string, fn func(tx model.Tx, d *model.Deployment) error) (*model.Deployment, error) {
 	var d *model.Deployment
 	var before map[string]time.Duration
 	held := s.progress[id]
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Update(func(tx model.Tx) error {
 		var err error
 		if d, err = tx.Deployment(id); err != nil {
 			return err
@@ -196,7 +195,7 @@ func (s *Service) update(id string, fn func(tx *store.Tx, d *model.Deployment) e
 
 // auditOwnSteps appends an audit entry for each step in steps that the
 // controller took by itself; the caller's steps are audited by the guard.
-func (s *Service) auditOwnSteps(tx *store.Tx, d *model.Deployment, steps []model.Transition) error {
+func (s *Service) auditOwnSteps(tx model.Tx, d *model.Deployment, steps []model.Transition) error {
 	if s.audit == nil {
 		return nil
 	}

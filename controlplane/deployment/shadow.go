@@ -7,7 +7,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -67,7 +66,7 @@ func (s *Service) addStoredFiles(applied []migrate.Applied, files map[string][]m
 		want[a.Application][a.Name] = a.Checksum
 	}
 	for app, names := range want {
-		_ = s.store.View(func(tx *store.Tx) error {
+		_ = s.store.View(func(tx model.Tx) error {
 			rels, err := tx.ReleasesOf(app)
 			if err != nil {
 				return err
@@ -101,7 +100,7 @@ func (s *Service) addStoredFiles(applied []migrate.Applied, files map[string][]m
 
 // storedMigration reads migration file f of a stored release from its
 // chunks.
-func storedMigration(tx *store.Tx, f manifest.File) (migrate.File, error) {
+func storedMigration(tx model.Tx, f manifest.File) (migrate.File, error) {
 	var b []byte
 	for _, c := range f.Chunks {
 		data, err := tx.Chunk(c.ID)

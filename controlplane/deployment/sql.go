@@ -10,7 +10,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/window"
 )
@@ -70,7 +69,7 @@ func needsSQL(d *model.Deployment) bool {
 // does not write to the database.
 func (s *Service) planSQL(ctx context.Context, d *model.Deployment, migrations map[string][]migrate.File) (*migrate.Plan, string) {
 	var env *model.Environment
-	if err := s.store.View(func(tx *store.Tx) error {
+	if err := s.store.View(func(tx model.Tx) error {
 		var err error
 		env, err = tx.Environment(d.Environment)
 		return err
@@ -108,7 +107,7 @@ func (s *Service) planSQL(ctx context.Context, d *model.Deployment, migrations m
 
 // storeSQLPlan records plan with d, inside the commit that records d's
 // release ids.
-func storeSQLPlan(tx *store.Tx, d *model.Deployment, plan *migrate.Plan) error {
+func storeSQLPlan(tx model.Tx, d *model.Deployment, plan *migrate.Plan) error {
 	raw, err := json.Marshal(plan)
 	if err != nil {
 		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
@@ -122,7 +121,7 @@ func storeSQLPlan(tx *store.Tx, d *model.Deployment, plan *migrate.Plan) error {
 // FailedPrecondition when prepare has not made the plan (yet).
 func (s *Service) SQLPlan(ctx context.Context, id string) (*migrate.Plan, error) {
 	var raw []byte
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		d, err := tx.Deployment(id)
 		if err != nil {
 			return err
@@ -171,7 +170,7 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 		env  *model.Environment
 		plan *migrate.Plan
 	)
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		var err error
 		if d, err = tx.Deployment(id); err != nil {
 			return err
@@ -267,7 +266,7 @@ func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if !needsSQL(d) {
 			return errUnchanged
 		}

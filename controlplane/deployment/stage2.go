@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
 
@@ -36,7 +35,7 @@ import (
 // beginActivation moves d to ACTIVATING with the connected agents, plans
 // its hooks, takes the environment's keep_releases for the commits, and
 // returns the arm commands.
-func (s *Service) beginActivation(tx *store.Tx, d *model.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
+func (s *Service) beginActivation(tx model.Tx, d *model.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
 	hooks, err := deploymentHooks(tx, d)
 	if err != nil {
 		return nil, err
@@ -183,7 +182,7 @@ func stepAnswered(d *model.Deployment) bool {
 // advance moves d past a step that succeeded, skipping the steps with
 // nothing to do, and returns the commands to send (none for the SQL step:
 // the caller starts it when needsSQL(d)).
-func (s *Service) advance(tx *store.Tx, d *model.Deployment) ([]outgoing, error) {
+func (s *Service) advance(tx model.Tx, d *model.Deployment) ([]outgoing, error) {
 	now := s.clock()
 	took := now.Sub(d.StepTime)
 	switch d.Step {
@@ -206,7 +205,7 @@ func (s *Service) advance(tx *store.Tx, d *model.Deployment) ([]outgoing, error)
 // endStage2 ends stage 2 with state to: first the after_activate step if
 // it has agents to run on (after a failure, only where before_activate
 // ran), then the final transition.
-func (s *Service) endStage2(tx *store.Tx, d *model.Deployment, to model.DeploymentState, reason string) ([]outgoing, error) {
+func (s *Service) endStage2(tx model.Tx, d *model.Deployment, to model.DeploymentState, reason string) ([]outgoing, error) {
 	to, reason = reconcileEnd(d, to, reason)
 	now := s.clock()
 	if d.Step == model.StepCommit && to == model.Deployed {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -116,7 +115,7 @@ func (s *Service) prepared() ([]*model.Deployment, error) {
 // PREPARED (expiry, a schedule) and the ACTIVATING (a step deadline).
 func (s *Service) timed() ([]*model.Deployment, error) {
 	var out []*model.Deployment
-	err := s.store.View(func(tx *store.Tx) error {
+	err := s.store.View(func(tx model.Tx) error {
 		ds, err := tx.Deployments("")
 		for _, d := range ds {
 			if d.State == model.Prepared || d.State == model.Activating {
@@ -130,7 +129,7 @@ func (s *Service) timed() ([]*model.Deployment, error) {
 
 // expire ends a PREPARED deployment whose time is up. Call with s.mu held.
 func (s *Service) expire(id string, now time.Time) error {
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Prepared || !expired(d, now) {
 			return errUnchanged
 		}
@@ -150,7 +149,7 @@ func (s *Service) expire(id string, now time.Time) error {
 // reschedules it (or cancels the schedule) saying why. Call with s.mu held.
 func (s *Service) fire(id string, now time.Time) error {
 	var out []outgoing
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Prepared || d.ScheduledTime.IsZero() || now.Before(d.ScheduledTime) {
 			return errUnchanged
 		}
@@ -189,7 +188,7 @@ func (s *Service) fire(id string, now time.Time) error {
 func (s *Service) schedule(actor, id string, requirePrepared bool) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		now := s.clock()
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -275,7 +274,7 @@ func (s *Service) Approve(ctx context.Context, actor, id, comment string) (*mode
 func (s *Service) event(actor, id string, fn func(d *model.Deployment, now time.Time) (string, error)) (*model.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := s.update(id, func(tx *store.Tx, d *model.Deployment) error {
+	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		now := s.clock()
 		msg, err := fn(d, now)
 		if err != nil {

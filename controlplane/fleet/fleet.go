@@ -21,14 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 // Config holds what a Fleet needs.
 type Config struct {
-	Store      *store.Store
+	Store      model.Store
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Clock      func() time.Time
@@ -36,7 +35,7 @@ type Config struct {
 
 // Fleet is the set of agents.
 type Fleet struct {
-	store   *store.Store
+	store   model.Store
 	log     *slog.Logger
 	clock   func() time.Time
 	reports chan Report
@@ -91,7 +90,7 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 		Applications: h.Applications, LastSeen: f.clock()}
 	f.mu.Lock() // held across the record, so that Remove sees either no record or a session
 	defer f.mu.Unlock()
-	if err := f.store.Update(func(tx *store.Tx) error { return tx.PutAgent(&rec) }); err != nil {
+	if err := f.store.Update(func(tx model.Tx) error { return tx.PutAgent(&rec) }); err != nil {
 		return nil, fmt.Errorf("record agent %s: %w", h.Name, err)
 	}
 	s := newSession(rec)
@@ -146,7 +145,7 @@ func (f *Fleet) Remove(env, name string) (*model.Agent, error) {
 			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
 	}
 	var out *model.Agent
-	err := f.store.Update(func(tx *store.Tx) error {
+	err := f.store.Update(func(tx model.Tx) error {
 		rec, err := tx.Agent(name)
 		if err != nil && !errors.Is(err, errkind.NotFound) {
 			return err
@@ -200,7 +199,7 @@ func (f *Fleet) Status(s *Session, apps []model.AgentApplication) error {
 	s.agent.LastSeen = f.clock()
 	rec := s.agent
 	f.mu.Unlock()
-	return f.store.Update(func(tx *store.Tx) error { return tx.PutAgent(&rec) })
+	return f.store.Update(func(tx model.Tx) error { return tx.PutAgent(&rec) })
 }
 
 // Report passes an agent's report on to Reports(). A final report forgets
@@ -298,7 +297,7 @@ func (f *Fleet) Forget(deploymentID string) {
 // environment and name, with their connection state.
 func (f *Fleet) Agents(env string) ([]AgentView, error) {
 	var recs []*model.Agent
-	if err := f.store.View(func(tx *store.Tx) error {
+	if err := f.store.View(func(tx model.Tx) error {
 		var err error
 		recs, err = tx.Agents()
 		return err

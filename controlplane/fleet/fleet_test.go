@@ -142,7 +142,7 @@ func TestAgentsAreRecordedAndListed(t *testing.T) {
 		t.Fatalf("all agents = %+v", all)
 	}
 	// The status is durable.
-	_ = st.View(func(tx *store.Tx) error {
+	_ = st.View(func(tx model.Tx) error {
 		rec, err := tx.Agent("fe1")
 		if err != nil || rec.Applications[0].RunningReleaseID != "r1" || rec.Labels["rack"] != "a" {
 			t.Errorf("stored agent = %+v, %v", rec, err)
@@ -203,7 +203,7 @@ func TestRemove(t *testing.T) {
 	if _, err := f.Connect(Hello{Name: "fe2", Environment: "prod"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(func(tx *store.Tx) error {
+	if err := st.Update(func(tx model.Tx) error {
 		return tx.PutEnrollment(&model.Enrollment{Name: "fe3", Environment: "prod"}) // enrolled, never connected
 	}); err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestRemove(t *testing.T) {
 	if err != nil || len(views) != 1 || views[0].Name != "fe2" {
 		t.Fatalf("agents after the removals: %+v, %v", views, err)
 	}
-	if err := st.View(func(tx *store.Tx) error {
+	if err := st.View(func(tx model.Tx) error {
 		_, err := tx.Enrollment("fe3")
 		return err
 	}); !errors.Is(err, errkind.NotFound) {

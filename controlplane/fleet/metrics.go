@@ -4,7 +4,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // connectedCollector computes cutover_agents_connected at each scrape from
@@ -31,7 +30,7 @@ func (c *connectedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc
 func (c *connectedCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]float64{}
 	var envs []*model.Environment
-	if err := c.f.store.View(func(tx *store.Tx) error {
+	if err := c.f.store.View(func(tx model.Tx) error {
 		var err error
 		envs, err = tx.Environments()
 		return err

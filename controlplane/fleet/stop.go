@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -46,7 +46,7 @@ func (f *Fleet) StopApplication(ctx context.Context, env, app string, agents []s
 			return nil, fmt.Errorf("agent name: %w", err)
 		}
 	}
-	if err := f.store.View(func(tx *store.Tx) error {
+	if err := f.store.View(func(tx model.Tx) error {
 		_, err := tx.Environment(env)
 		return err
 	}); err != nil {

@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 func TestStopApplication(t *testing.T) {
 	f, st := newFleet(t)
-	if err := st.Update(func(tx *store.Tx) error { return tx.PutEnvironment(&model.Environment{Name: "prod"}) }); err != nil {
+	if err := st.Update(func(tx model.Tx) error { return tx.PutEnvironment(&model.Environment{Name: "prod"}) }); err != nil {
 		t.Fatal(err)
 	}
 	s1, err := f.Connect(Hello{Name: "fe1", Environment: "prod"})

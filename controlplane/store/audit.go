@@ -46,7 +46,7 @@ func (tx *Tx) Audit(seq uint64) (*model.AuditRecord, error) {
 
 // AppendAudit adds r at the end of the audit log. r.Seq must be the last
 // entry's Seq + 1 (1 for the first): the caller reads LastAudit, numbers
-// and hashes the entry in the same transaction. model.Aborted otherwise: the
+// and hashes the entry in the same transaction. Aborted otherwise: the
 // log is never overwritten nor left with a gap.
 func (tx *Tx) AppendAudit(r *model.AuditRecord) error {
 	b := tx.tx.Bucket(bucketAudit)

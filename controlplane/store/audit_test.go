@@ -17,7 +17,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 	s := open(t, dir)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	const n = 300 // past 255: keys must sort as numbers
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if last, err := tx.LastAudit(); last != nil || err != nil {
 			t.Errorf("LastAudit of an empty log = %+v, %v; want nil, nil", last, err)
 		}
@@ -39,7 +39,7 @@ func TestAuditAppendListReopen(t *testing.T) {
 
 	s = open(t, dir)
 	defer s.Close()
-	err = s.Update(func(tx *Tx) error {
+	err = s.update(func(tx *Tx) error {
 		var seqs []uint64
 		if err := tx.AuditRecords(func(r *model.AuditRecord) error {
 			seqs = append(seqs, r.Seq)
@@ -105,7 +105,7 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put(u64(1), []byte("{not json")) }); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		if _, err := tx.LastAudit(); !errors.Is(err, errkind.DataLoss) {
 			t.Errorf("LastAudit: err = %v, want DataLoss", err)
 		}
@@ -126,7 +126,7 @@ func TestMigration0005(t *testing.T) {
 
 	s := open(t, dir)
 	defer s.Close()
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v < 5 {
 			t.Errorf("schema version = %d after Open, want at least 5", v)
 		}

@@ -61,7 +61,7 @@ func benchmarkPutChunks(b *testing.B, collectFirst bool) {
 		}
 		if collectFirst {
 			putInBatches(b, s, chunks) // then deleted: the pages are freed
-			if err := s.Update(func(tx *Tx) error {
+			if err := s.update(func(tx *Tx) error {
 				_, _, err := tx.deleteChunks(func(manifest.ChunkID) bool { return true })
 				return err
 			}); err != nil {
@@ -122,7 +122,7 @@ func TestMigrationKeysChunksBySequence(t *testing.T) {
 
 	s := open(t, dir)
 	defer s.Close()
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v != SchemaVersion || v < 3 {
 			t.Errorf("schema version = %d, want at least 3", v)
 		}
@@ -152,7 +152,7 @@ func TestPutChunkAppendsOnce(t *testing.T) {
 	if err := s.PutChunks(chunks[:1]); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		var seqs []uint64
 		_ = tx.tx.Bucket(bucketChunkData).ForEach(func(k, _ []byte) error {
 			seqs = append(seqs, binary.BigEndian.Uint64(k))

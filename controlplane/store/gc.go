@@ -26,7 +26,7 @@ type Collected struct {
 // release that only failed, aborted or expired deployments name is deleted.
 func (s *Store) CollectGarbage(keep int) (Collected, error) {
 	var c Collected
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		needed := map[string]bool{}
 		ds, err := tx.Deployments("")
 		if err != nil {

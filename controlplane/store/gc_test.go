@@ -26,7 +26,7 @@ func putRelease(t *testing.T, s *Store, name string, n int) (id string, own mani
 	}
 	b := m.Encode()
 	id = manifest.ReleaseID(b)
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		return tx.PutRelease(&model.Release{ID: id, Application: "hello", CreateTime: time.Unix(int64(60*n), 0)}, b)
 	})
 	if err != nil {
@@ -61,7 +61,7 @@ func TestCollectGarbage(t *testing.T) {
 				id, c := putRelease(t, s, fmt.Sprint("r", i), i)
 				ids, own = append(ids, id), append(own, c)
 			}
-			err := s.Update(func(tx *Tx) error {
+			err := s.update(func(tx *Tx) error {
 				if err := tx.PutApplication(&model.Application{Name: "hello"}); err != nil {
 					return err
 				}
@@ -99,7 +99,7 @@ func TestCollectGarbage(t *testing.T) {
 				t.Errorf("skipped = %v", got.Skipped)
 			}
 			dropped := 0
-			_ = s.View(func(tx *Tx) error {
+			_ = s.view(func(tx *Tx) error {
 				for i, id := range ids {
 					_, rerr := tx.Release(id)
 					_, merr := tx.Manifest(id)

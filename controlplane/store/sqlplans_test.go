@@ -24,7 +24,7 @@ func TestMigration0002(t *testing.T) {
 
 	s := open(t, dir)
 	defer s.Close()
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v < 2 {
 			t.Errorf("schema version = %d after Open, want at least 2", v)
 		}

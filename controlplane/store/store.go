@@ -58,6 +58,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -128,14 +129,35 @@ func Open(dataDir string) (*Store, error) {
 // Close closes the database file.
 func (s *Store) Close() error { return s.db.Close() }
 
+var (
+	_ model.Store = (*Store)(nil)
+	_ model.Tx    = (*Tx)(nil)
+)
+
 // View runs fn in a read-only transaction.
-func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+func (s *Store) View(fn func(model.Tx) error) error {
+	return s.view(func(tx *Tx) error { return fn(tx) })
 }
 
 // Update runs fn in a read-write transaction and commits it, durably, if fn
-// returns nil. If fn fails nothing changes.
-func (s *Store) Update(fn func(*Tx) error) error {
+// returns nil. If fn fails nothing changes. fn runs once.
+func (s *Store) Update(fn func(model.Tx) error) error {
+	return s.update(func(tx *Tx) error { return fn(tx) })
+}
+
+// ViewBolt and UpdateBolt are View and Update with the store's own
+// transaction type, for what only this store has (the schema version,
+// repairs in tests).
+func (s *Store) ViewBolt(fn func(*Tx) error) error { return s.view(fn) }
+
+// UpdateBolt is Update with the store's own transaction type.
+func (s *Store) UpdateBolt(fn func(*Tx) error) error { return s.update(fn) }
+
+func (s *Store) view(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+func (s *Store) update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 

@@ -54,7 +54,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	var id1, id2 string
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if err := tx.PutEnvironment(&model.Environment{Name: "production", TwoStage: true, PreparedTTL: time.Hour, CreateTime: now}); err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 	s = open(t, dir)
 	defer s.Close()
-	err = s.View(func(tx *Tx) error {
+	err = s.view(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v != SchemaVersion {
 			t.Errorf("schema version = %d, want %d", v, SchemaVersion)
 		}
@@ -145,7 +145,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The sequence survives the reopen.
-	_ = s.Update(func(tx *Tx) error {
+	_ = s.update(func(tx *Tx) error {
 		id, err := tx.NextDeploymentID()
 		if id != "d-3" || err != nil {
 			t.Errorf("next id after reopen = %s, %v; want d-3", id, err)
@@ -157,7 +157,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		for name, get := range map[string]func() error{
 			"environment": func() error { _, err := tx.Environment("nope"); return err },
 			"application": func() error { _, err := tx.Application("nope"); return err },
@@ -180,7 +180,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	boom := errors.New("boom")
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if err := tx.PutEnvironment(&model.Environment{Name: "production"}); err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		if _, err := tx.Environment("production"); !errors.Is(err, errkind.NotFound) {
 			t.Errorf("environment written by a failed update: %v", err)
 		}
@@ -225,7 +225,7 @@ func TestMigrationsRunOnceInOrder(t *testing.T) {
 	if len(ran) != 1 {
 		t.Fatalf("9999 ran %d times, want 1", len(ran))
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		if v := tx.SchemaVersion(); v != uint64(len(extra)) {
 			t.Errorf("schema version = %d, want %d", v, len(extra))
 		}
@@ -245,7 +245,7 @@ func TestTrustRecords(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	err := s.Update(func(tx *Tx) error {
+	err := s.update(func(tx *Tx) error {
 		if err := tx.PutOperatorToken(&model.OperatorToken{ID: "a1", Hash: "h", Subject: "alice", Role: "viewer", CreateTime: now}); err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func TestTrustRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.view(func(tx *Tx) error {
 		if tok, err := tx.OperatorToken("a1"); err != nil || tok.Subject != "alice" || !tok.CreateTime.Equal(now) {
 			t.Errorf("model.OperatorToken = %+v, %v", tok, err)
 		}

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -23,7 +23,7 @@ func (s *Sender) checkSuspects(ids []manifest.ChunkID) error {
 	// One read-write transaction: checking and deleting together, so that
 	// two agents naming the same chunk at once delete and count it once.
 	var corrupt []manifest.ChunkID
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+	err := s.cfg.Store.Update(func(tx model.Tx) error {
 		corrupt = corrupt[:0]
 		for _, id := range ids {
 			if data, err := tx.Chunk(id); err != nil || manifest.HashChunk(data) == id {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -15,7 +15,7 @@ func TestSendChecksSuspects(t *testing.T) {
 	s, chunks, _ := setup(t, 3, 1024, Config{})
 	good := chunks[0].ID
 	bad := manifest.HashChunk([]byte("what the id says"))
-	if err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutChunk(bad, []byte("rotten bytes")) }); err != nil {
+	if err := s.cfg.Store.Update(func(tx model.Tx) error { return tx.PutChunk(bad, []byte("rotten bytes")) }); err != nil {
 		t.Fatal(err)
 	}
 	// The corrupt copy was sent once while another Send runs (simulated),
@@ -48,7 +48,7 @@ func TestSendChecksSuspects(t *testing.T) {
 	if sent != 0 {
 		t.Errorf("%d chunks were sent before the suspects were checked", sent)
 	}
-	_ = s.cfg.Store.View(func(tx *store.Tx) error {
+	_ = s.cfg.Store.View(func(tx model.Tx) error {
 		if tx.HasChunk(bad) {
 			t.Error("the corrupt chunk is still stored")
 		}

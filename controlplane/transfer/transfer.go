@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -42,7 +42,7 @@ const (
 // Config configures a Sender.
 type Config struct {
 	// Store holds the chunks.
-	Store *store.Store
+	Store model.Store
 	// Log receives transfer events; nil: discarded.
 	Log *slog.Logger
 	// Registerer receives the transfer metrics; nil: not registered.
@@ -268,7 +268,7 @@ func (s *Sender) get(ctx context.Context, ids []manifest.ChunkID) ([]Chunk, erro
 func (s *Sender) load(ids []manifest.ChunkID, entries []*entry) {
 	raw := make([][]byte, len(ids))
 	errs := make([]error, len(ids))
-	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+	if err := s.cfg.Store.View(func(tx model.Tx) error {
 		for i, id := range ids {
 			if raw[i], errs[i] = tx.Chunk(id); errors.Is(errs[i], errkind.NotFound) {
 				errs[i] = fmt.Errorf("chunk %s is not in the controller's store (deleted as corrupt, or collected since the build); prepare the deployment again (its build stores it again): %w", id, errkind.NotFound)
