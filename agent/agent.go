@@ -160,7 +160,7 @@ func (a *Agent) build() error {
 	}
 	a.stager = stager
 	a.session, err = session.New(session.Config{Conn: a.conn, Name: cfg.Name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: cfg.Log, Registerer: cfg.Registerer,
+		Labels: cfg.Labels, Log: cfg.Log, Registerer: cfg.Registerer, Fence: a.store,
 		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root}})
 	return err
 }

@@ -81,7 +81,7 @@ func (a *agent) start(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.session, err = session.New(session.Config{Conn: a.conn, Name: a.name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: a.log, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
+		Labels: cfg.Labels, Log: a.log, Fence: a.store, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
 		return err
 	}
 	if err := a.act.Recover(); err != nil {

@@ -64,6 +64,17 @@ type Config struct {
 	// and reports it when it changed (a `current` changed by hand is seen
 	// as drift within this time); default DefaultStatusEvery.
 	StatusEvery time.Duration
+	// Fence, if set, keeps the highest controller epoch seen: a command
+	// from a lower epoch (a controller that lost its leadership) is
+	// refused, reported FAILED, counted, and ends the session. Nil: every
+	// command runs.
+	Fence Fence
+}
+
+// Fence decides whether a command from a controller's epoch may run; a
+// higher epoch than any seen is recorded durably before it answers.
+type Fence interface {
+	AdmitEpoch(epoch uint64) (ok bool, highest uint64, err error)
 }
 
 // DefaultStatusEvery is the default of Config.StatusEvery.
@@ -240,8 +251,35 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 			s.cfg.Log.Warn("unknown command from the controller ignored; is the agent older than the controller?")
 			continue
 		}
+		if err := s.admit(cmd); err != nil {
+			return received, err
+		}
 		s.start(ctx, cmd)
 	}
+}
+
+// admit checks cmd's epoch against the Fence. A refused command is
+// answered FAILED (a finish has no answer) and ends the session: its
+// controller lost its leadership, and the agent looks for the leader.
+func (s *Session) admit(cmd Command) error {
+	if s.cfg.Fence == nil {
+		return nil
+	}
+	ok, highest, err := s.cfg.Fence.AdmitEpoch(cmd.Epoch)
+	if err != nil {
+		return fmt.Errorf("record the controller's epoch %d: %w", cmd.Epoch, err)
+	}
+	if ok {
+		return nil
+	}
+	s.metrics.fenced.Inc()
+	err = fmt.Errorf("command %s (%s) refused: it comes from a controller at epoch %d, but a leader at epoch %d has commanded this agent since; the sender lost its leadership",
+		cmd.ID, cmd.Kind, cmd.Epoch, highest)
+	s.cfg.Log.Warn("command from a former leader refused", "command", cmd.ID, "kind", string(cmd.Kind), "epoch", cmd.Epoch, "highest_epoch", highest)
+	if cmd.Kind != KindFinish {
+		s.send(reportToProto(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Failed, Error: err.Error()}))
+	}
+	return err
 }
 
 // reportStatus sends the agent's status every StatusEvery when it differs
