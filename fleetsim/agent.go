@@ -134,7 +134,7 @@ func (a *agent) close() error {
 // enroll loads the agent's identity, or enrolls with the join token,
 // retrying while the controller is unavailable, as the real agent does.
 func (a *agent) enroll(ctx context.Context) error {
-	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.addr, session.DefaultMinBackoff, session.DefaultMaxBackoff)
+	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, []string{a.addr}, session.DefaultMinBackoff, session.DefaultMaxBackoff)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err

@@ -23,7 +23,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -64,6 +66,10 @@ type Config struct {
 	// and reports it when it changed (a `current` changed by hand is seen
 	// as drift within this time); default DefaultStatusEvery.
 	StatusEvery time.Duration
+	// Targets, if set, are the controllers Conn may move between (see
+	// DialTargets): a session refused by a follower moves to the leader it
+	// names, one with an unreachable controller to the next address.
+	Targets *Targets
 	// Fence, if set, keeps the highest controller epoch seen: a command
 	// from a lower epoch (a controller that lost its leadership) is
 	// refused, reported FAILED, counted, and ends the session. Nil: every
@@ -129,12 +135,16 @@ const (
 // (KeepaliveTime), so that a controller that stopped answering is left
 // within about 15 s.
 func Dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
+	return dial(addr, conf)
+}
+
+func dial(target string, conf *tls.Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts := append(DialOptions(conf),
 		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
 		grpc.WithReadBufferSize(readBufferSize))
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := grpc.NewClient(target, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("controller address %q: %w", addr, err)
+		return nil, fmt.Errorf("controller address %q: %w", target, err)
 	}
 	return conn, nil
 }
@@ -182,12 +192,18 @@ func (s *Session) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	backoff := s.cfg.MinBackoff
 	var lastWarn time.Time
+	hops := 0
 	for {
 		start := time.Now()
 		received, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if s.cfg.Targets != nil && s.cfg.Targets.Follow(err) && errors.As(rpcerr.FromStatus(err), new(*errkind.NotLeader)) && hops < 3 {
+			hops++ // to the leader a follower named: at once, unless followers send it round in circles
+			continue
+		}
+		hops = 0
 		if received || time.Since(start) > s.cfg.MaxBackoff {
 			backoff = s.cfg.MinBackoff
 			lastWarn = time.Time{}
