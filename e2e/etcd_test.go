@@ -16,7 +16,7 @@ import (
 )
 
 // startEtcd starts a three-member etcd for one test, stopped when it ends.
-func startEtcd(t *testing.T) *etcdcluster.Cluster {
+func startEtcd(t testing.TB) *etcdcluster.Cluster {
 	t.Helper()
 	bin := etcdcluster.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
