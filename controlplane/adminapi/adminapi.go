@@ -404,7 +404,7 @@ func (s *Server) RollbackDeployment(ctx context.Context, req *cutoverv1.Rollback
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Rollback(ctx, actor(ctx), req.GetId(), req.GetReason())
+	d, err := s.deps.Rollback(ctx, actor(ctx), req.GetId(), deployment.RollbackOptions{Reason: req.GetReason()})
 	if err != nil {
 		return nil, err
 	}

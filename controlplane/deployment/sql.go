@@ -113,6 +113,9 @@ func storeSQLPlan(tx *store.Tx, d *store.Deployment, plan *migrate.Plan) error {
 		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
 	}
 	d.SQLPending = len(plan.Pending)
+	if plan.Contract != nil {
+		d.ContractPending = len(plan.Contract.Pending)
+	}
 	return tx.PutSQLPlan(d.ID, raw)
 }
 

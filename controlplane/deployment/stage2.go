@@ -111,7 +111,7 @@ func stepKind(st store.Stage2Step) (fleet.CommandKind, appspec.HookKind) {
 		return fleet.Hooks, appspec.BeforeActivate
 	case store.StepAfter:
 		return fleet.Hooks, appspec.AfterActivate
-	case store.StepSQL:
+	case store.StepSQL, store.StepContract, store.StepUndoContract, store.StepUndoExpand:
 		return "", ""
 	}
 	return fleet.Commit, appspec.Validate
@@ -157,7 +157,7 @@ func (s *Service) enterStep(d *store.Deployment, st store.Stage2Step) []outgoing
 		a := &d.Agents[i]
 		a.StepError = ""
 		switch st {
-		case store.StepSQL:
+		case store.StepSQL, store.StepContract, store.StepUndoExpand:
 			continue
 		case store.StepBefore, store.StepAfter:
 			if len(refsOf(a, hk)) == 0 || (st == store.StepAfter && d.Ending != store.Deployed && !a.BeforeRan) {
@@ -210,6 +210,13 @@ func (s *Service) endStage2(tx *store.Tx, d *store.Deployment, to store.Deployme
 	now := s.clock()
 	if d.Step == store.StepCommit && to == store.Deployed {
 		d.SwapDuration = now.Sub(d.StepTime)
+	}
+	if d.Step == store.StepCommit {
+		var entered bool
+		var err error
+		if reason, entered, err = s.enterDBStep(tx, d, to, reason); err != nil || entered {
+			return nil, err
+		}
 	}
 	if d.Step != store.StepAfter {
 		d.Ending = to
