@@ -99,26 +99,7 @@ func (s *Service) spawnDB(id string, resumed bool) {
 // runDB runs the plan of the database step deployment id is in, then
 // records its end (dbDone).
 func (s *Service) runDB(ctx context.Context, id string, resumed bool) error {
-	var (
-		d    *store.Deployment
-		env  *store.Environment
-		plan *migrate.Plan
-	)
-	err := s.store.View(func(tx *store.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
-		if env, err = tx.Environment(d.Environment); err != nil {
-			return err
-		}
-		raw, err := tx.SQLPlan(id)
-		if err != nil {
-			return err
-		}
-		plan, err = decodePlan(id, raw)
-		return err
-	})
+	d, env, plan, err := s.loadSQL(id)
 	if err != nil {
 		return err
 	}
