@@ -108,6 +108,13 @@ func (s *Service) runDB(ctx context.Context, id string, resumed bool) error {
 		return nil
 	}
 	p := planFor(plan, st)
+	if st == store.StepUndoExpand && d.ContractDone && plan.Contract != nil && p != nil {
+		var kept []migrate.Pending // a forced rollback left them applied
+		for _, i := range plan.Contract.Irreversible {
+			kept = append(kept, i.Pending)
+		}
+		p = p.WithKept(kept)
+	}
 	db, ok := databaseOf(env)
 	var res *migrate.Result
 	var took time.Duration

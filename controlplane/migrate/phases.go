@@ -121,6 +121,26 @@ func downPlan(p *Plan, apps []AppFiles) *Plan {
 	return d
 }
 
+// WithKept returns a copy of down plan p whose basis also holds the
+// bookkeeping rows of kept: later migrations of the same deployment that
+// stay applied (the irreversible contract migrations a forced rollback
+// leaves). Its script is rendered again: only its digest line differs.
+func (p *Plan) WithKept(kept []Pending) *Plan {
+	if len(kept) == 0 {
+		return p
+	}
+	q := *p
+	q.Applied = slices.Clone(p.Applied)
+	for _, k := range kept {
+		q.Applied = append(q.Applied, Applied{Application: k.Application, Version: k.Version, Name: k.Name,
+			Checksum: k.Checksum, DeploymentID: p.DeploymentID})
+	}
+	sortApplied(q.Applied)
+	q.Basis = q.digestOf(q.Applied)
+	q.Script = render(&q)
+	return &q
+}
+
 // deleteSQL is the DELETE of the bookkeeping row of p, applied by
 // deployment deploymentID.
 func deleteSQL(p Pending, deploymentID string) string {
