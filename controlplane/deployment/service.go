@@ -102,6 +102,9 @@ type Service struct {
 	runCtx  context.Context // set by Run; nil before
 	wg      sync.WaitGroup  // goroutines started by Run
 	cancels map[string]context.CancelFunc
+	// dbRunning holds the deployments whose database step runs
+	// (sqlphases.go); guarded by mu.
+	dbRunning map[string]bool
 
 	// progress holds the coalesced PROGRESS reports not yet stored, per
 	// deployment (progress.go); guarded by mu.
@@ -119,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
-		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
+		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, dbRunning: map[string]bool{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
 		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush}
 	if s.progressFlush <= 0 {

@@ -113,6 +113,9 @@ func storeSQLPlan(tx model.Tx, d *model.Deployment, plan *migrate.Plan) error {
 		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
 	}
 	d.SQLPending = len(plan.Pending)
+	if plan.Contract != nil {
+		d.ContractPending = len(plan.Contract.Pending)
+	}
 	return tx.PutSQLPlan(d.ID, raw)
 }
 
@@ -165,26 +168,7 @@ func (s *Service) spawnSQL(id string, resumed bool) {
 // runSQL runs the stored plan of deployment id against its environment's
 // database, then records the outcome and, on success, sends activate.
 func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
-	var (
-		d    *model.Deployment
-		env  *model.Environment
-		plan *migrate.Plan
-	)
-	err := s.store.View(func(tx model.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
-		if env, err = tx.Environment(d.Environment); err != nil {
-			return err
-		}
-		raw, err := tx.SQLPlan(id)
-		if err != nil {
-			return err
-		}
-		plan, err = decodePlan(id, raw)
-		return err
-	})
+	d, env, plan, err := s.loadSQL(id)
 	if err != nil {
 		return s.sqlDone(id, 0, err, true)
 	}
@@ -217,6 +201,26 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 		err = fmt.Errorf("%w (the SQL part of stage 2 may take %s: %s)", err, budget.Round(time.Second), bound)
 	}
 	return s.sqlDone(id, took, err, err != nil && sqlUnchanged(plan, res, err))
+}
+
+// loadSQL reads deployment id, its environment and its stored SQL plan.
+func (s *Service) loadSQL(id string) (d *model.Deployment, env *model.Environment, plan *migrate.Plan, err error) {
+	err = s.store.View(func(tx model.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if env, err = tx.Environment(d.Environment); err != nil {
+			return err
+		}
+		raw, err := tx.SQLPlan(id)
+		if err != nil {
+			return err
+		}
+		plan, err = decodePlan(id, raw)
+		return err
+	})
+	return d, env, plan, err
 }
 
 // sqlUnchanged says that a run of plan that failed with err left the
