@@ -127,3 +127,73 @@ func TestTwoControllersOneDeployment(t *testing.T) {
 	}
 	t.Logf("%d updates kept, %d aborted", kept.Load(), aborted.Load())
 }
+
+// TestConflicts: which concurrent changes by another controller make a
+// transaction abort. a runs fn (reads), b commits change in between, then
+// a commits its write.
+func TestConflicts(t *testing.T) {
+	seed := func(tx model.Tx) error {
+		return errors.Join(tx.PutAgent(&model.Agent{Name: "fe-1"}), tx.PutAgent(&model.Agent{Name: "fe-2"}),
+			tx.PutEnvironment(&model.Environment{Name: "production"}))
+	}
+	cases := []struct {
+		name   string
+		read   func(model.Tx) error
+		change func(model.Tx) error
+		want   error
+	}{
+		{"a key read, changed", func(tx model.Tx) error { _, err := tx.Agent("fe-1"); return err },
+			func(tx model.Tx) error { return tx.PutAgent(&model.Agent{Name: "fe-1", Environment: "x"}) }, errkind.Aborted},
+		{"a key read, deleted", func(tx model.Tx) error { _, err := tx.Agent("fe-1"); return err },
+			func(tx model.Tx) error { return tx.DeleteAgent("fe-1") }, errkind.Aborted},
+		{"a key read as missing, created", func(tx model.Tx) error { _, err := tx.Agent("fe-9"); return ignoreNotFound(err) },
+			func(tx model.Tx) error { return tx.PutAgent(&model.Agent{Name: "fe-9"}) }, errkind.Aborted},
+		{"a range listed, a key added", func(tx model.Tx) error { _, err := tx.Agents(); return err },
+			func(tx model.Tx) error { return tx.PutAgent(&model.Agent{Name: "fe-3"}) }, errkind.Aborted},
+		{"a range listed, a key deleted", func(tx model.Tx) error { _, err := tx.Agents(); return err },
+			func(tx model.Tx) error { return tx.DeleteAgent("fe-2") }, errkind.Aborted},
+		{"a deployment id reserved by both", func(tx model.Tx) error { _, err := tx.NextDeploymentID(); return err },
+			func(tx model.Tx) error { _, err := tx.NextDeploymentID(); return err }, errkind.Aborted},
+		{"an audit entry appended by both", func(tx model.Tx) error { return tx.AppendAudit(&model.AuditRecord{Seq: 1}) },
+			func(tx model.Tx) error { return tx.AppendAudit(&model.AuditRecord{Seq: 1}) }, errkind.Aborted},
+		{"another key changed", func(tx model.Tx) error { _, err := tx.Agent("fe-1"); return err },
+			func(tx model.Tx) error { return tx.PutAgent(&model.Agent{Name: "fe-2", Environment: "x"}) }, nil},
+		{"another collection changed", func(tx model.Tx) error { _, err := tx.Agents(); return err },
+			func(tx model.Tx) error { return tx.PutEnvironment(&model.Environment{Name: "staging"}) }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			prefix := newPrefix()
+			a, b := open(t, prefix), open(t, prefix)
+			if err := a.Update(seed); err != nil {
+				t.Fatal(err)
+			}
+			err := a.Update(func(tx model.Tx) error {
+				if err := c.read(tx); err != nil {
+					return err
+				}
+				if err := b.Update(c.change); err != nil {
+					t.Fatalf("b's change: %v", err)
+				}
+				return tx.PutEnvironment(&model.Environment{Name: "written-by-a"})
+			})
+			if !errors.Is(err, c.want) || c.want == nil && err != nil {
+				t.Fatalf("a's update: %v, want %v", err, c.want)
+			}
+			_ = a.View(func(tx model.Tx) error {
+				_, err := tx.Environment("written-by-a")
+				if (err == nil) != (c.want == nil) {
+					t.Errorf("a's write kept: %v; want kept only when a's commit succeeded", err == nil)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, errkind.NotFound) {
+		return nil
+	}
+	return err
+}

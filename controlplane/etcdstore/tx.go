@@ -80,7 +80,7 @@ func (tx *Tx) get(rel string) ([]byte, bool, error) {
 // the last one.
 func (tx *Tx) list(rel string, last bool) ([]kv, error) {
 	opts := append(tx.atRev(), clientv3.WithPrefix())
-	if last {
+	if last && !tx.deletesUnder(rel) { // else etcd's last key may be one this transaction deleted: list all
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
 	}
 	var res *clientv3.GetResponse
@@ -112,6 +112,16 @@ func (tx *Tx) list(rel string, last bool) ([]kv, error) {
 		out = out[len(out)-1:]
 	}
 	return out, nil
+}
+
+// deletesUnder says whether the transaction deletes a key under rel.
+func (tx *Tx) deletesUnder(rel string) bool {
+	for k, v := range tx.writes {
+		if v == nil && strings.HasPrefix(k, rel) {
+			return true
+		}
+	}
+	return false
 }
 
 func (tx *Tx) atRev() []clientv3.OpOption {

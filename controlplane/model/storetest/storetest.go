@@ -180,6 +180,26 @@ func recordCases() []Case {
 				return nil
 			})
 		}},
+		Case{"reads see the transaction's own deletes", func(t *testing.T, s model.Store) {
+			update(t, s, func(tx model.Tx) error { return errors.Join(tx.PutAgent(agent("a", "p")), tx.PutAgent(agent("b", "p"))) })
+			update(t, s, func(tx model.Tx) error {
+				if err := tx.DeleteAgent("b"); err != nil {
+					return err
+				}
+				as, err := tx.Agents()
+				_, errB := tx.Agent("b")
+				wantNames(t, "agents after deleting b", names(as, func(a *model.Agent) string { return a.Name }), []string{"a"})
+				if !errors.Is(errB, errkind.NotFound) {
+					t.Errorf("Agent(b) after its deletion: %v, want NotFound", errB)
+				}
+				if err := tx.PutAgent(agent("b", "p")); err != nil {
+					return err
+				}
+				as, err2 := tx.Agents()
+				wantNames(t, "agents after putting b back", names(as, func(a *model.Agent) string { return a.Name }), []string{"a", "b"})
+				return errors.Join(err, err2)
+			})
+		}},
 		Case{"a failed update keeps nothing", func(t *testing.T, s model.Store) {
 			update(t, s, func(tx model.Tx) error { return tx.PutEnvironment(environment("production")) })
 			boom := errors.New("boom")
