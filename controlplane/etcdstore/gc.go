@@ -1,9 +1,12 @@
 package etcdstore
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -43,6 +46,9 @@ func (s *Store) CollectGarbage(keep int, chunks *store.Store) (store.Collected, 
 		if n == len(rs) {
 			break
 		}
+	}
+	if err := s.sweepParts(); err != nil {
+		return c, err
 	}
 	used := map[manifest.ChunkID]bool{}
 	if err := s.View(func(mtx model.Tx) error {
@@ -105,4 +111,44 @@ func (tx *Tx) deleteReleases(rs []*model.Release) (int, error) {
 		}
 	}
 	return len(rs), nil
+}
+
+// sweepParts deletes the manifest parts of releases that were never
+// recorded: parts are written ahead of the transaction that records their
+// release, and stay behind when it fails. The caller holds s.mu, so no
+// release of this process is between the two.
+func (s *Store) sweepParts() error {
+	var res *clientv3.GetResponse
+	if err := s.request(func(ctx context.Context) (err error) {
+		res, err = s.cfg.Client.Get(ctx, s.cfg.Prefix+collParts+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		return err
+	}); err != nil {
+		return err
+	}
+	byRelease := map[string][]string{}
+	for _, k := range res.Kvs {
+		rel := strings.TrimPrefix(string(k.Key), s.cfg.Prefix)
+		escaped, _, _ := strings.Cut(strings.TrimPrefix(rel, collParts+"/"), "/")
+		byRelease[escaped] = append(byRelease[escaped], rel)
+	}
+	for escaped, parts := range byRelease {
+		for len(parts) > 0 {
+			tx := s.newTx(true)
+			// Read as missing: the deletion aborts if the release is recorded meanwhile.
+			if _, recorded, err := tx.get(collManifests + "/" + escaped); err != nil || recorded {
+				break
+			}
+			n := min(len(parts), gcOps)
+			for _, p := range parts[:n] {
+				if err := tx.del(p); err != nil {
+					return err
+				}
+			}
+			if err := tx.commit(); err != nil {
+				return fmt.Errorf("delete the manifest parts of unrecorded release %s: %w", escaped, err)
+			}
+			parts = parts[n:]
+		}
+	}
+	return nil
 }

@@ -1,13 +1,18 @@
 package etcdstore
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -88,5 +93,53 @@ func TestCollectGarbage(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSweepParts: the parts of a release whose transaction failed after
+// they were written ahead are deleted; a recorded release's stay.
+func TestSweepParts(t *testing.T) {
+	chunks, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chunks.Close()
+	s, err := New(Config{Client: client(t), Prefix: newPrefix(), Chunks: chunks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := (&manifest.Manifest{Application: "hello", Spec: appspec.Spec{Name: "hello", Run: appspec.Run{Command: "true"}}}).Encode()
+	kept := manifest.ReleaseID(m)
+	if err := s.Update(func(tx model.Tx) error {
+		return tx.PutRelease(&model.Release{ID: kept, Application: "hello"}, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A release whose commit aborts: its parts are written, its record not.
+	s.SetGuards(clientv3.Compare(clientv3.CreateRevision("/no-such-key"), ">", 0))
+	if err := s.Update(func(tx model.Tx) error {
+		return tx.PutRelease(&model.Release{ID: "r-lost", Application: "hello"}, []byte("lost"))
+	}); !errors.Is(err, errkind.Aborted) {
+		t.Fatalf("the guarded update: %v, want Aborted", err)
+	}
+	s.SetGuards()
+	count := func() int64 {
+		res, err := s.cfg.Client.Get(context.Background(), s.cfg.Prefix+collParts+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Count
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d parts before the sweep, want 2 (one each)", n)
+	}
+	if err := s.sweepParts(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d parts after the sweep, want 1 (the recorded release's)", n)
+	}
+	if err := s.View(func(tx model.Tx) error { _, err := tx.Manifest(kept); return err }); err != nil {
+		t.Errorf("the recorded release's manifest: %v", err)
 	}
 }

@@ -54,8 +54,9 @@
 // must stay well under it (a deployment of about a thousand front-ends
 // does). A manifest can be larger: its parts (ManifestPartSize each) are
 // written ahead of the transaction that records the release, each in its
-// own request; they are invisible until manifests/<id> exists, and are
-// rewritten the same (content-addressed) by a later try.
+// own request; they are invisible until manifests/<id> exists, are
+// rewritten the same (content-addressed) by a later try, and deleted by
+// CollectGarbage when the transaction that was to record them failed.
 //
 // A commit that gets no answer (etcd unreachable, the request timeout)
 // fails with errkind.Unavailable: it may or may not have been applied.
