@@ -10,7 +10,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
@@ -31,15 +30,7 @@ func TestCollectGarbage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			chunks, err := store.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer chunks.Close()
-			s, err := New(Config{Client: client(t), Prefix: newPrefix(), Chunks: chunks})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, chunks := openWithChunks(t, newPrefix())
 			var running string
 			for i := range releases {
 				data := fmt.Appendf(nil, "content %d", i)
@@ -99,15 +90,7 @@ func TestCollectGarbage(t *testing.T) {
 // TestSweepParts: the parts of a release whose transaction failed after
 // they were written ahead are deleted; a recorded release's stay.
 func TestSweepParts(t *testing.T) {
-	chunks, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chunks.Close()
-	s, err := New(Config{Client: client(t), Prefix: newPrefix(), Chunks: chunks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openWithChunks(t, newPrefix())
 	m := (&manifest.Manifest{Application: "hello", Spec: appspec.Spec{Name: "hello", Run: appspec.Run{Command: "true"}}}).Encode()
 	kept := manifest.ReleaseID(m)
 	if err := s.Update(func(tx model.Tx) error {

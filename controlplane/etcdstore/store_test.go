@@ -46,6 +46,13 @@ func client(t *testing.T) *clientv3.Client {
 // open returns an etcd store on prefix with its own bbolt chunk store.
 func open(t *testing.T, prefix string) *Store {
 	t.Helper()
+	s, _ := openWithChunks(t, prefix)
+	return s
+}
+
+// openWithChunks is open that also returns the chunk store.
+func openWithChunks(t *testing.T, prefix string) (*Store, *store.Store) {
+	t.Helper()
 	chunks, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func open(t *testing.T, prefix string) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return s, chunks
 }
 
 // TestContract runs the model.Store contract on the three-member etcd.
