@@ -41,16 +41,32 @@ func TestExitStatus(t *testing.T) {
 }
 
 func TestEtcdFlags(t *testing.T) {
-	var out bytes.Buffer
-	cfg, _, _, err := parseFlags([]string{"--data-dir", "d", "--store", "etcd", "--etcd-endpoints", "http://a:2379,http://b:2379",
-		"--etcd-endpoints", "http://c:2379", "--etcd-prefix", "/prod/", "--etcd-username", "u", "--etcd-password-file", "/p"}, &out)
-	if err != nil {
+	file := t.TempDir() + "/controller.yaml"
+	yaml := "data-dir: d\nstore: etcd\netcd-endpoints:\n  - http://a:2379\n  - http://b:2379,http://c:2379\netcd-prefix: /prod/\netcd-username: u\netcd-password-file: /p\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"http://a:2379", "http://b:2379", "http://c:2379"}
-	if cfg.Store != "etcd" || strings.Join(cfg.Etcd.Endpoints, " ") != strings.Join(want, " ") || cfg.Etcd.Prefix != "/prod/" ||
-		cfg.Etcd.Username != "u" || cfg.Etcd.PasswordFile != "/p" {
-		t.Errorf("cfg = %+v", cfg)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"flags", []string{"--data-dir", "d", "--store", "etcd", "--etcd-endpoints", "http://a:2379,http://b:2379",
+			"--etcd-endpoints", "http://c:2379", "--etcd-prefix", "/prod/", "--etcd-username", "u", "--etcd-password-file", "/p"}},
+		{"config file", []string{"--config", file}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg, _, _, err := parseFlags(tt.args, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"http://a:2379", "http://b:2379", "http://c:2379"}
+			if cfg.Store != "etcd" || strings.Join(cfg.Etcd.Endpoints, " ") != strings.Join(want, " ") || cfg.Etcd.Prefix != "/prod/" ||
+				cfg.Etcd.Username != "u" || cfg.Etcd.PasswordFile != "/p" {
+				t.Errorf("cfg = %+v", cfg)
+			}
+		})
 	}
 }
 
