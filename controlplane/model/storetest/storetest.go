@@ -181,7 +181,9 @@ func recordCases() []Case {
 			})
 		}},
 		Case{"reads see the transaction's own deletes", func(t *testing.T, s model.Store) {
-			update(t, s, func(tx model.Tx) error { return errors.Join(tx.PutAgent(agent("a", "p")), tx.PutAgent(agent("b", "p"))) })
+			update(t, s, func(tx model.Tx) error {
+				return errors.Join(tx.PutAgent(agent("a", "p")), tx.PutAgent(agent("b", "p")))
+			})
 			update(t, s, func(tx model.Tx) error {
 				if err := tx.DeleteAgent("b"); err != nil {
 					return err
