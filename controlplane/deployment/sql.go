@@ -43,13 +43,14 @@ import (
 // is 0.
 const DefaultSQLTimeout = 10 * time.Minute
 
-// databaseOf returns the migrate.DB of env, and false when env has none.
-func databaseOf(env *model.Environment) (migrate.DB, bool) {
+// databaseOf returns the migrate.DB of env, fenced with the leader's
+// epoch, and false when env has none.
+func (s *Service) databaseOf(env *model.Environment) (migrate.DB, bool) {
 	db := env.Database
 	if db.Driver == "" && db.DSN == "" {
 		return migrate.DB{}, false
 	}
-	return migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout}, true
+	return migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout, Epoch: s.epoch()}, true
 }
 
 // needsSQL says whether d is in stage 2 and waits for its SQL part: no
@@ -85,7 +86,7 @@ func (s *Service) planSQL(ctx context.Context, d *model.Deployment, migrations m
 			with = append(with, fmt.Sprintf("%s (%d)", a.Name, len(files)))
 		}
 	}
-	db, ok := databaseOf(env)
+	db, ok := s.databaseOf(env)
 	if !ok {
 		if len(with) > 0 {
 			return nil, fmt.Sprintf("applications with migrations: %s, but environment %s has no database; set it with `cutoverctl env update %s --db-driver sqlite|postgres --db-dsn DSN`, then create and prepare a new deployment; nothing was sent to the agents",
@@ -175,7 +176,7 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 	if !needsSQL(d) {
 		return nil
 	}
-	db, ok := databaseOf(env)
+	db, ok := s.databaseOf(env)
 	if !ok {
 		return s.sqlDone(id, 0, fmt.Errorf("environment %s no longer has a database, and the plan has %d migration(s) to run; set it again with `cutoverctl env update %s --db-driver --db-dsn`",
 			env.Name, len(plan.Pending), env.Name), true)

@@ -115,7 +115,7 @@ func (s *Service) runDB(ctx context.Context, id string, resumed bool) error {
 		}
 		p = p.WithKept(kept)
 	}
-	db, ok := databaseOf(env)
+	db, ok := s.databaseOf(env)
 	var res *migrate.Result
 	var took time.Duration
 	switch {

@@ -200,6 +200,9 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, resume bool) 
 				db, strings.Join(strings.Fields(s)[:2], " "), redactIn(err.Error(), db.DSN), note, kind)
 		}
 	}
+	if err := fence(ctx, db, conn); err != nil {
+		return 0, err
+	}
 	rows, err := readRows(ctx, conn, db.Driver)
 	if err != nil {
 		kind, note := classify(ctx, db, err)
