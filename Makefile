@@ -91,9 +91,9 @@ bench-switch: ## stage 2 under a continuous probe, with run.listen and without, 
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/listen
 	$(GO) run ./cmd/cutover-bench -mode switch -bin $(BIN) -reps $(SWITCH_REPS)
 
-ETCD_REPS ?= 5
+ETCD_REPS ?= 20
 
-bench-etcd: ## stage 2 wall time on etcd ÷ on bbolt, same run: ETCD_REPS (5) deployments each, 3 agents, 3-member etcd (needs etcd: make etcd)
+bench-etcd: ## stage 2 wall time on etcd ÷ on bbolt, same run: ETCD_REPS (20) deployments each, 3 agents, 3-member etcd (needs etcd: make etcd)
 	CUTOVER_E2E_RACE=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkStage2EtcdOverBbolt -benchtime $(ETCD_REPS)x -timeout 30m ./e2e
 
 # FLEET_AGENTS: fleet sizes, comma-separated, each measured with a fresh

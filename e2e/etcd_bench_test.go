@@ -120,9 +120,14 @@ func BenchmarkStage2EtcdOverBbolt(b *testing.B) {
 			r.deploy(b, fmt.Sprintf("v%d", n))
 		}
 	}
+	// Stage 2 waits on agents, processes and health checks that vary from
+	// run to run far more than the store does: the minimum is the cost
+	// of the path, the median what a run sees.
 	bolt, etcd := median(rigs[0].times), median(rigs[1].times)
-	b.ReportMetric(float64(bolt.Microseconds())/1000, "bbolt-stage2-ms")
-	b.ReportMetric(float64(etcd.Microseconds())/1000, "etcd-stage2-ms")
-	b.ReportMetric(float64(etcd)/float64(bolt), "etcd/bbolt")
-	b.Logf("stage 2, %d deployments each: bbolt %v %v, etcd %v %v", n, bolt, rigs[0].times, etcd, rigs[1].times)
+	boltMin, etcdMin := slices.Min(rigs[0].times), slices.Min(rigs[1].times)
+	b.ReportMetric(float64(bolt.Microseconds())/1000, "bbolt-median-ms")
+	b.ReportMetric(float64(etcd.Microseconds())/1000, "etcd-median-ms")
+	b.ReportMetric(float64(etcd)/float64(bolt), "etcd/bbolt-median")
+	b.ReportMetric(float64(etcdMin)/float64(boltMin), "etcd/bbolt-min")
+	b.Logf("stage 2, %d deployments each: bbolt median %v min %v %v; etcd median %v min %v %v", n, bolt, boltMin, rigs[0].times, etcd, etcdMin, rigs[1].times)
 }
