@@ -120,7 +120,7 @@ func (tx *Tx) deleteReleases(rs []*model.Release) (int, error) {
 func (s *Store) sweepParts() error {
 	var res *clientv3.GetResponse
 	if err := s.request(func(ctx context.Context) (err error) {
-		res, err = s.cfg.Client.Get(ctx, s.cfg.Prefix+collParts+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		res, err = s.cfg.KV.Get(ctx, s.cfg.Prefix+collParts+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		return err
 	}); err != nil {
 		return err

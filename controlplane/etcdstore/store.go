@@ -27,6 +27,9 @@
 //	                                   deletes a key of <collection> (the
 //	                                   first segment above), so that a
 //	                                   listing sees deletions (below)
+//	txn/<store id>                     a nonce, written by every transaction
+//	                                   of one store (one process): what makes
+//	                                   a commit safe to send again (commit.go)
 //
 // # Transactions
 //
@@ -49,7 +52,8 @@
 // cluster allows). When the comparisons of the keys read exceed it, they
 // are coarsened to one range comparison per collection (more false
 // conflicts, never a missed one); a transaction that writes more keys
-// than the limit fails with errkind.ResourceExhausted and writes nothing.
+// than the limit allows (less one: the store's txn key) fails with
+// errkind.ResourceExhausted and writes nothing.
 // A request is at most --max-request-bytes (default 1.5 MiB): one record
 // must stay well under it (a deployment of about a thousand front-ends
 // does). A manifest can be larger: its parts (ManifestPartSize each) are
@@ -58,8 +62,11 @@
 // rewritten the same (content-addressed) by a later try, and deleted by
 // CollectGarbage when the transaction that was to record them failed.
 //
-// A commit that gets no answer (etcd unreachable, the request timeout)
-// fails with errkind.Unavailable: it may or may not have been applied.
+// A commit whose answer is lost (an etcd member or leader lost, a
+// timeout) is sent again until it is known to be applied or refused, for
+// up to Config.RequestTimeout (commit.go says how that stays exactly
+// once); past that it fails with errkind.Unavailable: it may or may not
+// have been applied.
 package etcdstore
 
 import (
@@ -76,12 +83,14 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/poll"
 )
 
 // Defaults of Config.
 const (
 	DefaultPrefix         = "/cutover/"
 	DefaultRequestTimeout = 10 * time.Second
+	DefaultAttemptTimeout = 2 * time.Second
 	DefaultMaxTxnOps      = 128
 )
 
@@ -89,14 +98,22 @@ const (
 type Config struct {
 	// Client is a connected etcd client; the store does not close it.
 	Client *clientv3.Client
+	// KV, if set, is used instead of Client's: tests wrap the real one to
+	// inject faults.
+	KV clientv3.KV
 	// Prefix is where the records live (default DefaultPrefix); it ends
 	// with a slash.
 	Prefix string
 	// Chunks keeps release chunks (ChunkTx); the controller passes its
 	// bbolt store. Nil: chunk reads find nothing and writes fail.
 	Chunks model.Store
-	// RequestTimeout bounds each request to etcd (default 10 s).
+	// RequestTimeout bounds each request to etcd, its tries included
+	// (default 10 s).
 	RequestTimeout time.Duration
+	// AttemptTimeout bounds each try (default 2 s): a request that a lost
+	// leader left hanging is sent again (etcd itself answers it only after
+	// about 7 s).
+	AttemptTimeout time.Duration
 	// MaxTxnOps is the cluster's --max-txn-ops (default 128).
 	MaxTxnOps int
 }
@@ -107,6 +124,10 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	mu     sync.Mutex // serialises Update
+	// id names the store's txn key; txnRev is that key's mod revision
+	// after the store's last commit (0: none yet). Both under mu.
+	id     string
+	txnRev int64
 
 	guardMu sync.Mutex
 	guards  []clientv3.Cmp
@@ -122,6 +143,9 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("etcdstore: Client is required")
 	}
+	if cfg.KV == nil {
+		cfg.KV = cfg.Client.KV
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
@@ -131,18 +155,28 @@ func New(cfg Config) (*Store, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = min(DefaultAttemptTimeout, cfg.RequestTimeout)
+	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
-	s := &Store{cfg: cfg}
+	s := &Store{cfg: cfg, id: newStoreID()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
-// Close ends the requests in flight; it does not close the client.
+// Close deletes the store's txn key (commit.go), then ends the requests in
+// flight; it does not close the client.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.request(func(ctx context.Context) error {
+		_, err := s.cfg.KV.Delete(ctx, s.txnKey())
+		return err
+	})
 	s.cancel()
-	return nil
+	return err
 }
 
 // SetGuards sets comparisons that every later Update's commit requires
@@ -179,9 +213,23 @@ func (s *Store) Update(fn func(model.Tx) error) error {
 	return tx.commit()
 }
 
-// request runs one etcd request with the store's timeout.
+// request runs an idempotent etcd request (a read, a write of a value
+// that never changes), each try bounded by AttemptTimeout, tried again
+// while etcd is unavailable (a member or the leader lost) for up to
+// RequestTimeout in all.
 func (s *Store) request(do func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	return poll.Until(s.ctx, s.cfg.RequestTimeout, func() error {
+		err := s.attempt(do)
+		if err != nil && !errors.Is(err, errkind.Unavailable) {
+			return poll.Permanent(err)
+		}
+		return err
+	})
+}
+
+// attempt runs one try of an etcd request, bounded by AttemptTimeout.
+func (s *Store) attempt(do func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AttemptTimeout)
 	defer cancel()
 	return s.etcdError(do(ctx))
 }

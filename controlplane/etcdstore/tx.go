@@ -60,7 +60,7 @@ func (tx *Tx) get(rel string) ([]byte, bool, error) {
 	}
 	var res *clientv3.GetResponse
 	err := tx.s.request(func(ctx context.Context) (err error) {
-		res, err = tx.s.cfg.Client.Get(ctx, tx.key(rel), tx.atRev()...)
+		res, err = tx.s.cfg.KV.Get(ctx, tx.key(rel), tx.atRev()...)
 		return err
 	})
 	if err != nil {
@@ -85,7 +85,7 @@ func (tx *Tx) list(rel string, last bool) ([]kv, error) {
 	}
 	var res *clientv3.GetResponse
 	err := tx.s.request(func(ctx context.Context) (err error) {
-		res, err = tx.s.cfg.Client.Get(ctx, tx.key(rel), opts...)
+		res, err = tx.s.cfg.KV.Get(ctx, tx.key(rel), opts...)
 		return err
 	})
 	if err != nil {
@@ -198,64 +198,12 @@ func (tx *Tx) rangeCompare(rel string) []clientv3.Cmp {
 	}
 }
 
-// commit writes the values to write ahead, then the buffered writes in one
-// etcd transaction guarded by the reads and the store's guards.
-func (tx *Tx) commit() error {
-	if len(tx.writes) == 0 {
-		return nil
-	}
-	max := tx.s.cfg.MaxTxnOps
-	var ops []clientv3.Op
-	markers := map[string]bool{}
-	for _, rel := range slices.Sorted(maps.Keys(tx.writes)) {
-		if v := tx.writes[rel]; v != nil {
-			ops = append(ops, clientv3.OpPut(tx.key(rel), string(v)))
-			continue
-		}
-		ops = append(ops, clientv3.OpDelete(tx.key(rel)))
-		markers[collection(rel)] = true
-	}
-	for c := range markers {
-		ops = append(ops, clientv3.OpPut(tx.key(deletedMarker(c)), ""))
-	}
-	if len(ops) > max {
-		return fmt.Errorf("the transaction writes %d keys, but etcd takes at most %d operations in one (--max-txn-ops; etcdstore.Config.MaxTxnOps); nothing was written: %w",
-			len(ops), max, errkind.ResourceExhausted)
-	}
-	guards := tx.s.currentGuards()
-	cmps := append(tx.compares(max-len(guards)), guards...)
-	if len(cmps) > max {
-		return fmt.Errorf("the transaction needs %d comparisons, but etcd takes at most %d in one (--max-txn-ops); nothing was written: %w",
-			len(cmps), max, errkind.ResourceExhausted)
-	}
-	for _, a := range tx.ahead {
-		if err := tx.s.request(func(ctx context.Context) error {
-			_, err := tx.s.cfg.Client.Put(ctx, tx.key(a.key), string(a.val))
-			return err
-		}); err != nil {
-			return fmt.Errorf("write %s ahead of the transaction: %w", a.key, err)
-		}
-	}
-	var res *clientv3.TxnResponse
-	err := tx.s.request(func(ctx context.Context) (err error) {
-		res, err = tx.s.cfg.Client.Txn(ctx).If(cmps...).Then(ops...).Commit()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("commit to etcd (it may or may not have been applied): %w", err)
-	}
-	if !res.Succeeded {
-		return tx.aborted(guards)
-	}
-	return nil
-}
-
 // aborted says why a commit's comparisons failed.
 func (tx *Tx) aborted(guards []clientv3.Cmp) error {
 	if len(guards) > 0 {
 		var res *clientv3.TxnResponse
 		err := tx.s.request(func(ctx context.Context) (err error) {
-			res, err = tx.s.cfg.Client.Txn(ctx).If(guards...).Commit()
+			res, err = tx.s.cfg.KV.Txn(ctx).If(guards...).Commit()
 			return err
 		})
 		if err == nil && !res.Succeeded {
