@@ -166,12 +166,13 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close deletes the store's txn key (commit.go), then ends the requests in
-// flight; it does not close the client.
+// Close deletes the store's txn key (commit.go; a process that dies leaves
+// its few bytes behind), then ends the requests in flight; it does not
+// close the client.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.request(func(ctx context.Context) error {
+	err := s.attempt(func(ctx context.Context) error { // once: a stop does not wait for an unreachable etcd
 		_, err := s.cfg.KV.Delete(ctx, s.txnKey())
 		return err
 	})
