@@ -97,7 +97,9 @@ func (a *phasesApp) set(version string, hook, unhealthy bool) {
 // after. Then v3 adds an expand with a down file (a column and a row), and
 // its health check fails: the deployment ends ROLLED_BACK, both front-ends
 // run v2 again, and the database's schema and rows are what they were
-// before v3's stage 2.
+// before v3's stage 2. Last, cutoverctl deploy rollback --with-database
+// of v2 brings the fleet back to v1 and the database to what it was
+// before v2's stage 2.
 func TestSQLPhases(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -122,6 +124,7 @@ func TestSQLPhases(t *testing.T) {
 	app.set("v2", true, false)
 	d2 := c.createDeployment("phases", app.name, "v2")
 	c.prepareAndWait(d2)
+	beforeV2 := db.snapshot(t)
 	code, plan, errOut := c.ctl("deploy", "plan", d2)
 	if code != 0 {
 		t.Fatalf("deploy plan %s: exit %d\n%s", d2, code, errOut)
@@ -164,4 +167,23 @@ func TestSQLPhases(t *testing.T) {
 	}
 	c.checkCurrent(app.name, v2)
 	c.checkAnswers("v2")
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	t.Log("cutoverctl deploy rollback v2 --with-database: contract undone, fleet back to v1, expand undone")
+	if code, _, errOut := c.ctl("deploy", "rollback", d2, "--force", "--reason", "x"); code == 0 || !strings.Contains(errOut, "--force goes with --with-database") {
+		t.Errorf("rollback --force without --with-database: exit %d\n%s", code, errOut)
+	}
+	if code, out, errOut := c.ctl("deploy", "rollback", d2, "--with-database", "--wait"); code != 0 {
+		t.Fatalf("deploy rollback %s --with-database --wait: exit %d\n%s%s", d2, code, out, errOut)
+	}
+	back := c.waitDeployment(d2, rolledBack)
+	if after := db.snapshot(t); after != beforeV2 {
+		t.Errorf("the database after rollback --with-database:\n%s\nbefore v2's stage 2:\n%s", after, beforeV2)
+	}
+	if got := strings.Join(back.GetSchemaUndone(), ","); got != "contract,expand" {
+		t.Errorf("schema_undone = %s, want contract,expand", got)
+	}
+	c.checkAnswers("v1")
 }
