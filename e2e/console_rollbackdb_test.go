@@ -57,6 +57,7 @@ func TestConsoleRollbackWithDatabase(t *testing.T) {
 			dep.exists("#rollback-with-database"), dep.exists("#rollback-force"))
 	}
 	mentionsAll(t, "the irreversible note", dep.text("#rollback-irreversible"), "0003_purge.contract.sql", "refused unless forced")
+	mentionsAll(t, "the plan's contract phase", dep.text("#sql-contract"), "0003_purge.contract.sql", "DELETE FROM visits")
 	dep.screenshot("11-deployment-rollback-database")
 
 	t.Log("with the database, not forced: refused, naming the migration; nothing changes")

@@ -204,6 +204,33 @@ func (b buttons) Any() bool {
 // extendChoices are the durations the Extend button offers.
 var extendChoices = []string{"1h", "6h", "24h", "48h", "96h"}
 
+// phaseScript is a down script with the phase it undoes.
+type phaseScript struct {
+	Undoes string
+	Script string
+}
+
+// phasesOf returns what the page shows of a plan beside the expand
+// script: the contract phase, the down scripts and the irreversible
+// migrations.
+func phasesOf(p *migrate.Plan) (contract *migrate.Plan, downs []phaseScript, irreversible []string) {
+	for _, ph := range []*migrate.Plan{p, p.Contract} {
+		if ph.Empty() {
+			continue
+		}
+		if ph.Down != nil && strings.TrimSpace(ph.Down.Script) != "" {
+			downs = append(downs, phaseScript{Undoes: ph.PhaseName(), Script: ph.Down.Script})
+		}
+		for _, i := range ph.Irreversible {
+			irreversible = append(irreversible, i.String())
+		}
+	}
+	if !p.Contract.Empty() {
+		contract = p.Contract
+	}
+	return contract, downs, irreversible
+}
+
 type deploymentView struct {
 	D         *model.Deployment
 	Env       *model.Environment
@@ -216,7 +243,13 @@ type deploymentView struct {
 	Stage2    []step
 	Script    string
 	Pending   []migrate.Pending
-	PlanNote  string
+	// Contract is the contract phase (run after every front-end swapped
+	// and passed its checks); Downs are the down scripts beside the
+	// phases, and Irreversible what no down script undoes.
+	Contract     *migrate.Plan
+	Downs        []phaseScript
+	Irreversible []string
+	PlanNote     string
 	Buttons   buttons
 	Settled   bool
 	Spread    string
@@ -291,7 +324,8 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, rq *req
 	v.Buttons = c.buttonsFor(rq.subject, d, env, now)
 	if p, err := c.deps.SQLPlan(ctx, d.ID); err == nil {
 		v.Script, v.Pending = p.Script, p.Pending
-		if strings.TrimSpace(p.Script) == "" {
+		v.Contract, v.Downs, v.Irreversible = phasesOf(p)
+		if strings.TrimSpace(p.Script) == "" && v.Contract.Empty() {
 			v.PlanNote = "Stage 2 runs no SQL: the database has every migration."
 		}
 		if v.Buttons.Rollback {
