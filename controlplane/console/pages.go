@@ -250,9 +250,9 @@ type deploymentView struct {
 	Downs        []phaseScript
 	Irreversible []string
 	PlanNote     string
-	Buttons   buttons
-	Settled   bool
-	Spread    string
+	Buttons      buttons
+	Settled      bool
+	Spread       string
 	// ExtendBy are the durations the Extend button offers.
 	ExtendBy []string
 	// RollbackSchema, with the Rollback button, is how many migrations
