@@ -97,6 +97,14 @@ type Config struct {
 	Store string
 	// Etcd says how to reach etcd when Store is StoreEtcd.
 	Etcd EtcdConfig
+	// Advertise is the address other controllers, agents and operators
+	// reach this controller at, announced when it leads (etcd only);
+	// default the host and port of Listen (the host name for a wildcard).
+	Advertise string
+	// LeaderTTL is the lifetime of the leader's lease (etcd only): a
+	// leader that died is replaced within about this time; default
+	// leader.DefaultTTL.
+	LeaderTTL time.Duration
 }
 
 // BootstrapTokenFile is the file in the data directory that holds the
@@ -119,6 +127,7 @@ type Controller struct {
 	etcdStore  *etcdstore.Store
 	fleet      *fleet.Fleet
 	deps       *deployment.Service
+	role       *role // nil with bbolt
 	pki        *pki.Authority
 	grpc       *grpc.Server
 	health     *health.Server
@@ -190,6 +199,9 @@ func New(cfg Config) (_ *Controller, err error) {
 		Hosts: append(append(listenHosts(cfg.Listen), listenHosts(cfg.ConsoleListen)...), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}); err != nil { // certificates live in real time, whatever cfg.Clock says
 		return nil, err
 	}
+	if c.role, err = c.newRole(cfg); err != nil {
+		return nil, err
+	}
 	authn := auth.New(auth.Config{Store: c.store, Signer: c.pki, AgentCertTTL: cfg.AgentCertTTL, Clock: cfg.Clock, Log: cfg.Log})
 	bootstrap := filepath.Join(cfg.DataDir, BootstrapTokenFile)
 	if created, err := authn.Bootstrap(bootstrap); err != nil {
@@ -214,14 +226,15 @@ func New(cfg Config) (_ *Controller, err error) {
 	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
 		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved,
-		ShadowDir: filepath.Join(scratch, "shadow")})
+		ShadowDir: filepath.Join(scratch, "shadow"), Epoch: c.role.Epoch})
 	if err != nil {
 		return nil, err
 	}
 	cat := catalog.New(catalog.Config{Store: c.store, Clock: cfg.Clock, SourceRoots: roots, CheckDatabase: migrate.CheckAccess})
 	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: cat,
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
-	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log})
+	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log,
+		Epoch: c.role.Epoch, Leader: c.role.Leader})
 	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(auditLog), Log: cfg.Log})
 	authn.OnRevoke(func(a identity.Agent, reason string) {
 		g.Disconnect(a)
@@ -231,7 +244,7 @@ func New(cfg Config) (_ *Controller, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, credentials.NewTLS(c.pki.ServerTLSConfig()), g, rpcm, admin, agents)
+	c.grpc, c.health = newGRPCServer(cfg.Log, c.stopping, credentials.NewTLS(c.pki.ServerTLSConfig()), g, rpcm, c.role.forwarder(), admin, agents)
 
 	if c.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
@@ -259,7 +272,7 @@ func New(cfg Config) (_ *Controller, err error) {
 		tlsCfg := c.pki.ServerTLSConfig()
 		tlsCfg.ClientAuth, tlsCfg.ClientCAs, tlsCfg.NextProtos = tls.NoClientCert, nil, []string{"h2", "http/1.1"}
 		// No WriteTimeout: the deployment page's event stream stays open.
-		c.consoleSrv = &http.Server{Handler: c.console, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+		c.consoleSrv = &http.Server{Handler: c.role.followerConsole(c.console), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
 	}
 	return c, nil
@@ -303,7 +316,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
-	g.Go(func() error { return c.deps.Run(gctx) })
+	if c.role != nil {
+		g.Go(func() error { return c.role.run(gctx) })
+	} else {
+		g.Go(func() error { return c.deps.Run(gctx) })
+	}
 	g.Go(func() error { return c.pki.Run(gctx) })
 	g.Go(func() error { c.collect(gctx); return nil })
 	g.Go(func() error {
@@ -416,6 +433,9 @@ func (c *Controller) close() {
 	}
 	if c.consoleLis != nil {
 		_ = c.consoleLis.Close()
+	}
+	if c.role != nil {
+		_ = c.role.fwd.Close()
 	}
 	c.closeStore()
 }

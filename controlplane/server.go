@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/controlplane/audit"
+	"github.com/cutover-dev/cutover/controlplane/forward"
 	"github.com/cutover-dev/cutover/controlplane/guard"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
@@ -56,7 +57,15 @@ const (
 // chunkwire.Codec: the proto codec for every message, except that chunk
 // batches go out without being copied.
 func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials.TransportCredentials, g *guard.Guard, m *rpcMetrics,
-	admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
+	fwd *forward.Forwarder, admin cutoverv1.AdminServiceServer, agents cutoverv1.AgentServiceServer) (*grpc.Server, *health.Server) {
+	// A follower forwards operators' calls before its guard sees them: the
+	// leader authenticates, authorizes and audits them once.
+	unary := []grpc.UnaryServerInterceptor{recoverUnary(log), logUnary(log), m.unary(), rpcerr.UnaryServerInterceptor(log)}
+	stream := []grpc.StreamServerInterceptor{recoverStream(log), logStream(log), m.stream(), endWith(stopping), rpcerr.StreamServerInterceptor(log)}
+	if fwd != nil {
+		unary, stream = append(unary, fwd.Unary()), append(stream, fwd.Stream())
+	}
+	unary, stream = append(unary, g.Unary()), append(stream, g.Stream())
 	srv := grpc.NewServer(
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(4<<20), // the largest request (gRPC's default, named in docs/limits.md); more is RESOURCE_EXHAUSTED
@@ -67,8 +76,8 @@ func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials
 		grpc.WriteBufferSize(writeBuffer), grpc.SharedWriteBuffer(true),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), m.unary(), rpcerr.UnaryServerInterceptor(log), g.Unary()),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), m.stream(), endWith(stopping), rpcerr.StreamServerInterceptor(log), g.Stream()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)
 	cutoverv1.RegisterAdminServiceServer(srv, admin)
 	cutoverv1.RegisterAgentServiceServer(srv, agents)

@@ -217,7 +217,7 @@ func newTLSCostFixture(b *testing.B, size int64) *tlsCostFixture {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv, _ := newGRPCServer(c.log, ctx, creds, g, m, cutoverv1.UnimplementedAdminServiceServer{}, agents)
+		srv, _ := newGRPCServer(c.log, ctx, creds, g, m, nil, cutoverv1.UnimplementedAdminServiceServer{}, agents)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/etcdstore"
+	"github.com/cutover-dev/cutover/controlplane/leader"
 	"github.com/cutover-dev/cutover/pkg/daemon"
 	"github.com/cutover-dev/cutover/pkg/flagfile"
 	"github.com/cutover-dev/cutover/pkg/logging"
@@ -62,6 +63,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.DurationVar(&cfg.ServingCertTTL, "tls-cert-ttl", 30*24*time.Hour, "lifetime of the controller's serving certificate, renewed after two thirds of it")
 	fs.DurationVar(&cfg.AgentCertTTL, "agent-cert-ttl", 24*time.Hour, "lifetime of the certificates issued to agents, which renew after two thirds of it")
 	fs.StringVar(&cfg.Store, "store", controlplane.StoreBolt, "where the records live: bbolt (DATA_DIR/controller.db) or etcd (--etcd-endpoints; release chunks stay in controller.db)")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "the address other controllers, agents and operators reach this controller at, announced when it leads (--store etcd); default the --listen address (the host name for a wildcard)")
+	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "lifetime of the leader's etcd lease (--store etcd): a dead leader is replaced within about this time")
 	etcdEndpoints := &stringList{}
 	fs.Var(etcdEndpoints, "etcd-endpoints", "etcd members' client URLs, comma-separated (with --store etcd)")
 	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the records in etcd; controllers that share state use the same")

@@ -97,6 +97,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 // Dial connects to the controller over TLS (its CA) with token (none if
 // empty); requests without a deadline get 10 s.
 func (c *Cluster) Dial(token string) (*grpc.ClientConn, error) {
+	return c.DialAddr(c.Addr, token)
+}
+
+// DialAddr is Dial to another controller of the same CA (several
+// controllers sharing one etcd).
+func (c *Cluster) DialAddr(addr, token string) (*grpc.ClientConn, error) {
 	pem, err := os.ReadFile(c.CAFile)
 	if err != nil {
 		return nil, err
@@ -110,9 +116,9 @@ func (c *Cluster) Dial(token string) (*grpc.ClientConn, error) {
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(Bearer(token)))
 	}
-	conn, err := grpc.NewClient(c.Addr, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", c.Addr, err)
+		return nil, fmt.Errorf("client for %s: %w", addr, err)
 	}
 	return conn, nil
 }

@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/cutover-dev/cutover/controlplane/leader"
+	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
+	"github.com/cutover-dev/cutover/internal/localcluster"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// haCluster is three controllers on one three-member etcd (one of them the
+// harness's cluster, whose CA the others share), agents that know all
+// three, and an etcd client to see who leads.
+type haCluster struct {
+	*cluster
+	etcd   *clientv3.Client
+	prefix string
+	ctl    map[string]*localcluster.Proc // address → process, the harness's included
+	token  string
+}
+
+const haTTL = 3 * time.Second
+
+func newHACluster(t *testing.T) *haCluster {
+	t.Helper()
+	e := startEtcd(t)
+	const prefix = "/e2e-ha/"
+	etcdArgs := []string{"--store", "etcd", "--etcd-endpoints", strings.Join(e.Endpoints, ","), "--etcd-prefix", prefix,
+		"--leader-ttl", haTTL.String()}
+	c := newCluster(t, etcdArgs...)
+	h := &haCluster{cluster: c, prefix: prefix, ctl: map[string]*localcluster.Proc{c.Addr: c.Controller}}
+	var err error
+	if h.token, err = c.AdminToken(); err != nil {
+		t.Fatal(err)
+	}
+	if h.etcd, err = clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.etcd.Close() })
+	caDir := filepath.Join(c.dir, "controller", "tls")
+	for _, name := range []string{"controller-b", "controller-c"} {
+		port, err := localcluster.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		args := append([]string{"--data-dir", filepath.Join(c.dir, name), "--listen", addr, "--log-level", "debug",
+			"--source-root", filepath.Dir(c.dir),
+			"--tls-ca-cert", filepath.Join(caDir, "ca.crt"), "--tls-ca-key", filepath.Join(caDir, "ca.key")}, etcdArgs...)
+		p, err := c.StartProc(name, "cutover-controller", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Kill)
+		h.ctl[addr] = p
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for addr, p := range h.ctl {
+				t.Logf("--- last lines of the controller at %s (%s):\n%s", addr, p.Log, p.Tail(30))
+			}
+		}
+	})
+	var all []string
+	for addr := range h.ctl {
+		all = append(all, addr)
+	}
+	c.AgentControllerAddr = strings.Join(all, ",")
+	return h
+}
+
+// leaderAddr returns the leading controller's address and epoch.
+func (h *haCluster) leaderAddr() (string, uint64) {
+	h.t.Helper()
+	var addr string
+	var epoch uint64
+	h.waitFor(30*time.Second, "a leader", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		if addr, epoch, err = leader.Leader(ctx, h.etcd, h.prefix); err != nil {
+			return err
+		}
+		if _, ok := h.ctl[addr]; !ok {
+			return fmt.Errorf("leader %q is not one of the controllers", addr)
+		}
+		return nil
+	})
+	return addr, epoch
+}
+
+// client returns an AdminService client of the controller at addr.
+func (h *haCluster) client(addr string) cutoverv1.AdminServiceClient {
+	h.t.Helper()
+	conn, err := h.DialAddr(addr, h.token)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = conn.Close() })
+	return cutoverv1.NewAdminServiceClient(conn)
+}
+
+// holdHook makes v's before_activate hook wait until the file hold exists.
+func holdHook(t *testing.T, src, version, hold string) {
+	t.Helper()
+	writeVersion(t, src, version)
+	spec, err := os.ReadFile(filepath.Join(src, "cutover.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = append(spec, fmt.Sprintf("hooks:\n  before_activate: [{command: 'while [ ! -e %s ]; do sleep 0.05; done', timeout: 2m}]\n", hold)...)
+	if err := os.WriteFile(filepath.Join(src, "cutover.yaml"), spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitStep waits until deployment id, read from any controller, is in
+// stage 2's step.
+func (h *haCluster) waitStep(admin cutoverv1.AdminServiceClient, id, step string) {
+	h.t.Helper()
+	h.waitFor(60*time.Second, id+" at step "+step, func() error {
+		d, err := admin.GetDeployment(context.Background(), &cutoverv1.GetDeploymentRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(strings.ToLower(d.GetStep()), step) {
+			return fmt.Errorf("%s is %s, step %s", id, d.GetState(), d.GetStep())
+		}
+		return nil
+	})
+}
+
+// waitDeployed waits until deployment id, read through admin, is DEPLOYED.
+func (h *haCluster) waitDeployed(admin cutoverv1.AdminServiceClient, id string) *cutoverv1.Deployment {
+	h.t.Helper()
+	var d *cutoverv1.Deployment
+	h.waitFor(90*time.Second, id+" DEPLOYED", func() error {
+		var err error
+		if d, err = admin.GetDeployment(context.Background(), &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
+			return err
+		}
+		if d.GetState() != deployed {
+			return fmt.Errorf("%s is %s (%s)", id, d.GetState(), d.GetError())
+		}
+		return nil
+	})
+	return d
+}
+
+// TestLeaderKilledInStage2: three controllers on one etcd, two agents that
+// know all three. The leader is killed (SIGKILL) while stage 2 waits in a
+// before_activate hook; a follower is elected, resumes stage 2 and ends it
+// DEPLOYED with both front-ends on v2, and the migration ran exactly once.
+// Operators reach the new leader through any controller (a follower
+// forwards); agents follow the leader.
+func TestLeaderKilledInStage2(t *testing.T) {
+	t.Parallel()
+	h := newHACluster(t)
+	db := sqlDatabase{migratetest.SQLite, filepath.Join(h.dir, "ha.db")}
+	src := filepath.Join(h.dir, "src")
+	copyApp(t, src, "v1")
+	h.createEnvWithDB("ha", true, db.proto())
+	h.startAgents("ha", "fe-1", "fe-2")
+	app := h.registerApp(src)
+	d1 := h.createDeployment("ha", app, "v1")
+	h.prepareAndWait(d1)
+	h.continueAndWait(d1, deployed)
+
+	hold := filepath.Join(h.dir, "hold")
+	holdHook(t, src, "v2", hold)
+	addMigration(t, src, "0002_ha.up.sql", "CREATE TABLE ha_runs (n INTEGER);\nINSERT INTO ha_runs (n) VALUES (1);\n")
+	d2 := h.createDeployment("ha", app, "v2")
+	h.prepareAndWait(d2)
+	first, epoch := h.leaderAddr()
+	admin := h.client(first)
+	if _, err := admin.ContinueDeployment(context.Background(), &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStep(admin, d2, "before")
+	killed := time.Now()
+	h.ctl[first].Kill()
+	t.Logf("leader %s (epoch %d) killed in stage 2's before_activate step", first, epoch)
+
+	var next string
+	var nextEpoch uint64
+	h.waitFor(30*time.Second, "a new leader", func() error {
+		if next, nextEpoch = h.leaderAddr(); next == first {
+			return fmt.Errorf("the killed controller %s still holds the election", first)
+		}
+		return nil
+	})
+	if nextEpoch <= epoch {
+		t.Errorf("the new leader's epoch %d is not above %d", nextEpoch, epoch)
+	}
+	follower := ""
+	for addr := range h.ctl {
+		if addr != first && addr != next {
+			follower = addr
+		}
+	}
+	// Through the follower: its calls are forwarded to the new leader.
+	viaFollower := h.client(follower)
+	h.waitFor(30*time.Second, "both agents connected to the new leader", func() error {
+		resp, err := viaFollower.ListAgents(context.Background(), &cutoverv1.ListAgentsRequest{Environment: "ha"})
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, a := range resp.GetAgents() {
+			if a.GetConnected() {
+				n++
+			}
+		}
+		if n != 2 {
+			return fmt.Errorf("%d of 2 agents connected", n)
+		}
+		return nil
+	})
+	t.Logf("failover: %s from the kill to a new leader (%s, epoch %d) with both agents connected (lease TTL %s)",
+		time.Since(killed).Round(time.Millisecond), next, nextEpoch, haTTL)
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := h.waitDeployed(viaFollower, d2)
+	v2 := releaseOf(t, d)
+	h.checkCurrent(app, v2)
+	h.checkAnswers("v2")
+	pool := migratetest.Connect(t, db.driver, db.dsn)
+	var runs int
+	if err := pool.QueryRow("SELECT count(*) FROM ha_runs").Scan(&runs); err != nil || runs != 1 {
+		t.Errorf("the migration's row is there %d times (%v); want exactly once", runs, err)
+	}
+}
+
+// TestPausedLeaderIsFenced: the leader is stopped (SIGSTOP) past its lease
+// in stage 2; another is elected and finishes the deployment; the old one,
+// continued (SIGCONT), finds its term over and exits; whatever it sent
+// meanwhile was refused by the agents (counted).
+func TestPausedLeaderIsFenced(t *testing.T) {
+	t.Parallel()
+	h := newHACluster(t)
+	src := filepath.Join(h.dir, "src")
+	copyApp(t, src, "v1")
+	h.createEnv("ha", true)
+	h.startAgents("ha", "fe-1", "fe-2")
+	app := h.registerApp(src)
+	hold := filepath.Join(h.dir, "hold")
+	holdHook(t, src, "v1", hold)
+	d1 := h.createDeployment("ha", app, "v1")
+	h.prepareAndWait(d1)
+	first, epoch := h.leaderAddr()
+	admin := h.client(first)
+	if _, err := admin.ContinueDeployment(context.Background(), &cutoverv1.ContinueDeploymentRequest{Id: d1}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStep(admin, d1, "before")
+	old := h.ctl[first]
+	if err := syscall.Kill(old.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	h.waitFor(30*time.Second, "a new leader while the old one is stopped", func() error {
+		if next, _ = h.leaderAddr(); next == first {
+			return fmt.Errorf("the stopped controller %s still holds the election", first)
+		}
+		return nil
+	})
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := h.waitDeployed(h.client(next), d1)
+	if err := syscall.Kill(old.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(30*time.Second, "the old leader steps down", func() error {
+		if ended, _ := old.Exited(); !ended {
+			return fmt.Errorf("the old leader (epoch %d) still runs", epoch)
+		}
+		return nil
+	})
+	if !strings.Contains(old.Tail(50), "leadership ended") {
+		t.Errorf("the old leader did not say why it stopped:\n%s", old.Tail(20))
+	}
+	h.checkCurrent(app, releaseOf(t, d))
+	h.checkAnswers("v1")
+	fenced := 0.0
+	for _, a := range h.Agents {
+		page, err := fetchMetrics(a.MetricsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := page.find("cutover_agent_fenced_commands_total")
+		fenced += v
+	}
+	t.Logf("the old leader's commands refused by the agents after it woke: %.0f", fenced)
+}
