@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cutover-dev/cutover/internal/etcdcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -72,9 +73,17 @@ func TestTwoStageOnEtcd(t *testing.T) {
 		}
 	}
 
+	// Started again, it leads once the killed one's election lease ends:
+	// until then it answers Unavailable.
 	c.restartController()
-	got, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d})
-	if err != nil || got.GetState() != deployed {
-		t.Fatalf("after a restart, GetDeployment(%s): %s, %v; want DEPLOYED", d, got.GetState(), err)
-	}
+	c.waitFor(deployDeadline, "GetDeployment after a restart", func() error {
+		got, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d})
+		if err != nil {
+			return err
+		}
+		if got.GetState() != deployed {
+			return poll.Permanent(fmt.Errorf("deployment %s is %s after a restart, want DEPLOYED", d, got.GetState()))
+		}
+		return nil
+	})
 }
