@@ -3,13 +3,26 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet demo clean
+.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build the three binaries into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The etcd server the etcd tests start (internal/etcdcluster), pinned in
+# tools/etcd/go.mod and built from the Go module proxy: etcd's own module
+# cannot be `go install`ed (its go.mod has replace directives).
+ETCD_VERSION := v3.7.3
+ETCD_BIN ?= $(shell $(GO) env GOPATH)/bin/etcd
+
+etcd: ## build the pinned etcd server into ETCD_BIN ($(GOPATH)/bin/etcd), for the tests on etcd
+	@if "$(ETCD_BIN)" --version 2>/dev/null | grep -q "etcd Version: $(ETCD_VERSION:v%=%)$$"; then \
+		echo "etcd $(ETCD_VERSION) is already at $(ETCD_BIN)"; else \
+		echo "make etcd: building etcd $(ETCD_VERSION) from tools/etcd/go.mod into $(ETCD_BIN)"; \
+		echo "(the first time Go downloads and compiles etcd's modules: about a minute on 2 cores, silently)"; \
+		$(GO) build -C tools/etcd -o "$(ETCD_BIN)" go.etcd.io/etcd/server/v3 && "$(ETCD_BIN)" --version | head -1; fi
 
 generate: ## regenerate Go code from proto/ (buf + local plugins, pinned in tools/go.mod)
 	$(BUF) generate

@@ -42,7 +42,9 @@ const DefaultController = "127.0.0.1:7070"
 
 // Config is the agent's configuration (the flags of cutover-agent).
 type Config struct {
-	// Controller is the controller's gRPC address.
+	// Controller is the controller's gRPC address, or the addresses of
+	// the controllers sharing one etcd, comma-separated: the agent keeps a
+	// session with whichever leads (session.Targets).
 	Controller string
 	// Environment is the environment the agent serves (required).
 	Environment string
@@ -91,6 +93,7 @@ type Agent struct {
 	gatherer  prometheus.Gatherer
 	store     *store.Store
 	conn      *grpc.ClientConn
+	targets   *session.Targets
 	idCfg     identity.Config
 	id        atomic.Pointer[identity.Identity] // nil until enrolled
 	procs     *process.Supervisor
@@ -144,7 +147,10 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) build() error {
 	cfg := a.cfg
 	var err error
-	if a.conn, err = session.Dial(cfg.Controller, a.tlsConfig()); err != nil {
+	if a.targets, err = session.NewTargets(cfg.Controller, cfg.Log); err != nil {
+		return fmt.Errorf("--controller: %w", err)
+	}
+	if a.conn, err = session.DialTargets(a.targets, a.tlsConfig()); err != nil {
 		return fmt.Errorf("--controller: %w: %w", err, errkind.InvalidArgument)
 	}
 	a.procs = process.New(process.Config{Log: cfg.Log, Env: cfg.Env, LogDir: filepath.Join(cfg.DataDir, "logs"), RunDir: filepath.Join(cfg.DataDir, "run")})
@@ -160,7 +166,7 @@ func (a *Agent) build() error {
 	}
 	a.stager = stager
 	a.session, err = session.New(session.Config{Conn: a.conn, Name: cfg.Name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: cfg.Log, Registerer: cfg.Registerer,
+		Labels: cfg.Labels, Log: cfg.Log, Registerer: cfg.Registerer, Fence: a.store, Targets: a.targets,
 		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root}})
 	return err
 }
@@ -306,7 +312,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 	if a.id.Load() != nil {
 		return nil
 	}
-	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.cfg.Controller, session.DefaultMinBackoff, session.DefaultMaxBackoff)
+	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.targets.Addrs(), session.DefaultMinBackoff, session.DefaultMaxBackoff)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

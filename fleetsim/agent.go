@@ -81,7 +81,7 @@ func (a *agent) start(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.session, err = session.New(session.Config{Conn: a.conn, Name: a.name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: a.log, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
+		Labels: cfg.Labels, Log: a.log, Fence: a.store, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
 		return err
 	}
 	if err := a.act.Recover(); err != nil {
@@ -134,7 +134,7 @@ func (a *agent) close() error {
 // enroll loads the agent's identity, or enrolls with the join token,
 // retrying while the controller is unavailable, as the real agent does.
 func (a *agent) enroll(ctx context.Context) error {
-	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, a.addr, session.DefaultMinBackoff, session.DefaultMaxBackoff)
+	id, err := identity.LoadOrEnrollRetrying(ctx, a.idCfg, []string{a.addr}, session.DefaultMinBackoff, session.DefaultMaxBackoff)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err

@@ -50,14 +50,19 @@ func LoadOrEnroll(ctx context.Context, cfg Config, addr string) (*Identity, erro
 }
 
 // LoadOrEnrollRetrying is LoadOrEnroll, retried with a backoff that
-// doubles from minBackoff to maxBackoff while the controller at addr
-// answers Unavailable (it is not up yet, or not reachable). Any other
-// error is returned at once: a refused token needs a new one. When ctx
-// ends first it returns ctx.Err().
-func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addr string, minBackoff, maxBackoff time.Duration) (*Identity, error) {
+// doubles from minBackoff to maxBackoff while the controller answers
+// Unavailable (it is not up yet, or not reachable), going round addrs (the
+// controllers that share one etcd; any of them enrolls). Any other error
+// is returned at once: a refused token needs a new one. When ctx ends
+// first it returns ctx.Err().
+func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addrs []string, minBackoff, maxBackoff time.Duration) (*Identity, error) {
 	cfg.setDefaults()
+	if len(addrs) == 0 {
+		return nil, errors.New("enroll: no controller address")
+	}
 	backoff := minBackoff
-	for {
+	for i := 0; ; i++ {
+		addr := addrs[i%len(addrs)]
 		id, err := LoadOrEnroll(ctx, cfg, addr)
 		if err == nil {
 			return id, nil

@@ -38,6 +38,12 @@ func releasesFromProto(refs []*cutoverv1.ReleaseRef) []Release {
 // commandFromProto converts a controller message; ok is false for a message
 // this agent does not know (a newer controller).
 func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
+	c, ok = commandOf(m)
+	c.Epoch = m.GetEpoch()
+	return c, ok
+}
+
+func commandOf(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	switch x := m.GetCommand().(type) {
 	case *cutoverv1.ConnectResponse_Stage:
 		return Command{Kind: KindStage, ID: x.Stage.GetCommandId(), Deployment: x.Stage.GetDeploymentId(),

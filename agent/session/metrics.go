@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	connected prometheus.Gauge
 	commands  *prometheus.CounterVec
+	fenced    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -17,9 +18,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cutover_agent_commands_total",
 			Help: "Commands run, by kind and outcome (done or failed).",
 		}, []string{"kind", "outcome"}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_agent_fenced_commands_total",
+			Help: "Commands refused because they came from a controller at a lower epoch than one seen before (a former leader).",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.connected, m.commands} {
+		for _, c := range []prometheus.Collector{m.connected, m.commands, m.fenced} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

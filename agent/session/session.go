@@ -23,7 +23,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -64,6 +66,21 @@ type Config struct {
 	// and reports it when it changed (a `current` changed by hand is seen
 	// as drift within this time); default DefaultStatusEvery.
 	StatusEvery time.Duration
+	// Targets, if set, are the controllers Conn may move between (see
+	// DialTargets): a session refused by a follower moves to the leader it
+	// names, one with an unreachable controller to the next address.
+	Targets *Targets
+	// Fence, if set, keeps the highest controller epoch seen: a command
+	// from a lower epoch (a controller that lost its leadership) is
+	// refused, reported FAILED, counted, and ends the session. Nil: every
+	// command runs.
+	Fence Fence
+}
+
+// Fence decides whether a command from a controller's epoch may run; a
+// higher epoch than any seen is recorded durably before it answers.
+type Fence interface {
+	AdmitEpoch(epoch uint64) (ok bool, highest uint64, err error)
 }
 
 // DefaultStatusEvery is the default of Config.StatusEvery.
@@ -118,12 +135,16 @@ const (
 // (KeepaliveTime), so that a controller that stopped answering is left
 // within about 15 s.
 func Dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
+	return dial(addr, conf)
+}
+
+func dial(target string, conf *tls.Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts := append(DialOptions(conf),
 		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2*windowSize),
 		grpc.WithReadBufferSize(readBufferSize))
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := grpc.NewClient(target, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("controller address %q: %w", addr, err)
+		return nil, fmt.Errorf("controller address %q: %w", target, err)
 	}
 	return conn, nil
 }
@@ -171,12 +192,18 @@ func (s *Session) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	backoff := s.cfg.MinBackoff
 	var lastWarn time.Time
+	hops := 0
 	for {
 		start := time.Now()
 		received, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if s.cfg.Targets != nil && s.cfg.Targets.Follow(err) && errors.As(rpcerr.FromStatus(err), new(*errkind.NotLeader)) && hops < 3 {
+			hops++ // to the leader a follower named: at once, unless followers send it round in circles
+			continue
+		}
+		hops = 0
 		if received || time.Since(start) > s.cfg.MaxBackoff {
 			backoff = s.cfg.MinBackoff
 			lastWarn = time.Time{}
@@ -240,8 +267,35 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 			s.cfg.Log.Warn("unknown command from the controller ignored; is the agent older than the controller?")
 			continue
 		}
+		if err := s.admit(cmd); err != nil {
+			return received, err
+		}
 		s.start(ctx, cmd)
 	}
+}
+
+// admit checks cmd's epoch against the Fence. A refused command is
+// answered FAILED (a finish has no answer) and ends the session: its
+// controller lost its leadership, and the agent looks for the leader.
+func (s *Session) admit(cmd Command) error {
+	if s.cfg.Fence == nil {
+		return nil
+	}
+	ok, highest, err := s.cfg.Fence.AdmitEpoch(cmd.Epoch)
+	if err != nil {
+		return fmt.Errorf("record the controller's epoch %d: %w", cmd.Epoch, err)
+	}
+	if ok {
+		return nil
+	}
+	s.metrics.fenced.Inc()
+	err = fmt.Errorf("command %s (%s) refused: it comes from a controller at epoch %d, but a leader at epoch %d has commanded this agent since; the sender lost its leadership",
+		cmd.ID, cmd.Kind, cmd.Epoch, highest)
+	s.cfg.Log.Warn("command from a former leader refused", "command", cmd.ID, "kind", string(cmd.Kind), "epoch", cmd.Epoch, "highest_epoch", highest)
+	if cmd.Kind != KindFinish {
+		s.send(reportToProto(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Failed, Error: err.Error()}))
+	}
+	return err
 }
 
 // reportStatus sends the agent's status every StatusEvery when it differs

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cutover-dev/cutover/pkg/poll"
+	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -19,6 +20,9 @@ import (
 type fakeController struct {
 	cutoverv1.UnimplementedAgentServiceServer
 	sessions chan *fakeSession
+	// refuse, if set, ends every session after its hello with this error
+	// (a follower's NotLeader, say), converted as the controller does.
+	refuse error
 }
 
 type fakeSession struct {
@@ -32,6 +36,9 @@ func (f *fakeController) Connect(stream grpc.BidiStreamingServer[cutoverv1.Conne
 	first, err := stream.Recv()
 	if err != nil {
 		return err
+	}
+	if f.refuse != nil {
+		return rpcerr.ToStatus(nil, f.refuse)
 	}
 	s := &fakeSession{hello: first.GetHello(), stream: stream, msgs: make(chan *cutoverv1.ConnectRequest, 100), end: make(chan error, 1)}
 	f.sessions <- s

@@ -59,6 +59,9 @@ type Command struct {
 	// StageRate (stage, arm) caps how fast the agent writes what it
 	// stages, in bytes per second; 0: only the agent's own cap.
 	StageRate int64
+	// Epoch is the epoch of the controller that sent the command (see
+	// Fence); 0 from a controller that is not elected.
+	Epoch uint64
 }
 
 // Outcome is where a command is.

@@ -12,6 +12,8 @@
 //
 //	meta
 //	  schema_version         → uint64, big-endian
+//	  leader_epoch           → uint64, big-endian: the highest controller
+//	                           epoch seen (epoch.go)
 //	releases
 //	  <app> "/" <release id> → Release (without its manifest)
 //	manifests

@@ -44,7 +44,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, lo
 	fs := flag.NewFlagSet("cutover-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env, labels := keyValues{}, keyValues{}
-	fs.StringVar(&cfg.Controller, "controller", agent.DefaultController, "controller's gRPC address")
+	fs.StringVar(&cfg.Controller, "controller", agent.DefaultController, "controller's gRPC address; several controllers sharing one etcd: their addresses, comma-separated (the agent follows the leader)")
 	fs.StringVar(&cfg.Environment, "environment", "", "environment this front-end serves (required)")
 	fs.StringVar(&cfg.Name, "name", "", "agent name, a DNS label (default: the host name)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for agent.db and the apps' logs (required)")

@@ -30,6 +30,10 @@ type Config struct {
 	// Auth enrolls agents and renews their certificates.
 	Auth *auth.Service
 	Log  *slog.Logger
+	// Epoch, if set, is the leader's epoch, sent with every command so
+	// that agents refuse a former leader's (proto ConnectResponse.epoch);
+	// nil: 0, a controller that is not elected.
+	Epoch func() uint64
 }
 
 // Server implements cutoverv1.AgentServiceServer. Serve it with
@@ -42,13 +46,18 @@ type Server struct {
 	transfer *transfer.Sender
 	auth     *auth.Service
 	log      *slog.Logger
+	epoch    func() uint64
 }
 
 var _ cutoverv1.AgentServiceServer = (*Server)(nil)
 
 // New returns a server.
 func New(cfg Config) *Server {
-	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log}
+	epoch := cfg.Epoch
+	if epoch == nil {
+		epoch = func() uint64 { return 0 }
+	}
+	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log, epoch: epoch}
 }
 
 // Connect runs an agent's session: hello first, then commands out and
@@ -88,7 +97,9 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 				return err
 			}
 		}
-		if err := stream.Send(commandToProto(cmd)); err != nil {
+		msg := commandToProto(cmd)
+		msg.Epoch = s.epoch()
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 		s.log.Debug("command sent", "agent", sess.Name(), "environment", sess.Environment(), "deployment", cmd.DeploymentID, "command", cmd.ID, "kind", cmd.Kind)

@@ -30,6 +30,12 @@ import (
 
 func serve(t *testing.T) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fleet) {
 	t.Helper()
+	return serveAt(t, 0)
+}
+
+// serveAt is serve with the leader's epoch given.
+func serveAt(t *testing.T, epoch uint64) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fleet) {
+	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +51,8 @@ func serve(t *testing.T) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fle
 	}
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(chunkwire.Codec{}),
 		grpc.UnaryInterceptor(rpcerr.UnaryServerInterceptor(log)), grpc.StreamInterceptor(rpcerr.StreamServerInterceptor(log)))
-	cutoverv1.RegisterAgentServiceServer(srv, New(Config{Store: st, Fleet: f, Transfer: sender, Log: log}))
+	cutoverv1.RegisterAgentServiceServer(srv, New(Config{Store: st, Fleet: f, Transfer: sender, Log: log,
+		Epoch: func() uint64 { return epoch }}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +164,7 @@ func TestAgentAPIErrors(t *testing.T) {
 }
 
 func TestConnectCarriesCommandsAndReports(t *testing.T) {
-	client, _, f := serve(t)
+	client, _, f := serveAt(t, 42)
 	ctx := testCtx(t)
 	stream, err := client.Connect(ctx)
 	if err != nil {
@@ -175,7 +182,7 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	act := msg.GetCommit()
-	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" || act.GetKeepReleases() != 5 {
+	if act.GetCommandId() != "d-1.commit.fe1" || act.GetReleases()[0].GetReleaseId() != "r2" || act.GetKeepReleases() != 5 || msg.GetEpoch() != 42 {
 		t.Fatalf("command = %v", msg)
 	}
 	for _, c := range []fleet.Command{

@@ -74,3 +74,23 @@ func (e *Kinded) Unwrap() error { return e.Kind }
 
 // New returns an error with message msg and kind kind.
 func New(kind error, msg string) error { return &Kinded{Msg: msg, Kind: kind} }
+
+// NotLeader is the error of a controller that is not the leader of the
+// controllers sharing its etcd: its kind is Unavailable, and Leader, when
+// known, is the leader's address, where the caller should go instead.
+// pkg/rpcerr carries Leader in the status (google.rpc.ErrorInfo, reason
+// NOT_LEADER), so that clients can follow it.
+type NotLeader struct {
+	Leader string
+}
+
+// Error says where the leader is.
+func (e *NotLeader) Error() string {
+	if e.Leader == "" {
+		return "this controller is not the leader, and no leader is elected now; retry in a few seconds"
+	}
+	return "this controller is not the leader; the leader is at " + e.Leader
+}
+
+// Unwrap returns Unavailable.
+func (e *NotLeader) Unwrap() error { return Unavailable }

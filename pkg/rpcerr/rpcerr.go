@@ -56,6 +56,9 @@ func ToStatus(log *slog.Logger, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if st := notLeaderStatus(err); st != nil {
+		return st.Err()
+	}
 	code := Code(err)
 	if code == codes.Unknown {
 		if log != nil {
@@ -89,6 +92,9 @@ func FromStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
+	}
+	if nl := notLeaderFrom(st); nl != nil {
+		return nl
 	}
 	for _, row := range table {
 		if row.code == st.Code() {

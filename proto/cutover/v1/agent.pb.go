@@ -716,7 +716,15 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Hooks
 	//	*ConnectResponse_Finish
 	//	*ConnectResponse_StopApp
-	Command       isConnectResponse_Command `protobuf_oneof:"command"`
+	Command isConnectResponse_Command `protobuf_oneof:"command"`
+	// epoch fences controllers that share one etcd (docs/architecture.md,
+	// "Several controllers"): the epoch of the leader that sent the command,
+	// the revision at which it won its election; 0 from a controller that
+	// is not elected (one controller on bbolt). An agent keeps, durably, the
+	// highest epoch it has seen and refuses a command with a lower one: a
+	// leader that was paused past its lease and wakes up cannot act on a
+	// front-end its successor already commanded.
+	Epoch         uint64 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -837,6 +845,13 @@ func (x *ConnectResponse) GetStopApp() *StopAppCommand {
 		}
 	}
 	return nil
+}
+
+func (x *ConnectResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type isConnectResponse_Command interface {
@@ -2020,7 +2035,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x15\n" +
 	"\x06run_id\x18\v \x01(\tR\x05runId\x12\x14\n" +
 	"\x05ready\x18\f \x01(\bR\x05ready\x123\n" +
-	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\xfe\x03\n" +
+	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\x94\x04\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +
@@ -2031,7 +2046,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x05hooks\x18\b \x01(\v2\x18.cutover.v1.HooksCommandH\x00R\x05hooks\x123\n" +
 	"\x06finish\x18\t \x01(\v2\x19.cutover.v1.FinishCommandH\x00R\x06finish\x127\n" +
 	"\bstop_app\x18\n" +
-	" \x01(\v2\x1a.cutover.v1.StopAppCommandH\x00R\astopAppB\t\n" +
+	" \x01(\v2\x1a.cutover.v1.StopAppCommandH\x00R\astopApp\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\x04R\x05epochB\t\n" +
 	"\acommandJ\x04\b\x02\x10\x03R\bactivate\"M\n" +
 	"\n" +
 	"ReleaseRef\x12 \n" +
