@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -86,6 +87,9 @@ func TestMigrateSchema5Fixture(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+			}
+			if !tc.crash {
+				checkSchema(t, dir, 5)
 			}
 			s := open(t, dir)
 			checkFixture(t, s)
@@ -200,4 +204,85 @@ func TestNextDeploymentIDAfterMigration(t *testing.T) {
 	if err != nil || id != "d-6" {
 		t.Errorf("NextDeploymentID = %q, %v; want d-6", id, err)
 	}
+}
+
+// checkSchema fails t unless the file in dir has schema version want.
+func checkSchema(t *testing.T, dir string, want uint64) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(btx *bolt.Tx) error {
+		if v := (&Tx{tx: btx}).SchemaVersion(); v != want {
+			t.Errorf("schema version = %d, want %d", v, want)
+		}
+		return nil
+	})
+}
+
+// BenchmarkMigrate0006: how long the first start after the upgrade takes
+// on a data dir of schema 5 with 100 deployments of 1,000 agents and
+// 100,000 audit entries (one op: copy the file, open it).
+func BenchmarkMigrate0006(b *testing.B) {
+	src := b.TempDir()
+	db, err := bolt.Open(filepath.Join(src, FileName), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = runMigrations(db, migrations[:5], time.Now())
+	for i := range 100 {
+		if err != nil {
+			break
+		}
+		err = db.Update(func(tx *bolt.Tx) error {
+			d := benchFleet(1000)
+			d.ID = fmt.Sprint("d-", i+1)
+			if _, err := tx.Bucket(bucketDeployments).NextSequence(); err != nil {
+				return err
+			}
+			if err := putSchema5(tx, bucketDeployments, u64(uint64(i+1)), d); err != nil {
+				return err
+			}
+			for j := range 1000 {
+				seq := uint64(i*1000 + j + 1)
+				r := &model.AuditRecord{Seq: seq, Time: time.Unix(int64(seq), 0).UTC(), Subject: "alice", Roles: []string{"deployer"},
+					Method: "/cutover.v1.AdminService/GetDeployment", Deployment: d.ID, Code: "OK", PrevHash: "p", Hash: "h"}
+				if err := putSchema5(tx, bucketAudit, u64(seq), r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(src, FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, FileName), raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		s, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		st, _ := os.Stat(filepath.Join(dir, FileName))
+		b.ReportMetric(float64(st.Size())/(1<<20), "schema6-MiB")
+		_ = s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(raw))/(1<<20), "schema5-MiB")
 }
