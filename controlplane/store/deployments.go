@@ -115,13 +115,19 @@ func (tx *Tx) PutDeployment(d *model.Deployment) error {
 // putAgents writes d's agents into b where their bytes changed, and
 // deletes the records past the last.
 func putAgents(b *bolt.Bucket, d *model.Deployment) error {
+	var scratch []byte
 	for i := range d.Agents {
-		raw, err := storecodec.EncodeDeploymentAgent(&d.Agents[i])
+		var err error
+		scratch, err = storecodec.AppendDeploymentAgent(scratch[:0], &d.Agents[i])
 		if err != nil {
 			return fmt.Errorf("deployment %s, agent %q: %w", d.ID, d.Agents[i].Name, err)
 		}
-		if err := putChanged(b, agentKey(i), raw); err != nil {
-			return err
+		// bbolt keeps a value until the commit: only a changed one is
+		// copied out of the scratch buffer.
+		if k := agentKey(i); !bytes.Equal(b.Get(k), scratch) {
+			if err := b.Put(k, bytes.Clone(scratch)); err != nil {
+				return err
+			}
 		}
 	}
 	c := b.Cursor()

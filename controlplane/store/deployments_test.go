@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,19 +103,21 @@ func benchFleet(n int) *model.Deployment {
 	return d
 }
 
-// BenchmarkPutDeployment1000AgentsOneChanged: the cost of recording one
-// agent's report in a deployment of 1,000 agents, one durable transaction
-// each, as schema 5 stored it (the whole deployment, one JSON value) and
-// as PutDeployment stores it now (a header and one record per agent, only
-// the changed ones written). page-KiB/op is what the transaction
-// allocated in pages: what it wrote. The nosync runs leave out the fsyncs,
-// whose time on a shared disk varies more than the rest.
-func BenchmarkPutDeployment1000AgentsOneChanged(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		put  func(tx *bolt.Tx, d *model.Deployment) error
-	}{
-		{"schema5-whole-json", func(tx *bolt.Tx, d *model.Deployment) error {
+// layout is how a deployment is read and written: as schema 5 did (the
+// whole deployment, one JSON value) or as the store does now.
+type layout struct {
+	name string
+	get  func(tx *bolt.Tx) (*model.Deployment, error)
+	put  func(tx *bolt.Tx, d *model.Deployment) error
+}
+
+var benchLayouts = []layout{
+	{"schema5-whole-json",
+		func(tx *bolt.Tx) (*model.Deployment, error) {
+			d := new(model.Deployment)
+			return d, json.Unmarshal(tx.Bucket([]byte("bench_schema5")).Get(u64(1)), d)
+		},
+		func(tx *bolt.Tx, d *model.Deployment) error {
 			raw, err := json.Marshal(d)
 			if err != nil {
 				return err
@@ -125,19 +128,30 @@ func BenchmarkPutDeployment1000AgentsOneChanged(b *testing.B) {
 			}
 			return bk.Put(u64(1), raw)
 		}},
-		{"schema6-per-agent", func(tx *bolt.Tx, d *model.Deployment) error { return (&Tx{tx: tx}).PutDeployment(d) }},
-	} {
-		for _, sync := range []bool{true, false} {
-			name := bc.name + "/sync"
-			if !sync {
-				name = bc.name + "/nosync"
+	{"schema6-per-agent",
+		func(tx *bolt.Tx) (*model.Deployment, error) { return (&Tx{tx: tx}).Deployment("d-1") },
+		func(tx *bolt.Tx, d *model.Deployment) error { return (&Tx{tx: tx}).PutDeployment(d) }},
+}
+
+// BenchmarkPutDeployment1000AgentsOneChanged: the cost of recording one
+// agent's report in a deployment of 1,000 agents, one durable transaction
+// each, in each layout: "put" writes the deployment held in memory,
+// "read+put" reads it first, as the deployment service does. page-KiB/op
+// is what the transaction allocated in pages: what it wrote; cpu-ms/op
+// the CPU it took. The nosync runs leave out the fsyncs, whose time on a
+// shared disk varies more than the rest.
+func BenchmarkPutDeployment1000AgentsOneChanged(b *testing.B) {
+	for _, l := range benchLayouts {
+		for _, read := range []bool{false, true} {
+			for _, sync := range []bool{true, false} {
+				name := l.name + map[bool]string{false: "/put", true: "/read+put"}[read] + map[bool]string{true: "/sync", false: "/nosync"}[sync]
+				b.Run(name, func(b *testing.B) { benchPut(b, l, read, sync) })
 			}
-			b.Run(name, func(b *testing.B) { benchPut(b, bc.put, sync) })
 		}
 	}
 }
 
-func benchPut(b *testing.B, put func(tx *bolt.Tx, d *model.Deployment) error, sync bool) {
+func benchPut(b *testing.B, l layout, read, sync bool) {
 	s, err := Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -149,22 +163,43 @@ func benchPut(b *testing.B, put func(tx *bolt.Tx, d *model.Deployment) error, sy
 		if _, err := (&Tx{tx: tx}).NextDeploymentID(); err != nil {
 			return err
 		}
-		return put(tx, d)
+		return l.put(tx, d)
 	}); err != nil {
 		b.Fatal(err)
 	}
-	alloc0 := pageAlloc(s)
+	alloc0, cpu0 := pageAlloc(s), cpuTime(b)
 	b.ResetTimer()
 	for i := range b.N {
-		a := &d.Agents[i%len(d.Agents)]
-		a.TransferredBytes += 4096
-		a.Runs[0].Bytes += 4096
-		if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, d) }); err != nil {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if read {
+				var err error
+				if d, err = l.get(tx); err != nil {
+					return err
+				}
+			}
+			a := &d.Agents[i%len(d.Agents)]
+			a.TransferredBytes += 4096
+			a.Runs[0].Bytes += 4096
+			return l.put(tx, d)
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(pageAlloc(s)-alloc0)/1024/float64(b.N), "page-KiB/op")
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+// cpuTime is the CPU time the process used so far, every thread (the
+// garbage collector's too): unlike ns/op, it does not grow when other
+// work on the machine takes the CPUs.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pageAlloc is how many bytes of pages the file's transactions allocated.

@@ -41,11 +41,20 @@ func DecodeDeployment(b []byte) (*model.Deployment, error) {
 
 // EncodeDeploymentAgent encodes one agent's progress in a deployment.
 func EncodeDeploymentAgent(a *model.DeploymentAgent) ([]byte, error) {
-	return encode(a, func(a *model.DeploymentAgent) (*storagev1.DeploymentAgent, error) {
-		var c conv
-		m := toAgentProgress(&c, a)
-		return m, c.err
-	})
+	return AppendDeploymentAgent(nil, a)
+}
+
+// AppendDeploymentAgent appends the encoding of a to b, as
+// EncodeDeploymentAgent encodes it: with a scratch buffer, a store that
+// compares each agent of a large deployment with what it holds allocates
+// only for the agents that changed.
+func AppendDeploymentAgent(b []byte, a *model.DeploymentAgent) ([]byte, error) {
+	var c conv
+	m := toAgentProgress(&c, a)
+	if c.err != nil {
+		return b, c.err
+	}
+	return marshal.MarshalAppend(b, m)
 }
 
 // DecodeDeploymentAgent decodes what EncodeDeploymentAgent encoded.
