@@ -74,6 +74,11 @@ func copyProtoBatch(btx *bolt.Tx, limit int) (done bool, err error) {
 			if err != nil {
 				return false, err
 			}
+			// The copy resumes after the last key copied: a record must
+			// land under the key it was read from.
+			if key, ok := deploymentKey(d.ID); !ok || !bytes.Equal(key, k) {
+				return false, fmt.Errorf("deployment record %x of schema 5 holds id %q: %w", k, d.ID, errkind.DataLoss)
+			}
 			if err := tx.PutDeployment(d); err != nil {
 				return false, fmt.Errorf("deployment %s: %w", d.ID, err)
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/audit"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/auditlog"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -285,4 +287,20 @@ func BenchmarkMigrate0006(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(len(raw))/(1<<20), "schema5-MiB")
+}
+
+// TestMigrate0006RefusesMisfiledDeployment: a deployment whose id does not
+// match its key stops the migration (DataLoss) instead of being copied
+// elsewhere, and the file stays at schema 5.
+func TestMigrate0006RefusesMisfiledDeployment(t *testing.T) {
+	dir := t.TempDir()
+	oldFile(t, dir, 5, func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error {
+			return putSchema5(tx, bucketDeployments, u64(1), &model.Deployment{ID: "d-2", State: model.Planned})
+		})
+	})
+	if _, err := Open(dir); !errors.Is(err, errkind.DataLoss) {
+		t.Fatalf("Open: err = %v, want DataLoss", err)
+	}
+	checkSchema(t, dir, 5)
 }
