@@ -57,6 +57,9 @@ type fakeOpts struct {
 	// unansweredStages: the first so many stage commands are received and
 	// left unanswered (as leaveUnanswered, from the start).
 	unansweredStages int
+	// validate, when set (setValidate), runs as each validate hook: a
+	// non-empty result fails the hook with it.
+	validate func() string
 }
 
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
@@ -352,10 +355,15 @@ func (a *fakeAgent) runHooks(refs []*cutoverv1.HookRef) []*cutoverv1.HookResult 
 		a.record(name)
 		res := &cutoverv1.HookResult{Application: ref.Application, Kind: ref.Kind, Index: ref.Index, Command: name, Output: "ran " + name}
 		a.mu.Lock()
-		fails := a.failHooks[hookNames[ref.Kind]]
+		fails, validate := a.failHooks[hookNames[ref.Kind]], a.validate
 		a.mu.Unlock()
 		if fails {
 			res.ExitCode, res.Error = 1, name+" exited with status 1"
+		}
+		if validate != nil && ref.Kind == cutoverv1.HookKind_HOOK_KIND_VALIDATE {
+			if msg := validate(); msg != "" {
+				res.ExitCode, res.Error = 1, name+": "+msg
+			}
 		}
 		out = append(out, res)
 		if res.Error != "" {
@@ -395,6 +403,13 @@ func (a *fakeAgent) lastSeq(kind string) int64 {
 		}
 	}
 	return 0
+}
+
+// setValidate makes fn run as each validate hook (see fakeOpts.validate).
+func (a *fakeAgent) setValidate(fn func() string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.validate = fn
 }
 
 // setFailArm makes arm fail (fails) or succeed from now on.

@@ -190,7 +190,7 @@ func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
 	if dl := formatDeadlines(p.GetStage2Deadlines()); dl != "" {
 		fmt.Fprintf(w, "-- stage 2 deadlines: %s\n", dl)
 	}
-	if len(p.GetPendingMigrations()) == 0 && strings.TrimSpace(p.GetScript()) == "" {
+	if len(p.GetPendingMigrations()) == 0 && strings.TrimSpace(p.GetScript()) == "" && p.GetContractScript() == "" {
 		fmt.Fprintf(w, "-- deployment %s runs no SQL\n", p.GetDeploymentId())
 		return
 	}
@@ -217,9 +217,42 @@ func formatPlan(w io.Writer, p *cutoverv1.DeploymentPlan) {
 			fmt.Fprintf(w, "--   %s %s statement %d (line %d) %s: %s\n--     %s\n", s.GetApplication(), s.GetFile(), s.GetStatement(), s.GetLine(), s.GetKind(), s.GetReason(), s.GetSql())
 		}
 	}
+	fmt.Fprintln(w, "-- ===== phase 1: expand, run in stage 2 before the swap")
 	fmt.Fprint(w, p.GetScript())
 	if !strings.HasSuffix(p.GetScript(), "\n") {
 		fmt.Fprintln(w)
+	}
+	formatPhases(w, p)
+}
+
+// formatPhases writes the contract phase of p, which runs, and its down
+// scripts and irreversible migrations, which do not: commented out, so
+// that the output stays a script that continue would run.
+func formatPhases(w io.Writer, p *cutoverv1.DeploymentPlan) {
+	if c := p.GetContractScript(); c != "" {
+		fmt.Fprintln(w, "\n-- ===== phase 2: contract, run in stage 2 once every front-end runs the new releases and passed its checks")
+		for _, m := range p.GetContractMigrations() {
+			fmt.Fprintf(w, "-- %s %04d %s sha256:%s\n", m.GetApplication(), m.GetVersion(), m.GetName(), shortID(m.GetChecksum()))
+		}
+		fmt.Fprint(w, c)
+		if !strings.HasSuffix(c, "\n") {
+			fmt.Fprintln(w)
+		}
+	}
+	for _, i := range p.GetIrreversible() {
+		fmt.Fprintf(w, "-- IRREVERSIBLE (%s): %s %s: %s\n", i.GetPhase(), i.GetApplication(), i.GetName(), i.GetReason())
+	}
+	for _, d := range []struct{ what, script string }{
+		{"down of contract (rollback --with-database, before the swap back)", p.GetContractDownScript()},
+		{"down of expand (stage 2's rollback, and rollback --with-database after the swap back)", p.GetDownScript()},
+	} {
+		if d.script == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n-- ===== %s; not run by continue, shown commented out:\n", d.what)
+		for _, line := range strings.Split(strings.TrimRight(d.script, "\n"), "\n") {
+			fmt.Fprintln(w, "-- | "+line)
+		}
 	}
 }
 

@@ -15,8 +15,14 @@ import (
 // This file holds the deployment commands around stage 2: approve, extend
 // and rollback, and env rollback.
 
-// databaseNote is printed after every rollback.
-const databaseNote = "note: the database is NOT rolled back: the SQL that stage 2 ran stays applied"
+// databaseNote is printed after every rollback without --with-database.
+const databaseNote = "note: the database is NOT rolled back: the SQL that stage 2 ran stays applied (--with-database undoes it)"
+
+// rollbackOptions are the flags of a rollback.
+type rollbackOptions struct {
+	reason              string
+	wait, withDB, force bool
+}
 
 func newDeployApproveCmd(c *cli) *cobra.Command {
 	var comment string
@@ -63,25 +69,35 @@ expired yet later by --by.`,
 }
 
 func newDeployRollbackCmd(c *cli) *cobra.Command {
-	var reason string
-	var wait bool
+	var opt rollbackOptions
 	cmd := &cobra.Command{
 		Use:   "rollback ID",
 		Short: "Bring every agent back to the releases that ran before a DEPLOYED deployment",
 		Long: `Roll back a DEPLOYED deployment that is what its environment runs now: every
 agent swaps current back to the release that ran before (atomically, as a
 swap) and restarts it; the deployment ends ROLLED_BACK and the environment's
-deployed versions go back. The database is NOT rolled back: the SQL that
-stage 2 ran stays applied.
+deployed versions go back. The database is NOT rolled back (the SQL that
+stage 2 ran stays applied, and a warning says so when it changed the
+schema), unless --with-database: then the down migrations of what the
+deployment applied run, newest first: the contract phase's before the
+fleet swaps back (the new releases still run and work with the expanded
+schema), the expand phase's after (the releases that ran before work
+without it), each phase in one transaction. A migration without a down
+file, or marked "-- cutover:irreversible", refuses --with-database, naming
+it, unless --force --reason: the others are undone, it stays applied.
 With --wait, follows it and fails unless it ends ROLLED_BACK.`,
-		Example: `  cutoverctl deploy rollback d-7 --reason "checkout broken" --wait`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  cutoverctl deploy rollback d-7 --reason "checkout broken" --wait
+  cutoverctl deploy rollback d-7 --with-database --wait
+  cutoverctl deploy rollback d-7 --with-database --force --reason "keep the backfilled table"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.rollback(cmd, args[0], reason, wait)
+			return c.rollback(cmd, args[0], opt)
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded in the deployment's history")
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollback until it ends; fail unless ROLLED_BACK")
+	cmd.Flags().StringVar(&opt.reason, "reason", "", "why; recorded in the deployment's history (required with --force)")
+	cmd.Flags().BoolVar(&opt.wait, "wait", false, "follow the rollback until it ends; fail unless ROLLED_BACK")
+	cmd.Flags().BoolVar(&opt.withDB, "with-database", false, "also run the down migrations of what the deployment applied")
+	cmd.Flags().BoolVar(&opt.force, "force", false, "with --with-database: leave the irreversible migrations applied and undo the others")
 	return cmd
 }
 
@@ -112,7 +128,7 @@ application of that deployment goes back. The database is NOT rolled back.`,
 				return fmt.Errorf("environment %s records no deployment of application %s, so there is nothing to roll back", args[0], app)
 			}
 			fmt.Fprintf(c.stderr, "rolling back deployment %s (it brought %s %s)\n", v.GetDeploymentId(), app, v.GetVersionLabel())
-			return c.rollback(cmd, v.GetDeploymentId(), reason, wait)
+			return c.rollback(cmd, v.GetDeploymentId(), rollbackOptions{reason: reason, wait: wait})
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "application whose current version to roll back (required)")
@@ -124,19 +140,21 @@ application of that deployment goes back. The database is NOT rolled back.`,
 
 // rollback asks for the rollback of deployment id, says that the database
 // is not rolled back, and with wait follows it to its end.
-func (c *cli) rollback(cmd *cobra.Command, id, reason string, wait bool) error {
+func (c *cli) rollback(cmd *cobra.Command, id string, opt rollbackOptions) error {
 	api, err := c.api()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := c.callCtx(cmd.Context())
-	got, err := api.RollbackDeployment(ctx, &cutoverv1.RollbackDeploymentRequest{Id: id, Reason: reason})
+	got, err := api.RollbackDeployment(ctx, &cutoverv1.RollbackDeploymentRequest{Id: id, Reason: opt.reason, WithDatabase: opt.withDB, Force: opt.force})
 	cancel()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(c.stderr, databaseNote)
-	if !wait {
+	if !opt.withDB {
+		fmt.Fprintln(c.stderr, databaseNote)
+	}
+	if !opt.wait {
 		return c.print(got, func(w io.Writer) { formatDeployment(w, got) })
 	}
 	// Until it leaves DEPLOYED, or the rollback failed (it stays DEPLOYED with an error).

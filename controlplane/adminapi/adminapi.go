@@ -399,12 +399,13 @@ func (s *Server) CancelScheduledContinue(ctx context.Context, req *cutoverv1.Can
 }
 
 // RollbackDeployment brings the agents of a DEPLOYED deployment back to the
-// releases that ran before it. The database is not rolled back.
+// releases that ran before it; with with_database, the database too.
 func (s *Server) RollbackDeployment(ctx context.Context, req *cutoverv1.RollbackDeploymentRequest) (*cutoverv1.Deployment, error) {
 	if err := required("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	d, err := s.deps.Rollback(ctx, actor(ctx), req.GetId(), req.GetReason())
+	d, err := s.deps.Rollback(ctx, actor(ctx), req.GetId(), deployment.RollbackOptions{
+		Reason: req.GetReason(), WithDatabase: req.GetWithDatabase(), Force: req.GetForce()})
 	if err != nil {
 		return nil, err
 	}

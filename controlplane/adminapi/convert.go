@@ -225,6 +225,8 @@ func deploymentToProto(d *model.Deployment) *cutoverv1.Deployment {
 		out.History = append(out.History, &cutoverv1.DeploymentTransition{State: deploymentStates[h.State], Time: ts(h.Time),
 			Actor: h.Actor, Message: h.Message})
 	}
+	out.ContractPending, out.ContractDone, out.ContractError = int32(d.ContractPending), d.ContractDone, d.ContractError
+	out.SchemaUndone, out.DatabaseOutcome = d.SchemaUndone, d.DatabaseOutcome
 	return out
 }
 
@@ -327,10 +329,17 @@ func describeChange(prev, d *model.Deployment) string {
 
 // planToProto converts the SQL plan of a deployment.
 func planToProto(id string, p *migrate.Plan, dl model.Stage2Deadlines) *cutoverv1.DeploymentPlan {
-	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script, Stage2Deadlines: deadlinesToProto(dl)}
-	for _, m := range p.Pending {
-		out.PendingMigrations = append(out.PendingMigrations, &cutoverv1.PendingMigration{Application: m.Application,
-			Version: m.Version, Name: m.Name, Checksum: m.Checksum, NoTransaction: m.NoTransaction})
+	out := &cutoverv1.DeploymentPlan{DeploymentId: id, Script: p.Script, Stage2Deadlines: deadlinesToProto(dl),
+		PendingMigrations: pendingToProto(p.Pending), Irreversible: irreversibleToProto("expand", p.Irreversible)}
+	if p.Down != nil {
+		out.DownScript = p.Down.Script
+	}
+	if c := p.Contract; c != nil {
+		out.ContractScript, out.ContractMigrations = c.Script, pendingToProto(c.Pending)
+		out.Irreversible = append(out.Irreversible, irreversibleToProto("contract", c.Irreversible)...)
+		if c.Down != nil {
+			out.ContractDownScript = c.Down.Script
+		}
 	}
 	for _, g := range p.Groups {
 		pg := &cutoverv1.SqlGroup{NoTransaction: g.NoTransaction, ShadowDuration: dur(g.ShadowDuration)}
@@ -345,6 +354,25 @@ func planToProto(id string, p *migrate.Plan, dl model.Stage2Deadlines) *cutoverv
 	for _, u := range p.Unproven {
 		out.Unproven = append(out.Unproven, &cutoverv1.UnprovenStatement{Application: u.Application, File: u.File,
 			Statement: int32(u.Statement), Line: int32(u.Line), Kind: u.Kind, Reason: u.Reason, Sql: u.SQL})
+	}
+	return out
+}
+
+// pendingToProto converts the migrations of a phase.
+func pendingToProto(ps []migrate.Pending) []*cutoverv1.PendingMigration {
+	var out []*cutoverv1.PendingMigration
+	for _, m := range ps {
+		out = append(out, &cutoverv1.PendingMigration{Application: m.Application,
+			Version: m.Version, Name: m.Name, Checksum: m.Checksum, NoTransaction: m.NoTransaction})
+	}
+	return out
+}
+
+// irreversibleToProto converts the irreversible migrations of phase.
+func irreversibleToProto(phase string, is []migrate.Irreversible) []*cutoverv1.IrreversibleMigration {
+	var out []*cutoverv1.IrreversibleMigration
+	for _, i := range is {
+		out = append(out, &cutoverv1.IrreversibleMigration{Application: i.Application, Name: i.Name, Phase: phase, Reason: i.Reason})
 	}
 	return out
 }

@@ -34,6 +34,11 @@ type Config struct {
 	// that agents refuse a former leader's (proto ConnectResponse.epoch);
 	// nil: 0, a controller that is not elected.
 	Epoch func() uint64
+	// Leader, if set, says where the leader is and whether this
+	// controller is it: a follower refuses sessions with the leader's
+	// address (errkind.NotLeader), which the agent follows. Nil: this
+	// controller always leads (one controller).
+	Leader func() (addr string, self bool)
 }
 
 // Server implements cutoverv1.AgentServiceServer. Serve it with
@@ -47,6 +52,7 @@ type Server struct {
 	auth     *auth.Service
 	log      *slog.Logger
 	epoch    func() uint64
+	leader   func() (string, bool)
 }
 
 var _ cutoverv1.AgentServiceServer = (*Server)(nil)
@@ -57,12 +63,19 @@ func New(cfg Config) *Server {
 	if epoch == nil {
 		epoch = func() uint64 { return 0 }
 	}
-	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log, epoch: epoch}
+	leader := cfg.Leader
+	if leader == nil {
+		leader = func() (string, bool) { return "", true }
+	}
+	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log, epoch: epoch, leader: leader}
 }
 
 // Connect runs an agent's session: hello first, then commands out and
 // status and reports in, until either side ends it.
 func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
+	if addr, self := s.leader(); !self {
+		return &errkind.NotLeader{Leader: addr}
+	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err

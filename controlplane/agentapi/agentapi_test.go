@@ -3,6 +3,7 @@ package agentapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -23,6 +24,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -35,6 +37,12 @@ func serve(t *testing.T) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fle
 
 // serveAt is serve with the leader's epoch given.
 func serveAt(t *testing.T, epoch uint64) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fleet) {
+	t.Helper()
+	return serveAs(t, epoch, nil)
+}
+
+// serveAs is serveAt with a leader function (nil: this controller leads).
+func serveAs(t *testing.T, epoch uint64, leader func() (string, bool)) (cutoverv1.AgentServiceClient, *store.Store, *fleet.Fleet) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -52,7 +60,7 @@ func serveAt(t *testing.T, epoch uint64) (cutoverv1.AgentServiceClient, *store.S
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(chunkwire.Codec{}),
 		grpc.UnaryInterceptor(rpcerr.UnaryServerInterceptor(log)), grpc.StreamInterceptor(rpcerr.StreamServerInterceptor(log)))
 	cutoverv1.RegisterAgentServiceServer(srv, New(Config{Store: st, Fleet: f, Transfer: sender, Log: log,
-		Epoch: func() uint64 { return epoch }}))
+		Epoch: func() uint64 { return epoch }, Leader: leader}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -220,5 +228,25 @@ func TestConnectCarriesCommandsAndReports(t *testing.T) {
 	_ = stream.CloseSend()
 	if _, err := stream.Recv(); err != io.EOF {
 		t.Fatalf("after CloseSend: %v, want EOF", err)
+	}
+}
+
+func TestFollowerRefusesSessions(t *testing.T) {
+	client, _, f := serveAs(t, 0, func() (string, bool) { return "ctl-2:7070", false })
+	stream, err := client.Connect(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &cutoverv1.AgentHello{Name: "fe1", Environment: "prod"}
+	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	var nl *errkind.NotLeader
+	if !errors.As(rpcerr.FromStatus(err), &nl) || nl.Leader != "ctl-2:7070" {
+		t.Fatalf("a follower's session: %v; want NotLeader naming ctl-2:7070", err)
+	}
+	if v := f.Connected("prod"); len(v) != 0 {
+		t.Errorf("a follower registered the agent: %+v", v)
 	}
 }

@@ -154,7 +154,7 @@ func (c *Console) extend(r *http.Request, rq *request) (string, error) {
 }
 
 func (c *Console) rollback(r *http.Request, rq *request) (string, error) {
-	_, err := c.deps.Rollback(r.Context(), rq.subject.Name, rq.target.deployment, strings.TrimSpace(r.PostFormValue("reason")))
+	_, err := c.deps.Rollback(r.Context(), rq.subject.Name, rq.target.deployment, deployment.RollbackOptions{Reason: strings.TrimSpace(r.PostFormValue("reason"))})
 	return depPath(rq.target.deployment), err
 }
 

@@ -71,7 +71,7 @@ func FormatDeadlines(dl model.Stage2Deadlines) string {
 // stepLimit is how long the step d is in may take, and its name; 0 when
 // no deadline applies (not in stage 2, or its SQL step).
 func stepLimit(d *model.Deployment) (time.Duration, string) {
-	if d.State != model.Activating || d.StepTime.IsZero() || needsSQL(d) {
+	if d.State != model.Activating || d.StepTime.IsZero() || needsSQL(d) || dbStep(d) != "" || d.Step == model.StepContract {
 		return 0, ""
 	}
 	dl := withDefaults(d.Deadlines)
@@ -173,7 +173,7 @@ func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*mo
 		switch {
 		case d.State != model.Activating:
 			return "", fmt.Errorf("deployment %s is %s now, no longer in stage 2; nothing was changed: %w", d.ID, d.State, errkind.FailedPrecondition)
-		case needsSQL(d):
+		case needsSQL(d), dbStep(d) != "":
 			return "", fmt.Errorf("deployment %s is running its SQL script, which ends by itself (bounded by the controller's --sql-timeout and the window); retry once it moved on; nothing was changed: %w", d.ID, errkind.FailedPrecondition)
 		}
 		return fmt.Sprintf("when %s ended stage 2 (abort --force: %s)", actor, reason), nil

@@ -178,7 +178,8 @@ func (s *Service) begin(actor, id string, single bool, opt ContinueOptions) (*mo
 }
 
 // Continue starts stage 2 of a PREPARED deployment, or with opt.AtWindow
-// schedules it for the next window opening. Errors: NotFound;
+// schedules it for the next window opening. On a deployment whose contract
+// phase stopped (sqlphases.go), it resumes that phase where it stopped. Errors: NotFound;
 // InvalidArgument for inconsistent options; FailedPrecondition if it is
 // not PREPARED, has expired, needs an approval, no deployment window is
 // open (unless opt.Force), or an agent is not connected or lacks a
@@ -198,6 +199,14 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
 			return err
+		}
+		if d.State == model.Activating && d.Step == model.StepContract && d.ContractError != "" {
+			forced, err := checkWindow(d, env, now, opt, "continue")
+			if err != nil {
+				return err
+			}
+			resumeContract(d, now, actor, forced)
+			return nil
 		}
 		if err := checkContinue(d, env, now); err != nil {
 			return err
@@ -220,6 +229,9 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 	s.send(out)
 	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
+	}
+	if dbStep(d) != "" {
+		s.spawnDB(d.ID, d.ContractRuns > 1)
 	}
 	s.watchers.publish(d)
 	return d, nil

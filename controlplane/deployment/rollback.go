@@ -25,8 +25,10 @@ import (
 // after_activate hooks run (after a failure, only where before_activate
 // ran, so that what it suspended is resumed). A failure before the commit
 // disarms every agent: nothing was swapped. It ends ROLLED_BACK; the
-// environment's deployed versions go back with it. The database is not
-// rolled back.
+// environment's deployed versions go back with it. The database is rolled
+// back only with RollbackOptions.WithDatabase (sqlphases.go, sqlundo.go):
+// the contract phase is undone before the arm, the expand phase after the
+// swap back.
 
 // DatabaseNotRolledBack is said wherever a rollback is reported.
 const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that stage 2 ran stays applied"
@@ -39,10 +41,14 @@ const DatabaseNotRolledBack = "the database is NOT rolled back: the SQL that sta
 // ROLLED_BACK; if one fails to arm or a before_activate hook fails, all
 // are disarmed and it stays DEPLOYED with the error (nothing swapped), and
 // the rollback can be retried.
+// With opt.WithDatabase the database is rolled back too (planRollbackDB).
 // Errors: NotFound; FailedPrecondition when it is not DEPLOYED, is being
 // rolled back, is not what the environment runs now, had nothing before
-// it, or another deployment of the environment is ACTIVATING.
-func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*model.Deployment, error) {
+// it, another deployment of the environment is ACTIVATING, or
+// --with-database would undo an irreversible migration without --force;
+// InvalidArgument for --force without a reason.
+func (s *Service) Rollback(ctx context.Context, actor, id string, opt RollbackOptions) (*model.Deployment, error) {
+	reason := opt.Reason
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []outgoing
@@ -67,8 +73,12 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*mode
 		if err != nil {
 			return err
 		}
+		dbMsg, first, err := planRollbackDB(tx, d, opt)
+		if err != nil {
+			return err
+		}
 		plan := planHooks(hooks, labelsOf(agentsOf(d, connected)))
-		msg := fmt.Sprintf("rollback requested by %s: %s; %s", actor, rollbackSteps(plan), DatabaseNotRolledBack)
+		msg := fmt.Sprintf("rollback requested by %s: %s; %s", actor, rollbackSteps(plan), dbMsg)
 		if len(unknown) > 0 {
 			msg += fmt.Sprintf("; WARNING: the controller no longer holds the manifest of %s, so no hook of it runs", strings.Join(unknown, ", "))
 		}
@@ -82,6 +92,10 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*mode
 			a := &d.Agents[i]
 			a.Error, a.RollbackSwapTime, a.BeforeRan, a.RollbackPlan = "", time.Time{}, false, plan[a.Name]
 		}
+		if first == model.StepUndoContract {
+			d.Step, d.StepTime = first, s.clock()
+			return nil
+		}
 		out = s.enterRollbackStep(d, model.StepArm)
 		return nil
 	})
@@ -90,6 +104,9 @@ func (s *Service) Rollback(ctx context.Context, actor, id, reason string) (*mode
 	}
 	s.log.Warn("rolling back a deployed deployment", "deployment", d.ID, "environment", d.Environment, "actor", actor, "agents", len(out))
 	s.send(out)
+	if dbStep(d) != "" {
+		s.spawnDB(d.ID, false)
+	}
 	s.watchers.publish(d)
 	return d, nil
 }
@@ -284,7 +301,7 @@ func nextRollbackByCommand(d *model.Deployment) step {
 
 // rolledBackReason is the reason of a rollback by command that committed.
 func rolledBackReason(d *model.Deployment) string {
-	return fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, DatabaseNotRolledBack)
+	return fmt.Sprintf("rolled back by command: every agent armed, then all swapped back together (spread %s) and run the releases that ran before %s again; %s", spread(d, rollbackSwapTime), d.ID, databaseSummary(d))
 }
 
 // afterRollback ends the rollback of d once its after_activate hooks
@@ -334,6 +351,9 @@ func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now tim
 		note(d, now, ControllerActor, st.reason)
 		return out, nil
 	case st.to == model.RolledBack:
+		if entered, err := s.enterUndoExpandAfterSwapBack(tx, d); err != nil || entered {
+			return nil, err
+		}
 		if d.Step != model.StepAfter {
 			d.Ending = model.RolledBack
 			if after := s.enterRollbackStep(d, model.StepAfter); len(after) > 0 {

@@ -89,6 +89,10 @@ func (s *Service) resume(ctx context.Context) error {
 			s.spawnSQL(d.ID, true)
 			continue
 		}
+		if dbStep(d) != "" {
+			s.spawnDB(d.ID, true)
+			continue
+		}
 		s.send(pendingCommands(d))
 	}
 	return nil
@@ -314,6 +318,9 @@ func (s *Service) afterStep(d *model.Deployment, out []outgoing, ended bool) {
 	s.send(out)
 	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
+	}
+	if dbStep(d) != "" {
+		s.spawnDB(d.ID, false)
 	}
 	if d.State == model.Prepared {
 		s.poke()

@@ -50,6 +50,11 @@ type Config struct {
 	// fetch (transfer.Sender.Saved), once per agent and deployment; nil:
 	// not counted.
 	Saved func(environment string, n int64)
+	// Epoch, if set, is the leader's epoch (several controllers on one
+	// etcd): the SQL of stage 2 runs fenced by it, so that a database on
+	// which a newer leader ran refuses a former leader (migrate.DB.Epoch);
+	// nil: 0, not fenced.
+	Epoch func() uint64
 	// ShadowDir is where prepare makes the SQLite shadow databases it checks
 	// SQL scripts on (shadow.go); "" means os.TempDir().
 	ShadowDir string
@@ -95,6 +100,7 @@ type Service struct {
 	audit      Auditor
 	saved      func(environment string, n int64)
 	shadowDir  string
+	epoch      func() uint64
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -102,6 +108,9 @@ type Service struct {
 	runCtx  context.Context // set by Run; nil before
 	wg      sync.WaitGroup  // goroutines started by Run
 	cancels map[string]context.CancelFunc
+	// dbRunning holds the deployments whose database step runs
+	// (sqlphases.go); guarded by mu.
+	dbRunning map[string]bool
 
 	// progress holds the coalesced PROGRESS reports not yet stored, per
 	// deployment (progress.go); guarded by mu.
@@ -119,9 +128,12 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
-		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, sqlTimeout: cfg.SQLTimeout,
+		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, dbRunning: map[string]bool{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
-		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush}
+		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch}
+	if s.epoch == nil {
+		s.epoch = func() uint64 { return 0 }
+	}
 	if s.progressFlush <= 0 {
 		s.progressFlush = DefaultProgressFlush
 	}

@@ -31,7 +31,7 @@ import (
 // checkSQL runs plan on a shadow of db. It returns the reason prepare
 // fails, or "".
 func (s *Service) checkSQL(ctx context.Context, env *model.Environment, db migrate.DB, plan *migrate.Plan, migrations map[string][]migrate.File) string {
-	if plan.Empty() {
+	if plan.Empty() && plan.Contract.Empty() {
 		return ""
 	}
 	files := map[string][]migrate.File{}

@@ -43,13 +43,14 @@ import (
 // is 0.
 const DefaultSQLTimeout = 10 * time.Minute
 
-// databaseOf returns the migrate.DB of env, and false when env has none.
-func databaseOf(env *model.Environment) (migrate.DB, bool) {
+// databaseOf returns the migrate.DB of env, fenced with the leader's
+// epoch, and false when env has none.
+func (s *Service) databaseOf(env *model.Environment) (migrate.DB, bool) {
 	db := env.Database
 	if db.Driver == "" && db.DSN == "" {
 		return migrate.DB{}, false
 	}
-	return migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout}, true
+	return migrate.DB{Driver: db.Driver, DSN: db.DSN, StatementTimeout: db.StatementTimeout, LockTimeout: db.LockTimeout, Epoch: s.epoch()}, true
 }
 
 // needsSQL says whether d is in stage 2 and waits for its SQL part: no
@@ -85,7 +86,7 @@ func (s *Service) planSQL(ctx context.Context, d *model.Deployment, migrations m
 			with = append(with, fmt.Sprintf("%s (%d)", a.Name, len(files)))
 		}
 	}
-	db, ok := databaseOf(env)
+	db, ok := s.databaseOf(env)
 	if !ok {
 		if len(with) > 0 {
 			return nil, fmt.Sprintf("applications with migrations: %s, but environment %s has no database; set it with `cutoverctl env update %s --db-driver sqlite|postgres --db-dsn DSN`, then create and prepare a new deployment; nothing was sent to the agents",
@@ -113,6 +114,9 @@ func storeSQLPlan(tx model.Tx, d *model.Deployment, plan *migrate.Plan) error {
 		return fmt.Errorf("encode the SQL plan of %s: %w", d.ID, err)
 	}
 	d.SQLPending = len(plan.Pending)
+	if plan.Contract != nil {
+		d.ContractPending = len(plan.Contract.Pending)
+	}
 	return tx.PutSQLPlan(d.ID, raw)
 }
 
@@ -165,33 +169,14 @@ func (s *Service) spawnSQL(id string, resumed bool) {
 // runSQL runs the stored plan of deployment id against its environment's
 // database, then records the outcome and, on success, sends activate.
 func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
-	var (
-		d    *model.Deployment
-		env  *model.Environment
-		plan *migrate.Plan
-	)
-	err := s.store.View(func(tx model.Tx) error {
-		var err error
-		if d, err = tx.Deployment(id); err != nil {
-			return err
-		}
-		if env, err = tx.Environment(d.Environment); err != nil {
-			return err
-		}
-		raw, err := tx.SQLPlan(id)
-		if err != nil {
-			return err
-		}
-		plan, err = decodePlan(id, raw)
-		return err
-	})
+	d, env, plan, err := s.loadSQL(id)
 	if err != nil {
 		return s.sqlDone(id, 0, err, true)
 	}
 	if !needsSQL(d) {
 		return nil
 	}
-	db, ok := databaseOf(env)
+	db, ok := s.databaseOf(env)
 	if !ok {
 		return s.sqlDone(id, 0, fmt.Errorf("environment %s no longer has a database, and the plan has %d migration(s) to run; set it again with `cutoverctl env update %s --db-driver --db-dsn`",
 			env.Name, len(plan.Pending), env.Name), true)
@@ -217,6 +202,26 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 		err = fmt.Errorf("%w (the SQL part of stage 2 may take %s: %s)", err, budget.Round(time.Second), bound)
 	}
 	return s.sqlDone(id, took, err, err != nil && sqlUnchanged(plan, res, err))
+}
+
+// loadSQL reads deployment id, its environment and its stored SQL plan.
+func (s *Service) loadSQL(id string) (d *model.Deployment, env *model.Environment, plan *migrate.Plan, err error) {
+	err = s.store.View(func(tx model.Tx) error {
+		var err error
+		if d, err = tx.Deployment(id); err != nil {
+			return err
+		}
+		if env, err = tx.Environment(d.Environment); err != nil {
+			return err
+		}
+		raw, err := tx.SQLPlan(id)
+		if err != nil {
+			return err
+		}
+		plan, err = decodePlan(id, raw)
+		return err
+	})
+	return d, env, plan, err
 }
 
 // sqlUnchanged says that a run of plan that failed with err left the

@@ -111,7 +111,7 @@ func stepKind(st model.Stage2Step) (fleet.CommandKind, appspec.HookKind) {
 		return fleet.Hooks, appspec.BeforeActivate
 	case model.StepAfter:
 		return fleet.Hooks, appspec.AfterActivate
-	case model.StepSQL:
+	case model.StepSQL, model.StepContract, model.StepUndoContract, model.StepUndoExpand:
 		return "", ""
 	}
 	return fleet.Commit, appspec.Validate
@@ -157,7 +157,7 @@ func (s *Service) enterStep(d *model.Deployment, st model.Stage2Step) []outgoing
 		a := &d.Agents[i]
 		a.StepError = ""
 		switch st {
-		case model.StepSQL:
+		case model.StepSQL, model.StepContract, model.StepUndoExpand:
 			continue
 		case model.StepBefore, model.StepAfter:
 			if len(refsOf(a, hk)) == 0 || (st == model.StepAfter && d.Ending != model.Deployed && !a.BeforeRan) {
@@ -210,6 +210,13 @@ func (s *Service) endStage2(tx model.Tx, d *model.Deployment, to model.Deploymen
 	now := s.clock()
 	if d.Step == model.StepCommit && to == model.Deployed {
 		d.SwapDuration = now.Sub(d.StepTime)
+	}
+	if d.Step == model.StepCommit {
+		var entered bool
+		var err error
+		if reason, entered, err = s.enterDBStep(tx, d, to, reason); err != nil || entered {
+			return nil, err
+		}
 	}
 	if d.Step != model.StepAfter {
 		d.Ending = to

@@ -43,6 +43,10 @@ type DB struct {
 	// LockTimeout bounds waits on locks held by others; 0 leaves the
 	// server's default (PostgreSQL) or 10s (SQLite's busy timeout).
 	LockTimeout time.Duration `json:"lock_timeout,omitempty"`
+	// Epoch is the epoch of the leader that runs the migrations (several
+	// controllers on one etcd); a database on which a higher epoch ran
+	// refuses it (fence.go). 0: not fenced.
+	Epoch uint64 `json:"-"`
 }
 
 // Validate fails with errkind.InvalidArgument for an unknown driver, an

@@ -7,11 +7,17 @@
 //
 // # Files
 //
-// An application's migrations are files NNNN_name.up.sql (NNNN a positive
-// integer, gaps allowed). Load / LoadDir read a directory (other .sql names
-// and duplicate versions are errkind.InvalidArgument, naming the files);
-// ParseFile makes one File from a name and content. A file whose first line
-// is "-- cutover:no-transaction" runs outside any transaction, alone.
+// An application's migrations are files NNNN_name.up.sql (expand: run in
+// stage 2 before the swap) and NNNN_name.contract.sql (contract: run once
+// every front-end swapped and passed its checks), NNNN a positive integer,
+// gaps allowed, one version per migration whatever its phase. Beside
+// either may sit NNNN_name.down.sql, which undoes it (File.Down); a
+// migration without one, or with a line "-- cutover:irreversible" in
+// either file, is irreversible. Load / LoadDir read a directory (other
+// .sql names, duplicate versions and a down file without its migration are
+// errkind.InvalidArgument, naming the files); ParseFile makes one File
+// from a name and content. A file whose first line is
+// "-- cutover:no-transaction" runs outside any transaction, alone.
 //
 // # Databases
 //
@@ -47,6 +53,17 @@
 // application, version, files and checksums. Generate also refuses
 // (InvalidArgument) a transactional file that holds BEGIN/COMMIT/ROLLBACK,
 // or one whose statements cannot be split.
+//
+// # Phases and downs
+//
+// The plan Generate returns is the expand phase; Plan.Contract holds the
+// contract phase (its basis: the rows once expand ran), and each phase's
+// Plan.Down the down plan that undoes it (its reversible migrations,
+// newest first, each followed by the DELETE of its bookkeeping row; its
+// basis covers the rows of the deployment's applications only). The
+// migrations no down plan undoes are in Plan.Irreversible. Check runs, on
+// the shadow, expand, contract, the contract's down and the expand's down,
+// in that order. Execute and Resume run any of these plans (phases.go).
 //
 // # Execution
 //

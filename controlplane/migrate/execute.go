@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -201,21 +200,28 @@ func setUp(ctx context.Context, db DB, conn *sql.Conn, plan *Plan, resume bool) 
 				db, strings.Join(strings.Fields(s)[:2], " "), redactIn(err.Error(), db.DSN), note, kind)
 		}
 	}
+	if err := fence(ctx, db, conn); err != nil {
+		return 0, err
+	}
 	rows, err := readRows(ctx, conn, db.Driver)
 	if err != nil {
 		kind, note := classify(ctx, db, err)
 		return 0, fmt.Errorf("database %s: %s%s; no migration was run: %w", db, redactIn(err.Error(), db.DSN), note, kind)
 	}
-	got := digest(rows)
+	got := plan.digestOf(rows)
 	if got == plan.Basis {
 		return 0, nil
 	}
 	if resume {
 		for k := len(plan.Groups); k > 0; k-- {
-			if digest(appliedThrough(plan, k)) == got {
+			if plan.digestOf(rowsThrough(plan, k)) == got {
 				return k, nil
 			}
 		}
+	}
+	if plan.isDown() {
+		return 0, fmt.Errorf("the database's migrations of %s are not what the deployment left (%s); nothing was undone: the %s phase cannot be undone by cutover, undo it by hand: %w",
+			strings.Join(plan.Scope, ", "), describeChange(plan.scoped(plan.Applied), plan.scoped(rows)), strings.TrimPrefix(plan.Phase, "down-"), errkind.FailedPrecondition)
 	}
 	return 0, fmt.Errorf("the database changed since prepare: %s; nothing was run: prepare again: %w",
 		describeChange(plan.Applied, rows), errkind.FailedPrecondition)
@@ -236,21 +242,6 @@ func setUpSQL(db DB) []string {
 		stmts = append(stmts, fmt.Sprintf("PRAGMA busy_timeout = %d", sqliteBusy(db).Milliseconds()))
 	}
 	return append(stmts, createTableSQL(db.Driver))
-}
-
-// appliedThrough returns the bookkeeping rows the database holds once the
-// first k groups of plan ran: its basis rows plus theirs, sorted as
-// readRows sorts them.
-func appliedThrough(plan *Plan, k int) []Applied {
-	rows := slices.Clone(plan.Applied)
-	for _, g := range plan.Groups[:k] {
-		for _, s := range g.Steps {
-			rows = append(rows, Applied{Application: s.Application, Version: s.Version, Name: s.Name,
-				Checksum: s.Checksum, DeploymentID: plan.DeploymentID})
-		}
-	}
-	sortApplied(rows)
-	return rows
 }
 
 // runGroup runs group gi of plan: in one transaction unless it is a

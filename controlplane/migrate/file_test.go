@@ -57,9 +57,9 @@ func TestLoad(t *testing.T) {
 			errParts: []string{`"0001_a.up.sql"`, `"1_b.up.sql"`, "same version 1"},
 		},
 		{
-			name:     "down file refused",
-			fsys:     fstest.MapFS{"0001_a.up.sql": file("x"), "0001_a.down.sql": file("y")},
-			errParts: []string{`"0001_a.down.sql"`, "NNNN_name.up.sql"},
+			name:     "down file without its up file refused",
+			fsys:     fstest.MapFS{"0001_a.up.sql": file("x"), "0001_b.down.sql": file("y")},
+			errParts: []string{`"0001_b.down.sql"`, "0001_b.up.sql", "0001_b.contract.sql"},
 		},
 		{
 			name:     "no version",

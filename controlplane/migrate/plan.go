@@ -83,6 +83,25 @@ type Plan struct {
 	Unproven []Unproven `json:"unproven,omitempty"`
 	// Shadow is what Check found; nil before Check.
 	Shadow *ShadowCheck `json:"shadow,omitempty"`
+
+	// Phase says what the plan runs: "" the expand phase (the plan
+	// Generate returns), PhaseContract, PhaseDownExpand or
+	// PhaseDownContract (phases.go).
+	Phase string `json:"phase,omitempty"`
+	// Scope, on a down plan, lists the applications whose bookkeeping rows
+	// Basis covers: a down plan runs after other deployments may have
+	// migrated other applications.
+	Scope []string `json:"scope,omitempty"`
+	// Contract is the contract phase, on the expand plan; nil when no
+	// contract migration is pending. Its Basis is the rows once the
+	// expand phase ran.
+	Contract *Plan `json:"contract,omitempty"`
+	// Down undoes this phase (its reversible migrations, newest first);
+	// nil when none of its migrations can be undone.
+	Down *Plan `json:"down,omitempty"`
+	// Irreversible are the migrations of this phase that no down plan
+	// undoes (on a down plan: the ones it leaves applied).
+	Irreversible []Irreversible `json:"irreversible,omitempty"`
 }
 
 // Empty reports whether the plan applies nothing.
@@ -116,37 +135,60 @@ func Generate(ctx context.Context, db DB, deploymentID string, apps []AppFiles) 
 	if err := checkDrift(apps, applied); err != nil {
 		return nil, err
 	}
-	p := &Plan{DeploymentID: deploymentID, Driver: db.Driver, Basis: digest(applied), Applied: applied}
 	done := map[appVersion]bool{}
 	for _, a := range applied {
 		done[appVersion{a.Application, a.Version}] = true
 	}
-	var cur *Group
-	for _, app := range apps {
-		for _, f := range app.Files {
-			if done[appVersion{app.Application, f.Version}] {
-				continue
-			}
-			pd := Pending{Application: app.Application, Version: f.Version, Name: f.Name, Checksum: f.Checksum, NoTransaction: f.NoTransaction}
-			p.Pending = append(p.Pending, pd)
-			step := Step{Pending: pd, SQL: f.SQL, Record: recordSQL(pd, deploymentID)}
-			if f.NoTransaction {
-				p.Groups = append(p.Groups, Group{NoTransaction: true, Steps: []Step{step}})
-				cur = nil
-				continue
-			}
-			if cur == nil {
-				p.Groups = append(p.Groups, Group{})
-				cur = &p.Groups[len(p.Groups)-1]
-			}
-			cur.Steps = append(cur.Steps, step)
-		}
-	}
+	p := &Plan{DeploymentID: deploymentID, Driver: db.Driver, Basis: digest(applied), Applied: applied}
+	p.addPending(apps, done, false)
 	if !p.Empty() {
 		p.Script = render(p)
 		p.Unproven = unproven(p)
 	}
+	p.Down = downPlan(p, apps)
+	after := rowsThrough(p, len(p.Groups))
+	c := &Plan{DeploymentID: deploymentID, Driver: db.Driver, Basis: digest(after), Applied: after, Phase: PhaseContract}
+	c.addPending(apps, done, true)
+	if !c.Empty() {
+		c.Script = render(c)
+		c.Unproven = unproven(c)
+		c.Down = downPlan(c, apps)
+		p.Contract = c
+	}
 	return p, nil
+}
+
+// addPending adds to p the files of apps that done lacks: the contract
+// files with contract, the expand files without. Consecutive transactional
+// files share a group; a no-transaction file is a group of its own.
+func (p *Plan) addPending(apps []AppFiles, done map[appVersion]bool, contract bool) {
+	var cur *Group
+	for _, app := range apps {
+		for _, f := range app.Files {
+			if done[appVersion{app.Application, f.Version}] || f.Contract != contract {
+				continue
+			}
+			pd := Pending{Application: app.Application, Version: f.Version, Name: f.Name, Checksum: f.Checksum, NoTransaction: f.NoTransaction}
+			p.Pending = append(p.Pending, pd)
+			cur = p.addStep(cur, Step{Pending: pd, SQL: f.SQL, Record: recordSQL(pd, p.DeploymentID)})
+		}
+	}
+}
+
+// addStep appends s to p's groups: to cur when both are transactional,
+// else in a new group. It returns the group the next transactional step
+// joins (nil after a no-transaction one).
+func (p *Plan) addStep(cur *Group, s Step) *Group {
+	if s.NoTransaction {
+		p.Groups = append(p.Groups, Group{NoTransaction: true, Steps: []Step{s}})
+		return nil
+	}
+	if cur == nil {
+		p.Groups = append(p.Groups, Group{})
+		cur = &p.Groups[len(p.Groups)-1]
+	}
+	cur.Steps = append(cur.Steps, s)
+	return cur
 }
 
 type appVersion struct {
@@ -182,19 +224,37 @@ func checkInput(driver, deploymentID string, apps []AppFiles) error {
 			if i > 0 && f.Version <= app.Files[i-1].Version {
 				return bad("application %q: %s and %s are out of order or have the same version", app.Application, app.Files[i-1].Name, f.Name)
 			}
-			stmts, err := splitStatements(driver, f.SQL)
-			if err != nil {
-				return bad("application %q: %s: %v", app.Application, f.Name, err)
+			if err := checkSQL(driver, f.Name, f.SQL, f.NoTransaction); err != nil {
+				return bad("application %q: %v", app.Application, err)
 			}
-			if f.NoTransaction {
-				continue
-			}
-			for _, s := range stmts {
-				if s.transactionControl() {
-					return bad("application %q: %s: statement %d (line %d) controls the transaction (%s); cutover runs each file in a transaction: remove it, or start the file with %q",
-						app.Application, f.Name, s.Index, s.Line, strings.TrimSpace(s.word(0)+" "+s.word(1)), NoTransactionMarker)
+			if d := f.Down; d != nil {
+				sum := sha256.Sum256([]byte(d.SQL))
+				if d.Checksum != hex.EncodeToString(sum[:]) || strings.ContainsFunc(d.Name, isControl) {
+					return bad("application %q: %s: the checksum does not match the content, or the name is not printable", app.Application, d.Name)
+				}
+				if err := checkSQL(driver, d.Name, d.SQL, d.NoTransaction); err != nil {
+					return bad("application %q: %v", app.Application, err)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkSQL fails when the file name's statements cannot be split, or when
+// a transactional file controls the transaction.
+func checkSQL(driver, name, sql string, noTx bool) error {
+	stmts, err := splitStatements(driver, sql)
+	if err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	if noTx {
+		return nil
+	}
+	for _, s := range stmts {
+		if s.transactionControl() {
+			return fmt.Errorf("%s: statement %d (line %d) controls the transaction (%s); cutover runs each file in a transaction: remove it, or start the file with %q",
+				name, s.Index, s.Line, strings.TrimSpace(s.word(0)+" "+s.word(1)), NoTransactionMarker)
 		}
 	}
 	return nil
@@ -270,8 +330,7 @@ func render(p *Plan) string {
 		lock = "an flock on <database>" + lockFileSuffix
 		timeouts = "sets busy_timeout to lock_timeout (statement_timeout bounds each statement),"
 	}
-	fmt.Fprintf(&b, "-- cutover migration script for deployment %s (%s): %d migration(s) in %d group(s).\n",
-		p.DeploymentID, p.Driver, len(p.Pending), len(p.Groups))
+	b.WriteString(phaseHeader(p))
 	fmt.Fprintf(&b, "-- Made from the bookkeeping rows with digest %s.\n", p.Basis)
 	fmt.Fprintf(&b, "-- Before group 1, cutover takes the migration lock (%s),\n", lock)
 	fmt.Fprintf(&b, "-- %s\n", timeouts)

@@ -67,8 +67,10 @@ type ShadowCheck struct {
 // applied are replayed from sh.Files, in the order they were applied). It
 // only reads db (its schema, its bookkeeping rows); the shadow is removed
 // when Check returns. On success it records in plan the time each group
-// took (Group.ShadowDuration) and plan.Shadow. A plan with nothing pending
-// returns at once.
+// took (Group.ShadowDuration) and plan.Shadow. Then it runs, on the same
+// shadow, the contract phase, its down plan and the expand phase's down
+// plan (laterPlans). A plan with nothing pending in either phase returns
+// at once.
 //
 // Errors: a *StatementError (kind FailedPrecondition or DeadlineExceeded)
 // when a statement of the plan fails on the shadow, its Outcome saying so;
@@ -77,14 +79,19 @@ type ShadowCheck struct {
 // that may not create databases); errkind.Unavailable when a database
 // cannot be reached; errkind.InvalidArgument for a bad DB or plan.
 func Check(ctx context.Context, db DB, plan *Plan, sh Shadow) error {
-	if plan.Empty() {
+	if plan.Empty() && plan.Contract.Empty() {
 		return nil
 	}
 	if err := db.Validate(); err != nil {
 		return err
 	}
-	if err := checkPlan(db, plan); err != nil {
-		return err
+	for _, q := range append([]*Plan{plan}, laterPlans(plan)...) {
+		if q.Empty() {
+			continue
+		}
+		if err := checkPlan(db, q); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	var (
@@ -145,7 +152,32 @@ func runOnShadow(ctx context.Context, shadow DB, plan *Plan) ([]time.Duration, e
 		}
 		took[gi] = time.Since(t0)
 	}
+	for _, q := range laterPlans(plan) {
+		for gi := range q.Groups {
+			if err := runGroup(ctx, shadow, conn, q, gi); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return took, nil
+}
+
+// laterPlans are the plans Check runs on the shadow after plan's groups,
+// in this order: the contract phase, its down plan, the expand phase's down
+// plan. So prepare proves that each runs, and that each down plan runs
+// after what it undoes.
+func laterPlans(plan *Plan) []*Plan {
+	var out []*Plan
+	if c := plan.Contract; c != nil {
+		out = append(out, c)
+		if c.Down != nil {
+			out = append(out, c.Down)
+		}
+	}
+	if plan.Down != nil {
+		out = append(out, plan.Down)
+	}
+	return out
 }
 
 // sqliteShadow makes a SQLite file in dir with db's schema (every table,

@@ -204,6 +204,36 @@ type Deployment struct {
 	// began, defaults filled in (zero in records older than them: the
 	// defaults apply).
 	Deadlines Stage2Deadlines `json:"deadlines,omitzero"`
+
+	// The database phases (controlplane/deployment/sqlphases.go): the
+	// contract phase of stage 2, and the undoing of what the SQL applied.
+
+	// ContractPending is how many migrations the SQL plan's contract phase
+	// applies (set when prepare stored the plan); 0: there is none.
+	ContractPending int `json:"contract_pending,omitempty"`
+	// ContractDone is set once the contract phase committed.
+	ContractDone bool `json:"contract_done,omitempty"`
+	// ContractDuration is how long the contract phase took (its last run).
+	ContractDuration time.Duration `json:"contract_duration,omitempty"`
+	// ContractError says why the contract phase stopped (what committed,
+	// what did not); the deployment waits in stage 2's contract step for
+	// continue, which resumes it. Empty while it runs or once done.
+	ContractError string `json:"contract_error,omitempty"`
+	// ContractRuns counts the starts of the contract phase: each after the
+	// first resumes (migrate.Resume).
+	ContractRuns int `json:"contract_runs,omitempty"`
+	// RollbackDatabase: the running (or last) rollback by command also
+	// undoes the database (rollback --with-database).
+	RollbackDatabase bool `json:"rollback_database,omitempty"`
+	// RollbackForced: that rollback was forced past irreversible
+	// migrations (--force --reason), which stay applied.
+	RollbackForced bool `json:"rollback_forced,omitempty"`
+	// SchemaUndone lists the phases whose down plans ran and committed:
+	// "contract", "expand".
+	SchemaUndone []string `json:"schema_undone,omitempty"`
+	// DatabaseOutcome says what a rollback (stage 2's, or by command with
+	// the database) did to the database, or why it left it as it was.
+	DatabaseOutcome string `json:"database_outcome,omitempty"`
 }
 
 // Stage2Deadlines bound the steps of stage 2: Arm the arm step, Hooks each
@@ -230,7 +260,10 @@ type PredictionPart struct {
 }
 
 // Stage2Step is a step of stage 2, in order: arm, before_activate, sql,
-// commit, after_activate.
+// commit, contract (after a commit that succeeded) or undo_expand (after
+// one that swapped back), after_activate. A rollback by command with the
+// database runs undo_contract before its arm, and undo_expand after its
+// commit.
 type Stage2Step string
 
 // The steps of stage 2.
@@ -240,6 +273,12 @@ const (
 	StepSQL    Stage2Step = "sql"
 	StepCommit Stage2Step = "commit"
 	StepAfter  Stage2Step = "after_activate"
+	// StepContract runs the contract phase of the SQL.
+	StepContract Stage2Step = "contract"
+	// StepUndoContract runs the down plan of the contract phase.
+	StepUndoContract Stage2Step = "undo_contract"
+	// StepUndoExpand runs the down plan of the expand phase.
+	StepUndoExpand Stage2Step = "undo_expand"
 )
 
 // HookRef names a hook of an application's spec: Kind is

@@ -1047,8 +1047,16 @@ type RollbackDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id of the deployment.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// reason is recorded in the history.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// reason is recorded in the history; required with force.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// with_database also undoes what the deployment's SQL applied: the
+	// contract phase before the fleet swaps back, the expand phase after,
+	// each in one transaction. Refused (FAILED_PRECONDITION, naming it)
+	// when a migration to undo is irreversible, unless force.
+	WithDatabase bool `protobuf:"varint,3,opt,name=with_database,json=withDatabase,proto3" json:"with_database,omitempty"`
+	// force, with with_database and a reason, undoes what can be undone
+	// and leaves the irreversible migrations applied.
+	Force         bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1095,6 +1103,20 @@ func (x *RollbackDeploymentRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RollbackDeploymentRequest) GetWithDatabase() bool {
+	if x != nil {
+		return x.WithDatabase
+	}
+	return false
+}
+
+func (x *RollbackDeploymentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 // GetDeploymentRequest names a deployment.
@@ -2848,10 +2870,12 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x02by\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x02by\"0\n" +
 	"\x1eCancelScheduledContinueRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"C\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"~\n" +
 	"\x19RollbackDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"&\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n" +
+	"\rwith_database\x18\x03 \x01(\bR\fwithDatabase\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"&\n" +
 	"\x14GetDeploymentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\":\n" +
 	"\x16ListDeploymentsRequest\x12 \n" +

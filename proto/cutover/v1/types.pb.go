@@ -1314,13 +1314,31 @@ type Deployment struct {
 	// before (GetDeploymentPlan shows the environment's then).
 	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,50,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
 	// step is the step of stage 2 an ACTIVATING deployment is in: arm,
-	// before_activate, sql, commit, swap-back or after_activate.
+	// before_activate, sql, commit, swap-back, contract, undo_expand or
+	// after_activate (a DEPLOYED one rolling back with the database:
+	// undo_contract, then its own arm, commit, undo_expand).
 	Step string `protobuf:"bytes,51,opt,name=step,proto3" json:"step,omitempty"`
 	// step_deadline is when that step ends at the latest (unset outside
-	// stage 2 and in the sql step, which --sql-timeout bounds).
-	StepDeadline  *timestamppb.Timestamp `protobuf:"bytes,52,opt,name=step_deadline,json=stepDeadline,proto3" json:"step_deadline,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// stage 2 and in the sql, contract and undo steps, which --sql-timeout
+	// bounds).
+	StepDeadline *timestamppb.Timestamp `protobuf:"bytes,52,opt,name=step_deadline,json=stepDeadline,proto3" json:"step_deadline,omitempty"`
+	// contract_pending is how many migrations the contract phase applies
+	// once every front-end runs the new releases and passed its checks.
+	ContractPending int32 `protobuf:"varint,60,opt,name=contract_pending,json=contractPending,proto3" json:"contract_pending,omitempty"`
+	// contract_done is set once the contract phase committed.
+	ContractDone bool `protobuf:"varint,61,opt,name=contract_done,json=contractDone,proto3" json:"contract_done,omitempty"`
+	// contract_error says why the contract phase stopped, what committed and
+	// what did not; the deployment waits, ACTIVATING, in the contract step:
+	// ContinueDeployment resumes it.
+	ContractError string `protobuf:"bytes,62,opt,name=contract_error,json=contractError,proto3" json:"contract_error,omitempty"`
+	// schema_undone lists the phases whose down migrations ran ("contract",
+	// "expand"), in that order.
+	SchemaUndone []string `protobuf:"bytes,63,rep,name=schema_undone,json=schemaUndone,proto3" json:"schema_undone,omitempty"`
+	// database_outcome says what a rollback did to the database, or why it
+	// left it as it was.
+	DatabaseOutcome string `protobuf:"bytes,64,opt,name=database_outcome,json=databaseOutcome,proto3" json:"database_outcome,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -1563,6 +1581,41 @@ func (x *Deployment) GetStepDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Deployment) GetContractPending() int32 {
+	if x != nil {
+		return x.ContractPending
+	}
+	return 0
+}
+
+func (x *Deployment) GetContractDone() bool {
+	if x != nil {
+		return x.ContractDone
+	}
+	return false
+}
+
+func (x *Deployment) GetContractError() string {
+	if x != nil {
+		return x.ContractError
+	}
+	return ""
+}
+
+func (x *Deployment) GetSchemaUndone() []string {
+	if x != nil {
+		return x.SchemaUndone
+	}
+	return nil
+}
+
+func (x *Deployment) GetDatabaseOutcome() string {
+	if x != nil {
+		return x.DatabaseOutcome
+	}
+	return ""
+}
+
 // DeploymentPackage is the outcome of the package step (cutover.yaml
 // `package`) after a successful activation.
 type DeploymentPackage struct {
@@ -1753,8 +1806,22 @@ type DeploymentPlan struct {
 	// stage2_deadlines bound the steps of stage 2: the deployment's once it
 	// began, the environment's before.
 	Stage2Deadlines *Stage2Deadlines `protobuf:"bytes,20,opt,name=stage2_deadlines,json=stage2Deadlines,proto3" json:"stage2_deadlines,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// contract_script is the exact script of the contract phase, run once
+	// every front-end runs the new releases and passed its checks; empty
+	// when no contract migration is pending. script is the expand phase's.
+	ContractScript string `protobuf:"bytes,21,opt,name=contract_script,json=contractScript,proto3" json:"contract_script,omitempty"`
+	// contract_migrations are the migrations contract_script applies.
+	ContractMigrations []*PendingMigration `protobuf:"bytes,22,rep,name=contract_migrations,json=contractMigrations,proto3" json:"contract_migrations,omitempty"`
+	// down_script is the exact script that undoes the expand phase (stage
+	// 2's rollback, and rollback --with-database after the swap back).
+	DownScript string `protobuf:"bytes,23,opt,name=down_script,json=downScript,proto3" json:"down_script,omitempty"`
+	// contract_down_script undoes the contract phase (rollback
+	// --with-database, before the swap back).
+	ContractDownScript string `protobuf:"bytes,24,opt,name=contract_down_script,json=contractDownScript,proto3" json:"contract_down_script,omitempty"`
+	// irreversible are the pending migrations no down script undoes.
+	Irreversible  []*IrreversibleMigration `protobuf:"bytes,25,rep,name=irreversible,proto3" json:"irreversible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeploymentPlan) Reset() {
@@ -1850,6 +1917,115 @@ func (x *DeploymentPlan) GetStage2Deadlines() *Stage2Deadlines {
 	return nil
 }
 
+func (x *DeploymentPlan) GetContractScript() string {
+	if x != nil {
+		return x.ContractScript
+	}
+	return ""
+}
+
+func (x *DeploymentPlan) GetContractMigrations() []*PendingMigration {
+	if x != nil {
+		return x.ContractMigrations
+	}
+	return nil
+}
+
+func (x *DeploymentPlan) GetDownScript() string {
+	if x != nil {
+		return x.DownScript
+	}
+	return ""
+}
+
+func (x *DeploymentPlan) GetContractDownScript() string {
+	if x != nil {
+		return x.ContractDownScript
+	}
+	return ""
+}
+
+func (x *DeploymentPlan) GetIrreversible() []*IrreversibleMigration {
+	if x != nil {
+		return x.Irreversible
+	}
+	return nil
+}
+
+// IrreversibleMigration is a pending migration without a down file, or
+// marked "-- cutover:irreversible".
+type IrreversibleMigration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// application owns it.
+	Application string `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	// name is its file name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// phase is "expand" or "contract".
+	Phase string `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	// reason says why it is irreversible.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IrreversibleMigration) Reset() {
+	*x = IrreversibleMigration{}
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IrreversibleMigration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IrreversibleMigration) ProtoMessage() {}
+
+func (x *IrreversibleMigration) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IrreversibleMigration.ProtoReflect.Descriptor instead.
+func (*IrreversibleMigration) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IrreversibleMigration) GetApplication() string {
+	if x != nil {
+		return x.Application
+	}
+	return ""
+}
+
+func (x *IrreversibleMigration) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IrreversibleMigration) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *IrreversibleMigration) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // SqlGroup is one transaction of a plan, or one no-transaction migration.
 type SqlGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1865,7 +2041,7 @@ type SqlGroup struct {
 
 func (x *SqlGroup) Reset() {
 	*x = SqlGroup{}
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2053,7 @@ func (x *SqlGroup) String() string {
 func (*SqlGroup) ProtoMessage() {}
 
 func (x *SqlGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[14]
+	mi := &file_cutover_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2066,7 @@ func (x *SqlGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqlGroup.ProtoReflect.Descriptor instead.
 func (*SqlGroup) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SqlGroup) GetMigrations() []string {
@@ -1939,7 +2115,7 @@ type UnprovenStatement struct {
 
 func (x *UnprovenStatement) Reset() {
 	*x = UnprovenStatement{}
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2127,7 @@ func (x *UnprovenStatement) String() string {
 func (*UnprovenStatement) ProtoMessage() {}
 
 func (x *UnprovenStatement) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[15]
+	mi := &file_cutover_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2140,7 @@ func (x *UnprovenStatement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovenStatement.ProtoReflect.Descriptor instead.
 func (*UnprovenStatement) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnprovenStatement) GetApplication() string {
@@ -2035,7 +2211,7 @@ type PendingMigration struct {
 
 func (x *PendingMigration) Reset() {
 	*x = PendingMigration{}
-	mi := &file_cutover_v1_types_proto_msgTypes[16]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2223,7 @@ func (x *PendingMigration) String() string {
 func (*PendingMigration) ProtoMessage() {}
 
 func (x *PendingMigration) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[16]
+	mi := &file_cutover_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2236,7 @@ func (x *PendingMigration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMigration.ProtoReflect.Descriptor instead.
 func (*PendingMigration) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PendingMigration) GetApplication() string {
@@ -2133,7 +2309,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_cutover_v1_types_proto_msgTypes[17]
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2321,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[17]
+	mi := &file_cutover_v1_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2334,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Agent) GetName() string {
@@ -2253,7 +2429,7 @@ type AgentApplication struct {
 
 func (x *AgentApplication) Reset() {
 	*x = AgentApplication{}
-	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2441,7 @@ func (x *AgentApplication) String() string {
 func (*AgentApplication) ProtoMessage() {}
 
 func (x *AgentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[18]
+	mi := &file_cutover_v1_types_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2454,7 @@ func (x *AgentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentApplication.ProtoReflect.Descriptor instead.
 func (*AgentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AgentApplication) GetName() string {
@@ -2319,7 +2495,7 @@ type Stage2Prediction struct {
 
 func (x *Stage2Prediction) Reset() {
 	*x = Stage2Prediction{}
-	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	mi := &file_cutover_v1_types_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2507,7 @@ func (x *Stage2Prediction) String() string {
 func (*Stage2Prediction) ProtoMessage() {}
 
 func (x *Stage2Prediction) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[19]
+	mi := &file_cutover_v1_types_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2520,7 @@ func (x *Stage2Prediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage2Prediction.ProtoReflect.Descriptor instead.
 func (*Stage2Prediction) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Stage2Prediction) GetTotal() *durationpb.Duration {
@@ -2383,7 +2559,7 @@ type Stage2PredictionPart struct {
 
 func (x *Stage2PredictionPart) Reset() {
 	*x = Stage2PredictionPart{}
-	mi := &file_cutover_v1_types_proto_msgTypes[20]
+	mi := &file_cutover_v1_types_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2571,7 @@ func (x *Stage2PredictionPart) String() string {
 func (*Stage2PredictionPart) ProtoMessage() {}
 
 func (x *Stage2PredictionPart) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_types_proto_msgTypes[20]
+	mi := &file_cutover_v1_types_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2584,7 @@ func (x *Stage2PredictionPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage2PredictionPart.ProtoReflect.Descriptor instead.
 func (*Stage2PredictionPart) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_types_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_types_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Stage2PredictionPart) GetName() string {
@@ -2537,7 +2713,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cutover.v1.DeploymentStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xc2\r\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x89\x0f\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -2573,7 +2749,12 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x11stage2_prediction\x18( \x01(\v2\x1c.cutover.v1.Stage2PredictionR\x10stage2Prediction\x12F\n" +
 	"\x10stage2_deadlines\x182 \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x12\x12\n" +
 	"\x04step\x183 \x01(\tR\x04step\x12?\n" +
-	"\rstep_deadline\x184 \x01(\v2\x1a.google.protobuf.TimestampR\fstepDeadline\"\xe5\x01\n" +
+	"\rstep_deadline\x184 \x01(\v2\x1a.google.protobuf.TimestampR\fstepDeadline\x12)\n" +
+	"\x10contract_pending\x18< \x01(\x05R\x0fcontractPending\x12#\n" +
+	"\rcontract_done\x18= \x01(\bR\fcontractDone\x12%\n" +
+	"\x0econtract_error\x18> \x01(\tR\rcontractError\x12#\n" +
+	"\rschema_undone\x18? \x03(\tR\fschemaUndone\x12)\n" +
+	"\x10database_outcome\x18@ \x01(\tR\x0fdatabaseOutcome\"\xe5\x01\n" +
 	"\x11DeploymentPackage\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x10\n" +
 	"\x03ran\x18\x02 \x01(\bR\x03ran\x12\x18\n" +
@@ -2586,7 +2767,7 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\bApproval\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"\xf6\x03\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\x88\x06\n" +
 	"\x0eDeploymentPlan\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06script\x18\x02 \x01(\tR\x06script\x12K\n" +
@@ -2596,7 +2777,18 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x15shadow_setup_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13shadowSetupDuration\x12B\n" +
 	"\x0fshadow_duration\x18\a \x01(\v2\x19.google.protobuf.DurationR\x0eshadowDuration\x129\n" +
 	"\bunproven\x18\b \x03(\v2\x1d.cutover.v1.UnprovenStatementR\bunproven\x12F\n" +
-	"\x10stage2_deadlines\x18\x14 \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\"\x95\x01\n" +
+	"\x10stage2_deadlines\x18\x14 \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x12'\n" +
+	"\x0fcontract_script\x18\x15 \x01(\tR\x0econtractScript\x12M\n" +
+	"\x13contract_migrations\x18\x16 \x03(\v2\x1c.cutover.v1.PendingMigrationR\x12contractMigrations\x12\x1f\n" +
+	"\vdown_script\x18\x17 \x01(\tR\n" +
+	"downScript\x120\n" +
+	"\x14contract_down_script\x18\x18 \x01(\tR\x12contractDownScript\x12E\n" +
+	"\firreversible\x18\x19 \x03(\v2!.cutover.v1.IrreversibleMigrationR\firreversible\"{\n" +
+	"\x15IrreversibleMigration\x12 \n" +
+	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05phase\x18\x03 \x01(\tR\x05phase\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x95\x01\n" +
 	"\bSqlGroup\x12\x1e\n" +
 	"\n" +
 	"migrations\x18\x01 \x03(\tR\n" +
@@ -2686,7 +2878,7 @@ func file_cutover_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cutover_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_cutover_v1_types_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.v1.DeploymentState
 	(AgentDeploymentState)(0),     // 1: cutover.v1.AgentDeploymentState
@@ -2705,93 +2897,96 @@ var file_cutover_v1_types_proto_goTypes = []any{
 	(*DeploymentPackage)(nil),     // 14: cutover.v1.DeploymentPackage
 	(*Approval)(nil),              // 15: cutover.v1.Approval
 	(*DeploymentPlan)(nil),        // 16: cutover.v1.DeploymentPlan
-	(*SqlGroup)(nil),              // 17: cutover.v1.SqlGroup
-	(*UnprovenStatement)(nil),     // 18: cutover.v1.UnprovenStatement
-	(*PendingMigration)(nil),      // 19: cutover.v1.PendingMigration
-	(*Agent)(nil),                 // 20: cutover.v1.Agent
-	(*AgentApplication)(nil),      // 21: cutover.v1.AgentApplication
-	(*Stage2Prediction)(nil),      // 22: cutover.v1.Stage2Prediction
-	(*Stage2PredictionPart)(nil),  // 23: cutover.v1.Stage2PredictionPart
-	nil,                           // 24: cutover.v1.Environment.DeployedVersionsEntry
-	nil,                           // 25: cutover.v1.Agent.LabelsEntry
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*IrreversibleMigration)(nil), // 17: cutover.v1.IrreversibleMigration
+	(*SqlGroup)(nil),              // 18: cutover.v1.SqlGroup
+	(*UnprovenStatement)(nil),     // 19: cutover.v1.UnprovenStatement
+	(*PendingMigration)(nil),      // 20: cutover.v1.PendingMigration
+	(*Agent)(nil),                 // 21: cutover.v1.Agent
+	(*AgentApplication)(nil),      // 22: cutover.v1.AgentApplication
+	(*Stage2Prediction)(nil),      // 23: cutover.v1.Stage2Prediction
+	(*Stage2PredictionPart)(nil),  // 24: cutover.v1.Stage2PredictionPart
+	nil,                           // 25: cutover.v1.Environment.DeployedVersionsEntry
+	nil,                           // 26: cutover.v1.Agent.LabelsEntry
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_cutover_v1_types_proto_depIdxs = []int32{
 	5,  // 0: cutover.v1.Environment.database:type_name -> cutover.v1.Database
-	26, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
-	24, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
-	27, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
-	27, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
-	27, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
-	27, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
+	27, // 1: cutover.v1.Environment.prepared_ttl:type_name -> google.protobuf.Duration
+	25, // 2: cutover.v1.Environment.deployed_versions:type_name -> cutover.v1.Environment.DeployedVersionsEntry
+	28, // 3: cutover.v1.Environment.create_time:type_name -> google.protobuf.Timestamp
+	28, // 4: cutover.v1.Environment.update_time:type_name -> google.protobuf.Timestamp
+	28, // 5: cutover.v1.Environment.next_window_open:type_name -> google.protobuf.Timestamp
+	28, // 6: cutover.v1.Environment.window_close:type_name -> google.protobuf.Timestamp
 	4,  // 7: cutover.v1.Environment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
-	26, // 8: cutover.v1.Stage2Deadlines.arm:type_name -> google.protobuf.Duration
-	26, // 9: cutover.v1.Stage2Deadlines.hooks:type_name -> google.protobuf.Duration
-	26, // 10: cutover.v1.Stage2Deadlines.commit:type_name -> google.protobuf.Duration
-	26, // 11: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
-	26, // 12: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
-	27, // 13: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	27, // 14: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
-	27, // 15: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
+	27, // 8: cutover.v1.Stage2Deadlines.arm:type_name -> google.protobuf.Duration
+	27, // 9: cutover.v1.Stage2Deadlines.hooks:type_name -> google.protobuf.Duration
+	27, // 10: cutover.v1.Stage2Deadlines.commit:type_name -> google.protobuf.Duration
+	27, // 11: cutover.v1.Database.statement_timeout:type_name -> google.protobuf.Duration
+	27, // 12: cutover.v1.Database.lock_timeout:type_name -> google.protobuf.Duration
+	28, // 13: cutover.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	28, // 14: cutover.v1.Application.create_time:type_name -> google.protobuf.Timestamp
+	28, // 15: cutover.v1.Application.update_time:type_name -> google.protobuf.Timestamp
 	8,  // 16: cutover.v1.Application.releases:type_name -> cutover.v1.Release
-	27, // 17: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
+	28, // 17: cutover.v1.Release.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 18: cutover.v1.DeploymentAgent.state:type_name -> cutover.v1.AgentDeploymentState
-	27, // 19: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	26, // 20: cutover.v1.DeploymentAgent.overlap:type_name -> google.protobuf.Duration
+	28, // 19: cutover.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	27, // 20: cutover.v1.DeploymentAgent.overlap:type_name -> google.protobuf.Duration
 	11, // 21: cutover.v1.DeploymentAgent.hooks:type_name -> cutover.v1.HookResult
 	2,  // 22: cutover.v1.HookResult.kind:type_name -> cutover.v1.HookKind
-	26, // 23: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
+	27, // 23: cutover.v1.HookResult.duration:type_name -> google.protobuf.Duration
 	0,  // 24: cutover.v1.DeploymentTransition.state:type_name -> cutover.v1.DeploymentState
-	27, // 25: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
+	28, // 25: cutover.v1.DeploymentTransition.time:type_name -> google.protobuf.Timestamp
 	9,  // 26: cutover.v1.Deployment.applications:type_name -> cutover.v1.DeploymentApplication
 	0,  // 27: cutover.v1.Deployment.state:type_name -> cutover.v1.DeploymentState
-	27, // 28: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	27, // 29: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	27, // 30: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	27, // 31: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	27, // 32: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 33: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 28: cutover.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	28, // 29: cutover.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	28, // 30: cutover.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	28, // 31: cutover.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	28, // 32: cutover.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 33: cutover.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
 	10, // 34: cutover.v1.Deployment.agents:type_name -> cutover.v1.DeploymentAgent
-	26, // 35: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
+	27, // 35: cutover.v1.Deployment.activation_spread:type_name -> google.protobuf.Duration
 	12, // 36: cutover.v1.Deployment.history:type_name -> cutover.v1.DeploymentTransition
-	26, // 37: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
-	26, // 38: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
-	26, // 39: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
-	26, // 40: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
-	27, // 41: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	26, // 42: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
+	27, // 37: cutover.v1.Deployment.build_duration:type_name -> google.protobuf.Duration
+	27, // 38: cutover.v1.Deployment.transfer_duration:type_name -> google.protobuf.Duration
+	27, // 39: cutover.v1.Deployment.sql_duration:type_name -> google.protobuf.Duration
+	27, // 40: cutover.v1.Deployment.swap_duration:type_name -> google.protobuf.Duration
+	28, // 41: cutover.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	27, // 42: cutover.v1.Deployment.predicted_stage2_duration:type_name -> google.protobuf.Duration
 	15, // 43: cutover.v1.Deployment.approval:type_name -> cutover.v1.Approval
-	26, // 44: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
-	26, // 45: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
+	27, // 44: cutover.v1.Deployment.arm_duration:type_name -> google.protobuf.Duration
+	27, // 45: cutover.v1.Deployment.hooks_duration:type_name -> google.protobuf.Duration
 	14, // 46: cutover.v1.Deployment.package:type_name -> cutover.v1.DeploymentPackage
-	22, // 47: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
+	23, // 47: cutover.v1.Deployment.stage2_prediction:type_name -> cutover.v1.Stage2Prediction
 	4,  // 48: cutover.v1.Deployment.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
-	27, // 49: cutover.v1.Deployment.step_deadline:type_name -> google.protobuf.Timestamp
-	26, // 50: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
-	27, // 51: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	19, // 52: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
-	17, // 53: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
-	26, // 54: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
-	26, // 55: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
-	18, // 56: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
+	28, // 49: cutover.v1.Deployment.step_deadline:type_name -> google.protobuf.Timestamp
+	27, // 50: cutover.v1.DeploymentPackage.duration:type_name -> google.protobuf.Duration
+	28, // 51: cutover.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	20, // 52: cutover.v1.DeploymentPlan.pending_migrations:type_name -> cutover.v1.PendingMigration
+	18, // 53: cutover.v1.DeploymentPlan.groups:type_name -> cutover.v1.SqlGroup
+	27, // 54: cutover.v1.DeploymentPlan.shadow_setup_duration:type_name -> google.protobuf.Duration
+	27, // 55: cutover.v1.DeploymentPlan.shadow_duration:type_name -> google.protobuf.Duration
+	19, // 56: cutover.v1.DeploymentPlan.unproven:type_name -> cutover.v1.UnprovenStatement
 	4,  // 57: cutover.v1.DeploymentPlan.stage2_deadlines:type_name -> cutover.v1.Stage2Deadlines
-	26, // 58: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
-	21, // 59: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
-	27, // 60: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
-	25, // 61: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
-	27, // 62: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 63: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
-	26, // 64: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
-	23, // 65: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
-	27, // 66: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
-	26, // 67: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
-	6,  // 68: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	20, // 58: cutover.v1.DeploymentPlan.contract_migrations:type_name -> cutover.v1.PendingMigration
+	17, // 59: cutover.v1.DeploymentPlan.irreversible:type_name -> cutover.v1.IrreversibleMigration
+	27, // 60: cutover.v1.SqlGroup.shadow_duration:type_name -> google.protobuf.Duration
+	22, // 61: cutover.v1.Agent.applications:type_name -> cutover.v1.AgentApplication
+	28, // 62: cutover.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	26, // 63: cutover.v1.Agent.labels:type_name -> cutover.v1.Agent.LabelsEntry
+	28, // 64: cutover.v1.Agent.cert_expire_time:type_name -> google.protobuf.Timestamp
+	28, // 65: cutover.v1.Agent.revoke_time:type_name -> google.protobuf.Timestamp
+	27, // 66: cutover.v1.Stage2Prediction.total:type_name -> google.protobuf.Duration
+	24, // 67: cutover.v1.Stage2Prediction.parts:type_name -> cutover.v1.Stage2PredictionPart
+	28, // 68: cutover.v1.Stage2Prediction.time:type_name -> google.protobuf.Timestamp
+	27, // 69: cutover.v1.Stage2PredictionPart.duration:type_name -> google.protobuf.Duration
+	6,  // 70: cutover.v1.Environment.DeployedVersionsEntry.value:type_name -> cutover.v1.DeployedVersion
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_types_proto_init() }
@@ -2805,7 +3000,7 @@ func file_cutover_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_types_proto_rawDesc), len(file_cutover_v1_types_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
