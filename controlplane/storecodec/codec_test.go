@@ -170,7 +170,8 @@ func TestEnums(t *testing.T) {
 		model.AgentActive, model.AgentFailed, model.AgentRolledBack, model.AgentArmed} {
 		roundTrip(t, &model.DeploymentAgent{Name: "fe", State: s}, EncodeDeploymentAgent, DecodeDeploymentAgent, nil)
 	}
-	for _, s := range []model.Stage2Step{model.StepArm, model.StepBefore, model.StepSQL, model.StepCommit, model.StepAfter} {
+	for _, s := range []model.Stage2Step{model.StepArm, model.StepBefore, model.StepSQL, model.StepCommit, model.StepAfter,
+		model.StepContract, model.StepUndoContract, model.StepUndoExpand} {
 		roundTrip(t, &model.Deployment{Step: s}, EncodeDeployment, DecodeDeployment, nil)
 	}
 }

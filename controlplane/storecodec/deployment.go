@@ -88,6 +88,9 @@ func toDeployment(d *model.Deployment) (*storagev1.Deployment, error) {
 		RequirePrepared: d.RequirePrepared, KeepReleases: d.KeepReleases, StageRate: d.StageRate,
 		StartForced: d.StartForced, ArmDurationNs: ns(d.ArmDuration), HooksDurationNs: ns(d.HooksDuration),
 		Reconcile: d.Reconcile, Deadlines: toDeadlines(d.Deadlines),
+		ContractPending: int64(d.ContractPending), ContractDone: d.ContractDone, ContractDurationNs: ns(d.ContractDuration),
+		ContractError: d.ContractError, ContractRuns: int64(d.ContractRuns), RollbackDatabase: d.RollbackDatabase,
+		RollbackForced: d.RollbackForced, SchemaUndone: strs(d.SchemaUndone), DatabaseOutcome: d.DatabaseOutcome,
 	}
 	if p := d.Prediction; p != nil {
 		m.Prediction = &storagev1.Prediction{TotalNs: ns(p.Total), Time: ts(p.Time),
@@ -126,6 +129,9 @@ func fromDeployment(m *storagev1.Deployment) (*model.Deployment, error) {
 		RequirePrepared: m.RequirePrepared, KeepReleases: m.KeepReleases, StageRate: m.StageRate,
 		StartForced: m.StartForced, ArmDuration: dur(m.ArmDurationNs), HooksDuration: dur(m.HooksDurationNs),
 		Reconcile: m.Reconcile, Deadlines: fromDeadlines(m.Deadlines),
+		ContractPending: int(m.ContractPending), ContractDone: m.ContractDone, ContractDuration: dur(m.ContractDurationNs),
+		ContractError: m.ContractError, ContractRuns: int(m.ContractRuns), RollbackDatabase: m.RollbackDatabase,
+		RollbackForced: m.RollbackForced, SchemaUndone: strs(m.SchemaUndone), DatabaseOutcome: m.DatabaseOutcome,
 	}
 	if p := m.Prediction; p != nil {
 		d.Prediction = &model.Prediction{Total: dur(p.TotalNs), Time: tm(p.Time),

@@ -64,9 +64,12 @@ var agentStates = newEnum("agent state", map[model.AgentState]storagev1.AgentSta
 })
 
 var stage2Steps = newEnum("stage 2 step", map[model.Stage2Step]storagev1.Stage2Step{
-	model.StepArm:    storagev1.Stage2Step_STAGE2_STEP_ARM,
-	model.StepBefore: storagev1.Stage2Step_STAGE2_STEP_BEFORE_ACTIVATE,
-	model.StepSQL:    storagev1.Stage2Step_STAGE2_STEP_SQL,
-	model.StepCommit: storagev1.Stage2Step_STAGE2_STEP_COMMIT,
-	model.StepAfter:  storagev1.Stage2Step_STAGE2_STEP_AFTER_ACTIVATE,
+	model.StepArm:          storagev1.Stage2Step_STAGE2_STEP_ARM,
+	model.StepBefore:       storagev1.Stage2Step_STAGE2_STEP_BEFORE_ACTIVATE,
+	model.StepSQL:          storagev1.Stage2Step_STAGE2_STEP_SQL,
+	model.StepCommit:       storagev1.Stage2Step_STAGE2_STEP_COMMIT,
+	model.StepAfter:        storagev1.Stage2Step_STAGE2_STEP_AFTER_ACTIVATE,
+	model.StepContract:     storagev1.Stage2Step_STAGE2_STEP_CONTRACT,
+	model.StepUndoContract: storagev1.Stage2Step_STAGE2_STEP_UNDO_CONTRACT,
+	model.StepUndoExpand:   storagev1.Stage2Step_STAGE2_STEP_UNDO_EXPAND,
 })

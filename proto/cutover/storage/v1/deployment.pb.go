@@ -177,6 +177,9 @@ const (
 	Stage2Step_STAGE2_STEP_SQL             Stage2Step = 3
 	Stage2Step_STAGE2_STEP_COMMIT          Stage2Step = 4
 	Stage2Step_STAGE2_STEP_AFTER_ACTIVATE  Stage2Step = 5
+	Stage2Step_STAGE2_STEP_CONTRACT        Stage2Step = 6
+	Stage2Step_STAGE2_STEP_UNDO_CONTRACT   Stage2Step = 7
+	Stage2Step_STAGE2_STEP_UNDO_EXPAND     Stage2Step = 8
 )
 
 // Enum value maps for Stage2Step.
@@ -188,6 +191,9 @@ var (
 		3: "STAGE2_STEP_SQL",
 		4: "STAGE2_STEP_COMMIT",
 		5: "STAGE2_STEP_AFTER_ACTIVATE",
+		6: "STAGE2_STEP_CONTRACT",
+		7: "STAGE2_STEP_UNDO_CONTRACT",
+		8: "STAGE2_STEP_UNDO_EXPAND",
 	}
 	Stage2Step_value = map[string]int32{
 		"STAGE2_STEP_UNSPECIFIED":     0,
@@ -196,6 +202,9 @@ var (
 		"STAGE2_STEP_SQL":             3,
 		"STAGE2_STEP_COMMIT":          4,
 		"STAGE2_STEP_AFTER_ACTIVATE":  5,
+		"STAGE2_STEP_CONTRACT":        6,
+		"STAGE2_STEP_UNDO_CONTRACT":   7,
+		"STAGE2_STEP_UNDO_EXPAND":     8,
 	}
 )
 
@@ -278,11 +287,23 @@ type Deployment struct {
 	ArmDurationNs   int64           `protobuf:"varint,38,opt,name=arm_duration_ns,json=armDurationNs" json:"arm_duration_ns,omitempty"`
 	HooksDurationNs int64           `protobuf:"varint,39,opt,name=hooks_duration_ns,json=hooksDurationNs" json:"hooks_duration_ns,omitempty"`
 	// package is absent when model.Deployment.Package is nil.
-	Package       *PackageResult   `protobuf:"bytes,40,opt,name=package" json:"package,omitempty"`
-	Reconcile     bool             `protobuf:"varint,41,opt,name=reconcile" json:"reconcile,omitempty"`
-	Deadlines     *Stage2Deadlines `protobuf:"bytes,42,opt,name=deadlines" json:"deadlines,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Package   *PackageResult   `protobuf:"bytes,40,opt,name=package" json:"package,omitempty"`
+	Reconcile bool             `protobuf:"varint,41,opt,name=reconcile" json:"reconcile,omitempty"`
+	Deadlines *Stage2Deadlines `protobuf:"bytes,42,opt,name=deadlines" json:"deadlines,omitempty"`
+	// The database phases: stage 2's contract phase, and the undoing of
+	// what the SQL applied.
+	ContractPending    int64  `protobuf:"varint,43,opt,name=contract_pending,json=contractPending" json:"contract_pending,omitempty"`
+	ContractDone       bool   `protobuf:"varint,44,opt,name=contract_done,json=contractDone" json:"contract_done,omitempty"`
+	ContractDurationNs int64  `protobuf:"varint,45,opt,name=contract_duration_ns,json=contractDurationNs" json:"contract_duration_ns,omitempty"`
+	ContractError      string `protobuf:"bytes,46,opt,name=contract_error,json=contractError" json:"contract_error,omitempty"`
+	ContractRuns       int64  `protobuf:"varint,47,opt,name=contract_runs,json=contractRuns" json:"contract_runs,omitempty"`
+	RollbackDatabase   bool   `protobuf:"varint,48,opt,name=rollback_database,json=rollbackDatabase" json:"rollback_database,omitempty"`
+	RollbackForced     bool   `protobuf:"varint,49,opt,name=rollback_forced,json=rollbackForced" json:"rollback_forced,omitempty"`
+	// schema_undone lists the phases whose down plans ran: "contract", "expand".
+	SchemaUndone    []string `protobuf:"bytes,50,rep,name=schema_undone,json=schemaUndone" json:"schema_undone,omitempty"`
+	DatabaseOutcome string   `protobuf:"bytes,51,opt,name=database_outcome,json=databaseOutcome" json:"database_outcome,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -607,6 +628,69 @@ func (x *Deployment) GetDeadlines() *Stage2Deadlines {
 		return x.Deadlines
 	}
 	return nil
+}
+
+func (x *Deployment) GetContractPending() int64 {
+	if x != nil {
+		return x.ContractPending
+	}
+	return 0
+}
+
+func (x *Deployment) GetContractDone() bool {
+	if x != nil {
+		return x.ContractDone
+	}
+	return false
+}
+
+func (x *Deployment) GetContractDurationNs() int64 {
+	if x != nil {
+		return x.ContractDurationNs
+	}
+	return 0
+}
+
+func (x *Deployment) GetContractError() string {
+	if x != nil {
+		return x.ContractError
+	}
+	return ""
+}
+
+func (x *Deployment) GetContractRuns() int64 {
+	if x != nil {
+		return x.ContractRuns
+	}
+	return 0
+}
+
+func (x *Deployment) GetRollbackDatabase() bool {
+	if x != nil {
+		return x.RollbackDatabase
+	}
+	return false
+}
+
+func (x *Deployment) GetRollbackForced() bool {
+	if x != nil {
+		return x.RollbackForced
+	}
+	return false
+}
+
+func (x *Deployment) GetSchemaUndone() []string {
+	if x != nil {
+		return x.SchemaUndone
+	}
+	return nil
+}
+
+func (x *Deployment) GetDatabaseOutcome() string {
+	if x != nil {
+		return x.DatabaseOutcome
+	}
+	return ""
 }
 
 // DeploymentApplication is one application of a deployment.
@@ -1609,7 +1693,7 @@ var File_cutover_storage_v1_deployment_proto protoreflect.FileDescriptor
 
 const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\n" +
-	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x0f\n" +
+	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x12\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -1661,7 +1745,16 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x11hooks_duration_ns\x18' \x01(\x03R\x0fhooksDurationNs\x12;\n" +
 	"\apackage\x18( \x01(\v2!.cutover.storage.v1.PackageResultR\apackage\x12\x1c\n" +
 	"\treconcile\x18) \x01(\bR\treconcile\x12A\n" +
-	"\tdeadlines\x18* \x01(\v2#.cutover.storage.v1.Stage2DeadlinesR\tdeadlines\"\xe0\x01\n" +
+	"\tdeadlines\x18* \x01(\v2#.cutover.storage.v1.Stage2DeadlinesR\tdeadlines\x12)\n" +
+	"\x10contract_pending\x18+ \x01(\x03R\x0fcontractPending\x12#\n" +
+	"\rcontract_done\x18, \x01(\bR\fcontractDone\x120\n" +
+	"\x14contract_duration_ns\x18- \x01(\x03R\x12contractDurationNs\x12%\n" +
+	"\x0econtract_error\x18. \x01(\tR\rcontractError\x12#\n" +
+	"\rcontract_runs\x18/ \x01(\x03R\fcontractRuns\x12+\n" +
+	"\x11rollback_database\x180 \x01(\bR\x10rollbackDatabase\x12'\n" +
+	"\x0frollback_forced\x181 \x01(\bR\x0erollbackForced\x12#\n" +
+	"\rschema_undone\x182 \x03(\tR\fschemaUndone\x12)\n" +
+	"\x10database_outcome\x183 \x01(\tR\x0fdatabaseOutcome\"\xe0\x01\n" +
 	"\x15DeploymentApplication\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
@@ -1780,7 +1873,7 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x12AGENT_STATE_ACTIVE\x10\x05\x12\x16\n" +
 	"\x12AGENT_STATE_FAILED\x10\x06\x12\x1b\n" +
 	"\x17AGENT_STATE_ROLLED_BACK\x10\a\x12\x15\n" +
-	"\x11AGENT_STATE_ARMED\x10\b*\xac\x01\n" +
+	"\x11AGENT_STATE_ARMED\x10\b*\x82\x02\n" +
 	"\n" +
 	"Stage2Step\x12\x1b\n" +
 	"\x17STAGE2_STEP_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -1788,7 +1881,10 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x1bSTAGE2_STEP_BEFORE_ACTIVATE\x10\x02\x12\x13\n" +
 	"\x0fSTAGE2_STEP_SQL\x10\x03\x12\x16\n" +
 	"\x12STAGE2_STEP_COMMIT\x10\x04\x12\x1e\n" +
-	"\x1aSTAGE2_STEP_AFTER_ACTIVATE\x10\x05BJZAgithub.com/cutover-dev/cutover/proto/cutover/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x1aSTAGE2_STEP_AFTER_ACTIVATE\x10\x05\x12\x18\n" +
+	"\x14STAGE2_STEP_CONTRACT\x10\x06\x12\x1d\n" +
+	"\x19STAGE2_STEP_UNDO_CONTRACT\x10\a\x12\x1b\n" +
+	"\x17STAGE2_STEP_UNDO_EXPAND\x10\bBJZAgithub.com/cutover-dev/cutover/proto/cutover/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_cutover_storage_v1_deployment_proto_rawDescOnce sync.Once
