@@ -7,7 +7,9 @@
 // A deployment is encoded in parts: EncodeDeployment keeps everything but
 // its agents, and each agent's progress is a record of its own
 // (EncodeDeploymentAgent), so that a store can rewrite one agent's record
-// when one agent reports instead of the whole fleet's.
+// when one agent reports instead of the whole fleet's. Encode and Decode
+// take any record stored as one value, for a store that handles records
+// generically.
 //
 // Times are kept to the nanosecond and read back in UTC; Go's zero time is
 // an absent field and reads back as the zero time. Empty slices and maps
