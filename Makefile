@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet demo clean
+.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet bench-etcd demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -90,6 +90,11 @@ SWITCH_REPS ?= 10
 bench-switch: ## stage 2 under a continuous probe, with run.listen and without, SWITCH_REPS (10) continues each, 3 front-ends
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/listen
 	$(GO) run ./cmd/cutover-bench -mode switch -bin $(BIN) -reps $(SWITCH_REPS)
+
+ETCD_REPS ?= 20
+
+bench-etcd: ## stage 2 wall time on etcd ÷ on bbolt, same run: ETCD_REPS (20) deployments each, 3 agents, 3-member etcd (needs etcd: make etcd)
+	CUTOVER_E2E_RACE=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkStage2EtcdOverBbolt -benchtime $(ETCD_REPS)x -timeout 30m ./e2e
 
 # FLEET_AGENTS: fleet sizes, comma-separated, each measured with a fresh
 # controller after a baseline of 10 agents; the series stops at the first

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -32,9 +33,11 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/console"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/etcdstore"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/guard"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
+	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/pki"
 	"github.com/cutover-dev/cutover/controlplane/sourceroot"
 	"github.com/cutover-dev/cutover/controlplane/store"
@@ -88,6 +91,12 @@ type Config struct {
 	// AgentCertTTL is the lifetime of agents' certificates (they renew
 	// after two thirds of it); default auth.DefaultAgentCertTTL.
 	AgentCertTTL time.Duration
+	// Store is where the records live: StoreBolt (default; DataDir's
+	// controller.db) or StoreEtcd (Etcd; release chunks stay in
+	// controller.db).
+	Store string
+	// Etcd says how to reach etcd when Store is StoreEtcd.
+	Etcd EtcdConfig
 }
 
 // BootstrapTokenFile is the file in the data directory that holds the
@@ -104,7 +113,10 @@ const DefaultListen = "127.0.0.1:7070"
 type Controller struct {
 	cfg        Config
 	log        *slog.Logger
-	store      *store.Store
+	store      model.Store
+	bolt       *store.Store // controller.db: every record, or only the chunks on etcd
+	etcd       *clientv3.Client
+	etcdStore  *etcdstore.Store
 	fleet      *fleet.Fleet
 	deps       *deployment.Service
 	pki        *pki.Authority
@@ -151,14 +163,14 @@ func New(cfg Config) (_ *Controller, err error) {
 	c := &Controller{cfg: cfg, log: cfg.Log}
 	c.stopping, c.stop = context.WithCancel(context.Background())
 
-	if c.store, err = store.Open(cfg.DataDir); err != nil {
-		return nil, err
-	}
 	defer func() {
 		if err != nil {
 			c.close()
 		}
 	}()
+	if err = c.openStore(cfg); err != nil {
+		return nil, err
+	}
 	// Paths are made absolute: source directories are compared with them.
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
@@ -197,7 +209,7 @@ func New(cfg Config) (_ *Controller, err error) {
 		return nil, err
 	}
 	roots := sourceroot.Roots(cfg.SourceRoots)
-	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.store, SourceRoots: roots})
+	builder := build.New(build.Config{ScratchDir: scratch, Timeout: cfg.BuildTimeout, Log: cfg.Log, Sink: c.bolt, SourceRoots: roots})
 	auditLog := audit.New(audit.Config{Store: c.store, Clock: cfg.Clock, Log: cfg.Log})
 	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
@@ -340,7 +352,7 @@ func (c *Controller) collect(ctx context.Context) {
 	t := time.NewTicker(c.cfg.CollectEvery)
 	defer t.Stop()
 	for {
-		got, err := c.store.CollectGarbage(c.cfg.KeepReleases)
+		got, err := c.collectGarbage()
 		switch {
 		case err != nil:
 			c.log.Error("delete unneeded releases and chunks; nothing was deleted, the next round retries", "err", err)
@@ -405,9 +417,5 @@ func (c *Controller) close() {
 	if c.consoleLis != nil {
 		_ = c.consoleLis.Close()
 	}
-	if c.store != nil {
-		if err := c.store.Close(); err != nil {
-			c.log.Error("close store", "err", err)
-		}
-	}
+	c.closeStore()
 }

@@ -30,11 +30,12 @@ type fakeAgent struct {
 	mu       sync.Mutex
 	ignore   map[string]int // command kind → how many to receive and leave unanswered
 	addr     string
-	running  map[string]string   // app → release
-	staged   map[string][]string // app → releases
-	commands []string            // kinds received, in order
-	seqs     []int64             // fakeSeq of each of commands: orders them across agents
-	armFails bool                // setFailArm: arm fails from now on
+	running  map[string]string            // app → release
+	staged   map[string][]string          // app → releases
+	commands []string                     // kinds received, in order
+	seqs     []int64                      // fakeSeq of each of commands: orders them across agents
+	armFails bool                         // setFailArm: arm fails from now on
+	before   map[string]map[string]string // deployment → app → the release that ran before its commit
 	sessions int
 	tls      *tls.Config // its certificate, once enrolled
 	halt     func()      // stops the running agent (start sets it)
@@ -70,7 +71,7 @@ func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fa
 func startFakeAgentWith(t *testing.T, addr, name, env string, opts fakeOpts) *fakeAgent {
 	t.Helper()
 	a := &fakeAgent{name: name, env: env, fakeOpts: opts, addr: addr,
-		running: map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{"stage": opts.unansweredStages}}
+		running: map[string]string{}, before: map[string]map[string]string{}, staged: map[string][]string{}, ignore: map[string]int{"stage": opts.unansweredStages}}
 	a.start(t)
 	t.Cleanup(a.stop)
 	return a
@@ -263,14 +264,23 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			r := &cutoverv1.CommandReport{CommandId: c.Commit.CommandId, DeploymentId: c.Commit.DeploymentId,
 				SwapTime: timestamppb.Now(), Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
 			r.Hooks = a.runHooks(c.Commit.Validate)
+			a.mu.Lock()
+			failActivate := a.failActivate
+			a.mu.Unlock()
 			switch {
-			case a.failActivate:
+			case failActivate:
 				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, "health check failed: connection refused", true
 			case failedHook(r.Hooks) != "":
 				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, failedHook(r.Hooks), true
 			default:
 				a.mu.Lock()
+				if a.before[c.Commit.DeploymentId] == nil {
+					a.before[c.Commit.DeploymentId] = map[string]string{}
+				}
 				for _, ref := range c.Commit.Releases {
+					if _, ok := a.before[c.Commit.DeploymentId][ref.Application]; !ok {
+						a.before[c.Commit.DeploymentId][ref.Application] = a.running[ref.Application]
+					}
 					a.running[ref.Application] = ref.ReleaseId
 				}
 				a.mu.Unlock()
@@ -298,6 +308,7 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		case *cutoverv1.ConnectResponse_Rollback:
 			a.record("rollback")
+			a.swapBack(c.Rollback)
 			if err := report(&cutoverv1.CommandReport{CommandId: c.Rollback.CommandId, DeploymentId: c.Rollback.DeploymentId,
 				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}); err != nil {
 				return err
@@ -310,6 +321,31 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		}
 	}
+}
+
+// swapBack runs again, for each application of the rollback command c,
+// the release that ran before its deployment's commit.
+func (a *fakeAgent) swapBack(c *cutoverv1.RollbackCommand) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for app, r := range a.before[c.DeploymentId] {
+		if len(c.Applications) > 0 && !slices.Contains(c.Applications, app) {
+			continue
+		}
+		if r == "" {
+			delete(a.running, app)
+		} else {
+			a.running[app] = r
+		}
+	}
+}
+
+// setFailActivate makes the health check after each swap fail (fails)
+// or pass from now on.
+func (a *fakeAgent) setFailActivate(fails bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failActivate = fails
 }
 
 // leaveUnanswered makes the agent receive the next n commands of a kind

@@ -17,12 +17,28 @@ import (
 // between the two.
 func deployV1ThenV2(t *testing.T, be sqlBackend, files map[string]string) (*testController, *cutoverv1.Deployment, schemaProbe, string) {
 	t.Helper()
+	tc, d2, db, before, _ := prepareV1ThenV2(t, be, files)
+	d2 = continueTo(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
+	return tc, d2, db, before
+}
+
+// prepareV1ThenV2 deploys v1 (its one migration) to the front-end fe1 and
+// to the others named, then prepares v2 with files; it returns v2's
+// deployment, PREPARED, the database's snapshot after v1, and the agents
+// (fe1 first).
+func prepareV1ThenV2(t *testing.T, be sqlBackend, files map[string]string, others ...string) (*testController, *cutoverv1.Deployment, schemaProbe, string, []*fakeAgent) {
+	t.Helper()
 	if be.driver == migratetest.Postgres {
 		migratetest.RequirePostgres(t)
 	}
 	dsn := be.fresh(t)
 	tc := startController(t, t.TempDir())
-	d1, _ := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlV1})
+	d1, fe1 := sqlSetup(t, tc, be.driver, dsn, map[string]string{"0001_visits.up.sql": sqlV1})
+	agents := []*fakeAgent{fe1}
+	for _, name := range others {
+		agents = append(agents, startFakeAgent(t, tc.addr, name, "production", false))
+	}
+	waitAgents(t, tc, "production", len(agents))
 	prepare(t, tc, d1.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
 	continueTo(t, tc, d1.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
 	before := migratetest.Snapshot(t, be.driver, dsn)
@@ -36,9 +52,8 @@ func deployV1ThenV2(t *testing.T, be sqlBackend, files map[string]string) (*test
 		}
 	}
 	d2 := createVersion(t, tc, "production", "hello", "v3")
-	prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
-	d2 = continueTo(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED)
-	return tc, d2, schemaProbe{be.driver, dsn}, before
+	d2 = prepare(t, tc, d2.Id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
+	return tc, d2, schemaProbe{be.driver, dsn}, before, agents
 }
 
 // rollbackTo rolls back id with req's options and waits for it to end.

@@ -1,6 +1,6 @@
 // Command cutover-controller is cutover's control plane: it serves
 // AdminService and AgentService over gRPC and keeps its state in bbolt under
-// --data-dir. It only reads flags (or a --config file with the same keys)
+// --data-dir, or in etcd (--store etcd). It only reads flags (or a --config file with the same keys)
 // into a controlplane.Config and runs it.
 package main
 
@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
+	"github.com/cutover-dev/cutover/controlplane/etcdstore"
 	"github.com/cutover-dev/cutover/pkg/daemon"
 	"github.com/cutover-dev/cutover/pkg/flagfile"
 	"github.com/cutover-dev/cutover/pkg/logging"
@@ -60,6 +61,15 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.Var(sans, "tls-san", "extra DNS name or IP address of the serving certificate (repeatable; localhost, 127.0.0.1 and the --listen host are always in it)")
 	fs.DurationVar(&cfg.ServingCertTTL, "tls-cert-ttl", 30*24*time.Hour, "lifetime of the controller's serving certificate, renewed after two thirds of it")
 	fs.DurationVar(&cfg.AgentCertTTL, "agent-cert-ttl", 24*time.Hour, "lifetime of the certificates issued to agents, which renew after two thirds of it")
+	fs.StringVar(&cfg.Store, "store", controlplane.StoreBolt, "where the records live: bbolt (DATA_DIR/controller.db) or etcd (--etcd-endpoints; release chunks stay in controller.db)")
+	etcdEndpoints := &stringList{}
+	fs.Var(etcdEndpoints, "etcd-endpoints", "etcd members' client URLs, comma-separated (with --store etcd)")
+	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the records in etcd; controllers that share state use the same")
+	fs.StringVar(&cfg.Etcd.CAFile, "etcd-ca-file", "", "CA certificate (PEM) that verifies the etcd members' certificates (https:// endpoints)")
+	fs.StringVar(&cfg.Etcd.CertFile, "etcd-cert-file", "", "client certificate (PEM) for etcd, with --etcd-key-file")
+	fs.StringVar(&cfg.Etcd.KeyFile, "etcd-key-file", "", "private key (PEM) of --etcd-cert-file")
+	fs.StringVar(&cfg.Etcd.Username, "etcd-username", "", "etcd user, with --etcd-password-file")
+	fs.StringVar(&cfg.Etcd.PasswordFile, "etcd-password-file", "", "file that holds the etcd user's password (never on the command line)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
 	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")
@@ -76,6 +86,19 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 		return cfg, "", "", errors.New("--tls-ca-cert and --tls-ca-key go together")
 	}
 	cfg.SourceRoots, cfg.TLSSANs = *sourceRoots, *sans
+	for _, e := range *etcdEndpoints {
+		cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, strings.Split(e, ",")...)
+	}
+	switch {
+	case cfg.Store != controlplane.StoreBolt && cfg.Store != controlplane.StoreEtcd:
+		return cfg, "", "", fmt.Errorf("--store %q: want %s or %s", cfg.Store, controlplane.StoreBolt, controlplane.StoreEtcd)
+	case cfg.Store == controlplane.StoreEtcd && len(cfg.Etcd.Endpoints) == 0:
+		return cfg, "", "", errors.New("--store etcd needs --etcd-endpoints")
+	case (cfg.Etcd.CertFile == "") != (cfg.Etcd.KeyFile == ""):
+		return cfg, "", "", errors.New("--etcd-cert-file and --etcd-key-file go together")
+	case (cfg.Etcd.Username == "") != (cfg.Etcd.PasswordFile == ""):
+		return cfg, "", "", errors.New("--etcd-username and --etcd-password-file go together")
+	}
 	return cfg, logLevel, logFormat, nil
 }
 

@@ -21,6 +21,10 @@ func TestExitStatus(t *testing.T) {
 		{"bad log level", []string{"--data-dir", t.TempDir(), "--log-level", "loud"}, 2, "loud"},
 		{"bad log format", []string{"--data-dir", t.TempDir(), "--log-format", "xml"}, 2, "xml"},
 		{"stray argument", []string{"--data-dir", t.TempDir(), "extra"}, 2, "unexpected arguments"},
+		{"unknown store", []string{"--data-dir", t.TempDir(), "--store", "sqlite"}, 2, `--store "sqlite"`},
+		{"etcd without endpoints", []string{"--data-dir", t.TempDir(), "--store", "etcd"}, 2, "--etcd-endpoints"},
+		{"etcd user without password file", []string{"--data-dir", t.TempDir(), "--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-username", "u"}, 2, "--etcd-password-file"},
+		{"etcd cert without key", []string{"--data-dir", t.TempDir(), "--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-cert-file", "c"}, 2, "--etcd-key-file"},
 		{"listen taken", []string{"--data-dir", t.TempDir(), "--listen", "256.0.0.1:1"}, 1, "--listen"},
 	}
 	for _, tt := range tests {
@@ -31,6 +35,36 @@ func TestExitStatus(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), tt.want) {
 				t.Errorf("output lacks %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+}
+
+func TestEtcdFlags(t *testing.T) {
+	file := t.TempDir() + "/controller.yaml"
+	yaml := "data-dir: d\nstore: etcd\netcd-endpoints:\n  - http://a:2379\n  - http://b:2379,http://c:2379\netcd-prefix: /prod/\netcd-username: u\netcd-password-file: /p\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"flags", []string{"--data-dir", "d", "--store", "etcd", "--etcd-endpoints", "http://a:2379,http://b:2379",
+			"--etcd-endpoints", "http://c:2379", "--etcd-prefix", "/prod/", "--etcd-username", "u", "--etcd-password-file", "/p"}},
+		{"config file", []string{"--config", file}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg, _, _, err := parseFlags(tt.args, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"http://a:2379", "http://b:2379", "http://c:2379"}
+			if cfg.Store != "etcd" || strings.Join(cfg.Etcd.Endpoints, " ") != strings.Join(want, " ") || cfg.Etcd.Prefix != "/prod/" ||
+				cfg.Etcd.Username != "u" || cfg.Etcd.PasswordFile != "/p" {
+				t.Errorf("cfg = %+v", cfg)
 			}
 		})
 	}

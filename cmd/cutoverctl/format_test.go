@@ -213,6 +213,47 @@ func TestFormatPlanEmpty(t *testing.T) {
 	}
 }
 
+// TestFormatPlanPhases: deploy plan shows the expand phase, then the
+// contract phase with its migrations, the irreversible migrations, and the
+// down scripts commented out, so that the output stays the script that
+// continue runs.
+func TestFormatPlanPhases(t *testing.T) {
+	var b bytes.Buffer
+	formatPlan(&b, &cutoverv1.DeploymentPlan{
+		DeploymentId:       "d-2",
+		PendingMigrations:  []*cutoverv1.PendingMigration{{Application: "hello", Version: 2, Name: "0002_agent.up.sql", Checksum: "ab12"}},
+		Script:             "BEGIN;\nALTER TABLE visits ADD COLUMN agent TEXT;\nCOMMIT;\n",
+		ContractMigrations: []*cutoverv1.PendingMigration{{Application: "hello", Version: 3, Name: "0003_legacy.contract.sql", Checksum: "cd34"}},
+		ContractScript:     "BEGIN;\nDROP TABLE legacy;\nCOMMIT;",
+		ContractDownScript: "BEGIN;\nCREATE TABLE legacy (id INTEGER);\nCOMMIT;\n",
+		DownScript:         "BEGIN;\nALTER TABLE visits DROP COLUMN agent;\nCOMMIT;\n",
+		Irreversible:       []*cutoverv1.IrreversibleMigration{{Application: "hello", Name: "0004_purge.contract.sql", Phase: "contract", Reason: "marked -- cutover:irreversible"}},
+	})
+	got := b.String()
+	for _, want := range []string{
+		"-- hello 0002 0002_agent.up.sql sha256:ab12\n",
+		"-- ===== phase 1: expand, run in stage 2 before the swap\nBEGIN;\nALTER TABLE visits ADD COLUMN agent TEXT;\nCOMMIT;\n",
+		"\n-- ===== phase 2: contract, run in stage 2 once every front-end runs the new releases and passed its checks\n" +
+			"-- hello 0003 0003_legacy.contract.sql sha256:cd34\nBEGIN;\nDROP TABLE legacy;\nCOMMIT;\n",
+		"-- IRREVERSIBLE (contract): hello 0004_purge.contract.sql: marked -- cutover:irreversible\n",
+		"-- ===== down of contract (rollback --with-database, before the swap back); not run by continue, shown commented out:\n" +
+			"-- | BEGIN;\n-- | CREATE TABLE legacy (id INTEGER);\n-- | COMMIT;\n",
+		"-- ===== down of expand (stage 2's rollback, and rollback --with-database after the swap back); not run by continue, shown commented out:\n" +
+			"-- | BEGIN;\n-- | ALTER TABLE visits DROP COLUMN agent;\n-- | COMMIT;\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("deploy plan lacks\n%s\nin:\n%s", want, got)
+		}
+	}
+	for _, line := range strings.Split(got, "\n") {
+		if strings.Contains(line, "CREATE TABLE legacy") || strings.Contains(line, "DROP COLUMN") {
+			if !strings.HasPrefix(line, "-- | ") {
+				t.Errorf("a down statement is not commented out: %q", line)
+			}
+		}
+	}
+}
+
 func TestSummary(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,20 @@ const databaseNote = "note: the database is NOT rolled back: the SQL that stage 
 type rollbackOptions struct {
 	reason              string
 	wait, withDB, force bool
+}
+
+// check refuses the combinations of rollback flags that the controller
+// would refuse, before anything is sent: --force is about the database
+// (it leaves the irreversible migrations applied and undoes the others),
+// so it needs --with-database, and a reason for the history and the audit.
+func (o rollbackOptions) check() error {
+	switch {
+	case o.force && !o.withDB:
+		return fmt.Errorf("--force goes with --with-database: it undoes the reversible migrations and leaves the irreversible ones applied; a rollback of the fleet alone needs no --force; nothing was sent")
+	case o.force && strings.TrimSpace(o.reason) == "":
+		return fmt.Errorf("--force needs --reason \"...\": it is recorded in the deployment's history and the audit log; nothing was sent")
+	}
+	return nil
 }
 
 func newDeployApproveCmd(c *cli) *cobra.Command {
@@ -91,6 +106,9 @@ With --wait, follows it and fails unless it ends ROLLED_BACK.`,
   cutoverctl deploy rollback d-7 --with-database --force --reason "keep the backfilled table"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opt.check(); err != nil {
+				return err
+			}
 			return c.rollback(cmd, args[0], opt)
 		},
 	}

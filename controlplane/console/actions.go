@@ -153,8 +153,16 @@ func (c *Console) extend(r *http.Request, rq *request) (string, error) {
 	return depPath(rq.target.deployment), err
 }
 
+// rollback rolls a DEPLOYED deployment back, with the form's choices of
+// RollbackDeployment: with_database also runs the down migrations, and
+// force (with --with-database and the reason) leaves the irreversible ones
+// applied. The domain refuses what the API refuses, and says why.
 func (c *Console) rollback(r *http.Request, rq *request) (string, error) {
-	_, err := c.deps.Rollback(r.Context(), rq.subject.Name, rq.target.deployment, deployment.RollbackOptions{Reason: strings.TrimSpace(r.PostFormValue("reason"))})
+	_, err := c.deps.Rollback(r.Context(), rq.subject.Name, rq.target.deployment, deployment.RollbackOptions{
+		Reason:       strings.TrimSpace(r.PostFormValue("reason")),
+		WithDatabase: checked(r, "with_database"),
+		Force:        checked(r, "force"),
+	})
 	return depPath(rq.target.deployment), err
 }
 

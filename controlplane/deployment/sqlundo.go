@@ -128,12 +128,7 @@ func planRollbackDB(tx model.Tx, d *model.Deployment, opt RollbackOptions) (stri
 	if err != nil {
 		return "", "", err
 	}
-	changed := len(plan.Pending)
-	irreversible := slices.Clone(plan.Irreversible)
-	if c := plan.Contract; c != nil && d.ContractDone {
-		changed += len(c.Pending)
-		irreversible = append(irreversible, c.Irreversible...)
-	}
+	changed, irreversible := SchemaChanges(d, plan)
 	d.RollbackDatabase, d.RollbackForced, d.DatabaseOutcome = opt.WithDatabase, opt.Force, ""
 	if !opt.WithDatabase {
 		if changed == 0 {
@@ -158,6 +153,22 @@ func planRollbackDB(tx model.Tx, d *model.Deployment, opt RollbackOptions) (stri
 		return msg, model.StepUndoContract, nil
 	}
 	return msg, model.StepArm, nil
+}
+
+// SchemaChanges says what a rollback with the database of the DEPLOYED
+// deployment d, whose stored SQL plan is plan, would have to undo: how
+// many migrations its stage 2 applied (the expand phase, and the contract
+// phase when it ran), and which of them are irreversible (a rollback with
+// the database refuses them unless forced). The API's rollback and the
+// console's rollback form both go by it.
+func SchemaChanges(d *model.Deployment, plan *migrate.Plan) (changed int, irreversible []migrate.Irreversible) {
+	changed = len(plan.Pending)
+	irreversible = slices.Clone(plan.Irreversible)
+	if c := plan.Contract; c != nil && d.ContractDone {
+		changed += len(c.Pending)
+		irreversible = append(irreversible, c.Irreversible...)
+	}
+	return changed, irreversible
 }
 
 // enterUndoExpandAfterSwapBack moves the rollback by command of d, whose

@@ -27,65 +27,78 @@ type Collected struct {
 func (s *Store) CollectGarbage(keep int) (Collected, error) {
 	var c Collected
 	err := s.update(func(tx *Tx) error {
-		needed := map[string]bool{}
-		ds, err := tx.Deployments("")
-		if err != nil {
+		rs, building, err := UnneededReleases(tx, keep)
+		if err != nil || building {
+			c.Skipped = building
 			return err
 		}
-		installed := map[string]bool{}
-		for _, d := range ds {
-			if d.State == model.Deployed {
-				for _, a := range d.Applications {
-					installed[a.ReleaseID] = true
-				}
-			}
-			if d.State.Final() {
-				continue
-			}
-			for _, a := range d.Applications {
-				if a.ReleaseID == "" && d.State == model.Preparing {
-					c.Skipped = true // building
-					return nil
-				}
-				needed[a.ReleaseID], needed[a.PreviousReleaseID] = true, true
-			}
-		}
-		envs, err := tx.Environments()
-		if err != nil {
-			return err
-		}
-		for _, e := range envs {
-			for _, v := range e.DeployedVersions {
-				needed[v.ReleaseID] = true
-			}
-		}
-		apps, err := tx.Applications()
-		if err != nil {
-			return err
-		}
-		for _, a := range apps {
-			rs, err := tx.ReleasesOf(a.Name)
-			if err != nil {
+		for _, r := range rs {
+			if err := tx.deleteRelease(r); err != nil {
 				return err
 			}
-			kept := 0
-			for _, r := range rs { // newest first
-				if installed[r.ID] && kept < keep {
-					kept++
-					continue
-				}
-				if needed[r.ID] {
-					continue
-				}
-				if err := tx.deleteRelease(r); err != nil {
-					return err
-				}
-				c.Releases++
-			}
+			c.Releases++
 		}
 		return tx.collectChunks(&c)
 	})
 	return c, err
+}
+
+// UnneededReleases returns the releases that CollectGarbage deletes (its
+// comment says which), or building true when a build is in progress
+// (nothing may be deleted then). Every store's collection uses it.
+func UnneededReleases(tx model.Tx, keep int) (unneeded []*model.Release, building bool, err error) {
+	needed := map[string]bool{}
+	ds, err := tx.Deployments("")
+	if err != nil {
+		return nil, false, err
+	}
+	installed := map[string]bool{}
+	for _, d := range ds {
+		if d.State == model.Deployed {
+			for _, a := range d.Applications {
+				installed[a.ReleaseID] = true
+			}
+		}
+		if d.State.Final() {
+			continue
+		}
+		for _, a := range d.Applications {
+			if a.ReleaseID == "" && d.State == model.Preparing {
+				return nil, true, nil
+			}
+			needed[a.ReleaseID], needed[a.PreviousReleaseID] = true, true
+		}
+	}
+	envs, err := tx.Environments()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, e := range envs {
+		for _, v := range e.DeployedVersions {
+			needed[v.ReleaseID] = true
+		}
+	}
+	apps, err := tx.Applications()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, a := range apps {
+		rs, err := tx.ReleasesOf(a.Name)
+		if err != nil {
+			return nil, false, err
+		}
+		kept := 0
+		for _, r := range rs { // newest first
+			if installed[r.ID] && kept < keep {
+				kept++
+				continue
+			}
+			if !needed[r.ID] {
+				unneeded = append(unneeded, r)
+			}
+		}
+	}
+	return unneeded, false, nil
 }
 
 // deleteRelease removes a release, its manifest and its index entry.
@@ -120,4 +133,16 @@ func (tx *Tx) collectChunks(c *Collected) error {
 	}
 	c.Chunks, c.ChunkBytes, err = tx.deleteChunks(func(id manifest.ChunkID) bool { return !used[id] })
 	return err
+}
+
+// DeleteChunksExcept deletes, in one transaction, every stored chunk that
+// used does not hold, and says how many and how many bytes: the chunk
+// collection of a store that keeps its manifests elsewhere (etcd) and its
+// chunks here.
+func (s *Store) DeleteChunksExcept(used map[manifest.ChunkID]bool) (n int, size int64, err error) {
+	err = s.update(func(tx *Tx) error {
+		n, size, err = tx.deleteChunks(func(id manifest.ChunkID) bool { return !used[id] })
+		return err
+	})
+	return n, size, err
 }

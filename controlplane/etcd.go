@@ -1,0 +1,148 @@
+package controlplane
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/cutover-dev/cutover/controlplane/etcdstore"
+	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/store"
+)
+
+// The values of Config.Store.
+const (
+	StoreBolt = "bbolt"
+	StoreEtcd = "etcd"
+)
+
+// EtcdConfig says how the controller reaches etcd (Config.Store "etcd").
+type EtcdConfig struct {
+	// Endpoints are the members' client URLs (http:// or https://).
+	Endpoints []string
+	// Prefix is where the records live (default etcdstore.DefaultPrefix).
+	Prefix string
+	// CAFile verifies the members' certificates; CertFile and KeyFile are
+	// the controller's client certificate, for members that ask for one.
+	CAFile, CertFile, KeyFile string
+	// Username and PasswordFile log in to etcd's auth; the password is
+	// only ever read from the file, never logged.
+	Username, PasswordFile string
+	// DialTimeout bounds the first connection (default 10 s).
+	DialTimeout time.Duration
+}
+
+// openStore opens the bbolt file (the whole store, or only the chunks on
+// etcd) and, on etcd, the etcd store. It sets c.bolt, c.store, c.etcd.
+func (c *Controller) openStore(cfg Config) (err error) {
+	if c.bolt, err = store.Open(cfg.DataDir); err != nil {
+		return err
+	}
+	switch cfg.Store {
+	case "", StoreBolt:
+		c.store = c.bolt
+		return nil
+	case StoreEtcd:
+	default:
+		return fmt.Errorf("--store %q: want %s or %s", cfg.Store, StoreBolt, StoreEtcd)
+	}
+	if c.etcd, err = etcdClient(cfg.Etcd); err != nil {
+		return err
+	}
+	es, err := etcdstore.New(etcdstore.Config{Client: c.etcd, Prefix: cfg.Etcd.Prefix, Chunks: c.bolt})
+	if err != nil {
+		return err
+	}
+	c.etcdStore, c.store = es, es
+	c.log.Info("records in etcd; release chunks in "+store.FileName, "etcd_endpoints", strings.Join(cfg.Etcd.Endpoints, ","), "etcd_prefix", cfg.Etcd.Prefix)
+	return nil
+}
+
+// etcdClient connects to etcd with cfg's TLS and credentials.
+func etcdClient(cfg EtcdConfig) (*clientv3.Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("--store etcd needs --etcd-endpoints")
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	cc := clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, Username: cfg.Username, Logger: zap.NewNop()}
+	if cfg.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-password-file: %w", err)
+		}
+		cc.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" {
+		t, err := etcdTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cc.TLS = t
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd at %s: %w", strings.Join(cfg.Endpoints, ","), err)
+	}
+	return cli, nil
+}
+
+// etcdTLS is the client TLS configuration of cfg's files.
+func etcdTLS(cfg EtcdConfig) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--etcd-ca-file %s holds no PEM certificate", cfg.CAFile)
+		}
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, errors.New("--etcd-cert-file and --etcd-key-file go together")
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-cert-file/--etcd-key-file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// closeStore closes the etcd store and client, then the bbolt file.
+func (c *Controller) closeStore() {
+	if c.etcdStore != nil {
+		_ = c.etcdStore.Close()
+	}
+	if c.etcd != nil {
+		_ = c.etcd.Close()
+	}
+	if c.bolt != nil {
+		if err := c.bolt.Close(); err != nil {
+			c.log.Error("close store", "err", err)
+		}
+	}
+}
+
+var _ model.Store = (*etcdstore.Store)(nil)
+
+// collectGarbage deletes the releases and chunks nothing needs, from the
+// store the records are in.
+func (c *Controller) collectGarbage() (store.Collected, error) {
+	if c.etcdStore != nil {
+		return c.etcdStore.CollectGarbage(c.cfg.KeepReleases, c.bolt)
+	}
+	return c.bolt.CollectGarbage(c.cfg.KeepReleases)
+}

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/cutover-dev/cutover/internal/etcdcluster"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// startEtcd starts a three-member etcd for one test, stopped when it ends.
+func startEtcd(t testing.TB) *etcdcluster.Cluster {
+	t.Helper()
+	bin := etcdcluster.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
+	defer cancel()
+	e, err := etcdcluster.Start(ctx, etcdcluster.Config{Members: 3, Dir: t.TempDir(), Binary: bin})
+	t.Cleanup(e.Close)
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	return e
+}
+
+// TestTwoStageOnEtcd: one controller keeps its records in a three-member
+// etcd (--store etcd); two agents go through a two-stage deployment; the
+// records are in etcd under the prefix, and a controller killed and
+// started again finds them there.
+func TestTwoStageOnEtcd(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	const prefix = "/e2e-cutover/"
+	c := newCluster(t, "--store", "etcd", "--etcd-endpoints", strings.Join(e.Endpoints, ","), "--etcd-prefix", prefix)
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	copyApp(t, src, "v1")
+	c.createEnv("demo", true)
+	c.startAgents("demo", "fe-1", "fe-2")
+	c.registerApp(src)
+
+	d := c.createDeployment("demo", "hello", "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
+		t.Fatalf("PrepareDeployment(%s): %v", d, err)
+	}
+	v1 := releaseOf(t, c.waitDeployment(d, prepared))
+	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d}); err != nil {
+		t.Fatalf("ContinueDeployment(%s): %v", d, err)
+	}
+	c.waitDeployment(d, deployed)
+	c.checkCurrent("hello", v1)
+	c.checkAnswers("v1")
+
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, key := range []string{"environments/demo", "applications/hello", "releases/" + v1, fmt.Sprintf("deployments/%020d", 1), "agents/fe-1", "audit/" + fmt.Sprintf("%020d", 1)} {
+		res, err := cli.Get(ctx, prefix+key, clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count != 1 {
+			t.Errorf("etcd has no key %s%s", prefix, key)
+		}
+	}
+
+	c.restartController()
+	got, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: d})
+	if err != nil || got.GetState() != deployed {
+		t.Fatalf("after a restart, GetDeployment(%s): %s, %v; want DEPLOYED", d, got.GetState(), err)
+	}
+}
