@@ -5,4 +5,8 @@
 // (deployment, catalog, auth, audit, fleet, transfer) work on these types;
 // the stores (controlplane/store on bbolt) keep them and decide how they
 // are encoded, so that nothing here knows about a file format.
+//
+// The JSON tags on these types are no longer how anything is stored: they
+// spell schema 5's encoding, which controlplane/store's migration 0006
+// still decodes through them. Leave them as they are; new fields need none.
 package model

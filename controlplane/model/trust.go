@@ -52,5 +52,3 @@ type IssuedCert struct {
 	Serial   string    `json:"serial"` // hex
 	NotAfter time.Time `json:"not_after"`
 }
-
-// OperatorToken returns a token by id; NotFound if unknown.

@@ -2,47 +2,48 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+// get decodes the record under key; nil (and no error) when there is none.
+func get[V any](b *bolt.Bucket, key []byte, dec func([]byte) (*V, error)) (*V, error) {
 	raw := b.Get(key)
 	if raw == nil {
-		return false, nil
+		return nil, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("decode record %q: %w: %v", key, errkind.DataLoss, err)
+	v, err := dec(raw)
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", key, err)
 	}
-	return true, nil
+	return v, nil
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
+// put encodes v and stores it under key.
+func put[V any](b *bolt.Bucket, key []byte, v *V, enc func(*V) ([]byte, error)) error {
+	raw, err := enc(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("record %q: %w", key, err)
 	}
 	return b.Put(key, raw)
 }
 
-func listJSON[T any](b *bolt.Bucket) ([]*T, error) {
-	var out []*T
+// list decodes every record of b, in key order (nested buckets skipped).
+func list[V any](b *bolt.Bucket, dec func([]byte) (*V, error)) ([]*V, error) {
+	var out []*V
 	err := b.ForEach(func(k, raw []byte) error {
 		if raw == nil {
 			return nil // nested bucket
 		}
-		v := new(T)
-		if err := json.Unmarshal(raw, v); err != nil {
-			return fmt.Errorf("decode %s: %w: %v", k, errkind.DataLoss, err)
+		v, err := dec(raw)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
 		}
 		out = append(out, v)
 		return nil
@@ -52,12 +53,11 @@ func listJSON[T any](b *bolt.Bucket) ([]*T, error) {
 
 // Environment returns the named environment; NotFound if there is none.
 func (tx *Tx) Environment(name string) (*model.Environment, error) {
-	e := new(model.Environment)
-	ok, err := getJSON(tx.tx.Bucket(bucketEnvironments), []byte(name), e)
+	e, err := get(tx.tx.Bucket(bucketEnvironments), []byte(name), storecodec.DecodeEnvironment)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if e == nil {
 		return nil, fmt.Errorf("environment %q does not exist; list them with `cutoverctl env list`: %w", name, errkind.NotFound)
 	}
 	return e, nil
@@ -65,22 +65,21 @@ func (tx *Tx) Environment(name string) (*model.Environment, error) {
 
 // PutEnvironment creates or replaces an environment.
 func (tx *Tx) PutEnvironment(e *model.Environment) error {
-	return putJSON(tx.tx.Bucket(bucketEnvironments), []byte(e.Name), e)
+	return put(tx.tx.Bucket(bucketEnvironments), []byte(e.Name), e, storecodec.EncodeEnvironment)
 }
 
 // Environments returns every environment, sorted by name.
 func (tx *Tx) Environments() ([]*model.Environment, error) {
-	return listJSON[model.Environment](tx.tx.Bucket(bucketEnvironments))
+	return list(tx.tx.Bucket(bucketEnvironments), storecodec.DecodeEnvironment)
 }
 
 // Application returns the named application; NotFound if there is none.
 func (tx *Tx) Application(name string) (*model.Application, error) {
-	a := new(model.Application)
-	ok, err := getJSON(tx.tx.Bucket(bucketApplications), []byte(name), a)
+	a, err := get(tx.tx.Bucket(bucketApplications), []byte(name), storecodec.DecodeApplication)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if a == nil {
 		return nil, fmt.Errorf("application %q is not registered; register it with `cutoverctl app register DIR`: %w", name, errkind.NotFound)
 	}
 	return a, nil
@@ -88,12 +87,12 @@ func (tx *Tx) Application(name string) (*model.Application, error) {
 
 // PutApplication creates or replaces an application.
 func (tx *Tx) PutApplication(a *model.Application) error {
-	return putJSON(tx.tx.Bucket(bucketApplications), []byte(a.Name), a)
+	return put(tx.tx.Bucket(bucketApplications), []byte(a.Name), a, storecodec.EncodeApplication)
 }
 
 // Applications returns every application, sorted by name.
 func (tx *Tx) Applications() ([]*model.Application, error) {
-	return listJSON[model.Application](tx.tx.Bucket(bucketApplications))
+	return list(tx.tx.Bucket(bucketApplications), storecodec.DecodeApplication)
 }
 
 // PutRelease stores a release and its canonical manifest bytes, and indexes
@@ -104,7 +103,7 @@ func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 	if rb.Get([]byte(r.ID)) != nil {
 		return nil
 	}
-	if err := putJSON(rb, []byte(r.ID), r); err != nil {
+	if err := put(rb, []byte(r.ID), r, storecodec.EncodeRelease); err != nil {
 		return err
 	}
 	if err := tx.tx.Bucket(bucketManifests).Put([]byte(r.ID), manifest); err != nil {
@@ -119,12 +118,11 @@ func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 
 // Release returns a release's metadata; NotFound if unknown.
 func (tx *Tx) Release(id string) (*model.Release, error) {
-	r := new(model.Release)
-	ok, err := getJSON(tx.tx.Bucket(bucketReleases), []byte(id), r)
+	r, err := get(tx.tx.Bucket(bucketReleases), []byte(id), storecodec.DecodeRelease)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if r == nil {
 		return nil, fmt.Errorf("release %q does not exist: %w", id, errkind.NotFound)
 	}
 	return r, nil
@@ -159,81 +157,13 @@ func (tx *Tx) ReleasesOf(app string) ([]*model.Release, error) {
 	return out, err
 }
 
-// NextDeploymentID reserves and returns a new deployment id, "d-<n>".
-func (tx *Tx) NextDeploymentID() (string, error) {
-	n, err := tx.tx.Bucket(bucketDeployments).NextSequence()
-	if err != nil {
-		return "", err
-	}
-	return "d-" + strconv.FormatUint(n, 10), nil
-}
-
-// deploymentKey turns "d-<n>" into its big-endian key.
-func deploymentKey(id string) ([]byte, bool) {
-	s, ok := strings.CutPrefix(id, "d-")
-	if !ok {
-		return nil, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 || "d-"+strconv.FormatUint(n, 10) != id {
-		return nil, false
-	}
-	return u64(n), true
-}
-
-// Deployment returns a deployment; NotFound if unknown.
-func (tx *Tx) Deployment(id string) (*model.Deployment, error) {
-	notFound := fmt.Errorf("deployment %q does not exist; list them with `cutoverctl deploy list`: %w", id, errkind.NotFound)
-	key, ok := deploymentKey(id)
-	if !ok {
-		return nil, notFound
-	}
-	d := new(model.Deployment)
-	found, err := getJSON(tx.tx.Bucket(bucketDeployments), key, d)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, notFound
-	}
-	return d, nil
-}
-
-// PutDeployment creates or replaces a deployment. Its id must come from
-// NextDeploymentID.
-func (tx *Tx) PutDeployment(d *model.Deployment) error {
-	key, ok := deploymentKey(d.ID)
-	if !ok {
-		return fmt.Errorf("deployment id %q is not of the form d-<n>: %w", d.ID, errkind.InvalidArgument)
-	}
-	return putJSON(tx.tx.Bucket(bucketDeployments), key, d)
-}
-
-// Deployments returns the deployments of an environment (all if env is
-// empty), newest first.
-func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
-	var out []*model.Deployment
-	c := tx.tx.Bucket(bucketDeployments).Cursor()
-	for k, raw := c.Last(); k != nil; k, raw = c.Prev() {
-		d := new(model.Deployment)
-		if err := json.Unmarshal(raw, d); err != nil {
-			return nil, fmt.Errorf("decode deployment %d: %w: %v", binary.BigEndian.Uint64(k), errkind.DataLoss, err)
-		}
-		if env == "" || d.Environment == env {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 // Agent returns an agent; NotFound if the controller never heard of it.
 func (tx *Tx) Agent(name string) (*model.Agent, error) {
-	a := new(model.Agent)
-	ok, err := getJSON(tx.tx.Bucket(bucketAgents), []byte(name), a)
+	a, err := get(tx.tx.Bucket(bucketAgents), []byte(name), storecodec.DecodeAgent)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if a == nil {
 		return nil, fmt.Errorf("agent %q is unknown: %w", name, errkind.NotFound)
 	}
 	return a, nil
@@ -241,7 +171,7 @@ func (tx *Tx) Agent(name string) (*model.Agent, error) {
 
 // PutAgent creates or replaces an agent.
 func (tx *Tx) PutAgent(a *model.Agent) error {
-	return putJSON(tx.tx.Bucket(bucketAgents), []byte(a.Name), a)
+	return put(tx.tx.Bucket(bucketAgents), []byte(a.Name), a, storecodec.EncodeAgent)
 }
 
 // DeleteAgent forgets an agent's record (absent is fine).
@@ -251,5 +181,5 @@ func (tx *Tx) DeleteAgent(name string) error {
 
 // Agents returns every agent, sorted by name.
 func (tx *Tx) Agents() ([]*model.Agent, error) {
-	return listJSON[model.Agent](tx.tx.Bucket(bucketAgents))
+	return list(tx.tx.Bucket(bucketAgents), storecodec.DecodeAgent)
 }

@@ -102,7 +102,7 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	defer s.Close()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put(u64(1), []byte("{not json")) }); err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAuditRecords).Put(u64(1), []byte("{not json")) }); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.view(func(tx *Tx) error {
@@ -121,7 +121,9 @@ func TestAuditCorruptRecordIsDataLoss(t *testing.T) {
 func TestMigration0005(t *testing.T) {
 	dir := t.TempDir()
 	oldFile(t, dir, 4, func(db *bolt.DB) error {
-		return db.Update(func(tx *bolt.Tx) error { return (&Tx{tx: tx}).PutEnvironment(&model.Environment{Name: "production"}) })
+		return db.Update(func(tx *bolt.Tx) error {
+			return putSchema5(tx, bucketEnvironments, []byte("production"), &model.Environment{Name: "production"})
+		})
 	})
 
 	s := open(t, dir)

@@ -25,6 +25,7 @@ var migrations = []migration{
 	{name: "0003_chunks_by_sequence", apply: chunksBySequence, prepare: copyChunksBySequence},
 	{name: "0004_create_trust_buckets", apply: createTrustBuckets},
 	{name: "0005_create_audit", apply: createAudit},
+	{name: "0006_protobuf_records", apply: protoRecords, prepare: copyProtoRecords},
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -18,7 +18,10 @@ func TestMigration0002(t *testing.T) {
 	dir := t.TempDir()
 	oldFile(t, dir, 1, func(db *bolt.DB) error {
 		return db.Update(func(tx *bolt.Tx) error {
-			return (&Tx{tx: tx}).PutDeployment(&model.Deployment{ID: "d-1", Environment: "prod", State: model.Activating, ActivateTime: time.Unix(1, 0)})
+			if _, err := tx.Bucket(bucketDeployments).NextSequence(); err != nil {
+				return err
+			}
+			return putSchema5(tx, bucketDeployments, u64(1), &model.Deployment{ID: "d-1", Environment: "prod", State: model.Activating, ActivateTime: time.Unix(1, 0)})
 		})
 	})
 

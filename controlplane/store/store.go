@@ -3,14 +3,16 @@
 // environments, applications, releases (manifests and chunks), deployments
 // with their history, agents, tokens, enrollments and the audit log.
 //
-// Bucket tree (values are JSON unless said otherwise):
+// Bucket tree (schema 6). Values are protobuf messages of
+// proto/cutover/storage/v1, encoded by controlplane/storecodec, unless said
+// otherwise:
 //
 //	meta/
 //	  schema_version           uint64, big-endian
 //	  migrations/              migration name → RFC 3339 time it ran
-//	environments/              name → model.Environment
-//	applications/              name → model.Application
-//	releases/                  release id → model.Release
+//	environments/              name → Environment
+//	applications/              name → Application
+//	releases/                  release id → Release
 //	manifests/                 release id → canonical manifest bytes
 //	app_releases/
 //	  <application>/           release id → create time, unix ns, big-endian
@@ -18,18 +20,28 @@
 //	                           big-endian
 //	chunk_data/                sequence number → chunk data (raw); the
 //	                           bucket sequence gives the next number
-//	deployments/               n, uint64 big-endian (id "d-<n>") → model.Deployment;
-//	                           the bucket sequence gives n
-//	agents/                    agent name → model.Agent
-//	sql_plans/                 n, as in deployments/ → the deployment's SQL
-//	                           plan (JSON of a migrate.Plan, opaque here)
-//	tokens/                    token id → model.OperatorToken (secret hashed)
-//	join_tokens/               token id → model.JoinToken (secret hashed)
-//	enrollments/               agent name → model.Enrollment (issued certificates,
+//	deployment_records/        n, uint64 big-endian (id "d-<n>") → Deployment,
+//	                           without its agents; the bucket sequence gives n
+//	deployment_agents/
+//	  <n>/                     position in the deployment's agents, uint32
+//	                           big-endian → DeploymentAgent (one record per
+//	                           agent, rewritten only when it changes)
+//	agents/                    agent name → Agent
+//	sql_plans/                 n, as in deployment_records/ → the deployment's
+//	                           SQL plan (opaque bytes, the JSON of a
+//	                           migrate.Plan)
+//	tokens/                    token id → OperatorToken (secret hashed)
+//	join_tokens/               token id → JoinToken (secret hashed)
+//	enrollments/               agent name → Enrollment (issued certificates,
 //	                           revocation)
-//	audit/                     seq, uint64 big-endian (from 1, no gaps) →
-//	                           model.AuditRecord; append-only, hash-chained
-//	                           (pkg/auditlog)
+//	audit_records/             seq, uint64 big-endian (from 1, no gaps) →
+//	                           AuditRecord; append-only, hash-chained
+//	                           (pkg/auditlog: over the entry's fields, not
+//	                           these bytes)
+//
+// Schemas 1 to 5 kept JSON values, each deployment with all its agents as
+// one value in deployments/, and the audit log in audit/; migration 0006
+// (protorecords.go) rewrote them.
 //
 // Chunk data is keyed by a sequence number, not by its random id, so that a
 // build appends its new chunks at the end of chunk_data instead of rewriting
@@ -77,13 +89,17 @@ var (
 	bucketChunks       = []byte("chunks") // schema 1–2 only
 	bucketChunkIDs     = []byte("chunk_ids")
 	bucketChunkData    = []byte("chunk_data")
-	bucketDeployments  = []byte("deployments")
+	bucketDeployments  = []byte("deployments") // schema 1–5 only
 	bucketAgents       = []byte("agents")
 	bucketSQLPlans     = []byte("sql_plans")
 	bucketTokens       = []byte("tokens")
 	bucketJoinTokens   = []byte("join_tokens")
 	bucketEnrollments  = []byte("enrollments")
-	bucketAudit        = []byte("audit")
+	bucketAudit        = []byte("audit") // schema 5 only
+
+	bucketDeploymentRecords = []byte("deployment_records")
+	bucketDeploymentAgents  = []byte("deployment_agents")
+	bucketAuditRecords      = []byte("audit_records")
 
 	keySchemaVersion = []byte("schema_version")
 )

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,15 @@ func oldFile(t *testing.T, dir string, n int, seed func(db *bolt.DB) error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// putSchema5 writes v as schemas 1 to 5 did: its JSON, under key.
+func putSchema5(tx *bolt.Tx, bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put(key, raw)
 }
 
 func TestReopenKeepsEverything(t *testing.T) {

@@ -4,16 +4,17 @@ import (
 	"fmt"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
+// OperatorToken returns a token by id; NotFound if unknown.
 func (tx *Tx) OperatorToken(id string) (*model.OperatorToken, error) {
-	t := new(model.OperatorToken)
-	ok, err := getJSON(tx.tx.Bucket(bucketTokens), []byte(id), t)
+	t, err := get(tx.tx.Bucket(bucketTokens), []byte(id), storecodec.DecodeOperatorToken)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if t == nil {
 		return nil, fmt.Errorf("token %q is unknown: %w", id, errkind.NotFound)
 	}
 	return t, nil
@@ -21,22 +22,21 @@ func (tx *Tx) OperatorToken(id string) (*model.OperatorToken, error) {
 
 // PutOperatorToken creates or replaces a token.
 func (tx *Tx) PutOperatorToken(t *model.OperatorToken) error {
-	return putJSON(tx.tx.Bucket(bucketTokens), []byte(t.ID), t)
+	return put(tx.tx.Bucket(bucketTokens), []byte(t.ID), t, storecodec.EncodeOperatorToken)
 }
 
 // OperatorTokens returns every token, by id.
 func (tx *Tx) OperatorTokens() ([]*model.OperatorToken, error) {
-	return listJSON[model.OperatorToken](tx.tx.Bucket(bucketTokens))
+	return list(tx.tx.Bucket(bucketTokens), storecodec.DecodeOperatorToken)
 }
 
 // JoinToken returns a join token by id; NotFound if unknown.
 func (tx *Tx) JoinToken(id string) (*model.JoinToken, error) {
-	t := new(model.JoinToken)
-	ok, err := getJSON(tx.tx.Bucket(bucketJoinTokens), []byte(id), t)
+	t, err := get(tx.tx.Bucket(bucketJoinTokens), []byte(id), storecodec.DecodeJoinToken)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if t == nil {
 		return nil, fmt.Errorf("join token %q is unknown: %w", id, errkind.NotFound)
 	}
 	return t, nil
@@ -44,17 +44,16 @@ func (tx *Tx) JoinToken(id string) (*model.JoinToken, error) {
 
 // PutJoinToken creates or replaces a join token.
 func (tx *Tx) PutJoinToken(t *model.JoinToken) error {
-	return putJSON(tx.tx.Bucket(bucketJoinTokens), []byte(t.ID), t)
+	return put(tx.tx.Bucket(bucketJoinTokens), []byte(t.ID), t, storecodec.EncodeJoinToken)
 }
 
 // Enrollment returns an agent's enrollment; NotFound if never enrolled.
 func (tx *Tx) Enrollment(name string) (*model.Enrollment, error) {
-	e := new(model.Enrollment)
-	ok, err := getJSON(tx.tx.Bucket(bucketEnrollments), []byte(name), e)
+	e, err := get(tx.tx.Bucket(bucketEnrollments), []byte(name), storecodec.DecodeEnrollment)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if e == nil {
 		return nil, fmt.Errorf("agent %q was never enrolled: %w", name, errkind.NotFound)
 	}
 	return e, nil
@@ -62,7 +61,7 @@ func (tx *Tx) Enrollment(name string) (*model.Enrollment, error) {
 
 // PutEnrollment creates or replaces an enrollment.
 func (tx *Tx) PutEnrollment(e *model.Enrollment) error {
-	return putJSON(tx.tx.Bucket(bucketEnrollments), []byte(e.Name), e)
+	return put(tx.tx.Bucket(bucketEnrollments), []byte(e.Name), e, storecodec.EncodeEnrollment)
 }
 
 // DeleteEnrollment forgets an agent's enrollment (absent is fine): its
@@ -73,5 +72,5 @@ func (tx *Tx) DeleteEnrollment(name string) error {
 
 // Enrollments returns every enrollment, by name.
 func (tx *Tx) Enrollments() ([]*model.Enrollment, error) {
-	return listJSON[model.Enrollment](tx.tx.Bucket(bucketEnrollments))
+	return list(tx.tx.Bucket(bucketEnrollments), storecodec.DecodeEnrollment)
 }
