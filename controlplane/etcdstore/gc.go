@@ -88,7 +88,7 @@ func (s *Store) CollectGarbage(keep int, chunks *store.Store) (store.Collected, 
 func (tx *Tx) deleteReleases(rs []*model.Release) (int, error) {
 	ops := 0
 	for i, r := range rs {
-		head, err := getRecord[manifestHead](tx, named(collManifests, r.ID), nil)
+		head, err := getHead(tx, r.ID)
 		if err != nil {
 			return i, err
 		}

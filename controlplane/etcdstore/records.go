@@ -21,6 +21,7 @@ const (
 	collParts        = "manifest_parts"
 	collAppReleases  = "app_releases"
 	collDeployments  = "deployments"
+	collDeplAgents   = "deployment_agents"
 	collSQLPlans     = "sql_plans"
 	collAgents       = "agents"
 	collTokens       = "tokens"
@@ -141,46 +142,6 @@ func deploymentNumber(id string) (uint64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// Deployment returns a deployment; NotFound if unknown.
-func (tx *Tx) Deployment(id string) (*model.Deployment, error) {
-	notFound := fmt.Errorf("deployment %q does not exist; list them with `cutoverctl deploy list`: %w", id, errkind.NotFound)
-	n, ok := deploymentNumber(id)
-	if !ok {
-		return nil, notFound
-	}
-	return getRecord[model.Deployment](tx, numbered(collDeployments, n), notFound)
-}
-
-// PutDeployment creates or replaces a deployment whose id came from
-// NextDeploymentID.
-func (tx *Tx) PutDeployment(d *model.Deployment) error {
-	n, ok := deploymentNumber(d.ID)
-	if !ok {
-		return fmt.Errorf("deployment id %q is not of the form d-<n>: %w", d.ID, errkind.InvalidArgument)
-	}
-	return putRecord(tx, numbered(collDeployments, n), d)
-}
-
-// Deployments returns the deployments of an environment (all if env is
-// empty), newest first.
-func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
-	kvs, err := tx.list(collDeployments+"/", false)
-	if err != nil {
-		return nil, err
-	}
-	var out []*model.Deployment
-	for _, e := range slices.Backward(kvs) {
-		d := new(model.Deployment)
-		if err := decode(e.key, e.val, d); err != nil {
-			return nil, err
-		}
-		if env == "" || d.Environment == env {
-			out = append(out, d)
-		}
-	}
-	return out, nil
 }
 
 // PutSQLPlan keeps a deployment's SQL plan, opaque bytes.

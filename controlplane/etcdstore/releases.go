@@ -18,13 +18,6 @@ import (
 // request larger than --max-request-bytes, 1.5 MiB by default).
 var ManifestPartSize = 1 << 20
 
-// manifestHead is manifests/<id>: what the parts must add up to.
-type manifestHead struct {
-	Size   int    `json:"size"`
-	Parts  int    `json:"parts"`
-	SHA256 string `json:"sha256"`
-}
-
 func partKey(id string, n int) string { return fmt.Sprintf("%s/%06d", named(collParts, id), n) }
 
 // PutRelease records a release with its canonical manifest bytes, unless
@@ -44,7 +37,7 @@ func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 		tx.ahead = append(tx.ahead, kv{partKey(r.ID, head.Parts), bytes.Clone(part)})
 		head.Parts++
 	}
-	if err := putRecord(tx, named(collManifests, r.ID), head); err != nil {
+	if err := putHead(tx, r.ID, head); err != nil {
 		return err
 	}
 	if err := putRecord(tx, named(collReleases, r.ID), r); err != nil {
@@ -61,9 +54,12 @@ func (tx *Tx) Release(id string) (*model.Release, error) {
 // Manifest returns a copy of a release's canonical manifest bytes,
 // reassembled from its parts and checked; NotFound if unknown.
 func (tx *Tx) Manifest(id string) ([]byte, error) {
-	head, err := getRecord[manifestHead](tx, named(collManifests, id), fmt.Errorf("release %q does not exist: %w", id, errkind.NotFound))
+	head, err := getHead(tx, id)
 	if err != nil {
 		return nil, err
+	}
+	if head == nil {
+		return nil, fmt.Errorf("release %q does not exist: %w", id, errkind.NotFound)
 	}
 	var m []byte
 	if w := tx.pendingParts(id); w != nil {

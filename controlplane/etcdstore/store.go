@@ -5,17 +5,20 @@
 // GiB): the store is given a local chunk store (the controller's bbolt
 // file) and its transactions' chunk methods go there.
 //
-// Key layout, under Config.Prefix (default "/cutover/"); values are JSON
-// (encode and decode, codec.go) unless said otherwise; <name> segments are
-// path-escaped:
+// Key layout, under Config.Prefix (default "/cutover/"); values are the
+// protobuf messages of proto/cutover/storage/v1 (storecodec; codec.go)
+// unless said otherwise; <name> segments are path-escaped:
 //
 //	environments/<name>                model.Environment
 //	applications/<name>                model.Application
 //	releases/<id>                      model.Release
-//	manifests/<id>                     manifestHead: size, parts, SHA-256
+//	manifests/<id>                     manifestHead (JSON): size, parts, SHA-256
 //	manifest_parts/<id>/<%06d>         raw bytes of part n (≤ ManifestPartSize)
 //	app_releases/<app>/<id>            create time, unix ns, decimal
-//	deployments/<%020d n>              model.Deployment (id "d-<n>")
+//	deployments/<%020d n>              model.Deployment without its agents
+//	                                   (id "d-<n>")
+//	deployment_agents/<%020d n>/<%06d g>  agents g×AgentsPerKey… of deployment
+//	                                   n, length-prefixed (deployments.go)
 //	sql_plans/<%020d n>                the deployment's SQL plan, opaque bytes
 //	agents/<name>                      model.Agent
 //	tokens/<id>                        model.OperatorToken
@@ -55,8 +58,8 @@
 // than the limit allows (less one: the store's txn key) fails with
 // errkind.ResourceExhausted and writes nothing.
 // A request is at most --max-request-bytes (default 1.5 MiB): one record
-// must stay well under it (a deployment of about a thousand front-ends
-// does). A manifest can be larger: its parts (ManifestPartSize each) are
+// must stay well under it; a deployment's agents are kept AgentsPerKey to
+// a key, rewritten only when one of them changes. A manifest can be larger: its parts (ManifestPartSize each) are
 // written ahead of the transaction that records the release, each in its
 // own request; they are invisible until manifests/<id> exists, are
 // rewritten the same (content-addressed) by a later try, and deleted by
