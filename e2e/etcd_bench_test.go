@@ -37,6 +37,7 @@ func newStage2Rig(b *testing.B, name string, args ...string) *stage2Rig {
 	if err != nil {
 		b.Fatalf("%s: start controller: %v", name, err)
 	}
+	waitLeading(b, lc.Admin)
 	r := &stage2Rig{name: name, lc: lc, src: filepath.Join(dir, "src")}
 	if err := localcluster.CopyApp(filepath.Join("..", "examples", "hello"), r.src, "v0"); err != nil {
 		b.Fatal(err)

@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cutover-dev/cutover/internal/etcdcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -30,6 +32,21 @@ func startEtcd(t testing.TB) *etcdcluster.Cluster {
 	return e
 }
 
+// waitLeading waits until a controller on etcd leads: until it is elected
+// it answers Unavailable (no leader yet).
+func waitLeading(t testing.TB, admin cutoverv1.AdminServiceClient) {
+	t.Helper()
+	if err := poll.Until(context.Background(), deployDeadline, func() error {
+		_, err := admin.ListEnvironments(context.Background(), &cutoverv1.ListEnvironmentsRequest{})
+		if status.Code(err) != codes.Unavailable {
+			return poll.Permanent(err)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("the controller on etcd does not lead: %v", err)
+	}
+}
+
 // TestTwoStageOnEtcd: one controller keeps its records in a three-member
 // etcd (--store etcd); two agents go through a two-stage deployment; the
 // records are in etcd under the prefix, and a controller killed and
@@ -39,6 +56,7 @@ func TestTwoStageOnEtcd(t *testing.T) {
 	e := startEtcd(t)
 	const prefix = "/e2e-cutover/"
 	c := newCluster(t, "--store", "etcd", "--etcd-endpoints", strings.Join(e.Endpoints, ","), "--etcd-prefix", prefix)
+	waitLeading(t, c.Admin)
 	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
 	copyApp(t, src, "v1")
