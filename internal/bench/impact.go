@@ -13,8 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // Issue 12's figures: prepare against rsync --fsync, for a first release
@@ -106,19 +109,60 @@ func (r *run) rsyncFigures(ctx context.Context) error {
 	if r.res.RsyncFirst, err = rsyncTo(ctx, r.src, targets); err != nil {
 		return err
 	}
-	n, err := changeFiles(r.src, 0.01, r.cfg.Seed)
-	if err != nil {
-		return fmt.Errorf("change the data: %w", err)
+	for i := range max(1, r.cfg.V2Reps) {
+		n, err := changeFiles(r.src, 0.01, r.cfg.Seed+uint64(i))
+		if err != nil {
+			return fmt.Errorf("change the data: %w", err)
+		}
+		label := fmt.Sprintf("v%d-many", i+3)
+		r.say("%s: %d file(s) changed (1%% of the files); prepare to %d agents holding the version before", label, n, r.cfg.Agents)
+		var d *cutoverv1.Deployment
+		step := func() (err error) {
+			d, err = r.deploy(ctx, "many", label, true)
+			return err
+		}
+		if i == 0 {
+			err = r.profile(ctx, "v2", "many-1", max(5, int(r.cfg.Size>>26)), step)
+		} else {
+			err = step()
+		}
+		if err != nil {
+			return err
+		}
+		p := V2Pair{Prepare: d.GetTransferDuration().AsDuration()}
+		r.say("baseline: rsync -a --fsync of %s onto the targets holding the version before", label)
+		if p.Rsync, err = rsyncTo(ctx, r.src, targets); err != nil {
+			return err
+		}
+		r.say("  %s ÷ %s = %.2f (load average %s)", p.Prepare.Round(10*time.Millisecond), p.Rsync.Round(10*time.Millisecond), p.Ratio(), loadAverage())
+		r.res.V2Pairs = append(r.res.V2Pairs, p)
 	}
-	r.say("v3: %d file(s) changed (1%% of the files); prepare to %d agents holding v2", n, r.cfg.Agents)
-	d, err := r.deploy(ctx, "many", "v3-many", true)
-	if err != nil {
-		return err
+	return nil
+}
+
+// V2Pair is one prepare of a v2 to many agents and rsync of it.
+type V2Pair struct {
+	Prepare, Rsync time.Duration
+}
+
+// Ratio is Prepare ÷ Rsync.
+func (p V2Pair) Ratio() float64 {
+	if p.Rsync <= 0 {
+		return 0
 	}
-	r.res.V2Prepare = d.GetTransferDuration().AsDuration()
-	r.say("baseline: rsync -a --fsync of v3 onto the targets holding v2")
-	r.res.RsyncV2, err = rsyncTo(ctx, r.src, targets)
-	return err
+	return p.Prepare.Seconds() / p.Rsync.Seconds()
+}
+
+// medianV2 is the median ratio of pairs (0 if none).
+func medianV2(pairs []V2Pair) float64 { return medianBy(pairs, V2Pair.Ratio) }
+
+// v2Measured lists the pairs.
+func v2Measured(pairs []V2Pair) string {
+	var out []string
+	for _, p := range pairs {
+		out = append(out, fmt.Sprintf("%s ÷ %s", p.Prepare.Round(10*time.Millisecond), p.Rsync.Round(10*time.Millisecond)))
+	}
+	return strings.Join(out, "; ")
 }
 
 // Load is a steady HTTP load on a small server: clients keep-alive
