@@ -28,6 +28,7 @@ type options struct {
 	latencyRate, profileDir string
 	agents, frontEnds, reps int
 	v2Reps                  int
+	noLatency               bool
 	seed                    uint64
 }
 
@@ -42,6 +43,7 @@ func main() {
 	flag.IntVar(&o.frontEnds, "frontends", 3, "switch: front-ends (agents) of each side")
 	flag.IntVar(&o.reps, "reps", 10, "switch: continues of each side, alternating")
 	flag.IntVar(&o.v2Reps, "v2-reps", 3, "transfer: v2 prepares (1% of the files changed each time) and rsyncs whose median ratio is issue 12's figure (b)")
+	flag.BoolVar(&o.noLatency, "no-latency", false, "transfer: leave out the served app's latency figure (the longest step), to iterate on the others")
 	flag.StringVar(&o.profileDir, "profile", "", "transfer: directory to write CPU profiles and execution traces of the controller and one agent into, taken during the prepares of the first release and of the v2 to many agents (off if empty)")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.Parse()
@@ -101,7 +103,7 @@ func run(o options) int {
 		ok = res.OK()
 	} else {
 		res, err := bench.Run(ctx, bench.Config{BinDir: o.binDir, Dir: o.dir, Size: size, Agents: o.agents, Seed: o.seed,
-			LatencyStageRate: latencyRate, ProfileDir: o.profileDir, V2Reps: o.v2Reps, Log: os.Stderr})
+			LatencyStageRate: latencyRate, ProfileDir: o.profileDir, V2Reps: o.v2Reps, NoLatency: o.noLatency, Log: os.Stderr})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
 			return 1

@@ -39,6 +39,10 @@ type Config struct {
 	// LatencyStageRate is the latency figure's environments' stage_rate
 	// (bytes per second; 0: none), to measure what the cap buys.
 	LatencyStageRate int64
+	// NoLatency leaves out figure (c) of issue 12 (the served app's
+	// latency during a prepare), the longest step, when iterating on the
+	// others.
+	NoLatency bool
 	// V2Reps is how many v2 prepares (each with 1% of the files changed
 	// again) and rsyncs figure (b) of issue 12 takes the median of; 0: 1.
 	V2Reps int
@@ -134,7 +138,11 @@ func (r *run) run(ctx context.Context) (err error) {
 		Application: &cutoverv1.Application{SourceDir: r.src}}); err != nil {
 		return fmt.Errorf("register application: %w", err)
 	}
-	for _, step := range []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many, r.rsyncFigures, r.latency} {
+	steps := []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many, r.rsyncFigures}
+	if !r.cfg.NoLatency {
+		steps = append(steps, r.latency)
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
 		}
