@@ -57,7 +57,7 @@ func contentKey(f *manifest.File) string {
 // cloneSources returns, by content, a file of a staged release of app
 // other than except (its path), for each non-empty file content those
 // releases hold.
-func cloneSources(st *store.Store, root, app, except string) (map[string]string, error) {
+func cloneSources(st *store.Store, dec *manifests, root, app, except string) (map[string]string, error) {
 	out := map[string]string{}
 	err := st.View(func(tx *store.Tx) error {
 		recs, err := tx.Releases()
@@ -68,7 +68,7 @@ func cloneSources(st *store.Store, root, app, except string) (map[string]string,
 			if rec.Application != app || rec.ID == except || rec.State != store.ReleaseStaged {
 				continue
 			}
-			m, err := manifest.Decode(rec.Manifest)
+			m, err := dec.decode(rec.Manifest)
 			if err != nil {
 				continue
 			}
@@ -87,14 +87,15 @@ func cloneSources(st *store.Store, root, app, except string) (map[string]string,
 }
 
 // cloneUnchanged clones into dir every file of m not written yet whose
-// content a staged release of r's application holds, makes each durable
-// (mode, fsync), then records their positions in done and in the store. A
+// content a staged release of r's application holds (sources, from
+// cloneSources), makes each durable
+// (mode, fsync; the directories of links fsynced), then sets their
+// positions in done, for the fill's next commit to record. A
 // file that cannot be cloned (its source gone, changed in size, or no
 // longer read-only) is left to the fill. It returns the bytes cloned.
-func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter) (int64, error) {
-	sources, err := cloneSources(s.cfg.Store, s.cfg.Root, r.Application, r.ID)
-	if err != nil || len(sources) == 0 {
-		return 0, err
+func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter) (int64, error) {
+	if len(sources) == 0 {
+		return 0, nil
 	}
 	var cloned int64
 	var positions []int
@@ -131,8 +132,11 @@ func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Mani
 	for _, i := range positions {
 		done.set(i)
 	}
-	err = s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
-	return cloned, err
+	// Not recorded here: the fill's next commit records done whole, these
+	// positions with it (a store commit, two fdatasyncs, saved per stage).
+	// A restart before it clones these files again; one linked and not
+	// recorded makes openStaging start afresh (skeletonIntact).
+	return cloned, nil
 }
 
 // allDone reports whether done has the n positions from first.
