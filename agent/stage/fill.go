@@ -43,7 +43,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		s.metrics.chunksFetched.Add(float64(b.chunks))
 		progress(*p)
 	}
-	cloned, err := s.cloneUnchanged(ctx, r, m, dir, done, sources, lim)
+	cloned, linkedDirs, err := s.cloneUnchanged(ctx, r, m, dir, done, sources, lim)
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}
@@ -52,6 +52,10 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	mu.Unlock()
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
+	if err := f.syncFirst(linkedDirs); err != nil {
+		_ = f.finish()
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
 	_, before := f.missing()
 	began := s.cfg.Clock()
 	x, err := localIndex(s.cfg.Store, s.decoded, s.cfg.Root, f.needs)
@@ -325,6 +329,22 @@ func (f *fill) file(t int) (*os.File, error) {
 	}
 	f.open[t] = out
 	return out, nil
+}
+
+// syncFirst hands the committer the directories dirs to fsync (then
+// close) before anything else it commits, and returns at once: the
+// committer syncs them while the fill writes.
+func (f *fill) syncFirst(dirs []string) error {
+	for _, d := range dirs {
+		out, err := os.Open(d)
+		if err != nil {
+			return err
+		}
+		f.cur.sync = append(f.cur.sync, out)
+		f.cur.close = append(f.cur.close, out)
+	}
+	f.flush()
+	return nil
 }
 
 // flush hands the current batch to the committer (waiting while it is busy
