@@ -81,9 +81,13 @@ BENCH_AGENTS ?= 10
 # BENCH_LATENCY_STAGE_RATE caps the latency figure's prepares (the
 # environment's stage_rate, e.g. 64MiB): what the cap buys the served app.
 BENCH_LATENCY_STAGE_RATE ?= 0
+# BENCH_PROFILE, a directory, receives CPU profiles and execution traces of
+# the controller and one agent during the first-release and v2 prepares
+# (go tool pprof FILE.cpu.pprof; go tool trace FILE.trace).
+BENCH_PROFILE ?=
 
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
-	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS) -latency-stage-rate $(BENCH_LATENCY_STAGE_RATE)
+	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS) -latency-stage-rate $(BENCH_LATENCY_STAGE_RATE) -profile "$(BENCH_PROFILE)"
 
 SWITCH_REPS ?= 10
 

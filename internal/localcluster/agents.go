@@ -33,6 +33,8 @@ type Agent struct {
 	Port int
 	// MetricsAddr is its --metrics-listen address (host:port).
 	MetricsAddr string
+	// PprofAddr is its --pprof-listen address (Config.Pprof); empty: none.
+	PprofAddr string
 	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
 	// Binary is the agent's executable; empty: BinDir/cutover-agent.
@@ -127,6 +129,14 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 				"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metrics),
 				"--join-token-file", joinToken,
 			},
+		}
+		if c.cfg.Pprof {
+			port, err := FreePort()
+			if err != nil {
+				return err
+			}
+			a.PprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+			a.args = append(a.args, "--pprof-listen", a.PprofAddr)
 		}
 		for k, v := range labels {
 			a.args = append(a.args, "--label", k+"="+v)
