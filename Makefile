@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet bench-etcd bench-failover demo clean
+.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet bench-etcd bench-failover demo demo-ha clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -115,6 +115,12 @@ demo: ## build, then deploy examples/hello to three local agents in two stages, 
 	@echo "gRPC and SQLite: a few minutes, silently; later builds take seconds)"
 	$(GO) build -o $(BIN)/ ./cmd/...
 	$(BIN)/cutover-demo -bin $(BIN)
+
+demo-ha: etcd ## build, then three etcd members, three controllers, three agents: the leader is killed during v2's stage 2 and another finishes it
+	@echo "make demo-ha: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"
+	@echo "gRPC, SQLite and etcd's client: a few minutes, silently; later builds take seconds)"
+	$(GO) build -o $(BIN)/ ./cmd/...
+	CUTOVER_ETCD="$(ETCD_BIN)" $(BIN)/cutover-demo -bin $(BIN) -ha
 
 clean: ## remove build output
 	rm -rf $(BIN)

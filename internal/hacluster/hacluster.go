@@ -144,7 +144,10 @@ func (c *Cluster) Proc(addr string) *localcluster.Proc {
 
 // Procs returns every process: the agents, then the controllers.
 func (c *Cluster) Procs() []*localcluster.Proc {
-	ps := c.Cluster.Procs()
+	var ps []*localcluster.Proc
+	if c.Cluster != nil {
+		ps = c.Cluster.Procs()
+	}
 	for _, addr := range c.Addrs[1:] {
 		if p := c.procs[addr]; p != nil {
 			ps = append(ps, p)
