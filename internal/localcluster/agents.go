@@ -213,21 +213,28 @@ func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
 				return poll.Permanent(err)
 			}
 		}
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
-		if err != nil {
-			return fmt.Errorf("ListAgents: %w", err)
-		}
-		connected := map[string]bool{}
-		for _, a := range resp.GetAgents() {
-			connected[a.GetName()] = a.GetConnected()
-		}
-		for _, a := range c.Agents {
-			if a.Environment == env && !connected[a.Name] {
-				return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
-			}
-		}
-		return nil
+		return c.AgentsConnected(ctx, c.Admin, env)
 	})
+}
+
+// AgentsConnected returns nil when admin's ListAgents shows every agent of
+// the cluster that serves environment env connected, else an error that
+// names one that is not.
+func (c *Cluster) AgentsConnected(ctx context.Context, admin cutoverv1.AdminServiceClient, env string) error {
+	resp, err := admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
+	if err != nil {
+		return fmt.Errorf("ListAgents: %w", err)
+	}
+	connected := map[string]bool{}
+	for _, a := range resp.GetAgents() {
+		connected[a.GetName()] = a.GetConnected()
+	}
+	for _, a := range c.Agents {
+		if a.Environment == env && !connected[a.Name] {
+			return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
+		}
+	}
+	return nil
 }
 
 // AgentConn connects to the controller as agent a, with the certificate
