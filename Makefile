@@ -3,7 +3,7 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 BIN := bin
 
-.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet bench-etcd demo clean
+.PHONY: help build etcd generate check-generate lint test test-short test-faults fuzz fuzz-short bench bench-switch bench-fleet bench-etcd bench-failover demo demo-ha clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -81,9 +81,13 @@ BENCH_AGENTS ?= 10
 # BENCH_LATENCY_STAGE_RATE caps the latency figure's prepares (the
 # environment's stage_rate, e.g. 64MiB): what the cap buys the served app.
 BENCH_LATENCY_STAGE_RATE ?= 0
+# BENCH_PROFILE, a directory, receives CPU profiles and execution traces of
+# the controller and one agent during the first-release and v2 prepares
+# (go tool pprof FILE.cpu.pprof; go tool trace FILE.trace).
+BENCH_PROFILE ?=
 
 bench: build ## measure release transfer with a real controller and agents (BENCH_SIZE=128MiB for a quick run)
-	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS) -latency-stage-rate $(BENCH_LATENCY_STAGE_RATE)
+	$(GO) run ./cmd/cutover-bench -bin $(BIN) -size $(BENCH_SIZE) -agents $(BENCH_AGENTS) -latency-stage-rate $(BENCH_LATENCY_STAGE_RATE) -profile "$(BENCH_PROFILE)"
 
 SWITCH_REPS ?= 10
 
@@ -95,6 +99,12 @@ ETCD_REPS ?= 20
 
 bench-etcd: ## stage 2 wall time on etcd ÷ on bbolt, same run: ETCD_REPS (20) deployments each, 3 agents, 3-member etcd (needs etcd: make etcd)
 	CUTOVER_E2E_RACE=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkStage2EtcdOverBbolt -benchtime $(ETCD_REPS)x -timeout 30m ./e2e
+
+FAILOVER_RUNS ?= 10
+FAILOVER_TTL ?= 0
+
+bench-failover: ## leader killed → new leader serving, every agent reconnected: FAILOVER_RUNS (10) runs, p50 and max, FAILOVER_TTL (0: the default 10s); 3 controllers, 3-member etcd (needs etcd: make etcd)
+	CUTOVER_E2E_RACE=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkFailover -benchtime $(FAILOVER_RUNS)x -timeout 30m ./e2e -args -failover-ttl $(FAILOVER_TTL)
 
 # FLEET_AGENTS: fleet sizes, comma-separated, each measured with a fresh
 # controller after a baseline of 10 agents; the series stops at the first
@@ -109,6 +119,12 @@ demo: ## build, then deploy examples/hello to three local agents in two stages, 
 	@echo "gRPC and SQLite: a few minutes, silently; later builds take seconds)"
 	$(GO) build -o $(BIN)/ ./cmd/...
 	$(BIN)/cutover-demo -bin $(BIN)
+
+demo-ha: etcd ## build, then three etcd members, three controllers, three agents: the leader is killed during v2's stage 2 and another finishes it
+	@echo "make demo-ha: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"
+	@echo "gRPC, SQLite and etcd's client: a few minutes, silently; later builds take seconds)"
+	$(GO) build -o $(BIN)/ ./cmd/...
+	CUTOVER_ETCD="$(ETCD_BIN)" $(BIN)/cutover-demo -bin $(BIN) -ha
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -33,6 +33,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
+	"github.com/cutover-dev/cutover/pkg/pprofserve"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	Labels map[string]string
 	// MetricsListen is the address of /metrics; empty: off.
 	MetricsListen string
+	// PprofListen, if set, serves Go's runtime profiles (pkg/pprofserve)
+	// over HTTP on this loopback address. Off by default.
+	PprofListen string
 	// JoinTokenFile holds the join token the agent enrolls with when it has
 	// no certificate yet (DataDir/tls); not needed once enrolled.
 	JoinTokenFile string
@@ -267,6 +271,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("--metrics-listen %s: %w", a.cfg.MetricsListen, err)
 		}
 		g.Go(func() error { return a.serveMetrics(gctx, lis) })
+	}
+	if a.cfg.PprofListen != "" {
+		lis, err := pprofserve.Listen(a.cfg.PprofListen)
+		if err != nil {
+			return fmt.Errorf("--pprof-listen: %w", err)
+		}
+		g.Go(func() error { return pprofserve.Serve(gctx, lis) })
 	}
 	g.Go(func() error {
 		// The apps run and the agent is ready while it waits to enroll.

@@ -43,6 +43,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/identity"
+	"github.com/cutover-dev/cutover/pkg/pprofserve"
 	"github.com/cutover-dev/cutover/pkg/sdnotify"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	Listen string
 	// MetricsListen, if set, serves /metrics over HTTP.
 	MetricsListen string
+	// PprofListen, if set, serves Go's runtime profiles (pkg/pprofserve)
+	// over HTTP on this loopback address. Off by default.
+	PprofListen string
 	// ConsoleListen, if set, serves the web console (controlplane/console)
 	// over HTTPS with the controller's serving certificate.
 	ConsoleListen string
@@ -134,6 +138,7 @@ type Controller struct {
 	lis        net.Listener
 	metrics    *http.Server
 	metricsLis net.Listener
+	pprofLis   net.Listener
 	console    *console.Console
 	consoleSrv *http.Server
 	consoleLis net.Listener
@@ -261,6 +266,11 @@ func New(cfg Config) (_ *Controller, err error) {
 		mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
+	if cfg.PprofListen != "" {
+		if c.pprofLis, err = pprofserve.Listen(cfg.PprofListen); err != nil {
+			return nil, fmt.Errorf("--pprof-listen: %w", err)
+		}
+	}
 	if cfg.ConsoleListen != "" {
 		if c.consoleLis, err = net.Listen("tcp", cfg.ConsoleListen); err != nil {
 			return nil, fmt.Errorf("listen on %s (--console-listen): %w", cfg.ConsoleListen, err)
@@ -339,6 +349,12 @@ func (c *Controller) Run(ctx context.Context) error {
 				return fmt.Errorf("metrics server: %w", err)
 			}
 			return nil
+		})
+	}
+	if c.pprofLis != nil {
+		g.Go(func() error {
+			c.log.Info("profiles on http://" + c.pprofLis.Addr().String() + "/debug/pprof/")
+			return pprofserve.Serve(gctx, c.pprofLis)
 		})
 	}
 	if c.consoleSrv != nil {
@@ -430,6 +446,9 @@ func (c *Controller) close() {
 	}
 	if c.metricsLis != nil {
 		_ = c.metricsLis.Close()
+	}
+	if c.pprofLis != nil {
+		_ = c.pprofLis.Close()
 	}
 	if c.consoleLis != nil {
 		_ = c.consoleLis.Close()

@@ -10,6 +10,15 @@ import (
 	"testing"
 )
 
+// checkCount fails the test unless the demo's output text holds want
+// count times.
+func checkCount(t *testing.T, text, want string, count int) {
+	t.Helper()
+	if got := strings.Count(text, want); got != count {
+		t.Errorf("demo output holds %q %d times, want %d:\n%s", want, got, count, text)
+	}
+}
+
 // TestDemo runs cutover-demo as make demo does, so that the demo keeps
 // working: it must exit 0 having seen the window open, v1 everywhere, v1
 // still after prepare with the SQL script and the expiry shown and the
@@ -88,9 +97,7 @@ func TestDemo(t *testing.T) {
 		{"PLANNED  demo-deployer  created", 2},
 		{"$ cutoverctl token revoke ", 1},
 	} {
-		if got := strings.Count(text, want.text); got != want.count {
-			t.Errorf("demo output holds %q %d times, want %d:\n%s", want.text, got, want.count, text)
-		}
+		checkCount(t, text, want.text, want.count)
 	}
 	// ca.key and bootstrap.token are shown 0600 (ca.crt is 0644). A line of
 	// its own: a release id ending in 600 before a column's padding is no

@@ -11,19 +11,21 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/cutover-dev/cutover/controlplane/leader"
 	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
+	"github.com/cutover-dev/cutover/internal/etcdcluster"
+	"github.com/cutover-dev/cutover/internal/hacluster"
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// haCluster is three controllers on one three-member etcd (one of them the
-// harness's cluster, whose CA the others share), agents that know all
-// three, and an etcd client to see who leads.
+// haCluster is three controllers on one three-member etcd
+// (internal/hacluster: the harness's controller, whose CA the others
+// share), agents that know all three, and an etcd client to see who leads.
 type haCluster struct {
 	*cluster
+	hc     *hacluster.Cluster
 	etcd   *clientv3.Client
 	prefix string
 	ctl    map[string]*localcluster.Proc // address → process, the harness's included
@@ -34,49 +36,35 @@ const haTTL = 3 * time.Second
 
 func newHACluster(t *testing.T) *haCluster {
 	t.Helper()
-	e := startEtcd(t)
-	const prefix = "/e2e-ha/"
-	etcdArgs := []string{"--store", "etcd", "--etcd-endpoints", strings.Join(e.Endpoints, ","), "--etcd-prefix", prefix,
-		"--leader-ttl", haTTL.String()}
-	c := newCluster(t, etcdArgs...)
-	h := &haCluster{cluster: c, prefix: prefix, ctl: map[string]*localcluster.Proc{c.Addr: c.Controller}}
-	var err error
-	if h.token, err = c.AdminToken(); err != nil {
+	etcdcluster.Require(t)
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if h.etcd, err = clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.etcd.Close() })
-	caDir := filepath.Join(c.dir, "controller", "tls")
-	for _, name := range []string{"controller-b", "controller-c"} {
-		port, err := localcluster.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		args := append([]string{"--data-dir", filepath.Join(c.dir, name), "--listen", addr, "--log-level", "debug",
-			"--source-root", filepath.Dir(c.dir),
-			"--tls-ca-cert", filepath.Join(caDir, "ca.crt"), "--tls-ca-key", filepath.Join(caDir, "ca.key")}, etcdArgs...)
-		p, err := c.StartProc(name, "cutover-controller", args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Kill)
-		h.ctl[addr] = p
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout+localcluster.StartTimeout)
+	defer cancel()
+	hc, err := hacluster.Start(ctx, hacluster.Config{BinDir: binDir, Dir: dir, Prefix: "/e2e-ha/", LeaderTTL: haTTL,
+		// The test's temporary directories (its app sources among them) share one parent: the source root.
+		ControllerArgs: []string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}})
 	t.Cleanup(func() {
+		hc.Close()
 		if t.Failed() {
-			for addr, p := range h.ctl {
-				t.Logf("--- last lines of the controller at %s (%s):\n%s", addr, p.Log, p.Tail(30))
+			for _, p := range hc.Procs() {
+				t.Logf("--- last lines of %s:\n%s", p.Log, p.Tail(40))
 			}
 		}
 	})
-	var all []string
-	for addr := range h.ctl {
-		all = append(all, addr)
+	if err != nil {
+		t.Fatalf("start the controllers on etcd: %v", err)
 	}
-	c.AgentControllerAddr = strings.Join(all, ",")
+	h := &haCluster{cluster: &cluster{Cluster: hc.Cluster, t: t, dir: dir}, hc: hc, etcd: hc.EtcdClient, prefix: hc.Prefix,
+		ctl: map[string]*localcluster.Proc{}}
+	for _, addr := range hc.Addrs {
+		h.ctl[addr] = hc.Proc(addr)
+	}
+	if h.token, err = hc.AdminToken(); err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cutover-dev/cutover/agent/layout"
@@ -57,7 +59,7 @@ func contentKey(f *manifest.File) string {
 // cloneSources returns, by content, a file of a staged release of app
 // other than except (its path), for each non-empty file content those
 // releases hold.
-func cloneSources(st *store.Store, root, app, except string) (map[string]string, error) {
+func cloneSources(st *store.Store, dec *manifests, root, app, except string) (map[string]string, error) {
 	out := map[string]string{}
 	err := st.View(func(tx *store.Tx) error {
 		recs, err := tx.Releases()
@@ -68,7 +70,7 @@ func cloneSources(st *store.Store, root, app, except string) (map[string]string,
 			if rec.Application != app || rec.ID == except || rec.State != store.ReleaseStaged {
 				continue
 			}
-			m, err := manifest.Decode(rec.Manifest)
+			m, err := dec.decode(rec.Manifest)
 			if err != nil {
 				continue
 			}
@@ -87,14 +89,16 @@ func cloneSources(st *store.Store, root, app, except string) (map[string]string,
 }
 
 // cloneUnchanged clones into dir every file of m not written yet whose
-// content a staged release of r's application holds, makes each durable
-// (mode, fsync), then records their positions in done and in the store. A
+// content a staged release of r's application holds (sources, from
+// cloneSources), makes each durable
+// (mode, fsync), then sets their positions in done, for the fill's next
+// commit to record, and returns the directories given links, for the fill
+// to fsync before that commit. A
 // file that cannot be cloned (its source gone, changed in size, or no
-// longer read-only) is left to the fill. It returns the bytes cloned.
-func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter) (int64, error) {
-	sources, err := cloneSources(s.cfg.Store, s.cfg.Root, r.Application, r.ID)
-	if err != nil || len(sources) == 0 {
-		return 0, err
+// longer read-only) is left to the fill. It returns the bytes cloned too.
+func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter) (int64, []string, error) {
+	if len(sources) == 0 {
+		return 0, nil, nil
 	}
 	var cloned int64
 	var positions []int
@@ -109,7 +113,7 @@ func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Mani
 			continue
 		}
 		if err != nil {
-			return cloned, fmt.Errorf("clone %s from %s: %w", t.path, src, err)
+			return cloned, nil, fmt.Errorf("clone %s from %s: %w", t.path, src, err)
 		}
 		if method == methodLink {
 			linkedDirs[filepath.Dir(t.path)] = true
@@ -121,18 +125,18 @@ func (s *Stager) cloneUnchanged(ctx context.Context, r Release, m *manifest.Mani
 		}
 	}
 	if len(positions) == 0 {
-		return 0, nil
-	}
-	for d := range linkedDirs { // the links durable before they are recorded
-		if err := layout.SyncDir(d); err != nil {
-			return cloned, err
-		}
+		return 0, nil, nil
 	}
 	for _, i := range positions {
 		done.set(i)
 	}
-	err = s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, done) })
-	return cloned, err
+	// Neither synced nor recorded here: the fill fsyncs the directories of
+	// the links first, on its committer while the copy goes on, and its
+	// next commit records done whole, these positions with it (a store
+	// commit, two fdatasyncs, saved per stage). A restart before clones
+	// these files again; one linked and not recorded makes openStaging
+	// start afresh (skeletonIntact).
+	return cloned, slices.Sorted(maps.Keys(linkedDirs)), nil
 }
 
 // allDone reports whether done has the n positions from first.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,5 +85,35 @@ func TestNoWriteIntoALinkedFile(t *testing.T) {
 	done.set(0)
 	if !skeletonIntact(staging, m, done) {
 		t.Error("a staging directory whose linked file is done would not be resumed")
+	}
+}
+
+// TestSkeletonLeavesClonesSparse: the skeleton allocates the space of the
+// files to be filled, not of those a clone is expected for.
+func TestSkeletonLeavesClonesSparse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "staging")
+	const size = 1 << 20
+	m := &manifest.Manifest{Application: "app", Files: []manifest.File{
+		{Path: "cloned", Mode: 0o644, Size: size, Chunks: []manifest.ChunkRef{{ID: manifest.HashChunk([]byte("a")), Size: size}}},
+		{Path: "filled", Mode: 0o644, Size: size, Chunks: []manifest.ChunkRef{{ID: manifest.HashChunk([]byte("b")), Size: size}}},
+	}}
+	if err := createSkeleton(dir, m, func(f *manifest.File) bool { return f.Path == "cloned" }); err != nil {
+		t.Fatal(err)
+	}
+	allocated := func(name string) int64 {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() != size {
+			t.Fatalf("%s: size %d, want %d", name, info.Size(), size)
+		}
+		return info.Sys().(*syscall.Stat_t).Blocks * 512
+	}
+	if got := allocated("cloned"); got != 0 {
+		t.Errorf("cloned: %d bytes allocated, want 0", got)
+	}
+	if got := allocated("filled"); got < size {
+		t.Skipf("filled: %d bytes allocated: this file system has no fallocate", got)
 	}
 }

@@ -26,7 +26,7 @@ import (
 // files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
 // reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, lim *limiter, p *Progress, progress func(Progress)) error {
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, p *Progress, progress func(Progress)) error {
 	record := func(positions []int) error {
 		for _, i := range positions {
 			done.set(i)
@@ -43,7 +43,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		s.metrics.chunksFetched.Add(float64(b.chunks))
 		progress(*p)
 	}
-	cloned, err := s.cloneUnchanged(ctx, r, m, dir, done, lim)
+	cloned, linkedDirs, err := s.cloneUnchanged(ctx, r, m, dir, done, sources, lim)
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}
@@ -52,9 +52,13 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	mu.Unlock()
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
+	if err := f.syncFirst(linkedDirs); err != nil {
+		_ = f.finish()
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
 	_, before := f.missing()
 	began := s.cfg.Clock()
-	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
+	x, err := localIndex(s.cfg.Store, s.decoded, s.cfg.Root, f.needs)
 	if err == nil {
 		err = f.copyLocal(x)
 	}
@@ -105,7 +109,7 @@ func (x index) add(id manifest.ChunkID, l location) {
 // files of its staged releases, and at the positions already written of
 // the releases being staged. Filtering keeps the index as small as what is
 // being staged, however many releases the agent keeps.
-func localIndex(st *store.Store, root string, want func(manifest.ChunkID) bool) (index, error) {
+func localIndex(st *store.Store, dec *manifests, root string, want func(manifest.ChunkID) bool) (index, error) {
 	x := index{}
 	err := st.View(func(tx *store.Tx) error {
 		recs, err := tx.Releases()
@@ -113,7 +117,7 @@ func localIndex(st *store.Store, root string, want func(manifest.ChunkID) bool) 
 			return err
 		}
 		for _, rec := range recs {
-			m, err := manifest.Decode(rec.Manifest)
+			m, err := dec.decode(rec.Manifest)
 			if err != nil {
 				continue // never staged; its chunks are nowhere
 			}
@@ -142,7 +146,7 @@ func localIndex(st *store.Store, root string, want func(manifest.ChunkID) bool) 
 // is staging. It reads records only (no file is checked); tests and the
 // benchmark use it on a stopped agent's store.
 func Held(st *store.Store) (map[manifest.ChunkID]bool, error) {
-	x, err := localIndex(st, "", nil)
+	x, err := localIndex(st, nil, "", nil)
 	held := make(map[manifest.ChunkID]bool, len(x))
 	for id := range x {
 		held[id] = true
@@ -327,6 +331,22 @@ func (f *fill) file(t int) (*os.File, error) {
 	return out, nil
 }
 
+// syncFirst hands the committer the directories dirs to fsync (then
+// close) before anything else it commits, and returns at once: the
+// committer syncs them while the fill writes.
+func (f *fill) syncFirst(dirs []string) error {
+	for _, d := range dirs {
+		out, err := os.Open(d)
+		if err != nil {
+			return err
+		}
+		f.cur.sync = append(f.cur.sync, out)
+		f.cur.close = append(f.cur.close, out)
+	}
+	f.flush()
+	return nil
+}
+
 // flush hands the current batch to the committer (waiting while it is busy
 // with the one before).
 func (f *fill) flush() {
@@ -397,6 +417,7 @@ func (f *fill) copyLocal(x index) error {
 			_ = in.Close()
 		}
 	}()
+	f.prefetch(x)
 	for _, id := range f.order {
 		if !f.needs(id) {
 			continue
@@ -427,4 +448,41 @@ func (f *fill) copyLocal(x index) error {
 		}
 	}
 	return nil
+}
+
+// prefetchGap is how far apart two pieces of a source file copyLocal
+// reads may be and still be read ahead as one.
+const prefetchGap = 1 << 20
+
+// prefetch asks the kernel to read ahead, in the background, the places
+// copyLocal will read first (the first location of each chunk needed),
+// in runs of nearby pieces: the release a v2 copies from may have left
+// the page cache, and one chunk read at a time from the disk, each
+// waited for, is what made a v2's copy slow.
+func (f *fill) prefetch(x index) {
+	type run struct{ off, end int64 }
+	runs := map[string][]run{}
+	for _, id := range f.order {
+		if !f.needs(id) || len(x[id]) == 0 {
+			continue
+		}
+		l, n := x[id][0], f.size[id]
+		rs := runs[l.path]
+		if k := len(rs) - 1; k >= 0 && l.off >= rs[k].off && l.off <= rs[k].end+prefetchGap {
+			rs[k].end = max(rs[k].end, l.off+n)
+		} else {
+			rs = append(rs, run{l.off, l.off + n})
+		}
+		runs[l.path] = rs
+	}
+	for path, rs := range runs {
+		in, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		for _, r := range rs {
+			willNeed(in, r.off, r.end-r.off)
+		}
+		_ = in.Close()
+	}
 }

@@ -45,7 +45,7 @@ func BenchmarkFill(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		dir := filepath.Join(b.TempDir(), "release")
-		if err := createSkeleton(dir, m); err != nil {
+		if err := createSkeleton(dir, m, nil); err != nil {
 			b.Fatal(err)
 		}
 		done := newBitmap(len(chunks))

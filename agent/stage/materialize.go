@@ -54,11 +54,15 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 		}
 	}
 	dir := stagingDir(s.cfg.Root, r)
-	done, err := s.openStaging(r, m, dir)
+	sources, err := cloneSources(s.cfg.Store, s.decoded, s.cfg.Root, r.Application, r.ID)
+	if err != nil {
+		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
+	}
+	done, err := s.openStaging(r, m, dir, func(f *manifest.File) bool { return sources[contentKey(f)] != "" })
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, lim, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, sources, lim, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {
@@ -77,9 +81,10 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 
 // openStaging returns what is already written in r's staging directory
 // dir, per its record in the store, if dir still has every file of m at its
-// size; otherwise it creates dir afresh (files sized, directories fsynced)
-// and records that nothing is written yet.
-func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string) (bitmap, error) {
+// size; otherwise it creates dir afresh (files sized, those for which
+// cloned says a clone is expected without allocating their space;
+// directories fsynced) and forgets any record of written positions.
+func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string, cloned func(*manifest.File) bool) (bitmap, error) {
 	n := len(positions(m))
 	var bits bitmap
 	var ok bool
@@ -97,12 +102,19 @@ func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string) (bitma
 			return nil, err
 		}
 	}
-	if err := createSkeleton(dir, m); err != nil {
+	if err := createSkeleton(dir, m, cloned); err != nil {
 		_ = removeTree(dir)
 		return nil, err
 	}
 	bits = newBitmap(n)
-	err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.PutProgress(r.Application, r.ID, bits) })
+	if !ok {
+		// Nothing to forget: the fill's first commit records the first
+		// positions (without a record, a restart starts afresh, which
+		// costs nothing here), and a store commit, two fdatasyncs, is
+		// saved.
+		return bits, nil
+	}
+	err := s.cfg.Store.Update(func(tx *store.Tx) error { return tx.DeleteProgress(r.Application, r.ID) })
 	return bits, err
 }
 
@@ -147,8 +159,12 @@ func dirModes(m *manifest.Manifest) ([]string, map[string]fs.FileMode) {
 
 // createSkeleton creates dir with m's directories (writable until finalize)
 // and regular files: empty ones complete (mode set, fsynced), the others
-// sized to be filled. The directories are fsynced.
-func createSkeleton(dir string, m *manifest.Manifest) error {
+// sized to be filled, their disk space allocated, except those for which
+// cloned (nil: none) says a clone from a staged release is expected: a
+// link or reflink allocates nothing, and allocating space only to free it
+// again cost a v2 in proportion to the whole release (see clone.go). The
+// directories are fsynced.
+func createSkeleton(dir string, m *manifest.Manifest, cloned func(*manifest.File) bool) error {
 	order, _ := dirModes(m)
 	for _, p := range order {
 		if err := os.Mkdir(filepath.Join(dir, filepath.FromSlash(p)), 0o700); err != nil {
@@ -157,7 +173,7 @@ func createSkeleton(dir string, m *manifest.Manifest) error {
 	}
 	for i := range m.Files {
 		if f := &m.Files[i]; f.IsRegular() {
-			if err := createTarget(filepath.Join(dir, filepath.FromSlash(f.Path)), f); err != nil {
+			if err := createTarget(filepath.Join(dir, filepath.FromSlash(f.Path)), f, cloned != nil && cloned(f)); err != nil {
 				return err
 			}
 		}
@@ -171,14 +187,17 @@ func createSkeleton(dir string, m *manifest.Manifest) error {
 }
 
 // createTarget creates the file name for f: an empty f is created complete
-// (its mode set and fsynced), any other is sized to f.Size, to be filled.
-func createTarget(name string, f *manifest.File) error {
+// (its mode set and fsynced), any other is sized to f.Size, to be filled:
+// its space allocated (reserve), or left sparse if sparse.
+func createTarget(name string, f *manifest.File, sparse bool) error {
 	out, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	if f.Size > 0 {
+	if f.Size > 0 && sparse {
+		err = out.Truncate(f.Size)
+	} else if f.Size > 0 {
 		err = reserve(out, f.Size)
 	} else if err = out.Chmod(readOnly(f.Mode)); err == nil {
 		err = out.Sync()

@@ -76,7 +76,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 		}
 		tmp := filepath.Join(filepath.Dir(name), repairPrefix+path.Base(damaged[i].Path))
 		_ = os.Remove(tmp)
-		if err := createTarget(tmp, &damaged[i]); err != nil {
+		if err := createTarget(tmp, &damaged[i], false); err != nil {
 			return err
 		}
 		defer os.Remove(tmp) // gone once renamed
@@ -84,7 +84,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	}
 	onCommit := func(b batch) { p.TransferredBytes += b.wire }
 	f := newFill(tmps, nil, s.cfg.CommitBytes, nil, onCommit)
-	x, err := localIndex(s.cfg.Store, s.cfg.Root, f.needs)
+	x, err := localIndex(s.cfg.Store, s.decoded, s.cfg.Root, f.needs)
 	if err == nil {
 		err = f.copyLocal(x)
 	}

@@ -124,6 +124,9 @@ type Stager struct {
 	cfg     Config
 	metrics *metrics
 
+	// decoded keeps the manifests decoded (manifests.go).
+	decoded *manifests
+
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	// lowerFailed logs, once, that staging threads keep their priority.
@@ -157,7 +160,7 @@ func New(cfg Config) (*Stager, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stager{cfg: cfg, metrics: m, locks: map[string]*sync.Mutex{}}
+	s := &Stager{cfg: cfg, metrics: m, decoded: &manifests{}, locks: map[string]*sync.Mutex{}}
 	if err := s.updateStagedBytes(); err != nil {
 		return nil, err
 	}
@@ -258,7 +261,7 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 	if got := manifest.ReleaseID(b); got != r.ID {
 		return nil, fmt.Errorf("manifest of release %s of %q hashes to %s: refused, nothing was staged; the controller's copy may be corrupt: %w", r.ID, r.Application, got, errkind.DataLoss)
 	}
-	m, err := manifest.Decode(b) // validates paths and symlinks, as the kernel will follow them
+	m, err := s.decoded.decode(b) // validates paths and symlinks, as the kernel will follow them
 	if err != nil {
 		return nil, fmt.Errorf("release %s of %q: refused, nothing was staged: %w", r.ID, r.Application, err)
 	}
@@ -351,7 +354,7 @@ func (s *Stager) inspect(r Release) (onDisk, error) {
 		return onDisk{}, err
 	}
 	d := onDisk{Staged: true}
-	if d.Manifest, err = manifest.Decode(rec.Manifest); err != nil {
+	if d.Manifest, err = s.decoded.decode(rec.Manifest); err != nil {
 		return onDisk{}, err
 	}
 	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {

@@ -419,14 +419,15 @@ func TestRunningReleaseIsNeverRewritten(t *testing.T) {
 }
 
 func TestCleanRemovesLeftovers(t *testing.T) {
-	e := newEnv(t, func(c *stage.Config) { c.RetryFor = time.Nanosecond })
+	e := newEnv(t, func(c *stage.Config) { c.RetryFor, c.CommitBytes = time.Nanosecond, 1 })
 	id, _, _ := e.fake.release(t, sampleFiles)
 	if _, err := e.stage(t, id, nil); err != nil {
 		t.Fatal(err)
 	}
-	// An interrupted staging: its dir is kept, to resume in.
-	other, _, _ := e.fake.release(t, map[string]string{"VERSION": "v2\n"})
-	e.fake.failAfter = 1
+	// An interrupted staging that recorded a chunk: its dir is kept, to
+	// resume in. (One that recorded nothing has nothing to resume.)
+	other, _, _ := e.fake.release(t, map[string]string{"VERSION": "v2\n", "NEWS": "news\n"})
+	e.fake.failAfter = e.fake.sent + 1 // sent counts every chunk sent so far
 	if _, err := e.st.Stage(context.Background(), []stage.Release{{Application: "hello", ID: other}}, 0, nil); err == nil {
 		t.Fatal("the interrupted staging succeeded")
 	}

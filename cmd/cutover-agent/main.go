@@ -55,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, lo
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "the controller's CA certificate (its DATA_DIR/tls/ca.crt); optional: the join token carries the CA's hash")
 	fs.Int64Var(&cfg.StageRate, "stage-rate", 0, "cap on how fast each stage writes, in bytes per second (an environment's stage_rate may lower it; 0: none)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
+	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "loopback address (127.0.0.1:PORT) for Go's runtime profiles, /debug/pprof/, over HTTP (off if empty; for diagnosing the agent)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
 	fs.StringVar(&logFormat, "log-format", "text", logging.Formats)
 	fs.String(flagfile.ConfigFlag, "", "YAML file whose keys are these flags' names (flags given here win)")

@@ -25,8 +25,10 @@ import (
 // options are the flags.
 type options struct {
 	mode, binDir, size, dir string
-	latencyRate             string
+	latencyRate, profileDir string
 	agents, frontEnds, reps int
+	v2Reps                  int
+	noLatency               bool
 	seed                    uint64
 }
 
@@ -40,6 +42,9 @@ func main() {
 	flag.StringVar(&o.latencyRate, "latency-stage-rate", "0", "transfer: the latency figure's prepares capped at this many bytes per second (e.g. 64MiB; 0: none)")
 	flag.IntVar(&o.frontEnds, "frontends", 3, "switch: front-ends (agents) of each side")
 	flag.IntVar(&o.reps, "reps", 10, "switch: continues of each side, alternating")
+	flag.IntVar(&o.v2Reps, "v2-reps", 3, "transfer: v2 prepares (1% of the files changed each time) and rsyncs whose median ratio is issue 12's figure (b)")
+	flag.BoolVar(&o.noLatency, "no-latency", false, "transfer: leave out the served app's latency figure (the longest step), to iterate on the others")
+	flag.StringVar(&o.profileDir, "profile", "", "transfer: directory to write CPU profiles and execution traces of the controller and one agent into, taken during the prepares of the first release and of the v2 to many agents (off if empty)")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 	os.Exit(run(o))
@@ -67,6 +72,15 @@ func run(o options) int {
 			return 2
 		}
 	}
+	if o.profileDir != "" {
+		if o.profileDir, err = filepath.Abs(o.profileDir); err == nil {
+			err = os.MkdirAll(o.profileDir, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-bench: -profile:", err)
+			return 1
+		}
+	}
 	if o.dir == "" {
 		if o.dir, err = os.MkdirTemp("", "cutover-bench-"); err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
@@ -89,7 +103,7 @@ func run(o options) int {
 		ok = res.OK()
 	} else {
 		res, err := bench.Run(ctx, bench.Config{BinDir: o.binDir, Dir: o.dir, Size: size, Agents: o.agents, Seed: o.seed,
-			LatencyStageRate: latencyRate, Log: os.Stderr})
+			LatencyStageRate: latencyRate, ProfileDir: o.profileDir, V2Reps: o.v2Reps, NoLatency: o.noLatency, Log: os.Stderr})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-bench:", err)
 			return 1

@@ -50,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for controller.db and build scratch space (required)")
 	fs.StringVar(&cfg.Listen, "listen", controlplane.DefaultListen, "gRPC address for AdminService and AgentService")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
+	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "loopback address (127.0.0.1:PORT) for Go's runtime profiles, /debug/pprof/, over HTTP (off if empty; for diagnosing the controller)")
 	fs.StringVar(&cfg.ConsoleListen, "console-listen", "", "address for the web console over HTTPS, with the controller's certificate; log in with an operator token (off if empty)")
 	fs.DurationVar(&cfg.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of a build whose cutover.yaml sets none")
 	fs.DurationVar(&cfg.SQLTimeout, "sql-timeout", deployment.DefaultSQLTimeout, "time limit of generating a deployment's SQL script (prepare) and of running it (continue), lock waits included")

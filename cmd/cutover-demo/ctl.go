@@ -120,7 +120,11 @@ func (d *demo) ctlEnv(tokenFile string) []string {
 	}
 	env = append(env, "CUTOVER_CONFIG="+filepath.Join(d.dir, "no-cutoverctl-config.yaml"))
 	if d.cluster != nil {
-		env = append(env, "CUTOVER_CONTROLLER="+d.cluster.Addr, "CUTOVER_CA_FILE="+d.cluster.CAFile)
+		addr := d.cluster.Addr
+		if d.ctlAddr != "" {
+			addr = d.ctlAddr
+		}
+		env = append(env, "CUTOVER_CONTROLLER="+addr, "CUTOVER_CA_FILE="+d.cluster.CAFile)
 	}
 	if tokenFile != "" && tokenFile != noToken {
 		env = append(env, "CUTOVER_TOKEN_FILE="+tokenFile)

@@ -23,7 +23,14 @@
 // token on screen); with -hold it keeps everything running at the end
 // until Ctrl-C.
 //
+// With -ha (make demo-ha) it shows several controllers instead (ha.go):
+// three etcd members, three controllers on them, three agents given every
+// controller's address; it deploys v1, then kills the leader while v2's
+// stage 2 waits in a hook, and shows another controller elected and
+// finishing the deployment, every front-end on v2.
+//
 //	make demo   # = go build -o bin/ ./cmd/... && bin/cutover-demo -bin bin
+//	make demo-ha  # = make etcd, the same build, then bin/cutover-demo -bin bin -ha
 package main
 
 import (
@@ -44,6 +51,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, to look at the demo database
 
+	"github.com/cutover-dev/cutover/internal/hacluster"
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -54,11 +62,16 @@ func main() {
 	example := flag.String("app", filepath.Join("examples", "hello"), "source directory of the example application")
 	keep := flag.Bool("keep", false, "keep the temporary directory (data, roots, logs) instead of removing it")
 	hold := flag.Bool("hold", false, "at the end, keep the controller, the agents and the web console running until Ctrl-C")
+	ha := flag.Bool("ha", false, "instead: three etcd members, three controllers, three agents; the leader is killed in stage 2 (make demo-ha)")
+	ttl := flag.Duration("leader-ttl", 5*time.Second, "with -ha: the controllers' --leader-ttl")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := &demo{out: os.Stdout, keep: *keep, hold: *hold}
+	if *ha {
+		d.haTTL = *ttl
+	}
 	if err := d.run(ctx, *binDir, *example); err != nil {
 		fmt.Fprintf(os.Stdout, "\nThe demo failed: %v\n", err)
 		os.Exit(1)
@@ -76,6 +89,9 @@ type demo struct {
 	db      string // the environment's SQLite database
 	hookLog string // the file the demo's hooks append to
 	cluster *localcluster.Cluster
+	ha      *hacluster.Cluster // with -ha: the etcd members and the controllers; cluster is its first
+	haTTL   time.Duration      // with -ha: the --leader-ttl; 0 without -ha
+	ctlAddr string             // the controller cutoverctl talks to, when not cluster.Addr
 	step    int
 	// token is the token file cutoverctl uses (CUTOVER_TOKEN_FILE): the
 	// bootstrap admin's, then the deployer's.
@@ -108,6 +124,9 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 	defer d.cleanup(&err)
+	if d.haTTL > 0 {
+		return d.runHA(ctx, example, d.haTTL)
+	}
 
 	sourceRoot := filepath.Join(d.dir, "sources")
 	d.src = filepath.Join(sourceRoot, "hello")
@@ -177,22 +196,7 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 		return err
 	}
 
-	d.say("Registering the application's source directory (under the --source-root; any other is refused).")
-	if _, err := d.ctl(ctx, "app", "register", d.src); err != nil {
-		return err
-	}
-	d.actAsDeployer()
-
-	d.say("Deploying hello v1 in one go (deploy start runs both stages back to back). On a fresh machine, the\n" +
-		"   controller's first go build of hello also compiles Go's standard library: it may take a minute.")
-	id1, err := d.create(ctx, "hello=v1")
-	if err != nil {
-		return err
-	}
-	if _, err := d.ctl(ctx, "deploy", "start", id1, "--wait"); err != nil {
-		return err
-	}
-	if err := d.ask("v1"); err != nil {
+	if err := d.deployV1(ctx); err != nil {
 		return err
 	}
 	v1Hooks, err := d.hookLines()
@@ -301,6 +305,27 @@ func (d *demo) run(ctx context.Context, binDir, example string) (err error) {
 	}
 	d.say("Stopping every process the demo started.")
 	return nil
+}
+
+// deployV1 registers the application (as the admin), then, as the
+// deployer, deploys v1 in one go and checks that every front-end answers v1.
+func (d *demo) deployV1(ctx context.Context) error {
+	d.say("Registering the application's source directory (under the --source-root; any other is refused).")
+	if _, err := d.ctl(ctx, "app", "register", d.src); err != nil {
+		return err
+	}
+	d.actAsDeployer()
+
+	d.say("Deploying hello v1 in one go (deploy start runs both stages back to back). On a fresh machine, the\n" +
+		"   controller's first go build of hello also compiles Go's standard library: it may take a minute.")
+	id1, err := d.create(ctx, "hello=v1")
+	if err != nil {
+		return err
+	}
+	if _, err := d.ctl(ctx, "deploy", "start", id1, "--wait"); err != nil {
+		return err
+	}
+	return d.ask("v1")
 }
 
 // showConsole says where the web console is and how to log in, without
@@ -463,28 +488,4 @@ func (d *demo) expiry(ctx context.Context, id string) error {
 	fmt.Fprintf(d.out, "   %s is %s and expires at %s (expire_time); continue it before, or run: cutoverctl deploy extend %s --by 24h\n",
 		id, strings.TrimPrefix(dep.GetState().String(), "DEPLOYMENT_STATE_"), dep.GetExpireTime().AsTime().UTC().Format(time.RFC3339), id)
 	return nil
-}
-
-// cleanup stops every process, removes the temporary directory (unless
-// -keep), and on failure shows the end of each log first.
-func (d *demo) cleanup(errp *error) {
-	if d.cluster != nil {
-		if *errp != nil {
-			for _, p := range d.cluster.Procs() {
-				fmt.Fprintf(d.out, "\n--- the end of %s's log (%s):\n%s\n", p.Name, p.Log, p.Tail(15))
-			}
-		}
-		d.cluster.Close()
-	}
-	if d.keep {
-		fmt.Fprintf(d.out, "   Kept %s (data, roots, logs).\n", d.dir)
-		return
-	}
-	if err := os.RemoveAll(d.dir); err != nil && *errp == nil {
-		*errp = fmt.Errorf("remove %s: %w", d.dir, err)
-		return
-	}
-	if *errp == nil {
-		fmt.Fprintf(d.out, "   Done: every process stopped, %s removed.\n", d.dir)
-	}
 }

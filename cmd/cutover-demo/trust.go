@@ -5,6 +5,7 @@ package main
 // tokens, a refusal, and the audit trail.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func (d *demo) enrollAgents(ctx context.Context, names ...string) error {
 		"   sends the token, so it needs no CA file. Each agent starts with its token:\n"+
 		"   $ cutover-agent --controller %s --environment demo --name fe-1 --join-token-file %s \\\n"+
 		"       --data-dir %s --root %s --env PORT=…\n",
-		d.cluster.Addr, d.cluster.JoinTokenFile("fe-1"), filepath.Join(d.dir, "fe-1", "data"), filepath.Join(d.dir, "fe-1", "root"))
+		cmp.Or(d.cluster.AgentControllerAddr, d.cluster.Addr), d.cluster.JoinTokenFile("fe-1"), filepath.Join(d.dir, "fe-1", "data"), filepath.Join(d.dir, "fe-1", "root"))
 	if err := d.cluster.StartAgentsWithJoinTokens(ctx, "demo", names...); err != nil {
 		return err
 	}

@@ -39,6 +39,17 @@ type Config struct {
 	// LatencyStageRate is the latency figure's environments' stage_rate
 	// (bytes per second; 0: none), to measure what the cap buys.
 	LatencyStageRate int64
+	// NoLatency leaves out figure (c) of issue 12 (the served app's
+	// latency during a prepare), the longest step, when iterating on the
+	// others.
+	NoLatency bool
+	// V2Reps is how many v2 prepares (each with 1% of the files changed
+	// again) and rsyncs figure (b) of issue 12 takes the median of; 0: 1.
+	V2Reps int
+	// ProfileDir, when set, receives CPU profiles and execution traces of
+	// the controller and of one agent during the prepares of figures (a)
+	// and (b) of issue 12 (the first release and the v2 to many agents).
+	ProfileDir string
 	// Log receives a line per step; nil: discarded.
 	Log io.Writer
 }
@@ -97,7 +108,7 @@ func (r *run) run(ctx context.Context) (err error) {
 	// The generated source lives outside the controller's data dir: it is
 	// the controller's source root.
 	r.c, err = localcluster.Start(ctx, localcluster.Config{BinDir: r.cfg.BinDir, Dir: r.cfg.Dir,
-		ControllerArgs: []string{"--source-root", r.src}})
+		ControllerArgs: []string{"--source-root", r.src}, Pprof: r.cfg.ProfileDir != ""})
 	defer func() {
 		if r.c != nil {
 			r.c.Close()
@@ -127,7 +138,11 @@ func (r *run) run(ctx context.Context) (err error) {
 		Application: &cutoverv1.Application{SourceDir: r.src}}); err != nil {
 		return fmt.Errorf("register application: %w", err)
 	}
-	for _, step := range []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many, r.rsyncFigures, r.latency} {
+	steps := []func(context.Context) error{r.solo, r.changed, r.unchanged, r.resume, r.many, r.rsyncFigures}
+	if !r.cfg.NoLatency {
+		steps = append(steps, r.latency)
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -299,7 +314,11 @@ func (r *run) many(ctx context.Context) error {
 		return err
 	}
 	r.say("stage 1 to %d agents at once", r.cfg.Agents)
-	d, err := r.deploy(ctx, "many", "v2-many", true)
+	var d *cutoverv1.Deployment
+	err := r.profile(ctx, "first", names[0], max(4, int(r.cfg.Size>>25)), func() (err error) {
+		d, err = r.deploy(ctx, "many", "v2-many", true)
+		return err
+	})
 	if err != nil {
 		return err
 	}

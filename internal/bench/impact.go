@@ -13,8 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
 // Issue 12's figures: prepare against rsync --fsync, for a first release
@@ -22,31 +25,59 @@ import (
 // served during a prepare against without one.
 
 // rsyncTo copies src, with `rsync -a --fsync`, to each of targets at once
-// (as the agents stage at once), and returns the wall time.
-func rsyncTo(ctx context.Context, src string, targets []string) (time.Duration, error) {
+// (as the agents stage at once), and returns the wall time and the CPU
+// time the rsync processes used (user and system).
+func rsyncTo(ctx context.Context, src string, targets []string) (wall, cpu time.Duration, err error) {
 	for _, t := range targets {
 		if err := os.MkdirAll(t, 0o755); err != nil { // rsync creates the last level only
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	start := time.Now()
-	errs := make(chan error, len(targets))
+	type done struct {
+		cpu time.Duration
+		err error
+	}
+	dones := make(chan done, len(targets))
 	for _, t := range targets {
 		go func() {
-			out, err := exec.CommandContext(ctx, "rsync", "-a", "--fsync", src+"/", t+"/").CombinedOutput()
+			cmd := exec.CommandContext(ctx, "rsync", "-a", "--fsync", src+"/", t+"/")
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				err = fmt.Errorf("rsync to %s: %w: %s", t, err, out)
 			}
-			errs <- err
+			var used time.Duration
+			if cmd.ProcessState != nil {
+				used = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			}
+			dones <- done{used, err}
 		}()
 	}
-	var first error
 	for range targets {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+		d := <-dones
+		cpu += d.cpu
+		if d.err != nil && err == nil {
+			err = d.err
 		}
 	}
-	return time.Since(start), first
+	return time.Since(start), cpu, err
+}
+
+// agentsCPU returns the CPU time the agents of env have used so far
+// (process_cpu_seconds_total, user and system).
+func (r *run) agentsCPU(env string) (time.Duration, error) {
+	var sum float64
+	for _, a := range r.c.Agents {
+		if a.Environment != env {
+			continue
+		}
+		v, err := Metric(a.MetricsAddr, "process_cpu_seconds_total", nil)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return time.Duration(sum * float64(time.Second)), nil
 }
 
 // changeFiles changes 4 KiB in place in fraction of the data files of dir
@@ -103,22 +134,85 @@ func (r *run) rsyncFigures(ctx context.Context) error {
 	defer os.RemoveAll(filepath.Join(r.cfg.Dir, "rsync"))
 	r.say("baseline: rsync -a --fsync of the release to %d targets at once", len(targets))
 	var err error
-	if r.res.RsyncFirst, err = rsyncTo(ctx, r.src, targets); err != nil {
+	if r.res.RsyncFirst, _, err = rsyncTo(ctx, r.src, targets); err != nil {
 		return err
 	}
-	n, err := changeFiles(r.src, 0.01, r.cfg.Seed)
-	if err != nil {
-		return fmt.Errorf("change the data: %w", err)
+	for i := range max(1, r.cfg.V2Reps) {
+		n, err := changeFiles(r.src, 0.01, r.cfg.Seed+uint64(i))
+		if err != nil {
+			return fmt.Errorf("change the data: %w", err)
+		}
+		label := fmt.Sprintf("v%d-many", i+3)
+		r.say("%s: %d file(s) changed (1%% of the files); prepare to %d agents holding the version before", label, n, r.cfg.Agents)
+		cpu0, err := r.agentsCPU("many")
+		if err != nil {
+			return err
+		}
+		var d *cutoverv1.Deployment
+		step := func() (err error) {
+			d, err = r.deploy(ctx, "many", label, true)
+			return err
+		}
+		if i == 0 {
+			err = r.profile(ctx, "v2", "many-1", max(5, int(r.cfg.Size>>26)), step)
+		} else {
+			err = step()
+		}
+		if err != nil {
+			return err
+		}
+		cpu1, err := r.agentsCPU("many")
+		if err != nil {
+			return err
+		}
+		p := V2Pair{Prepare: d.GetTransferDuration().AsDuration(), AgentsCPU: cpu1 - cpu0}
+		r.say("baseline: rsync -a --fsync of %s onto the targets holding the version before", label)
+		if p.Rsync, p.RsyncCPU, err = rsyncTo(ctx, r.src, targets); err != nil {
+			return err
+		}
+		r.say("  %s ÷ %s = %.2f; CPU: agents %s, rsync %s (load average %s)", p.Prepare.Round(10*time.Millisecond), p.Rsync.Round(10*time.Millisecond), p.Ratio(),
+			p.AgentsCPU.Round(10*time.Millisecond), p.RsyncCPU.Round(10*time.Millisecond), loadAverage())
+		r.res.V2Pairs = append(r.res.V2Pairs, p)
+		if i+1 < r.cfg.V2Reps { // one deployment of an environment at a time
+			if _, err := r.c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d.GetId()}); err != nil {
+				return fmt.Errorf("continue %s: %w", d.GetId(), err)
+			}
+			if _, err := r.wait(ctx, d.GetId(), cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED); err != nil {
+				return err
+			}
+		}
 	}
-	r.say("v3: %d file(s) changed (1%% of the files); prepare to %d agents holding v2", n, r.cfg.Agents)
-	d, err := r.deploy(ctx, "many", "v3-many", true)
-	if err != nil {
-		return err
+	return nil
+}
+
+// V2Pair is one prepare of a v2 to many agents and rsync of it.
+type V2Pair struct {
+	Prepare, Rsync time.Duration
+	// AgentsCPU is the CPU time the agents used from the prepare's start
+	// to its end (idle during the controller's build); RsyncCPU that of the
+	// rsync processes. Unlike the wall times, they hardly depend on the
+	// machine's other load.
+	AgentsCPU, RsyncCPU time.Duration
+}
+
+// Ratio is Prepare ÷ Rsync.
+func (p V2Pair) Ratio() float64 {
+	if p.Rsync <= 0 {
+		return 0
 	}
-	r.res.V2Prepare = d.GetTransferDuration().AsDuration()
-	r.say("baseline: rsync -a --fsync of v3 onto the targets holding v2")
-	r.res.RsyncV2, err = rsyncTo(ctx, r.src, targets)
-	return err
+	return p.Prepare.Seconds() / p.Rsync.Seconds()
+}
+
+// medianV2 is the median ratio of pairs (0 if none).
+func medianV2(pairs []V2Pair) float64 { return medianBy(pairs, V2Pair.Ratio) }
+
+// v2Measured lists the pairs.
+func v2Measured(pairs []V2Pair) string {
+	var out []string
+	for _, p := range pairs {
+		out = append(out, fmt.Sprintf("%s ÷ %s", p.Prepare.Round(10*time.Millisecond), p.Rsync.Round(10*time.Millisecond)))
+	}
+	return strings.Join(out, "; ")
 }
 
 // Load is a steady HTTP load on a small server: clients keep-alive

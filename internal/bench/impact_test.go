@@ -64,7 +64,7 @@ func TestRsyncFigureParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []string{filepath.Join(dir, "rsync", "t1"), filepath.Join(dir, "rsync", "t2")}
-	if _, err := rsyncTo(context.Background(), src, targets); err != nil {
+	if _, _, err := rsyncTo(context.Background(), src, targets); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := dataFiles(src)
@@ -86,7 +86,7 @@ func TestRsyncFigureParts(t *testing.T) {
 	if changed != 1 {
 		t.Errorf("%d files changed, want 1", changed)
 	}
-	if _, err := rsyncTo(context.Background(), src, targets); err != nil {
+	if _, _, err := rsyncTo(context.Background(), src, targets); err != nil {
 		t.Fatal(err)
 	}
 	for _, tg := range targets {

@@ -141,13 +141,16 @@ func stats(lat []time.Duration) LatencyStats {
 }
 
 // medianRatio is the median of the pairs' p99 ratios (0 without pairs).
-func medianRatio(pairs []LatencyPair) float64 {
+func medianRatio(pairs []LatencyPair) float64 { return medianBy(pairs, LatencyPair.Ratio) }
+
+// medianBy returns the median of ratio over pairs (0 if none).
+func medianBy[P any](pairs []P, ratio func(P) float64) float64 {
 	if len(pairs) == 0 {
 		return 0
 	}
 	r := make([]float64, len(pairs))
 	for i, p := range pairs {
-		r[i] = p.Ratio()
+		r[i] = ratio(p)
 	}
 	slices.Sort(r)
 	if n := len(r); n%2 == 0 {

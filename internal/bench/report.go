@@ -44,10 +44,10 @@ type Result struct {
 	// RsyncFirst is `rsync -a --fsync` of the release Many staged to as
 	// many local targets at once (zero: rsync is not installed).
 	RsyncFirst time.Duration
-	// V2Prepare is the prepare, on the same agents, of a v2 with 1% of the
-	// files changed; RsyncV2 is rsync --fsync of it onto the targets, which
-	// hold the version before.
-	V2Prepare, RsyncV2 time.Duration
+	// V2Pairs are the prepares, on the same agents, of a v2 with 1% of the
+	// files changed, each with rsync --fsync of it onto the targets, which
+	// hold the version before (Config.V2Reps of them, one after another).
+	V2Pairs []V2Pair
 	// LatencyWith and LatencyWithout are a served app's latencies under
 	// steady load during prepares of the release to a fresh agent, and for
 	// as long without, in turn.
@@ -114,9 +114,9 @@ func (r *Result) Figures() []Figure {
 			Measured: fmt.Sprintf("%s ÷ %s", r.Many.Round(10*time.Millisecond), r.RsyncFirst.Round(10*time.Millisecond)),
 			Ratio:    ratio(r.Many.Seconds(), r.RsyncFirst.Seconds()), Target: "≤ 1.3"}
 		a.OK = a.Ratio <= 1.3
-		b := Figure{Name: fmt.Sprintf("prepare of a v2 (1%% of the files changed) to %d agents ÷ rsync --fsync onto v1", r.Agents),
-			Measured: fmt.Sprintf("%s ÷ %s", r.V2Prepare.Round(10*time.Millisecond), r.RsyncV2.Round(10*time.Millisecond)),
-			Ratio:    ratio(r.V2Prepare.Seconds(), r.RsyncV2.Seconds()), Target: "≤ 1.0"}
+		b := Figure{Name: fmt.Sprintf("prepare of a v2 (1%% of the files changed) to %d agents ÷ rsync --fsync onto v1 (median of %d pairs)", r.Agents, max(1, len(r.V2Pairs))),
+			Measured: v2Measured(r.V2Pairs),
+			Ratio:    medianV2(r.V2Pairs), Target: "≤ 1.0"}
 		b.OK = b.Ratio <= 1.0
 		f = append(f, a, b)
 	}

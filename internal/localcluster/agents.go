@@ -33,6 +33,8 @@ type Agent struct {
 	Port int
 	// MetricsAddr is its --metrics-listen address (host:port).
 	MetricsAddr string
+	// PprofAddr is its --pprof-listen address (Config.Pprof); empty: none.
+	PprofAddr string
 	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
 	// Binary is the agent's executable; empty: BinDir/cutover-agent.
@@ -128,6 +130,14 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 				"--join-token-file", joinToken,
 			},
 		}
+		if c.cfg.Pprof {
+			port, err := FreePort()
+			if err != nil {
+				return err
+			}
+			a.PprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+			a.args = append(a.args, "--pprof-listen", a.PprofAddr)
+		}
 		for k, v := range labels {
 			a.args = append(a.args, "--label", k+"="+v)
 		}
@@ -203,21 +213,28 @@ func (c *Cluster) WaitAgentsConnected(ctx context.Context, env string) error {
 				return poll.Permanent(err)
 			}
 		}
-		resp, err := c.Admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
-		if err != nil {
-			return fmt.Errorf("ListAgents: %w", err)
-		}
-		connected := map[string]bool{}
-		for _, a := range resp.GetAgents() {
-			connected[a.GetName()] = a.GetConnected()
-		}
-		for _, a := range c.Agents {
-			if a.Environment == env && !connected[a.Name] {
-				return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
-			}
-		}
-		return nil
+		return c.AgentsConnected(ctx, c.Admin, env)
 	})
+}
+
+// AgentsConnected returns nil when admin's ListAgents shows every agent of
+// the cluster that serves environment env connected, else an error that
+// names one that is not.
+func (c *Cluster) AgentsConnected(ctx context.Context, admin cutoverv1.AdminServiceClient, env string) error {
+	resp, err := admin.ListAgents(ctx, &cutoverv1.ListAgentsRequest{Environment: env})
+	if err != nil {
+		return fmt.Errorf("ListAgents: %w", err)
+	}
+	connected := map[string]bool{}
+	for _, a := range resp.GetAgents() {
+		connected[a.GetName()] = a.GetConnected()
+	}
+	for _, a := range c.Agents {
+		if a.Environment == env && !connected[a.Name] {
+			return fmt.Errorf("agent %s is not connected to environment %s", a.Name, env)
+		}
+	}
+	return nil
 }
 
 // AgentConn connects to the controller as agent a, with the certificate

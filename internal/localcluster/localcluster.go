@@ -52,6 +52,10 @@ type Config struct {
 	Dir string
 	// ControllerArgs are extra flags for the controller (e.g. --log-level debug).
 	ControllerArgs []string
+	// Pprof makes the controller and every agent serve their runtime
+	// profiles (--pprof-listen) on a free loopback port:
+	// Cluster.ControllerPprofAddr and Agent.PprofAddr.
+	Pprof bool
 }
 
 // Cluster is a controller, its agents and a client of its AdminService.
@@ -62,6 +66,9 @@ type Cluster struct {
 	Controller *Proc
 	// ControllerMetricsAddr is the controller's --metrics-listen address.
 	ControllerMetricsAddr string
+	// ControllerPprofAddr is the controller's --pprof-listen address
+	// (Config.Pprof); empty: none.
+	ControllerPprofAddr string
 	// Agents in the order they were started.
 	Agents []*Agent
 	// Admin is an AdminService client with the bootstrap admin token;
@@ -187,11 +194,22 @@ func (c *Cluster) startController(ctx context.Context) error {
 		}
 		c.ControllerMetricsAddr = fmt.Sprintf("127.0.0.1:%d", metrics)
 	}
-	args := append([]string{
+	if c.cfg.Pprof && c.ControllerPprofAddr == "" {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		c.ControllerPprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	args := []string{
 		"--data-dir", filepath.Join(c.cfg.Dir, "controller"),
 		"--listen", c.Addr,
 		"--metrics-listen", c.ControllerMetricsAddr,
-	}, c.cfg.ControllerArgs...)
+	}
+	if c.ControllerPprofAddr != "" {
+		args = append(args, "--pprof-listen", c.ControllerPprofAddr)
+	}
+	args = append(args, c.cfg.ControllerArgs...)
 	p, err := startProc(c.cfg.Dir, "controller", filepath.Join(c.cfg.BinDir, "cutover-controller"), args...)
 	if err != nil {
 		return err
