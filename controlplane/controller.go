@@ -332,7 +332,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		g.Go(func() error { return c.deps.Run(gctx) })
 	}
 	g.Go(func() error { return c.pki.Run(gctx) })
-	g.Go(func() error { c.collect(gctx); return nil })
+	if c.role == nil { // on etcd, the leader collects (role.run)
+		g.Go(func() error { c.collect(gctx); return nil })
+	}
 	g.Go(func() error {
 		c.log.Info("cutover-controller listening on "+c.lis.Addr().String()+" (TLS; CA certificate "+filepath.Join(c.cfg.DataDir, "tls", "ca.crt")+")", "data_dir", c.cfg.DataDir)
 		// A stop that comes before Serve starts (a test that ends at once)

@@ -97,7 +97,8 @@ func (r *role) Leader() (addr string, self bool) {
 var errTermEnded = errors.New("leadership ended")
 
 // run campaigns; once elected it runs the leader's work (the deployment
-// service: deployments, timers, the agents' commands) under the term's
+// service: deployments, timers, the agents' commands; the collection of
+// releases nothing needs) under the term's
 // context, with every etcd write guarded by the term and every command
 // and SQL run fenced by its epoch. When the term ends, the controller
 // exits (an error from Run): it is started again (systemd's Restart=) as
@@ -112,7 +113,10 @@ func (r *role) run(ctx context.Context) error {
 		r.c.etcdStore.SetGuards(t.Guard)
 		r.epoch.Store(t.Epoch)
 		r.c.log.Info("this controller leads", "epoch", t.Epoch, "address", r.self)
+		collected := make(chan struct{})
+		go func() { defer close(collected); r.c.collect(lctx) }() // one writer deletes releases: the leader
 		err := r.c.deps.Run(lctx)
+		<-collected
 		r.epoch.Store(0)
 		ended = fmt.Errorf("%w (epoch %d: %v); the controller exits so that it starts again as a follower", errTermEnded, t.Epoch, context.Cause(lctx))
 		return err

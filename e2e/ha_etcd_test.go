@@ -47,7 +47,7 @@ func (h *haCluster) startEtcdMember(m int) {
 // in the same term.
 func TestEtcdMemberKilledInDeployment(t *testing.T) {
 	t.Parallel()
-	h := newHACluster(t)
+	h := newHACluster(t, memberLossTTL)
 	src := filepath.Join(h.dir, "src")
 	copyApp(t, src, "v1")
 	hold := filepath.Join(h.dir, "hold")

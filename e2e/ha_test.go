@@ -32,9 +32,16 @@ type haCluster struct {
 	token  string
 }
 
-const haTTL = 3 * time.Second
+// haTTL is the leader's lease in the failover tests: short, so that a
+// killed leader is replaced quickly, and long enough that a loaded CI
+// machine does not end a live leader's term. memberLossTTL is the
+// default lease, for the test where no controller should lose its term.
+const (
+	haTTL         = 5 * time.Second
+	memberLossTTL = 10 * time.Second
+)
 
-func newHACluster(t *testing.T) *haCluster {
+func newHACluster(t *testing.T, ttl time.Duration) *haCluster {
 	t.Helper()
 	etcdcluster.Require(t)
 	dir, err := filepath.EvalSymlinks(t.TempDir())
@@ -43,7 +50,7 @@ func newHACluster(t *testing.T) *haCluster {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout+localcluster.StartTimeout)
 	defer cancel()
-	hc, err := hacluster.Start(ctx, hacluster.Config{BinDir: binDir, Dir: dir, Prefix: "/e2e-ha/", LeaderTTL: haTTL,
+	hc, err := hacluster.Start(ctx, hacluster.Config{BinDir: binDir, Dir: dir, Prefix: "/e2e-ha/", LeaderTTL: ttl,
 		// The test's temporary directories (its app sources among them) share one parent: the source root.
 		ControllerArgs: []string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}})
 	t.Cleanup(func() {
@@ -154,7 +161,7 @@ func (h *haCluster) waitDeployed(admin cutoverv1.AdminServiceClient, id string) 
 // forwards); agents follow the leader.
 func TestLeaderKilledInStage2(t *testing.T) {
 	t.Parallel()
-	h := newHACluster(t)
+	h := newHACluster(t, haTTL)
 	db := sqlDatabase{migratetest.SQLite, filepath.Join(h.dir, "ha.db")}
 	src := filepath.Join(h.dir, "src")
 	copyApp(t, src, "v1")
@@ -237,7 +244,7 @@ func TestLeaderKilledInStage2(t *testing.T) {
 // meanwhile was refused by the agents (counted).
 func TestPausedLeaderIsFenced(t *testing.T) {
 	t.Parallel()
-	h := newHACluster(t)
+	h := newHACluster(t, haTTL)
 	src := filepath.Join(h.dir, "src")
 	copyApp(t, src, "v1")
 	h.createEnv("ha", true)
