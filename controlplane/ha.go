@@ -113,9 +113,11 @@ func (r *role) run(ctx context.Context) error {
 		r.c.etcdStore.SetGuards(t.Guard)
 		r.epoch.Store(t.Epoch)
 		r.c.log.Info("this controller leads", "epoch", t.Epoch, "address", r.self)
+		cctx, endCollect := context.WithCancel(lctx)
 		collected := make(chan struct{})
-		go func() { defer close(collected); r.c.collect(lctx) }() // one writer deletes releases: the leader
+		go func() { defer close(collected); r.c.collect(cctx) }() // one writer deletes releases: the leader
 		err := r.c.deps.Run(lctx)
+		endCollect()
 		<-collected
 		r.epoch.Store(0)
 		ended = fmt.Errorf("%w (epoch %d: %v); the controller exits so that it starts again as a follower", errTermEnded, t.Epoch, context.Cause(lctx))
