@@ -228,6 +228,10 @@ func TestLeaderKilledInStage2(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := h.waitDeployed(viaFollower, d2)
+	// The real grpcurl against the follower: reflection is served there,
+	// the call is forwarded to the leader.
+	out := h.grpcurl(tool(t, "grpcurl"), append(h.grpcurlTLS(h.token), "-d", `{"id":"`+d2+`"}`, follower, "cutover.v1.AdminService/GetDeployment")...)
+	mentionsAll(t, "grpcurl GetDeployment through a follower", out, `"state": "DEPLOYMENT_STATE_DEPLOYED"`)
 	v2 := releaseOf(t, d)
 	h.checkCurrent(app, v2)
 	h.checkAnswers("v2")
