@@ -76,14 +76,9 @@ func TestEtcdClientConfig(t *testing.T) {
 // --etcd-username and the password from --etcd-password-file; a wrong
 // password fails the start with an error that does not hold it.
 func TestEtcdAuth(t *testing.T) {
-	bin := etcdcluster.Require(t)
+	e := startEtcd1(t)
 	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
 	defer cancel()
-	e, err := etcdcluster.Start(ctx, etcdcluster.Config{Members: 1, Dir: t.TempDir(), Binary: bin})
-	defer e.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	admin, err := etcdClient(EtcdConfig{Endpoints: e.Endpoints})
 	if err != nil {
 		t.Fatal(err)

@@ -22,14 +22,7 @@ import (
 // without an operator's CA, all use the CA the first one shared there; a
 // data dir that already holds another CA is refused, saying so.
 func TestControllersShareTheCA(t *testing.T) {
-	bin := etcdcluster.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
-	defer cancel()
-	e, err := etcdcluster.Start(ctx, etcdcluster.Config{Members: 1, Dir: t.TempDir(), Binary: bin})
-	defer e.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startEtcd1(t)
 	start := func(dir string) (*Controller, error) {
 		c, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", Store: StoreEtcd,
 			Etcd: EtcdConfig{Endpoints: e.Endpoints, Prefix: "/share-ca/"}})
@@ -63,14 +56,7 @@ func TestControllersShareTheCA(t *testing.T) {
 // that none is elected) instead of serving pages whose actions no leader
 // would run; the leader's serves them.
 func TestFollowerConsole(t *testing.T) {
-	bin := etcdcluster.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
-	defer cancel()
-	e, err := etcdcluster.Start(ctx, etcdcluster.Config{Members: 1, Dir: t.TempDir(), Binary: bin})
-	defer e.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startEtcd1(t)
 	var ctls []*Controller
 	for _, addr := range []string{"127.0.0.1:0", "127.0.0.1:0"} {
 		c, err := New(Config{DataDir: t.TempDir(), Listen: addr, Store: StoreEtcd, Advertise: "ctl-" + string(rune('a'+len(ctls))) + ":7070",
@@ -115,4 +101,18 @@ func TestFollowerConsole(t *testing.T) {
 	if code, body := get(ctls[0]); code != http.StatusOK || body != "the console" {
 		t.Fatalf("the leader's console: %d %q", code, body)
 	}
+}
+
+// startEtcd1 starts a one-member etcd for a test, stopped when it ends.
+func startEtcd1(t *testing.T) *etcdcluster.Cluster {
+	t.Helper()
+	bin := etcdcluster.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), etcdcluster.StartTimeout)
+	defer cancel()
+	e, err := etcdcluster.Start(ctx, etcdcluster.Config{Members: 1, Dir: t.TempDir(), Binary: bin})
+	t.Cleanup(e.Close)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
