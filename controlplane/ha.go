@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/forward"
 	"github.com/cutover-dev/cutover/controlplane/leader"
+	"github.com/cutover-dev/cutover/controlplane/mirror"
 	"github.com/cutover-dev/cutover/pkg/identity"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -28,6 +29,7 @@ type role struct {
 	self    string        // the address this controller announces
 	epoch   atomic.Uint64 // the term's epoch while this controller leads; 0 otherwise
 	fwd     *forward.Forwarder
+	mirror  *mirror.Mirror
 }
 
 // newRole sets up the election, on etcd only.
@@ -56,6 +58,10 @@ func (c *Controller) newRole(cfg Config) (*role, error) {
 	r.fwd = forward.New(forward.Config{Leader: r.Leader, Services: []string{cutoverv1.AdminService_ServiceDesc.ServiceName},
 		TLS: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, // VerifyConnection: the CA and cutover://controller
 			VerifyConnection: identity.VerifyController(c.pki.CAPool())}})
+	if r.mirror, err = mirror.New(mirror.Config{Records: c.store, Chunks: c.bolt, Leader: r.Leader,
+		TLS: c.pki.PeerTLSConfig(), Log: cfg.Log}); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -69,13 +69,16 @@ const (
 	// Session is what an agent does: its session, release data, its own
 	// certificate's renewal.
 	Session
+	// Mirror is what another controller of the same CA does: fetch the
+	// chunks of recorded releases (controlplane/mirror).
+	Mirror
 )
 
-var actionNames = []string{Read: "read", Deploy: "deploy", Approve: "approve", Administer: "administer", Session: "agent session"}
+var actionNames = []string{Read: "read", Deploy: "deploy", Approve: "approve", Administer: "administer", Session: "agent session", Mirror: "mirror release chunks"}
 
 // String returns the action's name.
 func (a Action) String() string {
-	if a < Read || a > Session {
+	if a < Read || a > Mirror {
 		return fmt.Sprintf("action(%d)", int(a))
 	}
 	return actionNames[a]
@@ -113,7 +116,13 @@ type Subject struct {
 	TokenID string
 	// Agent is set for an agent (from its certificate).
 	Agent *identity.Agent
+	// Peer is set for another controller of this CA (its certificate
+	// names cutover://controller): it may only mirror.
+	Peer bool
 }
+
+// PeerSubject is the subject of another controller of this CA.
+var PeerSubject = Subject{Name: "controller-peer", Peer: true}
 
 // AgentSubject returns the subject of an agent.
 func AgentSubject(a identity.Agent) Subject {
@@ -143,6 +152,15 @@ func (s Subject) Roles() []string {
 // PermissionDenied that says what the subject lacks. It is the one place
 // where roles are tested.
 func Allowed(s Subject, a Action, t Target) error {
+	if s.Peer {
+		if a == Mirror {
+			return nil
+		}
+		return fmt.Errorf("another controller may only mirror release chunks, not %s: %w", a, errkind.PermissionDenied)
+	}
+	if a == Mirror {
+		return fmt.Errorf("%s is not a controller of this CA: only controllers mirror release chunks: %w", s.Name, errkind.PermissionDenied)
+	}
 	if s.Agent != nil {
 		if a == Session && (t.Environment == s.Agent.Environment) {
 			return nil

@@ -116,6 +116,9 @@ func (g *Guard) authenticate(ctx context.Context) (auth.Subject, error) {
 }
 
 func (g *Guard) authenticateCert(leaf *x509.Certificate) (auth.Subject, error) {
+	if identity.IsController(leaf) { // verified against the CA by the handshake
+		return auth.PeerSubject, nil
+	}
 	a, err := identity.AgentFromCert(leaf)
 	if err != nil {
 		return anonymous, fmt.Errorf("the client certificate names no cutover agent: %w", errkind.Unauthenticated)
@@ -135,6 +138,9 @@ func (g *Guard) authorize(s auth.Subject, method string, r rule, req proto.Messa
 		t = r.target(req)
 	}
 	env, dep = t.env, t.deployment
+	if s.Peer {
+		return env, dep, auth.Allowed(s, r.peer, auth.Target{Environment: env, Global: t.global})
+	}
 	if dep != "" {
 		if env, err = g.cfg.Resolver.Environment(dep); err != nil {
 			return "", dep, err

@@ -18,6 +18,9 @@ type target struct {
 // rule is how the guard treats one method.
 type rule struct {
 	action auth.Action
+	// peer is the action when another controller of this CA calls
+	// (auth.Mirror); 0: controllers may not call it.
+	peer auth.Action
 	// mutating calls are audited whether or not they were allowed; reads
 	// only when refused.
 	mutating bool
@@ -109,7 +112,7 @@ var rules = map[string]rule{
 
 	agent + "Connect":          {action: auth.Session},
 	agent + "GetManifest":      {action: auth.Session},
-	agent + "FetchChunks":      {action: auth.Session},
+	agent + "FetchChunks":      {action: auth.Session, peer: auth.Mirror},
 	agent + "RenewCertificate": {action: auth.Session, mutating: true},
 	agent + "Enroll":           {open: true, mutating: true},
 }

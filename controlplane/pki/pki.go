@@ -156,3 +156,20 @@ func (a *Authority) notAfter(now time.Time, ttl time.Duration) time.Time {
 
 // CACertDER returns the CA certificate, DER.
 func (a *Authority) CACertDER() []byte { return a.caCert.Raw }
+
+// PeerTLSConfig is the client configuration of this controller towards
+// another controller of its CA (controlplane/mirror): the serving
+// certificate as the client certificate (it names cutover://controller),
+// and the check that the peer is a controller of the CA. Calls made with
+// it authenticate as a controller, not as an operator: never forward an
+// operator's call over it.
+func (a *Authority) PeerTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // VerifyConnection: the CA and cutover://controller, not a host name
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return a.serving.Load(), nil
+		},
+		VerifyConnection: identity.VerifyController(a.pool),
+	}
+}
