@@ -176,8 +176,25 @@ func TestLeaderKilledInStage2(t *testing.T) {
 	holdHook(t, src, "v2", hold)
 	addMigration(t, src, "0002_ha.up.sql", "CREATE TABLE ha_runs (n INTEGER);\nINSERT INTO ha_runs (n) VALUES (1);\n")
 	d2 := h.createDeployment("ha", app, "v2")
-	h.prepareAndWait(d2)
+	v2 := releaseOf(t, h.prepareAndWait(d2))
 	first, epoch := h.leaderAddr()
+	// The followers copy v2's chunks from the leader (controlplane/mirror,
+	// with their controller certificates through the leader's guard).
+	h.waitFor(60*time.Second, "the followers mirrored v2", func() error {
+		for addr, p := range h.ctl {
+			if addr == first {
+				continue
+			}
+			b, err := os.ReadFile(p.Log)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(b), "release mirrored from the leader") || !strings.Contains(string(b), v2) {
+				return fmt.Errorf("the follower at %s has not mirrored %s", addr, v2)
+			}
+		}
+		return nil
+	})
 	admin := h.client(first)
 	if _, err := admin.ContinueDeployment(context.Background(), &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
 		t.Fatal(err)
@@ -228,11 +245,13 @@ func TestLeaderKilledInStage2(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := h.waitDeployed(viaFollower, d2)
+	if got := releaseOf(t, d); got != v2 {
+		t.Errorf("deployed %s, prepared %s", got, v2)
+	}
 	// The real grpcurl against the follower: reflection is served there,
 	// the call is forwarded to the leader.
 	out := h.grpcurl(tool(t, "grpcurl"), append(h.grpcurlTLS(h.token), "-d", `{"id":"`+d2+`"}`, follower, "cutover.v1.AdminService/GetDeployment")...)
 	mentionsAll(t, "grpcurl GetDeployment through a follower", out, `"state": "DEPLOYMENT_STATE_DEPLOYED"`)
-	v2 := releaseOf(t, d)
 	h.checkCurrent(app, v2)
 	h.checkAnswers("v2")
 	pool := migratetest.Connect(t, db.driver, db.dsn)
