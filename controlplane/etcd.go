@@ -225,17 +225,11 @@ func installCA(dir string, shared []byte, replace bool) error {
 			dir, errkind.FailedPrecondition)
 	}
 	var cert, key []byte
-	for rest := shared; ; {
-		var b *pem.Block
-		start := len(shared) - len(rest)
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		block := shared[start : len(shared)-len(rest)]
+	for b, rest := pem.Decode(shared); b != nil; b, rest = pem.Decode(rest) {
 		if b.Type == "CERTIFICATE" {
-			cert = block
+			cert = pem.EncodeToMemory(b)
 		} else {
-			key = block
+			key = pem.EncodeToMemory(b)
 		}
 	}
 	if cert == nil || key == nil {

@@ -23,9 +23,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/logging"
-	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -199,9 +197,11 @@ func (s *Session) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if s.cfg.Targets != nil && s.cfg.Targets.Follow(err) && errors.As(rpcerr.FromStatus(err), new(*errkind.NotLeader)) && hops < 3 {
-			hops++ // to the leader a follower named: at once, unless followers send it round in circles
-			continue
+		if s.cfg.Targets != nil {
+			if moved, toLeader := s.cfg.Targets.Follow(err); moved && toLeader && hops < 3 {
+				hops++ // to the leader a follower named: at once, unless followers send it round in circles
+				continue
+			}
 		}
 		hops = 0
 		if received || time.Since(start) > s.cfg.MaxBackoff {

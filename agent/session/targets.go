@@ -62,32 +62,32 @@ func (t *Targets) Current() string {
 }
 
 // Follow moves the connection where err says to go: to the leader a
-// NotLeader names, or, when err is Unavailable (the controller is down, or
-// a follower knows no leader yet), to the next address of the list. It
-// says whether the connection moved. With a single address it never
-// moves.
-func (t *Targets) Follow(err error) bool {
+// NotLeader names (toLeader), or, when err is Unavailable (the controller
+// is down, or a follower knows no leader yet), to the next address of the
+// list. It says whether the connection moved. With a single address it
+// moves only to a named leader.
+func (t *Targets) Follow(err error) (moved, toLeader bool) {
 	err = rpcerr.FromStatus(err)
 	if !errors.Is(err, errkind.Unavailable) {
-		return false
+		return false, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := t.cur
 	var nl *errkind.NotLeader
-	if errors.As(err, &nl) && nl.Leader != "" {
+	if toLeader = errors.As(err, &nl) && nl.Leader != ""; toLeader {
 		next = nl.Leader
 	} else if len(t.addrs) > 1 {
 		i := slices.Index(t.addrs, t.cur) // -1 for a leader outside the list: start over
 		next = t.addrs[(i+1)%len(t.addrs)]
 	}
 	if next == t.cur {
-		return false
+		return false, false
 	}
 	t.log.Info("moving to another controller", "from", t.cur, "to", next, "because", err.Error())
 	t.cur = next
 	t.res.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: next}}})
-	return true
+	return true, toLeader
 }
 
 // DialTargets is Dial for a list of controllers: the connection goes to

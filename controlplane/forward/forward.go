@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -75,11 +76,7 @@ func (f *Forwarder) Close() error {
 // controller leads or the method is not forwarded.
 func (f *Forwarder) target(method string) (conn *grpc.ClientConn, ok bool, err error) {
 	service, _, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	forwarded := false
-	for _, s := range f.cfg.Services {
-		forwarded = forwarded || s == service
-	}
-	if !forwarded {
+	if !slices.Contains(f.cfg.Services, service) {
 		return nil, false, nil
 	}
 	addr, self := f.cfg.Leader()
