@@ -2,9 +2,7 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
@@ -67,27 +65,15 @@ func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect
 	if err != nil {
 		return rpcerr.FromStatus(err)
 	}
-	for {
-		var resp chunkwire.Decoded
-		err := stream.RecvMsg(&resp)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return rpcerr.FromStatus(err)
-		}
+	return rpcerr.FromStatus(chunkwire.Receive(stream, func(resp *chunkwire.Decoded) error {
 		batch := make([]stage.Received, 0, len(resp.Chunks))
 		for _, c := range resp.Chunks {
-			r := stage.Received{ID: manifest.ChunkID(c.ID), Data: c.Data, WireBytes: int64(len(c.Data))}
-			if c.Compressed {
-				if r.Data, err = s.zstd.DecodeAll(c.Data, nil); err != nil {
-					r.Data = nil
-				}
+			data, err := c.Plain(s.zstd)
+			if err != nil {
+				data = nil // does not decompress: the stage takes it for a corrupt chunk
 			}
-			batch = append(batch, r)
+			batch = append(batch, stage.Received{ID: manifest.ChunkID(c.ID), Data: data, WireBytes: int64(len(c.Data))})
 		}
-		if err := fn(batch, resp.Free); err != nil {
-			return err
-		}
-	}
+		return fn(batch, resp.Free)
+	}))
 }

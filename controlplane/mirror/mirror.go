@@ -16,9 +16,7 @@ package mirror
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -208,35 +206,20 @@ func (m *Mirror) fetch(ctx context.Context, client cutoverv1.AgentServiceClient,
 	if err != nil {
 		return rpcerr.FromStatus(err)
 	}
-	for {
-		var resp chunkwire.Decoded
-		err := stream.RecvMsg(&resp)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return rpcerr.FromStatus(err)
-		}
+	return rpcerr.FromStatus(chunkwire.Receive(stream, func(resp *chunkwire.Decoded) error {
+		defer resp.Free() // after PutChunks: uncompressed data aliases the response
 		batch := make([]manifest.Chunk, 0, len(resp.Chunks))
 		for _, c := range resp.Chunks {
-			data := c.Data
-			if c.Compressed {
-				if data, err = m.zstd.DecodeAll(c.Data, nil); err != nil {
-					resp.Free()
-					return fmt.Errorf("chunk %s from the leader does not decompress: %w", manifest.ChunkID(c.ID), err)
-				}
-			} else {
-				data = append([]byte(nil), data...)
+			id := manifest.ChunkID(c.ID)
+			data, err := c.Plain(m.zstd)
+			if err != nil {
+				return fmt.Errorf("chunk %s from the leader does not decompress: %w", id, err)
 			}
-			if manifest.HashChunk(data) != manifest.ChunkID(c.ID) {
-				resp.Free()
-				return fmt.Errorf("chunk %s from the leader does not hash to its id; nothing of it was kept", manifest.ChunkID(c.ID))
+			if manifest.HashChunk(data) != id {
+				return fmt.Errorf("chunk %s from the leader does not hash to its id; nothing of it was kept", id)
 			}
-			batch = append(batch, manifest.Chunk{ID: manifest.ChunkID(c.ID), Data: data})
+			batch = append(batch, manifest.Chunk{ID: id, Data: data})
 		}
-		resp.Free()
-		if err := m.cfg.Chunks.PutChunks(batch); err != nil {
-			return err
-		}
-	}
+		return m.cfg.Chunks.PutChunks(batch)
+	}))
 }

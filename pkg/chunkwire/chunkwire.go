@@ -15,8 +15,11 @@ package chunkwire
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec Codec delegates to
 	"google.golang.org/grpc/mem"
@@ -241,3 +244,32 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // Name is "proto": the content type stays application/grpc+proto.
 func (Codec) Name() string { return "proto" }
+
+// Receive reads the responses of a FetchChunks stream made with
+// grpc.ForceCodecV2(Codec{}) and calls fn with each, until the stream ends
+// (nil), fails, or fn fails (that error). fn owns each response: it calls
+// Free once the chunks' data is no longer used.
+func Receive(stream grpc.ClientStream, fn func(*Decoded) error) error {
+	for {
+		resp := new(Decoded)
+		err := stream.RecvMsg(resp)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// Plain returns the chunk's content uncompressed: Data itself (aliasing
+// the response's buffer), or Data decompressed by dec into new memory.
+func (c Chunk) Plain(dec *zstd.Decoder) ([]byte, error) {
+	if !c.Compressed {
+		return c.Data, nil
+	}
+	return dec.DecodeAll(c.Data, nil)
+}
