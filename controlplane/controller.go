@@ -200,12 +200,12 @@ func New(cfg Config) (_ *Controller, err error) {
 			return nil, fmt.Errorf("create the default source root: %w", err)
 		}
 	}
-	tlsDir := filepath.Join(cfg.DataDir, "tls")
-	if err = c.openPKI(cfg, tlsDir, func() (err error) {
-		c.pki, err = pki.Open(pki.Config{Dir: tlsDir, CACertFile: cfg.TLSCACert, CAKeyFile: cfg.TLSCAKey,
-			Hosts: append(append(listenHosts(cfg.Listen), listenHosts(cfg.ConsoleListen)...), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}) // certificates live in real time, whatever cfg.Clock says
-		return err
-	}); err != nil {
+	var shared pki.Shared // on etcd, the controllers share one CA
+	if c.etcdStore != nil {
+		shared = c.etcdStore
+	}
+	if c.pki, err = pki.Open(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), CACertFile: cfg.TLSCACert, CAKeyFile: cfg.TLSCAKey, Shared: shared,
+		Hosts: append(append(listenHosts(cfg.Listen), listenHosts(cfg.ConsoleListen)...), cfg.TLSSANs...), ServingTTL: cfg.ServingCertTTL, Log: cfg.Log}); err != nil { // certificates live in real time, whatever cfg.Clock says
 		return nil, err
 	}
 	if c.role, err = c.newRole(cfg); err != nil {

@@ -1,14 +1,11 @@
 package controlplane
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,10 +14,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/etcdstore"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/controlplane/pki"
 	"github.com/cutover-dev/cutover/controlplane/store"
-	"github.com/cutover-dev/cutover/pkg/atomicfile"
-	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 // The values of Config.Store.
@@ -151,95 +145,4 @@ func (c *Controller) collectGarbage() (store.Collected, error) {
 		return c.etcdStore.CollectGarbage(c.cfg.KeepReleases, c.bolt)
 	}
 	return c.bolt.CollectGarbage(c.cfg.KeepReleases)
-}
-
-// openPKI opens the CA and the serving certificate with open. On etcd,
-// without an operator's CA, the controllers sharing the prefix share one
-// CA kept in etcd: a controller takes the shared one into DATA/tls, or,
-// the first time, shares its own (the one pki creates). A data dir whose
-// CA differs from the shared one is refused, saying what to do.
-func (c *Controller) openPKI(cfg Config, dir string, open func() error) error {
-	if c.etcdStore == nil || cfg.TLSCACert != "" {
-		return open()
-	}
-	shared, ok, err := c.etcdStore.SharedCA()
-	if err != nil {
-		return fmt.Errorf("read the CA the controllers share in etcd: %w", err)
-	}
-	if ok {
-		if err := installCA(dir, shared, false); err != nil {
-			return err
-		}
-		return open()
-	}
-	_, statErr := os.Stat(filepath.Join(dir, pki.CACertName))
-	hadCA := statErr == nil
-	if err := open(); err != nil {
-		return err
-	}
-	mine, err := readCAFiles(dir)
-	if err != nil {
-		return err
-	}
-	won, err := c.etcdStore.ShareCA(mine)
-	if err != nil {
-		return fmt.Errorf("share this controller's CA in etcd: %w", err)
-	}
-	if won {
-		c.log.Info("shared this controller's CA with the controllers on etcd", "etcd_prefix", cfg.Etcd.Prefix)
-		return nil
-	}
-	if shared, _, err = c.etcdStore.SharedCA(); err != nil {
-		return fmt.Errorf("read the CA the controllers share in etcd: %w", err)
-	}
-	if bytes.Equal(shared, mine) { // ours, from a try whose answer was lost
-		return nil
-	}
-	if err := installCA(dir, shared, !hadCA); err != nil { // another controller shared first
-		return err
-	}
-	return open()
-}
-
-// readCAFiles returns DIR's CA certificate and key, PEM, one after the other.
-func readCAFiles(dir string) ([]byte, error) {
-	cert, err := os.ReadFile(filepath.Join(dir, pki.CACertName))
-	if err != nil {
-		return nil, err
-	}
-	key, err := os.ReadFile(filepath.Join(dir, pki.CAKeyName))
-	if err != nil {
-		return nil, err
-	}
-	return append(cert, key...), nil
-}
-
-// installCA writes the shared CA into DIR (the key 0600, first), unless
-// DIR holds it already. A different CA in DIR is an error, unless replace.
-func installCA(dir string, shared []byte, replace bool) error {
-	if mine, err := readCAFiles(dir); err == nil && !replace {
-		if bytes.Equal(mine, shared) {
-			return nil
-		}
-		return fmt.Errorf("%s holds another CA than the one the controllers on etcd share; move it away to take the shared one (agents enrolled with this data dir's CA must then enroll again), or give the shared CA with --tls-ca-cert/--tls-ca-key: %w",
-			dir, errkind.FailedPrecondition)
-	}
-	var cert, key []byte
-	for b, rest := pem.Decode(shared); b != nil; b, rest = pem.Decode(rest) {
-		if b.Type == "CERTIFICATE" {
-			cert = pem.EncodeToMemory(b)
-		} else {
-			key = pem.EncodeToMemory(b)
-		}
-	}
-	if cert == nil || key == nil {
-		return fmt.Errorf("the CA shared in etcd is not a PEM certificate and key: %w", errkind.DataLoss)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, pki.CAKeyName), key, 0o600); err != nil {
-		return err
-	}
-	return atomicfile.Write(filepath.Join(dir, pki.CACertName), cert, 0o644)
 }

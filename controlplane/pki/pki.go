@@ -60,6 +60,10 @@ type Config struct {
 	ServingTTL time.Duration
 	// Clock returns the current time; default time.Now.
 	Clock func() time.Time
+	// Shared, if set, is where the controllers sharing their records keep
+	// one CA (shared.go); an operator's CA (CACertFile) is used instead
+	// when given.
+	Shared Shared
 	// Log receives renewals and warnings; default slog.Default().
 	Log *slog.Logger
 }
@@ -96,6 +100,11 @@ func Open(cfg Config) (*Authority, error) {
 		cfg.Log = slog.Default()
 	}
 	a := &Authority{cfg: cfg}
+	if cfg.Shared != nil && cfg.CACertFile == "" {
+		if err := loadShared(cfg); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if a.caCert, a.caKey, err = loadCA(cfg); err != nil {
 		return nil, err
