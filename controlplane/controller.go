@@ -235,7 +235,7 @@ func New(cfg Config) (_ *Controller, err error) {
 	c.deps, err = deployment.New(deployment.Config{Audit: auditLog, Store: c.store, Fleet: c.fleet, Builder: builder,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, SQLTimeout: cfg.SQLTimeout,
 		Packager: builder, PackageDir: filepath.Join(cfg.DataDir, "packages"), Saved: sender.Saved,
-		ShadowDir: filepath.Join(scratch, "shadow"), Epoch: c.role.Epoch})
+		ShadowDir: filepath.Join(scratch, "shadow"), Epoch: c.role.Epoch, Copies: c.role.releaseCopies()})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/copies"
+	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/forward"
 	"github.com/cutover-dev/cutover/controlplane/leader"
 	"github.com/cutover-dev/cutover/controlplane/mirror"
@@ -30,6 +32,7 @@ type role struct {
 	epoch   atomic.Uint64 // the term's epoch while this controller leads; 0 otherwise
 	fwd     *forward.Forwarder
 	mirror  *mirror.Mirror
+	copies  *copies.Copies // which controllers hold which releases
 }
 
 // newRole sets up the election, on etcd only.
@@ -54,15 +57,24 @@ func (c *Controller) newRole(cfg Config) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &role{c: c, elector: el, self: self}
+	r := &role{c: c, elector: el, self: self, copies: copies.New(c.etcd, cfg.Etcd.Prefix, self)}
 	r.fwd = forward.New(forward.Config{Leader: r.Leader, Services: []string{cutoverv1.AdminService_ServiceDesc.ServiceName},
 		TLS: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, // VerifyConnection: the CA and cutover://controller
 			VerifyConnection: identity.VerifyController(c.pki.CAPool())}})
 	if r.mirror, err = mirror.New(mirror.Config{Records: c.store, Chunks: c.bolt, Leader: r.Leader,
-		TLS: c.pki.PeerTLSConfig(), Log: cfg.Log}); err != nil {
+		TLS: c.pki.PeerTLSConfig(), Held: r.copies, Log: cfg.Log}); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// releaseCopies is what PREPARED waits for: every live controller holding
+// the releases; nil with bbolt.
+func (r *role) releaseCopies() deployment.Copies {
+	if r == nil {
+		return nil
+	}
+	return r.copies
 }
 
 // forwarder returns the forwarder of operators' calls; nil with bbolt.

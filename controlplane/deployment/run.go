@@ -28,11 +28,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.wg.Go(func() { s.runTimers(ctx) })
 	var flush <-chan time.Time // the held progress is due (progress.go); nil: no timer set
+	var copiesChanged <-chan struct{}
+	if s.copies != nil {
+		copiesChanged = s.copies.Changed(ctx)
+	}
+	var recheck <-chan time.Time // a deployment waits for copies (copies.go); nil: none waits
 	for {
 		select {
 		case <-ctx.Done():
 			s.FlushProgress()
 			return nil
+		case <-copiesChanged:
+			recheck = nil
+			s.recheckCopies()
+		case <-recheck:
+			recheck = nil
+			s.recheckCopies()
 		case <-s.fleet.Joins():
 			s.stageJoined(s.fleet.Joined())
 		case <-flush:
@@ -49,6 +60,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if flush == nil && s.progressPending() {
 			flush = time.After(s.progressFlush)
+		}
+		if recheck == nil && s.copiesAwaited() {
+			recheck = time.After(copiesRetry)
 		}
 	}
 }
@@ -92,6 +106,15 @@ func (s *Service) resume(ctx context.Context) error {
 		if dbStep(d) != "" {
 			s.spawnDB(d.ID, true)
 			continue
+		}
+		if d.State == model.Preparing {
+			ended, err := s.resumeStaged(d)
+			if err != nil {
+				s.log.Error("resume deployment", "deployment", d.ID, "err", err)
+			}
+			if ended {
+				continue
+			}
 		}
 		s.send(pendingCommands(d))
 	}
@@ -374,6 +397,9 @@ func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, e
 		agents, err := envAgents(tx, d.Environment)
 		if err != nil {
 			return nil, err
+		}
+		if s.waitCopies(d, now) {
+			return nil, nil
 		}
 		transition(d, model.Prepared, now, ControllerActor, preparedSummary(d, agents))
 		ttl := PreparedTTL(env)

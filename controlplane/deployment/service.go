@@ -62,6 +62,10 @@ type Config struct {
 	// arm are held in memory before they are stored and published
 	// (progress.go); 0 means DefaultProgressFlush.
 	ProgressFlush time.Duration
+	// Copies, with several controllers on one etcd, says which other
+	// controllers do not hold a release yet: PREPARED waits for them
+	// (copies.go); nil: one controller.
+	Copies Copies
 	// Audit records, in the transaction of the change, each step the
 	// controller takes by itself (expiry, scheduled stage 2, automatic
 	// rollback, failures it decides); nil: not recorded.
@@ -101,6 +105,7 @@ type Service struct {
 	saved      func(environment string, n int64)
 	shadowDir  string
 	epoch      func() uint64
+	copies     Copies
 
 	// mu serialises every change of a deployment with the commands it sends,
 	// so that agents see commands in the order the states were committed.
@@ -116,6 +121,10 @@ type Service struct {
 	// deployment (progress.go); guarded by mu.
 	progress      map[string]pendingProgress
 	progressFlush time.Duration
+	// awaitingCopies holds the deployments whose agents all staged and
+	// that wait for other controllers to hold their releases, with what
+	// was last noted (copies.go); guarded by mu.
+	awaitingCopies map[string]string
 
 	watchers watchers
 	wake     chan struct{} // pokes the timer task (timed.go)
@@ -130,7 +139,8 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, dbRunning: map[string]bool{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
-		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch}
+		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch,
+		copies: cfg.Copies, awaitingCopies: map[string]string{}}
 	if s.epoch == nil {
 		s.epoch = func() uint64 { return 0 }
 	}

@@ -28,6 +28,10 @@ import (
 // died is replaced within about this time.
 const DefaultTTL = 10 * time.Second
 
+// KeyPrefix is where, under the controllers' prefix, every controller
+// campaigns: a key per live controller, its name as the value.
+const KeyPrefix = "election/"
+
 // Config configures an Elector.
 type Config struct {
 	// Client is the etcd client. Required.
@@ -73,7 +77,7 @@ func New(cfg Config) (*Elector, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Elector{cfg: cfg, pfx: cfg.Prefix + "election/"}, nil
+	return &Elector{cfg: cfg, pfx: cfg.Prefix + KeyPrefix}, nil
 }
 
 // ttlSeconds is the lease TTL in whole seconds.
@@ -174,7 +178,7 @@ func (e *Elector) watchTerm(ctx context.Context, end context.CancelCauseFunc, se
 // Leader returns the name of the current leader, and its epoch; "" and 0
 // when there is none.
 func Leader(ctx context.Context, cli *clientv3.Client, prefix string) (name string, epoch uint64, err error) {
-	resp, err := cli.Get(ctx, prefix+"election/", clientv3.WithFirstCreate()...)
+	resp, err := cli.Get(ctx, prefix+KeyPrefix, clientv3.WithFirstCreate()...)
 	if err != nil {
 		return "", 0, fmt.Errorf("read the election: %w", err)
 	}

@@ -17,16 +17,7 @@ func TestMain(m *testing.M) {
 	os.Exit(etcdcluster.Main(m, 3, func(c *etcdcluster.Cluster) { cluster = c }))
 }
 
-func client(t *testing.T) *clientv3.Client {
-	t.Helper()
-	c := etcdcluster.Shared(t, cluster)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
-}
+func client(t *testing.T) *clientv3.Client { return etcdcluster.Client(t, cluster) }
 
 // candidate runs an Elector in the background; its terms come out of
 // terms, and each term lasts until the test closes its end channel or its

@@ -8,9 +8,10 @@
 // A follower looks at the recorded releases every Every and fetches the
 // chunks it lacks from the leader with the agents' pull-missing transfer
 // (AgentService.FetchChunks), presenting its controller certificate; each
-// chunk is verified by its hash before it is stored. Mirroring is
-// asynchronous: PREPARED does not wait for it (docs/architecture.md,
-// "Several controllers on one etcd").
+// chunk is verified by its hash before it is stored. Each release held
+// whole is recorded (Config.Held): the leader says a deployment PREPARED
+// only once every live controller holds its releases
+// (controlplane/copies, docs/architecture.md, "Release data").
 package mirror
 
 import (
@@ -55,16 +56,29 @@ type Config struct {
 	// TLS is the client configuration towards the leader: this
 	// controller's certificate, and the check that the peer is a
 	// controller of the same CA.
-	TLS   *tls.Config
+	TLS *tls.Config
+	// Held records the releases this controller holds whole; nil: not
+	// recorded.
+	Held  Held
 	Every time.Duration
 	Log   *slog.Logger
 }
 
+// Held records which releases a controller holds (*copies.Copies).
+type Held interface {
+	// Reset forgets every release recorded before: it runs before the
+	// first round.
+	Reset(ctx context.Context) error
+	// Hold records a release held whole.
+	Hold(ctx context.Context, release string) error
+}
+
 // Mirror copies the leader's release chunks to this controller.
 type Mirror struct {
-	cfg  Config
-	zstd *zstd.Decoder
-	done map[string]bool // releases held whole, by id
+	cfg   Config
+	zstd  *zstd.Decoder
+	done  map[string]bool // releases held whole and recorded, by id
+	reset bool            // Held.Reset ran
 }
 
 // New returns a Mirror; Run mirrors.
@@ -105,6 +119,13 @@ func (m *Mirror) Run(ctx context.Context) error {
 		if self || addr == "" {
 			continue
 		}
+		if !m.reset && m.cfg.Held != nil {
+			if err := m.cfg.Held.Reset(ctx); err != nil {
+				m.cfg.Log.Warn("mirror: forget the releases recorded before", "error", err)
+				continue
+			}
+		}
+		m.reset = true
 		if conn == nil || connAddr != addr {
 			if conn != nil {
 				_ = conn.Close()
@@ -172,6 +193,11 @@ func (m *Mirror) Round(ctx context.Context, client cutoverv1.AgentServiceClient)
 				return fmt.Errorf("release %s: %w", r.id, err)
 			}
 			missing = missing[n:]
+		}
+		if m.cfg.Held != nil {
+			if err := m.cfg.Held.Hold(ctx, r.id); err != nil {
+				return err
+			}
 		}
 		m.done[r.id] = true
 		m.cfg.Log.Info("release mirrored from the leader", "release", r.id, "chunks", len(r.ids))

@@ -24,6 +24,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 )
@@ -273,4 +276,17 @@ func Shared(t testing.TB, c *Cluster) *Cluster {
 		t.Fatal("the package's etcd cluster did not start")
 	}
 	return c
+}
+
+// Client returns a client of every member of c, the cluster a package's
+// Main started (Shared: it skips without one), closed when the test ends.
+func Client(t testing.TB, c *Cluster) *clientv3.Client {
+	t.Helper()
+	c = Shared(t, c)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
 }

@@ -70,6 +70,8 @@ type Cluster struct {
 	Prefix string
 	// Addrs are the controllers' addresses, the first controller's first.
 	Addrs []string
+	// MetricsAddrs are the controllers' /metrics addresses, by address.
+	MetricsAddrs map[string]string
 
 	cfg   Config
 	procs map[string]*localcluster.Proc // address → process, but the first controller's
@@ -111,6 +113,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return c, err
 	}
 	c.Addrs = append(c.Addrs, c.Addr)
+	c.MetricsAddrs = map[string]string{c.Addr: c.ControllerMetricsAddr}
 	if c.token, err = c.AdminToken(); err != nil {
 		return c, err
 	}
@@ -120,10 +123,15 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if err != nil {
 			return c, err
 		}
+		metrics, err := localcluster.FreePort()
+		if err != nil {
+			return c, err
+		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		name := fmt.Sprintf("controller-%d", i)
 		c.names[addr] = name
-		c.args[addr] = append([]string{"--data-dir", filepath.Join(cfg.Dir, name), "--listen", addr,
+		c.MetricsAddrs[addr] = fmt.Sprintf("127.0.0.1:%d", metrics)
+		c.args[addr] = append([]string{"--data-dir", filepath.Join(cfg.Dir, name), "--listen", addr, "--metrics-listen", c.MetricsAddrs[addr],
 			"--tls-ca-cert", filepath.Join(caDir, "ca.crt"), "--tls-ca-key", filepath.Join(caDir, "ca.key")}, common...)
 		c.Addrs = append(c.Addrs, addr)
 		if err := c.start(ctx, addr); err != nil {
