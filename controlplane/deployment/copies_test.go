@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/store"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -91,5 +92,42 @@ func TestPreparedWithoutCopies(t *testing.T) {
 	handle(t, s, staged("b"))
 	if d := stored(); d.State != model.Prepared {
 		t.Fatalf("state %s, want PREPARED", d.State)
+	}
+}
+
+// TestResumeWithoutTheRelease: a controller that resumes a PREPARING
+// deployment whose release it does not hold whole (the leader that built
+// it died before another controller held it) ends it FAILED, saying so;
+// one that holds it resumes it.
+func TestResumeWithoutTheRelease(t *testing.T) {
+	for _, holds := range []bool{false, true} {
+		s, stored := progressService(t, staging())
+		data := []byte("the release's only chunk")
+		id := manifest.HashChunk(data)
+		m := &manifest.Manifest{Application: "hello", Files: []manifest.File{{Path: "a", Mode: 0o644, Size: int64(len(data)),
+			Chunks: []manifest.ChunkRef{{ID: id, Size: int64(len(data))}}}}}
+		if err := s.store.Update(func(tx model.Tx) error {
+			if err := tx.PutApplication(&model.Application{Name: "hello"}); err != nil {
+				return err
+			}
+			return tx.PutRelease(&model.Release{ID: "r1", Application: "hello", CreateTime: t0}, m.Encode())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if holds {
+			if err := s.store.(*store.Store).PutChunks([]manifest.Chunk{{ID: id, Data: data}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d := stored()
+		switch {
+		case holds && d.State != model.Preparing:
+			t.Errorf("holding the release: %s after resume, want PREPARING", d.State)
+		case !holds && (d.State != model.Failed || !strings.Contains(d.History[len(d.History)-1].Message, "does not hold every chunk of r1")):
+			t.Errorf("without the release: %s (%q) after resume, want FAILED, saying why", d.State, d.History[len(d.History)-1].Message)
+		}
 	}
 }
