@@ -30,7 +30,13 @@ func staged(agent string) fleet.Report {
 func copiesService(t *testing.T) (*Service, func() *model.Deployment) {
 	t.Helper()
 	s, stored := progressService(t, staging())
-	m := &manifest.Manifest{Application: "hello"}
+	putRelease(t, s, &manifest.Manifest{Application: "hello"})
+	return s, stored
+}
+
+// putRelease records m as release r1 of application hello.
+func putRelease(t *testing.T, s *Service, m *manifest.Manifest) {
+	t.Helper()
 	if err := s.store.Update(func(tx model.Tx) error {
 		if err := tx.PutApplication(&model.Application{Name: "hello"}); err != nil {
 			return err
@@ -39,7 +45,6 @@ func copiesService(t *testing.T) (*Service, func() *model.Deployment) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return s, stored
 }
 
 // TestPreparedWaitsForCopies: a deployment whose agents all staged stays
@@ -106,14 +111,7 @@ func TestResumeWithoutTheRelease(t *testing.T) {
 		id := manifest.HashChunk(data)
 		m := &manifest.Manifest{Application: "hello", Files: []manifest.File{{Path: "a", Mode: 0o644, Size: int64(len(data)),
 			Chunks: []manifest.ChunkRef{{ID: id, Size: int64(len(data))}}}}}
-		if err := s.store.Update(func(tx model.Tx) error {
-			if err := tx.PutApplication(&model.Application{Name: "hello"}); err != nil {
-				return err
-			}
-			return tx.PutRelease(&model.Release{ID: "r1", Application: "hello", CreateTime: t0}, m.Encode())
-		}); err != nil {
-			t.Fatal(err)
-		}
+		putRelease(t, s, m)
 		if holds {
 			if err := s.store.(*store.Store).PutChunks([]manifest.Chunk{{ID: id, Data: data}}); err != nil {
 				t.Fatal(err)
