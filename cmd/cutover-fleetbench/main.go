@@ -28,8 +28,11 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	simDir := flag.String("sim-dir", defaultSimDir(), "where the simulated agents keep their data (a tmpfs keeps their fsyncs off the controller's disk)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "bound of each wait (connection, each stage)")
+	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
+	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size)")
 	flag.Parse()
-	os.Exit(run(*binDir, *agents, *baseline, *dir, *simDir, *timeout))
+	os.Exit(run(fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, HeapProfile: *heap, Log: os.Stderr},
+		*agents, *baseline))
 }
 
 // defaultSimDir is /dev/shm when it exists, else "" (under -dir).
@@ -40,7 +43,7 @@ func defaultSimDir() string {
 	return ""
 }
 
-func run(binDir, agents string, baseline int, dir, simDir string, timeout time.Duration) int {
+func run(cfg fleetbench.Config, agents string, baseline int) int {
 	var sizes []int
 	for f := range strings.SplitSeq(agents, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -51,27 +54,27 @@ func run(binDir, agents string, baseline int, dir, simDir string, timeout time.D
 		sizes = append(sizes, n)
 	}
 	var err error
-	if binDir, err = filepath.Abs(binDir); err != nil {
+	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err != nil {
 		fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
 		return 2
 	}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "cutover-fleetbench-"); err != nil {
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "cutover-fleetbench-"); err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
+		defer os.RemoveAll(cfg.Dir)
 	}
-	if simDir != "" {
-		if simDir, err = os.MkdirTemp(simDir, "cutover-fleetbench-agents-"); err != nil {
+	if cfg.SimDir != "" {
+		if cfg.SimDir, err = os.MkdirTemp(cfg.SimDir, "cutover-fleetbench-agents-"); err != nil {
 			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
 			return 1
 		}
-		defer os.RemoveAll(simDir)
+		defer os.RemoveAll(cfg.SimDir)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := fleetbench.Series(ctx, fleetbench.Config{BinDir: binDir, Dir: dir, SimDir: simDir, Timeout: timeout, Log: os.Stderr}, baseline, sizes)
+	res, err := fleetbench.Series(ctx, cfg, baseline, sizes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
 		return 1

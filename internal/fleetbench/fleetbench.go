@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,12 @@ type Config struct {
 	Timeout time.Duration
 	// Log receives a line per step; nil: discarded.
 	Log io.Writer
+	// IdleOnly stops once every agent is connected and idle: F1 alone.
+	IdleOnly bool
+	// HeapProfile, if set, is where the controller's heap profile (in use
+	// after a GC, with every agent idle) is written, one file per size:
+	// HeapProfile with ".N" appended.
+	HeapProfile string
 }
 
 // Point is what one run measured.
@@ -115,8 +122,17 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if _, err := fleetsim.RaiseFileLimit(uint64(3*cfg.Agents + 256)); err != nil {
 		return p, err
 	}
-	c, err := localcluster.Start(ctx, localcluster.Config{BinDir: cfg.BinDir, Dir: cfg.Dir,
-		ControllerArgs: []string{"--source-root", src, "--log-level", "warn"}})
+	args := []string{"--source-root", src, "--log-level", "warn"}
+	pprofAddr := ""
+	if cfg.HeapProfile != "" {
+		port, err := localcluster.FreePort()
+		if err != nil {
+			return p, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	c, err := localcluster.Start(ctx, localcluster.Config{BinDir: cfg.BinDir, Dir: cfg.Dir, ControllerArgs: args})
 	if c != nil {
 		defer c.Close()
 	}
@@ -152,8 +168,25 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		return p, err
 	}
 	p.Goroutines, _ = bench.Metric(c.ControllerMetricsAddr, "go_goroutines", nil)
-	say("connected in %s; controller RSS %d MiB (%d MiB without agents), %.0f goroutines",
-		p.Connect.Round(time.Millisecond), p.IdleRSS>>20, p.BaseRSS>>20, p.Goroutines)
+	stacks, _ := bench.Metric(c.ControllerMetricsAddr, "go_memstats_stack_inuse_bytes", nil)
+	heap, _ := bench.Metric(c.ControllerMetricsAddr, "go_memstats_heap_inuse_bytes", nil)
+	say("connected in %s; controller RSS %d MiB (%d MiB without agents), %.0f goroutines; Go heap in use %.0f MiB, stacks %.0f MiB",
+		p.Connect.Round(time.Millisecond), p.IdleRSS>>20, p.BaseRSS>>20, p.Goroutines, heap/(1<<20), stacks/(1<<20))
+	if pprofAddr != "" {
+		file := fmt.Sprintf("%s.%d", cfg.HeapProfile, cfg.Agents)
+		if err := profile(ctx, pprofAddr, "heap?gc=1", file); err != nil {
+			return p, err
+		}
+		if err := profile(ctx, pprofAddr, "goroutine?debug=1", file+".goroutines"); err != nil {
+			return p, err
+		}
+		say("heap profile in %s (go tool pprof -top -sample_index=inuse_space %s), goroutines in %[1]s.goroutines", file, file)
+	}
+	if cfg.IdleOnly {
+		p.PeakRSS, err = bench.PeakRSS(pid)
+		p.Machine = machine()
+		return p, err
+	}
 
 	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: Environment,
 		Applications: []*cutoverv1.ApplicationVersion{{Name: AppName, VersionLabel: "v1"}}})
@@ -191,6 +224,31 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	say("stage 2 in %s, spread %s, swap p99−first %s, peak RSS %d MiB", p.Stage2.Round(time.Millisecond),
 		p.Spread.Round(time.Millisecond), p.SwapP99.Round(time.Millisecond), p.PeakRSS>>20)
 	return p, nil
+}
+
+// profile writes the controller's profile /debug/pprof/<name> to file.
+func profile(ctx context.Context, addr, name, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+name, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", name, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteApp writes the tiny application's source into dir.

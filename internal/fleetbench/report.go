@@ -66,7 +66,10 @@ func (r *Result) Table() string {
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "agents\tconnect\tctl RSS 0→N\tF1 RSS/agent\tgoroutines\tprepare\tF3 stage 2\tF3 ÷ base\tF2 spread\tswap p99−first\tctl CPU s conn/prep/st2\tpeak RSS\tload (1 5 15) / CPUs\t")
 	for _, p := range append([]Point{r.Baseline}, r.Points...) {
-		ratio := float64(p.Stage2) / float64(r.Baseline.Stage2)
+		ratio := 0.0 // stage 2 not measured (IdleOnly)
+		if r.Baseline.Stage2 > 0 {
+			ratio = float64(p.Stage2) / float64(r.Baseline.Stage2)
+		}
 		fmt.Fprintf(w, "%d\t%s\t%s→%s\t%s\t%.0f\t%s\t%s\t%.2f\t%s\t%s\t%.1f/%.1f/%.1f\t%s\t%s / %d\t\n",
 			p.Agents, ms(p.Connect), mib(p.BaseRSS), mib(p.IdleRSS), kib(p.RSSPerAgent()), p.Goroutines,
 			ms(p.Prepare), ms(p.Stage2), ratio, ms(p.Spread), ms(p.SwapP99),
