@@ -5,14 +5,19 @@
 // a controller's rollback_key and as the key of an agent's activation
 // journal. Today the attempt is a field of its own everywhere
 // (rollback_attempt); only the edges that meet the previous version use
-// this package: the agent protocol's conversions on each side
-// (controlplane/agentapi, agent/session), the controller's record decoder
-// (controlplane/storecodec, controlplane/store's schema 5 migration) and
-// the agent store's migration of its journal (agent/store, schema 5).
+// this package:
 //
-// Delete it, with those uses, in the release after the one that brought
-// rollback_attempt: by then no agent of revision 0, controller of the
-// previous release or unmigrated store remains.
+//   - the agent protocol's conversions, which meet a peer of the previous
+//     release: controlplane/agentapi (Pack for an agent of revision 0,
+//     Unpack of its reports) and agent/session (Unpack of a previous
+//     controller's commands). They go, with Pack, in the release after
+//     the one that brought rollback_attempt, when no such peer remains;
+//     so does storecodec's writing of rollback_key for a previous
+//     controller that shares the store.
+//   - the readers of what previous versions stored: controlplane/storecodec
+//     (rollback_key of a deployment record), controlplane/store's schema 5
+//     migration and agent/store's migration 4 → 5 (the agent's journal).
+//     Unpack stays for them as long as they read stores of that age.
 package journalkey
 
 import (
@@ -47,22 +52,4 @@ func Unpack(key string) (deployment string, attempt int) {
 		return key, 0
 	}
 	return id, n
-}
-
-// Rollback returns the key of attempt n of the rollback by command of
-// deployment. Deprecated: use Pack.
-func Rollback(deployment string, n int) string { return Pack(deployment, n) }
-
-// Deployment returns the id of the deployment that key belongs to.
-// Deprecated: use Unpack.
-func Deployment(key string) string {
-	id, _, _ := strings.Cut(key, sep)
-	return id
-}
-
-// RollsBack says whether key is a rollback's key, and which deployment's
-// activation that rollback undoes. Deprecated: use Unpack.
-func RollsBack(key string) (deployment string, ok bool) {
-	id, _, ok := strings.Cut(key, sep)
-	return id, ok
 }
