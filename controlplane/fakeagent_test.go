@@ -35,10 +35,13 @@ type fakeAgent struct {
 	commands []string                     // kinds received, in order
 	seqs     []int64                      // fakeSeq of each of commands: orders them across agents
 	armFails bool                         // setFailArm: arm fails from now on
-	before   map[string]map[string]string // deployment → app → the release that ran before its commit
-	sessions int
-	tls      *tls.Config // its certificate, once enrolled
-	halt     func()      // stops the running agent (start sets it)
+	before   map[string]map[string]string // activation (activationOf) → app → the release that ran before its commit
+	// activations are the activations (activationOf) of the arm and
+	// commit commands received, in order.
+	activations []string
+	sessions    int
+	tls         *tls.Config // its certificate, once enrolled
+	halt        func()      // stops the running agent (start sets it)
 }
 
 // fakeOpts says how a fake agent misbehaves.
@@ -61,6 +64,16 @@ type fakeOpts struct {
 	// validate, when set (setValidate), runs as each validate hook: a
 	// non-empty result fails the hook with it.
 	validate func() string
+	// revision0 makes it an agent of the previous release, of agent
+	// protocol revision 0: no revision in its hello, so a rollback by
+	// command reaches it packed into deployment_id ("<id>~rollback.<n>").
+	revision0 bool
+}
+
+// activationOf names the activation a command belongs to on the agent:
+// "<deployment_id>/<rollback_attempt>".
+func activationOf(deployment string, attempt uint32) string {
+	return fmt.Sprintf("%s/%d", deployment, attempt)
 }
 
 func startFakeAgent(t *testing.T, addr, name, env string, failActivate bool) *fakeAgent {
@@ -129,6 +142,14 @@ func (a *fakeAgent) received() []string {
 	return slices.Clone(a.commands)
 }
 
+// receivedActivations returns the activations of the arm and commit
+// commands received, in order.
+func (a *fakeAgent) receivedActivations() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.activations)
+}
+
 func (a *fakeAgent) status() *cutoverv1.AgentStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -168,7 +189,10 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	hello := &cutoverv1.AgentHello{Name: a.name, Environment: a.env, Status: a.status(), Labels: a.labels}
+	hello := &cutoverv1.AgentHello{Name: a.name, Environment: a.env, Status: a.status(), Labels: a.labels, Revision: 1}
+	if a.revision0 {
+		hello.Revision = 0
+	}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return err
 	}
@@ -225,7 +249,11 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		case *cutoverv1.ConnectResponse_Arm:
 			a.record(map[bool]string{false: "arm", true: "arm(verify only)"}[c.Arm.VerifyOnly])
-			r := &cutoverv1.CommandReport{CommandId: c.Arm.CommandId, DeploymentId: c.Arm.DeploymentId, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			a.mu.Lock()
+			a.activations = append(a.activations, activationOf(c.Arm.DeploymentId, c.Arm.RollbackAttempt))
+			a.mu.Unlock()
+			r := &cutoverv1.CommandReport{CommandId: c.Arm.CommandId, DeploymentId: c.Arm.DeploymentId, RollbackAttempt: c.Arm.RollbackAttempt,
+				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
 			for _, ref := range c.Arm.Releases {
 				a.mu.Lock()
 				has := slices.Contains(a.staged[ref.Application], ref.ReleaseId) || a.running[ref.Application] == ref.ReleaseId
@@ -261,7 +289,11 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		case *cutoverv1.ConnectResponse_Commit:
 			a.record("commit")
-			r := &cutoverv1.CommandReport{CommandId: c.Commit.CommandId, DeploymentId: c.Commit.DeploymentId,
+			key := activationOf(c.Commit.DeploymentId, c.Commit.RollbackAttempt)
+			a.mu.Lock()
+			a.activations = append(a.activations, key)
+			a.mu.Unlock()
+			r := &cutoverv1.CommandReport{CommandId: c.Commit.CommandId, DeploymentId: c.Commit.DeploymentId, RollbackAttempt: c.Commit.RollbackAttempt,
 				SwapTime: timestamppb.Now(), Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
 			r.Hooks = a.runHooks(c.Commit.Validate)
 			a.mu.Lock()
@@ -274,12 +306,12 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 				r.Outcome, r.Error, r.SwappedBack = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, failedHook(r.Hooks), true
 			default:
 				a.mu.Lock()
-				if a.before[c.Commit.DeploymentId] == nil {
-					a.before[c.Commit.DeploymentId] = map[string]string{}
+				if a.before[key] == nil {
+					a.before[key] = map[string]string{}
 				}
 				for _, ref := range c.Commit.Releases {
-					if _, ok := a.before[c.Commit.DeploymentId][ref.Application]; !ok {
-						a.before[c.Commit.DeploymentId][ref.Application] = a.running[ref.Application]
+					if _, ok := a.before[key][ref.Application]; !ok {
+						a.before[key][ref.Application] = a.running[ref.Application]
 					}
 					a.running[ref.Application] = ref.ReleaseId
 				}
@@ -293,12 +325,12 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 			}
 		case *cutoverv1.ConnectResponse_Disarm:
 			a.record("disarm")
-			if err := report(&cutoverv1.CommandReport{CommandId: c.Disarm.CommandId, DeploymentId: c.Disarm.DeploymentId,
+			if err := report(&cutoverv1.CommandReport{CommandId: c.Disarm.CommandId, DeploymentId: c.Disarm.DeploymentId, RollbackAttempt: c.Disarm.RollbackAttempt,
 				Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}); err != nil {
 				return err
 			}
 		case *cutoverv1.ConnectResponse_Hooks:
-			r := &cutoverv1.CommandReport{CommandId: c.Hooks.CommandId, DeploymentId: c.Hooks.DeploymentId, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
+			r := &cutoverv1.CommandReport{CommandId: c.Hooks.CommandId, DeploymentId: c.Hooks.DeploymentId, RollbackAttempt: c.Hooks.RollbackAttempt, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}
 			r.Hooks = a.runHooks(c.Hooks.Hooks)
 			if e := failedHook(r.Hooks); e != "" {
 				r.Outcome, r.Error = cutoverv1.CommandOutcome_COMMAND_OUTCOME_FAILED, e
@@ -328,7 +360,7 @@ func (a *fakeAgent) session(ctx context.Context, addr string) error {
 func (a *fakeAgent) swapBack(c *cutoverv1.RollbackCommand) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for app, r := range a.before[c.DeploymentId] {
+	for app, r := range a.before[activationOf(c.DeploymentId, 0)] {
 		if len(c.Applications) > 0 && !slices.Contains(c.Applications, app) {
 			continue
 		}

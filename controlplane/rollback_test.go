@@ -112,6 +112,51 @@ func TestRollbackCommand(t *testing.T) {
 	wantRefused(t, err, "is ROLLED_BACK: only a DEPLOYED deployment can be rolled back")
 }
 
+// TestRollbackCommandAcrossRevisions: during an upgrade, a fleet holds
+// agents of the previous release (agent protocol revision 0) beside new
+// ones. A rollback by command reaches the old agent as the packed
+// deployment_id "<id>~rollback.<n>" it journals apart from the
+// deployment's own activation (sent as the deployment's id alone, it would
+// find that activation committed and answer DONE without swapping back),
+// and the new one as deployment_id and rollback_attempt; the old agent's
+// packed answers are understood, and the rollback ends ROLLED_BACK.
+func TestRollbackCommandAcrossRevisions(t *testing.T) {
+	tc := startController(t, t.TempDir())
+	d1 := setup(t, tc, "production", false, "hello", "true")
+	old := startFakeAgentWith(t, tc.addr, "fe-old", "production", fakeOpts{revision0: true})
+	cur := startFakeAgent(t, tc.addr, "fe-new", "production", false)
+	waitAgents(t, tc, "production", 2)
+	d1 = startDeployed(t, tc, d1.Id)
+	d2 := startDeployed(t, tc, createVersion(t, tc, "production", "hello", "v3").Id)
+
+	if _, err := tc.admin.RollbackDeployment(ctx(t), &cutoverv1.RollbackDeploymentRequest{Id: d2.Id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tc, d2.Id, "ROLLED_BACK", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_ROLLED_BACK))
+	// The rollback's arm and commit are the last two activations each
+	// agent received, under the same attempt n > 0.
+	rollbackOf := func(a *fakeAgent) []string {
+		got := a.receivedActivations()
+		if len(got) < 2 {
+			t.Fatalf("agent %s received the activations %v", a.name, got)
+		}
+		return got[len(got)-2:]
+	}
+	oldGot, curGot := rollbackOf(old), rollbackOf(cur)
+	n := strings.TrimSuffix(strings.TrimPrefix(oldGot[0], d2.Id+"~rollback."), "/0")
+	if n == "" || n == "0" || oldGot[0] != d2.Id+"~rollback."+n+"/0" || oldGot[1] != oldGot[0] {
+		t.Errorf("the revision 0 agent got the rollback's arm and commit as %v, want %q twice", oldGot, d2.Id+"~rollback.<n>/0")
+	}
+	if want := d2.Id + "/" + n; curGot[0] != want || curGot[1] != want {
+		t.Errorf("the revision 1 agent got the rollback's arm and commit as %v, want %q twice", curGot, want)
+	}
+	for _, a := range []*fakeAgent{old, cur} {
+		if r := a.runningRelease("hello"); r != d1.Applications[0].ReleaseId {
+			t.Errorf("agent %s runs %s after the rollback, want %s", a.name, r, d1.Applications[0].ReleaseId)
+		}
+	}
+}
+
 // waitCond waits until cond holds, for up to 20 seconds.
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -9,8 +9,8 @@
 // journaled so that none runs twice (hookjournal.go).
 // Rollback undoes a deployment's activation from the journal (stage 2's
 // swap-back); a rollback by command is an arm and a commit of its own
-// (journalkey.Rollback), whose commit journals the activation it undoes
-// as rolled back. Recover finishes, at agent start, an activation that a
+// (an ActivationID with a RollbackAttempt), whose commit journals the
+// activation it undoes as rolled back. Recover finishes, at agent start, an activation that a
 // crash interrupted, by swapping back.
 package activate
 
@@ -33,7 +33,6 @@ import (
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/journalkey"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -50,6 +49,10 @@ type Processes interface {
 	// listening sockets (FailedPrecondition: not possible now; restart).
 	Overlap(spec process.Spec) (*process.Handover, error)
 }
+
+// ActivationID names an activation: a deployment's own (its stage 2), or
+// an attempt of a rollback by command of it, journaled apart.
+type ActivationID = store.ActivationID
 
 // Release names one application's release.
 type Release struct {
@@ -110,7 +113,7 @@ type Activator struct {
 	hookLocks keyedLock
 
 	heldMu sync.Mutex
-	held   map[string]chan bool // deployment → its commit's Finish (hold.go)
+	held   map[ActivationID]chan bool // activation → its commit's Finish (hold.go)
 }
 
 // New returns an Activator.
@@ -211,7 +214,7 @@ func (a *Activator) journal(e *store.Activation, also ...*store.Activation) erro
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("journal activation of %q: %w", e.Deployment, err)
+		return fmt.Errorf("journal activation of %s: %w", e.ActivationID, err)
 	}
 	return nil
 }
@@ -220,14 +223,13 @@ func (a *Activator) journal(e *store.Activation, also ...*store.Activation) erro
 // activation it undoes, moved to rolled back, for the caller to journal
 // with e; nothing when there is none or it is not active.
 func (a *Activator) undone(e *store.Activation) []*store.Activation {
-	id, ok := journalkey.RollsBack(e.Deployment)
-	if !ok {
+	if e.RollbackAttempt == 0 {
 		return nil
 	}
-	d, err := a.entry(id)
+	d, err := a.entry(ActivationID{Deployment: e.Deployment})
 	if err != nil || d == nil || d.State != store.ActivationActive {
 		if err != nil {
-			a.cfg.Log.Warn("read the journal entry a rollback undoes", logging.KeyDeployment, id, "error", err)
+			a.cfg.Log.Warn("read the journal entry a rollback undoes", logging.KeyDeployment, e.Deployment, "error", err)
 		}
 		return nil
 	}
@@ -242,11 +244,20 @@ func (a *Activator) undone(e *store.Activation) []*store.Activation {
 	return []*store.Activation{d}
 }
 
-func (a *Activator) entry(deployment string) (*store.Activation, error) {
+// logFor returns the log of activation id's events.
+func (a *Activator) logFor(id ActivationID) *slog.Logger {
+	log := a.cfg.Log.With(logging.KeyDeployment, id.Deployment)
+	if id.RollbackAttempt > 0 {
+		log = log.With("rollback_attempt", id.RollbackAttempt)
+	}
+	return log
+}
+
+func (a *Activator) entry(id ActivationID) (*store.Activation, error) {
 	var e *store.Activation
 	err := a.cfg.Store.View(func(tx *store.Tx) error {
 		var err error
-		e, err = tx.Activation(deployment)
+		e, err = tx.Activation(id)
 		return err
 	})
 	if errors.Is(err, errkind.NotFound) {
@@ -262,7 +273,7 @@ func (a *Activator) again(e *store.Activation) (Result, error) {
 	case store.ActivationActive:
 		return res, nil
 	case store.ActivationRolledBack:
-		return res, fmt.Errorf("deployment %q was activated, then rolled back on this agent; start a new deployment: %w", e.Deployment, errkind.FailedPrecondition)
+		return res, fmt.Errorf("deployment %s was activated, then rolled back on this agent; start a new deployment: %w", e.ActivationID, errkind.FailedPrecondition)
 	default:
 		return res, errkind.New(errkind.Aborted, e.Error)
 	}

@@ -108,7 +108,7 @@ func (e *env) running(app string) string {
 	return info.Release
 }
 
-func (e *env) journal(t *testing.T, d string) *store.Activation {
+func (e *env) journal(t *testing.T, d ActivationID) *store.Activation {
 	t.Helper()
 	a, err := e.act.entry(d)
 	if err != nil || a == nil {
@@ -215,7 +215,7 @@ func TestActivateSwapsRestartsAndIsIdempotent(t *testing.T) {
 	if got := e.running("hello"); got != r2 {
 		t.Errorf("running = %s, want %s", got, r2)
 	}
-	j := e.journal(t, "d-2")
+	j := e.journal(t, own("d-2"))
 	if j.State != store.ActivationActive || j.Apps[0].Previous != r1 || j.Apps[0].Target != r2 {
 		t.Errorf("journal = %+v", j)
 	}
@@ -254,7 +254,7 @@ func TestHealthFailureSwapsBack(t *testing.T) {
 			t.Errorf("%s: running = %s, want the previous %s", app, got, want)
 		}
 	}
-	if j := e.journal(t, "d-2"); j.State != store.ActivationFailed || !j.SwappedBack {
+	if j := e.journal(t, own("d-2")); j.State != store.ActivationFailed || !j.SwappedBack {
 		t.Errorf("journal = %+v", j)
 	}
 	res2, err := e.act.activate(ctx, "d-2", []Release{{"a", newA}, {"b", badB}})
@@ -292,7 +292,7 @@ func TestActivateRefusesUnstagedRelease(t *testing.T) {
 	if got := e.current(t, "a"); got != r1 {
 		t.Errorf("current = %s, want unchanged %s", got, r1)
 	}
-	if a, _ := e.act.entry("d-2"); a != nil {
+	if a, _ := e.act.entry(own("d-2")); a != nil {
 		t.Errorf("refused activation was journaled: %+v", a)
 	}
 	for _, bad := range [][]Release{{{"../a", r1}}, {{"a", "../../etc"}}, {{"a", r1}, {"a", r1}}} {
@@ -329,7 +329,7 @@ func TestRollback(t *testing.T) {
 			t.Errorf("running = %s, want %s", got, r1)
 		}
 	}
-	if j := e.journal(t, "d-2"); j.State != store.ActivationRolledBack {
+	if j := e.journal(t, own("d-2")); j.State != store.ActivationRolledBack {
 		t.Errorf("journal state = %s", j.State)
 	}
 	if err := e.act.Rollback(ctx, "d-404", nil); err != nil {
@@ -355,7 +355,7 @@ func TestRecoverSwapsBackInterruptedActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As if the agent died right after swapping.
-	err := e.act.journal(&store.Activation{Deployment: "d-3", State: store.ActivationRunning,
+	err := e.act.journal(&store.Activation{ActivationID: own("d-3"), State: store.ActivationRunning,
 		Apps: []store.AppActivation{{Application: "a", Previous: r1, Target: r2, Swapped: true}}})
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestRecoverSwapsBackInterruptedActivation(t *testing.T) {
 	if got := e.current(t, "a"); got != r1 {
 		t.Errorf("current = %s, want %s", got, r1)
 	}
-	if j := e.journal(t, "d-3"); j.State != store.ActivationFailed || !j.SwappedBack {
+	if j := e.journal(t, own("d-3")); j.State != store.ActivationFailed || !j.SwappedBack {
 		t.Errorf("journal = %+v", j)
 	}
 	if err := e.act.StartAll(context.Background()); err != nil {
@@ -451,7 +451,10 @@ func gather(t *testing.T, reg *prometheus.Registry, names ...string) []string {
 }
 
 // activate is Commit without hooks, as the tests of a single-step activation use it.
+// own names a deployment's own activation (its stage 2).
+func own(deployment string) ActivationID { return ActivationID{Deployment: deployment} }
+
 func (a *Activator) activate(ctx context.Context, deployment string, releases []Release) (Result, error) {
-	res, _, err := a.Commit(ctx, deployment, releases, nil, CommitOptions{})
+	res, _, err := a.Commit(ctx, own(deployment), releases, nil, CommitOptions{})
 	return res, err
 }

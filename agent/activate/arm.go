@@ -16,7 +16,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
-// Arm gets deployment ready to swap to releases without changing what
+// Arm gets activation id ready to swap to releases without changing what
 // runs: every release must be staged (the caller has verified its files
 // against the manifest), the symlink `current.next` -> releases/<id> is
 // made beside each app's `current`, and the armed activation is journaled.
@@ -24,16 +24,16 @@ import (
 // nothing to do. Errors: FailedPrecondition for a release not staged or an
 // activation that failed or was rolled back here; InvalidArgument for a
 // bad release list.
-func (a *Activator) Arm(ctx context.Context, deployment string, releases []Release) error {
+func (a *Activator) Arm(ctx context.Context, id ActivationID, releases []Release) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, err := a.arm(deployment, releases)
+	_, err := a.arm(id, releases)
 	return err
 }
 
 // arm is Arm with a.mu held; it returns the journal entry.
-func (a *Activator) arm(deployment string, releases []Release) (*store.Activation, error) {
-	e, err := a.entry(deployment)
+func (a *Activator) arm(id ActivationID, releases []Release) (*store.Activation, error) {
+	e, err := a.entry(id)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (a *Activator) arm(deployment string, releases []Release) (*store.Activatio
 			}
 		}
 	}
-	e = &store.Activation{Deployment: deployment, State: store.ActivationArmed}
+	e = &store.Activation{ActivationID: id, State: store.ActivationArmed}
 	seen := map[string]bool{}
 	for _, r := range releases {
 		if err := layout.ValidRelease(r.Application, r.ID); err != nil {
@@ -84,17 +84,17 @@ func (a *Activator) arm(deployment string, releases []Release) (*store.Activatio
 		a.removeNext(e)
 		return nil, fmt.Errorf("%w; nothing was changed", err)
 	}
-	a.cfg.Log.Info("armed", logging.KeyDeployment, deployment, "apps", len(e.Apps))
+	a.logFor(id).Info("armed", "apps", len(e.Apps))
 	return e, nil
 }
 
-// Disarm forgets deployment's armed activation: it removes the
+// Disarm forgets the armed activation id: it removes the
 // `current.next` links arm made. Nothing running changes. A deployment not
 // armed here (never, or already committed) is left as it is.
-func (a *Activator) Disarm(ctx context.Context, deployment string) error {
+func (a *Activator) Disarm(ctx context.Context, id ActivationID) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e, err := a.entry(deployment)
+	e, err := a.entry(id)
 	if err != nil || e == nil || e.State != store.ActivationArmed {
 		return err
 	}
@@ -103,24 +103,24 @@ func (a *Activator) Disarm(ctx context.Context, deployment string) error {
 	if err := a.journal(e); err != nil {
 		return err
 	}
-	a.cfg.Log.Info("disarmed", logging.KeyDeployment, deployment)
+	a.logFor(id).Info("disarmed")
 	return nil
 }
 
-// Commit swaps to the releases deployment armed (arming them first if it
+// Commit swaps to the releases activation id armed (arming them first if it
 // was not armed), restarts the apps, waits for their health checks, then
 // runs the validate hooks. Any failure, a validate hook's included, swaps
 // every app it swapped back. Committing again reports what the first
-// commit did. The commit of a rollback by command (deployment is a
-// journalkey.Rollback key) journals, in the same transaction as its own
-// success, the activation it undoes as rolled back.
-func (a *Activator) Commit(ctx context.Context, deployment string, releases []Release, validate []appspec.HookRef, opt CommitOptions) (Result, []hook.Result, error) {
-	finish, unhold := a.holdSlot(deployment) // before the lock: an abort may come while it waits for it
+// commit did. The commit of a rollback by command (id has a
+// RollbackAttempt) journals, in the same transaction as its own success,
+// the deployment's own activation, which it undoes, as rolled back.
+func (a *Activator) Commit(ctx context.Context, id ActivationID, releases []Release, validate []appspec.HookRef, opt CommitOptions) (Result, []hook.Result, error) {
+	finish, unhold := a.holdSlot(id) // before the lock: an abort may come while it waits for it
 	defer unhold()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	log := a.cfg.Log.With(logging.KeyDeployment, deployment)
-	e, err := a.entry(deployment)
+	log := a.logFor(id)
+	e, err := a.entry(id)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -128,9 +128,9 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 		// Committed already (the validate hooks ran or were interrupted):
 		// the first commit's outcome, and its hooks from the hook journal.
 		res, err := a.again(e)
-		return res, a.journaledHooks(store.ValidateKey(deployment)), err
+		return res, a.journaledHooks(store.ValidateKey(id)), err
 	}
-	if e, err = a.arm(deployment, releases); err != nil {
+	if e, err = a.arm(id, releases); err != nil {
 		return Result{}, nil, err
 	}
 	apps := make([]*app, len(e.Apps))
@@ -177,7 +177,7 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 		e.SwapTime, e.Overlap = finishAll(beside)
 		log.Info("old processes told to stop", "overlap", e.Overlap)
 	}
-	hooks, err := a.runHooks(ctx, store.ValidateKey(deployment), deployment, releasesOf(e), validate)
+	hooks, err := a.runHooks(ctx, store.ValidateKey(id), id, releasesOf(e), validate)
 	if err != nil {
 		res, err := failed(err)
 		return res, hooks, err
@@ -194,27 +194,27 @@ func (a *Activator) Commit(ctx context.Context, deployment string, releases []Re
 }
 
 // RunHooks runs hooks of releases for the hooks command command (its id)
-// of deployment, one after the other, and stops at the first that fails
+// of activation id, one after the other, and stops at the first that fails
 // (its error says which, and how). Each runs in the directory `current` of
 // its application points to, or in its release's directory when the
 // application runs nothing yet. Each run is journaled (hookjournal.go):
 // the same command again answers from the journal instead of running a
 // hook again, and a hook that an agent crash interrupted is reported
 // failed, never run again.
-func (a *Activator) RunHooks(ctx context.Context, command, deployment string, releases []Release, hooks []appspec.HookRef) ([]hook.Result, error) {
+func (a *Activator) RunHooks(ctx context.Context, command string, id ActivationID, releases []Release, hooks []appspec.HookRef) ([]hook.Result, error) {
 	if command == "" {
-		return nil, fmt.Errorf("hooks command of %q without an id; no hook ran: %w", deployment, errkind.InvalidArgument)
+		return nil, fmt.Errorf("hooks command of %s without an id; no hook ran: %w", id, errkind.InvalidArgument)
 	}
 	unlock, err := a.hookLocks.lock(ctx, command)
 	if err != nil {
 		return nil, fmt.Errorf("hooks command %s: %w; no hook ran", command, err)
 	}
 	defer unlock()
-	return a.runHooks(ctx, command, deployment, releases, hooks)
+	return a.runHooks(ctx, command, id, releases, hooks)
 }
 
 // runHooks runs refs, journaled under key (see RunHooks).
-func (a *Activator) runHooks(ctx context.Context, key, deployment string, releases []Release, refs []appspec.HookRef) ([]hook.Result, error) {
+func (a *Activator) runHooks(ctx context.Context, key string, id ActivationID, releases []Release, refs []appspec.HookRef) ([]hook.Result, error) {
 	prior, err := a.hookRuns(key)
 	if err != nil {
 		return nil, fmt.Errorf("read the hook journal of %s; no hook ran: %w", key, err)
@@ -232,28 +232,28 @@ func (a *Activator) runHooks(ctx context.Context, key, deployment string, releas
 			}
 			continue
 		}
-		id := ""
+		rel := ""
 		for _, r := range releases {
 			if r.Application == ref.Application {
-				id = r.ID
+				rel = r.ID
 			}
 		}
-		if id == "" {
+		if rel == "" {
 			return out, fmt.Errorf("%s hook %d names application %q, which is not in the deployment: %w", ref.Kind, ref.Index, ref.Application, errkind.InvalidArgument)
 		}
-		ap, err := a.staged(ref.Application, id)
+		ap, err := a.staged(ref.Application, rel)
 		if err != nil {
 			return out, fmt.Errorf("cannot run the %s hooks of %q: %w", ref.Kind, ref.Application, err)
 		}
 		h, ok := ap.appSpec.Resolve(ref)
 		if !ok {
-			return out, fmt.Errorf("release %s of %q has no %s hook %d: %w", id, ref.Application, ref.Kind, ref.Index, errkind.InvalidArgument)
+			return out, fmt.Errorf("release %s of %q has no %s hook %d: %w", rel, ref.Application, ref.Kind, ref.Index, errkind.InvalidArgument)
 		}
 		dir := ap.spec.Dir
 		if cur, err := layout.Current(a.cfg.Root, ref.Application); err == nil && cur != "" {
 			dir = layout.ReleaseDir(a.cfg.Root, ref.Application, cur)
 		}
-		res, err := a.runJournaled(ctx, key, deployment, pos, len(prior) == 0 && pos == 0, dir, id, ref, h)
+		res, err := a.runJournaled(ctx, key, id, pos, len(prior) == 0 && pos == 0, dir, rel, ref, h)
 		if err != nil {
 			return out, err
 		}

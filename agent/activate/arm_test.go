@@ -24,11 +24,11 @@ func (e *env) next(t *testing.T, app string) string {
 	return filepath.Base(target)
 }
 
-func (e *env) state(t *testing.T, deployment string) store.ActivationState {
+func (e *env) state(t *testing.T, id ActivationID) store.ActivationState {
 	t.Helper()
-	en, err := e.act.entry(deployment)
+	en, err := e.act.entry(id)
 	if err != nil || en == nil {
-		t.Fatalf("journal entry of %s: %v, %v", deployment, en, err)
+		t.Fatalf("journal entry of %s: %v, %v", id, en, err)
 	}
 	return en.State
 }
@@ -43,42 +43,42 @@ func TestArmDisarmCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := e.release(t, "a", "v2", "/ok")
-	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+	if err := e.act.Arm(ctx, own("d-2"), []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
-	if e.next(t, "a") != r2 || e.current(t, "a") != r1 || e.running("a") != r1 || e.state(t, "d-2") != store.ActivationArmed {
-		t.Fatalf("after arm: next %s current %s running %s state %s", e.next(t, "a"), e.current(t, "a"), e.running("a"), e.state(t, "d-2"))
+	if e.next(t, "a") != r2 || e.current(t, "a") != r1 || e.running("a") != r1 || e.state(t, own("d-2")) != store.ActivationArmed {
+		t.Fatalf("after arm: next %s current %s running %s state %s", e.next(t, "a"), e.current(t, "a"), e.running("a"), e.state(t, own("d-2")))
 	}
 	if !e.act.Needed("a", r2) || !e.act.Needed("a", r1) {
 		t.Error("an armed activation's releases are not kept for it")
 	}
-	if err := e.act.Disarm(ctx, "d-2"); err != nil {
+	if err := e.act.Disarm(ctx, own("d-2")); err != nil {
 		t.Fatal(err)
 	}
-	if e.next(t, "a") != "" || e.current(t, "a") != r1 || e.state(t, "d-2") != store.ActivationDisarmed {
-		t.Fatalf("after disarm: next %q current %s state %s", e.next(t, "a"), e.current(t, "a"), e.state(t, "d-2"))
+	if e.next(t, "a") != "" || e.current(t, "a") != r1 || e.state(t, own("d-2")) != store.ActivationDisarmed {
+		t.Fatalf("after disarm: next %q current %s state %s", e.next(t, "a"), e.current(t, "a"), e.state(t, own("d-2")))
 	}
-	if err := e.act.Disarm(ctx, "d-2"); err != nil {
+	if err := e.act.Disarm(ctx, own("d-2")); err != nil {
 		t.Fatalf("disarm again: %v", err)
 	}
-	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+	if err := e.act.Arm(ctx, own("d-2"), []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
-	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{})
+	res, hooks, err := e.act.Commit(ctx, own("d-2"), []Release{{"a", r2}}, nil, CommitOptions{})
 	if err != nil || res.SwapTime.IsZero() || len(hooks) != 0 {
 		t.Fatalf("commit = %+v, %v, %v", res, hooks, err)
 	}
-	if e.next(t, "a") != "" || e.current(t, "a") != r2 || e.running("a") != r2 || e.state(t, "d-2") != store.ActivationActive {
-		t.Fatalf("after commit: next %q current %s running %s state %s", e.next(t, "a"), e.current(t, "a"), e.running("a"), e.state(t, "d-2"))
+	if e.next(t, "a") != "" || e.current(t, "a") != r2 || e.running("a") != r2 || e.state(t, own("d-2")) != store.ActivationActive {
+		t.Fatalf("after commit: next %q current %s running %s state %s", e.next(t, "a"), e.current(t, "a"), e.running("a"), e.state(t, own("d-2")))
 	}
-	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil || e.next(t, "a") != "" {
+	if err := e.act.Arm(ctx, own("d-2"), []Release{{"a", r2}}); err != nil || e.next(t, "a") != "" {
 		t.Fatalf("arming a committed deployment: %v, next %q; want nothing done", err, e.next(t, "a"))
 	}
 	r3 := e.release(t, "a", "v3", "/ok")
 	if err := os.RemoveAll(layout.ReleaseDir(e.root, "a", r3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.act.Arm(ctx, "d-3", []Release{{"a", r3}}); err == nil || !strings.Contains(err.Error(), "stage it again") || e.next(t, "a") != "" {
+	if err := e.act.Arm(ctx, own("d-3"), []Release{{"a", r3}}); err == nil || !strings.Contains(err.Error(), "stage it again") || e.next(t, "a") != "" {
 		t.Fatalf("arming a release whose directory is gone: %v, next %q", err, e.next(t, "a"))
 	}
 }
@@ -93,18 +93,18 @@ func TestCommitValidateFailureSwapsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := e.releaseWithHooks(t, "a", "v2", "/ok", appspec.Hooks{Validate: []appspec.Hook{{Command: "echo smoke failed; exit 3"}}})
-	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+	if err := e.act.Arm(ctx, own("d-2"), []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
-	res, hooks, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.Validate}}, CommitOptions{})
+	res, hooks, err := e.act.Commit(ctx, own("d-2"), []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.Validate}}, CommitOptions{})
 	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || !res.SwappedBack || res.SwapTime.IsZero() {
 		t.Fatalf("commit = %+v, %v; want a failure after the swap, swapped back", res, err)
 	}
 	if len(hooks) != 1 || hooks[0].ExitCode != 3 || hooks[0].Output != "smoke failed\n" {
 		t.Errorf("hook results = %+v", hooks)
 	}
-	if e.current(t, "a") != r1 || e.running("a") != r1 || e.next(t, "a") != "" || e.state(t, "d-2") != store.ActivationFailed {
-		t.Errorf("after the failed validate: current %s running %s next %q state %s; want r1 running, nothing armed", e.current(t, "a"), e.running("a"), e.next(t, "a"), e.state(t, "d-2"))
+	if e.current(t, "a") != r1 || e.running("a") != r1 || e.next(t, "a") != "" || e.state(t, own("d-2")) != store.ActivationFailed {
+		t.Errorf("after the failed validate: current %s running %s next %q state %s; want r1 running, nothing armed", e.current(t, "a"), e.running("a"), e.next(t, "a"), e.state(t, own("d-2")))
 	}
 }
 
@@ -118,7 +118,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	hooks := appspec.Hooks{BeforeActivate: []appspec.Hook{{Command: "pwd >> " + out}, {Command: "exit 7"}, {Command: "echo never >> " + out}}}
 	r1 := e.releaseWithHooks(t, "a", "v1", "/ok", hooks)
 	refs := []appspec.HookRef{{Application: "a", Kind: appspec.BeforeActivate, Index: 0}}
-	if _, err := e.act.RunHooks(ctx, "d-0.before_activate.fe", "d-0", []Release{{"a", r1}}, refs); err != nil {
+	if _, err := e.act.RunHooks(ctx, "d-0.before_activate.fe", own("d-0"), []Release{{"a", r1}}, refs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.act.activate(ctx, "d-1", []Release{{"a", r1}}); err != nil {
@@ -126,7 +126,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	}
 	r2 := e.releaseWithHooks(t, "a", "v2", "/ok", hooks)
 	all := append(refs, appspec.HookRef{Application: "a", Kind: appspec.BeforeActivate, Index: 1}, appspec.HookRef{Application: "a", Kind: appspec.BeforeActivate, Index: 2})
-	res, err := e.act.RunHooks(ctx, "d-2.before_activate.fe", "d-2", []Release{{"a", r2}}, all)
+	res, err := e.act.RunHooks(ctx, "d-2.before_activate.fe", own("d-2"), []Release{{"a", r2}}, all)
 	if err == nil || len(res) != 2 || res[1].ExitCode != 7 {
 		t.Fatalf("RunHooks = %+v, %v; want the second hook's failure, the third not run", res, err)
 	}
@@ -135,7 +135,7 @@ func TestRunHooksDirectory(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("hooks ran in\n%s\nwant\n%s", b, want)
 	}
-	if _, err := e.act.RunHooks(ctx, "d-2.after_activate.fe", "d-2", []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate, Index: 0}}); err == nil {
+	if _, err := e.act.RunHooks(ctx, "d-2.after_activate.fe", own("d-2"), []Release{{"a", r2}}, []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate, Index: 0}}); err == nil {
 		t.Error("a hook the spec does not have ran")
 	}
 }
@@ -152,14 +152,14 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := e.release(t, "a", "v2", "/ok")
-	if err := e.act.Arm(ctx, "d-2", []Release{{"a", r2}}); err != nil {
+	if err := e.act.Arm(ctx, own("d-2"), []Release{{"a", r2}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.act.Recover(); err != nil {
 		t.Fatal(err)
 	}
-	if e.state(t, "d-2") != store.ActivationArmed || e.current(t, "a") != r1 || e.next(t, "a") != r2 {
-		t.Fatalf("armed, not swapped, after Recover: state %s current %s next %s", e.state(t, "d-2"), e.current(t, "a"), e.next(t, "a"))
+	if e.state(t, own("d-2")) != store.ActivationArmed || e.current(t, "a") != r1 || e.next(t, "a") != r2 {
+		t.Fatalf("armed, not swapped, after Recover: state %s current %s next %s", e.state(t, own("d-2")), e.current(t, "a"), e.next(t, "a"))
 	}
 	if err := commitLink(e.root, "a", r2); err != nil { // the commit's swap, then the agent stops
 		t.Fatal(err)
@@ -167,10 +167,10 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 	if err := e.act.Recover(); err != nil {
 		t.Fatal(err)
 	}
-	if e.state(t, "d-2") != store.ActivationFailed || e.current(t, "a") != r1 {
-		t.Fatalf("after Recover: state %s current %s; want failed, back on r1", e.state(t, "d-2"), e.current(t, "a"))
+	if e.state(t, own("d-2")) != store.ActivationFailed || e.current(t, "a") != r1 {
+		t.Fatalf("after Recover: state %s current %s; want failed, back on r1", e.state(t, own("d-2")), e.current(t, "a"))
 	}
-	if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{}); err == nil {
+	if _, _, err := e.act.Commit(ctx, own("d-2"), []Release{{"a", r2}}, nil, CommitOptions{}); err == nil {
 		t.Error("a commit resent after the recovery succeeded; want the recorded failure")
 	}
 }

@@ -30,14 +30,14 @@ const (
 	DefaultHoldTimeout = 5 * time.Minute
 )
 
-// Finish tells the held commit of deployment to go on (stop the old
+// Finish tells the held commit of activation id to go on (stop the old
 // processes) or, with abort, to go back (stop the new ones, the old ones
-// serving as before). It reports whether a commit of deployment was there
-// to be told. An abort sent before the commit waits is kept for it.
-func (a *Activator) Finish(deployment string, abort bool) bool {
+// serving as before). It reports whether a commit of id was there to be
+// told. An abort sent before the commit waits is kept for it.
+func (a *Activator) Finish(id ActivationID, abort bool) bool {
 	a.heldMu.Lock()
 	defer a.heldMu.Unlock()
-	ch, ok := a.held[deployment]
+	ch, ok := a.held[id]
 	if !ok {
 		return false
 	}
@@ -49,19 +49,19 @@ func (a *Activator) Finish(deployment string, abort bool) bool {
 }
 
 // holdSlot makes the channel on which Finish reaches the commit of
-// deployment; the returned func removes it.
-func (a *Activator) holdSlot(deployment string) (<-chan bool, func()) {
+// activation id; the returned func removes it.
+func (a *Activator) holdSlot(id ActivationID) (<-chan bool, func()) {
 	ch := make(chan bool, 1)
 	a.heldMu.Lock()
 	if a.held == nil {
-		a.held = map[string]chan bool{}
+		a.held = map[ActivationID]chan bool{}
 	}
-	a.held[deployment] = ch
+	a.held[id] = ch
 	a.heldMu.Unlock()
 	return ch, func() {
 		a.heldMu.Lock()
-		if a.held[deployment] == ch {
-			delete(a.held, deployment)
+		if a.held[id] == ch {
+			delete(a.held, id)
 		}
 		a.heldMu.Unlock()
 	}

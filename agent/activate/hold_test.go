@@ -22,15 +22,15 @@ func TestHeldCommitWaitsForFinish(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{"finish", func(a *Activator) { a.Finish("d-1", false) }, false, time.Minute, nil, ""},
-		{"abort", func(a *Activator) { a.Finish("d-1", true) }, false, time.Minute, errkind.Aborted, "aborted the switch"},
-		{"abort before the wait is kept", func(a *Activator) { a.Finish("d-1", true) }, true, time.Minute, errkind.Aborted, "aborted the switch"},
+		{"finish", func(a *Activator) { a.Finish(own("d-1"), false) }, false, time.Minute, nil, ""},
+		{"abort", func(a *Activator) { a.Finish(own("d-1"), true) }, false, time.Minute, errkind.Aborted, "aborted the switch"},
+		{"abort before the wait is kept", func(a *Activator) { a.Finish(own("d-1"), true) }, true, time.Minute, errkind.Aborted, "aborted the switch"},
 		{"no word: timeout", func(*Activator) {}, false, 50 * time.Millisecond, errkind.Aborted, "no word from the controller"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Activator{cfg: Config{HoldTimeout: tc.timeout}}
-			ch, unhold := a.holdSlot("d-1")
+			ch, unhold := a.holdSlot(own("d-1"))
 			defer unhold()
 			if tc.early {
 				tc.tell(a)
@@ -51,17 +51,17 @@ func TestHeldCommitWaitsForFinish(t *testing.T) {
 		})
 	}
 	a := &Activator{cfg: Config{HoldTimeout: time.Minute}}
-	if a.Finish("d-9", false) {
+	if a.Finish(own("d-9"), false) {
 		t.Error("Finish of a deployment with no commit said it was told")
 	}
-	ch, unhold := a.holdSlot("d-9")
+	ch, unhold := a.holdSlot(own("d-9"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := a.waitFinish(ctx, ch, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("waitFinish with a cancelled context = %v", err)
 	}
 	unhold()
-	if a.Finish("d-9", false) {
+	if a.Finish(own("d-9"), false) {
 		t.Error("Finish after the commit ended said it was told")
 	}
 }

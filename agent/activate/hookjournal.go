@@ -77,8 +77,8 @@ func (a *Activator) putHookRun(r *store.HookRun, prune bool) error {
 
 // runJournaled runs hook h (named ref, at position pos of the command key)
 // between its two journal entries.
-func (a *Activator) runJournaled(ctx context.Context, key, deployment string, pos int, prune bool, dir, release string, ref appspec.HookRef, h appspec.Hook) (hook.Result, error) {
-	run := &store.HookRun{Key: key, Position: pos, Deployment: deployment, Application: ref.Application,
+func (a *Activator) runJournaled(ctx context.Context, key string, id ActivationID, pos int, prune bool, dir, release string, ref appspec.HookRef, h appspec.Hook) (hook.Result, error) {
+	run := &store.HookRun{Key: key, Position: pos, ActivationID: id, Application: ref.Application,
 		Kind: string(ref.Kind), Index: ref.Index, Release: release, Command: h.Command,
 		State: store.HookStarted, StartTime: a.cfg.Clock()}
 	if err := a.putHookRun(run, prune); err != nil {
@@ -103,7 +103,7 @@ func (a *Activator) replay(r *store.HookRun, ref appspec.HookRef) (hook.Result, 
 		return hook.Result{}, fmt.Errorf("command %s: hook %d was journaled as %s hook %d of %q, and is now %s hook %d of %q: the same command id with other hooks; no hook ran: %w",
 			r.Key, r.Position, r.Kind, r.Index, r.Application, ref.Kind, ref.Index, ref.Application, errkind.FailedPrecondition)
 	}
-	log := a.cfg.Log.With(logging.KeyDeployment, r.Deployment, "command", r.Key, logging.KeyApplication, r.Application, "hook", r.Kind, "index", r.Index)
+	log := a.logFor(r.ActivationID).With("command", r.Key, logging.KeyApplication, r.Application, "hook", r.Kind, "index", r.Index)
 	if r.State == store.HookStarted {
 		interrupt(r)
 		if err := a.putHookRun(r, false); err != nil {

@@ -99,7 +99,7 @@ func TestHooksCommandResentRunsNothingAgain(t *testing.T) {
 		h.count("one", "echo out-one"), h.count("two", "echo failing >&2; exit 3"), h.count("three", ""),
 	}})
 	rels := []Release{{"a", r1}}
-	first, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", "d-1", rels, refs(appspec.BeforeActivate, 3))
+	first, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", own("d-1"), rels, refs(appspec.BeforeActivate, 3))
 	if err == nil || len(first) != 2 || first[1].ExitCode != 3 || !strings.Contains(first[1].Output, "failing") {
 		t.Fatalf("first run = %+v, %v; want the second hook's failure", first, err)
 	}
@@ -115,13 +115,13 @@ func TestHooksCommandResentRunsNothingAgain(t *testing.T) {
 			t.Errorf("%s: the hooks ran %v times, want one,two once", what, l)
 		}
 	}
-	got, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", "d-1", rels, refs(appspec.BeforeActivate, 3))
+	got, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", own("d-1"), rels, refs(appspec.BeforeActivate, 3))
 	check("resent", got, err)
 	h.restart(t)
-	got, err = h.act.RunHooks(ctx, "d-1.before_activate.fe-1", "d-1", rels, refs(appspec.BeforeActivate, 3))
+	got, err = h.act.RunHooks(ctx, "d-1.before_activate.fe-1", own("d-1"), rels, refs(appspec.BeforeActivate, 3))
 	check("resent after an agent restart", got, err)
 
-	if _, err := h.act.RunHooks(ctx, "d-2.before_activate.fe-1", "d-2", rels, refs(appspec.BeforeActivate, 1)); err != nil {
+	if _, err := h.act.RunHooks(ctx, "d-2.before_activate.fe-1", own("d-2"), rels, refs(appspec.BeforeActivate, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if l := h.lines(t); strings.Join(l, ",") != "one,two,one" {
@@ -147,12 +147,12 @@ func TestHookInterruptedByAgentCrashIsNotRunAgain(t *testing.T) {
 				t.Fatalf("first run: recovered %v, want the injected crash", r)
 			}
 		}()
-		_, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", "d-1", rels, refs(appspec.BeforeActivate, 3))
+		_, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", own("d-1"), rels, refs(appspec.BeforeActivate, 3))
 		t.Fatalf("first run returned (%v); want the injected crash", err)
 	}()
 	h.restart(t)
 	for _, what := range []string{"resent after the restart", "resent again"} {
-		got, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", "d-1", rels, refs(appspec.BeforeActivate, 3))
+		got, err := h.act.RunHooks(ctx, "d-1.before_activate.fe-1", own("d-1"), rels, refs(appspec.BeforeActivate, 3))
 		if err == nil || !strings.Contains(err.Error(), "was interrupted") || !strings.Contains(err.Error(), "not run again") {
 			t.Errorf("%s: error %v, want the interrupted hook's", what, err)
 		}
@@ -172,11 +172,11 @@ func TestHooksResumeAfterTheLastJournaled(t *testing.T) {
 	ctx := context.Background()
 	r1 := h.releaseWithHooks(t, "a", "v1", "", appspec.Hooks{BeforeActivate: []appspec.Hook{h.count("one", ""), h.count("two", "")}})
 	rels := []Release{{"a", r1}}
-	if _, err := h.act.RunHooks(ctx, "c", "d-1", rels, refs(appspec.BeforeActivate, 1)); err != nil {
+	if _, err := h.act.RunHooks(ctx, "c", own("d-1"), rels, refs(appspec.BeforeActivate, 1)); err != nil {
 		t.Fatal(err)
 	}
 	h.restart(t)
-	got, err := h.act.RunHooks(ctx, "c", "d-1", rels, refs(appspec.BeforeActivate, 2))
+	got, err := h.act.RunHooks(ctx, "c", own("d-1"), rels, refs(appspec.BeforeActivate, 2))
 	if err != nil || len(got) != 2 {
 		t.Fatalf("resent = %+v, %v", got, err)
 	}
@@ -185,7 +185,7 @@ func TestHooksResumeAfterTheLastJournaled(t *testing.T) {
 	}
 	// The same id with other hooks is refused, running nothing.
 	other := []appspec.HookRef{{Application: "a", Kind: appspec.AfterActivate, Index: 0}}
-	if _, err := h.act.RunHooks(ctx, "c", "d-1", rels, other); err == nil || !strings.Contains(err.Error(), "other hooks") {
+	if _, err := h.act.RunHooks(ctx, "c", own("d-1"), rels, other); err == nil || !strings.Contains(err.Error(), "other hooks") {
 		t.Errorf("same id, other hooks: %v", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestHooksCommandTwiceAtOnce(t *testing.T) {
 	for i := range results {
 		wg.Go(func() {
 			var err error
-			results[i], err = h.act.RunHooks(context.Background(), "c", "d-1", []Release{{"a", r1}}, refs(appspec.BeforeActivate, 1))
+			results[i], err = h.act.RunHooks(context.Background(), "c", own("d-1"), []Release{{"a", r1}}, refs(appspec.BeforeActivate, 1))
 			if err != nil {
 				t.Error(err)
 			}
@@ -229,12 +229,12 @@ func TestCommitResentRunsNoValidateHookAgain(t *testing.T) {
 	ctx := context.Background()
 	r1 := h.releaseWithHooks(t, "a", "v1", "", appspec.Hooks{Validate: []appspec.Hook{h.count("validate", "echo checked")}})
 	rels := []Release{{"a", r1}}
-	_, first, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1), CommitOptions{})
+	_, first, err := h.act.Commit(ctx, own("d-1"), rels, refs(appspec.Validate, 1), CommitOptions{})
 	if err != nil || len(first) != 1 {
 		t.Fatalf("Commit = %+v, %v", first, err)
 	}
 	h.restart(t)
-	_, again, err := h.act.Commit(ctx, "d-1", rels, refs(appspec.Validate, 1), CommitOptions{})
+	_, again, err := h.act.Commit(ctx, own("d-1"), rels, refs(appspec.Validate, 1), CommitOptions{})
 	if err != nil || len(again) != 1 || again[0].Output != first[0].Output || again[0].Duration != first[0].Duration {
 		t.Errorf("resent Commit = %+v, %v; want DONE with the first run's hooks %+v", again, err, first)
 	}
@@ -251,11 +251,11 @@ func TestOldHookRunsArePruned(t *testing.T) {
 	h.act.cfg.Clock = func() time.Time { return now }
 	r1 := h.releaseWithHooks(t, "a", "v1", "", appspec.Hooks{BeforeActivate: []appspec.Hook{h.count("one", "")}})
 	rels := []Release{{"a", r1}}
-	if _, err := h.act.RunHooks(context.Background(), "old", "d-1", rels, refs(appspec.BeforeActivate, 1)); err != nil {
+	if _, err := h.act.RunHooks(context.Background(), "old", own("d-1"), rels, refs(appspec.BeforeActivate, 1)); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(HookRunRetention + time.Hour)
-	if _, err := h.act.RunHooks(context.Background(), "new", "d-2", rels, refs(appspec.BeforeActivate, 1)); err != nil {
+	if _, err := h.act.RunHooks(context.Background(), "new", own("d-2"), rels, refs(appspec.BeforeActivate, 1)); err != nil {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]int{"old": 0, "new": 1} {

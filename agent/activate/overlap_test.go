@@ -167,7 +167,7 @@ func TestCommitWithOverlapRefusesNothing(t *testing.T) {
 	ctx := context.Background()
 	v1, v2, v3, v4 := e.listenRelease(t, "v1", false), e.listenRelease(t, "v2", false), e.listenRelease(t, "v3", true), e.listenRelease(t, "v4", false)
 
-	if _, _, err := e.act.Commit(ctx, "d-1", []Release{{"web", v1}}, nil, CommitOptions{}); err != nil {
+	if _, _, err := e.act.Commit(ctx, own("d-1"), []Release{{"web", v1}}, nil, CommitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	p := startProber(t, "127.0.0.1:"+strconv.Itoa(port))
@@ -175,12 +175,12 @@ func TestCommitWithOverlapRefusesNothing(t *testing.T) {
 	pid1 := e.pid(t)
 
 	readies := 0
-	res, _, err := e.act.Commit(ctx, "d-2", []Release{{"web", v2}}, nil, CommitOptions{Hold: true, Ready: func() {
+	res, _, err := e.act.Commit(ctx, own("d-2"), []Release{{"web", v2}}, nil, CommitOptions{Hold: true, Ready: func() {
 		readies++
 		if e.running("web") != v1 {
 			t.Error("the old process stopped before the finish")
 		}
-		e.act.Finish("d-2", false)
+		e.act.Finish(own("d-2"), false)
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,14 +190,14 @@ func TestCommitWithOverlapRefusesNothing(t *testing.T) {
 	}
 	p.until(t, "v2")
 
-	if _, _, err := e.act.Commit(ctx, "d-3", []Release{{"web", v3}}, nil, CommitOptions{Hold: true, Ready: func() { t.Error("an unhealthy release reported ready") }}); err == nil {
+	if _, _, err := e.act.Commit(ctx, own("d-3"), []Release{{"web", v3}}, nil, CommitOptions{Hold: true, Ready: func() { t.Error("an unhealthy release reported ready") }}); err == nil {
 		t.Fatal("commit of an unhealthy release succeeded")
 	}
 	if e.running("web") != v2 || e.current(t, "web") != v2 {
 		t.Fatalf("after the unhealthy v3: running %s, current %s; want v2", e.running("web"), e.current(t, "web"))
 	}
 
-	_, _, err = e.act.Commit(ctx, "d-4", []Release{{"web", v4}}, nil, CommitOptions{Hold: true, Ready: func() { e.act.Finish("d-4", true) }})
+	_, _, err = e.act.Commit(ctx, own("d-4"), []Release{{"web", v4}}, nil, CommitOptions{Hold: true, Ready: func() { e.act.Finish(own("d-4"), true) }})
 	if !errors.Is(err, errkind.Aborted) || e.running("web") != v2 || e.current(t, "web") != v2 {
 		t.Fatalf("aborted held commit: %v, running %s, current %s; want Aborted, v2", err, e.running("web"), e.current(t, "web"))
 	}

@@ -20,7 +20,7 @@ import (
 func (a *Activator) Rollback(ctx context.Context, deployment string, apps []string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e, err := a.entry(deployment)
+	e, err := a.entry(ActivationID{Deployment: deployment})
 	if err != nil || e == nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (a *Activator) Recover() error {
 			}
 			if cur, err := layout.Current(a.cfg.Root, aa.Application); err == nil && cur == aa.Target {
 				if err := pointTo(a.cfg.Root, aa.Application, aa.Previous); err != nil {
-					return fmt.Errorf("recover activation of %q: %w", e.Deployment, err)
+					return fmt.Errorf("recover activation of %s: %w", e.ActivationID, err)
 				}
 				e.SwappedBack = true
 			}
@@ -103,7 +103,7 @@ func (a *Activator) Recover() error {
 		if err := a.journal(e); err != nil {
 			return err
 		}
-		a.cfg.Log.Warn("interrupted activation swapped back", logging.KeyDeployment, e.Deployment)
+		a.logFor(e.ActivationID).Warn("interrupted activation swapped back")
 	}
 	return nil
 }

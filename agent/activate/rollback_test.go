@@ -12,7 +12,6 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/appspec"
-	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // deployedTwice activates r1 (d-1, with r1Hooks), then r2 (d-2) of app
@@ -59,7 +58,7 @@ func TestRollbackByCommandJournalsWhatItUndid(t *testing.T) {
 				refs = []appspec.HookRef{{Application: "a", Kind: appspec.Validate}}
 			}
 			r1, r2 := deployedTwice(t, e, hooks)
-			key := journalkey.Rollback("d-2", 5)
+			key := ActivationID{Deployment: "d-2", RollbackAttempt: 5}
 			if err := e.act.Arm(ctx, key, []Release{{"a", r1}}); err != nil {
 				t.Fatal(err)
 			}
@@ -71,17 +70,17 @@ func TestRollbackByCommandJournalsWhatItUndid(t *testing.T) {
 			if e.current(t, "a") != want || e.running("a") != want {
 				t.Errorf("current %s running %s, want %s", e.current(t, "a"), e.running("a"), tt.current)
 			}
-			if got := e.state(t, "d-2"); got != tt.d2 {
+			if got := e.state(t, own("d-2")); got != tt.d2 {
 				t.Errorf("d-2's journal entry is %s, want %s", got, tt.d2)
 			}
 			if got := e.state(t, key); got != tt.key {
 				t.Errorf("the rollback's journal entry is %s, want %s", got, tt.key)
 			}
-			if e.state(t, "d-1") != store.ActivationActive {
-				t.Errorf("d-1's journal entry is %s, want active (untouched)", e.state(t, "d-1"))
+			if e.state(t, own("d-1")) != store.ActivationActive {
+				t.Errorf("d-1's journal entry is %s, want active (untouched)", e.state(t, own("d-1")))
 			}
 			if tt.d2 == store.ActivationRolledBack {
-				if _, _, err := e.act.Commit(ctx, "d-2", []Release{{"a", r2}}, nil, CommitOptions{}); err == nil || e.current(t, "a") != r1 {
+				if _, _, err := e.act.Commit(ctx, own("d-2"), []Release{{"a", r2}}, nil, CommitOptions{}); err == nil || e.current(t, "a") != r1 {
 					t.Errorf("a resent commit of the rolled-back d-2: %v, current %s; want refused, r1 kept", err, e.current(t, "a"))
 				}
 			}
@@ -98,7 +97,7 @@ func TestRecoverInterruptedRollbackByCommand(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	r1, r2 := deployedTwice(t, e, appspec.Hooks{})
-	key := journalkey.Rollback("d-2", 5)
+	key := ActivationID{Deployment: "d-2", RollbackAttempt: 5}
 	if err := e.act.Arm(ctx, key, []Release{{"a", r1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +107,13 @@ func TestRecoverInterruptedRollbackByCommand(t *testing.T) {
 	if err := e.act.Recover(); err != nil {
 		t.Fatal(err)
 	}
-	if e.current(t, "a") != r2 || e.state(t, key) != store.ActivationFailed || e.state(t, "d-2") != store.ActivationActive {
+	if e.current(t, "a") != r2 || e.state(t, key) != store.ActivationFailed || e.state(t, own("d-2")) != store.ActivationActive {
 		t.Fatalf("after Recover: current %s, rollback %s, d-2 %s; want r2, failed, active",
-			e.current(t, "a"), e.state(t, key), e.state(t, "d-2"))
+			e.current(t, "a"), e.state(t, key), e.state(t, own("d-2")))
 	}
 
 	// An older agent committed a rollback and left d-2 active.
-	key = journalkey.Rollback("d-2", 9)
+	key = ActivationID{Deployment: "d-2", RollbackAttempt: 9}
 	if err := e.act.Arm(ctx, key, []Release{{"a", r1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +128,9 @@ func TestRecoverInterruptedRollbackByCommand(t *testing.T) {
 	if err := e.act.Recover(); err != nil {
 		t.Fatal(err)
 	}
-	if e.current(t, "a") != r1 || e.state(t, key) != store.ActivationActive || e.state(t, "d-2") != store.ActivationRolledBack {
+	if e.current(t, "a") != r1 || e.state(t, key) != store.ActivationActive || e.state(t, own("d-2")) != store.ActivationRolledBack {
 		t.Fatalf("after Recover: current %s, rollback %s, d-2 %s; want r1, active, rolled_back",
-			e.current(t, "a"), e.state(t, key), e.state(t, "d-2"))
+			e.current(t, "a"), e.state(t, key), e.state(t, own("d-2")))
 	}
 }
 
@@ -175,7 +174,7 @@ func TestSwapBackWaitsForHealth(t *testing.T) {
 	}
 	v1Up.Store(false)
 	_, err = e.act.activate(ctx, "d-3", []Release{{"a", r2}})
-	if j := e.journal(t, "d-3"); err == nil || !strings.Contains(j.Error, "back on release "+r1) {
+	if j := e.journal(t, own("d-3")); err == nil || !strings.Contains(j.Error, "back on release "+r1) {
 		t.Errorf("swap back to an unhealthy previous release: journal error %q; want it named", j.Error)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/pkg/appspec"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -35,11 +36,21 @@ func releasesFromProto(refs []*cutoverv1.ReleaseRef) []Release {
 	return out
 }
 
+// Revision is the agent protocol revision this agent speaks, said in its
+// hello (AgentHello.revision): 1, it reads rollback_attempt.
+const Revision = 1
+
 // commandFromProto converts a controller message; ok is false for a message
 // this agent does not know (a newer controller).
 func commandFromProto(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	c, ok = commandOf(m)
 	c.Epoch = m.GetEpoch()
+	if c.RollbackAttempt == 0 {
+		// A controller of the previous release packs the attempt into the
+		// id ("<id>~rollback.<n>"); this is the one place the agent reads
+		// that form. Drop it once no controller of that release remains.
+		c.Deployment, c.RollbackAttempt = journalkey.Unpack(c.Deployment)
+	}
 	return c, ok
 }
 
@@ -50,18 +61,23 @@ func commandOf(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate()}, true
 	case *cutoverv1.ConnectResponse_Arm:
 		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
-			Releases: releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate()}, true
+			RollbackAttempt: int(x.Arm.GetRollbackAttempt()),
+			Releases:        releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate()}, true
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
-			Releases: releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate()),
+			RollbackAttempt: int(x.Commit.GetRollbackAttempt()),
+			Releases:        releasesFromProto(x.Commit.GetReleases()), Hooks: hookRefsFromProto(x.Commit.GetValidate()),
 			KeepReleases: int(x.Commit.GetKeepReleases()), Hold: x.Commit.GetHold()}, true
 	case *cutoverv1.ConnectResponse_Finish:
-		return Command{Kind: KindFinish, ID: x.Finish.GetCommandId(), Deployment: x.Finish.GetDeploymentId(), Abort: x.Finish.GetAbort()}, true
+		return Command{Kind: KindFinish, ID: x.Finish.GetCommandId(), Deployment: x.Finish.GetDeploymentId(),
+			RollbackAttempt: int(x.Finish.GetRollbackAttempt()), Abort: x.Finish.GetAbort()}, true
 	case *cutoverv1.ConnectResponse_Disarm:
-		return Command{Kind: KindDisarm, ID: x.Disarm.GetCommandId(), Deployment: x.Disarm.GetDeploymentId()}, true
+		return Command{Kind: KindDisarm, ID: x.Disarm.GetCommandId(), Deployment: x.Disarm.GetDeploymentId(),
+			RollbackAttempt: int(x.Disarm.GetRollbackAttempt())}, true
 	case *cutoverv1.ConnectResponse_Hooks:
 		return Command{Kind: KindHooks, ID: x.Hooks.GetCommandId(), Deployment: x.Hooks.GetDeploymentId(),
-			Releases: releasesFromProto(x.Hooks.GetReleases()), Hooks: hookRefsFromProto(x.Hooks.GetHooks())}, true
+			RollbackAttempt: int(x.Hooks.GetRollbackAttempt()),
+			Releases:        releasesFromProto(x.Hooks.GetReleases()), Hooks: hookRefsFromProto(x.Hooks.GetHooks())}, true
 	case *cutoverv1.ConnectResponse_Rollback:
 		return Command{Kind: KindRollback, ID: x.Rollback.GetCommandId(), Deployment: x.Rollback.GetDeploymentId(),
 			Applications: x.Rollback.GetApplications()}, true
@@ -82,7 +98,7 @@ var outcomes = map[Outcome]cutoverv1.CommandOutcome{
 
 func reportToProto(r Report) *cutoverv1.ConnectRequest {
 	p := &cutoverv1.CommandReport{
-		CommandId: r.CommandID, DeploymentId: r.Deployment, Outcome: outcomes[r.Outcome], Error: r.Error,
+		CommandId: r.CommandID, DeploymentId: r.Deployment, RollbackAttempt: uint32(r.RollbackAttempt), Outcome: outcomes[r.Outcome], Error: r.Error,
 		ReleaseBytes: r.ReleaseBytes, TransferredBytes: r.TransferredBytes, ReusedBytes: r.ReusedBytes, SwappedBack: r.SwappedBack,
 		RunId: r.Run, Ready: r.Ready,
 	}

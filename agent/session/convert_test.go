@@ -45,6 +45,21 @@ func TestCommandFromProto(t *testing.T) {
 			Command{Kind: KindRollback, ID: "c", Deployment: "d", Applications: []string{"a"}}, true},
 		{"drop", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{CommandId: "c", DeploymentId: "d", Releases: refs}}},
 			Command{Kind: KindDrop, ID: "c", Deployment: "d", Releases: rels}, true},
+		{"rollback by command: arm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5, Releases: refs, VerifyOnly: true}}},
+			Command{Kind: KindArm, ID: "c", Deployment: "d-2", RollbackAttempt: 5, Releases: rels, VerifyOnly: true}, true},
+		{"rollback by command: commit", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5}}},
+			Command{Kind: KindCommit, ID: "c", Deployment: "d-2", RollbackAttempt: 5, Releases: []Release{}}, true},
+		{"rollback by command: finish", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Finish{Finish: &cutoverv1.FinishCommand{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5}}},
+			Command{Kind: KindFinish, ID: "c", Deployment: "d-2", RollbackAttempt: 5}, true},
+		{"rollback by command: disarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5}}},
+			Command{Kind: KindDisarm, ID: "c", Deployment: "d-2", RollbackAttempt: 5}, true},
+		{"rollback by command: hooks", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5}}},
+			Command{Kind: KindHooks, ID: "c", Deployment: "d-2", RollbackAttempt: 5, Releases: []Release{}}, true},
+		// A controller of the previous release packs the attempt into the id.
+		{"rollback by command from a previous controller: arm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d-2~rollback.5", Releases: refs, VerifyOnly: true}}},
+			Command{Kind: KindArm, ID: "c", Deployment: "d-2", RollbackAttempt: 5, Releases: rels, VerifyOnly: true}, true},
+		{"rollback by command from a previous controller: disarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{CommandId: "c", DeploymentId: "d-2~rollback.5"}}},
+			Command{Kind: KindDisarm, ID: "c", Deployment: "d-2", RollbackAttempt: 5}, true},
 		{"unknown", &cutoverv1.ConnectResponse{}, Command{}, false},
 	}
 	for _, tt := range tests {
@@ -66,6 +81,8 @@ func TestReportToProto(t *testing.T) {
 	}{
 		{"progress", Report{CommandID: "c", Deployment: "d", Outcome: Progress, ReleaseBytes: 5, TransferredBytes: 2, Run: "r1"},
 			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, ReleaseBytes: 5, TransferredBytes: 2, RunId: "r1"}},
+		{"rollback by command", Report{CommandID: "c", Deployment: "d-2", RollbackAttempt: 5, Outcome: Done},
+			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d-2", RollbackAttempt: 5, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE}},
 		{"ready", Report{CommandID: "c", Outcome: Progress, Ready: true},
 			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_PROGRESS, Ready: true}},
 		{"overlap", Report{CommandID: "c", Outcome: Done, Overlap: 3 * time.Millisecond},

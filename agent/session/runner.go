@@ -25,11 +25,11 @@ type Stager interface {
 
 // Activator is what the Runner needs of *activate.Activator.
 type Activator interface {
-	Arm(ctx context.Context, deployment string, releases []activate.Release) error
-	Commit(ctx context.Context, deployment string, releases []activate.Release, validate []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error)
-	Finish(deployment string, abort bool) bool
-	Disarm(ctx context.Context, deployment string) error
-	RunHooks(ctx context.Context, command, deployment string, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
+	Arm(ctx context.Context, id activate.ActivationID, releases []activate.Release) error
+	Commit(ctx context.Context, id activate.ActivationID, releases []activate.Release, validate []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error)
+	Finish(id activate.ActivationID, abort bool) bool
+	Disarm(ctx context.Context, id activate.ActivationID) error
+	RunHooks(ctx context.Context, command string, id activate.ActivationID, releases []activate.Release, hooks []appspec.HookRef) ([]hook.Result, error)
 	Rollback(ctx context.Context, deployment string, apps []string) error
 	StopApp(ctx context.Context, app string) error
 	Needed(app, id string) bool
@@ -51,14 +51,18 @@ var _ Handler = (*Runner)(nil)
 
 // Handle runs cmd.
 func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report)) Report {
-	rep := Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Done}
+	rep := Report{CommandID: cmd.ID, Deployment: cmd.Deployment, RollbackAttempt: cmd.RollbackAttempt, Outcome: Done}
+	id := activate.ActivationID{Deployment: cmd.Deployment, RollbackAttempt: cmd.RollbackAttempt}
+	progressOf := func(p Report) Report { // a progress report of cmd
+		p.CommandID, p.Deployment, p.RollbackAttempt, p.Outcome = cmd.ID, cmd.Deployment, cmd.RollbackAttempt, Progress
+		return p
+	}
 	var err error
 	switch cmd.Kind {
 	case KindStage:
 		var p stage.Progress
 		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), cmd.StageRate, func(p stage.Progress) {
-			progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
-				ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes})
+			progress(progressOf(Report{ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes}))
 		})
 		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
 	case KindArm:
@@ -68,19 +72,19 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		// front-end that joined after prepare) is staged. With VerifyOnly,
 		// either is a failure instead. Nothing running changes.
 		var p stage.Progress
-		p, err = r.readiness(ctx, cmd, progress)
+		p, err = r.readiness(ctx, cmd, func(p Report) { progress(progressOf(p)) })
 		rep.ReleaseBytes, rep.TransferredBytes, rep.ReusedBytes = p.ReleaseBytes, p.TransferredBytes, p.ReusedBytes
 		if err != nil {
 			err = fmt.Errorf("readiness re-check before the swap (nothing was swapped): %w", err)
 			break
 		}
-		err = r.Activator.Arm(ctx, cmd.Deployment, toActivate(cmd.Releases))
+		err = r.Activator.Arm(ctx, id, toActivate(cmd.Releases))
 	case KindCommit:
 		var res activate.Result
 		opt := activate.CommitOptions{Hold: cmd.Hold, Ready: func() {
-			progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress, Ready: true})
+			progress(progressOf(Report{Ready: true}))
 		}}
-		res, rep.Hooks, err = r.Activator.Commit(ctx, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks, opt)
+		res, rep.Hooks, err = r.Activator.Commit(ctx, id, toActivate(cmd.Releases), cmd.Hooks, opt)
 		rep.SwapTime, rep.SwappedBack, rep.Overlap = res.SwapTime, res.SwappedBack, res.Overlap
 		if err == nil {
 			// Old releases go once a new one runs; a failure to drop them is
@@ -94,17 +98,17 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 			})
 		}
 	case KindDisarm:
-		err = r.Activator.Disarm(ctx, cmd.Deployment)
+		err = r.Activator.Disarm(ctx, id)
 	case KindHooks:
 		// Journaled under cmd.ID: a resend answers from the journal.
-		rep.Hooks, err = r.Activator.RunHooks(ctx, cmd.ID, cmd.Deployment, toActivate(cmd.Releases), cmd.Hooks)
+		rep.Hooks, err = r.Activator.RunHooks(ctx, cmd.ID, id, toActivate(cmd.Releases), cmd.Hooks)
 	case KindFinish:
-		r.Activator.Finish(cmd.Deployment, cmd.Abort)
+		r.Activator.Finish(id, cmd.Abort)
 		return Report{} // no report: the held commit's own follows
 	case KindRollback:
 		// A commit of the deployment that holds (its new processes beside
 		// the old ones) goes back first; the rollback then finds it undone.
-		r.Activator.Finish(cmd.Deployment, true)
+		r.Activator.Finish(id, true)
 		err = r.Activator.Rollback(ctx, cmd.Deployment, cmd.Applications)
 	case KindDrop:
 		err = r.Stager.Drop(ctx, toStage(cmd.Releases), func(x stage.Release) bool {
@@ -126,7 +130,8 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 }
 
 // readiness re-verifies the staged releases of an arm command and stages
-// the ones not staged (only checks both with VerifyOnly).
+// the ones not staged (only checks both with VerifyOnly); progress gets
+// the bytes of each report.
 func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Report)) (stage.Progress, error) {
 	rels := toStage(cmd.Releases)
 	if cmd.VerifyOnly {
@@ -149,8 +154,7 @@ func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Repor
 		return p, err
 	}
 	q, err := r.Stager.Stage(ctx, lack, cmd.StageRate, func(q stage.Progress) {
-		progress(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Progress,
-			ReleaseBytes: q.ReleaseBytes, TransferredBytes: p.TransferredBytes + q.TransferredBytes})
+		progress(Report{ReleaseBytes: q.ReleaseBytes, TransferredBytes: p.TransferredBytes + q.TransferredBytes})
 	})
 	q.TransferredBytes += p.TransferredBytes
 	return q, err

@@ -61,8 +61,10 @@ type fakeActivator struct {
 	err    error
 	armErr error
 	armed  bool
-	// hooksKey is the command id and deployment RunHooks was given.
+	// hooksKey is the command id and activation RunHooks was given.
 	hooksKey [2]string
+	// armed and committed are the activations Arm and Commit were given.
+	armedID, committedID activate.ActivationID
 	// commitOpt is what Commit was given; finished lists the Finish calls.
 	commitOpt activate.CommitOptions
 	finished  []string
@@ -70,21 +72,21 @@ type fakeActivator struct {
 	stopped []string
 }
 
-func (f *fakeActivator) Arm(context.Context, string, []activate.Release) error {
-	f.armed = f.armErr == nil
+func (f *fakeActivator) Arm(_ context.Context, id activate.ActivationID, _ []activate.Release) error {
+	f.armed, f.armedID = f.armErr == nil, id
 	return f.armErr
 }
-func (f *fakeActivator) Commit(_ context.Context, _ string, _ []activate.Release, _ []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error) {
-	f.commitOpt = opt
+func (f *fakeActivator) Commit(_ context.Context, id activate.ActivationID, _ []activate.Release, _ []appspec.HookRef, opt activate.CommitOptions) (activate.Result, []hook.Result, error) {
+	f.commitOpt, f.committedID = opt, id
 	return f.res, f.hooks, f.err
 }
-func (f *fakeActivator) Finish(deployment string, abort bool) bool {
-	f.finished = append(f.finished, fmt.Sprintf("%s abort=%v", deployment, abort))
+func (f *fakeActivator) Finish(id activate.ActivationID, abort bool) bool {
+	f.finished = append(f.finished, fmt.Sprintf("%s abort=%v", id, abort))
 	return true
 }
-func (f *fakeActivator) Disarm(context.Context, string) error { return f.err }
-func (f *fakeActivator) RunHooks(_ context.Context, command, deployment string, _ []activate.Release, _ []appspec.HookRef) ([]hook.Result, error) {
-	f.hooksKey = [2]string{command, deployment}
+func (f *fakeActivator) Disarm(context.Context, activate.ActivationID) error { return f.err }
+func (f *fakeActivator) RunHooks(_ context.Context, command string, id activate.ActivationID, _ []activate.Release, _ []appspec.HookRef) ([]hook.Result, error) {
+	f.hooksKey = [2]string{command, id.String()}
 	return f.hooks, f.err
 }
 func (f *fakeActivator) Rollback(context.Context, string, []string) error { return f.err }
@@ -102,6 +104,34 @@ func TestRunnerJournalsHooksUnderTheCommandID(t *testing.T) {
 	r.Handle(context.Background(), Command{Kind: KindHooks, ID: "d-1.before_activate.fe-1", Deployment: "d-1"}, func(Report) {})
 	if act.hooksKey != [2]string{"d-1.before_activate.fe-1", "d-1"} {
 		t.Errorf("RunHooks got command and deployment %q", act.hooksKey)
+	}
+}
+
+// TestRunnerRollbackAttempt: the commands of a rollback by command reach
+// the activator as the attempt's activation, and their reports, progress
+// included, echo the attempt.
+func TestRunnerRollbackAttempt(t *testing.T) {
+	want := activate.ActivationID{Deployment: "d-1", RollbackAttempt: 3}
+	for _, kind := range []Kind{KindArm, KindCommit, KindHooks} {
+		t.Run(string(kind), func(t *testing.T) {
+			act := &fakeActivator{}
+			r := &Runner{Stager: &fakeStager{}, Activator: act}
+			var progress []Report
+			rep := r.Handle(context.Background(), Command{Kind: kind, ID: "c", Deployment: "d-1", RollbackAttempt: 3, Hold: true},
+				func(p Report) { progress = append(progress, p) })
+			if act.commitOpt.Ready != nil {
+				act.commitOpt.Ready()
+			}
+			got := map[Kind]string{KindArm: act.armedID.String(), KindCommit: act.committedID.String(), KindHooks: act.hooksKey[1]}[kind]
+			if got != want.String() {
+				t.Errorf("the activator was given %q, want %q", got, want)
+			}
+			for _, p := range append(progress, rep) {
+				if p.Deployment != "d-1" || p.RollbackAttempt != 3 || p.CommandID != "c" {
+					t.Errorf("report %+v: want command c of d-1, attempt 3", p)
+				}
+			}
+		})
 	}
 }
 

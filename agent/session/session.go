@@ -237,7 +237,7 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("read own status: %w", err)
 	}
-	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps)}
+	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps), Revision: Revision}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return false, err
 	}
@@ -293,7 +293,7 @@ func (s *Session) admit(cmd Command) error {
 		cmd.ID, cmd.Kind, cmd.Epoch, highest)
 	s.cfg.Log.Warn("command from a former leader refused", "command", cmd.ID, "kind", string(cmd.Kind), "epoch", cmd.Epoch, "highest_epoch", highest)
 	if cmd.Kind != KindFinish {
-		s.send(reportToProto(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, Outcome: Failed, Error: err.Error()}))
+		s.send(reportToProto(Report{CommandID: cmd.ID, Deployment: cmd.Deployment, RollbackAttempt: cmd.RollbackAttempt, Outcome: Failed, Error: err.Error()}))
 	}
 	return err
 }

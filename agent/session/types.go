@@ -38,6 +38,10 @@ type Command struct {
 	Kind       Kind
 	ID         string
 	Deployment string
+	// RollbackAttempt (arm, commit, finish, disarm, hooks) is n > 0 for a
+	// command of the n-th rollback by command of Deployment, an activation
+	// of its own; 0 for the deployment's own.
+	RollbackAttempt int
 	// Releases for stage, arm, commit, hooks and drop.
 	Releases []Release
 	// Applications for rollback (empty means all of the deployment's) and
@@ -76,11 +80,13 @@ const (
 
 // Report is progress or the result of a command.
 type Report struct {
-	CommandID    string
-	Deployment   string
-	Outcome      Outcome
-	Error        string
-	ReleaseBytes int64
+	CommandID  string
+	Deployment string
+	// RollbackAttempt echoes the command's.
+	RollbackAttempt int
+	Outcome         Outcome
+	Error           string
+	ReleaseBytes    int64
 	// TransferredBytes is what this run of the command received over the
 	// wire so far (stage, arm).
 	TransferredBytes int64

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -31,8 +32,8 @@ type HookRun struct {
 	Key string `json:"key"`
 	// Position is the hook's place in the command's list of hooks.
 	Position int `json:"position"`
-	// Deployment is the deployment id (or rollback key) of the command.
-	Deployment string `json:"deployment,omitempty"`
+	// ActivationID is the activation the command belongs to.
+	ActivationID
 	// Application, Kind and Index name the hook in its release's cutover.yaml.
 	Application string `json:"application"`
 	Kind        string `json:"kind"`
@@ -55,9 +56,15 @@ type HookRun struct {
 	UpdateTime time.Time `json:"update_time"`
 }
 
-// ValidateKey is the hook-run key of the validate hooks that the commit of
-// deployment (an id or a rollback key) runs.
-func ValidateKey(deployment string) string { return "validate:" + deployment }
+// ValidateKey is the hook-run key of the validate hooks that the commit
+// of activation id runs: "validate:<deployment id>", and for a rollback by
+// command "validate:<deployment id>/rollback.<n>".
+func ValidateKey(id ActivationID) string {
+	if id.RollbackAttempt == 0 {
+		return "validate:" + id.Deployment
+	}
+	return "validate:" + id.Deployment + "/rollback." + strconv.Itoa(id.RollbackAttempt)
+}
 
 func hookRunPrefix(key string) []byte { return append([]byte(key), 0) }
 

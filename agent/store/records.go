@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -144,10 +145,40 @@ type AppActivation struct {
 	Swapped bool `json:"swapped,omitempty"`
 }
 
-// Activation is the journal entry of one deployment's activation.
-type Activation struct {
-	// Deployment is the deployment id.
+// ActivationID names an activation: a deployment's own (its stage 2), or
+// one attempt of a rollback by command of it, which is an activation of
+// its own (a retry is a new attempt).
+type ActivationID struct {
+	// Deployment is the deployment's id.
 	Deployment string `json:"deployment"`
+	// RollbackAttempt is 0 for the deployment's own activation, and n > 0
+	// for its n-th rollback by command.
+	RollbackAttempt int `json:"rollback_attempt,omitempty"`
+}
+
+// String says which activation id is, for logs and messages.
+func (id ActivationID) String() string {
+	if id.RollbackAttempt == 0 {
+		return id.Deployment
+	}
+	return fmt.Sprintf("%s (rollback by command %d)", id.Deployment, id.RollbackAttempt)
+}
+
+// journalKey is the key of id's entry in the journal bucket: the
+// deployment's id, followed for a rollback by command by 0x00 and the
+// attempt, uint32 big-endian (deployment ids never hold 0x00).
+func journalKey(id ActivationID) []byte {
+	k := []byte(id.Deployment)
+	if id.RollbackAttempt == 0 {
+		return k
+	}
+	return binary.BigEndian.AppendUint32(append(k, 0), uint32(id.RollbackAttempt))
+}
+
+// Activation is the journal entry of one activation.
+type Activation struct {
+	// ActivationID says which.
+	ActivationID
 	// State is where it is.
 	State ActivationState `json:"state"`
 	// Apps are the apps in activation order.
@@ -166,15 +197,15 @@ type Activation struct {
 	UpdateTime time.Time `json:"update_time"`
 }
 
-// Activation returns a deployment's journal entry; errkind.NotFound if none.
-func (t *Tx) Activation(deployment string) (*Activation, error) {
-	v := t.tx.Bucket(bucketJournal).Get([]byte(deployment))
+// Activation returns an activation's journal entry; errkind.NotFound if none.
+func (t *Tx) Activation(id ActivationID) (*Activation, error) {
+	v := t.tx.Bucket(bucketJournal).Get(journalKey(id))
 	if v == nil {
-		return nil, fmt.Errorf("deployment %q was never activated on this agent: %w", deployment, errkind.NotFound)
+		return nil, fmt.Errorf("deployment %s was never activated on this agent: %w", id, errkind.NotFound)
 	}
 	var a Activation
 	if err := json.Unmarshal(v, &a); err != nil {
-		return nil, fmt.Errorf("journal entry of %q is corrupt: %v: %w", deployment, err, errkind.DataLoss)
+		return nil, fmt.Errorf("journal entry of %s is corrupt: %v: %w", id, err, errkind.DataLoss)
 	}
 	return &a, nil
 }
@@ -185,10 +216,11 @@ func (t *Tx) PutActivation(a *Activation) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketJournal).Put([]byte(a.Deployment), b)
+	return t.tx.Bucket(bucketJournal).Put(journalKey(a.ActivationID), b)
 }
 
-// Activations returns every journal entry, ordered by deployment id.
+// Activations returns every journal entry, ordered by deployment id (a
+// deployment's own activation before its rollbacks by command).
 func (t *Tx) Activations() ([]*Activation, error) {
 	var out []*Activation
 	err := t.tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {

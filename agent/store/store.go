@@ -22,7 +22,10 @@
 //	  <app> "/" <release id> → bitmap: bit i set = chunk position i of the
 //	                           release is written and fsynced (Progress)
 //	journal
-//	  <deployment id>        → Activation
+//	  <deployment id>        → Activation: the deployment's own
+//	  <deployment id> 0x00 <n>
+//	                         → Activation: its n-th rollback by command (n
+//	                           uint32 big-endian; journalKey)
 //	hook_runs
 //	  <key> 0x00 <position>  → HookRun: one hook of a hooks command (key: the
 //	                           command id) or of a commit's validate hooks
@@ -60,7 +63,7 @@ import (
 const FileName = "agent.db"
 
 // SchemaVersion is the version this code writes. Older files are migrated on open.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 var (
 	bucketMeta     = []byte("meta")
@@ -146,6 +149,9 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketHookRuns)
 		return err
 	},
+	// 4 → 5: a rollback by command's attempt leaves the packed keys
+	// "<id>~rollback.<n>" for a field of its own (unpack.go).
+	unpackRollbackKeys,
 }
 
 func deleteIfExists(tx *bolt.Tx, name []byte) error {

@@ -38,7 +38,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		if err := tx.PutRelease(&Release{Application: "hello", ID: "r1", Manifest: []byte("m"), State: ReleaseStaged, Size: 11, UpdateTime: when}); err != nil {
 			return err
 		}
-		return tx.PutActivation(&Activation{Deployment: "d-1", State: ActivationActive, Apps: []AppActivation{{Application: "hello", Previous: "r0", Target: "r1", Swapped: true}}, SwapTime: when, UpdateTime: when})
+		return tx.PutActivation(&Activation{ActivationID: ActivationID{Deployment: "d-1"}, State: ActivationActive, Apps: []AppActivation{{Application: "hello", Previous: "r0", Target: "r1", Swapped: true}}, SwapTime: when, UpdateTime: when})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		if err != nil || r.State != ReleaseStaged || string(r.Manifest) != "m" || !r.UpdateTime.Equal(when) {
 			t.Errorf("Release = %+v, %v", r, err)
 		}
-		a, err := tx.Activation("d-1")
+		a, err := tx.Activation(ActivationID{Deployment: "d-1"})
 		if err != nil || a.State != ActivationActive || len(a.Apps) != 1 || a.Apps[0].Previous != "r0" || !a.SwapTime.Equal(when) {
 			t.Errorf("Activation = %+v, %v", a, err)
 		}
@@ -80,7 +80,7 @@ func TestNotFound(t *testing.T) {
 	_ = s.View(func(tx *Tx) error {
 		for name, err := range map[string]error{
 			"release":    func() error { _, err := tx.Release("a", "b"); return err }(),
-			"activation": func() error { _, err := tx.Activation("d-9"); return err }(),
+			"activation": func() error { _, err := tx.Activation(ActivationID{Deployment: "d-9"}); return err }(),
 		} {
 			if !errors.Is(err, errkind.NotFound) {
 				t.Errorf("%s: err = %v, want NotFound", name, err)

@@ -110,7 +110,7 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 				return err
 			}
 		}
-		msg := commandToProto(cmd)
+		msg := commandToProto(cmd, h.GetRevision())
 		msg.Epoch = s.epoch()
 		if err := stream.Send(msg); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -36,9 +37,14 @@ var outcomes = map[cutoverv1.CommandOutcome]fleet.Outcome{
 }
 
 func reportFromProto(r *cutoverv1.CommandReport) fleet.Report {
+	id, attempt := r.GetDeploymentId(), int(r.GetRollbackAttempt())
+	if attempt == 0 { // an agent of revision 0 packs the attempt into the id
+		id, attempt = journalkey.Unpack(id)
+	}
 	out := fleet.Report{
 		CommandID:        r.GetCommandId(),
-		DeploymentID:     r.GetDeploymentId(),
+		DeploymentID:     id,
+		RollbackAttempt:  attempt,
 		Outcome:          outcomes[r.GetOutcome()],
 		Error:            r.GetError(),
 		ReleaseBytes:     r.GetReleaseBytes(),
@@ -93,34 +99,54 @@ func refsToProto(rs []fleet.ReleaseRef) []*cutoverv1.ReleaseRef {
 	return out
 }
 
-func commandToProto(c fleet.Command) *cutoverv1.ConnectResponse {
+// attemptsRevision is the agent protocol revision (AgentHello.revision)
+// from which an agent reads rollback_attempt. An agent of an older
+// revision (the previous release: no revision in its hello) is sent, and
+// echoes, the packed deployment_id "<id>~rollback.<n>" of pkg/journalkey;
+// this file, the one edge that meets it, packs and unpacks, so that the
+// fleet and the deployments never see that form. Drop the packing with
+// pkg/journalkey, once every agent speaks revision 1.
+const attemptsRevision = 1
+
+// deploymentOf returns what a command of c's deployment and attempt
+// carries for an agent of protocol revision rev.
+func deploymentOf(c fleet.Command, rev uint32) (id string, attempt uint32) {
+	if rev < attemptsRevision {
+		return journalkey.Pack(c.DeploymentID, c.RollbackAttempt), 0
+	}
+	return c.DeploymentID, uint32(c.RollbackAttempt)
+}
+
+// commandToProto converts c for an agent of protocol revision rev.
+func commandToProto(c fleet.Command, rev uint32) *cutoverv1.ConnectResponse {
+	dep, attempt := deploymentOf(c, rev)
 	switch c.Kind {
 	case fleet.Stage:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), StageRate: c.StageRate}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), StageRate: c.StageRate}}}
 	case fleet.Arm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,
-			StageRate: c.StageRate}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,
+			StageRate: c.StageRate, RollbackAttempt: attempt}}}
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),
-			KeepReleases: c.KeepReleases, Hold: c.Hold}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),
+			KeepReleases: c.KeepReleases, Hold: c.Hold, RollbackAttempt: attempt}}}
 	case fleet.Finish:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Finish{Finish: &cutoverv1.FinishCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Abort: c.Abort}}}
+			CommandId: c.ID, DeploymentId: dep, Abort: c.Abort, RollbackAttempt: attempt}}}
 	case fleet.Disarm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Disarm{Disarm: &cutoverv1.DisarmCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID}}}
+			CommandId: c.ID, DeploymentId: dep, RollbackAttempt: attempt}}}
 	case fleet.Hooks:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Hooks{Hooks: &cutoverv1.HooksCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases), Hooks: hookRefsToProto(c.Hooks)}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), Hooks: hookRefsToProto(c.Hooks), RollbackAttempt: attempt}}}
 	case fleet.Rollback:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Rollback{Rollback: &cutoverv1.RollbackCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Applications: c.Applications}}}
+			CommandId: c.ID, DeploymentId: dep, Applications: c.Applications}}}
 	case fleet.Drop:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Drop{Drop: &cutoverv1.DropCommand{
-			CommandId: c.ID, DeploymentId: c.DeploymentID, Releases: refsToProto(c.Releases)}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases)}}}
 	case fleet.StopApp:
 		var app string
 		if len(c.Applications) > 0 {

@@ -39,6 +39,12 @@ func TestReportFromProto(t *testing.T) {
 		{"a negative overlap is dropped",
 			&cutoverv1.CommandReport{CommandId: "c", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE, Overlap: durationpb.New(-time.Second)},
 			fleet.Report{CommandID: "c", Outcome: fleet.Done}},
+		{"a rollback by command",
+			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d-1", RollbackAttempt: 4, Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE},
+			fleet.Report{CommandID: "c", DeploymentID: "d-1", RollbackAttempt: 4, Outcome: fleet.Done}},
+		{"a rollback by command from an agent of revision 0: the packed id",
+			&cutoverv1.CommandReport{CommandId: "c", DeploymentId: "d-1~rollback.4", Outcome: cutoverv1.CommandOutcome_COMMAND_OUTCOME_DONE},
+			fleet.Report{CommandID: "c", DeploymentID: "d-1", RollbackAttempt: 4, Outcome: fleet.Done}},
 		{"unspecified outcome is progress",
 			&cutoverv1.CommandReport{CommandId: "c"},
 			fleet.Report{CommandID: "c", Outcome: fleet.Progress}},
@@ -53,12 +59,12 @@ func TestReportFromProto(t *testing.T) {
 }
 
 func TestCommandToProtoHoldAndFinish(t *testing.T) {
-	c := commandToProto(fleet.Command{Kind: fleet.Commit, ID: "c", DeploymentID: "d-1", Hold: true}).GetCommit()
+	c := commandToProto(fleet.Command{Kind: fleet.Commit, ID: "c", DeploymentID: "d-1", Hold: true}, attemptsRevision).GetCommit()
 	if c == nil || !c.GetHold() {
 		t.Fatalf("commit with hold: %v", c)
 	}
 	for _, abort := range []bool{false, true} {
-		f := commandToProto(fleet.Command{Kind: fleet.Finish, ID: "c", DeploymentID: "d-1", Abort: abort}).GetFinish()
+		f := commandToProto(fleet.Command{Kind: fleet.Finish, ID: "c", DeploymentID: "d-1", Abort: abort}, attemptsRevision).GetFinish()
 		if f == nil || f.GetCommandId() != "c" || f.GetDeploymentId() != "d-1" || f.GetAbort() != abort {
 			t.Fatalf("finish (abort %v): %v", abort, f)
 		}
@@ -66,8 +72,58 @@ func TestCommandToProtoHoldAndFinish(t *testing.T) {
 }
 
 func TestCommandToProtoStopApp(t *testing.T) {
-	c := commandToProto(fleet.Command{Kind: fleet.StopApp, ID: "stop.hello.fe1.x", Applications: []string{"hello"}}).GetStopApp()
+	c := commandToProto(fleet.Command{Kind: fleet.StopApp, ID: "stop.hello.fe1.x", Applications: []string{"hello"}}, attemptsRevision).GetStopApp()
 	if c == nil || c.GetCommandId() != "stop.hello.fe1.x" || c.GetApplication() != "hello" {
 		t.Fatalf("stop_app: %v", c)
+	}
+}
+
+// commandDeployment is the deployment_id and rollback_attempt a command
+// message carries.
+type commandDeployment interface {
+	GetDeploymentId() string
+	GetRollbackAttempt() uint32
+}
+
+// TestCommandToProtoRollbackAttempt: an agent of revision 1 gets the
+// deployment's own id and the attempt; an agent of revision 0 (the
+// previous release) gets the packed id it reads, and no attempt.
+func TestCommandToProtoRollbackAttempt(t *testing.T) {
+	of := func(m *cutoverv1.ConnectResponse) commandDeployment {
+		switch x := m.GetCommand().(type) {
+		case *cutoverv1.ConnectResponse_Arm:
+			return x.Arm
+		case *cutoverv1.ConnectResponse_Commit:
+			return x.Commit
+		case *cutoverv1.ConnectResponse_Finish:
+			return x.Finish
+		case *cutoverv1.ConnectResponse_Disarm:
+			return x.Disarm
+		case *cutoverv1.ConnectResponse_Hooks:
+			return x.Hooks
+		}
+		return nil
+	}
+	tests := []struct {
+		name    string
+		attempt int
+		rev     uint32
+		wantID  string
+		wantN   uint32
+	}{
+		{"own stage 2, revision 1", 0, attemptsRevision, "d-1", 0},
+		{"own stage 2, revision 0", 0, 0, "d-1", 0},
+		{"rollback by command, revision 1", 3, attemptsRevision, "d-1", 3},
+		{"rollback by command, revision 0", 3, 0, "d-1~rollback.3", 0},
+	}
+	for _, tt := range tests {
+		for _, kind := range []fleet.CommandKind{fleet.Arm, fleet.Commit, fleet.Finish, fleet.Disarm, fleet.Hooks} {
+			t.Run(tt.name+"/"+string(kind), func(t *testing.T) {
+				c := of(commandToProto(fleet.Command{Kind: kind, ID: "c", DeploymentID: "d-1", RollbackAttempt: tt.attempt}, tt.rev))
+				if c == nil || c.GetDeploymentId() != tt.wantID || c.GetRollbackAttempt() != tt.wantN {
+					t.Errorf("got %v; want deployment_id %q, rollback_attempt %d", c, tt.wantID, tt.wantN)
+				}
+			})
+		}
 	}
 }

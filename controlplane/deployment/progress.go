@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
-	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // This file holds the coalescing of PROGRESS reports (issue 15). A
@@ -49,9 +48,9 @@ func coalescable(r fleet.Report) bool {
 }
 
 // commandKind is the kind of the command r answers, read from its id
-// (commandID), or "" if the id is not of that form.
+// (commandID, rollbackCommandID), or "" if the id is not of that form.
 func commandKind(r fleet.Report) fleet.CommandKind {
-	rest, ok := strings.CutPrefix(r.CommandID, r.DeploymentID+".")
+	rest, ok := strings.CutPrefix(r.CommandID, commandPrefix(r.DeploymentID, r.RollbackAttempt)+".")
 	if !ok {
 		return ""
 	}
@@ -91,7 +90,7 @@ func (p pendingProgress) apply(d *model.Deployment) bool {
 // holdProgress keeps the coalescable report r for the next write of its
 // deployment. Call with s.mu held.
 func (s *Service) holdProgress(r fleet.Report) {
-	id := journalkey.Deployment(r.DeploymentID)
+	id := r.DeploymentID
 	p := s.progress[id]
 	if p == nil {
 		p = pendingProgress{}

@@ -172,6 +172,13 @@ func TestCoalescable(t *testing.T) {
 		{r("d-2.stage.a", fleet.Progress, false), false}, // another deployment's id: not read as a stage
 		{r("x", fleet.Progress, false), false},
 	}
+	// The arm of a rollback by command: its id from rollbackCommandID.
+	rollbackArm := r(rollbackCommandID(&model.Deployment{ID: "d-1", RollbackAttempt: 3}, fleet.Arm, "a"), fleet.Progress, false)
+	rollbackArm.RollbackAttempt = 3
+	cases = append(cases, struct {
+		r    fleet.Report
+		want bool
+	}{rollbackArm, true})
 	for _, tc := range cases {
 		if got := coalescable(tc.r); got != tc.want {
 			t.Errorf("coalescable(%s %v ready=%v) = %v, want %v", tc.r.CommandID, tc.r.Outcome, tc.r.Ready, got, tc.want)

@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
@@ -22,6 +23,25 @@ func short(id string) string {
 // It is the same every time, so a resent command is recognised.
 func commandID(d *model.Deployment, kind fleet.CommandKind, agent string) string {
 	return d.ID + "." + string(kind) + "." + agent
+}
+
+// rollbackCommandID is the id of the command of the given kind (a hook
+// step: its name) for one agent in d's rollback by command. It is the
+// same every time, and the same as before the attempt was a field of its
+// own ("<id>~rollback.<n>.<kind>.<agent>"), so that a command an agent
+// journaled by its id (hook runs) before an upgrade is recognised after
+// it; it is only an id, from which nothing reads the attempt back.
+func rollbackCommandID(d *model.Deployment, kind fleet.CommandKind, agent string) string {
+	return commandPrefix(d.ID, d.RollbackAttempt) + "." + string(kind) + "." + agent
+}
+
+// commandPrefix is what the ids of the commands of deployment id's
+// activation attempt (0: its own stage 2) start with.
+func commandPrefix(id string, attempt int) string {
+	if attempt == 0 {
+		return id
+	}
+	return id + "~rollback." + strconv.Itoa(attempt)
 }
 
 // phase is the kind of command d waits for.

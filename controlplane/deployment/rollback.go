@@ -12,14 +12,14 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // This file holds the rollback command: a DEPLOYED deployment is undone on
 // every agent, atomically, the same way as stage 2 swaps, and as an
 // activation of the releases it goes back to, hooks included: every agent
 // arms the releases that ran before (`current.next`, under the
-// deployment's RollbackKey in its journal); the before_activate hooks of
+// deployment's id and its RollbackAttempt in its journal, apart from the
+// deployment's own activation); the before_activate hooks of
 // those releases run where their plan says; only then does every agent
 // commit (swap back, restart, health, their validate hooks); last, their
 // after_activate hooks run (after a failure, only where before_activate
@@ -87,7 +87,7 @@ func (s *Service) Rollback(ctx context.Context, actor, id string, opt RollbackOp
 		}
 		note(d, s.clock(), actor, msg)
 		d.RollingBack, d.Error, d.Ending, d.RollbackError = true, "", "", ""
-		d.RollbackKey = journalkey.Rollback(d.ID, len(d.History))
+		d.RollbackAttempt = len(d.History) // new each time: a retry is an activation of its own on the agents
 		for i := range d.Agents {
 			a := &d.Agents[i]
 			a.Error, a.RollbackSwapTime, a.BeforeRan, a.RollbackPlan = "", time.Time{}, false, plan[a.Name]
@@ -241,20 +241,20 @@ func (s *Service) enterRollbackStep(d *model.Deployment, st model.Stage2Step) []
 			}
 			a.BeforeRan = a.BeforeRan || st == model.StepBefore
 		}
-		a.Command = d.RollbackKey + "." + string(st) + "." + a.Name
+		a.Command = rollbackCommandID(d, fleet.CommandKind(st), a.Name)
 		out = append(out, outgoing{agent: a.Name, cmd: rollbackCommand(d, a)})
 	}
 	return out
 }
 
 // rollbackCommand builds the command of the rollback's current step for
-// agent a: the releases that ran before d, under d's RollbackKey; the arm
+// agent a: the releases that ran before d, under d's RollbackAttempt; the arm
 // only checks them (an agent never deletes a rollback target); the hook
 // steps and the commit carry a's hooks of their kind from its rollback
 // plan (the hooks of those releases).
 func rollbackCommand(d *model.Deployment, a *model.DeploymentAgent) fleet.Command {
 	kind, hk := stepKind(d.Step)
-	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.RollbackKey, Releases: previousReleases(d)}
+	c := fleet.Command{Kind: kind, ID: a.Command, DeploymentID: d.ID, RollbackAttempt: d.RollbackAttempt, Releases: previousReleases(d)}
 	switch kind {
 	case fleet.Arm:
 		c.VerifyOnly = true
@@ -338,7 +338,8 @@ func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now tim
 			for i := range d.Agents {
 				a := &d.Agents[i]
 				a.State = model.AgentActive // it runs d's releases, as before
-				out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: d.RollbackKey + "." + string(fleet.Disarm) + "." + a.Name, DeploymentID: d.RollbackKey}})
+				out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: rollbackCommandID(d, fleet.Disarm, a.Name),
+					DeploymentID: d.ID, RollbackAttempt: d.RollbackAttempt}})
 			}
 		}
 		if d.Step != model.StepAfter {

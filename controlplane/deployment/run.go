@@ -13,7 +13,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
-	"github.com/cutover-dev/cutover/pkg/journalkey"
 	"github.com/cutover-dev/cutover/pkg/logging"
 )
 
@@ -285,7 +284,7 @@ func (s *Service) handleReport(r fleet.Report) error {
 	}
 	var out []outgoing
 	ended, saved, rollbackFailed := false, false, false
-	d, err := s.update(journalkey.Deployment(r.DeploymentID), func(tx model.Tx, d *model.Deployment) error {
+	d, err := s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
 			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)

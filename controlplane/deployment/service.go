@@ -279,7 +279,7 @@ func (s *Service) finished(d *model.Deployment) {
 	if d.State == model.Deployed && d.Package != nil && d.Package.Pending {
 		s.spawnPackage(d.ID)
 	}
-	if d.State == model.RolledBack && d.RollbackKey != "" {
+	if d.State == model.RolledBack && d.RollbackAttempt > 0 {
 		// Rolled back by command: its run was counted as deployed when it
 		// ended; it now counts as rolled back too.
 		s.metrics.rollbacks.WithLabelValues(d.Environment, resultRolledBack).Inc()

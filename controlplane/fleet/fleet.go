@@ -283,8 +283,9 @@ func (f *Fleet) Send(agent string, cmd Command) {
 	}
 }
 
-// Forget drops the outstanding commands of a deployment, for every agent:
-// used when the deployment ends and no longer waits for answers.
+// Forget drops the outstanding commands of a deployment (its rollbacks
+// by command included), for every agent: used when the deployment ends
+// and no longer waits for answers.
 func (f *Fleet) Forget(deploymentID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -377,7 +378,7 @@ func (f *Fleet) Revoke(agent, reason string) {
 	f.mu.Unlock()
 	f.log.Warn("agent revoked; its outstanding commands fail", "agent", agent, "commands", len(cmds))
 	for _, c := range cmds {
-		r := Report{Agent: agent, CommandID: c.ID, DeploymentID: c.DeploymentID, Outcome: CommandFailed, Error: reason}
+		r := Report{Agent: agent, CommandID: c.ID, DeploymentID: c.DeploymentID, RollbackAttempt: c.RollbackAttempt, Outcome: CommandFailed, Error: reason}
 		f.mu.Lock()
 		called := f.deliverLocked(r)
 		f.mu.Unlock()

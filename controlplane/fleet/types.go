@@ -39,6 +39,11 @@ type Command struct {
 	Kind         CommandKind
 	ID           string
 	DeploymentID string
+	// RollbackAttempt (arm, commit, finish, disarm, hooks) is n > 0 for
+	// a command of the n-th rollback by command of DeploymentID, which the
+	// agent journals apart from the deployment's own activation; 0 for the
+	// deployment's own.
+	RollbackAttempt int
 	// Releases for stage, arm, commit, hooks and drop.
 	Releases []ReleaseRef
 	// Applications for rollback (empty means all of the deployment's) and
@@ -81,9 +86,11 @@ type Report struct {
 	Agent        string
 	CommandID    string
 	DeploymentID string
-	Outcome      Outcome
-	Error        string
-	ReleaseBytes int64
+	// RollbackAttempt echoes the command's.
+	RollbackAttempt int
+	Outcome         Outcome
+	Error           string
+	ReleaseBytes    int64
 	// TransferredBytes is what this run of the command received over the
 	// wire so far (stage, arm); it counts from 0 in each run.
 	TransferredBytes int64

@@ -119,10 +119,12 @@ type Deployment struct {
 	Error        string                  `json:"error,omitempty"`
 	SingleStage  bool                    `json:"single_stage,omitempty"`
 	RollingBack  bool                    `json:"rolling_back,omitempty"`
-	// RollbackKey names, on the agents, the activation of the running
-	// rollback by command ("<id>~rollback.<n>"): its arm and commit are
-	// journaled under it, apart from the deployment's own activation.
-	RollbackKey string `json:"rollback_key,omitempty"`
+	// RollbackAttempt is n > 0 once the rollback by command was started:
+	// the agents journal the activation of its n-th attempt (its arm and
+	// commit, sent with the attempt) apart from the deployment's own. 0:
+	// no rollback by command was started. (Stored by schema 5 as the
+	// packed "rollback_key"; controlplane/store's migration reads it.)
+	RollbackAttempt int `json:"rollback_attempt,omitempty"`
 	// RollbackError is why the running rollback by command failed, while
 	// its after_activate hooks run; it becomes Error when they have
 	// answered (Error stays empty until the rollback has ended, so that

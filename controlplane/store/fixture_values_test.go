@@ -76,10 +76,12 @@ var (
 			Package:   &m.PackageResult{Application: "hello", Ran: true, Changed: []string{"bin/hello"}, SizeBytes: 99, Duration: time.Second, Output: "ok", File: "hello.tgz"},
 			Deadlines: m.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 30 * time.Second},
 		},
-		{ // d-2: single stage, deployed, later rolled back by command
+		{ // d-2: single stage, deployed, later rolled back by command.
+			// RollbackAttempt was written as RollbackKey: "d-2~rollback.1"
+			// (to regenerate, put that back: the only field renamed since).
 			ID: "d-2", Environment: "production", State: m.Deployed, SingleStage: true, StartForced: true,
 			Applications: []m.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r-2", PreviousReleaseID: "r-1", Previous: fxPrev}},
-			RollingBack:  true, RollbackKey: "d-2~rollback.1", RollbackError: "fe-a: health check failed", RollbackSpread: 2 * time.Second,
+			RollingBack:  true, RollbackAttempt: 1, RollbackError: "fe-a: health check failed", RollbackSpread: 2 * time.Second,
 			CreateTime: fxAt(2 * time.Hour), PrepareTime: fxAt(2 * time.Hour), ActivateTime: fxAt(2*time.Hour + time.Minute), FinishTime: fxAt(3 * time.Hour),
 			Agents: []m.DeploymentAgent{
 				{Name: "fe-a", State: m.AgentRolledBack, SwappedBack: true, RollbackSwapTime: fxAt(4 * time.Hour), Command: "cmd-7",

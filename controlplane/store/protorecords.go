@@ -10,6 +10,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 )
 
 // Migration 0006 turns schema 5's JSON values into the protobuf records of
@@ -74,6 +75,9 @@ func copyProtoBatch(btx *bolt.Tx, limit int) (done bool, err error) {
 			if err != nil {
 				return false, err
 			}
+			if d.RollbackAttempt, err = schema5RollbackAttempt(k, v); err != nil {
+				return false, err
+			}
 			// The copy resumes after the last key copied: a record must
 			// land under the key it was read from.
 			if key, ok := deploymentKey(d.ID); !ok || !bytes.Equal(key, k) {
@@ -102,6 +106,23 @@ func copyProtoBatch(btx *bolt.Tx, limit int) (done bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// schema5RollbackAttempt reads the attempt of the rollback by command of a
+// deployment record of schema 5, which stored it packed in rollback_key
+// ("<id>~rollback.<n>"; model.Deployment now has RollbackAttempt).
+func schema5RollbackAttempt(k, raw []byte) (int, error) {
+	v, err := fromJSON[struct {
+		ID          string `json:"id"`
+		RollbackKey string `json:"rollback_key"`
+	}]("deployment", k, raw)
+	if err != nil {
+		return 0, err
+	}
+	if id, n := journalkey.Unpack(v.RollbackKey); id == v.ID {
+		return n, nil
+	}
+	return 0, nil
 }
 
 // seekAfter positions c on the first key after the last key of to (the

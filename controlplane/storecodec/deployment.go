@@ -2,6 +2,7 @@ package storecodec
 
 import (
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/pkg/journalkey"
 	storagev1 "github.com/cutover-dev/cutover/proto/cutover/storage/v1"
 )
 
@@ -74,7 +75,8 @@ func toDeployment(d *model.Deployment) (*storagev1.Deployment, error) {
 	m := &storagev1.Deployment{
 		Id: d.ID, Environment: d.Environment, Applications: each(d.Applications, toDeploymentApplication),
 		State: c.toDState(d.State), Error: d.Error, SingleStage: d.SingleStage, RollingBack: d.RollingBack,
-		RollbackKey: d.RollbackKey, RollbackError: d.RollbackError, RollbackSpreadNs: ns(d.RollbackSpread),
+		RollbackAttempt: uint32(d.RollbackAttempt), RollbackKey: legacyRollbackKey(d),
+		RollbackError: d.RollbackError, RollbackSpreadNs: ns(d.RollbackSpread),
 		CreateTime: ts(d.CreateTime), PrepareTime: ts(d.PrepareTime), PreparedTime: ts(d.PreparedTime),
 		ActivateTime: ts(d.ActivateTime), FinishTime: ts(d.FinishTime), ExpireTime: ts(d.ExpireTime),
 		ActivationSpreadNs: ns(d.ActivationSpread), BuildDurationNs: ns(d.BuildDuration),
@@ -115,7 +117,7 @@ func fromDeployment(m *storagev1.Deployment) (*model.Deployment, error) {
 	d := &model.Deployment{
 		ID: m.Id, Environment: m.Environment, Applications: eachP(m.Applications, fromDeploymentApplication),
 		State: c.fromDState(m.State), Error: m.Error, SingleStage: m.SingleStage, RollingBack: m.RollingBack,
-		RollbackKey: m.RollbackKey, RollbackError: m.RollbackError, RollbackSpread: dur(m.RollbackSpreadNs),
+		RollbackAttempt: rollbackAttempt(m), RollbackError: m.RollbackError, RollbackSpread: dur(m.RollbackSpreadNs),
 		CreateTime: tm(m.CreateTime), PrepareTime: tm(m.PrepareTime), PreparedTime: tm(m.PreparedTime),
 		ActivateTime: tm(m.ActivateTime), FinishTime: tm(m.FinishTime), ExpireTime: tm(m.ExpireTime),
 		ActivationSpread: dur(m.ActivationSpreadNs), BuildDuration: dur(m.BuildDurationNs),
@@ -233,4 +235,28 @@ func toHookRef(h *model.HookRef) *storagev1.HookRef {
 
 func fromHookRef(m *storagev1.HookRef) model.HookRef {
 	return model.HookRef{Application: m.GetApplication(), Kind: m.GetKind(), Index: int(m.GetIndex())}
+}
+
+// legacyRollbackKey is what controllers before rollback_attempt stored
+// for d's rollback by command (rollback_key, "<id>~rollback.<n>"): written
+// for one release beside rollback_attempt, so that a controller of the
+// previous version that shares the store (etcd) follows a rollback in
+// flight. Remove it with pkg/journalkey.
+func legacyRollbackKey(d *model.Deployment) string {
+	if d.RollbackAttempt <= 0 {
+		return ""
+	}
+	return journalkey.Pack(d.ID, d.RollbackAttempt)
+}
+
+// rollbackAttempt reads m's attempt, from rollback_attempt, or from the
+// rollback_key of a record that a controller before that field wrote.
+func rollbackAttempt(m *storagev1.Deployment) int {
+	if m.RollbackAttempt > 0 {
+		return int(m.RollbackAttempt)
+	}
+	if id, n := journalkey.Unpack(m.RollbackKey); id == m.Id {
+		return n
+	}
+	return 0
 }

@@ -1,9 +1,23 @@
-// Package journalkey names the keys under which an agent journals
-// activations, and which the controller's commands and the agent's reports
-// carry as their deployment id: a deployment's own id for its stage 2, or
-// "<id>~rollback.<n>" for the n-th rollback by command of deployment <id>
-// (each attempt has its own key, so a retry is a new activation). Both
-// sides read keys only through this package.
+// Package journalkey reads and writes the packed form in which agents and
+// controllers of agent protocol revision 0 named a rollback by command:
+// "<deployment id>~rollback.<n>" for the n-th rollback by command of a
+// deployment, carried as deployment_id in commands and reports, stored as
+// a controller's rollback_key and as the key of an agent's activation
+// journal. Today the attempt is a field of its own everywhere
+// (rollback_attempt); only the edges that meet the previous version use
+// this package:
+//
+//   - the agent protocol's conversions, which meet a peer of the previous
+//     release: controlplane/agentapi (Pack for an agent of revision 0,
+//     Unpack of its reports) and agent/session (Unpack of a previous
+//     controller's commands). They go, with Pack, in the release after
+//     the one that brought rollback_attempt, when no such peer remains;
+//     so does storecodec's writing of rollback_key for a previous
+//     controller that shares the store.
+//   - the readers of what previous versions stored: controlplane/storecodec
+//     (rollback_key of a deployment record), controlplane/store's schema 5
+//     migration and agent/store's migration 4 → 5 (the agent's journal).
+//     Unpack stays for them as long as they read stores of that age.
 package journalkey
 
 import (
@@ -11,26 +25,31 @@ import (
 	"strings"
 )
 
-// sep separates a deployment's id from the rest of a rollback's key;
-// deployment ids ("d-<n>") never hold it.
+// sep separates a deployment's id from the attempt; deployment ids
+// ("d-<n>") never hold it.
 const sep = "~rollback."
 
-// Rollback returns the key of attempt n of the rollback by command of
-// deployment.
-func Rollback(deployment string, n int) string {
-	return deployment + sep + strconv.Itoa(n)
+// Pack returns the packed form of attempt of deployment: deployment itself
+// for attempt 0 (its own stage 2), "<deployment>~rollback.<attempt>" for a
+// rollback by command.
+func Pack(deployment string, attempt int) string {
+	if attempt <= 0 {
+		return deployment
+	}
+	return deployment + sep + strconv.Itoa(attempt)
 }
 
-// Deployment returns the id of the deployment that key belongs to: key
-// itself, or the deployment a rollback's key rolls back.
-func Deployment(key string) string {
-	id, _, _ := strings.Cut(key, sep)
-	return id
-}
-
-// RollsBack says whether key is a rollback's key, and which deployment's
-// activation that rollback undoes.
-func RollsBack(key string) (deployment string, ok bool) {
-	id, _, ok := strings.Cut(key, sep)
-	return id, ok
+// Unpack reads the packed form: the deployment's id and the attempt (0
+// when key is a plain deployment id). A key whose tail is not a positive
+// number is not packed: it is returned whole, attempt 0.
+func Unpack(key string) (deployment string, attempt int) {
+	id, tail, ok := strings.Cut(key, sep)
+	if !ok {
+		return key, 0
+	}
+	n, err := strconv.Atoi(tail)
+	if err != nil || n <= 0 || strconv.Itoa(n) != tail {
+		return key, 0
+	}
+	return id, n
 }

@@ -425,7 +425,13 @@ type AgentHello struct {
 	// labels from --label.
 	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// status at connect time.
-	Status        *AgentStatus `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Status *AgentStatus `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// revision is the agent protocol revision the agent speaks; the
+	// controller sends it only what that revision reads. 0 (agents that
+	// predate the field): a rollback by command's commands carry
+	// deployment_id "<id>~rollback.<n>". 1: they carry deployment_id <id> and
+	// rollback_attempt n.
+	Revision      uint32 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +492,13 @@ func (x *AgentHello) GetStatus() *AgentStatus {
 		return x.Status
 	}
 	return nil
+}
+
+func (x *AgentHello) GetRevision() uint32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // AgentStatus is what an agent runs and holds.
@@ -574,9 +587,13 @@ type CommandReport struct {
 	Ready bool `protobuf:"varint,12,opt,name=ready,proto3" json:"ready,omitempty"`
 	// overlap is how long both versions served during the commit (see
 	// DeploymentAgent.overlap); set on DONE.
-	Overlap       *durationpb.Duration `protobuf:"bytes,13,opt,name=overlap,proto3" json:"overlap,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Overlap *durationpb.Duration `protobuf:"bytes,13,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	// rollback_attempt echoes the command's (see ArmCommand.rollback_attempt).
+	// Agents of revision 0 echo deployment_id "<id>~rollback.<n>" instead,
+	// which the controller reads as deployment_id <id>, rollback_attempt n.
+	RollbackAttempt uint32 `protobuf:"varint,14,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CommandReport) Reset() {
@@ -698,6 +715,13 @@ func (x *CommandReport) GetOverlap() *durationpb.Duration {
 		return x.Overlap
 	}
 	return nil
+}
+
+func (x *CommandReport) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
 }
 
 // ConnectResponse is a message from the controller.
@@ -1069,9 +1093,18 @@ type ArmCommand struct {
 	// intact (continue with require_prepared).
 	VerifyOnly bool `protobuf:"varint,4,opt,name=verify_only,json=verifyOnly,proto3" json:"verify_only,omitempty"`
 	// stage_rate caps the writes of what arm stages, as StageCommand's.
-	StageRate     int64 `protobuf:"varint,5,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StageRate int64 `protobuf:"varint,5,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	// rollback_attempt is 0 when the command belongs to deployment_id's own
+	// stage 2, and n > 0 when it belongs to the n-th rollback by command of
+	// deployment_id (each attempt is an activation of its own on the agent,
+	// journaled apart). deployment_id is always the deployment's own id.
+	// Sent only to agents whose hello says revision >= 1; an older agent is
+	// sent deployment_id "<id>~rollback.<n>" instead (protocol revision 0).
+	// Stage, drop and rollback commands only ever concern a deployment's own
+	// activation, and have no such field.
+	RollbackAttempt uint32 `protobuf:"varint,6,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ArmCommand) Reset() {
@@ -1139,6 +1172,13 @@ func (x *ArmCommand) GetStageRate() int64 {
 	return 0
 }
 
+func (x *ArmCommand) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
+}
+
 // CommitCommand asks the agent to swap to the releases it armed: rename
 // `current.next` over `current`, fsync, restart, wait for health, run the
 // validate hooks. Any failure swaps back and reports FAILED with
@@ -1166,9 +1206,11 @@ type CommitCommand struct {
 	// that the fleet switches together. A commit with no such app never
 	// waits. Without hold the agent stops each old process as soon as its
 	// new one is healthy.
-	Hold          bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hold bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
+	// rollback_attempt: as ArmCommand's.
+	RollbackAttempt uint32 `protobuf:"varint,7,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CommitCommand) Reset() {
@@ -1243,6 +1285,13 @@ func (x *CommitCommand) GetHold() bool {
 	return false
 }
 
+func (x *CommitCommand) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
+}
+
 // FinishCommand lets the held commit command_id of deployment_id stop the
 // old processes (CommitCommand.hold), or with abort go back. It has no report of its own: the
 // commit's DONE or FAILED follows. Sent for a commit that does not wait,
@@ -1256,9 +1305,11 @@ type FinishCommand struct {
 	// abort, instead, stops the new processes and leaves the old ones
 	// serving: the commit then fails, swapped back, with nothing refused
 	// (another front-end failed its commit while this one was ready).
-	Abort         bool `protobuf:"varint,3,opt,name=abort,proto3" json:"abort,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Abort bool `protobuf:"varint,3,opt,name=abort,proto3" json:"abort,omitempty"`
+	// rollback_attempt: as ArmCommand's.
+	RollbackAttempt uint32 `protobuf:"varint,4,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *FinishCommand) Reset() {
@@ -1312,6 +1363,13 @@ func (x *FinishCommand) GetAbort() bool {
 	return false
 }
 
+func (x *FinishCommand) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
+}
+
 // DisarmCommand asks the agent to forget an armed activation: it removes
 // `current.next`; nothing running changes. Idempotent.
 type DisarmCommand struct {
@@ -1319,9 +1377,11 @@ type DisarmCommand struct {
 	// command_id identifies the command in reports.
 	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// deployment_id is the deployment whose armed activation to forget.
-	DeploymentId  string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// rollback_attempt: as ArmCommand's.
+	RollbackAttempt uint32 `protobuf:"varint,3,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DisarmCommand) Reset() {
@@ -1368,6 +1428,13 @@ func (x *DisarmCommand) GetDeploymentId() string {
 	return ""
 }
 
+func (x *DisarmCommand) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
+}
+
 // HooksCommand asks the agent to run hooks of the deployment's releases
 // (before_activate or after_activate), one after the other; the first that
 // fails ends the command FAILED (the ones after it do not run).
@@ -1380,9 +1447,11 @@ type HooksCommand struct {
 	// releases of the deployment (the hooks are read from their manifests).
 	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
 	// hooks to run, in order.
-	Hooks         []*HookRef `protobuf:"bytes,4,rep,name=hooks,proto3" json:"hooks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hooks []*HookRef `protobuf:"bytes,4,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	// rollback_attempt: as ArmCommand's.
+	RollbackAttempt uint32 `protobuf:"varint,5,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *HooksCommand) Reset() {
@@ -1441,6 +1510,13 @@ func (x *HooksCommand) GetHooks() []*HookRef {
 		return x.Hooks
 	}
 	return nil
+}
+
+func (x *HooksCommand) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
 }
 
 // HookRef names one hook of a release's app spec.
@@ -2008,18 +2084,19 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.cutover.v1.AgentHelloH\x00R\x05hello\x121\n" +
 	"\x06status\x18\x02 \x01(\v2\x17.cutover.v1.AgentStatusH\x00R\x06status\x123\n" +
 	"\x06report\x18\x03 \x01(\v2\x19.cutover.v1.CommandReportH\x00R\x06reportB\x05\n" +
-	"\x03msg\"\xea\x01\n" +
+	"\x03msg\"\x86\x02\n" +
 	"\n" +
 	"AgentHello\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12:\n" +
 	"\x06labels\x18\x03 \x03(\v2\".cutover.v1.AgentHello.LabelsEntryR\x06labels\x12/\n" +
-	"\x06status\x18\x04 \x01(\v2\x17.cutover.v1.AgentStatusR\x06status\x1a9\n" +
+	"\x06status\x18\x04 \x01(\v2\x17.cutover.v1.AgentStatusR\x06status\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\rR\brevision\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\vAgentStatus\x12@\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\x80\x04\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1c.cutover.v1.AgentApplicationR\fapplications\"\xab\x04\n" +
 	"\rCommandReport\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2035,7 +2112,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	" \x03(\v2\x16.cutover.v1.HookResultR\x05hooks\x12\x15\n" +
 	"\x06run_id\x18\v \x01(\tR\x05runId\x12\x14\n" +
 	"\x05ready\x18\f \x01(\bR\x05ready\x123\n" +
-	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\x94\x04\n" +
+	"\aoverlap\x18\r \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12)\n" +
+	"\x10rollback_attempt\x18\x0e \x01(\rR\x0frollbackAttempt\"\x94\x04\n" +
 	"\x0fConnectResponse\x120\n" +
 	"\x05stage\x18\x01 \x01(\v2\x18.cutover.v1.StageCommandH\x00R\x05stage\x129\n" +
 	"\brollback\x18\x03 \x01(\v2\x1b.cutover.v1.RollbackCommandH\x00R\brollback\x12-\n" +
@@ -2060,7 +2138,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1d\n" +
 	"\n" +
-	"stage_rate\x18\x04 \x01(\x03R\tstageRate\"\xc4\x01\n" +
+	"stage_rate\x18\x04 \x01(\x03R\tstageRate\"\xef\x01\n" +
 	"\n" +
 	"ArmCommand\x12\x1d\n" +
 	"\n" +
@@ -2070,7 +2148,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\vverify_only\x18\x04 \x01(\bR\n" +
 	"verifyOnly\x12\x1d\n" +
 	"\n" +
-	"stage_rate\x18\x05 \x01(\x03R\tstageRate\"\xf1\x01\n" +
+	"stage_rate\x18\x05 \x01(\x03R\tstageRate\x12)\n" +
+	"\x10rollback_attempt\x18\x06 \x01(\rR\x0frollbackAttempt\"\x9c\x02\n" +
 	"\rCommitCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2078,22 +2157,26 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12/\n" +
 	"\bvalidate\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\bvalidate\x12#\n" +
 	"\rkeep_releases\x18\x05 \x01(\x05R\fkeepReleases\x12\x12\n" +
-	"\x04hold\x18\x06 \x01(\bR\x04hold\"i\n" +
+	"\x04hold\x18\x06 \x01(\bR\x04hold\x12)\n" +
+	"\x10rollback_attempt\x18\a \x01(\rR\x0frollbackAttempt\"\x94\x01\n" +
 	"\rFinishCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x14\n" +
-	"\x05abort\x18\x03 \x01(\bR\x05abort\"S\n" +
+	"\x05abort\x18\x03 \x01(\bR\x05abort\x12)\n" +
+	"\x10rollback_attempt\x18\x04 \x01(\rR\x0frollbackAttempt\"~\n" +
 	"\rDisarmCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
-	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\"\xb1\x01\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12)\n" +
+	"\x10rollback_attempt\x18\x03 \x01(\rR\x0frollbackAttempt\"\xdc\x01\n" +
 	"\fHooksCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12)\n" +
-	"\x05hooks\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\x05hooks\"k\n" +
+	"\x05hooks\x18\x04 \x03(\v2\x13.cutover.v1.HookRefR\x05hooks\x12)\n" +
+	"\x10rollback_attempt\x18\x05 \x01(\rR\x0frollbackAttempt\"k\n" +
 	"\aHookRef\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.cutover.v1.HookKindR\x04kind\x12\x14\n" +

@@ -249,7 +249,13 @@ type Deployment struct {
 	Error       string          `protobuf:"bytes,5,opt,name=error" json:"error,omitempty"`
 	SingleStage bool            `protobuf:"varint,6,opt,name=single_stage,json=singleStage" json:"single_stage,omitempty"`
 	RollingBack bool            `protobuf:"varint,7,opt,name=rolling_back,json=rollingBack" json:"rolling_back,omitempty"`
-	// rollback_key is "<id>~rollback.<n>" while a rollback by command runs.
+	// rollback_key is what controllers before rollback_attempt wrote:
+	// "<id>~rollback.<n>" while a rollback by command runs. Read when
+	// rollback_attempt is 0, and still written beside it for one release, so
+	// that a controller of the previous version sharing the store (etcd)
+	// follows a rollback in flight; reserve it in the release after.
+	//
+	// Deprecated: Marked as deprecated in cutover/storage/v1/deployment.proto.
 	RollbackKey        string                 `protobuf:"bytes,8,opt,name=rollback_key,json=rollbackKey" json:"rollback_key,omitempty"`
 	RollbackError      string                 `protobuf:"bytes,9,opt,name=rollback_error,json=rollbackError" json:"rollback_error,omitempty"`
 	RollbackSpreadNs   int64                  `protobuf:"varint,10,opt,name=rollback_spread_ns,json=rollbackSpreadNs" json:"rollback_spread_ns,omitempty"`
@@ -302,6 +308,10 @@ type Deployment struct {
 	// schema_undone lists the phases whose down plans ran: "contract", "expand".
 	SchemaUndone    []string `protobuf:"bytes,50,rep,name=schema_undone,json=schemaUndone" json:"schema_undone,omitempty"`
 	DatabaseOutcome string   `protobuf:"bytes,51,opt,name=database_outcome,json=databaseOutcome" json:"database_outcome,omitempty"`
+	// rollback_attempt is n > 0 while the n-th rollback by command runs (and
+	// after it ended): the agents journal its activation apart from the
+	// deployment's own; 0 when no rollback by command was started.
+	RollbackAttempt uint32 `protobuf:"varint,52,opt,name=rollback_attempt,json=rollbackAttempt" json:"rollback_attempt,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -385,6 +395,7 @@ func (x *Deployment) GetRollingBack() bool {
 	return false
 }
 
+// Deprecated: Marked as deprecated in cutover/storage/v1/deployment.proto.
 func (x *Deployment) GetRollbackKey() string {
 	if x != nil {
 		return x.RollbackKey
@@ -691,6 +702,13 @@ func (x *Deployment) GetDatabaseOutcome() string {
 		return x.DatabaseOutcome
 	}
 	return ""
+}
+
+func (x *Deployment) GetRollbackAttempt() uint32 {
+	if x != nil {
+		return x.RollbackAttempt
+	}
+	return 0
 }
 
 // DeploymentApplication is one application of a deployment.
@@ -1693,7 +1711,7 @@ var File_cutover_storage_v1_deployment_proto protoreflect.FileDescriptor
 
 const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\n" +
-	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x12\n" +
+	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x12\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -1702,8 +1720,8 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2#.cutover.storage.v1.DeploymentStateR\x05state\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12!\n" +
 	"\fsingle_stage\x18\x06 \x01(\bR\vsingleStage\x12!\n" +
-	"\frolling_back\x18\a \x01(\bR\vrollingBack\x12!\n" +
-	"\frollback_key\x18\b \x01(\tR\vrollbackKey\x12%\n" +
+	"\frolling_back\x18\a \x01(\bR\vrollingBack\x12%\n" +
+	"\frollback_key\x18\b \x01(\tB\x02\x18\x01R\vrollbackKey\x12%\n" +
 	"\x0erollback_error\x18\t \x01(\tR\rrollbackError\x12,\n" +
 	"\x12rollback_spread_ns\x18\n" +
 	" \x01(\x03R\x10rollbackSpreadNs\x12;\n" +
@@ -1754,7 +1772,8 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x11rollback_database\x180 \x01(\bR\x10rollbackDatabase\x12'\n" +
 	"\x0frollback_forced\x181 \x01(\bR\x0erollbackForced\x12#\n" +
 	"\rschema_undone\x182 \x03(\tR\fschemaUndone\x12)\n" +
-	"\x10database_outcome\x183 \x01(\tR\x0fdatabaseOutcome\"\xe0\x01\n" +
+	"\x10database_outcome\x183 \x01(\tR\x0fdatabaseOutcome\x12)\n" +
+	"\x10rollback_attempt\x184 \x01(\rR\x0frollbackAttempt\"\xe0\x01\n" +
 	"\x15DeploymentApplication\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
