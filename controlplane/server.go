@@ -74,6 +74,11 @@ func newGRPCServer(log *slog.Logger, stopping context.Context, creds credentials
 		// of gRPC's default 32 KiB (a syscall each); the buffer is taken
 		// from a pool while writing, not held per idle connection.
 		grpc.WriteBufferSize(writeBuffer), grpc.SharedWriteBuffer(true),
+		// No read buffer of gRPC's own (32 KiB per connection, held while
+		// it lives: a third of an idle agent's cost, issue 15's F1): the
+		// framer reads from the TLS connection, which buffers a decrypted
+		// record already, and what agents send the controller is small.
+		grpc.ReadBufferSize(0),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(unary...),
