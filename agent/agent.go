@@ -26,6 +26,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/identity"
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/agent/process"
 	"github.com/cutover-dev/cutover/agent/session"
 	"github.com/cutover-dev/cutover/agent/stage"
@@ -84,6 +85,14 @@ type Config struct {
 	// StageRate caps how fast each stage writes, in bytes per second; an
 	// environment's stage_rate lowers it. 0: no cap.
 	StageRate int64
+	// PeerListen, if set, is where the agent serves the chunks it holds to
+	// the agents of its environment (agent/peer; mutual TLS with its
+	// certificate). Empty: it serves none (it still fetches from peers).
+	PeerListen string
+	// PeerAdvertise is the address the other agents dial to reach
+	// PeerListen; default PeerListen's (its port chosen if 0), which must
+	// then name a host.
+	PeerAdvertise string
 }
 
 // DefaultMemoryLimit keeps the agent's heap small while it receives a
@@ -104,6 +113,8 @@ type Agent struct {
 	activator *activate.Activator
 	stager    *stage.Stager
 	session   *session.Session
+	peers     *peer.Source
+	peerLis   net.Listener // nil: no --peer-listen
 }
 
 // New checks cfg, opens the store and builds the agent's parts. Errors are
@@ -163,16 +174,52 @@ func (a *Agent) build() error {
 	if err != nil {
 		return err
 	}
-	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: session.NewSource(a.conn, cfg.Environment, cfg.Name),
+	if a.peers, err = peer.NewSource(peer.Config{Identity: a.peerIdentity, Controller: session.NewSource(a.conn, cfg.Environment, cfg.Name),
+		Log: cfg.Log, Registerer: cfg.Registerer}); err != nil {
+		return err
+	}
+	stager, err := stage.New(stage.Config{Store: a.store, Root: cfg.Root, Source: a.peers,
 		Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock, Rate: cfg.StageRate})
 	if err != nil {
 		return err
 	}
 	a.stager = stager
+	advertise, err := a.listenPeers()
+	if err != nil {
+		return err
+	}
 	a.session, err = session.New(session.Config{Conn: a.conn, Name: cfg.Name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: cfg.Log, Registerer: cfg.Registerer, Fence: a.store, Targets: a.targets,
-		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root}})
+		Labels: cfg.Labels, PeerAddress: advertise, Log: cfg.Log, Registerer: cfg.Registerer, Fence: a.store, Targets: a.targets,
+		Handler: &session.Runner{Stager: stager, Activator: a.activator, Root: cfg.Root, Peers: a.peers}})
 	return err
+}
+
+// listenPeers opens --peer-listen, if set, and returns the address the
+// agent advertises to its peers ("" when it serves none).
+func (a *Agent) listenPeers() (string, error) {
+	if a.cfg.PeerListen == "" {
+		return "", nil
+	}
+	lis, err := net.Listen("tcp", a.cfg.PeerListen)
+	if err != nil {
+		return "", fmt.Errorf("--peer-listen %s: %w", a.cfg.PeerListen, err)
+	}
+	a.peerLis = lis
+	if a.cfg.PeerAdvertise != "" {
+		return a.cfg.PeerAdvertise, nil
+	}
+	if host, _, _ := net.SplitHostPort(a.cfg.PeerListen); host == "" || net.ParseIP(host).IsUnspecified() {
+		return "", fmt.Errorf("--peer-listen %s listens on every address: give --peer-advertise HOST:PORT, the address the other agents dial: %w", a.cfg.PeerListen, errkind.InvalidArgument)
+	}
+	return lis.Addr().String(), nil
+}
+
+// peerIdentity is the agent's identity for its peers; nil until enrolled.
+func (a *Agent) peerIdentity() peer.Identity {
+	if id := a.id.Load(); id != nil {
+		return id
+	}
+	return nil
 }
 
 func fillDefaults(cfg *Config) error {
@@ -287,6 +334,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return a.id.Load().Run(gctx, cutoverv1.NewAgentServiceClient(a.conn)) })
 		return a.session.Run(gctx)
 	})
+	if a.peerLis != nil {
+		g.Go(func() error { return a.peers.Server(a.stager).Serve(gctx, a.peerLis) })
+	}
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	a.cfg.Log.Info("agent started", "controller", a.cfg.Controller, "root", a.cfg.Root, "data_dir", a.cfg.DataDir)
 	_ = sdnotify.Ready()
@@ -355,6 +405,12 @@ func (a *Agent) serveMetrics(ctx context.Context, lis net.Listener) error {
 
 func (a *Agent) close() error {
 	var errs []error
+	if a.peers != nil {
+		errs = append(errs, a.peers.Close())
+	}
+	if a.peerLis != nil {
+		_ = a.peerLis.Close() // closed by the peer server if it ran
+	}
 	if a.conn != nil {
 		errs = append(errs, a.conn.Close())
 	}

@@ -105,6 +105,10 @@ type Config struct {
 	// reach this controller at, announced when it leads (etcd only);
 	// default the host and port of Listen (the host name for a wildcard).
 	Advertise string
+	// MaxEgress caps the release chunk data the controller sends, to
+	// agents and to follower controllers together, in bytes per second
+	// (a token bucket whose burst is one batch, about 1 MiB); 0: no cap.
+	MaxEgress int64
 	// LeaderTTL is the lifetime of the leader's lease (etcd only): a
 	// leader that died is replaced within about this time; default
 	// leader.DefaultTTL.
@@ -225,7 +229,7 @@ func New(cfg Config) (_ *Controller, err error) {
 	if c.fleet, err = fleet.New(fleet.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer, Clock: cfg.Clock}); err != nil {
 		return nil, err
 	}
-	sender, err := transfer.New(transfer.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer})
+	sender, err := transfer.New(transfer.Config{Store: c.store, Log: cfg.Log, Registerer: cfg.Registerer, MaxEgress: cfg.MaxEgress})
 	if err != nil {
 		return nil, err
 	}

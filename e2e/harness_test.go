@@ -36,14 +36,21 @@ type cluster struct {
 // extra flags if given.
 func newCluster(t *testing.T, controllerArgs ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, localcluster.Config{ControllerArgs: controllerArgs})
+}
+
+// newClusterWith starts a cluster as newCluster does, with cfg's options
+// (its BinDir and Dir are the test's).
+func newClusterWith(t *testing.T, cfg localcluster.Config) *cluster {
+	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc, err := localcluster.Start(context.Background(), localcluster.Config{
-		// The test's temporary directories (its app sources among them) share one parent: the source root.
-		BinDir: binDir, Dir: dir, ControllerArgs: append([]string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}, controllerArgs...),
-	})
+	// The test's temporary directories (its app sources among them) share one parent: the source root.
+	cfg.BinDir, cfg.Dir = binDir, dir
+	cfg.ControllerArgs = append([]string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}, cfg.ControllerArgs...)
+	lc, err := localcluster.Start(context.Background(), cfg)
 	c := &cluster{Cluster: lc, t: t, dir: dir}
 	t.Cleanup(func() {
 		lc.Close()

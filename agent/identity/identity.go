@@ -149,6 +149,14 @@ func (i *Identity) Agent() ident.Agent { return i.agent }
 // Certificate returns the agent's current certificate.
 func (i *Identity) Certificate() *x509.Certificate { return i.cert.Load().Leaf }
 
+// TLSCertificate returns the current certificate with its key, as TLS
+// presents it (a renewal replaces it for new connections).
+func (i *Identity) TLSCertificate() *tls.Certificate { return i.cert.Load() }
+
+// Roots returns the controller's CA, which issues every agent's
+// certificate.
+func (i *Identity) Roots() *x509.CertPool { return i.roots.Load() }
+
 // NotAfter returns when the current certificate expires.
 func (i *Identity) NotAfter() time.Time { return i.Certificate().NotAfter }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/cutover-dev/cutover/agent/peer"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -58,7 +59,7 @@ func commandOf(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	switch x := m.GetCommand().(type) {
 	case *cutoverv1.ConnectResponse_Stage:
 		return Command{Kind: KindStage, ID: x.Stage.GetCommandId(), Deployment: x.Stage.GetDeploymentId(),
-			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate()}, true
+			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate(), Peers: peersFromProto(x.Stage.GetPeers())}, true
 	case *cutoverv1.ConnectResponse_Arm:
 		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
 			RollbackAttempt: int(x.Arm.GetRollbackAttempt()),
@@ -123,4 +124,12 @@ func statusToProto(apps []AppStatus) *cutoverv1.AgentStatus {
 			Name: a.Name, RunningReleaseId: a.Running, StagedReleaseIds: a.Staged})
 	}
 	return s
+}
+
+func peersFromProto(ps []*cutoverv1.Peer) []peer.Peer {
+	var out []peer.Peer
+	for _, p := range ps {
+		out = append(out, peer.Peer{Name: p.GetName(), Address: p.GetAddress(), Zone: p.GetZone(), Holds: p.GetHolds()})
+	}
+	return out
 }

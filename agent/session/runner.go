@@ -9,6 +9,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
@@ -45,6 +46,14 @@ type Runner struct {
 	Activator Activator
 	// Root is the agent's --root, read for the running releases.
 	Root string
+	// Peers, if set, is told the peers of each stage command before the
+	// stage runs (agent/peer.Source).
+	Peers Peers
+}
+
+// Peers is what the Runner needs of *peer.Source.
+type Peers interface {
+	Use(deployment string, releases []string, peers []peer.Peer)
 }
 
 var _ Handler = (*Runner)(nil)
@@ -60,6 +69,13 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 	var err error
 	switch cmd.Kind {
 	case KindStage:
+		if r.Peers != nil {
+			ids := make([]string, len(cmd.Releases))
+			for i, rel := range cmd.Releases {
+				ids[i] = rel.ID
+			}
+			r.Peers.Use(cmd.Deployment, ids, cmd.Peers)
+		}
 		var p stage.Progress
 		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), cmd.StageRate, func(p stage.Progress) {
 			progress(progressOf(Report{ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes}))

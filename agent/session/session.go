@@ -52,6 +52,9 @@ type Config struct {
 	Name        string
 	Environment string
 	Labels      map[string]string
+	// PeerAddress, if set, goes into the hello: where this agent serves
+	// chunks to its peers.
+	PeerAddress string
 	// Handler runs the commands.
 	Handler Handler
 	// Log receives session events.
@@ -237,7 +240,8 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("read own status: %w", err)
 	}
-	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps), Revision: Revision}
+	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps),
+		Revision: Revision, PeerAddress: s.cfg.PeerAddress}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return false, err
 	}

@@ -3,6 +3,8 @@ package session
 import (
 	"time"
 
+	"github.com/cutover-dev/cutover/agent/peer"
+
 	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
@@ -63,6 +65,9 @@ type Command struct {
 	// StageRate (stage, arm) caps how fast the agent writes what it
 	// stages, in bytes per second; 0: only the agent's own cap.
 	StageRate int64
+	// Peers (stage): agents to fetch the releases' chunks from before the
+	// controller, best first.
+	Peers []peer.Peer
 	// Epoch is the epoch of the controller that sent the command (see
 	// Fence); 0 from a controller that is not elected.
 	Epoch uint64

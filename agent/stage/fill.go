@@ -90,6 +90,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 type location struct {
 	path string
 	off  int64
+	size int64
 }
 
 // maxLocations bounds how many places the index keeps per chunk.
@@ -132,7 +133,7 @@ func localIndex(st *store.Store, dec *manifests, root string, want func(manifest
 			}
 			for i, p := range positions(m) {
 				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
-					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off})
+					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off, size: p.size})
 				}
 			}
 		}

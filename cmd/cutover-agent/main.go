@@ -54,6 +54,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg agent.Config, logLevel, lo
 	fs.StringVar(&cfg.JoinTokenFile, "join-token-file", "", "file holding the join token this agent enrolls with (`cutoverctl agent token create`); needed only until it has a certificate (DATA_DIR/tls/agent.pem)")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "the controller's CA certificate (its DATA_DIR/tls/ca.crt); optional: the join token carries the CA's hash")
 	fs.Int64Var(&cfg.StageRate, "stage-rate", 0, "cap on how fast each stage writes, in bytes per second (an environment's stage_rate may lower it; 0: none)")
+	fs.StringVar(&cfg.PeerListen, "peer-listen", "", "address where this agent serves the release chunks it holds to the agents of its environment, over mutual TLS with its certificate (off if empty; it still fetches from peers the controller names)")
+	fs.StringVar(&cfg.PeerAdvertise, "peer-advertise", "", "the HOST:PORT other agents dial to reach --peer-listen (default: --peer-listen's address, which must then name a host)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics over HTTP (off if empty)")
 	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "loopback address (127.0.0.1:PORT) for Go's runtime profiles, /debug/pprof/, over HTTP (off if empty; for diagnosing the agent)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)

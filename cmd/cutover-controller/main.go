@@ -18,6 +18,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/etcdstore"
 	"github.com/cutover-dev/cutover/controlplane/leader"
+	"github.com/cutover-dev/cutover/pkg/bytesize"
 	"github.com/cutover-dev/cutover/pkg/daemon"
 	"github.com/cutover-dev/cutover/pkg/flagfile"
 	"github.com/cutover-dev/cutover/pkg/logging"
@@ -66,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.StringVar(&cfg.Store, "store", controlplane.StoreBolt, "where the records live: bbolt (DATA_DIR/controller.db) or etcd (--etcd-endpoints; release chunks stay in controller.db)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "the address other controllers, agents and operators reach this controller at, announced when it leads (--store etcd); default the --listen address (the host name for a wildcard)")
 	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "lifetime of the leader's etcd lease (--store etcd): a dead leader is replaced within about this time")
+	fs.Var((*bytesize.Flag)(&cfg.MaxEgress), "max-egress", "cap on the release data the controller sends to agents and follower controllers together, in bytes per second, e.g. 50MiB (KiB, MiB, GiB; a token bucket: over any window at most the cap times the window plus one 1 MiB batch); 0: no cap")
 	etcdEndpoints := &stringList{}
 	fs.Var(etcdEndpoints, "etcd-endpoints", "etcd members' client URLs, comma-separated (with --store etcd)")
 	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the records in etcd; controllers that share state use the same")

@@ -25,6 +25,7 @@ func TestExitStatus(t *testing.T) {
 		{"etcd without endpoints", []string{"--data-dir", t.TempDir(), "--store", "etcd"}, 2, "--etcd-endpoints"},
 		{"etcd user without password file", []string{"--data-dir", t.TempDir(), "--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-username", "u"}, 2, "--etcd-password-file"},
 		{"etcd cert without key", []string{"--data-dir", t.TempDir(), "--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-cert-file", "c"}, 2, "--etcd-key-file"},
+		{"bad max egress", []string{"--data-dir", t.TempDir(), "--max-egress", "fast"}, 2, `size "fast"`},
 		{"listen taken", []string{"--data-dir", t.TempDir(), "--listen", "256.0.0.1:1"}, 1, "--listen"},
 	}
 	for _, tt := range tests {
@@ -89,5 +90,34 @@ func TestConfigFile(t *testing.T) {
 	}
 	if code := run([]string{"--config", file}, &out); code != 2 || !strings.Contains(out.String(), "listen-addr") {
 		t.Errorf("unknown key: exit %d, want 2; output:\n%s", code, out.String())
+	}
+}
+
+func TestMaxEgress(t *testing.T) {
+	file := t.TempDir() + "/controller.yaml"
+	if err := os.WriteFile(file, []byte("data-dir: d\nmax-egress: 64MiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want int64
+	}{
+		{"default: no cap", []string{"--data-dir", "d"}, 0},
+		{"bytes", []string{"--data-dir", "d", "--max-egress", "1048576"}, 1 << 20},
+		{"unit", []string{"--data-dir", "d", "--max-egress", "50MiB"}, 50 << 20},
+		{"short unit", []string{"--data-dir", "d", "--max-egress", "512K"}, 512 << 10},
+		{"config file", []string{"--config", file}, 64 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg, _, _, err := parseFlags(tt.args, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MaxEgress != tt.want {
+				t.Errorf("MaxEgress = %d, want %d", cfg.MaxEgress, tt.want)
+			}
+		})
 	}
 }

@@ -98,7 +98,7 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 		cancel()
 	}()
 	for {
-		cmd, err := sess.Next(ctx)
+		cmd, err := s.fleet.Next(ctx, sess)
 		if err != nil {
 			select {
 			case rerr := <-recvErr:

@@ -15,7 +15,16 @@ func helloFromProto(h *cutoverv1.AgentHello) fleet.Hello {
 		Environment:  h.GetEnvironment(),
 		Labels:       h.GetLabels(),
 		Applications: applicationsFromProto(h.GetStatus().GetApplications()),
+		PeerAddress:  h.GetPeerAddress(),
 	}
+}
+
+func peersToProto(ps []fleet.Peer) []*cutoverv1.Peer {
+	var out []*cutoverv1.Peer
+	for _, p := range ps {
+		out = append(out, &cutoverv1.Peer{Name: p.Name, Address: p.Address, Zone: p.Zone, Holds: p.Holds})
+	}
+	return out
 }
 
 func applicationsFromProto(apps []*cutoverv1.AgentApplication) []model.AgentApplication {
@@ -123,7 +132,8 @@ func commandToProto(c fleet.Command, rev uint32) *cutoverv1.ConnectResponse {
 	switch c.Kind {
 	case fleet.Stage:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
-			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), StageRate: c.StageRate}}}
+			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), StageRate: c.StageRate,
+			Peers: peersToProto(c.Peers)}}}
 	case fleet.Arm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,

@@ -94,6 +94,7 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 		return nil, fmt.Errorf("record agent %s: %w", h.Name, err)
 	}
 	s := newSession(rec)
+	s.peerAddress = h.PeerAddress
 
 	if old := f.sessions[h.Name]; old != nil {
 		old.close()

@@ -10,7 +10,8 @@ import (
 // Session is one open connection of an agent. Commands queued on it are
 // returned by Next in order.
 type Session struct {
-	agent model.Agent // guarded by the fleet's mutex
+	agent       model.Agent // guarded by the fleet's mutex
+	peerAddress string      // from the hello; set once
 
 	mu     sync.Mutex
 	queue  []Command

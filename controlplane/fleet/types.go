@@ -65,6 +65,9 @@ type Command struct {
 	// StageRate (stage, arm): the environment's cap on how fast the agent
 	// writes what it stages, in bytes per second; 0: the agent's own.
 	StageRate int64
+	// Peers (stage): agents the agent may fetch the releases' chunks from
+	// before the controller, best first; filled by Fleet.Next.
+	Peers []Peer
 }
 
 // Outcome is the state of a command on an agent.
@@ -118,6 +121,9 @@ type Hello struct {
 	Environment  string
 	Labels       map[string]string
 	Applications []model.AgentApplication
+	// PeerAddress is where the agent serves chunks to its peers; empty:
+	// it does not.
+	PeerAddress string
 }
 
 // AgentView is an agent as the fleet knows it: its last record and whether

@@ -7,6 +7,9 @@ type metrics struct {
 	saved      *prometheus.CounterVec
 	storeReads prometheus.Counter
 	corrupt    prometheus.Counter
+	// egressWait and egressLimit: Config.MaxEgress at work.
+	egressWait  prometheus.Counter
+	egressLimit prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,9 +30,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cutover_transfer_corrupt_chunks_total",
 			Help: "Chunks found corrupt in the controller's store (checked when an agent received one that did not verify) and deleted.",
 		}),
+		egressWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cutover_transfer_egress_throttled_seconds_total",
+			Help: "Time transfers waited for the controller's egress cap (--max-egress), summed over the transfers that waited.",
+		}),
+		egressLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cutover_transfer_egress_limit_bytes_per_second",
+			Help: "The controller's egress cap on release chunk data (--max-egress); 0: none.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sent, m.saved, m.storeReads, m.corrupt} {
+		for _, c := range []prometheus.Collector{m.sent, m.saved, m.storeReads, m.corrupt, m.egressWait, m.egressLimit} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -3,8 +3,9 @@
 // the same time (a cache of recently sent chunks, bounded in bytes), so that
 // staging to N agents at once costs one store read per chunk, not N; it
 // compresses a chunk with zstd once, and only when that pays; it reads the
-// next chunks of a transfer while the current ones are sent; and it counts
-// the bytes sent to agents and the bytes they did not need, per environment.
+// next chunks of a transfer while the current ones are sent; it caps what
+// all its transfers send together (Config.MaxEgress); and it counts the
+// bytes sent to agents and the bytes they did not need, per environment.
 package transfer
 
 import (
@@ -51,6 +52,10 @@ type Config struct {
 	CacheBytes int64
 	// BatchBytes is about how much (wire) data one batch carries.
 	BatchBytes int
+	// MaxEgress caps the chunk data sent by all transfers together, to
+	// agents and to follower controllers, in bytes per second (a token
+	// bucket whose burst is one batch); 0: no cap.
+	MaxEgress int64
 }
 
 // Chunk is a chunk ready to send. Data is shared between senders: nobody may
@@ -67,6 +72,7 @@ type Sender struct {
 	cfg     Config
 	metrics *metrics
 	enc     *zstd.Encoder
+	egress  *egress // nil: no cap
 
 	mu     sync.Mutex
 	cache  map[manifest.ChunkID]*entry
@@ -104,13 +110,15 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transfer: zstd encoder: %w", err)
 	}
-	return &Sender{cfg: cfg, metrics: m, enc: enc, cache: map[manifest.ChunkID]*entry{}}, nil
+	m.egressLimit.Set(float64(max(cfg.MaxEgress, 0)))
+	return &Sender{cfg: cfg, metrics: m, enc: enc, egress: newEgress(cfg.MaxEgress, cfg.BatchBytes), cache: map[manifest.ChunkID]*entry{}}, nil
 }
 
 // Send hands the chunks ids, in order, to send in batches of about
 // BatchBytes, and counts what it sent for environment env. suspect are ids
 // that reached the agent corrupt before: their stored copy is checked
-// first (checkSuspects). Errors: errkind.NotFound for an unknown chunk,
+// first (checkSuspects). Each batch waits for its bytes under
+// Config.MaxEgress before it is sent. Errors: errkind.NotFound for an unknown chunk,
 // errkind.DataLoss for a suspect found corrupt, send's and ctx's.
 //
 // The chunks are looked up a window of ids at a time (the misses of a
@@ -143,7 +151,7 @@ func (s *Sender) Send(ctx context.Context, env string, ids, suspect []manifest.C
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				if err := s.flush(env, batch, size, send); err != nil {
+				if err := s.flush(ctx, env, batch, size, send); err != nil {
 					return err
 				}
 				batch, size = nil, 0
@@ -156,7 +164,7 @@ func (s *Sender) Send(ctx context.Context, env string, ids, suspect []manifest.C
 		return err // the reader stopped early
 	}
 	if len(batch) > 0 {
-		return s.flush(env, batch, size, send)
+		return s.flush(ctx, env, batch, size, send)
 	}
 	return nil
 }
@@ -209,7 +217,14 @@ func (s *Sender) done() {
 	s.order, s.bytes = nil, 0
 }
 
-func (s *Sender) flush(env string, batch []Chunk, size int, send func([]Chunk) error) error {
+// flush sends a batch of size bytes once the egress cap allows it, and
+// counts it.
+func (s *Sender) flush(ctx context.Context, env string, batch []Chunk, size int, send func([]Chunk) error) error {
+	waited, err := s.egress.wait(ctx, size)
+	s.metrics.egressWait.Add(waited.Seconds())
+	if err != nil {
+		return err
+	}
 	if err := send(batch); err != nil {
 		return err
 	}

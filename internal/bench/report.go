@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cutover-dev/cutover/pkg/bytesize"
 )
 
 // Result holds what one run measured.
@@ -205,22 +207,12 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// ParseSize reads a size such as "1GiB", "256MiB", "64M" or "1048576".
+// ParseSize reads a positive size such as "1GiB", "256MiB", "64M" or
+// "1048576" (bytesize.Parse).
 func ParseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
-	mult := int64(1)
-	for _, u := range units {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = rest, u.mult
-			break
-		}
+	n, err := bytesize.Parse(s)
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("size %q: want a positive size", s)
 	}
-	var n int64
-	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want a positive number with an optional unit (KiB, MiB, GiB)", s)
-	}
-	return n * mult, nil
+	return n, err
 }

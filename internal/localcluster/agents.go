@@ -138,6 +138,13 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 			a.PprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
 			a.args = append(a.args, "--pprof-listen", a.PprofAddr)
 		}
+		if c.cfg.AgentPeers {
+			port, err := FreePort()
+			if err != nil {
+				return err
+			}
+			a.args = append(a.args, "--peer-listen", fmt.Sprintf("127.0.0.1:%d", port))
+		}
 		for k, v := range labels {
 			a.args = append(a.args, "--label", k+"="+v)
 		}

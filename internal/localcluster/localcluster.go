@@ -56,6 +56,9 @@ type Config struct {
 	// profiles (--pprof-listen) on a free loopback port:
 	// Cluster.ControllerPprofAddr and Agent.PprofAddr.
 	Pprof bool
+	// AgentPeers makes every agent serve its chunks to its peers
+	// (--peer-listen) on a free loopback port.
+	AgentPeers bool
 }
 
 // Cluster is a controller, its agents and a client of its AdminService.

@@ -85,3 +85,23 @@ func verifyController(peer []*x509.Certificate, roots *x509.CertPool, now time.T
 	}
 	return nil
 }
+
+// VerifyAgent checks a chain presented by an agent, as one agent checks
+// another (agent/peer): the leaf must chain to roots at now for client
+// authentication (what agent certificates are issued for) and carry one
+// agent URI, which it returns. It does not look at the environment or the
+// name: the caller compares them with whom it expects.
+func VerifyAgent(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) (Agent, error) {
+	if len(chain) == 0 {
+		return Agent{}, fmt.Errorf("%w: no certificate was presented", ErrNotAgent)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return Agent{}, fmt.Errorf("the agent certificate %q does not verify against the controller's CA: %w", chain[0].Subject.CommonName, err)
+	}
+	return AgentFromCert(chain[0])
+}

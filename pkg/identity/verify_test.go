@@ -96,3 +96,37 @@ func checkErr(t *testing.T, err, wantErr error, wantMsg string) {
 		t.Errorf("err = %v, want it to contain %q", err, wantMsg)
 	}
 }
+
+func TestVerifyAgent(t *testing.T) {
+	ca := identitytest.NewCA(t, "cutover CA")
+	other := identitytest.NewCA(t, "other CA")
+	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	leaf := func(parent *identitytest.Cert, uris ...string) *x509.Certificate {
+		return identitytest.New(t, parent, identitytest.Options{CN: "agent", URIs: uris, EKU: client}).Cert
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	for _, tt := range []struct {
+		name    string
+		chain   []*x509.Certificate
+		want    Agent
+		wantErr error
+		wantMsg string
+	}{
+		{name: "agent", chain: []*x509.Certificate{leaf(ca, "cutover://prod/agent/fe1")}, want: Agent{Environment: "prod", Name: "fe1"}},
+		{name: "other CA", chain: []*x509.Certificate{leaf(other, "cutover://prod/agent/fe1")}, wantMsg: "does not verify"},
+		{name: "controller", chain: []*x509.Certificate{leaf(ca, ControllerURI)}, wantErr: ErrNotAgent},
+		{name: "no URI", chain: []*x509.Certificate{leaf(ca)}, wantErr: ErrNotAgent},
+		{name: "server-only key usage", chain: []*x509.Certificate{identitytest.New(t, ca, identitytest.Options{URIs: []string{"cutover://prod/agent/fe1"},
+			EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}).Cert}, wantMsg: "usage"},
+		{name: "nothing", wantErr: ErrNotAgent},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := VerifyAgent(tt.chain, roots, time.Now())
+			checkErr(t, err, tt.wantErr, tt.wantMsg)
+			if got != tt.want {
+				t.Errorf("agent = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

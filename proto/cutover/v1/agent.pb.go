@@ -431,7 +431,11 @@ type AgentHello struct {
 	// predate the field): a rollback by command's commands carry
 	// deployment_id "<id>~rollback.<n>". 1: they carry deployment_id <id> and
 	// rollback_attempt n.
-	Revision      uint32 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision uint32 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
+	// peer_address is where the agent serves the chunks it holds to the
+	// other agents of its environment (PeerService, mutual TLS with agent
+	// certificates), host:port as they dial it; empty: it serves none.
+	PeerAddress   string `protobuf:"bytes,6,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -499,6 +503,13 @@ func (x *AgentHello) GetRevision() uint32 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *AgentHello) GetPeerAddress() string {
+	if x != nil {
+		return x.PeerAddress
+	}
+	return ""
 }
 
 // AgentStatus is what an agent runs and holds.
@@ -1012,7 +1023,12 @@ type StageCommand struct {
 	Releases []*ReleaseRef `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
 	// stage_rate caps the agent's writes, in bytes per second (the
 	// environment's stage_rate); 0: the agent's --stage-rate, or none.
-	StageRate     int64 `protobuf:"varint,4,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	StageRate int64 `protobuf:"varint,4,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	// peers are other agents of the environment that may hold chunks of
+	// the releases, best first (those holding them whole, then the same
+	// zone): the agent asks them before the controller, and verifies every
+	// chunk by its hash as any other. Empty: fetch from the controller only.
+	Peers         []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,6 +1091,86 @@ func (x *StageCommand) GetStageRate() int64 {
 	return 0
 }
 
+func (x *StageCommand) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+// Peer is an agent that serves chunks to the others of its environment.
+type Peer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name of the agent; its certificate must say cutover://<env>/agent/<name>.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// address it serves PeerService on (its hello's peer_address).
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// zone is its `zone` label ("" if none).
+	Zone string `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	// holds says it reported every release of the command staged or running.
+	Holds         bool `protobuf:"varint,4,opt,name=holds,proto3" json:"holds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peer) Reset() {
+	*x = Peer{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peer) ProtoMessage() {}
+
+func (x *Peer) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peer.ProtoReflect.Descriptor instead.
+func (*Peer) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Peer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Peer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Peer) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *Peer) GetHolds() bool {
+	if x != nil {
+		return x.Holds
+	}
+	return false
+}
+
 // ArmCommand asks the agent to get ready to swap, changing nothing that
 // runs: each release is staged if it is not (unless verify_only), every file
 // of its directory is checked against the manifest (a damaged one is
@@ -1109,7 +1205,7 @@ type ArmCommand struct {
 
 func (x *ArmCommand) Reset() {
 	*x = ArmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1217,7 @@ func (x *ArmCommand) String() string {
 func (*ArmCommand) ProtoMessage() {}
 
 func (x *ArmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1230,7 @@ func (x *ArmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmCommand.ProtoReflect.Descriptor instead.
 func (*ArmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ArmCommand) GetCommandId() string {
@@ -1215,7 +1311,7 @@ type CommitCommand struct {
 
 func (x *CommitCommand) Reset() {
 	*x = CommitCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1323,7 @@ func (x *CommitCommand) String() string {
 func (*CommitCommand) ProtoMessage() {}
 
 func (x *CommitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1336,7 @@ func (x *CommitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitCommand.ProtoReflect.Descriptor instead.
 func (*CommitCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommitCommand) GetCommandId() string {
@@ -1314,7 +1410,7 @@ type FinishCommand struct {
 
 func (x *FinishCommand) Reset() {
 	*x = FinishCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1422,7 @@ func (x *FinishCommand) String() string {
 func (*FinishCommand) ProtoMessage() {}
 
 func (x *FinishCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1435,7 @@ func (x *FinishCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishCommand.ProtoReflect.Descriptor instead.
 func (*FinishCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FinishCommand) GetCommandId() string {
@@ -1386,7 +1482,7 @@ type DisarmCommand struct {
 
 func (x *DisarmCommand) Reset() {
 	*x = DisarmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1494,7 @@ func (x *DisarmCommand) String() string {
 func (*DisarmCommand) ProtoMessage() {}
 
 func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1507,7 @@ func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisarmCommand.ProtoReflect.Descriptor instead.
 func (*DisarmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisarmCommand) GetCommandId() string {
@@ -1456,7 +1552,7 @@ type HooksCommand struct {
 
 func (x *HooksCommand) Reset() {
 	*x = HooksCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1564,7 @@ func (x *HooksCommand) String() string {
 func (*HooksCommand) ProtoMessage() {}
 
 func (x *HooksCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1577,7 @@ func (x *HooksCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksCommand.ProtoReflect.Descriptor instead.
 func (*HooksCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HooksCommand) GetCommandId() string {
@@ -1534,7 +1630,7 @@ type HookRef struct {
 
 func (x *HookRef) Reset() {
 	*x = HookRef{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1642,7 @@ func (x *HookRef) String() string {
 func (*HookRef) ProtoMessage() {}
 
 func (x *HookRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1655,7 @@ func (x *HookRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
 func (*HookRef) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HookRef) GetApplication() string {
@@ -1599,7 +1695,7 @@ type RollbackCommand struct {
 
 func (x *RollbackCommand) Reset() {
 	*x = RollbackCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1707,7 @@ func (x *RollbackCommand) String() string {
 func (*RollbackCommand) ProtoMessage() {}
 
 func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1720,7 @@ func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackCommand.ProtoReflect.Descriptor instead.
 func (*RollbackCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RollbackCommand) GetCommandId() string {
@@ -1666,7 +1762,7 @@ type StopAppCommand struct {
 
 func (x *StopAppCommand) Reset() {
 	*x = StopAppCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1774,7 @@ func (x *StopAppCommand) String() string {
 func (*StopAppCommand) ProtoMessage() {}
 
 func (x *StopAppCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1787,7 @@ func (x *StopAppCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAppCommand.ProtoReflect.Descriptor instead.
 func (*StopAppCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StopAppCommand) GetCommandId() string {
@@ -1723,7 +1819,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1831,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1844,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -1783,7 +1879,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1891,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1904,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -1829,7 +1925,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1937,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1950,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -1887,7 +1983,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +1995,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2008,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -1961,7 +2057,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2069,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2082,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -2011,7 +2107,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[24]
+	mi := &file_cutover_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2119,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[24]
+	mi := &file_cutover_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2132,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -2084,14 +2180,15 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.cutover.v1.AgentHelloH\x00R\x05hello\x121\n" +
 	"\x06status\x18\x02 \x01(\v2\x17.cutover.v1.AgentStatusH\x00R\x06status\x123\n" +
 	"\x06report\x18\x03 \x01(\v2\x19.cutover.v1.CommandReportH\x00R\x06reportB\x05\n" +
-	"\x03msg\"\x86\x02\n" +
+	"\x03msg\"\xa9\x02\n" +
 	"\n" +
 	"AgentHello\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12:\n" +
 	"\x06labels\x18\x03 \x03(\v2\".cutover.v1.AgentHello.LabelsEntryR\x06labels\x12/\n" +
 	"\x06status\x18\x04 \x01(\v2\x17.cutover.v1.AgentStatusR\x06status\x12\x1a\n" +
-	"\brevision\x18\x05 \x01(\rR\brevision\x1a9\n" +
+	"\brevision\x18\x05 \x01(\rR\brevision\x12!\n" +
+	"\fpeer_address\x18\x06 \x01(\tR\vpeerAddress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
@@ -2131,14 +2228,20 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"ReleaseRef\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x1d\n" +
 	"\n" +
-	"release_id\x18\x02 \x01(\tR\treleaseId\"\xa5\x01\n" +
+	"release_id\x18\x02 \x01(\tR\treleaseId\"\xcd\x01\n" +
 	"\fStageCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x122\n" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1d\n" +
 	"\n" +
-	"stage_rate\x18\x04 \x01(\x03R\tstageRate\"\xef\x01\n" +
+	"stage_rate\x18\x04 \x01(\x03R\tstageRate\x12&\n" +
+	"\x05peers\x18\x05 \x03(\v2\x10.cutover.v1.PeerR\x05peers\"^\n" +
+	"\x04Peer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x14\n" +
+	"\x05holds\x18\x04 \x01(\bR\x05holds\"\xef\x01\n" +
 	"\n" +
 	"ArmCommand\x12\x1d\n" +
 	"\n" +
@@ -2241,7 +2344,7 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_cutover_v1_agent_proto_goTypes = []any{
 	(CommandOutcome)(0),              // 0: cutover.v1.CommandOutcome
 	(*EnrollRequest)(nil),            // 1: cutover.v1.EnrollRequest
@@ -2255,71 +2358,73 @@ var file_cutover_v1_agent_proto_goTypes = []any{
 	(*ConnectResponse)(nil),          // 9: cutover.v1.ConnectResponse
 	(*ReleaseRef)(nil),               // 10: cutover.v1.ReleaseRef
 	(*StageCommand)(nil),             // 11: cutover.v1.StageCommand
-	(*ArmCommand)(nil),               // 12: cutover.v1.ArmCommand
-	(*CommitCommand)(nil),            // 13: cutover.v1.CommitCommand
-	(*FinishCommand)(nil),            // 14: cutover.v1.FinishCommand
-	(*DisarmCommand)(nil),            // 15: cutover.v1.DisarmCommand
-	(*HooksCommand)(nil),             // 16: cutover.v1.HooksCommand
-	(*HookRef)(nil),                  // 17: cutover.v1.HookRef
-	(*RollbackCommand)(nil),          // 18: cutover.v1.RollbackCommand
-	(*StopAppCommand)(nil),           // 19: cutover.v1.StopAppCommand
-	(*DropCommand)(nil),              // 20: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),       // 21: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),      // 22: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),       // 23: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),      // 24: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                    // 25: cutover.v1.Chunk
-	nil,                              // 26: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),         // 27: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
-	(*HookResult)(nil),               // 29: cutover.v1.HookResult
-	(*durationpb.Duration)(nil),      // 30: google.protobuf.Duration
-	(HookKind)(0),                    // 31: cutover.v1.HookKind
+	(*Peer)(nil),                     // 12: cutover.v1.Peer
+	(*ArmCommand)(nil),               // 13: cutover.v1.ArmCommand
+	(*CommitCommand)(nil),            // 14: cutover.v1.CommitCommand
+	(*FinishCommand)(nil),            // 15: cutover.v1.FinishCommand
+	(*DisarmCommand)(nil),            // 16: cutover.v1.DisarmCommand
+	(*HooksCommand)(nil),             // 17: cutover.v1.HooksCommand
+	(*HookRef)(nil),                  // 18: cutover.v1.HookRef
+	(*RollbackCommand)(nil),          // 19: cutover.v1.RollbackCommand
+	(*StopAppCommand)(nil),           // 20: cutover.v1.StopAppCommand
+	(*DropCommand)(nil),              // 21: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),       // 22: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),      // 23: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),       // 24: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),      // 25: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                    // 26: cutover.v1.Chunk
+	nil,                              // 27: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),         // 28: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*HookResult)(nil),               // 30: cutover.v1.HookResult
+	(*durationpb.Duration)(nil),      // 31: google.protobuf.Duration
+	(HookKind)(0),                    // 32: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
 	6,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
 	7,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
 	8,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	26, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	27, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
 	7,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	27, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	28, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	28, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	29, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
-	30, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
+	29, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	30, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	31, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
 	11, // 10: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
-	18, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	20, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
-	12, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
-	13, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
-	15, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
-	16, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
-	14, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
-	19, // 18: cutover.v1.ConnectResponse.stop_app:type_name -> cutover.v1.StopAppCommand
+	19, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
+	21, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	13, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
+	14, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
+	16, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
+	17, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
+	15, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
+	20, // 18: cutover.v1.ConnectResponse.stop_app:type_name -> cutover.v1.StopAppCommand
 	10, // 19: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 20: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 21: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	17, // 22: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	10, // 23: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	17, // 24: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	31, // 25: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	10, // 26: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	25, // 27: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	5,  // 28: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	21, // 29: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	23, // 30: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	1,  // 31: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
-	3,  // 32: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
-	9,  // 33: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	22, // 34: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	24, // 35: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	2,  // 36: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
-	4,  // 37: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
-	33, // [33:38] is the sub-list for method output_type
-	28, // [28:33] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	12, // 20: cutover.v1.StageCommand.peers:type_name -> cutover.v1.Peer
+	10, // 21: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	10, // 22: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	18, // 23: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 24: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	18, // 25: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	32, // 26: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 27: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	26, // 28: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 29: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	22, // 30: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	24, // 31: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 32: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 33: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 34: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	23, // 35: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	25, // 36: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 37: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 38: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	34, // [34:39] is the sub-list for method output_type
+	29, // [29:34] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
@@ -2350,7 +2455,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

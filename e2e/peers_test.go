@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/cutover-dev/cutover/internal/bench"
+	"github.com/cutover-dev/cutover/internal/localcluster"
+	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+)
+
+// TestPeersShareTheRelease prepares a 16 MiB release on one agent, then
+// starts two more agents of the environment (all with --peer-listen): the
+// controller stages them in the background naming fe-1 as the peer that
+// holds the release, and they fetch it from fe-1 over mutual TLS rather
+// than from the controller. Every release directory must be the source
+// byte for byte, and the controller must have sent the two late agents
+// (almost) nothing.
+func TestPeersShareTheRelease(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	const size = 16 << 20
+	if err := bench.Generate(src, size, 11); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("peers", true)
+	c.startAgents("peers", "fe-1")
+	c.registerApp(src)
+	id := c.createDeployment("peers", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	d := c.waitDeployment(id, prepared)
+	release := d.GetApplications()[0].GetReleaseId()
+	before := c.metric("cutover_transfer_bytes_total", "peers")
+
+	c.startAgents("peers", "fe-2", "fe-3")
+	c.waitFor(deployDeadline, "fe-2 and fe-3 staged", func() error {
+		d, err := c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		staged := 0
+		for _, a := range d.GetAgents() {
+			if a.GetState() == cutoverv1.AgentDeploymentState_AGENT_DEPLOYMENT_STATE_STAGED {
+				staged++
+			}
+		}
+		if staged != 3 {
+			return fmt.Errorf("%d of 3 agents staged", staged)
+		}
+		return nil
+	})
+	sent := c.metric("cutover_transfer_bytes_total", "peers") - before
+	t.Logf("the controller sent %d bytes to the two agents that joined; the release is %d", sent, size)
+	if sent > size/10 {
+		t.Errorf("the controller sent %d bytes to stage two agents a peer could serve, want at most a tenth of the %d-byte release", sent, size)
+	}
+	for _, a := range c.Agents {
+		sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+		if a.Name == "fe-1" {
+			continue
+		}
+		got, err := bench.Metric(a.MetricsAddr, "cutover_transfer_peer_received_bytes_total", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < size/2 {
+			t.Errorf("%s received %.0f bytes from peers, want most of the %d-byte release", a.Name, got, size)
+		}
+	}
+}
