@@ -15,13 +15,19 @@ import (
 
 // progressService returns a service over a real bbolt file holding d (in
 // environment prod), and a function that reads d back from the store.
-func progressService(t *testing.T, d *model.Deployment) (*Service, func() *model.Deployment) {
+func progressService(t testing.TB, d *model.Deployment) (*Service, func() *model.Deployment) {
+	return progressServiceOn(t, d, func(s model.Store) model.Store { return s })
+}
+
+// progressServiceOn is progressService on the bbolt store as wrap wraps it.
+func progressServiceOn(t testing.TB, d *model.Deployment, wrap func(model.Store) model.Store) (*Service, func() *model.Deployment) {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
+	bolt, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { bolt.Close() })
+	st := wrap(bolt)
 	f, err := fleet.New(fleet.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)

@@ -116,6 +116,9 @@ type Service struct {
 	// deployment (progress.go); guarded by mu.
 	progress      map[string]pendingProgress
 	progressFlush time.Duration
+	// agentIndex holds, per deployment whose progress was stored alone,
+	// the positions of its agents by name (progress.go); guarded by mu.
+	agentIndex map[string]map[string]int
 
 	watchers watchers
 	wake     chan struct{} // pokes the timer task (timed.go)
@@ -130,7 +133,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, dbRunning: map[string]bool{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
-		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch}
+		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, agentIndex: map[string]map[string]int{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch}
 	if s.epoch == nil {
 		s.epoch = func() uint64 { return 0 }
 	}
@@ -253,6 +256,7 @@ func releases(d *model.Deployment) []fleet.ReleaseRef {
 // tell watchers. Call with s.mu held.
 func (s *Service) finished(d *model.Deployment) {
 	s.fleet.Forget(d.ID)
+	delete(s.agentIndex, d.ID)
 	// Front-ends that left commit unanswered: the fleet keeps these until
 	// they answer, so they get them when they come back (outcome.go).
 	s.send(outcomeCommands(d))

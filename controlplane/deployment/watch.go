@@ -24,6 +24,24 @@ func (w *watchers) publish(d *model.Deployment) {
 	}
 }
 
+// publishWatched reads deployment id whole and hands it to its watchers,
+// if it has any (a store error is logged: the next change tells them).
+// Call with s.mu held.
+func (s *Service) publishWatched(id string) {
+	s.watchers.mu.Lock()
+	watched := len(s.watchers.subs[id]) > 0
+	s.watchers.mu.Unlock()
+	if !watched {
+		return
+	}
+	var d *model.Deployment
+	if err := s.store.View(func(tx model.Tx) (err error) { d, err = tx.Deployment(id); return err }); err != nil {
+		s.log.Warn("read the deployment for its watchers", "deployment", id, "err", err)
+		return
+	}
+	s.watchers.publish(d)
+}
+
 // offer puts d in ch (capacity 1) in place of any value not taken yet. Call
 // with w.mu held, so that offers do not interleave.
 func offer(ch chan *model.Deployment, d *model.Deployment) {
