@@ -160,7 +160,7 @@ func TestDescribeChange(t *testing.T) {
 		{"nothing", failed, failed, "no visible change"},
 	}
 	for _, tt := range tests {
-		if got := describeChange(tt.prev, tt.d); got != tt.want {
+		if got := describeChange(tt.prev, tt.d, deployment.ChangedAgents(tt.prev, tt.d)); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}

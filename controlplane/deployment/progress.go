@@ -126,7 +126,7 @@ func (s *Service) FlushProgress() {
 		}
 		if d != nil {
 			s.metrics.progressFlushes.Inc()
-			s.publishWatched(id)
+			s.watchers.publishChange(Change{Deployment: d, Partial: true})
 		}
 	}
 }
@@ -135,7 +135,8 @@ func (s *Service) FlushProgress() {
 // reads the deployment's header and the record of each agent that
 // reported, and writes the records that changed: its cost grows with the
 // agents that reported, not with the fleet. It returns the header with
-// the agents that changed in Agents, nil if none did. Call with s.mu held.
+// the agents that changed in Agents (what watchers are told), nil if none
+// did. Call with s.mu held.
 func (s *Service) flush(id string, p pendingProgress) (*model.Deployment, error) {
 	var d *model.Deployment
 	err := s.store.Update(func(tx model.Tx) error {

@@ -198,15 +198,15 @@ func TestProgressFlushPublishes(t *testing.T) {
 	<-ch // as it is now
 	handle(t, s, progress("a", "r1", 40))
 	select {
-	case d := <-ch:
-		t.Fatalf("published before the flush: %+v", d.Agents[0])
+	case c := <-ch:
+		t.Fatalf("published before the flush: %+v", c.Deployment.Agents[0])
 	default:
 	}
 	s.FlushProgress()
 	select {
-	case d := <-ch:
-		if d.Agents[0].TransferredBytes != 40 {
-			t.Fatalf("published a with %d bytes, want 40", d.Agents[0].TransferredBytes)
+	case c := <-ch:
+		if a := c.Deployment.Agents; !c.Partial || len(a) != 1 || a[0].Name != "a" || a[0].TransferredBytes != 40 || c.Deployment.State != model.Preparing {
+			t.Fatalf("published %+v (partial %v), want the header and agent a alone, with 40 bytes", c.Deployment, c.Partial)
 		}
 	default:
 		t.Fatal("the flush published nothing")

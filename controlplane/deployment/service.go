@@ -160,7 +160,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.watchers.subs = map[string]map[chan *model.Deployment]struct{}{}
+	s.watchers.subs = map[string]map[chan Change]struct{}{}
 	return s, nil
 }
 
