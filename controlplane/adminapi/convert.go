@@ -303,27 +303,19 @@ func driftToProto(agents []*cutoverv1.Agent, ds []deployment.AgentDrift) {
 }
 
 // describeChange says in words what changed from prev to d: the last
-// transition's message when the state changed (or there is no prev), else
-// the agents whose progress moved.
-func describeChange(prev, d *model.Deployment, changed []model.DeploymentAgent) string {
+// history entry if the state or the history changed, else the agents in
+// changed whose state or bytes differ from before (the agents of prev,
+// by name; nil for a new agent).
+func describeChange(prev, d *model.Deployment, changed []model.DeploymentAgent, before func(name string) *model.DeploymentAgent) string {
 	if prev == nil || prev.State != d.State || len(prev.History) != len(d.History) {
 		if n := len(d.History); n > 0 {
 			return d.History[n-1].Message
 		}
 		return string(d.State)
 	}
-	before := make(map[string]*model.DeploymentAgent, len(changed))
-	for _, a := range changed {
-		before[a.Name] = nil
-	}
-	for i := range prev.Agents {
-		if _, ok := before[prev.Agents[i].Name]; ok {
-			before[prev.Agents[i].Name] = &prev.Agents[i]
-		}
-	}
 	var parts []string
 	for _, a := range changed {
-		if p := before[a.Name]; p != nil && p.State == a.State && p.TransferredBytes == a.TransferredBytes {
+		if p := before(a.Name); p != nil && p.State == a.State && p.TransferredBytes == a.TransferredBytes {
 			continue
 		}
 		part := fmt.Sprintf("agent %s %s", a.Name, a.State)
@@ -341,16 +333,18 @@ func describeChange(prev, d *model.Deployment, changed []model.DeploymentAgent) 
 	return strings.Join(parts, "; ")
 }
 
-// agentStatesToProto counts agents per state, in the order of the states'
-// numbers.
-func agentStatesToProto(agents []model.DeploymentAgent) []*cutoverv1.AgentStateCount {
-	counts := map[cutoverv1.AgentDeploymentState]int32{}
-	for _, a := range agents {
-		counts[agentStates[a.State]]++
+// agentStatesToProto lists the counts of agents per state, in the order
+// of the states' numbers, leaving out states no agent is in.
+func agentStatesToProto(counts map[model.AgentState]int32) []*cutoverv1.AgentStateCount {
+	byState := map[cutoverv1.AgentDeploymentState]int32{}
+	for st, n := range counts {
+		byState[agentStates[st]] += n
 	}
 	var out []*cutoverv1.AgentStateCount
-	for _, st := range slices.Sorted(maps.Keys(counts)) {
-		out = append(out, &cutoverv1.AgentStateCount{State: st, Count: counts[st]})
+	for _, st := range slices.Sorted(maps.Keys(byState)) {
+		if byState[st] > 0 {
+			out = append(out, &cutoverv1.AgentStateCount{State: st, Count: byState[st]})
+		}
 	}
 	return out
 }
