@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -307,32 +309,74 @@ func TestRestartKeepsPreparedDeployment(t *testing.T) {
 	waitFor(t, tc, d.Id, "DEPLOYED", inState(cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED))
 }
 
+// TestWatchFollowsToTheEnd: a watch follows a deployment to its end, each
+// event holding every agent, or, with changed_agents_only, after a first
+// whole event, only the agents that changed since the previous event;
+// merged, those make the deployment as GetDeployment shows it, and every
+// event counts every agent per state (none while PLANNED).
 func TestWatchFollowsToTheEnd(t *testing.T) {
-	tc := startController(t, t.TempDir())
-	d := setup(t, tc, "production", false, "hello", "true")
-	startFakeAgent(t, tc.addr, "fe1", "production", false)
-	waitAgents(t, tc, "production", 1)
-	stream, err := tc.admin.WatchDeployment(ctx(t), &cutoverv1.WatchDeploymentRequest{Id: d.Id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id}); err != nil {
-		t.Fatal(err)
-	}
-	var last *cutoverv1.Deployment
-	events := 0
-	for {
-		ev, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		last, events = ev.Deployment, events+1
-	}
-	if last.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || events < 2 {
-		t.Fatalf("watch ended after %d events with %v", events, last)
+	for _, changedOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed_agents_only=%v", changedOnly), func(t *testing.T) {
+			tc := startController(t, t.TempDir())
+			d := setup(t, tc, "production", false, "hello", "true")
+			for _, name := range []string{"fe1", "fe2", "fe3"} {
+				startFakeAgent(t, tc.addr, name, "production", false)
+			}
+			waitAgents(t, tc, "production", 3)
+			stream, err := tc.admin.WatchDeployment(ctx(t), &cutoverv1.WatchDeploymentRequest{Id: d.Id, ChangedAgentsOnly: changedOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tc.admin.StartDeployment(ctx(t), &cutoverv1.StartDeploymentRequest{Id: d.Id}); err != nil {
+				t.Fatal(err)
+			}
+			agents := map[string]*cutoverv1.DeploymentAgent{} // as the events so far make them
+			var last *cutoverv1.Deployment
+			events, partial := 0, 0
+			for {
+				ev, err := stream.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				last, events = ev.Deployment, events+1
+				if ev.AgentsPartial != (changedOnly && events > 1) {
+					t.Fatalf("event %d: agents_partial %v", events, ev.AgentsPartial)
+				}
+				if ev.AgentsPartial {
+					partial++
+				} else {
+					clear(agents)
+				}
+				for _, a := range ev.Deployment.Agents {
+					if ev.AgentsPartial && proto.Equal(agents[a.Name], a) {
+						t.Errorf("event %d holds agent %s unchanged", events, a.Name)
+					}
+					agents[a.Name] = a
+				}
+				var counted int32
+				for _, c := range ev.AgentStates {
+					counted += c.Count
+				}
+				if counted != int32(len(agents)) {
+					t.Errorf("event %d counts %d agents in its agent_states, want %d", events, counted, len(agents))
+				}
+			}
+			if last.GetState() != cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED || events < 2 || changedOnly && partial == 0 {
+				t.Fatalf("watch ended after %d events (%d partial) with %v", events, partial, last)
+			}
+			got, err := tc.admin.GetDeployment(ctx(t), &cutoverv1.GetDeploymentRequest{Id: d.Id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range got.Agents {
+				if !proto.Equal(agents[a.Name], a) {
+					t.Errorf("agent %s: the events make %v, GetDeployment shows %v", a.Name, agents[a.Name], a)
+				}
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -124,10 +125,11 @@ var errStreamEnded = errors.New("watch ended early")
 func (c *cli) watchOnce(ctx context.Context, api cutoverv1.AdminServiceClient, id string, handle func(*cutoverv1.DeploymentEvent) (bool, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := api.WatchDeployment(ctx, &cutoverv1.WatchDeploymentRequest{Id: id})
+	stream, err := api.WatchDeployment(ctx, &cutoverv1.WatchDeploymentRequest{Id: id, ChangedAgentsOnly: true})
 	if err != nil {
 		return err
 	}
+	var whole *cutoverv1.Deployment // as the stream's events so far make it
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -136,11 +138,44 @@ func (c *cli) watchOnce(ctx context.Context, api cutoverv1.AdminServiceClient, i
 		if err != nil {
 			return err
 		}
+		ev = mergeEvent(whole, ev)
+		whole = ev.GetDeployment()
 		finished, err := handle(ev)
 		if err != nil || finished {
 			return err
 		}
 	}
+}
+
+// mergeEvent returns ev with the whole deployment: when ev holds only the
+// agents that changed (agents_partial), whole's agents with those in place
+// of the ones of the same name and new ones at the end. Neither whole nor
+// ev is modified.
+func mergeEvent(whole *cutoverv1.Deployment, ev *cutoverv1.DeploymentEvent) *cutoverv1.DeploymentEvent {
+	if !ev.GetAgentsPartial() {
+		return ev
+	}
+	out := proto.CloneOf(ev)
+	out.AgentsPartial = false
+	d := out.GetDeployment()
+	index := map[string]int{}
+	var agents []*cutoverv1.DeploymentAgent
+	for _, a := range whole.GetAgents() {
+		index[a.GetName()] = len(agents)
+		agents = append(agents, a)
+	}
+	for _, a := range d.GetAgents() {
+		if i, ok := index[a.GetName()]; ok {
+			agents[i] = a
+			continue
+		}
+		index[a.GetName()] = len(agents)
+		agents = append(agents, a)
+	}
+	if d != nil {
+		d.Agents = agents
+	}
+	return out
 }
 
 // retryable reports whether a watch error is worth re-attaching after: the

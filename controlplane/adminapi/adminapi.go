@@ -19,7 +19,6 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/catalog"
 	"github.com/cutover-dev/cutover/controlplane/deployment"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
-	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -307,7 +306,9 @@ func (s *Server) GetDeploymentPackage(req *cutoverv1.GetDeploymentPackageRequest
 }
 
 // WatchDeployment streams the deployment at every change until it is
-// settled: in a final state, with no rollback running.
+// settled: in a final state, with no rollback running. With
+// changed_agents_only, each event after the first holds only the agents
+// that changed since the previous one.
 func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream cutoverv1.AdminService_WatchDeploymentServer) error {
 	if err := required("id", req.GetId()); err != nil {
 		return err
@@ -317,14 +318,14 @@ func (s *Server) WatchDeployment(req *cutoverv1.WatchDeploymentRequest, stream c
 	if err != nil {
 		return err
 	}
-	var prev *model.Deployment
+	w := &watchStream{changedOnly: req.GetChangedAgentsOnly()}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case d := <-ch:
-			ev := &cutoverv1.DeploymentEvent{Deployment: deploymentToProto(d), Message: describeChange(prev, d), Time: timestamppb.New(s.clock())}
-			prev = d
+		case c := <-ch:
+			ev, d := w.event(c)
+			ev.Time = timestamppb.New(s.clock())
 			if err := stream.Send(ev); err != nil {
 				return err
 			}

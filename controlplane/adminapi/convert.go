@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -209,17 +210,7 @@ func deploymentToProto(d *model.Deployment) *cutoverv1.Deployment {
 			ReleaseId: a.ReleaseID, PreviousReleaseId: a.PreviousReleaseID})
 	}
 	for _, a := range d.Agents {
-		pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
-			ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime),
-			Unanswered: a.Unanswered, Ready: deployment.AwaitsFinish(a)}
-		if a.Overlap > 0 {
-			pa.Overlap = durationpb.New(a.Overlap)
-		}
-		for _, h := range a.Hooks {
-			pa.Hooks = append(pa.Hooks, &cutoverv1.HookResult{Application: h.Application, Kind: hookKinds[h.Kind], Index: int32(h.Index),
-				Command: h.Command, ExitCode: int32(h.ExitCode), Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})
-		}
-		out.Agents = append(out.Agents, pa)
+		out.Agents = append(out.Agents, deploymentAgentToProto(a))
 	}
 	for _, h := range d.History {
 		out.History = append(out.History, &cutoverv1.DeploymentTransition{State: deploymentStates[h.State], Time: ts(h.Time),
@@ -228,6 +219,21 @@ func deploymentToProto(d *model.Deployment) *cutoverv1.Deployment {
 	out.ContractPending, out.ContractDone, out.ContractError = int32(d.ContractPending), d.ContractDone, d.ContractError
 	out.SchemaUndone, out.DatabaseOutcome = d.SchemaUndone, d.DatabaseOutcome
 	return out
+}
+
+// deploymentAgentToProto converts one agent's progress in a deployment.
+func deploymentAgentToProto(a model.DeploymentAgent) *cutoverv1.DeploymentAgent {
+	pa := &cutoverv1.DeploymentAgent{Name: a.Name, State: agentStates[a.State],
+		ReleaseBytes: a.ReleaseBytes, TransferredBytes: a.TransferredBytes, Error: a.Error, SwapTime: ts(a.SwapTime),
+		Unanswered: a.Unanswered, Ready: deployment.AwaitsFinish(a)}
+	if a.Overlap > 0 {
+		pa.Overlap = durationpb.New(a.Overlap)
+	}
+	for _, h := range a.Hooks {
+		pa.Hooks = append(pa.Hooks, &cutoverv1.HookResult{Application: h.Application, Kind: hookKinds[h.Kind], Index: int32(h.Index),
+			Command: h.Command, ExitCode: int32(h.ExitCode), Duration: durationpb.New(h.Duration), Output: h.Output, Error: h.Error})
+	}
+	return pa
 }
 
 // agentsToProto lists the agents the fleet knows with their enrollment,
@@ -297,9 +303,10 @@ func driftToProto(agents []*cutoverv1.Agent, ds []deployment.AgentDrift) {
 }
 
 // describeChange says in words what changed from prev to d: the last
-// transition's message when the state changed (or there is no prev), else
-// the agents whose progress moved.
-func describeChange(prev, d *model.Deployment) string {
+// history entry if the state or the history changed, else the agents in
+// changed whose state or bytes differ from before (the agents of prev,
+// by name; nil for a new agent).
+func describeChange(prev, d *model.Deployment, changed []model.DeploymentAgent, before func(name string) *model.DeploymentAgent) string {
 	if prev == nil || prev.State != d.State || len(prev.History) != len(d.History) {
 		if n := len(d.History); n > 0 {
 			return d.History[n-1].Message
@@ -307,9 +314,8 @@ func describeChange(prev, d *model.Deployment) string {
 		return string(d.State)
 	}
 	var parts []string
-	for _, a := range d.Agents {
-		i := slices.IndexFunc(prev.Agents, func(p model.DeploymentAgent) bool { return p.Name == a.Name })
-		if i >= 0 && prev.Agents[i].State == a.State && prev.Agents[i].TransferredBytes == a.TransferredBytes {
+	for _, a := range changed {
+		if p := before(a.Name); p != nil && p.State == a.State && p.TransferredBytes == a.TransferredBytes {
 			continue
 		}
 		part := fmt.Sprintf("agent %s %s", a.Name, a.State)
@@ -325,6 +331,22 @@ func describeChange(prev, d *model.Deployment) string {
 		return "no visible change"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// agentStatesToProto lists the counts of agents per state, in the order
+// of the states' numbers, leaving out states no agent is in.
+func agentStatesToProto(counts map[model.AgentState]int32) []*cutoverv1.AgentStateCount {
+	byState := map[cutoverv1.AgentDeploymentState]int32{}
+	for st, n := range counts {
+		byState[agentStates[st]] += n
+	}
+	var out []*cutoverv1.AgentStateCount
+	for _, st := range slices.Sorted(maps.Keys(byState)) {
+		if byState[st] > 0 {
+			out = append(out, &cutoverv1.AgentStateCount{State: st, Count: byState[st]})
+		}
+	}
+	return out
 }
 
 // planToProto converts the SQL plan of a deployment.

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -160,7 +161,17 @@ func TestDescribeChange(t *testing.T) {
 		{"nothing", failed, failed, "no visible change"},
 	}
 	for _, tt := range tests {
-		if got := describeChange(tt.prev, tt.d); got != tt.want {
+		before := func(name string) *model.DeploymentAgent {
+			if tt.prev == nil {
+				return nil
+			}
+			i := slices.IndexFunc(tt.prev.Agents, func(a model.DeploymentAgent) bool { return a.Name == name })
+			if i < 0 {
+				return nil
+			}
+			return &tt.prev.Agents[i]
+		}
+		if got := describeChange(tt.prev, tt.d, deployment.ChangedAgents(tt.prev, tt.d), before); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}

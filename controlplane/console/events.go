@@ -64,6 +64,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, rq *request) er
 	flusher.Flush()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
+	var d *model.Deployment // as the changes so far made it
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,7 +73,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, rq *request) er
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
-		case d := <-ch:
+		case change := <-ch:
+			d = change.Apply(d)
 			b, err := json.Marshal(eventOf(d, c.clock()))
 			if err != nil {
 				return nil

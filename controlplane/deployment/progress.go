@@ -1,6 +1,8 @@
 package deployment
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
 // This file holds the coalescing of PROGRESS reports (issue 15). A
@@ -114,7 +117,7 @@ func (s *Service) FlushProgress() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(s.progress)) {
-		d, err := s.update(id, nil)
+		d, err := s.flush(id, s.progress[id])
 		delete(s.progress, id) // also when it failed: the agents' next reports say it again
 		if err != nil {
 			s.log.Warn("store the agents' progress", "deployment", id, "err", err)
@@ -122,7 +125,84 @@ func (s *Service) FlushProgress() {
 		}
 		if d != nil {
 			s.metrics.progressFlushes.Inc()
-			s.watchers.publish(d)
+			s.watchers.publishChange(Change{Deployment: d, Partial: true})
 		}
 	}
+}
+
+// flush stores p's reports in deployment id, in one transaction that
+// reads the deployment's header and the record of each agent that
+// reported, and writes the records that changed: its cost grows with the
+// agents that reported, not with the fleet. It returns the header with
+// the agents that changed in Agents (what watchers are told), nil if none
+// did. Call with s.mu held.
+func (s *Service) flush(id string, p pendingProgress) (*model.Deployment, error) {
+	var d *model.Deployment
+	err := s.store.Update(func(tx model.Tx) error {
+		var err error
+		if d, err = tx.DeploymentHeader(id); err != nil {
+			return err
+		}
+		var changed []model.DeploymentAgent
+		for _, name := range slices.Sorted(maps.Keys(p)) {
+			i, a, err := s.agentAt(tx, id, name)
+			switch {
+			case errors.Is(err, errkind.NotFound): // not an agent of d: stale, as applyReport would find
+				continue
+			case err != nil:
+				return err
+			}
+			d.Agents = []model.DeploymentAgent{*a} // what applyReport reads: the header and this agent
+			if !(pendingProgress{name: p[name]}).apply(d) {
+				continue
+			}
+			if err := tx.PutDeploymentAgent(id, i, &d.Agents[0]); err != nil {
+				return err
+			}
+			changed = append(changed, d.Agents[0])
+		}
+		if d.Agents = changed; len(changed) == 0 {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// agentAt returns the position of agent name in deployment id's Agents and
+// its record, read in tx. Positions are kept in memory per deployment,
+// found by one read of the whole deployment the first time, and checked
+// against the record's name at each use (read again if it differs: agents
+// were added or moved); NotFound if name is not an agent of id. Call with
+// s.mu held.
+func (s *Service) agentAt(tx model.Tx, id, name string) (int, *model.DeploymentAgent, error) {
+	if i, ok := s.agentIndex[id][name]; ok {
+		a, err := tx.DeploymentAgent(id, i)
+		if err == nil && a.Name == name {
+			return i, a, nil
+		}
+		if err != nil && !errors.Is(err, errkind.NotFound) {
+			return 0, nil, err
+		}
+	}
+	d, err := tx.Deployment(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	index := make(map[string]int, len(d.Agents))
+	for i, a := range d.Agents {
+		index[a.Name] = i
+	}
+	s.agentIndex[id] = index
+	i, ok := index[name]
+	if !ok {
+		return 0, nil, fmt.Errorf("agent %s is not one of deployment %s's: %w", name, id, errkind.NotFound)
+	}
+	return i, &d.Agents[i], nil
 }

@@ -15,13 +15,19 @@ import (
 
 // progressService returns a service over a real bbolt file holding d (in
 // environment prod), and a function that reads d back from the store.
-func progressService(t *testing.T, d *model.Deployment) (*Service, func() *model.Deployment) {
+func progressService(t testing.TB, d *model.Deployment) (*Service, func() *model.Deployment) {
+	return progressServiceOn(t, d, func(s model.Store) model.Store { return s })
+}
+
+// progressServiceOn is progressService on the bbolt store as wrap wraps it.
+func progressServiceOn(t testing.TB, d *model.Deployment, wrap func(model.Store) model.Store) (*Service, func() *model.Deployment) {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
+	bolt, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { bolt.Close() })
+	st := wrap(bolt)
 	f, err := fleet.New(fleet.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -199,15 +205,15 @@ func TestProgressFlushPublishes(t *testing.T) {
 	<-ch // as it is now
 	handle(t, s, progress("a", "r1", 40))
 	select {
-	case d := <-ch:
-		t.Fatalf("published before the flush: %+v", d.Agents[0])
+	case c := <-ch:
+		t.Fatalf("published before the flush: %+v", c.Deployment.Agents[0])
 	default:
 	}
 	s.FlushProgress()
 	select {
-	case d := <-ch:
-		if d.Agents[0].TransferredBytes != 40 {
-			t.Fatalf("published a with %d bytes, want 40", d.Agents[0].TransferredBytes)
+	case c := <-ch:
+		if a := c.Deployment.Agents; !c.Partial || len(a) != 1 || a[0].Name != "a" || a[0].TransferredBytes != 40 || c.Deployment.State != model.Preparing {
+			t.Fatalf("published %+v (partial %v), want the header and agent a alone, with 40 bytes", c.Deployment, c.Partial)
 		}
 	default:
 		t.Fatal("the flush published nothing")

@@ -125,6 +125,9 @@ type Service struct {
 	// that wait for other controllers to hold their releases, with what
 	// was last noted (copies.go); guarded by mu.
 	awaitingCopies map[string]string
+	// agentIndex holds, per deployment whose progress was stored alone,
+	// the positions of its agents by name (progress.go); guarded by mu.
+	agentIndex map[string]map[string]int
 
 	watchers watchers
 	wake     chan struct{} // pokes the timer task (timed.go)
@@ -139,7 +142,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{store: cfg.Store, fleet: cfg.Fleet, builder: cfg.Builder, log: cfg.Log,
 		clock: cfg.Clock, metrics: m, cancels: map[string]context.CancelFunc{}, dbRunning: map[string]bool{}, sqlTimeout: cfg.SQLTimeout,
 		packager: cfg.Packager, packageDir: cfg.PackageDir, saved: cfg.Saved, audit: cfg.Audit, shadowDir: cfg.ShadowDir,
-		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch,
+		wake: make(chan struct{}, 1), progress: map[string]pendingProgress{}, agentIndex: map[string]map[string]int{}, progressFlush: cfg.ProgressFlush, epoch: cfg.Epoch,
 		copies: cfg.Copies, awaitingCopies: map[string]string{}}
 	if s.epoch == nil {
 		s.epoch = func() uint64 { return 0 }
@@ -167,7 +170,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.watchers.subs = map[string]map[chan *model.Deployment]struct{}{}
+	s.watchers.subs = map[string]map[chan Change]struct{}{}
 	return s, nil
 }
 
@@ -263,6 +266,7 @@ func releases(d *model.Deployment) []fleet.ReleaseRef {
 // tell watchers. Call with s.mu held.
 func (s *Service) finished(d *model.Deployment) {
 	s.fleet.Forget(d.ID)
+	delete(s.agentIndex, d.ID)
 	// Front-ends that left commit unanswered: the fleet keeps these until
 	// they answer, so they get them when they come back (outcome.go).
 	s.send(outcomeCommands(d))

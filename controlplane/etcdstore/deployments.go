@@ -66,16 +66,16 @@ func (tx *Tx) readAgents(n uint64, d *model.Deployment) error {
 
 // decodeAgents appends the agents of a group to as.
 func decodeAgents(as []model.DeploymentAgent, g kv) ([]model.DeploymentAgent, error) {
-	for b := g.val; len(b) > 0; {
-		size, k := binary.Uvarint(b)
-		if k <= 0 || size > uint64(len(b)-k) {
-			return as, fmt.Errorf("agents record %s is cut short: %w", g.key, errkind.DataLoss)
-		}
-		a, err := storecodec.DecodeDeploymentAgent(b[k : k+int(size)])
+	recs, err := splitGroup(g.key, g.val)
+	if err != nil {
+		return as, err
+	}
+	for _, rec := range recs {
+		a, err := storecodec.DecodeDeploymentAgent(rec)
 		if err != nil {
 			return as, fmt.Errorf("agents record %s: %w", g.key, err)
 		}
-		as, b = append(as, *a), b[k+int(size):]
+		as = append(as, *a)
 	}
 	return as, nil
 }

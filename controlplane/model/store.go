@@ -61,6 +61,24 @@ type DeploymentTx interface {
 	// PutDeployment creates or replaces a deployment whose id came from
 	// NextDeploymentID (InvalidArgument otherwise).
 	PutDeployment(d *Deployment) error
+	// DeploymentHeader returns a deployment without its agents (Agents
+	// nil), reading its header alone. NotFound if unknown.
+	DeploymentHeader(id string) (*Deployment, error)
+	// PutDeploymentHeader replaces the header of an existing deployment:
+	// every field but Agents, which is not read; its agents stay as they
+	// are. NotFound if the deployment does not exist.
+	PutDeploymentHeader(d *Deployment) error
+	// DeploymentAgent returns the agent at position i of a deployment's
+	// Agents, reading that agent's record (or its group) alone. NotFound
+	// if the deployment or the position does not exist.
+	DeploymentAgent(id string, i int) (*DeploymentAgent, error)
+	// PutDeploymentAgent replaces the agent at position i of an existing
+	// deployment's Agents, or appends it when i is their number, writing
+	// that agent's record (or its group) alone. NotFound if the deployment
+	// does not exist; InvalidArgument if i is past the end. An
+	// implementation with optimistic concurrency fails the commit
+	// (Aborted) of one of two transactions that changed the same record.
+	PutDeploymentAgent(id string, i int, a *DeploymentAgent) error
 	// Deployments returns an environment's deployments (every
 	// environment's if env is empty), newest first.
 	Deployments(env string) ([]*Deployment, error)

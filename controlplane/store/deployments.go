@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -167,4 +168,91 @@ func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// DeploymentHeader returns a deployment without its agents (Agents nil);
+// NotFound if unknown. It reads the header record alone.
+func (tx *Tx) DeploymentHeader(id string) (*model.Deployment, error) {
+	key, raw, err := tx.header(id)
+	if err != nil {
+		return nil, err
+	}
+	d, err := storecodec.DecodeDeployment(raw)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %d: %w", binary.BigEndian.Uint64(key), err)
+	}
+	return d, nil
+}
+
+// header returns the key and the stored header of deployment id; NotFound
+// if unknown.
+func (tx *Tx) header(id string) ([]byte, []byte, error) {
+	key, ok := deploymentKey(id)
+	var raw []byte
+	if ok {
+		raw = tx.tx.Bucket(bucketDeploymentRecords).Get(key)
+	}
+	if raw == nil {
+		return nil, nil, fmt.Errorf("deployment %q does not exist; list them with `cutoverctl deploy list`: %w", id, errkind.NotFound)
+	}
+	return key, raw, nil
+}
+
+// PutDeploymentHeader replaces the header of an existing deployment and
+// leaves its agents as they are (d.Agents is not read); NotFound if the
+// deployment does not exist.
+func (tx *Tx) PutDeploymentHeader(d *model.Deployment) error {
+	key, _, err := tx.header(d.ID)
+	if err != nil {
+		return err
+	}
+	raw, err := storecodec.EncodeDeployment(d)
+	if err != nil {
+		return fmt.Errorf("deployment %s: %w", d.ID, err)
+	}
+	return putChanged(tx.tx.Bucket(bucketDeploymentRecords), key, raw)
+}
+
+// DeploymentAgent returns the agent at position i of deployment id's
+// Agents; NotFound if the deployment or the position does not exist.
+func (tx *Tx) DeploymentAgent(id string, i int) (*model.DeploymentAgent, error) {
+	key, _, err := tx.header(id)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	if b := tx.tx.Bucket(bucketDeploymentAgents).Bucket(key); b != nil && i >= 0 && i <= math.MaxUint32 {
+		raw = b.Get(agentKey(i))
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("deployment %s has no agent at position %d: %w", id, i, errkind.NotFound)
+	}
+	a, err := storecodec.DecodeDeploymentAgent(raw)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s, agent %d: %w", id, i, err)
+	}
+	return a, nil
+}
+
+// PutDeploymentAgent replaces the agent at position i of deployment id's
+// Agents, or appends it when i is their number, writing that record alone
+// (if its bytes changed); NotFound if the deployment does not exist,
+// InvalidArgument if i is past the end.
+func (tx *Tx) PutDeploymentAgent(id string, i int, a *model.DeploymentAgent) error {
+	key, _, err := tx.header(id)
+	if err != nil {
+		return err
+	}
+	b, err := tx.tx.Bucket(bucketDeploymentAgents).CreateBucketIfNotExists(key)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i > math.MaxUint32 || i > 0 && b.Get(agentKey(i)) == nil && b.Get(agentKey(i-1)) == nil {
+		return fmt.Errorf("deployment %s: agent position %d is past the end of its agents: %w", id, i, errkind.InvalidArgument)
+	}
+	raw, err := storecodec.EncodeDeploymentAgent(a)
+	if err != nil {
+		return fmt.Errorf("deployment %s, agent %q: %w", id, a.Name, err)
+	}
+	return putChanged(b, agentKey(i), raw)
 }

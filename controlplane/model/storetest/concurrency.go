@@ -14,32 +14,40 @@ import (
 // writers is how many goroutines update at once.
 const writers = 8
 
+// concurrently runs n writers at once, each running rounds updates,
+// update(w, i) the i-th of writer w; it returns their errors joined.
+func concurrently(s model.Store, n, rounds int, update func(w, i int) func(model.Tx) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for w := range n {
+		wg.Go(func() {
+			for i := range rounds {
+				if errs[w] = s.Update(update(w, i)); errs[w] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 func concurrencyCases() []Case {
 	return []Case{
 		{"concurrent updates lose nothing", func(t *testing.T, s model.Store) {
 			update(t, s, func(tx model.Tx) error {
 				return tx.PutDeployment(&model.Deployment{ID: "d-1", Environment: "production"})
 			})
-			var wg sync.WaitGroup
-			errs := make([]error, writers)
-			for w := range writers {
-				wg.Go(func() {
-					for i := range 5 {
-						if errs[w] = s.Update(func(tx model.Tx) error {
-							d, err := tx.Deployment("d-1")
-							if err != nil {
-								return err
-							}
-							d.History = append(d.History, model.Transition{State: model.Planned, Time: t0, Actor: fmt.Sprintf("w%d-%d", w, i)})
-							return tx.PutDeployment(d)
-						}); errs[w] != nil {
-							return
-						}
+			if err := concurrently(s, writers, 5, func(w, i int) func(model.Tx) error {
+				return func(tx model.Tx) error {
+					d, err := tx.Deployment("d-1")
+					if err != nil {
+						return err
 					}
-				})
-			}
-			wg.Wait()
-			if err := errors.Join(errs...); err != nil {
+					d.History = append(d.History, model.Transition{State: model.Planned, Time: t0, Actor: fmt.Sprintf("w%d-%d", w, i)})
+					return tx.PutDeployment(d)
+				}
+			}); err != nil {
 				t.Fatalf("updates of one process failed: %v", err)
 			}
 			view(t, s, func(tx model.Tx) error {

@@ -33,7 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) model.Store) {
 
 // Cases returns the contract's cases.
 func Cases() []Case {
-	return append(append(recordCases(), orderCases()...), concurrencyCases()...)
+	return append(append(append(recordCases(), orderCases()...), concurrencyCases()...), agentCases()...)
 }
 
 // update and view fail the test on an error.

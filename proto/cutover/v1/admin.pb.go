@@ -1417,9 +1417,15 @@ func (x *GetDeploymentPlanRequest) GetId() string {
 type WatchDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id of the deployment.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// changed_agents_only asks for events whose deployment.agents holds only
+	// the agents that changed since the stream's previous event
+	// (DeploymentEvent.agents_partial), after a first event that holds every
+	// agent: the cost of an event then follows what changed, not the size of
+	// the fleet. False: every event holds every agent.
+	ChangedAgentsOnly bool `protobuf:"varint,2,opt,name=changed_agents_only,json=changedAgentsOnly,proto3" json:"changed_agents_only,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WatchDeploymentRequest) Reset() {
@@ -1459,15 +1465,32 @@ func (x *WatchDeploymentRequest) GetId() string {
 	return ""
 }
 
+func (x *WatchDeploymentRequest) GetChangedAgentsOnly() bool {
+	if x != nil {
+		return x.ChangedAgentsOnly
+	}
+	return false
+}
+
 // DeploymentEvent is one change of a deployment.
 type DeploymentEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// deployment as it is after the change.
+	// deployment as it is after the change; with agents_partial, its agents
+	// are only those that changed.
 	Deployment *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
 	// message describes the change in words.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// time of the change.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// agents_partial says that deployment.agents holds only the agents that
+	// changed since the stream's previous event, each whole (an agent of a
+	// name not seen before is new, added at the end); the others are as that
+	// event left them. Every other field of deployment is whole. Set only on
+	// a stream that asked for changed_agents_only, never on its first event.
+	AgentsPartial bool `protobuf:"varint,4,opt,name=agents_partial,json=agentsPartial,proto3" json:"agents_partial,omitempty"`
+	// agent_states counts every agent of the deployment per state (states
+	// that no agent is in are left out), also when agents_partial.
+	AgentStates   []*AgentStateCount `protobuf:"bytes,5,rep,name=agent_states,json=agentStates,proto3" json:"agent_states,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1523,6 +1546,75 @@ func (x *DeploymentEvent) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeploymentEvent) GetAgentsPartial() bool {
+	if x != nil {
+		return x.AgentsPartial
+	}
+	return false
+}
+
+func (x *DeploymentEvent) GetAgentStates() []*AgentStateCount {
+	if x != nil {
+		return x.AgentStates
+	}
+	return nil
+}
+
+// AgentStateCount is how many agents of a deployment are in one state.
+type AgentStateCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state of the agents counted.
+	State AgentDeploymentState `protobuf:"varint,1,opt,name=state,proto3,enum=cutover.v1.AgentDeploymentState" json:"state,omitempty"`
+	// count of agents in that state.
+	Count         int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentStateCount) Reset() {
+	*x = AgentStateCount{}
+	mi := &file_cutover_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStateCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStateCount) ProtoMessage() {}
+
+func (x *AgentStateCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStateCount.ProtoReflect.Descriptor instead.
+func (*AgentStateCount) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AgentStateCount) GetState() AgentDeploymentState {
+	if x != nil {
+		return x.State
+	}
+	return AgentDeploymentState_AGENT_DEPLOYMENT_STATE_UNSPECIFIED
+}
+
+func (x *AgentStateCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // ListAgentsRequest lists agents.
 type ListAgentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1534,7 +1626,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[27]
+	mi := &file_cutover_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1638,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[27]
+	mi := &file_cutover_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1651,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAgentsRequest) GetEnvironment() string {
@@ -1580,7 +1672,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[28]
+	mi := &file_cutover_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1684,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[28]
+	mi := &file_cutover_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1697,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1632,7 +1724,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[29]
+	mi := &file_cutover_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1736,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[29]
+	mi := &file_cutover_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1749,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -1701,7 +1793,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[30]
+	mi := &file_cutover_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1805,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[30]
+	mi := &file_cutover_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1818,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -1768,7 +1860,7 @@ type TokenInfo struct {
 
 func (x *TokenInfo) Reset() {
 	*x = TokenInfo{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[31]
+	mi := &file_cutover_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1872,7 @@ func (x *TokenInfo) String() string {
 func (*TokenInfo) ProtoMessage() {}
 
 func (x *TokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[31]
+	mi := &file_cutover_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1885,7 @@ func (x *TokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
 func (*TokenInfo) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TokenInfo) GetId() string {
@@ -1861,7 +1953,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[32]
+	mi := &file_cutover_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1965,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[32]
+	mi := &file_cutover_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1978,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 // ListTokensResponse holds the tokens.
@@ -1900,7 +1992,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[33]
+	mi := &file_cutover_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2004,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[33]
+	mi := &file_cutover_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2017,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListTokensResponse) GetTokens() []*TokenInfo {
@@ -1946,7 +2038,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[34]
+	mi := &file_cutover_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2050,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[34]
+	mi := &file_cutover_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2063,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1998,7 +2090,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[35]
+	mi := &file_cutover_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2102,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[35]
+	mi := &file_cutover_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2115,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateJoinTokenRequest) GetEnvironment() string {
@@ -2073,7 +2165,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[36]
+	mi := &file_cutover_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2177,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[36]
+	mi := &file_cutover_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2190,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -2142,7 +2234,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[37]
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2246,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[37]
+	mi := &file_cutover_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2259,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RevokeAgentRequest) GetEnvironment() string {
@@ -2198,7 +2290,7 @@ type RemoveAgentRequest struct {
 
 func (x *RemoveAgentRequest) Reset() {
 	*x = RemoveAgentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2302,7 @@ func (x *RemoveAgentRequest) String() string {
 func (*RemoveAgentRequest) ProtoMessage() {}
 
 func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[38]
+	mi := &file_cutover_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2315,7 @@ func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAgentRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAgentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveAgentRequest) GetEnvironment() string {
@@ -2259,7 +2351,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2363,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[39]
+	mi := &file_cutover_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2376,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAuditEventsRequest) GetEnvironment() string {
@@ -2333,7 +2425,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	mi := &file_cutover_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2437,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[40]
+	mi := &file_cutover_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2450,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2404,7 +2496,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[41]
+	mi := &file_cutover_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2508,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[41]
+	mi := &file_cutover_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2521,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AuditEvent) GetSeq() uint64 {
@@ -2529,7 +2621,7 @@ type ReconcileEnvironmentRequest struct {
 
 func (x *ReconcileEnvironmentRequest) Reset() {
 	*x = ReconcileEnvironmentRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[42]
+	mi := &file_cutover_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2633,7 @@ func (x *ReconcileEnvironmentRequest) String() string {
 func (*ReconcileEnvironmentRequest) ProtoMessage() {}
 
 func (x *ReconcileEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[42]
+	mi := &file_cutover_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2646,7 @@ func (x *ReconcileEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReconcileEnvironmentRequest) GetEnvironment() string {
@@ -2589,7 +2681,7 @@ type ReconcileEnvironmentResponse struct {
 
 func (x *ReconcileEnvironmentResponse) Reset() {
 	*x = ReconcileEnvironmentResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[43]
+	mi := &file_cutover_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2693,7 @@ func (x *ReconcileEnvironmentResponse) String() string {
 func (*ReconcileEnvironmentResponse) ProtoMessage() {}
 
 func (x *ReconcileEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[43]
+	mi := &file_cutover_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2706,7 @@ func (x *ReconcileEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReconcileEnvironmentResponse) GetDeployment() *Deployment {
@@ -2656,7 +2748,7 @@ type StopApplicationRequest struct {
 
 func (x *StopApplicationRequest) Reset() {
 	*x = StopApplicationRequest{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[44]
+	mi := &file_cutover_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2760,7 @@ func (x *StopApplicationRequest) String() string {
 func (*StopApplicationRequest) ProtoMessage() {}
 
 func (x *StopApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[44]
+	mi := &file_cutover_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2773,7 @@ func (x *StopApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopApplicationRequest.ProtoReflect.Descriptor instead.
 func (*StopApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StopApplicationRequest) GetEnvironment() string {
@@ -2723,7 +2815,7 @@ type StopApplicationResponse struct {
 
 func (x *StopApplicationResponse) Reset() {
 	*x = StopApplicationResponse{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[45]
+	mi := &file_cutover_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2827,7 @@ func (x *StopApplicationResponse) String() string {
 func (*StopApplicationResponse) ProtoMessage() {}
 
 func (x *StopApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[45]
+	mi := &file_cutover_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2840,7 @@ func (x *StopApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopApplicationResponse.ProtoReflect.Descriptor instead.
 func (*StopApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StopApplicationResponse) GetResults() []*StopApplicationResult {
@@ -2772,7 +2864,7 @@ type StopApplicationResult struct {
 
 func (x *StopApplicationResult) Reset() {
 	*x = StopApplicationResult{}
-	mi := &file_cutover_v1_admin_proto_msgTypes[46]
+	mi := &file_cutover_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2876,7 @@ func (x *StopApplicationResult) String() string {
 func (*StopApplicationResult) ProtoMessage() {}
 
 func (x *StopApplicationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_admin_proto_msgTypes[46]
+	mi := &file_cutover_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2889,7 @@ func (x *StopApplicationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopApplicationResult.ProtoReflect.Descriptor instead.
 func (*StopApplicationResult) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_cutover_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StopApplicationResult) GetAgent() string {
@@ -2890,15 +2982,21 @@ const file_cutover_v1_admin_proto_rawDesc = "" +
 	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"*\n" +
 	"\x18GetDeploymentPlanRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"(\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"X\n" +
 	"\x16WatchDeploymentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x93\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x13changed_agents_only\x18\x02 \x01(\bR\x11changedAgentsOnly\"\xfa\x01\n" +
 	"\x0fDeploymentEvent\x126\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x16.cutover.v1.DeploymentR\n" +
 	"deployment\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"5\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12%\n" +
+	"\x0eagents_partial\x18\x04 \x01(\bR\ragentsPartial\x12>\n" +
+	"\fagent_states\x18\x05 \x03(\v2\x1b.cutover.v1.AgentStateCountR\vagentStates\"_\n" +
+	"\x0fAgentStateCount\x126\n" +
+	"\x05state\x18\x01 \x01(\x0e2 .cutover.v1.AgentDeploymentStateR\x05state\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"5\n" +
 	"\x11ListAgentsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\"?\n" +
 	"\x12ListAgentsResponse\x12)\n" +
@@ -3049,7 +3147,7 @@ func file_cutover_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_cutover_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_cutover_v1_admin_proto_goTypes = []any{
 	(Role)(0),                              // 0: cutover.v1.Role
 	(*CreateEnvironmentRequest)(nil),       // 1: cutover.v1.CreateEnvironmentRequest
@@ -3079,131 +3177,135 @@ var file_cutover_v1_admin_proto_goTypes = []any{
 	(*GetDeploymentPlanRequest)(nil),       // 25: cutover.v1.GetDeploymentPlanRequest
 	(*WatchDeploymentRequest)(nil),         // 26: cutover.v1.WatchDeploymentRequest
 	(*DeploymentEvent)(nil),                // 27: cutover.v1.DeploymentEvent
-	(*ListAgentsRequest)(nil),              // 28: cutover.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),             // 29: cutover.v1.ListAgentsResponse
-	(*CreateTokenRequest)(nil),             // 30: cutover.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),            // 31: cutover.v1.CreateTokenResponse
-	(*TokenInfo)(nil),                      // 32: cutover.v1.TokenInfo
-	(*ListTokensRequest)(nil),              // 33: cutover.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),             // 34: cutover.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),             // 35: cutover.v1.RevokeTokenRequest
-	(*CreateJoinTokenRequest)(nil),         // 36: cutover.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),        // 37: cutover.v1.CreateJoinTokenResponse
-	(*RevokeAgentRequest)(nil),             // 38: cutover.v1.RevokeAgentRequest
-	(*RemoveAgentRequest)(nil),             // 39: cutover.v1.RemoveAgentRequest
-	(*ListAuditEventsRequest)(nil),         // 40: cutover.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 41: cutover.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                     // 42: cutover.v1.AuditEvent
-	(*ReconcileEnvironmentRequest)(nil),    // 43: cutover.v1.ReconcileEnvironmentRequest
-	(*ReconcileEnvironmentResponse)(nil),   // 44: cutover.v1.ReconcileEnvironmentResponse
-	(*StopApplicationRequest)(nil),         // 45: cutover.v1.StopApplicationRequest
-	(*StopApplicationResponse)(nil),        // 46: cutover.v1.StopApplicationResponse
-	(*StopApplicationResult)(nil),          // 47: cutover.v1.StopApplicationResult
-	(*Environment)(nil),                    // 48: cutover.v1.Environment
-	(*fieldmaskpb.FieldMask)(nil),          // 49: google.protobuf.FieldMask
-	(*Application)(nil),                    // 50: cutover.v1.Application
-	(*durationpb.Duration)(nil),            // 51: google.protobuf.Duration
-	(*Deployment)(nil),                     // 52: cutover.v1.Deployment
-	(*timestamppb.Timestamp)(nil),          // 53: google.protobuf.Timestamp
-	(*Agent)(nil),                          // 54: cutover.v1.Agent
-	(*DeploymentPlan)(nil),                 // 55: cutover.v1.DeploymentPlan
+	(*AgentStateCount)(nil),                // 28: cutover.v1.AgentStateCount
+	(*ListAgentsRequest)(nil),              // 29: cutover.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),             // 30: cutover.v1.ListAgentsResponse
+	(*CreateTokenRequest)(nil),             // 31: cutover.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),            // 32: cutover.v1.CreateTokenResponse
+	(*TokenInfo)(nil),                      // 33: cutover.v1.TokenInfo
+	(*ListTokensRequest)(nil),              // 34: cutover.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),             // 35: cutover.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),             // 36: cutover.v1.RevokeTokenRequest
+	(*CreateJoinTokenRequest)(nil),         // 37: cutover.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),        // 38: cutover.v1.CreateJoinTokenResponse
+	(*RevokeAgentRequest)(nil),             // 39: cutover.v1.RevokeAgentRequest
+	(*RemoveAgentRequest)(nil),             // 40: cutover.v1.RemoveAgentRequest
+	(*ListAuditEventsRequest)(nil),         // 41: cutover.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 42: cutover.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                     // 43: cutover.v1.AuditEvent
+	(*ReconcileEnvironmentRequest)(nil),    // 44: cutover.v1.ReconcileEnvironmentRequest
+	(*ReconcileEnvironmentResponse)(nil),   // 45: cutover.v1.ReconcileEnvironmentResponse
+	(*StopApplicationRequest)(nil),         // 46: cutover.v1.StopApplicationRequest
+	(*StopApplicationResponse)(nil),        // 47: cutover.v1.StopApplicationResponse
+	(*StopApplicationResult)(nil),          // 48: cutover.v1.StopApplicationResult
+	(*Environment)(nil),                    // 49: cutover.v1.Environment
+	(*fieldmaskpb.FieldMask)(nil),          // 50: google.protobuf.FieldMask
+	(*Application)(nil),                    // 51: cutover.v1.Application
+	(*durationpb.Duration)(nil),            // 52: google.protobuf.Duration
+	(*Deployment)(nil),                     // 53: cutover.v1.Deployment
+	(*timestamppb.Timestamp)(nil),          // 54: google.protobuf.Timestamp
+	(AgentDeploymentState)(0),              // 55: cutover.v1.AgentDeploymentState
+	(*Agent)(nil),                          // 56: cutover.v1.Agent
+	(*DeploymentPlan)(nil),                 // 57: cutover.v1.DeploymentPlan
 }
 var file_cutover_v1_admin_proto_depIdxs = []int32{
-	48, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	48, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
-	49, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	48, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
-	50, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
-	50, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
+	49, // 0: cutover.v1.CreateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	49, // 1: cutover.v1.UpdateEnvironmentRequest.environment:type_name -> cutover.v1.Environment
+	50, // 2: cutover.v1.UpdateEnvironmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 3: cutover.v1.ListEnvironmentsResponse.environments:type_name -> cutover.v1.Environment
+	51, // 4: cutover.v1.RegisterApplicationRequest.application:type_name -> cutover.v1.Application
+	51, // 5: cutover.v1.ListApplicationsResponse.applications:type_name -> cutover.v1.Application
 	10, // 6: cutover.v1.CreateDeploymentRequest.applications:type_name -> cutover.v1.ApplicationVersion
-	51, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
-	52, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
-	52, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
-	53, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
-	54, // 11: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
-	0,  // 12: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
-	51, // 13: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	32, // 14: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
-	0,  // 15: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
-	53, // 16: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
-	53, // 17: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
-	53, // 18: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
-	32, // 19: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
-	51, // 20: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	53, // 21: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	53, // 22: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 23: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	42, // 24: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
-	53, // 25: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	52, // 26: cutover.v1.ReconcileEnvironmentResponse.deployment:type_name -> cutover.v1.Deployment
-	47, // 27: cutover.v1.StopApplicationResponse.results:type_name -> cutover.v1.StopApplicationResult
-	1,  // 28: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
-	2,  // 29: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
-	3,  // 30: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
-	4,  // 31: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
-	6,  // 32: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
-	7,  // 33: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
-	8,  // 34: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
-	11, // 35: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
-	12, // 36: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
-	13, // 37: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
-	14, // 38: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
-	15, // 39: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
-	20, // 40: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
-	21, // 41: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
-	25, // 42: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
-	23, // 43: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
-	26, // 44: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
-	28, // 45: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
-	16, // 46: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
-	17, // 47: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
-	18, // 48: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
-	19, // 49: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
-	30, // 50: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
-	33, // 51: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
-	35, // 52: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
-	36, // 53: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
-	38, // 54: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
-	39, // 55: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
-	40, // 56: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
-	43, // 57: cutover.v1.AdminService.ReconcileEnvironment:input_type -> cutover.v1.ReconcileEnvironmentRequest
-	45, // 58: cutover.v1.AdminService.StopApplication:input_type -> cutover.v1.StopApplicationRequest
-	48, // 59: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
-	48, // 60: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
-	48, // 61: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
-	5,  // 62: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
-	50, // 63: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
-	50, // 64: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
-	9,  // 65: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
-	52, // 66: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
-	52, // 67: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
-	52, // 68: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
-	52, // 69: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
-	52, // 70: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
-	52, // 71: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
-	22, // 72: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
-	55, // 73: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
-	24, // 74: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
-	27, // 75: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
-	29, // 76: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
-	52, // 77: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
-	52, // 78: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
-	52, // 79: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
-	52, // 80: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
-	31, // 81: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
-	34, // 82: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
-	32, // 83: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
-	37, // 84: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
-	54, // 85: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
-	54, // 86: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
-	41, // 87: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
-	44, // 88: cutover.v1.AdminService.ReconcileEnvironment:output_type -> cutover.v1.ReconcileEnvironmentResponse
-	46, // 89: cutover.v1.AdminService.StopApplication:output_type -> cutover.v1.StopApplicationResponse
-	59, // [59:90] is the sub-list for method output_type
-	28, // [28:59] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	52, // 7: cutover.v1.ExtendDeploymentRequest.by:type_name -> google.protobuf.Duration
+	53, // 8: cutover.v1.ListDeploymentsResponse.deployments:type_name -> cutover.v1.Deployment
+	53, // 9: cutover.v1.DeploymentEvent.deployment:type_name -> cutover.v1.Deployment
+	54, // 10: cutover.v1.DeploymentEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 11: cutover.v1.DeploymentEvent.agent_states:type_name -> cutover.v1.AgentStateCount
+	55, // 12: cutover.v1.AgentStateCount.state:type_name -> cutover.v1.AgentDeploymentState
+	56, // 13: cutover.v1.ListAgentsResponse.agents:type_name -> cutover.v1.Agent
+	0,  // 14: cutover.v1.CreateTokenRequest.role:type_name -> cutover.v1.Role
+	52, // 15: cutover.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	33, // 16: cutover.v1.CreateTokenResponse.info:type_name -> cutover.v1.TokenInfo
+	0,  // 17: cutover.v1.TokenInfo.role:type_name -> cutover.v1.Role
+	54, // 18: cutover.v1.TokenInfo.create_time:type_name -> google.protobuf.Timestamp
+	54, // 19: cutover.v1.TokenInfo.expire_time:type_name -> google.protobuf.Timestamp
+	54, // 20: cutover.v1.TokenInfo.revoke_time:type_name -> google.protobuf.Timestamp
+	33, // 21: cutover.v1.ListTokensResponse.tokens:type_name -> cutover.v1.TokenInfo
+	52, // 22: cutover.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	54, // 23: cutover.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	54, // 24: cutover.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	54, // 25: cutover.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 26: cutover.v1.ListAuditEventsResponse.events:type_name -> cutover.v1.AuditEvent
+	54, // 27: cutover.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	53, // 28: cutover.v1.ReconcileEnvironmentResponse.deployment:type_name -> cutover.v1.Deployment
+	48, // 29: cutover.v1.StopApplicationResponse.results:type_name -> cutover.v1.StopApplicationResult
+	1,  // 30: cutover.v1.AdminService.CreateEnvironment:input_type -> cutover.v1.CreateEnvironmentRequest
+	2,  // 31: cutover.v1.AdminService.UpdateEnvironment:input_type -> cutover.v1.UpdateEnvironmentRequest
+	3,  // 32: cutover.v1.AdminService.GetEnvironment:input_type -> cutover.v1.GetEnvironmentRequest
+	4,  // 33: cutover.v1.AdminService.ListEnvironments:input_type -> cutover.v1.ListEnvironmentsRequest
+	6,  // 34: cutover.v1.AdminService.RegisterApplication:input_type -> cutover.v1.RegisterApplicationRequest
+	7,  // 35: cutover.v1.AdminService.GetApplication:input_type -> cutover.v1.GetApplicationRequest
+	8,  // 36: cutover.v1.AdminService.ListApplications:input_type -> cutover.v1.ListApplicationsRequest
+	11, // 37: cutover.v1.AdminService.CreateDeployment:input_type -> cutover.v1.CreateDeploymentRequest
+	12, // 38: cutover.v1.AdminService.PrepareDeployment:input_type -> cutover.v1.PrepareDeploymentRequest
+	13, // 39: cutover.v1.AdminService.ContinueDeployment:input_type -> cutover.v1.ContinueDeploymentRequest
+	14, // 40: cutover.v1.AdminService.StartDeployment:input_type -> cutover.v1.StartDeploymentRequest
+	15, // 41: cutover.v1.AdminService.AbortDeployment:input_type -> cutover.v1.AbortDeploymentRequest
+	20, // 42: cutover.v1.AdminService.GetDeployment:input_type -> cutover.v1.GetDeploymentRequest
+	21, // 43: cutover.v1.AdminService.ListDeployments:input_type -> cutover.v1.ListDeploymentsRequest
+	25, // 44: cutover.v1.AdminService.GetDeploymentPlan:input_type -> cutover.v1.GetDeploymentPlanRequest
+	23, // 45: cutover.v1.AdminService.GetDeploymentPackage:input_type -> cutover.v1.GetDeploymentPackageRequest
+	26, // 46: cutover.v1.AdminService.WatchDeployment:input_type -> cutover.v1.WatchDeploymentRequest
+	29, // 47: cutover.v1.AdminService.ListAgents:input_type -> cutover.v1.ListAgentsRequest
+	16, // 48: cutover.v1.AdminService.ApproveDeployment:input_type -> cutover.v1.ApproveDeploymentRequest
+	17, // 49: cutover.v1.AdminService.ExtendDeployment:input_type -> cutover.v1.ExtendDeploymentRequest
+	18, // 50: cutover.v1.AdminService.CancelScheduledContinue:input_type -> cutover.v1.CancelScheduledContinueRequest
+	19, // 51: cutover.v1.AdminService.RollbackDeployment:input_type -> cutover.v1.RollbackDeploymentRequest
+	31, // 52: cutover.v1.AdminService.CreateToken:input_type -> cutover.v1.CreateTokenRequest
+	34, // 53: cutover.v1.AdminService.ListTokens:input_type -> cutover.v1.ListTokensRequest
+	36, // 54: cutover.v1.AdminService.RevokeToken:input_type -> cutover.v1.RevokeTokenRequest
+	37, // 55: cutover.v1.AdminService.CreateJoinToken:input_type -> cutover.v1.CreateJoinTokenRequest
+	39, // 56: cutover.v1.AdminService.RevokeAgent:input_type -> cutover.v1.RevokeAgentRequest
+	40, // 57: cutover.v1.AdminService.RemoveAgent:input_type -> cutover.v1.RemoveAgentRequest
+	41, // 58: cutover.v1.AdminService.ListAuditEvents:input_type -> cutover.v1.ListAuditEventsRequest
+	44, // 59: cutover.v1.AdminService.ReconcileEnvironment:input_type -> cutover.v1.ReconcileEnvironmentRequest
+	46, // 60: cutover.v1.AdminService.StopApplication:input_type -> cutover.v1.StopApplicationRequest
+	49, // 61: cutover.v1.AdminService.CreateEnvironment:output_type -> cutover.v1.Environment
+	49, // 62: cutover.v1.AdminService.UpdateEnvironment:output_type -> cutover.v1.Environment
+	49, // 63: cutover.v1.AdminService.GetEnvironment:output_type -> cutover.v1.Environment
+	5,  // 64: cutover.v1.AdminService.ListEnvironments:output_type -> cutover.v1.ListEnvironmentsResponse
+	51, // 65: cutover.v1.AdminService.RegisterApplication:output_type -> cutover.v1.Application
+	51, // 66: cutover.v1.AdminService.GetApplication:output_type -> cutover.v1.Application
+	9,  // 67: cutover.v1.AdminService.ListApplications:output_type -> cutover.v1.ListApplicationsResponse
+	53, // 68: cutover.v1.AdminService.CreateDeployment:output_type -> cutover.v1.Deployment
+	53, // 69: cutover.v1.AdminService.PrepareDeployment:output_type -> cutover.v1.Deployment
+	53, // 70: cutover.v1.AdminService.ContinueDeployment:output_type -> cutover.v1.Deployment
+	53, // 71: cutover.v1.AdminService.StartDeployment:output_type -> cutover.v1.Deployment
+	53, // 72: cutover.v1.AdminService.AbortDeployment:output_type -> cutover.v1.Deployment
+	53, // 73: cutover.v1.AdminService.GetDeployment:output_type -> cutover.v1.Deployment
+	22, // 74: cutover.v1.AdminService.ListDeployments:output_type -> cutover.v1.ListDeploymentsResponse
+	57, // 75: cutover.v1.AdminService.GetDeploymentPlan:output_type -> cutover.v1.DeploymentPlan
+	24, // 76: cutover.v1.AdminService.GetDeploymentPackage:output_type -> cutover.v1.DeploymentPackageChunk
+	27, // 77: cutover.v1.AdminService.WatchDeployment:output_type -> cutover.v1.DeploymentEvent
+	30, // 78: cutover.v1.AdminService.ListAgents:output_type -> cutover.v1.ListAgentsResponse
+	53, // 79: cutover.v1.AdminService.ApproveDeployment:output_type -> cutover.v1.Deployment
+	53, // 80: cutover.v1.AdminService.ExtendDeployment:output_type -> cutover.v1.Deployment
+	53, // 81: cutover.v1.AdminService.CancelScheduledContinue:output_type -> cutover.v1.Deployment
+	53, // 82: cutover.v1.AdminService.RollbackDeployment:output_type -> cutover.v1.Deployment
+	32, // 83: cutover.v1.AdminService.CreateToken:output_type -> cutover.v1.CreateTokenResponse
+	35, // 84: cutover.v1.AdminService.ListTokens:output_type -> cutover.v1.ListTokensResponse
+	33, // 85: cutover.v1.AdminService.RevokeToken:output_type -> cutover.v1.TokenInfo
+	38, // 86: cutover.v1.AdminService.CreateJoinToken:output_type -> cutover.v1.CreateJoinTokenResponse
+	56, // 87: cutover.v1.AdminService.RevokeAgent:output_type -> cutover.v1.Agent
+	56, // 88: cutover.v1.AdminService.RemoveAgent:output_type -> cutover.v1.Agent
+	42, // 89: cutover.v1.AdminService.ListAuditEvents:output_type -> cutover.v1.ListAuditEventsResponse
+	45, // 90: cutover.v1.AdminService.ReconcileEnvironment:output_type -> cutover.v1.ReconcileEnvironmentResponse
+	47, // 91: cutover.v1.AdminService.StopApplication:output_type -> cutover.v1.StopApplicationResponse
+	61, // [61:92] is the sub-list for method output_type
+	30, // [30:61] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_admin_proto_init() }
@@ -3218,7 +3320,7 @@ func file_cutover_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_admin_proto_rawDesc), len(file_cutover_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
