@@ -29,9 +29,10 @@ func main() {
 	simDir := flag.String("sim-dir", defaultSimDir(), "where the simulated agents keep their data (a tmpfs keeps their fsyncs off the controller's disk)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "bound of each wait (connection, each stage)")
 	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
+	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
 	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size)")
 	flag.Parse()
-	os.Exit(run(fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, HeapProfile: *heap, Log: os.Stderr},
+	os.Exit(run(fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, HeapProfile: *heap, Log: os.Stderr},
 		*agents, *baseline))
 }
 

@@ -59,6 +59,10 @@ type Config struct {
 	Log io.Writer
 	// IdleOnly stops once every agent is connected and idle: F1 alone.
 	IdleOnly bool
+	// IdleWait is how long every agent stays connected and idle before
+	// F1 is measured: 0 measures at once, with the garbage of the
+	// agents' handshakes still in the heap.
+	IdleWait time.Duration
 	// HeapProfile, if set, is where the controller's heap profile (in use
 	// after a GC, with every agent idle) is written, one file per size:
 	// HeapProfile with ".N" appended.
@@ -164,6 +168,14 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	p.Connect = time.Since(start)
 	cpu1, _ := bench.CPUSeconds(pid)
 	p.CPUConnect = cpu1 - cpu0
+	if cfg.IdleWait > 0 { // idle means idle: the handshakes' garbage collected, the heap's pages returned
+		say("idle for %s before measuring", cfg.IdleWait)
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case <-time.After(cfg.IdleWait):
+		}
+	}
 	if p.IdleRSS, err = bench.RSS(pid); err != nil {
 		return p, err
 	}
