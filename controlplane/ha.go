@@ -33,6 +33,7 @@ type role struct {
 	fwd     *forward.Forwarder
 	mirror  *mirror.Mirror
 	copies  *copies.Copies // which controllers hold which releases
+	follow  *leader.Follower
 }
 
 // newRole sets up the election, on etcd only.
@@ -57,7 +58,8 @@ func (c *Controller) newRole(cfg Config) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &role{c: c, elector: el, self: self, copies: copies.New(c.etcd, cfg.Etcd.Prefix, self)}
+	r := &role{c: c, elector: el, self: self, copies: copies.New(c.etcd, cfg.Etcd.Prefix, self),
+		follow: leader.NewFollower(c.etcd, cfg.Etcd.Prefix)}
 	r.fwd = forward.New(forward.Config{Leader: r.Leader, Services: []string{cutoverv1.AdminService_ServiceDesc.ServiceName},
 		TLS: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, // VerifyConnection: the CA and cutover://controller
 			VerifyConnection: identity.VerifyController(c.pki.CAPool())}})
@@ -104,7 +106,7 @@ func (r *role) Leader() (addr string, self bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	name, _, err := leader.Leader(ctx, r.c.etcd, r.c.cfg.Etcd.Prefix)
+	name, _, err := r.follow.Leader(ctx) // from a watch of the election: no request per call
 	if err != nil || name == r.self { // our own key from before a restart: not leading yet
 		return "", false
 	}
