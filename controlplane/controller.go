@@ -336,7 +336,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { return sdnotify.Watchdog(gctx) })
 	if c.role != nil {
 		g.Go(func() error { return c.role.run(gctx) })
-		g.Go(func() error { return c.role.mirror.Run(gctx) }) // a follower's copy of the release chunks
+		g.Go(func() error { return c.role.mirror.Run(gctx) })      // a follower's copy of the release chunks
 		g.Go(func() error { c.role.follow.Run(gctx); return nil }) // who leads, for Leader
 	} else {
 		g.Go(func() error { return c.deps.Run(gctx) })

@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-dev/cutover/controlplane/etcdstore"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/store"
+	"github.com/cutover-dev/cutover/controlplane/storecopy"
 )
 
 // The values of Config.Store.
@@ -37,6 +38,10 @@ type EtcdConfig struct {
 	Username, PasswordFile string
 	// DialTimeout bounds the first connection (default 10 s).
 	DialTimeout time.Duration
+	// Import copies the records of the data dir's controller.db (a
+	// controller that ran alone on bbolt) into etcd at start, unless etcd
+	// holds a controller's records already (storecopy).
+	Import bool
 }
 
 // openStore opens the bbolt file (the whole store, or only the chunks on
@@ -62,6 +67,36 @@ func (c *Controller) openStore(cfg Config) (err error) {
 	}
 	c.etcdStore, c.store = es, es
 	c.log.Info("records in etcd; release chunks in "+store.FileName, "etcd_endpoints", strings.Join(cfg.Etcd.Endpoints, ","), "etcd_prefix", cfg.Etcd.Prefix)
+	if cfg.Etcd.Import {
+		return c.importRecords()
+	}
+	return nil
+}
+
+// importRecords copies the records of controller.db into etcd, once: not
+// when etcd holds a controller's records already, nor when controller.db
+// holds none. The records stay in controller.db, unused from then on.
+func (c *Controller) importRecords() error {
+	switch used, err := storecopy.InUse(c.etcdStore); {
+	case err != nil:
+		return fmt.Errorf("--etcd-import: %w", err)
+	case used:
+		c.log.Info("--etcd-import: etcd holds a controller's records already; nothing imported")
+		return nil
+	}
+	switch used, err := storecopy.InUse(c.bolt); {
+	case err != nil:
+		return fmt.Errorf("--etcd-import: %w", err)
+	case !used:
+		c.log.Info("--etcd-import: " + store.FileName + " holds no records; nothing imported")
+		return nil
+	}
+	c.log.Info("--etcd-import: copying the records of " + store.FileName + " into etcd")
+	n, err := storecopy.Copy(c.bolt, c.etcdStore)
+	if err != nil {
+		return fmt.Errorf("--etcd-import: %w (what was copied is written again at the next start with --etcd-import)", err)
+	}
+	c.log.Info("--etcd-import: the records of "+store.FileName+" are in etcd; from now on they are read there (join tokens are not copied: create new ones)", "copied", n.String())
 	return nil
 }
 

@@ -107,7 +107,7 @@ func (r *role) Leader() (addr string, self bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	name, _, err := r.follow.Leader(ctx) // from a watch of the election: no request per call
-	if err != nil || name == r.self { // our own key from before a restart: not leading yet
+	if err != nil || name == r.self {    // our own key from before a restart: not leading yet
 		return "", false
 	}
 	return name, false

@@ -74,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	fs.StringVar(&cfg.Etcd.CAFile, "etcd-ca-file", "", "CA certificate (PEM) that verifies the etcd members' certificates (https:// endpoints)")
 	fs.StringVar(&cfg.Etcd.CertFile, "etcd-cert-file", "", "client certificate (PEM) for etcd, with --etcd-key-file")
 	fs.StringVar(&cfg.Etcd.KeyFile, "etcd-key-file", "", "private key (PEM) of --etcd-cert-file")
+	fs.BoolVar(&cfg.Etcd.Import, "etcd-import", false, "at start, copy the records of DATA/controller.db (a controller that ran alone on bbolt) into etcd, unless etcd holds a controller's records already; start the first controller on etcd with it")
 	fs.StringVar(&cfg.Etcd.Username, "etcd-username", "", "etcd user, with --etcd-password-file")
 	fs.StringVar(&cfg.Etcd.PasswordFile, "etcd-password-file", "", "file that holds the etcd user's password (never on the command line)")
 	fs.StringVar(&logLevel, "log-level", "info", logging.Levels)
