@@ -247,7 +247,7 @@ func New(cfg Config) (_ *Controller, err error) {
 	admin := adminapi.New(adminapi.Config{Audit: auditLog, Catalog: cat,
 		Deployments: c.deps, Fleet: c.fleet, Auth: authn, Clock: cfg.Clock})
 	agents := agentapi.New(agentapi.Config{Store: c.store, Fleet: c.fleet, Transfer: sender, Auth: authn, Log: cfg.Log,
-		Epoch: c.role.Epoch, Leader: c.role.Leader})
+		Epoch: c.role.Epoch, Leader: c.role.Leader, LeaderChanged: c.role.leaderChanged(), HoldFor: c.role.holdFor()})
 	g := guard.New(guard.Config{Auth: authn, Resolver: c.deps, Audit: auditTo(auditLog), Log: cfg.Log})
 	authn.OnRevoke(func(a identity.Agent, reason string) {
 		g.Disconnect(a)

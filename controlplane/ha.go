@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -34,6 +35,7 @@ type role struct {
 	mirror  *mirror.Mirror
 	copies  *copies.Copies // which controllers hold which releases
 	follow  *leader.Follower
+	ttl     time.Duration // the leader's lease
 }
 
 // newRole sets up the election, on etcd only.
@@ -59,7 +61,7 @@ func (c *Controller) newRole(cfg Config) (*role, error) {
 		return nil, err
 	}
 	r := &role{c: c, elector: el, self: self, copies: copies.New(c.etcd, cfg.Etcd.Prefix, self),
-		follow: leader.NewFollower(c.etcd, cfg.Etcd.Prefix)}
+		follow: leader.NewFollower(c.etcd, cfg.Etcd.Prefix), ttl: cmp.Or(cfg.LeaderTTL, leader.DefaultTTL)}
 	r.fwd = forward.New(forward.Config{Leader: r.Leader, Services: []string{cutoverv1.AdminService_ServiceDesc.ServiceName},
 		TLS: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, // VerifyConnection: the CA and cutover://controller
 			VerifyConnection: identity.VerifyController(c.pki.CAPool())}})
@@ -77,6 +79,25 @@ func (r *role) releaseCopies() deployment.Copies {
 		return nil
 	}
 	return r.copies
+}
+
+// leaderChanged returns what tells agentapi of a change of leader; nil
+// with bbolt.
+func (r *role) leaderChanged() func() <-chan struct{} {
+	if r == nil {
+		return nil
+	}
+	return r.follow.Changed
+}
+
+// holdFor is how long a follower holds the session of an agent that lost
+// the controller it takes for the leader: that leader's lease, and a
+// margin for the election.
+func (r *role) holdFor() time.Duration {
+	if r == nil {
+		return 0
+	}
+	return r.ttl + 2*time.Second
 }
 
 // forwarder returns the forwarder of operators' calls; nil with bbolt.

@@ -242,6 +242,9 @@ func (s *Session) session(ctx context.Context) (received bool, err error) {
 	}
 	hello := &cutoverv1.AgentHello{Name: s.cfg.Name, Environment: s.cfg.Environment, Labels: s.cfg.Labels, Status: statusToProto(apps),
 		Revision: Revision, PeerAddress: s.cfg.PeerAddress}
+	if s.cfg.Targets != nil {
+		hello.UnreachableController = s.cfg.Targets.Unreachable()
+	}
 	if err := stream.Send(&cutoverv1.ConnectRequest{Msg: &cutoverv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return false, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
@@ -25,12 +26,18 @@ import (
 // next one in the list. One connection serves the session, the chunk
 // fetches and the certificate renewals, so that they all follow.
 type Targets struct {
-	mu    sync.Mutex
-	addrs []string
-	cur   string
-	res   *manual.Resolver
-	log   *slog.Logger
+	mu       sync.Mutex
+	addrs    []string
+	cur      string
+	lost     string    // the controller last left because it could not be reached
+	lostTime time.Time // when
+	res      *manual.Resolver
+	log      *slog.Logger
 }
+
+// lostFor is how long Unreachable names a controller that was left: about
+// what a failover takes.
+const lostFor = time.Minute
 
 // NewTargets parses a comma-separated list of controller addresses.
 func NewTargets(list string, log *slog.Logger) (*Targets, error) {
@@ -61,6 +68,19 @@ func (t *Targets) Current() string {
 	return t.cur
 }
 
+// Unreachable returns the controller that Follow last left because it
+// could not be reached, within lostFor; "" if none. A follower that still
+// takes it for the leader holds the agent's session until another is
+// elected (proto AgentHello.unreachable_controller).
+func (t *Targets) Unreachable() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lost == "" || time.Since(t.lostTime) > lostFor {
+		return ""
+	}
+	return t.lost
+}
+
 // Follow moves the connection where err says to go: to the leader a
 // NotLeader names (toLeader), or, when err is Unavailable (the controller
 // is down, or a follower knows no leader yet), to the next address of the
@@ -75,11 +95,15 @@ func (t *Targets) Follow(err error) (moved, toLeader bool) {
 	defer t.mu.Unlock()
 	next := t.cur
 	var nl *errkind.NotLeader
-	if toLeader = errors.As(err, &nl) && nl.Leader != ""; toLeader {
+	answered := errors.As(err, &nl) // a follower answered
+	if toLeader = answered && nl.Leader != ""; toLeader {
 		next = nl.Leader
 	} else if len(t.addrs) > 1 {
 		i := slices.Index(t.addrs, t.cur) // -1 for a leader outside the list: start over
 		next = t.addrs[(i+1)%len(t.addrs)]
+		if !answered {
+			t.lost, t.lostTime = t.cur, time.Now()
+		}
 	}
 	if next == t.cur {
 		return false, false

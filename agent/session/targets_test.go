@@ -44,20 +44,22 @@ func TestTargetsFollowTheLeader(t *testing.T) {
 	follower := &fakeController{sessions: make(chan *fakeSession, 4), refuse: &errkind.NotLeader{Leader: leaderAddr}}
 	_, followerAddr := serve(t, follower, "127.0.0.1:0")
 
+	dead1, dead2 := deadAddr(t), deadAddr(t)
 	tests := []struct {
 		name string
 		list string
+		lost string // the hello's unreachable_controller
 	}{
-		{"a follower names the leader", followerAddr},
-		{"the first controller is down", deadAddr(t) + "," + leaderAddr},
-		{"down, then a follower", deadAddr(t) + "," + followerAddr},
+		{"a follower names the leader", followerAddr, ""},
+		{"the first controller is down", dead1 + "," + leaderAddr, dead1},
+		{"down, then a follower", dead2 + "," + followerAddr, dead2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mod := withTargets(t, tt.list)
 			s := startAgent(t, "unused", &fakeHandler{calls: map[string]int{}}, mod)
-			if sess := next(t, leader.sessions); sess.hello.GetName() != "fe-1" {
-				t.Fatalf("hello = %v", sess.hello)
+			if sess := next(t, leader.sessions); sess.hello.GetName() != "fe-1" || sess.hello.GetUnreachableController() != tt.lost {
+				t.Fatalf("hello = %v; want unreachable_controller %q", sess.hello, tt.lost)
 			}
 			if got := s.cfg.Targets.Current(); got != leaderAddr {
 				t.Errorf("the connection is at %s, want the leader %s", got, leaderAddr)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
@@ -39,6 +40,13 @@ type Config struct {
 	// address (errkind.NotLeader), which the agent follows. Nil: this
 	// controller always leads (one controller).
 	Leader func() (addr string, self bool)
+	// LeaderChanged, with Leader, returns a channel closed at the next
+	// change of leader; nil: sessions are never held.
+	LeaderChanged func() <-chan struct{}
+	// HoldFor bounds how long a follower holds the session of an agent
+	// that lost the controller the follower still takes for the leader
+	// (its lease has not expired yet): about the leader's lease.
+	HoldFor time.Duration
 }
 
 // Server implements cutoverv1.AgentServiceServer. Serve it with
@@ -53,6 +61,8 @@ type Server struct {
 	log      *slog.Logger
 	epoch    func() uint64
 	leader   func() (string, bool)
+	changed  func() <-chan struct{}
+	holdFor  time.Duration
 }
 
 var _ cutoverv1.AgentServiceServer = (*Server)(nil)
@@ -67,15 +77,13 @@ func New(cfg Config) *Server {
 	if leader == nil {
 		leader = func() (string, bool) { return "", true }
 	}
-	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log, epoch: epoch, leader: leader}
+	return &Server{store: cfg.Store, fleet: cfg.Fleet, transfer: cfg.Transfer, auth: cfg.Auth, log: cfg.Log, epoch: epoch, leader: leader,
+		changed: cfg.LeaderChanged, holdFor: cfg.HoldFor}
 }
 
 // Connect runs an agent's session: hello first, then commands out and
 // status and reports in, until either side ends it.
 func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
-	if addr, self := s.leader(); !self {
-		return &errkind.NotLeader{Leader: addr}
-	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -83,6 +91,9 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 	h := first.GetHello()
 	if h == nil {
 		return fmt.Errorf("the first message of a session must be a hello: %w", errkind.InvalidArgument)
+	}
+	if addr, self := s.awaitLeader(stream.Context(), h.GetUnreachableController()); !self {
+		return &errkind.NotLeader{Leader: addr}
 	}
 	sess, err := s.fleet.Connect(helloFromProto(h))
 	if err != nil {
@@ -116,6 +127,34 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 			return err
 		}
 		s.log.Debug("command sent", "agent", sess.Name(), "environment", sess.Environment(), "deployment", cmd.DeploymentID, "command", cmd.ID, "kind", cmd.Kind)
+	}
+}
+
+// awaitLeader says where the leader is and whether this controller is
+// it. When the leader this controller knows is the one the agent could
+// not reach (unreachable), that leader is presumably dead and its lease
+// not expired yet: the session is held until the leader changes, for at
+// most holdFor, so that the agent goes straight to the next leader (or is
+// served here, if this controller is elected) instead of back to the dead
+// one and round the list with a growing backoff.
+func (s *Server) awaitLeader(ctx context.Context, unreachable string) (addr string, self bool) {
+	if s.changed == nil || unreachable == "" {
+		return s.leader()
+	}
+	t := time.NewTimer(s.holdFor)
+	defer t.Stop()
+	for {
+		changed := s.changed() // before the read: a change after it closes this channel
+		if addr, self = s.leader(); self || addr != unreachable {
+			return addr, self
+		}
+		select {
+		case <-ctx.Done():
+			return addr, self
+		case <-t.C:
+			return addr, self
+		case <-changed:
+		}
 	}
 }
 

@@ -16,16 +16,25 @@ type Follower struct {
 	cli    *clientv3.Client
 	prefix string
 
-	mu    sync.Mutex
-	known bool // name and epoch are those of the election since the last read
-	name  string
-	epoch uint64
+	mu      sync.Mutex
+	known   bool // name and epoch are those of the election since the last read
+	name    string
+	epoch   uint64
+	changed chan struct{} // closed when name or epoch changes, then replaced
 }
 
 // NewFollower returns a Follower of the election under prefix; Run keeps
 // it up to date.
 func NewFollower(cli *clientv3.Client, prefix string) *Follower {
-	return &Follower{cli: cli, prefix: prefix}
+	return &Follower{cli: cli, prefix: prefix, changed: make(chan struct{})}
+}
+
+// Changed returns a channel closed at the next change of leader (or of
+// term) that the Follower sees.
+func (f *Follower) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
 }
 
 // Leader returns the leader's name and epoch ("" and 0 when there is none),
@@ -93,5 +102,9 @@ func (f *Follower) read(ctx context.Context) (int64, error) {
 func (f *Follower) set(known bool, name string, epoch uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if known && (name != f.name || epoch != f.epoch) {
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}
 	f.known, f.name, f.epoch = known, name, epoch
 }

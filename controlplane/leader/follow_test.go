@@ -40,9 +40,15 @@ func TestFollowerFollowsTheElection(t *testing.T) {
 		}
 	}
 	follows("", 0)
+	changed := f.Changed()
 	a := campaign(t, cli, prefix, "a:7070")
 	ta := nextTerm(t, a, 10*time.Second)
 	follows("a:7070", ta.Epoch)
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed's channel was not closed when a was elected")
+	}
 	b := campaign(t, cli, prefix, "b:7070")
 	close(ta.end) // a resigns; b is elected
 	tb := nextTerm(t, b, 10*time.Second)

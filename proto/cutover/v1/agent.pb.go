@@ -435,9 +435,15 @@ type AgentHello struct {
 	// peer_address is where the agent serves the chunks it holds to the
 	// other agents of its environment (PeerService, mutual TLS with agent
 	// certificates), host:port as they dial it; empty: it serves none.
-	PeerAddress   string `protobuf:"bytes,6,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PeerAddress string `protobuf:"bytes,6,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
+	// unreachable_controller is the controller this agent last lost (its
+	// session broke, or it refused the connection) within the last minute;
+	// empty: none. A follower that still knows that controller as the
+	// leader (its lease has not expired yet) holds the session until another
+	// is elected, instead of sending the agent back to it.
+	UnreachableController string `protobuf:"bytes,7,opt,name=unreachable_controller,json=unreachableController,proto3" json:"unreachable_controller,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *AgentHello) Reset() {
@@ -508,6 +514,13 @@ func (x *AgentHello) GetRevision() uint32 {
 func (x *AgentHello) GetPeerAddress() string {
 	if x != nil {
 		return x.PeerAddress
+	}
+	return ""
+}
+
+func (x *AgentHello) GetUnreachableController() string {
+	if x != nil {
+		return x.UnreachableController
 	}
 	return ""
 }
@@ -2180,7 +2193,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.cutover.v1.AgentHelloH\x00R\x05hello\x121\n" +
 	"\x06status\x18\x02 \x01(\v2\x17.cutover.v1.AgentStatusH\x00R\x06status\x123\n" +
 	"\x06report\x18\x03 \x01(\v2\x19.cutover.v1.CommandReportH\x00R\x06reportB\x05\n" +
-	"\x03msg\"\xa9\x02\n" +
+	"\x03msg\"\xe0\x02\n" +
 	"\n" +
 	"AgentHello\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -2188,7 +2201,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x06labels\x18\x03 \x03(\v2\".cutover.v1.AgentHello.LabelsEntryR\x06labels\x12/\n" +
 	"\x06status\x18\x04 \x01(\v2\x17.cutover.v1.AgentStatusR\x06status\x12\x1a\n" +
 	"\brevision\x18\x05 \x01(\rR\brevision\x12!\n" +
-	"\fpeer_address\x18\x06 \x01(\tR\vpeerAddress\x1a9\n" +
+	"\fpeer_address\x18\x06 \x01(\tR\vpeerAddress\x125\n" +
+	"\x16unreachable_controller\x18\a \x01(\tR\x15unreachableController\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
