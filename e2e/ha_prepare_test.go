@@ -42,7 +42,7 @@ func agentWireBytes(t *testing.T, a *localcluster.Agent) float64 {
 }
 
 // TestLeaderKilledInPrepare: three controllers on one etcd, two agents
-// staging a release of about 136 MiB at 16 MiB/s each. Once the followers
+// staging a release of about 136 MiB at 10 MiB/s each. Once the followers
 // hold the release (mirrored from the leader) and each agent has two of
 // its 32 MiB batches durable, the leader is killed (SIGKILL); a follower
 // is elected and finishes the prepare from its own copy, without building
@@ -58,7 +58,7 @@ func TestLeaderKilledInPrepare(t *testing.T) {
 	copyApp(t, src, "v1")
 	writeRandomFile(t, filepath.Join(src, "data", "big.bin"), 128<<20, 16)
 	if _, err := h.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: &cutoverv1.Environment{
-		Name: "ha", TwoStage: true, StageRate: 16 << 20,
+		Name: "ha", TwoStage: true, StageRate: 10 << 20,
 		Database: &cutoverv1.Database{Driver: "sqlite", Dsn: filepath.Join(h.dir, "ha.db")}}}); err != nil {
 		t.Fatal(err)
 	}
