@@ -50,7 +50,8 @@ func (tx *Tx) Deployment(id string) (*model.Deployment, error) {
 	return d, tx.readAgents(n, d)
 }
 
-// readAgents appends deployment n's agents to d.Agents.
+// readAgents appends deployment n's agents to d.Agents and sets d.Tally
+// to their tally.
 func (tx *Tx) readAgents(n uint64, d *model.Deployment) error {
 	groups, err := tx.list(agentsPrefix(n), false)
 	if err != nil {
@@ -61,6 +62,7 @@ func (tx *Tx) readAgents(n uint64, d *model.Deployment) error {
 			return err
 		}
 	}
+	d.Tally = model.TallyAgents(d.Agents)
 	return nil
 }
 
@@ -81,13 +83,16 @@ func decodeAgents(as []model.DeploymentAgent, g kv) ([]model.DeploymentAgent, er
 }
 
 // PutDeployment creates or replaces a deployment whose id came from
-// NextDeploymentID, writing the parts whose bytes changed.
+// NextDeploymentID, writing the parts whose bytes changed; the header
+// holds the tally of Agents, whatever d.Tally says.
 func (tx *Tx) PutDeployment(d *model.Deployment) error {
 	n, ok := deploymentNumber(d.ID)
 	if !ok {
 		return fmt.Errorf("deployment id %q is not of the form d-<n>: %w", d.ID, errkind.InvalidArgument)
 	}
-	raw, err := storecodec.EncodeDeployment(d)
+	h := *d
+	h.Tally = model.TallyAgents(d.Agents)
+	raw, err := storecodec.EncodeDeployment(&h)
 	if err != nil {
 		return fmt.Errorf("deployment %s: %w", d.ID, err)
 	}

@@ -12,7 +12,8 @@ import (
 
 // TestLargeDeployment: a deployment of 2000 front-ends is written whole in
 // one transaction (groups of AgentsPerKey under --max-txn-ops), read back
-// in order, and an agent's change rewrites one group only.
+// in order, and an agent's change rewrites one group only (and the header
+// when the agents' tally moves).
 func TestLargeDeployment(t *testing.T) {
 	const agents = 2000
 	s := open(t, newPrefix())
@@ -26,10 +27,13 @@ func TestLargeDeployment(t *testing.T) {
 		keys   int // keys the update writes (the store's txn key aside)
 	}{
 		{"create", func(*model.Deployment) {}, 1 + (agents+AgentsPerKey-1)/AgentsPerKey},
-		{"one agent staged", func(d *model.Deployment) { d.Agents[1234].State = model.AgentStaged }, 1},
+		{"one agent's bytes", func(d *model.Deployment) { d.Agents[1234].TransferredBytes = 5 }, 1},
+		// Its group, and the header: the agents' tally moved.
+		{"one agent staged", func(d *model.Deployment) { d.Agents[1234].State = model.AgentStaged }, 2},
 		{"the state and one agent", func(d *model.Deployment) { d.State, d.Agents[0].TransferredBytes = model.Prepared, 7 }, 2},
-		// The shortened last group, and the deletion marker of the group deleted.
-		{"the last agents leave", func(d *model.Deployment) { d.Agents = d.Agents[:agents-AgentsPerKey-1] }, 2},
+		// The shortened last group, the deletion marker of the group
+		// deleted, and the header (fewer agents in the tally).
+		{"the last agents leave", func(d *model.Deployment) { d.Agents = d.Agents[:agents-AgentsPerKey-1] }, 3},
 	}
 	for _, st := range steps {
 		st.change(d)

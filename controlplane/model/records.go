@@ -236,6 +236,13 @@ type Deployment struct {
 	// DatabaseOutcome says what a rollback (stage 2's, or by command with
 	// the database) did to the database, or why it left it as it was.
 	DatabaseOutcome string `json:"database_outcome,omitempty"`
+
+	// Tally counts Agents by what the deployment's rules look at (issue
+	// 15): kept in its header, so that a report on one agent is decided
+	// without reading the others. A whole read (Deployment) and a whole
+	// write (PutDeployment) derive it from Agents; nil in a header stored
+	// before it was kept (DeploymentHeader): not known.
+	Tally *AgentTally `json:"tally,omitempty"`
 }
 
 // Stage2Deadlines bound the steps of stage 2: Arm the arm step, Hooks each

@@ -57,16 +57,21 @@ type ReleaseTx interface {
 type DeploymentTx interface {
 	// NextDeploymentID reserves a new deployment id, "d-<n>".
 	NextDeploymentID() (string, error)
+	// Deployment returns a deployment with its agents, and in Tally the
+	// tally of those agents (TallyAgents).
 	Deployment(id string) (*Deployment, error)
 	// PutDeployment creates or replaces a deployment whose id came from
-	// NextDeploymentID (InvalidArgument otherwise).
+	// NextDeploymentID (InvalidArgument otherwise). The header it stores
+	// holds the tally of d.Agents, whatever d.Tally says.
 	PutDeployment(d *Deployment) error
 	// DeploymentHeader returns a deployment without its agents (Agents
-	// nil), reading its header alone. NotFound if unknown.
+	// nil), reading its header alone, with the Tally the header holds
+	// (nil in a header stored before tallies were kept). NotFound if
+	// unknown.
 	DeploymentHeader(id string) (*Deployment, error)
 	// PutDeploymentHeader replaces the header of an existing deployment:
-	// every field but Agents, which is not read; its agents stay as they
-	// are. NotFound if the deployment does not exist.
+	// every field but Agents, which is not read, Tally as given; its
+	// agents stay as they are. NotFound if the deployment does not exist.
 	PutDeploymentHeader(d *Deployment) error
 	// DeploymentAgent returns the agent at position i of a deployment's
 	// Agents, reading that agent's record (or its group) alone. NotFound
@@ -74,7 +79,9 @@ type DeploymentTx interface {
 	DeploymentAgent(id string, i int) (*DeploymentAgent, error)
 	// PutDeploymentAgent replaces the agent at position i of an existing
 	// deployment's Agents, or appends it when i is their number, writing
-	// that agent's record (or its group) alone. NotFound if the deployment
+	// that agent's record (or its group) alone; the header's Tally is left
+	// as it is (a caller that changes what it counts moves it and puts the
+	// header in the same transaction). NotFound if the deployment
 	// does not exist; InvalidArgument if i is past the end. An
 	// implementation with optimistic concurrency fails the commit
 	// (Aborted) of one of two transactions that changed the same record.

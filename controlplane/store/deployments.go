@@ -74,8 +74,9 @@ func (tx *Tx) decodeDeployment(key, raw []byte) (*model.Deployment, error) {
 }
 
 // readAgents appends to d.Agents the agent records stored under key, in
-// their order.
+// their order, and sets d.Tally to their tally.
 func (tx *Tx) readAgents(key []byte, d *model.Deployment) error {
+	defer func() { d.Tally = model.TallyAgents(d.Agents) }()
 	agents := tx.tx.Bucket(bucketDeploymentAgents).Bucket(key)
 	if agents == nil {
 		return nil
@@ -92,14 +93,15 @@ func (tx *Tx) readAgents(key []byte, d *model.Deployment) error {
 
 // PutDeployment creates or replaces a deployment. Its id must come from
 // NextDeploymentID. Only the records whose bytes change are written: the
-// header if it changed, each agent whose progress changed; agents beyond
-// the new end of Agents are deleted.
+// header (with the tally of Agents, whatever d.Tally says) if it changed,
+// each agent whose progress changed; agents beyond the new end of Agents
+// are deleted.
 func (tx *Tx) PutDeployment(d *model.Deployment) error {
 	key, ok := deploymentKey(d.ID)
 	if !ok {
 		return fmt.Errorf("deployment id %q is not of the form d-<n>: %w", d.ID, errkind.InvalidArgument)
 	}
-	raw, err := storecodec.EncodeDeployment(d)
+	raw, err := storecodec.EncodeDeployment(tallied(d))
 	if err != nil {
 		return fmt.Errorf("deployment %s: %w", d.ID, err)
 	}
@@ -111,6 +113,14 @@ func (tx *Tx) PutDeployment(d *model.Deployment) error {
 		return err
 	}
 	return putAgents(agents, d)
+}
+
+// tallied returns a shallow copy of d whose Tally is that of its Agents:
+// the header that a whole write of d stores.
+func tallied(d *model.Deployment) *model.Deployment {
+	h := *d
+	h.Tally = model.TallyAgents(d.Agents)
+	return &h
 }
 
 // putAgents writes d's agents into b where their bytes changed, and

@@ -79,7 +79,7 @@ func TestDeploymentAgentRecords(t *testing.T) {
 			}
 			_ = s.View(func(tx model.Tx) error {
 				got, err := tx.Deployment("d-1")
-				if err != nil || !reflect.DeepEqual(got, d) {
+				if err != nil || !reflect.DeepEqual(got, tallied(d)) {
 					t.Errorf("Deployment = %+v, %v\nwant %+v", got, err, d)
 				}
 				return nil

@@ -1,6 +1,9 @@
 package storecodec
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/journalkey"
 	storagev1 "github.com/cutover-dev/cutover/proto/cutover/storage/v1"
@@ -103,6 +106,7 @@ func toDeployment(d *model.Deployment) (*storagev1.Deployment, error) {
 	if a := d.Approval; a != nil {
 		m.Approval = &storagev1.Approval{Actor: a.Actor, Time: ts(a.Time), Comment: a.Comment}
 	}
+	m.AgentTally = toTally(&c, d.Tally)
 	if p := d.Package; p != nil {
 		m.Package = &storagev1.PackageResult{Application: p.Application, Ran: p.Ran, Changed: strs(p.Changed),
 			SizeBytes: p.SizeBytes, DurationNs: ns(p.Duration), Output: p.Output, Error: p.Error, Pending: p.Pending, File: p.File}
@@ -144,6 +148,7 @@ func fromDeployment(m *storagev1.Deployment) (*model.Deployment, error) {
 	if a := m.Approval; a != nil {
 		d.Approval = &model.Approval{Actor: a.Actor, Time: tm(a.Time), Comment: a.Comment}
 	}
+	d.Tally = fromTally(&c, m.AgentTally)
 	if p := m.Package; p != nil {
 		d.Package = &model.PackageResult{Application: p.Application, Ran: p.Ran, Changed: strs(p.Changed),
 			SizeBytes: p.SizeBytes, Duration: dur(p.DurationNs), Output: p.Output, Error: p.Error, Pending: p.Pending, File: p.File}
@@ -227,6 +232,38 @@ func fromAgentProgress(c *conv, m *storagev1.DeploymentAgent) model.DeploymentAg
 		ArmDuration: dur(m.ArmDurationNs), CommitDuration: dur(m.CommitDurationNs), StepError: m.StepError,
 		RollbackSwapTime: tm(m.RollbackSwapTime), SavedCounted: m.SavedCounted, Unanswered: m.Unanswered,
 	}
+}
+
+// toTally encodes t, its states in the order of their stored values (the
+// same bytes for the same counts); nil stays absent.
+func toTally(c *conv, t *model.AgentTally) *storagev1.AgentTally {
+	if t == nil {
+		return nil
+	}
+	m := &storagev1.AgentTally{Pending: int64(t.Pending), Failed: int64(t.Failed), Waiting: int64(t.Waiting), Unfinished: int64(t.Unfinished)}
+	for s, n := range t.States {
+		st, err := agentStates.encode(s)
+		c.keep(err)
+		m.States = append(m.States, &storagev1.AgentStateCount{State: st, Count: int64(n)})
+	}
+	slices.SortFunc(m.States, func(a, b *storagev1.AgentStateCount) int { return cmp.Compare(a.State, b.State) })
+	return m
+}
+
+func fromTally(c *conv, m *storagev1.AgentTally) *model.AgentTally {
+	if m == nil {
+		return nil
+	}
+	t := &model.AgentTally{Pending: int(m.Pending), Failed: int(m.Failed), Waiting: int(m.Waiting), Unfinished: int(m.Unfinished)}
+	for _, sc := range m.States {
+		st, err := agentStates.decode(sc.State)
+		c.keep(err)
+		if t.States == nil {
+			t.States = map[model.AgentState]int{}
+		}
+		t.States[st] += int(sc.Count)
+	}
+	return t
 }
 
 func toHookRef(h *model.HookRef) *storagev1.HookRef {

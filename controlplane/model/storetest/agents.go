@@ -24,6 +24,7 @@ func fleet(id string, n int) *model.Deployment {
 		a.Name, a.TransferredBytes = fmt.Sprintf("fe-%02d", i), int64(i)
 		d.Agents = append(d.Agents, a)
 	}
+	d.Tally = model.TallyAgents(d.Agents)
 	return d
 }
 
@@ -82,6 +83,7 @@ func agentCases() []Case {
 				if !errors.Is(err, errkind.NotFound) {
 					return fmt.Errorf("putting one agent, two at the end, a header: %w", err)
 				}
+				want.Tally = model.TallyAgents(want.Agents) // moved by the caller, as PutDeploymentAgent asks
 				h := header(want)
 				if err := tx.PutDeploymentHeader(h); err != nil {
 					return err
@@ -90,6 +92,46 @@ func agentCases() []Case {
 				return nil
 			})
 			view(t, s, func(tx model.Tx) error { check("after the commit", tx); return nil })
+		}},
+		{"deployment tally", func(t *testing.T, s model.Store) {
+			d := fleet("d-1", fleetSize)
+			d.Agents[3].State, d.Agents[3].Error, d.Agents[3].Command = model.AgentFailed, "disk full", ""
+			d.Agents[40].Ready = true
+			d.Tally = &model.AgentTally{Pending: 1000} // not what PutDeployment stores
+			update(t, s, func(tx model.Tx) error {
+				if _, err := tx.NextDeploymentID(); err != nil {
+					return err
+				}
+				return tx.PutDeployment(d)
+			})
+			counted := model.TallyAgents(d.Agents)
+			if counted.Failed != 1 || counted.Pending != fleetSize-1 || counted.Waiting != fleetSize-2 || counted.Unfinished != 1 {
+				t.Fatalf("TallyAgents = %+v", counted)
+			}
+			tallies := func(when string, header, whole *model.AgentTally) {
+				t.Helper()
+				view(t, s, func(tx model.Tx) error {
+					h, errH := tx.DeploymentHeader("d-1")
+					w, errW := tx.Deployment("d-1")
+					if err := errors.Join(errH, errW); err != nil {
+						return err
+					}
+					if !reflect.DeepEqual(h.Tally, header) || !reflect.DeepEqual(w.Tally, whole) {
+						t.Errorf("%s: header's tally %+v, whole read's %+v; want %+v and %+v", when, h.Tally, w.Tally, header, whole)
+					}
+					return nil
+				})
+			}
+			tallies("put whole", counted, counted)
+			a := d.Agents[5]
+			a.State, a.Command = model.AgentStaged, ""
+			update(t, s, func(tx model.Tx) error { return tx.PutDeploymentAgent("d-1", 5, &a) })
+			d.Agents[5] = a
+			tallies("an agent put alone", counted, model.TallyAgents(d.Agents)) // the caller moves the header's
+			h := header(fleet("d-1", 0))
+			h.Tally = nil
+			update(t, s, func(tx model.Tx) error { return tx.PutDeploymentHeader(h) })
+			tallies("a header without one (stored before tallies)", nil, model.TallyAgents(d.Agents))
 		}},
 		{"deployment agents not found or past the end", func(t *testing.T, s model.Store) {
 			putFleet(t, s, fleetSize)

@@ -28,7 +28,7 @@ func release(id, app string, created time.Time) *model.Release {
 }
 
 func deployment(id, env string) *model.Deployment {
-	return &model.Deployment{ID: id, Environment: env, State: model.Activating, Error: "", SingleStage: true,
+	d := &model.Deployment{ID: id, Environment: env, State: model.Activating, Error: "", SingleStage: true,
 		Applications: []model.DeploymentApplication{{Name: "hello", VersionLabel: "v2", ReleaseID: "r-2", PreviousReleaseID: "r-1",
 			Previous: &model.DeployedVersion{VersionLabel: "v1", ReleaseID: "r-1", DeploymentID: "d-0", DeployTime: t0}}},
 		CreateTime: t0, PrepareTime: t0.Add(time.Second), PreparedTime: t0.Add(2 * time.Second), ActivateTime: t0.Add(3 * time.Second), ExpireTime: t0.Add(96 * time.Hour),
@@ -43,6 +43,8 @@ func deployment(id, env string) *model.Deployment {
 		Approval:   &model.Approval{Actor: "carol", Time: t0, Comment: "fine"}, Step: model.StepCommit, StepTime: t0, Committed: true,
 		KeepReleases: 3, StageRate: 1 << 20, Package: &model.PackageResult{Application: "hello", Ran: true, Changed: []string{"a"}, File: "hello.tgz"},
 		Deadlines: model.Stage2Deadlines{Arm: time.Minute}}
+	d.Tally = model.TallyAgents(d.Agents) // what a whole read returns
+	return d
 }
 
 func agent(name, env string) *model.Agent {

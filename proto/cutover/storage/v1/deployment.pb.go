@@ -312,8 +312,14 @@ type Deployment struct {
 	// after it ended): the agents journal its activation apart from the
 	// deployment's own; 0 when no rollback by command was started.
 	RollbackAttempt uint32 `protobuf:"varint,52,opt,name=rollback_attempt,json=rollbackAttempt" json:"rollback_attempt,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// agent_tally counts the deployment's agents (its agent records) by what
+	// its rules look at; written with every whole write of the deployment,
+	// and moved with each agent record written alone. Absent in a record
+	// written before it was kept: then it is not known (compute it from the
+	// agent records).
+	AgentTally    *AgentTally `protobuf:"bytes,53,opt,name=agent_tally,json=agentTally" json:"agent_tally,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -711,6 +717,149 @@ func (x *Deployment) GetRollbackAttempt() uint32 {
 	return 0
 }
 
+func (x *Deployment) GetAgentTally() *AgentTally {
+	if x != nil {
+		return x.AgentTally
+	}
+	return nil
+}
+
+// AgentTally counts a deployment's agents (controlplane/model.AgentTally).
+type AgentTally struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// states counts the agents per state, in the order of the enum, states
+	// without agents left out.
+	States []*AgentStateCount `protobuf:"bytes,1,rep,name=states" json:"states,omitempty"`
+	// pending: agents with a command unanswered.
+	Pending int64 `protobuf:"varint,2,opt,name=pending" json:"pending,omitempty"`
+	// failed: agents FAILED or ROLLED_BACK with an error.
+	Failed int64 `protobuf:"varint,3,opt,name=failed" json:"failed,omitempty"`
+	// waiting: agents with a command unanswered, not ready in a held commit.
+	Waiting int64 `protobuf:"varint,4,opt,name=waiting" json:"waiting,omitempty"`
+	// unfinished: agents ready in a held commit, not sent their finish yet.
+	Unfinished    int64 `protobuf:"varint,5,opt,name=unfinished" json:"unfinished,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentTally) Reset() {
+	*x = AgentTally{}
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentTally) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentTally) ProtoMessage() {}
+
+func (x *AgentTally) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentTally.ProtoReflect.Descriptor instead.
+func (*AgentTally) Descriptor() ([]byte, []int) {
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AgentTally) GetStates() []*AgentStateCount {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *AgentTally) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *AgentTally) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *AgentTally) GetWaiting() int64 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *AgentTally) GetUnfinished() int64 {
+	if x != nil {
+		return x.Unfinished
+	}
+	return 0
+}
+
+// AgentStateCount is how many agents of a deployment are in one state.
+type AgentStateCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         AgentState             `protobuf:"varint,1,opt,name=state,enum=cutover.storage.v1.AgentState" json:"state,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentStateCount) Reset() {
+	*x = AgentStateCount{}
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStateCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStateCount) ProtoMessage() {}
+
+func (x *AgentStateCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStateCount.ProtoReflect.Descriptor instead.
+func (*AgentStateCount) Descriptor() ([]byte, []int) {
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AgentStateCount) GetState() AgentState {
+	if x != nil {
+		return x.State
+	}
+	return AgentState_AGENT_STATE_UNSPECIFIED
+}
+
+func (x *AgentStateCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // DeploymentApplication is one application of a deployment.
 type DeploymentApplication struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -726,7 +875,7 @@ type DeploymentApplication struct {
 
 func (x *DeploymentApplication) Reset() {
 	*x = DeploymentApplication{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[1]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +887,7 @@ func (x *DeploymentApplication) String() string {
 func (*DeploymentApplication) ProtoMessage() {}
 
 func (x *DeploymentApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[1]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +900,7 @@ func (x *DeploymentApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentApplication.ProtoReflect.Descriptor instead.
 func (*DeploymentApplication) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{1}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DeploymentApplication) GetName() string {
@@ -802,7 +951,7 @@ type DeployedVersion struct {
 
 func (x *DeployedVersion) Reset() {
 	*x = DeployedVersion{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[2]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +963,7 @@ func (x *DeployedVersion) String() string {
 func (*DeployedVersion) ProtoMessage() {}
 
 func (x *DeployedVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[2]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +976,7 @@ func (x *DeployedVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployedVersion.ProtoReflect.Descriptor instead.
 func (*DeployedVersion) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{2}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeployedVersion) GetVersionLabel() string {
@@ -870,7 +1019,7 @@ type Stage2Deadlines struct {
 
 func (x *Stage2Deadlines) Reset() {
 	*x = Stage2Deadlines{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[3]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +1031,7 @@ func (x *Stage2Deadlines) String() string {
 func (*Stage2Deadlines) ProtoMessage() {}
 
 func (x *Stage2Deadlines) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[3]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +1044,7 @@ func (x *Stage2Deadlines) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage2Deadlines.ProtoReflect.Descriptor instead.
 func (*Stage2Deadlines) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{3}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Stage2Deadlines) GetArmNs() int64 {
@@ -932,7 +1081,7 @@ type Transition struct {
 
 func (x *Transition) Reset() {
 	*x = Transition{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[4]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1093,7 @@ func (x *Transition) String() string {
 func (*Transition) ProtoMessage() {}
 
 func (x *Transition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[4]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1106,7 @@ func (x *Transition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transition.ProtoReflect.Descriptor instead.
 func (*Transition) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{4}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Transition) GetState() DeploymentState {
@@ -1000,7 +1149,7 @@ type Prediction struct {
 
 func (x *Prediction) Reset() {
 	*x = Prediction{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[5]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1161,7 @@ func (x *Prediction) String() string {
 func (*Prediction) ProtoMessage() {}
 
 func (x *Prediction) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[5]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1174,7 @@ func (x *Prediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prediction.ProtoReflect.Descriptor instead.
 func (*Prediction) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{5}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Prediction) GetTotalNs() int64 {
@@ -1061,7 +1210,7 @@ type PredictionPart struct {
 
 func (x *PredictionPart) Reset() {
 	*x = PredictionPart{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[6]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1222,7 @@ func (x *PredictionPart) String() string {
 func (*PredictionPart) ProtoMessage() {}
 
 func (x *PredictionPart) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[6]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1235,7 @@ func (x *PredictionPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictionPart.ProtoReflect.Descriptor instead.
 func (*PredictionPart) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{6}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PredictionPart) GetName() string {
@@ -1122,7 +1271,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[7]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1283,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[7]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1296,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{7}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Approval) GetActor() string {
@@ -1189,7 +1338,7 @@ type PackageResult struct {
 
 func (x *PackageResult) Reset() {
 	*x = PackageResult{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[8]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1350,7 @@ func (x *PackageResult) String() string {
 func (*PackageResult) ProtoMessage() {}
 
 func (x *PackageResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[8]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1363,7 @@ func (x *PackageResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageResult.ProtoReflect.Descriptor instead.
 func (*PackageResult) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{8}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PackageResult) GetApplication() string {
@@ -1318,7 +1467,7 @@ type DeploymentAgent struct {
 
 func (x *DeploymentAgent) Reset() {
 	*x = DeploymentAgent{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[9]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1479,7 @@ func (x *DeploymentAgent) String() string {
 func (*DeploymentAgent) ProtoMessage() {}
 
 func (x *DeploymentAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[9]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1492,7 @@ func (x *DeploymentAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentAgent.ProtoReflect.Descriptor instead.
 func (*DeploymentAgent) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{9}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeploymentAgent) GetName() string {
@@ -1520,7 +1669,7 @@ type HookRef struct {
 
 func (x *HookRef) Reset() {
 	*x = HookRef{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[10]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1681,7 @@ func (x *HookRef) String() string {
 func (*HookRef) ProtoMessage() {}
 
 func (x *HookRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[10]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1694,7 @@ func (x *HookRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
 func (*HookRef) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{10}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HookRef) GetApplication() string {
@@ -1584,7 +1733,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[11]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1745,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[11]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1758,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{11}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HookResult) GetRef() *HookRef {
@@ -1665,7 +1814,7 @@ type TransferRun struct {
 
 func (x *TransferRun) Reset() {
 	*x = TransferRun{}
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[12]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1826,7 @@ func (x *TransferRun) String() string {
 func (*TransferRun) ProtoMessage() {}
 
 func (x *TransferRun) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[12]
+	mi := &file_cutover_storage_v1_deployment_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1839,7 @@ func (x *TransferRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRun.ProtoReflect.Descriptor instead.
 func (*TransferRun) Descriptor() ([]byte, []int) {
-	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{12}
+	return file_cutover_storage_v1_deployment_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TransferRun) GetRun() string {
@@ -1711,7 +1860,7 @@ var File_cutover_storage_v1_deployment_proto protoreflect.FileDescriptor
 
 const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\n" +
-	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x12\n" +
+	"#cutover/storage/v1/deployment.proto\x12\x12cutover.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x13\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
@@ -1773,7 +1922,21 @@ const file_cutover_storage_v1_deployment_proto_rawDesc = "" +
 	"\x0frollback_forced\x181 \x01(\bR\x0erollbackForced\x12#\n" +
 	"\rschema_undone\x182 \x03(\tR\fschemaUndone\x12)\n" +
 	"\x10database_outcome\x183 \x01(\tR\x0fdatabaseOutcome\x12)\n" +
-	"\x10rollback_attempt\x184 \x01(\rR\x0frollbackAttempt\"\xe0\x01\n" +
+	"\x10rollback_attempt\x184 \x01(\rR\x0frollbackAttempt\x12?\n" +
+	"\vagent_tally\x185 \x01(\v2\x1e.cutover.storage.v1.AgentTallyR\n" +
+	"agentTally\"\xb5\x01\n" +
+	"\n" +
+	"AgentTally\x12;\n" +
+	"\x06states\x18\x01 \x03(\v2#.cutover.storage.v1.AgentStateCountR\x06states\x12\x18\n" +
+	"\apending\x18\x02 \x01(\x03R\apending\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x18\n" +
+	"\awaiting\x18\x04 \x01(\x03R\awaiting\x12\x1e\n" +
+	"\n" +
+	"unfinished\x18\x05 \x01(\x03R\n" +
+	"unfinished\"]\n" +
+	"\x0fAgentStateCount\x124\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1e.cutover.storage.v1.AgentStateR\x05state\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xe0\x01\n" +
 	"\x15DeploymentApplication\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rversion_label\x18\x02 \x01(\tR\fversionLabel\x12\x1d\n" +
@@ -1918,64 +2081,69 @@ func file_cutover_storage_v1_deployment_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_storage_v1_deployment_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_storage_v1_deployment_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cutover_storage_v1_deployment_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_cutover_storage_v1_deployment_proto_goTypes = []any{
 	(DeploymentState)(0),          // 0: cutover.storage.v1.DeploymentState
 	(AgentState)(0),               // 1: cutover.storage.v1.AgentState
 	(Stage2Step)(0),               // 2: cutover.storage.v1.Stage2Step
 	(*Deployment)(nil),            // 3: cutover.storage.v1.Deployment
-	(*DeploymentApplication)(nil), // 4: cutover.storage.v1.DeploymentApplication
-	(*DeployedVersion)(nil),       // 5: cutover.storage.v1.DeployedVersion
-	(*Stage2Deadlines)(nil),       // 6: cutover.storage.v1.Stage2Deadlines
-	(*Transition)(nil),            // 7: cutover.storage.v1.Transition
-	(*Prediction)(nil),            // 8: cutover.storage.v1.Prediction
-	(*PredictionPart)(nil),        // 9: cutover.storage.v1.PredictionPart
-	(*Approval)(nil),              // 10: cutover.storage.v1.Approval
-	(*PackageResult)(nil),         // 11: cutover.storage.v1.PackageResult
-	(*DeploymentAgent)(nil),       // 12: cutover.storage.v1.DeploymentAgent
-	(*HookRef)(nil),               // 13: cutover.storage.v1.HookRef
-	(*HookResult)(nil),            // 14: cutover.storage.v1.HookResult
-	(*TransferRun)(nil),           // 15: cutover.storage.v1.TransferRun
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*AgentTally)(nil),            // 4: cutover.storage.v1.AgentTally
+	(*AgentStateCount)(nil),       // 5: cutover.storage.v1.AgentStateCount
+	(*DeploymentApplication)(nil), // 6: cutover.storage.v1.DeploymentApplication
+	(*DeployedVersion)(nil),       // 7: cutover.storage.v1.DeployedVersion
+	(*Stage2Deadlines)(nil),       // 8: cutover.storage.v1.Stage2Deadlines
+	(*Transition)(nil),            // 9: cutover.storage.v1.Transition
+	(*Prediction)(nil),            // 10: cutover.storage.v1.Prediction
+	(*PredictionPart)(nil),        // 11: cutover.storage.v1.PredictionPart
+	(*Approval)(nil),              // 12: cutover.storage.v1.Approval
+	(*PackageResult)(nil),         // 13: cutover.storage.v1.PackageResult
+	(*DeploymentAgent)(nil),       // 14: cutover.storage.v1.DeploymentAgent
+	(*HookRef)(nil),               // 15: cutover.storage.v1.HookRef
+	(*HookResult)(nil),            // 16: cutover.storage.v1.HookResult
+	(*TransferRun)(nil),           // 17: cutover.storage.v1.TransferRun
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_cutover_storage_v1_deployment_proto_depIdxs = []int32{
-	4,  // 0: cutover.storage.v1.Deployment.applications:type_name -> cutover.storage.v1.DeploymentApplication
+	6,  // 0: cutover.storage.v1.Deployment.applications:type_name -> cutover.storage.v1.DeploymentApplication
 	0,  // 1: cutover.storage.v1.Deployment.state:type_name -> cutover.storage.v1.DeploymentState
-	16, // 2: cutover.storage.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	16, // 3: cutover.storage.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
-	16, // 4: cutover.storage.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
-	16, // 5: cutover.storage.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
-	16, // 6: cutover.storage.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
-	16, // 7: cutover.storage.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: cutover.storage.v1.Deployment.history:type_name -> cutover.storage.v1.Transition
-	16, // 9: cutover.storage.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
-	8,  // 10: cutover.storage.v1.Deployment.prediction:type_name -> cutover.storage.v1.Prediction
-	10, // 11: cutover.storage.v1.Deployment.approval:type_name -> cutover.storage.v1.Approval
+	18, // 2: cutover.storage.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	18, // 3: cutover.storage.v1.Deployment.prepare_time:type_name -> google.protobuf.Timestamp
+	18, // 4: cutover.storage.v1.Deployment.prepared_time:type_name -> google.protobuf.Timestamp
+	18, // 5: cutover.storage.v1.Deployment.activate_time:type_name -> google.protobuf.Timestamp
+	18, // 6: cutover.storage.v1.Deployment.finish_time:type_name -> google.protobuf.Timestamp
+	18, // 7: cutover.storage.v1.Deployment.expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: cutover.storage.v1.Deployment.history:type_name -> cutover.storage.v1.Transition
+	18, // 9: cutover.storage.v1.Deployment.scheduled_time:type_name -> google.protobuf.Timestamp
+	10, // 10: cutover.storage.v1.Deployment.prediction:type_name -> cutover.storage.v1.Prediction
+	12, // 11: cutover.storage.v1.Deployment.approval:type_name -> cutover.storage.v1.Approval
 	2,  // 12: cutover.storage.v1.Deployment.step:type_name -> cutover.storage.v1.Stage2Step
-	16, // 13: cutover.storage.v1.Deployment.step_time:type_name -> google.protobuf.Timestamp
+	18, // 13: cutover.storage.v1.Deployment.step_time:type_name -> google.protobuf.Timestamp
 	0,  // 14: cutover.storage.v1.Deployment.ending:type_name -> cutover.storage.v1.DeploymentState
-	11, // 15: cutover.storage.v1.Deployment.package:type_name -> cutover.storage.v1.PackageResult
-	6,  // 16: cutover.storage.v1.Deployment.deadlines:type_name -> cutover.storage.v1.Stage2Deadlines
-	5,  // 17: cutover.storage.v1.DeploymentApplication.previous:type_name -> cutover.storage.v1.DeployedVersion
-	16, // 18: cutover.storage.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
-	0,  // 19: cutover.storage.v1.Transition.state:type_name -> cutover.storage.v1.DeploymentState
-	16, // 20: cutover.storage.v1.Transition.time:type_name -> google.protobuf.Timestamp
-	9,  // 21: cutover.storage.v1.Prediction.parts:type_name -> cutover.storage.v1.PredictionPart
-	16, // 22: cutover.storage.v1.Prediction.time:type_name -> google.protobuf.Timestamp
-	16, // 23: cutover.storage.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	1,  // 24: cutover.storage.v1.DeploymentAgent.state:type_name -> cutover.storage.v1.AgentState
-	16, // 25: cutover.storage.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
-	13, // 26: cutover.storage.v1.DeploymentAgent.plan:type_name -> cutover.storage.v1.HookRef
-	14, // 27: cutover.storage.v1.DeploymentAgent.hooks:type_name -> cutover.storage.v1.HookResult
-	13, // 28: cutover.storage.v1.DeploymentAgent.rollback_plan:type_name -> cutover.storage.v1.HookRef
-	15, // 29: cutover.storage.v1.DeploymentAgent.runs:type_name -> cutover.storage.v1.TransferRun
-	16, // 30: cutover.storage.v1.DeploymentAgent.rollback_swap_time:type_name -> google.protobuf.Timestamp
-	13, // 31: cutover.storage.v1.HookResult.ref:type_name -> cutover.storage.v1.HookRef
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	13, // 15: cutover.storage.v1.Deployment.package:type_name -> cutover.storage.v1.PackageResult
+	8,  // 16: cutover.storage.v1.Deployment.deadlines:type_name -> cutover.storage.v1.Stage2Deadlines
+	4,  // 17: cutover.storage.v1.Deployment.agent_tally:type_name -> cutover.storage.v1.AgentTally
+	5,  // 18: cutover.storage.v1.AgentTally.states:type_name -> cutover.storage.v1.AgentStateCount
+	1,  // 19: cutover.storage.v1.AgentStateCount.state:type_name -> cutover.storage.v1.AgentState
+	7,  // 20: cutover.storage.v1.DeploymentApplication.previous:type_name -> cutover.storage.v1.DeployedVersion
+	18, // 21: cutover.storage.v1.DeployedVersion.deploy_time:type_name -> google.protobuf.Timestamp
+	0,  // 22: cutover.storage.v1.Transition.state:type_name -> cutover.storage.v1.DeploymentState
+	18, // 23: cutover.storage.v1.Transition.time:type_name -> google.protobuf.Timestamp
+	11, // 24: cutover.storage.v1.Prediction.parts:type_name -> cutover.storage.v1.PredictionPart
+	18, // 25: cutover.storage.v1.Prediction.time:type_name -> google.protobuf.Timestamp
+	18, // 26: cutover.storage.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	1,  // 27: cutover.storage.v1.DeploymentAgent.state:type_name -> cutover.storage.v1.AgentState
+	18, // 28: cutover.storage.v1.DeploymentAgent.swap_time:type_name -> google.protobuf.Timestamp
+	15, // 29: cutover.storage.v1.DeploymentAgent.plan:type_name -> cutover.storage.v1.HookRef
+	16, // 30: cutover.storage.v1.DeploymentAgent.hooks:type_name -> cutover.storage.v1.HookResult
+	15, // 31: cutover.storage.v1.DeploymentAgent.rollback_plan:type_name -> cutover.storage.v1.HookRef
+	17, // 32: cutover.storage.v1.DeploymentAgent.runs:type_name -> cutover.storage.v1.TransferRun
+	18, // 33: cutover.storage.v1.DeploymentAgent.rollback_swap_time:type_name -> google.protobuf.Timestamp
+	15, // 34: cutover.storage.v1.HookResult.ref:type_name -> cutover.storage.v1.HookRef
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_cutover_storage_v1_deployment_proto_init() }
@@ -1989,7 +2157,7 @@ func file_cutover_storage_v1_deployment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_storage_v1_deployment_proto_rawDesc), len(file_cutover_storage_v1_deployment_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
