@@ -132,10 +132,11 @@ func (s *Service) FlushProgress() {
 
 // flush stores p's reports in deployment id, in one transaction that
 // reads the deployment's header and the record of each agent that
-// reported, and writes the records that changed: its cost grows with the
-// agents that reported, not with the fleet. It returns the header with
-// the agents that changed in Agents (what watchers are told), nil if none
-// did. Call with s.mu held.
+// reported, and writes the records that changed, and the header with its
+// tally moved (storeHeld): its cost grows with the agents that reported,
+// not with the fleet. It returns the header with the agents that changed
+// in Agents (what watchers are told), nil if none did. Call with s.mu
+// held.
 func (s *Service) flush(id string, p pendingProgress) (*model.Deployment, error) {
 	var d *model.Deployment
 	err := s.store.Update(func(tx model.Tx) error {
@@ -143,28 +144,17 @@ func (s *Service) flush(id string, p pendingProgress) (*model.Deployment, error)
 		if d, err = tx.DeploymentHeader(id); err != nil {
 			return err
 		}
-		var changed []model.DeploymentAgent
-		for _, name := range slices.Sorted(maps.Keys(p)) {
-			i, a, err := s.agentAt(tx, id, name)
-			switch {
-			case errors.Is(err, errkind.NotFound): // not an agent of d: stale, as applyReport would find
-				continue
-			case err != nil:
-				return err
-			}
-			d.Agents = []model.DeploymentAgent{*a} // what applyReport reads: the header and this agent
-			if !(pendingProgress{name: p[name]}).apply(d) {
-				continue
-			}
-			if err := tx.PutDeploymentAgent(id, i, &d.Agents[0]); err != nil {
-				return err
-			}
-			changed = append(changed, d.Agents[0])
+		changed, err := s.storeHeld(tx, d, p)
+		if err != nil {
+			return err
 		}
 		if d.Agents = changed; len(changed) == 0 {
 			return errUnchanged
 		}
-		return nil
+		if d.Tally == nil { // a header stored before tallies: the next whole write counts them
+			return nil
+		}
+		return tx.PutDeploymentHeader(d)
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil, nil

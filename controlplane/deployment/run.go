@@ -274,7 +274,8 @@ func (s *Service) failStage1(id, reason string) error {
 
 // handleReport records an agent's report in its deployment and takes the
 // step that follows. A PROGRESS of stage or arm is only held, to be stored
-// with the deployment's next write (progress.go).
+// with the deployment's next write (progress.go); a report that ends no
+// step is stored without reading the other agents (alone.go).
 func (s *Service) handleReport(r fleet.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,9 +283,21 @@ func (s *Service) handleReport(r fleet.Report) error {
 		s.holdProgress(r)
 		return nil
 	}
+	d, saved, err := s.reportAlone(r)
+	if !errors.Is(err, errWhole) {
+		if err != nil || d == nil {
+			return err
+		}
+		if saved {
+			s.saved(d.Environment, r.ReusedBytes)
+		}
+		s.watchers.publishChange(Change{Deployment: d, Partial: true})
+		return nil
+	}
 	var out []outgoing
-	ended, saved, rollbackFailed := false, false, false
-	d, err := s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
+	ended, rollbackFailed := false, false
+	saved = false
+	d, err = s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
 			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
