@@ -14,7 +14,7 @@ import (
 func (s *Service) Environment(id string) (string, error) {
 	var env string
 	err := s.store.View(func(tx model.Tx) error {
-		d, err := tx.Deployment(id)
+		d, err := tx.DeploymentHeader(id) // asked by every request that names a deployment: not its agents
 		if err == nil {
 			env = d.Environment
 		}
@@ -41,7 +41,7 @@ const maxChunkSets = 16
 func (s *Service) ReleaseChunks(env, id string) (map[manifest.ChunkID]struct{}, error) {
 	var raw []byte
 	err := s.store.View(func(tx model.Tx) error {
-		ds, err := tx.Deployments(env)
+		ds, err := tx.DeploymentHeaders(env) // asked by every fetch of every agent: not their agents
 		if err != nil {
 			return err
 		}

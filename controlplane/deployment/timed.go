@@ -105,18 +105,19 @@ func (s *Service) Tick() time.Time {
 	return next
 }
 
-// prepared returns the PREPARED deployments.
+// prepared returns the PREPARED deployments, without their agents.
 func (s *Service) prepared() ([]*model.Deployment, error) {
 	ds, err := s.timed()
 	return slices.DeleteFunc(ds, func(d *model.Deployment) bool { return d.State != model.Prepared }), err
 }
 
 // timed returns the deployments with something that falls due: the
-// PREPARED (expiry, a schedule) and the ACTIVATING (a step deadline).
+// PREPARED (expiry, a schedule) and the ACTIVATING (a step deadline),
+// without their agents.
 func (s *Service) timed() ([]*model.Deployment, error) {
 	var out []*model.Deployment
 	err := s.store.View(func(tx model.Tx) error {
-		ds, err := tx.Deployments("")
+		ds, err := tx.DeploymentHeaders("")
 		for _, d := range ds {
 			if d.State == model.Prepared || d.State == model.Activating {
 				out = append(out, d)

@@ -144,6 +144,16 @@ func (tx *Tx) putChanged(rel string, raw []byte) error {
 // Deployments returns the deployments of an environment (all if env is
 // empty), newest first.
 func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
+	return tx.deployments(env, true)
+}
+
+// DeploymentHeaders returns the deployments of an environment (all if env
+// is empty), newest first, without their agents.
+func (tx *Tx) DeploymentHeaders(env string) ([]*model.Deployment, error) {
+	return tx.deployments(env, false)
+}
+
+func (tx *Tx) deployments(env string, agents bool) ([]*model.Deployment, error) {
 	kvs, err := tx.list(collDeployments+"/", false)
 	if err != nil {
 		return nil, err
@@ -161,8 +171,10 @@ func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
 		if env != "" && d.Environment != env {
 			continue
 		}
-		if err := tx.readAgents(n, d); err != nil {
-			return nil, err
+		if agents {
+			if err := tx.readAgents(n, d); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, d)
 	}

@@ -89,6 +89,10 @@ type DeploymentTx interface {
 	// Deployments returns an environment's deployments (every
 	// environment's if env is empty), newest first.
 	Deployments(env string) ([]*Deployment, error)
+	// DeploymentHeaders returns what Deployments does without the agents
+	// (Agents nil, Tally as DeploymentHeader returns it), reading the
+	// headers alone: for callers that look at states, times and releases.
+	DeploymentHeaders(env string) ([]*Deployment, error)
 	// PutSQLPlan keeps a deployment's SQL plan, opaque bytes.
 	PutSQLPlan(id string, plan []byte) error
 	SQLPlan(id string) ([]byte, error)

@@ -162,6 +162,16 @@ func putChanged(b *bolt.Bucket, key, raw []byte) error {
 // Deployments returns the deployments of an environment (all if env is
 // empty), newest first.
 func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
+	return tx.deployments(env, true)
+}
+
+// DeploymentHeaders returns the deployments of an environment (all if env
+// is empty), newest first, without their agents.
+func (tx *Tx) DeploymentHeaders(env string) ([]*model.Deployment, error) {
+	return tx.deployments(env, false)
+}
+
+func (tx *Tx) deployments(env string, agents bool) ([]*model.Deployment, error) {
 	var out []*model.Deployment
 	c := tx.tx.Bucket(bucketDeploymentRecords).Cursor()
 	for k, raw := c.Last(); k != nil; k, raw = c.Prev() {
@@ -172,8 +182,10 @@ func (tx *Tx) Deployments(env string) ([]*model.Deployment, error) {
 		if env != "" && d.Environment != env {
 			continue
 		}
-		if err := tx.readAgents(k, d); err != nil {
-			return nil, err
+		if agents {
+			if err := tx.readAgents(k, d); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, d)
 	}

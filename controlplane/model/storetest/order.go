@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -93,7 +94,14 @@ func orderCases() []Case {
 				wantNames(t, "every deployment", names(all, func(d *model.Deployment) string { return d.ID }),
 					[]string{"d-11", "d-10", "d-9", "d-8", "d-7", "d-6", "d-5", "d-4", "d-3", "d-2", "d-1"})
 				wantNames(t, "staging's", names(staging, func(d *model.Deployment) string { return d.ID }), []string{"d-5", "d-2"})
-				return errors.Join(e1, e2)
+				headers, e3 := tx.DeploymentHeaders("staging")
+				wantNames(t, "staging's headers", names(headers, func(d *model.Deployment) string { return d.ID }), []string{"d-5", "d-2"})
+				for _, h := range headers {
+					if want, err := tx.DeploymentHeader(h.ID); err != nil || !reflect.DeepEqual(h, want) {
+						t.Errorf("DeploymentHeaders' %s: %+v, want its header %+v (%v)", h.ID, h, want, err)
+					}
+				}
+				return errors.Join(e1, e2, e3)
 			})
 		}},
 		{"audit append", func(t *testing.T, s model.Store) {
