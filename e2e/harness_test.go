@@ -40,7 +40,7 @@ func newCluster(t *testing.T, controllerArgs ...string) *cluster {
 }
 
 // newClusterWith starts a cluster as newCluster does, with cfg's options
-// (its BinDir and Dir are the test's).
+// (its Dir is the test's; its BinDir too, unless set).
 func newClusterWith(t *testing.T, cfg localcluster.Config) *cluster {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
@@ -48,7 +48,10 @@ func newClusterWith(t *testing.T, cfg localcluster.Config) *cluster {
 		t.Fatal(err)
 	}
 	// The test's temporary directories (its app sources among them) share one parent: the source root.
-	cfg.BinDir, cfg.Dir = binDir, dir
+	cfg.Dir = dir
+	if cfg.BinDir == "" {
+		cfg.BinDir = binDir
+	}
 	cfg.ControllerArgs = append([]string{"--log-level", "debug", "--source-root", filepath.Dir(dir)}, cfg.ControllerArgs...)
 	lc, err := localcluster.Start(context.Background(), cfg)
 	c := &cluster{Cluster: lc, t: t, dir: dir}

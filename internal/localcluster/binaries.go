@@ -27,7 +27,7 @@ func RunTests(m *testing.M, what string, names []string, setBinDir func(string))
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir, names); err != nil {
+	if err := Build(dir, os.Getenv("CUTOVER_E2E_RACE") != "0", names...); err != nil {
 		fmt.Fprintln(os.Stderr, what+":", err)
 		return 1
 	}
@@ -35,10 +35,11 @@ func RunTests(m *testing.M, what string, names []string, setBinDir func(string))
 	return m.Run()
 }
 
-// buildBinaries builds the commands names into dir.
-func buildBinaries(dir string, names []string) error {
+// Build builds the commands names (as RunTests names them) into dir,
+// with the race detector if race.
+func Build(dir string, race bool, names ...string) error {
 	args := []string{"build", "-race", "-o", dir + string(filepath.Separator)}
-	if os.Getenv("CUTOVER_E2E_RACE") == "0" {
+	if !race {
 		args = slices.Delete(args, 1, 2)
 	}
 	for _, b := range names {

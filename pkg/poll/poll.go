@@ -26,9 +26,16 @@ func Permanent(err error) error { return permanent{err} }
 // with Permanent, ctx ends, or timeout passes; it then returns cond's last
 // error.
 func Until(ctx context.Context, timeout time.Duration, cond func() error) error {
+	return UntilEvery(ctx, timeout, Every, cond)
+}
+
+// UntilEvery is Until with every as the interval: for a condition that
+// costs what it asks (a listing of thousands of agents) too much to ask
+// it fifty times a second.
+func UntilEvery(ctx context.Context, timeout, every time.Duration, cond func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(Every)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		err := cond()
