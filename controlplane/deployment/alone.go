@@ -22,8 +22,8 @@ import (
 // outside the hot stages, go through update, which reads and writes the
 // whole deployment: once per step, not once per agent.
 
-// errWhole, returned in reportAlone's transaction, keeps nothing: the
-// report needs the whole deployment (update).
+// errWhole, from reportAloneTx before it wrote anything: the report
+// needs the whole deployment (update).
 var errWhole = errors.New("the report needs the whole deployment")
 
 // settled says, from d's header and its Tally alone, after the report r
@@ -57,71 +57,127 @@ func settled(d *model.Deployment, r fleet.Report) bool {
 	return true
 }
 
-// reportAlone records the final report r, with the progress held for its
-// deployment, reading and writing the deployment's header and the records
-// of the agents concerned only, when that is enough to decide (settled).
-// It returns the header with the agents that changed (what watchers are
-// told), and whether r's reused bytes are to be counted as saved; nil if
-// r changed nothing; errWhole, having kept nothing, when the whole
-// deployment is needed: a header without a tally (stored before tallies
-// were kept), a deployment neither PREPARING nor ACTIVATING, or a report
-// that may end a step. Call with s.mu held.
-func (s *Service) reportAlone(r fleet.Report) (*model.Deployment, bool, error) {
-	id := r.DeploymentID
-	held := s.progress[id]
-	var d *model.Deployment
-	saved := false
+// maxReportBatch bounds the reports stored in one transaction
+// (storeAlone): on etcd, each writes an agents' group and a header, within
+// --max-txn-ops (128 by default) with the transaction's own key.
+const maxReportBatch = 48
+
+// stored is a report that storeAlone stored: its deployment's header with
+// the agents that changed (what watchers are told), and whether the
+// report's reused bytes are to be counted as saved.
+type stored struct {
+	r     fleet.Report
+	d     *model.Deployment
+	saved bool
+}
+
+// storeAlone takes rs in order, as handleReport would one by one, while
+// each is decided without its deployment's other agents: it holds the
+// PROGRESS that coalesce (progress.go), and stores the others, each with
+// the progress held for its deployment, reading and writing the headers
+// and the records of the agents concerned only (reportAloneTx), all in one
+// durable transaction: one commit (one fsync) for a run of reports that
+// arrived together. Nothing that follows them (watchers, the saved bytes)
+// happens before that commit. It stops at the first report that needs
+// its whole deployment, and returns how many it took; errs receives the
+// error of each it took (a deployment not found; the transaction's
+// failure for every one it stored). Call with s.mu held.
+func (s *Service) storeAlone(rs []fleet.Report, errs []error) int {
+	var done []stored
+	var at []int // done[i] is rs[at[i]]
+	n := 0
 	err := s.store.Update(func(tx model.Tx) error {
-		h, err := tx.DeploymentHeader(id)
-		if err != nil {
-			return err
+		for ; n < len(rs); n++ {
+			r := rs[n]
+			if coalescable(r) { // stored by the next write of the deployment
+				s.holdProgress(r)
+				continue
+			}
+			d, saved, err := s.reportAloneTx(tx, r, s.progress[r.DeploymentID])
+			switch {
+			case errors.Is(err, errWhole):
+				return nil
+			case errors.Is(err, errUnchanged):
+				continue
+			case errors.Is(err, errkind.NotFound): // its header, read before anything was written
+				errs[n] = err
+				continue
+			case err != nil:
+				return err
+			}
+			delete(s.progress, r.DeploymentID) // stored with this report
+			done, at = append(done, stored{r: r, d: d, saved: saved}), append(at, n)
 		}
-		if h.Tally == nil || (h.State != model.Preparing && h.State != model.Activating) {
-			return errWhole
-		}
-		i, a, err := s.agentAt(tx, id, r.Agent)
-		switch {
-		case errors.Is(err, errkind.NotFound): // not an agent of d: stale, as applyReport would find
-			return errUnchanged
-		case err != nil:
-			return err
-		}
-		before := *a
-		h.Agents = []model.DeploymentAgent{*a} // what the rules read of the agents: this one
-		pendingProgress{r.Agent: held[r.Agent]}.apply(h)
-		counted := savedCounted(h, r.Agent)
-		kind := phase(h)
-		if !applyReport(h, r) {
-			return errUnchanged
-		}
-		recordStepTime(h, r, kind, s.clock())
-		h.Tally.Move(&before, &h.Agents[0])
-		if !settled(h, r) {
-			return errWhole
-		}
-		saved = !counted && savedCounted(h, r.Agent)
-		mine := h.Agents[0]
-		if err := tx.PutDeploymentAgent(id, i, &mine); err != nil {
-			return err
-		}
-		others := maps.Clone(held)
-		delete(others, r.Agent)
-		changed, err := s.storeHeld(tx, h, others)
-		if err != nil {
-			return err
-		}
-		h.Agents = append([]model.DeploymentAgent{mine}, changed...)
-		d = h
-		return tx.PutDeploymentHeader(h)
+		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil, false, nil
+	if err != nil {
+		for _, i := range at {
+			errs[i] = err
+		}
+		return n
 	}
+	for _, st := range done {
+		if st.saved {
+			s.saved(st.d.Environment, st.r.ReusedBytes)
+		}
+		s.watchers.publishChange(Change{Deployment: st.d, Partial: true})
+	}
+	return n
+}
+
+// reportAloneTx records, in tx, the final report r, with held (the
+// progress held for its deployment), reading and writing the deployment's
+// header and the records of the agents concerned only, when that is
+// enough to decide (settled). It returns the header with the agents that
+// changed, and whether r's reused bytes are to be counted as saved.
+// Before it writes anything it may return: errUnchanged (r changed
+// nothing), errWhole when the whole deployment is needed (a header
+// without a tally, stored before tallies were kept; a deployment neither
+// PREPARING nor ACTIVATING; a report that may end a step), or the error
+// of reading the header (NotFound). After, only the store's errors. Call
+// with s.mu held.
+func (s *Service) reportAloneTx(tx model.Tx, r fleet.Report, held pendingProgress) (*model.Deployment, bool, error) {
+	id := r.DeploymentID
+	h, err := tx.DeploymentHeader(id)
 	if err != nil {
 		return nil, false, err
 	}
-	delete(s.progress, id) // stored with this report
-	return d, saved, nil
+	if h.Tally == nil || (h.State != model.Preparing && h.State != model.Activating) {
+		return nil, false, errWhole
+	}
+	i, a, err := s.agentAt(tx, id, r.Agent)
+	switch {
+	case errors.Is(err, errkind.NotFound): // not an agent of d: stale, as applyReport would find
+		return nil, false, errUnchanged
+	case err != nil:
+		return nil, false, err
+	}
+	before := *a
+	h.Agents = []model.DeploymentAgent{*a} // what the rules read of the agents: this one
+	pendingProgress{r.Agent: held[r.Agent]}.apply(h)
+	counted := savedCounted(h, r.Agent)
+	kind := phase(h)
+	if !applyReport(h, r) {
+		return nil, false, errUnchanged
+	}
+	recordStepTime(h, r, kind, s.clock())
+	h.Tally.Move(&before, &h.Agents[0])
+	if !settled(h, r) {
+		return nil, false, errWhole
+	}
+	saved := !counted && savedCounted(h, r.Agent)
+	mine := h.Agents[0]
+	if err := tx.PutDeploymentAgent(id, i, &mine); err != nil {
+		return nil, false, err
+	}
+	others := maps.Clone(held)
+	delete(others, r.Agent)
+	changed, err := s.storeHeld(tx, h, others)
+	if err != nil {
+		return nil, false, err
+	}
+	h.Agents = append([]model.DeploymentAgent{mine}, changed...)
+	return h, saved, tx.PutDeploymentHeader(h)
 }
 
 // storeHeld applies p's reports, in tx, to the records of their agents in

@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -144,14 +146,20 @@ func fleetService(t testing.TB, n int, wrap func(model.Store) model.Store) (*Ser
 }
 
 // answerAll has each of the n agents answer the command kind of d-1 DONE,
-// in order, and checks the state d-1 is in after the last.
-func answerAll(t testing.TB, s *Service, stored func() *model.Deployment, n int, kind fleet.CommandKind, want model.DeploymentState) {
+// in order, batch reports at a time (handleReports), and checks the state
+// d-1 is in after the last.
+func answerAll(t testing.TB, s *Service, stored func() *model.Deployment, n int, kind fleet.CommandKind, want model.DeploymentState, batch int) {
 	t.Helper()
+	var rs []fleet.Report
 	for i := range n {
 		name := fmt.Sprintf("fe-%04d", i)
-		if err := s.handleReport(fleet.Report{Agent: name, DeploymentID: "d-1", CommandID: "d-1." + string(kind) + "." + name,
-			Outcome: fleet.Done, ReleaseBytes: 100, TransferredBytes: 100, Run: "r"}); err != nil {
-			t.Fatal(err)
+		rs = append(rs, fleet.Report{Agent: name, DeploymentID: "d-1", CommandID: "d-1." + string(kind) + "." + name,
+			Outcome: fleet.Done, ReleaseBytes: 100, TransferredBytes: 100, Run: "r"})
+		if len(rs) == batch || i == n-1 {
+			if err := errors.Join(s.handleReports(rs)...); err != nil {
+				t.Fatal(err)
+			}
+			rs = rs[:0]
 		}
 	}
 	if d := stored(); d.State != want {
@@ -179,7 +187,7 @@ func TestFinalReportsAlone(t *testing.T) {
 		}
 	}
 	cs.take()
-	answerAll(t, s, stored, n, fleet.Stage, model.Prepared)
+	answerAll(t, s, stored, n, fleet.Stage, model.Prepared, 1)
 	if got, want := cs.take(), map[string]int{"Deployment": 2, "PutDeployment": 1, "DeploymentAgent": n - 1, "PutDeploymentAgent": n - 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("stage 1: the store was called %v, want %v", got, want)
 	}
@@ -189,9 +197,9 @@ func TestFinalReportsAlone(t *testing.T) {
 	}
 	checkTally("arm sent")
 	cs.take()
-	answerAll(t, s, stored, n, fleet.Arm, model.Activating)
+	answerAll(t, s, stored, n, fleet.Arm, model.Activating, 1)
 	checkTally("commit sent")
-	answerAll(t, s, stored, n, fleet.Commit, model.Deployed)
+	answerAll(t, s, stored, n, fleet.Commit, model.Deployed, 1)
 	// Per step: the last answer reads its agent, finds that it ends the
 	// step, and reads and writes the whole deployment; the positions were
 	// read in stage 1.
@@ -255,6 +263,64 @@ func TestTallyKeptAcrossRestartAndOldHeaders(t *testing.T) {
 	}
 }
 
+// commitCounter wraps a real store and counts its write transactions.
+type commitCounter struct {
+	model.Store
+	updates int
+}
+
+func (c *commitCounter) Update(fn func(model.Tx) error) error {
+	c.updates++
+	return c.Store.Update(fn)
+}
+
+// TestReportsStoredTogether: reports that arrive together and end no step
+// are stored in one transaction, in order, each with the progress held
+// before it; one for an unknown deployment fails alone; the report that
+// ends the step is taken on the whole deployment after them.
+func TestReportsStoredTogether(t *testing.T) {
+	const n = 10
+	cc := &commitCounter{}
+	s, stored := fleetService(t, n, func(st model.Store) model.Store { cc.Store = st; return cc })
+	done := func(i int) fleet.Report {
+		name := fmt.Sprintf("fe-%04d", i)
+		return fleet.Report{Agent: name, DeploymentID: "d-1", CommandID: "d-1.stage." + name, Outcome: fleet.Done,
+			ReleaseBytes: 100, TransferredBytes: 100, Run: "r"}
+	}
+	progress := done(9)
+	progress.Outcome, progress.TransferredBytes = fleet.Progress, 40
+	batch := []fleet.Report{progress, done(0), done(1), {Agent: "fe-0002", DeploymentID: "d-9", CommandID: "d-9.stage.fe-0002", Outcome: fleet.Done}}
+	for i := 2; i < n-1; i++ {
+		batch = append(batch, done(i))
+	}
+	cc.updates = 0
+	errs := s.handleReports(batch)
+	if cc.updates != 1 {
+		t.Errorf("%d reports stored in %d transactions, want 1", len(batch), cc.updates)
+	}
+	for i, err := range errs {
+		if want := i == 3; errors.Is(err, errkind.NotFound) != want || (!want && err != nil) {
+			t.Errorf("report %d (%s of %s): %v", i, batch[i].Agent, batch[i].DeploymentID, err)
+		}
+	}
+	d := stored()
+	for i, a := range d.Agents {
+		if want := i < n-1; (a.State == model.AgentStaged) != want {
+			t.Errorf("agent %s: %s", a.Name, a.State)
+		}
+	}
+	if a := d.Agents[n-1]; a.TransferredBytes != 40 || s.progressPending() {
+		t.Errorf("the progress held before the reports: %d bytes stored, held still %v; want 40, stored with them", a.TransferredBytes, s.progressPending())
+	}
+	cc.updates = 0
+	if errs := s.handleReports([]fleet.Report{done(n - 1), done(0)}); errors.Join(errs...) != nil {
+		t.Fatal(errs)
+	}
+	if d := stored(); d.State != model.Prepared {
+		t.Fatalf("after the last DONE: %s (%s), want PREPARED", d.State, d.Error)
+	}
+}
+
 // tallylessStore wraps a real store and hides the tally of the headers
 // it reads, as a controller before tallies stored them: every final
 // report then takes the whole deployment (update), as before reportAlone.
@@ -274,16 +340,19 @@ func (t tallylessTx) DeploymentHeader(id string) (*model.Deployment, error) {
 	return d, err
 }
 
-// reportPaths are the two ways a final report is stored, for the
+// reportPaths are the ways a final report is stored, for the
 // benchmarks: "whole" reads and writes the whole deployment (update, as
 // every final report did before tallies), "alone" the header and the
-// agent (reportAlone).
+// agent (reportAloneTx), "together" the same for up to maxReportBatch
+// reports that arrived together, in one transaction (storeAlone).
 var reportPaths = []struct {
-	name string
-	wrap func(model.Store) model.Store
+	name  string
+	wrap  func(model.Store) model.Store
+	batch int
 }{
-	{"whole", func(s model.Store) model.Store { return tallylessStore{s} }},
-	{"alone", func(s model.Store) model.Store { return s }},
+	{"whole", func(s model.Store) model.Store { return tallylessStore{s} }, 1},
+	{"alone", func(s model.Store) model.Store { return s }, 1},
+	{"together", func(s model.Store) model.Store { return s }, maxReportBatch},
 }
 
 // BenchmarkFinalReport1000Agents: the controller's cost of one agent's
@@ -292,7 +361,7 @@ var reportPaths = []struct {
 // cpu-µs/op is the process's CPU time per report (user+system).
 func BenchmarkFinalReport1000Agents(b *testing.B) {
 	const n = 1000
-	for _, p := range reportPaths {
+	for _, p := range reportPaths[:2] { // one report at a time: "together" is "alone"
 		b.Run(p.name, func(b *testing.B) {
 			s, _ := progressServiceOn(b, stagingFleet(n), p.wrap)
 			s.FlushProgress() // nothing held; the positions are read by the first report
@@ -320,7 +389,7 @@ func BenchmarkFinalReport1000Agents(b *testing.B) {
 
 // BenchmarkStages1000Agents: a deployment of 1,000 connected agents
 // driven in-process through stage 1 (1,000 stage DONE), continue, and
-// stage 2 (1,000 arm DONE, 1,000 commit DONE) to DEPLOYED, by either
+// stage 2 (1,000 arm DONE, 1,000 commit DONE) to DEPLOYED, by each
 // path; no network, no agents, bbolt with fsync. Run it with -benchtime
 // 1x. stage1-s and stage2-s are the wall times of each stage.
 func BenchmarkStages1000Agents(b *testing.B) {
@@ -335,14 +404,14 @@ func BenchmarkStages1000Agents(b *testing.B) {
 				cpu0 := cpuTime(b)
 				b.StartTimer()
 				start := time.Now()
-				answerAll(b, s, stored, n, fleet.Stage, model.Prepared)
+				answerAll(b, s, stored, n, fleet.Stage, model.Prepared, p.batch)
 				stage1 += time.Since(start)
 				start = time.Now()
 				if _, err := s.Continue(context.Background(), "alice", "d-1", ContinueOptions{}); err != nil {
 					b.Fatal(err)
 				}
-				answerAll(b, s, stored, n, fleet.Arm, model.Activating)
-				answerAll(b, s, stored, n, fleet.Commit, model.Deployed)
+				answerAll(b, s, stored, n, fleet.Arm, model.Activating, p.batch)
+				answerAll(b, s, stored, n, fleet.Commit, model.Deployed, p.batch)
 				stage2 += time.Since(start)
 				cpu += cpuTime(b) - cpu0
 			}

@@ -32,6 +32,7 @@ func (s *Service) Run(ctx context.Context) error {
 		copiesChanged = s.copies.Changed(ctx)
 	}
 	var recheck <-chan time.Time // a deployment waits for copies (copies.go); nil: none waits
+	var batch []fleet.Report
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,12 +50,24 @@ func (s *Service) Run(ctx context.Context) error {
 			flush = nil
 			s.FlushProgress()
 		case r := <-s.fleet.Reports():
-			err := s.handleReport(r)
-			switch {
-			case errors.Is(err, errkind.NotFound):
-				s.log.Warn("agent report for an unknown deployment ignored", "agent", r.Agent, "deployment", r.DeploymentID, "command", r.CommandID)
-			case err != nil:
-				s.logFor(r.DeploymentID).Error("handle agent report", "agent", r.Agent, "err", err)
+			batch = append(batch[:0], r)
+		more: // the reports that arrived meanwhile: stored together (handleReports)
+			for len(batch) < maxReportBatch {
+				select {
+				case r := <-s.fleet.Reports():
+					batch = append(batch, r)
+				default:
+					break more
+				}
+			}
+			for i, err := range s.handleReports(batch) {
+				r := batch[i]
+				switch {
+				case errors.Is(err, errkind.NotFound):
+					s.log.Warn("agent report for an unknown deployment ignored", "agent", r.Agent, "deployment", r.DeploymentID, "command", r.CommandID)
+				case err != nil:
+					s.logFor(r.DeploymentID).Error("handle agent report", "agent", r.Agent, "err", err)
+				}
 			}
 		}
 		if flush == nil && s.progressPending() {
@@ -272,32 +285,37 @@ func (s *Service) failStage1(id, reason string) error {
 	return err
 }
 
-// handleReport records an agent's report in its deployment and takes the
-// step that follows. A PROGRESS of stage or arm is only held, to be stored
-// with the deployment's next write (progress.go); a report that ends no
-// step is stored without reading the other agents (alone.go).
+// handleReport is handleReports of r alone.
 func (s *Service) handleReport(r fleet.Report) error {
+	return s.handleReports([]fleet.Report{r})[0]
+}
+
+// handleReports records agents' reports in their deployments, in order,
+// and takes the steps that follow; it returns the error of each. A
+// PROGRESS of stage or arm is only held, to be stored with the
+// deployment's next write (progress.go); the reports that end no step are
+// stored without reading the other agents, those of a run together
+// (alone.go, storeAlone); each of the others reads and writes its whole
+// deployment (handleWhole).
+func (s *Service) handleReports(rs []fleet.Report) []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if coalescable(r) { // stored by the next write of the deployment (progress.go)
-		s.holdProgress(r)
-		return nil
-	}
-	d, saved, err := s.reportAlone(r)
-	if !errors.Is(err, errWhole) {
-		if err != nil || d == nil {
-			return err
+	errs := make([]error, len(rs))
+	for i := 0; i < len(rs); i++ {
+		i += s.storeAlone(rs[i:], errs[i:])
+		if i < len(rs) {
+			errs[i] = s.handleWhole(rs[i])
 		}
-		if saved {
-			s.saved(d.Environment, r.ReusedBytes)
-		}
-		s.watchers.publishChange(Change{Deployment: d, Partial: true})
-		return nil
 	}
+	return errs
+}
+
+// handleWhole records r in its deployment, read and written whole, and
+// takes the step that follows. Call with s.mu held.
+func (s *Service) handleWhole(r fleet.Report) error {
 	var out []outgoing
-	ended, rollbackFailed := false, false
-	saved = false
-	d, err = s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
+	ended, saved, rollbackFailed := false, false, false
+	d, err := s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
 			note(d, s.clock(), ControllerActor, msg)
 			s.log.Info("front-end brought to the outcome", "deployment", d.ID, "environment", d.Environment, "agent", r.Agent, "event", msg)
