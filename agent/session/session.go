@@ -150,6 +150,15 @@ func dial(target string, conf *tls.Config, extra ...grpc.DialOption) (*grpc.Clie
 	return conn, nil
 }
 
+// ConnectTimeout bounds one attempt to connect to the controller: the TCP
+// connection and the TLS handshake. A controller that thousands of
+// agents reconnect to at once (its restart, a network cut healed) answers
+// handshakes late; an attempt given up after 5 s was started again after
+// a backoff, costing the controller the same handshake again, and with
+// 5,000 simulated agents on a loaded machine such fetches failed stage 1
+// (docs/fleet.md).
+const ConnectTimeout = 20 * time.Second
+
 // DialOptions are the options of Dial without its flow-control windows
 // and buffer sizes: TLS with conf, the session's redial backoff and the
 // keepalive pings.
@@ -157,7 +166,7 @@ func DialOptions(conf *tls.Config) []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: DefaultMinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: DefaultMaxBackoff},
-			MinConnectTimeout: 5 * time.Second,
+			MinConnectTimeout: ConnectTimeout,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 	}

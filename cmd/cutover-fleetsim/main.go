@@ -67,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cutover-fleetsim:", err)
 		return 1
 	}
+	fleetsim.RaiseThreadLimit(cfg.Agents)
 	sim, err := fleetsim.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "cutover-fleetsim:", err)

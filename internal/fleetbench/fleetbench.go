@@ -123,9 +123,13 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if err := WriteApp(src); err != nil {
 		return p, err
 	}
-	if _, err := fleetsim.RaiseFileLimit(uint64(3*cfg.Agents + 256)); err != nil {
+	// Two files per simulated agent in this process (its connection, its
+	// bbolt file); the controller, started from here, inherits the limit
+	// and needs one per agent.
+	if _, err := fleetsim.RaiseFileLimit(uint64(2*cfg.Agents + 256)); err != nil {
 		return p, err
 	}
+	fleetsim.RaiseThreadLimit(cfg.Agents)
 	args := []string{"--source-root", src, "--log-level", "warn"}
 	pprofAddr := ""
 	if cfg.HeapProfile != "" {
