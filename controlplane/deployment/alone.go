@@ -83,9 +83,15 @@ type stored struct {
 // error of each it took (a deployment not found; the transaction's
 // failure for every one it stored). Call with s.mu held.
 func (s *Service) storeAlone(rs []fleet.Report, errs []error) int {
+	n := 0
+	for ; n < len(rs) && coalescable(rs[n]); n++ { // no transaction for these alone
+		s.holdProgress(rs[n])
+	}
+	if n == len(rs) {
+		return n
+	}
 	var done []stored
 	var at []int // done[i] is rs[at[i]]
-	n := 0
 	err := s.store.Update(func(tx model.Tx) error {
 		for ; n < len(rs); n++ {
 			r := rs[n]

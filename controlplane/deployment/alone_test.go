@@ -288,7 +288,12 @@ func TestReportsStoredTogether(t *testing.T) {
 			ReleaseBytes: 100, TransferredBytes: 100, Run: "r"}
 	}
 	progress := done(9)
-	progress.Outcome, progress.TransferredBytes = fleet.Progress, 40
+	progress.Outcome, progress.TransferredBytes = fleet.Progress, 30
+	cc.updates = 0
+	if errs := s.handleReports([]fleet.Report{progress}); errs[0] != nil || cc.updates != 0 {
+		t.Errorf("progress alone: %v, %d transactions; want it held, none", errs[0], cc.updates)
+	}
+	progress.TransferredBytes = 40
 	batch := []fleet.Report{progress, done(0), done(1), {Agent: "fe-0002", DeploymentID: "d-9", CommandID: "d-9.stage.fe-0002", Outcome: fleet.Done}}
 	for i := 2; i < n-1; i++ {
 		batch = append(batch, done(i))
