@@ -147,6 +147,12 @@ func checkFixture(t *testing.T, s *Store) {
 		for _, d := range fxDeployments {
 			got, err := tx.Deployment(d.ID)
 			check("deployment "+d.ID, got, tallied(d), err)
+			var tally *model.AgentTally
+			h, err := tx.DeploymentHeader(d.ID) // the migration's whole write stored the tally
+			if err == nil {
+				tally = h.Tally
+			}
+			check("tally in the header of "+d.ID, tally, model.TallyAgents(d.Agents), err)
 		}
 		ds, err := tx.Deployments("")
 		var want []*model.Deployment
