@@ -151,5 +151,6 @@ func (s *Stager) writeMessage(f *fill, good []Received, wire int64) error {
 			return err
 		}
 	}
+	s.live.notify()
 	return nil
 }

@@ -126,6 +126,8 @@ type Stager struct {
 
 	// decoded keeps the manifests decoded (manifests.go).
 	decoded *manifests
+	// live is what the stages under way have written (live.go).
+	live *live
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -160,7 +162,7 @@ func New(cfg Config) (*Stager, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stager{cfg: cfg, metrics: m, decoded: &manifests{}, locks: map[string]*sync.Mutex{}}
+	s := &Stager{cfg: cfg, metrics: m, decoded: &manifests{}, live: newLive(), locks: map[string]*sync.Mutex{}}
 	if err := s.updateStagedBytes(); err != nil {
 		return nil, err
 	}
@@ -294,6 +296,8 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
+	s.live.begin(r.ID)
+	defer s.live.end(r.ID) // after markStaged: until then, what it wrote is served from the staging files
 	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
 		return err
 	}
