@@ -19,10 +19,11 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// Held is what the server serves from: the chunks this agent holds intact
-// (agent/stage.Stager.ReadHeld).
+// Held is what the server serves from: the chunks this agent holds intact,
+// committed or just written, and, as they are written, those it waits for
+// (agent/stage.Stager.ServeHeld).
 type Held interface {
-	ReadHeld(ids []manifest.ChunkID, fn func(id manifest.ChunkID, data []byte) error) error
+	ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait func(manifest.ChunkID) bool, fn func(id manifest.ChunkID, data []byte) error, idle func() error) error
 }
 
 // Server limits.
@@ -43,6 +44,7 @@ type Server struct {
 	cutoverv1.UnsafePeerServiceServer
 	id      func() Identity
 	held    Held
+	owns    func(releaseID string, id manifest.ChunkID) bool // this agent's swarm slice
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -78,7 +80,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // FetchChunks sends those of the requested chunks this agent holds
-// intact, in order, in batches of about 1 MiB. PERMISSION_DENIED for a
+// intact, in order, in batches of about 1 MiB; then those of the
+// request's release in this agent's swarm slice as they are written (it
+// waits for them: the caller's deadline or stall bounds the wait).
+// PERMISSION_DENIED for a
 // caller that is not an agent of this agent's environment,
 // INVALID_ARGUMENT for a bad id or too many.
 func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.PeerService_FetchChunksServer) error {
@@ -115,7 +120,12 @@ func (s *Server) fetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 		batch, size = nil, 0
 		return nil
 	}
-	err = s.held.ReadHeld(ids, func(id manifest.ChunkID, data []byte) error {
+	var wait func(manifest.ChunkID) bool
+	if rel := req.GetReleaseId(); rel != "" && s.owns != nil {
+		wait = func(id manifest.ChunkID) bool { return s.owns(rel, id) }
+	}
+	ctx := stream.Context()
+	err = s.held.ServeHeld(ctx, ids, wait, func(id manifest.ChunkID, data []byte) error {
 		if size > 0 && size+len(data) > batchBytes {
 			if err := flush(); err != nil {
 				return err
@@ -123,7 +133,7 @@ func (s *Server) fetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 		}
 		batch, size = append(batch, chunkwire.Chunk{ID: id, Data: data}), size+len(data)
 		return stream.Context().Err()
-	})
+	}, flush)
 	if err == nil {
 		err = flush()
 	}

@@ -53,7 +53,7 @@ type Runner struct {
 
 // Peers is what the Runner needs of *peer.Source.
 type Peers interface {
-	Use(deployment string, releases []string, peers []peer.Peer)
+	Use(deployment string, releases []string, peers []peer.Peer, swarm *peer.Swarm)
 }
 
 var _ Handler = (*Runner)(nil)
@@ -74,7 +74,7 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 			for i, rel := range cmd.Releases {
 				ids[i] = rel.ID
 			}
-			r.Peers.Use(cmd.Deployment, ids, cmd.Peers)
+			r.Peers.Use(cmd.Deployment, ids, cmd.Peers, cmd.Swarm)
 		}
 		var p stage.Progress
 		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), cmd.StageRate, func(p stage.Progress) {

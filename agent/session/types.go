@@ -68,6 +68,9 @@ type Command struct {
 	// Peers (stage): agents to fetch the releases' chunks from before the
 	// controller, best first.
 	Peers []peer.Peer
+	// Swarm (stage): the agent's part in the swarm of the agents that
+	// stage the same releases at once; nil: none.
+	Swarm *peer.Swarm
 	// Epoch is the epoch of the controller that sent the command (see
 	// Fence); 0 from a controller that is not elected.
 	Epoch uint64
