@@ -46,6 +46,7 @@ type Fleet struct {
 	joined      map[string]struct{}    // agents connected since the last Joined
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
 	waiters     map[string]chan Report // command id → the Call waiting for its final report (cap 1)
+	swarms      map[string]*swarmView  // deployment id → its swarm's members (swarm.go)
 }
 
 // New returns an empty fleet.
@@ -68,6 +69,7 @@ func New(cfg Config) (*Fleet, error) {
 		joined:      map[string]struct{}{},
 		joinWake:    make(chan struct{}, 1),
 		waiters:     map[string]chan Report{},
+		swarms:      map[string]*swarmView{},
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
 		return nil, err
@@ -276,11 +278,32 @@ func (f *Fleet) Reports() <-chan Report { return f.reports }
 func (f *Fleet) Send(agent string, cmd Command) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sendLocked(agent, cmd)
+}
+
+func (f *Fleet) sendLocked(agent string, cmd Command) {
 	if cmd.Kind != Finish && !slices.ContainsFunc(f.outstanding[agent], func(c Command) bool { return c.ID == cmd.ID }) {
 		f.outstanding[agent] = append(f.outstanding[agent], cmd)
 	}
 	if s := f.sessions[agent]; s != nil {
 		s.push(cmd)
+	}
+}
+
+// Outgoing is a command for an agent.
+type Outgoing struct {
+	Agent   string
+	Command Command
+}
+
+// SendAll sends each command as Send does, all at once: an agent that
+// takes its command meanwhile sees the others' recorded, so that the
+// swarm of a fan-out of stage commands has them all (swarm.go).
+func (f *Fleet) SendAll(out []Outgoing) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range out {
+		f.sendLocked(o.Agent, o.Command)
 	}
 }
 
@@ -293,6 +316,7 @@ func (f *Fleet) Forget(deploymentID string) {
 	for name, cmds := range f.outstanding {
 		f.outstanding[name] = slices.DeleteFunc(cmds, func(c Command) bool { return c.DeploymentID == deploymentID })
 	}
+	delete(f.swarms, deploymentID)
 }
 
 // Agents returns the agents of env (all if env is empty), sorted by

@@ -22,22 +22,26 @@ type Peer struct {
 }
 
 // Next returns the next command of s, as Session.Next, with the peers a
-// stage command's agent may fetch from (peersFor), looked up as it goes
-// out, so that they are the ones connected now.
+// stage command's agent may fetch from and its part in the swarm
+// (peersFor), looked up as it goes out, so that they are the ones
+// connected now.
 func (f *Fleet) Next(ctx context.Context, s *Session) (Command, error) {
 	cmd, err := s.Next(ctx)
 	if err == nil && cmd.Kind == Stage {
-		cmd.Peers = f.peersFor(s, cmd.Releases)
+		cmd.Peers, cmd.Swarm = f.peersFor(s, cmd)
 	}
 	return cmd, err
 }
 
 // peersFor returns the agents of s's environment, other than s's, that
 // serve peers (their hello gave a peer address) and are connected: those
-// that hold every release first, then those of s's zone, then by name; at
-// most MaxPeers. The controller is the tracker at the grain of releases;
-// each peer answers for its own chunks (agent/peer).
-func (f *Fleet) peersFor(s *Session, releases []ReleaseRef) []Peer {
+// that hold every release of cmd first, then those of s's zone, then by
+// name; at most MaxPeers. When the agents that stage cmd's releases form
+// a swarm (swarm.go), it returns s's part in it, and the peers are those
+// that hold the releases (at most MaxPeers) then those the swarm names.
+// The controller is the tracker at the grain of releases and slices; each
+// peer answers for its own chunks (agent/peer).
+func (f *Fleet) peersFor(s *Session, cmd Command) ([]Peer, *Swarm) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	zone := s.agent.Labels[ZoneLabel]
@@ -48,7 +52,7 @@ func (f *Fleet) peersFor(s *Session, releases []ReleaseRef) []Peer {
 		}
 		v := AgentView{Agent: o.agent}
 		holds := true
-		for _, r := range releases {
+		for _, r := range cmd.Releases {
 			holds = holds && v.Holds(r.Application, r.ReleaseID)
 		}
 		out = append(out, Peer{Name: name, Address: o.peerAddress, Zone: o.agent.Labels[ZoneLabel], Holds: holds})
@@ -64,5 +68,21 @@ func (f *Fleet) peersFor(s *Session, releases []ReleaseRef) []Peer {
 		return r
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Name, b.Name)) })
-	return out[:min(len(out), MaxPeers)]
+	w, reach := swarmFor(f.viewFor(s.agent.Environment, cmd), s.agent.Name)
+	if w == nil {
+		return out[:min(len(out), MaxPeers)], nil
+	}
+	var peers []Peer
+	named := map[string]bool{}
+	for _, p := range out {
+		if p.Holds && len(peers) < MaxPeers {
+			peers, named[p.Name] = append(peers, p), true
+		}
+	}
+	for _, p := range out {
+		if !named[p.Name] && slices.Contains(reach, p.Name) {
+			peers, named[p.Name] = append(peers, p), true
+		}
+	}
+	return peers, w
 }

@@ -68,6 +68,9 @@ type Command struct {
 	// Peers (stage): agents the agent may fetch the releases' chunks from
 	// before the controller, best first; filled by Fleet.Next.
 	Peers []Peer
+	// Swarm (stage): the agent's part in the swarm of the agents staging
+	// the same releases; nil: none. Filled by Fleet.Next.
+	Swarm *Swarm
 }
 
 // Outcome is the state of a command on an agent.
