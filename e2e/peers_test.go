@@ -74,3 +74,43 @@ func TestPeersShareTheRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestPeersSwarmPrepare prepares a 32 MiB release on four agents at once,
+// all with --peer-listen: they stage it as a swarm, each fetching a slice
+// from the controller and the rest from the others as they write it.
+// Every release directory must be the source byte for byte, and the
+// controller must have sent about one release, not four.
+func TestPeersSwarmPrepare(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	const size = 32 << 20
+	if err := bench.Generate(src, size, 12); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("swarm", true)
+	c.startAgents("swarm", "fe-1", "fe-2", "fe-3", "fe-4")
+	c.registerApp(src)
+	id := c.createDeployment("swarm", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	d := c.waitDeployment(id, prepared)
+	release := d.GetApplications()[0].GetReleaseId()
+	sent := c.metric("cutover_transfer_bytes_total", "swarm")
+	t.Logf("the controller sent %d bytes to stage four agents at once; the release is %d", sent, size)
+	if sent > size*3/2 {
+		t.Errorf("the controller sent %d bytes to stage a %d-byte release on four agents at once, want at most 1.5 releases", sent, size)
+	}
+	for _, a := range c.Agents {
+		sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+		got, err := bench.Metric(a.MetricsAddr, "cutover_transfer_peer_received_bytes_total", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < size/2 {
+			t.Errorf("%s received %.0f bytes from peers, want most of the %d-byte release", a.Name, got, size)
+		}
+	}
+}
