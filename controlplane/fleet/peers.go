@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
+
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // MaxPeers bounds the peers named in one stage command.
@@ -24,13 +26,31 @@ type Peer struct {
 // Next returns the next command of s, as Session.Next, with the peers a
 // stage command's agent may fetch from and its part in the swarm
 // (peersFor), looked up as it goes out, so that they are the ones
-// connected now.
+// connected now; none when the environment turned peers off.
 func (f *Fleet) Next(ctx context.Context, s *Session) (Command, error) {
 	cmd, err := s.Next(ctx)
-	if err == nil && cmd.Kind == Stage {
+	if err == nil && cmd.Kind == Stage && f.peersAllowed(s.Environment()) {
 		cmd.Peers, cmd.Swarm = f.peersFor(s, cmd)
 	}
 	return cmd, err
+}
+
+// peersAllowed says whether env shares between peers (its peers_disabled
+// is off); an environment that cannot be read shares nothing.
+func (f *Fleet) peersAllowed(env string) bool {
+	var off bool
+	err := f.store.View(func(tx model.Tx) error {
+		e, err := tx.Environment(env)
+		if err == nil {
+			off = e.PeersDisabled
+		}
+		return err
+	})
+	if err != nil {
+		f.log.Warn("stage command sent without peers: the environment could not be read", "environment", env, "error", err)
+		return false
+	}
+	return !off
 }
 
 // peersFor returns the agents of s's environment, other than s's, that

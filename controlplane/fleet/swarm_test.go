@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/controlplane/model"
 )
 
 // TestSwarmFor checks the groups of swarms of several sizes: in each
@@ -98,7 +100,8 @@ func TestSwarmFor(t *testing.T) {
 // among its peers; one that serves none takes part without a slice; a
 // later command of the deployment joins the same swarm.
 func TestSendAllMakesOneSwarm(t *testing.T) {
-	f, _ := newFleet(t)
+	f, st := newFleet(t)
+	putEnv(t, st, "prod", false)
 	next := func(t *testing.T, s *Session) Command {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -157,5 +160,15 @@ func TestSendAllMakesOneSwarm(t *testing.T) {
 	f.Send("fe1", Command{Kind: Stage, ID: "stage-fe1-again", DeploymentID: "d-1", Releases: rel})
 	if c := next(t, sessions["fe1"]); c.Swarm == nil || owned[c.Swarm.Slice] != "fe1" {
 		t.Errorf("fe1's later command: swarm %+v, want the slice it owned", c.Swarm)
+	}
+}
+
+// putEnv records environment name, with peers turned off if disabled.
+func putEnv(t *testing.T, st model.Store, name string, disabled bool) {
+	t.Helper()
+	if err := st.Update(func(tx model.Tx) error {
+		return tx.PutEnvironment(&model.Environment{Name: name, PeersDisabled: disabled})
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
