@@ -35,6 +35,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Stall: DefaultStall when zero.
 	Stall time.Duration
+	// Window is the flow-control window of each fetch from a peer, in
+	// bytes: what a peer may send ahead of what this agent has read
+	// (default 8 MiB; the connection's is twice it). A simulator of many
+	// agents in one process gives a small one.
+	Window int32
 }
 
 // Source is the stage.Source of an agent that shares with its peers: the
@@ -64,6 +69,9 @@ func NewSource(cfg Config) (*Source, error) {
 	}
 	if cfg.Stall <= 0 {
 		cfg.Stall = DefaultStall
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 8 << 20
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -113,7 +121,7 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 // stalls is skipped. Only fn's error and the controller's end the fetch.
 func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	rest := ids
-	inSwarm, _ := s.swarmOf(releaseID)
+	inSwarm, owners := s.swarmOf(releaseID)
 	for _, p := range s.candidates(releaseID) {
 		if len(rest) == 0 {
 			return nil
@@ -130,10 +138,7 @@ func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect
 		}
 	}
 	if inSwarm != nil && len(rest) > 0 {
-		var err error
-		if rest, err = s.fromSwarm(ctx, releaseID, rest, suspect, fn); err != nil {
-			return err
-		}
+		return s.fromSwarm(ctx, inSwarm, owners, releaseID, rest, suspect, fn)
 	}
 	if len(rest) == 0 {
 		return nil
@@ -207,7 +212,7 @@ func (s *Source) fromPeer(ctx context.Context, releaseID string, p Peer, ids []m
 				bad = fmt.Errorf("peer %s: chunk %s: %w", p.Name, c.ID, errCorrupt)
 				break
 			}
-			batch = append(batch, stage.Received{ID: c.ID, Data: c.Data, WireBytes: int64(len(c.Data))})
+			batch = append(batch, stage.Received{ID: c.ID, Data: c.Data, WireBytes: int64(len(c.Data)), Verified: true})
 			n += int64(len(c.Data))
 		}
 		if len(batch) == 0 {
@@ -235,7 +240,7 @@ func (s *Source) conn(p Peer) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	c, err := grpc.NewClient(p.Address, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(s.cfg.Identity(), p))),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+		grpc.WithInitialWindowSize(s.cfg.Window), grpc.WithInitialConnWindowSize(2*s.cfg.Window))
 	if err != nil {
 		return nil, fmt.Errorf("peer %s at %s: %w", p.Name, p.Address, err)
 	}

@@ -72,15 +72,13 @@ func (s *Source) swarmOf(releaseID string) (*Swarm, map[string]Peer) {
 	return w, byName
 }
 
-// fromSwarm asks, at once, each slice's owner for the ids of its slice
-// (this agent's own slice of its upstream, or of the controller when it
-// has none), and returns the ids no one sent. fn is called by one
-// goroutine at a time.
-func (s *Source) fromSwarm(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) ([]manifest.ChunkID, error) {
-	w, peers := s.swarmOf(releaseID)
-	if w == nil {
-		return ids, nil
-	}
+// fromSwarm fetches ids in swarm w: it asks, at once, each slice's owner
+// for the ids of its slice (this agent's own slice of its upstream), and
+// the controller for what an owner did not send (or for the slice that
+// has no owner) as soon as it knows, not after the other slices: the
+// agents that wait for this agent's own slice must not stall. fn is
+// called by one goroutine at a time.
+func (s *Source) fromSwarm(ctx context.Context, w *Swarm, peers map[string]Peer, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	bySlice := make(map[int][]manifest.ChunkID)
 	for _, id := range ids {
 		k := SliceOf(id, w.Slices)
@@ -97,7 +95,6 @@ func (s *Source) fromSwarm(ctx context.Context, releaseID string, ids, suspect [
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		rest    []manifest.ChunkID
 		callErr error
 	)
 	for k, part := range bySlice {
@@ -111,32 +108,30 @@ func (s *Source) fromSwarm(ctx context.Context, releaseID string, ids, suspect [
 			defer wg.Done()
 			left := part
 			var err error
-			switch {
-			case named:
+			if named {
 				left, err = s.tryPeer(ctx, releaseID, p, part, serial)
-			case k == w.Slice: // no upstream: the controller is this slice's origin
-				err = s.cfg.Controller.FetchChunks(ctx, releaseID, part, suspectAmong(suspect, part), serial)
-				if err == nil {
+			}
+			if err == nil && len(left) > 0 && ctx.Err() == nil {
+				// No owner (or no upstream), or it failed: the controller is the origin.
+				if err = s.cfg.Controller.FetchChunks(ctx, releaseID, left, suspectAmong(suspect, left), serial); err == nil {
 					left = nil
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
 				if callErr == nil {
 					callErr = err
 				}
 				cancel()
-				return
 			}
-			rest = append(rest, left...)
 		}()
 	}
 	wg.Wait()
 	if callErr != nil {
-		return nil, callErr
+		return callErr
 	}
-	return rest, ctx.Err()
+	return ctx.Err()
 }
 
 // tryPeer asks p for ids and returns those it did not send. A peer that

@@ -25,6 +25,13 @@ const maxOpenHeld = 64
 // readIntact reads the chunk at l, through the open files (opening l's if
 // needed), and says whether it hashes to id.
 func readIntact(files map[string]*os.File, l location, id manifest.ChunkID) ([]byte, bool) {
+	data, ok := readAt(files, l)
+	return data, ok && manifest.HashChunk(data) == id
+}
+
+// readAt reads the chunk at l, through the open files (opening l's if
+// needed), and says whether it could.
+func readAt(files map[string]*os.File, l location) ([]byte, bool) {
 	in, ok := files[l.path]
 	if !ok {
 		if len(files) >= maxOpenHeld {
@@ -43,7 +50,7 @@ func readIntact(files map[string]*os.File, l location, id manifest.ChunkID) ([]b
 		return nil, false
 	}
 	data := make([]byte, l.size)
-	if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) || manifest.HashChunk(data) != id {
+	if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) {
 		return nil, false
 	}
 	return data, true

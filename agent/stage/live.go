@@ -11,8 +11,7 @@ import (
 // What a stage under way has written is served to peers at once, before
 // its commit (fsync, then record): a chunk is verified against its id
 // before it is written, so the bytes a peer reads back are those that
-// verified; ServeHeld hashes each again before it hands it on, as it does
-// the committed ones, and the peer verifies it when it arrives. A crash
+// verified, and the peer verifies them again when they arrive. A crash
 // loses what was not committed, here as for this agent; no peer depends
 // on it: a peer whose fetch breaks asks someone else.
 
@@ -136,12 +135,17 @@ func (s *Stager) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait fun
 		}
 	}()
 	// serve hands on id if it is found intact, and says whether it was.
+	// A chunk a stage under way wrote a moment ago is read back without
+	// hashing it again: it was verified before it was written, and the
+	// peer verifies what it gets; the committed ones are hashed, since
+	// a disk may have damaged them since.
 	serve := func(id manifest.ChunkID) (bool, error) {
-		locs := x[id]
 		if l, ok := s.live.where(id); ok {
-			locs = append([]location{l}, locs...)
+			if data, ok := readAt(files, l); ok {
+				return true, fn(id, data)
+			}
 		}
-		for _, l := range locs {
+		for _, l := range x[id] {
 			if data, ok := readIntact(files, l, id); ok {
 				return true, fn(id, data)
 			}

@@ -40,6 +40,11 @@ type Received struct {
 	Data []byte
 	// WireBytes is how many bytes it took on the wire.
 	WireBytes int64
+	// Verified says the source has hashed Data and found it to be ID
+	// (agent/peer does, to know which peer sent a bad chunk): the stage
+	// does not hash it a second time. Every chunk is hashed once on this
+	// agent before it is written, by the stage or by the source.
+	Verified bool
 }
 
 // Source is where releases come from (the controller).
