@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	grpcpeer "google.golang.org/grpc/peer"
 
+	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	ident "github.com/cutover-dev/cutover/pkg/identity"
@@ -36,6 +37,9 @@ const (
 	maxStreams = 16
 	// stopTimeout bounds the graceful stop.
 	stopTimeout = 5 * time.Second
+	// maxWait bounds how long a fetch waits for chunks of this agent's
+	// swarm slice while none is written.
+	maxWait = time.Minute
 )
 
 // Server serves PeerService: the chunks this agent holds, to the agents of
@@ -124,6 +128,26 @@ func (s *Server) fetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 	if rel := req.GetReleaseId(); rel != "" && s.owns != nil {
 		wait = func(id manifest.ChunkID) bool { return s.owns(rel, id) }
 	}
+	// While it waits for its own slice, the server sends what it batched,
+	// or an empty response now and then: the caller knows it is alive (its
+	// stall timer is reset) and does not turn to the controller while the
+	// owner's own fetch, from a capped controller, is merely slow. It
+	// gives up after maxWait without a chunk to send.
+	lastChunk, lastSend := time.Now(), time.Now()
+	idle := func() error {
+		if len(batch) > 0 {
+			lastSend = time.Now()
+			return flush()
+		}
+		if time.Since(lastChunk) > maxWait {
+			return fmt.Errorf("no chunk of this agent's slice was written for %s: %w", maxWait, errkind.Unavailable)
+		}
+		if time.Since(lastSend) < stage.IdleEvery/2 {
+			return nil
+		}
+		lastSend = time.Now()
+		return stream.SendMsg(chunkwire.NewFrame(nil))
+	}
 	ctx := stream.Context()
 	err = s.held.ServeHeld(ctx, ids, wait, func(id manifest.ChunkID, data []byte) error {
 		if size > 0 && size+len(data) > batchBytes {
@@ -131,9 +155,9 @@ func (s *Server) fetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 				return err
 			}
 		}
-		batch, size = append(batch, chunkwire.Chunk{ID: id, Data: data}), size+len(data)
+		batch, size, lastChunk = append(batch, chunkwire.Chunk{ID: id, Data: data}), size+len(data), time.Now()
 		return stream.Context().Err()
-	}, flush)
+	}, idle)
 	if err == nil {
 		err = flush()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -115,8 +116,9 @@ func (l *live) since(c *cursor) (news []manifest.ChunkID, all bool, changed <-ch
 // which wait is true (nil: none), until each of them is handed on or ctx
 // ends (ctx's error). Whoever passes wait must know that the chunks will
 // come: this agent is staging them, or was told to. idle, if set, is
-// called before each wait (the caller sends what it batched). fn's and
-// idle's errors end it.
+// called before each wait and every IdleEvery while it waits (the caller
+// sends what it batched, or says it is still there). fn's and idle's
+// errors end it.
 func (s *Stager) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait func(manifest.ChunkID) bool, fn func(id manifest.ChunkID, data []byte) error, idle func() error) error {
 	var cur cursor
 	s.live.since(&cur)
@@ -196,11 +198,32 @@ func (s *Stager) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait fun
 				return err
 			}
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.waitChange(ctx, changed, idle); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// IdleEvery is how often ServeHeld calls idle while it waits.
+const IdleEvery = 2 * time.Second
+
+// waitChange waits until changed is closed, calling idle every IdleEvery.
+func (s *Stager) waitChange(ctx context.Context, changed <-chan struct{}, idle func() error) error {
+	t := time.NewTicker(IdleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-changed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if idle != nil {
+				if err := idle(); err != nil {
+					return err
+				}
+			}
+		}
+	}
 }

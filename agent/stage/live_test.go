@@ -108,12 +108,17 @@ func TestServeHeldWhileStaging(t *testing.T) {
 		t.Errorf("the waiting read got %d of %d chunks", len(got), len(all))
 	}
 
-	// Waiting for a chunk nobody writes ends with the context.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// Waiting for a chunk nobody writes calls idle as it waits, and ends
+	// with the context.
+	ctx, cancel := context.WithTimeout(context.Background(), stage.IdleEvery+time.Second)
 	defer cancel()
 	unknown := manifest.HashChunk([]byte("never staged"))
+	idles := 0
 	if err := e.st.ServeHeld(ctx, []manifest.ChunkID{unknown}, func(manifest.ChunkID) bool { return true },
-		func(manifest.ChunkID, []byte) error { return nil }, nil); err == nil {
+		func(manifest.ChunkID, []byte) error { return nil }, func() error { idles++; return nil }); err == nil {
 		t.Error("waiting for a chunk nobody writes returned nil, want the context's error")
+	}
+	if idles < 2 { // before the wait, then after IdleEvery
+		t.Errorf("idle called %d times while waiting %s, want at least 2", idles, stage.IdleEvery+time.Second)
 	}
 }
