@@ -71,13 +71,14 @@ func PeerSeries(ctx context.Context, cfg PeerConfig) (*PeerResult, error) {
 func (r *PeerResult) Owed(f PeerPoint) float64 { return r.On.Served[0] - delivered(f) }
 
 // Refetched is what the other agents had to get from elsewhere than
-// agent 0 beyond what they got from elsewhere in the baseline run, plus
-// what agent 0 sent that was thrown away (corrupt chunks): the cost of
-// the fault in bytes moved.
+// agent 0 beyond what they got from elsewhere in the baseline run.
 func (r *PeerResult) Refetched(f PeerPoint) float64 {
-	wasted := max(0, f.Served[0]-delivered(f))
-	return (others(f) - delivered(f)) - (others(r.On) - r.On.Served[0]) + wasted
+	return (others(f) - delivered(f)) - (others(r.On) - r.On.Served[0])
 }
+
+// Wasted is what agent 0 sent in run f that was thrown away: the corrupt
+// chunks its callers received before they dropped it.
+func Wasted(f PeerPoint) float64 { return max(0, f.Served[0]-delivered(f)) }
 
 // delivered is what agent 0 delivered intact in run p.
 func delivered(p PeerPoint) float64 {
@@ -128,10 +129,10 @@ func (r *PeerResult) Table() string {
 		if f.Received == nil {
 			continue
 		}
-		owed, re := r.Owed(f), r.Refetched(f)
+		owed, re, wasted := r.Owed(f), r.Refetched(f), Wasted(f)
 		extra := float64(f.ControllerSent - r.On.ControllerSent)
-		fmt.Fprintf(&b, "F6 %s: agent 0 owed %s (it served %s in the run without fault); the others re-fetched %s: %.3f; the controller sent %s more: %.2f of what was owed\n",
-			f.Fault, mib(int64(owed)), mib(int64(r.On.Served[0])), mib(int64(re)), re/owed, mib(int64(extra)), extra/owed)
+		fmt.Fprintf(&b, "F6 %s: agent 0 owed %s (it served %s in the run without fault); the others re-fetched %s: %.3f (the controller sent %s more: %.2f); thrown away: %s of corrupt chunks (%.3f with them)\n",
+			f.Fault, mib(int64(owed)), mib(int64(r.On.Served[0])), mib(int64(re)), re/owed, mib(int64(extra)), extra/owed, mib(int64(wasted)), (re+wasted)/owed)
 	}
 	for name, err := range r.Failed {
 		fmt.Fprintf(&b, "run %q did not complete: %v\n", name, err)
