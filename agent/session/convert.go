@@ -66,7 +66,8 @@ func commandOf(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	case *cutoverv1.ConnectResponse_Arm:
 		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
 			RollbackAttempt: int(x.Arm.GetRollbackAttempt()),
-			Releases:        releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate()}, true
+			Releases:        releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate(),
+			Peers: peersFromProto(x.Arm.GetPeers())}, true
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
 			RollbackAttempt: int(x.Commit.GetRollbackAttempt()),

@@ -144,7 +144,7 @@ func commandToProto(c fleet.Command, rev uint32) *cutoverv1.ConnectResponse {
 	case fleet.Arm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,
-			StageRate: c.StageRate, RollbackAttempt: attempt}}}
+			StageRate: c.StageRate, RollbackAttempt: attempt, Peers: peersToProto(c.Peers)}}}
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),

@@ -24,12 +24,12 @@ type Peer struct {
 }
 
 // Next returns the next command of s, as Session.Next, with the peers a
-// stage command's agent may fetch from and its part in the swarm
+// stage or arm command's agent may fetch from and its part in the swarm
 // (peersFor), looked up as it goes out, so that they are the ones
 // connected now; none when the environment turned peers off.
 func (f *Fleet) Next(ctx context.Context, s *Session) (Command, error) {
 	cmd, err := s.Next(ctx)
-	if err == nil && cmd.Kind == Stage && f.peersAllowed(s.Environment()) {
+	if err == nil && (cmd.Kind == Stage || cmd.Kind == Arm) && f.peersAllowed(s.Environment()) {
 		cmd.Peers, cmd.Swarm = f.peersFor(s, cmd)
 	}
 	return cmd, err
@@ -88,6 +88,9 @@ func (f *Fleet) peersFor(s *Session, cmd Command) ([]Peer, *Swarm) {
 		return r
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Name, b.Name)) })
+	if cmd.Kind != Stage { // arm stages what an agent lacks once the others hold it: no swarm
+		return out[:min(len(out), MaxPeers)], nil
+	}
 	w, reach := swarmFor(f.viewFor(s.agent.Environment, cmd), s.agent.Name)
 	if w == nil {
 		return out[:min(len(out), MaxPeers)], nil

@@ -46,6 +46,8 @@ func TestStageCommandsNamePeers(t *testing.T) {
 		// The environment turned peers off: none, though q2 serves.
 		{agent: "q1", releases: []ReleaseRef{{"hello", "r3"}}, kind: Stage, want: nil},
 		{agent: "fe1", releases: []ReleaseRef{{"hello", "r2"}}, kind: Drop, want: nil},
+		// Arm stages what an agent lacks: the same peers, no swarm.
+		{agent: "fe2", releases: []ReleaseRef{{"hello", "r2"}}, kind: Arm, want: []string{"fe4", "fe1", "fe3"}},
 	} {
 		t.Run(fmt.Sprintf("%s %s %s", tc.agent, tc.kind, tc.releases[0].ReleaseID), func(t *testing.T) {
 			f.Send(tc.agent, Command{Kind: tc.kind, ID: "c-" + tc.agent, DeploymentID: "d-1", Releases: tc.releases})

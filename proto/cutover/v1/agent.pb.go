@@ -1284,8 +1284,11 @@ type ArmCommand struct {
 	// Stage, drop and rollback commands only ever concern a deployment's own
 	// activation, and have no such field.
 	RollbackAttempt uint32 `protobuf:"varint,6,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// peers, as in StageCommand: the agent asks them before the controller
+	// for what it stages (no swarm: by arm, the others hold the releases).
+	Peers         []*Peer `protobuf:"bytes,7,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ArmCommand) Reset() {
@@ -1358,6 +1361,13 @@ func (x *ArmCommand) GetRollbackAttempt() uint32 {
 		return x.RollbackAttempt
 	}
 	return 0
+}
+
+func (x *ArmCommand) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
 }
 
 // CommitCommand asks the agent to swap to the releases it armed: rename
@@ -2331,7 +2341,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x14\n" +
-	"\x05holds\x18\x04 \x01(\bR\x05holds\"\xef\x01\n" +
+	"\x05holds\x18\x04 \x01(\bR\x05holds\"\x97\x02\n" +
 	"\n" +
 	"ArmCommand\x12\x1d\n" +
 	"\n" +
@@ -2342,7 +2352,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"verifyOnly\x12\x1d\n" +
 	"\n" +
 	"stage_rate\x18\x05 \x01(\x03R\tstageRate\x12)\n" +
-	"\x10rollback_attempt\x18\x06 \x01(\rR\x0frollbackAttempt\"\x9c\x02\n" +
+	"\x10rollback_attempt\x18\x06 \x01(\rR\x0frollbackAttempt\x12&\n" +
+	"\x05peers\x18\a \x03(\v2\x10.cutover.v1.PeerR\x05peers\"\x9c\x02\n" +
 	"\rCommitCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2495,28 +2506,29 @@ var file_cutover_v1_agent_proto_depIdxs = []int32{
 	13, // 20: cutover.v1.StageCommand.peers:type_name -> cutover.v1.Peer
 	12, // 21: cutover.v1.StageCommand.swarm:type_name -> cutover.v1.Swarm
 	10, // 22: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 23: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	19, // 24: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	10, // 25: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	19, // 26: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	33, // 27: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	10, // 28: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	27, // 29: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	5,  // 30: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	23, // 31: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	25, // 32: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	1,  // 33: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
-	3,  // 34: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
-	9,  // 35: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	24, // 36: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	26, // 37: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	2,  // 38: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
-	4,  // 39: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	13, // 23: cutover.v1.ArmCommand.peers:type_name -> cutover.v1.Peer
+	10, // 24: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	19, // 25: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 26: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	19, // 27: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	33, // 28: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 29: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	27, // 30: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 31: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	23, // 32: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	25, // 33: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 34: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 35: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 36: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	24, // 37: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	26, // 38: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 39: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 40: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	36, // [36:41] is the sub-list for method output_type
+	31, // [31:36] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
