@@ -200,7 +200,11 @@ func (s *Source) fromPeer(ctx context.Context, releaseID string, p Peer, ids []m
 		return got, err
 	}
 	err = chunkwire.Receive(stream, func(resp *chunkwire.Decoded) error {
-		stall.Reset(s.cfg.Stall)
+		// The stall timer runs only while this agent waits for the peer:
+		// not while fn holds the batch (a slow disk, or the other slices
+		// of a swarm handing theirs on), which is this agent's own pace.
+		stall.Stop()
+		defer stall.Reset(s.cfg.Stall)
 		batch := make([]stage.Received, 0, len(resp.Chunks))
 		var bad error
 		var n int64
