@@ -19,6 +19,10 @@
 // open files (the connection, the bbolt file: RaiseFileLimit) and a bbolt
 // mmap of the file's size (tens of KiB for a few-KiB release).
 //
+// With Config.Peers, each agent also serves peers (agent/peer) on a
+// loopback port of its own and stages through agent/peer's source, as
+// cutover-agent --peer-listen does: the peer figures F4–F6 use it.
+//
 // cmd/cutover-fleetsim runs it; internal/fleetbench measures the controller with it.
 package fleetsim
 

@@ -47,6 +47,8 @@ type Fleet struct {
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
 	waiters     map[string]chan Report // command id → the Call waiting for its final report (cap 1)
 	swarms      map[string]*swarmView  // deployment id → its swarm's members (swarm.go)
+	// peersSettings: environment → its peers_disabled, read lately (peers.go)
+	peersSettings map[string]peersSetting
 }
 
 // New returns an empty fleet.
@@ -60,16 +62,17 @@ func New(cfg Config) (*Fleet, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &Fleet{
-		store:       cfg.Store,
-		log:         log,
-		clock:       clock,
-		reports:     make(chan Report, 256),
-		sessions:    map[string]*Session{},
-		outstanding: map[string][]Command{},
-		joined:      map[string]struct{}{},
-		joinWake:    make(chan struct{}, 1),
-		waiters:     map[string]chan Report{},
-		swarms:      map[string]*swarmView{},
+		store:         cfg.Store,
+		log:           log,
+		clock:         clock,
+		reports:       make(chan Report, 256),
+		sessions:      map[string]*Session{},
+		outstanding:   map[string][]Command{},
+		joined:        map[string]struct{}{},
+		joinWake:      make(chan struct{}, 1),
+		waiters:       map[string]chan Report{},
+		swarms:        map[string]*swarmView{},
+		peersSettings: map[string]peersSetting{},
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
 )
@@ -35,9 +36,28 @@ func (f *Fleet) Next(ctx context.Context, s *Session) (Command, error) {
 	return cmd, err
 }
 
+// peersSettingFor is how long peersAllowed keeps an environment's
+// setting: a fan-out to thousands of agents reads it once, not once per
+// command (a read from etcd, in HA), and a change applies within it.
+const peersSettingFor = 2 * time.Second
+
+// peersSetting is an environment's peers_disabled as read at a time.
+type peersSetting struct {
+	off  bool
+	read time.Time
+}
+
 // peersAllowed says whether env shares between peers (its peers_disabled
-// is off); an environment that cannot be read shares nothing.
+// is off), as read in the store within peersSettingFor; an environment
+// that cannot be read shares nothing.
 func (f *Fleet) peersAllowed(env string) bool {
+	now := f.clock()
+	f.mu.Lock()
+	got, ok := f.peersSettings[env]
+	f.mu.Unlock()
+	if ok && now.Sub(got.read) < peersSettingFor {
+		return !got.off
+	}
 	var off bool
 	err := f.store.View(func(tx model.Tx) error {
 		e, err := tx.Environment(env)
@@ -47,9 +67,12 @@ func (f *Fleet) peersAllowed(env string) bool {
 		return err
 	})
 	if err != nil {
-		f.log.Warn("stage command sent without peers: the environment could not be read", "environment", env, "error", err)
+		f.log.Warn("command sent without peers: the environment could not be read", "environment", env, "error", err)
 		return false
 	}
+	f.mu.Lock()
+	f.peersSettings[env] = peersSetting{off: off, read: now}
+	f.mu.Unlock()
 	return !off
 }
 

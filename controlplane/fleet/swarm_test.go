@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/store"
 )
 
 // TestSwarmFor checks the groups of swarms of several sizes: in each
@@ -170,5 +171,36 @@ func putEnv(t *testing.T, st model.Store, name string, disabled bool) {
 		return tx.PutEnvironment(&model.Environment{Name: name, PeersDisabled: disabled})
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPeersSettingIsKeptTwoSeconds: the environment's peers_disabled is
+// read once for the commands of the next 2 s, then read again.
+func TestPeersSettingIsKeptTwoSeconds(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	f, err := New(Config{Store: st, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		after    time.Duration
+		disabled bool // set before the step
+		want     bool
+	}{
+		{disabled: true, want: false},
+		{after: time.Second, disabled: false, want: false}, // changed, not read again yet
+		{after: 2 * time.Second, disabled: false, want: true},
+		{after: 2 * time.Second, disabled: true, want: false},
+	} {
+		now = now.Add(step.after)
+		putEnv(t, st, "prod", step.disabled)
+		if got := f.peersAllowed("prod"); got != step.want {
+			t.Fatalf("at +%s (peers_disabled %v): allowed = %v, want %v", step.after, step.disabled, got, step.want)
+		}
 	}
 }
