@@ -112,22 +112,21 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 	return s.cfg.Controller.GetManifest(ctx, releaseID)
 }
 
-// FetchChunks asks the peers named for releaseID that hold the releases
-// whole, in order, for the ids still missing; then, in a swarm, each slice
-// of its owner, at once (swarm.go); without one, the other peers in
-// order; then the controller for the rest (with suspect). Every chunk from
+// FetchChunks, in a swarm, asks each slice of its owner, at once
+// (swarm.go); without one, it asks the peers named for releaseID in order
+// (those that hold the releases whole first) for the ids still missing,
+// then the controller for the rest (with suspect). Every chunk from
 // a peer is checked against its id before fn sees it: a peer that sends a
 // bad one is dropped for the deployment and counted; a peer that fails or
 // stalls is skipped. Only fn's error and the controller's end the fetch.
 func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
+	if w, owners := s.swarmOf(releaseID); w != nil {
+		return s.fromSwarm(ctx, w, owners, releaseID, ids, suspect, fn)
+	}
 	rest := ids
-	inSwarm, owners := s.swarmOf(releaseID)
 	for _, p := range s.candidates(releaseID) {
 		if len(rest) == 0 {
 			return nil
-		}
-		if inSwarm != nil && !p.Holds {
-			break // holders come first; the swarm's owners are asked next
 		}
 		var err error
 		if rest, err = s.tryPeer(ctx, releaseID, p, rest, fn); err != nil {
@@ -136,9 +135,6 @@ func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-	}
-	if inSwarm != nil && len(rest) > 0 {
-		return s.fromSwarm(ctx, inSwarm, owners, releaseID, rest, suspect, fn)
 	}
 	if len(rest) == 0 {
 		return nil

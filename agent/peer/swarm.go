@@ -73,12 +73,19 @@ func (s *Source) swarmOf(releaseID string) (*Swarm, map[string]Peer) {
 }
 
 // fromSwarm fetches ids in swarm w: it asks, at once, each slice's owner
-// for the ids of its slice (this agent's own slice of its upstream), and
-// the controller for what an owner did not send (or for the slice that
-// has no owner) as soon as it knows, not after the other slices: the
-// agents that wait for this agent's own slice must not stall. fn is
-// called by one goroutine at a time.
+// for the ids of its slice; its own slice of its upstream, then of the
+// peers that hold the releases whole (each holder serving a slice to one
+// owner per group, rather than the whole release to every agent); and
+// the controller for what none sent as soon as it knows, not after the
+// other slices: the agents that wait for this agent's own slice must not
+// stall. fn is called by one goroutine at a time.
 func (s *Source) fromSwarm(ctx context.Context, w *Swarm, peers map[string]Peer, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
+	var holders []Peer
+	for _, p := range s.candidates(releaseID) {
+		if p.Holds {
+			holders = append(holders, p)
+		}
+	}
 	bySlice := make(map[int][]manifest.ChunkID)
 	for _, id := range ids {
 		k := SliceOf(id, w.Slices)
@@ -110,6 +117,14 @@ func (s *Source) fromSwarm(ctx context.Context, w *Swarm, peers map[string]Peer,
 			var err error
 			if named {
 				left, err = s.tryPeer(ctx, releaseID, p, part, serial)
+			}
+			if k == w.Slice {
+				for _, h := range holders {
+					if err != nil || len(left) == 0 || ctx.Err() != nil {
+						break
+					}
+					left, err = s.tryPeer(ctx, releaseID, h, left, serial)
+				}
 			}
 			if err == nil && len(left) > 0 && ctx.Err() == nil {
 				// No owner (or no upstream), or it failed: the controller is the origin.

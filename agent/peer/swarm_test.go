@@ -24,6 +24,7 @@ type memHeld struct {
 	chunks  map[manifest.ChunkID][]byte
 	corrupt bool
 	changed chan struct{}
+	served  int // chunks handed on
 }
 
 func newMemHeld() *memHeld {
@@ -37,7 +38,7 @@ func (h *memHeld) add(b []stage.Received) error {
 		if manifest.HashChunk(c.Data) != c.ID {
 			return fmt.Errorf("chunk %s handed on with the wrong content", c.ID)
 		}
-		h.chunks[c.ID] = c.Data
+		h.chunks[c.ID] = append([]byte(nil), c.Data...) // c.Data is the receiver's buffer, reused after release
 	}
 	close(h.changed)
 	h.changed = make(chan struct{})
@@ -63,6 +64,7 @@ func (h *memHeld) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait fu
 				rest = append(rest, id)
 			}
 		}
+		h.served += len(ready)
 		data := make([][]byte, len(ready))
 		for i, id := range ready {
 			data[i] = h.chunks[id]
@@ -200,4 +202,60 @@ func serveSource(t *testing.T, src *Source, held Held) string {
 		}
 	})
 	return lis.Addr().String()
+}
+
+// TestSwarmOwnersFetchFromHolders: with a peer that holds the release
+// whole, each owner fetches its own slice from it and the other slices
+// from their owners: the holder serves the release once, not once per
+// agent, and the controller sends nothing.
+func TestSwarmOwnersFetchFromHolders(t *testing.T) {
+	ca := identitytest.NewCA(t, "cutover CA")
+	all, ids := chunks(40)
+	o := &countingOrigin{chunks: all, sent: map[manifest.ChunkID]int{}}
+	holder := newMemHeld()
+	holder.chunks = all
+	hid := newID(t, ca, "prod", "h")
+	hsrc, err := NewSource(Config{Identity: func() Identity { return hid }, Controller: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hsrc.Close() })
+	peers := []Peer{{Name: "h", Address: serveSource(t, hsrc, holder), Holds: true}}
+	names := []string{"a", "b"}
+	srcs := make([]*Source, len(names))
+	helds := make([]*memHeld, len(names))
+	for i, n := range names {
+		id := newID(t, ca, "prod", n)
+		if srcs[i], err = NewSource(Config{Identity: func() Identity { return id }, Controller: o}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srcs[i].Close() })
+		helds[i] = newMemHeld()
+		peers = append(peers, Peer{Name: n, Address: serveSource(t, srcs[i], helds[i])})
+	}
+	srcs[0].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 0, Owners: []string{"", "b"}})
+	srcs[1].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 1, Owners: []string{"a", ""}})
+	var g errgroup.Group
+	for i := range names {
+		g.Go(func() error {
+			return srcs[i].FetchChunks(context.Background(), "r1", ids, nil, func(b []stage.Received, release func()) error {
+				defer release()
+				return helds[i].add(b)
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range helds {
+		if h.count() != len(ids) {
+			t.Errorf("%s holds %d of %d chunks", names[i], h.count(), len(ids))
+		}
+	}
+	if len(o.sent) != 0 {
+		t.Errorf("the controller sent %d chunks, want none", len(o.sent))
+	}
+	if holder.served != len(ids) {
+		t.Errorf("the holder served %d chunks, want each of the %d once", holder.served, len(ids))
+	}
 }
