@@ -132,20 +132,7 @@ func TestSwarm(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			names := []string{"a", "b", "c"}
 			o := &countingOrigin{chunks: all, sent: map[manifest.ChunkID]int{}}
-			srcs := make([]*Source, len(names))
-			helds := make([]*memHeld, len(names))
-			peers := make([]Peer, len(names))
-			for i, n := range names {
-				id := newID(t, ca, "prod", n)
-				var err error
-				if srcs[i], err = NewSource(Config{Identity: func() Identity { return id }, Controller: o, Stall: 5 * time.Second}); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = srcs[i].Close() })
-				helds[i] = newMemHeld()
-				helds[i].corrupt = n == tc.corrupt
-				peers[i] = Peer{Name: n, Address: serveSource(t, srcs[i], helds[i])}
-			}
+			srcs, helds, peers := swarmAgents(t, ca, o, names, tc.corrupt)
 			for i := range names {
 				owners := make([]string, len(names))
 				for k := range names {
@@ -155,23 +142,7 @@ func TestSwarm(t *testing.T) {
 				}
 				srcs[i].Use("d1", []string{"r1"}, peers, &Swarm{Slices: len(names), Slice: i, Owners: owners})
 			}
-			var g errgroup.Group
-			for i := range names {
-				g.Go(func() error {
-					return srcs[i].FetchChunks(context.Background(), "r1", ids, nil, func(b []stage.Received, release func()) error {
-						defer release()
-						return helds[i].add(b)
-					})
-				})
-			}
-			if err := g.Wait(); err != nil {
-				t.Fatal(err)
-			}
-			for i, h := range helds {
-				if h.count() != len(ids) {
-					t.Errorf("%s holds %d of %d chunks", names[i], h.count(), len(ids))
-				}
-			}
+			stageAll(t, srcs, helds, ids)
 			for _, id := range ids {
 				want := 1
 				if tc.corrupt != "" && SliceOf(id, len(names)) == 1 {
@@ -221,22 +192,45 @@ func TestSwarmOwnersFetchFromHolders(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = hsrc.Close() })
 	peers := []Peer{{Name: "h", Address: serveSource(t, hsrc, holder), Holds: true}}
-	names := []string{"a", "b"}
+	srcs, helds, agents := swarmAgents(t, ca, o, []string{"a", "b"}, "")
+	peers = append(peers, agents...)
+	srcs[0].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 0, Owners: []string{"", "b"}})
+	srcs[1].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 1, Owners: []string{"a", ""}})
+	stageAll(t, srcs, helds, ids)
+	if len(o.sent) != 0 {
+		t.Errorf("the controller sent %d chunks, want none", len(o.sent))
+	}
+	if holder.served != len(ids) {
+		t.Errorf("the holder served %d chunks, want each of the %d once", holder.served, len(ids))
+	}
+}
+
+// swarmAgents starts agents names of prod, each with a Source over o and a
+// peer server over a memHeld (corrupting for the agent named corrupt).
+func swarmAgents(t *testing.T, ca *identitytest.Cert, o stage.Source, names []string, corrupt string) ([]*Source, []*memHeld, []Peer) {
+	t.Helper()
 	srcs := make([]*Source, len(names))
 	helds := make([]*memHeld, len(names))
+	peers := make([]Peer, len(names))
 	for i, n := range names {
 		id := newID(t, ca, "prod", n)
-		if srcs[i], err = NewSource(Config{Identity: func() Identity { return id }, Controller: o}); err != nil {
+		var err error
+		if srcs[i], err = NewSource(Config{Identity: func() Identity { return id }, Controller: o, Stall: 5 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = srcs[i].Close() })
 		helds[i] = newMemHeld()
-		peers = append(peers, Peer{Name: n, Address: serveSource(t, srcs[i], helds[i])})
+		helds[i].corrupt = n == corrupt
+		peers[i] = Peer{Name: n, Address: serveSource(t, srcs[i], helds[i])}
 	}
-	srcs[0].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 0, Owners: []string{"", "b"}})
-	srcs[1].Use("d1", []string{"r1"}, peers, &Swarm{Slices: 2, Slice: 1, Owners: []string{"a", ""}})
+	return srcs, helds, peers
+}
+
+// stageAll has every source fetch ids at once into its memHeld.
+func stageAll(t *testing.T, srcs []*Source, helds []*memHeld, ids []manifest.ChunkID) {
+	t.Helper()
 	var g errgroup.Group
-	for i := range names {
+	for i := range srcs {
 		g.Go(func() error {
 			return srcs[i].FetchChunks(context.Background(), "r1", ids, nil, func(b []stage.Received, release func()) error {
 				defer release()
@@ -249,13 +243,7 @@ func TestSwarmOwnersFetchFromHolders(t *testing.T) {
 	}
 	for i, h := range helds {
 		if h.count() != len(ids) {
-			t.Errorf("%s holds %d of %d chunks", names[i], h.count(), len(ids))
+			t.Errorf("agent %d holds %d of %d chunks", i, h.count(), len(ids))
 		}
-	}
-	if len(o.sent) != 0 {
-		t.Errorf("the controller sent %d chunks, want none", len(o.sent))
-	}
-	if holder.served != len(ids) {
-		t.Errorf("the holder served %d chunks, want each of the %d once", holder.served, len(ids))
 	}
 }
