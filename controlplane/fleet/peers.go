@@ -83,23 +83,18 @@ func (f *Fleet) peersAllowed(env string) bool {
 // a swarm (swarm.go), it returns s's part in it, and the peers are those
 // that hold the releases (at most MaxPeers) then those the swarm names.
 // The controller is the tracker at the grain of releases and slices; each
-// peer answers for its own chunks (agent/peer).
+// peer answers for its own chunks (agent/peer). It costs one pass over the
+// connected agents and keeps the best MaxPeers as it goes (no sort of the
+// fleet): a fan-out to N agents costs N passes.
 func (f *Fleet) peersFor(s *Session, cmd Command) ([]Peer, *Swarm) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	zone := s.agent.Labels[ZoneLabel]
-	var out []Peer
-	for name, o := range f.sessions {
-		if name == s.agent.Name || o.agent.Environment != s.agent.Environment || o.peerAddress == "" {
-			continue
-		}
-		v := AgentView{Agent: o.agent}
-		holds := true
-		for _, r := range cmd.Releases {
-			holds = holds && v.Holds(r.Application, r.ReleaseID)
-		}
-		out = append(out, Peer{Name: name, Address: o.peerAddress, Zone: o.agent.Labels[ZoneLabel], Holds: holds})
+	var w *Swarm
+	var reach []string
+	if cmd.Kind == Stage { // arm stages what an agent lacks once the others hold it: no swarm
+		w, reach = swarmFor(f.viewFor(s.agent.Environment, cmd), s.agent.Name)
 	}
+	zone := s.agent.Labels[ZoneLabel]
 	rank := func(p Peer) int {
 		r := 0
 		if !p.Holds {
@@ -110,25 +105,40 @@ func (f *Fleet) peersFor(s *Session, cmd Command) ([]Peer, *Swarm) {
 		}
 		return r
 	}
-	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Name, b.Name)) })
-	if cmd.Kind != Stage { // arm stages what an agent lacks once the others hold it: no swarm
-		return out[:min(len(out), MaxPeers)], nil
-	}
-	w, reach := swarmFor(f.viewFor(s.agent.Environment, cmd), s.agent.Name)
-	if w == nil {
-		return out[:min(len(out), MaxPeers)], nil
-	}
-	var peers []Peer
-	named := map[string]bool{}
-	for _, p := range out {
-		if p.Holds && len(peers) < MaxPeers {
-			peers, named[p.Name] = append(peers, p), true
+	better := func(a, b Peer) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Name, b.Name)) }
+	var best []Peer // the best MaxPeers so far, in order (of the holders only, in a swarm)
+	for name, o := range f.sessions {
+		if name == s.agent.Name || o.agent.Environment != s.agent.Environment || o.peerAddress == "" {
+			continue
+		}
+		p := f.peerOf(o, cmd)
+		if w != nil && !p.Holds {
+			continue
+		}
+		at, _ := slices.BinarySearchFunc(best, p, better)
+		if at < MaxPeers {
+			best = slices.Insert(best, at, p)[:min(len(best)+1, MaxPeers)]
 		}
 	}
-	for _, p := range out {
-		if !named[p.Name] && slices.Contains(reach, p.Name) {
-			peers, named[p.Name] = append(peers, p), true
+	if w == nil {
+		return best, nil
+	}
+	peers := best
+	for _, name := range reach {
+		if o := f.sessions[name]; o != nil && name != s.agent.Name && o.peerAddress != "" &&
+			!slices.ContainsFunc(peers, func(p Peer) bool { return p.Name == name }) {
+			peers = append(peers, f.peerOf(o, cmd))
 		}
 	}
 	return peers, w
+}
+
+// peerOf describes o's agent as a peer for cmd. Call with f.mu held.
+func (f *Fleet) peerOf(o *Session, cmd Command) Peer {
+	v := AgentView{Agent: o.agent}
+	holds := true
+	for _, r := range cmd.Releases {
+		holds = holds && v.Holds(r.Application, r.ReleaseID)
+	}
+	return Peer{Name: o.agent.Name, Address: o.peerAddress, Zone: o.agent.Labels[ZoneLabel], Holds: holds}
 }
