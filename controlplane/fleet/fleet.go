@@ -47,6 +47,7 @@ type Fleet struct {
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
 	waiters     map[string]chan Report // command id → the Call waiting for its final report (cap 1)
 	swarms      map[string]*swarmView  // deployment id → its swarm's members (swarm.go)
+	peerIndexes map[string]*peerIndex  // deployment id → the peers its commands offer (peerindex.go)
 	// peersSettings: environment → its peers_disabled, read lately (peers.go)
 	peersSettings map[string]peersSetting
 }
@@ -72,6 +73,7 @@ func New(cfg Config) (*Fleet, error) {
 		joinWake:      make(chan struct{}, 1),
 		waiters:       map[string]chan Report{},
 		swarms:        map[string]*swarmView{},
+		peerIndexes:   map[string]*peerIndex{},
 		peersSettings: map[string]peersSetting{},
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
@@ -320,6 +322,7 @@ func (f *Fleet) Forget(deploymentID string) {
 		f.outstanding[name] = slices.DeleteFunc(cmds, func(c Command) bool { return c.DeploymentID == deploymentID })
 	}
 	delete(f.swarms, deploymentID)
+	delete(f.peerIndexes, deploymentID)
 }
 
 // Agents returns the agents of env (all if env is empty), sorted by

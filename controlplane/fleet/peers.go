@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -83,47 +82,21 @@ func (f *Fleet) peersAllowed(env string) bool {
 // a swarm (swarm.go), it returns s's part in it, and the peers are those
 // that hold the releases (at most MaxPeers) then those the swarm names.
 // The controller is the tracker at the grain of releases and slices; each
-// peer answers for its own chunks (agent/peer). It costs one pass over the
-// connected agents and keeps the best MaxPeers as it goes (no sort of the
-// fleet): a fan-out to N agents costs N passes.
+// peer answers for its own chunks (agent/peer). It looks the peers up in
+// the deployment's index (peerindex.go) rather than going over the fleet.
 func (f *Fleet) peersFor(s *Session, cmd Command) ([]Peer, *Swarm) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var w *Swarm
-	var reach []string
-	if cmd.Kind == Stage { // arm stages what an agent lacks once the others hold it: no swarm
-		w, reach = swarmFor(f.viewFor(s.agent.Environment, cmd), s.agent.Name)
+	env, zone := s.agent.Environment, s.agent.Labels[ZoneLabel]
+	x := f.peerIndexOf(env, cmd)
+	if cmd.Kind != Stage { // arm stages what an agent lacks once the others hold it: no swarm
+		return x.best(s.agent.Name, zone, MaxPeers, false), nil
 	}
-	zone := s.agent.Labels[ZoneLabel]
-	rank := func(p Peer) int {
-		r := 0
-		if !p.Holds {
-			r += 2
-		}
-		if zone == "" || p.Zone != zone {
-			r++
-		}
-		return r
-	}
-	better := func(a, b Peer) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Name, b.Name)) }
-	var best []Peer // the best MaxPeers so far, in order (of the holders only, in a swarm)
-	for name, o := range f.sessions {
-		if name == s.agent.Name || o.agent.Environment != s.agent.Environment || o.peerAddress == "" {
-			continue
-		}
-		p := f.peerOf(o, cmd)
-		if w != nil && !p.Holds {
-			continue
-		}
-		at, _ := slices.BinarySearchFunc(best, p, better)
-		if at < MaxPeers {
-			best = slices.Insert(best, at, p)[:min(len(best)+1, MaxPeers)]
-		}
-	}
+	w, reach := swarmFor(f.viewFor(env, cmd), s.agent.Name)
 	if w == nil {
-		return best, nil
+		return x.best(s.agent.Name, zone, MaxPeers, false), nil
 	}
-	peers := best
+	peers := x.best(s.agent.Name, zone, MaxPeers, true)
 	for _, name := range reach {
 		if o := f.sessions[name]; o != nil && name != s.agent.Name && o.peerAddress != "" &&
 			!slices.ContainsFunc(peers, func(p Peer) bool { return p.Name == name }) {

@@ -204,3 +204,28 @@ func TestPeersSettingIsKeptTwoSeconds(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPeersFor10000 is what one stage command's peers and swarm
+// part cost the controller with 10,000 connected agents that serve peers
+// and stage the same release (the swarm's membership is made once per
+// deployment, by the first command).
+func BenchmarkPeersFor10000(b *testing.B) {
+	f, _ := newFleet(b)
+	rel := []ReleaseRef{{"hello", "r1"}}
+	cmd := Command{Kind: Stage, ID: "s", DeploymentID: "d-1", Releases: rel}
+	for i := range 10000 {
+		name := fmt.Sprintf("fe%05d", i)
+		s := newSession(model.Agent{Name: name, Environment: "prod", Labels: map[string]string{ZoneLabel: fmt.Sprint(i % 3)}})
+		s.peerAddress = "10.0.0.1:7071"
+		f.sessions[name] = s
+		f.outstanding[name] = []Command{cmd}
+	}
+	me := f.sessions["fe05000"]
+	f.peersFor(me, cmd) // the membership, once
+	b.ResetTimer()
+	for b.Loop() {
+		if peers, w := f.peersFor(me, cmd); w == nil || len(peers) == 0 {
+			b.Fatal("no swarm")
+		}
+	}
+}
