@@ -111,8 +111,14 @@ bench-failover: ## leader killed → new leader serving, every agent reconnected
 # size that fails. The simulated agents keep their data on /dev/shm.
 FLEET_AGENTS ?= 1000
 
-bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=100,500,1000,2000)
-	$(GO) run ./cmd/cutover-fleetbench -bin $(BIN) -agents $(FLEET_AGENTS)
+# PEER_AGENTS, PEER_RELEASE and PEER_EGRESS: the peer figures' fleet size,
+# release size (random data) and controller cap (--max-egress).
+PEER_AGENTS ?= 50
+PEER_RELEASE ?= 64MiB
+PEER_EGRESS ?= 50MiB
+
+bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=100,500,1000,2000), then peers F4–F6 (PEER_AGENTS=50 PEER_RELEASE=64MiB)
+	$(GO) run ./cmd/cutover-fleetbench -bin $(BIN) -agents $(FLEET_AGENTS) -peer-agents $(PEER_AGENTS) -release $(PEER_RELEASE) -max-egress $(PEER_EGRESS)
 
 demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
 	@echo "make demo: building the binaries into $(BIN)/ (the first time, Go downloads the modules and compiles"

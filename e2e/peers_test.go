@@ -9,6 +9,7 @@ import (
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 // TestPeersShareTheRelease prepares a 16 MiB release on one agent, then
@@ -71,6 +72,88 @@ func TestPeersShareTheRelease(t *testing.T) {
 		}
 		if got < size/2 {
 			t.Errorf("%s received %.0f bytes from peers, want most of the %d-byte release", a.Name, got, size)
+		}
+	}
+}
+
+// TestPeersSwarmPrepare prepares a 32 MiB release on four agents at once,
+// all with --peer-listen: they stage it as a swarm, each fetching a slice
+// from the controller and the rest from the others as they write it.
+// Every release directory must be the source byte for byte, and the
+// controller must have sent about one release, not four.
+func TestPeersSwarmPrepare(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	const size = 32 << 20
+	if err := bench.Generate(src, size, 12); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("swarm", true)
+	c.startAgents("swarm", "fe-1", "fe-2", "fe-3", "fe-4")
+	c.registerApp(src)
+	id := c.createDeployment("swarm", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	d := c.waitDeployment(id, prepared)
+	release := d.GetApplications()[0].GetReleaseId()
+	sent := c.metric("cutover_transfer_bytes_total", "swarm")
+	t.Logf("the controller sent %d bytes to stage four agents at once; the release is %d", sent, size)
+	if sent > size*3/2 {
+		t.Errorf("the controller sent %d bytes to stage a %d-byte release on four agents at once, want at most 1.5 releases", sent, size)
+	}
+	for _, a := range c.Agents {
+		sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+		got, err := bench.Metric(a.MetricsAddr, "cutover_transfer_peer_received_bytes_total", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < size/2 {
+			t.Errorf("%s received %.0f bytes from peers, want most of the %d-byte release", a.Name, got, size)
+		}
+	}
+}
+
+// TestPeersOffPerEnvironment: an environment with peers_disabled (set
+// through UpdateEnvironment, as cutoverctl env update --peers=false does)
+// prepares on agents started with --peer-listen from the controller only:
+// it sends the release to each agent, and no agent receives a byte from
+// a peer.
+func TestPeersOffPerEnvironment(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
+	ctx := context.Background()
+	src := filepath.Join(c.dir, "src")
+	const size = 8 << 20
+	if err := bench.Generate(src, size, 17); err != nil {
+		t.Fatal(err)
+	}
+	c.createEnv("quiet", true)
+	env, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
+		Environment: &cutoverv1.Environment{Name: "quiet", PeersDisabled: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"peers_disabled"}}})
+	if err != nil || !env.GetPeersDisabled() {
+		t.Fatalf("UpdateEnvironment peers_disabled: %v, %v", env, err)
+	}
+	c.startAgents("quiet", "fe-1", "fe-2", "fe-3")
+	c.registerApp(src)
+	id := c.createDeployment("quiet", bench.AppName, "v1")
+	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
+		t.Fatalf("PrepareDeployment: %v", err)
+	}
+	release := c.waitDeployment(id, prepared).GetApplications()[0].GetReleaseId()
+	if sent := c.metric("cutover_transfer_bytes_total", "quiet"); sent < 3*size {
+		t.Errorf("the controller sent %d bytes to three agents with peers off, want at least three releases (%d)", sent, 3*size)
+	}
+	for _, a := range c.Agents {
+		sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
+		got, err := bench.Metric(a.MetricsAddr, "cutover_transfer_peer_received_bytes_total", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != 0 {
+			t.Errorf("%s received %.0f bytes from peers in an environment with peers off", a.Name, got)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync/atomic"
 
@@ -14,11 +15,13 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/identity"
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/agent/session"
 	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/logging"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Per-connection buffers of a simulated agent. The real agent (session.Dial)
@@ -29,6 +32,10 @@ import (
 const (
 	simReadBuffer  = 32 << 10
 	simWriteBuffer = 32 << 10
+	// simPeerWindow is each peer fetch's flow-control window (the real
+	// agent's is 8 MiB): fifty agents fetching from a dozen peers each
+	// would otherwise let gigabytes wait in buffers.
+	simPeerWindow = 1 << 20
 )
 
 // agent is one simulated agent: the real agent's identity, store, stager,
@@ -45,6 +52,13 @@ type agent struct {
 	act     *activate.Activator
 	session *session.Session
 	ready   atomic.Bool // start returned without error: the fields are set
+
+	// With Config.Peers: the agent's own metrics, its peer source and
+	// the listener its peer server serves on.
+	reg     *prometheus.Registry
+	peers   *peer.Source
+	peerLis net.Listener
+	held    peer.Held
 }
 
 // newAgent describes agent name; start enrolls and opens it.
@@ -76,12 +90,29 @@ func (a *agent) start(ctx context.Context, cfg *Config) error {
 	if a.act, err = activate.New(activate.Config{Store: a.store, Root: root, Processes: newNoProcesses(), Log: a.log}); err != nil {
 		return err
 	}
-	if a.stager, err = stage.New(stage.Config{Store: a.store, Root: root, Log: a.log,
-		Source: session.NewSource(a.conn, cfg.Environment, a.name)}); err != nil {
+	var src stage.Source = session.NewSource(a.conn, cfg.Environment, a.name)
+	runner := &session.Runner{Activator: a.act, Root: root}
+	advertise := ""
+	if cfg.Peers {
+		if advertise, err = a.openPeers(src); err != nil {
+			return err
+		}
+		src, runner.Peers = a.peers, a.peers
+	}
+	var reg prometheus.Registerer // nil: not registered
+	if a.reg != nil {
+		reg = a.reg
+	}
+	if a.stager, err = stage.New(stage.Config{Store: a.store, Root: root, Log: a.log, Source: src, Registerer: reg}); err != nil {
 		return err
 	}
+	runner.Stager = a.stager
+	a.held = a.stager
+	if cfg.Peers && cfg.WrapHeld != nil {
+		a.held = cfg.WrapHeld(a.name, a.stager)
+	}
 	if a.session, err = session.New(session.Config{Conn: a.conn, Name: a.name, Environment: cfg.Environment,
-		Labels: cfg.Labels, Log: a.log, Fence: a.store, Handler: &session.Runner{Stager: a.stager, Activator: a.act, Root: root}}); err != nil {
+		Labels: cfg.Labels, PeerAddress: advertise, Log: a.log, Fence: a.store, Handler: runner}); err != nil {
 		return err
 	}
 	if err := a.act.Recover(); err != nil {
@@ -100,14 +131,36 @@ func (a *agent) start(ctx context.Context, cfg *Config) error {
 	return nil
 }
 
-// run keeps the agent's session (and renews its certificate) until ctx ends.
+// openPeers makes the agent's peer source over controller, with metrics
+// of its own, and its listener on a loopback port; it returns the address
+// to advertise.
+func (a *agent) openPeers(controller stage.Source) (string, error) {
+	a.reg = prometheus.NewRegistry()
+	var err error
+	if a.peers, err = peer.NewSource(peer.Config{Identity: func() peer.Identity { return a.id }, Controller: controller,
+		Log: a.log, Registerer: a.reg, Window: simPeerWindow}); err != nil {
+		return "", err
+	}
+	if a.peerLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return "", err
+	}
+	return a.peerLis.Addr().String(), nil
+}
+
+// run keeps the agent's session (and renews its certificate, and serves
+// its peers) until ctx ends.
 func (a *agent) run(ctx context.Context) error {
-	renew := make(chan error, 1)
+	renew, served := make(chan error, 1), make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
 	go func() { renew <- a.id.Run(rctx, cutoverv1.NewAgentServiceClient(a.conn)) }()
+	if a.peerLis != nil {
+		go func() { served <- a.peers.Server(a.held).Serve(rctx, a.peerLis) }()
+	} else {
+		served <- nil
+	}
 	err := a.session.Run(ctx)
 	cancel()
-	return errors.Join(err, <-renew)
+	return errors.Join(err, <-renew, <-served)
 }
 
 // connected says whether the agent's session is open.
@@ -122,6 +175,12 @@ func (a *agent) connected() bool {
 // close closes the agent's connection and store.
 func (a *agent) close() error {
 	var errs []error
+	if a.peers != nil {
+		errs = append(errs, a.peers.Close())
+	}
+	if a.peerLis != nil {
+		_ = a.peerLis.Close() // closed by the peer server if it ran
+	}
 	if a.conn != nil {
 		errs = append(errs, a.conn.Close())
 	}

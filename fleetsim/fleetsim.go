@@ -19,6 +19,10 @@
 // open files (the connection, the bbolt file: RaiseFileLimit) and a bbolt
 // mmap of the file's size (tens of KiB for a few-KiB release).
 //
+// With Config.Peers, each agent also serves peers (agent/peer) on a
+// loopback port of its own and stages through agent/peer's source, as
+// cutover-agent --peer-listen does: the peer figures F4–F6 use it.
+//
 // cmd/cutover-fleetsim runs it; internal/fleetbench measures the controller with it.
 package fleetsim
 
@@ -33,6 +37,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/poll"
@@ -67,6 +72,13 @@ type Config struct {
 	StartConcurrency int
 	// Log receives the agents' logs; nil: discarded.
 	Log *slog.Logger
+	// Peers makes every agent serve what it holds and stages to the
+	// others on a loopback port of its own, as cutover-agent
+	// --peer-listen does, and fetch through agent/peer's source.
+	Peers bool
+	// WrapHeld, if set (with Peers), wraps what agent name's peer server
+	// serves from: a benchmark injects a peer's faults there.
+	WrapHeld func(name string, h peer.Held) peer.Held
 }
 
 // Sim is a running simulated fleet.
@@ -167,6 +179,30 @@ func (s *Sim) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// Metric returns the value of counter or gauge name in agent i's own
+// metrics (with Peers, each agent has a registry of its own: the stage and
+// peer metrics); 0 if it has none.
+func (s *Sim) Metric(i int, name string) float64 {
+	if i < 0 || i >= len(s.agents) || s.agents[i].reg == nil {
+		return 0
+	}
+	mfs, err := s.agents[i].reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var v float64
+		for _, m := range mf.GetMetric() {
+			v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return v
+	}
+	return 0
 }
 
 // Started returns how many agents have started (enrolled, store open,

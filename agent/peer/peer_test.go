@@ -50,7 +50,7 @@ type heldMap struct {
 	corrupt map[manifest.ChunkID]bool
 }
 
-func (h heldMap) ReadHeld(ids []manifest.ChunkID, fn func(manifest.ChunkID, []byte) error) error {
+func (h heldMap) ServeHeld(_ context.Context, ids []manifest.ChunkID, _ func(manifest.ChunkID) bool, fn func(manifest.ChunkID, []byte) error, _ func() error) error {
 	for _, id := range ids {
 		d, ok := h.chunks[id]
 		if !ok {
@@ -93,20 +93,7 @@ func servePeer(t *testing.T, a *testID, held Held) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Server(held).Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return lis.Addr().String()
+	return serveSource(t, src, held)
 }
 
 func chunks(n int) (map[manifest.ChunkID][]byte, []manifest.ChunkID) {
@@ -168,7 +155,7 @@ func TestSourceAsksPeersFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			src.Use("d1", []string{"r1"}, peers)
+			src.Use("d1", []string{"r1"}, peers, nil)
 			fetch := func() {
 				var got []manifest.ChunkID
 				err := src.FetchChunks(context.Background(), "r1", ids, nil, func(b []stage.Received, release func()) error {
@@ -270,7 +257,7 @@ func TestClientRefusesWrongServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	src.Use("d1", []string{"r1"}, []Peer{{Name: "fe1", Address: stranger}, {Name: "fe2", Address: impostor}})
+	src.Use("d1", []string{"r1"}, []Peer{{Name: "fe1", Address: stranger}, {Name: "fe2", Address: impostor}}, nil)
 	err = src.FetchChunks(context.Background(), "r1", ids, nil, func(_ []stage.Received, release func()) error {
 		release()
 		return nil

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	grpcpeer "google.golang.org/grpc/peer"
 
+	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/pkg/chunkwire"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	ident "github.com/cutover-dev/cutover/pkg/identity"
@@ -19,10 +20,11 @@ import (
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// Held is what the server serves from: the chunks this agent holds intact
-// (agent/stage.Stager.ReadHeld).
+// Held is what the server serves from: the chunks this agent holds intact,
+// committed or just written, and, as they are written, those it waits for
+// (agent/stage.Stager.ServeHeld).
 type Held interface {
-	ReadHeld(ids []manifest.ChunkID, fn func(id manifest.ChunkID, data []byte) error) error
+	ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait func(manifest.ChunkID) bool, fn func(id manifest.ChunkID, data []byte) error, idle func() error) error
 }
 
 // Server limits.
@@ -35,6 +37,9 @@ const (
 	maxStreams = 16
 	// stopTimeout bounds the graceful stop.
 	stopTimeout = 5 * time.Second
+	// maxWait bounds how long a fetch waits for chunks of this agent's
+	// swarm slice while none is written.
+	maxWait = time.Minute
 )
 
 // Server serves PeerService: the chunks this agent holds, to the agents of
@@ -43,6 +48,7 @@ type Server struct {
 	cutoverv1.UnsafePeerServiceServer
 	id      func() Identity
 	held    Held
+	owns    func(releaseID string, id manifest.ChunkID) bool // this agent's swarm slice
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -78,7 +84,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // FetchChunks sends those of the requested chunks this agent holds
-// intact, in order, in batches of about 1 MiB. PERMISSION_DENIED for a
+// intact, in order, in batches of about 1 MiB; then those of the
+// request's release in this agent's swarm slice as they are written (it
+// waits for them: the caller's deadline or stall bounds the wait).
+// PERMISSION_DENIED for a
 // caller that is not an agent of this agent's environment,
 // INVALID_ARGUMENT for a bad id or too many.
 func (s *Server) FetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1.PeerService_FetchChunksServer) error {
@@ -115,15 +124,40 @@ func (s *Server) fetchChunks(req *cutoverv1.FetchChunksRequest, stream cutoverv1
 		batch, size = nil, 0
 		return nil
 	}
-	err = s.held.ReadHeld(ids, func(id manifest.ChunkID, data []byte) error {
+	var wait func(manifest.ChunkID) bool
+	if rel := req.GetReleaseId(); rel != "" && s.owns != nil {
+		wait = func(id manifest.ChunkID) bool { return s.owns(rel, id) }
+	}
+	// While it waits for its own slice, the server sends what it batched,
+	// or an empty response now and then: the caller knows it is alive (its
+	// stall timer is reset) and does not turn to the controller while the
+	// owner's own fetch, from a capped controller, is merely slow. It
+	// gives up after maxWait without a chunk to send.
+	lastChunk, lastSend := time.Now(), time.Now()
+	idle := func() error {
+		if len(batch) > 0 {
+			lastSend = time.Now()
+			return flush()
+		}
+		if time.Since(lastChunk) > maxWait {
+			return fmt.Errorf("no chunk of this agent's slice was written for %s: %w", maxWait, errkind.Unavailable)
+		}
+		if time.Since(lastSend) < stage.IdleEvery/2 {
+			return nil
+		}
+		lastSend = time.Now()
+		return stream.SendMsg(chunkwire.NewFrame(nil))
+	}
+	ctx := stream.Context()
+	err = s.held.ServeHeld(ctx, ids, wait, func(id manifest.ChunkID, data []byte) error {
 		if size > 0 && size+len(data) > batchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		batch, size = append(batch, chunkwire.Chunk{ID: id, Data: data}), size+len(data)
+		batch, size, lastChunk = append(batch, chunkwire.Chunk{ID: id, Data: data}), size+len(data), time.Now()
 		return stream.Context().Err()
-	})
+	}, idle)
 	if err == nil {
 		err = flush()
 	}

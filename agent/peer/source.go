@@ -35,6 +35,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Stall: DefaultStall when zero.
 	Stall time.Duration
+	// Window is the flow-control window of each fetch from a peer, in
+	// bytes: what a peer may send ahead of what this agent has read
+	// (default 8 MiB; the connection's is twice it). A simulator of many
+	// agents in one process gives a small one.
+	Window int32
 }
 
 // Source is the stage.Source of an agent that shares with its peers: the
@@ -46,6 +51,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	peers   map[string][]Peer          // release id → peers to ask
+	swarms  map[string]*Swarm          // release id → this agent's part in its swarm
 	deploys map[string]string          // release id → the deployment it is staged for
 	dropped map[string]map[string]bool // deployment → names of peers dropped for it
 	conns   map[string]*grpc.ClientConn
@@ -64,28 +70,39 @@ func NewSource(cfg Config) (*Source, error) {
 	if cfg.Stall <= 0 {
 		cfg.Stall = DefaultStall
 	}
+	if cfg.Window <= 0 {
+		cfg.Window = 8 << 20
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, metrics: m, peers: map[string][]Peer{}, deploys: map[string]string{},
+	return &Source{cfg: cfg, metrics: m, peers: map[string][]Peer{}, swarms: map[string]*Swarm{}, deploys: map[string]string{},
 		dropped: map[string]map[string]bool{}, conns: map[string]*grpc.ClientConn{}}, nil
 }
 
 // Server returns the server of this agent's chunks to its peers, reading
 // them from held; it shares the Source's metrics.
 func (s *Source) Server(held Held) *Server {
-	return &Server{id: s.cfg.Identity, held: held, log: s.cfg.Log, metrics: s.metrics}
+	return &Server{id: s.cfg.Identity, held: held, owns: s.owns, log: s.cfg.Log, metrics: s.metrics}
 }
 
-// Use says which peers to ask for the chunks of releases, best first, while
-// they are staged for deployment (a stage command's peers); it replaces
-// what an earlier command said of them.
-func (s *Source) Use(deployment string, releases []string, peers []Peer) {
+// Use says which peers to ask for the chunks of releases, best first, and
+// this agent's part in their swarm (nil: none), while they are staged for
+// deployment (a stage command's peers and swarm); it replaces what an
+// earlier command said of them.
+func (s *Source) Use(deployment string, releases []string, peers []Peer, swarm *Swarm) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range releases {
 		s.peers[r], s.deploys[r] = slices.Clone(peers), deployment
+		if swarm != nil {
+			w := *swarm
+			w.Owners = slices.Clone(swarm.Owners)
+			s.swarms[r] = &w
+		} else {
+			delete(s.swarms, r)
+		}
 	}
 }
 
@@ -95,34 +112,29 @@ func (s *Source) GetManifest(ctx context.Context, releaseID string) ([]byte, err
 	return s.cfg.Controller.GetManifest(ctx, releaseID)
 }
 
-// FetchChunks asks each peer named for releaseID, in order, for the ids
-// still missing, then the controller for the rest (with suspect). Every
-// chunk from a peer is checked against its id before fn sees it: a peer
-// that sends a bad one is dropped for the deployment and counted; a peer
-// that fails or stalls is skipped. Only fn's error and the controller's
-// end the fetch.
+// FetchChunks, in a swarm, asks each slice of its owner, at once
+// (swarm.go); without one, it asks the peers named for releaseID in order
+// (those that hold the releases whole first) for the ids still missing,
+// then the controller for the rest (with suspect). Every chunk from
+// a peer is checked against its id before fn sees it: a peer that sends a
+// bad one is dropped for the deployment and counted; a peer that fails or
+// stalls is skipped. Only fn's error and the controller's end the fetch.
 func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
+	if w, owners := s.swarmOf(releaseID); w != nil {
+		return s.fromSwarm(ctx, w, owners, releaseID, ids, suspect, fn)
+	}
 	rest := ids
 	for _, p := range s.candidates(releaseID) {
 		if len(rest) == 0 {
 			return nil
 		}
-		got, err := s.fromPeer(ctx, p, rest, fn)
-		var fnErr *callerError
-		switch {
-		case errors.As(err, &fnErr):
-			return fnErr.err
-		case errors.Is(err, errCorrupt):
-			s.drop(releaseID, p)
-			s.cfg.Log.Warn("peer dropped for this deployment: it sent a chunk that does not match its id", "peer", p.Name, "address", p.Address, "release", releaseID)
-		case err != nil && ctx.Err() == nil:
-			s.metrics.failures.Inc()
-			s.cfg.Log.Info("peer fetch failed; asking the next peer or the controller", "peer", p.Name, "address", p.Address, "error", err)
+		var err error
+		if rest, err = s.tryPeer(ctx, releaseID, p, rest, fn); err != nil {
+			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		rest = slices.DeleteFunc(slices.Clone(rest), func(id manifest.ChunkID) bool { return got[id] })
 	}
 	if len(rest) == 0 {
 		return nil
@@ -164,7 +176,7 @@ func (e *callerError) Error() string { return e.err.Error() }
 // fromPeer asks p for ids and hands fn the chunks that verify; it returns
 // the ids it handed on, and errCorrupt after a bad chunk (the good ones of
 // the same response are handed on first).
-func (s *Source) fromPeer(ctx context.Context, p Peer, ids []manifest.ChunkID, fn func([]stage.Received, func()) error) (map[manifest.ChunkID]bool, error) {
+func (s *Source) fromPeer(ctx context.Context, releaseID string, p Peer, ids []manifest.ChunkID, fn func([]stage.Received, func()) error) (map[manifest.ChunkID]bool, error) {
 	got := map[manifest.ChunkID]bool{}
 	conn, err := s.conn(p)
 	if err != nil {
@@ -175,7 +187,7 @@ func (s *Source) fromPeer(ctx context.Context, p Peer, ids []manifest.ChunkID, f
 	stall := time.AfterFunc(s.cfg.Stall, cancel)
 	defer stall.Stop()
 	self := s.cfg.Identity().Agent()
-	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: self.Environment, Agent: self.Name}
+	req := &cutoverv1.FetchChunksRequest{Ids: make([][]byte, len(ids)), Environment: self.Environment, Agent: self.Name, ReleaseId: releaseID}
 	for i := range ids {
 		req.Ids[i] = ids[i][:]
 	}
@@ -184,7 +196,11 @@ func (s *Source) fromPeer(ctx context.Context, p Peer, ids []manifest.ChunkID, f
 		return got, err
 	}
 	err = chunkwire.Receive(stream, func(resp *chunkwire.Decoded) error {
-		stall.Reset(s.cfg.Stall)
+		// The stall timer runs only while this agent waits for the peer:
+		// not while fn holds the batch (a slow disk, or the other slices
+		// of a swarm handing theirs on), which is this agent's own pace.
+		stall.Stop()
+		defer stall.Reset(s.cfg.Stall)
 		batch := make([]stage.Received, 0, len(resp.Chunks))
 		var bad error
 		var n int64
@@ -196,7 +212,7 @@ func (s *Source) fromPeer(ctx context.Context, p Peer, ids []manifest.ChunkID, f
 				bad = fmt.Errorf("peer %s: chunk %s: %w", p.Name, c.ID, errCorrupt)
 				break
 			}
-			batch = append(batch, stage.Received{ID: c.ID, Data: c.Data, WireBytes: int64(len(c.Data))})
+			batch = append(batch, stage.Received{ID: c.ID, Data: c.Data, WireBytes: int64(len(c.Data)), Verified: true})
 			n += int64(len(c.Data))
 		}
 		if len(batch) == 0 {
@@ -224,7 +240,7 @@ func (s *Source) conn(p Peer) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	c, err := grpc.NewClient(p.Address, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(s.cfg.Identity(), p))),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+		grpc.WithInitialWindowSize(s.cfg.Window), grpc.WithInitialConnWindowSize(2*s.cfg.Window))
 	if err != nil {
 		return nil, fmt.Errorf("peer %s at %s: %w", p.Name, p.Address, err)
 	}

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"slices"
+
 	"github.com/cutover-dev/cutover/agent/peer"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -59,11 +61,13 @@ func commandOf(m *cutoverv1.ConnectResponse) (c Command, ok bool) {
 	switch x := m.GetCommand().(type) {
 	case *cutoverv1.ConnectResponse_Stage:
 		return Command{Kind: KindStage, ID: x.Stage.GetCommandId(), Deployment: x.Stage.GetDeploymentId(),
-			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate(), Peers: peersFromProto(x.Stage.GetPeers())}, true
+			Releases: releasesFromProto(x.Stage.GetReleases()), StageRate: x.Stage.GetStageRate(), Peers: peersFromProto(x.Stage.GetPeers()),
+			Swarm: swarmFromProto(x.Stage.GetSwarm())}, true
 	case *cutoverv1.ConnectResponse_Arm:
 		return Command{Kind: KindArm, ID: x.Arm.GetCommandId(), Deployment: x.Arm.GetDeploymentId(),
 			RollbackAttempt: int(x.Arm.GetRollbackAttempt()),
-			Releases:        releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate()}, true
+			Releases:        releasesFromProto(x.Arm.GetReleases()), VerifyOnly: x.Arm.GetVerifyOnly(), StageRate: x.Arm.GetStageRate(),
+			Peers: peersFromProto(x.Arm.GetPeers())}, true
 	case *cutoverv1.ConnectResponse_Commit:
 		return Command{Kind: KindCommit, ID: x.Commit.GetCommandId(), Deployment: x.Commit.GetDeploymentId(),
 			RollbackAttempt: int(x.Commit.GetRollbackAttempt()),
@@ -132,4 +136,13 @@ func peersFromProto(ps []*cutoverv1.Peer) []peer.Peer {
 		out = append(out, peer.Peer{Name: p.GetName(), Address: p.GetAddress(), Zone: p.GetZone(), Holds: p.GetHolds()})
 	}
 	return out
+}
+
+// swarmFromProto returns the agent's part in a swarm; nil when unset or
+// without slices.
+func swarmFromProto(w *cutoverv1.Swarm) *peer.Swarm {
+	if w.GetSlices() <= 0 {
+		return nil
+	}
+	return &peer.Swarm{Slices: int(w.GetSlices()), Slice: int(w.GetSlice()), Owners: slices.Clone(w.GetOwners())}
 }

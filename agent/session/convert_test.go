@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -23,6 +24,15 @@ func TestCommandFromProto(t *testing.T) {
 			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels}, true},
 		{"stage capped", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs, StageRate: 50 << 20}}},
 			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels, StageRate: 50 << 20}, true},
+		{"stage in a swarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
+			Peers: []*cutoverv1.Peer{{Name: "fe2", Address: "10.0.0.2:7071"}}, Swarm: &cutoverv1.Swarm{Slices: 2, Slice: 0, Owners: []string{"", "fe2"}}}}},
+			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels, Peers: []peer.Peer{{Name: "fe2", Address: "10.0.0.2:7071"}},
+				Swarm: &peer.Swarm{Slices: 2, Slice: 0, Owners: []string{"", "fe2"}}}, true},
+		{"stage, an empty swarm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{CommandId: "c", DeploymentId: "d", Releases: refs, Swarm: &cutoverv1.Swarm{}}}},
+			Command{Kind: KindStage, ID: "c", Deployment: "d", Releases: rels}, true},
+		{"arm with peers", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs,
+			Peers: []*cutoverv1.Peer{{Name: "fe2", Address: "10.0.0.2:7071", Holds: true}}}}},
+			Command{Kind: KindArm, ID: "c", Deployment: "d", Releases: rels, Peers: []peer.Peer{{Name: "fe2", Address: "10.0.0.2:7071", Holds: true}}}, true},
 		{"arm capped", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs, StageRate: 1 << 20}}},
 			Command{Kind: KindArm, ID: "c", Deployment: "d", Releases: rels, StageRate: 1 << 20}, true},
 		{"arm", &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{CommandId: "c", DeploymentId: "d", Releases: refs, VerifyOnly: true}}},

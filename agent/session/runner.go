@@ -53,7 +53,7 @@ type Runner struct {
 
 // Peers is what the Runner needs of *peer.Source.
 type Peers interface {
-	Use(deployment string, releases []string, peers []peer.Peer)
+	Use(deployment string, releases []string, peers []peer.Peer, swarm *peer.Swarm)
 }
 
 var _ Handler = (*Runner)(nil)
@@ -67,15 +67,15 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 		return p
 	}
 	var err error
+	if r.Peers != nil && (cmd.Kind == KindStage || cmd.Kind == KindArm) {
+		ids := make([]string, len(cmd.Releases))
+		for i, rel := range cmd.Releases {
+			ids[i] = rel.ID
+		}
+		r.Peers.Use(cmd.Deployment, ids, cmd.Peers, cmd.Swarm)
+	}
 	switch cmd.Kind {
 	case KindStage:
-		if r.Peers != nil {
-			ids := make([]string, len(cmd.Releases))
-			for i, rel := range cmd.Releases {
-				ids[i] = rel.ID
-			}
-			r.Peers.Use(cmd.Deployment, ids, cmd.Peers)
-		}
 		var p stage.Progress
 		p, err = r.Stager.Stage(ctx, toStage(cmd.Releases), cmd.StageRate, func(p stage.Progress) {
 			progress(progressOf(Report{ReleaseBytes: p.ReleaseBytes, TransferredBytes: p.TransferredBytes}))

@@ -13,6 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/agent/activate"
 	"github.com/cutover-dev/cutover/agent/hook"
 	"github.com/cutover-dev/cutover/agent/layout"
+	"github.com/cutover-dev/cutover/agent/peer"
 	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/pkg/appspec"
 )
@@ -291,5 +292,33 @@ func TestRunnerHoldFinishAndRollback(t *testing.T) {
 	r.Handle(context.Background(), Command{Kind: KindRollback, ID: "r", Deployment: "d-1"}, nil)
 	if want := []string{"d-1 abort=false", "d-1 abort=true"}; !slices.Equal(act.finished, want) {
 		t.Fatalf("Finish calls %v, want %v", act.finished, want)
+	}
+}
+
+// usedPeers records what a Runner tells its peer source.
+type usedPeers struct{ got []string }
+
+func (u *usedPeers) Use(deployment string, releases []string, peers []peer.Peer, swarm *peer.Swarm) {
+	u.got = append(u.got, fmt.Sprintf("%s %v %d peers swarm=%v", deployment, releases, len(peers), swarm != nil))
+}
+
+// TestRunnerTellsThePeersOfStageAndArm: the peers of a stage command
+// (with its swarm) and of an arm command go to the peer source before
+// either stages; other commands leave it alone.
+func TestRunnerTellsThePeersOfStageAndArm(t *testing.T) {
+	rels := []Release{{Application: "hello", ID: "r9"}}
+	peers := []peer.Peer{{Name: "fe2", Address: "10.0.0.2:7071"}}
+	u := &usedPeers{}
+	r := Runner{Stager: &fakeStager{}, Activator: &fakeActivator{}, Peers: u}
+	for _, cmd := range []Command{
+		{Kind: KindStage, ID: "s", Deployment: "d", Releases: rels, Peers: peers, Swarm: &peer.Swarm{Slices: 2, Owners: []string{"", "fe2"}}},
+		{Kind: KindArm, ID: "a", Deployment: "d", Releases: rels, Peers: peers},
+		{Kind: KindDisarm, ID: "x", Deployment: "d"},
+	} {
+		r.Handle(context.Background(), cmd, func(Report) {})
+	}
+	want := []string{"d [r9] 1 peers swarm=true", "d [r9] 1 peers swarm=false"}
+	if !slices.Equal(u.got, want) {
+		t.Errorf("peer source told %q, want %q", u.got, want)
 	}
 }

@@ -65,9 +65,12 @@ type Command struct {
 	// StageRate (stage, arm) caps how fast the agent writes what it
 	// stages, in bytes per second; 0: only the agent's own cap.
 	StageRate int64
-	// Peers (stage): agents to fetch the releases' chunks from before the
+	// Peers (stage, arm): agents to fetch the releases' chunks from before the
 	// controller, best first.
 	Peers []peer.Peer
+	// Swarm (stage): the agent's part in the swarm of the agents that
+	// stage the same releases at once; nil: none.
+	Swarm *peer.Swarm
 	// Epoch is the epoch of the controller that sent the command (see
 	// Fence); 0 from a controller that is not elected.
 	Epoch uint64

@@ -52,6 +52,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	mu.Unlock()
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
+	f.wrote = func(id manifest.ChunkID, l location) { s.live.wrote(r.ID, id, l) }
 	if err := f.syncFirst(linkedDirs); err != nil {
 		_ = f.finish()
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
@@ -61,6 +62,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	x, err := localIndex(s.cfg.Store, s.decoded, s.cfg.Root, f.needs)
 	if err == nil {
 		err = f.copyLocal(x)
+		s.live.notify()
 	}
 	start := s.cfg.Clock()
 	before += cloned
@@ -195,7 +197,9 @@ type fill struct {
 	commitBytes int
 	// limit, if set, is called with the bytes about to be written, and
 	// waits as long as the rate cap says.
-	limit   func(n int64) error
+	limit func(n int64) error
+	// wrote, if set, is told where each chunk was written (live.go).
+	wrote   func(id manifest.ChunkID, l location)
 	cur     batch
 	inCur   map[*os.File]bool
 	batches chan batch
@@ -305,6 +309,10 @@ func (f *fill) write(id manifest.ChunkID, data []byte, fetched bool) error {
 			f.cur.close = append(f.cur.close, out)
 			delete(f.open, sl.target)
 		}
+	}
+	if f.wrote != nil {
+		sl := f.slots[id][0]
+		f.wrote(id, location{path: f.targets[sl.target].path, off: sl.off, size: int64(len(data))})
 	}
 	delete(f.slots, id)
 	n := int64(len(data))

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -9,44 +10,13 @@ import (
 )
 
 // ReadHeld reads, in the order of ids, the chunks this agent holds intact
-// (in its staged releases, or already written and recorded in a release it
-// is staging), and hands each to fn with a copy of its content, which fn
+// (in its staged releases, or already written in a release it is staging), and hands each to fn with a copy of its content, which fn
 // may keep. A chunk it does not hold, or whose places on disk all fail
 // their hash (damaged, changed or gone since they were recorded), is left
 // out: the caller gets it elsewhere. fn's error ends the read and is
 // returned. It is what the agent serves to its peers (agent/peer).
 func (s *Stager) ReadHeld(ids []manifest.ChunkID, fn func(id manifest.ChunkID, data []byte) error) error {
-	want := make(map[manifest.ChunkID]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
-	x, err := localIndex(s.cfg.Store, s.decoded, s.cfg.Root, func(id manifest.ChunkID) bool { return want[id] })
-	if err != nil {
-		return err
-	}
-	files := map[string]*os.File{}
-	defer func() {
-		for _, f := range files {
-			_ = f.Close()
-		}
-	}()
-	for _, id := range ids {
-		if !want[id] {
-			continue // asked twice: sent once
-		}
-		delete(want, id)
-		for _, l := range x[id] {
-			data, ok := readIntact(files, l, id)
-			if !ok {
-				continue
-			}
-			if err := fn(id, data); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	return nil
+	return s.ServeHeld(context.Background(), ids, nil, fn, nil)
 }
 
 // maxOpenHeld bounds the files ReadHeld keeps open.
@@ -55,6 +25,13 @@ const maxOpenHeld = 64
 // readIntact reads the chunk at l, through the open files (opening l's if
 // needed), and says whether it hashes to id.
 func readIntact(files map[string]*os.File, l location, id manifest.ChunkID) ([]byte, bool) {
+	data, ok := readAt(files, l)
+	return data, ok && manifest.HashChunk(data) == id
+}
+
+// readAt reads the chunk at l, through the open files (opening l's if
+// needed), and says whether it could.
+func readAt(files map[string]*os.File, l location) ([]byte, bool) {
 	in, ok := files[l.path]
 	if !ok {
 		if len(files) >= maxOpenHeld {
@@ -73,7 +50,7 @@ func readIntact(files map[string]*os.File, l location, id manifest.ChunkID) ([]b
 		return nil, false
 	}
 	data := make([]byte, l.size)
-	if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) || manifest.HashChunk(data) != id {
+	if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) {
 		return nil, false
 	}
 	return data, true

@@ -40,6 +40,11 @@ type Received struct {
 	Data []byte
 	// WireBytes is how many bytes it took on the wire.
 	WireBytes int64
+	// Verified says the source has hashed Data and found it to be ID
+	// (agent/peer does, to know which peer sent a bad chunk): the stage
+	// does not hash it a second time. Every chunk is hashed once on this
+	// agent before it is written, by the stage or by the source.
+	Verified bool
 }
 
 // Source is where releases come from (the controller).
@@ -126,6 +131,8 @@ type Stager struct {
 
 	// decoded keeps the manifests decoded (manifests.go).
 	decoded *manifests
+	// live is what the stages under way have written (live.go).
+	live *live
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -160,7 +167,7 @@ func New(cfg Config) (*Stager, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stager{cfg: cfg, metrics: m, decoded: &manifests{}, locks: map[string]*sync.Mutex{}}
+	s := &Stager{cfg: cfg, metrics: m, decoded: &manifests{}, live: newLive(), locks: map[string]*sync.Mutex{}}
 	if err := s.updateStagedBytes(); err != nil {
 		return nil, err
 	}
@@ -294,6 +301,8 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	start := s.cfg.Clock()
+	s.live.begin(r.ID)
+	defer s.live.end(r.ID) // after markStaged: until then, what it wrote is served from the staging files
 	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
 		return err
 	}

@@ -1,9 +1,10 @@
 // Command cutover-fleetbench measures the controller with simulated fleets
 // of growing size (see internal/fleetbench) and prints issue 15's figures F1–F3
-// with the machine's load. It only reads flags.
+// with the machine's load, then the peer figures F4–F6. It only reads flags.
 //
-//	make bench-fleet                                        # 10 (baseline), then 1,000 agents
+//	make bench-fleet                                        # 10 (baseline), then 1,000 agents; then F4–F6
 //	go run ./cmd/cutover-fleetbench -bin bin -agents 100,500,1000,2000
+//	go run ./cmd/cutover-fleetbench -bin bin -peers-only -peer-agents 50 -release 64MiB
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/pkg/bytesize"
+
 	"github.com/cutover-dev/cutover/internal/fleetbench"
 )
 
@@ -31,9 +34,20 @@ func main() {
 	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
 	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
 	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size)")
+	peers := flag.Bool("peers", true, "measure F4–F6 too (peers sharing a release), after F1–F3")
+	peersOnly := flag.Bool("peers-only", false, "measure F4–F6 only")
+	peerAgents := flag.Int("peer-agents", 50, "F4–F6: fleet size")
+	release := bytesize.Flag(64 << 20)
+	flag.Var(&release, "release", "F4–F6: the release's size (random data), e.g. 64MiB, 256MiB")
+	egress := bytesize.Flag(50 << 20)
+	flag.Var(&egress, "max-egress", "F4–F6: the controller's --max-egress, bytes per second")
 	flag.Parse()
-	os.Exit(run(fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, HeapProfile: *heap, Log: os.Stderr},
-		*agents, *baseline))
+	cfg := fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, HeapProfile: *heap, Log: os.Stderr}
+	var pc *fleetbench.PeerConfig
+	if *peers || *peersOnly {
+		pc = &fleetbench.PeerConfig{Agents: *peerAgents, ReleaseSize: int64(release), MaxEgress: int64(egress), Timeout: *timeout, Log: os.Stderr}
+	}
+	os.Exit(run(cfg, pc, !*peersOnly, *agents, *baseline))
 }
 
 // defaultSimDir is /dev/shm when it exists, else "" (under -dir).
@@ -44,7 +58,7 @@ func defaultSimDir() string {
 	return ""
 }
 
-func run(cfg fleetbench.Config, agents string, baseline int) int {
+func run(cfg fleetbench.Config, pc *fleetbench.PeerConfig, fleet bool, agents string, baseline int) int {
 	var sizes []int
 	for f := range strings.SplitSeq(agents, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -75,14 +89,29 @@ func run(cfg fleetbench.Config, agents string, baseline int) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := fleetbench.Series(ctx, cfg, baseline, sizes)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
-		return 1
+	code := 0
+	if fleet {
+		res, err := fleetbench.Series(ctx, cfg, baseline, sizes)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+			return 1
+		}
+		fmt.Print(res.Table())
+		if len(res.Failed) > 0 {
+			code = 1
+		}
 	}
-	fmt.Print(res.Table())
-	if len(res.Failed) > 0 {
-		return 1
+	if pc != nil {
+		pc.BinDir, pc.Dir, pc.SimDir = cfg.BinDir, cfg.Dir, cfg.SimDir
+		res, err := fleetbench.PeerSeries(ctx, *pc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cutover-fleetbench:", err)
+			return 1
+		}
+		fmt.Print(res.Table())
+		if len(res.Failed) > 0 {
+			code = 1
+		}
 	}
-	return 0
+	return code
 }

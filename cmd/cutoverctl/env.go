@@ -32,6 +32,7 @@ func addEnvFlags(cmd *cobra.Command, f *envFlags) {
 	fs.BoolVar(&f.requirePrepared, "require-prepared", false, "continue refuses to stage releases on front-ends that lack them (nothing transferred inside the window)")
 	fs.StringArrayVar(&f.windows, "window", nil, `deployment window, e.g. "Mon-Fri 02:00-04:00 Europe/Lisbon" (repeatable; "" for none)`)
 	fs.Int32Var(&f.keepReleases, "keep-releases", 0, "releases per application that agents keep (controller default 3)")
+	fs.BoolVar(&f.peers, "peers", true, "agents started with --peer-listen share what they stage with each other (false: every agent fetches from the controller only)")
 	fs.Int64Var(&f.stageRate, "stage-rate", 0, "cap on how fast each agent writes what it stages, in bytes per second, e.g. 52428800 for 50 MiB/s (0: none but the agents' own --stage-rate)")
 	fs.DurationVar(&f.armDeadline, "arm-deadline", 0, "stage 2: time limit of the arm step; then it ends PREPARED again, naming the agents that did not answer (0: default 10m)")
 	fs.DurationVar(&f.hooksDeadline, "hooks-deadline", 0, "stage 2: time limit of each before_activate and after_activate step (0: default 10m)")

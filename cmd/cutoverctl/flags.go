@@ -43,6 +43,7 @@ type envFlags struct {
 	windows         []string
 	keepReleases    int32
 	stageRate       int64
+	peers           bool
 	armDeadline     time.Duration
 	hooksDeadline   time.Duration
 	commitDeadline  time.Duration
@@ -86,6 +87,7 @@ var envFields = []envField{
 	{"window", "windows", func(e *cutoverv1.Environment, f *envFlags) { e.Windows = nonEmpty(f.windows) }},
 	{"keep-releases", "keep_releases", func(e *cutoverv1.Environment, f *envFlags) { e.KeepReleases = f.keepReleases }},
 	{"stage-rate", "stage_rate", func(e *cutoverv1.Environment, f *envFlags) { e.StageRate = f.stageRate }},
+	{"peers", "peers_disabled", func(e *cutoverv1.Environment, f *envFlags) { e.PeersDisabled = !f.peers }},
 	{"arm-deadline", "stage2_deadlines.arm", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Arm = durationpb.New(f.armDeadline) }},
 	{"hooks-deadline", "stage2_deadlines.hooks", func(e *cutoverv1.Environment, f *envFlags) { deadlines(e).Hooks = durationpb.New(f.hooksDeadline) }},
 	{"commit-deadline", "stage2_deadlines.commit", func(e *cutoverv1.Environment, f *envFlags) {

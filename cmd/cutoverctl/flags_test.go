@@ -76,6 +76,7 @@ func TestEnvFlagsEnvironment(t *testing.T) {
 				Windows: []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, KeepReleases: 5,
 			}},
 		{"stage rate only", []string{"stage-rate"}, []string{"stage_rate"}, &cutoverv1.Environment{Name: "prod", StageRate: 50 << 20}},
+		{"peers off", []string{"peers"}, []string{"peers_disabled"}, &cutoverv1.Environment{Name: "prod", PeersDisabled: true}},
 		{"dsn only", []string{"db-dsn"}, []string{"database.dsn"}, &cutoverv1.Environment{
 			Name: "prod", Database: &cutoverv1.Database{Dsn: "postgres://app:s3cret@db/app"},
 		}},

@@ -147,6 +147,9 @@ func formatEnvironment(w io.Writer, e *cutoverv1.Environment) {
 	if e.GetKeepReleases() != 0 {
 		row(t, "KEEP-RELEASES", fmt.Sprint(e.GetKeepReleases()))
 	}
+	if e.GetPeersDisabled() {
+		row(t, "PEERS", "off (agents fetch from the controller only)")
+	}
 	if e.GetStageRate() != 0 {
 		row(t, "STAGE-RATE", formatBytes(e.GetStageRate())+"/s")
 	}

@@ -78,6 +78,7 @@ func environmentToProto(e *model.Environment, now time.Time) *cutoverv1.Environm
 		UpdateTime:      ts(e.UpdateTime),
 		KeepReleases:    deployment.KeepReleases(e),
 		StageRate:       e.StageRate,
+		PeersDisabled:   e.PeersDisabled,
 		Stage2Deadlines: deadlinesToProto(deployment.Deadlines(e)),
 	}
 	w := deployment.Windows(e, now)
@@ -111,6 +112,7 @@ func environmentFromProto(e *cutoverv1.Environment) model.Environment {
 		RequirePrepared: e.GetRequirePrepared(),
 		KeepReleases:    e.GetKeepReleases(),
 		StageRate:       e.GetStageRate(),
+		PeersDisabled:   e.GetPeersDisabled(),
 		Deadlines:       deadlinesFromProto(e.GetStage2Deadlines()),
 	}
 }

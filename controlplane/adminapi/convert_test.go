@@ -46,12 +46,12 @@ func TestEnvironmentToProto(t *testing.T) {
 		{"defaults filled", model.Environment{Name: "prod", CreateTime: t0, UpdateTime: t0},
 			&cutoverv1.Environment{Name: "prod", Database: &cutoverv1.Database{}, PreparedTtl: durationpb.New(96 * time.Hour),
 				KeepReleases: 3, WindowOpen: true, CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0)}},
-		{"everything set", model.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5, StageRate: 50 << 20,
+		{"everything set", model.Environment{Name: "prod", TwoStage: true, PreparedTTL: time.Hour, KeepReleases: 5, StageRate: 50 << 20, PeersDisabled: true,
 			Deadlines:        model.Stage2Deadlines{Commit: 30 * time.Second},
 			Windows:          []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, // t0 is a Sunday 02:00 UTC
 			Database:         model.Database{Driver: "postgres", DSN: "postgres://u:p@h/d", LockTimeout: time.Second},
 			DeployedVersions: map[string]model.DeployedVersion{"hello": {VersionLabel: "v2", ReleaseID: "r2", DeploymentID: "d-1", DeployTime: t0}}},
-			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5, StageRate: 50 << 20,
+			&cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), KeepReleases: 5, StageRate: 50 << 20, PeersDisabled: true,
 				Stage2Deadlines: &cutoverv1.Stage2Deadlines{Arm: durationpb.New(10 * time.Minute), Hooks: durationpb.New(10 * time.Minute), Commit: durationpb.New(30 * time.Second)},
 				Windows:         []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, NextWindowOpen: timestamppb.New(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
 				NextWindow: `Mon 2026-03-02 02:00 WET (2026-03-02 02:00 UTC), window "Mon-Fri 02:00-04:00 Europe/Lisbon"`,
@@ -82,10 +82,10 @@ func TestEnvironmentToProto(t *testing.T) {
 
 func TestEnvironmentFromProto(t *testing.T) {
 	in := &cutoverv1.Environment{Name: "prod", TwoStage: true, PreparedTtl: durationpb.New(time.Hour), RequireApproval: true,
-		Windows: []string{"w"}, KeepReleases: 2, StageRate: 1 << 20, CreateTime: timestamppb.New(t0),
+		Windows: []string{"w"}, KeepReleases: 2, StageRate: 1 << 20, PeersDisabled: true, CreateTime: timestamppb.New(t0),
 		Database: &cutoverv1.Database{Driver: "sqlite", Dsn: "/x.db", StatementTimeout: durationpb.New(time.Minute)}}
 	got := environmentFromProto(in)
-	if got.Name != "prod" || !got.TwoStage || got.PreparedTTL != time.Hour || !got.RequireApproval || got.KeepReleases != 2 || got.StageRate != 1<<20 ||
+	if got.Name != "prod" || !got.TwoStage || got.PreparedTTL != time.Hour || !got.RequireApproval || got.KeepReleases != 2 || got.StageRate != 1<<20 || !got.PeersDisabled ||
 		got.Windows[0] != "w" || got.Database.DSN != "/x.db" || got.Database.StatementTimeout != time.Minute || !got.CreateTime.IsZero() {
 		t.Fatalf("got %+v (output-only fields must be ignored)", got)
 	}

@@ -19,6 +19,13 @@ func helloFromProto(h *cutoverv1.AgentHello) fleet.Hello {
 	}
 }
 
+func swarmToProto(w *fleet.Swarm) *cutoverv1.Swarm {
+	if w == nil {
+		return nil
+	}
+	return &cutoverv1.Swarm{Slices: int32(w.Slices), Slice: int32(w.Slice), Owners: w.Owners}
+}
+
 func peersToProto(ps []fleet.Peer) []*cutoverv1.Peer {
 	var out []*cutoverv1.Peer
 	for _, p := range ps {
@@ -133,11 +140,11 @@ func commandToProto(c fleet.Command, rev uint32) *cutoverv1.ConnectResponse {
 	case fleet.Stage:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Stage{Stage: &cutoverv1.StageCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), StageRate: c.StageRate,
-			Peers: peersToProto(c.Peers)}}}
+			Peers: peersToProto(c.Peers), Swarm: swarmToProto(c.Swarm)}}}
 	case fleet.Arm:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Arm{Arm: &cutoverv1.ArmCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), VerifyOnly: c.VerifyOnly,
-			StageRate: c.StageRate, RollbackAttempt: attempt}}}
+			StageRate: c.StageRate, RollbackAttempt: attempt, Peers: peersToProto(c.Peers)}}}
 	case fleet.Commit:
 		return &cutoverv1.ConnectResponse{Command: &cutoverv1.ConnectResponse_Commit{Commit: &cutoverv1.CommitCommand{
 			CommandId: c.ID, DeploymentId: dep, Releases: refsToProto(c.Releases), Validate: hookRefsToProto(c.Hooks),

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -68,6 +69,31 @@ func TestCommandToProtoHoldAndFinish(t *testing.T) {
 		if f == nil || f.GetCommandId() != "c" || f.GetDeploymentId() != "d-1" || f.GetAbort() != abort {
 			t.Fatalf("finish (abort %v): %v", abort, f)
 		}
+	}
+}
+
+func TestCommandToProtoStageSwarm(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		swarm *fleet.Swarm
+		want  *cutoverv1.Swarm
+	}{
+		{name: "none"},
+		{name: "owner", swarm: &fleet.Swarm{Slices: 3, Slice: 1, Owners: []string{"fe1", "", "fe3"}},
+			want: &cutoverv1.Swarm{Slices: 3, Slice: 1, Owners: []string{"fe1", "", "fe3"}}},
+		{name: "no slice", swarm: &fleet.Swarm{Slices: 2, Slice: -1, Owners: []string{"fe1", "fe2"}},
+			want: &cutoverv1.Swarm{Slices: 2, Slice: -1, Owners: []string{"fe1", "fe2"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := commandToProto(fleet.Command{Kind: fleet.Stage, ID: "c", DeploymentID: "d-1", Swarm: tc.swarm,
+				Peers: []fleet.Peer{{Name: "fe1", Address: "10.0.0.1:7071"}}}, attemptsRevision).GetStage()
+			if !proto.Equal(c.GetSwarm(), tc.want) {
+				t.Errorf("swarm = %v, want %v", c.GetSwarm(), tc.want)
+			}
+			if len(c.GetPeers()) != 1 || c.GetPeers()[0].GetAddress() != "10.0.0.1:7071" {
+				t.Errorf("peers = %v", c.GetPeers())
+			}
+		})
 	}
 }
 

@@ -56,7 +56,7 @@ func New(cfg Config) *Catalog {
 }
 
 // Environment fields that UpdateEnvironment can change, as update_mask paths.
-var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines", "stage_rate"}
+var updatable = []string{"two_stage", "database", "windows", "prepared_ttl", "require_approval", "keep_releases", "require_prepared", "stage2_deadlines", "stage_rate", "peers_disabled"}
 
 // validateEnvironment checks e and puts its windows in canonical form.
 func validateEnvironment(e *model.Environment) error {
@@ -277,6 +277,8 @@ func applyPaths(cur, e *model.Environment, paths []string) error {
 			cur.KeepReleases = e.KeepReleases
 		case "stage_rate":
 			cur.StageRate = e.StageRate
+		case "peers_disabled":
+			cur.PeersDisabled = e.PeersDisabled
 		case "stage2_deadlines":
 			cur.Deadlines = e.Deadlines
 		case "stage2_deadlines.arm":

@@ -76,6 +76,13 @@ func TestEnvironments(t *testing.T) {
 			e, _ := c.Environment(ctx, "production")
 			return e.StageRate == 50<<20 && e.PreparedTTL == time.Hour
 		}},
+		{"update peers_disabled, kept on reading", func() error {
+			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", PeersDisabled: true}, []string{"peers_disabled"})
+			return err
+		}(), nil, func() bool {
+			e, _ := c.Environment(ctx, "production")
+			return e.PeersDisabled && e.StageRate == 50<<20
+		}},
 		{"update two_stage only", func() error {
 			_, err := c.UpdateEnvironment(ctx, model.Environment{Name: "production", TwoStage: true}, []string{"two_stage"})
 			return err

@@ -243,9 +243,11 @@ type outgoing struct {
 }
 
 func (s *Service) send(out []outgoing) {
-	for _, o := range out {
-		s.fleet.Send(o.agent, o.cmd)
+	all := make([]fleet.Outgoing, len(out))
+	for i, o := range out {
+		all[i] = fleet.Outgoing{Agent: o.agent, Command: o.cmd}
 	}
+	s.fleet.SendAll(all) // at once: a stage fan-out's swarm has every agent (fleet/swarm.go)
 }
 
 func releases(d *model.Deployment) []fleet.ReleaseRef {

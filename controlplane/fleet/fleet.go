@@ -46,6 +46,10 @@ type Fleet struct {
 	joined      map[string]struct{}    // agents connected since the last Joined
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
 	waiters     map[string]chan Report // command id → the Call waiting for its final report (cap 1)
+	swarms      map[string]*swarmView  // deployment id → its swarm's members (swarm.go)
+	peerIndexes map[string]*peerIndex  // deployment id → the peers its commands offer (peerindex.go)
+	// peersSettings: environment → its peers_disabled, read lately (peers.go)
+	peersSettings map[string]peersSetting
 }
 
 // New returns an empty fleet.
@@ -59,15 +63,18 @@ func New(cfg Config) (*Fleet, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &Fleet{
-		store:       cfg.Store,
-		log:         log,
-		clock:       clock,
-		reports:     make(chan Report, 256),
-		sessions:    map[string]*Session{},
-		outstanding: map[string][]Command{},
-		joined:      map[string]struct{}{},
-		joinWake:    make(chan struct{}, 1),
-		waiters:     map[string]chan Report{},
+		store:         cfg.Store,
+		log:           log,
+		clock:         clock,
+		reports:       make(chan Report, 256),
+		sessions:      map[string]*Session{},
+		outstanding:   map[string][]Command{},
+		joined:        map[string]struct{}{},
+		joinWake:      make(chan struct{}, 1),
+		waiters:       map[string]chan Report{},
+		swarms:        map[string]*swarmView{},
+		peerIndexes:   map[string]*peerIndex{},
+		peersSettings: map[string]peersSetting{},
 	}
 	if err := registerMetrics(f, cfg.Registerer); err != nil {
 		return nil, err
@@ -276,11 +283,32 @@ func (f *Fleet) Reports() <-chan Report { return f.reports }
 func (f *Fleet) Send(agent string, cmd Command) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sendLocked(agent, cmd)
+}
+
+func (f *Fleet) sendLocked(agent string, cmd Command) {
 	if cmd.Kind != Finish && !slices.ContainsFunc(f.outstanding[agent], func(c Command) bool { return c.ID == cmd.ID }) {
 		f.outstanding[agent] = append(f.outstanding[agent], cmd)
 	}
 	if s := f.sessions[agent]; s != nil {
 		s.push(cmd)
+	}
+}
+
+// Outgoing is a command for an agent.
+type Outgoing struct {
+	Agent   string
+	Command Command
+}
+
+// SendAll sends each command as Send does, all at once: an agent that
+// takes its command meanwhile sees the others' recorded, so that the
+// swarm of a fan-out of stage commands has them all (swarm.go).
+func (f *Fleet) SendAll(out []Outgoing) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range out {
+		f.sendLocked(o.Agent, o.Command)
 	}
 }
 
@@ -293,6 +321,8 @@ func (f *Fleet) Forget(deploymentID string) {
 	for name, cmds := range f.outstanding {
 		f.outstanding[name] = slices.DeleteFunc(cmds, func(c Command) bool { return c.DeploymentID == deploymentID })
 	}
+	delete(f.swarms, deploymentID)
+	delete(f.peerIndexes, deploymentID)
 }
 
 // Agents returns the agents of env (all if env is empty), sorted by

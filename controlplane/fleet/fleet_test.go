@@ -11,7 +11,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
-func newFleet(t *testing.T) (*Fleet, *store.Store) {
+func newFleet(t testing.TB) (*Fleet, *store.Store) {
 	t.Helper()
 	s, err := store.Open(t.TempDir())
 	if err != nil {

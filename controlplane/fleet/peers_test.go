@@ -11,7 +11,10 @@ import (
 )
 
 func TestStageCommandsNamePeers(t *testing.T) {
-	f, _ := newFleet(t)
+	f, st := newFleet(t)
+	putEnv(t, st, "prod", false)
+	putEnv(t, st, "staging", false)
+	putEnv(t, st, "quiet", true)
 	held := []model.AgentApplication{{Name: "hello", StagedReleaseIDs: []string{"r2"}}}
 	for _, h := range []Hello{
 		{Name: "fe1", Environment: "prod", Labels: map[string]string{"zone": "a"}, PeerAddress: "10.0.0.1:7071"},
@@ -20,6 +23,8 @@ func TestStageCommandsNamePeers(t *testing.T) {
 		{Name: "fe4", Environment: "prod", Labels: map[string]string{"zone": "b"}, PeerAddress: "10.0.0.4:7071", Applications: held},
 		{Name: "fe5", Environment: "prod", Labels: map[string]string{"zone": "a"}},                                  // serves no peers
 		{Name: "st1", Environment: "staging", Labels: map[string]string{"zone": "a"}, PeerAddress: "10.0.1.1:7071"}, // another environment
+		{Name: "q1", Environment: "quiet", PeerAddress: "10.0.2.1:7071"},                                            // peers off
+		{Name: "q2", Environment: "quiet", PeerAddress: "10.0.2.2:7071"},
 	} {
 		if _, err := f.Connect(h); err != nil {
 			t.Fatal(err)
@@ -38,7 +43,11 @@ func TestStageCommandsNamePeers(t *testing.T) {
 		{agent: "fe2", releases: []ReleaseRef{{"hello", "r3"}}, kind: Stage, want: []string{"fe4", "fe1", "fe3"}},
 		{agent: "fe5", releases: []ReleaseRef{{"hello", "r3"}}, kind: Stage, want: []string{"fe1", "fe3", "fe2", "fe4"}},
 		{agent: "st1", releases: []ReleaseRef{{"hello", "r2"}}, kind: Stage, want: nil},
+		// The environment turned peers off: none, though q2 serves.
+		{agent: "q1", releases: []ReleaseRef{{"hello", "r3"}}, kind: Stage, want: nil},
 		{agent: "fe1", releases: []ReleaseRef{{"hello", "r2"}}, kind: Drop, want: nil},
+		// Arm stages what an agent lacks: the same peers, no swarm.
+		{agent: "fe2", releases: []ReleaseRef{{"hello", "r2"}}, kind: Arm, want: []string{"fe4", "fe1", "fe3"}},
 	} {
 		t.Run(fmt.Sprintf("%s %s %s", tc.agent, tc.kind, tc.releases[0].ReleaseID), func(t *testing.T) {
 			f.Send(tc.agent, Command{Kind: tc.kind, ID: "c-" + tc.agent, DeploymentID: "d-1", Releases: tc.releases})

@@ -65,9 +65,12 @@ type Command struct {
 	// StageRate (stage, arm): the environment's cap on how fast the agent
 	// writes what it stages, in bytes per second; 0: the agent's own.
 	StageRate int64
-	// Peers (stage): agents the agent may fetch the releases' chunks from
+	// Peers (stage, arm): agents the agent may fetch the releases' chunks from
 	// before the controller, best first; filled by Fleet.Next.
 	Peers []Peer
+	// Swarm (stage): the agent's part in the swarm of the agents staging
+	// the same releases; nil: none. Filled by Fleet.Next.
+	Swarm *Swarm
 }
 
 // Outcome is the state of a command on an agent.

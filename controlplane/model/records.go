@@ -62,6 +62,9 @@ type Environment struct {
 	// it stages; sent with the stage and arm commands (0: no cap but the
 	// agents' own --stage-rate).
 	StageRate int64 `json:"stage_rate,omitempty"`
+	// PeersDisabled: the environment's stage commands name no peers and
+	// no swarm; its agents fetch from the controller only.
+	PeersDisabled bool `json:"peers_disabled,omitempty"`
 	// Deadlines bound each step of stage 2 (zero fields: the defaults of
 	// controlplane/deployment).
 	Deadlines        Stage2Deadlines            `json:"deadlines,omitzero"`

@@ -22,6 +22,7 @@ func EncodeEnvironment(e *model.Environment) ([]byte, error) {
 			Name: e.Name, TwoStage: e.TwoStage, Windows: strs(e.Windows), PreparedTtlNs: ns(e.PreparedTTL),
 			RequireApproval: e.RequireApproval, RequirePrepared: e.RequirePrepared, KeepReleases: e.KeepReleases,
 			StageRate: e.StageRate, Deadlines: toDeadlines(e.Deadlines), CreateTime: ts(e.CreateTime), UpdateTime: ts(e.UpdateTime),
+			PeersDisabled: e.PeersDisabled,
 		}
 		if db := e.Database; db != (model.Database{}) {
 			m.Database = &storagev1.Database{Driver: db.Driver, Dsn: db.DSN, StatementTimeoutNs: ns(db.StatementTimeout),
@@ -48,6 +49,7 @@ func DecodeEnvironment(b []byte) (*model.Environment, error) {
 					LockTimeout: dur(db.GetLockTimeoutNs()), ShadowDSN: db.GetShadowDsn()},
 				RequireApproval: m.RequireApproval, RequirePrepared: m.RequirePrepared, KeepReleases: m.KeepReleases,
 				StageRate: m.StageRate, Deadlines: fromDeadlines(m.Deadlines), CreateTime: tm(m.CreateTime), UpdateTime: tm(m.UpdateTime),
+				PeersDisabled: m.PeersDisabled,
 			}
 			if len(m.DeployedVersions) > 0 {
 				e.DeployedVersions = make(map[string]model.DeployedVersion, len(m.DeployedVersions))

@@ -20,8 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	"github.com/cutover-dev/cutover/fleetsim"
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/localcluster"
@@ -281,20 +279,7 @@ func WriteApp(dir string) error {
 // Setup creates the two-stage environment (no database: no SQL), registers
 // the application and writes a join token for n agents to token.
 func Setup(ctx context.Context, c *localcluster.Cluster, src, token string, n int) error {
-	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{
-		Environment: &cutoverv1.Environment{Name: Environment, TwoStage: true}}); err != nil {
-		return fmt.Errorf("create environment: %w", err)
-	}
-	if _, err := c.Admin.RegisterApplication(ctx, &cutoverv1.RegisterApplicationRequest{
-		Application: &cutoverv1.Application{SourceDir: src}}); err != nil {
-		return fmt.Errorf("register application: %w", err)
-	}
-	res, err := c.Admin.CreateJoinToken(ctx, &cutoverv1.CreateJoinTokenRequest{Environment: Environment,
-		Uses: int32(n), Ttl: durationpb.New(24 * time.Hour)})
-	if err != nil {
-		return fmt.Errorf("join token: %w", err)
-	}
-	return os.WriteFile(token, []byte(res.GetToken()+"\n"), 0o600)
+	return SetupEnv(ctx, c, &cutoverv1.Environment{Name: Environment, TwoStage: true}, src, token, n)
 }
 
 // swapP99 is the 99th percentile of d's agents' swap times minus the first.

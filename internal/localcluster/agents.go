@@ -35,6 +35,8 @@ type Agent struct {
 	MetricsAddr string
 	// PprofAddr is its --pprof-listen address (Config.Pprof); empty: none.
 	PprofAddr string
+	// PeerAddr is its --peer-listen address (Config.AgentPeers); empty: none.
+	PeerAddr string
 	// Proc is the process (replaced by RestartAgent).
 	Proc *Proc
 	// Binary is the agent's executable; empty: BinDir/cutover-agent.
@@ -143,7 +145,8 @@ func (c *Cluster) startAgents(ctx context.Context, env string, labels map[string
 			if err != nil {
 				return err
 			}
-			a.args = append(a.args, "--peer-listen", fmt.Sprintf("127.0.0.1:%d", port))
+			a.PeerAddr = fmt.Sprintf("127.0.0.1:%d", port)
+			a.args = append(a.args, "--peer-listen", a.PeerAddr)
 		}
 		for k, v := range labels {
 			a.args = append(a.args, "--label", k+"="+v)

@@ -14,7 +14,7 @@ func environment(name string) *model.Environment {
 	return &model.Environment{Name: name, TwoStage: true,
 		Database: model.Database{Driver: "postgres", DSN: "postgres://db/" + name, StatementTimeout: time.Second, LockTimeout: 2 * time.Second, ShadowDSN: "postgres://shadow"},
 		Windows:  []string{"Mon-Fri 02:00-04:00 Europe/Lisbon"}, PreparedTTL: 96 * time.Hour, RequireApproval: true, RequirePrepared: true,
-		KeepReleases: 4, StageRate: 64 << 20, Deadlines: model.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Minute},
+		KeepReleases: 4, StageRate: 64 << 20, PeersDisabled: true, Deadlines: model.Stage2Deadlines{Arm: time.Minute, Hooks: 2 * time.Minute, Commit: 3 * time.Minute},
 		DeployedVersions: map[string]model.DeployedVersion{"hello": {VersionLabel: "v1", ReleaseID: "r-1", DeploymentID: "d-1", DeployTime: t0}},
 		CreateTime:       t0, UpdateTime: t0.Add(time.Hour)}
 }

@@ -1041,7 +1041,13 @@ type StageCommand struct {
 	// the releases, best first (those holding them whole, then the same
 	// zone): the agent asks them before the controller, and verifies every
 	// chunk by its hash as any other. Empty: fetch from the controller only.
-	Peers         []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	Peers []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	// swarm, when set, says how the agents that stage the same releases at
+	// the same time share the work: each fetches one slice of the chunks
+	// first (from its upstream, else the controller) and serves it to the
+	// others as it is written, and asks each slice of its owner. Unset: no
+	// swarm (the agent asks peers, in order, for what they hold).
+	Swarm         *Swarm `protobuf:"bytes,6,opt,name=swarm,proto3" json:"swarm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1111,6 +1117,85 @@ func (x *StageCommand) GetPeers() []*Peer {
 	return nil
 }
 
+func (x *StageCommand) GetSwarm() *Swarm {
+	if x != nil {
+		return x.Swarm
+	}
+	return nil
+}
+
+// Swarm is an agent's part in a simultaneous stage (agent/peer). The
+// chunks of the releases are split into slices by their id: chunk c is in
+// slice (the first 8 bytes of c, big-endian) mod slices.
+type Swarm struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// slices is how many slices the chunks are split into (at least 1).
+	Slices int32 `protobuf:"varint,1,opt,name=slices,proto3" json:"slices,omitempty"`
+	// slice is the slice this agent fetches first and serves to the others
+	// as it is written; -1: none (the agent fetches every slice from its
+	// owner).
+	Slice int32 `protobuf:"varint,2,opt,name=slice,proto3" json:"slice,omitempty"`
+	// owners[k] names the peer (among the command's peers) to ask for slice
+	// k, which waits for chunks of slice k it has not written yet; "" for
+	// none: the controller. owners[slice] is this agent's upstream: the
+	// agent that fetches the same slice in the group before (a tree of
+	// groups), or "" for the controller.
+	Owners        []string `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Swarm) Reset() {
+	*x = Swarm{}
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Swarm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Swarm) ProtoMessage() {}
+
+func (x *Swarm) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Swarm.ProtoReflect.Descriptor instead.
+func (*Swarm) Descriptor() ([]byte, []int) {
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Swarm) GetSlices() int32 {
+	if x != nil {
+		return x.Slices
+	}
+	return 0
+}
+
+func (x *Swarm) GetSlice() int32 {
+	if x != nil {
+		return x.Slice
+	}
+	return 0
+}
+
+func (x *Swarm) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
 // Peer is an agent that serves chunks to the others of its environment.
 type Peer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1128,7 +1213,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1225,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[11]
+	mi := &file_cutover_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1238,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Peer) GetName() string {
@@ -1212,13 +1297,16 @@ type ArmCommand struct {
 	// Stage, drop and rollback commands only ever concern a deployment's own
 	// activation, and have no such field.
 	RollbackAttempt uint32 `protobuf:"varint,6,opt,name=rollback_attempt,json=rollbackAttempt,proto3" json:"rollback_attempt,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// peers, as in StageCommand: the agent asks them before the controller
+	// for what it stages (no swarm: by arm, the others hold the releases).
+	Peers         []*Peer `protobuf:"bytes,7,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ArmCommand) Reset() {
 	*x = ArmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1318,7 @@ func (x *ArmCommand) String() string {
 func (*ArmCommand) ProtoMessage() {}
 
 func (x *ArmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[12]
+	mi := &file_cutover_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1331,7 @@ func (x *ArmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmCommand.ProtoReflect.Descriptor instead.
 func (*ArmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ArmCommand) GetCommandId() string {
@@ -1288,6 +1376,13 @@ func (x *ArmCommand) GetRollbackAttempt() uint32 {
 	return 0
 }
 
+func (x *ArmCommand) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 // CommitCommand asks the agent to swap to the releases it armed: rename
 // `current.next` over `current`, fsync, restart, wait for health, run the
 // validate hooks. Any failure swaps back and reports FAILED with
@@ -1324,7 +1419,7 @@ type CommitCommand struct {
 
 func (x *CommitCommand) Reset() {
 	*x = CommitCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1431,7 @@ func (x *CommitCommand) String() string {
 func (*CommitCommand) ProtoMessage() {}
 
 func (x *CommitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[13]
+	mi := &file_cutover_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1444,7 @@ func (x *CommitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitCommand.ProtoReflect.Descriptor instead.
 func (*CommitCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommitCommand) GetCommandId() string {
@@ -1423,7 +1518,7 @@ type FinishCommand struct {
 
 func (x *FinishCommand) Reset() {
 	*x = FinishCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1530,7 @@ func (x *FinishCommand) String() string {
 func (*FinishCommand) ProtoMessage() {}
 
 func (x *FinishCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[14]
+	mi := &file_cutover_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1543,7 @@ func (x *FinishCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishCommand.ProtoReflect.Descriptor instead.
 func (*FinishCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FinishCommand) GetCommandId() string {
@@ -1495,7 +1590,7 @@ type DisarmCommand struct {
 
 func (x *DisarmCommand) Reset() {
 	*x = DisarmCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1602,7 @@ func (x *DisarmCommand) String() string {
 func (*DisarmCommand) ProtoMessage() {}
 
 func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[15]
+	mi := &file_cutover_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1615,7 @@ func (x *DisarmCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisarmCommand.ProtoReflect.Descriptor instead.
 func (*DisarmCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DisarmCommand) GetCommandId() string {
@@ -1565,7 +1660,7 @@ type HooksCommand struct {
 
 func (x *HooksCommand) Reset() {
 	*x = HooksCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1672,7 @@ func (x *HooksCommand) String() string {
 func (*HooksCommand) ProtoMessage() {}
 
 func (x *HooksCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[16]
+	mi := &file_cutover_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1685,7 @@ func (x *HooksCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksCommand.ProtoReflect.Descriptor instead.
 func (*HooksCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HooksCommand) GetCommandId() string {
@@ -1643,7 +1738,7 @@ type HookRef struct {
 
 func (x *HookRef) Reset() {
 	*x = HookRef{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1750,7 @@ func (x *HookRef) String() string {
 func (*HookRef) ProtoMessage() {}
 
 func (x *HookRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[17]
+	mi := &file_cutover_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1763,7 @@ func (x *HookRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRef.ProtoReflect.Descriptor instead.
 func (*HookRef) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HookRef) GetApplication() string {
@@ -1708,7 +1803,7 @@ type RollbackCommand struct {
 
 func (x *RollbackCommand) Reset() {
 	*x = RollbackCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1815,7 @@ func (x *RollbackCommand) String() string {
 func (*RollbackCommand) ProtoMessage() {}
 
 func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[18]
+	mi := &file_cutover_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1828,7 @@ func (x *RollbackCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackCommand.ProtoReflect.Descriptor instead.
 func (*RollbackCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RollbackCommand) GetCommandId() string {
@@ -1775,7 +1870,7 @@ type StopAppCommand struct {
 
 func (x *StopAppCommand) Reset() {
 	*x = StopAppCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1882,7 @@ func (x *StopAppCommand) String() string {
 func (*StopAppCommand) ProtoMessage() {}
 
 func (x *StopAppCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[19]
+	mi := &file_cutover_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1895,7 @@ func (x *StopAppCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAppCommand.ProtoReflect.Descriptor instead.
 func (*StopAppCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StopAppCommand) GetCommandId() string {
@@ -1832,7 +1927,7 @@ type DropCommand struct {
 
 func (x *DropCommand) Reset() {
 	*x = DropCommand{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1939,7 @@ func (x *DropCommand) String() string {
 func (*DropCommand) ProtoMessage() {}
 
 func (x *DropCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[20]
+	mi := &file_cutover_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1952,7 @@ func (x *DropCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCommand.ProtoReflect.Descriptor instead.
 func (*DropCommand) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DropCommand) GetCommandId() string {
@@ -1892,7 +1987,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +1999,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[21]
+	mi := &file_cutover_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2012,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetManifestRequest) GetReleaseId() string {
@@ -1938,7 +2033,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2045,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[22]
+	mi := &file_cutover_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2058,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetManifestResponse) GetManifest() []byte {
@@ -1996,7 +2091,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2103,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[23]
+	mi := &file_cutover_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2116,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchChunksRequest) GetIds() [][]byte {
@@ -2070,7 +2165,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[24]
+	mi := &file_cutover_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2177,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[24]
+	mi := &file_cutover_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2190,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*Chunk {
@@ -2120,7 +2215,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_cutover_v1_agent_proto_msgTypes[25]
+	mi := &file_cutover_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2227,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_v1_agent_proto_msgTypes[25]
+	mi := &file_cutover_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2240,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_cutover_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Chunk) GetId() []byte {
@@ -2242,7 +2337,7 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"ReleaseRef\x12 \n" +
 	"\vapplication\x18\x01 \x01(\tR\vapplication\x12\x1d\n" +
 	"\n" +
-	"release_id\x18\x02 \x01(\tR\treleaseId\"\xcd\x01\n" +
+	"release_id\x18\x02 \x01(\tR\treleaseId\"\xf6\x01\n" +
 	"\fStageCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2250,12 +2345,17 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"\breleases\x18\x03 \x03(\v2\x16.cutover.v1.ReleaseRefR\breleases\x12\x1d\n" +
 	"\n" +
 	"stage_rate\x18\x04 \x01(\x03R\tstageRate\x12&\n" +
-	"\x05peers\x18\x05 \x03(\v2\x10.cutover.v1.PeerR\x05peers\"^\n" +
+	"\x05peers\x18\x05 \x03(\v2\x10.cutover.v1.PeerR\x05peers\x12'\n" +
+	"\x05swarm\x18\x06 \x01(\v2\x11.cutover.v1.SwarmR\x05swarm\"M\n" +
+	"\x05Swarm\x12\x16\n" +
+	"\x06slices\x18\x01 \x01(\x05R\x06slices\x12\x14\n" +
+	"\x05slice\x18\x02 \x01(\x05R\x05slice\x12\x16\n" +
+	"\x06owners\x18\x03 \x03(\tR\x06owners\"^\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x14\n" +
-	"\x05holds\x18\x04 \x01(\bR\x05holds\"\xef\x01\n" +
+	"\x05holds\x18\x04 \x01(\bR\x05holds\"\x97\x02\n" +
 	"\n" +
 	"ArmCommand\x12\x1d\n" +
 	"\n" +
@@ -2266,7 +2366,8 @@ const file_cutover_v1_agent_proto_rawDesc = "" +
 	"verifyOnly\x12\x1d\n" +
 	"\n" +
 	"stage_rate\x18\x05 \x01(\x03R\tstageRate\x12)\n" +
-	"\x10rollback_attempt\x18\x06 \x01(\rR\x0frollbackAttempt\"\x9c\x02\n" +
+	"\x10rollback_attempt\x18\x06 \x01(\rR\x0frollbackAttempt\x12&\n" +
+	"\x05peers\x18\a \x03(\v2\x10.cutover.v1.PeerR\x05peers\"\x9c\x02\n" +
 	"\rCommitCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
@@ -2358,7 +2459,7 @@ func file_cutover_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_cutover_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cutover_v1_agent_proto_goTypes = []any{
 	(CommandOutcome)(0),              // 0: cutover.v1.CommandOutcome
 	(*EnrollRequest)(nil),            // 1: cutover.v1.EnrollRequest
@@ -2372,73 +2473,76 @@ var file_cutover_v1_agent_proto_goTypes = []any{
 	(*ConnectResponse)(nil),          // 9: cutover.v1.ConnectResponse
 	(*ReleaseRef)(nil),               // 10: cutover.v1.ReleaseRef
 	(*StageCommand)(nil),             // 11: cutover.v1.StageCommand
-	(*Peer)(nil),                     // 12: cutover.v1.Peer
-	(*ArmCommand)(nil),               // 13: cutover.v1.ArmCommand
-	(*CommitCommand)(nil),            // 14: cutover.v1.CommitCommand
-	(*FinishCommand)(nil),            // 15: cutover.v1.FinishCommand
-	(*DisarmCommand)(nil),            // 16: cutover.v1.DisarmCommand
-	(*HooksCommand)(nil),             // 17: cutover.v1.HooksCommand
-	(*HookRef)(nil),                  // 18: cutover.v1.HookRef
-	(*RollbackCommand)(nil),          // 19: cutover.v1.RollbackCommand
-	(*StopAppCommand)(nil),           // 20: cutover.v1.StopAppCommand
-	(*DropCommand)(nil),              // 21: cutover.v1.DropCommand
-	(*GetManifestRequest)(nil),       // 22: cutover.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),      // 23: cutover.v1.GetManifestResponse
-	(*FetchChunksRequest)(nil),       // 24: cutover.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),      // 25: cutover.v1.FetchChunksResponse
-	(*Chunk)(nil),                    // 26: cutover.v1.Chunk
-	nil,                              // 27: cutover.v1.AgentHello.LabelsEntry
-	(*AgentApplication)(nil),         // 28: cutover.v1.AgentApplication
-	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
-	(*HookResult)(nil),               // 30: cutover.v1.HookResult
-	(*durationpb.Duration)(nil),      // 31: google.protobuf.Duration
-	(HookKind)(0),                    // 32: cutover.v1.HookKind
+	(*Swarm)(nil),                    // 12: cutover.v1.Swarm
+	(*Peer)(nil),                     // 13: cutover.v1.Peer
+	(*ArmCommand)(nil),               // 14: cutover.v1.ArmCommand
+	(*CommitCommand)(nil),            // 15: cutover.v1.CommitCommand
+	(*FinishCommand)(nil),            // 16: cutover.v1.FinishCommand
+	(*DisarmCommand)(nil),            // 17: cutover.v1.DisarmCommand
+	(*HooksCommand)(nil),             // 18: cutover.v1.HooksCommand
+	(*HookRef)(nil),                  // 19: cutover.v1.HookRef
+	(*RollbackCommand)(nil),          // 20: cutover.v1.RollbackCommand
+	(*StopAppCommand)(nil),           // 21: cutover.v1.StopAppCommand
+	(*DropCommand)(nil),              // 22: cutover.v1.DropCommand
+	(*GetManifestRequest)(nil),       // 23: cutover.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),      // 24: cutover.v1.GetManifestResponse
+	(*FetchChunksRequest)(nil),       // 25: cutover.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),      // 26: cutover.v1.FetchChunksResponse
+	(*Chunk)(nil),                    // 27: cutover.v1.Chunk
+	nil,                              // 28: cutover.v1.AgentHello.LabelsEntry
+	(*AgentApplication)(nil),         // 29: cutover.v1.AgentApplication
+	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
+	(*HookResult)(nil),               // 31: cutover.v1.HookResult
+	(*durationpb.Duration)(nil),      // 32: google.protobuf.Duration
+	(HookKind)(0),                    // 33: cutover.v1.HookKind
 }
 var file_cutover_v1_agent_proto_depIdxs = []int32{
 	6,  // 0: cutover.v1.ConnectRequest.hello:type_name -> cutover.v1.AgentHello
 	7,  // 1: cutover.v1.ConnectRequest.status:type_name -> cutover.v1.AgentStatus
 	8,  // 2: cutover.v1.ConnectRequest.report:type_name -> cutover.v1.CommandReport
-	27, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
+	28, // 3: cutover.v1.AgentHello.labels:type_name -> cutover.v1.AgentHello.LabelsEntry
 	7,  // 4: cutover.v1.AgentHello.status:type_name -> cutover.v1.AgentStatus
-	28, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
+	29, // 5: cutover.v1.AgentStatus.applications:type_name -> cutover.v1.AgentApplication
 	0,  // 6: cutover.v1.CommandReport.outcome:type_name -> cutover.v1.CommandOutcome
-	29, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
-	30, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
-	31, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
+	30, // 7: cutover.v1.CommandReport.swap_time:type_name -> google.protobuf.Timestamp
+	31, // 8: cutover.v1.CommandReport.hooks:type_name -> cutover.v1.HookResult
+	32, // 9: cutover.v1.CommandReport.overlap:type_name -> google.protobuf.Duration
 	11, // 10: cutover.v1.ConnectResponse.stage:type_name -> cutover.v1.StageCommand
-	19, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
-	21, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
-	13, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
-	14, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
-	16, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
-	17, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
-	15, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
-	20, // 18: cutover.v1.ConnectResponse.stop_app:type_name -> cutover.v1.StopAppCommand
+	20, // 11: cutover.v1.ConnectResponse.rollback:type_name -> cutover.v1.RollbackCommand
+	22, // 12: cutover.v1.ConnectResponse.drop:type_name -> cutover.v1.DropCommand
+	14, // 13: cutover.v1.ConnectResponse.arm:type_name -> cutover.v1.ArmCommand
+	15, // 14: cutover.v1.ConnectResponse.commit:type_name -> cutover.v1.CommitCommand
+	17, // 15: cutover.v1.ConnectResponse.disarm:type_name -> cutover.v1.DisarmCommand
+	18, // 16: cutover.v1.ConnectResponse.hooks:type_name -> cutover.v1.HooksCommand
+	16, // 17: cutover.v1.ConnectResponse.finish:type_name -> cutover.v1.FinishCommand
+	21, // 18: cutover.v1.ConnectResponse.stop_app:type_name -> cutover.v1.StopAppCommand
 	10, // 19: cutover.v1.StageCommand.releases:type_name -> cutover.v1.ReleaseRef
-	12, // 20: cutover.v1.StageCommand.peers:type_name -> cutover.v1.Peer
-	10, // 21: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
-	10, // 22: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
-	18, // 23: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
-	10, // 24: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
-	18, // 25: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
-	32, // 26: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
-	10, // 27: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
-	26, // 28: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
-	5,  // 29: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
-	22, // 30: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
-	24, // 31: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
-	1,  // 32: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
-	3,  // 33: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
-	9,  // 34: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
-	23, // 35: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
-	25, // 36: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
-	2,  // 37: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
-	4,  // 38: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
-	34, // [34:39] is the sub-list for method output_type
-	29, // [29:34] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	13, // 20: cutover.v1.StageCommand.peers:type_name -> cutover.v1.Peer
+	12, // 21: cutover.v1.StageCommand.swarm:type_name -> cutover.v1.Swarm
+	10, // 22: cutover.v1.ArmCommand.releases:type_name -> cutover.v1.ReleaseRef
+	13, // 23: cutover.v1.ArmCommand.peers:type_name -> cutover.v1.Peer
+	10, // 24: cutover.v1.CommitCommand.releases:type_name -> cutover.v1.ReleaseRef
+	19, // 25: cutover.v1.CommitCommand.validate:type_name -> cutover.v1.HookRef
+	10, // 26: cutover.v1.HooksCommand.releases:type_name -> cutover.v1.ReleaseRef
+	19, // 27: cutover.v1.HooksCommand.hooks:type_name -> cutover.v1.HookRef
+	33, // 28: cutover.v1.HookRef.kind:type_name -> cutover.v1.HookKind
+	10, // 29: cutover.v1.DropCommand.releases:type_name -> cutover.v1.ReleaseRef
+	27, // 30: cutover.v1.FetchChunksResponse.chunks:type_name -> cutover.v1.Chunk
+	5,  // 31: cutover.v1.AgentService.Connect:input_type -> cutover.v1.ConnectRequest
+	23, // 32: cutover.v1.AgentService.GetManifest:input_type -> cutover.v1.GetManifestRequest
+	25, // 33: cutover.v1.AgentService.FetchChunks:input_type -> cutover.v1.FetchChunksRequest
+	1,  // 34: cutover.v1.AgentService.Enroll:input_type -> cutover.v1.EnrollRequest
+	3,  // 35: cutover.v1.AgentService.RenewCertificate:input_type -> cutover.v1.RenewCertificateRequest
+	9,  // 36: cutover.v1.AgentService.Connect:output_type -> cutover.v1.ConnectResponse
+	24, // 37: cutover.v1.AgentService.GetManifest:output_type -> cutover.v1.GetManifestResponse
+	26, // 38: cutover.v1.AgentService.FetchChunks:output_type -> cutover.v1.FetchChunksResponse
+	2,  // 39: cutover.v1.AgentService.Enroll:output_type -> cutover.v1.EnrollResponse
+	4,  // 40: cutover.v1.AgentService.RenewCertificate:output_type -> cutover.v1.RenewCertificateResponse
+	36, // [36:41] is the sub-list for method output_type
+	31, // [31:36] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_cutover_v1_agent_proto_init() }
@@ -2469,7 +2573,7 @@ func file_cutover_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_v1_agent_proto_rawDesc), len(file_cutover_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,10 +32,13 @@ const (
 // another environment is refused (PERMISSION_DENIED).
 type PeerServiceClient interface {
 	// FetchChunks streams those of the requested chunks that this agent
-	// holds intact (each read from its disk and checked against its id), in
-	// the order requested, batched; the ones it lacks are left out, and the
-	// caller asks someone else for them. release_id, environment and
-	// suspect_ids of the request are not used.
+	// holds intact (each read from its disk and checked against its id),
+	// committed or just written and verified by a stage under way, in the
+	// order requested, batched; then, as they are written, those of
+	// release_id's chunks it is staging in its swarm slice (it waits for
+	// them); the others it lacks are left out, and the caller asks someone
+	// else for them. environment and suspect_ids of the request are not
+	// used.
 	FetchChunks(ctx context.Context, in *FetchChunksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchChunksResponse], error)
 }
 
@@ -76,10 +79,13 @@ type PeerService_FetchChunksClient = grpc.ServerStreamingClient[FetchChunksRespo
 // another environment is refused (PERMISSION_DENIED).
 type PeerServiceServer interface {
 	// FetchChunks streams those of the requested chunks that this agent
-	// holds intact (each read from its disk and checked against its id), in
-	// the order requested, batched; the ones it lacks are left out, and the
-	// caller asks someone else for them. release_id, environment and
-	// suspect_ids of the request are not used.
+	// holds intact (each read from its disk and checked against its id),
+	// committed or just written and verified by a stage under way, in the
+	// order requested, batched; then, as they are written, those of
+	// release_id's chunks it is staging in its swarm slice (it waits for
+	// them); the others it lacks are left out, and the caller asks someone
+	// else for them. environment and suspect_ids of the request are not
+	// used.
 	FetchChunks(*FetchChunksRequest, grpc.ServerStreamingServer[FetchChunksResponse]) error
 	mustEmbedUnimplementedPeerServiceServer()
 }

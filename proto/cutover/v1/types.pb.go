@@ -296,7 +296,13 @@ type Environment struct {
 	// stages what is missing), so that stage 1 stays out of the way of the
 	// apps the front-end serves. 0: the agent's own --stage-rate (none by
 	// default). The smaller of the two applies.
-	StageRate     int64 `protobuf:"varint,31,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	StageRate int64 `protobuf:"varint,31,opt,name=stage_rate,json=stageRate,proto3" json:"stage_rate,omitempty"`
+	// peers_disabled turns peer sharing off for the environment: stage
+	// commands name no peers and no swarm, so every agent fetches releases
+	// from the controller only (and serves nothing to the others, since
+	// none is told to ask). Off by default: agents started with
+	// --peer-listen share what they stage.
+	PeersDisabled bool `protobuf:"varint,32,opt,name=peers_disabled,json=peersDisabled,proto3" json:"peers_disabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -448,6 +454,13 @@ func (x *Environment) GetStageRate() int64 {
 		return x.StageRate
 	}
 	return 0
+}
+
+func (x *Environment) GetPeersDisabled() bool {
+	if x != nil {
+		return x.PeersDisabled
+	}
+	return false
 }
 
 // Stage2Deadlines bound the steps of stage 2 that wait for the agents.
@@ -2613,7 +2626,7 @@ var File_cutover_v1_types_proto protoreflect.FileDescriptor
 const file_cutover_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16cutover/v1/types.proto\x12\n" +
-	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\a\n" +
+	"cutover.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\a\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x120\n" +
@@ -2637,7 +2650,8 @@ const file_cutover_v1_types_proto_rawDesc = "" +
 	"\x10require_prepared\x18\x14 \x01(\bR\x0frequirePrepared\x12F\n" +
 	"\x10stage2_deadlines\x18\x1e \x01(\v2\x1b.cutover.v1.Stage2DeadlinesR\x0fstage2Deadlines\x12\x1d\n" +
 	"\n" +
-	"stage_rate\x18\x1f \x01(\x03R\tstageRate\x1a`\n" +
+	"stage_rate\x18\x1f \x01(\x03R\tstageRate\x12%\n" +
+	"\x0epeers_disabled\x18  \x01(\bR\rpeersDisabled\x1a`\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.cutover.v1.DeployedVersionR\x05value:\x028\x01\"\xa2\x01\n" +

@@ -44,8 +44,11 @@ type Environment struct {
 	DeployedVersions map[string]*DeployedVersion `protobuf:"bytes,11,rep,name=deployed_versions,json=deployedVersions" json:"deployed_versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreateTime       *timestamppb.Timestamp      `protobuf:"bytes,12,opt,name=create_time,json=createTime" json:"create_time,omitempty"`
 	UpdateTime       *timestamppb.Timestamp      `protobuf:"bytes,13,opt,name=update_time,json=updateTime" json:"update_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// peers_disabled: stage commands name no peers (absent in records
+	// written before it: peers on, as before).
+	PeersDisabled bool `protobuf:"varint,14,opt,name=peers_disabled,json=peersDisabled" json:"peers_disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Environment) Reset() {
@@ -167,6 +170,13 @@ func (x *Environment) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Environment) GetPeersDisabled() bool {
+	if x != nil {
+		return x.PeersDisabled
+	}
+	return false
 }
 
 // Database says how the controller reaches an environment's database.
@@ -1046,7 +1056,7 @@ var File_cutover_storage_v1_records_proto protoreflect.FileDescriptor
 
 const file_cutover_storage_v1_records_proto_rawDesc = "" +
 	"\n" +
-	" cutover/storage/v1/records.proto\x12\x12cutover.storage.v1\x1a#cutover/storage/v1/deployment.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x05\n" +
+	" cutover/storage/v1/records.proto\x12\x12cutover.storage.v1\x1a#cutover/storage/v1/deployment.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x06\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttwo_stage\x18\x02 \x01(\bR\btwoStage\x128\n" +
@@ -1064,7 +1074,8 @@ const file_cutover_storage_v1_records_proto_rawDesc = "" +
 	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x1ah\n" +
+	"updateTime\x12%\n" +
+	"\x0epeers_disabled\x18\x0e \x01(\bR\rpeersDisabled\x1ah\n" +
 	"\x15DeployedVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x129\n" +
 	"\x05value\x18\x02 \x01(\v2#.cutover.storage.v1.DeployedVersionR\x05value:\x028\x01\"\xad\x01\n" +
