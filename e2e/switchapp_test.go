@@ -116,6 +116,32 @@ func (c *cluster) waitProbeAnswers(p *probe.Probe, version string) {
 	})
 }
 
+// waitOnlyVersion waits until every front-end has answered version at
+// least 20 times in the probe's current phase and nothing else: an old
+// process told to stop (the switch) finishes the request it has read on
+// a keep-alive connection before it closes it, and on a loaded machine
+// it may take it a while to act on its signal; a phase in which it still
+// answered is cut, and the wait starts again. An old process that never
+// stops answering fails the test.
+func (c *cluster) waitOnlyVersion(p *probe.Probe, version string) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, "every front-end answers "+version+" only", func() error {
+		r := p.Snapshot()
+		for _, name := range r.Targets {
+			for v, s := range r.Counts[name].Versions {
+				if v != version {
+					noImpact(c.t, version+" settling", p.Cut()) // what was cut had no impact either
+					return fmt.Errorf("%s still answered %s %d times", name, v, s.Answers)
+				}
+			}
+			if s := r.Counts[name].Versions[version]; s == nil || s.Answers < 20 {
+				return fmt.Errorf("%s has not answered %s 20 times:\n%s", name, version, r.Table())
+			}
+		}
+		return nil
+	})
+}
+
 // phase ends the probe's current phase, logs its report as what, and
 // returns it.
 func phase(t *testing.T, p *probe.Probe, what string) probe.Report {
@@ -163,7 +189,7 @@ func (c *cluster) afterSwitch(p *probe.Probe, what, version string) probe.Report
 	c.t.Helper()
 	during := phase(c.t, p, what+", until its end is seen")
 	noImpact(c.t, what, during)
-	c.waitProbeAnswers(p, version)
+	c.waitOnlyVersion(p, version)
 	after := version + " after " + what
 	r := phase(c.t, p, after)
 	noImpact(c.t, after, r)
