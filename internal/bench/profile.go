@@ -27,10 +27,10 @@ type profiler struct {
 func (p *profiler) start(ctx context.Context, dir, step string, secs int, addrs map[string]string) {
 	for name, addr := range addrs {
 		for kind, file := range map[string]string{"profile": ".cpu.pprof", "trace": ".trace"} {
-			url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs)
 			path := filepath.Join(dir, name+"-"+step+file)
 			p.wg.Go(func() {
-				if err := fetchTo(ctx, url, path, secs); err != nil {
+				within := time.Duration(secs)*time.Second + 30*time.Second
+				if err := FetchProfile(ctx, addr, fmt.Sprintf("%s?seconds=%d", kind, secs), path, within); err != nil {
 					p.mu.Lock()
 					p.errs = append(p.errs, err)
 					p.mu.Unlock()
@@ -70,9 +70,13 @@ func (p *profiler) wait() error {
 	return errors.Join(p.errs...)
 }
 
-func fetchTo(ctx context.Context, url, path string, secs int) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
+// FetchProfile writes the Go runtime profile /debug/pprof/NAME (with its
+// query, e.g. "heap?gc=1" or "profile?seconds=30") of the process whose
+// pprof server is at addr to path, within the time given.
+func FetchProfile(ctx context.Context, addr, name, path string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	url := "http://" + addr + "/debug/pprof/" + name
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

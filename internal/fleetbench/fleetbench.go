@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,10 +187,10 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		p.Connect.Round(time.Millisecond), p.IdleRSS>>20, p.BaseRSS>>20, p.Goroutines, heap/(1<<20), stacks/(1<<20))
 	if pprofAddr != "" {
 		file := fmt.Sprintf("%s.%d", cfg.HeapProfile, cfg.Agents)
-		if err := profile(ctx, pprofAddr, "heap?gc=1", file); err != nil {
+		if err := bench.FetchProfile(ctx, pprofAddr, "heap?gc=1", file, time.Minute); err != nil {
 			return p, err
 		}
-		if err := profile(ctx, pprofAddr, "goroutine?debug=1", file+".goroutines"); err != nil {
+		if err := bench.FetchProfile(ctx, pprofAddr, "goroutine?debug=1", file+".goroutines", time.Minute); err != nil {
 			return p, err
 		}
 		say("heap profile in %s (go tool pprof -top -sample_index=inuse_space %s), goroutines in %[1]s.goroutines", file, file)
@@ -238,31 +237,6 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	say("stage 2 in %s, spread %s, swap p99−first %s, peak RSS %d MiB", p.Stage2.Round(time.Millisecond),
 		p.Spread.Round(time.Millisecond), p.SwapP99.Round(time.Millisecond), p.PeakRSS>>20)
 	return p, nil
-}
-
-// profile writes the controller's profile /debug/pprof/<name> to file.
-func profile(ctx context.Context, addr, name, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+name, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("profile %s: %w", name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile %s: %s", name, resp.Status)
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // WriteApp writes the tiny application's source into dir.
