@@ -87,16 +87,12 @@ func (f *Follower) follow(ctx context.Context) {
 func (f *Follower) read(ctx context.Context) (int64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := f.cli.Get(rctx, f.prefix+KeyPrefix, clientv3.WithFirstCreate()...)
+	name, epoch, rev, err := leaderAt(rctx, f.cli, f.prefix)
 	if err != nil {
 		return 0, err
 	}
-	if len(resp.Kvs) == 0 {
-		f.set(true, "", 0)
-	} else {
-		f.set(true, string(resp.Kvs[0].Value), uint64(resp.Kvs[0].CreateRevision))
-	}
-	return resp.Header.Revision, nil
+	f.set(true, name, epoch)
+	return rev, nil
 }
 
 func (f *Follower) set(known bool, name string, epoch uint64) {

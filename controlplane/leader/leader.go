@@ -178,12 +178,18 @@ func (e *Elector) watchTerm(ctx context.Context, end context.CancelCauseFunc, se
 // Leader returns the name of the current leader, and its epoch; "" and 0
 // when there is none.
 func Leader(ctx context.Context, cli *clientv3.Client, prefix string) (name string, epoch uint64, err error) {
+	name, epoch, _, err = leaderAt(ctx, cli, prefix)
+	return name, epoch, err
+}
+
+// leaderAt is Leader, with the revision etcd read it at.
+func leaderAt(ctx context.Context, cli *clientv3.Client, prefix string) (name string, epoch uint64, rev int64, err error) {
 	resp, err := cli.Get(ctx, prefix+KeyPrefix, clientv3.WithFirstCreate()...)
 	if err != nil {
-		return "", 0, fmt.Errorf("read the election: %w", err)
+		return "", 0, 0, fmt.Errorf("read the election: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
-		return "", 0, nil
+	if len(resp.Kvs) > 0 {
+		name, epoch = string(resp.Kvs[0].Value), uint64(resp.Kvs[0].CreateRevision)
 	}
-	return string(resp.Kvs[0].Value), uint64(resp.Kvs[0].CreateRevision), nil
+	return name, epoch, resp.Header.Revision, nil
 }
