@@ -99,35 +99,23 @@ func (c *Copies) Lacking(ctx context.Context, releases []string) ([]string, erro
 }
 
 // Changed returns a channel that receives (coalesced) when a controller
-// comes or goes or records a release, until ctx ends; it is closed then.
-// A watch that etcd ends (a member lost its leader) is opened again, and
-// the channel receives then too: something may have changed meanwhile.
+// comes or goes or records a release after Changed returned, until ctx
+// ends; it is closed then. The watches start at the revision read when
+// Changed is called, so no change after it is missed; a watch that etcd
+// ends (a member lost its leader) is opened again from the last revision
+// seen.
 func (c *Copies) Changed(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case out <- struct{}{}:
-		default:
-		}
+	var rev int64 // watch from rev+1; 0: from now
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	if resp, err := c.cli.Get(rctx, c.pfx, clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil {
+		rev = resp.Header.Revision
 	}
+	cancel()
 	go func() {
 		defer close(out)
 		for ctx.Err() == nil {
-			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			members := c.cli.Watch(wctx, c.members, clientv3.WithPrefix())
-			records := c.cli.Watch(wctx, c.pfx, clientv3.WithPrefix())
-			for ok := true; ok; {
-				select {
-				case <-ctx.Done():
-				case _, ok = <-members:
-				case _, ok = <-records:
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				signal()
-			}
-			cancel()
+			rev = c.watch(ctx, rev, out)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second): // a retry pace against a failing etcd, not a synchronisation
@@ -135,4 +123,35 @@ func (c *Copies) Changed(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// watch signals out at every change of the members or the records after
+// rev (from now if 0) until the watch or ctx ends, and returns the last
+// revision it saw.
+func (c *Copies) watch(ctx context.Context, rev int64, out chan<- struct{}) int64 {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev+1))
+	}
+	members, records := c.cli.Watch(wctx, c.members, opts...), c.cli.Watch(wctx, c.pfx, opts...)
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return rev
+		case resp, ok = <-members:
+		case resp, ok = <-records:
+		}
+		if !ok || resp.Canceled || resp.Err() != nil {
+			return rev
+		}
+		rev = max(rev, resp.Header.Revision)
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -2,6 +2,7 @@ package copies
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -20,6 +21,9 @@ func TestMain(m *testing.M) {
 }
 
 func client(t *testing.T) *clientv3.Client { return etcdcluster.Client(t, cluster) }
+
+// newPrefix is a prefix no other test, nor another run of this one, uses.
+func newPrefix(t *testing.T) string { return fmt.Sprintf("/%s-%d/", t.Name(), time.Now().UnixNano()) }
 
 // live makes name a live controller under prefix as the election does (a
 // key under election/ on a lease, the name as its value), and returns the
@@ -40,7 +44,7 @@ func live(t *testing.T, cli *clientv3.Client, prefix, name string) clientv3.Leas
 func TestLacking(t *testing.T) {
 	cli := client(t)
 	ctx := context.Background()
-	prefix := "/" + t.Name() + "/"
+	prefix := newPrefix(t)
 	a, b, c := New(cli, prefix, "a:1"), New(cli, prefix, "b:1"), New(cli, prefix, "c:1")
 	live(t, cli, prefix, "a:1")
 	live(t, cli, prefix, "b:1")
@@ -79,37 +83,36 @@ func TestLacking(t *testing.T) {
 	want([]string{"r1"})
 }
 
+// TestChangedSignals: a controller that comes and a release recorded after
+// Changed returned each signal, and nothing signals before them.
 func TestChangedSignals(t *testing.T) {
 	cli := client(t)
-	prefix := "/" + t.Name() + "/"
+	prefix := newPrefix(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, b := New(cli, prefix, "a:1"), New(cli, prefix, "b:1")
 	ch := a.Changed(ctx)
-	// A watch that has begun is known only by what it receives: put until
-	// one signal came, then drain, then expect each change to signal.
-	for got := false; !got; {
-		if err := b.Hold(ctx, "warmup"); err != nil {
-			t.Fatal(err)
-		}
+	for _, change := range []struct {
+		what string
+		do   func()
+	}{
+		{"a controller came", func() { live(t, cli, prefix, "b:1") }},
+		{"a release was recorded", func() {
+			if err := b.Hold(ctx, "r1"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
 		select {
 		case <-ch:
-			got = true
-		case <-time.After(100 * time.Millisecond): // a put before the watch started: put again
+			t.Fatalf("a signal before %s", change.what)
+		default:
 		}
-	}
-	for _, change := range []func(){
-		func() { live(t, cli, prefix, "b:1") },
-		func() {
-			if err := b.Hold(ctx, "r1"); err != nil {
-				t.Error(err)
-			}
-		},
-	} {
-		for len(ch) > 0 {
-			<-ch
+		change.do()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no signal within 10 s after %s", change.what)
 		}
-		change()
-		<-ch
 	}
 	cancel()
 	for range ch { // closed once ctx ended
