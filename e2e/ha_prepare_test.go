@@ -3,31 +3,24 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/copies"
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// heldBy reads from etcd which controllers recorded that they hold
-// release (controlplane/copies), by address.
-func (h *haCluster) heldBy(release string) map[string]bool {
+// lacking returns the live controllers other than leader that have not
+// recorded release as held (controlplane/copies, what PREPARED waits for).
+func (h *haCluster) lacking(leader, release string) []string {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	held := map[string]bool{}
-	for addr := range h.ctl {
-		resp, err := h.etcd.Get(ctx, h.prefix+"mirrors/"+url.PathEscape(addr)+"/"+url.PathEscape(release))
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		held[addr] = len(resp.Kvs) == 1
+	got, err := copies.New(h.etcd, h.prefix, leader).Lacking(context.Background(), []string{release})
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	return held
+	return got
 }
 
 // agentWireBytes returns what the agent fetched on the wire, committed
@@ -84,10 +77,8 @@ func TestLeaderKilledInPrepare(t *testing.T) {
 			return fmt.Errorf("not built yet")
 		}
 		release = d.GetApplications()[0].GetReleaseId()
-		for addr, ok := range h.heldBy(release) {
-			if addr != first && !ok {
-				return fmt.Errorf("the follower %s does not hold %s yet", addr, release)
-			}
+		if lack := h.lacking(first, release); len(lack) > 0 {
+			return fmt.Errorf("the followers %v do not hold %s yet", lack, release)
 		}
 		for _, a := range h.Agents {
 			if n := agentWireBytes(t, a); n < 2*batch {
@@ -100,20 +91,15 @@ func TestLeaderKilledInPrepare(t *testing.T) {
 	for _, a := range h.Agents {
 		had += agentWireBytes(t, a)
 	}
-	h.ctl[first].Kill()
+	h.hc.Kill(first)
 	t.Logf("leader %s (epoch %d) killed during prepare; the agents had %.0f bytes durable", first, epoch, had)
 
-	var next string
-	h.waitFor(30*time.Second, "a new leader", func() error {
-		if next, _ = h.leaderAddr(); next == first {
-			return fmt.Errorf("the killed controller %s still holds the election", first)
-		}
-		return nil
-	})
+	next, _ := h.leaderAddr(first)
+	viaNext := h.client(next)
 	var d *cutoverv1.Deployment
 	h.waitFor(deployDeadline, "PREPARED under the new leader", func() error {
 		var err error
-		if d, err = h.client(next).GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
+		if d, err = viaNext.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
 			return err
 		}
 		if d.GetState() != prepared {
@@ -135,10 +121,8 @@ func TestLeaderKilledInPrepare(t *testing.T) {
 	if sent > bound {
 		t.Errorf("the new leader sent %.0f bytes, more than the %.0f the agents lacked (with the batches in flight): what they had was sent again", sent, bound)
 	}
-	for addr, ok := range h.heldBy(release) {
-		if addr != first && !ok {
-			t.Errorf("PREPARED, but the controller %s does not hold the release", addr)
-		}
+	if lack := h.lacking(next, release); len(lack) > 0 {
+		t.Errorf("PREPARED, but the controllers %v do not hold the release", lack)
 	}
 	h.checkMaterialized(src, app, release)
 }

@@ -12,7 +12,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/cutover-dev/cutover/controlplane/leader"
 	"github.com/cutover-dev/cutover/controlplane/migrate/migratetest"
 	"github.com/cutover-dev/cutover/internal/etcdcluster"
 	"github.com/cutover-dev/cutover/internal/hacluster"
@@ -28,7 +27,6 @@ type haCluster struct {
 	hc     *hacluster.Cluster
 	etcd   *clientv3.Client
 	prefix string
-	ctl    map[string]*localcluster.Proc // address → process, the harness's included
 	token  string
 }
 
@@ -64,46 +62,33 @@ func newHACluster(t *testing.T, ttl time.Duration) *haCluster {
 	if err != nil {
 		t.Fatalf("start the controllers on etcd: %v", err)
 	}
-	h := &haCluster{cluster: &cluster{Cluster: hc.Cluster, t: t, dir: dir}, hc: hc, etcd: hc.EtcdClient, prefix: hc.Prefix,
-		ctl: map[string]*localcluster.Proc{}}
-	for _, addr := range hc.Addrs {
-		h.ctl[addr] = hc.Proc(addr)
-	}
+	h := &haCluster{cluster: &cluster{Cluster: hc.Cluster, t: t, dir: dir}, hc: hc, etcd: hc.EtcdClient, prefix: hc.Prefix}
 	if h.token, err = hc.AdminToken(); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-// leaderAddr returns the leading controller's address and epoch.
-func (h *haCluster) leaderAddr() (string, uint64) {
+// leaderAddr returns the leading controller's address and epoch; with
+// not, a leader other than those.
+func (h *haCluster) leaderAddr(not ...string) (string, uint64) {
 	h.t.Helper()
-	var addr string
-	var epoch uint64
-	h.waitFor(30*time.Second, "a leader", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		var err error
-		if addr, epoch, err = leader.Leader(ctx, h.etcd, h.prefix); err != nil {
-			return err
-		}
-		if _, ok := h.ctl[addr]; !ok {
-			return fmt.Errorf("leader %q is not one of the controllers", addr)
-		}
-		return nil
-	})
+	addr, epoch, err := h.hc.WaitLeader(context.Background(), 30*time.Second, not...)
+	if err != nil {
+		h.t.Fatalf("a leader (not %v): %v", not, err)
+	}
 	return addr, epoch
 }
 
 // client returns an AdminService client of the controller at addr.
 func (h *haCluster) client(addr string) cutoverv1.AdminServiceClient {
 	h.t.Helper()
-	conn, err := h.DialAddr(addr, h.token)
+	admin, closeConn, err := h.hc.Client(addr)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() { _ = conn.Close() })
-	return cutoverv1.NewAdminServiceClient(conn)
+	h.t.Cleanup(closeConn)
+	return admin
 }
 
 // holdHook makes v's before_activate hook wait until the file hold exists.
@@ -181,10 +166,8 @@ func TestLeaderKilledInStage2(t *testing.T) {
 	// PREPARED means the followers hold v2's chunks too, copied from the
 	// leader (controlplane/mirror, with their controller certificates
 	// through the leader's guard) and recorded in etcd (controlplane/copies).
-	for addr, ok := range h.heldBy(v2) {
-		if addr != first && !ok {
-			t.Fatalf("%s is PREPARED, but the follower %s does not hold its release", d2, addr)
-		}
+	if lack := h.lacking(first, v2); len(lack) > 0 {
+		t.Fatalf("%s is PREPARED, but the followers %v do not hold its release", d2, lack)
 	}
 	admin := h.client(first)
 	if _, err := admin.ContinueDeployment(context.Background(), &cutoverv1.ContinueDeploymentRequest{Id: d2}); err != nil {
@@ -192,22 +175,15 @@ func TestLeaderKilledInStage2(t *testing.T) {
 	}
 	h.waitStep(admin, d2, "before")
 	killed := time.Now()
-	h.ctl[first].Kill()
+	h.hc.Kill(first)
 	t.Logf("leader %s (epoch %d) killed in stage 2's before_activate step", first, epoch)
 
-	var next string
-	var nextEpoch uint64
-	h.waitFor(30*time.Second, "a new leader", func() error {
-		if next, nextEpoch = h.leaderAddr(); next == first {
-			return fmt.Errorf("the killed controller %s still holds the election", first)
-		}
-		return nil
-	})
+	next, nextEpoch := h.leaderAddr(first)
 	if nextEpoch <= epoch {
 		t.Errorf("the new leader's epoch %d is not above %d", nextEpoch, epoch)
 	}
 	follower := ""
-	for addr := range h.ctl {
+	for _, addr := range h.hc.Addrs {
 		if addr != first && addr != next {
 			follower = addr
 		}
@@ -215,20 +191,7 @@ func TestLeaderKilledInStage2(t *testing.T) {
 	// Through the follower: its calls are forwarded to the new leader.
 	viaFollower := h.client(follower)
 	h.waitFor(30*time.Second, "both agents connected to the new leader", func() error {
-		resp, err := viaFollower.ListAgents(context.Background(), &cutoverv1.ListAgentsRequest{Environment: "ha"})
-		if err != nil {
-			return err
-		}
-		n := 0
-		for _, a := range resp.GetAgents() {
-			if a.GetConnected() {
-				n++
-			}
-		}
-		if n != 2 {
-			return fmt.Errorf("%d of 2 agents connected", n)
-		}
-		return nil
+		return h.AgentsConnected(context.Background(), viaFollower, "ha")
 	})
 	t.Logf("failover: %s from the kill to a new leader (%s, epoch %d) with both agents connected (lease TTL %s)",
 		time.Since(killed).Round(time.Millisecond), next, nextEpoch, haTTL)
@@ -254,8 +217,10 @@ func TestLeaderKilledInStage2(t *testing.T) {
 
 // TestPausedLeaderIsFenced: the leader is stopped (SIGSTOP) past its lease
 // in stage 2; another is elected and finishes the deployment; the old one,
-// continued (SIGCONT), finds its term over and exits; whatever it sent
-// meanwhile was refused by the agents (counted).
+// continued (SIGCONT), finds its term over and exits. Whether it sends a
+// command before it notices depends on timing, so the agents' count of
+// refused commands is only reported here; that an agent refuses a command
+// of an older epoch is asserted in agent/session (fence_test.go).
 func TestPausedLeaderIsFenced(t *testing.T) {
 	t.Parallel()
 	h := newHACluster(t, haTTL)
@@ -274,17 +239,11 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitStep(admin, d1, "before")
-	old := h.ctl[first]
+	old := h.hc.Proc(first)
 	if err := syscall.Kill(old.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	var next string
-	h.waitFor(30*time.Second, "a new leader while the old one is stopped", func() error {
-		if next, _ = h.leaderAddr(); next == first {
-			return fmt.Errorf("the stopped controller %s still holds the election", first)
-		}
-		return nil
-	})
+	next, _ := h.leaderAddr(first) // while the old one is stopped
 	if err := os.WriteFile(hold, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -312,5 +271,5 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 		v, _ := page.find("cutover_agent_fenced_commands_total")
 		fenced += v
 	}
-	t.Logf("the old leader's commands refused by the agents after it woke: %.0f", fenced)
+	t.Logf("the old leader's commands refused by the agents after it woke: %.0f (reported, not asserted: see the test's comment)", fenced)
 }
