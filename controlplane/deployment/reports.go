@@ -36,7 +36,10 @@ func rollbackCommandID(d *model.Deployment, kind fleet.CommandKind, agent string
 }
 
 // commandPrefix is what the ids of the commands of deployment id's
-// activation attempt (0: its own stage 2) start with.
+// activation attempt (0: its own stage 2) start with. It is the form
+// journalkey.Pack writes, kept here on purpose: Pack goes when no peer of
+// the previous protocol revision remains, command ids journaled by agents
+// stay.
 func commandPrefix(id string, attempt int) string {
 	if attempt == 0 {
 		return id

@@ -68,14 +68,6 @@ func planFor(plan *migrate.Plan, st model.Stage2Step) *migrate.Plan {
 	return nil
 }
 
-// phaseOf names the phase a down step undoes.
-func phaseOf(st model.Stage2Step) string {
-	if st == model.StepUndoContract {
-		return "contract"
-	}
-	return "expand"
-}
-
 // spawnDB starts the database step of deployment id, if Run is running
 // and none runs for it. resumed: an earlier run may have applied part of
 // it. Call with s.mu held.

@@ -1,7 +1,5 @@
 package model
 
-import "maps"
-
 // AgentTally counts a deployment's agents by what its rules look at, so
 // that a report on one agent can be decided from the deployment's header
 // and that agent's record, without reading the others (issue 15). It is
@@ -63,14 +61,4 @@ func (t *AgentTally) Add(a *DeploymentAgent, n int) {
 func (t *AgentTally) Move(from, to *DeploymentAgent) {
 	t.Add(from, -1)
 	t.Add(to, 1)
-}
-
-// Clone returns a copy of t (nil if t is nil).
-func (t *AgentTally) Clone() *AgentTally {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	c.States = maps.Clone(t.States)
-	return &c
 }

@@ -48,7 +48,7 @@ func (s *Store) CollectGarbage(keep int) (Collected, error) {
 // (nothing may be deleted then). Every store's collection uses it.
 func UnneededReleases(tx model.Tx, keep int) (unneeded []*model.Release, building bool, err error) {
 	needed := map[string]bool{}
-	ds, err := tx.Deployments("")
+	ds, err := tx.DeploymentHeaders("") // states and applications: no agent is read
 	if err != nil {
 		return nil, false, err
 	}
