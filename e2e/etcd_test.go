@@ -65,14 +65,8 @@ func TestTwoStageOnEtcd(t *testing.T) {
 	c.registerApp(src)
 
 	d := c.createDeployment("demo", "hello", "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d}); err != nil {
-		t.Fatalf("PrepareDeployment(%s): %v", d, err)
-	}
-	v1 := releaseOf(t, c.waitDeployment(d, prepared))
-	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: d}); err != nil {
-		t.Fatalf("ContinueDeployment(%s): %v", d, err)
-	}
-	c.waitDeployment(d, deployed)
+	v1 := releaseOf(t, c.prepareAndWait(d))
+	c.continueAndWait(d, deployed)
 	c.checkCurrent("hello", v1)
 	c.checkAnswers("v1")
 

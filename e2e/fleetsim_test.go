@@ -162,15 +162,12 @@ func TestFleetSimTwoStage(t *testing.T) {
 	}
 }
 
-// fleetPoll is how often TestFleetSimTwoStage asks the controller: with
-// thousands of agents each answer lists them all, and pkg/poll's 20 ms
-// would load the controller under test.
-const fleetPoll = 250 * time.Millisecond
-
-// waitSlowly is cluster.waitFor at deployDeadline, asking every fleetPoll.
+// waitSlowly is cluster.waitFor at deployDeadline, asking every
+// fleetbench.PollEvery: with thousands of agents each answer lists them
+// all, and pkg/poll's 20 ms would load the controller under test.
 func waitSlowly(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	if err := poll.UntilEvery(context.Background(), deployDeadline, fleetPoll, cond); err != nil {
+	if err := poll.UntilEvery(context.Background(), deployDeadline, fleetbench.PollEvery, cond); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }

@@ -82,7 +82,6 @@ func fetchFromPeer(t *testing.T, addr string, id *identity.Identity, ids []manif
 func TestPeerRefusesAnotherEnvironment(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
 	if err := bench.Generate(src, 2<<20, 13); err != nil {
 		t.Fatal(err)
@@ -92,10 +91,7 @@ func TestPeerRefusesAnotherEnvironment(t *testing.T) {
 	c.startAgents("peers", "fe-1")
 	c.registerApp(src)
 	id := c.createDeployment("peers", bench.AppName, "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
-	}
-	ids := chunksOnlyIn(t, c, c.waitDeployment(id, prepared).GetApplications()[0].GetReleaseId())
+	ids := chunksOnlyIn(t, c, c.prepareAndWait(id).GetApplications()[0].GetReleaseId())
 
 	if n, err := fetchFromPeer(t, c.Agents[0].PeerAddr, c.enroll("peers", "probe"), ids); err != nil || n == 0 {
 		t.Fatalf("an identity of the agent's environment got %d chunks, error %v; want the chunks it holds", n, err)
@@ -159,10 +155,7 @@ func TestPeersMaliciousPeer(t *testing.T) {
 	c.startAgents("mal", "fe-1", "fe-2") // sorted after evil-00000: all three in one swarm group
 	c.registerApp(src)
 	id := c.createDeployment("mal", bench.AppName, "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
-	}
-	release := c.waitDeployment(id, prepared).GetApplications()[0].GetReleaseId()
+	release := c.prepareAndWait(id).GetApplications()[0].GetReleaseId()
 	for _, a := range c.Agents {
 		sameFiles(t, src, filepath.Join(a.Root, bench.AppName, "releases", release))
 		corrupt, err := bench.Metric(a.MetricsAddr, "cutover_transfer_peer_corrupt_total", nil)

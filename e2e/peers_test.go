@@ -32,10 +32,7 @@ func TestPeersShareTheRelease(t *testing.T) {
 	c.startAgents("peers", "fe-1")
 	c.registerApp(src)
 	id := c.createDeployment("peers", bench.AppName, "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
-	}
-	d := c.waitDeployment(id, prepared)
+	d := c.prepareAndWait(id)
 	release := d.GetApplications()[0].GetReleaseId()
 	before := c.metric("cutover_transfer_bytes_total", "peers")
 
@@ -84,7 +81,6 @@ func TestPeersShareTheRelease(t *testing.T) {
 func TestPeersSwarmPrepare(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	ctx := context.Background()
 	src := filepath.Join(c.dir, "src")
 	const size = 32 << 20
 	if err := bench.Generate(src, size, 12); err != nil {
@@ -94,10 +90,7 @@ func TestPeersSwarmPrepare(t *testing.T) {
 	c.startAgents("swarm", "fe-1", "fe-2", "fe-3", "fe-4")
 	c.registerApp(src)
 	id := c.createDeployment("swarm", bench.AppName, "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
-	}
-	d := c.waitDeployment(id, prepared)
+	d := c.prepareAndWait(id)
 	release := d.GetApplications()[0].GetReleaseId()
 	sent := c.metric("cutover_transfer_bytes_total", "swarm")
 	t.Logf("the controller sent %d bytes to stage four agents at once; the release is %d", sent, size)
@@ -139,10 +132,7 @@ func TestPeersOffPerEnvironment(t *testing.T) {
 	c.startAgents("quiet", "fe-1", "fe-2", "fe-3")
 	c.registerApp(src)
 	id := c.createDeployment("quiet", bench.AppName, "v1")
-	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
-		t.Fatalf("PrepareDeployment: %v", err)
-	}
-	release := c.waitDeployment(id, prepared).GetApplications()[0].GetReleaseId()
+	release := c.prepareAndWait(id).GetApplications()[0].GetReleaseId()
 	if sent := c.metric("cutover_transfer_bytes_total", "quiet"); sent < 3*size {
 		t.Errorf("the controller sent %d bytes to three agents with peers off, want at least three releases (%d)", sent, 3*size)
 	}

@@ -8,15 +8,16 @@ import (
 
 	"github.com/cutover-dev/cutover/fleetsim"
 	"github.com/cutover-dev/cutover/internal/localcluster"
+	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
-// pollEvery is how often the waits ask the controller. Not pkg/poll's
+// PollEvery is how often the waits ask the controller. Not pkg/poll's
 // 20 ms: with thousands of agents each answer lists them all, and asking
 // fifty times a second would load the controller being measured. The
 // figures come from the deployment's own timestamps, not from when a
 // poll saw them.
-const pollEvery = 250 * time.Millisecond
+const PollEvery = 250 * time.Millisecond
 
 // running is a simulator running in the background.
 type running struct {
@@ -43,26 +44,21 @@ func (r *running) wait() error {
 	return r.err
 }
 
-// until calls cond every pollEvery until it returns nil, the simulator
+// until calls cond every PollEvery until it returns nil, the simulator
 // stops, ctx ends or timeout passes.
 func until(ctx context.Context, timeout time.Duration, sim *running, cond func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
+	return poll.UntilEvery(ctx, timeout, PollEvery, func() error {
 		err := cond()
 		if err == nil {
 			return nil
 		}
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not within %s: %w", timeout, err)
 		case <-sim.done:
-			return fmt.Errorf("the simulator stopped (%v) while: %w", sim.err, err)
-		case <-tick.C:
+			return poll.Permanent(fmt.Errorf("the simulator stopped (%v) while: %w", sim.err, err))
+		default:
+			return err
 		}
-	}
+	})
 }
 
 // waitListed waits until the controller lists n agents of Environment connected.
