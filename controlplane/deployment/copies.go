@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -81,7 +82,7 @@ func (s *Service) recheckCopies() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id := range s.awaitingCopies {
-		var out []outgoing
+		var out []fleet.Outgoing
 		d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 			st := next(d)
 			switch {

@@ -185,7 +185,7 @@ func (s *Service) ForceAbort(ctx context.Context, actor, id, reason string) (*mo
 // errUnchanged). The unanswered commands are forgotten, so that they are
 // never resent. Call with s.mu held.
 func (s *Service) endStep(id, actor string, why func(d *model.Deployment) (string, error)) (*model.Deployment, error) {
-	var out []outgoing
+	var out []fleet.Outgoing
 	ended := false
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		w, err := why(d)

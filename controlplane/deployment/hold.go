@@ -34,7 +34,7 @@ func AwaitsFinish(a model.DeploymentAgent) bool {
 // report r was applied: to every ready front-end not sent one yet once
 // none is left to wait for or one failed, and again to r's agent when it
 // repeats its ready report (it missed the first: a reconnection).
-func finishes(d *model.Deployment, r fleet.Report) []outgoing {
+func finishes(d *model.Deployment, r fleet.Report) []fleet.Outgoing {
 	if !holds(d) {
 		return nil
 	}
@@ -45,14 +45,14 @@ func finishes(d *model.Deployment, r fleet.Report) []outgoing {
 	if waiting && !failed {
 		return nil
 	}
-	var out []outgoing
+	var out []fleet.Outgoing
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		if !AwaitsFinish(*a) || (a.FinishSent && !(r.Ready && r.Agent == a.Name)) {
 			continue
 		}
 		a.FinishSent = true
-		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Finish, ID: a.Command, DeploymentID: d.ID, Abort: failed}})
+		out = append(out, fleet.Outgoing{Agent: a.Name, Command: fleet.Command{Kind: fleet.Finish, ID: a.Command, DeploymentID: d.ID, Abort: failed}})
 	}
 	return out
 }

@@ -49,9 +49,9 @@ func TestFinishes(t *testing.T) {
 			out := finishes(tc.d, tc.r)
 			var got []string
 			for _, o := range out {
-				got = append(got, o.agent)
-				if o.cmd.Kind != fleet.Finish || o.cmd.ID != "d-1.commit."+o.agent || o.cmd.DeploymentID != "d-1" || o.cmd.Abort != tc.wantAbort {
-					t.Errorf("command to %s: %+v, want a finish of its commit with abort %v", o.agent, o.cmd, tc.wantAbort)
+				got = append(got, o.Agent)
+				if o.Command.Kind != fleet.Finish || o.Command.ID != "d-1.commit."+o.Agent || o.Command.DeploymentID != "d-1" || o.Command.Abort != tc.wantAbort {
+					t.Errorf("command to %s: %+v, want a finish of its commit with abort %v", o.Agent, o.Command, tc.wantAbort)
 				}
 			}
 			if !slices.Equal(got, tc.want) {

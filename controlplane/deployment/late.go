@@ -125,7 +125,7 @@ func (s *Service) stageJoined(names []string) {
 		if len(views) == 0 {
 			continue
 		}
-		var out []outgoing
+		var out []fleet.Outgoing
 		d, err := s.update(p.ID, func(tx model.Tx, d *model.Deployment) error {
 			if d.State != model.Prepared || !built(d) {
 				return errUnchanged
@@ -135,7 +135,7 @@ func (s *Service) stageJoined(names []string) {
 			for _, v := range views {
 				cmd, msg := lateStage(d, v)
 				if cmd != nil {
-					out = append(out, outgoing{agent: v.Name, cmd: *cmd})
+					out = append(out, fleet.Outgoing{Agent: v.Name, Command: *cmd})
 				}
 				if msg != "" {
 					note(d, s.clock(), ControllerActor, msg)

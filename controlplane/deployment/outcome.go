@@ -55,11 +55,11 @@ func outcomeCommand(d *model.Deployment, a *model.DeploymentAgent) *fleet.Comman
 
 // outcomeCommands returns the commands that bring d's unanswered agents
 // to its outcome.
-func outcomeCommands(d *model.Deployment) []outgoing {
-	var out []outgoing
+func outcomeCommands(d *model.Deployment) []fleet.Outgoing {
+	var out []fleet.Outgoing
 	for i := range d.Agents {
 		if c := outcomeCommand(d, &d.Agents[i]); c != nil {
-			out = append(out, outgoing{agent: d.Agents[i].Name, cmd: *c})
+			out = append(out, fleet.Outgoing{Agent: d.Agents[i].Name, Command: *c})
 		}
 	}
 	return out

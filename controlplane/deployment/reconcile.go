@@ -56,7 +56,7 @@ func (s *Service) Reconcile(ctx context.Context, actor, env, reason string) (*Re
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := &ReconcileResult{}
-	var out []outgoing
+	var out []fleet.Outgoing
 	views, err := s.fleet.Agents(env)
 	if err != nil {
 		return nil, err

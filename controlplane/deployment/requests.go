@@ -193,7 +193,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []outgoing
+	var out []fleet.Outgoing
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		now := s.clock()
 		env, err := tx.Environment(d.Environment)
@@ -241,7 +241,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 // returning the commands to send. FailedPrecondition, d unchanged, if an
 // agent that staged is not connected, or (d.RequirePrepared) a connected
 // agent lacks a release.
-func (s *Service) startStage2(tx model.Tx, d *model.Deployment, actor string) ([]outgoing, error) {
+func (s *Service) startStage2(tx model.Tx, d *model.Deployment, actor string) ([]fleet.Outgoing, error) {
 	connected := s.fleet.Connected(d.Environment)
 	known, err := knownAgents(tx)
 	if err != nil {

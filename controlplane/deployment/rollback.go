@@ -51,7 +51,7 @@ func (s *Service) Rollback(ctx context.Context, actor, id string, opt RollbackOp
 	reason := opt.Reason
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []outgoing
+	var out []fleet.Outgoing
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		env, err := tx.Environment(d.Environment)
 		if err != nil {
@@ -228,10 +228,10 @@ func notConnected(d *model.Deployment, connected []fleet.AgentView) []string {
 // and commit to every agent, a hook step to the agents whose rollback plan
 // has hooks of its kind (after_activate after a failure: only where
 // before_activate ran).
-func (s *Service) enterRollbackStep(d *model.Deployment, st model.Stage2Step) []outgoing {
+func (s *Service) enterRollbackStep(d *model.Deployment, st model.Stage2Step) []fleet.Outgoing {
 	d.Step, d.StepTime = st, s.clock()
 	_, hk := stepKind(st)
-	out := make([]outgoing, 0, len(d.Agents))
+	out := make([]fleet.Outgoing, 0, len(d.Agents))
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		a.StepError = ""
@@ -242,7 +242,7 @@ func (s *Service) enterRollbackStep(d *model.Deployment, st model.Stage2Step) []
 			a.BeforeRan = a.BeforeRan || st == model.StepBefore
 		}
 		a.Command = rollbackCommandID(d, fleet.CommandKind(st), a.Name)
-		out = append(out, outgoing{agent: a.Name, cmd: rollbackCommand(d, a)})
+		out = append(out, fleet.Outgoing{Agent: a.Name, Command: rollbackCommand(d, a)})
 	}
 	return out
 }
@@ -323,7 +323,7 @@ func rollbackSwapTime(a model.DeploymentAgent) time.Time { return a.RollbackSwap
 // endRollback applies st to a DEPLOYED deployment being rolled back and
 // returns the commands to send. A rollback that ends, failed or not, runs
 // its after_activate step first when that step has agents.
-func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now time.Time) ([]outgoing, error) {
+func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now time.Time) ([]fleet.Outgoing, error) {
 	switch {
 	case st.advance:
 		if d.Step == model.StepArm {
@@ -333,12 +333,12 @@ func (s *Service) endRollback(tx model.Tx, d *model.Deployment, st step, now tim
 		}
 		return s.enterRollbackStep(d, model.StepCommit), nil
 	case st.rollbackFailed:
-		var out []outgoing
+		var out []fleet.Outgoing
 		if st.disarm {
 			for i := range d.Agents {
 				a := &d.Agents[i]
 				a.State = model.AgentActive // it runs d's releases, as before
-				out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: rollbackCommandID(d, fleet.Disarm, a.Name),
+				out = append(out, fleet.Outgoing{Agent: a.Name, Command: fleet.Command{Kind: fleet.Disarm, ID: rollbackCommandID(d, fleet.Disarm, a.Name),
 					DeploymentID: d.ID, RollbackAttempt: d.RollbackAttempt}})
 			}
 		}

@@ -234,7 +234,7 @@ func TestBackToPrepared(t *testing.T) {
 	if last := d.History[len(d.History)-1]; last.State != model.Prepared || last.Message != "arm failed; PREPARED again" {
 		t.Errorf("history: %+v", last)
 	}
-	if len(out) != 2 || out[0].cmd.Kind != fleet.Disarm || out[1].agent != "b" {
+	if len(out) != 2 || out[0].Command.Kind != fleet.Disarm || out[1].Agent != "b" {
 		t.Errorf("commands: %+v", out)
 	}
 	if b := d.Agents[1]; b.StepError != "" || b.BeforeRan || b.Error != "damaged" {

@@ -222,7 +222,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []outgoing
+	var out []fleet.Outgoing
 	d, err = s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Preparing {
 			return errUnchanged // aborted meanwhile
@@ -244,7 +244,7 @@ func (s *Service) buildAndStage(ctx context.Context, id string) error {
 		for i := range d.Agents {
 			a := &d.Agents[i]
 			a.Command = commandID(d, fleet.Stage, a.Name)
-			out = append(out, outgoing{agent: a.Name, cmd: stageCommand(d, a.Command)})
+			out = append(out, fleet.Outgoing{Agent: a.Name, Command: stageCommand(d, a.Command)})
 		}
 		return nil
 	})
@@ -313,7 +313,7 @@ func (s *Service) handleReports(rs []fleet.Report) []error {
 // handleWhole records r in its deployment, read and written whole, and
 // takes the step that follows. Call with s.mu held.
 func (s *Service) handleWhole(r fleet.Report) error {
-	var out []outgoing
+	var out []fleet.Outgoing
 	ended, saved, rollbackFailed := false, false, false
 	d, err := s.update(r.DeploymentID, func(tx model.Tx, d *model.Deployment) error {
 		if msg := applyOutcomeReport(d, r); msg != "" { // a front-end that came back
@@ -367,7 +367,7 @@ func (s *Service) handleWhole(r fleet.Report) error {
 // start the SQL step if d entered it, watch the expiry of a deployment
 // PREPARED (again), and, if the step ended d, what follows its end
 // (finished); else tell watchers. Call with s.mu held.
-func (s *Service) afterStep(d *model.Deployment, out []outgoing, ended bool) {
+func (s *Service) afterStep(d *model.Deployment, out []fleet.Outgoing, ended bool) {
 	s.send(out)
 	if needsSQL(d) {
 		s.spawnSQL(d.ID, false)
@@ -386,7 +386,7 @@ func (s *Service) afterStep(d *model.Deployment, out []outgoing, ended bool) {
 }
 
 // take applies st to d inside tx and returns the commands to send.
-func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, error) {
+func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]fleet.Outgoing, error) {
 	now := s.clock()
 	if d.State == model.Deployed {
 		return s.endRollback(tx, d, st, now)
@@ -394,13 +394,13 @@ func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, e
 	if len(st.rollback) > 0 {
 		d.RollingBack, d.Error = true, st.reason
 		d.StepTime = now // the swap-back has a commit deadline of its own
-		var out []outgoing
+		var out []fleet.Outgoing
 		for i := range d.Agents {
 			a := &d.Agents[i]
 			for _, n := range st.rollback {
 				if a.Name == n {
 					a.Command = commandID(d, fleet.Rollback, n)
-					out = append(out, outgoing{agent: n, cmd: fleet.Command{Kind: fleet.Rollback, ID: a.Command, DeploymentID: d.ID}})
+					out = append(out, fleet.Outgoing{Agent: n, Command: fleet.Command{Kind: fleet.Rollback, ID: a.Command, DeploymentID: d.ID}})
 				}
 			}
 		}
@@ -441,7 +441,7 @@ func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, e
 		s.poke() // a new expiry to watch
 		if !d.SingleStage {
 			// Front-ends that connected during stage 1 are staged now, in the background.
-			var out []outgoing
+			var out []fleet.Outgoing
 			for _, v := range s.fleet.Connected(d.Environment) {
 				if slices.ContainsFunc(d.Agents, func(a model.DeploymentAgent) bool { return a.Name == v.Name }) {
 					continue
@@ -449,7 +449,7 @@ func (s *Service) take(tx model.Tx, d *model.Deployment, st step) ([]outgoing, e
 				if cmd, msg := lateStage(d, v); msg != "" {
 					note(d, now, ControllerActor, msg)
 					if cmd != nil {
-						out = append(out, outgoing{agent: v.Name, cmd: *cmd})
+						out = append(out, fleet.Outgoing{Agent: v.Name, Command: *cmd})
 					}
 				}
 			}

@@ -236,19 +236,9 @@ func (s *Service) auditOwnSteps(tx model.Tx, d *model.Deployment, steps []model.
 	return nil
 }
 
-// outgoing is a command for one agent, sent once its state is committed.
-type outgoing struct {
-	agent string
-	cmd   fleet.Command
-}
-
-func (s *Service) send(out []outgoing) {
-	all := make([]fleet.Outgoing, len(out))
-	for i, o := range out {
-		all[i] = fleet.Outgoing{Agent: o.agent, Command: o.cmd}
-	}
-	s.fleet.SendAll(all) // at once: a stage fan-out's swarm has every agent (fleet/swarm.go)
-}
+// send sends the commands of a committed step at once: a stage fan-out's
+// swarm has every agent (fleet/swarm.go).
+func (s *Service) send(out []fleet.Outgoing) { s.fleet.SendAll(out) }
 
 func releases(d *model.Deployment) []fleet.ReleaseRef {
 	var out []fleet.ReleaseRef

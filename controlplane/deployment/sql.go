@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
@@ -270,7 +271,7 @@ func (s *Service) sqlBudget(env *model.Environment) (time.Duration, string) {
 func (s *Service) sqlDone(id string, took time.Duration, sqlErr error, unchanged bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []outgoing
+	var out []fleet.Outgoing
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if !needsSQL(d) {
 			return errUnchanged

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/migrate"
 	"github.com/cutover-dev/cutover/controlplane/model"
 )
@@ -145,7 +146,7 @@ func (s *Service) runDB(ctx context.Context, id string, resumed bool) error {
 func (s *Service) dbDone(id string, st model.Stage2Step, p *migrate.Plan, res *migrate.Result, took time.Duration, runErr error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []outgoing
+	var out []fleet.Outgoing
 	ended := false
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if dbStep(d) != st {

@@ -35,7 +35,7 @@ import (
 // beginActivation moves d to ACTIVATING with the connected agents, plans
 // its hooks, takes the environment's keep_releases for the commits, and
 // returns the arm commands.
-func (s *Service) beginActivation(tx model.Tx, d *model.Deployment, connected []fleet.AgentView, actor string) ([]outgoing, error) {
+func (s *Service) beginActivation(tx model.Tx, d *model.Deployment, connected []fleet.AgentView, actor string) ([]fleet.Outgoing, error) {
 	hooks, err := deploymentHooks(tx, d)
 	if err != nil {
 		return nil, err
@@ -148,10 +148,10 @@ func stepCommandID(d *model.Deployment, agent string) string {
 // commit, to every agent; for the hook steps, to the agents with hooks of
 // that kind (after_activate after a failure: only where before_activate
 // ran). The SQL step sends nothing (the caller starts it).
-func (s *Service) enterStep(d *model.Deployment, st model.Stage2Step) []outgoing {
+func (s *Service) enterStep(d *model.Deployment, st model.Stage2Step) []fleet.Outgoing {
 	d.Step, d.StepTime = st, s.clock()
 	s.poke() // a new step deadline to watch
-	var out []outgoing
+	var out []fleet.Outgoing
 	_, hk := stepKind(st)
 	for i := range d.Agents {
 		a := &d.Agents[i]
@@ -169,7 +169,7 @@ func (s *Service) enterStep(d *model.Deployment, st model.Stage2Step) []outgoing
 			a.Ready, a.FinishSent = false, false
 		}
 		a.Command = stepCommandID(d, a.Name)
-		out = append(out, outgoing{agent: a.Name, cmd: commandFor(d, a)})
+		out = append(out, fleet.Outgoing{Agent: a.Name, Command: commandFor(d, a)})
 	}
 	return out
 }
@@ -182,7 +182,7 @@ func stepAnswered(d *model.Deployment) bool {
 // advance moves d past a step that succeeded, skipping the steps with
 // nothing to do, and returns the commands to send (none for the SQL step:
 // the caller starts it when needsSQL(d)).
-func (s *Service) advance(tx model.Tx, d *model.Deployment) ([]outgoing, error) {
+func (s *Service) advance(tx model.Tx, d *model.Deployment) ([]fleet.Outgoing, error) {
 	now := s.clock()
 	took := now.Sub(d.StepTime)
 	switch d.Step {
@@ -205,7 +205,7 @@ func (s *Service) advance(tx model.Tx, d *model.Deployment) ([]outgoing, error) 
 // endStage2 ends stage 2 with state to: first the after_activate step if
 // it has agents to run on (after a failure, only where before_activate
 // ran), then the final transition.
-func (s *Service) endStage2(tx model.Tx, d *model.Deployment, to model.DeploymentState, reason string) ([]outgoing, error) {
+func (s *Service) endStage2(tx model.Tx, d *model.Deployment, to model.DeploymentState, reason string) ([]fleet.Outgoing, error) {
 	to, reason = reconcileEnd(d, to, reason)
 	now := s.clock()
 	if d.Step == model.StepCommit && to == model.Deployed {
@@ -261,21 +261,21 @@ func (s *Service) endStage2(tx model.Tx, d *model.Deployment, to model.Deploymen
 // continue (its expiry and its prepared time unchanged), with the failure
 // in its history, and every agent is disarmed. It returns the disarm
 // commands.
-func backToPrepared(d *model.Deployment, now time.Time, reason string) []outgoing {
+func backToPrepared(d *model.Deployment, now time.Time, reason string) []fleet.Outgoing {
 	prepared := d.PreparedTime
 	transition(d, model.Prepared, now, ControllerActor, reason)
 	d.PreparedTime = prepared
 	d.Error, d.Ending, d.Step, d.StepTime = "", "", "", time.Time{}
 	d.ActivateTime, d.SQLDone, d.Committed = time.Time{}, false, false
 	d.ArmDuration, d.HooksDuration, d.SQLDuration, d.SwapDuration = 0, 0, 0, 0
-	var out []outgoing
+	var out []fleet.Outgoing
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		a.Command, a.StepError, a.BeforeRan = "", "", false
 		if a.State == model.AgentStaged {
 			a.Error = ""
 		}
-		out = append(out, outgoing{agent: a.Name, cmd: fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID}})
+		out = append(out, fleet.Outgoing{Agent: a.Name, Command: fleet.Command{Kind: fleet.Disarm, ID: commandID(d, fleet.Disarm, a.Name), DeploymentID: d.ID}})
 	}
 	return out
 }
@@ -305,9 +305,9 @@ func stepErrors(d *model.Deployment) string {
 }
 
 // pendingCommands rebuilds the commands d waits for (for a resend).
-func pendingCommands(d *model.Deployment) []outgoing {
+func pendingCommands(d *model.Deployment) []fleet.Outgoing {
 	kind := phase(d)
-	var out []outgoing
+	var out []fleet.Outgoing
 	for i := range d.Agents {
 		a := &d.Agents[i]
 		if a.Command == "" {
@@ -322,7 +322,7 @@ func pendingCommands(d *model.Deployment) []outgoing {
 		case d.State == model.Deployed:
 			c = rollbackCommand(d, a)
 		}
-		out = append(out, outgoing{agent: a.Name, cmd: c})
+		out = append(out, fleet.Outgoing{Agent: a.Name, Command: c})
 	}
 	return out
 }

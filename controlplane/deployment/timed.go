@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cutover-dev/cutover/controlplane/fleet"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
@@ -149,7 +150,7 @@ func (s *Service) expire(id string, now time.Time) error {
 // fire starts stage 2 of a deployment whose scheduled time has come, or
 // reschedules it (or cancels the schedule) saying why. Call with s.mu held.
 func (s *Service) fire(id string, now time.Time) error {
-	var out []outgoing
+	var out []fleet.Outgoing
 	d, err := s.update(id, func(tx model.Tx, d *model.Deployment) error {
 		if d.State != model.Prepared || d.ScheduledTime.IsZero() || now.Before(d.ScheduledTime) {
 			return errUnchanged
