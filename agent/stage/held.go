@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -9,17 +8,7 @@ import (
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
-// ReadHeld reads, in the order of ids, the chunks this agent holds intact
-// (in its staged releases, or already written in a release it is staging), and hands each to fn with a copy of its content, which fn
-// may keep. A chunk it does not hold, or whose places on disk all fail
-// their hash (damaged, changed or gone since they were recorded), is left
-// out: the caller gets it elsewhere. fn's error ends the read and is
-// returned. It is what the agent serves to its peers (agent/peer).
-func (s *Stager) ReadHeld(ids []manifest.ChunkID, fn func(id manifest.ChunkID, data []byte) error) error {
-	return s.ServeHeld(context.Background(), ids, nil, fn, nil)
-}
-
-// maxOpenHeld bounds the files ReadHeld keeps open.
+// maxOpenHeld bounds the files ServeHeld keeps open.
 const maxOpenHeld = 64
 
 // readIntact reads the chunk at l, through the open files (opening l's if
