@@ -147,7 +147,7 @@ func (s *Stager) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait fun
 	// a disk may have damaged them since.
 	serve := func(id manifest.ChunkID) (bool, error) {
 		if l, ok := s.live.where(id); ok {
-			if data, ok := readAt(files, l); ok {
+			if data, ok := readChunk(files, l); ok {
 				return true, fn(id, data)
 			}
 		}
