@@ -123,8 +123,16 @@ func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect
 	if w, owners := s.swarmOf(releaseID); w != nil {
 		return s.fromSwarm(ctx, w, owners, releaseID, ids, suspect, fn)
 	}
+	return s.fromPeers(ctx, releaseID, s.candidates(releaseID), ids, suspect, fn)
+}
+
+// fromPeers asks peers, one by one in order, for the ids still missing,
+// then the controller for what none of them sent (with suspect). Only
+// fn's error, the controller's and ctx's (once it ends nothing more is
+// asked) end it.
+func (s *Source) fromPeers(ctx context.Context, releaseID string, peers []Peer, ids, suspect []manifest.ChunkID, fn func([]stage.Received, func()) error) error {
 	rest := ids
-	for _, p := range s.candidates(releaseID) {
+	for _, p := range peers {
 		if len(rest) == 0 {
 			return nil
 		}
@@ -138,6 +146,9 @@ func (s *Source) FetchChunks(ctx context.Context, releaseID string, ids, suspect
 	}
 	if len(rest) == 0 {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return s.cfg.Controller.FetchChunks(ctx, releaseID, rest, suspectAmong(suspect, rest), fn)
 }

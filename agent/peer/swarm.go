@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/cutover-dev/cutover/agent/stage"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -91,60 +93,32 @@ func (s *Source) fromSwarm(ctx context.Context, w *Swarm, peers map[string]Peer,
 		k := SliceOf(id, w.Slices)
 		bySlice[k] = append(bySlice[k], id)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var fnMu sync.Mutex
 	serial := func(b []stage.Received, release func()) error {
 		fnMu.Lock()
 		defer fnMu.Unlock()
 		return fn(b, release)
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		callErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
 	for k, part := range bySlice {
 		owner := ""
 		if k < len(w.Owners) {
 			owner = w.Owners[k]
 		}
-		p, named := peers[owner]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			left := part
-			var err error
-			if named {
-				left, err = s.tryPeer(ctx, releaseID, p, part, serial)
-			}
-			if k == w.Slice {
-				for _, h := range holders {
-					if err != nil || len(left) == 0 || ctx.Err() != nil {
-						break
-					}
-					left, err = s.tryPeer(ctx, releaseID, h, left, serial)
-				}
-			}
-			if err == nil && len(left) > 0 && ctx.Err() == nil {
-				// No owner (or no upstream), or it failed: the controller is the origin.
-				if err = s.cfg.Controller.FetchChunks(ctx, releaseID, left, suspectAmong(suspect, left), serial); err == nil {
-					left = nil
-				}
-			}
-			if err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				if callErr == nil {
-					callErr = err
-				}
-				cancel()
-			}
-		}()
+		// The owner, then (this agent's own slice) the holders, one by
+		// one; the controller, the origin, for what none of them sent (no
+		// owner or no upstream, or they failed).
+		var ask []Peer
+		if p, named := peers[owner]; named {
+			ask = append(ask, p)
+		}
+		if k == w.Slice {
+			ask = append(ask, holders...)
+		}
+		g.Go(func() error { return s.fromPeers(gctx, releaseID, ask, part, suspect, serial) })
 	}
-	wg.Wait()
-	if callErr != nil {
-		return callErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

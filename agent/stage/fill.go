@@ -2,9 +2,7 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -433,21 +431,7 @@ func (f *fill) copyLocal(x index) error {
 		}
 		data := buf[:f.size[id]]
 		for _, l := range x[id] {
-			in, ok := sources[l.path]
-			if !ok {
-				if len(sources) >= 64 {
-					for p, in := range sources {
-						_ = in.Close()
-						delete(sources, p)
-					}
-				}
-				var err error
-				if in, err = os.Open(l.path); err != nil {
-					continue
-				}
-				sources[l.path] = in
-			}
-			if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) || manifest.HashChunk(data) != id {
+			if !readAt(sources, l, data) || manifest.HashChunk(data) != id {
 				continue // changed or gone since it was recorded
 			}
 			if err := f.write(id, data, false); err != nil {

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -9,32 +8,35 @@ import (
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
-// ReadHeld reads, in the order of ids, the chunks this agent holds intact
-// (in its staged releases, or already written in a release it is staging), and hands each to fn with a copy of its content, which fn
-// may keep. A chunk it does not hold, or whose places on disk all fail
-// their hash (damaged, changed or gone since they were recorded), is left
-// out: the caller gets it elsewhere. fn's error ends the read and is
-// returned. It is what the agent serves to its peers (agent/peer).
-func (s *Stager) ReadHeld(ids []manifest.ChunkID, fn func(id manifest.ChunkID, data []byte) error) error {
-	return s.ServeHeld(context.Background(), ids, nil, fn, nil)
-}
-
-// maxOpenHeld bounds the files ReadHeld keeps open.
-const maxOpenHeld = 64
+// maxOpenFiles bounds the files a reader of chunks (ServeHeld, copyLocal)
+// keeps open through readAt.
+const maxOpenFiles = 64
 
 // readIntact reads the chunk at l, through the open files (opening l's if
 // needed), and says whether it hashes to id.
 func readIntact(files map[string]*os.File, l location, id manifest.ChunkID) ([]byte, bool) {
-	data, ok := readAt(files, l)
+	data, ok := readChunk(files, l)
 	return data, ok && manifest.HashChunk(data) == id
 }
 
-// readAt reads the chunk at l, through the open files (opening l's if
-// needed), and says whether it could.
-func readAt(files map[string]*os.File, l location) ([]byte, bool) {
+// readChunk reads the chunk at l into a new buffer, through the open
+// files (opening l's if needed), and says whether it could.
+func readChunk(files map[string]*os.File, l location) ([]byte, bool) {
+	if l.size <= 0 || l.size > manifest.MaxChunkSize {
+		return nil, false
+	}
+	data := make([]byte, l.size)
+	return data, readAt(files, l, data)
+}
+
+// readAt fills dst with the bytes at l.off in l.path, through the open
+// files (opening l.path if needed, after closing them all if there are
+// maxOpenFiles already), and says whether it could: the file opens and
+// holds len(dst) bytes there.
+func readAt(files map[string]*os.File, l location, dst []byte) bool {
 	in, ok := files[l.path]
 	if !ok {
-		if len(files) >= maxOpenHeld {
+		if len(files) >= maxOpenFiles {
 			for p, f := range files {
 				_ = f.Close()
 				delete(files, p)
@@ -42,16 +44,10 @@ func readAt(files map[string]*os.File, l location) ([]byte, bool) {
 		}
 		var err error
 		if in, err = os.Open(l.path); err != nil {
-			return nil, false
+			return false
 		}
 		files[l.path] = in
 	}
-	if l.size <= 0 || l.size > manifest.MaxChunkSize {
-		return nil, false
-	}
-	data := make([]byte, l.size)
-	if n, err := in.ReadAt(data, l.off); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) {
-		return nil, false
-	}
-	return data, true
+	n, err := in.ReadAt(dst, l.off)
+	return n == len(dst) && (err == nil || errors.Is(err, io.EOF))
 }

@@ -2,6 +2,7 @@ package stage_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,13 +64,13 @@ func TestReadHeld(t *testing.T) {
 				}
 			}
 			var got []manifest.ChunkID
-			err := e.st.ReadHeld(ask, func(id manifest.ChunkID, data []byte) error {
+			err := e.st.ServeHeld(context.Background(), ask, nil, func(id manifest.ChunkID, data []byte) error {
 				if !bytes.Equal(data, content[id]) {
 					t.Errorf("chunk %s: wrong content", id)
 				}
 				got = append(got, id)
 				return nil
-			})
+			}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

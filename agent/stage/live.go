@@ -111,8 +111,12 @@ func (l *live) since(c *cursor) (news []manifest.ChunkID, all bool, changed <-ch
 }
 
 // ServeHeld hands fn, in the order of ids, the chunks this agent holds
-// intact, as ReadHeld does, including those a stage under way has written
-// and not committed yet; then, as stages write them, those of the rest for
+// intact (in its staged releases, or already written by a stage under way,
+// committed or not), each with a copy of its content, which fn may keep. A
+// chunk it does not hold, or whose places on disk all fail their hash
+// (damaged, changed or gone since they were recorded), is left out: the
+// caller gets it elsewhere. It is what the agent serves to its peers
+// (agent/peer). Then, as stages write them, those of the rest for
 // which wait is true (nil: none), until each of them is handed on or ctx
 // ends (ctx's error). Whoever passes wait must know that the chunks will
 // come: this agent is staging them, or was told to. idle, if set, is
@@ -143,7 +147,7 @@ func (s *Stager) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait fun
 	// a disk may have damaged them since.
 	serve := func(id manifest.ChunkID) (bool, error) {
 		if l, ok := s.live.where(id); ok {
-			if data, ok := readAt(files, l); ok {
+			if data, ok := readChunk(files, l); ok {
 				return true, fn(id, data)
 			}
 		}

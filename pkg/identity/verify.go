@@ -62,16 +62,7 @@ func verifyController(peer []*x509.Certificate, roots *x509.CertPool, now time.T
 	if len(peer) == 0 {
 		return errors.New("the server sent no certificate: is it a cutover controller?")
 	}
-	inter := x509.NewCertPool()
-	for _, c := range peer[1:] {
-		inter.AddCert(c)
-	}
-	_, err := peer[0].Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	err := verifyChain(peer, roots, now, x509.ExtKeyUsageServerAuth)
 	var unknown x509.UnknownAuthorityError
 	switch {
 	case errors.As(err, &unknown):
@@ -95,13 +86,28 @@ func VerifyAgent(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 	if len(chain) == 0 {
 		return Agent{}, fmt.Errorf("%w: no certificate was presented", ErrNotAgent)
 	}
+	if err := verifyChain(chain, roots, now, x509.ExtKeyUsageClientAuth); err != nil {
+		return Agent{}, fmt.Errorf("the agent certificate %q does not verify against the controller's CA: %w", chain[0].Subject.CommonName, err)
+	}
+	return AgentFromCert(chain[0])
+}
+
+// verifyChain checks that the leaf of chain (the rest are its
+// intermediates) chains to roots at now for usage. It returns
+// x509's error as it is: the callers say whose certificate failed.
+func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time, usage x509.ExtKeyUsage) error {
+	if len(chain) == 0 {
+		return errors.New("no certificate was presented")
+	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return Agent{}, fmt.Errorf("the agent certificate %q does not verify against the controller's CA: %w", chain[0].Subject.CommonName, err)
-	}
-	return AgentFromCert(chain[0])
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{usage},
+	})
+	return err
 }
