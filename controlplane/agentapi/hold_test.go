@@ -9,13 +9,16 @@ import (
 
 // election is a leader the test changes, with the channel Server waits on.
 type election struct {
-	mu      sync.Mutex
-	addr    string
-	self    bool
-	changed chan struct{}
+	mu       sync.Mutex
+	addr     string
+	self     bool
+	changed  chan struct{}
+	watching chan struct{} // receives each time the server is about to wait for a change
 }
 
-func newElection(addr string) *election { return &election{addr: addr, changed: make(chan struct{})} }
+func newElection(addr string) *election {
+	return &election{addr: addr, changed: make(chan struct{}), watching: make(chan struct{}, 8)}
+}
 
 func (e *election) leader() (string, bool) {
 	e.mu.Lock()
@@ -26,6 +29,7 @@ func (e *election) leader() (string, bool) {
 func (e *election) watch() <-chan struct{} {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.watching <- struct{}{}
 	return e.changed
 }
 
@@ -69,10 +73,11 @@ func TestAwaitLeader(t *testing.T) {
 				got <- answer{addr, self}
 			}()
 			if tt.unreachable == "dead:7070" && tt.elect != "" {
+				<-e.watching // it read the leader (the dead one) and waits for a change
 				select {
 				case a := <-got:
 					t.Fatalf("answered %v before a leader was elected", a)
-				case <-time.After(50 * time.Millisecond): // a negative check: it must still wait
+				default:
 				}
 				if tt.elect == "self" {
 					e.elect("self:7070", true)
