@@ -231,7 +231,7 @@ func (s *Service) Continue(ctx context.Context, actor, id string, opt ContinueOp
 		s.spawnSQL(d.ID, false)
 	}
 	if dbStep(d) != "" {
-		s.spawnDB(d.ID, d.ContractRuns > 1)
+		s.spawnDB(d.ID, false) // runDB resumes a contract run again itself
 	}
 	s.watchers.publish(d)
 	return d, nil

@@ -182,27 +182,45 @@ func (s *Service) runSQL(ctx context.Context, id string, resumed bool) error {
 		return s.sqlDone(id, 0, fmt.Errorf("environment %s no longer has a database, and the plan has %d migration(s) to run; set it again with `cutoverctl env update %s --db-driver --db-dsn`",
 			env.Name, len(plan.Pending), env.Name), true)
 	}
-	run, verb := migrate.Execute, "running"
-	if resumed {
-		run, verb = migrate.Resume, "resuming"
-	}
 	budget, bound := s.sqlBudget(env)
-	s.log.Info(verb+" the SQL script", "deployment", id, "environment", env.Name, "database", db, "migrations", len(plan.Pending), "budget", budget)
-	sqlCtx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
-	start := s.clock()
-	res, err := run(sqlCtx, db, plan)
-	took := s.clock().Sub(start)
+	s.log.Info(runVerb(resumed)+" the SQL script", "deployment", id, "environment", env.Name, "database", db, "migrations", len(plan.Pending), "budget", budget)
+	res, took, err := s.runPlan(ctx, db, plan, resumed, "the SQL part of stage 2", budget, bound)
 	if ctx.Err() != nil {
 		return ctx.Err() // stopping: the next controller resumes it
 	}
 	if err == nil {
 		s.log.Info("SQL script done", "deployment", id, "environment", env.Name, "applied", len(res.Applied), "skipped", len(res.Skipped), "duration", took)
 	}
-	if errors.Is(err, errkind.DeadlineExceeded) && sqlCtx.Err() != nil {
-		err = fmt.Errorf("%w (the SQL part of stage 2 may take %s: %s)", err, budget.Round(time.Second), bound)
-	}
 	return s.sqlDone(id, took, err, err != nil && sqlUnchanged(plan, res, err))
+}
+
+// runVerb says how a plan is run: from the start, or resumed.
+func runVerb(resumed bool) string {
+	if resumed {
+		return "resuming"
+	}
+	return "running"
+}
+
+// runPlan runs plan on db (resumed: an earlier run may have applied part
+// of it) within budget, timed by the service's clock. A run the budget
+// cut short says that what may take budget, and bound, what set it. The
+// caller checks ctx: a controller that stops leaves the run to the next
+// one.
+func (s *Service) runPlan(ctx context.Context, db migrate.DB, plan *migrate.Plan, resumed bool, what string, budget time.Duration, bound string) (*migrate.Result, time.Duration, error) {
+	run := migrate.Execute
+	if resumed {
+		run = migrate.Resume
+	}
+	runCtx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	start := s.clock()
+	res, err := run(runCtx, db, plan)
+	took := s.clock().Sub(start)
+	if err != nil && runCtx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w (%s may take %s: %s)", err, what, budget.Round(time.Second), bound)
+	}
+	return res, took, err
 }
 
 // loadSQL reads deployment id, its environment and its stored SQL plan.

@@ -117,25 +117,15 @@ func (s *Service) runDB(ctx context.Context, id string, resumed bool) error {
 	case !ok:
 		err = fmt.Errorf("environment %s no longer has a database; set it again with `cutoverctl env update %s --db-driver --db-dsn`", env.Name, env.Name)
 	default:
-		run, verb := migrate.Execute, "running"
-		if resumed || (st == model.StepContract && d.ContractRuns > 1) {
-			run, verb = migrate.Resume, "resuming"
-		}
+		resumed = resumed || (st == model.StepContract && d.ContractRuns > 1)
 		budget, bound := s.sqlTimeout, "the controller's --sql-timeout"
 		if st == model.StepContract {
 			budget, bound = s.sqlBudget(env)
 		}
-		s.log.Info(verb+" a database step", "deployment", id, "environment", env.Name, "step", st, "database", db, "migrations", len(p.Pending))
-		runCtx, cancel := context.WithTimeout(ctx, budget)
-		start := s.clock()
-		res, err = run(runCtx, db, p)
-		took = s.clock().Sub(start)
-		cancel()
+		s.log.Info(runVerb(resumed)+" a database step", "deployment", id, "environment", env.Name, "step", st, "database", db, "migrations", len(p.Pending))
+		res, took, err = s.runPlan(ctx, db, p, resumed, "the step", budget, bound)
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: the next controller resumes it
-		}
-		if err != nil && runCtx.Err() != nil {
-			err = fmt.Errorf("%w (the step may take %s: %s)", err, budget.Round(time.Second), bound)
 		}
 	}
 	return s.dbDone(id, st, p, res, took, err)
