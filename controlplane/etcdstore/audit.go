@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -13,13 +14,12 @@ func (tx *Tx) LastAudit() (*model.AuditRecord, error) {
 	if err != nil || len(kvs) == 0 {
 		return nil, err
 	}
-	r := new(model.AuditRecord)
-	return r, decode(kvs[0].key, kvs[0].val, r)
+	return decodeAt(kvs[0].key, kvs[0].val, storecodec.DecodeAuditRecord)
 }
 
 // Audit returns entry seq of the audit log; NotFound if there is none.
 func (tx *Tx) Audit(seq uint64) (*model.AuditRecord, error) {
-	return getRecord[model.AuditRecord](tx, numbered(collAudit, seq), fmt.Errorf("audit entry %d does not exist: %w", seq, errkind.NotFound))
+	return getRecord(tx, numbered(collAudit, seq), storecodec.DecodeAuditRecord, fmt.Errorf("audit entry %d does not exist: %w", seq, errkind.NotFound))
 }
 
 // AppendAudit appends r; r.Seq must be the last record's Seq + 1 (Aborted
@@ -37,7 +37,7 @@ func (tx *Tx) AppendAudit(r *model.AuditRecord) error {
 	if r.Seq != next {
 		return fmt.Errorf("audit entry numbered %d, but the next entry is %d; read the last entry and append in one transaction: %w", r.Seq, next, errkind.Aborted)
 	}
-	return putRecord(tx, numbered(collAudit, r.Seq), r)
+	return putRecord(tx, numbered(collAudit, r.Seq), r, storecodec.EncodeAuditRecord)
 }
 
 // AuditRecords calls fn on every record, oldest first, until fn fails.
@@ -47,8 +47,8 @@ func (tx *Tx) AuditRecords(fn func(*model.AuditRecord) error) error {
 		return err
 	}
 	for _, e := range kvs {
-		r := new(model.AuditRecord)
-		if err := decode(e.key, e.val, r); err != nil {
+		r, err := decodeAt(e.key, e.val, storecodec.DecodeAuditRecord)
+		if err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {

@@ -4,21 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
-
-// encode and decode are the codec of the records stored as one value: the
-// protobuf messages of proto/cutover/storage/v1, through storecodec.
-// Deployments are stored in parts (deployments.go).
-func encode(v any) ([]byte, error) { return storecodec.Encode(v) }
-
-func decode(key string, data []byte, v any) error {
-	if err := storecodec.Decode(data, v); err != nil {
-		return fmt.Errorf("record %s: %w", key, err)
-	}
-	return nil
-}
 
 // manifestHead is manifests/<id>: what a manifest's parts must add up to.
 // It is this store's own bookkeeping, not a record of the model: JSON.

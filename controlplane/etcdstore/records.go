@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -38,7 +39,9 @@ func named(coll, name string) string { return coll + "/" + url.PathEscape(name) 
 // as numbers.
 func numbered(coll string, n uint64) string { return fmt.Sprintf("%s/%020d", coll, n) }
 
-func getRecord[T any](tx *Tx, rel string, notFound error) (*T, error) {
+// getRecord reads and decodes the record under rel; notFound when there
+// is none.
+func getRecord[T any](tx *Tx, rel string, dec func([]byte) (*T, error), notFound error) (*T, error) {
 	raw, ok, err := tx.get(rel)
 	if err != nil {
 		return nil, err
@@ -46,31 +49,28 @@ func getRecord[T any](tx *Tx, rel string, notFound error) (*T, error) {
 	if !ok {
 		return nil, notFound
 	}
-	v := new(T)
-	if err := decode(rel, raw, v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return decodeAt(rel, raw, dec)
 }
 
-func putRecord(tx *Tx, rel string, v any) error {
-	raw, err := encode(v)
+// putRecord encodes v and writes it under rel.
+func putRecord[T any](tx *Tx, rel string, v *T, enc func(*T) ([]byte, error)) error {
+	raw, err := enc(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("record %s: %w", rel, err)
 	}
 	return tx.put(rel, raw)
 }
 
 // listRecords returns the records of coll sorted by name.
-func listRecords[T any](tx *Tx, coll string, name func(*T) string) ([]*T, error) {
+func listRecords[T any](tx *Tx, coll string, dec func([]byte) (*T, error), name func(*T) string) ([]*T, error) {
 	kvs, err := tx.list(coll+"/", false)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*T, 0, len(kvs))
 	for _, e := range kvs {
-		v := new(T)
-		if err := decode(e.key, e.val, v); err != nil {
+		v, err := decodeAt(e.key, e.val, dec)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
@@ -79,36 +79,45 @@ func listRecords[T any](tx *Tx, coll string, name func(*T) string) ([]*T, error)
 	return out, nil
 }
 
+// decodeAt decodes the record read under key, naming the key on error.
+func decodeAt[T any](key string, raw []byte, dec func([]byte) (*T, error)) (*T, error) {
+	v, err := dec(raw)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", key, err)
+	}
+	return v, nil
+}
+
 // Environment returns the named environment; NotFound if there is none.
 func (tx *Tx) Environment(name string) (*model.Environment, error) {
-	return getRecord[model.Environment](tx, named(collEnvironments, name),
+	return getRecord(tx, named(collEnvironments, name), storecodec.DecodeEnvironment,
 		fmt.Errorf("environment %q does not exist; list them with `cutoverctl env list`: %w", name, errkind.NotFound))
 }
 
 // PutEnvironment creates or replaces an environment.
 func (tx *Tx) PutEnvironment(e *model.Environment) error {
-	return putRecord(tx, named(collEnvironments, e.Name), e)
+	return putRecord(tx, named(collEnvironments, e.Name), e, storecodec.EncodeEnvironment)
 }
 
 // Environments returns every environment, sorted by name.
 func (tx *Tx) Environments() ([]*model.Environment, error) {
-	return listRecords(tx, collEnvironments, func(e *model.Environment) string { return e.Name })
+	return listRecords(tx, collEnvironments, storecodec.DecodeEnvironment, func(e *model.Environment) string { return e.Name })
 }
 
 // Application returns the named application; NotFound if there is none.
 func (tx *Tx) Application(name string) (*model.Application, error) {
-	return getRecord[model.Application](tx, named(collApplications, name),
+	return getRecord(tx, named(collApplications, name), storecodec.DecodeApplication,
 		fmt.Errorf("application %q is not registered; register it with `cutoverctl app register DIR`: %w", name, errkind.NotFound))
 }
 
 // PutApplication creates or replaces an application.
 func (tx *Tx) PutApplication(a *model.Application) error {
-	return putRecord(tx, named(collApplications, a.Name), a)
+	return putRecord(tx, named(collApplications, a.Name), a, storecodec.EncodeApplication)
 }
 
 // Applications returns every application, sorted by name.
 func (tx *Tx) Applications() ([]*model.Application, error) {
-	return listRecords(tx, collApplications, func(a *model.Application) string { return a.Name })
+	return listRecords(tx, collApplications, storecodec.DecodeApplication, func(a *model.Application) string { return a.Name })
 }
 
 // NextDeploymentID reserves a new deployment id, "d-<n>", with a counter
@@ -171,16 +180,18 @@ func (tx *Tx) SQLPlan(id string) ([]byte, error) {
 
 // Agent returns an agent; NotFound if the controller never heard of it.
 func (tx *Tx) Agent(name string) (*model.Agent, error) {
-	return getRecord[model.Agent](tx, named(collAgents, name), fmt.Errorf("agent %q is unknown: %w", name, errkind.NotFound))
+	return getRecord(tx, named(collAgents, name), storecodec.DecodeAgent, fmt.Errorf("agent %q is unknown: %w", name, errkind.NotFound))
 }
 
 // PutAgent creates or replaces an agent.
-func (tx *Tx) PutAgent(a *model.Agent) error { return putRecord(tx, named(collAgents, a.Name), a) }
+func (tx *Tx) PutAgent(a *model.Agent) error {
+	return putRecord(tx, named(collAgents, a.Name), a, storecodec.EncodeAgent)
+}
 
 // DeleteAgent forgets an agent's record (absent is fine).
 func (tx *Tx) DeleteAgent(name string) error { return tx.del(named(collAgents, name)) }
 
 // Agents returns every agent, sorted by name.
 func (tx *Tx) Agents() ([]*model.Agent, error) {
-	return listRecords(tx, collAgents, func(a *model.Agent) string { return a.Name })
+	return listRecords(tx, collAgents, storecodec.DecodeAgent, func(a *model.Agent) string { return a.Name })
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/cutover-dev/cutover/controlplane/model"
+	"github.com/cutover-dev/cutover/controlplane/storecodec"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 )
 
@@ -40,7 +41,7 @@ func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 	if err := putHead(tx, r.ID, head); err != nil {
 		return err
 	}
-	if err := putRecord(tx, named(collReleases, r.ID), r); err != nil {
+	if err := putRecord(tx, named(collReleases, r.ID), r, storecodec.EncodeRelease); err != nil {
 		return err
 	}
 	return tx.put(named(collAppReleases, r.Application)+"/"+url.PathEscape(r.ID), []byte(strconv.FormatInt(r.CreateTime.UnixNano(), 10)))
@@ -48,7 +49,7 @@ func (tx *Tx) PutRelease(r *model.Release, manifest []byte) error {
 
 // Release returns a release's metadata; NotFound if unknown.
 func (tx *Tx) Release(id string) (*model.Release, error) {
-	return getRecord[model.Release](tx, named(collReleases, id), fmt.Errorf("release %q does not exist: %w", id, errkind.NotFound))
+	return getRecord(tx, named(collReleases, id), storecodec.DecodeRelease, fmt.Errorf("release %q does not exist: %w", id, errkind.NotFound))
 }
 
 // Manifest returns a copy of a release's canonical manifest bytes,
