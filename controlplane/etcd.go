@@ -44,19 +44,35 @@ type EtcdConfig struct {
 	Import bool
 }
 
+// CheckStore checks the store settings of cfg that go together, before
+// anything is opened: the one place both the flags (cutover-controller
+// exits 2) and New check them.
+func (cfg Config) CheckStore() error {
+	switch {
+	case cfg.Store != "" && cfg.Store != StoreBolt && cfg.Store != StoreEtcd:
+		return fmt.Errorf("--store %q: want %s or %s", cfg.Store, StoreBolt, StoreEtcd)
+	case cfg.Store == StoreEtcd && len(cfg.Etcd.Endpoints) == 0:
+		return errors.New("--store etcd needs --etcd-endpoints")
+	case (cfg.Etcd.CertFile == "") != (cfg.Etcd.KeyFile == ""):
+		return errors.New("--etcd-cert-file and --etcd-key-file go together")
+	case (cfg.Etcd.Username == "") != (cfg.Etcd.PasswordFile == ""):
+		return errors.New("--etcd-username and --etcd-password-file go together")
+	}
+	return nil
+}
+
 // openStore opens the bbolt file (the whole store, or only the chunks on
 // etcd) and, on etcd, the etcd store. It sets c.bolt, c.store, c.etcd.
 func (c *Controller) openStore(cfg Config) (err error) {
+	if err := cfg.CheckStore(); err != nil {
+		return err
+	}
 	if c.bolt, err = store.Open(cfg.DataDir); err != nil {
 		return err
 	}
-	switch cfg.Store {
-	case "", StoreBolt:
+	if cfg.Store != StoreEtcd {
 		c.store = c.bolt
 		return nil
-	case StoreEtcd:
-	default:
-		return fmt.Errorf("--store %q: want %s or %s", cfg.Store, StoreBolt, StoreEtcd)
 	}
 	if c.etcd, err = etcdClient(cfg.Etcd); err != nil {
 		return err
@@ -102,9 +118,6 @@ func (c *Controller) importRecords() error {
 
 // etcdClient connects to etcd with cfg's TLS and credentials.
 func etcdClient(cfg EtcdConfig) (*clientv3.Client, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("--store etcd needs --etcd-endpoints")
-	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
@@ -142,9 +155,6 @@ func etcdTLS(cfg EtcdConfig) (*tls.Config, error) {
 		if !t.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--etcd-ca-file %s holds no PEM certificate", cfg.CAFile)
 		}
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, errors.New("--etcd-cert-file and --etcd-key-file go together")
 	}
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)

@@ -45,10 +45,8 @@ func TestEtcdClientConfig(t *testing.T) {
 		cfg     EtcdConfig
 		wantErr string
 	}{
-		{"no endpoints", EtcdConfig{}, "--etcd-endpoints"},
 		{"CA file missing", EtcdConfig{Endpoints: []string{"https://x:2379"}, CAFile: filepath.Join(dir, "none")}, "--etcd-ca-file"},
 		{"CA file not PEM", EtcdConfig{Endpoints: []string{"https://x:2379"}, CAFile: garbage}, "holds no PEM certificate"},
-		{"cert without key", EtcdConfig{Endpoints: []string{"https://x:2379"}, CAFile: cert, CertFile: cert}, "go together"},
 		{"key not matching", EtcdConfig{Endpoints: []string{"https://x:2379"}, CertFile: cert, KeyFile: garbage}, "--etcd-cert-file"},
 		{"password file missing", EtcdConfig{Endpoints: []string{"http://x:2379"}, Username: "u", PasswordFile: filepath.Join(dir, "none")}, "--etcd-password-file"},
 		{"TLS with a client certificate", EtcdConfig{Endpoints: []string{"https://x:2379"}, CAFile: cert, CertFile: cert, KeyFile: key}, ""},
@@ -69,6 +67,40 @@ func TestEtcdClientConfig(t *testing.T) {
 				t.Error("the password is in the error")
 			}
 		})
+	}
+}
+
+// TestCheckStore: the store settings that go together are checked before
+// anything is opened, by New as by the flags.
+func TestCheckStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"bbolt", Config{Store: StoreBolt}, ""},
+		{"the default", Config{}, ""},
+		{"another store", Config{Store: "zookeeper"}, `--store "zookeeper": want bbolt or etcd`},
+		{"etcd without endpoints", Config{Store: StoreEtcd}, "--etcd-endpoints"},
+		{"cert without key", Config{Store: StoreEtcd, Etcd: EtcdConfig{Endpoints: []string{"https://x:2379"}, CertFile: "c"}}, "--etcd-cert-file and --etcd-key-file go together"},
+		{"user without password file", Config{Store: StoreEtcd, Etcd: EtcdConfig{Endpoints: []string{"https://x:2379"}, Username: "u"}}, "--etcd-username and --etcd-password-file go together"},
+		{"etcd", Config{Store: StoreEtcd, Etcd: EtcdConfig{Endpoints: []string{"https://x:2379"}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.CheckStore()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("got %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+	// New refuses them before it opens anything.
+	dir := t.TempDir()
+	if _, err := New(Config{DataDir: dir, Store: StoreEtcd}); err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
+		t.Fatalf("New with etcd and no endpoints: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("New refused its settings but wrote %d entries in the data dir", len(entries))
 	}
 }
 

@@ -96,15 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg controlplane.Config, logLe
 	for _, e := range *etcdEndpoints {
 		cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, strings.Split(e, ",")...)
 	}
-	switch {
-	case cfg.Store != controlplane.StoreBolt && cfg.Store != controlplane.StoreEtcd:
-		return cfg, "", "", fmt.Errorf("--store %q: want %s or %s", cfg.Store, controlplane.StoreBolt, controlplane.StoreEtcd)
-	case cfg.Store == controlplane.StoreEtcd && len(cfg.Etcd.Endpoints) == 0:
-		return cfg, "", "", errors.New("--store etcd needs --etcd-endpoints")
-	case (cfg.Etcd.CertFile == "") != (cfg.Etcd.KeyFile == ""):
-		return cfg, "", "", errors.New("--etcd-cert-file and --etcd-key-file go together")
-	case (cfg.Etcd.Username == "") != (cfg.Etcd.PasswordFile == ""):
-		return cfg, "", "", errors.New("--etcd-username and --etcd-password-file go together")
+	if err := cfg.CheckStore(); err != nil {
+		return cfg, "", "", err
 	}
 	return cfg, logLevel, logFormat, nil
 }
