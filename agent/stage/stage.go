@@ -300,6 +300,9 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		}
 		return err
 	}
+	if err := s.recordAgain(r, m); err != nil {
+		return err
+	}
 	start := s.cfg.Clock()
 	s.live.begin(r.ID)
 	defer s.live.end(r.ID) // after markStaged: until then, what it wrote is served from the staging files
@@ -310,6 +313,28 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 		return err
 	}
 	log.Info("release staged", "bytes", m.Size(), "files", len(m.Files), "took", s.cfg.Clock().Sub(start))
+	return nil
+}
+
+// recordAgain records r as staging again if a drop (of a deployment that
+// failed with the same release) deleted its record between loadManifest,
+// which recorded it without the release's lock, and this stage, which holds
+// it now. Call with r's lock held.
+func (s *Stager) recordAgain(r Release, m *manifest.Manifest) error {
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		if _, err := tx.Release(r.Application, r.ID); !errors.Is(err, errkind.NotFound) {
+			return err // recorded, or a real error
+		}
+		b := m.Encode()
+		if manifest.ReleaseID(b) != r.ID {
+			return fmt.Errorf("the manifest, encoded again, hashes to %s: %w", manifest.ReleaseID(b), errkind.DataLoss)
+		}
+		return tx.PutRelease(&store.Release{Application: r.Application, ID: r.ID, Manifest: b,
+			State: store.ReleaseStaging, Size: m.Size(), UpdateTime: s.cfg.Clock()})
+	})
+	if err != nil {
+		return fmt.Errorf("record release %s of %q again after a drop: %w", r.ID, r.Application, err)
+	}
 	return nil
 }
 
