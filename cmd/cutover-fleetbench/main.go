@@ -4,6 +4,7 @@
 //
 //	make bench-fleet                                        # 10 (baseline), then 1,000 agents; then F4–F6
 //	go run ./cmd/cutover-fleetbench -bin bin -agents 100,500,1000,2000
+//	go run ./cmd/cutover-fleetbench -bin bin -agents 10000 -idle-only     # two cutover-fleetsim processes
 //	go run ./cmd/cutover-fleetbench -bin bin -peers-only -peer-agents 50 -release 64MiB
 package main
 
@@ -33,6 +34,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "bound of each wait (connection, each stage)")
 	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
 	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
+	perProc := flag.Int("agents-per-process", fleetbench.DefaultAgentsPerProcess, "the most agents simulated in this process: a larger size runs in cutover-fleetsim processes (from -bin) of at most this many each")
 	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size)")
 	peers := flag.Bool("peers", true, "measure F4–F6 too (peers sharing a release), after F1–F3")
 	peersOnly := flag.Bool("peers-only", false, "measure F4–F6 only")
@@ -42,7 +44,7 @@ func main() {
 	egress := bytesize.Flag(50 << 20)
 	flag.Var(&egress, "max-egress", "F4–F6: the controller's --max-egress, bytes per second")
 	flag.Parse()
-	cfg := fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, HeapProfile: *heap, Log: os.Stderr}
+	cfg := fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, AgentsPerProcess: *perProc, HeapProfile: *heap, Log: os.Stderr}
 	var pc *fleetbench.PeerConfig
 	if *peers || *peersOnly {
 		pc = &fleetbench.PeerConfig{Agents: *peerAgents, ReleaseSize: int64(release), MaxEgress: int64(egress), Timeout: *timeout, Log: os.Stderr}

@@ -60,6 +60,10 @@ type Config struct {
 	// F1 is measured: 0 measures at once, with the garbage of the
 	// agents' handshakes still in the heap.
 	IdleWait time.Duration
+	// AgentsPerProcess is the most agents simulated in this process; a
+	// larger fleet runs in cutover-fleetsim processes (from BinDir) of at
+	// most this many. 0: DefaultAgentsPerProcess.
+	AgentsPerProcess int
 	// HeapProfile, if set, is where the controller's heap profile (in use
 	// after a GC, with every agent idle) is written, one file per size:
 	// HeapProfile with ".N" appended.
@@ -123,10 +127,15 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	// Two files per simulated agent in this process (its connection, its
 	// bbolt file); the controller, started from here, inherits the limit
 	// and needs one per agent.
-	if _, err := fleetsim.RaiseFileLimit(uint64(2*cfg.Agents + 256)); err != nil {
+	procs := simProcesses(cfg.Agents, cfg.AgentsPerProcess)
+	files := uint64(cfg.Agents + 256)
+	if procs == 0 {
+		files += uint64(cfg.Agents)
+		fleetsim.RaiseThreadLimit(cfg.Agents)
+	}
+	if _, err := fleetsim.RaiseFileLimit(files); err != nil {
 		return p, err
 	}
-	fleetsim.RaiseThreadLimit(cfg.Agents)
 	args := []string{"--source-root", src, "--log-level", "warn"}
 	pprofAddr := ""
 	if cfg.HeapProfile != "" {
@@ -153,15 +162,23 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		return p, err
 	}
 
-	say("starting %d simulated agents", cfg.Agents)
-	sim, err := fleetsim.New(fleetsim.Config{Controller: c.Addr, Environment: Environment, Agents: cfg.Agents,
-		JoinTokenFile: token, CAFile: c.CAFile, DataDir: cfg.SimDir})
-	if err != nil {
-		return p, err
-	}
 	cpu0, _ := bench.CPUSeconds(pid)
 	start := time.Now()
-	simDone := runSim(ctx, sim)
+	var simDone *running
+	if procs == 0 {
+		say("starting %d simulated agents in this process", cfg.Agents)
+		sim, err := fleetsim.New(fleetsim.Config{Controller: c.Addr, Environment: Environment, Agents: cfg.Agents,
+			JoinTokenFile: token, CAFile: c.CAFile, DataDir: cfg.SimDir})
+		if err != nil {
+			return p, err
+		}
+		simDone = runSim(ctx, sim)
+	} else {
+		say("starting %d simulated agents in %d cutover-fleetsim processes", cfg.Agents, procs)
+		if simDone, err = startSims(c, cfg.Agents, procs, token, cfg.SimDir); err != nil {
+			return p, err
+		}
+	}
 	defer func() { err = errors.Join(err, simDone.wait()) }()
 	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
 		return p, err

@@ -19,30 +19,43 @@ import (
 // poll saw them.
 const PollEvery = 250 * time.Millisecond
 
-// running is a simulator running in the background.
+// running is the simulated fleet running in the background: in this
+// process (runSim) or in cutover-fleetsim processes (startSims).
 type running struct {
-	done chan struct{} // closed when Run returned
-	err  error         // Run's error, once done is closed
-	stop context.CancelFunc
+	// alive returns nil while every simulator runs, else why one stopped.
+	alive func() error
+	// stop stops every simulator and returns the first error of one.
+	stop func() error
 }
 
-// runSim runs sim until stop is called or ctx ends.
+// runSim runs sim in this process until stop is called or ctx ends.
 func runSim(ctx context.Context, sim *fleetsim.Sim) *running {
-	ctx, stop := context.WithCancel(ctx)
-	r := &running{done: make(chan struct{}), stop: stop}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var err error
 	go func() {
-		r.err = sim.Run(ctx)
-		close(r.done)
+		err = sim.Run(ctx)
+		close(done)
 	}()
-	return r
+	return &running{
+		alive: func() error {
+			select {
+			case <-done:
+				return fmt.Errorf("the simulator stopped (%v)", err)
+			default:
+				return nil
+			}
+		},
+		stop: func() error {
+			cancel()
+			<-done
+			return err
+		},
+	}
 }
 
-// wait stops the simulator and returns its error.
-func (r *running) wait() error {
-	r.stop()
-	<-r.done
-	return r.err
-}
+// wait stops the simulated fleet and returns its error.
+func (r *running) wait() error { return r.stop() }
 
 // until calls cond every PollEvery until it returns nil, the simulator
 // stops, ctx ends or timeout passes.
@@ -52,12 +65,10 @@ func until(ctx context.Context, timeout time.Duration, sim *running, cond func()
 		if err == nil {
 			return nil
 		}
-		select {
-		case <-sim.done:
-			return poll.Permanent(fmt.Errorf("the simulator stopped (%v) while: %w", sim.err, err))
-		default:
-			return err
+		if stopped := sim.alive(); stopped != nil {
+			return poll.Permanent(fmt.Errorf("%w while: %w", stopped, err))
 		}
+		return err
 	})
 }
 
