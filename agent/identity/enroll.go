@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	ident "github.com/cutover-dev/cutover/pkg/identity"
 	"github.com/cutover-dev/cutover/pkg/rpcerr"
 	"github.com/cutover-dev/cutover/pkg/token"
@@ -70,7 +71,7 @@ func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addrs []string, minBa
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if status.Code(err) != codes.Unavailable {
+		if !errors.Is(err, errkind.Unavailable) && status.Code(err) != codes.Unavailable {
 			return nil, fmt.Errorf("enroll with %s: %w", addr, err)
 		}
 		cfg.Log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)

@@ -253,6 +253,44 @@ func TestLoadOrEnroll(t *testing.T) {
 	}
 }
 
+// TestLoadOrEnrollRetrying: a controller that answers Unavailable (too
+// busy, restarting) is asked again after a backoff until it enrolls the
+// agent; a refused token is not asked again.
+func TestLoadOrEnrollRetrying(t *testing.T) {
+	tests := []struct {
+		name      string
+		busy      int
+		join      func(f *fakeController) string
+		wantErr   bool
+		wantCalls int
+	}{
+		{"enrolls at once", 0, func(f *fakeController) string { return f.token.Join() }, false, 1},
+		{"busy twice, then enrolls", 2, func(f *fakeController) string { return f.token.Join() }, false, 3},
+		{"a refused token is not retried", 0, func(f *fakeController) string {
+			other := token.New()
+			other.CAHash = f.token.CAHash
+			return other.Join()
+		}, true, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startController(t)
+			f.busy = tc.busy
+			cfg := f.config(t, tc.join(f))
+			id, err := LoadOrEnrollRetrying(context.Background(), cfg, []string{f.addr}, time.Millisecond, 10*time.Millisecond)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tc.wantErr)
+			}
+			if err == nil && id.Agent() != fe1 {
+				t.Errorf("enrolled as %v, want %v", id.Agent(), fe1)
+			}
+			if f.enrollCalls() != tc.wantCalls {
+				t.Errorf("%d Enroll calls, want %d", f.enrollCalls(), tc.wantCalls)
+			}
+		})
+	}
+}
+
 // writeCA writes a's CA certificate to a file and returns its name.
 func writeCA(t *testing.T, a *pki.Authority) string {
 	t.Helper()

@@ -33,6 +33,7 @@ type fakeController struct {
 
 	mu      sync.Mutex
 	enrolls int
+	busy    int           // the next busy Enroll calls answer Unavailable
 	renewed []ident.Agent // who called RenewCertificate
 }
 
@@ -60,7 +61,14 @@ func startController(t *testing.T) *fakeController {
 func (f *fakeController) Enroll(_ context.Context, req *cutoverv1.EnrollRequest) (*cutoverv1.EnrollResponse, error) {
 	f.mu.Lock()
 	f.enrolls++
+	busy := f.busy > 0
+	if busy {
+		f.busy--
+	}
 	f.mu.Unlock()
+	if busy {
+		return nil, status.Error(codes.Unavailable, "too busy")
+	}
 	tok, err := token.ParseJoin(req.GetJoinToken())
 	if err != nil || tok.ID != f.token.ID || !tok.Matches(f.token.Hash()) {
 		return nil, status.Error(codes.Unauthenticated, "bad join token")
