@@ -209,7 +209,9 @@ func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) 
 }
 
 // SetupEnv creates env, registers the application in src and writes a
-// join token for n agents to token.
+// join token for n agents to token, with a use to spare for every 20: an
+// enrollment whose answer was lost (a connection cut by a controller too
+// busy to finish it) is retried, and the controller may have counted it.
 func SetupEnv(ctx context.Context, c *localcluster.Cluster, env *cutoverv1.Environment, src, token string, n int) error {
 	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: env}); err != nil {
 		return fmt.Errorf("create environment: %w", err)
@@ -219,7 +221,7 @@ func SetupEnv(ctx context.Context, c *localcluster.Cluster, env *cutoverv1.Envir
 		return fmt.Errorf("register application: %w", err)
 	}
 	res, err := c.Admin.CreateJoinToken(ctx, &cutoverv1.CreateJoinTokenRequest{Environment: env.GetName(),
-		Uses: int32(n), Ttl: durationpb.New(24 * time.Hour)})
+		Uses: int32(n + n/20 + 1), Ttl: durationpb.New(24 * time.Hour)})
 	if err != nil {
 		return fmt.Errorf("join token: %w", err)
 	}
