@@ -35,7 +35,7 @@ func main() {
 	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
 	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
 	perProc := flag.Int("agents-per-process", fleetbench.DefaultAgentsPerProcess, "the most agents simulated in this process: a larger size runs in cutover-fleetsim processes (from -bin) of at most this many each")
-	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size)")
+	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size), and its CPU profile over stage 1's first 30 s to FILE.N.cpu-stage1")
 	peers := flag.Bool("peers", true, "measure F4–F6 too (peers sharing a release), after F1–F3")
 	peersOnly := flag.Bool("peers-only", false, "measure F4–F6 only")
 	peerAgents := flag.Int("peer-agents", 50, "F4–F6: fleet size")

@@ -66,7 +66,8 @@ type Config struct {
 	AgentsPerProcess int
 	// HeapProfile, if set, is where the controller's heap profile (in use
 	// after a GC, with every agent idle) is written, one file per size:
-	// HeapProfile with ".N" appended.
+	// HeapProfile with ".N" appended; and its CPU profile over the first
+	// 30 s of stage 1 in HeapProfile.N.cpu-stage1.
 	HeapProfile string
 }
 
@@ -225,6 +226,16 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	}
 	id := d.GetId()
 	say("stage 1 (prepare)")
+	if pprofAddr != "" { // the controller's CPU over stage 1's first 30 s
+		file := fmt.Sprintf("%s.%d.cpu-stage1", cfg.HeapProfile, cfg.Agents)
+		profiled := make(chan error, 1)
+		go func() { profiled <- bench.FetchProfile(ctx, pprofAddr, "profile?seconds=30", file, time.Minute) }()
+		defer func() {
+			if perr := <-profiled; perr == nil {
+				say("CPU profile of stage 1 in %s", file)
+			}
+		}()
+	}
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("prepare %s: %w", id, err)
 	}
