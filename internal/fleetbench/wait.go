@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/fleetsim"
+	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
@@ -72,9 +73,25 @@ func until(ctx context.Context, timeout time.Duration, sim *running, cond func()
 	})
 }
 
-// waitListed waits until the controller lists n agents of Environment connected.
+// waitListed waits until the controller counts n agents of Environment
+// connected (cutover_agents_connected, on its metrics: listing 10,000
+// agents four times a second would load the controller being measured),
+// then checks that it lists them.
 func waitListed(ctx context.Context, c *localcluster.Cluster, n int, timeout time.Duration, sim *running) error {
-	return until(ctx, timeout, sim, func() error { return Connected(ctx, c, n) })
+	err := until(ctx, timeout, sim, func() error {
+		got, err := bench.Metric(c.ControllerMetricsAddr, "cutover_agents_connected", map[string]string{"environment": Environment})
+		if err != nil {
+			return err
+		}
+		if int(got) < n {
+			return fmt.Errorf("%d of %d agents connected", int(got), n)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return Connected(ctx, c, n)
 }
 
 // Connected returns nil when the controller lists n agents of Environment
@@ -100,26 +117,67 @@ func Connected(ctx context.Context, c *localcluster.Cluster, n int) error {
 var errFinal = errors.New("deployment ended")
 
 // waitState waits until deployment id is in want, and fails if it ends
-// in another final state.
+// in another final state. It follows the deployment as cutoverctl does
+// (WatchDeployment, changed agents only): polling GetDeployment would
+// have the controller read, decode and send every agent several times a
+// second, which at 10,000 agents is the largest load on the controller
+// being measured. It reads the whole deployment once at the end.
 func waitState(ctx context.Context, c *localcluster.Cluster, id string, want cutoverv1.DeploymentState, timeout time.Duration, sim *running) (*cutoverv1.Deployment, error) {
-	var d *cutoverv1.Deployment
-	var final error
-	err := until(ctx, timeout, sim, func() error {
-		var err error
-		if d, err = c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	states := make(chan cutoverv1.DeploymentState, 1)
+	watched := make(chan error, 1)
+	go func() { watched <- watchStates(ctx, c, id, states) }()
+	tick := time.NewTicker(PollEvery)
+	defer tick.Stop()
+	last := cutoverv1.DeploymentState_DEPLOYMENT_STATE_UNSPECIFIED
+	for last != want && !last.Final() {
+		select {
+		case last = <-states:
+		case err := <-watched:
+			select { // the watch may end right after the state it waited for
+			case last = <-states:
+				if last == want || last.Final() {
+					continue
+				}
+			default:
+			}
+			return nil, fmt.Errorf("watch deployment %s (%s, want %s): %w", id, last, want, err)
+		case <-tick.C:
+			if stopped := sim.alive(); stopped != nil {
+				return nil, fmt.Errorf("%w while deployment %s was %s, want %s", stopped, id, last, want)
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("deployment %s is %s, want %s: %w", id, last, want, ctx.Err())
+		}
+	}
+	cancel() // the watch
+	d, err := c.Admin.GetDeployment(context.WithoutCancel(ctx), &cutoverv1.GetDeploymentRequest{Id: id})
+	if err != nil {
+		return nil, err
+	}
+	if d.GetState() != want {
+		return d, fmt.Errorf("%w %s (want %s): %s", errFinal, d.GetState(), want, d.GetError())
+	}
+	return d, nil
+}
+
+// watchStates sends each state deployment id takes on states (the latest
+// one when the reader is behind) until ctx ends or the watch fails.
+func watchStates(ctx context.Context, c *localcluster.Cluster, id string, states chan cutoverv1.DeploymentState) error {
+	stream, err := c.Admin.WatchDeployment(ctx, &cutoverv1.WatchDeploymentRequest{Id: id, ChangedAgentsOnly: true})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
 			return err
 		}
-		switch {
-		case d.GetState() == want:
-			return nil
-		case d.GetState().Final():
-			final = fmt.Errorf("%w %s (want %s): %s", errFinal, d.GetState(), want, d.GetError())
-			return nil
+		select { // keep only the latest
+		case <-states:
+		default:
 		}
-		return fmt.Errorf("deployment %s is %s, want %s", id, d.GetState(), want)
-	})
-	if err == nil {
-		err = final
+		states <- ev.GetDeployment().GetState()
 	}
-	return d, err
 }
