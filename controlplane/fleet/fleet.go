@@ -40,8 +40,11 @@ type Fleet struct {
 	clock   func() time.Time
 	reports chan Report
 
+	records records // agents' records, written in groups (records.go)
+
 	mu          sync.Mutex
 	sessions    map[string]*Session
+	connecting  map[string]int         // agent name → Connects writing its record
 	outstanding map[string][]Command   // agent name → commands not answered yet, in send order
 	joined      map[string]struct{}    // agents connected since the last Joined
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
@@ -67,7 +70,9 @@ func New(cfg Config) (*Fleet, error) {
 		log:           log,
 		clock:         clock,
 		reports:       make(chan Report, 256),
+		records:       records{store: cfg.Store},
 		sessions:      map[string]*Session{},
+		connecting:    map[string]int{},
 		outstanding:   map[string][]Command{},
 		joined:        map[string]struct{}{},
 		joinWake:      make(chan struct{}, 1),
@@ -83,7 +88,8 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 // Connect opens the session of the agent that said hello: it records the
-// agent (durably), replaces any earlier session of the same name, and queues
+// agent (durably, in a group with the agents that connect at the same
+// time), replaces any earlier session of the same name, and queues
 // the agent's outstanding commands on the new session. Errors:
 // InvalidArgument for a name or environment that is not a DNS label.
 func (f *Fleet) Connect(h Hello) (*Session, error) {
@@ -95,9 +101,20 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	}
 	rec := model.Agent{Name: h.Name, Environment: h.Environment, Labels: h.Labels,
 		Applications: h.Applications, LastSeen: f.clock()}
-	f.mu.Lock() // held across the record, so that Remove sees either no record or a session
+	// Remove refuses an agent that is connecting, as one that is
+	// connected: it sees either no record or an agent it must not remove.
+	// The record is written without f.mu, in a group with the records of
+	// the agents that connect at the same time (records.go).
+	f.mu.Lock()
+	f.connecting[h.Name]++
+	f.mu.Unlock()
+	err := f.records.put(rec)
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.store.Update(func(tx model.Tx) error { return tx.PutAgent(&rec) }); err != nil {
+	if f.connecting[h.Name]--; f.connecting[h.Name] == 0 {
+		delete(f.connecting, h.Name)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("record agent %s: %w", h.Name, err)
 	}
 	s := newSession(rec)
@@ -148,6 +165,9 @@ func (f *Fleet) Joined() []string {
 func (f *Fleet) Remove(env, name string) (*model.Agent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.connecting[name] > 0 {
+		return nil, fmt.Errorf("agent %s is connecting: only an agent that is not connected can be removed; stop cutover-agent on that front-end first; nothing was changed: %w", name, errkind.FailedPrecondition)
+	}
 	if s := f.sessions[name]; s != nil {
 		return nil, fmt.Errorf("agent %s of environment %s is connected: only an agent that is not connected can be removed; stop cutover-agent on that front-end first (or revoke it: `cutoverctl agent revoke %s --environment %s`); nothing was changed: %w",
 			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
@@ -200,14 +220,15 @@ func (f *Fleet) Disconnect(s *Session) {
 	}
 }
 
-// Status records what the agent of s now runs and holds.
+// Status records what the agent of s now runs and holds, durably (in a
+// group with the records of other agents written at the same time).
 func (f *Fleet) Status(s *Session, apps []model.AgentApplication) error {
 	f.mu.Lock()
 	s.agent.Applications = apps
 	s.agent.LastSeen = f.clock()
 	rec := s.agent
 	f.mu.Unlock()
-	return f.store.Update(func(tx model.Tx) error { return tx.PutAgent(&rec) })
+	return f.records.put(rec)
 }
 
 // Report passes an agent's report on to Reports(). A final report forgets
