@@ -138,7 +138,8 @@ func (r *run) hang(ctx context.Context, f Fault, a *localcluster.Agent) error {
 		got, err := r.c.Admin.GetDeployment(gctx, &cutoverv1.GetDeploymentRequest{Id: d.id})
 		cancel()
 		if err == nil && got.GetState() == cutoverv1.DeploymentState_DEPLOYMENT_STATE_ACTIVATING && time.Since(start) > hangBound {
-			r.violation("deployment %s stayed ACTIVATING for %s while agent %s was stopped (SIGSTOP); stage 2 must end without it (issue 14: stage 2 deadlines)", d.id, hangBound, a.Name)
+			r.violation("deployment %s stayed ACTIVATING for %s while agent %s was stopped (SIGSTOP); stage 2 must end without it (issue 14: stage 2 deadlines); now:%s", d.id, hangBound, a.Name,
+				r.explain(ctx, d.id))
 			reported = true
 		}
 	}

@@ -250,7 +250,7 @@ func (r *run) setup() {
 			t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() }) // runs after the cluster is closed
 		}
 	}
-	c, err := localcluster.Start(ctx, localcluster.Config{BinDir: binDir, Dir: dir,
+	c, err := localcluster.Start(ctx, localcluster.Config{BinDir: binDir, Dir: dir, Pprof: true, // goroutines for explain
 		ControllerArgs: []string{"--log-level", "debug", "--source-root", r.src}})
 	if c != nil {
 		r.c = c

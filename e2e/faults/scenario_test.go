@@ -241,6 +241,7 @@ func (r *run) wait(ctx context.Context, d *dep, want cutoverv1.DeploymentState) 
 		return true
 	}
 	d.stuck = true
-	r.violation("deployment %s (%s) not final within %s: still %s (last error %v); error %q", d.id, d.step, finalBound, short(d.last.GetState()), lastErr, d.last.GetError())
+	r.violation("deployment %s (%s) not final within %s: still %s (last error %v); error %q; now:%s", d.id, d.step, finalBound, short(d.last.GetState()), lastErr, d.last.GetError(),
+		r.explain(ctx, d.id))
 	return false
 }
