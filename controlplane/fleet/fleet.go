@@ -45,6 +45,7 @@ type Fleet struct {
 	mu          sync.Mutex
 	sessions    map[string]*Session
 	connecting  map[string]int         // agent name → Connects writing its record
+	removing    map[string]bool        // agent name → a Remove is deleting it
 	outstanding map[string][]Command   // agent name → commands not answered yet, in send order
 	joined      map[string]struct{}    // agents connected since the last Joined
 	joinWake    chan struct{}          // poked (cap 1) when joined grows
@@ -73,6 +74,7 @@ func New(cfg Config) (*Fleet, error) {
 		records:       records{store: cfg.Store},
 		sessions:      map[string]*Session{},
 		connecting:    map[string]int{},
+		removing:      map[string]bool{},
 		outstanding:   map[string][]Command{},
 		joined:        map[string]struct{}{},
 		joinWake:      make(chan struct{}, 1),
@@ -106,6 +108,10 @@ func (f *Fleet) Connect(h Hello) (*Session, error) {
 	// The record is written without f.mu, in a group with the records of
 	// the agents that connect at the same time (records.go).
 	f.mu.Lock()
+	if f.removing[h.Name] {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("agent %s is being removed; it must enroll again: %w", h.Name, errkind.Unavailable)
+	}
 	f.connecting[h.Name]++
 	f.mu.Unlock()
 	err := f.records.put(rec)
@@ -163,15 +169,22 @@ func (f *Fleet) Joined() []string {
 // it belongs to another environment; FailedPrecondition while connected.
 // Nothing changes on error.
 func (f *Fleet) Remove(env, name string) (*model.Agent, error) {
+	// The store is written without f.mu: deployment code asks the fleet
+	// inside its store transactions, so holding f.mu while waiting for
+	// the store's write lock could deadlock with it. Connect refuses the
+	// agent meanwhile.
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.connecting[name] > 0 {
-		return nil, fmt.Errorf("agent %s is connecting: only an agent that is not connected can be removed; stop cutover-agent on that front-end first; nothing was changed: %w", name, errkind.FailedPrecondition)
+	if err := f.removableLocked(name); err != nil {
+		f.mu.Unlock()
+		return nil, err
 	}
-	if s := f.sessions[name]; s != nil {
-		return nil, fmt.Errorf("agent %s of environment %s is connected: only an agent that is not connected can be removed; stop cutover-agent on that front-end first (or revoke it: `cutoverctl agent revoke %s --environment %s`); nothing was changed: %w",
-			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
-	}
+	f.removing[name] = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.removing, name)
+		f.mu.Unlock()
+	}()
 	var out *model.Agent
 	err := f.store.Update(func(tx model.Tx) error {
 		rec, err := tx.Agent(name)
@@ -204,9 +217,27 @@ func (f *Fleet) Remove(env, name string) (*model.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
 	delete(f.outstanding, name)
+	f.mu.Unlock()
 	f.log.Info("agent removed", "agent", name, "environment", out.Environment)
 	return out, nil
+}
+
+// removableLocked says why agent name cannot be removed now, if it
+// cannot: it is connected, connecting, or being removed. f.mu is held.
+func (f *Fleet) removableLocked(name string) error {
+	if s := f.sessions[name]; s != nil {
+		return fmt.Errorf("agent %s of environment %s is connected: only an agent that is not connected can be removed; stop cutover-agent on that front-end first (or revoke it: `cutoverctl agent revoke %s --environment %s`); nothing was changed: %w",
+			name, s.agent.Environment, name, s.agent.Environment, errkind.FailedPrecondition)
+	}
+	if f.connecting[name] > 0 {
+		return fmt.Errorf("agent %s is connecting: only an agent that is not connected can be removed; stop cutover-agent on that front-end first; nothing was changed: %w", name, errkind.FailedPrecondition)
+	}
+	if f.removing[name] {
+		return fmt.Errorf("agent %s is being removed by another request; nothing was changed: %w", name, errkind.FailedPrecondition)
+	}
+	return nil
 }
 
 // Disconnect closes s. It does nothing if s was already replaced.

@@ -158,3 +158,52 @@ func TestRemoveRefusesAConnectingAgent(t *testing.T) {
 		t.Fatalf("connected: %v, want fe1", views)
 	}
 }
+
+// TestFleetAnswersInsideAStoreWrite: deployment code asks the fleet
+// (Connected) inside its store transactions; a Remove and a Connect that
+// wait for the store's write lock meanwhile must not hold the fleet's
+// mutex, or both would wait forever.
+func TestFleetAnswersInsideAStoreWrite(t *testing.T) {
+	f, g := newGatedFleet(t)
+	if _, err := f.Connect(Hello{Name: "fe1", Environment: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Disconnect(f.sessions["fe1"])
+	inTx, answered := make(chan struct{}), make(chan int, 1)
+	proceed := make(chan struct{})
+	go func() {
+		_ = g.Store.Update(func(model.Tx) error { // the store's write lock, as a deployment transaction holds it
+			close(inTx)
+			<-proceed
+			answered <- len(f.Connected("prod"))
+			return nil
+		})
+	}()
+	<-inTx
+	before := g.count()
+	removed, connected := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := f.Remove("prod", "fe1"); removed <- err }()
+	go func() { _, err := f.Connect(Hello{Name: "fe2", Environment: "prod"}); connected <- err }()
+	if err := poll.Until(t.Context(), 10*time.Second, func() error { // both wait for the write lock
+		if n := g.count() - before; n < 2 {
+			return fmt.Errorf("%d of 2 waiting for the store", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(proceed)
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		// Not t.Fatal: its cleanup would close the store, which waits for
+		// the deadlocked transaction. The panic prints every goroutine.
+		panic("the fleet did not answer inside a store write while Remove and Connect waited for the store: deadlock")
+	}
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-connected; err != nil {
+		t.Fatal(err)
+	}
+}
