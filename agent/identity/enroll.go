@@ -33,6 +33,12 @@ import (
 // cfg.JoinTokenFile is set. Without a join token file it returns Load's
 // error, which says what to do.
 func LoadOrEnroll(ctx context.Context, cfg Config, addr string) (*Identity, error) {
+	return loadOrEnroll(ctx, cfg, addr, nil)
+}
+
+// loadOrEnroll is LoadOrEnroll; an enrollment asks for key's certificate
+// (nil: a new key).
+func loadOrEnroll(ctx context.Context, cfg Config, addr string, key *ecdsa.PrivateKey) (*Identity, error) {
 	cfg.setDefaults()
 	i, err := Load(cfg)
 	switch {
@@ -44,7 +50,7 @@ func LoadOrEnroll(ctx context.Context, cfg Config, addr string) (*Identity, erro
 		if errors.Is(err, ErrExpired) {
 			cfg.Log.Warn("the agent's certificate has expired; enrolling again with the join token", "err", err)
 		}
-		return Enroll(ctx, cfg, addr)
+		return enroll(ctx, cfg, addr, key)
 	default:
 		return nil, err
 	}
@@ -61,10 +67,17 @@ func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addrs []string, minBa
 	if len(addrs) == 0 {
 		return nil, errors.New("enroll: no controller address")
 	}
+	// One key for every attempt: when an answer is lost after the
+	// controller enrolled the agent, the controller answers the same
+	// token and key again, and refuses another key (enrolled already).
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate the agent's key: %w", err)
+	}
 	backoff := minBackoff
 	for i := 0; ; i++ {
 		addr := addrs[i%len(addrs)]
-		id, err := LoadOrEnroll(ctx, cfg, addr)
+		id, err := loadOrEnroll(ctx, cfg, addr, key)
 		if err == nil {
 			return id, nil
 		}
@@ -94,6 +107,11 @@ func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addrs []string, minBa
 // which must have the token's hash). Errors never contain the token's
 // secret.
 func Enroll(ctx context.Context, cfg Config, addr string) (*Identity, error) {
+	return enroll(ctx, cfg, addr, nil)
+}
+
+// enroll is Enroll with key (nil: a new one).
+func enroll(ctx context.Context, cfg Config, addr string, key *ecdsa.PrivateKey) (*Identity, error) {
 	cfg.setDefaults()
 	want := cfg.agent()
 	if err := want.Validate(); err != nil {
@@ -119,9 +137,10 @@ func Enroll(ctx context.Context, cfg Config, addr string) (*Identity, error) {
 		verify = ident.VerifyController(pool)
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate the agent's key: %w", err)
+	if key == nil {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, fmt.Errorf("generate the agent's key: %w", err)
+		}
 	}
 	csr, err := newCSR(want, key)
 	if err != nil {

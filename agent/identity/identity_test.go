@@ -287,6 +287,13 @@ func TestLoadOrEnrollRetrying(t *testing.T) {
 			if f.enrollCalls() != tc.wantCalls {
 				t.Errorf("%d Enroll calls, want %d", f.enrollCalls(), tc.wantCalls)
 			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for i, k := range f.keys { // the controller answers a lost answer again only for the same key
+				if k != f.keys[0] {
+					t.Errorf("Enroll call %d asked for another key than the first", i+1)
+				}
+			}
 		})
 	}
 }

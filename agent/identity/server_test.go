@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
@@ -34,6 +35,7 @@ type fakeController struct {
 	mu      sync.Mutex
 	enrolls int
 	busy    int           // the next busy Enroll calls answer Unavailable
+	keys    []string      // the key of each Enroll call's CSR (its DER SubjectPublicKeyInfo)
 	renewed []ident.Agent // who called RenewCertificate
 }
 
@@ -61,6 +63,9 @@ func startController(t *testing.T) *fakeController {
 func (f *fakeController) Enroll(_ context.Context, req *cutoverv1.EnrollRequest) (*cutoverv1.EnrollResponse, error) {
 	f.mu.Lock()
 	f.enrolls++
+	if csr, err := x509.ParseCertificateRequest(req.GetCsr()); err == nil {
+		f.keys = append(f.keys, string(csr.RawSubjectPublicKeyInfo))
+	}
 	busy := f.busy > 0
 	if busy {
 		f.busy--

@@ -26,11 +26,12 @@ type fakeSigner struct {
 }
 
 func (f *fakeSigner) SignAgent(csr []byte, a identity.Agent, enrollment string, ttl time.Duration) (*x509.Certificate, error) {
-	if string(csr) != "csr" {
+	if !strings.HasPrefix(string(csr), "csr") { // "csr", or "csr-KEY" for a key of another agent
 		return nil, errkind.New(errkind.InvalidArgument, "bad csr")
 	}
 	f.serial++
-	return &x509.Certificate{SerialNumber: big.NewInt(f.serial), NotAfter: f.clock().Add(ttl), Subject: pkix.Name{SerialNumber: enrollment}}, nil
+	return &x509.Certificate{SerialNumber: big.NewInt(f.serial), NotAfter: f.clock().Add(ttl), Subject: pkix.Name{SerialNumber: enrollment},
+		RawSubjectPublicKeyInfo: csr}, nil
 }
 func (f *fakeSigner) CAHash() string    { return strings.Repeat("ab", 32) }
 func (f *fakeSigner) CACertDER() []byte { return []byte("ca") }
@@ -132,6 +133,22 @@ func TestEnrollment(t *testing.T) {
 	fe2 := identity.Agent{Environment: "production", Name: "fe-2"}
 	if _, err := f.svc.Enroll(ctx, once, fe2, []byte("csr")); !errors.Is(err, errkind.Unauthenticated) || !strings.Contains(err.Error(), "used already") {
 		t.Errorf("token used twice: %v", err)
+	}
+	// fe-1 asks again with its token and key (its answer was lost): it is
+	// answered under the same enrollment, the token used once; with
+	// another key it is refused.
+	twice, err := f.svc.Enroll(ctx, once, prod, []byte("csr"))
+	if err != nil {
+		t.Fatalf("the same agent, token and key again: %v", err)
+	}
+	if twice.Subject.SerialNumber != cert.Subject.SerialNumber || twice.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+		t.Errorf("asked again: enrollment %q (want %q), serial %v (want a new one)", twice.Subject.SerialNumber, cert.Subject.SerialNumber, twice.SerialNumber)
+	}
+	if _, err := f.svc.AuthenticateAgent(prod, twice); err != nil {
+		t.Errorf("the certificate answered again is refused: %v", err)
+	}
+	if _, err := f.svc.Enroll(ctx, once, prod, []byte("csr-another-key")); !errors.Is(err, errkind.Unauthenticated) {
+		t.Errorf("the same name and token with another key: %v, want the token used already", err)
 	}
 	other, _, _ := f.svc.CreateJoinToken(ctx, "staging", "", 0, 2)
 	if _, err := f.svc.Enroll(ctx, other, fe2, []byte("csr")); !errors.Is(err, errkind.PermissionDenied) {

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,7 +52,9 @@ func (s *Service) CreateJoinToken(ctx context.Context, env, name string, ttl tim
 
 // Enroll checks a join token and issues the first certificate of the
 // agent a for the CSR. The token's use is recorded in the same
-// transaction as the enrollment. Unauthenticated for a malformed, unknown,
+// transaction as the enrollment. An agent enrolled with this token and
+// the CSR's key that asks again (its answer was lost) gets a new
+// certificate under the same enrollment, without using the token again. Unauthenticated for a malformed, unknown,
 // wrong, used up or expired token; PermissionDenied for a token of another
 // environment or name; FailedPrecondition for a name enrolled already and
 // not revoked; InvalidArgument for a bad name or CSR.
@@ -63,6 +67,7 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 		return nil, err
 	}
 	var cert *x509.Certificate
+	again := false
 	err = s.cfg.Store.Update(func(tx model.Tx) error {
 		jt, err := tx.JoinToken(tok.ID)
 		if errors.Is(err, errkind.NotFound) || (err == nil && !tok.Matches(jt.Hash)) {
@@ -76,9 +81,6 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 		case !now.Before(jt.ExpireTime):
 			return fmt.Errorf("the join token %s expired at %s; create a new one with `cutoverctl agent token create --environment %s`: %w",
 				jt.ID, jt.ExpireTime.UTC().Format(time.RFC3339), jt.Environment, errkind.Unauthenticated)
-		case jt.Used >= jt.Uses:
-			return fmt.Errorf("the join token %s was used already (%d of %d uses); create a new one with `cutoverctl agent token create --environment %s`: %w",
-				jt.ID, jt.Used, jt.Uses, jt.Environment, errkind.Unauthenticated)
 		case jt.Environment != a.Environment:
 			return fmt.Errorf("the join token %s is for environment %s, not %s; nothing was changed: %w", jt.ID, jt.Environment, a.Environment, errkind.PermissionDenied)
 		case jt.Name != "" && jt.Name != a.Name:
@@ -87,6 +89,28 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 		prev, err := tx.Enrollment(a.Name)
 		if err != nil && !errors.Is(err, errkind.NotFound) {
 			return err
+		}
+		if mayAskAgain(prev, a, jt.ID) {
+			// The agent enrolled with this token may be asking again
+			// because its answer was lost (a cut connection, a controller
+			// too busy to send it in time). If the CSR is for the key it
+			// enrolled (the signature proves the caller holds it), it gets
+			// a certificate under the same enrollment and the token's use
+			// is not counted twice; otherwise the certificate just signed
+			// is dropped, never sent, and the name is enrolled already.
+			if cert, err = s.cfg.Signer.SignAgent(csr, a, prev.ID, s.cfg.AgentCertTTL); err != nil {
+				return err
+			}
+			if keyHash(cert) == prev.KeyHash {
+				prev.Certs = append(prev.Certs, issued(cert))
+				again = true
+				return tx.PutEnrollment(prev)
+			}
+			cert = nil
+		}
+		if jt.Used >= jt.Uses {
+			return fmt.Errorf("the join token %s was used already (%d of %d uses); create a new one with `cutoverctl agent token create --environment %s`: %w",
+				jt.ID, jt.Used, jt.Uses, jt.Environment, errkind.Unauthenticated)
 		}
 		if prev != nil && prev.RevokeTime.IsZero() {
 			return fmt.Errorf("agent %s is enrolled already (in %s, since %s); a name can be enrolled again only after `cutoverctl agent revoke %s`; nothing was changed: %w",
@@ -101,13 +125,30 @@ func (s *Service) Enroll(ctx context.Context, joinToken string, a identity.Agent
 			return err
 		}
 		return tx.PutEnrollment(&model.Enrollment{ID: enrollment, Name: a.Name, Environment: a.Environment, EnrollTime: now,
-			JoinTokenID: jt.ID, Certs: []model.IssuedCert{issued(cert)}})
+			JoinTokenID: jt.ID, Certs: []model.IssuedCert{issued(cert)}, KeyHash: keyHash(cert)})
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Log.Info("agent enrolled", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
+	if again {
+		s.cfg.Log.Info("agent enrolled again with the same token and key (its first answer was lost)", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
+	} else {
+		s.cfg.Log.Info("agent enrolled", "agent", a.Name, "environment", a.Environment, "not_after", cert.NotAfter)
+	}
 	return cert, nil
+}
+
+// mayAskAgain says whether prev is a's current enrollment, made with
+// join token tokenID and a recorded key.
+func mayAskAgain(prev *model.Enrollment, a identity.Agent, tokenID string) bool {
+	return prev != nil && prev.RevokeTime.IsZero() && prev.Environment == a.Environment &&
+		prev.JoinTokenID == tokenID && prev.KeyHash != ""
+}
+
+// keyHash is the hex SHA-256 of c's DER SubjectPublicKeyInfo.
+func keyHash(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
 }
 
 func issued(c *x509.Certificate) model.IssuedCert {

@@ -45,6 +45,11 @@ type Enrollment struct {
 	// expired when the last was issued, oldest first (for listing).
 	Certs      []IssuedCert `json:"certs,omitempty"`
 	RevokeTime time.Time    `json:"revoke_time,omitzero"`
+	// KeyHash is the hex SHA-256 of the enrolled key's DER
+	// SubjectPublicKeyInfo: an agent that enrolls again with the same key
+	// and the same join token (the first answer was lost) is answered
+	// again instead of refused as enrolled already.
+	KeyHash string `json:"key_hash,omitempty"`
 }
 
 // IssuedCert is one certificate issued to an agent.

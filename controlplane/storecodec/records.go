@@ -160,7 +160,7 @@ func DecodeJoinToken(b []byte) (*model.JoinToken, error) {
 func EncodeEnrollment(e *model.Enrollment) ([]byte, error) {
 	return encode(e, plain(func(e *model.Enrollment) *storagev1.Enrollment {
 		return &storagev1.Enrollment{Id: e.ID, Name: e.Name, Environment: e.Environment, EnrollTime: ts(e.EnrollTime),
-			JoinTokenId: e.JoinTokenID, RevokeTime: ts(e.RevokeTime),
+			JoinTokenId: e.JoinTokenID, RevokeTime: ts(e.RevokeTime), KeyHash: e.KeyHash,
 			Certs: each(e.Certs, func(c *model.IssuedCert) *storagev1.IssuedCert {
 				return &storagev1.IssuedCert{Serial: c.Serial, NotAfter: ts(c.NotAfter)}
 			})}
@@ -172,7 +172,7 @@ func DecodeEnrollment(b []byte) (*model.Enrollment, error) {
 	return decode(b, "enrollment", func() *storagev1.Enrollment { return new(storagev1.Enrollment) },
 		plainP(func(m *storagev1.Enrollment) model.Enrollment {
 			return model.Enrollment{ID: m.Id, Name: m.Name, Environment: m.Environment, EnrollTime: tm(m.EnrollTime),
-				JoinTokenID: m.JoinTokenId, RevokeTime: tm(m.RevokeTime),
+				JoinTokenID: m.JoinTokenId, RevokeTime: tm(m.RevokeTime), KeyHash: m.KeyHash,
 				Certs: eachP(m.Certs, func(c *storagev1.IssuedCert) model.IssuedCert {
 					return model.IssuedCert{Serial: c.Serial, NotAfter: tm(c.NotAfter)}
 				})}

@@ -64,7 +64,7 @@ func joinToken(id string) *model.JoinToken {
 
 func enrollment(name string) *model.Enrollment {
 	return &model.Enrollment{ID: "e-" + name, Name: name, Environment: "production", EnrollTime: t0, JoinTokenID: "j-1",
-		Certs: []model.IssuedCert{{Serial: "0a", NotAfter: t0.Add(24 * time.Hour)}}, RevokeTime: t0.Add(time.Hour)}
+		Certs: []model.IssuedCert{{Serial: "0a", NotAfter: t0.Add(24 * time.Hour)}}, RevokeTime: t0.Add(time.Hour), KeyHash: "5eed"}
 }
 
 func auditRecord(seq uint64) *model.AuditRecord {

@@ -778,8 +778,12 @@ type Enrollment struct {
 	EnrollTime  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enroll_time,json=enrollTime" json:"enroll_time,omitempty"`
 	JoinTokenId string                 `protobuf:"bytes,5,opt,name=join_token_id,json=joinTokenId" json:"join_token_id,omitempty"`
 	// certs are oldest first.
-	Certs         []*IssuedCert          `protobuf:"bytes,6,rep,name=certs" json:"certs,omitempty"`
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime" json:"revoke_time,omitempty"`
+	Certs      []*IssuedCert          `protobuf:"bytes,6,rep,name=certs" json:"certs,omitempty"`
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime" json:"revoke_time,omitempty"`
+	// key_hash is the hex SHA-256 of the enrolled key (its DER
+	// SubjectPublicKeyInfo): the same agent asking again with the same key
+	// and join token, because the answer was lost, is answered again.
+	KeyHash       string `protobuf:"bytes,8,opt,name=key_hash,json=keyHash" json:"key_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -861,6 +865,13 @@ func (x *Enrollment) GetRevokeTime() *timestamppb.Timestamp {
 		return x.RevokeTime
 	}
 	return nil
+}
+
+func (x *Enrollment) GetKeyHash() string {
+	if x != nil {
+		return x.KeyHash
+	}
+	return ""
 }
 
 // IssuedCert is one certificate issued to an agent.
@@ -1144,7 +1155,7 @@ const file_cutover_storage_v1_records_proto_rawDesc = "" +
 	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\t \x01(\tR\tcreatedBy\"\xa6\x02\n" +
+	"created_by\x18\t \x01(\tR\tcreatedBy\"\xc1\x02\n" +
 	"\n" +
 	"Enrollment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -1155,7 +1166,8 @@ const file_cutover_storage_v1_records_proto_rawDesc = "" +
 	"\rjoin_token_id\x18\x05 \x01(\tR\vjoinTokenId\x124\n" +
 	"\x05certs\x18\x06 \x03(\v2\x1e.cutover.storage.v1.IssuedCertR\x05certs\x12;\n" +
 	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"]\n" +
+	"revokeTime\x12\x19\n" +
+	"\bkey_hash\x18\b \x01(\tR\akeyHash\"]\n" +
 	"\n" +
 	"IssuedCert\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x127\n" +
