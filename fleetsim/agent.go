@@ -216,13 +216,18 @@ func dial(addr string, conf *tls.Config) (*grpc.ClientConn, error) {
 }
 
 // waitReady connects conn and waits, on its state changes, until it is
-// ready or ctx ends.
+// ready or ctx ends. A connection that drops goes back to idle and stays
+// there until asked: each idle is asked to connect again (at 10,000
+// agents, one whose first connection was cut right after its handshake
+// waited forever, idle, without a line in the log).
 func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
-	conn.Connect()
 	for {
 		s := conn.GetState()
-		if s == connectivity.Ready {
+		switch s {
+		case connectivity.Ready:
 			return nil
+		case connectivity.Idle:
+			conn.Connect()
 		}
 		if !conn.WaitForStateChange(ctx, s) {
 			return ctx.Err()
