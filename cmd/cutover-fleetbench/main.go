@@ -35,6 +35,7 @@ func main() {
 	idle := flag.Bool("idle-only", false, "measure F1 only: stop once every agent is connected and idle")
 	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
 	perProc := flag.Int("agents-per-process", fleetbench.DefaultAgentsPerProcess, "the most agents simulated in this process: a larger size runs in cutover-fleetsim processes (from -bin) of at most this many each")
+	simNice := flag.Int("sim-nice", 10, "nice value of the cutover-fleetsim processes (sizes above -agents-per-process): the controller being measured is served first, as on a machine of its own; 0: no change")
 	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size), and its CPU profile over stage 1's first 30 s to FILE.N.cpu-stage1")
 	peers := flag.Bool("peers", true, "measure F4–F6 too (peers sharing a release), after F1–F3")
 	peersOnly := flag.Bool("peers-only", false, "measure F4–F6 only")
@@ -44,7 +45,7 @@ func main() {
 	egress := bytesize.Flag(50 << 20)
 	flag.Var(&egress, "max-egress", "F4–F6: the controller's --max-egress, bytes per second")
 	flag.Parse()
-	cfg := fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, AgentsPerProcess: *perProc, HeapProfile: *heap, Log: os.Stderr}
+	cfg := fleetbench.Config{BinDir: *binDir, Dir: *dir, SimDir: *simDir, Timeout: *timeout, IdleOnly: *idle, IdleWait: *idleWait, AgentsPerProcess: *perProc, SimNice: *simNice, HeapProfile: *heap, Log: os.Stderr}
 	var pc *fleetbench.PeerConfig
 	if *peers || *peersOnly {
 		pc = &fleetbench.PeerConfig{Agents: *peerAgents, ReleaseSize: int64(release), MaxEgress: int64(egress), Timeout: *timeout, Log: os.Stderr}

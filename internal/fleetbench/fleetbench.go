@@ -64,6 +64,11 @@ type Config struct {
 	// larger fleet runs in cutover-fleetsim processes (from BinDir) of at
 	// most this many. 0: DefaultAgentsPerProcess.
 	AgentsPerProcess int
+	// SimNice is the nice value of the cutover-fleetsim processes
+	// (AgentsPerProcess): 10 serves the controller, which is what is
+	// measured, before the simulated fleet on a machine they share, as if
+	// it had a machine of its own. 0 leaves them as this process.
+	SimNice int
 	// HeapProfile, if set, is where the controller's heap profile (in use
 	// after a GC, with every agent idle) is written, one file per size:
 	// HeapProfile with ".N" appended; and its CPU profile over the first
@@ -176,7 +181,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		simDone = runSim(ctx, sim)
 	} else {
 		say("starting %d simulated agents in %d cutover-fleetsim processes", cfg.Agents, procs)
-		if simDone, err = startSims(c, cfg.Agents, procs, token, cfg.SimDir); err != nil {
+		if simDone, err = startSims(c, cfg.Agents, procs, token, cfg.SimDir, cfg.SimNice); err != nil {
 			return p, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/cutover-dev/cutover/internal/localcluster"
 )
@@ -31,8 +32,9 @@ func simProcesses(n, per int) int {
 
 // startSims starts procs cutover-fleetsim processes from c's BinDir that
 // run n agents between them, named sim<P>-NNNNN, each with its data under
-// simDir/p<P>, all enrolling with the join token in token.
-func startSims(c *localcluster.Cluster, n, procs int, token, simDir string) (*running, error) {
+// simDir/p<P>, all enrolling with the join token in token, at nice value
+// nice (0: as this process).
+func startSims(c *localcluster.Cluster, n, procs int, token, simDir string, nice int) (*running, error) {
 	var ps []*localcluster.Proc
 	stop := func() error {
 		for _, p := range ps {
@@ -59,6 +61,13 @@ func startSims(c *localcluster.Cluster, n, procs int, token, simDir string) (*ru
 			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), stop())
 		}
 		ps = append(ps, p)
+		if nice != 0 {
+			// Every thread of its process group (its own); the threads the
+			// runtime starts later inherit it from the thread that starts them.
+			if err := syscall.Setpriority(syscall.PRIO_PGRP, p.Pid(), nice); err != nil {
+				return nil, errors.Join(fmt.Errorf("renice %s: %w", name, err), stop())
+			}
+		}
 	}
 	return &running{
 		alive: func() error {
