@@ -319,8 +319,18 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 // recordAgain records r as staging again if a drop (of a deployment that
 // failed with the same release) deleted its record between loadManifest,
 // which recorded it without the release's lock, and this stage, which holds
-// it now. Call with r's lock held.
+// it now. Call with r's lock held: a drop takes it too, so a record seen
+// here stays until the stage is done. Only a missing record costs a
+// commit (a bbolt commit with nothing written still fdatasyncs twice).
 func (s *Stager) recordAgain(r Release, m *manifest.Manifest) error {
+	var recorded bool
+	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+		_, err := tx.Release(r.Application, r.ID)
+		recorded = err == nil
+		return nil
+	}); err != nil || recorded {
+		return err
+	}
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
 		if _, err := tx.Release(r.Application, r.ID); !errors.Is(err, errkind.NotFound) {
 			return err // recorded, or a real error
