@@ -23,7 +23,8 @@ import (
 // fillStaging writes every chunk position of m that done lacks into the
 // files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
-// reported.
+// reported; the last one of a fill that succeeds is not recorded (see
+// finish): the release is recorded as staged next.
 func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, p *Progress, progress func(Progress)) error {
 	record := func(positions []int) error {
 		for _, i := range positions {
@@ -52,7 +53,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
 	f.wrote = func(id manifest.ChunkID, l location) { s.live.wrote(r.ID, id, l) }
 	if err := f.syncFirst(linkedDirs); err != nil {
-		_ = f.finish()
+		_ = f.finish(false)
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}
 	_, before := f.missing()
@@ -71,7 +72,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		mu.Unlock()
 		err = s.fetchInto(ctx, r, f)
 	}
-	if ferr := f.finish(); err == nil {
+	if ferr := f.finish(err == nil); err == nil {
 		err = ferr
 	}
 	end := s.cfg.Clock()
@@ -180,6 +181,8 @@ type batch struct {
 	fetched   int64      // part of bytes that came over the wire
 	chunks    int        // chunks fetched
 	wire      int64      // bytes received over the wire
+	// unrecorded says record is not called for it (finish's last).
+	unrecorded bool
 }
 
 // fill is the state of one fill. write, copyLocal and the fetch run on one
@@ -384,7 +387,7 @@ func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 				err = e
 			}
 		}
-		if err == nil && record != nil && len(b.positions) > 0 {
+		if err == nil && record != nil && len(b.positions) > 0 && !b.unrecorded {
 			err = record(b.positions)
 		}
 		if err == nil && onCommit != nil {
@@ -401,8 +404,16 @@ func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 }
 
 // finish commits what is left, waits for the committer and closes every
-// file. It returns the committer's error.
-func (f *fill) finish() error {
+// file. It returns the committer's error. With complete (every chunk is
+// written), the positions of the batch it commits are fsynced and reported
+// but not recorded: the caller records the release as staged next
+// (markStaged), and a store commit (two fdatasyncs, each waiting on the
+// file system's journal) that only a crash in between would read is
+// saved. After such a crash, the stage resumes from the record before, or
+// starts afresh (openStaging; skeletonIntact refuses to resume beside a
+// link that no record covers).
+func (f *fill) finish(complete bool) error {
+	f.cur.unrecorded = complete
 	f.flush()
 	close(f.batches)
 	<-f.done

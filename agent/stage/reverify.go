@@ -91,7 +91,7 @@ func (s *Stager) repair(ctx context.Context, r Release, dir string, damaged []ma
 	if err == nil {
 		err = s.fetchInto(ctx, r, f)
 	}
-	if ferr := f.finish(); err == nil {
+	if ferr := f.finish(false); err == nil {
 		err = ferr
 	}
 	if err != nil {
