@@ -82,8 +82,8 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 // openStaging returns what is already written in r's staging directory
 // dir, per its record in the store, if dir still has every file of m at its
 // size; otherwise it creates dir afresh (files sized, those for which
-// cloned says a clone is expected without allocating their space;
-// directories fsynced) and forgets any record of written positions.
+// cloned says a clone is expected without allocating their space) and
+// forgets any record of written positions.
 func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string, cloned func(*manifest.File) bool) (bitmap, error) {
 	n := len(positions(m))
 	var bits bitmap
@@ -162,8 +162,15 @@ func dirModes(m *manifest.Manifest) ([]string, map[string]fs.FileMode) {
 // sized to be filled, their disk space allocated, except those for which
 // cloned (nil: none) says a clone from a staged release is expected: a
 // link or reflink allocates nothing, and allocating space only to free it
-// again cost a v2 in proportion to the whole release (see clone.go). The
-// directories are fsynced.
+// again cost a v2 in proportion to the whole release (see clone.go).
+//
+// The directories are not fsynced here: finalize fsyncs every one of them
+// before the release is put in place, and each fsync of a directory waits
+// for the file system's journal, behind every other writer on the host.
+// Until then nothing depends on their entries being durable: a crash can
+// lose entries, and a stage that resumes checks that every file is there
+// at its size (skeletonIntact), or starts afresh; a file's written
+// positions are recorded only after the file itself is fsynced.
 func createSkeleton(dir string, m *manifest.Manifest, cloned func(*manifest.File) bool) error {
 	order, _ := dirModes(m)
 	for _, p := range order {
@@ -176,11 +183,6 @@ func createSkeleton(dir string, m *manifest.Manifest, cloned func(*manifest.File
 			if err := createTarget(filepath.Join(dir, filepath.FromSlash(f.Path)), f, cloned != nil && cloned(f)); err != nil {
 				return err
 			}
-		}
-	}
-	for i := len(order) - 1; i >= 0; i-- {
-		if err := layout.SyncDir(filepath.Join(dir, filepath.FromSlash(order[i]))); err != nil {
-			return err
 		}
 	}
 	return nil
