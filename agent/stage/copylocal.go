@@ -13,9 +13,19 @@ import (
 // copyLocal writes the chunks that x says this agent holds, each read from
 // the first of its locations whose content still hashes to its id. A chunk
 // found nowhere intact is left for the fetch.
+//
+// With trustStaged, a chunk read from a file of a staged release other than
+// the one being filled (which is staged again only when it was found
+// damaged), still read-only (no write bit) and of its manifest's size, is
+// not hashed again: it was verified when that release was staged, nothing
+// on the agent writes a staged release's files since, and whatever else
+// did is caught by arm's verify of the whole release (Reverify hashes
+// every file and repairs, hashing what it copies). This is what clone.go
+// does for whole files, applied to the unchanged chunks of a changed file.
 func (f *fill) copyLocal(x index) error {
 	buf := make([]byte, manifest.MaxChunkSize)
 	sources := map[string]*os.File{}
+	trusted := map[string]bool{} // by path: a staged release's file, read-only, of its size
 	defer func() {
 		for _, in := range sources {
 			_ = in.Close()
@@ -28,8 +38,11 @@ func (f *fill) copyLocal(x index) error {
 		}
 		data := buf[:f.size[id]]
 		for _, l := range x[id] {
-			if !readAt(sources, l, data) || manifest.HashChunk(data) != id {
-				continue // changed or gone since it was recorded
+			if !readAt(sources, l, data) {
+				continue // gone since it was recorded
+			}
+			if !f.trusts(sources, trusted, l) && manifest.HashChunk(data) != id {
+				continue // changed since it was recorded
 			}
 			if err := f.write(id, data, false); err != nil {
 				return err
@@ -38,6 +51,22 @@ func (f *fill) copyLocal(x index) error {
 		}
 	}
 	return nil
+}
+
+// trusts reports whether the chunk just read at l (its file open in
+// sources) may be written without hashing it (see copyLocal). trusted
+// keeps each path's answer, from one fstat of the open file.
+func (f *fill) trusts(sources map[string]*os.File, trusted map[string]bool, l location) bool {
+	if !f.trustStaged || l.staged == "" || l.staged == f.filling {
+		return false
+	}
+	ok, seen := trusted[l.path]
+	if !seen {
+		info, err := sources[l.path].Stat()
+		ok = err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o222 == 0 && info.Size() == l.fileSize
+		trusted[l.path] = ok
+	}
+	return ok
 }
 
 // prefetchGap is how far apart two pieces of a source file copyLocal

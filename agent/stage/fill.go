@@ -24,8 +24,9 @@ import (
 // files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
 // reported; the last one of a fill that succeeds is not recorded (see
-// finish): the release is recorded as staged next.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, p *Progress, progress func(Progress)) error {
+// finish): the release is recorded as staged next. trust is
+// fill.trustStaged.
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, trust bool, p *Progress, progress func(Progress)) error {
 	record := func(positions []int) error {
 		for _, i := range positions {
 			done.set(i)
@@ -52,6 +53,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
 	f.wrote = func(id manifest.ChunkID, l location) { s.live.wrote(r.ID, id, l) }
+	f.trustStaged, f.filling = trust, r.ID
 	if err := f.syncFirst(linkedDirs); err != nil {
 		_ = f.finish(false)
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
@@ -92,6 +94,11 @@ type location struct {
 	path string
 	off  int64
 	size int64
+	// staged is the id of the staged release that path is a file of
+	// (verified chunk by chunk when it was staged), "" if none; fileSize
+	// is then its size in that release's manifest. See fill.trustStaged.
+	staged   string
+	fileSize int64
 }
 
 // maxLocations bounds how many places the index keeps per chunk.
@@ -124,17 +131,18 @@ func localIndex(st *store.Store, dec *manifests, root string, want func(manifest
 				continue // never staged; its chunks are nowhere
 			}
 			r := Release{Application: rec.Application, ID: rec.ID}
-			dir, done := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil)
+			dir, done, staged := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil), r.ID
 			if rec.State != store.ReleaseStaged {
 				bits, ok := tx.Progress(r.Application, r.ID)
 				if !ok {
 					continue
 				}
-				dir, done = stagingDir(root, r), bits
+				dir, done, staged = stagingDir(root, r), bits, ""
 			}
 			for i, p := range positions(m) {
 				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
-					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off, size: p.size})
+					f := &m.Files[p.file]
+					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(f.Path)), off: p.off, size: p.size, staged: staged, fileSize: f.Size})
 				}
 			}
 		}
@@ -200,11 +208,18 @@ type fill struct {
 	// waits as long as the rate cap says.
 	limit func(n int64) error
 	// wrote, if set, is told where each chunk was written (live.go).
-	wrote   func(id manifest.ChunkID, l location)
-	cur     batch
-	inCur   map[*os.File]bool
-	batches chan batch
-	done    chan struct{}
+	wrote func(id manifest.ChunkID, l location)
+	// trustStaged lets copyLocal take a chunk from a staged release's
+	// file without hashing it, if the file is still read-only and of its
+	// size, and the release is not the one being filled (staged again:
+	// found damaged): see copyLocal. A repair leaves it false: the file
+	// it repairs may be its own source.
+	trustStaged bool
+	filling     string // the id of the release being filled
+	cur         batch
+	inCur       map[*os.File]bool
+	batches     chan batch
+	done        chan struct{}
 
 	mu  sync.Mutex
 	err error // the committer's first error

@@ -35,7 +35,10 @@ func (s *Stager) releaseDir(r Release) string {
 // renames it into place. A directory already in place that matches m is
 // kept; one that does not is replaced (it still serves as a source of
 // chunks), unless it runs. lim caps how fast it writes (nil: no cap).
-func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
+// trust lets it copy chunks from other staged releases' read-only files
+// without hashing them (fill.trustStaged); whoever builds without a
+// verify of the whole release to follow passes false.
+func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, trust bool, p *Progress, progress func(Progress)) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
@@ -62,7 +65,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, sources, lim, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, sources, lim, trust, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {

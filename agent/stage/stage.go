@@ -192,7 +192,9 @@ func (s *Stager) lock(r Release) func() {
 // costs nothing. It writes at most rate bytes per second, or Config.Rate
 // if that is lower (0: no cap). On error, what was written is kept (a
 // retry fetches only the rest) and nothing is put in place for the release
-// that failed.
+// that failed. Bytes cloned or copied from other staged releases' read-only
+// files are not hashed again (clone.go, copylocal.go): call Reverify
+// before activating a staged release.
 func (s *Stager) Stage(ctx context.Context, releases []Release, rate int64, progress func(Progress)) (Progress, error) {
 	if progress == nil {
 		progress = func(Progress) {}
@@ -305,8 +307,8 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 	}
 	start := s.cfg.Clock()
 	s.live.begin(r.ID)
-	defer s.live.end(r.ID) // after markStaged: until then, what it wrote is served from the staging files
-	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
+	defer s.live.end(r.ID)                                             // after markStaged: until then, what it wrote is served from the staging files
+	if err := s.build(ctx, r, m, lim, true, p, progress); err != nil { // arm verifies it all (Reverify)
 		return err
 	}
 	if err := s.markStaged(r); err != nil {
