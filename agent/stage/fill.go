@@ -121,23 +121,23 @@ func (x index) add(id manifest.ChunkID, l location) {
 func localIndex(st *store.Store, dec *manifests, root string, want func(manifest.ChunkID) bool) (index, error) {
 	x := index{}
 	err := st.View(func(tx *store.Tx) error {
-		recs, err := tx.Releases()
+		recs, err := tx.ReleaseRecords() // manifests decoded in place, not copied
 		if err != nil {
 			return err
 		}
 		for _, rec := range recs {
-			m, err := dec.decode(rec.Manifest)
-			if err != nil {
-				continue // never staged; its chunks are nowhere
-			}
 			r := Release{Application: rec.Application, ID: rec.ID}
 			dir, done, staged := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil), r.ID
 			if rec.State != store.ReleaseStaged {
 				bits, ok := tx.Progress(r.Application, r.ID)
 				if !ok {
-					continue
+					continue // nothing written yet
 				}
 				dir, done, staged = stagingDir(root, r), bits, ""
+			}
+			m, err := dec.decode(tx.ManifestBytes(r.Application, r.ID))
+			if err != nil {
+				continue // never staged; its chunks are nowhere
 			}
 			for i, p := range positions(m) {
 				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {

@@ -298,7 +298,7 @@ func (s *Stager) Clean() error {
 	}
 	resumable := map[string]bool{}
 	if err := s.cfg.Store.View(func(tx *store.Tx) error {
-		recs, err := tx.Releases()
+		recs, err := tx.ReleaseRecords()
 		for _, r := range recs {
 			if _, ok := tx.Progress(r.Application, r.ID); ok && r.State == store.ReleaseStaging {
 				resumable[stagingDir(s.cfg.Root, Release{Application: r.Application, ID: r.ID})] = true
