@@ -146,8 +146,8 @@ func (r *Runner) Handle(ctx context.Context, cmd Command, progress func(Report))
 }
 
 // readiness re-verifies the staged releases of an arm command and stages
-// the ones not staged (only checks both with VerifyOnly); progress gets
-// the bytes of each report.
+// the ones not staged, then re-verifies those too (only checks both with
+// VerifyOnly); progress gets the bytes of each report.
 func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Report)) (stage.Progress, error) {
 	rels := toStage(cmd.Releases)
 	if cmd.VerifyOnly {
@@ -173,6 +173,14 @@ func (r *Runner) readiness(ctx context.Context, cmd Command, progress func(Repor
 		progress(Report{ReleaseBytes: q.ReleaseBytes, TransferredBytes: p.TransferredBytes + q.TransferredBytes})
 	})
 	q.TransferredBytes += p.TransferredBytes
+	if err != nil {
+		return q, err
+	}
+	// Verified whole as the others: a stage takes the bytes it clones or
+	// copies from the agent's other staged releases without hashing them
+	// again.
+	v, err := r.Stager.Reverify(ctx, lack)
+	q.TransferredBytes += v.TransferredBytes
 	return q, err
 }
 

@@ -25,6 +25,8 @@ type fakeStager struct {
 	pruneKeep   int
 	dropped     []stage.Release
 	kept        []bool
+	// reverified lists the releases Reverify was given.
+	reverified []stage.Release
 }
 
 func (f *fakeStager) Stage(_ context.Context, rs []stage.Release, _ int64, progress func(stage.Progress)) (stage.Progress, error) {
@@ -46,7 +48,8 @@ func (f *fakeStager) Prune(_ context.Context, keep int, _ func(stage.Release) bo
 	return nil
 }
 
-func (f *fakeStager) Reverify(context.Context, []stage.Release) (stage.Progress, error) {
+func (f *fakeStager) Reverify(_ context.Context, rs []stage.Release) (stage.Progress, error) {
+	f.reverified = append(f.reverified, rs...)
 	return stage.Progress{}, f.reverifyErr
 }
 
@@ -143,6 +146,22 @@ func TestRunnerStopAppGoesToTheActivator(t *testing.T) {
 	r.Handle(context.Background(), Command{Kind: KindStopApp, ID: "stop.hello.fe-1.x", Applications: []string{"hello"}}, func(Report) {})
 	if !reflect.DeepEqual(act.stopped, []string{"hello"}) {
 		t.Errorf("StopApp got %v, want [hello]", act.stopped)
+	}
+}
+
+// TestArmReverifiesWhatItStages: a release that arm stages itself is
+// re-verified once staged, as the staged ones are: a stage does not hash
+// what it clones or copies from other staged releases.
+func TestArmReverifiesWhatItStages(t *testing.T) {
+	st := &fakeStager{}
+	r := Runner{Stager: st, Activator: &fakeActivator{}}
+	rels := []Release{{Application: "hello", ID: "r1"}, {Application: "hello", ID: "r9"}}
+	if rep := r.Handle(context.Background(), Command{Kind: KindArm, ID: "c", Releases: rels}, func(Report) {}); rep.Outcome != Done {
+		t.Fatalf("arm: %+v", rep)
+	}
+	want := []stage.Release{{Application: "hello", ID: "r1"}, {Application: "hello", ID: "r9"}}
+	if !reflect.DeepEqual(st.reverified, want) {
+		t.Errorf("re-verified %v, want %v (the staged one, then the one arm staged)", st.reverified, want)
 	}
 }
 

@@ -62,7 +62,7 @@ func contentKey(f *manifest.File) string {
 func cloneSources(st *store.Store, dec *manifests, root, app, except string) (map[string]string, error) {
 	out := map[string]string{}
 	err := st.View(func(tx *store.Tx) error {
-		recs, err := tx.Releases()
+		recs, err := tx.ReleaseRecords() // manifests decoded in place, not copied
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func cloneSources(st *store.Store, dec *manifests, root, app, except string) (ma
 			if rec.Application != app || rec.ID == except || rec.State != store.ReleaseStaged {
 				continue
 			}
-			m, err := dec.decode(rec.Manifest)
+			m, err := dec.decode(tx.ManifestBytes(app, rec.ID))
 			if err != nil {
 				continue
 			}

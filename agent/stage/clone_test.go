@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/agent/store"
 	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
@@ -146,4 +147,35 @@ func TestDamagedCloneSourceIsCaughtByArm(t *testing.T) {
 		t.Errorf("after Reverify: %v", err)
 	}
 	sameTree(t, src2, layout.ReleaseDir(e.root, "hello", id2))
+}
+
+// commits returns how many write transactions e's store has committed.
+func (e *env) commits(t *testing.T) uint64 {
+	t.Helper()
+	var n uint64
+	if err := e.store.View(func(tx *store.Tx) error { n = tx.Commits(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestV2StageCommits counts the store commits (two fdatasyncs each) of a
+// v2's stage, which on a loaded host wait on the file system's journal
+// behind every other writer: the manifest's record and the staged state;
+// nothing else (the fill's positions, all written in one batch, are not
+// recorded: the staged state follows).
+func TestV2StageCommits(t *testing.T) {
+	e := newEnv(t, nil)
+	id1, _, _ := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id1, nil); err != nil {
+		t.Fatal(err)
+	}
+	id2, _, _ := e.fake.release(t, v2Files())
+	before := e.commits(t)
+	if _, err := e.stage(t, id2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.commits(t)-before, uint64(2); got != want {
+		t.Errorf("a v2's stage made %d store commits, want %d", got, want)
+	}
 }

@@ -2,6 +2,7 @@ package stage_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cutover-dev/cutover/agent/layout"
 	"github.com/cutover-dev/cutover/agent/stage"
+	"github.com/cutover-dev/cutover/pkg/errkind"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 )
 
@@ -98,19 +100,9 @@ func TestReverifyRepairsADamagedFileFetchingOnlyItsMissingChunks(t *testing.T) {
 
 func TestDamagedLocalChunkIsFetchedNotCopied(t *testing.T) {
 	e := newEnv(t, nil)
-	id1, _, m1 := e.fake.release(t, sampleFiles)
-	if _, err := e.stage(t, id1, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, big, name := stagedBig(t, e)
 	// Damage v1's copy of a chunk that v2 shares.
-	var big *manifest.File
-	for i := range m1.Files {
-		if m1.Files[i].Path == "data/big.bin" {
-			big = &m1.Files[i]
-		}
-	}
 	bad := big.Chunks[0].ID
-	name := filepath.Join(layout.ReleaseDir(e.root, "hello", id1), "data", "big.bin")
 	if err := os.Chmod(name, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -136,4 +128,70 @@ func TestDamagedLocalChunkIsFetchedNotCopied(t *testing.T) {
 	if n := e.fake.requests(big.Chunks[1].ID); n != 1 {
 		t.Errorf("an intact shared chunk was requested %d times, want 1", n)
 	}
+}
+
+// TestDamagedCopySourceIsCaughtByArm damages a chunk of v1 behind the
+// agent's back, keeping the file read-only: v2, whose version of that
+// file shares the chunk, copies it from v1 without hashing it (v1 was
+// verified when staged and is read-only), and arm's check of v2 finds the
+// damage, which Reverify repairs, fetching only that chunk.
+func TestDamagedCopySourceIsCaughtByArm(t *testing.T) {
+	e := newEnv(t, nil)
+	_, big, name := stagedBig(t, e)
+	bad := big.Chunks[0].ID
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[10] ^= 0xff
+	for _, step := range []func() error{
+		func() error { return os.Chmod(name, 0o644) },
+		func() error { return os.WriteFile(name, b, 0o644) },
+		func() error { return os.Chmod(name, 0o444) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	files2 := maps.Clone(sampleFiles)
+	files2["data/big.bin"] = sampleFiles["data/big.bin"][:500<<10] + "changed at the end"
+	id2, src2, _ := e.fake.release(t, files2)
+	if _, err := e.stage(t, id2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.requests(bad); n != 1 {
+		t.Fatalf("the damaged chunk was requested %d times, want 1 (v1 only: v2 copies it from v1, unhashed)", n)
+	}
+	v2 := []stage.Release{{Application: "hello", ID: id2}}
+	if err := e.st.Check(v2); !errors.Is(err, errkind.FailedPrecondition) {
+		t.Fatalf("arm's check of a release copied from a damaged chunk = %v, want FailedPrecondition", err)
+	}
+	if _, err := e.st.Reverify(context.Background(), v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Check(v2); err != nil {
+		t.Errorf("after Reverify: %v", err)
+	}
+	sameTree(t, src2, layout.ReleaseDir(e.root, "hello", id2))
+	if n := e.fake.requests(bad); n != 2 {
+		t.Errorf("the damaged chunk was requested %d times, want 2 (v1, then the repair)", n)
+	}
+}
+
+// stagedBig stages sampleFiles as v1 and returns its id, its manifest's
+// data/big.bin and that file's name on disk.
+func stagedBig(t *testing.T, e *env) (string, *manifest.File, string) {
+	t.Helper()
+	id1, _, m1 := e.fake.release(t, sampleFiles)
+	if _, err := e.stage(t, id1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range m1.Files {
+		if m1.Files[i].Path == "data/big.bin" {
+			return id1, &m1.Files[i], filepath.Join(layout.ReleaseDir(e.root, "hello", id1), "data", "big.bin")
+		}
+	}
+	t.Fatal("no data/big.bin in the sample")
+	return "", nil, ""
 }

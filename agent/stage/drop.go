@@ -73,7 +73,7 @@ func (s *Stager) Prune(ctx context.Context, keep int, needed func(Release) bool)
 	var recs []*store.Release
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
 		var err error
-		recs, err = tx.Releases()
+		recs, err = tx.ReleaseRecords()
 		return err
 	})
 	if err != nil {

@@ -23,8 +23,10 @@ import (
 // fillStaging writes every chunk position of m that done lacks into the
 // files under dir: first the chunks this agent holds, then what the source
 // sends. Each batch is fsynced, then recorded in done (in the store), then
-// reported.
-func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, p *Progress, progress func(Progress)) error {
+// reported; the last one of a fill that succeeds is not recorded (see
+// finish): the release is recorded as staged next. trust is
+// fill.trustStaged.
+func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifest, dir string, done bitmap, sources map[string]string, lim *limiter, trust bool, p *Progress, progress func(Progress)) error {
 	record := func(positions []int) error {
 		for _, i := range positions {
 			done.set(i)
@@ -51,8 +53,9 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 	f := newFill(targets(dir, m), done, s.cfg.CommitBytes, record, onCommit)
 	f.limit = func(n int64) error { return lim.wait(ctx, n) }
 	f.wrote = func(id manifest.ChunkID, l location) { s.live.wrote(r.ID, id, l) }
+	f.trustStaged, f.filling = trust, r.ID
 	if err := f.syncFirst(linkedDirs); err != nil {
-		_ = f.finish()
+		_ = f.finish(false)
 		return fmt.Errorf("stage release %s of %q: %w", r.ID, r.Application, err)
 	}
 	_, before := f.missing()
@@ -71,7 +74,7 @@ func (s *Stager) fillStaging(ctx context.Context, r Release, m *manifest.Manifes
 		mu.Unlock()
 		err = s.fetchInto(ctx, r, f)
 	}
-	if ferr := f.finish(); err == nil {
+	if ferr := f.finish(err == nil); err == nil {
 		err = ferr
 	}
 	end := s.cfg.Clock()
@@ -91,6 +94,11 @@ type location struct {
 	path string
 	off  int64
 	size int64
+	// staged is the id of the staged release that path is a file of
+	// (verified chunk by chunk when it was staged), "" if none; fileSize
+	// is then its size in that release's manifest. See fill.trustStaged.
+	staged   string
+	fileSize int64
 }
 
 // maxLocations bounds how many places the index keeps per chunk.
@@ -113,27 +121,28 @@ func (x index) add(id manifest.ChunkID, l location) {
 func localIndex(st *store.Store, dec *manifests, root string, want func(manifest.ChunkID) bool) (index, error) {
 	x := index{}
 	err := st.View(func(tx *store.Tx) error {
-		recs, err := tx.Releases()
+		recs, err := tx.ReleaseRecords() // manifests decoded in place, not copied
 		if err != nil {
 			return err
 		}
 		for _, rec := range recs {
-			m, err := dec.decode(rec.Manifest)
-			if err != nil {
-				continue // never staged; its chunks are nowhere
-			}
 			r := Release{Application: rec.Application, ID: rec.ID}
-			dir, done := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil)
+			dir, done, staged := layout.ReleaseDir(root, r.Application, r.ID), bitmap(nil), r.ID
 			if rec.State != store.ReleaseStaged {
 				bits, ok := tx.Progress(r.Application, r.ID)
 				if !ok {
-					continue
+					continue // nothing written yet
 				}
-				dir, done = stagingDir(root, r), bits
+				dir, done, staged = stagingDir(root, r), bits, ""
+			}
+			m, err := dec.decode(tx.ManifestBytes(r.Application, r.ID))
+			if err != nil {
+				continue // never staged; its chunks are nowhere
 			}
 			for i, p := range positions(m) {
 				if (done == nil || done.has(i)) && (want == nil || want(p.id)) {
-					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(m.Files[p.file].Path)), off: p.off, size: p.size})
+					f := &m.Files[p.file]
+					x.add(p.id, location{path: filepath.Join(dir, filepath.FromSlash(f.Path)), off: p.off, size: p.size, staged: staged, fileSize: f.Size})
 				}
 			}
 		}
@@ -180,6 +189,8 @@ type batch struct {
 	fetched   int64      // part of bytes that came over the wire
 	chunks    int        // chunks fetched
 	wire      int64      // bytes received over the wire
+	// unrecorded says record is not called for it (finish's last).
+	unrecorded bool
 }
 
 // fill is the state of one fill. write, copyLocal and the fetch run on one
@@ -197,11 +208,18 @@ type fill struct {
 	// waits as long as the rate cap says.
 	limit func(n int64) error
 	// wrote, if set, is told where each chunk was written (live.go).
-	wrote   func(id manifest.ChunkID, l location)
-	cur     batch
-	inCur   map[*os.File]bool
-	batches chan batch
-	done    chan struct{}
+	wrote func(id manifest.ChunkID, l location)
+	// trustStaged lets copyLocal take a chunk from a staged release's
+	// file without hashing it, if the file is still read-only and of its
+	// size, and the release is not the one being filled (staged again:
+	// found damaged): see copyLocal. A repair leaves it false: the file
+	// it repairs may be its own source.
+	trustStaged bool
+	filling     string // the id of the release being filled
+	cur         batch
+	inCur       map[*os.File]bool
+	batches     chan batch
+	done        chan struct{}
 
 	mu  sync.Mutex
 	err error // the committer's first error
@@ -384,7 +402,7 @@ func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 				err = e
 			}
 		}
-		if err == nil && record != nil && len(b.positions) > 0 {
+		if err == nil && record != nil && len(b.positions) > 0 && !b.unrecorded {
 			err = record(b.positions)
 		}
 		if err == nil && onCommit != nil {
@@ -401,8 +419,16 @@ func (f *fill) commit(record func([]int) error, onCommit func(batch)) {
 }
 
 // finish commits what is left, waits for the committer and closes every
-// file. It returns the committer's error.
-func (f *fill) finish() error {
+// file. It returns the committer's error. With complete (every chunk is
+// written), the positions of the batch it commits are fsynced and reported
+// but not recorded: the caller records the release as staged next
+// (markStaged), and a store commit (two fdatasyncs, each waiting on the
+// file system's journal) that only a crash in between would read is
+// saved. After such a crash, the stage resumes from the record before, or
+// starts afresh (openStaging; skeletonIntact refuses to resume beside a
+// link that no record covers).
+func (f *fill) finish(complete bool) error {
+	f.cur.unrecorded = complete
 	f.flush()
 	close(f.batches)
 	<-f.done
@@ -411,71 +437,4 @@ func (f *fill) finish() error {
 		delete(f.open, t)
 	}
 	return f.failed()
-}
-
-// copyLocal writes the chunks that x says this agent holds, each read from
-// the first of its locations whose content still hashes to its id. A chunk
-// found nowhere intact is left for the fetch.
-func (f *fill) copyLocal(x index) error {
-	buf := make([]byte, manifest.MaxChunkSize)
-	sources := map[string]*os.File{}
-	defer func() {
-		for _, in := range sources {
-			_ = in.Close()
-		}
-	}()
-	f.prefetch(x)
-	for _, id := range f.order {
-		if !f.needs(id) {
-			continue
-		}
-		data := buf[:f.size[id]]
-		for _, l := range x[id] {
-			if !readAt(sources, l, data) || manifest.HashChunk(data) != id {
-				continue // changed or gone since it was recorded
-			}
-			if err := f.write(id, data, false); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	return nil
-}
-
-// prefetchGap is how far apart two pieces of a source file copyLocal
-// reads may be and still be read ahead as one.
-const prefetchGap = 1 << 20
-
-// prefetch asks the kernel to read ahead, in the background, the places
-// copyLocal will read first (the first location of each chunk needed),
-// in runs of nearby pieces: the release a v2 copies from may have left
-// the page cache, and one chunk read at a time from the disk, each
-// waited for, is what made a v2's copy slow.
-func (f *fill) prefetch(x index) {
-	type run struct{ off, end int64 }
-	runs := map[string][]run{}
-	for _, id := range f.order {
-		if !f.needs(id) || len(x[id]) == 0 {
-			continue
-		}
-		l, n := x[id][0], f.size[id]
-		rs := runs[l.path]
-		if k := len(rs) - 1; k >= 0 && l.off >= rs[k].off && l.off <= rs[k].end+prefetchGap {
-			rs[k].end = max(rs[k].end, l.off+n)
-		} else {
-			rs = append(rs, run{l.off, l.off + n})
-		}
-		runs[l.path] = rs
-	}
-	for path, rs := range runs {
-		in, err := os.Open(path)
-		if err != nil {
-			continue
-		}
-		for _, r := range rs {
-			willNeed(in, r.off, r.end-r.off)
-		}
-		_ = in.Close()
-	}
 }

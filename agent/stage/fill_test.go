@@ -65,7 +65,7 @@ func BenchmarkFill(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if err := f.finish(); err != nil {
+		if err := f.finish(false); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

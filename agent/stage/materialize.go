@@ -35,7 +35,10 @@ func (s *Stager) releaseDir(r Release) string {
 // renames it into place. A directory already in place that matches m is
 // kept; one that does not is replaced (it still serves as a source of
 // chunks), unless it runs. lim caps how fast it writes (nil: no cap).
-func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, p *Progress, progress func(Progress)) error {
+// trust lets it copy chunks from other staged releases' read-only files
+// without hashing them (fill.trustStaged); whoever builds without a
+// verify of the whole release to follow passes false.
+func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim *limiter, trust bool, p *Progress, progress func(Progress)) error {
 	releases := layout.ReleasesDir(s.cfg.Root, r.Application)
 	final := s.releaseDir(r)
 	if err := layout.MkdirAllSynced(releases, 0o755); err != nil {
@@ -62,7 +65,7 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 	if err != nil {
 		return fmt.Errorf("stage release %s of %q in %s: %w", r.ID, r.Application, dir, err)
 	}
-	if err := s.fillStaging(ctx, r, m, dir, done, sources, lim, p, progress); err != nil {
+	if err := s.fillStaging(ctx, r, m, dir, done, sources, lim, trust, p, progress); err != nil {
 		return err
 	}
 	if err := finalize(dir, m); err != nil {
@@ -82,8 +85,8 @@ func (s *Stager) build(ctx context.Context, r Release, m *manifest.Manifest, lim
 // openStaging returns what is already written in r's staging directory
 // dir, per its record in the store, if dir still has every file of m at its
 // size; otherwise it creates dir afresh (files sized, those for which
-// cloned says a clone is expected without allocating their space;
-// directories fsynced) and forgets any record of written positions.
+// cloned says a clone is expected without allocating their space) and
+// forgets any record of written positions.
 func (s *Stager) openStaging(r Release, m *manifest.Manifest, dir string, cloned func(*manifest.File) bool) (bitmap, error) {
 	n := len(positions(m))
 	var bits bitmap
@@ -162,8 +165,15 @@ func dirModes(m *manifest.Manifest) ([]string, map[string]fs.FileMode) {
 // sized to be filled, their disk space allocated, except those for which
 // cloned (nil: none) says a clone from a staged release is expected: a
 // link or reflink allocates nothing, and allocating space only to free it
-// again cost a v2 in proportion to the whole release (see clone.go). The
-// directories are fsynced.
+// again cost a v2 in proportion to the whole release (see clone.go).
+//
+// The directories are not fsynced here: finalize fsyncs every one of them
+// before the release is put in place, and each fsync of a directory waits
+// for the file system's journal, behind every other writer on the host.
+// Until then nothing depends on their entries being durable: a crash can
+// lose entries, and a stage that resumes checks that every file is there
+// at its size (skeletonIntact), or starts afresh; a file's written
+// positions are recorded only after the file itself is fsynced.
 func createSkeleton(dir string, m *manifest.Manifest, cloned func(*manifest.File) bool) error {
 	order, _ := dirModes(m)
 	for _, p := range order {
@@ -176,11 +186,6 @@ func createSkeleton(dir string, m *manifest.Manifest, cloned func(*manifest.File
 			if err := createTarget(filepath.Join(dir, filepath.FromSlash(f.Path)), f, cloned != nil && cloned(f)); err != nil {
 				return err
 			}
-		}
-	}
-	for i := len(order) - 1; i >= 0; i-- {
-		if err := layout.SyncDir(filepath.Join(dir, filepath.FromSlash(order[i]))); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -293,7 +298,7 @@ func (s *Stager) Clean() error {
 	}
 	resumable := map[string]bool{}
 	if err := s.cfg.Store.View(func(tx *store.Tx) error {
-		recs, err := tx.Releases()
+		recs, err := tx.ReleaseRecords()
 		for _, r := range recs {
 			if _, ok := tx.Progress(r.Application, r.ID); ok && r.State == store.ReleaseStaging {
 				resumable[stagingDir(s.cfg.Root, Release{Application: r.Application, ID: r.ID})] = true

@@ -192,7 +192,9 @@ func (s *Stager) lock(r Release) func() {
 // costs nothing. It writes at most rate bytes per second, or Config.Rate
 // if that is lower (0: no cap). On error, what was written is kept (a
 // retry fetches only the rest) and nothing is put in place for the release
-// that failed.
+// that failed. Bytes cloned or copied from other staged releases' read-only
+// files are not hashed again (clone.go, copylocal.go): call Reverify
+// before activating a staged release.
 func (s *Stager) Stage(ctx context.Context, releases []Release, rate int64, progress func(Progress)) (Progress, error) {
 	if progress == nil {
 		progress = func(Progress) {}
@@ -277,7 +279,7 @@ func (s *Stager) manifest(ctx context.Context, r Release) (*manifest.Manifest, e
 	}
 	if rec == nil {
 		err = s.cfg.Store.Update(func(tx *store.Tx) error {
-			if _, err := tx.Release(r.Application, r.ID); err == nil {
+			if _, err := tx.ReleaseRecord(r.Application, r.ID); err == nil {
 				return nil // recorded meanwhile
 			}
 			return tx.PutRelease(&store.Release{Application: r.Application, ID: r.ID, Manifest: b,
@@ -305,8 +307,8 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 	}
 	start := s.cfg.Clock()
 	s.live.begin(r.ID)
-	defer s.live.end(r.ID) // after markStaged: until then, what it wrote is served from the staging files
-	if err := s.build(ctx, r, m, lim, p, progress); err != nil {
+	defer s.live.end(r.ID)                                             // after markStaged: until then, what it wrote is served from the staging files
+	if err := s.build(ctx, r, m, lim, true, p, progress); err != nil { // arm verifies it all (Reverify)
 		return err
 	}
 	if err := s.markStaged(r); err != nil {
@@ -319,10 +321,20 @@ func (s *Stager) stageOne(ctx context.Context, r Release, m *manifest.Manifest, 
 // recordAgain records r as staging again if a drop (of a deployment that
 // failed with the same release) deleted its record between loadManifest,
 // which recorded it without the release's lock, and this stage, which holds
-// it now. Call with r's lock held.
+// it now. Call with r's lock held: a drop takes it too, so a record seen
+// here stays until the stage is done. Only a missing record costs a
+// commit (a bbolt commit with nothing written still fdatasyncs twice).
 func (s *Stager) recordAgain(r Release, m *manifest.Manifest) error {
+	var recorded bool
+	if err := s.cfg.Store.View(func(tx *store.Tx) error {
+		_, err := tx.ReleaseRecord(r.Application, r.ID)
+		recorded = err == nil
+		return nil
+	}); err != nil || recorded {
+		return err
+	}
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
-		if _, err := tx.Release(r.Application, r.ID); !errors.Is(err, errkind.NotFound) {
+		if _, err := tx.ReleaseRecord(r.Application, r.ID); !errors.Is(err, errkind.NotFound) {
 			return err // recorded, or a real error
 		}
 		b := m.Encode()
@@ -341,12 +353,9 @@ func (s *Stager) recordAgain(r Release, m *manifest.Manifest) error {
 // markStaged records r as staged, and forgets its staging progress.
 func (s *Stager) markStaged(r Release) error {
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
-		rec, err := tx.Release(r.Application, r.ID)
-		if err != nil {
-			return err
-		}
-		rec.State, rec.UpdateTime = store.ReleaseStaged, s.cfg.Clock()
-		if err := tx.PutRelease(rec); err != nil {
+		// The record only: its manifest, megabytes for a large release,
+		// is not written again.
+		if err := tx.SetReleaseState(r.Application, r.ID, store.ReleaseStaged, s.cfg.Clock()); err != nil {
 			return err
 		}
 		return tx.DeleteProgress(r.Application, r.ID)
@@ -375,20 +384,20 @@ type onDisk struct {
 // its directory against its manifest (every file hashed). A release
 // without a record is not staged.
 func (s *Stager) inspect(r Release) (onDisk, error) {
-	var rec *store.Release
+	var d onDisk
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		var err error
-		rec, err = tx.Release(r.Application, r.ID)
+		rec, err := tx.ReleaseRecord(r.Application, r.ID)
+		if err != nil || rec.State != store.ReleaseStaged {
+			return err
+		}
+		d.Staged = true
+		d.Manifest, err = s.decoded.decode(tx.ManifestBytes(r.Application, r.ID)) // in place, not copied
 		return err
 	})
-	if errors.Is(err, errkind.NotFound) || (err == nil && rec.State != store.ReleaseStaged) {
+	if errors.Is(err, errkind.NotFound) || (err == nil && !d.Staged) {
 		return onDisk{}, nil
 	}
 	if err != nil {
-		return onDisk{}, err
-	}
-	d := onDisk{Staged: true}
-	if d.Manifest, err = s.decoded.decode(rec.Manifest); err != nil {
 		return onDisk{}, err
 	}
 	if cur, _ := layout.Current(s.cfg.Root, r.Application); cur == r.ID {
@@ -416,7 +425,7 @@ func (s *Stager) isStaged(r Release) (bool, error) {
 func (s *Stager) Staged() (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		rs, err := tx.Releases()
+		rs, err := tx.ReleaseRecords()
 		for _, r := range rs {
 			if r.State == store.ReleaseStaged {
 				out[r.Application] = append(out[r.Application], r.ID)
@@ -430,7 +439,7 @@ func (s *Stager) Staged() (map[string][]string, error) {
 func (s *Stager) updateStagedBytes() error {
 	var n int64
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		rs, err := tx.Releases()
+		rs, err := tx.ReleaseRecords()
 		for _, r := range rs {
 			if r.State == store.ReleaseStaged {
 				n += r.Size

@@ -73,12 +73,57 @@ func (t *Tx) Release(app, id string) (*Release, error) {
 
 // release decodes the record v stored under key, with its manifest.
 func (t *Tx) release(key, v []byte) (*Release, error) {
+	r, err := decodeRelease(key, v)
+	if err != nil {
+		return nil, err
+	}
+	r.Manifest = bytes.Clone(t.tx.Bucket(bucketManifest).Get(key))
+	return r, nil
+}
+
+// decodeRelease decodes the record v stored under key, without its
+// manifest.
+func decodeRelease(key, v []byte) (*Release, error) {
 	var r Release
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("release %s: stored record is corrupt: %v: %w", key, err, errkind.DataLoss)
 	}
-	r.Manifest = bytes.Clone(t.tx.Bucket(bucketManifest).Get(key))
 	return &r, nil
+}
+
+// ReleaseRecord returns a release's record without its manifest (Manifest
+// nil): a manifest is up to 32 MB, copied by Release; errkind.NotFound if
+// unknown.
+func (t *Tx) ReleaseRecord(app, id string) (*Release, error) {
+	v := t.tx.Bucket(bucketReleases).Get(releaseKey(app, id))
+	if v == nil {
+		return nil, fmt.Errorf("release %s of %q is not on this agent: %w", id, app, errkind.NotFound)
+	}
+	return decodeRelease(releaseKey(app, id), v)
+}
+
+// ManifestBytes returns a release's canonical manifest bytes (nil if
+// unknown) without copying them: they are valid only until the
+// transaction ends, and must not be modified. For reading a manifest
+// (decoding it) where Release would copy it first.
+func (t *Tx) ManifestBytes(app, id string) []byte {
+	return t.tx.Bucket(bucketManifest).Get(releaseKey(app, id))
+}
+
+// SetReleaseState changes a release's state and update time, leaving its
+// manifest as it is (PutRelease writes the manifest again: megabytes for
+// a large release); errkind.NotFound if unknown.
+func (t *Tx) SetReleaseState(app, id string, state ReleaseState, at time.Time) error {
+	r, err := t.ReleaseRecord(app, id)
+	if err != nil {
+		return err
+	}
+	r.State, r.UpdateTime = state, at
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketReleases).Put(releaseKey(app, id), b)
 }
 
 // PutRelease creates or replaces a release record.
@@ -104,9 +149,20 @@ func (t *Tx) DeleteRelease(app, id string) error {
 
 // Releases returns every release record, ordered by app then id.
 func (t *Tx) Releases() ([]*Release, error) {
+	return t.releases(t.release)
+}
+
+// ReleaseRecords returns every release record without its manifest
+// (Manifest nil), ordered by app then id: what Releases returns without
+// copying every manifest (ManifestBytes reads one).
+func (t *Tx) ReleaseRecords() ([]*Release, error) {
+	return t.releases(func(k, v []byte) (*Release, error) { return decodeRelease(k, v) })
+}
+
+func (t *Tx) releases(decode func(k, v []byte) (*Release, error)) ([]*Release, error) {
 	var out []*Release
 	err := t.tx.Bucket(bucketReleases).ForEach(func(k, v []byte) error {
-		r, err := t.release(k, v)
+		r, err := decode(k, v)
 		out = append(out, r)
 		return err
 	})

@@ -321,6 +321,11 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
+// Commits returns how many write transactions the store has committed
+// (bbolt's transaction id, which each commit advances by one): tests
+// count what an operation costs in commits, each two fdatasyncs.
+func (t *Tx) Commits() uint64 { return uint64(t.tx.ID()) }
+
 // Tx is a transaction with typed accessors. Byte slices it returns are copies
 // and stay valid after the transaction.
 type Tx struct {

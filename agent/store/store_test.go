@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -256,4 +257,41 @@ func TestOpenCompactsAFileMostlyFree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, FileName+".compact")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the compaction's copy is left behind: %v", err)
 	}
+}
+
+// TestReleaseRecordsLeaveManifestsAlone: the record readers without the
+// manifest, and a state change that keeps the manifest as it was.
+func TestReleaseRecordsLeaveManifestsAlone(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	when := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutRelease(&Release{Application: "a", ID: "r1", Manifest: []byte("manifest"), State: ReleaseStaging, Size: 8}); err != nil {
+			return err
+		}
+		return tx.SetReleaseState("a", "r1", ReleaseStaged, when)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(func(tx *Tx) error {
+		want := Release{Application: "a", ID: "r1", State: ReleaseStaged, Size: 8, UpdateTime: when}
+		recs, err := tx.ReleaseRecords()
+		if err != nil || len(recs) != 1 || !reflect.DeepEqual(*recs[0], want) {
+			t.Errorf("ReleaseRecords = %+v, %v; want [%+v]", recs, err, want)
+		}
+		if r, err := tx.ReleaseRecord("a", "r1"); err != nil || !reflect.DeepEqual(*r, want) {
+			t.Errorf("ReleaseRecord = %+v, %v; want %+v", r, err, want)
+		}
+		if got := string(tx.ManifestBytes("a", "r1")); got != "manifest" {
+			t.Errorf("ManifestBytes = %q, want the manifest put", got)
+		}
+		if _, err := tx.ReleaseRecord("a", "r2"); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("ReleaseRecord of an unknown release: %v, want NotFound", err)
+		}
+		if err := tx.SetReleaseState("a", "r2", ReleaseStaged, when); !errors.Is(err, errkind.NotFound) {
+			t.Errorf("SetReleaseState of an unknown release: %v, want NotFound", err)
+		}
+		return nil
+	})
 }

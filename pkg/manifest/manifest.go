@@ -126,19 +126,23 @@ func ReleaseID(encoded []byte) string {
 // ID returns m's release id.
 func (m *Manifest) ID() string { return ReleaseID(m.Encode()) }
 
-// Decode parses and validates a canonical manifest. Errors are
+// Decode parses and validates a canonical manifest (decode.go reads the
+// shape Encode writes without encoding/json). Errors are
 // errkind.InvalidArgument.
 func Decode(b []byte) (*Manifest, error) {
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode manifest: %v: %w", err, errkind.InvalidArgument)
+	m, ok := decodeFast(b)
+	if !ok {
+		m = &Manifest{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m); err != nil {
+			return nil, fmt.Errorf("decode manifest: %v: %w", err, errkind.InvalidArgument)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
 }
 
 // Validate checks that every path is clean and relative, that every symlink
