@@ -52,6 +52,7 @@ type agent struct {
 	act     *activate.Activator
 	session *session.Session
 	ready   atomic.Bool // start returned without error: the fields are set
+	stages  chan struct{}
 
 	// With Config.Peers: the agent's own metrics, its peer source and
 	// the listener its peer server serves on.
@@ -61,11 +62,12 @@ type agent struct {
 	held    peer.Held
 }
 
-// newAgent describes agent name; start enrolls and opens it.
-func newAgent(cfg *Config, name string) *agent {
+// newAgent describes agent name; start enrolls and opens it. stages, if
+// not nil, limits how many agents stage at once (Config.StageConcurrency).
+func newAgent(cfg *Config, name string, stages chan struct{}) *agent {
 	log := cfg.Log.With(logging.KeyAgent, name, logging.KeyEnvironment, cfg.Environment)
 	dir := filepath.Join(cfg.DataDir, name)
-	return &agent{name: name, log: log, addr: cfg.Controller,
+	return &agent{name: name, log: log, addr: cfg.Controller, stages: stages,
 		idCfg: identity.Config{Dir: filepath.Join(dir, "tls"), Environment: cfg.Environment, Name: name,
 			JoinTokenFile: cfg.JoinTokenFile, CAFile: cfg.CAFile, Log: log}}
 }
@@ -111,8 +113,12 @@ func (a *agent) start(ctx context.Context, cfg *Config) error {
 	if cfg.Peers && cfg.WrapHeld != nil {
 		a.held = cfg.WrapHeld(a.name, a.stager)
 	}
+	var handler session.Handler = runner
+	if a.stages != nil {
+		handler = turns{Handler: runner, stages: a.stages}
+	}
 	if a.session, err = session.New(session.Config{Conn: a.conn, Name: a.name, Environment: cfg.Environment,
-		Labels: cfg.Labels, PeerAddress: advertise, Log: a.log, Fence: a.store, Handler: runner}); err != nil {
+		Labels: cfg.Labels, PeerAddress: advertise, Log: a.log, Fence: a.store, Handler: handler}); err != nil {
 		return err
 	}
 	if err := a.act.Recover(); err != nil {
@@ -233,4 +239,23 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// turns is a session.Handler whose stage commands wait for one of the
+// process's stage turns (Config.StageConcurrency).
+type turns struct {
+	session.Handler
+	stages chan struct{}
+}
+
+// Handle runs cmd, a stage command once it has a turn.
+func (t turns) Handle(ctx context.Context, cmd session.Command, progress func(session.Report)) session.Report {
+	if cmd.Kind == session.KindStage {
+		select {
+		case t.stages <- struct{}{}:
+			defer func() { <-t.stages }()
+		case <-ctx.Done(): // the handler fails at once on ctx
+		}
+	}
+	return t.Handler.Handle(ctx, cmd, progress)
 }

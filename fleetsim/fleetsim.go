@@ -70,6 +70,13 @@ type Config struct {
 	// StartConcurrency is how many agents start at once (default
 	// DefaultStartConcurrency).
 	StartConcurrency int
+	// StageConcurrency, if positive, is how many agents of this process
+	// stage at once; the others' stage commands wait for a turn. 0: no
+	// limit. Thousands of agents staging at once in one process keep its
+	// CPUs so busy that their connections' keepalive pings go unanswered
+	// for seconds and the connections are cut: a simulator artefact,
+	// since each real agent has a machine of its own.
+	StageConcurrency int
 	// Log receives the agents' logs; nil: discarded.
 	Log *slog.Logger
 	// Peers makes every agent serve what it holds and stages to the
@@ -86,6 +93,7 @@ type Sim struct {
 	cfg     Config
 	agents  []*agent
 	started atomic.Int64
+	stages  chan struct{} // with StageConcurrency: one token per stage running
 }
 
 // New checks cfg and returns a Sim; Run starts its agents. Errors are
@@ -120,8 +128,11 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("fleetsim: %w: %w", errors.Join(problems...), errkind.InvalidArgument)
 	}
 	s := &Sim{cfg: cfg, agents: make([]*agent, cfg.Agents)}
+	if cfg.StageConcurrency > 0 {
+		s.stages = make(chan struct{}, cfg.StageConcurrency)
+	}
 	for i := range s.agents {
-		s.agents[i] = newAgent(&s.cfg, Name(cfg.NamePrefix, i))
+		s.agents[i] = newAgent(&s.cfg, Name(cfg.NamePrefix, i), s.stages)
 	}
 	return s, nil
 }

@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.NamePrefix, "name-prefix", "sim-", "prefix of the agents' names, followed by a 5-digit number")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory with one subdirectory per agent (default: a new temporary directory, removed at exit)")
 	fs.IntVar(&cfg.StartConcurrency, "start-concurrency", fleetsim.DefaultStartConcurrency, "how many agents enroll and connect at once")
+	fs.IntVar(&cfg.StageConcurrency, "stage-concurrency", 0, "how many of the agents stage at once (0: no limit); thousands at once on a few CPUs starve their own connections' keepalives")
 	fs.BoolVar(&cfg.Peers, "peers", false, "every agent serves what it holds and stages to the others on a loopback port (as cutover-agent --peer-listen), and fetches from them")
 	fs.StringVar(&logLevel, "log-level", "warn", logging.Levels)
 	if err := fs.Parse(args); err != nil {

@@ -18,6 +18,13 @@ import (
 // puts every agent's goroutines under one garbage collector.
 const DefaultAgentsPerProcess = 5000
 
+// simStageConcurrency is how many agents of one cutover-fleetsim process
+// stage at once. At 10,000 agents on 2 CPUs, all staging at once, the
+// simulators' connections were cut by thousands (keepalive pings
+// unanswered for 5 s) while the controller used a fifth of one CPU, and
+// stage 1 failed each time.
+const simStageConcurrency = 64
+
 // simProcesses is how many cutover-fleetsim processes run n agents at
 // most per each: 0 when n fits in this process.
 func simProcesses(n, per int) int {
@@ -56,7 +63,8 @@ func startSims(c *localcluster.Cluster, n, procs int, token, simDir string, nice
 		name := fmt.Sprintf("fleetsim-%d", i)
 		p, err := c.StartProc(name, "cutover-fleetsim", "--controller", c.Addr, "--environment", Environment,
 			"--agents", strconv.Itoa(share), "--join-token-file", token, "--ca-file", c.CAFile,
-			"--name-prefix", fmt.Sprintf("sim%d-", i), "--data-dir", filepath.Join(simDir, fmt.Sprintf("p%d", i)))
+			"--name-prefix", fmt.Sprintf("sim%d-", i), "--data-dir", filepath.Join(simDir, fmt.Sprintf("p%d", i)),
+			"--stage-concurrency", strconv.Itoa(simStageConcurrency))
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), stop())
 		}
