@@ -36,7 +36,7 @@ func main() {
 	idleWait := flag.Duration("idle-wait", 0, "how long the agents stay connected and idle before F1 is measured (0: at once)")
 	perProc := flag.Int("agents-per-process", fleetbench.DefaultAgentsPerProcess, "the most agents simulated in this process: a larger size runs in cutover-fleetsim processes (from -bin) of at most this many each")
 	simNice := flag.Int("sim-nice", 10, "nice value of the cutover-fleetsim processes (sizes above -agents-per-process): the controller being measured is served first, as on a machine of its own; 0: no change")
-	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size), and its CPU profile over stage 1's first 30 s to FILE.N.cpu-stage1")
+	heap := flag.String("heap-profile", "", "write the controller's heap profile with every agent idle to FILE.N (N: the size), and its CPU profiles over the first 30 s of each stage to FILE.N.cpu-stage1 and .cpu-stage2")
 	peers := flag.Bool("peers", true, "measure F4–F6 too (peers sharing a release), after F1–F3")
 	peersOnly := flag.Bool("peers-only", false, "measure F4–F6 only")
 	peerAgents := flag.Int("peer-agents", 50, "F4–F6: fleet size")

@@ -71,8 +71,8 @@ type Config struct {
 	SimNice int
 	// HeapProfile, if set, is where the controller's heap profile (in use
 	// after a GC, with every agent idle) is written, one file per size:
-	// HeapProfile with ".N" appended; and its CPU profile over the first
-	// 30 s of stage 1 in HeapProfile.N.cpu-stage1.
+	// HeapProfile with ".N" appended; and its CPU profiles over the first
+	// 30 s of each stage in HeapProfile.N.cpu-stage1 and .cpu-stage2.
 	HeapProfile string
 }
 
@@ -231,15 +231,8 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	}
 	id := d.GetId()
 	say("stage 1 (prepare)")
-	if pprofAddr != "" { // the controller's CPU over stage 1's first 30 s
-		file := fmt.Sprintf("%s.%d.cpu-stage1", cfg.HeapProfile, cfg.Agents)
-		profiled := make(chan error, 1)
-		go func() { profiled <- bench.FetchProfile(ctx, pprofAddr, "profile?seconds=30", file, time.Minute) }()
-		defer func() {
-			if perr := <-profiled; perr == nil {
-				say("CPU profile of stage 1 in %s", file)
-			}
-		}()
+	if pprofAddr != "" {
+		defer profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage1", cfg.HeapProfile, cfg.Agents), say)()
 	}
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("prepare %s: %w", id, err)
@@ -251,6 +244,9 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	cpu2, _ := bench.CPUSeconds(pid)
 	p.CPUPrepare = cpu2 - cpu1
 	say("prepared in %s; stage 2 (continue)", p.Prepare.Round(time.Millisecond))
+	if pprofAddr != "" {
+		defer profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage2", cfg.HeapProfile, cfg.Agents), say)()
+	}
 	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("continue %s: %w", id, err)
 	}
@@ -302,4 +298,16 @@ func swapP99(d *cutoverv1.Deployment) time.Duration {
 	}
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 	return ts[(len(ts)-1)*99/100].Sub(ts[0])
+}
+
+// profileCPU starts fetching the controller's CPU profile over the next
+// 30 s into file; the function it returns waits for it.
+func profileCPU(ctx context.Context, pprofAddr, file string, say func(string, ...any)) (wait func()) {
+	profiled := make(chan error, 1)
+	go func() { profiled <- bench.FetchProfile(ctx, pprofAddr, "profile?seconds=30", file, time.Minute) }()
+	return func() {
+		if err := <-profiled; err == nil {
+			say("CPU profile in %s", file)
+		}
+	}
 }
