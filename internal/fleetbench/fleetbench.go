@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cutover-dev/cutover/fleetsim"
@@ -231,9 +232,11 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	}
 	id := d.GetId()
 	say("stage 1 (prepare)")
+	profiled := func() {}
 	if pprofAddr != "" {
-		defer profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage1", cfg.HeapProfile, cfg.Agents), say)()
+		profiled = profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage1", cfg.HeapProfile, cfg.Agents), say)
 	}
+	defer func() { profiled() }()
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("prepare %s: %w", id, err)
 	}
@@ -244,8 +247,9 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	cpu2, _ := bench.CPUSeconds(pid)
 	p.CPUPrepare = cpu2 - cpu1
 	say("prepared in %s; stage 2 (continue)", p.Prepare.Round(time.Millisecond))
-	if pprofAddr != "" {
-		defer profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage2", cfg.HeapProfile, cfg.Agents), say)()
+	if pprofAddr != "" { // one CPU profile at a time: stage 1's ends first
+		profiled()
+		profiled = profileCPU(ctx, pprofAddr, fmt.Sprintf("%s.%d.cpu-stage2", cfg.HeapProfile, cfg.Agents), say)
 	}
 	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("continue %s: %w", id, err)
@@ -305,9 +309,14 @@ func swapP99(d *cutoverv1.Deployment) time.Duration {
 func profileCPU(ctx context.Context, pprofAddr, file string, say func(string, ...any)) (wait func()) {
 	profiled := make(chan error, 1)
 	go func() { profiled <- bench.FetchProfile(ctx, pprofAddr, "profile?seconds=30", file, time.Minute) }()
+	var once sync.Once
 	return func() {
-		if err := <-profiled; err == nil {
-			say("CPU profile in %s", file)
-		}
+		once.Do(func() {
+			if err := <-profiled; err != nil {
+				say("no CPU profile in %s: %v", file, err)
+			} else {
+				say("CPU profile in %s", file)
+			}
+		})
 	}
 }
