@@ -117,7 +117,7 @@ PEER_AGENTS ?= 50
 PEER_RELEASE ?= 64MiB
 PEER_EGRESS ?= 50MiB
 
-bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=100,500,1000,2000), then peers F4–F6 (PEER_AGENTS=50 PEER_RELEASE=64MiB)
+bench-fleet: build ## measure the controller with simulated agents: F1–F3 of issue 15 (FLEET_AGENTS=1000; 10000 runs in two cutover-fleetsim processes, ~4 min), then peers F4–F6 (PEER_AGENTS=50 PEER_RELEASE=64MiB)
 	$(GO) run ./cmd/cutover-fleetbench -bin $(BIN) -agents $(FLEET_AGENTS) -peer-agents $(PEER_AGENTS) -release $(PEER_RELEASE) -max-egress $(PEER_EGRESS)
 
 demo: ## build, then deploy examples/hello to three local agents in two stages, with TLS, tokens and roles
