@@ -156,7 +156,7 @@ func (t *Tx) Releases() ([]*Release, error) {
 // (Manifest nil), ordered by app then id: what Releases returns without
 // copying every manifest (ManifestBytes reads one).
 func (t *Tx) ReleaseRecords() ([]*Release, error) {
-	return t.releases(func(k, v []byte) (*Release, error) { return decodeRelease(k, v) })
+	return t.releases(decodeRelease)
 }
 
 func (t *Tx) releases(decode func(k, v []byte) (*Release, error)) ([]*Release, error) {

@@ -114,15 +114,7 @@ func (p Point) RSSPerAgent() int64 { return (p.IdleRSS - p.BaseRSS) / int64(p.Ag
 // tiny application in two stages and returns what it measured. It stops
 // everything it started before it returns.
 func Measure(ctx context.Context, cfg Config) (p Point, err error) {
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Minute
-	}
-	if cfg.SimDir == "" {
-		cfg.SimDir = filepath.Join(cfg.Dir, "agents")
-	}
+	setDefaults(&cfg.Log, &cfg.Timeout, &cfg.SimDir, cfg.Dir)
 	p.Agents = cfg.Agents
 	say := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "%s  N=%d  %s\n", time.Now().Format("15:04:05"), cfg.Agents, fmt.Sprintf(format, args...))
@@ -186,7 +178,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 			return p, err
 		}
 	}
-	defer func() { err = errors.Join(err, simDone.wait()) }()
+	defer func() { err = errors.Join(err, simDone.stop()) }()
 	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
 		return p, err
 	}

@@ -107,15 +107,7 @@ type PeerPoint struct {
 // serve peers, prepares one release and returns what it measured. It
 // stops everything it started before it returns.
 func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) {
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Minute
-	}
-	if cfg.SimDir == "" {
-		cfg.SimDir = filepath.Join(cfg.Dir, "agents")
-	}
+	setDefaults(&cfg.Log, &cfg.Timeout, &cfg.SimDir, cfg.Dir)
 	p.Agents, p.PeersOff, p.Fault = cfg.Agents, cfg.PeersOff, cfg.Fault
 	say := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "%s  peers N=%d off=%v fault=%s  %s\n", time.Now().Format("15:04:05"), cfg.Agents, cfg.PeersOff, cfg.Fault, fmt.Sprintf(format, args...))
@@ -154,7 +146,7 @@ func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) 
 		return p, err
 	}
 	simDone := runSim(ctx, sim)
-	defer func() { err = errors.Join(err, simDone.wait()) }()
+	defer func() { err = errors.Join(err, simDone.stop()) }()
 	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
 		return p, err
 	}
@@ -209,9 +201,9 @@ func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) 
 }
 
 // SetupEnv creates env, registers the application in src and writes a
-// join token for n agents to token, with a use to spare for every 20: an
-// enrollment whose answer was lost (a connection cut by a controller too
-// busy to finish it) is retried, and the controller may have counted it.
+// join token for n agents to token. An enrollment whose answer was lost
+// is retried with the same key and answered again without using the
+// token twice (auth.Service.Enroll), so n uses are enough.
 func SetupEnv(ctx context.Context, c *localcluster.Cluster, env *cutoverv1.Environment, src, token string, n int) error {
 	if _, err := c.Admin.CreateEnvironment(ctx, &cutoverv1.CreateEnvironmentRequest{Environment: env}); err != nil {
 		return fmt.Errorf("create environment: %w", err)
@@ -221,7 +213,7 @@ func SetupEnv(ctx context.Context, c *localcluster.Cluster, env *cutoverv1.Envir
 		return fmt.Errorf("register application: %w", err)
 	}
 	res, err := c.Admin.CreateJoinToken(ctx, &cutoverv1.CreateJoinTokenRequest{Environment: env.GetName(),
-		Uses: int32(n + n/20 + 1), Ttl: durationpb.New(24 * time.Hour)})
+		Uses: int32(n), Ttl: durationpb.New(24 * time.Hour)})
 	if err != nil {
 		return fmt.Errorf("join token: %w", err)
 	}

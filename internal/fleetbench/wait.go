@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/cutover-dev/cutover/fleetsim"
@@ -54,9 +56,6 @@ func runSim(ctx context.Context, sim *fleetsim.Sim) *running {
 		},
 	}
 }
-
-// wait stops the simulated fleet and returns its error.
-func (r *running) wait() error { return r.stop() }
 
 // untilEvery calls cond every every until it returns nil, the simulator
 // stops, ctx ends or timeout passes.
@@ -191,5 +190,20 @@ func watchStates(ctx context.Context, c *localcluster.Cluster, id string, states
 		default:
 		}
 		states <- ev.GetDeployment().GetState()
+	}
+}
+
+// setDefaults fills what a Config or PeerConfig left zero: the log
+// (discarded), the timeout of each wait (10 min) and the simulated
+// agents' directory (dir/agents).
+func setDefaults(log *io.Writer, timeout *time.Duration, simDir *string, dir string) {
+	if *log == nil {
+		*log = io.Discard
+	}
+	if *timeout <= 0 {
+		*timeout = 10 * time.Minute
+	}
+	if *simDir == "" {
+		*simDir = filepath.Join(dir, "agents")
 	}
 }
