@@ -84,7 +84,7 @@ func LoadOrEnrollRetrying(ctx context.Context, cfg Config, addrs []string, minBa
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !errors.Is(err, errkind.Unavailable) && status.Code(err) != codes.Unavailable {
+		if !errors.Is(err, errkind.Unavailable) { // enrollError gives every status its kind
 			return nil, fmt.Errorf("enroll with %s: %w", addr, err)
 		}
 		cfg.Log.Warn("cannot reach the controller to enroll; retrying", "err", err, "in", backoff)
