@@ -15,7 +15,6 @@ import (
 	"github.com/cutover-dev/cutover/internal/bench"
 	"github.com/cutover-dev/cutover/internal/fleetbench"
 	"github.com/cutover-dev/cutover/internal/localcluster"
-	"github.com/cutover-dev/cutover/pkg/poll"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
 
@@ -79,18 +78,17 @@ func TestFleetSimTwoStage(t *testing.T) {
 	})
 	simAlive := func() error {
 		if done, err := sim.Exited(); done {
-			return poll.Permanent(fmt.Errorf("the simulator stopped: %v", err))
+			return fmt.Errorf("the simulator stopped: %v", err)
 		}
 		return nil
 	}
 
+	// The waits are fleetbench's: a watch and the controller's metrics,
+	// not a poll that lists 2,000 agents several times a second.
 	start := time.Now()
-	waitSlowly(t, fmt.Sprintf("%d simulated agents connected", n), func() error {
-		if err := simAlive(); err != nil {
-			return err
-		}
-		return fleetbench.Connected(ctx, c.Cluster, n)
-	})
+	if err := fleetbench.WaitConnected(ctx, c.Cluster, n, deployDeadline, simAlive); err != nil {
+		t.Fatalf("%d simulated agents connected: %v", n, err)
+	}
 	connected := time.Since(start)
 
 	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: fleetbench.Environment,
@@ -104,23 +102,10 @@ func TestFleetSimTwoStage(t *testing.T) {
 	}
 	reach := func(want cutoverv1.DeploymentState) *cutoverv1.Deployment {
 		t.Helper()
-		var d *cutoverv1.Deployment
-		waitSlowly(t, fmt.Sprintf("deployment %s %s", id, want), func() error {
-			var err error
-			if d, err = c.Admin.GetDeployment(ctx, &cutoverv1.GetDeploymentRequest{Id: id}); err != nil {
-				return err
-			}
-			switch st := d.GetState(); {
-			case st == want:
-				return nil
-			case st.Final():
-				return poll.Permanent(fmt.Errorf("ended %s: %s", st, d.GetError()))
-			}
-			if err := simAlive(); err != nil {
-				return err
-			}
-			return fmt.Errorf("still %s", d.GetState())
-		})
+		d, err := fleetbench.WaitState(ctx, c.Cluster, id, want, deployDeadline, simAlive)
+		if err != nil {
+			t.Fatalf("deployment %s %s: %v", id, want, err)
+		}
 		return d
 	}
 	d = reach(cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED)
@@ -159,15 +144,5 @@ func TestFleetSimTwoStage(t *testing.T) {
 		d.GetActivationSpread().AsDuration().Round(time.Millisecond), peak>>20, fleetRSSBound>>20)
 	if peak > fleetRSSBound {
 		t.Errorf("controller peak RSS %d MiB, over the bound of %d MiB for %d agents", peak>>20, fleetRSSBound>>20, n)
-	}
-}
-
-// waitSlowly is cluster.waitFor at deployDeadline, asking every
-// fleetbench.PollEvery: with thousands of agents each answer lists them
-// all, and pkg/poll's 20 ms would load the controller under test.
-func waitSlowly(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	if err := poll.UntilEvery(context.Background(), deployDeadline, fleetbench.PollEvery, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
 	}
 }

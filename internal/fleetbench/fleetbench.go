@@ -179,7 +179,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 		}
 	}
 	defer func() { err = errors.Join(err, simDone.stop()) }()
-	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
+	if err := WaitConnected(ctx, c, cfg.Agents, cfg.Timeout, simDone.alive); err != nil {
 		return p, err
 	}
 	p.Connect = time.Since(start)
@@ -232,7 +232,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("prepare %s: %w", id, err)
 	}
-	if d, err = waitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cfg.Timeout, simDone); err != nil {
+	if d, err = WaitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cfg.Timeout, simDone.alive); err != nil {
 		return p, err
 	}
 	p.Prepare = d.GetPreparedTime().AsTime().Sub(d.GetPrepareTime().AsTime())
@@ -246,7 +246,7 @@ func Measure(ctx context.Context, cfg Config) (p Point, err error) {
 	if _, err := c.Admin.ContinueDeployment(ctx, &cutoverv1.ContinueDeploymentRequest{Id: id}); err != nil {
 		return p, fmt.Errorf("continue %s: %w", id, err)
 	}
-	if d, err = waitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cfg.Timeout, simDone); err != nil {
+	if d, err = WaitState(ctx, c, id, cutoverv1.DeploymentState_DEPLOYMENT_STATE_DEPLOYED, cfg.Timeout, simDone.alive); err != nil {
 		return p, err
 	}
 	cpu3, _ := bench.CPUSeconds(pid)

@@ -147,7 +147,7 @@ func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) 
 	}
 	simDone := runSim(ctx, sim)
 	defer func() { err = errors.Join(err, simDone.stop()) }()
-	if err := waitListed(ctx, c, cfg.Agents, cfg.Timeout, simDone); err != nil {
+	if err := WaitConnected(ctx, c, cfg.Agents, cfg.Timeout, simDone.alive); err != nil {
 		return p, err
 	}
 	d, err := c.Admin.CreateDeployment(ctx, &cutoverv1.CreateDeploymentRequest{Environment: Environment,
@@ -162,7 +162,7 @@ func MeasurePeers(ctx context.Context, cfg PeerConfig) (p PeerPoint, err error) 
 	if _, err := c.Admin.PrepareDeployment(ctx, &cutoverv1.PrepareDeploymentRequest{Id: d.GetId()}); err != nil {
 		return p, fmt.Errorf("prepare %s: %w", d.GetId(), err)
 	}
-	d, err = waitState(ctx, c, d.GetId(), cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cfg.Timeout, simDone)
+	d, err = WaitState(ctx, c, d.GetId(), cutoverv1.DeploymentState_DEPLOYMENT_STATE_PREPARED, cfg.Timeout, simDone.alive)
 	if d != nil {
 		p.State = d.GetState()
 	}

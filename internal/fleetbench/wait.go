@@ -57,22 +57,22 @@ func runSim(ctx context.Context, sim *fleetsim.Sim) *running {
 	}
 }
 
-// untilEvery calls cond every every until it returns nil, the simulator
-// stops, ctx ends or timeout passes.
-func untilEvery(ctx context.Context, timeout, every time.Duration, sim *running, cond func() error) error {
+// untilEvery calls cond every every until it returns nil, alive says the
+// simulated fleet stopped, ctx ends or timeout passes.
+func untilEvery(ctx context.Context, timeout, every time.Duration, alive func() error, cond func() error) error {
 	return poll.UntilEvery(ctx, timeout, every, func() error {
 		err := cond()
 		if err == nil {
 			return nil
 		}
-		if stopped := sim.alive(); stopped != nil {
+		if stopped := alive(); stopped != nil {
 			return poll.Permanent(fmt.Errorf("%w while: %w", stopped, err))
 		}
 		return err
 	})
 }
 
-// scrapeEvery is how often waitListed reads the controller's metrics:
+// scrapeEvery is how often WaitConnected reads the controller's metrics:
 // a scrape computes every agent's drift (10,000 agents: about 140 MB
 // allocated per scrape, in the heap profile of a run that scraped every
 // 250 ms), so a large fleet is scraped every 2 s, as Prometheus would
@@ -84,12 +84,13 @@ func scrapeEvery(n int) time.Duration {
 	return PollEvery
 }
 
-// waitListed waits until the controller counts n agents of Environment
-// connected (cutover_agents_connected, on its metrics: listing 10,000
-// agents four times a second would load the controller being measured),
-// then checks that it lists them.
-func waitListed(ctx context.Context, c *localcluster.Cluster, n int, timeout time.Duration, sim *running) error {
-	err := untilEvery(ctx, timeout, scrapeEvery(n), sim, func() error {
+// WaitConnected waits until the controller counts n agents of
+// Environment connected (cutover_agents_connected, on its metrics: listing
+// 10,000 agents four times a second would load the controller being
+// measured), then checks that it lists them. alive returns an error once
+// the simulated fleet has stopped, which ends the wait.
+func WaitConnected(ctx context.Context, c *localcluster.Cluster, n int, timeout time.Duration, alive func() error) error {
+	err := untilEvery(ctx, timeout, scrapeEvery(n), alive, func() error {
 		got, err := bench.Metric(c.ControllerMetricsAddr, "cutover_agents_connected", map[string]string{"environment": Environment})
 		if err != nil {
 			return err
@@ -127,13 +128,14 @@ func Connected(ctx context.Context, c *localcluster.Cluster, n int) error {
 // errFinal is a deployment that ended in another final state than wanted.
 var errFinal = errors.New("deployment ended")
 
-// waitState waits until deployment id is in want, and fails if it ends
-// in another final state. It follows the deployment as cutoverctl does
+// WaitState waits until deployment id is in want, and fails if it ends
+// in another final state or alive returns an error (the simulated fleet
+// stopped). It follows the deployment as cutoverctl does
 // (WatchDeployment, changed agents only): polling GetDeployment would
 // have the controller read, decode and send every agent several times a
 // second, which at 10,000 agents is the largest load on the controller
 // being measured. It reads the whole deployment once at the end.
-func waitState(ctx context.Context, c *localcluster.Cluster, id string, want cutoverv1.DeploymentState, timeout time.Duration, sim *running) (*cutoverv1.Deployment, error) {
+func WaitState(ctx context.Context, c *localcluster.Cluster, id string, want cutoverv1.DeploymentState, timeout time.Duration, alive func() error) (*cutoverv1.Deployment, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	states := make(chan cutoverv1.DeploymentState, 1)
@@ -155,7 +157,7 @@ func waitState(ctx context.Context, c *localcluster.Cluster, id string, want cut
 			}
 			return nil, fmt.Errorf("watch deployment %s (%s, want %s): %w", id, last, want, err)
 		case <-tick.C:
-			if stopped := sim.alive(); stopped != nil {
+			if stopped := alive(); stopped != nil {
 				return nil, fmt.Errorf("%w while deployment %s was %s, want %s", stopped, id, last, want)
 			}
 		case <-ctx.Done():
