@@ -20,7 +20,6 @@ import (
 	agentsession "github.com/cutover-dev/cutover/agent/session"
 	"github.com/cutover-dev/cutover/fleetsim"
 	"github.com/cutover-dev/cutover/internal/bench"
-	"github.com/cutover-dev/cutover/internal/localcluster"
 	"github.com/cutover-dev/cutover/pkg/manifest"
 	cutoverv1 "github.com/cutover-dev/cutover/proto/cutover/v1"
 )
@@ -81,11 +80,7 @@ func fetchFromPeer(t *testing.T, addr string, id *identity.Identity, ids []manif
 // another environment (PERMISSION_DENIED), though the same CA issued it.
 func TestPeerRefusesAnotherEnvironment(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	src := filepath.Join(c.dir, "src")
-	if err := bench.Generate(src, 2<<20, 13); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, 2<<20, 13)
 	c.createEnv("peers", true)
 	c.createEnv("other", true)
 	c.startAgents("peers", "fe-1")
@@ -122,13 +117,9 @@ func (h corruptHeld) ServeHeld(ctx context.Context, ids []manifest.ChunkID, wait
 // hold the release byte for byte.
 func TestPeersMaliciousPeer(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	ctx := context.Background()
-	src := filepath.Join(c.dir, "src")
 	const size = 16 << 20
-	if err := bench.Generate(src, size, 14); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, size, 14)
+	ctx := context.Background()
 	c.createEnv("mal", true)
 	token := filepath.Join(c.dir, "evil.token")
 	if err := c.WriteJoinToken(ctx, "mal", "evil-00000", token); err != nil {
@@ -176,13 +167,9 @@ func TestPeersMaliciousPeer(t *testing.T) {
 // release byte for byte.
 func TestPeersKilledMidTransfer(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true, ControllerArgs: []string{"--max-egress", "8MiB"}})
-	ctx := context.Background()
-	src := filepath.Join(c.dir, "src")
 	const size = 24 << 20
-	if err := bench.Generate(src, size, 16); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, size, 16, "--max-egress", "8MiB")
+	ctx := context.Background()
 	c.createEnv("killed", true)
 	c.startAgents("killed", "fe-1", "fe-2", "fe-3")
 	c.registerApp(src)

@@ -21,13 +21,9 @@ import (
 // (almost) nothing.
 func TestPeersShareTheRelease(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	ctx := context.Background()
-	src := filepath.Join(c.dir, "src")
 	const size = 16 << 20
-	if err := bench.Generate(src, size, 11); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, size, 11)
+	ctx := context.Background()
 	c.createEnv("peers", true)
 	c.startAgents("peers", "fe-1")
 	c.registerApp(src)
@@ -80,12 +76,8 @@ func TestPeersShareTheRelease(t *testing.T) {
 // controller must have sent about one release, not four.
 func TestPeersSwarmPrepare(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	src := filepath.Join(c.dir, "src")
 	const size = 32 << 20
-	if err := bench.Generate(src, size, 12); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, size, 12)
 	c.createEnv("swarm", true)
 	c.startAgents("swarm", "fe-1", "fe-2", "fe-3", "fe-4")
 	c.registerApp(src)
@@ -116,13 +108,9 @@ func TestPeersSwarmPrepare(t *testing.T) {
 // a peer.
 func TestPeersOffPerEnvironment(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, localcluster.Config{AgentPeers: true})
-	ctx := context.Background()
-	src := filepath.Join(c.dir, "src")
 	const size = 8 << 20
-	if err := bench.Generate(src, size, 17); err != nil {
-		t.Fatal(err)
-	}
+	c, src := newPeersCluster(t, size, 17)
+	ctx := context.Background()
 	c.createEnv("quiet", true)
 	env, err := c.Admin.UpdateEnvironment(ctx, &cutoverv1.UpdateEnvironmentRequest{
 		Environment: &cutoverv1.Environment{Name: "quiet", PeersDisabled: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"peers_disabled"}}})
@@ -146,4 +134,18 @@ func TestPeersOffPerEnvironment(t *testing.T) {
 			t.Errorf("%s received %.0f bytes from peers in an environment with peers off", a.Name, got)
 		}
 	}
+}
+
+// newPeersCluster starts a cluster whose agents serve peers
+// (--peer-listen), its controller started with controllerArgs, and
+// writes size bytes of data seeded with seed as the application's source,
+// whose directory it returns.
+func newPeersCluster(t *testing.T, size int64, seed uint64, controllerArgs ...string) (*cluster, string) {
+	t.Helper()
+	c := newClusterWith(t, localcluster.Config{AgentPeers: true, ControllerArgs: controllerArgs})
+	src := filepath.Join(c.dir, "src")
+	if err := bench.Generate(src, size, seed); err != nil {
+		t.Fatal(err)
+	}
+	return c, src
 }
