@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-dev/cutover/controlplane/auth"
 	"github.com/cutover-dev/cutover/controlplane/fleet"
+	"github.com/cutover-dev/cutover/controlplane/leader"
 	"github.com/cutover-dev/cutover/controlplane/model"
 	"github.com/cutover-dev/cutover/controlplane/transfer"
 	"github.com/cutover-dev/cutover/pkg/appspec"
@@ -92,7 +93,7 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 	if h == nil {
 		return fmt.Errorf("the first message of a session must be a hello: %w", errkind.InvalidArgument)
 	}
-	if addr, self := s.awaitLeader(stream.Context(), h.GetUnreachableController()); !self {
+	if addr, self := leader.Await(stream.Context(), s.leader, s.changed, h.GetUnreachableController(), s.holdFor); !self {
 		return &errkind.NotLeader{Leader: addr}
 	}
 	sess, err := s.fleet.Connect(helloFromProto(h))
@@ -127,34 +128,6 @@ func (s *Server) Connect(stream cutoverv1.AgentService_ConnectServer) error {
 			return err
 		}
 		s.log.Debug("command sent", "agent", sess.Name(), "environment", sess.Environment(), "deployment", cmd.DeploymentID, "command", cmd.ID, "kind", cmd.Kind)
-	}
-}
-
-// awaitLeader says where the leader is and whether this controller is
-// it. When the leader this controller knows is the one the agent could
-// not reach (unreachable), that leader is presumably dead and its lease
-// not expired yet: the session is held until the leader changes, for at
-// most holdFor, so that the agent goes straight to the next leader (or is
-// served here, if this controller is elected) instead of back to the dead
-// one and round the list with a growing backoff.
-func (s *Server) awaitLeader(ctx context.Context, unreachable string) (addr string, self bool) {
-	if s.changed == nil || unreachable == "" {
-		return s.leader()
-	}
-	t := time.NewTimer(s.holdFor)
-	defer t.Stop()
-	for {
-		changed := s.changed() // before the read: a change after it closes this channel
-		if addr, self = s.leader(); self || addr != unreachable {
-			return addr, self
-		}
-		select {
-		case <-ctx.Done():
-			return addr, self
-		case <-t.C:
-			return addr, self
-		case <-changed:
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package agentapi
+package leader
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// election is a leader the test changes, with the channel Server waits on.
+// election is a leader the test changes, with the channel Await waits on.
 type election struct {
 	mu       sync.Mutex
 	addr     string
@@ -62,14 +62,13 @@ func TestAwaitLeader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newElection("dead:7070")
-			s := &Server{leader: e.leader, changed: e.watch, holdFor: tt.hold}
 			type answer struct {
 				addr string
 				self bool
 			}
 			got := make(chan answer, 1)
 			go func() {
-				addr, self := s.awaitLeader(context.Background(), tt.unreachable)
+				addr, self := Await(context.Background(), e.leader, e.watch, tt.unreachable, tt.hold)
 				got <- answer{addr, self}
 			}()
 			if tt.unreachable == "dead:7070" && tt.elect != "" {
@@ -86,7 +85,7 @@ func TestAwaitLeader(t *testing.T) {
 				}
 			}
 			if a := <-got; a.addr != tt.wantAddr || a.self != tt.wantSelf {
-				t.Errorf("awaitLeader = %q, %v; want %q, %v", a.addr, a.self, tt.wantAddr, tt.wantSelf)
+				t.Errorf("Await = %q, %v; want %q, %v", a.addr, a.self, tt.wantAddr, tt.wantSelf)
 			}
 		})
 	}
